@@ -1,0 +1,142 @@
+"""The record envelope and the codec between events and log records.
+
+A record's key is the letter id; its headers carry the envelope (`type`, `v`, `id`, `firm`,
+`user`, `conn`, `gw`, `ts`); its value is raw Yjs bytes or a JSON payload model.
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from schemas.events import EVENT_TYPES, MODEL_TYPES, Payload, Topic
+from schemas.ids import uuid7
+
+Headers = Sequence[tuple[str, bytes]]
+HEADER_NAMES = ("type", "v", "id", "firm", "user", "conn", "gw", "ts")
+MAX_KEY_BYTES = 256
+
+
+class EventDecodeError(ValueError):
+    """A record that is not a valid event: unknown type, bad headers or a bad payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    type: str
+    firm: str
+    user: str
+    conn: str = ""
+    gw: str = ""
+    id: str = field(default_factory=uuid7)
+    ts: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+    v: int = 0  # 0 = the current version of `type`
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        v = self.v or EVENT_TYPES[self.type].version
+        values = (
+            self.type,
+            str(v),
+            self.id,
+            self.firm,
+            self.user,
+            self.conn,
+            self.gw,
+            str(self.ts),
+        )
+        return [(name, value.encode()) for name, value in zip(HEADER_NAMES, values, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One decoded event: the letter it belongs to, its envelope and its payload."""
+
+    letter_id: str
+    envelope: Envelope
+    payload: Payload | bytes
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    @property
+    def topic(self) -> Topic:
+        return EVENT_TYPES[self.envelope.type].topic
+
+
+def new_event(
+    letter_id: str,
+    payload: Payload | bytes,
+    *,
+    firm: str,
+    user: str,
+    conn: str = "",
+    gw: str = "",
+    type: str | None = None,
+) -> Event:
+    """Build an event; the type comes from the payload model unless it is raw bytes."""
+    if type is None:
+        if isinstance(payload, bytes):
+            raise ValueError("raw byte payloads need an explicit type")
+        type = MODEL_TYPES[payload.__class__].type
+    envelope = Envelope(type=type, firm=firm, user=user, conn=conn, gw=gw)
+    return Event(letter_id, envelope, payload)
+
+
+def encode_event(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) for the log."""
+    spec = EVENT_TYPES.get(event.envelope.type)
+    if spec is None:
+        raise EventDecodeError(f"unknown event type {event.envelope.type!r}")
+    if spec.model is None:
+        if not isinstance(event.payload, bytes):
+            raise TypeError(f"{spec.type} carries raw bytes")
+        value = event.payload
+    else:
+        if not isinstance(event.payload, spec.model):
+            raise TypeError(f"{spec.type} carries {spec.model.__name__}")
+        value = event.payload.model_dump_json().encode()
+    return event.letter_id.encode(), value, event.envelope.headers()
+
+
+def decode_record(key: bytes | None, value: bytes | None, headers: Headers) -> Event:
+    """The event in a log record; raises EventDecodeError for anything that is not one."""
+    try:
+        letter_id = (key or b"").decode()
+        found = {name: raw.decode() for name, raw in headers}
+    except UnicodeDecodeError as exc:
+        raise EventDecodeError(f"non-UTF-8 key or header: {exc}") from None
+    if not letter_id or len(key or b"") > MAX_KEY_BYTES:
+        raise EventDecodeError("record key (letter id) is missing or too long")
+    missing = [name for name in HEADER_NAMES if name not in found]
+    if missing:
+        raise EventDecodeError(f"missing envelope headers: {', '.join(missing)}")
+    spec = EVENT_TYPES.get(found["type"])
+    if spec is None:
+        raise EventDecodeError(f"unknown event type {found['type']!r}")
+    try:
+        v, ts = int(found["v"]), int(found["ts"])
+    except ValueError:
+        raise EventDecodeError("envelope headers v and ts must be integers") from None
+    if v > spec.version or v < 1:
+        raise EventDecodeError(f"{spec.type} schema version {v} is not supported")
+    envelope = Envelope(
+        type=spec.type,
+        v=v,
+        id=found["id"],
+        firm=found["firm"],
+        user=found["user"],
+        conn=found["conn"],
+        gw=found["gw"],
+        ts=ts,
+    )
+    payload: Payload | bytes
+    if spec.model is None:
+        payload = value or b""
+    else:
+        try:
+            payload = spec.model.model_validate_json(value or b"")
+        except ValidationError as exc:
+            raise EventDecodeError(f"bad {spec.type} payload: {exc.errors()[:3]}") from None
+    return Event(letter_id, envelope, payload)

@@ -1,0 +1,143 @@
+"""Event types and their payload models (DESIGN.md "The record model").
+
+Add fields, never change meaning; bump `version` in `EVENT_TYPES` on a breaking change.
+`doc.update` and `awareness.update` carry raw Yjs bytes; every other type carries JSON.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Topic(StrEnum):
+    """Topic kinds; the full topic name is the configured prefix plus the kind."""
+
+    LETTERS = "letters"  # durable collaboration events, kept forever
+    PRESENCE = "presence"  # awareness, kept 24 h
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class UserRef(Payload):
+    id: str = Field(max_length=256)
+    name: str = Field(default="", max_length=256)
+    color: str = Field(default="", max_length=32)
+
+
+class LetterCreated(Payload):
+    letter_id: str = Field(max_length=128)
+    firm_id: str = Field(max_length=128)
+    title: str = Field(max_length=500)
+    created_by: str = Field(max_length=256)
+
+
+class SessionJoined(Payload):
+    conn_id: str = Field(max_length=64)
+    user: UserRef
+    role: str = Field(max_length=32)
+
+
+class SessionLeft(Payload):
+    conn_id: str = Field(max_length=64)
+    user: UserRef
+    role: str = Field(max_length=32)
+    reason: str = Field(default="", max_length=200)
+    duration_ms: int = Field(default=0, ge=0)
+
+
+class Anchor(Payload):
+    """A text range as Yjs relative positions (base64 of their v1 encoding) plus the quote."""
+
+    start: str = Field(max_length=1024)
+    end: str = Field(max_length=1024)
+    quote: str = Field(default="", max_length=10_000)
+
+
+class CommentCreated(Payload):
+    thread_id: str = Field(max_length=64)
+    comment_id: str = Field(max_length=64)
+    anchor: Anchor
+    body: str = Field(max_length=10_000)
+    mentions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CommentReplied(Payload):
+    thread_id: str = Field(max_length=64)
+    comment_id: str = Field(max_length=64)
+    body: str = Field(max_length=10_000)
+    mentions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CommentEdited(Payload):
+    thread_id: str = Field(max_length=64)
+    comment_id: str = Field(max_length=64)
+    body: str = Field(max_length=10_000)
+    mentions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CommentDeleted(Payload):
+    thread_id: str = Field(max_length=64)
+    comment_id: str = Field(max_length=64)
+
+
+class CommentResolved(Payload):
+    thread_id: str = Field(max_length=64)
+
+
+class CommentReopened(Payload):
+    thread_id: str = Field(max_length=64)
+
+
+class LockAcquired(Payload):
+    section: str = Field(max_length=200)
+    holder: UserRef
+    ttl_s: int = Field(ge=1)
+
+
+class LockReleased(Payload):
+    section: str = Field(max_length=200)
+    holder: UserRef
+
+
+class LockExpired(Payload):
+    section: str = Field(max_length=200)
+    holder: UserRef
+
+
+class VersionSaved(Payload):
+    label: str = Field(default="", max_length=200)
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """What the contract says about one event type."""
+
+    type: str
+    topic: Topic
+    version: int
+    model: type[Payload] | None  # None: the value is raw Yjs bytes
+
+
+_SPECS = [
+    EventSpec("letter.created", Topic.LETTERS, 1, LetterCreated),
+    EventSpec("doc.update", Topic.LETTERS, 1, None),
+    EventSpec("awareness.update", Topic.PRESENCE, 1, None),
+    EventSpec("session.joined", Topic.LETTERS, 1, SessionJoined),
+    EventSpec("session.left", Topic.LETTERS, 1, SessionLeft),
+    EventSpec("comment.created", Topic.LETTERS, 1, CommentCreated),
+    EventSpec("comment.replied", Topic.LETTERS, 1, CommentReplied),
+    EventSpec("comment.edited", Topic.LETTERS, 1, CommentEdited),
+    EventSpec("comment.deleted", Topic.LETTERS, 1, CommentDeleted),
+    EventSpec("comment.resolved", Topic.LETTERS, 1, CommentResolved),
+    EventSpec("comment.reopened", Topic.LETTERS, 1, CommentReopened),
+    EventSpec("lock.acquired", Topic.LETTERS, 1, LockAcquired),
+    EventSpec("lock.released", Topic.LETTERS, 1, LockReleased),
+    EventSpec("lock.expired", Topic.LETTERS, 1, LockExpired),
+    EventSpec("version.saved", Topic.LETTERS, 1, VersionSaved),
+]
+
+EVENT_TYPES: dict[str, EventSpec] = {spec.type: spec for spec in _SPECS}
+MODEL_TYPES: dict[type[Payload], EventSpec] = {s.model: s for s in _SPECS if s.model is not None}

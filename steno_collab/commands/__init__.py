@@ -1,0 +1,1 @@
+"""One module per subcommand, each exposing `add_parser(subparsers)`; listed in cli.COMMANDS."""

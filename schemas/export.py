@@ -1,4 +1,7 @@
-"""Export the JSON Schema of every JSON payload into schemas/jsonschema/ (`python -m schemas.export`)."""
+"""Export the JSON Schema of every JSON payload into schemas/jsonschema/.
+
+Run `python -m schemas.export` after changing a payload model.
+"""
 
 import json
 from pathlib import Path

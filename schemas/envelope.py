@@ -97,7 +97,10 @@ def encode_event(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         if not isinstance(event.payload, spec.model):
             raise TypeError(f"{spec.type} carries {spec.model.__name__}")
         value = event.payload.model_dump_json().encode()
-    return event.letter_id.encode(), value, event.envelope.headers()
+    key = event.letter_id.encode()
+    if not key or len(key) > MAX_KEY_BYTES:  # decode_record would refuse such a record
+        raise ValueError(f"letter id must be 1..{MAX_KEY_BYTES} UTF-8 bytes")
+    return key, value, event.envelope.headers()
 
 
 def decode_record(key: bytes | None, value: bytes | None, headers: Headers) -> Event:

@@ -4,6 +4,7 @@ Add fields, never change meaning; bump `version` in `EVENT_TYPES` on a breaking 
 `doc.update` and `awareness.update` carry raw Yjs bytes; every other type carries JSON.
 """
 
+import builtins
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -118,7 +119,8 @@ class EventSpec:
     type: str
     topic: Topic
     version: int
-    model: type[Payload] | None  # None: the value is raw Yjs bytes
+    # builtins.type: the field `type` above shadows the builtin inside this class body.
+    model: builtins.type[Payload] | None  # None: the value is raw Yjs bytes
 
 
 _SPECS = [

@@ -54,9 +54,16 @@ class Settings(BaseSettings):
     max_connections_per_letter: int = 200
     max_connections_per_user: int = 50
     idle_unload_s: float = 60.0
+    append_timeout_s: float = 10.0  # an append slower than this counts as failed (4503)
 
     # Documents.
     doc_field: str = "default"
+
+    # Snapshotter: version policy and audit coalescing, measured on record timestamps.
+    autosave_activity_s: float = Field(default=300.0, gt=0)  # autosave after this much activity
+    autosave_updates: int = Field(default=500, ge=1)  # ... or after this many updates
+    audit_edit_window_s: float = Field(default=5.0, gt=0)  # one audit row per user per burst
+    snapshotter_batch: int = Field(default=1000, ge=1, le=100_000)  # records per transaction
 
     def topic(self, kind: Topic) -> str:
         return f"{self.topic_prefix}{kind.value}"

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 # A subcommand is listed here when it works; there are no stubs.
-COMMANDS: list[str] = []
+COMMANDS: list[str] = ["dev", "gateway", "projector", "token", "migrate", "snapshotter"]
 
 
 def build_parser() -> argparse.ArgumentParser:

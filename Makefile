@@ -1,0 +1,54 @@
+# Two commands on a fresh machine: `make dev` (run it) and `make test` (check it).
+# Installs are stamped on pyproject.toml's mtime, so repeated runs skip pip entirely.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+PYTEST_ARGS ?=
+INTEROP := tests/interop
+
+# Node clients for the interop suite, installed only when that suite exists.
+ifneq ($(wildcard $(INTEROP)/package.json),)
+NODE_STAMP := $(INTEROP)/node_modules/.installed
+endif
+
+.PHONY: dev test lint bench install install-test
+
+dev: install
+	$(BIN)/steno-collab dev
+
+test: install-test $(NODE_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	@# pytest exits 5 when it collected nothing: that is a failure too, and make treats it so.
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+bench: install-test
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --editable .
+	touch $@
+
+# The test extras include the runtime install, so this stamp also satisfies `make dev`.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install --editable '.[test]'
+	touch $@ $(VENV)/.installed
+
+$(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(wildcard $(INTEROP)/package-lock.json)
+	cd $(INTEROP) && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
+		else npm install --no-audit --no-fund; fi
+	touch $@

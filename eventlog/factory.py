@@ -1,0 +1,42 @@
+"""Builds the configured `Log` from settings: embedded by default, Kafka for kafka:// URLs."""
+
+from eventlog.errors import LogError
+from eventlog.records import Log
+from schemas.events import Topic
+from schemas.settings import Settings
+
+KAFKA_SCHEME = "kafka://"
+
+
+def topic_retention(settings: Settings) -> dict[str, int | None]:
+    """Each topic with its retention in ms: letters kept forever, presence for a day."""
+    return {
+        settings.topic(Topic.LETTERS): None,
+        settings.topic(Topic.PRESENCE): settings.presence_retention_ms,
+    }
+
+
+def open_log(settings: Settings, *, readonly: bool = False) -> Log:
+    """The log named by `settings.log_url` (not started: the caller awaits `start()`)."""
+    url = settings.log_url
+    if url is None:
+        from eventlog.embedded import EmbeddedLog
+
+        return EmbeddedLog(
+            settings.data_dir / "log",
+            settings.partitions,
+            topic_retention(settings),
+            readonly=readonly,
+        )
+    if url.startswith(KAFKA_SCHEME):
+        from eventlog.kafka import KafkaLog
+
+        return KafkaLog(
+            url.removeprefix(KAFKA_SCHEME),
+            settings.partitions,
+            topic_retention(settings),
+            idempotence=settings.kafka_idempotence,
+            linger_ms=settings.kafka_linger_ms,
+            replication_factor=settings.kafka_replication_factor,
+        )
+    raise LogError(f"unsupported log URL {url!r}: leave it unset or use kafka://host:port")

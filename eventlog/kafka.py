@@ -1,0 +1,263 @@
+"""The Kafka `Log` through aiokafka: any Kafka-protocol broker (Apache Kafka, Redpanda, Tansu).
+
+This module and `kafka_io` are the only places that import aiokafka; every aiokafka error is
+translated into `eventlog.errors` here, so services never see one.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from eventlog.errors import LogClosedError, LogError
+from eventlog.kafka_io import (
+    create_topics,
+    fetch_until,
+    to_records,
+    translated,
+    true_end_offsets,
+)
+from eventlog.partitioner import partition_for
+from eventlog.records import Entry, Record
+
+log = logging.getLogger(__name__)
+
+
+class KafkaLog:
+    """`Log` on Kafka topics; `topics` maps each topic to its retention in ms (None: forever)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        partitions: int,
+        topics: Mapping[str, int | None] | None = None,
+        *,
+        idempotence: bool = True,
+        linger_ms: int = 2,
+        replication_factor: int = 1,
+        append_timeout_s: float = 10.0,
+        follow_max_wait_ms: int = 20,
+    ) -> None:
+        self._bootstrap, self._partitions = bootstrap, partitions
+        self._wanted = dict(topics or {})
+        self._idempotence, self._linger_ms = idempotence, min(linger_ms, 5)
+        self._replication_factor = replication_factor
+        self._timeout_s, self._follow_wait_ms = append_timeout_s, follow_max_wait_ms
+        self._counts: dict[str, int] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._reader: AIOKafkaConsumer | None = None
+        self._read_lock = asyncio.Lock()
+        self._groups: dict[str, AIOKafkaConsumer] = {}
+        self._followers: set[AIOKafkaConsumer] = set()
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._check_open()
+        timeout_ms = int(self._timeout_s * 1000)
+        try:
+            with translated(f"connecting to {self._bootstrap}", self._timeout_s):
+                async with asyncio.timeout(self._timeout_s):
+                    await self._connect(timeout_ms)
+        except BaseException:
+            await self.close()  # stop the clients that did start
+            raise
+
+    async def _connect(self, timeout_ms: int) -> None:
+        await create_topics(
+            self._bootstrap, self._wanted, self._partitions, self._replication_factor
+        )
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=self._idempotence,
+            linger_ms=self._linger_ms,
+            request_timeout_ms=timeout_ms,
+        )
+        await self._started(self._producer)
+        self._reader = self._consumer(None)
+        await self._started(self._reader)
+        for topic in self._wanted:
+            found = await self._producer.partitions_for(topic)
+            self._counts[topic] = len(found)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        clients = [*self._followers, *self._groups.values(), self._reader, self._producer]
+        for client in clients:
+            if client is None:
+                continue
+            try:
+                with translated("closing", self._timeout_s):
+                    await client.stop()
+            except LogError as exc:  # closing the rest matters more than this one's error
+                log.warning("closing a Kafka client failed: %s", exc)
+
+    # -- the Log protocol --------------------------------------------------------------------
+
+    def partition_for(self, topic: str, key: bytes) -> int:
+        return partition_for(key, self._count(topic))
+
+    async def partition_count(self, topic: str) -> int:
+        return self._count(topic)
+
+    async def append(self, topic: str, key: bytes, entries: Sequence[Entry]) -> list[int]:
+        producer = self._started_producer()
+        partition = self.partition_for(topic, key)
+        with translated(f"appending to {topic}/{partition}", self._timeout_s):
+            async with asyncio.timeout(self._timeout_s):
+                pending = [
+                    await producer.send(
+                        topic, e.value, key=key, partition=partition, headers=list(e.headers)
+                    )
+                    for e in entries
+                ]
+                acked = await asyncio.gather(*pending)
+        return [meta.offset for meta in acked]
+
+    async def read(
+        self, topic: str, partition: int, offset: int, limit: int = 1000
+    ) -> list[Record]:
+        reader = self._started_reader()
+        tp = self._tp(topic, partition)
+        async with self._read_lock:
+            with translated(f"reading {topic}/{partition}", self._timeout_s):
+                listed = await reader.end_offsets([tp])
+                if offset >= listed[tp]:  # maybe the end: make sure (see true_end_offsets)
+                    ends = await true_end_offsets(reader, [tp], self._timeout_s, listed)
+                    if offset >= ends[tp]:
+                        return []
+                reader.assign([tp])
+                reader.seek(tp, offset)
+                found = await fetch_until(reader, tp, self._timeout_s, limit)
+        return to_records(found)[:limit]
+
+    async def follow(
+        self, topic: str, positions: Mapping[int, int], max_batch: int = 1000
+    ) -> AsyncIterator[list[Record]]:
+        tps = {self._tp(topic, p): o for p, o in positions.items()}
+        consumer = self._consumer(None, fetch_max_wait_ms=self._follow_wait_ms)
+        self._followers.add(consumer)
+        try:
+            with translated(f"following {topic}", self._timeout_s):
+                await self._started(consumer)
+                consumer.assign(list(tps))
+                for tp, offset in tps.items():
+                    consumer.seek(tp, offset)
+            while True:
+                with translated(f"following {topic}", self._timeout_s, closed=self._is_closed):
+                    found = await consumer.getmany(timeout_ms=1000, max_records=max_batch)
+                for messages in found.values():
+                    yield to_records(messages)
+        finally:
+            self._followers.discard(consumer)
+            if not self._closed:
+                await consumer.stop()
+
+    async def start_offsets(self, topic: str) -> dict[int, int]:
+        reader = self._started_reader()
+        tps = [self._tp(topic, p) for p in range(self._count(topic))]
+        with translated(f"listing offsets of {topic}", self._timeout_s):
+            found = await reader.beginning_offsets(tps)
+        return {tp.partition: offset for tp, offset in found.items()}
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        reader = self._started_reader()
+        tps = [self._tp(topic, p) for p in range(self._count(topic))]
+        async with self._read_lock:
+            with translated(f"listing offsets of {topic}", self._timeout_s):
+                found = await self._true_end(reader, tps)
+        return {tp.partition: offset for tp, offset in found.items()}
+
+    async def commit(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
+        consumer = await self._group(group)
+        offsets = {self._tp(topic, p): OffsetAndMetadata(o, "") for p, o in positions.items()}
+        with translated(f"committing {group} on {topic}", self._timeout_s):
+            await consumer.commit(offsets)
+
+    async def committed(self, group: str, topic: str) -> dict[int, int]:
+        consumer = await self._group(group)
+        found: dict[int, int] = {}
+        with translated(f"fetching {group} positions on {topic}", self._timeout_s):
+            for partition in range(self._count(topic)):
+                offset = await consumer.committed(self._tp(topic, partition))
+                if offset is not None and offset >= 0:
+                    found[partition] = offset
+        return found
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _true_end(
+        self, reader: AIOKafkaConsumer, tps: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        return await true_end_offsets(reader, tps, self._timeout_s)
+
+    async def _group(self, group: str) -> AIOKafkaConsumer:
+        """A paused consumer of the group, assigned every topic: it only commits and fetches
+        committed offsets (group offsets without joining the group: no rebalances)."""
+        self._check_open()
+        if group not in self._groups:
+            consumer = self._consumer(group)
+            with translated(f"joining {group}", self._timeout_s):
+                await self._started(consumer)
+                tps = [self._tp(t, p) for t, n in self._counts.items() for p in range(n)]
+                consumer.assign(tps)
+                consumer.pause(*tps)
+            self._groups[group] = consumer
+        return self._groups[group]
+
+    def _consumer(self, group: str | None, fetch_max_wait_ms: int = 50) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            request_timeout_ms=int(self._timeout_s * 1000) + fetch_max_wait_ms,
+        )
+
+    async def _started(self, client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+        try:
+            await client.start()
+        except BaseException:
+            await client.stop()  # a half-started client still owns sockets and tasks
+            raise
+        # Let the client's background tasks begin: aiokafka's consumer cannot be stopped
+        # cleanly before its coordinator task has run once (it re-raises the cancellation).
+        await asyncio.sleep(0)
+
+    def _started_producer(self) -> AIOKafkaProducer:
+        self._check_open()
+        if self._producer is None:
+            raise LogError("KafkaLog.start() was not awaited")
+        return self._producer
+
+    def _started_reader(self) -> AIOKafkaConsumer:
+        self._check_open()
+        if self._reader is None:
+            raise LogError("KafkaLog.start() was not awaited")
+        return self._reader
+
+    def _count(self, topic: str) -> int:
+        self._check_open()
+        try:
+            return self._counts[topic]
+        except KeyError:
+            raise LogError(f"unknown topic {topic!r} on {self._bootstrap}") from None
+
+    def _tp(self, topic: str, partition: int) -> TopicPartition:
+        if not 0 <= partition < self._count(topic):
+            raise LogError(f"{topic} has no partition {partition}")
+        return TopicPartition(topic, partition)
+
+    def _is_closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogClosedError(f"Kafka log on {self._bootstrap} is closed")

@@ -1,0 +1,92 @@
+"""Which firm a letter belongs to: memory, then Redis, then PostgreSQL, then the log itself.
+
+The fast paths are projections that may lag; the log's `letter.created` is always there once a
+create returned, so a letter is reachable on every instance as soon as it exists
+(read-your-writes). Unknown letters and letters of other firms look the same to callers.
+"""
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from eventlog.records import Log
+from gateway.loader import header, scan
+from schemas.events import LetterCreated, Topic
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+LETTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+NEGATIVE_TTL_S = 5.0  # bounds how often a probe for an unknown id costs a partition scan
+
+
+@dataclass(frozen=True, slots=True)
+class LetterMeta:
+    letter_id: str
+    firm_id: str
+    title: str
+
+
+class Access:
+    def __init__(self, settings: Settings, log_: Log, redis: Any = None, pg: Any = None) -> None:
+        self._settings, self._log, self._redis, self._pg = settings, log_, redis, pg
+        self._known: dict[str, LetterMeta] = {}
+        self._unknown: dict[str, float] = {}
+
+    def remember(self, meta: LetterMeta) -> None:
+        self._known[meta.letter_id] = meta
+        self._unknown.pop(meta.letter_id, None)
+
+    async def lookup(self, letter_id: str) -> LetterMeta | None:
+        if not LETTER_ID.match(letter_id):
+            return None
+        if (meta := self._known.get(letter_id)) is not None:
+            return meta
+        if self._unknown.get(letter_id, 0.0) > time.monotonic():
+            return None
+        meta = await self._redis_meta(letter_id) or await self._pg_meta(letter_id)
+        meta = meta or await self._log_meta(letter_id)
+        if meta is None:
+            self._unknown[letter_id] = time.monotonic() + NEGATIVE_TTL_S
+            return None
+        self.remember(meta)
+        return meta
+
+    async def _redis_meta(self, letter_id: str) -> LetterMeta | None:
+        if self._redis is None:
+            return None
+        try:
+            found = await self._redis.hgetall(f"letter:{letter_id}:meta")
+        except Exception as exc:  # a projection: fall through to the next source
+            log.warning("redis unavailable for access lookup: %s", exc)
+            return None
+        firm = found.get(b"firm_id")
+        if not firm:
+            return None
+        return LetterMeta(letter_id, firm.decode(), found.get(b"title", b"").decode())
+
+    async def _pg_meta(self, letter_id: str) -> LetterMeta | None:
+        if self._pg is None:
+            return None
+        try:
+            row = await self._pg.fetchrow(
+                "SELECT firm_id, title FROM letters WHERE letter_id = $1", letter_id
+            )
+        except Exception as exc:  # a missing table or an outage: the log still knows
+            log.warning("postgres unavailable for access lookup: %s", exc)
+            return None
+        return None if row is None else LetterMeta(letter_id, row["firm_id"], row["title"] or "")
+
+    async def _log_meta(self, letter_id: str) -> LetterMeta | None:
+        topic = self._settings.topic(Topic.LETTERS)
+        async for record in scan(self._log, topic, letter_id, None):
+            if header(record, "type") == b"letter.created":
+                try:
+                    created = LetterCreated.model_validate_json(record.value)
+                except ValidationError:
+                    continue
+                return LetterMeta(letter_id, created.firm_id, created.title)
+        return None

@@ -1,0 +1,166 @@
+"""One WebSocket joined to one letter: limits, the read loop, and an outbox with its writer.
+
+Every frame goes through `inbound.decode` then the room, synchronously, inside one guard: any
+exception, pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes
+this connection only.
+"""
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from pycrdt import merge_updates
+from starlette.websockets import WebSocket
+
+from gateway import inbound, outgoing
+from gateway.auth import Claims
+from gateway.context import Context
+from gateway.errors import MALFORMED, RATE_LIMITED, SLOW_CONSUMER, TOKEN_EXPIRED, Refused
+from gateway.room import Room
+from schemas.ids import uuid7
+
+log = logging.getLogger(__name__)
+MAX_OUTBOX = 20_000  # frames queued for one client before we call it too slow
+MERGE_MAX = 256  # updates merged into one outgoing message when a client falls behind
+UPDATE = "update"
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+class Connection:
+    def __init__(self, ctx: Context, ws: WebSocket, claims: Claims, events: bool) -> None:
+        self.ctx, self.ws, self.claims, self.events = ctx, ws, claims, events
+        self.id = uuid7()
+        self.joined_at = time.monotonic()
+        self.closing: tuple[int, str] | None = None
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._wake = asyncio.Event()
+        self._bucket = TokenBucket(ctx.settings.rate_messages_per_s, ctx.settings.rate_burst)
+        self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def send(self, data: bytes, kind: str) -> None:
+        """Queue one protocol message (a whole frame)."""
+        self._queue(kind, data)
+
+    def send_update(self, update: bytes) -> None:
+        """Queue a Yjs update; consecutive queued updates go out merged, as one message."""
+        self._queue(UPDATE, update)
+
+    def _queue(self, kind: str, data: bytes) -> None:
+        if self.closing is not None:
+            return
+        if len(self._outbox) >= MAX_OUTBOX:
+            self.ctx.metrics.refuse("slow_consumer")
+            self.close(SLOW_CONSUMER, "too slow")
+            return
+        self._outbox.append((kind, data))
+        self._wake.set()
+        self.ctx.metrics.sent(kind)
+
+    def _next_frame(self) -> bytes:
+        kind, data = self._outbox.popleft()
+        if kind != UPDATE:
+            return data
+        batch = [data]
+        while self._outbox and self._outbox[0][0] == UPDATE and len(batch) < MERGE_MAX:
+            batch.append(self._outbox.popleft()[1])
+        # One protocol message per frame (DESIGN.md): a backlog is merged, never concatenated.
+        return outgoing.update(merge_updates(*batch) if len(batch) > 1 else data)
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then the close frame."""
+        if self.closing is None:
+            self.closing = (code, reason)
+            self._wake.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._outbox:
+                    await self.ws.send_bytes(self._next_frame())
+                if self.closing is not None:
+                    code, reason = self.closing
+                    await self.ws.close(code, reason)
+                    return
+        except Exception as exc:  # the client went away while we wrote: the reader ends too
+            log.debug("connection %s: send failed: %r", self.id, exc)
+            self.closing = self.closing or (1006, "send failed")
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    async def serve(self, room: Room) -> str:
+        """Read frames until the socket closes; the reason for the session.left event."""
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(
+            max(0.0, self.claims.exp - time.time()), self.close, TOKEN_EXPIRED, "token expired"
+        )
+        try:
+            await self._read_loop(room)
+        finally:
+            expiry.cancel()
+            await self._stop_writer()
+        return self.closing[1] if self.closing else "client closed"
+
+    async def _read_loop(self, room: Room) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if self.closing is not None:
+                continue  # we are closing: wait for the client's close frame
+            self._guarded(room, message.get("bytes"))
+
+    def _guarded(self, room: Room, data: bytes | None) -> None:
+        try:
+            self._frame(room, data)
+        except Refused as refusal:
+            self.ctx.metrics.refuse(refusal.reason)
+            self.close(refusal.code, refusal.reason)
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # pycrdt panics derive from BaseException
+            log.warning("connection %s: frame refused: %r", self.id, exc)
+            self.ctx.metrics.refuse("frame_error")
+            self.close(MALFORMED, "malformed frame")
+
+    def _frame(self, room: Room, data: bytes | None) -> None:
+        if data is None:
+            raise Refused(MALFORMED, "text_frame")
+        if not self._bucket.take():
+            raise Refused(RATE_LIMITED, "rate_limited")
+        # Read-only updates are refused without being applied: no need to check them in depth.
+        shape = room.shape if self.claims.can_edit else None
+        msg = inbound.decode(data, self.ctx.limits, shape)
+        self.ctx.metrics.messages_in.labels(msg.kind).inc()
+        room.receive(self, msg)
+
+    async def finish(self) -> None:
+        """Wait for the outbox and the close frame to go out (no reading)."""
+        await self._stop_writer()
+
+    async def _stop_writer(self) -> None:
+        if self.closing is None:  # the client left: nothing more to send
+            self._writer.cancel()
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.gather(self._writer, return_exceptions=True)
+        except TimeoutError:
+            self._writer.cancel()

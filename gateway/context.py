@@ -1,0 +1,39 @@
+"""What every part of one gateway instance shares: settings, the log, stores, metrics, its id."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from eventlog.records import Entry, Log
+from gateway.metrics import Metrics
+from gateway.preparse import Limits
+from schemas.envelope import encode_event, new_event
+from schemas.events import Payload
+from schemas.settings import Settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    log: Log
+    metrics: Metrics
+    gateway_id: str
+    limits: Limits
+    redis: Any = None  # redis.asyncio.Redis (bytes responses) or None
+    pg: Any = None  # asyncpg pool or None
+
+    def entry(
+        self,
+        letter_id: str,
+        payload: Payload | bytes,
+        *,
+        firm: str,
+        user: str,
+        conn: str = "",
+        type: str | None = None,
+    ) -> Entry:
+        """A log entry for an event of this gateway (the key is the letter id, given at append)."""
+        event = new_event(
+            letter_id, payload, firm=firm, user=user, conn=conn, gw=self.gateway_id, type=type
+        )
+        _key, value, headers = encode_event(event)
+        return Entry(value, headers)

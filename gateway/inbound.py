@@ -1,0 +1,49 @@
+"""The single entry of every inbound frame: bounded pre-parse, then typed messages.
+
+Nothing from a client reaches pycrdt or another client without passing `decode` first
+(gateway/preparse.py does the bounded parsing; this module maps its results to our messages).
+"""
+
+from dataclasses import dataclass, field
+
+from gateway import preparse
+from gateway.errors import TOO_LARGE, Refused
+from gateway.preparse import AwarenessEntry, Limits, ProtocolError, UpdateInfo
+from schemas.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One decoded client message. `body` is the update, state vector or awareness update."""
+
+    kind: str
+    body: bytes
+    info: UpdateInfo | None = None  # for sync_step2 / sync_update
+    entries: list[AwarenessEntry] = field(default_factory=list)  # for awareness
+
+
+def limits_for(settings: Settings) -> Limits:
+    return Limits(max_message_bytes=settings.max_message_bytes)
+
+
+def decode(data: bytes, limits: Limits, shape: preparse.DocShape | None = None) -> Inbound:
+    """Raise Refused (4400 / 4413) for anything that is not one well-formed message.
+
+    With `shape` (the letter's known clocks and type depths), updates are also checked against
+    the document they will be applied to.
+    """
+    if len(data) > limits.max_message_bytes:
+        raise Refused(TOO_LARGE, "message_too_large")
+    try:
+        frame = preparse.parse_frame(data, limits)
+        if frame.kind in ("sync_step2", "sync_update"):
+            info = preparse.check_update(frame.body, limits, shape)
+            return Inbound(frame.kind, frame.body, info=info)
+        if frame.kind == "sync_step1":
+            preparse.check_state_vector(frame.body, limits)
+        elif frame.kind == "awareness":
+            entries = preparse.check_awareness(frame.body, limits)
+            return Inbound(frame.kind, frame.body, entries=entries)
+        return Inbound(frame.kind, frame.body)
+    except ProtocolError as exc:
+        raise Refused(exc.close_code, exc.reason) from None

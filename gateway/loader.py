@@ -1,0 +1,95 @@
+"""Loading a letter's durable state: a projection's snapshot, then the log after its position.
+
+Redis `ydoc:<id>` + `ydoc:<id>:offset` (the projector's), else the latest `letter_version`
+(the snapshotter's), else nothing; then every `doc.update` of the letter after that position
+up to the partition's end. The log is the truth: a projection that is missing or unreachable
+only makes the load slower. Updates are merged and applied once (pycrdt drops an update whose
+dependencies arrive later in the same sequence of applies).
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import merge_updates
+
+from eventlog.records import Log, Record
+from schemas.events import Topic
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    update: bytes  # the merged state (b"" when the letter has no content yet)
+    end: int  # next offset of the letter's partition folded in
+
+
+def header(record: Record, name: str) -> bytes | None:
+    for key, value in record.headers:
+        if key == name:
+            return value
+    return None
+
+
+async def scan(
+    log_: Log, topic: str, letter_id: str, start: int | None, end: int | None = None
+) -> AsyncIterator[Record]:
+    """The letter's records in its partition from `start` (None: the first stored) to `end`."""
+    key = letter_id.encode()
+    partition = log_.partition_for(topic, key)
+    if start is None:
+        start = (await log_.start_offsets(topic)).get(partition, 0)
+    if end is None:
+        end = (await log_.end_offsets(topic)).get(partition, 0)
+    offset = start
+    while offset < end:
+        batch = await log_.read(topic, partition, offset, min(PAGE, end - offset))
+        if not batch:
+            return
+        for record in batch:
+            if record.offset >= end:
+                return
+            if record.key == key:
+                yield record
+        offset = batch[-1].offset + 1
+
+
+async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: Any) -> Loaded:
+    topic = settings.topic(Topic.LETTERS)
+    partition = log_.partition_for(topic, letter_id.encode())
+    end = (await log_.end_offsets(topic)).get(partition, 0)
+    base, position = await _snapshot(letter_id, redis, pg)
+    if position is not None and position > end:
+        base, position = None, None  # a projection of another log: do not trust it
+    updates = [base] if base else []
+    async for record in scan(log_, topic, letter_id, position, end):
+        if header(record, "type") == b"doc.update" and record.value:
+            updates.append(record.value)
+    merged = merge_updates(*updates) if len(updates) > 1 else (updates[0] if updates else b"")
+    return Loaded(merged, end)
+
+
+async def _snapshot(letter_id: str, redis: Any, pg: Any) -> tuple[bytes | None, int | None]:
+    if redis is not None:
+        try:
+            state, offset = await redis.mget(f"ydoc:{letter_id}", f"ydoc:{letter_id}:offset")
+            if state is not None and offset is not None:
+                return bytes(state), int(offset)
+        except Exception as exc:  # Redis is a cache here; the log still has everything
+            log.warning("redis unavailable while loading %s: %s", letter_id, exc)
+    if pg is not None:
+        try:
+            row = await pg.fetchrow(
+                "SELECT ydoc_state, log_offset FROM letter_version WHERE letter_id = $1"
+                " ORDER BY version_number DESC LIMIT 1",
+                letter_id,
+            )
+            if row is not None and row["ydoc_state"] is not None:
+                return bytes(row["ydoc_state"]), int(row["log_offset"])
+        except Exception as exc:  # a missing table (fresh database) or an outage: use the log
+            log.warning("postgres unavailable while loading %s: %s", letter_id, exc)
+    return None, None

@@ -1,0 +1,49 @@
+"""Outbound y-protocol frames: one protocol message per frame, built with pycrdt's helpers."""
+
+import json
+from typing import Any
+
+from pycrdt import Encoder, create_awareness_message, create_update_message, write_var_uint
+
+MSG_AUTH = 2  # y-protocols/auth: [2, 0 = permission denied, varstring reason]
+MSG_APP = 100  # our reserved type: a varstring of JSON, only for clients that asked (&events=1)
+_PERMISSION_DENIED = 0
+
+
+def update(data: bytes) -> bytes:
+    return create_update_message(data)
+
+
+def awareness(data: bytes) -> bytes:
+    return create_awareness_message(data)
+
+
+def sync_step1(state_vector: bytes) -> bytes:
+    return bytes([0, 0]) + write_var_uint(len(state_vector)) + state_vector
+
+
+def sync_step2(data: bytes) -> bytes:
+    return bytes([0, 1]) + write_var_uint(len(data)) + data
+
+
+def permission_denied(reason: str) -> bytes:
+    """y-websocket logs the reason and keeps the connection."""
+    encoder = Encoder()
+    encoder.write_var_uint(MSG_AUTH)
+    encoder.write_var_uint(_PERMISSION_DENIED)
+    _write_string(encoder, reason)
+    return encoder.to_bytes()
+
+
+def app_message(body: dict[str, Any]) -> bytes:
+    encoder = Encoder()
+    encoder.write_var_uint(MSG_APP)
+    _write_string(encoder, json.dumps(body, separators=(",", ":")))
+    return encoder.to_bytes()
+
+
+def _write_string(encoder: Encoder, text: str) -> None:
+    # Encoder.write_var_string writes len(str) (characters), not the UTF-8 byte length.
+    data = text.encode()
+    encoder.write_var_uint(len(data))
+    encoder.stream.append(data)

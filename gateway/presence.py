@@ -1,0 +1,140 @@
+"""A letter's awareness states: who owns which client id, stamping, removal on close.
+
+States live in pycrdt's Awareness (clock rules as in y-protocols). A connection owns the client
+ids it introduced; entries for ids owned by someone else are dropped, so nobody can move or
+remove another user's caret. The `user` field is always the token's identity.
+"""
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pycrdt import Awareness, Doc, Encoder
+
+from gateway.auth import Claims
+from gateway.preparse import AwarenessEntry
+
+MAX_IDS_PER_CONNECTION = 16  # a tab has one; a few more for reloads within one socket
+_PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+            "#469990", "#9a6324", "#800000", "#808000", "#000075")  # fmt: skip
+REMOTE = "remote"  # owner of ids introduced through another gateway instance
+
+
+def user_color(user_id: str) -> str:
+    digest = hashlib.sha256(user_id.encode()).digest()
+    return _PALETTE[digest[0] % len(_PALETTE)]
+
+
+def stamp(claims: Claims) -> dict[str, str]:
+    return {"id": claims.sub, "name": claims.name, "color": user_color(claims.sub)}
+
+
+class Presence:
+    def __init__(self) -> None:
+        self._awareness = Awareness(Doc())
+        self._awareness.set_local_state(None)  # the server itself has no caret
+        self._owners: dict[int, str] = {}
+
+    def owned_by(self, owner: str) -> list[int]:
+        return [cid for cid, who in self._owners.items() if who == owner]
+
+    def accept(
+        self, owner: str, claims: Claims, entries: list[AwarenessEntry]
+    ) -> tuple[bytes, list[int]]:
+        """Apply a connection's entries; return the stamped update and the ids it kept."""
+        kept: list[tuple[int, int, dict[str, Any] | None]] = []
+        for entry in entries:
+            holder = self._owners.get(entry.client_id)
+            mine = len(self.owned_by(owner)) < MAX_IDS_PER_CONNECTION
+            if holder is None and entry.state is not None and mine:
+                self._owners[entry.client_id] = owner
+            elif holder != owner:
+                continue
+            state = None if entry.state is None else {**entry.state, "user": stamp(claims)}
+            kept.append((entry.client_id, entry.clock, state))
+        update = _encode(kept)
+        if kept:
+            self._awareness.apply_awareness_update(update, owner)
+            self._forget_removed([cid for cid, _, state in kept if state is None])
+        return update, [cid for cid, _, _ in kept]
+
+    def apply_remote(self, update: bytes) -> None:
+        """An update another gateway already checked and stamped."""
+        self._awareness.apply_awareness_update(update, REMOTE)
+        for cid in list(self._awareness.meta):
+            if cid in self._awareness.states and cid not in self._owners:
+                self._owners[cid] = REMOTE
+        self._forget_removed([c for c in self._owners if c not in self._awareness.states])
+
+    def remove(self, owner: str) -> bytes | None:
+        """Remove every id `owner` introduced; the update telling everyone (None: had none)."""
+        ids = self.owned_by(owner)
+        if not ids:
+            return None
+        self._awareness.remove_awareness_states(ids, owner)
+        self._forget_removed(ids)
+        return self._awareness.encode_awareness_update(ids)
+
+    def encode(self, ids: list[int] | None = None) -> bytes | None:
+        """Current states of `ids` (default: everyone present); None when there are none."""
+        if ids is None:
+            ids = list(self._awareness.states)
+        ids = [cid for cid in ids if cid in self._awareness.meta]
+        return self._awareness.encode_awareness_update(ids) if ids else None
+
+    def _forget_removed(self, ids: list[int]) -> None:
+        for cid in ids:
+            self._owners.pop(cid, None)
+
+
+def _encode(entries: list[tuple[int, int, dict[str, Any] | None]]) -> bytes:
+    encoder = Encoder()
+    encoder.write_var_uint(len(entries))
+    for client_id, clock, state in entries:
+        encoder.write_var_uint(client_id)
+        encoder.write_var_uint(clock)
+        # ASCII JSON: Encoder.write_var_string counts characters, which equals bytes only here.
+        encoder.write_var_string(json.dumps(state, separators=(",", ":"), ensure_ascii=True))
+    return encoder.to_bytes()
+
+
+class Throttle:
+    """At most one call of `flush(owner, ids)` per owner per `interval_s`; ids merge meanwhile."""
+
+    def __init__(self, interval_s: float, flush: "Flush") -> None:
+        self._interval_s, self._flush = interval_s, flush
+        self._dirty: dict[str, set[int]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._last: dict[str, float] = {}
+
+    def touch(self, owner: str, ids: list[int]) -> None:
+        self._dirty.setdefault(owner, set()).update(ids)
+        if owner in self._timers:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last.get(owner, 0.0) + self._interval_s - loop.time())
+        self._timers[owner] = loop.call_later(delay, self._fire, owner)
+
+    def forget(self, owner: str) -> None:
+        """Drop what is pending for `owner` (its removal supersedes it)."""
+        timer = self._timers.pop(owner, None)
+        if timer is not None:
+            timer.cancel()
+        self._dirty.pop(owner, None)
+        self._last.pop(owner, None)
+
+    def cancel_all(self) -> None:
+        for owner in list(self._timers):
+            self.forget(owner)
+
+    def _fire(self, owner: str) -> None:
+        self._timers.pop(owner, None)
+        self._last[owner] = asyncio.get_running_loop().time()
+        ids = self._dirty.pop(owner, set())
+        if ids:
+            self._flush(owner, sorted(ids))
+
+
+Flush = Callable[[str, list[int]], None]

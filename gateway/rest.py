@@ -1,0 +1,143 @@
+"""REST: create and read letters, health, readiness and metrics.
+
+A create appends `letter.created` and the initial content (a `doc.update` into the fragment
+TipTap edits) in one append, and answers only once both are durable: from then on every
+instance finds the letter in the log (read-your-writes).
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pycrdt import Doc
+from pydantic import BaseModel, Field
+
+from eventlog.errors import LogError
+from gateway import loader
+from gateway.access import LetterMeta
+from gateway.auth import Claims, verify_token
+from gateway.content import initial_update, plain_text
+from gateway.errors import AuthError
+from gateway.service import Gateway
+from schemas.events import LetterCreated, Topic
+from schemas.ids import uuid7
+
+router = APIRouter()
+
+
+class CreateLetter(BaseModel):
+    firm_id: str = Field(min_length=1, max_length=128)
+    title: str = Field(max_length=500)
+    content: str = Field(default="", max_length=1_000_000)
+
+
+class LetterCreatedOut(BaseModel):
+    letter_id: str
+    firm_id: str
+    title: str
+
+
+class LetterOut(LetterCreatedOut):
+    content: str
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def claims_of(request: Request, authorization: Annotated[str | None, Header()] = None) -> Claims:
+    scheme, _, token = (authorization or "").partition(" ")
+    try:
+        if scheme.lower() != "bearer":
+            raise AuthError("bearer token required")
+        return verify_token(token.strip(), gateway_of(request).ctx.settings)
+    except AuthError as exc:
+        gateway_of(request).ctx.metrics.refuse("unauthorized")
+        raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
+
+
+GatewayDep = Annotated[Gateway, Depends(gateway_of)]
+ClaimsDep = Annotated[Claims, Depends(claims_of)]
+
+
+@router.post("/v1/letters", status_code=201)
+async def create_letter(
+    body: CreateLetter, gateway: GatewayDep, claims: ClaimsDep
+) -> LetterCreatedOut:
+    if not (
+        claims.role == "service" or (claims.role == "editor" and claims.firm_id == body.firm_id)
+    ):
+        gateway.ctx.metrics.refuse("forbidden")
+        raise HTTPException(403, "forbidden")
+    letter_id = uuid7()
+    created = LetterCreated(
+        letter_id=letter_id, firm_id=body.firm_id, title=body.title, created_by=claims.sub
+    )
+    ctx = gateway.ctx
+    entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
+    if body.content:
+        update = initial_update(body.content, ctx.settings.doc_field)
+        entries.append(
+            ctx.entry(letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update")
+        )
+    try:
+        await ctx.log.append(ctx.settings.topic(Topic.LETTERS), letter_id.encode(), entries)
+    except LogError as exc:
+        raise HTTPException(503, "log unavailable") from exc
+    gateway.access.remember(LetterMeta(letter_id, body.firm_id, body.title))
+    return LetterCreatedOut(letter_id=letter_id, firm_id=body.firm_id, title=body.title)
+
+
+@router.get("/v1/letters/{letter_id}")
+async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) -> LetterOut:
+    meta = await gateway.access.lookup(letter_id)
+    if meta is None or not gateway.may_reach(claims, meta):
+        gateway.ctx.metrics.refuse("forbidden")
+        raise HTTPException(403, "forbidden")
+    field = gateway.ctx.settings.doc_field
+    room = gateway.rooms.get(letter_id)
+    if room is not None and not room.failed:
+        await room.ready()
+        text = plain_text(room.doc, field)
+    else:
+        ctx = gateway.ctx
+        loaded = await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)
+        doc: Doc[Any] = Doc()
+        if loaded.update:
+            doc.apply_update(loaded.update)
+        text = plain_text(doc, field)
+    return LetterOut(letter_id=letter_id, firm_id=meta.firm_id, title=meta.title, content=text)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(gateway: GatewayDep, response: Response) -> dict[str, str]:
+    ctx, checks = gateway.ctx, {}
+    checks["log"] = await _check(ctx.log.end_offsets(ctx.settings.topic(Topic.LETTERS)))
+    if ctx.redis is not None:
+        checks["redis"] = await _check(ctx.redis.ping())
+    if ctx.pg is not None:
+        checks["postgres"] = await _check(ctx.pg.fetchval("SELECT 1"))
+    if gateway.draining:
+        checks["gateway"] = "draining"
+    if any(value != "ok" for value in checks.values()):
+        response.status_code = 503
+    return checks
+
+
+async def _check(awaitable: object) -> str:
+    try:
+        await awaitable  # type: ignore[misc]
+    except Exception as exc:  # readiness reports the failure instead of raising it
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
+
+
+@router.get("/metrics")
+async def metrics(gateway: GatewayDep) -> Response:
+    return Response(gateway.ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

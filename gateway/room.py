@@ -1,0 +1,280 @@
+"""One letter in memory: its Yjs document, presence, connections and append queues.
+
+Accepting an update is synchronous: apply to the document, queue the append, hand it to local
+peers, so the log's order is the order updates were accepted. The sender hears its own update
+only once the append succeeded (the acknowledgement). If an append fails, the room drops its
+state and closes every connection with 4503: the clients still hold their edits and resync them
+on reconnect, so nothing is lost.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pycrdt import Doc
+
+from eventlog.records import Entry
+from gateway import loader, outgoing
+from gateway.appender import Appender
+from gateway.auth import Claims
+from gateway.context import Context
+from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
+from gateway.inbound import Inbound
+from gateway.preparse import DocShape, UpdateInfo
+from gateway.presence import Presence, Throttle, stamp
+from schemas.envelope import Event
+from schemas.events import SessionJoined, SessionLeft, Topic, UserRef
+
+log = logging.getLogger(__name__)
+PRESENCE_INTERVAL_S = 0.1  # at most one awareness record per connection per 100 ms
+
+
+class Peer(Protocol):
+    id: str
+    claims: Claims
+    events: bool
+    joined_at: float
+
+    def send(self, data: bytes, kind: str) -> None: ...
+    def send_update(self, update: bytes) -> None: ...
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class Room:
+    def __init__(
+        self, ctx: Context, letter_id: str, firm_id: str, on_gone: Callable[["Room"], None]
+    ):
+        self.ctx, self.letter_id, self.firm_id, self._on_gone = ctx, letter_id, firm_id, on_gone
+        self.doc: Doc[Any] = Doc()
+        self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
+        self.presence = Presence()
+        self.conns: set[Peer] = set()
+        self.size = 0
+        self.failed = False
+        self.closing = False
+        self.closed = asyncio.Event()
+        self._pending: list[Event] | None = []  # remote events seen while loading
+        key = letter_id.encode()
+        timeout = ctx.settings.append_timeout_s
+        self.letters = Appender(
+            ctx.log, ctx.settings.topic(Topic.LETTERS), key, ctx.metrics, timeout, self.fail
+        )
+        self.presence_log = Appender(
+            ctx.log,
+            ctx.settings.topic(Topic.PRESENCE),
+            key,
+            ctx.metrics,
+            timeout,
+            self._presence_failed,
+        )
+        self._throttle = Throttle(PRESENCE_INTERVAL_S, self._flush_presence)
+        self._loading = asyncio.create_task(self._load(), name=f"load:{letter_id}")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        started = time.perf_counter()
+        loaded = await loader.load(
+            self.ctx.settings, self.ctx.log, self.letter_id, self.ctx.redis, self.ctx.pg
+        )
+        if loaded.update:
+            self.shape = DocShape.from_update(loaded.update)
+            self.doc.apply_update(loaded.update)
+        self.size = len(loaded.update)
+        pending, self._pending = self._pending or [], None
+        for event in pending:
+            self.apply_remote(event)
+        self.ctx.metrics.load_latency.observe(time.perf_counter() - started)
+
+    async def ready(self) -> None:
+        """Wait for the load; Refused(4503) when it failed (the log is unreachable)."""
+        try:
+            await asyncio.shield(self._loading)
+        except Exception as exc:
+            log.warning("loading %s failed: %s", self.letter_id, exc)
+            self.fail(exc)
+            raise Refused(LOG_UNAVAILABLE, "log_unavailable") from None
+        if self.failed:
+            raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+
+    def fail(self, exc: BaseException) -> None:
+        """An append failed: forget this state, make every client reconnect and resync."""
+        if self.failed:
+            return
+        log.error("letter %s: append failed (%r); closing its connections", self.letter_id, exc)
+        self.failed = True
+        self.ctx.metrics.refuse("log_unavailable")
+        for conn in list(self.conns):
+            conn.close(LOG_UNAVAILABLE, "log unavailable, reconnect")
+        self._throttle.cancel_all()
+        self._on_gone(self)
+
+    async def close(self) -> None:
+        """Flush what is queued and stop (idle unload, shutdown)."""
+        self._throttle.cancel_all()
+        self._loading.cancel()
+        await asyncio.gather(self._loading, return_exceptions=True)
+        await self.letters.close()
+        await self.presence_log.close()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def add(self, conn: Peer) -> None:
+        self.conns.add(conn)
+        # y-websocket's server opens with its own step 1 so the client sends what we lack.
+        conn.send(outgoing.sync_step1(self.doc.get_state()), "sync_step1")
+        states = self.presence.encode()
+        if states is not None:
+            conn.send(outgoing.awareness(states), "awareness")
+        user = UserRef(**stamp(conn.claims))
+        payload = SessionJoined(conn_id=conn.id, user=user, role=conn.claims.role)
+        self._log_session(conn, payload)
+
+    def leave(self, conn: Peer, reason: str) -> None:
+        if conn not in self.conns:
+            return
+        self.conns.discard(conn)
+        self._throttle.forget(conn.id)
+        removal = self.presence.remove(conn.id)
+        if removal is not None:
+            self._broadcast(outgoing.awareness(removal), "awareness")
+            if not self.failed:
+                self.presence_log.put(self._entry(conn, removal, "awareness.update"))
+        duration = int((time.monotonic() - conn.joined_at) * 1000)
+        user = UserRef(**stamp(conn.claims))
+        payload = SessionLeft(
+            conn_id=conn.id,
+            user=user,
+            role=conn.claims.role,
+            reason=reason[:200],
+            duration_ms=duration,
+        )
+        self._log_session(conn, payload)
+
+    def _log_session(self, conn: Peer, payload: SessionJoined | SessionLeft) -> None:
+        if self.failed:
+            return
+        entry = self.ctx.entry(
+            self.letter_id, payload, firm=conn.claims.firm_id, user=conn.claims.sub, conn=conn.id
+        )
+        self.letters.put(entry)
+        kind = "session.joined" if isinstance(payload, SessionJoined) else "session.left"
+        self._notify({"type": kind, **payload.model_dump(mode="json")})
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def receive(self, conn: Peer, msg: Inbound) -> None:
+        if msg.kind == "sync_step1":
+            conn.send(outgoing.sync_step2(self.doc.get_update(msg.body)), "sync_step2")
+        elif msg.kind in ("sync_step2", "sync_update"):
+            self._receive_update(conn, msg)
+        elif msg.kind == "awareness":
+            self._receive_awareness(conn, msg)
+        elif msg.kind == "query_awareness":
+            states = self.presence.encode()
+            if states is not None:
+                conn.send(outgoing.awareness(states), "awareness")
+        # auth and app messages from clients carry nothing we act on yet.
+
+    def _receive_update(self, conn: Peer, msg: Inbound) -> None:
+        assert msg.info is not None
+        if msg.info.is_empty:
+            return  # `00 00`: nothing to log or relay
+        if not conn.claims.can_edit:
+            if msg.info.blocks:  # a read-only step 2 often repeats known deletions: ignore those
+                self.ctx.metrics.refuse("read_only")
+                conn.send(
+                    outgoing.permission_denied(f"role {conn.claims.role} is read-only"), "auth"
+                )
+            return
+        self.accept_update(conn, msg.body, msg.info, echo=msg.kind == "sync_update")
+
+    def accept_update(self, conn: Peer, update: bytes, info: UpdateInfo, echo: bool) -> None:
+        if self.size + len(update) > self.ctx.settings.max_document_bytes:
+            raise Refused(TOO_LARGE, "document_too_large")
+        try:
+            self.doc.apply_update(update)
+        except Exception:  # pycrdt refuses it: the client's, not ours
+            raise Refused(MALFORMED, "update_rejected") from None
+        self.shape.commit(info)
+        self.size += len(update)
+        entry = self._entry(conn, update, "doc.update")
+        self.letters.put(entry, (lambda: conn.send_update(update)) if echo else None)
+        started = time.perf_counter()
+        for peer in self.conns:
+            if peer is not conn:
+                peer.send_update(update)
+        self.ctx.metrics.fanout_latency.observe(time.perf_counter() - started)
+
+    def _receive_awareness(self, conn: Peer, msg: Inbound) -> None:
+        update, kept = self.presence.accept(conn.id, conn.claims, msg.entries)
+        if len(kept) < len(msg.entries):
+            self.ctx.metrics.refuse("awareness_not_owned")
+        if msg.entries and not kept:
+            return
+        self._broadcast(outgoing.awareness(update), "awareness")  # the sender too: keep-alive
+        self._throttle.touch(conn.id, kept)
+
+    def _flush_presence(self, owner: str, ids: list[int]) -> None:
+        conn = next((c for c in self.conns if c.id == owner), None)
+        states = self.presence.encode(ids)
+        if conn is not None and states is not None and not self.failed:
+            self.presence_log.put(self._entry(conn, states, "awareness.update"))
+
+    def _presence_failed(self, exc: BaseException) -> None:
+        # Presence is ephemeral: a lost awareness record costs a caret update, not content.
+        log.warning("letter %s: presence append failed: %r", self.letter_id, exc)
+        self.ctx.metrics.refuse("presence_append_failed")
+        self.presence_log = Appender(
+            self.ctx.log,
+            self.ctx.settings.topic(Topic.PRESENCE),
+            self.letter_id.encode(),
+            self.ctx.metrics,
+            self.ctx.settings.append_timeout_s,
+            self._presence_failed,
+        )
+
+    # -- from other gateway instances ----------------------------------------------------------
+
+    def apply_remote(self, event: Event) -> None:
+        if self._pending is not None:
+            self._pending.append(event)
+            return
+        if event.type == "doc.update" and isinstance(event.payload, bytes):
+            self.shape.absorb(event.payload)
+            self.doc.apply_update(event.payload)
+            self.size += len(event.payload)
+            for peer in self.conns:
+                peer.send_update(event.payload)
+        elif event.type == "awareness.update" and isinstance(event.payload, bytes):
+            self.presence.apply_remote(event.payload)
+            self._broadcast(outgoing.awareness(event.payload), "awareness")
+        elif event.type in ("session.joined", "session.left") and not isinstance(
+            event.payload, bytes
+        ):
+            self._notify({"type": event.type, **event.payload.model_dump(mode="json")})
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _broadcast(self, message: bytes, kind: str) -> None:
+        for peer in self.conns:
+            peer.send(message, kind)
+
+    def _notify(self, body: dict[str, object]) -> None:
+        message = None
+        for peer in self.conns:
+            if peer.events:
+                message = message or outgoing.app_message(body)
+                peer.send(message, "app")
+
+    def _entry(self, conn: Peer, value: bytes, type_: str) -> Entry:
+        return self.ctx.entry(
+            self.letter_id,
+            value,
+            firm=conn.claims.firm_id,
+            user=conn.claims.sub,
+            conn=conn.id,
+            type=type_,
+        )

@@ -1,0 +1,123 @@
+"""The letters this instance holds: loading on first join, idle unload, connection limits."""
+
+import asyncio
+from collections import Counter
+
+from gateway.access import LetterMeta
+from gateway.auth import Claims
+from gateway.context import Context
+from gateway.room import Peer, Room
+
+
+class Rooms:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._rooms: dict[str, Room] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._per_letter: Counter[str] = Counter()
+        self._per_user: Counter[str] = Counter()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self._rooms.values()))
+
+    def get(self, letter_id: str) -> Room | None:
+        """The room if it is held (loaded or loading) and not going away."""
+        room = self._rooms.get(letter_id)
+        return None if room is None or room.closing or room.failed else room
+
+    # -- admission -----------------------------------------------------------------------------
+
+    def admit(self, claims: Claims, letter_id: str) -> str | None:
+        """Reserve a connection slot; the reason it is refused, or None."""
+        s = self.ctx.settings
+        if self._per_letter[letter_id] >= s.max_connections_per_letter:
+            return "too_many_connections_letter"
+        if self._per_user[claims.sub] >= s.max_connections_per_user:
+            return "too_many_connections_user"
+        self._per_letter[letter_id] += 1
+        self._per_user[claims.sub] += 1
+        return None
+
+    def release(self, claims: Claims, letter_id: str) -> None:
+        self._per_letter[letter_id] -= 1
+        self._per_user[claims.sub] -= 1
+        if self._per_letter[letter_id] <= 0:
+            del self._per_letter[letter_id]
+        if self._per_user[claims.sub] <= 0:
+            del self._per_user[claims.sub]
+
+    # -- joining and leaving -------------------------------------------------------------------
+
+    async def join(self, meta: LetterMeta, conn: Peer) -> Room:
+        """The loaded room with `conn` in it; Refused(4503) if the letter cannot be loaded."""
+        room = await self.open(meta)
+        room.add(conn)
+        return room
+
+    async def open(self, meta: LetterMeta) -> Room:
+        while True:
+            room = self._rooms.get(meta.letter_id)
+            if room is None:
+                room = Room(self.ctx, meta.letter_id, meta.firm_id, self._gone)
+                self._rooms[meta.letter_id] = room
+                self.ctx.metrics.letters.set(len(self._rooms))
+            if not room.closing:
+                break
+            await room.closed.wait()  # its last appends must land before we load again
+        self._cancel_unload(meta.letter_id)
+        await room.ready()
+        if not room.conns:
+            self._schedule_unload(room)  # in case nobody ever joins (REST reads)
+        return room
+
+    def leave(self, room: Room, conn: Peer, reason: str) -> None:
+        room.leave(conn, reason)
+        if not room.conns and not room.failed:
+            self._schedule_unload(room)
+
+    def _schedule_unload(self, room: Room) -> None:
+        self._cancel_unload(room.letter_id)
+        loop = asyncio.get_running_loop()
+        self._timers[room.letter_id] = loop.call_later(
+            self.ctx.settings.idle_unload_s, self._unload_soon, room
+        )
+
+    def _cancel_unload(self, letter_id: str) -> None:
+        timer = self._timers.pop(letter_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _unload_soon(self, room: Room) -> None:
+        self._timers.pop(room.letter_id, None)
+        if room.conns or self._rooms.get(room.letter_id) is not room:
+            return
+        task = asyncio.create_task(self._unload(room))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _unload(self, room: Room) -> None:
+        room.closing = True
+        try:
+            await room.close()
+        finally:
+            self._gone(room)
+
+    def _gone(self, room: Room) -> None:
+        if self._rooms.get(room.letter_id) is room:
+            del self._rooms[room.letter_id]
+            self._cancel_unload(room.letter_id)
+        room.closed.set()
+        if room.failed:  # stop its append tasks; nothing of it is flushed any more
+            task = asyncio.create_task(room.close())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self.ctx.metrics.letters.set(len(self._rooms))
+
+    async def close(self) -> None:
+        """Flush and drop every room (shutdown)."""
+        for room in list(self._rooms.values()):
+            room.closing = True
+            await room.close()
+            self._gone(room)
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,113 @@
+"""One gateway instance: its context, access checks, rooms, tail, connections and drain."""
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from eventlog.records import Log
+from gateway.access import Access, LetterMeta
+from gateway.auth import Claims
+from gateway.connection import Connection
+from gateway.context import Context
+from gateway.errors import GOING_AWAY, Refused
+from gateway.inbound import limits_for
+from gateway.metrics import Metrics
+from gateway.rooms import Rooms
+from gateway.tail import Tail
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+ALIVE_TTL_S, ALIVE_EVERY_S = 30, 10.0
+DRAIN_TIMEOUT_S = 10.0
+
+
+def new_gateway_id(settings: Settings) -> str:
+    return settings.gateway_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+class Gateway:
+    def __init__(self, settings: Settings, log_: Log, redis: Any = None, pg: Any = None) -> None:
+        self.ctx = Context(
+            settings, log_, Metrics(), new_gateway_id(settings), limits_for(settings), redis, pg
+        )
+        self.access = Access(settings, log_, redis, pg)
+        self.rooms = Rooms(self.ctx)
+        self.tail = Tail(self.ctx, self.rooms, self.access)
+        self.conns: set[Connection] = set()
+        self.draining = False
+        self._empty = asyncio.Event()
+        self._alive: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.tail.start()
+        if self.ctx.redis is not None:
+            self._alive = asyncio.create_task(self._keep_alive())
+
+    def may_reach(self, claims: Claims, meta: LetterMeta) -> bool:
+        return claims.role == "service" or claims.firm_id == meta.firm_id
+
+    async def serve(self, ws: WebSocket, claims: Claims, meta: LetterMeta, events: bool) -> None:
+        await ws.accept()
+        conn = Connection(self.ctx, ws, claims, events)
+        self.conns.add(conn)
+        self._empty.clear()
+        self.ctx.metrics.connections.inc()
+        try:
+            await self._serve(conn, meta)
+        finally:
+            self.conns.discard(conn)
+            self.ctx.metrics.connections.dec()
+            if not self.conns:
+                self._empty.set()
+
+    async def _serve(self, conn: Connection, meta: LetterMeta) -> None:
+        try:
+            room = await self.rooms.join(meta, conn)
+        except Refused as refusal:
+            self.ctx.metrics.refuse(refusal.reason)
+            conn.close(refusal.code, refusal.reason)
+            await conn.finish()
+            return
+        reason = "client closed"
+        try:
+            reason = await conn.serve(room)
+        finally:
+            self.rooms.leave(room, conn, reason)
+
+    async def drain(self) -> None:
+        """Stop accepting, flush pending appends (their echoes), close clients with 1001."""
+        if self.draining:
+            return
+        self.draining = True
+        for room in self.rooms:
+            await room.letters.flush()
+        for conn in list(self.conns):
+            conn.close(GOING_AWAY, "server shutting down")
+        if self.conns:
+            try:
+                async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                    await self._empty.wait()
+            except TimeoutError:
+                log.warning("%d connections did not close in time", len(self.conns))
+        await self.close()
+
+    async def close(self) -> None:
+        await self.rooms.close()
+        await self.tail.close()
+        if self._alive is not None:
+            self._alive.cancel()
+            await asyncio.gather(self._alive, return_exceptions=True)
+            self._alive = None
+
+    async def _keep_alive(self) -> None:
+        key = f"gateway:{self.ctx.gateway_id}:alive"
+        while True:
+            try:
+                await self.ctx.redis.set(key, b"1", ex=ALIVE_TTL_S)
+            except Exception as exc:  # Redis down: the projector may reap our connections
+                log.warning("cannot refresh %s: %r", key, exc)
+            await asyncio.sleep(ALIVE_EVERY_S)

@@ -1,0 +1,85 @@
+"""Follows the log for events appended by other gateway instances and hands them to our rooms.
+
+Both topics are followed from their end offsets at start: a room loads everything before its
+own load position from the log, so the tail only has to deliver what comes after. Every
+instance sees every `letter.created`, which keeps access lookups fast after a create elsewhere.
+"""
+
+import asyncio
+import logging
+
+from eventlog.records import Log, Record
+from gateway.access import Access, LetterMeta
+from gateway.context import Context
+from gateway.rooms import Rooms
+from schemas.envelope import EventDecodeError, decode_record
+from schemas.events import LetterCreated, Topic
+
+log = logging.getLogger(__name__)
+
+
+class Tail:
+    def __init__(self, ctx: Context, rooms: Rooms, access: Access) -> None:
+        self.ctx, self.rooms, self.access = ctx, rooms, access
+        self._tasks: list[asyncio.Task[None]] = []
+        self._me = ctx.gateway_id.encode()
+
+    async def start(self) -> None:
+        for kind in (Topic.LETTERS, Topic.PRESENCE):
+            topic = self.ctx.settings.topic(kind)
+            positions = await self.ctx.log.end_offsets(topic)
+            task = asyncio.create_task(self._follow(self.ctx.log, topic, positions))
+            self._tasks.append(task)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _follow(self, log_: Log, topic: str, positions: dict[int, int]) -> None:
+        while True:
+            try:
+                async for batch in log_.follow(topic, dict(positions)):
+                    for record in batch:
+                        self._deliver(record)
+                        positions[record.partition] = record.offset + 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the log is down: rooms notice through their appends
+                log.warning("tail of %s interrupted: %r; resuming", topic, exc)
+                await asyncio.sleep(1.0)
+
+    def _deliver(self, record: Record) -> None:
+        headers = dict(record.headers)
+        if headers.get("type") != b"letter.created" and (
+            headers.get("gw") == self._me or self.rooms.get(record.key.decode()) is None
+        ):
+            return  # ours (applied when we accepted it), or a letter we do not hold
+        try:
+            event = decode_record(record.key, record.value, record.headers)
+        except EventDecodeError as exc:
+            log.warning(
+                "undecodable record %s/%s@%s: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+            self.ctx.metrics.refuse("undecodable_record")
+            return
+        if isinstance(event.payload, LetterCreated):
+            created = event.payload
+            self.access.remember(LetterMeta(event.letter_id, created.firm_id, created.title))
+        if event.envelope.gw == self.ctx.gateway_id:
+            return
+        room = self.rooms.get(event.letter_id)
+        if room is None:
+            return
+        try:
+            room.apply_remote(event)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a bad record, or a pycrdt panic: skip it
+            log.warning("letter %s: remote event refused: %r", event.letter_id, exc)
+            self.ctx.metrics.refuse("remote_event_error")

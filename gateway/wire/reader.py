@@ -1,0 +1,117 @@
+"""lib0 primitive decoding with hard bounds: varints of at most 10 bytes, lengths within the data.
+
+pycrdt's own varint reader is quadratic (200 KB of 0xff stalls the loop for seconds); this one
+touches each byte once and stops after 10 bytes.
+"""
+
+from __future__ import annotations
+
+from .limits import ProtocolError
+
+MAX_VARINT_BYTES = 10
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+class Reader:
+    """A cursor over bytes; every read either succeeds within bounds or raises ProtocolError."""
+
+    __slots__ = ("data", "end", "pos")
+
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
+        self.data = data
+        self.pos = pos
+        self.end = len(data) if end is None else end
+
+    def remaining(self) -> int:
+        return self.end - self.pos
+
+    def byte(self) -> int:
+        pos = self.pos
+        if pos >= self.end:
+            raise ProtocolError("truncated", "expected a byte")
+        self.pos = pos + 1
+        return self.data[pos]
+
+    def uint(self) -> int:
+        """lib0 varUint: a JS number, so at most 53 bits."""
+        pos = self.pos
+        if pos < self.end:
+            b = self.data[pos]
+            if b < 0x80:  # the common one-byte case, kept free of calls
+                self.pos = pos + 1
+                return b
+        value = self._varint_tail(0, 1, 0)
+        if value > MAX_SAFE_INTEGER:
+            raise ProtocolError("integer_too_large", str(value))
+        return value
+
+    def uint_wide(self) -> int:
+        """A varUint of up to 10 bytes (70 bits), for a caller that applies its own bound."""
+        return self._varint_tail(0, 1, 0)
+
+    def _varint_tail(self, value: int, shift_mult: int, count: int) -> int:
+        data, pos, end = self.data, self.pos, self.end
+        while count < MAX_VARINT_BYTES:
+            if pos >= end:
+                raise ProtocolError("truncated", "varint runs past the end")
+            b = data[pos]
+            pos += 1
+            count += 1
+            value += (b & 0x7F) * shift_mult
+            if b < 0x80:
+                if b == 0 and count > 1:  # overlong: no encoder writes it; Yrs may refuse it
+                    raise ProtocolError("varint_overlong")
+                self.pos = pos
+                return value
+            shift_mult <<= 7
+        raise ProtocolError("varint_too_long")
+
+    def signed(self) -> int:
+        """lib0 varInt: bit 8 continues, bit 7 is the sign, 6 value bits, then 7 per byte."""
+        first = self.byte()
+        magnitude = first & 0x3F
+        if first & 0x80:
+            magnitude = self._varint_tail(magnitude, 64, 1)
+            if magnitude > MAX_SAFE_INTEGER:
+                raise ProtocolError("integer_too_large", str(magnitude))
+        return -magnitude if first & 0x40 else magnitude
+
+    def count(self, min_bytes_each: int, maximum: int, what: str) -> int:
+        """A varUint item count, bounded by `maximum` and by the bytes left to hold the items."""
+        n = self.uint()
+        if n > maximum:
+            raise ProtocolError(f"too_many_{what}", f"{n} > {maximum}", 4413)
+        if n * min_bytes_each > self.end - self.pos:
+            raise ProtocolError("count_exceeds_data", f"{n} {what}")
+        return n
+
+    def raw(self, n: int) -> bytes:
+        pos = self.pos
+        if n > self.end - pos:
+            raise ProtocolError("truncated", f"{n} bytes announced, {self.end - pos} left")
+        self.pos = pos + n
+        return self.data[pos : pos + n]
+
+    def buf(self) -> bytes:
+        """lib0 varUint8Array: varUint length, then that many bytes."""
+        return self.raw(self.uint())
+
+    def skip_buf(self) -> None:
+        n = self.uint()
+        if n > self.end - self.pos:
+            raise ProtocolError("truncated", f"{n} bytes announced, {self.end - self.pos} left")
+        self.pos += n
+
+    def string(self) -> str:
+        """lib0 varString: UTF-8, strictly valid (no encoded surrogates; see docs/security.md)."""
+        raw = self.buf()
+        if raw.isascii():
+            return raw.decode("ascii")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("invalid_utf8", str(exc)) from None
+
+    def expect_end(self) -> None:
+        if self.pos != self.end:
+            raise ProtocolError("trailing_bytes", f"{self.end - self.pos} bytes after the message")

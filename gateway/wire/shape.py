@@ -1,0 +1,211 @@
+"""Checking updates, alone or against a letter's `DocShape` (known clocks and type depths).
+
+A Y.Map chain built one level per small, individually valid update crashes pycrdt's `str()`
+after ~16,000 levels, so depth must be tracked across updates. `DocShape` keeps, per client,
+run-length encoded clock ranges -> container depth: memory grows with the number of runs (one
+per change of parent depth in a client's history), never with the text typed.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from .depth import UNKNOWN, Missing, max_type_depth, resolve
+from .limits import STATE_LIMITS, Limits, ProtocolError
+from .update import SKIP, UpdateScan, scan_update
+
+Run = tuple[int, int, int, int]  # client, first clock, end clock (exclusive), packed code
+
+# A run's code packs (container depth << 3 | struct kind) into 16 bits.
+_UNKNOWN_DEPTH = 0x1FFF
+_GAP = 0xFFFF  # clocks not received yet (pycrdt holds what follows them pending)
+
+
+def _pack(depth: int, kind: int) -> int:
+    return (_UNKNOWN_DEPTH if depth == UNKNOWN else min(depth, _UNKNOWN_DEPTH - 1)) << 3 | kind
+
+
+@dataclass(frozen=True)
+class UpdateInfo:
+    """What a Yjs v1 update contains, as far as the gateway needs to know."""
+
+    blocks: tuple[tuple[int, int, int], ...]  # (client, first clock, end clock exclusive)
+    deletes: tuple[tuple[int, int, int], ...]  # (client, clock, length)
+    is_empty: bool  # no structs and no deletes (e.g. b"\x00\x00"): drop, never log
+    new_type_depth: int  # deepest shared type the update creates (0: none)
+    # For DocShape.commit only; empty unless checked against a DocShape.
+    runs: tuple[Run, ...] = field(default=(), repr=False, compare=False)
+    shape_checked: bool = field(default=False, repr=False, compare=False)
+
+
+class _Runs:
+    """One client's clock ranges: starts[i] .. starts[i+1] have depth code codes[i]."""
+
+    __slots__ = ("codes", "end", "has_gap", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.codes = array("H")
+        self.end = 0
+        self.has_gap = False
+
+    def code_at(self, clock: int) -> int:
+        if clock >= self.end:
+            return _GAP
+        i = bisect_right(self.starts, clock) - 1
+        return _GAP if i < 0 else self.codes[i]
+
+    def write(self, start: int, end: int, code: int) -> None:
+        if start > self.end:  # a gap: pycrdt holds what follows pending; the gap stays unknown
+            self._append(self.end, start, _GAP)
+        if start >= self.end:
+            self._append(start, end, code)
+        elif not self.has_gap:  # a duplicate: only what lies past the end is new
+            if end > self.end:
+                self._append(self.end, end, code)
+        else:
+            self._fill(start, end, code)
+
+    def _append(self, start: int, end: int, code: int) -> None:
+        self.has_gap = self.has_gap or code == _GAP
+        if not self.codes or self.codes[-1] != code:
+            self.starts.append(start)
+            self.codes.append(code)
+        self.end = end
+
+    def _fill(self, start: int, end: int, code: int) -> None:
+        # Rare (a gap being filled, or a duplicate): rebuild, writing only over the gaps.
+        bounds = [*self.starts, self.end]
+        old = [(bounds[i], bounds[i + 1], c) for i, c in enumerate(self.codes)]
+        self.starts, self.codes, self.end, self.has_gap = [], array("H"), 0, False
+        for s, e, c in old:
+            if c != _GAP or e <= start or s >= end:
+                self._append(s, e, c)
+                continue
+            for piece in ((s, max(s, start), c), (max(s, start), min(e, end), code),
+                          (min(e, end), e, c)):  # fmt: skip
+                if piece[0] < piece[1]:
+                    self._append(*piece)
+        if end > self.end:
+            self._append(self.end, end, code)
+
+
+class DocShape:
+    """Per-letter tracker of each client's known clock and the depth of everything it wrote."""
+
+    def __init__(self) -> None:
+        self._clients: dict[int, _Runs] = {}
+
+    @classmethod
+    def from_update(cls, state: bytes, limits: Limits = STATE_LIMITS) -> DocShape:
+        """Seed from a letter's full stored state (trusted: nothing in it is refused for depth)."""
+        shape = cls()
+        shape.absorb(state, limits)
+        return shape
+
+    def known_clock(self, client: int) -> int:
+        runs = self._clients.get(client)
+        return 0 if runs is None else runs.end
+
+    def state_vector(self) -> dict[int, int]:
+        return {client: runs.end for client, runs in self._clients.items()}
+
+    def run_count(self) -> int:
+        """Memory use in runs (each a few bytes)."""
+        return sum(len(runs.codes) for runs in self._clients.values())
+
+    def check(self, update: bytes, limits: Limits) -> UpdateInfo:
+        return check_update(update, limits, self)
+
+    def commit(self, info: UpdateInfo) -> None:
+        """Record an update checked against this shape and applied to the document."""
+        if not info.shape_checked:
+            raise ValueError("commit() needs an UpdateInfo from check_update(..., doc=shape)")
+        for client, start, end, code in info.runs:
+            runs = self._clients.get(client)
+            if runs is None:
+                runs = self._clients[client] = _Runs()
+            runs.write(start, end, code)
+
+    def accept(self, update: bytes, limits: Limits) -> UpdateInfo:
+        """check() then commit(): for a caller that applies every update it accepts."""
+        info = check_update(update, limits, self)
+        self.commit(info)
+        return info
+
+    def absorb(self, update: bytes, limits: Limits = STATE_LIMITS) -> UpdateInfo:
+        """Record a trusted update (our stored state, the log): malformed bytes still raise."""
+        info = _check(scan_update(update, limits), limits, self, Missing.UNKNOWN)
+        self.commit(info)
+        return info
+
+    def _known_at(self, client: int, clock: int) -> tuple[int, int] | None:
+        runs = self._clients.get(client)
+        if runs is None:
+            return None
+        code = runs.code_at(clock)
+        if code == _GAP:
+            return None
+        depth = code >> 3
+        return (UNKNOWN if depth == _UNKNOWN_DEPTH else depth), code & 7
+
+
+def check_update(update: bytes, limits: Limits, doc: DocShape | None = None) -> UpdateInfo:
+    """Validate a Yjs v1 update; with `doc`, also against that letter's known clocks and depths.
+
+    With `doc`, references to items neither in `doc` nor in the update are refused
+    ("missing_dependency"): pycrdt would keep such items pending, and their depth could not be
+    checked when they integrate later.
+    """
+    scan = scan_update(update, limits)
+    return _check(scan, limits, doc, Missing.BASE if doc is None else Missing.REFUSE)
+
+
+def _check(scan: UpdateScan, limits: Limits, doc: DocShape | None, missing: Missing) -> UpdateInfo:
+    trusted = missing is Missing.UNKNOWN
+    if scan.empty and not trusted:
+        raise ProtocolError("empty_struct", f"{scan.empty} empty structs or client sections")
+    if doc is not None and not trusted:
+        for client, first, _end, _i0, _i1 in scan.blocks:
+            jump = first - doc.known_clock(client)
+            if jump > limits.max_clock_jump:
+                raise ProtocolError("clock_jump", f"client {client} jumps {jump} clocks")
+    if not scan.blocks:  # nothing to resolve: the hot path for pure deletions and empties
+        return _info(scan, [], 0, doc)
+    codes = resolve(scan, None if doc is None else doc._known_at, missing)
+    deepest = max_type_depth(scan, codes)
+    if deepest > limits.max_type_depth and not trusted:
+        raise ProtocolError("depth_exceeded", f"shared type nested {deepest} deep")
+    return _info(scan, codes, deepest, doc)
+
+
+def _info(scan: UpdateScan, codes: list[int], deepest: int, doc: DocShape | None) -> UpdateInfo:
+    blocks = tuple((client, first, end) for client, first, end, _i0, _i1 in scan.blocks)
+    return UpdateInfo(
+        blocks=blocks,
+        deletes=tuple(scan.deletes),
+        is_empty=not blocks and not scan.deletes,
+        new_type_depth=deepest,
+        runs=() if doc is None else _runs(scan, codes),
+        shape_checked=doc is not None,
+    )
+
+
+def _runs(scan: UpdateScan, codes: list[int]) -> tuple[Run, ...]:
+    runs: list[Run] = []
+    kinds, starts, lengths = scan.kind, scan.start, scan.length
+    for client, _first, _end, i0, i1 in scan.blocks:
+        for j in range(i0, i1):
+            if kinds[j] == SKIP or not lengths[j]:  # Skip: clocks this update does not carry
+                continue
+            start, end, code = starts[j], starts[j] + lengths[j], _pack(codes[j], kinds[j])
+            if runs and runs[-1][0] == client and runs[-1][2] == start and runs[-1][3] == code:
+                runs[-1] = (client, runs[-1][1], end, code)
+            else:
+                runs.append((client, start, end, code))
+    return tuple(runs)
+
+
+__all__ = ["DocShape", "UpdateInfo", "check_update"]

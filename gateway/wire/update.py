@@ -1,0 +1,201 @@
+"""Scanning a Yjs v1 update (yjs src/utils/encoding.js readClientsStructRefs + readDeleteSet).
+
+Records, per struct, only what the type-depth check needs (client, clock range, kind and the one
+reference that decides its parent), in flat lists: this runs on every keystroke.
+"""
+
+from __future__ import annotations
+
+from .limits import Limits, ProtocolError
+from .reader import Reader
+from .values import parse_json, skip_any
+
+# Struct kinds: an item with content, a shared type, an item with Deleted content, GC, Skip.
+ITEM, TYPE, DELETED, GC, SKIP = 0, 1, 2, 3, 4
+# How an item names its parent: a root type by key, a type item by id, or via its origin(s).
+REF_ROOT, REF_PARENT, REF_ORIGIN, REF_NONE = 0, 1, 2, 3
+# YArray, YMap, YText, YXmlElement, YXmlFragment, YXmlText. Not YXmlHook (5): Yjs writes a hook
+# name that Yrs does not read, so the two would decode the rest of the update differently.
+_SUPPORTED_TYPE_REFS = (0, 1, 2, 3, 4, 6)
+_XML_ELEMENT = 3
+
+
+class UpdateScan:
+    """The structs and delete set of one update, as parallel lists."""
+
+    __slots__ = ("blocks", "client", "deletes", "empty", "kind", "length", "ref_client",
+                 "ref_clock", "ref_kind", "right", "start")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[int, int, int, int, int]] = []  # client, first, end, i0, i1
+        self.deletes: list[tuple[int, int, int]] = []
+        # Zero-length structs and struct-less client sections: Yrs drops the former while
+        # decoding, and a client section left empty panics Yrs 0.28 (update.rs:85, `exclude`)
+        # when the document already knows that client. Only our own stored state may have them.
+        self.empty = 0
+        self.client: list[int] = []
+        self.start: list[int] = []
+        self.length: list[int] = []
+        self.kind: list[int] = []
+        self.ref_kind: list[int] = []
+        self.ref_client: list[int] = []
+        self.ref_clock: list[int] = []
+        # Right origins of items that also have a left one, by struct index: Yrs takes the
+        # parent from the right when the left is garbage-collected.
+        self.right: dict[int, tuple[int, int]] = {}
+
+
+def scan_update(update: bytes, limits: Limits) -> UpdateScan:
+    if len(update) > limits.max_message_bytes:
+        raise ProtocolError("message_too_large", f"{len(update)} bytes", 4413)
+    r = Reader(update)
+    scan = UpdateScan()
+    _read_structs(r, limits, scan)
+    _read_delete_set(r, limits, scan)
+    r.expect_end()
+    return scan
+
+
+def _read_structs(r: Reader, limits: Limits, scan: UpdateScan) -> None:
+    # Each client section holds at least 3 bytes: struct count, client id, first clock.
+    n_clients = r.count(3, limits.max_clients_per_update, "clients")
+    budget = limits.max_structs
+    seen: set[int] = set()
+    for _ in range(n_clients):
+        n_structs = r.count(1, budget, "structs")
+        budget -= n_structs
+        client = _client_id(r, limits)
+        if client in seen:
+            raise ProtocolError("duplicate_client", str(client))
+        seen.add(client)
+        first = clock = r.uint()
+        i0 = len(scan.start)
+        for _ in range(n_structs):
+            clock += _read_struct(r, limits, scan, client, clock)
+        if clock > limits.max_clock:
+            raise ProtocolError("clock_too_large", f"client {client} reaches {clock}")
+        if clock == first:
+            scan.empty += 1
+        if n_structs:
+            scan.blocks.append((client, first, clock, i0, len(scan.start)))
+
+
+def _client_id(r: Reader, limits: Limits) -> int:
+    client = r.uint()
+    if client > limits.max_client_id:
+        raise ProtocolError("client_id_too_large", str(client))
+    return client
+
+
+def _read_struct(r: Reader, limits: Limits, scan: UpdateScan, client: int, clock: int) -> int:
+    """Read one struct starting at `clock`; record it; return its length."""
+    info = r.byte()
+    content = info & 0x1F
+    ref_kind, ref_client, ref_clock = REF_NONE, 0, 0
+    if content == 0 or content == 10:  # GC or Skip: just a length
+        if info != content:  # Yjs masks the flag bits off here, Yrs does not
+            raise ProtocolError("bad_struct_info", hex(info))
+        kind = GC if content == 0 else SKIP
+        length = r.uint()
+    elif content < 10:
+        if info & 0x80:  # origin (left)
+            ref_kind, ref_client, ref_clock = REF_ORIGIN, r.uint(), r.uint()
+        if info & 0x40:  # right origin
+            right = r.uint(), r.uint()
+            if ref_kind == REF_NONE:
+                ref_kind, ref_client, ref_clock = REF_ORIGIN, *right
+            elif right[1] < limits.max_clock:
+                scan.right[len(scan.start)] = right
+            else:
+                raise ProtocolError("clock_too_large", f"reference to clock {right[1]}")
+        if ref_kind == REF_NONE:
+            ref_kind, ref_client, ref_clock = _read_parent(r, info)
+        if ref_clock >= limits.max_clock:
+            raise ProtocolError("clock_too_large", f"reference to clock {ref_clock}")
+        kind = TYPE if content == 7 else DELETED if content == 1 else ITEM
+        length = _read_content(r, limits, content)
+    else:
+        raise ProtocolError("unknown_struct", str(content))
+    if not length:  # Yrs itself writes empty String structs after some splits (see `empty`)
+        scan.empty += 1
+    scan.client.append(client)
+    scan.start.append(clock)
+    scan.length.append(length)
+    scan.kind.append(kind)
+    scan.ref_kind.append(ref_kind)
+    scan.ref_client.append(ref_client)
+    scan.ref_clock.append(ref_clock)
+    return length
+
+
+def _read_parent(r: Reader, info: int) -> tuple[int, int, int]:
+    parent_info = r.uint()
+    if parent_info == 1:
+        r.string()  # root type name
+        ref = (REF_ROOT, 0, 0)
+    elif parent_info == 0:
+        ref = (REF_PARENT, r.uint(), r.uint())
+    else:
+        raise ProtocolError("bad_parent_info", str(parent_info))
+    if info & 0x20:
+        r.string()  # parentSub: the map key
+    return ref
+
+
+def _read_content(r: Reader, limits: Limits, content: int) -> int:
+    """Validate item content (yjs src/structs/Content*.js); return its clock length."""
+    if content == 4:  # String: clock length counts UTF-16 code units, as JS does
+        raw = r.buf()
+        if raw.isascii():
+            return len(raw)
+        try:
+            return len(raw.decode("utf-8").encode("utf-16-le")) // 2
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("invalid_utf8", str(exc)) from None
+    if content == 1:  # Deleted
+        return r.uint()
+    if content == 8:  # Any
+        n = r.count(1, limits.max_structs, "any_items")
+        for _ in range(n):
+            skip_any(r, limits.max_any_depth)
+        return n
+    if content == 7:  # Type
+        type_ref = r.byte()  # Yrs reads one byte where Yjs reads a varUint: same below 128
+        if type_ref not in _SUPPORTED_TYPE_REFS:
+            raise ProtocolError("unknown_type_ref", str(type_ref))
+        if type_ref == _XML_ELEMENT:
+            r.string()  # node name
+        return 1
+    return _read_other_content(r, limits, content)
+
+
+def _read_other_content(r: Reader, limits: Limits, content: int) -> int:
+    if content == 2:
+        # Legacy JSON content (Yjs < 13 only): Yrs 0.27 reads one string more than Yjs writes.
+        raise ProtocolError("unsupported_content", "JSON")
+    if content == 3:  # Binary
+        r.skip_buf()
+    elif content == 5:  # Embed
+        parse_json(r.string(), limits.max_any_depth)
+    elif content == 6:  # Format: key, JSON value
+        r.string()
+        parse_json(r.string(), limits.max_any_depth)
+    else:  # 9, Doc: guid, then options as Any
+        r.string()
+        skip_any(r, limits.max_any_depth)
+    return 1
+
+
+def _read_delete_set(r: Reader, limits: Limits, scan: UpdateScan) -> None:
+    # Each client entry holds at least 2 bytes (client, range count), each range 2 (clock, len).
+    n_clients = r.count(2, limits.max_clients_per_update, "delete_clients")
+    budget = limits.max_delete_ranges
+    for _ in range(n_clients):
+        client = _client_id(r, limits)
+        n_ranges = r.count(2, budget, "delete_ranges")
+        budget -= n_ranges
+        for _ in range(n_ranges):
+            clock, length = r.uint(), r.uint()
+            if clock + length > limits.max_clock:
+                raise ProtocolError("clock_too_large", f"delete of client {client} at {clock}")
+            scan.deletes.append((client, clock, length))

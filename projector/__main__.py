@@ -1,0 +1,7 @@
+"""`python -m projector`: run one projector instance (settings from STENO_* variables)."""
+
+import sys
+
+from projector.entry import main
+
+sys.exit(main())

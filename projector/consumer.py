@@ -1,0 +1,371 @@
+"""The projector's loop: follow the owned partitions, fold each batch, write it with its positions.
+
+Flow: group membership (eventlog.group) says which partitions are ours -> their positions are
+read from Redis (absent: the partition is replayed from its start) -> one follower task per topic
+feeds a queue -> the worker drains the queue into one batch, groups it by letter, folds every
+letter once and writes the batch in one fenced script (store.commit). A fence that fails means
+our view of Redis is stale: positions gone (FLUSHALL: replay from the start) or moved by another
+instance (adopt them). A watchdog notices gone positions even when no records arrive.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from redis.exceptions import RedisError
+
+from eventlog import Log, LogClosedError, LogError, Record
+from eventlog.group import Assignment, GroupMember
+from projector.fold import Item, drop_connections, fold_letter
+from projector.metrics import Metrics
+from projector.reload import Versions, reload_letters
+from projector.settings import ProjectorSettings
+from projector.state import LetterState
+from projector.store import TP, Store, Views, Write, views
+from schemas import Event, EventDecodeError, Topic, decode_record
+from schemas.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Fence = dict[TP, tuple[int | None, int]]
+
+
+class Projector:
+    """One instance; `assigned`/`revoked` make it a group `RebalanceListener`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: ProjectorSettings,
+        log: Log,
+        store: Store,
+        versions: Versions,
+        metrics: Metrics,
+    ) -> None:
+        self.settings, self.options, self.log, self.store = settings, options, log, store
+        self.versions, self.metrics = versions, metrics
+        self.letters = settings.topic(Topic.LETTERS)
+        self.kinds = {self.letters: Topic.LETTERS, settings.topic(Topic.PRESENCE): Topic.PRESENCE}
+        self._lock = asyncio.Lock()  # one batch / rebalance / sweep at a time
+        self._queue: asyncio.Queue[tuple[int, list[Record]]] = asyncio.Queue(maxsize=32)
+        self._followers: list[asyncio.Task[None]] = []
+        self._epoch = 0
+        self._owned: dict[str, frozenset[int]] = {}
+        self._stored: dict[TP, int | None] = {}  # positions as in Redis (None: absent)
+        self._next: dict[TP, int] = {}  # next offset to fold: the stored one, or the replay's
+        self._fresh: set[int] = set()  # letters partitions this instance replays from the start
+        self._seen: dict[int, set[str]] = {}  # letters written since, per fresh partition
+        self._rebuilds: dict[TP, tuple[float, int]] = {}  # started (monotonic), target offset
+        self._missing: dict[str, float] = {}  # gateway -> when its alive key was first missing
+
+    # -- membership (eventlog.group.RebalanceListener) ---------------------------------------
+
+    async def assigned(self, partitions: Assignment) -> None:
+        async with self._lock:
+            self._owned = {t: frozenset(ps) for t, ps in partitions.items() if t in self.kinds}
+            tps = [(t, p) for t, ps in self._owned.items() for p in sorted(ps)]
+            stored = await self.store.positions(tps)
+            for tp in tps:
+                await self._take(tp, stored[tp])
+            self._restart_followers()
+            logger.info("assigned %s", {t: sorted(ps) for t, ps in self._owned.items()})
+
+    async def revoked(self, partitions: Assignment) -> None:
+        async with self._lock:  # waits for the batch in flight: its write lands before we go
+            self._stop_followers()
+            self._owned, self._stored, self._next = {}, {}, {}
+            self._fresh, self._seen, self._rebuilds = set(), {}, {}
+            logger.info("revoked %s", {t: sorted(ps) for t, ps in partitions.items()})
+
+    def close(self) -> None:
+        """Stop following (the group membership normally does it through `revoked`)."""
+        self._stop_followers()
+
+    @property
+    def owned(self) -> dict[str, frozenset[int]]:
+        """Topic -> the partitions this instance folds right now."""
+        return dict(self._owned)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def work(self) -> None:
+        """Fold batches until cancelled. Redis or log trouble drops the batch, waits a second
+        and re-reads from the stored positions; anything else is a bug and ends the process."""
+        while True:
+            batches = await self._next_batches()
+            try:
+                async with self._lock:
+                    await self._fold([b for epoch, b in batches if epoch == self._epoch])
+            except (RedisError, LogError) as exc:
+                logger.warning("batch not folded, retrying from the stored positions: %s", exc)
+                await asyncio.sleep(1.0)
+                async with self._lock:
+                    self._restart_followers()
+
+    async def _next_batches(self) -> list[tuple[int, list[Record]]]:
+        """What is queued, up to `batch_records`. While catching up (records older than
+        `catchup_after_ms`) it waits a little for more: the cost of a batch grows with the letters
+        it touches, not with its events, so big batches make replays fast. Live, it never waits."""
+        batches = [await self._queue.get()]
+        size = len(batches[0][1])
+        while size < self.options.batch_records:
+            if not self._queue.empty():
+                batches.append(self._queue.get_nowait())
+            elif self._behind(batches[-1][1]):
+                try:
+                    batches.append(await asyncio.wait_for(self._queue.get(), 0.05))
+                except TimeoutError:
+                    break
+            else:
+                break
+            size += len(batches[-1][1])
+        return batches
+
+    def _behind(self, batch: list[Record]) -> bool:
+        return time.time() * 1000 - batch[-1].timestamp > self.options.catchup_after_ms
+
+    async def report(self, member: GroupMember | None) -> None:
+        """Lag per partition (end offset - position) and, for dashboards, group commits."""
+        for topic, partitions in self._owned.items():
+            ends = await self.log.end_offsets(topic)
+            mine = {p: self._next[(topic, p)] for p in partitions if (topic, p) in self._next}
+            for p, position in mine.items():
+                self.metrics.lag.labels(topic, str(p)).set(max(ends.get(p, 0) - position, 0))
+            if member is not None and mine:
+                await member.commit(topic, mine)
+
+    async def check(self) -> None:
+        """Watchdog: positions gone from Redis (a wipe) are noticed even without new records."""
+        async with self._lock:
+            known = [tp for tp, v in self._stored.items() if v is not None]
+            actual = await self.store.positions(known)
+            moved = {tp: v for tp, v in actual.items() if v != self._stored[tp]}
+            if moved:
+                await self._moved(moved)
+
+    async def _fold(self, batches: Sequence[list[Record]]) -> None:
+        started = time.perf_counter()
+        items, partition_of, fence = self._collect(batches)
+        if not fence:
+            return
+        states = await self._states(items, partition_of)
+        writes = []
+        for lid, mine in items.items():
+            state, before = states[lid]
+            outcome = fold_letter(state, mine, self.settings.doc_field)
+            for kind, offset, why in outcome.poison:
+                self._poison(kind, partition_of[lid], offset, why)
+            for type_, n in outcome.folded.items():
+                self.metrics.folded.labels(type_).inc(n)
+            writes.append(Write(before, state, partition_of[lid]))
+        actual = await self.store.commit(self._fenced(fence, partition_of.values()), writes)
+        if actual is not None:
+            await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})
+            return
+        self._committed(fence, items, partition_of)
+        self.metrics.batch_records.observe(sum(len(b) for b in batches))
+        self.metrics.batch_letters.observe(len(items))
+        self.metrics.fold_seconds.observe(time.perf_counter() - started)
+
+    def _collect(
+        self, batches: Sequence[list[Record]]
+    ) -> tuple[dict[str, list[Item]], dict[str, int], Fence]:
+        """Decode the records that continue our positions, grouped by letter."""
+        items: dict[str, list[Item]] = {}
+        partition_of: dict[str, int] = {}
+        fence: Fence = {}
+        upto = dict(self._next)
+        for batch in batches:
+            tp = (batch[0].topic, batch[0].partition)
+            fresh = [r for r in batch if r.offset >= upto.get(tp, 0)]
+            if tp not in upto or not fresh or fresh[0].offset != upto[tp]:
+                continue  # from a follower we have replaced since: not contiguous with ours
+            for r in fresh:
+                event = self._decode(r)
+                if event is not None:
+                    kind = self.kinds[r.topic]
+                    items.setdefault(event.letter_id, []).append(Item(kind, r.offset, event))
+                    partition_of[event.letter_id] = r.partition
+            upto[tp] = fresh[-1].offset + 1
+            fence[tp] = (self._stored[tp], upto[tp])
+        return items, partition_of, fence
+
+    def _decode(self, r: Record) -> Event | None:
+        try:
+            return decode_record(r.key, r.value, r.headers)
+        except EventDecodeError as exc:
+            self._poison(self.kinds[r.topic], r.partition, r.offset, str(exc))
+            return None
+
+    def _poison(self, kind: Topic, partition: int, offset: int, why: str) -> None:
+        topic = self.settings.topic(kind)
+        self.metrics.poison.labels(topic).inc()
+        logger.warning("skipping poison record %s/%d@%d: %s", topic, partition, offset, why)
+
+    async def _states(
+        self, items: Mapping[str, list[Item]], partition_of: Mapping[str, int]
+    ) -> dict[str, tuple[LetterState, Views | None]]:
+        """Each letter's state before the batch, and what its public keys hold (if known)."""
+        loaded = await self.store.load(items)
+        states: dict[str, tuple[LetterState, Views | None]]
+        states = {lid: (s, views(s)) for lid, s in loaded.items() if s}
+        absent = [lid for lid, s in loaded.items() if s is None]
+        cold: dict[int, list[str]] = {}
+        for lid in absent:
+            if self._is_new(lid, partition_of[lid], items[lid]):
+                states[lid] = (LetterState(lid), None)
+            else:
+                cold.setdefault(partition_of[lid], []).append(lid)
+        for partition, lids in cold.items():
+            reloaded = await self._reload(partition, lids)
+            states.update({lid: (s, None) for lid, s in reloaded.items()})
+        return states
+
+    def _is_new(self, lid: str, partition: int, items: list[Item]) -> bool:
+        """Absent from Redis and without history: nothing to reload."""
+        first = next((i for i in items if i.topic is Topic.LETTERS), None)
+        if first is not None and first.event.type == "letter.created":
+            return True
+        return partition in self._fresh and lid not in self._seen.get(partition, set())
+
+    async def _reload(self, partition: int, lids: list[str]) -> dict[str, LetterState]:
+        started = time.perf_counter()
+        upto = self._next.get((self.letters, partition), 0)
+        states = await reload_letters(
+            self.log, self.versions, self.letters, partition, lids, upto, self.settings.doc_field
+        )
+        self.metrics.reloads.inc(len(lids))
+        logger.info(
+            "reloaded %d expired letter(s) of %s/%d up to offset %d in %.3fs",
+            len(lids), self.letters, partition, upto, time.perf_counter() - started,
+        )  # fmt: skip
+        return states
+
+    def _fenced(self, fence: Fence, partitions: Iterable[int]) -> Fence:
+        """The batch's positions plus the unchanged ones of its letters' partitions in the other
+        topic: a letter's state is shared by its letters and presence partitions."""
+        full = dict(fence)
+        for p in set(partitions):
+            for topic in self.kinds:
+                stored = self._stored.get((topic, p))
+                if (topic, p) not in full and stored is not None:
+                    full[(topic, p)] = (stored, stored)
+        return full
+
+    def _committed(
+        self, fence: Fence, items: Mapping[str, list[Item]], partition_of: Mapping[str, int]
+    ) -> None:
+        for tp, (_, new) in fence.items():
+            self._stored[tp] = self._next[tp] = new
+            self._rebuilt(tp)
+        for lid in items:
+            if partition_of[lid] in self._fresh:
+                self._seen.setdefault(partition_of[lid], set()).add(lid)
+
+    # -- positions ------------------------------------------------------------------------------
+
+    async def _take(self, tp: TP, stored: int | None) -> None:
+        """Start `tp` at its stored position, or replay it from its first offset."""
+        self._stored[tp] = stored
+        start = (await self.log.start_offsets(tp[0])).get(tp[1], 0)
+        self._next[tp] = start if stored is None else max(stored, start)
+        if tp[0] == self.letters:
+            if stored is None:
+                self._fresh.add(tp[1])
+                self._seen[tp[1]] = set()
+            else:
+                self._fresh.discard(tp[1])
+        end = (await self.log.end_offsets(tp[0])).get(tp[1], 0) if stored is None else 0
+        if end > start:
+            self._rebuilds[tp] = (time.monotonic(), end)
+            self.metrics.rebuilds.labels(tp[0]).inc()
+            logger.info("rebuilding %s/%d from offset %d to %d", *tp, start, end)
+
+    def _rebuilt(self, tp: TP) -> None:
+        started, target = self._rebuilds.get(tp, (0.0, -1))
+        if target >= 0 and self._next[tp] >= target:
+            del self._rebuilds[tp]
+            logger.info(
+                "rebuilt %s/%d: %d records in %.3fs", *tp, target, time.monotonic() - started
+            )
+
+    async def _moved(self, actual: Mapping[TP, int | None]) -> None:
+        """Redis holds other positions than ours: gone (wiped) or advanced by another member."""
+        for tp, value in actual.items():
+            if value is None:
+                logger.warning("position of %s/%d is gone (Redis wiped?): replaying", *tp)
+            else:
+                logger.warning("position of %s/%d moved to %d by another writer", *tp, value)
+            await self._take(tp, value)
+        self._restart_followers()
+
+    # -- followers ------------------------------------------------------------------------------
+
+    def _restart_followers(self) -> None:
+        self._stop_followers()
+        for topic, partitions in self._owned.items():
+            positions = {p: self._next[(topic, p)] for p in partitions}
+            if positions:
+                task = asyncio.create_task(self._follow(topic, positions, self._epoch))
+                self._followers.append(task)
+
+    def _stop_followers(self) -> None:
+        for task in self._followers:
+            task.cancel()
+        self._followers = []
+        self._epoch += 1  # batches already queued by them are dropped by the worker
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def _follow(self, topic: str, positions: dict[int, int], epoch: int) -> None:
+        while True:
+            try:
+                async for batch in self.log.follow(topic, positions, self.options.follow_batch):
+                    if batch:
+                        await self._queue.put((epoch, batch))
+            except LogClosedError:
+                return
+            except LogError as exc:
+                logger.warning("following %s failed, retrying in 1 s: %s", topic, exc)
+                await asyncio.sleep(1.0)
+                # Re-read from what is folded; the worker drops what it already has.
+                positions = {p: self._next.get((topic, p), o) for p, o in positions.items()}
+
+    # -- stale connections ------------------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Drop the connections of dead gateways (README "Operations": stale connections)."""
+        async with self._lock:
+            partition_of = {
+                lid: p
+                for p in sorted(self._owned.get(self.letters, ()))
+                for lid in await self.store.live_letters(p)
+            }
+            loaded = await self.store.load(partition_of)
+            states = {lid: s for lid, s in loaded.items() if s is not None}
+            dead = await self._dead_gateways(states.values())
+            writes = []
+            for lid, state in states.items():
+                conns = {c for c, f in state.connections.items() if f["gateway"] in dead}
+                if conns:
+                    before = views(state)
+                    drop_connections(state, conns)
+                    self.metrics.stale_connections.inc(len(conns))
+                    writes.append(Write(before, state, partition_of[lid]))
+            if writes:
+                fence = self._fenced({}, (w.partition for w in writes))
+                actual = await self.store.commit(fence, writes)
+                if actual is not None:
+                    await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})
+                logger.info("dropped the connections of dead gateway(s) %s", sorted(dead))
+            await self.store.forget_live(
+                {lid: p for lid, p in partition_of.items() if lid not in states}
+            )
+
+    async def _dead_gateways(self, states: Iterable[LetterState]) -> set[str]:
+        gateways = sorted({c["gateway"] for s in states for c in s.connections.values()} - {""})
+        alive = await self.store.alive_gateways(gateways)
+        now = time.monotonic()
+        self._missing = {gw: self._missing.get(gw, now) for gw in gateways if gw not in alive}
+        return {gw for gw, t in self._missing.items() if now - t >= self.options.stale_after_s}

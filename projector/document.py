@@ -1,0 +1,150 @@
+"""The Yjs part of the fold: merge a batch of updates into a letter's state, and note who edited
+which paragraph. Pure.
+
+The state is always the result of ONE apply of the merged batch: updates may reach the log out of
+causal order (peers can receive an update before its append completes, and answer it), and
+applying such updates one by one can drop the early one. Attribution (`touched`) is best effort:
+each user's updates are applied on a scratch doc first while a deep observer notes the top-level
+paragraph each change falls in.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Doc, XmlFragment, merge_updates
+
+
+@dataclass(frozen=True, slots=True)
+class DocUpdate:
+    offset: int
+    user: str
+    ts: int
+    data: bytes
+
+
+@dataclass
+class DocResult:
+    state: bytes
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (offset, why): poison
+    touched: dict[int, tuple[str, int]] = field(default_factory=dict)  # paragraph -> (user, ts)
+
+
+def fold_document(state: bytes, updates: Sequence[DocUpdate], doc_field: str) -> DocResult:
+    """The new state bytes of `state` with `updates` applied."""
+    good, merged, refused = _merged(updates)
+    result = DocResult(state, refused)
+    if merged is None:
+        return result
+    doc: Doc[XmlFragment] = Doc()
+    doc.apply_update(state)  # our own bytes: failing here is a bug, and it crashes the fold
+    root = doc.get(doc_field, type=XmlFragment)
+    users = _by_user(good)
+    if len(users) > 1:  # per-user attribution needs a scratch pass; one user needs none
+        result.touched = _attribute(state, users, doc_field)
+    touched: list[int] = []
+    sub = root.observe_deep(_collector(touched))
+    try:
+        doc.apply_update(merged)
+    finally:
+        root.unobserve(sub)
+    if len(users) == 1:
+        (user, ts), _ = next(iter(users.items()))
+        result.touched = {p: (user, ts) for p in touched}
+    result.state = doc.get_update()
+    return result
+
+
+def _merged(
+    updates: Sequence[DocUpdate],
+) -> tuple[list[DocUpdate], bytes | None, list[tuple[int, str]]]:
+    """The valid updates, their merge (None: none valid) and the refused ones."""
+    try:
+        return list(updates), merge_updates(*(u.data for u in updates)), []
+    except ValueError:
+        pass
+    good, refused = [], []
+    for u in updates:  # find the culprits only when the batch as a whole is refused
+        try:
+            merge_updates(u.data)
+            good.append(u)
+        except ValueError as exc:
+            refused.append((u.offset, f"pycrdt refused the update: {exc}"))
+    merged = merge_updates(*(u.data for u in good)) if good else None
+    return good, merged, refused
+
+
+def _by_user(updates: Sequence[DocUpdate]) -> dict[tuple[str, int], list[bytes]]:
+    """(user, newest ts) -> that user's updates, users in order of first appearance."""
+    order: dict[str, list[bytes]] = {}
+    newest: dict[str, int] = {}
+    for u in updates:
+        order.setdefault(u.user, []).append(u.data)
+        newest[u.user] = max(newest.get(u.user, 0), u.ts)
+    return {(user, newest[user]): data for user, data in order.items()}
+
+
+def _attribute(
+    state: bytes, users: dict[tuple[str, int], list[bytes]], doc_field: str
+) -> dict[int, tuple[str, int]]:
+    scratch: Doc[XmlFragment] = Doc()
+    scratch.apply_update(state)
+    root = scratch.get(doc_field, type=XmlFragment)
+    touched: dict[int, tuple[str, int]] = {}
+    for (user, ts), data in users.items():
+        found: list[int] = []
+        sub = root.observe_deep(_collector(found))
+        try:
+            scratch.apply_update(merge_updates(*data))
+        except ValueError:
+            continue  # depends on another user's later update: no attribution, state is fine
+        finally:
+            root.unobserve(sub)
+        touched.update({p: (user, ts) for p in found})
+    return touched
+
+
+def _collector(into: list[int]) -> Callable[[list[Any]], None]:
+    return lambda events: into.extend(_paragraphs(events))
+
+
+def _paragraphs(events: Sequence[object]) -> list[int]:
+    """Top-level paragraph indices a batch of deep events changed."""
+    found: list[int] = []
+    for event in events:
+        path = getattr(event, "path", [])
+        if path and isinstance(path[0], int):
+            found.append(path[0])  # a change inside paragraph path[0]
+            continue
+        spans = _delta_spans(getattr(event, "delta", []))
+        if _is_text(event):  # a Y.Text body: lines, not children
+            text = str(getattr(event, "target", ""))
+            spans = [(text.count("\n", 0, a), text.count("\n", 0, b) + 1) for a, b in spans]
+        for start, end in spans:
+            found += range(start, end)
+    return found
+
+
+def _delta_spans(delta: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+    """[start, end) of the children (or characters) a delta inserts, or where it deletes."""
+    position, spans = 0, []
+    for op in delta:
+        if "retain" in op:
+            position += int(op["retain"])
+        elif "insert" in op:
+            size = len(op["insert"])
+            spans.append((position, position + max(size, 1)))
+            position += size
+        else:
+            spans.append((position, position + 1))
+    return spans
+
+
+def _is_text(event: object) -> bool:
+    """A Y.Text body (read through an XmlFragment, its inserts are strings, not nodes)."""
+    if type(event).__name__ == "TextEvent":
+        return True
+    inserts = [op["insert"] for op in getattr(event, "delta", []) if "insert" in op]
+    return any(
+        isinstance(x, str) or (isinstance(x, list) and x and isinstance(x[0], str)) for x in inserts
+    )

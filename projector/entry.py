@@ -1,0 +1,113 @@
+"""Entry point: build the projector from settings and run it until cancelled (or SIGTERM)."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from eventlog import Log, LogUnavailableError
+from eventlog.factory import open_log
+from eventlog.group import GroupMember, join_group
+from projector.consumer import Projector
+from projector.metrics import Metrics
+from projector.reload import Versions
+from projector.settings import ProjectorSettings
+from projector.store import Store
+from schemas import Topic
+from schemas.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def run(
+    settings: Settings,
+    options: ProjectorSettings,
+    log: Log | None = None,
+    started: "asyncio.Future[Projector] | None" = None,
+) -> None:
+    """Run one projector instance until cancelled. `log` may be shared (the all-in-one `dev`
+    process); `started` receives the instance once it runs (tests look at its partitions)."""
+    if settings.redis_url is None:
+        raise SystemExit("the projector needs STENO_REDIS_URL (redis://host:port/db)")
+    own_log = log is None
+    log = log or await _open_log(settings)
+    redis = Redis.from_url(settings.redis_url)
+    versions = Versions(settings.database_url)
+    metrics = Metrics()
+    if options.metrics_port is not None:
+        port = metrics.serve(settings.host, options.metrics_port)
+        logger.info("projector metrics on http://%s:%d/metrics", settings.host, port)
+    projector = Projector(
+        settings, options, log, Store(redis, options.ttl_s * 1000), versions, metrics
+    )
+    topics = [settings.topic(Topic.LETTERS), settings.topic(Topic.PRESENCE)]
+    try:
+        member = join_group(
+            settings, log, options.group, topics, projector,
+            session_timeout_ms=options.group_session_timeout_ms,
+        )  # fmt: skip
+        async with member:
+            if started is not None:
+                started.set_result(projector)
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(projector.work())
+                tasks.create_task(_housekeeping(projector, options, member))
+    finally:
+        projector.close()
+        metrics.close()
+        await versions.close()
+        await redis.aclose()
+        if own_log:
+            await log.close()
+
+
+async def _open_log(settings: Settings) -> Log:
+    log = open_log(settings)
+    try:
+        await log.start()
+    except LogUnavailableError:
+        if settings.log_url is not None:
+            raise
+        # The embedded log is being written by another process (the gateway): read it.
+        log = open_log(settings, readonly=True)
+        await log.start()
+    return log
+
+
+async def _housekeeping(
+    projector: Projector, options: ProjectorSettings, member: GroupMember
+) -> None:
+    loop = asyncio.get_running_loop()
+    last_sweep = last_commit = loop.time()
+    while True:
+        await asyncio.sleep(options.check_interval_s)
+        try:
+            await projector.check()
+            now = loop.time()
+            if now - last_commit >= options.commit_interval_s:
+                await projector.report(member)
+                last_commit = now
+            if now - last_sweep >= options.sweep_interval_s:
+                await projector.sweep()
+                last_sweep = now
+        except Exception as exc:  # housekeeping retries next tick; the fold loop is unaffected
+            logger.warning("projector housekeeping failed: %s", exc)
+
+
+def main(options: ProjectorSettings | None = None) -> int:
+    """`python -m projector` / `steno-collab projector`: settings from the environment."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return asyncio.run(_main(Settings(), options or ProjectorSettings()))
+
+
+async def _main(settings: Settings, options: ProjectorSettings) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await run(settings, options)
+    return 0

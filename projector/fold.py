@@ -1,0 +1,247 @@
+"""The fold: a letter's state plus a stretch of its events gives its next state. Pure.
+
+Idempotence (DESIGN.md "Guarantees"): records below the letter's stored offsets were folded
+already and are skipped, so replaying any stretch of the log changes nothing. A retried append can
+still put the same event at a second offset, a few records later; non-Yjs events are therefore
+also skipped when their id is among the letter's last `SEEN_IDS` event ids (Yjs updates are
+idempotent by themselves). Events of other letters never meet: the fold is per letter.
+"""
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from projector.awareness import fold_awareness
+from projector.document import DocUpdate, fold_document
+from projector.state import CLOSED_CONNS, SEEN_IDS, Json, LetterState
+from schemas import (
+    CommentCreated,
+    CommentDeleted,
+    CommentEdited,
+    CommentReopened,
+    CommentReplied,
+    CommentResolved,
+    Event,
+    LetterCreated,
+    SessionJoined,
+    SessionLeft,
+    Topic,
+)
+
+logger = logging.getLogger(__name__)
+
+RECENT_LIMIT = 500  # paragraphs remembered in recent:<id>
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One decoded record of the letter: which topic, at which offset."""
+
+    topic: Topic
+    offset: int
+    event: Event
+
+
+@dataclass
+class Outcome:
+    folded: Counter[str] = field(default_factory=Counter)  # event type -> count
+    poison: list[tuple[Topic, int, str]] = field(default_factory=list)  # (topic, offset, why)
+
+
+def fold_letter(state: LetterState, items: Sequence[Item], doc_field: str) -> Outcome:
+    """Fold `items` (in log order per topic) into `state`, in place."""
+    outcome = Outcome()
+    updates: list[DocUpdate] = []
+    for item in items:
+        if not _is_new(state, item):
+            continue
+        _advance(state, item)
+        if item.event.type == "doc.update":
+            updates.append(_doc_update(item))
+            continue
+        try:
+            _fold_one(state, item)
+        except ValueError as exc:  # bad awareness bytes: the record is poison, not our bug
+            outcome.poison.append((item.topic, item.offset, str(exc)))
+            continue
+        outcome.folded[item.event.type] += 1
+    if updates:
+        _fold_updates(state, updates, doc_field, outcome)
+    return outcome
+
+
+def _is_new(state: LetterState, item: Item) -> bool:
+    if item.topic is Topic.LETTERS:
+        if item.offset < state.letters_offset:
+            return False
+    elif item.offset < state.presence_offset:
+        return False
+    return item.event.type == "doc.update" or item.event.envelope.id not in state.seen
+
+
+def _advance(state: LetterState, item: Item) -> None:
+    if item.topic is Topic.LETTERS:
+        state.letters_offset = item.offset + 1
+    else:
+        state.presence_offset = item.offset + 1
+    state.clock = max(state.clock, item.event.envelope.ts)
+    if item.event.type not in ("doc.update", "awareness.update"):
+        state.seen = [*state.seen, item.event.envelope.id][-SEEN_IDS:]
+
+
+def _doc_update(item: Item) -> DocUpdate:
+    env = item.event.envelope
+    assert isinstance(item.event.payload, bytes)  # doc.update carries raw bytes by contract
+    return DocUpdate(item.offset, env.user, env.ts, item.event.payload)
+
+
+def _fold_updates(
+    state: LetterState, updates: list[DocUpdate], doc_field: str, outcome: Outcome
+) -> None:
+    result = fold_document(state.doc, updates, doc_field)
+    state.doc = result.state
+    bad = {offset for offset, _ in result.refused}
+    outcome.folded["doc.update"] += len(updates) - len(bad)
+    outcome.poison += [(Topic.LETTERS, offset, reason) for offset, reason in result.refused]
+    for upd in updates:
+        if upd.offset not in bad:
+            state.activity.setdefault(upd.user, {})["edit"] = upd.ts
+    for paragraph, (user, ts) in result.touched.items():
+        name = state.users.get(user, {}).get("name", "")
+        state.recent[str(paragraph)] = {"userId": user, "name": name, "at": ts}
+    if len(state.recent) > RECENT_LIMIT:
+        newest = sorted(state.recent.items(), key=lambda kv: kv[1]["at"])[-RECENT_LIMIT:]
+        state.recent = dict(newest)
+
+
+# -- one event -------------------------------------------------------------------------------
+
+
+def _fold_one(state: LetterState, item: Item) -> None:
+    handler = _HANDLERS.get(item.event.type)
+    if handler is not None:  # locks are the gateway's keys; version.saved is the snapshotter's
+        handler(state, item.event)
+
+
+def _letter_created(state: LetterState, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, LetterCreated)
+    ts = str(event.envelope.ts)
+    state.meta = {"firm_id": p.firm_id, "title": p.title, "created_by": p.created_by}
+    state.meta["created_at"] = ts
+
+
+def _session_joined(state: LetterState, event: Event) -> None:
+    p, env = event.payload, event.envelope
+    assert isinstance(p, SessionJoined)
+    state.connections[p.conn_id] = {
+        "userId": p.user.id,
+        "letterId": state.letter_id,
+        "firmId": env.firm,
+        "connectedAt": str(env.ts),
+        "gateway": env.gw,
+    }
+    state.users[p.user.id] = {"name": p.user.name, "color": p.user.color}
+    state.activity.setdefault(p.user.id, {})["seen"] = env.ts
+
+
+def _session_left(state: LetterState, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, SessionLeft)
+    drop_connections(state, {p.conn_id})
+
+
+def drop_connections(state: LetterState, conns: set[str]) -> None:
+    """Forget connections (left, or their gateway died) and the awareness clients they owned;
+    a user without a connection or a live client disappears from presence."""
+    for conn in conns:
+        state.connections.pop(conn, None)
+    state.closed = [*(c for c in state.closed if c not in conns), *sorted(conns)][-CLOSED_CONNS:]
+    state.clients = {k: c for k, c in state.clients.items() if c["conn"] not in conns}
+    present = {c["userId"] for c in state.connections.values()}
+    present |= {c["user"] for c in state.clients.values()}
+    state.activity = {u: a for u, a in state.activity.items() if u in present}
+
+
+def _awareness(state: LetterState, event: Event) -> None:
+    assert isinstance(event.payload, bytes)
+    env = event.envelope
+    fold_awareness(state, event.payload, env.conn, env.user, env.ts)
+
+
+def _comment_created(state: LetterState, event: Event) -> None:
+    p, env = event.payload, event.envelope
+    assert isinstance(p, CommentCreated)
+    state.comments[p.thread_id] = {
+        "thread_id": p.thread_id,
+        "anchor": p.anchor.model_dump(),
+        "resolved": False,
+        "created_by": env.user,
+        "created_at": env.ts,
+        "comments": [_comment(state, event, p.comment_id, p.body, p.mentions)],
+    }
+
+
+def _comment_replied(state: LetterState, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, CommentReplied)
+    thread = state.comments.get(p.thread_id)
+    if thread is not None and all(c["comment_id"] != p.comment_id for c in thread["comments"]):
+        thread["comments"].append(_comment(state, event, p.comment_id, p.body, p.mentions))
+
+
+def _comment_edited(state: LetterState, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, CommentEdited)
+    for comment in state.comments.get(p.thread_id, {}).get("comments", []):
+        if comment["comment_id"] == p.comment_id:
+            comment.update(body=p.body, mentions=list(p.mentions), edited_at=event.envelope.ts)
+
+
+def _comment_deleted(state: LetterState, event: Event) -> None:
+    p = event.payload
+    assert isinstance(p, CommentDeleted)
+    thread = state.comments.get(p.thread_id)
+    if thread is None:
+        return
+    thread["comments"] = [c for c in thread["comments"] if c["comment_id"] != p.comment_id]
+    if not thread["comments"]:  # the audit keeps the tombstone; live state drops the thread
+        del state.comments[p.thread_id]
+
+
+def _thread_flag(resolved: bool) -> Callable[[LetterState, Event], None]:
+    def handler(state: LetterState, event: Event) -> None:
+        p = event.payload
+        assert isinstance(p, CommentResolved | CommentReopened)
+        thread = state.comments.get(p.thread_id)
+        if thread is not None:
+            thread["resolved"] = resolved
+
+    return handler
+
+
+def _comment(state: LetterState, event: Event, cid: str, body: str, mentions: list[str]) -> Json:
+    user = event.envelope.user
+    return {
+        "comment_id": cid,
+        "author": {"id": user, "name": state.users.get(user, {}).get("name", "")},
+        "body": body,
+        "mentions": list(mentions),
+        "created_at": event.envelope.ts,
+        "edited_at": None,
+    }
+
+
+_HANDLERS: dict[str, Callable[[LetterState, Event], None]] = {
+    "letter.created": _letter_created,
+    "session.joined": _session_joined,
+    "session.left": _session_left,
+    "awareness.update": _awareness,
+    "comment.created": _comment_created,
+    "comment.replied": _comment_replied,
+    "comment.edited": _comment_edited,
+    "comment.deleted": _comment_deleted,
+    "comment.resolved": _thread_flag(True),
+    "comment.reopened": _thread_flag(False),
+}

@@ -1,0 +1,204 @@
+"""The projector's Redis: the only module that talks to it.
+
+Each batch is ONE Lua script call: it checks that the stored consumer positions of the batch's
+partitions are still the ones this instance read (compare-and-set), and only then writes every
+touched letter's keys and the new positions. Redis runs a script atomically, so a kill -9, a
+FLUSHALL or a second instance can never leave state without its position or a position without
+its state: positions are data (DESIGN.md "Guarantees"). Key names: README "Operations".
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from projector.awareness import presence
+from projector.state import Json, LetterState
+
+TP = tuple[str, int]  # (topic, partition)
+HSET_CHUNK = 200  # field/value pairs per HSET: Lua's unpack() has a stack limit
+
+# ARGV: n, then n expected positions ("" = absent), n new positions, then commands as
+# (name, argc, args...). KEYS: the n position keys. Returns 0, or the actual positions.
+_COMMIT = """
+local n = tonumber(ARGV[1])
+local actual, ok = {}, true
+for i = 1, n do
+  local cur = redis.call('GET', KEYS[i]) or ''
+  actual[i] = cur
+  if cur ~= ARGV[1 + i] then ok = false end
+end
+if not ok then return actual end
+for i = 1, n do redis.call('SET', KEYS[i], ARGV[1 + n + i]) end
+local j = 2 + 2 * n
+while j <= #ARGV do
+  local argc = tonumber(ARGV[j + 1])
+  redis.call(ARGV[j], unpack(ARGV, j + 2, j + 1 + argc))
+  j = j + 2 + argc
+end
+return 0
+"""
+
+
+def position_key(topic: str, partition: int) -> str:
+    return f"projector:pos:{topic}:{partition}"
+
+
+def letter_key(letter_id: str) -> str:
+    return f"projector:letter:{letter_id}"
+
+
+def live_key(partition: int) -> str:
+    """Letters of a partition that have connections (for the stale-gateway sweep)."""
+    return f"projector:live:{partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class Views:
+    """What a letter's public keys hold; comparing them writes only what changed."""
+
+    meta: dict[str, str]
+    presence: dict[str, str]
+    recent: dict[str, str]
+    comments: str
+    connections: dict[str, Json]
+
+
+def views(state: LetterState) -> Views:
+    threads = sorted(state.comments.values(), key=lambda t: (t["created_at"], t["thread_id"]))
+    return Views(
+        meta=dict(state.meta),
+        presence={uid: _json(p) for uid, p in presence(state).items()},
+        recent={k: _json(v) for k, v in state.recent.items()},
+        comments=_json(threads),
+        connections={c: dict(f) for c, f in state.connections.items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A letter to write: its views as loaded from Redis (None: unknown, write them all) and
+    its folded state."""
+
+    before: Views | None
+    after: LetterState
+    partition: int
+
+
+class Store:
+    def __init__(self, redis: Redis, ttl_ms: int) -> None:
+        self.redis, self._ttl = redis, str(ttl_ms)
+        self._commit = redis.register_script(_COMMIT)
+
+    async def positions(self, tps: Sequence[TP]) -> dict[TP, int | None]:
+        values = await self.redis.mget([position_key(t, p) for t, p in tps]) if tps else []
+        return {tp: None if v is None else int(v) for tp, v in zip(tps, values, strict=True)}
+
+    async def load(self, letter_ids: Iterable[str]) -> dict[str, LetterState | None]:
+        ids = list(letter_ids)
+        if not ids:
+            return {}
+        keys = [k for lid in ids for k in (f"ydoc:{lid}", letter_key(lid))]
+        values = await self.redis.mget(keys)
+        found: dict[str, LetterState | None] = {}
+        for i, letter_id in enumerate(ids):
+            doc, rest = values[2 * i], values[2 * i + 1]
+            found[letter_id] = None if doc is None or rest is None else _state(doc, rest)
+        return found
+
+    async def commit(
+        self, fence: Mapping[TP, tuple[int | None, int]], writes: Sequence[Write]
+    ) -> dict[TP, int | None] | None:
+        """Write `writes` and move each position from fence[tp][0] to fence[tp][1], atomically;
+        None on success, else the positions actually stored (nothing was written)."""
+        tps = list(fence)
+        argv: list[str | bytes] = [str(len(tps))]
+        argv += ["" if fence[tp][0] is None else str(fence[tp][0]) for tp in tps]
+        argv += [str(fence[tp][1]) for tp in tps]
+        for write in writes:
+            argv += self._letter_commands(write)
+        keys = [position_key(t, p) for t, p in tps]
+        result = await self._commit(keys=keys, args=argv)
+        if result == 0:
+            return None
+        return {tp: int(v) if v else None for tp, v in zip(tps, result, strict=True)}
+
+    async def live_letters(self, partition: int) -> set[str]:
+        members = await self.redis.smembers(live_key(partition))
+        return {m.decode() if isinstance(m, bytes) else m for m in members}
+
+    async def forget_live(self, partition_of: Mapping[str, int]) -> None:
+        """Drop expired letters from the live sets."""
+        for lid, p in partition_of.items():
+            await self.redis.srem(live_key(p), lid)
+
+    async def alive_gateways(self, gateways: Sequence[str]) -> set[str]:
+        """Gateways whose heartbeat key `gateway:<id>:alive` exists."""
+        if not gateways:
+            return set()
+        values = await self.redis.mget([f"gateway:{gw}:alive" for gw in gateways])
+        return {gw for gw, v in zip(gateways, values, strict=True) if v is not None}
+
+    def _letter_commands(self, write: Write) -> list[str | bytes]:
+        s, lid, ttl = write.after, write.after.letter_id, self._ttl
+        old, new = write.before, views(write.after)
+        out: list[str | bytes] = []
+        out += _cmd("SET", f"ydoc:{lid}", s.doc, "PX", ttl)
+        out += _cmd("SET", f"ydoc:{lid}:offset", str(s.letters_offset), "PX", ttl)
+        out += _cmd("SET", letter_key(lid), s.rest_json(), "PX", ttl)
+        out += self._hash(f"letter:{lid}:meta", old.meta if old else None, new.meta)
+        out += self._hash(f"presence:{lid}", old.presence if old else None, new.presence)
+        out += self._hash(f"recent:{lid}", old.recent if old else None, new.recent)
+        if old is None or old.comments != new.comments:
+            out += _cmd("SET", f"comments:{lid}", new.comments, "PX", ttl)
+        else:
+            out += _cmd("PEXPIRE", f"comments:{lid}", ttl)
+        return out + self._connections(
+            lid, old.connections if old else None, new.connections, write
+        )
+
+    def _connections(
+        self, lid: str, old: dict[str, Json] | None, new: dict[str, Json], write: Write
+    ) -> list[str | bytes]:
+        out: list[str | bytes] = []
+        for conn in (old or {}).keys() - new.keys():
+            out += _cmd("DEL", f"connection:{conn}")
+        for conn, fields in new.items():
+            known = old is not None and old.get(conn) == fields
+            out += self._hash(f"connection:{conn}", fields if known else None, fields)
+        key = f"letter:{lid}:connections"
+        if old is not None and old.keys() == new.keys():
+            return out + (_cmd("PEXPIRE", key, self._ttl) if new else [])
+        out += _cmd("DEL", key)
+        if new:
+            out += _cmd("SADD", key, *sorted(new))
+            out += _cmd("PEXPIRE", key, self._ttl)
+            return out + _cmd("SADD", live_key(write.partition), lid)
+        return out + _cmd("SREM", live_key(write.partition), lid)
+
+    def _hash(
+        self, key: str, old: Mapping[str, str] | None, new: Mapping[str, str]
+    ) -> list[str | bytes]:
+        """Rewrite a hash when it changed; otherwise only refresh its TTL."""
+        if old is not None and old == new:
+            return _cmd("PEXPIRE", key, self._ttl) if new else []
+        out = _cmd("DEL", key)
+        pairs = [x for kv in sorted(new.items()) for x in kv]
+        for i in range(0, len(pairs), 2 * HSET_CHUNK):
+            out += _cmd("HSET", key, *pairs[i : i + 2 * HSET_CHUNK])
+        if pairs:
+            out += _cmd("PEXPIRE", key, self._ttl)
+        return out
+
+
+def _cmd(name: str, *args: str | bytes) -> list[str | bytes]:
+    return [name, str(len(args)), *args]
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _state(doc: bytes, rest: bytes) -> LetterState:
+    return LetterState.from_stored(doc, rest)

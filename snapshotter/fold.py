@@ -1,0 +1,339 @@
+"""The fold: log records in, PostgreSQL rows out (no I/O here; `store` writes what this returns).
+
+Bad input never stops the fold: undecodable, oversized, duplicated records, events for an
+unknown letter or another firm, and Yjs updates that do not apply are counted in `stats`,
+logged with their partition/offset, and skipped. A bug in the fold itself raises, and the
+process restarts from the positions stored with the last committed batch.
+"""
+
+import json
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from eventlog.records import Record
+from schemas import events as ev
+from schemas.envelope import Event, EventDecodeError, decode_record
+from schemas.settings import Settings
+from snapshotter import versions
+from snapshotter.audit import AuditRow, Bursts, Position, edit_row
+from snapshotter.document import LetterDocument
+from snapshotter.state import LetterState, Session
+
+log = logging.getLogger(__name__)
+Json = dict[str, Any]
+P = TypeVar("P", bound=ev.Payload)
+
+
+@dataclass(frozen=True, slots=True)
+class LetterRow:
+    letter_id: str
+    firm_id: str
+    title: str
+    created_by: str
+    created_ms: int
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    letter_id: str
+    number: int
+    content: str
+    document_json: str
+    ydoc_state: bytes
+    position: Position  # offset = next offset folded in
+    change_data: Json
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommentOp:
+    """One change to the comment tables, applied in log order (`store` maps kind to SQL)."""
+
+    kind: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    """A letter's working state as saved: frozen at the end of the batch that changed it."""
+
+    letter_id: str
+    topic: str
+    partition: int
+    ydoc_state: bytes
+    state_json: str
+
+
+@dataclass(slots=True)
+class BatchOutput:
+    letters: list[LetterRow] = field(default_factory=list)
+    versions: list[VersionRow] = field(default_factory=list)
+    audit: list[AuditRow] = field(default_factory=list)
+    comments: list[CommentOp] = field(default_factory=list)
+    dirty: dict[str, LetterState] = field(default_factory=dict)
+    states: list[StateRow] = field(default_factory=list)  # filled from `dirty` by `fold`
+
+
+Handler = Callable[[LetterState, Event, Record, BatchOutput], None]
+
+
+class Folder:
+    """Folds records into rows, keeping the active letters' state in memory (LRU-bounded)."""
+
+    def __init__(self, settings: Settings, max_cached: int = 2000) -> None:
+        self.field = settings.doc_field
+        self.window_ms = int(settings.audit_edit_window_s * 1000)
+        self.policy = versions.Policy(
+            int(settings.autosave_activity_s * 1000), settings.autosave_updates
+        )
+        self.max_bytes = {"doc.update": settings.max_document_bytes}
+        self.default_max_bytes = settings.max_message_bytes
+        self.max_cached = max_cached
+        self.letters: OrderedDict[str, LetterState] = OrderedDict()
+        self.stats: Counter[str] = Counter()
+        self._handlers: dict[str, Handler] = {
+            "doc.update": self._doc_update,
+            "session.joined": self._joined,
+            "session.left": self._left,
+            "version.saved": self._named,
+        }
+
+    # -- cache -------------------------------------------------------------------------------
+
+    def uncached(self, records: Iterable[Record]) -> set[str]:
+        return {key for r in records if (key := _key(r)) and key not in self.letters}
+
+    def adopt(self, states: Iterable[LetterState]) -> None:
+        for state in states:
+            self.letters[state.letter_id] = state
+
+    def evict(self, keep: Collection[str] = ()) -> None:
+        """Drop least recently used letters whose state is committed (all but `keep`)."""
+        for letter_id in list(self.letters)[: max(len(self.letters) - self.max_cached, 0)]:
+            if letter_id not in keep:
+                del self.letters[letter_id]
+
+    def forget(self) -> None:
+        """Drop every cached letter (after a failed commit their state is ahead of the store)."""
+        self.letters.clear()
+
+    # -- fold --------------------------------------------------------------------------------
+
+    def fold(self, records: Iterable[Record]) -> BatchOutput:
+        out = BatchOutput()
+        for record in records:
+            self._fold_one(record, out)
+        # Serialised now, not at commit time: the next batch may be folded (changing these
+        # objects) while this one is being committed.
+        out.states = [_state_row(state) for state in out.dirty.values()]
+        return out
+
+    def _fold_one(self, record: Record, out: BatchOutput) -> None:
+        event = self._decode(record)
+        if event is None:
+            return
+        state = self._state_for(event, record, out)
+        if state is None or state.seen(event.envelope.id):
+            if state is not None:
+                self._skip("duplicate", record, event.envelope.id)
+            return
+        self.letters.move_to_end(state.letter_id)
+        out.dirty[state.letter_id] = state
+        state.clock_ms = max(state.clock_ms, record.timestamp)
+        self._close(state, state.bursts.expire(state.clock_ms), out)
+        handler = self._handlers.get(event.type, self._audited)
+        handler(state, event, record, out)
+
+    def _decode(self, record: Record) -> Event | None:
+        if not record.headers and not record.value:
+            self._skip("poison", record, "empty record")
+            return None
+        try:
+            event = decode_record(record.key, record.value, record.headers)
+        except EventDecodeError as exc:
+            self._skip("poison", record, str(exc))
+            return None
+        if event.topic is not ev.Topic.LETTERS:
+            self._skip("wrong_topic", record, f"{event.type} belongs to {event.topic}")
+            return None
+        if len(record.value) > self.max_bytes.get(event.type, self.default_max_bytes):
+            self._skip("oversized", record, f"{event.type} of {len(record.value)} bytes")
+            return None
+        return event
+
+    def _state_for(self, event: Event, record: Record, out: BatchOutput) -> LetterState | None:
+        state = self.letters.get(event.letter_id)
+        if event.type == "letter.created":
+            if state is not None:
+                self._skip("duplicate", record, "letter.created for an existing letter")
+                return None
+            return self._create(event, record, out)
+        if state is None:
+            self._skip("unknown_letter", record, event.letter_id)
+        elif event.envelope.firm != state.firm_id:
+            self._skip("wrong_firm", record, f"{event.envelope.firm} != {state.firm_id}")
+            return None
+        return state
+
+    def _create(self, event: Event, record: Record, out: BatchOutput) -> LetterState:
+        payload = _payload(event, ev.LetterCreated)
+        position = Position(record.topic, record.partition, record.offset)
+        state = LetterState(
+            event.letter_id,
+            record.topic,
+            record.partition,
+            payload.firm_id,
+            LetterDocument(self.field),
+            Bursts(self.window_ms),
+        )
+        self.letters[event.letter_id] = state
+        row = LetterRow(
+            event.letter_id,
+            payload.firm_id,
+            payload.title,
+            payload.created_by,
+            record.timestamp,
+            position,
+        )
+        out.letters.append(row)
+        return state
+
+    def _skip(self, reason: str, record: Record, detail: str) -> None:
+        self.stats[reason] += 1
+        log.warning(
+            "skipped record %s/%d@%d (%s): %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            detail[:300],
+        )
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _doc_update(
+        self, state: LetterState, event: Event, record: Record, out: BatchOutput
+    ) -> None:
+        assert isinstance(event.payload, bytes)  # decode_record guarantees it for doc.update
+        try:
+            delta = state.doc.apply(event.payload)
+        except ValueError as exc:
+            self._skip("bad_update", record, str(exc))
+            return
+        if delta.empty:
+            self.stats["empty_update"] += 1
+            return
+        user = event.envelope.user
+        closed = state.bursts.edit(user, record.offset, record.timestamp, delta)
+        if closed is not None:
+            self._close(state, [(user, closed)], out)
+        versions.record_update(state.versions, user, record.timestamp)
+        if versions.autosave_due(state.versions, state.clock_ms, self.policy):
+            self._version(state, versions.Kind.AUTOSAVE, event, record, out)
+
+    def _joined(self, state: LetterState, event: Event, record: Record, out: BatchOutput) -> None:
+        payload = _payload(event, ev.SessionJoined)
+        state.sessions[payload.conn_id] = Session(event.envelope.user, record.timestamp)
+        data = {"conn_id": payload.conn_id, "name": payload.user.name, "role": payload.role}
+        out.audit.append(_row(state, event, record, "session-start", data))
+
+    def _left(self, state: LetterState, event: Event, record: Record, out: BatchOutput) -> None:
+        payload = _payload(event, ev.SessionLeft)
+        session = state.sessions.pop(payload.conn_id, None)
+        if session is None:
+            self.stats["unknown_session"] += 1
+        duration = payload.duration_ms if session is None else record.timestamp - session.joined_ms
+        data = {
+            "conn_id": payload.conn_id,
+            "name": payload.user.name,
+            "role": payload.role,
+            "reason": payload.reason,
+            "duration_ms": duration,
+            "started_at_ms": None if session is None else session.joined_ms,
+        }
+        out.audit.append(_row(state, event, record, "session-end", data))
+        user = event.envelope.user
+        still_here = any(s.user == user for s in state.sessions.values())
+        if not state.sessions:
+            self._close(state, state.bursts.close(), out)
+            self._version(state, versions.Kind.SESSION_END, event, record, out)
+        elif not still_here:
+            self._close(state, state.bursts.close(user), out)
+
+    def _named(self, state: LetterState, event: Event, record: Record, out: BatchOutput) -> None:
+        label = _payload(event, ev.VersionSaved).label
+        self._version(state, versions.Kind.NAMED, event, record, out, label)
+
+    def _audited(self, state: LetterState, event: Event, record: Record, out: BatchOutput) -> None:
+        """Comment and lock events: one audit row each (plus the comment tables)."""
+        assert not isinstance(event.payload, bytes)
+        data = event.payload.model_dump(mode="json")
+        out.audit.append(_row(state, event, record, event.type, data))
+        if event.type.startswith("comment."):
+            values = (state.letter_id, event.envelope.user, record.timestamp, event.payload)
+            out.comments.append(CommentOp(event.type, values))
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _version(
+        self,
+        state: LetterState,
+        kind: versions.Kind,
+        event: Event,
+        record: Record,
+        out: BatchOutput,
+        label: str = "",
+    ) -> None:
+        snapshot = state.doc.snapshot()
+        if not versions.should_cut(state.versions, kind, snapshot.digest):
+            versions.restart(state.versions, snapshot.digest)
+            return
+        change_data = versions.cut(state.versions, kind, snapshot.digest, label)
+        position = Position(record.topic, record.partition, record.offset + 1)
+        row = VersionRow(
+            state.letter_id,
+            state.versions.last_number,
+            snapshot.content,
+            snapshot.document_json,
+            state.doc.state(),
+            position,
+            change_data,
+            record.timestamp,
+        )
+        out.versions.append(row)
+        data = {"version_number": row.number, **change_data}
+        out.audit.append(_row(state, event, record, "version", data))
+
+    def _close(self, state: LetterState, closed: list[tuple[str, Any]], out: BatchOutput) -> None:
+        for user, burst in closed:
+            out.audit.append(edit_row(state.letter_id, state.topic, state.partition, user, burst))
+
+
+def _state_row(state: LetterState) -> StateRow:
+    encoded = json.dumps(state.to_json(), sort_keys=True, separators=(",", ":"))
+    return StateRow(state.letter_id, state.topic, state.partition, state.doc.state(), encoded)
+
+
+def _key(record: Record) -> str:
+    try:
+        return record.key.decode()
+    except UnicodeDecodeError:
+        return ""
+
+
+def _payload(event: Event, model: type[P]) -> P:
+    assert isinstance(event.payload, model)  # decode_record validated it against the registry
+    return event.payload
+
+
+def _row(
+    state: LetterState, event: Event, record: Record, change_type: str, data: Json
+) -> AuditRow:
+    position = Position(record.topic, record.partition, record.offset)
+    return AuditRow(
+        state.letter_id, event.envelope.user, change_type, data, record.timestamp, position
+    )

@@ -1,0 +1,83 @@
+"""Runs the snapshotter against configured services: migrations, log, store, group
+membership (which partitions are ours), and restarts from stored positions after failures."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+
+import asyncpg
+
+from eventlog.errors import LogUnavailableError
+from eventlog.factory import open_log
+from eventlog.group import Assignment, join_group
+from eventlog.records import Log
+from schemas.events import Topic
+from schemas.settings import Settings
+from snapshotter.consumer import GROUP, Snapshotter
+from snapshotter.migrate import migrate
+from snapshotter.store import StalePositionError, Store
+
+log = logging.getLogger(__name__)
+# Failures worth retrying from the stored positions; anything else is a bug and crashes.
+RETRYABLE = (OSError, asyncpg.PostgresConnectionError, LogUnavailableError, StalePositionError)
+
+
+async def serve(
+    settings: Settings, log_: Log | None = None, *, run_migrations: bool = True
+) -> None:
+    """Run until cancelled. `log_` is a started log to share (one-process dev mode)."""
+    if not settings.database_url:
+        raise ValueError("the snapshotter needs STENO_DATABASE_URL")
+    if run_migrations:
+        await migrate(settings.database_url)
+    # Read-only: the snapshotter never appends, and the embedded log's writer lock belongs to
+    # the gateway process.
+    the_log = open_log(settings, readonly=True) if log_ is None else log_
+    if log_ is None:
+        await the_log.start()
+    store = await Store.open(settings.database_url)
+    try:
+        owner = Owner(Snapshotter(settings, the_log, store))
+        topic = settings.topic(Topic.LETTERS)
+        async with join_group(settings, the_log, GROUP, [topic], owner):
+            await owner.failed  # only a non-retryable error ends this; cancellation otherwise
+    finally:
+        await store.close()
+        if log_ is None:
+            await the_log.close()
+
+
+class Owner:
+    """Follows the partitions the group assigns; stops before they are handed to another."""
+
+    def __init__(self, snapshotter: Snapshotter) -> None:
+        self.snapshotter = snapshotter
+        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task: asyncio.Task[None] | None = None
+
+    async def assigned(self, partitions: Assignment) -> None:
+        owned = partitions.get(self.snapshotter.topic, frozenset())
+        if owned:
+            self._task = asyncio.create_task(self._run(owned), name="snapshotter")
+
+    async def revoked(self, partitions: Assignment) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self, partitions: Collection[int]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.snapshotter.run(partitions)
+            except RETRYABLE as exc:
+                log.warning("snapshotter restarting from stored positions after: %r", exc)
+                await asyncio.sleep(delay)  # back off from a failing dependency
+                delay = min(delay * 2, 10.0)
+            except Exception as exc:
+                if not self.failed.done():
+                    self.failed.set_exception(exc)
+                return

@@ -1,0 +1,264 @@
+"""The snapshotter's writes to PostgreSQL: one transaction per batch holding its rows, the
+letters' working state AND the consumer position, so a batch is applied exactly once.
+
+The position update is a compare-and-set on the position this instance started the batch
+from: if another instance (after a rebalance, or a zombie) moved it, the transaction rolls back
+with `StalePositionError` instead of writing a second copy of the rows.
+"""
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from schemas.events import Payload
+from snapshotter.fold import BatchOutput, CommentOp, StateRow
+from snapshotter.state import LetterState
+
+AUDIT_COLUMNS = (
+    "id",
+    "letter_id",
+    "user_id",
+    "change_type",
+    "change_data",
+    "timestamp",
+    "log_topic",
+    "log_partition",
+    "log_offset",
+)
+
+
+class StalePositionError(Exception):
+    """The stored position moved under us: another consumer owns the partition now."""
+
+
+def ms_to_datetime(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str) -> "Store":
+        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=2))
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def positions(self, group: str, topic: str) -> dict[int, int]:
+        rows = await self.pool.fetch(
+            "SELECT partition, next_offset FROM consumer_positions"
+            " WHERE consumer_group = $1 AND topic = $2",
+            group,
+            topic,
+        )
+        return {row["partition"]: row["next_offset"] for row in rows}
+
+    async def load_states(
+        self, letter_ids: Iterable[str], *, field_name: str, window_ms: int
+    ) -> list[LetterState]:
+        rows = await self.pool.fetch(
+            "SELECT letter_id, log_topic, log_partition, ydoc_state, state"
+            " FROM snapshotter_letter_state WHERE letter_id = ANY($1::text[])",
+            list(letter_ids),
+        )
+        return [
+            LetterState.restore(
+                r["letter_id"],
+                r["log_topic"],
+                r["log_partition"],
+                r["ydoc_state"],
+                json.loads(r["state"]),
+                field_name=field_name,
+                window_ms=window_ms,
+            )
+            for r in rows
+        ]
+
+    async def commit(
+        self,
+        group: str,
+        topic: str,
+        partition: int,
+        expected: int,
+        next_offset: int,
+        out: BatchOutput,
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _advance(conn, group, topic, partition, expected, next_offset)
+            await _write_letters(conn, out)
+            await _write_versions(conn, out)
+            await _write_audit(conn, out)
+            for op in out.comments:
+                await _write_comment(conn, op)
+            await _write_states(conn, out.states)
+
+
+async def _advance(
+    conn: asyncpg.Connection, group: str, topic: str, partition: int, expected: int, new: int
+) -> None:
+    status = await conn.execute(
+        "UPDATE consumer_positions SET next_offset = $5 WHERE consumer_group = $1"
+        " AND topic = $2 AND partition = $3 AND next_offset = $4",
+        group,
+        topic,
+        partition,
+        expected,
+        new,
+    )
+    if status == "UPDATE 1":
+        return
+    inserted = await conn.fetchval(
+        "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+        group,
+        topic,
+        partition,
+        new,
+    )
+    if inserted is None:
+        raise StalePositionError(f"{group} {topic}/{partition}: position is no longer {expected}")
+
+
+async def _write_letters(conn: asyncpg.Connection, out: BatchOutput) -> None:
+    if not out.letters:
+        return
+    await conn.executemany(
+        "INSERT INTO letters (letter_id, firm_id, title, created_by, created_at, log_topic,"
+        " log_partition, log_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (letter_id) DO NOTHING",
+        [
+            (
+                r.letter_id,
+                r.firm_id,
+                r.title,
+                r.created_by,
+                ms_to_datetime(r.created_ms),
+                r.position.topic,
+                r.position.partition,
+                r.position.offset,
+            )
+            for r in out.letters
+        ],
+    )
+
+
+async def _write_versions(conn: asyncpg.Connection, out: BatchOutput) -> None:
+    if not out.versions:
+        return
+    await conn.executemany(
+        "INSERT INTO letter_version (letter_id, version_number, content, document, ydoc_state,"
+        " log_topic, log_partition, log_offset, change_data, created_at)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10)",
+        [
+            (
+                v.letter_id,
+                v.number,
+                v.content,
+                v.document_json,
+                v.ydoc_state,
+                v.position.topic,
+                v.position.partition,
+                v.position.offset,
+                _json(v.change_data),
+                ms_to_datetime(v.created_ms),
+            )
+            for v in out.versions
+        ],
+    )
+
+
+async def _write_audit(conn: asyncpg.Connection, out: BatchOutput) -> None:
+    if not out.audit:
+        return
+    records = [
+        (
+            a.id,
+            a.letter_id,
+            a.user_id,
+            a.change_type,
+            _json(a.change_data),
+            ms_to_datetime(a.timestamp_ms),
+            a.position.topic,
+            a.position.partition,
+            a.position.offset,
+        )
+        for a in out.audit
+    ]
+    await conn.copy_records_to_table("collaboration", records=records, columns=AUDIT_COLUMNS)
+
+
+async def _write_states(conn: asyncpg.Connection, states: Iterable[StateRow]) -> None:
+    rows = [(s.letter_id, s.topic, s.partition, s.ydoc_state, s.state_json) for s in states]
+    if not rows:
+        return
+    await conn.executemany(
+        "INSERT INTO snapshotter_letter_state (letter_id, log_topic, log_partition, ydoc_state,"
+        " state) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (letter_id) DO UPDATE"
+        " SET ydoc_state = EXCLUDED.ydoc_state, state = EXCLUDED.state",
+        rows,
+    )
+
+
+# Comment events: unknown threads/comments are ignored (0 rows), never a crash; every UPDATE
+# is scoped to the event's letter so one letter's events cannot touch another's comments.
+_INSERT_THREAD = (
+    "INSERT INTO comment_threads (thread_id, letter_id, anchor, status, created_by, created_at,"
+    " updated_at) VALUES ($1, $2, $3::jsonb, 'open', $4, $5, $5) ON CONFLICT DO NOTHING"
+)
+_INSERT_COMMENT = (
+    "INSERT INTO comments (comment_id, thread_id, letter_id, author_id, body, mentions,"
+    " created_at) SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 WHERE EXISTS (SELECT 1 FROM"
+    " comment_threads WHERE thread_id = $2 AND letter_id = $3) ON CONFLICT DO NOTHING"
+)
+_TOUCH_THREAD = "UPDATE comment_threads SET updated_at = $3 WHERE thread_id = $1 AND letter_id = $2"
+_EDIT_COMMENT = (
+    "UPDATE comments SET body = $4, mentions = $5::jsonb, edited_at = $6"
+    " WHERE comment_id = $1 AND thread_id = $2 AND letter_id = $3 AND deleted_at IS NULL"
+)
+_DELETE_COMMENT = (
+    "UPDATE comments SET deleted_at = $4, deleted_by = $5"
+    " WHERE comment_id = $1 AND thread_id = $2 AND letter_id = $3 AND deleted_at IS NULL"
+)
+_SET_STATUS = (
+    "UPDATE comment_threads SET status = $3, resolved_by = $4, resolved_at = $5, updated_at = $6"
+    " WHERE thread_id = $1 AND letter_id = $2"
+)
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+async def _write_comment(conn: asyncpg.Connection, op: CommentOp) -> None:
+    letter_id, user, ts_ms, payload = op.values
+    for sql, args in _comment_statements(op.kind, letter_id, user, ms_to_datetime(ts_ms), payload):
+        await conn.execute(sql, *args)
+
+
+def _comment_statements(
+    kind: str, letter: str, user: str, at: dt.datetime, payload: Payload
+) -> list[Statement]:
+    d = payload.model_dump(mode="json")
+    thread = d["thread_id"]
+    if kind in ("comment.created", "comment.replied"):
+        comment = (d["comment_id"], thread, letter, user, d["body"], _json(d["mentions"]), at)
+        if kind == "comment.created":
+            first: Statement = (_INSERT_THREAD, (thread, letter, _json(d["anchor"]), user, at))
+        else:
+            first = (_TOUCH_THREAD, (thread, letter, at))
+        return [first, (_INSERT_COMMENT, comment)]
+    if kind == "comment.edited":
+        args = (d["comment_id"], thread, letter, d["body"], _json(d["mentions"]), at)
+        return [(_EDIT_COMMENT, args)]
+    if kind == "comment.deleted":
+        return [(_DELETE_COMMENT, (d["comment_id"], thread, letter, at, user))]
+    if kind == "comment.resolved":
+        return [(_SET_STATUS, (thread, letter, "resolved", user, at, at))]
+    return [(_SET_STATUS, (thread, letter, "open", None, None, at))]

@@ -1,0 +1,111 @@
+"""`steno-collab dev`: everything in one process on one data dir, for development.
+
+Starts the embedded Redis and PostgreSQL (unless STENO_REDIS_URL / STENO_DATABASE_URL point
+elsewhere), opens the log, then runs the services side by side until Ctrl-C or SIGTERM, and
+stops everything in reverse order. The data dir is locked first, so a second `dev` on the same
+data dir exits with a message before touching anything.
+"""
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from eventlog.factory import open_log
+from eventlog.records import Log
+from schemas.settings import Settings
+from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
+
+# A service runs until cancelled. The gateway, projector and snapshotter are added here.
+Service = Callable[[Settings, Log], Coroutine[Any, Any, None]]
+SERVICES: list[tuple[str, Service]] = []
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dev", help="run the service with embedded Redis, PostgreSQL and log (Ctrl-C stops)"
+    )
+    parser.add_argument("--host", help="HTTP bind address (STENO_HOST)")
+    parser.add_argument("--port", type=int, help="HTTP port (STENO_PORT)")
+    parser.add_argument("--data-dir", type=Path, help="where all data lives (STENO_DATA_DIR)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    given = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
+    settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
+    try:
+        return asyncio.run(serve(settings))
+    except (DataDirLocked, ServiceStartError) as exc:
+        print(f"steno-collab dev: {exc}", file=sys.stderr)
+        return 1
+
+
+async def serve(settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        embedded = EmbeddedServices(
+            settings.data_dir,
+            persistent=True,
+            redis=settings.redis_url is None,
+            postgres=settings.database_url is None,
+        )
+        await stack.enter_async_context(embedded)
+        settings = with_embedded_urls(settings, embedded)
+        log = open_log(settings)
+        await log.start()
+        stack.push_async_callback(log.close)
+        print_banner(settings, embedded)
+        code = await run_until_stopped(settings, log, stop)
+    print("steno-collab dev: stopped", flush=True)
+    return code
+
+
+def with_embedded_urls(settings: Settings, embedded: EmbeddedServices) -> Settings:
+    urls: dict[str, str] = {}
+    if embedded.redis is not None:
+        urls["redis_url"] = embedded.redis_url
+    if embedded.postgres is not None:
+        urls["database_url"] = embedded.database_url
+    return settings.model_copy(update=urls)
+
+
+async def run_until_stopped(settings: Settings, log: Log, stop: asyncio.Event) -> int:
+    """Run every service until a stop signal; a service that ends on its own stops them all."""
+    tasks: dict[asyncio.Task[None], str] = {
+        asyncio.create_task(svc(settings, log), name=name): name for name, svc in SERVICES
+    }
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in [stopper, *tasks]:
+        task.cancel()
+    await asyncio.gather(stopper, *tasks, return_exceptions=True)
+    failed = [t for t in tasks if t in done]
+    for task in failed:
+        error = task.exception() if not task.cancelled() else None
+        print(f"steno-collab dev: {tasks[task]} stopped unexpectedly: {error!r}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def print_banner(settings: Settings, embedded: EmbeddedServices) -> None:
+    def origin(started: object) -> str:
+        return "embedded" if started is not None else "external"
+
+    where = settings.data_dir.resolve()
+    log = f"embedded, {where / 'log'}" if settings.log_url is None else settings.log_url
+    lines = [
+        f"steno-collab dev: data dir {where}",
+        f"  redis       {settings.redis_url}  ({origin(embedded.redis)})",
+        f"  postgresql  {settings.database_url}  ({origin(embedded.postgres)})",
+        f"  log         {log}",
+        *(f"  {name:<11} running" for name, _ in SERVICES),
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)

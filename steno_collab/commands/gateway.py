@@ -1,0 +1,61 @@
+"""`steno-collab gateway --host H --port P`: one gateway instance on the configured log.
+
+Redis and PostgreSQL are used when their URLs are set (the gateway only reads them).
+"""
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from eventlog.factory import open_log
+from gateway.app import create_app
+from gateway.server import server_for
+from schemas.settings import Settings
+
+
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser("gateway", help="serve the y-websocket endpoint and the REST API")
+    parser.add_argument("--host", default=None, help="bind address (default: settings.host)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: settings.port)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    # Uvicorn re-raises the signal that stopped it once it has drained; by then we are done,
+    # so the handler it restores and calls is a no-op and the exit status says "clean".
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    asyncio.run(serve(settings, args.host or settings.host, args.port or settings.port))
+    return 0
+
+
+async def serve(settings: Settings, host: str, port: int) -> None:
+    log = open_log(settings)
+    await log.start()
+    redis, pg = await _connect(settings)
+    try:
+        app = create_app(settings, log, redis, pg)
+        await server_for(app, settings, host, port, log_level="info").serve()
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        if pg is not None:
+            await pg.close()
+        await log.close()
+
+
+async def _connect(settings: Settings) -> tuple[Any, Any]:
+    redis = pg = None
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+    if settings.database_url:
+        import asyncpg
+
+        pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    return redis, pg

@@ -1,0 +1,50 @@
+"""`steno-collab replay LETTER [--at ISO | --offset N] [--format F] [--out FILE]`: a letter as
+its collaborators saw it at that point (tools.replay)."""
+
+import argparse
+import asyncio
+import sys
+
+from schemas.settings import Settings
+from tools.render import FORMATS, render
+from tools.replay import Cut, LetterNotFound, replay
+from tools.sources import SourceError, open_sources
+from tools.timefmt import BadInstant, parse_instant
+
+
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser("replay", help="a letter exactly as it was at an instant or offset")
+    parser.add_argument("letter", help="letter id")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--at", help="ISO-8601 instant (default: now)")
+    when.add_argument("--offset", type=int, help="log position: records below this offset")
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--out", help="write to this file instead of stdout")
+    parser.add_argument(
+        "--no-versions", action="store_true", help="replay from the log alone (skip PostgreSQL)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cut = Cut(offset=args.offset, at_ms=None if args.at is None else parse_instant(args.at))
+        data = asyncio.run(_replay(Settings(), args.letter, cut, args.format, not args.no_versions))
+    except (BadInstant, ValueError, SourceError) as exc:
+        print(f"steno-collab replay: {exc}", file=sys.stderr)
+        return 2
+    except LetterNotFound:
+        print(f"steno-collab replay: no letter {args.letter!r} in the log", file=sys.stderr)
+        return 1
+    if args.out:
+        with open(args.out, "wb") as out:
+            out.write(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
+async def _replay(settings: Settings, letter_id: str, cut: Cut, fmt: str, versions: bool) -> bytes:
+    async with open_sources(settings, pg=None if versions else False) as src:
+        return render(await replay(src, letter_id, cut), fmt)

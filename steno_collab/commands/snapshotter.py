@@ -1,0 +1,31 @@
+"""`steno-collab snapshotter`: versions and the audit trail into PostgreSQL (consumer group
+`snapshotter` over the letters topic), until interrupted."""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from typing import Any
+
+from schemas.settings import Settings
+from snapshotter.service import serve
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("snapshotter", help="run the snapshotter consumer")
+    parser.add_argument(
+        "--no-migrate", action="store_true", help="do not apply pending migrations at start"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if not settings.database_url:
+        print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, run_migrations=not args.no_migrate))
+    return 0

@@ -1,0 +1,21 @@
+"""`steno-collab token`: print a JWT signed with the configured secret (dev and scripts)."""
+
+import argparse
+
+from gateway.auth import ROLES, mint_token
+from schemas.settings import Settings
+
+
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser("token", help="print a signed token for a user of a firm")
+    parser.add_argument("--user", required=True, help="user id (the sub claim)")
+    parser.add_argument("--firm", required=True, help="firm id (the firmId claim)")
+    parser.add_argument("--role", default="editor", choices=sorted(ROLES))
+    parser.add_argument("--name", default="", help="display name (default: the user id)")
+    parser.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(mint_token(Settings(), args.user, args.firm, args.role, args.name, args.ttl))
+    return 0

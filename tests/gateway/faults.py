@@ -1,0 +1,34 @@
+"""Fault injection around the REAL log: appends that wait for a gate, or fail while broken.
+
+Everything else is delegated to the wrapped log unchanged (no fake storage anywhere).
+"""
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from eventlog.errors import LogUnavailableError
+from eventlog.records import Entry, Log
+
+
+class FaultyLog:
+    def __init__(self, inner: Log) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.broken = False
+        self.waiting = 0  # appends held at the gate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def append(self, topic: str, key: bytes, entries: Sequence[Entry]) -> list[int]:
+        if not self.gate.is_set():
+            self.waiting += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.waiting -= 1
+        if self.broken:
+            raise LogUnavailableError("injected: the log is down")
+        return await self.inner.append(topic, key, entries)

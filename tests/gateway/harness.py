@@ -1,0 +1,204 @@
+"""A gateway on a real port with the real embedded log, and a Python y-websocket client."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+from fastapi import FastAPI
+from pycrdt import (
+    Awareness,
+    Decoder,
+    Doc,
+    Text,
+    create_awareness_message,
+    create_sync_message,
+    create_update_message,
+)
+
+from eventlog.factory import open_log
+from eventlog.records import Log, Record
+from gateway.app import create_app
+from gateway.auth import mint_token
+from gateway.server import GatewayServer, server_for
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.support import eventually, free_port
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    settings: Settings
+    log: Log
+    server: GatewayServer
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, letter_id: str, token: str, **params: str) -> str:
+        query = "&".join(f"{k}={v}" for k, v in {"token": token, **params}.items())
+        return f"ws://127.0.0.1:{self.port}/v1/letter-{letter_id}?{query}"
+
+    def token(self, user: str = "u1", firm: str = "firm-a", role: str = "editor", **kw: Any) -> str:
+        return mint_token(self.settings, user, firm, role, **kw)
+
+    async def create_letter(self, content: str = "", firm: str = "firm-a", title: str = "T") -> str:
+        token = self.token(firm=firm)
+        async with httpx.AsyncClient(base_url=self.http) as http:
+            r = await http.post(
+                "/v1/letters",
+                json={"firm_id": firm, "title": title, "content": content},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert r.status_code == 201, r.text
+        return str(r.json()["letter_id"])
+
+    async def client(self, letter_id: str, **kw: Any) -> "YClient":
+        params = {k: str(kw.pop(k)) for k in ("events",) if k in kw}
+        return await YClient.connect(self.ws_url(letter_id, self.token(**kw), **params))
+
+    async def records(self, kind: Topic, letter_id: str) -> list[Record]:
+        topic = self.settings.topic(kind)
+        partition = self.log.partition_for(topic, letter_id.encode())
+        found, offset = [], 0
+        while batch := await self.log.read(topic, partition, offset):
+            found += [r for r in batch if r.key == letter_id.encode()]
+            offset = batch[-1].offset + 1
+        return found
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: Settings, log: Log | None = None, redis: Any = None, pg: Any = None
+) -> AsyncIterator[Running]:
+    own_log = log is None
+    log = log or open_log(settings)
+    if own_log:
+        await log.start()
+    app = create_app(settings, log, redis, pg)
+    port = free_port()
+    server = server_for(app, settings, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: server.started or task.done(), timeout=20)
+        assert server.started, "gateway did not start"
+        yield Running(app, settings, log, server, port)
+    finally:
+        server.should_exit = True
+        await task
+        if own_log:
+            await log.close()
+
+
+def types_of(records: list[Record]) -> list[str]:
+    return [dict(r.headers)["type"].decode() for r in records]
+
+
+@dataclass
+class YClient:
+    """A minimal y-websocket client: sync, updates, awareness, auth and app messages."""
+
+    ws: Any
+    doc: Doc[Any] = field(default_factory=Doc)
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    received: list[bytes] = field(default_factory=list)
+    updates: list[bytes] = field(default_factory=list)
+    awareness: list[list[tuple[int, int, Any]]] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)
+    app: list[dict[str, Any]] = field(default_factory=list)
+    close_code: int | None = None
+    task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(cls, url: str, doc: Doc[Any] | None = None, **kw: Any) -> "YClient":
+        """Connect (again, when `doc` is the document of an earlier connection)."""
+        ws = await websockets.connect(url, max_size=None, **kw)
+        client = cls(ws) if doc is None else cls(ws, doc=doc)
+        client.task = asyncio.create_task(client._read())
+        await ws.send(create_sync_message(client.doc))
+        return client
+
+    @property
+    def text(self) -> Text:
+        return self.doc.get("text", type=Text)
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                self.received.append(message)
+                await self._handle(message)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.closed.set()
+
+    async def _handle(self, message: bytes) -> None:
+        decoder = Decoder(message)
+        kind = decoder.read_var_uint()
+        if kind == 0:
+            sub = decoder.read_var_uint()
+            body = decoder.read_message() or b""
+            if sub == 0:
+                await self.ws.send(bytes([0, 1]) + _varbytes(self.doc.get_update(body)))
+            else:
+                self.doc.apply_update(body)
+                self.updates.append(body)
+                if sub == 1:
+                    self.synced.set()
+        elif kind == 1:
+            self.awareness.append(_awareness_entries(decoder.read_message() or b""))
+        elif kind == 2:
+            decoder.read_var_uint()
+            self.denied.append(decoder.read_var_string())
+        elif kind == 100:
+            self.app.append(json.loads(decoder.read_var_string()))
+
+    async def edit(self, change: Callable[[Doc[Any]], None]) -> list[bytes]:
+        """Apply `change` to the local doc and send each update it produced."""
+        produced: list[bytes] = []
+        sub = self.doc.observe(lambda event: produced.append(event.update))
+        change(self.doc)
+        self.doc.unobserve(sub)
+        for update in produced:
+            await self.ws.send(create_update_message(update))
+        return produced
+
+    async def insert(self, text: str, index: int | None = None) -> list[bytes]:
+        def change(doc: Doc[Any]) -> None:
+            t = doc.get("text", type=Text)
+            t.insert(len(t) if index is None else index, text)
+
+        return await self.edit(change)
+
+    async def set_awareness(self, awareness: Awareness, state: dict[str, Any]) -> None:
+        awareness.set_local_state(state)
+        update = awareness.encode_awareness_update([awareness.client_id])
+        await self.ws.send(create_awareness_message(update))
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.closed.wait()
+
+
+def _varbytes(data: bytes) -> bytes:
+    from pycrdt import write_var_uint
+
+    return write_var_uint(len(data)) + data
+
+
+def _awareness_entries(update: bytes) -> list[tuple[int, int, Any]]:
+    decoder = Decoder(update)
+    entries = []
+    for _ in range(decoder.read_var_uint()):
+        client, clock = decoder.read_var_uint(), decoder.read_var_uint()
+        entries.append((client, clock, json.loads(decoder.read_var_string())))
+    return entries

@@ -1,0 +1,115 @@
+"""Token verification (pure) and handshake refusals (HTTP 401/403 before any frame)."""
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+import websockets
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gateway.auth import mint_token, verify_token
+from gateway.errors import AuthError
+from schemas.settings import Settings
+from tests.gateway.harness import Running
+
+SETTINGS = Settings()
+SECRET = SETTINGS.jwt_secret.get_secret_value()
+
+
+def _token(claims: dict[str, Any], key: Any = SECRET, alg: str = "HS256") -> str:
+    base = {"sub": "u1", "firmId": "firm-a", "name": "U", "role": "editor"}
+    return jwt.encode({**base, "exp": int(time.time()) + 60, **claims}, key, algorithm=alg)
+
+
+def test_valid_token_gives_claims() -> None:
+    claims = verify_token(mint_token(SETTINGS, "u1", "firm-a", "commenter", "Ann"), SETTINGS)
+    assert (claims.sub, claims.firm_id, claims.role, claims.name) == (
+        "u1",
+        "firm-a",
+        "commenter",
+        "Ann",
+    )
+    assert not claims.can_edit
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "",
+        "not-a-jwt",
+        _token({}, key="another-secret-of-sufficient-length-0123456789"),
+        _token({"exp": int(time.time()) - 3600}),
+        jwt.encode({"sub": "u1", "firmId": "f", "exp": int(time.time()) + 60}, None, "none"),
+        _token({"role": "superuser"}),
+        _token({"firmId": None}),
+    ],
+    ids=["missing", "empty", "malformed", "bad-signature", "expired", "alg-none", "bad-role",
+         "no-firm"],
+)  # fmt: skip
+def test_invalid_tokens_are_refused(token: str | None) -> None:
+    with pytest.raises(AuthError):
+        verify_token(token, SETTINGS)
+
+
+def test_exp_is_required() -> None:
+    token = jwt.encode({"sub": "u1", "firmId": "firm-a"}, SECRET, algorithm="HS256")
+    with pytest.raises(AuthError):
+        verify_token(token, SETTINGS)
+
+
+def test_rs256_with_public_key_and_no_algorithm_confusion() -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    settings = Settings(jwt_algorithms=["RS256"], jwt_public_key=public)
+    assert verify_token(_token({}, key=private, alg="RS256"), settings).sub == "u1"
+    with pytest.raises(AuthError):  # an HS256 token "signed" with the public key
+        verify_token(_token({}, key=SECRET, alg="HS256"), settings)
+
+
+def test_audience_and_issuer_are_checked_when_configured() -> None:
+    settings = Settings(jwt_audience="steno", jwt_issuer="https://idp")
+    assert verify_token(mint_token(settings, "u1", "f"), settings).sub == "u1"
+    with pytest.raises(AuthError):
+        verify_token(_token({"aud": "other", "iss": "https://idp"}), settings)
+    with pytest.raises(AuthError):
+        verify_token(_token({"aud": "steno", "iss": "https://evil"}), settings)
+
+
+async def _status(url: str, **kw: Any) -> int:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(url, **kw):
+            pass
+    return refused.value.response.status_code
+
+
+async def test_handshake_refusals(gw: Running) -> None:
+    letter = await gw.create_letter(firm="firm-a")
+    base = f"ws://127.0.0.1:{gw.port}/v1/letter-{letter}"
+    assert await _status(base) == 401
+    assert await _status(f"{base}?token=garbage") == 401
+    assert await _status(f"{base}?token={_token({'exp': int(time.time()) - 100})}") == 401
+    other_firm = gw.token(firm="firm-b")
+    assert await _status(f"{base}?token={other_firm}") == 403
+    unknown = f"ws://127.0.0.1:{gw.port}/v1/letter-0000-unknown?token={gw.token()}"
+    assert await _status(unknown) == 403
+    assert await _status(f"{base}?token={gw.token()}&letterId=other") == 400
+    # A service token reaches any firm's letter.
+    async with websockets.connect(f"{base}?token={gw.token(firm='x', role='service')}") as ws:
+        assert ws.protocol.state.name == "OPEN"
+    metrics = await _metrics(gw)
+    assert 'gateway_refusals_total{reason="unauthorized"} 3.0' in metrics
+    assert 'gateway_refusals_total{reason="forbidden"} 2.0' in metrics
+
+
+async def _metrics(gw: Running) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        return (await http.get("/metrics")).text

@@ -1,0 +1,80 @@
+"""Awareness: relayed to everyone (the sender too), stamped from the token, owned per connection."""
+
+import json
+
+from pycrdt import Awareness, Doc, create_awareness_message
+
+from schemas.events import Topic
+from tests.gateway.harness import Running, YClient
+from tests.support import eventually
+
+
+def _states(client: YClient) -> dict[int, object]:
+    current: dict[int, object] = {}
+    for entries in client.awareness:
+        for cid, _clock, state in entries:
+            current[cid] = state
+    return {cid: state for cid, state in current.items() if state is not None}
+
+
+async def test_stamping_relay_ownership_and_removal(gw: Running) -> None:
+    letter = await gw.create_letter()
+    alice = await gw.client(letter, user="alice", name="Alice")
+    bob = await gw.client(letter, user="bob", name="Bob")
+    await alice.synced.wait()
+    await bob.synced.wait()
+    mine = Awareness(alice.doc)
+    await alice.set_awareness(mine, {"cursor": 1, "user": {"id": "bob", "name": "Not Alice"}})
+    await eventually(lambda: mine.client_id in _states(bob))
+    state = _states(bob)[mine.client_id]
+    assert state == {
+        "cursor": 1,
+        "user": {"id": "alice", "name": "Alice", "color": state["user"]["color"]},
+    }  # type: ignore[index]
+    await eventually(lambda: mine.client_id in _states(alice))  # relayed to the sender too
+
+    # Bob tries to move and then to remove Alice's caret: both dropped.
+    forged = Awareness(Doc(client_id=mine.client_id))
+    forged._meta[mine.client_id] = {"clock": 50, "lastUpdated": 0}
+    forged.set_local_state({"cursor": 99})
+    await bob.ws.send(create_awareness_message(forged.encode_awareness_update([mine.client_id])))
+    removal = b"\x01" + _entry(mine.client_id, 60, b"null")
+    await bob.ws.send(create_awareness_message(removal))
+    await bob.ws.send(b"\x03")  # query: the reply shows what the server holds
+    count = len(bob.awareness)
+    await eventually(lambda: len(bob.awareness) > count)
+    assert _states(bob)[mine.client_id]["cursor"] == 1  # type: ignore[index]
+
+    await alice.close()
+    await eventually(lambda: mine.client_id not in _states(bob))
+    records = await gw.records(Topic.PRESENCE, letter)
+    assert records and all(dict(r.headers)["user"] == b"alice" for r in records)
+
+
+def _entry(client_id: int, clock: int, state: bytes) -> bytes:
+    from pycrdt import write_var_uint
+
+    return write_var_uint(client_id) + write_var_uint(clock) + write_var_uint(len(state)) + state
+
+
+async def test_presence_records_are_throttled_and_merged(gw: Running) -> None:
+    letter = await gw.create_letter()
+    alice = await gw.client(letter, user="alice")
+    await alice.synced.wait()
+    mine = Awareness(alice.doc)
+    for i in range(30):
+        await alice.set_awareness(mine, {"cursor": i})
+    await eventually(lambda: any(json.loads(json.dumps(s)) for s in _states(alice).values()))
+
+    def last_cursor() -> object:
+        return _states(alice).get(mine.client_id, {}).get("cursor")  # type: ignore[attr-defined]
+
+    await eventually(lambda: last_cursor() == 29)
+
+    async def logged_last() -> bool:
+        records = await gw.records(Topic.PRESENCE, letter)
+        return bool(records) and b'"cursor":29' in records[-1].value
+
+    await eventually(logged_last)
+    records = await gw.records(Topic.PRESENCE, letter)
+    assert len(records) < 30  # merged: at most one per 100 ms

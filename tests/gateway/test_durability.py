@@ -1,0 +1,94 @@
+"""Echo is the acknowledgement; a failed append closes the letter's clients with 4503 and
+their resync on reconnect brings every typed update into the log."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from pycrdt import Doc, Text, merge_updates
+
+from eventlog.factory import open_log
+from gateway.errors import LOG_UNAVAILABLE
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.gateway.faults import FaultyLog
+from tests.gateway.harness import Running, YClient, running_gateway
+from tests.support import eventually
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def faulty(tmp_path: Path) -> AsyncIterator[tuple[Running, FaultyLog]]:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2)
+    real = open_log(settings)
+    await real.start()
+    log = FaultyLog(real)
+    try:
+        async with running_gateway(settings, log=log) as running:  # type: ignore[arg-type]
+            yield running, log
+    finally:
+        await real.close()
+
+
+async def _log_text(gw: Running, letter: str) -> str:
+    records = await gw.records(Topic.LETTERS, letter)
+    updates = [r.value for r in records if dict(r.headers)["type"] == b"doc.update"]
+    doc: Doc[Any] = Doc()
+    if updates:
+        doc.apply_update(merge_updates(*updates))
+    return str(doc.get("text", type=Text))
+
+
+async def test_peer_gets_update_before_the_append_sender_only_after(
+    faulty: tuple[Running, FaultyLog],
+) -> None:
+    gw, log = faulty
+    letter = await gw.create_letter()
+    alice, bob = await gw.client(letter, user="alice"), await gw.client(letter, user="bob")
+    await alice.synced.wait()
+    await bob.synced.wait()
+    acked = len(alice.updates)
+    log.gate.clear()
+    await alice.insert("hello")
+    await eventually(lambda: str(bob.text) == "hello")  # fan-out does not wait for the log
+    await eventually(lambda: log.waiting == 1)
+    assert len(alice.updates) == acked  # no echo yet: not durable
+    assert await _log_text(gw, letter) == ""
+    log.gate.set()
+    await eventually(lambda: len(alice.updates) == acked + 1)
+    assert alice.updates[-1] == (await gw.records(Topic.LETTERS, letter))[-1].value
+    assert await _log_text(gw, letter) == "hello"
+
+
+async def test_append_failure_closes_4503_and_resync_loses_nothing(
+    faulty: tuple[Running, FaultyLog],
+) -> None:
+    gw, log = faulty
+    letter = await gw.create_letter()
+    alice, bob = await gw.client(letter, user="alice"), await gw.client(letter, user="bob")
+    await alice.synced.wait()
+    await bob.synced.wait()
+    await alice.insert("one ")
+    await eventually(lambda: str(bob.text) == "one ")
+
+    log.broken = True
+    await alice.insert("two ")
+    await alice.closed.wait()
+    await bob.closed.wait()
+    assert (alice.close_code, bob.close_code) == (LOG_UNAVAILABLE, LOG_UNAVAILABLE)
+    bob.text.insert(len(bob.text), "three ")  # typed while disconnected: stays in bob's doc
+    assert "two" not in await _log_text(gw, letter)
+
+    log.broken = False
+    alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
+    bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
+    await eventually(lambda: str(alice2.text) == str(bob2.text) and len(str(bob2.text)) == 14)
+    expected = str(alice2.text)
+    assert sorted(expected.split()) == ["one", "three", "two"]
+
+    async def all_in_log() -> bool:
+        return await _log_text(gw, letter) == expected
+
+    await eventually(all_in_log)
+    await alice2.close()
+    await bob2.close()

@@ -1,0 +1,161 @@
+"""Malformed frames close only their connection; size, rate, connection and origin limits."""
+
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import websockets
+from pycrdt import write_var_uint
+
+from gateway.errors import MALFORMED, RATE_LIMITED, TOO_LARGE
+from schemas.settings import Settings
+from tests.gateway.harness import Running, YClient, running_gateway
+from tests.support import eventually
+
+
+def _vb(data: bytes) -> bytes:
+    return write_var_uint(len(data)) + data
+
+
+def _awareness(state_json: bytes) -> bytes:
+    return b"\x01" + _vb(b"\x01" + write_var_uint(77) + b"\x01" + _vb(state_json))
+
+
+MALFORMED_FRAMES = {
+    "empty": b"",
+    "truncated-varint": b"\x00\x02\xff\xff",
+    "length-beyond-frame": b"\x00\x02\x10abc",
+    "unknown-type": b"\x07\x00",
+    "unknown-sync-type": b"\x00\x09\x00",
+    "trailing-bytes": b"\x00\x00\x01\x00zz",
+    "garbage-update": b"\x00\x02" + _vb(b"\xff\xff\xff\xff"),
+    "garbage-awareness-json": _awareness(b"{not json"),
+    "awareness-not-an-object": _awareness(b"[1,2,3]"),
+    "awareness-truncated": b"\x01" + _vb(b"\x05\x01"),
+}
+
+
+async def _bystander_still_works(gw: Running, letter: str, bystander: YClient) -> None:
+    await bystander.insert("x")
+    await eventually(lambda: len(bystander.updates) >= 2 and str(bystander.text).endswith("x"))
+    assert not bystander.closed.is_set()
+
+
+@pytest.mark.parametrize("frame", MALFORMED_FRAMES.values(), ids=MALFORMED_FRAMES.keys())
+async def test_malformed_frame_closes_only_that_connection(gw: Running, frame: bytes) -> None:
+    letter = await gw.create_letter()
+    victim = await gw.client(letter, user="mallory")
+    bystander = await gw.client(letter, user="bob")
+    await victim.synced.wait()
+    await bystander.synced.wait()
+    await victim.ws.send(frame)
+    await victim.closed.wait()
+    assert victim.close_code == MALFORMED
+    await _bystander_still_works(gw, letter, bystander)
+    await bystander.close()
+
+
+async def test_text_frames_are_refused(gw: Running) -> None:
+    letter = await gw.create_letter()
+    client = await gw.client(letter)
+    await client.ws.send("hello")
+    await client.closed.wait()
+    assert client.close_code == MALFORMED
+
+
+async def test_random_bytes_never_hurt_others(gw: Running) -> None:
+    letter = await gw.create_letter()
+    bystander = await gw.client(letter, user="bob")
+    await bystander.synced.wait()
+    rng = random.Random(1234)
+    closed = 0
+    for _ in range(30):
+        fuzzer = await gw.client(letter, user="mallory")
+        for _ in range(5):
+            if fuzzer.closed.is_set():
+                break
+            await fuzzer.ws.send(rng.randbytes(rng.randint(1, 64)))
+        await fuzzer.ws.send(b"\x00\x02\x10")  # always malformed: the last frame closes it
+        await fuzzer.closed.wait()
+        closed += fuzzer.close_code == MALFORMED
+    assert closed == 30
+    await _bystander_still_works(gw, letter, bystander)
+
+
+async def test_oversized_message_closes_with_4413(gw: Running) -> None:
+    letter = await gw.create_letter()
+    client = await gw.client(letter)
+    await client.synced.wait()
+    big = b"\x00\x02" + _vb(b"\x00" * gw.settings.max_message_bytes)
+    await client.ws.send(big)
+    await client.closed.wait()
+    assert client.close_code == TOO_LARGE
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def strict(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=1, rate_messages_per_s=5, rate_burst=10,
+        max_connections_per_letter=3, max_connections_per_user=2, max_document_bytes=4096,
+        allowed_origins=["https://app.example"],
+    )  # fmt: skip
+    async with running_gateway(settings) as running:
+        yield running
+
+
+ORIGIN = {"origin": "https://app.example"}
+
+
+async def test_rate_limit_closes_with_4429(strict: Running) -> None:
+    letter = await strict.create_letter()
+    client = await YClient.connect(strict.ws_url(letter, strict.token()), **ORIGIN)
+    for _ in range(30):
+        if client.closed.is_set():
+            break
+        await client.ws.send(b"\x03")  # query awareness: cheap, but still a message
+    await client.closed.wait()
+    assert client.close_code == RATE_LIMITED
+
+
+async def test_document_size_cap_closes_with_4413(strict: Running) -> None:
+    letter = await strict.create_letter()
+    client = await YClient.connect(strict.ws_url(letter, strict.token()), **ORIGIN)
+    await client.synced.wait()
+    await client.insert("y" * 5000)
+    await client.closed.wait()
+    assert client.close_code == TOO_LARGE
+
+
+async def _status(url: str, **kw: str) -> int:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(url, additional_headers=kw):
+            pass
+    return refused.value.response.status_code
+
+
+async def test_origin_allowlist(strict: Running) -> None:
+    letter = await strict.create_letter()
+    url = strict.ws_url(letter, strict.token())
+    assert await _status(url, origin="https://evil.example") == 403
+    assert await _status(url) == 403  # no Origin at all
+    async with websockets.connect(url, additional_headers=ORIGIN):
+        pass
+
+
+async def test_connection_limits(strict: Running) -> None:
+    letter = await strict.create_letter()
+    token = strict.token(user="ann")
+    first = await YClient.connect(strict.ws_url(letter, token), **ORIGIN)
+    second = await YClient.connect(strict.ws_url(letter, token), **ORIGIN)
+    assert await _status(strict.ws_url(letter, token), **ORIGIN) == 429  # per user
+    third = await YClient.connect(strict.ws_url(letter, strict.token(user="bo")), **ORIGIN)
+    assert await _status(strict.ws_url(letter, strict.token(user="cy")), **ORIGIN) == 429
+    for client in (first, second, third):
+        await client.close()
+    # Slots are released on close.
+    await eventually(lambda: not strict.app.state.gateway.conns)
+    again = await YClient.connect(strict.ws_url(letter, token), **ORIGIN)
+    await again.synced.wait()
+    await again.close()

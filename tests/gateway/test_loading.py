@@ -1,0 +1,154 @@
+"""Loading a letter: Redis snapshot, else latest letter_version, then the log after it; idle
+unload; the REST API."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest_asyncio
+import redis.asyncio as aioredis
+from pycrdt import Doc, Text
+
+from eventlog.records import Entry
+from schemas.events import Topic
+from schemas.settings import Settings
+from snapshotter.migrate import migrate
+from tests.gateway.harness import Running, running_gateway
+from tests.support import eventually
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stores(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterator[Running]:
+    await migrate(pg_database)
+    redis = aioredis.Redis.from_url(redis_db)
+    pg = await asyncpg.create_pool(pg_database, min_size=1, max_size=2)
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, idle_unload_s=0.2,
+                        redis_url=redis_db, database_url=pg_database)  # fmt: skip
+    try:
+        async with running_gateway(settings, redis=redis, pg=pg) as running:
+            yield running
+    finally:
+        await redis.aclose()
+        await pg.close()
+
+
+def _text_update(text: str, base: Doc[Any] | None = None) -> tuple[bytes, Doc[Any]]:
+    doc = base or Doc()
+    before = doc.get_state()
+    t = doc.get("text", type=Text)
+    t.insert(len(t), text)
+    return doc.get_update(before), doc
+
+
+async def _append_update(gw: Running, letter: str, update: bytes) -> int:
+    ctx = gw.app.state.gateway.ctx
+    entry: Entry = ctx.entry(letter, update, firm="firm-a", user="svc", type="doc.update")
+    topic = gw.settings.topic(Topic.LETTERS)
+    [offset] = await gw.log.append(topic, letter.encode(), [entry])
+    return offset
+
+
+async def _end(gw: Running, letter: str) -> int:
+    topic = gw.settings.topic(Topic.LETTERS)
+    return (await gw.log.end_offsets(topic))[gw.log.partition_for(topic, letter.encode())]
+
+
+async def _text_of(gw: Running, letter: str) -> str:
+    client = await gw.client(letter)
+    await client.synced.wait()
+    text = str(client.text)
+    await client.close()
+    return text
+
+
+async def test_loads_redis_snapshot_then_the_log_after_it(stores: Running) -> None:
+    letter = await stores.create_letter()
+    snapshot, doc = _text_update("from-redis ")  # never in the log: only Redis has it
+    redis = stores.app.state.gateway.ctx.redis
+    await redis.mset(
+        {f"ydoc:{letter}": snapshot, f"ydoc:{letter}:offset": await _end(stores, letter)}
+    )
+    later, _ = _text_update("after", doc)
+    await _append_update(stores, letter, later)
+    assert await _text_of(stores, letter) == "from-redis after"
+
+
+async def test_loads_latest_letter_version_then_the_log_after_it(stores: Running) -> None:
+    letter = await stores.create_letter()
+    old, doc = _text_update("v1 ")
+    _state, doc = _text_update("from-pg ", doc)
+    pg = stores.app.state.gateway.ctx.pg
+    topic = stores.settings.topic(Topic.LETTERS)
+    await pg.execute(
+        "INSERT INTO letters (letter_id, firm_id, title, created_at, created_by, log_topic,"
+        " log_partition, log_offset) VALUES ($1, 'firm-a', 'T', now(), 'u', $2, 0, 0)",
+        letter, topic,
+    )  # fmt: skip
+    for number, ydoc in ((1, old), (2, doc.get_update())):
+        await pg.execute(
+            "INSERT INTO letter_version (letter_id, version_number, content, document, ydoc_state,"
+            " log_topic, log_partition, log_offset, change_data, created_at)"
+            " VALUES ($1, $2, '', '{}', $3, $4, 0, $5, '{}', now())",
+            letter, number, ydoc, topic, await _end(stores, letter),
+        )  # fmt: skip
+    later, _ = _text_update("after", doc)
+    await _append_update(stores, letter, later)
+    assert await _text_of(stores, letter) == "v1 from-pg after"
+
+
+async def test_idle_letter_is_unloaded_and_reloads(stores: Running) -> None:
+    letter = await stores.create_letter()
+    client = await stores.client(letter)
+    await client.synced.wait()
+    await client.insert("kept")
+    await eventually(lambda: len(client.updates) >= 2)  # acknowledged
+    await client.close()
+    rooms = stores.app.state.gateway.rooms
+    await eventually(lambda: rooms.get(letter) is None)
+    assert await _text_of(stores, letter) == "kept"
+
+
+async def test_rest_create_read_and_permissions(stores: Running) -> None:
+    editor = {"Authorization": f"Bearer {stores.token(firm='firm-a')}"}
+    async with httpx.AsyncClient(base_url=stores.http) as http:
+        body = {"firm_id": "firm-a", "title": "Demand", "content": "Dear Sir,\nPay."}
+        r = await http.post("/v1/letters", json=body, headers=editor)
+        assert r.status_code == 201
+        created = r.json()
+        assert created["firm_id"] == "firm-a" and created["title"] == "Demand"
+        letter = created["letter_id"]
+        r = await http.get(f"/v1/letters/{letter}", headers=editor)
+        assert r.json() == {**created, "content": "Dear Sir,\nPay."}
+
+        other = {"Authorization": f"Bearer {stores.token(firm='firm-b')}"}
+        viewer = {"Authorization": f"Bearer {stores.token(firm='firm-a', role='viewer')}"}
+        service = {"Authorization": f"Bearer {stores.token(firm='ops', role='service')}"}
+        assert (await http.get(f"/v1/letters/{letter}", headers=other)).status_code == 403
+        assert (await http.get("/v1/letters/nope", headers=editor)).status_code == 403
+        assert (await http.get(f"/v1/letters/{letter}")).status_code == 401
+        assert (await http.post("/v1/letters", json=body, headers=other)).status_code == 403
+        assert (await http.post("/v1/letters", json=body, headers=viewer)).status_code == 403
+        assert (await http.post("/v1/letters", json=body, headers=service)).status_code == 201
+        assert (await http.get(f"/v1/letters/{letter}", headers=service)).status_code == 200
+
+        # Edits over the socket show in GET (a paragraph appended to TipTap's fragment).
+        client = await stores.client(letter)
+        await client.synced.wait()
+        from pycrdt import XmlElement, XmlFragment, XmlText
+
+        await client.edit(lambda d: d.get("default", type=XmlFragment).children.append(
+            XmlElement("paragraph", {}, [XmlText("Regards")])))  # fmt: skip
+        await eventually(lambda: len(client.updates) >= 2)
+        r = await http.get(f"/v1/letters/{letter}", headers=editor)
+        assert r.json()["content"] == "Dear Sir,\nPay.\nRegards"
+        await client.close()
+
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"log": "ok", "redis": "ok", "postgres": "ok"}
+        metrics = (await http.get("/metrics")).text
+        assert "gateway_append_seconds_bucket" in metrics
+        assert 'gateway_refusals_total{reason="forbidden"}' in metrics

@@ -1,0 +1,65 @@
+"""Roles: read-only connections are refused edits but still receive; token expiry closes 4401."""
+
+from pycrdt import Text
+
+from gateway.errors import TOKEN_EXPIRED
+from schemas.events import Topic
+from tests.gateway.harness import Running, types_of
+from tests.support import eventually
+
+
+async def test_read_only_roles_are_refused_but_keep_receiving(gw: Running) -> None:
+    letter = await gw.create_letter()
+    editor = await gw.client(letter, user="ed")
+    await editor.synced.wait()
+    for role in ("viewer", "commenter", "auditor"):
+        reader = await gw.client(letter, user=f"{role}-1", role=role)
+        await reader.synced.wait()
+        await reader.insert(f"by {role}")
+        await eventually(lambda reader=reader: reader.denied)  # type: ignore[misc]
+        assert "read-only" in reader.denied[0]
+        before = str(editor.text)
+        await editor.insert("!")
+        # The reader's own refused text stays in its local doc; the editor's "!"s arrive.
+        expected = len(str(editor.text))
+        await eventually(lambda r=reader, n=expected: str(r.text).count("!") == n)  # type: ignore[misc]
+        assert f"by {role}" not in str(editor.text) and str(editor.text) == before + "!"
+        assert not reader.closed.is_set()
+        await reader.close()
+    records = await gw.records(Topic.LETTERS, letter)
+    authors = {dict(r.headers)["user"] for r in records if dict(r.headers)["type"] == b"doc.update"}
+    assert authors == {b"ed"}
+
+
+async def test_read_only_sync_step2_with_content_is_not_applied(gw: Running) -> None:
+    letter = await gw.create_letter()
+    viewer = await gw.client(letter, role="viewer")
+    viewer.doc.get("text", type=Text).insert(0, "offline edit")  # shows up in its step 2
+    await eventually(lambda: viewer.denied)
+    editor = await gw.client(letter, user="ed")
+    await editor.synced.wait()
+    assert str(editor.text) == ""
+    assert "doc.update" not in types_of(await gw.records(Topic.LETTERS, letter))
+
+
+async def test_token_expiry_closes_with_4401(gw: Running) -> None:
+    letter = await gw.create_letter()
+    client = await gw.client(letter, ttl_s=2)
+    await client.closed.wait()  # (under load it may expire before the initial sync completes)
+    assert client.close_code == TOKEN_EXPIRED
+
+
+async def test_opted_in_clients_get_session_events_and_stock_clients_do_not(gw: Running) -> None:
+    letter = await gw.create_letter()
+    watcher = await gw.client(letter, user="watcher", events=1)
+    stock = await gw.client(letter, user="stock")
+    await watcher.synced.wait()
+    await stock.synced.wait()
+    joiner = await gw.client(letter, user="joiner", name="Jo")
+    await joiner.synced.wait()
+    await joiner.close()
+    await eventually(lambda: [e["type"] for e in watcher.app][-1:] == ["session.left"])
+    joined = [e for e in watcher.app if e["type"] == "session.joined"]
+    assert {"id": "joiner", "name": "Jo"}.items() <= joined[-1]["user"].items()
+    assert stock.app == []
+    assert all(m[0] != 100 for m in stock.received)

@@ -1,0 +1,45 @@
+"""Graceful shutdown: stop accepting, flush pending appends, close clients with 1001."""
+
+from pathlib import Path
+from typing import Any
+
+from pycrdt import Doc, Text, merge_updates
+
+from eventlog.factory import open_log
+from gateway.errors import GOING_AWAY
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.gateway.faults import FaultyLog
+from tests.gateway.harness import running_gateway, types_of
+from tests.support import eventually
+
+
+async def test_drain_flushes_pending_appends_and_closes_with_1001(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1)
+    real = open_log(settings)
+    await real.start()
+    log = FaultyLog(real)
+    try:
+        async with running_gateway(settings, log=log) as gw:  # type: ignore[arg-type]
+            letter = await gw.create_letter()
+            client = await gw.client(letter, user="alice")
+            await client.synced.wait()
+            log.gate.clear()  # the next append is still in flight when shutdown starts
+            await client.insert("last words")
+            await eventually(lambda: log.waiting == 1)
+            gw.server.should_exit = True
+            await eventually(lambda: gw.app.state.gateway.draining)
+            log.gate.set()
+            await client.closed.wait()
+            assert client.close_code == GOING_AWAY
+            assert str(client.text) == "last words"
+            assert len(client.updates) == 2  # the echo (ack) came before the close
+        topic = settings.topic(Topic.LETTERS)
+        records = [r for r in await real.read(topic, 0, 0) if r.key == letter.encode()]
+        updates = [r.value for r in records if dict(r.headers)["type"] == b"doc.update"]
+        doc: Doc[Any] = Doc()
+        doc.apply_update(merge_updates(*updates))
+        assert str(doc.get("text", type=Text)) == "last words"
+        assert types_of(records)[-1] == "session.left"
+    finally:
+        await real.close()

@@ -1,0 +1,85 @@
+"""Two gateway instances sharing the Kafka log (Tansu): edits and presence cross both ways,
+creates are readable everywhere at once, and loading while edits flow converges."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from pycrdt import Awareness
+
+from schemas.settings import Settings
+from tests.gateway.harness import Running, YClient, running_gateway
+from tests.support import eventually
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pair(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[tuple[Running, Running]]:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+
+    def settings(name: str) -> Settings:
+        return Settings(data_dir=tmp_path / name, partitions=2, topic_prefix=prefix,
+                        log_url=f"kafka://{kafka_bootstrap}", kafka_idempotence=False)  # fmt: skip
+
+    async with running_gateway(settings("a")) as a, running_gateway(settings("b")) as b:
+        assert a.app.state.gateway.ctx.gateway_id != b.app.state.gateway.ctx.gateway_id
+        yield a, b
+
+
+def _states(client: YClient) -> dict[int, object]:
+    current: dict[int, object] = {}
+    for entries in client.awareness:
+        for cid, _clock, state in entries:
+            current[cid] = state
+    return {cid: state for cid, state in current.items() if state is not None}
+
+
+async def test_edits_and_presence_cross_both_ways(pair: tuple[Running, Running]) -> None:
+    a, b = pair
+    letter = await a.create_letter()
+    on_b = await b.client(letter, user="bob")  # read-your-writes: b finds a's create at once
+    on_a = await a.client(letter, user="alice", name="Alice")
+    await on_a.synced.wait()
+    await on_b.synced.wait()
+    await on_a.insert("from a;")
+    await eventually(lambda: str(on_b.text) == "from a;")
+    await on_b.insert("from b;")
+    await eventually(lambda: str(on_a.text) == "from a;from b;")
+
+    mine = Awareness(on_a.doc)
+    await on_a.set_awareness(mine, {"cursor": 5})
+    await eventually(lambda: mine.client_id in _states(on_b))
+    assert _states(on_b)[mine.client_id]["user"]["name"] == "Alice"  # type: ignore[index]
+    theirs = Awareness(on_b.doc)
+    await on_b.set_awareness(theirs, {"cursor": 1})
+    await eventually(lambda: theirs.client_id in _states(on_a))
+    await on_a.close()
+    await eventually(lambda: mine.client_id not in _states(on_b))
+    await on_b.close()
+
+
+async def test_loading_while_edits_flow_on_the_other_instance(
+    pair: tuple[Running, Running],
+) -> None:
+    a, b = pair
+    letter = await a.create_letter()
+    writer = await a.client(letter, user="alice")
+    await writer.synced.wait()
+
+    async def type_away() -> None:
+        for i in range(60):
+            await writer.insert(f"{i};")
+            if i == 20:
+                joined.set()
+
+    joined = asyncio.Event()
+    typing = asyncio.create_task(type_away())
+    await joined.wait()
+    late = await b.client(letter, user="bob")  # loads on b while a keeps appending
+    await typing
+    expected = "".join(f"{i};" for i in range(60))
+    await eventually(lambda: str(writer.text) == expected)
+    await eventually(lambda: str(late.text) == expected, timeout=20)
+    await writer.close()
+    await late.close()

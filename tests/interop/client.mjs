@@ -1,0 +1,74 @@
+// A stock Yjs client (y-websocket's WebsocketProvider) driven over stdin/stdout JSON lines.
+// Each command line {"id", "cmd", ...} gets one reply line {"id", ...}; unsolicited lines are
+// {"event", ...}. Waits happen here, on Yjs events, so the Python side never sleeps.
+import * as readline from 'node:readline'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+
+const doc = new Y.Doc()
+const text = doc.getText('text')
+const fragment = doc.getXmlFragment('default')
+let provider = null
+const history = [] // text after each change applied from the network
+const waiters = new Set()
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const xmlPlain = () => fragment.toArray().map((el) => el.toArray().map((t) => t.toString()).join('')).join('\n')
+const states = () => Array.from(provider.awareness.getStates().entries()).filter(([id]) => id !== doc.clientID)
+
+function check () {
+  for (const w of waiters) {
+    if (w.test()) { waiters.delete(w); clearTimeout(w.timer); w.resolve() }
+  }
+}
+
+text.observe((event) => { if (event.transaction.origin === provider) history.push(text.toString()) })
+doc.on('update', check)
+
+function waitFor (test, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const w = { test, resolve }
+    w.timer = setTimeout(() => { waiters.delete(w); reject(new Error('timeout')) }, timeoutMs)
+    waiters.add(w)
+    check()
+  })
+}
+
+const commands = {
+  connect ({ url, room, params }) {
+    provider = new WebsocketProvider(url, room, doc, { params, WebSocketPolyfill: WebSocket, disableBc: true })
+    provider.on('sync', (synced) => emit({ event: 'sync', synced, text: text.toString(), xml: xmlPlain() }))
+    provider.on('status', ({ status }) => emit({ event: 'status', status }))
+    provider.on('connection-close', (e) => emit({ event: 'close', code: e && e.code }))
+    provider.awareness.on('change', check)
+    return { clientID: doc.clientID }
+  },
+  insert ({ index, value }) { text.insert(index ?? text.length, value); return {} },
+  burst ({ n }) { for (let i = 0; i < n; i++) text.insert(text.length, `${i};`); return {} },
+  paragraph ({ value }) {
+    const p = new Y.XmlElement('paragraph')
+    p.insert(0, [new Y.XmlText(value)])
+    fragment.insert(fragment.length, [p])
+    return {}
+  },
+  read () { return { text: text.toString(), xml: xmlPlain(), history } },
+  awareness ({ state }) { provider.awareness.setLocalState(state); return {} },
+  states () { return { states: states() } },
+  async waitText ({ equals, timeout }) { await waitFor(() => text.toString() === equals, timeout ?? 10000); return {} },
+  async waitXml ({ equals, timeout }) { await waitFor(() => xmlPlain() === equals, timeout ?? 10000); return {} },
+  async waitPeers ({ count, timeout }) { await waitFor(() => states().length === count, timeout ?? 10000); return { states: states() } },
+  disconnect () { provider.disconnect(); return {} },
+  reconnect () { provider.connect(); return {} },
+  async waitLength ({ length, timeout }) { await waitFor(() => text.length === length, timeout ?? 10000); return { text: text.toString() } },
+  quit () { provider.destroy(); setTimeout(() => process.exit(0), 10); return {} }
+}
+
+readline.createInterface({ input: process.stdin }).on('line', async (line) => {
+  const { id, cmd, ...args } = JSON.parse(line)
+  try {
+    emit({ id, ...(await commands[cmd](args)) })
+  } catch (err) {
+    emit({ id, error: String(err && err.message) })
+  }
+})

@@ -1,0 +1,31 @@
+"""Node clients for the interop suite: `npm ci` once per session when node_modules is missing."""
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from schemas.settings import Settings
+from tests.gateway.harness import Running, running_gateway
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    node = shutil.which("node")
+    assert node is not None, "node is required for the interop suite"
+    target = HERE / "node_modules"
+    if not (target / "y-websocket").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
+    return target
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def gw(tmp_path: Path, node_modules: Path) -> AsyncIterator[Running]:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2)
+    async with running_gateway(settings) as running:
+        yield running

@@ -1,0 +1,109 @@
+"""Stock Yjs clients (npm yjs + y-websocket's WebsocketProvider) against a live gateway."""
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from eventlog.records import Record
+from schemas.envelope import decode_record
+from schemas.events import Topic
+from tests.gateway.harness import Running
+from tests.interop.driver import NodeClient
+from tests.support import eventually
+
+pytestmark = pytest.mark.slow
+Open = Callable[..., Awaitable[NodeClient]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def node(gw: Running) -> AsyncIterator[Open]:
+    opened: list[NodeClient] = []
+
+    async def open_client(letter_id: str, **claims: Any) -> NodeClient:
+        client = await NodeClient.open(gw, letter_id, **claims)
+        opened.append(client)
+        await client.event("sync", synced=True)
+        return client
+
+    yield open_client
+    for client in opened:
+        await client.quit()
+
+
+async def test_co_edit_text_and_tiptap_fragment(gw: Running, node: Open) -> None:
+    letter = await gw.create_letter("Dear Sir,\nPay up.")
+    a = await node(letter, user="alice")
+    b = await node(letter, user="bob")
+    assert (await b.call("read"))["xml"] == "Dear Sir,\nPay up."
+    await a.call("insert", index=0, value="hello")
+    await b.call("waitText", equals="hello")
+    await b.call("paragraph", value="Regards")
+    await a.call("waitXml", equals="Dear Sir,\nPay up.\nRegards")
+
+
+async def test_concurrent_inserts_converge(gw: Running, node: Open) -> None:
+    letter = await gw.create_letter()
+    a, b = await node(letter, user="alice"), await node(letter, user="bob")
+    await b.call("disconnect")
+    await a.call("insert", index=0, value="AAA")
+    await b.call("insert", index=0, value="BBB")  # concurrent: b has not seen a's insert
+    await a.call("waitText", equals="AAA")
+    await b.call("reconnect")
+    text_a = (await a.call("waitLength", length=6))["text"]
+    text_b = (await b.call("waitLength", length=6))["text"]
+    assert text_a == text_b
+    assert text_a in ("AAABBB", "BBBAAA")
+
+
+async def test_burst_of_200_arrives_complete_and_in_order(gw: Running, node: Open) -> None:
+    letter = await gw.create_letter()
+    a, b = await node(letter, user="alice"), await node(letter, user="bob")
+    await a.call("burst", n=200)
+    expected = "".join(f"{i};" for i in range(200))
+    await b.call("waitText", equals=expected)
+    history = (await b.call("read"))["history"]
+    assert history[-1] == expected
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(history))
+    assert len(set(history)) == len(history)
+
+    async def logged() -> list[Record]:
+        records = await gw.records(Topic.LETTERS, letter)
+        updates = [r for r in records if dict(r.headers)["type"] == b"doc.update"]
+        return updates if len(updates) >= 200 else []  # peers may hear them before the append
+
+    updates = await eventually(logged)
+    assert len(updates) == 200
+    assert all(decode_record(r.key, r.value, r.headers).envelope.user == "alice" for r in updates)
+
+
+async def test_late_joiner_gets_full_state_in_initial_sync(gw: Running, node: Open) -> None:
+    letter = await gw.create_letter("Intro")
+    a = await node(letter, user="alice")
+    await a.call("insert", index=0, value="typed by alice;")
+    await a.call("paragraph", value="More")
+    b = await node(letter, user="bob")
+    await b.call("waitText", equals="typed by alice;")  # before: a must have been acked
+    late = await NodeClient.open(gw, letter, user="carol")
+    try:
+        synced = await late.event("sync", synced=True)
+        assert synced["text"] == "typed by alice;"
+        assert synced["xml"] == "Intro\nMore"
+    finally:
+        await late.quit()
+
+
+async def test_awareness_appears_and_disappears(gw: Running, node: Open) -> None:
+    letter = await gw.create_letter()
+    a = await node(letter, user="alice", name="Alice A")
+    b = await node(letter, user="bob")
+    await a.call("awareness", state={"cursor": 3, "user": {"name": "Mallory"}})
+    seen = (await b.call("waitPeers", count=1))["states"]
+    client_id, state = seen[0]
+    assert client_id == a.client_id
+    assert state["cursor"] == 3
+    assert state["user"]["name"] == "Alice A" and state["user"]["id"] == "alice"
+    await a.quit()
+    await b.call("waitPeers", count=0)

@@ -1,0 +1,168 @@
+"""Bounded, deterministic mutation fuzz: only ProtocolError escapes, and what is accepted is safe.
+
+Seeds are real messages (pycrdt edits wrapped in y-protocol frames, plus hand-made content kinds
+pycrdt never writes); hypothesis mutates them. An update the pre-parser accepts must then apply to
+a fresh pycrdt Doc without raising anything (PanicException derives from BaseException).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pycrdt import Awareness, Doc, create_awareness_message, create_sync_message, merge_updates
+
+from gateway.preparse import (
+    DocShape,
+    Limits,
+    ProtocolError,
+    check_awareness,
+    check_state_vector,
+    check_update,
+    parse_frame,
+)
+
+from . import lib0
+from .test_valid_updates import EDITS, record
+
+LIMITS = Limits()
+FUZZ = settings(
+    max_examples=1500,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _seed_updates() -> list[tuple[bytes, bytes]]:
+    """(state before, update) pairs: a mutated update is checked and applied on that state."""
+    seeds = []
+    for edit in EDITS.values():
+        doc, recorded = record(edit)
+        history = [update for update, _sv in recorded]
+        seeds += [
+            (merge_updates(*history[:i]) if i else b"", history[i]) for i in range(len(history))
+        ]
+        seeds.append((b"", doc.get_update()))
+    text = bytes([0x04]) + b"\x01" + lib0.string("t") + lib0.string("ab")
+    embed = bytes([0x85]) + lib0.uint(9) + b"\x01" + lib0.string('{"image": [1, {"x": null}]}')
+    bold = bytes([0xC6]) + lib0.uint(9) + b"\x00" + lib0.uint(9) + b"\x01"
+    bold += lib0.string("bold") + lib0.string("true")
+    seeds.append((b"", lib0.update((9, 0, [text, embed, bold]))))
+    blob = bytes([0x03]) + b"\x01" + lib0.string("a") + b"\x02\x00\xff"
+    seeds.append((b"", lib0.update((9, 0, [blob, b"\x00\x03"]), deletes=b"\x01\x09\x01\x00\x01")))
+    return seeds
+
+
+def _seed_awareness() -> list[bytes]:
+    doc = Doc()
+    awareness = Awareness(doc)
+    awareness.set_local_state({"user": {"name": "Ann"}, "cursor": {"anchor": [1, 2]}})
+    return [
+        awareness.encode_awareness_update([doc.client_id]),
+        lib0.awareness((5, 7, "null"), (6, 1, '{"a": [true, null, 1.5]}')),
+    ]
+
+
+SEEDS = _seed_updates()
+UPDATES = [update for _base, update in SEEDS]
+AWARENESS = _seed_awareness()
+FRAMES = (
+    [lib0.sync(2, update) for update in UPDATES]
+    + [lib0.sync(1, update) for update in UPDATES[:5]]
+    + [create_sync_message(record(EDITS["text"])[0])]
+    + [create_awareness_message(payload) for payload in AWARENESS]
+    + [b"\x03", b"\x64" + lib0.string('{"type": "x"}')]
+)
+
+_MUTATION = st.one_of(
+    st.tuples(st.just("set"), st.integers(0, 10_000), st.integers(0, 255)),
+    st.tuples(st.just("insert"), st.integers(0, 10_000), st.binary(min_size=1, max_size=12)),
+    st.tuples(st.just("delete"), st.integers(0, 10_000), st.integers(1, 12)),
+    st.tuples(st.just("truncate"), st.integers(0, 10_000), st.just(0)),
+    st.tuples(st.just("varint"), st.integers(0, 10_000), st.sampled_from([0x7F, 0xFF, 0x80])),
+)
+
+
+def mutate(data: bytes, mutations: list[tuple[str, int, Any]]) -> bytes:
+    out = bytearray(data)
+    for op, where, arg in mutations:
+        at = where % (len(out) + 1)
+        if op == "set" and out:
+            out[at % len(out)] = arg
+        elif op == "insert":
+            out[at:at] = arg
+        elif op == "delete":
+            del out[at : at + arg]
+        elif op == "truncate":
+            del out[at:]
+        elif op == "varint":  # a run of continuation bytes: stresses every length field
+            out[at:at] = bytes([arg]) * 11
+    return bytes(out)
+
+
+def assert_applies(update: bytes, base: bytes = b"") -> None:
+    doc = Doc()
+    if base:
+        doc.apply_update(base)
+    try:
+        doc.apply_update(update)
+        doc.get_update()
+    except BaseException as exc:  # a PanicException is a BaseException
+        raise AssertionError(f"accepted update broke pycrdt: {update.hex()}") from exc
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), st.lists(_MUTATION, min_size=1, max_size=4))
+def test_mutated_updates(seed: tuple[bytes, bytes], mutations: list[tuple[str, int, Any]]) -> None:
+    """Checked as the gateway does, against the letter's shape; then applied on that state."""
+    base, original = seed
+    update = mutate(original, mutations)
+    shape = DocShape.from_update(base) if base else DocShape()
+    try:
+        shape.check(update, LIMITS)
+    except ProtocolError:
+        return
+    assert_applies(update, base)
+
+
+@FUZZ
+@given(st.sampled_from(UPDATES), st.lists(_MUTATION, min_size=1, max_size=4))
+def test_mutated_updates_without_shape(seed: bytes, mutations: list[tuple[str, int, Any]]) -> None:
+    update = mutate(seed, mutations)
+    try:
+        check_update(update, LIMITS)
+        DocShape.from_update(update)
+    except ProtocolError:
+        return
+    assert_applies(update)
+
+
+@FUZZ
+@given(st.sampled_from(FRAMES), st.lists(_MUTATION, min_size=1, max_size=4))
+def test_mutated_frames(seed: bytes, mutations: list[tuple[str, int, Any]]) -> None:
+    try:
+        frame = parse_frame(mutate(seed, mutations), LIMITS)
+        if frame.kind == "sync_step1":
+            check_state_vector(frame.body, LIMITS)
+        elif frame.kind == "awareness":
+            check_awareness(frame.body, LIMITS)
+        elif frame.kind in ("sync_step2", "sync_update"):
+            check_update(frame.body, LIMITS)
+            assert_applies(frame.body)
+    except ProtocolError:
+        pass
+
+
+@FUZZ
+@given(st.sampled_from(AWARENESS), st.lists(_MUTATION, min_size=1, max_size=4))
+def test_mutated_awareness(seed: bytes, mutations: list[tuple[str, int, Any]]) -> None:
+    try:
+        entries = check_awareness(mutate(seed, mutations), LIMITS)
+    except ProtocolError:
+        return
+    for entry in entries:
+        assert entry.clock <= LIMITS.max_awareness_clock
+        assert entry.state is None or isinstance(entry.state, dict)

@@ -1,0 +1,139 @@
+"""The pure fold, without services."""
+
+import pytest
+
+from projector.awareness import AwarenessDecodeError, decode_awareness, presence
+from projector.fold import Item, fold_letter
+from projector.state import LetterState
+from schemas import CommentDeleted, CommentEdited, CommentResolved, Event, Topic, new_event
+from tests.projector.support import FIRM, Editor, awareness, comment, doc_text, joined, left, reply
+
+
+def items(events: list[Event], start: int = 0, topic: Topic = Topic.LETTERS) -> list[Item]:
+    return [Item(topic, start + i, e) for i, e in enumerate(events)]
+
+
+def test_out_of_order_updates_converge_in_one_batch() -> None:
+    ed = Editor("L")
+    ups = [ed.paragraph("a"), ed.type(0, "b"), ed.type(0, "c"), ed.paragraph("d")]
+    state = LetterState("L")
+    fold_letter(state, items([ed.event(u) for u in reversed(ups)]), "default")
+    assert doc_text(state.doc) == "<paragraph>abc</paragraph><paragraph>d</paragraph>"
+
+
+def test_a_stretch_folded_again_changes_nothing() -> None:
+    ed = Editor("L")
+    events = [ed.event(ed.paragraph("x")), joined("L", "c1"), comment("L", "t", "hi")]
+    state = LetterState("L")
+    fold_letter(state, items(events), "default")
+    before = (state.doc, state.rest_json())
+    outcome = fold_letter(state, items(events), "default")
+    assert (state.doc, state.rest_json()) == before and not outcome.folded
+
+
+def test_a_retried_append_is_folded_once() -> None:
+    first = reply("L", "t", "r1", "once")
+    edit = new_event(
+        "L", CommentEdited(thread_id="t", comment_id="r1", body="edited"), firm=FIRM, user="u2"
+    )
+    state = LetterState("L")
+    # The retry puts `first` again after the edit: same event id, later offset.
+    fold_letter(state, items([comment("L", "t", "hi"), first, edit, first]), "default")
+    bodies = [c["body"] for c in state.comments["t"]["comments"]]
+    assert bodies == ["hi", "edited"]
+
+
+def test_comment_lifecycle() -> None:
+    state = LetterState("L")
+    resolved = new_event("L", CommentResolved(thread_id="t"), firm=FIRM, user="u1")
+    fold_letter(
+        state, items([comment("L", "t", "a"), reply("L", "t", "r", "b"), resolved]), "default"
+    )
+    assert state.comments["t"]["resolved"] is True
+    deletes = [CommentDeleted(thread_id="t", comment_id=c) for c in ("t-0", "r")]
+    fold_letter(
+        state, items([new_event("L", d, firm=FIRM, user="u1") for d in deletes], 3), "default"
+    )
+    assert state.comments == {}
+
+
+def test_user_leaves_presence_with_the_last_connection() -> None:
+    state = LetterState("L")
+    fold_letter(state, items([joined("L", "a"), joined("L", "b"), left("L", "a")]), "default")
+    assert set(presence(state)) == {"u1"}
+    fold_letter(state, items([left("L", "b")], 3), "default")
+    late = awareness("L", 5, 9, {"user": {"id": "u1"}}, conn="b")  # after its leave
+    fold_letter(state, items([late], 0, Topic.PRESENCE), "default")
+    assert presence(state) == {}
+
+
+def test_presence_status_explicit_or_derived_from_activity() -> None:
+    state = LetterState("L")
+    fold_letter(state, items([joined("L", "a", "u1"), joined("L", "b", "u2")]), "default")
+    aw = awareness("L", 1, 1, {"user": {"id": "u2", "name": "Bo"}, "status": "away"}, "b", "u2")
+    fold_letter(state, items([aw], 0, Topic.PRESENCE), "default")
+    now = presence(state)
+    assert now["u2"]["status"] == "away" and now["u2"]["name"] == "Bo"
+    assert now["u1"]["status"] == "active"
+    state.clock += 61_000
+    assert presence(state)["u1"]["status"] == "idle"
+    state.clock += 300_000
+    assert presence(state)["u1"]["status"] == "away"
+
+
+def test_awareness_renewal_is_not_activity() -> None:
+    state = LetterState("L")
+    aw = {"user": {"id": "u1"}, "cursor": 3}
+    fold_letter(state, items([awareness("L", 1, 1, aw, "c")], 0, Topic.PRESENCE), "default")
+    seen = state.activity["u1"]["seen"]
+    renewal = awareness("L", 1, 2, aw, "c")
+    object.__setattr__(renewal.envelope, "ts", seen + 15_000)
+    fold_letter(state, items([renewal], 1, Topic.PRESENCE), "default")
+    assert state.activity["u1"]["seen"] == seen and state.clients["1"]["clock"] == 2
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x01\x01", b"\x01\x01\x01\x03abc", b"\x01\x01\x01\x01\x31"])
+def test_bad_awareness_bytes_are_refused(raw: bytes) -> None:
+    with pytest.raises(AwarenessDecodeError):
+        decode_awareness(raw)
+
+
+def test_recent_edits_are_attributed_per_user_and_paragraph() -> None:
+    ann, bob = Editor("L", "ann"), Editor("L", "bob")
+    setup = [ann.paragraph("one"), ann.paragraph("two"), ann.paragraph("three")]
+    for u in setup:
+        bob.doc.apply_update(u)
+    state = LetterState("L")
+    fold_letter(state, items([ann.event(u) for u in setup]), "default")
+    batch = [bob.event(bob.type(2, "!")), ann.event(ann.type(0, "?"))]
+    fold_letter(state, items(batch, 3), "default")
+    assert state.recent["2"]["userId"] == "bob" and state.recent["0"]["userId"] == "ann"
+    assert state.recent["1"]["userId"] == "ann"
+
+
+def test_a_refused_update_is_reported_and_the_rest_folded() -> None:
+    ed = Editor("L")
+    good = ed.event(ed.paragraph("ok"))
+    outcome = fold_letter(LetterState("L"), items([ed.event(b"\xff\xfe"), good]), "default")
+    assert [(t, o) for t, o, _ in outcome.poison] == [(Topic.LETTERS, 0)]
+    assert outcome.folded["doc.update"] == 1
+
+
+def test_recent_edits_of_a_text_body_count_lines() -> None:
+    from pycrdt import Doc, Text
+
+    doc: Doc[Text] = Doc()
+    body = doc.get("default", type=Text)
+    body += "zero\none\ntwo"
+    start = doc.get_update()
+    state = LetterState("L")
+    fold_letter(
+        state, items([new_event("L", start, firm=FIRM, user="a", type="doc.update")]), "default"
+    )
+    sv = doc.get_state()
+    body.insert(len("zero\none\nt"), "!")
+    edit = doc.get_update(sv)
+    fold_letter(
+        state, items([new_event("L", edit, firm=FIRM, user="b", type="doc.update")], 1), "default"
+    )
+    assert state.recent["2"]["userId"] == "b" and state.recent["0"]["userId"] == "a"

@@ -1,0 +1,114 @@
+"""The projector on Kafka (Tansu): end to end, and two instances splitting the partitions."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from eventlog import Log
+from eventlog.factory import open_log
+from projector.consumer import Projector
+from projector.entry import run
+from schemas import Topic
+from schemas.settings import Settings
+from tests.projector.support import (
+    OPTIONS,
+    Editor,
+    append,
+    caught_up,
+    created,
+    doc_text,
+    dump,
+    projector,
+)
+from tests.support import eventually
+
+
+KAFKA_OPTIONS = OPTIONS.model_copy(update={"group_session_timeout_ms": 6000})
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def kafka_settings(tmp_path: Path, redis_db: str, kafka_bootstrap: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "steno",
+        redis_url=redis_db,
+        log_url=f"kafka://{kafka_bootstrap}",
+        kafka_idempotence=False,  # Tansu rejects idempotent producers
+        topic_prefix=f"p{uuid.uuid4().hex[:8]}.",
+        partitions=4,
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def kafka_log(kafka_settings: Settings) -> AsyncIterator[Log]:
+    log = open_log(kafka_settings)
+    await log.start()
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+async def test_end_to_end_on_kafka(
+    kafka_log: Log, kafka_settings: Settings, client: aioredis.Redis
+) -> None:
+    ed = Editor("KF1")
+    await append(kafka_log, kafka_settings, [created("KF1"), ed.event(ed.paragraph("on kafka"))])
+    async with projector(kafka_settings, kafka_log, KAFKA_OPTIONS):
+        await caught_up(kafka_log, kafka_settings, client)
+        await append(kafka_log, kafka_settings, [ed.event(ed.type(0, "!"))])
+        await caught_up(kafka_log, kafka_settings, client)
+    assert doc_text(await client.get("ydoc:KF1")) == "<paragraph>on kafka!</paragraph>"
+
+
+class Instance:
+    def __init__(self, settings: Settings, log: Log) -> None:
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[Projector] = loop.create_future()
+        self.task = asyncio.create_task(run(settings, KAFKA_OPTIONS, log, self.ready))
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def test_two_instances_split_partitions_and_converge(
+    kafka_log: Log, kafka_settings: Settings, client: aioredis.Redis, other_db: Callable[[], str]
+) -> None:
+    editors = [Editor(f"S{i}") for i in range(16)]
+    await append(kafka_log, kafka_settings, [created(ed.letter_id) for ed in editors])
+    letters = kafka_settings.topic(Topic.LETTERS)
+    a = Instance(kafka_settings, kafka_log)
+    b = Instance(kafka_settings, kafka_log)
+    try:
+        pa, pb = await a.ready, await b.ready
+
+        def split() -> bool:
+            mine, theirs = pa.owned.get(letters, frozenset()), pb.owned.get(letters, frozenset())
+            return bool(mine and theirs and not mine & theirs and mine | theirs == set(range(4)))
+
+        await eventually(split, 60)
+        await append(kafka_log, kafka_settings, [ed.event(ed.paragraph("both")) for ed in editors])
+        await caught_up(kafka_log, kafka_settings, client, timeout=30)
+        await a.stop()  # b takes every partition over, from the positions a stored
+        await eventually(lambda: pb.owned.get(letters) == set(range(4)), 60)
+        await append(kafka_log, kafka_settings, [ed.event(ed.type(0, "+")) for ed in editors])
+        await caught_up(kafka_log, kafka_settings, client, timeout=30)
+    finally:
+        await a.stop()
+        await b.stop()
+    replay = kafka_settings.model_copy(update={"redis_url": other_db()})
+    fresh = aioredis.Redis.from_url(other_db())
+    try:
+        async with projector(
+            replay, kafka_log, KAFKA_OPTIONS.model_copy(update={"group": "replay"})
+        ):
+            await caught_up(kafka_log, replay, fresh, timeout=30)
+        mine = await dump(client)
+        assert mine == await dump(fresh)
+        assert doc_text(await client.get("ydoc:S3")) == "<paragraph>both+</paragraph>"
+    finally:
+        await fresh.aclose()

@@ -1,0 +1,119 @@
+"""`steno-collab dev`: starts what exists, refuses a second start, stops cleanly on signals."""
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from eventlog.records import Log
+from schemas.settings import Settings
+from steno_collab.commands import dev
+from tests.test_embedded import processes_in
+
+DEV = [sys.executable, "-c", "from steno_collab.cli import main; main()", "dev"]
+
+
+async def start_dev(data_dir: Path) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    return await asyncio.create_subprocess_exec(
+        *DEV,
+        "--data-dir",
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def read_banner(proc: asyncio.subprocess.Process) -> str:
+    assert proc.stdout is not None
+    lines = []
+    while not lines or "Press Ctrl-C" not in lines[-1]:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not line:
+            assert proc.stderr is not None
+            err = (await proc.stderr.read()).decode()
+            raise AssertionError(f"dev exited early: {lines} {err}")
+        lines.append(line.decode())
+    return "".join(lines)
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_dev_runs_embedded_services_and_stops_on_signal(
+    service_tmp: Path, sig: signal.Signals
+) -> None:
+    proc = await start_dev(service_tmp)
+    try:
+        banner = await read_banner(proc)
+        redis_url = re.search(r"redis +(\S+)", banner).group(1)  # type: ignore[union-attr]
+        pg_url = re.search(r"postgresql +(\S+)", banner).group(1)  # type: ignore[union-attr]
+        client = aioredis.Redis.from_url(redis_url)
+        assert await client.ping()
+        await client.aclose()
+        conn = await asyncpg.connect(pg_url)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+        assert (service_tmp / "log").is_dir()
+    finally:
+        proc.send_signal(sig)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    assert b"stopped" in out
+    assert processes_in(service_tmp) == []
+
+
+async def test_second_dev_on_same_data_dir_exits_without_touching_it(service_tmp: Path) -> None:
+    first = await start_dev(service_tmp)
+    try:
+        await read_banner(first)
+        before = listing(service_tmp)
+        second = await start_dev(service_tmp)
+        _, err = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode == 1
+        assert f"in use by another steno-collab process (pid {first.pid})" in err.decode()
+        assert listing(service_tmp) == before
+        assert (service_tmp / "services.lock").read_text() == str(first.pid)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), 60)
+    assert first.returncode == 0
+
+
+async def test_services_are_cancelled_on_stop_and_a_crash_stops_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cancelled: list[str] = []
+
+    async def forever(settings: Settings, log: Log) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.append("forever")
+
+    async def crash(settings: Settings, log: Log) -> None:
+        raise RuntimeError("boom")
+
+    log = cast(Log, None)
+    stop = asyncio.Event()
+    monkeypatch.setattr(dev, "SERVICES", [("forever", forever)])
+    running = asyncio.create_task(dev.run_until_stopped(Settings(), log, stop))
+    await asyncio.sleep(0)  # let the service start before the stop signal
+    stop.set()
+    assert await running == 0
+    assert cancelled == ["forever"]
+
+    services: list[tuple[str, Any]] = [("forever", forever), ("crash", crash)]
+    monkeypatch.setattr(dev, "SERVICES", services)
+    assert await dev.run_until_stopped(Settings(), log, asyncio.Event()) == 1
+    assert cancelled == ["forever", "forever"]

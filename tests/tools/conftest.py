@@ -1,0 +1,109 @@
+"""Fixtures of the tools tests: settings on either log (embedded, Kafka), a migrated fresh
+database, a fresh Redis database, a started writer log, and a recorded editing session."""
+
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from eventlog import Log
+from eventlog.factory import open_log
+from schemas.events import Topic
+from schemas.settings import Settings
+from snapshotter.consumer import Snapshotter
+from snapshotter.migrate import migrate
+from snapshotter.store import Store
+from tests.tools.session import Session
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def log_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def log_options(request: pytest.FixtureRequest, log_kind: str) -> dict[str, Any]:
+    """Settings of the log under test (the broker starts only for Kafka tests)."""
+    if log_kind == "embedded":
+        return {}
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    return {
+        "log_url": f"kafka://{bootstrap}",
+        "kafka_idempotence": False,
+        "topic_prefix": f"t{uuid.uuid4().hex[:10]}.",
+    }
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(pg_database: str) -> str:
+    await migrate(pg_database)
+    return pg_database
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_settings(
+    log_options: dict[str, Any], tmp_path: Path, db: str, redis_db: str
+) -> Callable[..., Settings]:
+    base: dict[str, Any] = {
+        "data_dir": tmp_path / "steno",
+        "partitions": 1,  # every letter in one partition: scans must skip the others' records
+        "database_url": db,
+        "redis_url": redis_db,
+        "autosave_updates": 15,
+        **log_options,
+    }
+
+    def build(**kw: Any) -> Settings:
+        return Settings(**(base | kw))
+
+    return build
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def log(settings: Settings) -> AsyncIterator[Log]:
+    the_log = open_log(settings)
+    await the_log.start()
+    try:
+        yield the_log
+    finally:
+        await the_log.close()
+
+
+async def recorded(log: Log, settings: Settings, letter_id: str, seed: int, steps: int) -> Session:
+    session = Session(log, settings, letter_id, random.Random(seed))
+    await session.create()
+    await session.run(steps)
+    return session
+
+
+async def snapshot_all(settings: Settings, log: Log) -> None:
+    """Run the snapshotter's own consumer over the whole log (versions, audit rows)."""
+    assert settings.database_url is not None
+    store = await Store.open(settings.database_url)
+    try:
+        snapshotter = Snapshotter(settings, log, store)
+        await snapshotter.resume()
+        topic = settings.topic(Topic.LETTERS)
+        for partition, end in (await log.end_offsets(topic)).items():
+            offset = snapshotter.positions[partition]
+            while offset < end:
+                batch = await log.read(topic, partition, offset, 500)
+                await snapshotter.handle(batch)
+                offset = batch[-1].offset + 1
+        await snapshotter.flush()
+    finally:
+        await store.close()
+
+
+async def pool(dsn: str) -> asyncpg.Pool:
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=2)

@@ -1,0 +1,269 @@
+"""Two people in two browsers on one letter: the page, the gateway and y-websocket end to end.
+
+Runs Debian's Chromium headless against a real gateway (tests/web/serve.py: embedded log, dev
+login). Screenshots of each state go to test-artifacts/web/.
+"""
+
+import asyncio
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright, expect
+
+from gateway.auth import mint_token
+from schemas.settings import Settings
+from steno_collab.processes import Supervised, free_port, spawn, wait_ready
+from tests.web.browser import (
+    body_text,
+    create_letter,
+    launch,
+    new_page,
+    saved,
+    shot,
+    sign_in,
+    type_at_end,
+)
+
+SERVE = Path(__file__).with_name("serve.py")
+
+
+async def start_gateway(data: Path, port: int, secret: str, dev: bool = True) -> Supervised:
+    args = [sys.executable, str(SERVE), "--port", str(port), "--data-dir", str(data)]
+    args += ["--jwt-secret", secret, *([] if dev else ["--no-dev"])]
+    proc = spawn("web-gateway", args, data / "gateway.log", sig=15)
+
+    async def answers() -> bool:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+
+    await wait_ready(proc, answers, timeout=60)
+    return proc
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    port = free_port()
+    proc = await start_gateway(tmp_path_factory.mktemp("web-gateway"), port, secrets.token_hex(32))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await proc.stop(timeout=10)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def test_two_users_see_each_others_typing_and_carets(base_url: str, browser: Browser) -> None:
+    avery_context, avery = await new_page(browser)
+    parker_context, parker = await new_page(browser)
+    try:
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(
+            avery, "Smith v. Acme", "Dear Claims Adjuster,\nWe represent Ms. Smith."
+        )
+        await sign_in(parker, base_url, "parker")
+        await parker.goto(f"{base_url}/#/letters/{letter}")
+        await expect(parker.locator(".letter-body")).to_contain_text("We represent Ms. Smith.")
+
+        # Parker types; Avery sees the words, "Parker Paralegal is typing…" and the labelled caret.
+        typing = asyncio.create_task(type_at_end(parker, " Her claim is valid."))
+        await expect(avery.locator(".typing")).to_have_text("Parker Paralegal is typing…")
+        await typing
+        await expect(avery.locator(".letter-body")).to_contain_text("Her claim is valid.")
+        await expect(avery.locator(".collaboration-carets__label")).to_have_text("Parker Paralegal")
+        await expect(avery.locator(".users [data-name='Parker Paralegal']")).to_be_visible()
+        await expect(avery.locator(".recent-edit").first).to_contain_text("valid")
+        await shot(avery, "1-avery-sees-parker")
+
+        # And the other way round.
+        typing = asyncio.create_task(type_at_end(avery, " Please respond in 30 days."))
+        await expect(parker.locator(".typing")).to_have_text("Avery Attorney is typing…")
+        await typing
+        await expect(parker.locator(".letter-body")).to_contain_text("Please respond in 30 days.")
+        await expect(parker.locator(".collaboration-carets__label")).to_have_text("Avery Attorney")
+        await shot(parker, "2-parker-sees-avery")
+
+        # Every edit was acknowledged by the server (echo), and both ended with the same text.
+        await saved(avery)
+        await saved(parker)
+        final = await body_text(avery)
+        assert final == await body_text(parker)
+        assert "Her claim is valid." in final and "Please respond in 30 days." in final
+
+        await parker.reload()
+        await expect(parker.locator(".letter-body")).to_contain_text("Please respond in 30 days.")
+        assert await body_text(parker) == final
+        await shot(parker, "3-parker-after-reload")
+        assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
+    finally:
+        await avery_context.close()
+        await parker_context.close()
+
+
+async def test_a_host_token_opens_the_letter_read_only_for_a_viewer(
+    base_url: str, browser: Browser
+) -> None:
+    context, page = await new_page(browser, width=420, height=900)
+    try:
+        await sign_in(page, base_url, "avery")
+        letter = await create_letter(page, "For the client", "Status update for Ms. Smith.")
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            token = (await client.post("/dev/token", json={"user_id": "vera"})).json()["token"]
+        viewer_context, viewer = await new_page(browser, width=420, height=900)
+        try:
+            # As a host app would link to it: the token in the query, the letter in the route.
+            await viewer.goto(f"{base_url}/?token={token}#/letters/{letter}")
+            await expect(viewer.locator(".letter-body")).to_contain_text(
+                "Status update for Ms. Smith."
+            )
+            await expect(viewer.locator(".letter-body")).to_have_attribute(
+                "contenteditable", "false"
+            )
+            await expect(viewer.locator(".readonly-note")).to_contain_text("viewer")
+            assert "token=" not in viewer.url  # not left in the address bar or history
+            await shot(viewer, "4-viewer-narrow-window")
+        finally:
+            await viewer_context.close()
+    finally:
+        await context.close()
+
+
+async def test_edits_made_offline_are_pending_then_delivered(
+    base_url: str, browser: Browser
+) -> None:
+    avery_context, avery = await new_page(browser)
+    parker_context, parker = await new_page(browser)
+    try:
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Offline draft", "Opening paragraph.")
+        await sign_in(parker, base_url, "parker")
+        await parker.goto(f"{base_url}/#/letters/{letter}")
+        await saved(parker)
+
+        await parker_context.set_offline(True)
+        await type_at_end(parker, " Written on the train.")
+        badge = parker.locator(".connection")
+        await expect(badge).to_have_attribute("data-link", "offline")
+        await expect(badge).to_have_attribute("data-pending", "true")
+        await expect(badge).to_contain_text("edits pending")
+        await shot(parker, "5-parker-offline-edits-pending")
+        assert "Written on the train." not in await body_text(avery)
+
+        await parker_context.set_offline(False)
+        await saved(parker)
+        await expect(avery.locator(".letter-body")).to_contain_text("Written on the train.")
+        assert await body_text(avery) == await body_text(parker)
+    finally:
+        await avery_context.close()
+        await parker_context.close()
+
+
+# What an embedding app does: open the editor, wait for its "ready", post the user's token.
+_HOST_OPENS_EDITOR = """({url, token}) => new Promise((resolve) => {
+  window.addEventListener('message', (event) => {
+    if (event.data?.type !== 'steno:ready') return
+    event.source.postMessage({type: 'steno:token', token}, '*')
+    resolve(true)
+  })
+  window.open(url)
+})"""
+
+
+async def test_the_host_app_can_hand_over_a_token_by_post_message(
+    base_url: str, browser: Browser
+) -> None:
+    context, author = await new_page(browser)
+    try:
+        await sign_in(author, base_url, "avery")
+        letter = await create_letter(author, "Embedded", "Shown inside the case file.")
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            token = (await client.post("/dev/token", json={"user_id": "audrey"})).json()["token"]
+        host = await context.new_page()
+        await host.goto(base_url + "/dev/users")  # any page of the same origin can act as host
+        async with context.expect_page() as opened:
+            url = f"{base_url}/#/letters/{letter}"
+            await host.evaluate(_HOST_OPENS_EDITOR, {"url": url, "token": token})
+        editor = await opened.value
+        await expect(editor.locator(".who")).to_contain_text("Audrey Auditor")
+        await expect(editor.locator(".letter-body")).to_contain_text("Shown inside the case file.")
+        await expect(editor.locator(".letter-body")).to_have_attribute("contenteditable", "false")
+    finally:
+        await context.close()
+
+
+async def test_letters_list_remembers_letters_and_refuses_unknown_ones(
+    base_url: str, browser: Browser
+) -> None:
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "parker")
+        await create_letter(page, "Johnson settlement", "Draft.")
+        await page.click("text=← Letters")
+        await expect(page.locator(".letter-list")).to_contain_text("Johnson settlement")
+        await page.fill("#open-id", "no-such-letter")
+        await page.click("button:has-text('Open')")
+        await expect(page.locator("main")).to_contain_text("Letter not available")
+        await shot(page, "6-unknown-letter")
+    finally:
+        await context.close()
+
+
+async def test_edits_survive_a_gateway_restart_and_are_resent(
+    tmp_path: Path, browser: Browser
+) -> None:
+    port, secret = free_port(), secrets.token_hex(32)
+    base_url = f"http://127.0.0.1:{port}"
+    gateway = await start_gateway(tmp_path, port, secret)
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "avery")
+        await create_letter(page, "Restart", "Before the restart.")
+        await gateway.stop(timeout=10)
+        badge = page.locator(".connection")
+        await expect(badge).to_have_attribute("data-link", "reconnecting")
+        await type_at_end(page, " Typed while the server was down.")
+        await expect(badge).to_have_attribute("data-pending", "true")
+        await shot(page, "7-reconnecting-edits-pending")
+
+        gateway = await start_gateway(tmp_path, port, secret)
+        await saved(page)  # resent after the reconnect, and confirmed by the server's echo
+        await page.reload()
+        await expect(page.locator(".letter-body")).to_contain_text(
+            "Before the restart. Typed while the server was down."
+        )
+    finally:
+        await context.close()
+        await gateway.stop(timeout=10)
+
+
+async def test_outside_dev_mode_the_page_waits_for_the_host_token(
+    tmp_path: Path, browser: Browser
+) -> None:
+    port, secret = free_port(), secrets.token_hex(32)
+    base_url = f"http://127.0.0.1:{port}"
+    gateway = await start_gateway(tmp_path, port, secret, dev=False)
+    context, page = await new_page(browser)
+    try:
+        await page.goto(base_url + "/")
+        await expect(page.locator("h1")).to_have_text("Waiting for sign-in")
+        assert await page.locator("button[data-user]").count() == 0
+        settings = Settings(jwt_secret=secret)
+        token = mint_token(settings, "avery", "firm-a", "editor", "Avery Attorney")
+        await page.goto(f"{base_url}/?token={token}")
+        await expect(page.locator(".who")).to_contain_text("Avery Attorney")
+        await create_letter(page, "Production letter", "Signed in by the host app.")
+    finally:
+        await context.close()
+        await gateway.stop(timeout=10)

@@ -1,0 +1,87 @@
+"""Output formats of a replayed letter: text, HTML, JSON (ProseMirror shape) and Yjs bytes."""
+
+import html
+import json
+from typing import Any
+
+from tools.replay import Replayed
+from tools.timefmt import iso
+
+FORMATS = ("text", "html", "json", "yjs")
+Json = dict[str, Any]
+
+_TAGS = {
+    "paragraph": "p",
+    "blockquote": "blockquote",
+    "bulletList": "ul",
+    "orderedList": "ol",
+    "listItem": "li",
+    "codeBlock": "pre",
+    "horizontalRule": "hr",
+    "hardBreak": "br",
+    "table": "table",
+    "tableRow": "tr",
+    "tableCell": "td",
+    "tableHeader": "th",
+}
+_MARKS = {"bold": "strong", "italic": "em", "underline": "u", "strike": "s", "code": "code"}
+_VOID = {"hr", "br"}
+
+
+def render(replayed: Replayed, fmt: str) -> bytes:
+    if fmt == "yjs":
+        return replayed.state
+    if fmt == "text":
+        return (replayed.snapshot.content + "\n").encode()
+    if fmt == "html":
+        return (to_html(replayed.snapshot.document) + "\n").encode()
+    if fmt == "json":
+        return (json.dumps(to_json(replayed), indent=2, sort_keys=True) + "\n").encode()
+    raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+
+
+def to_json(replayed: Replayed) -> Json:
+    return {
+        "letter_id": replayed.letter_id,
+        "partition": replayed.partition,
+        "position": replayed.position,
+        "as_of": None if replayed.last_ms is None else iso(replayed.last_ms),
+        "base_version": replayed.base_version,
+        "updates_replayed": replayed.updates,
+        "content": replayed.snapshot.content,
+        "document": replayed.snapshot.document,
+    }
+
+
+def to_html(document: Json) -> str:
+    """ProseMirror-shaped JSON as HTML (TipTap's StarterKit node and mark names)."""
+    return "".join(_node(child) for child in document.get("content", []))
+
+
+def _node(node: Json) -> str:
+    kind = node.get("type", "")
+    if kind == "text":
+        return _text(node)
+    inner = "".join(_node(child) for child in node.get("content", []))
+    if kind == "heading":
+        level = int(node.get("attrs", {}).get("level", 1))
+        tag = f"h{min(max(level, 1), 6)}"
+    else:
+        tag = _TAGS.get(kind, "div")
+    if tag in _VOID:
+        return f"<{tag}>"
+    if tag == "pre":
+        inner = f"<code>{inner}</code>"
+    return f"<{tag}>{inner}</{tag}>"
+
+
+def _text(node: Json) -> str:
+    out = html.escape(str(node.get("text", "")))
+    for mark in node.get("marks", []):
+        name = mark.get("type", "")
+        if name == "link":
+            href = html.escape(str(mark.get("attrs", {}).get("href", "")), quote=True)
+            out = f'<a href="{href}">{out}</a>'
+        elif name in _MARKS:
+            out = f"<{_MARKS[name]}>{out}</{_MARKS[name]}>"
+    return out

@@ -1,0 +1,120 @@
+"""Point-in-time replay: a letter exactly as its collaborators saw it at an instant or offset.
+
+The document at a cut is the nearest `letter_version` at or before the cut (the snapshotter's
+save point: Yjs state + the log position folded into it) plus the letter's `doc.update` records
+after that position up to the cut, merged and applied once by the projector's own document fold
+(`projector.document.fold_document`, which also drops the updates the projector refuses); or
+the log alone when there is no version. Rendering is the snapshotter's (`LetterDocument`).
+
+Cuts: `offset=N` folds the letter's records with offset < N (a position, Kafka convention);
+`at_ms=T` folds the letter's records up to the first one stamped later than T (log record time),
+i.e. the state after the last event at or before T.
+"""
+
+from dataclasses import dataclass
+
+from gateway.loader import scan
+from projector.document import DocUpdate, fold_document
+from projector.state import EMPTY_DOC
+from schemas.envelope import EventDecodeError, decode_record
+from snapshotter import read
+from snapshotter.document import LetterDocument, Snapshot
+from tools.sources import Sources
+from tools.timefmt import to_datetime
+
+
+class LetterNotFound(LookupError):
+    """No record of this letter in the log (and no row in PostgreSQL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    offset: int | None = None  # a position: records below it
+    at_ms: int | None = None  # an instant: records stamped at or before it
+
+    def __post_init__(self) -> None:
+        if self.offset is not None and self.at_ms is not None:
+            raise ValueError("give an instant or an offset, not both")
+        if self.offset is not None and self.offset < 0:
+            raise ValueError("an offset is >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    letter_id: str
+    partition: int
+    state: bytes  # Yjs v1 state
+    position: int  # next offset of the partition folded in
+    last_ms: int | None  # record time of the last event of the letter folded (None: none)
+    base_version: int | None  # the letter_version the replay started from
+    updates: int  # doc.update records applied on top of it
+    snapshot: Snapshot
+
+
+async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
+    """The letter at `cut` (default: now, i.e. the whole log)."""
+    topic, partition = src.letters_topic, src.partition_of(letter_id)
+    end = (await src.log.end_offsets(topic)).get(partition, 0)
+    stop = end if cut.offset is None else min(cut.offset, end)
+    base = await _base_version(src, letter_id, cut, stop)
+    start = None if base is None else base.log_offset
+    updates: list[DocUpdate] = []
+    position, last_ms, seen = start or 0, base_ms(base), base is not None
+    async for record in scan(src.log, topic, letter_id, start, stop):
+        if cut.at_ms is not None and record.timestamp > cut.at_ms:
+            break
+        seen, position, last_ms = True, record.offset + 1, record.timestamp
+        try:
+            event = decode_record(record.key, record.value, record.headers)
+        except EventDecodeError:
+            continue  # poison: every consumer skips it too
+        if event.type == "doc.update" and isinstance(event.payload, bytes):
+            updates.append(DocUpdate(record.offset, event.envelope.user, record.timestamp, event.payload))
+    if not seen and not await exists(src, letter_id):
+        raise LetterNotFound(letter_id)
+    state = fold_document(base.ydoc_state if base else EMPTY_DOC, updates, src.settings.doc_field)
+    snapshot = LetterDocument(src.settings.doc_field, state.state).snapshot()
+    number = None if base is None else base.version_number
+    return Replayed(
+        letter_id, partition, state.state, position, last_ms, number, len(updates), snapshot
+    )
+
+
+def base_ms(version: read.Version | None) -> int | None:
+    return None if version is None else int(version.created_at.timestamp() * 1000)
+
+
+async def _base_version(
+    src: Sources, letter_id: str, cut: Cut, stop: int
+) -> read.Version | None:
+    if src.pg is None:
+        return None
+    if cut.at_ms is not None:
+        found = await read.version_at(src.pg, letter_id, to_datetime(cut.at_ms))
+    else:
+        number = await src.pg.fetchval(
+            "SELECT max(version_number) FROM letter_version WHERE letter_id = $1"
+            " AND log_topic = $2 AND log_partition = $3 AND log_offset <= $4",
+            letter_id,
+            src.letters_topic,
+            src.partition_of(letter_id),
+            stop,
+        )
+        found = None if number is None else await read.version(src.pg, letter_id, number)
+    if found is None or (found.log_topic, found.log_partition) != (
+        src.letters_topic,
+        src.partition_of(letter_id),
+    ):
+        return None  # a version of another log layout: the log alone is the truth
+    return found
+
+
+async def exists(src: Sources, letter_id: str) -> bool:
+    if src.pg is not None:
+        row = await src.pg.fetchval("SELECT 1 FROM letters WHERE letter_id = $1", letter_id)
+        if row is not None:
+            return True
+    async for _record in scan(src.log, src.letters_topic, letter_id, None):
+        return True
+    return False
+

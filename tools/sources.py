@@ -1,0 +1,152 @@
+"""What a tool reads: the log (read-only), and Redis and PostgreSQL when they are reachable.
+
+Distributed mode takes the URLs from settings. Embedded mode (URLs unset) finds the servers of
+a running `steno-collab dev` through their pid files in the data dir (PostgreSQL writes its port
+into `postmaster.pid`; redis-server was started with `--port N`); when no `dev` holds the data
+dir, the tool starts the embedded servers itself for the duration of the command.
+"""
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from eventlog import Log
+from eventlog.factory import open_log
+from schemas.events import Topic
+from schemas.settings import Settings
+from steno_collab.embedded import DataDirLocked, EmbeddedServices, lock_data_dir
+
+
+class SourceError(RuntimeError):
+    """A store the command needs is not reachable; the message says which and why."""
+
+
+@dataclass
+class Sources:
+    settings: Settings
+    log: Log
+    redis: Redis | None = None
+    pg: Any = None  # asyncpg pool
+
+    @property
+    def letters_topic(self) -> str:
+        return self.settings.topic(Topic.LETTERS)
+
+    def partition_of(self, letter_id: str) -> int:
+        return self.log.partition_for(self.letters_topic, letter_id.encode())
+
+
+@contextlib.asynccontextmanager
+async def open_sources(
+    settings: Settings, *, redis: bool = False, pg: bool | None = False
+) -> AsyncIterator[Sources]:
+    """The log (always), Redis and PostgreSQL (when asked for) of `settings`. `pg=None`: use
+    PostgreSQL when there is one (replay starts from its versions), else the log alone."""
+    async with contextlib.AsyncExitStack() as stack:
+        wanted = redis or pg is not False
+        settings = await stack.enter_async_context(_embedded_urls(settings, wanted))
+        if pg is None:
+            pg = settings.database_url is not None
+        log = open_log(settings, readonly=True)
+        await log.start()
+        stack.push_async_callback(log.close)
+        sources = Sources(settings, log)
+        if redis:
+            sources.redis = _redis(settings)
+            stack.push_async_callback(sources.redis.aclose)
+        if pg:
+            sources.pg = await _pool(settings)
+            stack.push_async_callback(sources.pg.close)
+        yield sources
+
+
+def _redis(settings: Settings) -> Redis:
+    if settings.redis_url is None:
+        raise SourceError("no Redis: set STENO_REDIS_URL")
+    return Redis.from_url(settings.redis_url)
+
+
+async def _pool(settings: Settings) -> Any:
+    if settings.database_url is None:
+        raise SourceError("no PostgreSQL: set STENO_DATABASE_URL")
+    try:
+        return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise SourceError(f"PostgreSQL at {settings.database_url} unreachable: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def _embedded_urls(settings: Settings, wanted: bool) -> AsyncIterator[Settings]:
+    """Settings with the embedded servers' URLs filled in (started here if nobody runs them)."""
+    missing = settings.redis_url is None or settings.database_url is None
+    if not wanted or not missing:
+        yield settings
+        return
+    data_dir = settings.data_dir.resolve()
+    try:
+        lock_data_dir(data_dir).close()  # free: no `dev` runs on this data dir
+    except DataDirLocked:
+        yield settings.model_copy(update=running_urls(data_dir, settings))
+        return
+    # Only servers whose data exists: a tool never initialises a fresh, empty store.
+    services = EmbeddedServices(
+        data_dir,
+        persistent=True,
+        redis=settings.redis_url is None and (data_dir / "redis").is_dir(),
+        postgres=settings.database_url is None and (data_dir / "postgres" / "PG_VERSION").exists(),
+    )
+    async with services:
+        urls = {}
+        if services.redis is not None:
+            urls["redis_url"] = services.redis_url
+        if services.postgres is not None:
+            urls["database_url"] = services.database_url
+        yield settings.model_copy(update=urls)
+
+
+def running_urls(data_dir: Path, settings: Settings) -> dict[str, str]:
+    """URLs of the servers a running `steno-collab dev` started under `data_dir`."""
+    urls: dict[str, str] = {}
+    if settings.database_url is None:
+        port = _postgres_port(data_dir / "postgres" / "postmaster.pid")
+        if port is not None:
+            urls["database_url"] = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    if settings.redis_url is None:
+        port = _redis_port(data_dir / "redis" / "redis.pid")
+        if port is not None:
+            urls["redis_url"] = f"redis://127.0.0.1:{port}/0"
+    return urls
+
+
+def _postgres_port(pidfile: Path) -> int | None:
+    # postmaster.pid: pid, data dir, start time, port, socket dir, listen address, ...
+    try:
+        lines = pidfile.read_text().splitlines()
+        return int(lines[3]) if _alive(int(lines[0])) else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _redis_port(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return int(args[args.index(b"--port") + 1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # PostgreSQL runs as another user when we are root
+        return True
+    return True

@@ -1,0 +1,161 @@
+// REST calls to the gateway. Endpoints that a gateway may not have yet (the letter list,
+// comments, versions, history) answer 404/405/501: those surface as `NotAvailable` so the
+// views can say "not available" instead of failing.
+
+import type { Session } from './auth'
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export class NotAvailable extends ApiError {}
+
+export interface LetterSummary {
+  letter_id: string
+  title: string
+  firm_id?: string
+  created_at?: string | number
+  updated_at?: string | number
+}
+
+export interface Letter extends LetterSummary {
+  content: string
+}
+
+export interface CommentAuthor {
+  id: string
+  name: string
+}
+
+export interface Comment {
+  comment_id: string
+  author: CommentAuthor
+  body: string
+  mentions: string[]
+  created_at: string | number
+  edited_at?: string | number | null
+}
+
+export interface Thread {
+  thread_id: string
+  resolved: boolean
+  detached: boolean
+  anchor: { from: number; to: number; quote: string }
+  comments: Comment[]
+}
+
+export interface VersionSummary {
+  version_number: number
+  created_at: string | number
+  change_data?: { type?: string; label?: string; contributors?: unknown[] } | null
+}
+
+export interface Version extends VersionSummary {
+  content: string
+}
+
+export interface HistoryEntry {
+  ts?: string | number
+  at?: string | number
+  type?: string
+  kind?: string
+  user?: { id?: string; name?: string } | string | null
+  summary?: string
+  [key: string]: unknown
+}
+
+const MISSING = new Set([404, 405, 501])
+
+export class Api {
+  constructor(private session: Session) {}
+
+  /** A renewed token of the same user (from the host app). */
+  use(session: Session): void {
+    this.session = session
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.session.token}` }
+    if (body !== undefined) headers['Content-Type'] = 'application/json'
+    const response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T
+    const message = await errorMessage(response)
+    if (MISSING.has(response.status)) throw new NotAvailable(response.status, message)
+    throw new ApiError(response.status, message)
+  }
+
+  listLetters(): Promise<{ letters: LetterSummary[] }> {
+    return this.call('GET', '/v1/letters')
+  }
+
+  createLetter(title: string, content: string): Promise<LetterSummary> {
+    const body: Record<string, string> = { firm_id: this.session.claims.firmId, title }
+    if (content) body.content = content
+    return this.call('POST', '/v1/letters', body)
+  }
+
+  getLetter(id: string): Promise<Letter> {
+    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}`)
+  }
+
+  listComments(id: string): Promise<{ threads: Thread[] }> {
+    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/comments`)
+  }
+
+  createComment(
+    id: string,
+    body: string,
+    anchor: { from: number; to: number },
+    mentions: string[],
+  ): Promise<{ thread_id: string; comment_id: string }> {
+    return this.call('POST', `/v1/letters/${encodeURIComponent(id)}/comments`, {
+      body,
+      anchor,
+      mentions,
+    })
+  }
+
+  reply(id: string, thread: string, body: string, mentions: string[]): Promise<{ comment_id: string }> {
+    const path = `/v1/letters/${encodeURIComponent(id)}/comments/${encodeURIComponent(thread)}/replies`
+    return this.call('POST', path, { body, mentions })
+  }
+
+  setResolved(id: string, thread: string, resolved: boolean): Promise<unknown> {
+    const action = resolved ? 'resolve' : 'reopen'
+    const path = `/v1/letters/${encodeURIComponent(id)}/comments/${encodeURIComponent(thread)}/${action}`
+    return this.call('POST', path)
+  }
+
+  listVersions(id: string): Promise<{ versions: VersionSummary[] } | VersionSummary[]> {
+    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/versions`)
+  }
+
+  getVersion(id: string, n: number): Promise<Version> {
+    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/versions/${n}`)
+  }
+
+  history(id: string): Promise<{ events?: HistoryEntry[]; entries?: HistoryEntry[] } | HistoryEntry[]> {
+    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/history`)
+  }
+}
+
+async function errorMessage(response: Response): Promise<string> {
+  try {
+    const data = (await response.json()) as { detail?: unknown; message?: unknown }
+    const detail = data.detail ?? data.message
+    if (typeof detail === 'string') return detail
+    if (detail !== undefined) return JSON.stringify(detail)
+  } catch {
+    // not JSON: fall through to the status line
+  }
+  return `${response.status} ${response.statusText}`.trim()
+}

@@ -1,0 +1,125 @@
+// Where the page's identity comes from. In dev mode the gateway mints demo tokens
+// (/dev/users, /dev/token); otherwise the host app hands a token over, either as `?token=`
+// or by postMessage. The token lives in sessionStorage: per tab, so two tabs can be two users.
+
+const STORAGE_KEY = 'steno.token'
+
+export interface Claims {
+  sub: string
+  firmId: string
+  name: string
+  role: string
+  exp: number
+}
+
+export interface Session {
+  token: string
+  claims: Claims
+}
+
+export interface DemoUser {
+  id: string
+  name: string
+  role: string
+  title: string
+}
+
+export interface DemoDirectory {
+  firm_id: string
+  users: DemoUser[]
+}
+
+/** The token's claims, unverified: the server verifies; the page only labels things. */
+export function decodeClaims(token: string): Claims | null {
+  const payload = token.split('.')[1]
+  if (!payload) return null
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'))
+    const bytes = Uint8Array.from(json, (c) => c.charCodeAt(0))
+    const data = JSON.parse(new TextDecoder().decode(bytes)) as Partial<Claims>
+    if (typeof data.sub !== 'string' || typeof data.firmId !== 'string') return null
+    return {
+      sub: data.sub,
+      firmId: data.firmId,
+      name: typeof data.name === 'string' && data.name ? data.name : data.sub,
+      role: typeof data.role === 'string' ? data.role : 'viewer',
+      exp: typeof data.exp === 'number' ? data.exp : 0,
+    }
+  } catch {
+    return null
+  }
+}
+
+function sessionFrom(token: string | null): Session | null {
+  if (!token) return null
+  const claims = decodeClaims(token)
+  if (!claims || claims.exp * 1000 <= Date.now()) return null
+  return { token, claims }
+}
+
+/** A token from `?token=` wins (and is removed from the address bar), then this tab's. */
+export function currentSession(): Session | null {
+  const url = new URL(location.href)
+  const fromQuery = url.searchParams.get('token')
+  if (fromQuery) {
+    url.searchParams.delete('token')
+    history.replaceState(null, '', url.toString())
+    const session = sessionFrom(fromQuery)
+    if (session) {
+      sessionStorage.setItem(STORAGE_KEY, fromQuery)
+      return session
+    }
+  }
+  return sessionFrom(sessionStorage.getItem(STORAGE_KEY))
+}
+
+export function storeToken(token: string): Session | null {
+  const session = sessionFrom(token)
+  if (session) sessionStorage.setItem(STORAGE_KEY, token)
+  return session
+}
+
+export function signOut(): void {
+  sessionStorage.removeItem(STORAGE_KEY)
+}
+
+/**
+ * Tokens from the embedding app: `{type: 'steno:token', token}` posted by the parent frame or
+ * the opener. Messages from any other window are ignored. The page announces itself with
+ * `{type: 'steno:ready'}` so the host knows when to send (and re-send on expiry).
+ */
+export function listenForHostToken(onToken: (session: Session) => void): () => void {
+  const handler = (event: MessageEvent): void => {
+    const fromHost =
+      event.source !== null && (event.source === window.parent || event.source === window.opener)
+    if (!fromHost || event.source === window) return
+    const data = event.data as { type?: unknown; token?: unknown } | null
+    if (data?.type !== 'steno:token' || typeof data.token !== 'string') return
+    const session = storeToken(data.token)
+    if (session) onToken(session)
+  }
+  window.addEventListener('message', handler)
+  const host = window.parent !== window ? window.parent : (window.opener as Window | null)
+  host?.postMessage({ type: 'steno:ready' }, '*')
+  return () => window.removeEventListener('message', handler)
+}
+
+/** The demo directory in dev mode; null when the gateway is not in dev mode (404). */
+export async function devDirectory(): Promise<DemoDirectory | null> {
+  const response = await fetch('/dev/users')
+  if (!response.ok) return null
+  return (await response.json()) as DemoDirectory
+}
+
+export async function devLogin(userId: string): Promise<Session> {
+  const response = await fetch('/dev/token', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ user_id: userId }),
+  })
+  if (!response.ok) throw new Error(`dev login refused (${response.status})`)
+  const { token } = (await response.json()) as { token: string }
+  const session = storeToken(token)
+  if (!session) throw new Error('the gateway minted a token this page cannot read')
+  return session
+}

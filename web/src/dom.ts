@@ -1,0 +1,60 @@
+// A tiny element builder: enough structure for a few views without a framework.
+
+type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>
+type Child = Node | string | null | undefined | false
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag)
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2).toLowerCase(), value)
+    } else if (key === 'class') {
+      el.className = String(value)
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value))
+    }
+  }
+  append(el, ...children)
+  return el
+}
+
+export function append(parent: Node, ...children: Child[]): void {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue
+    parent.appendChild(typeof child === 'string' ? document.createTextNode(child) : child)
+  }
+}
+
+export function replaceChildren(parent: Element, ...children: Child[]): void {
+  parent.replaceChildren()
+  append(parent, ...children)
+}
+
+export function initials(name: string): string {
+  return name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((part) => part[0]!.toUpperCase())
+    .join('')
+}
+
+export function relativeTime(ms: number, now = Date.now()): string {
+  const seconds = Math.round((now - ms) / 1000)
+  if (seconds < 45) return 'just now'
+  const minutes = Math.round(seconds / 60)
+  if (minutes < 60) return `${minutes} min ago`
+  const hours = Math.round(minutes / 60)
+  if (hours < 24) return `${hours} h ago`
+  return new Date(ms).toLocaleDateString()
+}
+
+export function formatInstant(value: string | number): string {
+  const date = new Date(value)
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString()
+}

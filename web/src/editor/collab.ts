@@ -1,0 +1,107 @@
+// The collaborative document: a Y.Doc synced over y-websocket with the gateway, and the
+// TipTap editor bound to it (Collaboration for content, CollaborationCaret for carets).
+
+import { Editor } from '@tiptap/core'
+import Collaboration from '@tiptap/extension-collaboration'
+import CollaborationCaret from '@tiptap/extension-collaboration-caret'
+import StarterKit from '@tiptap/starter-kit'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+
+import type { Session } from '../auth'
+import { commentAnchors } from './anchors'
+import { recentEdits } from './recent-edits'
+
+export interface Collab {
+  ydoc: Y.Doc
+  provider: WebsocketProvider
+  editor: Editor
+  destroy(): void
+}
+
+/** Tiptap's Collaboration extension binds this XmlFragment; the server knows it as doc_field. */
+export const DOC_FIELD = 'default'
+
+export const WRITER_ROLES = new Set(['editor', 'service'])
+
+// The same palette and rule as the gateway (gateway/presence.py), so your own caret has the
+// colour your collaborators see. The gateway's stamp is authoritative for everyone else.
+const PALETTE = [
+  '#e6194b',
+  '#3cb44b',
+  '#4363d8',
+  '#f58231',
+  '#911eb4',
+  '#42d4f4',
+  '#f032e6',
+  '#469990',
+  '#9a6324',
+  '#800000',
+  '#808000',
+  '#000075',
+]
+
+export async function userColor(userId: string): Promise<string> {
+  if (!globalThis.crypto?.subtle) return PALETTE[2]! // not a secure context: any stable colour
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(userId))
+  return PALETTE[new Uint8Array(digest)[0]! % PALETTE.length]!
+}
+
+export function connect(session: Session, letterId: string, mount: HTMLElement, color: string): Collab {
+  const ydoc = new Y.Doc()
+  // Exactly the seed's provider call (plus events=1 for the app channel). Cross-tab
+  // BroadcastChannel sync is off: every edit must reach the server under its own token, or a
+  // viewer's tab could edit through an editor's tab of the same browser.
+  const provider = new WebsocketProvider(
+    location.origin.replace(/^http/, 'ws') + '/v1',
+    'letter-' + letterId,
+    ydoc,
+    { params: { token: session.token, letterId, events: '1' }, disableBc: true },
+  )
+  const user = { id: session.claims.sub, name: session.claims.name, color }
+  const editor = new Editor({
+    element: mount,
+    editable: WRITER_ROLES.has(session.claims.role),
+    extensions: [
+      // Yjs keeps the undo history (per user); ProseMirror's own would undo other people's edits.
+      StarterKit.configure({ undoRedo: false }),
+      Collaboration.configure({ document: ydoc, field: DOC_FIELD }),
+      CollaborationCaret.configure({ provider, user, render: renderCaret }),
+      recentEdits(provider),
+      commentAnchors,
+    ],
+    editorProps: {
+      attributes: {
+        class: 'letter-body',
+        role: 'textbox',
+        'aria-multiline': 'true',
+        'aria-label': 'Letter text',
+      },
+    },
+  })
+  return {
+    ydoc,
+    provider,
+    editor,
+    destroy() {
+      editor.destroy()
+      provider.destroy()
+      ydoc.destroy()
+    },
+  }
+}
+
+function renderCaret(user: Record<string, unknown>): HTMLElement {
+  const color = typeof user.color === 'string' ? user.color : '#666'
+  const name = typeof user.name === 'string' ? user.name : 'Someone'
+  const caret = document.createElement('span')
+  caret.className = 'collaboration-carets__caret'
+  caret.style.borderColor = color
+  const label = document.createElement('span')
+  label.className = 'collaboration-carets__label'
+  label.style.backgroundColor = color
+  label.textContent = name
+  label.setAttribute('aria-hidden', 'true')
+  caret.append(label)
+  return caret
+}

@@ -1,0 +1,226 @@
+// The comments sidebar (contract of issue 7): threads anchored to text, replies, mentions,
+// resolve/reopen. Shows "not available" when the gateway has no comments endpoint yet.
+
+import type { Editor } from '@tiptap/core'
+
+import { ApiError, NotAvailable, type Api, type Thread } from '../api'
+import { formatInstant, h, replaceChildren } from '../dom'
+import { showAnchors } from './anchors'
+import { positionAt, textOffset } from './text'
+
+export interface Person {
+  id: string
+  name: string
+}
+
+export interface CommentsPanel {
+  element: HTMLElement
+  refresh(): Promise<void>
+}
+
+const COMMENTER_ROLES = new Set(['editor', 'commenter', 'service'])
+
+export function commentsPanel(
+  api: Api,
+  letterId: string,
+  editor: Editor,
+  role: string,
+  present: () => Person[],
+): CommentsPanel {
+  // Who can be mentioned: the people here now, and everyone who has commented on this letter.
+  const authors = new Map<string, Person>()
+  const people = (): Person[] => {
+    const everyone = new Map(authors)
+    for (const person of present()) everyone.set(person.id, person)
+    return [...everyone.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+  const list = h('div', { class: 'threads', 'aria-live': 'polite' })
+  const status = h('p', { class: 'muted', role: 'status' })
+  const canComment = COMMENTER_ROLES.has(role)
+  const composer = canComment
+    ? newThreadForm(api, letterId, editor, people, () => void refresh(), status)
+    : null
+  const element = h(
+    'section',
+    { class: 'panel comments', 'aria-labelledby': 'comments-heading' },
+    h('h2', { id: 'comments-heading' }, 'Comments'),
+    composer ?? h('p', { class: 'muted' }, `Your role (${role}) can read comments but not add them.`),
+    status,
+    list,
+  )
+
+  async function refresh(): Promise<void> {
+    try {
+      const { threads } = await api.listComments(letterId)
+      for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
+      status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
+      replaceChildren(list, ...sortThreads(threads).map((t) => threadView(t)))
+      showAnchors(editor, threads)
+      if (composer) composer.hidden = false
+    } catch (error) {
+      if (composer) composer.hidden = error instanceof NotAvailable
+      status.textContent =
+        error instanceof NotAvailable
+          ? 'Comments are not available on this server yet.'
+          : `Could not load comments: ${(error as Error).message}`
+    }
+  }
+
+  function threadView(thread: Thread): HTMLElement {
+    const quote = h(
+      'button',
+      { type: 'button', class: 'quote', title: 'Show in the letter' },
+      `“${thread.anchor.quote || '…'}”`,
+    )
+    quote.addEventListener('click', () => selectAnchor(editor, thread))
+    const state = thread.detached ? 'detached (its text was deleted)' : thread.resolved ? 'resolved' : 'open'
+    const toggle = h('button', { type: 'button', class: 'link' }, thread.resolved ? 'Reopen' : 'Resolve')
+    toggle.addEventListener(
+      'click',
+      () => void act(() => api.setResolved(letterId, thread.thread_id, !thread.resolved)),
+    )
+    return h(
+      'article',
+      {
+        class: `thread${thread.resolved ? ' resolved' : ''}${thread.detached ? ' detached' : ''}`,
+        'aria-label': `Comment thread, ${state}`,
+      },
+      h('header', {}, quote, h('span', { class: 'badge' }, state)),
+      h(
+        'ol',
+        { class: 'comment-list' },
+        ...thread.comments.map((c) =>
+          h(
+            'li',
+            {},
+            h('strong', {}, c.author.name),
+            ' ',
+            h('time', { datetime: String(c.created_at) }, formatInstant(c.created_at)),
+            c.edited_at ? ' (edited)' : '',
+            h('p', {}, ...highlightMentions(c.body)),
+          ),
+        ),
+      ),
+      canComment ? replyForm(thread) : null,
+      canComment ? h('footer', {}, toggle) : null,
+    )
+  }
+
+  function replyForm(thread: Thread): HTMLElement {
+    const box = h('textarea', { rows: 2, 'aria-label': 'Reply', placeholder: 'Reply… (@ to mention)' })
+    const form = h(
+      'form',
+      { class: 'reply' },
+      box,
+      mentionPicker(box, people),
+      h('button', { type: 'submit' }, 'Reply'),
+    )
+    form.addEventListener('submit', (event) => {
+      event.preventDefault()
+      const body = box.value.trim()
+      if (body) void act(() => api.reply(letterId, thread.thread_id, body, mentionsIn(body, people())))
+    })
+    return form
+  }
+
+  async function act(call: () => Promise<unknown>): Promise<void> {
+    try {
+      await call()
+    } catch (error) {
+      status.textContent = error instanceof ApiError ? `The server refused: ${error.message}` : String(error)
+      return
+    }
+    await refresh()
+  }
+
+  return { element, refresh }
+}
+
+function newThreadForm(
+  api: Api,
+  letterId: string,
+  editor: Editor,
+  people: () => Person[],
+  done: () => void,
+  status: HTMLElement,
+): HTMLFormElement {
+  const box = h('textarea', {
+    rows: 3,
+    'aria-label': 'New comment on the selected text',
+    placeholder: 'Select text in the letter, then comment… (@ to mention)',
+  })
+  const submit = h('button', { type: 'submit' }, 'Comment on selection')
+  const target = h('p', { class: 'muted small comment-target' })
+  const showTarget = (): void => {
+    const { from, to, empty } = editor.state.selection
+    const quote = editor.state.doc.textBetween(from, to, ' ')
+    target.textContent = empty
+      ? 'No text selected.'
+      : `On: “${quote.length > 80 ? `${quote.slice(0, 80)}…` : quote}”`
+  }
+  editor.on('selectionUpdate', showTarget)
+  showTarget()
+  const form = h('form', { class: 'new-thread' }, target, box, mentionPicker(box, people), submit)
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const { from, to, empty } = editor.state.selection
+    const body = box.value.trim()
+    if (empty || !body) {
+      status.textContent = empty ? 'Select the text the comment is about first.' : 'Write a comment first.'
+      return
+    }
+    const anchor = { from: textOffset(editor.state.doc, from), to: textOffset(editor.state.doc, to) }
+    try {
+      await api.createComment(letterId, body, anchor, mentionsIn(body, people()))
+      box.value = ''
+      done()
+    } catch (error) {
+      status.textContent = `Could not add the comment: ${(error as Error).message}`
+    }
+  })
+  return form
+}
+
+/** A keyboard-friendly way to mention someone: pick a name, "@Name" goes into the text. */
+function mentionPicker(box: HTMLTextAreaElement, people: () => Person[]): HTMLElement {
+  const select = h('select', { 'aria-label': 'Mention a colleague', class: 'mention' })
+  const fill = (): void => {
+    replaceChildren(
+      select,
+      h('option', { value: '' }, '@ Mention…'),
+      ...people().map((p) => h('option', { value: p.name }, p.name)),
+    )
+  }
+  select.addEventListener('focus', fill)
+  select.addEventListener('pointerdown', fill)
+  select.addEventListener('change', () => {
+    if (!select.value) return
+    box.value = `${box.value}${box.value && !box.value.endsWith(' ') ? ' ' : ''}@${select.value} `
+    select.value = ''
+    box.focus()
+  })
+  fill()
+  return select
+}
+
+export function mentionsIn(body: string, people: Person[]): string[] {
+  return people.filter((p) => body.includes(`@${p.name}`)).map((p) => p.id)
+}
+
+function highlightMentions(body: string): (string | HTMLElement)[] {
+  return body
+    .split(/(@[A-Z][\w'-]*(?: [A-Z][\w'-]*)?)/)
+    .map((part, i) => (i % 2 ? h('mark', { class: 'mention-tag' }, part) : part))
+}
+
+function sortThreads(threads: Thread[]): Thread[] {
+  return [...threads].sort((a, b) => Number(a.resolved) - Number(b.resolved) || a.anchor.from - b.anchor.from)
+}
+
+function selectAnchor(editor: Editor, thread: Thread): void {
+  if (thread.detached) return
+  const doc = editor.state.doc
+  const from = positionAt(doc, thread.anchor.from)
+  const to = positionAt(doc, thread.anchor.to)
+  editor.chain().focus().setTextSelection({ from, to }).scrollIntoView().run()
+}

@@ -1,0 +1,154 @@
+// The history view (contract of issue 8): versions and the activity timeline, any version opened
+// read-only with its differences against the current text. "Not available" when the gateway has
+// no such endpoints yet, or when the reader's role may not see them.
+
+import type { Editor } from '@tiptap/core'
+
+import { ApiError, NotAvailable, type Api, type HistoryEntry, type VersionSummary } from '../api'
+import { formatInstant, h, replaceChildren } from '../dom'
+import { diffWords, plainText } from './text'
+
+export interface HistoryPanel {
+  element: HTMLElement
+  refresh(): Promise<void>
+}
+
+export function historyPanel(api: Api, letterId: string, editor: Editor): HistoryPanel {
+  const versions = h('ol', { class: 'versions', 'aria-label': 'Versions' })
+  const timeline = h('ol', { class: 'timeline', 'aria-label': 'Activity' })
+  const versionStatus = h('p', { class: 'muted', role: 'status' })
+  const timelineStatus = h('p', { class: 'muted', role: 'status' })
+  const viewer = h('div', { class: 'version-viewer', hidden: true })
+  const refreshButton = h('button', { type: 'button', class: 'link' }, 'Refresh')
+  refreshButton.addEventListener('click', () => void refresh())
+  const element = h(
+    'section',
+    { class: 'panel history', 'aria-labelledby': 'history-heading' },
+    h('h2', { id: 'history-heading' }, 'History ', refreshButton),
+    h('h3', {}, 'Versions'),
+    versionStatus,
+    versions,
+    h('h3', {}, 'Activity'),
+    timelineStatus,
+    timeline,
+    viewer,
+  )
+
+  async function refresh(): Promise<void> {
+    await Promise.all([loadVersions(), loadTimeline()])
+  }
+
+  async function loadVersions(): Promise<void> {
+    try {
+      const data = await api.listVersions(letterId)
+      const items = (Array.isArray(data) ? data : data.versions)
+        .slice()
+        .sort((a, b) => b.version_number - a.version_number)
+      versionStatus.textContent = items.length ? '' : 'No saved versions yet.'
+      replaceChildren(versions, ...items.map(versionRow))
+    } catch (error) {
+      versionStatus.textContent = unavailable(error, 'Versions')
+    }
+  }
+
+  async function loadTimeline(): Promise<void> {
+    try {
+      const data = await api.history(letterId)
+      const items = Array.isArray(data) ? data : (data.events ?? data.entries ?? [])
+      timelineStatus.textContent = items.length ? '' : 'No activity recorded yet.'
+      replaceChildren(timeline, ...items.slice(-200).reverse().map(timelineRow))
+    } catch (error) {
+      timelineStatus.textContent = unavailable(error, 'The activity timeline')
+    }
+  }
+
+  function versionRow(version: VersionSummary): HTMLElement {
+    const kind = version.change_data?.label ?? version.change_data?.type ?? 'version'
+    const who = contributorNames(version.change_data?.contributors)
+    const open = h('button', { type: 'button', class: 'link' }, `Version ${version.version_number}`)
+    open.addEventListener('click', () => void openVersion(version.version_number))
+    return h(
+      'li',
+      {},
+      open,
+      ' ',
+      h('span', { class: 'badge' }, kind),
+      h('div', { class: 'muted' }, formatInstant(version.created_at), who ? ` · ${who}` : ''),
+    )
+  }
+
+  async function openVersion(n: number): Promise<void> {
+    viewer.hidden = false
+    replaceChildren(viewer, h('p', { class: 'muted' }, `Loading version ${n}…`))
+    try {
+      const version = await api.getVersion(letterId, n)
+      const close = h('button', { type: 'button' }, 'Close')
+      close.addEventListener('click', () => {
+        viewer.hidden = true
+        open.focus()
+      })
+      const open = h('h3', { tabindex: -1 }, `Version ${n} (read-only)`)
+      const changes = diffWords(version.content, plainText(editor.state.doc))
+      replaceChildren(
+        viewer,
+        open,
+        h(
+          'p',
+          { class: 'muted' },
+          formatInstant(version.created_at),
+          ' · ',
+          h('ins', {}, 'added since'),
+          ' ',
+          h('del', {}, 'removed since'),
+        ),
+        h(
+          'div',
+          { class: 'version-text', 'aria-label': `Changes from version ${n} to the current text` },
+          ...changes.map((part) =>
+            part.kind === 'same' ? part.text : h(part.kind === 'added' ? 'ins' : 'del', {}, part.text),
+          ),
+        ),
+        close,
+      )
+      open.focus()
+    } catch (error) {
+      replaceChildren(viewer, h('p', { class: 'muted' }, unavailable(error, `Version ${n}`)))
+    }
+  }
+
+  return { element, refresh }
+}
+
+function timelineRow(entry: HistoryEntry): HTMLElement {
+  const when = entry.ts ?? entry.at
+  const user = typeof entry.user === 'string' ? entry.user : (entry.user?.name ?? entry.user?.id ?? '')
+  const what = entry.summary ?? entry.type ?? entry.kind ?? 'event'
+  return h(
+    'li',
+    {},
+    h('strong', {}, user || 'system'),
+    ` ${what}`,
+    when !== undefined ? h('div', { class: 'muted' }, formatInstant(when)) : null,
+  )
+}
+
+function contributorNames(contributors: unknown[] | undefined): string {
+  if (!Array.isArray(contributors)) return ''
+  return contributors
+    .map((c) =>
+      typeof c === 'string'
+        ? c
+        : typeof c === 'object' && c !== null
+          ? String((c as { name?: string; id?: string }).name ?? (c as { id?: string }).id ?? '')
+          : '',
+    )
+    .filter(Boolean)
+    .join(', ')
+}
+
+function unavailable(error: unknown, what: string): string {
+  if (error instanceof NotAvailable) return `${what}: not available on this server yet.`
+  if (error instanceof ApiError && error.status === 403)
+    return `${what}: your role may not see this (auditors and editors can).`
+  return `${what}: could not load (${(error as Error).message}).`
+}

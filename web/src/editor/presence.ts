@@ -1,0 +1,112 @@
+// Presence: this tab's status in awareness (active, typing, idle, away) from input activity,
+// and everyone's, read back from awareness for the active-users list and "X is typing".
+
+import type { Awareness } from 'y-protocols/awareness'
+
+export type Status = 'active' | 'typing' | 'idle' | 'away'
+
+const TYPING_MS = 2_000
+const IDLE_MS = 60_000
+const AWAY_MS = 5 * 60_000
+const TICK_MS = 1_000
+
+export interface Collaborator {
+  clientId: number
+  id: string
+  name: string
+  color: string
+  status: Status
+  self: boolean
+}
+
+/** Publishes the local status; awareness is only touched when the status changes. */
+export function trackActivity(awareness: Awareness, editorRoot: HTMLElement): () => void {
+  let lastInput = Date.now()
+  let lastKey = 0
+  let published: Status | null = null
+
+  const statusNow = (now: number): Status => {
+    if (document.visibilityState === 'hidden' || now - lastInput >= AWAY_MS) return 'away'
+    if (now - lastKey < TYPING_MS) return 'typing'
+    return now - lastInput >= IDLE_MS ? 'idle' : 'active'
+  }
+  const publish = (): void => {
+    const status = statusNow(Date.now())
+    if (status === published) return
+    published = status
+    awareness.setLocalStateField('status', status)
+    awareness.setLocalStateField('lastActivity', lastInput)
+  }
+  const onInput = (): void => {
+    lastInput = Date.now()
+    publish()
+  }
+  const onKey = (event: KeyboardEvent): void => {
+    if (
+      event.key.length === 1 ||
+      event.key === 'Backspace' ||
+      event.key === 'Delete' ||
+      event.key === 'Enter'
+    ) {
+      lastKey = Date.now()
+    }
+    onInput()
+  }
+
+  const inputs: [EventTarget, string, EventListener][] = [
+    [editorRoot, 'keydown', onKey as EventListener],
+    [window, 'pointerdown', onInput],
+    [window, 'pointermove', onInput],
+    [window, 'focus', onInput],
+    [document, 'visibilitychange', onInput],
+  ]
+  for (const [target, type, listener] of inputs) target.addEventListener(type, listener, { passive: true })
+  const timer = setInterval(publish, TICK_MS)
+  publish()
+  return () => {
+    clearInterval(timer)
+    for (const [target, type, listener] of inputs) target.removeEventListener(type, listener)
+  }
+}
+
+export function collaborators(awareness: Awareness): Collaborator[] {
+  const people: Collaborator[] = []
+  for (const [clientId, state] of awareness.getStates()) {
+    const user = state.user as { id?: string; name?: string; color?: string } | undefined
+    if (!user?.name) continue
+    people.push({
+      clientId,
+      id: user.id ?? String(clientId),
+      name: user.name,
+      color: user.color ?? '#888888',
+      status: isStatus(state.status) ? state.status : 'active',
+      self: clientId === awareness.clientID,
+    })
+  }
+  return dedupeByUser(people)
+}
+
+/** One row per person: the same user in two tabs shows once, with their liveliest status. */
+function dedupeByUser(people: Collaborator[]): Collaborator[] {
+  const rank: Record<Status, number> = { typing: 0, active: 1, idle: 2, away: 3 }
+  const byUser = new Map<string, Collaborator>()
+  for (const person of people) {
+    const seen = byUser.get(person.id)
+    if (!seen || rank[person.status] < rank[seen.status] || person.self) {
+      byUser.set(person.id, seen?.self ? { ...person, self: true } : person)
+    }
+  }
+  return [...byUser.values()].sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name))
+}
+
+function isStatus(value: unknown): value is Status {
+  return value === 'active' || value === 'typing' || value === 'idle' || value === 'away'
+}
+
+export function typingLine(people: Collaborator[]): string {
+  const names = people.filter((p) => !p.self && p.status === 'typing').map((p) => p.name)
+  if (names.length === 0) return ''
+  if (names.length === 1) return `${names[0]} is typing…`
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`
+  return `${names.length} people are typing…`
+}

@@ -1,0 +1,107 @@
+// The page shell: who you are (header), and which view is showing (#/ or #/letters/<id>).
+
+import './styles.css'
+
+import { Api } from './api'
+import { currentSession, listenForHostToken, signOut, type Session } from './auth'
+import { h, replaceChildren } from './dom'
+import { editorView, type Mounted } from './views/editor'
+import { lettersView } from './views/letters'
+import { loginView } from './views/login'
+
+const root = document.getElementById('app')!
+const main = h('main', { id: 'main', tabindex: -1 })
+const who = h('div', { class: 'who' })
+root.append(
+  h(
+    'header',
+    { class: 'app-header' },
+    h(
+      'a',
+      { class: 'brand', href: '#/' },
+      h('span', { class: 'logo', 'aria-hidden': 'true' }),
+      'Steno Collab',
+    ),
+    who,
+  ),
+  main,
+)
+
+let session: Session | null = currentSession()
+let mounted: Mounted | null = null
+
+// `?letter=ID` (what a host app links to) becomes the in-page route.
+const linked = new URL(location.href).searchParams.get('letter')
+if (linked && !location.hash) location.hash = `#/letters/${encodeURIComponent(linked)}`
+
+function letterRoute(): string | null {
+  const match = /^#\/letters\/([^/?#]+)/.exec(location.hash)
+  return match ? decodeURIComponent(match[1]!) : null
+}
+
+async function render(): Promise<void> {
+  mounted?.destroy()
+  mounted = null
+  renderWho()
+  if (!session) {
+    replaceChildren(
+      main,
+      await loginView((s) => {
+        session = s
+        void render()
+      }),
+    )
+    return
+  }
+  const api = new Api(session)
+  const letterId = letterRoute()
+  if (letterId) {
+    const view = await editorView(api, session, letterId)
+    if (letterRoute() !== letterId) return view.destroy() // navigated away while loading
+    mounted = view
+    replaceChildren(main, view.element)
+    return
+  }
+  document.title = 'Letters · Steno Collab'
+  replaceChildren(
+    main,
+    lettersView(api, session, (id) => (location.hash = `#/letters/${encodeURIComponent(id)}`)),
+  )
+}
+
+function renderWho(): void {
+  if (!session) return replaceChildren(who)
+  const out = h('button', { type: 'button', class: 'link' }, 'Switch user')
+  out.addEventListener('click', () => {
+    signOut()
+    session = null
+    location.hash = '#/'
+    void render()
+  })
+  replaceChildren(
+    who,
+    h(
+      'span',
+      {},
+      h('strong', {}, session.claims.name),
+      h('span', { class: 'muted' }, ` · ${session.claims.role} · ${session.claims.firmId}`),
+    ),
+    out,
+  )
+}
+
+// A token from the host app signs in, or renews the session of the same user in place (the
+// open letter reconnects with it; a 4401 "expired" close is recoverable that way).
+listenForHostToken((next) => {
+  const sameUser = session?.claims.sub === next.claims.sub && session.claims.firmId === next.claims.firmId
+  session = next
+  if (sameUser && mounted) {
+    mounted.renew(next)
+    renderWho()
+  } else {
+    void render()
+  }
+})
+
+window.addEventListener('hashchange', () => void render())
+void render()

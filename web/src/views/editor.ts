@@ -1,0 +1,325 @@
+// One letter open for editing: the document, who is here and what they are doing, the
+// connection state, and the comments and history side panels.
+
+import type { Editor } from '@tiptap/core'
+import type { Awareness } from 'y-protocols/awareness'
+import type { WebsocketProvider } from 'y-websocket'
+
+import { ApiError, type Api } from '../api'
+import type { Session } from '../auth'
+import { h, initials, replaceChildren } from '../dom'
+import { rememberLetter } from '../recent'
+import { actorName, onAppMessage, type AppMessage } from '../editor/appchannel'
+import { connect, userColor, WRITER_ROLES } from '../editor/collab'
+import { commentsPanel, type Person } from '../editor/comments'
+import { describe, trackConnection } from '../editor/connection'
+import { historyPanel } from '../editor/history'
+import { collaborators, trackActivity, typingLine, type Collaborator } from '../editor/presence'
+
+const SAVING_AFTER_MS = 800
+
+export interface Mounted {
+  element: HTMLElement
+  /** Use a fresh token of the same user: reconnect with it if the server closed the socket. */
+  renew(session: Session): void
+  destroy(): void
+}
+
+export async function editorView(api: Api, session: Session, letterId: string): Promise<Mounted> {
+  let title = 'Untitled letter'
+  try {
+    title = (await api.getLetter(letterId)).title || title
+  } catch (error) {
+    if (error instanceof ApiError && [403, 404].includes(error.status)) return refused(letterId)
+    // Any other failure: the WebSocket may still work; the title is cosmetic.
+  }
+  rememberLetter(session.claims.firmId, { letter_id: letterId, title })
+  document.title = `${title} · Steno Collab`
+
+  const mount = h('div', { class: 'editor-mount' })
+  const collab = connect(session, letterId, mount, await userColor(session.claims.sub))
+  const badge = connectionBadge(collab.provider)
+  const presence = presencePanel(collab.provider.awareness, mount)
+  const notices = h('ul', { class: 'notices', 'aria-live': 'polite', 'aria-label': 'Recent activity' })
+  const people = (): Person[] => knownPeople(collaborators(collab.provider.awareness), session)
+  const comments = commentsPanel(api, letterId, collab.editor, session.claims.role, people)
+  const history = historyPanel(api, letterId, collab.editor)
+  const readOnly = !WRITER_ROLES.has(session.claims.role)
+  const stopApp = onAppMessage(collab.provider, (message) => {
+    if (message.type.startsWith('comment.')) void comments.refresh()
+    const text = noticeText(message)
+    if (text) pushNotice(notices, text)
+  })
+  void comments.refresh()
+
+  const element = h(
+    'div',
+    { class: 'editor-page' },
+    h(
+      'header',
+      { class: 'letter-head' },
+      h('a', { href: '#/', class: 'back' }, '← Letters'),
+      h('h1', { class: 'letter-title' }, title),
+      badge.element,
+    ),
+    h(
+      'div',
+      { class: 'workspace' },
+      h(
+        'div',
+        { class: 'doc-column' },
+        readOnly
+          ? h('p', { class: 'readonly-note' }, `Read-only: your role is ${session.claims.role}.`)
+          : toolbar(collab.editor),
+        presence.typing,
+        h('div', { class: 'page' }, mount),
+        h('p', { class: 'muted small letter-id' }, 'Letter id: ', h('code', {}, letterId)),
+      ),
+      h(
+        'aside',
+        { class: 'sidebar', 'aria-label': 'Collaboration' },
+        h(
+          'section',
+          { class: 'panel', 'aria-labelledby': 'users-heading' },
+          h('h2', { id: 'users-heading' }, 'Here now'),
+          presence.users,
+          notices,
+        ),
+        tabs(
+          [
+            ['Comments', comments.element],
+            ['History', history.element],
+          ],
+          (index) => {
+            if (index === 1) void history.refresh()
+          },
+        ),
+      ),
+    ),
+  )
+  return {
+    element,
+    renew(next) {
+      collab.provider.params.token = next.token
+      api.use(next)
+      if (!collab.provider.shouldConnect) collab.provider.connect()
+    },
+    destroy() {
+      presence.stop()
+      badge.stop()
+      stopApp()
+      collab.destroy()
+    },
+  }
+}
+
+/** The connection state, worded for people; data attributes carry it for tests and styles. */
+function connectionBadge(provider: WebsocketProvider): { element: HTMLElement; stop(): void } {
+  const element = h('p', { class: 'connection', role: 'status', 'data-tone': 'busy' }, 'Connecting…')
+  let calm = 0
+  const stopTracking = trackConnection(provider, (view) => {
+    const { label, tone } = describe(view)
+    const show = (): void => {
+      element.textContent = label
+      element.dataset.tone = tone
+    }
+    element.dataset.link = view.link
+    element.dataset.pending = String(view.pending)
+    clearTimeout(calm)
+    // Every keystroke is briefly unacknowledged: say "Saving…" only when it takes a while.
+    if (view.pending && view.link === 'connected') calm = window.setTimeout(show, SAVING_AFTER_MS)
+    else show()
+  })
+  return {
+    element,
+    stop() {
+      stopTracking()
+      clearTimeout(calm)
+    },
+  }
+}
+
+/** Who is here with their status, and "X is typing" (publishing this tab's own status). */
+function presencePanel(
+  awareness: Awareness,
+  editorRoot: HTMLElement,
+): { users: HTMLElement; typing: HTMLElement; stop(): void } {
+  const users = h('ul', { class: 'users', 'aria-label': 'People in this letter' })
+  const typing = h('p', { class: 'typing', 'aria-live': 'polite' })
+  const render = (): void => {
+    const everyone = collaborators(awareness)
+    replaceChildren(users, ...everyone.map(userRow))
+    typing.textContent = typingLine(everyone)
+  }
+  awareness.on('change', render)
+  const stopActivity = trackActivity(awareness, editorRoot)
+  render()
+  return {
+    users,
+    typing,
+    stop() {
+      awareness.off('change', render)
+      stopActivity()
+    },
+  }
+}
+
+function refused(letterId: string): Mounted {
+  const element = h(
+    'section',
+    { class: 'card' },
+    h('h1', {}, 'Letter not available'),
+    h('p', {}, `The letter “${letterId}” does not exist or belongs to another firm.`),
+    h('a', { href: '#/' }, '← Back to letters'),
+  )
+  return { element, renew() {}, destroy() {} }
+}
+
+const STATUS_LABEL: Record<Collaborator['status'], string> = {
+  active: 'active',
+  typing: 'typing',
+  idle: 'idle',
+  away: 'away',
+}
+
+function userRow(person: Collaborator): HTMLElement {
+  return h(
+    'li',
+    { class: `user status-${person.status}`, 'data-name': person.name },
+    h(
+      'span',
+      { class: 'avatar', style: `background:${person.color}`, 'aria-hidden': 'true' },
+      initials(person.name),
+    ),
+    h(
+      'span',
+      { class: 'user-name' },
+      person.name,
+      person.self ? h('span', { class: 'muted' }, ' (you)') : null,
+    ),
+    h(
+      'span',
+      { class: 'status' },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }),
+      STATUS_LABEL[person.status],
+    ),
+  )
+}
+
+function knownPeople(present: Collaborator[], session: Session): Person[] {
+  const people = present.map((p) => ({ id: p.id, name: p.name }))
+  return [...people, { id: session.claims.sub, name: session.claims.name }]
+}
+
+function noticeText(message: AppMessage): string | null {
+  const who = actorName(message) ?? 'Someone'
+  switch (message.type) {
+    case 'session.joined':
+    case 'user.joined':
+      return `${who} joined`
+    case 'session.left':
+    case 'user.left':
+      return `${who} left`
+    case 'section.edited':
+      return `${who} edited ${typeof message.section === 'string' ? `“${message.section}”` : 'a section'}`
+    case 'comment.created':
+      return `${who} commented`
+    case 'comment.replied':
+      return `${who} replied to a comment`
+    case 'comment.resolved':
+      return `${who} resolved a comment`
+    default:
+      return null
+  }
+}
+
+function pushNotice(list: HTMLElement, text: string): void {
+  list.prepend(h('li', {}, text))
+  while (list.children.length > 4) list.lastElementChild?.remove()
+}
+
+function toolbar(editor: Editor): HTMLElement {
+  const buttons: [string, string, () => boolean, () => boolean][] = [
+    ['B', 'Bold (Ctrl+B)', () => editor.chain().focus().toggleBold().run(), () => editor.isActive('bold')],
+    [
+      'I',
+      'Italic (Ctrl+I)',
+      () => editor.chain().focus().toggleItalic().run(),
+      () => editor.isActive('italic'),
+    ],
+    [
+      'H',
+      'Heading',
+      () => editor.chain().focus().toggleHeading({ level: 2 }).run(),
+      () => editor.isActive('heading', { level: 2 }),
+    ],
+    [
+      '•',
+      'Bulleted list',
+      () => editor.chain().focus().toggleBulletList().run(),
+      () => editor.isActive('bulletList'),
+    ],
+    [
+      '1.',
+      'Numbered list',
+      () => editor.chain().focus().toggleOrderedList().run(),
+      () => editor.isActive('orderedList'),
+    ],
+    ['↶', 'Undo your last change (Ctrl+Z)', () => editor.chain().focus().undo().run(), () => false],
+    ['↷', 'Redo (Ctrl+Shift+Z)', () => editor.chain().focus().redo().run(), () => false],
+  ]
+  const elements = buttons.map(([text, label, run, active]) => {
+    const button = h(
+      'button',
+      { type: 'button', 'aria-label': label, title: label, 'aria-pressed': 'false' },
+      text,
+    )
+    button.addEventListener('click', () => run())
+    return { button, active }
+  })
+  const sync = (): void =>
+    elements.forEach(({ button, active }) => button.setAttribute('aria-pressed', String(active())))
+  editor.on('transaction', sync)
+  return h(
+    'div',
+    { class: 'toolbar', role: 'toolbar', 'aria-label': 'Formatting' },
+    ...elements.map((e) => e.button),
+  )
+}
+
+/** An accessible tab list: arrow keys move between tabs, each tab controls one panel. */
+function tabs(items: [string, HTMLElement][], onSelect: (index: number) => void): HTMLElement {
+  const buttons = items.map(([label], index) =>
+    h(
+      'button',
+      { type: 'button', role: 'tab', id: `tab-${index}`, 'aria-controls': `tabpanel-${index}` },
+      label,
+    ),
+  )
+  const panels = items.map(([, panel], index) =>
+    h('div', { role: 'tabpanel', id: `tabpanel-${index}`, 'aria-labelledby': `tab-${index}` }, panel),
+  )
+  const select = (index: number, focus = false): void => {
+    buttons.forEach((button, i) => {
+      button.setAttribute('aria-selected', String(i === index))
+      button.tabIndex = i === index ? 0 : -1
+      panels[i]!.hidden = i !== index
+    })
+    if (focus) buttons[index]!.focus()
+    onSelect(index)
+  }
+  buttons.forEach((button, index) => {
+    button.addEventListener('click', () => select(index))
+    button.addEventListener('keydown', (event) => {
+      const step = event.key === 'ArrowRight' ? 1 : event.key === 'ArrowLeft' ? -1 : 0
+      if (step) select((index + step + buttons.length) % buttons.length, true)
+    })
+  })
+  select(0)
+  return h(
+    'div',
+    { class: 'tabs' },
+    h('div', { role: 'tablist', 'aria-label': 'Side panels' }, ...buttons),
+    ...panels,
+  )
+}

@@ -28,7 +28,7 @@ from schemas.settings import Settings  # noqa: E402
 
 NODE_MODULES = ROOT / "tests" / "interop" / "node_modules"
 REFERENCE = NODE_MODULES / "@y" / "websocket-server" / "src" / "server.js"
-CLI = Path(sys.executable).parent / "steno-collab"
+CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
 
 
 def free_port() -> int:
@@ -86,7 +86,7 @@ async def start_gateway(data_dir: Path, port: int) -> Proc:
     for name in ("STENO_REDIS_URL", "STENO_DATABASE_URL", "STENO_LOG_URL"):
         env.pop(name, None)
     proc = await asyncio.create_subprocess_exec(
-        str(CLI), "gateway", "--host", "127.0.0.1", "--port", str(port), env=env,
+        *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     await _wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -172,6 +172,111 @@ async def bench_reference(args: argparse.Namespace) -> dict[str, Any]:
     return {"server": "@y/websocket-server 0.1.1 (reference)", **result}
 
 
+async def build_letter(data_dir: Path, updates: int) -> str:
+    """A letter made of `updates` small edits, written straight into the embedded log."""
+    from pycrdt import Doc, Text
+
+    from eventlog.factory import open_log
+    from eventlog.records import Entry
+    from schemas.envelope import encode_event, new_event
+    from schemas.events import LetterCreated, Topic
+
+    settings = Settings(data_dir=data_dir)
+    log = open_log(settings)
+    await log.start()
+    letter = "bench-initial-sync"
+    topic = settings.topic(Topic.LETTERS)
+
+    def entry(payload: Any, type_: str | None = None) -> Entry:
+        event = new_event(letter, payload, firm="bench-firm", user="bench", type=type_)
+        _key, value, headers = encode_event(event)
+        return Entry(value, headers)
+
+    created = LetterCreated(letter_id=letter, firm_id="bench-firm", title="T", created_by="b")
+    await log.append(topic, letter.encode(), [entry(created)])
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    batch: list[Entry] = []
+    for i in range(updates):
+        before = doc.get_state()
+        text.insert(len(text), f"word{i} ")
+        batch.append(entry(doc.get_update(before), "doc.update"))
+        if len(batch) == 1000:
+            await log.append(topic, letter.encode(), batch)
+            batch = []
+    if batch:
+        await log.append(topic, letter.encode(), batch)
+    await log.close()
+    return letter
+
+
+async def time_sync(url: str) -> float:
+    """Milliseconds from opening the socket to having the server's sync step 2."""
+    import websockets
+
+    started = time.perf_counter()
+    async with websockets.connect(url, max_size=None, compression=None) as ws:
+        await ws.send(bytes([0, 0, 1, 0]))  # sync step 1 of an empty document
+        async for message in ws:
+            if isinstance(message, bytes) and message[:2] == bytes([0, 1]):
+                return (time.perf_counter() - started) * 1000
+    raise RuntimeError("no sync step 2")
+
+
+async def bench_initial_sync(updates: int, tmp: Path) -> dict[str, Any]:
+    settings = Settings()
+    letter = await build_letter(tmp / "sync", updates)
+    port = free_port()
+    server = await start_gateway(tmp / "sync", port)
+    try:
+        token = mint_token(settings, "reader", "bench-firm", ttl_s=3600)
+        url = f"ws://127.0.0.1:{port}/v1/letter-{letter}?token={token}"
+        cold = await time_sync(url)
+        warm = sorted([await time_sync(url) for _ in range(20)])
+    finally:
+        await server.stop()
+    return {"bench": "initial_sync", "updates": updates, "cold_ms": round(cold, 1),
+            "warm_p50_ms": round(warm[10], 1), "warm_max_ms": round(warm[-1], 1)}  # fmt: skip
+
+
+async def bench_idle(count: int, tmp: Path) -> dict[str, Any]:
+    """`count` idle connections (100 letters, one user each) and the gateway's memory for them."""
+    settings = Settings()
+    port = free_port()
+    server = await start_gateway(tmp / "idle", port)
+    try:
+        letters = await create_letters(port, 100, settings)
+        await time_sync(_url(port, letters[0], settings, 0))  # warm up the code paths
+        base_mb = server.rss_mb()
+        urls = [_url(port, letters[i % 100], settings, i) for i in range(count)]
+        plan = tmp / "idle.json"
+        plan.write_text(json.dumps({"urls": urls, "concurrency": 100}))
+        node = await asyncio.create_subprocess_exec(
+            "node", str(ROOT / "bench" / "gateway_idle.js"), str(plan),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert node.stdout is not None and node.stdin is not None
+        opened = json.loads(await node.stdout.readline())
+        cpu0 = server.cpu_s()
+        await asyncio.sleep(10)  # idle: what does holding them cost?
+        idle_cpu = (server.cpu_s() - cpu0) / 10
+        rss_mb = server.rss_mb()
+        node.stdin.write(b"close\n")
+        await node.stdin.drain()
+        await node.wait()
+    finally:
+        await server.stop()
+    per_conn_kb = (rss_mb - base_mb) * 1024 / max(1, opened["open"])
+    return {"bench": "idle", **opened, "rss_before_mb": round(base_mb, 1),
+            "rss_mb": round(rss_mb, 1), "kb_per_connection": round(per_conn_kb, 1),
+            "idle_cpu_pct_of_core": round(100 * idle_cpu, 1)}  # fmt: skip
+
+
+def _url(port: int, letter: str, settings: Settings, user: int) -> str:
+    token = mint_token(settings, f"idle-{user}", "bench-firm", ttl_s=3600)
+    return f"ws://127.0.0.1:{port}/v1/letter-{letter}?token={token}"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--letters", type=int, default=50)
@@ -181,8 +286,28 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--drain", type=float, default=3.0)
     parser.add_argument("--target", choices=["gateway", "reference", "both"], default="both")
+    parser.add_argument(
+        "--initial-sync",
+        type=int,
+        default=0,
+        metavar="UPDATES",
+        help="only time the initial sync of a letter built from UPDATES edits",
+    )
+    parser.add_argument(
+        "--idle",
+        type=int,
+        default=0,
+        metavar="CONNECTIONS",
+        help="only open CONNECTIONS idle connections and report memory",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.idle:
+            print(json.dumps(await bench_idle(args.idle, Path(tmp))))
+            return
+        if args.initial_sync:
+            print(json.dumps(await bench_initial_sync(args.initial_sync, Path(tmp))))
+            return
         if args.target in ("gateway", "both"):
             print(json.dumps(await bench_gateway(args, Path(tmp))), flush=True)
         if args.target in ("reference", "both"):

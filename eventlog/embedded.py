@@ -7,6 +7,7 @@ thread with its own connection, so the event loop never waits on the disk.
 """
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -32,6 +33,7 @@ from eventlog.partitioner import partition_for
 from eventlog.records import Entry, Record
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 LOCK_NAME = "writer.lock"
 
 
@@ -116,6 +118,7 @@ class EmbeddedLog:
         self._notify(None)  # wake followers so they see the close
         if self._poller is not None:
             self._poller.cancel()
+            await asyncio.wait([self._poller])
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
         if self._reader is not None:
@@ -234,13 +237,19 @@ class EmbeddedLog:
         await changed.wait()
 
     async def _poll_data_version(self) -> None:
-        seen = await self._read(_data_version)
+        seen: int | None = None
         while not self._closed:
-            await asyncio.sleep(self._poll_interval_s)
-            current = await self._read(_data_version)
-            if current != seen:
+            try:
+                current: int | None = await self._read(_data_version)
+            except LogClosedError:
+                return
+            except LogError as exc:  # wake the followers: their own reads report the error
+                log.warning("embedded log %s: watching for changes failed: %s", self.db, exc)
+                current = None
+            if current != seen or current is None:
                 seen = current
                 self._notify(None)  # which partitions changed is unknown: all
+            await asyncio.sleep(self._poll_interval_s)
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open()

@@ -1,7 +1,8 @@
 """The FastAPI application of one gateway instance.
 
 The caller owns the log, Redis and PostgreSQL clients (it starts and closes them); the app's
-lifespan starts the tail and drains on shutdown.
+lifespan starts the tail and drains on shutdown. It serves the y-websocket endpoint, the REST
+API and the browser client.
 """
 
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from eventlog.records import Log
 from gateway import rest, websocket
 from gateway.service import Gateway
+from gateway.webui import webui_router
 from schemas.settings import Settings
 
 
@@ -31,4 +33,5 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.state.gateway = gateway
     app.include_router(rest.router)
     app.include_router(websocket.router)
+    app.include_router(webui_router(settings))  # the browser client (dev login in dev mode)
     return app

@@ -116,7 +116,10 @@ class Connection:
             await self._read_loop(room)
         finally:
             expiry.cancel()
-            await self._stop_writer()
+            client_left = self.closing is None
+            if client_left:  # nothing more goes out (late echoes included)
+                self.closing = (1000, "client closed")
+            await self._stop_writer(cancel=client_left)
         return self.closing[1] if self.closing else "client closed"
 
     async def _read_loop(self, room: Room) -> None:
@@ -154,10 +157,10 @@ class Connection:
 
     async def finish(self) -> None:
         """Wait for the outbox and the close frame to go out (no reading)."""
-        await self._stop_writer()
+        await self._stop_writer(cancel=False)
 
-    async def _stop_writer(self) -> None:
-        if self.closing is None:  # the client left: nothing more to send
+    async def _stop_writer(self, cancel: bool) -> None:
+        if cancel:
             self._writer.cancel()
         try:
             async with asyncio.timeout(5):

@@ -104,8 +104,8 @@ async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) ->
         ctx = gateway.ctx
         loaded = await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)
         doc: Doc[Any] = Doc()
-        if loaded.update:
-            doc.apply_update(loaded.update)
+        if loaded.state:
+            doc.apply_update(loaded.state)
         text = plain_text(doc, field)
     return LetterOut(letter_id=letter_id, firm_id=meta.firm_id, title=meta.title, content=text)
 

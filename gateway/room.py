@@ -79,10 +79,10 @@ class Room:
         loaded = await loader.load(
             self.ctx.settings, self.ctx.log, self.letter_id, self.ctx.redis, self.ctx.pg
         )
-        if loaded.update:
-            self.shape = DocShape.from_update(loaded.update)
-            self.doc.apply_update(loaded.update)
-        self.size = len(loaded.update)
+        if loaded.state:
+            self.shape = DocShape.from_update(loaded.state)
+            self.doc.apply_update(loaded.state)
+        self.size = len(loaded.state)
         pending, self._pending = self._pending or [], None
         for event in pending:
             self.apply_remote(event)

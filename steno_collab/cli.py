@@ -6,7 +6,10 @@ import sys
 from collections.abc import Sequence
 
 # A subcommand is listed here when it works; there are no stubs.
-COMMANDS: list[str] = ["dev", "gateway", "projector", "token", "migrate", "snapshotter"]
+COMMANDS: list[str] = [
+    "dev", "gateway", "projector", "token", "migrate", "snapshotter",
+    "replay", "history", "diff", "verify", "backfill",
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

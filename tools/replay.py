@@ -69,7 +69,9 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
         except EventDecodeError:
             continue  # poison: every consumer skips it too
         if event.type == "doc.update" and isinstance(event.payload, bytes):
-            updates.append(DocUpdate(record.offset, event.envelope.user, record.timestamp, event.payload))
+            updates.append(
+                DocUpdate(record.offset, event.envelope.user, record.timestamp, event.payload)
+            )
     if not seen and not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
     state = fold_document(base.ydoc_state if base else EMPTY_DOC, updates, src.settings.doc_field)
@@ -84,9 +86,7 @@ def base_ms(version: read.Version | None) -> int | None:
     return None if version is None else int(version.created_at.timestamp() * 1000)
 
 
-async def _base_version(
-    src: Sources, letter_id: str, cut: Cut, stop: int
-) -> read.Version | None:
+async def _base_version(src: Sources, letter_id: str, cut: Cut, stop: int) -> read.Version | None:
     if src.pg is None:
         return None
     if cut.at_ms is not None:
@@ -117,4 +117,3 @@ async def exists(src: Sources, letter_id: str) -> bool:
     async for _record in scan(src.log, src.letters_topic, letter_id, None):
         return True
     return False
-

@@ -12,7 +12,9 @@ def parse_instant(text: str) -> int:
     try:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise BadInstant(f"{text!r} is not an ISO-8601 instant (e.g. 2026-11-27T10:00:00Z)") from None
+        raise BadInstant(
+            f"{text!r} is not an ISO-8601 instant (e.g. 2026-11-27T10:00:00Z)"
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return int(value.timestamp() * 1000)

@@ -1,4 +1,4 @@
-"""Fault injection around the REAL log: appends that wait for a gate, or fail while broken.
+"""Fault injection around the REAL log: reads or appends held at a gate; appends that fail.
 
 Everything else is delegated to the wrapped log unchanged (no fake storage anywhere).
 """
@@ -18,9 +18,21 @@ class FaultyLog:
         self.gate.set()
         self.broken = False
         self.waiting = 0  # appends held at the gate
+        self.read_gate = asyncio.Event()
+        self.read_gate.set()
+        self.reads_waiting = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    async def read(self, topic: str, partition: int, offset: int, limit: int = 1000) -> Any:
+        if not self.read_gate.is_set():
+            self.reads_waiting += 1
+            try:
+                await self.read_gate.wait()
+            finally:
+                self.reads_waiting -= 1
+        return await self.inner.read(topic, partition, offset, limit)
 
     async def append(self, topic: str, key: bytes, entries: Sequence[Entry]) -> list[int]:
         if not self.gate.is_set():

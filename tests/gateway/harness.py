@@ -118,7 +118,7 @@ class YClient:
     task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, doc: Doc[Any] | None = None, **kw: Any) -> "YClient":
+    async def connect(cls, url: str, *, doc: Doc[Any] | None = None, **kw: Any) -> "YClient":
         """Connect (again, when `doc` is the document of an earlier connection)."""
         ws = await websockets.connect(url, max_size=None, **kw)
         client = cls(ws) if doc is None else cls(ws, doc=doc)
@@ -128,7 +128,8 @@ class YClient:
 
     @property
     def text(self) -> Text:
-        return self.doc.get("text", type=Text)
+        text: Text = self.doc.get("text", type=Text)
+        return text
 
     async def _read(self) -> None:
         try:

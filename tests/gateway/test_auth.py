@@ -42,7 +42,7 @@ def test_valid_token_gives_claims() -> None:
         "not-a-jwt",
         _token({}, key="another-secret-of-sufficient-length-0123456789"),
         _token({"exp": int(time.time()) - 3600}),
-        jwt.encode({"sub": "u1", "firmId": "f", "exp": int(time.time()) + 60}, None, "none"),
+        jwt.encode({"sub": "u1", "firmId": "f", "exp": int(time.time()) + 60}, None, "none"),  # type: ignore[arg-type]
         _token({"role": "superuser"}),
         _token({"firmId": None}),
     ],

@@ -1,6 +1,7 @@
 """Awareness: relayed to everyone (the sender too), stamped from the token, owned per connection."""
 
 import json
+from typing import Any
 
 from pycrdt import Awareness, Doc, create_awareness_message
 
@@ -26,11 +27,11 @@ async def test_stamping_relay_ownership_and_removal(gw: Running) -> None:
     mine = Awareness(alice.doc)
     await alice.set_awareness(mine, {"cursor": 1, "user": {"id": "bob", "name": "Not Alice"}})
     await eventually(lambda: mine.client_id in _states(bob))
-    state = _states(bob)[mine.client_id]
+    state: Any = _states(bob)[mine.client_id]
     assert state == {
         "cursor": 1,
         "user": {"id": "alice", "name": "Alice", "color": state["user"]["color"]},
-    }  # type: ignore[index]
+    }
     await eventually(lambda: mine.client_id in _states(alice))  # relayed to the sender too
 
     # Bob tries to move and then to remove Alice's caret: both dropped.

@@ -12,12 +12,14 @@ from gateway.errors import GOING_AWAY
 from tests.gateway.harness import YClient
 from tests.support import eventually, free_port
 
-CLI = [str(Path(sys.executable).parent / "steno-collab")]
+# The entry point as the console script runs it, importable from the checkout itself.
+CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _run(*args: str, env: dict[str, str]) -> str:
     proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=env, stdout=asyncio.subprocess.PIPE
+        *CLI, *args, env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0
@@ -31,7 +33,7 @@ async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> N
     env.pop("STENO_DATABASE_URL", None)
     token = await _run("token", "--user", "ann", "--firm", "f1", "--name", "Ann", env=env)
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env,
+        *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:

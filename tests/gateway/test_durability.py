@@ -24,7 +24,7 @@ async def faulty(tmp_path: Path) -> AsyncIterator[tuple[Running, FaultyLog]]:
     await real.start()
     log = FaultyLog(real)
     try:
-        async with running_gateway(settings, log=log) as running:  # type: ignore[arg-type]
+        async with running_gateway(settings, log=log) as running:
             yield running, log
     finally:
         await real.close()
@@ -92,3 +92,20 @@ async def test_append_failure_closes_4503_and_resync_loses_nothing(
     await eventually(all_in_log)
     await alice2.close()
     await bob2.close()
+
+
+async def test_no_sync_answer_before_the_letter_is_loaded(
+    faulty: tuple[Running, FaultyLog],
+) -> None:
+    gw, log = faulty
+    letter = await gw.create_letter("Already here")
+    log.read_gate.clear()  # the load reads the letter's partition: hold it there
+    client = await gw.client(letter)  # its sync step 1 is on the wire now
+    await eventually(lambda: log.reads_waiting >= 1)
+    assert client.received == []  # nothing answered against a half-loaded document
+    log.read_gate.set()
+    await client.synced.wait()
+    from pycrdt import XmlFragment
+
+    assert "Already here" in str(client.doc.get("default", type=XmlFragment))
+    await client.close()

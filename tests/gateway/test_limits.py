@@ -105,12 +105,13 @@ async def strict(tmp_path: Path) -> AsyncIterator[Running]:
         yield running
 
 
-ORIGIN = {"origin": "https://app.example"}
+APP = "https://app.example"
+ORIGIN = {"origin": APP}
 
 
 async def test_rate_limit_closes_with_4429(strict: Running) -> None:
     letter = await strict.create_letter()
-    client = await YClient.connect(strict.ws_url(letter, strict.token()), **ORIGIN)
+    client = await YClient.connect(strict.ws_url(letter, strict.token()), origin=APP)
     for _ in range(30):
         if client.closed.is_set():
             break
@@ -121,7 +122,7 @@ async def test_rate_limit_closes_with_4429(strict: Running) -> None:
 
 async def test_document_size_cap_closes_with_4413(strict: Running) -> None:
     letter = await strict.create_letter()
-    client = await YClient.connect(strict.ws_url(letter, strict.token()), **ORIGIN)
+    client = await YClient.connect(strict.ws_url(letter, strict.token()), origin=APP)
     await client.synced.wait()
     await client.insert("y" * 5000)
     await client.closed.wait()
@@ -147,15 +148,15 @@ async def test_origin_allowlist(strict: Running) -> None:
 async def test_connection_limits(strict: Running) -> None:
     letter = await strict.create_letter()
     token = strict.token(user="ann")
-    first = await YClient.connect(strict.ws_url(letter, token), **ORIGIN)
-    second = await YClient.connect(strict.ws_url(letter, token), **ORIGIN)
+    first = await YClient.connect(strict.ws_url(letter, token), origin=APP)
+    second = await YClient.connect(strict.ws_url(letter, token), origin=APP)
     assert await _status(strict.ws_url(letter, token), **ORIGIN) == 429  # per user
-    third = await YClient.connect(strict.ws_url(letter, strict.token(user="bo")), **ORIGIN)
+    third = await YClient.connect(strict.ws_url(letter, strict.token(user="bo")), origin=APP)
     assert await _status(strict.ws_url(letter, strict.token(user="cy")), **ORIGIN) == 429
     for client in (first, second, third):
         await client.close()
     # Slots are released on close.
     await eventually(lambda: not strict.app.state.gateway.conns)
-    again = await YClient.connect(strict.ws_url(letter, token), **ORIGIN)
+    again = await YClient.connect(strict.ws_url(letter, token), origin=APP)
     await again.synced.wait()
     await again.close()

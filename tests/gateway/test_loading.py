@@ -149,6 +149,9 @@ async def test_rest_create_read_and_permissions(stores: Running) -> None:
         ready = await http.get("/readyz")
         assert ready.status_code == 200
         assert ready.json() == {"log": "ok", "redis": "ok", "postgres": "ok"}
+        gateway_id = stores.app.state.gateway.ctx.gateway_id
+        ttl = await stores.app.state.gateway.ctx.redis.ttl(f"gateway:{gateway_id}:alive")
+        assert 0 < ttl <= 30
         metrics = (await http.get("/metrics")).text
         assert "gateway_append_seconds_bucket" in metrics
         assert 'gateway_refusals_total{reason="forbidden"}' in metrics

@@ -63,3 +63,18 @@ async def test_opted_in_clients_get_session_events_and_stock_clients_do_not(gw: 
     assert {"id": "joiner", "name": "Jo"}.items() <= joined[-1]["user"].items()
     assert stock.app == []
     assert all(m[0] != 100 for m in stock.received)
+
+
+async def test_empty_updates_are_neither_logged_nor_relayed(gw: Running) -> None:
+    letter = await gw.create_letter()
+    sender, peer = await gw.client(letter, user="a"), await gw.client(letter, user="b")
+    await sender.synced.wait()
+    await peer.synced.wait()
+    received = len(peer.received)
+    await sender.ws.send(b"\x00\x02\x02\x00\x00")  # an update message carrying `00 00`
+    await sender.insert("x")  # a real one after it, to know the empty one was processed
+    await eventually(lambda: str(peer.text) == "x")
+    assert len(peer.received) == received + 1
+    records = await gw.records(Topic.LETTERS, letter)
+    assert [r.value for r in records if dict(r.headers)["type"] == b"doc.update"] != []
+    assert all(r.value != b"\x00\x00" for r in records)

@@ -20,7 +20,7 @@ async def test_drain_flushes_pending_appends_and_closes_with_1001(tmp_path: Path
     await real.start()
     log = FaultyLog(real)
     try:
-        async with running_gateway(settings, log=log) as gw:  # type: ignore[arg-type]
+        async with running_gateway(settings, log=log) as gw:
             letter = await gw.create_letter()
             client = await gw.client(letter, user="alice")
             await client.synced.wait()

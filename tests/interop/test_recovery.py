@@ -28,7 +28,7 @@ async def faulty(tmp_path: Path, node_modules: Path) -> AsyncIterator[tuple[Runn
     await real.start()
     log = FaultyLog(real)
     try:
-        async with running_gateway(settings, log=log) as running:  # type: ignore[arg-type]
+        async with running_gateway(settings, log=log) as running:
             yield running, log
     finally:
         await real.close()

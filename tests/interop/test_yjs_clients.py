@@ -74,7 +74,7 @@ async def test_burst_of_200_arrives_complete_and_in_order(gw: Running, node: Ope
         updates = [r for r in records if dict(r.headers)["type"] == b"doc.update"]
         return updates if len(updates) >= 200 else []  # peers may hear them before the append
 
-    updates = await eventually(logged)
+    updates: list[Record] = await eventually(logged)
     assert len(updates) == 200
     assert all(decode_record(r.key, r.value, r.headers).envelope.user == "alice" for r in updates)
 

@@ -108,9 +108,13 @@ class Session:
         self.seen: list[Seen] = []
 
     async def append(self, payload: Payload | bytes, user: str, type: str | None = None) -> int:
-        event = new_event(self.letter_id, payload, firm=FIRM, user=user, conn=f"c-{user}", type=type)
+        event = new_event(
+            self.letter_id, payload, firm=FIRM, user=user, conn=f"c-{user}", type=type
+        )
         _, value, headers = encode_event(event)
-        [offset] = await self.log.append(self.topic, self.letter_id.encode(), [Entry(value, headers)])
+        [offset] = await self.log.append(
+            self.topic, self.letter_id.encode(), [Entry(value, headers)]
+        )
         return offset
 
     async def create(self, content: str = "Dear Sir,\nWe write about") -> None:
@@ -125,11 +129,15 @@ class Session:
 
     async def join(self, client: Client) -> None:
         user = UserRef(id=client.user, name=client.user.title())
-        await self.append(SessionJoined(conn_id=f"c-{client.user}", user=user, role="editor"), client.user)
+        await self.append(
+            SessionJoined(conn_id=f"c-{client.user}", user=user, role="editor"), client.user
+        )
 
     async def leave(self, client: Client) -> None:
         user = UserRef(id=client.user, name=client.user.title())
-        await self.append(SessionLeft(conn_id=f"c-{client.user}", user=user, role="editor"), client.user)
+        await self.append(
+            SessionLeft(conn_id=f"c-{client.user}", user=user, role="editor"), client.user
+        )
 
     async def run(self, steps: int) -> None:
         for client in self.clients:
@@ -172,7 +180,9 @@ class Session:
         record = (await self.log.read(self.topic, offset_partition(self), offset, 1))[0]
         self.observer.receive(update)
         doc = self.observer.doc
-        self.seen.append(Seen(offset + 1, record.timestamp, plain_text(doc, FIELD), doc.get_state()))
+        self.seen.append(
+            Seen(offset + 1, record.timestamp, plain_text(doc, FIELD), doc.get_state())
+        )
 
     async def quiesce(self) -> None:
         """Deliver everything: every client ends with every update."""

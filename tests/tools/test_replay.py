@@ -5,6 +5,7 @@ snapshotter's versions plus the log after them; on both log implementations."""
 import bisect
 import random
 
+import pytest
 from pycrdt import Doc
 
 from eventlog import Log
@@ -14,8 +15,6 @@ from tests.tools.conftest import recorded, snapshot_all
 from tests.tools.session import FIELD, Seen, Session
 from tools.replay import Cut, LetterNotFound, replay
 from tools.sources import open_sources
-
-import pytest
 
 
 def expected_at_position(seen: list[Seen], position: int) -> Seen | None:
@@ -69,7 +68,7 @@ async def replay_everywhere(
             check(got.state, expected_at_position(seen, position))
             checked += 1
         instants = sorted({s.at_ms for s in seen})
-        for at in sample(instants) + [instants[0] - 1, instants[-1] + 1000]:
+        for at in [*sample(instants), instants[0] - 1, instants[-1] + 1000]:
             got = await replay(src, session.letter_id, Cut(at_ms=at))
             check(got.state, expected_at_ms(seen, at))
             checked += 1

@@ -4,12 +4,13 @@ import os
 import shutil
 from pathlib import Path
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, expect
 
 CHROMIUM = os.environ.get("STENO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 10_000  # generous: CI shares two cores with the whole suite
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 async def launch(playwright: Playwright) -> Browser:

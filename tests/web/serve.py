@@ -32,9 +32,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--jwt-secret", required=True)
+    parser.add_argument("--no-dev", action="store_true", help="production mode: no dev login")
     args = parser.parse_args()
     settings = Settings(
-        dev=True,
+        dev=not args.no_dev,
         host="127.0.0.1",
         port=args.port,
         data_dir=args.data_dir,

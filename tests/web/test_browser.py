@@ -30,6 +30,11 @@ from tests.web.browser import (
 )
 
 SERVE = Path(__file__).with_name("serve.py")
+# What the browser does when its tab goes to the background.
+_HIDE_TAB = """() => {
+  Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' })
+  document.dispatchEvent(new Event('visibilitychange'))
+}"""
 
 
 async def start_gateway(data: Path, port: int, secret: str, dev: bool = True) -> Supervised:
@@ -73,9 +78,11 @@ async def test_two_users_see_each_others_typing_and_carets(base_url: str, browse
         letter = await create_letter(
             avery, "Smith v. Acme", "Dear Claims Adjuster,\nWe represent Ms. Smith."
         )
-        await sign_in(parker, base_url, "parker")
-        await parker.goto(f"{base_url}/#/letters/{letter}")
+        # The dev URL for a second person: signs in as that demo user and opens the letter.
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
         await expect(parker.locator(".letter-body")).to_contain_text("We represent Ms. Smith.")
+        await expect(parker.locator(".who")).to_contain_text("Parker Paralegal")
+        assert "as=" not in parker.url
 
         # Parker types; Avery sees the words, "Parker Paralegal is typing…" and the labelled caret.
         typing = asyncio.create_task(type_at_end(parker, " Her claim is valid."))
@@ -101,6 +108,11 @@ async def test_two_users_see_each_others_typing_and_carets(base_url: str, browse
         final = await body_text(avery)
         assert final == await body_text(parker)
         assert "Her claim is valid." in final and "Please respond in 30 days." in final
+
+        # Parker switches to another tab: Avery sees him as away.
+        await parker.evaluate(_HIDE_TAB)
+        parker_row = avery.locator(".users [data-name='Parker Paralegal'] .status")
+        await expect(parker_row).to_have_text("away")
 
         await parker.reload()
         await expect(parker.locator(".letter-body")).to_contain_text("Please respond in 30 days.")

@@ -66,6 +66,7 @@ export interface HistoryEntry {
   kind?: string
   user?: { id?: string; name?: string } | string | null
   summary?: string
+  data?: Record<string, unknown>
   [key: string]: unknown
 }
 
@@ -143,7 +144,11 @@ export class Api {
     return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/versions/${n}`)
   }
 
-  history(id: string): Promise<{ events?: HistoryEntry[]; entries?: HistoryEntry[] } | HistoryEntry[]> {
+  history(
+    id: string,
+  ): Promise<
+    { events?: HistoryEntry[]; entries?: HistoryEntry[]; history?: HistoryEntry[] } | HistoryEntry[]
+  > {
     return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/history`)
   }
 }

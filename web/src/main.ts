@@ -44,13 +44,11 @@ async function render(): Promise<void> {
   mounted = null
   renderWho()
   if (!session) {
-    replaceChildren(
-      main,
-      await loginView((s) => {
-        session = s
-        void render()
-      }),
-    )
+    const login = await loginView((s) => {
+      session = s
+      void render()
+    })
+    if (!session) replaceChildren(main, login) // else signed in while it loaded (`?as=`)
     return
   }
   const api = new Api(session)

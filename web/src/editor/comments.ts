@@ -34,6 +34,7 @@ export function commentsPanel(
     for (const person of present()) everyone.set(person.id, person)
     return [...everyone.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
+  const drafts = new Map<string, string>() // thread id -> unsent reply
   const list = h('div', { class: 'threads', 'aria-live': 'polite' })
   const status = h('p', { class: 'muted', role: 'status' })
   const canComment = COMMENTER_ROLES.has(role)
@@ -54,7 +55,11 @@ export function commentsPanel(
       const { threads } = await api.listComments(letterId)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
       status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
+      // The list is rebuilt whenever anyone comments: keep the reply being typed, and its focus.
+      const typingIn = (document.activeElement as HTMLElement | null)?.dataset?.thread
       replaceChildren(list, ...sortThreads(threads).map((t) => threadView(t)))
+      if (typingIn)
+        list.querySelector<HTMLElement>(`textarea[data-thread="${CSS.escape(typingIn)}"]`)?.focus()
       showAnchors(editor, threads)
       if (composer) composer.hidden = false
     } catch (error) {
@@ -107,7 +112,14 @@ export function commentsPanel(
   }
 
   function replyForm(thread: Thread): HTMLElement {
-    const box = h('textarea', { rows: 2, 'aria-label': 'Reply', placeholder: 'Reply… (@ to mention)' })
+    const box = h('textarea', {
+      rows: 2,
+      'aria-label': 'Reply',
+      placeholder: 'Reply… (@ to mention)',
+      'data-thread': thread.thread_id,
+    })
+    box.value = drafts.get(thread.thread_id) ?? ''
+    box.addEventListener('input', () => drafts.set(thread.thread_id, box.value))
     const form = h(
       'form',
       { class: 'reply' },
@@ -118,7 +130,9 @@ export function commentsPanel(
     form.addEventListener('submit', (event) => {
       event.preventDefault()
       const body = box.value.trim()
-      if (body) void act(() => api.reply(letterId, thread.thread_id, body, mentionsIn(body, people())))
+      if (!body) return
+      drafts.delete(thread.thread_id)
+      void act(() => api.reply(letterId, thread.thread_id, body, mentionsIn(body, people())))
     })
     return form
   }

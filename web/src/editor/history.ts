@@ -13,7 +13,12 @@ export interface HistoryPanel {
   refresh(): Promise<void>
 }
 
-export function historyPanel(api: Api, letterId: string, editor: Editor): HistoryPanel {
+export function historyPanel(
+  api: Api,
+  letterId: string,
+  editor: Editor,
+  nameOf: (userId: string) => string,
+): HistoryPanel {
   const versions = h('ol', { class: 'versions', 'aria-label': 'Versions' })
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Activity' })
   const versionStatus = h('p', { class: 'muted', role: 'status' })
@@ -54,9 +59,15 @@ export function historyPanel(api: Api, letterId: string, editor: Editor): Histor
   async function loadTimeline(): Promise<void> {
     try {
       const data = await api.history(letterId)
-      const items = Array.isArray(data) ? data : (data.events ?? data.entries ?? [])
+      const items = Array.isArray(data) ? data : (data.events ?? data.entries ?? data.history ?? [])
       timelineStatus.textContent = items.length ? '' : 'No activity recorded yet.'
-      replaceChildren(timeline, ...items.slice(-200).reverse().map(timelineRow))
+      replaceChildren(
+        timeline,
+        ...items
+          .slice(-200)
+          .reverse()
+          .map((entry) => timelineRow(entry, nameOf)),
+      )
     } catch (error) {
       timelineStatus.textContent = unavailable(error, 'The activity timeline')
     }
@@ -64,7 +75,7 @@ export function historyPanel(api: Api, letterId: string, editor: Editor): Histor
 
   function versionRow(version: VersionSummary): HTMLElement {
     const kind = version.change_data?.label ?? version.change_data?.type ?? 'version'
-    const who = contributorNames(version.change_data?.contributors)
+    const who = contributorNames(version.change_data?.contributors, nameOf)
     const open = h('button', { type: 'button', class: 'link' }, `Version ${version.version_number}`)
     open.addEventListener('click', () => void openVersion(version.version_number))
     return h(
@@ -119,31 +130,48 @@ export function historyPanel(api: Api, letterId: string, editor: Editor): Histor
   return { element, refresh }
 }
 
-function timelineRow(entry: HistoryEntry): HTMLElement {
+function timelineRow(entry: HistoryEntry, nameOf: (id: string) => string): HTMLElement {
   const when = entry.ts ?? entry.at
-  const user = typeof entry.user === 'string' ? entry.user : (entry.user?.name ?? entry.user?.id ?? '')
-  const what = entry.summary ?? entry.type ?? entry.kind ?? 'event'
+  const user =
+    typeof entry.user === 'string' ? nameOf(entry.user) : (entry.user?.name ?? entry.user?.id ?? '')
   return h(
     'li',
     {},
     h('strong', {}, user || 'system'),
-    ` ${what}`,
+    ` ${entry.summary ?? describeEntry(entry)}`,
     when !== undefined ? h('div', { class: 'muted' }, formatInstant(when)) : null,
   )
 }
 
-function contributorNames(contributors: unknown[] | undefined): string {
+/** The audit trail's change types (snapshotter/audit.py), in words. */
+function describeEntry(entry: HistoryEntry): string {
+  const kind = entry.type ?? entry.kind ?? 'event'
+  const data = (entry.data ?? {}) as { inserted?: number; deleted?: number; version_number?: number }
+  switch (kind) {
+    case 'edit':
+      return `edited: ${data.inserted ?? 0} characters added, ${data.deleted ?? 0} removed`
+    case 'session-start':
+      return 'opened the letter'
+    case 'session-end':
+      return 'left the letter'
+    case 'letter.created':
+      return 'created the letter'
+    case 'version':
+      return data.version_number ? `saved version ${data.version_number}` : 'saved a version'
+    default:
+      return kind.replace(/[._-]/g, ' ')
+  }
+}
+
+/** Contributors are user ids (snapshotter/versions.py) or {id, name} objects. */
+function contributorNames(contributors: unknown[] | undefined, nameOf: (id: string) => string): string {
   if (!Array.isArray(contributors)) return ''
-  return contributors
-    .map((c) =>
-      typeof c === 'string'
-        ? c
-        : typeof c === 'object' && c !== null
-          ? String((c as { name?: string; id?: string }).name ?? (c as { id?: string }).id ?? '')
-          : '',
-    )
-    .filter(Boolean)
-    .join(', ')
+  const names = contributors.map((c) => {
+    if (typeof c === 'string') return nameOf(c)
+    const person = (c ?? {}) as { id?: string; name?: string }
+    return person.name ?? (person.id ? nameOf(person.id) : '')
+  })
+  return names.filter(Boolean).join(', ')
 }
 
 function unavailable(error: unknown, what: string): string {

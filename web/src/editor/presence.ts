@@ -92,9 +92,9 @@ function dedupeByUser(people: Collaborator[]): Collaborator[] {
   const byUser = new Map<string, Collaborator>()
   for (const person of people) {
     const seen = byUser.get(person.id)
-    if (!seen || rank[person.status] < rank[seen.status] || person.self) {
-      byUser.set(person.id, seen?.self ? { ...person, self: true } : person)
-    }
+    const self = person.self || Boolean(seen?.self)
+    const liveliest = !seen || rank[person.status] < rank[seen.status] ? person : seen
+    byUser.set(person.id, { ...liveliest, self })
   }
   return [...byUser.values()].sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name))
 }

@@ -43,7 +43,8 @@ export async function editorView(api: Api, session: Session, letterId: string): 
   const notices = h('ul', { class: 'notices', 'aria-live': 'polite', 'aria-label': 'Recent activity' })
   const people = (): Person[] => knownPeople(collaborators(collab.provider.awareness), session)
   const comments = commentsPanel(api, letterId, collab.editor, session.claims.role, people)
-  const history = historyPanel(api, letterId, collab.editor)
+  const nameOf = (id: string): string => people().find((p) => p.id === id)?.name ?? id
+  const history = historyPanel(api, letterId, collab.editor, nameOf)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   const stopApp = onAppMessage(collab.provider, (message) => {
     if (message.type.startsWith('comment.')) void comments.refresh()
@@ -149,7 +150,8 @@ function presencePanel(
   const render = (): void => {
     const everyone = collaborators(awareness)
     replaceChildren(users, ...everyone.map(userRow))
-    typing.textContent = typingLine(everyone)
+    const line = typingLine(everyone)
+    if (typing.textContent !== line) typing.textContent = line // aria-live: announce changes only
   }
   awareness.on('change', render)
   const stopActivity = trackActivity(awareness, editorRoot)

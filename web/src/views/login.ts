@@ -1,5 +1,6 @@
 // Sign-in: in dev mode, pick a demo user (the gateway mints their token); otherwise wait for
-// the host application to hand over a token.
+// the host application to hand over a token. In dev mode `/?as=parker` signs in as that demo
+// user directly (what `steno-collab dev` can print as the URL to open).
 
 import { devDirectory, devLogin, type Session } from '../auth'
 import { h, initials } from '../dom'
@@ -7,6 +8,11 @@ import { h, initials } from '../dom'
 export async function loginView(onSession: (session: Session) => void): Promise<HTMLElement> {
   const directory = await devDirectory().catch(() => null)
   if (!directory) return hostTokenView()
+  const wanted = takeParam('as')
+  if (wanted && directory.users.some((user) => user.id === wanted)) {
+    onSession(await devLogin(wanted))
+    return h('p', { class: 'muted' }, 'Signing in…')
+  }
   const error = h('p', { class: 'error', role: 'alert' })
   const choices = directory.users.map((user) => {
     const button = h(
@@ -61,4 +67,14 @@ function hostTokenView(): HTMLElement {
       'Integrators: open it with ?token=JWT, or post {type: "steno:token", token} to this window after it posts {type: "steno:ready"}.',
     ),
   )
+}
+
+function takeParam(name: string): string | null {
+  const url = new URL(location.href)
+  const value = url.searchParams.get(name)
+  if (value !== null) {
+    url.searchParams.delete(name)
+    history.replaceState(null, '', url.toString())
+  }
+  return value
 }

@@ -1,0 +1,73 @@
+"""`steno-collab backfill projector|snapshotter|all [--from-beginning | --since ISO]
+[--letters ID ...] [--reset]`: rebuild projections from the log (tools.backfill).
+
+Interrupt it at any time (Ctrl-C) and run the same command again: it continues.
+"""
+
+import argparse
+import asyncio
+import sys
+
+from schemas.settings import Settings
+from tools.backfill import TARGETS, backfill
+from tools.sources import SourceError, open_sources
+from tools.timefmt import BadInstant, parse_instant
+
+INTERRUPTED = 130
+
+
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser(
+        "backfill",
+        help="rebuild the Redis and/or PostgreSQL projections from the log (resumable)",
+        description=(
+            "Without options: continue each projection from its stored positions (from the "
+            "log's beginning when it has none). --from-beginning --reset: wipe and rebuild "
+            "everything. --letters / --since: rebuild only those letters (--since picks the "
+            "letters with records at or after the instant) from their whole history; stop the "
+            "snapshotter service during a --letters/--since snapshotter backfill."
+        ),
+    )
+    parser.add_argument("target", choices=TARGETS)
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--from-beginning", action="store_true", help="with --reset: rebuild from the log's start"
+    )
+    start.add_argument("--since", help="only letters with records at or after this ISO instant")
+    parser.add_argument("--letters", nargs="+", default=[], metavar="ID", help="only these letters")
+    parser.add_argument("--reset", action="store_true", help="wipe the chosen state first")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.from_beginning and not args.reset:
+        print(
+            "steno-collab backfill: --from-beginning rebuilds into fresh state: add --reset "
+            "(without it the projections continue from their stored positions)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        since = None if args.since is None else parse_instant(args.since)
+        lines = asyncio.run(_backfill(Settings(), args, since))
+    except (BadInstant, SourceError) as exc:
+        print(f"steno-collab backfill: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            "steno-collab backfill: interrupted; run the same command again to continue",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    print("\n".join(["backfill done:", *(f"  {line}" for line in lines)]))
+    return 0
+
+
+async def _backfill(settings: Settings, args: argparse.Namespace, since: int | None) -> list[str]:
+    redis = args.target in ("projector", "all")
+    pg = args.target in ("snapshotter", "all")
+    async with open_sources(settings, redis=redis, pg=pg) as src:
+        summary = await backfill(
+            src, args.target, reset=args.reset, letters=args.letters, since_ms=since
+        )
+    return summary.lines

@@ -1,0 +1,45 @@
+"""`steno-collab history LETTER [--since ISO] [--until ISO] [--json]`: who did what when."""
+
+import argparse
+import asyncio
+import sys
+
+from schemas.settings import Settings
+from tools.history import format_json, format_text, history
+from tools.replay import LetterNotFound
+from tools.sources import SourceError, open_sources
+from tools.timefmt import BadInstant, parse_instant
+
+
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser(
+        "history", help="a letter's timeline: sessions, edits, comments, locks, versions"
+    )
+    parser.add_argument("letter", help="letter id")
+    parser.add_argument("--since", help="ISO-8601 instant (inclusive)")
+    parser.add_argument("--until", help="ISO-8601 instant (exclusive)")
+    parser.add_argument("--json", action="store_true", help="JSON instead of text")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        since = None if args.since is None else parse_instant(args.since)
+        until = None if args.until is None else parse_instant(args.until)
+        text = asyncio.run(_history(Settings(), args.letter, since, until, args.json))
+    except (BadInstant, SourceError) as exc:
+        print(f"steno-collab history: {exc}", file=sys.stderr)
+        return 2
+    except LetterNotFound:
+        print(f"steno-collab history: no letter {args.letter!r} in the log", file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
+    return 0
+
+
+async def _history(
+    settings: Settings, letter_id: str, since: int | None, until: int | None, as_json: bool
+) -> str:
+    async with open_sources(settings, pg=None) as src:
+        entries = await history(src, letter_id, since, until)
+    return format_json(entries) if as_json else format_text(entries)

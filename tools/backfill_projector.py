@@ -1,0 +1,147 @@
+"""Backfill of the projector: its own consumer (`projector.consumer.Projector`: fold + fenced
+Redis writes) run over the log up to the end offsets seen at the start, then stopped.
+
+Resumable for free: the projector stores its positions in Redis atomically with the state, so
+an interrupted run leaves a consistent prefix and the next run continues from it. A reset
+deletes every projector-owned key first (never the gateway's `lock:*` / `gateway:*`); a marker
+key remembers that a reset is under way, so a rerun after an interruption does not wipe again.
+For chosen letters, the projector's reload (`projector.reload.reload_letters`) rebuilds each
+letter from the log alone up to the stored position of its partition, written with a fence.
+"""
+
+import asyncio
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+
+from projector.consumer import Projector
+from projector.metrics import Metrics
+from projector.reload import Versions, reload_letters
+from projector.settings import ProjectorSettings
+from projector.store import TP, Store, Write, letter_key
+from schemas.events import Topic
+from tools.progress import Meter
+from tools.sources import Sources
+
+RESET_MARKER = "backfill:projector:reset"  # "wiping" | "rebuilding"
+OWNED = (
+    "ydoc:*",
+    "letter:*",
+    "presence:*",
+    "connection:*",
+    "comments:*",
+    "recent:*",
+    "projector:*",
+)
+POLL_S = 0.1
+
+
+def _store(src: Sources, options: ProjectorSettings) -> Store:
+    assert src.redis is not None
+    return Store(src.redis, options.ttl_s * 1000)
+
+
+async def wipe(redis: Redis) -> int:
+    """Delete every projector-owned key; returns how many."""
+    deleted = 0
+    for pattern in OWNED:
+        batch: list[bytes] = []
+        async for key in redis.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += await redis.delete(*batch)
+                batch = []
+        if batch:
+            deleted += await redis.delete(*batch)
+    return deleted
+
+
+async def reset(redis: Redis) -> bool:
+    """Wipe unless a previous reset already did (then only its rebuild is unfinished)."""
+    marker = await redis.get(RESET_MARKER)
+    if marker == b"rebuilding":
+        return False
+    await redis.set(RESET_MARKER, b"wiping")
+    await wipe(redis)
+    await redis.set(RESET_MARKER, b"rebuilding")
+    return True
+
+
+async def run_all(src: Sources, meter: Meter, options: ProjectorSettings | None = None) -> int:
+    """Fold every partition of both topics up to its current end; returns events folded."""
+    assert src.redis is not None
+    options = options or ProjectorSettings(metrics_port=None)
+    store = _store(src, options)
+    topics = [src.settings.topic(Topic.LETTERS), src.settings.topic(Topic.PRESENCE)]
+    ends = {(t, p): e for t in topics for p, e in (await src.log.end_offsets(t)).items()}
+    firsts = {(t, p): o for t in topics for p, o in (await src.log.start_offsets(t)).items()}
+    begin = await _positions(store, ends, firsts)
+    meter.start("projector", sum(max(ends[tp] - begin[tp], 0) for tp in ends))
+    projector = Projector(src.settings, options, src.log, store, Versions(None), Metrics())
+    partitions = {t: frozenset(p for (tt, p) in ends if tt == t) for t in topics}
+    await projector.assigned(partitions)
+    worker = asyncio.create_task(projector.work())
+    try:
+        while True:
+            now = await _positions(store, ends, firsts)
+            meter.advance_to(sum(max(now[tp] - begin[tp], 0) for tp in ends))
+            print("DEBUG", now, ends, begin, worker.done())
+            if all(now[tp] >= ends[tp] for tp in ends):
+                break
+            if worker.done():
+                worker.result()  # a bug in the fold: raise it
+            await asyncio.sleep(POLL_S)
+    finally:
+        print("DEBUG cancel")
+        worker.cancel()
+        print("DEBUG gathered", await asyncio.gather(worker, return_exceptions=True))
+        await projector.revoked(partitions)
+        print("DEBUG revoked")
+        meter.finish()
+    await src.redis.delete(RESET_MARKER)
+    return meter.done
+
+
+async def _positions(store: Store, ends: dict[TP, int], firsts: dict[TP, int]) -> dict[TP, int]:
+    stored = await store.positions(list(ends))
+    return {tp: firsts.get(tp, 0) if v is None else v for tp, v in stored.items()}
+
+
+async def run_letters(src: Sources, letters: Iterable[str], meter: Meter, reset_first: bool) -> int:
+    """Rebuild chosen letters from the log alone; returns how many letters were written."""
+    assert src.redis is not None
+    store = _store(src, ProjectorSettings(metrics_port=None))
+    letters_topic, presence = src.letters_topic, src.settings.topic(Topic.PRESENCE)
+    by_partition: dict[int, list[str]] = {}
+    for lid in sorted(set(letters)):
+        by_partition.setdefault(src.partition_of(lid), []).append(lid)
+    meter.start("projector letters", sum(len(v) for v in by_partition.values()))
+    written = 0
+    for partition, lids in sorted(by_partition.items()):
+        if reset_first:
+            await _forget(src.redis, lids)
+        tps = [(letters_topic, partition), (presence, partition)]
+        stored = await store.positions(tps)
+        upto = stored[tps[0]]
+        if upto is None:  # never projected: the projector will fold this partition from its start
+            upto = (await src.log.end_offsets(letters_topic)).get(partition, 0)
+        states = await reload_letters(
+            src.log, Versions(None), letters_topic, partition, lids, upto, src.settings.doc_field
+        )
+        fence = {tp: (v, v) for tp, v in stored.items() if v is not None}
+        writes = [Write(None, state, partition) for state in states.values()]
+        if await store.commit(fence, writes) is not None:
+            raise RuntimeError(f"projector positions of partition {partition} moved: rerun")
+        written += len(writes)
+        meter.advance_to(written)
+    meter.finish()
+    return written
+
+
+async def _forget(redis: Redis, letter_ids: list[str]) -> None:
+    for lid in letter_ids:
+        conns = await redis.smembers(f"letter:{lid}:connections")
+        keys = [f"ydoc:{lid}", f"ydoc:{lid}:offset", f"letter:{lid}:meta", letter_key(lid)]
+        keys += [f"letter:{lid}:connections", f"presence:{lid}", f"comments:{lid}"]
+        keys += [f"recent:{lid}", *(f"connection:{c.decode()}" for c in conns)]
+        await redis.delete(*keys)

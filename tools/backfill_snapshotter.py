@@ -1,0 +1,166 @@
+"""Backfill of the snapshotter: its own consumer (`snapshotter.consumer.Snapshotter`: fold +
+one PostgreSQL transaction per batch with the position) fed the log up to the end offsets seen
+at the start.
+
+Resumable for free: rows and positions commit together, so a rerun continues from the last
+committed batch. A reset truncates the snapshotter's tables and positions in one transaction
+that also writes a marker row, so a rerun after an interruption continues instead of wiping
+again. Chosen letters are rebuilt by the same fold and store under a consumer group of their
+own, up to the position of the `snapshotter` group (which then continues from the rebuilt
+state): their rows are deleted in the transaction that creates that group's positions.
+"""
+
+import hashlib
+from collections.abc import Iterable
+
+import asyncpg
+
+from snapshotter.consumer import GROUP, Snapshotter
+from snapshotter.fold import Folder
+from snapshotter.migrate import migrate
+from snapshotter.store import Store
+from tools.progress import Meter
+from tools.sources import Sources
+
+MARKER_GROUP = "tools.backfill"  # consumer_positions rows used as job markers
+RESET_MARKER = ("snapshotter-reset", 0)
+TABLES = (
+    "letters, letter_version, collaboration, comment_threads, comments, snapshotter_letter_state"
+)
+_LETTER_TABLES = (
+    "comments", "comment_threads", "collaboration", "letter_version", "snapshotter_letter_state",
+    "letters",
+)  # fmt: skip
+
+
+async def reset(pool: asyncpg.Pool) -> bool:
+    """Truncate the snapshotter's tables and positions, unless an unfinished reset did."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await _marker(conn, *RESET_MARKER):
+            return False
+        await conn.execute(f"TRUNCATE {TABLES}")
+        await conn.execute("DELETE FROM consumer_positions WHERE consumer_group = $1", GROUP)
+        await _set_marker(conn, *RESET_MARKER)
+    return True
+
+
+async def _marker(conn: asyncpg.Connection, topic: str, partition: int) -> bool:
+    found = await conn.fetchval(
+        "SELECT 1 FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+        " AND partition = $3",
+        MARKER_GROUP,
+        topic,
+        partition,
+    )
+    return found is not None
+
+
+async def _set_marker(conn: asyncpg.Connection, topic: str, partition: int) -> None:
+    await conn.execute(
+        "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+        " VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+        MARKER_GROUP,
+        topic,
+        partition,
+    )
+
+
+async def prepare(src: Sources) -> Store:
+    assert src.settings.database_url is not None
+    await migrate(src.settings.database_url)
+    return Store(src.pg)
+
+
+async def run_all(src: Sources, meter: Meter) -> int:
+    """Fold every partition up to its current end; returns events folded."""
+    store = await prepare(src)
+    topic = src.letters_topic
+    snapshotter = Snapshotter(src.settings, src.log, store)
+    await snapshotter.resume()
+    ends = await src.log.end_offsets(topic)
+    begin = dict(snapshotter.positions)
+    meter.start("snapshotter", sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
+    done = 0
+    try:
+        for partition, end in sorted(ends.items()):
+            offset = snapshotter.positions.get(partition, 0)
+            while offset < end:
+                batch = await src.log.read(topic, partition, offset, src.settings.snapshotter_batch)
+                if not batch:
+                    break
+                batch = [r for r in batch if r.offset < end]
+                await snapshotter.handle(batch)
+                done += len(batch)
+                offset = batch[-1].offset + 1
+                meter.advance_to(done)
+        await snapshotter.flush()
+    finally:
+        meter.finish()
+    async with src.pg.acquire() as conn:
+        await conn.execute(
+            "DELETE FROM consumer_positions WHERE consumer_group = $1 AND topic = $2",
+            MARKER_GROUP,
+            RESET_MARKER[0],
+        )
+    return done
+
+
+def letters_group(letters: Iterable[str]) -> str:
+    digest = hashlib.sha1("\n".join(sorted(set(letters))).encode()).hexdigest()[:12]
+    return f"{MARKER_GROUP}.letters.{digest}"
+
+
+async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> int:
+    """Rebuild chosen letters' rows from the log; returns events folded."""
+    store = await prepare(src)
+    wanted = sorted(set(letters))
+    group, topic = letters_group(wanted), src.letters_topic
+    target = await store.positions(GROUP, topic)  # where the snapshotter group is
+    partitions = sorted({src.partition_of(lid) for lid in wanted} & set(target))
+    positions = await _start_letters(src, store, group, wanted, partitions)
+    meter.start("snapshotter letters", sum(target[p] - positions[p] for p in partitions))
+    folder, keys, done = Folder(src.settings), {lid.encode() for lid in wanted}, 0
+    folder.adopt(
+        await store.load_states(wanted, field_name=folder.field, window_ms=folder.window_ms)
+    )
+    try:
+        for p in partitions:
+            offset = positions[p]
+            while offset < target[p]:
+                batch = await src.log.read(topic, p, offset, src.settings.snapshotter_batch)
+                batch = [r for r in batch if r.offset < target[p]]
+                if not batch:
+                    break
+                out = folder.fold([r for r in batch if r.key in keys])
+                next_offset = batch[-1].offset + 1
+                await store.commit(group, topic, p, offset, next_offset, out)
+                done, offset = done + len(batch), next_offset
+                meter.advance_to(done)
+    finally:
+        meter.finish()
+    async with src.pg.acquire() as conn:
+        await conn.execute("DELETE FROM consumer_positions WHERE consumer_group = $1", group)
+    return done
+
+
+async def _start_letters(
+    src: Sources, store: Store, group: str, letters: list[str], partitions: list[int]
+) -> dict[int, int]:
+    """The job's positions; a new job deletes the letters' rows in the same transaction."""
+    stored = await store.positions(group, src.letters_topic)
+    if stored:
+        return stored  # an interrupted run of the same job: continue it
+    firsts = await src.log.start_offsets(src.letters_topic)
+    async with src.pg.acquire() as conn, conn.transaction():
+        for table in _LETTER_TABLES:
+            await conn.execute(f"DELETE FROM {table} WHERE letter_id = ANY($1::text[])", letters)
+        for p in partitions:
+            await conn.execute(
+                "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+                " VALUES ($1, $2, $3, $4)",
+                group,
+                src.letters_topic,
+                p,
+                firsts.get(p, 0),
+            )
+    return {p: firsts.get(p, 0) for p in partitions}

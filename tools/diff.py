@@ -1,0 +1,174 @@
+"""Diff of a letter's text between two points (version numbers or instants), each change
+attributed to the users whose edits in between made it.
+
+Both ends are replays (tools.replay). Attribution follows the text through the edits in
+between: the letter's `doc.update` records are applied in log order with the snapshotter's
+`LetterDocument`, grouped into runs of one user's consecutive updates; after each run, difflib
+compares the text before and after, so every character carries who inserted it and every
+character of the start text who deleted it. The final difflib hunks (by line) then name the
+users behind their inserted and deleted characters.
+"""
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.loader import scan
+from schemas.envelope import EventDecodeError, decode_record
+from snapshotter import read
+from snapshotter.document import LetterDocument
+from tools.replay import Cut, Replayed, replay
+from tools.sources import Sources
+from tools.timefmt import parse_instant
+
+Json = dict[str, Any]
+
+
+class BadRange(ValueError):
+    """The end is before the start, or a version does not exist."""
+
+
+@dataclass
+class Hunk:
+    start_line: int  # 1-based, in the start text
+    removed: list[str]
+    added: list[str]
+    authors: list[str]  # users whose inserts/deletes make this change
+
+    def to_json(self) -> Json:
+        return {"line": self.start_line, "removed": self.removed, "added": self.added,
+                "authors": self.authors}  # fmt: skip
+
+
+@dataclass
+class Diff:
+    letter_id: str
+    start: Replayed
+    end: Replayed
+    hunks: list[Hunk] = field(default_factory=list)
+
+    def to_json(self) -> Json:
+        return {
+            "letter_id": self.letter_id,
+            "from": {"position": self.start.position, "version": self.start.base_version},
+            "to": {"position": self.end.position, "version": self.end.base_version},
+            "hunks": [h.to_json() for h in self.hunks],
+        }
+
+
+@dataclass
+class _Char:
+    origin: int | None  # index in the start text, None when inserted in between
+    author: str = ""
+
+
+class _Tracker:
+    """The text as it evolves, each character with its origin or its author."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.chars = [_Char(i) for i in range(len(text))]
+        self.deleted_by: dict[int, set[str]] = {}
+
+    def advance(self, new: str, user: str) -> None:
+        matcher = difflib.SequenceMatcher(None, self.text, new, autojunk=False)
+        chars: list[_Char] = []
+        for op, a0, a1, b0, b1 in matcher.get_opcodes():
+            if op == "equal":
+                chars += self.chars[a0:a1]
+                continue
+            for old in self.chars[a0:a1]:
+                if old.origin is not None:
+                    self.deleted_by.setdefault(old.origin, set()).add(user)
+            chars += [_Char(None, user) for _ in range(b1 - b0)]
+        self.text, self.chars = new, chars
+
+
+async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
+    a = await replay(src, letter_id, start)
+    b = await replay(src, letter_id, end)
+    if b.position < a.position:
+        raise BadRange("--to is before --from")
+    tracker = _Tracker(a.snapshot.content)
+    doc = LetterDocument(src.settings.doc_field, a.state)
+    run: list[bytes] = []
+    user = ""
+    async for record in scan(src.log, src.letters_topic, letter_id, a.position, b.position):
+        try:
+            event = decode_record(record.key, record.value, record.headers)
+        except EventDecodeError:
+            continue
+        if event.type != "doc.update" or not isinstance(event.payload, bytes):
+            continue
+        if run and event.envelope.user != user:
+            _apply(doc, run, tracker, user)
+            run = []
+        user = event.envelope.user
+        run.append(event.payload)
+    if run:
+        _apply(doc, run, tracker, user)
+    result = Diff(letter_id, a, b)
+    result.hunks = _hunks(a.snapshot.content, b.snapshot.content, tracker)
+    return result
+
+
+def _apply(doc: LetterDocument, run: list[bytes], tracker: _Tracker, user: str) -> None:
+    for update in run:
+        try:
+            doc.apply(update)
+        except ValueError:
+            continue  # refused by every consumer as well
+    tracker.advance(doc.snapshot().content, user)
+
+
+def _hunks(old: str, new: str, tracker: _Tracker) -> list[Hunk]:
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    old_starts, new_starts = _starts(old_lines), _starts(new_lines)
+    tracked = tracker.text == new  # else (a refused update) attribution is best effort
+    hunks = []
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        authors: set[str] = set()
+        for i in range(old_starts[a0], old_starts[a1]):
+            authors |= tracker.deleted_by.get(i, set())
+        if tracked:
+            chars = tracker.chars[new_starts[b0] : new_starts[b1]]
+            authors |= {c.author for c in chars if c.origin is None}
+        hunks.append(Hunk(a0 + 1, old_lines[a0:a1], new_lines[b0:b1], sorted(authors)))
+    return hunks
+
+
+def _starts(lines: list[str]) -> list[int]:
+    """Character offset of each line's start, plus the end (lines joined by newlines)."""
+    starts, offset = [], 0
+    for line in lines:
+        starts.append(offset)
+        offset += len(line) + 1
+    return [*starts, offset]
+
+
+def format_text(result: Diff) -> str:
+    out = [f"--- {result.letter_id} at position {result.start.position}",
+           f"+++ {result.letter_id} at position {result.end.position}"]  # fmt: skip
+    for hunk in result.hunks:
+        who = ", ".join(hunk.authors) or "unknown"
+        out.append(f"@@ line {hunk.start_line} @@ by {who}")
+        out += [f"-{line}" for line in hunk.removed]
+        out += [f"+{line}" for line in hunk.added]
+    if not result.hunks:
+        out.append("(no change)")
+    return "\n".join(out) + "\n"
+
+
+async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:
+    """A version number (digits) or an ISO-8601 instant, as a replay cut."""
+    if spec.strip().isdigit():
+        if src.pg is None:
+            raise BadRange("version numbers need PostgreSQL (STENO_DATABASE_URL)")
+        found = await read.version(src.pg, letter_id, int(spec))
+        if found is None:
+            raise BadRange(f"letter {letter_id} has no version {int(spec)}")
+        return Cut(offset=found.log_offset)
+    return Cut(at_ms=parse_instant(spec))

@@ -109,9 +109,7 @@ class Connection:
     async def serve(self, room: Room) -> str:
         """Read frames until the socket closes; the reason for the session.left event."""
         loop = asyncio.get_running_loop()
-        expiry = loop.call_later(
-            max(0.0, self.claims.exp - time.time()), self.close, TOKEN_EXPIRED, "token expired"
-        )
+        expiry = loop.call_later(max(0.0, self.claims.exp - time.time()), self._expire)
         try:
             await self._read_loop(room)
         finally:
@@ -121,6 +119,10 @@ class Connection:
                 self.closing = (1000, "client closed")
             await self._stop_writer(cancel=client_left)
         return self.closing[1] if self.closing else "client closed"
+
+    def _expire(self) -> None:
+        self.ctx.metrics.refuse("token_expired")
+        self.close(TOKEN_EXPIRED, "token expired")
 
     async def _read_loop(self, room: Room) -> None:
         while True:

@@ -51,6 +51,8 @@ class Room:
         self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
         self.presence = Presence()
         self.conns: set[Peer] = set()
+        # Bytes of the loaded state plus every update accepted since: an upper bound of the
+        # document's size (deletions are not subtracted) that costs nothing to keep.
         self.size = 0
         self.failed = False
         self.closing = False
@@ -85,7 +87,12 @@ class Room:
         self.size = len(loaded.state)
         pending, self._pending = self._pending or [], None
         for event in pending:
-            self.apply_remote(event)
+            try:
+                self.apply_remote(event)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # another instance's bad record must not fail the load
+                log.warning("letter %s: remote event refused: %r", self.letter_id, exc)
         self.ctx.metrics.load_latency.observe(time.perf_counter() - started)
 
     async def ready(self) -> None:

@@ -4,7 +4,9 @@ Uvicorn's own shutdown closes websockets with 1012; we first stop listening, flu
 appends and close our clients with 1001 (DESIGN.md), then let uvicorn finish.
 """
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -19,9 +21,22 @@ WS_SIZE_HEADROOM = 2
 
 
 class GatewayServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+    def __init__(
+        self, config: uvicorn.Config, gateway: Gateway, *, own_signals: bool = True
+    ) -> None:
         super().__init__(config)
         self.gateway = gateway
+        self.own_signals = own_signals
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Embedded in a larger process (`steno-collab dev`) the host owns the signals and stops
+        # us by setting should_exit.
+        if self.own_signals:
+            with super().capture_signals():
+                yield
+        else:
+            yield
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -30,7 +45,9 @@ class GatewayServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def server_for(app: FastAPI, settings: Settings, host: str, port: int, **kw: Any) -> GatewayServer:
+def server_for(
+    app: FastAPI, settings: Settings, host: str, port: int, own_signals: bool = True, **kw: Any
+) -> GatewayServer:
     config = uvicorn.Config(
         app,
         host=host,
@@ -44,4 +61,4 @@ def server_for(app: FastAPI, settings: Settings, host: str, port: int, **kw: Any
         log_level=kw.pop("log_level", "warning"),
         **kw,
     )
-    return GatewayServer(config, app.state.gateway)
+    return GatewayServer(config, app.state.gateway, own_signals=own_signals)

@@ -25,6 +25,11 @@ class Tail:
         self._me = ctx.gateway_id.encode()
 
     async def start(self) -> None:
+        if self.ctx.settings.log_url is None:
+            # The embedded log takes one writer process (a file lock says so): this one. No other
+            # gateway can append, so there is nothing to follow, and following our own appends
+            # cost a read of every partition after every commit.
+            return
         for kind in (Topic.LETTERS, Topic.PRESENCE):
             topic = self.ctx.settings.topic(kind)
             positions = await self.ctx.log.end_offsets(topic)

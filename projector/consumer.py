@@ -54,10 +54,9 @@ class Projector:
         self._owned: dict[str, frozenset[int]] = {}
         self._stored: dict[TP, int | None] = {}  # positions as in Redis (None: absent)
         self._next: dict[TP, int] = {}  # next offset to fold: the stored one, or the replay's
-        self._fresh: set[int] = set()  # letters partitions this instance replays from the start
-        self._seen: dict[int, set[str]] = {}  # letters written since, per fresh partition
         self._rebuilds: dict[TP, tuple[float, int]] = {}  # started (monotonic), target offset
-        self._missing: dict[str, float] = {}  # gateway -> when its alive key was first missing
+        self._missing: dict[str, float] = {}  # gateway -> when its alive key went missing
+        self._gaps: set[TP] = set()  # partitions whose batch did not continue our position
 
     # -- membership (eventlog.group.RebalanceListener) ---------------------------------------
 
@@ -73,14 +72,15 @@ class Projector:
 
     async def revoked(self, partitions: Assignment) -> None:
         async with self._lock:  # waits for the batch in flight: its write lands before we go
-            self._stop_followers()
+            # Returns once the followers are gone (a Kafka follower closes its consumer).
+            await asyncio.gather(*self._stop_followers(), return_exceptions=True)
             self._owned, self._stored, self._next = {}, {}, {}
-            self._fresh, self._seen, self._rebuilds = set(), {}, {}
+            self._rebuilds = {}
             logger.info("revoked %s", {t: sorted(ps) for t, ps in partitions.items()})
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop following (the group membership normally does it through `revoked`)."""
-        self._stop_followers()
+        await asyncio.gather(*self._stop_followers(), return_exceptions=True)
 
     @property
     def owned(self) -> dict[str, frozenset[int]]:
@@ -113,10 +113,11 @@ class Projector:
             if not self._queue.empty():
                 batches.append(self._queue.get_nowait())
             elif self._behind(batches[-1][1]):
-                try:
-                    batches.append(await asyncio.wait_for(self._queue.get(), 0.05))
-                except TimeoutError:
+                # Not wait_for(queue.get()): on a timeout it can drop the item it just got.
+                await asyncio.sleep(0.02)
+                if self._queue.empty():
                     break
+                batches.append(self._queue.get_nowait())
             else:
                 break
             size += len(batches[-1][1])
@@ -147,6 +148,8 @@ class Projector:
     async def _fold(self, batches: Sequence[list[Record]]) -> None:
         started = time.perf_counter()
         items, partition_of, fence = self._collect(batches)
+        if self._gaps:
+            await self._refollow()
         if not fence:
             return
         states = await self._states(items, partition_of)
@@ -163,7 +166,7 @@ class Projector:
         if actual is not None:
             await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})
             return
-        self._committed(fence, items, partition_of)
+        self._committed(fence)
         self.metrics.batch_records.observe(sum(len(b) for b in batches))
         self.metrics.batch_letters.observe(len(items))
         self.metrics.fold_seconds.observe(time.perf_counter() - started)
@@ -179,8 +182,11 @@ class Projector:
         for batch in batches:
             tp = (batch[0].topic, batch[0].partition)
             fresh = [r for r in batch if r.offset >= upto.get(tp, 0)]
-            if tp not in upto or not fresh or fresh[0].offset != upto[tp]:
-                continue  # from a follower we have replaced since: not contiguous with ours
+            if tp not in upto or not fresh:
+                continue  # a partition we no longer own, or records we folded already
+            if fresh[0].offset != upto[tp]:
+                self._gaps.add(tp)  # records missing in between: read them again
+                continue
             for r in fresh:
                 event = self._decode(r)
                 if event is not None:
@@ -210,24 +216,24 @@ class Projector:
         loaded = await self.store.load(items)
         states: dict[str, tuple[LetterState, Views | None]]
         states = {lid: (s, views(s)) for lid, s in loaded.items() if s}
-        absent = [lid for lid, s in loaded.items() if s is None]
+        absent = {lid: partition_of[lid] for lid, s in loaded.items() if s is None}
+        known = await self.store.known(absent) if absent else set()
         cold: dict[int, list[str]] = {}
         for lid in absent:
-            if self._is_new(lid, partition_of[lid], items[lid]):
-                states[lid] = (LetterState(lid), None)
+            if lid in known and not self._created(items[lid]):
+                cold.setdefault(partition_of[lid], []).append(lid)  # expired: reload it
             else:
-                cold.setdefault(partition_of[lid], []).append(lid)
+                states[lid] = (LetterState(lid), None)  # never folded: nothing to reload
         for partition, lids in cold.items():
             reloaded = await self._reload(partition, lids)
             states.update({lid: (s, None) for lid, s in reloaded.items()})
         return states
 
-    def _is_new(self, lid: str, partition: int, items: list[Item]) -> bool:
-        """Absent from Redis and without history: nothing to reload."""
+    @staticmethod
+    def _created(items: list[Item]) -> bool:
+        """The batch starts the letter's history: there is nothing before it to reload."""
         first = next((i for i in items if i.topic is Topic.LETTERS), None)
-        if first is not None and first.event.type == "letter.created":
-            return True
-        return partition in self._fresh and lid not in self._seen.get(partition, set())
+        return first is not None and first.event.type == "letter.created"
 
     async def _reload(self, partition: int, lids: list[str]) -> dict[str, LetterState]:
         started = time.perf_counter()
@@ -253,15 +259,10 @@ class Projector:
                     full[(topic, p)] = (stored, stored)
         return full
 
-    def _committed(
-        self, fence: Fence, items: Mapping[str, list[Item]], partition_of: Mapping[str, int]
-    ) -> None:
+    def _committed(self, fence: Fence) -> None:
         for tp, (_, new) in fence.items():
             self._stored[tp] = self._next[tp] = new
             self._rebuilt(tp)
-        for lid in items:
-            if partition_of[lid] in self._fresh:
-                self._seen.setdefault(partition_of[lid], set()).add(lid)
 
     # -- positions ------------------------------------------------------------------------------
 
@@ -270,12 +271,6 @@ class Projector:
         self._stored[tp] = stored
         start = (await self.log.start_offsets(tp[0])).get(tp[1], 0)
         self._next[tp] = start if stored is None else max(stored, start)
-        if tp[0] == self.letters:
-            if stored is None:
-                self._fresh.add(tp[1])
-                self._seen[tp[1]] = set()
-            else:
-                self._fresh.discard(tp[1])
         end = (await self.log.end_offsets(tp[0])).get(tp[1], 0) if stored is None else 0
         if end > start:
             self._rebuilds[tp] = (time.monotonic(), end)
@@ -300,6 +295,16 @@ class Projector:
             await self._take(tp, value)
         self._restart_followers()
 
+    async def _refollow(self) -> None:
+        """A follower skipped records (or retention removed them): follow again from ours."""
+        for tp in self._gaps:
+            start = (await self.log.start_offsets(tp[0])).get(tp[1], 0)
+            if start > self._next[tp]:
+                logger.warning("%s/%d: records below %d are gone (retention)", *tp, start)
+                self._next[tp] = start
+        self._gaps = set()
+        self._restart_followers()
+
     # -- followers ------------------------------------------------------------------------------
 
     def _restart_followers(self) -> None:
@@ -310,13 +315,15 @@ class Projector:
                 task = asyncio.create_task(self._follow(topic, positions, self._epoch))
                 self._followers.append(task)
 
-    def _stop_followers(self) -> None:
-        for task in self._followers:
+    def _stop_followers(self) -> list[asyncio.Task[None]]:
+        """Cancel the followers; returns them, for callers that wait until they are gone."""
+        stopped, self._followers = self._followers, []
+        for task in stopped:
             task.cancel()
-        self._followers = []
         self._epoch += 1  # batches already queued by them are dropped by the worker
         while not self._queue.empty():
             self._queue.get_nowait()
+        return stopped
 
     async def _follow(self, topic: str, positions: dict[int, int], epoch: int) -> None:
         while True:

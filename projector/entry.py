@@ -1,13 +1,13 @@
 """Entry point: build the projector from settings and run it until cancelled (or SIGTERM)."""
 
 import asyncio
-import contextlib
 import logging
 import signal
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from eventlog import Log, LogUnavailableError
+from eventlog import Log, LogError, LogUnavailableError
 from eventlog.factory import open_log
 from eventlog.group import GroupMember, join_group
 from projector.consumer import Projector
@@ -55,7 +55,7 @@ async def run(
                 tasks.create_task(projector.work())
                 tasks.create_task(_housekeeping(projector, options, member))
     finally:
-        projector.close()
+        await projector.close()
         metrics.close()
         await versions.close()
         await redis.aclose()
@@ -92,7 +92,7 @@ async def _housekeeping(
             if now - last_sweep >= options.sweep_interval_s:
                 await projector.sweep()
                 last_sweep = now
-        except Exception as exc:  # housekeeping retries next tick; the fold loop is unaffected
+        except (RedisError, LogError) as exc:  # retried next tick; the fold loop goes on
             logger.warning("projector housekeeping failed: %s", exc)
 
 
@@ -108,6 +108,11 @@ async def _main(settings: Settings, options: ProjectorSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await run(settings, options)
+    except asyncio.CancelledError:
+        return 0
+    except (RedisError, LogError) as exc:  # at start: nothing to fold into or from
+        logger.error("projector stopped: %s", exc)
+        return 1
     return 0

@@ -85,21 +85,32 @@ async def run_all(src: Sources, meter: Meter, options: ProjectorSettings | None 
         while True:
             now = await _positions(store, ends, firsts)
             meter.advance_to(sum(max(now[tp] - begin[tp], 0) for tp in ends))
-            print("DEBUG", now, ends, begin, worker.done())
             if all(now[tp] >= ends[tp] for tp in ends):
                 break
             if worker.done():
                 worker.result()  # a bug in the fold: raise it
             await asyncio.sleep(POLL_S)
     finally:
-        print("DEBUG cancel")
-        worker.cancel()
-        print("DEBUG gathered", await asyncio.gather(worker, return_exceptions=True))
+        # `revoked` waits for the batch in flight, then cancels the followers without awaiting
+        # them; a Kafka follower must close its consumer before the log closes. Only then is
+        # the worker stopped, idle: a cancel inside a Redis call would break the connection.
+        followers = list(projector._followers)
         await projector.revoked(partitions)
-        print("DEBUG revoked")
+        await asyncio.gather(*followers, return_exceptions=True)
+        await _stop(worker)
         meter.finish()
     await src.redis.delete(RESET_MARKER)
     return meter.done
+
+
+async def _stop(worker: "asyncio.Task[None]") -> None:
+    # A cancel landing inside a Redis call can come back as a RedisError, which
+    # `Projector.work` retries after a pause: cancel again until the task has ended.
+    while not worker.done():
+        worker.cancel()
+        await asyncio.wait([worker], timeout=0.2)
+    if not worker.cancelled() and worker.exception() is not None:
+        raise worker.exception()  # type: ignore[misc]
 
 
 async def _positions(store: Store, ends: dict[TP, int], firsts: dict[TP, int]) -> dict[TP, int]:
@@ -143,5 +154,9 @@ async def _forget(redis: Redis, letter_ids: list[str]) -> None:
         conns = await redis.smembers(f"letter:{lid}:connections")
         keys = [f"ydoc:{lid}", f"ydoc:{lid}:offset", f"letter:{lid}:meta", letter_key(lid)]
         keys += [f"letter:{lid}:connections", f"presence:{lid}", f"comments:{lid}"]
-        keys += [f"recent:{lid}", *(f"connection:{c.decode()}" for c in conns)]
+        keys += [f"recent:{lid}", *(f"connection:{_text(c)}" for c in conns)]
         await redis.delete(*keys)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -22,6 +22,10 @@ from snapshotter.document import LetterDocument, Snapshot
 from tools.sources import Sources
 from tools.timefmt import to_datetime
 
+# Updates folded per call: pycrdt integrates one merged update of n keystrokes in O(n^2)
+# (100,000: 9 s), while chunks of 500 take 0.3 s for all of them.
+FOLD_CHUNK = 500
+
 
 class LetterNotFound(LookupError):
     """No record of this letter in the log (and no row in PostgreSQL)."""
@@ -58,7 +62,7 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
     stop = end if cut.offset is None else min(cut.offset, end)
     base = await _base_version(src, letter_id, cut, stop)
     start = None if base is None else base.log_offset
-    updates: list[DocUpdate] = []
+    state, updates, applied = base.ydoc_state if base else EMPTY_DOC, [], 0
     position, last_ms, seen = start or 0, base_ms(base), base is not None
     async for record in scan(src.log, topic, letter_id, start, stop):
         if cut.at_ms is not None and record.timestamp > cut.at_ms:
@@ -69,17 +73,22 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
         except EventDecodeError:
             continue  # poison: every consumer skips it too
         if event.type == "doc.update" and isinstance(event.payload, bytes):
-            updates.append(
-                DocUpdate(record.offset, event.envelope.user, record.timestamp, event.payload)
-            )
+            # One user for all: the fold then skips its per-user attribution pass, which a
+            # replay does not need (the state is the same).
+            updates.append(DocUpdate(record.offset, "", record.timestamp, event.payload))
+            if len(updates) == FOLD_CHUNK:
+                state, applied = _fold(state, updates, src), applied + len(updates)
+                updates = []
     if not seen and not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
-    state = fold_document(base.ydoc_state if base else EMPTY_DOC, updates, src.settings.doc_field)
-    snapshot = LetterDocument(src.settings.doc_field, state.state).snapshot()
+    state, applied = _fold(state, updates, src), applied + len(updates)
+    snapshot = LetterDocument(src.settings.doc_field, state).snapshot()
     number = None if base is None else base.version_number
-    return Replayed(
-        letter_id, partition, state.state, position, last_ms, number, len(updates), snapshot
-    )
+    return Replayed(letter_id, partition, state, position, last_ms, number, applied, snapshot)
+
+
+def _fold(state: bytes, updates: list[DocUpdate], src: Sources) -> bytes:
+    return fold_document(state, updates, src.settings.doc_field).state if updates else state
 
 
 def base_ms(version: read.Version | None) -> int | None:

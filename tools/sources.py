@@ -2,12 +2,14 @@
 
 Distributed mode takes the URLs from settings. Embedded mode (URLs unset) finds the servers of
 a running `steno-collab dev` through their pid files in the data dir (PostgreSQL writes its port
-into `postmaster.pid`; redis-server was started with `--port N`); when no `dev` holds the data
-dir, the tool starts the embedded servers itself for the duration of the command.
+into `postmaster.pid`; redis-server shows its port in its process title, read from /proc); when
+no `dev` holds the data dir, the tool starts the embedded servers whose data exists there itself,
+for the duration of the command.
 """
 
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,12 +136,14 @@ def _postgres_port(pidfile: Path) -> int | None:
 
 
 def _redis_port(pidfile: Path) -> int | None:
+    # redis-server retitles itself "redis-server 127.0.0.1:PORT"; before that, argv has --port.
     try:
         pid = int(pidfile.read_text().strip())
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        return int(args[args.index(b"--port") + 1])
-    except (OSError, ValueError, IndexError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError):
         return None
+    found = re.search(r"--port (\d+)|:(\d+)\b", cmdline)
+    return None if found is None else int(found.group(1) or found.group(2))
 
 
 def _alive(pid: int) -> bool:

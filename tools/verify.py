@@ -52,7 +52,7 @@ async def _redis(src: Sources, log_only: Sources, letter_id: str) -> list[Findin
     if state is None or offset is None:
         return [Finding(letter_id, "redis", "not in Redis (expired or not projected yet)", True)]
     replayed = await replay(log_only, letter_id, Cut(offset=int(offset)))
-    problems = _compare(src.settings.doc_field, bytes(state), None, replayed)
+    problems = _compare(src.settings.doc_field, _bytes(state), None, replayed)
     what = f"ydoc at position {int(offset)}"
     return [Finding(letter_id, "redis", f"{what}: {p}", False) for p in problems] or [
         Finding(letter_id, "redis", f"{what} equals the replay", True)
@@ -99,6 +99,10 @@ def _vector(state: bytes) -> dict[int, int]:
     doc: Doc[Any] = Doc()
     doc.apply_update(state)
     return decode_state_vector(doc.get_state())
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def _excerpt(got: str, want: str) -> str:

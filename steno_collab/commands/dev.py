@@ -19,10 +19,20 @@ from eventlog.factory import open_log
 from eventlog.records import Log
 from schemas.settings import Settings
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
+from steno_collab.services import (
+    PortInUseError,
+    bind,
+    run_gateway,
+    run_projector_in,
+    run_snapshotter_in,
+)
 
-# A service runs until cancelled. The gateway, projector and snapshotter are added here.
+# A service runs until cancelled.
 Service = Callable[[Settings, Log], Coroutine[Any, Any, None]]
-SERVICES: list[tuple[str, Service]] = []
+BACKGROUND: list[tuple[str, Service]] = [
+    ("projector", run_projector_in),
+    ("snapshotter", run_snapshotter_in),
+]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
     try:
         return asyncio.run(serve(settings))
-    except (DataDirLocked, ServiceStartError) as exc:
+    except (DataDirLocked, ServiceStartError, PortInUseError) as exc:
         print(f"steno-collab dev: {exc}", file=sys.stderr)
         return 1
 
@@ -51,6 +61,9 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
+        # The port first: a taken port must not cost a PostgreSQL start (or touch any data).
+        sock = bind(settings.host, settings.port)
+        stack.callback(sock.close)
         embedded = EmbeddedServices(
             settings.data_dir,
             persistent=True,
@@ -62,8 +75,12 @@ async def serve(settings: Settings) -> int:
         log = open_log(settings)
         await log.start()
         stack.push_async_callback(log.close)
-        print_banner(settings, embedded)
-        code = await run_until_stopped(settings, log, stop)
+        services: list[tuple[str, Service]] = [
+            ("gateway", lambda s, lg: run_gateway(s, lg, sock)),
+            *BACKGROUND,
+        ]
+        print_banner(settings, embedded, services)
+        code = await run_until_stopped(settings, log, stop, services)
     print("steno-collab dev: stopped", flush=True)
     return code
 
@@ -77,10 +94,12 @@ def with_embedded_urls(settings: Settings, embedded: EmbeddedServices) -> Settin
     return settings.model_copy(update=urls)
 
 
-async def run_until_stopped(settings: Settings, log: Log, stop: asyncio.Event) -> int:
+async def run_until_stopped(
+    settings: Settings, log: Log, stop: asyncio.Event, services: list[tuple[str, Service]]
+) -> int:
     """Run every service until a stop signal; a service that ends on its own stops them all."""
     tasks: dict[asyncio.Task[None], str] = {
-        asyncio.create_task(svc(settings, log), name=name): name for name, svc in SERVICES
+        asyncio.create_task(svc(settings, log), name=name): name for name, svc in services
     }
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -94,7 +113,9 @@ async def run_until_stopped(settings: Settings, log: Log, stop: asyncio.Event) -
     return 1 if failed else 0
 
 
-def print_banner(settings: Settings, embedded: EmbeddedServices) -> None:
+def print_banner(
+    settings: Settings, embedded: EmbeddedServices, services: list[tuple[str, Service]]
+) -> None:
     def origin(started: object) -> str:
         return "embedded" if started is not None else "external"
 
@@ -105,7 +126,8 @@ def print_banner(settings: Settings, embedded: EmbeddedServices) -> None:
         f"  redis       {settings.redis_url}  ({origin(embedded.redis)})",
         f"  postgresql  {settings.database_url}  ({origin(embedded.postgres)})",
         f"  log         {log}",
-        *(f"  {name:<11} running" for name, _ in SERVICES),
+        *(f"  {name:<11} running" for name, _ in services),
+        f"Open http://{settings.host}:{settings.port}/ to edit a letter as a demo user.",
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

@@ -7,12 +7,11 @@ import argparse
 import asyncio
 import logging
 import signal
-from typing import Any
 
 from eventlog.factory import open_log
-from gateway.app import create_app
 from gateway.server import server_for
 from schemas.settings import Settings
+from steno_collab.services import connect_stores, gateway_app
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -36,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
 async def serve(settings: Settings, host: str, port: int) -> None:
     log = open_log(settings)
     await log.start()
-    redis, pg = await _connect(settings)
+    redis, pg = await connect_stores(settings)
     try:
-        app = create_app(settings, log, redis, pg)
+        app = gateway_app(settings, log, redis, pg)
         await server_for(app, settings, host, port, log_level="info").serve()
     finally:
         if redis is not None:
@@ -46,16 +45,3 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         if pg is not None:
             await pg.close()
         await log.close()
-
-
-async def _connect(settings: Settings) -> tuple[Any, Any]:
-    redis = pg = None
-    if settings.redis_url:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(settings.redis_url)
-    if settings.database_url:
-        import asyncpg
-
-        pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-    return redis, pg

@@ -47,6 +47,10 @@ async def test_token_expiry_closes_with_4401(gw: Running) -> None:
     client = await gw.client(letter, ttl_s=2)
     await client.closed.wait()  # (under load it may expire before the initial sync completes)
     assert client.close_code == TOKEN_EXPIRED
+    assert (
+        'gateway_refusals_total{reason="token_expired"} 1.0'
+        in gw.app.state.gateway.ctx.metrics.render().decode()
+    )
 
 
 async def test_opted_in_clients_get_session_events_and_stock_clients_do_not(gw: Running) -> None:

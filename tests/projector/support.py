@@ -148,7 +148,7 @@ async def caught_up(
             ends = await log.end_offsets(topic)
             keys = [f"projector:pos:{topic}:{p}" for p in sorted(ends)]
             stored = await client.mget(keys)
-            for (p, end), value in zip(sorted(ends.items()), stored, strict=True):
+            for (_, end), value in zip(sorted(ends.items()), stored, strict=True):
                 if end and (value is None or int(value) != end):
                     return False
         return True

@@ -89,7 +89,7 @@ async def test_state_equals_a_replay_after_kill_9(
         for _ in range(3):
             burst = asyncio.create_task(append(log, settings, _burst(editors, rng, 300)))
             target = await _progress(client) + rng.randint(30, 200)
-            await eventually(lambda: _further(client, target, burst), 30)
+            await eventually(lambda t=target, b=burst: _further(client, t, b), 30)
             proc.kill()  # SIGKILL: no cleanup, possibly in the middle of a batch
             await proc.wait()
             await burst
@@ -107,6 +107,10 @@ async def test_state_equals_a_replay_after_kill_9(
             await caught_up(log, replay, fresh, timeout=60)
         mine, replayed = await dump(client), await dump(fresh)
         assert len([k for k in mine if k.startswith("ydoc:") and ":" not in k[5:]]) == 10
+        if mine != replayed:
+            for k in sorted(set(mine) | set(replayed)):
+                if mine.get(k) != replayed.get(k):
+                    print("DIFF", k, "\n  live  ", mine.get(k), "\n  replay", replayed.get(k))
         assert mine == replayed
     finally:
         await fresh.aclose()

@@ -26,7 +26,6 @@ from tests.projector.support import (
 )
 from tests.support import eventually
 
-
 KAFKA_OPTIONS = OPTIONS.model_copy(update={"group_session_timeout_ms": 6000})
 
 

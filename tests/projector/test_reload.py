@@ -1,8 +1,10 @@
 """A letter whose keys expired is reloaded before new events are folded into it."""
 
 import json
+import logging
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
@@ -86,3 +88,24 @@ async def _save_version(
         )
     finally:
         await conn.close()
+
+
+async def test_a_new_letter_is_not_reloaded_after_a_restart(
+    log: Log, settings: Settings, client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = Editor("R1"), Editor("R2")
+    await append(log, settings, [created("R1"), old.event(old.paragraph("a"))])
+    async with projector(settings, log):
+        await caught_up(log, settings, client)
+    # Resumed from stored positions: R2 (no letter.created) is new, R1 (expired) is known.
+    await _expire(client, "R1")
+    await append(log, settings, [new.event(new.paragraph("b")), old.event(old.paragraph("c"))])
+    with caplog.at_level(logging.INFO, logger="projector"):
+        async with projector(settings, log):
+            await caught_up(log, settings, client)
+    reloads = [r.getMessage() for r in caplog.records if "reloaded" in r.getMessage()]
+    assert len(reloads) == 1 and reloads[0].startswith("reloaded 1 expired letter")
+    assert (
+        doc_text(await client.get("ydoc:R1")) == "<paragraph>a</paragraph><paragraph>c</paragraph>"
+    )
+    assert doc_text(await client.get("ydoc:R2")) == "<paragraph>b</paragraph>"

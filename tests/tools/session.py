@@ -12,7 +12,7 @@ interleaved, and a second letter shares the partition.
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
@@ -70,7 +70,7 @@ class Client:
 
     @property
     def root(self) -> XmlFragment:
-        return self.doc.get(FIELD, type=XmlFragment)
+        return cast(XmlFragment, self.doc.get(FIELD, type=XmlFragment))
 
     def edit(self, rng: random.Random) -> None:
         paragraphs = list(self.root.children)
@@ -79,7 +79,7 @@ class Client:
             at = rng.randint(0, len(paragraphs))
             self.root.children.insert(at, XmlElement("paragraph", {}, [XmlText(_word(rng))]))
             return
-        paragraph = paragraphs[rng.randrange(len(paragraphs))]
+        paragraph = cast(XmlElement, paragraphs[rng.randrange(len(paragraphs))])
         texts = [c for c in paragraph.children if isinstance(c, XmlText)]
         if not texts:
             paragraph.children.append(XmlText(_word(rng)))

@@ -4,6 +4,7 @@ snapshotter's versions plus the log after them; on both log implementations."""
 
 import bisect
 import random
+from typing import Any
 
 import pytest
 from pycrdt import Doc
@@ -28,7 +29,7 @@ def expected_at_ms(seen: list[Seen], at_ms: int) -> Seen | None:
 
 
 def check(state: bytes, want: Seen | None) -> None:
-    doc: Doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(state)
     if want is None:
         assert plain_text(doc, FIELD) == ""

@@ -11,7 +11,6 @@ from pathlib import Path
 from eventlog.factory import open_log
 from gateway.app import create_app
 from gateway.server import server_for
-from gateway.webui import webui_router
 from schemas.settings import Settings
 
 
@@ -19,9 +18,7 @@ async def serve(settings: Settings) -> None:
     log = open_log(settings)
     await log.start()
     try:
-        app = create_app(settings, log)
-        if not any(getattr(route, "path", None) == "/dev/users" for route in app.routes):
-            app.include_router(webui_router(settings))
+        app = create_app(settings, log)  # includes the web UI (gateway.webui)
         await server_for(app, settings, settings.host, settings.port).serve()
     finally:
         await log.close()

@@ -1,0 +1,91 @@
+"""The services as coroutines that run until cancelled, wired from settings and a shared log.
+
+The entry points (`steno-collab gateway`, `dev`) compose them here: the gateway app gets the
+auditor routes from tools mounted next to its own (the gateway itself never imports tools).
+"""
+
+import asyncio
+import errno
+import socket
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from eventlog import Log
+from gateway.app import create_app
+from gateway.server import server_for
+from projector.entry import run as run_projector
+from projector.settings import ProjectorSettings
+from schemas.settings import Settings
+from snapshotter.service import serve as run_snapshotter
+from tools.rest import auditor_router
+
+
+class PortInUseError(RuntimeError):
+    """The HTTP port is taken: say so before anything else starts."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket up front, so a taken port is a clear message, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {host} is already in use (another steno-collab?); "
+                "choose another with --port or STENO_PORT"
+            ) from None
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def gateway_app(settings: Settings, log: Log, redis: Any, pg: Any) -> FastAPI:
+    app = create_app(settings, log, redis, pg)
+    app.include_router(auditor_router(settings, log, redis, pg))
+    return app
+
+
+async def connect_stores(settings: Settings) -> tuple[Redis | None, Any]:
+    """Read-side clients for the gateway (it only reads Redis live state and PostgreSQL)."""
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    pg = None
+    if settings.database_url:
+        pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    return redis, pg
+
+
+async def run_gateway(settings: Settings, log: Log, sock: socket.socket) -> None:
+    """Serve the gateway on `sock` until cancelled, then drain (1001 to clients) and return."""
+    redis, pg = await connect_stores(settings)
+    try:
+        app = gateway_app(settings, log, redis, pg)
+        host, port = sock.getsockname()[:2]
+        server = server_for(app, settings, host, port, own_signals=False)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
+            server.should_exit = True
+            await serving
+            raise
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        if pg is not None:
+            await pg.close()
+
+
+async def run_projector_in(settings: Settings, log: Log) -> None:
+    # One process, one port: the projector's own metrics port stays closed in dev mode.
+    await run_projector(settings, ProjectorSettings(metrics_port=None), log)
+
+
+async def run_snapshotter_in(settings: Settings, log: Log) -> None:
+    await run_snapshotter(settings, log)

@@ -1,0 +1,79 @@
+"""The auditor REST endpoints, mounted on a real gateway app, on both logs."""
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest_asyncio
+
+from eventlog import Log
+from gateway.app import create_app
+from gateway.auth import mint_token
+from schemas.settings import Settings
+from tests.tools.conftest import snapshot_all
+from tests.tools.scripted import LETTER, scripted
+from tests.tools.session import FIRM
+from tools.rest import auditor_router
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClient]:
+    await scripted(log, settings)
+    await snapshot_all(settings, log)
+    pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    app = create_app(settings, log, None, pg)
+    app.include_router(auditor_router(settings, log, None, pg))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            yield http
+    finally:
+        await pg.close()
+
+
+def auth(settings: Settings, role: str = "auditor", firm: str = FIRM) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(settings, 'aud-1', firm, role)}"}
+
+
+async def test_auditor_reads(client: httpx.AsyncClient, settings: Settings) -> None:
+    base, headers = f"/v1/letters/{LETTER}", auth(settings)
+    history = (await client.get(f"{base}/history", headers=headers)).json()
+    assert [e["type"] for e in history].count("version") == 2
+    replayed = await client.get(f"{base}/replay", params={"offset": 3}, headers=headers)
+    assert replayed.json()["content"] == "Dear Sir,\nWe write about"
+    text = await client.get(f"{base}/replay", params={"format": "text"}, headers=headers)
+    assert text.text == "Sir,\nWe write about the claim\nRegards\n"
+    html = await client.get(f"{base}/replay", params={"format": "html"}, headers=headers)
+    assert html.headers["content-type"].startswith("text/html") and "<p>Regards</p>" in html.text
+    versions = (await client.get(f"{base}/versions", headers=headers)).json()
+    assert [v["change_data"]["label"] for v in versions] == ["draft", "final"]
+    one = (await client.get(f"{base}/versions/1", headers=headers)).json()
+    assert one["content"] == "Dear Sir,\nWe write about the claim"
+    diff = await client.get(f"{base}/diff", params={"from": "1", "to": "2"}, headers=headers)
+    hunks = diff.json()["hunks"]
+    assert [(h["added"], h["authors"]) for h in hunks] == [
+        (["Sir,"], ["user-1"]),
+        (["Regards"], ["user-2"]),
+    ]
+    service = auth(settings, role="service", firm="another-firm")
+    assert (await client.get(f"{base}/versions", headers=service)).status_code == 200
+
+
+async def test_refusals(client: httpx.AsyncClient, settings: Settings) -> None:
+    base, headers = f"/v1/letters/{LETTER}", auth(settings)
+    assert (await client.get(f"{base}/history")).status_code == 401
+    for who in (auth(settings, role="editor"), auth(settings, firm="another-firm")):
+        assert (await client.get(f"{base}/history", headers=who)).status_code == 403
+    assert (await client.get("/v1/letters/nope/history", headers=headers)).status_code == 403
+    bad = await client.get(f"{base}/replay", params={"at": "noon"}, headers=headers)
+    assert bad.status_code == 400 and "ISO-8601" in bad.json()["detail"]
+    both = await client.get(
+        f"{base}/replay", params={"at": "2026-01-01", "offset": 1}, headers=headers
+    )
+    assert both.status_code == 400
+    missing = await client.get(f"{base}/versions/99", headers=headers)
+    assert missing.status_code == 404 and "no version 99" in missing.json()["detail"]
+    diff = await client.get(f"{base}/diff", params={"from": "1", "to": "7"}, headers=headers)
+    assert diff.status_code == 404 and "no version 7" in diff.json()["detail"]
+    backwards = await client.get(f"{base}/diff", params={"from": "2", "to": "1"}, headers=headers)
+    assert backwards.status_code == 400

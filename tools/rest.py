@@ -1,0 +1,143 @@
+"""REST for auditors: history, replay, versions and diff of a letter (role auditor or service).
+
+Mounted by the app shell next to the gateway's own routes:
+`app.include_router(auditor_router(settings, log, redis, pg))`. Firm-scoped like everything
+else: a letter of another firm, or one that does not exist, is 403 (no existence leak).
+Bad instants, offsets and unknown versions are 4xx with a message.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+
+from eventlog import Log
+from gateway.access import Access
+from gateway.auth import Claims, verify_token
+from gateway.errors import AuthError
+from schemas.settings import Settings
+from snapshotter import read
+from tools import diff as diffs
+from tools import history as histories
+from tools.render import render, to_json
+from tools.replay import Cut, LetterNotFound, replay
+from tools.sources import Sources
+from tools.timefmt import BadInstant, iso, parse_instant
+
+AUDITORS = frozenset({"auditor", "service"})
+MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
+
+
+def auditor_router(settings: Settings, log: Log, redis: Any = None, pg: Any = None) -> APIRouter:
+    """The auditor endpoints over `log` (and `pg`, an asyncpg pool, for versions and history)."""
+    router = APIRouter(prefix="/v1/letters/{letter_id}", tags=["auditors"])
+    access = Access(settings, log, redis, pg)
+    src = Sources(settings, log, None, pg)
+
+    async def auditor(letter_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        try:
+            if scheme.lower() != "bearer":
+                raise AuthError("bearer token required")
+            claims = verify_token(token.strip(), settings)
+        except AuthError as exc:
+            raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
+        meta = await access.lookup(letter_id)
+        if claims.role not in AUDITORS or meta is None or not _same_firm(claims, meta.firm_id):
+            raise HTTPException(403, "forbidden")
+        return letter_id
+
+    Letter = Annotated[str, Depends(auditor)]
+
+    @router.get("/history")
+    async def history(
+        letter_id: Letter, since: str | None = None, until: str | None = None
+    ) -> list[dict[str, Any]]:
+        entries = await histories.history(src, letter_id, _instant(since), _instant(until))
+        return [e.to_json() for e in entries]
+
+    @router.get("/replay")
+    async def replay_letter(
+        letter_id: Letter,
+        at: str | None = None,
+        offset: Annotated[int | None, Query(ge=0)] = None,
+        format: Annotated[str, Query(pattern="^(text|html|json)$")] = "json",
+    ) -> Response:
+        if at is not None and offset is not None:
+            raise HTTPException(400, "give at or offset, not both")
+        try:
+            replayed = await replay(src, letter_id, Cut(offset=offset, at_ms=_instant(at)))
+        except LetterNotFound as exc:
+            raise HTTPException(403, "forbidden") from exc
+        if format == "json":
+            return Response(render(replayed, "json"), media_type="application/json")
+        return Response(render(replayed, format), media_type=MEDIA[format])
+
+    @router.get("/versions")
+    async def versions(letter_id: Letter) -> list[dict[str, Any]]:
+        rows = await read.list_versions(_pg(src), letter_id)
+        return [
+            {"version_number": n, "created_at": at.isoformat(), "change_data": data}
+            for n, at, data in rows
+        ]
+
+    @router.get("/versions/{number}")
+    async def version(letter_id: Letter, number: int) -> dict[str, Any]:
+        found = await read.version(_pg(src), letter_id, number)
+        if found is None:
+            raise HTTPException(404, f"letter {letter_id} has no version {number}")
+        return {
+            "version_number": found.version_number,
+            "created_at": found.created_at.isoformat(),
+            "content": found.content,
+            "document": found.document,
+            "change_data": found.change_data,
+            "log_position": found.log_offset,
+        }
+
+    @router.get("/diff")
+    async def diff(
+        letter_id: Letter,
+        start: Annotated[str, Query(alias="from")],
+        end: Annotated[str, Query(alias="to")],
+    ) -> dict[str, Any]:
+        try:
+            a = await diffs.resolve_point(src, letter_id, start)
+            b = await diffs.resolve_point(src, letter_id, end)
+            result = await diffs.diff(src, letter_id, a, b)
+        except diffs.BadRange as exc:
+            raise HTTPException(404 if "no version" in str(exc) else 400, str(exc)) from exc
+        except BadInstant as exc:
+            raise HTTPException(400, str(exc)) from exc
+        out = result.to_json()
+        out["from"]["as_of"] = _as_of(result.start.last_ms)
+        out["to"]["as_of"] = _as_of(result.end.last_ms)
+        out["content"] = {
+            "from": result.start.snapshot.content,
+            "to": to_json(result.end)["content"],
+        }
+        return out
+
+    return router
+
+
+def _same_firm(claims: Claims, firm_id: str) -> bool:
+    return claims.role == "service" or claims.firm_id == firm_id
+
+
+def _instant(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except BadInstant as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+def _pg(src: Sources) -> Any:
+    if src.pg is None:
+        raise HTTPException(503, "versions need PostgreSQL, which this gateway is not given")
+    return src.pg
+
+
+def _as_of(ms: int | None) -> str | None:
+    return None if ms is None else iso(ms)

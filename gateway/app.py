@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from eventlog.records import Log
-from gateway import rest, websocket
+from gateway import comments, locks, notifications, rest, websocket
+from gateway.app_channel import AppChannel
+from gateway.collab import Collab, CollabError
 from gateway.service import Gateway
 from gateway.webui import webui_router
 from schemas.settings import Settings
@@ -20,18 +23,35 @@ from schemas.settings import Settings
 
 def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) -> FastAPI:
     gateway = Gateway(settings, log, redis, pg)
+    collab = Collab(gateway)  # comments, locks, notifications (issue 7)
+    section_locks = locks.Locks(collab)
+    channel = AppChannel(collab, section_locks)
+    gateway.ctx.app_messages = channel.receive
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        section_locks.start()
+        channel.start()
         try:
             yield
         finally:
+            await channel.close()
+            await section_locks.close()
             await gateway.drain()
 
     app = FastAPI(title="steno-collab gateway", lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.collab, app.state.locks = collab, section_locks
+    app.add_exception_handler(CollabError, _collab_error)
     app.include_router(rest.router)
+    for router in (comments.router, locks.router, notifications.router):
+        app.include_router(router)
     app.include_router(websocket.router)
     app.include_router(webui_router(settings))  # the browser client (dev login in dev mode)
     return app
+
+
+async def _collab_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CollabError)
+    return JSONResponse({"detail": exc.detail, **(exc.body or {})}, status_code=exc.status)

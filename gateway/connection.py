@@ -1,8 +1,9 @@
 """One WebSocket joined to one letter: limits, the read loop, and an outbox with its writer.
 
-Every frame goes through `inbound.decode` then the room, synchronously, inside one guard: any
-exception, pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes
-this connection only.
+Every frame goes through `inbound.decode` then the room inside one guard: any exception,
+pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes this
+connection only; cancellation, KeyboardInterrupt and SystemExit propagate. The one await between
+decoding and the room is the first-use claim of a Yjs client id (gateway/ownership.py).
 """
 
 import asyncio
@@ -17,6 +18,8 @@ from gateway import inbound, outgoing
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import MALFORMED, RATE_LIMITED, SLOW_CONSUMER, TOKEN_EXPIRED, Refused
+from gateway.inbound import Inbound
+from gateway.ownership import check_count, new_clients
 from gateway.room import Room
 from schemas.ids import uuid7
 
@@ -24,6 +27,10 @@ log = logging.getLogger(__name__)
 MAX_OUTBOX = 20_000  # frames queued for one client before we call it too slow
 MERGE_MAX = 256  # updates merged into one outgoing message when a client falls behind
 UPDATE = "update"
+# Awareness above this rate is not relayed; only the latest held message goes out once the
+# bucket refills (a caret must not stay stale), everything in between is dropped.
+AWARENESS_PER_S, AWARENESS_BURST = 10.0, 10
+TRANSPORT_REFUSALS = (1002, 1007, 1009)
 
 
 class TokenBucket:
@@ -50,6 +57,10 @@ class Connection:
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._wake = asyncio.Event()
         self._bucket = TokenBucket(ctx.settings.rate_messages_per_s, ctx.settings.rate_burst)
+        self._awareness_bucket = TokenBucket(AWARENESS_PER_S, AWARENESS_BURST)
+        self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
+        self._held: Inbound | None = None  # the latest awareness message over the rate
+        self._held_timer: asyncio.TimerHandle | None = None
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     # -- outbound ------------------------------------------------------------------------------
@@ -114,6 +125,8 @@ class Connection:
             await self._read_loop(room)
         finally:
             expiry.cancel()
+            if self._held_timer is not None:
+                self._held_timer.cancel()
             client_left = self.closing is None
             if client_left:  # nothing more goes out (late echoes included)
                 self.closing = (1000, "client closed")
@@ -128,14 +141,21 @@ class Connection:
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
+                self._count_transport_refusal(message.get("code"))
                 return
             if self.closing is not None:
                 continue  # we are closing: wait for the client's close frame
-            self._guarded(room, message.get("bytes"))
+            await self._guarded(room, message.get("bytes"))
 
-    def _guarded(self, room: Room, data: bytes | None) -> None:
+    def _count_transport_refusal(self, code: object) -> None:
+        # The WebSocket layer closed the socket itself: 1009 for a frame above ws_max_size,
+        # 1002 for a protocol violation (e.g. a compressed frame when deflate is off).
+        if code in TRANSPORT_REFUSALS:
+            self.ctx.metrics.refuse(f"transport_{code}")
+
+    async def _guarded(self, room: Room, data: bytes | None) -> None:
         try:
-            self._frame(room, data)
+            await self._frame(room, data)
         except Refused as refusal:
             self.ctx.metrics.refuse(refusal.reason)
             self.close(refusal.code, refusal.reason)
@@ -146,7 +166,7 @@ class Connection:
             self.ctx.metrics.refuse("frame_error")
             self.close(MALFORMED, "malformed frame")
 
-    def _frame(self, room: Room, data: bytes | None) -> None:
+    async def _frame(self, room: Room, data: bytes | None) -> None:
         if data is None:
             raise Refused(MALFORMED, "text_frame")
         if not self._bucket.take():
@@ -155,7 +175,51 @@ class Connection:
         shape = room.shape if self.claims.can_edit else None
         msg = inbound.decode(data, self.ctx.limits, shape)
         self.ctx.metrics.messages_in.labels(msg.kind).inc()
+        if msg.kind == "app":  # comment/lock commands of opted-in clients (issue 7)
+            if self.events and self.ctx.app_messages is not None:
+                self.ctx.app_messages(self, room, msg.body)
+            return
+        if msg.kind == "awareness" and not self._awareness_bucket.take():
+            self._hold(room, msg)
+            return
+        if msg.info is not None and self.claims.can_edit:
+            msg = await self._claim(room, data, msg)
+            if self.closing is not None:  # the room failed while we waited
+                return
         room.receive(self, msg)
+
+    def _hold(self, room: Room, msg: Inbound) -> None:
+        if self._held is not None:
+            self.ctx.metrics.refuse("awareness_rate_limited")  # the one it replaces is dropped
+        self._held = msg
+        if self._held_timer is None:
+            loop = asyncio.get_running_loop()
+            self._held_timer = loop.call_later(1 / AWARENESS_PER_S, self._release, room)
+
+    def _release(self, room: Room) -> None:
+        self._held_timer = None
+        msg, self._held = self._held, None
+        if msg is None or self.closing is not None:
+            return
+        if not self._awareness_bucket.take():
+            self._hold(room, msg)
+            return
+        try:
+            room.receive(self, msg)
+        except Exception as exc:  # already validated; nothing here should fail
+            log.warning("connection %s: held awareness refused: %r", self.id, exc)
+
+    async def _claim(self, room: Room, data: bytes, msg: Inbound) -> Inbound:
+        """Ask Redis who owns the client ids this update uses first (gateway/ownership.py)."""
+        assert msg.info is not None
+        clients = new_clients(msg.info, room.shape)
+        check_count(self.client_ids, clients)
+        unknown = room.owners.unknown(clients)
+        if not unknown:
+            return msg
+        await room.owners.resolve(unknown, self.claims.sub)
+        # The letter may have changed while we waited: check the update against it again.
+        return inbound.decode(data, self.ctx.limits, room.shape)
 
     async def finish(self) -> None:
         """Wait for the outbox and the close frame to go out (no reading)."""

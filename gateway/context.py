@@ -1,5 +1,6 @@
 """What every part of one gateway instance shares: settings, the log, stores, metrics, its id."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ class Context:
     limits: Limits
     redis: Any = None  # redis.asyncio.Redis (bytes responses) or None
     pg: Any = None  # asyncpg pool or None
+    # Handler of app messages (type 100) from opted-in clients: (conn, room, JSON bytes).
+    app_messages: Callable[[Any, Any, bytes], None] | None = None
 
     def entry(
         self,

@@ -1,8 +1,11 @@
 """A letter's awareness states: who owns which client id, stamping, removal on close.
 
-States live in pycrdt's Awareness (clock rules as in y-protocols). A connection owns the client
-ids it introduced; entries for ids owned by someone else are dropped, so nobody can move or
-remove another user's caret. The `user` field is always the token's identity.
+States live in pycrdt's Awareness (clock rules as in y-protocols). A connection owns exactly
+the one awareness client id it introduced first (a y-websocket tab has one: its doc's clientID);
+entries for any other id are dropped, never relayed, so nobody can move or remove another user's
+caret. The same user reconnecting on a new socket takes its id over (the old socket may not have
+been noticed as gone yet). The `user` field is always the token's identity. Clocks, sizes and
+counts are bounded by the pre-parser before we get here (docs/security.md).
 """
 
 import asyncio
@@ -16,7 +19,7 @@ from pycrdt import Awareness, Doc, Encoder
 from gateway.auth import Claims
 from gateway.preparse import AwarenessEntry
 
-MAX_IDS_PER_CONNECTION = 16  # a tab has one; a few more for reloads within one socket
+MAX_IDS_PER_CONNECTION = 1  # a y-websocket tab uses its doc's clientID, and only that
 _PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
             "#469990", "#9a6324", "#800000", "#808000", "#000075")  # fmt: skip
 REMOTE = "remote"  # owner of ids introduced through another gateway instance
@@ -35,7 +38,8 @@ class Presence:
     def __init__(self) -> None:
         self._awareness = Awareness(Doc())
         self._awareness.set_local_state(None)  # the server itself has no caret
-        self._owners: dict[int, str] = {}
+        self._owners: dict[int, str] = {}  # client id -> owning connection id (or REMOTE)
+        self._users: dict[int, str] = {}  # client id -> the owner's user id
 
     def owned_by(self, owner: str) -> list[int]:
         return [cid for cid, who in self._owners.items() if who == owner]
@@ -46,11 +50,7 @@ class Presence:
         """Apply a connection's entries; return the stamped update and the ids it kept."""
         kept: list[tuple[int, int, dict[str, Any] | None]] = []
         for entry in entries:
-            holder = self._owners.get(entry.client_id)
-            mine = len(self.owned_by(owner)) < MAX_IDS_PER_CONNECTION
-            if holder is None and entry.state is not None and mine:
-                self._owners[entry.client_id] = owner
-            elif holder != owner:
+            if not self._may_use(owner, claims.sub, entry):
                 continue
             state = None if entry.state is None else {**entry.state, "user": stamp(claims)}
             kept.append((entry.client_id, entry.clock, state))
@@ -59,6 +59,17 @@ class Presence:
             self._awareness.apply_awareness_update(update, owner)
             self._forget_removed([cid for cid, _, state in kept if state is None])
         return update, [cid for cid, _, _ in kept]
+
+    def _may_use(self, owner: str, user: str, entry: AwarenessEntry) -> bool:
+        holder = self._owners.get(entry.client_id)
+        if holder == owner:
+            return True
+        taken_over = holder not in (None, REMOTE) and self._users.get(entry.client_id) == user
+        free = holder is None and entry.state is not None
+        if (free or taken_over) and len(self.owned_by(owner)) < MAX_IDS_PER_CONNECTION:
+            self._owners[entry.client_id], self._users[entry.client_id] = owner, user
+            return True
+        return False
 
     def apply_remote(self, update: bytes) -> None:
         """An update another gateway already checked and stamped."""
@@ -87,6 +98,7 @@ class Presence:
     def _forget_removed(self, ids: list[int]) -> None:
         for cid in ids:
             self._owners.pop(cid, None)
+            self._users.pop(cid, None)
 
 
 def _encode(entries: list[tuple[int, int, dict[str, Any] | None]]) -> bytes:

@@ -22,6 +22,7 @@ from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
 from gateway.inbound import Inbound
+from gateway.ownership import Ownership, new_clients
 from gateway.preparse import DocShape, UpdateInfo
 from gateway.presence import Presence, Throttle, stamp
 from schemas.envelope import Event
@@ -36,6 +37,7 @@ class Peer(Protocol):
     claims: Claims
     events: bool
     joined_at: float
+    client_ids: set[int]  # Yjs client ids this connection has written under
 
     def send(self, data: bytes, kind: str) -> None: ...
     def send_update(self, update: bytes) -> None: ...
@@ -50,6 +52,7 @@ class Room:
         self.doc: Doc[Any] = Doc()
         self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
         self.presence = Presence()
+        self.owners = Ownership(letter_id, ctx.redis)  # who may write under which client id
         self.conns: set[Peer] = set()
         # Bytes of the loaded state plus every update accepted since: an upper bound of the
         # document's size (deletions are not subtracted) that costs nothing to keep.
@@ -201,6 +204,7 @@ class Room:
     def accept_update(self, conn: Peer, update: bytes, info: UpdateInfo, echo: bool) -> None:
         if self.size + len(update) > self.ctx.settings.max_document_bytes:
             raise Refused(TOO_LARGE, "document_too_large")
+        self.owners.check(conn.claims.sub, conn.client_ids, new_clients(info, self.shape))
         try:
             self.doc.apply_update(update)
         except Exception:  # pycrdt refuses it: the client's, not ours
@@ -208,11 +212,18 @@ class Room:
         self.shape.commit(info)
         self.size += len(update)
         entry = self._entry(conn, update, "doc.update")
-        self.letters.put(entry, (lambda: conn.send_update(update)) if echo else None)
+        # Peers hear the update only once it is in the log, like the sender (the echo): after a
+        # failed append (4503) no client then holds another user's unlogged structs, which its
+        # resync would have to relay under a client id it does not own (gateway/ownership.py).
+        self.letters.put(entry, lambda: self._deliver(conn, update, echo))
+
+    def _deliver(self, conn: Peer, update: bytes, echo: bool) -> None:
         started = time.perf_counter()
         for peer in self.conns:
             if peer is not conn:
                 peer.send_update(update)
+        if echo:
+            conn.send_update(update)
         self.ctx.metrics.fanout_latency.observe(time.perf_counter() - started)
 
     def _receive_awareness(self, conn: Peer, msg: Inbound) -> None:
@@ -262,6 +273,10 @@ class Room:
             event.payload, bytes
         ):
             self._notify({"type": event.type, **event.payload.model_dump(mode="json")})
+        elif event.type.startswith(("comment.", "lock.")) and not isinstance(event.payload, bytes):
+            # Issue 7: the same app message gateway/collab.py sends to local collaborators.
+            body = {"type": event.type, "by": event.envelope.user}
+            self._notify({**body, **event.payload.model_dump(mode="json")})
 
     # -- helpers -------------------------------------------------------------------------------
 

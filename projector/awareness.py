@@ -51,8 +51,15 @@ def fold_awareness(state: LetterState, update: bytes, conn: str, user: str, ts: 
             continue
         owner = _user_id(aw) or (known or {}).get("user") or user
         if aw is not None and (known is None or _moved(known.get("state"), aw)):
-            state.activity.setdefault(owner, {})["seen"] = ts
+            note_activity(state, owner, "seen", ts)
         state.clients[key] = {"clock": clock, "conn": conn, "user": owner, "state": aw}
+
+
+def note_activity(state: LetterState, user: str, kind: str, ts: int) -> None:
+    """Keep the newest time: the letters and presence topics are folded in whatever order
+    their batches come, so only an order-independent merge makes a replay give the same."""
+    act = state.activity.setdefault(user, {})
+    act[kind] = max(act.get(kind, 0), ts)
 
 
 def presence(state: LetterState) -> dict[str, Json]:

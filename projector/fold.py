@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from projector.awareness import fold_awareness
+from projector.awareness import fold_awareness, note_activity
 from projector.document import DocUpdate, fold_document
 from projector.state import CLOSED_CONNS, SEEN_IDS, Json, LetterState
 from schemas import (
@@ -106,7 +106,7 @@ def _fold_updates(
     outcome.poison += [(Topic.LETTERS, offset, reason) for offset, reason in result.refused]
     for upd in updates:
         if upd.offset not in bad:
-            state.activity.setdefault(upd.user, {})["edit"] = upd.ts
+            note_activity(state, upd.user, "edit", upd.ts)
     for paragraph, (user, ts) in result.touched.items():
         name = state.users.get(user, {}).get("name", "")
         state.recent[str(paragraph)] = {"userId": user, "name": name, "at": ts}
@@ -143,7 +143,7 @@ def _session_joined(state: LetterState, event: Event) -> None:
         "gateway": env.gw,
     }
     state.users[p.user.id] = {"name": p.user.name, "color": p.user.color}
-    state.activity.setdefault(p.user.id, {})["seen"] = env.ts
+    note_activity(state, p.user.id, "seen", env.ts)
 
 
 def _session_left(state: LetterState, event: Event) -> None:
@@ -154,14 +154,12 @@ def _session_left(state: LetterState, event: Event) -> None:
 
 def drop_connections(state: LetterState, conns: set[str]) -> None:
     """Forget connections (left, or their gateway died) and the awareness clients they owned;
-    a user without a connection or a live client disappears from presence."""
+    a user without a connection or a live client disappears from presence. (Their activity
+    stays: pruning it would depend on how the letters and presence topics interleave.)"""
     for conn in conns:
         state.connections.pop(conn, None)
     state.closed = [*(c for c in state.closed if c not in conns), *sorted(conns)][-CLOSED_CONNS:]
     state.clients = {k: c for k, c in state.clients.items() if c["conn"] not in conns}
-    present = {c["userId"] for c in state.connections.values()}
-    present |= {c["user"] for c in state.clients.values()}
-    state.activity = {u: a for u, a in state.activity.items() if u in present}
 
 
 def _awareness(state: LetterState, event: Event) -> None:

@@ -30,6 +30,7 @@ from schemas.events import (
     SessionLeft,
     Topic,
     UserRef,
+    NotificationRead,
     VersionSaved,
 )
 from schemas.ids import uuid7
@@ -55,6 +56,7 @@ __all__ = [
     "SessionLeft",
     "Topic",
     "UserRef",
+    "NotificationRead",
     "VersionSaved",
     "decode_record",
     "encode_event",

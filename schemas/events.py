@@ -63,6 +63,7 @@ class CommentCreated(Payload):
     anchor: Anchor
     body: str = Field(max_length=10_000)
     mentions: list[str] = Field(default_factory=list, max_length=50)
+    author: UserRef | None = None  # the commenter's name and colour, from the token
 
 
 class CommentReplied(Payload):
@@ -70,6 +71,7 @@ class CommentReplied(Payload):
     comment_id: str = Field(max_length=64)
     body: str = Field(max_length=10_000)
     mentions: list[str] = Field(default_factory=list, max_length=50)
+    author: UserRef | None = None  # the commenter's name and colour, from the token
 
 
 class CommentEdited(Payload):
@@ -108,6 +110,12 @@ class LockExpired(Payload):
     holder: UserRef
 
 
+class NotificationRead(Payload):
+    """The envelope's user read their notifications for these comments of the letter."""
+
+    comment_ids: list[str] = Field(max_length=500)
+
+
 class VersionSaved(Payload):
     label: str = Field(default="", max_length=200)
 
@@ -139,6 +147,7 @@ _SPECS = [
     EventSpec("lock.released", Topic.LETTERS, 1, LockReleased),
     EventSpec("lock.expired", Topic.LETTERS, 1, LockExpired),
     EventSpec("version.saved", Topic.LETTERS, 1, VersionSaved),
+    EventSpec("notification.read", Topic.LETTERS, 1, NotificationRead),
 ]
 
 EVENT_TYPES: dict[str, EventSpec] = {spec.type: spec for spec in _SPECS}

@@ -1,5 +1,6 @@
 """Embedded mode: the commands find the Redis and PostgreSQL that a running `steno-collab dev`
-started under the data dir (through their pid files), and read the log it writes."""
+started under the data dir (through their pid files) and read the log it writes; with `dev`
+stopped, they start the data dir's servers themselves."""
 
 import os
 from pathlib import Path
@@ -45,3 +46,7 @@ async def test_commands_against_a_running_dev_data_dir(service_tmp: Path) -> Non
             assert code == 0 and '"base_version": 2' in out  # found the dev's PostgreSQL
         finally:
             await log.close()
+    # `dev` stopped: the command starts the data dir's servers itself, and stops them again.
+    code, out, err = await run_cli(env, "replay", LETTER, "--format", "json")
+    assert code == 0 and '"base_version": 2' in out, err
+    assert running_urls(data_dir.resolve(), Settings(data_dir=data_dir)) == {}

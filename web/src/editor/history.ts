@@ -143,24 +143,23 @@ function timelineRow(entry: HistoryEntry, nameOf: (id: string) => string): HTMLE
   )
 }
 
-/** The audit trail's change types (snapshotter/audit.py), in words. */
+/** The audit trail's change types (snapshotter/audit.py; tools/history.py words them alike). */
 function describeEntry(entry: HistoryEntry): string {
   const kind = entry.type ?? entry.kind ?? 'event'
-  const data = (entry.data ?? {}) as { inserted?: number; deleted?: number; version_number?: number }
-  switch (kind) {
-    case 'edit':
-      return `edited: ${data.inserted ?? 0} characters added, ${data.deleted ?? 0} removed`
-    case 'session-start':
-      return 'opened the letter'
-    case 'session-end':
-      return 'left the letter'
-    case 'letter.created':
-      return 'created the letter'
-    case 'version':
-      return data.version_number ? `saved version ${data.version_number}` : 'saved a version'
-    default:
-      return kind.replace(/[._-]/g, ' ')
+  const d = (entry.data ?? {}) as Record<string, unknown>
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '')
+  const count = (value: unknown): number => (typeof value === 'number' ? value : 0)
+  if (kind === 'edit') return `edited: +${count(d.inserted)} −${count(d.deleted)} characters`
+  if (kind === 'session-start') return `joined${d.role ? ` as ${text(d.role)}` : ''}`
+  if (kind === 'session-end') return 'left'
+  if (kind === 'letter.created') return 'created the letter'
+  if (kind === 'version') return `saved version ${count(d.version_number) || ''} (${text(d.type) || 'version'})`
+  if (kind.startsWith('comment.')) {
+    const body = text(d.body)
+    return `${kind.slice('comment.'.length)} a comment${body ? `: “${body.slice(0, 60)}”` : ''}`
   }
+  if (kind.startsWith('lock.')) return `lock ${kind.slice('lock.'.length)} on ${text(d.section)}`
+  return kind.replace(/[._-]/g, ' ')
 }
 
 /** Contributors are user ids (snapshotter/versions.py) or {id, name} objects. */
@@ -177,6 +176,6 @@ function contributorNames(contributors: unknown[] | undefined, nameOf: (id: stri
 function unavailable(error: unknown, what: string): string {
   if (error instanceof NotAvailable) return `${what}: not available on this server yet.`
   if (error instanceof ApiError && error.status === 403)
-    return `${what}: your role may not see this (auditors and editors can).`
+    return `${what}: for auditors only (in dev mode, sign in as Audrey Auditor).`
   return `${what}: could not load (${(error as Error).message}).`
 }

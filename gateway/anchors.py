@@ -1,0 +1,283 @@
+"""Comment anchors: plain-text offsets of the letter <-> Yjs relative positions.
+
+Offsets count code points of the text GET /v1/letters/{id} renders (gateway/content.py: block
+elements joined by "\\n"). An anchor's start is a relative position on the first character of
+the range (assoc 0, Yjs' default) and its end one on the last character with assoc -1 ("just
+after it"), so concurrent inserts outside the range stay outside and the range keeps its text.
+The bytes are Yjs' `encodeRelativePosition` (base64), so browsers decode them with
+`Y.decodeRelativePosition` and may send their own.
+
+pycrdt 0.14 has sticky indexes for Y.Text and Y.Array only, not for the Y.XmlText paragraphs
+TipTap writes, and it exposes no item ids. We learn them from the update encoding instead:
+deleting a character in a scratch copy of the document yields an update whose delete set is
+exactly that character's id; inserting one at the start of each paragraph yields an item whose
+parent (or right origin) names that paragraph's Y.XmlText. Decoding uses pycrdt's StickyIndex
+(index within the item's parent) plus the parent map of the document's own state.
+"""
+
+import base64
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pycrdt import Doc, Encoder, StickyIndex, Text, XmlElement, XmlFragment, XmlText
+
+from gateway.wire.limits import STATE_LIMITS
+from gateway.wire.reader import Reader
+from gateway.wire.update import REF_ORIGIN, REF_PARENT, UpdateScan, scan_update
+from schemas.events import Anchor
+
+ID = tuple[int, int]  # (client, clock)
+
+
+class AnchorError(ValueError):
+    """Offsets out of range, or an anchor that does not decode (HTTP 422)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One run of text in the rendering: a Y.XmlText (or the body Y.Text) and where it starts."""
+
+    node: XmlText | Text
+    start: int
+    text: str
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def leaves(doc: Doc[Any], field: str) -> list[Leaf]:
+    """The body's text runs, positioned exactly as content.plain_text renders them."""
+    root = doc.get(field, type=XmlFragment)
+    if len(root.children) == 0 and _has_text(doc, field):
+        text = doc.get(field, type=Text)
+        return [Leaf(text, 0, str(text))]
+    out: list[Leaf] = []
+    _walk(root, 0, out)
+    return out
+
+
+def _has_text(doc: Doc[Any], field: str) -> bool:
+    try:
+        doc.get(field, type=Text)
+    except Exception:  # the root exists with another type
+        return False
+    return True
+
+
+def _walk(node: XmlFragment | XmlElement | XmlText, at: int, out: list[Leaf]) -> int:
+    """Append the leaves under `node` starting at offset `at`; return the offset after it."""
+    if isinstance(node, XmlText):
+        text = "".join(chunk for chunk, _ in node.diff() if isinstance(chunk, str))
+        out.append(Leaf(node, at, text))
+        return at + len(text)
+    children = list(node.children)
+    inline = all(isinstance(child, XmlText) for child in children)
+    for i, child in enumerate(children):
+        if i and not inline:
+            at += 1  # the "\n" between blocks
+        at = _walk(child, at, out)
+    return at
+
+
+# -- offsets -> anchor -----------------------------------------------------------------------
+
+
+def to_anchor(doc: Doc[Any], field: str, start: int, end: int) -> Anchor:
+    """The anchor of [start, end) in the current text; AnchorError when it covers no text."""
+    scratch = _copy(doc)
+    runs = leaves(scratch, field)
+    text = _render(runs)
+    if not 0 <= start < end <= len(text):
+        raise AnchorError(f"anchor [{start}, {end}) is outside the text (length {len(text)})")
+    first, last = _char_at(runs, start, end, 1), _char_at(runs, end - 1, start - 1, -1)
+    if first is None or last is None:
+        raise AnchorError("anchor covers no text (only line breaks)")
+    # The later one first: deleting it shifts nothing before it.
+    client, clock, length = _char_span(scratch, *last)
+    last_id = (client, clock + length - 1)  # its last UTF-16 unit: Yjs clocks count those
+    first_id = (client, clock) if first == last else _char_span(scratch, *first)[:2]
+    return Anchor(start=_b64(first_id, 0), end=_b64(last_id, -1), quote=text[start:end])
+
+
+def _render(runs: list[Leaf]) -> str:
+    out, at = [], 0
+    for leaf in runs:
+        out.append("\n" * (leaf.start - at) + leaf.text)
+        at = leaf.end
+    return "".join(out)
+
+
+def _char_at(runs: list[Leaf], pos: int, stop: int, step: int) -> tuple[Leaf, int] | None:
+    """The first character inside a leaf from `pos` towards `stop` (exclusive)."""
+    while pos != stop:
+        for leaf in runs:
+            if leaf.start <= pos < leaf.end:
+                return leaf, pos - leaf.start
+        pos += step
+    return None
+
+
+def _char_span(doc: Doc[Any], leaf: Leaf, index: int) -> tuple[int, int, int]:
+    """The client, first clock and clock length of one character (by deleting it)."""
+    byte = len(leaf.text[:index].encode())  # pycrdt edits text by UTF-8 bytes
+    width = len(leaf.text[index].encode())
+    update = _captured(doc, lambda: leaf.node.__delitem__(slice(byte, byte + width)))
+    deletes = scan_update(update, STATE_LIMITS).deletes
+    return deletes[0]
+
+
+def _b64(item: ID, assoc: int) -> str:
+    encoder = Encoder()
+    encoder.write_var_uint(0)  # a position relative to an item
+    encoder.write_var_uint(item[0])
+    encoder.write_var_uint(item[1])
+    # lib0 writeVarInt of 0 or -1: one byte, sign in bit 6.
+    return base64.b64encode(encoder.to_bytes() + bytes([0x41 if assoc < 0 else 0])).decode()
+
+
+# -- anchor -> offsets -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    start: int | None
+    end: int | None
+
+    @property
+    def detached(self) -> bool:
+        return self.start is None or self.end is None or self.end <= self.start
+
+
+class Resolver:
+    """Resolves many anchors against one document state (one scratch copy, one scan)."""
+
+    def __init__(self, doc: Doc[Any], field: str) -> None:
+        self._doc, self._field = _copy(doc), field
+        self._runs = leaves(self._doc, field)
+        self._parents = _ParentMap(scan_update(self._doc.get_update(), STATE_LIMITS))
+        self._owner = self._leaf_ids() if len(self._runs) > 1 else {}
+
+    def resolve(self, anchor: Anchor) -> Resolved:
+        return Resolved(self._offset(anchor.start), self._offset(anchor.end))
+
+    def _offset(self, encoded: str) -> int | None:
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+            item = _item_of(raw)
+            sticky = StickyIndex.decode(raw)
+            with self._doc.transaction() as txn:
+                index = sticky.get_index(txn)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            # Not decodable, or its type is gone (pycrdt panics derive from BaseException).
+            return None
+        leaf = self._leaf_of(item)
+        if leaf is None:
+            return None
+        # StickyIndex offsets count UTF-16 units, like Yjs.
+        units = leaf.text.encode("utf-16-le")[: 2 * index]
+        return leaf.start + len(units.decode("utf-16-le", errors="ignore"))
+
+    def _leaf_of(self, item: ID) -> Leaf | None:
+        if len(self._runs) == 1 and not self._owner:
+            return self._runs[0] if self._parents.known(item) else None
+        parent = self._parents.parent(item)
+        return None if parent is None else self._owner.get(parent)
+
+    def _leaf_ids(self) -> dict[ID, Leaf]:
+        """Each leaf's own item id, from an insertion at its start in a scratch copy."""
+        scratch = _copy(self._doc)
+        out: dict[ID, Leaf] = {}
+        for leaf, copy in zip(self._runs, leaves(scratch, self._field), strict=True):
+            update = _captured(scratch, functools.partial(copy.node.insert, 0, "x"))
+            owner = self._owner_of(scan_update(update, STATE_LIMITS))
+            if owner is not None:
+                out[owner] = leaf
+        return out
+
+    def _owner_of(self, scan: UpdateScan) -> ID | None:
+        kind, ref = scan.ref_kind[0], (scan.ref_client[0], scan.ref_clock[0])
+        if kind == REF_PARENT:
+            return ref
+        if kind == REF_ORIGIN:
+            return self._parents.parent(ref)
+        return None
+
+
+def _item_of(raw: bytes) -> ID:
+    r = Reader(raw)
+    if r.uint() != 0:
+        raise ValueError("only item-relative positions are supported")
+    return r.uint(), r.uint()
+
+
+class _ParentMap:
+    """Which shared type each item belongs to, from a scan of the full document state."""
+
+    def __init__(self, scan: UpdateScan) -> None:
+        self._scan = scan
+        self._by_client: dict[int, list[tuple[int, int]]] = {}  # client -> [(start, struct)]
+        for i, client in enumerate(scan.client):
+            self._by_client.setdefault(client, []).append((scan.start[i], i))
+        self._memo: dict[int, ID | None] = {}
+
+    def _struct(self, item: ID) -> int | None:
+        rows = self._by_client.get(item[0], [])
+        lo, hi = 0, len(rows)
+        while lo < hi:  # the last struct starting at or before the clock
+            mid = (lo + hi) // 2
+            if rows[mid][0] <= item[1]:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return None
+        i = rows[lo - 1][1]
+        return i if item[1] < self._scan.start[i] + self._scan.length[i] else None
+
+    def known(self, item: ID) -> bool:
+        return self._struct(item) is not None
+
+    def parent(self, item: ID) -> ID | None:
+        """The id of the type item containing `item` (None: a root, or unknown)."""
+        chain: list[int] = []
+        i = self._struct(item)
+        result: ID | None = None
+        while i is not None and i not in self._memo:
+            chain.append(i)
+            kind = self._scan.ref_kind[i]
+            ref = (self._scan.ref_client[i], self._scan.ref_clock[i])
+            if kind == REF_PARENT:
+                result, i = ref, None
+            elif kind == REF_ORIGIN:
+                left = self._struct(ref)
+                i = self._struct(self._scan.right.get(i, (-1, -1))) if left is None else left
+            else:
+                i = None
+        if i is not None:
+            result = self._memo[i]
+        for j in chain:
+            self._memo[j] = result
+        return result
+
+
+def _copy(doc: Doc[Any]) -> Doc[Any]:
+    copy: Doc[Any] = Doc()
+    copy.apply_update(doc.get_update())
+    return copy
+
+
+def _captured(doc: Doc[Any], change: Callable[[], None]) -> bytes:
+    """The update of one transaction running `change`."""
+    updates: list[bytes] = []
+    subscription = doc.observe(lambda event: updates.append(event.update))
+    try:
+        with doc.transaction():
+            change()
+    finally:
+        doc.unobserve(subscription)
+    return updates[0]

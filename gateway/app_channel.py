@@ -1,0 +1,155 @@
+"""The WebSocket app channel: comment and lock commands from opted-in clients, and notices.
+
+Clients that connected with `&events=1` send y-protocol messages of type 100 whose body is JSON
+`{"type": "comment.create", "id": "<their request id>", ...}`; each command runs the same
+operation as its REST endpoint and is answered with `{"type": "result", "id", "result"}` or
+`{"type": "error", "id", "status", "detail"}`. The events it causes reach every collaborator
+(gateway/collab.py). Two notices come from here too:
+- `typing` from a client becomes `{"type": "typing", "user"}` for the letter's other clients
+  on this instance, at most once per `TYPING_DEBOUNCE_S` per user (other instances show the
+  awareness `status: typing` the client sets as well);
+- `section.edited` follows the projector's `recent:<id>` (paragraph -> who edited it last):
+  a poller compares it for the letters held here and tells their clients what changed.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway import comments, outgoing
+from gateway.collab import Collab, CollabError, user_ref
+from gateway.locks import Locks
+from gateway.room import Peer, Room
+
+log = logging.getLogger(__name__)
+TYPING_DEBOUNCE_S = 2.0
+RECENT_POLL_S = 1.0
+RECENT_FRESH_S = 5.0
+
+Op = Callable[[Collab, Locks, Any, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _s(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise CollabError(422, f"{key} is required")
+    return value
+
+
+OPS: dict[str, Op] = {
+    "comment.create": lambda c, lk, cl, lid, d: comments.create_thread(c, cl, lid, d),
+    "comment.reply": lambda c, lk, cl, lid, d: comments.reply(c, cl, lid, _s(d, "thread_id"), d),
+    "comment.resolve": lambda c, lk, cl, lid, d: comments.set_resolved(
+        c, cl, lid, _s(d, "thread_id"), True
+    ),
+    "comment.reopen": lambda c, lk, cl, lid, d: comments.set_resolved(
+        c, cl, lid, _s(d, "thread_id"), False
+    ),
+    "comment.edit": lambda c, lk, cl, lid, d: comments.edit(
+        c, cl, lid, _s(d, "thread_id"), _s(d, "comment_id"), d
+    ),
+    "comment.delete": lambda c, lk, cl, lid, d: comments.delete(
+        c, cl, lid, _s(d, "thread_id"), _s(d, "comment_id")
+    ),
+    "comment.list": lambda c, lk, cl, lid, d: comments.threads(c, cl, lid),
+    "lock.acquire": lambda c, lk, cl, lid, d: lk.acquire(cl, lid, _s(d, "section")),
+    "lock.release": lambda c, lk, cl, lid, d: lk.release(cl, lid, _s(d, "section")),
+}
+COMMAND_FIELDS = ("body", "anchor", "mentions")
+
+
+class AppChannel:
+    def __init__(self, collab: Collab, locks: Locks) -> None:
+        self.collab, self.locks = collab, locks
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._typing: dict[tuple[str, str], float] = {}
+        self._recent: dict[str, dict[str, str]] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.collab.ctx.redis is not None:
+            self._poller = asyncio.create_task(self._poll_recent())
+
+    async def close(self) -> None:
+        tasks = [*self._tasks, *([self._poller] if self._poller else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def receive(self, conn: Peer, room: Room, body: bytes) -> None:
+        """One app message from an opted-in client (called by the connection, synchronously)."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return _reply(conn, {"type": "error", "status": 422, "detail": "malformed JSON"})
+        if not isinstance(data, dict):
+            return _reply(conn, {"type": "error", "status": 422, "detail": "expected an object"})
+        kind = data.get("type")
+        if kind == "typing":
+            return self._typing_notice(conn, room)
+        task = asyncio.create_task(self._run(conn, room.letter_id, str(kind), data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, conn: Peer, letter_id: str, kind: str, data: dict[str, Any]) -> None:
+        request = data.get("id")
+        op = OPS.get(kind)
+        try:
+            if op is None:
+                raise CollabError(422, f"unknown command {kind!r}")
+            result = await op(self.collab, self.locks, conn.claims, letter_id, data)
+        except CollabError as exc:
+            body = {"status": exc.status, "detail": exc.detail, **(exc.body or {})}
+            return _reply(conn, {"type": "error", "id": request, **body})
+        except Exception as exc:  # one bad command must not take the connection down
+            log.warning("app command %s failed: %r", kind, exc)
+            return _reply(conn, {"type": "error", "id": request, "status": 500, "detail": "error"})
+        _reply(conn, {"type": "result", "id": request, "result": result})
+
+    def _typing_notice(self, conn: Peer, room: Room) -> None:
+        now, key = time.monotonic(), (room.letter_id, conn.claims.sub)
+        if now - self._typing.get(key, 0.0) < TYPING_DEBOUNCE_S:
+            return
+        self._typing[key] = now
+        message = outgoing.app_message(
+            {"type": "typing", "user": user_ref(conn.claims).model_dump()}
+        )
+        for peer in list(room.conns):
+            if peer.events and peer.claims.sub != conn.claims.sub:
+                peer.send(message, "app")
+
+    async def _poll_recent(self) -> None:
+        while True:
+            await asyncio.sleep(RECENT_POLL_S)
+            try:
+                await self.recent_once()
+            except Exception as exc:  # Redis down: next round
+                log.warning("recent-edits poll failed: %r", exc)
+
+    async def recent_once(self) -> None:
+        """Tell each held letter's clients which sections changed hands since the last look."""
+        redis = self.collab.ctx.redis
+        for room in self.collab.gateway.rooms:
+            if not any(peer.events for peer in room.conns):
+                continue
+            raw = await redis.hgetall(f"recent:{room.letter_id}")
+            now = {k.decode(): v.decode() for k, v in raw.items()}
+            before = self._recent.get(room.letter_id)
+            self._recent[room.letter_id] = now
+            fresh_ms = (time.time() - RECENT_FRESH_S) * 1000
+            for section, value in sorted(now.items()):
+                edit = json.loads(value)
+                # First look at a letter: announce only what is fresh, not its whole history.
+                if before is None and edit.get("at", 0) < fresh_ms:
+                    continue
+                if before is None or before.get(section) != value:
+                    user = {"id": edit.get("userId"), "name": edit.get("name", "")}
+                    body = {"type": "section.edited", "section": section, "user": user}
+                    self.collab.notify_letter(room.letter_id, {**body, "at": edit.get("at")})
+
+
+def _reply(conn: Peer, body: dict[str, Any]) -> None:
+    conn.send(outgoing.app_message(body), "app")

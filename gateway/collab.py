@@ -1,0 +1,146 @@
+"""What comments, locks and notifications share: access checks, appends, live delivery, reads.
+
+Every change is an event appended to the letter's partition first; local collaborators that
+opted into app messages hear it right after the append, collaborators on other instances through
+their tail (room.apply_remote). Reads come from the projector's Redis views; `caught_up` gives
+read-your-writes by waiting, bounded, until the projector's stored position for the letter
+covers this instance's last append for it.
+"""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from pycrdt import Doc
+
+from eventlog.errors import LogError
+from gateway import loader, outgoing
+from gateway.access import LetterMeta
+from gateway.auth import Claims
+from gateway.presence import stamp
+from gateway.service import Gateway
+from schemas.events import MODEL_TYPES, CommentCreated, CommentReplied, Payload, Topic, UserRef
+
+COMMENTERS = frozenset({"editor", "commenter", "service"})
+CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
+CATCH_UP_POLL_S = 0.02
+
+
+class CollabError(Exception):
+    """A refused request: an HTTP status, a message, and an optional JSON body."""
+
+    def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {detail}")
+        self.status, self.detail, self.body = status, detail, body
+
+
+def user_ref(claims: Claims) -> UserRef:
+    return UserRef(**stamp(claims))
+
+
+def app_body(type_: str, payload: Payload, user: str) -> dict[str, Any]:
+    """The app message for an event: the same shape locally and from the tail."""
+    return {"type": type_, "by": user, **payload.model_dump(mode="json")}
+
+
+def notification_body(
+    letter_id: str, event: CommentCreated | CommentReplied, author: str, name: str
+) -> dict[str, Any]:
+    return {
+        "letter_id": letter_id,
+        "thread_id": event.thread_id,
+        "comment_id": event.comment_id,
+        "author": {"id": author, "name": name},
+        "body": event.body,
+    }
+
+
+class Collab:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.ctx = gateway.ctx
+        self._appended: dict[str, int] = {}  # letter id -> next offset after our last append
+
+    async def letter(self, claims: Claims, letter_id: str, comment: bool = False) -> LetterMeta:
+        meta = await self.gateway.access.lookup(letter_id)
+        if meta is None or not self.gateway.may_reach(claims, meta):
+            raise CollabError(403, "forbidden")
+        if comment and claims.role not in COMMENTERS:
+            raise CollabError(403, f"role {claims.role} cannot comment")
+        return meta
+
+    async def append(self, claims: Claims, meta: LetterMeta, payload: Payload) -> int:
+        """Append one event for the letter; tell local collaborators; its offset."""
+        ctx, lid = self.ctx, meta.letter_id
+        type_ = MODEL_TYPES[type(payload)].type
+        room = self.gateway.rooms.get(lid)
+        if room is not None:
+            await room.letters.flush()  # after the edits this instance already accepted
+        entry = ctx.entry(lid, payload, firm=meta.firm_id, user=claims.sub)
+        try:
+            offsets = await ctx.log.append(ctx.settings.topic(Topic.LETTERS), lid.encode(), [entry])
+        except LogError as exc:
+            raise CollabError(503, "log unavailable") from exc
+        self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
+        self.notify_letter(lid, app_body(type_, payload, claims.sub))
+        return offsets[-1]
+
+    def mentioned(
+        self, letter_id: str, event: CommentCreated | CommentReplied, claims: Claims
+    ) -> None:
+        """Live notice to mentioned users connected to any letter on this instance."""
+        users = set(event.mentions) - {claims.sub}
+        if users:
+            body = notification_body(letter_id, event, claims.sub, claims.name)
+            self.notify_users(users, {"type": "notification", **body})
+
+    def notify_letter(self, letter_id: str, body: dict[str, Any]) -> None:
+        room = self.gateway.rooms.get(letter_id)
+        if room is None:
+            return
+        message = outgoing.app_message(body)
+        for peer in list(room.conns):
+            if peer.events:
+                peer.send(message, "app")
+
+    def notify_users(self, users: set[str], body: dict[str, Any]) -> None:
+        """To every opted-in connection of `users` on this instance, whatever their letter."""
+        message = outgoing.app_message(body)
+        for conn in list(self.gateway.conns):
+            if conn.events and conn.claims.sub in users:
+                conn.send(message, "app")
+
+    async def caught_up(self, letter_id: str) -> bool:
+        """Wait (bounded) until the projector folded our last append for the letter."""
+        want = self._appended.get(letter_id, 0)
+        redis = self.ctx.redis
+        if redis is None:
+            return False
+        deadline = time.monotonic() + CATCH_UP_S
+        while True:
+            stored = await redis.get(f"ydoc:{letter_id}:offset")
+            if want == 0 or (stored is not None and int(stored) >= want):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(CATCH_UP_POLL_S)
+
+    async def json_key(self, key: str) -> Any:
+        if self.ctx.redis is None:
+            return None
+        raw = await self.ctx.redis.get(key)
+        return None if raw is None else json.loads(raw)
+
+    async def doc(self, letter_id: str) -> Doc[Any]:
+        """The letter's current document: the held room's, else loaded like a REST read."""
+        room = self.gateway.rooms.get(letter_id)
+        if room is not None and not room.failed:
+            await room.ready()
+            return room.doc
+        ctx = self.ctx
+        loaded = await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)
+        doc: Doc[Any] = Doc()
+        if loaded.state:
+            doc.apply_update(loaded.state)
+        return doc

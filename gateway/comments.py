@@ -1,0 +1,291 @@
+"""Comment threads: REST endpoints and the operations the app channel shares with them.
+
+Writes validate, convert the anchor (gateway/anchors.py) and append a `comment.*` event; the
+projector folds them into `comments:<id>`, the snapshotter into PostgreSQL and the audit (a
+deleted comment keeps its tombstone there). Reads wait for the projector to cover this
+instance's last append (read-your-writes, bounded) and resolve anchors against the current
+document, so offsets follow the text; a thread whose text is gone is `detached`.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.anchors import AnchorError, Resolver, to_anchor
+from gateway.auth import Claims
+from gateway.collab import Collab, CollabError, user_ref
+from gateway.content import plain_text
+from gateway.rest import ClaimsDep
+from schemas.events import (
+    Anchor,
+    CommentCreated,
+    CommentDeleted,
+    CommentEdited,
+    CommentReopened,
+    CommentReplied,
+    CommentResolved,
+)
+from schemas.ids import uuid7
+
+MAX_BODY = 10_000  # characters, as the event schema allows
+
+router = APIRouter()
+
+
+class AnchorIn(BaseModel):
+    """Plain-text offsets (`from`, `to`) or Yjs relative positions (`start`, `end`, base64)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    from_: int | None = Field(default=None, alias="from", ge=0)
+    to: int | None = Field(default=None, ge=0)
+    start: str | None = Field(default=None, max_length=1024)
+    end: str | None = Field(default=None, max_length=1024)
+
+
+class NewThread(BaseModel):
+    body: str
+    anchor: AnchorIn
+    mentions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class NewComment(BaseModel):
+    body: str
+    mentions: list[str] = Field(default_factory=list, max_length=50)
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CollabError(422, f"invalid request: {where}: {first['msg']}") from None
+
+
+def _check_body(body: str) -> str:
+    if len(body) > MAX_BODY:
+        raise CollabError(413, f"comment body exceeds {MAX_BODY} characters")
+    if not body.strip():
+        raise CollabError(422, "comment body is empty")
+    return body
+
+
+# -- operations (REST and app channel) -------------------------------------------------------
+
+
+async def create_thread(
+    collab: Collab, claims: Claims, letter_id: str, data: Any
+) -> dict[str, Any]:
+    req: NewThread = parse(NewThread, data)
+    meta = await collab.letter(claims, letter_id, comment=True)
+    body = _check_body(req.body)
+    anchor = await _anchor(collab, letter_id, req.anchor)
+    thread_id, comment_id = uuid7(), uuid7()
+    event = CommentCreated(
+        thread_id=thread_id,
+        comment_id=comment_id,
+        anchor=anchor,
+        body=body,
+        mentions=_mentions(req.mentions),
+        author=user_ref(claims),
+    )
+    await collab.append(claims, meta, event)
+    collab.mentioned(letter_id, event, claims)
+    return {"thread_id": thread_id, "comment_id": comment_id}
+
+
+async def _anchor(collab: Collab, letter_id: str, given: AnchorIn) -> Anchor:
+    doc = await collab.doc(letter_id)
+    field = collab.ctx.settings.doc_field
+    if given.start is not None and given.end is not None:
+        anchor = Anchor(start=given.start, end=given.end)
+        where = Resolver(doc, field).resolve(anchor)
+        if where.detached or where.start is None or where.end is None:
+            raise CollabError(422, "anchor does not resolve to text of this letter")
+        text = plain_text(doc, field)
+        return Anchor(start=given.start, end=given.end, quote=text[where.start : where.end])
+    if given.from_ is None or given.to is None:
+        raise CollabError(422, "anchor needs from and to (or start and end)")
+    try:
+        return to_anchor(doc, field, given.from_, given.to)
+    except AnchorError as exc:
+        raise CollabError(422, str(exc)) from None
+
+
+def _mentions(users: list[str]) -> list[str]:
+    return list(dict.fromkeys(u for u in users if u))[:50]
+
+
+async def reply(
+    collab: Collab, claims: Claims, letter_id: str, thread_id: str, data: Any
+) -> dict[str, Any]:
+    req: NewComment = parse(NewComment, data)
+    meta = await collab.letter(claims, letter_id, comment=True)
+    body = _check_body(req.body)
+    await _thread(collab, letter_id, thread_id)
+    comment_id = uuid7()
+    event = CommentReplied(
+        thread_id=thread_id,
+        comment_id=comment_id,
+        body=body,
+        mentions=_mentions(req.mentions),
+        author=user_ref(claims),
+    )
+    await collab.append(claims, meta, event)
+    collab.mentioned(letter_id, event, claims)
+    return {"comment_id": comment_id}
+
+
+async def set_resolved(
+    collab: Collab, claims: Claims, letter_id: str, thread_id: str, resolved: bool
+) -> dict[str, Any]:
+    meta = await collab.letter(claims, letter_id, comment=True)
+    await _thread(collab, letter_id, thread_id)
+    event = CommentResolved if resolved else CommentReopened
+    await collab.append(claims, meta, event(thread_id=thread_id))
+    return {"thread_id": thread_id, "resolved": resolved}
+
+
+async def edit(
+    collab: Collab, claims: Claims, letter_id: str, thread_id: str, comment_id: str, data: Any
+) -> dict[str, Any]:
+    req: NewComment = parse(NewComment, data)
+    meta = await collab.letter(claims, letter_id, comment=True)
+    body = _check_body(req.body)
+    await _own_comment(collab, claims, letter_id, thread_id, comment_id)
+    event = CommentEdited(
+        thread_id=thread_id, comment_id=comment_id, body=body, mentions=_mentions(req.mentions)
+    )
+    await collab.append(claims, meta, event)
+    return {"comment_id": comment_id}
+
+
+async def delete(
+    collab: Collab, claims: Claims, letter_id: str, thread_id: str, comment_id: str
+) -> dict[str, Any]:
+    meta = await collab.letter(claims, letter_id, comment=True)
+    await _own_comment(collab, claims, letter_id, thread_id, comment_id)
+    await collab.append(claims, meta, CommentDeleted(thread_id=thread_id, comment_id=comment_id))
+    return {"comment_id": comment_id, "deleted": True}
+
+
+async def threads(collab: Collab, claims: Claims, letter_id: str) -> dict[str, Any]:
+    await collab.letter(claims, letter_id)
+    stored = await _stored(collab, letter_id)
+    resolver = Resolver(await collab.doc(letter_id), collab.ctx.settings.doc_field)
+    return {"threads": [_thread_out(t, resolver) for t in stored]}
+
+
+def _thread_out(thread: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
+    anchor = Anchor.model_validate(thread["anchor"])
+    where = resolver.resolve(anchor)
+    detached = where.detached
+    return {
+        "thread_id": thread["thread_id"],
+        "resolved": thread["resolved"],
+        "detached": detached,
+        "anchor": {
+            "from": None if detached else where.start,
+            "to": None if detached else where.end,
+            "quote": anchor.quote,
+            "start": anchor.start,
+            "end": anchor.end,
+        },
+        "comments": [_comment_out(c) for c in thread["comments"]],
+    }
+
+
+def _comment_out(comment: dict[str, Any]) -> dict[str, Any]:
+    keys = ("comment_id", "author", "body", "mentions", "created_at", "edited_at")
+    return {k: comment.get(k) for k in keys}
+
+
+async def _stored(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
+    await collab.caught_up(letter_id)
+    found = await collab.json_key(f"comments:{letter_id}")
+    return found if isinstance(found, list) else []
+
+
+async def _thread(collab: Collab, letter_id: str, thread_id: str) -> dict[str, Any]:
+    for thread in await _stored(collab, letter_id):
+        if thread["thread_id"] == thread_id:
+            return thread
+    raise CollabError(404, "no such thread")
+
+
+async def _own_comment(
+    collab: Collab, claims: Claims, letter_id: str, thread_id: str, comment_id: str
+) -> None:
+    thread = await _thread(collab, letter_id, thread_id)
+    for comment in thread["comments"]:
+        if comment["comment_id"] == comment_id:
+            if comment["author"]["id"] != claims.sub:
+                raise CollabError(403, "only the author may change a comment")
+            return
+    raise CollabError(404, "no such comment")
+
+
+# -- REST --------------------------------------------------------------------------------------
+
+
+def collab_of(request: Request) -> Collab:
+    collab: Collab = request.app.state.collab
+    return collab
+
+
+CollabDep = Annotated[Collab, Depends(collab_of)]
+JsonBody = Annotated[Any, Body()]
+BASE = "/v1/letters/{letter_id}/comments"
+
+
+@router.post(BASE, status_code=201)
+async def post_thread(
+    letter_id: str, data: JsonBody, collab: CollabDep, claims: ClaimsDep
+) -> dict[str, Any]:
+    return await create_thread(collab, claims, letter_id, data)
+
+
+@router.post(BASE + "/{thread_id}/replies", status_code=201)
+async def post_reply(
+    letter_id: str, thread_id: str, data: JsonBody, collab: CollabDep, claims: ClaimsDep
+) -> dict[str, Any]:
+    return await reply(collab, claims, letter_id, thread_id, data)
+
+
+@router.post(BASE + "/{thread_id}/resolve")
+async def post_resolve(
+    letter_id: str, thread_id: str, collab: CollabDep, claims: ClaimsDep
+) -> dict[str, Any]:
+    return await set_resolved(collab, claims, letter_id, thread_id, True)
+
+
+@router.post(BASE + "/{thread_id}/reopen")
+async def post_reopen(
+    letter_id: str, thread_id: str, collab: CollabDep, claims: ClaimsDep
+) -> dict[str, Any]:
+    return await set_resolved(collab, claims, letter_id, thread_id, False)
+
+
+@router.patch(BASE + "/{thread_id}/{comment_id}")
+async def patch_comment(
+    letter_id: str,
+    thread_id: str,
+    comment_id: str,
+    data: JsonBody,
+    collab: CollabDep,
+    claims: ClaimsDep,
+) -> dict[str, Any]:
+    return await edit(collab, claims, letter_id, thread_id, comment_id, data)
+
+
+@router.delete(BASE + "/{thread_id}/{comment_id}")
+async def delete_comment(
+    letter_id: str, thread_id: str, comment_id: str, collab: CollabDep, claims: ClaimsDep
+) -> dict[str, Any]:
+    return await delete(collab, claims, letter_id, thread_id, comment_id)
+
+
+@router.get(BASE)
+async def get_threads(letter_id: str, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
+    return await threads(collab, claims, letter_id)

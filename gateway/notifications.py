@@ -1,0 +1,113 @@
+"""The caller's notifications (mentions) and the presence of a letter's collaborators, over REST.
+
+Both read the projector's Redis views. Notifications live in `notifications:<userId>` (a hash
+`<letterId>:<commentId>` -> JSON, folded from comment events that mention the user); marking
+them read is a user action, so it is an event (`notification.read`, one per letter, in that
+letter's partition) which the projector folds into the same hash.
+"""
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from gateway.auth import Claims
+from gateway.collab import Collab, CollabError
+from gateway.comments import CollabDep, JsonBody, parse
+from gateway.rest import ClaimsDep
+from schemas.events import NotificationRead
+
+LIST_LIMIT = 100
+TYPING_MS = 5_000
+IDLE_MS = 60_000  # no input for 60 s
+AWAY_MS = 300_000  # 5 minutes
+
+router = APIRouter()
+
+
+class MarkRead(BaseModel):
+    ids: list[str] = Field(default_factory=list, max_length=500)  # "<letterId>:<commentId>"
+    all: bool = False
+
+
+async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
+    items = await _items(collab, claims.sub)
+    unread = sum(1 for item in items if not item.get("read"))
+    return {"unread": unread, "notifications": items[:LIST_LIMIT]}
+
+
+async def _items(collab: Collab, user: str) -> list[dict[str, Any]]:
+    redis = collab.ctx.redis
+    if redis is None:
+        raise CollabError(503, "notifications need Redis")
+    raw = await redis.hgetall(f"notifications:{user}")
+    items = [{"id": k.decode(), **json.loads(v)} for k, v in raw.items()]
+    return sorted(items, key=lambda item: (item["created_at"], item["comment_id"]), reverse=True)
+
+
+async def mark_read(collab: Collab, claims: Claims, data: Any) -> dict[str, Any]:
+    req: MarkRead = parse(MarkRead, data)
+    items = {item["id"]: item for item in await _items(collab, claims.sub)}
+    wanted = set(items) if req.all else set(req.ids) & set(items)
+    by_letter: dict[str, list[str]] = {}
+    for nid in sorted(wanted):
+        if not items[nid].get("read"):
+            by_letter.setdefault(items[nid]["letter_id"], []).append(items[nid]["comment_id"])
+    for letter_id, comment_ids in by_letter.items():
+        meta = await collab.letter(claims, letter_id)
+        await collab.append(claims, meta, NotificationRead(comment_ids=comment_ids))
+        await collab.caught_up(letter_id)
+    return {"marked": sum(len(ids) for ids in by_letter.values())}
+
+
+async def presence(collab: Collab, claims: Claims, letter_id: str) -> dict[str, Any]:
+    await collab.letter(claims, letter_id)
+    redis = collab.ctx.redis
+    if redis is None:
+        raise CollabError(503, "presence needs Redis")
+    raw = await redis.hgetall(f"presence:{letter_id}")
+    now = int(time.time() * 1000)
+    users = [_user(k.decode(), json.loads(v), now) for k, v in sorted(raw.items())]
+    return {"users": users}
+
+
+def _user(user_id: str, entry: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    last = int(entry.get("lastActivity") or 0)
+    return {
+        "id": user_id,
+        "name": entry.get("name", ""),
+        "color": entry.get("color", ""),
+        "status": status_of(entry.get("status"), last, now_ms),
+        "lastActivity": last,
+        "cursor": entry.get("cursor"),
+    }
+
+
+def status_of(reported: Any, last_ms: int, now_ms: int) -> str:
+    """The projector folds a status as of the last event; age it by the wall clock here.
+    A client-reported "away" (tab hidden) stands; anything else decays with inactivity."""
+    age = now_ms - last_ms
+    if reported == "away" or age >= AWAY_MS:
+        return "away"
+    if age >= IDLE_MS:
+        return "idle"
+    if reported == "typing" and age < TYPING_MS:
+        return "typing"
+    return "active"
+
+
+@router.get("/v1/notifications")
+async def get_notifications(collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
+    return await notifications(collab, claims)
+
+
+@router.post("/v1/notifications/read")
+async def post_read(data: JsonBody, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
+    return await mark_read(collab, claims, data)
+
+
+@router.get("/v1/letters/{letter_id}/presence")
+async def get_presence(letter_id: str, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
+    return await presence(collab, claims, letter_id)

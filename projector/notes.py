@@ -1,0 +1,79 @@
+"""Notifications (issue 7): comment events that mention users, per letter. Pure.
+
+A letter's `notes` map `<userId>:<commentId>` to what the mentioned user is shown; the store
+writes each into the user's hash `notifications:<userId>` (field `<letterId>:<commentId>`), so a
+user's notifications from every letter meet in one key while each letter's fold stays its own.
+`notification.read` (the envelope's user read them) flips `read`; a deleted comment takes its
+notifications with it. Mentioning yourself notifies nobody.
+"""
+
+import json
+from collections.abc import Iterable
+
+from projector.state import Json, LetterState
+from schemas import CommentCreated, CommentDeleted, CommentEdited, CommentReplied, Event
+from schemas.events import NotificationRead
+
+NOTES_LIMIT = 500  # per letter; the oldest go first
+
+
+def fold_notes(state: LetterState, event: Event) -> None:
+    p = event.payload
+    if isinstance(p, CommentCreated | CommentReplied):
+        _mention(state, event, p.thread_id, p.comment_id, p.body, p.mentions)
+    elif isinstance(p, CommentEdited):
+        for note in _of_comment(state, p.comment_id):
+            note["body"] = p.body
+        _mention(state, event, p.thread_id, p.comment_id, p.body, p.mentions)
+    elif isinstance(p, CommentDeleted):
+        for key in [k for k, n in state.notes.items() if n["comment_id"] == p.comment_id]:
+            del state.notes[key]
+    elif isinstance(p, NotificationRead):
+        for cid in p.comment_ids:
+            note = state.notes.get(f"{event.envelope.user}:{cid}")
+            if note is not None:
+                note["read"] = True
+
+
+def _mention(
+    state: LetterState, event: Event, thread: str, cid: str, body: str, users: Iterable[str]
+) -> None:
+    author = event.envelope.user
+    author_name = _author_name(state, event)
+    for user in users:
+        key = f"{user}:{cid}"
+        if user == author or key in state.notes:
+            continue  # an edit keeps who was notified (and whether they read it)
+        state.notes[key] = {
+            "letter_id": state.letter_id,
+            "thread_id": thread,
+            "comment_id": cid,
+            "author": {"id": author, "name": author_name},
+            "body": body,
+            "created_at": event.envelope.ts,
+            "read": False,
+        }
+    if len(state.notes) > NOTES_LIMIT:
+        newest = sorted(state.notes.items(), key=lambda kv: kv[1]["created_at"])[-NOTES_LIMIT:]
+        state.notes = dict(newest)
+
+
+def _author_name(state: LetterState, event: Event) -> str:
+    ref = getattr(event.payload, "author", None)
+    if ref is not None and ref.name:
+        return str(ref.name)
+    return str(state.users.get(event.envelope.user, {}).get("name", ""))
+
+
+def _of_comment(state: LetterState, cid: str) -> list[Json]:
+    return [note for note in state.notes.values() if note["comment_id"] == cid]
+
+
+def note_views(state: LetterState) -> dict[str, str]:
+    """`<userId>\\n<letterId>:<commentId>` -> JSON, what the store compares and writes."""
+    return {
+        f"{key.rsplit(':', 1)[0]}\n{state.letter_id}:{note['comment_id']}": json.dumps(
+            note, separators=(",", ":"), sort_keys=True
+        )
+        for key, note in state.notes.items()
+    }

@@ -1,0 +1,52 @@
+"""Fixtures: a gateway with Redis, the embedded log and the projector running in-process."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from schemas.settings import Settings
+from tests.gateway.harness import Running, running_gateway
+from tests.projector.support import projector
+
+
+@dataclass
+class Collab:
+    gw: Running
+    redis: aioredis.Redis
+    http: httpx.AsyncClient
+
+    def auth(self, user: str = "u1", role: str = "editor", firm: str = "firm-a") -> dict[str, str]:
+        token = self.gw.token(user=user, role=role, firm=firm, name=user.upper())
+        return {"Authorization": f"Bearer {token}"}
+
+    async def call(
+        self, method: str, path: str, user: str = "u1", role: str = "editor", **kw: Any
+    ) -> httpx.Response:
+        headers = {**self.auth(user, role, kw.pop("firm", "firm-a")), **kw.pop("headers", {})}
+        return await self.http.request(method, path, headers=headers, **kw)
+
+
+Call = Callable[..., Awaitable[httpx.Response]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def collab(tmp_path: Path, redis_db: str) -> AsyncIterator[Collab]:
+    settings = Settings(
+        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None
+    )
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    try:
+        async with projector(settings, log), running_gateway(settings, log, redis) as gw:
+            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
+                yield Collab(gw, redis, http)
+    finally:
+        await redis.aclose()
+        await log.close()

@@ -1,0 +1,105 @@
+"""The WebSocket app channel: commands from opted-in clients, live broadcast, notices; presence."""
+
+import json
+from typing import Any
+
+from pycrdt import Awareness, Doc, XmlFragment, write_var_uint
+
+from tests.collab.conftest import Collab
+from tests.gateway.harness import YClient
+from tests.support import eventually
+
+
+def app(body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    return write_var_uint(100) + write_var_uint(len(data)) + data
+
+
+async def _seen(client: YClient, kind: str, **match: Any) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        for message in client.app:
+            if message.get("type") == kind and all(message.get(k) == v for k, v in match.items()):
+                return message
+        return None
+
+    return await eventually(found, timeout=5)
+
+
+async def test_commands_and_broadcast(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("Dear Sir,\nPay now.")
+    alice = await collab.gw.client(lid, user="alice", name="Alice", events=1)
+    bob = await collab.gw.client(lid, user="bob", name="Bob", role="commenter", events=1)
+    stock = await collab.gw.client(lid, user="carol")  # no &events=1: never hears app messages
+    for client in (alice, bob, stock):
+        await client.synced.wait()
+    command = {
+        "type": "comment.create",
+        "id": "r1",
+        "body": "why?",
+        "anchor": {"from": 10, "to": 13},
+    }
+    await alice.ws.send(app(command))
+    result = await _seen(alice, "result", id="r1")
+    thread_id = result["result"]["thread_id"]
+    created = await _seen(bob, "comment.created", thread_id=thread_id)
+    assert created["by"] == "alice" and created["anchor"]["quote"] == "Pay"
+
+    await bob.ws.send(
+        app({"type": "comment.reply", "id": "r2", "thread_id": thread_id, "body": "ok"})
+    )
+    await _seen(bob, "result", id="r2")
+    await _seen(alice, "comment.replied", thread_id=thread_id)
+    await bob.ws.send(app({"type": "lock.acquire", "id": "r3", "section": "intro"}))
+    refused = await _seen(bob, "error", id="r3")
+    assert refused["status"] == 403  # commenters do not lock
+    await alice.ws.send(app({"type": "lock.acquire", "id": "r4", "section": "intro"}))
+    await _seen(bob, "lock.acquired", section="intro")
+    await bob.ws.send(app({"type": "comment.list", "id": "r5"}))
+    listed = await _seen(bob, "result", id="r5")
+    assert [len(t["comments"]) for t in listed["result"]["threads"]] == [2]
+    await bob.ws.send(app({"type": "nope", "id": "r6"}))
+    assert (await _seen(bob, "error", id="r6"))["status"] == 422
+    await bob.ws.send(app({"type": "typing"}))
+    assert (await _seen(alice, "typing"))["user"]["id"] == "bob"
+    assert not any(m.get("type") == "typing" for m in bob.app)  # not to oneself
+    assert stock.app == []
+    for client in (alice, bob, stock):
+        await client.close()
+
+
+async def test_presence_and_section_edited(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("One\nTwo")
+    alice = await collab.gw.client(lid, user="alice", name="Alice", events=1)
+    await alice.synced.wait()
+    await alice.set_awareness(Awareness(alice.doc), {"cursor": None, "status": "typing"})
+    bob = await collab.gw.client(lid, user="bob", name="Bob")
+    await bob.synced.wait()
+
+    async def both() -> list[Any] | None:
+        r = await collab.call("GET", f"/v1/letters/{lid}/presence", role="viewer")
+        users = r.json()["users"]
+        return users if len(users) == 2 else None
+
+    users = {u["id"]: u for u in await eventually(both, timeout=10)}
+    assert users["alice"]["name"] == "Alice" and users["alice"]["color"].startswith("#")
+    assert users["alice"]["status"] in ("typing", "active") and users["bob"]["status"] == "active"
+    assert users["bob"]["lastActivity"] > 0
+    r = await collab.call("GET", f"/v1/letters/{lid}/presence", firm="firm-b")
+    assert r.status_code == 403
+
+    def edit(doc: Doc[Any]) -> None:
+        line = doc.get("default", type=XmlFragment).children[1].children[0]
+        line.insert(0, "Bob: ")
+
+    await bob.edit(edit)
+    channel = collab.gw.app.state.gateway.ctx.app_messages.__self__
+
+    async def announced() -> dict[str, Any] | None:
+        await channel.recent_once()
+        edited = (m for m in alice.app if m.get("type") == "section.edited")
+        return next((m for m in edited if m["user"]["id"] == "bob"), None)
+
+    notice = await eventually(announced, timeout=10)
+    assert notice["section"] == "1" and notice["user"]["name"] == "Bob"
+    await alice.close()
+    await bob.close()

@@ -1,0 +1,84 @@
+"""Section locks: exclusivity, renewal, release by the holder only, expiry, events, roles."""
+
+import json
+
+from gateway.locks import Locks
+from schemas.events import Topic
+from tests.collab.conftest import Collab
+from tests.gateway.harness import types_of
+from tests.support import eventually
+
+
+async def test_exclusive_renew_release(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("Intro\nDamages")
+    path = f"/v1/letters/{lid}/locks/damages"
+    r = await collab.call("POST", path, user="alice")
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["section"] == "damages" and got["holder"]["id"] == "alice"
+    r = await collab.call("POST", path, user="bob")
+    assert r.status_code == 409
+    assert r.json()["locked_by"] == {"id": "alice", "name": "ALICE"}
+    assert r.json()["expires_at"] == got["expires_at"]
+    assert 295 <= await collab.redis.ttl(f"lock:{lid}:damages") <= 300
+    await collab.redis.expire(f"lock:{lid}:damages", 100)
+    r = await collab.call("POST", path, user="alice")  # renewal by the holder
+    assert r.status_code == 200 and await collab.redis.ttl(f"lock:{lid}:damages") > 100
+    assert (await collab.call("DELETE", path, user="bob")).status_code == 403
+    r = await collab.call("GET", f"/v1/letters/{lid}/locks", user="bob")
+    assert [lock["section"] for lock in r.json()["locks"]] == ["damages"]
+    assert (await collab.call("DELETE", path, user="alice")).status_code == 200
+    assert (await collab.call("DELETE", path, user="alice")).status_code == 404
+    assert (await collab.call("POST", path, user="bob")).status_code == 200
+    records = await collab.gw.records(Topic.LETTERS, lid)
+    kinds = [t for t in types_of(records) if t.startswith("lock.")]
+    assert kinds == ["lock.acquired", "lock.acquired", "lock.released", "lock.acquired"]
+    held = json.loads(records[-1].value)
+    assert held["holder"]["id"] == "bob" and held["ttl_s"] == 300
+
+
+async def test_expiry_is_an_event(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("x")
+    locks: Locks = collab.gw.app.state.locks
+    locks.ttl_s = 1
+    try:
+        path = f"/v1/letters/{lid}/locks/intro"
+        assert (await collab.call("POST", path, user="alice")).status_code == 200
+        await collab.redis.delete(f"lock:{lid}:intro")  # what Redis does after the TTL
+        r = await collab.call("POST", path, user="bob")  # finds it gone: expired first
+        assert r.status_code == 200
+    finally:
+        locks.ttl_s = 300
+    kinds = [t for t in types_of(await collab.gw.records(Topic.LETTERS, lid)) if "lock" in t]
+    assert kinds == ["lock.acquired", "lock.expired", "lock.acquired"]
+
+
+async def test_roles_and_firms(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("x")
+    path = f"/v1/letters/{lid}/locks/intro"
+    assert (await collab.call("POST", path, role="viewer")).status_code == 403
+    assert (await collab.call("POST", path, role="commenter")).status_code == 403
+    assert (await collab.call("POST", path, firm="firm-b")).status_code == 403
+    long = f"/v1/letters/{lid}/locks/{'s' * 201}"
+    assert (await collab.call("POST", long)).status_code == 422
+
+
+async def test_sweep_notices_a_lapsed_ttl(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("x")
+    locks: Locks = collab.gw.app.state.locks
+    locks.ttl_s = 1
+    try:
+        assert (
+            await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")
+        ).status_code == 200
+    finally:
+        locks.ttl_s = 300
+
+    async def lapsed() -> bool:
+        return not await collab.redis.exists(f"lock:{lid}:a")
+
+    await eventually(lapsed, timeout=5)  # Redis' own TTL
+    await locks.sweep()
+    records = await collab.gw.records(Topic.LETTERS, lid)
+    assert types_of(records)[-1] == "lock.expired"
+    assert json.loads(records[-1].value)["holder"]["id"] == "al"

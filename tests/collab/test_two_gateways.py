@@ -1,0 +1,65 @@
+"""The app channel across two gateway instances on Kafka (Tansu): comment and lock events reach
+collaborators on the other instance through its log tail; locks are exclusive across both."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from schemas.settings import Settings
+from tests.collab.test_channel import _seen, app
+from tests.gateway.harness import Running, running_gateway
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pair(
+    tmp_path: Path, kafka_bootstrap: str, redis_db: str
+) -> AsyncIterator[tuple[Running, Running]]:
+    prefix = f"c{uuid.uuid4().hex[:8]}."
+
+    def settings(name: str) -> Settings:
+        return Settings(data_dir=tmp_path / name, partitions=2, topic_prefix=prefix,
+                        redis_url=redis_db, database_url=None,
+                        log_url=f"kafka://{kafka_bootstrap}", kafka_idempotence=False)  # fmt: skip
+
+    redis_a, redis_b = aioredis.Redis.from_url(redis_db), aioredis.Redis.from_url(redis_db)
+    try:
+        async with (
+            running_gateway(settings("a"), redis=redis_a) as a,
+            running_gateway(settings("b"), redis=redis_b) as b,
+        ):
+            yield a, b
+    finally:
+        await redis_a.aclose()
+        await redis_b.aclose()
+
+
+async def test_comment_and_lock_events_cross_instances(pair: tuple[Running, Running]) -> None:
+    a, b = pair
+    letter = await a.create_letter("Dear Sir,\nPay now.")
+    alice = await a.client(letter, user="alice", name="Alice", events=1)
+    bob = await b.client(letter, user="bob", name="Bob", events=1)
+    await alice.synced.wait()
+    await bob.synced.wait()
+    command: dict[str, Any] = {"type": "comment.create", "id": "c1", "body": "hm @bob"}
+    command |= {"anchor": {"from": 10, "to": 13}, "mentions": ["bob"]}
+    await alice.ws.send(app(command))
+    created = await _seen(bob, "comment.created")  # through b's tail
+    assert created["by"] == "alice" and created["author"]["name"] == "Alice"
+    assert created["mentions"] == ["bob"] and created["anchor"]["quote"] == "Pay"
+
+    await bob.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
+    assert (await _seen(bob, "result", id="l1"))["result"]["holder"]["id"] == "bob"
+    await _seen(alice, "lock.acquired", section="intro")
+    await alice.ws.send(app({"type": "lock.acquire", "id": "l2", "section": "intro"}))
+    refused = await _seen(alice, "error", id="l2")  # the Redis key is shared by both
+    assert refused["status"] == 409 and refused["locked_by"] == {"id": "bob", "name": "Bob"}
+    await bob.ws.send(app({"type": "lock.release", "id": "l3", "section": "intro"}))
+    await _seen(alice, "lock.released", section="intro")
+    assert json.dumps(alice.app).count("lock.acquired") == 1
+    await alice.close()
+    await bob.close()

@@ -1,0 +1,32 @@
+"""The backfill meter: a rich bar on a terminal, periodic plain lines otherwise. Pure."""
+
+import io
+
+from tools.progress import Meter
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plain_lines_when_not_a_terminal() -> None:
+    out = io.StringIO()
+    meter = Meter(out=out, every_s=0.0)
+    meter.start("snapshotter", 1000)
+    meter.advance_to(250)
+    meter.finish()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "snapshotter: 1,000 events to fold"
+    assert (
+        lines[1].startswith("snapshotter: 250/1,000 events (25%), ") and "events/s, ETA" in lines[1]
+    )
+
+
+def test_bar_on_a_terminal() -> None:
+    out = Terminal()
+    with Meter(out=out) as meter:
+        meter.start("projector", 10)
+        meter.advance_to(10)
+    shown = out.getvalue()
+    assert "projector" in shown and "10/10" in shown and "events/s" in shown

@@ -13,12 +13,14 @@ ifneq ($(wildcard $(INTEROP)/package.json),)
 NODE_STAMP := $(INTEROP)/node_modules/.installed
 endif
 
-.PHONY: dev test lint bench install install-test
+.PHONY: dev test lint bench web install install-test
+
+CHROMIUM := /usr/bin/chromium
 
 dev: install
 	$(BIN)/steno-collab dev
 
-test: install-test $(NODE_STAMP)
+test: install-test $(NODE_STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	@# pytest exits 5 when it collected nothing: that is a failure too, and make treats it so.
@@ -52,3 +54,11 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(wildcard $(INTEROP
 	cd $(INTEROP) && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
 		else npm install --no-audit --no-fund; fi
 	touch $@
+
+# Debian's Chromium for the browser tests (tests/web); Playwright drives it and downloads nothing.
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# Rebuild the committed browser bundle web/dist from web/src (Node >= 20, npm); commit web/dist.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build

@@ -55,6 +55,27 @@ class Access:
         self.remember(meta)
         return meta
 
+    async def list_firm(self, firm_id: str, limit: int) -> list[LetterMeta]:
+        """The firm's letters, newest first: the snapshotter's `letters` table plus the ones
+        created through this instance that it may not have reached yet."""
+        rows = []
+        if self._pg is not None:
+            rows = await self._pg.fetch(
+                "SELECT letter_id, title FROM letters WHERE firm_id = $1"
+                " ORDER BY created_at DESC LIMIT $2",
+                firm_id,
+                limit,
+            )
+        listed = [LetterMeta(r["letter_id"], firm_id, r["title"] or "") for r in rows]
+        seen = {meta.letter_id for meta in listed}
+        # uuid7 ids sort by creation time, so the fresh ones go first in order.
+        fresh = sorted(
+            (m for m in self._known.values() if m.firm_id == firm_id and m.letter_id not in seen),
+            key=lambda m: m.letter_id,
+            reverse=True,
+        )
+        return (fresh + listed)[:limit]
+
     async def _redis_meta(self, letter_id: str) -> LetterMeta | None:
         if self._redis is None:
             return None

@@ -158,7 +158,8 @@ class Resolver:
         self._doc, self._field = _copy(doc), field
         self._runs = leaves(self._doc, field)
         self._parents = _ParentMap(scan_update(self._doc.get_update(), STATE_LIMITS))
-        self._owner = self._leaf_ids() if len(self._runs) > 1 else {}
+        self._flat = bool(self._runs) and isinstance(self._runs[0].node, Text)
+        self._owner = {} if self._flat or not self._runs else self._leaf_ids()
 
     def resolve(self, anchor: Anchor) -> Resolved:
         return Resolved(self._offset(anchor.start), self._offset(anchor.end))
@@ -183,7 +184,7 @@ class Resolver:
         return leaf.start + len(units.decode("utf-16-le", errors="ignore"))
 
     def _leaf_of(self, item: ID) -> Leaf | None:
-        if len(self._runs) == 1 and not self._owner:
+        if self._flat:  # the body is one Y.Text: every item of it is in the only leaf
             return self._runs[0] if self._parents.known(item) else None
         parent = self._parents.parent(item)
         return None if parent is None else self._owner.get(parent)

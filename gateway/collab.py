@@ -18,6 +18,7 @@ from eventlog.errors import LogError
 from gateway import loader, outgoing
 from gateway.access import LetterMeta
 from gateway.auth import Claims
+from gateway.errors import Refused
 from gateway.presence import stamp
 from gateway.service import Gateway
 from schemas.events import MODEL_TYPES, CommentCreated, CommentReplied, Payload, Topic, UserRef
@@ -136,7 +137,10 @@ class Collab:
         """The letter's current document: the held room's, else loaded like a REST read."""
         room = self.gateway.rooms.get(letter_id)
         if room is not None and not room.failed:
-            await room.ready()
+            try:
+                await room.ready()
+            except Refused as exc:
+                raise CollabError(503, "log unavailable") from exc
             return room.doc
         ctx = self.ctx
         loaded = await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)

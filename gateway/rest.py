@@ -7,7 +7,8 @@ instance finds the letter in the log (read-your-writes).
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+import asyncpg
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pycrdt import Doc
 from pydantic import BaseModel, Field
@@ -87,6 +88,26 @@ async def create_letter(
         raise HTTPException(503, "log unavailable") from exc
     gateway.access.remember(LetterMeta(letter_id, body.firm_id, body.title))
     return LetterCreatedOut(letter_id=letter_id, firm_id=body.firm_id, title=body.title)
+
+
+class LetterListOut(BaseModel):
+    letters: list[LetterCreatedOut]
+
+
+@router.get("/v1/letters")
+async def list_letters(
+    gateway: GatewayDep, claims: ClaimsDep, limit: int = Query(100, ge=1, le=1000)
+) -> LetterListOut:
+    """The caller's firm's letters, newest first (a service token has no firm to list)."""
+    try:
+        found = await gateway.access.list_firm(claims.firm_id, limit)
+    except (OSError, asyncpg.PostgresError) as exc:  # PostgreSQL down or not migrated yet
+        raise HTTPException(503, f"letter list unavailable: {exc.__class__.__name__}") from None
+    return LetterListOut(
+        letters=[
+            LetterCreatedOut(letter_id=m.letter_id, firm_id=m.firm_id, title=m.title) for m in found
+        ]
+    )
 
 
 @router.get("/v1/letters/{letter_id}")

@@ -12,12 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from redis.exceptions import RedisError
 
 from eventlog import Log, LogClosedError, LogError, Record
 from eventlog.group import Assignment, GroupMember
-from projector.fold import Item, drop_connections, fold_letter
+from projector import quarantine
+from projector.fold import Item, Outcome, drop_connections, fold_letter
 from projector.metrics import Metrics
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
@@ -156,7 +158,14 @@ class Projector:
         writes = []
         for lid, mine in items.items():
             state, before = states[lid]
-            outcome = fold_letter(state, mine, self.settings.doc_field)
+            try:
+                outcome = fold_letter(state, mine, self.settings.doc_field)
+            except quarantine.PASSTHROUGH:
+                raise
+            except BaseException as exc:  # a pycrdt panic or a bug: find the record (issue 9)
+                logger.error("folding %s failed, isolating its records: %r", lid, exc)
+                state, before = (await self._states({lid: mine}, partition_of))[lid]
+                state, outcome = await self._isolate(state, mine, partition_of[lid])
             for kind, offset, why in outcome.poison:
                 self._poison(kind, partition_of[lid], offset, why)
             for type_, n in outcome.folded.items():
@@ -196,6 +205,19 @@ class Projector:
             upto[tp] = fresh[-1].offset + 1
             fence[tp] = (self._stored[tp], upto[tp])
         return items, partition_of, fence
+
+    async def _isolate(
+        self, state: LetterState, items: list[Item], partition: int
+    ) -> tuple[LetterState, Outcome]:
+        topic_of = {kind: topic for topic, kind in self.kinds.items()}
+        field = self.settings.doc_field
+        state, outcome, bad = quarantine.isolate(state, items, field, topic_of, partition)
+        if bad:  # recorded before the position moves past them
+            mapping: dict[Any, Any] = {entry.field: entry.to_json() for entry in bad}
+            await self.store.redis.hset(quarantine.QUARANTINE_KEY, mapping=mapping)
+        for entry in bad:
+            self.metrics.poison.labels(entry.topic).inc()
+        return state, outcome
 
     def _decode(self, r: Record) -> Event | None:
         try:

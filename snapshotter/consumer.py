@@ -13,7 +13,9 @@ from collections.abc import Collection, Sequence
 from eventlog.records import Log, Record
 from schemas.events import Topic
 from schemas.settings import Settings
+from snapshotter import quarantine
 from snapshotter.fold import BatchOutput, Folder
+from snapshotter.quarantine import PoisonRecord
 from snapshotter.store import Store
 
 log = logging.getLogger(__name__)
@@ -33,16 +35,23 @@ class Snapshotter:
         self.committed = asyncio.Event()  # set after each commit (tests and tools wait on it)
 
     async def run(self, partitions: Collection[int] | None = None) -> None:
-        """Consume `partitions` (default: all) until cancelled; raises on a store or fold
-        failure, after which `run` again resumes from the stored positions."""
-        await self.resume(partitions)
-        log.info("snapshotter following %s from %s", self.topic, self.positions)
-        batches = self.log.follow(self.topic, dict(self.positions), self.settings.snapshotter_batch)
-        try:
-            async for batch in batches:
-                await self.handle(batch)
-        finally:
-            await self._abandon()
+        """Consume `partitions` (default: all) until cancelled; raises on a store failure,
+        after which `run` again resumes from the stored positions. A record whose fold raises
+        is folded again from the stored positions, then quarantined (snapshotter/quarantine.py).
+        """
+        while True:
+            await self.resume(partitions)
+            log.info("snapshotter following %s from %s", self.topic, self.positions)
+            batch_size = self.settings.snapshotter_batch
+            batches = self.log.follow(self.topic, dict(self.positions), batch_size)
+            try:
+                async for batch in batches:
+                    await self.handle(batch)
+                return
+            except PoisonRecord as exc:
+                log.error("snapshotter folding again from stored positions: %s", exc)
+            finally:
+                await self._abandon()
 
     async def _abandon(self) -> None:
         """On the way out: a commit in flight is cancelled (its transaction rolls back)."""
@@ -112,6 +121,8 @@ class Snapshotter:
     async def _commit(
         self, partition: int, expected: int, next_offset: int, out: BatchOutput
     ) -> None:
+        if out.quarantined:  # idempotent; before the position moves past them
+            await quarantine.write(self.store.pool, out.quarantined)
         await self.store.commit(GROUP, self.topic, partition, expected, next_offset, out)
         self.positions[partition] = next_offset
         self.committed.set()

@@ -2,8 +2,9 @@
 
 Bad input never stops the fold: undecodable, oversized, duplicated records, events for an
 unknown letter or another firm, and Yjs updates that do not apply are counted in `stats`,
-logged with their partition/offset, and skipped. A bug in the fold itself raises, and the
-process restarts from the positions stored with the last committed batch.
+logged with their partition/offset, and skipped. Anything else a record raises (a bug, a
+pycrdt panic) becomes `PoisonRecord`: the consumer folds again from its stored positions, and
+after a few attempts the record is quarantined (snapshotter/quarantine.py).
 """
 
 import json
@@ -20,6 +21,7 @@ from schemas.settings import Settings
 from snapshotter import versions
 from snapshotter.audit import AuditRow, Bursts, Position, edit_row
 from snapshotter.document import LetterDocument
+from snapshotter.quarantine import PASSTHROUGH, Quarantine, QuarantineRow
 from snapshotter.state import LetterState, Session
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class BatchOutput:
     comments: list[CommentOp] = field(default_factory=list)
     dirty: dict[str, LetterState] = field(default_factory=dict)
     states: list[StateRow] = field(default_factory=list)  # filled from `dirty` by `fold`
+    quarantined: list[QuarantineRow] = field(default_factory=list)
 
 
 Handler = Callable[[LetterState, Event, Record, BatchOutput], None]
@@ -95,6 +98,7 @@ class Folder:
         self.max_cached = max_cached
         self.letters: OrderedDict[str, LetterState] = OrderedDict()
         self.stats: Counter[str] = Counter()
+        self.quarantine = Quarantine()  # outlives `forget`: it counts attempts across resumes
         self._handlers: dict[str, Handler] = {
             "doc.update": self._doc_update,
             "session.joined": self._joined,
@@ -126,7 +130,16 @@ class Folder:
     def fold(self, records: Iterable[Record]) -> BatchOutput:
         out = BatchOutput()
         for record in records:
-            self._fold_one(record, out)
+            if self.quarantine.skips(record):
+                self._skip("quarantined", record, "failed too often")
+                out.quarantined.append(self.quarantine.row(record))
+                continue
+            try:
+                self._fold_one(record, out)
+            except PASSTHROUGH:
+                raise
+            except BaseException as exc:  # pycrdt panics are BaseExceptions
+                raise self.quarantine.failed(record, exc) from exc
         # Serialised now, not at commit time: the next batch may be folded (changing these
         # objects) while this one is being committed.
         out.states = [_state_row(state) for state in out.dirty.values()]

@@ -94,6 +94,8 @@ def describe(entry: Entry) -> str:
         counts = f"+{d.get('inserted', 0)} -{d.get('deleted', 0)} characters"
         span = f"{d.get('updates', 0)} updates, {secs:.1f} s"
         return f"edited: {counts} in paragraph(s) {where} ({span})"
+    if kind == "letter.created":
+        return f'created the letter "{_short(d.get("title", ""))}"'
     if kind == "session-start":
         return f"joined as {d.get('role', '?')} ({d.get('name', '')})"
     if kind == "session-end":

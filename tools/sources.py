@@ -53,6 +53,7 @@ async def open_sources(
     async with contextlib.AsyncExitStack() as stack:
         wanted = redis or pg is not False
         settings = await stack.enter_async_context(_embedded_urls(settings, wanted))
+        optional = pg is None
         if pg is None:
             pg = settings.database_url is not None
         log = open_log(settings, readonly=True)
@@ -65,7 +66,13 @@ async def open_sources(
         if pg:
             sources.pg = await _pool(settings)
             stack.push_async_callback(sources.pg.close)
+            if optional and not await _migrated(sources.pg):
+                sources.pg = None  # a database the snapshotter never wrote: the log alone
         yield sources
+
+
+async def _migrated(pool: Any) -> bool:
+    return await pool.fetchval("SELECT to_regclass('letter_version')") is not None
 
 
 def _redis(settings: Settings) -> Redis:

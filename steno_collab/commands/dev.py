@@ -127,7 +127,8 @@ def print_banner(
         f"  postgresql  {settings.database_url}  ({origin(embedded.postgres)})",
         f"  log         {log}",
         *(f"  {name:<11} running" for name, _ in services),
-        f"Open http://{settings.host}:{settings.port}/ to edit a letter as a demo user.",
+        f"Open http://{settings.host}:{settings.port}/?as=avery to edit as Avery Attorney;",
+        f"a colleague: http://{settings.host}:{settings.port}/?as=parker in another tab.",
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

@@ -1,6 +1,6 @@
 """A gateway on the embedded log and the session's Redis, with letters A (attacked) and B."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ async def scene(tmp_path: Path, redis_db: str) -> AsyncIterator[Scene]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def print_figures() -> None:
-    yield  # type: ignore[misc]
+def print_figures() -> Iterator[None]:
+    yield
     for name, figures in FIGURES.items():
         print(f"attack {name}: bystander {figures}")

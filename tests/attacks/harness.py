@@ -160,6 +160,7 @@ async def close_code_after(ws: Any, *frames: bytes) -> int | None:
     try:
         for frame in frames:
             await ws.send(frame)
+            await asyncio.sleep(0)  # the attacker shares our event loop: let the probe run
         async for _ in ws:
             pass
     except websockets.ConnectionClosed:

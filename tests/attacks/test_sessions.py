@@ -15,7 +15,7 @@ from pycrdt import Awareness, Doc, Text, merge_updates
 from gateway.errors import FORBIDDEN, MALFORMED, TOO_LARGE
 from schemas.events import Topic
 from tests.attacks.harness import Scene, attack_window, close_code_after, open_attacker
-from tests.gateway.harness import YClient
+from tests.gateway.harness import YClient, running_gateway
 from tests.preparse import lib0
 from tests.preparse.test_attacks import map_chain_update
 from tests.support import eventually
@@ -169,4 +169,25 @@ async def test_permessage_deflate_bomb(scene: Scene) -> None:
         writer.close()
     assert re.search(rb"\x88.\x03\xea", rest, re.S)  # a close frame with 1002 (protocol error)
     await eventually(lambda: scene.refusals_of("transport_1002") == before + 1)
+    assert await scene.logged_by("mallory") == []
+
+
+async def test_ownership_survives_a_gateway_restart(scene: Scene) -> None:
+    """A fresh instance (empty memory, same log and Redis) still refuses the squatter."""
+    victim = scene.victim.doc.client_id
+    known = len(str(scene.victim.text))
+    squat = lib0.update((victim, known, [lib0.string_item(victim, known - 1, "EVIL")]))
+    redis = scene.gw.app.state.gateway.ctx.redis
+    async with running_gateway(scene.gw.settings, log=scene.gw.log, redis=redis) as fresh:
+        url = fresh.ws_url(scene.letter_a, fresh.token(user="mallory"))
+        attacker = await open_attacker(url)
+        assert await close_code_after(attacker, lib0.sync(2, squat)) == FORBIDDEN
+        alice = await YClient.connect(
+            fresh.ws_url(scene.letter_a, fresh.token(user="alice")), doc=scene.victim.doc
+        )
+        await alice.synced.wait()
+        (sent,) = await alice.insert("!")  # the owner itself still writes under its id there
+        await eventually(lambda: sent in alice.updates)  # echoed: appended to the log
+        assert not alice.closed.is_set()
+        await alice.close()
     assert await scene.logged_by("mallory") == []

@@ -111,3 +111,25 @@ async def test_anchor_follows_edits_and_detaches(collab: Collab) -> None:
     assert moved["detached"] is False
     assert threads[gone["thread_id"]]["detached"] is True
     await client.close()
+
+
+async def test_single_paragraph_and_deleted_paragraph(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("Only line\nSecond line")
+    await _thread(collab, lid, 12, 16)  # "cond"
+    client = await collab.gw.client(lid)
+    await client.synced.wait()
+
+    def drop_second(doc: Doc[Any]) -> None:
+        root = doc.get("default", type=XmlFragment)
+        del root.children[1]
+
+    await client.edit(drop_second)
+
+    async def detached() -> bool:
+        (thread,) = await _threads(collab, lid)
+        return bool(thread["detached"]) and thread["anchor"]["from"] is None
+
+    from tests.support import eventually
+
+    await eventually(detached, timeout=5)
+    await client.close()

@@ -24,6 +24,8 @@ def _limit(metadata: list[Any], kind: type, default: int) -> int:
 def _for_annotation(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return payloads(annotation)
+    if annotation is type(None):
+        return st.none()
     if annotation is str:
         return st.text(max_size=min(SHORT, _limit(metadata, MaxLen, SHORT)))
     if annotation is int:

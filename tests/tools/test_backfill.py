@@ -35,6 +35,17 @@ async def fill(log: Log, settings: Settings, steps: int = 60) -> None:
         await recorded(log, settings, letter_id, seed=seed + 10, steps=steps)
 
 
+async def differences(got: dict[str, Any], reference: Settings) -> str:
+    """The rows one side has and the other lacks, for the failure message."""
+    want = await pg_rows(reference.database_url or "")
+    lines = []
+    for kind in got:
+        extra = [dict(r) for r in got[kind] if r not in want[kind]]
+        missing = [dict(r) for r in want[kind] if r not in got[kind]]
+        lines.append(f"{kind}: extra {extra[:3]}, missing {missing[:3]}")
+    return "\n".join(lines)
+
+
 async def typing(log: Log, settings: Settings, letter_id: str, n: int) -> None:
     """A letter typed one character per update, appended 500 updates at a time (cheap bulk)."""
     session = Session(log, settings, letter_id, random.Random(0))
@@ -197,12 +208,8 @@ async def test_killed_backfill_resumes(
         out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
         assert "(reset resumed)" in out.decode()  # continued, did not wipe again
-    got, want = await pg_rows(settings.database_url or ""), await pg_rows(reference.database_url or "")
-    for kind in got:
-        extra = [dict(r) for r in got[kind] if r not in want[kind]]
-        missing = [dict(r) for r in want[kind] if r not in got[kind]]
-        print("DIFF", kind, "extra", extra[:3], "missing", missing[:3])
-    assert got == want
+    got = await pg_rows(settings.database_url or "")
+    assert got == await pg_rows(reference.database_url or ""), await differences(got, reference)
     assert await redis_state(src_url(settings)) == await redis_state(src_url(reference))
 
 

@@ -1,23 +1,26 @@
 """Two people in two browsers on one letter: the page, the gateway and y-websocket end to end.
 
-Runs Debian's Chromium headless against a real gateway (tests/web/serve.py: embedded log, dev
-login). Screenshots of each state go to test-artifacts/web/.
+Runs Debian's Chromium headless against `steno-collab dev` (gateway, projector and snapshotter
+on the embedded log, PostgreSQL and Redis; dev login). Screenshots of each state go to
+test-artifacts/web/.
 """
 
 import asyncio
 import secrets
 import sys
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from steno_collab.processes import Supervised, free_port, spawn, wait_ready
+from tests.support import eventually
 from tests.web.browser import (
     body_text,
     create_letter,
@@ -29,7 +32,7 @@ from tests.web.browser import (
     type_at_end,
 )
 
-SERVE = Path(__file__).with_name("serve.py")
+STENO = str(Path(sys.executable).with_name("steno-collab"))
 # What the browser does when its tab goes to the background.
 _HIDE_TAB = """() => {
   Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' })
@@ -37,10 +40,15 @@ _HIDE_TAB = """() => {
 }"""
 
 
-async def start_gateway(data: Path, port: int, secret: str, dev: bool = True) -> Supervised:
-    args = [sys.executable, str(SERVE), "--port", str(port), "--data-dir", str(data)]
-    args += ["--jwt-secret", secret, *([] if dev else ["--no-dev"])]
-    proc = spawn("web-gateway", args, data / "gateway.log", sig=15)
+async def start_stack(data: Path, port: int, secret: str, dev: bool = True) -> Supervised:
+    """`steno-collab dev` (everything, embedded), or a lone production-mode gateway."""
+    env = ["env", f"STENO_JWT_SECRET={secret}"]
+    if dev:
+        args = [*env, STENO, "dev", "--port", str(port), "--data-dir", str(data)]
+    else:
+        env += [f"STENO_DATA_DIR={data}", "STENO_DEV=false"]
+        args = [*env, STENO, "gateway", "--host", "127.0.0.1", "--port", str(port)]
+    proc = spawn("steno-collab", args, data / "steno-collab.log", sig=15)
 
     async def answers() -> bool:
         async with httpx.AsyncClient() as client:
@@ -50,14 +58,23 @@ async def start_gateway(data: Path, port: int, secret: str, dev: bool = True) ->
     return proc
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data dir outside pytest's basetemp: a concurrent pytest run chmods that to 0700, and the
+    embedded PostgreSQL (an unprivileged user when we are root) must traverse the parents."""
+    with tempfile.TemporaryDirectory(prefix="steno-web-") as path:
+        yield Path(path)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def base_url() -> AsyncIterator[str]:
     port = free_port()
-    proc = await start_gateway(tmp_path_factory.mktemp("web-gateway"), port, secrets.token_hex(32))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await proc.stop(timeout=10)
+    with tempfile.TemporaryDirectory(prefix="steno-web-") as data:
+        proc = await start_stack(Path(data), port, secrets.token_hex(32))
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            await proc.stop(timeout=30)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -232,24 +249,24 @@ async def test_letters_list_remembers_letters_and_refuses_unknown_ones(
         await context.close()
 
 
-async def test_edits_survive_a_gateway_restart_and_are_resent(
-    tmp_path: Path, browser: Browser
+async def test_edits_survive_a_restart_of_dev_mode_and_are_resent(
+    data_dir: Path, browser: Browser
 ) -> None:
     port, secret = free_port(), secrets.token_hex(32)
     base_url = f"http://127.0.0.1:{port}"
-    gateway = await start_gateway(tmp_path, port, secret)
+    gateway = await start_stack(data_dir, port, secret)
     context, page = await new_page(browser)
     try:
         await sign_in(page, base_url, "avery")
         await create_letter(page, "Restart", "Before the restart.")
-        await gateway.stop(timeout=10)
+        await gateway.stop(timeout=30)
         badge = page.locator(".connection")
         await expect(badge).to_have_attribute("data-link", "reconnecting")
         await type_at_end(page, " Typed while the server was down.")
         await expect(badge).to_have_attribute("data-pending", "true")
         await shot(page, "7-reconnecting-edits-pending")
 
-        gateway = await start_gateway(tmp_path, port, secret)
+        gateway = await start_stack(data_dir, port, secret)
         await saved(page)  # resent after the reconnect, and confirmed by the server's echo
         await page.reload()
         await expect(page.locator(".letter-body")).to_contain_text(
@@ -257,15 +274,15 @@ async def test_edits_survive_a_gateway_restart_and_are_resent(
         )
     finally:
         await context.close()
-        await gateway.stop(timeout=10)
+        await gateway.stop(timeout=30)
 
 
 async def test_outside_dev_mode_the_page_waits_for_the_host_token(
-    tmp_path: Path, browser: Browser
+    data_dir: Path, browser: Browser
 ) -> None:
     port, secret = free_port(), secrets.token_hex(32)
     base_url = f"http://127.0.0.1:{port}"
-    gateway = await start_gateway(tmp_path, port, secret, dev=False)
+    gateway = await start_stack(data_dir, port, secret, dev=False)
     context, page = await new_page(browser)
     try:
         await page.goto(base_url + "/")
@@ -278,4 +295,57 @@ async def test_outside_dev_mode_the_page_waits_for_the_host_token(
         await create_letter(page, "Production letter", "Signed in by the host app.")
     finally:
         await context.close()
-        await gateway.stop(timeout=10)
+        await gateway.stop(timeout=30)
+
+
+async def select_paragraph(page: Page, index: int) -> None:
+    await page.click(f".letter-body p >> nth={index}")
+    await page.keyboard.press("End")
+    await page.keyboard.press("Shift+Home")
+
+
+async def test_comments_reach_the_other_user_and_history_shows_both_authors(
+    base_url: str, browser: Browser
+) -> None:
+    avery_context, avery = await new_page(browser)
+    parker_context, parker = await new_page(browser)
+    audrey_context, audrey = await new_page(browser)
+    try:
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Jones v. Delta", "Dear Sir,\nOur client was injured.")
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+        await type_at_end(parker, " She needs surgery.")
+        await expect(avery.locator(".letter-body")).to_contain_text("She needs surgery.")
+
+        # Avery comments on the second paragraph and mentions Parker; Parker sees it live.
+        await select_paragraph(avery, 1)
+        await avery.fill(".new-thread textarea", "Attach the records, please")
+        await expect(avery.locator(".users [data-name='Parker Paralegal']")).to_be_visible()
+        await avery.focus(".new-thread select.mention")  # the list is filled as it gets focus
+        await avery.select_option(".new-thread select.mention", "Parker Paralegal")
+        await avery.click("button:has-text('Comment on selection')")
+        thread = parker.locator(".thread")
+        await expect(thread).to_contain_text("Attach the records, please @Parker Paralegal")
+        await expect(thread.locator(".quote")).to_contain_text("Our client was injured.")
+        await expect(parker.locator(".comment-anchor").first).to_be_visible()
+        await parker.fill(".reply textarea", "Done, attached.")
+        await parker.click(".reply button")
+        await expect(avery.locator(".thread")).to_contain_text("Done, attached.")
+        await shot(avery, "8-comment-thread")
+
+        # The auditor's history view: both authors in the timeline.
+        await audrey.goto(f"{base_url}/?as=audrey#/letters/{letter}")
+        await audrey.click("role=tab[name='History']")
+        timeline = audrey.locator(".timeline")
+
+        async def both_authors() -> bool:
+            await audrey.click(".history button:has-text('Refresh')")
+            text = await timeline.inner_text()
+            return "Avery Attorney commented" in text and "Parker Paralegal replied" in text
+
+        await eventually(both_authors, timeout=20, interval=0.5)
+        await shot(audrey, "9-history-both-authors")
+    finally:
+        await avery_context.close()
+        await parker_context.close()
+        await audrey_context.close()

@@ -36,11 +36,20 @@ export function onAppMessage(
   }
 }
 
-/** A person's display name from the shapes app messages use: {user: {name}} or {name}. */
+/** A person's display name from the shapes app messages use: {user}, {author} or {name}. */
 export function actorName(message: AppMessage): string | null {
-  const user = message.user
-  if (typeof user === 'object' && user !== null && typeof (user as { name?: unknown }).name === 'string') {
-    return (user as { name: string }).name
+  for (const key of ['user', 'author'] as const) {
+    const person = message[key] as { name?: unknown } | null | undefined
+    if (typeof person?.name === 'string' && person.name) return person.name
   }
   return typeof message.name === 'string' ? message.name : null
+}
+
+/** The id of whoever caused the message: {user: {id}}, {author: {id}} or {by}. */
+export function actorId(message: AppMessage): string | null {
+  for (const key of ['user', 'author'] as const) {
+    const person = message[key] as { id?: unknown } | null | undefined
+    if (typeof person?.id === 'string') return person.id
+  }
+  return typeof message.by === 'string' ? message.by : null
 }

@@ -40,7 +40,8 @@ export function historyPanel(
   )
 
   async function refresh(): Promise<void> {
-    await Promise.all([loadVersions(), loadTimeline()])
+    await loadTimeline() // first: it teaches the names the versions' contributors are shown with
+    await loadVersions()
   }
 
   async function loadVersions(): Promise<void> {
@@ -56,17 +57,24 @@ export function historyPanel(
     }
   }
 
+  // Session rows carry the user's display name: learn it for rows that only have the user id.
+  const learned = new Map<string, string>()
+  const nameFrom = (id: string): string => learned.get(id) ?? nameOf(id)
+
   async function loadTimeline(): Promise<void> {
     try {
       const data = await api.history(letterId)
       const items = Array.isArray(data) ? data : (data.events ?? data.entries ?? data.history ?? [])
+      for (const { user, data: d } of items) {
+        if (typeof user === 'string' && typeof d?.name === 'string') learned.set(user, d.name)
+      }
       timelineStatus.textContent = items.length ? '' : 'No activity recorded yet.'
       replaceChildren(
         timeline,
         ...items
           .slice(-200)
           .reverse()
-          .map((entry) => timelineRow(entry, nameOf)),
+          .map((entry) => timelineRow(entry, nameFrom)),
       )
     } catch (error) {
       timelineStatus.textContent = unavailable(error, 'The activity timeline')
@@ -75,7 +83,7 @@ export function historyPanel(
 
   function versionRow(version: VersionSummary): HTMLElement {
     const kind = version.change_data?.label ?? version.change_data?.type ?? 'version'
-    const who = contributorNames(version.change_data?.contributors, nameOf)
+    const who = contributorNames(version.change_data?.contributors, nameFrom)
     const open = h('button', { type: 'button', class: 'link' }, `Version ${version.version_number}`)
     open.addEventListener('click', () => void openVersion(version.version_number))
     return h(
@@ -143,6 +151,15 @@ function timelineRow(entry: HistoryEntry, nameOf: (id: string) => string): HTMLE
   )
 }
 
+const COMMENT_VERBS: Record<string, string> = {
+  'comment.created': 'commented',
+  'comment.replied': 'replied',
+  'comment.edited': 'edited a comment',
+  'comment.deleted': 'deleted a comment',
+  'comment.resolved': 'resolved a comment',
+  'comment.reopened': 'reopened a comment',
+}
+
 /** The audit trail's change types (snapshotter/audit.py; tools/history.py words them alike). */
 function describeEntry(entry: HistoryEntry): string {
   const kind = entry.type ?? entry.kind ?? 'event'
@@ -153,10 +170,12 @@ function describeEntry(entry: HistoryEntry): string {
   if (kind === 'session-start') return `joined${d.role ? ` as ${text(d.role)}` : ''}`
   if (kind === 'session-end') return 'left'
   if (kind === 'letter.created') return 'created the letter'
-  if (kind === 'version') return `saved version ${count(d.version_number) || ''} (${text(d.type) || 'version'})`
+  if (kind === 'version')
+    return `saved version ${count(d.version_number) || ''} (${text(d.type) || 'version'})`
   if (kind.startsWith('comment.')) {
+    const verb = COMMENT_VERBS[kind] ?? kind.slice('comment.'.length)
     const body = text(d.body)
-    return `${kind.slice('comment.'.length)} a comment${body ? `: “${body.slice(0, 60)}”` : ''}`
+    return `${verb}${body ? `: “${body.slice(0, 60)}”` : ''}`
   }
   if (kind.startsWith('lock.')) return `lock ${kind.slice('lock.'.length)} on ${text(d.section)}`
   return kind.replace(/[._-]/g, ' ')
@@ -175,7 +194,6 @@ function contributorNames(contributors: unknown[] | undefined, nameOf: (id: stri
 
 function unavailable(error: unknown, what: string): string {
   if (error instanceof NotAvailable) return `${what}: not available on this server yet.`
-  if (error instanceof ApiError && error.status === 403)
-    return `${what}: for auditors only (in dev mode, sign in as Audrey Auditor).`
+  if (error instanceof ApiError && error.status === 403) return `${what}: for auditors only.`
   return `${what}: could not load (${(error as Error).message}).`
 }

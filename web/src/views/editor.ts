@@ -9,7 +9,7 @@ import { ApiError, type Api } from '../api'
 import type { Session } from '../auth'
 import { h, initials, replaceChildren } from '../dom'
 import { rememberLetter } from '../recent'
-import { actorName, onAppMessage, type AppMessage } from '../editor/appchannel'
+import { actorId, actorName, onAppMessage, type AppMessage } from '../editor/appchannel'
 import { connect, userColor, WRITER_ROLES } from '../editor/collab'
 import { commentsPanel, type Person } from '../editor/comments'
 import { describe, trackConnection } from '../editor/connection'
@@ -48,7 +48,7 @@ export async function editorView(api: Api, session: Session, letterId: string): 
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   const stopApp = onAppMessage(collab.provider, (message) => {
     if (message.type.startsWith('comment.')) void comments.refresh()
-    const text = noticeText(message)
+    const text = noticeText(message, session.claims.sub)
     if (text) pushNotice(notices, text)
   })
   void comments.refresh()
@@ -213,29 +213,35 @@ function knownPeople(present: Collaborator[], session: Session): Person[] {
   return [...people, { id: session.claims.sub, name: session.claims.name }]
 }
 
-function noticeText(message: AppMessage): string | null {
+/** Notices worth a line in "Here now" (gateway/room.py, collab.py, app_channel.py send them). */
+function noticeText(message: AppMessage, selfId: string): string | null {
+  if (message.type !== 'notification' && actorId(message) === selfId) return null // you know
   const who = actorName(message) ?? 'Someone'
   switch (message.type) {
     case 'session.joined':
-    case 'user.joined':
       return `${who} joined`
     case 'session.left':
-    case 'user.left':
       return `${who} left`
-    case 'section.edited':
-      return `${who} edited ${typeof message.section === 'string' ? `“${message.section}”` : 'a section'}`
+    case 'section.edited': {
+      // The projector's recent edits are keyed by paragraph index (projector/fold.py).
+      const n = Number(message.section)
+      return `${who} edited ${Number.isInteger(n) ? `paragraph ${n + 1}` : 'a section'}`
+    }
     case 'comment.created':
       return `${who} commented`
     case 'comment.replied':
       return `${who} replied to a comment`
     case 'comment.resolved':
-      return `${who} resolved a comment`
+      return 'A comment was resolved'
+    case 'notification':
+      return `${who} mentioned you`
     default:
       return null
   }
 }
 
 function pushNotice(list: HTMLElement, text: string): void {
+  if (list.firstElementChild?.textContent === text) return // "X edited paragraph 2", again
   list.prepend(h('li', {}, text))
   while (list.children.length > 4) list.lastElementChild?.remove()
 }

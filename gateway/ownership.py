@@ -12,6 +12,7 @@ asked once per (letter, id) that this instance has not seen yet, before the fram
 without Redis (single-instance dev) ownership lives in memory only. Details: docs/security.md.
 """
 
+import asyncio
 import logging
 from typing import Any
 
@@ -21,6 +22,7 @@ from gateway.preparse import DocShape, UpdateInfo
 log = logging.getLogger(__name__)
 MAX_IDS_PER_CONNECTION = 4
 OWNER_TTL_S = 24 * 3600
+REDIS_TIMEOUT_S = 2.0  # only the claiming connection waits; the room never does
 
 
 def new_clients(info: UpdateInfo, shape: DocShape) -> list[int]:
@@ -49,8 +51,9 @@ class Ownership:
                 pipe.hsetnx(self._key, str(client), user)
                 pipe.hget(self._key, str(client))
             pipe.expire(self._key, OWNER_TTL_S)
-            replies = await pipe.execute()
-        except Exception as exc:  # Redis down: fall back to this instance's memory
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                replies = await pipe.execute()
+        except Exception as exc:  # Redis down or slow: fall back to this instance's memory
             log.warning("client id ownership unavailable for %s: %r", self._key, exc)
             return
         for client, owner in zip(clients, replies[1::2], strict=False):

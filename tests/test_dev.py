@@ -4,6 +4,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -15,17 +16,20 @@ import redis.asyncio as aioredis
 from eventlog.records import Log
 from schemas.settings import Settings
 from steno_collab.commands import dev
+from tests.support import free_port
 from tests.test_embedded import processes_in
 
 DEV = [sys.executable, "-c", "from steno_collab.cli import main; main()", "dev"]
 
 
-async def start_dev(data_dir: Path) -> asyncio.subprocess.Process:
+async def start_dev(data_dir: Path, port: int | None = None) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     return await asyncio.create_subprocess_exec(
         *DEV,
         "--data-dir",
         str(data_dir),
+        "--port",
+        str(port or free_port()),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
@@ -90,9 +94,20 @@ async def test_second_dev_on_same_data_dir_exits_without_touching_it(service_tmp
     assert first.returncode == 0
 
 
-async def test_services_are_cancelled_on_stop_and_a_crash_stops_all(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_port_in_use_is_a_clear_message_and_touches_nothing(service_tmp: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data_dir = service_tmp / "data"
+        proc = await start_dev(data_dir, port)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in err.decode()
+    assert not data_dir.exists()  # nothing started, nothing written
+
+
+async def test_services_are_cancelled_on_stop_and_a_crash_stops_all() -> None:
     cancelled: list[str] = []
 
     async def forever(settings: Settings, log: Log) -> None:
@@ -106,14 +121,14 @@ async def test_services_are_cancelled_on_stop_and_a_crash_stops_all(
 
     log = cast(Log, None)
     stop = asyncio.Event()
-    monkeypatch.setattr(dev, "SERVICES", [("forever", forever)])
-    running = asyncio.create_task(dev.run_until_stopped(Settings(), log, stop))
+    running = asyncio.create_task(
+        dev.run_until_stopped(Settings(), log, stop, [("forever", forever)])
+    )
     await asyncio.sleep(0)  # let the service start before the stop signal
     stop.set()
     assert await running == 0
     assert cancelled == ["forever"]
 
     services: list[tuple[str, Any]] = [("forever", forever), ("crash", crash)]
-    monkeypatch.setattr(dev, "SERVICES", services)
-    assert await dev.run_until_stopped(Settings(), log, asyncio.Event()) == 1
+    assert await dev.run_until_stopped(Settings(), log, asyncio.Event(), services) == 1
     assert cancelled == ["forever", "forever"]

@@ -27,6 +27,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     section_locks = locks.Locks(collab)
     channel = AppChannel(collab, section_locks)
     gateway.ctx.app_messages = channel.receive
+    gateway.ctx.remote_comments = collab.remote_comment
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

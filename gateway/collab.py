@@ -21,11 +21,13 @@ from gateway.auth import Claims
 from gateway.errors import Refused
 from gateway.presence import stamp
 from gateway.service import Gateway
+from schemas.envelope import Event
 from schemas.events import MODEL_TYPES, CommentCreated, CommentReplied, Payload, Topic, UserRef
 
 COMMENTERS = frozenset({"editor", "commenter", "service"})
 CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
 CATCH_UP_POLL_S = 0.02
+RECENT_APPENDS_S = 10.0
 
 
 class CollabError(Exception):
@@ -62,6 +64,7 @@ class Collab:
         self.gateway = gateway
         self.ctx = gateway.ctx
         self._appended: dict[str, int] = {}  # letter id -> next offset after our last append
+        self._appended_at: dict[str, float] = {}  # letter id -> when (monotonic)
 
     async def letter(self, claims: Claims, letter_id: str, comment: bool = False) -> LetterMeta:
         meta = await self.gateway.access.lookup(letter_id)
@@ -84,6 +87,7 @@ class Collab:
         except LogError as exc:
             raise CollabError(503, "log unavailable") from exc
         self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
+        self._appended_at[lid] = time.monotonic()
         self.notify_letter(lid, app_body(type_, payload, claims.sub))
         return offsets[-1]
 
@@ -95,6 +99,17 @@ class Collab:
         if users:
             body = notification_body(letter_id, event, claims.sub, claims.name)
             self.notify_users(users, {"type": "notification", **body})
+
+    def remote_comment(self, event: Event) -> None:
+        """A comment appended by another instance: its live mention notices for users here."""
+        p = event.payload
+        if isinstance(p, CommentCreated | CommentReplied):
+            author = event.envelope.user
+            users = set(p.mentions) - {author}
+            if users:
+                name = p.author.name if p.author is not None else ""
+                body = notification_body(event.letter_id, p, author, name)
+                self.notify_users(users, {"type": "notification", **body})
 
     def notify_letter(self, letter_id: str, body: dict[str, Any]) -> None:
         room = self.gateway.rooms.get(letter_id)
@@ -126,6 +141,19 @@ class Collab:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(CATCH_UP_POLL_S)
+
+    async def caught_up_all(self) -> None:
+        """Read-your-writes for views spanning letters (notifications): wait, bounded, for
+        the letters this instance appended to within the last few seconds."""
+        since = time.monotonic() - RECENT_APPENDS_S
+        recent = [lid for lid, at in self._appended_at.items() if at >= since]
+        for lid in [lid for lid, at in self._appended_at.items() if at < since]:
+            del self._appended_at[lid]  # keeps the map small; their offsets stay
+        try:
+            async with asyncio.timeout(CATCH_UP_S):
+                await asyncio.gather(*(self.caught_up(lid) for lid in recent))
+        except TimeoutError:
+            pass  # serve what the projector has
 
     async def json_key(self, key: str) -> Any:
         if self.ctx.redis is None:

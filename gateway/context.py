@@ -23,6 +23,8 @@ class Context:
     pg: Any = None  # asyncpg pool or None
     # Handler of app messages (type 100) from opted-in clients: (conn, room, JSON bytes).
     app_messages: Callable[[Any, Any, bytes], None] | None = None
+    # Sees comment events of other instances, held letter or not (live mention notices).
+    remote_comments: Callable[[Any], None] | None = None
 
     def entry(
         self,

@@ -33,6 +33,7 @@ class MarkRead(BaseModel):
 
 
 async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
+    await collab.caught_up_all()
     items = await _items(collab, claims.sub)
     unread = sum(1 for item in items if not item.get("read"))
     return {"unread": unread, "notifications": items[:LIST_LIMIT]}
@@ -49,6 +50,7 @@ async def _items(collab: Collab, user: str) -> list[dict[str, Any]]:
 
 async def mark_read(collab: Collab, claims: Claims, data: Any) -> dict[str, Any]:
     req: MarkRead = parse(MarkRead, data)
+    await collab.caught_up_all()
     items = {item["id"]: item for item in await _items(collab, claims.sub)}
     wanted = set(items) if req.all else set(req.ids) & set(items)
     by_letter: dict[str, list[str]] = {}

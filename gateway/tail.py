@@ -16,6 +16,7 @@ from schemas.envelope import EventDecodeError, decode_record
 from schemas.events import LetterCreated, Topic
 
 log = logging.getLogger(__name__)
+MENTIONING = (b"comment.created", b"comment.replied")
 
 
 class Tail:
@@ -57,7 +58,8 @@ class Tail:
 
     def _deliver(self, record: Record) -> None:
         headers = dict(record.headers)
-        if headers.get("type") != b"letter.created" and (
+        kind = headers.get("type")
+        if kind not in (b"letter.created", *MENTIONING) and (
             headers.get("gw") == self._me or self.rooms.get(record.key.decode()) is None
         ):
             return  # ours (applied when we accepted it), or a letter we do not hold
@@ -78,6 +80,8 @@ class Tail:
             self.access.remember(LetterMeta(event.letter_id, created.firm_id, created.title))
         if event.envelope.gw == self.ctx.gateway_id:
             return
+        if kind in MENTIONING and self.ctx.remote_comments is not None:
+            self.ctx.remote_comments(event)  # mentioned users may be on any letter (issue 7)
         room = self.rooms.get(event.letter_id)
         if room is None:
             return

@@ -1,8 +1,9 @@
 """The Yjs part of the fold: merge a batch of updates into a letter's state, and note who edited
 which paragraph. Pure.
 
-The state is always the result of ONE apply of the merged batch: updates may reach the log out of
-causal order (peers can receive an update before its append completes, and answer it), and
+The state is always the result of ONE apply of the merged batch: the gateway relays an update
+only after its append succeeded, but a client that syncs while an append is in flight gets the
+room's whole document, so an answer to an update can still reach the log before it (rarely), and
 applying such updates one by one can drop the early one. Attribution (`touched`) is best effort:
 each user's updates are applied on a scratch doc first while a deep observer notes the top-level
 paragraph each change falls in.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from projector.awareness import fold_awareness, note_activity
 from projector.document import DocUpdate, fold_document
+from projector.notes import fold_notes
 from projector.state import CLOSED_CONNS, SEEN_IDS, Json, LetterState
 from schemas import (
     CommentCreated,
@@ -122,6 +123,7 @@ def _fold_one(state: LetterState, item: Item) -> None:
     handler = _HANDLERS.get(item.event.type)
     if handler is not None:  # locks are the gateway's keys; version.saved is the snapshotter's
         handler(state, item.event)
+    fold_notes(state, item.event)  # mentions -> notifications (issue 7)
 
 
 def _letter_created(state: LetterState, event: Event) -> None:
@@ -221,9 +223,11 @@ def _thread_flag(resolved: bool) -> Callable[[LetterState, Event], None]:
 
 def _comment(state: LetterState, event: Event, cid: str, body: str, mentions: list[str]) -> Json:
     user = event.envelope.user
+    ref = getattr(event.payload, "author", None)  # the token's name, stamped by the gateway
+    name = ref.name if ref is not None and ref.name else state.users.get(user, {}).get("name", "")
     return {
         "comment_id": cid,
-        "author": {"id": user, "name": state.users.get(user, {}).get("name", "")},
+        "author": {"id": user, "name": name},
         "body": body,
         "mentions": list(mentions),
         "created_at": event.envelope.ts,

@@ -30,9 +30,9 @@ def fold_notes(state: LetterState, event: Event) -> None:
             del state.notes[key]
     elif isinstance(p, NotificationRead):
         for cid in p.comment_ids:
-            note = state.notes.get(f"{event.envelope.user}:{cid}")
-            if note is not None:
-                note["read"] = True
+            read = state.notes.get(f"{event.envelope.user}:{cid}")
+            if read is not None:
+                read["read"] = True
 
 
 def _mention(

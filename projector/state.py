@@ -30,6 +30,7 @@ class LetterState:
     activity: dict[str, Json] = field(default_factory=dict)  # user id -> {edit, seen} (ms)
     comments: dict[str, Json] = field(default_factory=dict)  # thread id -> thread
     recent: dict[str, Json] = field(default_factory=dict)  # paragraph index -> {userId, ...}
+    notes: dict[str, Json] = field(default_factory=dict)  # "<userId>:<commentId>" (notes.py)
     seen: list[str] = field(default_factory=list)  # ids of recently folded non-Yjs events
     closed: list[str] = field(default_factory=list)  # recently closed connection ids
 

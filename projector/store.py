@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from projector.awareness import presence
+from projector.notes import note_views
 from projector.state import Json, LetterState
 
 TP = tuple[str, int]  # (topic, partition)
@@ -99,6 +100,7 @@ class Views:
     recent: dict[str, str]
     comments: str
     connections: dict[str, Json]
+    notes: dict[str, str]
 
 
 def views(state: LetterState) -> Views:
@@ -109,6 +111,7 @@ def views(state: LetterState) -> Views:
         recent={k: _json(v) for k, v in state.recent.items()},
         comments=_json(threads),
         connections={c: dict(f) for c, f in state.connections.items()},
+        notes=note_views(state),
     )
 
 
@@ -210,6 +213,7 @@ class Store:
             out += _cmd("SET", f"comments:{lid}", new.comments, "PX", ttl)
         else:
             out += _cmd("PEXPIRE", f"comments:{lid}", ttl)
+        out += self._notes(old.notes if old else {}, new.notes)
         return out + self._connections(
             lid, old.connections if old else None, new.connections, write
         )
@@ -232,6 +236,19 @@ class Store:
             out += _cmd("PEXPIRE", key, self._ttl)
             return out + _cmd("SADD", live_key(write.partition), lid)
         return out + _cmd("SREM", live_key(write.partition), lid)
+
+    def _notes(self, old: Mapping[str, str], new: Mapping[str, str]) -> list[str | bytes]:
+        """Each user's `notifications:<userId>` hash, field `<letterId>:<commentId>`."""
+        out: list[str | bytes] = []
+        for key in old.keys() - new.keys():
+            user, field = key.split("\n", 1)
+            out += _cmd("HDEL", f"notifications:{user}", field)
+        for key, value in sorted(new.items()):
+            if old.get(key) != value:
+                user, field = key.split("\n", 1)
+                out += _cmd("HSET", f"notifications:{user}", field, value)
+                out += _cmd("PEXPIRE", f"notifications:{user}", self._ttl)
+        return out
 
     def _hash(
         self, key: str, old: Mapping[str, str] | None, new: Mapping[str, str]

@@ -5,6 +5,10 @@ Each projection says which log position it holds (`ydoc:<id>:offset`, `letter_ve
 alone, never from the projection being checked) stops at that same position. Documents are
 compared by content (the snapshotter's rendering: text and ProseMirror JSON) and by Yjs state
 vector; encodings may differ byte-wise while holding the same document.
+
+Records a consumer quarantined (issue 9: its fold kept failing, so it was skipped) are listed
+too: the projector's Redis hash `projector:quarantine` and the snapshotter's `quarantine` table.
+Each one means that projection is known to lack a record of the log.
 """
 
 import json
@@ -13,6 +17,7 @@ from typing import Any
 
 from pycrdt import Doc
 
+from projector.quarantine import QUARANTINE_KEY
 from schemas.events import LetterCreated
 from snapshotter import read
 from snapshotter.document import LetterDocument
@@ -31,6 +36,54 @@ class Finding:
     def line(self) -> str:
         mark = "ok      " if self.ok else "MISMATCH"
         return f"{mark} {self.letter_id} {self.store}: {self.what}"
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A log record a consumer skipped after its fold kept failing."""
+
+    consumer: str  # "projector" (Redis) | "snapshotter" (PostgreSQL)
+    topic: str
+    partition: int
+    offset: int
+    letter_id: str
+    event_type: str
+    attempts: int
+    error: str
+
+    def line(self) -> str:
+        where = f"{self.topic}/{self.partition}/{self.offset}"
+        return (
+            f"QUARANTINED {self.letter_id} {self.consumer}: {where} {self.event_type}"
+            f" (skipped after {self.attempts} attempts: {self.error})"
+        )
+
+
+async def quarantined(src: Sources, letters: list[str] | None = None) -> list[Quarantined]:
+    """The records the projector and snapshotter quarantined, of `letters` (None: all)."""
+    found = []
+    if src.redis is not None:
+        for value in (await src.redis.hgetall(QUARANTINE_KEY)).values():
+            data = json.loads(value)
+            found.append(Quarantined("projector", *_fields(data)))
+    if src.pg is not None and await src.pg.fetchval("SELECT to_regclass('quarantine')"):
+        rows = await src.pg.fetch(
+            "SELECT log_topic AS topic, log_partition AS partition, log_offset AS offset,"
+            " letter_id, event_type, attempts, error FROM quarantine"
+        )
+        found += [Quarantined("snapshotter", *_fields(dict(row))) for row in rows]
+    wanted = None if letters is None else set(letters)
+    return sorted(
+        (q for q in found if wanted is None or q.letter_id in wanted),
+        key=lambda q: (q.topic, q.partition, q.offset, q.consumer),
+    )
+
+
+def _fields(data: dict[str, Any]) -> tuple[str, int, int, str, str, int, str]:
+    return (
+        str(data["topic"]), int(data["partition"]), int(data["offset"]), str(data["letter_id"]),
+        str(data["event_type"]), int(data["attempts"]), str(data["error"]),
+    )  # fmt: skip
 
 
 async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:

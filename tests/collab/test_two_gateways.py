@@ -63,3 +63,19 @@ async def test_comment_and_lock_events_cross_instances(pair: tuple[Running, Runn
     assert json.dumps(alice.app).count("lock.acquired") == 1
     await alice.close()
     await bob.close()
+
+
+async def test_mention_notice_reaches_another_instance(pair: tuple[Running, Running]) -> None:
+    a, b = pair
+    letter, other = await a.create_letter("Pay now."), await b.create_letter("Elsewhere")
+    alice = await a.client(letter, user="alice", name="Alice", events=1)
+    carol = await b.client(other, user="carol", events=1)  # another letter, another instance
+    await alice.synced.wait()
+    await carol.synced.wait()
+    command = {"type": "comment.create", "id": "m1", "body": "@carol?", "mentions": ["carol"]}
+    await alice.ws.send(app({**command, "anchor": {"from": 0, "to": 3}}))
+    notice = await _seen(carol, "notification")
+    assert notice["letter_id"] == letter and notice["author"] == {"id": "alice", "name": "Alice"}
+    assert notice["body"] == "@carol?"
+    await alice.close()
+    await carol.close()

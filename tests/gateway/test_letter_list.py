@@ -17,7 +17,9 @@ from tests.support import eventually
 
 async def _list(gw: Running, firm: str) -> list[str]:
     async with httpx.AsyncClient(base_url=gw.http) as http:
-        r = await http.get("/v1/letters", headers={"Authorization": f"Bearer {gw.token(firm=firm)}"})
+        r = await http.get(
+            "/v1/letters", headers={"Authorization": f"Bearer {gw.token(firm=firm)}"}
+        )
     assert r.status_code == 200, r.text
     return [letter["letter_id"] for letter in r.json()["letters"]]
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +30,12 @@ from schemas.settings import Settings  # noqa: E402
 NODE_MODULES = ROOT / "tests" / "interop" / "node_modules"
 REFERENCE = NODE_MODULES / "@y" / "websocket-server" / "src" / "server.js"
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
+# Extra node flags for the load generator and the reference server, e.g. profiling:
+# BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS refuses --cpu-prof).
+NODE = ["node", *os.environ.get("BENCH_NODE_FLAGS", "").split()]
+# A larger young generation: the generator allocates an encoder and a buffer per message, and
+# with the default 16 MB semi-space the scavenger took ~12% of its CPU.
+LOADGEN = [*NODE, "--max-semi-space-size=64", str(ROOT / "bench" / "gateway_load.js")]
 
 
 def free_port() -> int:
@@ -96,7 +103,7 @@ async def start_gateway(data_dir: Path, port: int) -> Proc:
 async def start_reference(port: int) -> Proc:
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
     proc = await asyncio.create_subprocess_exec(
-        "node", str(REFERENCE), env=env, stdout=asyncio.subprocess.DEVNULL
+        *NODE, str(REFERENCE), env=env, stdout=asyncio.subprocess.DEVNULL
     )
     await _wait_http(f"http://127.0.0.1:{port}/")
     return Proc(proc)
@@ -115,30 +122,37 @@ async def create_letters(port: int, count: int, settings: Settings) -> list[str]
 
 
 async def run_load(
-    url: str, rooms: list[dict[str, Any]], args: argparse.Namespace
+    url: str, rooms: list[dict[str, Any]], args: argparse.Namespace, server: Proc
 ) -> dict[str, Any]:
+    """Run the generator; the server's CPU and the load average cover its measuring window."""
     plan = {"url": url, "rooms": rooms, "rate": args.rate, "duration_s": args.duration,
             "warmup_s": args.warmup, "drain_s": args.drain}  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(plan, f)
     try:
         proc = await asyncio.create_subprocess_exec(
-            "node", str(ROOT / "bench" / "gateway_load.js"), f.name,
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, _ = await proc.communicate()
+            *LOADGEN, f.name, stdout=asyncio.subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        window: dict[str, tuple[float, float]] = {}
+        loads: dict[str, float] = {}
+        result: dict[str, Any] = {}
+        async for line in proc.stdout:
+            message = json.loads(line)
+            phase = message.get("phase")
+            if phase:
+                window[phase] = (server.cpu_s(), time.monotonic())
+                loads[phase] = round(os.getloadavg()[0], 2)
+            else:
+                result = message
+        await proc.wait()
     finally:
         os.unlink(f.name)
-    return dict(json.loads(out.decode().strip().splitlines()[-1]))
-
-
-async def measured(server: Proc, load: Any) -> dict[str, Any]:
-    cpu0, t0 = server.cpu_s(), time.monotonic()
-    result = await load
-    elapsed = time.monotonic() - t0
-    result["server_cpu_pct_of_core"] = round(100 * (server.cpu_s() - cpu0) / elapsed, 1)
+    (cpu0, t0), (cpu1, t1) = window["measuring"], window["done"]
+    result["server_cpu_pct_of_core"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["server_rss_mb"] = round(server.rss_mb(), 1)
-    return dict(result)
+    result["loadavg_1m_before_after"] = [loads["measuring"], round(os.getloadavg()[0], 2)]
+    return result
 
 
 async def bench_gateway(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -154,7 +168,7 @@ async def bench_gateway(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             ]}
             for li, lid in enumerate(letters)
         ]  # fmt: skip
-        result = await measured(server, run_load(f"ws://127.0.0.1:{port}/v1", rooms, args))
+        result = await run_load(f"ws://127.0.0.1:{port}/v1", rooms, args, server)
     finally:
         await server.stop()
     return {"server": "steno gateway (embedded log)", **result}
@@ -166,7 +180,7 @@ async def bench_reference(args: argparse.Namespace) -> dict[str, Any]:
     try:
         rooms = [{"room": f"letter-ref-{i}", "users": [{} for _ in range(args.users)]}
                  for i in range(args.letters)]  # fmt: skip
-        result = await measured(server, run_load(f"ws://127.0.0.1:{port}", rooms, args))
+        result = await run_load(f"ws://127.0.0.1:{port}", rooms, args, server)
     finally:
         await server.stop()
     return {"server": "@y/websocket-server 0.1.1 (reference)", **result}
@@ -285,6 +299,7 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--drain", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=1, help="runs per server; medians printed")
     parser.add_argument("--target", choices=["gateway", "reference", "both"], default="both")
     parser.add_argument(
         "--initial-sync",
@@ -308,10 +323,36 @@ async def main() -> None:
         if args.initial_sync:
             print(json.dumps(await bench_initial_sync(args.initial_sync, Path(tmp))))
             return
-        if args.target in ("gateway", "both"):
-            print(json.dumps(await bench_gateway(args, Path(tmp))), flush=True)
-        if args.target in ("reference", "both"):
-            print(json.dumps(await bench_reference(args)), flush=True)
+        runs: dict[str, list[dict[str, Any]]] = {"gateway": [], "reference": []}
+        for i in range(args.runs):
+            targets = ["gateway", "reference"] if args.target == "both" else [args.target]
+            for target in targets[:: 1 if i % 2 == 0 else -1]:  # alternate who goes first
+                print(f"# {target} run {i + 1}, load average {_loadavg()}", file=sys.stderr)
+                run = (
+                    bench_gateway(args, Path(tmp)) if target == "gateway" else bench_reference(args)
+                )
+                runs[target].append(await run)
+                print(json.dumps(runs[target][-1]), flush=True)
+        if args.runs > 1:
+            for target, results in runs.items():
+                if results:
+                    print(
+                        json.dumps(
+                            {"median_of": len(results), "server": target, **_medians(results)}
+                        )
+                    )
+
+
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+MEDIAN_FIELDS = ("updates_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms",
+                 "server_cpu_pct_of_core", "loadgen_cpu_pct", "server_rss_mb")  # fmt: skip
+
+
+def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {name: statistics.median(r[name] for r in results) for name in MEDIAN_FIELDS}
 
 
 if __name__ == "__main__":

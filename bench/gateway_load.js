@@ -1,51 +1,72 @@
 // Load generator for the gateway benchmark: stock Yjs clients (y-websocket's WebsocketProvider)
-// in one Node process. Every user pushes {s, n, t} into the Y.Array "bench" of its letter at a
-// fixed rate; every peer measures sender-to-peer latency from t and counts each (s, n) it sees,
-// so lost and duplicated deliveries are reported too. Usage: node gateway_load.js plan.json
-// (written by gateway_bench.py); prints one JSON line of results.
+// in one Node process. Each user overwrites its own key of the Y.Map "bench" with {n, t, m} at a
+// fixed rate; every peer measures sender-to-peer latency from t when the key changes.
+// Usage: node gateway_load.js plan.json (written by gateway_bench.py); prints one JSON line.
+//
+// Why a Y.Map key per user and not a growing Y.Array: Yjs computes an array event's `changes`
+// and a push at the end by walking the array, so with ~1,000 items per letter the generator
+// spent a third of its CPU there and could not reach the planned rate. A key per user keeps
+// every update and every observer call O(1), and the document's size constant.
+//
+// Accounting: a receiver normally sees every n of a sender in turn. A server may merge a slow
+// client's queued updates into one message, which then shows only the last n: those skipped
+// ones are counted as `coalesced` (no latency sample of their own). At the end every receiver
+// must hold each sender's last n (checked from the documents, not from events): `diverged`
+// counts the (receiver, sender) pairs that do not, i.e. updates really lost. Yjs itself drops
+// an update it already has, so duplicates cannot be observed at this level.
 'use strict'
 const { createRequire } = require('node:module')
 const fs = require('node:fs')
 const path = require('node:path')
+const { pathToFileURL } = require('node:url')
+const { monitorEventLoopDelay } = require('node:perf_hooks')
 
-const need = createRequire(path.join(__dirname, '..', 'tests', 'interop', 'package.json'))
-const Y = need('yjs')
-const { WebsocketProvider } = need('y-websocket')
-const WebSocket = need('ws')
+const modules = path.join(__dirname, '..', 'tests', 'interop', 'node_modules')
+const WebSocket = createRequire(path.join(modules, '..', 'package.json'))('ws')
+// The ESM builds of yjs/y-websocket (what a browser bundle uses): the CommonJS build reaches
+// every lib0 function through a namespace getter, ~6% of the generator's CPU in a profile.
+let Y, WebsocketProvider
+async function loadYjs () {
+  const esm = (rel) => import(pathToFileURL(path.join(modules, rel)).href)
+  Y = await esm('yjs/dist/yjs.mjs')
+  ;({ WebsocketProvider } = await esm('y-websocket/src/y-websocket.js'))
+}
 
 process.setMaxListeners(0)
 const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
+// Wall-clock milliseconds with sub-millisecond resolution (Date.now() is whole milliseconds).
 const now = () => performance.timeOrigin + performance.now()
-const latencies = []
-const seen = new Map() // "receiver:sender:n" -> deliveries (more than 1 is a duplicate)
-let sent = 0
+const stats = { latencies: [], observed: 0, coalesced: 0, sent: 0, sendLateMs: [] }
 let measuring = false
 
-function client (room, params, userIndex) {
+function client (room, params, userIndex, roomUsers) {
   const doc = new Y.Doc()
   const provider = new WebsocketProvider(plan.url, room, doc, {
     params, WebSocketPolyfill: WebSocket, disableBc: true, maxBackoffTime: 1000
   })
-  const items = doc.getArray('bench')
-  items.observe((event) => {
+  const map = doc.getMap('bench')
+  const key = String(userIndex)
+  const lastSeen = new Map(roomUsers.map((u) => [String(u), -1])) // sender key -> last n seen
+  map.observe((event) => {
     if (event.transaction.local) return
     const t = now()
-    for (const d of event.changes.delta) {
-      for (const item of d.insert || []) {
-        if (!item.m) continue
-        latencies.push(t - item.t)
-        const key = `${userIndex}:${item.s}:${item.n}`
-        seen.set(key, (seen.get(key) || 0) + 1)
-      }
+    for (const sender of event.keysChanged) {
+      const value = map.get(sender)
+      const gap = value.n - lastSeen.get(sender) - 1
+      lastSeen.set(sender, value.n)
+      if (!value.m) continue
+      stats.latencies.push(t - value.t)
+      stats.observed++
+      if (gap > 0) stats.coalesced += gap
     }
   })
   let n = 0
   const send = () => {
-    items.push([{ s: userIndex, n: n++, t: now(), m: measuring }])
-    if (measuring) sent++
+    map.set(key, { n: n++, t: now(), m: measuring })
+    if (measuring) stats.sent++
   }
   const synced = new Promise((resolve) => provider.once('sync', resolve))
-  return { provider, send, synced, doc }
+  return { provider, send, synced, map, key, sentN: () => n - 1 }
 }
 
 function percentile (sorted, p) {
@@ -53,51 +74,89 @@ function percentile (sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
 }
 
+// One timer for all users instead of one setInterval each: user i's k-th update is due at
+// start + phase_i + k * period (absolute, so a late tick does not lower the rate); how late each
+// send was is recorded, which shows when the generator itself cannot keep up.
+function schedule (clients, period) {
+  const start = now()
+  const due = clients.map(() => start + Math.random() * period)
+  const timer = setInterval(() => {
+    const t = now()
+    for (let i = 0; i < clients.length; i++) {
+      if (due[i] > t) continue
+      if (measuring) stats.sendLateMs.push(t - due[i])
+      clients[i].send()
+      due[i] += period
+      if (due[i] < t - period) due[i] = t // more than a period behind: drop, do not burst
+    }
+  }, Math.min(5, period / 4))
+  return () => clearInterval(timer)
+}
+
+function summary (sorted) {
+  return { p50_ms: percentile(sorted, 0.5), p95_ms: percentile(sorted, 0.95),
+    p99_ms: percentile(sorted, 0.99), max_ms: sorted.length ? sorted[sorted.length - 1] : null }
+}
+
+function diverged (clients) {
+  let bad = 0
+  for (const c of clients) {
+    for (const peer of c.room) {
+      const value = c.map.get(peer.key)
+      if (!value || value.n !== peer.sentN()) bad++
+    }
+  }
+  return bad
+}
+
 async function main () {
+  await loadYjs()
   const clients = []
   let userIndex = 0
   for (const { room, users } of plan.rooms) {
-    for (const params of users) {
-      clients.push({ ...client(room, params, userIndex++), peers: users.length - 1 })
-    }
+    const ids = users.map((_, i) => userIndex + i)
+    const members = users.map((params) => client(room, params, userIndex++, ids))
+    for (const c of members) clients.push({ ...c, room: members.filter((m) => m !== c) })
   }
   const t0 = now()
   await Promise.all(clients.map((c) => c.synced))
   const connectMs = now() - t0
-  const period = 1000 / plan.rate
-  const timers = []
-  for (const c of clients) {
-    // Spread the users over the period so the load is even, not a burst per tick.
-    timers.push(setTimeout(() => timers.push(setInterval(c.send, period)), Math.random() * period))
-  }
+  const stop = schedule(clients, 1000 / plan.rate)
   await new Promise((resolve) => setTimeout(resolve, plan.warmup_s * 1000))
+  const loop = monitorEventLoopDelay({ resolution: 10 })
+  loop.enable()
   measuring = true
+  process.stdout.write('{"phase": "measuring"}\n') // the bench samples the server's CPU now
   const cpu0 = process.cpuUsage()
   await new Promise((resolve) => setTimeout(resolve, plan.duration_s * 1000))
   measuring = false
+  process.stdout.write('{"phase": "done"}\n')
   const cpu = process.cpuUsage(cpu0)
-  for (const t of timers) { clearTimeout(t); clearInterval(t) }
+  loop.disable()
+  stop()
   await new Promise((resolve) => setTimeout(resolve, plan.drain_s * 1000))
-  const expected = sent * (plan.rooms[0].users.length - 1)
-  let deliveries = 0
-  let duplicated = 0
-  for (const count of seen.values()) { deliveries += count; if (count > 1) duplicated += count - 1 }
-  latencies.sort((a, b) => a - b)
+  const peers = plan.rooms[0].users.length - 1
+  stats.latencies.sort((a, b) => a - b)
+  stats.sendLateMs.sort((a, b) => a - b)
   const out = {
     connections: clients.length,
     connect_ms: Math.round(connectMs),
-    sent,
-    expected_deliveries: expected,
-    delivered: deliveries,
-    delivered_unique: seen.size,
-    duplicated,
-    p50_ms: percentile(latencies, 0.5),
-    p95_ms: percentile(latencies, 0.95),
-    p99_ms: percentile(latencies, 0.99),
-    max_ms: latencies.length ? latencies[latencies.length - 1] : null,
-    updates_per_s: sent / plan.duration_s,
-    deliveries_per_s: deliveries / plan.duration_s,
-    loadgen_cpu_s: (cpu.user + cpu.system) / 1e6
+    sent: stats.sent,
+    expected_deliveries: stats.sent * peers,
+    observed: stats.observed,
+    coalesced: stats.coalesced,
+    diverged_pairs: diverged(clients),
+    ...summary(stats.latencies),
+    updates_per_s: stats.sent / plan.duration_s,
+    deliveries_per_s: (stats.observed + stats.coalesced) / plan.duration_s,
+    loadgen_cpu_pct: Math.round((cpu.user + cpu.system) / 1e4 / plan.duration_s),
+    // How late the generator's own event loop ran its timers (the histogram's samples include
+    // the 10 ms sampling interval itself, subtracted here): tens of ms means the generator, not
+    // the server, is the limit.
+    loadgen_loop_delay_ms: { p50: loop.percentile(50) / 1e6 - 10, p99: loop.percentile(99) / 1e6 - 10,
+      max: loop.max / 1e6 - 10 },
+    loadgen_send_late_ms: { p50: percentile(stats.sendLateMs, 0.5),
+      p99: percentile(stats.sendLateMs, 0.99) }
   }
   process.stdout.write(JSON.stringify(out) + '\n')
   for (const c of clients) c.provider.destroy()

@@ -349,3 +349,51 @@ async def test_comments_reach_the_other_user_and_history_shows_both_authors(
         await avery_context.close()
         await parker_context.close()
         await audrey_context.close()
+
+
+async def test_a_section_lock_is_shown_live_refused_to_others_and_released(
+    base_url: str, browser: Browser
+) -> None:
+    avery_context, avery = await new_page(browser)
+    parker_context, parker = await new_page(browser)
+    try:
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Lee settlement", "Dear Ms. Lee,\nThe terms follow.")
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+        await expect(parker.locator(".letter-body")).to_contain_text("The terms follow.")
+
+        # Avery locks the section her caret is in, with the keyboard shortcut.
+        await avery.click(".letter-body p >> nth=1")
+        await expect(avery.locator(".caret-section")).to_contain_text("“paragraph 2”")
+        await avery.keyboard.press("Alt+Shift+L")
+        await expect(avery.locator(".lock-status")).to_contain_text("You locked “paragraph 2”")
+        await expect(avery.locator(".lock-toggle")).to_have_text("Unlock this section")
+
+        # Parker sees it live: a badge on the section in the letter and a row in the panel.
+        badge = parker.locator(".letter-body .lock-badge[data-section='paragraph 2']")
+        await expect(badge).to_have_text("Locked · Avery Attorney")
+        await expect(parker.locator(".lock-row")).to_contain_text("Avery Attorney")
+
+        # His attempt to lock the same section is refused with the holder's name; typing there
+        # is still allowed (locks are advisory), with a warning.
+        await parker.click(".letter-body p >> nth=1")
+        await parker.keyboard.press("End")
+        await parker.click("button.lock-toggle")
+        await expect(parker.locator(".lock-status")).to_contain_text("locked by Avery Attorney")
+        await parker.locator(".letter-body").focus()
+        await parker.keyboard.type(" Noted.")
+        await expect(parker.locator(".lock-warning")).to_contain_text("Avery Attorney has locked")
+        await expect(avery.locator(".letter-body")).to_contain_text("The terms follow. Noted.")
+        await shot(parker, "10-section-lock")
+
+        # Avery releases it: gone for Parker, who can now lock it himself.
+        await avery.click("button.lock-toggle")
+        await expect(badge).to_have_count(0)
+        await expect(parker.locator(".lock-list")).to_have_text("No section is locked.")
+        await parker.click("button.lock-toggle")
+        await expect(parker.locator(".lock-status")).to_contain_text("You locked “paragraph 2”")
+        await expect(avery.locator(".lock-badge")).to_have_text("Locked · Parker Paralegal")
+        assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
+    finally:
+        await avery_context.close()
+        await parker_context.close()

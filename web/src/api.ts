@@ -8,6 +8,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The error's JSON body, when it had one (e.g. a 409 lock answer's `locked_by`). */
+    readonly data: Record<string, unknown> = {},
   ) {
     super(message)
   }
@@ -49,6 +51,25 @@ export interface Thread {
   comments: Comment[]
 }
 
+export interface LockHolder {
+  id: string
+  name: string
+  color?: string
+}
+
+/** One entry of `GET /v1/letters/{id}/locks`. */
+export interface HeldLock {
+  section: string
+  locked_by: LockHolder
+  expires_at: string
+}
+
+export interface GrantedLock {
+  section: string
+  holder: LockHolder
+  expires_at: string
+}
+
 export interface VersionSummary {
   version_number: number
   created_at: string | number
@@ -80,18 +101,19 @@ export class Api {
     this.session = session
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown, keepalive = false): Promise<T> {
     const headers: Record<string, string> = { Authorization: `Bearer ${this.session.token}` }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     const response = await fetch(path, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      keepalive, // lets a request made while the page unloads (a lock release) still go out
     })
     if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T
-    const message = await errorMessage(response)
-    if (MISSING.has(response.status)) throw new NotAvailable(response.status, message)
-    throw new ApiError(response.status, message)
+    const { message, data } = await errorOf(response)
+    if (MISSING.has(response.status)) throw new NotAvailable(response.status, message, data)
+    throw new ApiError(response.status, message, data)
   }
 
   listLetters(): Promise<{ letters: LetterSummary[] }> {
@@ -136,6 +158,19 @@ export class Api {
     return this.call('POST', path)
   }
 
+  listLocks(id: string): Promise<{ locks: HeldLock[] }> {
+    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/locks`)
+  }
+
+  /** Acquire, or renew when this user already holds it; 409 (ApiError.data.locked_by) if not. */
+  lock(id: string, section: string): Promise<GrantedLock> {
+    return this.call('POST', lockPath(id, section))
+  }
+
+  unlock(id: string, section: string, keepalive = false): Promise<unknown> {
+    return this.call('DELETE', lockPath(id, section), undefined, keepalive)
+  }
+
   listVersions(id: string): Promise<{ versions: VersionSummary[] } | VersionSummary[]> {
     return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/versions`)
   }
@@ -153,14 +188,18 @@ export class Api {
   }
 }
 
-async function errorMessage(response: Response): Promise<string> {
+function lockPath(id: string, section: string): string {
+  return `/v1/letters/${encodeURIComponent(id)}/locks/${encodeURIComponent(section)}`
+}
+
+async function errorOf(response: Response): Promise<{ message: string; data: Record<string, unknown> }> {
+  const status = `${response.status} ${response.statusText}`.trim()
   try {
-    const data = (await response.json()) as { detail?: unknown; message?: unknown }
+    const data = (await response.json()) as Record<string, unknown>
     const detail = data.detail ?? data.message
-    if (typeof detail === 'string') return detail
-    if (detail !== undefined) return JSON.stringify(detail)
+    if (typeof detail === 'string') return { message: detail, data }
+    return { message: detail === undefined ? status : JSON.stringify(detail), data }
   } catch {
-    // not JSON: fall through to the status line
+    return { message: status, data: {} } // not JSON: the status line
   }
-  return `${response.status} ${response.statusText}`.trim()
 }

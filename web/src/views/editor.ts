@@ -14,6 +14,7 @@ import { connect, userColor, WRITER_ROLES } from '../editor/collab'
 import { commentsPanel, type Person } from '../editor/comments'
 import { describe, trackConnection } from '../editor/connection'
 import { historyPanel } from '../editor/history'
+import { sectionLocks } from '../editor/locks'
 import { collaborators, trackActivity, typingLine, type Collaborator } from '../editor/presence'
 
 const SAVING_AFTER_MS = 800
@@ -45,9 +46,11 @@ export async function editorView(api: Api, session: Session, letterId: string): 
   const comments = commentsPanel(api, letterId, collab.editor, session.claims.role, people)
   const nameOf = (id: string): string => people().find((p) => p.id === id)?.name ?? id
   const history = historyPanel(api, letterId, collab.editor, nameOf)
+  const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   const stopApp = onAppMessage(collab.provider, (message) => {
     if (message.type.startsWith('comment.')) void comments.refresh()
+    if (message.type.startsWith('lock.')) locks.onMessage(message)
     const text = noticeText(message, session.claims.sub)
     if (text) pushNotice(notices, text)
   })
@@ -73,6 +76,7 @@ export async function editorView(api: Api, session: Session, letterId: string): 
           ? h('p', { class: 'readonly-note' }, `Read-only: your role is ${session.claims.role}.`)
           : toolbar(collab.editor),
         presence.typing,
+        locks.warning,
         h('div', { class: 'page' }, mount),
         h('p', { class: 'muted small letter-id' }, 'Letter id: ', h('code', {}, letterId)),
       ),
@@ -86,6 +90,7 @@ export async function editorView(api: Api, session: Session, letterId: string): 
           presence.users,
           notices,
         ),
+        locks.element,
         tabs(
           [
             ['Comments', comments.element],
@@ -109,6 +114,7 @@ export async function editorView(api: Api, session: Session, letterId: string): 
       presence.stop()
       badge.stop()
       stopApp()
+      locks.destroy()
       collab.destroy()
     },
   }
@@ -233,6 +239,12 @@ function noticeText(message: AppMessage, selfId: string): string | null {
       return `${who} replied to a comment`
     case 'comment.resolved':
       return 'A comment was resolved'
+    case 'lock.acquired':
+    case 'lock.released': {
+      const holder = (message.holder as { name?: string } | undefined)?.name ?? who
+      const verb = message.type === 'lock.acquired' ? 'locked' : 'unlocked'
+      return `${holder} ${verb} “${String(message.section)}”`
+    }
     case 'notification':
       return `${who} mentioned you`
     default:

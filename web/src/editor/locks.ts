@@ -1,0 +1,226 @@
+// Advisory section locks (issue 7): lock or unlock the section the caret is in, see who holds
+// which section live (app messages lock.acquired / released / expired), renew our locks while
+// the letter is open, release them when it closes, and warn (never block) when someone types
+// in a section another person holds. The server never refuses an edit because of a lock.
+
+import type { Editor } from '@tiptap/core'
+import type { Transaction } from '@tiptap/pm/state'
+import { ySyncPluginKey } from '@tiptap/y-tiptap'
+import type { WebsocketProvider } from 'y-websocket'
+
+import { ApiError, NotAvailable, type Api, type LockHolder } from '../api'
+import type { Session } from '../auth'
+import { h, replaceChildren } from '../dom'
+import type { AppMessage } from './appchannel'
+import { userColor, WRITER_ROLES } from './collab'
+import { showLocks, type Lock } from './lock-marks'
+import { sectionAt } from './sections'
+
+const TICK_MS = 5_000
+// The server's TTL is 300 s: renew once less than this is left, i.e. about every 100 s.
+const RENEW_WHEN_LEFT_MS = 200_000
+const SHORTCUT = 'Alt+Shift+L'
+
+export interface LocksFeature {
+  /** The side panel: caret section, lock/unlock button, status, the list of locks. */
+  element: HTMLElement
+  /** The advisory warning, shown above the letter. */
+  warning: HTMLElement
+  onMessage(message: AppMessage): void
+  destroy(): void
+}
+
+export function sectionLocks(
+  api: Api,
+  letterId: string,
+  editor: Editor,
+  session: Session,
+  provider: WebsocketProvider,
+): LocksFeature {
+  const self = session.claims.sub
+  const locks = new Map<string, Lock>()
+  const redraw = showLocks(editor, () => locks, self)
+  const canLock = WRITER_ROLES.has(session.claims.role)
+  const here = h('p', { class: 'small caret-section' })
+  const button = h('button', { type: 'button', class: 'lock-toggle', 'aria-keyshortcuts': SHORTCUT })
+  const status = h('p', { class: 'muted small lock-status', role: 'status' })
+  const list = h('ul', { class: 'lock-list', 'aria-label': 'Locked sections' })
+  const warning = h('p', { class: 'lock-warning', role: 'alert', hidden: true })
+  const element = h(
+    'section',
+    { class: 'panel locks', 'aria-labelledby': 'locks-heading' },
+    h('h2', { id: 'locks-heading' }, 'Section locks'),
+    here,
+    canLock ? button : h('p', { class: 'muted small' }, `Your role (${session.claims.role}) cannot lock.`),
+    status,
+    list,
+    h('p', { class: 'muted small' }, 'Locks are advisory: they tell others you are working there.'),
+  )
+
+  /** The panel, for the caret's section and the current locks (cheap: on every caret move). */
+  const render = (): void => {
+    const section = sectionAt(editor.state)
+    here.textContent = `Your caret is in “${section}”.`
+    const mine = locks.get(section)?.holder.id === self
+    button.textContent = mine ? 'Unlock this section' : 'Lock this section'
+    button.title = `${button.textContent} (${SHORTCUT})`
+    const rows = [...locks.values()].sort((a, b) => a.section.localeCompare(b.section)).map(lockRow)
+    replaceChildren(list, ...(rows.length ? rows : [h('li', { class: 'muted' }, 'No section is locked.')]))
+    if (warnedAbout !== null && warnedAbout !== section) hideWarning()
+  }
+  /** The locks changed: the panel and the marks in the letter. */
+  const changed = (): void => {
+    render()
+    redraw()
+  }
+  const lockRow = (lock: Lock): HTMLElement =>
+    h(
+      'li',
+      { class: 'lock-row', 'data-section': lock.section },
+      h('span', { class: 'swatch', style: `background:${lock.holder.color}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'lock-section' }, `“${lock.section}”`),
+      ` ${lock.holder.name}${lock.holder.id === self ? ' (you)' : ''}`,
+    )
+
+  let warnedAbout: string | null = null
+  const hideWarning = (): void => {
+    warnedAbout = null
+    warning.hidden = true
+  }
+  const warnIfLocked = (): void => {
+    const section = sectionAt(editor.state)
+    const lock = locks.get(section)
+    if (!lock || lock.holder.id === self) return hideWarning()
+    if (warnedAbout === section) return // say it once, not on every keystroke
+    warnedAbout = section
+    warning.hidden = false
+    warning.textContent =
+      `${lock.holder.name} has locked “${section}”. Locks are advisory: your edit is kept, ` +
+      `but you may be working against each other.`
+  }
+
+  const remember = async (section: string, holder: LockHolder, expiresAt: number): Promise<void> => {
+    const color = holder.color || (await userColor(holder.id))
+    locks.set(section, { section, holder: { id: holder.id, name: holder.name, color }, expiresAt })
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      const { locks: held } = await api.listLocks(letterId)
+      locks.clear()
+      for (const lock of held) await remember(lock.section, lock.locked_by, Date.parse(lock.expires_at))
+      changed()
+    } catch (error) {
+      if (error instanceof NotAvailable) status.textContent = 'Locks are not available on this server.'
+      else status.textContent = `Could not load locks: ${(error as Error).message}`
+    }
+  }
+
+  /** Acquire or renew; on 409 show (and remember) who holds it. */
+  async function acquire(section: string, quiet = false): Promise<void> {
+    try {
+      const granted = await api.lock(letterId, section)
+      await remember(section, granted.holder, Date.parse(granted.expires_at))
+      if (!quiet) status.textContent = `You locked “${section}” (renewed while this letter is open).`
+    } catch (error) {
+      const holder = error instanceof ApiError ? (error.data.locked_by as LockHolder | undefined) : undefined
+      if (error instanceof ApiError && error.status === 409 && holder) {
+        await remember(section, holder, Date.parse(String(error.data.expires_at)))
+        status.textContent = `“${section}” is locked by ${holder.name}.`
+      } else {
+        if (locks.get(section)?.holder.id === self) locks.delete(section) // a failed renewal
+        status.textContent = `Could not lock “${section}”: ${(error as Error).message}`
+      }
+    }
+    changed()
+  }
+
+  async function release(section: string): Promise<void> {
+    try {
+      await api.unlock(letterId, section)
+      status.textContent = `You unlocked “${section}”.`
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) {
+        status.textContent = `Could not unlock “${section}”: ${(error as Error).message}`
+        return
+      }
+      status.textContent = `“${section}” was no longer locked.` // it had expired
+    }
+    locks.delete(section)
+    changed()
+  }
+
+  const toggle = (): void => {
+    if (!canLock) return
+    const section = sectionAt(editor.state)
+    void (locks.get(section)?.holder.id === self ? release(section) : acquire(section))
+  }
+  button.addEventListener('click', toggle)
+  const onKey = (event: KeyboardEvent): void => {
+    if (event.altKey && event.shiftKey && event.code === 'KeyL') {
+      event.preventDefault()
+      toggle()
+    }
+  }
+  editor.view.dom.addEventListener('keydown', onKey)
+
+  const tick = window.setInterval(() => {
+    const now = Date.now()
+    for (const lock of [...locks.values()]) {
+      if (lock.holder.id === self) {
+        if (lock.expiresAt - now < RENEW_WHEN_LEFT_MS) void acquire(lock.section, true)
+      } else if (lock.expiresAt < now) {
+        locks.delete(lock.section) // its holder's gateway is gone: no lock.expired came
+        changed()
+      }
+    }
+  }, TICK_MS)
+
+  const onTransaction = ({ transaction }: { transaction: Transaction }): void => {
+    const sync = transaction.getMeta(ySyncPluginKey) as { isChangeOrigin?: boolean } | undefined
+    if (transaction.docChanged && !sync?.isChangeOrigin) warnIfLocked()
+  }
+  editor.on('transaction', onTransaction)
+  editor.on('selectionUpdate', render)
+  const onStatus = ({ status: link }: { status: string }): void => {
+    if (link === 'connected') void refresh() // missed events while offline: read them again
+  }
+  provider.on('status', onStatus)
+
+  const releaseAll = (): void => {
+    for (const lock of [...locks.values()]) {
+      if (lock.holder.id !== self) continue
+      locks.delete(lock.section)
+      void api.unlock(letterId, lock.section, true).catch(() => undefined) // best effort: it expires anyway
+    }
+  }
+  window.addEventListener('pagehide', releaseAll)
+  render()
+  void refresh()
+
+  return {
+    element,
+    warning,
+    onMessage(message) {
+      const section = typeof message.section === 'string' ? message.section : null
+      const holder = message.holder as LockHolder | undefined
+      if (section === null || !holder?.id) return
+      if (message.type === 'lock.acquired') {
+        const ttl = Number(message.ttl_s) || 300
+        void remember(section, holder, Date.now() + ttl * 1000).then(changed)
+      } else if (message.type === 'lock.released' || message.type === 'lock.expired') {
+        if (locks.get(section)?.holder.id === holder.id) locks.delete(section)
+        changed()
+      }
+    },
+    destroy() {
+      releaseAll()
+      window.removeEventListener('pagehide', releaseAll)
+      window.clearInterval(tick)
+      provider.off('status', onStatus)
+      editor.off('transaction', onTransaction)
+      editor.off('selectionUpdate', render)
+      editor.view.dom.removeEventListener('keydown', onKey)
+    },
+  }
+}

@@ -13,9 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from eventlog.records import Log
-from gateway import comments, locks, notifications, rest, websocket
-from gateway.app_channel import AppChannel
-from gateway.collab import Collab, CollabError
+from gateway import rest, websocket
+from gateway.collab import comments, locks, notifications
+from gateway.collab.channel import AppChannel
+from gateway.collab.shared import Collab, CollabError
 from gateway.service import Gateway
 from gateway.webui import webui_router
 from schemas.settings import Settings

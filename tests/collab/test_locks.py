@@ -2,7 +2,7 @@
 
 import json
 
-from gateway.locks import Locks
+from gateway.collab.locks import Locks
 from schemas.events import Topic
 from tests.collab.conftest import Collab
 from tests.gateway.harness import types_of

@@ -19,9 +19,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway import comments, outgoing
-from gateway.collab import Collab, CollabError, user_ref
-from gateway.locks import Locks
+from gateway import outgoing
+from gateway.collab import comments
+from gateway.collab.locks import Locks
+from gateway.collab.shared import Collab, CollabError, user_ref
 from gateway.room import Peer, Room
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.anchors import AnchorError, Resolver, to_anchor
 from gateway.auth import Claims
-from gateway.collab import Collab, CollabError, user_ref
+from gateway.collab.anchors import AnchorError, Resolver, to_anchor
+from gateway.collab.shared import Collab, CollabError, user_ref
 from gateway.content import plain_text
 from gateway.rest import ClaimsDep
 from schemas.events import (

@@ -14,8 +14,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.auth import Claims
-from gateway.collab import Collab, CollabError
-from gateway.comments import CollabDep, JsonBody, parse
+from gateway.collab.comments import CollabDep, JsonBody, parse
+from gateway.collab.shared import Collab, CollabError
 from gateway.rest import ClaimsDep
 from schemas.events import NotificationRead
 

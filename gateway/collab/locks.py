@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Request
 
 from gateway.access import LetterMeta
 from gateway.auth import Claims
-from gateway.collab import Collab, CollabError, user_ref
+from gateway.collab.shared import Collab, CollabError, user_ref
 from gateway.rest import ClaimsDep
 from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
 from schemas.ids import uuid7

@@ -1,11 +1,13 @@
 """Gateway benchmark: stock Yjs clients in Node against one `steno-collab gateway` process
 (embedded log, appends included) and against the reference y-websocket server, same load.
 
-    .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20
+    .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20 --runs 2
     .venv/bin/python bench/gateway_bench.py --initial-sync 10000
     .venv/bin/python bench/gateway_bench.py --idle 10000
 
-Prints one JSON line per run; docs/performance.md ("Gateway") records the figures.
+Prints one JSON line per run (both servers in turn, alternating who goes first), then the
+medians per server; docs/performance.md ("Gateway") records the figures. Set
+BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" to profile the generator and the reference.
 """
 
 import argparse
@@ -158,7 +160,7 @@ async def run_load(
 async def bench_gateway(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     settings = Settings()
     port = free_port()
-    server = await start_gateway(tmp / "gw", port)
+    server = await start_gateway(Path(tempfile.mkdtemp(dir=tmp)), port)  # fresh log per run
     try:
         letters = await create_letters(port, args.letters, settings)
         rooms = [

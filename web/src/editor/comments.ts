@@ -15,8 +15,13 @@ export interface Person {
 
 export interface CommentsPanel {
   element: HTMLElement
-  refresh(): Promise<void>
+  /** Reload the threads; with `commentId`, retry a few times until the projection has it. */
+  refresh(commentId?: string): Promise<void>
 }
+
+// Reads come from the projector's Redis view, which may trail a live notice by a moment.
+const CATCH_UP_TRIES = 8
+const CATCH_UP_DELAY_MS = 750
 
 const COMMENTER_ROLES = new Set(['editor', 'commenter', 'service'])
 
@@ -50,9 +55,12 @@ export function commentsPanel(
     list,
   )
 
-  async function refresh(): Promise<void> {
+  async function refresh(commentId?: string, tries = CATCH_UP_TRIES): Promise<void> {
     try {
       const { threads } = await api.listComments(letterId)
+      const seen = threads.some((t) => t.comments.some((c) => c.comment_id === commentId))
+      if (commentId && !seen && tries > 1)
+        setTimeout(() => void refresh(commentId, tries - 1), CATCH_UP_DELAY_MS)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
       status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
       // The list is rebuilt whenever anyone comments: keep the reply being typed, and its focus.

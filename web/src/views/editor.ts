@@ -49,7 +49,9 @@ export async function editorView(api: Api, session: Session, letterId: string): 
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   const stopApp = onAppMessage(collab.provider, (message) => {
-    if (message.type.startsWith('comment.')) void comments.refresh()
+    if (message.type === 'comment.created' || message.type === 'comment.replied')
+      void comments.refresh(String(message.comment_id))
+    else if (message.type.startsWith('comment.')) void comments.refresh()
     if (message.type.startsWith('lock.')) locks.onMessage(message)
     const text = noticeText(message, session.claims.sub)
     if (text) pushNotice(notices, text)

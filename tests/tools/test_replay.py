@@ -16,6 +16,7 @@ from tests.tools.conftest import recorded, snapshot_all
 from tests.tools.session import FIELD, Seen, Session
 from tools.replay import Cut, LetterNotFound, replay
 from tools.sources import open_sources
+from tools.statevector import decode_state_vector
 
 
 def expected_at_position(seen: list[Seen], position: int) -> Seen | None:
@@ -35,20 +36,7 @@ def check(state: bytes, want: Seen | None) -> None:
         assert plain_text(doc, FIELD) == ""
         return
     assert plain_text(doc, FIELD) == want.text
-    assert decode_sv(doc.get_state()) == decode_sv(want.state_vector)
-
-
-def decode_sv(data: bytes) -> dict[int, int]:
-    """A Yjs state vector (client -> clock); its encoded order is not canonical."""
-    values, number, shift = [], 0, 0
-    for byte in data:
-        number |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            values.append(number)
-            number, shift = 0, 0
-    pairs = values[1:]
-    return dict(zip(pairs[::2], pairs[1::2], strict=True))
+    assert decode_state_vector(doc.get_state()) == decode_state_vector(want.state_vector)
 
 
 async def replay_everywhere(

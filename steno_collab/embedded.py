@@ -193,6 +193,8 @@ def _unprivileged_user(pgdata: Path) -> str | None:
     pgdata.mkdir(parents=True, exist_ok=True)
     pg_utils.ensure_prefix_permissions(pgdata)  # the user must reach the data
     bin_path = pg_commands.POSTGRES_BIN_PATH
+    # ...and its binaries, even when the checkout sits under a private (0700) folder.
+    pg_utils.ensure_prefix_permissions(bin_path)
     if not os.stat(bin_path / "postgres").st_mode & 0o001:
         pg_utils.ensure_folder_permissions(bin_path, 0o055)
         pg_utils.ensure_folder_permissions(bin_path.parent / "lib", 0o044)

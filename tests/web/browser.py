@@ -2,13 +2,23 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    WebSocket,
+    expect,
+)
 
 CHROMIUM = os.environ.get("STENO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+EDITABLE = ".letter-body[contenteditable=true]"
 TIMEOUT_MS = 10_000  # generous: CI shares two cores with the whole suite
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -30,7 +40,39 @@ async def new_page(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors  # type: ignore[attr-defined]
+    _journal(page)
     return context, page
+
+
+def _journal(page: Page) -> None:
+    """Print the page's WebSocket life and console warnings: pytest shows them when a test fails,
+    which is what a flaky browser test needs to be understood from a CI log."""
+    started = time.monotonic()
+    tag = f"page{id(page) % 1000:03d}"
+
+    def note(what: str) -> None:
+        print(f"[{time.monotonic() - started:7.3f}s {tag}] {what}")
+
+    def on_socket(ws: WebSocket) -> None:
+        note(f"ws open {ws.url.split('?')[0]}")
+        ws.on("close", lambda _: note("ws closed"))
+        ws.on("socketerror", lambda error: note(f"ws error {error}"))
+        ws.on("framereceived", lambda frame: _app_frame(note, "in", frame))
+        ws.on("framesent", lambda frame: _app_frame(note, "out", frame))
+
+    page.on("websocket", on_socket)
+    page.on("console", lambda m: m.type in ("error", "warning") and note(f"console {m.text}"))
+    page.on("framenavigated", lambda frame: frame == page.main_frame and note(f"at {frame.url}"))
+    page.on(
+        "response",
+        lambda r: "/v1/" in r.url and note(f"{r.request.method} {r.url.split('?')[0]} {r.status}"),
+    )
+
+
+def _app_frame(note: Any, direction: str, frame: str | bytes) -> None:
+    # App messages (y-protocol type 100, varuint 0x64) are the live notices; the rest is noise.
+    if isinstance(frame, bytes) and frame[:1] == b"\x64":
+        note(f"app {direction} {frame[1:160]!r}")
 
 
 async def sign_in(page: Page, base_url: str, user_id: str) -> None:
@@ -57,6 +99,7 @@ async def saved(page: Page) -> None:
 
 
 async def type_at_end(page: Page, text: str) -> None:
+    await page.wait_for_selector(EDITABLE)  # the letter has arrived: the editor takes input
     await page.click(".letter-body p >> nth=-1")
     await page.keyboard.press("End")
     await page.keyboard.type(text, delay=40)

@@ -6,6 +6,7 @@ test-artifacts/web/.
 """
 
 import asyncio
+import re
 import secrets
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
@@ -169,6 +170,68 @@ async def test_a_host_token_opens_the_letter_read_only_for_a_viewer(
         await context.close()
 
 
+class HeldSocket:
+    """A routed WebSocket whose messages from the server wait until `release()`."""
+
+    def __init__(self) -> None:
+        self.connected = asyncio.Event()
+        self._page: WebSocketRoute | None = None
+        self._waiting: list[str | bytes] | None = []
+
+    def route(self, page: WebSocketRoute) -> None:
+        server = page.connect_to_server()
+        page.on_message(server.send)
+        server.on_message(self._to_page)
+        self._page = page
+        self.connected.set()
+
+    def _to_page(self, message: str | bytes) -> None:
+        if self._waiting is None:
+            assert self._page is not None
+            self._page.send(message)
+        else:
+            self._waiting.append(message)
+
+    def release(self) -> None:
+        waiting, self._waiting = self._waiting or [], None
+        for message in waiting:
+            self._to_page(message)
+
+
+async def test_the_editor_takes_input_only_once_the_letter_has_arrived(
+    base_url: str, browser: Browser
+) -> None:
+    avery_context, avery = await new_page(browser)
+    parker_context, parker = await new_page(browser)
+    try:
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Held back", "First line.\nSecond line.")
+        # What the server sends Parker is held back by the test: the page is up, the socket is
+        # open, the letter has not arrived yet.
+        held = HeldSocket()
+        await parker.route_web_socket(re.compile(r"/v1/letter-"), held.route)
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+        await asyncio.wait_for(held.connected.wait(), timeout=10)
+        body = parker.locator(".letter-body")
+        await expect(body).to_have_attribute("contenteditable", "false")
+        await body.click()
+        await parker.keyboard.type("typed too early")
+        assert "typed too early" not in await body_text(parker)
+
+        held.release()
+        await expect(body).to_have_attribute("contenteditable", "true")
+        assert await body_text(parker) == "First line.\nSecond line."
+        await type_at_end(parker, " Typed after the sync.")
+        await expect(avery.locator(".letter-body")).to_contain_text(
+            "Second line. Typed after the sync."
+        )
+        await saved(parker)
+        assert await body_text(avery) == "First line.\nSecond line. Typed after the sync."
+    finally:
+        await avery_context.close()
+        await parker_context.close()
+
+
 async def test_edits_made_offline_are_pending_then_delivered(
     base_url: str, browser: Browser
 ) -> None:
@@ -302,6 +365,9 @@ async def select_paragraph(page: Page, index: int) -> None:
     await page.click(f".letter-body p >> nth={index}")
     await page.keyboard.press("End")
     await page.keyboard.press("Shift+Home")
+    # ProseMirror reads the browser's selection on its next selectionchange: until the form
+    # shows the quote, moving focus to the comment box could leave the editor's selection empty.
+    await expect(page.locator(".comment-target")).to_have_text(re.compile("^On: “.+”$"))
 
 
 async def test_comments_reach_the_other_user_and_history_shows_both_authors(

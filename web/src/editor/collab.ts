@@ -59,9 +59,12 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
     { params: { token: session.token, letterId, events: '1' }, disableBc: true },
   )
   const user = { id: session.claims.sub, name: session.claims.name, color }
+  const writer = WRITER_ROLES.has(session.claims.role)
   const editor = new Editor({
     element: mount,
-    editable: WRITER_ROLES.has(session.claims.role),
+    // Read-only until the first sync: text typed into the blank page before the letter arrives
+    // would merge into it as a stray paragraph, or land in the wrong one.
+    editable: false,
     extensions: [
       // Yjs keeps the undo history (per user); ProseMirror's own would undo other people's edits.
       StarterKit.configure({ undoRedo: false }),
@@ -79,6 +82,12 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       },
     },
   })
+  const firstSync = (synced: boolean): void => {
+    if (!synced) return
+    provider.off('sync', firstSync)
+    if (writer && !editor.isDestroyed) editor.setEditable(true)
+  }
+  provider.on('sync', firstSync)
   return {
     ydoc,
     provider,

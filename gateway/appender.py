@@ -74,7 +74,7 @@ class Appender:
             self._queue.clear()
             self._on_failure(exc)
             return
-        self._metrics.append_latency.labels(self._topic).observe(time.perf_counter() - started)
+        self._metrics.appended(self._topic, time.perf_counter() - started)
         for _, done in batch:
             if done is not None:
                 done()

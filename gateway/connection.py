@@ -174,7 +174,7 @@ class Connection:
         # Read-only updates are refused without being applied: no need to check them in depth.
         shape = room.shape if self.claims.can_edit else None
         msg = inbound.decode(data, self.ctx.limits, shape)
-        self.ctx.metrics.messages_in.labels(msg.kind).inc()
+        self.ctx.metrics.received(msg.kind)
         if msg.kind == "app":  # comment/lock commands of opted-in clients (issue 7)
             if self.events and self.ctx.app_messages is not None:
                 self.ctx.app_messages(self, room, msg.body)

@@ -7,7 +7,7 @@ from typing import Any
 from eventlog.records import Entry, Log
 from gateway.metrics import Metrics
 from gateway.preparse import Limits
-from schemas.envelope import encode_event, new_event
+from schemas.envelope import encode_event, new_event, raw_headers
 from schemas.events import Payload
 from schemas.settings import Settings
 
@@ -37,6 +37,11 @@ class Context:
         type: str | None = None,
     ) -> Entry:
         """A log entry for an event of this gateway (the key is the letter id, given at append)."""
+        if type is not None and isinstance(payload, bytes):  # every Yjs/awareness update
+            headers = raw_headers(
+                letter_id, type, firm=firm, user=user, conn=conn, gw=self.gateway_id
+            )
+            return Entry(payload, headers)
         event = new_event(
             letter_id, payload, firm=firm, user=user, conn=conn, gw=self.gateway_id, type=type
         )

@@ -34,6 +34,8 @@ class Metrics:
             registry=r,
         )
         self._out: dict[str, Counter] = {}
+        self._in: dict[str, Counter] = {}
+        self._append: dict[str, Histogram] = {}
         self.load_latency = Histogram(
             "gateway_load_seconds", "Time to load a letter", buckets=_FAST, registry=r
         )
@@ -44,6 +46,18 @@ class Metrics:
         if child is None:
             child = self._out[kind] = self.messages_out.labels(kind)
         child.inc()
+
+    def received(self, kind: str) -> None:
+        child = self._in.get(kind)
+        if child is None:
+            child = self._in[kind] = self.messages_in.labels(kind)
+        child.inc()
+
+    def appended(self, topic: str, seconds: float) -> None:
+        child = self._append.get(topic)
+        if child is None:
+            child = self._append[topic] = self.append_latency.labels(topic)
+        child.observe(seconds)
 
     def refuse(self, reason: str) -> None:
         self.refusals.labels(reason).inc()

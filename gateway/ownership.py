@@ -63,6 +63,8 @@ class Ownership:
     def check(self, user: str, used: set[int], clients: list[int]) -> None:
         """Refuse (4403 / 4413) unless `user` may write under every id of `clients`; then claim
         them. `used` is the set of ids this connection has written under; it grows here."""
+        if used.issuperset(clients):  # the usual case: ids this connection already owns
+            return
         check_count(used, clients)
         if any(self._owners.get(client, user) != user for client in clients):
             raise Refused(FORBIDDEN, "client_id_not_owned")
@@ -73,5 +75,6 @@ class Ownership:
 
 def check_count(used: set[int], clients: list[int]) -> None:
     """At most MAX_IDS_PER_CONNECTION ids per connection, checked before asking Redis."""
-    if len(used.union(clients)) > MAX_IDS_PER_CONNECTION:
+    # issuperset first: no set built per update for ids the connection already uses.
+    if not used.issuperset(clients) and len(used.union(clients)) > MAX_IDS_PER_CONNECTION:
         raise Refused(TOO_LARGE, "too_many_client_ids")

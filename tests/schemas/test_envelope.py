@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import schemas
 from schemas import EVENT_TYPES, EventDecodeError, decode_record, encode_event, new_event
-from schemas.envelope import HEADER_NAMES, Event
+from schemas.envelope import HEADER_NAMES, Event, raw_headers
 from schemas.events import LetterCreated, VersionSaved
 from tests.schemas.strategies import envelopes, letter_ids, payload_for
 
@@ -107,3 +107,21 @@ def test_arbitrary_bytes_decode_or_raise_event_decode_error(
 def test_encoding_refuses_a_letter_id_decoding_would_reject(letter_id: str) -> None:
     with pytest.raises(ValueError, match="letter id"):
         encode_event(new_event(letter_id, VersionSaved(), firm="F", user="U"))
+
+
+def test_raw_headers_decode_like_an_encoded_event() -> None:
+    headers = raw_headers("letter-1", "doc.update", firm="f", user="u", conn="c", gw="g")
+    event = decode_record(b"letter-1", b"\x00\x00", headers)
+    built = new_event(
+        "letter-1", b"\x00\x00", firm="f", user="u", conn="c", gw="g", type="doc.update"
+    )
+    assert [name for name, _ in headers] == [name for name, _ in encode_event(built)[2]]
+    assert (event.type, event.envelope.v, event.envelope.firm, event.envelope.user) == (
+        "doc.update",
+        1,
+        "f",
+        "u",
+    )
+    assert (event.envelope.conn, event.envelope.gw, event.payload) == ("c", "g", b"\x00\x00")
+    with pytest.raises(TypeError):
+        raw_headers("letter-1", "letter.created", firm="f", user="u")

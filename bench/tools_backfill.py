@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import uvloop
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from eventlog import Entry, Log
@@ -145,4 +146,4 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(main(args.letters, args.updates, args.runs))
+    uvloop.run(main(args.letters, args.updates, args.runs))  # what the CLI runs on

@@ -9,11 +9,11 @@ each user's updates are applied on a scratch doc first while a deep observer not
 paragraph each change falls in.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, XmlFragment, merge_updates
+from pycrdt import Doc, Subscription, XmlFragment, merge_updates
 
 MERGE_CHUNK = 100
 
@@ -46,11 +46,11 @@ def fold_document(state: bytes, updates: Sequence[DocUpdate], doc_field: str) ->
     if len(users) > 1:  # per-user attribution needs a scratch pass; one user needs none
         result.touched = _attribute(state, users, doc_field)
     touched: list[int] = []
-    sub = root.observe_deep(_collector(touched))
+    sub = _watch(doc, root, touched)
     try:
         doc.apply_update(merged)
     finally:
-        root.unobserve(sub)
+        sub.drop()
     if len(users) == 1:
         (user, ts), _ = next(iter(users.items()))
         result.touched = {p: (user, ts) for p in touched}
@@ -107,32 +107,42 @@ def _attribute(
     touched: dict[int, tuple[str, int]] = {}
     for (user, ts), data in users.items():
         found: list[int] = []
-        sub = root.observe_deep(_collector(found))
+        sub = _watch(scratch, root, found)
         try:
             scratch.apply_update(_merge(data))
         except ValueError:
             continue  # depends on another user's later update: no attribution, state is fine
         finally:
-            root.unobserve(sub)
+            sub.drop()
         touched.update({p: (user, ts) for p in found})
     return touched
 
 
-def _collector(into: list[int]) -> Callable[[list[Any]], None]:
-    return lambda events: into.extend(_paragraphs(events))
+def _watch(doc: Doc[Any], root: XmlFragment, into: list[int]) -> Subscription:
+    """Note the paragraphs each transaction changes into `into`. Subscribed on the native type:
+    pycrdt's wrapper converts every attribute of every event (most of a backfill's fold time);
+    we read only `path` and `delta`."""
+
+    def on_events(events: list[Any]) -> None:
+        with doc._read_transaction(events[0].transaction):
+            into.extend(_paragraphs(events, root))
+
+    subscription: Subscription = root.integrated.observe_deep(on_events)
+    return subscription
 
 
-def _paragraphs(events: Sequence[object]) -> list[int]:
+def _paragraphs(events: Sequence[Any], root: XmlFragment) -> list[int]:
     """Top-level paragraph indices a batch of deep events changed."""
     found: list[int] = []
     for event in events:
-        path = getattr(event, "path", [])
+        path = event.path
         if path and isinstance(path[0], int):
             found.append(path[0])  # a change inside paragraph path[0]
             continue
-        spans = _delta_spans(getattr(event, "delta", []))
-        if _is_text(event):  # a Y.Text body: lines, not children
-            text = str(getattr(event, "target", ""))
+        delta = event.delta
+        spans = _delta_spans(delta)
+        if _is_text(event, delta):  # a Y.Text body (only ever the root): lines, not children
+            text = str(root)
             spans = [(text.count("\n", 0, a), text.count("\n", 0, b) + 1) for a, b in spans]
         for start, end in spans:
             found += range(start, end)
@@ -154,11 +164,11 @@ def _delta_spans(delta: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
     return spans
 
 
-def _is_text(event: object) -> bool:
+def _is_text(event: object, delta: Sequence[dict[str, Any]]) -> bool:
     """A Y.Text body (read through an XmlFragment, its inserts are strings, not nodes)."""
     if type(event).__name__ == "TextEvent":
         return True
-    inserts = [op["insert"] for op in getattr(event, "delta", []) if "insert" in op]
+    inserts = [op["insert"] for op in delta if "insert" in op]
     return any(
         isinstance(x, str) or (isinstance(x, list) and x and isinstance(x[0], str)) for x in inserts
     )

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import signal
 
+import uvloop
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -99,7 +100,7 @@ async def _housekeeping(
 def main(options: ProjectorSettings | None = None) -> int:
     """`python -m projector` / `steno-collab projector`: settings from the environment."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return asyncio.run(_main(Settings(), options or ProjectorSettings()))
+    return uvloop.run(_main(Settings(), options or ProjectorSettings()))
 
 
 async def _main(settings: Settings, options: ProjectorSettings) -> int:

@@ -132,35 +132,35 @@ def raw_headers(
 
 def decode_record(key: bytes | None, value: bytes | None, headers: Headers) -> Event:
     """The event in a log record; raises EventDecodeError for anything that is not one."""
+    # Every consumer runs this once per record (a backfill: 100k+ per second), hence one dict
+    # and eight direct lookups rather than decoding every header in a comprehension.
+    found = dict(headers)
     try:
         letter_id = (key or b"").decode()
-        found = {name: raw.decode() for name, raw in headers}
+        type_, id_, firm, user, conn, gw = (
+            found["type"].decode(),
+            found["id"].decode(),
+            found["firm"].decode(),
+            found["user"].decode(),
+            found["conn"].decode(),
+            found["gw"].decode(),
+        )
+        v, ts = int(found["v"]), int(found["ts"])
+    except KeyError:
+        missing = [name for name in HEADER_NAMES if name not in found]
+        raise EventDecodeError(f"missing envelope headers: {', '.join(missing)}") from None
     except UnicodeDecodeError as exc:
         raise EventDecodeError(f"non-UTF-8 key or header: {exc}") from None
-    if not letter_id or len(key or b"") > MAX_KEY_BYTES:
-        raise EventDecodeError("record key (letter id) is missing or too long")
-    missing = [name for name in HEADER_NAMES if name not in found]
-    if missing:
-        raise EventDecodeError(f"missing envelope headers: {', '.join(missing)}")
-    spec = EVENT_TYPES.get(found["type"])
-    if spec is None:
-        raise EventDecodeError(f"unknown event type {found['type']!r}")
-    try:
-        v, ts = int(found["v"]), int(found["ts"])
     except ValueError:
         raise EventDecodeError("envelope headers v and ts must be integers") from None
+    if not letter_id or len(key or b"") > MAX_KEY_BYTES:
+        raise EventDecodeError("record key (letter id) is missing or too long")
+    spec = EVENT_TYPES.get(type_)
+    if spec is None:
+        raise EventDecodeError(f"unknown event type {type_!r}")
     if v > spec.version or v < 1:
         raise EventDecodeError(f"{spec.type} schema version {v} is not supported")
-    envelope = Envelope(
-        type=spec.type,
-        v=v,
-        id=found["id"],
-        firm=found["firm"],
-        user=found["user"],
-        conn=found["conn"],
-        gw=found["gw"],
-        ts=ts,
-    )
+    envelope = Envelope(spec.type, firm, user, conn, gw, id_, ts, v)
     payload: Payload | bytes
     if spec.model is None:
         payload = value or b""

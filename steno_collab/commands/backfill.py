@@ -8,6 +8,8 @@ import argparse
 import asyncio
 import sys
 
+import uvloop
+
 from schemas.settings import Settings
 from tools.backfill import TARGETS, backfill
 from tools.sources import SourceError, open_sources
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         since = None if args.since is None else parse_instant(args.since)
-        lines = asyncio.run(_backfill(Settings(), args, since))
+        lines = uvloop.run(_backfill(Settings(), args, since))
     except (BadInstant, SourceError) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
         return 2

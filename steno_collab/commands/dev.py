@@ -15,6 +15,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from eventlog.factory import open_log
 from eventlog.records import Log
 from schemas.settings import Settings
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     given = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
     try:
-        return asyncio.run(serve(settings))
+        return uvloop.run(serve(settings))
     except (DataDirLocked, ServiceStartError, PortInUseError) as exc:
         print(f"steno-collab dev: {exc}", file=sys.stderr)
         return 1

@@ -4,9 +4,10 @@ Redis and PostgreSQL are used when their URLs are set (the gateway only reads th
 """
 
 import argparse
-import asyncio
 import logging
 import signal
+
+import uvloop
 
 from eventlog.factory import open_log
 from gateway.server import server_for
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     # so the handler it restores and calls is a no-op and the exit status says "clean".
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
-    asyncio.run(serve(settings, args.host or settings.host, args.port or settings.port))
+    uvloop.run(serve(settings, args.host or settings.host, args.port or settings.port))
     return 0
 
 

@@ -2,11 +2,12 @@
 `snapshotter` over the letters topic), until interrupted."""
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import sys
 from typing import Any
+
+import uvloop
 
 from schemas.settings import Settings
 from snapshotter.service import serve
@@ -27,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
         print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, run_migrations=not args.no_migrate))
+        uvloop.run(serve(settings, run_migrations=not args.no_migrate))
     return 0

@@ -21,6 +21,7 @@ from gateway.errors import MALFORMED, RATE_LIMITED, SLOW_CONSUMER, TOKEN_EXPIRED
 from gateway.inbound import Inbound
 from gateway.ownership import check_count, new_clients
 from gateway.room import Room
+from gateway.transport import ABORT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
 
 log = logging.getLogger(__name__)
@@ -61,36 +62,68 @@ class Connection:
         self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
         self._held: Inbound | None = None  # the latest awareness message over the rate
         self._held_timer: asyncio.TimerHandle | None = None
+        self._writing = False
+        extensions = ws.scope.get("extensions") or {}
+        self._write_frame = extensions.get(WRITE_FRAME)  # gateway/transport.py, under uvicorn
+        self._abort = extensions.get(ABORT)
+        self._outbox_bytes = 0
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     # -- outbound ------------------------------------------------------------------------------
 
-    def send(self, data: bytes, kind: str) -> None:
-        """Queue one protocol message (a whole frame)."""
-        self._queue(kind, data)
+    def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None:
+        """Send one protocol message (a whole frame); `frame`: it framed already (broadcasts
+        frame once for all peers)."""
+        self._queue(kind, data, frame)
 
-    def send_update(self, update: bytes) -> None:
-        """Queue a Yjs update; consecutive queued updates go out merged, as one message."""
-        self._queue(UPDATE, update)
+    def send_update(self, update: bytes, frame: bytes | None = None) -> None:
+        """Send a Yjs update (`frame`: its update message, framed); a backlog of updates goes
+        out merged, as one message."""
+        self._queue(UPDATE, update, frame)
 
-    def _queue(self, kind: str, data: bytes) -> None:
+    def _queue(self, kind: str, data: bytes, frame: bytes | None) -> None:
         if self.closing is not None:
             return
-        if len(self._outbox) >= MAX_OUTBOX:
-            self.ctx.metrics.refuse("slow_consumer")
-            self.close(SLOW_CONSUMER, "too slow")
+        if self._write_frame is not None and not self._outbox and not self._writing:
+            # Nothing ahead of it: straight to the socket (gateway/transport.py).
+            if frame is None:
+                frame = binary_frame(outgoing.update(data) if kind == UPDATE else data)
+            if self._write_frame(frame):
+                self.ctx.metrics.sent(kind)
+                return
+        if (
+            len(self._outbox) >= MAX_OUTBOX
+            or self._outbox_bytes + len(data) > self.ctx.settings.max_outbox_bytes
+        ):
+            self._slow_consumer()
             return
         self._outbox.append((kind, data))
+        self._outbox_bytes += len(data)
         self._wake.set()
         self.ctx.metrics.sent(kind)
 
-    def _next_frame(self) -> bytes:
+    def _slow_consumer(self) -> None:
+        """It does not read what we send: drop the backlog and the connection. Sending the
+        backlog first (close()) would wait on a socket that is not being read."""
+        self.ctx.metrics.refuse("slow_consumer")
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        self.close(SLOW_CONSUMER, "too slow")
+        if self._abort is not None:
+            self._abort()
+
+    def _pop(self) -> tuple[str, bytes]:
         kind, data = self._outbox.popleft()
+        self._outbox_bytes -= len(data)
+        return kind, data
+
+    def _next_frame(self) -> bytes:
+        kind, data = self._pop()
         if kind != UPDATE:
             return data
         batch = [data]
         while self._outbox and self._outbox[0][0] == UPDATE and len(batch) < MERGE_MAX:
-            batch.append(self._outbox.popleft()[1])
+            batch.append(self._pop()[1])
         # One protocol message per frame (DESIGN.md): a backlog is merged, never concatenated.
         return outgoing.update(merge_updates(*batch) if len(batch) > 1 else data)
 
@@ -106,7 +139,9 @@ class Connection:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._outbox:
+                    self._writing = True  # a frame in flight: later ones must queue behind it
                     await self.ws.send_bytes(self._next_frame())
+                    self._writing = False
                 if self.closing is not None:
                     code, reason = self.closing
                     await self.ws.close(code, reason)

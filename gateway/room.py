@@ -25,6 +25,7 @@ from gateway.inbound import Inbound
 from gateway.ownership import Ownership, new_clients
 from gateway.preparse import DocShape, UpdateInfo
 from gateway.presence import Presence, Throttle, stamp
+from gateway.transport import binary_frame
 from schemas.envelope import Event
 from schemas.events import SessionJoined, SessionLeft, Topic, UserRef
 
@@ -39,8 +40,8 @@ class Peer(Protocol):
     joined_at: float
     client_ids: set[int]  # Yjs client ids this connection has written under
 
-    def send(self, data: bytes, kind: str) -> None: ...
-    def send_update(self, update: bytes) -> None: ...
+    def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None: ...
+    def send_update(self, update: bytes, frame: bytes | None = None) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
 
 
@@ -219,11 +220,12 @@ class Room:
 
     def _deliver(self, conn: Peer, update: bytes, echo: bool) -> None:
         started = time.perf_counter()
+        frame = binary_frame(outgoing.update(update))  # the same bytes for every peer
         for peer in self.conns:
             if peer is not conn:
-                peer.send_update(update)
+                peer.send_update(update, frame)
         if echo:
-            conn.send_update(update)
+            conn.send_update(update, frame)
         self.ctx.metrics.fanout_latency.observe(time.perf_counter() - started)
 
     def _receive_awareness(self, conn: Peer, msg: Inbound) -> None:
@@ -264,8 +266,9 @@ class Room:
             self.shape.absorb(event.payload)
             self.doc.apply_update(event.payload)
             self.size += len(event.payload)
+            frame = binary_frame(outgoing.update(event.payload))
             for peer in self.conns:
-                peer.send_update(event.payload)
+                peer.send_update(event.payload, frame)
         elif event.type == "awareness.update" and isinstance(event.payload, bytes):
             self.presence.apply_remote(event.payload)
             self._broadcast(outgoing.awareness(event.payload), "awareness")
@@ -281,8 +284,9 @@ class Room:
     # -- helpers -------------------------------------------------------------------------------
 
     def _broadcast(self, message: bytes, kind: str) -> None:
+        frame = binary_frame(message)
         for peer in self.conns:
-            peer.send(message, kind)
+            peer.send(message, kind, frame)
 
     def _notify(self, body: dict[str, object]) -> None:
         message = None

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.service import Gateway
+from gateway.transport import SocketProtocol
 from schemas.settings import Settings
 
 # The library refuses frames above this with 1009 before we see them; between the configured
@@ -57,6 +58,7 @@ def server_for(
         # Yjs updates are small and mostly incompressible; deflating every frame for every peer
         # was the largest single cost in the profile (the reference server does not deflate).
         ws_per_message_deflate=False,
+        ws=SocketProtocol,  # uvicorn's, plus writing a pre-framed message directly
         lifespan="on",
         log_level=kw.pop("log_level", "warning"),
         **kw,

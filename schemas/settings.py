@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     rate_burst: int = 400
     max_connections_per_letter: int = 200
     max_connections_per_user: int = 50
+    # Bytes waiting for one client that does not read fast enough (beyond what the socket
+    # buffers hold) before it is dropped as a slow consumer (1013).
+    max_outbox_bytes: int = 16 << 20
     idle_unload_s: float = 60.0
     append_timeout_s: float = 10.0  # an append slower than this counts as failed (4503)
 

@@ -1,9 +1,11 @@
 """Malformed frames close only their connection; size, rate, connection and origin limits."""
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 import websockets
@@ -160,3 +162,44 @@ async def test_connection_limits(strict: Running) -> None:
     again = await YClient.connect(strict.ws_url(letter, token), origin=APP)
     await again.synced.wait()
     await again.close()
+
+
+@pytest_asyncio.fixture
+async def small_outbox(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=1, max_outbox_bytes=256 << 10,
+        rate_messages_per_s=1000, rate_burst=1000, max_document_bytes=256 << 20,
+    )  # fmt: skip
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_costs_others_nothing(
+    small_outbox: Running,
+) -> None:
+    gw = small_outbox
+    letter = await gw.create_letter()
+    writer, bystander = await gw.client(letter), await gw.client(letter, user="u2")
+    await writer.synced.wait()
+    await bystander.synced.wait()
+    # Reads nothing once one message is queued: the socket's buffers fill, then the outbox.
+    stalled = await websockets.connect(gw.ws_url(letter, gw.token(user="u3")), max_queue=1)
+    chunk, sent = "z" * 60_000, 0
+    while sent < 1000 and b'reason="slow_consumer"' not in await _refusals(gw):
+        await writer.insert(chunk)  # one 60 KB update: far beyond what any socket buffers
+        sent += 1
+    assert sent < 1000, "never dropped: the gateway kept buffering for a client that reads nothing"
+    # Dropped for good: once it reads again it finds the connection gone...
+    with pytest.raises(websockets.ConnectionClosed):
+        async with asyncio.timeout(30):
+            while True:
+                await stalled.recv()
+    # ...while the others got every update and stay connected.
+    await eventually(lambda: len(str(bystander.text)) == sent * len(chunk), timeout=30)
+    assert not writer.closed.is_set() and not bystander.closed.is_set()
+
+
+async def _refusals(gw: Running) -> bytes:
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        metrics = (await http.get("/metrics")).content
+    return b"\n".join(line for line in metrics.splitlines() if line.startswith(b"gateway_refus"))

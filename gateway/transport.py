@@ -1,0 +1,51 @@
+"""Uvicorn's WebSocket protocol (websockets' sans-I/O implementation), plus one extension:
+writing an already framed binary message straight to the socket.
+
+Through ASGI, every message to every peer costs a task wake-up for the connection's writer,
+Starlette's and uvicorn's send wrappers and websockets' framing; at 500 connections that was a
+large share of the gateway's CPU. A server frame is not masked, so the bytes of a frame are the
+same for every peer: the room frames a message once (`binary_frame`) and each connection with an
+empty outbox writes it at once (`scope["extensions"][WRITE_FRAME](frame) -> bool`). The
+extension declines (False) whenever the ASGI path must be used: before the handshake completed,
+after a close, when a compression extension was negotiated, or while the transport's buffer is
+above its high-water mark, so that flow control (and slow-consumer detection) stays uvicorn's.
+"""
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+
+WRITE_FRAME = "steno.write_frame"
+ABORT = "steno.abort"  # drop the TCP connection now (a slow consumer gets no close handshake)
+
+
+def binary_frame(message: bytes) -> bytes:
+    """One unmasked binary frame (server to client), as websockets would write it."""
+    return Frame(Opcode.BINARY, message).serialize(mask=False)
+
+
+class SocketProtocol(WebSocketsSansIOProtocol):
+    def handle_connect(self, event: object) -> None:
+        super().handle_connect(event)  # type: ignore[arg-type]
+        scope = getattr(self, "scope", None)  # absent when the handshake was refused
+        if scope is not None:
+            scope["extensions"][WRITE_FRAME] = self.write_frame
+            scope["extensions"][ABORT] = self.abort
+
+    def abort(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.abort()
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a frame from `binary_frame` now; False: send it through ASGI instead."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.conn.state is not State.OPEN
+            or self.conn.extensions
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True

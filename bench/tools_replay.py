@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +27,14 @@ from eventlog import Entry, Log
 from eventlog.factory import open_log
 from schemas import LetterCreated, Topic, encode_event, new_event
 from schemas.settings import Settings
-from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
-from snapshotter.store import Store
 from steno_collab.embedded import EmbeddedServices
 from tools.replay import Cut, replay
 from tools.sources import open_sources
+
+# Shared with the tools tests; tests/ is not an installed package, so the root goes on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.tools.snapshots import snapshot_all
 
 LETTER = "bench-letter"
 ALPHABET = "abcdefghij"
@@ -71,24 +74,6 @@ async def fill(log: Log, settings: Settings, n: int) -> list[tuple[int, int]]:
         record = (await log.read(topic, 0, offsets[-1], 1))[0]
         marks.append((record.timestamp, start + len(chunk)))
     return marks
-
-
-async def snapshot_all(settings: Settings, log: Log) -> None:
-    assert settings.database_url is not None
-    store = await Store.open(settings.database_url)
-    try:
-        snapshotter = Snapshotter(settings, log, store)
-        await snapshotter.resume()
-        topic = settings.topic(Topic.LETTERS)
-        for partition, end in (await log.end_offsets(topic)).items():
-            offset = snapshotter.positions[partition]
-            while offset < end:
-                batch = await log.read(topic, partition, offset, settings.snapshotter_batch)
-                await snapshotter.handle(batch)
-                offset = batch[-1].offset + 1
-        await snapshotter.flush()
-    finally:
-        await store.close()
 
 
 def expected(updates_folded: int) -> str:
@@ -133,7 +118,7 @@ async def main(updates: int, instants: int) -> None:
                 report("log alone", await measure(settings, marks, instants, pg=False))
                 await migrate(svc.database_url)
                 t0 = time.perf_counter()
-                await snapshot_all(settings, log)
+                await snapshot_all(settings, log, settings.snapshotter_batch)
                 print(f"snapshotter folded the log in {time.perf_counter() - t0:.1f} s")
                 report("version + log", await measure(settings, marks, instants, pg=True))
             finally:

@@ -1,14 +1,14 @@
 """Yjs state vectors compared as maps: their encoded order of clients is not canonical."""
 
+from dataclasses import replace
+
+from gateway.preparse import STATE_LIMITS, check_state_vector
+
+# Stored states are trusted, but bounded as the gateway bounds a letter's state: as many
+# clients as a state it loads may hold (STATE_LIMITS alone caps vectors at a client frame's).
+_STORED = replace(STATE_LIMITS, max_sv_entries=STATE_LIMITS.max_clients_per_update)
+
 
 def decode_state_vector(data: bytes) -> dict[int, int]:
-    """client id -> clock of a Yjs v1 encoded state vector (varuint count, then pairs)."""
-    values, number, shift = [], 0, 0
-    for byte in data:
-        number |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            values.append(number)
-            number, shift = 0, 0
-    pairs = values[1:]
-    return dict(zip(pairs[::2], pairs[1::2], strict=True))
+    """client id -> clock of a Yjs v1 encoded state vector (the gateway's bounded decoder)."""
+    return check_state_vector(data, _STORED)

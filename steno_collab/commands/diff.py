@@ -7,8 +7,8 @@ import json
 import sys
 
 from schemas.settings import Settings
+from steno_collab.commands._tool import run_letter_tool
 from tools.diff import diff, format_text, resolve_point
-from tools.replay import LetterNotFound
 from tools.sources import SourceError, open_sources
 
 
@@ -22,16 +22,13 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        text = asyncio.run(_diff(Settings(), args.letter, args.start, args.end, args.json))
-    except (ValueError, SourceError) as exc:
-        print(f"steno-collab diff: {exc}", file=sys.stderr)
-        return 2
-    except LetterNotFound:
-        print(f"steno-collab diff: no letter {args.letter!r} in the log", file=sys.stderr)
-        return 1
-    sys.stdout.write(text)
-    return 0
+    return run_letter_tool(
+        "diff",
+        args.letter,
+        (ValueError, SourceError),
+        lambda: asyncio.run(_diff(Settings(), args.letter, args.start, args.end, args.json)),
+        sys.stdout.write,
+    )
 
 
 async def _diff(settings: Settings, letter_id: str, start: str, end: str, as_json: bool) -> str:

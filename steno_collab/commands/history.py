@@ -5,8 +5,8 @@ import asyncio
 import sys
 
 from schemas.settings import Settings
+from steno_collab.commands._tool import run_letter_tool
 from tools.history import format_json, format_text, history
-from tools.replay import LetterNotFound
 from tools.sources import SourceError, open_sources
 from tools.timefmt import BadInstant, parse_instant
 
@@ -23,18 +23,14 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    def produce() -> str:
         since = None if args.since is None else parse_instant(args.since)
         until = None if args.until is None else parse_instant(args.until)
-        text = asyncio.run(_history(Settings(), args.letter, since, until, args.json))
-    except (BadInstant, SourceError) as exc:
-        print(f"steno-collab history: {exc}", file=sys.stderr)
-        return 2
-    except LetterNotFound:
-        print(f"steno-collab history: no letter {args.letter!r} in the log", file=sys.stderr)
-        return 1
-    sys.stdout.write(text)
-    return 0
+        return asyncio.run(_history(Settings(), args.letter, since, until, args.json))
+
+    return run_letter_tool(
+        "history", args.letter, (BadInstant, SourceError), produce, sys.stdout.write
+    )
 
 
 async def _history(

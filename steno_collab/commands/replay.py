@@ -6,8 +6,9 @@ import asyncio
 import sys
 
 from schemas.settings import Settings
+from steno_collab.commands._tool import run_letter_tool
 from tools.render import FORMATS, render
-from tools.replay import Cut, LetterNotFound, replay
+from tools.replay import Cut, replay
 from tools.sources import SourceError, open_sources
 from tools.timefmt import BadInstant, parse_instant
 
@@ -27,22 +28,20 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    def produce() -> bytes:
         cut = Cut(offset=args.offset, at_ms=None if args.at is None else parse_instant(args.at))
-        data = asyncio.run(_replay(Settings(), args.letter, cut, args.format, not args.no_versions))
-    except (BadInstant, ValueError, SourceError) as exc:
-        print(f"steno-collab replay: {exc}", file=sys.stderr)
-        return 2
-    except LetterNotFound:
-        print(f"steno-collab replay: no letter {args.letter!r} in the log", file=sys.stderr)
-        return 1
-    if args.out:
-        with open(args.out, "wb") as out:
-            out.write(data)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    return 0
+        return asyncio.run(_replay(Settings(), args.letter, cut, args.format, not args.no_versions))
+
+    def emit(data: bytes) -> None:
+        if args.out:
+            with open(args.out, "wb") as out:
+                out.write(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+
+    errors = (BadInstant, ValueError, SourceError)
+    return run_letter_tool("replay", args.letter, errors, produce, emit)
 
 
 async def _replay(settings: Settings, letter_id: str, cut: Cut, fmt: str, versions: bool) -> bytes:

@@ -4,11 +4,15 @@ Everything else is delegated to the wrapped log unchanged (no fake storage anywh
 """
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from eventlog.errors import LogUnavailableError
+from eventlog.factory import open_log
 from eventlog.records import Entry, Log
+from schemas.settings import Settings
+from tests.gateway.harness import Running, running_gateway
 
 
 class FaultyLog:
@@ -44,3 +48,16 @@ class FaultyLog:
         if self.broken:
             raise LogUnavailableError("injected: the log is down")
         return await self.inner.append(topic, key, entries)
+
+
+@asynccontextmanager
+async def faulty_gateway(settings: Settings) -> AsyncIterator[tuple[Running, FaultyLog]]:
+    """A running gateway whose log is a FaultyLog around a real one (closed after the gateway)."""
+    real = open_log(settings)
+    await real.start()
+    log = FaultyLog(real)
+    try:
+        async with running_gateway(settings, log=log) as running:
+            yield running, log
+    finally:
+        await real.close()

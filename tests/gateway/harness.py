@@ -18,6 +18,7 @@ from pycrdt import (
     create_awareness_message,
     create_sync_message,
     create_update_message,
+    merge_updates,
 )
 
 from eventlog.factory import open_log
@@ -72,6 +73,15 @@ class Running:
             found += [r for r in batch if r.key == letter_id.encode()]
             offset = batch[-1].offset + 1
         return found
+
+    async def logged_text(self, letter_id: str) -> str:
+        """The letter's "text" as its logged doc.update records alone rebuild it."""
+        records = await self.records(Topic.LETTERS, letter_id)
+        updates = [r.value for r in records if dict(r.headers)["type"] == b"doc.update"]
+        doc: Doc[Any] = Doc()
+        if updates:
+            doc.apply_update(merge_updates(*updates))
+        return str(doc.get("text", type=Text))
 
 
 @asynccontextmanager

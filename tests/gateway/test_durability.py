@@ -3,40 +3,21 @@ their resync on reconnect brings every typed update into the log."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest_asyncio
-from pycrdt import Doc, Text, merge_updates
 
-from eventlog.factory import open_log
 from gateway.errors import LOG_UNAVAILABLE
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.faults import FaultyLog
-from tests.gateway.harness import Running, YClient, running_gateway
+from tests.gateway.faults import FaultyLog, faulty_gateway
+from tests.gateway.harness import Running, YClient
 from tests.support import eventually
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def faulty(tmp_path: Path) -> AsyncIterator[tuple[Running, FaultyLog]]:
-    settings = Settings(data_dir=tmp_path / "steno", partitions=2)
-    real = open_log(settings)
-    await real.start()
-    log = FaultyLog(real)
-    try:
-        async with running_gateway(settings, log=log) as running:
-            yield running, log
-    finally:
-        await real.close()
-
-
-async def _log_text(gw: Running, letter: str) -> str:
-    records = await gw.records(Topic.LETTERS, letter)
-    updates = [r.value for r in records if dict(r.headers)["type"] == b"doc.update"]
-    doc: Doc[Any] = Doc()
-    if updates:
-        doc.apply_update(merge_updates(*updates))
-    return str(doc.get("text", type=Text))
+    async with faulty_gateway(Settings(data_dir=tmp_path / "steno", partitions=2)) as pair:
+        yield pair
 
 
 async def test_peers_and_sender_get_update_only_after_the_append(
@@ -55,12 +36,12 @@ async def test_peers_and_sender_get_update_only_after_the_append(
     await eventually(lambda: log.waiting == 1)
     assert len(alice.updates) == acked  # no echo yet: not durable
     assert str(bob.text) == ""  # nor fan-out
-    assert await _log_text(gw, letter) == ""
+    assert await gw.logged_text(letter) == ""
     log.gate.set()
     await eventually(lambda: str(bob.text) == "hello")
     await eventually(lambda: len(alice.updates) == acked + 1)
     assert alice.updates[-1] == (await gw.records(Topic.LETTERS, letter))[-1].value
-    assert await _log_text(gw, letter) == "hello"
+    assert await gw.logged_text(letter) == "hello"
 
 
 async def test_append_failure_closes_4503_and_resync_loses_nothing(
@@ -80,7 +61,7 @@ async def test_append_failure_closes_4503_and_resync_loses_nothing(
     await bob.closed.wait()
     assert (alice.close_code, bob.close_code) == (LOG_UNAVAILABLE, LOG_UNAVAILABLE)
     bob.text.insert(len(bob.text), "three ")  # typed while disconnected: stays in bob's doc
-    assert "two" not in await _log_text(gw, letter)
+    assert "two" not in await gw.logged_text(letter)
 
     log.broken = False
     alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
@@ -90,7 +71,7 @@ async def test_append_failure_closes_4503_and_resync_loses_nothing(
     assert sorted(expected.split()) == ["one", "three", "two"]
 
     async def all_in_log() -> bool:
-        return await _log_text(gw, letter) == expected
+        return await gw.logged_text(letter) == expected
 
     await eventually(all_in_log)
     await alice2.close()

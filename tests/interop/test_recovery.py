@@ -3,18 +3,14 @@ update it typed ends up in the log once appends work again."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from pycrdt import Doc, Text, merge_updates
 
-from eventlog.factory import open_log
 from gateway.errors import LOG_UNAVAILABLE
-from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.faults import FaultyLog
-from tests.gateway.harness import Running, running_gateway
+from tests.gateway.faults import FaultyLog, faulty_gateway
+from tests.gateway.harness import Running
 from tests.interop.driver import NodeClient
 from tests.support import eventually
 
@@ -23,24 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def faulty(tmp_path: Path, node_modules: Path) -> AsyncIterator[tuple[Running, FaultyLog]]:
-    settings = Settings(data_dir=tmp_path / "steno", partitions=1)
-    real = open_log(settings)
-    await real.start()
-    log = FaultyLog(real)
-    try:
-        async with running_gateway(settings, log=log) as running:
-            yield running, log
-    finally:
-        await real.close()
-
-
-async def _log_text(gw: Running, letter: str) -> str:
-    records = await gw.records(Topic.LETTERS, letter)
-    updates = [r.value for r in records if dict(r.headers)["type"] == b"doc.update"]
-    doc: Doc[Any] = Doc()
-    if updates:
-        doc.apply_update(merge_updates(*updates))
-    return str(doc.get("text", type=Text))
+    async with faulty_gateway(Settings(data_dir=tmp_path / "steno", partitions=1)) as pair:
+        yield pair
 
 
 async def test_stock_client_recovers_from_4503(faulty: tuple[Running, FaultyLog]) -> None:
@@ -60,7 +40,7 @@ async def test_stock_client_recovers_from_4503(faulty: tuple[Running, FaultyLog]
         log.broken = False
 
         async def everything_logged() -> bool:
-            return await _log_text(gw, letter) == "zero;one;two;"
+            return await gw.logged_text(letter) == "zero;one;two;"
 
         await eventually(everything_logged, timeout=30)
         await alice.call("waitText", equals="zero;one;two;")

@@ -13,11 +13,8 @@ import pytest_asyncio
 
 from eventlog import Log
 from eventlog.factory import open_log
-from schemas.events import Topic
 from schemas.settings import Settings
-from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
-from snapshotter.store import Store
 from tests.tools.session import Session
 
 
@@ -84,25 +81,6 @@ async def recorded(log: Log, settings: Settings, letter_id: str, seed: int, step
     await session.create()
     await session.run(steps)
     return session
-
-
-async def snapshot_all(settings: Settings, log: Log) -> None:
-    """Run the snapshotter's own consumer over the whole log (versions, audit rows)."""
-    assert settings.database_url is not None
-    store = await Store.open(settings.database_url)
-    try:
-        snapshotter = Snapshotter(settings, log, store)
-        await snapshotter.resume()
-        topic = settings.topic(Topic.LETTERS)
-        for partition, end in (await log.end_offsets(topic)).items():
-            offset = snapshotter.positions[partition]
-            while offset < end:
-                batch = await log.read(topic, partition, offset, 500)
-                await snapshotter.handle(batch)
-                offset = batch[-1].offset + 1
-        await snapshotter.flush()
-    finally:
-        await store.close()
 
 
 async def pool(dsn: str) -> asyncpg.Pool:

@@ -2,8 +2,8 @@
 
 from eventlog import Log
 from schemas.settings import Settings
-from tests.tools.conftest import snapshot_all
 from tests.tools.scripted import LETTER, scripted
+from tests.tools.snapshots import snapshot_all
 from tools.backfill import backfill
 from tools.diff import diff, format_text, resolve_point
 from tools.history import format_text as history_text

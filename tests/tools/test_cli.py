@@ -12,8 +12,8 @@ from eventlog import Log
 from gateway.content import plain_text
 from schemas.settings import Settings
 from tests.tools.cli import cli_env, run_cli
-from tests.tools.conftest import snapshot_all
 from tests.tools.scripted import LETTER, scripted
+from tests.tools.snapshots import snapshot_all
 from tools.backfill import backfill
 from tools.progress import Meter
 from tools.sources import open_sources

@@ -12,8 +12,9 @@ from pycrdt import Doc
 from eventlog import Log
 from gateway.content import plain_text
 from schemas.settings import Settings
-from tests.tools.conftest import recorded, snapshot_all
+from tests.tools.conftest import recorded
 from tests.tools.session import FIELD, Seen, Session
+from tests.tools.snapshots import snapshot_all
 from tools.replay import Cut, LetterNotFound, replay
 from tools.sources import open_sources
 from tools.statevector import decode_state_vector

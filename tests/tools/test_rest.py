@@ -10,9 +10,9 @@ from eventlog import Log
 from gateway.app import create_app
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.tools.conftest import snapshot_all
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.session import FIRM
+from tests.tools.snapshots import snapshot_all
 from tools.rest import auditor_router
 
 

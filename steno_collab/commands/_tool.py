@@ -1,0 +1,30 @@
+"""The common ending of the read-only letter tools (replay, history, diff): a bad argument or an
+unreachable store exits 2, a letter the log does not hold exits 1, each with one stderr line."""
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from tools.replay import LetterNotFound
+
+T = TypeVar("T")
+
+
+def run_letter_tool(
+    name: str,
+    letter_id: str,
+    errors: tuple[type[Exception], ...],
+    produce: Callable[[], T],
+    emit: Callable[[T], object],
+) -> int:
+    """Exit code of `produce()` then `emit(result)`; `errors` are the usage/source errors."""
+    try:
+        result = produce()
+    except errors as exc:
+        print(f"steno-collab {name}: {exc}", file=sys.stderr)
+        return 2
+    except LetterNotFound:
+        print(f"steno-collab {name}: no letter {letter_id!r} in the log", file=sys.stderr)
+        return 1
+    emit(result)
+    return 0

@@ -1,0 +1,27 @@
+"""The snapshotter's own consumer run once over a whole log: the letter_version rows (and audit
+rows) that replay starts from. Shared by the tools tests and bench/tools_replay.py."""
+
+from eventlog import Log
+from schemas.events import Topic
+from schemas.settings import Settings
+from snapshotter.consumer import Snapshotter
+from snapshotter.store import Store
+
+
+async def snapshot_all(settings: Settings, log: Log, per_read: int = 500) -> None:
+    """Fold every partition of the letters topic up to its end, `per_read` records a batch."""
+    assert settings.database_url is not None
+    store = await Store.open(settings.database_url)
+    try:
+        snapshotter = Snapshotter(settings, log, store)
+        await snapshotter.resume()
+        topic = settings.topic(Topic.LETTERS)
+        for partition, end in (await log.end_offsets(topic)).items():
+            offset = snapshotter.positions[partition]
+            while offset < end:
+                batch = await log.read(topic, partition, offset, per_read)
+                await snapshotter.handle(batch)
+                offset = batch[-1].offset + 1
+        await snapshotter.flush()
+    finally:
+        await store.close()

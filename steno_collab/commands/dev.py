@@ -19,6 +19,7 @@ import uvloop
 
 from eventlog.factory import open_log
 from eventlog.records import Log
+from gateway.server import tune_interpreter
 from schemas.settings import Settings
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
 from steno_collab.services import (
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     given = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
     try:
+        tune_interpreter()
         return uvloop.run(serve(settings))
     except (DataDirLocked, ServiceStartError, PortInUseError) as exc:
         print(f"steno-collab dev: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ import signal
 import uvloop
 
 from eventlog.factory import open_log
-from gateway.server import server_for
+from gateway.server import server_for, tune_interpreter
 from schemas.settings import Settings
 from steno_collab.services import connect_stores, gateway_app
 
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     # so the handler it restores and calls is a no-op and the exit status says "clean".
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
+    tune_interpreter()
     uvloop.run(serve(settings, args.host or settings.host, args.port or settings.port))
     return 0
 

@@ -19,6 +19,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from eventlog import Log
+from eventlog.errors import LogError
 from eventlog.factory import open_log
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -57,7 +58,10 @@ async def open_sources(
         if pg is None:
             pg = settings.database_url is not None
         log = open_log(settings, readonly=True)
-        await log.start()
+        try:
+            await log.start()
+        except LogError as exc:  # no log yet in this data dir, or the broker is unreachable
+            raise SourceError(f"the log is not readable: {exc}") from exc
         stack.push_async_callback(log.close)
         sources = Sources(settings, log)
         if redis:

@@ -68,3 +68,24 @@ async def test_verify_exit_codes(settings: Settings, log: Log) -> None:
         await src.redis.set(f"ydoc:{LETTER}", b"\x00\x00")
     code, out, _ = await run_cli(env, "verify", LETTER, "--quiet")
     assert code == 1 and f"MISMATCH {LETTER} redis" in out and "ok " not in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["replay", LETTER],
+        ["history", LETTER],
+        ["diff", LETTER, "--from", "1", "--to", "2"],
+        ["verify", "--all"],
+        ["backfill", "projector"],
+    ],
+    ids=lambda c: c[0],
+)
+async def test_a_data_dir_without_a_log_is_a_clear_error(
+    command: list[str], tmp_path: Path
+) -> None:
+    empty = Settings(data_dir=tmp_path / "nothing-here", redis_url="redis://127.0.0.1:1/0")
+    code, out, err = await run_cli(cli_env(empty), *command)
+    assert code == 2, err
+    assert err.startswith(f"steno-collab {command[0]}: the log is not readable: no embedded log")
+    assert "Traceback" not in err and err.count("\n") == 1 and out == ""

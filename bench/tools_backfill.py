@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import io
 import logging
+import os
 import random
 import statistics
 import tempfile
@@ -102,12 +103,12 @@ async def fill(log: Log, settings: Settings, letters: int, updates: int) -> int:
     return total
 
 
-async def timed(settings: Settings, target: str) -> float:
+async def timed(settings: Settings, target: str, workers: int = 1) -> float:
     async with open_sources(
         settings, redis=target == "projector", pg=target == "snapshotter"
     ) as src:
         started = time.perf_counter()
-        await backfill(src, target, reset=True, meter=Meter(out=io.StringIO()))
+        await backfill(src, target, reset=True, meter=Meter(out=io.StringIO()), workers=workers)
         return time.perf_counter() - started
 
 
@@ -124,10 +125,11 @@ async def main(letters: int, updates: int, runs: int) -> None:
                 total = await fill(log, settings, letters, updates)
                 took = time.perf_counter() - t0
                 print(f"wrote {total:,} events ({letters} letters) in {took:.1f} s")
-                for target in ("projector", "snapshotter"):
-                    walls = [await timed(settings, target) for _ in range(runs)]
+                cores = os.cpu_count() or 1
+                for target, workers in (("projector", 1), ("projector", cores), ("snapshotter", 1)):
+                    walls = [await timed(settings, target, workers) for _ in range(runs)]
                     print(
-                        f"backfill {target}: "
+                        f"backfill {target} ({workers} process{'es' if workers > 1 else ''}): "
                         + ", ".join(f"{total / w:,.0f}" for w in walls)
                         + f" events/s; median {total / statistics.median(walls):,.0f} events/s"
                     )

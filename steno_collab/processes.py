@@ -79,14 +79,15 @@ class Supervised:
 
 def _die_with_parent(sig: int) -> Callable[[], None]:
     parent = os.getpid()
+    return lambda: exit_with_parent(parent, sig)
 
-    def preexec() -> None:
-        if _LIBC is not None:
-            _LIBC.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
 
-    return preexec
+def exit_with_parent(parent: int, sig: int = signal.SIGTERM) -> None:
+    """In a child process: have the kernel send `sig` when its parent (pid `parent`) dies."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def spawn(name: str, args: list[str], log: Path, sig: int, user: str | None = None) -> Supervised:

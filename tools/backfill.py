@@ -37,6 +37,7 @@ async def backfill(
     since_ms: int | None = None,
     meter: Meter | None = None,
     projector_options: ProjectorSettings | None = None,
+    workers: int = 1,
 ) -> Summary:
     meter = meter or Meter()
     chosen = list(letters)
@@ -49,7 +50,7 @@ async def backfill(
     summary = Summary()
     some = chosen if since_ms is not None or letters else None
     if target in ("projector", "all"):
-        await _projector(src, reset, some, meter, summary, projector_options)
+        await _projector(src, reset, some, meter, summary, projector_options, workers)
     if target in ("snapshotter", "all"):
         await _snapshotter(src, reset, some, meter, summary)
     return summary
@@ -62,6 +63,7 @@ async def _projector(
     meter: Meter,
     summary: Summary,
     options: ProjectorSettings | None,
+    workers: int,
 ) -> None:
     assert src.redis is not None
     started = time.monotonic()
@@ -72,7 +74,7 @@ async def _projector(
     note = ""
     if reset:
         note = " (after a reset)" if await projector.reset(src.redis) else " (reset resumed)"
-    count = await projector.run_all(src, meter, options)
+    count = await projector.run_all(src, meter, options, workers)
     summary.add("projector", count, "events", time.monotonic() - started, note)
 
 

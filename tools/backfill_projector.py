@@ -1,5 +1,7 @@
 """Backfill of the projector: its own consumer (`projector.consumer.Projector`: fold + fenced
-Redis writes) run over the log up to the end offsets seen at the start, then stopped.
+Redis writes) run over the log up to the end offsets seen at the start, then stopped; in one
+process, or in several that each fold a share of the partitions (one core each: the fold is
+CPU-bound Python), as several projector instances share a topic.
 
 Resumable for free: the projector stores its positions in Redis atomically with the state, so
 an interrupted run leaves a consistent prefix and the next run continues from it. A reset
@@ -10,16 +12,22 @@ letter from the log alone up to the stored position of its partition, written wi
 """
 
 import asyncio
-from collections.abc import Iterable
+import multiprocessing
+import os
+from collections.abc import Awaitable, Callable, Iterable
 
+import uvloop
 from redis.asyncio import Redis
 
+from eventlog.factory import open_log
 from projector.consumer import Projector
 from projector.metrics import Metrics
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
 from projector.store import TP, Store, Write, letter_key
 from schemas.events import Topic
+from schemas.settings import Settings
+from steno_collab.processes import exit_with_parent
 from tools.progress import Meter
 from tools.sources import Sources
 
@@ -67,26 +75,65 @@ async def reset(redis: Redis) -> bool:
     return True
 
 
-async def run_all(src: Sources, meter: Meter, options: ProjectorSettings | None = None) -> int:
-    """Fold every partition of both topics up to its current end; returns events folded."""
+async def run_all(
+    src: Sources, meter: Meter, options: ProjectorSettings | None = None, workers: int = 1
+) -> int:
+    """Fold every partition of both topics up to its current end; returns events folded.
+
+    `workers` > 1 folds groups of partitions in that many processes (one core each; a letter's
+    letters and presence partitions always go together, as the projector's group assigns
+    them). Progress and completion are read from the positions in Redis either way."""
     assert src.redis is not None
     options = options or ProjectorSettings(metrics_port=None)
     store = _store(src, options)
-    topics = [src.settings.topic(Topic.LETTERS), src.settings.topic(Topic.PRESENCE)]
-    ends = {(t, p): e for t in topics for p, e in (await src.log.end_offsets(t)).items()}
-    firsts = {(t, p): o for t in topics for p, o in (await src.log.start_offsets(t)).items()}
+    ends = await _ends(src)
+    firsts = await _firsts(src, ends)
     begin = await _positions(store, ends, firsts)
     meter.start("projector", sum(max(ends[tp] - begin[tp], 0) for tp in ends))
+
+    async def done() -> bool:
+        now = await _positions(store, ends, firsts)
+        meter.advance_to(sum(max(now[tp] - begin[tp], 0) for tp in ends))
+        return all(now[tp] >= ends[tp] for tp in ends)
+
+    numbers = sorted({p for _, p in ends})
+    groups = [numbers[i::workers] for i in range(max(1, min(workers, len(numbers))))]
+    try:
+        if len(groups) > 1:
+            await _in_processes(src.settings, options, ends, groups, done)
+        else:
+            await _fold(src, store, options, ends, done)
+    finally:
+        meter.finish()
+    await src.redis.delete(RESET_MARKER)
+    return meter.done
+
+
+async def _ends(src: Sources) -> dict[TP, int]:
+    topics = [src.settings.topic(Topic.LETTERS), src.settings.topic(Topic.PRESENCE)]
+    return {(t, p): e for t in topics for p, e in (await src.log.end_offsets(t)).items()}
+
+
+async def _firsts(src: Sources, ends: dict[TP, int]) -> dict[TP, int]:
+    topics = sorted({t for t, _ in ends})
+    return {(t, p): o for t in topics for p, o in (await src.log.start_offsets(t)).items()}
+
+
+async def _fold(
+    src: Sources,
+    store: Store,
+    options: ProjectorSettings,
+    ends: dict[TP, int],
+    done: Callable[[], Awaitable[bool]],
+) -> None:
+    """The projector's own consumer over the partitions of `ends`, until `done()`."""
     projector = Projector(src.settings, options, src.log, store, Versions(None), Metrics())
+    topics = sorted({t for t, _ in ends})
     partitions = {t: frozenset(p for (tt, p) in ends if tt == t) for t in topics}
     await projector.assigned(partitions)
     worker = asyncio.create_task(projector.work())
     try:
-        while True:
-            now = await _positions(store, ends, firsts)
-            meter.advance_to(sum(max(now[tp] - begin[tp], 0) for tp in ends))
-            if all(now[tp] >= ends[tp] for tp in ends):
-                break
+        while not await done():
             if worker.done():
                 worker.result()  # a bug in the fold: raise it
             await asyncio.sleep(POLL_S)
@@ -98,9 +145,67 @@ async def run_all(src: Sources, meter: Meter, options: ProjectorSettings | None 
         await projector.revoked(partitions)
         await asyncio.gather(*followers, return_exceptions=True)
         await _stop(worker)
-        meter.finish()
-    await src.redis.delete(RESET_MARKER)
-    return meter.done
+
+
+async def _in_processes(
+    settings: Settings,
+    options: ProjectorSettings,
+    ends: dict[TP, int],
+    groups: list[list[int]],
+    done: Callable[[], Awaitable[bool]],
+) -> None:
+    context = multiprocessing.get_context("spawn")  # no fork of a running event loop
+    procs = []
+    for group in groups:
+        mine = {tp: end for tp, end in ends.items() if tp[1] in group}
+        args = (settings, options, mine, os.getpid())
+        procs.append(context.Process(target=_worker, args=args, name=f"backfill-{group}"))
+    for proc in procs:
+        proc.start()
+    try:
+        while not await done():
+            failed = [proc for proc in procs if proc.exitcode not in (None, 0)]
+            if failed or (all(proc.exitcode == 0 for proc in procs) and not await done()):
+                codes = ", ".join(f"{proc.name}: {proc.exitcode}" for proc in procs)
+                raise BackfillError(f"a projector backfill worker failed ({codes}); run again")
+            await asyncio.sleep(POLL_S)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()  # Ctrl-C or a failed sibling: what they stored stays valid
+        for proc in procs:
+            await asyncio.to_thread(proc.join, 10)
+
+
+class BackfillError(RuntimeError):
+    """A worker process of the backfill failed; its partitions' positions are still valid."""
+
+
+def _worker(
+    settings: Settings, options: ProjectorSettings, ends: dict[TP, int], parent: int
+) -> None:
+    """A worker process: fold its partitions up to `ends` (positions stored as it goes)."""
+    exit_with_parent(parent)
+    uvloop.run(_worker_main(settings, options, ends))
+
+
+async def _worker_main(settings: Settings, options: ProjectorSettings, ends: dict[TP, int]) -> None:
+    log = open_log(settings, readonly=True)
+    await log.start()
+    redis = Redis.from_url(settings.redis_url or "")
+    try:
+        src = Sources(settings, log, redis)
+        store = _store(src, options)
+        firsts = await _firsts(src, ends)
+
+        async def done() -> bool:
+            now = await _positions(store, ends, firsts)
+            return all(now[tp] >= ends[tp] for tp in ends)
+
+        await _fold(src, store, options, ends, done)
+    finally:
+        await redis.aclose()
+        await log.close()
 
 
 async def _stop(worker: "asyncio.Task[None]") -> None:

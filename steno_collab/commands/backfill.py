@@ -6,12 +6,14 @@ Interrupt it at any time (Ctrl-C) and run the same command again: it continues.
 
 import argparse
 import asyncio
+import os
 import sys
 
 import uvloop
 
 from schemas.settings import Settings
 from tools.backfill import TARGETS, backfill
+from tools.backfill_projector import BackfillError
 from tools.sources import SourceError, open_sources
 from tools.timefmt import BadInstant, parse_instant
 
@@ -38,6 +40,14 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     start.add_argument("--since", help="only letters with records at or after this ISO instant")
     parser.add_argument("--letters", nargs="+", default=[], metavar="ID", help="only these letters")
     parser.add_argument("--reset", action="store_true", help="wipe the chosen state first")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes for the projector's whole-log rebuild, each folding a share of the "
+        "partitions (default: one per CPU)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -55,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     except (BadInstant, SourceError) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
         return 2
+    except BackfillError as exc:
+        print(f"steno-collab backfill: {exc}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             "steno-collab backfill: interrupted; run the same command again to continue",
@@ -70,6 +83,11 @@ async def _backfill(settings: Settings, args: argparse.Namespace, since: int | N
     pg = args.target in ("snapshotter", "all")
     async with open_sources(settings, redis=redis, pg=pg) as src:
         summary = await backfill(
-            src, args.target, reset=args.reset, letters=args.letters, since_ms=since
+            src,
+            args.target,
+            reset=args.reset,
+            letters=args.letters,
+            since_ms=since,
+            workers=max(1, args.workers),
         )
     return summary.lines

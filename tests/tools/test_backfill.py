@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from eventlog import Entry, Log
+from eventlog.factory import open_log
 from schemas import encode_event, new_event
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -140,6 +141,34 @@ async def test_backfill_all_rebuilds_and_is_idempotent(
         again = (await pg_rows(settings.database_url or ""), await redis_state(src_url(settings)))
     assert again == first
     assert len(first[0]["versions"]) >= 4 and len(first[0]["audit"]) >= 10
+
+
+async def test_worker_processes_split_the_partitions_and_build_the_same_state(
+    make_settings: Callable[..., Settings], ref_redis: str
+) -> None:
+    settings = make_settings(partitions=4)
+    log = open_log(settings)
+    await log.start()
+    try:
+        for seed, letter_id in enumerate(LETTERS):
+            await recorded(log, settings, letter_id, seed=seed + 20, steps=40)
+        topic = settings.topic(Topic.LETTERS)
+        assert len({log.partition_for(topic, lid.encode()) for lid in LETTERS}) > 1
+    finally:
+        await log.close()
+    counts = []
+    for workers, redis_url in ((1, ref_redis), (2, src_url(settings))):
+        async with open_sources(settings.model_copy(update={"redis_url": redis_url})) as src:
+            src.redis = aioredis.Redis.from_url(redis_url)
+            try:
+                summary = await backfill(
+                    src, "projector", reset=True, workers=workers, meter=Meter(every_s=3600)
+                )
+            finally:
+                await src.redis.aclose()
+        counts.append(summary.lines[0].split(" in ")[0])
+    assert counts[0] == counts[1]  # "projector: N events"
+    assert await redis_state(src_url(settings)) == await redis_state(ref_redis)
 
 
 def src_url(settings: Settings) -> str:

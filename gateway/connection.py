@@ -4,6 +4,11 @@ Every frame goes through `inbound.decode` then the room inside one guard: any ex
 pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes this
 connection only; cancellation, KeyboardInterrupt and SystemExit propagate. The one await between
 decoding and the room is the first-use claim of a Yjs client id (gateway/ownership.py).
+
+Outbound, a message goes straight to the socket when nothing waits before it and the socket
+takes it (gateway/transport.py); otherwise into the outbox, which a writer task sends through
+ASGI, merging a backlog of updates. An outbox above `max_outbox_bytes` is a client that does not
+read: it is dropped (slow consumer).
 """
 
 import asyncio

@@ -3,6 +3,8 @@
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,17 @@ async def new_page(
     page.errors = errors  # type: ignore[attr-defined]
     _journal(page)
     return context, page
+
+
+@asynccontextmanager
+async def pages(browser: Browser, count: int) -> AsyncIterator[list[Page]]:
+    """`count` people, each in a browser context of their own (own storage, own session)."""
+    opened = [await new_page(browser) for _ in range(count)]
+    try:
+        yield [page for _, page in opened]
+    finally:
+        for context, _ in opened:
+            await context.close()
 
 
 def _journal(page: Page) -> None:

@@ -27,6 +27,7 @@ from tests.web.browser import (
     create_letter,
     launch,
     new_page,
+    pages,
     saved,
     shot,
     sign_in,
@@ -89,9 +90,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def test_two_users_see_each_others_typing_and_carets(base_url: str, browser: Browser) -> None:
-    avery_context, avery = await new_page(browser)
-    parker_context, parker = await new_page(browser)
-    try:
+    async with pages(browser, 2) as (avery, parker):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(
             avery, "Smith v. Acme", "Dear Claims Adjuster,\nWe represent Ms. Smith."
@@ -137,9 +136,6 @@ async def test_two_users_see_each_others_typing_and_carets(base_url: str, browse
         assert await body_text(parker) == final
         await shot(parker, "3-parker-after-reload")
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
-    finally:
-        await avery_context.close()
-        await parker_context.close()
 
 
 async def test_a_host_token_opens_the_letter_read_only_for_a_viewer(
@@ -201,9 +197,7 @@ class HeldSocket:
 async def test_the_editor_takes_input_only_once_the_letter_has_arrived(
     base_url: str, browser: Browser
 ) -> None:
-    avery_context, avery = await new_page(browser)
-    parker_context, parker = await new_page(browser)
-    try:
+    async with pages(browser, 2) as (avery, parker):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Held back", "First line.\nSecond line.")
         # What the server sends Parker is held back by the test: the page is up, the socket is
@@ -227,24 +221,19 @@ async def test_the_editor_takes_input_only_once_the_letter_has_arrived(
         )
         await saved(parker)
         assert await body_text(avery) == "First line.\nSecond line. Typed after the sync."
-    finally:
-        await avery_context.close()
-        await parker_context.close()
 
 
 async def test_edits_made_offline_are_pending_then_delivered(
     base_url: str, browser: Browser
 ) -> None:
-    avery_context, avery = await new_page(browser)
-    parker_context, parker = await new_page(browser)
-    try:
+    async with pages(browser, 2) as (avery, parker):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Offline draft", "Opening paragraph.")
         await sign_in(parker, base_url, "parker")
         await parker.goto(f"{base_url}/#/letters/{letter}")
         await saved(parker)
 
-        await parker_context.set_offline(True)
+        await parker.context.set_offline(True)
         await type_at_end(parker, " Written on the train.")
         badge = parker.locator(".connection")
         await expect(badge).to_have_attribute("data-link", "offline")
@@ -253,13 +242,10 @@ async def test_edits_made_offline_are_pending_then_delivered(
         await shot(parker, "5-parker-offline-edits-pending")
         assert "Written on the train." not in await body_text(avery)
 
-        await parker_context.set_offline(False)
+        await parker.context.set_offline(False)
         await saved(parker)
         await expect(avery.locator(".letter-body")).to_contain_text("Written on the train.")
         assert await body_text(avery) == await body_text(parker)
-    finally:
-        await avery_context.close()
-        await parker_context.close()
 
 
 # What an embedding app does: open the editor, wait for its "ready", post the user's token.
@@ -373,10 +359,7 @@ async def select_paragraph(page: Page, index: int) -> None:
 async def test_comments_reach_the_other_user_and_history_shows_both_authors(
     base_url: str, browser: Browser
 ) -> None:
-    avery_context, avery = await new_page(browser)
-    parker_context, parker = await new_page(browser)
-    audrey_context, audrey = await new_page(browser)
-    try:
+    async with pages(browser, 3) as (avery, parker, audrey):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Jones v. Delta", "Dear Sir,\nOur client was injured.")
         await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
@@ -411,18 +394,12 @@ async def test_comments_reach_the_other_user_and_history_shows_both_authors(
 
         await eventually(both_authors, timeout=20, interval=0.5)
         await shot(audrey, "9-history-both-authors")
-    finally:
-        await avery_context.close()
-        await parker_context.close()
-        await audrey_context.close()
 
 
 async def test_a_section_lock_is_shown_live_refused_to_others_and_released(
     base_url: str, browser: Browser
 ) -> None:
-    avery_context, avery = await new_page(browser)
-    parker_context, parker = await new_page(browser)
-    try:
+    async with pages(browser, 2) as (avery, parker):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Lee settlement", "Dear Ms. Lee,\nThe terms follow.")
         await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
@@ -460,6 +437,3 @@ async def test_a_section_lock_is_shown_live_refused_to_others_and_released(
         await expect(parker.locator(".lock-status")).to_contain_text("You locked “paragraph 2”")
         await expect(avery.locator(".lock-badge")).to_have_text("Locked · Parker Paralegal")
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
-    finally:
-        await avery_context.close()
-        await parker_context.close()

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -163,7 +163,7 @@ class EmbeddedLog:
 
     async def follow(
         self, topic: str, positions: Mapping[int, int], max_batch: int = 1000
-    ) -> AsyncIterator[list[Record]]:
+    ) -> AsyncGenerator[list[Record], None]:
         for partition in positions:
             self._check_partition(topic, partition)
         todo = dict(positions)

@@ -6,7 +6,7 @@ translated into `eventlog.errors` here, so services never see one.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -139,7 +139,7 @@ class KafkaLog:
 
     async def follow(
         self, topic: str, positions: Mapping[int, int], max_batch: int = 1000
-    ) -> AsyncIterator[list[Record]]:
+    ) -> AsyncGenerator[list[Record], None]:
         tps = {self._tp(topic, p): o for p, o in positions.items()}
         consumer = self._consumer(None, fetch_max_wait_ms=self._follow_wait_ms)
         self._followers.add(consumer)

@@ -1,6 +1,6 @@
 """Records and the `Log` protocol both adapters implement (and one contract suite tests)."""
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,9 +59,10 @@ class Log(Protocol):
 
     def follow(
         self, topic: str, positions: Mapping[int, int], max_batch: int = 1000
-    ) -> AsyncIterator[list[Record]]:
+    ) -> AsyncGenerator[list[Record], None]:
         """Yield batches of new records from `positions` (partition -> next offset) onward,
-        with low latency, until cancelled. Each batch is from one partition, in order."""
+        with low latency, until cancelled. Each batch is from one partition, in order. Close
+        it (`contextlib.aclosing`) when done: it holds a consumer until then."""
         ...
 
     async def start_offsets(self, topic: str) -> dict[int, int]:

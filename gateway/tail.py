@@ -6,6 +6,7 @@ instance sees every `letter.created`, which keeps access lookups fast after a cr
 """
 
 import asyncio
+import contextlib
 import logging
 
 from eventlog.records import Log, Record
@@ -46,10 +47,11 @@ class Tail:
     async def _follow(self, log_: Log, topic: str, positions: dict[int, int]) -> None:
         while True:
             try:
-                async for batch in log_.follow(topic, dict(positions)):
-                    for record in batch:
-                        self._deliver(record)
-                        positions[record.partition] = record.offset + 1
+                async with contextlib.aclosing(log_.follow(topic, dict(positions))) as batches:
+                    async for batch in batches:
+                        for record in batch:
+                            self._deliver(record)
+                            positions[record.partition] = record.offset + 1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the log is down: rooms notice through their appends

@@ -9,6 +9,7 @@ instance (adopt them). A watchdog notices gone positions even when no records ar
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -350,9 +351,11 @@ class Projector:
     async def _follow(self, topic: str, positions: dict[int, int], epoch: int) -> None:
         while True:
             try:
-                async for batch in self.log.follow(topic, positions, self.options.follow_batch):
-                    if batch:
-                        await self._queue.put((epoch, batch))
+                follow = self.log.follow(topic, positions, self.options.follow_batch)
+                async with contextlib.aclosing(follow) as batches:  # a cancel stops its consumer
+                    async for batch in batches:
+                        if batch:
+                            await self._queue.put((epoch, batch))
             except LogClosedError:
                 return
             except LogError as exc:

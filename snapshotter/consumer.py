@@ -51,6 +51,7 @@ class Snapshotter:
             except PoisonRecord as exc:
                 log.error("snapshotter folding again from stored positions: %s", exc)
             finally:
+                await batches.aclose()  # stops its consumer now, not whenever it is collected
                 await self._abandon()
 
     async def _abandon(self) -> None:

@@ -119,7 +119,11 @@ async def test_orphan_server_from_an_unclean_stop_is_stopped(service_tmp: Path) 
         stdout=subprocess.DEVNULL,
     )
     try:
-        await eventually(lambda: (redis_dir / "redis.pid").exists())
+        pidfile = redis_dir / "redis.pid"
+        # Written, not just created: redis creates the file, then writes the pid into it.
+        await eventually(
+            lambda: pidfile.exists() and pidfile.read_text().strip() == str(orphan.pid)
+        )
         async with EmbeddedServices(service_tmp, persistent=False, postgres=False) as svc:
             assert orphan.poll() is not None  # stopped before the new server started
             assert svc.pids["redis"] != orphan.pid

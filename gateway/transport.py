@@ -24,11 +24,16 @@ def binary_frame(message: bytes) -> bytes:
     return Frame(Opcode.BINARY, message).serialize(mask=False)
 
 
+# What `write_frame` reads of uvicorn's protocol (uvicorn 0.54); a version without them gets no
+# extension, and every message takes the ASGI path.
+_NEEDS = ("handshake_complete", "close_sent", "writable", "conn", "transport")
+
+
 class SocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: object) -> None:
         super().handle_connect(event)  # type: ignore[arg-type]
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
-        if scope is not None:
+        if scope is not None and all(hasattr(self, name) for name in _NEEDS):
             scope["extensions"][WRITE_FRAME] = self.write_frame
             scope["extensions"][ABORT] = self.abort
 

@@ -16,3 +16,14 @@ async def test_two_clients_exchange_updates(gw: Running) -> None:
     assert "doc.update" in types_of(records)
     await a.close()
     await b.close()
+
+
+async def test_messages_leave_by_the_direct_write_path(gw: Running) -> None:
+    """Under uvicorn, idle sockets get frames written directly (gateway/transport.py); after a
+    uvicorn upgrade that removed what it needs, this fails rather than silently slowing down."""
+    letter = await gw.create_letter()
+    a = await gw.client(letter, user="alice")
+    await a.synced.wait()
+    conns = list(gw.app.state.gateway.conns)
+    assert conns and all(conn._write_frame is not None for conn in conns)
+    await a.close()

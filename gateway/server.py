@@ -27,7 +27,8 @@ def tune_interpreter() -> None:
     """For a process that serves the gateway. The embedded log's writer thread needs the GIL
     after each SQLite call (BEGIN, INSERT, COMMIT); with Python's default 5 ms switch interval
     each of those can wait 5 ms for a busy event loop to let go, and every update's relay to
-    peers waits for its append. Measured with the loop 80 % busy: append p50 10.6 -> 5.6 ms."""
+    peers waits for its append. bench/log_append_busy.py, loop 80 % busy: append p50 14.6 ->
+    9.8 ms (docs/performance.md)."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 

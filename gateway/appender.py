@@ -6,7 +6,7 @@ order is the order the gateway accepted updates and a busy letter costs one appe
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from eventlog.records import Entry, Log
 from gateway.metrics import Metrics
@@ -23,7 +23,7 @@ class Appender:
         key: bytes,
         metrics: Metrics,
         timeout_s: float,
-        on_failure: Callable[[BaseException], None],
+        on_failure: Callable[[BaseException, Sequence[Entry]], None],
     ) -> None:
         self._log, self._topic, self._key = log, topic, key
         self._metrics, self._timeout_s, self._on_failure = metrics, timeout_s, on_failure
@@ -35,7 +35,8 @@ class Appender:
         self.failed = False
 
     def put(self, entry: Entry, done: Done | None = None) -> None:
-        """Queue `entry`; `done` runs once it is durable (never, if the append fails)."""
+        """Queue `entry`; `done` runs once it is durable (never, if the append fails: then
+        `on_failure` gets the exception and every entry not known to be appended, in order)."""
         if self.failed:
             return
         self._queue.append((entry, done))
@@ -71,8 +72,9 @@ class Appender:
                 await self._log.append(self._topic, self._key, [entry for entry, _ in batch])
         except Exception as exc:  # LogUnavailableError, LogClosedError, timeout: all fatal here
             self.failed = True
+            unlogged = [entry for entry, _ in batch] + [entry for entry, _ in self._queue]
             self._queue.clear()
-            self._on_failure(exc)
+            self._on_failure(exc, unlogged)
             return
         self._metrics.appended(self._topic, time.perf_counter() - started)
         for _, done in batch:

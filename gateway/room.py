@@ -4,13 +4,14 @@ Accepting an update is synchronous: apply to the document, queue the append, han
 peers, so the log's order is the order updates were accepted. The sender hears its own update
 only once the append succeeded (the acknowledgement). If an append fails, the room drops its
 state and closes every connection with 4503: the clients still hold their edits and resync them
-on reconnect, so nothing is lost.
+on reconnect, and what the room had accepted but not logged is appended again by the instance
+(gateway/rescue.py), so nothing is lost and no peer is left holding unlogged structs.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pycrdt import Doc
@@ -59,6 +60,7 @@ class Room:
         # document's size (deletions are not subtracted) that costs nothing to keep.
         self.size = 0
         self.failed = False
+        self.unlogged: list[Entry] = []  # what a failed append left out (gateway/rescue.py)
         self.closing = False
         self.closed = asyncio.Event()
         self._pending: list[Event] | None = []  # remote events seen while loading
@@ -110,10 +112,11 @@ class Room:
         if self.failed:
             raise Refused(LOG_UNAVAILABLE, "log_unavailable")
 
-    def fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException, unlogged: Sequence[Entry] = ()) -> None:
         """An append failed: forget this state, make every client reconnect and resync."""
         if self.failed:
             return
+        self.unlogged = list(unlogged)
         log.error("letter %s: append failed (%r); closing its connections", self.letter_id, exc)
         self.failed = True
         self.ctx.metrics.refuse("log_unavailable")
@@ -212,20 +215,15 @@ class Room:
             raise Refused(MALFORMED, "update_rejected") from None
         self.shape.commit(info)
         self.size += len(update)
-        entry = self._entry(conn, update, "doc.update")
-        # Peers hear the update only once it is in the log, like the sender (the echo): after a
-        # failed append (4503) no client then holds another user's unlogged structs, which its
-        # resync would have to relay under a client id it does not own (gateway/ownership.py).
-        self.letters.put(entry, lambda: self._deliver(conn, update, echo))
-
-    def _deliver(self, conn: Peer, update: bytes, echo: bool) -> None:
         started = time.perf_counter()
         frame = binary_frame(outgoing.update(update))  # the same bytes for every peer
+        # Peers hear it now, as it is queued; the sender once it is durable (the echo). Should
+        # the append fail, the rescue logs it before anyone can resync it (gateway/rescue.py).
+        entry = self._entry(conn, update, "doc.update")
+        self.letters.put(entry, (lambda: conn.send_update(update, frame)) if echo else None)
         for peer in self.conns:
             if peer is not conn:
                 peer.send_update(update, frame)
-        if echo:
-            conn.send_update(update, frame)
         self.ctx.metrics.fanout_latency.observe(time.perf_counter() - started)
 
     def _receive_awareness(self, conn: Peer, msg: Inbound) -> None:
@@ -243,7 +241,7 @@ class Room:
         if conn is not None and states is not None and not self.failed:
             self.presence_log.put(self._entry(conn, states, "awareness.update"))
 
-    def _presence_failed(self, exc: BaseException) -> None:
+    def _presence_failed(self, exc: BaseException, _unlogged: Sequence[Entry] = ()) -> None:
         # Presence is ephemeral: a lost awareness record costs a caret update, not content.
         log.warning("letter %s: presence append failed: %r", self.letter_id, exc)
         self.ctx.metrics.refuse("presence_append_failed")

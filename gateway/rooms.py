@@ -1,4 +1,5 @@
-"""The letters this instance holds: loading on first join, idle unload, connection limits."""
+"""The letters this instance holds: loading on first join, idle unload, connection limits, and
+the rescue of what a failed letter left unlogged (gateway/rescue.py)."""
 
 import asyncio
 from collections import Counter
@@ -6,7 +7,9 @@ from collections import Counter
 from gateway.access import LetterMeta
 from gateway.auth import Claims
 from gateway.context import Context
+from gateway.rescue import Rescue
 from gateway.room import Peer, Room
+from schemas.events import Topic
 
 
 class Rooms:
@@ -17,6 +20,7 @@ class Rooms:
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_letter: Counter[str] = Counter()
         self._per_user: Counter[str] = Counter()
+        self._rescues: dict[str, Rescue] = {}  # letters with entries a failed append left out
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(list(self._rooms.values()))
@@ -57,6 +61,10 @@ class Rooms:
 
     async def open(self, meta: LetterMeta) -> Room:
         while True:
+            rescue = self._rescues.get(meta.letter_id)
+            if rescue is not None:  # what the last room accepted is logged before a new load
+                await rescue.ensure()  # Refused(4503) while the log is down
+                continue
             room = self._rooms.get(meta.letter_id)
             if room is None:
                 room = Room(self.ctx, meta.letter_id, meta.firm_id, self._gone)
@@ -108,16 +116,38 @@ class Rooms:
             del self._rooms[room.letter_id]
             self._cancel_unload(room.letter_id)
         room.closed.set()
+        if room.unlogged:
+            self._rescue(room)
         if room.failed:  # stop its append tasks; nothing of it is flushed any more
             task = asyncio.create_task(room.close())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self.ctx.metrics.letters.set(len(self._rooms))
 
+    def _rescue(self, room: Room) -> None:
+        entries, room.unlogged = room.unlogged, []
+        rescue = self._rescues.get(room.letter_id)
+        if rescue is not None and not rescue.done.is_set():
+            rescue.add(entries)
+            return
+        topic = self.ctx.settings.topic(Topic.LETTERS)
+        timeout = self.ctx.settings.append_timeout_s
+        key = room.letter_id.encode()
+        self._rescues[room.letter_id] = Rescue(
+            self.ctx.log, topic, key, entries, timeout, self._rescued
+        )
+
+    def _rescued(self, rescue: Rescue) -> None:
+        if self._rescues.get(rescue.letter_id) is rescue:
+            del self._rescues[rescue.letter_id]
+
     async def close(self) -> None:
-        """Flush and drop every room (shutdown)."""
+        """Flush and drop every room (shutdown), and try the rescues a last time."""
         for room in list(self._rooms.values()):
             room.closing = True
             await room.close()
             self._gone(room)
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for rescue in list(self._rescues.values()):
+            await rescue.close()
+        self._rescues.clear()

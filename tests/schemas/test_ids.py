@@ -1,5 +1,6 @@
 """UUIDv7 event ids: valid version-7 RFC 9562 UUIDs, strictly increasing within a process."""
 
+import os
 import threading
 import time
 import uuid
@@ -40,3 +41,22 @@ def test_ids_from_many_threads_are_unique_and_ordered_per_thread() -> None:
         thread.join()
     assert all(out == sorted(out) for out in results)
     assert len({i for out in results for i in out}) == 8_000
+
+
+def test_a_forked_child_does_not_repeat_its_parents_random_bits() -> None:
+    # Random bits come from a pool read 4 KiB at a time; a child inherits the pool unless it is
+    # dropped at fork, and would then give out the parent's next ids' random parts too.
+    uuid7()  # the pool is filled now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then exit without running pytest's teardown
+        os.close(read)
+        os.write(write, ",".join(uuid7() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split(",")
+    os.waitpid(pid, 0)
+    parent = [uuid7() for _ in range(5)]
+    assert len(child) == 5
+    assert not {i[-12:] for i in child} & {i[-12:] for i in parent}  # rand_b's last 48 bits

@@ -1,0 +1,93 @@
+"""Entries a failed append left unlogged, appended again until the log takes them.
+
+Peers hear an update as soon as it is queued for the log (issue 3), so after a failed append
+(4503) they may hold another user's unlogged structs. Their resync would relay those under a
+client id they do not own, which ownership refuses (gateway/ownership.py). So the gateway keeps
+what it had accepted but not logged and appends it again, retrying with backoff, before the
+letter is loaded here again: once it is in the log those structs are known, a peer's resync
+repeats them harmlessly, and the author need not come back for them to be durable. A retry may
+duplicate records the failed append stored after all; consumers deduplicate by event id.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from eventlog.records import Entry, Log
+from gateway.errors import LOG_UNAVAILABLE, Refused
+
+log = logging.getLogger(__name__)
+FIRST_RETRY_S, MAX_RETRY_S = 0.5, 10.0
+
+
+class Rescue:
+    """One letter's unlogged entries (topic, key), retried in the background until appended."""
+
+    def __init__(
+        self,
+        log_: Log,
+        topic: str,
+        key: bytes,
+        entries: Sequence[Entry],
+        timeout_s: float,
+        on_done: Callable[["Rescue"], None] = lambda _: None,
+    ) -> None:
+        self._log, self._topic, self.key, self._timeout_s = log_, topic, key, timeout_s
+        self._on_done = on_done
+        self.entries = list(entries)
+        self.done = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.letter_id = key.decode()
+        self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
+
+    def add(self, entries: Sequence[Entry]) -> None:
+        """More unlogged entries of the same letter, after those already held (log order)."""
+        self.entries.extend(entries)
+        self.done.clear()
+        if self._task.done():
+            self._task = asyncio.create_task(self._retry(), name=self._task.get_name())
+
+    async def attempt(self) -> bool:
+        """Append what is held once; True when nothing is left."""
+        async with self._lock:
+            if not self.entries:
+                return True
+            batch = list(self.entries)
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await self._log.append(self._topic, self.key, batch)
+            except Exception as exc:  # still down: the next attempt tries again
+                log.warning(
+                    "rescue of %s: %d entries still unlogged: %r", self.letter_id, len(batch), exc
+                )
+                return False
+            del self.entries[: len(batch)]
+            log.info("rescue of %s: %d unlogged entries appended", self.letter_id, len(batch))
+            if not self.entries:
+                self.done.set()
+                self._on_done(self)
+            return not self.entries
+
+    async def ensure(self) -> None:
+        """Before the letter loads here: append now, or Refused(4503) while the log is down."""
+        if not await self.attempt():
+            raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+
+    async def _retry(self) -> None:
+        delay = FIRST_RETRY_S
+        while True:
+            await asyncio.sleep(delay)
+            if self.done.is_set():
+                return
+            if await self.attempt():
+                return
+            delay = min(delay * 2, MAX_RETRY_S)
+
+    async def close(self) -> None:
+        """Shutdown: stop retrying and try one last time."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        if not await self.attempt():
+            log.error(
+                "rescue of %s: %d entries lost at shutdown", self.letter_id, len(self.entries)
+            )

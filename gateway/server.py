@@ -5,6 +5,7 @@ appends and close our clients with 1001 (DESIGN.md), then let uvicorn finish.
 """
 
 import contextlib
+import gc
 import socket
 import sys
 from collections.abc import Iterator
@@ -24,12 +25,23 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def tune_interpreter() -> None:
-    """For a process that serves the gateway. The embedded log's writer thread needs the GIL
-    after each SQLite call (BEGIN, INSERT, COMMIT); with Python's default 5 ms switch interval
-    each of those can wait 5 ms for a busy event loop to let go, and every update's relay to
-    peers waits for its append. bench/log_append_busy.py, loop 80 % busy: append p50 14.6 ->
-    9.8 ms (docs/performance.md)."""
+    """For a process that serves the gateway (the commands call it; tests do not).
+
+    * GIL switch interval 0.5 ms: the embedded log's writer thread needs the GIL after each
+      SQLite call (BEGIN, INSERT, COMMIT); with Python's default 5 ms each of those can wait
+      5 ms for a busy event loop to let go, and every echo waits for its append.
+      bench/log_append_busy.py, loop 80 % busy: append p50 14.6 -> 9.8 ms.
+    * The heap as it is after start-up is frozen (`gc.freeze`, again once the server started,
+      see GatewayServer.startup): a full collection otherwise walks every object of the
+      imported libraries; one took 53 ms mid-benchmark, the largest delivery delay of the run.
+    (docs/performance.md)"""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    _freeze_heap()
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 class GatewayServer(uvicorn.Server):
@@ -49,6 +61,11 @@ class GatewayServer(uvicorn.Server):
                 yield
         else:
             yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if gc.get_freeze_count():  # tune_interpreter() opted this process in: app objects too
+            _freeze_heap()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

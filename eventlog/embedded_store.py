@@ -171,12 +171,12 @@ def _record(
     db: Path, topic: str, partition: int, row: tuple[int, int, int, bytes, bytes, bytes]
 ) -> Record:
     offset, ts, crc, key, value, blob = row
-    position = f"{topic}/{partition}@{offset}"
     if checksum(key, value, blob) != crc:
-        raise CorruptLogError(str(db), position, "record checksum mismatch")
+        raise CorruptLogError(str(db), f"{topic}/{partition}@{offset}", "record checksum mismatch")
     try:
         headers = decode_headers(blob)
     except (ValueError, struct.error, UnicodeDecodeError) as exc:
+        position = f"{topic}/{partition}@{offset}"  # built only here: reads are a hot path
         raise CorruptLogError(str(db), position, f"bad header framing: {exc}") from exc
     return Record(topic, partition, offset, ts, key, value, headers)
 

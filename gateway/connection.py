@@ -72,6 +72,8 @@ class Connection:
         self._write_frame = extensions.get(WRITE_FRAME)  # gateway/transport.py, under uvicorn
         self._abort = extensions.get(ABORT)
         self._outbox_bytes = 0
+        # Frames for the socket at the end of this tick: (kind, message, its frame).
+        self._tick: list[tuple[str, bytes, bytes]] = []
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     # -- outbound ------------------------------------------------------------------------------
@@ -90,12 +92,15 @@ class Connection:
         if self.closing is not None:
             return
         if self._write_frame is not None and not self._outbox and not self._writing:
-            # Nothing ahead of it: straight to the socket (gateway/transport.py).
+            # Nothing ahead of it: to the socket at the end of this tick, in one write with the
+            # tick's other frames for this client (gateway/transport.py).
             if frame is None:
                 frame = binary_frame(outgoing.update(data) if kind == UPDATE else data)
-            if self._write_frame(frame):
-                self.ctx.metrics.sent(kind)
-                return
+            if not self._tick:
+                self.ctx.end_of_tick.add(self)
+            self._tick.append((kind, data, frame))
+            self.ctx.metrics.sent(kind)
+            return
         if (
             len(self._outbox) >= MAX_OUTBOX
             or self._outbox_bytes + len(data) > self.ctx.settings.max_outbox_bytes
@@ -107,11 +112,25 @@ class Connection:
         self._wake.set()
         self.ctx.metrics.sent(kind)
 
+    def flush_tick(self) -> None:
+        """Write this tick's frames at once; if the socket declines (paused, closing), they go
+        through the outbox instead, ahead of anything queued after them."""
+        items, self._tick = self._tick, []
+        if not items or self._write_frame is None:
+            return
+        if self._write_frame(b"".join(frame for _, _, frame in items)):
+            return
+        for kind, data, _ in reversed(items):
+            self._outbox.appendleft((kind, data))
+            self._outbox_bytes += len(data)
+        self._wake.set()
+
     def _slow_consumer(self) -> None:
         """It does not read what we send: drop the backlog and the connection. Sending the
         backlog first (close()) would wait on a socket that is not being read."""
         self.ctx.metrics.refuse("slow_consumer")
         self._outbox.clear()
+        self._tick.clear()
         self._outbox_bytes = 0
         self.close(SLOW_CONSUMER, "too slow")
         if self._abort is not None:
@@ -222,11 +241,12 @@ class Connection:
         if msg.kind == "awareness" and not self._awareness_bucket.take():
             self._hold(room, msg)
             return
+        clients = None
         if msg.info is not None and self.claims.can_edit:
-            msg = await self._claim(room, data, msg)
+            msg, clients = await self._claim(room, data, msg)
             if self.closing is not None:  # the room failed while we waited
                 return
-        room.receive(self, msg)
+        room.receive(self, msg, clients)
 
     def _hold(self, room: Room, msg: Inbound) -> None:
         if self._held is not None:
@@ -249,17 +269,20 @@ class Connection:
         except Exception as exc:  # already validated; nothing here should fail
             log.warning("connection %s: held awareness refused: %r", self.id, exc)
 
-    async def _claim(self, room: Room, data: bytes, msg: Inbound) -> Inbound:
-        """Ask Redis who owns the client ids this update uses first (gateway/ownership.py)."""
+    async def _claim(
+        self, room: Room, data: bytes, msg: Inbound
+    ) -> tuple[Inbound, list[int] | None]:
+        """Ask Redis who owns the client ids this update uses first (gateway/ownership.py).
+        Also the ids with new clocks, for the room, unless it must look again (None)."""
         assert msg.info is not None
         clients = new_clients(msg.info, room.shape)
         check_count(self.client_ids, clients)
         unknown = room.owners.unknown(clients)
         if not unknown:
-            return msg
+            return msg, clients  # no await since: still what the room would find
         await room.owners.resolve(unknown, self.claims.sub)
         # The letter may have changed while we waited: check the update against it again.
-        return inbound.decode(data, self.ctx.limits, room.shape)
+        return inbound.decode(data, self.ctx.limits, room.shape), None
 
     async def finish(self) -> None:
         """Wait for the outbox and the close frame to go out (no reading)."""

@@ -1,12 +1,13 @@
 """What every part of one gateway instance shares: settings, the log, stores, metrics, its id."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog.records import Entry, Log
 from gateway.metrics import Metrics
 from gateway.preparse import Limits
+from gateway.transport import EndOfTick
 from schemas.envelope import encode_event, new_event, raw_headers
 from schemas.events import Payload
 from schemas.settings import Settings
@@ -25,6 +26,7 @@ class Context:
     app_messages: Callable[[Any, Any, bytes], None] | None = None
     # Sees comment events of other instances, held letter or not (live mention notices).
     remote_comments: Callable[[Any], None] | None = None
+    end_of_tick: EndOfTick = field(default_factory=EndOfTick)  # batched socket writes
 
     def entry(
         self,

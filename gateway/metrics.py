@@ -1,8 +1,11 @@
 """Prometheus metrics, one CollectorRegistry per app so several apps can share a process."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
 
 _FAST = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -15,12 +18,8 @@ class Metrics:
         r = self.registry
         self.connections = Gauge("gateway_connections", "Open WebSocket connections", registry=r)
         self.letters = Gauge("gateway_letters_loaded", "Letters held in memory", registry=r)
-        self.messages_in = Counter(
-            "gateway_messages_in", "Inbound frames by type", ["type"], registry=r
-        )
-        self.messages_out = Counter(
-            "gateway_messages_out", "Outbound frames by type", ["type"], registry=r
-        )
+        self.messages_in = Tally("gateway_messages_in", "Inbound frames by type", "type", r)
+        self.messages_out = Tally("gateway_messages_out", "Outbound frames by type", "type", r)
         self.refusals = Counter(
             "gateway_refusals", "Refused handshakes, frames and connections", ["reason"], registry=r
         )
@@ -33,25 +32,18 @@ class Metrics:
             buckets=_FAST,
             registry=r,
         )
-        self._out: dict[str, Counter] = {}
-        self._in: dict[str, Counter] = {}
         self._append: dict[str, Histogram] = {}
         self.load_latency = Histogram(
             "gateway_load_seconds", "Time to load a letter", buckets=_FAST, registry=r
         )
 
     def sent(self, kind: str) -> None:
-        # labels() costs a lock and a dict lookup; this runs once per frame per peer.
-        child = self._out.get(kind)
-        if child is None:
-            child = self._out[kind] = self.messages_out.labels(kind)
-        child.inc()
+        counts = self.messages_out.counts  # once per frame per peer: a dict update, no lock
+        counts[kind] = counts.get(kind, 0) + 1
 
     def received(self, kind: str) -> None:
-        child = self._in.get(kind)
-        if child is None:
-            child = self._in[kind] = self.messages_in.labels(kind)
-        child.inc()
+        counts = self.messages_in.counts
+        counts[kind] = counts.get(kind, 0) + 1
 
     def appended(self, topic: str, seconds: float) -> None:
         child = self._append.get(topic)
@@ -64,3 +56,26 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class Tally:
+    """A counter by one label kept in a plain dict and read by the registry at scrape time.
+
+    For counts taken once per frame per peer on the event loop: prometheus_client's Counter
+    takes a lock per `inc` (about 4 % of the gateway's busy time at 22,500 deliveries/s). The
+    exposition is the same as a Counter's (`<name>_total{label=...}`).
+    """
+
+    def __init__(self, name: str, documentation: str, label: str, registry: CollectorRegistry):
+        self.name, self.documentation, self.label = name, documentation, label
+        self.counts: dict[str, int] = {}
+        registry.register(self)
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily(self.name, self.documentation, labels=[self.label])]
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, count in list(self.counts.items()):  # a copy: scrapes may run in a thread
+            family.add_metric([value], count)
+        yield family

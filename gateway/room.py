@@ -179,11 +179,12 @@ class Room:
 
     # -- inbound -------------------------------------------------------------------------------
 
-    def receive(self, conn: Peer, msg: Inbound) -> None:
+    def receive(self, conn: Peer, msg: Inbound, clients: list[int] | None = None) -> None:
+        """`clients`: new_clients(msg.info, self.shape) when the caller just computed it."""
         if msg.kind == "sync_step1":
             conn.send(outgoing.sync_step2(self.doc.get_update(msg.body)), "sync_step2")
         elif msg.kind in ("sync_step2", "sync_update"):
-            self._receive_update(conn, msg)
+            self._receive_update(conn, msg, clients)
         elif msg.kind == "awareness":
             self._receive_awareness(conn, msg)
         elif msg.kind == "query_awareness":
@@ -192,7 +193,7 @@ class Room:
                 conn.send(outgoing.awareness(states), "awareness")
         # auth and app messages from clients carry nothing we act on yet.
 
-    def _receive_update(self, conn: Peer, msg: Inbound) -> None:
+    def _receive_update(self, conn: Peer, msg: Inbound, clients: list[int] | None) -> None:
         assert msg.info is not None
         if msg.info.is_empty:
             return  # `00 00`: nothing to log or relay
@@ -203,12 +204,21 @@ class Room:
                     outgoing.permission_denied(f"role {conn.claims.role} is read-only"), "auth"
                 )
             return
-        self.accept_update(conn, msg.body, msg.info, echo=msg.kind == "sync_update")
+        self.accept_update(conn, msg.body, msg.info, msg.kind == "sync_update", clients)
 
-    def accept_update(self, conn: Peer, update: bytes, info: UpdateInfo, echo: bool) -> None:
+    def accept_update(
+        self,
+        conn: Peer,
+        update: bytes,
+        info: UpdateInfo,
+        echo: bool,
+        clients: list[int] | None = None,
+    ) -> None:
         if self.size + len(update) > self.ctx.settings.max_document_bytes:
             raise Refused(TOO_LARGE, "document_too_large")
-        self.owners.check(conn.claims.sub, conn.client_ids, new_clients(info, self.shape))
+        if clients is None:
+            clients = new_clients(info, self.shape)
+        self.owners.check(conn.claims.sub, conn.client_ids, clients)
         try:
             self.doc.apply_update(update)
         except Exception:  # pycrdt refuses it: the client's, not ours

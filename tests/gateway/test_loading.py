@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest_asyncio
 import redis.asyncio as aioredis
+from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import Doc, Text
 
 from eventlog.records import Entry
@@ -155,3 +156,11 @@ async def test_rest_create_read_and_permissions(stores: Running) -> None:
         metrics = (await http.get("/metrics")).text
         assert "gateway_append_seconds_bucket" in metrics
         assert 'gateway_refusals_total{reason="forbidden"}' in metrics
+        counts = {
+            (sample.name, sample.labels.get("type")): sample.value
+            for family in text_string_to_metric_families(metrics)
+            for sample in family.samples
+        }
+        assert counts[("gateway_messages_in_total", "sync_update")] >= 1  # the client's edit
+        assert counts[("gateway_messages_out_total", "sync_step2")] >= 1
+        assert counts[("gateway_messages_out_total", "update")] >= 1  # its echo

@@ -118,7 +118,8 @@ class Connection:
         items, self._tick = self._tick, []
         if not items or self._write_frame is None:
             return
-        if self._write_frame(b"".join(frame for _, _, frame in items)):
+        data = items[0][2] if len(items) == 1 else b"".join([frame for _, _, frame in items])
+        if self._write_frame(data):
             return
         for kind, data, _ in reversed(items):
             self._outbox.appendleft((kind, data))

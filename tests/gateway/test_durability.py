@@ -23,14 +23,20 @@ async def faulty(tmp_path: Path) -> AsyncIterator[tuple[Running, FaultyLog]]:
         yield pair
 
 
-async def test_peers_hear_an_update_as_it_is_queued_the_sender_once_it_is_logged(
-    faulty: tuple[Running, FaultyLog],
-) -> None:
-    gw, log = faulty
+async def alice_and_bob(gw: Running) -> tuple[str, YClient, YClient]:
+    """A new letter with two editors on it, both synced."""
     letter = await gw.create_letter()
     alice, bob = await gw.client(letter, user="alice"), await gw.client(letter, user="bob")
     await alice.synced.wait()
     await bob.synced.wait()
+    return letter, alice, bob
+
+
+async def test_peers_hear_an_update_as_it_is_queued_the_sender_once_it_is_logged(
+    faulty: tuple[Running, FaultyLog],
+) -> None:
+    gw, log = faulty
+    letter, alice, bob = await alice_and_bob(gw)
     acked = len(alice.updates)
     log.gate.clear()
     await alice.insert("hello")
@@ -48,10 +54,7 @@ async def test_append_failure_closes_4503_and_resync_loses_nothing(
     faulty: tuple[Running, FaultyLog],
 ) -> None:
     gw, log = faulty
-    letter = await gw.create_letter()
-    alice, bob = await gw.client(letter, user="alice"), await gw.client(letter, user="bob")
-    await alice.synced.wait()
-    await bob.synced.wait()
+    letter, alice, bob = await alice_and_bob(gw)
     await alice.insert("one ")
     await eventually(lambda: str(bob.text) == "one ")
 
@@ -102,10 +105,7 @@ async def test_a_peer_holding_unlogged_edits_resyncs_once_the_gateway_logged_the
     # repeats her structs under her client id, which only works because the gateway appended
     # them itself (without the rescue bob is refused with 4403, client_id_not_owned).
     gw, log = faulty
-    letter = await gw.create_letter()
-    alice, bob = await gw.client(letter, user="alice"), await gw.client(letter, user="bob")
-    await alice.synced.wait()
-    await bob.synced.wait()
+    letter, alice, bob = await alice_and_bob(gw)
     log.broken = True
     sent = await alice.insert("from alice ")
     await eventually(lambda: str(bob.text) == "from alice ")

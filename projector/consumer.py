@@ -214,7 +214,7 @@ class Projector:
         field = self.settings.doc_field
         state, outcome, bad = quarantine.isolate(state, items, field, topic_of, partition)
         if bad:  # recorded before the position moves past them
-            mapping: dict[Any, Any] = {entry.field: entry.to_json() for entry in bad}
+            mapping: dict[Any, Any] = {entry.position: entry.to_json() for entry in bad}
             await self.store.redis.hset(quarantine.QUARANTINE_KEY, mapping=mapping)
         for entry in bad:
             self.metrics.poison.labels(entry.topic).inc()

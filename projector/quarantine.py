@@ -9,48 +9,23 @@ folded again from its state before the batch, one record at a time on a copy, ea
 `projector_poison_records`, so the partition goes on.
 """
 
-import asyncio
 import copy
-import json
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from projector.fold import Item, Outcome, fold_letter
 from projector.state import LetterState
 from schemas import Topic
+from schemas.quarantine import MAX_ATTEMPTS, PASSTHROUGH, QUARANTINE_KEY, QuarantinedRecord
 
+__all__ = ["MAX_ATTEMPTS", "PASSTHROUGH", "QUARANTINE_KEY", "isolate"]
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
-QUARANTINE_KEY = "projector:quarantine"
-# Never caught: stopping the process or the task must still work while a record is folded.
-PASSTHROUGH = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    topic: str
-    partition: int
-    offset: int
-    letter_id: str
-    event_type: str
-    error: str
-    attempts: int
-
-    @property
-    def field(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
-
-    def to_json(self) -> str:
-        data = {k: getattr(self, k) for k in self.__slots__}
-        return json.dumps({**data, "at": int(time.time() * 1000)}, separators=(",", ":"))
 
 
 def isolate(
     state: LetterState, items: Sequence[Item], doc_field: str, topic_of: dict[Topic, str],
     partition: int,
-) -> tuple[LetterState, Outcome, list[Quarantined]]:  # fmt: skip
+) -> tuple[LetterState, Outcome, list[QuarantinedRecord]]:  # fmt: skip
     """Fold `items` into `state` one at a time; the new state, outcome and quarantined ones."""
     outcome, quarantined = Outcome(), []
     for item in items:
@@ -69,11 +44,11 @@ def isolate(
             outcome.poison += one.poison
             break
         else:
-            entry = Quarantined(
+            entry = QuarantinedRecord(
                 topic_of[item.topic], partition, item.offset, state.letter_id,
                 item.event.type, error, MAX_ATTEMPTS,
             )  # fmt: skip
-            logger.error("quarantined record %s: %s", entry.field, error)
+            logger.error("quarantined record %s: %s", entry.position, error)
             quarantined.append(entry)
             _skip(state, item)
     return state, outcome, quarantined

@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 from eventlog.records import Record
 from schemas import events as ev
 from schemas.envelope import Event, EventDecodeError, decode_record
+from schemas.quarantine import PASSTHROUGH, QuarantinedRecord
 from schemas.settings import Settings
 from snapshotter import versions
 from snapshotter.audit import AuditRow, Bursts, Position, edit_row
 from snapshotter.document import LetterDocument
-from snapshotter.quarantine import PASSTHROUGH, Quarantine, QuarantineRow
+from snapshotter.quarantine import Quarantine
 from snapshotter.state import LetterState, Session
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class BatchOutput:
     comments: list[CommentOp] = field(default_factory=list)
     dirty: dict[str, LetterState] = field(default_factory=dict)
     states: list[StateRow] = field(default_factory=list)  # filled from `dirty` by `fold`
-    quarantined: list[QuarantineRow] = field(default_factory=list)
+    quarantined: list[QuarantinedRecord] = field(default_factory=list)
 
 
 Handler = Callable[[LetterState, Event, Record, BatchOutput], None]

@@ -8,32 +8,17 @@ from its stored positions (so no half-folded state survives) and folds again. Af
 002) records its topic/partition/offset, so one bad record never wedges a partition.
 """
 
-import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import asyncpg
 
 from eventlog.records import Record
+from schemas.quarantine import MAX_ATTEMPTS, PASSTHROUGH, QuarantinedRecord
 
-MAX_ATTEMPTS = 3
+__all__ = ["MAX_ATTEMPTS", "PASSTHROUGH", "PoisonRecord", "Quarantine", "write"]
 CONSUMER = "snapshotter"
-# Never caught: stopping the process or the task must still work while a record is folded.
-PASSTHROUGH = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
-
 Position = tuple[str, int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class QuarantineRow:
-    topic: str
-    partition: int
-    offset: int
-    letter_id: str
-    event_type: str
-    error: str
-    attempts: int
 
 
 class PoisonRecord(Exception):
@@ -61,10 +46,10 @@ class Quarantine:
         self._errors[position] = repr(exc)[:500]
         return PoisonRecord(position, self._failures[position], exc)
 
-    def row(self, record: Record) -> QuarantineRow:
+    def row(self, record: Record) -> QuarantinedRecord:
         position = _position(record)
         headers = dict(record.headers)
-        return QuarantineRow(
+        return QuarantinedRecord(
             *position,
             letter_id=record.key.decode(errors="replace"),
             event_type=headers.get("type", b"").decode(errors="replace"),
@@ -77,7 +62,7 @@ def _position(record: Record) -> Position:
     return (record.topic, record.partition, record.offset)
 
 
-async def write(pool: asyncpg.Pool, rows: Sequence[QuarantineRow]) -> None:
+async def write(pool: asyncpg.Pool, rows: Sequence[QuarantinedRecord]) -> None:
     """Idempotent: a batch folded again after a failed commit writes the same rows."""
     await pool.executemany(
         "INSERT INTO quarantine (consumer, log_topic, log_partition, log_offset, letter_id,"

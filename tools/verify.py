@@ -17,8 +17,8 @@ from typing import Any
 
 from pycrdt import Doc
 
-from projector.quarantine import QUARANTINE_KEY
 from schemas.events import LetterCreated
+from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
 from snapshotter import read
 from snapshotter.document import LetterDocument
 from tools.replay import Cut, LetterNotFound, Replayed, exists, replay
@@ -43,19 +43,13 @@ class Quarantined:
     """A log record a consumer skipped after its fold kept failing."""
 
     consumer: str  # "projector" (Redis) | "snapshotter" (PostgreSQL)
-    topic: str
-    partition: int
-    offset: int
-    letter_id: str
-    event_type: str
-    attempts: int
-    error: str
+    record: QuarantinedRecord
 
     def line(self) -> str:
-        where = f"{self.topic}/{self.partition}/{self.offset}"
+        r = self.record
         return (
-            f"QUARANTINED {self.letter_id} {self.consumer}: {where} {self.event_type}"
-            f" (skipped after {self.attempts} attempts: {self.error})"
+            f"QUARANTINED {r.letter_id} {self.consumer}: {r.position} {r.event_type}"
+            f" (skipped after {r.attempts} attempts: {r.error})"
         )
 
 
@@ -64,26 +58,20 @@ async def quarantined(src: Sources, letters: list[str] | None = None) -> list[Qu
     found = []
     if src.redis is not None:
         for value in (await src.redis.hgetall(QUARANTINE_KEY)).values():
-            data = json.loads(value)
-            found.append(Quarantined("projector", *_fields(data)))
+            found.append(
+                Quarantined("projector", QuarantinedRecord.from_mapping(json.loads(value)))
+            )
     if src.pg is not None and await src.pg.fetchval("SELECT to_regclass('quarantine')"):
         rows = await src.pg.fetch(
             "SELECT log_topic AS topic, log_partition AS partition, log_offset AS offset,"
             " letter_id, event_type, attempts, error FROM quarantine"
         )
-        found += [Quarantined("snapshotter", *_fields(dict(row))) for row in rows]
+        found += [Quarantined("snapshotter", QuarantinedRecord.from_mapping(row)) for row in rows]
     wanted = None if letters is None else set(letters)
     return sorted(
-        (q for q in found if wanted is None or q.letter_id in wanted),
-        key=lambda q: (q.topic, q.partition, q.offset, q.consumer),
+        (q for q in found if wanted is None or q.record.letter_id in wanted),
+        key=lambda q: (q.record.topic, q.record.partition, q.record.offset, q.consumer),
     )
-
-
-def _fields(data: dict[str, Any]) -> tuple[str, int, int, str, str, int, str]:
-    return (
-        str(data["topic"]), int(data["partition"]), int(data["offset"]), str(data["letter_id"]),
-        str(data["event_type"]), int(data["attempts"]), str(data["error"]),
-    )  # fmt: skip
 
 
 async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:

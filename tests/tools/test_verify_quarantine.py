@@ -91,11 +91,12 @@ async def test_verify_reports_quarantined_records(
     async with open_sources(settings, redis=True, pg=True) as src:
         found = await quarantined(src)
         only_q1 = await quarantined(src, ["Q1"])
-    assert [(q.consumer, q.letter_id, q.topic, q.partition, q.offset) for q in found] == [
+    records = [(q.consumer, q.record) for q in found]
+    assert [(c, r.letter_id, r.topic, r.partition, r.offset) for c, r in records] == [
         ("snapshotter", "L-poison", topic, 0, 2),
         ("projector", "Q1", topic, 0, 6),
     ]
-    assert [q.letter_id for q in only_q1] == ["Q1"] and "injected" in only_q1[0].error
+    assert [q.record.letter_id for q in only_q1] == ["Q1"] and "injected" in only_q1[0].record.error
     env = cli_env(settings)
     code, out, _ = await run_cli(env, "verify", "L-clean")
     assert code == 0 and "0 mismatch(es), 0 quarantined record(s)" in out

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from eventlog.records import Log
-from gateway.loader import header, scan
+from gateway.live.loader import header, scan
 from schemas.events import LetterCreated, Topic
 from schemas.settings import Settings
 

@@ -11,13 +11,13 @@ from starlette.websockets import WebSocket
 from eventlog.records import Log
 from gateway.access import Access, LetterMeta
 from gateway.auth import Claims
-from gateway.connection import Connection
 from gateway.context import Context
 from gateway.errors import GOING_AWAY, Refused
 from gateway.inbound import limits_for
+from gateway.live.connection import Connection
+from gateway.live.rooms import Rooms
+from gateway.live.tail import Tail
 from gateway.metrics import Metrics
-from gateway.rooms import Rooms
-from gateway.tail import Tail
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)

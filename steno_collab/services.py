@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from eventlog import Log
-from gateway.app import create_app
-from gateway.server import server_for
+from gateway.api.app import create_app
+from gateway.api.server import server_for
 from projector.entry import run as run_projector
 from projector.settings import ProjectorSettings
 from schemas.settings import Settings

@@ -13,7 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.loader import scan
+from gateway.live.loader import scan
 from schemas.envelope import EventDecodeError, decode_record
 from snapshotter import read
 from snapshotter.document import LetterDocument

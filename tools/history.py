@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.loader import scan
+from gateway.live.loader import scan
 from snapshotter import read
 from snapshotter.fold import Folder
 from tools.replay import LetterNotFound, exists

@@ -13,7 +13,7 @@ i.e. the state after the last event at or before T.
 
 from dataclasses import dataclass
 
-from gateway.loader import scan
+from gateway.live.loader import scan
 from projector.document import DocUpdate, fold_document
 from projector.state import EMPTY_DOC
 from schemas.envelope import EventDecodeError, decode_record

@@ -23,7 +23,7 @@ from gateway import outgoing
 from gateway.collab import comments
 from gateway.collab.locks import Locks
 from gateway.collab.shared import Collab, CollabError, user_ref
-from gateway.room import Peer, Room
+from gateway.live.room import Peer, Room
 
 log = logging.getLogger(__name__)
 TYPING_DEBOUNCE_S = 2.0

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab.anchors import AnchorError, Resolver, to_anchor
 from gateway.collab.shared import Collab, CollabError, user_ref
 from gateway.content import plain_text
-from gateway.rest import ClaimsDep
 from schemas.events import (
     Anchor,
     CommentCreated,

@@ -21,9 +21,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from gateway.access import LetterMeta
+from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab.shared import Collab, CollabError, user_ref
-from gateway.rest import ClaimsDep
 from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
 from schemas.ids import uuid7
 

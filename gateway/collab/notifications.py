@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab.comments import CollabDep, JsonBody, parse
 from gateway.collab.shared import Collab, CollabError
-from gateway.rest import ClaimsDep
 from schemas.events import NotificationRead
 
 LIST_LIMIT = 100

@@ -15,11 +15,12 @@ from typing import Any
 from pycrdt import Doc
 
 from eventlog.errors import LogError
-from gateway import loader, outgoing
+from gateway import outgoing
 from gateway.access import LetterMeta
 from gateway.auth import Claims
 from gateway.errors import Refused
-from gateway.presence import stamp
+from gateway.live import loader
+from gateway.live.presence import stamp
 from gateway.service import Gateway
 from schemas.envelope import Event
 from schemas.events import MODEL_TYPES, CommentCreated, CommentReplied, Payload, Topic, UserRef

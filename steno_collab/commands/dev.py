@@ -19,7 +19,7 @@ import uvloop
 
 from eventlog.factory import open_log
 from eventlog.records import Log
-from gateway.server import tune_interpreter
+from gateway.api.server import tune_interpreter
 from schemas.settings import Settings
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
 from steno_collab.services import (

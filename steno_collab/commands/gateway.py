@@ -10,7 +10,7 @@ import signal
 import uvloop
 
 from eventlog.factory import open_log
-from gateway.server import server_for, tune_interpreter
+from gateway.api.server import server_for, tune_interpreter
 from schemas.settings import Settings
 from steno_collab.services import connect_stores, gateway_app
 

@@ -143,7 +143,7 @@ async def test_read_only_bypass_via_sync_step2(scene: Scene) -> None:
 
 
 async def test_permessage_deflate_bomb(scene: Scene) -> None:
-    """Deflate is off (gateway/server.py): a compressed frame is a protocol error (1002).
+    """Deflate is off (gateway/api/server.py): a compressed frame is a protocol error (1002).
     Were it on, websockets applies max_size to the inflated size."""
     compressor = zlib.compressobj(wbits=-15)
     bomb = compressor.compress(b"\x00" * 20_000_000) + compressor.flush(zlib.Z_SYNC_FLUSH)

@@ -23,9 +23,9 @@ from pycrdt import (
 
 from eventlog.factory import open_log
 from eventlog.records import Log, Record
-from gateway.app import create_app
+from gateway.api.app import create_app
+from gateway.api.server import GatewayServer, server_for
 from gateway.auth import mint_token
-from gateway.server import GatewayServer, server_for
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.support import eventually, free_port

@@ -1,6 +1,6 @@
 """Echo is the acknowledgement; peers hear an update as it is queued. A failed append closes the
 letter's clients with 4503; their resync on reconnect and the gateway's rescue of what it had
-accepted (gateway/rescue.py) bring every typed update into the log."""
+accepted (gateway/live/rescue.py) bring every typed update into the log."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path

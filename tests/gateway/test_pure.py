@@ -9,8 +9,8 @@ from pycrdt import Decoder, Doc, XmlFragment
 from gateway import outgoing
 from gateway.auth import Claims
 from gateway.content import initial_update, plain_text
+from gateway.live.presence import Presence, Throttle, stamp, user_color
 from gateway.preparse import AwarenessEntry, Limits, check_awareness, parse_frame
-from gateway.presence import Presence, Throttle, stamp, user_color
 
 ALICE = Claims(sub="alice", firm_id="f", name="Alice", role="editor", exp=0)
 BOB = Claims(sub="bob", firm_id="f", name="Bob", role="editor", exp=0)

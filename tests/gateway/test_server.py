@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import asyncio, gc, sys
 import uvicorn
-from gateway.server import GatewayServer, tune_interpreter
+from gateway.api.server import GatewayServer, tune_interpreter
 
 tune_interpreter()
 at_tune = gc.get_freeze_count()

@@ -8,9 +8,9 @@ import asyncio
 import time
 
 from gateway.auth import Claims
-from gateway.connection import Connection
 from gateway.context import Context
 from gateway.inbound import limits_for
+from gateway.live.connection import Connection
 from gateway.metrics import Metrics
 from gateway.transport import ABORT, WRITE_FRAME, binary_frame
 from schemas.settings import Settings

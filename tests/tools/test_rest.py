@@ -7,7 +7,7 @@ import httpx
 import pytest_asyncio
 
 from eventlog import Log
-from gateway.app import create_app
+from gateway.api.app import create_app
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.tools.scripted import LETTER, scripted

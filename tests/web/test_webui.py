@@ -1,4 +1,4 @@
-"""gateway.webui: the page and its assets are served; the demo login exists only in dev mode."""
+"""gateway.api.webui: the page and its assets are served; the demo login exists only in dev mode."""
 
 import re
 from collections.abc import AsyncIterator
@@ -7,8 +7,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gateway.api.webui import DEMO_FIRM, webui_router
 from gateway.auth import verify_token
-from gateway.webui import DEMO_FIRM, webui_router
 from schemas.settings import Settings
 
 SECRET = "webui-test-secret-0123456789abcdef"

@@ -24,7 +24,7 @@ export const DOC_FIELD = 'default'
 
 export const WRITER_ROLES = new Set(['editor', 'service'])
 
-// The same palette and rule as the gateway (gateway/presence.py), so your own caret has the
+// The same palette and rule as the gateway (gateway/live/presence.py), so your own caret has the
 // colour your collaborators see. The gateway's stamp is authoritative for everyone else.
 const PALETTE = [
   '#e6194b',

@@ -221,7 +221,7 @@ function knownPeople(present: Collaborator[], session: Session): Person[] {
   return [...people, { id: session.claims.sub, name: session.claims.name }]
 }
 
-/** Notices worth a line in "Here now" (gateway/room.py, collab.py, app_channel.py send them). */
+/** Notices worth a line in "Here now" (gateway/live/room.py, collab.py, app_channel.py send them). */
 function noticeText(message: AppMessage, selfId: string): string | null {
   if (message.type !== 'notification' && actorId(message) === selfId) return null // you know
   const who = actorName(message) ?? 'Someone'

@@ -5,7 +5,7 @@ peers, so the log's order is the order updates were accepted. The sender hears i
 only once the append succeeded (the acknowledgement). If an append fails, the room drops its
 state and closes every connection with 4503: the clients still hold their edits and resync them
 on reconnect, and what the room had accepted but not logged is appended again by the instance
-(gateway/rescue.py), so nothing is lost and no peer is left holding unlogged structs.
+(gateway/live/rescue.py), so nothing is lost and no peer is left holding unlogged structs.
 """
 
 import asyncio
@@ -17,15 +17,16 @@ from typing import Any, Protocol
 from pycrdt import Doc
 
 from eventlog.records import Entry
-from gateway import loader, outgoing
-from gateway.appender import Appender
+from gateway import outgoing
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
 from gateway.inbound import Inbound
-from gateway.ownership import Ownership, new_clients
+from gateway.live import loader
+from gateway.live.appender import Appender
+from gateway.live.ownership import Ownership, new_clients
+from gateway.live.presence import Presence, Throttle, stamp
 from gateway.preparse import DocShape, UpdateInfo
-from gateway.presence import Presence, Throttle, stamp
 from gateway.transport import binary_frame
 from schemas.envelope import Event
 from schemas.events import SessionJoined, SessionLeft, Topic, UserRef
@@ -60,7 +61,7 @@ class Room:
         # document's size (deletions are not subtracted) that costs nothing to keep.
         self.size = 0
         self.failed = False
-        self.unlogged: list[Entry] = []  # what a failed append left out (gateway/rescue.py)
+        self.unlogged: list[Entry] = []  # what a failed append left out (gateway/live/rescue.py)
         self.closing = False
         self.closed = asyncio.Event()
         self._pending: list[Event] | None = []  # remote events seen while loading
@@ -228,7 +229,7 @@ class Room:
         started = time.perf_counter()
         frame = binary_frame(outgoing.update(update))  # the same bytes for every peer
         # Peers hear it now, as it is queued; the sender once it is durable (the echo). Should
-        # the append fail, the rescue logs it before anyone can resync it (gateway/rescue.py).
+        # the append fail, the rescue logs it before anyone can resync it (gateway/live/rescue.py).
         entry = self._entry(conn, update, "doc.update")
         self.letters.put(entry, (lambda: conn.send_update(update, frame)) if echo else None)
         for peer in self.conns:

@@ -12,7 +12,7 @@ import logging
 from eventlog.records import Log, Record
 from gateway.access import Access, LetterMeta
 from gateway.context import Context
-from gateway.rooms import Rooms
+from gateway.live.rooms import Rooms
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.events import LetterCreated, Topic
 

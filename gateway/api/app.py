@@ -13,12 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from eventlog.records import Log
-from gateway import rest, websocket
+from gateway.api import rest, websocket
+from gateway.api.webui import webui_router
 from gateway.collab import comments, locks, notifications
 from gateway.collab.channel import AppChannel
 from gateway.collab.shared import Collab, CollabError
 from gateway.service import Gateway
-from gateway.webui import webui_router
 from schemas.settings import Settings
 
 

@@ -3,7 +3,7 @@
 Every frame goes through `inbound.decode` then the room inside one guard: any exception,
 pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes this
 connection only; cancellation, KeyboardInterrupt and SystemExit propagate. The one await between
-decoding and the room is the first-use claim of a Yjs client id (gateway/ownership.py).
+decoding and the room is the first-use claim of a Yjs client id (gateway/live/ownership.py).
 
 Outbound, a message goes straight to the socket when nothing waits before it and the socket
 takes it (gateway/transport.py); otherwise into the outbox, which a writer task sends through
@@ -24,8 +24,8 @@ from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import MALFORMED, RATE_LIMITED, SLOW_CONSUMER, TOKEN_EXPIRED, Refused
 from gateway.inbound import Inbound
-from gateway.ownership import check_count, new_clients
-from gateway.room import Room
+from gateway.live.ownership import check_count, new_clients
+from gateway.live.room import Room
 from gateway.transport import ABORT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
 
@@ -273,7 +273,7 @@ class Connection:
     async def _claim(
         self, room: Room, data: bytes, msg: Inbound
     ) -> tuple[Inbound, list[int] | None]:
-        """Ask Redis who owns the client ids this update uses first (gateway/ownership.py).
+        """Ask Redis who owns the client ids this update uses first (gateway/live/ownership.py).
         Also the ids with new clocks, for the room, unless it must look again (None)."""
         assert msg.info is not None
         clients = new_clients(msg.info, room.shape)

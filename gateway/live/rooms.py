@@ -1,5 +1,5 @@
 """The letters this instance holds: loading on first join, idle unload, connection limits, and
-the rescue of what a failed letter left unlogged (gateway/rescue.py)."""
+the rescue of what a failed letter left unlogged (gateway/live/rescue.py)."""
 
 import asyncio
 from collections import Counter
@@ -7,8 +7,8 @@ from collections import Counter
 from gateway.access import LetterMeta
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.rescue import Rescue
-from gateway.room import Peer, Room
+from gateway.live.rescue import Rescue
+from gateway.live.room import Peer, Room
 from schemas.events import Topic
 
 

@@ -14,11 +14,11 @@ from pycrdt import Doc
 from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
-from gateway import loader
 from gateway.access import LetterMeta
 from gateway.auth import Claims, verify_token
 from gateway.content import initial_update, plain_text
 from gateway.errors import AuthError
+from gateway.live import loader
 from gateway.service import Gateway
 from schemas.events import LetterCreated, Topic
 from schemas.ids import uuid7

@@ -2,7 +2,7 @@
 
 Peers hear an update as soon as it is queued for the log (issue 3), so after a failed append
 (4503) they may hold another user's unlogged structs. Their resync would relay those under a
-client id they do not own, which ownership refuses (gateway/ownership.py). So the gateway keeps
+client id they do not own, which ownership refuses (gateway/live/ownership.py). So the gateway keeps
 what it had accepted but not logged and appends it again, retrying with backoff, before the
 letter is loaded here again: once it is in the log those structs are known, a peer's resync
 repeats them harmlessly, and the author need not come back for them to be durable. A retry may

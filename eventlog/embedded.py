@@ -153,6 +153,25 @@ class EmbeddedLog:
         writer.submit(AppendRequest(topic, partition, bytes(key), entries, future))
         return await future
 
+    async def append_batch(
+        self, topic: str, batches: Sequence[tuple[bytes, Sequence[Entry]]]
+    ) -> list[list[int] | Exception]:
+        # Submitted together, so the writer usually takes them into one transaction; one
+        # future per batch keeps their outcomes apart (a bad request fails only its caller).
+        writer = self._require_writer()
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[list[int]]] = []
+        for key, entries in batches:
+            future: asyncio.Future[list[int]] = loop.create_future()
+            futures.append(future)
+            if not entries:
+                future.set_result([])
+                continue
+            partition = self.partition_for(topic, key)
+            writer.submit(AppendRequest(topic, partition, bytes(key), entries, future))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return [r if not isinstance(r, BaseException) else _as_exception(r) for r in results]
+
     async def read(
         self, topic: str, partition: int, offset: int, limit: int = 1000
     ) -> list[Record]:
@@ -288,3 +307,10 @@ class EmbeddedLog:
 
 def _data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _as_exception(error: BaseException) -> Exception:
+    # The writer resolves futures with Exceptions only; anything else is a bug worth a stop.
+    if isinstance(error, Exception):
+        return error
+    raise error

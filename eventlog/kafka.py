@@ -120,6 +120,21 @@ class KafkaLog:
                 acked = await asyncio.gather(*pending)
         return [meta.offset for meta in acked]
 
+    async def append_batch(
+        self, topic: str, batches: Sequence[tuple[bytes, Sequence[Entry]]]
+    ) -> list[list[int] | Exception]:
+        # The producer batches the sends of all keys per partition and broker by itself.
+        results = await asyncio.gather(
+            *(self.append(topic, key, entries) for key, entries in batches),
+            return_exceptions=True,
+        )
+        out: list[list[int] | Exception] = []
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result  # cancellation and the like are not an append's outcome
+            out.append(result)
+        return out
+
     async def read(
         self, topic: str, partition: int, offset: int, limit: int = 1000
     ) -> list[Record]:

@@ -51,6 +51,14 @@ class Log(Protocol):
         """
         ...
 
+    async def append_batch(
+        self, topic: str, batches: Sequence[tuple[bytes, Sequence[Entry]]]
+    ) -> list[list[int] | Exception]:
+        """`append` for several keys at once (one call for a whole event-loop tick's worth):
+        per batch, in order, its offsets or the exception its append raised. Each batch keeps
+        `append`'s guarantees; the batches are independent (one may fail, others succeed)."""
+        ...
+
     async def read(
         self, topic: str, partition: int, offset: int, limit: int = 1000
     ) -> list[Record]:

@@ -5,11 +5,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog.records import Entry, Log
+from gateway.live.appender import Batcher
 from gateway.metrics import Metrics
 from gateway.preparse import Limits
 from gateway.transport import EndOfTick
 from schemas.envelope import encode_event, new_event, raw_headers
-from schemas.events import Payload
+from schemas.events import Payload, Topic
 from schemas.settings import Settings
 
 
@@ -27,6 +28,20 @@ class Context:
     # Sees comment events of other instances, held letter or not (live mention notices).
     remote_comments: Callable[[Any], None] | None = None
     end_of_tick: EndOfTick = field(default_factory=EndOfTick)  # batched socket writes
+    _batchers: dict[Topic, Batcher] = field(default_factory=dict)  # batched appends
+
+    def batcher(self, topic: Topic) -> Batcher:
+        """The appends of `topic` for all letters of this instance (gateway/live/appender.py)."""
+        found = self._batchers.get(topic)
+        if found is None:
+            name, timeout = self.settings.topic(topic), self.settings.append_timeout_s
+            found = self._batchers[topic] = Batcher(self.log, name, self.metrics, timeout)
+        return found
+
+    async def close_batchers(self) -> None:
+        """Shutdown, once every room flushed its appends."""
+        for batcher in self._batchers.values():
+            await batcher.close()
 
     def entry(
         self,

@@ -97,6 +97,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self.rooms.close()
+        await self.ctx.close_batchers()
         await self.tail.close()
         if self._alive is not None:
             self._alive.cancel()

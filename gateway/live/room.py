@@ -23,7 +23,6 @@ from gateway.context import Context
 from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
 from gateway.inbound import Inbound
 from gateway.live import loader
-from gateway.live.appender import Appender
 from gateway.live.ownership import Ownership, new_clients
 from gateway.live.presence import Presence, Throttle, stamp
 from gateway.preparse import DocShape, UpdateInfo
@@ -66,18 +65,8 @@ class Room:
         self.closed = asyncio.Event()
         self._pending: list[Event] | None = []  # remote events seen while loading
         key = letter_id.encode()
-        timeout = ctx.settings.append_timeout_s
-        self.letters = Appender(
-            ctx.log, ctx.settings.topic(Topic.LETTERS), key, ctx.metrics, timeout, self.fail
-        )
-        self.presence_log = Appender(
-            ctx.log,
-            ctx.settings.topic(Topic.PRESENCE),
-            key,
-            ctx.metrics,
-            timeout,
-            self._presence_failed,
-        )
+        self.letters = ctx.batcher(Topic.LETTERS).appender(key, self.fail)
+        self.presence_log = ctx.batcher(Topic.PRESENCE).appender(key, self._presence_failed)
         self._throttle = Throttle(PRESENCE_INTERVAL_S, self._flush_presence)
         self._loading = asyncio.create_task(self._load(), name=f"load:{letter_id}")
 
@@ -256,14 +245,8 @@ class Room:
         # Presence is ephemeral: a lost awareness record costs a caret update, not content.
         log.warning("letter %s: presence append failed: %r", self.letter_id, exc)
         self.ctx.metrics.refuse("presence_append_failed")
-        self.presence_log = Appender(
-            self.ctx.log,
-            self.ctx.settings.topic(Topic.PRESENCE),
-            self.letter_id.encode(),
-            self.ctx.metrics,
-            self.ctx.settings.append_timeout_s,
-            self._presence_failed,
-        )
+        batcher = self.ctx.batcher(Topic.PRESENCE)
+        self.presence_log = batcher.appender(self.letter_id.encode(), self._presence_failed)
 
     # -- from other gateway instances ----------------------------------------------------------
 

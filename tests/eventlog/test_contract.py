@@ -221,3 +221,19 @@ async def test_follow_in_small_batches_misses_nothing(log: Log, topic: str) -> N
         await eventually(lambda: all(v == expected for v in seen.values()), timeout=10)
     finally:
         follower.cancel()
+
+
+async def test_append_batch_appends_each_key_in_order_and_apart(log: Log, topic: str) -> None:
+    a, b = key_in(log, topic, 1), key_in(log, topic, 3)
+    results = await log.append_batch(
+        topic,
+        [(a, [Entry(b"a0"), Entry(b"a1")]), (b, [Entry(b"b0")]), (a, [Entry(b"a2")]), (b, [])],
+    )
+    assert results == [[0, 1], [0], [2], []]
+    assert [r.value for r in await log.read(topic, 1, 0)] == [b"a0", b"a1", b"a2"]
+    assert [r.value for r in await log.read(topic, 3, 0)] == [b"b0"]
+    # One bad batch (a value that is not bytes) fails alone; the others are appended.
+    bad = Entry("not bytes")  # type: ignore[arg-type]
+    results = await log.append_batch(topic, [(a, [Entry(b"a3")]), (b, [bad]), (b, [Entry(b"b1")])])
+    assert results[0] == [3] and isinstance(results[1], Exception) and results[2] == [1]
+    assert [r.value for r in await log.read(topic, 3, 0)] == [b"b0", b"b1"]

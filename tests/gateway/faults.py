@@ -38,7 +38,7 @@ class FaultyLog:
                 self.reads_waiting -= 1
         return await self.inner.read(topic, partition, offset, limit)
 
-    async def append(self, topic: str, key: bytes, entries: Sequence[Entry]) -> list[int]:
+    async def _gated(self) -> None:
         if not self.gate.is_set():
             self.waiting += 1
             try:
@@ -47,7 +47,16 @@ class FaultyLog:
                 self.waiting -= 1
         if self.broken:
             raise LogUnavailableError("injected: the log is down")
+
+    async def append(self, topic: str, key: bytes, entries: Sequence[Entry]) -> list[int]:
+        await self._gated()
         return await self.inner.append(topic, key, entries)
+
+    async def append_batch(
+        self, topic: str, batches: Sequence[tuple[bytes, Sequence[Entry]]]
+    ) -> list[list[int] | Exception]:
+        await self._gated()
+        return await self.inner.append_batch(topic, batches)
 
 
 @asynccontextmanager

@@ -1,0 +1,111 @@
+"""Appends batched across letters (gateway/live/appender.py), against the real embedded log:
+one `append_batch` per round, each letter in order, a failure costs only its own letter."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+
+from eventlog.errors import LogUnavailableError
+from eventlog.factory import open_log
+from eventlog.records import Entry, Log
+from gateway.live.appender import Batcher
+from gateway.metrics import Metrics
+from schemas.events import Topic
+from schemas.settings import Settings
+
+
+class Counting:
+    """The real log, counting append_batch calls; keys in `failing` get an error back."""
+
+    def __init__(self, inner: Log) -> None:
+        self.inner, self.calls, self.failing = inner, 0, set[bytes]()
+        self.gate = asyncio.Event()  # cleared: rounds wait here
+        self.gate.set()
+        self.entered = asyncio.Event()  # a round reached the log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def append_batch(
+        self, topic: str, batches: Sequence[tuple[bytes, Sequence[Entry]]]
+    ) -> list[list[int] | Exception]:
+        self.calls += 1
+        self.entered.set()
+        await self.gate.wait()
+        ok = [(key, entries) for key, entries in batches if key not in self.failing]
+        done = iter(await self.inner.append_batch(topic, ok))
+        error = LogUnavailableError("injected")
+        return [error if key in self.failing else next(done) for key, _ in batches]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def log(tmp_path: Path) -> AsyncIterator[Counting]:
+    real = open_log(Settings(data_dir=tmp_path, partitions=2))
+    await real.start()
+    yield Counting(real)
+    await real.close()
+
+
+async def test_one_round_for_many_letters_each_in_order(log: Counting) -> None:
+    topic = Settings().topic(Topic.LETTERS)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10)
+    keys = [f"L{i}".encode() for i in range(20)]
+    appenders = [batcher.appender(key, lambda *_: None) for key in keys]
+    acked: list[tuple[bytes, int]] = []
+
+    def ack(key: bytes, n: int) -> Callable[[], None]:
+        return lambda: acked.append((key, n))
+
+    for n in range(3):
+        for key, appender in zip(keys, appenders, strict=True):
+            appender.put(Entry(b"%d" % n), ack(key, n))
+    await asyncio.gather(*(a.flush() for a in appenders))
+    assert log.calls == 1  # 60 entries of 20 letters queued in one tick: one call
+    assert [n for key, n in acked if key == b"L7"] == [0, 1, 2]
+    for key in keys:
+        partition = log.partition_for(topic, key)
+        records = [r for r in await log.read(topic, partition, 0) if r.key == key]
+        assert [r.value for r in records] == [b"0", b"1", b"2"]
+    await batcher.close()
+
+
+async def test_a_failed_letter_loses_nothing_and_costs_others_nothing(log: Counting) -> None:
+    topic = Settings().topic(Topic.LETTERS)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10)
+    failed: list[list[bytes]] = []
+    good = batcher.appender(b"good", lambda *_: None)
+    bad = batcher.appender(b"bad", lambda exc, unlogged: failed.append([e.value for e in unlogged]))
+    log.failing.add(b"bad")
+    acked: list[bytes] = []
+    bad.put(Entry(b"b1"))
+    good.put(Entry(b"g1"), lambda: acked.append(b"g1"))
+    await asyncio.gather(good.flush(), bad.flush())
+    # Queued behind the failed one while it was in flight: handed back too, in order.
+    bad.put(Entry(b"b2"))  # after the failure: refused, nothing queued
+    good.put(Entry(b"g2"), lambda: acked.append(b"g2"))
+    await good.flush()
+    assert failed == [[b"b1"]] and bad.failed and not good.failed
+    assert acked == [b"g1", b"g2"]
+    await batcher.close()
+
+
+async def test_entries_queued_behind_a_failing_round_are_handed_back(log: Counting) -> None:
+    topic = Settings().topic(Topic.LETTERS)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10)
+    failed: list[list[bytes]] = []
+    bad = batcher.appender(
+        b"bad2", lambda exc, unlogged: failed.append([e.value for e in unlogged])
+    )
+    log.failing.add(b"bad2")
+    log.gate.clear()
+    bad.put(Entry(b"1"))
+    await log.entered.wait()  # the round with "1" is in flight
+    bad.put(Entry(b"2"))
+    bad.put(Entry(b"3"))
+    log.gate.set()
+    await bad.flush()
+    assert failed == [[b"1", b"2", b"3"]]  # everything not known to be appended, in order
+    await batcher.close()

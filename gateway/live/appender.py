@@ -10,12 +10,14 @@ trips cost ~30 us of the event loop per append (docs/performance.md).
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 
 from eventlog.records import Entry, Log
 from gateway.metrics import Metrics
 
+log = logging.getLogger(__name__)
 Done = Callable[[], None]
 OnFailure = Callable[[BaseException, Sequence[Entry]], None]
 MAX_BATCH = 2000  # entries per append_batch call; the rest goes in the next one
@@ -121,9 +123,17 @@ class Batcher:
         self._metrics.appended(self._topic, time.perf_counter() - started)
         for (appender, items), result in zip(groups.items(), results, strict=True):
             if isinstance(result, Exception):
-                appender.fail(result, [entry for entry, _ in items])
+                _guarded(appender.fail, result, [entry for entry, _ in items])
                 continue
             appender.appended(len(items))
             for _, done in items:
                 if done is not None:
-                    done()
+                    _guarded(done)
+
+
+def _guarded(callback: Callable[..., None], *args: object) -> None:
+    # One letter's callback failing must not stop the task every letter appends through.
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("append callback %r failed", callback)

@@ -109,3 +109,25 @@ async def test_entries_queued_behind_a_failing_round_are_handed_back(log: Counti
     await bad.flush()
     assert failed == [[b"1", b"2", b"3"]]  # everything not known to be appended, in order
     await batcher.close()
+
+
+async def test_a_failing_callback_costs_nothing_else(log: Counting) -> None:
+    topic = Settings().topic(Topic.LETTERS)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10)
+    first, second = (
+        batcher.appender(b"c1", lambda *_: None),
+        batcher.appender(b"c2", lambda *_: None),
+    )
+    acked: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a peer's echo blew up")
+
+    first.put(Entry(b"x"), broken)
+    first.put(Entry(b"y"), lambda: acked.append("c1 y"))
+    second.put(Entry(b"z"), lambda: acked.append("c2 z"))
+    await asyncio.gather(first.flush(), second.flush())
+    second.put(Entry(b"w"), lambda: acked.append("c2 w"))  # the next round still runs
+    await second.flush()
+    assert acked == ["c1 y", "c2 z", "c2 w"]
+    await batcher.close()

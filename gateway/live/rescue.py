@@ -65,6 +65,8 @@ class Rescue:
             log.info("rescue of %s: %d unlogged entries appended", self.letter_id, len(batch))
             if not self.entries:
                 self.done.set()
+                if self._task is not asyncio.current_task():
+                    self._task.cancel()  # landed from `ensure`: no retry left to wait for
                 self._on_done(self)
             return not self.entries
 

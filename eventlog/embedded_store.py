@@ -171,14 +171,18 @@ def _record(
     db: Path, topic: str, partition: int, row: tuple[int, int, int, bytes, bytes, bytes]
 ) -> Record:
     offset, ts, crc, key, value, blob = row
+    # The error's position is formatted only on failure: reads are a hot path.
     if checksum(key, value, blob) != crc:
-        raise CorruptLogError(str(db), f"{topic}/{partition}@{offset}", "record checksum mismatch")
+        raise _corrupt(db, topic, partition, offset, "record checksum mismatch")
     try:
         headers = decode_headers(blob)
     except (ValueError, struct.error, UnicodeDecodeError) as exc:
-        position = f"{topic}/{partition}@{offset}"  # built only here: reads are a hot path
-        raise CorruptLogError(str(db), position, f"bad header framing: {exc}") from exc
+        raise _corrupt(db, topic, partition, offset, f"bad header framing: {exc}") from exc
     return Record(topic, partition, offset, ts, key, value, headers)
+
+
+def _corrupt(db: Path, topic: str, partition: int, offset: int, why: str) -> CorruptLogError:
+    return CorruptLogError(str(db), f"{topic}/{partition}@{offset}", why)
 
 
 def committed(conn: sqlite3.Connection, group: str, topic: str) -> dict[int, int]:

@@ -5,7 +5,8 @@ Through ASGI, every message to every peer costs a task wake-up for the connectio
 Starlette's and uvicorn's send wrappers and websockets' framing; at 500 connections that was a
 large share of the gateway's CPU. A server frame is not masked, so the bytes of a frame are the
 same for every peer: the room frames a message once (`binary_frame`) and each connection with an
-empty outbox writes it at once (`scope["extensions"][WRITE_FRAME](frame) -> bool`). The
+empty outbox writes it, with its other frames of the same tick (`EndOfTick`), in one call
+(`scope["extensions"][WRITE_FRAME](frames) -> bool`). The
 extension declines (False) whenever the ASGI path must be used: before the handshake completed,
 after a close, when a compression extension was negotiated, or while the transport's buffer is
 above its high-water mark, so that flow control (and slow-consumer detection) stays uvicorn's.
@@ -45,7 +46,8 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             self.transport.abort()
 
     def write_frame(self, frame: bytes) -> bool:
-        """Write a frame from `binary_frame` now; False: send it through ASGI instead."""
+        """Write frames from `binary_frame` (one or several, concatenated) now; False: send them
+        through ASGI instead."""
         if (
             not self.handshake_complete
             or self.close_sent

@@ -5,10 +5,11 @@ pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes
 connection only; cancellation, KeyboardInterrupt and SystemExit propagate. The one await between
 decoding and the room is the first-use claim of a Yjs client id (gateway/live/ownership.py).
 
-Outbound, a message goes straight to the socket when nothing waits before it and the socket
-takes it (gateway/transport.py); otherwise into the outbox, which a writer task sends through
-ASGI, merging a backlog of updates. An outbox above `max_outbox_bytes` is a client that does not
-read: it is dropped (slow consumer).
+Outbound, a message with nothing waiting before it is held until the end of the event-loop
+tick and written straight to the socket with the tick's other frames for this client
+(gateway/transport.py, `EndOfTick`); if the socket declines, or a backlog exists, it goes into
+the outbox, which a writer task sends through ASGI, merging a backlog of updates. An outbox
+above `max_outbox_bytes` is a client that does not read: it is dropped (slow consumer).
 """
 
 import asyncio

@@ -35,17 +35,14 @@ class Rescue:
         self._log, self._topic, self.key, self._timeout_s = log_, topic, key, timeout_s
         self._on_done = on_done
         self.entries = list(entries)
-        self.done = asyncio.Event()
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
         self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
 
     def add(self, entries: Sequence[Entry]) -> None:
-        """More unlogged entries of the same letter, after those already held (log order)."""
+        """More unlogged entries of the same letter, after those already held (log order).
+        Only for a rescue still pending: a finished one has left `Rooms` already."""
         self.entries.extend(entries)
-        self.done.clear()
-        if self._task.done():
-            self._task = asyncio.create_task(self._retry(), name=self._task.get_name())
 
     async def attempt(self) -> bool:
         """Append what is held once; True when nothing is left."""
@@ -64,7 +61,6 @@ class Rescue:
             del self.entries[: len(batch)]
             log.info("rescue of %s: %d unlogged entries appended", self.letter_id, len(batch))
             if not self.entries:
-                self.done.set()
                 if self._task is not asyncio.current_task():
                     self._task.cancel()  # landed from `ensure`: no retry left to wait for
                 self._on_done(self)
@@ -79,8 +75,6 @@ class Rescue:
         delay = FIRST_RETRY_S
         while True:
             await asyncio.sleep(delay)
-            if self.done.is_set():
-                return
             if await self.attempt():
                 return
             delay = min(delay * 2, MAX_RETRY_S)

@@ -127,7 +127,7 @@ class Rooms:
     def _rescue(self, room: Room) -> None:
         entries, room.unlogged = room.unlogged, []
         rescue = self._rescues.get(room.letter_id)
-        if rescue is not None and not rescue.done.is_set():
+        if rescue is not None:  # still pending: `_rescued` drops a rescue once it landed
             rescue.add(entries)
             return
         topic = self.ctx.settings.topic(Topic.LETTERS)

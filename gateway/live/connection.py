@@ -5,6 +5,11 @@ pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes
 connection only; cancellation, KeyboardInterrupt and SystemExit propagate. The one await between
 decoding and the room is the first-use claim of a Yjs client id (gateway/live/ownership.py).
 
+Inbound, under uvicorn, messages are handled as the socket's data is parsed (gateway/transport.py,
+`READ_DIRECT`), not through ASGI's queue and this connection's task. A message that must wait
+for a claim continues in a task; messages after it wait in `_inbox`, with reading paused, so the
+order is kept. Without the extension (any other ASGI server) the read loop does the same.
+
 Outbound, a message with nothing waiting before it is held until the end of the event-loop
 tick and written straight to the socket with the tick's other frames for this client
 (gateway/transport.py, `EndOfTick`); if the socket declines, or a backlog exists, it goes into
@@ -16,6 +21,8 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from pycrdt import merge_updates
 from starlette.websockets import WebSocket
@@ -27,7 +34,7 @@ from gateway.errors import MALFORMED, RATE_LIMITED, SLOW_CONSUMER, TOKEN_EXPIRED
 from gateway.inbound import Inbound
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
-from gateway.transport import ABORT, WRITE_FRAME, binary_frame
+from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
 
 log = logging.getLogger(__name__)
@@ -69,9 +76,13 @@ class Connection:
         self._held: Inbound | None = None  # the latest awareness message over the rate
         self._held_timer: asyncio.TimerHandle | None = None
         self._writing = False
-        extensions = ws.scope.get("extensions") or {}
-        self._write_frame = extensions.get(WRITE_FRAME)  # gateway/transport.py, under uvicorn
-        self._abort = extensions.get(ABORT)
+        self._extensions = ws.scope.get("extensions") or {}
+        self._write_frame = self._extensions.get(WRITE_FRAME)  # gateway/transport.py, uvicorn
+        self._abort = self._extensions.get(ABORT)
+        # Direct reads (READ_DIRECT): messages that arrive while one waits on Redis, in order.
+        self._inbox: deque[bytes | None] = deque()
+        self._claiming: asyncio.Task[None] | None = None
+        self._pause_reading: Callable[[bool], None] = lambda paused: None
         self._outbox_bytes = 0
         # Frames for the socket at the end of this tick: (kind, message, its frame).
         self._tick: list[tuple[str, bytes, bytes]] = []
@@ -102,10 +113,7 @@ class Connection:
             self._tick.append((kind, data, frame))
             self.ctx.metrics.sent(kind)
             return
-        if (
-            len(self._outbox) >= MAX_OUTBOX
-            or self._outbox_bytes + len(data) > self.ctx.settings.max_outbox_bytes
-        ):
+        if self._over_bound(1, len(data)):
             self._slow_consumer()
             return
         self._outbox.append((kind, data))
@@ -115,7 +123,7 @@ class Connection:
 
     def flush_tick(self) -> None:
         """Write this tick's frames at once; if the socket declines (paused, closing), they go
-        through the outbox instead, ahead of anything queued after them."""
+        through the outbox instead, ahead of anything queued after them, within its bounds."""
         items, self._tick = self._tick, []
         if not items or self._write_frame is None:
             return
@@ -125,7 +133,17 @@ class Connection:
         for kind, data, _ in reversed(items):
             self._outbox.appendleft((kind, data))
             self._outbox_bytes += len(data)
+        if self._over_bound():
+            self._slow_consumer()
+            return
         self._wake.set()
+
+    def _over_bound(self, frames: int = 0, size: int = 0) -> bool:
+        """The outbox, with `frames` more of `size` bytes, is over its bounds."""
+        return (
+            len(self._outbox) + frames > MAX_OUTBOX
+            or self._outbox_bytes + size > self.ctx.settings.max_outbox_bytes
+        )
 
     def _slow_consumer(self) -> None:
         """It does not read what we send: drop the backlog and the connection. Sending the
@@ -188,6 +206,9 @@ class Connection:
             expiry.cancel()
             if self._held_timer is not None:
                 self._held_timer.cancel()
+            if self._claiming is not None:
+                self._claiming.cancel()
+            self._inbox.clear()
             client_left = self.closing is None
             if client_left:  # nothing more goes out (late echoes included)
                 self.closing = (1000, "client closed")
@@ -199,7 +220,10 @@ class Connection:
         self.close(TOKEN_EXPIRED, "token expired")
 
     async def _read_loop(self, room: Room) -> None:
-        while True:
+        read_direct = self._extensions.get(READ_DIRECT)
+        if read_direct is not None:  # under uvicorn: messages come to _on_message
+            self._pause_reading = read_direct(lambda data: self._on_message(room, data))
+        while True:  # ASGI: the disconnect, and every message without READ_DIRECT
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 self._count_transport_refusal(message.get("code"))
@@ -216,18 +240,60 @@ class Connection:
 
     async def _guarded(self, room: Room, data: bytes | None) -> None:
         try:
-            await self._frame(room, data)
-        except Refused as refusal:
-            self.ctx.metrics.refuse(refusal.reason)
-            self.close(refusal.code, refusal.reason)
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # pycrdt panics derive from BaseException
+            claim = self._frame(room, data)
+            if claim is not None:
+                await claim
+        except BaseException as exc:
+            self._refuse(exc)
+
+    def _on_message(self, room: Room, data: bytes | None) -> None:
+        """A message straight from the socket (gateway/transport.py, READ_DIRECT)."""
+        if self.closing is not None:
+            return
+        if self._claiming is not None:  # an earlier message waits on Redis: keep the order
+            self._inbox.append(data)
+            self._pause_reading(True)  # the inbox holds at most what one read brought
+            return
+        self._run(room, data)
+
+    def _run(self, room: Room, data: bytes | None) -> None:
+        try:
+            claim = self._frame(room, data)
+        except BaseException as exc:
+            self._refuse(exc)
+            return
+        if claim is not None:
+            self._claiming = asyncio.create_task(self._after_claim(room, claim))
+
+    async def _after_claim(self, room: Room, claim: Coroutine[Any, Any, None]) -> None:
+        try:
+            await claim
+        except BaseException as exc:
+            self._refuse(exc)
+        self._claiming = None
+        while self._inbox and self._claiming is None:
+            data = self._inbox.popleft()
+            if self.closing is None:
+                self._run(room, data)
+        if self._claiming is None:
+            self._pause_reading(False)
+
+    def _refuse(self, exc: BaseException) -> None:
+        """A frame failed: this connection is closed, nothing else is touched. Cancellation,
+        KeyboardInterrupt and SystemExit propagate; pycrdt panics derive from BaseException."""
+        if isinstance(exc, Refused):
+            self.ctx.metrics.refuse(exc.reason)
+            self.close(exc.code, exc.reason)
+        elif isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+            raise exc
+        else:
             log.warning("connection %s: frame refused: %r", self.id, exc)
             self.ctx.metrics.refuse("frame_error")
             self.close(MALFORMED, "malformed frame")
 
-    async def _frame(self, room: Room, data: bytes | None) -> None:
+    def _frame(self, room: Room, data: bytes | None) -> Coroutine[Any, Any, None] | None:
+        """Handle one message now; or, when it writes under client ids this instance has not
+        seen, return what must be awaited first (a Redis round trip) and handles it then."""
         if data is None:
             raise Refused(MALFORMED, "text_frame")
         if not self._bucket.take():
@@ -239,16 +305,27 @@ class Connection:
         if msg.kind == "app":  # comment/lock commands of opted-in clients (issue 7)
             if self.events and self.ctx.app_messages is not None:
                 self.ctx.app_messages(self, room, msg.body)
-            return
+            return None
         if msg.kind == "awareness" and not self._awareness_bucket.take():
             self._hold(room, msg)
-            return
+            return None
         clients = None
         if msg.info is not None and self.claims.can_edit:
-            msg, clients = await self._claim(room, data, msg)
-            if self.closing is not None:  # the room failed while we waited
-                return
+            clients = new_clients(msg.info, room.shape)
+            check_count(self.client_ids, clients)
+            unknown = room.owners.unknown(clients)
+            if unknown:
+                return self._claim(room, data, unknown)
         room.receive(self, msg, clients)
+        return None
+
+    async def _claim(self, room: Room, data: bytes, unknown: list[int]) -> None:
+        """Ask Redis who owns the client ids this update uses first (gateway/live/ownership.py),
+        then check the update again: the letter may have changed while we waited."""
+        await room.owners.resolve(unknown, self.claims.sub)
+        if self.closing is not None:  # the room failed while we waited
+            return
+        room.receive(self, inbound.decode(data, self.ctx.limits, room.shape))
 
     def _hold(self, room: Room, msg: Inbound) -> None:
         if self._held is not None:
@@ -270,21 +347,6 @@ class Connection:
             room.receive(self, msg)
         except Exception as exc:  # already validated; nothing here should fail
             log.warning("connection %s: held awareness refused: %r", self.id, exc)
-
-    async def _claim(
-        self, room: Room, data: bytes, msg: Inbound
-    ) -> tuple[Inbound, list[int] | None]:
-        """Ask Redis who owns the client ids this update uses first (gateway/live/ownership.py).
-        Also the ids with new clocks, for the room, unless it must look again (None)."""
-        assert msg.info is not None
-        clients = new_clients(msg.info, room.shape)
-        check_count(self.client_ids, clients)
-        unknown = room.owners.unknown(clients)
-        if not unknown:
-            return msg, clients  # no await since: still what the room would find
-        await room.owners.resolve(unknown, self.claims.sub)
-        # The letter may have changed while we waited: check the update against it again.
-        return inbound.decode(data, self.ctx.limits, room.shape), None
 
     async def finish(self) -> None:
         """Wait for the outbox and the close frame to go out (no reading)."""

@@ -1,0 +1,82 @@
+"""Under uvicorn, messages are handled as the socket's data is parsed (gateway/transport.py,
+READ_DIRECT), not through ASGI's queue. A message waiting on the claim of a new Yjs client id
+holds the messages after it, with the socket paused, and they follow it in order."""
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gateway import transport
+from gateway.live.connection import Connection
+from gateway.live.ownership import Ownership
+from gateway.transport import READ_DIRECT
+from schemas.events import Topic
+from tests.gateway.harness import Running, types_of
+from tests.support import eventually
+
+
+def connection_of(gw: Running, user: str) -> Connection:
+    conns = [c for c in gw.app.state.gateway.conns if c.claims.sub == user]
+    assert len(conns) == 1
+    return conns[0]
+
+
+async def test_messages_arrive_by_the_direct_read_path(gw: Running) -> None:
+    """After a uvicorn upgrade that removed what it needs, this fails rather than silently
+    slowing down (the ASGI path still works, and is what other servers get)."""
+    letter = await gw.create_letter()
+    a = await gw.client(letter, user="alice")
+    await a.synced.wait()
+    conn = connection_of(gw, "alice")
+    assert conn._extensions.get(READ_DIRECT) is not None
+    socket: Any = conn._pause_reading.__self__  # uvicorn's protocol for this connection
+    await a.insert("hello")
+    await eventually(lambda: len(a.updates) >= 2)  # the echo: handled and logged
+    assert socket.queue.empty() and not socket.read_paused
+    await a.close()
+
+
+@pytest.mark.parametrize("path", ["direct", "asgi"])
+async def test_messages_behind_a_claim_wait_for_it_in_order(
+    gw: Running, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    if path == "asgi":  # what any other ASGI server gives: the read loop takes every message
+        monkeypatch.setattr(transport, "_NEEDS_TO_READ", ("not_in_this_uvicorn",))
+    held, claiming = asyncio.Event(), asyncio.Event()
+    resolve = Ownership.resolve
+
+    async def slow_resolve(self: Ownership, clients: list[int], user: str) -> None:
+        claiming.set()
+        await held.wait()  # Redis taking its time
+        await resolve(self, clients, user)
+
+    monkeypatch.setattr(Ownership, "resolve", slow_resolve)
+    letter = await gw.create_letter()
+    alice = await gw.client(letter, user="alice")
+    bob = await gw.client(letter, user="bob")
+    await alice.synced.wait()
+    await bob.synced.wait()
+    conn = connection_of(gw, "alice")
+    assert (READ_DIRECT in conn._extensions) == (path == "direct")
+
+    first = await alice.insert("one")  # Alice's client id is new: its claim waits
+    await claiming.wait()
+    second = await alice.insert(" two")
+    if path == "direct":
+        socket: Any = conn._pause_reading.__self__
+        await eventually(lambda: len(conn._inbox) == 1)
+        assert socket.read_paused  # nothing more is read while it waits
+    assert str(bob.text) == ""  # neither update was handled
+    assert "doc.update" not in types_of(await gw.records(Topic.LETTERS, letter))
+
+    held.set()
+    await eventually(lambda: str(bob.text) == "one two")
+    assert not conn._inbox
+    records = await gw.records(Topic.LETTERS, letter)
+    updates = [r.value for r in records if types_of([r]) == ["doc.update"]]
+    assert updates == [*first, *second]  # logged in the order sent
+    await alice.insert("!")  # and reading goes on
+    await eventually(lambda: str(bob.text) == "one two!")
+    await alice.close()
+    await bob.close()

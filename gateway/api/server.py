@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from gateway.api.heap import HeapFreezer
 from gateway.service import Gateway
 from gateway.transport import SocketProtocol
 from schemas.settings import Settings
@@ -34,6 +35,8 @@ def tune_interpreter() -> None:
     * The heap as it is after start-up is frozen (`gc.freeze`, again once the server started,
       see GatewayServer.startup): a full collection otherwise walks every object of the
       imported libraries; one took 53 ms mid-benchmark, the largest delivery delay of the run.
+      While serving, `HeapFreezer` does the same for what survives each full collection
+      (gateway/api/heap.py).
     (docs/performance.md)"""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     _freeze_heap()
@@ -51,6 +54,7 @@ class GatewayServer(uvicorn.Server):
         super().__init__(config)
         self.gateway = gateway
         self.own_signals = own_signals
+        self.freezer: HeapFreezer | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -66,11 +70,15 @@ class GatewayServer(uvicorn.Server):
         await super().startup(sockets)
         if gc.get_freeze_count():  # tune_interpreter() opted this process in: app objects too
             _freeze_heap()
+            self.freezer = HeapFreezer()
+            self.freezer.start()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()
         await self.gateway.drain()
+        if self.freezer is not None:
+            await self.freezer.stop()
         await super().shutdown(sockets)
 
 

@@ -9,6 +9,7 @@ import time
 
 from gateway.auth import Claims
 from gateway.context import Context
+from gateway.errors import SLOW_CONSUMER
 from gateway.inbound import limits_for
 from gateway.live.connection import Connection
 from gateway.metrics import Metrics
@@ -37,8 +38,8 @@ class Socket:
         pass
 
 
-def connection(socket: Socket) -> Connection:
-    settings = Settings()
+def connection(socket: Socket, **settings_kw: int) -> Connection:
+    settings = Settings(**settings_kw)
     limits = limits_for(settings)
     ctx = Context(settings, None, Metrics(), "gw", limits)  # type: ignore[arg-type]  # no log
     claims = Claims(sub="u", firm_id="f", name="U", role="editor", exp=time.time() + 60)
@@ -82,4 +83,16 @@ async def test_a_declined_tick_goes_through_asgi_in_order() -> None:
     assert socket.asgi == MESSAGES
     assert socket.direct == []
     conn.close(1000, "done")
+    await conn.finish()
+
+
+async def test_a_declined_tick_beyond_the_outbox_bound_is_a_slow_consumer() -> None:
+    socket = Socket(takes_direct_writes=False)  # a paused transport: the client does not read
+    conn = connection(socket, max_outbox_bytes=1000)
+    for _ in range(3):
+        conn.send(bytes(400), "awareness")  # each frame alone fits; the tick does not
+    await next_tick()
+    assert conn.closing == (SLOW_CONSUMER, "too slow")
+    assert conn.ctx.metrics.refusals.labels("slow_consumer")._value.get() == 1
+    assert socket.asgi == []  # the backlog is dropped, not sent
     await conn.finish()

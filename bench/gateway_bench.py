@@ -128,35 +128,99 @@ async def create_letters(port: int, count: int, settings: Settings) -> list[str]
 async def run_load(
     url: str, rooms: list[dict[str, Any]], args: argparse.Namespace, server: Proc
 ) -> dict[str, Any]:
-    """Run the generator; the server's CPU and the load average cover its measuring window."""
-    plan = {"url": url, "rooms": rooms, "rate": args.rate, "duration_s": args.duration,
-            "warmup_s": args.warmup, "drain_s": args.drain}  # fmt: skip
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(plan, f)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *LOADGEN, f.name, stdout=asyncio.subprocess.PIPE
-        )
+    """Run the generator (`args.procs` processes, letters dealt round-robin); the server's CPU
+    and the load average cover the measuring window, which all processes start together."""
+    plans = []
+    for i in range(args.procs):
+        plan = {
+            "url": url,
+            "rooms": rooms[i :: args.procs],
+            "rate": args.rate,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "drain_s": args.drain,
+            "tick_ms": args.tick_ms,
+        }
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(plan, f)
+        plans.append(f.name)
+    window: dict[str, tuple[float, float]] = {}
+    loads: dict[str, float] = {}
+    results: list[dict[str, Any]] = []
+
+    async def follow(proc: asyncio.subprocess.Process, synced: asyncio.Event) -> None:
         assert proc.stdout is not None
-        window: dict[str, tuple[float, float]] = {}
-        loads: dict[str, float] = {}
-        result: dict[str, Any] = {}
         async for line in proc.stdout:
             message = json.loads(line)
             phase = message.get("phase")
-            if phase:
+            if phase == "synced":
+                synced.set()
+            elif phase and phase not in window:  # the first process to get there
                 window[phase] = (server.cpu_s(), time.monotonic())
                 loads[phase] = round(os.getloadavg()[0], 2)
-            else:
-                result = message
+            elif not phase:
+                results.append(message)
         await proc.wait()
+
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        for plan in plans:
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    *LOADGEN,
+                    plan,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=256 << 20,  # the result line carries every latency sample
+                )
+            )
+        synced = [asyncio.Event() for _ in procs]
+        followers = [asyncio.create_task(follow(p, e)) for p, e in zip(procs, synced, strict=True)]
+        await asyncio.gather(*(e.wait() for e in synced))
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        await asyncio.gather(*followers)
     finally:
-        os.unlink(f.name)
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        for plan in plans:
+            os.unlink(plan)
+    result = _merge(results, args.duration)
     (cpu0, t0), (cpu1, t1) = window["measuring"], window["done"]
     result["server_cpu_pct_of_core"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["server_rss_mb"] = round(server.rss_mb(), 1)
     result["loadavg_1m_before_after"] = [loads["measuring"], round(os.getloadavg()[0], 2)]
     return result
+
+
+def _merge(results: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
+    """One result from the generator processes': counts add up, latencies are pooled, and the
+    generator's own figures are summed (CPU) or the worst process's (loop delay, late sends)."""
+    latencies = sorted(ms for r in results for ms in r["latencies"])
+
+    def pct(p: float) -> float | None:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] if latencies else None
+
+    total = {name: sum(r[name] for r in results) for name in
+             ("connections", "sent", "expected_deliveries", "observed", "coalesced",
+              "diverged_pairs")}  # fmt: skip
+    worst = {name: {k: max(r[name][k] for r in results) for k in results[0][name]}
+             for name in ("loadgen_loop_delay_ms", "loadgen_send_late_ms")}  # fmt: skip
+    return {
+        **total,
+        "connect_ms": max(r["connect_ms"] for r in results),
+        "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] if latencies else None,
+        "updates_per_s": total["sent"] / duration_s,
+        "deliveries_per_s": (total["observed"] + total["coalesced"]) / duration_s,
+        "loadgen_processes": len(results),
+        "loadgen_cpu_pct": sum(r["loadgen_cpu_pct"] for r in results),
+        **worst,
+    }  # fmt: skip
 
 
 async def bench_gateway(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -331,6 +395,10 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--drain", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=1, help="runs per server; medians printed")
+    parser.add_argument("--tick-ms", type=float, default=5.0, help="the generator's send timer")
+    parser.add_argument(
+        "--procs", type=int, default=1, help="load generator processes (letters split between)"
+    )
     parser.add_argument("--target", choices=["gateway", "reference", "both"], default="both")
     parser.add_argument(
         "--initial-sync",

@@ -2,6 +2,9 @@
 // in one Node process. Each user overwrites its own key of the Y.Map "bench" with {n, t, m} at a
 // fixed rate; every peer measures sender-to-peer latency from t when the key changes.
 // Usage: node gateway_load.js plan.json (written by gateway_bench.py); prints one JSON line.
+// The bench may split the letters over several of these processes (`--procs`): each prints
+// {"phase": "synced"} once its clients have synced and starts its schedule when the bench writes
+// "go" to its stdin, so all of them measure the same window; the bench merges their latencies.
 //
 // Why a Y.Map key per user and not a growing Y.Array: Yjs computes an array event's `changes`
 // and a push at the end by walking the array, so with ~1,000 items per letter the generator
@@ -34,8 +37,9 @@ async function loadYjs () {
 
 process.setMaxListeners(0)
 const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
-// Wall-clock milliseconds with sub-millisecond resolution (Date.now() is whole milliseconds).
-const now = () => performance.timeOrigin + performance.now()
+// Milliseconds of CLOCK_MONOTONIC (process.hrtime), nanosecond resolution and the same clock in
+// every process of the machine: a sender and its peers may live in different generators.
+const now = () => Number(process.hrtime.bigint()) / 1e6
 const stats = { latencies: [], observed: 0, coalesced: 0, sent: 0, sendLateMs: [] }
 let measuring = false
 
@@ -89,7 +93,7 @@ function schedule (clients, period) {
       due[i] += period
       if (due[i] < t - period) due[i] = t // more than a period behind: drop, do not burst
     }
-  }, Math.min(5, period / 4))
+  }, Math.min(plan.tick_ms || 5, period / 4))
   return () => clearInterval(timer)
 }
 
@@ -121,6 +125,9 @@ async function main () {
   const t0 = now()
   await Promise.all(clients.map((c) => c.synced))
   const connectMs = now() - t0
+  process.stdout.write('{"phase": "synced"}\n')
+  await new Promise((resolve) => process.stdin.once('data', resolve)) // the bench says "go"
+  process.stdin.pause()
   const stop = schedule(clients, 1000 / plan.rate)
   await new Promise((resolve) => setTimeout(resolve, plan.warmup_s * 1000))
   const loop = monitorEventLoopDelay({ resolution: 10 })
@@ -156,7 +163,9 @@ async function main () {
     loadgen_loop_delay_ms: { p50: loop.percentile(50) / 1e6 - 10, p99: loop.percentile(99) / 1e6 - 10,
       max: loop.max / 1e6 - 10 },
     loadgen_send_late_ms: { p50: percentile(stats.sendLateMs, 0.5),
-      p99: percentile(stats.sendLateMs, 0.99) }
+      p99: percentile(stats.sendLateMs, 0.99) },
+    // Every sample (µs-rounded), for the bench to merge across generator processes.
+    latencies: stats.latencies.map((ms) => Math.round(ms * 1000) / 1000)
   }
   process.stdout.write(JSON.stringify(out) + '\n')
   for (const c of clients) c.provider.destroy()

@@ -167,9 +167,11 @@ async function main () {
     // Every sample (µs-rounded), for the bench to merge across generator processes.
     latencies: stats.latencies.map((ms) => Math.round(ms * 1000) / 1000)
   }
-  process.stdout.write(JSON.stringify(out) + '\n')
-  for (const c of clients) c.provider.destroy()
-  setTimeout(() => process.exit(0), 200)
+  // Exit only once the line is written: a pipe takes it asynchronously (MBs of samples).
+  process.stdout.write(JSON.stringify(out) + '\n', () => {
+    for (const c of clients) c.provider.destroy()
+    setTimeout(() => process.exit(0), 200)
+  })
 }
 
 main().catch((err) => { console.error(err); process.exit(1) })

@@ -46,10 +46,12 @@ class Peer(Protocol):
     def close(self, code: int, reason: str) -> None: ...
 
 
+# Rooms hears of a room that left memory: a failed one passes what it accepted but never logged.
+OnGone = Callable[["Room", list[Entry]], None]
+
+
 class Room:
-    def __init__(
-        self, ctx: Context, letter_id: str, firm_id: str, on_gone: Callable[["Room"], None]
-    ):
+    def __init__(self, ctx: Context, letter_id: str, firm_id: str, on_gone: OnGone):
         self.ctx, self.letter_id, self.firm_id, self._on_gone = ctx, letter_id, firm_id, on_gone
         self.doc: Doc[Any] = Doc()
         self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
@@ -60,7 +62,6 @@ class Room:
         # document's size (deletions are not subtracted) that costs nothing to keep.
         self.size = 0
         self.failed = False
-        self.unlogged: list[Entry] = []  # what a failed append left out (gateway/live/rescue.py)
         self.closing = False
         self.closed = asyncio.Event()
         self._pending: list[Event] | None = []  # remote events seen while loading
@@ -106,14 +107,13 @@ class Room:
         """An append failed: forget this state, make every client reconnect and resync."""
         if self.failed:
             return
-        self.unlogged = list(unlogged)
         log.error("letter %s: append failed (%r); closing its connections", self.letter_id, exc)
         self.failed = True
         self.ctx.metrics.refuse("log_unavailable")
         for conn in list(self.conns):
             conn.close(LOG_UNAVAILABLE, "log unavailable, reconnect")
         self._throttle.cancel_all()
-        self._on_gone(self)
+        self._on_gone(self, list(unlogged))  # what it accepted but did not log: rescued
 
     async def close(self) -> None:
         """Flush what is queued and stop (idle unload, shutdown)."""

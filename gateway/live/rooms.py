@@ -4,6 +4,7 @@ the rescue of what a failed letter left unlogged (gateway/live/rescue.py)."""
 import asyncio
 from collections import Counter
 
+from eventlog.records import Entry
 from gateway.access import LetterMeta
 from gateway.auth import Claims
 from gateway.context import Context
@@ -111,30 +112,28 @@ class Rooms:
         finally:
             self._gone(room)
 
-    def _gone(self, room: Room) -> None:
+    def _gone(self, room: Room, unlogged: list[Entry] | None = None) -> None:
         if self._rooms.get(room.letter_id) is room:
             del self._rooms[room.letter_id]
             self._cancel_unload(room.letter_id)
         room.closed.set()
-        if room.unlogged:
-            self._rescue(room)
+        if unlogged:
+            self._rescue(room.letter_id, unlogged)
         if room.failed:  # stop its append tasks; nothing of it is flushed any more
             task = asyncio.create_task(room.close())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self.ctx.metrics.letters.set(len(self._rooms))
 
-    def _rescue(self, room: Room) -> None:
-        entries, room.unlogged = room.unlogged, []
-        rescue = self._rescues.get(room.letter_id)
+    def _rescue(self, letter_id: str, entries: list[Entry]) -> None:
+        rescue = self._rescues.get(letter_id)
         if rescue is not None:  # still pending: `_rescued` drops a rescue once it landed
             rescue.add(entries)
             return
         topic = self.ctx.settings.topic(Topic.LETTERS)
         timeout = self.ctx.settings.append_timeout_s
-        key = room.letter_id.encode()
-        self._rescues[room.letter_id] = Rescue(
-            self.ctx.log, topic, key, entries, timeout, self._rescued
+        self._rescues[letter_id] = Rescue(
+            self.ctx.log, topic, letter_id.encode(), entries, timeout, self._rescued
         )
 
     def _rescued(self, rescue: Rescue) -> None:

@@ -97,11 +97,6 @@ function schedule (clients, period) {
   return () => clearInterval(timer)
 }
 
-function summary (sorted) {
-  return { p50_ms: percentile(sorted, 0.5), p95_ms: percentile(sorted, 0.95),
-    p99_ms: percentile(sorted, 0.99), max_ms: sorted.length ? sorted[sorted.length - 1] : null }
-}
-
 function diverged (clients) {
   let bad = 0
   for (const c of clients) {
@@ -143,7 +138,6 @@ async function main () {
   stop()
   await new Promise((resolve) => setTimeout(resolve, plan.drain_s * 1000))
   const peers = plan.rooms[0].users.length - 1
-  stats.latencies.sort((a, b) => a - b)
   stats.sendLateMs.sort((a, b) => a - b)
   const out = {
     connections: clients.length,
@@ -153,9 +147,6 @@ async function main () {
     observed: stats.observed,
     coalesced: stats.coalesced,
     diverged_pairs: diverged(clients),
-    ...summary(stats.latencies),
-    updates_per_s: stats.sent / plan.duration_s,
-    deliveries_per_s: (stats.observed + stats.coalesced) / plan.duration_s,
     loadgen_cpu_pct: Math.round((cpu.user + cpu.system) / 1e4 / plan.duration_s),
     // How late the generator's own event loop ran its timers (the histogram's samples include
     // the 10 ms sampling interval itself, subtracted here): tens of ms means the generator, not
@@ -164,7 +155,8 @@ async function main () {
       max: loop.max / 1e6 - 10 },
     loadgen_send_late_ms: { p50: percentile(stats.sendLateMs, 0.5),
       p99: percentile(stats.sendLateMs, 0.99) },
-    // Every sample (µs-rounded), for the bench to merge across generator processes.
+    // Every sample (µs-rounded): the bench pools them across generator processes and takes the
+    // percentiles and rates there (gateway_bench.py, `_merge`).
     latencies: stats.latencies.map((ms) => Math.round(ms * 1000) / 1000)
   }
   // Exit only once the line is written: a pipe takes it asynchronously (MBs of samples).

@@ -44,6 +44,8 @@ class HeapFreezer:
             self._task = None
 
     async def _run(self) -> None:
+        # Polled from the loop rather than hooked into gc.callbacks: a callback runs inside the
+        # collector, in whichever thread allocated (the log's writer thread too).
         seen = full_collections()
         refreshed = time.monotonic()
         while True:

@@ -2,8 +2,13 @@
 (embedded log, appends included) and against the reference y-websocket server, same load.
 
     .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20 --runs 2
+    .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20 --lean
     .venv/bin/python bench/gateway_bench.py --initial-sync 10000
     .venv/bin/python bench/gateway_bench.py --idle 10000
+
+`--lean` swaps the stock clients for lean ones (raw sockets sending real Yjs updates, reading
+deliveries without applying them): the generator then needs half a core instead of a whole one,
+so the figures are the servers' rather than the generator's queueing.
 
 Prints one JSON line per run (both servers in turn, alternating who goes first), then the
 medians per server; docs/performance.md ("Gateway") records the figures. Set
@@ -140,6 +145,7 @@ async def run_load(
             "warmup_s": args.warmup,
             "drain_s": args.drain,
             "tick_ms": args.tick_ms,
+            "lean": args.lean,
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(plan, f)
@@ -189,7 +195,7 @@ async def run_load(
                 await proc.wait()
         for plan in plans:
             os.unlink(plan)
-    result = _merge(results, args.duration)
+    result = {"clients": "lean" if args.lean else "stock", **_merge(results, args.duration)}
     (cpu0, t0), (cpu1, t1) = window["measuring"], window["done"]
     result["server_cpu_pct_of_core"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["server_rss_mb"] = round(server.rss_mb(), 1)
@@ -210,8 +216,10 @@ def _merge(results: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
               "diverged_pairs")}  # fmt: skip
     worst = {name: {k: max(r[name][k] for r in results) for k in results[0][name]}
              for name in ("loadgen_loop_delay_ms", "loadgen_send_late_ms")}  # fmt: skip
+    duplicated = [r["duplicated"] for r in results]  # None: stock clients cannot see them
     return {
         **total,
+        "duplicated": None if None in duplicated else sum(duplicated),
         "connect_ms": max(r["connect_ms"] for r in results),
         "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
         "max_ms": latencies[-1] if latencies else None,
@@ -398,6 +406,11 @@ async def main() -> None:
     parser.add_argument("--tick-ms", type=float, default=5.0, help="the generator's send timer")
     parser.add_argument(
         "--procs", type=int, default=1, help="load generator processes (letters split between)"
+    )
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="lean clients (raw sockets that do not apply deliveries): server-bound figures",
     )
     parser.add_argument("--target", choices=["gateway", "reference", "both"], default="both")
     parser.add_argument(

@@ -34,8 +34,14 @@ class Context:
         """The appends of `topic` for all letters of this instance (gateway/live/appender.py)."""
         found = self._batchers.get(topic)
         if found is None:
-            name, timeout = self.settings.topic(topic), self.settings.append_timeout_s
-            found = self._batchers[topic] = Batcher(self.log, name, self.metrics, timeout)
+            settings = self.settings
+            found = self._batchers[topic] = Batcher(
+                self.log,
+                settings.topic(topic),
+                self.metrics,
+                settings.append_timeout_s,
+                settings.append_linger_ms / 1000,
+            )
         return found
 
     async def close_batchers(self) -> None:

@@ -1,11 +1,14 @@
 """Prometheus metrics, one CollectorRegistry per app so several apps can share a process."""
 
-from collections.abc import Iterator
+import math
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 _FAST = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -26,11 +29,8 @@ class Metrics:
         self.append_latency = Histogram(
             "gateway_append_seconds", "Log append latency", ["topic"], buckets=_FAST, registry=r
         )
-        self.fanout_latency = Histogram(
-            "gateway_fanout_seconds",
-            "Time to queue one update to local peers",
-            buckets=_FAST,
-            registry=r,
+        self.fanout_latency = LoopHistogram(
+            "gateway_fanout_seconds", "Time to queue one update to local peers", _FAST, r
         )
         self._append: dict[str, Histogram] = {}
         self.load_latency = Histogram(
@@ -79,3 +79,36 @@ class Tally:
         for value, count in list(self.counts.items()):  # a copy: scrapes may run in a thread
             family.add_metric([value], count)
         yield family
+
+
+class LoopHistogram:
+    """A histogram observed from the event loop only, kept in a plain list and read at scrape.
+
+    For an observation per update: prometheus_client's Histogram takes a lock per bucket
+    increment and another for the sum (about 5 % of the gateway's busy time at 10,000
+    updates/s). The exposition is the same as a Histogram's (`_bucket`, `_sum`, `_count`).
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self.bounds = tuple(buckets)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: above every bound (+Inf)
+        self.sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # first bound >= value: "le"
+        self.sum += value
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> Iterator[Metric]:
+        counts, total = list(self.counts), self.sum  # a copy: scrapes may run in a thread
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self.bounds, math.inf), counts, strict=True):
+            cumulative += count
+            buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=total)

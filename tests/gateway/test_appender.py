@@ -2,6 +2,7 @@
 one `append_batch` per round, each letter in order, a failure costs only its own letter."""
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,20 @@ async def test_one_round_for_many_letters_each_in_order(log: Counting) -> None:
         partition = log.partition_for(topic, key)
         records = [r for r in await log.read(topic, partition, 0) if r.key == key]
         assert [r.value for r in records] == [b"0", b"1", b"2"]
+    await batcher.close()
+
+
+async def test_a_linger_gathers_entries_of_several_ticks(log: Counting) -> None:
+    topic = Settings().topic(Topic.LETTERS)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10, linger_s=0.2)
+    appenders = [batcher.appender(f"T{i}".encode(), lambda *_: None) for i in range(3)]
+    acked: list[int] = []
+    for n, appender in enumerate(appenders):  # one per event-loop tick, within the linger
+        appender.put(Entry(b"%d" % n), functools.partial(acked.append, n))
+        await asyncio.sleep(0)
+    assert log.calls == 0 and acked == []  # still lingering: nothing appended, nothing acked
+    await asyncio.gather(*(a.flush() for a in appenders))
+    assert log.calls == 1 and acked == [0, 1, 2]
     await batcher.close()
 
 

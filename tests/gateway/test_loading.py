@@ -164,3 +164,4 @@ async def test_rest_create_read_and_permissions(stores: Running) -> None:
         assert counts[("gateway_messages_in_total", "sync_update")] >= 1  # the client's edit
         assert counts[("gateway_messages_out_total", "sync_step2")] >= 1
         assert counts[("gateway_messages_out_total", "update")] >= 1  # its echo
+        assert counts[("gateway_fanout_seconds_count", None)] >= 1  # the client's edit, fanned out

@@ -2,13 +2,18 @@
 (embedded log, appends included) and against the reference y-websocket server, same load.
 
     .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20 --runs 2
-    .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20 --lean
+    .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20 --lean \
+        --tick-ms 1 --runs 3
+    .venv/bin/python bench/gateway_bench.py --letters 200 --users 10 --rate 5 --duration 20 --lean \
+        --procs 2
     .venv/bin/python bench/gateway_bench.py --initial-sync 10000
     .venv/bin/python bench/gateway_bench.py --idle 10000
 
 `--lean` swaps the stock clients for lean ones (raw sockets sending real Yjs updates, reading
 deliveries without applying them): the generator then needs half a core instead of a whole one,
-so the figures are the servers' rather than the generator's queueing.
+so the figures are the servers' rather than the generator's queueing. `--tick-ms 1` sends each
+update within a millisecond of its due time instead of in 5 ms bursts, arrivals closer to
+those of independent typists.
 
 Prints one JSON line per run (both servers in turn, alternating who goes first), then the
 medians per server; docs/performance.md ("Gateway") records the figures. Set

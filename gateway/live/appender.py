@@ -11,9 +11,9 @@ trips cost ~30 us of the event loop per append (docs/performance.md).
 An idle batcher lingers (`append_linger_ms`, like Kafka's producer `linger.ms`) before its
 append, so that updates arriving over a few milliseconds share one transaction: each append
 costs both threads a fixed share (a commit, a thread hand-off, a task wake-up), which at 2,500
-updates/s spread over time was a fifth of the gateway's CPU. Peers never wait for it (they hear
-an update as it is queued); only the sender's echo, the acknowledgement, comes that much later.
-A backlog that built up during an append goes out at once.
+updates/s spread over time was about a quarter of the gateway's CPU. Peers never wait for it
+(they hear an update as it is queued); only the sender's echo, the acknowledgement, comes that
+much later. A backlog that built up during an append goes out at once.
 """
 
 import asyncio

@@ -75,7 +75,7 @@ async def test_one_round_for_many_letters_each_in_order(log: Counting) -> None:
 
 async def test_a_linger_gathers_entries_of_several_ticks(log: Counting) -> None:
     topic = Settings().topic(Topic.LETTERS)
-    batcher = Batcher(log, topic, Metrics(), timeout_s=10, linger_s=0.2)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10, linger_s=0.5)
     appenders = [batcher.appender(f"T{i}".encode(), lambda *_: None) for i in range(3)]
     acked: list[int] = []
     for n, appender in enumerate(appenders):  # one per event-loop tick, within the linger

@@ -52,6 +52,18 @@ const now = () => Number(process.hrtime.bigint()) / 1e6
 const stats = { latencies: [], observed: 0, coalesced: 0, duplicated: 0, sent: 0, sendLateMs: [] }
 let measuring = false
 
+// One delivery of sender's update number n (sent at sentAt, measured or warm-up) seen at t. A
+// jump in n means several updates arrived merged (coalesced); a step back, one seen twice.
+function record (lastSeen, sender, n, sentAt, measured, t) {
+  const gap = n - lastSeen.get(sender) - 1
+  if (gap < 0) { stats.duplicated++; return }
+  lastSeen.set(sender, n)
+  if (!measured) return
+  stats.latencies.push(t - sentAt)
+  stats.observed++
+  if (gap > 0) stats.coalesced += gap
+}
+
 function client (room, params, userIndex, roomUsers) {
   const doc = new Y.Doc()
   const provider = new WebsocketProvider(plan.url, room, doc, {
@@ -65,12 +77,7 @@ function client (room, params, userIndex, roomUsers) {
     const t = now()
     for (const sender of event.keysChanged) {
       const value = map.get(sender)
-      const gap = value.n - lastSeen.get(sender) - 1
-      lastSeen.set(sender, value.n)
-      if (!value.m) continue
-      stats.latencies.push(t - value.t)
-      stats.observed++
-      if (gap > 0) stats.coalesced += gap
+      record(lastSeen, sender, value.n, value.t, value.m, t)
     }
   })
   let n = 0
@@ -119,13 +126,7 @@ function leanClient (room, params, userIndex, roomUsers) {
       const end = data.indexOf(59, at) // ';'
       const [sender, n, sent, m] = data.toString('latin1', at + MARK_BYTES.length, end).split(',')
       if (sender === key) continue // our own echo
-      const gap = n - lastSeen.get(sender) - 1
-      if (gap < 0) { stats.duplicated++; continue }
-      lastSeen.set(sender, Number(n))
-      if (m !== '1') continue
-      stats.latencies.push(t - sent)
-      stats.observed++
-      if (gap > 0) stats.coalesced += gap
+      record(lastSeen, sender, Number(n), Number(sent), m === '1', t)
     }
   })
   let n = 0

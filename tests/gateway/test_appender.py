@@ -87,6 +87,21 @@ async def test_a_linger_gathers_entries_of_several_ticks(log: Counting) -> None:
     await batcher.close()
 
 
+async def test_a_backlog_queued_during_an_append_does_not_linger_again(log: Counting) -> None:
+    topic = Settings().topic(Topic.LETTERS)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10, linger_s=2.0)
+    appender = batcher.appender(b"B", lambda *_: None)
+    log.gate.clear()
+    appender.put(Entry(b"1"))
+    await log.entered.wait()  # the first round (after its linger) is in flight
+    appender.put(Entry(b"2"))
+    log.gate.set()
+    async with asyncio.timeout(1.0):  # another linger would take 2 s
+        await appender.flush()
+    assert log.calls == 2
+    await batcher.close()
+
+
 async def test_a_failed_letter_loses_nothing_and_costs_others_nothing(log: Counting) -> None:
     topic = Settings().topic(Topic.LETTERS)
     batcher = Batcher(log, topic, Metrics(), timeout_s=10)

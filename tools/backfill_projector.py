@@ -138,12 +138,10 @@ async def _fold(
                 worker.result()  # a bug in the fold: raise it
             await asyncio.sleep(POLL_S)
     finally:
-        # `revoked` waits for the batch in flight, then cancels the followers without awaiting
-        # them; a Kafka follower must close its consumer before the log closes. Only then is
-        # the worker stopped, idle: a cancel inside a Redis call would break the connection.
-        followers = list(projector._followers)
+        # `revoked` waits for the batch in flight and for the followers to end (a Kafka
+        # follower closes its consumer before the log closes). Only then is the worker stopped,
+        # idle: a cancel inside a Redis call would break the connection.
         await projector.revoked(partitions)
-        await asyncio.gather(*followers, return_exceptions=True)
         await _stop(worker)
 
 

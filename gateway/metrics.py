@@ -26,6 +26,12 @@ class Metrics:
         self.refusals = Counter(
             "gateway_refusals", "Refused handshakes, frames and connections", ["reason"], registry=r
         )
+        self.awareness_echoes = Counter(
+            "gateway_awareness_echoes",
+            "Awareness entries dropped as echoes: states the letter already holds, which"
+            " y-websocket clients send back on receiving them",
+            registry=r,
+        )
         self.append_latency = Histogram(
             "gateway_append_seconds", "Log append latency", ["topic"], buckets=_FAST, registry=r
         )

@@ -22,6 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from pycrdt import merge_updates
@@ -306,9 +307,18 @@ class Connection:
             if self.events and self.ctx.app_messages is not None:
                 self.ctx.app_messages(self, room, msg.body)
             return None
-        if msg.kind == "awareness" and not self._awareness_bucket.take():
-            self._hold(room, msg)
-            return None
+        if msg.kind == "awareness":
+            # Echoes change nothing: dropped before the rate limit, so that they neither use up
+            # the sender's own awareness budget nor count as refusals (gateway/live/presence.py).
+            fresh = room.presence.changes(msg.entries)
+            if len(fresh) < len(msg.entries):
+                self.ctx.metrics.awareness_echoes.inc(len(msg.entries) - len(fresh))
+                if not fresh:
+                    return None
+                msg = replace(msg, entries=fresh)
+            if not self._awareness_bucket.take():
+                self._hold(room, msg)
+                return None
         clients = None
         if msg.info is not None and self.claims.can_edit:
             clients = new_clients(msg.info, room.shape)

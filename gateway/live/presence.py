@@ -44,6 +44,22 @@ class Presence:
     def owned_by(self, owner: str) -> list[int]:
         return [cid for cid, who in self._owners.items() if who == owner]
 
+    def changes(self, entries: list[AwarenessEntry]) -> list[AwarenessEntry]:
+        """The entries that would change the letter's awareness, by y-protocols' own rule: a
+        newer clock, or a removal at the same clock. The rest are echoes: y-websocket's
+        provider sends back every state it receives, so each awareness change comes back from
+        every peer at the clock the letter already holds."""
+        meta, states = self._awareness.meta, self._awareness.states
+        fresh = []
+        for entry in entries:
+            known = meta.get(entry.client_id)
+            clock = 0 if known is None else known["clock"]
+            if clock < entry.clock or (
+                clock == entry.clock and entry.state is None and entry.client_id in states
+            ):
+                fresh.append(entry)
+        return fresh
+
     def accept(
         self, owner: str, claims: Claims, entries: list[AwarenessEntry]
     ) -> tuple[bytes, list[int]]:

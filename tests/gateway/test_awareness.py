@@ -2,7 +2,9 @@
 
 import json
 from typing import Any
+from unittest.mock import ANY
 
+import httpx
 from pycrdt import Awareness, Doc, create_awareness_message
 
 from schemas.events import Topic
@@ -79,3 +81,57 @@ async def test_presence_records_are_throttled_and_merged(gw: Running) -> None:
     await eventually(logged_last)
     records = await gw.records(Topic.PRESENCE, letter)
     assert len(records) < 30  # merged: at most one per 100 ms
+
+
+async def test_echoes_are_dropped_without_using_the_senders_budget(gw: Running) -> None:
+    # y-websocket's provider sends back every awareness state it receives. Those echoes
+    # change nothing; were they rate limited like the sender's own messages, an echo arriving
+    # after Bob's own caret (over budget) would take its place and the caret would be lost.
+    letter = await gw.create_letter()
+    alice = await gw.client(letter, user="alice", name="Alice")
+    bob = await gw.client(letter, user="bob", name="Bob")
+    await alice.synced.wait()
+    await bob.synced.wait()
+    hers = Awareness(alice.doc)
+    await alice.set_awareness(hers, {"cursor": 1})
+    await eventually(lambda: hers.client_id in _states(bob))
+    clock = max(c for e in bob.awareness for cid, c, _ in e if cid == hers.client_id)
+    echo = create_awareness_message(
+        b"\x01" + _entry(hers.client_id, clock, json.dumps(_states(bob)[hers.client_id]).encode())
+    )
+    before = await _metrics(gw)
+    for _ in range(12):  # more than the awareness burst (10)
+        await bob.ws.send(echo)
+    his = Awareness(bob.doc)
+    await bob.set_awareness(his, {"cursor": 7})
+    await bob.ws.send(echo)
+    await eventually(lambda: _states(alice).get(his.client_id, {}).get("cursor") == 7)  # type: ignore[attr-defined]
+    after = await _metrics(gw)
+    assert after["gateway_awareness_echoes_total"] - before["gateway_awareness_echoes_total"] == 13
+    for reason in ("awareness_not_owned", "awareness_rate_limited"):
+        key = f'gateway_refusals_total{{reason="{reason}"}}'
+        assert after.get(key, 0.0) == before.get(key, 0.0), reason
+    # A foreign state with a newer clock is no echo: still refused and counted.
+    forged = create_awareness_message(b"\x01" + _entry(hers.client_id, clock + 5, b'{"x":1}'))
+    await bob.ws.send(forged)
+    key = 'gateway_refusals_total{reason="awareness_not_owned"}'
+
+    async def refused() -> bool:
+        return (await _metrics(gw)).get(key, 0.0) == before.get(key, 0.0) + 1
+
+    await eventually(refused)
+    count = len(bob.awareness)
+    await bob.ws.send(b"\x03")  # query: the reply shows what the server holds
+    await eventually(lambda: len(bob.awareness) > count)
+    assert _states(bob)[hers.client_id] == {"cursor": 1, "user": ANY}
+
+
+async def _metrics(gw: Running) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        text = (await http.get("/metrics")).text
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values

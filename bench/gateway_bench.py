@@ -151,6 +151,7 @@ async def run_load(
             "drain_s": args.drain,
             "tick_ms": args.tick_ms,
             "lean": args.lean,
+            "stagger_s": args.stagger,
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(plan, f)
@@ -407,6 +408,12 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--drain", type=float, default=3.0)
+    parser.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        help="open the clients over this many seconds (spreads stock clients' awareness renewals)",
+    )
     parser.add_argument("--runs", type=int, default=1, help="runs per server; medians printed")
     parser.add_argument("--tick-ms", type=float, default=5.0, help="the generator's send timer")
     parser.add_argument(

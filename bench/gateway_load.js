@@ -184,13 +184,23 @@ async function main () {
   await loadYjs()
   const clients = []
   let userIndex = 0
+  // --stagger-s: open the clients over that many seconds instead of at once. Stock clients
+  // renew their awareness every 15 s on a 3 s timer that starts with each client; opened
+  // together, they all renew within the same fraction of a second, and since y-websocket sends
+  // back every state it receives, each renewal storm stalls generator and server alike.
+  const total = plan.rooms.reduce((n, r) => n + r.users.length, 0)
+  const gap = (plan.stagger_s || 0) * 1000 / total
+  const t0 = now()
   for (const { room, users } of plan.rooms) {
     const ids = users.map((_, i) => userIndex + i)
     const make = plan.lean ? leanClient : client
-    const members = users.map((params) => make(room, params, userIndex++, ids))
+    const members = []
+    for (const params of users) {
+      if (gap) await new Promise((resolve) => setTimeout(resolve, gap))
+      members.push(make(room, params, userIndex++, ids))
+    }
     for (const c of members) clients.push({ ...c, room: members.filter((m) => m !== c) })
   }
-  const t0 = now()
   await Promise.all(clients.map((c) => c.synced))
   const connectMs = now() - t0
   process.stdout.write('{"phase": "synced"}\n')

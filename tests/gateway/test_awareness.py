@@ -106,6 +106,7 @@ async def test_echoes_are_dropped_without_using_the_senders_budget(gw: Running) 
     await bob.set_awareness(his, {"cursor": 7})
     await bob.ws.send(echo)
     await eventually(lambda: _states(alice).get(his.client_id, {}).get("cursor") == 7)  # type: ignore[attr-defined]
+    await _round_trip(bob)  # the last echo, sent after the caret, has been handled too
     after = await _metrics(gw)
     assert after["gateway_awareness_echoes_total"] - before["gateway_awareness_echoes_total"] == 13
     for reason in ("awareness_not_owned", "awareness_rate_limited"):
@@ -120,10 +121,15 @@ async def test_echoes_are_dropped_without_using_the_senders_budget(gw: Running) 
         return (await _metrics(gw)).get(key, 0.0) == before.get(key, 0.0) + 1
 
     await eventually(refused)
-    count = len(bob.awareness)
-    await bob.ws.send(b"\x03")  # query: the reply shows what the server holds
-    await eventually(lambda: len(bob.awareness) > count)
-    assert _states(bob)[hers.client_id] == {"cursor": 1, "user": ANY}
+    await _round_trip(bob)
+    assert _states(bob)[hers.client_id] == {"cursor": 1, "user": ANY}  # what the server holds
+
+
+async def _round_trip(client: YClient) -> None:
+    """Query awareness and wait for the reply: everything sent before it has been handled."""
+    count = len(client.awareness)
+    await client.ws.send(b"\x03")
+    await eventually(lambda: len(client.awareness) > count)
 
 
 async def _metrics(gw: Running) -> dict[str, float]:

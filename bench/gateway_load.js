@@ -64,6 +64,17 @@ function record (lastSeen, sender, n, sentAt, measured, t) {
   if (gap > 0) stats.coalesced += gap
 }
 
+// What the schedule and the divergence check use of a client, stock or lean: `write(n)` sets the
+// user's key to update number n.
+function handle (key, write, synced, lastOf, destroy) {
+  let n = 0
+  const send = () => {
+    write(n++)
+    if (measuring) stats.sent++
+  }
+  return { send, synced, key, sentN: () => n - 1, lastOf, destroy }
+}
+
 function client (room, params, userIndex, roomUsers) {
   const doc = new Y.Doc()
   const provider = new WebsocketProvider(plan.url, room, doc, {
@@ -80,20 +91,9 @@ function client (room, params, userIndex, roomUsers) {
       record(lastSeen, sender, value.n, value.t, value.m, t)
     }
   })
-  let n = 0
-  const send = () => {
-    map.set(key, { n: n++, t: now(), m: measuring })
-    if (measuring) stats.sent++
-  }
+  const write = (n) => map.set(key, { n, t: now(), m: measuring })
   const synced = new Promise((resolve) => provider.once('sync', resolve))
-  return {
-    send,
-    synced,
-    key,
-    sentN: () => n - 1,
-    lastOf: (sender) => map.get(sender)?.n,
-    destroy: () => provider.destroy()
-  }
+  return handle(key, write, synced, (sender) => map.get(sender)?.n, () => provider.destroy())
 }
 
 // y-protocols framing by hand (a lean client has no provider): sync (0), update (2), length.
@@ -129,21 +129,10 @@ function leanClient (room, params, userIndex, roomUsers) {
       record(lastSeen, sender, Number(n), Number(sent), m === '1', t)
     }
   })
-  let n = 0
-  const send = () => {
-    map.set(key, `${MARK}${key},${n++},${now().toFixed(3)},${measuring ? 1 : 0};`)
-    if (measuring) stats.sent++
-  }
+  const write = (n) => map.set(key, `${MARK}${key},${n},${now().toFixed(3)},${measuring ? 1 : 0};`)
   // The server speaks first (its sync step 1) once the letter is loaded: that is "synced" here.
   const synced = new Promise((resolve) => ws.once('message', resolve))
-  return {
-    send,
-    synced,
-    key,
-    sentN: () => n - 1,
-    lastOf: (sender) => lastSeen.get(sender),
-    destroy: () => ws.terminate()
-  }
+  return handle(key, write, synced, (sender) => lastSeen.get(sender), () => ws.terminate())
 }
 
 function percentile (sorted, p) {

@@ -10,10 +10,10 @@
     .venv/bin/python bench/gateway_bench.py --idle 10000
 
 `--lean` swaps the stock clients for lean ones (raw sockets sending real Yjs updates, reading
-deliveries without applying them): the generator then needs half a core instead of a whole one,
-so the figures are the servers' rather than the generator's queueing. `--tick-ms 1` sends each
-update within a millisecond of its due time instead of in 5 ms bursts, arrivals closer to
-those of independent typists.
+deliveries without applying them): at 500 connections the generator then needs about a quarter
+of a core instead of a whole one, so the figures are the servers' rather than the generator's
+queueing. `--tick-ms 1` sends each update within a millisecond of its due time instead of in
+5 ms bursts, arrivals closer to those of independent typists.
 
 Prints one JSON line per run (both servers in turn, alternating who goes first), then the
 medians per server; docs/performance.md ("Gateway") records the figures. Set
@@ -412,7 +412,8 @@ async def main() -> None:
         "--stagger",
         type=float,
         default=0.0,
-        help="open the clients over this many seconds (spreads stock clients' awareness renewals)",
+        help="open the clients over this many seconds (spreads stock clients' awareness"
+        " renewals); connect_ms then includes it",
     )
     parser.add_argument("--runs", type=int, default=1, help="runs per server; medians printed")
     parser.add_argument("--tick-ms", type=float, default=5.0, help="the generator's send timer")

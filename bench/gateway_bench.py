@@ -13,7 +13,8 @@
 deliveries without applying them): at 500 connections the generator then needs about a quarter
 of a core instead of a whole one, so the figures are the servers' rather than the generator's
 queueing. `--tick-ms 1` sends each update within a millisecond of its due time instead of in
-5 ms bursts, arrivals closer to those of independent typists.
+5 ms bursts, arrivals closer to those of independent typists. Lean clients also time their own
+update's echo (`ack_ms`): the gateway sends it once the update is in the log.
 
 Prints one JSON line per run (both servers in turn, alternating who goes first), then the
 medians per server; docs/performance.md ("Gateway") records the figures. Set
@@ -213,9 +214,10 @@ def _merge(results: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
     """One result from the generator processes': counts add up, latencies are pooled, and the
     generator's own figures are summed (CPU) or the worst process's (loop delay, late sends)."""
     latencies = sorted(ms for r in results for ms in r["latencies"])
+    acks = sorted(ms for r in results for ms in r.get("acks", ()))
 
-    def pct(p: float) -> float | None:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] if latencies else None
+    def pct(p: float, samples: list[float] = latencies) -> float | None:
+        return samples[min(len(samples) - 1, int(len(samples) * p))] if samples else None
 
     total = {name: sum(r[name] for r in results) for name in
              ("connections", "sent", "expected_deliveries", "observed", "coalesced",
@@ -229,6 +231,9 @@ def _merge(results: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
         "connect_ms": max(r["connect_ms"] for r in results),
         "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
         "max_ms": latencies[-1] if latencies else None,
+        # Sender to its own echo (lean clients; the gateway acknowledges once it is durable).
+        "ack_ms": {"p50": pct(0.5, acks), "p95": pct(0.95, acks), "p99": pct(0.99, acks),
+                   "count": len(acks)} if acks else None,
         "updates_per_s": total["sent"] / duration_s,
         "deliveries_per_s": (total["observed"] + total["coalesced"]) / duration_s,
         "loadgen_processes": len(results),
@@ -477,7 +482,13 @@ MEDIAN_FIELDS = ("updates_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms",
 
 
 def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {name: statistics.median(r[name] for r in results) for name in MEDIAN_FIELDS}
+    medians = {name: statistics.median(r[name] for r in results) for name in MEDIAN_FIELDS}
+    acks = [r["ack_ms"] for r in results if r.get("ack_ms")]
+    if len(acks) == len(results):
+        medians["ack_ms"] = {
+            p: statistics.median(a[p] for a in acks) for p in ("p50", "p95", "p99")
+        }
+    return medians
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@
 // (each user's own Y.Doc, which only ever holds its own key: a Y.Map set refers to nothing but
 // the key's previous value, so the update is valid in every peer's document) and reads the
 // deliveries without applying them, by finding the value's marker in the frame's bytes. It also
-// sees every n it receives, so it counts duplicates, which a stock client cannot.
+// sees every n it receives, so it counts duplicates, which a stock client cannot, and its own
+// update's echo (`acks`: the gateway's acknowledgement, sent once the update is durable).
 'use strict'
 const { createRequire } = require('node:module')
 const fs = require('node:fs')
@@ -49,7 +50,7 @@ const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
 // Milliseconds of CLOCK_MONOTONIC (process.hrtime), nanosecond resolution and the same clock in
 // every process of the machine: a sender and its peers may live in different generators.
 const now = () => Number(process.hrtime.bigint()) / 1e6
-const stats = { latencies: [], observed: 0, coalesced: 0, duplicated: 0, sent: 0, sendLateMs: [] }
+const stats = { latencies: [], acks: [], observed: 0, coalesced: 0, duplicated: 0, sent: 0, sendLateMs: [] }
 let measuring = false
 
 // One delivery of sender's update number n (sent at sentAt, measured or warm-up) seen at t. A
@@ -125,7 +126,10 @@ function leanClient (room, params, userIndex, roomUsers) {
     for (let at = data.indexOf(MARK_BYTES); at >= 0; at = data.indexOf(MARK_BYTES, at + 1)) {
       const end = data.indexOf(59, at) // ';'
       const [sender, n, sent, m] = data.toString('latin1', at + MARK_BYTES.length, end).split(',')
-      if (sender === key) continue // our own echo
+      if (sender === key) { // our own echo: the gateway's acknowledgement, sent once it is durable
+        if (m === '1') stats.acks.push(t - Number(sent))
+        continue
+      }
       record(lastSeen, sender, Number(n), Number(sent), m === '1', t)
     }
   })
@@ -230,7 +234,10 @@ async function main () {
       p99: percentile(stats.sendLateMs, 0.99) },
     // Every sample (µs-rounded): the bench pools them across generator processes and takes the
     // percentiles and rates there (gateway_bench.py, `_merge`).
-    latencies: stats.latencies.map((ms) => Math.round(ms * 1000) / 1000)
+    latencies: stats.latencies.map((ms) => Math.round(ms * 1000) / 1000),
+    // Lean clients only: sender to its own echo, which the gateway sends once the update is in
+    // the log (the reference server sends none).
+    acks: stats.acks.map((ms) => Math.round(ms * 1000) / 1000)
   }
   // Exit only once the line is written: a pipe takes it asynchronously (MBs of samples).
   process.stdout.write(JSON.stringify(out) + '\n', () => {

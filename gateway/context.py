@@ -6,6 +6,7 @@ from typing import Any
 
 from eventlog.records import Entry, Log
 from gateway.live.appender import Batcher
+from gateway.live.intake import Intake
 from gateway.metrics import Metrics
 from gateway.preparse import Limits
 from gateway.transport import EndOfTick
@@ -29,6 +30,10 @@ class Context:
     remote_comments: Callable[[Any], None] | None = None
     end_of_tick: EndOfTick = field(default_factory=EndOfTick)  # batched socket writes
     _batchers: dict[Topic, Batcher] = field(default_factory=dict)  # batched appends
+    intake: Intake = field(init=False)  # reading pauses while too much waits for the log
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.settings.append_buffer_bytes, self.metrics)
 
     def batcher(self, topic: Topic) -> Batcher:
         """The appends of `topic` for all letters of this instance (gateway/live/appender.py)."""
@@ -41,6 +46,7 @@ class Context:
                 self.metrics,
                 settings.append_timeout_s,
                 settings.append_linger_ms / 1000,
+                self.intake,
             )
         return found
 

@@ -39,6 +39,19 @@ class Metrics:
             "gateway_fanout_seconds", "Time to queue one update to local peers", _FAST, r
         )
         self._append: dict[str, Histogram] = {}
+        self.unlogged_bytes = Gauge(
+            "gateway_unlogged_bytes",
+            "Accepted entries waiting for the log, in bytes (values plus a fixed overhead each)",
+            registry=r,
+        )
+        self.intake_paused = Gauge(
+            "gateway_intake_paused",
+            "1 while connections do not read because too much waits for the log",
+            registry=r,
+        )
+        self.intake_pauses = Counter(
+            "gateway_intake_pauses", "Times reading paused because the log was behind", registry=r
+        )
         self.load_latency = Histogram(
             "gateway_load_seconds", "Time to load a letter", buckets=_FAST, registry=r
         )

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # How long an idle gateway waits for more updates before appending: fewer, larger log
     # transactions. Delays only the sender's echo (the acknowledgement), never the peers.
     append_linger_ms: float = Field(default=5.0, ge=0, le=100)
+    # Accepted entries waiting for the log above which connections stop reading until the log
+    # has taken half of them (Kafka's producer `buffer.memory`); gateway/live/intake.py.
+    append_buffer_bytes: int = Field(default=16 << 20, ge=4096)
 
     # Documents.
     doc_field: str = "default"

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from eventlog.records import Entry, Log
+from gateway.live.intake import Intake, cost
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,17 @@ class Batcher:
     """The appends of one topic for all of an instance's letters."""
 
     def __init__(
-        self, log: Log, topic: str, metrics: Metrics, timeout_s: float, linger_s: float = 0.0
+        self,
+        log: Log,
+        topic: str,
+        metrics: Metrics,
+        timeout_s: float,
+        linger_s: float = 0.0,
+        intake: Intake | None = None,
     ) -> None:
         self._log, self._topic, self._metrics, self._timeout_s = log, topic, metrics, timeout_s
         self._linger_s = linger_s
+        self._intake = intake
         self._queue: list[tuple[Appender, Entry, Done | None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -89,6 +97,8 @@ class Batcher:
 
     def put(self, appender: Appender, entry: Entry, done: Done | None) -> None:
         self._queue.append((appender, entry, done))
+        if self._intake is not None:
+            self._intake.queued(cost(entry))
         self._wake.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"append:{self._topic}")
@@ -98,6 +108,7 @@ class Batcher:
         mine = [entry for owner, entry, _ in self._queue if owner is appender]
         if mine:
             self._queue = [item for item in self._queue if item[0] is not appender]
+            self._release(mine)
         return mine
 
     async def close(self) -> None:
@@ -115,7 +126,14 @@ class Batcher:
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._append(batch)
+                try:
+                    await self._append(batch)
+                finally:  # appended, failed (the rescue has them now) or cancelled at shutdown
+                    self._release([entry for _, entry, _ in batch])
+
+    def _release(self, entries: list[Entry]) -> None:
+        if self._intake is not None:
+            self._intake.released(sum(cost(entry) for entry in entries))
 
     async def _append(self, batch: list[tuple[Appender, Entry, Done | None]]) -> None:
         groups: dict[Appender, list[tuple[Entry, Done | None]]] = {}

@@ -9,6 +9,8 @@ Inbound, under uvicorn, messages are handled as the socket's data is parsed (gat
 `READ_DIRECT`), not through ASGI's queue and this connection's task. A message that must wait
 for a claim continues in a task; messages after it wait in `_inbox`, with reading paused, so the
 order is kept. Without the extension (any other ASGI server) the read loop does the same.
+Reading also pauses, on every connection, while too much waits for the log
+(gateway/live/intake.py).
 
 Outbound, a message with nothing waiting before it is held until the end of the event-loop
 tick and written straight to the socket with the tick's other frames for this client
@@ -84,6 +86,10 @@ class Connection:
         self._inbox: deque[bytes | None] = deque()
         self._claiming: asyncio.Task[None] | None = None
         self._pause_reading: Callable[[bool], None] = lambda paused: None
+        # Reading stops while a claim waits (the inbox) or while the log is behind (the intake).
+        self._held_for_claim = self._held_for_log = False
+        self._log_caught_up = asyncio.Event()  # for the ASGI read loop
+        self._log_caught_up.set()
         self._outbox_bytes = 0
         # Frames for the socket at the end of this tick: (kind, message, its frame).
         self._tick: list[tuple[str, bytes, bytes]] = []
@@ -224,7 +230,29 @@ class Connection:
         read_direct = self._extensions.get(READ_DIRECT)
         if read_direct is not None:  # under uvicorn: messages come to _on_message
             self._pause_reading = read_direct(lambda data: self._on_message(room, data))
+        self.ctx.intake.join(self._hold_for_log)
+        try:
+            await self._receive_loop(room, direct=read_direct is not None)
+        finally:
+            self.ctx.intake.leave(self._hold_for_log)
+
+    def _hold_for_log(self, paused: bool) -> None:
+        """The intake's: the log is behind (True) or has caught up (False)."""
+        self._held_for_log = paused
+        if paused:
+            self._log_caught_up.clear()
+        else:
+            self._log_caught_up.set()
+        self._pause_reading(self._held_for_claim or paused)
+
+    def _hold_for_claim(self, paused: bool) -> None:
+        self._held_for_claim = paused
+        self._pause_reading(paused or self._held_for_log)
+
+    async def _receive_loop(self, room: Room, direct: bool) -> None:
         while True:  # ASGI: the disconnect, and every message without READ_DIRECT
+            if not direct:
+                await self._log_caught_up.wait()
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 self._count_transport_refusal(message.get("code"))
@@ -253,7 +281,7 @@ class Connection:
             return
         if self._claiming is not None:  # an earlier message waits on Redis: keep the order
             self._inbox.append(data)
-            self._pause_reading(True)  # the inbox holds at most what one read brought
+            self._hold_for_claim(True)  # the inbox holds at most what one read brought
             return
         self._run(room, data)
 
@@ -277,7 +305,7 @@ class Connection:
             if self.closing is None:
                 self._run(room, data)
         if self._claiming is None:
-            self._pause_reading(False)
+            self._hold_for_claim(False)
 
     def _refuse(self, exc: BaseException) -> None:
         """A frame failed: this connection is closed, nothing else is touched. Cancellation,

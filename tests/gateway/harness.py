@@ -74,6 +74,17 @@ class Running:
             offset = batch[-1].offset + 1
         return found
 
+    async def metrics(self) -> dict[str, float]:
+        """The gateway's /metrics samples: `name{labels}` -> value."""
+        async with httpx.AsyncClient(base_url=self.http) as http:
+            text = (await http.get("/metrics")).text
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
     async def logged_text(self, letter_id: str) -> str:
         """The letter's "text" as its logged doc.update records alone rebuild it."""
         records = await self.records(Topic.LETTERS, letter_id)

@@ -13,6 +13,7 @@ from eventlog.errors import LogUnavailableError
 from eventlog.factory import open_log
 from eventlog.records import Entry, Log
 from gateway.live.appender import Batcher
+from gateway.live.intake import ENTRY_OVERHEAD, Intake
 from gateway.metrics import Metrics
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -160,4 +161,34 @@ async def test_a_failing_callback_costs_nothing_else(log: Counting) -> None:
     second.put(Entry(b"w"), lambda: acked.append("c2 w"))  # the next round still runs
     await second.flush()
     assert acked == ["c1 y", "c2 z", "c2 w"]
+    await batcher.close()
+
+
+async def test_reading_pauses_while_too_much_waits_for_the_log(log: Counting) -> None:
+    topic = Settings().topic(Topic.LETTERS)
+    metrics = Metrics()
+    intake = Intake(limit_bytes=4 * ENTRY_OVERHEAD, metrics=metrics)
+    batcher = Batcher(log, topic, metrics, timeout_s=10, intake=intake)
+    good = batcher.appender(b"i-good", lambda *_: None)
+    bad = batcher.appender(b"i-bad", lambda *_: None)
+    log.failing.add(b"i-bad")
+    seen: list[bool] = []  # what one reading connection was told, in order
+    intake.join(seen.append)
+    log.gate.clear()
+    for n in range(4):  # exactly the limit: still reading
+        (bad if n == 0 else good).put(Entry(b""))
+    assert seen == [] and intake.unlogged == 4 * ENTRY_OVERHEAD
+    good.put(Entry(b"12345"))  # over it: every connection stops reading
+    assert seen == [True] and intake.paused
+    late: list[bool] = []
+    intake.join(late.append)  # joining while paused: told at once
+    assert late == [True]
+    assert metrics.registry.get_sample_value("gateway_intake_paused") == 1
+    log.gate.set()  # the log takes them, the failed letter's entry included (handed back)
+    await asyncio.gather(good.flush(), bad.flush())
+    assert seen == [True, False] and late == [True, False] and not intake.paused
+    assert intake.unlogged == 0 and bad.failed
+    assert metrics.registry.get_sample_value("gateway_intake_pauses_total") == 1
+    assert metrics.registry.get_sample_value("gateway_unlogged_bytes") == 0
+    intake.leave(seen.append)
     await batcher.close()

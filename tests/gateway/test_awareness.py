@@ -4,7 +4,6 @@ import json
 from typing import Any
 from unittest.mock import ANY
 
-import httpx
 from pycrdt import Awareness, Doc, create_awareness_message
 
 from schemas.events import Topic
@@ -100,7 +99,7 @@ async def test_echoes_are_dropped_without_using_the_senders_budget(gw: Running) 
     echo = create_awareness_message(
         b"\x01" + _entry(hers.client_id, clock, json.dumps(_states(bob)[hers.client_id]).encode())
     )
-    before = await _metrics(gw)
+    before = await gw.metrics()
     for _ in range(12):  # more than the awareness burst (10)
         await bob.ws.send(echo)
     his = Awareness(bob.doc)
@@ -108,7 +107,7 @@ async def test_echoes_are_dropped_without_using_the_senders_budget(gw: Running) 
     await bob.ws.send(echo)
     await eventually(lambda: _states(alice).get(his.client_id, {}).get("cursor") == 7)  # type: ignore[attr-defined]
     await _round_trip(bob)  # the last echo, sent after the caret, has been handled too
-    after = await _metrics(gw)
+    after = await gw.metrics()
     assert after["gateway_awareness_echoes_total"] - before["gateway_awareness_echoes_total"] == 13
     for reason in ("awareness_not_owned", "awareness_rate_limited"):
         key = f'gateway_refusals_total{{reason="{reason}"}}'
@@ -119,7 +118,7 @@ async def test_echoes_are_dropped_without_using_the_senders_budget(gw: Running) 
     key = 'gateway_refusals_total{reason="awareness_not_owned"}'
 
     async def refused() -> bool:
-        return (await _metrics(gw)).get(key, 0.0) == before.get(key, 0.0) + 1
+        return (await gw.metrics()).get(key, 0.0) == before.get(key, 0.0) + 1
 
     await eventually(refused)
     await _round_trip(bob)
@@ -131,14 +130,3 @@ async def _round_trip(client: YClient) -> None:
     count = len(client.awareness)
     await client.ws.send(b"\x03")
     await eventually(lambda: len(client.awareness) > count)
-
-
-async def _metrics(gw: Running) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=gw.http) as http:
-        text = (await http.get("/metrics")).text
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values

@@ -2,6 +2,7 @@
 letter's clients with 4503; their resync on reconnect and the gateway's rescue of what it had
 accepted (gateway/live/rescue.py) bring every typed update into the log."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -136,3 +137,31 @@ async def test_a_peer_holding_unlogged_edits_resyncs_once_the_gateway_logged_the
 
 async def _logged(gw: Running, letter: str, text: str) -> bool:
     return await gw.logged_text(letter) == text
+
+
+async def test_reading_pauses_on_every_letter_while_the_log_is_behind_and_nothing_is_lost(
+    tmp_path: Path,
+) -> None:
+    # A few one-character updates fill this buffer (gateway/live/intake.py, ENTRY_OVERHEAD).
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, append_buffer_bytes=4096)
+    async with faulty_gateway(settings) as (gw, log):
+        first, alice, bob = await alice_and_bob(gw)
+        second, carol, dave = await alice_and_bob(gw)
+        log.gate.clear()  # the log stops taking appends
+        typed = ""
+        while (await gw.metrics())["gateway_intake_paused"] == 0:
+            typed += "a"
+            await alice.insert("a")
+            await eventually(lambda t=typed: str(bob.text) == t)  # peers do not wait for the log
+        assert len(typed) < 20
+        await alice.insert("X")
+        await carol.insert("Y")  # another letter: its connections stopped reading too
+        await asyncio.sleep(0.5)  # absence can only be shown over a window (a delivery: ~1 ms)
+        assert str(bob.text) == typed and str(dave.text) == ""
+        assert (await gw.metrics())["gateway_unlogged_bytes"] > 4096
+        log.gate.set()
+        await eventually(lambda: str(bob.text) == typed + "X" and str(dave.text) == "Y")
+        assert await gw.logged_text(first) == typed + "X"
+        assert await gw.logged_text(second) == "Y"
+        metrics = await gw.metrics()
+        assert metrics["gateway_intake_paused"] == 0 and metrics["gateway_intake_pauses_total"] == 1

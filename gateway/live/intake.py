@@ -31,6 +31,7 @@ class Intake:
         self.unlogged = 0  # bytes (by `cost`) queued for the log or in flight
         self.paused = False
         self._metrics = metrics
+        metrics.unlogged_bytes.set_function(lambda: self.unlogged)  # read when scraped
         self._readers: set[Pause] = set()
 
     def join(self, pause: Pause) -> None:
@@ -44,14 +45,12 @@ class Intake:
 
     def queued(self, size: int) -> None:
         self.unlogged += size
-        self._metrics.unlogged_bytes.set(self.unlogged)
         if not self.paused and self.unlogged > self.limit:
             self._set(True)
 
     def released(self, size: int) -> None:
         """`size` bytes are no longer waiting: appended, or failed and handed to the rescue."""
         self.unlogged -= size
-        self._metrics.unlogged_bytes.set(self.unlogged)
         if self.paused and self.unlogged <= self.resume_at:
             self._set(False)
 

@@ -13,7 +13,9 @@ append, so that updates arriving over a few milliseconds share one transaction: 
 costs both threads a fixed share (a commit, a thread hand-off, a task wake-up), which at 2,500
 updates/s spread over time was about a quarter of the gateway's CPU. Peers never wait for it
 (they hear an update as it is queued); only the sender's echo, the acknowledgement, comes that
-much later. A backlog that built up during an append goes out at once.
+much later. A backlog that built up during an append goes out at once. Every entry counts
+towards the instance's intake from queued to appended or handed back: above its limit,
+connections stop reading (gateway/live/intake.py).
 """
 
 import asyncio

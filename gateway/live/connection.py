@@ -251,12 +251,12 @@ class Connection:
 
     async def _receive_loop(self, room: Room, direct: bool) -> None:
         while True:  # ASGI: the disconnect, and every message without READ_DIRECT
-            if not direct:
-                await self._log_caught_up.wait()
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 self._count_transport_refusal(message.get("code"))
                 return
+            if not direct:  # held until the log caught up; uvicorn queues one more, then pauses
+                await self._log_caught_up.wait()
             if self.closing is not None:
                 continue  # we are closing: wait for the client's close frame
             await self._guarded(room, message.get("bytes"))

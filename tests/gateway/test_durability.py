@@ -2,14 +2,15 @@
 letter's clients with 4503; their resync on reconnect and the gateway's rescue of what it had
 accepted (gateway/live/rescue.py) bring every typed update into the log."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import websockets
 
+from gateway import transport
 from gateway.errors import LOG_UNAVAILABLE
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -139,9 +140,12 @@ async def _logged(gw: Running, letter: str, text: str) -> bool:
     return await gw.logged_text(letter) == text
 
 
+@pytest.mark.parametrize("path", ["direct", "asgi"])
 async def test_reading_pauses_on_every_letter_while_the_log_is_behind_and_nothing_is_lost(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
+    if path == "asgi":  # what any other ASGI server gives: the read loop takes every message
+        monkeypatch.setattr(transport, "_NEEDS_TO_READ", ("not_in_this_uvicorn",))
     # A few one-character updates fill this buffer (gateway/live/intake.py, ENTRY_OVERHEAD).
     settings = Settings(data_dir=tmp_path / "steno", partitions=2, append_buffer_bytes=4096)
     async with faulty_gateway(settings) as (gw, log):
@@ -154,14 +158,21 @@ async def test_reading_pauses_on_every_letter_while_the_log_is_behind_and_nothin
             await alice.insert("a")
             await eventually(lambda t=typed: str(bob.text) == t)  # peers do not wait for the log
         assert len(typed) < 20
-        await alice.insert("X")
-        await carol.insert("Y")  # another letter: its connections stopped reading too
-        await asyncio.sleep(0.5)  # absence can only be shown over a window (a delivery: ~1 ms)
-        assert str(bob.text) == typed and str(dave.text) == ""
         assert (await gw.metrics())["gateway_unlogged_bytes"] > 4096
+        # uvicorn's protocol of each connection, both letters'
+        sockets: list[Any] = [conn.ws._receive.__self__ for conn in gw.app.state.gateway.conns]
+        assert len(sockets) == 4
+        for text in ("X", "x"):
+            await alice.insert(text)
+            await carol.insert(text)
+        if path == "direct":  # the sockets are not read: all four wait in the kernel
+            assert all(socket.read_paused for socket in sockets)
+        else:  # each read loop holds its X unhandled; uvicorn queued the x behind it
+            await eventually(lambda: sum(s.queue.qsize() for s in sockets) == 2)
+        assert str(bob.text) == typed and str(dave.text) == ""
         log.gate.set()
-        await eventually(lambda: str(bob.text) == typed + "X" and str(dave.text) == "Y")
-        assert await gw.logged_text(first) == typed + "X"
-        assert await gw.logged_text(second) == "Y"
+        await eventually(lambda: str(bob.text) == typed + "Xx" and str(dave.text) == "Xx")
+        assert await gw.logged_text(first) == typed + "Xx"
+        assert await gw.logged_text(second) == "Xx"
         metrics = await gw.metrics()
         assert metrics["gateway_intake_paused"] == 0 and metrics["gateway_intake_pauses_total"] == 1

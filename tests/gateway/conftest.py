@@ -1,10 +1,12 @@
-"""Fixtures: a gateway with the real embedded log in a temporary directory."""
+"""Fixtures: a gateway with the real embedded log in a temporary directory; both read paths."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
+from gateway import transport
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
 
@@ -14,3 +16,12 @@ async def gw(tmp_path: Path) -> AsyncIterator[Running]:
     settings = Settings(data_dir=tmp_path / "steno", partitions=2)
     async with running_gateway(settings) as running:
         yield running
+
+
+@pytest.fixture(params=["direct", "asgi"])
+def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a connection gets its messages: uvicorn's direct reads (gateway/transport.py,
+    READ_DIRECT), and the ASGI read loop, which is what any other server gives."""
+    if request.param == "asgi":
+        monkeypatch.setattr(transport, "_NEEDS_TO_READ", ("not_in_this_uvicorn",))
+    return str(request.param)

@@ -1,5 +1,6 @@
 """Appends batched across letters (gateway/live/appender.py), against the real embedded log:
-one `append_batch` per round, each letter in order, a failure costs only its own letter."""
+one `append_batch` per round, each letter in order, a failure costs only its own letter; what
+waits counts towards the intake (gateway/live/intake.py) until it is appended or handed back."""
 
 import asyncio
 import functools

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from gateway import transport
 from gateway.live.connection import Connection
 from gateway.live.ownership import Ownership
 from gateway.transport import READ_DIRECT
@@ -37,12 +36,9 @@ async def test_messages_arrive_by_the_direct_read_path(gw: Running) -> None:
     await a.close()
 
 
-@pytest.mark.parametrize("path", ["direct", "asgi"])
 async def test_messages_behind_a_claim_wait_for_it_in_order(
-    gw: Running, monkeypatch: pytest.MonkeyPatch, path: str
+    gw: Running, monkeypatch: pytest.MonkeyPatch, read_path: str
 ) -> None:
-    if path == "asgi":  # what any other ASGI server gives: the read loop takes every message
-        monkeypatch.setattr(transport, "_NEEDS_TO_READ", ("not_in_this_uvicorn",))
     held, claiming = asyncio.Event(), asyncio.Event()
     resolve = Ownership.resolve
 
@@ -58,12 +54,12 @@ async def test_messages_behind_a_claim_wait_for_it_in_order(
     await alice.synced.wait()
     await bob.synced.wait()
     conn = connection_of(gw, "alice")
-    assert (READ_DIRECT in conn._extensions) == (path == "direct")
+    assert (READ_DIRECT in conn._extensions) == (read_path == "direct")
 
     first = await alice.insert("one")  # Alice's client id is new: its claim waits
     await claiming.wait()
     second = await alice.insert(" two")
-    if path == "direct":
+    if read_path == "direct":
         socket: Any = conn._pause_reading.__self__
         await eventually(lambda: len(conn._inbox) == 1)
         assert socket.read_paused  # nothing more is read while it waits

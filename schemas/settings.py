@@ -58,8 +58,8 @@ class Settings(BaseSettings):
     max_outbox_bytes: int = 16 << 20
     idle_unload_s: float = 60.0
     append_timeout_s: float = 10.0  # an append slower than this counts as failed (4503)
-    # How long an idle gateway waits for more updates before appending: fewer, larger log
-    # transactions. Delays only the sender's echo (the acknowledgement), never the peers.
+    # How long the oldest waiting update waits for more before they are appended: fewer,
+    # larger log transactions. Delays only the sender's echo (the acknowledgement), never peers.
     append_linger_ms: float = Field(default=5.0, ge=0, le=100)
     # Accepted entries waiting for the log above which connections stop reading until the log
     # has taken half of them (Kafka's producer `buffer.memory`); gateway/live/intake.py.

@@ -4,6 +4,7 @@ waits counts towards the intake (gateway/live/intake.py) until it is appended or
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,18 +90,32 @@ async def test_a_linger_gathers_entries_of_several_ticks(log: Counting) -> None:
     await batcher.close()
 
 
-async def test_a_backlog_queued_during_an_append_does_not_linger_again(log: Counting) -> None:
+async def test_a_backlog_waits_only_for_the_rest_of_its_linger(log: Counting) -> None:
+    """As Kafka's `linger.ms`: counted from the oldest entry waiting, not from the last append."""
     topic = Settings().topic(Topic.LETTERS)
-    batcher = Batcher(log, topic, Metrics(), timeout_s=10, linger_s=2.0)
+    linger = 0.6
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10, linger_s=linger)
     appender = batcher.appender(b"B", lambda *_: None)
     log.gate.clear()
     appender.put(Entry(b"1"))
     await log.entered.wait()  # the first round (after its linger) is in flight
+    log.entered.clear()
     appender.put(Entry(b"2"))
+    queued = time.monotonic()
+    log.gate.set()  # the first round completes at once: "2" still lingers
+    await appender.flush()
+    assert time.monotonic() - queued >= linger and log.calls == 2
+    # Entries that waited through a slow append have lingered already: they go at once.
+    log.gate.clear()
+    log.entered.clear()
+    appender.put(Entry(b"3"))
+    await log.entered.wait()
+    appender.put(Entry(b"4"))
+    await asyncio.sleep(linger)  # the append takes longer than the linger
     log.gate.set()
-    async with asyncio.timeout(1.0):  # another linger would take 2 s
+    async with asyncio.timeout(linger - 0.1):  # no second linger
         await appender.flush()
-    assert log.calls == 2
+    assert log.calls == 4
     await batcher.close()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import websockets
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import (
     Awareness,
     Decoder,
@@ -75,15 +76,25 @@ class Running:
         return found
 
     async def metrics(self) -> dict[str, float]:
-        """The gateway's /metrics samples: `name{labels}` -> value."""
+        """The gateway's /metrics samples: `name{label="value",...}` -> value."""
         async with httpx.AsyncClient(base_url=self.http) as http:
             text = (await http.get("/metrics")).text
-        samples = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                samples[name] = float(value)
-        return samples
+        return {
+            sample.name
+            + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
+               if sample.labels else ""): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }  # fmt: skip
+
+    async def two_editors(self) -> tuple[str, "YClient", "YClient"]:
+        """A new letter with Alice and Bob editing it, both synced."""
+        letter = await self.create_letter()
+        alice = await self.client(letter, user="alice", name="Alice")
+        bob = await self.client(letter, user="bob", name="Bob")
+        await alice.synced.wait()
+        await bob.synced.wait()
+        return letter, alice, bob
 
     async def logged_text(self, letter_id: str) -> str:
         """The letter's "text" as its logged doc.update records alone rebuild it."""

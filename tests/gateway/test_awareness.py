@@ -20,7 +20,7 @@ def _states(client: YClient) -> dict[int, object]:
 
 
 async def test_stamping_relay_ownership_and_removal(gw: Running) -> None:
-    letter, alice, bob = await _alice_and_bob(gw)
+    letter, alice, bob = await gw.two_editors()
     mine = Awareness(alice.doc)
     await alice.set_awareness(mine, {"cursor": 1, "user": {"id": "bob", "name": "Not Alice"}})
     await eventually(lambda: mine.client_id in _states(bob))
@@ -47,15 +47,6 @@ async def test_stamping_relay_ownership_and_removal(gw: Running) -> None:
     await eventually(lambda: mine.client_id not in _states(bob))
     records = await gw.records(Topic.PRESENCE, letter)
     assert records and all(dict(r.headers)["user"] == b"alice" for r in records)
-
-
-async def _alice_and_bob(gw: Running) -> tuple[str, YClient, YClient]:
-    letter = await gw.create_letter()
-    alice = await gw.client(letter, user="alice", name="Alice")
-    bob = await gw.client(letter, user="bob", name="Bob")
-    await alice.synced.wait()
-    await bob.synced.wait()
-    return letter, alice, bob
 
 
 def _entry(client_id: int, clock: int, state: bytes) -> bytes:
@@ -91,7 +82,7 @@ async def test_echoes_are_dropped_without_using_the_senders_budget(gw: Running) 
     # y-websocket's provider sends back every awareness state it receives. Those echoes
     # change nothing; were they rate limited like the sender's own messages, an echo arriving
     # after Bob's own caret (over budget) would take its place and the caret would be lost.
-    _, alice, bob = await _alice_and_bob(gw)
+    _, alice, bob = await gw.two_editors()
     hers = Awareness(alice.doc)
     await alice.set_awareness(hers, {"cursor": 1})
     await eventually(lambda: hers.client_id in _states(bob))

@@ -25,20 +25,11 @@ async def faulty(tmp_path: Path) -> AsyncIterator[tuple[Running, FaultyLog]]:
         yield pair
 
 
-async def alice_and_bob(gw: Running) -> tuple[str, YClient, YClient]:
-    """A new letter with two editors on it, both synced."""
-    letter = await gw.create_letter()
-    alice, bob = await gw.client(letter, user="alice"), await gw.client(letter, user="bob")
-    await alice.synced.wait()
-    await bob.synced.wait()
-    return letter, alice, bob
-
-
 async def test_peers_hear_an_update_as_it_is_queued_the_sender_once_it_is_logged(
     faulty: tuple[Running, FaultyLog],
 ) -> None:
     gw, log = faulty
-    letter, alice, bob = await alice_and_bob(gw)
+    letter, alice, bob = await gw.two_editors()
     acked = len(alice.updates)
     log.gate.clear()
     await alice.insert("hello")
@@ -56,7 +47,7 @@ async def test_append_failure_closes_4503_and_resync_loses_nothing(
     faulty: tuple[Running, FaultyLog],
 ) -> None:
     gw, log = faulty
-    letter, alice, bob = await alice_and_bob(gw)
+    letter, alice, bob = await gw.two_editors()
     await alice.insert("one ")
     await eventually(lambda: str(bob.text) == "one ")
 
@@ -107,7 +98,7 @@ async def test_a_peer_holding_unlogged_edits_resyncs_once_the_gateway_logged_the
     # repeats her structs under her client id, which only works because the gateway appended
     # them itself (without the rescue bob is refused with 4403, client_id_not_owned).
     gw, log = faulty
-    letter, alice, bob = await alice_and_bob(gw)
+    letter, alice, bob = await gw.two_editors()
     log.broken = True
     sent = await alice.insert("from alice ")
     await eventually(lambda: str(bob.text) == "from alice ")
@@ -146,8 +137,8 @@ async def test_reading_pauses_on_every_letter_while_the_log_is_behind_and_nothin
     # A few one-character updates fill this buffer (gateway/live/intake.py, ENTRY_OVERHEAD).
     settings = Settings(data_dir=tmp_path / "steno", partitions=2, append_buffer_bytes=4096)
     async with faulty_gateway(settings) as (gw, log):
-        first, alice, bob = await alice_and_bob(gw)
-        second, carol, dave = await alice_and_bob(gw)
+        first, alice, bob = await gw.two_editors()
+        second, carol, dave = await gw.two_editors()
         log.gate.clear()  # the log stops taking appends
         typed = ""
         while (await gw.metrics())["gateway_intake_paused"] == 0:

@@ -86,9 +86,10 @@ class Connection:
         self._inbox: deque[bytes | None] = deque()
         self._claiming: asyncio.Task[None] | None = None
         self._pause_reading: Callable[[bool], None] = lambda paused: None
-        # Reading stops while a claim waits (the inbox) or while the log is behind (the intake).
-        self._held_for_claim = self._held_for_log = False
-        self._log_caught_up = asyncio.Event()  # for the ASGI read loop
+        # Reading stops while a claim waits (the inbox) or while the log is behind (the intake;
+        # the ASGI read loop waits on the event).
+        self._held_for_claim = False
+        self._log_caught_up = asyncio.Event()
         self._log_caught_up.set()
         self._outbox_bytes = 0
         # Frames for the socket at the end of this tick: (kind, message, its frame).
@@ -238,7 +239,6 @@ class Connection:
 
     def _hold_for_log(self, paused: bool) -> None:
         """The intake's: the log is behind (True) or has caught up (False)."""
-        self._held_for_log = paused
         if paused:
             self._log_caught_up.clear()
         else:
@@ -247,7 +247,7 @@ class Connection:
 
     def _hold_for_claim(self, paused: bool) -> None:
         self._held_for_claim = paused
-        self._pause_reading(paused or self._held_for_log)
+        self._pause_reading(paused or not self._log_caught_up.is_set())
 
     async def _receive_loop(self, room: Room, direct: bool) -> None:
         while True:  # ASGI: the disconnect, and every message without READ_DIRECT

@@ -31,7 +31,8 @@ class Intake:
         self.unlogged = 0  # bytes (by `cost`) queued for the log or in flight
         self.paused = False
         self._metrics = metrics
-        metrics.unlogged_bytes.set_function(lambda: self.unlogged)  # read when scraped
+        metrics.unlogged_bytes.set_function(lambda: self.unlogged)  # both read when scraped
+        metrics.intake_paused.set_function(lambda: int(self.paused))
         self._readers: set[Pause] = set()
 
     def join(self, pause: Pause) -> None:
@@ -56,7 +57,6 @@ class Intake:
 
     def _set(self, paused: bool) -> None:
         self.paused = paused
-        self._metrics.intake_paused.set(int(paused))
         if paused:
             self._metrics.intake_pauses.inc()
         for pause in list(self._readers):

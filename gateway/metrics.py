@@ -41,16 +41,18 @@ class Metrics:
         self._append: dict[str, Histogram] = {}
         self.unlogged_bytes = Gauge(
             "gateway_unlogged_bytes",
-            "Accepted entries waiting for the log, in bytes (values plus a fixed overhead each)",
+            "Accepted entries waiting for the log, in bytes as gateway.live.intake counts them",
             registry=r,
         )
-        self.intake_paused = Gauge(
-            "gateway_intake_paused",
-            "1 while connections do not read because too much waits for the log",
+        self.intake_held = Gauge(
+            "gateway_intake_held",
+            "Connections not reading because too much waits for the log",
             registry=r,
         )
         self.intake_pauses = Counter(
-            "gateway_intake_pauses", "Times reading paused because the log was behind", registry=r
+            "gateway_intake_pauses",
+            "Times connections began to be held because the log was behind",
+            registry=r,
         )
         self.load_latency = Histogram(
             "gateway_load_seconds", "Time to load a letter", buckets=_FAST, registry=r

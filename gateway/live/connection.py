@@ -9,7 +9,7 @@ Inbound, under uvicorn, messages are handled as the socket's data is parsed (gat
 `READ_DIRECT`), not through ASGI's queue and this connection's task. A message that must wait
 for a claim continues in a task; messages after it wait in `_inbox`, with reading paused, so the
 order is kept. Without the extension (any other ASGI server) the read loop does the same.
-Reading also pauses, on every connection, while too much waits for the log
+A connection that sends while too much waits for the log stops reading until it caught up
 (gateway/live/intake.py).
 
 Outbound, a message with nothing waiting before it is held until the end of the event-loop
@@ -87,8 +87,9 @@ class Connection:
         self._claiming: asyncio.Task[None] | None = None
         self._pause_reading: Callable[[bool], None] = lambda paused: None
         # Reading stops while a claim waits (the inbox) or while the log is behind (the intake;
-        # the ASGI read loop waits on the event).
+        # the ASGI read loop waits on the event). One bound method: the intake keeps it in a set.
         self._held_for_claim = False
+        self._log_hold = self._hold_for_log
         self._log_caught_up = asyncio.Event()
         self._log_caught_up.set()
         self._outbox_bytes = 0
@@ -231,11 +232,10 @@ class Connection:
         read_direct = self._extensions.get(READ_DIRECT)
         if read_direct is not None:  # under uvicorn: messages come to _on_message
             self._pause_reading = read_direct(lambda data: self._on_message(room, data))
-        self.ctx.intake.join(self._hold_for_log)
         try:
             await self._receive_loop(room, direct=read_direct is not None)
         finally:
-            self.ctx.intake.leave(self._hold_for_log)
+            self.ctx.intake.leave(self._log_hold)
 
     def _hold_for_log(self, paused: bool) -> None:
         """The intake's: the log is behind (True) or has caught up (False)."""
@@ -323,6 +323,8 @@ class Connection:
     def _frame(self, room: Room, data: bytes | None) -> Coroutine[Any, Any, None] | None:
         """Handle one message now; or, when it writes under client ids this instance has not
         seen, return what must be awaited first (a Redis round trip) and handles it then."""
+        if self.ctx.intake.full:  # this one is handled; nothing more is read for now
+            self.ctx.intake.hold(self._log_hold)
         if data is None:
             raise Refused(MALFORMED, "text_frame")
         if not self._bucket.take():

@@ -180,7 +180,7 @@ async def test_a_failing_callback_costs_nothing_else(log: Counting) -> None:
     await batcher.close()
 
 
-async def test_reading_pauses_while_too_much_waits_for_the_log(log: Counting) -> None:
+async def test_a_sender_is_held_while_too_much_waits_for_the_log(log: Counting) -> None:
     topic = Settings().topic(Topic.LETTERS)
     metrics = Metrics()
     intake = Intake(limit_bytes=4 * ENTRY_OVERHEAD, metrics=metrics)
@@ -188,23 +188,23 @@ async def test_reading_pauses_while_too_much_waits_for_the_log(log: Counting) ->
     good = batcher.appender(b"i-good", lambda *_: None)
     bad = batcher.appender(b"i-bad", lambda *_: None)
     log.failing.add(b"i-bad")
-    seen: list[bool] = []  # what one reading connection was told, in order
-    intake.join(seen.append)
     log.gate.clear()
-    for n in range(4):  # exactly the limit: still reading
+    for n in range(4):  # exactly the limit: not full
         (bad if n == 0 else good).put(Entry(b""))
-    assert seen == [] and intake.unlogged == 4 * ENTRY_OVERHEAD
-    good.put(Entry(b"12345"))  # over it: every connection stops reading
-    assert seen == [True] and intake.paused
-    late: list[bool] = []
-    intake.join(late.append)  # joining while paused: told at once
-    assert late == [True]
-    assert metrics.registry.get_sample_value("gateway_intake_paused") == 1
+    assert not intake.full and intake.unlogged == 4 * ENTRY_OVERHEAD
+    good.put(Entry(b"12345"))  # over it
+    assert intake.full
+    first: list[bool] = []  # what two connections that send now are told, in order
+    second: list[bool] = []
+    for conn in (first, second, first):  # each is held once, however often it sends
+        intake.hold(conn.append)
+    assert first == [True] and second == [True]
+    assert metrics.registry.get_sample_value("gateway_intake_held") == 2
     log.gate.set()  # the log takes them, the failed letter's entry included (handed back)
     await asyncio.gather(good.flush(), bad.flush())
-    assert seen == [True, False] and late == [True, False] and not intake.paused
+    assert first == [True, False] and second == [True, False] and not intake.full
     assert intake.unlogged == 0 and bad.failed
+    assert metrics.registry.get_sample_value("gateway_intake_held") == 0
     assert metrics.registry.get_sample_value("gateway_intake_pauses_total") == 1
     assert metrics.registry.get_sample_value("gateway_unlogged_bytes") == 0
-    intake.leave(seen.append)
     await batcher.close()

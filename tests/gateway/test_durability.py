@@ -1,7 +1,7 @@
 """Echo is the acknowledgement; peers hear an update as it is queued. A failed append closes the
 letter's clients with 4503; their resync on reconnect and the gateway's rescue of what it had
 accepted (gateway/live/rescue.py) bring every typed update into the log. While too much waits for
-the log, no connection is read (gateway/live/intake.py), and nothing is lost either."""
+the log, a connection that sends is read no more (gateway/live/intake.py), and nothing is lost."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -131,36 +131,40 @@ async def _logged(gw: Running, letter: str, text: str) -> bool:
     return await gw.logged_text(letter) == text
 
 
-async def test_reading_pauses_on_every_letter_while_the_log_is_behind_and_nothing_is_lost(
+async def test_senders_stop_being_read_while_the_log_is_behind_and_nothing_is_lost(
     tmp_path: Path, read_path: str
 ) -> None:
-    # A few one-character updates fill this buffer (gateway/live/intake.py, ENTRY_OVERHEAD).
-    settings = Settings(data_dir=tmp_path / "steno", partitions=2, append_buffer_bytes=4096)
+    # A few one-character updates fill this buffer (gateway/live/intake.py, `cost`), and what
+    # is held back fits under it once it drained: one pause.
+    limit = 8192
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, append_buffer_bytes=limit)
     async with faulty_gateway(settings) as (gw, log):
         first, alice, bob = await gw.two_editors()
         second, carol, dave = await gw.two_editors()
         log.gate.clear()  # the log stops taking appends
         typed = ""
-        while (await gw.metrics())["gateway_intake_paused"] == 0:
+        while (await gw.metrics())["gateway_unlogged_bytes"] <= limit:
             typed += "a"
             await alice.insert("a")
             await eventually(lambda t=typed: str(bob.text) == t)  # peers do not wait for the log
         assert len(typed) < 20
-        assert (await gw.metrics())["gateway_unlogged_bytes"] > 4096
-        # uvicorn's protocol of each connection, both letters'
+        # Full: each connection's next message is still handled, then it is read no more. A
+        # connection of another letter gets its message through too; one that sends stays open.
+        for sender, peer, seen in ((alice, bob, typed), (carol, dave, "")):
+            await sender.insert("X")
+            await eventually(lambda p=peer, t=seen + "X": str(p.text) == t)
+            await sender.insert("1")
+            await sender.insert("2")
         sockets: list[Any] = [conn.ws._receive.__self__ for conn in gw.app.state.gateway.conns]
-        assert len(sockets) == 4
-        for text in ("X", "x"):
-            await alice.insert(text)
-            await carol.insert(text)
-        if read_path == "direct":  # the sockets are not read: all four wait in the kernel
-            assert all(socket.read_paused for socket in sockets)
-        else:  # each read loop holds its X unhandled; uvicorn queued the x behind it
+        if read_path == "direct":  # the held sockets are not read: "1" and "2" wait in the kernel
+            await eventually(lambda: sum(s.read_paused for s in sockets) == 2)
+        else:  # each held read loop keeps its "1" unhandled; uvicorn queued the "2" behind it
             await eventually(lambda: sum(s.queue.qsize() for s in sockets) == 2)
-        assert str(bob.text) == typed and str(dave.text) == ""
+        assert (await gw.metrics())["gateway_intake_held"] == 2
+        assert str(bob.text) == typed + "X" and str(dave.text) == "X"
         log.gate.set()
-        await eventually(lambda: str(bob.text) == typed + "Xx" and str(dave.text) == "Xx")
-        assert await gw.logged_text(first) == typed + "Xx"
-        assert await gw.logged_text(second) == "Xx"
+        await eventually(lambda: str(bob.text) == typed + "X12" and str(dave.text) == "X12")
+        await eventually(lambda: _logged(gw, first, typed + "X12"))  # peers hear it first
+        await eventually(lambda: _logged(gw, second, "X12"))
         metrics = await gw.metrics()
-        assert metrics["gateway_intake_paused"] == 0 and metrics["gateway_intake_pauses_total"] == 1
+        assert metrics["gateway_intake_held"] == 0 and metrics["gateway_intake_pauses_total"] == 1

@@ -43,15 +43,21 @@ class AnchorIn(BaseModel):
     end: str | None = Field(default=None, max_length=1024)
 
 
-class NewThread(BaseModel):
-    body: str
-    anchor: AnchorIn
-    mentions: list[str] = Field(default_factory=list, max_length=50)
-
-
 class NewComment(BaseModel):
     body: str
     mentions: list[str] = Field(default_factory=list, max_length=50)
+
+    def content(self) -> dict[str, Any]:
+        """The event's `body` and `mentions` (checked, mentions deduplicated)."""
+        if len(self.body) > MAX_BODY:
+            raise CollabError(413, f"comment body exceeds {MAX_BODY} characters")
+        if not self.body.strip():
+            raise CollabError(422, "comment body is empty")
+        return {"body": self.body, "mentions": list(dict.fromkeys(u for u in self.mentions if u))}
+
+
+class NewThread(NewComment):
+    anchor: AnchorIn
 
 
 def parse(model: type[BaseModel], data: Any) -> Any:
@@ -63,14 +69,6 @@ def parse(model: type[BaseModel], data: Any) -> Any:
         raise CollabError(422, f"invalid request: {where}: {first['msg']}") from None
 
 
-def _check_body(body: str) -> str:
-    if len(body) > MAX_BODY:
-        raise CollabError(413, f"comment body exceeds {MAX_BODY} characters")
-    if not body.strip():
-        raise CollabError(422, "comment body is empty")
-    return body
-
-
 # -- operations (REST and app channel) -------------------------------------------------------
 
 
@@ -79,16 +77,15 @@ async def create_thread(
 ) -> dict[str, Any]:
     req: NewThread = parse(NewThread, data)
     meta = await collab.letter(claims, letter_id, comment=True)
-    body = _check_body(req.body)
+    content = req.content()
     anchor = await _anchor(collab, letter_id, req.anchor)
     thread_id, comment_id = uuid7(), uuid7()
     event = CommentCreated(
         thread_id=thread_id,
         comment_id=comment_id,
         anchor=anchor,
-        body=body,
-        mentions=_mentions(req.mentions),
         author=user_ref(claims),
+        **content,
     )
     await collab.append(claims, meta, event)
     collab.mentioned(letter_id, event, claims)
@@ -113,24 +110,16 @@ async def _anchor(collab: Collab, letter_id: str, given: AnchorIn) -> Anchor:
         raise CollabError(422, str(exc)) from None
 
 
-def _mentions(users: list[str]) -> list[str]:
-    return list(dict.fromkeys(u for u in users if u))[:50]
-
-
 async def reply(
     collab: Collab, claims: Claims, letter_id: str, thread_id: str, data: Any
 ) -> dict[str, Any]:
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
-    body = _check_body(req.body)
+    content = req.content()
     await _thread(collab, letter_id, thread_id)
     comment_id = uuid7()
     event = CommentReplied(
-        thread_id=thread_id,
-        comment_id=comment_id,
-        body=body,
-        mentions=_mentions(req.mentions),
-        author=user_ref(claims),
+        thread_id=thread_id, comment_id=comment_id, author=user_ref(claims), **content
     )
     await collab.append(claims, meta, event)
     collab.mentioned(letter_id, event, claims)
@@ -152,11 +141,9 @@ async def edit(
 ) -> dict[str, Any]:
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
-    body = _check_body(req.body)
+    content = req.content()
     await _own_comment(collab, claims, letter_id, thread_id, comment_id)
-    event = CommentEdited(
-        thread_id=thread_id, comment_id=comment_id, body=body, mentions=_mentions(req.mentions)
-    )
+    event = CommentEdited(thread_id=thread_id, comment_id=comment_id, **content)
     await collab.append(claims, meta, event)
     return {"comment_id": comment_id}
 

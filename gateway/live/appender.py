@@ -138,6 +138,8 @@ class Batcher:
                     await self._append(batch)
                 finally:  # appended, failed (the rescue has them now) or cancelled at shutdown
                     self._release([entry for _, entry, _ in batch])
+                    # Not kept while idle: it would hold its letters' rooms after they unload.
+                    del batch
 
     def _release(self, entries: list[Entry]) -> None:
         if self._intake is not None:

@@ -1,6 +1,8 @@
 """Loading a letter: Redis snapshot, else latest letter_version, then the log after it; idle
 unload; the REST API."""
 
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -105,9 +107,14 @@ async def test_idle_letter_is_unloaded_and_reloads(stores: Running) -> None:
     await client.synced.wait()
     await client.insert("kept")
     await eventually(lambda: len(client.updates) >= 2)  # acknowledged
-    await client.close()
     rooms = stores.app.state.gateway.rooms
+    loaded = rooms.get(letter)
+    assert loaded is not None
+    room, loaded = weakref.ref(loaded), None
+    await client.close()
     await eventually(lambda: rooms.get(letter) is None)
+    gc.collect()
+    assert room() is None, "unloaded, but still in memory"  # its document, presence, appenders
     assert await _text_of(stores, letter) == "kept"
 
 

@@ -18,6 +18,11 @@ class Topic(StrEnum):
     PRESENCE = "presence"  # awareness, kept 24 h
 
 
+# The snapshotter's consumer group: its row in `consumer_positions` also tells readers of its
+# tables how far into each partition they cover (the gateway's access lookup).
+SNAPSHOTTER_GROUP = "snapshotter"
+
+
 class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Collection, Sequence
 
 from eventlog.records import Log, Record
-from schemas.events import Topic
+from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.settings import Settings
 from snapshotter import quarantine
 from snapshotter.fold import BatchOutput, Folder
@@ -19,7 +19,7 @@ from snapshotter.quarantine import PoisonRecord
 from snapshotter.store import Store
 
 log = logging.getLogger(__name__)
-GROUP = "snapshotter"
+GROUP = SNAPSHOTTER_GROUP
 
 
 class Snapshotter:

@@ -19,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cachetools import TTLCache
+
 from gateway import outgoing
 from gateway.collab import comments
 from gateway.collab.locks import Locks
@@ -66,8 +68,10 @@ class AppChannel:
     def __init__(self, collab: Collab, locks: Locks) -> None:
         self.collab, self.locks = collab, locks
         self._tasks: set[asyncio.Task[None]] = set()
-        self._typing: dict[tuple[str, str], float] = {}
-        self._recent: dict[str, dict[str, str]] = {}
+        # (letter, user) -> noticed within the debounce; bounded, as every letter ever opened
+        # would otherwise keep an entry for each of its typists.
+        self._typing: TTLCache[tuple[str, str], bool] = TTLCache(10_000, TYPING_DEBOUNCE_S)
+        self._recent: dict[str, dict[str, str]] = {}  # held letters with listeners only
         self._poller: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -111,10 +115,10 @@ class AppChannel:
         _reply(conn, {"type": "result", "id": request, "result": result})
 
     def _typing_notice(self, conn: Peer, room: Room) -> None:
-        now, key = time.monotonic(), (room.letter_id, conn.claims.sub)
-        if now - self._typing.get(key, 0.0) < TYPING_DEBOUNCE_S:
+        key = (room.letter_id, conn.claims.sub)
+        if key in self._typing:
             return
-        self._typing[key] = now
+        self._typing[key] = True
         message = outgoing.app_message(
             {"type": "typing", "user": user_ref(conn.claims).model_dump()}
         )
@@ -133,13 +137,13 @@ class AppChannel:
     async def recent_once(self) -> None:
         """Tell each held letter's clients which sections changed hands since the last look."""
         redis = self.collab.ctx.redis
+        looked: dict[str, dict[str, str]] = {}
         for room in self.collab.gateway.rooms:
             if not any(peer.events for peer in room.conns):
                 continue
             raw = await redis.hgetall(f"recent:{room.letter_id}")
-            now = {k.decode(): v.decode() for k, v in raw.items()}
+            now = looked[room.letter_id] = {k.decode(): v.decode() for k, v in raw.items()}
             before = self._recent.get(room.letter_id)
-            self._recent[room.letter_id] = now
             fresh_ms = (time.time() - RECENT_FRESH_S) * 1000
             for section, value in sorted(now.items()):
                 edit = json.loads(value)
@@ -150,6 +154,7 @@ class AppChannel:
                     user = {"id": edit.get("userId"), "name": edit.get("name", "")}
                     body = {"type": "section.edited", "section": section, "user": user}
                     self.collab.notify_letter(room.letter_id, {**body, "at": edit.get("at")})
+        self._recent = looked  # a letter unloaded or left by its listeners is forgotten
 
 
 def _reply(conn: Peer, body: dict[str, Any]) -> None:

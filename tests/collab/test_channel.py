@@ -101,5 +101,10 @@ async def test_presence_and_section_edited(collab: Collab) -> None:
 
     notice = await eventually(announced, timeout=10)
     assert notice["section"] == "1" and notice["user"]["name"] == "Bob"
+    assert lid in channel._recent
     await alice.close()
     await bob.close()
+    room = collab.gw.app.state.gateway.rooms.get(lid)
+    await eventually(lambda: room is None or not room.conns)
+    await channel.recent_once()
+    assert lid not in channel._recent  # nobody listens: its view of the letter is dropped

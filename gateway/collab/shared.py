@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+from cachetools import LRUCache
 from pycrdt import Doc
 
 from eventlog.errors import LogError
@@ -64,7 +65,9 @@ class Collab:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.ctx = gateway.ctx
-        self._appended: dict[str, int] = {}  # letter id -> next offset after our last append
+        # letter id -> next offset after our last append, for the letters appended to last
+        # (bounded: one entry per letter ever commented on would only grow)
+        self._appended: LRUCache[str, int] = LRUCache(100_000)
         self._appended_at: dict[str, float] = {}  # letter id -> when (monotonic)
 
     async def letter(self, claims: Claims, letter_id: str, comment: bool = False) -> LetterMeta:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from eventlog.records import Log
 from gateway.api import rest, websocket
+from gateway.api.body_limit import BodyLimit
 from gateway.api.webui import webui_router
 from gateway.collab import comments, locks, notifications
 from gateway.collab.channel import AppChannel
@@ -46,6 +47,11 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.state.gateway = gateway
     app.state.collab, app.state.locks = collab, section_locks
     app.add_exception_handler(CollabError, _collab_error)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        refused=lambda: gateway.ctx.metrics.refuse("request_too_large"),
+    )
     app.include_router(rest.router)
     for router in (comments.router, locks.router, notifications.router):
         app.include_router(router)

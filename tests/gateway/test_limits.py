@@ -5,6 +5,7 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 import websockets
@@ -100,7 +101,7 @@ async def strict(tmp_path: Path) -> AsyncIterator[Running]:
     settings = Settings(
         data_dir=tmp_path / "steno", partitions=1, rate_messages_per_s=5, rate_burst=10,
         max_connections_per_letter=3, max_connections_per_user=2, max_document_bytes=4096,
-        allowed_origins=["https://app.example"],
+        allowed_origins=["https://app.example"], max_request_bytes=64 << 10,
     )  # fmt: skip
     async with running_gateway(settings) as running:
         yield running
@@ -128,6 +129,38 @@ async def test_document_size_cap_closes_with_4413(strict: Running) -> None:
     await client.insert("y" * 5000)
     await client.closed.wait()
     assert client.close_code == TOO_LARGE
+
+
+async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(strict: Running) -> None:
+    token = {"Authorization": f"Bearer {strict.token()}"}
+    async with httpx.AsyncClient(base_url=strict.http) as http:
+        fits = {"firm_id": "firm-a", "title": "T", "content": "a" * 60_000}
+        assert (await http.post("/v1/letters", json=fits, headers=token)).status_code == 201
+        big = {**fits, "content": "a" * 70_000}  # under the content limit, over the body limit
+        r = await http.post("/v1/letters", json=big, headers=token)
+        assert (r.status_code, r.json()) == (413, {"detail": "request body exceeds 65536 bytes"})
+        # Refused before the token is looked at: nothing of it is held for an anonymous caller.
+        assert (await http.post("/v1/letters", json=big)).status_code == 413
+        assert (await http.post("/v1/letters/x/comments", json=big)).status_code == 413
+
+    # Without a length (chunked), it is counted as it arrives: a body that never ends is cut
+    # off at the limit (the server would otherwise read for as long as the client sends).
+    reader, writer = await asyncio.open_connection("127.0.0.1", strict.port)
+    writer.write(
+        b"POST /v1/letters HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n\r\n"
+    )
+    chunk, sent = b"%x\r\n%s\r\n" % (4096, b"a" * 4096), 0
+    response = asyncio.ensure_future(reader.readline())
+    while not response.done() and sent < 64 << 20:
+        writer.write(chunk)
+        sent += 4096
+        await writer.drain()
+    assert (await response).startswith(b"HTTP/1.1 413"), "read the whole body"
+    assert sent < 16 << 20
+    writer.close()
+    metrics = await strict.metrics()
+    assert metrics['gateway_refusals_total{reason="request_too_large"}'] == 4
 
 
 async def _status(url: str, **kw: str) -> int:

@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1 << 20
     max_document_bytes: int = 10 << 20
     # HTTP request bodies (REST): a letter's initial content is at most 1,000,000 characters,
-    # 6 MB as JSON even with every character escaped (gateway/api/body_limit.py).
-    max_request_bytes: int = Field(default=8 << 20, ge=1024)
+    # 12 MB as JSON even if each is escaped as a surrogate pair (gateway/api/body_limit.py).
+    max_request_bytes: int = Field(default=16 << 20, ge=1024)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
     max_connections_per_letter: int = 200

@@ -1,6 +1,7 @@
 """Malformed frames close only their connection; size, rate, connection and origin limits."""
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -152,10 +153,11 @@ async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(strict
     )
     chunk, sent = b"%x\r\n%s\r\n" % (4096, b"a" * 4096), 0
     response = asyncio.ensure_future(reader.readline())
-    while not response.done() and sent < 64 << 20:
-        writer.write(chunk)
-        sent += 4096
-        await writer.drain()
+    with contextlib.suppress(ConnectionError):  # the server may close as soon as it answered
+        while not response.done() and sent < 64 << 20:
+            writer.write(chunk)
+            sent += 4096
+            await writer.drain()
     assert (await response).startswith(b"HTTP/1.1 413"), "read the whole body"
     assert sent < 16 << 20
     writer.close()

@@ -136,10 +136,23 @@ class Batcher:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 try:
                     await self._append(batch)
+                except Exception as exc:  # a bug, not a log error (those come back as results)
+                    # Fail this round's letters (4503, their clients resync) rather than end
+                    # the task and with it every letter's appends.
+                    log.exception("append round of %d entries failed", len(batch))
+                    self._fail(batch, exc)
                 finally:  # appended, failed (the rescue has them now) or cancelled at shutdown
                     self._release([entry for _, entry, _ in batch])
                     # Not kept while idle: it would hold its letters' rooms after they unload.
                     del batch
+
+    @staticmethod
+    def _fail(batch: list[tuple[Appender, Entry, Done | None]], exc: BaseException) -> None:
+        unlogged: dict[Appender, list[Entry]] = {}
+        for appender, entry, _ in batch:
+            unlogged.setdefault(appender, []).append(entry)
+        for appender, entries in unlogged.items():
+            _guarded(appender.fail, exc, entries)  # a no-op for one that failed already
 
     def _release(self, entries: list[Entry]) -> None:
         if self._intake is not None:

@@ -26,6 +26,7 @@ class Counting:
 
     def __init__(self, inner: Log) -> None:
         self.inner, self.calls, self.failing = inner, 0, set[bytes]()
+        self.garbled = False  # answer with one result too few, as a buggy adapter might
         self.gate = asyncio.Event()  # cleared: rounds wait here
         self.gate.set()
         self.entered = asyncio.Event()  # a round reached the log
@@ -42,7 +43,8 @@ class Counting:
         ok = [(key, entries) for key, entries in batches if key not in self.failing]
         done = iter(await self.inner.append_batch(topic, ok))
         error = LogUnavailableError("injected")
-        return [error if key in self.failing else next(done) for key, _ in batches]
+        results = [error if key in self.failing else next(done) for key, _ in batches]
+        return results[:-1] if self.garbled else results
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -116,6 +118,36 @@ async def test_a_backlog_waits_only_for_the_rest_of_its_linger(log: Counting) ->
     async with asyncio.timeout(linger - 0.1):  # no second linger
         await appender.flush()
     assert log.calls == 4
+    await batcher.close()
+
+
+async def test_a_round_the_log_answers_wrongly_fails_its_letters_not_the_batcher(
+    log: Counting,
+) -> None:
+    """A bug in a log adapter (results that do not match the request) costs that round's
+    letters a 4503, not every later append of the instance."""
+    topic = Settings().topic(Topic.LETTERS)
+    batcher = Batcher(log, topic, Metrics(), timeout_s=10)
+    failed: dict[bytes, list[bytes]] = {}
+
+    def on_failure(key: bytes) -> Callable[[BaseException, Sequence[Entry]], None]:
+        return lambda exc, unlogged: failed.__setitem__(key, [e.value for e in unlogged])
+
+    keys = (b"W1", b"W2")
+    appenders = [batcher.appender(key, on_failure(key)) for key in keys]
+    log.garbled = True
+    for key, appender in zip(keys, appenders, strict=True):
+        appender.put(Entry(key + b"-1"))
+    async with asyncio.timeout(10):
+        await asyncio.gather(*(a.flush() for a in appenders))
+    assert failed == {b"W1": [b"W1-1"], b"W2": [b"W2-1"]}  # handed back: the rescue appends them
+    log.garbled = False
+    acked: list[bytes] = []
+    later = batcher.appender(b"W3", on_failure(b"W3"))
+    later.put(Entry(b"W3-1"), lambda: acked.append(b"W3-1"))
+    async with asyncio.timeout(10):  # the batcher's task still runs
+        await later.flush()
+    assert acked == [b"W3-1"] and b"W3" not in failed
     await batcher.close()
 
 

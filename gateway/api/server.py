@@ -2,10 +2,16 @@
 
 Uvicorn's own shutdown closes websockets with 1012; we first stop listening, flush pending
 appends and close our clients with 1001 (DESIGN.md), then let uvicorn finish.
+
+Uvicorn logs every WebSocket handshake (and every HTTP request) with its query string, and a
+y-websocket client can only send its JWT there (`?token=`): at the gateway's INFO level every
+user's bearer token went to the log in full. Its log records are redacted (`RedactTokens`).
 """
 
 import contextlib
 import gc
+import logging
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -45,6 +51,24 @@ def tune_interpreter() -> None:
 def _freeze_heap() -> None:
     gc.collect()
     gc.freeze()
+
+
+class RedactTokens(logging.Filter):
+    """Replaces the value of every `token=` query parameter in a record's message."""
+
+    TOKEN = re.compile(r"(?<=token=)[^&\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._redact(arg) for arg in record.args)
+        record.msg = self._redact(record.msg)
+        return True
+
+    def _redact(self, value: Any) -> Any:
+        return self.TOKEN.sub("[redacted]", value) if isinstance(value, str) else value
+
+
+_REDACT = RedactTokens()
 
 
 class GatewayServer(uvicorn.Server):
@@ -99,4 +123,6 @@ def server_for(
         log_level=kw.pop("log_level", "warning"),
         **kw,
     )
+    for name in ("uvicorn.error", "uvicorn.access"):  # after the Config set up logging
+        logging.getLogger(name).addFilter(_REDACT)  # the same filter once, however many servers
     return GatewayServer(config, app.state.gateway, own_signals=own_signals)

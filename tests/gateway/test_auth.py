@@ -1,8 +1,10 @@
 """Token verification (pure) and handshake refusals (HTTP 401/403 before any frame)."""
 
+import logging
 import time
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 import websockets
@@ -106,3 +108,35 @@ async def test_handshake_refusals(gw: Running) -> None:
     metrics = await gw.metrics()
     assert metrics['gateway_refusals_total{reason="unauthorized"}'] == 3
     assert metrics['gateway_refusals_total{reason="forbidden"}'] == 2
+
+
+async def test_tokens_in_handshake_urls_never_reach_the_log(gw: Running) -> None:
+    """y-websocket sends its token in the query string, which uvicorn logs with every
+    handshake (and every HTTP request): the gateway's records carry it redacted."""
+    letter = await gw.create_letter()
+    token = gw.token()
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn.access")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)  # the gateway command's level (the harness runs quieter)
+        logger.addHandler(handler)
+    try:
+        client = await gw.client(letter)
+        await client.synced.wait()
+        await client.close()
+        with pytest.raises(websockets.InvalidStatus):  # refused: logged with its status
+            async with websockets.connect(gw.ws_url(letter, token + "x")):
+                pass
+        async with httpx.AsyncClient(base_url=gw.http) as http:
+            await http.get("/healthz", params={"token": token})
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    handshakes = [line for line in lines if "WebSocket /v1/letter-" in line]
+    assert len(handshakes) == 2 and all("token=[redacted]" in line for line in handshakes)
+    assert any("/healthz?token=[redacted]" in line for line in lines)
+    assert not any(token[-20:] in line for line in lines)

@@ -3,10 +3,15 @@
 Redis `ydoc:<id>` + `ydoc:<id>:offset` (the projector's), else the latest `letter_version`
 (the snapshotter's), else nothing; then every `doc.update` of the letter after that position
 up to the partition's end. The log is the truth: a projection that is missing or unreachable
-only makes the load slower. Updates are merged in log-order chunks and each chunk applied once:
-pycrdt drops an update whose dependencies arrive later in a sequence of applies, and one merge
-of thousands of updates is slow to build and to apply (10,000 edits: ~1 s merged at once,
-~30 ms in chunks of 100; docs/performance.md).
+only makes the load slower. With nothing to start from, the scan still need not start at the
+partition's beginning (the topic is kept forever, so that is the product's whole history): a
+letter's records begin at its `letter.created`, whose offset the `letters` table holds, and a
+letter not in that table yet was created past the snapshotter's position in the partition.
+
+Updates are merged in log-order chunks and each chunk applied once: pycrdt drops an update
+whose dependencies arrive later in a sequence of applies, and one merge of thousands of updates
+is slow to build and to apply (10,000 edits: ~1 s merged at once, ~30 ms in chunks of 100;
+docs/performance.md).
 """
 
 import logging
@@ -17,7 +22,7 @@ from typing import Any
 from pycrdt import Doc, merge_updates
 
 from eventlog.records import Log, Record
-from schemas.events import Topic
+from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +72,7 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
     topic = settings.topic(Topic.LETTERS)
     partition = log_.partition_for(topic, letter_id.encode())
     end = (await log_.end_offsets(topic)).get(partition, 0)
-    base, position = await _snapshot(letter_id, redis, pg)
+    base, position = await _snapshot(letter_id, topic, partition, redis, pg)
     if position is not None and position > end:
         base, position = None, None  # a projection of another log: do not trust it
     doc: Doc[Any] = Doc()
@@ -89,7 +94,11 @@ def _apply(doc: Doc[Any], updates: list[bytes]) -> None:
         doc.apply_update(merge_updates(*updates) if len(updates) > 1 else updates[0])
 
 
-async def _snapshot(letter_id: str, redis: Any, pg: Any) -> tuple[bytes | None, int | None]:
+async def _snapshot(
+    letter_id: str, topic: str, partition: int, redis: Any, pg: Any
+) -> tuple[bytes | None, int | None]:
+    """A state and the position it covers; or no state and where the letter's records start;
+    (None, None): read the whole partition."""
     if redis is not None:
         try:
             state, offset = await redis.mget(f"ydoc:{letter_id}", f"ydoc:{letter_id}:offset")
@@ -100,12 +109,20 @@ async def _snapshot(letter_id: str, redis: Any, pg: Any) -> tuple[bytes | None, 
     if pg is not None:
         try:
             row = await pg.fetchrow(
-                "SELECT ydoc_state, log_offset FROM letter_version WHERE letter_id = $1"
-                " ORDER BY version_number DESC LIMIT 1",
+                "SELECT v.ydoc_state, v.log_offset, l.log_offset AS created,"
+                " (SELECT next_offset FROM consumer_positions WHERE consumer_group = $2"
+                "  AND topic = $3 AND partition = $4) AS covered"
+                " FROM (SELECT 1) AS one LEFT JOIN letters AS l ON l.letter_id = $1"
+                " LEFT JOIN LATERAL (SELECT ydoc_state, log_offset FROM letter_version"
+                "  WHERE letter_id = $1 ORDER BY version_number DESC LIMIT 1) AS v ON true",
                 letter_id,
+                SNAPSHOTTER_GROUP,
+                topic,
+                partition,
             )
-            if row is not None and row["ydoc_state"] is not None:
+            if row["ydoc_state"] is not None:
                 return bytes(row["ydoc_state"]), int(row["log_offset"])
+            return None, row["created"] if row["created"] is not None else row["covered"]
         except Exception as exc:  # a missing table (fresh database) or an outage: use the log
             log.warning("postgres unavailable while loading %s: %s", letter_id, exc)
     return None, None

@@ -101,6 +101,37 @@ async def test_loads_latest_letter_version_then_the_log_after_it(stores: Running
     assert await _text_of(stores, letter) == "v1 from-pg after"
 
 
+async def test_with_no_snapshot_the_log_is_read_from_the_letters_creation(
+    stores: Running,
+) -> None:
+    """Not from the partition's beginning: the topic is kept forever. In each case an update
+    placed before the start the projections give stands for that history: it is not read."""
+    pg = stores.app.state.gateway.ctx.pg
+    topic = stores.settings.topic(Topic.LETTERS)
+    # The letters row says where the letter was created.
+    known = await stores.create_letter()
+    await _append_update(stores, known, _text_update("skipped ")[0])
+    created = await _end(stores, known)
+    await pg.execute(
+        "INSERT INTO letters (letter_id, firm_id, title, created_at, created_by, log_topic,"
+        " log_partition, log_offset) VALUES ($1, 'firm-a', 'T', now(), 'u', $2, $3, $4)",
+        known, topic, stores.log.partition_for(topic, known.encode()), created,
+    )  # fmt: skip
+    await _append_update(stores, known, _text_update("read")[0])
+    assert await _text_of(stores, known) == "read"
+    # Not in the table yet: created past the snapshotter's position in its partition.
+    fresh = await stores.create_letter()
+    await _append_update(stores, fresh, _text_update("skipped ")[0])
+    partition = stores.log.partition_for(topic, fresh.encode())
+    await pg.execute(
+        "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+        " VALUES ('snapshotter', $1, $2, $3)",
+        topic, partition, await _end(stores, fresh),
+    )  # fmt: skip
+    await _append_update(stores, fresh, _text_update("read")[0])
+    assert await _text_of(stores, fresh) == "read"
+
+
 async def test_idle_letter_is_unloaded_and_reloads(stores: Running) -> None:
     letter = await stores.create_letter()
     client = await stores.client(letter)

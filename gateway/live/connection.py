@@ -73,8 +73,10 @@ class Connection:
         self.closing: tuple[int, str] | None = None
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._wake = asyncio.Event()
-        self._bucket = TokenBucket(ctx.settings.rate_messages_per_s, ctx.settings.rate_burst)
+        s = ctx.settings
+        self._bucket = TokenBucket(s.rate_messages_per_s, s.rate_burst)
         self._awareness_bucket = TokenBucket(AWARENESS_PER_S, AWARENESS_BURST)
+        self._sync_bucket = TokenBucket(s.sync_requests_per_s, s.sync_requests_burst)
         self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
         self._held: Inbound | None = None  # the latest awareness message over the rate
         self._held_timer: asyncio.TimerHandle | None = None
@@ -333,6 +335,9 @@ class Connection:
         shape = room.shape if self.claims.can_edit else None
         msg = inbound.decode(data, self.ctx.limits, shape)
         self.ctx.metrics.received(msg.kind)
+        if msg.kind == "sync_step1" and not self._sync_bucket.take():
+            self.ctx.metrics.refuse("sync_rate_limited")  # the next one in budget is answered
+            return None
         if msg.kind == "app":  # comment/lock commands of opted-in clients (issue 7)
             if self.events and self.ctx.app_messages is not None:
                 self.ctx.app_messages(self, room, msg.body)

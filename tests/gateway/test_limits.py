@@ -10,7 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import websockets
-from pycrdt import write_var_uint
+from pycrdt import Doc, create_sync_message, write_var_uint
 
 from gateway.errors import MALFORMED, RATE_LIMITED, TOO_LARGE
 from schemas.settings import Settings
@@ -58,6 +58,31 @@ async def test_malformed_frame_closes_only_that_connection(gw: Running, frame: b
     assert victim.close_code == MALFORMED
     await _bystander_still_works(gw, letter, bystander)
     await bystander.close()
+
+
+async def test_sync_requests_beyond_a_connections_budget_are_not_answered(gw: Running) -> None:
+    """Each is answered with up to the whole document (a few bytes in, the document's size and
+    its encoding out), so a connection gets a handful; the rest is counted, not answered."""
+    letter = await gw.create_letter(content="Dear Sir,\nPay.")
+    client = await gw.client(letter)
+    await client.synced.wait()  # its sync step 1 on connecting: one of the burst of 5
+    refused = 'gateway_refusals_total{reason="sync_rate_limited"}'
+    before = (await gw.metrics()).get(refused, 0)
+
+    def answers() -> int:
+        return sum(1 for m in client.received if m.startswith(b"\x00\x01")) - 1
+
+    for _ in range(20):
+        await client.ws.send(create_sync_message(Doc()))  # an empty state vector: everything
+
+    async def handled() -> bool:
+        return answers() + (await gw.metrics()).get(refused, 0) - before == 20
+
+    await eventually(handled)
+    assert answers() in (4, 5)  # 5 if the bucket refilled one (one per 5 s) meanwhile
+    assert not client.closed.is_set()  # still served: edits and peers' updates flow
+    await client.insert("!")
+    await eventually(lambda: str(client.text).endswith("!") and len(client.updates) >= 2)
 
 
 async def test_text_frames_are_refused(gw: Running) -> None:

@@ -48,6 +48,9 @@ UPDATE = "update"
 # bucket refills (a caret must not stay stale), everything in between is dropped.
 AWARENESS_PER_S, AWARENESS_BURST = 10.0, 10
 TRANSPORT_REFUSALS = (1002, 1007, 1009)
+# Requests answered with the letter's state: the whole document for an empty state vector, every
+# present user's awareness (schemas/settings.py, state_requests_*).
+STATE_REQUESTS = ("sync_step1", "query_awareness")
 
 
 class TokenBucket:
@@ -76,7 +79,7 @@ class Connection:
         s = ctx.settings
         self._bucket = TokenBucket(s.rate_messages_per_s, s.rate_burst)
         self._awareness_bucket = TokenBucket(AWARENESS_PER_S, AWARENESS_BURST)
-        self._sync_bucket = TokenBucket(s.sync_requests_per_s, s.sync_requests_burst)
+        self._state_bucket = TokenBucket(s.state_requests_per_s, s.state_requests_burst)
         self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
         self._held: Inbound | None = None  # the latest awareness message over the rate
         self._held_timer: asyncio.TimerHandle | None = None
@@ -335,8 +338,8 @@ class Connection:
         shape = room.shape if self.claims.can_edit else None
         msg = inbound.decode(data, self.ctx.limits, shape)
         self.ctx.metrics.received(msg.kind)
-        if msg.kind == "sync_step1" and not self._sync_bucket.take():
-            self.ctx.metrics.refuse("sync_rate_limited")  # the next one in budget is answered
+        if msg.kind in STATE_REQUESTS and not self._state_bucket.take():
+            self.ctx.metrics.refuse("state_request_rate_limited")  # the next one is answered
             return None
         if msg.kind == "app":  # comment/lock commands of opted-in clients (issue 7)
             if self.events and self.ctx.app_messages is not None:

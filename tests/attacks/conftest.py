@@ -16,7 +16,7 @@ from tests.gateway.harness import running_gateway
 async def scene(tmp_path: Path, redis_db: str) -> AsyncIterator[Scene]:
     redis = aioredis.Redis.from_url(redis_db)
     # The frame fuzz probes with a sync step 1 after every frame: not rate-limited here.
-    settings = Settings(data_dir=tmp_path / "steno", partitions=2, sync_requests_burst=1_000_000)
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, state_requests_burst=1_000_000)
     try:
         async with running_gateway(settings, redis=redis) as gw:
             letter_a, letter_b = await gw.create_letter(), await gw.create_letter()

@@ -60,13 +60,13 @@ async def test_malformed_frame_closes_only_that_connection(gw: Running, frame: b
     await bystander.close()
 
 
-async def test_sync_requests_beyond_a_connections_budget_are_not_answered(gw: Running) -> None:
+async def test_state_requests_beyond_a_connections_budget_are_not_answered(gw: Running) -> None:
     """Each is answered with up to the whole document (a few bytes in, the document's size and
     its encoding out), so a connection gets a handful; the rest is counted, not answered."""
     letter = await gw.create_letter(content="Dear Sir,\nPay.")
     client = await gw.client(letter)
     await client.synced.wait()  # its sync step 1 on connecting: one of the burst of 5
-    refused = 'gateway_refusals_total{reason="sync_rate_limited"}'
+    refused = 'gateway_refusals_total{reason="state_request_rate_limited"}'
     before = (await gw.metrics()).get(refused, 0)
 
     def answers() -> int:
@@ -80,6 +80,15 @@ async def test_sync_requests_beyond_a_connections_budget_are_not_answered(gw: Ru
 
     await eventually(handled)
     assert answers() in (4, 5)  # 5 if the bucket refilled one (one per 5 s) meanwhile
+    # Queries for everyone's awareness draw on the same budget.
+    spent = (await gw.metrics())[refused]
+    for _ in range(3):
+        await client.ws.send(b"\x03")
+
+    async def queries_refused() -> bool:
+        return (await gw.metrics())[refused] >= spent + 2  # one may have refilled meanwhile
+
+    await eventually(queries_refused)
     assert not client.closed.is_set()  # still served: edits and peers' updates flow
     await client.insert("!")
     await eventually(lambda: str(client.text).endswith("!") and len(client.updates) >= 2)

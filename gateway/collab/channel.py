@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 TYPING_DEBOUNCE_S = 2.0
 RECENT_POLL_S = 1.0
 RECENT_FRESH_S = 5.0
+# Commands of one connection served at once. Each is a task, and a read may wait up to 2 s for
+# the projector, polling Redis: at the frame rate (200/s) one connection could otherwise keep
+# hundreds of them polling. A client waits for its replies; the web client sends one at a time.
+MAX_IN_FLIGHT = 8
 
 Op = Callable[[Collab, Locks, Any, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -68,6 +73,7 @@ class AppChannel:
     def __init__(self, collab: Collab, locks: Locks) -> None:
         self.collab, self.locks = collab, locks
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: Counter[Peer] = Counter()
         # (letter, user) -> noticed within the debounce; bounded, as every letter ever opened
         # would otherwise keep an entry for each of its typists.
         self._typing: TTLCache[tuple[str, str], bool] = TTLCache(10_000, TYPING_DEBOUNCE_S)
@@ -95,9 +101,21 @@ class AppChannel:
         kind = data.get("type")
         if kind == "typing":
             return self._typing_notice(conn, room)
+        if self._in_flight[conn] >= MAX_IN_FLIGHT:
+            detail = f"more than {MAX_IN_FLIGHT} commands in flight"
+            return _reply(
+                conn, {"type": "error", "id": data.get("id"), "status": 429, "detail": detail}
+            )
+        self._in_flight[conn] += 1
         task = asyncio.create_task(self._run(conn, room.letter_id, str(kind), data))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._finished(conn, done))
+
+    def _finished(self, conn: Peer, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight[conn] -= 1
+        if self._in_flight[conn] <= 0:
+            del self._in_flight[conn]
 
     async def _run(self, conn: Peer, letter_id: str, kind: str, data: dict[str, Any]) -> None:
         request = data.get("id")

@@ -5,6 +5,7 @@ from typing import Any
 
 from pycrdt import Awareness, Doc, XmlFragment, write_var_uint
 
+from gateway.collab.channel import MAX_IN_FLIGHT
 from tests.collab.conftest import Collab
 from tests.gateway.harness import YClient
 from tests.support import eventually
@@ -108,3 +109,24 @@ async def test_presence_and_section_edited(collab: Collab) -> None:
     await eventually(lambda: room is None or not room.conns)
     await channel.recent_once()
     assert lid not in channel._recent  # nobody listens: its view of the letter is dropped
+
+
+async def test_commands_in_flight_are_bounded_per_connection(collab: Collab) -> None:
+    """Each command is a task that may wait on the projector: a connection firing them faster
+    than they finish gets 429s beyond a few at once, and every request gets its answer."""
+    lid = await collab.gw.create_letter("Dear Sir,\nPay now.")
+    alice = await collab.gw.client(lid, user="alice", name="Alice", events=1)
+    await alice.synced.wait()
+    for n in range(30):  # back to back: far faster than the lists are served
+        await alice.ws.send(app({"type": "comment.list", "id": f"q{n}"}))
+
+    def answers() -> list[dict[str, Any]]:
+        return [m for m in alice.app if str(m.get("id", "")).startswith("q")]
+
+    await eventually(lambda: len(answers()) == 30, timeout=10)
+    busy = [m for m in answers() if m["type"] == "error"]
+    assert busy and all(m["status"] == 429 for m in busy)
+    assert len(busy) <= 30 - MAX_IN_FLIGHT  # at least as many as may run at once were served
+    await alice.ws.send(app({"type": "comment.list", "id": "after"}))  # nothing left counted
+    assert (await _seen(alice, "result", id="after"))["result"] == {"threads": []}
+    await alice.close()

@@ -60,6 +60,7 @@ class Gateway:
             await self._serve(conn, meta)
         finally:
             self.conns.discard(conn)
+            self.ctx.update_bytes.release(conn.claims.sub)
             self.ctx.metrics.connections.dec()
             if not self.conns:
                 self._empty.set()

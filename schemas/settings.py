@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # host app sets it) and no queries; those over this budget are not answered.
     state_requests_per_s: float = Field(default=0.2, gt=0)
     state_requests_burst: int = Field(default=5, ge=1)
+    # Bytes of document updates one user may send (all their connections on an instance): the
+    # letters topic is kept forever, and a letter reloads compacted after updates that cancel
+    # out (gateway/live/buckets.py). The burst takes a whole document (a resync after offline
+    # edits); the rate allows ~5 GB a day.
+    update_bytes_per_s: int = Field(default=64 << 10, ge=1024)
+    update_bytes_burst: int = Field(default=10 << 20, ge=1 << 20)
     max_connections_per_letter: int = 200
     max_connections_per_user: int = 50
     # Bytes waiting for one client that does not read fast enough (beyond what the socket

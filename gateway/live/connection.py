@@ -35,6 +35,7 @@ from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import MALFORMED, RATE_LIMITED, SLOW_CONSUMER, TOKEN_EXPIRED, Refused
 from gateway.inbound import Inbound
+from gateway.live.buckets import TokenBucket
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
@@ -53,21 +54,6 @@ TRANSPORT_REFUSALS = (1002, 1007, 1009)
 STATE_REQUESTS = ("sync_step1", "query_awareness")
 
 
-class TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens, self.at = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
-
-
 class Connection:
     def __init__(self, ctx: Context, ws: WebSocket, claims: Claims, events: bool) -> None:
         self.ctx, self.ws, self.claims, self.events = ctx, ws, claims, events
@@ -80,6 +66,8 @@ class Connection:
         self._bucket = TokenBucket(s.rate_messages_per_s, s.rate_burst)
         self._awareness_bucket = TokenBucket(AWARENESS_PER_S, AWARENESS_BURST)
         self._state_bucket = TokenBucket(s.state_requests_per_s, s.state_requests_burst)
+        # Shared by the user's connections here; Gateway.serve releases it when this one ends.
+        self.update_budget = ctx.update_bytes.acquire(claims.sub)
         self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
         self._held: Inbound | None = None  # the latest awareness message over the rate
         self._held_timer: asyncio.TimerHandle | None = None
@@ -359,6 +347,8 @@ class Connection:
                 return None
         clients = None
         if msg.info is not None and self.claims.can_edit:
+            if not self.update_budget.take(len(msg.body)):
+                raise Refused(RATE_LIMITED, "update_bytes_rate_limited")
             clients = new_clients(msg.info, room.shape)
             check_count(self.client_ids, clients)
             unknown = room.owners.unknown(clients)

@@ -11,6 +11,7 @@ Per-test isolation: `redis_db` (URL of a fresh, empty Redis database number) and
 All of them run as children with PR_SET_PDEATHSIG: nothing survives the test session.
 """
 
+import gc
 import itertools
 import shutil
 import signal
@@ -145,3 +146,33 @@ def settings_factory(
         return Settings(**kw)
 
     yield build
+
+
+# aiokafka 0.14 now and then leaves a connection of a Kafka client open after the client was
+# stopped or cancelled (not pinned down; it happened in 1 of 5 CI runs on 2026-12-04, as
+# "Unclosed AIOKafkaConnection" and "unclosed <StreamWriter" with aiokafka's read task pending).
+# Garbage-collected, the orphan warns in whichever test the collector happens to run. Tests on
+# the Kafka log ignore those two warnings and collect their own garbage before they end, so no
+# other test inherits them; everywhere else an unclosed resource stays an error.
+AIOKAFKA_ORPHANS = (
+    "ignore:Unclosed AIOKafkaConnection:ResourceWarning",
+    "ignore:unclosed <StreamWriter:ResourceWarning",
+)
+
+
+def _on_kafka(item: pytest.Item) -> bool:
+    return "kafka_bootstrap" in getattr(item, "fixturenames", ()) or "kafka" in item.nodeid
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _on_kafka(item):
+            for ignored in AIOKAFKA_ORPHANS:
+                item.add_marker(pytest.mark.filterwarnings(ignored))
+
+
+@pytest.fixture(autouse=True)
+def _collect_kafka_orphans(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if _on_kafka(request.node):
+        gc.collect()  # here, where their warnings are ignored, not in a later test

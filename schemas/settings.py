@@ -83,6 +83,9 @@ class Settings(BaseSettings):
 
     # Documents.
     doc_field: str = "default"
+    # Comments a letter may hold (replies included): every comment event rewrites the letter's
+    # `comments:<id>` in Redis whole, so its cost grows with their number (gateway/collab).
+    max_comments_per_letter: int = Field(default=2000, ge=1)
 
     # Snapshotter: version policy and audit coalescing, measured on record timestamps.
     autosave_activity_s: float = Field(default=300.0, gt=0)  # autosave after this much activity

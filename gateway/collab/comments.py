@@ -78,6 +78,7 @@ async def create_thread(
     req: NewThread = parse(NewThread, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
+    await _room_for_one_more(collab, letter_id)
     anchor = await _anchor(collab, letter_id, req.anchor)
     thread_id, comment_id = uuid7(), uuid7()
     event = CommentCreated(
@@ -117,6 +118,7 @@ async def reply(
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
     await _thread(collab, letter_id, thread_id)
+    await _room_for_one_more(collab, letter_id)
     comment_id = uuid7()
     event = CommentReplied(
         thread_id=thread_id, comment_id=comment_id, author=user_ref(claims), **content
@@ -192,6 +194,15 @@ async def _stored(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
     await collab.caught_up(letter_id)
     found = await collab.json_key(f"comments:{letter_id}")
     return found if isinstance(found, list) else []
+
+
+async def _room_for_one_more(collab: Collab, letter_id: str) -> None:
+    """Refuse a new comment on a letter that holds the most it may: each comment event rewrites
+    the letter's comments in Redis whole, so a letter with no bound slows the projector down for
+    every letter. Counted on the projection (it may lag a little behind a burst)."""
+    limit = collab.ctx.settings.max_comments_per_letter
+    if sum(len(t["comments"]) for t in await _stored(collab, letter_id)) >= limit:
+        raise CollabError(409, f"this letter holds {limit} comments, the most it may")
 
 
 async def _thread(collab: Collab, letter_id: str, thread_id: str) -> dict[str, Any]:

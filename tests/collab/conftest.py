@@ -1,6 +1,7 @@
 """Fixtures: a gateway with Redis, the embedded log and the projector running in-process."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,17 @@ Call = Callable[..., Awaitable[httpx.Response]]
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def collab(tmp_path: Path, redis_db: str) -> AsyncIterator[Collab]:
+    async with collab_on(tmp_path, redis_db) as running:
+        yield running
+
+
+@asynccontextmanager
+async def collab_on(tmp_path: Path, redis_db: str, **overrides: Any) -> AsyncIterator[Collab]:
+    """The gateway, the projector and Redis of `collab`, with other settings."""
     settings = Settings(
-        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None
-    )
+        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None,
+        **overrides,
+    )  # fmt: skip
     log = open_log(settings)
     await log.start()
     redis = aioredis.Redis.from_url(redis_db)

@@ -1,10 +1,11 @@
 """Comments over REST: each contract with its errors, anchors following edits, roles."""
 
+from pathlib import Path
 from typing import Any
 
 from pycrdt import Doc, XmlFragment
 
-from tests.collab.conftest import Collab
+from tests.collab.conftest import Collab, collab_on
 
 JSON = {"Content-Type": "application/json"}
 TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days.\nRegards"
@@ -133,3 +134,25 @@ async def test_single_paragraph_and_deleted_paragraph(collab: Collab) -> None:
 
     await eventually(detached, timeout=5)
     await client.close()
+
+
+async def test_a_letter_holds_a_bounded_number_of_comments(tmp_path: Path, redis_db: str) -> None:
+    """Each comment event rewrites the letter's comments in Redis whole: past the bound, new
+    threads and replies are refused with a message, and the letter's other reads go on."""
+    async with collab_on(tmp_path, redis_db, max_comments_per_letter=3) as c:
+        lid = await c.gw.create_letter(TEXT)
+        tid = (await _thread(c, lid, 0, 4))["thread_id"]
+        replies = f"/v1/letters/{lid}/comments/{tid}/replies"
+        for _ in range(2):
+            r = await c.call("POST", replies, json={"body": "+"})
+            assert r.status_code == 201, r.text
+        r = await c.call("POST", replies, json={"body": "+"})
+        assert (r.status_code, r.json()) == (
+            409, {"detail": "this letter holds 3 comments, the most it may"}
+        )  # fmt: skip
+        body = {"body": "new", "anchor": {"from": 0, "to": 4}}
+        assert (await c.call("POST", f"/v1/letters/{lid}/comments", json=body)).status_code == 409
+        (thread,) = await _threads(c, lid)
+        assert len(thread["comments"]) == 3
+        other = await c.gw.create_letter(TEXT)  # the bound is per letter
+        await _thread(c, other, 0, 4)

@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -72,8 +71,7 @@ COMMAND_FIELDS = ("body", "anchor", "mentions")
 class AppChannel:
     def __init__(self, collab: Collab, locks: Locks) -> None:
         self.collab, self.locks = collab, locks
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._in_flight: Counter[Peer] = Counter()
+        self._running: dict[Peer, set[asyncio.Task[None]]] = {}  # commands, by connection
         # (letter, user) -> noticed within the debounce; bounded, as every letter ever opened
         # would otherwise keep an entry for each of its typists.
         self._typing: TTLCache[tuple[str, str], bool] = TTLCache(10_000, TYPING_DEBOUNCE_S)
@@ -85,7 +83,8 @@ class AppChannel:
             self._poller = asyncio.create_task(self._poll_recent())
 
     async def close(self) -> None:
-        tasks = [*self._tasks, *([self._poller] if self._poller else [])]
+        tasks = [t for running in self._running.values() for t in running]
+        tasks += [self._poller] if self._poller else []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -101,21 +100,21 @@ class AppChannel:
         kind = data.get("type")
         if kind == "typing":
             return self._typing_notice(conn, room)
-        if self._in_flight[conn] >= MAX_IN_FLIGHT:
+        running = self._running.setdefault(conn, set())
+        if len(running) >= MAX_IN_FLIGHT:
             detail = f"more than {MAX_IN_FLIGHT} commands in flight"
             return _reply(
                 conn, {"type": "error", "id": data.get("id"), "status": 429, "detail": detail}
             )
-        self._in_flight[conn] += 1
         task = asyncio.create_task(self._run(conn, room.letter_id, str(kind), data))
-        self._tasks.add(task)
+        running.add(task)
         task.add_done_callback(lambda done: self._finished(conn, done))
 
     def _finished(self, conn: Peer, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._in_flight[conn] -= 1
-        if self._in_flight[conn] <= 0:
-            del self._in_flight[conn]
+        running = self._running[conn]
+        running.discard(task)
+        if not running:
+            del self._running[conn]
 
     async def _run(self, conn: Peer, letter_id: str, kind: str, data: dict[str, Any]) -> None:
         request = data.get("id")

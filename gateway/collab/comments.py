@@ -78,7 +78,7 @@ async def create_thread(
     req: NewThread = parse(NewThread, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
-    await _room_for_one_more(collab, letter_id)
+    _room_for_one_more(collab, await _stored(collab, letter_id))
     anchor = await _anchor(collab, letter_id, req.anchor)
     thread_id, comment_id = uuid7(), uuid7()
     event = CommentCreated(
@@ -117,8 +117,9 @@ async def reply(
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
-    await _thread(collab, letter_id, thread_id)
-    await _room_for_one_more(collab, letter_id)
+    stored = await _stored(collab, letter_id)  # one read for both checks
+    _find_thread(stored, thread_id)
+    _room_for_one_more(collab, stored)
     comment_id = uuid7()
     event = CommentReplied(
         thread_id=thread_id, comment_id=comment_id, author=user_ref(claims), **content
@@ -196,17 +197,21 @@ async def _stored(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
     return found if isinstance(found, list) else []
 
 
-async def _room_for_one_more(collab: Collab, letter_id: str) -> None:
+def _room_for_one_more(collab: Collab, stored: list[dict[str, Any]]) -> None:
     """Refuse a new comment on a letter that holds the most it may: each comment event rewrites
     the letter's comments in Redis whole, so a letter with no bound slows the projector down for
     every letter. Counted on the projection (it may lag a little behind a burst)."""
     limit = collab.ctx.settings.max_comments_per_letter
-    if sum(len(t["comments"]) for t in await _stored(collab, letter_id)) >= limit:
+    if sum(len(t["comments"]) for t in stored) >= limit:
         raise CollabError(409, f"this letter holds {limit} comments, the most it may")
 
 
 async def _thread(collab: Collab, letter_id: str, thread_id: str) -> dict[str, Any]:
-    for thread in await _stored(collab, letter_id):
+    return _find_thread(await _stored(collab, letter_id), thread_id)
+
+
+def _find_thread(stored: list[dict[str, Any]], thread_id: str) -> dict[str, Any]:
+    for thread in stored:
         if thread["thread_id"] == thread_id:
             return thread
     raise CollabError(404, "no such thread")

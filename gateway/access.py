@@ -23,8 +23,8 @@ from cachetools import LRUCache, TTLCache
 from pydantic import ValidationError
 
 from eventlog.records import Log
-from gateway.live.loader import header, scan
-from schemas.events import SNAPSHOTTER_GROUP, LetterCreated, Topic
+from gateway.live.loader import COVERAGE, coverage_args, header, scan
+from schemas.events import LetterCreated, Topic
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -116,15 +116,10 @@ class Access:
         if self._pg is None:
             return None, None
         topic = self._settings.topic(Topic.LETTERS)
+        partition = self._log.partition_for(topic, letter_id.encode())
         try:
             row = await self._pg.fetchrow(
-                "SELECT l.firm_id, l.title, (SELECT next_offset FROM consumer_positions"
-                "  WHERE consumer_group = $2 AND topic = $3 AND partition = $4) AS covered"
-                " FROM (SELECT 1) AS one LEFT JOIN letters AS l ON l.letter_id = $1",
-                letter_id,
-                SNAPSHOTTER_GROUP,
-                topic,
-                self._log.partition_for(topic, letter_id.encode()),
+                "SELECT l.firm_id, l.title," + COVERAGE, *coverage_args(letter_id, topic, partition)
             )
         except Exception as exc:  # a missing table or an outage: the log still knows
             log.warning("postgres unavailable for access lookup: %s", exc)

@@ -27,6 +27,18 @@ from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 PAGE = 1000
+# Selects, after the caller's columns, the letter's `letters` row (alias `l`; all NULL when it
+# has none) and `covered`: how far into its partition the snapshotter's tables are complete, so
+# that a letter missing from them was created at or after it. Parameters: `coverage_args`.
+COVERAGE = (
+    " (SELECT next_offset FROM consumer_positions"
+    "  WHERE consumer_group = $2 AND topic = $3 AND partition = $4) AS covered"
+    " FROM (SELECT 1) AS one LEFT JOIN letters AS l ON l.letter_id = $1"
+)
+
+
+def coverage_args(letter_id: str, topic: str, partition: int) -> tuple[str, str, str, int]:
+    return letter_id, SNAPSHOTTER_GROUP, topic, partition
 
 
 CHUNK = 100
@@ -110,15 +122,10 @@ async def _snapshot(
         try:
             row = await pg.fetchrow(
                 "SELECT v.ydoc_state, v.log_offset, l.log_offset AS created,"
-                " (SELECT next_offset FROM consumer_positions WHERE consumer_group = $2"
-                "  AND topic = $3 AND partition = $4) AS covered"
-                " FROM (SELECT 1) AS one LEFT JOIN letters AS l ON l.letter_id = $1"
-                " LEFT JOIN LATERAL (SELECT ydoc_state, log_offset FROM letter_version"
+                + COVERAGE
+                + " LEFT JOIN LATERAL (SELECT ydoc_state, log_offset FROM letter_version"
                 "  WHERE letter_id = $1 ORDER BY version_number DESC LIMIT 1) AS v ON true",
-                letter_id,
-                SNAPSHOTTER_GROUP,
-                topic,
-                partition,
+                *coverage_args(letter_id, topic, partition),
             )
             if row["ydoc_state"] is not None:
                 return bytes(row["ydoc_state"]), int(row["log_offset"])

@@ -166,51 +166,42 @@ async def test_document_size_cap_closes_with_4413(strict: Running) -> None:
     assert client.close_code == TOO_LARGE
 
 
-@pytest_asyncio.fixture
-async def budgeted(tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(
-        data_dir=tmp_path / "steno", partitions=1,
-        update_bytes_burst=1 << 20, update_bytes_per_s=1024,
-    )  # fmt: skip
-    async with running_gateway(settings) as running:
-        yield running
-
-
 async def test_a_users_update_bytes_are_budgeted_across_their_connections(
-    budgeted: Running,
+    tmp_path: Path,
 ) -> None:
     """The letters topic is kept forever: one editor's updates, even ones that cancel out, may
     not fill the disk. The budget is the user's, so neither a second connection nor a new one
     starts afresh, and another user is not affected."""
-    gw = budgeted
-    letter = await gw.create_letter()
-    ann, ann_too, bob = (
-        await gw.client(letter, user="ann"),
-        await gw.client(letter, user="ann"),
-        await gw.client(letter, user="bob"),
-    )
-    for client in (ann, ann_too, bob):
-        await client.synced.wait()
-    await ann.insert("a" * 700_000)  # within the 1 MiB burst
-    await eventually(lambda: len(ann.updates) >= 2)  # acknowledged: logged
-    await ann_too.insert("b" * 400_000)  # the same user: over the budget
-    await ann_too.closed.wait()
-    assert ann_too.close_code == RATE_LIMITED
-    again = await gw.client(letter, user="ann")  # reconnecting does not refill it
-    await again.synced.wait()
-    await again.insert("c" * 400_000)
-    await again.closed.wait()
-    assert again.close_code == RATE_LIMITED
-    await bob.insert("d" * 400_000)  # another user's budget
+    budget = {"update_bytes_burst": 1 << 20, "update_bytes_per_s": 1024}
+    async with running_gateway(Settings(data_dir=tmp_path / "steno", **budget)) as gw:
+        letter = await gw.create_letter()
+        ann, ann_too, bob = (
+            await gw.client(letter, user="ann"),
+            await gw.client(letter, user="ann"),
+            await gw.client(letter, user="bob"),
+        )
+        for client in (ann, ann_too, bob):
+            await client.synced.wait()
+        await ann.insert("a" * 700_000)  # within the 1 MiB burst
+        await eventually(lambda: len(ann.updates) >= 2)  # acknowledged: logged
+        await ann_too.insert("b" * 400_000)  # the same user: over the budget
+        await ann_too.closed.wait()
+        assert ann_too.close_code == RATE_LIMITED
+        again = await gw.client(letter, user="ann")  # reconnecting does not refill it
+        await again.synced.wait()
+        await again.insert("c" * 400_000)
+        await again.closed.wait()
+        assert again.close_code == RATE_LIMITED
+        await bob.insert("d" * 400_000)  # another user's budget
 
-    async def logged() -> str | None:
-        text = await gw.logged_text(letter)
-        return text if len(text) == 1_100_000 else None
+        async def logged() -> str | None:
+            text = await gw.logged_text(letter)
+            return text if len(text) == 1_100_000 else None
 
-    assert sorted(set(await eventually(logged))) == ["a", "d"]  # nothing refused was logged
-    assert not ann.closed.is_set() and not bob.closed.is_set()
-    refused = 'gateway_refusals_total{reason="update_bytes_rate_limited"}'
-    assert (await gw.metrics())[refused] == 2
+        assert sorted(set(await eventually(logged))) == ["a", "d"]  # nothing refused was logged
+        assert not ann.closed.is_set() and not bob.closed.is_set()
+        refused = 'gateway_refusals_total{reason="update_bytes_rate_limited"}'
+        assert (await gw.metrics())[refused] == 2
 
 
 async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(strict: Running) -> None:

@@ -19,6 +19,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 CHECK_S = 1.0
@@ -30,11 +31,19 @@ def full_collections() -> int:
 
 
 class HeapFreezer:
-    def __init__(self, check_s: float = CHECK_S, refresh_s: float = REFRESH_S) -> None:
-        self.check_s, self.refresh_s = check_s, refresh_s
+    def __init__(
+        self,
+        check_s: float = CHECK_S,
+        refresh_s: float = REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.check_s, self.refresh_s, self._clock = check_s, refresh_s, clock
+        self._seen = full_collections()
+        self._refreshed = clock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self._seen, self._refreshed = full_collections(), self._clock()
         self._task = asyncio.create_task(self._run(), name="heap-freezer")
 
     async def stop(self) -> None:
@@ -46,21 +55,24 @@ class HeapFreezer:
     async def _run(self) -> None:
         # Polled from the loop rather than hooked into gc.callbacks: a callback runs inside the
         # collector, in whichever thread allocated (the log's writer thread too).
-        seen = full_collections()
-        refreshed = time.monotonic()
         while True:
             await asyncio.sleep(self.check_s)
-            if time.monotonic() - refreshed >= self.refresh_s:
-                started = time.perf_counter()
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
-                refreshed = time.monotonic()
-                log.info(
-                    "heap refreshed in %.0f ms, %d objects frozen",
-                    (time.perf_counter() - started) * 1000,
-                    gc.get_freeze_count(),
-                )
-            elif full_collections() != seen:
-                gc.freeze()  # what survived it is long-lived: keep it out of the next ones
-            seen = full_collections()
+            self.check()
+
+    def check(self) -> None:
+        """One look: refresh the heap when its period is over, else freeze what survived a full
+        collection since the last look."""
+        if self._clock() - self._refreshed >= self.refresh_s:
+            started = time.perf_counter()
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self._refreshed = self._clock()
+            log.info(
+                "heap refreshed in %.0f ms, %d objects frozen",
+                (time.perf_counter() - started) * 1000,
+                gc.get_freeze_count(),
+            )
+        elif full_collections() != self._seen:
+            gc.freeze()  # what survived it is long-lived: keep it out of the next ones
+        self._seen = full_collections()

@@ -111,16 +111,16 @@ async def collect(log: Log, topic: str, positions: dict[int, int], into: list[Re
         into.extend(batch)
 
 
-async def test_follow_sees_new_appends_quickly(log: Log, topic: str) -> None:
+async def test_follow_sees_appends_made_while_it_waits(log: Log, topic: str) -> None:
+    """A follower that has caught up waits; a later append wakes it (its latency is measured
+    in bench/projector_lag.py, not here)."""
     seen: list[Record] = []
     follower = asyncio.create_task(collect(log, topic, dict.fromkeys(range(PARTITIONS), 0), seen))
     try:
         await log.append(topic, b"early", [Entry(b"e")])
         await eventually(lambda: len(seen) == 1, timeout=5)
-        began = time.monotonic()
         await log.append(topic, b"late", [Entry(b"l1"), Entry(b"l2")])
-        await eventually(lambda: len(seen) == 3, timeout=5, interval=0.001)
-        assert time.monotonic() - began < 0.5
+        await eventually(lambda: len(seen) == 3, timeout=5)
         assert [r.value for r in seen] == [b"e", b"l1", b"l2"]
     finally:
         follower.cancel()

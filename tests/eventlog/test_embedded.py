@@ -3,7 +3,6 @@ processes, retention, and persistence across reopen."""
 
 import asyncio
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -157,10 +156,8 @@ async def test_reader_in_another_process_follows_the_writer(tmp_path: Path) -> N
 
         collector = asyncio.create_task(collect())
         await eventually(lambda: seen[:2] == ["ready", "before"], timeout=20)
-        began = time.monotonic()
         await writer.append("letters", b"b", [Entry(b"after-1"), Entry(b"after-2")])
-        await eventually(lambda: len(seen) == 4, timeout=5, interval=0.005)
-        assert time.monotonic() - began < 1.0
+        await eventually(lambda: len(seen) == 4, timeout=5)
         assert seen[2:] == ["after-1", "after-2"]
     finally:
         child.kill()

@@ -43,7 +43,7 @@ def test_a_tuned_process_freezes_its_heap_at_start_up_and_switches_the_gil_often
 
 
 FREEZER = """
-import asyncio, gc, weakref
+import gc, weakref
 from gateway.api.heap import HeapFreezer
 
 class Node:
@@ -54,35 +54,29 @@ def cycle():
     a.other, b.other = b, a
     return a
 
-async def main():
-    gc.freeze()  # as tune_interpreter() leaves a process
-    freezer = HeapFreezer(check_s=0.01, refresh_s=3600)
-    freezer.start()
-    await asyncio.sleep(0.05)  # it is watching
-    kept = [[] for _ in range(5000)]  # long-lived: survives the next full collection
-    before = gc.get_freeze_count()
-    gc.collect()
-    await asyncio.sleep(0.1)
-    frozen_after_full = gc.get_freeze_count() - before
+now = [0.0]
+gc.freeze()  # as tune_interpreter() leaves a process
+freezer = HeapFreezer(refresh_s=3600, clock=lambda: now[0])
+freezer.check()
+nothing_new = gc.get_freeze_count()
+kept = [[] for _ in range(5000)]  # long-lived: survives the next full collection
+freezer.check()  # no full collection since the last look: nothing frozen
+unchanged = gc.get_freeze_count() == nothing_new
+gc.collect()
+freezer.check()
+frozen_after_full = gc.get_freeze_count() - nothing_new
 
-    garbage = cycle()  # frozen while alive, then cyclic garbage
-    gc.collect()
-    await asyncio.sleep(0.1)
-    alive = weakref.ref(garbage)
-    del garbage
-    gc.collect()
-    await asyncio.sleep(0.1)
-    leaked_while_frozen = alive() is not None
-    await freezer.stop()
-
-    refresher = HeapFreezer(check_s=0.01, refresh_s=0.05)
-    refresher.start()
-    await asyncio.sleep(0.3)
-    await refresher.stop()
-    refrozen = gc.get_freeze_count() > 0
-    print(frozen_after_full, leaked_while_frozen, alive() is None, refrozen, len(kept))
-
-asyncio.run(main())
+garbage = cycle()  # frozen while alive, then cyclic garbage
+gc.collect()
+freezer.check()
+alive = weakref.ref(garbage)
+del garbage
+gc.collect()
+freezer.check()
+leaked_while_frozen = alive() is not None
+now[0] = 3600.0  # the refresh period is over
+freezer.check()
+print(unchanged, frozen_after_full, leaked_while_frozen, alive() is None, gc.get_freeze_count() > 0, len(kept))
 """
 
 
@@ -93,7 +87,8 @@ def test_survivors_of_full_collections_are_frozen_and_the_heap_refreshed() -> No
         [sys.executable, "-c", FREEZER], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    frozen, leaked, collected, refrozen, _ = out.stdout.split()
+    unchanged, frozen, leaked, collected, refrozen, _ = out.stdout.split()
+    assert unchanged == "True"
     assert int(frozen) >= 5_000
     assert leaked == "True"  # why the refresh exists
     assert collected == "True" and refrozen == "True"

@@ -52,18 +52,18 @@ class Gateway:
 
     async def serve(self, ws: WebSocket, claims: Claims, meta: LetterMeta, events: bool) -> None:
         await ws.accept()
-        conn = Connection(self.ctx, ws, claims, events)
-        self.conns.add(conn)
-        self._empty.clear()
-        self.ctx.metrics.connections.inc()
-        try:
-            await self._serve(conn, meta)
-        finally:
-            self.conns.discard(conn)
-            self.ctx.update_bytes.release(conn.claims.sub)
-            self.ctx.metrics.connections.dec()
-            if not self.conns:
-                self._empty.set()
+        with self.ctx.update_bytes.held(claims.sub) as update_budget:
+            conn = Connection(self.ctx, ws, claims, events, update_budget)
+            self.conns.add(conn)
+            self._empty.clear()
+            self.ctx.metrics.connections.inc()
+            try:
+                await self._serve(conn, meta)
+            finally:
+                self.conns.discard(conn)
+                self.ctx.metrics.connections.dec()
+                if not self.conns:
+                    self._empty.set()
 
     async def _serve(self, conn: Connection, meta: LetterMeta) -> None:
         try:

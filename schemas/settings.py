@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # HTTP request bodies (REST): a letter's initial content is at most 1,000,000 characters,
     # 12 MB as JSON even if each is escaped as a surrogate pair (gateway/api/body_limit.py).
     max_request_bytes: int = Field(default=16 << 20, ge=1024)
+    # Authenticated REST requests per user (all routes, per instance): a read may load a letter
+    # from the log or wait up to 2 s for the projector. The web client makes ~8 requests to
+    # open a letter and one per comment event; beyond the budget, 429 with Retry-After.
+    rest_requests_per_s: float = Field(default=20.0, gt=0)
+    rest_requests_burst: int = Field(default=100, ge=1)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
     # Requests for state: a sync step 1 is answered with all the client lacks, up to the whole

@@ -5,6 +5,7 @@ TipTap edits) in one append, and answers only once both are durable: from then o
 instance finds the letter in the log (read-your-writes).
 """
 
+import math
 from typing import Annotated, Any
 
 import asyncpg
@@ -48,14 +49,21 @@ def gateway_of(request: Request) -> Gateway:
 
 
 def claims_of(request: Request, authorization: Annotated[str | None, Header()] = None) -> Claims:
+    """The caller's verified token, within their budget of requests (`rest_requests_*`)."""
+    ctx = gateway_of(request).ctx
     scheme, _, token = (authorization or "").partition(" ")
     try:
         if scheme.lower() != "bearer":
             raise AuthError("bearer token required")
-        return verify_token(token.strip(), gateway_of(request).ctx.settings)
+        claims = verify_token(token.strip(), ctx.settings)
     except AuthError as exc:
-        gateway_of(request).ctx.metrics.refuse("unauthorized")
+        ctx.metrics.refuse("unauthorized")
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
+    if not ctx.rest_requests.take(claims.sub):
+        ctx.metrics.refuse("rest_rate_limited")
+        wait = math.ceil(ctx.rest_requests.retry_after(claims.sub))
+        raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, wait))})
+    return claims
 
 
 GatewayDep = Annotated[Gateway, Depends(gateway_of)]

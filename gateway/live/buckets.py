@@ -1,5 +1,5 @@
 """Token buckets: per connection (frames, awareness, requests for state) and per user (bytes of
-document updates, shared by all of a user's connections on this instance).
+document updates, shared by all of a user's connections on this instance; REST requests).
 
 The per-user budget exists because the letters topic is kept forever. A letter takes at most
 `max_document_bytes` of updates while it is loaded (deletions are not subtracted), but an
@@ -11,6 +11,8 @@ refill.
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from cachetools import TTLCache
 
@@ -30,28 +32,49 @@ class TokenBucket:
         return True
 
 
+class KeyedBuckets:
+    """A bucket per key, looked up at every take, and forgotten once it would be full again
+    (a key that comes back later starts with the burst it would have had anyway)."""
+
+    def __init__(self, rate: float, burst: float, keys: int = 100_000) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: TTLCache[str, TokenBucket] = TTLCache(keys, burst / rate + 1.0)
+
+    def take(self, key: str, cost: float = 1.0) -> bool:
+        bucket = self._buckets.get(key) or TokenBucket(self.rate, self.burst)
+        self._buckets[key] = bucket  # re-armed: it expires only once it has refilled
+        return bucket.take(cost)
+
+    def retry_after(self, key: str, cost: float = 1.0) -> float:
+        """Seconds until `key` can take `cost` again."""
+        bucket = self._buckets.get(key)
+        missing = 0.0 if bucket is None else cost - bucket.tokens
+        return max(0.0, missing / self.rate)
+
+
 class UserBuckets:
     """A bucket per user with connections here, and those of users who left until refilled.
 
-    Connections hold their user's bucket (`acquire` when they open, `release` when they close),
-    so an update costs one `TokenBucket.take`, not a lookup."""
+    A connection holds its user's bucket while it is open (`held`), so an update costs one
+    `TokenBucket.take`, not a lookup (2.3 us through a TTLCache, against 0.24 us)."""
 
     def __init__(self, rate: float, burst: float, parked: int = 100_000) -> None:
         self.rate, self.burst = rate, burst
         self._live: dict[str, tuple[TokenBucket, int]] = {}  # user -> (bucket, connections)
         self._parked: TTLCache[str, TokenBucket] = TTLCache(parked, burst / rate + 1.0)
 
-    def acquire(self, user: str) -> TokenBucket:
+    @contextmanager
+    def held(self, user: str) -> Iterator[TokenBucket]:
         bucket, holders = self._live.get(user) or (None, 0)
         if bucket is None:
             bucket = self._parked.pop(user, None) or TokenBucket(self.rate, self.burst)
         self._live[user] = (bucket, holders + 1)
-        return bucket
-
-    def release(self, user: str) -> None:
-        bucket, holders = self._live[user]
-        if holders > 1:
-            self._live[user] = (bucket, holders - 1)
-        else:
-            del self._live[user]
-            self._parked[user] = bucket
+        try:
+            yield bucket
+        finally:
+            bucket, holders = self._live[user]
+            if holders > 1:
+                self._live[user] = (bucket, holders - 1)
+            else:
+                del self._live[user]
+                self._parked[user] = bucket

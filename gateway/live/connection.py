@@ -55,7 +55,14 @@ STATE_REQUESTS = ("sync_step1", "query_awareness")
 
 
 class Connection:
-    def __init__(self, ctx: Context, ws: WebSocket, claims: Claims, events: bool) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        ws: WebSocket,
+        claims: Claims,
+        events: bool,
+        update_budget: TokenBucket,  # the user's, shared by their connections here
+    ) -> None:
         self.ctx, self.ws, self.claims, self.events = ctx, ws, claims, events
         self.id = uuid7()
         self.joined_at = time.monotonic()
@@ -66,8 +73,7 @@ class Connection:
         self._bucket = TokenBucket(s.rate_messages_per_s, s.rate_burst)
         self._awareness_bucket = TokenBucket(AWARENESS_PER_S, AWARENESS_BURST)
         self._state_bucket = TokenBucket(s.state_requests_per_s, s.state_requests_burst)
-        # Shared by the user's connections here; Gateway.serve releases it when this one ends.
-        self.update_budget = ctx.update_bytes.acquire(claims.sub)
+        self.update_budget = update_budget
         self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
         self._held: Inbound | None = None  # the latest awareness message over the rate
         self._held_timer: asyncio.TimerHandle | None = None

@@ -13,6 +13,7 @@ import websockets
 from pycrdt import Doc, create_sync_message, write_var_uint
 
 from gateway.errors import MALFORMED, RATE_LIMITED, TOO_LARGE
+from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
 from tests.support import eventually
@@ -202,6 +203,30 @@ async def test_a_users_update_bytes_are_budgeted_across_their_connections(
         assert not ann.closed.is_set() and not bob.closed.is_set()
         refused = 'gateway_refusals_total{reason="update_bytes_rate_limited"}'
         assert (await gw.metrics())[refused] == 2
+
+
+async def test_a_users_rest_requests_are_budgeted(tmp_path: Path) -> None:
+    """Every authenticated route draws on the caller's budget; over it, 429 with Retry-After,
+    before the route does any work. Other users and anonymous callers are not affected."""
+    budget = {"rest_requests_burst": 4, "rest_requests_per_s": 0.01}
+    async with running_gateway(Settings(data_dir=tmp_path / "steno", **budget)) as gw:
+        letter = await gw.create_letter()
+        ann, bob = ({"Authorization": f"Bearer {gw.token(user=u)}"} for u in ("ann", "bob"))
+        async with httpx.AsyncClient(base_url=gw.http) as http:
+            for _ in range(4):
+                assert (await http.get(f"/v1/letters/{letter}", headers=ann)).status_code == 200
+            refused = await http.get(f"/v1/letters/{letter}", headers=ann)
+            assert (refused.status_code, refused.json()) == (429, {"detail": "too many requests"})
+            assert 1 <= int(refused.headers["retry-after"]) <= 100
+            assert (await http.get("/v1/letters", headers=ann)).status_code == 429
+            body = {"firm_id": "firm-a", "title": "T"}
+            assert (await http.post("/v1/letters", json=body, headers=ann)).status_code == 429
+            assert (await http.get(f"/v1/letters/{letter}", headers=bob)).status_code == 200
+            assert (await http.get(f"/v1/letters/{letter}")).status_code == 401
+        # The refused create appended nothing: the log holds the letter created above alone.
+        assert sum((await gw.log.end_offsets(gw.settings.topic(Topic.LETTERS))).values()) == 1
+        metrics = await gw.metrics()
+        assert metrics['gateway_refusals_total{reason="rest_rate_limited"}'] == 3
 
 
 async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(strict: Running) -> None:

@@ -76,7 +76,8 @@ freezer.check()
 leaked_while_frozen = alive() is not None
 now[0] = 3600.0  # the refresh period is over
 freezer.check()
-print(unchanged, frozen_after_full, leaked_while_frozen, alive() is None, gc.get_freeze_count() > 0, len(kept))
+refrozen = gc.get_freeze_count() > 0
+print(unchanged, frozen_after_full, leaked_while_frozen, alive() is None, refrozen, len(kept))
 """
 
 

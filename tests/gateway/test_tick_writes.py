@@ -11,6 +11,7 @@ from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import SLOW_CONSUMER
 from gateway.inbound import limits_for
+from gateway.live.buckets import TokenBucket
 from gateway.live.connection import Connection
 from gateway.metrics import Metrics
 from gateway.transport import ABORT, WRITE_FRAME, binary_frame
@@ -43,7 +44,8 @@ def connection(socket: Socket, **settings_kw: int) -> Connection:
     limits = limits_for(settings)
     ctx = Context(settings, None, Metrics(), "gw", limits)  # type: ignore[arg-type]  # no log
     claims = Claims(sub="u", firm_id="f", name="U", role="editor", exp=time.time() + 60)
-    return Connection(ctx, socket, claims, events=False)  # type: ignore[arg-type]
+    budget = TokenBucket(settings.update_bytes_per_s, settings.update_bytes_burst)
+    return Connection(ctx, socket, claims, False, budget)  # type: ignore[arg-type]
 
 
 MESSAGES = [bytes([1, 3, 1, 2, 3]), bytes([0, 0, 1, 0]), bytes([1, 3, 4, 5, 6])]

@@ -15,6 +15,7 @@ import asyncpg
 
 from eventlog.records import Record
 from schemas.quarantine import MAX_ATTEMPTS, PASSTHROUGH, QuarantinedRecord
+from snapshotter import pgtext
 
 __all__ = ["MAX_ATTEMPTS", "PASSTHROUGH", "PoisonRecord", "Quarantine", "write"]
 CONSUMER = "snapshotter"
@@ -68,7 +69,7 @@ async def write(pool: asyncpg.Pool, rows: Sequence[QuarantinedRecord]) -> None:
         "INSERT INTO quarantine (consumer, log_topic, log_partition, log_offset, letter_id,"
         " event_type, error, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT DO NOTHING",
-        [
+        pgtext.rows(
             (
                 CONSUMER,
                 r.topic,
@@ -80,5 +81,5 @@ async def write(pool: asyncpg.Pool, rows: Sequence[QuarantinedRecord]) -> None:
                 r.attempts,
             )
             for r in rows
-        ],
+        ),
     )

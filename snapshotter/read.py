@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
+MAX_VERSION = 2**31 - 1  # letter_version.version_number is an int
+
 Json = dict[str, Any]
 
 
@@ -70,6 +72,8 @@ async def latest_version(db: Database, letter_id: str) -> Version | None:
 
 
 async def version(db: Database, letter_id: str, number: int) -> Version | None:
+    if not 1 <= number <= MAX_VERSION:
+        return None  # no such version (and PostgreSQL would refuse the parameter)
     row = await db.fetchrow(_VERSION + " AND version_number = $2", letter_id, number)
     return _version(row)
 

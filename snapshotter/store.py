@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from schemas.events import Payload
+from snapshotter import pgtext
 from snapshotter.fold import BatchOutput, CommentOp, StateRow
 from snapshotter.state import LetterState
 
@@ -39,7 +40,7 @@ def ms_to_datetime(ms: int) -> dt.datetime:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return pgtext.jsonb(json.dumps(value, sort_keys=True, separators=(",", ":")))
 
 
 class Store:
@@ -135,7 +136,7 @@ async def _write_letters(conn: asyncpg.Connection, out: BatchOutput) -> None:
         "INSERT INTO letters (letter_id, firm_id, title, created_by, created_at, log_topic,"
         " log_partition, log_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (letter_id) DO NOTHING",
-        [
+        pgtext.rows(
             (
                 r.letter_id,
                 r.firm_id,
@@ -147,7 +148,7 @@ async def _write_letters(conn: asyncpg.Connection, out: BatchOutput) -> None:
                 r.position.offset,
             )
             for r in out.letters
-        ],
+        ),
     )
 
 
@@ -158,12 +159,12 @@ async def _write_versions(conn: asyncpg.Connection, out: BatchOutput) -> None:
         "INSERT INTO letter_version (letter_id, version_number, content, document, ydoc_state,"
         " log_topic, log_partition, log_offset, change_data, created_at)"
         " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10)",
-        [
+        pgtext.rows(
             (
                 v.letter_id,
                 v.number,
                 v.content,
-                v.document_json,
+                pgtext.jsonb(v.document_json),
                 v.ydoc_state,
                 v.position.topic,
                 v.position.partition,
@@ -172,14 +173,14 @@ async def _write_versions(conn: asyncpg.Connection, out: BatchOutput) -> None:
                 ms_to_datetime(v.created_ms),
             )
             for v in out.versions
-        ],
+        ),
     )
 
 
 async def _write_audit(conn: asyncpg.Connection, out: BatchOutput) -> None:
     if not out.audit:
         return
-    records = [
+    records = pgtext.rows(
         (
             a.id,
             a.letter_id,
@@ -192,12 +193,15 @@ async def _write_audit(conn: asyncpg.Connection, out: BatchOutput) -> None:
             a.position.offset,
         )
         for a in out.audit
-    ]
+    )
     await conn.copy_records_to_table("collaboration", records=records, columns=AUDIT_COLUMNS)
 
 
 async def _write_states(conn: asyncpg.Connection, states: Iterable[StateRow]) -> None:
-    rows = [(s.letter_id, s.topic, s.partition, s.ydoc_state, s.state_json) for s in states]
+    rows = pgtext.rows(
+        (s.letter_id, s.topic, s.partition, s.ydoc_state, pgtext.jsonb(s.state_json))
+        for s in states
+    )
     if not rows:
         return
     await conn.executemany(
@@ -239,7 +243,7 @@ Statement = tuple[str, tuple[Any, ...]]
 async def _write_comment(conn: asyncpg.Connection, op: CommentOp) -> None:
     letter_id, user, ts_ms, payload = op.values
     for sql, args in _comment_statements(op.kind, letter_id, user, ms_to_datetime(ts_ms), payload):
-        await conn.execute(sql, *args)
+        await conn.execute(sql, *pgtext.row(args))
 
 
 def _comment_statements(

@@ -164,11 +164,12 @@ def format_text(result: Diff) -> str:
 
 async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:
     """A version number (digits) or an ISO-8601 instant, as a replay cut."""
-    if spec.strip().isdigit():
+    number = spec.strip()
+    if number.isascii() and number.isdigit():  # str.isdigit alone also takes "²", "٣"
         if src.pg is None:
             raise BadRange("version numbers need PostgreSQL (STENO_DATABASE_URL)")
-        found = await read.version(src.pg, letter_id, int(spec))
+        found = await read.version(src.pg, letter_id, int(number))
         if found is None:
-            raise BadRange(f"letter {letter_id} has no version {int(spec)}")
+            raise BadRange(f"letter {letter_id} has no version {int(number)}")
         return Cut(offset=found.log_offset)
     return Cut(at_ms=parse_instant(spec))

@@ -19,7 +19,7 @@ from pycrdt import Doc
 
 from schemas.events import LetterCreated
 from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
-from snapshotter import read
+from snapshotter import pgtext, read
 from snapshotter.document import LetterDocument
 from tools.replay import Cut, LetterNotFound, Replayed, exists, replay
 from tools.sources import Sources
@@ -128,10 +128,10 @@ def _compare(
         problems.append("Yjs state document (formatting/structure) differs")
     if _vector(state) != _vector(replayed.state):
         problems.append("Yjs state vector differs (missing or extra updates)")
-    if version is not None:
-        if version.content != want.content:
+    if version is not None:  # the columns hold U+0000 as U+FFFD (snapshotter/pgtext.py)
+        if version.content != pgtext.text(want.content):
             problems.append(f"content column differs: {_excerpt(version.content, want.content)}")
-        if version.document != want.document:
+        if version.document != pgtext.stored(want.document):
             problems.append("document column differs")
     return problems
 

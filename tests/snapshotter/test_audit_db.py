@@ -145,3 +145,37 @@ def _encode(event: object) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
 
     assert isinstance(event, Event)
     return encode_event(event)
+
+
+async def test_nul_characters_are_stored_as_replacement_characters(
+    elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter], db: str
+) -> None:
+    """PostgreSQL's text and jsonb cannot hold U+0000, which any client can type or send. One
+    such character in a title, a document, a comment or a user's name used to fail the
+    snapshotter's transaction, and the same batch again after every restart: no partition it
+    shared got versions or audit rows any more. It is stored as U+FFFD; the log keeps it."""
+    s = LetterScript("L-nul")
+    await append(elog, LETTERS, [s.created("al\x00ice", title="Re\x00: claim")])
+    await append(elog, LETTERS, [s.joined("bob\x00", "c\x00")])
+    await append(elog, LETTERS, [s.paragraph("bob\x00", "Dear\x00Sir, \\u0000 is kept")])
+    await append(elog, LETTERS, [s.comment("bob\x00", "t\x00", "c\x00", "see\x00this")])
+    await append(elog, LETTERS, [s.save("bob\x00", "v\x00"), s.left("bob\x00", "c\x00")])
+    snapshotter = snap_factory()
+    await drain(snapshotter, elog)
+
+    async with asyncpg.create_pool(db, min_size=1, max_size=1) as pool:
+        title = await pool.fetchval("SELECT title FROM letters WHERE letter_id = 'L-nul'")
+        versions = await read.list_versions(pool, "L-nul")
+        latest = await read.version(pool, "L-nul", versions[-1][0])
+        bodies = await pool.fetch("SELECT body FROM comments WHERE letter_id = 'L-nul'")
+        audit = await read.audit_rows(pool, "L-nul")
+    assert title == "Re\ufffd: claim"
+    assert latest is not None and latest.content == "Dear\ufffdSir, \\u0000 is kept"
+    paragraph = latest.document["content"][0]["content"][0]
+    assert paragraph["text"] == "Dear\ufffdSir, \\u0000 is kept"  # a typed "\u0000" stays
+    assert {v[2].get("label") for v in versions} >= {"v\ufffd"}
+    assert [r["body"] for r in bodies] == ["see\ufffdthis"]
+    assert {r.user_id for r in audit} >= {"bob\ufffd"}
+    # Nothing held the partition back: the snapshotter's position is past every record.
+    end = (await elog.end_offsets(LETTERS))[elog.partition_for(LETTERS, b"L-nul")]
+    assert snapshotter.positions[elog.partition_for(LETTERS, b"L-nul")] == end

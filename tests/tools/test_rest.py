@@ -75,5 +75,11 @@ async def test_refusals(client: httpx.AsyncClient, settings: Settings) -> None:
     assert missing.status_code == 404 and "no version 99" in missing.json()["detail"]
     diff = await client.get(f"{base}/diff", params={"from": "1", "to": "7"}, headers=headers)
     assert diff.status_code == 404 and "no version 7" in diff.json()["detail"]
+    # Numbers PostgreSQL's int cannot hold, and digits that int() does not take: no version.
+    huge = await client.get(f"{base}/versions/{2**70}", headers=headers)
+    assert huge.status_code == 404 and f"no version {2**70}" in huge.json()["detail"]
+    for point in (str(2**70), "²", "٣"):
+        diff = await client.get(f"{base}/diff", params={"from": point, "to": "1"}, headers=headers)
+        assert diff.status_code in (400, 404), (point, diff.text)
     backwards = await client.get(f"{base}/diff", params={"from": "2", "to": "1"}, headers=headers)
     assert backwards.status_code == 400

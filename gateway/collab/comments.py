@@ -7,6 +7,7 @@ instance's last append (read-your-writes, bounded) and resolve anchors against t
 document, so offsets follow the text; a thread whose text is gone is `detached`.
 """
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -61,8 +62,11 @@ class NewThread(NewComment):
 
 
 def parse(model: type[BaseModel], data: Any) -> Any:
+    """`data` (parsed JSON: REST body or app message) as `model`, or a 422 naming the field.
+    Validated as JSON text, so that a lone surrogate ("\\ud800", valid JSON but not Unicode,
+    which json.loads keeps) is refused here rather than by the event it would have become."""
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(json.dumps(data))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

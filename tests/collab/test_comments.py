@@ -85,6 +85,14 @@ async def test_errors(collab: Collab) -> None:
     assert r.status_code == 422
     r = await collab.call("POST", path + "/nope/replies", json={"body": "x"})
     assert r.status_code == 404
+    # A lone surrogate is valid JSON but not Unicode; errors that name it must still render.
+    surrogate = rb'{"body": "x\ud800", "anchor": {"from": 0, "to": 4}, "\udfff": 1}'
+    for where, body in (
+        (path, surrogate),
+        ("/v1/letters", rb'{"firm_id": "firm-a", "title": "\ud800"}'),
+    ):
+        r = await collab.call("POST", where, content=body, headers=JSON)
+        assert r.status_code == 422 and r.json()["detail"], (where, r.text)
     r = await collab.call("POST", path, role="commenter", json=ok)
     assert r.status_code == 201  # a commenter comments
     assert len(await _threads(collab, lid, user="v", role="viewer")) == 1  # a viewer reads

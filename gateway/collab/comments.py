@@ -65,6 +65,8 @@ def parse(model: type[BaseModel], data: Any) -> Any:
     """`data` (parsed JSON: REST body or app message) as `model`, or a 422 naming the field.
     Validated as JSON text, so that a lone surrogate ("\\ud800", valid JSON but not Unicode,
     which json.loads keeps) is refused here rather than by the event it would have become."""
+    if isinstance(data, bytes):  # FastAPI hands over a body of another media type as it came
+        raise CollabError(415, "the request body must be JSON (Content-Type: application/json)")
     try:
         return model.model_validate_json(json.dumps(data))
     except ValidationError as exc:

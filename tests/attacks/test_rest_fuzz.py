@@ -1,0 +1,108 @@
+"""The REST API under generated input (schemathesis, from the app's own OpenAPI document).
+
+Everything runs as `steno-collab dev` does: gateway, projector and snapshotter over the embedded
+log, Redis and PostgreSQL, auditor routes included, so an input that breaks a consumer shows up
+too. That is how the first run found its worst fault: a comment with U+0000 in it, accepted by
+the gateway, stopped the snapshotter (and with it the dev service) for good.
+
+Each role's run is bounded (`--max-examples` per operation, a fixed seed: the same cases every
+time). A case fails if the API answers 5xx. Afterwards the service must still be running, and
+the snapshotter must have stored everything the run appended (one partition, so a letter
+created last is listed only once every record before it is committed).
+"""
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support import eventually, free_port
+
+DEV = [sys.executable, "-c", "from steno_collab.cli import main; main()", "dev"]
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+ROLES = ("avery", "casey", "vera", "audrey")  # the dev users: editor, commenter, viewer, auditor
+EXAMPLES = 25
+
+
+async def _banner(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while not seen or "Press Ctrl-C" not in seen[-1]:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line, f"dev exited early: {seen}"
+        seen.append(line.decode())
+
+
+async def _fuzz(base: str, token: str, workdir: Path) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        str(SCHEMATHESIS), "run", f"{base}/openapi.json",
+        "-H", f"Authorization: Bearer {token}",
+        "--checks", "not_a_server_error",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(EXAMPLES),
+        "--seed", "20261204",
+        "--generation-deterministic",
+        "--request-timeout", "20",
+        "--no-color",
+        cwd=workdir,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 300)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")
+
+
+async def test_generated_requests_get_no_server_error_and_break_no_consumer(
+    service_tmp: Path,
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env |= {
+        "STENO_PARTITIONS": "1",
+        # The fuzzer's request rate is not what is under test here (test_limits is).
+        "STENO_REST_REQUESTS_BURST": "1000000",
+        "STENO_REST_REQUESTS_PER_S": "1000000",
+    }
+    data = service_tmp / "data"
+    dev = await asyncio.create_subprocess_exec(
+        *DEV, "--data-dir", str(data), "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _banner(dev)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            tokens = {}
+            for user in ROLES:
+                r = await http.post("/dev/token", json={"user_id": user})
+                tokens[user] = r.json()["token"]
+            editor = {"Authorization": f"Bearer {tokens['avery']}"}
+            body = {"firm_id": "demo-firm", "title": "Fuzzed", "content": "Dear Sir,\nRe: claim"}
+            letter = (await http.post("/v1/letters", json=body, headers=editor)).json()
+            # Path parameters named letter_id are this letter (else nearly every case is 403).
+            config = f'[parameters]\n"path.letter_id" = {json.dumps(letter["letter_id"])}\n'
+            (service_tmp / "schemathesis.toml").write_text(config)
+
+            for user in ROLES:
+                code, out = await _fuzz(base, tokens[user], service_tmp)
+                assert code == 0, f"as {user}:\n{out[-6000:]}"
+                assert "passed" in out and dev.returncode is None, out[-2000:]
+
+            last = await http.post("/v1/letters", json={**body, "title": "last"}, headers=editor)
+            marker = last.json()["letter_id"]
+
+            async def stored() -> bool:
+                assert dev.returncode is None, "the service stopped"
+                listed = await http.get("/v1/letters", params={"limit": 1000}, headers=editor)
+                return marker in {x["letter_id"] for x in listed.json()["letters"]}
+
+            await eventually(stored, timeout=60, interval=0.2)
+    finally:
+        if dev.returncode is None:
+            dev.terminate()
+        _, err = await asyncio.wait_for(dev.communicate(), 60)
+    assert b"stopped unexpectedly" not in err, err.decode(errors="replace")[-3000:]

@@ -16,6 +16,7 @@ from schemas.settings import Role, Settings
 ROLES: frozenset[str] = frozenset(get_args(Role))
 WRITERS: frozenset[str] = frozenset({"editor", "service"})
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
+MAX_SUB, MAX_FIRM, MAX_NAME = 256, 128, 256  # as schemas.events bounds UserRef and LetterCreated
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +69,23 @@ def _claims(data: dict[str, Any]) -> Claims:
     sub, firm, name, role = (data.get(k) for k in ("sub", "firmId", "name", "role"))
     if not isinstance(sub, str) or not sub or not isinstance(firm, str) or not firm:
         raise AuthError("claims sub and firmId are required")
+    # The events that carry them bound ids (schemas.events: UserRef.id, LetterCreated.firm_id),
+    # and JSON allows lone surrogates ("\\ud800"), which no event can hold.
+    if len(sub) > MAX_SUB or len(firm) > MAX_FIRM or not _unicode(sub) or not _unicode(firm):
+        raise AuthError(f"claims sub and firmId: at most {MAX_SUB} and {MAX_FIRM} characters")
     role = role if isinstance(role, str) else "viewer"  # least privilege when absent
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}")
-    name = name if isinstance(name, str) and name else sub
-    return Claims(sub=sub, firm_id=firm, name=name[:256], role=role, exp=float(data["exp"]))
+    name = name[:MAX_NAME] if isinstance(name, str) and name and _unicode(name) else sub
+    return Claims(sub=sub, firm_id=firm, name=name, role=role, exp=float(data["exp"]))
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def mint_token(

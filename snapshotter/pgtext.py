@@ -1,42 +1,32 @@
-"""What PostgreSQL's text and jsonb cannot hold: U+0000.
+"""What PostgreSQL's text and jsonb cannot hold: U+0000, and lone surrogates (not Unicode).
 
-Any client can put one in a letter (a Yjs update), a title, a comment or a token's name, and the
-log takes it as sent. Written as is, it fails the whole transaction of its batch, and the same
-batch again after every restart, so the partition's versions and audit trail stop there. It is
-stored as U+FFFD (the replacement character) instead; the log keeps the original, so a replay
-shows it exactly.
+Any client can put a U+0000 in a letter (a Yjs update), a title or a comment, and the log takes
+it as sent; a lone surrogate can come in a token's claims (JSON allows "\\ud800"). Written as
+is, either fails the whole transaction of its batch, and the same batch again after every
+restart, so the partition's versions and audit trail stop there. Both are stored as U+FFFD (the
+replacement character) instead; the log keeps the original, so a replay shows it exactly.
 """
 
-import re
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 NUL, REPLACEMENT = "\x00", "\ufffd"
-# `\u0000` as a JSON escape: preceded by an even number of backslashes (a literal backslash
-# followed by "u0000", in the text itself, is `\\u0000` and stays).
-_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def text(value: str) -> str:
-    return value.replace(NUL, REPLACEMENT) if NUL in value else value
-
-
-def jsonb(encoded: str) -> str:
-    """JSON text (from json.dumps, which escapes every control character) fit for jsonb."""
-    return _NUL_ESCAPE.sub(r"\1\\ufffd", encoded) if "\\u0000" in encoded else encoded
-
-
-def row(values: Sequence[Any]) -> tuple[Any, ...]:
-    """Query arguments with every string fit for text (JSON text has no raw U+0000 to change)."""
-    return tuple(text(v) if isinstance(v, str) else v for v in values)
-
-
-def rows(values: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
-    return [row(v) for v in values]
+    if NUL in value:
+        value = value.replace(NUL, REPLACEMENT)
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # lone surrogates: each becomes one U+FFFD
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
 
 
 def stored(value: Any) -> Any:
-    """A JSON-like value as PostgreSQL gives it back (what a check of the columns expects)."""
+    """A JSON-like value as PostgreSQL can hold it, and gives it back."""
     if isinstance(value, str):
         return text(value)
     if isinstance(value, list):
@@ -44,3 +34,21 @@ def stored(value: Any) -> Any:
     if isinstance(value, dict):
         return {text(k): stored(v) for k, v in value.items()}
     return value
+
+
+def jsonb(encoded: str) -> str:
+    """JSON text from json.dumps (control characters and, by default, all beyond ASCII escaped)
+    fit for jsonb. Only text with a U+0000 or a surrogate escape (also those of emoji, in
+    pairs) is decoded and cleaned."""
+    if "\\u0000" not in encoded and "\\ud" not in encoded:
+        return encoded
+    return json.dumps(stored(json.loads(encoded)), sort_keys=True, separators=(",", ":"))
+
+
+def row(values: Sequence[Any]) -> tuple[Any, ...]:
+    """Query arguments with every string fit for text (JSON text from json.dumps is ASCII)."""
+    return tuple(text(v) if isinstance(v, str) else v for v in values)
+
+
+def rows(values: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    return [row(v) for v in values]

@@ -40,7 +40,7 @@ def ms_to_datetime(ms: int) -> dt.datetime:
 
 
 def _json(value: Any) -> str:
-    return pgtext.jsonb(json.dumps(value, sort_keys=True, separators=(",", ":")))
+    return json.dumps(pgtext.stored(value), sort_keys=True, separators=(",", ":"))
 
 
 class Store:

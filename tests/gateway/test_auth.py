@@ -1,5 +1,8 @@
 """Token verification (pure) and handshake refusals (HTTP 401/403 before any frame)."""
 
+import base64
+import hashlib
+import hmac
 import logging
 import time
 from typing import Any
@@ -25,6 +28,23 @@ def _token(claims: dict[str, Any], key: Any = SECRET, alg: str = "HS256") -> str
     return jwt.encode({**base, "exp": int(time.time()) + 60, **claims}, key, algorithm=alg)
 
 
+def _raw_token(payload: bytes) -> str:
+    """A token signed over exactly `payload` (PyJWT cannot encode a lone surrogate)."""
+
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    signed = b64(b'{"alg":"HS256","typ":"JWT"}') + b"." + b64(payload)
+    signature = hmac.new(SECRET.encode(), signed, hashlib.sha256).digest()
+    return (signed + b"." + b64(signature)).decode()
+
+
+def _claims_json(**claims: str) -> bytes:
+    base = {"sub": "u1", "firmId": "firm-a", "role": "editor", **claims}
+    fields = ",".join(f'"{k}":"{v}"' for k, v in base.items())  # values as written: escapes too
+    return f'{{{fields},"exp":{int(time.time()) + 60}}}'.encode()
+
+
 def test_valid_token_gives_claims() -> None:
     claims = verify_token(mint_token(SETTINGS, "u1", "firm-a", "commenter", "Ann"), SETTINGS)
     assert (claims.sub, claims.firm_id, claims.role, claims.name) == (
@@ -47,13 +67,25 @@ def test_valid_token_gives_claims() -> None:
         jwt.encode({"sub": "u1", "firmId": "f", "exp": int(time.time()) + 60}, None, "none"),  # type: ignore[arg-type]
         _token({"role": "superuser"}),
         _token({"firmId": None}),
+        _token({"sub": "u" * 257}),
+        _token({"firmId": "f" * 129}),
+        _raw_token(_claims_json(sub="u\\ud800")),
+        _raw_token(_claims_json(firmId="\\udfff")),
     ],
     ids=["missing", "empty", "malformed", "bad-signature", "expired", "alg-none", "bad-role",
-         "no-firm"],
+         "no-firm", "long-sub", "long-firm", "surrogate-sub", "surrogate-firm"],
 )  # fmt: skip
 def test_invalid_tokens_are_refused(token: str | None) -> None:
     with pytest.raises(AuthError):
         verify_token(token, SETTINGS)
+
+
+def test_names_that_no_event_can_carry_are_cut_or_replaced() -> None:
+    """The ids bound what events hold (schemas.events); a name is only shown, so it is cut to
+    256 characters, and one that is not Unicode becomes the user id."""
+    assert verify_token(_raw_token(_claims_json(name="n" * 300)), SETTINGS).name == "n" * 256
+    assert verify_token(_raw_token(_claims_json(name="A\\ud800")), SETTINGS).name == "u1"
+    assert verify_token(_raw_token(_claims_json(name="Zo\\u00eb")), SETTINGS).name == "Zo\u00eb"
 
 
 def test_exp_is_required() -> None:

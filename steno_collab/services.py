@@ -42,6 +42,9 @@ def bind(host: str, port: int) -> socket.socket:
                 "choose another with --port or STENO_PORT"
             ) from None
         raise
+    # Listening from now on: a client that comes as soon as the banner names the address (the
+    # gateway may still be starting) waits in the backlog instead of being refused.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 

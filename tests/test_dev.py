@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from eventlog.records import Log
 from schemas.settings import Settings
 from steno_collab.commands import dev
+from steno_collab.services import bind
 from tests.support import free_port
 from tests.test_embedded import processes_in
 
@@ -92,6 +93,17 @@ async def test_second_dev_on_same_data_dir_exits_without_touching_it(service_tmp
         first.send_signal(signal.SIGTERM)
         await asyncio.wait_for(first.communicate(), 60)
     assert first.returncode == 0
+
+
+def test_the_port_takes_connections_as_soon_as_it_is_bound() -> None:
+    """The banner names the address before the gateway serves: a client that comes at once
+    must wait in the backlog, not be refused (seen: the first request of a test, under load)."""
+    sock = bind("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5):
+            pass
+    finally:
+        sock.close()
 
 
 async def test_port_in_use_is_a_clear_message_and_touches_nothing(service_tmp: Path) -> None:

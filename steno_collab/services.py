@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from eventlog import Log
 from gateway.api.app import create_app
+from gateway.api.rest import admit
 from gateway.api.server import server_for
 from projector.entry import run as run_projector
 from projector.settings import ProjectorSettings
@@ -51,7 +52,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def gateway_app(settings: Settings, log: Log, redis: Any, pg: Any) -> FastAPI:
     app = create_app(settings, log, redis, pg)
-    app.include_router(auditor_router(settings, log, redis, pg))
+    ctx = app.state.gateway.ctx  # auditor requests draw on the same budget per user
+    app.include_router(auditor_router(settings, log, redis, pg, lambda user: admit(ctx, user)))
     return app
 
 

@@ -6,12 +6,15 @@ else: a letter of another firm, or one that does not exist, is 403 (no existence
 Bad instants, offsets and unknown versions are 4xx with a message.
 """
 
+from collections.abc import Callable
+from math import ceil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from eventlog import Log
 from gateway.access import Access
+from gateway.api.responses import AUTHENTICATED, errors
 from gateway.auth import Claims, verify_token
 from gateway.errors import AuthError
 from schemas.settings import Settings
@@ -27,9 +30,20 @@ AUDITORS = frozenset({"auditor", "service"})
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 
 
-def auditor_router(settings: Settings, log: Log, redis: Any = None, pg: Any = None) -> APIRouter:
-    """The auditor endpoints over `log` (and `pg`, an asyncpg pool, for versions and history)."""
-    router = APIRouter(prefix="/v1/letters/{letter_id}", tags=["auditors"])
+def auditor_router(
+    settings: Settings,
+    log: Log,
+    redis: Any = None,
+    pg: Any = None,
+    admit: Callable[[str], float | None] | None = None,
+) -> APIRouter:
+    """The auditor endpoints over `log` (and `pg`, an asyncpg pool, for versions and history).
+    `admit(user)` is the app's request budget: None to go on, else seconds to come back in."""
+    router = APIRouter(
+        prefix="/v1/letters/{letter_id}",
+        tags=["auditors"],
+        responses=errors(*AUTHENTICATED, 400, 404, 503),
+    )
     access = Access(settings, log, redis, pg)
     src = Sources(settings, log, None, pg)
 
@@ -41,6 +55,9 @@ def auditor_router(settings: Settings, log: Log, redis: Any = None, pg: Any = No
             claims = verify_token(token.strip(), settings)
         except AuthError as exc:
             raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
+        wait = admit(claims.sub) if admit is not None else None
+        if wait is not None:
+            raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, ceil(wait)))})
         meta = await access.lookup(letter_id)
         if claims.role not in AUDITORS or meta is None or not _same_firm(claims, meta.firm_id):
             raise HTTPException(403, "forbidden")
@@ -55,7 +72,15 @@ def auditor_router(settings: Settings, log: Log, redis: Any = None, pg: Any = No
         entries = await histories.history(src, letter_id, _instant(since), _instant(until))
         return [e.to_json() for e in entries]
 
-    @router.get("/replay")
+    @router.get(
+        "/replay",
+        responses={
+            200: {
+                "description": "the letter as it was: JSON, or rendered (`format`)",
+                "content": {"text/plain": {}, "text/html": {}},
+            }
+        },
+    )
     async def replay_letter(
         letter_id: Letter,
         at: str | None = None,

@@ -5,19 +5,18 @@ lifespan starts the tail and drains on shutdown. It serves the y-websocket endpo
 API and the browser client.
 """
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from eventlog.records import Log
 from gateway.api import rest, websocket
 from gateway.api.body_limit import BodyLimit
+from gateway.api.responses import ErrorResponse, invalid_request
 from gateway.api.webui import webui_router
 from gateway.collab import comments, locks, notifications
 from gateway.collab.channel import AppChannel
@@ -50,7 +49,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.state.gateway = gateway
     app.state.collab, app.state.locks = collab, section_locks
     app.add_exception_handler(CollabError, _collab_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_request_bytes,
@@ -64,20 +63,6 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     return app
 
 
-class ErrorResponse(JSONResponse):
-    """JSON escaped to ASCII. A request body may hold a lone surrogate ("\\ud800" is valid JSON,
-    but not Unicode), and errors repeat what they refuse: Starlette's JSONResponse writes UTF-8,
-    which cannot encode it, so the refusal itself failed with a 500."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
-
-
 async def _collab_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CollabError)
     return ErrorResponse({"detail": exc.detail, **(exc.body or {})}, status_code=exc.status)
-
-
-async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return ErrorResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)

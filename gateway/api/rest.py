@@ -10,14 +10,17 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pycrdt import Doc
 from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
+from gateway.api.responses import AUTHENTICATED, errors
 from gateway.auth import Claims, verify_token
 from gateway.content import initial_update, plain_text
+from gateway.context import Context
 from gateway.errors import AuthError
 from gateway.live import loader
 from gateway.service import Gateway
@@ -59,18 +62,25 @@ def claims_of(request: Request, authorization: Annotated[str | None, Header()] =
     except AuthError as exc:
         ctx.metrics.refuse("unauthorized")
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
-    if not ctx.rest_requests.take(claims.sub):
-        ctx.metrics.refuse("rest_rate_limited")
-        wait = math.ceil(ctx.rest_requests.retry_after(claims.sub))
-        raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, wait))})
+    wait = admit(ctx, claims.sub)
+    if wait is not None:
+        raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
     return claims
+
+
+def admit(ctx: Context, user: str) -> float | None:
+    """Within `user`'s budget of REST requests (None), or the seconds until they may retry."""
+    wait = ctx.rest_requests.admit(user)
+    if wait is not None:
+        ctx.metrics.refuse("rest_rate_limited")
+    return wait
 
 
 GatewayDep = Annotated[Gateway, Depends(gateway_of)]
 ClaimsDep = Annotated[Claims, Depends(claims_of)]
 
 
-@router.post("/v1/letters", status_code=201)
+@router.post("/v1/letters", status_code=201, responses=errors(*AUTHENTICATED, 400, 413, 503))
 async def create_letter(
     body: CreateLetter, gateway: GatewayDep, claims: ClaimsDep
 ) -> LetterCreatedOut:
@@ -102,7 +112,7 @@ class LetterListOut(BaseModel):
     letters: list[LetterCreatedOut]
 
 
-@router.get("/v1/letters")
+@router.get("/v1/letters", responses=errors(*AUTHENTICATED, 503))
 async def list_letters(
     gateway: GatewayDep, claims: ClaimsDep, limit: int = Query(100, ge=1, le=1000)
 ) -> LetterListOut:
@@ -118,7 +128,7 @@ async def list_letters(
     )
 
 
-@router.get("/v1/letters/{letter_id}")
+@router.get("/v1/letters/{letter_id}", responses=errors(*AUTHENTICATED, 503))
 async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) -> LetterOut:
     meta = await gateway.access.lookup(letter_id)
     if meta is None or not gateway.may_reach(claims, meta):
@@ -144,7 +154,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "a check failed: each says why"}})
 async def readyz(gateway: GatewayDep, response: Response) -> dict[str, str]:
     ctx, checks = gateway.ctx, {}
     checks["log"] = await _check(ctx.log.end_offsets(ctx.settings.topic(Topic.LETTERS)))
@@ -167,6 +177,7 @@ async def _check(awaitable: object) -> str:
     return "ok"
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(gateway: GatewayDep) -> Response:
+    """Prometheus' text format."""
     return Response(gateway.ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -10,9 +10,10 @@ document, so offsets follow the text; a thread whose text is gone is `detached`.
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab.anchors import AnchorError, Resolver, to_anchor
@@ -37,7 +38,12 @@ router = APIRouter()
 class AnchorIn(BaseModel):
     """Plain-text offsets (`from`, `to`) or Yjs relative positions (`start`, `end`, base64)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        # Checked in `_anchor` (with messages that say which pair is missing); told here too.
+        json_schema_extra={"oneOf": [{"required": ["from", "to"]}, {"required": ["start", "end"]}]},
+    )
     from_: int | None = Field(default=None, alias="from", ge=0)
     to: int | None = Field(default=None, ge=0)
     start: str | None = Field(default=None, max_length=1024)
@@ -45,7 +51,9 @@ class AnchorIn(BaseModel):
 
 
 class NewComment(BaseModel):
-    body: str
+    # At most MAX_BODY characters, not blank: checked in content(), which answers a long body
+    # with 413; the schema only tells.
+    body: str = Field(json_schema_extra={"pattern": r"\S", "maxLength": MAX_BODY})
     mentions: list[str] = Field(default_factory=list, max_length=50)
 
     def content(self) -> dict[str, Any]:
@@ -62,11 +70,11 @@ class NewThread(NewComment):
 
 
 def parse(model: type[BaseModel], data: Any) -> Any:
-    """`data` (parsed JSON: REST body or app message) as `model`, or a 422 naming the field.
+    """`data` (a REST body, or an app message's parsed JSON) as `model`, or a 422 naming the field.
     Validated as JSON text, so that a lone surrogate ("\\ud800", valid JSON but not Unicode,
     which json.loads keeps) is refused here rather than by the event it would have become."""
-    if isinstance(data, bytes):  # FastAPI hands over a body of another media type as it came
-        raise CollabError(415, "the request body must be JSON (Content-Type: application/json)")
+    if isinstance(data, BaseModel):  # checked by FastAPI already, but as Python, not JSON
+        data = data.model_dump(mode="json", by_alias=True, exclude_unset=True)
     try:
         return model.model_validate_json(json.dumps(data))
     except ValidationError as exc:
@@ -244,57 +252,60 @@ def collab_of(request: Request) -> Collab:
 
 
 CollabDep = Annotated[Collab, Depends(collab_of)]
-JsonBody = Annotated[Any, Body()]
 BASE = "/v1/letters/{letter_id}/comments"
+# What a comment route may answer besides its result (a new comment also 409 when the letter
+# is full, 413 when its body is too long).
+CHANGE = errors(*AUTHENTICATED, 404, 503)
+WRITE = errors(*AUTHENTICATED, 400, 404, 409, 413, 503)
 
 
-@router.post(BASE, status_code=201)
+@router.post(BASE, status_code=201, responses=WRITE)
 async def post_thread(
-    letter_id: str, data: JsonBody, collab: CollabDep, claims: ClaimsDep
+    letter_id: str, data: NewThread, collab: CollabDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await create_thread(collab, claims, letter_id, data)
 
 
-@router.post(BASE + "/{thread_id}/replies", status_code=201)
+@router.post(BASE + "/{thread_id}/replies", status_code=201, responses=WRITE)
 async def post_reply(
-    letter_id: str, thread_id: str, data: JsonBody, collab: CollabDep, claims: ClaimsDep
+    letter_id: str, thread_id: str, data: NewComment, collab: CollabDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await reply(collab, claims, letter_id, thread_id, data)
 
 
-@router.post(BASE + "/{thread_id}/resolve")
+@router.post(BASE + "/{thread_id}/resolve", responses=CHANGE)
 async def post_resolve(
     letter_id: str, thread_id: str, collab: CollabDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await set_resolved(collab, claims, letter_id, thread_id, True)
 
 
-@router.post(BASE + "/{thread_id}/reopen")
+@router.post(BASE + "/{thread_id}/reopen", responses=CHANGE)
 async def post_reopen(
     letter_id: str, thread_id: str, collab: CollabDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await set_resolved(collab, claims, letter_id, thread_id, False)
 
 
-@router.patch(BASE + "/{thread_id}/{comment_id}")
+@router.patch(BASE + "/{thread_id}/{comment_id}", responses=WRITE)
 async def patch_comment(
     letter_id: str,
     thread_id: str,
     comment_id: str,
-    data: JsonBody,
+    data: NewComment,
     collab: CollabDep,
     claims: ClaimsDep,
 ) -> dict[str, Any]:
     return await edit(collab, claims, letter_id, thread_id, comment_id, data)
 
 
-@router.delete(BASE + "/{thread_id}/{comment_id}")
+@router.delete(BASE + "/{thread_id}/{comment_id}", responses=CHANGE)
 async def delete_comment(
     letter_id: str, thread_id: str, comment_id: str, collab: CollabDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await delete(collab, claims, letter_id, thread_id, comment_id)
 
 
-@router.get(BASE)
+@router.get(BASE, responses=errors(*AUTHENTICATED, 503))
 async def get_threads(letter_id: str, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
     return await threads(collab, claims, letter_id)

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from gateway.access import LetterMeta
+from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab.shared import Collab, CollabError, user_ref
@@ -204,20 +205,20 @@ LocksDep = Annotated[Locks, Depends(locks_of)]
 PATH = "/v1/letters/{letter_id}/locks"
 
 
-@router.post(PATH + "/{section}")
+@router.post(PATH + "/{section}", responses=errors(*AUTHENTICATED, 409, 503))
 async def post_lock(
     letter_id: str, section: str, locks: LocksDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await locks.acquire(claims, letter_id, section)
 
 
-@router.delete(PATH + "/{section}")
+@router.delete(PATH + "/{section}", responses=errors(*AUTHENTICATED, 404, 409, 503))
 async def delete_lock(
     letter_id: str, section: str, locks: LocksDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await locks.release(claims, letter_id, section)
 
 
-@router.get(PATH)
+@router.get(PATH, responses=errors(*AUTHENTICATED, 503))
 async def get_locks(letter_id: str, locks: LocksDep, claims: ClaimsDep) -> dict[str, Any]:
     return await locks.held(claims, letter_id)

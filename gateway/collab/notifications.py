@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
-from gateway.collab.comments import CollabDep, JsonBody, parse
+from gateway.collab.comments import CollabDep, parse
 from gateway.collab.shared import Collab, CollabError
 from schemas.events import NotificationRead
 
@@ -29,7 +30,7 @@ router = APIRouter()
 
 class MarkRead(BaseModel):
     ids: list[str] = Field(default_factory=list, max_length=500)  # "<letterId>:<commentId>"
-    all: bool = False
+    all: bool = Field(default=False, strict=True)
 
 
 async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
@@ -100,16 +101,16 @@ def status_of(reported: Any, last_ms: int, now_ms: int) -> str:
     return "active"
 
 
-@router.get("/v1/notifications")
+@router.get("/v1/notifications", responses=errors(*AUTHENTICATED, 503))
 async def get_notifications(collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
     return await notifications(collab, claims)
 
 
-@router.post("/v1/notifications/read")
-async def post_read(data: JsonBody, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
+@router.post("/v1/notifications/read", responses=errors(*AUTHENTICATED, 400, 503))
+async def post_read(data: MarkRead, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
     return await mark_read(collab, claims, data)
 
 
-@router.get("/v1/letters/{letter_id}/presence")
+@router.get("/v1/letters/{letter_id}/presence", responses=errors(*AUTHENTICATED, 503))
 async def get_presence(letter_id: str, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
     return await presence(collab, claims, letter_id)

@@ -40,16 +40,13 @@ class KeyedBuckets:
         self.rate, self.burst = rate, burst
         self._buckets: TTLCache[str, TokenBucket] = TTLCache(keys, burst / rate + 1.0)
 
-    def take(self, key: str, cost: float = 1.0) -> bool:
+    def admit(self, key: str, cost: float = 1.0) -> float | None:
+        """None if `key` may go on (its cost taken), else the seconds until it may."""
         bucket = self._buckets.get(key) or TokenBucket(self.rate, self.burst)
         self._buckets[key] = bucket  # re-armed: it expires only once it has refilled
-        return bucket.take(cost)
-
-    def retry_after(self, key: str, cost: float = 1.0) -> float:
-        """Seconds until `key` can take `cost` again."""
-        bucket = self._buckets.get(key)
-        missing = 0.0 if bucket is None else cost - bucket.tokens
-        return max(0.0, missing / self.rate)
+        if bucket.take(cost):
+            return None
+        return (cost - bucket.tokens) / self.rate
 
 
 class UserBuckets:

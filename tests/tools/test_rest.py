@@ -7,13 +7,12 @@ import httpx
 import pytest_asyncio
 
 from eventlog import Log
-from gateway.api.app import create_app
 from gateway.auth import mint_token
 from schemas.settings import Settings
+from steno_collab.services import gateway_app
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.session import FIRM
 from tests.tools.snapshots import snapshot_all
-from tools.rest import auditor_router
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -21,8 +20,7 @@ async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClien
     await scripted(log, settings)
     await snapshot_all(settings, log)
     pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    app = create_app(settings, log, None, pg)
-    app.include_router(auditor_router(settings, log, None, pg))
+    app = gateway_app(settings, log, None, pg)  # the gateway's routes and the auditors'
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
@@ -83,3 +81,21 @@ async def test_refusals(client: httpx.AsyncClient, settings: Settings) -> None:
         assert diff.status_code in (400, 404), (point, diff.text)
     backwards = await client.get(f"{base}/diff", params={"from": "2", "to": "1"}, headers=headers)
     assert backwards.status_code == 400
+
+
+async def test_auditors_draw_on_the_users_request_budget(settings: Settings, log: Log) -> None:
+    """One budget per user across the gateway's routes and the auditors' (429, Retry-After)."""
+    await scripted(log, settings)
+    budget = settings.model_copy(update={"rest_requests_burst": 3, "rest_requests_per_s": 0.01})
+    app = gateway_app(budget, log, None, None)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        headers, base = auth(settings), f"/v1/letters/{LETTER}"
+        for _ in range(2):
+            assert (await http.get(f"{base}/history", headers=headers)).status_code == 200
+        assert (await http.get(base, headers=headers)).status_code == 200  # a gateway route
+        refused = await http.get(f"{base}/replay", headers=headers)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert (await http.get(base, headers=headers)).status_code == 429
+        other = {"Authorization": f"Bearer {mint_token(settings, 'aud-2', FIRM, 'auditor')}"}
+        assert (await http.get(f"{base}/history", headers=other)).status_code == 200

@@ -1,0 +1,54 @@
+"""The one error body every REST route answers with, `{"detail": "<message>"}`, and its place
+in the OpenAPI document (`errors(...)` per route), so that generated clients know every answer.
+
+Errors are written as ASCII JSON. A request body may hold a lone surrogate ("\\ud800" is valid
+JSON, but not Unicode), and errors repeat what they refuse: Starlette's JSONResponse writes
+UTF-8, which cannot encode it, so the refusal itself failed with a 500.
+"""
+
+import json
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(extra="allow")  # some add what the client needs (a lock's holder)
+    detail: str
+
+
+WHY = {
+    400: "a body that is not JSON, or a parameter that names nothing valid (an instant, a range)",
+    401: "no token, or one that is malformed, badly signed or expired",
+    403: "not the caller's role, or a letter of another firm or none at all (no existence leak)",
+    404: "no such comment, thread or version",
+    409: "in conflict with the current state (a letter full of comments, a lock held by another)",
+    413: "the request body (max_request_bytes) or a comment body is too large",
+    422: "invalid request: which field, and why",
+    429: "over the caller's request budget; `Retry-After` says when to come back",
+    503: "the log, Redis or PostgreSQL is not available",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route that may answer with these errors."""
+    return {code: {"model": ErrorOut, "description": WHY[code]} for code in codes}
+
+
+AUTHENTICATED = (401, 403, 422, 429)  # every route behind a token (422: its parameters)
+
+
+class ErrorResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's validation errors in the same shape as every other error: the first one."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return ErrorResponse({"detail": f"invalid request: {where}: {first['msg']}"}, status_code=422)

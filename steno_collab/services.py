@@ -53,7 +53,7 @@ def bind(host: str, port: int) -> socket.socket:
 def gateway_app(settings: Settings, log: Log, redis: Any, pg: Any) -> FastAPI:
     app = create_app(settings, log, redis, pg)
     ctx = app.state.gateway.ctx  # auditor requests draw on the same budget per user
-    app.include_router(auditor_router(settings, log, redis, pg, lambda user: admit(ctx, user)))
+    app.include_router(auditor_router(settings, log, redis, pg, lambda claims: admit(ctx, claims)))
     return app
 
 

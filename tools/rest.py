@@ -35,10 +35,10 @@ def auditor_router(
     log: Log,
     redis: Any = None,
     pg: Any = None,
-    admit: Callable[[str], float | None] | None = None,
+    admit: Callable[[Claims], float | None] | None = None,
 ) -> APIRouter:
     """The auditor endpoints over `log` (and `pg`, an asyncpg pool, for versions and history).
-    `admit(user)` is the app's request budget: None to go on, else seconds to come back in."""
+    `admit(claims)` is the app's request budget: None to go on, else seconds to come back in."""
     router = APIRouter(
         prefix="/v1/letters/{letter_id}",
         tags=["auditors"],
@@ -55,7 +55,7 @@ def auditor_router(
             claims = verify_token(token.strip(), settings)
         except AuthError as exc:
             raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
-        wait = admit(claims.sub) if admit is not None else None
+        wait = admit(claims) if admit is not None else None
         if wait is not None:
             raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, ceil(wait)))})
         meta = await access.lookup(letter_id)

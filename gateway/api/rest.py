@@ -62,15 +62,19 @@ def claims_of(request: Request, authorization: Annotated[str | None, Header()] =
     except AuthError as exc:
         ctx.metrics.refuse("unauthorized")
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
-    wait = admit(ctx, claims.sub)
+    wait = admit(ctx, claims)
     if wait is not None:
         raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
     return claims
 
 
-def admit(ctx: Context, user: str) -> float | None:
-    """Within `user`'s budget of REST requests (None), or the seconds until they may retry."""
-    wait = ctx.rest_requests.admit(user)
+def admit(ctx: Context, claims: Claims) -> float | None:
+    """Within the user's budget of REST requests (None), or the seconds until they may retry.
+    Service tokens have none: they are the product's own backend (one "user" for every firm,
+    creating letters in bulk), not a person whose stolen token could hog an instance."""
+    if claims.role == "service":
+        return None
+    wait = ctx.rest_requests.admit(claims.sub)
     if wait is not None:
         ctx.metrics.refuse("rest_rate_limited")
     return wait

@@ -207,7 +207,8 @@ async def test_a_users_update_bytes_are_budgeted_across_their_connections(
 
 async def test_a_users_rest_requests_are_budgeted(tmp_path: Path) -> None:
     """Every authenticated route draws on the caller's budget; over it, 429 with Retry-After,
-    before the route does any work. Other users and anonymous callers are not affected."""
+    before the route does any work. Other users, service tokens and anonymous callers are not
+    affected."""
     budget = {"rest_requests_burst": 4, "rest_requests_per_s": 0.01}
     async with running_gateway(Settings(data_dir=tmp_path / "steno", **budget)) as gw:
         letter = await gw.create_letter()
@@ -222,6 +223,9 @@ async def test_a_users_rest_requests_are_budgeted(tmp_path: Path) -> None:
             body = {"firm_id": "firm-a", "title": "T"}
             assert (await http.post("/v1/letters", json=body, headers=ann)).status_code == 429
             assert (await http.get(f"/v1/letters/{letter}", headers=bob)).status_code == 200
+            service = {"Authorization": f"Bearer {gw.token(user='backend', role='service')}"}
+            for _ in range(10):  # the product's own backend has no budget
+                assert (await http.get(f"/v1/letters/{letter}", headers=service)).status_code == 200
             assert (await http.get(f"/v1/letters/{letter}")).status_code == 401
         # The refused create appended nothing: the log holds the letter created above alone.
         assert sum((await gw.log.end_offsets(gw.settings.topic(Topic.LETTERS))).values()) == 1

@@ -10,6 +10,7 @@ deleted (the event no longer carries them); the removal shows in `paragraphs`.
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -231,9 +232,14 @@ def _mark(name: str, value: Any) -> Json:
 
 
 def _clean(value: Any) -> Any:
-    # Yjs numbers arrive as floats; keep integral ones integers, as the editor wrote them.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    # Yjs numbers arrive as floats; keep integral ones integers, as the editor wrote them. NaN
+    # and Infinity (any JS number may be an attribute) are not JSON: null, as JSON.stringify
+    # writes them (json.dumps would write "NaN", which jsonb and every JSON parser refuse).
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value.is_integer():
+            return int(value)
     return value
 
 

@@ -8,6 +8,7 @@ replacement character) instead; the log keeps the original, so a replay shows it
 """
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,9 +27,12 @@ def text(value: str) -> str:
 
 
 def stored(value: Any) -> Any:
-    """A JSON-like value as PostgreSQL can hold it, and gives it back."""
+    """A JSON-like value as PostgreSQL can hold it, and gives it back (NaN and Infinity, which
+    JSON has not, as null)."""
     if isinstance(value, str):
         return text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, list):
         return [stored(v) for v in value]
     if isinstance(value, dict):

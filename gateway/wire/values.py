@@ -8,6 +8,7 @@ with an explicit stack here, before the bytes go anywhere.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .limits import ProtocolError
@@ -71,12 +72,17 @@ def parse_json(text: str, max_depth: int) -> Any:
 
 
 def check_json_value(value: Any, max_depth: int) -> None:
-    """Walk a parsed JSON value iteratively: depth bound, and no lone surrogates from escapes."""
+    """Walk a parsed JSON value iteratively: depth bound, no lone surrogates from escapes, no
+    numbers out of a double's range."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
             _check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            # 1e400 parses as Infinity (JSON.parse too), which json.dumps writes as "Infinity":
+            # relayed, no peer could parse it. No JSON.stringify writes such a number.
+            raise ProtocolError("invalid_json", "number out of range")
         elif isinstance(item, dict | list):
             if depth >= max_depth:
                 raise ProtocolError("depth_exceeded", f"JSON nested deeper than {max_depth}")

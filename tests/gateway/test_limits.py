@@ -37,6 +37,8 @@ MALFORMED_FRAMES = {
     "garbage-update": b"\x00\x02" + _vb(b"\xff\xff\xff\xff"),
     "garbage-awareness-json": _awareness(b"{not json"),
     "awareness-not-an-object": _awareness(b"[1,2,3]"),
+    # Parsed as Infinity, which Python writes back as "Infinity": not JSON for the peers.
+    "awareness-number-out-of-range": _awareness(b'{"x":1e400}'),
     "awareness-truncated": b"\x01" + _vb(b"\x05\x01"),
 }
 

@@ -4,6 +4,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import asyncpg
+from pycrdt import XmlElement, XmlText
 
 from eventlog.embedded import EmbeddedLog
 from eventlog.records import Entry
@@ -179,3 +180,27 @@ async def test_nul_characters_are_stored_as_replacement_characters(
     # Nothing held the partition back: the snapshotter's position is past every record.
     end = (await elog.end_offsets(LETTERS))[elog.partition_for(LETTERS, b"L-nul")]
     assert snapshotter.positions[elog.partition_for(LETTERS, b"L-nul")] == end
+
+
+async def test_numbers_json_cannot_hold_are_stored_as_null(
+    elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter], db: str
+) -> None:
+    """A Yjs attribute may be any JS number, NaN and Infinity included (lib0 writes doubles);
+    JSON has neither, and jsonb refused "NaN": the batch failed again after every restart.
+    They render as null, as JSON.stringify writes them (and as the editor would read them)."""
+    s = LetterScript("L-nan")
+
+    def heading() -> None:
+        attrs = {"level": float("nan"), "x": float("inf"), "y": float("-inf"), "n": 2.0}
+        s.body.children.append(XmlElement("heading", attrs, [XmlText("Title")]))
+
+    await append(elog, LETTERS, [s.created(), s._update("alice", heading), s.save("alice", "v")])
+    snapshotter = snap_factory()
+    await drain(snapshotter, elog)
+    async with asyncpg.create_pool(db, min_size=1, max_size=1) as pool:
+        versions = await read.list_versions(pool, "L-nan")
+        latest = await read.version(pool, "L-nan", versions[-1][0])
+    assert latest is not None and latest.content == "Title"
+    assert latest.document["content"][0]["attrs"] == {"level": None, "x": None, "y": None, "n": 2}
+    end = (await elog.end_offsets(LETTERS))[elog.partition_for(LETTERS, b"L-nan")]
+    assert snapshotter.positions[elog.partition_for(LETTERS, b"L-nan")] == end

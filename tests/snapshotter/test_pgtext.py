@@ -19,6 +19,7 @@ def test_jsonb_cleans_escapes_and_keeps_pairs_and_typed_backslashes() -> None:
         "a\ufffd": ["\ufffd", "\ufffd", "\U0001f600", "\\u0000", "\\\ufffd", 1, None]
     }
     assert pgtext.stored(value) == cleaned
+    assert pgtext.stored({"n": [float("nan"), float("inf"), 1.5]}) == {"n": [None, None, 1.5]}
     plain = json.dumps({"text": "nothing to clean", "n": [1, 2]})
     assert pgtext.jsonb(plain) is plain  # not decoded at all
 

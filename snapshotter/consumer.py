@@ -8,7 +8,10 @@ nothing would be written twice: the position compare-and-set in `store` rejects 
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from asyncio import FIRST_COMPLETED
+from collections.abc import AsyncIterator, Collection, Sequence
+
+import asyncpg
 
 from eventlog.records import Log, Record
 from schemas.events import SNAPSHOTTER_GROUP, Topic
@@ -20,6 +23,15 @@ from snapshotter.store import Store
 
 log = logging.getLogger(__name__)
 GROUP = SNAPSHOTTER_GROUP
+# A commit refused for what it writes, not for the database's state: PostgreSQL's data
+# exceptions (class 22: a value it cannot hold) and constraint violations (class 23), and
+# arguments asyncpg cannot encode.
+REFUSED_DATA = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    UnicodeEncodeError,
+    OverflowError,
+)
 
 
 class Snapshotter:
@@ -32,6 +44,8 @@ class Snapshotter:
         self.positions: dict[int, int] = {}  # committed: next offset per partition
         self._folded: dict[int, int] = {}  # folded (maybe not yet committed)
         self._pending: asyncio.Task[None] | None = None
+        # partition -> last offset of a batch whose commit the database refused for its data
+        self._careful: dict[int, int] = {}
         self.committed = asyncio.Event()  # set after each commit (tests and tools wait on it)
 
     async def run(self, partitions: Collection[int] | None = None) -> None:
@@ -45,7 +59,7 @@ class Snapshotter:
             batch_size = self.settings.snapshotter_batch
             batches = self.log.follow(self.topic, dict(self.positions), batch_size)
             try:
-                async for batch in batches:
+                async for batch in self._until_a_commit_fails(batches):
                     await self.handle(batch)
                 return
             except PoisonRecord as exc:
@@ -53,6 +67,28 @@ class Snapshotter:
             finally:
                 await batches.aclose()  # stops its consumer now, not whenever it is collected
                 await self._abandon()
+
+    async def _until_a_commit_fails(
+        self, batches: AsyncIterator[list[Record]]
+    ) -> AsyncIterator[list[Record]]:
+        """`batches`, but a commit that fails while the log is quiet raises its error now: it
+        used to wait in its task for the next batch's flush, so the last batch before a pause
+        was neither committed nor retried until someone typed again."""
+        while True:
+            following = asyncio.ensure_future(anext(batches))
+            try:
+                while (pending := self._pending) is not None and not following.done():
+                    await asyncio.wait([following, pending], return_when=FIRST_COMPLETED)
+                    if pending.done():
+                        await self.flush()  # raises the commit's error, or forgets the task
+                batch = await following
+            except StopAsyncIteration:
+                return
+            finally:
+                if not following.done():
+                    following.cancel()
+                    await asyncio.gather(following, return_exceptions=True)
+            yield batch
 
     async def _abandon(self) -> None:
         """On the way out: a commit in flight is cancelled (its transaction rolls back)."""
@@ -98,13 +134,29 @@ class Snapshotter:
         records = [r for r in batch if r.offset >= expected]
         if not records:
             return
+        careful_to = self._careful.get(partition)
+        if careful_to is None or records[0].offset > careful_to:
+            await self._fold_and_commit(partition, records)
+            return
+        # A commit of these offsets was refused for its data: one record per commit, so that
+        # the record the database refuses is the one that gets counted (and quarantined).
+        careful = [r for r in records if r.offset <= careful_to]
+        for record in careful:
+            await self._fold_and_commit(partition, [record])
+        if careful[-1].offset == careful_to:
+            del self._careful[partition]
+        if rest := records[len(careful) :]:
+            await self._fold_and_commit(partition, rest)
+
+    async def _fold_and_commit(self, partition: int, records: Sequence[Record]) -> None:
+        expected = self._folded.get(partition, self.positions[partition])
         await self._load(records)
         out = self.folder.fold(records)
         next_offset = records[-1].offset + 1
         self._folded[partition] = next_offset
         await self.flush()
         self.folder.evict(keep=out.dirty)  # everything else in the cache is committed
-        commit = self._commit(partition, expected, next_offset, out)
+        commit = self._commit(partition, expected, records, out)
         self._pending = asyncio.create_task(commit, name="snapshotter-commit")
 
     async def flush(self) -> None:
@@ -120,11 +172,20 @@ class Snapshotter:
             raise
 
     async def _commit(
-        self, partition: int, expected: int, next_offset: int, out: BatchOutput
+        self, partition: int, expected: int, records: Sequence[Record], out: BatchOutput
     ) -> None:
         if out.quarantined:  # idempotent; before the position moves past them
             await quarantine.write(self.store.pool, out.quarantined)
-        await self.store.commit(GROUP, self.topic, partition, expected, next_offset, out)
+        next_offset = records[-1].offset + 1
+        try:
+            await self.store.commit(GROUP, self.topic, partition, expected, next_offset, out)
+        except REFUSED_DATA as exc:
+            # Something in these records the database cannot hold (pgtext handles what is
+            # known). Retrying the batch would fail the same way, forever: find the record.
+            if len(records) == 1:
+                raise self.folder.quarantine.failed(records[0], exc) from exc
+            self._careful[partition] = records[-1].offset
+            raise PoisonRecord((self.topic, partition, records[0].offset), 1, exc) from exc
         self.positions[partition] = next_offset
         self.committed.set()
         self.committed.clear()

@@ -127,3 +127,50 @@ async def test_projector_quarantines_a_record_that_crashes_the_fold(
     finally:
         await client.aclose()
         await log.close()
+
+
+async def test_snapshotter_quarantines_a_record_the_database_refuses(
+    tmp_path: Path, pg_database: str
+) -> None:
+    """A net under snapshotter/pgtext.py: a record whose rows PostgreSQL refuses (here a CHECK
+    the test adds; before pgtext, a U+0000 or a NaN did the same) failed its batch's commit,
+    and the same batch after every restart: the snapshotter stopped for good. The batch's
+    records are now committed one by one, and the one refused is retried, then quarantined;
+    the records around it, in the same batch, are stored. The batch is the log's last: its
+    failed commit must surface while the log is quiet (it used to wait for the next batch)."""
+    await migrate(pg_database)
+    conn = await asyncpg.connect(pg_database)
+    await conn.execute("ALTER TABLE comments ADD CHECK (body <> 'the database refuses this')")
+    await conn.close()
+    settings = Settings(data_dir=tmp_path, database_url=pg_database, partitions=1)
+    topic = settings.topic(Topic.LETTERS)
+    log = EmbeddedLog(tmp_path / "log", 1, topic_retention(settings))
+    await log.start()
+    store = await Store.open(pg_database)
+    s = LetterScript("L-refused")
+    events = [
+        s.created(),
+        s.comment("alice", "t1", "c1", "fine"),
+        s.comment("mallory", "t2", "c2", "the database refuses this"),
+        s.comment("alice", "t3", "c3", "also fine"),
+    ]
+    await append(log, topic, events)
+    snapshotter = Snapshotter(settings, log, store)
+    task = asyncio.create_task(snapshotter.run())
+    try:
+        await eventually(lambda: snapshotter.positions.get(0) == 4 or task.done(), timeout=30)
+        assert not task.done(), task.exception()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
+        await log.close()
+    conn = await asyncpg.connect(pg_database)
+    try:
+        bodies = [r["body"] for r in await conn.fetch("SELECT body FROM comments ORDER BY body")]
+        rows = await conn.fetch("SELECT log_offset, attempts, error FROM quarantine")
+    finally:
+        await conn.close()
+    assert bodies == ["also fine", "fine"]
+    assert [(r["log_offset"], r["attempts"]) for r in rows] == [(2, MAX_ATTEMPTS)]
+    assert "CheckViolation" in rows[0]["error"]

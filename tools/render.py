@@ -64,8 +64,7 @@ def _node(node: Json) -> str:
         return _text(node)
     inner = "".join(_node(child) for child in node.get("content", []))
     if kind == "heading":
-        level = int(node.get("attrs", {}).get("level", 1))
-        tag = f"h{min(max(level, 1), 6)}"
+        tag = f"h{_level(node.get('attrs', {}).get('level'))}"
     else:
         tag = _TAGS.get(kind, "div")
     if tag in _VOID:
@@ -80,8 +79,33 @@ def _text(node: Json) -> str:
     for mark in node.get("marks", []):
         name = mark.get("type", "")
         if name == "link":
-            href = html.escape(str(mark.get("attrs", {}).get("href", "")), quote=True)
-            out = f'<a href="{href}">{out}</a>'
+            href = _safe_href(mark.get("attrs", {}).get("href"))
+            if href is not None:
+                out = f'<a href="{html.escape(href, quote=True)}">{out}</a>'
         elif name in _MARKS:
             out = f"<{_MARKS[name]}>{out}</{_MARKS[name]}>"
     return out
+
+
+def _level(value: Any) -> int:
+    """A heading's level, 1-6, from whatever the document holds (any JS value may be there)."""
+    try:
+        return min(max(int(value), 1), 6)
+    except (TypeError, ValueError, OverflowError):  # None (NaN), a string, Infinity
+        return 1
+
+
+# Any editor can give a link any href; an auditor opens this page in the app's own origin.
+_SAFE_SCHEMES = ("http:", "https:", "mailto:")
+
+
+def _safe_href(value: Any) -> str | None:
+    """The link's target if following it cannot run code: http(s), mailto, or relative."""
+    if not isinstance(value, str):
+        return None
+    # Browsers drop ASCII whitespace and control characters inside a scheme ("java\tscript:").
+    squeezed = "".join(c for c in value if c > " ").lower()
+    scheme, colon, _ = squeezed.partition(":")
+    if not colon or "/" in scheme or "?" in scheme or "#" in scheme:
+        return value  # no scheme: a relative reference
+    return value if squeezed.startswith(_SAFE_SCHEMES) else None

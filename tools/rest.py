@@ -28,6 +28,12 @@ from tools.timefmt import BadInstant, iso, parse_instant
 
 AUDITORS = frozenset({"auditor", "service"})
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
+# A rendered letter is what its editors wrote, opened in the app's own origin: no script,
+# no loads, no sniffing another type (tools/render.py also drops links that could run code).
+RENDERED = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def auditor_router(
@@ -95,7 +101,7 @@ def auditor_router(
             raise HTTPException(403, "forbidden") from exc
         if format == "json":
             return Response(render(replayed, "json"), media_type="application/json")
-        return Response(render(replayed, format), media_type=MEDIA[format])
+        return Response(render(replayed, format), media_type=MEDIA[format], headers=RENDERED)
 
     @router.get("/versions")
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:

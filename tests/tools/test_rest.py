@@ -43,6 +43,8 @@ async def test_auditor_reads(client: httpx.AsyncClient, settings: Settings) -> N
     assert text.text == "Sir,\nWe write about the claim\nRegards\n"
     html = await client.get(f"{base}/replay", params={"format": "html"}, headers=headers)
     assert html.headers["content-type"].startswith("text/html") and "<p>Regards</p>" in html.text
+    assert "sandbox" in html.headers["content-security-policy"]  # editors wrote this page
+    assert html.headers["x-content-type-options"] == "nosniff"
     versions = (await client.get(f"{base}/versions", headers=headers)).json()
     assert [v["change_data"]["label"] for v in versions] == ["draft", "final"]
     one = (await client.get(f"{base}/versions/1", headers=headers)).json()

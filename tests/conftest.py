@@ -148,31 +148,14 @@ def settings_factory(
     yield build
 
 
-# aiokafka 0.14 now and then leaves a connection of a Kafka client open after the client was
-# stopped or cancelled (not pinned down; it happened in 1 of 5 CI runs on 2026-12-04, as
-# "Unclosed AIOKafkaConnection" and "unclosed <StreamWriter" with aiokafka's read task pending).
-# Garbage-collected, the orphan warns in whichever test the collector happens to run. Tests on
-# the Kafka log ignore those two warnings and collect their own garbage before they end, so no
-# other test inherits them; everywhere else an unclosed resource stays an error.
-AIOKAFKA_ORPHANS = (
-    "ignore:Unclosed AIOKafkaConnection:ResourceWarning",
-    "ignore:unclosed <StreamWriter:ResourceWarning",
-)
-
-
 def _on_kafka(item: pytest.Item) -> bool:
     return "kafka_bootstrap" in getattr(item, "fixturenames", ()) or "kafka" in item.nodeid
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if _on_kafka(item):
-            for ignored in AIOKAFKA_ORPHANS:
-                item.add_marker(pytest.mark.filterwarnings(ignored))
 
 
 @pytest.fixture(autouse=True)
 def _collect_kafka_orphans(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if _on_kafka(request.node):
-        gc.collect()  # here, where their warnings are ignored, not in a later test
+        # aiokafka's clients are cyclic garbage: an unclosed connection among them must warn
+        # (an error) in the test that left it, not in whichever test the collector runs in.
+        gc.collect()

@@ -2,8 +2,11 @@
 log's own errors within the configured timeout (services never see an aiokafka exception)."""
 
 import asyncio
+import gc
+import random
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -91,3 +94,38 @@ async def test_broker_dying_makes_appends_fail_fast(own_broker: tuple[str, Super
         assert time.monotonic() - began < 6
     finally:
         await log.close()
+
+
+async def test_a_follow_cancelled_while_it_starts_leaves_no_connection_open(
+    kafka_bootstrap: str,
+) -> None:
+    """aiokafka 0.14 leaves its bootstrap connection open when a consumer's start is cancelled
+    half-way (a local of AIOKafkaClient.bootstrap that no stop() reaches). A follow whose task
+    is cancelled soon after it began (a gateway tail or a projector follower that stops) hit
+    that, and the orphan's warnings failed unrelated later tests. tests/conftest.py ignores
+    them on Kafka tests: here they are recorded, and there must be none."""
+    wanted = topics()
+    topic = next(iter(wanted))
+    log = KafkaLog(kafka_bootstrap, 2, wanted, idempotence=False)
+    await log.start()
+    loop = asyncio.get_running_loop()
+    unclosed: list[str] = []
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unclosed.append(str(context.get("message"))))
+    rng = random.Random(0)
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", ResourceWarning)
+            for _ in range(200):  # a start takes ~2-4 ms here: cancel anywhere in it
+                batches = log.follow(topic, {0: 0, 1: 0})
+                first = asyncio.ensure_future(anext(batches))
+                await asyncio.sleep(rng.random() * 0.004)
+                first.cancel()
+                await asyncio.gather(first, return_exceptions=True)
+                await batches.aclose()
+            gc.collect()
+        unclosed += [str(w.message) for w in seen if "AIOKafkaConnection" in str(w.message)]
+    finally:
+        loop.set_exception_handler(handler)
+        await log.close()
+    assert [u for u in unclosed if "AIOKafkaConnection" in u] == []

@@ -13,10 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from eventlog.errors import LogError
 from eventlog.records import Log
 from gateway.api import rest, websocket
 from gateway.api.body_limit import BodyLimit
-from gateway.api.responses import ErrorResponse, invalid_request
+from gateway.api.responses import ErrorResponse, invalid_request, log_unavailable
 from gateway.api.webui import webui_router
 from gateway.collab import comments, locks, notifications
 from gateway.collab.channel import AppChannel
@@ -50,6 +51,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.state.collab, app.state.locks = collab, section_locks
     app.add_exception_handler(CollabError, _collab_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(LogError, log_unavailable)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_request_bytes,

@@ -46,6 +46,12 @@ class ErrorResponse(JSONResponse):
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
 
 
+async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Any route that needed the log while it could not be reached (finding or loading a
+    letter, appending): 503, as documented, rather than a 500."""
+    return ErrorResponse({"detail": "log unavailable"}, status_code=503)
+
+
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's validation errors in the same shape as every other error: the first one."""
     assert isinstance(exc, RequestValidationError)

@@ -143,7 +143,7 @@ async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) ->
     if room is not None and not room.failed:
         await room.ready()
         text = plain_text(room.doc, field)
-    else:
+    else:  # not held here: rebuilt from the snapshot and the log
         ctx = gateway.ctx
         loaded = await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)
         doc: Doc[Any] = Doc()

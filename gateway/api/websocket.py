@@ -2,7 +2,7 @@
 
 Refusals before accept are HTTP responses (ASGI websocket denial): 401 for tokens, 403 for
 letters of other firms or unknown letters alike, 403 for a foreign Origin (CSWSH), 429 over a
-connection limit, 503 while draining.
+connection limit, 503 while draining or while the log cannot be read.
 """
 
 import logging
@@ -10,6 +10,7 @@ import logging
 from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 
+from eventlog.errors import LogError
 from gateway.auth import verify_token
 from gateway.errors import AuthError
 from gateway.service import Gateway
@@ -43,7 +44,10 @@ async def collaborate(ws: WebSocket, room: str) -> None:
     letter_id = letter_id_of(room)
     if ws.query_params.get("letterId", letter_id) != letter_id:
         return await _deny(ws, gateway, 400, "letter_id_mismatch")
-    meta = await gateway.access.lookup(letter_id)
+    try:
+        meta = await gateway.access.lookup(letter_id)
+    except LogError:  # an unknown letter is looked for in the log
+        return await _deny(ws, gateway, 503, "log_unavailable")
     if meta is None or not gateway.may_reach(claims, meta):
         return await _deny(ws, gateway, 403, "forbidden")
     refused = gateway.rooms.admit(claims, letter_id)

@@ -1,4 +1,5 @@
-"""Fault injection around the REAL log: reads or appends held at a gate; appends that fail.
+"""Fault injection around the REAL log: reads or appends held at a gate; reads or appends that
+fail.
 
 Everything else is delegated to the wrapped log unchanged (no fake storage anywhere).
 """
@@ -25,6 +26,7 @@ class FaultyLog:
         self.read_gate = asyncio.Event()
         self.read_gate.set()
         self.reads_waiting = 0
+        self.reads_broken = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -36,6 +38,8 @@ class FaultyLog:
                 await self.read_gate.wait()
             finally:
                 self.reads_waiting -= 1
+        if self.reads_broken:
+            raise LogUnavailableError("injected: the log cannot be read")
         return await self.inner.read(topic, partition, offset, limit)
 
     async def _gated(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import websockets
@@ -168,3 +169,34 @@ async def test_senders_stop_being_read_while_the_log_is_behind_and_nothing_is_lo
         await eventually(lambda: _logged(gw, second, "X12"))
         metrics = await gw.metrics()
         assert metrics["gateway_intake_held"] == 0 and metrics["gateway_intake_pauses_total"] == 1
+
+
+async def test_reading_a_letter_while_the_log_cannot_be_read_is_503(
+    faulty: tuple[Running, FaultyLog],
+) -> None:
+    """A letter no one holds here is rebuilt from the log for `GET /v1/letters/{id}`, and one
+    this instance does not know is looked for there: with the log down that is 503, as
+    documented, not a 500."""
+    gw, log = faulty
+    letter = await gw.create_letter("Dear Sir,")
+    headers = {"Authorization": f"Bearer {gw.token()}"}
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        log.reads_broken = True
+        down = await http.get(f"/v1/letters/{letter}", headers=headers)
+        log.reads_broken = False
+        up = await http.get(f"/v1/letters/{letter}", headers=headers)
+    assert (down.status_code, down.json()) == (503, {"detail": "log unavailable"})
+    assert up.status_code == 200 and up.json()["content"] == "Dear Sir,"
+    # A letter this instance does not know is looked for in the log: REST and handshake alike.
+    topic = gw.settings.topic(Topic.LETTERS)
+    partition = log.partition_for(topic, letter.encode())
+    unknown = next(
+        u for n in range(100) if log.partition_for(topic, (u := f"gone-{n}").encode()) == partition
+    )
+    log.reads_broken = True
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        assert (await http.get(f"/v1/letters/{unknown}", headers=headers)).status_code == 503
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(gw.ws_url(unknown, gw.token()))
+    log.reads_broken = False
+    assert refused.value.response.status_code == 503

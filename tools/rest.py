@@ -7,14 +7,13 @@ Bad instants, offsets and unknown versions are 4xx with a message.
 """
 
 from collections.abc import Callable
-from math import ceil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from eventlog import Log
 from gateway.access import Access
-from gateway.api.responses import AUTHENTICATED, errors
+from gateway.api.responses import AUTHENTICATED, errors, too_many_requests
 from gateway.auth import Claims, verify_token
 from gateway.errors import AuthError
 from schemas.settings import Settings
@@ -63,7 +62,7 @@ def auditor_router(
             raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
         wait = admit(claims) if admit is not None else None
         if wait is not None:
-            raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, ceil(wait)))})
+            raise too_many_requests(wait)
         meta = await access.lookup(letter_id)
         if claims.role not in AUDITORS or meta is None or not _same_firm(claims, meta.firm_id):
             raise HTTPException(403, "forbidden")

@@ -7,9 +7,10 @@ UTF-8, which cannot encode it, so the refusal itself failed with a 500.
 """
 
 import json
+import math
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +45,11 @@ AUTHENTICATED = (401, 403, 422, 429)  # every route behind a token (422: its par
 class ErrorResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
+def too_many_requests(wait_s: float) -> HTTPException:
+    """429 with when to come back (whole seconds, at least one)."""
+    return HTTPException(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait_s)))})
 
 
 async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:

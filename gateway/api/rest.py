@@ -5,7 +5,6 @@ TipTap edits) in one append, and answers only once both are durable: from then o
 instance finds the letter in the log (read-your-writes).
 """
 
-import math
 from typing import Annotated, Any
 
 import asyncpg
@@ -17,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
-from gateway.api.responses import AUTHENTICATED, errors
+from gateway.api.responses import AUTHENTICATED, errors, too_many_requests
 from gateway.auth import Claims, verify_token
 from gateway.content import initial_update, plain_text
 from gateway.context import Context
@@ -64,7 +63,7 @@ def claims_of(request: Request, authorization: Annotated[str | None, Header()] =
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
     wait = admit(ctx, claims)
     if wait is not None:
-        raise HTTPException(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
+        raise too_many_requests(wait)
     return claims
 
 

@@ -9,14 +9,26 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 import jwt
+from annotated_types import MaxLen
+from pydantic import BaseModel
 
 from gateway.errors import AuthError
+from schemas.events import LetterCreated, UserRef
 from schemas.settings import Role, Settings
 
 ROLES: frozenset[str] = frozenset(get_args(Role))
 WRITERS: frozenset[str] = frozenset({"editor", "service"})
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
-MAX_SUB, MAX_FIRM, MAX_NAME = 256, 128, 256  # as schemas.events bounds UserRef and LetterCreated
+
+
+def _max_length(model: type[BaseModel], name: str) -> int:
+    return next(m.max_length for m in model.model_fields[name].metadata if isinstance(m, MaxLen))
+
+
+# What the events that carry a token's claims hold (schemas.events).
+MAX_SUB = _max_length(UserRef, "id")
+MAX_FIRM = _max_length(LetterCreated, "firm_id")
+MAX_NAME = _max_length(UserRef, "name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +81,8 @@ def _claims(data: dict[str, Any]) -> Claims:
     sub, firm, name, role = (data.get(k) for k in ("sub", "firmId", "name", "role"))
     if not isinstance(sub, str) or not sub or not isinstance(firm, str) or not firm:
         raise AuthError("claims sub and firmId are required")
-    # The events that carry them bound ids (schemas.events: UserRef.id, LetterCreated.firm_id),
-    # and JSON allows lone surrogates ("\\ud800"), which no event can hold.
+    # Bounded as the events that carry them are, and JSON allows lone surrogates ("\\ud800"),
+    # which no event can hold.
     if len(sub) > MAX_SUB or len(firm) > MAX_FIRM or not _unicode(sub) or not _unicode(firm):
         raise AuthError(f"claims sub and firmId: at most {MAX_SUB} and {MAX_FIRM} characters")
     role = role if isinstance(role, str) else "viewer"  # least privilege when absent

@@ -33,17 +33,25 @@ class TokenBucket:
 
 
 class KeyedBuckets:
-    """A bucket per key, looked up at every take, and forgotten once it would be full again
-    (a key that comes back later starts with the burst it would have had anyway)."""
+    """A bucket per key, forgotten once it would be full again (a key that comes back later
+    starts with the burst it would have had anyway)."""
 
     def __init__(self, rate: float, burst: float, keys: int = 100_000) -> None:
         self.rate, self.burst = rate, burst
         self._buckets: TTLCache[str, TokenBucket] = TTLCache(keys, burst / rate + 1.0)
 
+    def take_out(self, key: str) -> TokenBucket:
+        """The key's bucket (a full one if it has none), no longer kept here."""
+        return self._buckets.pop(key, None) or TokenBucket(self.rate, self.burst)
+
+    def put_back(self, key: str, bucket: TokenBucket) -> None:
+        """Kept until it would have refilled."""
+        self._buckets[key] = bucket
+
     def admit(self, key: str, cost: float = 1.0) -> float | None:
         """None if `key` may go on (its cost taken), else the seconds until it may."""
-        bucket = self._buckets.get(key) or TokenBucket(self.rate, self.burst)
-        self._buckets[key] = bucket  # re-armed: it expires only once it has refilled
+        bucket = self.take_out(key)
+        self.put_back(key, bucket)  # re-armed: it expires only once it has refilled
         if bucket.take(cost):
             return None
         return (cost - bucket.tokens) / self.rate
@@ -56,15 +64,14 @@ class UserBuckets:
     `TokenBucket.take`, not a lookup (2.3 us through a TTLCache, against 0.24 us)."""
 
     def __init__(self, rate: float, burst: float, parked: int = 100_000) -> None:
-        self.rate, self.burst = rate, burst
         self._live: dict[str, tuple[TokenBucket, int]] = {}  # user -> (bucket, connections)
-        self._parked: TTLCache[str, TokenBucket] = TTLCache(parked, burst / rate + 1.0)
+        self._parked = KeyedBuckets(rate, burst, parked)
 
     @contextmanager
     def held(self, user: str) -> Iterator[TokenBucket]:
         bucket, holders = self._live.get(user) or (None, 0)
         if bucket is None:
-            bucket = self._parked.pop(user, None) or TokenBucket(self.rate, self.burst)
+            bucket = self._parked.take_out(user)
         self._live[user] = (bucket, holders + 1)
         try:
             yield bucket
@@ -74,4 +81,4 @@ class UserBuckets:
                 self._live[user] = (bucket, holders - 1)
             else:
                 del self._live[user]
-                self._parked[user] = bucket
+                self._parked.put_back(user, bucket)

@@ -30,7 +30,7 @@ MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,
 # no loads, no sniffing another type (tools/render.py also drops links that could run code).
 RENDERED = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
     "X-Content-Type-Options": "nosniff",
 }
 

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # open a letter and one per comment event; beyond the budget, 429 with Retry-After.
     rest_requests_per_s: float = Field(default=20.0, gt=0)
     rest_requests_burst: int = Field(default=100, ge=1)
+    # Sockets (gateway/api/waiting.py): a request must arrive whole within the timeout (408),
+    # and at most this many sockets are open (unset: the descriptor limit less 512); at the
+    # cap a new one displaces the socket that waited longest without a whole request.
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    max_open_connections: int | None = Field(default=None, ge=1)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
     # Requests for state: a sync step 1 is answered with all the client lacks, up to the whole

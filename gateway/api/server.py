@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.api.heap import HeapFreezer
+from gateway.api.waiting import Waiting, default_max_open, guarded_http, raise_descriptor_limit
 from gateway.service import Gateway
 from gateway.transport import SocketProtocol
 from schemas.settings import Settings
@@ -43,8 +44,10 @@ def tune_interpreter() -> None:
       imported libraries; one took 53 ms mid-benchmark, the largest delivery delay of the run.
       While serving, `HeapFreezer` does the same for what survives each full collection
       (gateway/api/heap.py).
+    * The soft limit of open files is raised to the hard one.
     (docs/performance.md)"""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    raise_descriptor_limit()  # every socket is a descriptor (gateway/api/waiting.py)
     _freeze_heap()
 
 
@@ -109,8 +112,14 @@ class GatewayServer(uvicorn.Server):
 def server_for(
     app: FastAPI, settings: Settings, host: str, port: int, own_signals: bool = True, **kw: Any
 ) -> GatewayServer:
+    waiting = Waiting(
+        settings.max_open_connections or default_max_open(),
+        settings.request_timeout_s,
+        app.state.gateway.ctx.metrics.refuse,
+    )
     config = uvicorn.Config(
         app,
+        http=guarded_http(waiting),  # uvicorn's, with a request deadline and a socket cap
         host=host,
         port=port,
         ws_max_size=settings.max_message_bytes * WS_SIZE_HEADROOM,

@@ -1,0 +1,161 @@
+"""Connections that have not sent a whole request: a deadline for each, and a cap on them all.
+
+Uvicorn waits for a request's headers and body as long as the client likes. One client that
+opened ~20,000 TCP connections and sent nothing held every file descriptor of the gateway:
+/healthz, REST and every new WebSocket handshake failed for everyone (curl: empty reply) until
+it let go, and a request trickled a byte at a time did the same with fewer connections
+(slowloris). Node's and Go's HTTP servers bound this with header and request timeouts.
+
+* A request must arrive whole, headers and body, within `request_timeout_s` of the connection
+  (its first request) or of its first byte (later requests on a kept-alive connection): else
+  408 and the connection closes. Between requests uvicorn's keep-alive timeout (5 s) applies.
+* At most `max_open_connections` sockets. At the cap a new connection takes the place of the
+  one that has waited longest without a whole request (receiving or idle); when every socket is
+  a WebSocket or a request being answered, the newcomer gets 503 and is closed. A flood of
+  connections that send nothing thus displaces its own connections, not the users'.
+"""
+
+import asyncio
+import contextlib
+import resource
+from collections.abc import Callable
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+Refuse = Callable[[str], None]
+RESERVED_DESCRIPTORS = 512  # the log, Redis, PostgreSQL, Kafka and files of the process
+
+
+def raise_descriptor_limit() -> None:
+    """Lift the soft limit of open files to the hard one, as Go does at start."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):  # a kernel cap below the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def default_max_open() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(64, soft - RESERVED_DESCRIPTORS)
+
+
+def _response(status: bytes, text: str) -> bytes:
+    body = text.encode()
+    head = b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\n" % status
+    return head + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
+
+
+REQUEST_TIMEOUT = _response(b"408 Request Timeout", "request not received in time")
+SHED = _response(b"503 Service Unavailable", "too many connections, try again")
+
+
+class Waiting:
+    """The connections of one server that wait for a whole request, oldest first."""
+
+    def __init__(self, max_open: int, timeout_s: float, refuse: Refuse) -> None:
+        self.max_open, self.timeout_s, self.refuse = max_open, timeout_s, refuse
+        self._order: dict[GuardedHttp, None] = {}  # insertion order: who waited longest
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def admit(self, conn: "GuardedHttp", open_now: int) -> bool:
+        """`conn` was just accepted (`open_now` sockets, it included); False: it was refused."""
+        if open_now > self.max_open:
+            oldest = next(iter(self._order), None)
+            if oldest is None:
+                self.refuse("too_many_connections")
+                conn.end(SHED)
+                return False
+            self.refuse("connection_displaced")
+            oldest.end(SHED)
+        self.wait(conn)
+        return True
+
+    def wait(self, conn: "GuardedHttp") -> None:
+        self._order.pop(conn, None)
+        self._order[conn] = None
+
+    def forget(self, conn: "GuardedHttp") -> None:
+        self._order.pop(conn, None)
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """Uvicorn's HTTP protocol with a request deadline and the server's `Waiting` set."""
+
+    waiting: Waiting  # set on the subclass made for each server (guarded_http)
+    _deadline: asyncio.TimerHandle | None = None
+    _serving = False  # a whole request is being answered
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.waiting.admit(self, len(self.connections)):
+            self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and not self._serving:
+            self.waiting.wait(self)  # the first byte of another request on a kept-alive socket
+            self._arm()
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.parser.should_upgrade() and self._should_upgrade():
+            self._served()  # a WebSocket from here on: the handshake and its limits apply
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._served()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # uvicorn started a pipelined request: serving it
+        self._serving = False
+        if not self.transport.is_closing():
+            self.waiting.wait(self)  # idle until its next request: uvicorn's keep-alive timer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.waiting.forget(self)
+        super().connection_lost(exc)
+
+    def end(self, response: bytes) -> None:
+        """Close now; answer `response` first if the request's response has not begun."""
+        self._disarm()
+        self.waiting.forget(self)
+        if self.transport.is_closing():
+            return
+        cycle: Any = self.cycle  # an answered one belongs to an earlier request
+        current = cycle is not None and not cycle.response_complete
+        if not current or not cycle.response_started:
+            self.transport.write(response)
+        if current:
+            cycle.disconnected = True  # as uvicorn on a lost connection: the app's answer is
+            cycle.message_event.set()  # dropped, and its receive() says http.disconnect
+        self.transport.close()
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        self.waiting.refuse("request_timeout")
+        self.end(REQUEST_TIMEOUT)
+
+    def _served(self) -> None:
+        self._serving = True
+        self._disarm()
+        self.waiting.forget(self)
+
+    def _arm(self) -> None:
+        self._deadline = self.loop.call_later(self.waiting.timeout_s, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+
+def guarded_http(waiting: Waiting) -> type[GuardedHttp]:
+    """The HTTP protocol class for one server (uvicorn instantiates it per connection)."""
+    return type("GuardedHttp", (GuardedHttp,), {"waiting": waiting})

@@ -1,0 +1,140 @@
+"""Sockets that never finish a request (gateway/api/waiting.py): silent connections, requests
+trickled a byte at a time, and a flood of connections meant to use up the process's sockets."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest_asyncio
+
+from schemas.settings import Settings
+from tests.gateway.harness import Running, running_gateway
+from tests.support import eventually
+
+Socket = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@pytest_asyncio.fixture
+async def prompt(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1, request_timeout_s=0.5)
+    async with running_gateway(settings) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def sockets(gw: Running, count: int) -> AsyncIterator[list[Socket]]:
+    opened: list[Socket] = []
+    try:
+        for _ in range(count):
+            opened.append(await asyncio.open_connection("127.0.0.1", gw.port))
+        yield opened
+    finally:
+        for _, writer in opened:
+            writer.close()
+
+
+async def answer(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server writes until it closes (bounded: the old code never closed)."""
+    return await asyncio.wait_for(reader.read(), timeout=10)
+
+
+def refusals(gw: Running, reason: str) -> float:
+    metrics = gw.app.state.gateway.ctx.metrics
+    return float(metrics.refusals.labels(reason)._value.get())
+
+
+async def test_a_connection_that_sends_nothing_gets_408(prompt: Running) -> None:
+    async with sockets(prompt, 1) as [(reader, _)]:
+        assert (await answer(reader)).startswith(b"HTTP/1.1 408 Request Timeout")
+    assert refusals(prompt, "request_timeout") == 1
+    async with httpx.AsyncClient(base_url=prompt.http) as http:  # the service is unharmed
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_a_request_trickled_a_byte_at_a_time_still_has_its_deadline(prompt: Running) -> None:
+    async with sockets(prompt, 1) as [(reader, writer)]:
+        # A whole request first: the deadline applies to each request of a kept-alive socket.
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert (await reader.readuntil(b'{"status":"ok"}')).startswith(b"HTTP/1.1 200")
+
+        async def trickle() -> None:  # a byte every 50 ms: never idle, never done
+            for byte in b"GET /healthz HTTP/1.1\r\nx-slow: " + b"a" * 1000:
+                writer.write(bytes([byte]))
+                await asyncio.sleep(0.05)
+
+        sender = asyncio.create_task(trickle())
+        try:
+            assert (await answer(reader)).startswith(b"HTTP/1.1 408")
+        finally:
+            sender.cancel()
+    assert refusals(prompt, "request_timeout") == 1
+
+
+async def test_a_body_that_does_not_arrive_in_time_gets_408(prompt: Running) -> None:
+    async with httpx.AsyncClient(base_url=prompt.http) as http:
+        before = (await http.get("/v1/letters", headers=_auth(prompt))).json()
+    head = (
+        b"POST /v1/letters HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"authorization: Bearer " + prompt.token().encode() + b"\r\ncontent-length: 200\r\n\r\n"
+    )
+    async with sockets(prompt, 1) as [(reader, writer)]:
+        writer.write(head + b'{"firm_id": "firm-a", "title": "never fin')
+        assert (await answer(reader)).startswith(b"HTTP/1.1 408")
+    async with httpx.AsyncClient(base_url=prompt.http) as http:
+        assert (await http.get("/v1/letters", headers=_auth(prompt))).json() == before
+
+
+def _auth(gw: Running) -> dict[str, str]:
+    return {"Authorization": f"Bearer {gw.token()}"}
+
+
+@pytest_asyncio.fixture
+async def capped(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1, max_open_connections=40)
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def test_a_flood_of_silent_connections_displaces_only_itself(capped: Running) -> None:
+    letter, alice, bob = await capped.two_editors()
+    async with sockets(capped, 100) as flood:
+        ends = [asyncio.create_task(answer(reader)) for reader, _ in flood]
+        # Every newcomer took the place of the oldest silent socket: at most 40 are open.
+        await eventually(lambda: sum(end.done() for end in ends) >= 100 - 40 + 2)
+        assert all(end.result().startswith(b"HTTP/1.1 503") for end in ends if end.done())
+        # Users still get in, and the editors' sockets were never displaced.
+        async with httpx.AsyncClient(base_url=capped.http) as http:
+            assert (await http.get("/healthz")).status_code == 200
+        carol = await capped.client(letter, user="carol")
+        await carol.synced.wait()
+        await alice.insert("still here")
+        await eventually(lambda: str(bob.text) == "still here")
+        await eventually(lambda: str(carol.text) == "still here")
+        for end in ends:
+            end.cancel()
+    assert refusals(capped, "connection_displaced") >= 100 - 40
+    for client in (alice, bob, carol):
+        await client.close()
+
+
+@pytest_asyncio.fixture
+async def tiny(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1, max_open_connections=2)
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def test_when_every_socket_is_a_websocket_a_newcomer_gets_503(tiny: Running) -> None:
+    letter = await tiny.create_letter()
+    alice, bob = [await tiny.client(letter, user=user) for user in ("alice", "bob")]
+    await alice.synced.wait()
+    await bob.synced.wait()
+    async with sockets(tiny, 1) as [(reader, _)]:
+        assert (await answer(reader)).startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert refusals(tiny, "too_many_connections") == 1
+    await alice.insert("unharmed")
+    await eventually(lambda: str(bob.text) == "unharmed")
+    await alice.close()
+    await bob.close()

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     gateway_id: str = ""  # unset: derived from host name and pid at start
     dev: bool = False  # dev mode: the page mints demo tokens
     allowed_origins: list[str] = Field(default_factory=list)  # empty: any origin
+    metrics_token: SecretStr | None = None  # set: /metrics wants `Authorization: Bearer <it>`
 
     # Auth.
     jwt_secret: SecretStr = SecretStr("dev-secret-change-me-0123456789abcdef")

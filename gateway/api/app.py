@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from eventlog.errors import LogError
 from eventlog.records import Log
-from gateway.api import rest, websocket
+from gateway.api import health, rest, websocket
 from gateway.api.body_limit import BodyLimit
 from gateway.api.responses import ErrorResponse, invalid_request, log_unavailable
 from gateway.api.webui import webui_router
@@ -48,6 +48,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
 
     app = FastAPI(title="steno-collab gateway", lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.readiness = health.Readiness(gateway.ctx)
     app.state.collab, app.state.locks = collab, section_locks
     app.add_exception_handler(CollabError, _collab_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
@@ -57,6 +58,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
         max_bytes=settings.max_request_bytes,
         refused=lambda: gateway.ctx.metrics.refuse("request_too_large"),
     )
+    app.include_router(health.router)
     app.include_router(rest.router)
     for router in (comments.router, locks.router, notifications.router):
         app.include_router(router)

@@ -1,4 +1,4 @@
-"""REST: create and read letters, health, readiness and metrics.
+"""REST: create, list and read letters (health, readiness and metrics: gateway/api/health.py).
 
 A create appends `letter.created` and the initial content (a `doc.update` into the fragment
 TipTap edits) in one append, and answers only once both are durable: from then on every
@@ -8,9 +8,7 @@ instance finds the letter in the log (read-your-writes).
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pycrdt import Doc
 from pydantic import BaseModel, Field
 
@@ -150,37 +148,3 @@ async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) ->
             doc.apply_update(loaded.state)
         text = plain_text(doc, field)
     return LetterOut(letter_id=letter_id, firm_id=meta.firm_id, title=meta.title, content=text)
-
-
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@router.get("/readyz", responses={503: {"description": "a check failed: each says why"}})
-async def readyz(gateway: GatewayDep, response: Response) -> dict[str, str]:
-    ctx, checks = gateway.ctx, {}
-    checks["log"] = await _check(ctx.log.end_offsets(ctx.settings.topic(Topic.LETTERS)))
-    if ctx.redis is not None:
-        checks["redis"] = await _check(ctx.redis.ping())
-    if ctx.pg is not None:
-        checks["postgres"] = await _check(ctx.pg.fetchval("SELECT 1"))
-    if gateway.draining:
-        checks["gateway"] = "draining"
-    if any(value != "ok" for value in checks.values()):
-        response.status_code = 503
-    return checks
-
-
-async def _check(awaitable: object) -> str:
-    try:
-        await awaitable  # type: ignore[misc]
-    except Exception as exc:  # readiness reports the failure instead of raising it
-        return f"error: {exc.__class__.__name__}"
-    return "ok"
-
-
-@router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(gateway: GatewayDep) -> Response:
-    """Prometheus' text format."""
-    return Response(gateway.ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,97 @@
+"""Health, readiness and metrics: the routes operators and their probes call, without a user.
+
+Readiness asks the log, Redis and PostgreSQL, and anyone may ask it: a request each, and a
+flood of anonymous /readyz took PostgreSQL connections from the gateway's pool of four and
+sent the broker a request each. One round of checks runs at a time and its answer serves every
+caller for `READY_REUSE_S` (draining is read live).
+
+/metrics tells the gateway's traffic and refusals; with `metrics_token` set it answers only a
+scraper that presents it (`Authorization: Bearer`, as Prometheus' `authorization` setting
+sends), so the public port need not give them away.
+"""
+
+import asyncio
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gateway.api.responses import errors
+from gateway.api.rest import GatewayDep
+from gateway.context import Context
+from schemas.events import Topic
+
+READY_REUSE_S = 1.0
+router = APIRouter()
+
+
+class Readiness:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._round: asyncio.Future[dict[str, str]] | None = None
+        self._answered_at = -READY_REUSE_S
+
+    async def checks(self) -> dict[str, str]:
+        fresh = time.monotonic() - self._answered_at < READY_REUSE_S
+        if self._round is None or (self._round.done() and not fresh):
+            self._round = asyncio.ensure_future(self._check_all())
+        return dict(await asyncio.shield(self._round))  # a caller that leaves stops no one
+
+    async def _check_all(self) -> dict[str, str]:
+        ctx, checks = self.ctx, {}
+        checks["log"] = await _check(ctx.log.end_offsets(ctx.settings.topic(Topic.LETTERS)))
+        if ctx.redis is not None:
+            checks["redis"] = await _check(ctx.redis.ping())
+        if ctx.pg is not None:
+            checks["postgres"] = await _check(ctx.pg.fetchval("SELECT 1"))
+        self._answered_at = time.monotonic()
+        return checks
+
+
+async def _check(awaitable: object) -> str:
+    try:
+        await awaitable  # type: ignore[misc]
+    except Exception as exc:  # readiness reports the failure instead of raising it
+        return f"error: {exc.__class__.__name__}"
+    return "ok"
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a check failed: each says why"}})
+async def readyz(request: Request, gateway: GatewayDep, response: Response) -> dict[str, str]:
+    readiness: Readiness = request.app.state.readiness
+    checks = await readiness.checks()
+    if gateway.draining:
+        checks["gateway"] = "draining"
+    if any(value != "ok" for value in checks.values()):
+        response.status_code = 503
+    return checks
+
+
+def scraper(gateway: GatewayDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    expected = gateway.ctx.settings.metrics_token
+    if expected is None:
+        return
+    scheme, _, token = (authorization or "").partition(" ")
+    wanted = expected.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), wanted):
+        gateway.ctx.metrics.refuse("unauthorized")
+        raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    dependencies=[Depends(scraper)],
+    responses=errors(401),
+)
+async def metrics(gateway: GatewayDep) -> Response:
+    """Prometheus' text format (a bearer token when the gateway has `metrics_token`)."""
+    return Response(gateway.ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

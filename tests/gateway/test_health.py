@@ -1,0 +1,59 @@
+"""Readiness shared by concurrent callers, and /metrics behind an optional scraper token."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from gateway.api.health import READY_REUSE_S, Readiness
+from schemas.settings import Settings
+from snapshotter.migrate import migrate
+from tests.gateway.harness import Running, running_gateway
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stores(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterator[Running]:
+    await migrate(pg_database)
+    redis = aioredis.Redis.from_url(redis_db)
+    pg = await asyncpg.create_pool(pg_database, min_size=1, max_size=2)
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1, redis_url=redis_db,
+                        database_url=pg_database, metrics_token="scrape-me")  # fmt: skip
+    try:
+        async with running_gateway(settings, redis=redis, pg=pg) as running:
+            yield running
+    finally:
+        await redis.aclose()
+        await pg.close()
+
+
+async def _pings(gw: Running) -> int:
+    """PINGs the Redis server has answered (its own count, all clients)."""
+    stats = await gw.app.state.gateway.ctx.redis.info("commandstats")
+    return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+
+async def test_concurrent_readiness_probes_share_one_round_of_checks(stores: Running) -> None:
+    before = await _pings(stores)
+    async with httpx.AsyncClient(base_url=stores.http) as http:
+        answers = await asyncio.gather(*(http.get("/readyz") for _ in range(50)))
+        assert {r.status_code for r in answers} == {200}
+        assert answers[0].json() == {"log": "ok", "redis": "ok", "postgres": "ok"}
+        assert await _pings(stores) == before + 1
+        readiness: Readiness = stores.app.state.readiness
+        readiness._answered_at -= READY_REUSE_S  # the answer is a second old: asked afresh
+        assert (await http.get("/readyz")).status_code == 200
+        assert await _pings(stores) == before + 2
+
+
+async def test_metrics_want_the_scrapers_token_when_one_is_set(stores: Running) -> None:
+    async with httpx.AsyncClient(base_url=stores.http) as http:
+        assert (await http.get("/metrics")).status_code == 401
+        wrong = {"Authorization": "Bearer scrape-you"}
+        assert (await http.get("/metrics", headers=wrong)).status_code == 401
+        right = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert right.status_code == 200
+        assert 'gateway_refusals_total{reason="unauthorized"} 2.0' in right.text

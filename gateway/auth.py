@@ -1,18 +1,25 @@
 """JWT verification at the handshake and token minting for dev tools.
 
 Algorithms are pinned by settings (never read from the token header), `exp` is required, `aud`
-and `iss` are checked when configured. HS256 uses `jwt_secret`; RS256/ES256 use `jwt_public_key`.
+and `iss` are checked when configured. HS256 uses `jwt_secret`; RS256/ES256 use the key the
+token names (`kid`) in the identity provider's JWKS (`jwt_jwks_url`, gateway/jwks.py), or, for
+a token that names none, the PEM keys of `jwt_public_key` (one or several: while keys rotate,
+the old and the new).
 """
 
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
 import jwt
 from annotated_types import MaxLen
+from jwt import PyJWK
 from pydantic import BaseModel
 
 from gateway.errors import AuthError
+from gateway.jwks import Jwks
 from schemas.events import LetterCreated, UserRef
 from schemas.settings import Role, Settings
 
@@ -46,16 +53,31 @@ class Claims:
         return self.role in WRITERS
 
 
-def _key(settings: Settings, algorithm: str) -> Any:
+PEM = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
+
+
+def _keys(
+    settings: Settings, algorithm: str, kid: Any, jwks: Mapping[str, PyJWK] | None
+) -> list[Any]:
+    """The keys a token may be signed with, in the order to try them."""
     if algorithm in _HMAC:
-        return settings.jwt_secret.get_secret_value()
-    if settings.jwt_public_key is None:
+        return [settings.jwt_secret.get_secret_value()]
+    if jwks is not None and kid is not None:
+        jwk = jwks.get(kid) if isinstance(kid, str) else None
+        if jwk is None:
+            raise AuthError(f"no signing key {kid!r}")
+        return [jwk.key]  # the algorithm stays the pinned one: an HMAC never uses these keys
+    keys = PEM.findall(settings.jwt_public_key or "")
+    if not keys:
         raise AuthError(f"no public key configured for {algorithm}")
-    return settings.jwt_public_key
+    return keys
 
 
-def verify_token(token: str | None, settings: Settings) -> Claims:
-    """The claims of a valid token; AuthError for anything else."""
+def verify_token(
+    token: str | None, settings: Settings, jwks: Mapping[str, PyJWK] | None = None
+) -> Claims:
+    """The claims of a valid token; AuthError for anything else. `jwks`: the provider's keys
+    by kid (Verifier passes them; without, only the secret and the PEM keys are used)."""
     if not token:
         raise AuthError("missing token")
     try:
@@ -63,18 +85,54 @@ def verify_token(token: str | None, settings: Settings) -> Claims:
         algorithm = header.get("alg")
         if algorithm not in settings.jwt_algorithms:
             raise AuthError(f"algorithm {algorithm!r} not allowed")
-        data = jwt.decode(
-            token,
-            _key(settings, algorithm),
-            algorithms=[algorithm],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            leeway=settings.jwt_leeway_s,
-            options={"require": ["exp", "sub"], "verify_aud": settings.jwt_audience is not None},
-        )
+        for key in _keys(settings, algorithm, header.get("kid"), jwks):
+            try:
+                data = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[algorithm],
+                    audience=settings.jwt_audience,
+                    issuer=settings.jwt_issuer,
+                    leeway=settings.jwt_leeway_s,
+                    options={
+                        "require": ["exp", "sub"],
+                        "verify_aud": settings.jwt_audience is not None,
+                    },
+                )
+            except (jwt.InvalidSignatureError, jwt.InvalidKeyError):
+                continue  # another of the PEM keys may have signed it
+            return _claims(data)
+        raise AuthError("signature verification failed")
     except jwt.PyJWTError as exc:
         raise AuthError(str(exc)) from None
-    return _claims(data)
+
+
+class Verifier:
+    """Verifies tokens with the configured keys, fetching the provider's JWKS when it has one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        url, refetch_s = settings.jwt_jwks_url, settings.jwt_jwks_refetch_s
+        self.jwks = Jwks(url, refetch_s) if url else None
+
+    async def start(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.start()
+
+    async def close(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.close()
+
+    async def verify(self, token: str | None) -> Claims:
+        if self.jwks is None or not token:
+            return verify_token(token, self.settings)
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise AuthError(str(exc)) from None
+        if isinstance(kid, str):
+            await self.jwks.want(kid)
+        return verify_token(token, self.settings, self.jwks.keys)
 
 
 def _claims(data: dict[str, Any]) -> Claims:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog.records import Entry, Log
+from gateway.auth import Verifier
 from gateway.live.appender import Batcher
 from gateway.live.buckets import KeyedBuckets, UserBuckets
 from gateway.live.intake import Intake
@@ -34,12 +35,14 @@ class Context:
     intake: Intake = field(init=False)  # reading pauses while too much waits for the log
     update_bytes: UserBuckets = field(init=False)  # bytes of updates a user may append
     rest_requests: KeyedBuckets = field(init=False)  # REST requests a user may make
+    verifier: Verifier = field(init=False)  # tokens, with the identity provider's keys
 
     def __post_init__(self) -> None:
         s = self.settings
         self.intake = Intake(s.append_buffer_bytes, self.metrics)
         self.update_bytes = UserBuckets(s.update_bytes_per_s, s.update_bytes_burst)
         self.rest_requests = KeyedBuckets(s.rest_requests_per_s, s.rest_requests_burst)
+        self.verifier = Verifier(s)
 
     def batcher(self, topic: Topic) -> Batcher:
         """The appends of `topic` for all letters of this instance (gateway/live/appender.py)."""

@@ -43,6 +43,7 @@ class Gateway:
         self._alive: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self.ctx.verifier.start()  # the provider's keys before the first handshake
         await self.tail.start()
         if self.ctx.redis is not None:
             self._alive = asyncio.create_task(self._keep_alive())
@@ -104,6 +105,7 @@ class Gateway:
             self._alive.cancel()
             await asyncio.gather(self._alive, return_exceptions=True)
             self._alive = None
+        await self.ctx.verifier.close()
 
     async def _keep_alive(self) -> None:
         key = f"gateway:{self.ctx.gateway_id}:alive"

@@ -41,7 +41,10 @@ class Settings(BaseSettings):
 
     # Auth.
     jwt_secret: SecretStr = SecretStr("dev-secret-change-me-0123456789abcdef")
-    jwt_public_key: str | None = None  # PEM; when set, RS256/ES256 tokens are verified with it
+    jwt_public_key: str | None = None  # PEM keys (one or several) for RS256/ES256 tokens
+    jwt_jwks_url: str | None = None  # the identity provider's JWKS: keys by `kid` (gateway/jwks.py)
+    jwt_jwks_refetch_s: float = Field(default=30.0, ge=0)  # at most one fetch per this for
+    # tokens that name a key the set lacks (any kid can be made up)
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
     jwt_audience: str | None = None
     jwt_issuer: str | None = None

@@ -7,6 +7,7 @@ auditor routes from tools mounted next to its own (the gateway itself never impo
 import asyncio
 import errno
 import socket
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -15,7 +16,7 @@ from redis.asyncio import Redis
 
 from eventlog import Log
 from gateway.api.app import create_app
-from gateway.api.rest import admit
+from gateway.api.rest import bearer_claims
 from gateway.api.server import server_for
 from projector.entry import run as run_projector
 from projector.settings import ProjectorSettings
@@ -52,8 +53,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def gateway_app(settings: Settings, log: Log, redis: Any, pg: Any) -> FastAPI:
     app = create_app(settings, log, redis, pg)
-    ctx = app.state.gateway.ctx  # auditor requests draw on the same budget per user
-    app.include_router(auditor_router(settings, log, redis, pg, lambda claims: admit(ctx, claims)))
+    ctx = app.state.gateway.ctx  # auditors: the same keys, the same budget per user
+    app.include_router(auditor_router(settings, log, redis, pg, partial(bearer_claims, ctx)))
     return app
 
 

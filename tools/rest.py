@@ -6,14 +6,14 @@ else: a letter of another firm, or one that does not exist, is 403 (no existence
 Bad instants, offsets and unknown versions are 4xx with a message.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from eventlog import Log
 from gateway.access import Access
-from gateway.api.responses import AUTHENTICATED, errors, too_many_requests
+from gateway.api.responses import AUTHENTICATED, errors
 from gateway.auth import Claims, verify_token
 from gateway.errors import AuthError
 from schemas.settings import Settings
@@ -40,10 +40,11 @@ def auditor_router(
     log: Log,
     redis: Any = None,
     pg: Any = None,
-    admit: Callable[[Claims], float | None] | None = None,
+    authenticate: Callable[[str | None], Awaitable[Claims]] | None = None,
 ) -> APIRouter:
     """The auditor endpoints over `log` (and `pg`, an asyncpg pool, for versions and history).
-    `admit(claims)` is the app's request budget: None to go on, else seconds to come back in."""
+    `authenticate(authorization header)`: the app's token check (its keys, its request budget),
+    raising HTTPException; by default the token is verified with `settings` alone."""
     router = APIRouter(
         prefix="/v1/letters/{letter_id}",
         tags=["auditors"],
@@ -52,17 +53,19 @@ def auditor_router(
     access = Access(settings, log, redis, pg)
     src = Sources(settings, log, None, pg)
 
-    async def auditor(letter_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
+    async def verified(authorization: str | None) -> Claims:
         scheme, _, token = (authorization or "").partition(" ")
         try:
             if scheme.lower() != "bearer":
                 raise AuthError("bearer token required")
-            claims = verify_token(token.strip(), settings)
+            return verify_token(token.strip(), settings)
         except AuthError as exc:
             raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
-        wait = admit(claims) if admit is not None else None
-        if wait is not None:
-            raise too_many_requests(wait)
+
+    check = authenticate or verified
+
+    async def auditor(letter_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
+        claims = await check(authorization)
         meta = await access.lookup(letter_id)
         if claims.role not in AUDITORS or meta is None or not _same_firm(claims, meta.firm_id):
             raise HTTPException(403, "forbidden")

@@ -47,6 +47,9 @@ class Readiness:
             checks["redis"] = await _check(ctx.redis.ping())
         if ctx.pg is not None:
             checks["postgres"] = await _check(ctx.pg.fetchval("SELECT 1"))
+        jwks = ctx.verifier.jwks
+        if jwks is not None:  # known keys serve while the provider is away; none: no logins
+            checks["jwks"] = "ok" if jwks.keys else f"error: {jwks.error}"
         self._answered_at = time.monotonic()
         return checks
 

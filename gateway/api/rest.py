@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
 from gateway.api.responses import AUTHENTICATED, errors, too_many_requests
-from gateway.auth import Claims, verify_token
+from gateway.auth import Claims
 from gateway.content import initial_update, plain_text
 from gateway.context import Context
 from gateway.errors import AuthError
@@ -48,14 +48,20 @@ def gateway_of(request: Request) -> Gateway:
     return gateway
 
 
-def claims_of(request: Request, authorization: Annotated[str | None, Header()] = None) -> Claims:
+async def claims_of(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Claims:
     """The caller's verified token, within their budget of requests (`rest_requests_*`)."""
-    ctx = gateway_of(request).ctx
+    return await bearer_claims(gateway_of(request).ctx, authorization)
+
+
+async def bearer_claims(ctx: Context, authorization: str | None) -> Claims:
+    """The claims of an `Authorization: Bearer` header within the user's budget; else 401/429."""
     scheme, _, token = (authorization or "").partition(" ")
     try:
         if scheme.lower() != "bearer":
             raise AuthError("bearer token required")
-        claims = verify_token(token.strip(), ctx.settings)
+        claims = await ctx.verifier.verify(token.strip())
     except AuthError as exc:
         ctx.metrics.refuse("unauthorized")
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc

@@ -11,7 +11,6 @@ from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 
 from eventlog.errors import LogError
-from gateway.auth import verify_token
 from gateway.errors import AuthError
 from gateway.service import Gateway
 
@@ -37,7 +36,7 @@ async def collaborate(ws: WebSocket, room: str) -> None:
     if allowed and ws.headers.get("origin") not in allowed:
         return await _deny(ws, gateway, 403, "origin_not_allowed")
     try:
-        claims = verify_token(ws.query_params.get("token"), gateway.ctx.settings)
+        claims = await gateway.ctx.verifier.verify(ws.query_params.get("token"))
     except AuthError as exc:
         log.info("handshake refused: %s", exc)
         return await _deny(ws, gateway, 401, "unauthorized")

@@ -12,7 +12,7 @@ import jwt
 import pytest
 import websockets
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.auth import mint_token, verify_token
 from gateway.errors import AuthError
@@ -105,6 +105,29 @@ def test_rs256_with_public_key_and_no_algorithm_confusion() -> None:
     assert verify_token(_token({}, key=private, alg="RS256"), settings).sub == "u1"
     with pytest.raises(AuthError):  # an HS256 token "signed" with the public key
         verify_token(_token({}, key=SECRET, alg="HS256"), settings)
+
+
+def test_several_pem_keys_verify_while_keys_rotate() -> None:
+    """`jwt_public_key` may hold the old and the new key (RSA and EC alike) at once."""
+    old, new, stranger = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                          for _ in range(3))  # fmt: skip
+    curve = ec.generate_private_key(ec.SECP256R1())
+
+    def pem(key: Any) -> str:
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return public.decode()
+
+    bundle = "\n".join([pem(old), pem(curve), pem(new)])
+    settings = Settings(jwt_algorithms=["RS256", "ES256"], jwt_public_key=bundle)
+    assert verify_token(_token({"sub": "a"}, key=old, alg="RS256"), settings).sub == "a"
+    assert verify_token(_token({"sub": "b"}, key=new, alg="RS256"), settings).sub == "b"
+    assert verify_token(_token({"sub": "c"}, key=curve, alg="ES256"), settings).sub == "c"
+    with pytest.raises(AuthError, match="signature verification failed"):
+        verify_token(_token({}, key=stranger, alg="RS256"), settings)
+    with pytest.raises(AuthError, match="expired"):  # other failures are not hidden by a retry
+        verify_token(_token({"exp": int(time.time()) - 600}, key=new, alg="RS256"), settings)
 
 
 def test_audience_and_issuer_are_checked_when_configured() -> None:

@@ -1,0 +1,172 @@
+"""Tokens signed with an identity provider's rotating keys, published as a JWKS on a real HTTP
+server on loopback: rotation without a restart, made-up key ids, a provider that is down."""
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from schemas.settings import Settings
+from tests.gateway.harness import Running, YClient, running_gateway
+
+
+class Provider:
+    """A JWKS endpoint: publishes the public halves of `keys` (by kid); counts its fetches."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, rsa.RSAPrivateKey] = {}
+        self.fetches = 0
+        self.up = True
+
+    def add(self, kid: str) -> rsa.RSAPrivateKey:
+        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return self.keys[kid]
+
+    def document(self) -> bytes:
+        jwks = []
+        for kid, key in self.keys.items():
+            jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+            jwks.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+        return json.dumps({"keys": jwks}).encode()
+
+
+@contextmanager
+def serving(provider: Provider) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            provider.fetches += 1
+            body = provider.document() if provider.up else b"down"
+            self.send_response(200 if provider.up else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def signed(key: rsa.RSAPrivateKey, kid: str | None, user: str = "ann", role: str = "editor") -> str:
+    claims = {"sub": user, "firmId": "firm-a", "role": role, "exp": int(time.time()) + 600}
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(claims, key, algorithm="RS256", headers=headers)
+
+
+@contextmanager
+def provider_at(up: bool = True) -> Iterator[tuple[Provider, str]]:
+    provider = Provider()
+    provider.add("k1")
+    provider.up = up
+    with serving(provider) as url:
+        yield provider, url
+
+
+def _settings(tmp_path: Path, url: str, **kw: Any) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "steno", partitions=1, jwt_algorithms=["RS256"], jwt_jwks_url=url, **kw
+    )
+
+
+async def _status(gw: Running, token: str) -> int:
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        response = await http.get("/v1/letters", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code
+
+
+@pytest_asyncio.fixture
+async def rotating(tmp_path: Path) -> AsyncIterator[tuple[Running, Provider]]:
+    with provider_at() as (provider, url):
+        async with running_gateway(_settings(tmp_path, url, jwt_jwks_refetch_s=0)) as gw:
+            yield gw, provider
+
+
+async def test_keys_rotate_without_a_restart(rotating: tuple[Running, Provider]) -> None:
+    gw, provider = rotating
+    k1 = provider.keys["k1"]
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        created = await http.post(
+            "/v1/letters",
+            json={"firm_id": "firm-a", "title": "T"},
+            headers={"Authorization": f"Bearer {signed(k1, 'k1', 'backend', 'service')}"},
+        )
+    assert created.status_code == 201
+    letter = created.json()["letter_id"]
+    client = await YClient.connect(gw.ws_url(letter, signed(k1, "k1")))
+    await client.synced.wait()  # the WebSocket handshake verifies with the provider's key
+    await client.close()
+
+    k2 = provider.add("k2")  # the provider publishes a new key and signs with it at once
+    fetched = provider.fetches
+    assert await _status(gw, signed(k2, "k2")) == 200
+    assert provider.fetches == fetched + 1
+    assert await _status(gw, signed(k1, "k1")) == 200  # the old one until it is withdrawn
+
+    del provider.keys["k1"]  # withdrawn: forgotten at the next fetch (every 5 min, or a miss)
+    assert await _status(gw, signed(provider.add("k3"), "k3")) == 200
+    assert await _status(gw, signed(k1, "k1")) == 401
+    assert await _status(gw, signed(k2, "k1")) == 401  # a key posing as another
+    assert await _status(gw, signed(k2, None)) == 401  # no kid and no PEM key configured
+    assert await _status(gw, signed(k2, "k2")) == 200
+    dev = jwt.encode({"sub": "x", "firmId": "firm-a", "exp": int(time.time()) + 60},
+                     gw.settings.jwt_secret.get_secret_value(), algorithm="HS256")  # fmt: skip
+    assert await _status(gw, dev) == 401  # the algorithms stay pinned
+
+
+async def test_made_up_key_ids_do_not_reach_the_provider(tmp_path: Path) -> None:
+    with provider_at() as (provider, url):
+        async with running_gateway(_settings(tmp_path, url)) as gw:  # refetch at most every 30 s
+            stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            fetched = provider.fetches  # the fetch at start
+            tokens = [signed(stranger, uuid.uuid4().hex) for _ in range(30)]
+            assert await asyncio.gather(*(_status(gw, t) for t in tokens)) == [401] * 30
+            assert provider.fetches == fetched
+            assert await _status(gw, signed(provider.keys["k1"], "k1")) == 200
+
+
+async def test_a_provider_that_is_down_at_start_is_asked_again(tmp_path: Path) -> None:
+    with provider_at(up=False) as (provider, url):
+        async with running_gateway(_settings(tmp_path, url, jwt_jwks_refetch_s=0)) as gw:
+            async with httpx.AsyncClient(base_url=gw.http) as http:
+                ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["jwks"].startswith("error:")
+            token = signed(provider.keys["k1"], "k1")
+            assert await _status(gw, token) == 401
+            provider.up = True
+            assert await _status(gw, token) == 200
+            gw.app.state.readiness._answered_at = -1e9  # the last answer, from before, is stale
+            async with httpx.AsyncClient(base_url=gw.http) as http:
+                assert (await http.get("/readyz")).json()["jwks"] == "ok"
+
+
+@pytest.mark.parametrize("bad", ["not a token", "e30.e30.e30"])
+async def test_malformed_tokens_are_401_and_fetch_nothing(
+    rotating: tuple[Running, Provider], bad: str
+) -> None:
+    gw, provider = rotating
+    fetched = provider.fetches
+    assert await _status(gw, bad) == 401
+    assert provider.fetches == fetched

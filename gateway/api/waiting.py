@@ -47,6 +47,7 @@ def _response(status: bytes, text: str) -> bytes:
     return head + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
 
 
+LINGER_S = 2.0
 REQUEST_TIMEOUT = _response(b"408 Request Timeout", "request not received in time")
 SHED = _response(b"503 Service Unavailable", "too many connections, try again")
 
@@ -57,9 +58,6 @@ class Waiting:
     def __init__(self, max_open: int, timeout_s: float, refuse: Refuse) -> None:
         self.max_open, self.timeout_s, self.refuse = max_open, timeout_s, refuse
         self._order: dict[GuardedHttp, None] = {}  # insertion order: who waited longest
-
-    def __len__(self) -> int:
-        return len(self._order)
 
     def admit(self, conn: "GuardedHttp", open_now: int) -> bool:
         """`conn` was just accepted (`open_now` sockets, it included); False: it was refused."""
@@ -88,6 +86,7 @@ class GuardedHttp(HttpToolsProtocol):
     waiting: Waiting  # set on the subclass made for each server (guarded_http)
     _deadline: asyncio.TimerHandle | None = None
     _serving = False  # a whole request is being answered
+    _ended = False  # answered 408 and half-closed: what still arrives is read and dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -95,6 +94,8 @@ class GuardedHttp(HttpToolsProtocol):
             self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._ended:
+            return
         if self._deadline is None and not self._serving:
             self.waiting.wait(self)  # the first byte of another request on a kept-alive socket
             self._arm()
@@ -122,11 +123,17 @@ class GuardedHttp(HttpToolsProtocol):
         self.waiting.forget(self)
         super().connection_lost(exc)
 
-    def end(self, response: bytes) -> None:
-        """Close now; answer `response` first if the request's response has not begun."""
+    def end(self, response: bytes, linger: bool = False) -> None:
+        """Close; answer `response` first if the request's response has not begun. `linger`:
+        half-close and read what the client still sends for `LINGER_S` before closing, as
+        nginx's lingering close: a socket closed with unread data in it is reset, and the reset
+        can reach the client before the answer. It stays displaceable meanwhile."""
         self._disarm()
         self.waiting.forget(self)
         if self.transport.is_closing():
+            return
+        if self._ended:  # displaced while lingering
+            self.transport.close()
             return
         cycle: Any = self.cycle  # an answered one belongs to an earlier request
         current = cycle is not None and not cycle.response_complete
@@ -135,12 +142,18 @@ class GuardedHttp(HttpToolsProtocol):
         if current:
             cycle.disconnected = True  # as uvicorn on a lost connection: the app's answer is
             cycle.message_event.set()  # dropped, and its receive() says http.disconnect
-        self.transport.close()
+        if not linger or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self._ended = True
+        self.transport.write_eof()
+        self.waiting.wait(self)
+        self._deadline = self.loop.call_later(LINGER_S, self.transport.close)
 
     def _timed_out(self) -> None:
         self._deadline = None
         self.waiting.refuse("request_timeout")
-        self.end(REQUEST_TIMEOUT)
+        self.end(REQUEST_TIMEOUT, linger=True)
 
     def _served(self) -> None:
         self._serving = True

@@ -35,6 +35,7 @@ class Context:
     intake: Intake = field(init=False)  # reading pauses while too much waits for the log
     update_bytes: UserBuckets = field(init=False)  # bytes of updates a user may append
     rest_requests: KeyedBuckets = field(init=False)  # REST requests a user may make
+    handshakes: KeyedBuckets = field(init=False)  # WebSocket handshakes a user may make
     verifier: Verifier = field(init=False)  # tokens, with the identity provider's keys
 
     def __post_init__(self) -> None:
@@ -42,6 +43,7 @@ class Context:
         self.intake = Intake(s.append_buffer_bytes, self.metrics)
         self.update_bytes = UserBuckets(s.update_bytes_per_s, s.update_bytes_burst)
         self.rest_requests = KeyedBuckets(s.rest_requests_per_s, s.rest_requests_burst)
+        self.handshakes = KeyedBuckets(s.handshakes_per_s, s.handshakes_burst)
         self.verifier = Verifier(s)
 
     def batcher(self, topic: Topic) -> Batcher:

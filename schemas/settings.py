@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # cap a new one displaces the socket that waited longest without a whole request.
     request_timeout_s: float = Field(default=30.0, gt=0)
     max_open_connections: int | None = Field(default=None, ge=1)
+    # WebSocket handshakes per user (per instance): each logs session.joined and session.left
+    # to the letters topic, which is kept forever, and costs ~1 ms of the event loop; one
+    # client looping connect/close made 584 a second. y-websocket reconnects with a backoff
+    # of up to 2.5 s, and opening a letter is one handshake; over budget, 429 with Retry-After.
+    handshakes_per_s: float = Field(default=1.0, gt=0)
+    handshakes_burst: int = Field(default=30, ge=1)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
     # Requests for state: a sync step 1 is answered with all the client lacks, up to the whole

@@ -47,9 +47,13 @@ class ErrorResponse(JSONResponse):
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
 
 
+def retry_after(wait_s: float) -> dict[str, str]:
+    """When to come back: whole seconds, at least one."""
+    return {"Retry-After": str(max(1, math.ceil(wait_s)))}
+
+
 def too_many_requests(wait_s: float) -> HTTPException:
-    """429 with when to come back (whole seconds, at least one)."""
-    return HTTPException(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait_s)))})
+    return HTTPException(429, "too many requests", retry_after(wait_s))
 
 
 async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:

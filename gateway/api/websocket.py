@@ -2,7 +2,8 @@
 
 Refusals before accept are HTTP responses (ASGI websocket denial): 401 for tokens, 403 for
 letters of other firms or unknown letters alike, 403 for a foreign Origin (CSWSH), 429 over a
-connection limit, 503 while draining or while the log cannot be read.
+connection limit or the user's handshake budget (with Retry-After), 503 while draining or
+while the log cannot be read.
 """
 
 import logging
@@ -11,6 +12,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 
 from eventlog.errors import LogError
+from gateway.api.responses import retry_after
 from gateway.errors import AuthError
 from gateway.service import Gateway
 
@@ -18,9 +20,12 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-async def _deny(ws: WebSocket, gateway: Gateway, status: int, reason: str) -> None:
+async def _deny(
+    ws: WebSocket, gateway: Gateway, status: int, reason: str, retry_after_s: float = 0
+) -> None:
     gateway.ctx.metrics.refuse(reason)
-    await ws.send_denial_response(PlainTextResponse(reason, status_code=status))
+    headers = retry_after(retry_after_s) if retry_after_s else None
+    await ws.send_denial_response(PlainTextResponse(reason, status_code=status, headers=headers))
 
 
 def letter_id_of(room: str) -> str:
@@ -40,6 +45,9 @@ async def collaborate(ws: WebSocket, room: str) -> None:
     except AuthError as exc:
         log.info("handshake refused: %s", exc)
         return await _deny(ws, gateway, 401, "unauthorized")
+    wait = None if claims.role == "service" else gateway.ctx.handshakes.admit(claims.sub)
+    if wait is not None:  # each handshake logs two session events, kept forever
+        return await _deny(ws, gateway, 429, "handshake_rate_limited", wait)
     letter_id = letter_id_of(room)
     if ws.query_params.get("letterId", letter_id) != letter_id:
         return await _deny(ws, gateway, 400, "letter_id_mismatch")

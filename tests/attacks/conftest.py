@@ -15,8 +15,14 @@ from tests.gateway.harness import running_gateway
 @pytest_asyncio.fixture(loop_scope="session")
 async def scene(tmp_path: Path, redis_db: str) -> AsyncIterator[Scene]:
     redis = aioredis.Redis.from_url(redis_db)
-    # The frame fuzz probes with a sync step 1 after every frame: not rate-limited here.
-    settings = Settings(data_dir=tmp_path / "steno", partitions=2, state_requests_burst=1_000_000)
+    # The frame fuzz probes with a sync step 1 after every frame, and reconnects as few users
+    # after every close: neither is rate-limited here.
+    settings = Settings(
+        data_dir=tmp_path / "steno",
+        partitions=2,
+        state_requests_burst=1_000_000,
+        handshakes_burst=1_000_000,
+    )
     try:
         async with running_gateway(settings, redis=redis) as gw:
             letter_a, letter_b = await gw.create_letter(), await gw.create_letter()

@@ -235,6 +235,34 @@ async def test_a_users_rest_requests_are_budgeted(tmp_path: Path) -> None:
         assert metrics['gateway_refusals_total{reason="rest_rate_limited"}'] == 3
 
 
+async def test_a_users_handshakes_are_budgeted(tmp_path: Path) -> None:
+    """A client looping connect and close made 584 handshakes a second, each logging two
+    session events for good: over the budget the handshake is 429 with Retry-After and logs
+    nothing. Other users and service tokens are not affected."""
+    budget = {"handshakes_burst": 3, "handshakes_per_s": 0.01}
+    async with running_gateway(Settings(data_dir=tmp_path / "steno", **budget)) as gw:
+        letter = await gw.create_letter()
+        url = gw.ws_url(letter, gw.token(user="mallory"))
+        for _ in range(3):
+            async with websockets.connect(url) as ws:
+                await ws.recv()  # the gateway's sync step 1: in the room
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url)
+        assert refused.value.response.status_code == 429
+        assert 1 <= int(refused.value.response.headers["Retry-After"]) <= 100
+        ann = await gw.client(letter, user="ann")
+        await ann.synced.wait()
+        for _ in range(5):  # the product's own backend has no budget
+            async with websockets.connect(gw.ws_url(letter, gw.token(role="service"))) as ws:
+                await ws.recv()
+        await ann.close()
+        joined = [r for r in await gw.records(Topic.LETTERS, letter)
+                  if dict(r.headers)["type"] == b"session.joined"]  # fmt: skip
+        assert sum(b'"mallory"' in r.value for r in joined) == 3
+        metrics = await gw.metrics()
+        assert metrics['gateway_refusals_total{reason="handshake_rate_limited"}'] == 1
+
+
 async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(strict: Running) -> None:
     token = {"Authorization": f"Bearer {strict.token()}"}
     async with httpx.AsyncClient(base_url=strict.http) as http:

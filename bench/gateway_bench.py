@@ -103,6 +103,7 @@ async def start_gateway(data_dir: Path, port: int, **settings: str) -> Proc:
         "STENO_DATA_DIR": str(data_dir),
         "STENO_MAX_CONNECTIONS_PER_LETTER": "100000",
         "STENO_MAX_CONNECTIONS_PER_USER": "100000",
+        "STENO_HANDSHAKES_BURST": "1000000",
     }
     for name in ("STENO_REDIS_URL", "STENO_DATABASE_URL", "STENO_LOG_URL"):
         env.pop(name, None)

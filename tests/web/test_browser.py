@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, WebSocketRoute, async_playwright, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
@@ -354,6 +354,44 @@ async def select_paragraph(page: Page, index: int) -> None:
     # ProseMirror reads the browser's selection on its next selectionchange: until the form
     # shows the quote, moving focus to the comment box could leave the editor's selection empty.
     await expect(page.locator(".comment-target")).to_have_text(re.compile("^On: “.+”$"))
+
+
+async def test_a_request_over_the_users_budget_is_sent_again_after_retry_after(
+    base_url: str, browser: Browser
+) -> None:
+    """The gateway answers 429 with Retry-After before the route does anything (test_limits):
+    the page waits and asks again, and only a long wait surfaces as an error."""
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "avery")
+        letter = await create_letter(page, "Budget", "Dear Sir,")
+        asked: list[str] = []
+
+        async def over_budget_once(route: Route, wait_s: str) -> None:
+            asked.append(route.request.method)
+            if len(asked) == 1:  # as the gateway words it
+                headers = {"Retry-After": wait_s, "Content-Type": "application/json"}
+                body = '{"detail":"too many requests"}'
+                await route.fulfill(status=429, headers=headers, body=body)
+            else:
+                await route.continue_()
+
+        comments = re.compile(r"/v1/letters/[^/]+/comments$")
+        await page.route(comments, lambda route: over_budget_once(route, "1"))
+        await page.goto(f"{base_url}/?as=avery#/letters/{letter}")
+        await expect(page.locator(".comments")).to_contain_text("No comments yet")
+        assert asked == ["GET", "GET"]
+
+        await page.unroute(comments)
+        asked.clear()
+        await page.route(comments, lambda route: over_budget_once(route, "3600"))
+        await page.reload()
+        await expect(page.locator(".comments")).to_contain_text(
+            "Could not load comments: too many requests"
+        )
+        assert asked == ["GET"]
+    finally:
+        await context.close()
 
 
 async def test_comments_reach_the_other_user_and_history_shows_both_authors(

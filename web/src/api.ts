@@ -92,6 +92,17 @@ export interface HistoryEntry {
 }
 
 const MISSING = new Set([404, 405, 501])
+// Over the user's request budget the gateway answers 429 before the route does anything, with
+// Retry-After: the request goes again then, whatever its method, up to RETRIES times when the
+// wait is short; a longer wait surfaces as the error.
+const RETRIES = 3
+const MAX_WAIT_S = 10
+
+function retryAfter(response: Response): number | null {
+  if (response.status !== 429) return null
+  const seconds = Number(response.headers.get('Retry-After'))
+  return Number.isFinite(seconds) && seconds > 0 && seconds <= MAX_WAIT_S ? seconds : null
+}
 
 export class Api {
   constructor(private session: Session) {}
@@ -104,12 +115,18 @@ export class Api {
   private async call<T>(method: string, path: string, body?: unknown, keepalive = false): Promise<T> {
     const headers: Record<string, string> = { Authorization: `Bearer ${this.session.token}` }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
-    const response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      keepalive, // lets a request made while the page unloads (a lock release) still go out
-    })
+    let response: Response
+    for (let attempt = 1; ; attempt++) {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        keepalive, // lets a request made while the page unloads (a lock release) still go out
+      })
+      const wait = retryAfter(response)
+      if (wait === null || attempt > RETRIES) break
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000))
+    }
     if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T
     const { message, data } = await errorOf(response)
     if (MISSING.has(response.status)) throw new NotAvailable(response.status, message, data)

@@ -9,6 +9,9 @@ it let go, and a request trickled a byte at a time did the same with fewer conne
 * A request must arrive whole, headers and body, within `request_timeout_s` of the connection
   (its first request) or of its first byte (later requests on a kept-alive connection): else
   408 and the connection closes. Between requests uvicorn's keep-alive timeout (5 s) applies.
+* A request's line and headers may take at most `MAX_HEAD_BYTES`, else 431: uvicorn (with
+  httptools) collects a header of any length, by repeated concatenation. One connection sending
+  a 300 MB header took the gateway from 87 to 260 MB and a core until the timeout cut it.
 * At most `max_open_connections` sockets. At the cap a new connection takes the place of the
   one that has waited longest without a whole request (receiving or idle); when every socket is
   a WebSocket or a request being answered, the newcomer gets 503 and is closed. A flood of
@@ -48,7 +51,9 @@ def _response(status: bytes, text: str) -> bytes:
 
 
 LINGER_S = 2.0
+MAX_HEAD_BYTES = 64 << 10  # nginx allows 32 KiB by default, Node 16 KiB; JWTs ride in the URL
 REQUEST_TIMEOUT = _response(b"408 Request Timeout", "request not received in time")
+HEAD_TOO_LARGE = _response(b"431 Request Header Fields Too Large", "request head too large")
 SHED = _response(b"503 Service Unavailable", "too many connections, try again")
 
 
@@ -87,6 +92,8 @@ class GuardedHttp(HttpToolsProtocol):
     _deadline: asyncio.TimerHandle | None = None
     _serving = False  # a whole request is being answered
     _ended = False  # answered 408 and half-closed: what still arrives is read and dropped
+    _in_head = True  # receiving a request line and headers
+    _head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -99,9 +106,15 @@ class GuardedHttp(HttpToolsProtocol):
         if self._deadline is None and not self._serving:
             self.waiting.wait(self)  # the first byte of another request on a kept-alive socket
             self._arm()
+        if self._in_head:  # the whole read: it may hold the head's end and a body (not refused)
+            self._head_bytes += len(data)
         super().data_received(data)
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self._ended:
+            self.waiting.refuse("request_head_too_large")
+            self.end(HEAD_TOO_LARGE, linger=True)
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         super().on_headers_complete()
         if self.parser.should_upgrade() and self._should_upgrade():
             self._served()  # a WebSocket from here on: the handshake and its limits apply
@@ -109,6 +122,7 @@ class GuardedHttp(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._served()
+        self._in_head, self._head_bytes = True, 0  # what follows is the next request's head
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

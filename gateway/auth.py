@@ -107,6 +107,14 @@ def verify_token(
         raise AuthError(str(exc)) from None
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header; AuthError for anything else."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise AuthError("bearer token required")
+    return token.strip()
+
+
 class Verifier:
     """Verifies tokens with the configured keys, fetching the provider's JWKS when it has one."""
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from eventlog import Log
 from gateway.access import Access
 from gateway.api.responses import AUTHENTICATED, errors
-from gateway.auth import Claims, verify_token
+from gateway.auth import Claims, bearer_token, verify_token
 from gateway.errors import AuthError
 from schemas.settings import Settings
 from snapshotter import read
@@ -54,11 +54,8 @@ def auditor_router(
     src = Sources(settings, log, None, pg)
 
     async def verified(authorization: str | None) -> Claims:
-        scheme, _, token = (authorization or "").partition(" ")
         try:
-            if scheme.lower() != "bearer":
-                raise AuthError("bearer token required")
-            return verify_token(token.strip(), settings)
+            return verify_token(bearer_token(authorization), settings)
         except AuthError as exc:
             raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
 

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from eventlog.errors import LogError
 from eventlog.records import Log
 from gateway.api import health, rest, websocket
+from gateway.api.anonymous import RefuseAnonymousWrites
 from gateway.api.body_limit import BodyLimit
 from gateway.api.responses import ErrorResponse, invalid_request, log_unavailable
 from gateway.api.webui import webui_router
@@ -53,6 +54,11 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.add_exception_handler(CollabError, _collab_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(LogError, log_unavailable)
+    app.add_middleware(
+        RefuseAnonymousWrites,
+        verify=gateway.ctx.verifier.verify,
+        refused=lambda: gateway.ctx.metrics.refuse("unauthorized"),
+    )
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_request_bytes,

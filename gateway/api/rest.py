@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
 from gateway.api.responses import AUTHENTICATED, errors, too_many_requests
-from gateway.auth import Claims
+from gateway.auth import Claims, bearer_token
 from gateway.content import initial_update, plain_text
 from gateway.context import Context
 from gateway.errors import AuthError
@@ -57,11 +57,8 @@ async def claims_of(
 
 async def bearer_claims(ctx: Context, authorization: str | None) -> Claims:
     """The claims of an `Authorization: Bearer` header within the user's budget; else 401/429."""
-    scheme, _, token = (authorization or "").partition(" ")
     try:
-        if scheme.lower() != "bearer":
-            raise AuthError("bearer token required")
-        claims = await ctx.verifier.verify(token.strip())
+        claims = await ctx.verifier.verify(bearer_token(authorization))
     except AuthError as exc:
         ctx.metrics.refuse("unauthorized")
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
+import redis.asyncio as aioredis
 import websockets
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,6 +31,7 @@ from gateway.api.server import GatewayServer, server_for
 from gateway.auth import mint_token
 from schemas.events import Topic
 from schemas.settings import Settings
+from snapshotter.migrate import migrate
 from tests.support import eventually, free_port
 
 
@@ -127,6 +130,22 @@ async def running_gateway(
         await task
         if own_log:
             await log.close()
+
+
+@asynccontextmanager
+async def running_with_stores(settings: Settings) -> AsyncIterator[Running]:
+    """A gateway with clients of the real Redis and PostgreSQL its settings name (the schema
+    migrated first), as `steno-collab gateway` connects them."""
+    assert settings.redis_url is not None and settings.database_url is not None
+    await migrate(settings.database_url)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        async with running_gateway(settings, redis=redis, pg=pg) as running:
+            yield running
+    finally:
+        await redis.aclose()
+        await pg.close()
 
 
 def types_of(records: list[Record]) -> list[str]:

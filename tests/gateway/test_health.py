@@ -4,30 +4,20 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest_asyncio
-import redis.asyncio as aioredis
 
 from gateway.api.health import READY_REUSE_S, Readiness
 from schemas.settings import Settings
-from snapshotter.migrate import migrate
-from tests.gateway.harness import Running, running_gateway
+from tests.gateway.harness import Running, running_with_stores
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stores(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterator[Running]:
-    await migrate(pg_database)
-    redis = aioredis.Redis.from_url(redis_db)
-    pg = await asyncpg.create_pool(pg_database, min_size=1, max_size=2)
     settings = Settings(data_dir=tmp_path / "steno", partitions=1, redis_url=redis_db,
                         database_url=pg_database, metrics_token="scrape-me")  # fmt: skip
-    try:
-        async with running_gateway(settings, redis=redis, pg=pg) as running:
-            yield running
-    finally:
-        await redis.aclose()
-        await pg.close()
+    async with running_with_stores(settings) as running:
+        yield running
 
 
 async def _pings(gw: Running) -> int:

@@ -7,34 +7,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest_asyncio
-import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import Doc, Text
 
 from eventlog.records import Entry
 from schemas.events import Topic
 from schemas.settings import Settings
-from snapshotter.migrate import migrate
-from tests.gateway.harness import Running, running_gateway
+from tests.gateway.harness import Running, running_with_stores
 from tests.support import eventually
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def stores(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterator[Running]:
-    await migrate(pg_database)
-    redis = aioredis.Redis.from_url(redis_db)
-    pg = await asyncpg.create_pool(pg_database, min_size=1, max_size=2)
     settings = Settings(data_dir=tmp_path / "steno", partitions=2, idle_unload_s=0.2,
                         redis_url=redis_db, database_url=pg_database)  # fmt: skip
-    try:
-        async with running_gateway(settings, redis=redis, pg=pg) as running:
-            yield running
-    finally:
-        await redis.aclose()
-        await pg.close()
+    async with running_with_stores(settings) as running:
+        yield running
 
 
 def _text_update(text: str, base: Doc[Any] | None = None) -> tuple[bytes, Doc[Any]]:

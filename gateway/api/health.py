@@ -25,6 +25,7 @@ from gateway.context import Context
 from schemas.events import Topic
 
 READY_REUSE_S = 1.0
+READY_TIMEOUT_S = 2.0  # per check: a store that hangs is not ready, and the probe gets an answer
 router = APIRouter()
 
 
@@ -56,7 +57,8 @@ class Readiness:
 
 async def _check(awaitable: object) -> str:
     try:
-        await awaitable  # type: ignore[misc]
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await awaitable  # type: ignore[misc]
     except Exception as exc:  # readiness reports the failure instead of raising it
         return f"error: {exc.__class__.__name__}"
     return "ok"

@@ -91,7 +91,7 @@ class GuardedHttp(HttpToolsProtocol):
     waiting: Waiting  # set on the subclass made for each server (guarded_http)
     _deadline: asyncio.TimerHandle | None = None
     _serving = False  # a whole request is being answered
-    _ended = False  # answered 408 and half-closed: what still arrives is read and dropped
+    _ended = False  # answered (408, 431) and half-closed: what still arrives is dropped
     _in_head = True  # receiving a request line and headers
     _head_bytes = 0
 
@@ -109,7 +109,7 @@ class GuardedHttp(HttpToolsProtocol):
         if self._in_head:  # the whole read: it may hold the head's end and a body (not refused)
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self._ended:
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
             self.waiting.refuse("request_head_too_large")
             self.end(HEAD_TOO_LARGE, linger=True)
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest_asyncio
+import redis.asyncio as aioredis
 
 from gateway.api.health import READY_REUSE_S, Readiness
 from schemas.settings import Settings
-from tests.gateway.harness import Running, running_with_stores
+from tests.gateway.harness import Running, running_gateway, running_with_stores
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -47,3 +48,24 @@ async def test_metrics_want_the_scrapers_token_when_one_is_set(stores: Running) 
         right = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
         assert right.status_code == 200
         assert 'gateway_refusals_total{reason="unauthorized"} 2.0' in right.text
+
+
+async def test_a_store_that_never_answers_makes_readiness_fail_not_hang(tmp_path: Path) -> None:
+    """A host that accepts connections and answers nothing (a hung Redis, a black-holed route)."""
+    accepted: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda _r, w: accepted.append(w), "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    redis = aioredis.Redis(host="127.0.0.1", port=port)
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1)
+    try:
+        async with running_gateway(settings, redis=redis) as gw:
+            async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+                ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json() == {"log": "ok", "redis": "error: TimeoutError"}
+    finally:
+        await redis.aclose()
+        for writer in accepted:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()

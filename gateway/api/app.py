@@ -18,7 +18,12 @@ from eventlog.records import Log
 from gateway.api import health, rest, websocket
 from gateway.api.anonymous import RefuseAnonymousWrites
 from gateway.api.body_limit import BodyLimit
-from gateway.api.responses import ErrorResponse, invalid_request, log_unavailable
+from gateway.api.responses import (
+    ErrorResponse,
+    invalid_request,
+    log_unavailable,
+    method_not_allowed,
+)
 from gateway.api.webui import webui_router
 from gateway.collab import comments, locks, notifications
 from gateway.collab.channel import AppChannel
@@ -54,6 +59,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.add_exception_handler(CollabError, _collab_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(LogError, log_unavailable)
+    app.add_exception_handler(405, method_not_allowed)
     app.add_middleware(
         RefuseAnonymousWrites,
         verify=gateway.ctx.verifier.verify,

@@ -14,6 +14,7 @@ from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.routing import Match
 
 
 class ErrorOut(BaseModel):
@@ -60,6 +61,23 @@ async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Any route that needed the log while it could not be reached (finding or loading a
     letter, appending): 503, as documented, rather than a 500."""
     return ErrorResponse({"detail": "log unavailable"}, status_code=503)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 with every method the path has in `Allow`: Starlette names only those of the first
+    route whose path matched (PUT /v1/letters said `Allow: POST`, and GET is there too)."""
+    routes = request.app.router.routes  # asked as the router asks them, method by method
+    allowed = [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    ]  # fmt: skip
+    headers = {"Allow": ", ".join(allowed)} if allowed else None
+    return ErrorResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
 async def invalid_request(request: Request, exc: Exception) -> JSONResponse:

@@ -197,3 +197,14 @@ async def test_rest_create_read_and_permissions(stores: Running) -> None:
         assert counts[("gateway_messages_out_total", "sync_step2")] >= 1
         assert counts[("gateway_messages_out_total", "update")] >= 1  # its echo
         assert counts[("gateway_fanout_seconds_count", None)] >= 1  # the client's edit, fanned out
+
+
+async def test_a_method_a_path_does_not_have_is_405_naming_all_it_has(stores: Running) -> None:
+    """Starlette's Allow named the methods of the first route whose path matched alone."""
+    auth = {"Authorization": f"Bearer {stores.token()}"}
+    async with httpx.AsyncClient(base_url=stores.http) as http:
+        listed = await http.put("/v1/letters", headers=auth)
+        assert (listed.status_code, listed.headers["allow"]) == (405, "GET, POST")
+        assert listed.json() == {"detail": "Method Not Allowed"}
+        comment = await http.put("/v1/letters/x/comments/t/c", headers=auth)
+        assert comment.headers["allow"] == "PATCH, DELETE"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 # A subcommand is listed here when it works; there are no stubs.
 COMMANDS: list[str] = [
     "dev", "gateway", "projector", "token", "migrate", "snapshotter",
-    "replay", "history", "diff", "verify", "backfill",
+    "replay", "history", "diff", "verify", "backfill", "backup",
 ]  # fmt: skip
 
 

@@ -19,3 +19,19 @@ class CorruptLogError(LogError):
     def __init__(self, path: str, position: str, detail: str) -> None:
         super().__init__(f"corrupt log data in {path} at {position}: {detail}")
         self.path, self.position, self.detail = path, position, detail
+
+
+class PositionPastEndError(Exception):
+    """A consumer's stored position is past its partition's end: what it stored was folded
+    from another log (a restored backup, a replaced data dir or topic). Following on would skip
+    the records appended up to that position. Not a LogError: retrying cannot help, the
+    projections have to be rebuilt from this log."""
+
+    def __init__(self, consumer: str, topic: str, partition: int, position: int, end: int) -> None:
+        super().__init__(
+            f"{consumer}: its position in {topic}/{partition} is {position}, past the log's end"
+            f" ({end}): its store was folded from another log (a restored backup?). Rebuild it"
+            " from this log: `steno-collab backfill all --from-beginning --reset`, or with the"
+            " embedded services delete <data dir>/redis and <data dir>/postgres"
+        )
+        self.topic, self.partition, self.position, self.end = topic, partition, position, end

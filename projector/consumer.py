@@ -18,6 +18,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from eventlog import Log, LogClosedError, LogError, Record
+from eventlog.errors import PositionPastEndError
 from eventlog.group import Assignment, GroupMember
 from projector import quarantine
 from projector.fold import Item, Outcome, drop_connections, fold_letter
@@ -291,6 +292,10 @@ class Projector:
 
     async def _take(self, tp: TP, stored: int | None) -> None:
         """Start `tp` at its stored position, or replay it from its first offset."""
+        if stored is not None:
+            end = (await self.log.end_offsets(tp[0])).get(tp[1], 0)
+            if stored > end:
+                raise PositionPastEndError("projector", tp[0], tp[1], stored, end)
         self._stored[tp] = stored
         start = (await self.log.start_offsets(tp[0])).get(tp[1], 0)
         self._next[tp] = start if stored is None else max(stored, start)

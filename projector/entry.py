@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from eventlog import Log, LogError, LogUnavailableError
+from eventlog.errors import PositionPastEndError
 from eventlog.factory import open_log
 from eventlog.group import GroupMember, join_group
 from projector.consumer import Projector
@@ -113,7 +114,7 @@ async def _main(settings: Settings, options: ProjectorSettings) -> int:
         await run(settings, options)
     except asyncio.CancelledError:
         return 0
-    except (RedisError, LogError) as exc:  # at start: nothing to fold into or from
+    except (RedisError, LogError, PositionPastEndError) as exc:  # nothing to fold into or from
         logger.error("projector stopped: %s", exc)
         return 1
     return 0

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 
 import asyncpg
 
+from eventlog.errors import PositionPastEndError
 from eventlog.records import Log, Record
 from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.settings import Settings
@@ -110,7 +111,10 @@ class Snapshotter:
     async def _start_positions(self, partitions: Collection[int]) -> dict[int, int]:
         stored = await self.store.positions(GROUP, self.topic)
         first = await self.log.start_offsets(self.topic)
+        ends = await self.log.end_offsets(self.topic)
         for p in partitions:
+            if stored.get(p, 0) > ends.get(p, 0):
+                raise PositionPastEndError("snapshotter", self.topic, p, stored[p], ends.get(p, 0))
             if stored.get(p, 0) < first.get(p, 0):  # letters are kept forever: misconfigured
                 log.error(
                     "%s/%d: records %d..%d are gone from the log; versions and audit "

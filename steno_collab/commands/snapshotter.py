@@ -9,6 +9,7 @@ from typing import Any
 
 import uvloop
 
+from eventlog.errors import PositionPastEndError
 from schemas.settings import Settings
 from snapshotter.service import serve
 
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     if not settings.database_url:
         print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(settings, run_migrations=not args.no_migrate))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            uvloop.run(serve(settings, run_migrations=not args.no_migrate))
+    except PositionPastEndError as exc:
+        print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -20,14 +20,17 @@ it let go, and a request trickled a byte at a time did the same with fewer conne
 
 import asyncio
 import contextlib
+import logging
 import resource
 from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+log = logging.getLogger(__name__)
 Refuse = Callable[[str], None]
 RESERVED_DESCRIPTORS = 512  # the log, Redis, PostgreSQL, Kafka and files of the process
+FEW_SOCKETS = 4096
 
 
 def raise_descriptor_limit() -> None:
@@ -41,7 +44,15 @@ def raise_descriptor_limit() -> None:
 
 def default_max_open() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return max(64, soft - RESERVED_DESCRIPTORS)
+    found = max(64, soft - RESERVED_DESCRIPTORS)
+    if found < FEW_SOCKETS:  # a container's or a shell's default of 1,024, say
+        log.warning(
+            "the open-files limit (%d) leaves %d sockets for clients; raise it (ulimit -n) or "
+            "set STENO_MAX_OPEN_CONNECTIONS",
+            soft,
+            found,
+        )
+    return found
 
 
 def _response(status: bytes, text: str) -> bytes:

@@ -6,7 +6,7 @@ Nothing reads the environment at import time; tests build `Settings(...)` with k
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.events import Topic
@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     autosave_updates: int = Field(default=500, ge=1)  # ... or after this many updates
     audit_edit_window_s: float = Field(default=5.0, gt=0)  # one audit row per user per burst
     snapshotter_batch: int = Field(default=1000, ge=1, le=100_000)  # records per transaction
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _jwks_over_http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("an http(s) URL (the identity provider's JWKS endpoint)")
+        return url
 
     def topic(self, kind: Topic) -> str:
         return f"{self.topic_prefix}{kind.value}"

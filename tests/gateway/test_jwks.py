@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from pydantic import ValidationError
 
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
@@ -170,3 +171,8 @@ async def test_malformed_tokens_are_401_and_fetch_nothing(
     fetched = provider.fetches
     assert await _status(gw, bad) == 401
     assert provider.fetches == fetched
+
+
+def test_a_jwks_url_that_is_not_http_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="jwt_jwks_url"):  # PyJWKClient fetches http(s)
+        Settings(jwt_jwks_url="file:///etc/jwks.json")

@@ -1,8 +1,9 @@
 """REST for auditors: history, replay, versions and diff of a letter (role auditor or service).
 
-Mounted by the app shell next to the gateway's own routes:
-`app.include_router(auditor_router(settings, log, redis, pg))`. Firm-scoped like everything
-else: a letter of another firm, or one that does not exist, is 403 (no existence leak).
+Mounted by the app shell next to the gateway's own routes, with the gateway's token check:
+`app.include_router(auditor_router(settings, log, redis, pg, authenticate))`. Firm-scoped like
+everything else: a letter of another firm, or one that does not exist, is 403 (no existence
+leak).
 Bad instants, offsets and unknown versions are 4xx with a message.
 """
 
@@ -14,8 +15,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from eventlog import Log
 from gateway.access import Access
 from gateway.api.responses import AUTHENTICATED, errors
-from gateway.auth import Claims, bearer_token, verify_token
-from gateway.errors import AuthError
+from gateway.auth import Claims
 from schemas.settings import Settings
 from snapshotter import read
 from tools import diff as diffs
@@ -38,13 +38,13 @@ RENDERED = {
 def auditor_router(
     settings: Settings,
     log: Log,
-    redis: Any = None,
-    pg: Any = None,
-    authenticate: Callable[[str | None], Awaitable[Claims]] | None = None,
+    redis: Any,
+    pg: Any,
+    authenticate: Callable[[str | None], Awaitable[Claims]],
 ) -> APIRouter:
     """The auditor endpoints over `log` (and `pg`, an asyncpg pool, for versions and history).
     `authenticate(authorization header)`: the app's token check (its keys, its request budget),
-    raising HTTPException; by default the token is verified with `settings` alone."""
+    raising HTTPException."""
     router = APIRouter(
         prefix="/v1/letters/{letter_id}",
         tags=["auditors"],
@@ -53,16 +53,8 @@ def auditor_router(
     access = Access(settings, log, redis, pg)
     src = Sources(settings, log, None, pg)
 
-    async def verified(authorization: str | None) -> Claims:
-        try:
-            return verify_token(bearer_token(authorization), settings)
-        except AuthError as exc:
-            raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
-
-    check = authenticate or verified
-
     async def auditor(letter_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
-        claims = await check(authorization)
+        claims = await authenticate(authorization)
         meta = await access.lookup(letter_id)
         if claims.role not in AUDITORS or meta is None or not _same_firm(claims, meta.firm_id):
             raise HTTPException(403, "forbidden")

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog.records import Entry, Log
-from gateway.auth import Verifier
+from gateway.auth import Claims, Verifier
 from gateway.live.appender import Batcher
 from gateway.live.buckets import KeyedBuckets, UserBuckets
 from gateway.live.intake import Intake
@@ -45,6 +45,12 @@ class Context:
         self.rest_requests = KeyedBuckets(s.rest_requests_per_s, s.rest_requests_burst)
         self.handshakes = KeyedBuckets(s.handshakes_per_s, s.handshakes_burst)
         self.verifier = Verifier(s)
+
+    def budget(self, buckets: KeyedBuckets, claims: Claims) -> float | None:
+        """None if the caller may go on (one taken from their bucket), else seconds to wait.
+        Service tokens have no budget: they are the product's own backend (one "user" for every
+        firm, creating letters in bulk), not a person whose stolen token could hog an instance."""
+        return None if claims.role == "service" else buckets.admit(claims.sub)
 
     def batcher(self, topic: Topic) -> Batcher:
         """The appends of `topic` for all letters of this instance (gateway/live/appender.py)."""

@@ -2,8 +2,8 @@
 
 FastAPI reads and parses a request's JSON body before any dependency runs, the token check
 included: an anonymous POST of 11 MB cost the gateway ~30 ms of parsing before its 401, so
-uploads alone could keep an instance busy. The routes still check the token (and the budget)
-as before; this only answers sooner, with the same 401.
+uploads alone could keep an instance busy. The routes still check the budget as before, with
+the claims verified here (`request.state`); this only answers sooner, with the same 401.
 """
 
 from collections.abc import Awaitable, Callable
@@ -16,6 +16,7 @@ from gateway.auth import Claims, bearer_token
 from gateway.errors import AuthError
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+VERIFIED = "verified_claims"  # request.state key: the token is verified once per request
 
 
 class RefuseAnonymousWrites:
@@ -35,10 +36,11 @@ class RefuseAnonymousWrites:
             and scope["path"].startswith(self.prefix)
         ):
             try:
-                await self.verify(bearer_token(Headers(scope=scope).get("authorization")))
+                claims = await self.verify(bearer_token(Headers(scope=scope).get("authorization")))
             except AuthError:
                 self.refused()
                 headers = {"WWW-Authenticate": "Bearer", "Connection": "close"}  # body unread
                 response = ErrorResponse({"detail": "unauthorized"}, 401, headers=headers)
                 return await response(scope, receive, send)
+            scope.setdefault("state", {})[VERIFIED] = claims  # the route's check takes them
         await self.app(scope, receive, send)

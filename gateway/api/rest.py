@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
+from gateway.api.anonymous import VERIFIED
 from gateway.api.responses import AUTHENTICATED, errors, too_many_requests
 from gateway.auth import Claims, bearer_token
 from gateway.content import initial_update, plain_text
@@ -52,13 +53,17 @@ async def claims_of(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Claims:
     """The caller's verified token, within their budget of requests (`rest_requests_*`)."""
-    return await bearer_claims(gateway_of(request).ctx, authorization)
+    verified = getattr(request.state, VERIFIED, None)  # a write: RefuseAnonymousWrites did it
+    return await bearer_claims(gateway_of(request).ctx, authorization, verified)
 
 
-async def bearer_claims(ctx: Context, authorization: str | None) -> Claims:
-    """The claims of an `Authorization: Bearer` header within the user's budget; else 401/429."""
+async def bearer_claims(
+    ctx: Context, authorization: str | None, verified: Claims | None = None
+) -> Claims:
+    """The claims of an `Authorization: Bearer` header within the user's budget; else 401/429.
+    `verified`: the header's claims, when already verified for this request."""
     try:
-        claims = await ctx.verifier.verify(bearer_token(authorization))
+        claims = verified or await ctx.verifier.verify(bearer_token(authorization))
     except AuthError as exc:
         ctx.metrics.refuse("unauthorized")
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
@@ -69,12 +74,8 @@ async def bearer_claims(ctx: Context, authorization: str | None) -> Claims:
 
 
 def admit(ctx: Context, claims: Claims) -> float | None:
-    """Within the user's budget of REST requests (None), or the seconds until they may retry.
-    Service tokens have none: they are the product's own backend (one "user" for every firm,
-    creating letters in bulk), not a person whose stolen token could hog an instance."""
-    if claims.role == "service":
-        return None
-    wait = ctx.rest_requests.admit(claims.sub)
+    """Within the user's budget of REST requests (None), or the seconds until they may retry."""
+    wait = ctx.budget(ctx.rest_requests, claims)
     if wait is not None:
         ctx.metrics.refuse("rest_rate_limited")
     return wait

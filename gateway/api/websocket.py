@@ -45,7 +45,7 @@ async def collaborate(ws: WebSocket, room: str) -> None:
     except AuthError as exc:
         log.info("handshake refused: %s", exc)
         return await _deny(ws, gateway, 401, "unauthorized")
-    wait = None if claims.role == "service" else gateway.ctx.handshakes.admit(claims.sub)
+    wait = gateway.ctx.budget(gateway.ctx.handshakes, claims)
     if wait is not None:  # each handshake logs two session events, kept forever
         return await _deny(ws, gateway, 429, "handshake_rate_limited", wait)
     letter_id = letter_id_of(room)

@@ -5,6 +5,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -285,6 +286,32 @@ async def test_an_anonymous_write_is_refused_before_its_body_is_read(
     assert b"www-authenticate: Bearer" in head
     after = (await strict.metrics())['gateway_refusals_total{reason="unauthorized"}']
     assert after == before + 1
+
+
+async def test_a_write_is_verified_once(strict: Running) -> None:
+    """RefuseAnonymousWrites verifies a write's token (it holds the verifier it was given at
+    start); the route takes its claims instead of verifying again. A read verifies in the route."""
+    verifier = strict.app.state.gateway.ctx.verifier
+    calls: list[str | None] = []
+    verify = verifier.verify
+
+    async def counted(token: str | None) -> Any:
+        calls.append(token)
+        return await verify(token)
+
+    verifier.verify = counted  # what the routes call from here on
+    try:
+        auth = {"Authorization": f"Bearer {strict.token()}"}
+        async with httpx.AsyncClient(base_url=strict.http) as http:
+            body = {"firm_id": "firm-a", "title": "T"}
+            created = await http.post("/v1/letters", json=body, headers=auth)
+            assert created.status_code == 201
+            assert calls == []
+            letter = created.json()["letter_id"]
+            assert (await http.get(f"/v1/letters/{letter}", headers=auth)).status_code == 200
+            assert len(calls) == 1
+    finally:
+        del verifier.verify
 
 
 async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(strict: Running) -> None:

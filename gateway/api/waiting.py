@@ -11,7 +11,7 @@ it let go, and a request trickled a byte at a time did the same with fewer conne
   408 and the connection closes. Between requests uvicorn's keep-alive timeout (5 s) applies.
 * A request's line and headers may take at most `MAX_HEAD_BYTES`, else 431: uvicorn (with
   httptools) collects a header of any length, by repeated concatenation. One connection sending
-  a 300 MB header took the gateway from 87 to 260 MB and a core until the timeout cut it.
+  a 300 MB header took the gateway from 87 to 260 MB of RSS until the timeout cut it.
 * At most `max_open_connections` sockets. At the cap a new connection takes the place of the
   one that has waited longest without a whole request (receiving or idle); when every socket is
   a WebSocket or a request being answered, the newcomer gets 503 and is closed. A flood of

@@ -4,8 +4,8 @@ FastAPI reads and parses a request's JSON body before any dependency runs, the t
 included: an anonymous POST of 11 MB got its 401 after 40 ms (upload over loopback included;
 now 5 ms), so uploads alone could keep an instance busy. The connection is not closed: uvicorn
 reads past the refused body without parsing it, and the client gets its 401 rather than the
-reset that closing a socket with unread data causes. The routes still check the budget as before, with
-the claims verified here (`request.state`); this only answers sooner, with the same 401.
+reset that closing a socket with unread data causes. The routes still check the budget as
+before, with the claims verified here (`request.state`); this only answers sooner.
 """
 
 from collections.abc import Awaitable, Callable

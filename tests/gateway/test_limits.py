@@ -288,6 +288,18 @@ async def test_an_anonymous_write_is_refused_before_its_body_is_read(
     assert after == before + 1
 
 
+async def test_an_anonymous_upload_gets_its_401_whole(tmp_path: Path) -> None:
+    """Closing the connection with the body still arriving reset it: httpx saw a ReadError
+    instead of the 401 of an 11 MB anonymous POST."""
+    async with running_gateway(Settings(data_dir=tmp_path / "steno", partitions=1)) as gw:
+        body = b'{"firm_id": "firm-a", "title": "T", "content": "' + b"a" * (11 << 20) + b'"}'
+        headers = {"content-type": "application/json"}
+        async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+            for _ in range(3):  # and the kept connection serves the next one
+                refused = await http.post("/v1/letters", content=body, headers=headers)
+                assert (refused.status_code, refused.json()) == (401, {"detail": "unauthorized"})
+
+
 async def test_a_write_is_verified_once(strict: Running) -> None:
     """RefuseAnonymousWrites verifies a write's token (it holds the verifier it was given at
     start); the route takes its claims instead of verifying again. A read verifies in the route."""

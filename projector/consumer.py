@@ -61,6 +61,9 @@ class Projector:
         self._rebuilds: dict[TP, tuple[float, int]] = {}  # started (monotonic), target offset
         self._missing: dict[str, float] = {}  # gateway -> when its alive key went missing
         self._gaps: set[TP] = set()  # partitions whose batch did not continue our position
+        # What taking partitions raised. Not raised from `assigned`: on Kafka it runs inside
+        # aiokafka's rebalance, which logs a listener's exception and carries on.
+        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # -- membership (eventlog.group.RebalanceListener) ---------------------------------------
 
@@ -68,9 +71,12 @@ class Projector:
         async with self._lock:
             self._owned = {t: frozenset(ps) for t, ps in partitions.items() if t in self.kinds}
             tps = [(t, p) for t, ps in self._owned.items() for p in sorted(ps)]
-            stored = await self.store.positions(tps)
-            for tp in tps:
-                await self._take(tp, stored[tp])
+            try:
+                await self._take(await self.store.positions(tps))
+            except Exception as exc:  # partitions we own and cannot fold: `entry.run` ends
+                if not self.failed.done():
+                    self.failed.set_exception(exc)
+                return
             self._restart_followers()
             logger.info("assigned %s", {t: sorted(ps) for t, ps in self._owned.items()})
 
@@ -290,20 +296,21 @@ class Projector:
 
     # -- positions ------------------------------------------------------------------------------
 
-    async def _take(self, tp: TP, stored: int | None) -> None:
-        """Start `tp` at its stored position, or replay it from its first offset."""
-        if stored is not None:
-            end = (await self.log.end_offsets(tp[0])).get(tp[1], 0)
-            if stored > end:
+    async def _take(self, positions: Mapping[TP, int | None]) -> None:
+        """Start each partition at its stored position, or replay it from its first offset."""
+        topics = {topic for topic, _ in positions}
+        starts = {t: await self.log.start_offsets(t) for t in topics}  # one request per topic
+        ends = {t: await self.log.end_offsets(t) for t in topics}
+        for tp, stored in positions.items():
+            start, end = starts[tp[0]].get(tp[1], 0), ends[tp[0]].get(tp[1], 0)
+            if stored is not None and stored > end:
                 raise PositionPastEndError("projector", tp[0], tp[1], stored, end)
-        self._stored[tp] = stored
-        start = (await self.log.start_offsets(tp[0])).get(tp[1], 0)
-        self._next[tp] = start if stored is None else max(stored, start)
-        end = (await self.log.end_offsets(tp[0])).get(tp[1], 0) if stored is None else 0
-        if end > start:
-            self._rebuilds[tp] = (time.monotonic(), end)
-            self.metrics.rebuilds.labels(tp[0]).inc()
-            logger.info("rebuilding %s/%d from offset %d to %d", *tp, start, end)
+            self._stored[tp] = stored
+            self._next[tp] = start if stored is None else max(stored, start)
+            if stored is None and end > start:
+                self._rebuilds[tp] = (time.monotonic(), end)
+                self.metrics.rebuilds.labels(tp[0]).inc()
+                logger.info("rebuilding %s/%d from offset %d to %d", *tp, start, end)
 
     def _rebuilt(self, tp: TP) -> None:
         started, target = self._rebuilds.get(tp, (0.0, -1))
@@ -320,7 +327,7 @@ class Projector:
                 logger.warning("position of %s/%d is gone (Redis wiped?): replaying", *tp)
             else:
                 logger.warning("position of %s/%d moved to %d by another writer", *tp, value)
-            await self._take(tp, value)
+        await self._take(actual)
         self._restart_followers()
 
     async def _refollow(self) -> None:

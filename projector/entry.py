@@ -3,6 +3,8 @@
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import uvloop
 from redis.asyncio import Redis
@@ -53,9 +55,9 @@ async def run(
         async with member:
             if started is not None:
                 started.set_result(projector)
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(projector.work())
-                tasks.create_task(_housekeeping(projector, options, member))
+            await _until_failed(
+                projector.failed, projector.work(), _housekeeping(projector, options, member)
+            )
     finally:
         await projector.close()
         metrics.close()
@@ -76,6 +78,19 @@ async def _open_log(settings: Settings) -> Log:
         log = open_log(settings, readonly=True)
         await log.start()
     return log
+
+
+async def _until_failed(failed: "asyncio.Future[None]", *loops: Coroutine[Any, Any, None]) -> None:
+    """Run `loops` (each runs until cancelled) until one of them or `failed` raises; raise that."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        done, _ = await asyncio.wait([failed, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for future in done:
+            future.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _housekeeping(

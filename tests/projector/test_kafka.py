@@ -5,13 +5,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog import Log
+from eventlog.errors import PositionPastEndError
 from eventlog.factory import open_log
 from projector.consumer import Projector
 from projector.entry import run
+from projector.store import position_key
 from schemas import Topic
 from schemas.settings import Settings
 from tests.projector.support import (
@@ -120,3 +123,19 @@ async def test_two_instances_split_partitions_and_converge(
         assert doc_text(await client.get("ydoc:S3")) == "<paragraph>both+</paragraph>"
     finally:
         await fresh.aclose()
+
+
+async def test_a_position_past_the_partitions_end_stops_the_projector_on_kafka(
+    kafka_log: Log, kafka_settings: Settings, client: aioredis.Redis
+) -> None:
+    """On Kafka the partitions are taken inside aiokafka's rebalance listener, which logs what
+    a listener raises and carries on: the projector must still stop, not leave them unfolded."""
+    ed = Editor("KP1")
+    await append(kafka_log, kafka_settings, [created("KP1"), ed.event(ed.paragraph("x"))])
+    letters = kafka_settings.topic(Topic.LETTERS)
+    partition = next(p for p, e in (await kafka_log.end_offsets(letters)).items() if e)
+    await client.set(position_key(letters, partition), 1_000)  # Redis folded a longer log
+    with pytest.raises(PositionPastEndError) as stopped:
+        await asyncio.wait_for(run(kafka_settings, KAFKA_OPTIONS, kafka_log), 60)
+    assert (stopped.value.topic, stopped.value.partition) == (letters, partition)
+    assert (stopped.value.position, stopped.value.end) == (1_000, 2)

@@ -6,9 +6,9 @@ moments and be torn. SQLite's online backup copies the pages under one read tran
 snapshot as of one commit, while the writer goes on appending (WAL readers do not block it).
 
 The copy is then read back whole: every record's checksum, and every partition's records
-against its offsets in the copy (`start_offset` up to `next_offset`, no gap). Restoring is
-putting `log.sqlite3` back in an empty `<data dir>/log` with the service stopped (README,
-Operations).
+against its offsets in the copy (`start_offset` up to `next_offset`, no gap, none beyond).
+Restoring is putting `log.sqlite3` back in an empty `<data dir>/log` with the service stopped
+(README, Operations).
 """
 
 import sqlite3
@@ -72,6 +72,7 @@ def check(log_dir: Path) -> BackupReport:
                 offset = starts.get(partition, 0)
                 while offset < end:
                     batch = store.read_records(conn, db, topic, partition, offset, PAGE)
+                    batch = batch[: end - offset]  # what lies past the end is reported below
                     for record in batch:
                         if record.offset != offset:
                             why = f"records missing before offset {record.offset}"
@@ -81,8 +82,18 @@ def check(log_dir: Path) -> BackupReport:
                         why = f"records end at {offset}, the partition at {end}"
                         raise CorruptLogError(str(db), f"{topic}/{partition}@{offset}", why)
                     report.records[topic] += len(batch)
+                last = _last_offset(conn, topic, partition)
+                if last is not None and last >= end:  # appended but never made visible
+                    why = f"records go on to {last}, past the partition's end {end}"
+                    raise CorruptLogError(str(db), f"{topic}/{partition}@{end}", why)
     except sqlite3.Error as exc:
         raise store.translate(exc, db, "check") from exc
     finally:
         conn.close()
     return report
+
+
+def _last_offset(conn: sqlite3.Connection, topic: str, partition: int) -> int | None:
+    query = "SELECT MAX(offset) FROM records WHERE topic = ? AND partition = ?"
+    last: int | None = conn.execute(query, (topic, partition)).fetchone()[0]
+    return last

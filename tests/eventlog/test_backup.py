@@ -3,6 +3,7 @@ read back whole; a restore that the log takes up again; refusals."""
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,21 @@ async def test_a_damaged_copy_is_reported(tmp_path: Path) -> None:
     db.write_bytes(bytes(data))
     with pytest.raises(CorruptLogError, match="letters/0@17"):
         check(tmp_path / "copy")
+
+
+async def test_records_past_a_partitions_end_are_reported(tmp_path: Path) -> None:
+    source = EmbeddedLog(tmp_path / "log", 1, {"letters": None})
+    await source.start()
+    await source.append("letters", b"k", [Entry(b"%d" % i) for i in range(10)])
+    await source.close()
+    db = sqlite3.connect(tmp_path / "log" / "log.sqlite3")
+    with db:  # the offsets say 7: records 7-9 were never made visible
+        db.execute("UPDATE partitions SET next_offset = 7 WHERE topic = 'letters'")
+    db.close()
+    with pytest.raises(
+        CorruptLogError, match=r"letters/0@7.*go on to 9, past the partition's end 7"
+    ):
+        check(tmp_path / "log")
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -130,10 +130,6 @@ class Access:
 
     async def _log_meta(self, letter_id: str, start: int | None) -> LetterMeta | None:
         topic = self._settings.topic(Topic.LETTERS)
-        if start is not None:
-            partition = self._log.partition_for(topic, letter_id.encode())
-            if start > (await self._log.end_offsets(topic)).get(partition, 0):
-                start = None  # a position in another log (a restored database): scan it all
         async for record in scan(self._log, topic, letter_id, start):
             if header(record, "type") == b"letter.created":
                 try:

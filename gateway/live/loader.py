@@ -60,13 +60,15 @@ def header(record: Record, name: str) -> bytes | None:
 async def scan(
     log_: Log, topic: str, letter_id: str, start: int | None, end: int | None = None
 ) -> AsyncIterator[Record]:
-    """The letter's records in its partition from `start` (None: the first stored) to `end`."""
+    """The letter's records in its partition from `start` (None: the first stored) to `end`.
+    A `start` past the partition's end is a position in another log (a projection of a log
+    since restored from a backup): the whole partition is read instead."""
     key = letter_id.encode()
     partition = log_.partition_for(topic, key)
-    if start is None:
-        start = (await log_.start_offsets(topic)).get(partition, 0)
     if end is None:
         end = (await log_.end_offsets(topic)).get(partition, 0)
+    if start is None or start > end:
+        start = (await log_.start_offsets(topic)).get(partition, 0)
     offset = start
     while offset < end:
         batch = await log_.read(topic, partition, offset, min(PAGE, end - offset))

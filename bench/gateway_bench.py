@@ -8,6 +8,7 @@
         --procs 2
     .venv/bin/python bench/gateway_bench.py --initial-sync 10000
     .venv/bin/python bench/gateway_bench.py --idle 10000
+    .venv/bin/python bench/gateway_bench.py --unheld-reads 20 [--distinct]
 
 `--lean` swaps the stock clients for lean ones (raw sockets sending real Yjs updates, reading
 deliveries without applying them): at 500 connections the generator then needs about a quarter
@@ -274,7 +275,7 @@ async def bench_reference(args: argparse.Namespace) -> dict[str, Any]:
     return {"server": "@y/websocket-server 0.1.1 (reference)", **result}
 
 
-async def build_letter(data_dir: Path, updates: int) -> str:
+async def build_letter(data_dir: Path, updates: int, letter: str = "bench-initial-sync") -> str:
     """A letter made of `updates` small edits, written straight into the embedded log."""
     from pycrdt import Doc, Text
 
@@ -286,7 +287,6 @@ async def build_letter(data_dir: Path, updates: int) -> str:
     settings = Settings(data_dir=data_dir)
     log = open_log(settings)
     await log.start()
-    letter = "bench-initial-sync"
     topic = settings.topic(Topic.LETTERS)
 
     def entry(payload: Any, type_: str | None = None) -> Entry:
@@ -401,6 +401,93 @@ async def bench_idle(count: int, tmp: Path) -> dict[str, Any]:
             "idle_cpu_pct_of_core": round(100 * idle_cpu, 1)}  # fmt: skip
 
 
+async def bench_unheld_reads(
+    updates: int, readers: int, distinct: bool, tmp: Path
+) -> dict[str, Any]:
+    """`GET /v1/letters/{id}` of a letter this gateway does not hold (rebuilt from the log
+    alone, no projector snapshot), `readers` at a time with a service token, 3 rounds, while a
+    bystander on another letter sends an edit every 10 ms and times its delivery to a peer.
+    `distinct`: each reader reads a letter of its own."""
+    from pycrdt import Doc, Text, create_update_message
+
+    settings = Settings()
+    letters = [
+        await build_letter(tmp / "reads", updates, f"bench-read-{i}")
+        for i in range(readers if distinct else 1)
+    ]
+    port = free_port()
+    server = await start_gateway(tmp / "reads", port, idle_unload_s="0.2")
+    token = mint_token(settings, "exporter", "bench-firm", "service", ttl_s=3600)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        [other] = await create_letters(port, 1, settings)
+        writer_url, reader_url = (_url(port, other, settings, u) for u in (1, 2))
+        async with (
+            websockets.connect(writer_url, compression=None) as writer,
+            websockets.connect(reader_url, compression=None) as reader,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http,
+        ):
+            for ws in (writer, reader):
+                await ws.send(bytes([0, 0, 1, 0]))
+            await asyncio.sleep(0.5)  # past the sync replies
+
+            async def next_update() -> None:
+                while (await reader.recv())[:2] != bytes([0, 2]):
+                    pass
+
+            doc: Doc[Any] = Doc()
+            text = doc.get("text", type=Text)
+            delays: list[float] = []
+            reading = True
+
+            async def bystander() -> None:
+                while reading:
+                    before = doc.get_state()
+                    text.insert(len(text), "x")
+                    started = time.perf_counter()
+                    await writer.send(create_update_message(doc.get_update(before)))
+                    await next_update()
+                    delays.append((time.perf_counter() - started) * 1000)
+                    await asyncio.sleep(0.01)
+
+            async def read(letter: str) -> float:
+                started = time.perf_counter()
+                (await http.get(f"/v1/letters/{letter}", timeout=120)).raise_for_status()
+                return (time.perf_counter() - started) * 1000
+
+            editing = asyncio.create_task(bystander())
+            await asyncio.sleep(1.0)
+            quiet = len(delays)
+            cpu0, wall0 = server.cpu_s(), time.perf_counter()
+            reads = []
+            for _ in range(3):
+                reads += await asyncio.gather(
+                    *(read(letters[i % len(letters)]) for i in range(readers))
+                )
+            cpu = (server.cpu_s() - cpu0) / (time.perf_counter() - wall0) * 100
+            reading = False
+            await editing
+    finally:
+        await server.stop()
+    busy = sorted(delays[quiet:])
+    before = sorted(delays[:quiet])
+    return {
+        "bench": "unheld_reads",
+        "updates": updates,
+        "readers_at_once": readers,
+        "letters": len(letters),
+        "read_ms": {"p50": round(statistics.median(reads), 1), "max": round(max(reads), 1)},
+        "bystander_quiet_ms": {"p50": round(before[len(before) // 2], 2)},
+        "bystander_ms": {
+            "samples": len(busy),
+            "p50": round(busy[len(busy) // 2], 2),
+            "p99": round(busy[int(len(busy) * 0.99)], 2),
+            "max": round(busy[-1], 2),
+        },
+        "server_cpu_pct_of_core": round(cpu, 1),
+    }
+
+
 def _url(port: int, letter: str, settings: Settings, user: int) -> str:
     token = mint_token(settings, f"idle-{user}", "bench-firm", ttl_s=3600)
     return f"ws://127.0.0.1:{port}/v1/letter-{letter}?token={token}"
@@ -446,8 +533,26 @@ async def main() -> None:
         metavar="CONNECTIONS",
         help="only open CONNECTIONS idle connections and report memory",
     )
+    parser.add_argument(
+        "--unheld-reads",
+        type=int,
+        default=0,
+        metavar="READERS",
+        help="only time GETs of a letter not held (built from --updates edits), READERS at"
+        " once, and a bystander's edits meanwhile",
+    )
+    parser.add_argument("--updates", type=int, default=10_000, help="for --unheld-reads")
+    parser.add_argument(
+        "--distinct", action="store_true", help="for --unheld-reads: a letter per reader"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.unheld_reads:
+            result = await bench_unheld_reads(
+                args.updates, args.unheld_reads, args.distinct, Path(tmp)
+            )
+            print(json.dumps(result))
+            return
         if args.idle:
             print(json.dumps(await bench_idle(args.idle, Path(tmp))))
             return

@@ -57,6 +57,12 @@ class Metrics:
         self.load_latency = Histogram(
             "gateway_load_seconds", "Time to load a letter", buckets=_FAST, registry=r
         )
+        self.unheld_reads = Histogram(
+            "gateway_unheld_read_seconds",
+            "Time to rebuild a letter not held here for reads (shared by concurrent requests)",
+            buckets=_FAST,
+            registry=r,
+        )
 
     def sent(self, kind: str) -> None:
         counts = self.messages_out.counts  # once per frame per peer: a dict update, no lock

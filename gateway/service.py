@@ -6,17 +6,21 @@ import os
 import socket
 from typing import Any
 
+from pycrdt import Doc
 from starlette.websockets import WebSocket
 
+from eventlog.errors import LogUnavailableError
 from eventlog.records import Log
 from gateway.access import Access, LetterMeta
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import GOING_AWAY, Refused
 from gateway.inbound import limits_for
+from gateway.live import loader
 from gateway.live.connection import Connection
 from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
+from gateway.live.unheld import UnheldReads
 from gateway.metrics import Metrics
 from schemas.settings import Settings
 
@@ -36,6 +40,7 @@ class Gateway:
         )
         self.access = Access(settings, log_, redis, pg)
         self.rooms = Rooms(self.ctx)
+        self.unheld = UnheldReads(self._rebuild, settings.unheld_reads_at_once)
         self.tail = Tail(self.ctx, self.rooms, self.access)
         self.conns: set[Connection] = set()
         self.draining = False
@@ -47,6 +52,26 @@ class Gateway:
         await self.tail.start()
         if self.ctx.redis is not None:
             self._alive = asyncio.create_task(self._keep_alive())
+
+    async def document(self, letter_id: str) -> Doc[Any]:
+        """The letter's current document: the held room's, else rebuilt (gateway/live/unheld.py).
+        LogUnavailableError when it cannot be read."""
+        room = self.rooms.get(letter_id)
+        doc: Doc[Any] = Doc()
+        if room is None or room.failed:
+            if state := await self.unheld.state(letter_id):
+                doc.apply_update(state)
+            return doc
+        try:
+            await room.ready()
+        except Refused as refusal:
+            raise LogUnavailableError(f"letter {letter_id} could not be loaded") from refusal
+        return room.doc
+
+    async def _rebuild(self, letter_id: str) -> bytes:
+        ctx = self.ctx
+        with ctx.metrics.unheld_reads.time():
+            return (await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)).state
 
     def may_reach(self, claims: Claims, meta: LetterMeta) -> bool:
         return claims.role == "service" or claims.firm_id == meta.firm_id
@@ -98,6 +123,7 @@ class Gateway:
         await self.close()
 
     async def close(self) -> None:
+        await self.unheld.close()
         await self.rooms.close()
         await self.ctx.close_batchers()
         await self.tail.close()

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # buffers hold) before it is dropped as a slow consumer (1013).
     max_outbox_bytes: int = 16 << 20
     idle_unload_s: float = 60.0
+    # Letters not held here rebuilt at a time for reads (REST GET, comment anchors); the rest
+    # wait their turn (gateway/live/unheld.py).
+    unheld_reads_at_once: int = Field(default=2, ge=1)
     append_timeout_s: float = 10.0  # an append slower than this counts as failed (4503)
     # How long the oldest waiting update waits for more before they are appended: fewer,
     # larger log transactions. Delays only the sender's echo (the acknowledgement), never peers.

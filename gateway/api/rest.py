@@ -5,11 +5,10 @@ TipTap edits) in one append, and answers only once both are durable: from then o
 instance finds the letter in the log (read-your-writes).
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pycrdt import Doc
 from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
@@ -20,7 +19,6 @@ from gateway.auth import Claims, bearer_token
 from gateway.content import initial_update, plain_text
 from gateway.context import Context
 from gateway.errors import AuthError
-from gateway.live import loader
 from gateway.service import Gateway
 from schemas.events import LetterCreated, Topic
 from schemas.ids import uuid7
@@ -139,16 +137,5 @@ async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) ->
     if meta is None or not gateway.may_reach(claims, meta):
         gateway.ctx.metrics.refuse("forbidden")
         raise HTTPException(403, "forbidden")
-    field = gateway.ctx.settings.doc_field
-    room = gateway.rooms.get(letter_id)
-    if room is not None and not room.failed:
-        await room.ready()
-        text = plain_text(room.doc, field)
-    else:  # not held here: rebuilt from the snapshot and the log
-        ctx = gateway.ctx
-        loaded = await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)
-        doc: Doc[Any] = Doc()
-        if loaded.state:
-            doc.apply_update(loaded.state)
-        text = plain_text(doc, field)
+    text = plain_text(await gateway.document(letter_id), gateway.ctx.settings.doc_field)
     return LetterOut(letter_id=letter_id, firm_id=meta.firm_id, title=meta.title, content=text)

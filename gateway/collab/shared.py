@@ -19,8 +19,6 @@ from eventlog.errors import LogError
 from gateway import outgoing
 from gateway.access import LetterMeta
 from gateway.auth import Claims
-from gateway.errors import Refused
-from gateway.live import loader
 from gateway.live.presence import stamp
 from gateway.service import Gateway
 from schemas.envelope import Event
@@ -166,17 +164,8 @@ class Collab:
         return None if raw is None else json.loads(raw)
 
     async def doc(self, letter_id: str) -> Doc[Any]:
-        """The letter's current document: the held room's, else loaded like a REST read."""
-        room = self.gateway.rooms.get(letter_id)
-        if room is not None and not room.failed:
-            try:
-                await room.ready()
-            except Refused as exc:
-                raise CollabError(503, "log unavailable") from exc
-            return room.doc
-        ctx = self.ctx
-        loaded = await loader.load(ctx.settings, ctx.log, letter_id, ctx.redis, ctx.pg)
-        doc: Doc[Any] = Doc()
-        if loaded.state:
-            doc.apply_update(loaded.state)
-        return doc
+        """The letter's current document, as a REST read has it."""
+        try:
+            return await self.gateway.document(letter_id)
+        except LogError as exc:
+            raise CollabError(503, "log unavailable") from exc

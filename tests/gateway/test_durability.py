@@ -3,6 +3,7 @@ letter's clients with 4503; their resync on reconnect and the gateway's rescue o
 accepted (gateway/live/rescue.py) bring every typed update into the log. While too much waits for
 the log, a connection that sends is read no more (gateway/live/intake.py), and nothing is lost."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import pytest_asyncio
 import websockets
 
+from eventlog.errors import LogUnavailableError
 from gateway.errors import LOG_UNAVAILABLE
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -200,3 +202,26 @@ async def test_reading_a_letter_while_the_log_cannot_be_read_is_503(
         await websockets.connect(gw.ws_url(unknown, gw.token()))
     log.reads_broken = False
     assert refused.value.response.status_code == 503
+
+
+async def test_reading_a_letter_whose_load_fails_here_is_log_unavailable(
+    faulty: tuple[Running, FaultyLog],
+) -> None:
+    """A read of a letter this instance is loading waits for the load; if the load fails it
+    is LogUnavailableError (503 over REST, as the test above shows), not a Refused (a 500)."""
+    gw, log = faulty
+    letter = await gw.create_letter("Dear Sir,")
+    gateway = gw.app.state.gateway
+    log.read_gate.clear()  # the load reads the letter's partition: hold it there
+    client = await gw.client(letter)
+    await eventually(lambda: log.reads_waiting >= 1)
+    reading = asyncio.create_task(gateway.document(letter))
+    for _ in range(20):  # nothing but the held load for it to wait on
+        await asyncio.sleep(0)
+    assert not reading.done()
+    log.reads_broken = True
+    log.read_gate.set()
+    with pytest.raises(LogUnavailableError, match="could not be loaded"):
+        await reading
+    log.reads_broken = False
+    await client.close()

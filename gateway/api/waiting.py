@@ -13,9 +13,12 @@ it let go, and a request trickled a byte at a time did the same with fewer conne
   httptools) collects a header of any length, by repeated concatenation. One connection sending
   a 300 MB header took the gateway from 87 to 260 MB of RSS until the timeout cut it.
 * At most `max_open_connections` sockets. At the cap a new connection takes the place of the
-  one that has waited longest without a whole request (receiving or idle); when every socket is
-  a WebSocket or a request being answered, the newcomer gets 503 and is closed. A flood of
-  connections that send nothing thus displaces its own connections, not the users'.
+  one from its own address that has waited longest without a whole request (receiving or
+  idle), or, when its address has none, of the longest-waiting one of all; when every socket
+  is a WebSocket or a request being answered, the newcomer gets 503 and is closed. A flood of
+  connections that send nothing thus displaces its own connections, not the users': from one
+  address not even a user's request that is still arriving. (Behind a proxy every socket has
+  the proxy's address, and the longest-waiting one of all goes.)
 """
 
 import asyncio
@@ -73,12 +76,15 @@ class Waiting:
 
     def __init__(self, max_open: int, timeout_s: float, refuse: Refuse) -> None:
         self.max_open, self.timeout_s, self.refuse = max_open, timeout_s, refuse
-        self._order: dict[GuardedHttp, None] = {}  # insertion order: who waited longest
+        # Insertion order is who waited longest: of all, and of each client address.
+        self._order: dict[GuardedHttp, None] = {}
+        self._by_address: dict[str | None, dict[GuardedHttp, None]] = {}
 
     def admit(self, conn: "GuardedHttp", open_now: int) -> bool:
         """`conn` was just accepted (`open_now` sockets, it included); False: it was refused."""
         if open_now > self.max_open:
-            oldest = next(iter(self._order), None)
+            own = self._by_address.get(conn.address)
+            oldest = next(iter(own or self._order), None)
             if oldest is None:
                 self.refuse("too_many_connections")
                 conn.end(SHED)
@@ -89,17 +95,23 @@ class Waiting:
         return True
 
     def wait(self, conn: "GuardedHttp") -> None:
-        self._order.pop(conn, None)
+        self.forget(conn)
         self._order[conn] = None
+        self._by_address.setdefault(conn.address, {})[conn] = None
 
     def forget(self, conn: "GuardedHttp") -> None:
-        self._order.pop(conn, None)
+        if self._order.pop(conn, 0) is None:
+            mine = self._by_address[conn.address]
+            del mine[conn]
+            if not mine:
+                del self._by_address[conn.address]
 
 
 class GuardedHttp(HttpToolsProtocol):
     """Uvicorn's HTTP protocol with a request deadline and the server's `Waiting` set."""
 
     waiting: Waiting  # set on the subclass made for each server (guarded_http)
+    address: str | None = None  # the client's
     _deadline: asyncio.TimerHandle | None = None
     _serving = False  # a whole request is being answered
     _ended = False  # answered (408, 431) and half-closed: what still arrives is dropped
@@ -108,6 +120,7 @@ class GuardedHttp(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.address = self.client[0] if self.client else None
         if self.waiting.admit(self, len(self.connections)):
             self._arm()
 

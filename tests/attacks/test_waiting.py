@@ -32,11 +32,15 @@ async def prompt(tmp_path: Path) -> AsyncIterator[Running]:
 
 
 @contextlib.asynccontextmanager
-async def sockets(gw: Running, count: int) -> AsyncIterator[list[Socket]]:
+async def sockets(
+    gw: Running, count: int, source: str = "127.0.0.1"
+) -> AsyncIterator[list[Socket]]:
     opened: list[Socket] = []
     try:
         for _ in range(count):
-            opened.append(await asyncio.open_connection("127.0.0.1", gw.port))
+            opened.append(
+                await asyncio.open_connection("127.0.0.1", gw.port, local_addr=(source, 0))
+            )
         yield opened
     finally:
         for _, writer in opened:
@@ -138,6 +142,24 @@ async def test_a_flood_of_silent_connections_displaces_only_itself(capped: Runni
     assert refusals(capped, "connection_displaced") >= 100 - 40
     for client in (alice, bob, carol):
         await client.close()
+
+
+async def test_a_flood_from_one_address_leaves_another_addresss_arriving_request(
+    capped: Running,
+) -> None:
+    """At the cap a newcomer displaces its own address's longest-waiting socket first: the
+    user's request, still arriving when the flood comes, is not the one to go."""
+    async with sockets(capped, 1) as [(reader, writer)]:
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: steno\r\n")  # the head's end to come
+        async with sockets(capped, 100, source="127.0.0.2") as flood:
+            ends = [asyncio.create_task(answer(reader)) for reader, _ in flood]
+            await eventually(lambda: sum(end.done() for end in ends) >= 100 - 39)
+            writer.write(b"\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            for end in ends:
+                end.cancel()
+    assert head.startswith(b"HTTP/1.1 200 OK"), head
+    assert refusals(capped, "connection_displaced") >= 100 - 39
 
 
 @pytest_asyncio.fixture

@@ -20,6 +20,7 @@ from projector.reload import Versions
 from projector.settings import ProjectorSettings
 from projector.store import Store
 from schemas import Topic
+from schemas.log_output import configure_logging
 from schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -115,8 +116,9 @@ async def _housekeeping(
 
 def main(options: ProjectorSettings | None = None) -> int:
     """`python -m projector` / `steno-collab projector`: settings from the environment."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return uvloop.run(_main(Settings(), options or ProjectorSettings()))
+    settings = Settings()
+    configure_logging(settings)
+    return uvloop.run(_main(settings, options or ProjectorSettings()))
 
 
 async def _main(settings: Settings, options: ProjectorSettings) -> int:

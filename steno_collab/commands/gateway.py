@@ -4,13 +4,13 @@ Redis and PostgreSQL are used when their URLs are set (the gateway only reads th
 """
 
 import argparse
-import logging
 import signal
 
 import uvloop
 
 from eventlog.factory import open_log
 from gateway.api.server import server_for, tune_interpreter
+from schemas.log_output import configure_logging
 from schemas.settings import Settings
 from steno_collab.services import connect_stores, gateway_app
 
@@ -23,8 +23,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    configure_logging(settings)
     # Uvicorn re-raises the signal that stopped it once it has drained; by then we are done,
     # so the handler it restores and calls is a no-op and the exit status says "clean".
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,7 +40,9 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     redis, pg = await connect_stores(settings)
     try:
         app = gateway_app(settings, log, redis, pg)
-        await server_for(app, settings, host, port, log_level="info").serve()
+        # log_config=None: uvicorn's records go through the root logger, in the same format.
+        level = settings.log_level.lower()
+        await server_for(app, settings, host, port, log_level=level, log_config=None).serve()
     finally:
         if redis is not None:
             await redis.aclose()

@@ -3,13 +3,13 @@
 
 import argparse
 import contextlib
-import logging
 import sys
 from typing import Any
 
 import uvloop
 
 from eventlog.errors import PositionPastEndError
+from schemas.log_output import configure_logging
 from schemas.settings import Settings
 from snapshotter.service import serve
 
@@ -23,8 +23,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    configure_logging(settings)
     if not settings.database_url:
         print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
         return 2

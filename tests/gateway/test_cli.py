@@ -1,6 +1,7 @@
 """`steno-collab gateway` and `steno-collab token` as real processes; SIGTERM drains (1001)."""
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -63,3 +64,48 @@ async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> N
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_json_logs_are_one_object_per_line_uvicorns_too_tokens_redacted(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "STENO_DATA_DIR": str(tmp_path / "steno"),
+        "STENO_PARTITIONS": "1",
+        "STENO_LOG_FORMAT": "json",
+    }
+    env.pop("STENO_REDIS_URL", None)
+    env.pop("STENO_DATABASE_URL", None)
+    token = await _run("token", "--user", "ann", "--firm", "f1", env=env)
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def up() -> bool:
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(up, timeout=30, interval=0.1)
+            assert (await http.get(f"/v1/letters/nope?token={token}")).status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    lines = [json.loads(line) for line in err.splitlines()]  # every line is one object
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]
+    assert any("GET /readyz" in m and "200" in m for m in access), access
+    asked = [m for m in access if "/v1/letters/nope" in m]
+    assert asked and "token=[redacted]" in asked[0] and token not in err
+    assert any(line["logger"] == "uvicorn.error" for line in lines)  # start-up and shutdown

@@ -16,7 +16,7 @@ from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import GOING_AWAY, Refused
 from gateway.inbound import limits_for
-from gateway.live import loader
+from gateway.live import loader, writes
 from gateway.live.connection import Connection
 from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
@@ -67,6 +67,11 @@ class Gateway:
         except Refused as refusal:
             raise LogUnavailableError(f"letter {letter_id} could not be loaded") from refusal
         return room.doc
+
+    async def write_update(self, meta: LetterMeta, claims: Claims, update: bytes) -> None:
+        """A Yjs update from REST, once it is in the log (gateway/live/writes.py); Refused."""
+        room = await self.rooms.open(meta)  # held while idle_unload_s passes without writes
+        await writes.write_update(self.ctx, room, claims, update)
 
     async def _rebuild(self, letter_id: str) -> bytes:
         ctx = self.ctx

@@ -30,6 +30,7 @@ WHY = {
     409: "in conflict with the current state (a letter full of comments, a lock held by another)",
     413: "the request body (max_request_bytes) or a comment body is too large",
     422: "invalid request: which field, and why",
+    431: "the request line and headers above 64 KiB (a long query parameter)",
     429: "over the caller's request budget; `Retry-After` says when to come back",
     503: "the log, Redis or PostgreSQL is not available",
 }

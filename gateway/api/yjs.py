@@ -1,0 +1,98 @@
+"""REST for backends that speak Yjs: a letter's state as a Yjs update, and Yjs updates written
+as the caller, live editors seeing them at once (gateway/live/writes.py).
+
+    GET  /v1/letters/{id}/state[?state_vector=<base64url>]  -> application/octet-stream
+    POST /v1/letters/{id}/updates  (application/octet-stream: one Yjs update, v1)
+
+A backend that drafts a paragraph applies it to its own Y.Doc loaded from `state`, and posts
+`Y.encodeStateAsUpdate(doc, stateVectorBefore)`, or any update its Y.Doc emitted.
+"""
+
+import base64
+import binascii
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel
+
+from gateway import inbound, outgoing
+from gateway.access import LetterMeta
+from gateway.api.responses import AUTHENTICATED, errors, retry_after
+from gateway.api.rest import ClaimsDep, GatewayDep
+from gateway.auth import Claims
+from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
+from gateway.live.writes import OverBudget
+from gateway.service import Gateway
+
+router = APIRouter()
+BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+# Close codes of a refused update (gateway/errors.py) as HTTP statuses.
+STATUS = {MALFORMED: 422, FORBIDDEN: 403, TOO_LARGE: 413, LOG_UNAVAILABLE: 503}
+
+
+class UpdateOut(BaseModel):
+    letter_id: str
+    bytes: int  # of the update, now in the log
+
+
+async def _reachable(gateway: Gateway, claims: Claims, letter_id: str) -> LetterMeta:
+    meta = await gateway.access.lookup(letter_id)
+    if meta is None or not gateway.may_reach(claims, meta):
+        gateway.ctx.metrics.refuse("forbidden")
+        raise HTTPException(403, "forbidden")
+    return meta
+
+
+@router.get(
+    "/v1/letters/{letter_id}/state",
+    response_class=Response,
+    responses={**errors(*AUTHENTICATED, 431, 503), 200: {"content": BINARY, "description": "Yjs"}},
+)
+async def read_state(
+    letter_id: str,
+    gateway: GatewayDep,
+    claims: ClaimsDep,
+    # 16 KiB of base64url keeps the request line under the 64 KiB head limit (431 above it,
+    # gateway/api/waiting.py): the vector of a letter written under ~1,000 Yjs client ids.
+    # Beyond, ask for the whole state.
+    state_vector: str | None = Query(
+        None, max_length=16 << 10, pattern=r"^[A-Za-z0-9_-]*$", description="base64url"
+    ),
+) -> Response:
+    """The letter's document as one Yjs update, or only what a Y.Doc at `state_vector`
+    (`Y.encodeStateVector`, base64url) lacks."""
+    await _reachable(gateway, claims, letter_id)
+    vector = b""
+    if state_vector is not None:
+        try:
+            vector = base64.urlsafe_b64decode(state_vector + "=" * (-len(state_vector) % 4))
+            inbound.decode(outgoing.sync_step1(vector), gateway.ctx.limits)  # checked, as a peer's
+        except (binascii.Error, ValueError, Refused):
+            raise HTTPException(422, "invalid request: state_vector") from None
+    doc = await gateway.document(letter_id)
+    state = doc.get_update(vector) if vector else doc.get_update()
+    return Response(state, media_type="application/octet-stream")
+
+
+@router.post(
+    "/v1/letters/{letter_id}/updates",
+    responses=errors(*AUTHENTICATED, 413, 503),
+    openapi_extra={"requestBody": {"required": True, "content": BINARY}},
+)
+async def write_update(
+    letter_id: str, request: Request, gateway: GatewayDep, claims: ClaimsDep
+) -> UpdateOut:
+    """Apply one Yjs update to the letter as the caller (an editor of its firm, or a service);
+    answered once it is in the log. Checked as an editor's update is: 422 for what is not a
+    well-formed update of this letter, 413 above max_message_bytes or the document's cap, 403
+    for a Yjs client id another user writes under, 429 over the caller's bytes budget."""
+    meta = await _reachable(gateway, claims, letter_id)
+    update = await request.body()
+    try:
+        await gateway.write_update(meta, claims, update)
+    except OverBudget as exc:
+        gateway.ctx.metrics.refuse(exc.reason)
+        raise HTTPException(429, "update bytes over budget", retry_after(exc.wait_s)) from None
+    except Refused as exc:
+        gateway.ctx.metrics.refuse(exc.reason)
+        raise HTTPException(STATUS.get(exc.code, 422), exc.reason.replace("_", " ")) from None
+    return UpdateOut(letter_id=letter_id, bytes=len(update))

@@ -1,0 +1,84 @@
+"""Yjs updates written over REST (`POST /v1/letters/{id}/updates`): a backend's edit, a drafted
+paragraph say, takes the way a WebSocket update takes. The pre-parser checks it against the
+letter, the document's cap, the user's budget of update bytes and the client-id ownership apply
+(a backend may not write under an editor's Yjs client id), the room applies it and hands it to
+the peers here at once (other instances hear it through the log), and the request is answered
+once the update is in the log, as a sender's echo is.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+from gateway import inbound, outgoing
+from gateway.auth import Claims
+from gateway.context import Context
+from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, Refused
+from gateway.live.ownership import check_count, new_clients
+from gateway.live.room import Room
+from schemas.ids import uuid7
+
+FIRST = asyncio.FIRST_COMPLETED
+
+
+class OverBudget(Refused):
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(RATE_LIMITED, "update_bytes_rate_limited")
+        self.wait_s = wait_s
+
+
+class Writer:
+    """The room's `Peer` for one request: not among its connections; its echo is the answer."""
+
+    events = False
+
+    def __init__(self, claims: Claims) -> None:
+        self.id, self.claims, self.joined_at = uuid7(), claims, time.monotonic()
+        self.client_ids: set[int] = set()
+        self.logged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None:
+        pass  # nothing but the echo is sent to a writer
+
+    def send_update(self, update: bytes, frame: bytes | None = None) -> None:
+        if not self.logged.done():
+            self.logged.set_result(None)
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.logged.done():
+            self.logged.set_exception(Refused(code, reason))
+
+
+async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) -> None:
+    """Apply `update` to the (loaded) room as `claims`; return once it is in the log. Refused
+    otherwise: 4400 / 4413 for what the pre-parser or pycrdt refuse, 4403 for a read-only
+    role or another user's client id, OverBudget, 4503 when the log does not take it."""
+    if not claims.can_edit:
+        raise Refused(FORBIDDEN, "read_only")
+    msg = inbound.decode(outgoing.update(update), ctx.limits, room.shape)
+    assert msg.info is not None
+    if msg.info.is_empty:
+        return  # `00 00`: nothing to log
+    with ctx.update_bytes.held(claims.sub) as budget:
+        if not budget.take(len(update)):
+            raise OverBudget((len(update) - budget.tokens) / budget.rate)
+    writer = Writer(claims)
+    clients = new_clients(msg.info, room.shape)
+    check_count(writer.client_ids, clients)
+    unknown = room.owners.unknown(clients)
+    if unknown:  # whose they are is asked of Redis; the letter may change meanwhile
+        await room.owners.resolve(unknown, claims.sub)
+        if room.failed or room.closing:
+            raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+        msg = inbound.decode(outgoing.update(update), ctx.limits, room.shape)
+    assert msg.info is not None
+    room.accept_update(writer, msg.body, msg.info, True)  # ownership checked again there
+    gone: asyncio.Future[Any] = asyncio.ensure_future(room.closed.wait())  # a failed append
+    waits: list[asyncio.Future[Any]] = [writer.logged, gone]
+    try:
+        await asyncio.wait(waits, timeout=ctx.settings.append_timeout_s * 2, return_when=FIRST)
+    finally:
+        gone.cancel()
+    if not writer.logged.done():
+        raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+    writer.logged.result()

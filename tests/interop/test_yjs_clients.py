@@ -1,6 +1,8 @@
 """Stock Yjs clients (npm yjs + y-websocket's WebsocketProvider) against a live gateway."""
 
+import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,7 +13,7 @@ from eventlog.records import Record
 from schemas.envelope import decode_record
 from schemas.events import Topic
 from tests.gateway.harness import Running
-from tests.interop.driver import NodeClient
+from tests.interop.driver import HERE, NodeClient
 from tests.support import eventually
 
 pytestmark = pytest.mark.slow
@@ -107,3 +109,18 @@ async def test_awareness_appears_and_disappears(gw: Running, node: Open) -> None
     assert state["user"]["name"] == "Alice A" and state["user"]["id"] == "alice"
     await a.quit()
     await b.call("waitPeers", count=0)
+
+
+async def test_a_backend_drafting_over_rest_reaches_stock_clients(gw: Running, node: Open) -> None:
+    """Stock yjs on both sides of the REST door: a backend posts the update its own Y.Doc made
+    (tests/interop/backend.mjs), and an editor's WebsocketProvider shows the paragraph."""
+    letter = await gw.create_letter("Dear Sir,")
+    editor = await node(letter, user="alice")
+    token = gw.token(user="drafter", role="service")
+    backend = await asyncio.create_subprocess_exec(
+        "node", str(HERE / "backend.mjs"), gw.http, letter, token, "We claim damages.",
+        cwd=HERE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(backend.communicate(), 20)
+    assert json.loads(out)["status"] == 200
+    await editor.call("waitXml", equals="Dear Sir,\nWe claim damages.")

@@ -131,11 +131,17 @@ async def list_letters(
     )
 
 
-@router.get("/v1/letters/{letter_id}", responses=errors(*AUTHENTICATED, 503))
-async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) -> LetterOut:
+async def reachable(gateway: Gateway, claims: Claims, letter_id: str) -> LetterMeta:
+    """The letter, if the caller may reach it; else 403 (unknown letters alike)."""
     meta = await gateway.access.lookup(letter_id)
     if meta is None or not gateway.may_reach(claims, meta):
         gateway.ctx.metrics.refuse("forbidden")
         raise HTTPException(403, "forbidden")
+    return meta
+
+
+@router.get("/v1/letters/{letter_id}", responses=errors(*AUTHENTICATED, 503))
+async def read_letter(letter_id: str, gateway: GatewayDep, claims: ClaimsDep) -> LetterOut:
+    meta = await reachable(gateway, claims, letter_id)
     text = plain_text(await gateway.document(letter_id), gateway.ctx.settings.doc_field)
     return LetterOut(letter_id=letter_id, firm_id=meta.firm_id, title=meta.title, content=text)

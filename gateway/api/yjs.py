@@ -15,13 +15,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from gateway import inbound, outgoing
-from gateway.access import LetterMeta
 from gateway.api.responses import AUTHENTICATED, errors, retry_after
-from gateway.api.rest import ClaimsDep, GatewayDep
-from gateway.auth import Claims
+from gateway.api.rest import ClaimsDep, GatewayDep, reachable
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
 from gateway.live.writes import OverBudget
-from gateway.service import Gateway
 
 router = APIRouter()
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -32,14 +29,6 @@ STATUS = {MALFORMED: 422, FORBIDDEN: 403, TOO_LARGE: 413, LOG_UNAVAILABLE: 503}
 class UpdateOut(BaseModel):
     letter_id: str
     bytes: int  # of the update, now in the log
-
-
-async def _reachable(gateway: Gateway, claims: Claims, letter_id: str) -> LetterMeta:
-    meta = await gateway.access.lookup(letter_id)
-    if meta is None or not gateway.may_reach(claims, meta):
-        gateway.ctx.metrics.refuse("forbidden")
-        raise HTTPException(403, "forbidden")
-    return meta
 
 
 @router.get(
@@ -60,7 +49,7 @@ async def read_state(
 ) -> Response:
     """The letter's document as one Yjs update, or only what a Y.Doc at `state_vector`
     (`Y.encodeStateVector`, base64url) lacks."""
-    await _reachable(gateway, claims, letter_id)
+    await reachable(gateway, claims, letter_id)
     vector = b""
     if state_vector is not None:
         try:
@@ -85,7 +74,7 @@ async def write_update(
     answered once it is in the log. Checked as an editor's update is: 422 for what is not a
     well-formed update of this letter, 413 above max_message_bytes or the document's cap, 403
     for a Yjs client id another user writes under, 429 over the caller's bytes budget."""
-    meta = await _reachable(gateway, claims, letter_id)
+    meta = await reachable(gateway, claims, letter_id)
     update = await request.body()
     try:
         await gateway.write_update(meta, claims, update)

@@ -5,9 +5,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest_asyncio
-from pycrdt import Awareness
+from pycrdt import Awareness, Doc, Text
 
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
@@ -83,3 +85,22 @@ async def test_loading_while_edits_flow_on_the_other_instance(
     await eventually(lambda: str(late.text) == expected, timeout=20)
     await writer.close()
     await late.close()
+
+
+async def test_an_update_written_over_rest_on_one_instance_reaches_editors_on_the_other(
+    pair: tuple[Running, Running],
+) -> None:
+    a, b = pair
+    letter = await a.create_letter()
+    on_b = await b.client(letter, user="bob")
+    await on_b.synced.wait()
+    doc: Doc[Any] = Doc()
+    doc.get("text", type=Text).insert(0, "drafted on a")
+    headers = {"Authorization": f"Bearer {a.token(user='drafter', role='service')}"}
+    async with httpx.AsyncClient(base_url=a.http) as http:
+        r = await http.post(
+            f"/v1/letters/{letter}/updates", content=doc.get_update(), headers=headers
+        )
+    assert r.status_code == 200
+    await eventually(lambda: str(on_b.text) == "drafted on a")
+    await on_b.close()

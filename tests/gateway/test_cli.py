@@ -5,6 +5,9 @@ import json
 import os
 import signal
 import sys
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -27,15 +30,19 @@ async def _run(*args: str, env: dict[str, str]) -> str:
     return out.decode().strip()
 
 
-async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> None:
-    port = free_port()
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_PARTITIONS": "1"}
     env.pop("STENO_REDIS_URL", None)
     env.pop("STENO_DATABASE_URL", None)
-    token = await _run("token", "--user", "ann", "--firm", "f1", "--name", "Ann", env=env)
+    return env | extra
+
+
+@asynccontextmanager
+async def _gateway(env: dict[str, str], port: int, stderr: int) -> AsyncIterator[Process]:
+    """`steno-collab gateway` on `port`, once it answers /readyz; killed if still running."""
     proc = await asyncio.create_subprocess_exec(
         *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
     )  # fmt: skip
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -47,6 +54,18 @@ async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> N
                     return False
 
             await eventually(up, timeout=30, interval=0.1)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> None:
+    port, env = free_port(), _env(tmp_path)
+    token = await _run("token", "--user", "ann", "--firm", "f1", "--name", "Ann", env=env)
+    async with _gateway(env, port, asyncio.subprocess.DEVNULL) as proc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             r = await http.post(
                 "/v1/letters",
                 json={"firm_id": "f1", "title": "T", "content": "Hello"},
@@ -60,48 +79,21 @@ async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> N
         await client.closed.wait()
         assert client.close_code == GOING_AWAY
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def test_json_logs_are_one_object_per_line_uvicorns_too_tokens_redacted(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "STENO_DATA_DIR": str(tmp_path / "steno"),
-        "STENO_PARTITIONS": "1",
-        "STENO_LOG_FORMAT": "json",
-    }
-    env.pop("STENO_REDIS_URL", None)
-    env.pop("STENO_DATABASE_URL", None)
+    port, env = free_port(), _env(tmp_path, STENO_LOG_FORMAT="json")
     token = await _run("token", "--user", "ann", "--firm", "f1", env=env)
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
+    async with _gateway(env, port, asyncio.subprocess.PIPE) as proc:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-
-            async def up() -> bool:
-                try:
-                    return (await http.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(up, timeout=30, interval=0.1)
+            assert (await http.get("/readyz")).status_code == 200
             assert (await http.get(f"/v1/letters/nope?token={token}")).status_code == 401
         proc.send_signal(signal.SIGTERM)
         assert proc.stderr is not None
         err = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     lines = [json.loads(line) for line in err.splitlines()]  # every line is one object
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]

@@ -83,5 +83,7 @@ async def write_update(
         raise HTTPException(429, "update bytes over budget", retry_after(exc.wait_s)) from None
     except Refused as exc:
         gateway.ctx.metrics.refuse(exc.reason)
-        raise HTTPException(STATUS.get(exc.code, 422), exc.reason.replace("_", " ")) from None
+        status = STATUS.get(exc.code, 422)
+        headers = retry_after(1.0) if exc.reason == "log_behind" else None
+        raise HTTPException(status, exc.reason.replace("_", " "), headers) from None
     return UpdateOut(letter_id=letter_id, bytes=len(update))

@@ -52,9 +52,12 @@ class Writer:
 async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) -> None:
     """Apply `update` to the (loaded) room as `claims`; return once it is in the log. Refused
     otherwise: 4400 / 4413 for what the pre-parser or pycrdt refuse, 4403 for a read-only
-    role or another user's client id, OverBudget, 4503 when the log does not take it."""
+    role or another user's client id, OverBudget, 4503 when the log does not take it or is
+    behind (more than `append_buffer_bytes` waiting: gateway/live/intake.py)."""
     if not claims.can_edit:
         raise Refused(FORBIDDEN, "read_only")
+    if ctx.intake.full:  # the log is behind: senders here are not read now, nor is this
+        raise Refused(LOG_UNAVAILABLE, "log_behind")
     msg = inbound.decode(outgoing.update(update), ctx.limits, room.shape)
     assert msg.info is not None
     if msg.info.is_empty:

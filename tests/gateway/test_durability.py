@@ -12,6 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import websockets
+from pycrdt import Doc, Text
 
 from eventlog.errors import LogUnavailableError
 from gateway.errors import LOG_UNAVAILABLE
@@ -165,6 +166,17 @@ async def test_senders_stop_being_read_while_the_log_is_behind_and_nothing_is_lo
             await eventually(lambda: sum(s.queue.qsize() for s in sockets) == 2)
         assert (await gw.metrics())["gateway_intake_held"] == 2
         assert str(bob.text) == typed + "X" and str(dave.text) == "X"
+        # A REST write is not taken either while the log is behind (gateway/live/writes.py).
+        doc: Doc[Any] = Doc()
+        doc.get("text", type=Text).insert(0, "rest")
+        async with httpx.AsyncClient(base_url=gw.http) as http:
+            behind = await http.post(
+                f"/v1/letters/{second}/updates",
+                content=doc.get_update(),
+                headers={"Authorization": f"Bearer {gw.token(role='service')}"},
+            )
+        assert (behind.status_code, behind.json()) == (503, {"detail": "log behind"})
+        assert behind.headers["retry-after"] == "1"
         log.gate.set()
         await eventually(lambda: str(bob.text) == typed + "X12" and str(dave.text) == "X12")
         await eventually(lambda: _logged(gw, first, typed + "X12"))  # peers hear it first

@@ -18,8 +18,6 @@ from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
 from schemas.ids import uuid7
 
-FIRST = asyncio.FIRST_COMPLETED
-
 
 class OverBudget(Refused):
     def __init__(self, wait_s: float) -> None:
@@ -78,8 +76,9 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     room.accept_update(writer, msg.body, msg.info, True)  # ownership checked again there
     gone: asyncio.Future[Any] = asyncio.ensure_future(room.closed.wait())  # a failed append
     waits: list[asyncio.Future[Any]] = [writer.logged, gone]
+    timeout = ctx.settings.append_timeout_s * 2  # a stuck append fails the room before this
     try:
-        await asyncio.wait(waits, timeout=ctx.settings.append_timeout_s * 2, return_when=FIRST)
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         gone.cancel()
     if not writer.logged.done():

@@ -9,6 +9,7 @@
     .venv/bin/python bench/gateway_bench.py --initial-sync 10000
     .venv/bin/python bench/gateway_bench.py --idle 10000
     .venv/bin/python bench/gateway_bench.py --unheld-reads 20 [--distinct]
+    .venv/bin/python bench/gateway_bench.py --rest-writes 4 --updates 500
 
 `--lean` swaps the stock clients for lean ones (raw sockets sending real Yjs updates, reading
 deliveries without applying them): at 500 connections the generator then needs about a quarter
@@ -488,6 +489,63 @@ async def bench_unheld_reads(
     }
 
 
+async def bench_rest_writes(count: int, writers: int, tmp: Path) -> dict[str, Any]:
+    """`POST /v1/letters/{id}/updates`: `writers` backends at once, each posting `count` small
+    updates one after another to a letter of its own (service tokens), while an editor holds
+    each letter; latency is the POST's, which answers once the update is logged."""
+    from pycrdt import Doc, Text
+
+    settings = Settings()
+    port = free_port()
+    server = await start_gateway(tmp / "writes", port)
+    headers = {
+        "Authorization": f"Bearer {mint_token(settings, 'drafter', 'bench-firm', 'service')}"
+    }
+    latencies: list[float] = []
+    try:
+        letters = await create_letters(port, writers, settings)
+        holders = [
+            await websockets.connect(_url(port, letter, settings, i), compression=None)
+            for i, letter in enumerate(letters)
+        ]
+        for ws in holders:
+            await ws.send(bytes([0, 0, 1, 0]))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
+
+            async def write(letter: str) -> None:
+                doc: Doc[Any] = Doc()
+                text = doc.get("text", type=Text)
+                for i in range(count):
+                    before = doc.get_state()
+                    text.insert(len(text), f"{i} ")
+                    started = time.perf_counter()
+                    r = await http.post(
+                        f"/v1/letters/{letter}/updates", content=doc.get_update(before)
+                    )
+                    r.raise_for_status()
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+            cpu0, wall0 = server.cpu_s(), time.perf_counter()
+            await asyncio.gather(*(write(letter) for letter in letters))
+            wall = time.perf_counter() - wall0
+            cpu = (server.cpu_s() - cpu0) / wall * 100
+        for ws in holders:
+            await ws.close()
+    finally:
+        await server.stop()
+    latencies.sort()
+    return {
+        "bench": "rest_writes",
+        "writers": writers,
+        "posts": len(latencies),
+        "posts_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(latencies[len(latencies) // 2], 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)], 2),
+        "max_ms": round(latencies[-1], 2),
+        "server_cpu_pct_of_core": round(cpu, 1),
+    }
+
+
 def _url(port: int, letter: str, settings: Settings, user: int) -> str:
     token = mint_token(settings, f"idle-{user}", "bench-firm", ttl_s=3600)
     return f"ws://127.0.0.1:{port}/v1/letter-{letter}?token={token}"
@@ -541,12 +599,25 @@ async def main() -> None:
         help="only time GETs of a letter not held (built from --updates edits), READERS at"
         " once, and a bystander's edits meanwhile",
     )
-    parser.add_argument("--updates", type=int, default=10_000, help="for --unheld-reads")
+    parser.add_argument(
+        "--updates", type=int, default=10_000, help="for --unheld-reads and --rest-writes"
+    )
     parser.add_argument(
         "--distinct", action="store_true", help="for --unheld-reads: a letter per reader"
     )
+    parser.add_argument(
+        "--rest-writes",
+        type=int,
+        default=0,
+        metavar="WRITERS",
+        help="only time POST /v1/letters/{id}/updates: WRITERS backends, --updates posts each",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.rest_writes:
+            result = await bench_rest_writes(args.updates, args.rest_writes, Path(tmp))
+            print(json.dumps(result))
+            return
         if args.unheld_reads:
             result = await bench_unheld_reads(
                 args.updates, args.unheld_reads, args.distinct, Path(tmp)

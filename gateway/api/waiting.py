@@ -100,11 +100,13 @@ class Waiting:
         self._by_address.setdefault(conn.address, {})[conn] = None
 
     def forget(self, conn: "GuardedHttp") -> None:
-        if self._order.pop(conn, 0) is None:
-            mine = self._by_address[conn.address]
-            del mine[conn]
-            if not mine:
-                del self._by_address[conn.address]
+        if conn not in self._order:
+            return
+        del self._order[conn]
+        mine = self._by_address[conn.address]
+        del mine[conn]
+        if not mine:
+            del self._by_address[conn.address]
 
 
 class GuardedHttp(HttpToolsProtocol):

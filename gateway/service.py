@@ -14,7 +14,7 @@ from eventlog.records import Log
 from gateway.access import Access, LetterMeta
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import GOING_AWAY, Refused
+from gateway.errors import GOING_AWAY, LOG_UNAVAILABLE, Refused
 from gateway.inbound import limits_for
 from gateway.live import loader, writes
 from gateway.live.connection import Connection
@@ -70,6 +70,8 @@ class Gateway:
 
     async def write_update(self, meta: LetterMeta, claims: Claims, update: bytes) -> None:
         """A Yjs update from REST, once it is in the log (gateway/live/writes.py); Refused."""
+        if self.draining:  # its rooms are being flushed and closed: no new ones
+            raise Refused(LOG_UNAVAILABLE, "draining")
         room = await self.rooms.open(meta)  # held while idle_unload_s passes without writes
         await writes.write_update(self.ctx, room, claims, update)
 

@@ -3,10 +3,12 @@
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pycrdt import Doc, Text, merge_updates
 
 from eventlog.factory import open_log
-from gateway.errors import GOING_AWAY
+from gateway.auth import verify_token
+from gateway.errors import GOING_AWAY, Refused
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.faults import FaultyLog
@@ -28,7 +30,12 @@ async def test_drain_flushes_pending_appends_and_closes_with_1001(tmp_path: Path
             await client.insert("last words")
             await eventually(lambda: log.waiting == 1)
             gw.server.should_exit = True
-            await eventually(lambda: gw.app.state.gateway.draining)
+            gateway = gw.app.state.gateway
+            await eventually(lambda: gateway.draining)
+            # A REST write opens no room in a gateway that is closing them (503).
+            meta = await gateway.access.lookup(letter)
+            with pytest.raises(Refused, match="draining"):
+                await gateway.write_update(meta, verify_token(gw.token(), settings), b"\x00\x00")
             log.gate.set()
             await client.closed.wait()
             assert client.close_code == GOING_AWAY

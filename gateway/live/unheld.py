@@ -2,8 +2,8 @@
 each is rebuilt from the projector's snapshot and the log after it (`loader.load`).
 
 A rebuild from the log alone costs ~90 ms for a letter of 10,000 edits, ~30 ms of it on the
-event loop in pieces of a few milliseconds; twenty at once put a whole second of such pieces
-in the way of every editor on the instance (docs/performance.md). So:
+event loop in pieces of a few milliseconds; twenty at once put ~0.6 s of such pieces (20 x
+~30 ms) in the way of every editor on the instance (docs/performance.md). So:
 - requests for a letter whose rebuild has not begun yet share that rebuild, and one that comes
   once it has begun waits for the next, which begins when that one ends: every answer still
   holds what was in the log when its request arrived (read-your-writes, as for a single

@@ -16,6 +16,7 @@ from gateway.context import Context
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, Refused
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
+from gateway.preparse import UpdateInfo
 from schemas.ids import uuid7
 
 
@@ -56,24 +57,23 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
         raise Refused(FORBIDDEN, "read_only")
     if ctx.intake.full:  # the log is behind: senders here are not read now, nor is this
         raise Refused(LOG_UNAVAILABLE, "log_behind")
-    msg = inbound.decode(outgoing.update(update), ctx.limits, room.shape)
-    assert msg.info is not None
-    if msg.info.is_empty:
+    info = _checked(ctx, room, update)
+    if info.is_empty:
         return  # `00 00`: nothing to log
     with ctx.update_bytes.held(claims.sub) as budget:
         if not budget.take(len(update)):
             raise OverBudget((len(update) - budget.tokens) / budget.rate)
     writer = Writer(claims)
-    clients = new_clients(msg.info, room.shape)
+    clients = new_clients(info, room.shape)
     check_count(writer.client_ids, clients)
     unknown = room.owners.unknown(clients)
     if unknown:  # whose they are is asked of Redis; the letter may change meanwhile
         await room.owners.resolve(unknown, claims.sub)
         if room.failed or room.closing:
             raise Refused(LOG_UNAVAILABLE, "log_unavailable")
-        msg = inbound.decode(outgoing.update(update), ctx.limits, room.shape)
-    assert msg.info is not None
-    room.accept_update(writer, msg.body, msg.info, True)  # ownership checked again there
+        info = _checked(ctx, room, update)
+        clients = new_clients(info, room.shape)
+    room.accept_update(writer, update, info, True, clients)  # checks the owners again
     gone: asyncio.Future[Any] = asyncio.ensure_future(room.closed.wait())  # a failed append
     waits: list[asyncio.Future[Any]] = [writer.logged, gone]
     timeout = ctx.settings.append_timeout_s * 2  # a stuck append fails the room before this
@@ -84,3 +84,10 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     if not writer.logged.done():
         raise Refused(LOG_UNAVAILABLE, "log_unavailable")
     writer.logged.result()
+
+
+def _checked(ctx: Context, room: Room, update: bytes) -> UpdateInfo:
+    """The pre-parser's view of `update` against the letter, as a WebSocket sync update's."""
+    info = inbound.decode(outgoing.update(update), ctx.limits, room.shape).info
+    assert info is not None  # an update message always has one
+    return info

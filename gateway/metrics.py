@@ -17,6 +17,11 @@ class Metrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.connections = Gauge("gateway_connections", "Open WebSocket connections", registry=r)
+        self.hocuspocus_sockets = Gauge(
+            "gateway_hocuspocus_sockets",
+            "Open sockets of the Hocuspocus framing (each carries one or more of the connections)",
+            registry=r,
+        )
         self.letters = Gauge("gateway_letters_loaded", "Letters held in memory", registry=r)
         self.messages_in = Tally("gateway_messages_in", "Inbound frames by type", "type", r)
         self.messages_out = Tally("gateway_messages_out", "Outbound frames by type", "type", r)

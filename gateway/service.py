@@ -17,6 +17,7 @@ from gateway.context import Context
 from gateway.errors import GOING_AWAY, LOG_UNAVAILABLE, Refused
 from gateway.inbound import limits_for
 from gateway.live import loader, writes
+from gateway.live.addressed import DocumentSocket
 from gateway.live.connection import Connection
 from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
@@ -83,10 +84,19 @@ class Gateway:
     def may_reach(self, claims: Claims, meta: LetterMeta) -> bool:
         return claims.role == "service" or claims.firm_id == meta.firm_id
 
-    async def serve(self, ws: WebSocket, claims: Claims, meta: LetterMeta, events: bool) -> None:
+    async def serve(
+        self,
+        ws: WebSocket | DocumentSocket,
+        claims: Claims,
+        meta: LetterMeta,
+        events: bool,
+        kind: type[Connection] = Connection,
+    ) -> None:
+        """One session on the letter until it ends; `kind` DocumentConnection for a document of
+        a multiplexed socket (gateway/live/addressed.py)."""
         await ws.accept()
         with self.ctx.update_bytes.held(claims.sub) as update_budget:
-            conn = Connection(self.ctx, ws, claims, events, update_budget)
+            conn = kind(self.ctx, ws, claims, events, update_budget)
             self.conns.add(conn)
             self._empty.clear()
             self.ctx.metrics.connections.inc()

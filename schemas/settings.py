@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # of up to 2.5 s, and opening a letter is one handshake; over budget, 429 with Retry-After.
     handshakes_per_s: float = Field(default=1.0, gt=0)
     handshakes_burst: int = Field(default=30, ge=1)
+    # The Hocuspocus framing (`/v1/hocuspocus`) carries its tokens in-band: a socket that has
+    # authenticated no document this long after it opened is closed (4401). The provider
+    # reconnects after 30 s without a message: a socket quiet this long gets a ping.
+    hocuspocus_auth_timeout_s: float = Field(default=10.0, gt=0)
+    hocuspocus_ping_s: float = Field(default=15.0, gt=0)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
     # Requests for state: a sync step 1 is answered with all the client lacks, up to the whole

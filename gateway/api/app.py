@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from eventlog.errors import LogError
 from eventlog.records import Log
-from gateway.api import health, rest, websocket, yjs
+from gateway.api import health, hocuspocus, rest, websocket, yjs
 from gateway.api.anonymous import RefuseAnonymousWrites
 from gateway.api.body_limit import BodyLimit
 from gateway.api.responses import (
@@ -75,6 +75,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.include_router(yjs.router)
     for router in (comments.router, locks.router, notifications.router):
         app.include_router(router)
+    app.include_router(hocuspocus.router)  # before /v1/{room}, which would take its path
     app.include_router(websocket.router)
     app.include_router(webui_router(settings))  # the browser client (dev login in dev mode)
     return app

@@ -25,10 +25,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from pycrdt import merge_updates
-from starlette.websockets import WebSocket
 
 from gateway import inbound, outgoing
 from gateway.auth import Claims
@@ -54,11 +53,23 @@ TRANSPORT_REFUSALS = (1002, 1007, 1009)
 STATE_REQUESTS = ("sync_step1", "query_awareness")
 
 
+class Socket(Protocol):
+    """What a Connection uses of Starlette's WebSocket (gateway/live/addressed.py has another)."""
+
+    @property
+    def scope(self) -> Any: ...
+    async def receive(self) -> Any: ...
+    async def send_bytes(self, data: bytes) -> None: ...
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
 class Connection:
+    acknowledges_sync_step2 = False  # y-websocket: only its updates are echoed
+
     def __init__(
         self,
         ctx: Context,
-        ws: WebSocket,
+        ws: Socket,
         claims: Claims,
         events: bool,
         update_budget: TokenBucket,  # the user's, shared by their connections here
@@ -106,6 +117,10 @@ class Connection:
     def send_update(self, update: bytes, frame: bytes | None = None) -> None:
         """Send a Yjs update (`frame`: its update message, framed); a backlog of updates goes
         out merged, as one message."""
+        self._queue(UPDATE, update, frame)
+
+    def acknowledge(self, update: bytes, frame: bytes | None = None) -> None:
+        """The sender's own update is in the log: y-websocket hears it echoed (DESIGN.md)."""
         self._queue(UPDATE, update, frame)
 
     def _queue(self, kind: str, data: bytes, frame: bytes | None) -> None:
@@ -360,8 +375,11 @@ class Connection:
             unknown = room.owners.unknown(clients)
             if unknown:
                 return self._claim(room, data, unknown)
-        room.receive(self, msg, clients)
+        self._deliver(room, msg, clients)
         return None
+
+    def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
+        room.receive(self, msg, clients)
 
     async def _claim(self, room: Room, data: bytes, unknown: list[int]) -> None:
         """Ask Redis who owns the client ids this update uses first (gateway/live/ownership.py),
@@ -369,7 +387,7 @@ class Connection:
         await room.owners.resolve(unknown, self.claims.sub)
         if self.closing is not None:  # the room failed while we waited
             return
-        room.receive(self, inbound.decode(data, self.ctx.limits, room.shape))
+        self._deliver(room, inbound.decode(data, self.ctx.limits, room.shape))
 
     def _hold(self, room: Room, msg: Inbound) -> None:
         if self._held is not None:

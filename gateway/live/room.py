@@ -40,9 +40,11 @@ class Peer(Protocol):
     events: bool
     joined_at: float
     client_ids: set[int]  # Yjs client ids this connection has written under
+    acknowledges_sync_step2: bool  # its sync step 2 is acknowledged like an update
 
     def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None: ...
     def send_update(self, update: bytes, frame: bytes | None = None) -> None: ...
+    def acknowledge(self, update: bytes, frame: bytes | None = None) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
 
 
@@ -194,7 +196,8 @@ class Room:
                     outgoing.permission_denied(f"role {conn.claims.role} is read-only"), "auth"
                 )
             return
-        self.accept_update(conn, msg.body, msg.info, msg.kind == "sync_update", clients)
+        echo = msg.kind == "sync_update" or conn.acknowledges_sync_step2
+        self.accept_update(conn, msg.body, msg.info, echo, clients)
 
     def accept_update(
         self,
@@ -217,10 +220,11 @@ class Room:
         self.size += len(update)
         started = time.perf_counter()
         frame = binary_frame(outgoing.update(update))  # the same bytes for every peer
-        # Peers hear it now, as it is queued; the sender once it is durable (the echo). Should
-        # the append fail, the rescue logs it before anyone can resync it (gateway/live/rescue.py).
+        # Peers hear it now, as it is queued; the sender once it is durable (the acknowledgement).
+        # Should the append fail, the rescue logs it before anyone can resync it
+        # (gateway/live/rescue.py).
         entry = self._entry(conn, update, "doc.update")
-        self.letters.put(entry, (lambda: conn.send_update(update, frame)) if echo else None)
+        self.letters.put(entry, (lambda: conn.acknowledge(update, frame)) if echo else None)
         for peer in self.conns:
             if peer is not conn:
                 peer.send_update(update, frame)

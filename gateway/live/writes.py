@@ -30,6 +30,7 @@ class Writer:
     """The room's `Peer` for one request: not among its connections; its echo is the answer."""
 
     events = False
+    acknowledges_sync_step2 = False  # it sends updates only
 
     def __init__(self, claims: Claims) -> None:
         self.id, self.claims, self.joined_at = uuid7(), claims, time.monotonic()
@@ -40,6 +41,9 @@ class Writer:
         pass  # nothing but the echo is sent to a writer
 
     def send_update(self, update: bytes, frame: bytes | None = None) -> None:
+        pass  # a writer is not among the room's connections: nobody's updates reach it
+
+    def acknowledge(self, update: bytes, frame: bytes | None = None) -> None:
         if not self.logged.done():
             self.logged.set_result(None)
 

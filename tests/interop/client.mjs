@@ -5,6 +5,7 @@ import * as readline from 'node:readline'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { HocuspocusProvider } from '@hocuspocus/provider'
 
 const doc = new Y.Doc()
 const text = doc.getText('text')
@@ -44,6 +45,28 @@ const commands = {
     provider.awareness.on('change', check)
     return { clientID: doc.clientID }
   },
+  // TipTap's own provider, against /v1/hocuspocus: the same document and commands.
+  hocuspocus ({ url, name, token }) {
+    provider = new HocuspocusProvider({
+      url,
+      name,
+      document: doc,
+      token,
+      WebSocketPolyfill: WebSocket,
+      onAuthenticated: ({ scope }) => emit({ event: 'authenticated', scope }),
+      onAuthenticationFailed: ({ reason }) => emit({ event: 'denied', reason }),
+      onSynced: ({ state }) => emit({ event: 'sync', synced: state, text: text.toString(), xml: xmlPlain() }),
+      onStatus: ({ status }) => emit({ event: 'status', status }),
+      onClose: ({ event }) => emit({ event: 'close', code: event && event.code, reason: event && event.reason }),
+      onStateless: ({ payload }) => emit({ event: 'stateless', payload })
+    })
+    provider.on('unsyncedChanges', check)
+    provider.awareness.on('change', check)
+    return { clientID: doc.clientID }
+  },
+  async waitSaved ({ timeout }) { await waitFor(() => provider.synced && provider.unsyncedChanges === 0, timeout ?? 10000); return {} },
+  unsynced () { return { unsynced: provider.unsyncedChanges, synced: provider.synced } },
+  stateless ({ payload }) { provider.sendStateless(payload); return {} },
   insert ({ index, value }) { text.insert(index ?? text.length, value); return {} },
   burst ({ n }) { for (let i = 0; i < n; i++) text.insert(text.length, `${i};`); return {} },
   paragraph ({ value }) {

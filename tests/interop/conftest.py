@@ -19,7 +19,7 @@ def node_modules() -> Path:
     node = shutil.which("node")
     assert node is not None, "node is required for the interop suite"
     target = HERE / "node_modules"
-    if not (target / "y-websocket").exists():
+    if not all((target / name).exists() for name in ("y-websocket", "@hocuspocus/provider")):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
     return target
 

@@ -35,6 +35,28 @@ class NodeClient:
         client.client_id = reply["clientID"]
         return client
 
+    @classmethod
+    async def hocuspocus(cls, gw: Running, letter_id: str, **claims: Any) -> "NodeClient":
+        """TipTap's HocuspocusProvider (@hocuspocus/provider) on `/v1/hocuspocus`."""
+        client = await cls.spawn()
+        await client.attach_hocuspocus(gw, letter_id, **claims)
+        return client
+
+    @classmethod
+    async def spawn(cls) -> "NodeClient":
+        """A client with a Y.Doc and no provider yet (it can edit offline first)."""
+        proc = await asyncio.create_subprocess_exec(
+            "node", str(HERE / "client.mjs"), cwd=HERE,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        return cls(proc)
+
+    async def attach_hocuspocus(self, gw: Running, letter_id: str, **claims: Any) -> None:
+        url = f"ws://127.0.0.1:{gw.port}/v1/hocuspocus"
+        name = f"letter-{letter_id}"
+        reply = await self.call("hocuspocus", url=url, name=name, token=gw.token(**claims))
+        self.client_id = reply["clientID"]
+
     async def _read(self) -> None:
         assert self.proc.stdout is not None
         while line := await self.proc.stdout.readline():

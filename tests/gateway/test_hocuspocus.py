@@ -1,0 +1,329 @@
+"""`/v1/hocuspocus` at the byte level: in-band auth per document, several documents on one
+socket, acknowledgements as sync statuses after the log, refusals, deadlines and pings.
+(tests/interop/test_hocuspocus.py drives the real @hocuspocus/provider.)"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import websockets
+from pycrdt import Decoder, Doc, Text, create_update_message, write_var_uint
+
+from gateway.errors import GOING_AWAY, MALFORMED, TOKEN_EXPIRED
+from gateway.wire import hocuspocus as hp
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.gateway.harness import Running, YClient, running_gateway, types_of
+from tests.support import eventually
+
+
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return write_var_uint(len(data)) + data
+
+
+@dataclass
+class Received:
+    address: str | None  # None for a ping
+    type: int
+    body: bytes  # after the type
+
+
+@dataclass
+class HpClient:
+    """A minimal client of the Hocuspocus framing."""
+
+    ws: Any
+    received: list[Received] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int | None = None
+    task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def connect(cls, gw: Running, query: str = "") -> "HpClient":
+        ws = await websockets.connect(f"ws://127.0.0.1:{gw.port}/v1/hocuspocus{query}")
+        client = cls(ws)
+        client.task = asyncio.create_task(client._read())
+        return client
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                assert isinstance(message, bytes)
+                if message == hp.PING_MESSAGE:
+                    self.received.append(Received(None, hp.PING, b""))
+                else:
+                    decoder = Decoder(message)
+                    address = decoder.read_var_string()
+                    rest = message[len(_string(address)) :]
+                    self.received.append(Received(address, rest[0], rest[1:]))
+                self.changed.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.closed.set()
+            self.changed.set()
+
+    async def send(self, address: str, message: bytes) -> None:
+        await self.ws.send(_string(address) + message)
+
+    async def auth(self, address: str, token: str) -> None:
+        await self.send(address, bytes([hp.AUTH, hp.AUTH_TOKEN]) + _string(token) + _string("4"))
+
+    async def next(self, address: str | None, type_: int, after: int = 0) -> Received:
+        """The first message of `type_` to `address` at or after index `after`."""
+        async with asyncio.timeout(10):
+            while True:
+                for got in self.received[after:]:
+                    if got.address == address and got.type == type_:
+                        return got
+                if self.closed.is_set():
+                    raise AssertionError(f"closed ({self.close_code}) before {type_}")
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def synced(self, address: str, token: str) -> Doc[Any]:
+        """Authenticate `address`, sync an empty doc, and return it with the letter's state."""
+        mark = len(self.received)
+        await self.auth(address, token)
+        assert (await self.next(address, hp.AUTH, mark)).body[0] == hp.AUTH_OK
+        await self.send(address, bytes([0, 0, 1, 0]))  # sync step 1, empty state vector
+        step2 = await self.next(address, hp.SYNC, mark)
+        while step2.body[0] != 1:
+            step2 = await self.next(address, hp.SYNC, self.received.index(step2) + 1)
+        doc: Doc[Any] = Doc()
+        doc.apply_update(Decoder(step2.body[1:]).read_message() or b"")
+        return doc
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.closed.wait()
+
+
+def _edit(doc: Doc[Any], value: str) -> bytes:
+    produced: list[bytes] = []
+    sub = doc.observe(lambda event: produced.append(event.update))
+    text = doc.get("text", type=Text)
+    text.insert(len(text), value)
+    doc.unobserve(sub)
+    return produced[0]
+
+
+def _statuses(client: HpClient, address: str) -> list[int]:
+    return [r.body[0] for r in client.received if r.address == address and r.type == hp.SYNC_STATUS]
+
+
+async def test_documents_on_one_socket_are_authenticated_and_refused_each_on_its_own(
+    gw: Running,
+) -> None:
+    mine = await gw.create_letter()
+    theirs = await gw.create_letter(firm="firm-b")
+    client = await HpClient.connect(gw)
+    token = gw.token(user="alice")
+    await client.auth(f"letter-{theirs}", token)
+    denied = await client.next(f"letter-{theirs}", hp.AUTH)
+    assert denied.body[0] == hp.AUTH_DENIED and b"forbidden" in denied.body
+    await client.auth("letter-nonexistent", token)
+    assert b"forbidden" in (await client.next("letter-nonexistent", hp.AUTH)).body  # no leak
+    await client.auth(f"letter-{mine}", "not-a-token")
+    assert b"unauthorized" in (await client.next(f"letter-{mine}", hp.AUTH)).body
+
+    doc = await client.synced(f"letter-{mine}", token)
+    update = _edit(doc, "hello")
+    # A denied document's provider keeps sending: dropped, the socket stays open.
+    await client.send(f"letter-{theirs}", create_update_message(update))
+    await client.send(f"letter-{mine}", create_update_message(update))
+    ack = await client.next(f"letter-{mine}", hp.SYNC_STATUS)
+    assert ack.body == b"\x01"
+    # The acknowledgement comes once the update is in the log.
+    assert await gw.logged_text(mine) == "hello"
+    assert await gw.logged_text(theirs) == ""
+    assert "session.joined" not in types_of(await gw.records(Topic.LETTERS, theirs))
+    metrics = await gw.metrics()
+    assert metrics['gateway_refusals_total{reason="not_authenticated"}'] >= 1
+    assert metrics['gateway_refusals_total{reason="forbidden"}'] >= 2
+    assert metrics["gateway_hocuspocus_sockets"] == 1
+    assert not client.closed.is_set()
+    await client.close()
+    await eventually(lambda: _left(gw, mine))
+
+
+async def test_two_sessions_of_one_socket_and_a_stock_client_see_each_other(gw: Running) -> None:
+    letter = await gw.create_letter()
+    other = await gw.create_letter()
+    stock = await gw.client(letter, user="bob")
+    await stock.synced.wait()
+    client = await HpClient.connect(gw)
+    token = gw.token(user="alice")
+    doc = await client.synced(f"letter-{letter}", token)
+    await client.synced(other, token)  # a bare id names the letter too
+    await client.send(f"letter-{letter}", create_update_message(_edit(doc, "from tiptap")))
+    await eventually(lambda: str(stock.text) == "from tiptap")
+    mark = len(client.received)
+    await stock.insert("!")
+    got = await client.next(f"letter-{letter}", hp.SYNC, mark)
+    assert got.body[0] == 2  # a sync update, y-protocols' own after the address
+    assert all(r.address != other for r in client.received[mark:] if r.type == hp.SYNC)
+
+    # Closing one document ends its session only.
+    await client.send(f"letter-{letter}", bytes([hp.CLOSE]))
+    await eventually(lambda: _left(gw, letter))
+    update = _edit(Doc(), "still here")
+    await client.send(other, create_update_message(update))
+    assert (await client.next(other, hp.SYNC_STATUS)).body == b"\x01"
+    assert not client.closed.is_set()
+
+
+async def _left(gw: Running, letter: str) -> bool:
+    return "session.left" in types_of(await gw.records(Topic.LETTERS, letter))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(b"\xff" * 12, id="address-varint-too-long"),
+        pytest.param(b"\x05ab", id="address-beyond-frame"),
+        pytest.param(b"\x03abc", id="address-without-type"),
+        pytest.param(b"\x02\xc3\x28\x00", id="address-not-utf8"),
+        pytest.param(write_var_uint(4096) + b"x" * 4096 + b"\x00", id="address-too-long"),
+        pytest.param(b"\x01a\x02\x05\x00", id="unknown-auth-subtype"),
+        pytest.param(b"\x01a\x02\x00\xff\xff\xff\xff\x0f", id="token-length-beyond-frame"),
+        pytest.param("text", id="text-frame"),
+    ],
+)
+async def test_malformed_messages_close_only_their_socket(gw: Running, frame: Any) -> None:
+    letter = await gw.create_letter()
+    token = gw.token(user="alice")
+    bystander = await HpClient.connect(gw)
+    doc = await bystander.synced(f"letter-{letter}", token)
+    stock = await gw.client(letter, user="bob")
+    await stock.synced.wait()
+    bad = await HpClient.connect(gw)
+    await bad.ws.send(frame)
+    await bad.closed.wait()
+    assert bad.close_code in (MALFORMED, 4413)
+    # Everyone else goes on: an edit is applied, acknowledged and relayed.
+    await bystander.send(f"letter-{letter}", create_update_message(_edit(doc, "still fine")))
+    assert (await bystander.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"
+    await eventually(lambda: str(stock.text) == "still fine")
+
+
+async def test_malformed_message_of_an_authenticated_document_closes_its_socket(
+    gw: Running,
+) -> None:
+    letter = await gw.create_letter()
+    client = await HpClient.connect(gw)
+    await client.synced(f"letter-{letter}", gw.token(user="alice"))
+    await client.send(f"letter-{letter}", bytes([0, 2, 5, 1, 2]))  # an update cut short
+    close = await client.next(f"letter-{letter}", hp.CLOSE)
+    assert close.body  # the reason, for this document
+    await client.closed.wait()
+    assert client.close_code == MALFORMED
+    await eventually(lambda: _left(gw, letter))  # its session ended, and logged nothing else
+    assert types_of(await gw.records(Topic.LETTERS, letter)) == [
+        "letter.created",
+        "session.joined",
+        "session.left",
+    ]
+
+
+async def test_read_only_edits_get_a_status_of_0_and_nothing_is_logged(gw: Running) -> None:
+    letter = await gw.create_letter()
+    client = await HpClient.connect(gw)
+    mark = len(client.received)
+    doc = await client.synced(f"letter-{letter}", gw.token(user="vic", role="viewer"))
+    assert b"readonly" in (await client.next(f"letter-{letter}", hp.AUTH, mark)).body
+    await client.send(f"letter-{letter}", create_update_message(_edit(doc, "no")))
+    await eventually(lambda: 0 in _statuses(client, f"letter-{letter}"))
+    assert await gw.logged_text(letter) == ""
+    assert not client.closed.is_set()  # refused, not disconnected
+
+
+async def test_stateless_messages_carry_app_messages_when_asked(gw: Running) -> None:
+    letter = await gw.create_letter()
+    plain = await HpClient.connect(gw)
+    await plain.synced(f"letter-{letter}", gw.token(user="carol"))
+    opted = await HpClient.connect(gw, "?events=1")
+    await opted.synced(f"letter-{letter}", gw.token(user="alice"))
+    mark = len(opted.received)
+    stock = await gw.client(letter, user="bob")
+    await stock.synced.wait()
+    joined = await opted.next(f"letter-{letter}", hp.STATELESS, mark)
+    assert b'"type":"session.joined"' in joined.body and b'"id":"bob"' in joined.body
+    # Without the opt-in, the app's own stateless messages are nothing to us: not JSON, kept.
+    await plain.send(f"letter-{letter}", bytes([hp.STATELESS]) + _string("not json"))
+    await plain.send(f"letter-{letter}", create_update_message(_edit(Doc(), "x")))
+    assert (await plain.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"
+    assert not any(r.type == hp.STATELESS for r in plain.received)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def quick(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(
+        data_dir=tmp_path / "steno",
+        partitions=2,
+        hocuspocus_auth_timeout_s=0.5,
+        hocuspocus_ping_s=0.3,
+    )
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def test_a_socket_that_authenticates_nothing_is_closed(quick: Running) -> None:
+    idle = await HpClient.connect(quick)
+    denied = await HpClient.connect(quick)
+    await denied.auth("letter-nope", quick.token())  # refused: not authenticated either
+    letter = await quick.create_letter()
+    working = await HpClient.connect(quick)
+    await working.synced(f"letter-{letter}", quick.token())
+    for client in (idle, denied):
+        await client.closed.wait()
+        assert client.close_code == TOKEN_EXPIRED
+    assert not working.closed.is_set()
+    metrics = await quick.metrics()
+    assert metrics['gateway_refusals_total{reason="auth_timeout"}'] == 2
+
+
+async def test_a_quiet_socket_is_pinged(quick: Running) -> None:
+    letter = await quick.create_letter()
+    client = await HpClient.connect(quick)
+    await client.synced(f"letter-{letter}", quick.token())
+    await client.next(None, hp.PING)
+    await client.ws.send(bytes([hp.PONG]))  # a pong is taken as is
+    mark = len(client.received)
+    await client.next(None, hp.PING, mark)
+    assert not client.closed.is_set()
+
+
+async def test_token_expiry_closes_the_socket_with_4401(gw: Running) -> None:
+    letter = await gw.create_letter()
+    client = await HpClient.connect(gw)
+    await client.synced(f"letter-{letter}", gw.token(user="alice", ttl_s=2))
+    close = await client.next(f"letter-{letter}", hp.CLOSE)
+    assert b"token expired" in close.body
+    await client.closed.wait()
+    assert client.close_code == TOKEN_EXPIRED
+
+
+async def test_drain_closes_sockets_with_1001_and_refuses_new_documents(gw: Running) -> None:
+    letter = await gw.create_letter()
+    client = await HpClient.connect(gw)
+    doc = await client.synced(f"letter-{letter}", gw.token(user="alice"))
+    late = await HpClient.connect(gw)
+    update = _edit(doc, "flushed before the close")
+    await client.send(f"letter-{letter}", create_update_message(update))
+    await client.next(f"letter-{letter}", hp.SYNC_STATUS)
+    drain = asyncio.create_task(gw.app.state.gateway.drain())
+    await client.closed.wait()
+    assert client.close_code == GOING_AWAY
+    await late.auth(f"letter-{letter}", gw.token(user="bob"))
+    assert b"draining" in (await late.next(f"letter-{letter}", hp.AUTH)).body
+    await late.close()
+    await drain
+    assert await gw.logged_text(letter) == "flushed before the close"

@@ -1,0 +1,137 @@
+"""TipTap's HocuspocusProvider (npm @hocuspocus/provider 4.8) on `/v1/hocuspocus`, beside stock
+y-websocket clients on `/v1/{room}`: the same letters, the same rules."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from schemas.envelope import decode_record
+from schemas.events import Topic
+from tests.gateway.harness import Running
+from tests.interop.driver import NodeClient
+
+pytestmark = pytest.mark.slow
+Open = Callable[..., Awaitable[NodeClient]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def clients(gw: Running) -> AsyncIterator[tuple[Open, Open]]:
+    opened: list[NodeClient] = []
+
+    async def hocuspocus(letter_id: str, synced: bool = True, **claims: Any) -> NodeClient:
+        client = await NodeClient.hocuspocus(gw, letter_id, **claims)
+        opened.append(client)
+        if synced:
+            await client.event("sync", synced=True)
+        return client
+
+    async def y_websocket(letter_id: str, **claims: Any) -> NodeClient:
+        client = await NodeClient.open(gw, letter_id, **claims)
+        opened.append(client)
+        await client.event("sync", synced=True)
+        return client
+
+    yield hocuspocus, y_websocket
+    for client in opened:
+        await client.quit()
+
+
+async def test_hocuspocus_and_y_websocket_co_edit(gw: Running, clients: tuple[Open, Open]) -> None:
+    hocuspocus, y_websocket = clients
+    letter = await gw.create_letter("Dear Sir,\nPay up.")
+    tiptap = await hocuspocus(letter, user="alice")
+    assert (await tiptap.event("authenticated"))["scope"] == "read-write"
+    assert (await tiptap.call("read"))["xml"] == "Dear Sir,\nPay up."  # the initial sync
+    stock = await y_websocket(letter, user="bob")
+    await tiptap.call("insert", index=0, value="hello")
+    await stock.call("waitText", equals="hello")
+    await stock.call("paragraph", value="Regards")
+    await tiptap.call("waitXml", equals="Dear Sir,\nPay up.\nRegards")
+    await tiptap.call("burst", n=100)
+    expected = "hello" + "".join(f"{i};" for i in range(100))
+    await stock.call("waitText", equals=expected)
+    # Every change acknowledged (a sync status per update, sent once it is in the log): the
+    # provider has no unsynced changes left, and the log holds alice's edits as hers.
+    await tiptap.call("waitSaved")
+    records = await gw.records(Topic.LETTERS, letter)
+    updates = [decode_record(r.key, r.value, r.headers) for r in records]
+    by_alice = [e for e in updates if e.type == "doc.update" and e.envelope.user == "alice"]
+    assert len(by_alice) >= 101  # the insert and the burst (a step 2 may add one)
+    assert {e.envelope.user for e in updates if e.type == "session.joined"} == {"alice", "bob"}
+
+
+async def test_late_hocuspocus_joiner_gets_the_whole_letter(
+    gw: Running, clients: tuple[Open, Open]
+) -> None:
+    hocuspocus, y_websocket = clients
+    letter = await gw.create_letter("Intro")
+    stock = await y_websocket(letter, user="alice")
+    await stock.call("insert", index=0, value="typed by alice;")
+    await stock.call("paragraph", value="More")
+    other = await y_websocket(letter, user="bob")
+    await other.call("waitText", equals="typed by alice;")
+    late = await hocuspocus(letter, user="carol", synced=False)
+    synced = await late.event("sync", synced=True)
+    assert synced["text"] == "typed by alice;" and synced["xml"] == "Intro\nMore"
+    await late.call("waitSaved")  # its own step 2 is acknowledged too
+
+
+async def test_presence_crosses_both_framings(gw: Running, clients: tuple[Open, Open]) -> None:
+    hocuspocus, y_websocket = clients
+    letter = await gw.create_letter()
+    tiptap = await hocuspocus(letter, user="alice", name="Alice A")
+    stock = await y_websocket(letter, user="bob", name="Bob B")
+    await tiptap.call("awareness", state={"cursor": 3, "user": {"name": "Mallory"}})
+    seen = (await stock.call("waitPeers", count=1))["states"]
+    client_id, state = seen[0]
+    assert client_id == tiptap.client_id and state["cursor"] == 3
+    assert state["user"]["name"] == "Alice A" and state["user"]["id"] == "alice"  # stamped
+    await stock.call("awareness", state={"cursor": 1})
+    theirs = (await tiptap.call("waitPeers", count=1))["states"]
+    assert theirs[0][1]["user"]["name"] == "Bob B"
+    await tiptap.call("quit")  # destroy(): the provider closes the document
+    await stock.call("waitPeers", count=0)
+
+
+async def test_read_only_and_refused_documents(gw: Running, clients: tuple[Open, Open]) -> None:
+    hocuspocus, y_websocket = clients
+    letter = await gw.create_letter("Text")
+    editor = await y_websocket(letter, user="alice")
+    viewer = await hocuspocus(letter, user="vic", role="viewer")
+    assert (await viewer.event("authenticated"))["scope"] == "readonly"
+    await viewer.call("insert", index=0, value="by viewer")
+    await editor.call("insert", index=0, value="!")
+    # It still receives (its own refused text stays in its local doc, on either side of "!").
+    assert "!" in (await viewer.call("waitLength", length=len("!by viewer")))["text"]
+    assert (await viewer.call("unsynced"))["unsynced"] >= 1  # its edit was not applied
+    assert (await editor.call("read"))["text"] == "!"
+    outsider = await hocuspocus(letter, user="eve", firm="firm-b", synced=False)
+    assert (await outsider.event("denied"))["reason"] == "forbidden"
+    await outsider.call("insert", index=0, value="from another firm")  # dropped, not applied
+    await editor.call("insert", index=1, value="?")
+    assert "!?" in (await viewer.call("waitLength", length=len("!?by viewer")))["text"]
+    records = await gw.records(Topic.LETTERS, letter)
+    events = [decode_record(r.key, r.value, r.headers) for r in records]
+    assert {e.envelope.user for e in events if e.type == "doc.update"} == {"u1", "alice"}
+    assert "eve" not in {e.envelope.user for e in events}
+
+
+async def test_offline_edits_resync_and_are_acknowledged(
+    gw: Running, clients: tuple[Open, Open]
+) -> None:
+    """Edits made before connecting reach the server in the provider's sync step 2; that step 2
+    is acknowledged once logged, so the provider shows them saved."""
+    _, y_websocket = clients
+    letter = await gw.create_letter()
+    stock = await y_websocket(letter, user="bob")
+    tiptap = await NodeClient.spawn()
+    try:
+        await tiptap.call("insert", index=0, value="typed offline")
+        await tiptap.attach_hocuspocus(gw, letter, user="alice")
+        await stock.call("waitText", equals="typed offline")
+        await tiptap.call("waitSaved")
+    finally:
+        await tiptap.quit()
+    assert await gw.logged_text(letter) == "typed offline"

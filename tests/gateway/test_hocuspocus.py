@@ -17,7 +17,7 @@ from gateway.errors import GOING_AWAY, MALFORMED, TOKEN_EXPIRED
 from gateway.wire import hocuspocus as hp
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.harness import Running, YClient, running_gateway, types_of
+from tests.gateway.harness import Running, running_gateway, types_of
 from tests.support import eventually
 
 

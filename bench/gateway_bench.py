@@ -6,6 +6,8 @@
         --tick-ms 1 --runs 3
     .venv/bin/python bench/gateway_bench.py --letters 200 --users 10 --rate 5 --duration 20 --lean \
         --procs 2
+    .venv/bin/python bench/gateway_bench.py --letters 50 --users 10 --rate 5 --duration 20 --lean \
+        --tick-ms 1 --target gateway --hocuspocus
     .venv/bin/python bench/gateway_bench.py --initial-sync 10000
     .venv/bin/python bench/gateway_bench.py --idle 10000
     .venv/bin/python bench/gateway_bench.py --unheld-reads 20 [--distinct]
@@ -16,7 +18,9 @@ deliveries without applying them): at 500 connections the generator then needs a
 of a core instead of a whole one, so the figures are the servers' rather than the generator's
 queueing. `--tick-ms 1` sends each update within a millisecond of its due time instead of in
 5 ms bursts, arrivals closer to those of independent typists. Lean clients also time their own
-update's echo (`ack_ms`): the gateway sends it once the update is in the log.
+update's echo (`ack_ms`): the gateway sends it once the update is in the log. `--hocuspocus`
+(with `--lean`, `--target gateway`) has the gateway's clients speak TipTap's Hocuspocus framing
+on `/v1/hocuspocus`; their `ack_ms` is then the sync status that acknowledges each update.
 
 Prints one JSON line per run (both servers in turn, alternating who goes first), then the
 medians per server; docs/performance.md ("Gateway") records the figures. Set
@@ -140,7 +144,11 @@ async def create_letters(port: int, count: int, settings: Settings) -> list[str]
 
 
 async def run_load(
-    url: str, rooms: list[dict[str, Any]], args: argparse.Namespace, server: Proc
+    url: str,
+    rooms: list[dict[str, Any]],
+    args: argparse.Namespace,
+    server: Proc,
+    hocuspocus: bool = False,
 ) -> dict[str, Any]:
     """Run the generator (`args.procs` processes, letters dealt round-robin); the server's CPU
     and the load average cover the measuring window, which all processes start together."""
@@ -155,6 +163,7 @@ async def run_load(
             "drain_s": args.drain,
             "tick_ms": args.tick_ms,
             "lean": args.lean,
+            "hocuspocus": hocuspocus,
             "stagger_s": args.stagger,
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -205,7 +214,8 @@ async def run_load(
                 await proc.wait()
         for plan in plans:
             os.unlink(plan)
-    result = {"clients": "lean" if args.lean else "stock", **_merge(results, args.duration)}
+    clients = ("lean" if args.lean else "stock") + (" (hocuspocus framing)" if hocuspocus else "")
+    result = {"clients": clients, **_merge(results, args.duration)}
     (cpu0, t0), (cpu1, t1) = window["measuring"], window["done"]
     result["server_cpu_pct_of_core"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
     result["server_rss_mb"] = round(server.rss_mb(), 1)
@@ -258,7 +268,8 @@ async def bench_gateway(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             ]}
             for li, lid in enumerate(letters)
         ]  # fmt: skip
-        result = await run_load(f"ws://127.0.0.1:{port}/v1", rooms, args, server)
+        url = f"ws://127.0.0.1:{port}/v1"
+        result = await run_load(url, rooms, args, server, hocuspocus=args.hocuspocus)
     finally:
         await server.stop()
     return {"server": "steno gateway (embedded log)", **result}
@@ -576,6 +587,11 @@ async def main() -> None:
         action="store_true",
         help="lean clients (raw sockets that do not apply deliveries): server-bound figures",
     )
+    parser.add_argument(
+        "--hocuspocus",
+        action="store_true",
+        help="with --lean: the gateway's clients speak the Hocuspocus framing (/v1/hocuspocus)",
+    )
     parser.add_argument("--target", choices=["gateway", "reference", "both"], default="both")
     parser.add_argument(
         "--initial-sync",
@@ -613,6 +629,8 @@ async def main() -> None:
         help="only time POST /v1/letters/{id}/updates: WRITERS backends, --updates posts each",
     )
     args = parser.parse_args()
+    if args.hocuspocus and not args.lean:
+        parser.error("--hocuspocus needs --lean (the stock clients are y-websocket's)")
     with tempfile.TemporaryDirectory() as tmp:
         if args.rest_writes:
             result = await bench_rest_writes(args.updates, args.rest_writes, Path(tmp))

@@ -113,7 +113,21 @@ function syncUpdateFrame (update) {
 const MARK = '\u0002bench:' // starts every lean value: "MARK<sender>,<n>,<t>,<m>;"
 const MARK_BYTES = Buffer.from(MARK)
 
+// Every lean value in a received frame, wherever it sits in the frame's bytes.
+function deliveries (data, key, lastSeen, t) {
+  for (let at = data.indexOf(MARK_BYTES); at >= 0; at = data.indexOf(MARK_BYTES, at + 1)) {
+    const end = data.indexOf(59, at) // ';'
+    const [sender, n, sent, m] = data.toString('latin1', at + MARK_BYTES.length, end).split(',')
+    if (sender === key) { // our own echo: the gateway's acknowledgement, sent once it is durable
+      if (m === '1') stats.acks.push(t - Number(sent))
+      continue
+    }
+    record(lastSeen, sender, Number(n), Number(sent), m === '1', t)
+  }
+}
+
 function leanClient (room, params, userIndex, roomUsers) {
+  if (plan.hocuspocus) return leanHocuspocusClient(room, params, userIndex, roomUsers)
   const query = new URLSearchParams(params).toString()
   const ws = new WebSocket(`${plan.url}/${room}${query ? '?' + query : ''}`)
   const doc = new Y.Doc() // only ever holds this user's key
@@ -121,22 +135,59 @@ function leanClient (room, params, userIndex, roomUsers) {
   const key = String(userIndex)
   const lastSeen = new Map(roomUsers.map((u) => [String(u), -1]))
   doc.on('update', (update) => { if (ws.readyState === WebSocket.OPEN) ws.send(syncUpdateFrame(update)) })
-  ws.on('message', (data) => {
-    const t = now()
-    for (let at = data.indexOf(MARK_BYTES); at >= 0; at = data.indexOf(MARK_BYTES, at + 1)) {
-      const end = data.indexOf(59, at) // ';'
-      const [sender, n, sent, m] = data.toString('latin1', at + MARK_BYTES.length, end).split(',')
-      if (sender === key) { // our own echo: the gateway's acknowledgement, sent once it is durable
-        if (m === '1') stats.acks.push(t - Number(sent))
-        continue
-      }
-      record(lastSeen, sender, Number(n), Number(sent), m === '1', t)
-    }
-  })
+  ws.on('message', (data) => deliveries(data, key, lastSeen, now()))
   const write = (n) => map.set(key, `${MARK}${key},${n},${now().toFixed(3)},${measuring ? 1 : 0};`)
   // The server speaks first (its sync step 1) once the letter is loaded: that is "synced" here.
   const synced = new Promise((resolve) => ws.once('message', resolve))
   return handle(key, write, synced, (sender) => lastSeen.get(sender), () => ws.terminate())
+}
+
+// The same lean client in the Hocuspocus framing (`/v1/hocuspocus`, bench option
+// `--hocuspocus`): every message behind the document's address, the token in-band, and the
+// acknowledgement a sync status (8, 1) instead of the echo, matched to the oldest update sent.
+function leanHocuspocusClient (room, params, userIndex, roomUsers) {
+  const ws = new WebSocket(`${plan.url}/hocuspocus`)
+  const address = varString(room)
+  const doc = new Y.Doc()
+  const map = doc.getMap('bench')
+  const key = String(userIndex)
+  const lastSeen = new Map(roomUsers.map((u) => [String(u), -1]))
+  const unacknowledged = [] // [sent at, measured] of each update, oldest first
+  doc.on('update', (update) => {
+    if (ws.readyState !== WebSocket.OPEN) return
+    ws.send(Buffer.concat([address, syncUpdateFrame(update)]))
+    unacknowledged.push([now(), measuring])
+  })
+  ws.on('open', () => ws.send(Buffer.concat([address, Buffer.from([2, 0]), varString(params.token)])))
+  const step1 = Buffer.concat([address, Buffer.from([0, 0])])
+  const synced = new Promise((resolve) => {
+    ws.on('message', (data) => {
+      const t = now()
+      if (data.length === 1 && data[0] === 9) return ws.send(Buffer.from([10])) // ping
+      if (data.length === address.length + 2 && data[address.length] === 8) { // sync status
+        const [sent, measured] = unacknowledged.shift() || [t, false]
+        if (measured && data[address.length + 1] === 1) stats.acks.push(t - sent)
+        return
+      }
+      if (data.subarray(0, step1.length).equals(step1)) resolve() // the room's sync step 1
+      deliveries(data, key, lastSeen, t)
+    })
+  })
+  const write = (n) => map.set(key, `${MARK}${key},${n},${now().toFixed(3)},${measuring ? 1 : 0};`)
+  return handle(key, write, synced, (sender) => lastSeen.get(sender), () => ws.terminate())
+}
+
+function varUint (n) {
+  const out = []
+  for (; ; n >>>= 7) {
+    if (n < 0x80) { out.push(n); return Buffer.from(out) }
+    out.push((n & 0x7f) | 0x80)
+  }
+}
+
+function varString (text) {
+  const bytes = Buffer.from(text, 'utf8')
+  return Buffer.concat([varUint(bytes.length), bytes])
 }
 
 function percentile (sorted, p) {

@@ -31,6 +31,7 @@ from gateway.live.buckets import TokenBucket
 from gateway.outgoing import MSG_APP
 from gateway.preparse import ProtocolError
 from gateway.service import Gateway
+from gateway.transport import ABORT
 from gateway.wire import hocuspocus as hp
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,8 @@ class Multiplexed:
             return
         self._authenticated = True
         claims = admitted.claims
-        doc = DocumentSocket(address, self.send, self.close)
+        abort = (self.ws.scope.get("extensions") or {}).get(ABORT)
+        doc = DocumentSocket(address, self.send, self.close, abort)
         self._docs[address] = doc
         # Before the room's sync step 1, which the session sends first.
         await self.send(prefix + hp.authenticated(read_only=not claims.can_edit))

@@ -10,6 +10,7 @@ the same code for both framings. What differs is said here:
   become stateless messages;
 * the acknowledgement of an update is a sync status of 1, not the update echoed: the provider
   counts its unsynced changes down with it;
+* a slow consumer aborts the whole socket, as on `/v1`;
 * closing the document closes the whole socket with the code (after a close message naming the
   reason for this document): the provider then reconnects and authenticates every document it
   has on that socket again, with a fresh token when it has a token function. Token expiry,
@@ -25,6 +26,7 @@ from gateway import outgoing
 from gateway.inbound import Inbound
 from gateway.live.connection import Connection
 from gateway.live.room import Room
+from gateway.transport import ABORT
 from gateway.wire import hocuspocus as hp
 
 BACKLOG = 16  # messages handed to a document before the socket waits for it to take them
@@ -38,9 +40,11 @@ class DocumentSocket:
         address: str,
         send: Callable[[bytes], Awaitable[None]],
         close_socket: Callable[[int, str], Awaitable[None]],
+        abort: Callable[[], None] | None = None,
     ) -> None:
         self.address = address
-        self.scope: dict[str, Any] = {"extensions": {}}
+        # A slow consumer is aborted (gateway/transport.py): its writer waits on the socket.
+        self.scope: dict[str, Any] = {"extensions": {ABORT: abort} if abort else {}}
         self._prefix = hp.address(address)
         self._send, self._close_socket = send, close_socket
         self._inbox: deque[dict[str, Any]] = deque()

@@ -1,7 +1,10 @@
 """Single hostile frames against a live gateway: refused with the documented close code,
 counted, never logged or relayed, while another letter keeps its latency (issue 9)."""
 
+from typing import Any
+
 import pytest
+import websockets
 
 from gateway.errors import MALFORMED, TOO_LARGE
 from tests.attacks.harness import Scene, attack_window, close_code_after, open_attacker
@@ -74,3 +77,33 @@ async def test_ten_megabyte_frame_is_closed_by_the_websocket_layer(scene: Scene)
         assert await close_code_after(attacker, b"\x00\x02" + b"\x00" * 10_000_000) == 1009
     assert scene.refusals_of("transport_1009") == before + 1
     assert await scene.logged_by("mallory") == []
+
+
+async def open_hocuspocus_attacker(scene: Scene) -> tuple[Any, bytes]:
+    """A raw socket on `/v1/hocuspocus` with letter A authenticated as mallory, after the
+    room's step 1 arrived; and the address every message to it starts with."""
+    address = lib0.buf(f"letter-{scene.letter_a}".encode())
+    ws = await websockets.connect(f"ws://127.0.0.1:{scene.gw.port}/v1/hocuspocus", max_size=None)
+    token = scene.gw.token(user="mallory").encode()
+    await ws.send(address + b"\x02\x00" + lib0.buf(token))
+    assert (await ws.recv()).startswith(address + b"\x02\x02")  # authenticated
+    assert (await ws.recv()).startswith(address + b"\x00\x00")  # the room's sync step 1
+    return ws, address
+
+
+@pytest.mark.parametrize("name", FRAMES)
+async def test_hostile_frame_in_the_hocuspocus_framing(scene: Scene, name: str) -> None:
+    """The same frames behind a document's address: the same pre-parser, refusal and code."""
+    frame, code, reason, marker = FRAMES[name]
+    before = scene.refusals_of(reason)
+    relayed = len(scene.victim.received)
+    attacker, address = await open_hocuspocus_attacker(scene)
+    assert await close_code_after(attacker, address + frame) == code
+    assert scene.refusals_of(reason) == before + 1
+    assert await scene.logged_by("mallory") == []
+    await scene.barrier()
+    later = scene.victim.received[relayed:]
+    assert scene.foreign_updates(later) == []
+    if marker is not None:
+        assert not any(marker in m for m in later)
+    assert not scene.victim.closed.is_set()

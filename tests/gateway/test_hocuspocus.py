@@ -327,3 +327,39 @@ async def test_drain_closes_sockets_with_1001_and_refuses_new_documents(gw: Runn
     await late.close()
     await drain
     assert await gw.logged_text(letter) == "flushed before the close"
+
+
+@pytest_asyncio.fixture
+async def small_outbox(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=1, max_outbox_bytes=256 << 10,
+        rate_messages_per_s=1000, rate_burst=1000, max_document_bytes=256 << 20,
+    )  # fmt: skip
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def test_a_provider_that_stops_reading_is_dropped_at_once(small_outbox: Running) -> None:
+    gw = small_outbox
+    letter = await gw.create_letter()
+    writer, bystander = await gw.client(letter), await gw.client(letter, user="u2")
+    await writer.synced.wait()
+    await bystander.synced.wait()
+    stalled = HpClient(await websockets.connect(f"ws://127.0.0.1:{gw.port}/v1/hocuspocus"))
+    await stalled.auth(f"letter-{letter}", gw.token(user="u3"))
+    await eventually(lambda: any(c.claims.sub == "u3" for c in gw.app.state.gateway.conns))
+    # It reads nothing (no reader task): the socket's buffers fill, then its outbox.
+    chunk, sent = "z" * 60_000, 0
+    while (
+        sent < 1000 and 'gateway_refusals_total{reason="slow_consumer"}' not in await gw.metrics()
+    ):
+        await writer.insert(chunk)
+        sent += 1
+    assert sent < 1000, "never dropped: the gateway kept buffering for a client that reads nothing"
+    # Its socket is aborted, not left waiting for a read that never comes.
+    await eventually(
+        lambda: not any(c.claims.sub == "u3" for c in gw.app.state.gateway.conns), timeout=5
+    )
+    await eventually(lambda: len(str(bystander.text)) == sent * len(chunk), timeout=30)
+    assert not writer.closed.is_set() and not bystander.closed.is_set()
+    await stalled.ws.close()

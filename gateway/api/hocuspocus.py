@@ -20,6 +20,9 @@ sent nothing for `hocuspocus_ping_s` gets a ping. `?events=1` opts in to our app
 import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
@@ -31,7 +34,7 @@ from gateway.live.buckets import TokenBucket
 from gateway.outgoing import MSG_APP
 from gateway.preparse import ProtocolError
 from gateway.service import Gateway
-from gateway.transport import ABORT
+from gateway.transport import READ_DIRECT
 from gateway.wire import hocuspocus as hp
 
 log = logging.getLogger(__name__)
@@ -50,47 +53,110 @@ async def hocuspocus(ws: WebSocket) -> None:
 
 
 class Multiplexed:
-    """One socket of the Hocuspocus framing and the documents on it."""
+    """One socket of the Hocuspocus framing and the documents on it.
+
+    Messages are handled as uvicorn parses them (gateway/transport.py, READ_DIRECT), each handed
+    to its document's connection at once, as on `/v1`; without the extension, by the ASGI read
+    loop. The one thing that waits is a document's auth: meanwhile the socket is not read, and
+    what it had already read waits in `_pending`, in order.
+    """
 
     def __init__(self, gateway: Gateway, ws: WebSocket, events: bool) -> None:
         self.gateway, self.ws, self.events = gateway, ws, events
         s = gateway.ctx.settings
+        self._extensions: dict[str, Any] = ws.scope.get("extensions") or {}
         self._docs: dict[str, DocumentSocket] = {}  # by address
         self._sessions: set[asyncio.Task[None]] = set()
         self._unclaimed = TokenBucket(s.rate_messages_per_s, s.rate_burst)
         self._authenticated = False
         self._closed = False
+        self._closing: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
+        # Direct reads: the socket's hold, who holds it, and what waits for an auth.
+        self._pause: Callable[[bool], None] | None = None
+        self._holders: set[object] = set()
+        self._auth: asyncio.Task[None] | None = None
+        self._pending: deque[bytes | None] = deque()
 
     async def run(self) -> None:
         metrics = self.gateway.ctx.metrics
         metrics.hocuspocus_sockets.inc()
         timers = [asyncio.create_task(self._deadline()), asyncio.create_task(self._keep_alive())]
+        read_direct = self._extensions.get(READ_DIRECT)
+        if read_direct is not None:
+            self._pause = read_direct(self._on_message)
         try:
             await self._read()
         finally:
-            for timer in timers:
-                timer.cancel()
+            for task in (*timers, self._auth):
+                if task is not None:
+                    task.cancel()
             for doc in list(self._docs.values()):
                 doc.end(1006)
             if self._sessions:
                 await asyncio.gather(*self._sessions, return_exceptions=True)
+            if self._closing is not None:
+                await asyncio.gather(self._closing, return_exceptions=True)
             metrics.hocuspocus_sockets.dec()
 
     async def _read(self) -> None:
+        """ASGI: the disconnect, and every message when reads are not direct."""
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
             if self._closed:
                 continue  # we are closing: wait for the client's close frame
-            try:
-                await self._handle(message.get("bytes"))
-            except Refused as refusal:
-                self.gateway.ctx.metrics.refuse(refusal.reason)
-                await self.close(refusal.code, refusal.reason)
+            auth = self._guarded(message.get("bytes"))
+            if auth is not None:
+                await auth
+            for doc in list(self._docs.values()):
+                await doc.space()  # a document whose connection has not taken its share yet
 
-    async def _handle(self, data: bytes | None) -> None:
+    def _on_message(self, data: bytes | None) -> None:
+        """A message straight from the socket (READ_DIRECT); must not raise."""
+        if self._closed:
+            return
+        if self._auth is not None:  # an auth runs: keep the order, read nothing more
+            self._pending.append(data)
+            return
+        auth = self._guarded(data)
+        if auth is not None:
+            self._hold(self, True)
+            self._auth = asyncio.create_task(self._after_auth(auth))
+
+    async def _after_auth(self, auth: Coroutine[Any, Any, None]) -> None:
+        await auth
+        self._auth = None
+        while self._pending and self._auth is None:
+            self._on_message(self._pending.popleft())
+        if self._auth is None:
+            self._hold(self, False)
+
+    def _hold(self, who: object, paused: bool) -> None:
+        """Pause the socket's reading while anyone holds it: an auth, or a document's connection
+        (it waits on Redis, the log is behind, or its room still loads)."""
+        if paused:
+            self._holders.add(who)
+        else:
+            self._holders.discard(who)
+        if self._pause is not None:
+            self._pause(bool(self._holders))
+
+    def _guarded(self, data: bytes | None) -> Coroutine[Any, Any, None] | None:
+        """Handle one message now; an auth is returned, to be awaited before the next one."""
+        try:
+            return self._handle(data)
+        except Refused as refusal:
+            self.gateway.ctx.metrics.refuse(refusal.reason)
+            self._shut(refusal.code, refusal.reason)
+        except Exception as exc:  # nothing above raises anything else; a bug closes this socket
+            log.exception("hocuspocus message refused: %r", exc)
+            self.gateway.ctx.metrics.refuse("frame_error")
+            self._shut(MALFORMED, "malformed message")
+        return None
+
+    def _handle(self, data: bytes | None) -> Coroutine[Any, Any, None] | None:
         if data is None:
             raise Refused(MALFORMED, "text_frame")
         try:
@@ -98,22 +164,23 @@ class Multiplexed:
         except ProtocolError as exc:
             raise Refused(exc.close_code, exc.reason) from None
         if msg is None:
-            return  # a pong
+            return None  # a pong
         doc = self._docs.get(msg.address)
         if doc is not None and not doc.ended:
-            return await self._hand(doc, msg)
+            self._hand(doc, msg)
+            return None
         if not self._unclaimed.take():
             raise Refused(RATE_LIMITED, "rate_limited")
         if msg.type != hp.AUTH:  # a denied (or closed) document's provider keeps sending
             self.gateway.ctx.metrics.refuse("not_authenticated")
-            return
+            return None
         try:
             token = hp.token_of(msg.message)
         except ProtocolError as exc:
             raise Refused(exc.close_code, exc.reason) from None
-        await self._authenticate(msg.address, msg.name, token)
+        return self._authenticate(msg.address, msg.name, token)
 
-    async def _hand(self, doc: DocumentSocket, msg: hp.Addressed) -> None:
+    def _hand(self, doc: DocumentSocket, msg: hp.Addressed) -> None:
         message = msg.message
         if msg.type == hp.CLOSE:  # the provider detached: this document's session ends
             doc.end(1000)
@@ -127,9 +194,16 @@ class Multiplexed:
         elif msg.type not in hp.Y_PROTOCOLS:
             raise Refused(MALFORMED, "unknown_message_type")
         doc.push(message)  # checked by the connection as any /v1 message
-        await doc.space()
 
     async def _authenticate(self, address: str, name: str, token: str) -> None:
+        try:
+            await self._admit(address, name, token)
+        except Exception as exc:  # nothing here should raise; the socket must not stay held
+            log.exception("hocuspocus auth of %s failed: %r", name, exc)
+            self.gateway.ctx.metrics.refuse("auth_failed")
+            self._shut(MALFORMED, "authentication failed")
+
+    async def _admit(self, address: str, name: str, token: str) -> None:
         prefix = hp.address(address)
         if self.gateway.draining:
             admitted: Admitted | Denied = Denied(503, "draining")
@@ -139,10 +213,13 @@ class Multiplexed:
             self.gateway.ctx.metrics.refuse(admitted.reason)
             await self.send(prefix + hp.permission_denied(admitted.reason))
             return
+        if self._closed:  # the socket went while the checks ran
+            self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
+            return
         self._authenticated = True
         claims = admitted.claims
-        abort = (self.ws.scope.get("extensions") or {}).get(ABORT)
-        doc = DocumentSocket(address, self.send, self.close, abort)
+        hold = self._hold if self._pause is not None else None
+        doc = DocumentSocket(address, self.send, self.close, self._extensions, hold)
         self._docs[address] = doc
         # Before the room's sync step 1, which the session sends first.
         await self.send(prefix + hp.authenticated(read_only=not claims.can_edit))
@@ -174,9 +251,18 @@ class Multiplexed:
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket (every document on it): the provider reconnects and resyncs."""
+        self._shut(code, reason)
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+
+    def _shut(self, code: int, reason: str) -> None:
         if self._closed:
             return
         self._closed = True
+        self._pending.clear()
+        self._closing = asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
         try:
             await self.ws.close(code, reason)
         except Exception as exc:
@@ -186,7 +272,7 @@ class Multiplexed:
         await asyncio.sleep(self.gateway.ctx.settings.hocuspocus_auth_timeout_s)
         if not self._authenticated:
             self.gateway.ctx.metrics.refuse("auth_timeout")
-            await self.close(TOKEN_EXPIRED, "no document authenticated in time")
+            self._shut(TOKEN_EXPIRED, "no document authenticated in time")
 
     async def _keep_alive(self) -> None:
         every = self.gateway.ctx.settings.hocuspocus_ping_s

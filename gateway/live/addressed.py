@@ -1,13 +1,15 @@
 """One document's share of a multiplexed socket (the Hocuspocus framing, gateway/api/hocuspocus.py).
 
 A `Connection` serves it as it serves a `/v1` WebSocket, through the methods of Starlette's
-WebSocket it uses (receive, send_bytes, close; no transport extensions, so its frames go through
-its outbox and writer). So the limits, roles, identity, ownership and acknowledgement rules are
-the same code for both framings. What differs is said here:
+WebSocket it uses (receive, send_bytes, close) and the socket's write and abort extensions
+(gateway/transport.py): frames go straight to the socket at the end of the tick, the outbox
+takes over when it declines. So the limits, roles, identity, ownership and acknowledgement
+rules are the same code for both framings. What differs is said here:
 
-* outbound, every message gets the document's address; y-protocols' permission denied (a
-  read-only role's refused edit) becomes a sync status of 0, and our app messages (type 100)
-  become stateless messages;
+* inbound, the socket hands each document its messages (`push`), without the address;
+* outbound, every message gets the document's address, so a broadcast is framed per peer (not
+  once for all); y-protocols' permission denied (a read-only role's refused edit) becomes a
+  sync status of 0, and our app messages (type 100) become stateless messages;
 * the acknowledgement of an update is a sync status of 1, not the update echoed: the provider
   counts its unsynced changes down with it;
 * a slow consumer aborts the whole socket, as on `/v1`;
@@ -24,12 +26,18 @@ from typing import Any
 
 from gateway import outgoing
 from gateway.inbound import Inbound
-from gateway.live.connection import Connection
+from gateway.live.connection import UPDATE, Connection
 from gateway.live.room import Room
-from gateway.transport import ABORT
+from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, Reader, binary_frame
 from gateway.wire import hocuspocus as hp
 
 BACKLOG = 16  # messages handed to a document before the socket waits for it to take them
+Hold = Callable[[object, bool], None]  # (who, paused): the socket reads while nobody holds it
+# The last update framed for a document address (DocumentConnection.send_update). Held, so its
+# identity cannot be taken by another bytes object while it is here.
+_last_update: bytes = b""
+_last_prefix: bytes = b""
+_last_frame: bytes = b""
 APPLIED = hp.sync_status(True)
 NOT_APPLIED = hp.sync_status(False)
 
@@ -40,13 +48,21 @@ class DocumentSocket:
         address: str,
         send: Callable[[bytes], Awaitable[None]],
         close_socket: Callable[[int, str], Awaitable[None]],
-        abort: Callable[[], None] | None = None,
+        extensions: dict[str, Any],
+        hold: Hold | None = None,
     ) -> None:
+        """`extensions`: the socket's; writing frames and aborting are shared. With `hold` (the
+        socket reads directly: gateway/transport.py, READ_DIRECT) the connection gets its
+        messages handed as the socket parses them, as on `/v1`, and `hold(self, paused)` pauses
+        the socket's reading for it; without, it reads them from `receive`."""
         self.address = address
-        # A slow consumer is aborted (gateway/transport.py): its writer waits on the socket.
-        self.scope: dict[str, Any] = {"extensions": {ABORT: abort} if abort else {}}
-        self._prefix = hp.address(address)
-        self._send, self._close_socket = send, close_socket
+        shared = {k: v for k, v in extensions.items() if k in (WRITE_FRAME, ABORT)}
+        if hold is not None:
+            shared[READ_DIRECT] = self._read_direct
+        self.scope: dict[str, Any] = {"extensions": shared}
+        self.prefix = hp.address(address)
+        self._send, self._close_socket, self._hold = send, close_socket, hold
+        self._reader: Reader | None = None
         self._inbox: deque[dict[str, Any]] = deque()
         self._arrived = asyncio.Event()
         self._space = asyncio.Event()
@@ -59,10 +75,29 @@ class DocumentSocket:
         """A message for this document, from its type on."""
         if self.ended:
             return
+        if self._reader is not None:
+            self._reader(message)
+            return
         self._inbox.append({"type": "websocket.receive", "bytes": message})
         self._arrived.set()
-        if len(self._inbox) >= BACKLOG:
+        if len(self._inbox) >= BACKLOG:  # the connection has not begun to read (its room loads)
             self._space.clear()
+            if self._hold is not None:
+                self._hold(self, True)
+
+    def _read_direct(self, reader: Reader) -> Callable[[bool], None]:
+        """READ_DIRECT for the connection: what arrived before it, then each message as the
+        socket parses it."""
+        queued = [m for m in self._inbox if m["type"] == "websocket.receive"]
+        self._inbox = deque(m for m in self._inbox if m["type"] != "websocket.receive")
+        self._reader = reader
+        for message in queued:
+            reader(message["bytes"])
+        self._space.set()
+        assert self._hold is not None
+        hold = self._hold
+        hold(self, False)
+        return lambda paused: hold(self, paused and not self.ended)
 
     async def space(self) -> None:
         """Wait until this document took enough of what it was handed (the socket stops reading
@@ -77,6 +112,8 @@ class DocumentSocket:
         self._inbox.append({"type": "websocket.disconnect", "code": code})
         self._arrived.set()
         self._space.set()
+        if self._hold is not None:  # whatever this document held the socket for is over
+            self._hold(self, False)
 
     # -- what Connection uses of a WebSocket ---------------------------------------------------
 
@@ -93,15 +130,11 @@ class DocumentSocket:
         return message
 
     async def send_bytes(self, data: bytes) -> None:
-        if data[0] == outgoing.MSG_AUTH:  # the only one we send: a read-only edit refused
-            data = NOT_APPLIED
-        elif data[0] == outgoing.MSG_APP:  # [100, varString] -> [5, varString]
-            data = bytes([hp.STATELESS]) + data[1:]
-        await self._send(self._prefix + data)
+        await self._send(self.prefix + data)
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.end(code)
-        await self._send(self._prefix + hp.close(reason or ""))
+        await self._send(self.prefix + hp.close(reason or ""))
         await self._close_socket(code, reason or "")
 
 
@@ -110,10 +143,35 @@ class DocumentConnection(Connection):
     its step 2 as an unsynced change too, and shows unsaved changes until the count is 0."""
 
     acknowledges_sync_step2 = True
+    ws: DocumentSocket
+
+    def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None:
+        if kind == "auth":  # the only one we send: a read-only role's edit refused
+            data, kind = NOT_APPLIED, "sync_status"
+        elif kind == "app":  # [100, varString] -> [5, varString]
+            data = bytes([hp.STATELESS]) + data[1:]
+        self._queue(kind, data, self._framed(data))
+
+    def send_update(self, update: bytes, frame: bytes | None = None) -> None:
+        # A broadcast reaches the room's peers one after another, and the peers of a letter
+        # mostly share one address: the frame is built once per (update, address) in a row.
+        global _last_update, _last_prefix, _last_frame
+        prefix = self.ws.prefix
+        if update is not _last_update or prefix != _last_prefix:
+            framed = self._framed(outgoing.update(update))
+            if framed is None:
+                self._queue(UPDATE, update, None)
+                return
+            _last_update, _last_prefix, _last_frame = update, prefix, framed
+        self._queue(UPDATE, update, _last_frame)
 
     def acknowledge(self, update: bytes, frame: bytes | None = None) -> None:
         """The update is in the log."""
         self.send(APPLIED, "sync_status")
+
+    def _framed(self, message: bytes) -> bytes | None:
+        """The frame for the socket (the outbox, used when it declines, adds the address)."""
+        return binary_frame(self.ws.prefix + message) if self._write_frame is not None else None
 
     def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
         room.receive(self, msg, clients)

@@ -14,6 +14,7 @@ import websockets
 from pycrdt import Decoder, Doc, Text, create_update_message, write_var_uint
 
 from gateway.errors import GOING_AWAY, MALFORMED, TOKEN_EXPIRED
+from gateway.transport import READ_DIRECT
 from gateway.wire import hocuspocus as hp
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -120,7 +121,7 @@ def _statuses(client: HpClient, address: str) -> list[int]:
 
 
 async def test_documents_on_one_socket_are_authenticated_and_refused_each_on_its_own(
-    gw: Running,
+    gw: Running, read_path: str
 ) -> None:
     mine = await gw.create_letter()
     theirs = await gw.create_letter(firm="firm-b")
@@ -154,7 +155,9 @@ async def test_documents_on_one_socket_are_authenticated_and_refused_each_on_its
     await eventually(lambda: _left(gw, mine))
 
 
-async def test_two_sessions_of_one_socket_and_a_stock_client_see_each_other(gw: Running) -> None:
+async def test_two_sessions_of_one_socket_and_a_stock_client_see_each_other(
+    gw: Running, read_path: str
+) -> None:
     letter = await gw.create_letter()
     other = await gw.create_letter()
     stock = await gw.client(letter, user="bob")
@@ -163,6 +166,9 @@ async def test_two_sessions_of_one_socket_and_a_stock_client_see_each_other(gw: 
     token = gw.token(user="alice")
     doc = await client.synced(f"letter-{letter}", token)
     await client.synced(other, token)  # a bare id names the letter too
+    sessions = [c for c in gw.app.state.gateway.conns if c.claims.sub == "alice"]
+    assert len(sessions) == 2
+    assert all((READ_DIRECT in c._extensions) == (read_path == "direct") for c in sessions)
     await client.send(f"letter-{letter}", create_update_message(_edit(doc, "from tiptap")))
     await eventually(lambda: str(stock.text) == "from tiptap")
     mark = len(client.received)
@@ -182,6 +188,28 @@ async def test_two_sessions_of_one_socket_and_a_stock_client_see_each_other(gw: 
 
 async def _left(gw: Running, letter: str) -> bool:
     return "session.left" in types_of(await gw.records(Topic.LETTERS, letter))
+
+
+async def test_messages_sent_before_the_auth_is_answered_wait_for_it_in_order(
+    gw: Running, read_path: str
+) -> None:
+    """The provider sends its token, its sync step 1 and its edits without waiting: they are
+    handled in order once the document is authenticated (the socket is not read meanwhile)."""
+    letter = await gw.create_letter("Intro")
+    client = await HpClient.connect(gw)
+    address = f"letter-{letter}"
+    doc: Doc[Any] = Doc()
+    updates = [_edit(doc, f"{i};") for i in range(20)]
+    await client.auth(address, gw.token(user="alice"))
+    await client.send(address, bytes([0, 0, 1, 0]))
+    for update in updates:
+        await client.send(address, create_update_message(update))
+    assert (await client.next(address, hp.AUTH)).body[0] == hp.AUTH_OK
+    await eventually(lambda: _statuses(client, address).count(1) == 20)
+    assert await gw.logged_text(letter) == "".join(f"{i};" for i in range(20))
+    kinds = [(r.type, r.body[:1]) for r in client.received if r.address == address]
+    assert kinds[0] == (hp.AUTH, bytes([hp.AUTH_OK]))  # before the room's sync step 1
+    assert (hp.SYNC, b"\x01") in kinds  # our step 1 was answered
 
 
 @pytest.mark.parametrize(
@@ -215,7 +243,7 @@ async def test_malformed_messages_close_only_their_socket(gw: Running, frame: An
 
 
 async def test_malformed_message_of_an_authenticated_document_closes_its_socket(
-    gw: Running,
+    gw: Running, read_path: str
 ) -> None:
     letter = await gw.create_letter()
     client = await HpClient.connect(gw)

@@ -41,6 +41,40 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
+MAX_UNAUTHENTICATED_PER_ADDRESS = 256
+
+
+class Unauthenticated:
+    """Sockets that have authenticated no document yet, by client address, oldest first.
+
+    They are WebSockets, which the socket guard (gateway/api/waiting.py) does not displace, and
+    `/v1/{room}` never has any (it checks the token before accepting). At the cap, a new one from
+    an address closes that address's oldest: a flood from one address displaces itself. A
+    provider authenticates within milliseconds of opening, so even the users behind one proxy
+    address rarely have more than a few waiting at once.
+    """
+
+    def __init__(self, per_address: int) -> None:
+        self.per_address = per_address
+        self._by_address: dict[str | None, dict[Multiplexed, None]] = {}
+
+    def add(self, socket: "Multiplexed") -> None:
+        mine = self._by_address.setdefault(socket.address, {})
+        if len(mine) >= self.per_address:
+            oldest = next(iter(mine))
+            self.discard(oldest)
+            socket.gateway.ctx.metrics.refuse("unauthenticated_displaced")
+            oldest.shut(TOKEN_EXPIRED, "displaced before authenticating")
+        mine[socket] = None
+
+    def discard(self, socket: "Multiplexed") -> None:
+        mine = self._by_address.get(socket.address)
+        if mine is not None and socket in mine:
+            del mine[socket]
+            if not mine:
+                del self._by_address[socket.address]
+
+
 @router.websocket("/v1/hocuspocus")
 async def hocuspocus(ws: WebSocket) -> None:
     gateway: Gateway = ws.app.state.gateway
@@ -49,7 +83,8 @@ async def hocuspocus(ws: WebSocket) -> None:
     if not origin_allowed(ws, gateway):
         return await deny(ws, gateway, Denied(403, "origin_not_allowed"))
     await ws.accept()
-    await Multiplexed(gateway, ws, events=ws.query_params.get("events") == "1").run()
+    events = ws.query_params.get("events") == "1"
+    await Multiplexed(gateway, ws, events, ws.app.state.unauthenticated).run()
 
 
 class Multiplexed:
@@ -61,8 +96,12 @@ class Multiplexed:
     what it had already read waits in `_pending`, in order.
     """
 
-    def __init__(self, gateway: Gateway, ws: WebSocket, events: bool) -> None:
+    def __init__(
+        self, gateway: Gateway, ws: WebSocket, events: bool, unauthenticated: Unauthenticated
+    ) -> None:
         self.gateway, self.ws, self.events = gateway, ws, events
+        self._unauthenticated = unauthenticated
+        self.address = ws.client.host if ws.client else None
         s = gateway.ctx.settings
         self._extensions: dict[str, Any] = ws.scope.get("extensions") or {}
         self._docs: dict[str, DocumentSocket] = {}  # by address
@@ -81,6 +120,7 @@ class Multiplexed:
     async def run(self) -> None:
         metrics = self.gateway.ctx.metrics
         metrics.hocuspocus_sockets.inc()
+        self._unauthenticated.add(self)
         timers = [asyncio.create_task(self._deadline()), asyncio.create_task(self._keep_alive())]
         read_direct = self._extensions.get(READ_DIRECT)
         if read_direct is not None:
@@ -97,6 +137,7 @@ class Multiplexed:
                 await asyncio.gather(*self._sessions, return_exceptions=True)
             if self._closing is not None:
                 await asyncio.gather(self._closing, return_exceptions=True)
+            self._unauthenticated.discard(self)
             metrics.hocuspocus_sockets.dec()
 
     async def _read(self) -> None:
@@ -149,11 +190,11 @@ class Multiplexed:
             return self._handle(data)
         except Refused as refusal:
             self.gateway.ctx.metrics.refuse(refusal.reason)
-            self._shut(refusal.code, refusal.reason)
+            self.shut(refusal.code, refusal.reason)
         except Exception as exc:  # nothing above raises anything else; a bug closes this socket
             log.exception("hocuspocus message refused: %r", exc)
             self.gateway.ctx.metrics.refuse("frame_error")
-            self._shut(MALFORMED, "malformed message")
+            self.shut(MALFORMED, "malformed message")
         return None
 
     def _handle(self, data: bytes | None) -> Coroutine[Any, Any, None] | None:
@@ -201,7 +242,7 @@ class Multiplexed:
         except Exception as exc:  # nothing here should raise; the socket must not stay held
             log.exception("hocuspocus auth of %s failed: %r", name, exc)
             self.gateway.ctx.metrics.refuse("auth_failed")
-            self._shut(MALFORMED, "authentication failed")
+            self.shut(MALFORMED, "authentication failed")
 
     async def _admit(self, address: str, name: str, token: str) -> None:
         prefix = hp.address(address)
@@ -217,6 +258,7 @@ class Multiplexed:
             self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
             return
         self._authenticated = True
+        self._unauthenticated.discard(self)
         claims = admitted.claims
         hold = self._hold if self._pause is not None else None
         doc = DocumentSocket(address, self.send, self.close, self._extensions, hold)
@@ -251,11 +293,11 @@ class Multiplexed:
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket (every document on it): the provider reconnects and resyncs."""
-        self._shut(code, reason)
+        self.shut(code, reason)
         if self._closing is not None:
             await asyncio.shield(self._closing)
 
-    def _shut(self, code: int, reason: str) -> None:
+    def shut(self, code: int, reason: str) -> None:
         if self._closed:
             return
         self._closed = True
@@ -272,7 +314,7 @@ class Multiplexed:
         await asyncio.sleep(self.gateway.ctx.settings.hocuspocus_auth_timeout_s)
         if not self._authenticated:
             self.gateway.ctx.metrics.refuse("auth_timeout")
-            self._shut(TOKEN_EXPIRED, "no document authenticated in time")
+            self.shut(TOKEN_EXPIRED, "no document authenticated in time")
 
     async def _keep_alive(self) -> None:
         every = self.gateway.ctx.settings.hocuspocus_ping_s

@@ -391,3 +391,24 @@ async def test_a_provider_that_stops_reading_is_dropped_at_once(small_outbox: Ru
     await eventually(lambda: len(str(bystander.text)) == sent * len(chunk), timeout=30)
     assert not writer.closed.is_set() and not bystander.closed.is_set()
     await stalled.ws.close()
+
+
+async def test_unauthenticated_sockets_of_one_address_displace_their_oldest(
+    gw: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gw.app.state.unauthenticated, "per_address", 2)
+    letter = await gw.create_letter()
+    working = await HpClient.connect(gw)
+    await working.synced(f"letter-{letter}", gw.token())  # authenticated: no longer counted
+    first, second = await HpClient.connect(gw), await HpClient.connect(gw)
+    await eventually(lambda: gw.app.state.gateway.ctx.metrics.hocuspocus_sockets._value.get() == 3)
+    third = await HpClient.connect(gw)
+    await first.closed.wait()
+    assert first.close_code == TOKEN_EXPIRED
+    metrics = await gw.metrics()
+    assert metrics['gateway_refusals_total{reason="unauthenticated_displaced"}'] == 1
+    for client in (second, third, working):
+        assert not client.closed.is_set()
+    doc = await third.synced(f"letter-{letter}", gw.token(user="u3"))  # a newcomer still works
+    await third.send(f"letter-{letter}", create_update_message(_edit(doc, "ok")))
+    assert (await third.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"

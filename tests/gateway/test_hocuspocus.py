@@ -4,14 +4,13 @@ socket, acknowledgements as sync statuses after the log, refusals, deadlines and
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 import websockets
-from pycrdt import Decoder, Doc, Text, create_update_message, write_var_uint
+from pycrdt import Doc, create_update_message, write_var_uint
 
 from gateway.errors import GOING_AWAY, MALFORMED, TOKEN_EXPIRED
 from gateway.transport import READ_DIRECT
@@ -19,101 +18,8 @@ from gateway.wire import hocuspocus as hp
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway, types_of
+from tests.gateway.hocuspocus_client import HpClient, edit, string
 from tests.support import eventually
-
-
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return write_var_uint(len(data)) + data
-
-
-@dataclass
-class Received:
-    address: str | None  # None for a ping
-    type: int
-    body: bytes  # after the type
-
-
-@dataclass
-class HpClient:
-    """A minimal client of the Hocuspocus framing."""
-
-    ws: Any
-    received: list[Received] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    close_code: int | None = None
-    task: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def connect(cls, gw: Running, query: str = "") -> "HpClient":
-        ws = await websockets.connect(f"ws://127.0.0.1:{gw.port}/v1/hocuspocus{query}")
-        client = cls(ws)
-        client.task = asyncio.create_task(client._read())
-        return client
-
-    async def _read(self) -> None:
-        try:
-            async for message in self.ws:
-                assert isinstance(message, bytes)
-                if message == hp.PING_MESSAGE:
-                    self.received.append(Received(None, hp.PING, b""))
-                else:
-                    decoder = Decoder(message)
-                    address = decoder.read_var_string()
-                    rest = message[len(_string(address)) :]
-                    self.received.append(Received(address, rest[0], rest[1:]))
-                self.changed.set()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.close_code = self.ws.close_code
-            self.closed.set()
-            self.changed.set()
-
-    async def send(self, address: str, message: bytes) -> None:
-        await self.ws.send(_string(address) + message)
-
-    async def auth(self, address: str, token: str) -> None:
-        await self.send(address, bytes([hp.AUTH, hp.AUTH_TOKEN]) + _string(token) + _string("4"))
-
-    async def next(self, address: str | None, type_: int, after: int = 0) -> Received:
-        """The first message of `type_` to `address` at or after index `after`."""
-        async with asyncio.timeout(10):
-            while True:
-                for got in self.received[after:]:
-                    if got.address == address and got.type == type_:
-                        return got
-                if self.closed.is_set():
-                    raise AssertionError(f"closed ({self.close_code}) before {type_}")
-                self.changed.clear()
-                await self.changed.wait()
-
-    async def synced(self, address: str, token: str) -> Doc[Any]:
-        """Authenticate `address`, sync an empty doc, and return it with the letter's state."""
-        mark = len(self.received)
-        await self.auth(address, token)
-        assert (await self.next(address, hp.AUTH, mark)).body[0] == hp.AUTH_OK
-        await self.send(address, bytes([0, 0, 1, 0]))  # sync step 1, empty state vector
-        step2 = await self.next(address, hp.SYNC, mark)
-        while step2.body[0] != 1:
-            step2 = await self.next(address, hp.SYNC, self.received.index(step2) + 1)
-        doc: Doc[Any] = Doc()
-        doc.apply_update(Decoder(step2.body[1:]).read_message() or b"")
-        return doc
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await self.closed.wait()
-
-
-def _edit(doc: Doc[Any], value: str) -> bytes:
-    produced: list[bytes] = []
-    sub = doc.observe(lambda event: produced.append(event.update))
-    text = doc.get("text", type=Text)
-    text.insert(len(text), value)
-    doc.unobserve(sub)
-    return produced[0]
 
 
 def _statuses(client: HpClient, address: str) -> list[int]:
@@ -136,7 +42,7 @@ async def test_documents_on_one_socket_are_authenticated_and_refused_each_on_its
     assert b"unauthorized" in (await client.next(f"letter-{mine}", hp.AUTH)).body
 
     doc = await client.synced(f"letter-{mine}", token)
-    update = _edit(doc, "hello")
+    update = edit(doc, "hello")
     # A denied document's provider keeps sending: dropped, the socket stays open.
     await client.send(f"letter-{theirs}", create_update_message(update))
     await client.send(f"letter-{mine}", create_update_message(update))
@@ -169,7 +75,7 @@ async def test_two_sessions_of_one_socket_and_a_stock_client_see_each_other(
     sessions = [c for c in gw.app.state.gateway.conns if c.claims.sub == "alice"]
     assert len(sessions) == 2
     assert all((READ_DIRECT in c._extensions) == (read_path == "direct") for c in sessions)
-    await client.send(f"letter-{letter}", create_update_message(_edit(doc, "from tiptap")))
+    await client.send(f"letter-{letter}", create_update_message(edit(doc, "from tiptap")))
     await eventually(lambda: str(stock.text) == "from tiptap")
     mark = len(client.received)
     await stock.insert("!")
@@ -180,7 +86,7 @@ async def test_two_sessions_of_one_socket_and_a_stock_client_see_each_other(
     # Closing one document ends its session only.
     await client.send(f"letter-{letter}", bytes([hp.CLOSE]))
     await eventually(lambda: _left(gw, letter))
-    update = _edit(Doc(), "still here")
+    update = edit(Doc(), "still here")
     await client.send(other, create_update_message(update))
     assert (await client.next(other, hp.SYNC_STATUS)).body == b"\x01"
     assert not client.closed.is_set()
@@ -199,7 +105,7 @@ async def test_messages_sent_before_the_auth_is_answered_wait_for_it_in_order(
     client = await HpClient.connect(gw)
     address = f"letter-{letter}"
     doc: Doc[Any] = Doc()
-    updates = [_edit(doc, f"{i};") for i in range(20)]
+    updates = [edit(doc, f"{i};") for i in range(20)]
     await client.auth(address, gw.token(user="alice"))
     await client.send(address, bytes([0, 0, 1, 0]))
     for update in updates:
@@ -237,7 +143,7 @@ async def test_malformed_messages_close_only_their_socket(gw: Running, frame: An
     await bad.closed.wait()
     assert bad.close_code in (MALFORMED, 4413)
     # Everyone else goes on: an edit is applied, acknowledged and relayed.
-    await bystander.send(f"letter-{letter}", create_update_message(_edit(doc, "still fine")))
+    await bystander.send(f"letter-{letter}", create_update_message(edit(doc, "still fine")))
     assert (await bystander.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"
     await eventually(lambda: str(stock.text) == "still fine")
 
@@ -267,7 +173,7 @@ async def test_read_only_edits_get_a_status_of_0_and_nothing_is_logged(gw: Runni
     mark = len(client.received)
     doc = await client.synced(f"letter-{letter}", gw.token(user="vic", role="viewer"))
     assert b"readonly" in (await client.next(f"letter-{letter}", hp.AUTH, mark)).body
-    await client.send(f"letter-{letter}", create_update_message(_edit(doc, "no")))
+    await client.send(f"letter-{letter}", create_update_message(edit(doc, "no")))
     await eventually(lambda: 0 in _statuses(client, f"letter-{letter}"))
     assert await gw.logged_text(letter) == ""
     assert not client.closed.is_set()  # refused, not disconnected
@@ -285,8 +191,8 @@ async def test_stateless_messages_carry_app_messages_when_asked(gw: Running) -> 
     joined = await opted.next(f"letter-{letter}", hp.STATELESS, mark)
     assert b'"type":"session.joined"' in joined.body and b'"id":"bob"' in joined.body
     # Without the opt-in, the app's own stateless messages are nothing to us: not JSON, kept.
-    await plain.send(f"letter-{letter}", bytes([hp.STATELESS]) + _string("not json"))
-    await plain.send(f"letter-{letter}", create_update_message(_edit(Doc(), "x")))
+    await plain.send(f"letter-{letter}", bytes([hp.STATELESS]) + string("not json"))
+    await plain.send(f"letter-{letter}", create_update_message(edit(Doc(), "x")))
     assert (await plain.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"
     assert not any(r.type == hp.STATELESS for r in plain.received)
 
@@ -344,7 +250,7 @@ async def test_drain_closes_sockets_with_1001_and_refuses_new_documents(gw: Runn
     client = await HpClient.connect(gw)
     doc = await client.synced(f"letter-{letter}", gw.token(user="alice"))
     late = await HpClient.connect(gw)
-    update = _edit(doc, "flushed before the close")
+    update = edit(doc, "flushed before the close")
     await client.send(f"letter-{letter}", create_update_message(update))
     await client.next(f"letter-{letter}", hp.SYNC_STATUS)
     drain = asyncio.create_task(gw.app.state.gateway.drain())
@@ -410,5 +316,5 @@ async def test_unauthenticated_sockets_of_one_address_displace_their_oldest(
     for client in (second, third, working):
         assert not client.closed.is_set()
     doc = await third.synced(f"letter-{letter}", gw.token(user="u3"))  # a newcomer still works
-    await third.send(f"letter-{letter}", create_update_message(_edit(doc, "ok")))
+    await third.send(f"letter-{letter}", create_update_message(edit(doc, "ok")))
     assert (await third.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"

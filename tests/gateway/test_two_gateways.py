@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-from pycrdt import Awareness, Doc, Text
+from pycrdt import Awareness, Decoder, Doc, Text, create_update_message
 
+from gateway.wire import hocuspocus as hp
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
+from tests.gateway.hocuspocus_client import HpClient, edit
 from tests.support import eventually
 
 
@@ -103,4 +105,29 @@ async def test_an_update_written_over_rest_on_one_instance_reaches_editors_on_th
         )
     assert r.status_code == 200
     await eventually(lambda: str(on_b.text) == "drafted on a")
+    await on_b.close()
+
+
+async def test_a_hocuspocus_provider_and_a_y_websocket_client_on_two_instances(
+    pair: tuple[Running, Running],
+) -> None:
+    """The Hocuspocus framing on one instance, y-websocket on the other: edits cross both ways,
+    and the provider's edit is acknowledged once it is in Kafka."""
+    a, b = pair
+    letter = await a.create_letter()
+    on_b = await b.client(letter, user="bob")
+    await on_b.synced.wait()
+    tiptap = await HpClient.connect(a)
+    address = f"letter-{letter}"
+    doc = await tiptap.synced(address, a.token(user="alice"))
+    await tiptap.send(address, create_update_message(edit(doc, "from tiptap on a;")))
+    assert (await tiptap.next(address, hp.SYNC_STATUS)).body == b"\x01"
+    assert "from tiptap on a;" in await b.logged_text(letter)  # acknowledged: in Kafka
+    await eventually(lambda: str(on_b.text) == "from tiptap on a;")
+    mark = len(tiptap.received)
+    await on_b.insert("from b;")
+    got = await tiptap.next(address, hp.SYNC, mark)
+    doc.apply_update(Decoder(got.body[1:]).read_message() or b"")
+    assert str(doc.get("text", type=Text)) == "from tiptap on a;from b;"
+    await tiptap.close()
     await on_b.close()

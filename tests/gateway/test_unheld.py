@@ -111,11 +111,11 @@ async def test_concurrent_gets_of_a_letter_not_held_share_its_rebuild(
     letter = await gw.create_letter("one\ntwo")
     headers = {"Authorization": f"Bearer {gw.token(role='service')}"}
     before = (await gw.metrics()).get("gateway_unheld_read_seconds_count", 0.0)
-    # The first rebuild is held until all ten requests have arrived, so that the test does not
-    # depend on how the requests spread over time: the first begins a rebuild, the nine others
-    # come after it began and share the next one.
+    # The first request's rebuild begins and is held there; the nine others arrive after it
+    # began, so they must share the next one: two rebuilds for ten requests, whatever the
+    # timing of the requests (without the hold, the nine may also join the first, not begun).
     unheld = gw.app.state.gateway.unheld
-    arrived, gate = 0, asyncio.Event()
+    arrived, begun, gate = 0, asyncio.Event(), asyncio.Event()
     state, load = unheld.state, unheld._load
 
     async def counted(letter_id: str) -> bytes:
@@ -124,13 +124,16 @@ async def test_concurrent_gets_of_a_letter_not_held_share_its_rebuild(
         return await state(letter_id)
 
     async def gated(letter_id: str) -> bytes:
+        begun.set()
         await gate.wait()
         return await load(letter_id)
 
     monkeypatch.setattr(unheld, "state", counted)
     monkeypatch.setattr(unheld, "_load", gated)
     async with httpx.AsyncClient(base_url=gw.http, headers=headers) as http:
-        gets = [asyncio.ensure_future(http.get(f"/v1/letters/{letter}")) for _ in range(10)]
+        gets = [asyncio.ensure_future(http.get(f"/v1/letters/{letter}"))]
+        await begun.wait()
+        gets += [asyncio.ensure_future(http.get(f"/v1/letters/{letter}")) for _ in range(9)]
         await eventually(lambda: arrived == 10)
         gate.set()
         answers = await asyncio.gather(*gets)

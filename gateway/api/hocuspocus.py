@@ -257,14 +257,12 @@ class Multiplexed:
         if self._closed:  # the socket went while the checks ran
             self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
             return
+        # From here to the session's start nothing waits: the session releases the slot.
         self._authenticated = True
         self._unauthenticated.discard(self)
-        claims = admitted.claims
         hold = self._hold if self._pause is not None else None
         doc = DocumentSocket(address, self.send, self.close, self._extensions, hold)
         self._docs[address] = doc
-        # Before the room's sync step 1, which the session sends first.
-        await self.send(prefix + hp.authenticated(read_only=not claims.can_edit))
         session = asyncio.create_task(self._session(doc, admitted), name=f"hocuspocus:{name}")
         self._sessions.add(session)
         session.add_done_callback(self._sessions.discard)
@@ -272,6 +270,8 @@ class Multiplexed:
     async def _session(self, doc: DocumentSocket, admitted: Admitted) -> None:
         claims, meta = admitted.claims, admitted.meta
         try:
+            # Before the room's sync step 1, which the session sends first.
+            await self.send(doc.prefix + hp.authenticated(read_only=not claims.can_edit))
             await self.gateway.serve(doc, claims, meta, self.events, DocumentConnection)
         except Exception:
             log.exception("hocuspocus session on %s failed", meta.letter_id)

@@ -175,6 +175,12 @@ class DocumentConnection(Connection):
 
     def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
         room.receive(self, msg, clients)
+        if msg.kind == "sync_step1":
+            # As Hocuspocus answers: our step 2, then our own step 1, whose step 2 the provider
+            # sends back and we acknowledge. A provider that syncs again (`forceSync`) counts
+            # one unsynced change until then.
+            self.send(outgoing.sync_step1(room.doc.get_state()), "sync_step1")
+            return
         info = msg.info
         if info is None:
             return

@@ -66,6 +66,7 @@ const commands = {
   },
   async waitSaved ({ timeout }) { await waitFor(() => provider.synced && provider.unsyncedChanges === 0, timeout ?? 10000); return {} },
   unsynced () { return { unsynced: provider.unsyncedChanges, synced: provider.synced } },
+  forceSync () { provider.forceSync(); return { unsynced: provider.unsyncedChanges } },
   stateless ({ payload }) { provider.sendStateless(payload); return {} },
   insert ({ index, value }) { text.insert(index ?? text.length, value); return {} },
   burst ({ n }) { for (let i = 0; i < n; i++) text.insert(text.length, `${i};`); return {} },

@@ -318,3 +318,22 @@ async def test_unauthenticated_sockets_of_one_address_displace_their_oldest(
     doc = await third.synced(f"letter-{letter}", gw.token(user="u3"))  # a newcomer still works
     await third.send(f"letter-{letter}", create_update_message(edit(doc, "ok")))
     assert (await third.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"
+
+
+async def test_session_aware_providers_share_a_socket_and_a_letter(gw: Running) -> None:
+    """With `sessionAwareness`, a provider's address is `name\\0session`: two providers of one
+    letter on one socket are two sessions, answered each at its own address."""
+    letter = await gw.create_letter()
+    client = await HpClient.connect(gw)
+    token = gw.token(user="alice")
+    one, two = f"letter-{letter}\0s1", f"letter-{letter}\0s2"
+    doc = await client.synced(one, token)
+    await client.synced(two, token)
+    mark = len(client.received)
+    await client.send(one, create_update_message(edit(doc, "hi")))
+    assert (await client.next(one, hp.SYNC_STATUS, mark)).body == b"\x01"
+    assert (await client.next(two, hp.SYNC, mark)).body[0] == 2  # the update, to the other
+    assert not [r for r in client.received[mark:] if r.address == one and r.type == hp.SYNC]
+    # Both joins were logged before the update whose acknowledgement we have (one letter, one
+    # order).
+    assert types_of(await gw.records(Topic.LETTERS, letter)).count("session.joined") == 2

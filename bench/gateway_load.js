@@ -158,8 +158,11 @@ function leanHocuspocusClient (room, params, userIndex, roomUsers) {
     ws.send(Buffer.concat([address, syncUpdateFrame(update)]))
     unacknowledged.push([now(), measuring])
   })
-  ws.on('open', () => ws.send(Buffer.concat([address, Buffer.from([2, 0]), varString(params.token)])))
-  const step1 = Buffer.concat([address, Buffer.from([0, 0])])
+  ws.on('open', () => { // as a provider: the token, then its sync step 1 (an empty state vector)
+    ws.send(Buffer.concat([address, Buffer.from([2, 0]), varString(params.token), varString('4.8.0')]))
+    ws.send(Buffer.concat([address, Buffer.from([0, 0, 1, 0])]))
+  })
+  const step2 = Buffer.concat([address, Buffer.from([0, 1])])
   const synced = new Promise((resolve) => {
     ws.on('message', (data) => {
       const t = now()
@@ -169,7 +172,7 @@ function leanHocuspocusClient (room, params, userIndex, roomUsers) {
         if (measured && data[address.length + 1] === 1) stats.acks.push(t - sent)
         return
       }
-      if (data.subarray(0, step1.length).equals(step1)) resolve() // the room's sync step 1
+      if (data.subarray(0, step2.length).equals(step2)) resolve() // the answer: synced
       deliveries(data, key, lastSeen, t)
     })
   })

@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     handshakes_burst: int = Field(default=30, ge=1)
     # The Hocuspocus framing (`/v1/hocuspocus`) carries its tokens in-band: a socket that has
     # authenticated no document this long after it opened is closed (4401). The provider
-    # reconnects after 30 s without a message: a socket quiet this long gets a ping.
+    # reconnects after 30 s without a message: a socket quiet this long gets a ping (providers
+    # from 4.0 on; older ones do not know it, and stay open on their awareness renewals).
     hocuspocus_auth_timeout_s: float = Field(default=10.0, gt=0)
     hocuspocus_ping_s: float = Field(default=15.0, gt=0)
     rate_messages_per_s: float = 200.0

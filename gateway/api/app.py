@@ -56,9 +56,6 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.state.gateway = gateway
     app.state.readiness = health.Readiness(gateway.ctx)
     app.state.collab, app.state.locks = collab, section_locks
-    app.state.unauthenticated = hocuspocus.Unauthenticated(
-        hocuspocus.MAX_UNAUTHENTICATED_PER_ADDRESS
-    )
     app.add_exception_handler(CollabError, _collab_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(LogError, log_unavailable)

@@ -13,8 +13,11 @@ Before accept only the origin and the drain are checked (the token is not in the
 that has authenticated no document within `hocuspocus_auth_timeout_s` is closed (4401), and
 messages no document takes (a denied provider keeps sending its edits) are dropped within the
 per-connection message rate. The provider reconnects after 30 s without a message: a socket we
-sent nothing for `hocuspocus_ping_s` gets a ping. `?events=1` opts in to our app messages
-(comments, locks, sessions) as stateless messages, both ways.
+sent nothing for `hocuspocus_ping_s` gets a ping, if its provider understands pings (4.0 and
+later, which send their version with the token; an older one would fail to parse the lone
+byte; for those, as with Hocuspocus' own server, awareness renewals every 15 s keep it open).
+`?events=1` opts in to our app messages (comments, locks, sessions) as stateless messages, both
+ways.
 """
 
 import asyncio
@@ -27,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 
 from gateway.api.admission import Admitted, Denied, admit
+from gateway.api.waiting import Waiting
 from gateway.api.websocket import deny, origin_allowed
 from gateway.errors import MALFORMED, RATE_LIMITED, TOKEN_EXPIRED, Refused
 from gateway.live.addressed import DocumentConnection, DocumentSocket
@@ -41,38 +45,18 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-MAX_UNAUTHENTICATED_PER_ADDRESS = 256
-
-
 class Unauthenticated:
-    """Sockets that have authenticated no document yet, by client address, oldest first.
+    """A socket that has authenticated no document yet, as the socket guard sees it
+    (gateway/api/waiting.py): displaceable, like a connection that has not sent a whole request.
+    `/v1/{room}` never has such a WebSocket (it checks the token before accepting); without
+    this, a flood of sockets that never authenticate would hold every place for 10 s each."""
 
-    They are WebSockets, which the socket guard (gateway/api/waiting.py) does not displace, and
-    `/v1/{room}` never has any (it checks the token before accepting). At the cap, a new one from
-    an address closes that address's oldest: a flood from one address displaces itself. A
-    provider authenticates within milliseconds of opening, so even the users behind one proxy
-    address rarely have more than a few waiting at once.
-    """
+    def __init__(self, socket: "Multiplexed", waiting: Waiting) -> None:
+        self.socket, self.waiting, self.address = socket, waiting, socket.address
 
-    def __init__(self, per_address: int) -> None:
-        self.per_address = per_address
-        self._by_address: dict[str | None, dict[Multiplexed, None]] = {}
-
-    def add(self, socket: "Multiplexed") -> None:
-        mine = self._by_address.setdefault(socket.address, {})
-        if len(mine) >= self.per_address:
-            oldest = next(iter(mine))
-            self.discard(oldest)
-            socket.gateway.ctx.metrics.refuse("unauthenticated_displaced")
-            oldest.shut(TOKEN_EXPIRED, "displaced before authenticating")
-        mine[socket] = None
-
-    def discard(self, socket: "Multiplexed") -> None:
-        mine = self._by_address.get(socket.address)
-        if mine is not None and socket in mine:
-            del mine[socket]
-            if not mine:
-                del self._by_address[socket.address]
+    def end(self, response: bytes, linger: bool = False) -> None:
+        self.waiting.forget(self)
+        self.socket.shut(TOKEN_EXPIRED, "displaced before authenticating")
 
 
 @router.websocket("/v1/hocuspocus")
@@ -84,7 +68,7 @@ async def hocuspocus(ws: WebSocket) -> None:
         return await deny(ws, gateway, Denied(403, "origin_not_allowed"))
     await ws.accept()
     events = ws.query_params.get("events") == "1"
-    await Multiplexed(gateway, ws, events, ws.app.state.unauthenticated).run()
+    await Multiplexed(gateway, ws, events).run(getattr(ws.app.state, "waiting", None))
 
 
 class Multiplexed:
@@ -96,11 +80,9 @@ class Multiplexed:
     what it had already read waits in `_pending`, in order.
     """
 
-    def __init__(
-        self, gateway: Gateway, ws: WebSocket, events: bool, unauthenticated: Unauthenticated
-    ) -> None:
+    def __init__(self, gateway: Gateway, ws: WebSocket, events: bool) -> None:
         self.gateway, self.ws, self.events = gateway, ws, events
-        self._unauthenticated = unauthenticated
+        self._waiting: tuple[Waiting, Unauthenticated] | None = None
         self.address = ws.client.host if ws.client else None
         s = gateway.ctx.settings
         self._extensions: dict[str, Any] = ws.scope.get("extensions") or {}
@@ -111,16 +93,20 @@ class Multiplexed:
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
+        self._pings = False  # a provider that understands them said so (gateway/wire/hocuspocus.py)
         # Direct reads: the socket's hold, who holds it, and what waits for an auth.
         self._pause: Callable[[bool], None] | None = None
         self._holders: set[object] = set()
         self._auth: asyncio.Task[None] | None = None
         self._pending: deque[bytes | None] = deque()
 
-    async def run(self) -> None:
+    async def run(self, waiting: Waiting | None) -> None:
+        """`waiting`: the server's socket guard, when it has one (uvicorn, server.py)."""
         metrics = self.gateway.ctx.metrics
         metrics.hocuspocus_sockets.inc()
-        self._unauthenticated.add(self)
+        if waiting is not None:
+            self._waiting = waiting, Unauthenticated(self, waiting)
+            waiting.wait(self._waiting[1])
         timers = [asyncio.create_task(self._deadline()), asyncio.create_task(self._keep_alive())]
         read_direct = self._extensions.get(READ_DIRECT)
         if read_direct is not None:
@@ -137,7 +123,7 @@ class Multiplexed:
                 await asyncio.gather(*self._sessions, return_exceptions=True)
             if self._closing is not None:
                 await asyncio.gather(self._closing, return_exceptions=True)
-            self._unauthenticated.discard(self)
+            self._not_waiting()
             metrics.hocuspocus_sockets.dec()
 
     async def _read(self) -> None:
@@ -216,9 +202,10 @@ class Multiplexed:
             self.gateway.ctx.metrics.refuse("not_authenticated")
             return None
         try:
-            token = hp.token_of(msg.message)
+            token, versioned = hp.token_of(msg.message)
         except ProtocolError as exc:
             raise Refused(exc.close_code, exc.reason) from None
+        self._pings = self._pings or versioned
         return self._authenticate(msg.address, msg.name, token)
 
     def _hand(self, doc: DocumentSocket, msg: hp.Addressed) -> None:
@@ -259,13 +246,20 @@ class Multiplexed:
             return
         # From here to the session's start nothing waits: the session releases the slot.
         self._authenticated = True
-        self._unauthenticated.discard(self)
+        self._not_waiting()
         hold = self._hold if self._pause is not None else None
         doc = DocumentSocket(address, self.send, self.close, self._extensions, hold)
         self._docs[address] = doc
         session = asyncio.create_task(self._session(doc, admitted), name=f"hocuspocus:{name}")
         self._sessions.add(session)
         session.add_done_callback(self._sessions.discard)
+
+    def _not_waiting(self) -> None:
+        """Authenticated, or gone: no longer displaceable."""
+        if self._waiting is not None:
+            waiting, entry = self._waiting
+            waiting.forget(entry)
+            self._waiting = None
 
     async def _session(self, doc: DocumentSocket, admitted: Admitted) -> None:
         claims, meta = admitted.claims, admitted.meta
@@ -320,5 +314,5 @@ class Multiplexed:
         every = self.gateway.ctx.settings.hocuspocus_ping_s
         while True:
             await asyncio.sleep(every - (time.monotonic() - self._last_sent))
-            if time.monotonic() - self._last_sent >= every * 0.99:
+            if self._pings and time.monotonic() - self._last_sent >= every * 0.99:
                 await self.send(hp.PING_MESSAGE)

@@ -117,6 +117,7 @@ def server_for(
         settings.request_timeout_s,
         app.state.gateway.ctx.metrics.refuse,
     )
+    app.state.waiting = waiting  # unauthenticated Hocuspocus sockets wait there too
     config = uvicorn.Config(
         app,
         http=guarded_http(waiting),  # uvicorn's, with a request deadline and a socket cap

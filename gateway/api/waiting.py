@@ -26,7 +26,7 @@ import contextlib
 import logging
 import resource
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -71,14 +71,23 @@ HEAD_TOO_LARGE = _response(b"431 Request Header Fields Too Large", "request head
 SHED = _response(b"503 Service Unavailable", "too many connections, try again")
 
 
+class Displaceable(Protocol):
+    """A socket that may give its place to a newcomer: a connection without a whole request,
+    or a WebSocket that has not authenticated yet (gateway/api/hocuspocus.py)."""
+
+    address: str | None
+
+    def end(self, response: bytes, linger: bool = False) -> None: ...
+
+
 class Waiting:
     """The connections of one server that wait for a whole request, oldest first."""
 
     def __init__(self, max_open: int, timeout_s: float, refuse: Refuse) -> None:
         self.max_open, self.timeout_s, self.refuse = max_open, timeout_s, refuse
         # Insertion order is who waited longest: of all, and of each client address.
-        self._order: dict[GuardedHttp, None] = {}
-        self._by_address: dict[str | None, dict[GuardedHttp, None]] = {}
+        self._order: dict[Displaceable, None] = {}
+        self._by_address: dict[str | None, dict[Displaceable, None]] = {}
 
     def admit(self, conn: "GuardedHttp", open_now: int) -> bool:
         """`conn` was just accepted (`open_now` sockets, it included); False: it was refused."""
@@ -94,12 +103,12 @@ class Waiting:
         self.wait(conn)
         return True
 
-    def wait(self, conn: "GuardedHttp") -> None:
+    def wait(self, conn: Displaceable) -> None:
         self.forget(conn)
         self._order[conn] = None
         self._by_address.setdefault(conn.address, {})[conn] = None
 
-    def forget(self, conn: "GuardedHttp") -> None:
+    def forget(self, conn: Displaceable) -> None:
         if conn not in self._order:
             return
         del self._order[conn]

@@ -146,6 +146,11 @@ class DocumentConnection(Connection):
     ws: DocumentSocket
 
     def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None:
+        if kind == "sync_step1":
+            # The room greets a y-websocket client with its step 1; Hocuspocus sends its own
+            # only in answer to the provider's (`_deliver`). A 2.x or 3.x provider counts each
+            # sync status it gets, below 0 too: a second step 1 would leave it one off for good.
+            return
         if kind == "auth":  # the only one we send: a read-only role's edit refused
             data, kind = NOT_APPLIED, "sync_status"
         elif kind == "app":  # [100, varString] -> [5, varString]
@@ -177,9 +182,10 @@ class DocumentConnection(Connection):
         room.receive(self, msg, clients)
         if msg.kind == "sync_step1":
             # As Hocuspocus answers: our step 2, then our own step 1, whose step 2 the provider
-            # sends back and we acknowledge. A provider that syncs again (`forceSync`) counts
-            # one unsynced change until then.
-            self.send(outgoing.sync_step1(room.doc.get_state()), "sync_step1")
+            # sends back and we acknowledge. A provider that syncs (at start, or `forceSync`)
+            # counts one unsynced change until then.
+            step1 = outgoing.sync_step1(room.doc.get_state())
+            self._queue("sync_step1", step1, self._framed(step1))
             return
         info = msg.info
         if info is None:

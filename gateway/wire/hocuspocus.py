@@ -24,7 +24,6 @@ AUTH_TOKEN, AUTH_DENIED, AUTH_OK = 0, 1, 2
 Y_PROTOCOLS = frozenset((SYNC, AWARENESS, QUERY_AWARENESS))
 MAX_ADDRESS_BYTES = 512  # "letter-" + an id, plus a provider's session id
 MAX_TOKEN_BYTES = 16 << 10
-MAX_STATELESS_BYTES = 64 << 10
 
 PING_MESSAGE = bytes([PING])
 
@@ -58,8 +57,9 @@ def parse(data: bytes) -> Addressed | None:
     return Addressed(address, address.split("\0", 1)[0], type_, data[start:])
 
 
-def token_of(message: bytes) -> str:
-    """The token of an auth message (`message` from its type on)."""
+def token_of(message: bytes) -> tuple[str, bool]:
+    """The token of an auth message (`message` from its type on), and whether the provider's
+    version follows it: providers from 4.0 on send it, and only they understand a ping."""
     r = Reader(message)
     r.uint()  # AUTH
     if r.uint() != AUTH_TOKEN:
@@ -67,22 +67,11 @@ def token_of(message: bytes) -> str:
     n = r.uint()
     if n > MAX_TOKEN_BYTES:
         raise ProtocolError("token_too_long", f"{n} bytes", 4413)
-    try:  # a provider version may follow; nothing here depends on it
-        return r.raw(n).decode("utf-8")
+    try:
+        token = r.raw(n).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError("invalid_utf8", str(exc)) from None
-
-
-def stateless_text(message: bytes) -> bytes:
-    """The UTF-8 payload of a stateless message (`message` from its type on)."""
-    r = Reader(message)
-    r.uint()  # STATELESS
-    n = r.uint()
-    if n > MAX_STATELESS_BYTES:
-        raise ProtocolError("stateless_too_large", f"{n} bytes", 4413)
-    raw = r.raw(n)
-    r.expect_end()
-    return raw
+    return token, r.remaining() > 0
 
 
 def _string(text: str | bytes) -> bytes:
@@ -114,10 +103,6 @@ def permission_denied(reason: str) -> bytes:
 
 def sync_status(applied: bool) -> bytes:
     return bytes([SYNC_STATUS, 1 if applied else 0])  # a varInt: 1 and 0 are one byte each
-
-
-def stateless(text: bytes) -> bytes:
-    return bytes([STATELESS]) + _string(text)
 
 
 def close(reason: str) -> bytes:

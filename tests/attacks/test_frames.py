@@ -1,6 +1,7 @@
 """Single hostile frames against a live gateway: refused with the documented close code,
 counted, never logged or relayed, while another letter keeps its latency (issue 9)."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -80,14 +81,17 @@ async def test_ten_megabyte_frame_is_closed_by_the_websocket_layer(scene: Scene)
 
 
 async def open_hocuspocus_attacker(scene: Scene) -> tuple[Any, bytes]:
-    """A raw socket on `/v1/hocuspocus` with letter A authenticated as mallory, after the
-    room's step 1 arrived; and the address every message to it starts with."""
+    """A raw socket on `/v1/hocuspocus` with letter A authenticated as mallory and synced
+    (its step 1 answered); and the address every message to it starts with."""
     address = lib0.buf(f"letter-{scene.letter_a}".encode())
     ws = await websockets.connect(f"ws://127.0.0.1:{scene.gw.port}/v1/hocuspocus", max_size=None)
     token = scene.gw.token(user="mallory").encode()
     await ws.send(address + b"\x02\x00" + lib0.buf(token))
-    assert (await ws.recv()).startswith(address + b"\x02\x02")  # authenticated
-    assert (await ws.recv()).startswith(address + b"\x00\x00")  # the room's sync step 1
+    await ws.send(address + b"\x00\x00\x01\x00")  # sync step 1, an empty state vector
+    async with asyncio.timeout(10):
+        assert (await ws.recv()).startswith(address + b"\x02\x02")  # authenticated
+        while not (await ws.recv()).startswith(address + b"\x00\x01"):  # the step 2
+            pass
     return ws, address
 
 

@@ -63,8 +63,10 @@ class HpClient:
     async def send(self, address: str, message: bytes) -> None:
         await self.ws.send(string(address) + message)
 
-    async def auth(self, address: str, token: str) -> None:
-        await self.send(address, bytes([hp.AUTH, hp.AUTH_TOKEN]) + string(token) + string("4"))
+    async def auth(self, address: str, token: str, version: str | None = "4.8.0") -> None:
+        """As a 4.x provider (its version after the token), or an older one (`version` None)."""
+        message = bytes([hp.AUTH, hp.AUTH_TOKEN]) + string(token)
+        await self.send(address, message + (string(version) if version else b""))
 
     async def next(self, address: str | None, type_: int, after: int = 0) -> Received:
         """The first message of `type_` to `address` at or after index `after`."""

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import websockets
@@ -235,6 +236,21 @@ async def test_a_quiet_socket_is_pinged(quick: Running) -> None:
     assert not client.closed.is_set()
 
 
+async def test_providers_older_than_4_are_not_pinged(quick: Running) -> None:
+    """A 3.x provider does not know the ping and would fail to parse it: it announces no
+    version, and gets none (its awareness renewals keep it open, as with Hocuspocus)."""
+    letter = await quick.create_letter()
+    old, new = await HpClient.connect(quick), await HpClient.connect(quick)
+    address = f"letter-{letter}"
+    await old.auth(address, quick.token(user="old"), version=None)
+    assert (await old.next(address, hp.AUTH)).body[0] == hp.AUTH_OK
+    await new.synced(address, quick.token(user="new"))
+    await new.next(None, hp.PING)
+    await new.next(None, hp.PING, len(new.received))  # two intervals went by, quiet
+    assert not [r for r in old.received if r.type == hp.PING]
+    assert not old.closed.is_set()
+
+
 async def test_token_expiry_closes_the_socket_with_4401(gw: Running) -> None:
     letter = await gw.create_letter()
     client = await HpClient.connect(gw)
@@ -299,25 +315,32 @@ async def test_a_provider_that_stops_reading_is_dropped_at_once(small_outbox: Ru
     await stalled.ws.close()
 
 
-async def test_unauthenticated_sockets_of_one_address_displace_their_oldest(
-    gw: Running, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(gw.app.state.unauthenticated, "per_address", 2)
+@pytest_asyncio.fixture
+async def three_sockets(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1, max_open_connections=3)
+    async with running_gateway(settings) as running:
+        yield running
+
+
+async def test_sockets_that_have_not_authenticated_give_their_place(three_sockets: Running) -> None:
+    """The socket cap (gateway/api/waiting.py) counts them, and at the cap a newcomer displaces
+    the oldest of its address, as it displaces a connection without a whole request; an
+    authenticated socket keeps its place."""
+    gw = three_sockets
     letter = await gw.create_letter()
     working = await HpClient.connect(gw)
-    await working.synced(f"letter-{letter}", gw.token())  # authenticated: no longer counted
-    first, second = await HpClient.connect(gw), await HpClient.connect(gw)
-    await eventually(lambda: gw.app.state.gateway.ctx.metrics.hocuspocus_sockets._value.get() == 3)
-    third = await HpClient.connect(gw)
+    await working.synced(f"letter-{letter}", gw.token())
+    first = await HpClient.connect(gw)
+    second = await HpClient.connect(gw)
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        assert (await http.get("/healthz")).status_code == 200  # the fourth socket: admitted
     await first.closed.wait()
     assert first.close_code == TOKEN_EXPIRED
     metrics = await gw.metrics()
-    assert metrics['gateway_refusals_total{reason="unauthenticated_displaced"}'] == 1
-    for client in (second, third, working):
-        assert not client.closed.is_set()
-    doc = await third.synced(f"letter-{letter}", gw.token(user="u3"))  # a newcomer still works
-    await third.send(f"letter-{letter}", create_update_message(edit(doc, "ok")))
-    assert (await third.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"
+    assert metrics['gateway_refusals_total{reason="connection_displaced"}'] == 1
+    assert not second.closed.is_set() and not working.closed.is_set()
+    await working.send(f"letter-{letter}", create_update_message(edit(Doc(), "still here")))
+    assert (await working.next(f"letter-{letter}", hp.SYNC_STATUS)).body == b"\x01"
 
 
 async def test_session_aware_providers_share_a_socket_and_a_letter(gw: Running) -> None:

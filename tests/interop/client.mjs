@@ -5,7 +5,9 @@ import * as readline from 'node:readline'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { HocuspocusProvider } from '@hocuspocus/provider'
+
+// Node 20 has no global WebSocket; the 2.x provider uses it whatever WebSocketPolyfill says.
+globalThis.WebSocket ??= WebSocket
 
 const doc = new Y.Doc()
 const text = doc.getText('text')
@@ -45,15 +47,19 @@ const commands = {
     provider.awareness.on('change', check)
     return { clientID: doc.clientID }
   },
-  // TipTap's own provider, against /v1/hocuspocus: the same document and commands.
-  hocuspocus ({ url, name, token }) {
-    provider = new HocuspocusProvider({
+  // TipTap's own provider, against /v1/hocuspocus: the same document and commands. `major` 3:
+  // the 3.x provider (TipTap 2 apps), which sends no version and knows no ping.
+  async hocuspocus ({ url, name, token, major }) {
+    // One provider version per process (each brings its own @hocuspocus/common).
+    const pkg = { 4: '@hocuspocus/provider', 3: '@hocuspocus/provider-3', 2: '@hocuspocus/provider-2' }[major ?? 4]
+    const { HocuspocusProvider: Provider } = await import(pkg)
+    provider = new Provider({
       url,
       name,
       document: doc,
       token,
       WebSocketPolyfill: WebSocket,
-      onAuthenticated: ({ scope }) => emit({ event: 'authenticated', scope }),
+      onAuthenticated: () => emit({ event: 'authenticated', scope: provider.authorizedScope }), // 2.x passes nothing
       onAuthenticationFailed: ({ reason }) => emit({ event: 'denied', reason }),
       onSynced: ({ state }) => emit({ event: 'sync', synced: state, text: text.toString(), xml: xmlPlain() }),
       onStatus: ({ status }) => emit({ event: 'status', status }),

@@ -19,7 +19,15 @@ def node_modules() -> Path:
     node = shutil.which("node")
     assert node is not None, "node is required for the interop suite"
     target = HERE / "node_modules"
-    if not all((target / name).exists() for name in ("y-websocket", "@hocuspocus/provider")):
+    if not all(
+        (target / name).exists()
+        for name in (
+            "y-websocket",
+            "@hocuspocus/provider",
+            "@hocuspocus/provider-3",
+            "@hocuspocus/provider-2",
+        )
+    ):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
     return target
 

@@ -36,10 +36,12 @@ class NodeClient:
         return client
 
     @classmethod
-    async def hocuspocus(cls, gw: Running, letter_id: str, **claims: Any) -> "NodeClient":
-        """TipTap's HocuspocusProvider (@hocuspocus/provider) on `/v1/hocuspocus`."""
+    async def hocuspocus(
+        cls, gw: Running, letter_id: str, major: int = 4, **claims: Any
+    ) -> "NodeClient":
+        """TipTap's HocuspocusProvider (@hocuspocus/provider, 4.x or 3.x) on `/v1/hocuspocus`."""
         client = await cls.spawn()
-        await client.attach_hocuspocus(gw, letter_id, **claims)
+        await client.attach_hocuspocus(gw, letter_id, major, **claims)
         return client
 
     @classmethod
@@ -51,10 +53,12 @@ class NodeClient:
         )  # fmt: skip
         return cls(proc)
 
-    async def attach_hocuspocus(self, gw: Running, letter_id: str, **claims: Any) -> None:
+    async def attach_hocuspocus(
+        self, gw: Running, letter_id: str, major: int = 4, **claims: Any
+    ) -> None:
         url = f"ws://127.0.0.1:{gw.port}/v1/hocuspocus"
-        name = f"letter-{letter_id}"
-        reply = await self.call("hocuspocus", url=url, name=name, token=gw.token(**claims))
+        name, token = f"letter-{letter_id}", gw.token(**claims)
+        reply = await self.call("hocuspocus", url=url, name=name, token=token, major=major)
         self.client_id = reply["clientID"]
 
     async def _read(self) -> None:

@@ -1,5 +1,6 @@
-"""TipTap's HocuspocusProvider (npm @hocuspocus/provider 4.8) on `/v1/hocuspocus`, beside stock
-y-websocket clients on `/v1/{room}`: the same letters, the same rules."""
+"""TipTap's HocuspocusProvider (npm @hocuspocus/provider 4.8, and 3.4 as TipTap 2 apps have it)
+on `/v1/hocuspocus`, beside stock y-websocket clients on `/v1/{room}`: the same letters, the
+same rules."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -16,12 +17,17 @@ pytestmark = pytest.mark.slow
 Open = Callable[..., Awaitable[NodeClient]]
 
 
+@pytest.fixture(params=[4, 3, 2], ids=["provider-4", "provider-3", "provider-2"])
+def major(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def clients(gw: Running) -> AsyncIterator[tuple[Open, Open]]:
+async def clients(gw: Running, major: int) -> AsyncIterator[tuple[Open, Open]]:
     opened: list[NodeClient] = []
 
     async def hocuspocus(letter_id: str, synced: bool = True, **claims: Any) -> NodeClient:
-        client = await NodeClient.hocuspocus(gw, letter_id, **claims)
+        client = await NodeClient.hocuspocus(gw, letter_id, major, **claims)
         opened.append(client)
         if synced:
             await client.event("sync", synced=True)
@@ -123,7 +129,7 @@ async def test_read_only_and_refused_documents(gw: Running, clients: tuple[Open,
 
 
 async def test_offline_edits_resync_and_are_acknowledged(
-    gw: Running, clients: tuple[Open, Open]
+    gw: Running, clients: tuple[Open, Open], major: int
 ) -> None:
     """Edits made before connecting reach the server in the provider's sync step 2; that step 2
     is acknowledged once logged, so the provider shows them saved."""
@@ -133,7 +139,7 @@ async def test_offline_edits_resync_and_are_acknowledged(
     tiptap = await NodeClient.spawn()
     try:
         await tiptap.call("insert", index=0, value="typed offline")
-        await tiptap.attach_hocuspocus(gw, letter, user="alice")
+        await tiptap.attach_hocuspocus(gw, letter, major, user="alice")
         await stock.call("waitText", equals="typed offline")
         await tiptap.call("waitSaved")
     finally:

@@ -7,11 +7,13 @@ takes over when it declines. So the limits, roles, identity, ownership and ackno
 rules are the same code for both framings. What differs is said here:
 
 * inbound, the socket hands each document its messages (`push`), without the address;
-* outbound, every message gets the document's address, so a broadcast is framed per peer (not
-  once for all); y-protocols' permission denied (a read-only role's refused edit) becomes a
-  sync status of 0, and our app messages (type 100) become stateless messages;
-* the acknowledgement of an update is a sync status of 1, not the update echoed: the provider
-  counts its unsynced changes down with it;
+* outbound, every message gets the document's address, so a broadcast is framed per address
+  (not once for all); y-protocols' permission denied (a read-only role's refused edit) becomes
+  a sync status of 0, and our app messages (type 100) become stateless messages;
+* the sync handshake is Hocuspocus': no step 1 of ours when the session begins, our step 2 and
+  step 1 in answer to the provider's;
+* the acknowledgement of an update or a step 2 is a sync status of 1, not the update echoed:
+  the provider counts its unsynced changes down with it;
 * a slow consumer aborts the whole socket, as on `/v1`;
 * closing the document closes the whole socket with the code (after a close message naming the
   reason for this document): the provider then reconnects and authenticates every document it

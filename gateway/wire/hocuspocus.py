@@ -1,4 +1,4 @@
-"""The Hocuspocus framing (TipTap's `HocuspocusProvider`, @hocuspocus/provider 4.x), bounded.
+"""The Hocuspocus framing (TipTap's `HocuspocusProvider`, @hocuspocus/provider 2.x-4.x), bounded.
 
 Every message starts with a varString address, the document name (`name`, or `name\\0session`
 for a provider with `sessionAwareness`), then a varUint type. Types 0 (sync), 1 (awareness) and
@@ -7,7 +7,7 @@ after the address they go through the same pre-parser as on `/v1/{room}`. The ot
 framing's own: 2 auth (client: sub-type 0 + token + optional provider version; server: 1
 permission denied + reason, 2 authenticated + scope), 5 stateless (a varString), 7 close (a
 varString reason), 8 sync status (varInt 1 when an update was applied). Ping (9) and pong (10)
-are a bare byte with no address.
+are a bare byte with no address (4.x only).
 """
 
 from __future__ import annotations

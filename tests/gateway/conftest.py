@@ -18,6 +18,17 @@ async def gw(tmp_path: Path) -> AsyncIterator[Running]:
         yield running
 
 
+@pytest_asyncio.fixture
+async def small_outbox(tmp_path: Path) -> AsyncIterator[Running]:
+    """A gateway that drops a client that does not read early (slow-consumer tests)."""
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=1, max_outbox_bytes=256 << 10,
+        rate_messages_per_s=1000, rate_burst=1000, max_document_bytes=256 << 20,
+    )  # fmt: skip
+    async with running_gateway(settings) as running:
+        yield running
+
+
 @pytest.fixture(params=["direct", "asgi"])
 def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways a connection gets its messages: uvicorn's direct reads (gateway/transport.py,

@@ -279,16 +279,6 @@ async def test_drain_closes_sockets_with_1001_and_refuses_new_documents(gw: Runn
     assert await gw.logged_text(letter) == "flushed before the close"
 
 
-@pytest_asyncio.fixture
-async def small_outbox(tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(
-        data_dir=tmp_path / "steno", partitions=1, max_outbox_bytes=256 << 10,
-        rate_messages_per_s=1000, rate_burst=1000, max_document_bytes=256 << 20,
-    )  # fmt: skip
-    async with running_gateway(settings) as running:
-        yield running
-
-
 async def test_a_provider_that_stops_reading_is_dropped_at_once(small_outbox: Running) -> None:
     gw = small_outbox
     letter = await gw.create_letter()

@@ -393,16 +393,6 @@ async def test_connection_limits(strict: Running) -> None:
     await again.close()
 
 
-@pytest_asyncio.fixture
-async def small_outbox(tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(
-        data_dir=tmp_path / "steno", partitions=1, max_outbox_bytes=256 << 10,
-        rate_messages_per_s=1000, rate_burst=1000, max_document_bytes=256 << 20,
-    )  # fmt: skip
-    async with running_gateway(settings) as running:
-        yield running
-
-
 async def test_a_client_that_stops_reading_is_dropped_and_costs_others_nothing(
     small_outbox: Running,
 ) -> None:

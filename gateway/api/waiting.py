@@ -18,7 +18,9 @@ it let go, and a request trickled a byte at a time did the same with fewer conne
   is a WebSocket or a request being answered, the newcomer gets 503 and is closed. A flood of
   connections that send nothing thus displaces its own connections, not the users': from one
   address not even a user's request that is still arriving. (Behind a proxy every socket has
-  the proxy's address, and the longest-waiting one of all goes.)
+  the proxy's address, and the longest-waiting one of all goes.) A Hocuspocus socket that has
+  not authenticated a document yet waits here too (gateway/api/hocuspocus.py): its token comes
+  after the upgrade.
 """
 
 import asyncio

@@ -19,7 +19,7 @@ class Metrics:
         self.connections = Gauge("gateway_connections", "Open WebSocket connections", registry=r)
         self.hocuspocus_sockets = Gauge(
             "gateway_hocuspocus_sockets",
-            "Open sockets of the Hocuspocus framing (their authenticated documents are connections)",
+            "Open sockets of the Hocuspocus framing (each authenticated document is a connection)",
             registry=r,
         )
         self.letters = Gauge("gateway_letters_loaded", "Letters held in memory", registry=r)

@@ -264,7 +264,7 @@ class Multiplexed:
     async def _session(self, doc: DocumentSocket, admitted: Admitted) -> None:
         claims, meta = admitted.claims, admitted.meta
         try:
-            # Before the room's sync step 1, which the session sends first.
+            # First the scope, then the document's own messages.
             await self.send(doc.prefix + hp.authenticated(read_only=not claims.can_edit))
             await self.gateway.serve(doc, claims, meta, self.events, DocumentConnection)
         except Exception:

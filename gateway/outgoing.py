@@ -5,6 +5,8 @@ from typing import Any
 
 from pycrdt import Encoder, create_awareness_message, create_update_message, write_var_uint
 
+from gateway.wire import hocuspocus as hp
+
 MSG_AUTH = 2  # y-protocols/auth: [2, 0 = permission denied, varstring reason]
 MSG_APP = 100  # our reserved type: a varstring of JSON, only for clients that asked (&events=1)
 _PERMISSION_DENIED = 0
@@ -40,6 +42,34 @@ def app_message(body: dict[str, Any]) -> bytes:
     encoder.write_var_uint(MSG_APP)
     _write_string(encoder, json.dumps(body, separators=(",", ":")))
     return encoder.to_bytes()
+
+
+# -- the Hocuspocus framing (gateway/wire/hocuspocus.py) -------------------------------------
+
+HP_PING = bytes([hp.PING])
+HP_APPLIED = bytes([hp.SYNC_STATUS, 1])  # a sync status: a varInt, 1 or 0 in one byte
+HP_NOT_APPLIED = bytes([hp.SYNC_STATUS, 0])
+
+
+def hp_address(address: bytes) -> bytes:
+    """The prefix of every message to a document (its address as the provider sent it)."""
+    return write_var_uint(len(address)) + address
+
+
+def hp_authenticated(read_only: bool) -> bytes:
+    return bytes([hp.AUTH, hp.AUTH_OK]) + _string(b"readonly" if read_only else b"read-write")
+
+
+def hp_permission_denied(reason: str) -> bytes:
+    return bytes([hp.AUTH, hp.AUTH_DENIED]) + _string(reason.encode())
+
+
+def hp_close(reason: str) -> bytes:
+    return bytes([hp.CLOSE]) + _string(reason.encode())
+
+
+def _string(data: bytes) -> bytes:
+    return write_var_uint(len(data)) + data
 
 
 def _write_string(encoder: Encoder, text: str) -> None:

@@ -29,13 +29,13 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
+from gateway import outgoing
 from gateway.api.admission import Admitted, Denied, admit
 from gateway.api.waiting import Waiting
 from gateway.api.websocket import deny, origin_allowed
 from gateway.errors import MALFORMED, RATE_LIMITED, TOKEN_EXPIRED, Refused
 from gateway.live.addressed import DocumentConnection, DocumentSocket
 from gateway.live.buckets import TokenBucket
-from gateway.outgoing import MSG_APP
 from gateway.preparse import ProtocolError
 from gateway.service import Gateway
 from gateway.transport import READ_DIRECT
@@ -86,7 +86,7 @@ class Multiplexed:
         self.address = ws.client.host if ws.client else None
         s = gateway.ctx.settings
         self._extensions: dict[str, Any] = ws.scope.get("extensions") or {}
-        self._docs: dict[str, DocumentSocket] = {}  # by address
+        self._docs: dict[bytes, DocumentSocket] = {}  # by address
         self._sessions: set[asyncio.Task[None]] = set()
         self._unclaimed = TokenBucket(s.rate_messages_per_s, s.rate_burst)
         self._authenticated = False
@@ -203,10 +203,11 @@ class Multiplexed:
             return None
         try:
             token, versioned = hp.token_of(msg.message)
+            hp.name_of(msg.address)
         except ProtocolError as exc:
             raise Refused(exc.close_code, exc.reason) from None
         self._pings = self._pings or versioned
-        return self._authenticate(msg.address, msg.name, token)
+        return self._authenticate(msg.address, token)
 
     def _hand(self, doc: DocumentSocket, msg: hp.Addressed) -> None:
         message = msg.message
@@ -218,28 +219,29 @@ class Multiplexed:
         if msg.type == hp.STATELESS:
             if not self.events:
                 return  # the app's own stateless messages are nothing to us
-            message = bytes([MSG_APP]) + message[1:]  # [5, varString] -> [100, varString]
+            message = bytes([outgoing.MSG_APP]) + message[1:]  # [5, varString] -> [100, varString]
         elif msg.type not in hp.Y_PROTOCOLS:
             raise Refused(MALFORMED, "unknown_message_type")
         doc.push(message)  # checked by the connection as any /v1 message
 
-    async def _authenticate(self, address: str, name: str, token: str) -> None:
+    async def _authenticate(self, address: bytes, token: str) -> None:
         try:
-            await self._admit(address, name, token)
+            await self._admit(address, token)
         except Exception as exc:  # nothing here should raise; the socket must not stay held
-            log.exception("hocuspocus auth of %s failed: %r", name, exc)
+            log.exception("hocuspocus auth of %r failed: %r", address, exc)
             self.gateway.ctx.metrics.refuse("auth_failed")
             self.shut(MALFORMED, "authentication failed")
 
-    async def _admit(self, address: str, name: str, token: str) -> None:
-        prefix = hp.address(address)
+    async def _admit(self, address: bytes, token: str) -> None:
+        prefix = outgoing.hp_address(address)
+        name = hp.name_of(address)  # checked in _handle
         if self.gateway.draining:
             admitted: Admitted | Denied = Denied(503, "draining")
         else:
             admitted = await admit(self.gateway, token, name)
         if isinstance(admitted, Denied):
             self.gateway.ctx.metrics.refuse(admitted.reason)
-            await self.send(prefix + hp.permission_denied(admitted.reason))
+            await self.send(prefix + outgoing.hp_permission_denied(admitted.reason))
             return
         if self._closed:  # the socket went while the checks ran
             self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
@@ -265,7 +267,7 @@ class Multiplexed:
         claims, meta = admitted.claims, admitted.meta
         try:
             # First the scope, then the document's own messages.
-            await self.send(doc.prefix + hp.authenticated(read_only=not claims.can_edit))
+            await self.send(doc.prefix + outgoing.hp_authenticated(not claims.can_edit))
             await self.gateway.serve(doc, claims, meta, self.events, DocumentConnection)
         except Exception:
             log.exception("hocuspocus session on %s failed", meta.letter_id)
@@ -315,4 +317,4 @@ class Multiplexed:
         while True:
             await asyncio.sleep(every - (time.monotonic() - self._last_sent))
             if self._pings and time.monotonic() - self._last_sent >= every * 0.99:
-                await self.send(hp.PING_MESSAGE)
+                await self.send(outgoing.HP_PING)

@@ -10,8 +10,8 @@ rules are the same code for both framings. What differs is said here:
 * outbound, every message gets the document's address, so a broadcast is framed per address
   (not once for all); y-protocols' permission denied (a read-only role's refused edit) becomes
   a sync status of 0, and our app messages (type 100) become stateless messages;
-* the sync handshake is Hocuspocus': no step 1 of ours when the session begins, our step 2 and
-  step 1 in answer to the provider's;
+* the sync handshake is Hocuspocus' (the room's, for peers with `hocuspocus_sync`): no step 1
+  of ours when the session begins, our step 2 and step 1 in answer to the provider's;
 * the acknowledgement of an update or a step 2 is a sync status of 1, not the update echoed:
   the provider counts its unsynced changes down with it;
 * a slow consumer aborts the whole socket, as on `/v1`;
@@ -40,14 +40,12 @@ Hold = Callable[[object, bool], None]  # (who, paused): the socket reads while n
 _last_update: bytes = b""
 _last_prefix: bytes = b""
 _last_frame: bytes = b""
-APPLIED = hp.sync_status(True)
-NOT_APPLIED = hp.sync_status(False)
 
 
 class DocumentSocket:
     def __init__(
         self,
-        address: str,
+        address: bytes,
         send: Callable[[bytes], Awaitable[None]],
         close_socket: Callable[[int, str], Awaitable[None]],
         extensions: dict[str, Any],
@@ -62,7 +60,7 @@ class DocumentSocket:
         if hold is not None:
             shared[READ_DIRECT] = self._read_direct
         self.scope: dict[str, Any] = {"extensions": shared}
-        self.prefix = hp.address(address)
+        self.prefix = outgoing.hp_address(address)
         self._send, self._close_socket, self._hold = send, close_socket, hold
         self._reader: Reader | None = None
         self._inbox: deque[dict[str, Any]] = deque()
@@ -136,25 +134,21 @@ class DocumentSocket:
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.end(code)
-        await self._send(self.prefix + hp.close(reason or ""))
+        await self._send(self.prefix + outgoing.hp_close(reason or ""))
         await self._close_socket(code, reason or "")
 
 
 class DocumentConnection(Connection):
     """Every sync step 2 and update a provider sends is answered with one sync status: it counts
-    its step 2 as an unsynced change too, and shows unsaved changes until the count is 0."""
+    its step 2 as an unsynced change too, and shows unsaved changes until the count is 0. The
+    handshake is the room's (`hocuspocus_sync`); the statuses are what this class adds."""
 
-    acknowledges_sync_step2 = True
+    hocuspocus_sync = True
     ws: DocumentSocket
 
     def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None:
-        if kind == "sync_step1":
-            # The room greets a y-websocket client with its step 1; Hocuspocus sends its own
-            # only in answer to the provider's (`_deliver`). A 2.x or 3.x provider counts each
-            # sync status it gets, below 0 too: a second step 1 would leave it one off for good.
-            return
         if kind == "auth":  # the only one we send: a read-only role's edit refused
-            data, kind = NOT_APPLIED, "sync_status"
+            data, kind = outgoing.HP_NOT_APPLIED, "sync_status"
         elif kind == "app":  # [100, varString] -> [5, varString]
             data = bytes([hp.STATELESS]) + data[1:]
         self._queue(kind, data, self._framed(data))
@@ -174,7 +168,7 @@ class DocumentConnection(Connection):
 
     def acknowledge(self, update: bytes, frame: bytes | None = None) -> None:
         """The update is in the log."""
-        self.send(APPLIED, "sync_status")
+        self.send(outgoing.HP_APPLIED, "sync_status")
 
     def _framed(self, message: bytes) -> bytes | None:
         """The frame for the socket (the outbox, used when it declines, adds the address)."""
@@ -182,21 +176,14 @@ class DocumentConnection(Connection):
 
     def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
         room.receive(self, msg, clients)
-        if msg.kind == "sync_step1":
-            # As Hocuspocus answers: our step 2, then our own step 1, whose step 2 the provider
-            # sends back and we acknowledge. A provider that syncs (at start, or `forceSync`)
-            # counts one unsynced change until then.
-            step1 = outgoing.sync_step1(room.doc.get_state())
-            self._queue("sync_step1", step1, self._framed(step1))
-            return
         info = msg.info
         if info is None:
             return
         # What the room neither logs nor refuses out loud is settled now: an empty update, or a
-        # read-only role's step 2 that adds no content (its refused content is a status of 0).
-        if info.is_empty or (
-            msg.kind == "sync_step2" and not self.claims.can_edit and not info.blocks
-        ):
-            self.send(APPLIED, "sync_status")
-        elif not self.claims.can_edit and not info.blocks:
-            self.send(NOT_APPLIED, "sync_status")  # a read-only update of deletions only
+        # read-only role's step 2 that adds no content (its refused content is a status of 0,
+        # which the room sends), or its update of deletions only.
+        read_only_nothing = not self.claims.can_edit and not info.blocks
+        if info.is_empty or (msg.kind == "sync_step2" and read_only_nothing):
+            self.send(outgoing.HP_APPLIED, "sync_status")
+        elif read_only_nothing:
+            self.send(outgoing.HP_NOT_APPLIED, "sync_status")

@@ -64,7 +64,7 @@ class Socket(Protocol):
 
 
 class Connection:
-    acknowledges_sync_step2 = False  # y-websocket: only its updates are echoed
+    hocuspocus_sync = False  # y-websocket's handshake (gateway/live/room.py, Peer)
 
     def __init__(
         self,

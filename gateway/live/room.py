@@ -40,7 +40,10 @@ class Peer(Protocol):
     events: bool
     joined_at: float
     client_ids: set[int]  # Yjs client ids this connection has written under
-    acknowledges_sync_step2: bool  # its sync step 2 is acknowledged like an update
+    # The sync handshake of Hocuspocus' providers, not y-websocket's: no step 1 of ours when it
+    # joins, our step 2 and then our step 1 in answer to its step 1, and its step 2 acknowledged
+    # like an update. Its providers count every acknowledgement (2.x and 3.x below 0 too).
+    hocuspocus_sync: bool
 
     def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None: ...
     def send_update(self, update: bytes, frame: bytes | None = None) -> None: ...
@@ -129,8 +132,9 @@ class Room:
 
     def add(self, conn: Peer) -> None:
         self.conns.add(conn)
-        # y-websocket's server opens with its own step 1 so the client sends what we lack.
-        conn.send(outgoing.sync_step1(self.doc.get_state()), "sync_step1")
+        if not conn.hocuspocus_sync:
+            # y-websocket's server opens with its own step 1 so the client sends what we lack.
+            conn.send(outgoing.sync_step1(self.doc.get_state()), "sync_step1")
         states = self.presence.encode()
         if states is not None:
             conn.send(outgoing.awareness(states), "awareness")
@@ -175,6 +179,8 @@ class Room:
         """`clients`: new_clients(msg.info, self.shape) when the caller just computed it."""
         if msg.kind == "sync_step1":
             conn.send(outgoing.sync_step2(self.doc.get_update(msg.body)), "sync_step2")
+            if conn.hocuspocus_sync:  # the provider answers with what we lack
+                conn.send(outgoing.sync_step1(self.doc.get_state()), "sync_step1")
         elif msg.kind in ("sync_step2", "sync_update"):
             self._receive_update(conn, msg, clients)
         elif msg.kind == "awareness":
@@ -196,7 +202,7 @@ class Room:
                     outgoing.permission_denied(f"role {conn.claims.role} is read-only"), "auth"
                 )
             return
-        echo = msg.kind == "sync_update" or conn.acknowledges_sync_step2
+        echo = msg.kind == "sync_update" or conn.hocuspocus_sync
         self.accept_update(conn, msg.body, msg.info, echo, clients)
 
     def accept_update(

@@ -30,7 +30,7 @@ class Writer:
     """The room's `Peer` for one request: not among its connections; its echo is the answer."""
 
     events = False
-    acknowledges_sync_step2 = False  # it sends updates only
+    hocuspocus_sync = False  # it sends updates only
 
     def __init__(self, claims: Claims) -> None:
         self.id, self.claims, self.joined_at = uuid7(), claims, time.monotonic()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .limits import ProtocolError
+from .messages import bounded_text
 from .reader import Reader
 
 SYNC, AWARENESS, AUTH, QUERY_AWARENESS, STATELESS, CLOSE, SYNC_STATUS = 0, 1, 2, 3, 5, 7, 8
@@ -24,37 +25,39 @@ AUTH_TOKEN, AUTH_DENIED, AUTH_OK = 0, 1, 2
 Y_PROTOCOLS = frozenset((SYNC, AWARENESS, QUERY_AWARENESS))
 MAX_ADDRESS_BYTES = 512  # "letter-" + an id, plus a provider's session id
 MAX_TOKEN_BYTES = 16 << 10
-
-PING_MESSAGE = bytes([PING])
+PONG_MESSAGE = bytes([PONG])
 
 
 @dataclass(frozen=True, slots=True)
 class Addressed:
-    """One inbound message: its address, the document name in it, its type, and the message
-    from the type on (a y-protocols message for the types in Y_PROTOCOLS)."""
+    """One inbound message: its address as sent (a document's key on the socket, decoded only
+    when it authenticates: `name_of`), its type, and the message from the type on (a
+    y-protocols message for the types in Y_PROTOCOLS)."""
 
-    address: str
-    name: str
+    address: bytes
     type: int
     message: bytes
 
 
 def parse(data: bytes) -> Addressed | None:
     """None for a pong; ProtocolError for anything that is not an addressed message."""
-    if data == bytes([PONG]):
+    if data == PONG_MESSAGE:
         return None
     r = Reader(data)
     n = r.uint()
     if n > MAX_ADDRESS_BYTES:
-        raise ProtocolError("address_too_long", f"{n} bytes")
-    raw = r.raw(n)
+        raise ProtocolError("address_too_long", f"{n} bytes", 4413)
+    address = r.raw(n)
+    start = r.pos
+    return Addressed(address, r.uint(), data[start:])
+
+
+def name_of(address: bytes) -> str:
+    """The letter's name in an address: `name`, or `name` and `\\0session` after it."""
     try:
-        address = raw.decode("utf-8")
+        return address.decode("utf-8").split("\0", 1)[0]
     except UnicodeDecodeError as exc:
         raise ProtocolError("invalid_utf8", str(exc)) from None
-    start = r.pos
-    type_ = r.uint()
-    return Addressed(address, address.split("\0", 1)[0], type_, data[start:])
 
 
 def token_of(message: bytes) -> tuple[str, bool]:
@@ -64,46 +67,5 @@ def token_of(message: bytes) -> tuple[str, bool]:
     r.uint()  # AUTH
     if r.uint() != AUTH_TOKEN:
         raise ProtocolError("unknown_auth_type")
-    n = r.uint()
-    if n > MAX_TOKEN_BYTES:
-        raise ProtocolError("token_too_long", f"{n} bytes", 4413)
-    try:
-        token = r.raw(n).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError("invalid_utf8", str(exc)) from None
+    token = bounded_text(r, MAX_TOKEN_BYTES, "token_too_long").decode()
     return token, r.remaining() > 0
-
-
-def _string(text: str | bytes) -> bytes:
-    data = text.encode() if isinstance(text, str) else text
-    return _uint(len(data)) + data
-
-
-def _uint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def address(name: str) -> bytes:
-    """The prefix of every message to that address."""
-    return _string(name)
-
-
-def authenticated(read_only: bool) -> bytes:
-    return bytes([AUTH, AUTH_OK]) + _string("readonly" if read_only else "read-write")
-
-
-def permission_denied(reason: str) -> bytes:
-    return bytes([AUTH, AUTH_DENIED]) + _string(reason)
-
-
-def sync_status(applied: bool) -> bytes:
-    return bytes([SYNC_STATUS, 1 if applied else 0])  # a varInt: 1 and 0 are one byte each
-
-
-def close(reason: str) -> bytes:
-    return bytes([CLOSE]) + _string(reason)

@@ -66,12 +66,12 @@ def parse_frame(data: bytes, limits: Limits) -> Frame:
 
 
 def _app_body(r: Reader, limits: Limits) -> bytes:
-    raw = _bounded_text(r, limits.max_app_bytes, "app_message_too_large")
+    raw = bounded_text(r, limits.max_app_bytes, "app_message_too_large")
     parse_json(raw.decode(), limits.max_any_depth)
     return raw
 
 
-def _bounded_text(r: Reader, limit: int, reason: str) -> bytes:
+def bounded_text(r: Reader, limit: int, reason: str) -> bytes:
     """A varString whose byte length is capped before anything is copied; UTF-8 checked."""
     n = r.uint()
     if n > limit:
@@ -120,7 +120,7 @@ def check_awareness(update: bytes, limits: Limits) -> list[AwarenessEntry]:
 
 
 def _awareness_state(r: Reader, limits: Limits) -> dict[str, Any] | None:
-    raw = _bounded_text(r, limits.max_awareness_state_bytes, "awareness_state_too_large")
+    raw = bounded_text(r, limits.max_awareness_state_bytes, "awareness_state_too_large")
     state = parse_json(raw.decode(), limits.max_any_depth)
     if state is not None and not isinstance(state, dict):
         raise ProtocolError("awareness_state_not_object", type(state).__name__)

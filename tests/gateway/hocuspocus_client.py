@@ -45,7 +45,7 @@ class HpClient:
         try:
             async for message in self.ws:
                 assert isinstance(message, bytes)
-                if message == hp.PING_MESSAGE:
+                if message == bytes([hp.PING]):
                     self.received.append(Received(None, hp.PING, b""))
                 else:
                     decoder = Decoder(message)

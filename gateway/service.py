@@ -4,7 +4,7 @@ import asyncio
 import logging
 import os
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 from pycrdt import Doc
 from starlette.websockets import WebSocket
@@ -30,6 +30,13 @@ ALIVE_TTL_S, ALIVE_EVERY_S = 30, 10.0
 DRAIN_TIMEOUT_S = 10.0
 
 
+class Socket(Protocol):
+    """A socket that carries sessions without being one (a Hocuspocus socket, gateway/api/
+    hocuspocus.py): open before any document authenticates, and after its documents end."""
+
+    def shut(self, code: int, reason: str) -> None: ...
+
+
 def new_gateway_id(settings: Settings) -> str:
     return settings.gateway_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
 
@@ -44,6 +51,7 @@ class Gateway:
         self.unheld = UnheldReads(self._rebuild, settings.unheld_reads_at_once)
         self.tail = Tail(self.ctx, self.rooms, self.access)
         self.conns: set[Connection] = set()
+        self.sockets: set[Socket] = set()
         self.draining = False
         self._empty = asyncio.Event()
         self._alive: asyncio.Task[None] | None = None
@@ -137,6 +145,8 @@ class Gateway:
                     await self._empty.wait()
             except TimeoutError:
                 log.warning("%d connections did not close in time", len(self.conns))
+        for sock in list(self.sockets):  # those with no session left, else already closed
+            sock.shut(GOING_AWAY, "server shutting down")
         await self.close()
 
     async def close(self) -> None:

@@ -104,6 +104,7 @@ class Multiplexed:
         """`waiting`: the server's socket guard, when it has one (uvicorn, server.py)."""
         metrics = self.gateway.ctx.metrics
         metrics.hocuspocus_sockets.inc()
+        self.gateway.sockets.add(self)  # drained with 1001 even with no document on it
         if waiting is not None:
             self._waiting = waiting, Unauthenticated(self, waiting)
             waiting.wait(self._waiting[1])
@@ -124,6 +125,7 @@ class Multiplexed:
             if self._closing is not None:
                 await asyncio.gather(self._closing, return_exceptions=True)
             self._not_waiting()
+            self.gateway.sockets.discard(self)
             metrics.hocuspocus_sockets.dec()
 
     async def _read(self) -> None:

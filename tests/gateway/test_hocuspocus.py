@@ -2,7 +2,6 @@
 socket, acknowledgements as sync statuses after the log, refusals, deadlines and pings.
 (tests/interop/test_hocuspocus.py drives the real @hocuspocus/provider.)"""
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest_asyncio
 import websockets
 from pycrdt import Doc, create_update_message, write_var_uint
 
+from gateway import outgoing
 from gateway.errors import GOING_AWAY, MALFORMED, TOKEN_EXPIRED
 from gateway.transport import READ_DIRECT
 from gateway.wire import hocuspocus as hp
@@ -265,22 +265,27 @@ async def test_token_expiry_closes_the_socket_with_4401(gw: Running) -> None:
     assert client.close_code == TOKEN_EXPIRED
 
 
-async def test_drain_closes_sockets_with_1001_and_refuses_new_documents(gw: Running) -> None:
+async def test_drain_closes_sockets_with_1001_those_without_documents_too(gw: Running) -> None:
     letter = await gw.create_letter()
     client = await HpClient.connect(gw)
     doc = await client.synced(f"letter-{letter}", gw.token(user="alice"))
-    late = await HpClient.connect(gw)
+    unauthenticated = await HpClient.connect(gw)
+    detached = await HpClient.connect(gw)  # its only document closed by the provider
+    await detached.synced(f"letter-{letter}", gw.token(user="bob"))
+    await detached.send(f"letter-{letter}", outgoing.hp_close("detached"))
+    await eventually(lambda: not any(c.claims.sub == "bob" for c in gw.app.state.gateway.conns))
     update = edit(doc, "flushed before the close")
     await client.send(f"letter-{letter}", create_update_message(update))
     await client.next(f"letter-{letter}", hp.SYNC_STATUS)
-    drain = asyncio.create_task(gw.app.state.gateway.drain())
-    await client.closed.wait()
-    assert client.close_code == GOING_AWAY
-    await late.auth(f"letter-{letter}", gw.token(user="bob"))
-    assert b"draining" in (await late.next(f"letter-{letter}", hp.AUTH)).body
-    await late.close()
-    await drain
+    await gw.app.state.gateway.drain()
+    for socket in (client, unauthenticated, detached):
+        await socket.closed.wait()
+        assert socket.close_code == GOING_AWAY
+    assert b"shutting down" in (await client.next(f"letter-{letter}", hp.CLOSE)).body
     assert await gw.logged_text(letter) == "flushed before the close"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await HpClient.connect(gw)
+    assert refused.value.response.status_code == 503
 
 
 async def test_a_provider_that_stops_reading_is_dropped_at_once(small_outbox: Running) -> None:

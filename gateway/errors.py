@@ -8,7 +8,11 @@ TOO_LARGE = 4413  # message above settings.max_message_bytes, or the document ab
 RATE_LIMITED = 4429
 LOG_UNAVAILABLE = 4503  # the append failed: reconnect and resync
 GOING_AWAY = 1001  # server shutting down (drain)
-SLOW_CONSUMER = 1013  # "try again later": we could not deliver fast enough
+TRY_AGAIN_LATER = 1013
+SLOW_CONSUMER = TRY_AGAIN_LATER  # we could not deliver fast enough
+# Hocuspocus' own "reset connection": every provider reconnects. A 2.x provider never does after
+# 4401, so its token expiry is this (gateway/live/addressed.py).
+RESET_CONNECTION = 4205
 
 
 class GatewayError(Exception):

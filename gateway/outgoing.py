@@ -49,6 +49,7 @@ def app_message(body: dict[str, Any]) -> bytes:
 HP_PING = bytes([hp.PING])
 HP_APPLIED = bytes([hp.SYNC_STATUS, 1])  # a sync status: a varInt, 1 or 0 in one byte
 HP_NOT_APPLIED = bytes([hp.SYNC_STATUS, 0])
+HP_TOKEN_REQUEST = bytes([hp.AUTH, hp.AUTH_TOKEN])  # the provider answers with its token
 
 
 def hp_address(address: bytes) -> bytes:

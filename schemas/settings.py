@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # from 4.0 on; older ones do not know it, and stay open on their awareness renewals).
     hocuspocus_auth_timeout_s: float = Field(default=10.0, gt=0)
     hocuspocus_ping_s: float = Field(default=15.0, gt=0)
+    # This long before a document's token expires (or half its remaining life, if shorter) the
+    # provider is asked for a fresh one (3.x and later fetch it from their `token` function);
+    # a later token of the same user, firm and role extends the session, else it ends at expiry.
+    hocuspocus_token_request_s: float = Field(default=60.0, gt=0)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
     # Requests for state: a sync step 1 is answered with all the client lacks, up to the whole

@@ -17,7 +17,8 @@ sent nothing for `hocuspocus_ping_s` gets a ping, if its provider understands pi
 later, which send their version with the token; an older one would fail to parse the lone
 byte; for those, as with Hocuspocus' own server, awareness renewals every 15 s keep it open).
 `?events=1` opts in to our app messages (comments, locks, sessions) as stateless messages, both
-ways.
+ways. A token sent again for an authenticated document goes to its session, which asked for it
+before the old one expires (gateway/live/addressed.py) and may extend itself with it.
 """
 
 import asyncio
@@ -33,7 +34,7 @@ from gateway import outgoing
 from gateway.api.admission import Admitted, Denied, admit
 from gateway.api.waiting import Waiting
 from gateway.api.websocket import deny, origin_allowed
-from gateway.errors import MALFORMED, RATE_LIMITED, TOKEN_EXPIRED, Refused
+from gateway.errors import MALFORMED, RATE_LIMITED, TOKEN_EXPIRED, TRY_AGAIN_LATER, Refused
 from gateway.live.addressed import DocumentConnection, DocumentSocket
 from gateway.live.buckets import TokenBucket
 from gateway.preparse import ProtocolError
@@ -56,7 +57,8 @@ class Unauthenticated:
 
     def end(self, response: bytes, linger: bool = False) -> None:
         self.waiting.forget(self)
-        self.socket.shut(TOKEN_EXPIRED, "displaced before authenticating")
+        # Not 4401, after which a 2.x provider never reconnects: a busy server, try again.
+        self.socket.shut(TRY_AGAIN_LATER, "displaced before authenticating")
 
 
 @router.websocket("/v1/hocuspocus")
@@ -209,15 +211,22 @@ class Multiplexed:
         except ProtocolError as exc:
             raise Refused(exc.close_code, exc.reason) from None
         self._pings = self._pings or versioned
-        return self._authenticate(msg.address, token)
+        return self._authenticate(msg.address, token, versioned)
 
     def _hand(self, doc: DocumentSocket, msg: hp.Addressed) -> None:
         message = msg.message
         if msg.type == hp.CLOSE:  # the provider detached: this document's session ends
             doc.end(1000)
             return
-        if msg.type == hp.AUTH:
-            return  # a token sent again (a provider re-attached fast): already authenticated
+        if msg.type == hp.AUTH:  # its token again: our token request answered (or a re-attach)
+            if not self._unclaimed.take():
+                raise Refused(RATE_LIMITED, "rate_limited")
+            try:
+                token, _ = hp.token_of(message)
+            except ProtocolError as exc:
+                raise Refused(exc.close_code, exc.reason) from None
+            doc.token(token)
+            return
         if msg.type == hp.STATELESS:
             if not self.events:
                 return  # the app's own stateless messages are nothing to us
@@ -226,15 +235,15 @@ class Multiplexed:
             raise Refused(MALFORMED, "unknown_message_type")
         doc.push(message)  # checked by the connection as any /v1 message
 
-    async def _authenticate(self, address: bytes, token: str) -> None:
+    async def _authenticate(self, address: bytes, token: str, versioned: bool) -> None:
         try:
-            await self._admit(address, token)
+            await self._admit(address, token, versioned)
         except Exception as exc:  # nothing here should raise; the socket must not stay held
             log.exception("hocuspocus auth of %r failed: %r", address, exc)
             self.gateway.ctx.metrics.refuse("auth_failed")
             self.shut(MALFORMED, "authentication failed")
 
-    async def _admit(self, address: bytes, token: str) -> None:
+    async def _admit(self, address: bytes, token: str, versioned: bool) -> None:
         prefix = outgoing.hp_address(address)
         name = hp.name_of(address)  # checked in _handle
         if self.gateway.draining:
@@ -252,7 +261,7 @@ class Multiplexed:
         self._authenticated = True
         self._not_waiting()
         hold = self._hold if self._pause is not None else None
-        doc = DocumentSocket(address, self.send, self.close, self._extensions, hold)
+        doc = DocumentSocket(address, self.send, self.close, self._extensions, hold, versioned)
         self._docs[address] = doc
         session = asyncio.create_task(self._session(doc, admitted), name=f"hocuspocus:{name}")
         self._sessions.add(session)

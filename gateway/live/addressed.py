@@ -15,24 +15,34 @@ rules are the same code for both framings. What differs is said here:
 * the acknowledgement of an update or a step 2 is a sync status of 1, not the update echoed:
   the provider counts its unsynced changes down with it;
 * a slow consumer aborts the whole socket, as on `/v1`;
-* closing the document closes the whole socket with the code (after a close message naming the
-  reason for this document): the provider then reconnects and authenticates every document it
-  has on that socket again, with a fresh token when it has a token function. Token expiry,
-  4503, drain and refusals thus behave as on `/v1`.
+* closing the document closes the whole socket with the code, after a close message naming the
+  reason for this document to providers from 4.0 on (2.x throws on that message, which ends a
+  Node process; 2.x and 3.x read the reason in the socket's close). The provider then
+  reconnects and authenticates every document it has on that socket again, with a fresh token
+  when it has a token function. Token expiry, 4503, drain and refusals thus behave as on `/v1`;
+* a token request goes out before the session's token expires (3.x and 4.x answer it with
+  their token, 2.x ignores it): a later token of the same identity extends the session.
 """
 
 import asyncio
+import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway import outgoing
+from gateway.auth import Claims
+from gateway.context import Context
+from gateway.errors import RESET_CONNECTION, AuthError
 from gateway.inbound import Inbound
+from gateway.live.buckets import TokenBucket
 from gateway.live.connection import UPDATE, Connection
 from gateway.live.room import Room
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, Reader, binary_frame
 from gateway.wire import hocuspocus as hp
 
+log = logging.getLogger(__name__)
 BACKLOG = 16  # messages handed to a document before the socket waits for it to take them
 Hold = Callable[[object, bool], None]  # (who, paused): the socket reads while nobody holds it
 # The last update framed for a document address (DocumentConnection.send_update). Held, so its
@@ -50,11 +60,13 @@ class DocumentSocket:
         close_socket: Callable[[int, str], Awaitable[None]],
         extensions: dict[str, Any],
         hold: Hold | None = None,
+        versioned: bool = False,
     ) -> None:
         """`extensions`: the socket's; writing frames and aborting are shared. With `hold` (the
         socket reads directly: gateway/transport.py, READ_DIRECT) the connection gets its
         messages handed as the socket parses them, as on `/v1`, and `hold(self, paused)` pauses
-        the socket's reading for it; without, it reads them from `receive`."""
+        the socket's reading for it; without, it reads them from `receive`. `versioned`: its
+        provider sent its version with the token (4.0 and later)."""
         self.address = address
         shared = {k: v for k, v in extensions.items() if k in (WRITE_FRAME, ABORT)}
         if hold is not None:
@@ -68,8 +80,16 @@ class DocumentSocket:
         self._space = asyncio.Event()
         self._space.set()
         self.ended = False
+        self.versioned = versioned
+        self.on_token: Callable[[str], None] | None = None  # the session's, once it began
 
     # -- from the socket -----------------------------------------------------------------------
+
+    def token(self, token: str) -> None:
+        """The provider sent its token again, for this authenticated document: mostly the
+        answer to our token request (DocumentConnection)."""
+        if self.on_token is not None and not self.ended:
+            self.on_token(token)
 
     def push(self, message: bytes) -> None:
         """A message for this document, from its type on."""
@@ -134,7 +154,8 @@ class DocumentSocket:
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.end(code)
-        await self._send(self.prefix + outgoing.hp_close(reason or ""))
+        if self.versioned:
+            await self._send(self.prefix + outgoing.hp_close(reason or ""))
         await self._close_socket(code, reason or "")
 
 
@@ -145,6 +166,63 @@ class DocumentConnection(Connection):
 
     hocuspocus_sync = True
     ws: DocumentSocket
+
+    def __init__(
+        self,
+        ctx: Context,
+        ws: DocumentSocket,
+        claims: Claims,
+        events: bool,
+        update_budget: TokenBucket,
+    ) -> None:
+        super().__init__(ctx, ws, claims, events, update_budget)
+        self._token_request: asyncio.TimerHandle | None = None
+        self._renewing: asyncio.Task[None] | None = None
+        ws.on_token = self._token_arrived
+
+    # -- the token's renewal: asked for before it expires, verified as at auth -----------------
+
+    def _schedule_expiry(self) -> None:
+        super()._schedule_expiry()
+        left = self.claims.exp - time.time()
+        lead = min(self.ctx.settings.hocuspocus_token_request_s, left / 2)
+        loop = asyncio.get_running_loop()
+        self._token_request = loop.call_later(max(0.0, left - lead), self._request_token)
+
+    def _cancel_expiry(self) -> None:
+        super()._cancel_expiry()
+        if self._token_request is not None:
+            self._token_request.cancel()
+
+    def _expire(self) -> None:
+        if self.ws.versioned:
+            super()._expire()
+            return
+        # 2.x and 3.x send no version; 2.x stops for good at 4401, before asking its token
+        # function again. Both reconnect after Hocuspocus' reset code.
+        self.ctx.metrics.refuse("token_expired")
+        self.close(RESET_CONNECTION, "token expired")
+
+    def _request_token(self) -> None:
+        # 3.x and later providers answer with their token (a `token` function is called again);
+        # 2.x ignores it, and reconnects once the session ends at expiry.
+        self.send(outgoing.HP_TOKEN_REQUEST, "token_request")
+
+    def _token_arrived(self, token: str) -> None:
+        if self._renewing is None and self.closing is None:  # one verification at a time
+            self._renewing = asyncio.create_task(self._renew_with(token))
+
+    async def _renew_with(self, token: str) -> None:
+        try:
+            claims = await self.ctx.verifier.verify(token)
+        except AuthError as exc:  # the session still ends when its token expires
+            log.info("token renewal refused on %s: %s", self.id, exc)
+            self.ctx.metrics.refuse("renewal_unauthorized")
+        else:
+            if not self.renew(claims):
+                self.ctx.metrics.refuse("renewal_other_identity")
+        finally:
+            self._renewing = None
 
     def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None:
         if kind == "auth":  # the only one we send: a read-only role's edit refused

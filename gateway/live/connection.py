@@ -105,6 +105,7 @@ class Connection:
         self._outbox_bytes = 0
         # Frames for the socket at the end of this tick: (kind, message, its frame).
         self._tick: list[tuple[str, bytes, bytes]] = []
+        self._expiry: asyncio.TimerHandle | None = None
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     # -- outbound ------------------------------------------------------------------------------
@@ -221,12 +222,11 @@ class Connection:
 
     async def serve(self, room: Room) -> str:
         """Read frames until the socket closes; the reason for the session.left event."""
-        loop = asyncio.get_running_loop()
-        expiry = loop.call_later(max(0.0, self.claims.exp - time.time()), self._expire)
+        self._schedule_expiry()
         try:
             await self._read_loop(room)
         finally:
-            expiry.cancel()
+            self._cancel_expiry()
             if self._held_timer is not None:
                 self._held_timer.cancel()
             if self._claiming is not None:
@@ -237,6 +237,27 @@ class Connection:
                 self.closing = (1000, "client closed")
             await self._stop_writer(cancel=client_left)
         return self.closing[1] if self.closing else "client closed"
+
+    def renew(self, claims: Claims) -> bool:
+        """A later token of this session's user, firm and role: the session lasts until it
+        expires (a Hocuspocus session asks for one: gateway/live/addressed.py). False for
+        another identity (a role changed included: that takes a new session)."""
+        held = self.claims
+        if (claims.sub, claims.firm_id, claims.role) != (held.sub, held.firm_id, held.role):
+            return False
+        if claims.exp > held.exp and self.closing is None:
+            self.claims = claims
+            self._cancel_expiry()
+            self._schedule_expiry()
+        return True
+
+    def _schedule_expiry(self) -> None:
+        left = max(0.0, self.claims.exp - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(left, self._expire)
+
+    def _cancel_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
 
     def _expire(self) -> None:
         self.ctx.metrics.refuse("token_expired")

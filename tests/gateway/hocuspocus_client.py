@@ -80,10 +80,10 @@ class HpClient:
                 self.changed.clear()
                 await self.changed.wait()
 
-    async def synced(self, address: str, token: str) -> Doc[Any]:
+    async def synced(self, address: str, token: str, version: str | None = "4.8.0") -> Doc[Any]:
         """Authenticate `address`, sync an empty doc, and return it with the letter's state."""
         mark = len(self.received)
-        await self.auth(address, token)
+        await self.auth(address, token, version)
         assert (await self.next(address, hp.AUTH, mark)).body[0] == hp.AUTH_OK
         await self.send(address, bytes([0, 0, 1, 0]))  # sync step 1, empty state vector
         step2 = await self.next(address, hp.SYNC, mark)

@@ -13,7 +13,7 @@ import websockets
 from pycrdt import Doc, create_update_message, write_var_uint
 
 from gateway import outgoing
-from gateway.errors import GOING_AWAY, MALFORMED, TOKEN_EXPIRED
+from gateway.errors import GOING_AWAY, MALFORMED, RESET_CONNECTION, TOKEN_EXPIRED
 from gateway.transport import READ_DIRECT
 from gateway.wire import hocuspocus as hp
 from schemas.events import Topic
@@ -258,11 +258,60 @@ async def test_providers_older_than_4_are_not_pinged(quick: Running) -> None:
 async def test_token_expiry_closes_the_socket_with_4401(gw: Running) -> None:
     letter = await gw.create_letter()
     client = await HpClient.connect(gw)
+    older = await HpClient.connect(gw)  # a provider before 4.0: it sends no version
     await client.synced(f"letter-{letter}", gw.token(user="alice", ttl_s=2))
+    await older.synced(f"letter-{letter}", gw.token(user="bob", ttl_s=2), version=None)
     close = await client.next(f"letter-{letter}", hp.CLOSE)
     assert b"token expired" in close.body
     await client.closed.wait()
     assert client.close_code == TOKEN_EXPIRED
+    # 2.x throws on a close message, and never reconnects after 4401: Hocuspocus' reset code,
+    # with the reason in the close frame.
+    await older.closed.wait()
+    assert older.close_code == RESET_CONNECTION and older.ws.close_reason == "token expired"
+    assert not [r for r in older.received if r.type == hp.CLOSE]
+
+
+async def _refused(gw: Running, reason: str) -> bool:
+    return (await gw.metrics()).get(f'gateway_refusals_total{{reason="{reason}"}}', 0) >= 1
+
+
+async def _token_request(client: HpClient, address: str, after: int) -> int:
+    """The index of the first token request to `address` at or after `after`."""
+    while True:
+        got = await client.next(address, hp.AUTH, after)
+        after = client.received.index(got) + 1
+        if got.body == bytes([hp.AUTH_TOKEN]):
+            return after
+
+
+async def test_a_token_is_asked_for_before_it_expires_and_a_later_one_extends_the_session(
+    gw: Running,
+) -> None:
+    letter = await gw.create_letter()
+    address = f"letter-{letter}"
+    client = await HpClient.connect(gw)
+    doc = await client.synced(address, gw.token(user="alice", ttl_s=2))
+    # Asked at half the token's life (STENO_HOCUSPOCUS_TOKEN_REQUEST_S is longer).
+    seen = await _token_request(client, address, 0)
+    await client.auth(address, gw.token(user="alice", ttl_s=4))
+    # The next request comes for the new token, after the first one's expiry: still open.
+    seen = await _token_request(client, address, seen)
+    assert not any(r.type == hp.CLOSE for r in client.received) and not client.closed.is_set()
+    await client.send(address, create_update_message(edit(doc, "still here")))
+    assert (await client.next(address, hp.SYNC_STATUS)).body == b"\x01"
+    # A token of another identity, or no valid token, extends nothing: it ends at expiry.
+    await client.auth(address, gw.token(user="mallory", ttl_s=60))
+    await eventually(lambda: _refused(gw, "renewal_other_identity"))
+    await client.auth(address, "not-a-token")
+    await eventually(lambda: _refused(gw, "renewal_unauthorized"))
+    close = await client.next(address, hp.CLOSE)
+    assert b"token expired" in close.body
+    await client.closed.wait()
+    assert client.close_code == TOKEN_EXPIRED
+    assert await gw.logged_text(letter) == "still here"
+    joined = types_of(await gw.records(Topic.LETTERS, letter)).count("session.joined")
+    assert joined == 1  # one session throughout: no reconnect
 
 
 async def test_drain_closes_sockets_with_1001_those_without_documents_too(gw: Running) -> None:
@@ -334,7 +383,7 @@ async def test_sockets_that_have_not_authenticated_give_their_place(three_socket
     async with httpx.AsyncClient(base_url=gw.http) as http:
         assert (await http.get("/healthz")).status_code == 200  # the fourth socket: admitted
     await first.closed.wait()
-    assert first.close_code == TOKEN_EXPIRED
+    assert first.close_code == 1013  # try again later (a 2.x provider would stop at 4401)
     metrics = await gw.metrics()
     assert metrics['gateway_refusals_total{reason="connection_displaced"}'] == 1
     assert not second.closed.is_set() and not working.closed.is_set()

@@ -49,15 +49,22 @@ const commands = {
   },
   // TipTap's own provider, against /v1/hocuspocus: the same document and commands. `major` 3:
   // the 3.x provider (TipTap 2 apps), which sends no version and knows no ping.
-  async hocuspocus ({ url, name, token, major }) {
+  // `tokens`: a token function handing out these in turn, the last one for good (as an app's
+  // function fetching fresh tokens would); each call is an event.
+  async hocuspocus ({ url, name, token, tokens, major }) {
     // One provider version per process (each brings its own @hocuspocus/common).
     const pkg = { 4: '@hocuspocus/provider', 3: '@hocuspocus/provider-3', 2: '@hocuspocus/provider-2' }[major ?? 4]
     const { HocuspocusProvider: Provider } = await import(pkg)
+    let fetched = 0
+    const next = () => {
+      emit({ event: 'token', n: fetched })
+      return tokens[Math.min(fetched++, tokens.length - 1)]
+    }
     provider = new Provider({
       url,
       name,
       document: doc,
-      token,
+      token: tokens ? next : token,
       WebSocketPolyfill: WebSocket,
       onAuthenticated: () => emit({ event: 'authenticated', scope: provider.authorizedScope }), // 2.x passes nothing
       onAuthenticationFailed: ({ reason }) => emit({ event: 'denied', reason }),

@@ -37,11 +37,17 @@ class NodeClient:
 
     @classmethod
     async def hocuspocus(
-        cls, gw: Running, letter_id: str, major: int = 4, **claims: Any
+        cls,
+        gw: Running,
+        letter_id: str,
+        major: int = 4,
+        tokens: list[str] | None = None,
+        **claims: Any,
     ) -> "NodeClient":
-        """TipTap's HocuspocusProvider (@hocuspocus/provider, 4.x or 3.x) on `/v1/hocuspocus`."""
+        """TipTap's HocuspocusProvider (@hocuspocus/provider 4.x, 3.x or 2.x) on
+        `/v1/hocuspocus`; with `tokens`, a token function that hands them out in turn."""
         client = await cls.spawn()
-        await client.attach_hocuspocus(gw, letter_id, major, **claims)
+        await client.attach_hocuspocus(gw, letter_id, major, tokens, **claims)
         return client
 
     @classmethod
@@ -54,11 +60,18 @@ class NodeClient:
         return cls(proc)
 
     async def attach_hocuspocus(
-        self, gw: Running, letter_id: str, major: int = 4, **claims: Any
+        self,
+        gw: Running,
+        letter_id: str,
+        major: int = 4,
+        tokens: list[str] | None = None,
+        **claims: Any,
     ) -> None:
         url = f"ws://127.0.0.1:{gw.port}/v1/hocuspocus"
         name, token = f"letter-{letter_id}", gw.token(**claims)
-        reply = await self.call("hocuspocus", url=url, name=name, token=token, major=major)
+        reply = await self.call(
+            "hocuspocus", url=url, name=name, token=token, tokens=tokens, major=major
+        )
         self.client_id = reply["clientID"]
 
     async def _read(self) -> None:

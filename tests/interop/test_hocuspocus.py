@@ -2,6 +2,7 @@
 on `/v1/hocuspocus`, beside stock y-websocket clients on `/v1/{room}`: the same letters, the
 same rules."""
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from schemas.envelope import decode_record
 from schemas.events import Topic
 from tests.gateway.harness import Running
 from tests.interop.driver import NodeClient
+from tests.support import eventually
 
 pytestmark = pytest.mark.slow
 Open = Callable[..., Awaitable[NodeClient]]
@@ -26,8 +28,10 @@ def major(request: pytest.FixtureRequest) -> int:
 async def clients(gw: Running, major: int) -> AsyncIterator[tuple[Open, Open]]:
     opened: list[NodeClient] = []
 
-    async def hocuspocus(letter_id: str, synced: bool = True, **claims: Any) -> NodeClient:
-        client = await NodeClient.hocuspocus(gw, letter_id, major, **claims)
+    async def hocuspocus(
+        letter_id: str, synced: bool = True, tokens: list[str] | None = None, **claims: Any
+    ) -> NodeClient:
+        client = await NodeClient.hocuspocus(gw, letter_id, major, tokens, **claims)
         opened.append(client)
         if synced:
             await client.event("sync", synced=True)
@@ -145,3 +149,37 @@ async def test_offline_edits_resync_and_are_acknowledged(
     finally:
         await tiptap.quit()
     assert await gw.logged_text(letter) == "typed offline"
+
+
+def _alice_expires_after(gw: Running, when: float) -> bool:
+    (session,) = [c for c in gw.app.state.gateway.conns if c.claims.sub == "alice"]
+    return session.claims.exp > when
+
+
+async def test_a_provider_renews_its_token_in_band(
+    gw: Running, clients: tuple[Open, Open], major: int
+) -> None:
+    """Asked before its token expires, a 3.x or 4.x provider calls its token function again and
+    sends the result: the session goes on. 2.x knows no such request: its session ends at
+    expiry with Hocuspocus' reset code (after 4401 it would never reconnect), and it reconnects
+    with the function's next token."""
+    hocuspocus, y_websocket = clients
+    letter = await gw.create_letter()
+    stock = await y_websocket(letter, user="bob")
+    tokens = [gw.token(user="alice", ttl_s=ttl) for ttl in (2, 4, 300)]
+    tiptap = await hocuspocus(letter, tokens=tokens)
+    if major == 2:
+        assert (await tiptap.event("close"))["code"] == 4205  # reset: it reconnects
+        await tiptap.event("token", n=1)
+    else:
+        await tiptap.event("token", n=2)  # asked twice: each token before its expiry
+        # The session lasts until the third token's expiry once the gateway verified it.
+        await eventually(lambda: _alice_expires_after(gw, time.time() + 200))
+        assert not [e for e in tiptap.events if e["event"] in ("close", "denied")]
+    await tiptap.call("insert", index=0, value="after the first token")
+    await stock.call("waitText", equals="after the first token")
+    await tiptap.call("waitSaved")  # in the log, after the session's join
+    records = await gw.records(Topic.LETTERS, letter)
+    events = [decode_record(r.key, r.value, r.headers) for r in records]
+    joined = [e for e in events if e.type == "session.joined" and e.envelope.user == "alice"]
+    assert len(joined) >= 2 if major == 2 else len(joined) == 1

@@ -92,6 +92,7 @@ class Multiplexed:
         self._sessions: set[asyncio.Task[None]] = set()
         self._unclaimed = TokenBucket(s.rate_messages_per_s, s.rate_burst)
         self._authenticated = False
+        self._admitting = 0  # auths under way (our checks wait on Redis or the log)
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
@@ -236,12 +237,15 @@ class Multiplexed:
         doc.push(message)  # checked by the connection as any /v1 message
 
     async def _authenticate(self, address: bytes, token: str, versioned: bool) -> None:
+        self._admitting += 1
         try:
             await self._admit(address, token, versioned)
         except Exception as exc:  # nothing here should raise; the socket must not stay held
             log.exception("hocuspocus auth of %r failed: %r", address, exc)
             self.gateway.ctx.metrics.refuse("auth_failed")
             self.shut(MALFORMED, "authentication failed")
+        finally:
+            self._admitting -= 1
 
     async def _admit(self, address: bytes, token: str, versioned: bool) -> None:
         prefix = outgoing.hp_address(address)
@@ -319,8 +323,13 @@ class Multiplexed:
 
     async def _deadline(self) -> None:
         await asyncio.sleep(self.gateway.ctx.settings.hocuspocus_auth_timeout_s)
-        if not self._authenticated:
-            self.gateway.ctx.metrics.refuse("auth_timeout")
+        if self._authenticated:
+            return
+        self.gateway.ctx.metrics.refuse("auth_timeout")
+        if self._admitting:  # our checks are slow (Redis, the log): not the provider's fault,
+            # and a 2.x provider never reconnects after 4401
+            self.shut(TRY_AGAIN_LATER, "authentication took too long")
+        else:
             self.shut(TOKEN_EXPIRED, "no document authenticated in time")
 
     async def _keep_alive(self) -> None:

@@ -2,6 +2,7 @@
 socket, acknowledgements as sync statuses after the log, refusals, deadlines and pings.
 (tests/interop/test_hocuspocus.py drives the real @hocuspocus/provider.)"""
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,31 @@ async def test_a_socket_that_authenticates_nothing_is_closed(quick: Running) -> 
     assert not working.closed.is_set()
     metrics = await quick.metrics()
     assert metrics['gateway_refusals_total{reason="auth_timeout"}'] == 2
+
+
+async def test_a_socket_whose_auth_we_are_slow_to_check_is_told_to_try_again(
+    quick: Running,
+) -> None:
+    """Past the deadline with its auth still under way (the log or Redis is slow), the socket
+    gets 1013: a 2.x provider never reconnects after 4401."""
+    letter = await quick.create_letter()
+    access = quick.app.state.gateway.access
+    release = asyncio.Event()
+    lookup = access.lookup
+
+    async def slow_lookup(letter_id: str) -> object:
+        await release.wait()
+        return await lookup(letter_id)
+
+    access.lookup = slow_lookup
+    try:
+        client = await HpClient.connect(quick)
+        await client.auth(f"letter-{letter}", quick.token())
+        await client.closed.wait()
+        assert client.close_code == 1013
+    finally:
+        release.set()
+        access.lookup = lookup
 
 
 async def test_a_quiet_socket_is_pinged(quick: Running) -> None:

@@ -209,8 +209,14 @@ class DocumentConnection(Connection):
         self.send(outgoing.HP_TOKEN_REQUEST, "token_request")
 
     def _token_arrived(self, token: str) -> None:
-        if self._renewing is None and self.closing is None:  # one verification at a time
-            self._renewing = asyncio.create_task(self._renew_with(token))
+        if self._renewing is not None or self.closing is not None:  # one at a time
+            return
+        # Verified like a handshake's token, so charged to the user's handshake budget: a
+        # provider renews once per token's life, a loop of tokens costs its sender only.
+        if self.ctx.budget(self.ctx.handshakes, self.claims) is not None:
+            self.ctx.metrics.refuse("renewal_rate_limited")
+            return
+        self._renewing = asyncio.create_task(self._renew_with(token))
 
     async def _renew_with(self, token: str) -> None:
         try:

@@ -3,6 +3,7 @@ socket, acknowledgements as sync statuses after the log, refusals, deadlines and
 (tests/interop/test_hocuspocus.py drives the real @hocuspocus/provider.)"""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -338,6 +339,24 @@ async def test_a_token_is_asked_for_before_it_expires_and_a_later_one_extends_th
     assert await gw.logged_text(letter) == "still here"
     joined = types_of(await gw.records(Topic.LETTERS, letter)).count("session.joined")
     assert joined == 1  # one session throughout: no reconnect
+
+
+async def test_renewals_are_charged_to_the_users_handshake_budget(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=2, handshakes_burst=2, handshakes_per_s=0.01
+    )
+    async with running_gateway(settings) as gw:
+        letter = await gw.create_letter()
+        address = f"letter-{letter}"
+        client = await HpClient.connect(gw)
+        await client.synced(address, gw.token(user="alice", ttl_s=100))  # one of the two
+        await client.auth(address, gw.token(user="alice", ttl_s=200))
+        (session,) = gw.app.state.gateway.conns
+        await eventually(lambda: session.claims.exp > time.time() + 150)
+        await client.auth(address, gw.token(user="alice", ttl_s=300))  # over the budget
+        await eventually(lambda: _refused(gw, "renewal_rate_limited"))
+        assert session.claims.exp < time.time() + 250  # not verified, not renewed
+        await client.close()
 
 
 async def test_drain_closes_sockets_with_1001_those_without_documents_too(gw: Running) -> None:

@@ -77,6 +77,40 @@ const commands = {
     provider.awareness.on('change', check)
     return { clientID: doc.clientID }
   },
+  // TipTap Collab's own provider, as @hocuspocus/provider 2.x bundles it (later versions are on
+  // TipTap's private registry): a HocuspocusProvider on `baseUrl` that keeps its comment
+  // threads and its users (Y.PermanentUserData) in the document, under `__tiptapcollab__*`.
+  async tiptapCollab ({ baseUrl, name, token, user }) {
+    const { TiptapCollabProvider } = await import('@hocuspocus/provider-2')
+    provider = new TiptapCollabProvider({
+      appId: 'unused',
+      baseUrl,
+      name,
+      document: doc,
+      token,
+      user,
+      WebSocketPolyfill: WebSocket,
+      onAuthenticated: () => emit({ event: 'authenticated' }),
+      onAuthenticationFailed: ({ reason }) => emit({ event: 'denied', reason }),
+      onSynced: ({ state }) => emit({ event: 'sync', synced: state, text: text.toString(), xml: xmlPlain() })
+    })
+    provider.on('unsyncedChanges', check)
+    provider.awareness.on('change', check)
+    return { clientID: doc.clientID }
+  },
+  comment ({ content }) {
+    const thread = provider.createThread({ data: { section: 'intro' } })
+    provider.addComment(thread.id, { content, data: {} })
+    return { thread: thread.id }
+  },
+  threads () {
+    return { threads: doc.getArray('__tiptapcollab__threads').toJSON(), users: doc.getMap('__tiptapcollab__users').toJSON() }
+  },
+  async waitThreads ({ count, timeout }) {
+    const threads = doc.getArray('__tiptapcollab__threads')
+    await waitFor(() => threads.length === count, timeout ?? 10000)
+    return { threads: threads.toJSON() }
+  },
   async waitSaved ({ timeout }) { await waitFor(() => provider.synced && provider.unsyncedChanges === 0, timeout ?? 10000); return {} },
   unsynced () { return { unsynced: provider.unsyncedChanges, synced: provider.synced } },
   forceSync () { provider.forceSync(); return { unsynced: provider.unsyncedChanges } },

@@ -183,3 +183,45 @@ async def test_a_provider_renews_its_token_in_band(
     events = [decode_record(r.key, r.value, r.headers) for r in records]
     joined = [e for e in events if e.type == "session.joined" and e.envelope.user == "alice"]
     assert len(joined) >= 2 if major == 2 else len(joined) == 1
+
+
+async def test_tiptap_collab_provider_keeps_its_threads_and_users_in_the_letter(
+    gw: Running,
+) -> None:
+    """TipTap Collab's `TiptapCollabProvider` (as @hocuspocus/provider 2.x bundles it; later
+    versions are on TipTap's private registry) pointed here with `baseUrl`. Its comment threads
+    and its user mapping (Y.PermanentUserData) are Yjs types of their own in the document: the
+    gateway carries and logs them like any content, and stock clients hold them too."""
+    letter = await gw.create_letter("Dear Sir,")
+    collab = await NodeClient.spawn()
+    opened = [collab]
+    try:
+        stock = await NodeClient.open(gw, letter, user="bob")
+        opened.append(stock)
+        await stock.event("sync", synced=True)
+        await collab.call(
+            "tiptapCollab",
+            baseUrl=f"ws://127.0.0.1:{gw.port}/v1/hocuspocus",
+            name=f"letter-{letter}",
+            token=gw.token(user="alice"),
+            user="alice",
+        )
+        assert (await collab.event("sync", synced=True))["xml"] == "Dear Sir,"
+        await collab.call("insert", index=0, value="Attn:")
+        await collab.call("comment", content="Cite the statute")
+        await stock.call("waitText", equals="Attn:")
+        threads = (await stock.call("waitThreads", count=1))["threads"]
+        assert threads[0]["comments"][0]["content"] == "Cite the statute"
+        await collab.call("waitSaved")  # every update acknowledged, so in the log
+        late = await NodeClient.open(gw, letter, user="carol")
+        opened.append(late)
+        await late.event("sync", synced=True)
+        held = await late.call("threads")
+        assert [t["data"] for t in held["threads"]] == [{"section": "intro"}]
+        assert "alice" in held["users"]  # whose Yjs client ids are whose, for TipTap's UI
+    finally:
+        for client in opened:
+            await client.quit()
+    records = await gw.records(Topic.LETTERS, letter)
+    events = [decode_record(r.key, r.value, r.headers) for r in records]
+    assert "alice" in {e.envelope.user for e in events if e.type == "doc.update"}

@@ -31,6 +31,11 @@ class TokenBucket:
         self.tokens -= cost
         return True
 
+    def wait_s(self, cost: float = 1.0) -> float:
+        """Seconds until `cost` could be taken (0 if it could be now)."""
+        tokens = min(self.burst, self.tokens + (time.monotonic() - self.at) * self.rate)
+        return max(0.0, (cost - tokens) / self.rate)
+
 
 class KeyedBuckets:
     """A bucket per key, forgotten once it would be full again (a key that comes back later

@@ -88,6 +88,9 @@ class Connection:
         self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
         self._held: Inbound | None = None  # the latest awareness message over the rate
         self._held_timer: asyncio.TimerHandle | None = None
+        # Requests for state over the budget: the latest of each kind, answered once it allows.
+        self._deferred: dict[str, Inbound] = {}
+        self._deferred_timer: asyncio.TimerHandle | None = None
         self._writing = False
         self._extensions = ws.scope.get("extensions") or {}
         self._write_frame = self._extensions.get(WRITE_FRAME)  # gateway/transport.py, uvicorn
@@ -227,8 +230,9 @@ class Connection:
             await self._read_loop(room)
         finally:
             self._cancel_expiry()
-            if self._held_timer is not None:
-                self._held_timer.cancel()
+            for timer in (self._held_timer, self._deferred_timer):
+                if timer is not None:
+                    timer.cancel()
             if self._claiming is not None:
                 self._claiming.cancel()
             self._inbox.clear()
@@ -369,7 +373,7 @@ class Connection:
         msg = inbound.decode(data, self.ctx.limits, shape)
         self.ctx.metrics.received(msg.kind)
         if msg.kind in STATE_REQUESTS and not self._state_bucket.take():
-            self.ctx.metrics.refuse("state_request_rate_limited")  # the next one is answered
+            self._defer(room, msg)
             return None
         if msg.kind == "app":  # comment/lock commands of opted-in clients (issue 7)
             if self.events and self.ctx.app_messages is not None:
@@ -409,6 +413,34 @@ class Connection:
         if self.closing is not None:  # the room failed while we waited
             return
         self._deliver(room, inbound.decode(data, self.ctx.limits, room.shape))
+
+    def _defer(self, room: Room, msg: Inbound) -> None:
+        """A request for state over the budget is answered once the budget allows, with the
+        state then; one it replaces is not answered at all. A Hocuspocus provider counts its
+        step 1 as an unsynced change until it is answered, so never answering the latest one
+        would leave it showing unsaved changes."""
+        if msg.kind in self._deferred:
+            self.ctx.metrics.refuse("state_request_rate_limited")
+        self._deferred[msg.kind] = msg
+        if self._deferred_timer is None:
+            loop = asyncio.get_running_loop()
+            wait = self._state_bucket.wait_s()
+            self._deferred_timer = loop.call_later(wait, self._answer_deferred, room)
+
+    def _answer_deferred(self, room: Room) -> None:
+        self._deferred_timer = None
+        while self._deferred and self.closing is None:
+            if not self._state_bucket.take():
+                loop = asyncio.get_running_loop()
+                wait = self._state_bucket.wait_s()
+                self._deferred_timer = loop.call_later(wait, self._answer_deferred, room)
+                return
+            kind = next(iter(self._deferred))
+            msg = self._deferred.pop(kind)
+            try:
+                self._deliver(room, msg)
+            except Exception as exc:  # already validated; nothing here should fail
+                log.warning("connection %s: deferred %s refused: %r", self.id, kind, exc)
 
     def _hold(self, room: Room, msg: Inbound) -> None:
         if self._held is not None:

@@ -225,3 +225,20 @@ async def test_tiptap_collab_provider_keeps_its_threads_and_users_in_the_letter(
     records = await gw.records(Topic.LETTERS, letter)
     events = [decode_record(r.key, r.value, r.headers) for r in records]
     assert "alice" in {e.envelope.user for e in events if e.type == "doc.update"}
+
+
+async def test_a_sync_over_the_state_request_budget_still_settles(
+    gw: Running, clients: tuple[Open, Open]
+) -> None:
+    """A provider counts its step 1 as an unsynced change until it is answered. Past the
+    connection's budget for requests of state (5, then one per 5 s) the step 1 waits for the
+    budget instead of going unanswered, so the provider does not show unsaved changes for good."""
+    hocuspocus, _ = clients
+    letter = await gw.create_letter()
+    tiptap = await hocuspocus(letter, user="alice")  # its first step 1: one of the 5
+    await tiptap.call("waitSaved")
+    for _ in range(4):  # the rest of the budget
+        await tiptap.call("forceSync")
+        await tiptap.call("waitSaved")
+    assert (await tiptap.call("forceSync"))["unsynced"] == 1  # over the budget
+    await tiptap.call("waitSaved", timeout=15_000)  # answered once the budget allows

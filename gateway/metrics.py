@@ -22,6 +22,11 @@ class Metrics:
             "Open sockets of the Hocuspocus framing (each authenticated document is a connection)",
             registry=r,
         )
+        self.token_renewals = Counter(
+            "gateway_token_renewals",
+            "Sessions extended by a later token sent in-band (Hocuspocus providers, on request)",
+            registry=r,
+        )
         self.letters = Gauge("gateway_letters_loaded", "Letters held in memory", registry=r)
         self.messages_in = Tally("gateway_messages_in", "Inbound frames by type", "type", r)
         self.messages_out = Tally("gateway_messages_out", "Outbound frames by type", "type", r)

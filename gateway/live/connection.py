@@ -251,6 +251,7 @@ class Connection:
             return False
         if claims.exp > held.exp and self.closing is None:
             self.claims = claims
+            self.ctx.metrics.token_renewals.inc()
             self._cancel_expiry()
             self._schedule_expiry()
         return True

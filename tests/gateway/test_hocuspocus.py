@@ -327,6 +327,7 @@ async def test_a_token_is_asked_for_before_it_expires_and_a_later_one_extends_th
     assert not any(r.type == hp.CLOSE for r in client.received) and not client.closed.is_set()
     await client.send(address, create_update_message(edit(doc, "still here")))
     assert (await client.next(address, hp.SYNC_STATUS)).body == b"\x01"
+    assert (await gw.metrics())["gateway_token_renewals_total"] == 1
     # A token of another identity, or no valid token, extends nothing: it ends at expiry.
     await client.auth(address, gw.token(user="mallory", ttl_s=60))
     await eventually(lambda: _refused(gw, "renewal_other_identity"))

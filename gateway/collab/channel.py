@@ -10,6 +10,9 @@ operation as its REST endpoint and is answered with `{"type": "result", "id", "r
   awareness `status: typing` the client sets as well);
 - `section.edited` follows the projector's `recent:<id>` (paragraph -> who edited it last):
   a poller compares it for the letters held here and tells their clients what changed.
+`{"type": "auth.renew", "id", "token"}` renews the connection's own token in place: a later
+token of the same user, firm and role, checked as at the handshake, and the connection is not
+closed (4401) until it expires; answered with `{"expires_at"}` or an error (401, 403, 429).
 """
 
 import asyncio
@@ -24,7 +27,7 @@ from cachetools import TTLCache
 from gateway import outgoing
 from gateway.collab import comments
 from gateway.collab.locks import Locks
-from gateway.collab.shared import Collab, CollabError, user_ref
+from gateway.collab.shared import Collab, CollabError, iso, user_ref
 from gateway.live.room import Peer, Room
 
 log = logging.getLogger(__name__)
@@ -120,9 +123,12 @@ class AppChannel:
         request = data.get("id")
         op = OPS.get(kind)
         try:
-            if op is None:
+            if kind == "auth.renew":
+                result = await _renew(conn, data)
+            elif op is None:
                 raise CollabError(422, f"unknown command {kind!r}")
-            result = await op(self.collab, self.locks, conn.claims, letter_id, data)
+            else:
+                result = await op(self.collab, self.locks, conn.claims, letter_id, data)
         except CollabError as exc:
             body = {"status": exc.status, "detail": exc.detail, **(exc.body or {})}
             return _reply(conn, {"type": "error", "id": request, **body})
@@ -172,6 +178,20 @@ class AppChannel:
                     body = {"type": "section.edited", "section": section, "user": user}
                     self.collab.notify_letter(room.letter_id, {**body, "at": edit.get("at")})
         self._recent = looked  # a letter unloaded or left by its listeners is forgotten
+
+
+RENEWAL_REFUSED = {
+    "renewal_unauthorized": 401,
+    "renewal_other_identity": 403,
+    "renewal_rate_limited": 429,
+}
+
+
+async def _renew(conn: Peer, data: dict[str, Any]) -> dict[str, Any]:
+    refused = await conn.renew_with(_s(data, "token"))
+    if refused is not None:
+        raise CollabError(RENEWAL_REFUSED.get(refused, 409), refused)
+    return {"expires_at": iso(conn.claims.exp)}
 
 
 def _reply(conn: Peer, body: dict[str, Any]) -> None:

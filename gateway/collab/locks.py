@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -24,7 +23,7 @@ from gateway.access import LetterMeta
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
-from gateway.collab.shared import Collab, CollabError, user_ref
+from gateway.collab.shared import Collab, CollabError, iso, user_ref
 from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
 from schemas.ids import uuid7
 
@@ -110,7 +109,7 @@ class Locks:
         await self.collab.append(
             claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
         )
-        return {"section": section, "holder": holder.model_dump(), "expires_at": _iso(expires_at)}
+        return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
 
     async def release(self, claims: Claims, letter_id: str, section: str) -> dict[str, Any]:
         meta = await self.collab.letter(claims, letter_id)
@@ -183,14 +182,10 @@ def _check(claims: Claims, section: str) -> None:
         raise CollabError(422, f"section must be 1..{MAX_SECTION} characters")
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
 def _locked_body(held: dict[str, Any]) -> dict[str, Any]:
     return {
         "locked_by": {"id": held["id"], "name": held.get("name", "")},
-        "expires_at": _iso(float(held["expires_at"])),
+        "expires_at": iso(float(held["expires_at"])),
     }
 
 

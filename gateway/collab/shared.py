@@ -10,6 +10,7 @@ covers this instance's last append for it.
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from cachetools import LRUCache
@@ -36,6 +37,11 @@ class CollabError(Exception):
     def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(f"{status} {detail}")
         self.status, self.detail, self.body = status, detail, body
+
+
+def iso(ts: float) -> str:
+    """Seconds since the epoch as the API writes times: ISO 8601, UTC, with a Z."""
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def user_ref(claims: Claims) -> UserRef:

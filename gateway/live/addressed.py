@@ -34,7 +34,7 @@ from typing import Any
 from gateway import outgoing
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import RESET_CONNECTION, AuthError
+from gateway.errors import RESET_CONNECTION
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 from gateway.live.connection import UPDATE, Connection
@@ -209,24 +209,12 @@ class DocumentConnection(Connection):
         self.send(outgoing.HP_TOKEN_REQUEST, "token_request")
 
     def _token_arrived(self, token: str) -> None:
-        if self._renewing is not None or self.closing is not None:  # one at a time
-            return
-        # Verified like a handshake's token, so charged to the user's handshake budget: a
-        # provider renews once per token's life, a loop of tokens costs its sender only.
-        if self.ctx.budget(self.ctx.handshakes, self.claims) is not None:
-            self.ctx.metrics.refuse("renewal_rate_limited")
-            return
-        self._renewing = asyncio.create_task(self._renew_with(token))
+        if self._renewing is None and self.closing is None:  # one at a time
+            self._renewing = asyncio.create_task(self._renew_with(token))
 
     async def _renew_with(self, token: str) -> None:
         try:
-            claims = await self.ctx.verifier.verify(token)
-        except AuthError as exc:  # the session still ends when its token expires
-            log.info("token renewal refused on %s: %s", self.id, exc)
-            self.ctx.metrics.refuse("renewal_unauthorized")
-        else:
-            if not self.renew(claims):
-                self.ctx.metrics.refuse("renewal_other_identity")
+            await self.renew_with(token)  # a refusal is counted; the provider is told nothing
         finally:
             self._renewing = None
 

@@ -32,7 +32,14 @@ from pycrdt import merge_updates
 from gateway import inbound, outgoing
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import MALFORMED, RATE_LIMITED, SLOW_CONSUMER, TOKEN_EXPIRED, Refused
+from gateway.errors import (
+    MALFORMED,
+    RATE_LIMITED,
+    SLOW_CONSUMER,
+    TOKEN_EXPIRED,
+    AuthError,
+    Refused,
+)
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 from gateway.live.ownership import check_count, new_clients
@@ -242,10 +249,29 @@ class Connection:
             await self._stop_writer(cancel=client_left)
         return self.closing[1] if self.closing else "client closed"
 
+    async def renew_with(self, token: str) -> str | None:
+        """Verify `token` as a handshake's (and charged like one to the user's budget), then
+        extend this session with it: None, or why not (counted as a refusal). The session still
+        ends when its current token expires."""
+        if self.ctx.budget(self.ctx.handshakes, self.claims) is not None:
+            reason: str | None = "renewal_rate_limited"
+        else:
+            try:
+                claims = await self.ctx.verifier.verify(token)
+            except AuthError as exc:
+                log.info("token renewal refused on %s: %s", self.id, exc)
+                reason = "renewal_unauthorized"
+            else:
+                reason = None if self.renew(claims) else "renewal_other_identity"
+        if reason is not None:
+            self.ctx.metrics.refuse(reason)
+        return reason
+
     def renew(self, claims: Claims) -> bool:
         """A later token of this session's user, firm and role: the session lasts until it
-        expires (a Hocuspocus session asks for one: gateway/live/addressed.py). False for
-        another identity (a role changed included: that takes a new session)."""
+        expires (a Hocuspocus session asks for one: gateway/live/addressed.py; a `/v1` client
+        sends one on the app channel: gateway/collab/channel.py). False for another identity
+        (a role changed included: that takes a new session)."""
         held = self.claims
         if (claims.sub, claims.firm_id, claims.role) != (held.sub, held.firm_id, held.role):
             return False

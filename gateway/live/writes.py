@@ -51,6 +51,9 @@ class Writer:
         if not self.logged.done():
             self.logged.set_exception(Refused(code, reason))
 
+    async def renew_with(self, token: str) -> str | None:
+        return "no_session"  # a request lasts as long as its own token's check
+
 
 async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) -> None:
     """Apply `update` to the (loaded) room as `claims`; return once it is in the log. Refused

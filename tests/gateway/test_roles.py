@@ -1,10 +1,14 @@
 """Roles: read-only connections are refused edits but still receive; token expiry closes 4401."""
 
-from pycrdt import Text
+import json
+import time
+from typing import Any
+
+from pycrdt import Text, write_var_uint
 
 from gateway.errors import TOKEN_EXPIRED
 from schemas.events import Topic
-from tests.gateway.harness import Running, types_of
+from tests.gateway.harness import Running, YClient, types_of
 from tests.support import eventually
 
 
@@ -51,6 +55,55 @@ async def test_token_expiry_closes_with_4401(gw: Running) -> None:
         'gateway_refusals_total{reason="token_expired"} 1.0'
         in gw.app.state.gateway.ctx.metrics.render().decode()
     )
+
+
+async def test_a_token_renewed_on_the_app_channel_keeps_the_connection_open(
+    gw: Running,
+) -> None:
+    """`auth.renew` with a later token of the same user, firm and role: no 4401 at the first
+    token's expiry, no reconnect. Another identity, or no valid token, renews nothing."""
+    letter = await gw.create_letter()
+    first = gw.token(user="alice", ttl_s=3)
+    client = await YClient.connect(gw.ws_url(letter, first, events="1"))
+    control = await YClient.connect(gw.ws_url(letter, first))  # the same token, not renewed
+    await client.synced.wait()
+    (conn,) = [c for c in gw.app.state.gateway.conns if c.events]
+    for n, (token, status) in enumerate(
+        [
+            ("not-a-token", 401),
+            (gw.token(user="mallory", ttl_s=60), 403),
+            (gw.token(user="alice", role="viewer", ttl_s=60), 403),  # a role change: reconnect
+        ]
+    ):
+        await client.ws.send(app({"type": "auth.renew", "id": f"bad{n}", "token": token}))
+        assert (await _answer(client, f"bad{n}"))["status"] == status
+    later = gw.token(user="alice", ttl_s=60)
+    await client.ws.send(app({"type": "auth.renew", "id": "ok", "token": later}))
+    renewed = (await _answer(client, "ok"))["result"]
+    assert renewed["expires_at"].endswith("Z") and conn.claims.exp > time.time() + 50
+    # The first token expires: the connection that kept it is closed, the renewed one is not.
+    await control.closed.wait()
+    assert control.close_code == TOKEN_EXPIRED
+    heard = len(client.updates)
+    await client.insert("still here")
+    await eventually(lambda: len(client.updates) > heard)  # its echo: logged, so served
+    assert not client.closed.is_set() and conn in gw.app.state.gateway.conns
+    metrics = await gw.metrics()
+    assert metrics["gateway_token_renewals_total"] == 1
+    assert metrics['gateway_refusals_total{reason="renewal_other_identity"}'] == 2
+    await client.close()
+
+
+async def _answer(client: YClient, request: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        return next((m for m in client.app if m.get("id") == request), None)
+
+    return await eventually(found)
+
+
+def app(body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    return write_var_uint(100) + write_var_uint(len(data)) + data
 
 
 async def test_opted_in_clients_get_session_events_and_stock_clients_do_not(gw: Running) -> None:

@@ -68,11 +68,14 @@ def data_dir() -> Iterator[Path]:
         yield Path(path)
 
 
+STACK_SECRET = secrets.token_hex(32)  # base_url's stack: tests may mint its tokens
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def base_url() -> AsyncIterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="steno-web-") as data:
-        proc = await start_stack(Path(data), port, secrets.token_hex(32))
+        proc = await start_stack(Path(data), port, STACK_SECRET)
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
@@ -279,6 +282,56 @@ async def test_the_host_app_can_hand_over_a_token_by_post_message(
         await expect(editor.locator(".letter-body")).to_have_attribute("contenteditable", "false")
     finally:
         await context.close()
+
+
+# As above, keeping the editor's window to hand it later tokens.
+_HOST_KEEPS_EDITOR = _HOST_OPENS_EDITOR.replace(
+    "event.source.postMessage(", "window.stenoEditor = event.source\n    event.source.postMessage("
+)
+
+
+async def test_a_token_renewed_by_the_host_app_keeps_the_connection(
+    base_url: str, browser: Browser
+) -> None:
+    """The host hands a later token of the same user: the open letter's connection takes it in
+    place (`auth.renew` on the app channel), so it is not closed when the first one expires."""
+    context, author = await new_page(browser)
+    try:
+        await sign_in(author, base_url, "avery")
+        letter = await create_letter(author, "Renewed", "Kept open.")
+        settings = Settings(jwt_secret=STACK_SECRET)
+        first, later = (
+            mint_token(settings, "parker", "demo-firm", "editor", "Parker Paralegal", ttl)
+            for ttl in (600, 1200)
+        )
+        host = await context.new_page()
+        await host.goto(base_url + "/dev/users")
+        async with context.expect_page() as opened:
+            url = f"{base_url}/#/letters/{letter}"
+            await host.evaluate(_HOST_KEEPS_EDITOR, {"url": url, "token": first})
+        editor = await opened.value
+        await saved(editor)
+        before = await _renewals(base_url)
+        await host.evaluate(
+            "(token) => window.stenoEditor.postMessage({type: 'steno:token', token}, '*')", later
+        )
+        await eventually(lambda: _renewed(base_url, before))
+        await expect(editor.locator(".connection")).to_have_attribute("data-link", "connected")
+        await type_at_end(editor, " Still connected.")
+        await saved(editor)
+    finally:
+        await context.close()
+
+
+async def _renewals(base_url: str) -> float:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        text = (await client.get("/metrics")).text
+    found = re.search(r"^gateway_token_renewals_total (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def _renewed(base_url: str, before: float) -> bool:
+    return await _renewals(base_url) > before
 
 
 async def test_letters_list_remembers_letters_and_refuses_unknown_ones(

@@ -4,6 +4,7 @@
 // handler and passes each decoded message on.
 
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 import type { WebsocketProvider } from 'y-websocket'
 
 export const MESSAGE_APP = 100
@@ -34,6 +35,17 @@ export function onAppMessage(
   return () => {
     delete handlers[MESSAGE_APP]
   }
+}
+
+/** Send a command on the app channel; false when the socket is not open (nothing is queued). */
+export function sendAppMessage(provider: WebsocketProvider, body: AppMessage): boolean {
+  const ws = provider.ws
+  if (!provider.wsconnected || ws === null || ws.readyState !== ws.OPEN) return false
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MESSAGE_APP)
+  encoding.writeVarString(encoder, JSON.stringify(body))
+  ws.send(encoding.toUint8Array(encoder))
+  return true
 }
 
 /** A person's display name from the shapes app messages use: {user}, {author} or {name}. */

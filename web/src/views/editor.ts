@@ -9,7 +9,7 @@ import { ApiError, type Api } from '../api'
 import type { Session } from '../auth'
 import { h, initials, replaceChildren } from '../dom'
 import { rememberLetter } from '../recent'
-import { actorId, actorName, onAppMessage, type AppMessage } from '../editor/appchannel'
+import { actorId, actorName, onAppMessage, sendAppMessage, type AppMessage } from '../editor/appchannel'
 import { connect, userColor, WRITER_ROLES } from '../editor/collab'
 import { commentsPanel, type Person } from '../editor/comments'
 import { describe, trackConnection } from '../editor/connection'
@@ -108,8 +108,12 @@ export async function editorView(api: Api, session: Session, letterId: string): 
   return {
     element,
     renew(next) {
+      // The next (re)connect uses it; an open connection takes it in place (`auth.renew`), so
+      // it is not closed when the previous token expires. If that is refused, the 4401 at
+      // expiry reconnects with the new token anyway.
       collab.provider.params.token = next.token
       api.use(next)
+      sendAppMessage(collab.provider, { type: 'auth.renew', id: 'renew', token: next.token })
       if (!collab.provider.shouldConnect) collab.provider.connect()
     },
     destroy() {

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # provider is asked for a fresh one (3.x and later fetch it from their `token` function);
     # a later token of the same user, firm and role extends the session, else it ends at expiry.
     hocuspocus_token_request_s: float = Field(default=60.0, gt=0)
+    # A section lock taken while its holder was on the letter is released (`lock.expired`) once
+    # the holder has had no connection to the letter, on any instance, this long (checked every
+    # 5 s), instead of holding the section for the rest of its 300 s TTL.
+    lock_release_after_leave_s: float = Field(default=30.0, ge=0)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
     # Requests for state: a sync step 1 is answered with all the client lacks, up to the whole

@@ -8,6 +8,12 @@ Expiry: Redis drops the key after the TTL without telling anyone, so the instanc
 (or last renewed) a lock remembers it and a sweep every few seconds appends `lock.expired` for
 those whose key is gone; an acquisition that finds an expired lock of ours emits it first.
 If that instance dies, its locks still expire in Redis, only without the event.
+
+A holder who leaves: a lock taken while its holder was on the letter (in the projector's
+`presence:<letterId>`, on any instance) is released early, with `lock.expired`, once the
+holder has been gone from it for `lock_release_after_leave_s` (30 s; a tab that crashed or lost
+its network does not hold a section for the rest of the TTL, one that reconnects within it
+keeps its lock). Locks of holders that never were on the letter (a backend's) keep their TTL.
 """
 
 import asyncio
@@ -56,6 +62,8 @@ class Granted:
     value: str  # the exact Redis value we wrote
     holder: UserRef
     expires_at: float
+    attended: bool = False  # the holder was on the letter when it was granted or renewed
+    absent_since: float | None = None  # monotonic: when a sweep first found the holder gone
 
 
 def key_of(letter_id: str, section: str) -> str:
@@ -65,6 +73,7 @@ def key_of(letter_id: str, section: str) -> str:
 class Locks:
     def __init__(self, collab: Collab, ttl_s: int = LOCK_TTL_S) -> None:
         self.collab, self.ttl_s = collab, ttl_s
+        self.release_after_leave_s = collab.ctx.settings.lock_release_after_leave_s
         self._granted: dict[str, Granted] = {}  # redis key -> what this instance granted
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -105,7 +114,10 @@ class Locks:
                 break
         else:
             raise CollabError(409, "lock contended, retry")
-        self._granted[key] = Granted(letter_id, section, meta.firm_id, value, holder, expires_at)
+        attended = await self._present(letter_id, claims.sub)
+        self._granted[key] = Granted(
+            letter_id, section, meta.firm_id, value, holder, expires_at, attended
+        )
         await self.collab.append(
             claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
         )
@@ -159,10 +171,32 @@ class Locks:
         payload = LockExpired(section=granted.section, holder=granted.holder)
         await self.collab.append(service, meta, payload)
 
+    async def _present(self, letter_id: str, user: str) -> bool:
+        return bool(await self.redis.hexists(f"presence:{letter_id}", user))
+
+    async def _release_if_left(self, key: str) -> None:
+        granted = self._granted.get(key)
+        if granted is None or not granted.attended:
+            return
+        if await self._present(granted.letter_id, granted.holder.id):
+            granted.absent_since = None
+            return
+        now = time.monotonic()
+        if granted.absent_since is None:
+            granted.absent_since = now
+        if now - granted.absent_since < self.release_after_leave_s:
+            return
+        if self._granted.get(key) is not granted:
+            return  # renewed, released or expired meanwhile
+        del self._granted[key]
+        if await self.redis.eval(_RELEASE, 1, key, granted.value):  # still exactly ours
+            await self._append_expired(granted)
+
     async def sweep(self) -> None:
         for key in list(self._granted):
             try:
                 await self._expire_if_gone(key)
+                await self._release_if_left(key)
             except CollabError as exc:
                 log.warning("lock sweep of %s: %s", key, exc)
 

@@ -82,3 +82,47 @@ async def test_sweep_notices_a_lapsed_ttl(collab: Collab) -> None:
     records = await collab.gw.records(Topic.LETTERS, lid)
     assert types_of(records)[-1] == "lock.expired"
     assert json.loads(records[-1].value)["holder"]["id"] == "al"
+
+
+async def test_a_lock_is_released_once_its_holder_has_left_the_letter(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("Intro\nDamages")
+    locks: Locks = collab.gw.app.state.locks
+    alice = await collab.gw.client(lid, user="alice")
+    bob = await collab.gw.client(lid, user="bob", events=1)
+    for client in (alice, bob):
+        await client.synced.wait()
+
+    async def present(user: str) -> bool:
+        return bool(await collab.redis.hexists(f"presence:{lid}", user))
+
+    await eventually(lambda: present("alice"))  # the projector folded her join
+    assert (await collab.call("POST", f"/v1/letters/{lid}/locks/intro", user="alice")).is_success
+    # A backend's lock: its holder is never on the letter, so only its TTL ends it.
+    backend = await collab.call("POST", f"/v1/letters/{lid}/locks/damages", role="service")
+    assert backend.is_success
+    await locks.sweep()
+    assert await collab.redis.exists(f"lock:{lid}:intro")  # she is here
+    await alice.close()
+
+    async def gone() -> bool:
+        return not await present("alice")
+
+    await eventually(gone)
+    await locks.sweep()  # gone, but not yet for lock_release_after_leave_s (30 s)
+    assert await collab.redis.exists(f"lock:{lid}:intro")
+    locks.release_after_leave_s = 0
+    try:
+        await locks.sweep()
+    finally:
+        locks.release_after_leave_s = 30
+    assert not await collab.redis.exists(f"lock:{lid}:intro")
+    assert await collab.redis.exists(f"lock:{lid}:damages")
+    records = await collab.gw.records(Topic.LETTERS, lid)
+    assert types_of(records)[-1] == "lock.expired"
+    payload = json.loads(records[-1].value)
+    assert payload["section"] == "intro" and payload["holder"]["id"] == "alice"
+    expired = {"type": "lock.expired", "section": "intro"}
+    await eventually(lambda: any(expired.items() <= m.items() for m in bob.app))
+    # Free for others at once.
+    assert (await collab.call("POST", f"/v1/letters/{lid}/locks/intro", user="bob")).is_success
+    await bob.close()

@@ -284,17 +284,27 @@ async def test_the_host_app_can_hand_over_a_token_by_post_message(
         await context.close()
 
 
-# As above, keeping the editor's window to hand it later tokens.
-_HOST_KEEPS_EDITOR = _HOST_OPENS_EDITOR.replace(
-    "event.source.postMessage(", "window.stenoEditor = event.source\n    event.source.postMessage("
-)
+# What an embedding app does to keep the session: answer the page's request for a fresh token.
+_HOST_RENEWS = """({url, first, later}) => new Promise((resolve) => {
+  window.addEventListener('message', (event) => {
+    if (event.data?.type === 'steno:ready') {
+      event.source.postMessage({type: 'steno:token', token: first}, '*')
+      resolve(true)
+    } else if (event.data?.type === 'steno:token-expiring') {
+      window.askedAt = event.data.expiresAt
+      event.source.postMessage({type: 'steno:token', token: later}, '*')
+    }
+  })
+  window.open(url)
+})"""
 
 
-async def test_a_token_renewed_by_the_host_app_keeps_the_connection(
+async def test_the_page_asks_the_host_for_a_token_and_renews_its_connection_in_place(
     base_url: str, browser: Browser
 ) -> None:
-    """The host hands a later token of the same user: the open letter's connection takes it in
-    place (`auth.renew` on the app channel), so it is not closed when the first one expires."""
+    """Before its token expires the page asks the host (`steno:token-expiring`); the token the
+    host hands back goes to the open connection (`auth.renew` on the app channel), which is
+    then not closed at the first token's expiry."""
     context, author = await new_page(browser)
     try:
         await sign_in(author, base_url, "avery")
@@ -302,20 +312,18 @@ async def test_a_token_renewed_by_the_host_app_keeps_the_connection(
         settings = Settings(jwt_secret=STACK_SECRET)
         first, later = (
             mint_token(settings, "parker", "demo-firm", "editor", "Parker Paralegal", ttl)
-            for ttl in (600, 1200)
+            for ttl in (8, 1200)  # asked at half the first one's life (the lead is 60 s)
         )
+        before = await _renewals(base_url)
         host = await context.new_page()
         await host.goto(base_url + "/dev/users")
         async with context.expect_page() as opened:
             url = f"{base_url}/#/letters/{letter}"
-            await host.evaluate(_HOST_KEEPS_EDITOR, {"url": url, "token": first})
+            await host.evaluate(_HOST_RENEWS, {"url": url, "first": first, "later": later})
         editor = await opened.value
         await saved(editor)
-        before = await _renewals(base_url)
-        await host.evaluate(
-            "(token) => window.stenoEditor.postMessage({type: 'steno:token', token}, '*')", later
-        )
-        await eventually(lambda: _renewed(base_url, before))
+        await eventually(lambda: _renewed(base_url, before), timeout=20)
+        assert await host.evaluate("window.askedAt") > 0
         await expect(editor.locator(".connection")).to_have_attribute("data-link", "connected")
         await type_at_end(editor, " Still connected.")
         await saved(editor)

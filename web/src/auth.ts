@@ -99,9 +99,29 @@ export function listenForHostToken(onToken: (session: Session) => void): () => v
     if (session) onToken(session)
   }
   window.addEventListener('message', handler)
-  const host = window.parent !== window ? window.parent : (window.opener as Window | null)
-  host?.postMessage({ type: 'steno:ready' }, '*')
+  hostWindow()?.postMessage({ type: 'steno:ready' }, '*')
   return () => window.removeEventListener('message', handler)
+}
+
+/** The embedding window, if any: the parent frame, else the opener. */
+function hostWindow(): Window | null {
+  return window.parent !== window ? window.parent : (window.opener as Window | null)
+}
+
+/**
+ * Ask the host for a fresh token before this one expires: `{type: 'steno:token-expiring',
+ * expiresAt}` (seconds since the epoch) `leadS` before (or at half the remaining life, if
+ * shorter). A `steno:token` answer renews the session in place. Returns a cancel function.
+ */
+export function askHostBeforeExpiry(session: Session, leadS = 60): () => void {
+  const host = hostWindow()
+  if (!host) return () => {}
+  const left = session.claims.exp * 1000 - Date.now()
+  const timer = setTimeout(
+    () => host.postMessage({ type: 'steno:token-expiring', expiresAt: session.claims.exp }, '*'),
+    Math.max(0, left - Math.min(leadS * 1000, left / 2)),
+  )
+  return () => clearTimeout(timer)
 }
 
 /** The demo directory in dev mode; null when the gateway is not in dev mode (404). */

@@ -3,7 +3,7 @@
 import './styles.css'
 
 import { Api } from './api'
-import { currentSession, listenForHostToken, signOut, type Session } from './auth'
+import { askHostBeforeExpiry, currentSession, listenForHostToken, signOut, type Session } from './auth'
 import { h, replaceChildren } from './dom'
 import { editorView, type Mounted } from './views/editor'
 import { lettersView } from './views/letters'
@@ -29,6 +29,13 @@ root.append(
 
 let session: Session | null = currentSession()
 let mounted: Mounted | null = null
+let stopAsking = (): void => {}
+
+/** The session changed: ask the host for the next token before this one expires. */
+function watchExpiry(): void {
+  stopAsking()
+  stopAsking = session ? askHostBeforeExpiry(session) : () => {}
+}
 
 // `?letter=ID` (what a host app links to) becomes the in-page route.
 const linked = new URL(location.href).searchParams.get('letter')
@@ -42,6 +49,7 @@ function letterRoute(): string | null {
 async function render(): Promise<void> {
   mounted?.destroy()
   mounted = null
+  watchExpiry()
   renderWho()
   if (!session) {
     const login = await loginView((s) => {
@@ -95,6 +103,7 @@ listenForHostToken((next) => {
   session = next
   if (sameUser && mounted) {
     mounted.renew(next)
+    watchExpiry()
     renderWho()
   } else {
     void render()

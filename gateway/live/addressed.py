@@ -25,7 +25,6 @@ rules are the same code for both framings. What differs is said here:
 """
 
 import asyncio
-import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -42,7 +41,6 @@ from gateway.live.room import Room
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, Reader, binary_frame
 from gateway.wire import hocuspocus as hp
 
-log = logging.getLogger(__name__)
 BACKLOG = 16  # messages handed to a document before the socket waits for it to take them
 Hold = Callable[[object, bool], None]  # (who, paused): the socket reads while nobody holds it
 # The last update framed for a document address (DocumentConnection.send_update). Held, so its
@@ -207,6 +205,13 @@ class DocumentConnection(Connection):
         # 3.x and later providers answer with their token (a `token` function is called again);
         # 2.x ignores it, and reconnects once the session ends at expiry.
         self.send(outgoing.HP_TOKEN_REQUEST, "token_request")
+
+    async def serve(self, room: Room) -> str:
+        try:
+            return await super().serve(room)
+        finally:
+            if self._renewing is not None:  # a token's check that waits on the key provider
+                self._renewing.cancel()
 
     def _token_arrived(self, token: str) -> None:
         if self._renewing is None and self.closing is None:  # one at a time

@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     # document (a 5 MB letter: 4.5 ms to encode), a query-awareness with every present user's
     # state (200 users: 0.7-2.2 ms); a few bytes in, megabytes and milliseconds out. Clients
     # send one sync step 1 when they connect (y-websocket one more per `resyncInterval`, if a
-    # host app sets it) and no queries; those over this budget are not answered.
+    # host app sets it) and no queries. Over this budget the latest request of each kind
+    # waits for it and is answered then; those it replaced are not answered.
     state_requests_per_s: float = Field(default=0.2, gt=0)
     state_requests_burst: int = Field(default=5, ge=1)
     # Bytes of document updates one user may send (all their connections on an instance): the

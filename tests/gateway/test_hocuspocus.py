@@ -326,10 +326,10 @@ async def test_a_token_is_asked_for_before_it_expires_and_a_later_one_extends_th
     letter = await gw.create_letter()
     address = f"letter-{letter}"
     client = await HpClient.connect(gw)
-    doc = await client.synced(address, gw.token(user="alice", ttl_s=2))
+    doc = await client.synced(address, gw.token(user="alice", ttl_s=3))
     # Asked at half the token's life (STENO_HOCUSPOCUS_TOKEN_REQUEST_S is longer).
     seen = await _token_request(client, address, 0)
-    await client.auth(address, gw.token(user="alice", ttl_s=4))
+    await client.auth(address, gw.token(user="alice", ttl_s=6))
     # The next request comes for the new token, after the first one's expiry: still open.
     seen = await _token_request(client, address, seen)
     assert not any(r.type == hp.CLOSE for r in client.received) and not client.closed.is_set()

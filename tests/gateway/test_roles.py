@@ -63,7 +63,7 @@ async def test_a_token_renewed_on_the_app_channel_keeps_the_connection_open(
     """`auth.renew` with a later token of the same user, firm and role: no 4401 at the first
     token's expiry, no reconnect. Another identity, or no valid token, renews nothing."""
     letter = await gw.create_letter()
-    first = gw.token(user="alice", ttl_s=3)
+    first = gw.token(user="alice", ttl_s=5)
     client = await YClient.connect(gw.ws_url(letter, first, events="1"))
     control = await YClient.connect(gw.ws_url(letter, first))  # the same token, not renewed
     await client.synced.wait()

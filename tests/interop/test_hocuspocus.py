@@ -166,7 +166,7 @@ async def test_a_provider_renews_its_token_in_band(
     hocuspocus, y_websocket = clients
     letter = await gw.create_letter()
     stock = await y_websocket(letter, user="bob")
-    tokens = [gw.token(user="alice", ttl_s=ttl) for ttl in (2, 4, 300)]
+    tokens = [gw.token(user="alice", ttl_s=ttl) for ttl in (4, 8, 300)]
     tiptap = await hocuspocus(letter, tokens=tokens)
     if major == 2:
         assert (await tiptap.event("close"))["code"] == 4205  # reset: it reconnects

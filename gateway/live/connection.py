@@ -43,6 +43,7 @@ from gateway.errors import (
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 from gateway.live.ownership import check_count, new_clients
+from gateway.live.pacing import Paced
 from gateway.live.room import Room
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
@@ -89,15 +90,23 @@ class Connection:
         self._wake = asyncio.Event()
         s = ctx.settings
         self._bucket = TokenBucket(s.rate_messages_per_s, s.rate_burst)
-        self._awareness_bucket = TokenBucket(AWARENESS_PER_S, AWARENESS_BURST)
-        self._state_bucket = TokenBucket(s.state_requests_per_s, s.state_requests_burst)
+        # Awareness and requests for state over their budgets wait for it (gateway/live/pacing.py).
+        refuse = ctx.metrics.refuse
+        self._room: Room | None = None  # while serving
+        self._awareness = Paced(
+            TokenBucket(AWARENESS_PER_S, AWARENESS_BURST),
+            "awareness_rate_limited",
+            self._deliver_waiting,
+            refuse,
+        )
+        self._state_requests = Paced(
+            TokenBucket(s.state_requests_per_s, s.state_requests_burst),
+            "state_request_rate_limited",
+            self._deliver_waiting,
+            refuse,
+        )
         self.update_budget = update_budget
         self.client_ids: set[int] = set()  # Yjs client ids this connection has written under
-        self._held: Inbound | None = None  # the latest awareness message over the rate
-        self._held_timer: asyncio.TimerHandle | None = None
-        # Requests for state over the budget: the latest of each kind, answered once it allows.
-        self._deferred: dict[str, Inbound] = {}
-        self._deferred_timer: asyncio.TimerHandle | None = None
         self._writing = False
         self._extensions = ws.scope.get("extensions") or {}
         self._write_frame = self._extensions.get(WRITE_FRAME)  # gateway/transport.py, uvicorn
@@ -232,14 +241,15 @@ class Connection:
 
     async def serve(self, room: Room) -> str:
         """Read frames until the socket closes; the reason for the session.left event."""
+        self._room = room
         self._schedule_expiry()
         try:
             await self._read_loop(room)
         finally:
             self._cancel_expiry()
-            for timer in (self._held_timer, self._deferred_timer):
-                if timer is not None:
-                    timer.cancel()
+            self._awareness.stop()
+            self._state_requests.stop()
+            self._room = None
             if self._claiming is not None:
                 self._claiming.cancel()
             self._inbox.clear()
@@ -399,8 +409,8 @@ class Connection:
         shape = room.shape if self.claims.can_edit else None
         msg = inbound.decode(data, self.ctx.limits, shape)
         self.ctx.metrics.received(msg.kind)
-        if msg.kind in STATE_REQUESTS and not self._state_bucket.take():
-            self._defer(room, msg)
+        if msg.kind in STATE_REQUESTS and not self._state_requests.take():
+            self._state_requests.wait(msg)  # answered once the budget allows
             return None
         if msg.kind == "app":  # comment/lock commands of opted-in clients (issue 7)
             if self.events and self.ctx.app_messages is not None:
@@ -415,8 +425,8 @@ class Connection:
                 if not fresh:
                     return None
                 msg = replace(msg, entries=fresh)
-            if not self._awareness_bucket.take():
-                self._hold(room, msg)
+            if not self._awareness.take():
+                self._awareness.wait(msg)  # relayed once the rate allows
                 return None
         clients = None
         if msg.info is not None and self.claims.can_edit:
@@ -441,54 +451,10 @@ class Connection:
             return
         self._deliver(room, inbound.decode(data, self.ctx.limits, room.shape))
 
-    def _defer(self, room: Room, msg: Inbound) -> None:
-        """A request for state over the budget is answered once the budget allows, with the
-        state then; one it replaces is not answered at all. A Hocuspocus provider counts its
-        step 1 as an unsynced change until it is answered, so never answering the latest one
-        would leave it showing unsaved changes."""
-        if msg.kind in self._deferred:
-            self.ctx.metrics.refuse("state_request_rate_limited")
-        self._deferred[msg.kind] = msg
-        if self._deferred_timer is None:
-            loop = asyncio.get_running_loop()
-            wait = self._state_bucket.wait_s()
-            self._deferred_timer = loop.call_later(wait, self._answer_deferred, room)
-
-    def _answer_deferred(self, room: Room) -> None:
-        self._deferred_timer = None
-        while self._deferred and self.closing is None:
-            if not self._state_bucket.take():
-                loop = asyncio.get_running_loop()
-                wait = self._state_bucket.wait_s()
-                self._deferred_timer = loop.call_later(wait, self._answer_deferred, room)
-                return
-            kind = next(iter(self._deferred))
-            msg = self._deferred.pop(kind)
-            try:
-                self._deliver(room, msg)
-            except Exception as exc:  # already validated; nothing here should fail
-                log.warning("connection %s: deferred %s refused: %r", self.id, kind, exc)
-
-    def _hold(self, room: Room, msg: Inbound) -> None:
-        if self._held is not None:
-            self.ctx.metrics.refuse("awareness_rate_limited")  # the one it replaces is dropped
-        self._held = msg
-        if self._held_timer is None:
-            loop = asyncio.get_running_loop()
-            self._held_timer = loop.call_later(1 / AWARENESS_PER_S, self._release, room)
-
-    def _release(self, room: Room) -> None:
-        self._held_timer = None
-        msg, self._held = self._held, None
-        if msg is None or self.closing is not None:
-            return
-        if not self._awareness_bucket.take():
-            self._hold(room, msg)
-            return
-        try:
-            room.receive(self, msg)
-        except Exception as exc:  # already validated; nothing here should fail
-            log.warning("connection %s: held awareness refused: %r", self.id, exc)
+    def _deliver_waiting(self, msg: Inbound) -> None:
+        """A message that waited for its budget (gateway/live/pacing.py)."""
+        if self.closing is None and self._room is not None:
+            self._deliver(self._room, msg)
 
     async def finish(self) -> None:
         """Wait for the outbox and the close frame to go out (no reading)."""

@@ -42,9 +42,13 @@ _HIDE_TAB = """() => {
 }"""
 
 
-async def start_stack(data: Path, port: int, secret: str, dev: bool = True) -> Supervised:
-    """`steno-collab dev` (everything, embedded), or a lone production-mode gateway."""
+async def start_stack(
+    data: Path, port: int, secret: str, dev: bool = True, **settings: str
+) -> Supervised:
+    """`steno-collab dev` (everything, embedded), or a lone production-mode gateway; `settings`:
+    more STENO_* variables, by their lower-case names without the prefix."""
     env = ["env", f"STENO_JWT_SECRET={secret}"]
+    env += [f"STENO_{name.upper()}={value}" for name, value in settings.items()]
     if dev:
         args = [*env, STENO, "dev", "--port", str(port), "--data-dir", str(data)]
     else:
@@ -406,6 +410,38 @@ async def test_outside_dev_mode_the_page_waits_for_the_host_token(
     finally:
         await context.close()
         await gateway.stop(timeout=30)
+
+
+async def test_after_a_rate_limit_close_the_page_reconnects_and_saves_what_was_typed(
+    data_dir: Path, browser: Browser
+) -> None:
+    """y-websocket 3.1 takes every 44xx close as final; the page comes back after 4429 (rate
+    limited), and what was typed meanwhile reaches the server."""
+    port, secret = free_port(), secrets.token_hex(32)
+    base_url = f"http://127.0.0.1:{port}"
+    gateway = await start_stack(
+        data_dir, port, secret, dev=False, rate_messages_per_s="5", rate_burst="10"
+    )
+    context, page = await new_page(browser)
+    try:
+        token = mint_token(Settings(jwt_secret=secret), "avery", "firm-a", "editor", "Avery")
+        await page.goto(f"{base_url}/?token={token}")
+        await create_letter(page, "Rate limited", "Dear Sir,")
+        typed = " Typed faster than five messages a second allows."
+        await type_at_end(page, typed)  # a keystroke every 40 ms: over the limit
+        await eventually(lambda: _refused(base_url, "rate_limited"))
+        await saved(page)  # reconnected, and every edit confirmed by the server
+        await page.reload()
+        await expect(page.locator(".letter-body")).to_contain_text("Dear Sir," + typed)
+    finally:
+        await context.close()
+        await gateway.stop(timeout=30)
+
+
+async def _refused(base_url: str, reason: str) -> bool:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        text = (await client.get("/metrics")).text
+    return f'gateway_refusals_total{{reason="{reason}"}}' in text
 
 
 async def select_paragraph(page: Page, index: int) -> None:

@@ -47,6 +47,14 @@ export async function userColor(userId: string): Promise<string> {
   return PALETTE[new Uint8Array(digest)[0]! % PALETTE.length]!
 }
 
+// y-websocket 3.1 takes every 44xx close as final. Rate limiting (4429) is not: the connection
+// comes back after the provider's backoff and resends what the server had not confirmed.
+// Malformed (4400), too large (4413), revoked (4403) and expired (4401, until the host hands a
+// new token) stay closed: reconnecting would only be refused again.
+const RATE_LIMITED = 4429
+const shouldReconnect = (event: CloseEvent): boolean =>
+  event.code === RATE_LIMITED || !(event.code >= 4400 && event.code < 4500)
+
 export function connect(session: Session, letterId: string, mount: HTMLElement, color: string): Collab {
   const ydoc = new Y.Doc()
   // Exactly the seed's provider call (plus events=1 for the app channel). Cross-tab
@@ -56,7 +64,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
     location.origin.replace(/^http/, 'ws') + '/v1',
     'letter-' + letterId,
     ydoc,
-    { params: { token: session.token, letterId, events: '1' }, disableBc: true },
+    { params: { token: session.token, letterId, events: '1' }, disableBc: true, shouldReconnect },
   )
   const user = { id: session.claims.sub, name: session.claims.name, color }
   const writer = WRITER_ROLES.has(session.claims.role)

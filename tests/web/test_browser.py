@@ -335,6 +335,42 @@ async def test_the_page_asks_the_host_for_a_token_and_renews_its_connection_in_p
         await context.close()
 
 
+async def test_a_token_with_another_role_opens_the_letter_again_with_that_role(
+    base_url: str, browser: Browser
+) -> None:
+    """The gateway renews only the same user, firm and role in place; a host token with a
+    changed role (here editor to viewer) reopens the page as that session."""
+    context, author = await new_page(browser)
+    try:
+        await sign_in(author, base_url, "avery")
+        letter = await create_letter(author, "Demoted", "Kept open.")
+        settings = Settings(jwt_secret=STACK_SECRET)
+        editor_token = mint_token(settings, "parker", "demo-firm", "editor", "Parker P", 1200)
+        viewer_token = mint_token(settings, "parker", "demo-firm", "viewer", "Parker P", 1200)
+        host = await context.new_page()
+        await host.goto(base_url + "/dev/users")
+        async with context.expect_page() as opened:
+            url = f"{base_url}/#/letters/{letter}"
+            await host.evaluate(_HOST_KEEPS_EDITOR, {"url": url, "token": editor_token})
+        page = await opened.value
+        body = page.locator(".letter-body")
+        await expect(body).to_have_attribute("contenteditable", "true")
+        await host.evaluate(
+            "(token) => window.stenoEditor.postMessage({type: 'steno:token', token}, '*')",
+            viewer_token,
+        )
+        await expect(body).to_have_attribute("contenteditable", "false")
+        await expect(page.locator(".connection")).to_have_attribute("data-link", "connected")
+    finally:
+        await context.close()
+
+
+# As _HOST_OPENS_EDITOR, keeping the editor's window to hand it later tokens.
+_HOST_KEEPS_EDITOR = _HOST_OPENS_EDITOR.replace(
+    "event.source.postMessage(", "window.stenoEditor = event.source\n    event.source.postMessage("
+)
+
+
 async def _renewals(base_url: str) -> float:
     async with httpx.AsyncClient(base_url=base_url) as client:
         text = (await client.get("/metrics")).text

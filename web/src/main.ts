@@ -97,9 +97,14 @@ function renderWho(): void {
 }
 
 // A token from the host app signs in, or renews the session of the same user in place (the
-// open letter reconnects with it; a 4401 "expired" close is recoverable that way).
+// open connection takes it; after a 4401 "expired" close, it reconnects with it).
 listenForHostToken((next) => {
-  const sameUser = session?.claims.sub === next.claims.sub && session.claims.firmId === next.claims.firmId
+  // The same user, firm and role: renewed in place. A changed role (or anything else) opens the
+  // page again as the new session: the gateway renews only the same identity in place.
+  const sameUser =
+    session?.claims.sub === next.claims.sub &&
+    session.claims.firmId === next.claims.firmId &&
+    session.claims.role === next.claims.role
   session = next
   if (sameUser && mounted) {
     mounted.renew(next)

@@ -33,7 +33,7 @@ from typing import Any
 from gateway import outgoing
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import RESET_CONNECTION
+from gateway.errors import RESET_CONNECTION, Refused
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 from gateway.live.connection import UPDATE, Connection
@@ -176,6 +176,10 @@ class DocumentConnection(Connection):
         super().__init__(ctx, ws, claims, events, update_budget)
         self._token_request: asyncio.TimerHandle | None = None
         self._renewing: asyncio.Task[None] | None = None
+        # Updates dropped before the provider's step 2 (it carries them): their statuses wait
+        # for its acknowledgement.
+        self._owed = 0
+        self._carrier: bytes | None = None
         ws.on_token = self._token_arrived
 
     # -- the token's renewal: asked for before it expires, verified as at auth -----------------
@@ -244,14 +248,30 @@ class DocumentConnection(Connection):
         self._queue(UPDATE, update, _last_frame)
 
     def acknowledge(self, update: bytes, frame: bytes | None = None) -> None:
-        """The update is in the log."""
+        """The update is in the log; a step 2 that carries updates dropped before it
+        (Connection._before_sync) settles theirs too."""
         self.send(outgoing.HP_APPLIED, "sync_status")
+        if update is self._carrier:
+            self._settle_owed()
+
+    def _before_sync(self, refusal: Refused, data: bytes) -> bool:
+        if not super()._before_sync(refusal, data):
+            return False
+        self._owed += 1  # the provider counts it unsynced: its status comes with the step 2's
+        return True
+
+    def _settle_owed(self) -> None:
+        for _ in range(self._owed):
+            self.send(outgoing.HP_APPLIED, "sync_status")
+        self._owed, self._carrier = 0, None
 
     def _framed(self, message: bytes) -> bytes | None:
         """The frame for the socket (the outbox, used when it declines, adds the address)."""
         return binary_frame(self.ws.prefix + message) if self._write_frame is not None else None
 
     def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
+        if msg.kind == "sync_step2" and self._owed:
+            self._carrier = msg.body  # acknowledged as itself (the room passes it back)
         room.receive(self, msg, clients)
         info = msg.info
         if info is None:
@@ -262,5 +282,7 @@ class DocumentConnection(Connection):
         read_only_nothing = not self.claims.can_edit and not info.blocks
         if info.is_empty or (msg.kind == "sync_step2" and read_only_nothing):
             self.send(outgoing.HP_APPLIED, "sync_status")
+            if msg.body is self._carrier:  # nothing new: the server had it all already
+                self._settle_owed()
         elif read_only_nothing:
             self.send(outgoing.HP_NOT_APPLIED, "sync_status")

@@ -59,6 +59,7 @@ TRANSPORT_REFUSALS = (1002, 1007, 1009)
 # Requests answered with the letter's state: the whole document for an empty state vector, every
 # present user's awareness (schemas/settings.py, state_requests_*).
 STATE_REQUESTS = ("sync_step1", "query_awareness")
+SYNC_UPDATE = b"\x00\x02"  # y-protocols' sync message, update subtype
 
 
 class Socket(Protocol):
@@ -125,6 +126,7 @@ class Connection:
         # Frames for the socket at the end of this tick: (kind, message, its frame).
         self._tick: list[tuple[str, bytes, bytes]] = []
         self._expiry: asyncio.TimerHandle | None = None
+        self._synced = False  # the client's sync step 2 has arrived (gateway/live/room.py)
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     # -- outbound ------------------------------------------------------------------------------
@@ -407,7 +409,14 @@ class Connection:
             raise Refused(RATE_LIMITED, "rate_limited")
         # Read-only updates are refused without being applied: no need to check them in depth.
         shape = room.shape if self.claims.can_edit else None
-        msg = inbound.decode(data, self.ctx.limits, shape)
+        try:
+            msg = inbound.decode(data, self.ctx.limits, shape)
+        except Refused as refusal:
+            if not self._before_sync(refusal, data):
+                raise
+            return None
+        if msg.kind == "sync_step2":
+            self._synced = True
         self.ctx.metrics.received(msg.kind)
         if msg.kind in STATE_REQUESTS and not self._state_requests.take():
             self._state_requests.wait(msg)  # answered once the budget allows
@@ -439,6 +448,16 @@ class Connection:
                 return self._claim(room, data, unknown)
         self._deliver(room, msg, clients)
         return None
+
+    def _before_sync(self, refusal: Refused, data: bytes) -> bool:
+        """An update that builds on edits we do not have, before the client's sync step 2: typed
+        while the connection came back (the client sends its edits at once, its step 2 only in
+        answer to our step 1). That step 2 will carry it, with what it builds on: dropped, not
+        refused (y-websocket 3.1 never comes back after a 4400)."""
+        if self._synced or refusal.reason != "missing_dependency" or data[:2] != SYNC_UPDATE:
+            return False
+        self.ctx.metrics.refuse("update_before_sync")
+        return True
 
     def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
         room.receive(self, msg, clients)

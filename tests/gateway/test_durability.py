@@ -12,10 +12,10 @@ import httpx
 import pytest
 import pytest_asyncio
 import websockets
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, create_sync_message, create_update_message, write_var_uint
 
 from eventlog.errors import LogUnavailableError
-from gateway.errors import LOG_UNAVAILABLE
+from gateway.errors import LOG_UNAVAILABLE, MALFORMED
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.faults import FaultyLog, faulty_gateway
@@ -237,3 +237,49 @@ async def test_reading_a_letter_whose_load_fails_here_is_log_unavailable(
         await reading
     log.reads_broken = False
     await client.close()
+
+
+def _edits(doc: Doc[Any], *values: str) -> list[bytes]:
+    """One update per value, each appended to the doc's text after the one before."""
+    updates: list[bytes] = []
+    sub = doc.observe(lambda event: updates.append(event.update))
+    text = doc.get("text", type=Text)
+    for value in values:
+        text.insert(len(text), value)
+    doc.unobserve(sub)
+    return updates
+
+
+async def test_an_edit_typed_while_reconnecting_waits_for_the_step_2_that_carries_it(
+    gw: Running,
+) -> None:
+    """A client sends its edits at once, its sync step 2 only in answer to our step 1: an edit
+    typed as the connection comes back can reach us before the offline edits it builds on.
+    It is dropped, not refused with 4400 (after which y-websocket 3.1 never reconnects): the
+    step 2 carries it. Once the step 2 has come, such an update is malformed again."""
+    letter = await gw.create_letter()
+    doc: Doc[Any] = Doc()
+    offline, typed = _edits(doc, "offline;", "typed as it reconnects")
+    ws = await websockets.connect(gw.ws_url(letter, gw.token(user="alice")))
+    greeting = await ws.recv()  # our step 1, not answered yet
+    assert greeting[:2] == b"\x00\x00"
+    await ws.send(create_update_message(typed))  # builds on `offline`, which we lack
+    await ws.send(create_sync_message(doc))  # a step 1 of its own: answered, so still open
+    assert (await ws.recv())[:2] == b"\x00\x01"
+    metrics = await gw.metrics()
+    assert metrics['gateway_refusals_total{reason="update_before_sync"}'] == 1
+    step2 = bytes([0, 1]) + write_var_uint(len(doc.get_update())) + doc.get_update()
+    await ws.send(step2)
+    await eventually(lambda: _logged(gw, letter, "offline;typed as it reconnects"))
+    orphan: Doc[Any] = Doc()
+    _, dangling = _edits(orphan, "never sent;", "after the step 2")
+    await ws.send(create_update_message(dangling))
+    with pytest.raises(websockets.ConnectionClosed):
+        while True:
+            await ws.recv()
+    assert ws.close_code == MALFORMED
+    assert offline  # (sent only inside the step 2)
+
+
+async def _logged(gw: Running, letter: str, text: str) -> bool:
+    return await gw.logged_text(letter) == text

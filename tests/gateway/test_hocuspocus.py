@@ -182,6 +182,37 @@ async def test_malformed_message_of_an_authenticated_document_closes_its_socket(
     ]
 
 
+async def test_an_edit_before_the_providers_step_2_is_carried_by_it_and_acknowledged_with_it(
+    gw: Running,
+) -> None:
+    """An edit that builds on offline edits we lack, sent before the provider's step 2, is
+    dropped, not refused (its step 2 carries it); its status comes once that step 2 is in the
+    log, so the provider's count of unsynced changes still comes back to 0."""
+    letter = await gw.create_letter()
+    address = f"letter-{letter}"
+    client = await HpClient.connect(gw)
+    await client.auth(address, gw.token(user="alice"))
+    assert (await client.next(address, hp.AUTH)).body[0] == hp.AUTH_OK
+    doc = Doc()
+    edit(doc, "offline;")  # not sent
+    typed = edit(doc, "typed")
+    await client.send(address, create_update_message(typed))  # builds on what we lack
+    mark = len(client.received)
+    await client.send(address, bytes([0, 0, 1, 0]))  # its step 1: our step 2 and step 1 answer
+    ours = await client.next(address, hp.SYNC, mark)
+    while ours.body[0] != 0:  # our step 1
+        ours = await client.next(address, hp.SYNC, client.received.index(ours) + 1)
+    assert _statuses(client, address) == []  # the dropped edit: not acknowledged yet
+    update = doc.get_update()
+    await client.send(address, bytes([0, 1]) + write_var_uint(len(update)) + update)
+    await eventually(lambda: _statuses(client, address) == [1, 1])  # its step 2's and the edit's
+    assert await gw.logged_text(letter) == "offline;typed"
+    metrics = await gw.metrics()
+    assert metrics['gateway_refusals_total{reason="update_before_sync"}'] == 1
+    assert not client.closed.is_set()
+    await client.close()
+
+
 async def test_read_only_edits_get_a_status_of_0_and_nothing_is_logged(gw: Running) -> None:
     letter = await gw.create_letter()
     client = await HpClient.connect(gw)

@@ -64,6 +64,12 @@ class Replica:
         if message[:2] in (b"\x00\x01", b"\x00\x02"):
             self.doc.apply_update(parse_frame(message, STATE_LIMITS).body)
 
+    def step2(self, step1: bytes) -> bytes:
+        """The answer to the gateway's sync step 1: what this replica has that the letter lacks.
+        Until a client's step 2 has come, the gateway drops (not refuses) updates that build on
+        edits it lacks, as such a step 2 will carry them (Connection._before_sync)."""
+        return lib0.sync(1, self.doc.get_update(parse_frame(step1, STATE_LIMITS).body))
+
     def frame(self) -> bytes:
         """One valid frame: mostly edits, also sync steps, awareness, queries, auth and app."""
         kind = self.rng.choices(list(self._KINDS), weights=[w for w, _ in self._KINDS.values()])[0]

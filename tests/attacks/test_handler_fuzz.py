@@ -36,7 +36,7 @@ KEEP = 0.25  # share of frames sent unmutated: the accepted paths get exercised 
 PER_FRAME_S = 5.0  # loose: a frame is handled in ~1 ms, but this machine is shared
 PROBE = b"\x00\x00\x01\x00"  # SyncStep1 with an empty state vector: answered with a step 2
 PROTOCOL_CLOSES = {4400, 4403, 4413, 4429}
-NOT_CLOSING = {"awareness_not_owned", "awareness_rate_limited", "read_only"}
+NOT_CLOSING = {"awareness_not_owned", "awareness_rate_limited", "read_only", "update_before_sync"}
 RSS_GROWTH_MAX = 96 * 2**20
 
 
@@ -65,6 +65,8 @@ class Attacker:
                     message = await self.ws.recv()
                     expected -= message[:2] == b"\x00\x01"
                     self.denied += message[:1] == b"\x02"
+                    if message[:2] == b"\x00\x00":  # our greeting: answered, as clients do
+                        await self.ws.send(self.replica.step2(message))
                     self.replica.absorb(message)
         except TimeoutError:
             pytest.fail(f"frame not handled within {PER_FRAME_S} s: {frame!r:.200}")

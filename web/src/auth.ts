@@ -116,13 +116,20 @@ function hostWindow(): Window | null {
 export function askHostBeforeExpiry(session: Session, leadS = 60): () => void {
   const host = hostWindow()
   if (!host) return () => {}
-  const left = session.claims.exp * 1000 - Date.now()
-  const timer = setTimeout(
-    () => host.postMessage({ type: 'steno:token-expiring', expiresAt: session.claims.exp }, '*'),
-    Math.max(0, left - Math.min(leadS * 1000, left / 2)),
-  )
+  let timer = 0
+  const ask = (): void =>
+    host.postMessage({ type: 'steno:token-expiring', expiresAt: session.claims.exp }, '*')
+  const arm = (): void => {
+    const left = session.claims.exp * 1000 - Date.now()
+    const due = Math.max(0, left - Math.min(leadS * 1000, left / 2))
+    // setTimeout fires at once past 2^31 - 1 ms (24.8 days): a longer token waits in steps.
+    timer = window.setTimeout(due > MAX_DELAY_MS ? arm : ask, Math.min(due, MAX_DELAY_MS))
+  }
+  arm()
   return () => clearTimeout(timer)
 }
+
+const MAX_DELAY_MS = 2 ** 31 - 1
 
 /** The demo directory in dev mode; null when the gateway is not in dev mode (404). */
 export async function devDirectory(): Promise<DemoDirectory | null> {

@@ -24,7 +24,7 @@ class Metrics:
         )
         self.token_renewals = Counter(
             "gateway_token_renewals",
-            "Sessions extended by a later token sent in-band (Hocuspocus providers, on request)",
+            "Sessions extended by a later token sent in-band (Hocuspocus token sync, auth.renew)",
             registry=r,
         )
         self.letters = Gauge("gateway_letters_loaded", "Letters held in memory", registry=r)

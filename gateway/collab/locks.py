@@ -98,6 +98,7 @@ class Locks:
         _check(claims, section)
         key = key_of(letter_id, section)
         await self._expire_if_gone(key)
+        attended = await self._present(letter_id, claims.sub)  # before anything is taken
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
         value = json.dumps({**holder.model_dump(), "expires_at": expires_at, "n": uuid7()})
@@ -114,7 +115,6 @@ class Locks:
                 break
         else:
             raise CollabError(409, "lock contended, retry")
-        attended = await self._present(letter_id, claims.sub)
         self._granted[key] = Granted(
             letter_id, section, meta.firm_id, value, holder, expires_at, attended
         )

@@ -33,7 +33,7 @@ from typing import Any
 from gateway import outgoing
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import RESET_CONNECTION, Refused
+from gateway.errors import FORBIDDEN, RESET_CONNECTION, TOKEN_EXPIRED, Refused
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 from gateway.live.connection import UPDATE, Connection
@@ -41,6 +41,7 @@ from gateway.live.room import Room
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, Reader, binary_frame
 from gateway.wire import hocuspocus as hp
 
+FINAL_FOR_2X = (TOKEN_EXPIRED, FORBIDDEN)  # @hocuspocus/provider 2.x stops for good on these
 BACKLOG = 16  # messages handed to a document before the socket waits for it to take them
 Hold = Callable[[object, bool], None]  # (who, paused): the socket reads while nobody holds it
 # The last update framed for a document address (DocumentConnection.send_update). Held, so its
@@ -154,6 +155,10 @@ class DocumentSocket:
         self.end(code)
         if self.versioned:
             await self._send(self.prefix + outgoing.hp_close(reason or ""))
+        elif code in FINAL_FOR_2X:
+            # 2.x and 3.x send no version; 2.x never reconnects after these, not even to ask its
+            # token function again. Both reconnect after Hocuspocus' reset code.
+            code = RESET_CONNECTION
         await self._close_socket(code, reason or "")
 
 
@@ -195,15 +200,6 @@ class DocumentConnection(Connection):
         super()._cancel_expiry()
         if self._token_request is not None:
             self._token_request.cancel()
-
-    def _expire(self) -> None:
-        if self.ws.versioned:
-            super()._expire()
-            return
-        # 2.x and 3.x send no version; 2.x stops for good at 4401, before asking its token
-        # function again. Both reconnect after Hocuspocus' reset code.
-        self.ctx.metrics.refuse("token_expired")
-        self.close(RESET_CONNECTION, "token expired")
 
     def _request_token(self) -> None:
         # 3.x and later providers answer with their token (a `token` function is called again);

@@ -36,18 +36,10 @@ class NodeClient:
         return client
 
     @classmethod
-    async def hocuspocus(
-        cls,
-        gw: Running,
-        letter_id: str,
-        major: int = 4,
-        tokens: list[str] | None = None,
-        **claims: Any,
-    ) -> "NodeClient":
-        """TipTap's HocuspocusProvider (@hocuspocus/provider 4.x, 3.x or 2.x) on
-        `/v1/hocuspocus`; with `tokens`, a token function that hands them out in turn."""
+    async def hocuspocus(cls, gw: Running, letter_id: str, **kw: Any) -> "NodeClient":
+        """TipTap's HocuspocusProvider on `/v1/hocuspocus` (`attach_hocuspocus`)."""
         client = await cls.spawn()
-        await client.attach_hocuspocus(gw, letter_id, major, tokens, **claims)
+        await client.attach_hocuspocus(gw, letter_id, **kw)
         return client
 
     @classmethod
@@ -67,6 +59,8 @@ class NodeClient:
         tokens: list[str] | None = None,
         **claims: Any,
     ) -> None:
+        """@hocuspocus/provider `major` (4, 3 or 2); with `tokens`, a token function that hands
+        them out in turn, else a token of `claims`."""
         url = f"ws://127.0.0.1:{gw.port}/v1/hocuspocus"
         name, token = f"letter-{letter_id}", gw.token(**claims)
         reply = await self.call(

@@ -31,7 +31,7 @@ async def clients(gw: Running, major: int) -> AsyncIterator[tuple[Open, Open]]:
     async def hocuspocus(
         letter_id: str, synced: bool = True, tokens: list[str] | None = None, **claims: Any
     ) -> NodeClient:
-        client = await NodeClient.hocuspocus(gw, letter_id, major, tokens, **claims)
+        client = await NodeClient.hocuspocus(gw, letter_id, major=major, tokens=tokens, **claims)
         opened.append(client)
         if synced:
             await client.event("sync", synced=True)

@@ -101,12 +101,12 @@ function renderWho(): void {
 listenForHostToken((next) => {
   // The same user, firm and role: renewed in place. A changed role (or anything else) opens the
   // page again as the new session: the gateway renews only the same identity in place.
-  const sameUser =
+  const sameIdentity =
     session?.claims.sub === next.claims.sub &&
     session.claims.firmId === next.claims.firmId &&
     session.claims.role === next.claims.role
   session = next
-  if (sameUser && mounted) {
+  if (sameIdentity && mounted) {
     mounted.renew(next)
     watchExpiry()
     renderWho()

@@ -33,6 +33,12 @@ class Metrics:
         self.refusals = Counter(
             "gateway_refusals", "Refused handshakes, frames and connections", ["reason"], registry=r
         )
+        self.paced = Counter(
+            "gateway_messages_paced",
+            "Messages over their connection's frame rate that waited for it, the socket not"
+            " read meanwhile (rate_messages_per_s; past rate_wait_max_s on end: 4429)",
+            registry=r,
+        )
         self.awareness_echoes = Counter(
             "gateway_awareness_echoes",
             "Awareness entries dropped as echoes: states the letter already holds, which"

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     lock_release_after_leave_s: float = Field(default=30.0, ge=0)
     rate_messages_per_s: float = 200.0
     rate_burst: int = 400
+    # A connection over its frame rate is read no faster than the rate: its messages wait in
+    # its socket (a paste, a resync or a burst of awareness echoes is slowed, not refused). One
+    # still over it after this long on end is closed with 4429 (a stock y-websocket provider
+    # does not reconnect after that, so it is kept for clients that never slow down).
+    rate_wait_max_s: float = Field(default=5.0, ge=0)
     # Requests for state: a sync step 1 is answered with all the client lacks, up to the whole
     # document (a 5 MB letter: 4.5 ms to encode), a query-awareness with every present user's
     # state (200 users: 0.7-2.2 ms); a few bytes in, megabytes and milliseconds out. Clients

@@ -31,6 +31,13 @@ class TokenBucket:
         self.tokens -= cost
         return True
 
+    def reserve(self, cost: float = 1.0) -> float:
+        """Take `cost` now, into debt if need be: the seconds until the debt is paid (0: none)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate) - cost
+        self.at = now
+        return max(0.0, -self.tokens / self.rate)
+
     def wait_s(self, cost: float = 1.0) -> float:
         """Seconds until `cost` could be taken (0 if it could be now)."""
         tokens = min(self.burst, self.tokens + (time.monotonic() - self.at) * self.rate)

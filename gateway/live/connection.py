@@ -2,13 +2,14 @@
 
 Every frame goes through `inbound.decode` then the room inside one guard: any exception,
 pycrdt's Rust panics included (pyo3's PanicException is a BaseException), closes this
-connection only; cancellation, KeyboardInterrupt and SystemExit propagate. The one await between
-decoding and the room is the first-use claim of a Yjs client id (gateway/live/ownership.py).
+connection only; cancellation, KeyboardInterrupt and SystemExit propagate. A message waits on
+the way in only for the first-use claim of a Yjs client id (gateway/live/ownership.py) or, over
+the frame rate, for the rate (a client is read at its rate, and refused only after a long run).
 
 Inbound, under uvicorn, messages are handled as the socket's data is parsed (gateway/transport.py,
 `READ_DIRECT`), not through ASGI's queue and this connection's task. A message that must wait
-for a claim continues in a task; messages after it wait in `_inbox`, with reading paused, so the
-order is kept. Without the extension (any other ASGI server) the read loop does the same.
+continues in a task; messages after it wait in `_inbox`, with reading paused, so the order is
+kept. Without the extension (any other ASGI server) the read loop does the same.
 A connection that sends while too much waits for the log stops reading until it caught up
 (gateway/live/intake.py).
 
@@ -112,13 +113,13 @@ class Connection:
         self._extensions = ws.scope.get("extensions") or {}
         self._write_frame = self._extensions.get(WRITE_FRAME)  # gateway/transport.py, uvicorn
         self._abort = self._extensions.get(ABORT)
-        # Direct reads (READ_DIRECT): messages that arrive while one waits on Redis, in order.
+        # Direct reads (READ_DIRECT): messages that arrive while one waits, in order.
         self._inbox: deque[bytes | None] = deque()
-        self._claiming: asyncio.Task[None] | None = None
+        self._waiting: asyncio.Task[None] | None = None
         self._pause_reading: Callable[[bool], None] = lambda paused: None
-        # Reading stops while a claim waits (the inbox) or while the log is behind (the intake;
+        # Reading stops while a message waits (the inbox) or while the log is behind (the intake;
         # the ASGI read loop waits on the event). One bound method: the intake keeps it in a set.
-        self._held_for_claim = False
+        self._held_for_wait = False
         self._log_hold = self._hold_for_log
         self._log_caught_up = asyncio.Event()
         self._log_caught_up.set()
@@ -127,6 +128,7 @@ class Connection:
         self._tick: list[tuple[str, bytes, bytes]] = []
         self._expiry: asyncio.TimerHandle | None = None
         self._synced = False  # the client's sync step 2 has arrived (gateway/live/room.py)
+        self._over_since: float | None = None  # first wait of a run over the frame rate
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     # -- outbound ------------------------------------------------------------------------------
@@ -252,8 +254,8 @@ class Connection:
             self._awareness.stop()
             self._state_requests.stop()
             self._room = None
-            if self._claiming is not None:
-                self._claiming.cancel()
+            if self._waiting is not None:
+                self._waiting.cancel()
             self._inbox.clear()
             client_left = self.closing is None
             if client_left:  # nothing more goes out (late echoes included)
@@ -321,10 +323,10 @@ class Connection:
             self._log_caught_up.clear()
         else:
             self._log_caught_up.set()
-        self._pause_reading(self._held_for_claim or paused)
+        self._pause_reading(self._held_for_wait or paused)
 
-    def _hold_for_claim(self, paused: bool) -> None:
-        self._held_for_claim = paused
+    def _hold_for_wait(self, paused: bool) -> None:
+        self._held_for_wait = paused
         self._pause_reading(paused or not self._log_caught_up.is_set())
 
     async def _receive_loop(self, room: Room, direct: bool) -> None:
@@ -347,9 +349,9 @@ class Connection:
 
     async def _guarded(self, room: Room, data: bytes | None) -> None:
         try:
-            claim = self._frame(room, data)
-            if claim is not None:
-                await claim
+            wait = self._frame(room, data)
+            if wait is not None:
+                await wait
         except BaseException as exc:
             self._refuse(exc)
 
@@ -357,33 +359,33 @@ class Connection:
         """A message straight from the socket (gateway/transport.py, READ_DIRECT)."""
         if self.closing is not None:
             return
-        if self._claiming is not None:  # an earlier message waits on Redis: keep the order
+        if self._waiting is not None:  # an earlier message waits (a claim, the rate): in order
             self._inbox.append(data)
-            self._hold_for_claim(True)  # the inbox holds at most what one read brought
+            self._hold_for_wait(True)  # the inbox holds at most what one read brought
             return
         self._run(room, data)
 
     def _run(self, room: Room, data: bytes | None) -> None:
         try:
-            claim = self._frame(room, data)
+            wait = self._frame(room, data)
         except BaseException as exc:
             self._refuse(exc)
             return
-        if claim is not None:
-            self._claiming = asyncio.create_task(self._after_claim(room, claim))
+        if wait is not None:
+            self._waiting = asyncio.create_task(self._after_wait(room, wait))
 
-    async def _after_claim(self, room: Room, claim: Coroutine[Any, Any, None]) -> None:
+    async def _after_wait(self, room: Room, wait: Coroutine[Any, Any, None]) -> None:
         try:
-            await claim
+            await wait
         except BaseException as exc:
             self._refuse(exc)
-        self._claiming = None
-        while self._inbox and self._claiming is None:
+        self._waiting = None
+        while self._inbox and self._waiting is None:
             data = self._inbox.popleft()
             if self.closing is None:
                 self._run(room, data)
-        if self._claiming is None:
-            self._hold_for_claim(False)
+        if self._waiting is None:
+            self._hold_for_wait(False)
 
     def _refuse(self, exc: BaseException) -> None:
         """A frame failed: this connection is closed, nothing else is touched. Cancellation,
@@ -399,14 +401,36 @@ class Connection:
             self.close(MALFORMED, "malformed frame")
 
     def _frame(self, room: Room, data: bytes | None) -> Coroutine[Any, Any, None] | None:
-        """Handle one message now; or, when it writes under client ids this instance has not
-        seen, return what must be awaited first (a Redis round trip) and handles it then."""
+        """Handle one message now; or return what handles it after a wait: for the frame rate,
+        or for a claim of client ids this instance has not seen (a Redis round trip)."""
         if self.ctx.intake.full:  # this one is handled; nothing more is read for now
             self.ctx.intake.hold(self._log_hold)
         if data is None:
             raise Refused(MALFORMED, "text_frame")
         if not self._bucket.take():
+            return self._over_rate(room, data)
+        self._over_since = None
+        return self._handle(room, data)
+
+    async def _over_rate(self, room: Room, data: bytes) -> None:
+        """Over the frame rate: this message waits for it, and the messages after it wait in the
+        socket, so the client is read at the rate. A client still over it
+        `rate_wait_max_s` after it first had to wait is refused (4429)."""
+        now = time.monotonic()
+        if self._over_since is None:
+            self._over_since = now
+        elif now - self._over_since > self.ctx.settings.rate_wait_max_s:
             raise Refused(RATE_LIMITED, "rate_limited")
+        self.ctx.metrics.paced.inc()
+        await asyncio.sleep(self._bucket.reserve())
+        if self.closing is not None:  # the room failed, or the token expired, meanwhile
+            return
+        claim = self._handle(room, data)
+        if claim is not None:
+            await claim
+
+    def _handle(self, room: Room, data: bytes) -> Coroutine[Any, Any, None] | None:
+        """A message within the frame rate: now, or after a claim (as `_frame`)."""
         # Read-only updates are refused without being applied: no need to check them in depth.
         shape = room.shape if self.claims.can_edit else None
         try:

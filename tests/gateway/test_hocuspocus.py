@@ -121,6 +121,30 @@ async def test_messages_sent_before_the_auth_is_answered_wait_for_it_in_order(
     assert (hp.SYNC, b"\x01") in kinds  # our step 1 was answered
 
 
+async def test_edits_over_the_frame_rate_are_paced_and_all_acknowledged(
+    tmp_path: Path, read_path: str
+) -> None:
+    """Over its frame rate a document is read at the rate (the whole socket waits): every edit
+    of a burst is logged and acknowledged, and the socket stays open."""
+    settings = Settings(data_dir=tmp_path / "steno", rate_messages_per_s=20, rate_burst=10)
+    async with running_gateway(settings) as gw:
+        letter = await gw.create_letter()
+        client = await HpClient.connect(gw)
+        address = f"letter-{letter}"
+        doc = await client.synced(address, gw.token(user="alice"))
+        (session,) = gw.app.state.gateway.conns
+        assert (READ_DIRECT in session._extensions) == (read_path == "direct")
+        for i in range(30):  # 8 or so within the burst allowance left, the rest paced
+            await client.send(address, create_update_message(edit(doc, f"{i};")))
+        await eventually(lambda: _statuses(client, address).count(1) == 30)
+        assert await gw.logged_text(letter) == "".join(f"{i};" for i in range(30))
+        metrics = await gw.metrics()
+        assert metrics["gateway_messages_paced_total"] >= 20
+        assert 'gateway_refusals_total{reason="rate_limited"}' not in metrics
+        assert not client.closed.is_set()
+        await client.close()
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [

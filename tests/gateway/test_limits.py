@@ -14,6 +14,7 @@ import websockets
 from pycrdt import Decoder, Doc, Text, create_sync_message, write_var_uint
 
 from gateway.errors import MALFORMED, RATE_LIMITED, TOO_LARGE
+from gateway.transport import READ_DIRECT
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
@@ -156,7 +157,8 @@ async def test_oversized_message_closes_with_4413(gw: Running) -> None:
 async def strict(tmp_path: Path) -> AsyncIterator[Running]:
     settings = Settings(
         data_dir=tmp_path / "steno", partitions=1, rate_messages_per_s=5, rate_burst=10,
-        max_connections_per_letter=3, max_connections_per_user=2, max_document_bytes=4096,
+        rate_wait_max_s=0.5, max_connections_per_letter=3, max_connections_per_user=2,
+        max_document_bytes=4096,
         allowed_origins=["https://app.example"], max_request_bytes=64 << 10,
     )  # fmt: skip
     async with running_gateway(settings) as running:
@@ -168,6 +170,7 @@ ORIGIN = {"origin": APP}
 
 
 async def test_rate_limit_closes_with_4429(strict: Running) -> None:
+    """A client still over its frame rate `rate_wait_max_s` after it first had to wait."""
     letter = await strict.create_letter()
     client = await YClient.connect(strict.ws_url(letter, strict.token()), origin=APP)
     for _ in range(30):
@@ -176,6 +179,41 @@ async def test_rate_limit_closes_with_4429(strict: Running) -> None:
         await client.ws.send(b"\x03")  # query awareness: cheap, but still a message
     await client.closed.wait()
     assert client.close_code == RATE_LIMITED
+
+
+async def test_bursts_over_the_frame_rate_are_paced_not_refused(
+    tmp_path: Path, read_path: str
+) -> None:
+    """Over its frame rate a client is read at the rate, its messages waiting in its socket: a
+    burst (a paste, a resync, a busy letter's awareness echoes) arrives whole and in order, and
+    the connection stays open (stock y-websocket providers never come back after a 4429). The
+    refusal is for a run over the rate longer than `rate_wait_max_s`: each burst here is paced
+    for about 1 s, and both together for longer than 2 s, so a quiet moment that refills the
+    bucket must start a new run."""
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=1, rate_messages_per_s=20, rate_burst=10,
+        rate_wait_max_s=2.0,
+    )  # fmt: skip
+    async with running_gateway(settings) as gw:
+        letter, ann, bob = await gw.two_editors()
+        assert all(
+            (READ_DIRECT in c._extensions) == (read_path == "direct")
+            for c in gw.app.state.gateway.conns
+        )
+        typed = ""
+        for burst in range(2):
+            for i in range(30):  # 10 within the burst allowance, 20 paced at 20/s
+                await ann.insert(f"{burst}.{i:02d} ")
+                typed += f"{burst}.{i:02d} "
+            await eventually(lambda: str(bob.text) == typed)  # noqa: B023
+            await asyncio.sleep(0.6)  # quiet: the bucket refills (10 tokens at 20/s)
+        assert not ann.closed.is_set()
+        metrics = await gw.metrics()
+        assert metrics["gateway_messages_paced_total"] >= 38
+        assert 'gateway_refusals_total{reason="rate_limited"}' not in metrics
+        assert await gw.logged_text(letter) == typed
+        await ann.close()
+        await bob.close()
 
 
 async def test_document_size_cap_closes_with_4413(strict: Running) -> None:

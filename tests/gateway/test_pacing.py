@@ -65,3 +65,14 @@ async def test_a_delivery_that_raises_is_logged_and_the_next_still_goes() -> Non
     paced.wait(Inbound("good", b""))
     await asyncio.wait_for(done.wait(), 1)
     assert [m.kind for m in delivered] == ["good"]
+
+
+def test_reserve_takes_into_debt_and_says_how_long_it_lasts() -> None:
+    """A message over the frame rate reserves its token (gateway/live/connection.py): each one
+    waits one interval longer than the one before, so they leave at the rate, in order."""
+    bucket = TokenBucket(10.0, 2)
+    waits = [bucket.reserve() for _ in range(4)]
+    assert waits[:2] == [0.0, 0.0]
+    assert 0.09 < waits[2] <= 0.1
+    assert 0.19 < waits[3] <= 0.2
+    assert not bucket.take()

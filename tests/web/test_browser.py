@@ -451,15 +451,15 @@ async def test_outside_dev_mode_the_page_waits_for_the_host_token(
 async def test_after_a_rate_limit_close_the_page_reconnects_and_saves_what_was_typed(
     data_dir: Path, browser: Browser
 ) -> None:
-    """y-websocket 3.1 takes every 44xx close as final; the page comes back after 4429 (rate
-    limited), and what was typed meanwhile reaches the server. Typing goes on through the
-    reconnects: a keystroke sent before the page's sync step 2 builds on edits the gateway
-    lacks, and is dropped for that step 2 to carry (it was a 4400, final, 3 runs in 8)."""
+    """y-websocket 3.1 takes every 44xx close as final; the page comes back after 4429 (over
+    the rate for longer than the gateway paces), and what was typed meanwhile reaches the
+    server. Typing goes on through the reconnects: a keystroke sent before the page's sync
+    step 2 builds on edits the gateway lacks, and is dropped for that step 2 to carry (it was
+    a 4400, final, 3 runs in 8)."""
     port, secret = free_port(), secrets.token_hex(32)
     base_url = f"http://127.0.0.1:{port}"
-    gateway = await start_stack(
-        data_dir, port, secret, dev=False, rate_messages_per_s="5", rate_burst="10"
-    )
+    limit = {"rate_messages_per_s": "5", "rate_burst": "10", "rate_wait_max_s": "0.5"}
+    gateway = await start_stack(data_dir, port, secret, dev=False, **limit)
     context, page = await new_page(browser)
     try:
         token = mint_token(Settings(jwt_secret=secret), "avery", "firm-a", "editor", "Avery")

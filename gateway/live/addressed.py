@@ -25,7 +25,6 @@ rules are the same code for both framings. What differs is said here:
 """
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -179,49 +178,18 @@ class DocumentConnection(Connection):
         update_budget: TokenBucket,
     ) -> None:
         super().__init__(ctx, ws, claims, events, update_budget)
-        self._token_request: asyncio.TimerHandle | None = None
-        self._renewing: asyncio.Task[None] | None = None
         # Updates dropped before the provider's step 2 (it carries them): their statuses wait
         # for its acknowledgement.
         self._owed = 0
         self._carrier: bytes | None = None
-        ws.on_token = self._token_arrived
-
-    # -- the token's renewal: asked for before it expires, verified as at auth -----------------
-
-    def _schedule_expiry(self) -> None:
-        super()._schedule_expiry()
-        left = self.claims.exp - time.time()
-        lead = min(self.ctx.settings.hocuspocus_token_request_s, left / 2)
-        loop = asyncio.get_running_loop()
-        self._token_request = loop.call_later(max(0.0, left - lead), self._request_token)
-
-    def _cancel_expiry(self) -> None:
-        super()._cancel_expiry()
-        if self._token_request is not None:
-            self._token_request.cancel()
+        # Before its token expires the provider is asked for another, verified as at auth.
+        self.session.ask_ahead(self._request_token, ctx.settings.hocuspocus_token_request_s)
+        ws.on_token = self.session.renew_later
 
     def _request_token(self) -> None:
         # 3.x and later providers answer with their token (a `token` function is called again);
         # 2.x ignores it, and reconnects once the session ends at expiry.
         self.send(outgoing.HP_TOKEN_REQUEST, "token_request")
-
-    async def serve(self, room: Room) -> str:
-        try:
-            return await super().serve(room)
-        finally:
-            if self._renewing is not None:  # a token's check that waits on the key provider
-                self._renewing.cancel()
-
-    def _token_arrived(self, token: str) -> None:
-        if self._renewing is None and self.closing is None:  # one at a time
-            self._renewing = asyncio.create_task(self._renew_with(token))
-
-    async def _renew_with(self, token: str) -> None:
-        try:
-            await self.renew_with(token)  # a refusal is counted; the provider is told nothing
-        finally:
-            self._renewing = None
 
     def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None:
         if kind == "auth":  # the only one we send: a read-only role's edit refused

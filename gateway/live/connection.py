@@ -37,8 +37,6 @@ from gateway.errors import (
     MALFORMED,
     RATE_LIMITED,
     SLOW_CONSUMER,
-    TOKEN_EXPIRED,
-    AuthError,
     Refused,
 )
 from gateway.inbound import Inbound
@@ -46,6 +44,7 @@ from gateway.live.buckets import TokenBucket
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.pacing import Paced
 from gateway.live.room import Room
+from gateway.live.session import Session
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
 
@@ -84,7 +83,8 @@ class Connection:
         events: bool,
         update_budget: TokenBucket,  # the user's, shared by their connections here
     ) -> None:
-        self.ctx, self.ws, self.claims, self.events = ctx, ws, claims, events
+        self.ctx, self.ws, self.events = ctx, ws, events
+        self.session = Session(ctx, claims, self.close)  # its token: expiry and renewal
         self.id = uuid7()
         self.joined_at = time.monotonic()
         self.closing: tuple[int, str] | None = None
@@ -126,10 +126,13 @@ class Connection:
         self._outbox_bytes = 0
         # Frames for the socket at the end of this tick: (kind, message, its frame).
         self._tick: list[tuple[str, bytes, bytes]] = []
-        self._expiry: asyncio.TimerHandle | None = None
         self._synced = False  # the client's sync step 2 has arrived (gateway/live/room.py)
         self._over_since: float | None = None  # first wait of a run over the frame rate
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
+
+    @property
+    def claims(self) -> Claims:
+        return self.session.claims
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -222,6 +225,7 @@ class Connection:
         """Send what is queued, then the close frame."""
         if self.closing is None:
             self.closing = (code, reason)
+            self.session.end()
             self._wake.set()
 
     async def _write_loop(self) -> None:
@@ -246,11 +250,11 @@ class Connection:
     async def serve(self, room: Room) -> str:
         """Read frames until the socket closes; the reason for the session.left event."""
         self._room = room
-        self._schedule_expiry()
+        self.session.start()
         try:
             await self._read_loop(room)
         finally:
-            self._cancel_expiry()
+            self.session.end()
             self._awareness.stop()
             self._state_requests.stop()
             self._room = None
@@ -264,49 +268,8 @@ class Connection:
         return self.closing[1] if self.closing else "client closed"
 
     async def renew_with(self, token: str) -> str | None:
-        """Verify `token` as a handshake's (and charged like one to the user's budget), then
-        extend this session with it: None, or why not (counted as a refusal). The session still
-        ends when its current token expires."""
-        if self.ctx.budget(self.ctx.handshakes, self.claims) is not None:
-            reason: str | None = "renewal_rate_limited"
-        else:
-            try:
-                claims = await self.ctx.verifier.verify(token)
-            except AuthError as exc:
-                log.info("token renewal refused on %s: %s", self.id, exc)
-                reason = "renewal_unauthorized"
-            else:
-                reason = None if self.renew(claims) else "renewal_other_identity"
-        if reason is not None:
-            self.ctx.metrics.refuse(reason)
-        return reason
-
-    def renew(self, claims: Claims) -> bool:
-        """A later token of this session's user, firm and role: the session lasts until it
-        expires (a Hocuspocus session asks for one: gateway/live/addressed.py; a `/v1` client
-        sends one on the app channel: gateway/collab/channel.py). False for another identity
-        (a role changed included: that takes a new session)."""
-        held = self.claims
-        if (claims.sub, claims.firm_id, claims.role) != (held.sub, held.firm_id, held.role):
-            return False
-        if claims.exp > held.exp and self.closing is None:
-            self.claims = claims
-            self.ctx.metrics.token_renewals.inc()
-            self._cancel_expiry()
-            self._schedule_expiry()
-        return True
-
-    def _schedule_expiry(self) -> None:
-        left = max(0.0, self.claims.exp - time.time())
-        self._expiry = asyncio.get_running_loop().call_later(left, self._expire)
-
-    def _cancel_expiry(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-
-    def _expire(self) -> None:
-        self.ctx.metrics.refuse("token_expired")
-        self.close(TOKEN_EXPIRED, "token expired")
+        """A later token sent in-band (`Peer`'s, for the app channel): gateway/live/session.py."""
+        return await self.session.renew_with(token)
 
     async def _read_loop(self, room: Room) -> None:
         read_direct = self._extensions.get(READ_DIRECT)

@@ -36,7 +36,6 @@ PRESENCE_INTERVAL_S = 0.1  # at most one awareness record per connection per 100
 
 class Peer(Protocol):
     id: str
-    claims: Claims
     events: bool
     joined_at: float
     client_ids: set[int]  # Yjs client ids this connection has written under
@@ -45,6 +44,8 @@ class Peer(Protocol):
     # like an update. Its providers count every acknowledgement (2.x and 3.x below 0 too).
     hocuspocus_sync: bool
 
+    @property
+    def claims(self) -> Claims: ...
     def send(self, data: bytes, kind: str, frame: bytes | None = None) -> None: ...
     def send_update(self, update: bytes, frame: bytes | None = None) -> None: ...
     def acknowledge(self, update: bytes, frame: bytes | None = None) -> None: ...

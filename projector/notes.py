@@ -46,6 +46,8 @@ def _mention(
             continue  # an edit keeps who was notified (and whether they read it)
         state.notes[key] = {
             "letter_id": state.letter_id,
+            "firm_id": event.envelope.firm,  # shown to the user of that firm only (user ids
+            # are the identity provider's; a mention of another firm's user reaches nobody)
             "thread_id": thread,
             "comment_id": cid,
             "author": {"id": author, "name": author_name},

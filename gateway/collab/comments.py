@@ -54,7 +54,11 @@ class NewComment(BaseModel):
     # At most MAX_BODY characters, not blank: checked in content(), which answers a long body
     # with 413; the schema only tells.
     body: str = Field(json_schema_extra={"pattern": r"\S", "maxLength": MAX_BODY})
-    mentions: list[str] = Field(default_factory=list, max_length=50)
+    # User ids, as tokens' `sub` (at most 256 characters, as `UserRef.id`): the letters topic
+    # is kept forever, and a longer one names nobody.
+    mentions: list[Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=list, max_length=50
+    )
 
     def content(self) -> dict[str, Any]:
         """The event's `body` and `mentions` (checked, mentions deduplicated)."""
@@ -103,7 +107,7 @@ async def create_thread(
         **content,
     )
     await collab.append(claims, meta, event)
-    collab.mentioned(letter_id, event, claims)
+    collab.mentioned(meta, event, claims)
     return {"thread_id": thread_id, "comment_id": comment_id}
 
 
@@ -139,7 +143,7 @@ async def reply(
         thread_id=thread_id, comment_id=comment_id, author=user_ref(claims), **content
     )
     await collab.append(claims, meta, event)
-    collab.mentioned(letter_id, event, claims)
+    collab.mentioned(meta, event, claims)
     return {"comment_id": comment_id}
 
 
@@ -159,9 +163,10 @@ async def edit(
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
-    await _own_comment(collab, claims, letter_id, thread_id, comment_id)
+    before = await _own_comment(collab, claims, letter_id, thread_id, comment_id)
     event = CommentEdited(thread_id=thread_id, comment_id=comment_id, **content)
     await collab.append(claims, meta, event)
+    collab.mentioned(meta, event, claims, already=before.get("mentions") or ())
     return {"comment_id": comment_id}
 
 
@@ -233,13 +238,14 @@ def _find_thread(stored: list[dict[str, Any]], thread_id: str) -> dict[str, Any]
 
 async def _own_comment(
     collab: Collab, claims: Claims, letter_id: str, thread_id: str, comment_id: str
-) -> None:
+) -> dict[str, Any]:
+    """The caller's comment as stored; 403 for another author's, 404 for none."""
     thread = await _thread(collab, letter_id, thread_id)
     for comment in thread["comments"]:
         if comment["comment_id"] == comment_id:
             if comment["author"]["id"] != claims.sub:
                 raise CollabError(403, "only the author may change a comment")
-            return
+            return dict(comment)
     raise CollabError(404, "no such comment")
 
 

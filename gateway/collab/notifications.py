@@ -35,24 +35,27 @@ class MarkRead(BaseModel):
 
 async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
     await collab.caught_up_all()
-    items = await _items(collab, claims.sub)
+    items = await _items(collab, claims)
     unread = sum(1 for item in items if not item.get("read"))
     return {"unread": unread, "notifications": items[:LIST_LIMIT]}
 
 
-async def _items(collab: Collab, user: str) -> list[dict[str, Any]]:
+async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:
+    """The caller's, from letters of their firm only: a comment of another firm may mention
+    any user id, and must not reach a user of another firm who happens to have it."""
     redis = collab.ctx.redis
     if redis is None:
         raise CollabError(503, "notifications need Redis")
-    raw = await redis.hgetall(f"notifications:{user}")
+    raw = await redis.hgetall(f"notifications:{claims.sub}")
     items = [{"id": k.decode(), **json.loads(v)} for k, v in raw.items()]
+    items = [item for item in items if item.get("firm_id") == claims.firm_id]
     return sorted(items, key=lambda item: (item["created_at"], item["comment_id"]), reverse=True)
 
 
 async def mark_read(collab: Collab, claims: Claims, data: Any) -> dict[str, Any]:
     req: MarkRead = parse(MarkRead, data)
     await collab.caught_up_all()
-    items = {item["id"]: item for item in await _items(collab, claims.sub)}
+    items = {item["id"]: item for item in await _items(collab, claims)}
     wanted = set(items) if req.all else set(req.ids) & set(items)
     by_letter: dict[str, list[str]] = {}
     for nid in sorted(wanted):

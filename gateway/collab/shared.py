@@ -10,6 +10,7 @@ covers this instance's last append for it.
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,15 @@ from gateway.auth import Claims
 from gateway.live.presence import stamp
 from gateway.service import Gateway
 from schemas.envelope import Event
-from schemas.events import MODEL_TYPES, CommentCreated, CommentReplied, Payload, Topic, UserRef
+from schemas.events import (
+    MODEL_TYPES,
+    CommentCreated,
+    CommentEdited,
+    CommentReplied,
+    Payload,
+    Topic,
+    UserRef,
+)
 
 COMMENTERS = frozenset({"editor", "commenter", "service"})
 CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
@@ -54,7 +63,7 @@ def app_body(type_: str, payload: Payload, user: str) -> dict[str, Any]:
 
 
 def notification_body(
-    letter_id: str, event: CommentCreated | CommentReplied, author: str, name: str
+    letter_id: str, event: CommentCreated | CommentReplied | CommentEdited, author: str, name: str
 ) -> dict[str, Any]:
     return {
         "letter_id": letter_id,
@@ -100,13 +109,18 @@ class Collab:
         return offsets[-1]
 
     def mentioned(
-        self, letter_id: str, event: CommentCreated | CommentReplied, claims: Claims
+        self,
+        meta: LetterMeta,
+        event: CommentCreated | CommentReplied | CommentEdited,
+        claims: Claims,
+        already: Iterable[str] = (),
     ) -> None:
-        """Live notice to mentioned users connected to any letter on this instance."""
-        users = set(event.mentions) - {claims.sub}
+        """Live notice to mentioned users of the letter's firm connected to any letter on this
+        instance; `already`: those the comment mentioned before an edit (notified then)."""
+        users = set(event.mentions) - {claims.sub} - set(already)
         if users:
-            body = notification_body(letter_id, event, claims.sub, claims.name)
-            self.notify_users(users, {"type": "notification", **body})
+            body = notification_body(meta.letter_id, event, claims.sub, claims.name)
+            self.notify_users(users, meta.firm_id, {"type": "notification", **body})
 
     def remote_comment(self, event: Event) -> None:
         """A comment appended by another instance: its live mention notices for users here."""
@@ -117,7 +131,7 @@ class Collab:
             if users:
                 name = p.author.name if p.author is not None else ""
                 body = notification_body(event.letter_id, p, author, name)
-                self.notify_users(users, {"type": "notification", **body})
+                self.notify_users(users, event.envelope.firm, {"type": "notification", **body})
 
     def notify_letter(self, letter_id: str, body: dict[str, Any]) -> None:
         room = self.gateway.rooms.get(letter_id)
@@ -128,11 +142,12 @@ class Collab:
             if peer.events:
                 peer.send(message, "app")
 
-    def notify_users(self, users: set[str], body: dict[str, Any]) -> None:
-        """To every opted-in connection of `users` on this instance, whatever their letter."""
+    def notify_users(self, users: set[str], firm: str, body: dict[str, Any]) -> None:
+        """To every opted-in connection of `users` of `firm` on this instance, whatever their
+        letter (a user id of another firm names someone who may not read the letter)."""
         message = outgoing.app_message(body)
         for conn in list(self.gateway.conns):
-            if conn.events and conn.claims.sub in users:
+            if conn.events and conn.claims.sub in users and conn.claims.firm_id == firm:
                 conn.send(message, "app")
 
     async def caught_up(self, letter_id: str) -> bool:

@@ -117,10 +117,16 @@ class Room:
         log.error("letter %s: append failed (%r); closing its connections", self.letter_id, exc)
         self.failed = True
         self.ctx.metrics.refuse("log_unavailable")
+        # Their sessions end here: the session.left entries go with what the room accepted but
+        # did not log (rescued, gateway/live/rescue.py), else presence, the projector's
+        # connections and the snapshotter's session-end version would wait for them forever.
+        reason = "log unavailable, reconnect"
+        left = [self._session_entry(conn, self._left(conn, reason)) for conn in self.conns]
         for conn in list(self.conns):
-            conn.close(LOG_UNAVAILABLE, "log unavailable, reconnect")
+            conn.close(LOG_UNAVAILABLE, reason)
+        self.conns.clear()  # so that their leave() logs nothing more
         self._throttle.cancel_all()
-        self._on_gone(self, list(unlogged))  # what it accepted but did not log: rescued
+        self._on_gone(self, [*unlogged, *left])
 
     async def close(self) -> None:
         """Flush what is queued and stop (idle unload, shutdown)."""
@@ -154,26 +160,29 @@ class Room:
             self._broadcast(outgoing.awareness(removal), "awareness")
             if not self.failed:
                 self.presence_log.put(self._entry(conn, removal, "awareness.update"))
-        duration = int((time.monotonic() - conn.joined_at) * 1000)
-        user = UserRef(**stamp(conn.claims))
-        payload = SessionLeft(
+        self._log_session(conn, self._left(conn, reason))
+
+    def _left(self, conn: Peer, reason: str) -> SessionLeft:
+        return SessionLeft(
             conn_id=conn.id,
-            user=user,
+            user=UserRef(**stamp(conn.claims)),
             role=conn.claims.role,
             reason=reason[:200],
-            duration_ms=duration,
+            duration_ms=int((time.monotonic() - conn.joined_at) * 1000),
         )
-        self._log_session(conn, payload)
 
     def _log_session(self, conn: Peer, payload: SessionJoined | SessionLeft) -> None:
         if self.failed:
             return
-        entry = self.ctx.entry(
-            self.letter_id, payload, firm=conn.claims.firm_id, user=conn.claims.sub, conn=conn.id
-        )
-        self.letters.put(entry)
+        self.letters.put(self._session_entry(conn, payload))
         kind = "session.joined" if isinstance(payload, SessionJoined) else "session.left"
         self._notify({"type": kind, **payload.model_dump(mode="json")})
+
+    def _session_entry(self, conn: Peer, payload: SessionJoined | SessionLeft) -> Entry:
+        claims = conn.claims
+        return self.ctx.entry(
+            self.letter_id, payload, firm=claims.firm_id, user=claims.sub, conn=conn.id
+        )
 
     # -- inbound -------------------------------------------------------------------------------
 

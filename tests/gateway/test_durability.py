@@ -16,10 +16,11 @@ from pycrdt import Doc, Text, create_sync_message, create_update_message, write_
 
 from eventlog.errors import LogUnavailableError
 from gateway.errors import LOG_UNAVAILABLE, MALFORMED
+from schemas.envelope import decode_record
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.faults import FaultyLog, faulty_gateway
-from tests.gateway.harness import Running, YClient
+from tests.gateway.harness import Running, YClient, types_of
 from tests.support import eventually
 
 
@@ -76,6 +77,37 @@ async def test_append_failure_closes_4503_and_resync_loses_nothing(
     await eventually(all_in_log)
     await alice2.close()
     await bob2.close()
+
+
+async def test_sessions_closed_by_a_failed_append_are_logged_as_left_once_the_log_is_back(
+    faulty: tuple[Running, FaultyLog],
+) -> None:
+    """Nobody need come back for their session to end: else the projector's presence and
+    connections, and the snapshotter's version at the end of the last session, wait for a
+    session.left that never comes."""
+    gw, log = faulty
+    letter, alice, bob = await gw.two_editors()
+    log.broken = True
+    await alice.insert("lost? no")
+    await alice.closed.wait()
+    await bob.closed.wait()
+    log.broken = False  # the rescue retries in the background; nobody reconnects
+
+    async def left() -> list[dict[str, Any]]:
+        records = await gw.records(Topic.LETTERS, letter)
+        ended = [r for r in records if types_of([r]) == ["session.left"]]
+        return [
+            decode_record(r.key, r.value, r.headers).payload.model_dump(mode="json") for r in ended
+        ]
+
+    ended = await eventually(left)
+    assert sorted(e["user"]["id"] for e in ended) == ["alice", "bob"]
+    assert {e["reason"] for e in ended} == {"log unavailable, reconnect"}
+    assert await gw.logged_text(letter) == "lost? no"  # logged before the session.left entries
+    types = types_of(await gw.records(Topic.LETTERS, letter))
+    assert types.index("doc.update", types.index("session.joined")) < types.index("session.left")
+    await eventually(lambda: not gw.app.state.gateway.conns)  # their own leave() ran
+    assert types_of(await gw.records(Topic.LETTERS, letter)).count("session.left") == 2
 
 
 async def test_no_sync_answer_before_the_letter_is_loaded(

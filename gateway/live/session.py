@@ -36,7 +36,8 @@ class Session:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        left = max(0.0, self.claims.exp - time.time())
+        # The leeway that let the token in (clock skew with its issuer) lets the session run on.
+        left = max(0.0, self.claims.exp + self.ctx.settings.jwt_leeway_s - time.time())
         self._timers = [loop.call_later(left, self._expire)]
         if self._ask is not None:
             ask, lead = self._ask

@@ -57,6 +57,20 @@ async def test_token_expiry_closes_with_4401(gw: Running) -> None:
     )
 
 
+async def test_a_token_let_in_by_the_leeway_lasts_until_the_leeway_ends(gw: Running) -> None:
+    """`jwt_leeway_s` (clock skew with the token's issuer) admits a token that expired a moment
+    ago by our clock: its session runs until the same leeway ends, not a 4401 at once (which a
+    stock provider takes as final)."""
+    letter = await gw.create_letter()
+    exp = int(time.time()) - 8  # inside the default leeway of 10 s
+    client = await gw.client(letter, ttl_s=-8)
+    await eventually(lambda: client.synced.is_set() or client.closed.is_set())
+    assert client.synced.is_set(), f"closed ({client.close_code}) before the initial sync"
+    await client.closed.wait()
+    assert client.close_code == TOKEN_EXPIRED
+    assert time.time() >= exp + gw.settings.jwt_leeway_s - 0.1
+
+
 async def test_a_token_renewed_on_the_app_channel_keeps_the_connection_open(
     gw: Running,
 ) -> None:

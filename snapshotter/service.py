@@ -20,7 +20,23 @@ from snapshotter.store import StalePositionError, Store
 
 log = logging.getLogger(__name__)
 # Failures worth retrying from the stored positions; anything else is a bug and crashes.
-RETRYABLE = (OSError, asyncpg.PostgresConnectionError, LogUnavailableError, StalePositionError)
+# PostgreSQL's class 08 (connection exceptions) and class 57 (operator intervention): it is
+# shutting down, or restarting after a crash and replaying its WAL (57P03 "not yet accepting
+# connections"), or our session was terminated. All end once the server is back.
+RETRYABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    LogUnavailableError,
+    StalePositionError,
+)
+BACKOFF_S = (0.5, 10.0)  # first and longest wait before retrying
+
+
+def retryable(exc: Exception) -> bool:
+    # A pooled connection that died raises a bare InterfaceError ("connection is closed"); its
+    # subclasses (arguments asyncpg cannot encode, client configuration) would fail again.
+    return isinstance(exc, RETRYABLE) or type(exc) is asyncpg.InterfaceError
 
 
 async def serve(
@@ -69,15 +85,18 @@ class Owner:
                 await task
 
     async def _run(self, partitions: Collection[int]) -> None:
-        delay = 0.5
+        delay = BACKOFF_S[0]
         while True:
+            before = dict(self.snapshotter.positions)
             try:
                 await self.snapshotter.run(partitions)
-            except RETRYABLE as exc:
+            except Exception as exc:
+                if not retryable(exc):
+                    if not self.failed.done():
+                        self.failed.set_exception(exc)
+                    return
+                if self.snapshotter.positions != before:  # it committed: the outage is new
+                    delay = BACKOFF_S[0]
                 log.warning("snapshotter restarting from stored positions after: %r", exc)
                 await asyncio.sleep(delay)  # back off from a failing dependency
-                delay = min(delay * 2, 10.0)
-            except Exception as exc:
-                if not self.failed.done():
-                    self.failed.set_exception(exc)
-                return
+                delay = min(delay * 2, BACKOFF_S[1])

@@ -1,0 +1,93 @@
+"""The snapshotter service outlives its PostgreSQL: shut down (new sessions refused with 57P03,
+ours terminated) and started again, it waits, then resumes from the stored positions."""
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from eventlog.factory import open_log
+from schemas.settings import Settings
+from snapshotter.service import serve
+from steno_collab import embedded
+from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.scripts import LetterScript, append
+from tests.support import eventually
+
+
+async def committed(dsn: str) -> int:
+    """Records the snapshotter committed (0 while the database refuses us)."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=2)
+    except (OSError, asyncpg.PostgresError):
+        return 0
+    try:
+        total = await conn.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM consumer_positions"
+            " WHERE consumer_group = 'snapshotter'"
+        )
+        return int(total)
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await conn.close()
+
+
+async def refused(dsn: str) -> bool:
+    try:
+        await (await asyncpg.connect(dsn, timeout=2)).close()
+    except asyncpg.CannotConnectNowError:
+        return True
+    return False
+
+
+async def test_service_waits_through_a_postgres_shutdown_and_restart(
+    service_tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="snapshotter.service")
+    pg = embedded.EmbeddedPostgres(service_tmp / "pg", persistent=False)
+    dsn = await pg.start()
+    settings = Settings(data_dir=service_tmp / "steno", database_url=dsn, partitions=1)
+    log = open_log(settings)
+    await log.start()
+    task = asyncio.create_task(serve(settings, log))
+    keeper: asyncpg.Connection | None = None
+    try:
+        await append(log, LETTERS, [LetterScript("L0").created()])
+        await eventually(lambda: committed(dsn), timeout=30)
+
+        # Smart shutdown: sessions that exist go on, new ones get "the database system is
+        # shutting down" (57P03, CannotConnectNowError). Ours hold it there until we leave.
+        keeper = await asyncpg.connect(dsn)
+        assert pg._proc is not None
+        pg._proc.popen.send_signal(signal.SIGTERM)
+        await eventually(lambda: refused(dsn), timeout=10)
+        await keeper.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        await append(log, LETTERS, [LetterScript("L1").created()])
+        await eventually(lambda: task.done() or "CannotConnectNowError" in caplog.text)
+        assert not task.done(), f"the service ended: {task.exception()!r}"
+
+        await keeper.close()  # the last session: the shutdown completes
+        await asyncio.to_thread(pg._proc.popen.wait)
+        port = pg.port
+        monkeypatch.setattr(embedded, "free_port", lambda: port)  # back where the pool looks
+        await pg.start()
+
+        async def resumed() -> bool:
+            return task.done() or await committed(dsn) == 2
+
+        await eventually(resumed, timeout=40, interval=0.2)
+        assert not task.done(), f"the service ended: {task.exception()!r}"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if keeper is not None:
+            await keeper.close()
+        await log.close()
+        await pg.stop()

@@ -23,6 +23,7 @@ from eventlog.group import Assignment, GroupMember
 from projector import quarantine
 from projector.fold import Item, Outcome, drop_connections, fold_letter
 from projector.metrics import Metrics
+from projector.notes import note_views
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
 from projector.state import LetterState
@@ -166,6 +167,9 @@ class Projector:
         writes = []
         for lid, mine in items.items():
             state, before = states[lid]
+            # Views unknown (a reloaded letter): what its last write notified is in its state
+            # before the batch, which the reload rebuilt.
+            notified = frozenset(note_views(state)) if before is None else frozenset()
             try:
                 outcome = fold_letter(state, mine, self.settings.doc_field)
             except quarantine.PASSTHROUGH:
@@ -178,7 +182,7 @@ class Projector:
                 self._poison(kind, partition_of[lid], offset, why)
             for type_, n in outcome.folded.items():
                 self.metrics.folded.labels(type_).inc(n)
-            writes.append(Write(before, state, partition_of[lid]))
+            writes.append(Write(before, state, partition_of[lid], notified))
         actual = await self.store.commit(self._fenced(fence, partition_of.values()), writes)
         if actual is not None:
             await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})

@@ -39,7 +39,7 @@ async def run(
     own_log = log is None
     log = log or await _open_log(settings)
     redis = Redis.from_url(settings.redis_url)
-    versions = Versions(settings.database_url)
+    versions = Versions(settings.database_url, options.versions_timeout_s)
     metrics = Metrics()
     if options.metrics_port is not None:
         port = metrics.serve(settings.host, options.metrics_port)

@@ -10,6 +10,8 @@ letter of the batch that needs it. The caller writes the result only together wi
 events: the partial state never reaches Redis.
 """
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -39,23 +41,29 @@ class Version:
 
 
 class Versions:
-    """Reads `letter_version` (written by the snapshotter); absent database/table: no versions."""
+    """Reads `letter_version` (written by the snapshotter); absent database/table: no versions.
 
-    def __init__(self, dsn: str | None) -> None:
+    Each read is bounded by `timeout_s`: a reload runs under the projector's lock, so a
+    database that hangs would stall every partition. A read that fails or times out counts as
+    no version; the next reload asks again.
+    """
+
+    def __init__(self, dsn: str | None, timeout_s: float = 2.0) -> None:
         self._dsn = dsn
+        self._timeout_s = timeout_s
         self._pool: asyncpg.Pool | None = None
 
     async def latest(self, letter_ids: Collection[str]) -> dict[str, Version]:
         if self._dsn is None or not letter_ids:
             return {}
         try:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=0, max_size=2)
-            rows = await self._pool.fetch(_LATEST, list(letter_ids))
+            rows = await self._fetch(self._dsn, list(letter_ids))
         except asyncpg.UndefinedTableError:
             return {}
-        except (OSError, asyncpg.PostgresError) as exc:  # the log alone is enough, only slower
-            logger.warning("letter_version unreadable, reloading from the log alone: %s", exc)
+        # The log alone is enough, only slower. TimeoutError is an OSError; a bare
+        # InterfaceError is a pooled connection that died.
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            logger.warning("letter_version unreadable, reloading from the log alone: %r", exc)
             return {}
         return {
             r["letter_id"]: Version(
@@ -65,9 +73,29 @@ class Versions:
             if r["ydoc_state"] is not None
         }
 
+    async def _fetch(self, dsn: str, letter_ids: list[str]) -> list[asyncpg.Record]:
+        if self._pool is None:
+            # `timeout`: connecting; a fetch has its own, and acquiring includes connecting.
+            self._pool = await asyncpg.create_pool(
+                dsn, min_size=0, max_size=2, timeout=self._timeout_s
+            )
+        async with self._pool.acquire(timeout=self._timeout_s) as conn:
+            try:
+                rows: list[asyncpg.Record] = await conn.fetch(
+                    _LATEST, letter_ids, timeout=self._timeout_s
+                )
+                return rows
+            except TimeoutError:
+                # A server that does not answer would not answer the cancel request asyncpg
+                # sends either, and the pool would wait for it: drop the connection instead.
+                conn.terminate()
+                raise
+
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
+            # Cancelled by the timeout, asyncpg's close terminates the connections instead.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pool.close(), self._timeout_s)
 
 
 async def reload_letters(

@@ -25,3 +25,6 @@ class ProjectorSettings(BaseSettings):
     # this long (at least one whole refresh period past its TTL) its connections are dropped.
     stale_after_s: float = Field(default=40.0, ge=0)
     commit_interval_s: float = Field(default=5.0, gt=0)  # group positions for lag dashboards
+    # Reading an expired letter's latest version from PostgreSQL (projector/reload.py) takes at
+    # most this, connecting included; past it the letter is reloaded from the log alone.
+    versions_timeout_s: float = Field(default=2.0, gt=0)

@@ -118,11 +118,14 @@ def views(state: LetterState) -> Views:
 @dataclass(frozen=True, slots=True)
 class Write:
     """A letter to write: its views as loaded from Redis (None: unknown, write them all) and
-    its folded state."""
+    its folded state. With `before` None, `notified` names the notifications (`Views.notes`
+    keys) Redis may hold for the letter all the same: its users' hashes outlive its keys, so
+    those no longer in `after` are deleted (a reloaded letter: its notes before the batch)."""
 
     before: Views | None
     after: LetterState
     partition: int
+    notified: frozenset[str] = frozenset()
 
 
 class Store:
@@ -213,7 +216,7 @@ class Store:
             out += _cmd("SET", f"comments:{lid}", new.comments, "PX", ttl)
         else:
             out += _cmd("PEXPIRE", f"comments:{lid}", ttl)
-        out += self._notes(old.notes if old else {}, new.notes)
+        out += self._notes(old.notes if old else None, new.notes, write.notified)
         return out + self._connections(
             lid, old.connections if old else None, new.connections, write
         )
@@ -237,14 +240,17 @@ class Store:
             return out + _cmd("SADD", live_key(write.partition), lid)
         return out + _cmd("SREM", live_key(write.partition), lid)
 
-    def _notes(self, old: Mapping[str, str], new: Mapping[str, str]) -> list[str | bytes]:
-        """Each user's `notifications:<userId>` hash, field `<letterId>:<commentId>`."""
+    def _notes(
+        self, old: Mapping[str, str] | None, new: Mapping[str, str], notified: frozenset[str]
+    ) -> list[str | bytes]:
+        """Each user's `notifications:<userId>` hash, field `<letterId>:<commentId>`. `old`
+        None (unknown): every note is written, and those of `notified` gone are deleted."""
         out: list[str | bytes] = []
-        for key in old.keys() - new.keys():
+        for key in sorted((notified if old is None else old.keys()) - new.keys()):
             user, field = key.split("\n", 1)
             out += _cmd("HDEL", f"notifications:{user}", field)
         for key, value in sorted(new.items()):
-            if old.get(key) != value:
+            if old is None or old.get(key) != value:
                 user, field = key.split("\n", 1)
                 out += _cmd("HSET", f"notifications:{user}", field, value)
                 out += _cmd("PEXPIRE", f"notifications:{user}", self._ttl)

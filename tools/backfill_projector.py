@@ -39,6 +39,7 @@ OWNED = (
     "connection:*",
     "comments:*",
     "recent:*",
+    "notifications:*",  # users' hashes, folded from their letters' mentions
     "projector:*",
 )
 POLL_S = 0.1

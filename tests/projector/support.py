@@ -79,11 +79,19 @@ def left(letter_id: str, conn: str, user: str = "u1", gw: str = "gw-1") -> Event
     return new_event(letter_id, payload, firm=FIRM, user=user, conn=conn, gw=gw)
 
 
-def comment(letter_id: str, thread: str, body: str, user: str = "u1") -> Event:
+def comment(
+    letter_id: str, thread: str, body: str, user: str = "u1", mentions: Sequence[str] = ()
+) -> Event:
     from schemas import Anchor
 
     anchor = Anchor(start="AAA=", end="AAE=", quote="hello")
-    payload = CommentCreated(thread_id=thread, comment_id=f"{thread}-0", anchor=anchor, body=body)
+    payload = CommentCreated(
+        thread_id=thread,
+        comment_id=f"{thread}-0",
+        anchor=anchor,
+        body=body,
+        mentions=list(mentions),
+    )
     return new_event(letter_id, payload, firm=FIRM, user=user)
 
 

@@ -1,7 +1,12 @@
 """A letter whose keys expired is reloaded before new events are folded into it."""
 
+import contextlib
 import json
 import logging
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -9,8 +14,20 @@ import redis.asyncio as aioredis
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from eventlog import Log
+from schemas import CommentDeleted, Topic, new_event
 from schemas.settings import Settings
-from tests.projector.support import Editor, append, caught_up, comment, created, doc_text, projector
+from steno_collab.embedded import EmbeddedPostgres
+from tests.projector.support import (
+    FIRM,
+    OPTIONS,
+    Editor,
+    append,
+    caught_up,
+    comment,
+    created,
+    doc_text,
+    projector,
+)
 
 
 async def _expire(client: aioredis.Redis, letter_id: str) -> None:
@@ -48,15 +65,10 @@ async def test_expired_letter_starts_from_its_latest_version(
     await append(log, settings, [created("V1"), ed.event(ed.paragraph("one"))])
     async with projector(settings, log):
         await caught_up(log, settings, client)
-        # A version whose state holds a marker the log does not: proves the reload used it.
-        version = Doc()
-        version.apply_update(ed.doc.get_update())
-        marker = version.get("default", type=XmlFragment)
-        marker.children.insert(0, XmlElement("paragraph", {}, [XmlText("from-version")]))
-        topic = settings.topic(__import__("schemas").Topic.LETTERS)
+        topic = settings.topic(Topic.LETTERS)
         partition = log.partition_for(topic, b"V1")
         end = (await log.end_offsets(topic))[partition]
-        await _save_version(pg_database, "V1", version.get_update(), topic, partition, end)
+        await _save_version(pg_database, "V1", _marked_version(ed), topic, partition, end)
         await _expire(client, "V1")
         await append(log, settings, [ed.event(ed.paragraph("two"))])
         await caught_up(log, settings, client)
@@ -64,6 +76,16 @@ async def test_expired_letter_starts_from_its_latest_version(
     assert text == (
         "<paragraph>from-version</paragraph><paragraph>one</paragraph><paragraph>two</paragraph>"
     )
+
+
+def _marked_version(ed: Editor) -> bytes:
+    """A version of the editor's document that holds a marker the log does not: a reload whose
+    result has it used the version."""
+    version: Doc[XmlFragment] = Doc()
+    version.apply_update(ed.doc.get_update())
+    marker = version.get("default", type=XmlFragment)
+    marker.children.insert(0, XmlElement("paragraph", {}, [XmlText("from-version")]))
+    return version.get_update()
 
 
 async def _save_version(
@@ -109,3 +131,102 @@ async def test_a_new_letter_is_not_reloaded_after_a_restart(
         doc_text(await client.get("ydoc:R1")) == "<paragraph>a</paragraph><paragraph>c</paragraph>"
     )
     assert doc_text(await client.get("ydoc:R2")) == "<paragraph>b</paragraph>"
+
+
+async def test_a_comment_deleted_after_expiry_takes_its_notification_with_it(
+    log: Log, settings: Settings, client: aioredis.Redis
+) -> None:
+    # bob's hash outlives N1's keys: his mention on N2 keeps it. The deletion reloads N1, and
+    # bob is no longer named in N1's state after it.
+    await append(log, settings, [created("N1"), created("N2")])
+    await append(
+        log,
+        settings,
+        [
+            comment("N1", "t1", "look", mentions=["bob"]),
+            comment("N1", "t3", "and here", mentions=["carol"]),
+            comment("N2", "t2", "see", mentions=["bob"]),
+        ],
+    )
+    async with projector(settings, log):
+        await caught_up(log, settings, client)
+        assert sorted(await client.hkeys("notifications:bob")) == [b"N1:t1-0", b"N2:t2-0"]
+        await _expire(client, "N1")
+        deleted = CommentDeleted(thread_id="t1", comment_id="t1-0")
+        await append(log, settings, [new_event("N1", deleted, firm=FIRM, user="u1")])
+        await caught_up(log, settings, client)
+    assert await client.hkeys("notifications:bob") == [b"N2:t2-0"]
+    assert await client.hkeys("notifications:carol") == [b"N1:t3-0"]  # still mentioned
+
+
+async def test_a_hung_postgres_delays_a_reload_by_its_timeout_only(
+    service_tmp: Path, log: Log, settings: Settings, client: aioredis.Redis
+) -> None:
+    pg = EmbeddedPostgres(service_tmp / "pg", persistent=False)
+    dsn = await pg.start()
+    settings = settings.model_copy(update={"database_url": dsn})
+    options = OPTIONS.model_copy(update={"versions_timeout_s": 0.5})
+    ed = Editor("H1")
+    await append(log, settings, [created("H1"), ed.event(ed.paragraph("one"))])
+    try:
+        async with projector(settings, log, options):
+            await caught_up(log, settings, client)
+            topic = settings.topic(Topic.LETTERS)
+            partition = log.partition_for(topic, b"H1")
+            end = (await log.end_offsets(topic))[partition]
+            await _save_version(dsn, "H1", _marked_version(ed), topic, partition, end)
+            await _expire(client, "H1")
+            await append(log, settings, [ed.event(ed.paragraph("two"))])
+            await caught_up(log, settings, client)  # from the version: the pool has a connection
+            assert doc_text(await client.get("ydoc:H1")).startswith("<paragraph>from-version")
+
+            assert pg.pid is not None
+            with _hung(pg.pid):
+                await _expire(client, "H1")
+                await append(log, settings, [ed.event(ed.paragraph("three")), created("H2")])
+                await caught_up(log, settings, client, timeout=5)
+                assert await client.exists("letter:H2:meta")
+                assert doc_text(await client.get("ydoc:H1")) == (
+                    "<paragraph>one</paragraph><paragraph>two</paragraph>"
+                    "<paragraph>three</paragraph>"
+                )  # from the log alone
+
+            await _expire(client, "H1")
+            await append(log, settings, [ed.event(ed.paragraph("four"))])
+            await caught_up(log, settings, client)
+            assert doc_text(await client.get("ydoc:H1")) == (
+                "<paragraph>from-version</paragraph><paragraph>one</paragraph>"
+                "<paragraph>two</paragraph><paragraph>three</paragraph><paragraph>four</paragraph>"
+            )  # the version again: PostgreSQL is used once it answers
+    finally:
+        await pg.stop()
+
+
+@contextlib.contextmanager
+def _hung(postmaster: int) -> Iterator[None]:
+    """PostgreSQL stops answering, as on a host that hangs: the postmaster first (it forks no
+    backend after that), then its backends (each in a session of its own: not by group)."""
+    os.kill(postmaster, signal.SIGSTOP)
+    stopped = [postmaster]
+    try:
+        for pid in _children(postmaster):
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        yield
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            # Field 4 of /proc/<pid>/stat, after the parenthesised command name.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent:
+            found.append(int(entry.name))
+    return found

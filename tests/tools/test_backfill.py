@@ -24,6 +24,7 @@ from tests.tools.cli import cli, cli_env
 from tests.tools.conftest import recorded
 from tests.tools.session import FIRM, Session
 from tools.backfill import active_since, backfill
+from tools.backfill_projector import reset
 from tools.progress import Meter
 from tools.sources import Sources, open_sources
 from tools.verify import verify_letter
@@ -278,3 +279,17 @@ async def next_ms(log: Log, settings: Settings) -> int:
     last = (await log.read(topic, 0, end - 1, 1))[0].timestamp
     await eventually(lambda: time.time_ns() // 1_000_000 > last + 1, interval=0.001)
     return last + 1
+
+
+async def test_reset_wipes_notifications_and_leaves_the_gateways_keys(redis_db: str) -> None:
+    client = aioredis.Redis.from_url(redis_db)
+    try:
+        # A stale notification (its comment is gone from the log's projection) in a user's hash.
+        await client.hset("notifications:bob", "letter-x:c1", "{}")
+        await client.set("lock:letter-x:s1", "holder")
+        await client.set("gateway:gw-1:alive", "1")
+        assert await reset(client)
+        assert not await client.exists("notifications:bob")
+        assert await client.exists("lock:letter-x:s1", "gateway:gw-1:alive") == 2
+    finally:
+        await client.aclose()

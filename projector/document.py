@@ -7,6 +7,9 @@ room's whole document, so an answer to an update can still reach the log before 
 applying such updates one by one can drop the early one. Attribution (`touched`) is best effort:
 each user's updates are applied on a scratch doc first while a deep observer notes the top-level
 paragraph each change falls in.
+
+The state saved carries the updates still pending on a missing dependency (`schemas.ystate`),
+so the document does not depend on where batch boundaries fall.
 """
 
 from collections.abc import Sequence
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycrdt import Doc, Subscription, XmlFragment, merge_updates
+
+from schemas.ystate import pending_parts, with_pending
 
 MERGE_CHUNK = 100
 
@@ -41,6 +46,9 @@ def fold_document(state: bytes, updates: Sequence[DocUpdate], doc_field: str) ->
         return result
     doc: Doc[XmlFragment] = Doc()
     doc.apply_update(state)  # our own bytes: failing here is a bug, and it crashes the fold
+    # A state that re-encodes to the same bytes has nothing pending (a clean one does): the
+    # common case, cheaper than decoding it again to look for pending parts.
+    applied = [merged] if doc.get_update() == state else [state, merged]
     root = doc.get(doc_field, type=XmlFragment)
     users = _by_user(good)
     if len(users) > 1:  # per-user attribution needs a scratch pass; one user needs none
@@ -54,7 +62,7 @@ def fold_document(state: bytes, updates: Sequence[DocUpdate], doc_field: str) ->
     if len(users) == 1:
         (user, ts), _ = next(iter(users.items()))
         result.touched = {p: (user, ts) for p in touched}
-    result.state = doc.get_update()
+    result.state = with_pending(doc.get_update(), pending_parts(doc, applied))
     return result
 
 

@@ -1,7 +1,8 @@
 """The contracts every other package imports.
 
 Reads nothing, writes nothing: event types and payload models, the record envelope and its
-codec, settings, SQL migrations and the exported JSON Schema files.
+codec, settings, SQL migrations, the exported JSON Schema files, and what a saved Yjs state
+holds (`ystate`).
 """
 
 from schemas.envelope import (

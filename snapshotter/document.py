@@ -6,6 +6,10 @@ XmlElements holding XmlText), or a plain Y.Text of that name (paragraphs split o
 Edits are measured from the CRDT's own change events, never by diffing whole documents, so
 catch-up stays cheap for long letters. Characters inside a removed block are not counted as
 deleted (the event no longer carries them); the removal shows in `paragraphs`.
+
+`state()` carries the updates still pending on a missing dependency (`schemas.ystate`), so a
+state saved between an update and the one it depends on (a batch, an eviction, a restart) keeps
+the later one.
 """
 
 import hashlib
@@ -16,6 +20,8 @@ from typing import Any, cast
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 from pycrdt._base import base_types
+
+from schemas.ystate import pending_parts, with_pending
 
 Json = dict[str, Any]
 
@@ -50,8 +56,12 @@ class LetterDocument:
         # re-renders only the blocks that changed since the last one (None = re-render).
         self._cache: list[tuple[Json, str] | None] | None = None  # (block JSON, its text)
         self._state: bytes | None = None  # encoded state, until the next update
+        # Updates applied since the last `state()` that may have left parts pending, and the
+        # parts still pending then: what `state()` must look through.
+        self._unsettled: list[bytes] = []
         if state:
             self._doc.apply_update(state)
+            self._unsettled.append(state)
         self._delta = EditDelta()
         self._errors: list[Exception] = []
         # Subscribed on the native type: pycrdt's wrapper would convert every attribute of
@@ -62,13 +72,15 @@ class LetterDocument:
         """Apply a Yjs v1 update; raises ValueError when it cannot be decoded."""
         self._delta, self._state = EditDelta(), None
         self._doc.apply_update(update)
+        self._unsettled.append(update)
         if self._errors:  # raised inside the observer: a bug of ours, never bad input
             raise self._errors.pop()
         return self._delta
 
     def state(self) -> bytes:
         if self._state is None:
-            self._state = self._doc.get_update()
+            self._unsettled = pending_parts(self._doc, self._unsettled)
+            self._state = with_pending(self._doc.get_update(), self._unsettled)
         return self._state
 
     def snapshot(self) -> Snapshot:

@@ -1,0 +1,76 @@
+"""A letter's saved Yjs state (`ydoc:*` in Redis, `letter_version.ydoc_state`, a replay between
+chunks) is the document's update plus whatever of the updates applied to it is still pending.
+
+Yrs keeps the structs and deletions of an update whose dependencies it has not seen yet in a
+pending set, and `Doc.get_update()` leaves them out. A state saved between an update and the one
+it depends on would lose the later update for good, so the document would depend on where
+batches, chunks and restarts fall. A saved state carries them instead: loading it applies them
+again, and they stay pending until the missing update arrives, as they would in memory.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from pycrdt import Doc, get_update, merge_updates
+
+
+def pending_parts(doc: Doc[Any], applied: Iterable[bytes]) -> list[bytes]:
+    """What `doc` holds pending of `applied` (updates applied to it): per update that has any,
+    its structs beyond `doc`'s state vector and its delete set.
+
+    A struct at or past the vector was applied but not integrated, so it is pending; a deleted
+    range reaching past the vector names items the document does not have yet, so yrs keeps it
+    pending too (deletions of known items are already in `doc`'s own delete set)."""
+    vector = doc.get_state()
+    clocks: dict[int, int] | None = None
+    found = []
+    for update in applied:
+        rest = get_update(update, vector)  # its structs past `vector`, and its whole delete set
+        if rest[0]:  # a struct section: the first varuint counts them
+            found.append(rest)
+        elif len(rest) > 2:  # `00 00` is nothing at all; else a delete set to compare
+            clocks = _decode_vector(vector) if clocks is None else clocks
+            if _deletes_beyond(rest, clocks):
+                found.append(rest)
+    return found
+
+
+def with_pending(state: bytes, parts: list[bytes]) -> bytes:
+    """`state` (a document's `get_update()`) carrying `parts` (its `pending_parts`)."""
+    return merge_updates(state, *parts) if parts else state
+
+
+def _deletes_beyond(update: bytes, clocks: dict[int, int]) -> bool:
+    """Whether a struct-less v1 update deletes a range reaching past `clocks`."""
+    pos, n_clients = _varuint(update, 1)
+    for _ in range(n_clients):
+        pos, client = _varuint(update, pos)
+        pos, n_ranges = _varuint(update, pos)
+        known = clocks.get(client, 0)
+        for _ in range(n_ranges):
+            pos, clock = _varuint(update, pos)
+            pos, length = _varuint(update, pos)
+            if clock + length > known:
+                return True
+    return False
+
+
+def _decode_vector(vector: bytes) -> dict[int, int]:
+    pos, n = _varuint(vector, 0)
+    clocks = {}
+    for _ in range(n):
+        pos, client = _varuint(vector, pos)
+        pos, clocks[client] = _varuint(vector, pos)
+    return clocks
+
+
+def _varuint(data: bytes, pos: int) -> tuple[int, int]:
+    """(position after it, value) of the varuint at `pos`."""
+    value, shift = 0, 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return pos, value
+        shift += 7

@@ -29,6 +29,7 @@ from gateway.wire.update import REF_ORIGIN, REF_PARENT, UpdateScan, scan_update
 from schemas.events import Anchor
 
 ID = tuple[int, int]  # (client, clock)
+QUOTE_MAX = Anchor.model_fields["quote"].metadata[0].max_length
 
 
 class AnchorError(ValueError):
@@ -99,7 +100,13 @@ def to_anchor(doc: Doc[Any], field: str, start: int, end: int) -> Anchor:
     client, clock, length = _char_span(scratch, *last)
     last_id = (client, clock + length - 1)  # its last UTF-16 unit: Yjs clocks count those
     first_id = (client, clock) if first == last else _char_span(scratch, *first)[:2]
-    return Anchor(start=_b64(first_id, 0), end=_b64(last_id, -1), quote=text[start:end])
+    return Anchor(start=_b64(first_id, 0), end=_b64(last_id, -1), quote=quote(text, start, end))
+
+
+def quote(text: str, start: int, end: int) -> str:
+    """The anchored text as shown beside the comment, cut to what `Anchor.quote` holds: the
+    anchor is the range, however long (a comment on the whole letter), not the quote."""
+    return text[start:end][:QUOTE_MAX]
 
 
 def _render(runs: list[Leaf]) -> str:

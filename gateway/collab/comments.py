@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
-from gateway.collab.anchors import AnchorError, Resolver, to_anchor
+from gateway.collab.anchors import AnchorError, Resolver, quote, to_anchor
 from gateway.collab.shared import Collab, CollabError, user_ref
 from gateway.content import plain_text
 from schemas.events import (
@@ -120,7 +120,7 @@ async def _anchor(collab: Collab, letter_id: str, given: AnchorIn) -> Anchor:
         if where.detached or where.start is None or where.end is None:
             raise CollabError(422, "anchor does not resolve to text of this letter")
         text = plain_text(doc, field)
-        return Anchor(start=given.start, end=given.end, quote=text[where.start : where.end])
+        return Anchor(start=given.start, end=given.end, quote=quote(text, where.start, where.end))
     if given.from_ is None or given.to is None:
         raise CollabError(422, "anchor needs from and to (or start and end)")
     try:

@@ -167,3 +167,23 @@ async def test_a_letter_holds_a_bounded_number_of_comments(tmp_path: Path, redis
         assert len(thread["comments"]) == 3
         other = await c.gw.create_letter(TEXT)  # the bound is per letter
         await _thread(c, other, 0, 4)
+
+
+async def test_a_comment_on_more_text_than_a_quote_holds_keeps_the_whole_range(
+    collab: Collab,
+) -> None:
+    """A comment on the whole of a long letter: the anchor is the range, the quote (shown beside
+    it) is cut to the 10,000 characters `Anchor.quote` holds. Both ways of giving an anchor."""
+    text = "\n".join(f"Paragraph {i:04d} " + "x" * 85 for i in range(120))  # 12,119 characters
+    lid = await collab.gw.create_letter(text)
+    made = await _thread(collab, lid, 0, len(text))
+    (thread,) = await _threads(collab, lid)
+    assert (thread["anchor"]["from"], thread["anchor"]["to"]) == (0, len(text))
+    assert thread["anchor"]["quote"] == text[:10_000]
+    ends = {"start": thread["anchor"]["start"], "end": thread["anchor"]["end"]}
+    body = {"body": "again", "anchor": ends}
+    r = await collab.call("POST", f"/v1/letters/{lid}/comments", json=body)
+    assert r.status_code == 201, r.text
+    again = [t for t in await _threads(collab, lid) if t["thread_id"] != made["thread_id"]]
+    assert again[0]["anchor"]["quote"] == text[:10_000]
+    assert (again[0]["anchor"]["from"], again[0]["anchor"]["to"]) == (0, len(text))

@@ -101,12 +101,14 @@ class Rooms:
         self._timers.pop(room.letter_id, None)
         if room.conns or self._rooms.get(room.letter_id) is not room:
             return
+        # Closing from now on, not from when the task first runs: a join in between would
+        # be added to a room that is about to close (it waits for the unload, then reloads).
+        room.closing = True
         task = asyncio.create_task(self._unload(room))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _unload(self, room: Room) -> None:
-        room.closing = True
         try:
             await room.close()
         finally:

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import Doc, Text
 
 from eventlog.records import Entry
+from gateway.access import LetterMeta
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_with_stores
@@ -208,3 +209,18 @@ async def test_a_method_a_path_does_not_have_is_405_naming_all_it_has(stores: Ru
         assert listed.json() == {"detail": "Method Not Allowed"}
         comment = await http.put("/v1/letters/x/comments/t/c", headers=auth)
         assert comment.headers["allow"] == "PATCH, DELETE"
+
+
+async def test_a_letter_opened_as_its_idle_unload_begins_is_loaded_again(gw: Running) -> None:
+    """The idle timer decides to unload a letter nobody is on; a join before the unload's task
+    first runs must not get the room being closed (its connection would be left on a room this
+    instance no longer holds): it waits for the unload, then loads the letter again."""
+    letter = await gw.create_letter("kept")
+    rooms = gw.app.state.gateway.rooms
+    meta = LetterMeta(letter, "firm-a", "T")
+    room = await rooms.open(meta)  # loaded, nobody on it: its idle timer runs
+    rooms._cancel_unload(letter)
+    rooms._unload_soon(room)  # as the timer would
+    opened = await rooms.open(meta)
+    assert opened is not room and not opened.closing
+    assert room.closed.is_set() and rooms.get(letter) is opened

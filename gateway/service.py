@@ -139,6 +139,8 @@ class Gateway:
             await room.letters.flush()
         for conn in list(self.conns):
             conn.close(GOING_AWAY, "server shutting down")
+        for room in self.rooms:  # joins and reads waiting for a load: refused now (1001, 503)
+            room.stop_loading()
         if self.conns:
             try:
                 async with asyncio.timeout(DRAIN_TIMEOUT_S):

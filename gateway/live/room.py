@@ -100,9 +100,15 @@ class Room:
         self.ctx.metrics.load_latency.observe(time.perf_counter() - started)
 
     async def ready(self) -> None:
-        """Wait for the load; Refused(4503) when it failed (the log is unreachable)."""
+        """Wait for the load; Refused(4503) when it failed (the log is unreachable) or was
+        stopped (shutdown)."""
         try:
             await asyncio.shield(self._loading)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._loading.cancelled() or (task is not None and task.cancelling()):
+                raise  # the caller was cancelled, not the load
+            raise Refused(LOG_UNAVAILABLE, "draining") from None
         except Exception as exc:
             log.warning("loading %s failed: %s", self.letter_id, exc)
             self.fail(exc)
@@ -127,6 +133,10 @@ class Room:
         self.conns.clear()  # so that their leave() logs nothing more
         self._throttle.cancel_all()
         self._on_gone(self, [*unlogged, *left])
+
+    def stop_loading(self) -> None:
+        """Shutdown: whoever waits for the load is refused now (`ready`), not at the end."""
+        self._loading.cancel()
 
     async def close(self) -> None:
         """Flush what is queued and stop (idle unload, shutdown)."""

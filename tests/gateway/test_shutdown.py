@@ -1,8 +1,10 @@
 """Graceful shutdown: stop accepting, flush pending appends, close clients with 1001."""
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pycrdt import Doc, Text, merge_updates
 
@@ -11,8 +13,8 @@ from gateway.auth import verify_token
 from gateway.errors import GOING_AWAY, Refused
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.faults import FaultyLog
-from tests.gateway.harness import running_gateway, types_of
+from tests.gateway.faults import FaultyLog, faulty_gateway
+from tests.gateway.harness import YClient, running_gateway, types_of
 from tests.support import eventually
 
 
@@ -50,3 +52,35 @@ async def test_drain_flushes_pending_appends_and_closes_with_1001(tmp_path: Path
         assert types_of(records)[-1] == "session.left"
     finally:
         await real.close()
+
+
+async def test_joins_and_reads_waiting_for_a_load_are_answered_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown while a letter loads: the join waiting for it is closed with 1001 and the read
+    answered 503 as the drain begins, not after the drain's timeout (with a 500 for the read)."""
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1)
+    async with faulty_gateway(settings) as (gw, log):
+        letter = await gw.create_letter("some content")
+        log.read_gate.clear()  # the letter's load waits
+        client = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")))
+        await eventually(lambda: log.reads_waiting >= 1)
+        gateway = gw.app.state.gateway
+        reading, document = asyncio.Event(), gateway.document
+
+        async def read_document(letter_id: str) -> Any:
+            reading.set()  # from here the read waits for the load, with no await before it
+            return await document(letter_id)
+
+        monkeypatch.setattr(gateway, "document", read_document)
+        async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+            headers = {"Authorization": f"Bearer {gw.token(user='bob')}"}
+            read = asyncio.create_task(http.get(f"/v1/letters/{letter}", headers=headers))
+            await reading.wait()
+            gw.server.should_exit = True
+            response = await read
+        await client.closed.wait()
+        log.read_gate.set()
+    assert response.status_code == 503, response.text
+    assert client.close_code == GOING_AWAY
+    assert "did not close in time" not in caplog.text

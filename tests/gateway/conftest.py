@@ -13,7 +13,8 @@ from tests.gateway.harness import Running, running_gateway
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def gw(tmp_path: Path) -> AsyncIterator[Running]:
-    settings = Settings(data_dir=tmp_path / "steno", partitions=2)
+    # A session lasts its token's life plus the JWT leeway: a short one keeps expiry tests short.
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, jwt_leeway_s=2)
     async with running_gateway(settings) as running:
         yield running
 

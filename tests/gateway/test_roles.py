@@ -62,8 +62,8 @@ async def test_a_token_let_in_by_the_leeway_lasts_until_the_leeway_ends(gw: Runn
     ago by our clock: its session runs until the same leeway ends, not a 4401 at once (which a
     stock provider takes as final)."""
     letter = await gw.create_letter()
-    exp = int(time.time()) - 8  # inside the default leeway of 10 s
-    client = await gw.client(letter, ttl_s=-8)
+    exp = int(time.time()) - 1  # inside the fixture's leeway of 2 s
+    client = await gw.client(letter, ttl_s=-1)
     await eventually(lambda: client.synced.is_set() or client.closed.is_set())
     assert client.synced.is_set(), f"closed ({client.close_code}) before the initial sync"
     await client.closed.wait()

@@ -4,6 +4,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ import pytest_asyncio
 from eventlog.records import Record
 from schemas.envelope import decode_record
 from schemas.events import Topic
-from tests.gateway.harness import Running
+from schemas.settings import Settings
+from tests.gateway.harness import Running, running_gateway
 from tests.interop.driver import HERE, NodeClient
 from tests.support import eventually
 
@@ -79,6 +81,31 @@ async def test_burst_of_200_arrives_complete_and_in_order(gw: Running, node: Ope
     updates: list[Record] = await eventually(logged)
     assert len(updates) == 200
     assert all(decode_record(r.key, r.value, r.headers).envelope.user == "alice" for r in updates)
+
+
+async def test_a_burst_over_the_frame_rate_is_paced_and_the_provider_stays(
+    tmp_path: Path, node_modules: Path
+) -> None:
+    """A stock provider sends a burst at once (a paste of many steps, a resync): over the
+    gateway's frame rate it is read at the rate, every update arrives in order, and the
+    provider keeps its connection (y-websocket 3.1 never reconnects after a 4429)."""
+    settings = Settings(data_dir=tmp_path / "steno", rate_messages_per_s=100, rate_burst=20)
+    async with running_gateway(settings) as gw:
+        letter = await gw.create_letter()
+        a = await NodeClient.open(gw, letter, user="alice")
+        b = await NodeClient.open(gw, letter, user="bob")
+        try:
+            await a.event("sync", synced=True)
+            await b.event("sync", synced=True)
+            await a.call("burst", n=200)  # 200 messages: 180 or so paced, ~1.8 s
+            await b.call("waitText", equals="".join(f"{i};" for i in range(200)))
+            assert not [e for e in a.events if e["event"] == "close"]  # one connection throughout
+            metrics = await gw.metrics()
+            assert metrics["gateway_messages_paced_total"] >= 150
+            assert 'gateway_refusals_total{reason="rate_limited"}' not in metrics
+        finally:
+            await a.quit()
+            await b.quit()
 
 
 async def test_late_joiner_gets_full_state_in_initial_sync(gw: Running, node: Open) -> None:

@@ -146,7 +146,7 @@ async def raw_run(bootstrap: str, scale: int) -> Figures:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
     )
-    await create_topics(bootstrap, {topic: None}, PARTITIONS, 1)
+    await create_topics(bootstrap, {topic: None}, PARTITIONS, 1, 1 << 20)
     await producer.start()
     count = len(await producer.partitions_for(topic))
 

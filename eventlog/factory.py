@@ -38,5 +38,7 @@ def open_log(settings: Settings, *, readonly: bool = False) -> Log:
             idempotence=settings.kafka_idempotence,
             linger_ms=settings.kafka_linger_ms,
             replication_factor=settings.kafka_replication_factor,
+            # The largest record the gateway writes: a frame, or a letter's whole content.
+            max_record_bytes=max(settings.max_message_bytes, settings.max_document_bytes),
         )
     raise LogError(f"unsupported log URL {url!r}: leave it unset or use kafka://host:port")

@@ -23,6 +23,7 @@ from eventlog.partitioner import partition_for
 from eventlog.records import Entry, Record
 
 log = logging.getLogger(__name__)
+RECORD_HEADROOM = 64 << 10  # a record's key, headers and batch framing, beside its value
 
 
 class KafkaLog:
@@ -39,11 +40,15 @@ class KafkaLog:
         replication_factor: int = 1,
         append_timeout_s: float = 10.0,
         follow_max_wait_ms: int = 20,
+        max_record_bytes: int = 1 << 20,
     ) -> None:
+        """`max_record_bytes`: the largest value the log is asked to take; the producer and the
+        topics it creates take that plus `RECORD_HEADROOM` (key, headers, batch framing)."""
         self._bootstrap, self._partitions = bootstrap, partitions
         self._wanted = dict(topics or {})
         self._idempotence, self._linger_ms = idempotence, min(linger_ms, 5)
         self._replication_factor = replication_factor
+        self._max_request = max_record_bytes + RECORD_HEADROOM
         self._timeout_s, self._follow_wait_ms = append_timeout_s, follow_max_wait_ms
         self._counts: dict[str, int] = {}
         self._producer: AIOKafkaProducer | None = None
@@ -68,14 +73,21 @@ class KafkaLog:
 
     async def _connect(self, timeout_ms: int) -> None:
         await create_topics(
-            self._bootstrap, self._wanted, self._partitions, self._replication_factor
+            self._bootstrap,
+            self._wanted,
+            self._partitions,
+            self._replication_factor,
+            self._max_request,
         )
+        # aiokafka's default (1 MiB) is under what a letter may hold: an update near the frame
+        # limit, or a created letter's content, would be refused after peers had it.
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",
             enable_idempotence=self._idempotence,
             linger_ms=self._linger_ms,
             request_timeout_ms=timeout_ms,
+            max_request_size=self._max_request,
         )
         await self._started(self._producer)
         self._reader = self._consumer(None)
@@ -83,6 +95,16 @@ class KafkaLog:
         for topic in self._wanted:
             found = await self._producer.partitions_for(topic)
             self._counts[topic] = len(found)
+        # A letter's records of every topic must share a partition number (DESIGN.md): topics
+        # made by hand, or altered, with other counts would split letters between consumers.
+        if len(set(self._counts.values())) > 1:
+            raise LogError(f"Kafka: the topics' partition counts differ: {self._counts}")
+        if any(count != self._partitions for count in self._counts.values()):
+            log.warning(
+                "Kafka topics have %s partitions, not the configured %d: the topics decide",
+                sorted(set(self._counts.values())),
+                self._partitions,
+            )
 
     async def close(self) -> None:
         if self._closed:

@@ -35,14 +35,23 @@ def translated(
         raise LogUnavailableError(f"Kafka: {what}: {exc!r}") from exc
 
 
-def topic_configs(retention_ms: int | None) -> dict[str, str]:
-    # Never compacted: compaction would keep only the last record of each letter.
+def topic_configs(retention_ms: int | None, max_message_bytes: int) -> dict[str, str]:
+    # Never compacted: compaction would keep only the last record of each letter. Records as
+    # large as the producer sends (the broker's own default is 1 MiB).
     retention = "-1" if retention_ms is None else str(retention_ms)
-    return {"retention.ms": retention, "cleanup.policy": "delete"}
+    return {
+        "retention.ms": retention,
+        "cleanup.policy": "delete",
+        "max.message.bytes": str(max_message_bytes),
+    }
 
 
 async def create_topics(
-    bootstrap: str, topics: Mapping[str, int | None], partitions: int, replication_factor: int
+    bootstrap: str,
+    topics: Mapping[str, int | None],
+    partitions: int,
+    replication_factor: int,
+    max_message_bytes: int,
 ) -> None:
     """Create the missing topics; existing ones are left as they are (their partition count
     decides where keys go, and changing it would move letters between partitions)."""
@@ -52,7 +61,12 @@ async def create_topics(
     await admin.start()
     try:
         new = [
-            NewTopic(name, partitions, replication_factor, topic_configs=topic_configs(retention))
+            NewTopic(
+                name,
+                partitions,
+                replication_factor,
+                topic_configs=topic_configs(retention, max_message_bytes),
+            )
             for name, retention in topics.items()
         ]
         response = await admin.create_topics(new)

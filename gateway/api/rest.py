@@ -100,6 +100,9 @@ async def create_letter(
     entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
     if body.content:
         update = initial_update(body.content, ctx.settings.doc_field)
+        if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
+            ctx.metrics.refuse("document_too_large")
+            raise HTTPException(413, "content exceeds the letter size limit")
         entries.append(
             ctx.entry(letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update")
         )

@@ -15,8 +15,9 @@ import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from eventlog import Entry, LogUnavailableError
-from eventlog.kafka import KafkaLog
+from eventlog import Entry, LogError, LogUnavailableError
+from eventlog.kafka import RECORD_HEADROOM, KafkaLog
+from eventlog.kafka_io import create_topics
 from steno_collab.processes import Supervised, free_port
 from tests.conftest import start_tansu
 
@@ -52,6 +53,7 @@ async def test_topics_are_created_with_partitions_and_retention(kafka_bootstrap:
         assert configs[names[0]]["retention.ms"] == "-1"
         assert configs[names[0]]["cleanup.policy"] == "delete"
         assert configs[names[1]]["retention.ms"] == "86400000"
+        assert configs[names[0]]["max.message.bytes"] == str((1 << 20) + RECORD_HEADROOM)
         again = KafkaLog(kafka_bootstrap, 5, wanted, idempotence=False)  # exists: kept as is
         await again.start()
         assert await again.partition_count(names[0]) == 3
@@ -59,6 +61,35 @@ async def test_topics_are_created_with_partitions_and_retention(kafka_bootstrap:
     finally:
         await admin.close()
         await log.close()
+
+
+async def test_records_as_large_as_the_log_was_told_are_taken(kafka_bootstrap: str) -> None:
+    """aiokafka's producer takes 1 MiB by default, less than a letter may hold: a gateway's
+    update near its frame limit, or a created letter's content, would be refused by the log
+    after peers had it (and its rescue retried for ever)."""
+    wanted = topics()
+    log = KafkaLog(kafka_bootstrap, 1, wanted, idempotence=False, max_record_bytes=3 << 20)
+    await log.start()
+    try:
+        letters = next(iter(wanted))
+        value = random.randbytes(3 << 20)
+        [offset] = await log.append(letters, b"letter-big", [Entry(value, (("type", b"x"),))])
+        [record] = await log.read(letters, 0, offset, 1)
+        assert record.value == value
+    finally:
+        await log.close()
+
+
+async def test_topics_with_other_partition_counts_are_refused(kafka_bootstrap: str) -> None:
+    """A letter's records of every topic share a partition number: topics made (or altered)
+    with different counts would split a letter between consumers."""
+    letters, presence = topics()
+    await create_topics(kafka_bootstrap, {letters: None}, 2, 1, 1 << 20)
+    await create_topics(kafka_bootstrap, {presence: None}, 3, 1, 1 << 20)
+    log = KafkaLog(kafka_bootstrap, 2, {letters: None, presence: None}, idempotence=False)
+    with pytest.raises(LogError, match="partition counts differ"):
+        await log.start()
+    await log.close()
 
 
 async def test_no_broker_is_log_unavailable_within_the_timeout() -> None:

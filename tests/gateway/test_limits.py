@@ -225,6 +225,19 @@ async def test_document_size_cap_closes_with_4413(strict: Running) -> None:
     assert client.close_code == TOO_LARGE
 
 
+async def test_a_letter_created_with_more_than_it_may_hold_is_refused(strict: Running) -> None:
+    """Its first update over `max_document_bytes`: 413, and nothing logged (a letter.created
+    logged before a refused update would be a letter every instance lists, empty)."""
+    headers = {"Authorization": f"Bearer {strict.token()}", **ORIGIN}
+    topic = strict.settings.topic(Topic.LETTERS)
+    before = (await strict.log.end_offsets(topic)).get(0, 0)
+    async with httpx.AsyncClient(base_url=strict.http) as http:
+        body = {"firm_id": "firm-a", "title": "big", "content": "z" * 5000}
+        r = await http.post("/v1/letters", headers=headers, json=body)
+    assert r.status_code == 413, r.text
+    assert (await strict.log.end_offsets(topic)).get(0, 0) == before
+
+
 async def test_a_users_update_bytes_are_budgeted_across_their_connections(
     tmp_path: Path,
 ) -> None:

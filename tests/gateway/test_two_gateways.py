@@ -131,3 +131,23 @@ async def test_a_hocuspocus_provider_and_a_y_websocket_client_on_two_instances(
     assert str(doc.get("text", type=Text)) == "from tiptap on a;from b;"
     await tiptap.close()
     await on_b.close()
+
+
+async def test_a_letter_as_large_as_allowed_crosses_kafka(pair: tuple[Running, Running]) -> None:
+    """A letter created with close to the 1,000,000 characters REST allows (a ~2 MB first
+    update, over aiokafka's default 1 MiB request) is logged, and read on the other instance;
+    a near-1 MiB edit is acknowledged."""
+    a, b = pair
+    content = "\n".join(["x" * 49] * 20_000)[:999_999]
+    letter = await a.create_letter(content)
+    async with httpx.AsyncClient(base_url=b.http, timeout=30) as http:
+        headers = {"Authorization": f"Bearer {b.token()}"}
+        r = await http.get(f"/v1/letters/{letter}", headers=headers)
+        assert r.status_code == 200 and r.json()["content"] == content
+    client = await b.client(letter, user="alice")
+    await client.synced.wait()
+    acked = len(client.updates)
+    await client.insert("y" * 1_000_000)  # its frame just under the 1 MiB frame limit
+    await eventually(lambda: len(client.updates) > acked, timeout=20)  # its echo: logged
+    assert not client.closed.is_set()
+    await client.close()

@@ -68,6 +68,9 @@ class Writer:
             for p, o in store.offsets(conn, topic, "next_offset").items()
         }
         self._last_sweep = 0
+        # Record times never go back, whatever the wall clock does (an NTP step): a point-in-time
+        # replay cuts the log at the first record stamped after the instant.
+        self._stamped = 0
         self._thread = threading.Thread(target=self._run, name="eventlog-writer", daemon=True)
 
     def start(self) -> None:
@@ -114,7 +117,7 @@ class Writer:
         return None not in batch
 
     def _write(self, requests: list[Request]) -> tuple[list[Outcome], set[Slot]]:
-        now = self._clock()
+        now = self._stamped = max(self._clock(), self._stamped)
         touched: dict[Slot, int] = {}
         rows: list[tuple[object, ...]] = []
         outcomes: list[Outcome] = []

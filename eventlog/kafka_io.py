@@ -39,10 +39,14 @@ def topic_configs(retention_ms: int | None, max_message_bytes: int) -> dict[str,
     # Never compacted: compaction would keep only the last record of each letter. Records as
     # large as the producer sends (the broker's own default is 1 MiB).
     retention = "-1" if retention_ms is None else str(retention_ms)
+    # The broker stamps each record as it appends it (a record's time is "set by the log at
+    # append"): gateways' clocks differ, and a point-in-time replay needs times that follow
+    # the offsets of a partition.
     return {
         "retention.ms": retention,
         "cleanup.policy": "delete",
         "max.message.bytes": str(max_message_bytes),
+        "message.timestamp.type": "LogAppendTime",
     }
 
 

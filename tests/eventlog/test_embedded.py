@@ -123,6 +123,22 @@ async def test_presence_retention_drops_old_records_and_moves_start(tmp_path: Pa
         await log.close()
 
 
+async def test_record_times_never_go_back_when_the_clock_does(tmp_path: Path) -> None:
+    """A point-in-time replay cuts the log at the first record stamped after the instant, so
+    the times of a partition follow its offsets even across a step back of the wall clock."""
+    now, clock = fake_clock(5_000)
+    log = await started(EmbeddedLog(tmp_path, 1, {"letters": None}, clock=clock))
+    try:
+        await log.append("letters", b"k", [Entry(b"a")])
+        now[0] = 3_000  # stepped back
+        await log.append("letters", b"k", [Entry(b"b")])
+        now[0] = 6_000
+        await log.append("letters", b"k", [Entry(b"c")])
+        assert [r.timestamp for r in await log.read("letters", 0, 0)] == [5_000, 5_000, 6_000]
+    finally:
+        await log.close()
+
+
 async def _starts_at(log: EmbeddedLog, topic: str, expected: int) -> bool:
     return (await log.start_offsets(topic))[0] == expected
 

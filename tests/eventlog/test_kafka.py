@@ -54,6 +54,7 @@ async def test_topics_are_created_with_partitions_and_retention(kafka_bootstrap:
         assert configs[names[0]]["cleanup.policy"] == "delete"
         assert configs[names[1]]["retention.ms"] == "86400000"
         assert configs[names[0]]["max.message.bytes"] == str((1 << 20) + RECORD_HEADROOM)
+        assert configs[names[0]]["message.timestamp.type"] == "LogAppendTime"
         again = KafkaLog(kafka_bootstrap, 5, wanted, idempotence=False)  # exists: kept as is
         await again.start()
         assert await again.partition_count(names[0]) == 3

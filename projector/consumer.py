@@ -11,6 +11,8 @@ instance (adopt them). A watchdog notices gone positions even when no records ar
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -26,12 +28,14 @@ from projector.metrics import Metrics
 from projector.notes import note_views
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
+from projector.stale import left_entries
 from projector.state import LetterState
 from projector.store import TP, Store, Views, Write, views
 from schemas import Event, EventDecodeError, Topic, decode_record
 from schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
+LEFT_RETRY_S = 300  # a dead gateway's session.left is retried this long before giving up
 
 Fence = dict[TP, tuple[int | None, int]]
 
@@ -47,12 +51,19 @@ class Projector:
         store: Store,
         versions: Versions,
         metrics: Metrics,
+        log_left: bool = True,
     ) -> None:
+        """`log_left`: the sweep appends `session.left` for a dead gateway's connections (off
+        on a read-only log: the embedded log's writer is the gateway's process)."""
         self.settings, self.options, self.log, self.store = settings, options, log, store
-        self.versions, self.metrics = versions, metrics
+        self.versions, self.metrics, self.log_left = versions, metrics, log_left
+        # The `gw` of what this instance appends: not a gateway's id, so every gateway's tail
+        # delivers it (a gateway skips its own records, and a restarted one may reuse its id).
+        self.identity = f"{options.group}:{socket.gethostname()}-{os.getpid()}"
         self.letters = settings.topic(Topic.LETTERS)
         self.kinds = {self.letters: Topic.LETTERS, settings.topic(Topic.PRESENCE): Topic.PRESENCE}
         self._lock = asyncio.Lock()  # one batch / rebalance / sweep at a time
+        self._unlogged_left: dict[str, float] = {}  # conn -> first failed session.left append
         self._queue: asyncio.Queue[tuple[int, list[Record]]] = asyncio.Queue(maxsize=32)
         self._followers: list[asyncio.Task[None]] = []
         self._epoch = 0
@@ -383,7 +394,8 @@ class Projector:
     # -- stale connections ------------------------------------------------------------------------
 
     async def sweep(self) -> None:
-        """Drop the connections of dead gateways (README "Operations": stale connections)."""
+        """Log `session.left` for the connections of dead gateways and drop them (README
+        "Operations": stale connections)."""
         async with self._lock:
             partition_of = {
                 lid: p
@@ -396,7 +408,9 @@ class Projector:
             writes = []
             for lid, state in states.items():
                 conns = {c for c, f in state.connections.items() if f["gateway"] in dead}
-                if conns:
+                # Logged first, dropped after: a connection whose session.left the log refused
+                # stays in our state, so the next sweep finds it and tries again.
+                if conns and await self._log_left(state, conns):
                     before = views(state)
                     drop_connections(state, conns)
                     self.metrics.stale_connections.inc(len(conns))
@@ -410,6 +424,36 @@ class Projector:
             await self.store.forget_live(
                 {lid: p for lid, p in partition_of.items() if lid not in states}
             )
+
+    async def _log_left(self, state: LetterState, conns: set[str]) -> bool:
+        """Append the `session.left` a dead gateway could not log for `conns`; False if the log
+        refused it. Our own fold of it later finds the connections gone: a no-op. Appended twice
+        (a sweep of another instance after a rebalance, before this drop was folded), the second
+        changes nothing: the snapshotter ignores a session.left for a session it does not hold."""
+        if not self.log_left:
+            return True
+        now_ms = time.time_ns() // 1_000_000
+        entries = left_entries(state, conns, gw=self.identity, now_ms=now_ms)
+        try:
+            await self.log.append(self.letters, state.letter_id.encode(), entries)
+        except LogError as exc:
+            # Retried at the next sweeps, but not for ever: a log that refuses us for good (a
+            # Kafka ACL that lets the projector read only) must not leave dead users present.
+            now = time.monotonic()
+            first = min(self._unlogged_left.setdefault(c, now) for c in conns)
+            if now - first < LEFT_RETRY_S:
+                logger.warning(
+                    "session.left for %s of %s not logged, retrying at the next sweep: %s",
+                    sorted(conns), state.letter_id, exc,
+                )  # fmt: skip
+                return False
+            logger.error(
+                "session.left for %s of %s not logged for %d s, dropped without it: %s",
+                sorted(conns), state.letter_id, LEFT_RETRY_S, exc,
+            )  # fmt: skip
+        for conn in conns:
+            self._unlogged_left.pop(conn, None)
+        return True
 
     async def _dead_gateways(self, states: Iterable[LetterState]) -> set[str]:
         gateways = sorted({c["gateway"] for s in states for c in s.connections.values()} - {""})

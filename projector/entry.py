@@ -36,17 +36,17 @@ async def run(
     process); `started` receives the instance once it runs (tests look at its partitions)."""
     if settings.redis_url is None:
         raise SystemExit("the projector needs STENO_REDIS_URL (redis://host:port/db)")
-    own_log = log is None
-    log = log or await _open_log(settings)
+    own_log, writable = log is None, True
+    if log is None:
+        log, writable = await _open_log(settings)
     redis = Redis.from_url(settings.redis_url)
     versions = Versions(settings.database_url, options.versions_timeout_s)
     metrics = Metrics()
     if options.metrics_port is not None:
         port = metrics.serve(settings.host, options.metrics_port)
         logger.info("projector metrics on http://%s:%d/metrics", settings.host, port)
-    projector = Projector(
-        settings, options, log, Store(redis, options.ttl_s * 1000), versions, metrics
-    )
+    store = Store(redis, options.ttl_s * 1000)
+    projector = Projector(settings, options, log, store, versions, metrics, log_left=writable)
     topics = [settings.topic(Topic.LETTERS), settings.topic(Topic.PRESENCE)]
     try:
         member = join_group(
@@ -68,7 +68,8 @@ async def run(
             await log.close()
 
 
-async def _open_log(settings: Settings) -> Log:
+async def _open_log(settings: Settings) -> tuple[Log, bool]:
+    """The log, and whether this process may append to it."""
     log = open_log(settings)
     try:
         await log.start()
@@ -78,7 +79,8 @@ async def _open_log(settings: Settings) -> Log:
         # The embedded log is being written by another process (the gateway): read it.
         log = open_log(settings, readonly=True)
         await log.start()
-    return log
+        return log, False
+    return log, True
 
 
 async def _until_failed(failed: "asyncio.Future[None]", *loops: Coroutine[Any, Any, None]) -> None:

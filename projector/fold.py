@@ -143,6 +143,7 @@ def _session_joined(state: LetterState, event: Event) -> None:
         "firmId": env.firm,
         "connectedAt": str(env.ts),
         "gateway": env.gw,
+        "role": p.role,  # for the session.left the sweep logs if that gateway dies
     }
     state.users[p.user.id] = {"name": p.user.name, "color": p.user.color}
     note_activity(state, p.user.id, "seen", env.ts)

@@ -272,7 +272,11 @@ class Folder:
         out.audit.append(_row(state, event, record, "session-end", data))
         user = event.envelope.user
         still_here = any(s.user == user for s in state.sessions.values())
-        if not state.sessions:
+        # A session this letter does not hold (a second session.left for the connection: the
+        # projector logs one for a dead gateway's connections, possibly twice around a
+        # rebalance, or before a gateway it thought dead logs its own) ends nobody's presence:
+        # no session-end version, only its audit row and the user's edit bursts closed.
+        if session is not None and not state.sessions:
             self._close(state, state.bursts.close(), out)
             self._version(state, versions.Kind.SESSION_END, event, record, out)
         elif not still_here:

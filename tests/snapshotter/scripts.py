@@ -31,8 +31,10 @@ class LetterScript:
         self.doc: Doc[Any] = Doc()
         self.body = self.doc.get(field, type=XmlFragment)
 
-    def _event(self, user: str, payload: ev.Payload | bytes, type: str | None = None) -> Event:
-        return new_event(self.letter_id, payload, firm=self.firm, user=user, type=type)
+    def _event(
+        self, user: str, payload: ev.Payload | bytes, type: str | None = None, gw: str = ""
+    ) -> Event:
+        return new_event(self.letter_id, payload, firm=self.firm, user=user, gw=gw, type=type)
 
     def _update(self, user: str, change: Callable[[], None]) -> Event:
         before = self.doc.get_state()
@@ -68,9 +70,10 @@ class LetterScript:
         assert isinstance(text, XmlText)
         return text
 
-    def joined(self, user: str, conn: str) -> Event:
+    def joined(self, user: str, conn: str, gw: str = "") -> Event:
         ref = ev.UserRef(id=user, name=user.title())
-        return self._event(user, ev.SessionJoined(conn_id=conn, user=ref, role="editor"))
+        payload = ev.SessionJoined(conn_id=conn, user=ref, role="editor")
+        return self._event(user, payload, gw=gw)
 
     def left(self, user: str, conn: str) -> Event:
         ref = ev.UserRef(id=user, name=user.title())

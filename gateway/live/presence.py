@@ -4,13 +4,19 @@ States live in pycrdt's Awareness (clock rules as in y-protocols). A connection 
 the one awareness client id it introduced first (a y-websocket tab has one: its doc's clientID);
 entries for any other id are dropped, never relayed, so nobody can move or remove another user's
 caret. The same user reconnecting on a new socket takes its id over (the old socket may not have
-been noticed as gone yet). The `user` field is always the token's identity. Clocks, sizes and
+been noticed as gone yet), here or through another instance: a tab whose instance died comes
+back with the same id. The `user` field is always the token's identity. Clocks, sizes and
 counts are bounded by the pre-parser before we get here (docs/security.md).
+
+An id held for another instance lives as long as that instance renews it: a state not updated
+within y-protocols' outdated timeout is removed for this instance's peers, as y-protocols does
+(a dead instance never logs its connections' removals).
 """
 
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +29,9 @@ MAX_IDS_PER_CONNECTION = 1  # a y-websocket tab uses its doc's clientID, and onl
 _PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
             "#469990", "#9a6324", "#800000", "#808000", "#000075")  # fmt: skip
 REMOTE = "remote"  # owner of ids introduced through another gateway instance
+# y-protocols' outdatedTimeout: clients renew their state every 15 s, so an id held for another
+# instance that was not updated for 30 s is gone (its instance too, most likely).
+REMOTE_TIMEOUT_S = 30.0
 
 
 def user_color(user_id: str) -> str:
@@ -35,11 +44,15 @@ def stamp(claims: Claims) -> dict[str, str]:
 
 
 class Presence:
-    def __init__(self) -> None:
+    def __init__(self, on_expired: "Expired | None" = None) -> None:
+        """`on_expired(update)`: remote states timed out; the update removes them for peers."""
         self._awareness = Awareness(Doc())
         self._awareness.set_local_state(None)  # the server itself has no caret
         self._owners: dict[int, str] = {}  # client id -> owning connection id (or REMOTE)
         self._users: dict[int, str] = {}  # client id -> the owner's user id
+        self._renewed: dict[int, float] = {}  # REMOTE client id -> when its last update came
+        self._on_expired = on_expired
+        self._timer: asyncio.TimerHandle | None = None
 
     def owned_by(self, owner: str) -> list[int]:
         return [cid for cid, who in self._owners.items() if who == owner]
@@ -80,20 +93,61 @@ class Presence:
         holder = self._owners.get(entry.client_id)
         if holder == owner:
             return True
-        taken_over = holder not in (None, REMOTE) and self._users.get(entry.client_id) == user
+        # Held for another instance too: the user's tab reconnected here (that one may be dead).
+        taken_over = holder is not None and self._users.get(entry.client_id) == user
         free = holder is None and entry.state is not None
         if (free or taken_over) and len(self.owned_by(owner)) < MAX_IDS_PER_CONNECTION:
             self._owners[entry.client_id], self._users[entry.client_id] = owner, user
+            self._renewed.pop(entry.client_id, None)
             return True
         return False
 
     def apply_remote(self, update: bytes) -> None:
         """An update another gateway already checked and stamped."""
+        meta, states = self._awareness.meta, self._awareness.states
+        before = dict(meta)
         self._awareness.apply_awareness_update(update, REMOTE)
-        for cid in list(self._awareness.meta):
-            if cid in self._awareness.states and cid not in self._owners:
+        now = time.monotonic()
+        for cid, seen in meta.items():
+            if seen is before.get(cid) or cid not in states:
+                continue  # not newer than what we hold (pycrdt replaces the meta it applies)
+            user = _user_of(states[cid])
+            holder = self._owners.get(cid)
+            # The same user's tab went on through that instance (the other took the id over).
+            if holder is None or (holder != REMOTE and user == self._users.get(cid)):
                 self._owners[cid] = REMOTE
-        self._forget_removed([c for c in self._owners if c not in self._awareness.states])
+                if user is not None:
+                    self._users[cid] = user
+            if self._owners[cid] == REMOTE:
+                self._renewed[cid] = now
+        self._forget_removed([c for c in self._owners if c not in states])
+        self._expire_later()
+
+    def stop(self) -> None:
+        """No more expiry (the room is closing: a timer would keep it in memory)."""
+        self._on_expired = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire_later(self) -> None:
+        if self._timer is not None or not self._renewed or self._on_expired is None:
+            return
+        # Renewals only move deadlines later: a timer already set is never too late.
+        due = min(self._renewed.values()) + REMOTE_TIMEOUT_S
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, due - time.monotonic()), self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        cutoff = time.monotonic() - REMOTE_TIMEOUT_S
+        gone = [cid for cid, at in self._renewed.items() if at <= cutoff]
+        if gone and self._on_expired is not None:
+            self._awareness.remove_awareness_states(gone, "timeout")
+            update = self._awareness.encode_awareness_update(gone)  # null states, same clocks
+            self._forget_removed(gone)
+            self._on_expired(update)
+        self._expire_later()
 
     def remove(self, owner: str) -> bytes | None:
         """Remove every id `owner` introduced; the update telling everyone (None: had none)."""
@@ -115,6 +169,14 @@ class Presence:
         for cid in ids:
             self._owners.pop(cid, None)
             self._users.pop(cid, None)
+            self._renewed.pop(cid, None)
+
+
+def _user_of(state: dict[str, Any]) -> str | None:
+    """The user id another instance stamped the state with (`stamp`)."""
+    user = state.get("user")
+    uid = user.get("id") if isinstance(user, dict) else None
+    return uid if isinstance(uid, str) else None
 
 
 def _encode(entries: list[tuple[int, int, dict[str, Any] | None]]) -> bytes:
@@ -166,3 +228,4 @@ class Throttle:
 
 
 Flush = Callable[[str, list[int]], None]
+Expired = Callable[[bytes], None]

@@ -62,7 +62,7 @@ class Room:
         self.ctx, self.letter_id, self.firm_id, self._on_gone = ctx, letter_id, firm_id, on_gone
         self.doc: Doc[Any] = Doc()
         self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
-        self.presence = Presence()
+        self.presence = Presence(self._presence_expired)
         self.owners = Ownership(letter_id, ctx.redis)  # who may write under which client id
         self.conns: set[Peer] = set()
         # Bytes of the loaded state plus every update accepted since: an upper bound of the
@@ -132,6 +132,7 @@ class Room:
             conn.close(LOG_UNAVAILABLE, reason)
         self.conns.clear()  # so that their leave() logs nothing more
         self._throttle.cancel_all()
+        self.presence.stop()
         self._on_gone(self, [*unlogged, *left])
 
     def stop_loading(self) -> None:
@@ -141,6 +142,7 @@ class Room:
     async def close(self) -> None:
         """Flush what is queued and stop (idle unload, shutdown)."""
         self._throttle.cancel_all()
+        self.presence.stop()
         self._loading.cancel()
         await asyncio.gather(self._loading, return_exceptions=True)
         await self.letters.close()
@@ -271,6 +273,11 @@ class Room:
         states = self.presence.encode(ids)
         if conn is not None and states is not None and not self.failed:
             self.presence_log.put(self._entry(conn, states, "awareness.update"))
+
+    def _presence_expired(self, removal: bytes) -> None:
+        # Another instance stopped renewing these ids (it may be dead): gone for our peers too.
+        # Not logged: every instance times them out on its own.
+        self._broadcast(outgoing.awareness(removal), "awareness")
 
     def _presence_failed(self, exc: BaseException, _unlogged: Sequence[Entry] = ()) -> None:
         # Presence is ephemeral: a lost awareness record costs a caret update, not content.

@@ -4,11 +4,13 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from pycrdt import Decoder, Doc, XmlFragment
 
 from gateway import outgoing
 from gateway.auth import Claims
 from gateway.content import initial_update, plain_text
+from gateway.live import presence as presence_module
 from gateway.live.presence import Presence, Throttle, stamp, user_color
 from gateway.preparse import AwarenessEntry, Limits, check_awareness, parse_frame
 
@@ -38,6 +40,29 @@ def test_presence_stamps_owns_and_removes() -> None:
     # Once removed, the id is free again (a reconnecting tab keeps its client id).
     _, kept = presence.accept("c3", ALICE, [AwarenessEntry(7, 7, {"c": 2})])
     assert kept == [7]
+
+
+async def test_ids_held_for_another_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(presence_module, "REMOTE_TIMEOUT_S", 0.05)
+    expired: list[bytes] = []
+    gone = asyncio.Event()
+
+    def on_expired(update: bytes) -> None:
+        expired.append(update)
+        gone.set()
+
+    presence = Presence(on_expired)
+    elsewhere = Presence()  # the other instance checks and stamps what it logs
+    presence.apply_remote(elsewhere.accept("c9", ALICE, [AwarenessEntry(7, 1, {"c": 1})])[0])
+    presence.apply_remote(elsewhere.accept("c8", BOB, [AwarenessEntry(8, 1, {"c": 1})])[0])
+    # Another user cannot take Alice's id; her tab reconnecting here can.
+    assert presence.accept("c2", BOB, [AwarenessEntry(7, 2, {"c": 9})])[1] == []
+    assert presence.accept("c3", ALICE, [AwarenessEntry(7, 2, {"c": 2})])[1] == [7]
+    # Bob's is not renewed: it times out, and the update removes it for our peers.
+    await gone.wait()
+    assert [_states(update) for update in expired] == [{8: None}]
+    everyone = presence.encode()
+    assert everyone is not None and _states(everyone) == {7: {"c": 2, "user": stamp(ALICE)}}
 
 
 def test_user_colour_is_stable_per_user() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvloop
 
+from eventlog.errors import LogError
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import tune_interpreter
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         tune_interpreter()
         return uvloop.run(serve(settings))
-    except (DataDirLocked, ServiceStartError, PortInUseError) as exc:
+    except (DataDirLocked, ServiceStartError, PortInUseError, LogError) as exc:
         print(f"steno-collab dev: {exc}", file=sys.stderr)
         return 1
 

@@ -3,15 +3,30 @@
 
 import argparse
 import contextlib
+import socket
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import uvloop
 
-from eventlog.errors import PositionPastEndError
+from eventlog.errors import LogError, PositionPastEndError
 from schemas.log_output import configure_logging
 from schemas.settings import Settings
 from snapshotter.service import serve
+
+# What connecting to PostgreSQL raises (a refused or lost connection, a bad name or password).
+# Network errors at start are all PostgreSQL's: the log translates its own into LogError (and
+# once running, the snapshotter retries these itself).
+UNREACHABLE = (
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -31,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             uvloop.run(serve(settings, run_migrations=not args.no_migrate))
-    except PositionPastEndError as exc:
+    except (PositionPastEndError, LogError) as exc:  # a LogError names the broker or directory
         print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
+        return 1
+    except UNREACHABLE as exc:
+        where = urlsplit(settings.database_url).netloc.rpartition("@")[2]  # not the password
+        reason = str(exc) or exc.__class__.__name__
+        print(f"steno-collab snapshotter: PostgreSQL at {where}: {reason}", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,107 @@
+"""`steno-collab gateway`, `snapshotter` and `dev` when the log or a store cannot be reached at
+start: one line on stderr naming the address, exit status 1, no traceback; nothing left open."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from eventlog.factory import open_log
+from schemas.settings import Settings
+from steno_collab.commands import gateway
+from tests.support import free_port
+
+CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
+ROOT = Path(__file__).resolve().parents[1]
+# aiokafka logs the refused connection itself before the log reports it: its line, not ours.
+KAFKA_CLIENT_LINE = 'Unable connect to "127.0.0.1:'
+
+
+def _env(tmp_path: Path, **steno: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env |= {"STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_PARTITIONS": "1"}
+    return env | {f"STENO_{key.upper()}": value for key, value in steno.items()}
+
+
+async def _stderr_and_status(*args: str, env: dict[str, str]) -> tuple[str, int]:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:  # still serving: it did not notice what it cannot reach
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return err.decode(), proc.returncode
+
+
+def _dead(scheme: str, port: int) -> str:
+    return {
+        "kafka": f"kafka://127.0.0.1:{port}",
+        "redis": f"redis://:secret@127.0.0.1:{port}/0",
+        "postgresql": f"postgresql://postgres:secret@127.0.0.1:{port}/postgres",
+    }[scheme]
+
+
+PREFIX = {
+    "gateway": "gateway stopped: ",  # logged, as the projector's "projector stopped: "
+    "snapshotter": "steno-collab snapshotter: ",
+    "dev": "steno-collab dev: ",
+}
+KAFKA, REDIS, PG = "Kafka: connecting to ", "Redis at ", "PostgreSQL at "
+
+
+@pytest.mark.parametrize(
+    ("command", "dead", "says"),
+    [
+        ("gateway", "log_url", KAFKA),
+        ("gateway", "redis_url", REDIS),
+        ("gateway", "database_url", PG),
+        ("snapshotter", "log_url", KAFKA),
+        ("snapshotter", "database_url", PG),
+        ("dev", "log_url", KAFKA),
+    ],
+)
+async def test_unreachable_at_start_is_one_line_and_status_1(
+    tmp_path: Path, command: str, dead: str, says: str
+) -> None:
+    port = free_port()  # nothing listens there: connecting is refused at once
+    scheme = {"log_url": "kafka", "redis_url": "redis", "database_url": "postgresql"}[dead]
+    steno = {dead: _dead(scheme, port)}
+    args = [command]
+    if command == "snapshotter" and dead == "log_url":  # PostgreSQL is not asked before the log
+        steno["database_url"] = _dead("postgresql", port)
+        args.append("--no-migrate")
+    if command == "dev":  # external stores: nothing embedded starts before the log
+        steno |= {"redis_url": _dead("redis", port), "database_url": _dead("postgresql", port)}
+        args += ["--data-dir", str(tmp_path / "dev"), "--port", str(free_port())]
+    err, status = await _stderr_and_status(*args, env=_env(tmp_path, **steno))
+    assert status == 1, err
+    assert "Traceback" not in err, err
+    ours = [line for line in err.splitlines() if KAFKA_CLIENT_LINE not in line]
+    assert len(ours) == 1, err
+    assert f"{PREFIX[command]}{says}127.0.0.1:{port}" in ours[0], err
+    assert "secret" not in err
+
+
+async def test_gateway_closes_the_started_log_when_a_store_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    dead_pg = _dead("postgresql", free_port())
+    settings = Settings(
+        data_dir=tmp_path / "steno",
+        partitions=1,
+        log_url=None,
+        redis_url=None,
+        database_url=dead_pg,
+    )
+    with pytest.raises(gateway.UnreachableError):
+        await gateway.serve(settings, "127.0.0.1", free_port())
+    log = open_log(settings)  # the writer lock is free again: the gateway closed its log
+    await log.start()
+    await log.close()

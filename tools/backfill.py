@@ -2,8 +2,9 @@
 
 Whole projections (default) run each consumer's own code from its stored positions, after an
 optional reset into fresh state. `letters` (or `since_ms`, which picks the letters with records
-at or after that instant) rebuilds only those letters from their full history. Every mode is
-idempotent and resumable: positions are stored with the state they produced.
+at or after that instant) rebuilds only those letters from their full history; ids the log
+does not hold are refused before anything is written. Every mode is idempotent and resumable:
+positions are stored with the state they produced.
 """
 
 import time
@@ -14,9 +15,19 @@ from projector.settings import ProjectorSettings
 from tools import backfill_projector as projector
 from tools import backfill_snapshotter as snapshotter
 from tools.progress import Meter
+from tools.replay import exists
 from tools.sources import Sources
 
 TARGETS = ("projector", "snapshotter", "all")
+
+
+class UnknownLetters(LookupError):
+    """Letter ids given to a backfill that the log holds no record of."""
+
+    def __init__(self, letter_ids: list[str]) -> None:
+        self.letter_ids = letter_ids
+        names = ", ".join(repr(lid) for lid in letter_ids)
+        super().__init__(f"no letter {names} in the log: nothing was written")
 
 
 @dataclass
@@ -41,6 +52,7 @@ async def backfill(
 ) -> Summary:
     meter = meter or Meter()
     chosen = list(letters)
+    await check_letters(src, chosen)
     if since_ms is not None:
         chosen += await active_since(src, since_ms)
         if not chosen:
@@ -54,6 +66,15 @@ async def backfill(
     if target in ("snapshotter", "all"):
         await _snapshotter(src, reset, some, meter, summary)
     return summary
+
+
+async def check_letters(src: Sources, letters: Sequence[str]) -> None:
+    """Raise `UnknownLetters` naming the ids without a record in the log: a rebuild of one
+    would write an empty letter's keys (projector) or rows (snapshotter)."""
+    log_only = Sources(src.settings, src.log)  # a row in PostgreSQL is no letter to rebuild
+    unknown = [lid for lid in dict.fromkeys(letters) if not await exists(log_only, lid)]
+    if unknown:
+        raise UnknownLetters(unknown)
 
 
 async def _projector(
@@ -83,8 +104,15 @@ async def _snapshotter(
 ) -> None:
     started = time.monotonic()
     if chosen is not None:
-        count = await snapshotter.run_letters(src, chosen, meter)
-        summary.add("snapshotter", count, "events", time.monotonic() - started)
+        count, waiting = await snapshotter.run_letters(src, chosen, meter)
+        note = ""
+        if waiting:
+            note = (
+                f" (not rebuilt: {', '.join(waiting)}; the snapshotter has no stored position"
+                " on their partitions yet, so it folds them from the log's start, these letters"
+                " included, when it runs: start it, or run `backfill snapshotter`)"
+            )
+        summary.add("snapshotter", count, "events", time.monotonic() - started, note)
         return
     note = ""
     if reset:

@@ -230,7 +230,7 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter, reset_
     by_partition: dict[int, list[str]] = {}
     for lid in sorted(set(letters)):
         by_partition.setdefault(src.partition_of(lid), []).append(lid)
-    meter.start("projector letters", sum(len(v) for v in by_partition.values()))
+    meter.start("projector letters", sum(len(v) for v in by_partition.values()), unit="letters")
     written = 0
     for partition, lids in sorted(by_partition.items()):
         if reset_first:

@@ -7,7 +7,9 @@ committed batch. A reset truncates the snapshotter's tables and positions in one
 that also writes a marker row, so a rerun after an interruption continues instead of wiping
 again. Chosen letters are rebuilt by the same fold and store under a consumer group of their
 own, up to the position of the `snapshotter` group (which then continues from the rebuilt
-state): their rows are deleted in the transaction that creates that group's positions.
+state): their rows are deleted in the transaction that creates that group's positions. A letter
+whose partition the `snapshotter` group has no position on yet is left alone: that group will
+fold the partition from the log's start, the letter included.
 """
 
 import hashlib
@@ -110,13 +112,18 @@ def letters_group(letters: Iterable[str]) -> str:
     return f"{MARKER_GROUP}.letters.{digest}"
 
 
-async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> int:
-    """Rebuild chosen letters' rows from the log; returns events folded."""
+async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tuple[int, list[str]]:
+    """Rebuild chosen letters' rows from the log; returns events folded and the letters left
+    to the `snapshotter` group (no position on their partition yet)."""
     store = await prepare(src)
     wanted = sorted(set(letters))
     group, topic = letters_group(wanted), src.letters_topic
     target = await store.positions(GROUP, topic)  # where the snapshotter group is
-    partitions = sorted({src.partition_of(lid) for lid in wanted} & set(target))
+    waiting = [lid for lid in wanted if src.partition_of(lid) not in target]
+    wanted = [lid for lid in wanted if lid not in waiting]
+    if not wanted:
+        return 0, waiting
+    partitions = sorted({src.partition_of(lid) for lid in wanted})
     positions = await _start_letters(src, store, group, wanted, partitions)
     meter.start("snapshotter letters", sum(target[p] - positions[p] for p in partitions))
     folder, keys, done = Folder(src.settings), {lid.encode() for lid in wanted}, 0
@@ -140,7 +147,7 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> int
         meter.finish()
     async with src.pg.acquire() as conn:
         await conn.execute("DELETE FROM consumer_positions WHERE consumer_group = $1", group)
-    return done
+    return done, waiting
 
 
 async def _start_letters(

@@ -18,25 +18,26 @@ from rich.progress import (
 
 
 class Meter:
-    """Counts events for one named phase; `rate` is events per second since the start."""
+    """Counts the items (`unit`: events, or letters) of one named phase; `rate` is items per
+    second since the start."""
 
     def __init__(self, out: TextIO | None = None, every_s: float = 5.0) -> None:
         self.out = out or sys.stderr
         self.every_s = every_s
         self._bar: Progress | None = None
         self._task: TaskID | None = None
-        self.name, self.total, self.done = "", 0, 0
+        self.name, self.total, self.done, self.unit = "", 0, 0, "events"
         self.started = self._last_line = 0.0
 
-    def start(self, name: str, total: int) -> None:
-        self.name, self.total, self.done = name, total, 0
+    def start(self, name: str, total: int, unit: str = "events") -> None:
+        self.name, self.total, self.done, self.unit = name, total, 0, unit
         self.started = self._last_line = time.monotonic()
         if self.out.isatty():
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:>9,.0f} events/s"),
+                TextColumn(f"{{task.fields[rate]:>9,.0f}} {unit}/s"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=Console(file=self.out),
@@ -44,7 +45,7 @@ class Meter:
             self._bar.start()
             self._task = self._bar.add_task(name, total=total, rate=0.0)
         else:
-            print(f"{name}: {total:,} events to fold", file=self.out, flush=True)
+            print(f"{name}: {total:,} {unit} to fold", file=self.out, flush=True)
 
     def advance_to(self, done: int) -> None:
         self.done = min(done, self.total)
@@ -68,8 +69,8 @@ class Meter:
         left = (self.total - self.done) / self.rate if self.rate else 0.0
         share = 100.0 * self.done / self.total if self.total else 100.0
         return (
-            f"{self.name}: {self.done:,}/{self.total:,} events ({share:.0f}%), "
-            f"{self.rate:,.0f} events/s, ETA {left:.0f} s"
+            f"{self.name}: {self.done:,}/{self.total:,} {self.unit} ({share:.0f}%), "
+            f"{self.rate:,.0f} {self.unit}/s, ETA {left:.0f} s"
         )
 
     def finish(self) -> None:

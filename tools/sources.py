@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from eventlog import Log
 from eventlog.errors import LogError
@@ -67,6 +68,7 @@ async def open_sources(
         if redis:
             sources.redis = _redis(settings)
             stack.push_async_callback(sources.redis.aclose)
+            await _ping(sources.redis, settings.redis_url)
         if pg:
             sources.pg = await _pool(settings)
             stack.push_async_callback(sources.pg.close)
@@ -82,16 +84,36 @@ async def _migrated(pool: Any) -> bool:
 def _redis(settings: Settings) -> Redis:
     if settings.redis_url is None:
         raise SourceError("no Redis: set STENO_REDIS_URL")
-    return Redis.from_url(settings.redis_url)
+    try:
+        return Redis.from_url(settings.redis_url)
+    except ValueError as exc:  # a malformed URL (scheme, port)
+        raise SourceError(f"Redis at {_shown(settings.redis_url)} unusable: {exc}") from exc
+
+
+async def _ping(redis: Redis, url: str | None) -> None:
+    # The client connects lazily: without a PING here an unreachable Redis would surface as a
+    # RedisError in the middle of the command (verify would then exit 1, "mismatch").
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        raise SourceError(f"Redis at {_shown(url)} unreachable: {exc}") from exc
 
 
 async def _pool(settings: Settings) -> Any:
     if settings.database_url is None:
         raise SourceError("no PostgreSQL: set STENO_DATABASE_URL")
+    url = _shown(settings.database_url)
     try:
         return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise SourceError(f"PostgreSQL at {settings.database_url} unreachable: {exc}") from exc
+    except ValueError as exc:  # a malformed DSN; asyncpg's ClientConfigurationError is one too
+        raise SourceError(f"PostgreSQL at {url} unusable: {exc}") from exc
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise SourceError(f"PostgreSQL at {url} unreachable: {exc}") from exc
+
+
+def _shown(url: str | None) -> str:
+    """`url` as an error message may show it: without its password."""
+    return re.sub(r"(://[^:@/]*):[^@/]*@", r"\1:***@", url or "")
 
 
 @contextlib.asynccontextmanager

@@ -1,5 +1,6 @@
 """The common ending of the read-only letter tools (replay, history, diff): a bad argument or an
-unreachable store exits 2, a letter the log does not hold exits 1, each with one stderr line."""
+unreachable store exits 2, a letter the log does not hold exits 1, an output that cannot be
+written (`--out` to a missing directory, a full disk) exits 2, each with one stderr line."""
 
 import sys
 from collections.abc import Callable
@@ -26,5 +27,9 @@ def run_letter_tool(
     except LetterNotFound:
         print(f"steno-collab {name}: no letter {letter_id!r} in the log", file=sys.stderr)
         return 1
-    emit(result)
+    try:
+        emit(result)
+    except OSError as exc:
+        print(f"steno-collab {name}: cannot write the output: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -1,7 +1,9 @@
 """`steno-collab backfill projector|snapshotter|all [--from-beginning | --since ISO]
 [--letters ID ...] [--reset]`: rebuild projections from the log (tools.backfill).
 
-Interrupt it at any time (Ctrl-C) and run the same command again: it continues.
+Interrupt it at any time (Ctrl-C) and run the same command again: it continues. Exit 0 when
+done, 1 when a worker process failed (run again), 2 when it cannot run (a bad argument, a letter
+id the log does not hold: nothing is written then, an unreachable store), 130 when interrupted.
 """
 
 import argparse
@@ -12,7 +14,7 @@ import sys
 import uvloop
 
 from schemas.settings import Settings
-from tools.backfill import TARGETS, backfill
+from tools.backfill import TARGETS, UnknownLetters, backfill
 from tools.backfill_projector import BackfillError
 from tools.sources import SourceError, open_sources
 from tools.timefmt import BadInstant, parse_instant
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         since = None if args.since is None else parse_instant(args.since)
         lines = uvloop.run(_backfill(Settings(), args, since))
-    except (BadInstant, SourceError) as exc:
+    except (BadInstant, SourceError, UnknownLetters) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
         return 2
     except BackfillError as exc:

@@ -1,7 +1,9 @@
 """`steno-collab verify [LETTER ... | --all]`: replay the log and compare it with Redis and
 PostgreSQL, and list the records the projector or snapshotter quarantined (of those letters, or
 all). Exit 0 when everything agrees, 1 with a line per mismatch or quarantined record (the
-projection is then known to lack a record of the log), 2 when it cannot run."""
+projection is then known to lack a record of the log), 2 when it cannot run or was given a letter
+the log does not hold (one stderr line per such id; the other letters are still verified and
+reported)."""
 
 import argparse
 import asyncio
@@ -26,10 +28,12 @@ def run(args: argparse.Namespace) -> int:
         print("steno-collab verify: give letter ids or --all", file=sys.stderr)
         return 2
     try:
-        findings, skipped = asyncio.run(_verify(Settings(), args.letters, args.all))
-    except (SourceError, LetterNotFound) as exc:
+        findings, skipped, unknown = asyncio.run(_verify(Settings(), args.letters, args.all))
+    except SourceError as exc:
         print(f"steno-collab verify: {exc}", file=sys.stderr)
         return 2
+    for letter_id in unknown:
+        print(f"steno-collab verify: no letter {letter_id!r} in the log", file=sys.stderr)
     for finding in findings:
         if not (args.quiet and finding.ok):
             print(finding.line())
@@ -39,19 +43,25 @@ def run(args: argparse.Namespace) -> int:
             print(record.line())
     bad = [f for f in findings if not f.ok]
     letters = len({f.letter_id for f in findings})
+    missing = f", {len(unknown)} unknown letter(s)" if unknown else ""
     print(
         f"verified {letters} letter(s): {len(bad)} mismatch(es),"
-        f" {len(skipped)} quarantined record(s)"
+        f" {len(skipped)} quarantined record(s){missing}"
     )
-    return 1 if bad or skipped else 0
+    return 2 if unknown else 1 if bad or skipped else 0
 
 
 async def _verify(
     settings: Settings, letters: list[str], every: bool
-) -> tuple[list[Finding], list[Quarantined]]:
+) -> tuple[list[Finding], list[Quarantined], list[str]]:
+    """The findings, the quarantined records, and the given ids the log does not hold."""
     async with open_sources(settings, redis=True, pg=True) as src:
-        ids = await all_letters(src) if every else letters
+        ids = await all_letters(src) if every else list(dict.fromkeys(letters))
         findings: list[Finding] = []
+        unknown: list[str] = []
         for letter_id in ids:
-            findings += await verify_letter(src, letter_id)
-        return findings, await quarantined(src, None if every else letters)
+            try:
+                findings += await verify_letter(src, letter_id)
+            except LetterNotFound:
+                unknown.append(letter_id)
+        return findings, await quarantined(src, None if every else letters), unknown

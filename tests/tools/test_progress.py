@@ -30,3 +30,14 @@ def test_bar_on_a_terminal() -> None:
         meter.advance_to(10)
     shown = out.getvalue()
     assert "projector" in shown and "10/10" in shown and "events/s" in shown
+
+
+def test_the_unit_is_what_the_phase_counts() -> None:
+    out = io.StringIO()
+    meter = Meter(out=out, every_s=0.0)
+    meter.start("projector letters", 2, unit="letters")
+    meter.advance_to(1)
+    meter.finish()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "projector letters: 2 letters to fold"
+    assert lines[1].startswith("projector letters: 1/2 letters (50%), ") and "letters/s" in lines[1]

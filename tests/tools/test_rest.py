@@ -85,6 +85,20 @@ async def test_refusals(client: httpx.AsyncClient, settings: Settings) -> None:
     assert backwards.status_code == 400
 
 
+async def test_instants_outside_the_years_1_to_9999_utc_are_refused(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    base, headers = f"/v1/letters/{LETTER}", auth(settings)
+    for route, params in [
+        ("replay", {"at": "0001-01-01T00:00:00+01:00"}),
+        ("history", {"until": "9999-12-31T23:59:59-14:00"}),
+        ("diff", {"from": "0001-01-01T00:00:00+01:00", "to": "2"}),
+    ]:
+        answer = await client.get(f"{base}/{route}", params=params, headers=headers)
+        assert answer.status_code == 400, (route, answer.text)
+        assert "outside the years 1-9999 UTC" in answer.json()["detail"]
+
+
 async def test_auditors_draw_on_the_users_request_budget(settings: Settings, log: Log) -> None:
     """One budget per user across the gateway's routes and the auditors' (429, Retry-After)."""
     await scripted(log, settings)

@@ -2,23 +2,28 @@
 attributed to the users whose edits in between made it.
 
 Both ends are replays (tools.replay). Attribution follows the text through the edits in
-between: the letter's `doc.update` records are applied in log order with the snapshotter's
-`LetterDocument`, grouped into runs of one user's consecutive updates; after each run, difflib
-compares the text before and after, so every character carries who inserted it and every
-character of the start text who deleted it. The final difflib hunks (by line) then name the
-users behind their inserted and deleted characters.
+between: the letter's `doc.update` records, grouped into runs of one user's consecutive updates,
+are folded in log order as the replay folds them (the projector's `fold_document`; an update
+that makes pycrdt panic is skipped, as the consumers quarantine it); after each run, difflib
+compares the text before and after (between their common prefix and suffix), so every character
+carries who inserted it and every character of the start text who deleted it. The final
+difflib hunks (by line) then name the users behind their inserted and deleted characters.
 """
 
+import asyncio
 import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.live.loader import scan
+from projector.document import DocUpdate, fold_document
 from schemas.envelope import EventDecodeError, decode_record
+from schemas.quarantine import PASSTHROUGH
 from snapshotter import read
 from snapshotter.document import LetterDocument
-from tools.replay import Cut, Replayed, replay
+from tools.replay import FOLD_CHUNK, Cut, Replayed, replay
 from tools.sources import Sources
+from tools.terminal import visible
 from tools.timefmt import parse_instant
 
 Json = dict[str, Any]
@@ -71,17 +76,30 @@ class _Tracker:
         self.deleted_by: dict[int, set[str]] = {}
 
     def advance(self, new: str, user: str) -> None:
-        matcher = difflib.SequenceMatcher(None, self.text, new, autojunk=False)
-        chars: list[_Char] = []
+        # The edits of a run are local: difflib (quadratic) compares only what lies between
+        # the common prefix and suffix, not the whole letter.
+        lo, hi = _common_ends(self.text, new)
+        matcher = difflib.SequenceMatcher(None, self.text[lo : len(self.text) - hi],
+                                          new[lo : len(new) - hi], autojunk=False)  # fmt: skip
+        chars = self.chars[:lo]
         for op, a0, a1, b0, b1 in matcher.get_opcodes():
             if op == "equal":
-                chars += self.chars[a0:a1]
+                chars += self.chars[lo + a0 : lo + a1]
                 continue
-            for old in self.chars[a0:a1]:
+            for old in self.chars[lo + a0 : lo + a1]:
                 if old.origin is not None:
                     self.deleted_by.setdefault(old.origin, set()).add(user)
             chars += [_Char(None, user) for _ in range(b1 - b0)]
+        chars += self.chars[len(self.chars) - hi :]
         self.text, self.chars = new, chars
+
+
+def _common_ends(a: str, b: str) -> tuple[int, int]:
+    """Lengths of the common prefix and of the common suffix after it (never overlapping)."""
+    short = min(len(a), len(b))
+    lo = next((i for i in range(short) if a[i] != b[i]), short)
+    hi = next((i for i in range(short - lo) if a[-1 - i] != b[-1 - i]), short - lo)
+    return lo, hi
 
 
 async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
@@ -89,10 +107,7 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
     b = await replay(src, letter_id, end)
     if b.position < a.position:
         raise BadRange("--to is before --from")
-    tracker = _Tracker(a.snapshot.content)
-    doc = LetterDocument(src.settings.doc_field, a.state)
-    run: list[bytes] = []
-    user = ""
+    runs: list[tuple[str, list[DocUpdate]]] = []
     async for record in scan(src.log, src.letters_topic, letter_id, a.position, b.position):
         try:
             event = decode_record(record.key, record.value, record.headers)
@@ -100,25 +115,40 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
             continue
         if event.type != "doc.update" or not isinstance(event.payload, bytes):
             continue
-        if run and event.envelope.user != user:
-            _apply(doc, run, tracker, user)
-            run = []
-        user = event.envelope.user
-        run.append(event.payload)
-    if run:
-        _apply(doc, run, tracker, user)
-    result = Diff(letter_id, a, b)
-    result.hunks = _hunks(a.snapshot.content, b.snapshot.content, tracker)
-    return result
+        if not runs or event.envelope.user != runs[-1][0]:
+            runs.append((event.envelope.user, []))
+        runs[-1][1].append(DocUpdate(record.offset, "", record.timestamp, event.payload))
+    # CPU-bound (pycrdt and difflib over the whole letter): off the event loop, so the REST
+    # gateway that serves `/diff` keeps answering everyone else meanwhile.
+    hunks = await asyncio.to_thread(_attribute, a, b, runs, src.settings.doc_field)
+    return Diff(letter_id, a, b, hunks)
 
 
-def _apply(doc: LetterDocument, run: list[bytes], tracker: _Tracker, user: str) -> None:
-    for update in run:
-        try:
-            doc.apply(update)
-        except ValueError:
-            continue  # refused by every consumer as well
-    tracker.advance(doc.snapshot().content, user)
+def _attribute(
+    a: Replayed, b: Replayed, runs: list[tuple[str, list[DocUpdate]]], doc_field: str
+) -> list[Hunk]:
+    tracker, state = _Tracker(a.snapshot.content), a.state
+    for user, updates in runs:
+        for i in range(0, len(updates), FOLD_CHUNK):
+            state = _fold(state, updates[i : i + FOLD_CHUNK], doc_field)
+        tracker.advance(LetterDocument(doc_field, state).snapshot().content, user)
+    return _hunks(a.snapshot.content, b.snapshot.content, tracker)
+
+
+def _fold(state: bytes, updates: list[DocUpdate], doc_field: str) -> bytes:
+    """`state` with `updates` applied by the projector's fold, as `tools.replay` folds them (it
+    drops the updates pycrdt refuses). An update that makes pycrdt panic (a BaseException) is
+    skipped, as the consumers skip (quarantine) its record."""
+    try:
+        return fold_document(state, updates, doc_field).state
+    except PASSTHROUGH:
+        raise
+    except BaseException:  # pyo3's PanicException: find the culprits one by one
+        if len(updates) == 1:
+            return state
+    for update in updates:
+        state = _fold(state, [update], doc_field)
+    return state
 
 
 def _hunks(old: str, new: str, tracker: _Tracker) -> list[Hunk]:
@@ -150,13 +180,15 @@ def _starts(lines: list[str]) -> list[int]:
 
 
 def format_text(result: Diff) -> str:
-    out = [f"--- {result.letter_id} at position {result.start.position}",
-           f"+++ {result.letter_id} at position {result.end.position}"]  # fmt: skip
+    """Unified-diff-like lines; the letter's lines and the names escaped (tools/terminal.py)."""
+    letter = visible(result.letter_id)
+    out = [f"--- {letter} at position {result.start.position}",
+           f"+++ {letter} at position {result.end.position}"]  # fmt: skip
     for hunk in result.hunks:
-        who = ", ".join(hunk.authors) or "unknown"
+        who = visible(", ".join(hunk.authors)) or "unknown"
         out.append(f"@@ line {hunk.start_line} @@ by {who}")
-        out += [f"-{line}" for line in hunk.removed]
-        out += [f"+{line}" for line in hunk.added]
+        out += [f"-{visible(line)}" for line in hunk.removed]
+        out += [f"+{visible(line)}" for line in hunk.added]
     if not result.hunks:
         out.append("(no change)")
     return "\n".join(out) + "\n"

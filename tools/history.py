@@ -12,8 +12,10 @@ from typing import Any
 from gateway.live.loader import scan
 from snapshotter import read
 from snapshotter.fold import Folder
+from snapshotter.quarantine import PoisonRecord, Quarantine
 from tools.replay import LetterNotFound, exists
 from tools.sources import Sources
+from tools.terminal import visible
 from tools.timefmt import iso, to_datetime
 
 Json = dict[str, Any]
@@ -57,6 +59,21 @@ async def _from_log(
     src: Sources, letter_id: str, since_ms: int | None, until_ms: int | None
 ) -> list[Entry]:
     folder = Folder(src.settings)
+    # A record whose fold raises (a pycrdt panic) is skipped, as the snapshotter skips it: it
+    # folds again from scratch (no half-folded state survives) with that record quarantined.
+    folder.quarantine = Quarantine(max_attempts=1)
+    while True:
+        try:
+            entries = await _fold_all(src, letter_id, folder)
+            break
+        except PoisonRecord:
+            folder.forget()
+    entries.sort(key=lambda e: (e.at_ms, e.offset))
+    lo, hi = since_ms or 0, until_ms if until_ms is not None else 2**63
+    return [e for e in entries if lo <= e.at_ms < hi]
+
+
+async def _fold_all(src: Sources, letter_id: str, folder: Folder) -> list[Entry]:
     entries: list[Entry] = []
     batch = []
     async for record in scan(src.log, src.letters_topic, letter_id, None):
@@ -64,10 +81,7 @@ async def _from_log(
         if len(batch) >= 1000:
             entries += _rows(folder, batch)
             batch = []
-    entries += _rows(folder, batch)
-    entries.sort(key=lambda e: (e.at_ms, e.offset))
-    lo, hi = since_ms or 0, until_ms if until_ms is not None else 2**63
-    return [e for e in entries if lo <= e.at_ms < hi]
+    return entries + _rows(folder, batch)
 
 
 def _rows(folder: Folder, batch: list[Any]) -> list[Entry]:
@@ -79,7 +93,9 @@ def _rows(folder: Folder, batch: list[Any]) -> list[Entry]:
 
 
 def format_text(entries: list[Entry]) -> str:
-    return "".join(f"{iso(e.at_ms)}  {e.user:<16} {describe(e)}\n" for e in entries)
+    """One line per entry; what users wrote (bodies, quotes, labels, names) escaped."""
+    return "".join(f"{iso(e.at_ms)}  {visible(e.user):<16} {visible(describe(e))}\n"
+                   for e in entries)  # fmt: skip
 
 
 def format_json(entries: list[Entry]) -> str:
@@ -102,7 +118,7 @@ def describe(entry: Entry) -> str:
         secs = (d.get("duration_ms") or 0) / 1000
         return f"left after {secs:.1f} s ({d.get('reason') or 'closed'})"
     if kind == "version":
-        label = f' "{d["label"]}"' if d.get("label") else ""
+        label = f' "{_short(d["label"])}"' if d.get("label") else ""
         who = ", ".join(d.get("contributors", [])) or "nobody"
         return f"version {d.get('version_number')} ({d.get('type')}{label}; by {who})"
     if kind.startswith("comment."):

@@ -1,10 +1,14 @@
-"""Output formats of a replayed letter: text, HTML, JSON (ProseMirror shape) and Yjs bytes."""
+"""Output formats of a replayed letter: text, HTML, JSON (ProseMirror shape) and Yjs bytes.
+
+Text is read on terminals: its control characters other than newlines are escaped
+(tools/terminal.py); JSON and Yjs bytes are the letter exactly."""
 
 import html
 import json
 from typing import Any
 
 from tools.replay import Replayed
+from tools.terminal import visible_lines
 from tools.timefmt import iso
 
 FORMATS = ("text", "html", "json", "yjs")
@@ -32,7 +36,7 @@ def render(replayed: Replayed, fmt: str) -> bytes:
     if fmt == "yjs":
         return replayed.state
     if fmt == "text":
-        return (replayed.snapshot.content + "\n").encode()
+        return (visible_lines(replayed.snapshot.content) + "\n").encode()  # for terminals
     if fmt == "html":
         return (to_html(replayed.snapshot.document) + "\n").encode()
     if fmt == "json":

@@ -25,10 +25,10 @@ ESCAPED = "\\x1b[31mRED\\x1b[0m\\x0d\\x1b]0;pwned\\x07\\x9b2J\\u202eevil\\u2066\
 
 
 def _clean(text: str) -> bool:
-    """No control character but the newlines of the output's own lines, no bidi override."""
+    """No control character but the newlines (and a letter's tabs), no bidi override."""
+    bidi = "\u202a\u202e\u2066\u2069"
     return not any(
-        (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 or c in "\u202a\u202e\u2066\u2069"
-        for c in text
+        (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 or c in bidi for c in text
     )
 
 

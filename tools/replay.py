@@ -11,6 +11,7 @@ Cuts: `offset=N` folds the letter's records with offset < N (a position, Kafka c
 i.e. the state after the last event at or before T.
 """
 
+import asyncio
 from dataclasses import dataclass
 
 from gateway.live.loader import scan
@@ -77,18 +78,26 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
             # replay does not need (the state is the same).
             updates.append(DocUpdate(record.offset, "", record.timestamp, event.payload))
             if len(updates) == FOLD_CHUNK:
-                state, applied = _fold(state, updates, src), applied + len(updates)
+                state, applied = await _fold(state, updates, src), applied + len(updates)
                 updates = []
     if not seen and not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
-    state, applied = _fold(state, updates, src), applied + len(updates)
-    snapshot = LetterDocument(src.settings.doc_field, state).snapshot()
+    state, applied = await _fold(state, updates, src), applied + len(updates)
+    snapshot = await asyncio.to_thread(_snapshot, src.settings.doc_field, state)
     number = None if base is None else base.version_number
     return Replayed(letter_id, partition, state, position, last_ms, number, applied, snapshot)
 
 
-def _fold(state: bytes, updates: list[DocUpdate], src: Sources) -> bytes:
-    return fold_document(state, updates, src.settings.doc_field).state if updates else state
+async def _fold(state: bytes, updates: list[DocUpdate], src: Sources) -> bytes:
+    """Off the event loop: over REST a replay shares the gateway's loop with every socket."""
+    if not updates:
+        return state
+    folded = await asyncio.to_thread(fold_document, state, updates, src.settings.doc_field)
+    return folded.state
+
+
+def _snapshot(doc_field: str, state: bytes) -> Snapshot:
+    return LetterDocument(doc_field, state).snapshot()
 
 
 def base_ms(version: read.Version | None) -> int | None:

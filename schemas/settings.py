@@ -5,6 +5,7 @@ Nothing reads the environment at import time; tests build `Settings(...)` with k
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -149,3 +150,9 @@ class Settings(BaseSettings):
 
     def topic(self, kind: Topic) -> str:
         return f"{self.topic_prefix}{kind.value}"
+
+
+def address_of(url: str | None) -> str:
+    """Where a store's URL points (`host:port`), as an error message may show it: never its
+    user or password."""
+    return urlsplit(url or "").netloc.rpartition("@")[2]

@@ -23,7 +23,7 @@ from eventlog import Log
 from eventlog.errors import LogError
 from eventlog.factory import open_log
 from schemas.events import Topic
-from schemas.settings import Settings
+from schemas.settings import Settings, address_of
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, lock_data_dir
 
 
@@ -87,7 +87,7 @@ def _redis(settings: Settings) -> Redis:
     try:
         return Redis.from_url(settings.redis_url)
     except ValueError as exc:  # a malformed URL (scheme, port)
-        raise SourceError(f"Redis at {_shown(settings.redis_url)} unusable: {exc}") from exc
+        raise SourceError(f"Redis at {address_of(settings.redis_url)} unusable: {exc}") from exc
 
 
 async def _ping(redis: Redis, url: str | None) -> None:
@@ -96,24 +96,19 @@ async def _ping(redis: Redis, url: str | None) -> None:
     try:
         await redis.ping()
     except (RedisError, OSError) as exc:
-        raise SourceError(f"Redis at {_shown(url)} unreachable: {exc}") from exc
+        raise SourceError(f"Redis at {address_of(url)} unreachable: {exc}") from exc
 
 
 async def _pool(settings: Settings) -> Any:
     if settings.database_url is None:
         raise SourceError("no PostgreSQL: set STENO_DATABASE_URL")
-    url = _shown(settings.database_url)
+    url = address_of(settings.database_url)
     try:
         return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     except ValueError as exc:  # a malformed DSN; asyncpg's ClientConfigurationError is one too
         raise SourceError(f"PostgreSQL at {url} unusable: {exc}") from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise SourceError(f"PostgreSQL at {url} unreachable: {exc}") from exc
-
-
-def _shown(url: str | None) -> str:
-    """`url` as an error message may show it: without its password."""
-    return re.sub(r"(://[^:@/]*):[^@/]*@", r"\1:***@", url or "")
 
 
 @contextlib.asynccontextmanager

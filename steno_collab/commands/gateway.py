@@ -10,7 +10,6 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import uvloop
@@ -22,7 +21,7 @@ from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import server_for, tune_interpreter
 from schemas.log_output import configure_logging
-from schemas.settings import Settings
+from schemas.settings import Settings, address_of
 from steno_collab.services import connect_stores, gateway_app
 
 logger = logging.getLogger(__name__)
@@ -96,6 +95,5 @@ async def _connect(settings: Settings, started: AsyncExitStack) -> tuple[Redis |
 
 
 def _failed(store: str, url: str | None, exc: BaseException) -> str:
-    where = urlsplit(url or "").netloc.rpartition("@")[2]  # host:port, never the password
     reason = str(exc) or exc.__class__.__name__  # a timeout says nothing of itself
-    return f"{store} at {where}: {reason}"
+    return f"{store} at {address_of(url)}: {reason}"

@@ -6,14 +6,13 @@ import contextlib
 import socket
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import uvloop
 
 from eventlog.errors import LogError, PositionPastEndError
 from schemas.log_output import configure_logging
-from schemas.settings import Settings
+from schemas.settings import Settings, address_of
 from snapshotter.service import serve
 
 # What connecting to PostgreSQL raises (a refused or lost connection, a bad name or password).
@@ -50,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
         return 1
     except UNREACHABLE as exc:
-        where = urlsplit(settings.database_url).netloc.rpartition("@")[2]  # not the password
-        reason = str(exc) or exc.__class__.__name__
+        where, reason = address_of(settings.database_url), str(exc) or exc.__class__.__name__
         print(f"steno-collab snapshotter: PostgreSQL at {where}: {reason}", file=sys.stderr)
         return 1
     return 0

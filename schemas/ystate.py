@@ -11,7 +11,7 @@ again, and they stay pending until the missing update arrives, as they would in 
 from collections.abc import Iterable
 from typing import Any
 
-from pycrdt import Doc, get_update, merge_updates
+from pycrdt import Decoder, Doc, get_update, merge_updates
 
 
 def pending_parts(doc: Doc[Any], applied: Iterable[bytes]) -> list[bytes]:
@@ -42,35 +42,20 @@ def with_pending(state: bytes, parts: list[bytes]) -> bytes:
 
 def _deletes_beyond(update: bytes, clocks: dict[int, int]) -> bool:
     """Whether a struct-less v1 update deletes a range reaching past `clocks`."""
-    pos, n_clients = _varuint(update, 1)
-    for _ in range(n_clients):
-        pos, client = _varuint(update, pos)
-        pos, n_ranges = _varuint(update, pos)
+    decoder = Decoder(update)
+    decoder.read_var_uint()  # its struct count: 0
+    for _ in range(decoder.read_var_uint()):
+        client, ranges = decoder.read_var_uint(), decoder.read_var_uint()
         known = clocks.get(client, 0)
-        for _ in range(n_ranges):
-            pos, clock = _varuint(update, pos)
-            pos, length = _varuint(update, pos)
+        for _ in range(ranges):
+            clock, length = decoder.read_var_uint(), decoder.read_var_uint()
             if clock + length > known:
                 return True
     return False
 
 
 def _decode_vector(vector: bytes) -> dict[int, int]:
-    pos, n = _varuint(vector, 0)
-    clocks = {}
-    for _ in range(n):
-        pos, client = _varuint(vector, pos)
-        pos, clocks[client] = _varuint(vector, pos)
-    return clocks
-
-
-def _varuint(data: bytes, pos: int) -> tuple[int, int]:
-    """(position after it, value) of the varuint at `pos`."""
-    value, shift = 0, 0
-    while True:
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos += 1
-        if byte < 0x80:
-            return pos, value
-        shift += 7
+    decoder = Decoder(vector)
+    return {
+        decoder.read_var_uint(): decoder.read_var_uint() for _ in range(decoder.read_var_uint())
+    }

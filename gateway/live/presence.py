@@ -105,12 +105,12 @@ class Presence:
     def apply_remote(self, update: bytes) -> None:
         """An update another gateway already checked and stamped."""
         meta, states = self._awareness.meta, self._awareness.states
-        before = dict(meta)
+        clocks = {cid: m["clock"] for cid, m in meta.items()}
         self._awareness.apply_awareness_update(update, REMOTE)
         now = time.monotonic()
         for cid, seen in meta.items():
-            if seen is before.get(cid) or cid not in states:
-                continue  # not newer than what we hold (pycrdt replaces the meta it applies)
+            if seen["clock"] == clocks.get(cid) or cid not in states:
+                continue  # not newer than what we hold
             user = _user_of(states[cid])
             holder = self._owners.get(cid)
             # The same user's tab went on through that instance (the other took the id over).

@@ -144,3 +144,24 @@ async def test_services_are_cancelled_on_stop_and_a_crash_stops_all() -> None:
     services: list[tuple[str, Any]] = [("forever", forever), ("crash", crash)]
     assert await dev.run_until_stopped(Settings(), log, asyncio.Event(), services) == 1
     assert cancelled == ["forever", "forever"]
+
+
+async def test_dev_on_external_stores_hides_their_passwords_in_the_banner(
+    service_tmp: Path, redis_db: str, pg_database: str
+) -> None:
+    # The test PostgreSQL trusts local connections: any password is accepted, and must not show.
+    dsn = pg_database.replace("postgres@", "postgres:hunter2@", 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env |= {"STENO_REDIS_URL": redis_db, "STENO_DATABASE_URL": dsn}
+    proc = await asyncio.create_subprocess_exec(
+        *DEV, "--data-dir", str(service_tmp), "--port", str(free_port()),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        banner = await read_banner(proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 60)
+    assert "hunter2" not in banner
+    assert f"postgresql  {dsn.replace('hunter2', '***')}  (external)" in banner
+    assert f"redis       {redis_db}  (external)" in banner

@@ -105,3 +105,30 @@ async def test_gateway_closes_the_started_log_when_a_store_is_unreachable(
     log = open_log(settings)  # the writer lock is free again: the gateway closed its log
     await log.start()
     await log.close()
+
+
+@pytest.mark.parametrize("dead", ["redis_url", "database_url"])
+async def test_dev_names_an_unreachable_store_before_any_banner(
+    tmp_path: Path, redis_db: str, pg_database: str, dead: str
+) -> None:
+    """External stores are reached before `dev` says it is up: no banner, one line, status 1."""
+    port = free_port()
+    steno = {"redis_url": redis_db, "database_url": pg_database}
+    steno[dead] = _dead("redis" if dead == "redis_url" else "postgresql", port)
+    args = ["dev", "--data-dir", str(tmp_path / "dev"), "--port", str(free_port())]
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=_env(tmp_path, **steno), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    says = REDIS if dead == "redis_url" else PG
+    assert proc.returncode == 1, err
+    assert b"running" not in out and b"Press Ctrl-C" not in out, out  # the banner's lines
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"steno-collab dev: {says}127.0.0.1:{port}"), err
+    assert b"secret" not in err

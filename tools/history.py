@@ -3,22 +3,67 @@
 The rows are the snapshotter's `collaboration` audit trail. Without PostgreSQL they are
 produced on the spot by the snapshotter's own fold (`snapshotter.fold.Folder`) over the
 letter's records, which yields the same rows (except bursts still open at the log's end).
+
+Entries are ordered by (time, log partition, log offset, type), a key unique per letter (the
+table's own unique key, bar the topic, is its last three), so a page of them is cut after the key
+of its last entry (`Cursor`): a walk page by page sees each entry once, and rows of records
+appended meanwhile come in later pages. One exception: an edit burst is recorded when it closes,
+under the time and offset where it started, so a burst still open while the walk passes its
+start is not in the walk (it is in a later walk, or a page from an earlier cursor).
 """
 
+import base64
+import binascii
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.live.loader import scan
-from snapshotter import read
 from snapshotter.fold import Folder
 from snapshotter.quarantine import PoisonRecord, Quarantine
 from tools.replay import LetterNotFound, exists
 from tools.sources import Sources
 from tools.terminal import visible
-from tools.timefmt import iso, to_datetime
+from tools.timefmt import EPOCH, FIRST_MS, LAST_MS, iso, to_datetime
 
 Json = dict[str, Any]
+_MS = dt.timedelta(milliseconds=1)
+_CURSOR = re.compile(r"(-?\d{1,15}):(\d{1,10}):(\d{1,19}):([\x21-\x7e]{1,100})")
+_OFFSETS = 2**63  # log offsets and partitions are PostgreSQL bigint / int
+
+
+class BadCursor(ValueError):
+    """A cursor this module did not hand out."""
+
+
+class Cursor(NamedTuple):
+    """The sort key of an entry: a page goes on after it. Tuples compare as the SQL rows do."""
+
+    at_ms: int
+    partition: int
+    offset: int
+    kind: str
+
+    def encode(self) -> str:
+        """Opaque to clients (URL-safe): only its decoding is a contract."""
+        text = f"{self.at_ms}:{self.partition}:{self.offset}:{self.kind}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> "Cursor":
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            text = ""
+        found = _CURSOR.fullmatch(text)
+        if found is None:
+            raise BadCursor(f"{token[:40]!r} is not a cursor of this history")
+        at_ms, partition, offset = (int(found.group(i)) for i in (1, 2, 3))
+        if not FIRST_MS <= at_ms <= LAST_MS or partition >= 2**31 or offset >= _OFFSETS:
+            raise BadCursor(f"{token[:40]!r} is not a cursor of this history")
+        return cls(at_ms, partition, offset, found.group(4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +73,11 @@ class Entry:
     kind: str  # the audit change_type
     data: Json
     offset: int  # log offset of the record it came from
+    partition: int = 0
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.at_ms, self.partition, self.offset, self.kind)
 
     def to_json(self) -> Json:
         return {"at": iso(self.at_ms), "user": self.user, "type": self.kind, "data": self.data,
@@ -37,22 +87,74 @@ class Entry:
 async def history(
     src: Sources, letter_id: str, since_ms: int | None = None, until_ms: int | None = None
 ) -> list[Entry]:
-    """Entries with since <= time < until, in time order."""
-    if src.pg is not None:
-        since = None if since_ms is None else to_datetime(since_ms)
-        until = None if until_ms is None else to_datetime(until_ms)
-        rows = await read.audit_rows(src.pg, letter_id, since, until, limit=1_000_000)
-        entries = [_from_audit(row) for row in rows]
-    else:
-        entries = await _from_log(src, letter_id, since_ms, until_ms)
-    if not entries and not await exists(src, letter_id):
-        raise LetterNotFound(letter_id)
+    """Entries with since <= time < until, in time order: all of them."""
+    entries, _ = await page(src, letter_id, since_ms, until_ms)
     return entries
 
 
-def _from_audit(row: read.AuditEntry) -> Entry:
-    ms = int(row.timestamp.timestamp() * 1000)
-    return Entry(ms, row.user_id, row.change_type, row.change_data, row.log_offset)
+async def page(
+    src: Sources,
+    letter_id: str,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    after: Cursor | None = None,
+    limit: int | None = None,
+) -> tuple[list[Entry], Cursor | None]:
+    """Up to `limit` entries (None: all) with since <= time < until and a key past `after`,
+    and the cursor to go on from when more entries follow them now (else None)."""
+    wanted = None if limit is None else limit + 1  # one more tells whether a next page exists
+    if src.pg is not None:
+        entries = await _from_audit(src.pg, letter_id, since_ms, until_ms, after, wanted)
+    else:
+        entries = await _from_log(src, letter_id, since_ms, until_ms)
+        entries = [e for e in entries if after is None or e.cursor > after][:wanted]
+    if not entries and not await exists(src, letter_id):
+        raise LetterNotFound(letter_id)
+    if limit is not None and len(entries) > limit:
+        return entries[:limit], entries[limit - 1].cursor
+    return entries, None
+
+
+async def _from_audit(
+    pg: Any,
+    letter_id: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    after: Cursor | None,
+    limit: int | None,
+) -> list[Entry]:
+    # The order of `snapshotter.read.audit_rows`, with the type in byte order (COLLATE "C") as
+    # Python compares it, so both sources cut pages alike; the bare "timestamp" bound uses the
+    # (letter_id, "timestamp") index.
+    bound = None if after is None else to_datetime(after.at_ms)
+    rows = await pg.fetch(
+        'SELECT user_id, change_type, change_data::text AS data, "timestamp", log_partition,'
+        " log_offset FROM collaboration"
+        ' WHERE letter_id = $1 AND ($2::timestamptz IS NULL OR "timestamp" >= $2)'
+        ' AND ($3::timestamptz IS NULL OR "timestamp" < $3)'
+        ' AND ($4::timestamptz IS NULL OR "timestamp" >= $4 AND ("timestamp", log_partition,'
+        ' log_offset, change_type COLLATE "C") > ($4, $5::int, $6::bigint, $7::text))'
+        ' ORDER BY "timestamp", log_partition, log_offset, change_type COLLATE "C" LIMIT $8',
+        letter_id,
+        None if since_ms is None else to_datetime(since_ms),
+        None if until_ms is None else to_datetime(until_ms),
+        bound,
+        None if after is None else after.partition,
+        None if after is None else after.offset,
+        None if after is None else after.kind,
+        limit,
+    )
+    return [
+        Entry(
+            (row["timestamp"] - EPOCH) // _MS,  # exact: a float timestamp() can lose the ms
+            row["user_id"],
+            row["change_type"],
+            json.loads(row["data"]),
+            row["log_offset"],
+            row["log_partition"],
+        )
+        for row in rows
+    ]
 
 
 async def _from_log(
@@ -68,7 +170,7 @@ async def _from_log(
             break
         except PoisonRecord:
             folder.forget()
-    entries.sort(key=lambda e: (e.at_ms, e.offset))
+    entries.sort(key=lambda e: e.cursor)
     lo, hi = since_ms or 0, until_ms if until_ms is not None else 2**63
     return [e for e in entries if lo <= e.at_ms < hi]
 
@@ -87,7 +189,14 @@ async def _fold_all(src: Sources, letter_id: str, folder: Folder) -> list[Entry]
 def _rows(folder: Folder, batch: list[Any]) -> list[Entry]:
     out = folder.fold(batch)
     return [
-        Entry(a.timestamp_ms, a.user_id, a.change_type, a.change_data, a.position.offset)
+        Entry(
+            a.timestamp_ms,
+            a.user_id,
+            a.change_type,
+            a.change_data,
+            a.position.offset,
+            a.position.partition,
+        )
         for a in out.audit
     ]
 

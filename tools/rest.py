@@ -5,12 +5,17 @@ Mounted by the app shell next to the gateway's own routes, with the gateway's to
 everything else: a letter of another firm, or one that does not exist, is 403 (no existence
 leak).
 Bad instants, offsets and unknown versions are 4xx with a message.
+
+History comes in pages (`limit`, default 1000, at most 10000) in the order of its entries; a
+page followed by more names the next one in `Link: <...>; rel="next"` (RFC 8288) and, for
+clients that only want the token, `X-Next-Cursor` (pass it back as `after`). The body stays a
+bare list of entries.
 """
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 
 from eventlog import Log
 from gateway.access import Access
@@ -26,6 +31,8 @@ from tools.sources import Sources
 from tools.timefmt import BadInstant, iso, parse_instant
 
 AUDITORS = frozenset({"auditor", "service"})
+HISTORY_PAGE = 1000
+HISTORY_PAGE_MAX = 10_000
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,
 # no loads, no sniffing another type (tools/render.py also drops links that could run code).
@@ -62,11 +69,42 @@ def auditor_router(
 
     Letter = Annotated[str, Depends(auditor)]
 
-    @router.get("/history")
+    @router.get(
+        "/history",
+        responses={
+            200: {
+                "description": "a page of entries, oldest first",
+                "headers": {
+                    "Link": {"description": '`<next page>; rel="next"` when more follow'},
+                    "X-Next-Cursor": {"description": "`after` of the next page, if any"},
+                },
+            },
+            422: {"description": "a limit out of range, or a cursor not handed out here"},
+        },
+    )
     async def history(
-        letter_id: Letter, since: str | None = None, until: str | None = None
+        request: Request,
+        response: Response,
+        letter_id: Letter,
+        since: str | None = None,
+        until: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = HISTORY_PAGE,
+        after: Annotated[str | None, Query(description="X-Next-Cursor of the page before")] = None,
     ) -> list[dict[str, Any]]:
-        entries = await histories.history(src, letter_id, _instant(since), _instant(until))
+        try:
+            cursor = None if after is None else histories.Cursor.decode(after)
+        except histories.BadCursor as exc:
+            # Worded as the app words FastAPI's own 422s (gateway.api.responses).
+            raise HTTPException(422, f"invalid request: query.after: {exc}") from exc
+        entries, following = await histories.page(
+            src, letter_id, _instant(since), _instant(until), cursor, limit
+        )
+        if following is not None:
+            token = following.encode()
+            nxt = request.url.include_query_params(after=token, limit=limit)
+            # Relative to the request: right behind a proxy that rewrites the host.
+            response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
+            response.headers["X-Next-Cursor"] = token
         return [e.to_json() for e in entries]
 
     @router.get(

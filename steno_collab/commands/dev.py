@@ -1,9 +1,11 @@
 """`steno-collab dev`: everything in one process on one data dir, for development.
 
 Starts the embedded Redis and PostgreSQL (unless STENO_REDIS_URL / STENO_DATABASE_URL point
-elsewhere), opens the log, then runs the services side by side until Ctrl-C or SIGTERM, and
-stops everything in reverse order. The data dir is locked first, so a second `dev` on the same
-data dir exits with a message before touching anything.
+elsewhere), opens the log, checks that the external stores answer, then runs the services side
+by side until Ctrl-C or SIGTERM, and stops everything in reverse order. The banner prints only
+once all of that is up: a store it cannot reach is one line on stderr and exit status 1. The
+data dir is locked first, so a second `dev` on the same data dir exits with a message before
+touching anything.
 """
 
 import argparse
@@ -14,14 +16,18 @@ from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import uvloop
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import tune_interpreter
-from schemas.settings import Settings
+from schemas.settings import Settings, address_of
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
 from steno_collab.services import (
     PortInUseError,
@@ -30,6 +36,10 @@ from steno_collab.services import (
     run_projector_in,
     run_snapshotter_in,
 )
+
+# Redis connects on first use: a ping bounds the wait for one that drops packets (as the
+# gateway command does; asyncpg's connect has its own timeout).
+REDIS_PING_TIMEOUT_S = 10.0
 
 # A service runs until cancelled.
 Service = Callable[[Settings, Log], Coroutine[Any, Any, None]]
@@ -55,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         tune_interpreter()
         return uvloop.run(serve(settings))
-    except (DataDirLocked, ServiceStartError, PortInUseError, LogError) as exc:
+    except (DataDirLocked, ServiceStartError, PortInUseError, LogError, UnreachableError) as exc:
         print(f"steno-collab dev: {exc}", file=sys.stderr)
         return 1
 
@@ -76,10 +86,11 @@ async def serve(settings: Settings) -> int:
             postgres=settings.database_url is None,
         )
         await stack.enter_async_context(embedded)
-        settings = with_embedded_urls(settings, embedded)
+        external, settings = settings, with_embedded_urls(settings, embedded)
         log = open_log(settings)
         await log.start()
         stack.push_async_callback(log.close)
+        await check_external_stores(external)  # before the banner says the service is up
         services: list[tuple[str, Service]] = [
             ("gateway", lambda s, lg: run_gateway(s, lg, sock)),
             *BACKGROUND,
@@ -88,6 +99,37 @@ async def serve(settings: Settings) -> int:
         code = await run_until_stopped(settings, log, stop, services)
     print("steno-collab dev: stopped", flush=True)
     return code
+
+
+class UnreachableError(Exception):
+    """An external store (STENO_REDIS_URL, STENO_DATABASE_URL) does not answer."""
+
+
+async def check_external_stores(settings: Settings) -> None:
+    """Connect once to each store `settings` give a URL; the error names it (no password)."""
+    if settings.database_url is not None:
+        try:
+            conn = await asyncpg.connect(settings.database_url)
+        except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise UnreachableError(_failed("PostgreSQL", settings.database_url, exc)) from None
+        await conn.close()
+    if settings.redis_url is not None:
+        try:
+            redis = Redis.from_url(settings.redis_url)
+        except ValueError as exc:  # a malformed URL
+            raise UnreachableError(_failed("Redis", settings.redis_url, exc)) from None
+        try:
+            async with asyncio.timeout(REDIS_PING_TIMEOUT_S):
+                await redis.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise UnreachableError(_failed("Redis", settings.redis_url, exc)) from None
+        finally:
+            await redis.aclose()
+
+
+def _failed(store: str, url: str, exc: BaseException) -> str:
+    reason = str(exc) or exc.__class__.__name__  # a timeout says nothing of itself
+    return f"{store} at {address_of(url)}: {reason}"
 
 
 def with_embedded_urls(settings: Settings, embedded: EmbeddedServices) -> Settings:
@@ -128,8 +170,8 @@ def print_banner(
     log = f"embedded, {where / 'log'}" if settings.log_url is None else settings.log_url
     lines = [
         f"steno-collab dev: data dir {where}",
-        f"  redis       {settings.redis_url}  ({origin(embedded.redis)})",
-        f"  postgresql  {settings.database_url}  ({origin(embedded.postgres)})",
+        f"  redis       {_shown(settings.redis_url)}  ({origin(embedded.redis)})",
+        f"  postgresql  {_shown(settings.database_url)}  ({origin(embedded.postgres)})",
         f"  log         {log}",
         *(f"  {name:<11} running" for name, _ in services),
         f"Open http://{settings.host}:{settings.port}/?as=avery to edit as Avery Attorney;",
@@ -137,3 +179,12 @@ def print_banner(
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _shown(url: str | None) -> str | None:
+    """The URL with its password hidden: the banner goes to terminals and logs."""
+    parts = urlsplit(url or "")
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{address_of(url)}").geturl()

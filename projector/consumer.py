@@ -5,7 +5,8 @@ read from Redis (absent: the partition is replayed from its start) -> one follow
 feeds a queue -> the worker drains the queue into one batch, groups it by letter, folds every
 letter once and writes the batch in one fenced script (store.commit). A fence that fails means
 our view of Redis is stale: positions gone (FLUSHALL: replay from the start) or moved by another
-instance (adopt them). A watchdog notices gone positions even when no records arrive.
+instance (adopt them). A watchdog notices gone positions even when no records arrive. The
+stale-connection sweep (projector.stale) runs under the same lock and writes through the same fence.
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -23,19 +25,18 @@ from eventlog import Log, LogClosedError, LogError, Record
 from eventlog.errors import PositionPastEndError
 from eventlog.group import Assignment, GroupMember
 from projector import quarantine
-from projector.fold import Item, Outcome, drop_connections, fold_letter
+from projector.fold import Item, Outcome, fold_letter
 from projector.metrics import Metrics
 from projector.notes import note_views
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
-from projector.stale import left_entries
+from projector.stale import LEFT_RETRY_S, StaleSweep
 from projector.state import LetterState
 from projector.store import TP, Store, Views, Write, views
 from schemas import Event, EventDecodeError, Topic, decode_record
 from schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
-LEFT_RETRY_S = 300  # a dead gateway's session.left is retried this long before giving up
 
 Fence = dict[TP, tuple[int | None, int]]
 
@@ -56,14 +57,17 @@ class Projector:
         """`log_left`: the sweep appends `session.left` for a dead gateway's connections (off
         on a read-only log: the embedded log's writer is the gateway's process)."""
         self.settings, self.options, self.log, self.store = settings, options, log, store
-        self.versions, self.metrics, self.log_left = versions, metrics, log_left
+        self.versions, self.metrics = versions, metrics
         # The `gw` of what this instance appends: not a gateway's id, so every gateway's tail
         # delivers it (a gateway skips its own records, and a restarted one may reuse its id).
         self.identity = f"{options.group}:{socket.gethostname()}-{os.getpid()}"
         self.letters = settings.topic(Topic.LETTERS)
         self.kinds = {self.letters: Topic.LETTERS, settings.topic(Topic.PRESENCE): Topic.PRESENCE}
         self._lock = asyncio.Lock()  # one batch / rebalance / sweep at a time
-        self._unlogged_left: dict[str, float] = {}  # conn -> first failed session.left append
+        self._stale = StaleSweep(
+            store, log, self.letters, metrics, stale_after_s=options.stale_after_s,
+            gw=self.identity, log_left=log_left, retry_s=LEFT_RETRY_S,
+        )  # fmt: skip
         self._queue: asyncio.Queue[tuple[int, list[Record]]] = asyncio.Queue(maxsize=32)
         self._followers: list[asyncio.Task[None]] = []
         self._epoch = 0
@@ -71,7 +75,6 @@ class Projector:
         self._stored: dict[TP, int | None] = {}  # positions as in Redis (None: absent)
         self._next: dict[TP, int] = {}  # next offset to fold: the stored one, or the replay's
         self._rebuilds: dict[TP, tuple[float, int]] = {}  # started (monotonic), target offset
-        self._missing: dict[str, float] = {}  # gateway -> when its alive key went missing
         self._gaps: set[TP] = set()  # partitions whose batch did not continue our position
         # What taking partitions raised. Not raised from `assigned`: on Kafka it runs inside
         # aiokafka's rebalance, which logs a listener's exception and carries on.
@@ -194,9 +197,7 @@ class Projector:
             for type_, n in outcome.folded.items():
                 self.metrics.folded.labels(type_).inc(n)
             writes.append(Write(before, state, partition_of[lid], notified))
-        actual = await self.store.commit(self._fenced(fence, partition_of.values()), writes)
-        if actual is not None:
-            await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})
+        if not await self._commit(fence, writes):
             return
         self._committed(fence)
         self.metrics.batch_records.observe(sum(len(b) for b in batches))
@@ -292,6 +293,15 @@ class Projector:
             len(lids), self.letters, partition, upto, time.perf_counter() - started,
         )  # fmt: skip
         return states
+
+    async def _commit(self, fence: Fence, writes: Sequence[Write]) -> bool:
+        """Write `writes`, moving the positions of `fence`; False if Redis holds other positions
+        than ours (nothing was written; theirs are adopted)."""
+        actual = await self.store.commit(self._fenced(fence, (w.partition for w in writes)), writes)
+        if actual is None:
+            return True
+        await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})
+        return False
 
     def _fenced(self, fence: Fence, partitions: Iterable[int]) -> Fence:
         """The batch's positions plus the unchanged ones of its letters' partitions in the other
@@ -395,69 +405,6 @@ class Projector:
 
     async def sweep(self) -> None:
         """Log `session.left` for the connections of dead gateways and drop them (README
-        "Operations": stale connections)."""
+        "Operations": stale connections). Its writes move no position: fenced at ours."""
         async with self._lock:
-            partition_of = {
-                lid: p
-                for p in sorted(self._owned.get(self.letters, ()))
-                for lid in await self.store.live_letters(p)
-            }
-            loaded = await self.store.load(partition_of)
-            states = {lid: s for lid, s in loaded.items() if s is not None}
-            dead = await self._dead_gateways(states.values())
-            writes = []
-            for lid, state in states.items():
-                conns = {c for c, f in state.connections.items() if f["gateway"] in dead}
-                # Logged first, dropped after: a connection whose session.left the log refused
-                # stays in our state, so the next sweep finds it and tries again.
-                if conns and await self._log_left(state, conns):
-                    before = views(state)
-                    drop_connections(state, conns)
-                    self.metrics.stale_connections.inc(len(conns))
-                    writes.append(Write(before, state, partition_of[lid]))
-            if writes:
-                fence = self._fenced({}, (w.partition for w in writes))
-                actual = await self.store.commit(fence, writes)
-                if actual is not None:
-                    await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})
-                logger.info("dropped the connections of dead gateway(s) %s", sorted(dead))
-            await self.store.forget_live(
-                {lid: p for lid, p in partition_of.items() if lid not in states}
-            )
-
-    async def _log_left(self, state: LetterState, conns: set[str]) -> bool:
-        """Append the `session.left` a dead gateway could not log for `conns`; False if the log
-        refused it. Our own fold of it later finds the connections gone: a no-op. Appended twice
-        (a sweep of another instance after a rebalance, before this drop was folded), the second
-        changes nothing: the snapshotter ignores a session.left for a session it does not hold."""
-        if not self.log_left:
-            return True
-        now_ms = time.time_ns() // 1_000_000
-        entries = left_entries(state, conns, gw=self.identity, now_ms=now_ms)
-        try:
-            await self.log.append(self.letters, state.letter_id.encode(), entries)
-        except LogError as exc:
-            # Retried at the next sweeps, but not for ever: a log that refuses us for good (a
-            # Kafka ACL that lets the projector read only) must not leave dead users present.
-            now = time.monotonic()
-            first = min(self._unlogged_left.setdefault(c, now) for c in conns)
-            if now - first < LEFT_RETRY_S:
-                logger.warning(
-                    "session.left for %s of %s not logged, retrying at the next sweep: %s",
-                    sorted(conns), state.letter_id, exc,
-                )  # fmt: skip
-                return False
-            logger.error(
-                "session.left for %s of %s not logged for %d s, dropped without it: %s",
-                sorted(conns), state.letter_id, LEFT_RETRY_S, exc,
-            )  # fmt: skip
-        for conn in conns:
-            self._unlogged_left.pop(conn, None)
-        return True
-
-    async def _dead_gateways(self, states: Iterable[LetterState]) -> set[str]:
-        gateways = sorted({c["gateway"] for s in states for c in s.connections.values()} - {""})
-        alive = await self.store.alive_gateways(gateways)
-        now = time.monotonic()
-        self._missing = {gw: self._missing.get(gw, now) for gw in gateways if gw not in alive}
-        return {gw for gw, t in self._missing.items() if now - t >= self.options.stale_after_s}
+            await self._stale.sweep(self._owned.get(self.letters, ()), partial(self._commit, {}))

@@ -100,8 +100,8 @@ def _doc_update(item: Item) -> DocUpdate:
 def _fold_updates(
     state: LetterState, updates: list[DocUpdate], doc_field: str, outcome: Outcome
 ) -> None:
-    result = fold_document(state.doc, updates, doc_field)
-    state.doc = result.state
+    result = fold_document(state.doc, updates, doc_field, state.doc_clean)
+    state.doc, state.doc_clean = result.state, result.clean
     bad = {offset for offset, _ in result.refused}
     outcome.folded["doc.update"] += len(updates) - len(bad)
     outcome.poison += [(Topic.LETTERS, offset, reason) for offset, reason in result.refused]

@@ -20,6 +20,9 @@ Json = dict[str, Any]
 class LetterState:
     letter_id: str
     doc: bytes = EMPTY_DOC
+    # `doc` carries no pending update (its fold said so); False: unknown (a version's state, a
+    # state stored before this was kept). Set with `doc`, never alone.
+    doc_clean: bool = False
     letters_offset: int = 0  # next offset of the letters partition folded in
     presence_offset: int = 0  # next offset of the presence partition folded in
     clock: int = 0  # ms: the newest envelope timestamp folded (the fold's "now")

@@ -8,7 +8,9 @@ an interrupted run leaves a consistent prefix and the next run continues from it
 deletes every projector-owned key first (never the gateway's `lock:*` / `gateway:*`); a marker
 key remembers that a reset is under way, so a rerun after an interruption does not wipe again.
 For chosen letters, the projector's reload (`projector.reload.reload_letters`) rebuilds each
-letter from the log alone up to the stored position of its partition, written with a fence.
+letter from the log alone up to the stored position of its partition, written with a fence; the
+notifications its stored state had and the rebuilt one lacks are deleted, as for a letter the
+projector reloads (`store.Write.notified`).
 """
 
 import asyncio
@@ -22,6 +24,7 @@ from redis.asyncio import Redis
 from eventlog.factory import open_log
 from projector.consumer import Projector
 from projector.metrics import Metrics
+from projector.notes import note_views
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
 from projector.store import TP, Store, Write, letter_key
@@ -233,10 +236,14 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter, reset_
     meter.start("projector letters", sum(len(v) for v in by_partition.values()), unit="letters")
     written = 0
     for partition, lids in sorted(by_partition.items()):
-        if reset_first:
-            await _forget(src.redis, lids)
         tps = [(letters_topic, partition), (presence, partition)]
         stored = await store.positions(tps)
+        # What the letters' last writes notified: users' hashes outlive a letter's keys, so the
+        # notes a wrong stored state wrote would stay there unless named (read before a reset).
+        old = await store.load(lids)
+        notified = {lid: frozenset(note_views(s)) for lid, s in old.items() if s is not None}
+        if reset_first:
+            await _forget(src.redis, lids)
         upto = stored[tps[0]]
         if upto is None:  # never projected: the projector will fold this partition from its start
             upto = (await src.log.end_offsets(letters_topic)).get(partition, 0)
@@ -244,7 +251,10 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter, reset_
             src.log, Versions(None), letters_topic, partition, lids, upto, src.settings.doc_field
         )
         fence = {tp: (v, v) for tp, v in stored.items() if v is not None}
-        writes = [Write(None, state, partition) for state in states.values()]
+        writes = [
+            Write(None, state, partition, notified.get(lid, frozenset()))
+            for lid, state in states.items()
+        ]
         if await store.commit(fence, writes) is not None:
             raise RuntimeError(f"projector positions of partition {partition} moved: rerun")
         written += len(writes)

@@ -61,3 +61,16 @@ async def test_the_projector_keeps_an_update_logged_before_its_dependency(
         await append(log, settings, [ed.event(world)])
         await caught_up(log, settings, client)
     assert await stored_text(client, "L-ooo") == FULL
+
+
+def test_a_fold_says_whether_its_state_carries_a_pending_update() -> None:
+    """Known clean, the next fold does not re-encode the state to look for pending parts."""
+    ed, (hello, bang, world) = out_of_order("L")
+    state = LetterState("L")
+    fold_letter(state, batch(ed, 0, hello), "default")
+    assert state.doc_clean
+    fold_letter(state, batch(ed, 1, bang), "default")
+    assert not state.doc_clean  # "!!!" waits for " world"
+    stored = LetterState.from_stored(state.doc, state.rest_json())
+    fold_letter(stored, batch(ed, 2, world), "default")
+    assert stored.doc_clean and doc_text(stored.doc) == FULL

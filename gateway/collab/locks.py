@@ -4,10 +4,15 @@ The Redis key is the gateway's coordination key (exclusive among all instances);
 `lock.acquired` (also on renewal), `lock.released` and `lock.expired` so the audit and every
 collaborator see them. Locks are advisory: document edits are never refused because of them.
 
-Expiry: Redis drops the key after the TTL without telling anyone, so the instance that granted
-(or last renewed) a lock remembers it and a sweep every few seconds appends `lock.expired` for
-those whose key is gone; an acquisition that finds an expired lock of ours emits it first.
-If that instance dies, its locks still expire in Redis, only without the event.
+The letter's index `locks:<letterId>` (hash section -> the lock's value, written in the same
+scripts as the keys) lists its locks without scanning the keyspace, and tells a timeout from a
+release: a release deletes the entry, a timeout leaves it behind.
+
+Expiry: Redis drops the key after the TTL without telling anyone, so the instances that granted
+or renewed a lock remember it and a sweep every few seconds checks those whose key is gone; an
+acquisition or a listing that meets a lapsed entry does too. Whichever deletes the lapsed entry
+appends `lock.expired`: once, and never for a lock released (on any instance). If no instance
+looks within the index's lifetime (the newest lock's TTL + 120 s), the lock expires silently.
 
 A holder who leaves: a lock taken while its holder was on the letter (in the projector's
 `presence:<letterId>`, on any instance) is released early, with `lock.expired`, once the
@@ -39,16 +44,72 @@ SWEEP_EVERY_S = 5.0
 LOCKERS = frozenset({"editor", "service"})  # sections are locked to edit them
 MAX_SECTION = 200
 
-# Compare-and-set / compare-and-delete on the exact value we read: no lost updates.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) and 1
+INDEX_SLACK_S = 120  # the index outlives its newest lock this long: time to announce expiries
+
+# `locks:<letterId>` hash, section -> the lock's value: the letter's index, written with the
+# lock key in one script. A release deletes the entry and a timeout leaves it behind, so an
+# entry whose key is gone is a lock that expired; whoever deletes it (_LAPSE, _LIST or _ACQUIRE)
+# logs `lock.expired`, exactly once across instances. The index's TTL bounds what is never
+# claimed (its instances died).
+_KEEP_INDEX = """
+local function keep(ms)
+  if redis.call('PTTL', KEYS[2]) < tonumber(ms) then redis.call('PEXPIRE', KEYS[2], ms) end
 end
-return 0
 """
+# KEYS: lock, index; ARGV: section, value, ttl_s, index ms. nil if held, else the lapsed entry
+# it replaced ('' if none).
+_ACQUIRE = (
+    _KEEP_INDEX
+    + """
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then return false end
+local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+keep(ARGV[4])
+return lapsed or ''
+"""
+)
+# Compare-and-set / compare-and-delete on the exact value we read: no lost updates.
+# KEYS: lock, index; ARGV: current, value, ttl_s, section, index ms.
+_RENEW = (
+    _KEEP_INDEX
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
+keep(ARGV[5])
+return 1
+"""
+)
+# KEYS: lock, index; ARGV: current, section.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[2])
+return redis.call('DEL', KEYS[1])
+"""
+# KEYS: lock, index; ARGV: section. The entry of a lock that timed out, claimed; else nil.
+_LAPSE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
+if lapsed then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return lapsed
+"""
+# KEYS: index, then the sections' lock keys; ARGV: the sections.
+# {{section, value, ...} held, {section, value, ...} lapsed (claimed)}.
+_LIST = """
+local held, lapsed = {}, {}
+for i, section in ipairs(ARGV) do
+  local value = redis.call('GET', KEYS[i + 1])
+  if value then
+    table.insert(held, section); table.insert(held, value)
+  else
+    local entry = redis.call('HGET', KEYS[1], section)
+    if entry then
+      redis.call('HDEL', KEYS[1], section)
+      table.insert(lapsed, section); table.insert(lapsed, entry)
+    end
+  end
+end
+return {held, lapsed}
 """
 
 router = APIRouter()
@@ -68,6 +129,10 @@ class Granted:
 
 def key_of(letter_id: str, section: str) -> str:
     return f"lock:{letter_id}:{section}"
+
+
+def index_of(letter_id: str) -> str:
+    return f"locks:{letter_id}"
 
 
 class Locks:
@@ -102,8 +167,13 @@ class Locks:
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
         value = json.dumps({**holder.model_dump(), "expires_at": expires_at, "n": uuid7()})
+        index, index_ms = index_of(letter_id), (self.ttl_s + INDEX_SLACK_S) * 1000
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
-            if await self.redis.set(key, value, nx=True, ex=self.ttl_s):
+            fresh = (section, value, self.ttl_s, index_ms)
+            lapsed = await self.redis.eval(_ACQUIRE, 2, key, index, *fresh)
+            if lapsed is not None:
+                if lapsed:  # it timed out and nobody announced it yet (another instance's)
+                    await self._append_expired(letter_id, meta.firm_id, section, lapsed)
                 break
             current = await self.redis.get(key)
             if current is None:
@@ -111,7 +181,8 @@ class Locks:
             held = json.loads(current)
             if held["id"] != claims.sub:
                 raise CollabError(409, "locked", _locked_body(held))
-            if await self.redis.eval(_RENEW, 1, key, current, value, self.ttl_s):
+            renewal = (current, value, self.ttl_s, section, index_ms)
+            if await self.redis.eval(_RENEW, 2, key, index, *renewal):
                 break
         else:
             raise CollabError(409, "lock contended, retry")
@@ -129,12 +200,13 @@ class Locks:
         key = key_of(letter_id, section)
         current = await self.redis.get(key)
         if current is None:
-            await self._expire_if_gone(key)
+            self._granted.pop(key, None)
+            await self._lapse(letter_id, meta.firm_id, section)
             raise CollabError(404, "not locked")
         held = json.loads(current)
         if held["id"] != claims.sub:
             raise CollabError(403, "only the holder may release a lock", _locked_body(held))
-        if not await self.redis.eval(_RELEASE, 1, key, current):
+        if not await self.redis.eval(_RELEASE, 2, key, index_of(letter_id), current, section):
             raise CollabError(409, "lock changed, retry")
         self._granted.pop(key, None)
         await self.collab.append(
@@ -143,15 +215,24 @@ class Locks:
         return {"section": section, "released": True}
 
     async def held(self, claims: Claims, letter_id: str) -> dict[str, Any]:
-        await self.collab.letter(claims, letter_id)
-        locks = []
-        async for raw in self.redis.scan_iter(match=f"lock:{letter_id}:*", count=200):
-            value = await self.redis.get(raw)
-            if value is not None:
-                held = json.loads(value)
-                section = raw.decode().split(":", 2)[2]
-                locks.append({"section": section, **_locked_body(held)})
-        return {"locks": sorted(locks, key=lambda lock: lock["section"])}
+        meta = await self.collab.letter(claims, letter_id)
+        index = index_of(letter_id)
+        sections = sorted(await self.redis.hkeys(index))
+        if not sections:
+            return {"locks": []}
+        keys = [key_of(letter_id, s.decode()) for s in sections]
+        held, lapsed = await self.redis.eval(_LIST, 1 + len(keys), index, *keys, *sections)
+        for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
+            section = raw.decode()
+            try:
+                await self._append_expired(letter_id, meta.firm_id, section, entry)
+            except CollabError as exc:  # a read still answers; the notice is lost
+                log.warning("lock expiry of %s/%s: %s", letter_id, section, exc)
+        locks = [
+            {"section": section.decode(), **_locked_body(json.loads(value))}
+            for section, value in zip(held[::2], held[1::2], strict=True)
+        ]
+        return {"locks": locks}
 
     async def _expire_if_gone(self, key: str) -> None:
         granted = self._granted.get(key)
@@ -160,16 +241,27 @@ class Locks:
         current = await self.redis.get(key)
         if current is not None and current.decode() == granted.value:
             return  # still ours (Redis' clock says it has not expired)
-        del self._granted[key]
-        if current is None:
-            await self._append_expired(granted)
+        if self._granted.get(key) is granted:
+            del self._granted[key]
+        if current is None:  # released or timed out, here or elsewhere: the index tells
+            await self._lapse(granted.letter_id, granted.firm_id, granted.section)
 
-    async def _append_expired(self, granted: Granted) -> None:
-        # Attributed to the holder whose lock lapsed; nobody acted.
-        service = Claims(granted.holder.id, granted.firm_id, granted.holder.name, "service", 0.0)
-        meta = LetterMeta(granted.letter_id, granted.firm_id, "")
-        payload = LockExpired(section=granted.section, holder=granted.holder)
-        await self.collab.append(service, meta, payload)
+    async def _lapse(self, letter_id: str, firm_id: str, section: str) -> None:
+        """Log `lock.expired` for the section's lock if it timed out and nobody did yet."""
+        key, index = key_of(letter_id, section), index_of(letter_id)
+        lapsed = await self.redis.eval(_LAPSE, 2, key, index, section)
+        if lapsed is not None:
+            await self._append_expired(letter_id, firm_id, section, lapsed)
+
+    async def _append_expired(
+        self, letter_id: str, firm_id: str, section: str, value: str | bytes
+    ) -> None:
+        # Attributed to the holder whose lock lapsed (from the lock's value); nobody acted.
+        held = json.loads(value)
+        holder = UserRef(**{k: held[k] for k in UserRef.model_fields if k in held})
+        service = Claims(holder.id, firm_id, holder.name, "service", 0.0)
+        payload = LockExpired(section=section, holder=holder)
+        await self.collab.append(service, LetterMeta(letter_id, firm_id, ""), payload)
 
     async def _present(self, letter_id: str, user: str) -> bool:
         return bool(await self.redis.hexists(f"presence:{letter_id}", user))
@@ -189,8 +281,9 @@ class Locks:
         if self._granted.get(key) is not granted:
             return  # renewed, released or expired meanwhile
         del self._granted[key]
-        if await self.redis.eval(_RELEASE, 1, key, granted.value):  # still exactly ours
-            await self._append_expired(granted)
+        index, section = index_of(granted.letter_id), granted.section
+        if await self.redis.eval(_RELEASE, 2, key, index, granted.value, section):  # still ours
+            await self._append_expired(granted.letter_id, granted.firm_id, section, granted.value)
 
     async def sweep(self) -> None:
         for key in list(self._granted):

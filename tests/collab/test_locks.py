@@ -126,3 +126,57 @@ async def test_a_lock_is_released_once_its_holder_has_left_the_letter(collab: Co
     # Free for others at once.
     assert (await collab.call("POST", f"/v1/letters/{lid}/locks/intro", user="bob")).is_success
     await bob.close()
+
+
+async def test_listing_follows_acquire_release_and_expiry(collab: Collab) -> None:
+    lid, other = await collab.gw.create_letter("x"), await collab.gw.create_letter("y")
+    locks: Locks = collab.gw.app.state.locks
+    base = f"/v1/letters/{lid}/locks"
+
+    async def listed() -> list[str]:
+        r = await collab.call("GET", base, user="bob")
+        assert r.status_code == 200, r.text
+        return [lock["section"] for lock in r.json()["locks"]]
+
+    for section in ("b", "a", "c"):
+        assert (await collab.call("POST", f"{base}/{section}", user="al")).is_success
+    assert (await collab.call("POST", f"/v1/letters/{other}/locks/a", user="al")).is_success
+    assert await listed() == ["a", "b", "c"]
+    assert (await collab.call("DELETE", f"{base}/b", user="al")).is_success
+    assert await listed() == ["a", "c"]
+    locks.ttl_s = 1
+    try:
+        assert (await collab.call("POST", f"{base}/c", user="al")).is_success  # renewed: 1 s
+    finally:
+        locks.ttl_s = 300
+
+    async def lapsed() -> bool:
+        return not await collab.redis.exists(f"lock:{lid}:c")
+
+    await eventually(lapsed, timeout=5)  # Redis' own TTL
+    assert await listed() == ["a"]
+    # The index holds live locks only: a release removes its entry, an expiry is pruned by
+    # the listing that found it (which announces it, once), and it expires after its locks.
+    assert await collab.redis.hkeys(f"locks:{lid}") == [b"a"]
+    assert 300_000 < await collab.redis.pttl(f"locks:{lid}") <= (300 + 120) * 1000
+    await locks.sweep()  # the granting instance finds it already announced
+    kinds = [t for t in types_of(await collab.gw.records(Topic.LETTERS, lid)) if "lock" in t]
+    assert kinds == ["lock.acquired"] * 3 + ["lock.released", "lock.acquired", "lock.expired"]
+    assert (await collab.call("DELETE", f"{base}/a", user="al")).is_success
+    assert await listed() == [] and not await collab.redis.exists(f"locks:{lid}")
+
+
+async def test_listing_does_not_scan_the_keyspace(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("x")
+    assert (await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")).is_success
+    await collab.redis.mset({f"unrelated:{i}": i for i in range(1000)})
+
+    async def scans() -> int:
+        stats = await collab.redis.info("commandstats")
+        return int(stats.get("cmdstat_scan", {}).get("calls", 0))
+
+    before = await scans()
+    for _ in range(3):
+        r = await collab.call("GET", f"/v1/letters/{lid}/locks", user="bob")
+        assert [lock["section"] for lock in r.json()["locks"]] == ["a"]
+    assert await scans() == before  # the listing reads its letter's index, not the keyspace

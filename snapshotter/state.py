@@ -1,8 +1,12 @@
 """The snapshotter's working state of one letter, and its persisted form.
 
 Everything a fold decision depends on lives here (document, version counters, open edit
-bursts, open sessions, recently seen event ids, the letter's record clock) and is saved in the
-same transaction as the rows it produced, so a restart continues exactly where it stopped.
+bursts, open sessions, recently seen event ids, the letter's record clock). It is saved (a
+`snapshotter_letter_state` row) only now and then, not with every batch: the row records
+`covers`, the offset after the last record of the letter folded into it, and a restart (or a
+reload after eviction) folds the letter's records from there to the committed position again,
+rebuilding the state without writing their rows twice (`fold.Folder.catch_up`). The state
+depends only on the letter's own records, so the rebuilt state equals the lost one.
 """
 
 from collections import deque
@@ -35,7 +39,24 @@ class LetterState:
     sessions: dict[str, Session] = field(default_factory=dict)
     recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
     clock_ms: int = 0
+    covers: int = 0  # offset after the last record of this letter folded in
+    # Folded since the last scheduled save (`fold.Folder` decides saves by them): records and
+    # their bytes. Saved with the state, so that save points depend only on the log.
+    unsaved_records: int = 0
+    unsaved_bytes: int = 0
     _recent: set[str] = field(default_factory=set)  # recent_ids, for O(1) membership
+    # `covers` of the row in the database (None: none yet, or one from before `covers` was
+    # saved, which must be replaced with the next commit), and when (time.monotonic) a record
+    # was first folded past it: in memory only.
+    saved_covers: int | None = None
+    unsaved_since: float | None = None
+    # The offset of the first record folded past the row (None: none), as `snapshotter_unsaved`
+    # keeps it for a restart; a loaded state with one has records to fold again from there.
+    unsaved_from: int | None = None
+
+    @property
+    def unsaved(self) -> bool:
+        return self.saved_covers != self.covers
 
     def seen(self, event_id: str) -> bool:
         """True for an event id seen recently; otherwise remember it."""
@@ -57,6 +78,8 @@ class LetterState:
             "sessions": {c: [s.user, s.joined_ms] for c, s in self.sessions.items()},
             "recent_ids": list(self.recent_ids),
             "clock_ms": self.clock_ms,
+            "covers": self.covers,
+            "unsaved": [self.unsaved_records, self.unsaved_bytes],
         }
 
     @classmethod
@@ -71,8 +94,12 @@ class LetterState:
         field_name: str,
         window_ms: int,
     ) -> "LetterState":
+        """A saved state; one saved before `covers` existed covers no known offset (the
+        caller sets `covers` and leaves `saved_covers` None, so the next commit saves it)."""
         bursts = {user: Burst.from_json(b) for user, b in data["bursts"].items()}
-        return cls(
+        records, size = data.get("unsaved", (0, 0))
+        covers = data.get("covers")
+        state = cls(
             letter_id,
             topic,
             partition,
@@ -83,4 +110,9 @@ class LetterState:
             {c: Session(u, ts) for c, (u, ts) in data["sessions"].items()},
             deque(data["recent_ids"], maxlen=RECENT_IDS),
             data["clock_ms"],
+            covers or 0,
+            records,
+            size,
         )
+        state.saved_covers = covers
+        return state

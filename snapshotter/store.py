@@ -1,5 +1,6 @@
 """The snapshotter's writes to PostgreSQL: one transaction per batch holding its rows, the
-letters' working state AND the consumer position, so a batch is applied exactly once.
+letters' working states saved with it AND the consumer position, so a batch is applied
+exactly once.
 
 The position update is a compare-and-set on the position this instance started the batch
 from: if another instance (after a rebalance, or a zombie) moved it, the transaction rolls back
@@ -14,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from schemas.events import Payload
-from snapshotter import pgtext
+from snapshotter import pgtext, quarantine
 from snapshotter.fold import BatchOutput, CommentOp, StateRow
 from snapshotter.state import LetterState
 
@@ -66,13 +67,18 @@ class Store:
     async def load_states(
         self, letter_ids: Iterable[str], *, field_name: str, window_ms: int
     ) -> list[LetterState]:
+        """The letters' saved states; `unsaved_from` says where those lagging records committed
+        since start."""
         rows = await self.pool.fetch(
-            "SELECT letter_id, log_topic, log_partition, ydoc_state, state"
-            " FROM snapshotter_letter_state WHERE letter_id = ANY($1::text[])",
+            "SELECT s.letter_id, log_topic, log_partition, ydoc_state, state,"
+            " u.since FROM snapshotter_letter_state s"
+            " LEFT JOIN snapshotter_unsaved u USING (letter_id)"
+            " WHERE s.letter_id = ANY($1::text[])",
             list(letter_ids),
         )
-        return [
-            LetterState.restore(
+        states = []
+        for r in rows:
+            state = LetterState.restore(
                 r["letter_id"],
                 r["log_topic"],
                 r["log_partition"],
@@ -81,8 +87,22 @@ class Store:
                 field_name=field_name,
                 window_ms=window_ms,
             )
-            for r in rows
-        ]
+            state.unsaved_from = r["since"]
+            states.append(state)
+        return states
+
+    async def quarantined(self, topic: str, partition: int, start: int, end: int) -> set[int]:
+        """Offsets in [start, end) the snapshotter quarantined (skipped) when folding them."""
+        rows = await self.pool.fetch(
+            "SELECT log_offset FROM quarantine WHERE consumer = $1 AND log_topic = $2"
+            " AND log_partition = $3 AND log_offset >= $4 AND log_offset < $5",
+            quarantine.CONSUMER,
+            topic,
+            partition,
+            start,
+            end,
+        )
+        return {row["log_offset"] for row in rows}
 
     async def commit(
         self,
@@ -101,6 +121,7 @@ class Store:
             for op in out.comments:
                 await _write_comment(conn, op)
             await _write_states(conn, out.states)
+            await _mark_unsaved(conn, out.lagging, out.current)
 
 
 async def _advance(
@@ -210,6 +231,24 @@ async def _write_states(conn: asyncpg.Connection, states: Iterable[StateRow]) ->
         " SET ydoc_state = EXCLUDED.ydoc_state, state = EXCLUDED.state",
         rows,
     )
+
+
+async def _mark_unsaved(
+    conn: asyncpg.Connection, lagging: dict[str, int], current: set[str]
+) -> None:
+    if lagging:  # mostly listed already, from the same offset: then nothing is written
+        await conn.execute(
+            "INSERT INTO snapshotter_unsaved (letter_id, since)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT (letter_id)"
+            " DO UPDATE SET since = EXCLUDED.since"
+            " WHERE snapshotter_unsaved.since <> EXCLUDED.since",
+            list(lagging),
+            list(lagging.values()),
+        )
+    if current:
+        await conn.execute(
+            "DELETE FROM snapshotter_unsaved WHERE letter_id = ANY($1::text[])", sorted(current)
+        )
 
 
 # Comment events: unknown threads/comments are ignored (0 rows), never a crash; every UPDATE

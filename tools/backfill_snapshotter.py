@@ -27,11 +27,12 @@ from tools.sources import Sources
 MARKER_GROUP = "tools.backfill"  # consumer_positions rows used as job markers
 RESET_MARKER = ("snapshotter-reset", 0)
 TABLES = (
-    "letters, letter_version, collaboration, comment_threads, comments, snapshotter_letter_state"
+    "letters, letter_version, collaboration, comment_threads, comments, snapshotter_letter_state,"
+    " snapshotter_unsaved"
 )
 _LETTER_TABLES = (
     "comments", "comment_threads", "collaboration", "letter_version", "snapshotter_letter_state",
-    "letters",
+    "snapshotter_unsaved", "letters",
 )  # fmt: skip
 
 

@@ -4,7 +4,13 @@ Reads and writes Kafka-style records; owns nothing else. Two implementations beh
 `Log` protocol: an embedded single-node log (default) and Kafka through aiokafka.
 """
 
-from eventlog.errors import CorruptLogError, LogClosedError, LogError, LogUnavailableError
+from eventlog.errors import (
+    CorruptLogError,
+    LogClosedError,
+    LogError,
+    LogUnavailableError,
+    RecordTooLargeError,
+)
 from eventlog.records import Entry, Headers, Log, Record
 
 __all__ = [
@@ -16,4 +22,5 @@ __all__ = [
     "LogError",
     "LogUnavailableError",
     "Record",
+    "RecordTooLargeError",
 ]

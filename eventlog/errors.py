@@ -9,6 +9,11 @@ class LogUnavailableError(LogError):
     """The log cannot take or serve records right now (broker down, disk error, timeout)."""
 
 
+class RecordTooLargeError(LogError):
+    """The log refuses a record for good: it is larger than the topic or broker takes (Kafka's
+    MESSAGE_TOO_LARGE). Retrying cannot help, unlike `LogUnavailableError`."""
+
+
 class LogClosedError(LogError):
     """The log was used after close()."""
 

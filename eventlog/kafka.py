@@ -6,15 +6,18 @@ translated into `eventlog.errors` here, so services never see one.
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from eventlog.errors import LogClosedError, LogError
 from eventlog.kafka_io import (
+    Readers,
     create_topics,
     fetch_until,
+    record_limits,
     to_records,
     translated,
     true_end_offsets,
@@ -24,6 +27,7 @@ from eventlog.records import Entry, Record
 
 log = logging.getLogger(__name__)
 RECORD_HEADROOM = 64 << 10  # a record's key, headers and batch framing, beside its value
+READERS = 4  # consumers for one-off reads (letter loads, offsets): that many run at once
 
 
 class KafkaLog:
@@ -52,8 +56,7 @@ class KafkaLog:
         self._timeout_s, self._follow_wait_ms = append_timeout_s, follow_max_wait_ms
         self._counts: dict[str, int] = {}
         self._producer: AIOKafkaProducer | None = None
-        self._reader: AIOKafkaConsumer | None = None
-        self._read_lock = asyncio.Lock()
+        self._readers = Readers(self._new_reader, READERS)
         self._groups: dict[str, AIOKafkaConsumer] = {}
         self._followers: set[AIOKafkaConsumer] = set()
         self._closed = False
@@ -90,8 +93,6 @@ class KafkaLog:
             max_request_size=self._max_request,
         )
         await self._started(self._producer)
-        self._reader = self._consumer(None)
-        await self._started(self._reader)
         for topic in self._wanted:
             found = await self._producer.partitions_for(topic)
             self._counts[topic] = len(found)
@@ -105,12 +106,37 @@ class KafkaLog:
                 sorted(set(self._counts.values())),
                 self._partitions,
             )
+        await self._check_record_limits()
+
+    async def _check_record_limits(self) -> None:
+        """Refuse topics that take smaller records than the log may be given: a record refused
+        for good fails its letter (4503) and is dropped (gateway/live/rescue.py), so an operator
+        learns it here rather than from lost edits (hand-made topics, a low broker default)."""
+        limits = await record_limits(self._bootstrap, list(self._wanted))
+        small = {t: n for t, n in limits.items() if n is not None and n < self._max_request}
+        if small:
+            found = ", ".join(
+                f"topic {t} takes records of up to {n} bytes" for t, n in small.items()
+            )
+            raise LogError(
+                f"Kafka: {found} (max.message.bytes), the log needs {self._max_request} (the"
+                " larger of STENO_MAX_MESSAGE_BYTES and STENO_MAX_DOCUMENT_BYTES plus"
+                f" {RECORD_HEADROOM}): raise max.message.bytes to at least that"
+            )
+        unknown = sorted(t for t, n in limits.items() if n is None)
+        if unknown:
+            log.warning(
+                "Kafka: the broker does not tell max.message.bytes of %s: not checked; records"
+                " up to %d bytes must fit",
+                unknown,
+                self._max_request,
+            )
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        clients = [*self._followers, *self._groups.values(), self._reader, self._producer]
+        clients = [*self._followers, *self._groups.values(), *self._readers.made, self._producer]
         for client in clients:
             if client is None:
                 continue
@@ -160,9 +186,8 @@ class KafkaLog:
     async def read(
         self, topic: str, partition: int, offset: int, limit: int = 1000
     ) -> list[Record]:
-        reader = self._started_reader()
         tp = self._tp(topic, partition)
-        async with self._read_lock:
+        async with self._reader() as reader:
             with translated(f"reading {topic}/{partition}", self._timeout_s):
                 listed = await reader.end_offsets([tp])
                 if offset >= listed[tp]:  # maybe the end: make sure (see true_end_offsets)
@@ -197,16 +222,15 @@ class KafkaLog:
                 await consumer.stop()
 
     async def start_offsets(self, topic: str) -> dict[int, int]:
-        reader = self._started_reader()
         tps = [self._tp(topic, p) for p in range(self._count(topic))]
-        with translated(f"listing offsets of {topic}", self._timeout_s):
-            found = await reader.beginning_offsets(tps)
+        async with self._reader() as reader:
+            with translated(f"listing offsets of {topic}", self._timeout_s):
+                found = await reader.beginning_offsets(tps)
         return {tp.partition: offset for tp, offset in found.items()}
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
-        reader = self._started_reader()
         tps = [self._tp(topic, p) for p in range(self._count(topic))]
-        async with self._read_lock:
+        async with self._reader() as reader:
             with translated(f"listing offsets of {topic}", self._timeout_s):
                 found = await self._true_end(reader, tps)
         return {tp.partition: offset for tp, offset in found.items()}
@@ -282,11 +306,21 @@ class KafkaLog:
             raise LogError("KafkaLog.start() was not awaited")
         return self._producer
 
-    def _started_reader(self) -> AIOKafkaConsumer:
-        self._check_open()
-        if self._reader is None:
-            raise LogError("KafkaLog.start() was not awaited")
-        return self._reader
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
+        """A reader of the pool for this read alone."""
+        self._started_producer()  # started and not closed
+        async with self._readers.borrowed() as reader:
+            yield reader
+
+    async def _new_reader(self) -> AIOKafkaConsumer:
+        reader = self._consumer(None)
+        with translated("starting a reader", self._timeout_s):
+            await self._started(reader)
+        if self._closed:  # close() ran meanwhile and could not see it
+            await reader.stop()
+            self._check_open()
+        return reader
 
     def _count(self, topic: str) -> int:
         self._check_open()

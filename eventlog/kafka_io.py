@@ -1,21 +1,38 @@
-"""aiokafka plumbing for `KafkaLog`: error translation, topic creation, fetch helpers.
+"""aiokafka plumbing for `KafkaLog`: error translation, topics, readers, fetch helpers.
 
 Kept apart from `kafka` so the adapter reads as the `Log` protocol and nothing else.
 """
 
+import asyncio
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import ConsumerStoppedError, KafkaError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import (
+    ConsumerStoppedError,
+    IncompatibleBrokerVersion,
+    KafkaError,
+    MessageSizeTooLargeError,
+    UnsupportedVersionError,
+)
 from aiokafka.structs import ConsumerRecord
 
-from eventlog.errors import LogClosedError, LogError, LogUnavailableError
+from eventlog.errors import LogClosedError, LogError, LogUnavailableError, RecordTooLargeError
 from eventlog.records import Record
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
+MAX_MESSAGE_BYTES = "max.message.bytes"
 
 
 @contextmanager
@@ -27,6 +44,12 @@ def translated(
         yield
     except LogError:
         raise
+    except MessageSizeTooLargeError as exc:
+        # The producer's own max_request_size, or the broker's MESSAGE_TOO_LARGE (code 10, the
+        # topic's max.message.bytes): the same record fails again however often it is sent.
+        raise RecordTooLargeError(
+            f"Kafka: {what}: a record is larger than it takes: {exc}"
+        ) from exc
     except (KafkaError, ConsumerStoppedError, OSError, TimeoutError) as exc:
         if closed is not None and closed():
             raise LogClosedError(f"Kafka log closed while {what}") from exc
@@ -45,7 +68,7 @@ def topic_configs(retention_ms: int | None, max_message_bytes: int) -> dict[str,
     return {
         "retention.ms": retention,
         "cleanup.policy": "delete",
-        "max.message.bytes": str(max_message_bytes),
+        MAX_MESSAGE_BYTES: str(max_message_bytes),
         "message.timestamp.type": "LogAppendTime",
     }
 
@@ -61,24 +84,78 @@ async def create_topics(
     decides where keys go, and changing it would move letters between partitions)."""
     if not topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        new = [
-            NewTopic(
-                name,
-                partitions,
-                replication_factor,
-                topic_configs=topic_configs(retention, max_message_bytes),
-            )
-            for name, retention in topics.items()
-        ]
+    new = [
+        NewTopic(
+            name,
+            partitions,
+            replication_factor,
+            topic_configs=topic_configs(retention, max_message_bytes),
+        )
+        for name, retention in topics.items()
+    ]
+    async with _admin(bootstrap) as admin:
         response = await admin.create_topics(new)
-    finally:
-        await admin.close()
     for topic, code, message in response.topic_errors:
         if code not in (0, TOPIC_ALREADY_EXISTS):
             raise LogUnavailableError(f"Kafka: creating topic {topic}: error {code} {message}")
+
+
+async def record_limits(bootstrap: str, topics: Collection[str]) -> dict[str, int | None]:
+    """Each topic's effective `max.message.bytes` (its own, else the broker's
+    `message.max.bytes`); None where the broker does not say: Tansu lists only the configs a
+    topic was created with, and a broker without DescribeConfigs says nothing."""
+    found: dict[str, int | None] = dict.fromkeys(topics)
+    if not topics:
+        return found
+    # Every config, not the one named: Tansu cannot decode a DescribeConfigs naming configs
+    # (it drops the connection).
+    wanted = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
+    async with _admin(bootstrap) as admin:
+        try:
+            responses = await admin.describe_configs(wanted)
+        except (UnsupportedVersionError, IncompatibleBrokerVersion):
+            return found
+    for response in responses:
+        for code, _message, _type, name, entries in response.resources:
+            values = {entry[0]: entry[1] for entry in entries}
+            if code == 0 and name in found and values.get(MAX_MESSAGE_BYTES) is not None:
+                found[name] = int(values[MAX_MESSAGE_BYTES])
+    return found
+
+
+@asynccontextmanager
+async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+class Readers:
+    """Up to `size` consumers for one-off reads, each used by one read at a time (a read
+    assigns and seeks its consumer), made when first needed: reads of different partitions
+    (letter loads after a reconnect storm) do not wait for each other."""
+
+    def __init__(self, make: Callable[[], Awaitable[AIOKafkaConsumer]], size: int) -> None:
+        self._make = make
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[AIOKafkaConsumer] = []
+        self.made: list[AIOKafkaConsumer] = []  # every reader, busy or idle: close() stops them
+
+    @asynccontextmanager
+    async def borrowed(self) -> AsyncIterator[AIOKafkaConsumer]:
+        async with self._slots:
+            if self._idle:
+                reader = self._idle.pop()
+            else:
+                reader = await self._make()
+                self.made.append(reader)
+            try:
+                yield reader
+            finally:
+                self._idle.append(reader)
 
 
 async def fetch_until(

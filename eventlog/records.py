@@ -48,6 +48,7 @@ class Log(Protocol):
 
         Raises LogUnavailableError when they cannot be made durable; then none, some or all
         may be stored, and a retry may duplicate (consumers deduplicate by event id).
+        RecordTooLargeError when the log refuses one of them for good: retrying cannot help.
         """
         ...
 

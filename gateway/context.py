@@ -7,7 +7,7 @@ from typing import Any
 from eventlog.records import Entry, Log
 from gateway.auth import Claims, Verifier
 from gateway.live.appender import Batcher
-from gateway.live.buckets import KeyedBuckets, UserBuckets
+from gateway.live.buckets import KeyedBuckets, UserBuckets, user_key
 from gateway.live.intake import Intake
 from gateway.metrics import Metrics
 from gateway.preparse import Limits
@@ -50,7 +50,7 @@ class Context:
         """None if the caller may go on (one taken from their bucket), else seconds to wait.
         Service tokens have no budget: they are the product's own backend (one "user" for every
         firm, creating letters in bulk), not a person whose stolen token could hog an instance."""
-        return None if claims.role == "service" else buckets.admit(claims.sub)
+        return None if claims.role == "service" else buckets.admit(user_key(claims))
 
     def batcher(self, topic: Topic) -> Batcher:
         """The appends of `topic` for all letters of this instance (gateway/live/appender.py)."""

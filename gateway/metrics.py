@@ -70,6 +70,12 @@ class Metrics:
             "Times connections began to be held because the log was behind",
             registry=r,
         )
+        self.rescue_dropped = Counter(
+            "gateway_rescue_dropped_records",
+            "Unlogged entries the rescue dropped because the log refuses them for good (larger"
+            " than the topic or broker takes); each is logged at ERROR",
+            registry=r,
+        )
         self.load_latency = Histogram(
             "gateway_load_seconds", "Time to load a letter", buckets=_FAST, registry=r
         )

@@ -18,6 +18,7 @@ from gateway.errors import GOING_AWAY, LOG_UNAVAILABLE, Refused
 from gateway.inbound import limits_for
 from gateway.live import loader, writes
 from gateway.live.addressed import DocumentSocket
+from gateway.live.buckets import user_key
 from gateway.live.connection import Connection
 from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
@@ -103,7 +104,7 @@ class Gateway:
         """One session on the letter until it ends; `kind` DocumentConnection for a document of
         a multiplexed socket (gateway/live/addressed.py)."""
         await ws.accept()
-        with self.ctx.update_bytes.held(claims.sub) as update_budget:
+        with self.ctx.update_bytes.held(user_key(claims)) as update_budget:
             conn = kind(self.ctx, ws, claims, events, update_budget)
             self.conns.add(conn)
             self._empty.clear()

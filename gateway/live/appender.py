@@ -176,6 +176,7 @@ class Batcher:
         self._metrics.appended(self._topic, time.perf_counter() - started)
         for (appender, items), result in zip(groups.items(), results, strict=True):
             if isinstance(result, Exception):
+                # A RecordTooLargeError too fails the room (4503): its peers heard the update.
                 _guarded(appender.fail, result, [entry for entry, _ in items])
                 continue
             appender.appended(len(items))

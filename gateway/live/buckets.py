@@ -8,6 +8,9 @@ more: by arithmetic ~8 MB/s of updates that cancel out (insert, then delete) fro
 until the disk is full. A budget per connection would not hold, as every reconnect would start
 with a full one: a user's bucket outlives their last connection for as long as it takes to
 refill.
+
+A user is a firm's user (`user_key`): a token's `sub` is unique only within its firm's identity
+provider, so two firms' users may share one, and must not share a budget or a connection cap.
 """
 
 import time
@@ -15,6 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cachetools import TTLCache
+
+from gateway.auth import Claims
+
+UserKey = tuple[str, str]  # (firm_id, sub)
+
+
+def user_key(claims: Claims) -> UserKey:
+    """Who the caller is for per-user budgets and caps: the firm's user, not the `sub` alone."""
+    return claims.firm_id, claims.sub
 
 
 class TokenBucket:
@@ -45,22 +57,22 @@ class TokenBucket:
 
 
 class KeyedBuckets:
-    """A bucket per key, forgotten once it would be full again (a key that comes back later
+    """A bucket per user, forgotten once it would be full again (a user who comes back later
     starts with the burst it would have had anyway)."""
 
     def __init__(self, rate: float, burst: float, keys: int = 100_000) -> None:
         self.rate, self.burst = rate, burst
-        self._buckets: TTLCache[str, TokenBucket] = TTLCache(keys, burst / rate + 1.0)
+        self._buckets: TTLCache[UserKey, TokenBucket] = TTLCache(keys, burst / rate + 1.0)
 
-    def take_out(self, key: str) -> TokenBucket:
+    def take_out(self, key: UserKey) -> TokenBucket:
         """The key's bucket (a full one if it has none), no longer kept here."""
         return self._buckets.pop(key, None) or TokenBucket(self.rate, self.burst)
 
-    def put_back(self, key: str, bucket: TokenBucket) -> None:
+    def put_back(self, key: UserKey, bucket: TokenBucket) -> None:
         """Kept until it would have refilled."""
         self._buckets[key] = bucket
 
-    def admit(self, key: str, cost: float = 1.0) -> float | None:
+    def admit(self, key: UserKey, cost: float = 1.0) -> float | None:
         """None if `key` may go on (its cost taken), else the seconds until it may."""
         bucket = self.take_out(key)
         self.put_back(key, bucket)  # re-armed: it expires only once it has refilled
@@ -76,11 +88,11 @@ class UserBuckets:
     `TokenBucket.take`, not a lookup (2.3 us through a TTLCache, against 0.24 us)."""
 
     def __init__(self, rate: float, burst: float, parked: int = 100_000) -> None:
-        self._live: dict[str, tuple[TokenBucket, int]] = {}  # user -> (bucket, connections)
+        self._live: dict[UserKey, tuple[TokenBucket, int]] = {}  # user -> (bucket, connections)
         self._parked = KeyedBuckets(rate, burst, parked)
 
     @contextmanager
-    def held(self, user: str) -> Iterator[TokenBucket]:
+    def held(self, user: UserKey) -> Iterator[TokenBucket]:
         bucket, holders = self._live.get(user) or (None, 0)
         if bucket is None:
             bucket = self._parked.take_out(user)

@@ -35,16 +35,15 @@ from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import (
     MALFORMED,
-    RATE_LIMITED,
     SLOW_CONSUMER,
     Refused,
 )
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
-from gateway.live.ownership import check_count, new_clients
-from gateway.live.pacing import Paced
+from gateway.live.pacing import FrameRate, Paced
 from gateway.live.room import Room
 from gateway.live.session import Session
+from gateway.live.writes import admit_update
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
 
@@ -91,7 +90,9 @@ class Connection:
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._wake = asyncio.Event()
         s = ctx.settings
-        self._bucket = TokenBucket(s.rate_messages_per_s, s.rate_burst)
+        self._rate = FrameRate(
+            s.rate_messages_per_s, s.rate_burst, s.rate_wait_max_s, ctx.metrics.paced.inc
+        )
         # Awareness and requests for state over their budgets wait for it (gateway/live/pacing.py).
         refuse = ctx.metrics.refuse
         self._room: Room | None = None  # while serving
@@ -127,7 +128,6 @@ class Connection:
         # Frames for the socket at the end of this tick: (kind, message, its frame).
         self._tick: list[tuple[str, bytes, bytes]] = []
         self._synced = False  # the client's sync step 2 has arrived (gateway/live/room.py)
-        self._over_since: float | None = None  # first wait of a run over the frame rate
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     @property
@@ -370,22 +370,14 @@ class Connection:
             self.ctx.intake.hold(self._log_hold)
         if data is None:
             raise Refused(MALFORMED, "text_frame")
-        if not self._bucket.take():
-            return self._over_rate(room, data)
-        self._over_since = None
+        if not self._rate.take():
+            return self._over_rate(room, data, self._rate.wait_s())  # 4429 after a long run
         return self._handle(room, data)
 
-    async def _over_rate(self, room: Room, data: bytes) -> None:
-        """Over the frame rate: this message waits for it, and the messages after it wait in the
-        socket, so the client is read at the rate. A client still over it
-        `rate_wait_max_s` after it first had to wait is refused (4429)."""
-        now = time.monotonic()
-        if self._over_since is None:
-            self._over_since = now
-        elif now - self._over_since > self.ctx.settings.rate_wait_max_s:
-            raise Refused(RATE_LIMITED, "rate_limited")
-        self.ctx.metrics.paced.inc()
-        await asyncio.sleep(self._bucket.reserve())
+    async def _over_rate(self, room: Room, data: bytes, wait_s: float) -> None:
+        """Over the frame rate: this message waits its turn, and the messages after it wait in
+        the socket, so the client is read at the rate (gateway/live/pacing.py)."""
+        await asyncio.sleep(wait_s)
         if self.closing is not None:  # the room failed, or the token expired, meanwhile
             return
         claim = self._handle(room, data)
@@ -426,11 +418,8 @@ class Connection:
                 return None
         clients = None
         if msg.info is not None and self.claims.can_edit:
-            if not self.update_budget.take(len(msg.body)):
-                raise Refused(RATE_LIMITED, "update_bytes_rate_limited")
-            clients = new_clients(msg.info, room.shape)
-            check_count(self.client_ids, clients)
-            unknown = room.owners.unknown(clients)
+            budget, used = self.update_budget, self.client_ids
+            clients, unknown = admit_update(room, budget, used, msg.info, len(msg.body))
             if unknown:
                 return self._claim(room, data, unknown)
         self._deliver(room, msg, clients)

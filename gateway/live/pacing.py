@@ -1,4 +1,12 @@
-"""Messages over a connection's budget for their kind wait for it, the latest of each kind only.
+"""Messages over a budget wait for it: over the frame rate, every one in turn (`FrameRate`);
+over a budget for their kind, the latest of each kind only (`Paced`).
+
+Over the frame rate a message waits for its turn and its caller reads nothing more meanwhile, so
+a client is read at its rate and a burst (a paste, a resync, a provider authenticating its
+documents again) arrives whole and in order; stock y-websocket providers never come back after a
+4429, which is kept for a client still over the rate `rate_wait_max_s` after it first had to
+wait. `Connection` (a `/v1` socket's frames, a Hocuspocus document's) and the Hocuspocus socket
+(messages for documents it has not authenticated) pace the same way.
 
 Awareness over its rate (a caret must not stay stale) and requests for state over theirs (a
 Hocuspocus provider counts its step 1 as unsaved until it is answered) are not dropped: the
@@ -9,12 +17,44 @@ message per kind, and a client over its budget costs a timer, not a queue.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
+from gateway.errors import RATE_LIMITED, Refused
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 
 log = logging.getLogger(__name__)
+
+
+class FrameRate:
+    """A socket's budget of messages; over it each message waits its turn (above)."""
+
+    def __init__(
+        self, rate: float, burst: float, wait_max_s: float, paced: Callable[[], None]
+    ) -> None:
+        """`paced()` counts a message that has to wait."""
+        self.bucket, self.wait_max_s, self._paced = TokenBucket(rate, burst), wait_max_s, paced
+        self._over_since: float | None = None  # first wait of a run over the rate
+
+    def take(self) -> bool:
+        """Within the rate now (one taken); else the message must wait `wait_s()`."""
+        if self.bucket.take():
+            self._over_since = None
+            return True
+        return False
+
+    def wait_s(self) -> float:
+        """Over the rate: the seconds this message waits for its turn (its token taken ahead,
+        into debt: `TokenBucket.reserve`). Refused (4429) for a client still over the rate
+        `wait_max_s` after its run over it began."""
+        now = time.monotonic()
+        if self._over_since is None:
+            self._over_since = now
+        elif now - self._over_since > self.wait_max_s:
+            raise Refused(RATE_LIMITED, "rate_limited")
+        self._paced()
+        return self.bucket.reserve()
 
 
 class Paced:

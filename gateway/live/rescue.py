@@ -7,14 +7,20 @@ what it had accepted but not logged and appends it again, retrying with backoff,
 letter is loaded here again: once it is in the log those structs are known, a peer's resync
 repeats them harmlessly, and the author need not come back for them to be durable. A retry may
 duplicate records the failed append stored after all; consumers deduplicate by event id.
+
+An entry the log refuses for good (RecordTooLargeError: larger than the Kafka topic takes) is
+dropped, logged at ERROR and counted (gateway_rescue_dropped_records): retrying it would refuse
+the letter (4503) until a restart. The entries around it are still appended.
 """
 
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+from eventlog.errors import RecordTooLargeError
 from eventlog.records import Entry, Log
 from gateway.errors import LOG_UNAVAILABLE, Refused
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 FIRST_RETRY_S, MAX_RETRY_S = 0.5, 10.0
@@ -31,9 +37,11 @@ class Rescue:
         entries: Sequence[Entry],
         timeout_s: float,
         on_done: Callable[["Rescue"], None] = lambda _: None,
+        *,
+        metrics: Metrics,
     ) -> None:
         self._log, self._topic, self.key, self._timeout_s = log_, topic, key, timeout_s
-        self._on_done = on_done
+        self._on_done, self._metrics = on_done, metrics
         self.entries = list(entries)
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
@@ -51,20 +59,54 @@ class Rescue:
                 return True
             batch = list(self.entries)
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    await self._log.append(self._topic, self.key, batch)
+                await self._append(batch)
+            except RecordTooLargeError:
+                await self._one_by_one(batch)
             except Exception as exc:  # still down: the next attempt tries again
                 log.warning(
                     "rescue of %s: %d entries still unlogged: %r", self.letter_id, len(batch), exc
                 )
                 return False
-            del self.entries[: len(batch)]
-            log.info("rescue of %s: %d unlogged entries appended", self.letter_id, len(batch))
+            else:
+                del self.entries[: len(batch)]
+                log.info("rescue of %s: %d unlogged entries appended", self.letter_id, len(batch))
             if not self.entries:
                 if self._task is not asyncio.current_task():
                     self._task.cancel()  # landed from `ensure`: no retry left to wait for
                 self._on_done(self)
             return not self.entries
+
+    async def _append(self, entries: list[Entry]) -> None:
+        async with asyncio.timeout(self._timeout_s):
+            await self._log.append(self._topic, self.key, entries)
+
+    async def _one_by_one(self, batch: list[Entry]) -> None:
+        """The log refused an entry of `batch` for good: append them one at a time, in order,
+        dropping those it refuses, until all are done or the log is down (the rest waits)."""
+        for entry in batch:
+            try:
+                await self._append([entry])
+            except RecordTooLargeError as exc:
+                self._metrics.rescue_dropped.inc()
+                headers = dict(entry.headers)
+                log.error(
+                    "rescue of %s: an entry of %d bytes (%s by %s) dropped, the log refuses it"
+                    " for good: %s",
+                    self.letter_id,
+                    len(entry.value),
+                    headers.get("type", b"?").decode(errors="replace"),
+                    headers.get("user", b"?").decode(errors="replace"),
+                    exc,
+                )
+            except Exception as exc:
+                log.warning(
+                    "rescue of %s: %d entries still unlogged: %r",
+                    self.letter_id,
+                    len(self.entries),
+                    exc,
+                )
+                return
+            del self.entries[0]  # `entry`: `add` only appends behind it
 
     async def ensure(self) -> None:
         """Before the letter loads here: append now, or Refused(4503) while the log is down."""

@@ -29,6 +29,7 @@ from gateway.preparse import DocShape, UpdateInfo
 from gateway.transport import binary_frame
 from schemas.envelope import Event
 from schemas.events import SessionJoined, SessionLeft, Topic, UserRef
+from schemas.ystate import pending_parts, with_pending
 
 log = logging.getLogger(__name__)
 PRESENCE_INTERVAL_S = 0.1  # at most one awareness record per connection per 100 ms
@@ -68,6 +69,10 @@ class Room:
         # Bytes of the loaded state plus every update accepted since: an upper bound of the
         # document's size (deletions are not subtracted) that costs nothing to keep.
         self.size = 0
+        # What of the loaded state the document holds pending (gateway/live/loader.py): sent
+        # with every sync step 2, so a peer holds it pending too and integrates it when the
+        # update it waits for arrives, as this document does.
+        self._unsettled: list[bytes] = []
         self.failed = False
         self.closing = False
         self.closed = asyncio.Event()
@@ -88,6 +93,7 @@ class Room:
         if loaded.state:
             self.shape = DocShape.from_update(loaded.state)
             self.doc.apply_update(loaded.state)
+            self._unsettled = list(loaded.pending)
         self.size = len(loaded.state)
         pending, self._pending = self._pending or [], None
         for event in pending:
@@ -201,7 +207,7 @@ class Room:
     def receive(self, conn: Peer, msg: Inbound, clients: list[int] | None = None) -> None:
         """`clients`: new_clients(msg.info, self.shape) when the caller just computed it."""
         if msg.kind == "sync_step1":
-            conn.send(outgoing.sync_step2(self.doc.get_update(msg.body)), "sync_step2")
+            conn.send(outgoing.sync_step2(self._state_for(msg.body)), "sync_step2")
             if conn.hocuspocus_sync:  # the provider answers with what we lack
                 conn.send(outgoing.sync_step1(self.doc.get_state()), "sync_step1")
         elif msg.kind in ("sync_step2", "sync_update"):
@@ -312,6 +318,12 @@ class Room:
             self._notify({**body, **event.payload.model_dump(mode="json")})
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _state_for(self, vector: bytes) -> bytes:
+        """What a peer at `vector` lacks, with what the document still holds pending."""
+        if self._unsettled:  # looked at when a peer asks, not on every update
+            self._unsettled = pending_parts(self.doc, self._unsettled)
+        return with_pending(self.doc.get_update(vector), self._unsettled)
 
     def _broadcast(self, message: bytes, kind: str) -> None:
         frame = binary_frame(message)

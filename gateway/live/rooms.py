@@ -8,6 +8,7 @@ from eventlog.records import Entry
 from gateway.access import LetterMeta
 from gateway.auth import Claims
 from gateway.context import Context
+from gateway.live.buckets import UserKey, user_key
 from gateway.live.rescue import Rescue
 from gateway.live.room import Peer, Room
 from schemas.events import Topic
@@ -20,7 +21,7 @@ class Rooms:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_letter: Counter[str] = Counter()
-        self._per_user: Counter[str] = Counter()
+        self._per_user: Counter[UserKey] = Counter()  # a firm's user: gateway/live/buckets.py
         self._rescues: dict[str, Rescue] = {}  # letters with entries a failed append left out
 
     def __iter__(self):  # type: ignore[no-untyped-def]
@@ -38,19 +39,21 @@ class Rooms:
         s = self.ctx.settings
         if self._per_letter[letter_id] >= s.max_connections_per_letter:
             return "too_many_connections_letter"
-        if self._per_user[claims.sub] >= s.max_connections_per_user:
+        user = user_key(claims)
+        if self._per_user[user] >= s.max_connections_per_user:
             return "too_many_connections_user"
         self._per_letter[letter_id] += 1
-        self._per_user[claims.sub] += 1
+        self._per_user[user] += 1
         return None
 
     def release(self, claims: Claims, letter_id: str) -> None:
+        user = user_key(claims)
         self._per_letter[letter_id] -= 1
-        self._per_user[claims.sub] -= 1
+        self._per_user[user] -= 1
         if self._per_letter[letter_id] <= 0:
             del self._per_letter[letter_id]
-        if self._per_user[claims.sub] <= 0:
-            del self._per_user[claims.sub]
+        if self._per_user[user] <= 0:
+            del self._per_user[user]
 
     # -- joining and leaving -------------------------------------------------------------------
 
@@ -135,7 +138,13 @@ class Rooms:
         topic = self.ctx.settings.topic(Topic.LETTERS)
         timeout = self.ctx.settings.append_timeout_s
         self._rescues[letter_id] = Rescue(
-            self.ctx.log, topic, letter_id.encode(), entries, timeout, self._rescued
+            self.ctx.log,
+            topic,
+            letter_id.encode(),
+            entries,
+            timeout,
+            self._rescued,
+            metrics=self.ctx.metrics,
         )
 
     def _rescued(self, rescue: Rescue) -> None:

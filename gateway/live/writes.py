@@ -14,6 +14,7 @@ from gateway import inbound, outgoing
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, Refused
+from gateway.live.buckets import TokenBucket, user_key
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
 from gateway.preparse import UpdateInfo
@@ -67,13 +68,9 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     info = _checked(ctx, room, update)
     if info.is_empty:
         return  # `00 00`: nothing to log
-    with ctx.update_bytes.held(claims.sub) as budget:
-        if not budget.take(len(update)):
-            raise OverBudget((len(update) - budget.tokens) / budget.rate)
     writer = Writer(claims)
-    clients = new_clients(info, room.shape)
-    check_count(writer.client_ids, clients)
-    unknown = room.owners.unknown(clients)
+    with ctx.update_bytes.held(user_key(claims)) as budget:
+        clients, unknown = admit_update(room, budget, writer.client_ids, info, len(update))
     if unknown:  # whose they are is asked of Redis; the letter may change meanwhile
         await room.owners.resolve(unknown, claims.sub)
         if room.failed or room.closing:
@@ -91,6 +88,22 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     if not writer.logged.done():
         raise Refused(LOG_UNAVAILABLE, "log_unavailable")
     writer.logged.result()
+
+
+def admit_update(
+    room: Room, budget: TokenBucket, used: set[int], info: UpdateInfo, size: int
+) -> tuple[list[int], list[int]]:
+    """What an update passes before the room takes it, a REST write's and a WebSocket sync
+    update's alike (gateway/live/connection.py): the user's `budget` of update bytes
+    (OverBudget), then the Yjs client ids it writes under first, at most
+    MAX_IDS_PER_CONNECTION with those its writer `used`. Those ids, and the ones among them
+    whose owner this instance does not know yet: ask Redis before the room takes the update
+    (gateway/live/ownership.py)."""
+    if not budget.take(size):
+        raise OverBudget((size - budget.tokens) / budget.rate)
+    clients = new_clients(info, room.shape)
+    check_count(used, clients)
+    return clients, room.owners.unknown(clients)
 
 
 def _checked(ctx: Context, room: Room, update: bytes) -> UpdateInfo:

@@ -3,6 +3,7 @@ log's own errors within the configured timeout (services never see an aiokafka e
 
 import asyncio
 import gc
+import logging
 import random
 import time
 import uuid
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from eventlog import Entry, LogError, LogUnavailableError
-from eventlog.kafka import RECORD_HEADROOM, KafkaLog
+from eventlog import Entry, LogError, LogUnavailableError, RecordTooLargeError
+from eventlog.kafka import READERS, RECORD_HEADROOM, KafkaLog
 from eventlog.kafka_io import create_topics
 from steno_collab.processes import Supervised, free_port
 from tests.conftest import start_tansu
@@ -91,6 +92,140 @@ async def test_topics_with_other_partition_counts_are_refused(kafka_bootstrap: s
     with pytest.raises(LogError, match="partition counts differ"):
         await log.start()
     await log.close()
+
+
+async def test_topics_taking_smaller_records_than_the_log_needs_are_refused(
+    kafka_bootstrap: str,
+) -> None:
+    """A record the topic refuses fails its letter (4503) and is dropped: an operator's
+    hand-made topic (or a low broker default) is refused at start, not found out from lost
+    edits. Tansu does not enforce max.message.bytes, but reports it like Kafka."""
+    letters, presence = topics()
+    await create_topics(kafka_bootstrap, {letters: None, presence: None}, 2, 1, 100_000)
+    log = KafkaLog(kafka_bootstrap, 2, {letters: None, presence: None}, idempotence=False)
+    try:
+        with pytest.raises(LogError) as refused:
+            await log.start()
+    finally:
+        await log.close()
+    message = str(refused.value)
+    needed = (1 << 20) + RECORD_HEADROOM
+    assert f"topic {letters} takes records of up to 100000 bytes" in message
+    assert f"topic {presence} takes records of up to 100000 bytes" in message
+    assert f"the log needs {needed}" in message
+    assert "\n" not in message
+    assert not isinstance(refused.value, LogUnavailableError)  # nobody retries a start-up
+    # A log told of smaller records fits in those topics.
+    small = KafkaLog(
+        kafka_bootstrap, 2, {letters: None}, idempotence=False,
+        max_record_bytes=100_000 - RECORD_HEADROOM,
+    )  # fmt: skip
+    await small.start()
+    await small.close()
+
+
+async def test_topics_whose_limit_the_broker_does_not_tell_are_taken_with_a_warning(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tansu describes only the configs a topic was created with: nothing to check against.
+    letters = next(iter(topics()))
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(letters, 2, 1)])
+    finally:
+        await admin.close()
+    log = KafkaLog(kafka_bootstrap, 2, {letters: None}, idempotence=False)
+    with caplog.at_level(logging.WARNING, logger="eventlog.kafka"):
+        await log.start()
+    await log.close()
+    assert any(
+        "does not tell max.message.bytes" in r.message and letters in r.message
+        for r in caplog.records
+    )
+
+
+async def test_a_record_larger_than_the_log_takes_is_refused_for_good(
+    kafka_bootstrap: str,
+) -> None:
+    """Not LogUnavailableError: sending it again cannot help (its rescue would retry it for
+    ever, the letter refused until a restart). aiokafka's producer refuses it itself; a broker's
+    MESSAGE_TOO_LARGE is the same aiokafka error."""
+    wanted = topics()
+    letters = next(iter(wanted))
+    log = KafkaLog(kafka_bootstrap, 1, wanted, idempotence=False, max_record_bytes=1000)
+    await log.start()
+    try:
+        too_large = Entry(random.randbytes(RECORD_HEADROOM + 2000))
+        with pytest.raises(RecordTooLargeError, match=f"appending to {letters}/0"):
+            await log.append(letters, b"k", [Entry(b"before"), too_large])
+        [result] = await log.append_batch(letters, [(b"k", [too_large])])
+        assert isinstance(result, RecordTooLargeError)
+        [offset] = await log.append(letters, b"k", [Entry(b"after")])  # the log still takes
+        assert [r.value for r in await log.read(letters, 0, offset)] == [b"after"]
+    finally:
+        await log.close()
+
+
+async def _fill(log: KafkaLog, topic: str, partitions: int) -> dict[int, bytes]:
+    """One record in each partition: partition -> its key."""
+    keys: dict[int, bytes] = {}
+    n = 0
+    while len(keys) < partitions:
+        key = f"letter-{n}".encode()
+        keys.setdefault(log.partition_for(topic, key), key)
+        n += 1
+    for key in keys.values():
+        await log.append(topic, key, [Entry(key)])
+    return keys
+
+
+async def test_reads_of_different_partitions_run_at_once(kafka_bootstrap: str) -> None:
+    """One reader behind one lock loaded letters one at a time after a reconnect storm."""
+    wanted = topics()
+    letters = next(iter(wanted))
+    log = KafkaLog(kafka_bootstrap, 8, wanted, idempotence=False)
+    await log.start()
+    try:
+        keys = await _fill(log, letters, 8)
+        # A read in flight (its reader borrowed) does not hold up another one.
+        async with log._readers.borrowed():
+            [record] = await log.read(letters, 1, 0)
+        assert record.value == keys[1]
+        # Two reads at once: each awaits the broker holding its reader, so the second one
+        # finds none idle and gets one of its own (with one reader for all, one would do).
+        log2 = KafkaLog(kafka_bootstrap, 8, wanted, idempotence=False)
+        await log2.start()
+        try:
+            found = await asyncio.gather(*(log2.read(letters, p, 0) for p in (0, 1)))
+            assert [[r.value for r in f] for f in found] == [[keys[0]], [keys[1]]]
+            assert len(log2._readers.made) == 2
+        finally:
+            await log2.close()
+        # Never more readers than the pool's size, however many reads wait.
+        found = await asyncio.gather(*(log.read(letters, p % 8, 0) for p in range(40)))
+        assert [f[0].value for f in found] == [keys[p % 8] for p in range(40)]
+        assert 1 < len(log._readers.made) <= READERS
+    finally:
+        await log.close()
+
+
+async def test_close_stops_every_reader(kafka_bootstrap: str) -> None:
+    wanted = topics()
+    letters = next(iter(wanted))
+    before = asyncio.all_tasks()
+    log = KafkaLog(kafka_bootstrap, 4, wanted, idempotence=False)
+    await log.start()
+    await _fill(log, letters, 4)
+    await asyncio.gather(*(log.read(letters, p, 0) for p in range(4)), log.end_offsets(letters))
+    readers = list(log._readers.made)
+    assert len(readers) > 1
+    await log.close()
+    assert all(reader._closed for reader in readers)
+    left = [t for t in asyncio.all_tasks() - before if not t.done()]
+    assert [t for t in left if "aiokafka" in repr(t.get_coro())] == []
+    with pytest.raises(LogError):
+        await log.read(letters, 0, 0)
 
 
 async def test_no_broker_is_log_unavailable_within_the_timeout() -> None:

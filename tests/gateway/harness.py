@@ -56,7 +56,8 @@ class Running:
 
     async def create_letter(self, content: str = "", firm: str = "firm-a", title: str = "T") -> str:
         token = self.token(firm=firm)
-        async with httpx.AsyncClient(base_url=self.http) as http:
+        # A letter of ~1 MB takes seconds to log on Tansu under load: past httpx's default 5 s.
+        async with httpx.AsyncClient(base_url=self.http, timeout=30) as http:
             r = await http.post(
                 "/v1/letters",
                 json={"firm_id": firm, "title": title, "content": content},

@@ -1,0 +1,116 @@
+"""A record the log refuses for good (larger than the Kafka topic takes) is dropped by the
+rescue, logged and counted, and the entries around it are appended: the letter recovers. It
+was retried for ever, and the letter answered 4503 until the gateway restarted."""
+
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from eventlog.factory import topic_retention
+from eventlog.kafka import RECORD_HEADROOM, KafkaLog
+from eventlog.records import Entry
+from gateway.errors import LOG_UNAVAILABLE
+from gateway.live.rescue import Rescue
+from gateway.metrics import Metrics
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.gateway.harness import Running, running_gateway, types_of
+from tests.support import eventually
+
+SMALL = 4096  # the largest value the log below is told of: it takes SMALL + RECORD_HEADROOM
+DROPPED = "gateway_rescue_dropped_records_total"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def small_log(kafka_bootstrap: str) -> AsyncIterator[tuple[KafkaLog, str]]:
+    """A Kafka log (Tansu) whose producer refuses records above SMALL + RECORD_HEADROOM, as a
+    topic with a smaller max.message.bytes would (Tansu does not enforce topic limits)."""
+    topic = f"r{uuid.uuid4().hex[:12]}.letters"
+    log = KafkaLog(kafka_bootstrap, 2, {topic: None}, idempotence=False, max_record_bytes=SMALL)
+    await log.start()
+    try:
+        yield log, topic
+    finally:
+        await log.close()
+
+
+async def test_a_record_refused_for_good_is_dropped_and_the_rest_appended(
+    small_log: tuple[KafkaLog, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    log, topic = small_log
+    metrics = Metrics()
+    done: list[Rescue] = []
+    too_large = Entry(random.randbytes(SMALL + RECORD_HEADROOM), (("type", b"doc.update"),))
+    entries = [Entry(b"first"), too_large, Entry(b"second")]
+    with caplog.at_level(logging.ERROR, logger="gateway.live.rescue"):
+        rescue = Rescue(log, topic, b"letter-1", entries, 5.0, done.append, metrics=metrics)
+        await rescue.ensure()  # was Refused(4503), for ever
+    assert done == [rescue] and rescue.entries == []
+    partition = log.partition_for(topic, b"letter-1")
+    logged = [r.value for r in await log.read(topic, partition, 0)]
+    # "first" may be there twice: the failed append had sent it (consumers deduplicate).
+    assert list(dict.fromkeys(logged)) == [b"first", b"second"]
+    assert metrics.rescue_dropped._value.get() == 1
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "letter-1" in error.message and f"{len(too_large.value)} bytes" in error.message
+    assert "doc.update" in error.message
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def small_gateway(
+    tmp_path: Path, kafka_bootstrap: str
+) -> AsyncIterator[tuple[Running, KafkaLog]]:
+    """A gateway on Kafka whose log takes smaller records than a WebSocket frame may carry."""
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=2, topic_prefix=f"r{uuid.uuid4().hex[:8]}.",
+        log_url=f"kafka://{kafka_bootstrap}", kafka_idempotence=False,
+    )  # fmt: skip
+    log = KafkaLog(
+        kafka_bootstrap, 2, topic_retention(settings), idempotence=False, max_record_bytes=SMALL
+    )
+    await log.start()
+    try:
+        async with running_gateway(settings, log=log) as running:
+            yield running, log
+    finally:
+        await log.close()
+
+
+async def test_the_letter_recovers_after_an_update_too_large_for_the_log(
+    small_gateway: tuple[Running, KafkaLog],
+) -> None:
+    gw, _log = small_gateway
+    letter, alice, bob = await gw.two_editors()
+    await alice.insert("x" * (SMALL + RECORD_HEADROOM))  # within the frame limit, not the log's
+    await alice.closed.wait()
+    await bob.closed.wait()
+    assert alice.close_code == bob.close_code == LOG_UNAVAILABLE  # the durability rule holds
+
+    # The rescue drops the update and logs the rest (the sessions' ends); nobody reconnects.
+    await eventually(lambda: _dropped(gw), timeout=20)
+    await eventually(lambda: _count(gw, letter, "session.left", 2))  # both sessions ended
+
+    carol = await gw.client(letter, user="carol")  # was refused with 4503 until a restart
+    await carol.synced.wait()
+    await carol.insert("back")
+    await eventually(lambda: _logged(gw, letter, "back"))
+    assert carol.close_code is None
+    await carol.close()
+    assert (await gw.metrics())[DROPPED] == 1
+
+
+async def _dropped(gw: Running) -> bool:
+    return (await gw.metrics()).get(DROPPED, 0) == 1
+
+
+async def _count(gw: Running, letter: str, kind: str, n: int) -> bool:
+    return types_of(await gw.records(Topic.LETTERS, letter)).count(kind) == n
+
+
+async def _logged(gw: Running, letter: str, text: str) -> bool:
+    return await gw.logged_text(letter) == text

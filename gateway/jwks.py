@@ -18,8 +18,7 @@ import contextlib
 import logging
 import time
 
-from jwt import PyJWK, PyJWKClient
-from jwt.exceptions import PyJWKClientError, PyJWKError
+from jwt import PyJWK, PyJWKClient, PyJWTError
 
 log = logging.getLogger(__name__)
 REFRESH_S = 300.0
@@ -66,8 +65,11 @@ class Jwks:
         self._attempted = time.monotonic()
         try:
             found = await asyncio.to_thread(self._client.get_signing_keys, True)
-        except (PyJWKClientError, PyJWKError) as exc:
-            self.error = str(exc)
+        # Not only the client's own errors: a 200 of `{"keys": []}` (PyJWKSetError), a body that
+        # is not JSON (ValueError) or nests too deep for it (RecursionError), or a connection
+        # reset mid-body (OSError) is a failed fetch too.
+        except (PyJWTError, ValueError, RecursionError, OSError) as exc:
+            self.error = str(exc) or type(exc).__name__
             log.warning("JWKS %s: %s (keeping %d known keys)", self.url, exc, len(self.keys))
         else:
             self.keys = {key.key_id: key for key in found if key.key_id}
@@ -78,4 +80,7 @@ class Jwks:
     async def _every(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # one round's surprise must not end the refreshing for good
+                log.exception("JWKS %s: refresh failed", self.url)

@@ -12,11 +12,12 @@ TipTap writes, and it exposes no item ids. We learn them from the update encodin
 deleting a character in a scratch copy of the document yields an update whose delete set is
 exactly that character's id; inserting one at the start of each paragraph yields an item whose
 parent (or right origin) names that paragraph's Y.XmlText. Decoding uses pycrdt's StickyIndex
-(index within the item's parent) plus the parent map of the document's own state.
+(index within the item's parent, in mixed units: Resolver._offset) plus the parent map of the
+document's own state. Both directions work on a document built from the state's bytes, never on
+a live one, so they may run in a worker thread (comments.py does).
 """
 
 import base64
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,13 +52,16 @@ class Leaf:
 
 def leaves(doc: Doc[Any], field: str) -> list[Leaf]:
     """The body's text runs, positioned exactly as content.plain_text renders them."""
-    root = doc.get(field, type=XmlFragment)
-    if len(root.children) == 0 and _has_text(doc, field):
-        text = doc.get(field, type=Text)
-        return [Leaf(text, 0, str(text))]
-    out: list[Leaf] = []
-    _walk(root, 0, out)
-    return out
+    with doc.transaction():  # one for the whole walk, not one per call into the document
+        root = doc.get(field, type=XmlFragment)
+        # As plain_text: no children, not `len` (a Y.Text root read as a fragment counts its
+        # characters).
+        if not list(root.children) and _has_text(doc, field):
+            text = doc.get(field, type=Text)
+            return [Leaf(text, 0, str(text))]
+        out: list[Leaf] = []
+        _walk(root, 0, out)
+        return out
 
 
 def _has_text(doc: Doc[Any], field: str) -> bool:
@@ -86,9 +90,10 @@ def _walk(node: XmlFragment | XmlElement | XmlText, at: int, out: list[Leaf]) ->
 # -- offsets -> anchor -----------------------------------------------------------------------
 
 
-def to_anchor(doc: Doc[Any], field: str, start: int, end: int) -> Anchor:
-    """The anchor of [start, end) in the current text; AnchorError when it covers no text."""
-    scratch = _copy(doc)
+def to_anchor(state: bytes, field: str, start: int, end: int) -> Anchor:
+    """The anchor of [start, end) in the text of `state` (a Yjs update of the whole document);
+    AnchorError when it covers no text."""
+    scratch = _load(state)
     runs = leaves(scratch, field)
     text = _render(runs)
     if not 0 <= start < end <= len(text):
@@ -137,12 +142,17 @@ def _char_span(doc: Doc[Any], leaf: Leaf, index: int) -> tuple[int, int, int]:
 
 
 def _b64(item: ID, assoc: int) -> str:
+    return base64.b64encode(_position(item, assoc)).decode()
+
+
+def _position(item: ID, assoc: int) -> bytes:
+    """Yjs' encodeRelativePosition of a position on `item`."""
     encoder = Encoder()
     encoder.write_var_uint(0)  # a position relative to an item
     encoder.write_var_uint(item[0])
     encoder.write_var_uint(item[1])
     # lib0 writeVarInt of 0 or -1: one byte, sign in bit 6.
-    return base64.b64encode(encoder.to_bytes() + bytes([0x41 if assoc < 0 else 0])).decode()
+    return encoder.to_bytes() + bytes([0x41 if assoc < 0 else 0])
 
 
 # -- anchor -> offsets -----------------------------------------------------------------------
@@ -159,14 +169,23 @@ class Resolved:
 
 
 class Resolver:
-    """Resolves many anchors against one document state (one scratch copy, one scan)."""
+    """Resolves many anchors against one document state, a Yjs update of the whole document
+    (one scan, one walk). It builds its own documents from it, so it may run in a worker
+    thread while the event loop changes the live one."""
 
-    def __init__(self, doc: Doc[Any], field: str) -> None:
-        self._doc, self._field = _copy(doc), field
-        self._runs = leaves(self._doc, field)
+    def __init__(self, state: bytes, field: str) -> None:
+        self._doc = _load(state)
+        scratch = _load(state)  # gets a character at the start of each leaf (_leaf_ids)
+        self._runs = leaves(scratch, field)
+        # The doc's own encoding: its structs are the blocks _offset measures from.
         self._parents = _ParentMap(scan_update(self._doc.get_update(), STATE_LIMITS))
         self._flat = bool(self._runs) and isinstance(self._runs[0].node, Text)
-        self._owner = {} if self._flat or not self._runs else self._leaf_ids()
+        self._owner = {} if self._flat or not self._runs else self._leaf_ids(scratch)
+
+    @property
+    def text(self) -> str:
+        """The text the offsets count in (up to its last character)."""
+        return _render(self._runs)
 
     def resolve(self, anchor: Anchor) -> Resolved:
         return Resolved(self._offset(anchor.start), self._offset(anchor.end))
@@ -175,9 +194,12 @@ class Resolver:
         try:
             raw = base64.b64decode(encoded, validate=True)
             item = _item_of(raw)
-            sticky = StickyIndex.decode(raw)
+            first = self._parents.first_clock(item)
+            if first is None:
+                return None
             with self._doc.transaction() as txn:
-                index = sticky.get_index(txn)
+                index = StickyIndex.decode(raw).get_index(txn)
+                before = StickyIndex.decode(_position((item[0], first), 0)).get_index(txn)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException:
@@ -186,9 +208,10 @@ class Resolver:
         leaf = self._leaf_of(item)
         if leaf is None:
             return None
-        # StickyIndex offsets count UTF-16 units, like Yjs.
-        units = leaf.text.encode("utf-16-le")[: 2 * index]
-        return leaf.start + len(units.decode("utf-16-le", errors="ignore"))
+        # pycrdt counts the text left of the item holding the position in UTF-8 bytes (its
+        # documents' offset kind) but the distance into that item in UTF-16 units (Yjs clocks).
+        # `before` is the former alone: the same count at the item's first clock.
+        return leaf.start + _code_points(leaf.text, before, index - before)
 
     def _leaf_of(self, item: ID) -> Leaf | None:
         if self._flat:  # the body is one Y.Text: every item of it is in the only leaf
@@ -196,24 +219,60 @@ class Resolver:
         parent = self._parents.parent(item)
         return None if parent is None else self._owner.get(parent)
 
-    def _leaf_ids(self) -> dict[ID, Leaf]:
-        """Each leaf's own item id, from an insertion at its start in a scratch copy."""
-        scratch = _copy(self._doc)
+    def _leaf_ids(self, scratch: Doc[Any]) -> dict[ID, Leaf]:
+        """Each leaf's own item id. One transaction puts a character at the start of every leaf
+        of the scratch copy: the k-th (clock k of the copy's own client) has that leaf's
+        Y.XmlText as its parent, or an item of it as its right origin."""
+
+        def mark() -> None:
+            for leaf in self._runs:
+                leaf.node.insert(0, "x")
+
+        scan = scan_update(_captured(scratch, mark), STATE_LIMITS)
         out: dict[ID, Leaf] = {}
-        for leaf, copy in zip(self._runs, leaves(scratch, self._field), strict=True):
-            update = _captured(scratch, functools.partial(copy.node.insert, 0, "x"))
-            owner = self._owner_of(scan_update(update, STATE_LIMITS))
-            if owner is not None:
-                out[owner] = leaf
+        for i, clock in enumerate(scan.start):
+            owner = self._owner_of(scan, i)
+            if (
+                scan.client[i] == scratch.client_id
+                and clock < len(self._runs)
+                and owner is not None
+            ):
+                out[owner] = self._runs[clock]
         return out
 
-    def _owner_of(self, scan: UpdateScan) -> ID | None:
-        kind, ref = scan.ref_kind[0], (scan.ref_client[0], scan.ref_clock[0])
+    def _owner_of(self, scan: UpdateScan, i: int) -> ID | None:
+        kind, ref = scan.ref_kind[i], (scan.ref_client[i], scan.ref_clock[i])
         if kind == REF_PARENT:
             return ref
         if kind == REF_ORIGIN:
             return self._parents.parent(ref)
         return None
+
+
+def resolve_all(state: bytes, field: str, anchors: list[Anchor]) -> list[Resolved]:
+    """Where each anchor is in the text of `state` (for a worker thread: see Resolver)."""
+    if not anchors:
+        return []
+    resolver = Resolver(state, field)
+    return [resolver.resolve(anchor) for anchor in anchors]
+
+
+def with_quote(state: bytes, field: str, start: str, end: str) -> Anchor:
+    """A client's anchor (Yjs relative positions) with the quote of the text it covers in
+    `state`; AnchorError when it resolves to no text of it."""
+    resolver = Resolver(state, field)
+    where = resolver.resolve(Anchor(start=start, end=end))
+    if where.detached or where.start is None or where.end is None:
+        raise AnchorError("anchor does not resolve to text of this letter")
+    return Anchor(start=start, end=end, quote=quote(resolver.text, where.start, where.end))
+
+
+def _code_points(text: str, utf8: int, utf16: int) -> int:
+    """How many code points of `text` its first `utf8` bytes and then `utf16` UTF-16 units
+    span (a unit count ending inside a character stops before it)."""
+    head = utf8 if text.isascii() else len(text.encode()[:utf8].decode(errors="ignore"))
+    rest = text[head : head + utf16].encode("utf-16-le")[: 2 * utf16]
+    return head + len(rest.decode("utf-16-le", errors="ignore"))
 
 
 def _item_of(raw: bytes) -> ID:
@@ -250,6 +309,11 @@ class _ParentMap:
     def known(self, item: ID) -> bool:
         return self._struct(item) is not None
 
+    def first_clock(self, item: ID) -> int | None:
+        """The first clock of the struct holding `item`."""
+        i = self._struct(item)
+        return None if i is None else self._scan.start[i]
+
     def parent(self, item: ID) -> ID | None:
         """The id of the type item containing `item` (None: a root, or unknown)."""
         chain: list[int] = []
@@ -273,10 +337,10 @@ class _ParentMap:
         return result
 
 
-def _copy(doc: Doc[Any]) -> Doc[Any]:
-    copy: Doc[Any] = Doc()
-    copy.apply_update(doc.get_update())
-    return copy
+def _load(state: bytes) -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    return doc
 
 
 def _captured(doc: Doc[Any], change: Callable[[], None]) -> bytes:

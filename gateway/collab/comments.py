@@ -7,8 +7,12 @@ instance's last append (read-your-writes, bounded) and resolve anchors against t
 document, so offsets follow the text; a thread whose text is gone is `detached`.
 """
 
+import asyncio
+import functools
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,9 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
-from gateway.collab.anchors import AnchorError, Resolver, quote, to_anchor
+from gateway.collab.anchors import AnchorError, Resolved, resolve_all, to_anchor, with_quote
 from gateway.collab.shared import Collab, CollabError, user_ref
-from gateway.content import plain_text
 from schemas.events import (
     Anchor,
     CommentCreated,
@@ -33,6 +36,20 @@ from schemas.ids import uuid7
 MAX_BODY = 10_000  # characters, as the event schema allows
 
 router = APIRouter()
+
+# Anchors are converted off the event loop, on a copy of the document's state: on a long letter
+# that takes a second (docs/performance.md). Few threads: the work holds the GIL, and a queue
+# here keeps it from filling the default executor others use.
+_ANCHORS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="steno-anchors")
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def _off_loop(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    call = functools.partial(work, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_ANCHORS, call)
 
 
 class AnchorIn(BaseModel):
@@ -112,19 +129,15 @@ async def create_thread(
 
 
 async def _anchor(collab: Collab, letter_id: str, given: AnchorIn) -> Anchor:
-    doc = await collab.doc(letter_id)
     field = collab.ctx.settings.doc_field
-    if given.start is not None and given.end is not None:
-        anchor = Anchor(start=given.start, end=given.end)
-        where = Resolver(doc, field).resolve(anchor)
-        if where.detached or where.start is None or where.end is None:
-            raise CollabError(422, "anchor does not resolve to text of this letter")
-        text = plain_text(doc, field)
-        return Anchor(start=given.start, end=given.end, quote=quote(text, where.start, where.end))
-    if given.from_ is None or given.to is None:
-        raise CollabError(422, "anchor needs from and to (or start and end)")
     try:
-        return to_anchor(doc, field, given.from_, given.to)
+        if given.start is not None and given.end is not None:
+            state = await collab.state(letter_id)
+            return await _off_loop(with_quote, state, field, given.start, given.end)
+        if given.from_ is None or given.to is None:
+            raise CollabError(422, "anchor needs from and to (or start and end)")
+        state = await collab.state(letter_id)
+        return await _off_loop(to_anchor, state, field, given.from_, given.to)
     except AnchorError as exc:
         raise CollabError(422, str(exc)) from None
 
@@ -182,13 +195,13 @@ async def delete(
 async def threads(collab: Collab, claims: Claims, letter_id: str) -> dict[str, Any]:
     await collab.letter(claims, letter_id)
     stored = await _stored(collab, letter_id)
-    resolver = Resolver(await collab.doc(letter_id), collab.ctx.settings.doc_field)
-    return {"threads": [_thread_out(t, resolver) for t in stored]}
+    anchors = [Anchor.model_validate(t["anchor"]) for t in stored]
+    state = await collab.state(letter_id) if anchors else b""
+    found = await _off_loop(resolve_all, state, collab.ctx.settings.doc_field, anchors)
+    return {"threads": [_thread_out(*each) for each in zip(stored, anchors, found, strict=True)]}
 
 
-def _thread_out(thread: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
-    anchor = Anchor.model_validate(thread["anchor"])
-    where = resolver.resolve(anchor)
+def _thread_out(thread: dict[str, Any], anchor: Anchor, where: Resolved) -> dict[str, Any]:
     detached = where.detached
     return {
         "thread_id": thread["thread_id"],

@@ -190,3 +190,8 @@ class Collab:
             return await self.gateway.document(letter_id)
         except LogError as exc:
             raise CollabError(503, "log unavailable") from exc
+
+    async def state(self, letter_id: str) -> bytes:
+        """The letter's current document as one update: a copy other threads may read (the
+        live document must only be touched on the event loop)."""
+        return (await self.doc(letter_id)).get_update()

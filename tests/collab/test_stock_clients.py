@@ -76,3 +76,55 @@ async def test_anchors_follow_concurrent_stock_edits(collab: Collab) -> None:
     finally:
         await one.quit()
         await two.quit()
+
+
+def _units(text: str) -> int:
+    """UTF-16 units: the indexes of Yjs (JavaScript strings)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+async def test_anchors_agree_with_yjs_over_non_ascii_text(collab: Collab) -> None:
+    """Stock clients type BMP and astral characters before and inside the ranges (splitting the
+    items that hold them): our code-point offsets, Yjs' own UTF-16 indexes and the quotes of a
+    browser-made anchor all name the same text."""
+    text = "Dear Sir,\nWe demand 5000 EUR within 14 days."
+    lid = await collab.gw.create_letter(text)
+    one, two = await _node(collab, lid, "n1"), await _node(collab, lid, "n2")
+    try:
+        start = text.index("5000")
+        ours = {"body": "server", "anchor": {"from": start, "to": start + 8}}
+        assert (await collab.call("POST", f"/v1/letters/{lid}/comments", json=ours)).is_success
+        edits = [(1, " demand", "\u2019é"), (1, "000", "😀"), (0, "", "€ "), (1, "", "😀 ")]
+        for para, before, value in edits:  # `value` typed just before `before`
+            lines = text.split("\n")
+            where = lines[para].index(before) if before else 0
+            await one.call("insert", para=para, index=_units(lines[para][:where]), value=value)
+            lines[para] = lines[para][:where] + value + lines[para][where:]
+            text = "\n".join(lines)
+        assert text == "€ Dear Sir,\n😀 We\u2019é demand 5😀000 EUR within 14 days."
+        line = text.split("\n")[1]
+        at = line.index("14")
+        rel = await one.call("relative", para=1, start=_units(line[:at]), end=_units(line[:at]) + 2)
+        theirs = {"body": "browser", "anchor": {"start": rel["start"], "end": rel["end"]}}
+        await two.call("waitText", equals=text)
+        r = await collab.call("POST", f"/v1/letters/{lid}/comments", json=theirs)
+        assert r.status_code == 201, r.text
+
+        async def settled() -> dict[str, Any] | None:
+            got = await _get(collab, lid)
+            q = got["server"]["anchor"]
+            return got if text[q["from"] : q["to"]] == "5😀000 EUR" else None
+
+        threads = await eventually(settled, timeout=10, interval=0.1)
+        b = threads["browser"]["anchor"]
+        assert text[b["from"] : b["to"]] == "14" and b["quote"] == "14"
+        a = threads["server"]["anchor"]
+        got = await two.call("resolve", anchors=[a["start"], a["end"]])
+        line_start = text.index("😀 We")
+        assert [p["para"] for p in got["positions"]] == [1, 1]
+        assert [p["index"] for p in got["positions"]] == [
+            _units(text[line_start : a["from"]]), _units(text[line_start : a["to"]])
+        ]  # fmt: skip
+    finally:
+        await one.quit()
+        await two.quit()

@@ -17,20 +17,34 @@ import jwt
 import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt import PyJWK
 from jwt.algorithms import RSAAlgorithm
 from pydantic import ValidationError
 
+from gateway.jwks import Jwks
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
 
 
 class Provider:
-    """A JWKS endpoint: publishes the public halves of `keys` (by kid); counts its fetches."""
+    """A JWKS endpoint: publishes the public halves of `keys` (by kid); counts its fetches.
+    `body`, when set, is answered instead (with 200), as a misconfigured provider might."""
 
     def __init__(self) -> None:
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.fetches = 0
         self.up = True
+        self.body: bytes | None = None
+        self._fetched = threading.Condition()
+
+    async def fetched(self, count: int) -> None:
+        """Wait until `count` fetches have been answered (or fail after 10 s)."""
+
+        def wait() -> bool:
+            with self._fetched:
+                return self._fetched.wait_for(lambda: self.fetches >= count, timeout=10)
+
+        assert await asyncio.to_thread(wait), f"{self.fetches} fetches, waited for {count}"
 
     def add(self, kid: str) -> rsa.RSAPrivateKey:
         self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -48,13 +62,15 @@ class Provider:
 def serving(provider: Provider) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            provider.fetches += 1
-            body = provider.document() if provider.up else b"down"
+            body = provider.body or (provider.document() if provider.up else b"down")
             self.send_response(200 if provider.up else 503)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+            with provider._fetched:
+                provider.fetches += 1
+                provider._fetched.notify_all()
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -95,6 +111,12 @@ async def _status(gw: Running, token: str) -> int:
     async with httpx.AsyncClient(base_url=gw.http) as http:
         response = await http.get("/v1/letters", headers={"Authorization": f"Bearer {token}"})
     return response.status_code
+
+
+def _jwks(gw: Running) -> Jwks:
+    jwks = gw.app.state.gateway.ctx.verifier.jwks
+    assert isinstance(jwks, Jwks)
+    return jwks
 
 
 @pytest_asyncio.fixture
@@ -161,6 +183,88 @@ async def test_a_provider_that_is_down_at_start_is_asked_again(tmp_path: Path) -
             gw.app.state.readiness._answered_at = -1e9  # the last answer, from before, is stale
             async with httpx.AsyncClient(base_url=gw.http) as http:
                 assert (await http.get("/readyz")).json()["jwks"] == "ok"
+
+
+BAD_ANSWERS = {
+    "no keys": b'{"keys": []}',
+    "not JSON": b"<html>maintenance</html>",
+    "nested too deep": b"[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+async def test_a_bad_answer_at_start_is_a_jwks_error_not_a_failed_start(
+    tmp_path: Path, answer: bytes
+) -> None:
+    with provider_at() as (provider, url):
+        provider.body = answer
+        async with running_gateway(_settings(tmp_path, url, jwt_jwks_refetch_s=0)) as gw:
+            async with httpx.AsyncClient(base_url=gw.http) as http:
+                ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["jwks"].startswith("error:")
+            token = signed(provider.keys["k1"], "k1")
+            assert await _status(gw, token) == 401
+            provider.body = None
+            assert await _status(gw, token) == 200
+
+
+@pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+async def test_a_bad_answer_to_a_miss_keeps_the_known_keys(
+    rotating: tuple[Running, Provider], answer: bytes
+) -> None:
+    gw, provider = rotating
+    k1 = provider.keys["k1"]
+    assert await _status(gw, signed(k1, "k1")) == 200
+    provider.body = answer
+    assert await _status(gw, signed(Provider().add("kx"), "kx")) == 401  # was a 500
+    assert _jwks(gw).error is not None
+    assert await _status(gw, signed(k1, "k1")) == 200
+    provider.body = None
+    assert await _status(gw, signed(provider.add("k2"), "k2")) == 200
+    assert _jwks(gw).error is None
+
+
+@pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+async def test_the_scheduled_refresh_outlives_a_bad_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: bytes
+) -> None:
+    monkeypatch.setattr("gateway.jwks.REFRESH_S", 0.05)
+    with provider_at() as (provider, url):
+        # Misses never fetch here (once an hour): only the scheduled refresh can find k2.
+        async with running_gateway(_settings(tmp_path, url, jwt_jwks_refetch_s=3600)) as gw:
+            provider.body = answer
+            await provider.fetched(provider.fetches + 1)
+            k2 = provider.add("k2")
+            provider.body = None
+            # The second fetch from here on answered good keys; `want` awaits one under way.
+            await provider.fetched(provider.fetches + 2)
+            assert await _status(gw, signed(k2, "k2")) == 200
+            assert await _status(gw, signed(provider.keys["k1"], "k1")) == 200
+
+
+async def test_the_scheduled_refresh_outlives_a_surprise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure no one foresaw (here injected into the real client, once) ends one round of
+    the refresher, not the refresher."""
+    monkeypatch.setattr("gateway.jwks.REFRESH_S", 0.05)
+    with provider_at() as (provider, url):
+        async with running_gateway(_settings(tmp_path, url, jwt_jwks_refetch_s=3600)) as gw:
+            client = _jwks(gw)._client
+            real, raised = client.get_signing_keys, threading.Event()
+
+            def once(refresh: bool = False) -> list[PyJWK]:
+                if not raised.is_set():
+                    raised.set()
+                    raise RuntimeError("injected")
+                return real(refresh)
+
+            monkeypatch.setattr(client, "get_signing_keys", once)
+            assert await asyncio.to_thread(raised.wait, 10)
+            k2 = provider.add("k2")
+            await provider.fetched(provider.fetches + 2)
+            assert await _status(gw, signed(k2, "k2")) == 200
 
 
 @pytest.mark.parametrize("bad", ["not a token", "e30.e30.e30"])

@@ -1,8 +1,10 @@
 """`steno-collab snapshotter`: versions and the audit trail into PostgreSQL (consumer group
-`snapshotter` over the letters topic), until interrupted."""
+`snapshotter` over the letters topic), until interrupted (SIGTERM or Ctrl-C: an orderly stop)."""
 
 import argparse
+import asyncio
 import contextlib
+import signal
 import socket
 import sys
 from typing import Any
@@ -43,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
         return 2
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            uvloop.run(serve(settings, run_migrations=not args.no_migrate))
+        uvloop.run(_until_stopped(settings, run_migrations=not args.no_migrate))
     except (PositionPastEndError, LogError) as exc:  # a LogError names the broker or directory
         print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
         return 1
@@ -53,3 +54,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"steno-collab snapshotter: PostgreSQL at {where}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _until_stopped(settings: Settings, *, run_migrations: bool) -> None:
+    """Serve until SIGTERM (`docker stop`) or SIGINT. Either cancels the service, whose group
+    membership then revokes its partitions: the snapshotter saves the letters' states ahead of
+    their rows (`Snapshotter.checkpoint`) before the process exits, status 0."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serve(settings, run_migrations=run_migrations)

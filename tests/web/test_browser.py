@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -610,3 +611,56 @@ async def test_a_section_lock_is_shown_live_refused_to_others_and_released(
         await expect(parker.locator(".lock-status")).to_contain_text("You locked “paragraph 2”")
         await expect(avery.locator(".lock-badge")).to_have_text("Locked · Parker Paralegal")
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
+
+
+async def test_comment_offsets_after_an_emoji_are_code_points_as_the_server_counts(
+    base_url: str, browser: Browser
+) -> None:
+    """ProseMirror counts UTF-16 units, the server code points: an emoji is two of the one and
+    one of the other. A comment on text after one anchors that text, and the server's anchors
+    after one highlight and select their own text (anchors on text unedited since)."""
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "avery")
+        letter = await create_letter(page, "Emoji", "Dear Sir,\nRe: 😀 claim 5000 EUR")
+        await page.click(".letter-body p >> nth=1")
+        await page.keyboard.press("End")
+        for key in ["ArrowLeft"] * 4 + ["Shift+ArrowLeft"] * 4:  # back past " EUR", then "5000"
+            await page.keyboard.press(key)
+        await expect(page.locator(".comment-target")).to_have_text("On: “5000”")
+        await page.fill(".new-thread textarea", "Check the amount")
+        await page.click("button:has-text('Comment on selection')")
+        await expect(page.locator(".thread .quote")).to_have_text("“5000”")
+
+        avery = mint_token(Settings(jwt_secret=STACK_SECRET), "avery", "demo-firm", "editor")
+        path = f"/v1/letters/{letter}/comments"
+        async with httpx.AsyncClient(base_url=base_url, headers=_bearer(avery)) as http:
+            threads = (await http.get(path)).json()["threads"]
+            assert [_anchor(t) for t in threads] == [(22, 26, "5000")]
+            for start, end in [(14, 15), (27, 30)]:  # the emoji itself, and "EUR"
+                body = {"body": "Here", "anchor": {"from": start, "to": end}, "mentions": []}
+                assert (await http.post(path, json=body)).status_code == 201
+            threads = (await http.get(path)).json()["threads"]
+        assert sorted(_anchor(t) for t in threads) == [
+            (14, 15, "😀"),
+            (22, 26, "5000"),
+            (27, 30, "EUR"),
+        ]
+
+        await page.reload()
+        marks = page.locator(".letter-body .comment-anchor")
+        await expect(marks).to_have_text(["😀", "5000", "EUR"])
+        await page.click(".thread .quote:has-text('😀')")  # selects its anchor in the letter
+        await expect(page.locator(".comment-target")).to_have_text("On: “😀”")
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        await context.close()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _anchor(thread: dict[str, Any]) -> tuple[int, int, str]:
+    anchor = thread["anchor"]
+    return anchor["from"], anchor["to"], anchor["quote"]

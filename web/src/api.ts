@@ -113,6 +113,12 @@ export class Api {
   }
 
   private async call<T>(method: string, path: string, body?: unknown, keepalive = false): Promise<T> {
+    const response = await this.send(method, path, body, keepalive)
+    return (response.status === 204 ? undefined : await response.json()) as T
+  }
+
+  /** The answer to a request (sent again after a short Retry-After); an error status throws. */
+  private async send(method: string, path: string, body?: unknown, keepalive = false): Promise<Response> {
     const headers: Record<string, string> = { Authorization: `Bearer ${this.session.token}` }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     let response: Response
@@ -127,7 +133,7 @@ export class Api {
       if (wait === null || attempt > RETRIES) break
       await new Promise((resolve) => setTimeout(resolve, wait * 1000))
     }
-    if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T
+    if (response.ok) return response
     const { message, data } = await errorOf(response)
     if (MISSING.has(response.status)) throw new NotAvailable(response.status, message, data)
     throw new ApiError(response.status, message, data)
@@ -196,13 +202,45 @@ export class Api {
     return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/versions/${n}`)
   }
 
-  history(
-    id: string,
-  ): Promise<
-    { events?: HistoryEntry[]; entries?: HistoryEntry[]; history?: HistoryEntry[] } | HistoryEntry[]
-  > {
-    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/history`)
+  /**
+   * One page of the letter's history, oldest first: `limit` entries (the server's default page
+   * when unset) after the cursor `after` (from the start when unset). `next` is the cursor of
+   * the following page, null on the last one.
+   */
+  async historyPage(id: string, query: HistoryQuery = {}, after?: string): Promise<HistoryPage> {
+    const params = new URLSearchParams()
+    if (query.since !== undefined) params.set('since', query.since)
+    if (query.until !== undefined) params.set('until', query.until)
+    if (query.limit !== undefined) params.set('limit', String(query.limit))
+    if (after !== undefined) params.set('after', after)
+    const search = params.toString() ? `?${params}` : ''
+    const response = await this.send('GET', `/v1/letters/${encodeURIComponent(id)}/history${search}`)
+    const data = (await response.json()) as HistoryBody
+    const entries = Array.isArray(data) ? data : (data.events ?? data.entries ?? data.history ?? [])
+    return { entries, next: nextCursor(response) }
   }
+}
+
+export interface HistoryQuery {
+  /** ISO 8601 instants, kept on every page. */
+  since?: string
+  until?: string
+  /** Entries per page (the server allows 1-10000; its default, 1000, when unset). */
+  limit?: number
+}
+
+export interface HistoryPage {
+  entries: HistoryEntry[]
+  /** The cursor of the next page (`after`), null on the last page. */
+  next: string | null
+}
+
+type HistoryBody =
+  { events?: HistoryEntry[]; entries?: HistoryEntry[]; history?: HistoryEntry[] } | HistoryEntry[]
+
+/** The server names the next page in `Link` and, as the cursor alone, in `X-Next-Cursor`. */
+function nextCursor(response: Response): string | null {
+  return response.headers.get('X-Next-Cursor') || null
 }
 
 function lockPath(id: string, section: string): string {

@@ -17,6 +17,8 @@ export interface CommentsPanel {
   element: HTMLElement
   /** Reload the threads; with `commentId`, retry a few times until the projection has it. */
   refresh(commentId?: string): Promise<void>
+  /** Mark the loaded threads' text again (the letter's text arrived after them). */
+  markAnchors(): void
 }
 
 // Reads come from the projector's Redis view, which may trail a live notice by a moment.
@@ -40,6 +42,7 @@ export function commentsPanel(
     return [...everyone.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
   const drafts = new Map<string, string>() // thread id -> unsent reply
+  let loaded: Thread[] = []
   const list = h('div', { class: 'threads', 'aria-live': 'polite' })
   const status = h('p', { class: 'muted', role: 'status' })
   const canComment = COMMENTER_ROLES.has(role)
@@ -68,6 +71,7 @@ export function commentsPanel(
       replaceChildren(list, ...sortThreads(threads).map((t) => threadView(t)))
       if (typingIn)
         list.querySelector<HTMLElement>(`textarea[data-thread="${CSS.escape(typingIn)}"]`)?.focus()
+      loaded = threads
       showAnchors(editor, threads)
       if (composer) composer.hidden = false
     } catch (error) {
@@ -155,7 +159,7 @@ export function commentsPanel(
     await refresh()
   }
 
-  return { element, refresh }
+  return { element, refresh, markAnchors: () => showAnchors(editor, loaded) }
 }
 
 function newThreadForm(
@@ -175,10 +179,10 @@ function newThreadForm(
   const target = h('p', { class: 'muted small comment-target' })
   const showTarget = (): void => {
     const { from, to, empty } = editor.state.selection
-    const quote = editor.state.doc.textBetween(from, to, ' ')
+    const quote = [...editor.state.doc.textBetween(from, to, ' ')] // code points: no half emoji
     target.textContent = empty
       ? 'No text selected.'
-      : `On: “${quote.length > 80 ? `${quote.slice(0, 80)}…` : quote}”`
+      : `On: “${quote.length > 80 ? `${quote.slice(0, 80).join('')}…` : quote.join('')}”`
   }
   editor.on('selectionUpdate', showTarget)
   showTarget()

@@ -5,7 +5,7 @@
 import type { Editor } from '@tiptap/core'
 
 import { ApiError, NotAvailable, type Api, type HistoryEntry, type VersionSummary } from '../api'
-import { formatInstant, h, replaceChildren } from '../dom'
+import { append, formatInstant, h, replaceChildren } from '../dom'
 import { diffWords, plainText } from './text'
 
 export interface HistoryPanel {
@@ -61,23 +61,78 @@ export function historyPanel(
   const learned = new Map<string, string>()
   const nameFrom = (id: string): string => learned.get(id) ?? nameOf(id)
 
+  // The timeline comes in pages, oldest first (GET .../history follows X-Next-Cursor): the
+  // first page on refresh, each next one when the end of the list scrolls into view or "Load
+  // more" is pressed. One request at a time, and only as far as the reader goes: a busy
+  // letter's whole history is never fetched at once, and never cut off without saying so.
+  const moreButton = h('button', { type: 'button', class: 'link' }, 'Load more')
+  const more = h('li', { class: 'more' }, moreButton)
+  moreButton.addEventListener('click', () => void loadPage())
+  let cursor: string | null | undefined // undefined: the first page; null: no more pages
+  let shown = 0
+  let loading: Promise<void> | null = null
+  let generation = 0 // a refresh drops what an older walk still brings
+  const nearEnd = new IntersectionObserver(
+    (seen) => {
+      if (seen.some((entry) => entry.isIntersecting)) void loadPage()
+    },
+    { root: timeline, rootMargin: '0px 0px 100px 0px' },
+  )
+
   async function loadTimeline(): Promise<void> {
+    generation++
+    cursor = undefined
+    shown = 0
+    loading = null
+    nearEnd.disconnect()
+    replaceChildren(timeline)
+    timelineStatus.textContent = 'Loading…'
+    await loadPage()
+  }
+
+  function loadPage(): Promise<void> {
+    if (cursor === null) return Promise.resolve()
+    if (loading === null) {
+      const current: Promise<void> = fetchPage(generation).finally(() => {
+        if (loading === current) loading = null
+      })
+      loading = current
+    }
+    return loading
+  }
+
+  async function fetchPage(walk: number): Promise<void> {
+    nearEnd.disconnect()
+    moreButton.disabled = true
+    moreButton.textContent = 'Loading…'
     try {
-      const data = await api.history(letterId)
-      const items = Array.isArray(data) ? data : (data.events ?? data.entries ?? data.history ?? [])
-      for (const { user, data: d } of items) {
+      const page = await api.historyPage(letterId, {}, cursor ?? undefined)
+      if (walk !== generation) return
+      for (const { user, data: d } of page.entries) {
         if (typeof user === 'string' && typeof d?.name === 'string') learned.set(user, d.name)
       }
-      timelineStatus.textContent = items.length ? '' : 'No activity recorded yet.'
-      replaceChildren(
-        timeline,
-        ...items
-          .slice(-200)
-          .reverse()
-          .map((entry) => timelineRow(entry, nameFrom)),
-      )
+      more.remove()
+      append(timeline, ...page.entries.map((entry) => timelineRow(entry, nameFrom)))
+      shown += page.entries.length
+      cursor = page.next
+      if (cursor === null) {
+        timelineStatus.textContent = shown ? `${count(shown)}, oldest first.` : 'No activity recorded yet.'
+        return
+      }
+      timelineStatus.textContent = `The first ${count(shown)}, oldest first; later ones follow.`
+      moreButton.textContent = 'Load more'
+      timeline.append(more)
+      nearEnd.observe(more) // reports at once if still in view: the next page follows
     } catch (error) {
-      timelineStatus.textContent = unavailable(error, 'The activity timeline')
+      if (walk !== generation) return
+      const what = shown ? `Later activity (after ${count(shown)})` : 'The activity timeline'
+      timelineStatus.textContent = unavailable(error, what)
+      if (shown) {
+        moreButton.textContent = 'Try again'
+        timeline.append(more) // not observed: a retry is the reader's call
+      }
+    } finally {
+      moreButton.disabled = false
     }
   }
 
@@ -190,6 +245,10 @@ function contributorNames(contributors: unknown[] | undefined, nameOf: (id: stri
     return person.name ?? (person.id ? nameOf(person.id) : '')
   })
   return names.filter(Boolean).join(', ')
+}
+
+function count(entries: number): string {
+  return `${entries.toLocaleString()} ${entries === 1 ? 'entry' : 'entries'}`
 }
 
 function unavailable(error: unknown, what: string): string {

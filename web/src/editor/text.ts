@@ -9,11 +9,19 @@ export function plainText(doc: PMNode): string {
   return doc.textBetween(0, doc.content.size, '\n')
 }
 
+/** The plain-text offset of a document position, in code points as the server counts them
+ * (ProseMirror counts UTF-16 units: an emoji is 2 positions, 1 offset). A position between the
+ * halves of a surrogate pair counts the pair once both halves are behind it. */
 export function textOffset(doc: PMNode, pos: number): number {
-  return doc.textBetween(0, pos, '\n').length
+  const text = doc.textBetween(0, pos, '\n')
+  let count = 0
+  for (const _ of text) count++ // iterates code points; a lone surrogate counts as one
+  const last = text.charCodeAt(text.length - 1)
+  return last >= 0xd800 && last <= 0xdbff ? count - 1 : count
 }
 
-/** The document position at a plain-text offset (the first one, at block boundaries). */
+/** The document position at a plain-text offset (the first one, at block boundaries); never
+ * one inside a surrogate pair, as textOffset only grows past the pair's second half. */
 export function positionAt(doc: PMNode, offset: number): number {
   let low = 0
   let high = doc.content.size

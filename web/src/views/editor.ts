@@ -57,6 +57,14 @@ export async function editorView(api: Api, session: Session, letterId: string): 
     if (text) pushNotice(notices, text)
   })
   void comments.refresh()
+  // Anchors are marked in the document as it is when the threads arrive: if that was before the
+  // letter itself, there was no text to mark, so mark them again once it is here.
+  const markOnSync = (synced: boolean): void => {
+    if (!synced) return
+    collab.provider.off('sync', markOnSync)
+    comments.markAnchors()
+  }
+  collab.provider.on('sync', markOnSync)
 
   const element = h(
     'div',

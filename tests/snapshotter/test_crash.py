@@ -87,6 +87,9 @@ def child_env(settings: Settings) -> dict[str, str]:
         STENO_SNAPSHOTTER_BATCH="17",  # many small transactions: many places to die in
         STENO_AUTOSAVE_UPDATES="40",
         STENO_AUTOSAVE_ACTIVITY_S="30",
+        # Working states saved by wall-clock age would depend on how long each process lived:
+        # the same value as the reference run's, which outlives none of them.
+        STENO_SNAPSHOTTER_STATE_S=str(settings.snapshotter_state_s),
     )
     if settings.log_url:
         env.update(STENO_LOG_URL=settings.log_url, STENO_KAFKA_IDEMPOTENCE="false")
@@ -168,7 +171,7 @@ async def check_identical(
 async def test_kill_9_at_random_points_then_restart_gives_identical_rows(
     tmp_path: Path, make_settings: Callable[..., Settings], pg_dsn: str, db: str
 ) -> None:
-    settings = make_settings(autosave_updates=40, autosave_activity_s=30)
+    settings = make_settings(autosave_updates=40, autosave_activity_s=30, snapshotter_state_s=3600)
     clock = Clock()
     log = EmbeddedLog(settings.data_dir / "log", 2, {LETTERS: None}, clock=clock)
     await log.start()
@@ -194,6 +197,7 @@ async def test_kill_9_and_restart_on_the_kafka_log(
     settings = make_settings(
         autosave_updates=40,
         autosave_activity_s=30,
+        snapshotter_state_s=3600,
         log_url=f"kafka://{kafka_bootstrap}",
         kafka_idempotence=False,
         topic_prefix=f"snap{random.randrange(1 << 30)}.",

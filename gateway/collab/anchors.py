@@ -102,9 +102,9 @@ def to_anchor(state: bytes, field: str, start: int, end: int) -> Anchor:
     if first is None or last is None:
         raise AnchorError("anchor covers no text (only line breaks)")
     # The later one first: deleting it shifts nothing before it.
-    client, clock, length = _char_span(scratch, *last)
+    client, clock, length = _char_span(scratch, *last, state)
     last_id = (client, clock + length - 1)  # its last UTF-16 unit: Yjs clocks count those
-    first_id = (client, clock) if first == last else _char_span(scratch, *first)[:2]
+    first_id = (client, clock) if first == last else _char_span(scratch, *first, state)[:2]
     return Anchor(start=_b64(first_id, 0), end=_b64(last_id, -1), quote=quote(text, start, end))
 
 
@@ -132,13 +132,28 @@ def _char_at(runs: list[Leaf], pos: int, stop: int, step: int) -> tuple[Leaf, in
     return None
 
 
-def _char_span(doc: Doc[Any], leaf: Leaf, index: int) -> tuple[int, int, int]:
-    """The client, first clock and clock length of one character (by deleting it)."""
+def _char_span(doc: Doc[Any], leaf: Leaf, index: int, state: bytes) -> tuple[int, int, int]:
+    """The client, first clock and clock length of one character (by deleting it from `doc`, a
+    scratch copy of `state`)."""
     byte = len(leaf.text[:index].encode())  # pycrdt edits text by UTF-8 bytes
     width = len(leaf.text[index].encode())
     update = _captured(doc, lambda: leaf.node.__delitem__(slice(byte, byte + width)))
     deletes = scan_update(update, STATE_LIMITS).deletes
-    return deletes[0]
+    units = len(leaf.text[index].encode("utf-16-le")) // 2  # its clock length
+    if len(deletes) == 1 and deletes[0][2] == units:
+        return deletes[0]
+    # Deleting a character also deletes the format markers around it that became redundant
+    # (Yjs cleanupFormattingGap): the delete set, sorted by client and merging adjacent clocks,
+    # holds those too. The character is the unit that counts towards the text; a format marker
+    # does not, so a position on it has the same index whatever its assoc.
+    with _load(state).transaction() as txn:
+        for client, clock, length in deletes:
+            for unit in range(clock, clock + length):
+                after = StickyIndex.decode(_position((client, unit), 0)).get_index(txn)
+                before = StickyIndex.decode(_position((client, unit), -1)).get_index(txn)
+                if before != after:
+                    return client, unit, units
+    raise AnchorError("no character in the delete set")  # pragma: no cover: Yjs deleted it
 
 
 def _b64(item: ID, assoc: int) -> str:

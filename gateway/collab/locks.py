@@ -14,6 +14,10 @@ acquisition or a listing that meets a lapsed entry does too. Whichever deletes t
 appends `lock.expired`: once, and never for a lock released (on any instance). If no instance
 looks within the index's lifetime (the newest lock's TTL + 120 s), the lock expires silently.
 
+When the log refuses the event, the request answers 503 and a compensating script puts Redis
+back as it was (a new lock deleted, a renewed or released one restored, a claimed lapsed entry
+returned to the index), so no lock is held unlogged and no `lock.expired` is lost.
+
 A holder who leaves: a lock taken while its holder was on the letter (in the projector's
 `presence:<letterId>`, on any instance) is released early, with `lock.expired`, once the
 holder has been gone from it for `lock_release_after_leave_s` (30 s; a tab that crashed or lost
@@ -68,24 +72,78 @@ keep(ARGV[4])
 return lapsed or ''
 """
 )
-# Compare-and-set / compare-and-delete on the exact value we read: no lost updates.
+# Compare-and-set / compare-and-delete on the exact value we read: no lost updates. Both return
+# 0 if the value changed, else the ms the old value had left (for _RESTORE).
 # KEYS: lock, index; ARGV: current, value, ttl_s, section, index ms.
 _RENEW = (
     _KEEP_INDEX
     + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local left = redis.call('PTTL', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
 keep(ARGV[5])
-return 1
+return math.max(left, 1)
 """
 )
 # KEYS: lock, index; ARGV: current, section.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local left = redis.call('PTTL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[2])
-return redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return math.max(left, 1)
 """
+# Undoing what a request did in Redis when logging it failed (the caller answers 503), so that
+# Redis and the log agree: no lock without its `lock.acquired`, no `lock.expired` lost.
+# _UNACQUIRE: our new lock goes, and the lapsed entry _ACQUIRE claimed (if any, and not yet
+# announced) goes back into the index for a later sweep, acquisition or listing to announce.
+# KEYS: lock, index; ARGV: value, section, lapsed entry or '', index ms.
+_UNACQUIRE = (
+    _KEEP_INDEX
+    + """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+else
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  keep(ARGV[4])
+end
+return 1
+"""
+)
+# _RESTORE: the value a renewal replaced or a release deleted, back with the time it had left,
+# unless the lock changed since. KEYS: lock, index; ARGV: what the request left ('' after a
+# release), old value, ms left, section, index ms.
+_RESTORE = (
+    _KEEP_INDEX
+    + """
+local now, entry = redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], ARGV[4])
+if ARGV[1] == '' then
+  if now or entry then return 0 end
+elseif now ~= ARGV[1] or entry ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
+keep(ARGV[5])
+return 1
+"""
+)
+# _UNCLAIM: a lapsed entry _LAPSE or _LIST claimed, back into the index while the section is
+# still free and unlisted. KEYS: lock, index; ARGV: section, entry, index ms.
+_UNCLAIM = (
+    _KEEP_INDEX
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+keep(ARGV[3])
+return 1
+"""
+)
 # KEYS: lock, index; ARGV: section. The entry of a lock that timed out, claimed; else nil.
 _LAPSE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -168,12 +226,11 @@ class Locks:
         expires_at = time.time() + self.ttl_s
         value = json.dumps({**holder.model_dump(), "expires_at": expires_at, "n": uuid7()})
         index, index_ms = index_of(letter_id), (self.ttl_s + INDEX_SLACK_S) * 1000
+        renewed: tuple[bytes, int] | None = None  # the value a renewal replaced, its ms left
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
             fresh = (section, value, self.ttl_s, index_ms)
             lapsed = await self.redis.eval(_ACQUIRE, 2, key, index, *fresh)
             if lapsed is not None:
-                if lapsed:  # it timed out and nobody announced it yet (another instance's)
-                    await self._append_expired(letter_id, meta.firm_id, section, lapsed)
                 break
             current = await self.redis.get(key)
             if current is None:
@@ -182,16 +239,37 @@ class Locks:
             if held["id"] != claims.sub:
                 raise CollabError(409, "locked", _locked_body(held))
             renewal = (current, value, self.ttl_s, section, index_ms)
-            if await self.redis.eval(_RENEW, 2, key, index, *renewal):
+            left = await self.redis.eval(_RENEW, 2, key, index, *renewal)
+            if left:
+                renewed = current, int(left)
                 break
         else:
             raise CollabError(409, "lock contended, retry")
-        self._granted[key] = Granted(
-            letter_id, section, meta.firm_id, value, holder, expires_at, attended
-        )
-        await self.collab.append(
-            claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
-        )
+        previous = self._granted.get(key)
+        granted = Granted(letter_id, section, meta.firm_id, value, holder, expires_at, attended)
+        self._granted[key] = granted
+        announced = not lapsed
+        try:
+            if lapsed:  # it timed out and nobody announced it yet (another instance's)
+                await self._append_expired(letter_id, meta.firm_id, section, lapsed)
+                announced = True
+            await self.collab.append(
+                claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
+            )
+        except Exception:  # the log did not take it: Redis back as it was, then the 503
+            if self._granted.get(key) is granted:
+                if renewed is not None and previous is not None:
+                    self._granted[key] = previous
+                else:
+                    del self._granted[key]
+            if renewed is None:
+                undo = (value, section, b"" if announced else lapsed, index_ms)
+                await self._undo(key, _UNACQUIRE, key, index, *undo)
+            else:
+                old, left_ms = renewed
+                back = (value, old, left_ms, section, left_ms + INDEX_SLACK_S * 1000)
+                await self._undo(key, _RESTORE, key, index, *back)
+            raise
         return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
 
     async def release(self, claims: Claims, letter_id: str, section: str) -> dict[str, Any]:
@@ -206,12 +284,18 @@ class Locks:
         held = json.loads(current)
         if held["id"] != claims.sub:
             raise CollabError(403, "only the holder may release a lock", _locked_body(held))
-        if not await self.redis.eval(_RELEASE, 2, key, index_of(letter_id), current, section):
+        index = index_of(letter_id)
+        left = await self.redis.eval(_RELEASE, 2, key, index, current, section)
+        if not left:
             raise CollabError(409, "lock changed, retry")
-        self._granted.pop(key, None)
-        await self.collab.append(
-            claims, meta, LockReleased(section=section, holder=user_ref(claims))
-        )
+        granted = self._granted.pop(key, None)
+        try:
+            await self.collab.append(
+                claims, meta, LockReleased(section=section, holder=user_ref(claims))
+            )
+        except Exception:  # still held, as the log says: the holder may retry
+            await self._unrelease(key, index, current, int(left), section, granted)
+            raise
         return {"section": section, "released": True}
 
     async def held(self, claims: Claims, letter_id: str) -> dict[str, Any]:
@@ -225,8 +309,8 @@ class Locks:
         for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
             section = raw.decode()
             try:
-                await self._append_expired(letter_id, meta.firm_id, section, entry)
-            except CollabError as exc:  # a read still answers; the notice is lost
+                await self._announce(letter_id, meta.firm_id, section, entry)
+            except CollabError as exc:  # a read still answers; a later look announces it
                 log.warning("lock expiry of %s/%s: %s", letter_id, section, exc)
         locks = [
             {"section": section.decode(), **_locked_body(json.loads(value))}
@@ -244,14 +328,50 @@ class Locks:
         if self._granted.get(key) is granted:
             del self._granted[key]
         if current is None:  # released or timed out, here or elsewhere: the index tells
-            await self._lapse(granted.letter_id, granted.firm_id, granted.section)
+            try:
+                await self._lapse(granted.letter_id, granted.firm_id, granted.section)
+            except Exception:
+                self._granted.setdefault(key, granted)  # the next sweep tries again
+                raise
 
     async def _lapse(self, letter_id: str, firm_id: str, section: str) -> None:
         """Log `lock.expired` for the section's lock if it timed out and nobody did yet."""
         key, index = key_of(letter_id, section), index_of(letter_id)
         lapsed = await self.redis.eval(_LAPSE, 2, key, index, section)
         if lapsed is not None:
-            await self._append_expired(letter_id, firm_id, section, lapsed)
+            await self._announce(letter_id, firm_id, section, lapsed)
+
+    async def _announce(self, letter_id: str, firm_id: str, section: str, entry: bytes) -> None:
+        """Log `lock.expired` for a lapsed entry this instance claimed; if that fails, put the
+        entry back so that whoever looks next announces it (still once)."""
+        try:
+            await self._append_expired(letter_id, firm_id, section, entry)
+        except Exception:
+            key, index_ms = key_of(letter_id, section), (self.ttl_s + INDEX_SLACK_S) * 1000
+            await self._undo(key, _UNCLAIM, key, index_of(letter_id), section, entry, index_ms)
+            raise
+
+    async def _unrelease(
+        self,
+        key: str,
+        index: str,
+        value: bytes,
+        left_ms: int,
+        section: str,
+        granted: Granted | None,
+    ) -> None:
+        """Undo a release that could not be logged: the lock back as it was, if still free."""
+        back = (b"", value, left_ms, section, left_ms + INDEX_SLACK_S * 1000)
+        if await self._undo(key, _RESTORE, key, index, *back) and granted is not None:
+            self._granted.setdefault(key, granted)
+
+    async def _undo(self, key: str, script: str, *args: Any) -> bool:
+        """Run a compensating script; if Redis fails too, the caller's own error still wins."""
+        try:
+            return bool(await self.redis.eval(script, 2, *args))
+        except Exception as exc:
+            log.warning("lock %s left as changed, the log did not take it: %r", key, exc)
+            return False
 
     async def _append_expired(
         self, letter_id: str, firm_id: str, section: str, value: str | bytes
@@ -282,8 +402,14 @@ class Locks:
             return  # renewed, released or expired meanwhile
         del self._granted[key]
         index, section = index_of(granted.letter_id), granted.section
-        if await self.redis.eval(_RELEASE, 2, key, index, granted.value, section):  # still ours
+        left = await self.redis.eval(_RELEASE, 2, key, index, granted.value, section)
+        if not left:
+            return  # not ours any more
+        try:
             await self._append_expired(granted.letter_id, granted.firm_id, section, granted.value)
+        except Exception:  # held again until the next sweep releases it
+            await self._unrelease(key, index, granted.value.encode(), int(left), section, granted)
+            raise
 
     async def sweep(self) -> None:
         for key in list(self._granted):

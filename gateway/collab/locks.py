@@ -38,6 +38,7 @@ from gateway.access import LetterMeta
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
+from gateway.collab import lock_scripts as scripts
 from gateway.collab.shared import Collab, CollabError, iso, user_ref
 from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
 from schemas.ids import uuid7
@@ -47,128 +48,6 @@ LOCK_TTL_S = 300
 SWEEP_EVERY_S = 5.0
 LOCKERS = frozenset({"editor", "service"})  # sections are locked to edit them
 MAX_SECTION = 200
-
-INDEX_SLACK_S = 120  # the index outlives its newest lock this long: time to announce expiries
-
-# `locks:<letterId>` hash, section -> the lock's value: the letter's index, written with the
-# lock key in one script. A release deletes the entry and a timeout leaves it behind, so an
-# entry whose key is gone is a lock that expired; whoever deletes it (_LAPSE, _LIST or _ACQUIRE)
-# logs `lock.expired`, exactly once across instances. The index's TTL bounds what is never
-# claimed (its instances died).
-_KEEP_INDEX = """
-local function keep(ms)
-  if redis.call('PTTL', KEYS[2]) < tonumber(ms) then redis.call('PEXPIRE', KEYS[2], ms) end
-end
-"""
-# KEYS: lock, index; ARGV: section, value, ttl_s, index ms. nil if held, else the lapsed entry
-# it replaced ('' if none).
-_ACQUIRE = (
-    _KEEP_INDEX
-    + """
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then return false end
-local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-keep(ARGV[4])
-return lapsed or ''
-"""
-)
-# Compare-and-set / compare-and-delete on the exact value we read: no lost updates. Both return
-# 0 if the value changed, else the ms the old value had left (for _RESTORE).
-# KEYS: lock, index; ARGV: current, value, ttl_s, section, index ms.
-_RENEW = (
-    _KEEP_INDEX
-    + """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local left = redis.call('PTTL', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
-keep(ARGV[5])
-return math.max(left, 1)
-"""
-)
-# KEYS: lock, index; ARGV: current, section.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local left = redis.call('PTTL', KEYS[1])
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('DEL', KEYS[1])
-return math.max(left, 1)
-"""
-# Undoing what a request did in Redis when logging it failed (the caller answers 503), so that
-# Redis and the log agree: no lock without its `lock.acquired`, no `lock.expired` lost.
-# _UNACQUIRE: our new lock goes, and the lapsed entry _ACQUIRE claimed (if any, and not yet
-# announced) goes back into the index for a later sweep, acquisition or listing to announce.
-# KEYS: lock, index; ARGV: value, section, lapsed entry or '', index ms.
-_UNACQUIRE = (
-    _KEEP_INDEX
-    + """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[1] then return 0 end
-if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[2], ARGV[2])
-else
-  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-  keep(ARGV[4])
-end
-return 1
-"""
-)
-# _RESTORE: the value a renewal replaced or a release deleted, back with the time it had left,
-# unless the lock changed since. KEYS: lock, index; ARGV: what the request left ('' after a
-# release), old value, ms left, section, index ms.
-_RESTORE = (
-    _KEEP_INDEX
-    + """
-local now, entry = redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], ARGV[4])
-if ARGV[1] == '' then
-  if now or entry then return 0 end
-elseif now ~= ARGV[1] or entry ~= ARGV[1] then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
-keep(ARGV[5])
-return 1
-"""
-)
-# _UNCLAIM: a lapsed entry _LAPSE or _LIST claimed, back into the index while the section is
-# still free and unlisted. KEYS: lock, index; ARGV: section, entry, index ms.
-_UNCLAIM = (
-    _KEEP_INDEX
-    + """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-  return 0
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-keep(ARGV[3])
-return 1
-"""
-)
-# KEYS: lock, index; ARGV: section. The entry of a lock that timed out, claimed; else nil.
-_LAPSE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
-if lapsed then redis.call('HDEL', KEYS[2], ARGV[1]) end
-return lapsed
-"""
-# KEYS: index, then the sections' lock keys; ARGV: the sections.
-# {{section, value, ...} held, {section, value, ...} lapsed (claimed)}.
-_LIST = """
-local held, lapsed = {}, {}
-for i, section in ipairs(ARGV) do
-  local value = redis.call('GET', KEYS[i + 1])
-  if value then
-    table.insert(held, section); table.insert(held, value)
-  else
-    local entry = redis.call('HGET', KEYS[1], section)
-    if entry then
-      redis.call('HDEL', KEYS[1], section)
-      table.insert(lapsed, section); table.insert(lapsed, entry)
-    end
-  end
-end
-return {held, lapsed}
-"""
 
 router = APIRouter()
 
@@ -225,11 +104,11 @@ class Locks:
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
         value = json.dumps({**holder.model_dump(), "expires_at": expires_at, "n": uuid7()})
-        index, index_ms = index_of(letter_id), (self.ttl_s + INDEX_SLACK_S) * 1000
+        index, index_ms = index_of(letter_id), (self.ttl_s + scripts.INDEX_SLACK_S) * 1000
         renewed: tuple[bytes, int] | None = None  # the value a renewal replaced, its ms left
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
             fresh = (section, value, self.ttl_s, index_ms)
-            lapsed = await self.redis.eval(_ACQUIRE, 2, key, index, *fresh)
+            lapsed = await self.redis.eval(scripts.ACQUIRE, 2, key, index, *fresh)
             if lapsed is not None:
                 break
             current = await self.redis.get(key)
@@ -239,7 +118,7 @@ class Locks:
             if held["id"] != claims.sub:
                 raise CollabError(409, "locked", _locked_body(held))
             renewal = (current, value, self.ttl_s, section, index_ms)
-            left = await self.redis.eval(_RENEW, 2, key, index, *renewal)
+            left = await self.redis.eval(scripts.RENEW, 2, key, index, *renewal)
             if left:
                 renewed = current, int(left)
                 break
@@ -264,11 +143,11 @@ class Locks:
                     del self._granted[key]
             if renewed is None:
                 undo = (value, section, b"" if announced else lapsed, index_ms)
-                await self._undo(key, _UNACQUIRE, key, index, *undo)
+                await self._undo(key, scripts.UNACQUIRE, key, index, *undo)
             else:
                 old, left_ms = renewed
-                back = (value, old, left_ms, section, left_ms + INDEX_SLACK_S * 1000)
-                await self._undo(key, _RESTORE, key, index, *back)
+                back = (value, old, left_ms, section, left_ms + scripts.INDEX_SLACK_S * 1000)
+                await self._undo(key, scripts.RESTORE, key, index, *back)
             raise
         return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
 
@@ -285,7 +164,7 @@ class Locks:
         if held["id"] != claims.sub:
             raise CollabError(403, "only the holder may release a lock", _locked_body(held))
         index = index_of(letter_id)
-        left = await self.redis.eval(_RELEASE, 2, key, index, current, section)
+        left = await self.redis.eval(scripts.RELEASE, 2, key, index, current, section)
         if not left:
             raise CollabError(409, "lock changed, retry")
         granted = self._granted.pop(key, None)
@@ -305,7 +184,7 @@ class Locks:
         if not sections:
             return {"locks": []}
         keys = [key_of(letter_id, s.decode()) for s in sections]
-        held, lapsed = await self.redis.eval(_LIST, 1 + len(keys), index, *keys, *sections)
+        held, lapsed = await self.redis.eval(scripts.LIST, 1 + len(keys), index, *keys, *sections)
         for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
             section = raw.decode()
             try:
@@ -337,7 +216,7 @@ class Locks:
     async def _lapse(self, letter_id: str, firm_id: str, section: str) -> None:
         """Log `lock.expired` for the section's lock if it timed out and nobody did yet."""
         key, index = key_of(letter_id, section), index_of(letter_id)
-        lapsed = await self.redis.eval(_LAPSE, 2, key, index, section)
+        lapsed = await self.redis.eval(scripts.LAPSE, 2, key, index, section)
         if lapsed is not None:
             await self._announce(letter_id, firm_id, section, lapsed)
 
@@ -347,8 +226,10 @@ class Locks:
         try:
             await self._append_expired(letter_id, firm_id, section, entry)
         except Exception:
-            key, index_ms = key_of(letter_id, section), (self.ttl_s + INDEX_SLACK_S) * 1000
-            await self._undo(key, _UNCLAIM, key, index_of(letter_id), section, entry, index_ms)
+            key, index_ms = key_of(letter_id, section), (self.ttl_s + scripts.INDEX_SLACK_S) * 1000
+            await self._undo(
+                key, scripts.UNCLAIM, key, index_of(letter_id), section, entry, index_ms
+            )
             raise
 
     async def _unrelease(
@@ -361,8 +242,8 @@ class Locks:
         granted: Granted | None,
     ) -> None:
         """Undo a release that could not be logged: the lock back as it was, if still free."""
-        back = (b"", value, left_ms, section, left_ms + INDEX_SLACK_S * 1000)
-        if await self._undo(key, _RESTORE, key, index, *back) and granted is not None:
+        back = (b"", value, left_ms, section, left_ms + scripts.INDEX_SLACK_S * 1000)
+        if await self._undo(key, scripts.RESTORE, key, index, *back) and granted is not None:
             self._granted.setdefault(key, granted)
 
     async def _undo(self, key: str, script: str, *args: Any) -> bool:
@@ -402,7 +283,7 @@ class Locks:
             return  # renewed, released or expired meanwhile
         del self._granted[key]
         index, section = index_of(granted.letter_id), granted.section
-        left = await self.redis.eval(_RELEASE, 2, key, index, granted.value, section)
+        left = await self.redis.eval(scripts.RELEASE, 2, key, index, granted.value, section)
         if not left:
             return  # not ours any more
         try:

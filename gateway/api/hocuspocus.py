@@ -10,8 +10,10 @@ the same reason, and the socket stays open for the others. While a document's au
 socket is not read, so nothing waits for it unbounded.
 
 Before accept only the origin and the drain are checked (the token is not in the URL). A socket
-that has authenticated no document within `hocuspocus_auth_timeout_s` is closed (4401), and
-messages no document takes (a denied provider keeps sending its edits) are dropped within the
+that has authenticated no document within `hocuspocus_auth_timeout_s` is closed (4401); so is
+one whose documents have all ended (detached) if none authenticates within that time again
+(meanwhile it is displaceable, as no user's connection cap counts it any more). Messages no
+document takes (a denied provider keeps sending its edits) are dropped within the
 per-connection message rate. The provider reconnects after 30 s without a message: a socket we
 sent nothing for `hocuspocus_ping_s` gets a ping, if its provider understands pings (4.0 and
 later, which send their version with the token; an older one would fail to parse the lone
@@ -34,9 +36,9 @@ from gateway import outgoing
 from gateway.api.admission import Admitted, Denied, admit
 from gateway.api.waiting import Waiting
 from gateway.api.websocket import deny, origin_allowed
-from gateway.errors import MALFORMED, RATE_LIMITED, TOKEN_EXPIRED, TRY_AGAIN_LATER, Refused
+from gateway.errors import MALFORMED, TOKEN_EXPIRED, TRY_AGAIN_LATER, Refused
 from gateway.live.addressed import DocumentConnection, DocumentSocket
-from gateway.live.buckets import TokenBucket
+from gateway.live.pacing import FrameRate
 from gateway.preparse import ProtocolError
 from gateway.service import Gateway
 from gateway.transport import READ_DIRECT
@@ -47,8 +49,9 @@ router = APIRouter()
 
 
 class Unauthenticated:
-    """A socket that has authenticated no document yet, as the socket guard sees it
-    (gateway/api/waiting.py): displaceable, like a connection that has not sent a whole request.
+    """A socket with no document on it (none authenticated yet, or all detached), as the socket
+    guard (gateway/api/waiting.py) sees it: displaceable, like a connection that has not sent a
+    whole request.
     `/v1/{room}` never has such a WebSocket (it checks the token before accepting); without
     this, a flood of sockets that never authenticate would hold every place for 10 s each."""
 
@@ -78,29 +81,34 @@ class Multiplexed:
 
     Messages are handled as uvicorn parses them (gateway/transport.py, READ_DIRECT), each handed
     to its document's connection at once, as on `/v1`; without the extension, by the ASGI read
-    loop. The one thing that waits is a document's auth: meanwhile the socket is not read, and
+    loop. What waits here is a document's auth, and a message for a document not authenticated
+    over the socket's frame rate (gateway/live/pacing.py): meanwhile the socket is not read, and
     what it had already read waits in `_pending`, in order.
     """
 
     def __init__(self, gateway: Gateway, ws: WebSocket, events: bool) -> None:
         self.gateway, self.ws, self.events = gateway, ws, events
-        self._waiting: tuple[Waiting, Unauthenticated] | None = None
+        self._guard: tuple[Waiting, Unauthenticated] | None = None  # the socket guard, if any
+        self._displaceable = False  # in the guard: no document on the socket (yet, or again)
         self.address = ws.client.host if ws.client else None
         s = gateway.ctx.settings
         self._extensions: dict[str, Any] = ws.scope.get("extensions") or {}
         self._docs: dict[bytes, DocumentSocket] = {}  # by address
         self._sessions: set[asyncio.Task[None]] = set()
-        self._unclaimed = TokenBucket(s.rate_messages_per_s, s.rate_burst)
-        self._authenticated = False
+        # Messages for documents not authenticated (their own connections pace the others).
+        paced = gateway.ctx.metrics.paced.inc
+        self._unclaimed = FrameRate(s.rate_messages_per_s, s.rate_burst, s.rate_wait_max_s, paced)
+        self._deadline: asyncio.Task[None] | None = None  # while no document is on the socket
         self._admitting = 0  # auths under way (our checks wait on Redis or the log)
         self._closed = False
+        self._over = False  # the read loop ended: nothing is re-armed
         self._closing: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
         self._pings = False  # a provider that understands them said so (gateway/wire/hocuspocus.py)
-        # Direct reads: the socket's hold, who holds it, and what waits for an auth.
+        # Direct reads: the socket's hold, who holds it, and what waits for an auth or the rate.
         self._pause: Callable[[bool], None] | None = None
         self._holders: set[object] = set()
-        self._auth: asyncio.Task[None] | None = None
+        self._wait: asyncio.Task[None] | None = None
         self._pending: deque[bytes | None] = deque()
 
     async def run(self, waiting: Waiting | None) -> None:
@@ -109,16 +117,17 @@ class Multiplexed:
         metrics.hocuspocus_sockets.inc()
         self.gateway.sockets.add(self)  # drained with 1001 even with no document on it
         if waiting is not None:
-            self._waiting = waiting, Unauthenticated(self, waiting)
-            waiting.wait(self._waiting[1])
-        timers = [asyncio.create_task(self._deadline()), asyncio.create_task(self._keep_alive())]
+            self._guard = waiting, Unauthenticated(self, waiting)
+        self._unauthenticated()
+        keep_alive = asyncio.create_task(self._keep_alive())
         read_direct = self._extensions.get(READ_DIRECT)
         if read_direct is not None:
             self._pause = read_direct(self._on_message)
         try:
             await self._read()
         finally:
-            for task in (*timers, self._auth):
+            self._over = True
+            for task in (keep_alive, self._deadline, self._wait):
                 if task is not None:
                     task.cancel()
             for doc in list(self._docs.values()):
@@ -139,9 +148,9 @@ class Multiplexed:
                 return
             if self._closed:
                 continue  # we are closing: wait for the client's close frame
-            auth = self._guarded(message.get("bytes"))
-            if auth is not None:
-                await auth
+            wait = self._guarded(message.get("bytes"))
+            if wait is not None:
+                await wait
             for doc in list(self._docs.values()):
                 await doc.space()  # a document whose connection has not taken its share yet
 
@@ -149,20 +158,20 @@ class Multiplexed:
         """A message straight from the socket (READ_DIRECT); must not raise."""
         if self._closed:
             return
-        if self._auth is not None:  # an auth runs: keep the order, read nothing more
+        if self._wait is not None:  # an auth runs, or the rate: keep the order, read nothing more
             self._pending.append(data)
             return
-        auth = self._guarded(data)
-        if auth is not None:
+        wait = self._guarded(data)
+        if wait is not None:
             self._hold(self, True)
-            self._auth = asyncio.create_task(self._after_auth(auth))
+            self._wait = asyncio.create_task(self._after_wait(wait))
 
-    async def _after_auth(self, auth: Coroutine[Any, Any, None]) -> None:
-        await auth
-        self._auth = None
-        while self._pending and self._auth is None:
+    async def _after_wait(self, wait: Coroutine[Any, Any, None]) -> None:
+        await wait
+        self._wait = None
+        while self._pending and self._wait is None:
             self._on_message(self._pending.popleft())
-        if self._auth is None:
+        if self._wait is None:
             self._hold(self, False)
 
     def _hold(self, who: object, paused: bool) -> None:
@@ -176,7 +185,8 @@ class Multiplexed:
             self._pause(bool(self._holders))
 
     def _guarded(self, data: bytes | None) -> Coroutine[Any, Any, None] | None:
-        """Handle one message now; an auth is returned, to be awaited before the next one."""
+        """Handle one message now; or return what handles it after a wait (an auth, the rate),
+        to be awaited before the next one. Never raises, nor does what it returns."""
         try:
             return self._handle(data)
         except Refused as refusal:
@@ -199,42 +209,58 @@ class Multiplexed:
             return None  # a pong
         doc = self._docs.get(msg.address)
         if doc is not None and not doc.ended:
-            self._hand(doc, msg)
-            return None
-        if not self._unclaimed.take():
-            raise Refused(RATE_LIMITED, "rate_limited")
+            return self._hand(doc, msg)
         if msg.type != hp.AUTH:  # a denied (or closed) document's provider keeps sending
-            self.gateway.ctx.metrics.refuse("not_authenticated")
-            return None
+            return self._at_rate(self._not_authenticated)
         try:
             token, versioned = hp.token_of(msg.message)
             hp.name_of(msg.address)
         except ProtocolError as exc:
             raise Refused(exc.close_code, exc.reason) from None
         self._pings = self._pings or versioned
-        return self._authenticate(msg.address, token, versioned)
+        return self._at_rate(lambda: self._authenticate(msg.address, token, versioned))
 
-    def _hand(self, doc: DocumentSocket, msg: hp.Addressed) -> None:
+    def _not_authenticated(self) -> None:
+        self.gateway.ctx.metrics.refuse("not_authenticated")
+
+    def _at_rate(
+        self, act: Callable[[], Coroutine[Any, Any, None] | None]
+    ) -> Coroutine[Any, Any, None] | None:
+        """`act` now if within the socket's frame rate, else after waiting its turn (checked
+        already: it must not raise); Refused (4429) for a socket over it too long."""
+        if self._unclaimed.take():
+            return act()
+        return self._after_turn(self._unclaimed.wait_s(), act)
+
+    async def _after_turn(
+        self, wait_s: float, act: Callable[[], Coroutine[Any, Any, None] | None]
+    ) -> None:
+        await asyncio.sleep(wait_s)
+        if self._closed:
+            return
+        then = act()
+        if then is not None:
+            await then
+
+    def _hand(self, doc: DocumentSocket, msg: hp.Addressed) -> Coroutine[Any, Any, None] | None:
         message = msg.message
         if msg.type == hp.CLOSE:  # the provider detached: this document's session ends
             doc.end(1000)
-            return
+            return None
         if msg.type == hp.AUTH:  # its token again: our token request answered (or a re-attach)
-            if not self._unclaimed.take():
-                raise Refused(RATE_LIMITED, "rate_limited")
             try:
                 token, _ = hp.token_of(message)
             except ProtocolError as exc:
                 raise Refused(exc.close_code, exc.reason) from None
-            doc.token(token)
-            return
+            return self._at_rate(lambda: doc.token(token))
         if msg.type == hp.STATELESS:
             if not self.events:
-                return  # the app's own stateless messages are nothing to us
+                return None  # the app's own stateless messages are nothing to us
             message = bytes([outgoing.MSG_APP]) + message[1:]  # [5, varString] -> [100, varString]
         elif msg.type not in hp.Y_PROTOCOLS:
             raise Refused(MALFORMED, "unknown_message_type")
         doc.push(message)  # checked by the connection as any /v1 message
+        return None
 
     async def _authenticate(self, address: bytes, token: str, versioned: bool) -> None:
         self._admitting += 1
@@ -262,8 +288,10 @@ class Multiplexed:
             self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
             return
         # From here to the session's start nothing waits: the session releases the slot.
-        self._authenticated = True
         self._not_waiting()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         hold = self._hold if self._pause is not None else None
         doc = DocumentSocket(address, self.send, self.close, self._extensions, hold, versioned)
         self._docs[address] = doc
@@ -271,12 +299,24 @@ class Multiplexed:
         self._sessions.add(session)
         session.add_done_callback(self._sessions.discard)
 
+    def _unauthenticated(self) -> None:
+        """No document on the socket, yet or again (the last one detached): displaceable, and
+        closed unless one authenticates within the deadline. Without this, a socket whose
+        documents had all ended stayed open past its token's expiry, outside the guard and the
+        user's connection cap, costing one handshake each."""
+        if self._guard is not None and not self._displaceable:
+            waiting, entry = self._guard
+            waiting.wait(entry)
+            self._displaceable = True
+        if self._deadline is None:
+            self._deadline = asyncio.create_task(self._auth_deadline())
+
     def _not_waiting(self) -> None:
         """Authenticated, or gone: no longer displaceable."""
-        if self._waiting is not None:
-            waiting, entry = self._waiting
+        if self._guard is not None and self._displaceable:
+            waiting, entry = self._guard
             waiting.forget(entry)
-            self._waiting = None
+            self._displaceable = False
 
     async def _session(self, doc: DocumentSocket, admitted: Admitted) -> None:
         claims, meta = admitted.claims, admitted.meta
@@ -292,6 +332,8 @@ class Multiplexed:
             doc.end()
             if self._docs.get(doc.address) is doc:
                 del self._docs[doc.address]
+            if not self._docs and not (self._closed or self._over):
+                self._unauthenticated()
 
     async def send(self, data: bytes) -> None:
         if self._closed:
@@ -321,9 +363,10 @@ class Multiplexed:
         except Exception as exc:
             log.debug("hocuspocus close failed: %r", exc)
 
-    async def _deadline(self) -> None:
+    async def _auth_deadline(self) -> None:
         await asyncio.sleep(self.gateway.ctx.settings.hocuspocus_auth_timeout_s)
-        if self._authenticated:
+        self._deadline = None
+        if self._docs:
             return
         self.gateway.ctx.metrics.refuse("auth_timeout")
         if self._admitting:  # our checks are slow (Redis, the log): not the provider's fault,

@@ -5,20 +5,28 @@ as the caller, live editors seeing them at once (gateway/live/writes.py).
     POST /v1/letters/{id}/updates  (application/octet-stream: one Yjs update, v1)
 
 A backend that drafts a paragraph applies it to its own Y.Doc loaded from `state`, and posts
-`Y.encodeStateAsUpdate(doc, stateVectorBefore)`, or any update its Y.Doc emitted.
+`Y.encodeStateAsUpdate(doc, stateVectorBefore)`, or any update its Y.Doc emitted. `state`
+carries what the letter's document holds pending (an update logged before the one it builds
+on), as a sync step 2 does (gateway/live/room.py): the backend's Y.Doc holds it pending too, and
+integrates it when the missing update arrives, instead of lacking it for good.
 """
 
 import base64
 import binascii
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pycrdt import Doc
 from pydantic import BaseModel
 
+from eventlog.errors import LogUnavailableError
 from gateway import inbound, outgoing
 from gateway.api.responses import AUTHENTICATED, errors, retry_after
 from gateway.api.rest import ClaimsDep, GatewayDep, reachable
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
 from gateway.live.writes import OverBudget
+from gateway.service import Gateway
+from schemas.ystate import pending_parts, with_pending
 
 router = APIRouter()
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -57,9 +65,28 @@ async def read_state(
             inbound.decode(outgoing.sync_step1(vector), gateway.ctx.limits)  # checked, as a peer's
         except (binascii.Error, ValueError, Refused):
             raise HTTPException(422, "invalid request: state_vector") from None
-    doc = await gateway.document(letter_id)
-    state = doc.get_update(vector) if vector else doc.get_update()
-    return Response(state, media_type="application/octet-stream")
+    return Response(await _state(gateway, letter_id, vector), media_type="application/octet-stream")
+
+
+async def _state(gateway: Gateway, letter_id: str, vector: bytes) -> bytes:
+    """What a Y.Doc at `vector` (b"": an empty one) lacks, with what the document holds pending:
+    from the held room (as `gateway.document`), else rebuilt, whose state carries it already
+    (gateway/live/loader.py). LogUnavailableError when the letter cannot be read."""
+    room = gateway.rooms.get(letter_id)
+    if room is not None and not room.failed:
+        try:
+            await room.ready()
+        except Refused as refusal:
+            raise LogUnavailableError(f"letter {letter_id} could not be loaded") from refusal
+        return room.state_for(vector or b"\x00")
+    state = await gateway.unheld.state(letter_id)
+    doc: Doc[Any] = Doc()
+    if not state:  # no content
+        return doc.get_update()
+    if not vector:
+        return state
+    doc.apply_update(state)
+    return with_pending(doc.get_update(vector), pending_parts(doc, [state]))
 
 
 @router.post(

@@ -10,6 +10,7 @@ covers this instance's last append for it.
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,7 @@ from schemas.events import (
 COMMENTERS = frozenset({"editor", "commenter", "service"})
 CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
 CATCH_UP_POLL_S = 0.02
-RECENT_APPENDS_S = 10.0
+RECENT_APPENDS_S = 10.0  # how far back a notifications read waits for our appends
 
 
 class CollabError(Exception):
@@ -81,7 +82,10 @@ class Collab:
         # letter id -> next offset after our last append, for the letters appended to last
         # (bounded: one entry per letter ever commented on would only grow)
         self._appended: LRUCache[str, int] = LRUCache(100_000)
-        self._appended_at: dict[str, float] = {}  # letter id -> when (monotonic)
+        # letter id -> when (monotonic), oldest first: the letters appended to within
+        # RECENT_APPENDS_S, pruned as it is written (it grew on an instance nobody read
+        # notifications from)
+        self._appended_at: OrderedDict[str, float] = OrderedDict()
 
     async def letter(self, claims: Claims, letter_id: str, comment: bool = False) -> LetterMeta:
         meta = await self.gateway.access.lookup(letter_id)
@@ -104,7 +108,9 @@ class Collab:
         except LogError as exc:
             raise CollabError(503, "log unavailable") from exc
         self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
-        self._appended_at[lid] = time.monotonic()
+        self._appended_at[lid] = now = time.monotonic()
+        self._appended_at.move_to_end(lid)
+        self._forget_appends(now)
         self.notify_letter(lid, app_body(type_, payload, claims.sub))
         return offsets[-1]
 
@@ -168,15 +174,20 @@ class Collab:
     async def caught_up_all(self) -> None:
         """Read-your-writes for views spanning letters (notifications): wait, bounded, for
         the letters this instance appended to within the last few seconds."""
-        since = time.monotonic() - RECENT_APPENDS_S
-        recent = [lid for lid, at in self._appended_at.items() if at >= since]
-        for lid in [lid for lid, at in self._appended_at.items() if at < since]:
-            del self._appended_at[lid]  # keeps the map small; their offsets stay
+        self._forget_appends(time.monotonic())
+        recent = list(self._appended_at)
         try:
             async with asyncio.timeout(CATCH_UP_S):
                 await asyncio.gather(*(self.caught_up(lid) for lid in recent))
         except TimeoutError:
             pass  # serve what the projector has
+
+    def _forget_appends(self, now: float) -> None:
+        """Keep the letters appended to within RECENT_APPENDS_S: the others go, oldest first
+        (amortised O(1) an append; their offsets stay in `_appended`)."""
+        since = now - RECENT_APPENDS_S
+        while self._appended_at and next(iter(self._appended_at.values())) < since:
+            self._appended_at.popitem(last=False)
 
     async def json_key(self, key: str) -> Any:
         if self.ctx.redis is None:

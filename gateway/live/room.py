@@ -207,7 +207,7 @@ class Room:
     def receive(self, conn: Peer, msg: Inbound, clients: list[int] | None = None) -> None:
         """`clients`: new_clients(msg.info, self.shape) when the caller just computed it."""
         if msg.kind == "sync_step1":
-            conn.send(outgoing.sync_step2(self._state_for(msg.body)), "sync_step2")
+            conn.send(outgoing.sync_step2(self.state_for(msg.body)), "sync_step2")
             if conn.hocuspocus_sync:  # the provider answers with what we lack
                 conn.send(outgoing.sync_step1(self.doc.get_state()), "sync_step1")
         elif msg.kind in ("sync_step2", "sync_update"):
@@ -319,7 +319,7 @@ class Room:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _state_for(self, vector: bytes) -> bytes:
+    def state_for(self, vector: bytes) -> bytes:
         """What a peer at `vector` lacks, with what the document still holds pending."""
         if self._unsettled:  # looked at when a peer asks, not on every update
             self._unsettled = pending_parts(self.doc, self._unsettled)

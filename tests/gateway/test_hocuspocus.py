@@ -517,3 +517,54 @@ async def test_session_aware_providers_share_a_socket_and_a_letter(gw: Running) 
     # Both joins were logged before the update whose acknowledgement we have (one letter, one
     # order).
     assert types_of(await gw.records(Topic.LETTERS, letter)).count("session.joined") == 2
+
+
+def _sessions_of(gw: Running, user: str) -> int:
+    return sum(c.claims.sub == user for c in gw.app.state.gateway.conns)
+
+
+async def test_a_socket_whose_documents_all_detached_is_closed_unless_one_attaches(
+    quick: Running,
+) -> None:
+    """With its last document detached, a socket is as one that authenticated nothing: closed
+    after the auth timeout (it held a place outside its user's connection cap, past its token's
+    expiry, pinged forever); one that attaches a document again in time stays open."""
+    gw = quick
+    letter = await gw.create_letter()
+    address = f"letter-{letter}"
+    detached, reattached = await HpClient.connect(gw), await HpClient.connect(gw)
+    await reattached.synced(address, gw.token(user="r"))
+    await reattached.send(address, outgoing.hp_close("detached"))
+    await eventually(lambda: _sessions_of(gw, "r") == 0)
+    doc = await reattached.synced(address, gw.token(user="r"))  # its deadline is re-armed: met
+    await detached.synced(address, gw.token(user="d"))
+    await detached.send(address, outgoing.hp_close("detached"))
+    await eventually(lambda: _sessions_of(gw, "d") == 0)
+    async with asyncio.timeout(5):  # the deadline is 0.5 s, armed after the other socket's
+        await detached.closed.wait()
+    assert detached.close_code == TOKEN_EXPIRED
+    assert not reattached.closed.is_set()
+    await reattached.send(address, create_update_message(edit(doc, "still here")))
+    assert (await reattached.next(address, hp.SYNC_STATUS)).body == b"\x01"
+    assert (await gw.metrics())['gateway_refusals_total{reason="auth_timeout"}'] == 1
+    await reattached.close()
+
+
+async def test_a_socket_whose_documents_all_detached_gives_its_place(
+    three_sockets: Running,
+) -> None:
+    """Back in the socket guard once its last document detached: a newcomer displaces it, the
+    longest waiting of its address."""
+    gw = three_sockets
+    letter = await gw.create_letter()
+    working, detached = await HpClient.connect(gw), await HpClient.connect(gw)
+    await working.synced(f"letter-{letter}", gw.token(user="w"))
+    await detached.synced(f"letter-{letter}", gw.token(user="d"))
+    await detached.send(f"letter-{letter}", outgoing.hp_close("detached"))
+    await eventually(lambda: _sessions_of(gw, "d") == 0)
+    idle = await HpClient.connect(gw)  # waits in the guard since after the detach
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        assert (await http.get("/healthz")).status_code == 200  # the fourth socket: admitted
+    await eventually(lambda: detached.closed.is_set() or idle.closed.is_set())
+    assert detached.close_code == 1013 and not idle.closed.is_set()
+    assert not working.closed.is_set()

@@ -155,6 +155,10 @@ class Readers:
             try:
                 yield reader
             finally:
+                # Unassigned while idle: an assigned reader's fetcher keeps pulling and
+                # buffering the partitions' new records for nobody. The next read assigns
+                # and seeks it again.
+                reader.assign([])
                 self._idle.append(reader)
 
 

@@ -1,5 +1,6 @@
 """What every part of one gateway instance shares: settings, the log, stores, metrics, its id."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from gateway.transport import EndOfTick
 from schemas.envelope import encode_event, new_event, raw_headers
 from schemas.events import Payload, Topic
 from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +40,10 @@ class Context:
     rest_requests: KeyedBuckets = field(init=False)  # REST requests a user may make
     handshakes: KeyedBuckets = field(init=False)  # WebSocket handshakes a user may make
     verifier: Verifier = field(init=False)  # tokens, with the identity provider's keys
+    # The largest update the log was not seen to refuse, once it refused one for good (a topic
+    # whose max.message.bytes is below what start-up checked): larger ones are refused (4413)
+    # before a room takes them. Instance-wide, as the letters topics share their config.
+    update_ceiling: int | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -51,6 +58,19 @@ class Context:
         Service tokens have no budget: they are the product's own backend (one "user" for every
         firm, creating letters in bulk), not a person whose stolen token could hog an instance."""
         return None if claims.role == "service" else buckets.admit(user_key(claims))
+
+    def learn_refused(self, size: int) -> None:
+        """The log refused for good a record whose value has `size` bytes (gateway/live/rescue.py):
+        its resyncs would fail the letter again for everyone (4503) on each reconnect."""
+        if self.update_ceiling is not None and size > self.update_ceiling:
+            return
+        self.update_ceiling = size - 1
+        log.warning(
+            "the log refused a record of %d bytes for good: updates of %d bytes or more are refused"
+            " (4413) until this instance restarts; raise the topic's max.message.bytes",
+            size,
+            size,
+        )
 
     def batcher(self, topic: Topic) -> Batcher:
         """The appends of `topic` for all letters of this instance (gateway/live/appender.py)."""

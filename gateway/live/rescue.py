@@ -10,7 +10,10 @@ duplicate records the failed append stored after all; consumers deduplicate by e
 
 An entry the log refuses for good (RecordTooLargeError: larger than the Kafka topic takes) is
 dropped, logged at ERROR and counted (gateway_rescue_dropped_records): retrying it would refuse
-the letter (4503) until a restart. The entries around it are still appended.
+the letter (4503) until a restart. The entries around it are still appended. Its size goes to
+`on_too_large`: its author and peers still hold a dropped update, and their resync would send
+it again on each reconnect, failing the letter anew; the instance refuses such updates from
+then on (Context.learn_refused, gateway/live/writes.py).
 """
 
 import asyncio
@@ -39,9 +42,10 @@ class Rescue:
         on_done: Callable[["Rescue"], None] = lambda _: None,
         *,
         metrics: Metrics,
+        on_too_large: Callable[[int], None] = lambda _: None,
     ) -> None:
         self._log, self._topic, self.key, self._timeout_s = log_, topic, key, timeout_s
-        self._on_done, self._metrics = on_done, metrics
+        self._on_done, self._metrics, self._on_too_large = on_done, metrics, on_too_large
         self.entries = list(entries)
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
@@ -88,6 +92,7 @@ class Rescue:
                 await self._append([entry])
             except RecordTooLargeError as exc:
                 self._metrics.rescue_dropped.inc()
+                self._on_too_large(len(entry.value))
                 headers = dict(entry.headers)
                 log.error(
                     "rescue of %s: an entry of %d bytes (%s by %s) dropped, the log refuses it"

@@ -145,6 +145,7 @@ class Rooms:
             timeout,
             self._rescued,
             metrics=self.ctx.metrics,
+            on_too_large=self.ctx.learn_refused,
         )
 
     def _rescued(self, rescue: Rescue) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from gateway import inbound, outgoing
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, Refused
+from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, TOO_LARGE, Refused
 from gateway.live.buckets import TokenBucket, user_key
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
@@ -94,11 +94,15 @@ def admit_update(
     room: Room, budget: TokenBucket, used: set[int], info: UpdateInfo, size: int
 ) -> tuple[list[int], list[int]]:
     """What an update passes before the room takes it, a REST write's and a WebSocket sync
-    update's alike (gateway/live/connection.py): the user's `budget` of update bytes
-    (OverBudget), then the Yjs client ids it writes under first, at most
+    update's alike (gateway/live/connection.py): the size the log was seen to refuse (4413:
+    Context.learn_refused), the user's `budget` of update bytes (OverBudget), then the Yjs
+    client ids it writes under first, at most
     MAX_IDS_PER_CONNECTION with those its writer `used`. Those ids, and the ones among them
     whose owner this instance does not know yet: ask Redis before the room takes the update
     (gateway/live/ownership.py)."""
+    ceiling = room.ctx.update_ceiling
+    if ceiling is not None and size > ceiling:  # it would fail the letter for everyone (4503)
+        raise Refused(TOO_LARGE, "update_over_log_limit")
     if not budget.take(size):
         raise OverBudget((size - budget.tokens) / budget.rate)
     clients = new_clients(info, room.shape)

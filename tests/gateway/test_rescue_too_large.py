@@ -8,22 +8,24 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 
 from eventlog.factory import topic_retention
 from eventlog.kafka import RECORD_HEADROOM, KafkaLog
 from eventlog.records import Entry
-from gateway.errors import LOG_UNAVAILABLE
+from gateway.errors import LOG_UNAVAILABLE, TOO_LARGE
 from gateway.live.rescue import Rescue
 from gateway.metrics import Metrics
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.harness import Running, running_gateway, types_of
+from tests.gateway.harness import Running, YClient, running_gateway, types_of
 from tests.support import eventually
 
 SMALL = 4096  # the largest value the log below is told of: it takes SMALL + RECORD_HEADROOM
 DROPPED = "gateway_rescue_dropped_records_total"
+OVER_LOG_LIMIT = 'gateway_refusals_total{reason="update_over_log_limit"}'
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -45,17 +47,21 @@ async def test_a_record_refused_for_good_is_dropped_and_the_rest_appended(
     log, topic = small_log
     metrics = Metrics()
     done: list[Rescue] = []
+    refused: list[int] = []  # sizes the gateway learns its limit from
     too_large = Entry(random.randbytes(SMALL + RECORD_HEADROOM), (("type", b"doc.update"),))
     entries = [Entry(b"first"), too_large, Entry(b"second")]
     with caplog.at_level(logging.ERROR, logger="gateway.live.rescue"):
-        rescue = Rescue(log, topic, b"letter-1", entries, 5.0, done.append, metrics=metrics)
+        rescue = Rescue(
+            log, topic, b"letter-1", entries, 5.0, done.append,
+            metrics=metrics, on_too_large=refused.append,
+        )  # fmt: skip
         await rescue.ensure()  # was Refused(4503), for ever
     assert done == [rescue] and rescue.entries == []
     partition = log.partition_for(topic, b"letter-1")
     logged = [r.value for r in await log.read(topic, partition, 0)]
     # "first" may be there twice: the failed append had sent it (consumers deduplicate).
     assert list(dict.fromkeys(logged)) == [b"first", b"second"]
-    assert metrics.rescue_dropped._value.get() == 1
+    assert metrics.rescue_dropped._value.get() == 1 and refused == [len(too_large.value)]
     [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "letter-1" in error.message and f"{len(too_large.value)} bytes" in error.message
     assert "doc.update" in error.message
@@ -114,3 +120,43 @@ async def _count(gw: Running, letter: str, kind: str, n: int) -> bool:
 
 async def _logged(gw: Running, letter: str, text: str) -> bool:
     return await gw.logged_text(letter) == text
+
+
+async def test_an_update_the_log_refused_is_refused_with_4413_not_failing_the_letter_again(
+    small_gateway: tuple[Running, KafkaLog], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The author (and every peer) still holds the dropped update: its resync sent it again and
+    failed the letter for everyone (4503), on each reconnect. The instance learned the log's
+    limit from the refusal: that resync is refused alone (4413), the letter stays open."""
+    gw, _log = small_gateway
+    letter, alice, bob = await gw.two_editors()
+    with caplog.at_level(logging.WARNING, logger="gateway.context"):
+        await alice.insert("x" * (SMALL + RECORD_HEADROOM))
+        await alice.closed.wait()
+        await eventually(lambda: _dropped(gw), timeout=20)
+    [learned] = [r for r in caplog.records if r.name == "gateway.context"]
+    assert learned.levelno == logging.WARNING and "bytes" in learned.message
+    carol = await gw.client(letter, user="carol")
+    await carol.synced.wait()
+
+    await bob.closed.wait()
+    assert len(str(bob.text)) == SMALL + RECORD_HEADROOM  # heard as queued (the 4503 after it)
+    for user, doc in (("alice", alice.doc), ("bob", bob.doc)):  # the author, and a peer
+        again = await YClient.connect(gw.ws_url(letter, gw.token(user=user)), doc=doc)
+        await again.closed.wait()  # its sync step 2 carries the dropped update
+        assert again.close_code == TOO_LARGE
+    await carol.insert("back")
+    await eventually(lambda: _logged(gw, letter, "back"))
+    assert carol.close_code is None  # was 4503: the resync failed the letter again
+    async with httpx.AsyncClient(base_url=gw.http) as http:  # REST takes the same check
+        r = await http.post(
+            f"/v1/letters/{letter}/updates",
+            content=alice.doc.get_update(),
+            headers={"Authorization": f"Bearer {gw.token(user='alice')}"},
+        )
+    assert r.status_code == 413
+    assert carol.close_code is None
+    await carol.close()
+    metrics = await gw.metrics()
+    assert metrics[DROPPED] == 1  # refused before the room took it: nothing more to drop
+    assert metrics[OVER_LOG_LIMIT] == 3

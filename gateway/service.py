@@ -20,11 +20,13 @@ from gateway.live import loader, writes
 from gateway.live.addressed import DocumentSocket
 from gateway.live.buckets import user_key
 from gateway.live.connection import Connection
+from gateway.live.room import Room
 from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
 from gateway.live.unheld import UnheldReads
 from gateway.metrics import Metrics
 from schemas.settings import Settings
+from schemas.ystate import pending_parts, with_pending
 
 log = logging.getLogger(__name__)
 ALIVE_TTL_S, ALIVE_EVERY_S = 30, 10.0
@@ -66,17 +68,41 @@ class Gateway:
     async def document(self, letter_id: str) -> Doc[Any]:
         """The letter's current document: the held room's, else rebuilt (gateway/live/unheld.py).
         LogUnavailableError when it cannot be read."""
-        room = self.rooms.get(letter_id)
+        room = await self._held(letter_id)
+        if room is not None:
+            return room.doc
         doc: Doc[Any] = Doc()
+        if state := await self.unheld.state(letter_id):
+            doc.apply_update(state)
+        return doc
+
+    async def state(self, letter_id: str, vector: bytes = b"") -> bytes:
+        """What a Y.Doc at `vector` (b"": an empty one) lacks of the letter, with what its
+        document holds pending (an update logged before the one it builds on), as a sync step 2
+        answers: from the held room, else rebuilt, whose state carries it already
+        (gateway/live/loader.py). LogUnavailableError when it cannot be read."""
+        room = await self._held(letter_id)
+        if room is not None:
+            return room.state_for(vector or b"\x00")
+        state = await self.unheld.state(letter_id)
+        doc: Doc[Any] = Doc()
+        if not state:  # no content
+            return doc.get_update()
+        if not vector:
+            return state
+        doc.apply_update(state)
+        return with_pending(doc.get_update(vector), pending_parts(doc, [state]))
+
+    async def _held(self, letter_id: str) -> Room | None:
+        """The letter's room once loaded, if this instance holds it (not failed)."""
+        room = self.rooms.get(letter_id)
         if room is None or room.failed:
-            if state := await self.unheld.state(letter_id):
-                doc.apply_update(state)
-            return doc
+            return None
         try:
             await room.ready()
         except Refused as refusal:
             raise LogUnavailableError(f"letter {letter_id} could not be loaded") from refusal
-        return room.doc
+        return room
 
     async def write_update(self, meta: LetterMeta, claims: Claims, update: bytes) -> None:
         """A Yjs update from REST, once it is in the log (gateway/live/writes.py); Refused."""

@@ -13,20 +13,15 @@ integrates it when the missing update arrives, instead of lacking it for good.
 
 import base64
 import binascii
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pycrdt import Doc
 from pydantic import BaseModel
 
-from eventlog.errors import LogUnavailableError
 from gateway import inbound, outgoing
 from gateway.api.responses import AUTHENTICATED, errors, retry_after
 from gateway.api.rest import ClaimsDep, GatewayDep, reachable
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
 from gateway.live.writes import OverBudget
-from gateway.service import Gateway
-from schemas.ystate import pending_parts, with_pending
 
 router = APIRouter()
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -65,28 +60,7 @@ async def read_state(
             inbound.decode(outgoing.sync_step1(vector), gateway.ctx.limits)  # checked, as a peer's
         except (binascii.Error, ValueError, Refused):
             raise HTTPException(422, "invalid request: state_vector") from None
-    return Response(await _state(gateway, letter_id, vector), media_type="application/octet-stream")
-
-
-async def _state(gateway: Gateway, letter_id: str, vector: bytes) -> bytes:
-    """What a Y.Doc at `vector` (b"": an empty one) lacks, with what the document holds pending:
-    from the held room (as `gateway.document`), else rebuilt, whose state carries it already
-    (gateway/live/loader.py). LogUnavailableError when the letter cannot be read."""
-    room = gateway.rooms.get(letter_id)
-    if room is not None and not room.failed:
-        try:
-            await room.ready()
-        except Refused as refusal:
-            raise LogUnavailableError(f"letter {letter_id} could not be loaded") from refusal
-        return room.state_for(vector or b"\x00")
-    state = await gateway.unheld.state(letter_id)
-    doc: Doc[Any] = Doc()
-    if not state:  # no content
-        return doc.get_update()
-    if not vector:
-        return state
-    doc.apply_update(state)
-    return with_pending(doc.get_update(vector), pending_parts(doc, [state]))
+    return Response(await gateway.state(letter_id, vector), media_type="application/octet-stream")
 
 
 @router.post(

@@ -10,6 +10,11 @@ of its last entry (`Cursor`): a walk page by page sees each entry once, and rows
 appended meanwhile come in later pages. One exception: an edit burst is recorded when it closes,
 under the time and offset where it started, so a burst still open while the walk passes its
 start is not in the walk (it is in a later walk, or a page from an earlier cursor).
+
+Newest first ("desc") the same key is walked backwards: a page holds the entries strictly before
+its cursor, so a cursor means the same entry in both orders and stays valid in either. Rows of
+records appended during such a walk are after its first page and so not in it; a burst closing
+meanwhile is, if its start is still ahead of the walk.
 """
 
 import base64
@@ -18,7 +23,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from gateway.live.loader import scan
 from snapshotter.fold import Folder
@@ -32,10 +37,11 @@ Json = dict[str, Any]
 _MS = dt.timedelta(milliseconds=1)
 _CURSOR = re.compile(r"(-?\d{1,15}):(\d{1,10}):(\d{1,19}):([\x21-\x7e]{1,100})")
 _OFFSETS = 2**63  # log offsets and partitions are PostgreSQL bigint / int
+Order = Literal["asc", "desc"]
 
 
 class BadCursor(ValueError):
-    """A cursor this module did not hand out."""
+    """Not a cursor's form (a well-formed one is taken as a position, whoever made it)."""
 
 
 class Cursor(NamedTuple):
@@ -99,15 +105,22 @@ async def page(
     until_ms: int | None = None,
     after: Cursor | None = None,
     limit: int | None = None,
+    order: Order = "asc",
 ) -> tuple[list[Entry], Cursor | None]:
-    """Up to `limit` entries (None: all) with since <= time < until and a key past `after`,
-    and the cursor to go on from when more entries follow them now (else None)."""
+    """Up to `limit` entries (None: all) with since <= time < until and a key past `after` in
+    `order` (desc: newest first, keys before `after`), and the cursor to go on from when more
+    entries follow them now (else None)."""
     wanted = None if limit is None else limit + 1  # one more tells whether a next page exists
+    desc = order == "desc"
     if src.pg is not None:
-        entries = await _from_audit(src.pg, letter_id, since_ms, until_ms, after, wanted)
+        entries = await _from_audit(src.pg, letter_id, since_ms, until_ms, after, wanted, desc)
     else:
         entries = await _from_log(src, letter_id, since_ms, until_ms)
-        entries = [e for e in entries if after is None or e.cursor > after][:wanted]
+        if desc:
+            entries.reverse()
+        if after is not None:
+            entries = [e for e in entries if (e.cursor < after if desc else e.cursor > after)]
+        entries = entries[:wanted]
     if not entries and not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
     if limit is not None and len(entries) > limit:
@@ -122,19 +135,22 @@ async def _from_audit(
     until_ms: int | None,
     after: Cursor | None,
     limit: int | None,
+    desc: bool = False,
 ) -> list[Entry]:
     # The order of `snapshotter.read.audit_rows`, with the type in byte order (COLLATE "C") as
     # Python compares it, so both sources cut pages alike; the bare "timestamp" bound uses the
-    # (letter_id, "timestamp") index.
+    # (letter_id, "timestamp") index (scanned backwards for desc).
     bound = None if after is None else to_datetime(after.at_ms)
+    ahead, past, way = ("<=", "<", " DESC") if desc else (">=", ">", "")
     rows = await pg.fetch(
         'SELECT user_id, change_type, change_data::text AS data, "timestamp", log_partition,'
         " log_offset FROM collaboration"
         ' WHERE letter_id = $1 AND ($2::timestamptz IS NULL OR "timestamp" >= $2)'
         ' AND ($3::timestamptz IS NULL OR "timestamp" < $3)'
-        ' AND ($4::timestamptz IS NULL OR "timestamp" >= $4 AND ("timestamp", log_partition,'
-        ' log_offset, change_type COLLATE "C") > ($4, $5::int, $6::bigint, $7::text))'
-        ' ORDER BY "timestamp", log_partition, log_offset, change_type COLLATE "C" LIMIT $8',
+        f' AND ($4::timestamptz IS NULL OR "timestamp" {ahead} $4 AND ("timestamp", log_partition,'
+        f' log_offset, change_type COLLATE "C") {past} ($4, $5::int, $6::bigint, $7::text))'
+        f' ORDER BY "timestamp"{way}, log_partition{way}, log_offset{way},'
+        f' change_type COLLATE "C"{way} LIMIT $8',
         letter_id,
         None if since_ms is None else to_datetime(since_ms),
         None if until_ms is None else to_datetime(until_ms),

@@ -6,10 +6,10 @@ everything else: a letter of another firm, or one that does not exist, is 403 (n
 leak).
 Bad instants, offsets and unknown versions are 4xx with a message.
 
-History comes in pages (`limit`, default 1000, at most 10000) in the order of its entries; a
-page followed by more names the next one in `Link: <...>; rel="next"` (RFC 8288) and, for
-clients that only want the token, `X-Next-Cursor` (pass it back as `after`). The body stays a
-bare list of entries.
+History comes in pages (`limit`, default 1000, at most 10000) in the order of its entries,
+oldest first or, with `order=desc`, newest first; a page followed by more names the next one in
+`Link: <...>; rel="next"` (RFC 8288) and, for clients that only want the token, `X-Next-Cursor`
+(pass it back as `after`, with the same `order`). The body stays a bare list of entries.
 """
 
 from collections.abc import Awaitable, Callable
@@ -73,13 +73,13 @@ def auditor_router(
         "/history",
         responses={
             200: {
-                "description": "a page of entries, oldest first",
+                "description": "a page of entries, oldest first (newest with order=desc)",
                 "headers": {
                     "Link": {"description": '`<next page>; rel="next"` when more follow'},
                     "X-Next-Cursor": {"description": "`after` of the next page, if any"},
                 },
             },
-            422: {"description": "a limit out of range, or a cursor not handed out here"},
+            422: {"description": "a bad limit or order, or a malformed cursor"},
         },
     )
     async def history(
@@ -90,6 +90,10 @@ def auditor_router(
         until: str | None = None,
         limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = HISTORY_PAGE,
         after: Annotated[str | None, Query(description="X-Next-Cursor of the page before")] = None,
+        order: Annotated[
+            histories.Order,
+            Query(description="asc: oldest first; desc: newest first (a cursor fits either)"),
+        ] = "asc",
     ) -> list[dict[str, Any]]:
         try:
             cursor = None if after is None else histories.Cursor.decode(after)
@@ -97,7 +101,7 @@ def auditor_router(
             # Worded as the app words FastAPI's own 422s (gateway.api.responses).
             raise HTTPException(422, f"invalid request: query.after: {exc}") from exc
         entries, following = await histories.page(
-            src, letter_id, _instant(since), _instant(until), cursor, limit
+            src, letter_id, _instant(since), _instant(until), cursor, limit, order
         )
         if following is not None:
             token = following.encode()

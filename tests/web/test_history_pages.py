@@ -1,6 +1,7 @@
-"""The history panel over the paginated `GET /v1/letters/{id}/history`: the first page on
-opening, each next one (its cursor from `X-Next-Cursor`) as the reader reaches the end of the
-list, until the whole history is shown and said to be whole; never a silent first page.
+"""The history panel over the paginated `GET /v1/letters/{id}/history?order=desc`, newest first:
+the latest page on opening, each earlier one (its cursor from `X-Next-Cursor`) as the reader
+reaches the end of the list, until the whole history is shown and said to be whole; never a
+silent first page.
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py. The server's
 page is 1000 entries; the test asks for pages of PAGE by setting `limit` on the page's
@@ -91,27 +92,31 @@ async def test_the_history_panel_loads_every_page_as_the_reader_reaches_the_end(
         rows = timeline.locator("li:not(.more)")
         status = page.locator(".history p[role=status]").nth(1)
 
-        # The first page, and a word that more follow.
+        # The latest page, and a word that earlier ones follow.
         await expect(status).to_have_text(
-            f"The first {PAGE} entries, oldest first; later ones follow."
+            f"The latest {PAGE} entries, newest first; earlier ones follow."
         )
         await expect(rows).to_have_count(PAGE)
+        # The oldest entry, the letter's creation, is not on the latest page.
+        await expect(rows.filter(has_text="created the letter")).to_have_count(0)
         await expect(timeline.locator(".more button")).to_have_text("Load more")
         await shot(page, "10-history-first-page")
         # Scrolling to the end of the list brings the next page, and so on to the last.
         for shown in (2 * PAGE, total):
             await timeline.evaluate("(list) => { list.scrollTop = list.scrollHeight }")
             await expect(rows).to_have_count(shown)
-        await expect(status).to_have_text(f"{total} entries, oldest first.")
+        await expect(status).to_have_text(f"{total} entries, newest first.")
         await expect(timeline.locator(".more")).to_have_count(0)
 
         texts = await rows.all_inner_texts()
         notes = [int(m.group(1)) for t in texts if (m := re.search(r"“Note (\d+)”", t))]
-        assert notes == list(range(1, NOTES + 1))  # each once, in order
+        assert notes == list(range(NOTES, 0, -1))  # each once, newest first
+        assert "created the letter" in texts[-1]  # the oldest entry comes last
         # One request per page: the first sent twice (the 429), each later one after the
         # cursor its predecessor handed out.
         pages = -(-total // PAGE)
         assert len(asked) == 1 + pages
+        assert all(q["order"] == ["desc"] for q in asked)
         assert "after" not in asked[0] and "after" not in asked[1]
         assert [q["after"] for q in asked[2:]] == [[c] for c in cursors[:-1]]
         assert cursors[-1] is None

@@ -203,15 +203,16 @@ export class Api {
   }
 
   /**
-   * One page of the letter's history, oldest first: `limit` entries (the server's default page
-   * when unset) after the cursor `after` (from the start when unset). `next` is the cursor of
-   * the following page, null on the last one.
+   * One page of the letter's history, oldest first (newest first with `order: 'desc'`): `limit`
+   * entries (the server's default page when unset) past the cursor `after` in that order (from
+   * the start when unset). `next` is the cursor of the following page, null on the last one.
    */
   async historyPage(id: string, query: HistoryQuery = {}, after?: string): Promise<HistoryPage> {
     const params = new URLSearchParams()
     if (query.since !== undefined) params.set('since', query.since)
     if (query.until !== undefined) params.set('until', query.until)
     if (query.limit !== undefined) params.set('limit', String(query.limit))
+    if (query.order !== undefined) params.set('order', query.order)
     if (after !== undefined) params.set('after', after)
     const search = params.toString() ? `?${params}` : ''
     const response = await this.send('GET', `/v1/letters/${encodeURIComponent(id)}/history${search}`)
@@ -227,6 +228,8 @@ export interface HistoryQuery {
   until?: string
   /** Entries per page (the server allows 1-10000; its default, 1000, when unset). */
   limit?: number
+  /** Oldest ('asc', the server's default) or newest ('desc') first; kept on every page. */
+  order?: 'asc' | 'desc'
 }
 
 export interface HistoryPage {

@@ -61,10 +61,11 @@ export function historyPanel(
   const learned = new Map<string, string>()
   const nameFrom = (id: string): string => learned.get(id) ?? nameOf(id)
 
-  // The timeline comes in pages, oldest first (GET .../history follows X-Next-Cursor): the
-  // first page on refresh, each next one when the end of the list scrolls into view or "Load
-  // more" is pressed. One request at a time, and only as far as the reader goes: a busy
-  // letter's whole history is never fetched at once, and never cut off without saying so.
+  // The timeline comes in pages, newest first (GET .../history?order=desc follows
+  // X-Next-Cursor): recent activity, what readers want first, on refresh; each earlier page
+  // when the end of the list scrolls into view or "Load more" is pressed. One request at a
+  // time, and only as far as the reader goes: a busy letter's whole history is never fetched
+  // at once, and never cut off without saying so.
   const moreButton = h('button', { type: 'button', class: 'link' }, 'Load more')
   const more = h('li', { class: 'more' }, moreButton)
   moreButton.addEventListener('click', () => void loadPage())
@@ -106,7 +107,7 @@ export function historyPanel(
     moreButton.disabled = true
     moreButton.textContent = 'Loading…'
     try {
-      const page = await api.historyPage(letterId, {}, cursor ?? undefined)
+      const page = await api.historyPage(letterId, { order: 'desc' }, cursor ?? undefined)
       if (walk !== generation) return
       for (const { user, data: d } of page.entries) {
         if (typeof user === 'string' && typeof d?.name === 'string') learned.set(user, d.name)
@@ -116,16 +117,16 @@ export function historyPanel(
       shown += page.entries.length
       cursor = page.next
       if (cursor === null) {
-        timelineStatus.textContent = shown ? `${count(shown)}, oldest first.` : 'No activity recorded yet.'
+        timelineStatus.textContent = shown ? `${count(shown)}, newest first.` : 'No activity recorded yet.'
         return
       }
-      timelineStatus.textContent = `The first ${count(shown)}, oldest first; later ones follow.`
+      timelineStatus.textContent = `The latest ${count(shown)}, newest first; earlier ones follow.`
       moreButton.textContent = 'Load more'
       timeline.append(more)
       nearEnd.observe(more) // reports at once if still in view: the next page follows
     } catch (error) {
       if (walk !== generation) return
-      const what = shown ? `Later activity (after ${count(shown)})` : 'The activity timeline'
+      const what = shown ? `Earlier activity (after ${count(shown)})` : 'The activity timeline'
       timelineStatus.textContent = unavailable(error, what)
       if (shown) {
         moreButton.textContent = 'Try again'

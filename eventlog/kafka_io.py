@@ -155,10 +155,11 @@ class Readers:
             try:
                 yield reader
             finally:
-                # Unassigned while idle: an assigned reader's fetcher keeps pulling and
-                # buffering the partitions' new records for nobody. The next read assigns
-                # and seeks it again.
-                reader.assign([])
+                # Paused while idle: an assigned reader's fetcher keeps pulling and buffering
+                # the partitions' new records for nobody. Not unassigned: a consumer left
+                # with no topic asks the cluster for every topic's metadata. The next read
+                # assigns (unpaused) and seeks it again.
+                reader.pause(*reader.assignment())
                 self._idle.append(reader)
 
 

@@ -162,3 +162,11 @@ def address_of(url: str | None) -> str:
     """Where a store's URL points (`host:port`), as an error message may show it: never its
     user or password."""
     return urlsplit(url or "").netloc.rpartition("@")[2]
+
+
+def without_password(url: str | None) -> str | None:
+    """The whole URL with its password hidden, as a banner or log may show it."""
+    parts = urlsplit(url or "")
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=f"{parts.username or ''}:***@{address_of(url)}").geturl()

@@ -7,12 +7,14 @@ auditor routes from tools mounted next to its own (the gateway itself never impo
 import asyncio
 import errno
 import socket
+from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from eventlog import Log
 from gateway.api.app import create_app
@@ -20,7 +22,7 @@ from gateway.api.rest import bearer_claims
 from gateway.api.server import server_for
 from projector.entry import run as run_projector
 from projector.settings import ProjectorSettings
-from schemas.settings import Settings
+from schemas.settings import Settings, address_of
 from snapshotter.service import serve as run_snapshotter
 from tools.rest import auditor_router
 
@@ -61,10 +63,50 @@ def gateway_app(settings: Settings, log: Log, redis: Any, pg: Any) -> FastAPI:
 async def connect_stores(settings: Settings) -> tuple[Redis | None, Any]:
     """Read-side clients for the gateway (it only reads Redis live state and PostgreSQL)."""
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    pg = None
-    if settings.database_url:
-        pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    pg = await _pool(settings.database_url) if settings.database_url else None
     return redis, pg
+
+
+async def _pool(url: str) -> Any:
+    return await asyncpg.create_pool(url, min_size=1, max_size=4)
+
+
+# Redis clients connect on first use: a ping at start bounds the wait for a Redis that drops
+# packets (PostgreSQL's pool connects itself, within asyncpg's own timeout).
+REDIS_PING_TIMEOUT_S = 10.0
+
+
+class UnreachableError(Exception):
+    """Something a command starts with (the log, Redis, PostgreSQL) cannot be reached."""
+
+
+async def connect_checked(settings: Settings, started: AsyncExitStack) -> tuple[Redis | None, Any]:
+    """`connect_stores`, each store shown to answer (closed by `started`); UnreachableError
+    names the one that does not, without its password."""
+    redis, pg = None, None
+    if url := settings.database_url:
+        try:
+            pg = await _pool(url)
+        except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise unreachable("PostgreSQL", url, exc) from None
+        started.push_async_callback(pg.close)
+    if url := settings.redis_url:
+        try:
+            redis = Redis.from_url(url)
+        except ValueError as exc:  # a malformed URL
+            raise unreachable("Redis", url, exc) from None
+        started.push_async_callback(redis.aclose)
+        try:
+            async with asyncio.timeout(REDIS_PING_TIMEOUT_S):
+                await redis.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise unreachable("Redis", url, exc) from None
+    return redis, pg
+
+
+def unreachable(store: str, url: str | None, exc: BaseException) -> UnreachableError:
+    reason = str(exc) or exc.__class__.__name__  # a timeout says nothing of itself
+    return UnreachableError(f"{store} at {address_of(url)}: {reason}")
 
 
 async def run_gateway(settings: Settings, log: Log, sock: socket.socket) -> None:

@@ -16,30 +16,24 @@ from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import asyncpg
 import uvloop
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import tune_interpreter
-from schemas.settings import Settings, address_of
+from schemas.settings import Settings, without_password
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
 from steno_collab.services import (
     PortInUseError,
+    UnreachableError,
     bind,
+    connect_checked,
     run_gateway,
     run_projector_in,
     run_snapshotter_in,
 )
-
-# Redis connects on first use: a ping bounds the wait for one that drops packets (as the
-# gateway command does; asyncpg's connect has its own timeout).
-REDIS_PING_TIMEOUT_S = 10.0
 
 # A service runs until cancelled.
 Service = Callable[[Settings, Log], Coroutine[Any, Any, None]]
@@ -101,35 +95,11 @@ async def serve(settings: Settings) -> int:
     return code
 
 
-class UnreachableError(Exception):
-    """An external store (STENO_REDIS_URL, STENO_DATABASE_URL) does not answer."""
-
-
 async def check_external_stores(settings: Settings) -> None:
-    """Connect once to each store `settings` give a URL; the error names it (no password)."""
-    if settings.database_url is not None:
-        try:
-            conn = await asyncpg.connect(settings.database_url)
-        except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise UnreachableError(_failed("PostgreSQL", settings.database_url, exc)) from None
-        await conn.close()
-    if settings.redis_url is not None:
-        try:
-            redis = Redis.from_url(settings.redis_url)
-        except ValueError as exc:  # a malformed URL
-            raise UnreachableError(_failed("Redis", settings.redis_url, exc)) from None
-        try:
-            async with asyncio.timeout(REDIS_PING_TIMEOUT_S):
-                await redis.ping()
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise UnreachableError(_failed("Redis", settings.redis_url, exc)) from None
-        finally:
-            await redis.aclose()
-
-
-def _failed(store: str, url: str, exc: BaseException) -> str:
-    reason = str(exc) or exc.__class__.__name__  # a timeout says nothing of itself
-    return f"{store} at {address_of(url)}: {reason}"
+    """Connect once to each store `settings` give a URL (UnreachableError names one that does
+    not answer, without its password), then close them: the services connect their own."""
+    async with AsyncExitStack() as probe:
+        await connect_checked(settings, probe)
 
 
 def with_embedded_urls(settings: Settings, embedded: EmbeddedServices) -> Settings:
@@ -170,8 +140,8 @@ def print_banner(
     log = f"embedded, {where / 'log'}" if settings.log_url is None else settings.log_url
     lines = [
         f"steno-collab dev: data dir {where}",
-        f"  redis       {_shown(settings.redis_url)}  ({origin(embedded.redis)})",
-        f"  postgresql  {_shown(settings.database_url)}  ({origin(embedded.postgres)})",
+        f"  redis       {without_password(settings.redis_url)}  ({origin(embedded.redis)})",
+        f"  postgresql  {without_password(settings.database_url)}  ({origin(embedded.postgres)})",
         f"  log         {log}",
         *(f"  {name:<11} running" for name, _ in services),
         f"Open http://{settings.host}:{settings.port}/?as=avery to edit as Avery Attorney;",
@@ -179,12 +149,3 @@ def print_banner(
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)
-
-
-def _shown(url: str | None) -> str | None:
-    """The URL with its password hidden: the banner goes to terminals and logs."""
-    parts = urlsplit(url or "")
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{address_of(url)}").geturl()

@@ -5,33 +5,21 @@ a store it cannot reach at start is one line on stderr and exit status 1, as in 
 """
 
 import argparse
-import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack
-from typing import Any
 
-import asyncpg
 import uvloop
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import server_for, tune_interpreter
 from schemas.log_output import configure_logging
-from schemas.settings import Settings, address_of
-from steno_collab.services import connect_stores, gateway_app
+from schemas.settings import Settings
+from steno_collab.services import UnreachableError, connect_checked, gateway_app
 
 logger = logging.getLogger(__name__)
-# Redis clients connect on first use: a ping at start bounds the wait for a Redis that drops
-# packets (PostgreSQL's pool connects itself, within asyncpg's own timeout).
-REDIS_PING_TIMEOUT_S = 10.0
-
-
-class UnreachableError(Exception):
-    """Something the gateway starts with (the log, Redis, PostgreSQL) cannot be reached."""
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -61,7 +49,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     async with AsyncExitStack() as started:  # closes what did start, in reverse order
         log = await _start_log(settings)
         started.push_async_callback(log.close)
-        redis, pg = await _connect(settings, started)
+        redis, pg = await connect_checked(settings, started)
         app = gateway_app(settings, log, redis, pg)
         # log_config=None: uvicorn's records go through the root logger, in the same format.
         level = settings.log_level.lower()
@@ -75,25 +63,3 @@ async def _start_log(settings: Settings) -> Log:
     except LogError as exc:  # its message names the broker or the directory
         raise UnreachableError(exc) from None
     return log
-
-
-async def _connect(settings: Settings, started: AsyncExitStack) -> tuple[Redis | None, Any]:
-    try:
-        redis, pg = await connect_stores(settings)
-    except (OSError, asyncpg.PostgresError) as exc:  # only connecting happens here
-        raise UnreachableError(_failed("PostgreSQL", settings.database_url, exc)) from None
-    if pg is not None:
-        started.push_async_callback(pg.close)
-    if redis is not None:
-        started.push_async_callback(redis.aclose)
-        try:
-            async with asyncio.timeout(REDIS_PING_TIMEOUT_S):
-                await redis.ping()
-        except (RedisError, TimeoutError) as exc:
-            raise UnreachableError(_failed("Redis", settings.redis_url, exc)) from None
-    return redis, pg
-
-
-def _failed(store: str, url: str | None, exc: BaseException) -> str:
-    reason = str(exc) or exc.__class__.__name__  # a timeout says nothing of itself
-    return f"{store} at {address_of(url)}: {reason}"

@@ -5,6 +5,7 @@ translated into `eventlog.errors` here, so services never see one.
 """
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -107,6 +108,41 @@ class KafkaLog:
                 self._partitions,
             )
         await self._check_record_limits()
+        await self._check_placement()
+
+    async def _check_placement(self) -> None:
+        """Refuse topics whose partition count changed after records were written: a key's
+        partition is its hash modulo the count, so with another count a letter's new records go
+        to another partition than its history, and loads, the projector and the snapshotter
+        see only part of it. A partition's first records were placed with the count of their
+        time: one that its key maps elsewhere now tells the count changed (with a count doubled,
+        each distinct key among the first 100 records of each partition tells with odds 1/2)."""
+        # Topics kept for ever (the letters): a count change is checked for every topic alike
+        # (their counts must agree, above); short-lived presence records would prove little.
+        kept = [t for t, retention in self._wanted.items() if retention is None]
+        starts = {t: await self.start_offsets(t) for t in kept}
+        ends = {t: await self.end_offsets(t) for t in kept}
+        firsts = [  # one at a time: one reader (start-up borrows no more)
+            await self.read(t, p, start, 100)
+            for t, found in starts.items()
+            for p, start in found.items()
+            if start < ends[t][p]
+        ]
+        moved = sorted(
+            {
+                r.topic
+                for r in itertools.chain.from_iterable(firsts)
+                if r.key and self.partition_for(r.topic, r.key) != r.partition
+            }
+        )
+        if moved:
+            raise LogError(
+                f"Kafka: records of {', '.join(moved)} sit in partitions their keys do not map"
+                f" to with the topics' {self._counts[moved[0]]} partitions: the partition count"
+                " changed after they were written (partitions added?), which would split each"
+                " letter's records between partitions. Restore the count the records were written"
+                " with (README, Kafka: the count is fixed once letters exist)"
+            )
 
     async def _check_record_limits(self) -> None:
         """Refuse topics that take smaller records than the log may be given: a record refused

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from eventlog import Entry, LogError, LogUnavailableError, RecordTooLargeError
 from eventlog.kafka import READERS, RECORD_HEADROOM, KafkaLog
 from eventlog.kafka_io import create_topics
+from eventlog.partitioner import partition_for
 from steno_collab.processes import Supervised, free_port
 from tests.conftest import start_tansu
 
@@ -92,6 +94,42 @@ async def test_topics_with_other_partition_counts_are_refused(kafka_bootstrap: s
     with pytest.raises(LogError, match="partition counts differ"):
         await log.start()
     await log.close()
+
+
+async def test_topics_whose_partition_count_changed_under_records_are_refused(
+    kafka_bootstrap: str,
+) -> None:
+    """A key's partition is its hash modulo the count: partitions added to topics holding
+    letters would send each letter's new records elsewhere than its history."""
+    wanted = topics()
+    letters = next(iter(wanted))
+    log = KafkaLog(kafka_bootstrap, 2, wanted, idempotence=False)
+    await log.start()
+    try:  # records placed by the log itself: a second start takes them
+        for n in range(20):
+            await log.append(letters, f"letter-{n}".encode(), [Entry(b"x", ())])
+        again = KafkaLog(kafka_bootstrap, 2, wanted, idempotence=False)
+        await again.start()
+        await again.close()
+    finally:
+        await log.close()
+
+    # A record where a count of 3 put it, in a topic of 2 partitions (Tansu cannot add them).
+    wanted = topics()
+    letters = next(iter(wanted))
+    await create_topics(kafka_bootstrap, wanted, 2, 1, (1 << 20) + RECORD_HEADROOM)
+    keys = (f"letter-x{n}".encode() for n in range(100))
+    key = next(k for k in keys if partition_for(k, 3) == 1 and partition_for(k, 2) == 0)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(letters, b"x", key=key, partition=1)
+    finally:
+        await producer.stop()
+    moved = KafkaLog(kafka_bootstrap, 2, wanted, idempotence=False)
+    with pytest.raises(LogError, match="partition count changed"):
+        await moved.start()
+    await moved.close()
 
 
 async def test_topics_taking_smaller_records_than_the_log_needs_are_refused(

@@ -67,13 +67,14 @@ async def connect_stores(settings: Settings) -> tuple[Redis | None, Any]:
     return redis, pg
 
 
+# A store that takes the connection and never answers: Redis clients connect on first use, so
+# a ping at start bounds their wait; PostgreSQL's pool connects itself (asyncpg's own default,
+# 60 s, is long for a start-up that says what it cannot reach).
+CONNECT_TIMEOUT_S = 10.0
+
+
 async def _pool(url: str) -> Any:
-    return await asyncpg.create_pool(url, min_size=1, max_size=4)
-
-
-# Redis clients connect on first use: a ping at start bounds the wait for a Redis that drops
-# packets (PostgreSQL's pool connects itself, within asyncpg's own timeout).
-REDIS_PING_TIMEOUT_S = 10.0
+    return await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT_S)
 
 
 class UnreachableError(Exception):
@@ -97,7 +98,7 @@ async def connect_checked(settings: Settings, started: AsyncExitStack) -> tuple[
             raise unreachable("Redis", url, exc) from None
         started.push_async_callback(redis.aclose)
         try:
-            async with asyncio.timeout(REDIS_PING_TIMEOUT_S):
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await redis.ping()
         except (RedisError, OSError, TimeoutError) as exc:
             raise unreachable("Redis", url, exc) from None
@@ -115,7 +116,8 @@ async def run_gateway(settings: Settings, log: Log, sock: socket.socket) -> None
     try:
         app = gateway_app(settings, log, redis, pg)
         host, port = sock.getsockname()[:2]
-        server = server_for(app, settings, host, port, own_signals=False)
+        # log_config=None: uvicorn's records go through the root logger, as in `gateway`.
+        server = server_for(app, settings, host, port, own_signals=False, log_config=None)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             await asyncio.shield(serving)

@@ -4,7 +4,7 @@ fold each batch, and commit its rows with the new position in one transaction.
 Letters' working states are saved only now and then (`fold.SavePolicy`, `Folder.stale`,
 eviction, `checkpoint` on an orderly stop): a letter loaded from a state row older than the
 committed position first folds its records since again, without writing their rows
-(`_catch_up`).
+(`_catch_up`), and is saved as caught up with the batch's commit.
 
 `run` consumes the partitions the group membership (eventlog.group, driven by `service`)
 assigned to this instance. Even if two instances briefly believed they owned one partition,
@@ -231,11 +231,11 @@ class Snapshotter:
         if not missing:
             return
         states = await self.store.load_states(
-            missing, field_name=self.folder.field, window_ms=self.folder.window_ms
+            missing,
+            field_name=self.folder.field,
+            window_ms=self.folder.window_ms,
+            committed=expected,
         )
-        for state in states:
-            if state.saved_covers is None:  # saved with every commit, before `covers` was
-                state.covers = expected
         # Only a letter listed as lagging has committed records its row lacks; any other row
         # is current however far behind `expected` its `covers` is (a quiet letter).
         behind = [s for s in states if s.unsaved_from is not None and s.unsaved_from < expected]

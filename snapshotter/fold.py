@@ -9,10 +9,10 @@ after a few attempts the record is quarantined (snapshotter/quarantine.py).
 
 import json
 import logging
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any, TypeVar
 
 from eventlog.records import Record
@@ -126,10 +126,12 @@ class Folder:
         self.default_max_bytes = settings.max_message_bytes
         self.max_cached = max_cached
         self.saving = saving
-        # Saves made while catching up (their rows were written before, unless the policy
-        # changed since): written with the next batch.
+        # The rows of letters just caught up: written with the next batch.
         self._carried: dict[str, StateRow] = {}
         self.letters: OrderedDict[str, LetterState] = OrderedDict()
+        # Per partition, the cached letters folded past their saved row and when (their
+        # `unsaved_since`), in that order: `stale` reads only those due.
+        self._due: dict[int, dict[str, float]] = {}
         self.stats: Counter[str] = Counter()
         self.quarantine = Quarantine()  # outlives `forget`: it counts attempts across resumes
         self._handlers: dict[str, Handler] = {
@@ -166,22 +168,20 @@ class Folder:
         """Drop every cached letter (after a failed commit their state is ahead of the store)."""
         self.letters.clear()
         self._carried.clear()
+        self._due.clear()
 
-    def save(self, state: LetterState) -> StateRow:
+    def save(self, state: LetterState, *, scheduled: bool = False) -> StateRow:
         """The row saving `state` as it is now (its commit must cover `state.covers`)."""
-        state.saved_covers, state.unsaved_since, state.unsaved_from = state.covers, None, None
+        state.saved(scheduled=scheduled)
+        self._due.get(state.partition, {}).pop(state.letter_id, None)
         return _state_row(state)
 
     def stale(self, partition: int, older_than: float) -> list[StateRow]:
         """Rows saving the letters of `partition` unsaved since before `older_than`
         (time.monotonic), so a restart never has far to fold back for a quiet letter."""
-        return [
-            self.save(state)
-            for state in self.letters.values()
-            if state.partition == partition
-            and state.unsaved_since is not None
-            and state.unsaved_since < older_than
-        ]
+        due = self._due.get(partition, {})
+        old = [letter_id for letter_id, _ in takewhile(lambda d: d[1] < older_than, due.items())]
+        return [self.save(self.letters[letter_id]) for letter_id in old]
 
     def unsaved(self, partition: int, committed: int) -> list[StateRow]:
         """Rows saving every letter of `partition` whose state is ahead of its row and covers
@@ -207,13 +207,17 @@ class Folder:
                 if state is not None and record.offset >= state.covers:
                     self._fold_record(record, out)
         except BaseException:
-            for letter_id in behind:
-                self.letters.pop(letter_id, None)
+            for state in states:
+                self.letters.pop(state.letter_id, None)
+                self._due.get(state.partition, {}).pop(state.letter_id, None)
             raise
         finally:
             self.stats.clear()
             self.stats.update(stats)
-        self._carried.update(out.saves)
+        # Saved with the next commit (superseding saves by the policy on the way): a restart
+        # then folds again only what follows, however soon it comes.
+        for state in states:
+            self._carried[state.letter_id] = self.save(state)
 
     # -- fold --------------------------------------------------------------------------------
 
@@ -230,6 +234,7 @@ class Folder:
                 out.lagging[state.letter_id] = state.unsaved_from
             else:
                 out.current.add(state.letter_id)
+        out.current.update(out.saves.keys() - out.dirty.keys())  # caught up, not folded since
         out.states = list(out.saves.values())
         return out
 
@@ -257,13 +262,8 @@ class Folder:
             return
         self.letters.move_to_end(state.letter_id)
         out.dirty[state.letter_id] = state
-        state.covers = record.offset + 1
-        state.unsaved_records += 1
-        state.unsaved_bytes += len(record.value)
-        if state.unsaved_since is None:
-            state.unsaved_since = time.monotonic()
-        if state.unsaved_from is None:
-            state.unsaved_from = record.offset
+        if (since := state.folded(record)) is not None:
+            self._due.setdefault(state.partition, {})[state.letter_id] = since
         state.clock_ms = max(state.clock_ms, record.timestamp)
         self._close(state, state.bursts.expire(state.clock_ms), out)
         version = state.versions.last_number
@@ -278,8 +278,7 @@ class Folder:
         ):
             # Serialised now, not at commit time: the next batch may be folded (changing
             # this object) while this one is being committed.
-            state.unsaved_records = state.unsaved_bytes = 0
-            out.saves[state.letter_id] = self.save(state)
+            out.saves[state.letter_id] = self.save(state, scheduled=True)
 
     def _decode(self, record: Record) -> Event | None:
         if not record.headers and not record.value:

@@ -9,10 +9,12 @@ rebuilding the state without writing their rows twice (`fold.Folder.catch_up`). 
 depends only on the letter's own records, so the rebuilt state equals the lost one.
 """
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventlog.records import Record
 from snapshotter.audit import Burst, Bursts
 from snapshotter.document import LetterDocument
 from snapshotter.versions import VersionState
@@ -39,6 +41,7 @@ class LetterState:
     sessions: dict[str, Session] = field(default_factory=dict)
     recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
     clock_ms: int = 0
+    # The save bookkeeping below is set by `restore`, `folded` and `saved` only.
     covers: int = 0  # offset after the last record of this letter folded in
     # Folded since the last scheduled save (`fold.Folder` decides saves by them): records and
     # their bytes. Saved with the state, so that save points depend only on the log.
@@ -57,6 +60,26 @@ class LetterState:
     @property
     def unsaved(self) -> bool:
         return self.saved_covers != self.covers
+
+    def folded(self, record: Record) -> float | None:
+        """Count `record` as folded in; if it is the first folded past the saved row, returns
+        `unsaved_since`, set now."""
+        self.covers = record.offset + 1
+        self.unsaved_records += 1
+        self.unsaved_bytes += len(record.value)
+        if self.unsaved_from is None:
+            self.unsaved_from = record.offset
+        if self.unsaved_since is not None:
+            return None
+        self.unsaved_since = time.monotonic()
+        return self.unsaved_since
+
+    def saved(self, *, scheduled: bool = False) -> None:
+        """The state is saved as it is now; a `scheduled` save (by the record and byte
+        counts, a version, the creation) starts those counts again."""
+        if scheduled:
+            self.unsaved_records = self.unsaved_bytes = 0
+        self.saved_covers, self.unsaved_since, self.unsaved_from = self.covers, None, None
 
     def seen(self, event_id: str) -> bool:
         """True for an event id seen recently; otherwise remember it."""
@@ -93,9 +116,12 @@ class LetterState:
         *,
         field_name: str,
         window_ms: int,
+        unsaved_from: int | None = None,
+        committed: int = 0,
     ) -> "LetterState":
-        """A saved state; one saved before `covers` existed covers no known offset (the
-        caller sets `covers` and leaves `saved_covers` None, so the next commit saves it)."""
+        """A saved state, lagging its records from `unsaved_from` if not None. One saved
+        before `covers` existed (with every commit then) is taken to cover `committed`, and
+        keeps `saved_covers` None, so that the next commit saves it."""
         bursts = {user: Burst.from_json(b) for user, b in data["bursts"].items()}
         records, size = data.get("unsaved", (0, 0))
         covers = data.get("covers")
@@ -110,9 +136,9 @@ class LetterState:
             {c: Session(u, ts) for c, (u, ts) in data["sessions"].items()},
             deque(data["recent_ids"], maxlen=RECENT_IDS),
             data["clock_ms"],
-            covers or 0,
+            committed if covers is None else covers,
             records,
             size,
         )
-        state.saved_covers = covers
+        state.saved_covers, state.unsaved_from = covers, unsaved_from
         return state

@@ -65,10 +65,10 @@ class Store:
         return {row["partition"]: row["next_offset"] for row in rows}
 
     async def load_states(
-        self, letter_ids: Iterable[str], *, field_name: str, window_ms: int
+        self, letter_ids: Iterable[str], *, field_name: str, window_ms: int, committed: int = 0
     ) -> list[LetterState]:
         """The letters' saved states; `unsaved_from` says where those lagging records committed
-        since start."""
+        since start. A row from before `covers` was saved is taken to cover `committed`."""
         rows = await self.pool.fetch(
             "SELECT s.letter_id, log_topic, log_partition, ydoc_state, state,"
             " u.since FROM snapshotter_letter_state s"
@@ -86,8 +86,9 @@ class Store:
                 json.loads(r["state"]),
                 field_name=field_name,
                 window_ms=window_ms,
+                unsaved_from=r["since"],
+                committed=committed,
             )
-            state.unsaved_from = r["since"]
             states.append(state)
         return states
 

@@ -3,13 +3,16 @@ one PostgreSQL transaction per batch with the position) fed the log up to the en
 at the start.
 
 Resumable for free: rows and positions commit together, so a rerun continues from the last
-committed batch. A reset truncates the snapshotter's tables and positions in one transaction
-that also writes a marker row, so a rerun after an interruption continues instead of wiping
-again. Chosen letters are rebuilt by the same fold and store under a consumer group of their
-own, up to the position of the `snapshotter` group (which then continues from the rebuilt
-state): their rows are deleted in the transaction that creates that group's positions. A letter
-whose partition the `snapshotter` group has no position on yet is left alone: that group will
-fold the partition from the log's start, the letter included.
+committed batch. Letters' working states are saved as the service saves them: by its policy
+while it runs, every letter as far as it goes at the end (an interrupted run leaves the letters
+it had not saved listed as lagging, folded again when met). A reset truncates the snapshotter's
+tables and positions in one transaction that also writes a marker row, so a rerun after an
+interruption continues instead of wiping again. Chosen letters are rebuilt by the same fold
+and store under a consumer group of their own, up to the position of the `snapshotter` group
+(which then continues from the rebuilt state): their rows are deleted in the transaction that
+creates that group's positions. A letter whose partition the `snapshotter` group has no
+position on yet is left alone: that group will fold the partition from the log's start, the
+letter included.
 """
 
 import hashlib
@@ -97,6 +100,8 @@ async def run_all(src: Sources, meter: Meter) -> int:
                 offset = batch[-1].offset + 1
                 meter.advance_to(done)
         await snapshotter.flush()
+        # As the service on an orderly stop: its letters then load without folding again.
+        await snapshotter.checkpoint()
     finally:
         meter.finish()
     async with src.pg.acquire() as conn:

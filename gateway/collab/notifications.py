@@ -34,7 +34,7 @@ class MarkRead(BaseModel):
 
 
 async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
-    await collab.caught_up_all()
+    await collab.caught_up_all(claims.firm_id)
     items = await _items(collab, claims)
     unread = sum(1 for item in items if not item.get("read"))
     return {"unread": unread, "notifications": items[:LIST_LIMIT]}
@@ -54,7 +54,7 @@ async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:
 
 async def mark_read(collab: Collab, claims: Claims, data: Any) -> dict[str, Any]:
     req: MarkRead = parse(MarkRead, data)
-    await collab.caught_up_all()
+    await collab.caught_up_all(claims.firm_id)
     items = {item["id"]: item for item in await _items(collab, claims)}
     wanted = set(items) if req.all else set(req.ids) & set(items)
     by_letter: dict[str, list[str]] = {}

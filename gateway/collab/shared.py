@@ -82,10 +82,10 @@ class Collab:
         # letter id -> next offset after our last append, for the letters appended to last
         # (bounded: one entry per letter ever commented on would only grow)
         self._appended: LRUCache[str, int] = LRUCache(100_000)
-        # letter id -> when (monotonic), oldest first: the letters appended to within
-        # RECENT_APPENDS_S, pruned as it is written (it grew on an instance nobody read
-        # notifications from)
-        self._appended_at: OrderedDict[str, float] = OrderedDict()
+        # letter id -> (when (monotonic), its firm), oldest first: the letters whose
+        # notifications we changed (comments, reads) within RECENT_APPENDS_S, pruned as it is
+        # written (it grew on an instance nobody read notifications from)
+        self._appended_at: OrderedDict[str, tuple[float, str]] = OrderedDict()
 
     async def letter(self, claims: Claims, letter_id: str, comment: bool = False) -> LetterMeta:
         meta = await self.gateway.access.lookup(letter_id)
@@ -108,8 +108,10 @@ class Collab:
         except LogError as exc:
             raise CollabError(503, "log unavailable") from exc
         self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
-        self._appended_at[lid] = now = time.monotonic()
-        self._appended_at.move_to_end(lid)
+        now = time.monotonic()
+        if type_.startswith("comment.") or type_ == "notification.read":
+            self._appended_at[lid] = (now, meta.firm_id)
+            self._appended_at.move_to_end(lid)
         self._forget_appends(now)
         self.notify_letter(lid, app_body(type_, payload, claims.sub))
         return offsets[-1]
@@ -171,22 +173,33 @@ class Collab:
                 return False
             await asyncio.sleep(CATCH_UP_POLL_S)
 
-    async def caught_up_all(self) -> None:
-        """Read-your-writes for views spanning letters (notifications): wait, bounded, for
-        the letters this instance appended to within the last few seconds."""
+    async def caught_up_all(self, firm: str) -> None:
+        """Read-your-writes for views spanning letters (a user's notifications): wait, bounded,
+        for the letters of `firm` whose comments this instance changed within the last few
+        seconds. One MGET a round for all of them: a read cost a GET per letter every 20 ms,
+        whatever firm the letters were of, while the projector lagged."""
+        redis = self.ctx.redis
         self._forget_appends(time.monotonic())
-        recent = list(self._appended_at)
-        try:
-            async with asyncio.timeout(CATCH_UP_S):
-                await asyncio.gather(*(self.caught_up(lid) for lid in recent))
-        except TimeoutError:
-            pass  # serve what the projector has
+        waiting = [lid for lid, (_, of) in self._appended_at.items() if of == firm]
+        if redis is None or not waiting:
+            return
+        deadline = time.monotonic() + CATCH_UP_S
+        while True:
+            stored = await redis.mget([f"ydoc:{lid}:offset" for lid in waiting])
+            waiting = [
+                lid
+                for lid, at in zip(waiting, stored, strict=True)
+                if (want := self._appended.get(lid, 0)) and (at is None or int(at) < want)
+            ]
+            if not waiting or time.monotonic() >= deadline:
+                return  # else serve what the projector has
+            await asyncio.sleep(CATCH_UP_POLL_S)
 
     def _forget_appends(self, now: float) -> None:
         """Keep the letters appended to within RECENT_APPENDS_S: the others go, oldest first
         (amortised O(1) an append; their offsets stay in `_appended`)."""
         since = now - RECENT_APPENDS_S
-        while self._appended_at and next(iter(self._appended_at.values())) < since:
+        while self._appended_at and next(iter(self._appended_at.values()))[0] < since:
             self._appended_at.popitem(last=False)
 
     async def json_key(self, key: str) -> Any:

@@ -2,10 +2,18 @@
 gateway/collab/shared.py) are pruned as they are written: the map stays bounded on an instance
 nobody reads notifications from."""
 
-import pytest
+import asyncio
+from pathlib import Path
 
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
 from gateway.collab import shared
+from schemas.settings import Settings
 from tests.collab.conftest import Collab
+from tests.gateway.harness import running_gateway
 
 
 async def _comment(c: Collab, letter: str) -> None:
@@ -26,3 +34,37 @@ async def test_appends_older_than_the_window_are_forgotten_without_a_read(
     for letter in letters[3:]:
         await _comment(collab, letter)  # and no GET /v1/notifications
     assert list(appended_at) == letters[-1:]
+
+
+async def test_a_read_waits_only_for_its_own_firms_comments(
+    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No projector runs: a notifications read waits (up to CATCH_UP_S) for comments this
+    instance appended. Before, it waited for every letter appended to, whatever its firm or
+    event (a lock), polling Redis per letter."""
+    monkeypatch.setattr(shared, "CATCH_UP_S", 60.0)
+    settings = Settings(
+        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None
+    )
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    try:
+        async with running_gateway(settings, log, redis) as gw:
+            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
+                c = Collab(gw, redis, http)
+                theirs = await gw.create_letter("Alpha beta", firm="firm-a")
+                ours = await gw.create_letter("Gamma delta", firm="firm-b")
+                await _comment(c, theirs)
+                r = await c.call("POST", f"/v1/letters/{ours}/locks/damages", firm="firm-b")
+                assert r.status_code == 200, r.text
+                appended_at = gw.app.state.collab._appended_at
+                assert list(appended_at) == [theirs]  # a lock changes nobody's notifications
+                # Would wait the 60 s for the other firm's comment, unprojected.
+                r = await asyncio.wait_for(
+                    c.call("GET", "/v1/notifications", user="bob", firm="firm-b"), 10
+                )
+                assert r.status_code == 200 and r.json()["notifications"] == []
+    finally:
+        await redis.aclose()
+        await log.close()

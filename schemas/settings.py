@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.events import Topic
@@ -153,6 +153,17 @@ class Settings(BaseSettings):
         if url is not None and not url.startswith(("https://", "http://")):
             raise ValueError("an http(s) URL (the identity provider's JWKS endpoint)")
         return url
+
+    @model_validator(mode="after")
+    def _burst_takes_a_message(self) -> "Settings":
+        # An update over the burst could never be admitted: 429 with a Retry-After for ever.
+        if self.update_bytes_burst < self.max_message_bytes:
+            raise ValueError(
+                f"update_bytes_burst ({self.update_bytes_burst}) must be at least"
+                f" max_message_bytes ({self.max_message_bytes}): a larger update could never"
+                " be admitted"
+            )
+        return self
 
     def topic(self, kind: Topic) -> str:
         return f"{self.topic_prefix}{kind.value}"

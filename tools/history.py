@@ -2,7 +2,9 @@
 
 The rows are the snapshotter's `collaboration` audit trail. Without PostgreSQL they are
 produced on the spot by the snapshotter's own fold (`snapshotter.fold.Folder`) over the
-letter's records, which yields the same rows (except bursts still open at the log's end).
+letter's records, which yields the same rows (except bursts still open at the log's end). That
+fold is kept for the few letters read last (per log), so a walk page by page folds the log
+about once: each page folds only the records appended since the page before.
 
 Entries are ordered by (time, log partition, log offset, type), a key unique per letter (the
 table's own unique key, bar the topic, is its last three), so a page of them is cut after the key
@@ -17,11 +19,15 @@ records appended during such a walk are after its first page and so not in it; a
 meanwhile is, if its start is still ahead of the walk.
 """
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import json
 import re
+import weakref
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -115,12 +121,7 @@ async def page(
     if src.pg is not None:
         entries = await _from_audit(src.pg, letter_id, since_ms, until_ms, after, wanted, desc)
     else:
-        entries = await _from_log(src, letter_id, since_ms, until_ms)
-        if desc:
-            entries.reverse()
-        if after is not None:
-            entries = [e for e in entries if (e.cursor < after if desc else e.cursor > after)]
-        entries = entries[:wanted]
+        entries = _window(await _from_log(src, letter_id), since_ms, until_ms, after, wanted, desc)
     if not entries and not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
     if limit is not None and len(entries) > limit:
@@ -173,33 +174,122 @@ async def _from_audit(
     ]
 
 
-async def _from_log(
-    src: Sources, letter_id: str, since_ms: int | None, until_ms: int | None
-) -> list[Entry]:
-    folder = Folder(src.settings)
-    # A record whose fold raises (a pycrdt panic) is skipped, as the snapshotter skips it: it
-    # folds again from scratch (no half-folded state survives) with that record quarantined.
-    folder.quarantine = Quarantine(max_attempts=1)
-    while True:
-        try:
-            entries = await _fold_all(src, letter_id, folder)
-            break
-        except PoisonRecord:
-            folder.forget()
-    entries.sort(key=lambda e: e.cursor)
-    lo, hi = since_ms or 0, until_ms if until_ms is not None else 2**63
-    return [e for e in entries if lo <= e.at_ms < hi]
+async def _from_log(src: Sources, letter_id: str) -> list[Entry]:
+    """The letter's entries in key order, its log folded up to the partition's end now."""
+    folded = _cached(src, letter_id)
+    async with folded.lock:  # one catch-up at a time; readers keep the list they were given
+        partition = src.partition_of(letter_id)
+        end = (await src.log.end_offsets(src.letters_topic)).get(partition, 0)
+        if folded.next is not None and folded.next > end:
+            folded.restart()  # a position in another log (one restored from a backup)
+        while True:
+            try:
+                await _fold_to(src, letter_id, folded, end)
+                return folded.entries
+            except PoisonRecord:
+                # A record whose fold raises (a pycrdt panic) is skipped, as the snapshotter
+                # skips it: fold again from scratch (no half-folded state survives) with that
+                # record quarantined.
+                folded.restart()
 
 
-async def _fold_all(src: Sources, letter_id: str, folder: Folder) -> list[Entry]:
-    entries: list[Entry] = []
+async def _fold_to(src: Sources, letter_id: str, folded: "_Folded", end: int) -> None:
     batch = []
-    async for record in scan(src.log, src.letters_topic, letter_id, None):
+    async for record in scan(src.log, src.letters_topic, letter_id, folded.next, end):
         batch.append(record)
         if len(batch) >= 1000:
-            entries += _rows(folder, batch)
+            folded.fold(batch)
             batch = []
-    return entries + _rows(folder, batch)
+    folded.fold(batch, end)
+
+
+class _Folded:
+    """A letter's log folded so far, kept between pages so that a walk folds it about once: the
+    fold's state, the entries it yielded, and the partition's next offset to fold. Updated only
+    between awaits, so a cancelled request leaves it consistent (at a batch's end)."""
+
+    def __init__(self, src: Sources) -> None:
+        self.log = weakref.ref(src.log)  # not kept alive; a new log at its address is not it
+        self.settings = src.settings
+        self.folder = Folder(src.settings)
+        self.folder.quarantine = Quarantine(max_attempts=1)  # outlives `restart`
+        self.lock = asyncio.Lock()
+        self.next: int | None = None  # None: the partition's first stored offset
+        self._rows: list[Entry] = []  # in fold order
+        self._sorted: list[Entry] = []
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Sorted by key; a new list whenever rows were added (a returned one never changes)."""
+        if len(self._sorted) != len(self._rows):
+            # A burst is recorded when it closes, under its start: new rows can sort before
+            # older ones. Timsort takes the mostly sorted list in about one pass.
+            self._sorted = sorted(self._rows, key=lambda e: e.cursor)
+        return self._sorted
+
+    def fold(self, batch: list[Any], end: int | None = None) -> None:
+        try:
+            rows = _rows(self.folder, batch)
+        except BaseException:
+            self.restart()  # the folder may hold a half-folded record
+            raise
+        self._rows += rows
+        if batch:
+            self.next = batch[-1].offset + 1
+        if end is not None:
+            self.next = end
+
+    def restart(self) -> None:
+        self.folder.forget()
+        self.next, self._rows, self._sorted = None, [], []
+
+
+# The letters last read without PostgreSQL, per log: a REST walk's pages come one request
+# each. Bounded: each holds a letter's folded state and entries.
+_CACHED = 4
+_folds: OrderedDict[tuple[int, str, str], _Folded] = OrderedDict()
+
+
+def _cached(src: Sources, letter_id: str) -> _Folded:
+    key = (id(src.log), src.letters_topic, letter_id)
+    folded = _folds.get(key)
+    if folded is None or folded.log() is not src.log or folded.settings != src.settings:
+        folded = _folds[key] = _Folded(src)
+    _folds.move_to_end(key)
+    while len(_folds) > _CACHED:
+        _folds.popitem(last=False)
+    return folded
+
+
+def _window(
+    entries: list[Entry],
+    since_ms: int | None,
+    until_ms: int | None,
+    after: Cursor | None,
+    wanted: int | None,
+    desc: bool,
+) -> list[Entry]:
+    """Of key-sorted `entries`, the first `wanted` in `since_ms <= time < until_ms` past `after`
+    in the order asked for (bisected: a page costs its own length, not the letter's)."""
+    lo = bisect_left(entries, since_ms or 0, key=_at)
+    hi = len(entries) if until_ms is None else bisect_left(entries, until_ms, key=_at)
+    if desc:
+        if after is not None:
+            hi = min(hi, bisect_left(entries, after, key=_cursor))
+        lo = lo if wanted is None else max(lo, hi - wanted)
+        return entries[lo:hi][::-1]
+    if after is not None:
+        lo = max(lo, bisect_right(entries, after, key=_cursor))
+    hi = hi if wanted is None else min(hi, lo + wanted)
+    return entries[lo:hi]
+
+
+def _at(entry: Entry) -> int:
+    return entry.at_ms
+
+
+def _cursor(entry: Entry) -> Cursor:
+    return entry.cursor
 
 
 def _rows(folder: Folder, batch: list[Any]) -> list[Entry]:

@@ -32,7 +32,8 @@ lint: install-test
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-bench: install-test
+# The gateway bench drives the interop suite's Node clients (tests/interop/node_modules).
+bench: install-test $(NODE_STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 install: $(VENV)/.installed

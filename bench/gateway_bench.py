@@ -201,7 +201,15 @@ async def run_load(
             )
         synced = [asyncio.Event() for _ in procs]
         followers = [asyncio.create_task(follow(p, e)) for p, e in zip(procs, synced, strict=True)]
-        await asyncio.gather(*(e.wait() for e in synced))
+        # A generator that dies before it syncs (no node_modules: "Cannot find module 'ws'",
+        # on its stderr) would leave the wait for its "synced" for ever.
+        all_synced = asyncio.ensure_future(asyncio.gather(*(e.wait() for e in synced)))
+        await asyncio.wait([all_synced, *followers], return_when=asyncio.FIRST_COMPLETED)
+        if not all_synced.done():
+            all_synced.cancel()
+            await asyncio.gather(all_synced, return_exceptions=True)
+            codes = [p.returncode for p in procs]
+            raise SystemExit(f"the load generator exited before it synced ({codes}): see above")
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")

@@ -7,7 +7,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 import uvloop
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from eventlog import Log, LogError, LogUnavailableError
@@ -22,6 +21,7 @@ from projector.store import Store
 from schemas import Topic
 from schemas.log_output import configure_logging
 from schemas.settings import Settings
+from schemas.stores import UnreachableError, answering_redis
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +39,15 @@ async def run(
     own_log, writable = log is None, True
     if log is None:
         log, writable = await _open_log(settings)
-    redis = Redis.from_url(settings.redis_url)
+    try:
+        redis = await answering_redis(settings.redis_url)
+    except BaseException:
+        if own_log:
+            await log.close()
+        raise
     versions = Versions(settings.database_url, options.versions_timeout_s)
     metrics = Metrics()
-    if options.metrics_port is not None:
+    if options.metrics_port:  # None or 0: off (0 is what the environment can say)
         port = metrics.serve(settings.host, options.metrics_port)
         logger.info("projector metrics on http://%s:%d/metrics", settings.host, port)
     store = Store(redis, options.ttl_s * 1000)
@@ -133,7 +138,8 @@ async def _main(settings: Settings, options: ProjectorSettings) -> int:
         await run(settings, options)
     except asyncio.CancelledError:
         return 0
-    except (RedisError, LogError, PositionPastEndError) as exc:  # nothing to fold into or from
+    # Nothing to fold into or from.
+    except (RedisError, LogError, PositionPastEndError, UnreachableError) as exc:
         logger.error("projector stopped: %s", exc)
         return 1
     return 0

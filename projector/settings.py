@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ProjectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STENO_PROJECTOR_", extra="ignore")
 
-    metrics_port: int | None = 9464  # Prometheus /metrics; None: off, 0: any free port
+    metrics_port: int | None = 9464  # Prometheus /metrics; None or 0: off
     group: str = "projector"
     group_session_timeout_ms: int = Field(default=10_000, ge=1000)  # Kafka group membership
     follow_batch: int = Field(default=2000, ge=1)  # records per read from the log

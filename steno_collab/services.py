@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from eventlog import Log
 from gateway.api.app import create_app
@@ -22,7 +21,9 @@ from gateway.api.rest import bearer_claims
 from gateway.api.server import server_for
 from projector.entry import run as run_projector
 from projector.settings import ProjectorSettings
-from schemas.settings import Settings, address_of
+from schemas import stores
+from schemas.settings import Settings
+from schemas.stores import unreachable
 from snapshotter.service import serve as run_snapshotter
 from tools.rest import auditor_router
 
@@ -67,18 +68,8 @@ async def connect_stores(settings: Settings) -> tuple[Redis | None, Any]:
     return redis, pg
 
 
-# A store that takes the connection and never answers: Redis clients connect on first use, so
-# a ping at start bounds their wait; PostgreSQL's pool connects itself (asyncpg's own default,
-# 60 s, is long for a start-up that says what it cannot reach).
-CONNECT_TIMEOUT_S = 10.0
-
-
 async def _pool(url: str) -> Any:
-    return await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT_S)
-
-
-class UnreachableError(Exception):
-    """Something a command starts with (the log, Redis, PostgreSQL) cannot be reached."""
+    return await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=stores.CONNECT_TIMEOUT_S)
 
 
 async def connect_checked(settings: Settings, started: AsyncExitStack) -> tuple[Redis | None, Any]:
@@ -92,22 +83,9 @@ async def connect_checked(settings: Settings, started: AsyncExitStack) -> tuple[
             raise unreachable("PostgreSQL", url, exc) from None
         started.push_async_callback(pg.close)
     if url := settings.redis_url:
-        try:
-            redis = Redis.from_url(url)
-        except ValueError as exc:  # a malformed URL
-            raise unreachable("Redis", url, exc) from None
+        redis = await stores.answering_redis(url)
         started.push_async_callback(redis.aclose)
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                await redis.ping()
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise unreachable("Redis", url, exc) from None
     return redis, pg
-
-
-def unreachable(store: str, url: str | None, exc: BaseException) -> UnreachableError:
-    reason = str(exc) or exc.__class__.__name__  # a timeout says nothing of itself
-    return UnreachableError(f"{store} at {address_of(url)}: {reason}")
 
 
 async def run_gateway(settings: Settings, log: Log, sock: socket.socket) -> None:

@@ -1,6 +1,7 @@
 """docker-compose.yml, checked without Docker: services, commands, settings, topics, health."""
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from eventlog.kafka import RECORD_HEADROOM
+from eventlog.kafka_io import topic_configs
 from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab import cli
@@ -82,18 +85,38 @@ def test_gateways_are_distinct_and_health_checked() -> None:
         assert "/healthz" in " ".join(svc["healthcheck"]["test"])
 
 
-def test_topics_are_created_with_the_designed_retention() -> None:
-    script = " ".join(SERVICES["kafka-init"]["command"])
-    defaults = Settings()
+def service_settings(name: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The Settings a service of the stack starts with: its STENO_ variables, compose's
+    `${VAR:-default}` taken as the default and `${VAR:?message}` as some value."""
+    for variable in [v for v in os.environ if v.startswith("STENO_")]:
+        monkeypatch.delenv(variable)
+    for variable, value in OURS[name]["environment"].items():
+        value = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+        monkeypatch.setenv(variable, re.sub(r"\$\{\w+:\?[^}]*\}", "x" * 32, value))
+    return Settings()
+
+
+def test_topics_are_created_as_the_services_would_create_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Retention as designed, and the record size and timestamps the services check at start:
+    Apache Kafka's default (1 MiB) would stop them, refusing topics made without it."""
+    init = SERVICES["kafka-init"]
+    script = " ".join(init["command"])
+    for variable, value in init["environment"].items():  # compose's $$ is the shell's $
+        script = script.replace(f"$${variable}", str(value))
     creates = re.findall(r"--create .*?--topic (\S+)(.*?)(?=--create|--describe|$)", script, re.S)
     configs = {topic: set(re.findall(r"--config (\S+)", rest)) for topic, rest in creates}
-    letters, presence = defaults.topic(Topic.LETTERS), defaults.topic(Topic.PRESENCE)
-    assert configs[letters] == {"retention.ms=-1", "cleanup.policy=delete"}
-    assert configs[presence] == {
-        f"retention.ms={defaults.presence_retention_ms}",
-        "cleanup.policy=delete",
-    }
-    assert "${STENO_PARTITIONS:-8}" == SERVICES["kafka-init"]["environment"]["PARTITIONS"]
+    for name in OURS:  # every service of the stack needs the same
+        settings = service_settings(name, monkeypatch)
+        largest = max(settings.max_message_bytes, settings.max_document_bytes)
+        letters, presence = settings.topic(Topic.LETTERS), settings.topic(Topic.PRESENCE)
+        wanted = {letters: None, presence: settings.presence_retention_ms}
+        assert set(configs) == set(wanted), name
+        for topic, retention in wanted.items():
+            made = topic_configs(retention, largest + RECORD_HEADROOM)
+            assert configs[topic] == {f"{key}={value}" for key, value in made.items()}, name
+    assert "${STENO_PARTITIONS:-8}" == init["environment"]["PARTITIONS"]
 
 
 def test_dependencies_name_services_that_exist() -> None:

@@ -1,6 +1,7 @@
 """`steno-collab dev`: starts what exists, refuses a second start, stops cleanly on signals."""
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -165,3 +166,34 @@ async def test_dev_on_external_stores_hides_their_passwords_in_the_banner(
     assert "hunter2" not in banner
     assert f"postgresql  {dsn.replace('hunter2', '***')}  (external)" in banner
     assert f"redis       {redis_db}  (external)" in banner
+
+
+async def test_dev_logs_as_the_log_settings_say(
+    service_tmp: Path, redis_db: str, pg_database: str
+) -> None:
+    """STENO_LOG_FORMAT=json: what dev's services log comes on stderr as one JSON object per
+    line, at STENO_LOG_LEVEL (INFO: the projector's partition assignment is among them)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env |= {"STENO_REDIS_URL": redis_db, "STENO_DATABASE_URL": pg_database}
+    env |= {"STENO_LOG_FORMAT": "json", "STENO_LOG_LEVEL": "INFO"}
+    proc = await asyncio.create_subprocess_exec(
+        *DEV, "--data-dir", str(service_tmp), "--port", str(free_port()),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    records: list[dict[str, Any]] = []
+    try:
+        await read_banner(proc)
+        while not any(r["logger"] == "projector.consumer" for r in records):
+            line = await asyncio.wait_for(proc.stderr.readline(), 60)
+            assert line, f"dev's stderr ended: {records}"
+            records.append(json.loads(line))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(proc.communicate(), 60)
+    records += [json.loads(line) for line in rest.decode().splitlines()]
+    assert proc.returncode == 0
+    for record in records:
+        assert {"ts", "level", "logger", "message"} <= set(record), record
+        assert record["level"] in {"INFO", "WARNING", "ERROR"}, record
+    assert any(r["message"].startswith("assigned") for r in records), records

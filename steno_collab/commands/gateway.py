@@ -17,7 +17,8 @@ from eventlog.records import Log
 from gateway.api.server import server_for, tune_interpreter
 from schemas.log_output import configure_logging
 from schemas.settings import Settings
-from steno_collab.services import UnreachableError, connect_checked, gateway_app
+from schemas.stores import UnreachableError
+from steno_collab.services import connect_checked, gateway_app
 
 logger = logging.getLogger(__name__)
 

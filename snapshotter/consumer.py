@@ -2,9 +2,10 @@
 fold each batch, and commit its rows with the new position in one transaction.
 
 Letters' working states are saved only now and then (`fold.SavePolicy`, `Folder.stale`,
-eviction, `checkpoint` on an orderly stop): a letter loaded from a state row older than the
-committed position first folds its records since again, without writing their rows
-(`_catch_up`), and is saved as caught up with the batch's commit.
+eviction, `checkpoint` on an orderly stop): a letter whose state row lags committed records
+folds them again, without writing their rows (`_catch_up`), and is saved as caught up. `resume`
+does so for every letter a crash left lagging in the partitions it takes
+(`_catch_up_listed`); one loaded later still lagging is saved with the batch's commit.
 
 `run` consumes the partitions the group membership (eventlog.group, driven by `service`)
 assigned to this instance. Even if two instances briefly believed they owned one partition,
@@ -24,7 +25,7 @@ from eventlog.records import Log, Record
 from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.settings import Settings
 from snapshotter import quarantine
-from snapshotter.fold import BatchOutput, Folder, SavePolicy
+from snapshotter.fold import BatchOutput, Folder, SavePolicy, StateRow
 from snapshotter.quarantine import PoisonRecord
 from snapshotter.state import LetterState
 from snapshotter.store import Store
@@ -114,6 +115,8 @@ class Snapshotter:
         if partitions is None:
             partitions = range(await self.log.partition_count(self.topic))
         self.positions = await self._start_positions(partitions)
+        for partition, committed in self.positions.items():
+            await self._catch_up_listed(partition, committed)
 
     async def _start_positions(self, partitions: Collection[int]) -> dict[int, int]:
         stored = await self.store.positions(GROUP, self.topic)
@@ -244,10 +247,44 @@ class Snapshotter:
         if behind:
             await self._catch_up(partition, expected, behind)
 
-    async def _catch_up(self, partition: int, end: int, states: Sequence[LetterState]) -> None:
+    async def _catch_up_listed(self, partition: int, committed: int) -> None:
+        """Catch up every letter of `partition` listed as lagging (a crash left it so) and save
+        it now, with a commit that leaves the position as it is: one read of the partition up
+        to `committed` per cacheful of letters, paid once at start. Caught up only when next
+        met, each letter would read the partition on its own, as far as it had grown by then,
+        inside the commit loop. A letter whose records fail to fold is left to that path (it
+        retries, then quarantines)."""
+        listed = await self.store.lagging(self.topic, partition)
+        size = self.folder.max_cached
+        for first in range(0, len(listed), size):
+            states = await self.store.load_states(
+                listed[first : first + size],
+                field_name=self.folder.field,
+                window_ms=self.folder.window_ms,
+                committed=committed,
+            )
+            behind = [
+                s for s in states if s.unsaved_from is not None and s.unsaved_from < committed
+            ]
+            if not behind:
+                continue
+            # The letters cached so far are saved already (earlier groups): dropped for room.
+            rows = self.folder.evict(partition, room=len(behind))
+            try:
+                rows += await self._catch_up(partition, committed, behind, carry=False)
+            except PoisonRecord as exc:
+                log.error("%s/%d: catching up at start failed: %s", self.topic, partition, exc)
+            if rows:
+                out = BatchOutput(states=rows, current={row.letter_id for row in rows})
+                await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+
+    async def _catch_up(
+        self, partition: int, end: int, states: Sequence[LetterState], *, carry: bool = True
+    ) -> list[StateRow]:
         """Fold into `states` their records from the offset each covers up to `end` (all
         committed): the log is read from the earliest, keeping only these letters' records,
-        less those quarantined when they were folded first."""
+        less those quarantined when they were folded first. Returns the rows saving them
+        (written with the next batch if `carry`, else by the caller)."""
         start = min(s.covers if s.unsaved_from is None else s.unsaved_from for s in states)
         keys = {s.letter_id.encode() for s in states}
         skipped = await self.store.quarantined(self.topic, partition, start, end)
@@ -262,7 +299,7 @@ class Snapshotter:
                 r for r in chunk if r.offset < end and r.key in keys and r.offset not in skipped
             ]
             offset = chunk[-1].offset + 1
-        self.folder.catch_up(states, records)
+        rows = self.folder.catch_up(states, records, carry=carry)
         # What catching up cost: records read (any letter's) and their letters' folded again.
         self.folder.stats["catch-up read"] += offset - start
         self.folder.stats["catch-up folded"] += len(records)
@@ -275,3 +312,4 @@ class Snapshotter:
             start,
             offset - start,
         )
+        return rows

@@ -150,18 +150,24 @@ class Folder:
         for state in states:
             self.letters[state.letter_id] = state
 
-    def evict(self, partition: int, keep: Collection[str] = ()) -> list[StateRow]:
+    def evict(self, partition: int, keep: Collection[str] = (), room: int = 0) -> list[StateRow]:
         """Drop least recently used letters (all but `keep`) whose state is saved, or is in
-        `partition` (whose commit is about to be made): their rows are returned, to be
-        written with it. Unsaved letters of other partitions wait for their partition's."""
-        saves: list[StateRow] = []
-        for letter_id in list(self.letters)[: max(len(self.letters) - self.max_cached, 0)]:
-            state = self.letters[letter_id]
+        `partition` (whose commit is about to be made), until `room` more fit under
+        `max_cached`: their rows are returned, to be written with it. Unsaved letters of other
+        partitions wait for their partition's; the walk goes on past them."""
+        excess = len(self.letters) + room - self.max_cached
+        if excess <= 0:
+            return []
+        dropped: list[LetterState] = []
+        for letter_id, state in self.letters.items():
+            if len(dropped) == excess:
+                break
             if letter_id in keep or (state.unsaved and state.partition != partition):
                 continue
-            if state.unsaved:
-                saves.append(self.save(state))
-            del self.letters[letter_id]
+            dropped.append(state)
+        saves = [self.save(state) for state in dropped if state.unsaved]
+        for state in dropped:
+            del self.letters[state.letter_id]
         return saves
 
     def forget(self) -> None:
@@ -194,10 +200,14 @@ class Folder:
 
     # -- catch-up ----------------------------------------------------------------------------
 
-    def catch_up(self, states: Collection[LetterState], records: Iterable[Record]) -> None:
+    def catch_up(
+        self, states: Collection[LetterState], records: Iterable[Record], *, carry: bool = True
+    ) -> list[StateRow]:
         """Fold into freshly loaded `states` their records after the offset each covers:
         records whose rows were committed already, so only the states change (and they are
-        cached only if every record folds). Skips are not counted twice in `stats`."""
+        cached only if every record folds). Skips are not counted twice in `stats`. Returns
+        the rows saving them caught up: written with the next `fold`'s output if `carry`, else
+        by the caller."""
         behind = {s.letter_id: s for s in states}
         stats, out = self.stats.copy(), BatchOutput()
         self.adopt(states)
@@ -216,8 +226,10 @@ class Folder:
             self.stats.update(stats)
         # Saved with the next commit (superseding saves by the policy on the way): a restart
         # then folds again only what follows, however soon it comes.
-        for state in states:
-            self._carried[state.letter_id] = self.save(state)
+        rows = [self.save(state) for state in states]
+        if carry:
+            self._carried.update((row.letter_id, row) for row in rows)
+        return rows
 
     # -- fold --------------------------------------------------------------------------------
 

@@ -92,6 +92,18 @@ class Store:
             states.append(state)
         return states
 
+    async def lagging(self, topic: str, partition: int) -> list[str]:
+        """The letters of `topic`/`partition` listed in `snapshotter_unsaved`, those lagging
+        from the earliest offset first."""
+        rows = await self.pool.fetch(
+            "SELECT letter_id FROM snapshotter_unsaved u JOIN snapshotter_letter_state s"
+            " USING (letter_id) WHERE s.log_topic = $1 AND s.log_partition = $2"
+            " ORDER BY u.since, letter_id",
+            topic,
+            partition,
+        )
+        return [row["letter_id"] for row in rows]
+
     async def quarantined(self, topic: str, partition: int, start: int, end: int) -> set[int]:
         """Offsets in [start, end) the snapshotter quarantined (skipped) when folding them."""
         rows = await self.pool.fetch(

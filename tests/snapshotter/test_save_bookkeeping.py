@@ -197,3 +197,19 @@ def test_older_rows_still_load() -> None:
     assert (legacy.covers, legacy.saved_covers, legacy.unsaved) == (9, None, True)
     assert (legacy.unsaved_records, legacy.unsaved_bytes) == (0, 0)
     assert legacy.doc.snapshot().content == "one"
+
+
+def test_eviction_walks_past_unsaved_letters_of_other_partitions() -> None:
+    folder, log = Folder(Settings(), max_cached=2, saving=RARELY), Log()
+    others = [LetterScript(f"L-other-{i}") for i in range(2)]  # partition 1, least recent
+    folder.fold(log.records([e for s in others for e in (s.created(), s.paragraph("b", "q"))], 1))
+    saved = [LetterScript(f"L-saved-{i}") for i in range(3)]  # saved at their creation
+    folder.fold(log.records([s.created() for s in saved]))
+    assert folder.evict(0) == []  # nothing of partition 0 to save
+    # Partition 1's letters wait for its commit; the saved ones further down made room.
+    assert list(folder.letters) == ["L-other-0", "L-other-1"]
+    rows = folder.evict(1)
+    assert rows == [] and len(folder.letters) == 2  # at the limit: nothing to evict
+    folder.fold(log.records([LetterScript("L-new").created()]))
+    assert [row.letter_id for row in folder.evict(1)] == ["L-other-0"]  # saved with 1's commit
+    assert list(folder.letters) == ["L-other-1", "L-new"]

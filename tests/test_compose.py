@@ -140,3 +140,11 @@ def test_one_dockerfile_serves_every_service() -> None:
     assert not any(
         pattern.startswith("web") and "node_modules" not in pattern for pattern in ignored
     )
+
+
+def test_the_projectors_metrics_are_reachable_from_other_containers() -> None:
+    """Its /metrics binds STENO_HOST, 127.0.0.1 by default: inside a container, no scraper
+    could reach it."""
+    projector = SERVICES["projector"]
+    assert projector["environment"]["STENO_HOST"] == "0.0.0.0"
+    assert env_names(projector) >= env_names(SERVICES["snapshotter"])  # the rest kept

@@ -14,7 +14,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
         "projector", help="fold the log into the Redis live state (run any number of instances)"
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=None, help="Prometheus port (default: setting)"
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus port (default: the setting, 9464; 0: off)",
     )
     parser.set_defaults(func=run)
 

@@ -36,7 +36,8 @@ class Metrics:
         self.paced = Counter(
             "gateway_messages_paced",
             "Messages over their connection's frame rate that waited for it, the socket not"
-            " read meanwhile (rate_messages_per_s; past rate_wait_max_s on end: 4429)",
+            " read meanwhile (rate_messages_per_s; past rate_wait_max_s on end: 4429), and"
+            " Hocuspocus documents refused for now that waited to be checked again",
             registry=r,
         )
         self.awareness_echoes = Counter(

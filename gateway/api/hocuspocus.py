@@ -9,6 +9,16 @@ own in-band token. A document's auth runs the checks `/v1/{room}` runs at its ha
 the same reason, and the socket stays open for the others. While a document's auth runs, the
 socket is not read, so nothing waits for it unbounded.
 
+A refusal for now (over the user's handshake budget, the log unavailable) is not given at
+once: a provider never sends its token again for a denied document while its socket stays
+open, and 2.x never reconnects after the 4401 of the auth deadline. The document waits for
+the refusal's retry-after and is checked again, for up to `rate_wait_max_s`, as messages over
+the frame rate wait (gateway/live/pacing.py). Meanwhile the socket is read, its other
+documents go on, and what the provider sends for the waiting document is kept for its
+session (the first `BACKLOG` messages: its sync step 1 first). Still refused past that, it is
+denied; a socket left with nothing authenticated then closes with 1013, after which every
+provider reconnects.
+
 Before accept only the origin and the drain are checked (the token is not in the URL). A socket
 that has authenticated no document within `hocuspocus_auth_timeout_s` is closed (4401); so is
 one whose documents have all ended (detached) if none authenticates within that time again
@@ -28,6 +38,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -37,7 +48,7 @@ from gateway.api.admission import Admitted, Denied, admit
 from gateway.api.waiting import Waiting
 from gateway.api.websocket import deny, origin_allowed
 from gateway.errors import MALFORMED, TOKEN_EXPIRED, TRY_AGAIN_LATER, Refused
-from gateway.live.addressed import DocumentConnection, DocumentSocket
+from gateway.live.addressed import BACKLOG, DocumentConnection, DocumentSocket
 from gateway.live.pacing import FrameRate
 from gateway.preparse import ProtocolError
 from gateway.service import Gateway
@@ -46,6 +57,28 @@ from gateway.wire import hocuspocus as hp
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+LOG_RETRY_S = 1.0  # a lookup refused while the log cannot be read is tried again after this
+
+
+def retry_after(denied: Denied) -> float | None:
+    """Seconds after which a refusal may be lifted; None for a final one (a token, a letter, a
+    connection limit: a slot frees only when a session ends, and draining)."""
+    if denied.retry_after_s:  # the user's handshake budget refills
+        return denied.retry_after_s
+    if denied.reason == "log_unavailable":
+        return LOG_RETRY_S
+    return None
+
+
+@dataclass(eq=False)
+class Deferred:
+    """A document refused for now, waiting to be checked again until `until` (monotonic), and
+    what its provider sent since."""
+
+    token: str
+    versioned: bool
+    until: float
+    messages: deque[hp.Addressed] = field(default_factory=deque)
 
 
 class Unauthenticated:
@@ -99,7 +132,10 @@ class Multiplexed:
         paced = gateway.ctx.metrics.paced.inc
         self._unclaimed = FrameRate(s.rate_messages_per_s, s.rate_burst, s.rate_wait_max_s, paced)
         self._deadline: asyncio.Task[None] | None = None  # while no document is on the socket
-        self._admitting = 0  # auths under way (our checks wait on Redis or the log)
+        # Auths under way: our checks (they wait on Redis or the log), or a Deferred's wait.
+        self._admitting = 0
+        self._deferred: dict[bytes, Deferred] = {}  # by address
+        self._waits: set[asyncio.Task[None]] = set()  # of the deferred documents
         self._closed = False
         self._over = False  # the read loop ended: nothing is re-armed
         self._closing: asyncio.Task[None] | None = None
@@ -127,13 +163,14 @@ class Multiplexed:
             await self._read()
         finally:
             self._over = True
-            for task in (keep_alive, self._deadline, self._wait):
+            for task in (keep_alive, self._deadline, self._wait, *self._waits):
                 if task is not None:
                     task.cancel()
+            self._deferred.clear()
             for doc in list(self._docs.values()):
                 doc.end(1006)
-            if self._sessions:
-                await asyncio.gather(*self._sessions, return_exceptions=True)
+            if self._sessions or self._waits:
+                await asyncio.gather(*self._sessions, *self._waits, return_exceptions=True)
             if self._closing is not None:
                 await asyncio.gather(self._closing, return_exceptions=True)
             self._not_waiting()
@@ -210,6 +247,15 @@ class Multiplexed:
         doc = self._docs.get(msg.address)
         if doc is not None and not doc.ended:
             return self._hand(doc, msg)
+        if msg.address in self._deferred:
+            if msg.type == hp.CLOSE:  # detached while it waited: not admitted
+                del self._deferred[msg.address]
+                return None
+            if msg.type != hp.AUTH:
+                if msg.type not in hp.Y_PROTOCOLS and msg.type != hp.STATELESS:
+                    raise Refused(MALFORMED, "unknown_message_type")
+                return self._at_rate(lambda: self._for_deferred(msg))
+            del self._deferred[msg.address]  # a token again: checked anew in its place
         if msg.type != hp.AUTH:  # a denied (or closed) document's provider keeps sending
             return self._at_rate(self._not_authenticated)
         try:
@@ -222,6 +268,18 @@ class Multiplexed:
 
     def _not_authenticated(self) -> None:
         self.gateway.ctx.metrics.refuse("not_authenticated")
+
+    def _for_deferred(self, msg: hp.Addressed) -> None:
+        """A message for a document that waited to be admitted when it arrived: kept for its
+        session, handed to it if it began meanwhile, dropped if it was denied."""
+        doc = self._docs.get(msg.address)
+        deferred = self._deferred.get(msg.address)
+        if doc is not None and not doc.ended:
+            self._hand(doc, msg)  # its type was checked: nothing to wait for, nothing raised
+        elif deferred is not None and len(deferred.messages) < BACKLOG:
+            deferred.messages.append(msg)
+        else:  # beyond the first ones its step 2, answering our step 1, carries its edits
+            self._not_authenticated()
 
     def _at_rate(
         self, act: Callable[[], Coroutine[Any, Any, None] | None]
@@ -274,20 +332,73 @@ class Multiplexed:
             self._admitting -= 1
 
     async def _admit(self, address: bytes, token: str, versioned: bool) -> None:
-        prefix = outgoing.hp_address(address)
-        name = hp.name_of(address)  # checked in _handle
-        if self.gateway.draining:
-            admitted: Admitted | Denied = Denied(503, "draining")
-        else:
-            admitted = await admit(self.gateway, token, name)
+        admitted = await self._check(address, token)
         if isinstance(admitted, Denied):
-            self.gateway.ctx.metrics.refuse(admitted.reason)
-            await self.send(prefix + outgoing.hp_permission_denied(admitted.reason))
+            until = time.monotonic() + self.gateway.ctx.settings.rate_wait_max_s
+            if not self._later(address, admitted, Deferred(token, versioned, until)):
+                await self._deny(address, admitted)
             return
         if self._closed:  # the socket went while the checks ran
             self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
             return
-        # From here to the session's start nothing waits: the session releases the slot.
+        self._start(address, admitted, versioned)
+
+    async def _check(self, address: bytes, token: str) -> Admitted | Denied:
+        if self.gateway.draining:
+            return Denied(503, "draining")
+        return await admit(self.gateway, token, hp.name_of(address))  # the name checked
+
+    def _later(self, address: bytes, denied: Denied, deferred: Deferred) -> bool:
+        """Check the document again after the refusal's retry-after, if that is before its
+        `until` (counted as a paced message); False for a refusal to be given."""
+        wait = retry_after(denied)
+        if wait is None or time.monotonic() + wait > deferred.until or self._closed:
+            return False
+        self.gateway.ctx.metrics.paced.inc()
+        self._deferred[address] = deferred
+        self._admitting += 1  # until it is admitted or denied: the deadline says 1013
+        task = asyncio.create_task(self._again(address, wait, deferred))
+        self._waits.add(task)
+        task.add_done_callback(self._waits.discard)
+        return True
+
+    async def _again(self, address: bytes, wait: float, deferred: Deferred) -> None:
+        try:
+            await asyncio.sleep(wait)
+            if self._deferred.get(address) is not deferred or self._closed:
+                return  # detached, its token sent again, or the socket went
+            admitted = await self._check(address, deferred.token)
+            if self._deferred.get(address) is not deferred or self._closed:
+                if isinstance(admitted, Admitted):
+                    self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
+                return
+            del self._deferred[address]
+            if isinstance(admitted, Admitted):
+                doc = self._start(address, admitted, deferred.versioned)
+                for msg in deferred.messages:  # their types were checked: nothing raises
+                    self._hand(doc, msg)
+            elif not self._later(address, admitted, deferred):
+                await self._deny(address, admitted)
+        except Exception as exc:  # nothing here should raise
+            log.exception("hocuspocus auth of %r failed: %r", address, exc)
+            self.gateway.ctx.metrics.refuse("auth_failed")
+            self.shut(MALFORMED, "authentication failed")
+        finally:
+            self._admitting -= 1
+
+    async def _deny(self, address: bytes, denied: Denied) -> None:
+        """A permission-denied message; a refusal for now that leaves the socket with nothing
+        authenticated nor checked closes it with 1013 (every provider reconnects after it,
+        2.x never after the 4401 of the auth deadline)."""
+        self.gateway.ctx.metrics.refuse(denied.reason)
+        prefix = outgoing.hp_address(address)
+        await self.send(prefix + outgoing.hp_permission_denied(denied.reason))
+        if retry_after(denied) is not None and not self._docs and self._admitting == 1:
+            self.shut(TRY_AGAIN_LATER, denied.reason)
+
+    def _start(self, address: bytes, admitted: Admitted, versioned: bool) -> DocumentSocket:
+        """The document's session; from here to its start nothing waits (it releases the
+        slot)."""
         self._not_waiting()
         if self._deadline is not None:
             self._deadline.cancel()
@@ -295,9 +406,11 @@ class Multiplexed:
         hold = self._hold if self._pause is not None else None
         doc = DocumentSocket(address, self.send, self.close, self._extensions, hold, versioned)
         self._docs[address] = doc
+        name = hp.name_of(address)
         session = asyncio.create_task(self._session(doc, admitted), name=f"hocuspocus:{name}")
         self._sessions.add(session)
         session.add_done_callback(self._sessions.discard)
+        return doc
 
     def _unauthenticated(self) -> None:
         """No document on the socket, yet or again (the last one detached): displaceable, and

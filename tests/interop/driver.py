@@ -1,6 +1,7 @@
 """Drives one Node client process (client.mjs) over JSON lines."""
 
 import asyncio
+import contextlib
 import itertools
 import json
 from pathlib import Path
@@ -105,7 +106,8 @@ class NodeClient:
             try:
                 await self.call("quit")
             except (AssertionError, TimeoutError, ConnectionError):
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                    self.proc.kill()
             await self.proc.wait()
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)

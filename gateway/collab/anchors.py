@@ -15,14 +15,24 @@ parent (or right origin) names that paragraph's Y.XmlText. Decoding uses pycrdt'
 (index within the item's parent, in mixed units: Resolver._offset) plus the parent map of the
 document's own state. Both directions work on a document built from the state's bytes, never on
 a live one, so they may run in a worker thread (comments.py does).
+
+The walk over the paragraphs and the edits of scratch copies call pycrdt's bindings of the Yrs
+types (`pycrdt._pycrdt`) under one transaction: its wrappers cost ten times as much on a long
+letter (a Python object and a transaction re-entered per node). pycrdt is pinned below 0.15.
 """
 
 import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc, Encoder, StickyIndex, Text, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Encoder, StickyIndex, Text, Transaction, XmlFragment
+from pycrdt._pycrdt import Text as YText
+from pycrdt._pycrdt import Transaction as YTransaction
+from pycrdt._pycrdt import XmlElement as YXmlElement
+from pycrdt._pycrdt import XmlFragment as YXmlFragment
+from pycrdt._pycrdt import XmlText as YXmlText
 
 from gateway.wire.limits import STATE_LIMITS
 from gateway.wire.reader import Reader
@@ -41,7 +51,7 @@ class AnchorError(ValueError):
 class Leaf:
     """One run of text in the rendering: a Y.XmlText (or the body Y.Text) and where it starts."""
 
-    node: XmlText | Text
+    node: YXmlText | YText
     start: int
     text: str
 
@@ -50,17 +60,30 @@ class Leaf:
         return self.start + len(self.text)
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Where an anchor is: code-point offsets into the text (None: its character is gone)."""
+
+    start: int | None
+    end: int | None
+
+    @property
+    def detached(self) -> bool:
+        return self.start is None or self.end is None or self.end <= self.start
+
+
 def leaves(doc: Doc[Any], field: str) -> list[Leaf]:
     """The body's text runs, positioned exactly as content.plain_text renders them."""
-    with doc.transaction():  # one for the whole walk, not one per call into the document
-        root = doc.get(field, type=XmlFragment)
+    with doc.transaction() as transaction:  # one for the whole walk
+        txn = _raw(transaction)
+        root = doc.get(field, type=XmlFragment).integrated
         # As plain_text: no children, not `len` (a Y.Text root read as a fragment counts its
         # characters).
-        if not list(root.children) and _has_text(doc, field):
+        if not root.children(txn) and _has_text(doc, field):
             text = doc.get(field, type=Text)
-            return [Leaf(text, 0, str(text))]
+            return [Leaf(text.integrated, 0, str(text))]
         out: list[Leaf] = []
-        _walk(root, 0, out)
+        _walk(root, 0, out, txn)
         return out
 
 
@@ -72,18 +95,20 @@ def _has_text(doc: Doc[Any], field: str) -> bool:
     return True
 
 
-def _walk(node: XmlFragment | XmlElement | XmlText, at: int, out: list[Leaf]) -> int:
+def _walk(
+    node: YXmlFragment | YXmlElement | YXmlText, at: int, out: list[Leaf], txn: YTransaction
+) -> int:
     """Append the leaves under `node` starting at offset `at`; return the offset after it."""
-    if isinstance(node, XmlText):
-        text = "".join(chunk for chunk, _ in node.diff() if isinstance(chunk, str))
+    if isinstance(node, YXmlText):
+        text = "".join(chunk for chunk, _ in node.diff(txn) if isinstance(chunk, str))
         out.append(Leaf(node, at, text))
         return at + len(text)
-    children = list(node.children)
-    inline = all(isinstance(child, XmlText) for child in children)
+    children = node.children(txn)
+    inline = all(isinstance(child, YXmlText) for child in children)
     for i, child in enumerate(children):
         if i and not inline:
             at += 1  # the "\n" between blocks
-        at = _walk(child, at, out)
+        at = _walk(child, at, out, txn)
     return at
 
 
@@ -93,6 +118,12 @@ def _walk(node: XmlFragment | XmlElement | XmlText, at: int, out: list[Leaf]) ->
 def to_anchor(state: bytes, field: str, start: int, end: int) -> Anchor:
     """The anchor of [start, end) in the text of `state` (a Yjs update of the whole document);
     AnchorError when it covers no text."""
+    return range_anchor(state, field, start, end)[0]
+
+
+def range_anchor(state: bytes, field: str, start: int, end: int) -> tuple[Anchor, Resolved]:
+    """to_anchor, and where the anchor is in that text: from its first character in the range
+    to its last (line breaks at the ends of the range are not in a paragraph: left out)."""
     scratch = _load(state)
     runs = leaves(scratch, field)
     text = _render(runs)
@@ -105,7 +136,8 @@ def to_anchor(state: bytes, field: str, start: int, end: int) -> Anchor:
     client, clock, length = _char_span(scratch, *last, state)
     last_id = (client, clock + length - 1)  # its last UTF-16 unit: Yjs clocks count those
     first_id = (client, clock) if first == last else _char_span(scratch, *first, state)[:2]
-    return Anchor(start=_b64(first_id, 0), end=_b64(last_id, -1), quote=quote(text, start, end))
+    anchor = Anchor(start=_b64(first_id, 0), end=_b64(last_id, -1), quote=quote(text, start, end))
+    return anchor, Resolved(first[0].start + first[1], last[0].start + last[1] + 1)
 
 
 def quote(text: str, start: int, end: int) -> str:
@@ -137,7 +169,7 @@ def _char_span(doc: Doc[Any], leaf: Leaf, index: int, state: bytes) -> tuple[int
     scratch copy of `state`)."""
     byte = len(leaf.text[:index].encode())  # pycrdt edits text by UTF-8 bytes
     width = len(leaf.text[index].encode())
-    update = _captured(doc, lambda: leaf.node.__delitem__(slice(byte, byte + width)))
+    update = _captured(doc, lambda txn: leaf.node.remove_range(txn, byte, width))
     deletes = scan_update(update, STATE_LIMITS).deletes
     units = len(leaf.text[index].encode("utf-16-le")) // 2  # its clock length
     if len(deletes) == 1 and deletes[0][2] == units:
@@ -173,16 +205,6 @@ def _position(item: ID, assoc: int) -> bytes:
 # -- anchor -> offsets -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    start: int | None
-    end: int | None
-
-    @property
-    def detached(self) -> bool:
-        return self.start is None or self.end is None or self.end <= self.start
-
-
 class Resolver:
     """Resolves many anchors against one document state, a Yjs update of the whole document
     (one scan, one walk). It builds its own documents from it, so it may run in a worker
@@ -194,7 +216,7 @@ class Resolver:
         self._runs = leaves(scratch, field)
         # The doc's own encoding: its structs are the blocks _offset measures from.
         self._parents = _ParentMap(scan_update(self._doc.get_update(), STATE_LIMITS))
-        self._flat = bool(self._runs) and isinstance(self._runs[0].node, Text)
+        self._flat = bool(self._runs) and isinstance(self._runs[0].node, YText)
         self._owner = {} if self._flat or not self._runs else self._leaf_ids(scratch)
 
     @property
@@ -239,9 +261,9 @@ class Resolver:
         of the scratch copy: the k-th (clock k of the copy's own client) has that leaf's
         Y.XmlText as its parent, or an item of it as its right origin."""
 
-        def mark() -> None:
+        def mark(txn: YTransaction) -> None:
             for leaf in self._runs:
-                leaf.node.insert(0, "x")
+                leaf.node.insert(txn, 0, "x")
 
         scan = scan_update(_captured(scratch, mark), STATE_LIMITS)
         out: dict[ID, Leaf] = {}
@@ -272,14 +294,22 @@ def resolve_all(state: bytes, field: str, anchors: list[Anchor]) -> list[Resolve
     return [resolver.resolve(anchor) for anchor in anchors]
 
 
-def with_quote(state: bytes, field: str, start: str, end: str) -> Anchor:
+def with_quote(state: bytes, field: str, start: str, end: str) -> tuple[Anchor, Resolved]:
     """A client's anchor (Yjs relative positions) with the quote of the text it covers in
-    `state`; AnchorError when it resolves to no text of it."""
+    `state`, and where it is; AnchorError when it resolves to no text of it."""
     resolver = Resolver(state, field)
     where = resolver.resolve(Anchor(start=start, end=end))
     if where.detached or where.start is None or where.end is None:
         raise AnchorError("anchor does not resolve to text of this letter")
-    return Anchor(start=start, end=end, quote=quote(resolver.text, where.start, where.end))
+    anchor = Anchor(start=start, end=end, quote=quote(resolver.text, where.start, where.end))
+    return anchor, where
+
+
+def version(doc: Doc[Any]) -> bytes:
+    """What tells one content of a document from another, cheaply (its items are not encoded):
+    a digest of its state vector and its delete set, which a deletion changes alone."""
+    vector = doc.get_state()
+    return hashlib.blake2b(vector + doc.get_update(vector), digest_size=16).digest()
 
 
 def _code_points(text: str, utf8: int, utf16: int) -> int:
@@ -358,13 +388,19 @@ def _load(state: bytes) -> Doc[Any]:
     return doc
 
 
-def _captured(doc: Doc[Any], change: Callable[[], None]) -> bytes:
+def _raw(transaction: Transaction) -> YTransaction:
+    txn = transaction._txn
+    assert txn is not None  # set on entering the transaction
+    return txn
+
+
+def _captured(doc: Doc[Any], change: Callable[[YTransaction], None]) -> bytes:
     """The update of one transaction running `change`."""
     updates: list[bytes] = []
     subscription = doc.observe(lambda event: updates.append(event.update))
     try:
-        with doc.transaction():
-            change()
+        with doc.transaction() as transaction:
+            change(_raw(transaction))
     finally:
         doc.unobserve(subscription)
     return updates[0]

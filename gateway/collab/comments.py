@@ -14,13 +14,22 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Depends, Request
+from pycrdt import Doc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
-from gateway.collab.anchors import AnchorError, Resolved, resolve_all, to_anchor, with_quote
+from gateway.collab.anchors import (
+    AnchorError,
+    Resolved,
+    range_anchor,
+    resolve_all,
+    version,
+    with_quote,
+)
 from gateway.collab.shared import Collab, CollabError, user_ref
 from schemas.events import (
     Anchor,
@@ -50,6 +59,38 @@ T = TypeVar("T")
 async def _off_loop(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     call = functools.partial(work, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_ANCHORS, call)
+
+
+Version = tuple[str, str, bytes]  # letter id, field, anchors.version of its document
+Spot = tuple[str, str]  # an anchor's start and end
+
+
+class Resolutions:
+    """Where anchors were found in the letter versions read or commented on last, so that
+    reading an unchanged letter's comments again (each comment event has the web client read
+    them) costs lookups, not a resolver (a second on a long letter). Used on the event loop
+    only. Bounded by the anchors it holds (a few hundred bytes each; a letter has at most
+    `max_comments_per_letter` threads)."""
+
+    def __init__(self, max_anchors: int) -> None:
+        self._found: LRUCache[Version, dict[Spot, Resolved]] = LRUCache(max_anchors, len)
+
+    def get(self, at: Version, anchors: list[Anchor]) -> list[Resolved] | None:
+        """Where all of `anchors` were found at `at`, or None if one was not looked up there."""
+        known = self._found.get(at, {})
+        try:
+            return [known[a.start, a.end] for a in anchors]
+        except KeyError:
+            return None
+
+    def add(self, at: Version, anchors: list[Anchor], found: list[Resolved]) -> None:
+        known = {**self._found.get(at, {})}  # a new dict: the cache weighs it as it is stored
+        known.update(((a.start, a.end), where) for a, where in zip(anchors, found, strict=True))
+        if len(known) <= self._found.maxsize:
+            self._found[at] = known
+
+
+_RESOLVED = Resolutions(max_anchors=20_000)
 
 
 class AnchorIn(BaseModel):
@@ -114,7 +155,7 @@ async def create_thread(
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
     _room_for_one_more(collab, await _stored(collab, letter_id))
-    anchor = await _anchor(collab, letter_id, req.anchor)
+    at, (anchor, where) = await _anchor(collab, letter_id, req.anchor)
     thread_id, comment_id = uuid7(), uuid7()
     event = CommentCreated(
         thread_id=thread_id,
@@ -124,22 +165,37 @@ async def create_thread(
         **content,
     )
     await collab.append(claims, meta, event)
+    # The read that follows (the web client's, on the comment event) need not look for it.
+    _RESOLVED.add(at, [anchor], [where])
     collab.mentioned(meta, event, claims)
     return {"thread_id": thread_id, "comment_id": comment_id}
 
 
-async def _anchor(collab: Collab, letter_id: str, given: AnchorIn) -> Anchor:
-    field = collab.ctx.settings.doc_field
+async def _anchor(
+    collab: Collab, letter_id: str, given: AnchorIn
+) -> tuple[Version, tuple[Anchor, Resolved]]:
+    """The version of the letter the anchor was made on, the anchor and where it is in it."""
+    if given.start is not None and given.end is not None:
+        work = functools.partial(with_quote, start=given.start, end=given.end)
+    elif given.from_ is not None and given.to is not None:
+        work = functools.partial(range_anchor, start=given.from_, end=given.to)
+    else:
+        raise CollabError(422, "anchor needs from and to (or start and end)")
+    at, state = await _current(collab, letter_id)
     try:
-        if given.start is not None and given.end is not None:
-            state = await collab.state(letter_id)
-            return await _off_loop(with_quote, state, field, given.start, given.end)
-        if given.from_ is None or given.to is None:
-            raise CollabError(422, "anchor needs from and to (or start and end)")
-        state = await collab.state(letter_id)
-        return await _off_loop(to_anchor, state, field, given.from_, given.to)
+        return at, await _off_loop(work, state, at[1])
     except AnchorError as exc:
         raise CollabError(422, str(exc)) from None
+
+
+async def _current(collab: Collab, letter_id: str) -> tuple[Version, bytes]:
+    """The letter's current version and its document as one update (for other threads)."""
+    doc = await collab.doc(letter_id)
+    return _version(collab, letter_id, doc), doc.get_update()
+
+
+def _version(collab: Collab, letter_id: str, doc: Doc[Any]) -> Version:
+    return letter_id, collab.ctx.settings.doc_field, version(doc)
 
 
 async def reply(
@@ -196,9 +252,22 @@ async def threads(collab: Collab, claims: Claims, letter_id: str) -> dict[str, A
     await collab.letter(claims, letter_id)
     stored = await _stored(collab, letter_id)
     anchors = [Anchor.model_validate(t["anchor"]) for t in stored]
-    state = await collab.state(letter_id) if anchors else b""
-    found = await _off_loop(resolve_all, state, collab.ctx.settings.doc_field, anchors)
+    found = await _resolved(collab, letter_id, anchors)
     return {"threads": [_thread_out(*each) for each in zip(stored, anchors, found, strict=True)]}
+
+
+async def _resolved(collab: Collab, letter_id: str, anchors: list[Anchor]) -> list[Resolved]:
+    """Where the anchors are in the letter now: as found in this version before, or worked out
+    off the event loop."""
+    if not anchors:
+        return []
+    doc = await collab.doc(letter_id)
+    at = _version(collab, letter_id, doc)
+    found = _RESOLVED.get(at, anchors)
+    if found is None:
+        found = await _off_loop(resolve_all, doc.get_update(), at[1], anchors)
+        _RESOLVED.add(at, anchors, found)
+    return found
 
 
 def _thread_out(thread: dict[str, Any], anchor: Anchor, where: Resolved) -> dict[str, Any]:

@@ -64,6 +64,30 @@ class Granted:
     absent_since: float | None = None  # monotonic: when a sweep first found the holder gone
 
 
+@dataclass
+class Taken:
+    """What an acquisition changed in Redis (ACQUIRE took the lock, or RENEW renewed the
+    caller's own), and the compensating script that puts it back if the log refuses it."""
+
+    key: str
+    index: str
+    section: str
+    value: str
+    index_ms: int
+    lapsed: bytes = b""  # the lapsed entry ACQUIRE claimed from the index, until announced
+    replaced: tuple[bytes, int] | None = None  # a renewal: the value it replaced, its ms left
+
+    def undo(self) -> tuple[str, list[Any]]:
+        """The script and its arguments (keys first): a new lock deleted and the entry it
+        claimed back in the index, or a renewed one restored with the time it had left."""
+        keys = [self.key, self.index]
+        if self.replaced is None:
+            return scripts.UNACQUIRE, [*keys, self.value, self.section, self.lapsed, self.index_ms]
+        old, left_ms = self.replaced
+        index_ms = left_ms + scripts.INDEX_SLACK_S * 1000
+        return scripts.RESTORE, [*keys, self.value, old, left_ms, self.section, index_ms]
+
+
 def key_of(letter_id: str, section: str) -> str:
     return f"lock:{letter_id}:{section}"
 
@@ -104,52 +128,55 @@ class Locks:
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
         value = json.dumps({**holder.model_dump(), "expires_at": expires_at, "n": uuid7()})
-        index, index_ms = index_of(letter_id), (self.ttl_s + scripts.INDEX_SLACK_S) * 1000
-        renewed: tuple[bytes, int] | None = None  # the value a renewal replaced, its ms left
+        taken = await self._take(claims, letter_id, section, value)
+        previous = self._granted.get(key)
+        granted = Granted(letter_id, section, meta.firm_id, value, holder, expires_at, attended)
+        self._granted[key] = granted
+        try:
+            if taken.lapsed:  # it timed out and nobody announced it yet (another instance's)
+                await self._append_expired(letter_id, meta.firm_id, section, taken.lapsed)
+                taken.lapsed = b""
+            await self.collab.append(
+                claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
+            )
+        except Exception:  # the log did not take it: Redis back as it was, then the 503
+            self._ungrant(key, granted, previous if taken.replaced is not None else None)
+            script, args = taken.undo()
+            await self._undo(key, script, *args)
+            raise
+        return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
+
+    def _ungrant(self, key: str, granted: Granted, previous: Granted | None) -> None:
+        """Forget a grant the log did not take (a renewal's: the grant it renewed is back)."""
+        if self._granted.get(key) is granted:
+            if previous is None:
+                del self._granted[key]
+            else:
+                self._granted[key] = previous
+
+    async def _take(self, claims: Claims, letter_id: str, section: str, value: str) -> Taken:
+        """The section's lock set to `value`: taken if free, renewed if the caller holds it;
+        409 if another does."""
+        key, index = key_of(letter_id, section), index_of(letter_id)
+        taken = Taken(key, index, section, value, (self.ttl_s + scripts.INDEX_SLACK_S) * 1000)
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
-            fresh = (section, value, self.ttl_s, index_ms)
+            fresh = (section, value, self.ttl_s, taken.index_ms)
             lapsed = await self.redis.eval(scripts.ACQUIRE, 2, key, index, *fresh)
             if lapsed is not None:
-                break
+                taken.lapsed = lapsed
+                return taken
             current = await self.redis.get(key)
             if current is None:
                 continue
             held = json.loads(current)
             if held["id"] != claims.sub:
                 raise CollabError(409, "locked", _locked_body(held))
-            renewal = (current, value, self.ttl_s, section, index_ms)
+            renewal = (current, value, self.ttl_s, section, taken.index_ms)
             left = await self.redis.eval(scripts.RENEW, 2, key, index, *renewal)
             if left:
-                renewed = current, int(left)
-                break
-        else:
-            raise CollabError(409, "lock contended, retry")
-        previous = self._granted.get(key)
-        granted = Granted(letter_id, section, meta.firm_id, value, holder, expires_at, attended)
-        self._granted[key] = granted
-        announced = not lapsed
-        try:
-            if lapsed:  # it timed out and nobody announced it yet (another instance's)
-                await self._append_expired(letter_id, meta.firm_id, section, lapsed)
-                announced = True
-            await self.collab.append(
-                claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
-            )
-        except Exception:  # the log did not take it: Redis back as it was, then the 503
-            if self._granted.get(key) is granted:
-                if renewed is not None and previous is not None:
-                    self._granted[key] = previous
-                else:
-                    del self._granted[key]
-            if renewed is None:
-                undo = (value, section, b"" if announced else lapsed, index_ms)
-                await self._undo(key, scripts.UNACQUIRE, key, index, *undo)
-            else:
-                old, left_ms = renewed
-                back = (value, old, left_ms, section, left_ms + scripts.INDEX_SLACK_S * 1000)
-                await self._undo(key, scripts.RESTORE, key, index, *back)
-            raise
-        return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
+                taken.replaced = current, int(left)
+                return taken
+        raise CollabError(409, "lock contended, retry")
 
     async def release(self, claims: Claims, letter_id: str, section: str) -> dict[str, Any]:
         meta = await self.collab.letter(claims, letter_id)

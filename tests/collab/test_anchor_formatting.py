@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, XmlFragment, XmlText
 
-from gateway.collab.anchors import Resolved, resolve_all, to_anchor
+from gateway.collab.anchors import Resolved, range_anchor, resolve_all, to_anchor
 from gateway.content import initial_update, plain_text
 
 FIELD = "default"
@@ -129,3 +129,22 @@ def test_anchors_keep_their_text_through_formatted_multi_client_edits(seed: int)
         if first.isascii() or last.isascii() or first not in now or last not in now:
             continue  # not traceable, or its ends were deleted: no claim
         assert where == Resolved(now.index(first), now.index(last) + 1), (seed, text[s:e])
+
+
+@pytest.mark.parametrize("seed", SEEDS[:10])
+def test_a_new_anchor_is_where_the_resolver_finds_it(seed: int) -> None:
+    """range_anchor tells where the anchor it makes is (a POST seeds the comment reads with it):
+    the resolver agrees, for ranges that start or end on line breaks too."""
+    rng = random.Random(seed)
+    eds = _Editors(rng, clients=3)
+    eds.run(40)
+    state = eds.docs[0].get_update()
+    text = plain_text(eds.docs[0], FIELD)
+    for _ in range(8):
+        s = rng.randrange(len(text))
+        e = rng.randint(s + 1, min(len(text), s + 12))
+        if text[s:e].strip("\n"):
+            anchor, where = range_anchor(state, FIELD, s, e)
+            assert resolve_all(state, FIELD, [anchor]) == [where], (seed, text[s:e])
+            kept = len(text[s:e].lstrip("\n"))
+            assert (where.start, where.end) == (e - kept, len(text[:e].rstrip("\n")))

@@ -16,9 +16,9 @@ parent (or right origin) names that paragraph's Y.XmlText. Decoding uses pycrdt'
 document's own state. Both directions work on a document built from the state's bytes, never on
 a live one, so they may run in a worker thread (comments.py does).
 
-The walk over the paragraphs and the edits of scratch copies call pycrdt's bindings of the Yrs
-types (`pycrdt._pycrdt`) under one transaction: its wrappers cost ten times as much on a long
-letter (a Python object and a transaction re-entered per node). pycrdt is pinned below 0.15.
+The walk over the paragraphs (`content.leaves`, the text GET renders) and the edits of scratch
+copies call pycrdt's bindings of the Yrs types (`pycrdt._pycrdt`) under one transaction: its
+wrappers cost ten times as much on a long letter. pycrdt is pinned below 0.15.
 """
 
 import base64
@@ -27,13 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Doc, Encoder, StickyIndex, Text, Transaction, XmlFragment
+from pycrdt import Doc, Encoder, StickyIndex
 from pycrdt._pycrdt import Text as YText
 from pycrdt._pycrdt import Transaction as YTransaction
-from pycrdt._pycrdt import XmlElement as YXmlElement
-from pycrdt._pycrdt import XmlFragment as YXmlFragment
-from pycrdt._pycrdt import XmlText as YXmlText
 
+from gateway.content import Leaf, leaves, raw_transaction, render
 from gateway.wire.limits import STATE_LIMITS
 from gateway.wire.reader import Reader
 from gateway.wire.update import REF_ORIGIN, REF_PARENT, UpdateScan, scan_update
@@ -48,19 +46,6 @@ class AnchorError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Leaf:
-    """One run of text in the rendering: a Y.XmlText (or the body Y.Text) and where it starts."""
-
-    node: YXmlText | YText
-    start: int
-    text: str
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.text)
-
-
-@dataclass(frozen=True, slots=True)
 class Resolved:
     """Where an anchor is: code-point offsets into the text (None: its character is gone)."""
 
@@ -70,46 +55,6 @@ class Resolved:
     @property
     def detached(self) -> bool:
         return self.start is None or self.end is None or self.end <= self.start
-
-
-def leaves(doc: Doc[Any], field: str) -> list[Leaf]:
-    """The body's text runs, positioned exactly as content.plain_text renders them."""
-    with doc.transaction() as transaction:  # one for the whole walk
-        txn = _raw(transaction)
-        root = doc.get(field, type=XmlFragment).integrated
-        # As plain_text: no children, not `len` (a Y.Text root read as a fragment counts its
-        # characters).
-        if not root.children(txn) and _has_text(doc, field):
-            text = doc.get(field, type=Text)
-            return [Leaf(text.integrated, 0, str(text))]
-        out: list[Leaf] = []
-        _walk(root, 0, out, txn)
-        return out
-
-
-def _has_text(doc: Doc[Any], field: str) -> bool:
-    try:
-        doc.get(field, type=Text)
-    except Exception:  # the root exists with another type
-        return False
-    return True
-
-
-def _walk(
-    node: YXmlFragment | YXmlElement | YXmlText, at: int, out: list[Leaf], txn: YTransaction
-) -> int:
-    """Append the leaves under `node` starting at offset `at`; return the offset after it."""
-    if isinstance(node, YXmlText):
-        text = "".join(chunk for chunk, _ in node.diff(txn) if isinstance(chunk, str))
-        out.append(Leaf(node, at, text))
-        return at + len(text)
-    children = node.children(txn)
-    inline = all(isinstance(child, YXmlText) for child in children)
-    for i, child in enumerate(children):
-        if i and not inline:
-            at += 1  # the "\n" between blocks
-        at = _walk(child, at, out, txn)
-    return at
 
 
 # -- offsets -> anchor -----------------------------------------------------------------------
@@ -126,7 +71,7 @@ def range_anchor(state: bytes, field: str, start: int, end: int) -> tuple[Anchor
     to its last (line breaks at the ends of the range are not in a paragraph: left out)."""
     scratch = _load(state)
     runs = leaves(scratch, field)
-    text = _render(runs)
+    text = render(runs)
     if not 0 <= start < end <= len(text):
         raise AnchorError(f"anchor [{start}, {end}) is outside the text (length {len(text)})")
     first, last = _char_at(runs, start, end, 1), _char_at(runs, end - 1, start - 1, -1)
@@ -144,14 +89,6 @@ def quote(text: str, start: int, end: int) -> str:
     """The anchored text as shown beside the comment, cut to what `Anchor.quote` holds: the
     anchor is the range, however long (a comment on the whole letter), not the quote."""
     return text[start:end][:QUOTE_MAX]
-
-
-def _render(runs: list[Leaf]) -> str:
-    out, at = [], 0
-    for leaf in runs:
-        out.append("\n" * (leaf.start - at) + leaf.text)
-        at = leaf.end
-    return "".join(out)
 
 
 def _char_at(runs: list[Leaf], pos: int, stop: int, step: int) -> tuple[Leaf, int] | None:
@@ -222,7 +159,7 @@ class Resolver:
     @property
     def text(self) -> str:
         """The text the offsets count in (up to its last character)."""
-        return _render(self._runs)
+        return render(self._runs)
 
     def resolve(self, anchor: Anchor) -> Resolved:
         return Resolved(self._offset(anchor.start), self._offset(anchor.end))
@@ -388,19 +325,13 @@ def _load(state: bytes) -> Doc[Any]:
     return doc
 
 
-def _raw(transaction: Transaction) -> YTransaction:
-    txn = transaction._txn
-    assert txn is not None  # set on entering the transaction
-    return txn
-
-
 def _captured(doc: Doc[Any], change: Callable[[YTransaction], None]) -> bytes:
     """The update of one transaction running `change`."""
     updates: list[bytes] = []
     subscription = doc.observe(lambda event: updates.append(event.update))
     try:
         with doc.transaction() as transaction:
-            change(_raw(transaction))
+            change(raw_transaction(transaction))
     finally:
         doc.unobserve(subscription)
     return updates[0]

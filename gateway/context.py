@@ -18,6 +18,7 @@ from schemas.events import Payload, Topic
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
+HEADERS_SLACK = 4096  # more than a record's key and headers (envelope ids, a user's name) take
 
 
 @dataclass
@@ -62,14 +63,17 @@ class Context:
     def learn_refused(self, size: int) -> None:
         """The log refused for good a record whose value has `size` bytes (gateway/live/rescue.py):
         its resyncs would fail the letter again for everyone (4503) on each reconnect."""
-        if self.update_ceiling is not None and size > self.update_ceiling:
+        # The log counts the record whole: an update a little smaller, under its own headers
+        # (another user's name, ids), is as large a record. Refused from a margin below.
+        ceiling = max(size - 1 - HEADERS_SLACK, 0)
+        if self.update_ceiling is not None and ceiling >= self.update_ceiling:
             return
-        self.update_ceiling = size - 1
+        self.update_ceiling = ceiling
         log.warning(
             "the log refused a record of %d bytes for good: updates of %d bytes or more are refused"
             " (4413) until this instance restarts; raise the topic's max.message.bytes",
             size,
-            size,
+            ceiling + 1,
         )
 
     def batcher(self, topic: Topic) -> Batcher:

@@ -160,3 +160,28 @@ async def test_an_update_the_log_refused_is_refused_with_4413_not_failing_the_le
     metrics = await gw.metrics()
     assert metrics[DROPPED] == 1  # refused before the room took it: nothing more to drop
     assert metrics[OVER_LOG_LIMIT] == 3
+
+
+async def test_a_slightly_smaller_update_is_refused_too(
+    small_gateway: tuple[Running, KafkaLog],
+) -> None:
+    """The log counts a record whole: once one of S bytes was refused, an update of S - 100
+    bytes under its own headers is as large a record. It failed the letter for everyone again
+    (4503): the learned limit had been S - 1."""
+    gw, _log = small_gateway
+    letter, alice, bob = await gw.two_editors()
+    await alice.insert("x" * (SMALL + RECORD_HEADROOM))
+    await alice.closed.wait()
+    await eventually(lambda: _dropped(gw), timeout=20)
+    carol = await gw.client(letter, user="carol")
+    await carol.synced.wait()
+    dave = await gw.client(letter, user="dave")
+    await dave.synced.wait()
+    await dave.insert("y" * (SMALL + RECORD_HEADROOM - 100))
+    await dave.closed.wait()
+    assert dave.close_code == TOO_LARGE
+    await carol.insert("still here")
+    await eventually(lambda: _logged(gw, letter, "still here"))
+    assert carol.close_code is None
+    await carol.close()
+    await bob.closed.wait()

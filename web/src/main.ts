@@ -29,6 +29,7 @@ root.append(
 
 let session: Session | null = currentSession()
 let mounted: Mounted | null = null
+let justCreated: string | null = null // a letter created on the list: its editor takes the focus
 let stopAsking = (): void => {}
 
 /** The session changed: ask the host for the next token before this one expires. */
@@ -62,7 +63,9 @@ async function render(): Promise<void> {
   const api = new Api(session)
   const letterId = letterRoute()
   if (letterId) {
-    const view = await editorView(api, session, letterId)
+    const focus = justCreated === letterId
+    justCreated = null
+    const view = await editorView(api, session, letterId, focus)
     if (letterRoute() !== letterId) return view.destroy() // navigated away while loading
     mounted = view
     replaceChildren(main, view.element)
@@ -71,7 +74,10 @@ async function render(): Promise<void> {
   document.title = 'Letters · Steno Collab'
   replaceChildren(
     main,
-    lettersView(api, session, (id) => (location.hash = `#/letters/${encodeURIComponent(id)}`)),
+    lettersView(api, session, (id, created = false) => {
+      justCreated = created ? id : null
+      location.hash = `#/letters/${encodeURIComponent(id)}`
+    }),
   )
 }
 

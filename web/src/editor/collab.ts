@@ -11,6 +11,8 @@ import * as Y from 'yjs'
 import type { Session } from '../auth'
 import { commentAnchors } from './anchors'
 import { recentEdits } from './recent-edits'
+import { autoDirection } from './text-direction'
+import { undoGrouping } from './undo-grouping'
 
 export interface Collab {
   ydoc: Y.Doc
@@ -80,6 +82,8 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       CollaborationCaret.configure({ provider, user, render: renderCaret }),
       recentEdits(provider),
       commentAnchors,
+      autoDirection,
+      undoGrouping,
     ],
     editorProps: {
       attributes: {

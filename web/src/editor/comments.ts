@@ -5,7 +5,7 @@ import type { Editor } from '@tiptap/core'
 
 import { ApiError, NotAvailable, type Api, type Thread } from '../api'
 import { formatInstant, h, replaceChildren } from '../dom'
-import { showAnchors } from './anchors'
+import { anchorRange, lostAnchors, showAnchors } from './anchors'
 import { positionAt, textOffset } from './text'
 
 export interface Person {
@@ -24,6 +24,7 @@ export interface CommentsPanel {
 // Reads come from the projector's Redis view, which may trail a live notice by a moment.
 const CATCH_UP_TRIES = 8
 const CATCH_UP_DELAY_MS = 750
+const LOST_DEBOUNCE_MS = 500
 
 const COMMENTER_ROLES = new Set(['editor', 'commenter', 'service'])
 
@@ -58,12 +59,14 @@ export function commentsPanel(
     list,
   )
 
-  async function refresh(commentId?: string, tries = CATCH_UP_TRIES): Promise<void> {
+  const refresh = (commentId?: string): Promise<void> =>
+    load((threads) => !commentId || threads.some((t) => t.comments.some((c) => c.comment_id === commentId)))
+
+  /** Show the threads; load again a few times while `settled` says the projection trails. */
+  async function load(settled: (threads: Thread[]) => boolean, tries = CATCH_UP_TRIES): Promise<void> {
     try {
       const { threads } = await api.listComments(letterId)
-      const seen = threads.some((t) => t.comments.some((c) => c.comment_id === commentId))
-      if (commentId && !seen && tries > 1)
-        setTimeout(() => void refresh(commentId, tries - 1), CATCH_UP_DELAY_MS)
+      if (!settled(threads) && tries > 1) setTimeout(() => void load(settled, tries - 1), CATCH_UP_DELAY_MS)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
       status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
       // The list is rebuilt whenever anyone comments: keep the reply being typed, and its focus.
@@ -148,6 +151,22 @@ export function commentsPanel(
     })
     return form
   }
+
+  // Someone (here or elsewhere) deleted the whole text of a marked thread: the server now lists
+  // it as detached. Load the threads again once the edits pause, until it says so.
+  const lost = new Set<string>()
+  let lostTimer = 0
+  editor.on('beforeTransaction', ({ transaction, nextState }) => {
+    if (!transaction.docChanged) return
+    for (const thread of lostAnchors(editor.state, nextState)) lost.add(thread)
+    if (!lost.size) return
+    clearTimeout(lostTimer)
+    lostTimer = window.setTimeout(() => {
+      const ids = new Set(lost)
+      lost.clear()
+      void load((threads) => threads.every((t) => !ids.has(t.thread_id) || t.detached || t.resolved))
+    }, LOST_DEBOUNCE_MS)
+  })
 
   async function act(call: () => Promise<unknown>): Promise<void> {
     try {
@@ -245,8 +264,12 @@ function sortThreads(threads: Thread[]): Thread[] {
 
 function selectAnchor(editor: Editor, thread: Thread): void {
   if (thread.detached) return
+  // The mark has followed the edits made since the threads were loaded; the offsets have not.
+  // Resolved threads are not marked: their offsets are the best there is.
   const doc = editor.state.doc
-  const from = positionAt(doc, thread.anchor.from)
-  const to = positionAt(doc, thread.anchor.to)
+  const { from, to } = anchorRange(editor, thread.thread_id) ?? {
+    from: positionAt(doc, thread.anchor.from),
+    to: positionAt(doc, thread.anchor.to),
+  }
   editor.chain().focus().setTextSelection({ from, to }).scrollIntoView().run()
 }

@@ -163,5 +163,10 @@ export function describe(view: ConnectionView): { label: string; tone: 'ok' | 'b
     view.link === 'offline' ? 'Offline' : view.link === 'connecting' ? 'Connecting' : 'Reconnecting'
   const label =
     view.link === 'offline' ? 'Offline' : (view.closeReason ?? (view.pending ? where : `${where}…`))
-  return { label: view.pending ? `${label} · edits pending, kept in this tab` : label, tone: 'warn' }
+  // Pending edits live only in this tab's memory (letters are never stored in the browser):
+  // closing or reloading the tab loses them, which the page warns about (beforeunload).
+  return {
+    label: view.pending ? `${label} · edits pending, not saved: keep this tab open` : label,
+    tone: 'warn',
+  }
 }

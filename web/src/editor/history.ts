@@ -8,6 +8,9 @@ import { ApiError, NotAvailable, type Api, type HistoryEntry, type VersionSummar
 import { append, formatInstant, h, replaceChildren } from '../dom'
 import { diffWords, plainText } from './text'
 
+// Who may read versions and history: tools/rest.py AUDITORS.
+const AUDITOR_ROLES = new Set(['auditor', 'service'])
+
 export interface HistoryPanel {
   element: HTMLElement
   refresh(): Promise<void>
@@ -18,6 +21,7 @@ export function historyPanel(
   letterId: string,
   editor: Editor,
   nameOf: (userId: string) => string,
+  role: string,
 ): HistoryPanel {
   const versions = h('ol', { class: 'versions', 'aria-label': 'Versions' })
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Activity' })
@@ -40,6 +44,13 @@ export function historyPanel(
   )
 
   async function refresh(): Promise<void> {
+    if (!AUDITOR_ROLES.has(role)) {
+      // The server would answer 403 (and the console log two errors): do not ask.
+      versionStatus.textContent = 'Versions: for auditors only.'
+      timelineStatus.textContent = 'The activity timeline: for auditors only.'
+      refreshButton.hidden = true
+      return
+    }
     await loadTimeline() // first: it teaches the names the versions' contributors are shown with
     await loadVersions()
   }

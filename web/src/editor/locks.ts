@@ -2,6 +2,10 @@
 // which section live (app messages lock.acquired / released / expired), renew our locks while
 // the letter is open, release them when it closes, and warn (never block) when someone types
 // in a section another person holds. The server never refuses an edit because of a lock.
+//
+// A tab renews and releases only the locks it took itself (`wanted`): the same person's other
+// tab keeps its own. A renewal that fails (a network blip) keeps the lock wanted and is tried
+// again on the next tick and on reconnect, until it is granted or someone else holds it.
 
 import type { Editor } from '@tiptap/core'
 import type { Transaction } from '@tiptap/pm/state'
@@ -39,12 +43,20 @@ export function sectionLocks(
 ): LocksFeature {
   const self = session.claims.sub
   const locks = new Map<string, Lock>()
+  const wanted = new Set<string>() // sections this tab locked and keeps renewing
+  const inFlight = new Set<string>()
   const redraw = showLocks(editor, () => locks, self)
   const canLock = WRITER_ROLES.has(session.claims.role)
   const here = h('p', { class: 'small caret-section' })
   const button = h('button', { type: 'button', class: 'lock-toggle', 'aria-keyshortcuts': SHORTCUT })
   const status = h('p', { class: 'muted small lock-status', role: 'status' })
   const list = h('ul', { class: 'lock-list', 'aria-label': 'Locked sections' })
+  // The lock the status line speaks of ("X is locked by Y"): reworded once the list drops it.
+  let statusAbout: { section: string; holderId: string } | null = null
+  const say = (text: string, about: { section: string; holderId: string } | null = null): void => {
+    status.textContent = text
+    statusAbout = about
+  }
   const warning = h('p', { class: 'lock-warning', role: 'alert', hidden: true })
   const element = h(
     'section',
@@ -67,6 +79,8 @@ export function sectionLocks(
     const rows = [...locks.values()].sort((a, b) => a.section.localeCompare(b.section)).map(lockRow)
     replaceChildren(list, ...(rows.length ? rows : [h('li', { class: 'muted' }, 'No section is locked.')]))
     if (warnedAbout !== null && warnedAbout !== section) hideWarning()
+    if (statusAbout && locks.get(statusAbout.section)?.holder.id !== statusAbout.holderId)
+      say(`“${statusAbout.section}” is no longer locked.`)
   }
   /** The locks changed: the panel and the marks in the letter. */
   const changed = (): void => {
@@ -111,26 +125,44 @@ export function sectionLocks(
       for (const lock of held) await remember(lock.section, lock.locked_by, Date.parse(lock.expires_at))
       changed()
     } catch (error) {
-      if (error instanceof NotAvailable) status.textContent = 'Locks are not available on this server.'
-      else status.textContent = `Could not load locks: ${(error as Error).message}`
+      if (error instanceof NotAvailable) say('Locks are not available on this server.')
+      else say(`Could not load locks: ${(error as Error).message}`)
+      return
     }
+    // Back online: take again what a failed renewal may have let go (if nobody else has it).
+    for (const section of wanted) if (locks.get(section)?.holder.id !== self) void acquire(section, true)
   }
 
-  /** Acquire or renew; on 409 show (and remember) who holds it. */
-  async function acquire(section: string, quiet = false): Promise<void> {
+  /** Acquire or renew (`renewal`: quietly); on 409 show (and remember) who holds it. */
+  async function acquire(section: string, renewal = false): Promise<void> {
+    if (inFlight.has(section)) return // a request that hangs (offline) is not repeated
+    inFlight.add(section)
     try {
       const granted = await api.lock(letterId, section)
       await remember(section, granted.holder, Date.parse(granted.expires_at))
-      if (!quiet) status.textContent = `You locked “${section}” (renewed while this letter is open).`
+      wanted.add(section)
+      const about = { section, holderId: self }
+      if (!renewal) say(`You locked “${section}” (renewed while this letter is open).`, about)
+      else if (statusAbout === null && status.textContent?.startsWith('Could not renew'))
+        say(`Your lock on “${section}” is renewed.`, about)
     } catch (error) {
       const holder = error instanceof ApiError ? (error.data.locked_by as LockHolder | undefined) : undefined
       if (error instanceof ApiError && error.status === 409 && holder) {
+        wanted.delete(section) // someone else has it now: nothing left to renew
         await remember(section, holder, Date.parse(String(error.data.expires_at)))
-        status.textContent = `“${section}” is locked by ${holder.name}.`
+        say(`“${section}” is locked by ${holder.name}.`, { section, holderId: holder.id })
+      } else if (wanted.has(section) && transient(error)) {
+        // Still wanted: tried again on the next tick and on reconnect. Shown as held only
+        // while the server's lock has not run out.
+        if ((locks.get(section)?.expiresAt ?? 0) < Date.now()) locks.delete(section)
+        say(`Could not renew your lock on “${section}” (${(error as Error).message}); retrying.`)
       } else {
-        if (locks.get(section)?.holder.id === self) locks.delete(section) // a failed renewal
-        status.textContent = `Could not lock “${section}”: ${(error as Error).message}`
+        wanted.delete(section) // refused for good (role, session): asking again changes nothing
+        if (locks.get(section)?.holder.id === self) locks.delete(section)
+        say(`Could not lock “${section}”: ${(error as Error).message}`)
       }
+    } finally {
+      inFlight.delete(section)
     }
     changed()
   }
@@ -138,14 +170,15 @@ export function sectionLocks(
   async function release(section: string): Promise<void> {
     try {
       await api.unlock(letterId, section)
-      status.textContent = `You unlocked “${section}”.`
+      say(`You unlocked “${section}”.`)
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404)) {
-        status.textContent = `Could not unlock “${section}”: ${(error as Error).message}`
+        say(`Could not unlock “${section}”: ${(error as Error).message}`)
         return
       }
-      status.textContent = `“${section}” was no longer locked.` // it had expired
+      say(`“${section}” was no longer locked.`) // it had expired
     }
+    wanted.delete(section)
     locks.delete(section)
     changed()
   }
@@ -155,7 +188,10 @@ export function sectionLocks(
     const section = sectionAt(editor.state)
     void (locks.get(section)?.holder.id === self ? release(section) : acquire(section))
   }
-  button.addEventListener('click', toggle)
+  button.addEventListener('click', () => {
+    toggle()
+    editor.commands.focus() // back to the letter, caret where it was
+  })
   const onKey = (event: KeyboardEvent): void => {
     if (event.altKey && event.shiftKey && event.code === 'KeyL') {
       event.preventDefault()
@@ -166,10 +202,12 @@ export function sectionLocks(
 
   const tick = window.setInterval(() => {
     const now = Date.now()
+    for (const section of wanted) {
+      const lock = locks.get(section)
+      if (!lock || lock.expiresAt - now < RENEW_WHEN_LEFT_MS) void acquire(section, true)
+    }
     for (const lock of [...locks.values()]) {
-      if (lock.holder.id === self) {
-        if (lock.expiresAt - now < RENEW_WHEN_LEFT_MS) void acquire(lock.section, true)
-      } else if (lock.expiresAt < now) {
+      if (!wanted.has(lock.section) && lock.expiresAt < now) {
         locks.delete(lock.section) // its holder's gateway is gone: no lock.expired came
         changed()
       }
@@ -188,11 +226,11 @@ export function sectionLocks(
   provider.on('status', onStatus)
 
   const releaseAll = (): void => {
-    for (const lock of [...locks.values()]) {
-      if (lock.holder.id !== self) continue
-      locks.delete(lock.section)
-      void api.unlock(letterId, lock.section, true).catch(() => undefined) // best effort: it expires anyway
+    for (const section of wanted) {
+      locks.delete(section)
+      void api.unlock(letterId, section, true).catch(() => undefined) // best effort: it expires anyway
     }
+    wanted.clear()
   }
   window.addEventListener('pagehide', releaseAll)
   render()
@@ -210,6 +248,8 @@ export function sectionLocks(
         void remember(section, holder, Date.now() + ttl * 1000).then(changed)
       } else if (message.type === 'lock.released' || message.type === 'lock.expired') {
         if (locks.get(section)?.holder.id === holder.id) locks.delete(section)
+        // Unlocked on purpose (maybe in another tab of ours): stop renewing. Expired: take it again.
+        if (message.type === 'lock.released' && holder.id === self) wanted.delete(section)
         changed()
       }
     },
@@ -223,4 +263,10 @@ export function sectionLocks(
       editor.view.dom.removeEventListener('keydown', onKey)
     },
   }
+}
+
+/** Worth retrying: no answer (network), the server busy or failing, or a token about to be
+ * renewed by the host (401). */
+function transient(error: unknown): boolean {
+  return !(error instanceof ApiError) || [401, 429].includes(error.status) || error.status >= 500
 }

@@ -3,6 +3,8 @@
 // ("paragraph N", counting top-level blocks from 1). Ids are plain strings the server stores
 // in `lock:<letterId>:<section>`: they stay put while people type inside a section, and
 // change only when its heading is retitled or blocks are inserted above an unheaded paragraph.
+// Headings with the same text are told apart by occurrence, in document order: the first
+// "Damages" is "Damages", the second "Damages (2)" (so they never share a lock).
 
 import type { Node as PMNode } from '@tiptap/pm/model'
 import type { EditorState } from '@tiptap/pm/state'
@@ -12,12 +14,26 @@ const MAX_HEADING_ID = 120 // the server takes up to 200 characters
 /** The section id of every top-level block, in order. */
 export function sectionIds(doc: PMNode): string[] {
   const ids: string[] = []
+  const used = new Set<string>()
   let heading: string | null = null
   doc.forEach((node, _offset, index) => {
-    if (node.type.name === 'heading') heading = headingId(node.textContent)
+    if (node.type.name === 'heading') {
+      heading = headingId(node.textContent)
+      if (heading !== null) {
+        heading = unique(heading, used)
+        used.add(heading)
+      }
+    }
     ids.push(heading ?? `paragraph ${index + 1}`)
   })
   return ids
+}
+
+/** `id`, or for a repeated heading `id (2)`, `id (3)`…, the first one not taken yet. */
+function unique(id: string, used: Set<string>): string {
+  let candidate = id
+  for (let n = 2; used.has(candidate); n++) candidate = `${id} (${n})`
+  return candidate
 }
 
 /** The section the caret (the selection's start) is in. */

@@ -26,7 +26,13 @@ export interface Mounted {
   destroy(): void
 }
 
-export async function editorView(api: Api, session: Session, letterId: string): Promise<Mounted> {
+/** `focus`: put the caret in the letter once it has arrived (it was just created). */
+export async function editorView(
+  api: Api,
+  session: Session,
+  letterId: string,
+  focus = false,
+): Promise<Mounted> {
   let title = 'Untitled letter'
   try {
     title = (await api.getLetter(letterId)).title || title
@@ -45,7 +51,7 @@ export async function editorView(api: Api, session: Session, letterId: string): 
   const people = (): Person[] => knownPeople(collaborators(collab.provider.awareness), session)
   const comments = commentsPanel(api, letterId, collab.editor, session.claims.role, people)
   const nameOf = (id: string): string => people().find((p) => p.id === id)?.name ?? id
-  const history = historyPanel(api, letterId, collab.editor, nameOf)
+  const history = historyPanel(api, letterId, collab.editor, nameOf, session.claims.role)
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   const stopApp = onAppMessage(collab.provider, (message) => {
@@ -63,6 +69,7 @@ export async function editorView(api: Api, session: Session, letterId: string): 
     if (!synced) return
     collab.provider.off('sync', markOnSync)
     comments.markAnchors()
+    if (focus && collab.editor.isEditable) collab.editor.commands.focus('end')
   }
   collab.provider.on('sync', markOnSync)
 
@@ -138,7 +145,16 @@ export async function editorView(api: Api, session: Session, letterId: string): 
 function connectionBadge(provider: WebsocketProvider): { element: HTMLElement; stop(): void } {
   const element = h('p', { class: 'connection', role: 'status', 'data-tone': 'busy' }, 'Connecting…')
   let calm = 0
+  let pending = false
+  // Unsaved edits exist only in this tab: ask before the tab is closed or reloaded.
+  const warnOnLeave = (event: BeforeUnloadEvent): void => {
+    if (!pending) return
+    event.preventDefault()
+    event.returnValue = '' // older browsers need it set to show the prompt
+  }
+  window.addEventListener('beforeunload', warnOnLeave)
   const stopTracking = trackConnection(provider, (view) => {
+    pending = view.pending
     const { label, tone } = describe(view)
     const show = (): void => {
       element.textContent = label
@@ -155,6 +171,7 @@ function connectionBadge(provider: WebsocketProvider): { element: HTMLElement; s
     element,
     stop() {
       stopTracking()
+      window.removeEventListener('beforeunload', warnOnLeave)
       clearTimeout(calm)
     },
   }

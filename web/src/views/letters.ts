@@ -8,7 +8,10 @@ import { recentLetters, rememberLetter } from '../recent'
 
 const CREATOR_ROLES = new Set(['editor', 'service'])
 
-export function lettersView(api: Api, session: Session, open: (id: string) => void): HTMLElement {
+/** `created`: the letter was just made here (its editor takes the focus). */
+type Open = (id: string, created?: boolean) => void
+
+export function lettersView(api: Api, session: Session, open: Open): HTMLElement {
   const list = h('ul', { class: 'letter-list', 'aria-busy': 'true' })
   const note = h('p', { class: 'muted small', role: 'status' })
   const view = h(
@@ -79,7 +82,7 @@ async function fill(
   )
 }
 
-function createForm(api: Api, session: Session, open: (id: string) => void): HTMLElement {
+function createForm(api: Api, session: Session, open: Open): HTMLElement {
   const title = h('input', {
     id: 'new-title',
     name: 'title',
@@ -111,10 +114,16 @@ function createForm(api: Api, session: Session, open: (id: string) => void): HTM
   )
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
+    const name = title.value.trim() // `required` lets a title of spaces through
+    if (!name) {
+      error.textContent = 'Give the letter a title.'
+      title.focus()
+      return
+    }
     try {
-      const letter = await api.createLetter(title.value.trim(), content.value)
+      const letter = await api.createLetter(name, content.value)
       rememberLetter(session.claims.firmId, letter)
-      open(letter.letter_id)
+      open(letter.letter_id, true)
     } catch (err) {
       error.textContent = `Could not create the letter: ${(err as Error).message}`
     }

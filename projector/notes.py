@@ -1,8 +1,10 @@
 """Notifications (issue 7): comment events that mention users, per letter. Pure.
 
 A letter's `notes` map `<userId>:<commentId>` to what the mentioned user is shown; the store
-writes each into the user's hash `notifications:<userId>` (field `<letterId>:<commentId>`), so a
-user's notifications from every letter meet in one key while each letter's fold stays its own.
+writes each into the hash of that user of the letter's firm, `notes_key(firm, user)` (field
+`<letterId>:<commentId>`), so a user's notifications from every letter of their firm meet in one
+key while each letter's fold stays its own. User ids are only unique within a firm: keyed by the
+id alone, another firm's mentions would fill (and be read with) the user's hash.
 `notification.read` (the envelope's user read them) flips `read`; a deleted comment takes its
 notifications with it. Mentioning yourself notifies nobody.
 """
@@ -13,8 +15,10 @@ from collections.abc import Iterable
 from projector.state import Json, LetterState
 from schemas import CommentCreated, CommentDeleted, CommentEdited, CommentReplied, Event
 from schemas.events import NotificationRead
+from schemas.keys import notes_key
 
 NOTES_LIMIT = 500  # per letter; the oldest go first
+USER_NOTES_LIMIT = 500  # per (firm, user) across letters: the store drops the oldest
 
 
 def fold_notes(state: LetterState, event: Event) -> None:
@@ -72,10 +76,16 @@ def _of_comment(state: LetterState, cid: str) -> list[Json]:
 
 
 def note_views(state: LetterState) -> dict[str, str]:
-    """`<userId>\\n<letterId>:<commentId>` -> JSON, what the store compares and writes."""
+    """`<notes_key>\\n<letterId>:<commentId>` -> JSON, what the store compares and writes (the
+    encoded key holds no newline)."""
     return {
-        f"{key.rsplit(':', 1)[0]}\n{state.letter_id}:{note['comment_id']}": json.dumps(
+        f"{_user_key(key, note)}\n{state.letter_id}:{note['comment_id']}": json.dumps(
             note, separators=(",", ":"), sort_keys=True
         )
         for key, note in state.notes.items()
     }
+
+
+def _user_key(key: str, note: Json) -> str:
+    user = key[: -len(note["comment_id"]) - 1]  # `<userId>:<commentId>`; either may hold ':'
+    return notes_key(note["firm_id"], user)

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from projector.awareness import presence
-from projector.notes import note_views
+from projector.notes import USER_NOTES_LIMIT, note_views
 from projector.state import Json, LetterState
 
 TP = tuple[str, int]  # (topic, partition)
@@ -27,8 +27,19 @@ T = TypeVar("T")
 HSET_CHUNK = 200  # field/value pairs per HSET: Lua's unpack() has a stack limit
 
 # ARGV: n, then n expected positions ("" = absent), n new positions, then commands as
-# (name, argc, args...). KEYS: the n position keys. Returns 0, or the actual positions.
+# (name, argc, args...); the command CAPNOTES (hash, index, limit) is the script's own: it keeps
+# the `limit` newest fields of a user's notifications hash by their index's scores (creation
+# times), so one user's hash stays bounded whatever the number of letters that mention them.
+# KEYS: the n position keys. Returns 0, or the actual positions.
 _COMMIT = """
+local function capnotes(hash, index, limit)
+  local over = redis.call('ZCARD', index) - tonumber(limit)
+  if over <= 0 then return end
+  for _, field in ipairs(redis.call('ZRANGE', index, 0, over - 1)) do
+    redis.call('HDEL', hash, field)
+  end
+  redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
+end
 local n = tonumber(ARGV[1])
 local actual, ok = {}, true
 for i = 1, n do
@@ -41,7 +52,11 @@ for i = 1, n do redis.call('SET', KEYS[i], ARGV[1 + n + i]) end
 local j = 2 + 2 * n
 while j <= #ARGV do
   local argc = tonumber(ARGV[j + 1])
-  redis.call(ARGV[j], unpack(ARGV, j + 2, j + 1 + argc))
+  if ARGV[j] == 'CAPNOTES' then
+    capnotes(ARGV[j + 2], ARGV[j + 3], ARGV[j + 4])
+  else
+    redis.call(ARGV[j], unpack(ARGV, j + 2, j + 1 + argc))
+  end
   j = j + 2 + argc
 end
 return 0
@@ -243,17 +258,28 @@ class Store:
     def _notes(
         self, old: Mapping[str, str] | None, new: Mapping[str, str], notified: frozenset[str]
     ) -> list[str | bytes]:
-        """Each user's `notifications:<userId>` hash, field `<letterId>:<commentId>`. `old`
-        None (unknown): every note is written, and those of `notified` gone are deleted."""
+        """Each firm user's hash `notifications:<firmId>:<userId>` (`notes_key`), field
+        `<letterId>:<commentId>`, with its index `<hash>:order` (field -> creation time) that
+        caps it at USER_NOTES_LIMIT. `old` None (unknown): every note is written, and those of
+        `notified` gone are deleted. A note the cap dropped stays in its letter's state: written
+        again (read, edited), it is dropped again unless newer ones have gone."""
         out: list[str | bytes] = []
         for key in sorted((notified if old is None else old.keys()) - new.keys()):
-            user, field = key.split("\n", 1)
-            out += _cmd("HDEL", f"notifications:{user}", field)
+            hash_, field = key.split("\n", 1)
+            out += _cmd("HDEL", hash_, field)
+            out += _cmd("ZREM", f"{hash_}:order", field)
+        added: set[str] = set()
         for key, value in sorted(new.items()):
             if old is None or old.get(key) != value:
-                user, field = key.split("\n", 1)
-                out += _cmd("HSET", f"notifications:{user}", field, value)
-                out += _cmd("PEXPIRE", f"notifications:{user}", self._ttl)
+                hash_, field = key.split("\n", 1)
+                created = str(json.loads(value)["created_at"])
+                out += _cmd("HSET", hash_, field, value)
+                out += _cmd("ZADD", f"{hash_}:order", created, field)
+                added.add(hash_)
+        for hash_ in sorted(added):
+            out += _cmd("CAPNOTES", hash_, f"{hash_}:order", str(USER_NOTES_LIMIT))
+            out += _cmd("PEXPIRE", hash_, self._ttl)
+            out += _cmd("PEXPIRE", f"{hash_}:order", self._ttl)
         return out
 
     def _hash(

@@ -1,9 +1,10 @@
 """The caller's notifications (mentions) and the presence of a letter's collaborators, over REST.
 
-Both read the projector's Redis views. Notifications live in `notifications:<userId>` (a hash
-`<letterId>:<commentId>` -> JSON, folded from comment events that mention the user); marking
-them read is a user action, so it is an event (`notification.read`, one per letter, in that
-letter's partition) which the projector folds into the same hash.
+Both read the projector's Redis views. Notifications live in `notifications:<firmId>:<userId>`
+(a hash `<letterId>:<commentId>` -> JSON, folded from comment events of the firm's letters that
+mention the user; the projector keeps the user's newest 500); marking them read is a user action,
+so it is an event (`notification.read`, one per letter, in that letter's partition) which the
+projector folds into the same hash.
 """
 
 import json
@@ -19,6 +20,7 @@ from gateway.auth import Claims
 from gateway.collab.comments import CollabDep, parse
 from gateway.collab.shared import Collab, CollabError
 from schemas.events import NotificationRead
+from schemas.keys import notes_key
 
 LIST_LIMIT = 100
 TYPING_MS = 5_000
@@ -42,13 +44,13 @@ async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
 
 async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:
     """The caller's, from letters of their firm only: a comment of another firm may mention
-    any user id, and must not reach a user of another firm who happens to have it."""
+    any user id, and must not reach (nor grow the hash of) a user of another firm who happens
+    to have it, so the hash is the firm's user's."""
     redis = collab.ctx.redis
     if redis is None:
         raise CollabError(503, "notifications need Redis")
-    raw = await redis.hgetall(f"notifications:{claims.sub}")
+    raw = await redis.hgetall(notes_key(claims.firm_id, claims.sub))
     items = [{"id": k.decode(), **json.loads(v)} for k, v in raw.items()]
-    items = [item for item in items if item.get("firm_id") == claims.firm_id]
     return sorted(items, key=lambda item: (item["created_at"], item["comment_id"]), reverse=True)
 
 

@@ -25,6 +25,6 @@ def test_mentions_edits_reads_and_deletes() -> None:
                                mentions=["bo", "cy"]))  # fmt: skip
     assert state.notes["bo:c1"]["read"] is True and state.notes["bo:c1"]["body"] == "hi @bo @cy"
     assert state.notes["cy:c1"]["read"] is False
-    assert set(note_views(state)) == {"bo\nL1:c1", "cy\nL1:c1"}
+    assert set(note_views(state)) == {"notifications:f:bo\nL1:c1", "notifications:f:cy\nL1:c1"}
     _fold(state, CommentDeleted(thread_id="t", comment_id="c1"))
     assert state.notes == {}

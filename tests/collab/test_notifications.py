@@ -4,13 +4,14 @@ the log, and delivered live to mentioned users connected to any letter."""
 from typing import Any
 
 from schemas.events import Topic
+from schemas.keys import notes_key
 from tests.collab.conftest import Collab
 from tests.collab.test_channel import _seen
 from tests.gateway.harness import types_of
 
 
-async def _mine(c: Collab, user: str) -> dict[str, Any]:
-    r = await c.call("GET", "/v1/notifications", user=user, role="commenter")
+async def _mine(c: Collab, user: str, firm: str = "firm-a") -> dict[str, Any]:
+    r = await c.call("GET", "/v1/notifications", user=user, role="commenter", firm=firm)
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -145,3 +146,35 @@ async def test_an_edit_notifies_live_those_it_newly_mentions(collab: Collab) -> 
     assert [n["body"] for n in _notices(bob)] == ["@bob look", "@bob again"]
     await bob.close()
     await carol.close()
+
+
+async def test_a_mention_of_another_firms_user_leaves_their_hash_alone(collab: Collab) -> None:
+    """The hash is the firm's user's (`notifications:<firm>:<user>`): another firm's mentions,
+    10 KB each, are never read by their GET. Firm ids may hold ':', escaped in the key."""
+    ours = await collab.gw.create_letter("Alpha beta")
+    theirs = await collab.gw.create_letter("Gamma delta", firm="acme:b")
+    body = {"body": "x" * 10_000, "anchor": {"from": 0, "to": 5}, "mentions": ["bob"]}
+    r = await collab.call("POST", f"/v1/letters/{ours}/comments", user="alice", json=body)
+    assert r.status_code == 201
+    body = {**body, "body": "@bob yours"}
+    r = await collab.call(
+        "POST", f"/v1/letters/{theirs}/comments", user="dana", firm="acme:b", json=body
+    )
+    assert r.status_code == 201
+    mine = r.json()["comment_id"]
+
+    r = await collab.call("GET", "/v1/notifications", user="bob", firm="acme:b")
+    assert [n["body"] for n in r.json()["notifications"]] == ["@bob yours"]
+    assert await collab.redis.hkeys("notifications:acme%3Ab:bob") == [f"{theirs}:{mine}".encode()]
+    assert await collab.redis.hlen("notifications:firm-a:bob") == 1
+    r = await collab.call(
+        "POST", "/v1/notifications/read", user="bob", firm="acme:b", json={"all": True}
+    )
+    assert r.status_code == 200 and r.json()["marked"] == 1
+    assert (await _mine(collab, "bob", "acme:b"))["unread"] == 0
+    assert (await _mine(collab, "bob"))["unread"] == 1
+
+
+def test_notes_keys_keep_firms_apart() -> None:
+    assert notes_key("a:b", "c") != notes_key("a", "b:c")
+    assert "\n" not in notes_key("50%", "x\ny")

@@ -60,11 +60,11 @@ class Editor:
         )
 
 
-def created(letter_id: str, user: str = "u1") -> Event:
+def created(letter_id: str, user: str = "u1", firm: str = FIRM) -> Event:
     payload = LetterCreated(
-        letter_id=letter_id, firm_id=FIRM, title=f"T {letter_id}", created_by=user
+        letter_id=letter_id, firm_id=firm, title=f"T {letter_id}", created_by=user
     )
-    return new_event(letter_id, payload, firm=FIRM, user=user)
+    return new_event(letter_id, payload, firm=firm, user=user)
 
 
 def joined(letter_id: str, conn: str, user: str = "u1", gw: str = "gw-1") -> Event:
@@ -80,7 +80,12 @@ def left(letter_id: str, conn: str, user: str = "u1", gw: str = "gw-1") -> Event
 
 
 def comment(
-    letter_id: str, thread: str, body: str, user: str = "u1", mentions: Sequence[str] = ()
+    letter_id: str,
+    thread: str,
+    body: str,
+    user: str = "u1",
+    mentions: Sequence[str] = (),
+    firm: str = FIRM,
 ) -> Event:
     from schemas import Anchor
 
@@ -92,7 +97,7 @@ def comment(
         body=body,
         mentions=list(mentions),
     )
-    return new_event(letter_id, payload, firm=FIRM, user=user)
+    return new_event(letter_id, payload, firm=firm, user=user)
 
 
 def reply(letter_id: str, thread: str, cid: str, body: str, user: str = "u2") -> Event:

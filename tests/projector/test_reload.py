@@ -150,13 +150,13 @@ async def test_a_comment_deleted_after_expiry_takes_its_notification_with_it(
     )
     async with projector(settings, log):
         await caught_up(log, settings, client)
-        assert sorted(await client.hkeys("notifications:bob")) == [b"N1:t1-0", b"N2:t2-0"]
+        assert sorted(await client.hkeys("notifications:firm-1:bob")) == [b"N1:t1-0", b"N2:t2-0"]
         await _expire(client, "N1")
         deleted = CommentDeleted(thread_id="t1", comment_id="t1-0")
         await append(log, settings, [new_event("N1", deleted, firm=FIRM, user="u1")])
         await caught_up(log, settings, client)
-    assert await client.hkeys("notifications:bob") == [b"N2:t2-0"]
-    assert await client.hkeys("notifications:carol") == [b"N1:t3-0"]  # still mentioned
+    assert await client.hkeys("notifications:firm-1:bob") == [b"N2:t2-0"]
+    assert await client.hkeys("notifications:firm-1:carol") == [b"N1:t3-0"]  # still mentioned
 
 
 async def test_a_hung_postgres_delays_a_reload_by_its_timeout_only(

@@ -38,7 +38,7 @@ async def test_a_rebuilt_letter_deletes_the_notes_it_no_longer_has(
     async with open_sources(settings, redis=True) as src:
         client: aioredis.Redis = src.redis  # type: ignore[assignment]
         await backfill(src, "projector", meter=meter)
-        note = await client.hget("notifications:bob", "N1:t1-0")
+        note = await client.hget("notifications:firm-1:bob", "N1:t1-0")
         stored = json.loads(await client.get("projector:letter:N1"))
         assert note is not None and "bob:t1-0" in stored["notes"]
         # The comment is deleted and folded; then the stored state goes wrong (a bug, a restore):
@@ -46,16 +46,16 @@ async def test_a_rebuilt_letter_deletes_the_notes_it_no_longer_has(
         deleted = CommentDeleted(thread_id="t1", comment_id="t1-0")
         await append(log, settings, [new_event("N1", deleted, firm=FIRM, user="u1")])
         await backfill(src, "projector", meter=meter)
-        assert await client.hkeys("notifications:bob") == [b"N2:t2-0"]
+        assert await client.hkeys("notifications:firm-1:bob") == [b"N2:t2-0"]
         await client.set("projector:letter:N1", json.dumps(stored))
-        await client.hset("notifications:bob", "N1:t1-0", note)
-        other = await client.hgetall("notifications:bob")
+        await client.hset("notifications:firm-1:bob", "N1:t1-0", note)
+        other = await client.hgetall("notifications:firm-1:bob")
 
         await backfill(src, "projector", letters=["N1"], reset=reset, meter=meter)
 
-        assert await client.hgetall("notifications:bob") == {
+        assert await client.hgetall("notifications:firm-1:bob") == {
             k: v for k, v in other.items() if k != b"N1:t1-0"
         }
-        assert await client.hkeys("notifications:carol") == [b"N1:t3-0"]  # still mentioned
+        assert await client.hkeys("notifications:firm-1:carol") == [b"N1:t3-0"]  # still mentioned
         rebuilt = json.loads(await client.get("projector:letter:N1"))
         assert sorted(rebuilt["notes"]) == ["carol:t3-0"]

@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -43,6 +44,8 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The gateway refuses the public default secret; Settings() here and the gateway share this one.
+os.environ.setdefault("STENO_JWT_SECRET", secrets.token_hex(32))
 
 from gateway.auth import mint_token  # noqa: E402
 from schemas.settings import Settings  # noqa: E402

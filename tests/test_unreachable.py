@@ -4,6 +4,7 @@ left open."""
 
 import asyncio
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ KAFKA_CLIENT_LINE = 'Unable connect to "127.0.0.1:'
 def _env(tmp_path: Path, **steno: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     env |= {"STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_PARTITIONS": "1"}
+    env["STENO_JWT_SECRET"] = secrets.token_hex(32)  # the gateway refuses the public default
     return env | {f"STENO_{key.upper()}": value for key, value in steno.items()}
 
 

@@ -2,7 +2,8 @@
 
 A create appends `letter.created` and the initial content (a `doc.update` into the fragment
 TipTap edits) in one append, and answers only once both are durable: from then on every
-instance finds the letter in the log (read-your-writes).
+instance finds the letter in the log (read-your-writes). The content's bytes come out of the
+user's budget of update bytes, as any update's: the letters topic is kept forever.
 """
 
 from typing import Annotated
@@ -14,11 +15,12 @@ from pydantic import BaseModel, Field
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
 from gateway.api.anonymous import VERIFIED
-from gateway.api.responses import AUTHENTICATED, errors, too_many_requests
+from gateway.api.responses import AUTHENTICATED, errors, retry_after, too_many_requests
 from gateway.auth import Claims, bearer_token
 from gateway.content import initial_update, plain_text
 from gateway.context import Context
 from gateway.errors import AuthError
+from gateway.live.buckets import user_key
 from gateway.service import Gateway
 from schemas.events import LetterCreated, Topic
 from schemas.ids import uuid7
@@ -83,6 +85,20 @@ GatewayDep = Annotated[Gateway, Depends(gateway_of)]
 ClaimsDep = Annotated[Claims, Depends(claims_of)]
 
 
+def charge_update_bytes(ctx: Context, claims: Claims, size: int) -> None:
+    """Take `size` bytes from the user's budget of update bytes (service tokens too, as for
+    their updates: gateway/live/writes.py); else 429 with Retry-After."""
+    with ctx.update_bytes.held(user_key(claims)) as budget:
+        # Content may be larger than the burst (up to max_document_bytes): a full budget takes
+        # it, into debt, rather than refusing it for ever.
+        wait = budget.wait_s(min(size, budget.burst))
+        if wait == 0:
+            budget.reserve(size)
+            return
+    ctx.metrics.refuse("update_bytes_rate_limited")
+    raise HTTPException(429, "update bytes over budget", retry_after(wait))
+
+
 @router.post("/v1/letters", status_code=201, responses=errors(*AUTHENTICATED, 400, 413, 503))
 async def create_letter(
     body: CreateLetter, gateway: GatewayDep, claims: ClaimsDep
@@ -103,6 +119,7 @@ async def create_letter(
         if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
             ctx.metrics.refuse("document_too_large")
             raise HTTPException(413, "content exceeds the letter size limit")
+        charge_update_bytes(ctx, claims, len(update))
         entries.append(
             ctx.entry(letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update")
         )

@@ -13,11 +13,14 @@ operation as its REST endpoint and is answered with `{"type": "result", "id", "r
 `{"type": "auth.renew", "id", "token"}` renews the connection's own token in place: a later
 token of the same user, firm and role, checked as at the handshake, and the connection is not
 closed (4401) until it expires; answered with `{"expires_at"}` or an error (401, 403, 429).
+Every other command is charged to the user's REST request budget (`rest_requests_*`), as the
+same operation over REST is: over it, the error has status 429 and `retry_after` (seconds).
 """
 
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -103,15 +106,28 @@ class AppChannel:
         kind = data.get("type")
         if kind == "typing":
             return self._typing_notice(conn, room)
-        running = self._running.setdefault(conn, set())
-        if len(running) >= MAX_IN_FLIGHT:
+        request = data.get("id")
+        if len(self._running.get(conn, ())) >= MAX_IN_FLIGHT:
             detail = f"more than {MAX_IN_FLIGHT} commands in flight"
-            return _reply(
-                conn, {"type": "error", "id": data.get("id"), "status": 429, "detail": detail}
-            )
+            return _reply(conn, {"type": "error", "id": request, "status": 429, "detail": detail})
+        # auth.renew is charged to the handshake budget instead (gateway/live/session.py).
+        wait = None if kind == "auth.renew" else self._over_budget(conn)
+        if wait is not None:
+            retry = max(1, math.ceil(wait))
+            over = {"status": 429, "detail": "too many requests", "retry_after": retry}
+            return _reply(conn, {"type": "error", "id": request, **over})
+        running = self._running.setdefault(conn, set())
         task = asyncio.create_task(self._run(conn, room.letter_id, str(kind), data))
         running.add(task)
         task.add_done_callback(lambda done: self._finished(conn, done))
+
+    def _over_budget(self, conn: Peer) -> float | None:
+        """None if the command may run (one request taken), else the seconds until it may."""
+        ctx = self.collab.ctx
+        wait = ctx.budget(ctx.rest_requests, conn.claims)  # service tokens: no budget
+        if wait is not None:
+            ctx.metrics.refuse("app_rate_limited")
+        return wait
 
     def _finished(self, conn: Peer, task: asyncio.Task[None]) -> None:
         running = self._running[conn]

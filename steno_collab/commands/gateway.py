@@ -2,11 +2,14 @@
 
 Redis and PostgreSQL are used when their URLs are set (the gateway only reads them). The log or
 a store it cannot reach at start is one line on stderr and exit status 1, as in the projector.
+Outside dev mode an HS* token secret that is the public default or shorter than 32 bytes is a
+configuration error (exit status 2): anyone could mint any firm's `service` token with it.
 """
 
 import argparse
 import logging
 import signal
+import sys
 from contextlib import AsyncExitStack
 
 import uvloop
@@ -22,6 +25,8 @@ from steno_collab.services import connect_checked, gateway_app
 
 logger = logging.getLogger(__name__)
 
+MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
+
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = sub.add_parser("gateway", help="serve the y-websocket endpoint and the REST API")
@@ -33,6 +38,9 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     configure_logging(settings)
+    if weak := weak_secret(settings):
+        print(f"steno-collab gateway: {weak}", file=sys.stderr)
+        return 2
     # Uvicorn re-raises the signal that stopped it once it has drained; by then we are done,
     # so the handler it restores and calls is a no-op and the exit status says "clean".
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,6 +52,18 @@ def run(args: argparse.Namespace) -> int:
         logger.error("gateway stopped: %s", exc)
         return 1
     return 0
+
+
+def weak_secret(settings: Settings) -> str | None:
+    """Why the HS* secret must not guard a production gateway, or None; never the secret."""
+    if settings.dev or not any(alg.upper().startswith("HS") for alg in settings.jwt_algorithms):
+        return None
+    secret = settings.jwt_secret.get_secret_value()
+    if secret == Settings.model_fields["jwt_secret"].get_default().get_secret_value():
+        return "STENO_JWT_SECRET is the public default: set it to 32+ random bytes"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"STENO_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes: set 32+ random bytes"
+    return None
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 from asyncio.subprocess import Process
@@ -19,6 +20,7 @@ from tests.support import eventually, free_port
 # The entry point as the console script runs it, importable from the checkout itself.
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
+SECRET = secrets.token_hex(32)
 
 
 async def _run(*args: str, env: dict[str, str]) -> str:
@@ -32,6 +34,7 @@ async def _run(*args: str, env: dict[str, str]) -> str:
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_PARTITIONS": "1"}
+    env["STENO_JWT_SECRET"] = SECRET  # the gateway refuses the public default
     env.pop("STENO_REDIS_URL", None)
     env.pop("STENO_DATABASE_URL", None)
     return env | extra

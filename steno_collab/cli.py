@@ -5,6 +5,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 # A subcommand is listed here when it works; there are no stubs.
 COMMANDS: list[str] = [
     "dev", "gateway", "projector", "token", "migrate", "snapshotter",
@@ -24,5 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except ValidationError as exc:  # STENO_* settings: a line each, not a traceback
+        if not exc.title.endswith("Settings"):  # a model of ours failing is a bug: traceback
+            raise
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"steno-collab {args.command}: invalid setting {where}: {error['msg']}",
+                  file=sys.stderr)  # fmt: skip
+        code = 2
     sys.exit(code or 0)

@@ -51,6 +51,19 @@ export interface Thread {
   comments: Comment[]
 }
 
+/** One entry of `GET /v1/notifications`: a mention of the caller in a comment. */
+export interface MentionNotice {
+  id: string
+  letter_id: string
+  firm_id?: string
+  thread_id: string
+  comment_id: string
+  author: CommentAuthor | null
+  body: string
+  created_at: string | number
+  read: boolean
+}
+
 export interface LockHolder {
   id: string
   name: string
@@ -181,6 +194,30 @@ export class Api {
     return this.call('POST', path)
   }
 
+  /** Change your own comment (the server refuses anyone else's: 403). */
+  editComment(
+    id: string,
+    thread: string,
+    comment: string,
+    body: string,
+    mentions: string[],
+  ): Promise<unknown> {
+    return this.call('PATCH', commentPath(id, thread, comment), { body, mentions })
+  }
+
+  deleteComment(id: string, thread: string, comment: string): Promise<unknown> {
+    return this.call('DELETE', commentPath(id, thread, comment))
+  }
+
+  notifications(): Promise<{ unread: number; notifications: MentionNotice[] }> {
+    return this.call('GET', '/v1/notifications')
+  }
+
+  /** Mark these notifications read, or all of them when `ids` is 'all'. */
+  markRead(ids: string[] | 'all'): Promise<unknown> {
+    return this.call('POST', '/v1/notifications/read', ids === 'all' ? { all: true } : { ids })
+  }
+
   listLocks(id: string): Promise<{ locks: HeldLock[] }> {
     return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/locks`)
   }
@@ -244,6 +281,10 @@ type HistoryBody =
 /** The server names the next page in `Link` and, as the cursor alone, in `X-Next-Cursor`. */
 function nextCursor(response: Response): string | null {
   return response.headers.get('X-Next-Cursor') || null
+}
+
+function commentPath(id: string, thread: string, comment: string): string {
+  return `/v1/letters/${encodeURIComponent(id)}/comments/${encodeURIComponent(thread)}/${encodeURIComponent(comment)}`
 }
 
 function lockPath(id: string, section: string): string {

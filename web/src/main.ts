@@ -8,6 +8,7 @@ import { h, replaceChildren } from './dom'
 import { editorView, type Mounted } from './views/editor'
 import { lettersView } from './views/letters'
 import { loginView } from './views/login'
+import { mentionsInbox, type Inbox } from './views/mentions'
 
 const root = document.getElementById('app')!
 const main = h('main', { id: 'main', tabindex: -1 })
@@ -31,6 +32,7 @@ let session: Session | null = currentSession()
 let mounted: Mounted | null = null
 let justCreated: string | null = null // a letter created on the list: its editor takes the focus
 let stopAsking = (): void => {}
+let inbox: { session: Session; api: Api; view: Inbox } | null = null
 
 /** The session changed: ask the host for the next token before this one expires. */
 function watchExpiry(): void {
@@ -81,7 +83,21 @@ async function render(): Promise<void> {
   )
 }
 
+/** The mentions inbox of this session: kept across routes, made anew for another session. */
+function currentInbox(): HTMLElement | null {
+  if (inbox?.session !== session) {
+    inbox?.view.stop()
+    inbox = null
+    if (session) {
+      const api = new Api(session)
+      inbox = { session, api, view: mentionsInbox(api, session.claims.firmId) }
+    }
+  }
+  return inbox?.view.element ?? null
+}
+
 function renderWho(): void {
+  const mentions = currentInbox()
   if (!session) return replaceChildren(who)
   const out = h('button', { type: 'button', class: 'link' }, 'Switch user')
   out.addEventListener('click', () => {
@@ -92,6 +108,7 @@ function renderWho(): void {
   })
   replaceChildren(
     who,
+    mentions,
     h(
       'span',
       {},
@@ -112,6 +129,10 @@ listenForHostToken((next) => {
     session.claims.firmId === next.claims.firmId &&
     session.claims.role === next.claims.role
   session = next
+  if (sameIdentity && inbox) {
+    inbox.api.use(next)
+    inbox.session = next
+  }
   if (sameIdentity && mounted) {
     mounted.renew(next)
     watchExpiry()

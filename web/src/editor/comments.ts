@@ -1,9 +1,11 @@
 // The comments sidebar (contract of issue 7): threads anchored to text, replies, mentions,
-// resolve/reopen. Shows "not available" when the gateway has no comments endpoint yet.
+// resolve/reopen, editing and deleting your own comments. Shows "not available" when the
+// gateway has no comments endpoint yet.
 
 import type { Editor } from '@tiptap/core'
 
-import { ApiError, NotAvailable, type Api, type Thread } from '../api'
+import { ApiError, NotAvailable, type Api, type Comment, type Thread } from '../api'
+import type { Claims } from '../auth'
 import { formatInstant, h, replaceChildren } from '../dom'
 import { anchorRange, lostAnchors, showAnchors } from './anchors'
 import { positionAt, textOffset } from './text'
@@ -32,9 +34,10 @@ export function commentsPanel(
   api: Api,
   letterId: string,
   editor: Editor,
-  role: string,
+  me: Pick<Claims, 'sub' | 'role'>,
   present: () => Person[],
 ): CommentsPanel {
+  const role = me.role
   // Who can be mentioned: the people here now, and everyone who has commented on this letter.
   const authors = new Map<string, Person>()
   const people = (): Person[] => {
@@ -43,6 +46,8 @@ export function commentsPanel(
     return [...everyone.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
   const drafts = new Map<string, string>() // thread id -> unsent reply
+  const edits = new Map<string, string>() // comment id -> its text being edited
+  const confirming = new Set<string>() // comment ids whose Delete asks "sure?"
   let loaded: Thread[] = []
   const list = h('div', { class: 'threads', 'aria-live': 'polite' })
   const status = h('p', { class: 'muted', role: 'status' })
@@ -70,10 +75,15 @@ export function commentsPanel(
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
       status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
       // The list is rebuilt whenever anyone comments: keep the reply being typed, and its focus.
-      const typingIn = (document.activeElement as HTMLElement | null)?.dataset?.thread
+      const active = (document.activeElement as HTMLElement | null)?.dataset
+      const typingIn = active?.thread ?? active?.comment
       replaceChildren(list, ...sortThreads(threads).map((t) => threadView(t)))
       if (typingIn)
-        list.querySelector<HTMLElement>(`textarea[data-thread="${CSS.escape(typingIn)}"]`)?.focus()
+        list
+          .querySelector<HTMLElement>(
+            `textarea[data-thread="${CSS.escape(typingIn)}"], textarea[data-comment="${CSS.escape(typingIn)}"]`,
+          )
+          ?.focus()
       loaded = threads
       showAnchors(editor, threads)
       if (composer) composer.hidden = false
@@ -106,24 +116,96 @@ export function commentsPanel(
         'aria-label': `Comment thread, ${state}`,
       },
       h('header', {}, quote, h('span', { class: 'badge' }, state)),
-      h(
-        'ol',
-        { class: 'comment-list' },
-        ...thread.comments.map((c) =>
-          h(
-            'li',
-            {},
-            h('strong', {}, c.author.name),
-            ' ',
-            h('time', { datetime: String(c.created_at) }, formatInstant(c.created_at)),
-            c.edited_at ? ' (edited)' : '',
-            h('p', {}, ...highlightMentions(c.body)),
-          ),
-        ),
-      ),
+      h('ol', { class: 'comment-list' }, ...thread.comments.map((c) => commentView(thread, c))),
       canComment ? replyForm(thread) : null,
       canComment ? h('footer', {}, toggle) : null,
     )
+  }
+
+  function commentView(thread: Thread, c: Comment): HTMLElement {
+    const own = canComment && c.author.id === me.sub // the server lets the author alone change it
+    const editing = own && edits.has(c.comment_id)
+    return h(
+      'li',
+      { 'data-comment': c.comment_id },
+      h('strong', {}, c.author.name),
+      ' ',
+      h('time', { datetime: String(c.created_at) }, formatInstant(c.created_at)),
+      c.edited_at ? ' (edited)' : '',
+      editing ? editForm(thread, c) : h('p', {}, ...highlightMentions(c.body)),
+      own && !editing ? ownActions(thread, c) : null,
+    )
+  }
+
+  /** Edit / Delete for your own comment; Delete asks once more before it goes. */
+  function ownActions(thread: Thread, c: Comment): HTMLElement {
+    const id = c.comment_id
+    const rebuild = (): void => showLoaded()
+    if (confirming.has(id)) {
+      const yes = h('button', { type: 'button', class: 'link danger' }, 'Yes, delete')
+      const no = h('button', { type: 'button', class: 'link' }, 'Cancel')
+      yes.addEventListener('click', () => {
+        confirming.delete(id)
+        void act(() => api.deleteComment(letterId, thread.thread_id, id))
+      })
+      no.addEventListener('click', () => {
+        confirming.delete(id)
+        rebuild()
+      })
+      return h('div', { class: 'comment-actions', role: 'group' }, 'Delete this comment? ', yes, no)
+    }
+    const edit = h('button', { type: 'button', class: 'link' }, 'Edit')
+    const remove = h('button', { type: 'button', class: 'link' }, 'Delete')
+    edit.addEventListener('click', () => {
+      edits.set(id, c.body)
+      rebuild()
+      list.querySelector<HTMLElement>(`textarea[data-comment="${CSS.escape(id)}"]`)?.focus()
+    })
+    remove.addEventListener('click', () => {
+      confirming.add(id)
+      rebuild()
+      list.querySelector<HTMLElement>(`li[data-comment="${CSS.escape(id)}"] .comment-actions button`)?.focus()
+    })
+    return h('div', { class: 'comment-actions' }, edit, remove)
+  }
+
+  function editForm(thread: Thread, c: Comment): HTMLElement {
+    const id = c.comment_id
+    const box = h('textarea', { rows: 2, 'aria-label': 'Edit your comment', 'data-comment': id })
+    box.value = edits.get(id) ?? c.body
+    box.addEventListener('input', () => edits.set(id, box.value))
+    const cancel = h('button', { type: 'button', class: 'link' }, 'Cancel')
+    cancel.addEventListener('click', () => {
+      edits.delete(id)
+      showLoaded()
+    })
+    const form = h(
+      'form',
+      { class: 'edit-comment' },
+      box,
+      mentionPicker(box, people),
+      h('button', { type: 'submit' }, 'Save'),
+      cancel,
+    )
+    form.addEventListener('submit', (event) => {
+      event.preventDefault()
+      const body = box.value.trim()
+      if (!body) return
+      // Kept in the box until the server has taken it: a refusal leaves the text to fix.
+      void act(async () => {
+        await api.editComment(letterId, thread.thread_id, id, body, mentionsIn(body, people()))
+        edits.delete(id)
+      })
+    })
+    box.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') cancel.click()
+    })
+    return form
+  }
+
+  /** Draw the loaded threads again (an edit or a delete confirmation opened or closed). */
+  function showLoaded(): void {
+    replaceChildren(list, ...sortThreads(loaded).map((t) => threadView(t)))
   }
 
   function replyForm(thread: Thread): HTMLElement {

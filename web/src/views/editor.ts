@@ -16,6 +16,7 @@ import { describe, trackConnection } from '../editor/connection'
 import { historyPanel } from '../editor/history'
 import { sectionLocks } from '../editor/locks'
 import { collaborators, trackActivity, typingLine, type Collaborator } from '../editor/presence'
+import { MENTIONED } from './mentions'
 
 const SAVING_AFTER_MS = 800
 
@@ -49,7 +50,7 @@ export async function editorView(
   const presence = presencePanel(collab.provider.awareness, mount)
   const notices = h('ul', { class: 'notices', 'aria-live': 'polite', 'aria-label': 'Recent activity' })
   const people = (): Person[] => knownPeople(collaborators(collab.provider.awareness), session)
-  const comments = commentsPanel(api, letterId, collab.editor, session.claims.role, people)
+  const comments = commentsPanel(api, letterId, collab.editor, session.claims, people)
   const nameOf = (id: string): string => people().find((p) => p.id === id)?.name ?? id
   const history = historyPanel(api, letterId, collab.editor, nameOf, session.claims.role)
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
@@ -59,6 +60,7 @@ export async function editorView(
       void comments.refresh(String(message.comment_id))
     else if (message.type.startsWith('comment.')) void comments.refresh()
     if (message.type.startsWith('lock.')) locks.onMessage(message)
+    if (message.type === 'notification') window.dispatchEvent(new Event(MENTIONED)) // the header's inbox
     const text = noticeText(message, session.claims.sub)
     if (text) pushNotice(notices, text)
   })

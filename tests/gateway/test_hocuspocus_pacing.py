@@ -57,5 +57,6 @@ async def test_a_flood_for_documents_not_authenticated_is_refused_past_the_wait_
         assert client.close_code == RATE_LIMITED
         metrics = await gw.metrics()
         assert metrics[REFUSED] == 1
-        # Read at the rate until then: ~10 in the burst, then 20/s for about 0.5 s.
-        assert 15 <= metrics['gateway_refusals_total{reason="not_authenticated"}'] <= 30
+        # Read at the rate until then: ~10 in the burst, then 20/s for about 0.5 s (longer on a
+        # loaded machine: 33 once in CI), not the 200 sent.
+        assert 15 <= metrics['gateway_refusals_total{reason="not_authenticated"}'] <= 60

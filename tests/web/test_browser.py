@@ -561,8 +561,13 @@ async def test_comments_reach_the_other_user_and_history_shows_both_authors(
         await audrey.click("role=tab[name='History']")
         timeline = audrey.locator(".timeline")
 
+        status = audrey.locator(".history p[role='status']").nth(1)  # the timeline's
+
         async def both_authors() -> bool:
+            # A refresh empties the list, then fills it: read it once the page has come (read
+            # at once, it was empty whenever the answer took longer than the click: under load).
             await audrey.click(".history button:has-text('Refresh')")
+            await expect(status).not_to_have_text("Loading…")
             text = await timeline.inner_text()
             return "Avery Attorney commented" in text and "Parker Paralegal replied" in text
 

@@ -158,42 +158,34 @@ class Collab:
             if conn.events and conn.claims.sub in users and conn.claims.firm_id == firm:
                 conn.send(message, "app")
 
-    async def caught_up(self, letter_id: str) -> bool:
+    async def caught_up(self, letter_id: str) -> None:
         """Wait (bounded) until the projector folded our last append for the letter."""
-        want = self._appended.get(letter_id, 0)
-        redis = self.ctx.redis
-        if redis is None:
-            return False
-        deadline = time.monotonic() + CATCH_UP_S
-        while True:
-            stored = await redis.get(f"ydoc:{letter_id}:offset")
-            if want == 0 or (stored is not None and int(stored) >= want):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(CATCH_UP_POLL_S)
+        await self._projected([letter_id])
 
     async def caught_up_all(self, firm: str) -> None:
         """Read-your-writes for views spanning letters (a user's notifications): wait, bounded,
         for the letters of `firm` whose comments this instance changed within the last few
-        seconds. One MGET a round for all of them: a read cost a GET per letter every 20 ms,
-        whatever firm the letters were of, while the projector lagged."""
-        redis = self.ctx.redis
+        seconds (a read polled every letter appended to, of any firm, a GET each)."""
         self._forget_appends(time.monotonic())
-        waiting = [lid for lid, (_, of) in self._appended_at.items() if of == firm]
-        if redis is None or not waiting:
-            return
+        await self._projected([lid for lid, (_, of) in self._appended_at.items() if of == firm])
+
+    async def _projected(self, letters: list[str]) -> None:
+        """Until the projector's stored position of each letter covers our last append to it,
+        or CATCH_UP_S (then the reader gets what the projector has): one MGET a round."""
+        redis = self.ctx.redis
+        waiting = [lid for lid in letters if self._appended.get(lid, 0)]
         deadline = time.monotonic() + CATCH_UP_S
-        while True:
+        while redis is not None and waiting:
             stored = await redis.mget([f"ydoc:{lid}:offset" for lid in waiting])
             waiting = [
                 lid
                 for lid, at in zip(waiting, stored, strict=True)
-                if (want := self._appended.get(lid, 0)) and (at is None or int(at) < want)
+                if at is None or int(at) < self._appended.get(lid, 0)
             ]
-            if not waiting or time.monotonic() >= deadline:
-                return  # else serve what the projector has
-            await asyncio.sleep(CATCH_UP_POLL_S)
+            if time.monotonic() >= deadline:
+                return
+            if waiting:
+                await asyncio.sleep(CATCH_UP_POLL_S)
 
     def _forget_appends(self, now: float) -> None:
         """Keep the letters appended to within RECENT_APPENDS_S: the others go, oldest first

@@ -289,6 +289,19 @@ async def test_paragraphs_take_their_direction_from_their_text(
         direction = "(el) => getComputedStyle(el).direction"
         assert await blocks.nth(0).evaluate(direction) == "ltr"
         assert await blocks.nth(1).evaluate(direction) == "rtl"
+        # Blocks typed later are marked where they appear (the marks are kept up to date
+        # where the document changed, not rebuilt per keystroke).
+        await blocks.nth(0).click()
+        await page.keyboard.press("End")
+        await page.keyboard.press("Enter")
+        await page.keyboard.type(ARABIC)
+        await page.keyboard.press("Enter")
+        await page.keyboard.type("Regards")
+        await expect(blocks).to_have_count(4)
+        for n in range(4):
+            await expect(blocks.nth(n)).to_have_attribute("dir", "auto")
+        wanted = ["ltr", "rtl", "ltr", "rtl"]
+        assert [await blocks.nth(n).evaluate(direction) for n in range(4)] == wanted
     finally:
         await context.close()
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     dev: bool = False  # dev mode: the page mints demo tokens
     allowed_origins: list[str] = Field(default_factory=list)  # empty: any origin
     metrics_token: SecretStr | None = None  # set: /metrics wants `Authorization: Bearer <it>`
+    api_docs: bool = False  # serve /docs and /openapi.json (always in dev mode): Swagger UI
+    # loads its scripts from a CDN, and the schema maps every route for a stranger
 
     # Auth.
     jwt_secret: SecretStr = SecretStr("dev-secret-change-me-0123456789abcdef")

@@ -52,7 +52,14 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
             await section_locks.close()
             await gateway.drain()
 
-    app = FastAPI(title="steno-collab gateway", lifespan=lifespan)
+    docs = settings.dev or settings.api_docs
+    app = FastAPI(
+        title="steno-collab gateway",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.gateway = gateway
     app.state.readiness = health.Readiness(gateway.ctx)
     app.state.collab, app.state.locks = collab, section_locks

@@ -2,11 +2,14 @@
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from eventlog.factory import open_log
+from gateway.api.app import create_app
 from gateway.api.webui import DEMO_FIRM, webui_router
 from gateway.auth import verify_token
 from schemas.settings import Settings
@@ -78,3 +81,23 @@ async def test_outside_dev_nothing_is_minted(prod: httpx.AsyncClient) -> None:
 async def test_only_files_of_the_bundle_are_served(prod: httpx.AsyncClient) -> None:
     assert (await prod.get("/assets/..%2Fbuild-info.json")).status_code == 404
     assert (await prod.get("/assets/missing.js")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("dev_mode", "api_docs", "served"),
+    [(False, False, False), (False, True, True), (True, False, True)],
+)
+async def test_api_docs_only_when_asked_or_in_dev_mode(
+    tmp_path: Path, dev_mode: bool, api_docs: bool, served: bool
+) -> None:
+    """Swagger UI loads its scripts from a CDN: a production gateway serves no docs pages."""
+    settings = Settings(dev=dev_mode, api_docs=api_docs, jwt_secret=SECRET, data_dir=tmp_path)
+    log = open_log(settings)
+    try:
+        app = create_app(settings, log)  # routes only: the lifespan (stores, log) is not run
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for path in ("/docs", "/redoc", "/openapi.json"):
+                assert ((await client.get(path)).status_code == 200) is served, path
+    finally:
+        await log.close()

@@ -5,14 +5,22 @@ import inspect
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    predicate: Callable[[], T | Awaitable[T]], timeout: float = 10.0, interval: float = 0.01
-) -> T:
+    predicate: Callable[[], Awaitable[T | None]], timeout: float = ..., interval: float = ...
+) -> T: ...
+@overload
+async def eventually(
+    predicate: Callable[[], T | None], timeout: float = ..., interval: float = ...
+) -> T: ...
+async def eventually(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01
+) -> Any:
     """Poll `predicate` (sync or async) until it returns a truthy value; fail after `timeout`."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -22,7 +30,7 @@ async def eventually(
             if inspect.isawaitable(result):
                 result = await result
             if result:
-                return result  # type: ignore[return-value]
+                return result
             last = result
         except AssertionError as exc:
             last = exc

@@ -55,11 +55,17 @@ class SessionLeft(Payload):
 
 
 class Anchor(Payload):
-    """A text range as Yjs relative positions (base64 of their v1 encoding) plus the quote."""
+    """A text range as Yjs relative positions (base64 of their v1 encoding) plus the quote.
+
+    `after` is a position on the first character after the range (assoc 0), or, when the range
+    ends at its paragraph's end, Yjs' position at that end (the paragraph's id, no item); ""
+    for none (anchors made before it). The range ends there once its last character is deleted
+    (and its first is not), so that text retyped in its place ("14" -> "15") stays in it."""
 
     start: str = Field(max_length=1024)
     end: str = Field(max_length=1024)
     quote: str = Field(default="", max_length=10_000)
+    after: str = Field(default="", max_length=1024)
 
 
 class CommentCreated(Payload):

@@ -7,6 +7,13 @@ after it"), so concurrent inserts outside the range stay outside and the range k
 The bytes are Yjs' `encodeRelativePosition` (base64), so browsers decode them with
 `Y.decodeRelativePosition` and may send their own.
 
+Retyping a range's ending ("14" -> "15") deletes its last character, and Yjs puts the new text
+after the deleted one, past where the end resolves. So an anchor also holds `after`: a position
+on the character after the range (assoc 0), or at the end of its paragraph (what
+`Y.createRelativePositionFromTypeIndex(xmlText, xmlText.length)` makes: the type's id, no item).
+The range ends there only once its last character is deleted and its first is not (a range
+replaced whole stays detached); else `end` keeps the end exclusive.
+
 pycrdt 0.14 has sticky indexes for Y.Text and Y.Array only, not for the Y.XmlText paragraphs
 TipTap writes, and it exposes no item ids. We learn them from the update encoding instead:
 deleting a character in a scratch copy of the document yields an update whose delete set is
@@ -22,6 +29,7 @@ wrappers cost ten times as much on a long letter. pycrdt is pinned below 0.15.
 """
 
 import base64
+import bisect
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,12 +85,17 @@ def range_anchor(state: bytes, field: str, start: int, end: int) -> tuple[Anchor
     first, last = _char_at(runs, start, end, 1), _char_at(runs, end - 1, start - 1, -1)
     if first is None or last is None:
         raise AnchorError("anchor covers no text (only line breaks)")
-    # The later one first: deleting it shifts nothing before it.
+    leaf, index = last
+    # The later ones first: deleting one shifts nothing before it.
+    follow = _char_span(scratch, leaf, index + 1, state)[:2] if index + 1 < len(leaf.text) else None
     client, clock, length = _char_span(scratch, *last, state)
     last_id = (client, clock + length - 1)  # its last UTF-16 unit: Yjs clocks count those
     first_id = (client, clock) if first == last else _char_span(scratch, *first, state)[:2]
-    anchor = Anchor(start=_b64(first_id, 0), end=_b64(last_id, -1), quote=quote(text, start, end))
-    return anchor, Resolved(first[0].start + first[1], last[0].start + last[1] + 1)
+    after = _b64(follow, 0) if follow else _end_of(state, field, leaf, last_id)
+    anchor = Anchor(
+        start=_b64(first_id, 0), end=_b64(last_id, -1), after=after, quote=quote(text, start, end)
+    )
+    return anchor, Resolved(first[0].start + first[1], leaf.start + index + 1)
 
 
 def quote(text: str, start: int, end: int) -> str:
@@ -125,6 +138,23 @@ def _char_span(doc: Doc[Any], leaf: Leaf, index: int, state: bytes) -> tuple[int
     raise AnchorError("no character in the delete set")  # pragma: no cover: Yjs deleted it
 
 
+def _end_of(state: bytes, field: str, leaf: Leaf, item: ID) -> str:
+    """Yjs' position at the end of the leaf holding `item` (assoc 0): by the id of its type, or
+    the root's name for a body of one Y.Text; "" if that type has no id (not TipTap's)."""
+    encoder = Encoder()
+    if isinstance(leaf.node, YText):
+        encoder.write_var_uint(1)  # a root type, by name
+        encoder.write_var_string(field)
+    else:
+        parent = _ParentMap(scan_update(state, STATE_LIMITS)).parent(item)
+        if parent is None:
+            return ""
+        encoder.write_var_uint(2)  # a type item, by id
+        encoder.write_var_uint(parent[0])
+        encoder.write_var_uint(parent[1])
+    return base64.b64encode(encoder.to_bytes() + bytes([0])).decode()  # assoc 0
+
+
 def _b64(item: ID, assoc: int) -> str:
     return base64.b64encode(_position(item, assoc)).decode()
 
@@ -148,6 +178,7 @@ class Resolver:
     thread while the event loop changes the live one."""
 
     def __init__(self, state: bytes, field: str) -> None:
+        self._field = field
         self._doc = _load(state)
         scratch = _load(state)  # gets a character at the start of each leaf (_leaf_ids)
         self._runs = leaves(scratch, field)
@@ -162,7 +193,42 @@ class Resolver:
         return render(self._runs)
 
     def resolve(self, anchor: Anchor) -> Resolved:
-        return Resolved(self._offset(anchor.start), self._offset(anchor.end))
+        end = self._offset(anchor.end)
+        # Text retyped in place of the last character went in after it, up to `after`. Not once
+        # the first is gone too: the range's text was replaced whole, and it stays detached.
+        if anchor.after and self._deleted(anchor.end) and not self._deleted(anchor.start):
+            moved = self.after(anchor.after)
+            end = end if moved is None else moved
+        return Resolved(self._offset(anchor.start), end)
+
+    def after(self, encoded: str) -> int | None:
+        """Where an `Anchor.after` is: a position on an item, or at the end of a type."""
+        try:
+            r = Reader(base64.b64decode(encoded, validate=True))
+            kind = r.uint()
+            if kind == 0:
+                return self._offset(encoded)
+            if kind == 1:  # a root type by name: only the body of one Y.Text is a leaf
+                name = r.string()
+                leaf = self._runs[0] if self._flat and name == self._field else None
+            elif kind == 2:
+                leaf = None if self._flat else self._owner.get((r.uint(), r.uint()))
+            else:
+                return None
+            assoc = r.signed()
+            r.expect_end()
+        except ValueError:  # not base64, or not a relative position (ProtocolError)
+            return None
+        if leaf is None:
+            return None
+        return leaf.end if assoc >= 0 else leaf.start
+
+    def _deleted(self, encoded: str) -> bool:
+        try:
+            item = _item_of(base64.b64decode(encoded, validate=True))
+        except ValueError:
+            return False
+        return self._parents.deleted(item)
 
     def _offset(self, encoded: str) -> int | None:
         try:
@@ -231,15 +297,20 @@ def resolve_all(state: bytes, field: str, anchors: list[Anchor]) -> list[Resolve
     return [resolver.resolve(anchor) for anchor in anchors]
 
 
-def with_quote(state: bytes, field: str, start: str, end: str) -> tuple[Anchor, Resolved]:
+def with_quote(
+    state: bytes, field: str, start: str, end: str, after: str = ""
+) -> tuple[Anchor, Resolved]:
     """A client's anchor (Yjs relative positions) with the quote of the text it covers in
-    `state`, and where it is; AnchorError when it resolves to no text of it."""
+    `state`, and where it is; AnchorError when it resolves to no text of it, or its `after`
+    (optional) not to where it ends."""
     resolver = Resolver(state, field)
-    where = resolver.resolve(Anchor(start=start, end=end))
+    where = resolver.resolve(Anchor(start=start, end=end, after=after))
     if where.detached or where.start is None or where.end is None:
         raise AnchorError("anchor does not resolve to text of this letter")
-    anchor = Anchor(start=start, end=end, quote=quote(resolver.text, where.start, where.end))
-    return anchor, where
+    if after and resolver.after(after) != where.end:
+        raise AnchorError("anchor's after is not at the first character after its range")
+    text = quote(resolver.text, where.start, where.end)
+    return Anchor(start=start, end=end, after=after, quote=text), where
 
 
 def version(doc: Doc[Any]) -> bytes:
@@ -273,6 +344,17 @@ class _ParentMap:
         for i, client in enumerate(scan.client):
             self._by_client.setdefault(client, []).append((scan.start[i], i))
         self._memo: dict[int, ID | None] = {}
+        self._deletes: dict[int, list[tuple[int, int]]] = {}  # client -> sorted [(clock, end)]
+        for client, clock, length in scan.deletes:
+            self._deletes.setdefault(client, []).append((clock, clock + length))
+        for ranges in self._deletes.values():
+            ranges.sort()
+
+    def deleted(self, item: ID) -> bool:
+        """Whether the document's delete set holds `item`."""
+        ranges = self._deletes.get(item[0], [])
+        i = bisect.bisect_right(ranges, item[1], key=lambda r: r[0]) - 1
+        return i >= 0 and item[1] < ranges[i][1]
 
     def _struct(self, item: ID) -> int | None:
         rows = self._by_client.get(item[0], [])

@@ -62,7 +62,7 @@ async def _off_loop(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
 
 
 Version = tuple[str, str, bytes]  # letter id, field, anchors.version of its document
-Spot = tuple[str, str]  # an anchor's start and end
+Spot = tuple[str, str, str]  # an anchor's start, end and after: what it resolves from
 
 
 class Resolutions:
@@ -79,22 +79,27 @@ class Resolutions:
         """Where all of `anchors` were found at `at`, or None if one was not looked up there."""
         known = self._found.get(at, {})
         try:
-            return [known[a.start, a.end] for a in anchors]
+            return [known[_spot(a)] for a in anchors]
         except KeyError:
             return None
 
     def add(self, at: Version, anchors: list[Anchor], found: list[Resolved]) -> None:
         known = {**self._found.get(at, {})}  # a new dict: the cache weighs it as it is stored
-        known.update(((a.start, a.end), where) for a, where in zip(anchors, found, strict=True))
+        known.update((_spot(a), where) for a, where in zip(anchors, found, strict=True))
         if len(known) <= self._found.maxsize:
             self._found[at] = known
+
+
+def _spot(anchor: Anchor) -> Spot:
+    return anchor.start, anchor.end, anchor.after
 
 
 _RESOLVED = Resolutions(max_anchors=20_000)
 
 
 class AnchorIn(BaseModel):
-    """Plain-text offsets (`from`, `to`) or Yjs relative positions (`start`, `end`, base64)."""
+    """Plain-text offsets (`from`, `to`) or Yjs relative positions (`start`, `end`, base64, and
+    optionally `after`: see `Anchor`)."""
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -106,6 +111,7 @@ class AnchorIn(BaseModel):
     to: int | None = Field(default=None, ge=0)
     start: str | None = Field(default=None, max_length=1024)
     end: str | None = Field(default=None, max_length=1024)
+    after: str | None = Field(default=None, max_length=1024)
 
 
 class NewComment(BaseModel):
@@ -176,7 +182,10 @@ async def _anchor(
 ) -> tuple[Version, tuple[Anchor, Resolved]]:
     """The version of the letter the anchor was made on, the anchor and where it is in it."""
     if given.start is not None and given.end is not None:
-        work = functools.partial(with_quote, start=given.start, end=given.end)
+        after = given.after or ""
+        work = functools.partial(with_quote, start=given.start, end=given.end, after=after)
+    elif given.after is not None:
+        raise CollabError(422, "anchor's after goes with start and end (from and to make one)")
     elif given.from_ is not None and given.to is not None:
         work = functools.partial(range_anchor, start=given.from_, end=given.to)
     else:
@@ -282,6 +291,7 @@ def _thread_out(thread: dict[str, Any], anchor: Anchor, where: Resolved) -> dict
             "quote": anchor.quote,
             "start": anchor.start,
             "end": anchor.end,
+            "after": anchor.after,
         },
         "comments": [_comment_out(c) for c in thread["comments"]],
     }

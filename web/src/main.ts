@@ -1,4 +1,5 @@
-// The page shell: who you are (header), and which view is showing (#/ or #/letters/<id>).
+// The page shell: who you are (header), and which view is showing (#/ or #/letters/<id>;
+// `#/letters/<id>?thread=<thread>` also shows that comment thread, once: the mentions inbox).
 
 import './styles.css'
 
@@ -33,6 +34,12 @@ let mounted: Mounted | null = null
 let justCreated: string | null = null // a letter created on the list: its editor takes the focus
 let stopAsking = (): void => {}
 let inbox: { session: Session; api: Api; view: Inbox } | null = null
+let shown = { hash: location.hash, letterId: null as string | null } // what `mounted` shows
+let leaveAsked = false // a link click has asked already: its hashchange must not ask again
+
+// Pending edits exist only in this tab (see views/editor.ts): leaving the letter loses them.
+const LEAVE_QUESTION =
+  'Some of your edits have not reached the server yet and exist only in this tab. Leave this letter and lose them?'
 
 /** The session changed: ask the host for the next token before this one expires. */
 function watchExpiry(): void {
@@ -44,14 +51,30 @@ function watchExpiry(): void {
 const linked = new URL(location.href).searchParams.get('letter')
 if (linked && !location.hash) location.hash = `#/letters/${encodeURIComponent(linked)}`
 
-function letterRoute(): string | null {
-  const match = /^#\/letters\/([^/?#]+)/.exec(location.hash)
+function letterRoute(hash = location.hash): string | null {
+  const match = /^#\/letters\/([^/?#]+)/.exec(hash)
   return match ? decodeURIComponent(match[1]!) : null
 }
 
+/** The thread a route asks to show, taken out of the address (so the same link works again). */
+function takeThread(): string | null {
+  const match = /^(#\/letters\/[^/?#]+)\?(?:.*&)?thread=([^&]+)/.exec(location.hash)
+  if (!match) return null
+  history.replaceState(history.state, '', match[1])
+  return decodeURIComponent(match[2]!)
+}
+
+/** Would going to `hash` close the open letter while it has edits the server has not confirmed? */
+function losesEdits(hash: string): boolean {
+  return shown.letterId !== null && letterRoute(hash) !== shown.letterId && Boolean(mounted?.pending())
+}
+
 async function render(): Promise<void> {
+  const thread = takeThread()
+  const letterId = letterRoute()
   mounted?.destroy()
   mounted = null
+  shown = { hash: location.hash, letterId: null }
   watchExpiry()
   renderWho()
   if (!session) {
@@ -63,14 +86,15 @@ async function render(): Promise<void> {
     return
   }
   const api = new Api(session)
-  const letterId = letterRoute()
   if (letterId) {
     const focus = justCreated === letterId
     justCreated = null
     const view = await editorView(api, session, letterId, focus)
     if (letterRoute() !== letterId) return view.destroy() // navigated away while loading
     mounted = view
+    shown = { hash: location.hash, letterId }
     replaceChildren(main, view.element)
+    if (thread) view.showThread(thread)
     return
   }
   document.title = 'Letters · Steno Collab'
@@ -101,6 +125,7 @@ function renderWho(): void {
   if (!session) return replaceChildren(who)
   const out = h('button', { type: 'button', class: 'link' }, 'Switch user')
   out.addEventListener('click', () => {
+    if (losesEdits('#/') && !window.confirm(LEAVE_QUESTION)) return
     signOut()
     session = null
     location.hash = '#/'
@@ -142,5 +167,34 @@ listenForHostToken((next) => {
   }
 })
 
-window.addEventListener('hashchange', () => void render())
+// In-page links ("← Letters", the brand, a mention of another letter) ask before they leave a
+// letter with pending edits; declined, nothing happens (no history entry either).
+document.addEventListener(
+  'click',
+  (event) => {
+    const link = (event.target as Element | null)?.closest?.('a[href^="#"]')
+    const plain = event.button === 0 && !event.ctrlKey && !event.metaKey && !event.shiftKey && !event.altKey
+    if (!link || !plain || event.defaultPrevented || !losesEdits(link.getAttribute('href')!)) return
+    if (window.confirm(LEAVE_QUESTION)) leaveAsked = true
+    else event.preventDefault()
+  },
+  true, // before the link's own handlers (the inbox marks a mention read on click)
+)
+
+// Back / forward (or an edited address) cannot be stopped beforehand: declined, the letter's
+// address is pushed back, without rendering anything again.
+window.addEventListener('hashchange', () => {
+  const asked = leaveAsked
+  leaveAsked = false
+  if (!asked && losesEdits(location.hash) && !window.confirm(LEAVE_QUESTION))
+    return history.pushState(history.state, '', shown.hash)
+  if (mounted && shown.letterId !== null && letterRoute() === shown.letterId) {
+    // The open letter again (a mention in it): keep it open, show the thread.
+    const thread = takeThread()
+    shown.hash = location.hash
+    if (thread) mounted.showThread(thread)
+    return
+  }
+  void render()
+})
 void render()

@@ -21,6 +21,8 @@ export interface CommentsPanel {
   refresh(commentId?: string): Promise<void>
   /** Mark the loaded threads' text again (the letter's text arrived after them). */
   markAnchors(): void
+  /** Show this thread: scrolled to and outlined in the list, its text selected in the letter. */
+  showThread(threadId: string): void
 }
 
 // Reads come from the projector's Redis view, which may trail a live notice by a moment.
@@ -49,6 +51,8 @@ export function commentsPanel(
   const edits = new Map<string, string>() // comment id -> its text being edited
   const confirming = new Set<string>() // comment ids whose Delete asks "sure?"
   let loaded: Thread[] = []
+  let current: string | null = null // the thread opened from a mention: outlined in the list
+  let revealing: string | null = null // still to show, once a load has it (the projection trails)
   const list = h('div', { class: 'threads', 'aria-live': 'polite' })
   const status = h('p', { class: 'muted', role: 'status' })
   const canComment = COMMENTER_ROLES.has(role)
@@ -86,6 +90,7 @@ export function commentsPanel(
           ?.focus()
       loaded = threads
       showAnchors(editor, threads)
+      reveal()
       if (composer) composer.hidden = false
     } catch (error) {
       if (composer) composer.hidden = error instanceof NotAvailable
@@ -94,6 +99,25 @@ export function commentsPanel(
           ? 'Comments are not available on this server yet.'
           : `Could not load comments: ${(error as Error).message}`
     }
+  }
+
+  function showThread(threadId: string): void {
+    current = revealing = threadId
+    showLoaded() // outline it at once if it is loaded already
+    void load((threads) => threads.some((t) => t.thread_id === threadId))
+  }
+
+  function reveal(): void {
+    const thread = loaded.find((t) => t.thread_id === revealing)
+    if (!thread) return
+    revealing = null
+    const article = list.querySelector<HTMLElement>(
+      `article[data-thread-id="${CSS.escape(thread.thread_id)}"]`,
+    )
+    article?.scrollIntoView({ block: 'nearest' })
+    // As a click on its quote; a detached thread has no text left, so the focus goes to it.
+    if (thread.detached) article?.focus({ preventScroll: true })
+    else selectAnchor(editor, thread)
   }
 
   function threadView(thread: Thread): HTMLElement {
@@ -114,6 +138,9 @@ export function commentsPanel(
       {
         class: `thread${thread.resolved ? ' resolved' : ''}${thread.detached ? ' detached' : ''}`,
         'aria-label': `Comment thread, ${state}`,
+        'data-thread-id': thread.thread_id, // not data-thread: that is the reply box's, for its focus
+        'aria-current': thread.thread_id === current ? 'true' : null,
+        tabindex: -1,
       },
       h('header', {}, quote, h('span', { class: 'badge' }, state)),
       h('ol', { class: 'comment-list' }, ...thread.comments.map((c) => commentView(thread, c))),
@@ -260,7 +287,7 @@ export function commentsPanel(
     await refresh()
   }
 
-  return { element, refresh, markAnchors: () => showAnchors(editor, loaded) }
+  return { element, refresh, markAnchors: () => showAnchors(editor, loaded), showThread }
 }
 
 function newThreadForm(

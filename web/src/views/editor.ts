@@ -24,6 +24,10 @@ export interface Mounted {
   element: HTMLElement
   /** Use a fresh token of the same user: reconnect with it if the server closed the socket. */
   renew(session: Session): void
+  /** Edits the server has not confirmed yet: leaving the letter would lose them. */
+  pending(): boolean
+  /** Open the comments panel on this thread and show its text in the letter (a mention). */
+  showThread(threadId: string): void
   destroy(): void
 }
 
@@ -67,13 +71,26 @@ export async function editorView(
   void comments.refresh()
   // Anchors are marked in the document as it is when the threads arrive: if that was before the
   // letter itself, there was no text to mark, so mark them again once it is here.
+  let letterArrived = false
+  let threadWanted: string | null = null // asked for before the letter arrived
   const markOnSync = (synced: boolean): void => {
     if (!synced) return
     collab.provider.off('sync', markOnSync)
+    letterArrived = true
     comments.markAnchors()
     if (focus && collab.editor.isEditable) collab.editor.commands.focus('end')
+    if (threadWanted) comments.showThread(threadWanted)
   }
   collab.provider.on('sync', markOnSync)
+  const sidePanels = tabs(
+    [
+      ['Comments', comments.element],
+      ['History', history.element],
+    ],
+    (index) => {
+      if (index === 1) void history.refresh()
+    },
+  )
 
   const element = h(
     'div',
@@ -110,15 +127,7 @@ export async function editorView(
           notices,
         ),
         locks.element,
-        tabs(
-          [
-            ['Comments', comments.element],
-            ['History', history.element],
-          ],
-          (index) => {
-            if (index === 1) void history.refresh()
-          },
-        ),
+        sidePanels.element,
       ),
     ),
   )
@@ -133,6 +142,13 @@ export async function editorView(
       sendAppMessage(collab.provider, { type: 'auth.renew', id: 'renew', token: next.token })
       if (!collab.provider.shouldConnect) collab.provider.connect()
     },
+    pending: () => badge.pending(),
+    showThread(threadId) {
+      sidePanels.select(0)
+      // Its text can be found once the letter is here.
+      if (letterArrived) comments.showThread(threadId)
+      else threadWanted = threadId
+    },
     destroy() {
       presence.stop()
       badge.stop()
@@ -144,7 +160,11 @@ export async function editorView(
 }
 
 /** The connection state, worded for people; data attributes carry it for tests and styles. */
-function connectionBadge(provider: WebsocketProvider): { element: HTMLElement; stop(): void } {
+function connectionBadge(provider: WebsocketProvider): {
+  element: HTMLElement
+  pending(): boolean
+  stop(): void
+} {
   const element = h('p', { class: 'connection', role: 'status', 'data-tone': 'busy' }, 'Connecting…')
   let calm = 0
   let pending = false
@@ -171,6 +191,7 @@ function connectionBadge(provider: WebsocketProvider): { element: HTMLElement; s
   })
   return {
     element,
+    pending: () => pending,
     stop() {
       stopTracking()
       window.removeEventListener('beforeunload', warnOnLeave)
@@ -213,7 +234,7 @@ function refused(letterId: string): Mounted {
     h('p', {}, `The letter “${letterId}” does not exist or belongs to another firm.`),
     h('a', { href: '#/' }, '← Back to letters'),
   )
-  return { element, renew() {}, destroy() {} }
+  return { element, renew() {}, pending: () => false, showThread() {}, destroy() {} }
 }
 
 const STATUS_LABEL: Record<Collaborator['status'], string> = {
@@ -341,7 +362,10 @@ function toolbar(editor: Editor): HTMLElement {
 }
 
 /** An accessible tab list: arrow keys move between tabs, each tab controls one panel. */
-function tabs(items: [string, HTMLElement][], onSelect: (index: number) => void): HTMLElement {
+function tabs(
+  items: [string, HTMLElement][],
+  onSelect: (index: number) => void,
+): { element: HTMLElement; select(index: number): void } {
   const buttons = items.map(([label], index) =>
     h(
       'button',
@@ -369,10 +393,11 @@ function tabs(items: [string, HTMLElement][], onSelect: (index: number) => void)
     })
   })
   select(0)
-  return h(
+  const element = h(
     'div',
     { class: 'tabs' },
     h('div', { role: 'tablist', 'aria-label': 'Side panels' }, ...buttons),
     ...panels,
   )
+  return { element, select: (index) => select(index) }
 }

@@ -1,7 +1,7 @@
 // The header's "Mentions" inbox: the unread count, and a panel listing the caller's mentions
 // (`GET /v1/notifications`, newest first). The count follows live `notification` app messages
 // (the open letter's connection re-posts them as MENTIONED), the page regaining focus, and a
-// slow poll; opening a mention marks it read.
+// slow poll; opening a mention marks it read and shows its thread (main.ts: `?thread=`).
 
 import { NotAvailable, type Api, type MentionNotice } from '../api'
 import { h, relativeTime, replaceChildren } from '../dom'
@@ -72,7 +72,7 @@ export function mentionsInbox(api: Api, firmId: string): Inbox {
     const link = h(
       'a',
       {
-        href: `#/letters/${encodeURIComponent(notice.letter_id)}`,
+        href: `#/letters/${encodeURIComponent(notice.letter_id)}?thread=${encodeURIComponent(notice.thread_id)}`,
         class: 'mention-link',
         'data-id': notice.id,
       },
@@ -82,8 +82,9 @@ export function mentionsInbox(api: Api, firmId: string): Inbox {
       h('span', { class: 'mention-body', title: notice.body }, oneLine(notice.body)),
       h('time', { datetime: String(notice.created_at) }, relativeTime(new Date(notice.created_at).getTime())),
     )
-    // The link navigates on its own; marking read goes alongside.
-    link.addEventListener('click', () => {
+    // The link navigates on its own; marking read goes alongside (unless leaving was declined).
+    link.addEventListener('click', (event) => {
+      if (event.defaultPrevented) return
       close(false)
       if (!notice.read) void act(() => api.markRead([notice.id]))
     })

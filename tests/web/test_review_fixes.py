@@ -358,3 +358,48 @@ async def test_one_undo_removes_your_sentence_while_a_colleague_types(
         await expect(avery.locator(".letter-body p >> nth=1")).to_contain_text(
             "Parker keeps typing here for a while, word after word."
         )
+
+
+async def test_a_retyped_ending_stays_marked(base_url: str, browser: Browser) -> None:
+    """ "March 14" retyped "March 15": the mark covers the new ending, for the typist (its step
+    maps) and for a colleague (the diffed remote change), and after a reload (the server's anchor
+    `after`); text typed after an ending left alone stays outside, as before."""
+    async with pages(browser, 2) as (avery, parker):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(
+            avery, "Retype", "Dear Sir,\nPayment is due March 14, as agreed.\nKind regards"
+        )
+        await _comment_on(avery, 1, "March 14", "Is this the right date?")
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+        await expect(parker.locator(".comment-anchor")).to_have_text("March 14")
+
+        await _select_word(avery, 1, "14")
+        await avery.keyboard.type("15")
+        await expect(avery.locator(".letter-body p >> nth=1")).to_contain_text("March 15, as")
+        for page in (avery, parker):  # (parker's page shows avery's caret after "15")
+            await eventually(lambda page=page: _marked(page, "March 15"))
+        await parker.reload()
+        await eventually(lambda: _marked(parker, "March 15"))
+
+        await _select_word(avery, 2, "Kind")
+        await avery.fill(".new-thread textarea", "Too familiar?")
+        await avery.click("button:has-text('Comment on selection')")
+        await expect(avery.locator(".thread .quote", has_text="Kind")).to_be_visible()
+        await _select_word(avery, 2, "Kind")
+        await avery.keyboard.press("ArrowRight")  # the caret right after "Kind"
+        await avery.keyboard.type("est")
+        await expect(avery.locator(".letter-body p >> nth=2")).to_have_text("Kindest regards")
+        await eventually(lambda: _marked(avery, "March 15", "Kind"))
+
+
+async def _marked(page: Page, *texts: str) -> bool:
+    """The marked text of each thread (a mark shows as several spans where other decorations
+    cut it, such as a recent edit's) is `texts`, in the letter's order."""
+    spans = page.locator(".letter-body .comment-anchor")
+    found: dict[str, str] = {}
+    for thread, text in await spans.evaluate_all(
+        "spans => spans.map(s => [s.dataset.thread, s.textContent])"
+    ):
+        found[thread] = found.get(thread, "") + text
+    assert tuple(found.values()) == texts, found
+    return True

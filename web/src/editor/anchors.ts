@@ -3,6 +3,7 @@
 // decoration: local edits by their step maps, remote ones by the diff (see text.ts).
 
 import { Extension, type Editor } from '@tiptap/core'
+import type { Node as PMNode } from '@tiptap/pm/model'
 import { Plugin, PluginKey, type EditorState } from '@tiptap/pm/state'
 import { Mapping } from '@tiptap/pm/transform'
 import { Decoration, DecorationSet } from '@tiptap/pm/view'
@@ -25,15 +26,44 @@ export const commentAnchors = Extension.create({
             const replaced = tr.getMeta(key) as DecorationSet | undefined
             if (replaced) return replaced
             if (!tr.docChanged) return set
-            if (tr.getMeta(ySyncPluginKey)?.isChangeOrigin !== true) return set.map(tr.mapping, tr.doc)
+            if (tr.getMeta(ySyncPluginKey)?.isChangeOrigin !== true) return mapMarks(set, tr.mapping, tr.doc)
             const change = changedRange(before, after)
-            return change ? set.map(new Mapping([change.map]), after.doc) : set
+            return change ? mapMarks(set, new Mapping([change.map]), after.doc) : set
           },
         },
         props: { decorations: (state) => key.getState(state) },
       }),
     ]
   },
+})
+
+/** The marks after an edit. A mark whose last character the edit deleted (its first still
+ * there) takes in what is typed in its place from then on, as the server's anchor does (`after`:
+ * "March 14" retyped "March 15" stays marked whole); other marks keep an exclusive end. */
+function mapMarks(set: DecorationSet, mapping: Mapping, doc: PMNode): DecorationSet {
+  const mapped = set.map(mapping, doc)
+  const ended = set
+    .find(undefined, undefined, (spec) => !spec.inclusiveEnd)
+    .filter(
+      (mark) => mapping.mapResult(mark.to, -1).deletedBefore && !mapping.mapResult(mark.from, 1).deletedAfter,
+    )
+  if (ended.length === 0) return mapped
+  const stale: Decoration[] = []
+  const open: Decoration[] = []
+  for (const mark of ended) {
+    for (const now of mapped.find(undefined, undefined, (spec) => spec === mark.spec)) {
+      const spec = { ...now.spec, inclusiveEnd: true }
+      const to = mapping.map(mark.to, 1)
+      stale.push(now)
+      if (to > now.from) open.push(Decoration.inline(now.from, to, MARK_ATTRS(spec.thread), spec))
+    }
+  }
+  return mapped.remove(stale).add(doc, open)
+}
+
+const MARK_ATTRS = (thread: string): Record<string, string> => ({
+  class: 'comment-anchor',
+  'data-thread': thread,
 })
 
 /** Mark the open threads' text; resolved and detached threads are listed but not marked. */
@@ -46,7 +76,7 @@ export function showAnchors(editor: Editor, threads: Thread[]): void {
       Decoration.inline(
         positionAt(doc, thread.anchor.from),
         positionAt(doc, thread.anchor.to),
-        { class: 'comment-anchor', 'data-thread': thread.thread_id },
+        MARK_ATTRS(thread.thread_id),
         { thread: thread.thread_id },
       ),
     )

@@ -15,7 +15,9 @@ open, and 2.x never reconnects after the 4401 of the auth deadline. The document
 the refusal's retry-after and is checked again, for up to `rate_wait_max_s`, as messages over
 the frame rate wait (gateway/live/pacing.py). Meanwhile the socket is read, its other
 documents go on, and what the provider sends for the waiting document is kept for its
-session (the first `BACKLOG` messages: its sync step 1 first). Still refused past that, it is
+session (the first `BACKLOG` messages, its sync step 1 first; all waiting documents of a socket
+together keep at most `max_message_bytes`: the rest is dropped, as its sync step 2 answering
+ours brings its edits anyway). Still refused past that, it is
 denied; a socket left with nothing authenticated then closes with 1013, after which every
 provider reconnects.
 
@@ -79,6 +81,7 @@ class Deferred:
     versioned: bool
     until: float
     messages: deque[hp.Addressed] = field(default_factory=deque)
+    kept: int = 0  # their bytes
 
 
 class Unauthenticated:
@@ -135,6 +138,9 @@ class Multiplexed:
         # Auths under way: our checks (they wait on Redis or the log), or a Deferred's wait.
         self._admitting = 0
         self._deferred: dict[bytes, Deferred] = {}  # by address
+        # What they keep, all together: one largest message's worth (each keeps BACKLOG
+        # messages at most, but how many documents wait is bounded only by the frame rate).
+        self._kept, self._keep_max = 0, s.max_message_bytes
         self._waits: set[asyncio.Task[None]] = set()  # of the deferred documents
         self._closed = False
         self._over = False  # the read loop ended: nothing is re-armed
@@ -167,6 +173,7 @@ class Multiplexed:
                 if task is not None:
                     task.cancel()
             self._deferred.clear()
+            self._kept = 0
             for doc in list(self._docs.values()):
                 doc.end(1006)
             if self._sessions or self._waits:
@@ -249,13 +256,13 @@ class Multiplexed:
             return self._hand(doc, msg)
         if msg.address in self._deferred:
             if msg.type == hp.CLOSE:  # detached while it waited: not admitted
-                del self._deferred[msg.address]
+                self._forget(msg.address)
                 return None
             if msg.type != hp.AUTH:
                 if msg.type not in hp.Y_PROTOCOLS and msg.type != hp.STATELESS:
                     raise Refused(MALFORMED, "unknown_message_type")
                 return self._at_rate(lambda: self._for_deferred(msg))
-            del self._deferred[msg.address]  # a token again: checked anew in its place
+            self._forget(msg.address)  # a token again: checked anew in its place
         if msg.type != hp.AUTH:  # a denied (or closed) document's provider keeps sending
             return self._at_rate(self._not_authenticated)
         try:
@@ -276,10 +283,23 @@ class Multiplexed:
         deferred = self._deferred.get(msg.address)
         if doc is not None and not doc.ended:
             self._hand(doc, msg)  # its type was checked: nothing to wait for, nothing raised
-        elif deferred is not None and len(deferred.messages) < BACKLOG:
+        elif (
+            deferred is not None
+            and len(deferred.messages) < BACKLOG
+            and self._kept + len(msg.message) <= self._keep_max
+        ):
             deferred.messages.append(msg)
+            deferred.kept += len(msg.message)
+            self._kept += len(msg.message)
         else:  # beyond the first ones its step 2, answering our step 1, carries its edits
             self._not_authenticated()
+
+    def _forget(self, address: bytes) -> Deferred | None:
+        """A document no longer waiting; what it kept no longer counts."""
+        deferred = self._deferred.pop(address, None)
+        if deferred is not None:
+            self._kept -= deferred.kept
+        return deferred
 
     def _at_rate(
         self, act: Callable[[], Coroutine[Any, Any, None] | None]
@@ -372,7 +392,7 @@ class Multiplexed:
                 if isinstance(admitted, Admitted):
                     self.gateway.rooms.release(admitted.claims, admitted.meta.letter_id)
                 return
-            del self._deferred[address]
+            self._forget(address)
             if isinstance(admitted, Admitted):
                 doc = self._start(address, admitted, deferred.versioned)
                 for msg in deferred.messages:  # their types were checked: nothing raises

@@ -28,7 +28,7 @@ from snapshotter import quarantine
 from snapshotter.fold import BatchOutput, Folder, SavePolicy, StateRow
 from snapshotter.quarantine import PoisonRecord
 from snapshotter.state import LetterState
-from snapshotter.store import Store
+from snapshotter.store import StalePositionError, Store
 
 log = logging.getLogger(__name__)
 GROUP = SNAPSHOTTER_GROUP
@@ -221,13 +221,21 @@ class Snapshotter:
         """On an orderly stop: save the letters whose state is ahead of its row, as far as the
         committed positions go (each with its partition's position compare-and-set, so an
         instance that lost the partition writes nothing). A restart then has nothing to fold
-        again."""
+        again. A partition taken by another instance does not stop the others' saves: it is
+        named in the StalePositionError raised at the end."""
+        taken: list[StalePositionError] = []
         for partition, committed in self.positions.items():
             rows = self.folder.unsaved(partition, committed)
             if rows:
                 out = BatchOutput(states=rows, current={row.letter_id for row in rows})
-                await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+                try:
+                    await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+                except StalePositionError as exc:
+                    taken.append(exc)
+                    continue
                 log.info("saved %d letter states of %s/%d", len(rows), self.topic, partition)
+        if taken:
+            raise StalePositionError("; ".join(str(exc) for exc in taken))
 
     async def _load(self, partition: int, expected: int, records: Sequence[Record]) -> None:
         missing = self.folder.uncached(records)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
+import pytest
 import pytest_asyncio
 
 from eventlog.embedded import EmbeddedLog
@@ -19,7 +20,7 @@ from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
 from snapshotter.service import Owner
 from snapshotter.state import LetterState
-from snapshotter.store import Store
+from snapshotter.store import StalePositionError, Store
 from tests.attacks.test_quarantine import panicking_update
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, LetterScript, append
@@ -361,3 +362,34 @@ async def test_a_quiet_letter_far_behind_its_partition_loads_without_reading_the
     assert restarted.folder.stats["catch-up folded"] == 1
     assert restarted.folder.stats["catch-up read"] == 1
     assert restarted.folder.letters[quiet.letter_id].doc.snapshot().content == "one two!"
+
+
+async def test_an_orderly_stop_saves_the_partitions_still_owned_when_one_was_taken(
+    elog: EmbeddedLog, make_settings: Callable[..., Settings], store: Store, db: str
+) -> None:
+    """Another instance took one partition (its position moved on): the checkpoint still saves
+    the letters of the others, then says which it could not."""
+    scripts: dict[int, LetterScript] = {}
+    for n in range(100):  # a letter in each of two partitions
+        s = LetterScript(f"L-split-{n}")
+        scripts.setdefault(elog.partition_for(LETTERS, s.letter_id.encode()), s)
+        if len(scripts) == 2:
+            break
+    (taken, a), (kept, b) = sorted(scripts.items())
+    for s in (a, b):
+        await append(elog, LETTERS, [s.created(), s.paragraph("alice", "one")])
+        await append(elog, LETTERS, [s.type_text("alice", 0, 3, " two")])
+    first = Snapshotter(make_settings(**RARELY), elog, store)
+    await feed(first, elog, limit=1000)
+    assert (await state_rows(db))[b.letter_id][1]["covers"] == 1  # not saved since its creation
+    # Another instance takes `taken` and commits a record there.
+    await append(elog, LETTERS, [a.type_text("alice", 0, 7, " three")])
+    second = Snapshotter(make_settings(**RARELY), elog, store)
+    await second.resume([taken])
+    while batch := await elog.read(LETTERS, taken, second.positions[taken], 1000):
+        await second.handle(batch)
+    await second.flush()
+
+    with pytest.raises(StalePositionError, match=f"/{taken}"):
+        await first.checkpoint()
+    assert (await state_rows(db))[b.letter_id][1]["covers"] == (await committed(store))[kept]

@@ -20,7 +20,7 @@ from eventlog.records import Entry
 from gateway import outgoing
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
+from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, TRY_AGAIN_LATER, Refused
 from gateway.inbound import Inbound
 from gateway.live import loader
 from gateway.live.ownership import Ownership, new_clients
@@ -232,7 +232,15 @@ class Room:
                 )
             return
         echo = msg.kind == "sync_update" or conn.hocuspocus_sync
-        self.accept_update(conn, msg.body, msg.info, echo, clients)
+        try:
+            self.accept_update(conn, msg.body, msg.info, echo, clients)
+        except Refused as refusal:
+            if refusal.reason != "client_id_not_owned" or msg.kind != "sync_step2":
+                raise
+            # A resync repeating another user's edits that a gateway relayed and died before
+            # logging (docs/security.md): refused until their author resyncs them, with a
+            # code stock providers reconnect after (y-websocket takes any 44xx as final).
+            raise Refused(TRY_AGAIN_LATER, refusal.reason) from None
 
     def accept_update(
         self,

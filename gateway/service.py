@@ -41,7 +41,12 @@ class Socket(Protocol):
 
 
 def new_gateway_id(settings: Settings) -> str:
-    return settings.gateway_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+    """This run's id: `STENO_GATEWAY_ID` (else host name and pid) and a suffix of its own. A run
+    is the unit the projector's sweep reaps (`gateway:<id>:alive`): a gateway restarted under a
+    fixed id (compose's `restart:`) would refresh its dead run's key, whose connections then
+    stayed present for ever, with no session.left."""
+    prefix = settings.gateway_id or f"{socket.gethostname()}-{os.getpid()}"
+    return f"{prefix}-{os.urandom(3).hex()}"
 
 
 class Gateway:

@@ -99,6 +99,10 @@ class Projector:
         async with self._lock:  # waits for the batch in flight: its write lands before we go
             # Returns once the followers are gone (a Kafka follower closes its consumer).
             await asyncio.gather(*self._stop_followers(), return_exceptions=True)
+            for topic, owned in self._owned.items():  # another instance reports them now
+                for p in owned:
+                    with contextlib.suppress(KeyError):  # never reported
+                        self.metrics.lag.remove(topic, str(p))
             self._owned, self._stored, self._next = {}, {}, {}
             self._rebuilds = {}
             logger.info("revoked %s", {t: sorted(ps) for t, ps in partitions.items()})

@@ -1,0 +1,43 @@
+"""`projector_lag_records` reports only the partitions this instance owns: after a rebalance the
+partitions it gave away were still reported with their last value (two instances then reported
+them, and one of the two froze: found in a Kafka fault review)."""
+
+import asyncio
+import contextlib
+
+from eventlog import Log
+from projector.consumer import Projector
+from projector.entry import run
+from projector.settings import ProjectorSettings
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.projector.support import append, created
+from tests.support import eventually
+
+
+def _lag(projector: Projector, topic: str, partition: int) -> float | None:
+    labels = {"topic": topic, "partition": str(partition)}
+    return projector.metrics.registry.get_sample_value("projector_lag_records", labels)
+
+
+async def test_partitions_given_away_are_no_longer_reported(settings: Settings, log: Log) -> None:
+    topic = settings.topic(Topic.LETTERS)
+    letter = "L-lag"
+    partition = log.partition_for(topic, letter.encode())
+    await append(log, settings, [created(letter)])
+    started: asyncio.Future[Projector] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run(settings, ProjectorSettings(), log, started))
+    try:
+        projector = await asyncio.wait_for(asyncio.shield(started), 30)
+
+        async def reported() -> bool:  # folded, and its lag reported
+            await projector.report(None)
+            return _lag(projector, topic, partition) == 0
+
+        await eventually(reported, timeout=30)
+        await projector.revoked({topic: frozenset({partition})})
+        assert _lag(projector, topic, partition) is None
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -6,6 +6,7 @@ from unittest.mock import ANY
 
 from pycrdt import Awareness, Doc, create_awareness_message
 
+from eventlog.records import Record
 from schemas.events import Topic
 from tests.gateway.harness import Running, YClient
 from tests.support import eventually
@@ -45,8 +46,19 @@ async def test_stamping_relay_ownership_and_removal(gw: Running) -> None:
 
     await alice.close()
     await eventually(lambda: mine.client_id not in _states(bob))
-    records = await gw.records(Topic.PRESENCE, letter)
-    assert records and all(dict(r.headers)["user"] == b"alice" for r in records)
+
+    async def logged_until_removal() -> list[Record]:
+        # Presence is appended after peers hear it, never acknowledged: wait for Alice's removal,
+        # her last record (a letter's appends keep their order, so the earlier ones are in too).
+        records = await gw.records(Topic.PRESENCE, letter)
+        replayed = Awareness(Doc())
+        for record in records:
+            replayed.apply_awareness_update(record.value, "log")
+        gone = mine.client_id in replayed.meta and mine.client_id not in replayed.states
+        return records if gone else []
+
+    records = await eventually(logged_until_removal)
+    assert all(dict(r.headers)["user"] == b"alice" for r in records)
 
 
 def _entry(client_id: int, clock: int, state: bytes) -> bytes:

@@ -11,7 +11,7 @@ again, and they stay pending until the missing update arrives, as they would in 
 from collections.abc import Iterable
 from typing import Any
 
-from pycrdt import Decoder, Doc, get_update, merge_updates
+from pycrdt import Decoder, Doc, Encoder, get_update, merge_updates
 
 
 def pending_parts(doc: Doc[Any], applied: Iterable[bytes]) -> list[bytes]:
@@ -29,7 +29,7 @@ def pending_parts(doc: Doc[Any], applied: Iterable[bytes]) -> list[bytes]:
         if rest[0]:  # a struct section: the first varuint counts them
             found.append(rest)
         elif len(rest) > 2:  # `00 00` is nothing at all; else a delete set to compare
-            clocks = _decode_vector(vector) if clocks is None else clocks
+            clocks = decode_vector(vector) if clocks is None else clocks
             if _deletes_beyond(rest, clocks):
                 found.append(rest)
     return found
@@ -54,8 +54,18 @@ def _deletes_beyond(update: bytes, clocks: dict[int, int]) -> bool:
     return False
 
 
-def _decode_vector(vector: bytes) -> dict[int, int]:
+def decode_vector(vector: bytes) -> dict[int, int]:
+    """A Yjs state vector: client id -> the next clock it has."""
     decoder = Decoder(vector)
     return {
         decoder.read_var_uint(): decoder.read_var_uint() for _ in range(decoder.read_var_uint())
     }
+
+
+def encode_vector(clocks: dict[int, int]) -> bytes:
+    encoder = Encoder()
+    encoder.write_var_uint(len(clocks))
+    for client, clock in clocks.items():
+        encoder.write_var_uint(client)
+        encoder.write_var_uint(clock)
+    return encoder.to_bytes()

@@ -60,16 +60,24 @@ class Ownership:
             if owner is not None:
                 self._owners.setdefault(client, owner.decode())
 
+    def foreign(self, user: str, clients: list[int]) -> list[int]:
+        """Those of `clients` another user owns."""
+        return [client for client in clients if self._owners.get(client, user) != user]
+
+    def claim(self, user: str, clients: list[int]) -> None:
+        """Record `user` as the owner of those of `clients` nobody owns yet."""
+        for client in clients:
+            self._owners.setdefault(client, user)
+
     def check(self, user: str, used: set[int], clients: list[int]) -> None:
         """Refuse (4403 / 4413) unless `user` may write under every id of `clients`; then claim
         them. `used` is the set of ids this connection has written under; it grows here."""
         if used.issuperset(clients):  # the usual case: ids this connection already owns
             return
         check_count(used, clients)
-        if any(self._owners.get(client, user) != user for client in clients):
+        if self.foreign(user, clients):
             raise Refused(FORBIDDEN, "client_id_not_owned")
-        for client in clients:
-            self._owners.setdefault(client, user)
+        self.claim(user, clients)
         used.update(clients)
 
 

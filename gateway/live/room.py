@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from pycrdt import Doc
+from pycrdt import Doc, merge_updates
 
 from eventlog.records import Entry
-from gateway import outgoing
+from gateway import outgoing, preparse
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, TRY_AGAIN_LATER, Refused
@@ -25,7 +25,8 @@ from gateway.inbound import Inbound
 from gateway.live import loader
 from gateway.live.ownership import Ownership, new_clients
 from gateway.live.presence import Presence, Throttle, stamp
-from gateway.preparse import DocShape, UpdateInfo
+from gateway.live.resyncs import Held, HeldResyncs, own_part
+from gateway.preparse import DocShape, ProtocolError, UpdateInfo
 from gateway.transport import binary_frame
 from schemas.envelope import Event
 from schemas.events import SessionJoined, SessionLeft, Topic, UserRef
@@ -65,6 +66,7 @@ class Room:
         self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
         self.presence = Presence(self._presence_expired)
         self.owners = Ownership(letter_id, ctx.redis)  # who may write under which client id
+        self.held = HeldResyncs(ctx.limits)  # refused resyncs' own parts (gateway/live/resyncs.py)
         self.conns: set[Peer] = set()
         # Bytes of the loaded state plus every update accepted since: an upper bound of the
         # document's size (deletions are not subtracted) that costs nothing to keep.
@@ -238,9 +240,11 @@ class Room:
             if refusal.reason != "client_id_not_owned" or msg.kind != "sync_step2":
                 raise
             # A resync repeating another user's edits that a gateway relayed and died before
-            # logging (docs/security.md): refused until their author resyncs them, with a
-            # code stock providers reconnect after (y-websocket takes any 44xx as final).
-            raise Refused(TRY_AGAIN_LATER, refusal.reason) from None
+            # logging (gateway/live/resyncs.py): taken with their author's own resync, else
+            # refused until it comes, with a code stock providers reconnect after (y-websocket
+            # takes any 44xx as final).
+            if not self._resync_together(conn, msg.body, msg.info):
+                raise Refused(TRY_AGAIN_LATER, refusal.reason) from None
 
     def accept_update(
         self,
@@ -272,6 +276,65 @@ class Room:
             if peer is not conn:
                 peer.send_update(update, frame)
         self.ctx.metrics.fanout_latency.observe(time.perf_counter() - started)
+
+    def _resync_together(self, conn: Peer, update: bytes, info: UpdateInfo) -> bool:
+        """Take `update`'s own part with the parts other users' refused resyncs left held, else
+        alone, if it then applies (nothing missing); else hold it. True if the letter now has
+        all the update carries: the connection goes on."""
+        user = conn.claims.sub
+        try:
+            own = own_part(
+                self.doc, update, self.owners.foreign(user, new_clients(info, self.shape))
+            )
+        except Exception:  # pycrdt refused it (it passed the pre-parser: not expected)
+            return False
+        held = self.held.others(user)
+        tries = ([held] if held else []) + ([[]] if own is not None else [])
+        if not any(self._take(conn, own, parts) for parts in tries):
+            if own is not None:
+                self.held.hold(conn.claims, conn.id, own)
+            return False
+        return not new_clients(info, self.shape)
+
+    def _take(self, conn: Peer, own: bytes | None, held: list[Held]) -> bool:
+        """Apply `own` (conn's part, if any) and the `held` parts together if they apply; each
+        is logged under its own user and holds structs under that user's ids only."""
+        parts = ([own] if own is not None else []) + [h.update for h in held]
+        merged = merge_updates(*parts) if len(parts) > 1 else parts[0]
+        try:
+            together = preparse.check_update(merged, self.ctx.limits, self.shape)
+            infos = [preparse.check_update(part, self.ctx.limits, None) for part in parts]
+        except ProtocolError:  # something is still missing (or it is too large together)
+            return False
+        if self.size + len(merged) > self.ctx.settings.max_document_bytes:
+            return False
+        ids = [[client for client, _, _ in info.blocks] for info in infos]
+        theirs = ids[1:] if own is not None else ids
+        if any(self.owners.foreign(h.claims.sub, c) for h, c in zip(held, theirs, strict=True)):
+            return False
+        if own is not None:
+            self.owners.check(conn.claims.sub, conn.client_ids, new_clients(infos[0], self.shape))
+        try:
+            self.doc.apply_update(merged)
+        except Exception:  # pycrdt refused it: nothing taken (it passed the pre-parser)
+            return False
+        self.shape.commit(together)
+        self.size += len(merged)
+        self.held.taken(held)
+        if own is not None:
+            self.letters.put(self._entry(conn, own, "doc.update"), None)
+        for h, c in zip(held, theirs, strict=True):
+            self.owners.claim(h.claims.sub, c)
+            user, firm = h.claims.sub, h.claims.firm_id
+            entry = self.ctx.entry(
+                self.letter_id, h.update, firm=firm, user=user, conn=h.conn_id, type="doc.update"
+            )
+            self.letters.put(entry, None)
+        frame = binary_frame(outgoing.update(merged))
+        for peer in self.conns:
+            if peer is not conn:
+                peer.send_update(merged, frame)
+        return True
 
     def _receive_awareness(self, conn: Peer, msg: Inbound) -> None:
         update, kept = self.presence.accept(conn.id, conn.claims, msg.entries)

@@ -1,12 +1,17 @@
 """A resync that repeats another user's edits the letter does not have: a gateway that died
-between relaying them and logging them (kill -9: no rescue) left them with their peers only.
-The peer is refused until their author resyncs them, with a close code stock y-websocket
-reconnects after (1013): y-websocket 3.1 takes every 44xx close as final, and a 4403 here had
-locked the peer out for good. A live update writing under another user's id stays 4403."""
+between relaying them and logging them (kill -9: no rescue) left them with their peers only
+(gateway/live/resyncs.py). The peer's own edits are taken; the others' wait for their author's
+resync, the peer refused meanwhile with a close code stock y-websocket reconnects after (1013:
+y-websocket 3.1 takes every 44xx close as final, and a 4403 here had locked the peer out for
+good). Two peers each holding the other's edits, which neither resync can bring alone, are taken
+together. A live update writing under another user's id stays 4403."""
+
+from typing import Any
 
 from pycrdt import Doc, Text, create_update_message
 
 from gateway.errors import FORBIDDEN, TRY_AGAIN_LATER
+from schemas.events import Topic
 from tests.gateway.harness import Running, YClient
 from tests.support import eventually
 
@@ -51,7 +56,7 @@ async def test_a_live_update_under_another_users_id_is_still_refused_for_good(
     _, alice, bob = await gw.two_editors()
     await bob.insert("bob ")
     await eventually(lambda: str(alice.text) == "bob ")
-    posing = Doc(client_id=bob.doc.client_id)
+    posing: Doc[Any] = Doc(client_id=bob.doc.client_id)
     posing.apply_update(alice.doc.get_update())
     forged: list[bytes] = []
     sub = posing.observe(lambda event: forged.append(event.update))
@@ -61,3 +66,81 @@ async def test_a_live_update_under_another_users_id_is_still_refused_for_good(
     await alice.closed.wait()
     assert alice.close_code == FORBIDDEN
     await bob.close()
+
+
+def _typed(doc: Doc[Any], text: str, *others: Doc[Any]) -> None:
+    """Type `text` at the end of `doc`; the dead gateway relayed it to `others`, never logged."""
+    produced: list[bytes] = []
+    sub = doc.observe(lambda event: produced.append(event.update))
+    typed = doc.get("text", type=Text)
+    typed.insert(len(typed), text)
+    doc.unobserve(sub)
+    for other in others:
+        other.apply_update(produced[0])
+
+
+async def _unlogged_by_both(gw: Running) -> tuple[str, YClient, YClient]:
+    letter, alice, bob = await gw.two_editors()
+    await alice.insert("alice ")  # each client id has its owner from now on
+    await eventually(lambda: str(bob.text) == "alice ")
+    await bob.insert("bob ")
+    await eventually(lambda: str(alice.text) == str(bob.text) == "alice bob ")
+    await alice.close()
+    await bob.close()
+    return letter, alice, bob
+
+
+async def test_a_peers_own_unlogged_edits_are_taken_before_its_authors_return(
+    gw: Running,
+) -> None:
+    letter, alice, bob = await _unlogged_by_both(gw)
+    _typed(alice.doc, "A1 ", bob.doc)
+    _typed(bob.doc, "B1 ", alice.doc)  # after A1
+
+    alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
+    await alice2.closed.wait()
+    assert alice2.close_code == TRY_AGAIN_LATER  # bob's B1 is not hers to bring
+    await eventually(lambda: _logged(gw, letter, "alice bob A1 "))  # but her A1 is taken
+
+    bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
+    await bob2.synced.wait()
+    await eventually(lambda: _logged(gw, letter, "alice bob A1 B1 "))
+    assert bob2.close_code is None
+    await bob2.close()
+
+
+async def test_two_peers_holding_each_others_unlogged_edits_are_taken_together(
+    gw: Running,
+) -> None:
+    letter, alice, bob = await _unlogged_by_both(gw)
+    before = len(await gw.records(Topic.LETTERS, letter))
+    _typed(alice.doc, "A1 ", bob.doc)
+    _typed(bob.doc, "B1 ", alice.doc)  # after A1
+    _typed(alice.doc, "A2", bob.doc)  # after B1: neither resync applies alone
+
+    alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
+    await alice2.closed.wait()
+    assert alice2.close_code == TRY_AGAIN_LATER
+    assert await gw.logged_text(letter) == "alice bob "  # A2 needs B1: nothing taken yet
+
+    bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
+    await bob2.synced.wait()
+    await eventually(lambda: _logged(gw, letter, "alice bob A1 B1 A2"))
+    assert bob2.close_code is None  # everything its resync carried is in the letter now
+    added = (await gw.records(Topic.LETTERS, letter))[before:]
+    users = sorted(
+        dict(r.headers)["user"] for r in added if dict(r.headers)["type"] == b"doc.update"
+    )
+    assert users == [b"alice", b"bob"]  # each part under its own author
+
+    alice3 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
+    await alice3.synced.wait()
+    await alice3.insert(" and on")
+    await eventually(lambda: str(bob2.text) == "alice bob A1 B1 A2 and on")
+    assert alice3.close_code is None
+    await alice3.close()
+    await bob2.close()
+
+
+async def _logged(gw: Running, letter: str, text: str) -> bool:
+    return await gw.logged_text(letter) == text

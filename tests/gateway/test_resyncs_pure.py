@@ -1,0 +1,50 @@
+"""gateway/live/resyncs.py without a gateway: a resync's own part, and what a letter holds."""
+
+from typing import Any
+
+from pycrdt import Doc, Text
+
+from gateway.auth import Claims
+from gateway.live.resyncs import HOLD_S, HOLD_USERS, HeldResyncs, own_part
+from gateway.wire.limits import Limits
+
+
+def _claims(user: str) -> Claims:
+    return Claims(sub=user, firm_id="firm-a", name=user, role="editor", exp=0.0)
+
+
+def _text(doc: Doc[Any]) -> str:
+    return str(doc.get("text", type=Text))
+
+
+def test_the_own_part_leaves_out_the_structs_of_foreign_ids() -> None:
+    server: Doc[Any] = Doc()
+    alice: Doc[Any] = Doc(client_id=1)
+    bob: Doc[Any] = Doc(client_id=2)
+    bob.get("text", type=Text).insert(0, "bob ")
+    alice.apply_update(bob.get_update())
+    alice.get("text", type=Text).insert(4, "alice")
+    part = own_part(server, alice.get_update(), foreign=[2])
+    assert part is not None
+    lone: Doc[Any] = Doc()
+    lone.apply_update(part)
+    assert _text(lone) == ""  # "alice" follows bob's text: pending without it
+    lone.apply_update(bob.get_update())
+    assert _text(lone) == "bob alice"
+    assert own_part(server, bob.get_update(), foreign=[2]) is None  # nothing of its own
+
+
+def test_held_parts_are_the_latest_per_user_bounded_and_expire() -> None:
+    now = [0.0]
+    held = HeldResyncs(Limits(max_message_bytes=100), clock=lambda: now[0])
+    held.hold(_claims("alice"), "c1", b"first")
+    held.hold(_claims("alice"), "c2", b"second")
+    held.hold(_claims("bob"), "c3", b"x" * 101)  # larger than a message: not kept
+    assert [h.update for h in held.others("bob")] == [b"second"]
+    assert held.others("alice") == []
+    for n in range(HOLD_USERS + 1):
+        held.hold(_claims(f"u{n}"), f"c{n}", b"part")
+    assert len(held.others("nobody")) == HOLD_USERS  # the oldest went first
+    assert "alice" not in {h.claims.sub for h in held.others("nobody")}
+    now[0] = HOLD_S + 1
+    assert held.others("nobody") == []

@@ -40,7 +40,7 @@ async def start_dev(data_dir: Path, port: int | None = None) -> asyncio.subproce
 
 async def read_banner(proc: asyncio.subprocess.Process) -> str:
     assert proc.stdout is not None
-    lines = []
+    lines: list[str] = []
     while not lines or "Press Ctrl-C" not in lines[-1]:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if not line:
@@ -49,6 +49,12 @@ async def read_banner(proc: asyncio.subprocess.Process) -> str:
             raise AssertionError(f"dev exited early: {lines} {err}")
         lines.append(line.decode())
     return "".join(lines)
+
+
+def banner_url(banner: str, store: str) -> str:
+    found = re.search(rf"{store} +(\S+)", banner)
+    assert found is not None, banner
+    return found.group(1)
 
 
 def listing(directory: Path) -> list[str]:
@@ -62,8 +68,7 @@ async def test_dev_runs_embedded_services_and_stops_on_signal(
     proc = await start_dev(service_tmp)
     try:
         banner = await read_banner(proc)
-        redis_url = re.search(r"redis +(\S+)", banner).group(1)  # type: ignore[union-attr]
-        pg_url = re.search(r"postgresql +(\S+)", banner).group(1)  # type: ignore[union-attr]
+        redis_url, pg_url = banner_url(banner, "redis"), banner_url(banner, "postgresql")
         client = aioredis.Redis.from_url(redis_url)
         assert await client.ping()
         await client.aclose()

@@ -46,7 +46,7 @@ async def write_marks(svc: EmbeddedServices) -> None:
     await conn.close()
 
 
-async def read_marks(svc: EmbeddedServices) -> tuple[bytes | None, str | None]:
+async def read_marks(svc: EmbeddedServices) -> tuple[bytes | str | None, str | None]:
     client = aioredis.Redis.from_url(svc.redis_url)
     value = await client.get("mark")
     await client.aclose()
@@ -62,7 +62,8 @@ async def test_start_answers_and_stop_leaves_nothing(service_tmp: Path) -> None:
         client = aioredis.Redis.from_url(svc.redis_url)
         assert await client.ping()
         await client.aclose()
-        ports = [svc.redis.port, svc.postgres.port]  # type: ignore[union-attr]
+        assert svc.redis is not None and svc.postgres is not None
+        ports = [svc.redis.port, svc.postgres.port]
         assert processes_in(service_tmp)
     assert processes_in(service_tmp) == []
     assert all(port_is_free(port) for port in ports)

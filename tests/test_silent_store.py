@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -42,7 +43,8 @@ async def test_a_silent_store_is_named_within_the_timeout(
         "Redis": f"redis://:secret@127.0.0.1:{silent_port}/0",
     }[store]
     field = "database_url" if store == "PostgreSQL" else "redis_url"
-    settings = Settings(data_dir=tmp_path, log_url=None, **{field: url})
+    store_url: dict[str, Any] = {field: url}
+    settings = Settings(data_dir=tmp_path, log_url=None, **store_url)
     began = time.monotonic()
     async with AsyncExitStack() as started:
         with pytest.raises(stores.UnreachableError) as caught:

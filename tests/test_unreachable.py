@@ -12,6 +12,7 @@ import pytest
 
 from eventlog.factory import open_log
 from schemas.settings import Settings
+from schemas.stores import UnreachableError
 from steno_collab.commands import gateway
 from tests.support import free_port
 
@@ -108,7 +109,7 @@ async def test_gateway_closes_the_started_log_when_a_store_is_unreachable(
         redis_url=None,
         database_url=dead_pg,
     )
-    with pytest.raises(gateway.UnreachableError):
+    with pytest.raises(UnreachableError):
         await gateway.serve(settings, "127.0.0.1", free_port())
     log = open_log(settings)  # the writer lock is free again: the gateway closed its log
     await log.start()

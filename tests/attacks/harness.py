@@ -166,4 +166,4 @@ async def close_code_after(ws: Any, *frames: bytes) -> int | None:
     except websockets.ConnectionClosed:
         pass
     await ws.wait_closed()
-    return ws.close_code  # type: ignore[no-any-return]
+    return ws.close_code

@@ -97,8 +97,8 @@ async def open_hocuspocus_attacker(scene: Scene) -> tuple[Any, bytes]:
     await ws.send(address + b"\x02\x00" + lib0.buf(token))
     await ws.send(address + b"\x00\x00\x01\x00")  # sync step 1, an empty state vector
     async with asyncio.timeout(10):
-        assert (await ws.recv()).startswith(address + b"\x02\x02")  # authenticated
-        while not (await ws.recv()).startswith(address + b"\x00\x01"):  # the step 2
+        assert (await ws.recv(decode=False)).startswith(address + b"\x02\x02")  # authenticated
+        while not (await ws.recv(decode=False)).startswith(address + b"\x00\x01"):  # the step 2
             pass
     return ws, address
 

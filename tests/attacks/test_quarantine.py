@@ -117,7 +117,7 @@ async def test_projector_quarantines_a_record_that_crashes_the_fold(
         await append_events(log, settings, [other.event(other.paragraph("after"))])
         async with projector(settings, log):
             await caught_up(log, settings, client)
-        text = doc_text(bytes(await client.get("ydoc:Q1") or b""))
+        text = doc_text(await client.get("ydoc:Q1"))
         assert "before" in text and "after" in text and "poison" not in text
         letters = settings.topic(Topic.LETTERS)
         entry = json.loads(await client.hget("projector:quarantine", f"{letters}/0/2") or "null")

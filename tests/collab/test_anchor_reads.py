@@ -8,7 +8,7 @@ import pytest
 from pycrdt import Doc, XmlFragment, XmlText
 
 from gateway.collab import comments
-from gateway.collab.anchors import Resolved
+from gateway.collab.anchors import Resolved, resolve_all
 from schemas.events import Anchor
 from tests.collab.conftest import Collab
 from tests.support import eventually
@@ -37,7 +37,7 @@ async def test_anchors_are_resolved_once_per_version_of_the_letter(
     collab: Collab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resolved: list[int] = []  # anchors per call of the resolver
-    real = comments.resolve_all
+    real = resolve_all  # the resolver comments calls: patched there below
 
     def counted(state: bytes, field: str, anchors: list[Any]) -> Any:
         resolved.append(len(anchors))

@@ -25,8 +25,8 @@ async def _answers(client: YClient, prefix: str, count: int) -> list[dict[str, A
 
     def answered() -> list[dict[str, Any]] | None:
         by_id = {m.get("id"): m for m in client.app if m.get("type") in ("result", "error")}
-        found = [by_id.get(f"{prefix}{n}") for n in range(count)]
-        return None if None in found else found  # type: ignore[return-value]
+        found = [by_id[f"{prefix}{n}"] for n in range(count) if f"{prefix}{n}" in by_id]
+        return found if len(found) == count else None
 
     return await eventually(answered, timeout=10)
 

@@ -122,8 +122,8 @@ async def test_anchor_work_runs_off_the_event_loop(
     # Nothing known of this version of the letter (the POST above told where its anchor is).
     monkeypatch.setattr(comments, "_RESOLVED", comments.Resolutions(max_anchors=100))
     path = f"/v1/letters/{lid}/comments"
-    body = None if anchor is None else {"json": {"body": "b", "anchor": anchor}}
-    call = asyncio.create_task(collab.call(method, path, **(body or {})))
+    body: dict[str, Any] = {} if anchor is None else {"json": {"body": "b", "anchor": anchor}}
+    call = asyncio.create_task(collab.call(method, path, **body))
     assert await asyncio.to_thread(started.wait, 10)
     assert (await collab.http.get("/healthz")).status_code == 200
     release.set()

@@ -19,6 +19,7 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.faults import FaultyLog
 from tests.gateway.harness import Running, running_gateway, types_of
+from tests.projector.support import redis_bytes
 from tests.support import eventually
 
 
@@ -94,7 +95,7 @@ async def test_a_failed_acquisition_leaves_no_lock_and_keeps_the_expiry(env: Env
     assert not await env.redis.exists(key)
     after = await env.call("POST", "carol")
     assert after.status_code == 200, after.text
-    assert json.loads(await env.redis.get(key))["id"] == "carol"
+    assert json.loads(redis_bytes(await env.redis.get(key)))["id"] == "carol"
     await env.locks.sweep()  # bob's grant is forgotten: nothing more to announce
     assert await env.lock_events() == [
         ("lock.acquired", "alice"),

@@ -3,13 +3,13 @@
 from projector.notes import fold_notes, note_views
 from projector.state import LetterState
 from schemas import Anchor, CommentCreated, CommentDeleted, CommentEdited, UserRef, new_event
-from schemas.events import NotificationRead
+from schemas.events import NotificationRead, Payload
 
 ANCHOR = Anchor(start="AAA=", end="AAE=", quote="q")
 
 
-def _fold(state: LetterState, payload: object, user: str = "al") -> None:
-    fold_notes(state, new_event("L1", payload, firm="f", user=user))  # type: ignore[arg-type]
+def _fold(state: LetterState, payload: Payload, user: str = "al") -> None:
+    fold_notes(state, new_event("L1", payload, firm="f", user=user))
 
 
 def test_mentions_edits_reads_and_deletes() -> None:

@@ -16,7 +16,7 @@ from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
 from snapshotter.store import Store
 from tests.gateway.harness import Running, YClient, running_gateway
-from tests.projector.support import caught_up, projector
+from tests.projector.support import caught_up, projector, redis_bytes
 from tests.snapshotter.scripts import drain
 from tests.support import eventually
 
@@ -139,7 +139,7 @@ async def test_five_clients_converge_everywhere(
 
             async with projector(settings, gw.log):
                 await caught_up(gw.log, settings, redis)
-            assert _text_of(bytes(await redis.get(f"ydoc:{letter}") or b"")) == expected
+            assert _text_of(redis_bytes(await redis.get(f"ydoc:{letter}"))) == expected
 
             await migrate(pg_database)
             store = await Store.open(pg_database)

@@ -14,7 +14,8 @@ from schemas.settings import Settings
 def test_embedded_by_default_under_the_data_dir(tmp_path: Path) -> None:
     log = open_log(Settings(data_dir=tmp_path))
     assert isinstance(log, EmbeddedLog) and log.path == tmp_path / "log"
-    assert open_log(Settings(data_dir=tmp_path), readonly=True).readonly  # type: ignore[attr-defined]
+    reader = open_log(Settings(data_dir=tmp_path), readonly=True)
+    assert isinstance(reader, EmbeddedLog) and reader.readonly
 
 
 def test_kafka_url_gives_the_kafka_adapter() -> None:

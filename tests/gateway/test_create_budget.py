@@ -4,6 +4,7 @@ and nothing logged. Service tokens' updates are budgeted too (gateway/live/write
 creates are."""
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -11,7 +12,7 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
 
-BUDGET = {"update_bytes_burst": 1 << 20, "update_bytes_per_s": 1024}
+BUDGET: dict[str, Any] = {"update_bytes_burst": 1 << 20, "update_bytes_per_s": 1024}
 
 
 async def _logged(gw: Running) -> int:

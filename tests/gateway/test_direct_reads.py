@@ -3,6 +3,7 @@ READ_DIRECT), not through ASGI's queue. A message waiting on the claim of a new 
 holds the messages after it, with the socket paused, and they follow it in order."""
 
 import asyncio
+import types
 from typing import Any
 
 import pytest
@@ -21,6 +22,12 @@ def connection_of(gw: Running, user: str) -> Connection:
     return conns[0]
 
 
+def protocol_of(conn: Connection) -> Any:
+    """uvicorn's protocol for this connection: its pause is a method of it."""
+    assert isinstance(conn._pause_reading, types.MethodType)
+    return conn._pause_reading.__self__
+
+
 async def test_messages_arrive_by_the_direct_read_path(gw: Running) -> None:
     """After a uvicorn upgrade that removed what it needs, this fails rather than silently
     slowing down (the ASGI path still works, and is what other servers get)."""
@@ -29,7 +36,7 @@ async def test_messages_arrive_by_the_direct_read_path(gw: Running) -> None:
     await a.synced.wait()
     conn = connection_of(gw, "alice")
     assert conn._extensions.get(READ_DIRECT) is not None
-    socket: Any = conn._pause_reading.__self__  # uvicorn's protocol for this connection
+    socket = protocol_of(conn)
     await a.insert("hello")
     await eventually(lambda: len(a.updates) >= 2)  # the echo: handled and logged
     assert socket.queue.empty() and not socket.read_paused
@@ -60,7 +67,7 @@ async def test_messages_behind_a_claim_wait_for_it_in_order(
     await claiming.wait()
     second = await alice.insert(" two")
     if read_path == "direct":
-        socket: Any = conn._pause_reading.__self__
+        socket = protocol_of(conn)
         await eventually(lambda: len(conn._inbox) == 1)
         assert socket.read_paused  # nothing more is read while it waits
     assert str(bob.text) == ""  # neither update was handled

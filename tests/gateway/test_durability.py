@@ -4,6 +4,7 @@ accepted (gateway/live/rescue.py) bring every typed update into the log. While t
 the log, a connection that sends is read no more (gateway/live/intake.py), and nothing is lost."""
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from pycrdt import Doc, Text, create_sync_message, create_update_message, write_
 from eventlog.errors import LogUnavailableError
 from gateway.errors import LOG_UNAVAILABLE, MALFORMED
 from schemas.envelope import decode_record
-from schemas.events import Topic
+from schemas.events import SessionLeft, Topic
 from schemas.settings import Settings
 from tests.gateway.faults import FaultyLog, faulty_gateway
 from tests.gateway.harness import Running, YClient, types_of
@@ -96,9 +97,12 @@ async def test_sessions_closed_by_a_failed_append_are_logged_as_left_once_the_lo
     async def left() -> list[dict[str, Any]]:
         records = await gw.records(Topic.LETTERS, letter)
         ended = [r for r in records if types_of([r]) == ["session.left"]]
-        return [
-            decode_record(r.key, r.value, r.headers).payload.model_dump(mode="json") for r in ended
-        ]
+        dumped = []
+        for r in ended:
+            payload = decode_record(r.key, r.value, r.headers).payload
+            assert isinstance(payload, SessionLeft), payload
+            dumped.append(payload.model_dump(mode="json"))
+        return dumped
 
     ended = await eventually(left)
     assert sorted(e["user"]["id"] for e in ended) == ["alice", "bob"]
@@ -167,6 +171,10 @@ async def _logged(gw: Running, letter: str, text: str) -> bool:
     return await gw.logged_text(letter) == text
 
 
+def _reads(client: YClient, text: str) -> bool:
+    return str(client.text) == text
+
+
 async def test_senders_stop_being_read_while_the_log_is_behind_and_nothing_is_lost(
     tmp_path: Path, read_path: str
 ) -> None:
@@ -182,13 +190,13 @@ async def test_senders_stop_being_read_while_the_log_is_behind_and_nothing_is_lo
         while (await gw.metrics())["gateway_unlogged_bytes"] <= limit:
             typed += "a"
             await alice.insert("a")
-            await eventually(lambda t=typed: str(bob.text) == t)  # peers do not wait for the log
+            await eventually(functools.partial(_reads, bob, typed))  # peers do not wait for the log
         assert len(typed) < 20
         # Full: each connection's next message is still handled, then it is read no more. A
         # connection of another letter gets its message through too; one that sends stays open.
         for sender, peer, seen in ((alice, bob, typed), (carol, dave, "")):
             await sender.insert("X")
-            await eventually(lambda p=peer, t=seen + "X": str(p.text) == t)
+            await eventually(functools.partial(_reads, peer, seen + "X"))
             await sender.insert("1")
             await sender.insert("2")
         sockets: list[Any] = [conn.ws._receive.__self__ for conn in gw.app.state.gateway.conns]
@@ -310,7 +318,3 @@ async def test_an_edit_typed_while_reconnecting_waits_for_the_step_2_that_carrie
         while True:
             await ws.recv()
     assert ws.close_code == MALFORMED
-
-
-async def _logged(gw: Running, letter: str, text: str) -> bool:
-    return await gw.logged_text(letter) == text

@@ -126,7 +126,7 @@ async def test_edits_over_the_frame_rate_are_paced_and_all_acknowledged(
 ) -> None:
     """Over its frame rate a document is read at the rate (the whole socket waits): every edit
     of a burst is logged and acknowledged, and the socket stays open."""
-    settings = Settings(data_dir=tmp_path / "steno", rate_messages_per_s=20, rate_burst=10)
+    settings = Settings(data_dir=tmp_path / "steno", rate_messages_per_s=10, rate_burst=10)
     async with running_gateway(settings) as gw:
         letter = await gw.create_letter()
         client = await HpClient.connect(gw)
@@ -134,12 +134,17 @@ async def test_edits_over_the_frame_rate_are_paced_and_all_acknowledged(
         doc = await client.synced(address, gw.token(user="alice"))
         (session,) = gw.app.state.gateway.conns
         assert (READ_DIRECT in session._extensions) == (read_path == "direct")
-        for i in range(30):  # 8 or so within the burst allowance left, the rest paced
-            await client.send(address, create_update_message(edit(doc, f"{i};")))
+        edits = [create_update_message(edit(doc, f"{i};")) for i in range(30)]
+        started = time.monotonic()
+        for message in edits:  # 8 or so within the burst allowance left, the rest paced
+            await client.send(address, message)
+        sent_in = time.monotonic() - started
         await eventually(lambda: _statuses(client, address).count(1) == 30)
         assert await gw.logged_text(letter) == "".join(f"{i};" for i in range(30))
         metrics = await gw.metrics()
-        assert metrics["gateway_messages_paced_total"] >= 20
+        # All but the burst and what the rate allowed while they were being sent (a busy
+        # machine sends slower): at least 19 on an idle one.
+        assert metrics["gateway_messages_paced_total"] >= min(19, 29 - 10 * (1 + sent_in))
         assert 'gateway_refusals_total{reason="rate_limited"}' not in metrics
         assert not client.closed.is_set()
         await client.close()
@@ -217,7 +222,7 @@ async def test_an_edit_before_the_providers_step_2_is_carried_by_it_and_acknowle
     client = await HpClient.connect(gw)
     await client.auth(address, gw.token(user="alice"))
     assert (await client.next(address, hp.AUTH)).body[0] == hp.AUTH_OK
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     edit(doc, "offline;")  # not sent
     typed = edit(doc, "typed")
     await client.send(address, create_update_message(typed))  # builds on what we lack

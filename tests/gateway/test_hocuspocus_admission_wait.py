@@ -6,6 +6,7 @@ the 4401 of the auth deadline), not 4401."""
 
 import time
 from pathlib import Path
+from typing import Any
 
 from pycrdt import create_update_message
 
@@ -20,7 +21,7 @@ from tests.gateway.hocuspocus_client import HpClient, edit
 from tests.support import eventually
 
 # One handshake, then one a second: a second document waits about 1 s.
-BUDGET = {"handshakes_burst": 1, "handshakes_per_s": 1.0}
+BUDGET: dict[str, Any] = {"handshakes_burst": 1, "handshakes_per_s": 1.0}
 RATE_LIMITED = 'gateway_refusals_total{reason="handshake_rate_limited"}'
 STEP_1 = bytes([0, 0, 1, 0])  # sync step 1 of an empty document
 

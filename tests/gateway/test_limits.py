@@ -94,7 +94,7 @@ async def test_state_requests_beyond_a_connections_budget_wait_for_it(tmp_path: 
         await eventually(handled)
         assert 5 <= len(answers()) <= 6
         late = answers()[-1]  # the 20th request's answer: the state when it was answered
-        state = Doc()
+        state: Doc[Any] = Doc()
         state.apply_update(Decoder(late[2:]).read_message() or b"")
         assert str(state.get("text", type=Text)).endswith("!")
         # Queries for everyone's awareness draw on the same budget: of three over it, the
@@ -244,8 +244,10 @@ async def test_a_users_update_bytes_are_budgeted_across_their_connections(
     """The letters topic is kept forever: one editor's updates, even ones that cancel out, may
     not fill the disk. The budget is the user's, so neither a second connection nor a new one
     starts afresh, and another user is not affected."""
-    budget = {"update_bytes_burst": 1 << 20, "update_bytes_per_s": 1024}
-    async with running_gateway(Settings(data_dir=tmp_path / "steno", **budget)) as gw:
+    settings = Settings(
+        data_dir=tmp_path / "steno", update_bytes_burst=1 << 20, update_bytes_per_s=1024
+    )
+    async with running_gateway(settings) as gw:
         letter = await gw.create_letter()
         ann, ann_too, bob = (
             await gw.client(letter, user="ann"),
@@ -280,8 +282,10 @@ async def test_a_users_rest_requests_are_budgeted(tmp_path: Path) -> None:
     """Every authenticated route draws on the caller's budget; over it, 429 with Retry-After,
     before the route does any work. Other users, service tokens and anonymous callers are not
     affected."""
-    budget = {"rest_requests_burst": 4, "rest_requests_per_s": 0.01}
-    async with running_gateway(Settings(data_dir=tmp_path / "steno", **budget)) as gw:
+    settings = Settings(
+        data_dir=tmp_path / "steno", rest_requests_burst=4, rest_requests_per_s=0.01
+    )
+    async with running_gateway(settings) as gw:
         letter = await gw.create_letter()
         ann, bob = ({"Authorization": f"Bearer {gw.token(user=u)}"} for u in ("ann", "bob"))
         async with httpx.AsyncClient(base_url=gw.http) as http:
@@ -308,8 +312,8 @@ async def test_a_users_handshakes_are_budgeted(tmp_path: Path) -> None:
     """A client looping connect and close made 584 handshakes a second, each logging two
     session events for good: over the budget the handshake is 429 with Retry-After and logs
     nothing. Other users and service tokens are not affected."""
-    budget = {"handshakes_burst": 3, "handshakes_per_s": 0.01}
-    async with running_gateway(Settings(data_dir=tmp_path / "steno", **budget)) as gw:
+    settings = Settings(data_dir=tmp_path / "steno", handshakes_burst=3, handshakes_per_s=0.01)
+    async with running_gateway(settings) as gw:
         letter = await gw.create_letter()
         url = gw.ws_url(letter, gw.token(user="mallory"))
         for _ in range(3):

@@ -93,7 +93,7 @@ def test_initial_content_is_tiptap_paragraphs() -> None:
     doc: Doc[Any] = Doc()
     doc.apply_update(initial_update("Dear Sir,\n\nPay.", "default"))
     fragment = doc.get("default", type=XmlFragment)
-    assert [child.tag for child in fragment.children] == ["paragraph"] * 3  # type: ignore[union-attr]
+    assert [child.tag for child in fragment.children] == ["paragraph"] * 3
     assert (
         str(fragment)
         == "<paragraph>Dear Sir,</paragraph><paragraph></paragraph><paragraph>Pay.</paragraph>"

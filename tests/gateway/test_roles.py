@@ -1,5 +1,6 @@
 """Roles: read-only connections are refused edits but still receive; token expiry closes 4401."""
 
+import functools
 import json
 import time
 from typing import Any
@@ -12,6 +13,14 @@ from tests.gateway.harness import Running, YClient, types_of
 from tests.support import eventually
 
 
+def _denials(client: YClient) -> list[str]:
+    return client.denied
+
+
+def _has_bangs(client: YClient, n: int) -> bool:
+    return str(client.text).count("!") == n
+
+
 async def test_read_only_roles_are_refused_but_keep_receiving(gw: Running) -> None:
     letter = await gw.create_letter()
     editor = await gw.client(letter, user="ed")
@@ -20,13 +29,13 @@ async def test_read_only_roles_are_refused_but_keep_receiving(gw: Running) -> No
         reader = await gw.client(letter, user=f"{role}-1", role=role)
         await reader.synced.wait()
         await reader.insert(f"by {role}")
-        await eventually(lambda reader=reader: reader.denied)  # type: ignore[misc]
+        await eventually(functools.partial(_denials, reader))
         assert "read-only" in reader.denied[0]
         before = str(editor.text)
         await editor.insert("!")
         # The reader's own refused text stays in its local doc; the editor's "!"s arrive.
         expected = len(str(editor.text))
-        await eventually(lambda r=reader, n=expected: str(r.text).count("!") == n)  # type: ignore[misc]
+        await eventually(functools.partial(_has_bangs, reader, expected))
         assert f"by {role}" not in str(editor.text) and str(editor.text) == before + "!"
         assert not reader.closed.is_set()
         await reader.close()

@@ -6,6 +6,7 @@ the live path is covered by every gateway test (test_smoke checks it is in use).
 
 import asyncio
 import time
+from typing import Any
 
 from gateway.auth import Claims
 from gateway.context import Context
@@ -39,7 +40,7 @@ class Socket:
         pass
 
 
-def connection(socket: Socket, **settings_kw: int) -> Connection:
+def connection(socket: Socket, **settings_kw: Any) -> Connection:
     settings = Settings(**settings_kw)
     limits = limits_for(settings)
     ctx = Context(settings, None, Metrics(), "gw", limits)  # type: ignore[arg-type]  # no log

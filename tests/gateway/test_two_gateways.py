@@ -31,8 +31,8 @@ async def pair(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[tuple[Runn
         yield a, b
 
 
-def _states(client: YClient) -> dict[int, object]:
-    current: dict[int, object] = {}
+def _states(client: YClient) -> dict[int, Any]:
+    current: dict[int, Any] = {}
     for entries in client.awareness:
         for cid, _clock, state in entries:
             current[cid] = state
@@ -54,7 +54,7 @@ async def test_edits_and_presence_cross_both_ways(pair: tuple[Running, Running])
     mine = Awareness(on_a.doc)
     await on_a.set_awareness(mine, {"cursor": 5})
     await eventually(lambda: mine.client_id in _states(on_b))
-    assert _states(on_b)[mine.client_id]["user"]["name"] == "Alice"  # type: ignore[index]
+    assert _states(on_b)[mine.client_id]["user"]["name"] == "Alice"
     theirs = Awareness(on_b.doc)
     await on_b.set_awareness(theirs, {"cursor": 1})
     await eventually(lambda: theirs.client_id in _states(on_a))

@@ -95,10 +95,10 @@ async def test_refusals_cost_nothing_and_say_why(gw: Running) -> None:
     await eventually(lambda: str(bob.text) == "mine")
     before = types_of(await gw.records(Topic.LETTERS, letter))
     url = f"/v1/letters/{letter}/updates"
-    other = Doc()
+    other: Doc[Any] = Doc()
     update = appended(other, "x")
     # An update written under alice's Yjs client id: posing as her.
-    posing = Doc(client_id=alice.doc.client_id)
+    posing: Doc[Any] = Doc(client_id=alice.doc.client_id)
     posing.apply_update(alice.doc.get_update())
     async with httpx.AsyncClient(base_url=gw.http) as http:
         cases = [
@@ -142,7 +142,7 @@ async def budgeted(tmp_path: Path) -> AsyncIterator[Running]:
 async def test_the_callers_bytes_budget_applies(budgeted: Running) -> None:
     gw = budgeted
     letter = await gw.create_letter()
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     async with httpx.AsyncClient(base_url=gw.http) as http:
         first = appended(doc, "a" * 700_000)
         second = appended(doc, "b" * 700_000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pycrdt import Doc, Map
@@ -137,13 +138,14 @@ def test_map_chain_via_origins_is_refused() -> None:
 
 def test_crafted_chains_really_nest_in_pycrdt() -> None:
     # Shallow versions only: the point is that the bytes mean what the tests above assume.
-    by_parent, by_origin = Doc(), Doc()
+    by_parent: Doc[Any] = Doc()
+    by_origin: Doc[Any] = Doc()
     by_origin.apply_update(map_chain_update(0))
     for level in range(5):
         by_parent.apply_update(map_chain_update(level))
         if level:
             by_origin.apply_update(origin_chain_update(level))
-    nested = {"k": {"k": {"k": {"k": {"k": {}}}}}}
+    nested: dict[str, Any] = {"k": {"k": {"k": {"k": {"k": {}}}}}}
     assert by_parent.get("m", type=Map).to_py() == nested
     assert by_origin.get("m", type=Map).to_py() == nested
 

@@ -57,7 +57,7 @@ def _seed_updates() -> list[tuple[bytes, bytes]]:
 
 
 def _seed_awareness() -> list[bytes]:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     awareness = Awareness(doc)
     awareness.set_local_state({"user": {"name": "Ann"}, "cursor": {"anchor": [1, 2]}})
     return [
@@ -104,7 +104,7 @@ def mutate(data: bytes, mutations: list[tuple[str, int, Any]]) -> bytes:
 
 
 def assert_applies(update: bytes, base: bytes = b"") -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     if base:
         doc.apply_update(base)
     try:

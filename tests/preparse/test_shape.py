@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
@@ -15,7 +17,7 @@ ROOT_TEXT = bytes([0x04]) + lib0.uint(1) + lib0.string("t")
 
 
 def test_typing_keeps_the_shape_small() -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     paragraph = doc.get("default", type=XmlFragment).children.append(XmlElement("paragraph"))
     text = paragraph.children.append(XmlText(""))
     shape = DocShape.from_update(doc.get_update())
@@ -54,7 +56,7 @@ def test_duplicates_change_nothing_and_stateless_infos_cannot_be_committed() -> 
 
 
 def test_reloaded_shape_matches_the_live_one() -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     fragment = doc.get("default", type=XmlFragment)
     quote = fragment.children.append(XmlElement("blockquote"))
     quote.children.append(XmlElement("paragraph")).children.append(XmlText("deep"))

@@ -7,6 +7,8 @@ string, an origin in another type, a GC'd neighbour); these are built on purpose
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 from pycrdt import Doc
@@ -87,7 +89,7 @@ def attacks(draw: st.DrawFn) -> tuple[bytes, bytes]:
 
 
 def _state_vector(base: bytes) -> bytes:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(base)
     return doc.get_state()
 

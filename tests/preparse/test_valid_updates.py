@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pycrdt import (
@@ -89,11 +90,12 @@ EDITS: dict[str, Callable[[Doc], None]] = {
 def record(edit: Callable[[Doc], None]) -> tuple[Doc, list[tuple[bytes, dict[int, int]]]]:
     """Run `edit`; return its per-transaction updates, each with the state vector before it
     (read by replaying them on a fresh Doc: the doc cannot be read inside its observer)."""
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     updates: list[bytes] = []
     doc.observe(lambda event: updates.append(event.update))
     edit(doc)
-    replica, result = Doc(), []
+    replica: Doc[Any] = Doc()
+    result = []
     for update in updates:
         result.append((update, check_state_vector(replica.get_state(), LIMITS)))
         replica.apply_update(update)
@@ -126,7 +128,8 @@ def test_full_state_blocks_match_the_state_vector(name: str) -> None:
 
 
 def test_concurrent_clients_and_merged_updates() -> None:
-    a, b = Doc(), Doc()
+    a: Doc[Any] = Doc()
+    b: Doc[Any] = Doc()
     ta, tb = a.get("default", type=XmlFragment), b.get("default", type=XmlFragment)
     ta.children.append(XmlElement("paragraph")).children.append(XmlText("from a"))
     b.apply_update(a.get_update())
@@ -144,7 +147,7 @@ def test_concurrent_clients_and_merged_updates() -> None:
 
 
 def test_deletions_only_and_empty_updates() -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     text = doc.get("t", type=Text)
     text += "abcdef"
     updates: list[bytes] = []
@@ -158,12 +161,14 @@ def test_deletions_only_and_empty_updates() -> None:
 
 
 def test_sync_and_awareness_frames_from_pycrdt() -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.get("t", type=Text).insert(0, "hi")
     step1 = parse_frame(create_sync_message(doc), LIMITS)
     assert step1.kind == "sync_step1"
     assert check_state_vector(step1.body, LIMITS) == {doc.client_id: 2}
-    step2 = parse_frame(handle_sync_message(create_sync_message(Doc())[1:], doc), LIMITS)
+    reply = handle_sync_message(create_sync_message(Doc())[1:], doc)
+    assert reply is not None  # a step 1 is always answered
+    step2 = parse_frame(reply, LIMITS)
     assert step2.kind == "sync_step2"
     assert check_update(step2.body, LIMITS).blocks == ((doc.client_id, 0, 2),)
     update = parse_frame(create_update_message(doc.get_update()), LIMITS)

@@ -50,7 +50,10 @@ class Editor:
         return self._take()
 
     def type(self, index: int, text: str) -> bytes:
-        node = self.root.children[index].children[0]
+        element = self.root.children[index]
+        assert isinstance(element, XmlElement)
+        node = element.children[0]
+        assert isinstance(node, XmlText)
         node.insert(len(str(node)), text)
         return self._take()
 
@@ -106,8 +109,13 @@ def reply(letter_id: str, thread: str, cid: str, body: str, user: str = "u2") ->
 
 
 def awareness(
-    letter_id: str, client: int, clock: int, state: dict | None, conn: str, user: str = "u1"
-) -> Event:  # type: ignore[type-arg]
+    letter_id: str,
+    client: int,
+    clock: int,
+    state: dict[str, object] | None,
+    conn: str,
+    user: str = "u1",
+) -> Event:
     enc = Encoder()
     enc.write_var_uint(1)
     enc.write_var_uint(client)
@@ -169,9 +177,15 @@ async def caught_up(
     await eventually(done, timeout)
 
 
-def doc_text(state: bytes) -> str:
+def redis_bytes(value: bytes | str | None) -> bytes:
+    """A value read from Redis that must be there; the tests' clients do not decode responses."""
+    assert isinstance(value, bytes), value
+    return value
+
+
+def doc_text(state: bytes | str | None) -> str:
     doc: Doc[XmlFragment] = Doc()
-    doc.apply_update(state)
+    doc.apply_update(redis_bytes(state))
     return str(doc.get("default", type=XmlFragment))
 
 
@@ -180,16 +194,16 @@ async def dump(client: aioredis.Redis, volatile: bool = False) -> dict[str, obje
     `recent:*` attribution depends on batch boundaries, so it is left out unless `volatile`."""
     out: dict[str, object] = {}
     async for raw in client.scan_iter(count=1000):
-        key = raw.decode()
+        key = redis_bytes(raw).decode()
         if key.startswith("gateway:") or (not volatile and key.startswith("recent:")):
             continue
-        kind = (await client.type(key)).decode()
+        kind = redis_bytes(await client.type(key)).decode()
         if kind == "string":
             value = await client.get(key)
             if key.startswith("ydoc:") and not key.endswith(":offset"):
                 out[key] = doc_text(value)
             elif key.startswith("projector:letter:") and not volatile:
-                rest = json.loads(value)
+                rest = json.loads(redis_bytes(value))
                 rest.pop("recent")
                 out[key] = rest
             else:

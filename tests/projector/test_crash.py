@@ -1,6 +1,7 @@
 """kill -9 during bursts: after restarts the Redis state equals a fresh replay of the log."""
 
 import asyncio
+import functools
 import os
 import random
 import sys
@@ -24,6 +25,7 @@ from tests.projector.support import (
     joined,
     left,
     projector,
+    redis_bytes,
     reply,
 )
 from tests.support import eventually, free_port
@@ -71,7 +73,7 @@ def _burst(editors: list[Editor], rng: random.Random, n: int) -> list[Event]:
 async def _progress(client: aioredis.Redis) -> int:
     total = 0
     async for key in client.scan_iter("projector:pos:*"):
-        total += int(await client.get(key))
+        total += int(redis_bytes(await client.get(key)))
     return total
 
 
@@ -89,7 +91,7 @@ async def test_state_equals_a_replay_after_kill_9(
         for _ in range(3):
             burst = asyncio.create_task(append(log, settings, _burst(editors, rng, 300)))
             target = await _progress(client) + rng.randint(30, 200)
-            await eventually(lambda t=target, b=burst: _further(client, t, b), 30)
+            await eventually(functools.partial(_further, client, target, burst), 30)
             proc.kill()  # SIGKILL: no cleanup, possibly in the middle of a batch
             await proc.wait()
             await burst

@@ -105,7 +105,7 @@ async def test_two_instances_split_partitions_and_converge(
         await append(kafka_log, kafka_settings, [ed.event(ed.paragraph("both")) for ed in editors])
         await caught_up(kafka_log, kafka_settings, client, timeout=30)
         await a.stop()  # b takes every partition over, from the positions a stored
-        await eventually(lambda: pb.owned.get(letters) == set(range(4)), 60)
+        await eventually(lambda: pb.owned.get(letters) == frozenset(range(4)), 60)
         await append(kafka_log, kafka_settings, [ed.event(ed.type(0, "+")) for ed in editors])
         await caught_up(kafka_log, kafka_settings, client, timeout=30)
     finally:

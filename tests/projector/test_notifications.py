@@ -9,7 +9,14 @@ from eventlog import Log
 from schemas import new_event
 from schemas.events import NotificationRead
 from schemas.settings import Settings
-from tests.projector.support import append, caught_up, comment, created, projector
+from tests.projector.support import (
+    append,
+    caught_up,
+    comment,
+    created,
+    projector,
+    redis_bytes,
+)
 
 USER_NOTES_LIMIT = 500  # per (firm, user), README "Operations"
 
@@ -55,14 +62,14 @@ async def test_a_users_hash_keeps_their_newest_notes_across_letters(
         dropped = 2 * per_letter - USER_NOTES_LIMIT  # the oldest: C1's first
         kept = {f"C1:t{i:03}-0" for i in range(dropped, per_letter)}
         kept |= {f"C2:t{i:03}-0" for i in range(per_letter)}
-        assert {k.decode() for k in await client.hkeys(key)} == kept
+        assert {redis_bytes(k).decode() for k in await client.hkeys(key)} == kept
         assert await client.zcard(f"{key}:order") == USER_NOTES_LIMIT
 
         # Marking read still reaches the hash; a note the cap dropped does not come back.
         read = NotificationRead(comment_ids=["t000-0", f"t{per_letter - 1:03}-0"])
         await append(log, settings, [new_event("C1", read, firm="firm-1", user="bob")])
         await caught_up(log, settings, client)
-    note = json.loads(await client.hget(key, f"C1:t{per_letter - 1:03}-0"))
+    note = json.loads(redis_bytes(await client.hget(key, f"C1:t{per_letter - 1:03}-0")))
     assert note["read"] is True
     assert not await client.hexists(key, "C1:t000-0")
     assert await client.hlen(key) == USER_NOTES_LIMIT

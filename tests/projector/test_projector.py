@@ -17,6 +17,7 @@ from tests.projector.support import (
     joined,
     left,
     projector,
+    redis_bytes,
     reply,
 )
 
@@ -35,7 +36,7 @@ async def test_folds_a_letter_into_its_keys(
     async with projector(settings, log):
         await caught_up(log, settings, client)
     assert doc_text(await client.get("ydoc:L1")) == "<paragraph>hello world</paragraph>"
-    assert int(await client.get("ydoc:L1:offset")) == 6
+    assert int(redis_bytes(await client.get("ydoc:L1:offset"))) == 6
     meta = await client.hgetall("letter:L1:meta")
     assert meta[b"title"] == b"T L1" and meta[b"firm_id"] == b"firm-1"
     assert await client.smembers("letter:L1:connections") == {b"c1"}
@@ -43,7 +44,7 @@ async def test_folds_a_letter_into_its_keys(
     assert conn[b"userId"] == b"u1" and conn[b"gateway"] == b"gw-1"
     presence = json.loads((await client.hgetall("presence:L1"))[b"u1"])
     assert presence["name"] == "U1" and presence["status"] == "typing"
-    threads = json.loads(await client.get("comments:L1"))
+    threads = json.loads(redis_bytes(await client.get("comments:L1")))
     assert [c["body"] for c in threads[0]["comments"]] == ["nice", "yes"]
     recent = await client.hgetall("recent:L1")
     assert json.loads(recent[b"0"])["userId"] == "u1"
@@ -85,7 +86,7 @@ async def test_replaying_a_stretch_changes_nothing(
         await caught_up(log, settings, client)
     before = await dump(client, volatile=True)
     async for key in client.scan_iter("projector:pos:*"):  # rewind every partition
-        await client.set(key, int(await client.get(key)) // 2)
+        await client.set(key, int(redis_bytes(await client.get(key))) // 2)
     async with projector(settings, log):
         await caught_up(log, settings, client)
     assert await dump(client, volatile=True) == before

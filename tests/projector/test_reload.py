@@ -27,6 +27,7 @@ from tests.projector.support import (
     created,
     doc_text,
     projector,
+    redis_bytes,
 )
 
 
@@ -53,7 +54,7 @@ async def test_expired_letter_is_reloaded_from_the_log(
         await caught_up(log, settings, client)
     text = doc_text(await client.get("ydoc:E1"))
     assert text == "<paragraph>old</paragraph><paragraph>new</paragraph>"
-    assert json.loads(await client.get("comments:E1"))[0]["thread_id"] == "t"
+    assert json.loads(redis_bytes(await client.get("comments:E1")))[0]["thread_id"] == "t"
     assert (await client.hgetall("letter:E1:meta"))[b"title"] == b"T E1"
 
 

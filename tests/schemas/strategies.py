@@ -14,10 +14,12 @@ from schemas.events import EVENT_TYPES, EventSpec
 SHORT = 40  # generated strings stay short: the limits are tested elsewhere, speed matters here
 
 
-def _limit(metadata: list[Any], kind: type, default: int) -> int:
+def _limit(metadata: list[Any], kind: type[MaxLen] | type[Ge], default: int) -> int:
     for item in metadata:
         if isinstance(item, kind):
-            return int(item.max_length if isinstance(item, MaxLen) else item.ge)
+            limit = item.max_length if isinstance(item, MaxLen) else item.ge
+            assert isinstance(limit, int), item  # the payload models' limits are whole numbers
+            return limit
     return default
 
 

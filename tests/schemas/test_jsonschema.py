@@ -22,4 +22,5 @@ def test_every_json_payload_type_has_a_schema_naming_its_type_and_version() -> N
         schema = json.loads((SCHEMA_DIR / f"{type_}.v{spec.version}.json").read_text())
         assert schema["$id"] == f"steno-collab:{type_}:v{spec.version}"
         assert schema["x-topic"] == spec.topic.value
-        assert set(schema["properties"]) == set(spec.model.model_fields)  # type: ignore[union-attr]
+        assert spec.model is not None
+        assert set(schema["properties"]) == set(spec.model.model_fields)

@@ -38,7 +38,7 @@ TABLES = {
 }
 
 
-async def dump(dsn: str) -> dict[str, list[tuple[object, ...]]]:
+async def dump(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     conn = await asyncpg.connect(dsn)
     try:
         return {

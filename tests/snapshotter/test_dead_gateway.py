@@ -11,7 +11,7 @@ import asyncpg
 from eventlog.embedded import EmbeddedLog
 from projector.entry import run
 from projector.settings import ProjectorSettings
-from schemas import Event, SessionLeft, decode_record, new_event
+from schemas import Event, SessionJoined, SessionLeft, decode_record, new_event
 from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from tests.snapshotter.conftest import LETTERS
@@ -114,9 +114,11 @@ async def test_a_session_left_for_a_session_not_held_ends_nothing(
     s = LetterScript("L-twice")
     await append(elog, LETTERS, [s.created(), s.joined("alice", "c-alice")])
     await append(elog, LETTERS, [s.paragraph("alice", "one")])
+    joined = s.joined("alice", "c-alice").payload
+    assert isinstance(joined, SessionJoined)
     gone = SessionLeft(
         conn_id="c-alice",
-        user=s.joined("alice", "c-alice").payload.user,  # type: ignore[union-attr]
+        user=joined.user,
         role="editor",
         reason="gateway gone: gw-a",
     )

@@ -12,8 +12,8 @@ from tests.tools.session import Session
 from tests.tools.snapshots import snapshot_all
 from tools.backfill import backfill
 from tools.diff import diff, format_text, resolve_point
+from tools.history import Entry, history
 from tools.history import format_text as history_text
-from tools.history import history
 from tools.progress import Meter
 from tools.replay import Cut, replay
 from tools.sources import open_sources
@@ -43,7 +43,7 @@ async def test_history_from_postgres_and_from_the_log(settings: Settings, log: L
     assert later and all(e.at_ms >= from_pg[-1].at_ms for e in later)
 
 
-async def _history_since(settings: Settings, since: int) -> list:  # type: ignore[type-arg]
+async def _history_since(settings: Settings, since: int) -> list[Entry]:
     async with open_sources(settings, pg=True) as src:
         return await history(src, LETTER, since_ms=since)
 

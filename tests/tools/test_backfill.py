@@ -96,7 +96,8 @@ async def redis_state(url: str) -> dict[bytes, Any]:
             for key in (f"ydoc:{lid}:offset", f"comments:{lid}"):
                 out[key.encode()] = await client.get(key)
             state = await client.get(f"ydoc:{lid}")
-            text = LetterDocument("default", state or b"").snapshot().content  # type: ignore[arg-type]
+            assert not isinstance(state, str)  # bytes, or None where nothing was projected
+            text = LetterDocument("default", state or b"").snapshot().content
             out[f"text:{lid}".encode()] = text
             out[f"meta:{lid}".encode()] = await client.hgetall(f"letter:{lid}:meta")
         return out
@@ -110,7 +111,7 @@ async def killed_mid_run(
     """Start a reset backfill, SIGKILL it once it has folded part of the log."""
     proc = await cli(env, "backfill", target, "--from-beginning", "--reset")
     try:
-        await eventually(partial(_partial, progress, total), 60, 0.005)  # type: ignore[arg-type]
+        await eventually(partial(_partial, progress, total), 60, 0.005)
     finally:
         proc.kill()
         await proc.communicate()

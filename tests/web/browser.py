@@ -11,8 +11,11 @@ from typing import Any
 from playwright.async_api import (
     Browser,
     BrowserContext,
+    ConsoleMessage,
+    Frame,
     Page,
     Playwright,
+    Response,
     WebSocket,
     expect,
 )
@@ -73,13 +76,22 @@ def _journal(page: Page) -> None:
         ws.on("framereceived", lambda frame: _app_frame(note, "in", frame))
         ws.on("framesent", lambda frame: _app_frame(note, "out", frame))
 
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            note(f"console {message.text}")
+
+    def on_navigated(frame: Frame) -> None:
+        if frame == page.main_frame:
+            note(f"at {frame.url}")
+
+    def on_response(r: Response) -> None:
+        if "/v1/" in r.url:
+            note(f"{r.request.method} {r.url.split('?')[0]} {r.status}")
+
     page.on("websocket", on_socket)
-    page.on("console", lambda m: m.type in ("error", "warning") and note(f"console {m.text}"))
-    page.on("framenavigated", lambda frame: frame == page.main_frame and note(f"at {frame.url}"))
-    page.on(
-        "response",
-        lambda r: "/v1/" in r.url and note(f"{r.request.method} {r.url.split('?')[0]} {r.status}"),
-    )
+    page.on("console", on_console)
+    page.on("framenavigated", on_navigated)
+    page.on("response", on_response)
 
 
 def _app_frame(note: Any, direction: str, frame: str | bytes) -> None:

@@ -6,6 +6,7 @@ browser fixtures).
 """
 
 import asyncio
+import functools
 import re
 
 import httpx
@@ -377,7 +378,7 @@ async def test_a_retyped_ending_stays_marked(base_url: str, browser: Browser) ->
         await avery.keyboard.type("15")
         await expect(avery.locator(".letter-body p >> nth=1")).to_contain_text("March 15, as")
         for page in (avery, parker):  # (parker's page shows avery's caret after "15")
-            await eventually(lambda page=page: _marked(page, "March 15"))
+            await eventually(functools.partial(_marked, page, "March 15"))
         await parker.reload()
         await eventually(lambda: _marked(parker, "March 15"))
 

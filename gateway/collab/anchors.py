@@ -55,10 +55,13 @@ class AnchorError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """Where an anchor is: code-point offsets into the text (None: its character is gone)."""
+    """Where an anchor is: code-point offsets into the text (None: its character is gone).
+    `open_end`: its last character is gone and it ends at `after`, so text typed at its end
+    joins it."""
 
     start: int | None
     end: int | None
+    open_end: bool = False
 
     @property
     def detached(self) -> bool:
@@ -198,7 +201,8 @@ class Resolver:
         # the first is gone too: the range's text was replaced whole, and it stays detached.
         if anchor.after and self._deleted(anchor.end) and not self._deleted(anchor.start):
             moved = self.after(anchor.after)
-            end = end if moved is None else moved
+            if moved is not None:
+                return Resolved(self._offset(anchor.start), moved, open_end=True)
         return Resolved(self._offset(anchor.start), end)
 
     def after(self, encoded: str) -> int | None:

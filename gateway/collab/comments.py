@@ -292,6 +292,7 @@ def _thread_out(thread: dict[str, Any], anchor: Anchor, where: Resolved) -> dict
             "start": anchor.start,
             "end": anchor.end,
             "after": anchor.after,
+            "open_end": where.open_end and not detached,
         },
         "comments": [_comment_out(c) for c in thread["comments"]],
     }

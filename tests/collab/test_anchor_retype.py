@@ -175,6 +175,8 @@ async def test_a_retype_over_rest(collab: Collab) -> None:
     first, second = LETTER.index("March 14"), LETTER.rindex("March 14")
     assert await _post(collab, lid, "inside", {"from": first, "to": first + 8}) == 201
     assert await _post(collab, lid, "at end", {"from": second, "to": second + 8}) == 201
+    made = await _threads(collab, lid)
+    assert [made[b]["anchor"]["open_end"] for b in ("inside", "at end")] == [False, False]
     client = await _node(collab, lid)
     try:
         line = LETTER.split("\n")[1]
@@ -193,6 +195,7 @@ async def test_a_retype_over_rest(collab: Collab) -> None:
             a = threads[body]["anchor"]
             assert threads[body]["detached"] is False
             assert want[a["from"] : a["to"]] == "March 15", body
+            assert a["open_end"] is True  # its last character is gone: typing at its end joins
         got = await client.call("resolve", anchors=[threads["at end"]["anchor"]["after"]])
         assert got["positions"] == [{"para": 1, "index": len(want.split("\n")[1])}]
     finally:

@@ -381,6 +381,14 @@ async def test_a_retyped_ending_stays_marked(base_url: str, browser: Browser) ->
             await eventually(functools.partial(_marked, page, "March 15"))
         await parker.reload()
         await eventually(lambda: _marked(parker, "March 15"))
+        # Marked anew from the server (`open_end`): what is typed at its end still joins it.
+        await parker.goto("about:blank")  # (no caret of his in avery's paragraph)
+        await avery.reload()
+        await eventually(lambda: _marked(avery, "March 15"))
+        await _select_word(avery, 1, "15")
+        await avery.keyboard.press("ArrowRight")
+        await avery.keyboard.type("th")
+        await eventually(lambda: _marked(avery, "March 15th"))
 
         await _select_word(avery, 2, "Kind")
         await avery.fill(".new-thread textarea", "Too familiar?")
@@ -390,7 +398,7 @@ async def test_a_retyped_ending_stays_marked(base_url: str, browser: Browser) ->
         await avery.keyboard.press("ArrowRight")  # the caret right after "Kind"
         await avery.keyboard.type("est")
         await expect(avery.locator(".letter-body p >> nth=2")).to_have_text("Kindest regards")
-        await eventually(lambda: _marked(avery, "March 15", "Kind"))
+        await eventually(lambda: _marked(avery, "March 15th", "Kind"))
 
 
 async def _marked(page: Page, *texts: str) -> bool:

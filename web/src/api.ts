@@ -47,7 +47,9 @@ export interface Thread {
   thread_id: string
   resolved: boolean
   detached: boolean
-  anchor: { from: number; to: number; quote: string }
+  /** `open_end`: its last character was deleted, so text typed at its end joins it (the server
+   * ends it at the character that followed it). */
+  anchor: { from: number; to: number; quote: string; open_end?: boolean }
   comments: Comment[]
 }
 

@@ -77,7 +77,7 @@ export function showAnchors(editor: Editor, threads: Thread[]): void {
         positionAt(doc, thread.anchor.from),
         positionAt(doc, thread.anchor.to),
         MARK_ATTRS(thread.thread_id),
-        { thread: thread.thread_id },
+        { thread: thread.thread_id, inclusiveEnd: thread.anchor.open_end === true },
       ),
     )
     .filter((mark) => mark.to > mark.from)

@@ -27,6 +27,9 @@ from schemas.ystate import decode_vector, encode_vector
 
 HOLD_S = 30.0  # a held part waits this long for the resync that completes it
 HOLD_USERS = 8  # parts held per letter (one per user, the latest)
+# What all letters of the process hold together: a user may have a part held in every letter
+# they open (one crafted resync each), so the letters' own bound is not enough.
+HOLD_BYTES = 64 << 20
 _PAST_ANY_CLOCK = 2**53  # a state vector clock past every struct: "has them all"
 
 
@@ -54,19 +57,24 @@ def own_part(doc: Doc[Any], update: bytes, foreign: list[int]) -> bytes | None:
 class HeldResyncs:
     """One letter's held parts, by user."""
 
+    held_bytes = 0  # of every letter's parts (HOLD_BYTES)
+
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self._limits, self._clock = limits, clock
         self._held: dict[str, Held] = {}
 
     def hold(self, claims: Claims, conn_id: str, part: bytes) -> None:
-        """Keep `part` for a while (the latest of each user; too large a part is not kept)."""
-        if len(part) > self._limits.max_message_bytes:
-            return
+        """Keep `part` for a while (the latest of each user); too large a part, or one over
+        what the process holds, is not kept (its resync is refused all the same)."""
         self._expire()
-        self._held.pop(claims.sub, None)
+        self._drop(claims.sub)
         if len(self._held) >= HOLD_USERS:
-            self._held.pop(next(iter(self._held)))  # the oldest
+            self._drop(next(iter(self._held)))  # the oldest
+        size = len(part)
+        if size > self._limits.max_message_bytes or HeldResyncs.held_bytes + size > HOLD_BYTES:
+            return
         self._held[claims.sub] = Held(claims, conn_id, part, self._clock() + HOLD_S)
+        HeldResyncs.held_bytes += size
 
     def others(self, user: str) -> list[Held]:
         self._expire()
@@ -75,9 +83,19 @@ class HeldResyncs:
     def taken(self, parts: list[Held]) -> None:
         for held in parts:
             if self._held.get(held.claims.sub) is held:
-                del self._held[held.claims.sub]
+                self._drop(held.claims.sub)
+
+    def clear(self) -> None:
+        """The letter leaves memory: its parts go."""
+        for sub in list(self._held):
+            self._drop(sub)
 
     def _expire(self) -> None:
         now = self._clock()
         for sub in [sub for sub, held in self._held.items() if held.until <= now]:
-            del self._held[sub]
+            self._drop(sub)
+
+    def _drop(self, sub: str) -> None:
+        held = self._held.pop(sub, None)
+        if held is not None:
+            HeldResyncs.held_bytes -= len(held.update)

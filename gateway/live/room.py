@@ -141,6 +141,7 @@ class Room:
         self.conns.clear()  # so that their leave() logs nothing more
         self._throttle.cancel_all()
         self.presence.stop()
+        self.held.clear()
         self._on_gone(self, [*unlogged, *left])
 
     def stop_loading(self) -> None:
@@ -151,6 +152,7 @@ class Room:
         """Flush what is queued and stop (idle unload, shutdown)."""
         self._throttle.cancel_all()
         self.presence.stop()
+        self.held.clear()
         self._loading.cancel()
         await asyncio.gather(self._loading, return_exceptions=True)
         await self.letters.close()

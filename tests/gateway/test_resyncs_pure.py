@@ -2,9 +2,11 @@
 
 from typing import Any
 
+import pytest
 from pycrdt import Doc, Text
 
 from gateway.auth import Claims
+from gateway.live import resyncs
 from gateway.live.resyncs import HOLD_S, HOLD_USERS, HeldResyncs, own_part
 from gateway.wire.limits import Limits
 
@@ -48,3 +50,20 @@ def test_held_parts_are_the_latest_per_user_bounded_and_expire() -> None:
     assert "alice" not in {h.claims.sub for h in held.others("nobody")}
     now[0] = HOLD_S + 1
     assert held.others("nobody") == []
+
+
+def test_what_letters_hold_together_is_bounded_and_given_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One crafted resync per letter a user opens would keep a part in each: all letters of the
+    process hold HOLD_BYTES at most, and a letter that leaves memory gives its parts back."""
+    monkeypatch.setattr(resyncs, "HOLD_BYTES", 250)
+    monkeypatch.setattr(HeldResyncs, "held_bytes", 0)
+    letters = [HeldResyncs(Limits(max_message_bytes=100)) for _ in range(3)]
+    for letter in letters:
+        letter.hold(_claims("mallory"), "c", b"x" * 100)
+    assert [len(letter.others("alice")) for letter in letters] == [1, 1, 0]
+    letters[0].clear()
+    letters[2].hold(_claims("mallory"), "c", b"x" * 100)
+    assert len(letters[2].others("alice")) == 1
+    assert HeldResyncs.held_bytes == 200

@@ -77,6 +77,12 @@ class Metrics:
             " than the topic or broker takes); each is logged at ERROR",
             registry=r,
         )
+        self.resync_parts = Counter(
+            "gateway_resync_parts_taken",
+            "Own parts of resyncs refused for repeating other users' unlogged edits (a gateway"
+            " died before logging them) that were taken, alone or with others' held parts",
+            registry=r,
+        )
         self.load_latency = Histogram(
             "gateway_load_seconds", "Time to load a letter", buckets=_FAST, registry=r
         )

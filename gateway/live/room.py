@@ -332,6 +332,7 @@ class Room:
                 self.letter_id, h.update, firm=firm, user=user, conn=h.conn_id, type="doc.update"
             )
             self.letters.put(entry, None)
+        self.ctx.metrics.resync_parts.inc(len(parts))
         frame = binary_frame(outgoing.update(merged))
         for peer in self.conns:
             if peer is not conn:

@@ -101,6 +101,7 @@ async def test_a_peers_own_unlogged_edits_are_taken_before_its_authors_return(
     await alice2.closed.wait()
     assert alice2.close_code == TRY_AGAIN_LATER  # bob's B1 is not hers to bring
     await eventually(lambda: _logged(gw, letter, "alice bob A1 "))  # but her A1 is taken
+    assert (await gw.metrics())["gateway_resync_parts_taken_total"] == 1
 
     bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
     await bob2.synced.wait()
@@ -132,6 +133,7 @@ async def test_two_peers_holding_each_others_unlogged_edits_are_taken_together(
         dict(r.headers)["user"] for r in added if dict(r.headers)["type"] == b"doc.update"
     )
     assert users == [b"alice", b"bob"]  # each part under its own author
+    assert (await gw.metrics())["gateway_resync_parts_taken_total"] == 2
 
     alice3 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
     await alice3.synced.wait()

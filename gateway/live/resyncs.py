@@ -27,9 +27,7 @@ from schemas.ystate import decode_vector, encode_vector
 
 HOLD_S = 30.0  # a held part waits this long for the resync that completes it
 HOLD_USERS = 8  # parts held per letter (one per user, the latest)
-# What all letters of the process hold together: a user may have a part held in every letter
-# they open (one crafted resync each), so the letters' own bound is not enough.
-HOLD_BYTES = 64 << 20
+HOLD_BYTES = 64 << 20  # what all letters of one gateway hold together (HoldBudget)
 _PAST_ANY_CLOCK = 2**53  # a state vector clock past every struct: "has them all"
 
 
@@ -54,13 +52,32 @@ def own_part(doc: Doc[Any], update: bytes, foreign: list[int]) -> bytes | None:
     return None if part == doc.get_update(doc.get_state()) else part
 
 
+class HoldBudget:
+    """What all letters of one gateway hold together: a user may have a part held in every
+    letter they open (one crafted resync each), so the letters' own bound is not enough. One
+    per gateway (its Context), not per process: gateways sharing a process share no budget."""
+
+    def __init__(self, limit: int = HOLD_BYTES) -> None:
+        self.limit = limit
+        self.held = 0  # bytes of every letter's parts
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
 class HeldResyncs:
     """One letter's held parts, by user."""
 
-    held_bytes = 0  # of every letter's parts (HOLD_BYTES)
-
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limits, self._clock = limits, clock
+    def __init__(
+        self, limits: Limits, budget: HoldBudget, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limits, self._budget, self._clock = limits, budget, clock
         self._held: dict[str, Held] = {}
 
     def hold(self, claims: Claims, conn_id: str, part: bytes) -> None:
@@ -70,11 +87,9 @@ class HeldResyncs:
         self._drop(claims.sub)
         if len(self._held) >= HOLD_USERS:
             self._drop(next(iter(self._held)))  # the oldest
-        size = len(part)
-        if size > self._limits.max_message_bytes or HeldResyncs.held_bytes + size > HOLD_BYTES:
+        if len(part) > self._limits.max_message_bytes or not self._budget.take(len(part)):
             return
         self._held[claims.sub] = Held(claims, conn_id, part, self._clock() + HOLD_S)
-        HeldResyncs.held_bytes += size
 
     def others(self, user: str) -> list[Held]:
         self._expire()
@@ -98,4 +113,4 @@ class HeldResyncs:
     def _drop(self, sub: str) -> None:
         held = self._held.pop(sub, None)
         if held is not None:
-            HeldResyncs.held_bytes -= len(held.update)
+            self._budget.give(len(held.update))

@@ -66,7 +66,8 @@ class Room:
         self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
         self.presence = Presence(self._presence_expired)
         self.owners = Ownership(letter_id, ctx.redis)  # who may write under which client id
-        self.held = HeldResyncs(ctx.limits)  # refused resyncs' own parts (gateway/live/resyncs.py)
+        # Refused resyncs' own parts (gateway/live/resyncs.py), within the gateway's budget.
+        self.held = HeldResyncs(ctx.limits, ctx.held_resyncs)
         self.conns: set[Peer] = set()
         # Bytes of the loaded state plus every update accepted since: an upper bound of the
         # document's size (deletions are not subtracted) that costs nothing to keep.

@@ -2,12 +2,10 @@
 
 from typing import Any
 
-import pytest
 from pycrdt import Doc, Text
 
 from gateway.auth import Claims
-from gateway.live import resyncs
-from gateway.live.resyncs import HOLD_S, HOLD_USERS, HeldResyncs, own_part
+from gateway.live.resyncs import HOLD_S, HOLD_USERS, HeldResyncs, HoldBudget, own_part
 from gateway.wire.limits import Limits
 
 
@@ -38,7 +36,7 @@ def test_the_own_part_leaves_out_the_structs_of_foreign_ids() -> None:
 
 def test_held_parts_are_the_latest_per_user_bounded_and_expire() -> None:
     now = [0.0]
-    held = HeldResyncs(Limits(max_message_bytes=100), clock=lambda: now[0])
+    held = HeldResyncs(Limits(max_message_bytes=100), HoldBudget(), clock=lambda: now[0])
     held.hold(_claims("alice"), "c1", b"first")
     held.hold(_claims("alice"), "c2", b"second")
     held.hold(_claims("bob"), "c3", b"x" * 101)  # larger than a message: not kept
@@ -52,18 +50,41 @@ def test_held_parts_are_the_latest_per_user_bounded_and_expire() -> None:
     assert held.others("nobody") == []
 
 
-def test_what_letters_hold_together_is_bounded_and_given_back(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """One crafted resync per letter a user opens would keep a part in each: all letters of the
-    process hold HOLD_BYTES at most, and a letter that leaves memory gives its parts back."""
-    monkeypatch.setattr(resyncs, "HOLD_BYTES", 250)
-    monkeypatch.setattr(HeldResyncs, "held_bytes", 0)
-    letters = [HeldResyncs(Limits(max_message_bytes=100)) for _ in range(3)]
+def test_what_letters_hold_together_is_bounded_and_given_back() -> None:
+    """One crafted resync per letter a user opens would keep a part in each: all letters of a
+    gateway hold its budget at most, and a letter that leaves memory gives its parts back."""
+    budget = HoldBudget(250)
+    letters = [HeldResyncs(Limits(max_message_bytes=100), budget) for _ in range(3)]
     for letter in letters:
         letter.hold(_claims("mallory"), "c", b"x" * 100)
     assert [len(letter.others("alice")) for letter in letters] == [1, 1, 0]
     letters[0].clear()
     letters[2].hold(_claims("mallory"), "c", b"x" * 100)
     assert len(letters[2].others("alice")) == 1
-    assert HeldResyncs.held_bytes == 200
+    assert budget.held == 200
+
+
+def test_parts_give_back_their_bytes_when_used_replaced_or_expired() -> None:
+    now = [0.0]
+    budget = HoldBudget(1000)
+    held = HeldResyncs(Limits(max_message_bytes=100), budget, clock=lambda: now[0])
+    held.hold(_claims("alice"), "c1", b"x" * 50)
+    held.hold(_claims("alice"), "c2", b"x" * 30)  # replaces her first
+    assert budget.held == 30
+    held.hold(_claims("bob"), "c3", b"x" * 20)
+    held.taken(held.others("alice"))  # bob's, used
+    assert budget.held == 30
+    now[0] = HOLD_S + 1
+    assert held.others("nobody") == []
+    assert budget.held == 0
+
+
+def test_two_gateways_do_not_share_a_budget() -> None:
+    """Two gateways in one process (tests run several): one's held parts leave the other's
+    budget whole."""
+    full, other = HoldBudget(100), HoldBudget(100)
+    HeldResyncs(Limits(max_message_bytes=100), full).hold(_claims("mallory"), "c", b"x" * 100)
+    letter = HeldResyncs(Limits(max_message_bytes=100), other)
+    letter.hold(_claims("mallory"), "c", b"x" * 100)
+    assert len(letter.others("alice")) == 1
+    assert (full.held, other.held) == (100, 100)

@@ -32,7 +32,10 @@ later, which send their version with the token; an older one would fail to parse
 byte; for those, as with Hocuspocus' own server, awareness renewals every 15 s keep it open).
 `?events=1` opts in to our app messages (comments, locks, sessions) as stateless messages, both
 ways. A token sent again for an authenticated document goes to its session, which asked for it
-before the old one expires (gateway/live/addressed.py) and may extend itself with it.
+before the old one expires (gateway/live/addressed.py) and may extend itself with it; one sent
+again for a waiting document is kept with its other messages (as Hocuspocus' server queues it),
+the wait going on with the first, and is handed to its session once admitted (which ignores it
+if it has not begun yet: the first token was checked a moment before).
 """
 
 import asyncio
@@ -258,20 +261,32 @@ class Multiplexed:
             if msg.type == hp.CLOSE:  # detached while it waited: not admitted
                 self._forget(msg.address)
                 return None
-            if msg.type != hp.AUTH:
-                if msg.type not in hp.Y_PROTOCOLS and msg.type != hp.STATELESS:
-                    raise Refused(MALFORMED, "unknown_message_type")
-                return self._at_rate(lambda: self._for_deferred(msg))
-            self._forget(msg.address)  # a token again: checked anew in its place
+            if msg.type == hp.AUTH:
+                # Its token again: kept in its place for its session, as Hocuspocus' server
+                # queues a second auth while the first runs; the wait goes on, and what it kept
+                # is not dropped (checking it anew did, losing edits typed meanwhile).
+                self._token_of(msg)
+            elif msg.type not in hp.Y_PROTOCOLS and msg.type != hp.STATELESS:
+                raise Refused(MALFORMED, "unknown_message_type")
+            return self._at_rate(lambda: self._for_deferred(msg))
         if msg.type != hp.AUTH:  # a denied (or closed) document's provider keeps sending
             return self._at_rate(self._not_authenticated)
+        token, versioned = self._token_of(msg)
         try:
-            token, versioned = hp.token_of(msg.message)
             hp.name_of(msg.address)
         except ProtocolError as exc:
             raise Refused(exc.close_code, exc.reason) from None
-        self._pings = self._pings or versioned
         return self._at_rate(lambda: self._authenticate(msg.address, token, versioned))
+
+    def _token_of(self, msg: hp.Addressed) -> tuple[str, bool]:
+        """An auth message's token and whether its provider sent its version; Refused if
+        malformed."""
+        try:
+            token, versioned = hp.token_of(msg.message)
+        except ProtocolError as exc:
+            raise Refused(exc.close_code, exc.reason) from None
+        self._pings = self._pings or versioned
+        return token, versioned
 
     def _not_authenticated(self) -> None:
         self.gateway.ctx.metrics.refuse("not_authenticated")
@@ -282,7 +297,7 @@ class Multiplexed:
         doc = self._docs.get(msg.address)
         deferred = self._deferred.get(msg.address)
         if doc is not None and not doc.ended:
-            self._hand(doc, msg)  # its type was checked: nothing to wait for, nothing raised
+            self._hand_kept(doc, msg)
         elif (
             deferred is not None
             and len(deferred.messages) < BACKLOG
@@ -293,6 +308,14 @@ class Multiplexed:
             self._kept += len(msg.message)
         else:  # beyond the first ones its step 2, answering our step 1, carries its edits
             self._not_authenticated()
+
+    def _hand_kept(self, doc: DocumentSocket, msg: hp.Addressed) -> None:
+        """A message for a document that waited when it arrived: checked and paced then, so
+        nothing raises and nothing waits (a token goes to the session, as on `_hand`)."""
+        if msg.type == hp.AUTH:
+            doc.token(self._token_of(msg)[0])
+        else:
+            self._hand(doc, msg)
 
     def _forget(self, address: bytes) -> Deferred | None:
         """A document no longer waiting; what it kept no longer counts."""
@@ -395,8 +418,8 @@ class Multiplexed:
             self._forget(address)
             if isinstance(admitted, Admitted):
                 doc = self._start(address, admitted, deferred.versioned)
-                for msg in deferred.messages:  # their types were checked: nothing raises
-                    self._hand(doc, msg)
+                for msg in deferred.messages:
+                    self._hand_kept(doc, msg)
             elif not self._later(address, admitted, deferred):
                 await self._deny(address, admitted)
         except Exception as exc:  # nothing here should raise

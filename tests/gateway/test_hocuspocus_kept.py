@@ -26,7 +26,15 @@ def _kept(gw: Running) -> list[int]:
 async def test_waiting_documents_keep_one_largest_message_per_socket(
     tmp_path: Path, read_path: str
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "steno", partitions=2, handshakes_burst=1)
+    # A handshake every 20 s, and a minute to be admitted in: every document waits all
+    # through the test (none is admitted or denied, keeping what it kept), however slow.
+    settings = Settings(
+        data_dir=tmp_path / "steno",
+        partitions=2,
+        handshakes_burst=1,
+        handshakes_per_s=0.05,
+        rate_wait_max_s=60,
+    )
     async with running_gateway(settings) as gw:
         client = await HpClient.connect(gw)
         token = gw.token(user="mallory")

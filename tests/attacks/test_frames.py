@@ -1,5 +1,5 @@
 """Single hostile frames against a live gateway: refused with the documented close code,
-counted, never logged or relayed, while another letter keeps its latency (issue 9)."""
+counted, never logged or relayed, while another letter keeps being served (issue 9)."""
 
 import asyncio
 from typing import Any

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from eventlog.records import Log
 from gateway.live.loader import COVERAGE, coverage_args, header, scan
 from schemas.events import LetterCreated, Topic
+from schemas.keys import meta_key
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class Access:
         if self._redis is None:
             return None
         try:
-            found = await self._redis.hgetall(f"letter:{letter_id}:meta")
+            found = await self._redis.hgetall(meta_key(letter_id))
         except Exception as exc:  # a projection: fall through to the next source
             log.warning("redis unavailable for access lookup: %s", exc)
             return None

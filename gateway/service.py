@@ -25,6 +25,7 @@ from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
 from gateway.live.unheld import UnheldReads
 from gateway.metrics import Metrics
+from schemas.keys import alive_key
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
 
@@ -195,7 +196,7 @@ class Gateway:
         await self.ctx.verifier.close()
 
     async def _keep_alive(self) -> None:
-        key = f"gateway:{self.ctx.gateway_id}:alive"
+        key = alive_key(self.ctx.gateway_id)
         while True:
             try:
                 await self.ctx.redis.set(key, b"1", ex=ALIVE_TTL_S)

@@ -20,6 +20,17 @@ from redis.exceptions import RedisError
 from projector.awareness import presence
 from projector.notes import USER_NOTES_LIMIT, note_views
 from projector.state import Json, LetterState
+from schemas.keys import (
+    alive_key,
+    comments_key,
+    connection_key,
+    connections_key,
+    meta_key,
+    presence_key,
+    recent_key,
+    ydoc_key,
+    ydoc_offset_key,
+)
 
 TP = tuple[str, int]  # (topic, partition)
 P = ParamSpec("P")
@@ -85,6 +96,10 @@ def _raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+# The projector's own keys (positions, fold state), all under one prefix: a wipe matches it.
+OWN_KEYS = "projector:*"
 
 
 def position_key(topic: str, partition: int) -> str:
@@ -158,7 +173,7 @@ class Store:
         ids = list(letter_ids)
         if not ids:
             return {}
-        keys = [k for lid in ids for k in (f"ydoc:{lid}", letter_key(lid))]
+        keys = [k for lid in ids for k in (ydoc_key(lid), letter_key(lid))]
         values = await self.redis.mget(keys)
         found: dict[str, LetterState | None] = {}
         for i, letter_id in enumerate(ids):
@@ -212,25 +227,25 @@ class Store:
         """Gateways whose heartbeat key `gateway:<id>:alive` exists."""
         if not gateways:
             return set()
-        values = await self.redis.mget([f"gateway:{gw}:alive" for gw in gateways])
+        values = await self.redis.mget([alive_key(gw) for gw in gateways])
         return {gw for gw, v in zip(gateways, values, strict=True) if v is not None}
 
     def _letter_commands(self, write: Write) -> list[str | bytes]:
         s, lid, ttl = write.after, write.after.letter_id, self._ttl
         old, new = write.before, views(write.after)
         out: list[str | bytes] = []
-        out += _cmd("SET", f"ydoc:{lid}", s.doc, "PX", ttl)
-        out += _cmd("SET", f"ydoc:{lid}:offset", str(s.letters_offset), "PX", ttl)
+        out += _cmd("SET", ydoc_key(lid), s.doc, "PX", ttl)
+        out += _cmd("SET", ydoc_offset_key(lid), str(s.letters_offset), "PX", ttl)
         out += _cmd("SET", letter_key(lid), s.rest_json(), "PX", ttl)
         if old is None:
             out += _cmd("SADD", known_key(write.partition), lid)
-        out += self._hash(f"letter:{lid}:meta", old.meta if old else None, new.meta)
-        out += self._hash(f"presence:{lid}", old.presence if old else None, new.presence)
-        out += self._hash(f"recent:{lid}", old.recent if old else None, new.recent)
+        out += self._hash(meta_key(lid), old.meta if old else None, new.meta)
+        out += self._hash(presence_key(lid), old.presence if old else None, new.presence)
+        out += self._hash(recent_key(lid), old.recent if old else None, new.recent)
         if old is None or old.comments != new.comments:
-            out += _cmd("SET", f"comments:{lid}", new.comments, "PX", ttl)
+            out += _cmd("SET", comments_key(lid), new.comments, "PX", ttl)
         else:
-            out += _cmd("PEXPIRE", f"comments:{lid}", ttl)
+            out += _cmd("PEXPIRE", comments_key(lid), ttl)
         out += self._notes(old.notes if old else None, new.notes, write.notified)
         return out + self._connections(
             lid, old.connections if old else None, new.connections, write
@@ -241,11 +256,11 @@ class Store:
     ) -> list[str | bytes]:
         out: list[str | bytes] = []
         for conn in (old or {}).keys() - new.keys():
-            out += _cmd("DEL", f"connection:{conn}")
+            out += _cmd("DEL", connection_key(conn))
         for conn, fields in new.items():
             known = old is not None and old.get(conn) == fields
-            out += self._hash(f"connection:{conn}", fields if known else None, fields)
-        key = f"letter:{lid}:connections"
+            out += self._hash(connection_key(conn), fields if known else None, fields)
+        key = connections_key(lid)
         if old is not None and old.keys() == new.keys():
             return out + (_cmd("PEXPIRE", key, self._ttl) if new else [])
         out += _cmd("DEL", key)

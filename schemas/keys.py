@@ -1,10 +1,87 @@
-"""Redis keys one service writes and another reads (DESIGN.md "Keys"): the contract, here once."""
+"""Redis keys one service writes and another reads (DESIGN.md "Keys"): the contract, here once.
+
+The projector is the only writer of a letter's live state; the gateway and the tools read it.
+Key strings are deployed data: changing one strands what Redis holds under the old name.
+Keys one service keeps to itself stay with it (`projector:*` in projector/store.py, the
+gateway's section locks and client-id owners in gateway/).
+"""
 
 from urllib.parse import quote
+
+
+def ydoc_key(letter_id: str) -> str:
+    """A letter's full Yjs state, `ydoc:<letterId>` (the projector writes; the gateway loads
+    a cold letter from it, `verify` compares it)."""
+    return f"ydoc:{letter_id}"
+
+
+def ydoc_offset_key(letter_id: str) -> str:
+    """`ydoc:<letterId>:offset`: the log position folded into `ydoc_key`, written with it in
+    one transaction (the projector writes; the gateway reads it with the state, and to see
+    how far the projector has come)."""
+    return f"{ydoc_key(letter_id)}:offset"
+
+
+def meta_key(letter_id: str) -> str:
+    """`letter:<letterId>:meta` hash: firm, title, creator (the projector writes; the gateway's
+    access checks read)."""
+    return f"letter:{letter_id}:meta"
+
+
+def connections_key(letter_id: str) -> str:
+    """`letter:<letterId>:connections` set of connection ids (the projector writes; the
+    backfill reads it to find a letter's `connection_key`s)."""
+    return f"letter:{letter_id}:connections"
+
+
+def connection_key(conn_id: str) -> str:
+    """`connection:<connId>` hash: who is connected where (the projector writes)."""
+    return f"connection:{conn_id}"
+
+
+def presence_key(letter_id: str) -> str:
+    """`presence:<letterId>` hash: user id -> JSON (the projector writes; the gateway reads it
+    for who is here and whether a lock holder is still present)."""
+    return f"presence:{letter_id}"
+
+
+def comments_key(letter_id: str) -> str:
+    """`comments:<letterId>`: the letter's threads as JSON (the projector writes; the gateway
+    reads them to check and answer comment messages)."""
+    return f"comments:{letter_id}"
+
+
+def recent_key(letter_id: str) -> str:
+    """`recent:<letterId>` hash: paragraph -> who edited it last (the projector writes; the
+    gateway's `section.edited` follows it)."""
+    return f"recent:{letter_id}"
+
+
+def alive_key(gateway_id: str) -> str:
+    """`gateway:<gatewayId>:alive`, a gateway's heartbeat (the gateway writes it with a TTL;
+    the projector reaps the connections of a gateway whose key is gone)."""
+    return f"gateway:{gateway_id}:alive"
+
+
+_NOTES = "notifications"
 
 
 def notes_key(firm_id: str, user_id: str) -> str:
     """A user's notifications (the projector writes, the gateway reads and marks):
     `notifications:<firmId>:<userId>`, each percent-encoded: ids are any text, and neither part
     then holds a ':' (firm "a:b" user "c" and firm "a" user "b:c" keep keys apart)."""
-    return f"notifications:{quote(firm_id, safe='')}:{quote(user_id, safe='')}"
+    return f"{_NOTES}:{quote(firm_id, safe='')}:{quote(user_id, safe='')}"
+
+
+# Match patterns of every live-state key above the projector writes (a backfill's wipe): each
+# key function given "*". `ydoc:*` covers the offsets, `notifications:*` the hashes' indexes.
+LIVE_STATE_PATTERNS = (
+    ydoc_key("*"),
+    meta_key("*"),
+    connections_key("*"),
+    presence_key("*"),
+    connection_key("*"),
+    comments_key("*"),
+    recent_key("*"),
+    f"{_NOTES}:*",
+)

@@ -28,24 +28,26 @@ from projector.metrics import Metrics
 from projector.notes import note_views
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
-from projector.store import TP, Store, Write, letter_key
+from projector.store import OWN_KEYS, TP, Store, Write, letter_key
 from schemas.events import Topic
+from schemas.keys import (
+    LIVE_STATE_PATTERNS,
+    comments_key,
+    connection_key,
+    connections_key,
+    meta_key,
+    presence_key,
+    recent_key,
+    ydoc_key,
+    ydoc_offset_key,
+)
 from schemas.settings import Settings
 from steno_collab.processes import exit_with_parent
 from tools.progress import Meter
 from tools.sources import Sources
 
 RESET_MARKER = "backfill:projector:reset"  # "wiping" | "rebuilding"
-OWNED = (
-    "ydoc:*",
-    "letter:*",
-    "presence:*",
-    "connection:*",
-    "comments:*",
-    "recent:*",
-    "notifications:*",  # users' hashes, folded from their letters' mentions
-    "projector:*",
-)
+OWNED = (*LIVE_STATE_PATTERNS, OWN_KEYS)
 POLL_S = 0.1
 
 
@@ -266,10 +268,10 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter, reset_
 
 async def _forget(redis: Redis, letter_ids: list[str]) -> None:
     for lid in letter_ids:
-        conns = await redis.smembers(f"letter:{lid}:connections")
-        keys = [f"ydoc:{lid}", f"ydoc:{lid}:offset", f"letter:{lid}:meta", letter_key(lid)]
-        keys += [f"letter:{lid}:connections", f"presence:{lid}", f"comments:{lid}"]
-        keys += [f"recent:{lid}", *(f"connection:{_text(c)}" for c in conns)]
+        conns = await redis.smembers(connections_key(lid))
+        keys = [ydoc_key(lid), ydoc_offset_key(lid), meta_key(lid), letter_key(lid)]
+        keys += [connections_key(lid), presence_key(lid), comments_key(lid), recent_key(lid)]
+        keys += [connection_key(_text(c)) for c in conns]
         await redis.delete(*keys)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from pycrdt import Doc
 
 from schemas.events import LetterCreated
+from schemas.keys import ydoc_key, ydoc_offset_key
 from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
 from snapshotter import pgtext, read
 from snapshotter.document import LetterDocument
@@ -89,7 +90,7 @@ async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
 
 async def _redis(src: Sources, log_only: Sources, letter_id: str) -> list[Finding]:
     assert src.redis is not None
-    state, offset = await src.redis.mget(f"ydoc:{letter_id}", f"ydoc:{letter_id}:offset")
+    state, offset = await src.redis.mget(ydoc_key(letter_id), ydoc_offset_key(letter_id))
     if state is None or offset is None:
         return [Finding(letter_id, "redis", "not in Redis (expired or not projected yet)", True)]
     replayed = await replay(log_only, letter_id, Cut(offset=int(offset)))

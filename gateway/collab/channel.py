@@ -32,6 +32,7 @@ from gateway.collab import comments
 from gateway.collab.locks import Locks
 from gateway.collab.shared import Collab, CollabError, iso, user_ref
 from gateway.live.room import Peer, Room
+from schemas.keys import recent_key
 
 log = logging.getLogger(__name__)
 TYPING_DEBOUNCE_S = 2.0
@@ -180,7 +181,7 @@ class AppChannel:
         for room in self.collab.gateway.rooms:
             if not any(peer.events for peer in room.conns):
                 continue
-            raw = await redis.hgetall(f"recent:{room.letter_id}")
+            raw = await redis.hgetall(recent_key(room.letter_id))
             now = looked[room.letter_id] = {k.decode(): v.decode() for k, v in raw.items()}
             before = self._recent.get(room.letter_id)
             fresh_ms = (time.time() - RECENT_FRESH_S) * 1000

@@ -41,6 +41,7 @@ from schemas.events import (
     CommentResolved,
 )
 from schemas.ids import uuid7
+from schemas.keys import comments_key
 
 MAX_BODY = 10_000  # characters, as the event schema allows
 
@@ -305,7 +306,7 @@ def _comment_out(comment: dict[str, Any]) -> dict[str, Any]:
 
 async def _stored(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
     await collab.caught_up(letter_id)
-    found = await collab.json_key(f"comments:{letter_id}")
+    found = await collab.json_key(comments_key(letter_id))
     return found if isinstance(found, list) else []
 
 

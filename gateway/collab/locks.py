@@ -42,6 +42,7 @@ from gateway.collab import lock_scripts as scripts
 from gateway.collab.shared import Collab, CollabError, iso, user_ref
 from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
 from schemas.ids import uuid7
+from schemas.keys import presence_key
 
 log = logging.getLogger(__name__)
 LOCK_TTL_S = 300
@@ -292,7 +293,7 @@ class Locks:
         await self.collab.append(service, LetterMeta(letter_id, firm_id, ""), payload)
 
     async def _present(self, letter_id: str, user: str) -> bool:
-        return bool(await self.redis.hexists(f"presence:{letter_id}", user))
+        return bool(await self.redis.hexists(presence_key(letter_id), user))
 
     async def _release_if_left(self, key: str) -> None:
         granted = self._granted.get(key)

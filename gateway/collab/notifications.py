@@ -20,7 +20,7 @@ from gateway.auth import Claims
 from gateway.collab.comments import CollabDep, parse
 from gateway.collab.shared import Collab, CollabError
 from schemas.events import NotificationRead
-from schemas.keys import notes_key
+from schemas.keys import notes_key, presence_key
 
 LIST_LIMIT = 100
 TYPING_MS = 5_000
@@ -75,7 +75,7 @@ async def presence(collab: Collab, claims: Claims, letter_id: str) -> dict[str, 
     redis = collab.ctx.redis
     if redis is None:
         raise CollabError(503, "presence needs Redis")
-    raw = await redis.hgetall(f"presence:{letter_id}")
+    raw = await redis.hgetall(presence_key(letter_id))
     now = int(time.time() * 1000)
     users = [_user(k.decode(), json.loads(v), now) for k, v in sorted(raw.items())]
     return {"users": users}

@@ -34,6 +34,7 @@ from schemas.events import (
     Topic,
     UserRef,
 )
+from schemas.keys import ydoc_offset_key
 
 COMMENTERS = frozenset({"editor", "commenter", "service"})
 CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
@@ -176,7 +177,7 @@ class Collab:
         waiting = [lid for lid in letters if self._appended.get(lid, 0)]
         deadline = time.monotonic() + CATCH_UP_S
         while redis is not None and waiting:
-            stored = await redis.mget([f"ydoc:{lid}:offset" for lid in waiting])
+            stored = await redis.mget([ydoc_offset_key(lid) for lid in waiting])
             waiting = [
                 lid
                 for lid, at in zip(waiting, stored, strict=True)

@@ -25,6 +25,7 @@ from pycrdt import Doc, merge_updates
 
 from eventlog.records import Log, Record
 from schemas.events import SNAPSHOTTER_GROUP, Topic
+from schemas.keys import ydoc_key, ydoc_offset_key
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
 
@@ -132,7 +133,7 @@ async def _snapshot(
     (None, None): read the whole partition."""
     if redis is not None:
         try:
-            state, offset = await redis.mget(f"ydoc:{letter_id}", f"ydoc:{letter_id}:offset")
+            state, offset = await redis.mget(ydoc_key(letter_id), ydoc_offset_key(letter_id))
             if state is not None and offset is not None:
                 return bytes(state), int(offset)
         except Exception as exc:  # Redis is a cache here; the log still has everything

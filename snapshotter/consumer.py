@@ -6,6 +6,8 @@ eviction, `checkpoint` on an orderly stop): a letter whose state row lags commit
 folds them again, without writing their rows (`_catch_up`), and is saved as caught up. `resume`
 does so for every letter a crash left lagging in the partitions it takes
 (`_catch_up_listed`); one loaded later still lagging is saved with the batch's commit.
+Letters stay cached up to `Folder.max_cached` after each commit: those of other partitions
+evicted unsaved are saved right after it, each partition's with its position left as it is.
 
 `run` consumes the partitions the group membership (eventlog.group, driven by `service`)
 assigned to this instance. Even if two instances briefly believed they owned one partition,
@@ -16,7 +18,7 @@ import asyncio
 import logging
 import time
 from asyncio import FIRST_COMPLETED
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 
 import asyncpg
 
@@ -176,14 +178,17 @@ class Snapshotter:
         self._folded[partition] = next_offset
         await self.flush()
         # Everything folded before this batch is committed: letters of this partition may be
-        # saved with it (those evicted, and those unsaved for too long).
-        saved = self.folder.evict(partition, keep=out.dirty)
+        # saved with it (those evicted, and those unsaved for too long), and letters of other
+        # partitions evicted to keep the cache bounded with commits of their own, after it.
+        evicted = self.folder.evict(partition, keep=out.dirty)
+        saved = [row for row in evicted if row.partition == partition]
+        elsewhere = self._by_partition(row for row in evicted if row.partition != partition)
         saved += self.folder.stale(partition, time.monotonic() - self.settings.snapshotter_state_s)
         out.states += saved
         out.current.update(row.letter_id for row in saved)
         for letter_id in out.current:
             out.lagging.pop(letter_id, None)
-        commit = self._commit(partition, expected, records, out)
+        commit = self._commit(partition, expected, records, out, elsewhere)
         self._pending = asyncio.create_task(commit, name="snapshotter-commit")
 
     async def flush(self) -> None:
@@ -199,7 +204,12 @@ class Snapshotter:
             raise
 
     async def _commit(
-        self, partition: int, expected: int, records: Sequence[Record], out: BatchOutput
+        self,
+        partition: int,
+        expected: int,
+        records: Sequence[Record],
+        out: BatchOutput,
+        elsewhere: dict[int, list[StateRow]],
     ) -> None:
         if out.quarantined:  # idempotent; before the position moves past them
             await quarantine.write(self.store.pool, out.quarantined)
@@ -214,6 +224,8 @@ class Snapshotter:
             self._careful[partition] = records[-1].offset
             raise PoisonRecord((self.topic, partition, records[0].offset), 1, exc) from exc
         self.positions[partition] = next_offset
+        for other, rows in elsewhere.items():
+            await self._save_states(other, self.positions[other], rows)
         self.committed.set()
         self.committed.clear()
 
@@ -227,15 +239,27 @@ class Snapshotter:
         for partition, committed in self.positions.items():
             rows = self.folder.unsaved(partition, committed)
             if rows:
-                out = BatchOutput(states=rows, current={row.letter_id for row in rows})
                 try:
-                    await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+                    await self._save_states(partition, committed, rows)
                 except StalePositionError as exc:
                     taken.append(exc)
                     continue
                 log.info("saved %d letter states of %s/%d", len(rows), self.topic, partition)
         if taken:
             raise StalePositionError("; ".join(str(exc) for exc in taken))
+
+    async def _save_states(self, partition: int, committed: int, rows: list[StateRow]) -> None:
+        """Write letters' states of `partition` alone: its position stays at `committed`, the
+        compare-and-set of which refuses the write if another instance took the partition."""
+        out = BatchOutput(states=rows, current={row.letter_id for row in rows})
+        await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+
+    @staticmethod
+    def _by_partition(rows: Iterable[StateRow]) -> dict[int, list[StateRow]]:
+        grouped: dict[int, list[StateRow]] = {}
+        for row in rows:
+            grouped.setdefault(row.partition, []).append(row)
+        return grouped
 
     async def _load(self, partition: int, expected: int, records: Sequence[Record]) -> None:
         missing = self.folder.uncached(records)
@@ -282,9 +306,8 @@ class Snapshotter:
                 rows += await self._catch_up(partition, committed, behind, carry=False)
             except PoisonRecord as exc:
                 log.error("%s/%d: catching up at start failed: %s", self.topic, partition, exc)
-            if rows:
-                out = BatchOutput(states=rows, current={row.letter_id for row in rows})
-                await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+            for each, its_rows in self._by_partition(rows).items():
+                await self._save_states(each, self.positions[each], its_rows)
 
     async def _catch_up(
         self, partition: int, end: int, states: Sequence[LetterState], *, carry: bool = True

@@ -12,7 +12,7 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from itertools import takewhile
+from itertools import islice, takewhile
 from typing import Any, TypeVar
 
 from eventlog.records import Record
@@ -151,20 +151,30 @@ class Folder:
             self.letters[state.letter_id] = state
 
     def evict(self, partition: int, keep: Collection[str] = (), room: int = 0) -> list[StateRow]:
-        """Drop least recently used letters (all but `keep`) whose state is saved, or is in
-        `partition` (whose commit is about to be made), until `room` more fit under
-        `max_cached`: their rows are returned, to be written with it. Unsaved letters of other
-        partitions wait for their partition's; the walk goes on past them."""
+        """Drop least recently used letters (all but `keep`) until `room` more fit under
+        `max_cached`; the rows of those unsaved are returned. Saved letters and those of
+        `partition` (whose commit is about to be made) go first; then, if the cache is still
+        over, unsaved letters of other partitions: a quiet partition's letters would otherwise
+        stay past the bound until its next batch. Call it only when every record folded
+        outside `partition` is committed: each row must then be written with a commit of its
+        own partition (`partition`'s, or one leaving another's position where it is)."""
         excess = len(self.letters) + room - self.max_cached
         if excess <= 0:
             return []
         dropped: list[LetterState] = []
-        for letter_id, state in self.letters.items():
+        for state in self.letters.values():
             if len(dropped) == excess:
                 break
-            if letter_id in keep or (state.unsaved and state.partition != partition):
+            if state.letter_id in keep or (state.unsaved and state.partition != partition):
                 continue
             dropped.append(state)
+        if len(dropped) < excess:
+            others = (
+                s
+                for s in self.letters.values()
+                if s.unsaved and s.partition != partition and s.letter_id not in keep
+            )
+            dropped += islice(others, excess - len(dropped))
         saves = [self.save(state) for state in dropped if state.unsaved]
         for state in dropped:
             del self.letters[state.letter_id]

@@ -213,3 +213,19 @@ def test_eviction_walks_past_unsaved_letters_of_other_partitions() -> None:
     folder.fold(log.records([LetterScript("L-new").created()]))
     assert [row.letter_id for row in folder.evict(1)] == ["L-other-0"]  # saved with 1's commit
     assert list(folder.letters) == ["L-other-1", "L-new"]
+
+
+def test_eviction_saves_unsaved_letters_of_other_partitions_when_nothing_else_makes_room() -> None:
+    folder, log = Folder(Settings(), max_cached=2, saving=RARELY), Log()
+    quiet = [LetterScript(f"L-quiet-{i}") for i in range(3)]  # partition 1, then no more
+    folder.fold(log.records([e for s in quiet for e in (s.created(), s.paragraph("b", "q"))], 1))
+    assert [row.letter_id for row in folder.evict(1)] == ["L-quiet-0"]  # with 1's commit
+    busy = [LetterScript(f"L-busy-{i}") for i in range(2)]
+    out = folder.fold(log.records([s.created() for s in busy]))
+    # Only partition 1's unsaved letters can make room: their rows come back (for a commit of
+    # partition 1 at its position), the least recently used first, and the bound holds.
+    rows = folder.evict(0, keep=out.dirty)
+    assert [(row.letter_id, row.partition) for row in rows] == [("L-quiet-1", 1), ("L-quiet-2", 1)]
+    assert [json.loads(row.state_json)["covers"] for row in rows] == [4, 6]
+    assert list(folder.letters) == ["L-busy-0", "L-busy-1"]
+    assert folder.stale(1, time.monotonic()) == []  # saved: no longer due

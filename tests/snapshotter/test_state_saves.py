@@ -238,19 +238,52 @@ async def test_eviction_saves_the_letters_of_the_committing_partition(
     a, b = by_partition[0][:2]
     other = by_partition[1][0]
     snapshotter = Snapshotter(make_settings(**RARELY), elog, store)
-    snapshotter.folder.max_cached = 1
+    snapshotter.folder.max_cached = 2
     await append(elog, LETTERS, [other.created(), other.paragraph("dave", "elsewhere")])
     await append(elog, LETTERS, [a.created(), a.paragraph("alice", "A")])
     await feed(snapshotter, elog, limit=1000)
     assert (await state_rows(db))[a.letter_id][1]["covers"] == 1
     await append(elog, LETTERS, [b.created(), b.paragraph("bob", "B")])
     await feed(snapshotter, elog, limit=1000)
-    # Partition 0 committed with more than one cached letter: `a` (least recently used, its
-    # state ahead of its row) is saved with the commit; `other` (partition 1) is kept.
+    # Partition 0 committed with more cached letters than fit: `a` (least recently used of
+    # those its commit can save, its state ahead of its row) is saved with it; `other`
+    # (partition 1, less recently used) is kept, as evicting `a` made room.
     assert set(snapshotter.folder.letters) == {b.letter_id, other.letter_id}
     rows = await state_rows(db)
     assert rows[a.letter_id][1]["covers"] == 2
     assert rows[other.letter_id][1]["covers"] == 1
+
+
+async def test_a_quiet_partitions_letters_are_saved_to_keep_the_cache_bounded(
+    elog: EmbeddedLog, make_settings: Callable[..., Settings], store: Store, db: str
+) -> None:
+    """Letters of a partition that gets no more batches are saved (their partition's position
+    left as it is) when the cache is over its bound, not kept until its next batch."""
+    names = (f"L-bound-{i}" for i in range(100))
+    scripts = [LetterScript(name) for name in names]
+    quiet = [s for s in scripts if elog.partition_for(LETTERS, s.letter_id.encode()) == 1][:3]
+    busy = [s for s in scripts if elog.partition_for(LETTERS, s.letter_id.encode()) == 0][:6]
+    snapshotter = Snapshotter(make_settings(**RARELY), elog, store)
+    snapshotter.folder.max_cached = 3
+    await append(elog, LETTERS, [e for s in quiet for e in (s.created(), s.paragraph("q", "Q"))])
+    await feed(snapshotter, elog, limit=1000)
+    quiet_ids = {s.letter_id for s in quiet}
+    assert await unsaved(db) == quiet_ids  # their paragraphs are not in their rows yet
+    position = (await committed(store))[1]
+    for group in (busy[:3], busy[3:]):
+        await append(
+            elog, LETTERS, [e for s in group for e in (s.created(), s.paragraph("b", "B"))]
+        )
+        await feed(snapshotter, elog, limit=1000)
+        assert set(snapshotter.folder.letters) == {s.letter_id for s in group}
+    assert not quiet_ids & await unsaved(db)
+    assert (await committed(store))[1] == position
+    states = await store.load_states(
+        quiet_ids, field_name=snapshotter.folder.field, window_ms=snapshotter.folder.window_ms
+    )
+    assert {s.letter_id: (s.doc.snapshot().content, s.unsaved) for s in states} == {
+        letter_id: ("Q", False) for letter_id in quiet_ids
+    }
 
 
 async def test_a_letter_unsaved_for_longer_than_the_limit_is_saved_with_its_partition(

@@ -91,8 +91,10 @@ async def test_an_update_to_a_letter_nobody_holds_is_there_for_the_next_to_join(
 
 async def test_refusals_cost_nothing_and_say_why(gw: Running) -> None:
     letter, alice, bob = await gw.two_editors()
+    acked = len(alice.updates)
     await alice.insert("mine")
     await eventually(lambda: str(bob.text) == "mine")
+    await eventually(lambda: len(alice.updates) > acked)  # her echo: it is logged
     before = types_of(await gw.records(Topic.LETTERS, letter))
     url = f"/v1/letters/{letter}/updates"
     other: Doc[Any] = Doc()

@@ -26,6 +26,7 @@ from eventlog.factory import open_log
 from projector.entry import run
 from projector.settings import ProjectorSettings
 from schemas import Topic, encode_event, new_event
+from schemas.keys import ydoc_key
 from schemas.settings import Settings
 from steno_collab.embedded import EmbeddedServices
 
@@ -82,7 +83,7 @@ async def catch_up(log: Log, settings: Settings, client: aioredis.Redis) -> tupl
 
 async def check(client: aioredis.Redis, letters: int, updates: int) -> None:
     doc: Doc[XmlFragment] = Doc()
-    doc.apply_update(await client.get(f"ydoc:letter-{letters - 1:05d}"))
+    doc.apply_update(await client.get(ydoc_key(f"letter-{letters - 1:05d}")))
     text = str(doc.get("default", type=XmlFragment))
     assert len(text) == len("<paragraph></paragraph>") + updates - 1, text
 

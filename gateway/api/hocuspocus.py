@@ -399,6 +399,7 @@ class Multiplexed:
             return False
         self.gateway.ctx.metrics.paced.inc()
         self._deferred[address] = deferred
+        self._kept += deferred.kept  # refused again, it keeps what it kept: `_forget` took it off
         self._admitting += 1  # until it is admitted or denied: the deadline says 1013
         task = asyncio.create_task(self._again(address, wait, deferred))
         self._waits.add(task)

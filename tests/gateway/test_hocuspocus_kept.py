@@ -5,11 +5,13 @@ that named 40 addresses and sent each 16 messages of 256 KiB had 144 MiB kept (f
 
 from pathlib import Path
 
+from pycrdt import Doc, create_update_message
+
 from gateway.api.hocuspocus import Multiplexed
 from gateway.wire import hocuspocus as hp
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
-from tests.gateway.hocuspocus_client import HpClient
+from tests.gateway.hocuspocus_client import HpClient, edit
 from tests.support import eventually
 
 DOCS, EACH, SIZE = 10, 8, 256 << 10
@@ -57,3 +59,29 @@ async def test_waiting_documents_keep_one_largest_message_per_socket(
 async def _dropped(gw: Running, at_least: int) -> bool:
     metrics = await gw.metrics()
     return metrics.get(NOT_AUTHENTICATED, 0) >= at_least
+
+
+async def test_a_document_refused_again_still_counts_what_it_kept(tmp_path: Path) -> None:
+    """A waiting document checked again and still over the budget waits on with its messages:
+    they must count again (forgetting it subtracted them, and counted bytes fell below what the
+    socket held, a little more each round: found in review)."""
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, handshakes_burst=1)
+    async with running_gateway(settings) as gw:
+        letters = [await gw.create_letter() for _ in range(3)]
+        client = await HpClient.connect(gw)
+        token = gw.token(user="mallory")
+        await client.synced(f"letter-{letters[0]}", token)  # the whole burst
+        (socket,) = [s for s in gw.app.state.gateway.sockets if isinstance(s, Multiplexed)]
+        waiting = [f"letter-{letter}" for letter in letters[1:]]
+        typed = create_update_message(edit(Doc(), "typed while waiting"))
+        for address in waiting:
+            await client.auth(address, token)
+        await eventually(lambda: len(socket._deferred) == 2)
+        for address in waiting:
+            await client.send(address, typed)
+        await eventually(lambda: _kept(gw) == [2 * len(typed)])
+        # One handshake a second: the first checked again is admitted, the other refused again.
+        await eventually(lambda: len(socket._docs) == 2, timeout=15)
+        assert len(socket._deferred) == 1
+        assert socket._kept == _kept(gw)[0] == len(typed)
+        await client.close()

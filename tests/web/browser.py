@@ -13,6 +13,7 @@ from playwright.async_api import (
     BrowserContext,
     ConsoleMessage,
     Frame,
+    Locator,
     Page,
     Playwright,
     Response,
@@ -130,16 +131,23 @@ async def type_at_end(page: Page, text: str) -> None:
     await page.keyboard.type(text, delay=40)
 
 
-# The letter's text, one line per block, without the carets' name labels.
-_TEXT = """() => [...document.querySelectorAll('.letter-body > *')].map((block) => {
+# A block's text without the carets' name labels (a caret is drawn inside the block it is in).
+_BLOCK_TEXT = """(block) => {
   const copy = block.cloneNode(true)
   copy.querySelectorAll('.collaboration-carets__caret').forEach((caret) => caret.remove())
   return copy.textContent
-}).join('\\n')"""
+}"""
+# The letter's text, one line per block.
+_TEXT = f"() => [...document.querySelectorAll('.letter-body > *')].map({_BLOCK_TEXT}).join('\\n')"
 
 
 async def body_text(page: Page) -> str:
     text: str = await page.evaluate(_TEXT)
+    return text
+
+
+async def block_text(block: Locator) -> str:
+    text: str = await block.evaluate(_BLOCK_TEXT)
     return text
 
 

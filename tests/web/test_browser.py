@@ -24,6 +24,7 @@ from schemas.settings import Settings
 from steno_collab.processes import Supervised, free_port, spawn, wait_ready
 from tests.support import eventually
 from tests.web.browser import (
+    block_text,
     body_text,
     create_letter,
     launch,
@@ -484,12 +485,16 @@ async def _refused(base_url: str, reason: str) -> bool:
 
 
 async def select_paragraph(page: Page, index: int) -> None:
-    await page.click(f".letter-body p >> nth={index}")
+    """Select the paragraph (one line of text) with the keyboard, and wait for the editor to have
+    that selection: ProseMirror reads the browser's on its next selectionchange, and until then
+    it keeps the one before (focus moving to the comment box, or a key, would act on that)."""
+    paragraph = page.locator(".letter-body p").nth(index)
+    text = [*await block_text(paragraph)]  # code points, as the form counts them
+    await paragraph.click()
     await page.keyboard.press("End")
     await page.keyboard.press("Shift+Home")
-    # ProseMirror reads the browser's selection on its next selectionchange: until the form
-    # shows the quote, moving focus to the comment box could leave the editor's selection empty.
-    await expect(page.locator(".comment-target")).to_have_text(re.compile("^On: “.+”$"))
+    quote = "".join(text[:80]) + "…" if len(text) > 80 else "".join(text)
+    await expect(page.locator(".comment-target")).to_have_text(f"On: “{quote}”")
 
 
 async def test_a_request_over_the_users_budget_is_sent_again_after_retry_after(

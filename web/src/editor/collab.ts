@@ -10,6 +10,7 @@ import * as Y from 'yjs'
 
 import type { Session } from '../auth'
 import { commentAnchors } from './anchors'
+import { readInputBeforeMessages } from './pending-input'
 import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
 import { undoGrouping } from './undo-grouping'
@@ -100,6 +101,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
     if (writer && !editor.isDestroyed) editor.setEditable(true)
   }
   provider.on('sync', firstSync)
+  readInputBeforeMessages(provider, () => (editor.isDestroyed ? null : editor.view))
   return {
     ydoc,
     provider,

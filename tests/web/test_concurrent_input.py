@@ -1,0 +1,75 @@
+"""Input while a colleague types: what the browser did and ProseMirror has not read yet survives
+the colleague's edits arriving.
+
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
+browser fixtures).
+"""
+
+import asyncio
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.web.browser import EDITABLE, block_text, create_letter, pages, saved, sign_in
+from tests.web.test_browser import base_url, browser
+
+__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+
+# A main thread busy while the mouse goes down, as on a loaded machine: the colleague's messages
+# that come in meanwhile are handled before the browser's "selectionchange" for the click.
+_BUSY_ON_MOUSEDOWN = """(ms) => window.addEventListener('mousedown', () => {
+  const end = performance.now() + ms
+  while (performance.now() < end) {}
+}, { capture: true, once: true })"""
+
+
+async def test_a_click_holds_while_a_colleagues_keystrokes_arrive(
+    base_url: str, browser: Browser
+) -> None:
+    """ProseMirror reads a click's caret on the next "selectionchange", a task of its own. A
+    colleague's keystroke applied before it put the caret back where it was, and what was typed
+    next went there: in CI, Avery's sentence into Parker's paragraph (and her undo then took a
+    space of his along). Several clicks: each lost the race about half the time."""
+    async with pages(browser, 2) as (avery, parker):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Race", "Dear Sir,\nThe terms follow.")
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+        await parker.wait_for_selector(EDITABLE)
+        await parker.click(".letter-body p >> nth=1")
+        await parker.keyboard.press("End")
+        stop = asyncio.Event()
+
+        async def keep_typing() -> int:
+            words = 0
+            while not stop.is_set():
+                await parker.keyboard.type(" and more", delay=30)
+                words += 1
+            return words
+
+        typing = asyncio.create_task(keep_typing())
+        first, second = (
+            avery.locator(".letter-body p").nth(0),
+            avery.locator(".letter-body p").nth(1),
+        )
+        await expect(second).to_contain_text("and more")
+        typed = ""
+        for digit in "12345":
+            await _caret_to_the_end_of(avery, 1)  # where Parker types
+            await avery.evaluate(_BUSY_ON_MOUSEDOWN, 300)
+            await first.click()  # the end of "Dear Sir,"
+            await avery.keyboard.type(digit)
+            typed += digit
+            await expect(first).to_have_text("Dear Sir," + typed)
+        stop.set()
+        words = await typing
+        await saved(parker)
+        await saved(avery)
+        theirs = "The terms follow." + " and more" * words
+        for page in (avery, parker):
+            assert await block_text(page.locator(".letter-body p").nth(0)) == "Dear Sir," + typed
+            assert await block_text(page.locator(".letter-body p").nth(1)) == theirs
+
+
+async def _caret_to_the_end_of(page: Page, index: int) -> None:
+    await page.locator(".letter-body p").nth(index).click()
+    await page.keyboard.press("End")
+    await expect(page.locator(".caret-section")).to_contain_text(f"“paragraph {index + 1}”")

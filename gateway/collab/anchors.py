@@ -311,7 +311,12 @@ def with_quote(
     where = resolver.resolve(Anchor(start=start, end=end, after=after))
     if where.detached or where.start is None or where.end is None:
         raise AnchorError("anchor does not resolve to text of this letter")
-    if after and resolver.after(after) != where.end:
+    # On the range's last character (its `end`), `after` resolves to the same offset, but would
+    # not move past text retyped there: it must name the character after the range.
+    own = _item_or_none(end)  # an item: `where` resolved
+    if after and (
+        (own is not None and _item_or_none(after) == own) or resolver.after(after) != where.end
+    ):
         raise AnchorError("anchor's after is not at the first character after its range")
     text = quote(resolver.text, where.start, where.end)
     return Anchor(start=start, end=end, after=after, quote=text), where
@@ -330,6 +335,14 @@ def _code_points(text: str, utf8: int, utf16: int) -> int:
     head = utf8 if text.isascii() else len(text.encode()[:utf8].decode(errors="ignore"))
     rest = text[head : head + utf16].encode("utf-16-le")[: 2 * utf16]
     return head + len(rest.decode("utf-16-le", errors="ignore"))
+
+
+def _item_or_none(encoded: str) -> ID | None:
+    """The item a position is on; None for another kind (the end of a type) or none at all."""
+    try:
+        return _item_of(base64.b64decode(encoded, validate=True))
+    except ValueError:
+        return None
 
 
 def _item_of(raw: bytes) -> ID:

@@ -212,6 +212,8 @@ async def test_a_browser_anchor_may_send_after(collab: Collab) -> None:
     ends = {k: made[k] for k in ("start", "end", "after")}
     assert await _post(collab, lid, "browser", ends) == 201
     assert await _post(collab, lid, "bad", {**ends, "after": made["start"]}) == 422
+    # The range's own end is where it ends too, but on its last character, not after it.
+    assert await _post(collab, lid, "bad", {**ends, "after": made["end"]}) == 422
     assert await _post(collab, lid, "bad", {"from": start, "to": start + 8, "after": ""}) == 422
     client = await collab.gw.client(lid)
     await client.synced.wait()

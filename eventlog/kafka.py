@@ -11,9 +11,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import BrokerResponseError
 from aiokafka.structs import OffsetAndMetadata
 
-from eventlog.errors import LogClosedError, LogError
+from eventlog.errors import LogClosedError, LogError, LogUnavailableError
 from eventlog.kafka_io import (
     Readers,
     create_topics,
@@ -93,7 +94,18 @@ class KafkaLog:
             request_timeout_ms=timeout_ms,
             max_request_size=self._max_request,
         )
-        await self._started(self._producer)
+        try:
+            await self._started(self._producer)
+        except BrokerResponseError as exc:
+            # With idempotence the producer's start asks the broker for a producer id; a broker
+            # without idempotent producers (Tansu) answers that with an error of its own.
+            if not self._idempotence or exc.retriable:
+                raise
+            raise LogUnavailableError(
+                f"Kafka: connecting to {self._bootstrap}: the broker refused an idempotent"
+                f" producer ({exc!r}); for a broker without them (Tansu) set"
+                " STENO_KAFKA_IDEMPOTENCE=false"
+            ) from exc
         for topic in self._wanted:
             found = await self._producer.partitions_for(topic)
             self._counts[topic] = len(found)

@@ -3,16 +3,20 @@
 Nothing reads the environment at import time; tests build `Settings(...)` with keywords.
 """
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.events import Topic
 
 Role = Literal["editor", "commenter", "viewer", "auditor", "service"]
+
+# A list setting from the environment: a JSON list or comma-separated text (`_text_list`).
+TextList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -41,7 +45,7 @@ class Settings(BaseSettings):
     port: int = 8000
     gateway_id: str = ""  # unset: derived from host name and pid at start
     dev: bool = False  # dev mode: the page mints demo tokens
-    allowed_origins: list[str] = Field(default_factory=list)  # empty: any origin
+    allowed_origins: TextList = Field(default_factory=list)  # empty: any origin
     metrics_token: SecretStr | None = None  # set: /metrics wants `Authorization: Bearer <it>`
     api_docs: bool = False  # serve /docs and /openapi.json (always in dev mode): Swagger UI
     # loads its scripts from a CDN, and the schema maps every route for a stranger
@@ -52,7 +56,7 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None  # the identity provider's JWKS: keys by `kid` (gateway/jwks.py)
     jwt_jwks_refetch_s: float = Field(default=30.0, ge=0)  # at most one fetch per this for
     # tokens that name a key the set lacks (any kid can be made up)
-    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    jwt_algorithms: TextList = Field(default_factory=lambda: ["HS256"])
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     jwt_leeway_s: int = 10
@@ -149,6 +153,54 @@ class Settings(BaseSettings):
     snapshotter_state_bytes: int = Field(default=4 << 20, ge=1)
     snapshotter_state_s: float = Field(default=60.0, gt=0)
 
+    @field_validator("allowed_origins", "jwt_algorithms", mode="before")
+    @classmethod
+    def _text_list(cls, value: Any) -> Any:
+        """`["a", "b"]` (JSON) or `a,b` as the environment gives it; a list as keywords do."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc}); or write it comma-separated") from None
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    @field_validator("log_url", "redis_url", "database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, url: Any) -> Any:
+        return None if url == "" else url  # `STENO_REDIS_URL=` as compose files write "unset"
+
+    @field_validator("log_url")
+    @classmethod
+    def _log_url(cls, url: str | None) -> str | None:
+        if url is not None and not (url.startswith("kafka://") and url[len("kafka://") :]):
+            raise ValueError(
+                f"unsupported log URL {shown_url(url)!r}: leave it unset (the embedded log)"
+                " or use kafka://host:port[,host:port]"
+            )
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"not a Redis URL: {shown_url(url)!r}: use redis://host:port/db"
+                " (or rediss://, unix://)"
+            )
+        return url
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"not a PostgreSQL URL: {shown_url(url)!r}:"
+                " use postgresql://user:password@host:port/database"
+            )
+        return url
+
     @field_validator("jwt_jwks_url")
     @classmethod
     def _jwks_over_http(cls, url: str | None) -> str | None:
@@ -183,3 +235,20 @@ def without_password(url: str | None) -> str | None:
     if parts.password is None:
         return url
     return parts._replace(netloc=f"{parts.username or ''}:***@{address_of(url)}").geturl()
+
+
+def shown_url(url: str) -> str:
+    """A URL that may be malformed, as an error message may show it: what precedes its last
+    `@` (a user and password) hidden."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, sep, _ = head.partition("://")
+    return f"{scheme}://***@{tail}" if sep else f"***@{tail}"
+
+
+def hidden_password(url: str, text: str) -> str:
+    """`text` (an error message about `url`) with the URL's password, if it has one, hidden."""
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    return text.replace(password, "***") if password else text

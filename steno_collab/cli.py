@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 # A subcommand is listed here when it works; there are no stubs.
 COMMANDS: list[str] = [
@@ -35,5 +36,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             where = ".".join(str(part) for part in error["loc"]) or "settings"
             print(f"steno-collab {args.command}: invalid setting {where}: {error['msg']}",
                   file=sys.stderr)  # fmt: skip
+        code = 2
+    except SettingsError as exc:  # a value the environment source could not even parse
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        print(f"steno-collab {args.command}: invalid setting: {exc}{cause}", file=sys.stderr)
         code = 2
     sys.exit(code or 0)

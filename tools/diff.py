@@ -21,7 +21,7 @@ from schemas.envelope import EventDecodeError, decode_record
 from schemas.quarantine import PASSTHROUGH
 from snapshotter import read
 from snapshotter.document import LetterDocument
-from tools.replay import FOLD_CHUNK, Cut, Replayed, replay
+from tools.replay import FOLD_CHUNK, Cut, LetterNotFound, Replayed, exists, replay
 from tools.sources import Sources
 from tools.terminal import visible
 from tools.timefmt import parse_instant
@@ -202,6 +202,8 @@ async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:
             raise BadRange("version numbers need PostgreSQL (STENO_DATABASE_URL)")
         found = await read.version(src.pg, letter_id, int(number))
         if found is None:
+            if not await exists(src, letter_id):  # as an instant of an unknown letter says
+                raise LetterNotFound(letter_id)
             raise BadRange(f"letter {letter_id} has no version {int(number)}")
         return Cut(offset=found.log_offset)
     return Cut(at_ms=parse_instant(spec))

@@ -58,14 +58,12 @@ DEMO_USERS: Final = (
 
 
 def bundle_dir() -> Path:
-    """web/dist next to the source tree (editable install), else under the working directory.
-
-    The Docker image installs the package with `pip install .` and keeps /app/web/dist, so the
-    working-directory fallback is what a non-editable install finds.
-    """
-    beside_package = Path(__file__).resolve().parents[1] / "web" / "dist"
-    if (beside_package / "index.html").is_file():
-        return beside_package
+    """The repository's web/dist (an editable install: this file is gateway/api/webui.py in
+    it), else web/dist under the working directory: `pip install .` copies only the packages
+    into site-packages, and the Docker image runs from /app, which holds /app/web/dist."""
+    in_repository = Path(__file__).resolve().parents[2] / "web" / "dist"
+    if (in_repository / "index.html").is_file():
+        return in_repository
     return Path.cwd() / "web" / "dist"
 
 
@@ -86,7 +84,7 @@ def _add_page(router: APIRouter, dist: Path) -> None:
     @router.get("/")
     async def page() -> Response:
         if not index.is_file():
-            message = "The web bundle is not built: run `make web` (needs Node 20.19+ and npm)."
+            message = "The web bundle (web/dist) is missing: run `make web` (Node 20.19+, npm)."
             return Response(message, status_code=503, media_type="text/plain")
         headers = {"Cache-Control": "no-cache", "Content-Security-Policy": _CSP}
         return FileResponse(index, headers=headers)

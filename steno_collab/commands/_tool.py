@@ -6,6 +6,8 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from pydantic import ValidationError
+
 from tools.replay import LetterNotFound
 
 T = TypeVar("T")
@@ -21,6 +23,8 @@ def run_letter_tool(
     """Exit code of `produce()` then `emit(result)`; `errors` are the usage/source errors."""
     try:
         result = produce()
+    except ValidationError:  # a ValueError too: the settings, which cli.main reports
+        raise
     except errors as exc:
         print(f"steno-collab {name}: {exc}", file=sys.stderr)
         return 2

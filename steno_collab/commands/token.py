@@ -10,9 +10,16 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     parser = sub.add_parser("token", help="print a signed token for a user of a firm")
     parser.add_argument("--user", required=True, help="user id (the sub claim)")
     parser.add_argument("--firm", required=True, help="firm id (the firmId claim)")
-    parser.add_argument("--role", default="editor", choices=sorted(ROLES))
+    parser.add_argument(
+        "--role",
+        default="editor",
+        choices=sorted(ROLES),
+        help="the role claim (default: %(default)s)",
+    )
     parser.add_argument("--name", default="", help="display name (default: the user id)")
-    parser.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    parser.add_argument(
+        "--ttl", type=int, default=3600, help="seconds until it expires (default: %(default)s)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -35,9 +35,8 @@ def one_line(code: int, err: str, expected: int = 2) -> None:
         ),
         ("STENO_REDIS_URL", "redis://127.0.0.1:xx/0", ["verify", LETTER]),
         ("STENO_DATABASE_URL", "postgresql://postgres@127.0.0.1:xx/postgres", ["history", LETTER]),
-        ("STENO_DATABASE_URL", "mysql://postgres:secret@127.0.0.1/postgres", ["replay", LETTER]),
-    ],
-    ids=["redis-down-verify", "redis-down-backfill", "redis-bad-url", "pg-bad-port", "pg-scheme"],
+    ],  # a URL of another scheme is refused with the settings (tests/test_operator_errors.py)
+    ids=["redis-down-verify", "redis-down-backfill", "redis-bad-url", "pg-bad-port"],
 )
 async def test_an_unusable_store_is_one_line_and_exit_2(
     settings: Settings, log: Log, variable: str, url: str, command: list[str]

@@ -1,0 +1,213 @@
+"""What an operator following the README meets when a setting or an argument is wrong: lists
+written either way, and every refusal one stderr line with the documented status (2: fix the
+configuration; 1: a store that may answer later), never a traceback or a password."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schemas.settings import Settings
+from steno_collab.commands.gateway import unverifiable
+from tests.support import free_port
+
+CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "s3cret-pw"
+
+
+def _run(tmp_path: Path, *args: str, **steno: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    env |= {"STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_JWT_SECRET": secrets.token_hex(32)}
+    env |= {f"STENO_{key.upper()}": value for key, value in steno.items()}
+    done = subprocess.run(
+        [*CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    [line] = err.splitlines()
+    return line
+
+
+# -- list settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("http://localhost", ["http://localhost"]),
+        ("http://a.example, https://b.example", ["http://a.example", "https://b.example"]),
+        ('["http://a.example", "https://b.example"]', ["http://a.example", "https://b.example"]),
+        ("", []),
+    ],
+    ids=["one", "commas", "json", "empty"],
+)
+def test_list_settings_take_json_or_commas(
+    monkeypatch: pytest.MonkeyPatch, text: str, items: list[str]
+) -> None:
+    monkeypatch.setenv("STENO_ALLOWED_ORIGINS", text)
+    monkeypatch.setenv("STENO_JWT_ALGORITHMS", text or "HS256")
+    settings = Settings()
+    assert settings.allowed_origins == items
+    assert settings.jwt_algorithms == (items or ["HS256"])
+
+
+def test_a_plain_algorithm_list_works_on_the_command_line(tmp_path: Path) -> None:
+    code, out, err = _run(
+        tmp_path, "token", "--user", "u", "--firm", "f", jwt_algorithms="HS256,RS256"
+    )
+    assert code == 0 and out.count(".") == 2, err  # a JWT: header.claims.signature
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gateway"],
+        ["dev", "--port", "0"],
+        ["projector"],
+        ["snapshotter"],
+        ["migrate"],
+        ["token", "--user", "u", "--firm", "f"],
+        ["history", "some-letter"],
+        ["backfill", "projector"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_a_list_setting_that_is_neither_form_is_one_line_and_status_2(
+    tmp_path: Path, args: list[str]
+) -> None:
+    code, _, err = _run(tmp_path, *args, allowed_origins='["http://a.example"')
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith(f"steno-collab {args[0]}: invalid setting allowed_origins: "), line
+    assert "comma-separated" in line
+
+
+# -- store URLs ---------------------------------------------------------------------------------
+
+
+WRONG_KIND = {
+    "log-http": ("log_url", "http://127.0.0.1:9092", "unsupported log URL 'http://127.0.0.1:9092'"),
+    "log-empty": ("log_url", "kafka://", "unsupported log URL 'kafka://'"),
+    "redis-no-scheme": ("redis_url", "127.0.0.1:6379", "not a Redis URL: '127.0.0.1:6379'"),
+    "pg-scheme": (
+        "database_url",
+        f"mysql://u:{PASSWORD}@db/x",
+        "not a PostgreSQL URL: 'mysql://***@db/x'",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        *(("gateway", kind) for kind in WRONG_KIND),
+        ("snapshotter", "log-http"),
+        ("projector", "redis-no-scheme"),
+        ("replay", "pg-scheme"),
+    ],
+)
+def test_a_store_url_of_the_wrong_kind_is_a_configuration_error(
+    tmp_path: Path, command: str, kind: str
+) -> None:
+    setting, url, says = WRONG_KIND[kind]
+    args = [command, "some-letter"] if command == "replay" else [command]
+    code, _, err = _run(tmp_path, *args, **{setting: url})
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith(f"steno-collab {command}: invalid setting {setting}: "), line
+    assert says in line and PASSWORD not in line
+
+
+def test_an_empty_store_url_means_unset() -> None:
+    settings = Settings(log_url="", redis_url="", database_url="")
+    assert (settings.log_url, settings.redis_url, settings.database_url) == (None, None, None)
+
+
+def test_migrate_names_an_unreachable_postgresql_with_status_1(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: refused at once
+    url = f"postgresql://u:{PASSWORD}@127.0.0.1:{port}/x"
+    code, _, err = _run(tmp_path, "migrate", "--database-url", url)
+    assert code == 1, err
+    line = _one_line(err)
+    assert line.startswith(f"steno-collab migrate: PostgreSQL at 127.0.0.1:{port}: "), line
+    assert PASSWORD not in line
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["garbage", f"postgresql://u:{PASSWORD}@127.0.0.1:port/x", "postgresql://127.0.0.1:99999/x"],
+    ids=["no-scheme", "port-not-a-number", "port-out-of-range"],
+)
+def test_migrate_refuses_a_malformed_url_with_status_2(tmp_path: Path, url: str) -> None:
+    code, _, err = _run(tmp_path, "migrate", "--database-url", url)
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith("steno-collab migrate: malformed PostgreSQL URL: "), line
+    assert PASSWORD not in line
+
+
+# -- token algorithms ---------------------------------------------------------------------------
+
+PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("command", "algorithms", "says"),
+    [
+        ("gateway", '["RS256"]', "no key to verify RS256 tokens with"),
+        ("gateway", "HS256,none", '"none"'),
+        ("dev", "ES256", "no key to verify ES256 tokens with"),
+    ],
+)
+def test_token_settings_that_verify_no_token_refuse_to_start(
+    tmp_path: Path, command: str, algorithms: str, says: str
+) -> None:
+    args = [command, "--port", str(free_port())]
+    code, out, err = _run(tmp_path, *args, jwt_algorithms=algorithms)
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith(f"steno-collab {command}: STENO_JWT_ALGORITHMS "), line
+    assert says in line and out == ""
+
+
+@pytest.mark.parametrize(
+    ("algorithms", "says"),
+    [
+        (["ES256", "RS256"], "no key to verify ES256, RS256 tokens with"),
+        (["none"], '"none"'),
+        (["NONE", "RS256"], '"none"'),
+        ([], "names no supported algorithm"),
+        (["HS265"], "names no supported algorithm"),
+        (["hs256"], "names no supported algorithm"),  # tokens name it HS256: never equal
+    ],
+)
+def test_algorithms_no_token_could_pass(algorithms: list[str], says: str) -> None:
+    refused = unverifiable(Settings(jwt_algorithms=algorithms))
+    assert refused is not None and says in refused
+
+
+def test_an_asymmetric_algorithm_needs_a_key_or_a_key_set() -> None:
+    def refused(key: str | None = None, jwks: str | None = None) -> bool:
+        settings = Settings(jwt_algorithms=["RS256"], jwt_public_key=key, jwt_jwks_url=jwks)
+        return unverifiable(settings) is not None
+
+    assert refused() and refused(key="not a PEM")
+    assert not refused(key=PUBLIC_KEY)
+    assert not refused(jwks="https://id.example/jwks")
+    assert unverifiable(Settings(jwt_algorithms=["RS256", "HS256"])) is None  # the secret
+
+
+# -- help ---------------------------------------------------------------------------------------
+
+
+def test_token_help_shows_its_defaults(tmp_path: Path) -> None:
+    code, out, _ = _run(tmp_path, "token", "--help")
+    assert code == 0
+    assert "(default: editor)" in out and "(default: 3600)" in out

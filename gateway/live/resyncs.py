@@ -11,9 +11,16 @@ So a refused resync's own part (its structs under ids its user owns, and its del
 here for a while, and a later refused resync is tried together with the held parts of other
 users: if their union applies to the letter (nothing missing), it is taken, each part logged
 under its own user. A part never carries structs under another user's id: each user's edits come
-from that user's own resync, never from a copy someone else relayed.
+from that user's own resync, never from a copy someone else relayed. A held part that refers to
+what no part has (the pre-parser names the struct) cannot apply with any of them: it is left out
+of that union and the rest tried again, so that one crafted part keeps no one else out.
+
+Computing an own part copies the whole letter, on the event loop: a resync whose structs are all
+under other users' ids and that deletes nothing has none and is refused without it, and a letter
+works on refused resyncs at most at a rate (TRIES_PER_S), refusing the others with 1013 at once.
 """
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,13 +29,21 @@ from typing import Any
 from pycrdt import Doc
 
 from gateway.auth import Claims
+from gateway.live.buckets import TokenBucket
 from gateway.wire.limits import Limits
 from schemas.ystate import decode_vector, encode_vector
 
 HOLD_S = 30.0  # a held part waits this long for the resync that completes it
 HOLD_USERS = 8  # parts held per letter (one per user, the latest)
 HOLD_BYTES = 64 << 20  # what all letters of one gateway hold together (HoldBudget)
+# A refused resync's own part is computed on a copy of the whole letter, on the event loop
+# (0.1-1 s for a 2 MB letter): at most this often per letter, after a burst (a few peers coming
+# back at once). The others are refused without it, and stock providers come back later.
+TRIES_PER_S = 1.0
+TRIES_BURST = 4
 _PAST_ANY_CLOCK = 2**53  # a state vector clock past every struct: "has them all"
+
+Blocks = tuple[tuple[int, int, int], ...]  # (client, first clock, end clock), as UpdateInfo's
 
 
 @dataclass(frozen=True)
@@ -36,7 +51,9 @@ class Held:
     claims: Claims
     conn_id: str
     update: bytes  # its own part
+    blocks: Blocks  # its structs' clocks: which part a struct of a merge came from
     until: float
+    charge: int  # its bytes in the HoldBudget
 
 
 def own_part(doc: Doc[Any], update: bytes, foreign: list[int]) -> bytes | None:
@@ -52,44 +69,78 @@ def own_part(doc: Doc[Any], update: bytes, foreign: list[int]) -> bytes | None:
     return None if part == doc.get_update(doc.get_state()) else part
 
 
+def carries(blocks: Blocks, struct: tuple[int, int]) -> bool:
+    client, clock = struct
+    return any(c == client and first <= clock < end for c, first, end in blocks)
+
+
 class HoldBudget:
     """What all letters of one gateway hold together: a user may have a part held in every
     letter they open (one crafted resync each), so the letters' own bound is not enough. One
-    per gateway (its Context), not per process: gateways sharing a process share no budget."""
+    per gateway (its Context), not per process: gateways sharing a process share no budget.
+    A part past its time counts no more, though its letter (loaded, but seeing no resync) has
+    not dropped it yet."""
 
-    def __init__(self, limit: int = HOLD_BYTES) -> None:
-        self.limit = limit
+    def __init__(self, limit: int = HOLD_BYTES, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.clock = limit, clock
         self.held = 0  # bytes of every letter's parts
+        # charge -> (until, size), in the order taken: every part waits HOLD_S, so the oldest
+        # expires first.
+        self._charges: dict[int, tuple[float, int]] = {}
+        self._numbers = itertools.count()
 
-    def take(self, size: int) -> bool:
+    def take(self, size: int) -> tuple[int, float] | None:
+        """A charge for `size` bytes and the time it lasts until; None over the limit."""
+        now = self.clock()
+        self._expire(now)
         if self.held + size > self.limit:
-            return False
+            return None
+        charge, until = next(self._numbers), now + HOLD_S
+        self._charges[charge] = (until, size)
         self.held += size
-        return True
+        return charge, until
 
-    def give(self, size: int) -> None:
+    def give(self, charge: int) -> None:
+        _, size = self._charges.pop(charge, (0.0, 0))  # expired: already given back
         self.held -= size
+
+    def _expire(self, now: float) -> None:
+        while self._charges:
+            charge = next(iter(self._charges))
+            until, size = self._charges[charge]
+            if until > now:
+                return
+            del self._charges[charge]
+            self.held -= size
 
 
 class HeldResyncs:
-    """One letter's held parts, by user."""
+    """One letter's refused resyncs: the parts held, by user, and how often the letter tries
+    to take them."""
 
-    def __init__(
-        self, limits: Limits, budget: HoldBudget, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._limits, self._budget, self._clock = limits, budget, clock
+    def __init__(self, limits: Limits, budget: HoldBudget) -> None:
+        self._limits, self._budget, self._clock = limits, budget, budget.clock
         self._held: dict[str, Held] = {}
+        self._tries = TokenBucket(TRIES_PER_S, TRIES_BURST)
 
-    def hold(self, claims: Claims, conn_id: str, part: bytes) -> None:
+    def may_try(self) -> bool:
+        """Whether a refused resync may be worked on now (its own part computed, held parts
+        merged with it), within the letter's rate."""
+        return self._tries.take()
+
+    def hold(self, claims: Claims, conn_id: str, part: bytes, blocks: Blocks = ()) -> None:
         """Keep `part` for a while (the latest of each user); too large a part, or one over
         what the process holds, is not kept (its resync is refused all the same)."""
         self._expire()
         self._drop(claims.sub)
         if len(self._held) >= HOLD_USERS:
             self._drop(next(iter(self._held)))  # the oldest
-        if len(part) > self._limits.max_message_bytes or not self._budget.take(len(part)):
+        if len(part) > self._limits.max_message_bytes:
             return
-        self._held[claims.sub] = Held(claims, conn_id, part, self._clock() + HOLD_S)
+        taken = self._budget.take(len(part))
+        if taken is not None:
+            charge, until = taken
+            self._held[claims.sub] = Held(claims, conn_id, part, blocks, until, charge)
 
     def others(self, user: str) -> list[Held]:
         self._expire()
@@ -113,4 +164,4 @@ class HeldResyncs:
     def _drop(self, sub: str) -> None:
         held = self._held.pop(sub, None)
         if held is not None:
-            self._budget.give(len(held.update))
+            self._budget.give(held.charge)

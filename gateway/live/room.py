@@ -25,7 +25,7 @@ from gateway.inbound import Inbound
 from gateway.live import loader
 from gateway.live.ownership import Ownership, new_clients
 from gateway.live.presence import Presence, Throttle, stamp
-from gateway.live.resyncs import Held, HeldResyncs, own_part
+from gateway.live.resyncs import Held, HeldResyncs, carries, own_part
 from gateway.preparse import DocShape, ProtocolError, UpdateInfo
 from gateway.transport import binary_frame
 from schemas.envelope import Event
@@ -34,6 +34,7 @@ from schemas.ystate import pending_parts, with_pending
 
 log = logging.getLogger(__name__)
 PRESENCE_INTERVAL_S = 0.1  # at most one awareness record per connection per 100 ms
+Own = tuple[bytes, UpdateInfo]  # a refused resync's own part, pre-parsed
 
 
 class Peer(Protocol):
@@ -285,38 +286,58 @@ class Room:
         alone, if it then applies (nothing missing); else hold it. True if the letter now has
         all the update carries: the connection goes on."""
         user = conn.claims.sub
-        try:
-            own = own_part(
-                self.doc, update, self.owners.foreign(user, new_clients(info, self.shape))
-            )
-        except Exception:  # pycrdt refused it (it passed the pre-parser: not expected)
-            return False
+        fresh = new_clients(info, self.shape)
+        foreign = self.owners.foreign(user, fresh)
         held = self.held.others(user)
-        tries = ([held] if held else []) + ([[]] if own is not None else [])
-        if not any(self._take(conn, own, parts) for parts in tries):
-            if own is not None:
-                self.held.hold(conn.claims, conn.id, own)
-            return False
-        return not new_clients(info, self.shape)
+        mine = len(foreign) < len(fresh) or bool(info.deletes)  # from the pre-parser: no copy
+        if not mine and not held:
+            return False  # nothing of its own to take, no held part it could complete
+        if not self.held.may_try():  # own_part copies the whole letter, on the event loop
+            raise Refused(TRY_AGAIN_LATER, "resync_rate_limited")
+        own: Own | None = None
+        if mine:
+            try:
+                part = own_part(self.doc, update, foreign)
+                if part is not None:
+                    own = part, preparse.check_update(part, self.ctx.limits, None)
+            except Exception:  # refused by pycrdt (not expected: it passed the pre-parser), or
+                return False  # too large a part to check
+        # A held part that refers to what no part has cannot apply with any of them (a crafted
+        # one never does): peeled off, one a try, so that it keeps the others out of no union.
+        while held:
+            outcome = self._take(conn, own, held)
+            if not isinstance(outcome, Held):
+                if outcome:
+                    return not new_clients(info, self.shape)
+                break
+            held = [h for h in held if h is not outcome]
+        if own is not None and self._take(conn, own, []) is True:
+            return not new_clients(info, self.shape)
+        if own is not None:
+            self.held.hold(conn.claims, conn.id, own[0], own[1].blocks)
+        return False
 
-    def _take(self, conn: Peer, own: bytes | None, held: list[Held]) -> bool:
+    def _take(self, conn: Peer, own: Own | None, held: list[Held]) -> bool | Held:
         """Apply `own` (conn's part, if any) and the `held` parts together if they apply; each
-        is logged under its own user and holds structs under that user's ids only."""
-        parts = ([own] if own is not None else []) + [h.update for h in held]
+        is logged under its own user and holds structs under that user's ids only. If not, the
+        held part in the way, if one is: a struct of it refers to what no part has, or it has
+        structs under an id its user no longer may write under; else False."""
+        for h in held:
+            if self.owners.foreign(h.claims.sub, [client for client, _, _ in h.blocks]):
+                return h
+        parts = ([own[0]] if own is not None else []) + [h.update for h in held]
         merged = merge_updates(*parts) if len(parts) > 1 else parts[0]
         try:
             together = preparse.check_update(merged, self.ctx.limits, self.shape)
-            infos = [preparse.check_update(part, self.ctx.limits, None) for part in parts]
-        except ProtocolError:  # something is still missing (or it is too large together)
-            return False
+        except ProtocolError as exc:  # something is still missing (or it is too large together)
+            blamed = exc.struct
+            if blamed is None or (own is not None and carries(own[1].blocks, blamed)):
+                return False
+            return next((h for h in held if carries(h.blocks, blamed)), False)
         if self.size + len(merged) > self.ctx.settings.max_document_bytes:
             return False
-        ids = [[client for client, _, _ in info.blocks] for info in infos]
-        theirs = ids[1:] if own is not None else ids
-        if any(self.owners.foreign(h.claims.sub, c) for h, c in zip(held, theirs, strict=True)):
-            return False
         if own is not None:
-            self.owners.check(conn.claims.sub, conn.client_ids, new_clients(infos[0], self.shape))
+            self.owners.check(conn.claims.sub, conn.client_ids, new_clients(own[1], self.shape))
         try:
             self.doc.apply_update(merged)
         except Exception:  # pycrdt refused it: nothing taken (it passed the pre-parser)
@@ -325,9 +346,9 @@ class Room:
         self.size += len(merged)
         self.held.taken(held)
         if own is not None:
-            self.letters.put(self._entry(conn, own, "doc.update"), None)
-        for h, c in zip(held, theirs, strict=True):
-            self.owners.claim(h.claims.sub, c)
+            self.letters.put(self._entry(conn, own[0], "doc.update"), None)
+        for h in held:
+            self.owners.claim(h.claims.sub, [client for client, _, _ in h.blocks])
             user, firm = h.claims.sub, h.claims.firm_id
             entry = self.ctx.entry(
                 self.letter_id, h.update, firm=firm, user=user, conn=h.conn_id, type="doc.update"

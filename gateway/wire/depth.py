@@ -90,8 +90,8 @@ def _derive(
 ) -> int:
     if None in targets or any(t[0] == UNKNOWN for t in targets if t is not None):
         if missing is Missing.REFUSE:
-            ref = (scan.ref_client[j], scan.ref_clock[j])
-            raise ProtocolError("missing_dependency", f"struct {j} refers to {ref}")
+            ref, struct = (scan.ref_client[j], scan.ref_clock[j]), (scan.client[j], scan.start[j])
+            raise ProtocolError("missing_dependency", f"struct {j} refers to {ref}", struct=struct)
         if missing is Missing.UNKNOWN:
             return UNKNOWN
         targets = [(1, TYPE) if t is None else t for t in targets]  # shallowest assumption

@@ -16,10 +16,19 @@ class ProtocolError(ValueError):
     `close_code` is the WebSocket close code the gateway uses.
     """
 
-    def __init__(self, reason: str, detail: str = "", close_code: int = CLOSE_MALFORMED) -> None:
+    def __init__(
+        self,
+        reason: str,
+        detail: str = "",
+        close_code: int = CLOSE_MALFORMED,
+        struct: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.close_code = close_code
+        # (client, clock) of the struct refused, when one struct is to blame ("missing_dependency"):
+        # a merge of several parts tells which part it came from (gateway/live/room.py).
+        self.struct = struct
 
 
 @dataclass(frozen=True)

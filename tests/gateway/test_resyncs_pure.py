@@ -36,7 +36,7 @@ def test_the_own_part_leaves_out_the_structs_of_foreign_ids() -> None:
 
 def test_held_parts_are_the_latest_per_user_bounded_and_expire() -> None:
     now = [0.0]
-    held = HeldResyncs(Limits(max_message_bytes=100), HoldBudget(), clock=lambda: now[0])
+    held = HeldResyncs(Limits(max_message_bytes=100), HoldBudget(clock=lambda: now[0]))
     held.hold(_claims("alice"), "c1", b"first")
     held.hold(_claims("alice"), "c2", b"second")
     held.hold(_claims("bob"), "c3", b"x" * 101)  # larger than a message: not kept
@@ -66,8 +66,8 @@ def test_what_letters_hold_together_is_bounded_and_given_back() -> None:
 
 def test_parts_give_back_their_bytes_when_used_replaced_or_expired() -> None:
     now = [0.0]
-    budget = HoldBudget(1000)
-    held = HeldResyncs(Limits(max_message_bytes=100), budget, clock=lambda: now[0])
+    budget = HoldBudget(1000, clock=lambda: now[0])
+    held = HeldResyncs(Limits(max_message_bytes=100), budget)
     held.hold(_claims("alice"), "c1", b"x" * 50)
     held.hold(_claims("alice"), "c2", b"x" * 30)  # replaces her first
     assert budget.held == 30
@@ -88,3 +88,24 @@ def test_two_gateways_do_not_share_a_budget() -> None:
     letter.hold(_claims("mallory"), "c", b"x" * 100)
     assert len(letter.others("alice")) == 1
     assert (full.held, other.held) == (100, 100)
+
+
+def test_expired_parts_stop_counting_though_their_letters_never_look_again() -> None:
+    """Letters expire their parts only when they hold or take one; a letter that stays loaded
+    but sees no more resyncs must not keep its expired parts' bytes from the budget."""
+    now = [0.0]
+    budget = HoldBudget(250, clock=lambda: now[0])
+    busy = [HeldResyncs(Limits(max_message_bytes=100), budget) for _ in range(2)]
+    for letter in busy:  # one crafted resync in each of two letters, which stay loaded
+        letter.hold(_claims("mallory"), "c", b"x" * 100)
+    now[0] = HOLD_S + 1
+    other = HeldResyncs(Limits(max_message_bytes=100), budget)
+    other.hold(_claims("alice"), "c", b"y" * 100)
+    other.hold(_claims("bob"), "c", b"y" * 100)
+    assert len(other.others("carol")) == 2
+    assert budget.held == 200
+    for letter in busy:  # they look at last: what they give back was given already
+        assert letter.others("alice") == []
+    assert budget.held == 200
+    other.clear()
+    assert budget.held == 0

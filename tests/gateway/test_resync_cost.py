@@ -10,7 +10,8 @@ from pycrdt import Doc, Text
 
 from gateway.errors import TRY_AGAIN_LATER
 from gateway.live import resyncs, room
-from tests.gateway.harness import Running, YClient, _varbytes
+from gateway.outgoing import sync_step2
+from tests.gateway.harness import Running, YClient
 from tests.support import eventually
 
 MALLORY_CLIENT = 777777
@@ -45,7 +46,7 @@ def _forged(letter: Doc[Any], victim: int, own_word: bool) -> bytes:
 async def _refused(gw: Running, letter: str, resync: bytes) -> int | None:
     mallory = await YClient.connect(gw.ws_url(letter, gw.token(user="mallory")), doc=Doc())
     await mallory.synced.wait()
-    await mallory.ws.send(bytes([0, 1]) + _varbytes(resync))  # a sync step 2
+    await mallory.ws.send(sync_step2(resync))
     await mallory.closed.wait()
     return mallory.close_code
 

@@ -8,6 +8,15 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from projector.settings import ProjectorSettings
+from schemas.settings import Settings
+
+# The settings models, by name (a ValidationError's title), and their environment prefixes.
+_ENV_PREFIXES = {
+    model.__name__: model.model_config.get("env_prefix", "")
+    for model in (Settings, ProjectorSettings)
+}
+
 # A subcommand is listed here when it works; there are no stubs.
 COMMANDS: list[str] = [
     "dev", "gateway", "projector", "token", "migrate", "snapshotter",
@@ -30,11 +39,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = args.func(args)
     except ValidationError as exc:  # STENO_* settings: a line each, not a traceback
-        if not exc.title.endswith("Settings"):  # a model of ours failing is a bug: traceback
+        prefix = _ENV_PREFIXES.get(exc.title)
+        if prefix is None:  # a model of ours failing is a bug: traceback
             raise
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            print(f"steno-collab {args.command}: invalid setting {where}: {error['msg']}",
+            loc = error["loc"]  # the field, named as the operator sets it; none: the whole
+            where = f"setting {prefix}{str(loc[0]).upper()}" if loc else "settings"
+            print(f"steno-collab {args.command}: invalid {where}: {error['msg']}",
                   file=sys.stderr)  # fmt: skip
         code = 2
     except SettingsError as exc:  # a value the environment source could not even parse

@@ -85,7 +85,7 @@ def test_a_list_setting_that_is_neither_form_is_one_line_and_status_2(
     code, _, err = _run(tmp_path, *args, allowed_origins='["http://a.example"')
     assert code == 2, err
     line = _one_line(err)
-    assert line.startswith(f"steno-collab {args[0]}: invalid setting allowed_origins: "), line
+    assert line.startswith(f"steno-collab {args[0]}: invalid setting STENO_ALLOWED_ORIGINS: "), line
     assert "comma-separated" in line
 
 
@@ -121,7 +121,9 @@ def test_a_store_url_of_the_wrong_kind_is_a_configuration_error(
     code, _, err = _run(tmp_path, *args, **{setting: url})
     assert code == 2, err
     line = _one_line(err)
-    assert line.startswith(f"steno-collab {command}: invalid setting {setting}: "), line
+    assert line.startswith(f"steno-collab {command}: invalid setting STENO_{setting.upper()}: "), (
+        line
+    )
     assert says in line and PASSWORD not in line
 
 

@@ -24,9 +24,9 @@ def test_an_update_budget_smaller_than_a_message_is_refused(tmp_path: Path) -> N
     [
         (
             {"STENO_UPDATE_BYTES_BURST": "2000000", "STENO_MAX_MESSAGE_BYTES": "4000000"},
-            "invalid setting settings: Value error, update_bytes_burst (2000000) must be",
+            "invalid settings: Value error, update_bytes_burst (2000000) must be",
         ),
-        ({"STENO_PARTITIONS": "zero"}, "invalid setting partitions: Input should be a valid"),
+        ({"STENO_PARTITIONS": "zero"}, "invalid setting STENO_PARTITIONS: Input should be a valid"),
     ],
 )
 def test_a_command_with_invalid_settings_says_so_in_a_line(

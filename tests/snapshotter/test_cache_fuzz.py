@@ -10,16 +10,14 @@ trip points (counted statements of the strictly sequential commits) depend on it
 """
 
 import asyncio
-import os
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from eventlog.embedded import EmbeddedLog
 from eventlog.factory import topic_retention
@@ -27,7 +25,6 @@ from eventlog.records import Record
 from schemas.envelope import Event
 from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
-from snapshotter.migrate import migrate
 from snapshotter.store import Store
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, append, drain
@@ -207,20 +204,6 @@ class Fuzz:
             if self.wire.left is None and rng.random() < 0.3:
                 # Again while catching up at start (its saves), or at the next save-only commit.
                 self.wire.arm(rng.randint(1, 6), only_saves=True)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def reference_db(pg_dsn: str) -> AsyncIterator[str]:
-    name = f"snap_fuzzref_{os.getpid()}_{random.randrange(1 << 30)}"
-    admin = await asyncpg.connect(pg_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-        await migrate(dsn)
-        yield dsn
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def unsaved(dsn: str) -> list[str]:

@@ -4,20 +4,16 @@ and ends with the rows and the state of an uninterrupted run."""
 
 import asyncio
 import json
-import os
-import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from eventlog.embedded import EmbeddedLog
 from schemas.envelope import Event, new_event
 from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
-from snapshotter.migrate import migrate
 from snapshotter.service import Owner
 from snapshotter.state import LetterState
 from snapshotter.store import StalePositionError, Store
@@ -33,20 +29,6 @@ RARELY = {
     "autosave_updates": 10_000,
     "snapshotter_state_s": 3600.0,
 }
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def reference_db(pg_dsn: str) -> AsyncIterator[str]:
-    name = f"snap_ref_{os.getpid()}_{random.randrange(1 << 30)}"
-    admin = await asyncpg.connect(pg_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-        await migrate(dsn)
-        yield dsn
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def feed(snapshotter: Snapshotter, log: EmbeddedLog, limit: int) -> None:

@@ -54,7 +54,7 @@ from gateway.api.waiting import Waiting
 from gateway.api.websocket import deny, origin_allowed
 from gateway.errors import MALFORMED, TOKEN_EXPIRED, TRY_AGAIN_LATER, Refused
 from gateway.live.addressed import BACKLOG, DocumentConnection, DocumentSocket
-from gateway.live.pacing import FrameRate
+from gateway.live.pacing import FrameRate, waiting_task
 from gateway.preparse import ProtocolError
 from gateway.service import Gateway
 from gateway.transport import READ_DIRECT
@@ -211,7 +211,7 @@ class Multiplexed:
         wait = self._guarded(data)
         if wait is not None:
             self._hold(self, True)
-            self._wait = asyncio.create_task(self._after_wait(wait))
+            self._wait = waiting_task(self._after_wait(wait), wait)
 
     async def _after_wait(self, wait: Coroutine[Any, Any, None]) -> None:
         await wait

@@ -40,7 +40,7 @@ from gateway.errors import (
 )
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
-from gateway.live.pacing import FrameRate, Paced
+from gateway.live.pacing import FrameRate, Paced, waiting_task
 from gateway.live.room import Room
 from gateway.live.session import Session
 from gateway.live.writes import admit_update
@@ -335,7 +335,7 @@ class Connection:
             self._refuse(exc)
             return
         if wait is not None:
-            self._waiting = asyncio.create_task(self._after_wait(room, wait))
+            self._waiting = waiting_task(self._after_wait(room, wait), wait)
 
     async def _after_wait(self, room: Room, wait: Coroutine[Any, Any, None]) -> None:
         try:

@@ -18,13 +18,25 @@ message per kind, and a client over its budget costs a timer, not a queue.
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from gateway.errors import RATE_LIMITED, Refused
 from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 
 log = logging.getLogger(__name__)
+
+
+def waiting_task(
+    run: Coroutine[Any, Any, None], wait: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    """A task for `run`, which awaits `wait` (a message's wait) first. Cancelled before its
+    first step (the socket went at once), it never awaits `wait`: closed with the task, not left
+    to the collector's "never awaited" warning."""
+    task = asyncio.create_task(run)
+    task.add_done_callback(lambda _: wait.close())
+    return task
 
 
 class FrameRate:

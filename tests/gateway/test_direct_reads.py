@@ -3,10 +3,13 @@ READ_DIRECT), not through ASGI's queue. A message waiting on the claim of a new 
 holds the messages after it, with the socket paused, and they follow it in order."""
 
 import asyncio
+import gc
 import types
+import warnings
 from typing import Any
 
 import pytest
+from pycrdt import Doc, Text, create_update_message
 
 from gateway.live.connection import Connection
 from gateway.live.ownership import Ownership
@@ -88,3 +91,29 @@ async def test_messages_behind_a_claim_wait_for_it_in_order(
     await eventually(lambda: str(bob.text) == "one two!")
     await alice.close()
     await bob.close()
+
+
+async def test_a_claim_cancelled_before_it_began_leaves_nothing_unawaited(gw: Running) -> None:
+    """The connection ended (its `serve` cancels what waits) before the claim's task first ran:
+    the claim, created for the task, is closed with it, not left to the garbage collector's
+    "never awaited" warning (CI failed once on it, in a Hocuspocus test)."""
+    letter = await gw.create_letter()
+    alice = await gw.client(letter, user="alice")
+    await alice.synced.wait()
+    conn = connection_of(gw, "alice")
+    assert conn._room is not None
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    with doc.new_transaction():
+        text += "hi"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        conn._run(conn._room, create_update_message(doc.get_update()))  # a new client id
+        waiting = conn._waiting
+        assert waiting is not None  # its claim waits in a task
+        waiting.cancel()  # as `serve` does when the connection ends first
+        await asyncio.gather(waiting, return_exceptions=True)
+        conn._waiting = waiting = None  # the task is gone: the claim with it
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    await alice.close()

@@ -6,6 +6,9 @@ established; here the re-sent token is kept in its place too, and the wait goes 
 start the document's auth anew, dropping what it had kept: an edit typed before admission was
 lost unless the provider sent its sync step 1 again."""
 
+import asyncio
+import gc
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from gateway.api.hocuspocus import Multiplexed
 from gateway.wire import hocuspocus as hp
 from schemas.settings import Settings
 from tests.gateway.harness import running_gateway
-from tests.gateway.hocuspocus_client import HpClient, edit
+from tests.gateway.hocuspocus_client import HpClient, edit, string
 from tests.support import eventually
 
 # One handshake, then one a second: a second document waits about 1 s.
@@ -50,3 +53,26 @@ async def test_a_token_sent_again_while_waiting_keeps_what_the_document_sent(
 
 async def _logged(gw: Any, letter: str, text: str) -> bool:
     return bool(await gw.logged_text(letter) == text)
+
+
+async def test_an_auth_cancelled_before_it_began_leaves_nothing_unawaited(tmp_path: Path) -> None:
+    """The socket went (its `serve` cancels what waits) before an auth's task first ran: the
+    auth, created for the task, is closed with it, not left to the garbage collector's "never
+    awaited" warning (as `/v1`'s claims: tests/gateway/test_direct_reads.py)."""
+    async with running_gateway(Settings(data_dir=tmp_path / "steno", partitions=2)) as gw:
+        letter = await gw.create_letter()
+        client = await HpClient.connect(gw)
+        await client.synced(f"letter-{await gw.create_letter()}", gw.token(user="alice"))
+        (socket,) = [s for s in gw.app.state.gateway.sockets if isinstance(s, Multiplexed)]
+        auth = bytes([hp.AUTH, hp.AUTH_TOKEN]) + string(gw.token(user="alice"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            socket._on_message(string(f"letter-{letter}") + auth)
+            waiting = socket._wait
+            assert waiting is not None  # the auth waits in a task
+            waiting.cancel()  # as `serve` does when the socket goes first
+            await asyncio.gather(waiting, return_exceptions=True)
+            socket._wait = waiting = None  # the task is gone: the auth with it
+            gc.collect()
+        assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+        await client.close()

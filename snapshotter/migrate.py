@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 
 class MigrationError(Exception):
-    """A migration file is malformed, or an applied one was changed afterwards."""
+    """A migration file is malformed, an applied one was changed afterwards, or the database
+    refused one's SQL (rolled back whole; the cause is chained)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +84,28 @@ async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) 
     for migration in migrations:
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
-                raise MigrationError(f"migration {migration.version} changed after it was applied")
+                raise MigrationError(
+                    f"migration {migration.version:03d}_{migration.name} differs from the one"
+                    " this database applied (its checksum in schema_migrations): restore the"
+                    " file as it was applied, and put the change in a new migration"
+                )
             continue
-        async with conn.transaction():
-            await conn.execute(migration.sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                migration.version,
-                migration.name,
-                migration.checksum,
-            )
+        try:
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+        except asyncpg.PostgresConnectionError:
+            raise  # the database went away: it may answer later
+        except asyncpg.PostgresError as exc:  # it answered, and refused: retrying will not mend it
+            raise MigrationError(
+                f"migration {migration.version:03d}_{migration.name} failed and was rolled back:"
+                f" {exc.__class__.__name__}: {exc}"
+            ) from exc
         log.info("applied migration %03d_%s", migration.version, migration.name)
         done.append(migration)
     return done

@@ -14,6 +14,7 @@ import sys
 import uvloop
 
 from schemas.settings import Settings
+from snapshotter.migrate import MigrationError
 from tools.backfill import TARGETS, UnknownLetters, backfill
 from tools.backfill_projector import BackfillError
 from tools.sources import SourceError, open_sources
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     except (BadInstant, SourceError, UnknownLetters) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
         return 2
-    except BackfillError as exc:
+    except (BackfillError, MigrationError) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):

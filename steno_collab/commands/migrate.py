@@ -1,7 +1,9 @@
 """`steno-collab migrate`: apply the pending SQL migrations to STENO_DATABASE_URL.
 
 A PostgreSQL it cannot reach is one stderr line and status 1 (it may answer later), a malformed
-URL one line and status 2; neither shows the URL's password.
+URL one line and status 2; neither shows the URL's password. A migration the database refuses
+(its SQL fails: rolled back whole), or one changed after it was applied, is one line and status
+1 too: nothing was left half done.
 """
 
 import argparse
@@ -10,7 +12,7 @@ import sys
 from typing import Any
 
 from schemas.settings import Settings, address_of, hidden_password
-from snapshotter.migrate import migrate
+from snapshotter.migrate import MigrationError, migrate
 from steno_collab.commands.snapshotter import UNREACHABLE
 
 
@@ -32,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
     except UNREACHABLE as exc:
         reason = str(exc) or exc.__class__.__name__
         print(f"steno-collab migrate: PostgreSQL at {address_of(dsn)}: {reason}", file=sys.stderr)
+        return 1
+    except MigrationError as exc:
+        print(f"steno-collab migrate: {exc}", file=sys.stderr)
         return 1
     except (ValueError, OverflowError) as exc:  # asyncpg's DSN errors (a port out of range too)
         reason = hidden_password(dsn, str(exc))

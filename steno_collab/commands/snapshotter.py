@@ -15,6 +15,7 @@ import uvloop
 from eventlog.errors import LogError, PositionPastEndError
 from schemas.log_output import configure_logging
 from schemas.settings import Settings, address_of
+from snapshotter.migrate import MigrationError
 from snapshotter.service import serve
 
 # What connecting to PostgreSQL raises (a refused or lost connection, a bad name or password).
@@ -52,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     except UNREACHABLE as exc:
         where, reason = address_of(settings.database_url), str(exc) or exc.__class__.__name__
         print(f"steno-collab snapshotter: PostgreSQL at {where}: {reason}", file=sys.stderr)
+        return 1
+    except MigrationError as exc:  # the database answers; waiting will not mend it
+        print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
         return 1
     return 0
 

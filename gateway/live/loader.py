@@ -7,6 +7,8 @@ only makes the load slower. With nothing to start from, the scan still need not 
 partition's beginning (the topic is kept forever, so that is the product's whole history): a
 letter's records begin at its `letter.created`, whose offset the `letters` table holds, and a
 letter not in that table yet was created past the snapshotter's position in the partition.
+Without Redis the room also reads who wrote what (`writes`) from there, for the owners of its
+client ids (gateway/live/ownership.py), beside the first sync.
 
 Updates are merged in log-order chunks and each chunk applied once: one merge of thousands of
 updates is slow to build and to apply (10,000 edits: ~1 s merged at once, ~30 ms in chunks of
@@ -55,6 +57,9 @@ class Loaded:
     state: bytes
     end: int  # next offset of the letter's partition folded in
     pending: tuple[bytes, ...] = ()  # the pending parts `state` carries
+    # Where the letter's records begin in its partition, before any snapshot position (None: at
+    # its first stored record, as far as the loader knows): where `writes` starts.
+    origin: int | None = None
 
 
 def header(record: Record, name: str) -> bytes | None:
@@ -93,7 +98,7 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
     topic = settings.topic(Topic.LETTERS)
     partition = log_.partition_for(topic, letter_id.encode())
     end = (await log_.end_offsets(topic)).get(partition, 0)
-    base, position = await _snapshot(letter_id, topic, partition, redis, pg)
+    base, position, origin = await _snapshot(letter_id, topic, partition, redis, pg)
     if position is not None and position > end:
         base, position = None, None  # a projection of another log: do not trust it
     doc: Doc[Any] = Doc()
@@ -113,8 +118,20 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
                 chunk = []
     pending = _apply(doc, chunk, pending)
     if doc.get_state() == b"\x00" and not pending:
-        return Loaded(b"", end)
-    return Loaded(with_pending(doc.get_update(), pending), end, tuple(pending))
+        return Loaded(b"", end, origin=origin)
+    return Loaded(with_pending(doc.get_update(), pending), end, tuple(pending), origin)
+
+
+async def writes(
+    settings: Settings, log_: Log, letter_id: str, loaded: Loaded
+) -> AsyncIterator[tuple[str, bytes]]:
+    """(user, update) of every `doc.update` of the letter, in log order, from its first record
+    to the load's end (not from its snapshot): who wrote what (gateway/live/ownership.py)."""
+    topic = settings.topic(Topic.LETTERS)
+    async for record in scan(log_, topic, letter_id, loaded.origin, loaded.end):
+        user = header(record, "user")
+        if header(record, "type") == b"doc.update" and record.value and user is not None:
+            yield user.decode(), record.value
 
 
 def _apply(doc: Doc[Any], updates: list[bytes], pending: list[bytes]) -> list[bytes]:
@@ -128,14 +145,14 @@ def _apply(doc: Doc[Any], updates: list[bytes], pending: list[bytes]) -> list[by
 
 async def _snapshot(
     letter_id: str, topic: str, partition: int, redis: Any, pg: Any
-) -> tuple[bytes | None, int | None]:
+) -> tuple[bytes | None, int | None, int | None]:
     """A state and the position it covers; or no state and where the letter's records start;
-    (None, None): read the whole partition."""
+    (None, None): read the whole partition. Third: where its records start, if known."""
     if redis is not None:
         try:
             state, offset = await redis.mget(ydoc_key(letter_id), ydoc_offset_key(letter_id))
             if state is not None and offset is not None:
-                return bytes(state), int(offset)
+                return bytes(state), int(offset), None
         except Exception as exc:  # Redis is a cache here; the log still has everything
             log.warning("redis unavailable while loading %s: %s", letter_id, exc)
     if pg is not None:
@@ -148,8 +165,9 @@ async def _snapshot(
                 *coverage_args(letter_id, topic, partition),
             )
             if row["ydoc_state"] is not None:
-                return bytes(row["ydoc_state"]), int(row["log_offset"])
-            return None, row["created"] if row["created"] is not None else row["covered"]
+                return bytes(row["ydoc_state"]), int(row["log_offset"]), row["created"]
+            start = row["created"] if row["created"] is not None else row["covered"]
+            return None, start, start
         except Exception as exc:  # a missing table (fresh database) or an outage: use the log
             log.warning("postgres unavailable while loading %s: %s", letter_id, exc)
-    return None, None
+    return None, None, None

@@ -99,6 +99,9 @@ class Room:
             self.doc.apply_update(loaded.state)
             self._unsettled = list(loaded.pending)
         self.size = len(loaded.state)
+        if self.ctx.redis is None:  # the log is the record of who owns which client id
+            writes = loader.writes(self.ctx.settings, self.ctx.log, self.letter_id, loaded)
+            self.owners.rebuild(writes, self.shape.state_vector())
         pending, self._pending = self._pending or [], None
         for event in pending:
             try:
@@ -157,6 +160,7 @@ class Room:
         self.held.clear()
         self._loading.cancel()
         await asyncio.gather(self._loading, return_exceptions=True)
+        await self.owners.close()
         await self.letters.close()
         await self.presence_log.close()
 
@@ -397,6 +401,7 @@ class Room:
         if event.type == "doc.update" and isinstance(event.payload, bytes):
             self.shape.absorb(event.payload)
             self.doc.apply_update(event.payload)
+            self.owners.learn(event.envelope.user, event.payload)
             self.size += len(event.payload)
             frame = binary_frame(outgoing.update(event.payload))
             for peer in self.conns:

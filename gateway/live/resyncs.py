@@ -17,7 +17,8 @@ of that union and the rest tried again, so that one crafted part keeps no one el
 
 Computing an own part copies the whole letter, on the event loop: a resync whose structs are all
 under other users' ids and that deletes nothing has none and is refused without it, and a letter
-works on refused resyncs at most at a rate (TRIES_PER_S), refusing the others with 1013 at once.
+works on refused resyncs at most at a rate (TRIES_PER_S), the gateway's letters together copy at
+most COPY_BYTES_PER_S, and the others are refused with 1013 at once.
 """
 
 import itertools
@@ -41,6 +42,11 @@ HOLD_BYTES = 64 << 20  # what all letters of one gateway hold together (HoldBudg
 # back at once). The others are refused without it, and stock providers come back later.
 TRIES_PER_S = 1.0
 TRIES_BURST = 4
+# ... and all letters of a gateway together copy at most this many bytes a second (~17 MB/s of
+# copying is a whole event loop: a quarter of it at worst), after a burst: a user in many large
+# letters, each within its own rate, would otherwise keep the loop copying (HoldBudget).
+COPY_BYTES_PER_S = 4 << 20
+COPY_BYTES_BURST = 16 << 20
 _PAST_ANY_CLOCK = 2**53  # a state vector clock past every struct: "has them all"
 
 Blocks = tuple[tuple[int, int, int], ...]  # (client, first clock, end clock), as UpdateInfo's
@@ -75,14 +81,21 @@ def carries(blocks: Blocks, struct: tuple[int, int]) -> bool:
 
 
 class HoldBudget:
-    """What all letters of one gateway hold together: a user may have a part held in every
-    letter they open (one crafted resync each), so the letters' own bound is not enough. One
-    per gateway (its Context), not per process: gateways sharing a process share no budget.
-    A part past its time counts no more, though its letter (loaded, but seeing no resync) has
-    not dropped it yet."""
+    """What all letters of one gateway hold and copy together: a user may have a part held in
+    every letter they open (one crafted resync each), and have own parts computed in each, so
+    the letters' own bounds are not enough. One per gateway (its Context), not per process:
+    gateways sharing a process share no budget. A part past its time counts no more, though its
+    letter (loaded, but seeing no resync) has not dropped it yet."""
 
-    def __init__(self, limit: int = HOLD_BYTES, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        limit: int = HOLD_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+        copies: tuple[float, float] = (COPY_BYTES_PER_S, COPY_BYTES_BURST),
+    ):
+        """`copies`: bytes of letters copied for own parts, a second and in a burst."""
         self.limit, self.clock = limit, clock
+        self._copies = TokenBucket(*copies)
         self.held = 0  # bytes of every letter's parts
         # charge -> (until, size), in the order taken: every part waits HOLD_S, so the oldest
         # expires first.
@@ -99,6 +112,15 @@ class HoldBudget:
         self._charges[charge] = (until, size)
         self.held += size
         return charge, until
+
+    def may_copy(self, size: int) -> bool:
+        """Whether a letter of `size` bytes may be copied now. A letter larger than what is
+        left of the burst is copied while anything is left, and the debt paid off after (else
+        a letter over the burst could never be)."""
+        if not self._copies.take(1.0):
+            return False
+        self._copies.reserve(size - 1.0)
+        return True
 
     def give(self, charge: int) -> None:
         _, size = self._charges.pop(charge, (0.0, 0))  # expired: already given back
@@ -123,10 +145,11 @@ class HeldResyncs:
         self._held: dict[str, Held] = {}
         self._tries = TokenBucket(TRIES_PER_S, TRIES_BURST)
 
-    def may_try(self) -> bool:
-        """Whether a refused resync may be worked on now (its own part computed, held parts
-        merged with it), within the letter's rate."""
-        return self._tries.take()
+    def may_try(self, size: int) -> bool:
+        """Whether a refused resync may be worked on now (its own part computed on a copy of
+        the letter's `size` bytes, held parts merged with it), within the letter's rate and the
+        gateway's copying."""
+        return self._tries.take() and self._budget.may_copy(size)
 
     def hold(self, claims: Claims, conn_id: str, part: bytes, blocks: Blocks = ()) -> None:
         """Keep `part` for a while (the latest of each user); too large a part, or one over

@@ -296,7 +296,7 @@ class Room:
         mine = len(foreign) < len(fresh) or bool(info.deletes)  # from the pre-parser: no copy
         if not mine and not held:
             return False  # nothing of its own to take, no held part it could complete
-        if not self.held.may_try():  # own_part copies the whole letter, on the event loop
+        if not self.held.may_try(self.size):  # own_part copies the letter, on the event loop
             raise Refused(TRY_AGAIN_LATER, "resync_rate_limited")
         own: Own | None = None
         if mine:

@@ -86,3 +86,25 @@ async def test_own_parts_are_computed_at_the_letters_rate(
     assert metrics['gateway_refusals_total{reason="client_id_not_owned"}'] == resyncs.TRIES_BURST
     await alice.close()
     await bob.close()
+
+
+async def test_the_gateways_letters_together_copy_at_a_rate(
+    gw: Running, computed: list[int]
+) -> None:
+    """A user in many letters, each within its own rate, is bounded by the gateway's copying
+    too: here a budget with room for one copy, and (at a byte a million seconds) none after."""
+    ctx = gw.app.state.gateway.ctx
+    ctx.held_resyncs = resyncs.HoldBudget(copies=(1e-6, 1.0))  # before any letter loads
+    first, alice, bob = await _letter(gw)
+    second, carol, dave = await _letter(gw)
+    assert (
+        await _refused(gw, first, _forged(alice.doc, alice.doc.client_id, True)) == TRY_AGAIN_LATER
+    )
+    assert (
+        await _refused(gw, second, _forged(carol.doc, carol.doc.client_id, True)) == TRY_AGAIN_LATER
+    )
+    assert len(computed) == 1  # the second letter's was refused without a copy
+    metrics = await gw.metrics()
+    assert metrics['gateway_refusals_total{reason="resync_rate_limited"}'] == 1
+    for client in (alice, bob, carol, dave):
+        await client.close()

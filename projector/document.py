@@ -4,9 +4,11 @@ which paragraph. Pure.
 The state is always the result of ONE apply of the merged batch: the gateway relays an update
 only after its append succeeded, but a client that syncs while an append is in flight gets the
 room's whole document, so an answer to an update can still reach the log before it (rarely), and
-applying such updates one by one can drop the early one. Attribution (`touched`) is best effort:
-each user's updates are applied on a scratch doc first while a deep observer notes the top-level
-paragraph each change falls in.
+applying such updates one by one can drop the early one. Attribution (`touched`) is per update,
+in log order, so it does not depend on where batch boundaries fall either (a backfill's large
+batches attribute as live folds of one update do): the updates of a batch are applied one by
+one on a scratch doc while a deep observer notes the top-level paragraph each change falls in,
+and the last update to touch a paragraph names its editor.
 
 The state saved carries the updates still pending on a missing dependency (`schemas.ystate`),
 so the document does not depend on where batch boundaries fall. Whether it carries any is
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Subscription, XmlFragment, merge_updates
+from pycrdt import Doc, Subscription, Text, XmlFragment, merge_updates
 
 from schemas.ystate import pending_parts, with_pending
 
@@ -49,25 +51,23 @@ def fold_document(
     result = DocResult(state, refused, clean=clean)
     if merged is None:
         return result
-    doc: Doc[XmlFragment] = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(state)  # our own bytes: failing here is a bug, and it crashes the fold
     # A state that re-encodes to the same bytes has nothing pending (a clean one does): the
     # common case, cheaper than decoding it again to look for pending parts. Known clean, it is
     # not even re-encoded (about a tenth of a live fold of a long letter).
     applied = [merged] if clean or doc.get_update() == state else [state, merged]
     root = doc.get(doc_field, type=XmlFragment)
-    users = _by_user(good)
-    if len(users) > 1:  # per-user attribution needs a scratch pass; one user needs none
-        result.touched = _attribute(state, users, doc_field)
+    if len(good) > 1:  # per-update attribution needs a scratch pass; one update needs none
+        result.touched = _attribute(state, good, doc_field)
     touched: list[int] = []
-    sub = _watch(doc, root, touched)
+    sub = _watch(doc, root, touched, doc.get(doc_field, type=Text))
     try:
         doc.apply_update(merged)
     finally:
         sub.drop()
-    if len(users) == 1:
-        (user, ts), _ = next(iter(users.items()))
-        result.touched = {p: (user, ts) for p in touched}
+    if len(good) == 1:
+        result.touched = {p: (good[0].user, good[0].ts) for p in touched}
     parts = pending_parts(doc, applied)
     result.state, result.clean = with_pending(doc.get_update(), parts), not parts
     return result
@@ -103,50 +103,45 @@ def _merged(
     return good, merged, refused
 
 
-def _by_user(updates: Sequence[DocUpdate]) -> dict[tuple[str, int], list[bytes]]:
-    """(user, newest ts) -> that user's updates, users in order of first appearance."""
-    order: dict[str, list[bytes]] = {}
-    newest: dict[str, int] = {}
-    for u in updates:
-        order.setdefault(u.user, []).append(u.data)
-        newest[u.user] = max(newest.get(u.user, 0), u.ts)
-    return {(user, newest[user]): data for user, data in order.items()}
-
-
 def _attribute(
-    state: bytes, users: dict[tuple[str, int], list[bytes]], doc_field: str
+    state: bytes, updates: Sequence[DocUpdate], doc_field: str
 ) -> dict[int, tuple[str, int]]:
-    scratch: Doc[XmlFragment] = Doc()
+    """Paragraph -> (user, ts) of the last update (in log order) that changed it, as folding
+    the updates one at a time would note them."""
+    scratch: Doc[Any] = Doc()
     scratch.apply_update(state)
     root = scratch.get(doc_field, type=XmlFragment)
     touched: dict[int, tuple[str, int]] = {}
-    for (user, ts), data in users.items():
-        found: list[int] = []
-        sub = _watch(scratch, root, found)
-        try:
-            scratch.apply_update(_merge(data))
-        except ValueError:
-            continue  # depends on another user's later update: no attribution, state is fine
-        finally:
-            sub.drop()
-        touched.update({p: (user, ts) for p in found})
+    found: list[int] = []
+    sub = _watch(scratch, root, found, scratch.get(doc_field, type=Text))
+    try:
+        for u in updates:
+            found.clear()
+            try:
+                scratch.apply_update(u.data)
+            except ValueError:
+                continue  # no attribution for it; the state comes from the merged batch
+            touched.update({p: (u.user, u.ts) for p in found})
+    finally:
+        sub.drop()
     return touched
 
 
-def _watch(doc: Doc[Any], root: XmlFragment, into: list[int]) -> Subscription:
+def _watch(doc: Doc[Any], root: XmlFragment, into: list[int], body: Text) -> Subscription:
     """Note the paragraphs each transaction changes into `into`. Subscribed on the native type:
     pycrdt's wrapper converts every attribute of every event (most of a backfill's fold time);
-    we read only `path` and `delta`."""
+    we read only `path` and `delta`. `body`: the root read as a Y.Text (got before, as an
+    observer cannot), which keeps the astral characters a fragment's reading loses."""
 
     def on_events(events: list[Any]) -> None:
         with doc._read_transaction(events[0].transaction):
-            into.extend(_paragraphs(events, root))
+            into.extend(_paragraphs(events, root, body))
 
     subscription: Subscription = root.integrated.observe_deep(on_events)
     return subscription
 
 
-def _paragraphs(events: Sequence[Any], root: XmlFragment) -> list[int]:
+def _paragraphs(events: Sequence[Any], root: XmlFragment, body: Text) -> list[int]:
     """Top-level paragraph indices a batch of deep events changed."""
     found: list[int] = []
     for event in events:
@@ -156,9 +151,10 @@ def _paragraphs(events: Sequence[Any], root: XmlFragment) -> list[int]:
             continue
         delta = event.delta
         spans = _delta_spans(delta)
-        if _is_text(event, delta):  # a Y.Text body (only ever the root): lines, not children
-            text = str(root)
-            spans = [(text.count("\n", 0, a), text.count("\n", 0, b) + 1) for a, b in spans]
+        if _is_text(event, delta, root, body):  # a Y.Text body (only the root): lines
+            # Its delta counts UTF-16 units (Yjs' clocks): an astral character is two.
+            units = str(body).encode("utf-16-le", "surrogatepass")
+            spans = [(_line(units, a), _line(units, b) + 1) for a, b in spans]
         for start, end in spans:
             found += range(start, end)
     return found
@@ -179,11 +175,19 @@ def _delta_spans(delta: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
     return spans
 
 
-def _is_text(event: object, delta: Sequence[dict[str, Any]]) -> bool:
-    """A Y.Text body (read through an XmlFragment, its inserts are strings, not nodes)."""
+def _line(units: bytes, at: int) -> int:
+    """The line of UTF-16 unit `at` in `units` (a text encoded UTF-16)."""
+    return units[: 2 * at].decode("utf-16-le", "surrogatepass").count("\n")
+
+
+def _is_text(event: object, delta: Sequence[dict[str, Any]], root: XmlFragment, body: Text) -> bool:
+    """A Y.Text body (read through an XmlFragment, its inserts are strings, not nodes, or
+    nothing at all when they hold an astral character; it has characters but no children)."""
     if type(event).__name__ == "TextEvent":
         return True
     inserts = [op["insert"] for op in delta if "insert" in op]
-    return any(
+    if any(
         isinstance(x, str) or (isinstance(x, list) and x and isinstance(x[0], str)) for x in inserts
-    )
+    ):
+        return True
+    return not any(True for _ in root.children) and bool(str(body))

@@ -4,8 +4,13 @@ and render the body as plain text and as ProseMirror-style JSON.
 The body is the root named by `settings.doc_field`: TipTap's Y.XmlFragment (blocks of
 XmlElements holding XmlText), or a plain Y.Text of that name (paragraphs split on newlines).
 Edits are measured from the CRDT's own change events, never by diffing whole documents, so
-catch-up stays cheap for long letters. Characters inside a removed block are not counted as
-deleted (the event no longer carries them); the removal shows in `paragraphs`.
+catch-up stays cheap for long letters. Both counts are in characters (Unicode code points, what
+GET /v1/letters/{id} offsets count), whatever unit the event uses: yrs counts an XmlText's
+retains and deletes in UTF-8 bytes, a Y.Text body's in UTF-16 units (Yjs' clocks), and an event
+carries no deleted text. So the document keeps a shadow of what a deletion needs, in the event's
+unit: each XmlText's text as UTF-8 (and, for a Y.Text body, its text), built at the first
+update and kept in step from the events. Characters inside a removed block are not counted as
+deleted (as before: the removal shows in `paragraphs`); an inserted block counts its text.
 
 `state()` carries the updates still pending on a missing dependency (`schemas.ystate`), so a
 state saved between an update and the one it depends on (a batch, an eviction, a restart) keeps
@@ -18,12 +23,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 from pycrdt._base import base_types
+from pycrdt._pycrdt import XmlElement as YXmlElement
+from pycrdt._pycrdt import XmlFragment as YXmlFragment
+from pycrdt._pycrdt import XmlText as YXmlText
 
 from schemas.ystate import pending_parts, with_pending
 
 Json = dict[str, Any]
+# The shadow of a node (see above): an XmlText's text as UTF-8 (an embed is one byte, as yrs
+# counts it), an element's children, None for anything else.
+Shadow = bytes | list["Shadow"] | None
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
 
 @dataclass(slots=True)
@@ -51,7 +63,14 @@ class LetterDocument:
     def __init__(self, field_name: str, state: bytes = b"") -> None:
         self._doc: Doc[Any] = Doc()
         self._root = self._doc.get(field_name, type=XmlFragment)
+        # A Y.Text body read as a fragment loses astral characters (str() and events' inserts);
+        # read as Text, it does not. Got before any update: reading it in an observer can't.
+        self._body_text = self._doc.get(field_name, type=Text)
         self._text_mode: bool | None = None  # unknown until the body has content
+        # The shadow before the next update (None: built at the next `apply`); the text of a
+        # Y.Text body. Only `apply` needs them: a document only rendered never builds them.
+        self._tree: list[Shadow] | None = None
+        self._text = ""
         # Rendered top-level blocks, kept in step with the CRDT's change events so a version
         # re-renders only the blocks that changed since the last one (None = re-render).
         self._cache: list[tuple[Json, str] | None] | None = None  # (block JSON, its text)
@@ -71,6 +90,8 @@ class LetterDocument:
     def apply(self, update: bytes) -> EditDelta:
         """Apply a Yjs v1 update; raises ValueError when it cannot be decoded."""
         self._delta, self._state = EditDelta(), None
+        if self._tree is None:
+            self._tree, self._text = self._shadow_now()
         self._doc.apply_update(update)
         self._unsettled.append(update)
         if self._errors:  # raised inside the observer: a bug of ours, never bad input
@@ -93,14 +114,24 @@ class LetterDocument:
         return Snapshot(content, document, encoded, digest)
 
     def _is_text(self) -> bool:
-        if self._text_mode is None and str(self._root):
-            # A Y.Text root read as a fragment has characters but no XML children.
-            self._text_mode = not any(True for _ in self._root.children)
+        if self._text_mode is None:
+            if any(True for _ in self._root.children):
+                self._text_mode = False
+            elif str(self._body_text):  # characters but no XML children: a Y.Text body
+                self._text_mode = True
         return bool(self._text_mode)
+
+    def _shadow_now(self) -> tuple[list[Shadow], str]:
+        if self._is_text():
+            return [], str(self._body_text)
+        with self._doc.transaction() as transaction:
+            txn = transaction._txn
+            children = self._root.integrated.children(txn)
+            return [_shadow(child, txn) for child in children], ""
 
     def _blocks(self) -> list[tuple[Json, str]]:
         if self._is_text():
-            return [(_paragraph(line), line) for line in str(self._root).split("\n")]
+            return [(_paragraph(line), line) for line in str(self._body_text).split("\n")]
         children = self._root.children
         if self._cache is None or len(self._cache) != len(children):
             self._cache = [None] * len(children)
@@ -113,74 +144,160 @@ class LetterDocument:
 
     def _on_native_events(self, events: list[Any]) -> None:
         try:
-            with self._doc._read_transaction(events[0].transaction):
-                self._on_events([(list(e.path), e.delta) for e in events])
+            txn = events[0].transaction
+            with self._doc._read_transaction(txn):
+                self._on_events(
+                    [(list(e.path), e.delta, isinstance(e.target, YXmlText)) for e in events], txn
+                )
         except Exception as exc:
             self._errors.append(exc)
 
-    def _on_events(self, events: list[tuple[list[int], list[Json]]]) -> None:
-        # Paths are those of the document after the transaction: shift the cache by the
-        # top-level changes first, then invalidate the blocks changed inside.
-        for path, delta in sorted(events, key=lambda e: len(e[0])):
-            if path:
-                self._invalidate(path[0])
-                self._count_text(path[0], delta)
-            elif self._root_is_text(delta):
+    def _on_events(self, events: list[tuple[list[int], list[Json], bool]], txn: Any) -> None:
+        # Paths are those of the document after the transaction: shift the cache and the shadow
+        # by the changes nearer the root first, then look up the nodes changed inside.
+        for path, delta, is_text in sorted(events, key=lambda e: len(e[0])):
+            if not path and self._is_text():
                 self._count_root_text(delta)
+                continue
+            node = self._shadow_at(path)
+            if is_text:
+                self._count_text(path, delta, node)
             else:
-                self._count_blocks(delta)
+                self._count_nodes(path, delta, node, txn)
 
-    def _root_is_text(self, delta: list[Json]) -> bool:
-        if self._text_mode is None:
-            inserted = [item for op in delta for item in op.get("insert", [])]
-            if inserted:
-                self._text_mode = isinstance(inserted[0], str)
-        return bool(self._text_mode)
+    def _shadow_at(self, path: list[int]) -> Shadow:
+        node: Shadow = self._tree
+        for index in path:
+            if not isinstance(node, list) or not 0 <= index < len(node):
+                return None
+            node = node[index]
+        return node
+
+    def _stale(self) -> None:
+        # The shadow disagrees with an event (never seen): rebuild it before the next update.
+        self._tree = None
 
     def _invalidate(self, block: int) -> None:
         if self._cache is not None and block < len(self._cache):
             self._cache[block] = None
 
-    def _count_text(self, block: int, delta: list[Json]) -> None:
+    def _count_text(self, path: list[int], delta: list[Json], old: Shadow) -> None:
+        """An XmlText changed: its delta counts UTF-8 bytes of `old`, its text before."""
+        block = path[0]
+        self._invalidate(block)
+        if not isinstance(old, bytes):
+            self._stale()
+            old = b""
+        at, new = 0, []  # `new`: the node's text after, to keep the shadow in step
         for op in delta:
             if "insert" in op:
-                self._delta.inserted += _length(op["insert"])
+                inserted = op["insert"]
+                self._delta.inserted += _length(inserted)
+                new.append(inserted.encode() if isinstance(inserted, str) else b"\0")
             elif "delete" in op:
-                self._delta.deleted += op["delete"]
-            elif "attributes" not in op:
-                continue
+                size = op["delete"]
+                gone = old[at : at + size]
+                if len(gone) < size:
+                    self._stale()
+                self._delta.deleted += _code_points(gone) + size - len(gone)
+                at += size
+            else:
+                size = op.get("retain", 0)
+                new.append(old[at : at + size])
+                at += size
+                if "attributes" not in op:
+                    continue
             self._delta.paragraphs.add(block)
+        new.append(old[at:])
+        self._replace(path, b"".join(new))
 
-    def _count_blocks(self, delta: list[Json]) -> None:
-        cursor, cache = 0, self._cache
+    def _replace(self, path: list[int], node: Shadow) -> None:
+        parent = self._shadow_at(path[:-1])
+        if self._tree is not None and isinstance(parent, list) and path[-1] < len(parent):
+            parent[path[-1]] = node
+
+    def _count_nodes(self, path: list[int], delta: list[Json], old: Shadow, txn: Any) -> None:
+        """Children of the body or of an element were inserted or removed (or only an
+        element's attributes changed: an empty delta)."""
+        if path:
+            self._invalidate(path[0])
+        children = old if isinstance(old, list) else None
+        if children is None and self._tree is not None:
+            self._stale()
+        cache = None if path else self._cache
+        cursor = 0
         for op in delta:
             if "retain" in op:
                 cursor += op["retain"]
             elif "insert" in op:
-                for node in op["insert"]:
+                nodes = op["insert"]
+                for node in nodes:
                     self._delta.inserted += len(_plain(node, self._doc))
-                    self._delta.paragraphs.add(cursor)
+                    self._delta.paragraphs.add(path[0] if path else cursor)
                     if cache is not None:
                         cache.insert(cursor, None)
                     cursor += 1
+                if children is not None:
+                    children[cursor - len(nodes) : cursor - len(nodes)] = [
+                        _shadow(node, txn) for node in nodes
+                    ]
             elif "delete" in op:
-                self._delta.paragraphs.add(cursor)
+                self._delta.paragraphs.add(path[0] if path else cursor)
                 if cache is not None:
                     del cache[cursor : cursor + op["delete"]]
+                if children is not None:
+                    del children[cursor : cursor + op["delete"]]
 
     def _count_root_text(self, delta: list[Json]) -> None:
-        text, cursor = str(self._root), 0
+        """A Y.Text body changed: its delta counts UTF-16 units (and its inserts read as a
+        fragment lose astral characters), so the counts come from the text before and after."""
+        old = self._text.encode("utf-16-le", "surrogatepass")
+        text = str(self._body_text)
+        new = text.encode("utf-16-le", "surrogatepass")
+        at, cursor, deleted, inserts = 0, 0, 0, [op for op in delta if "insert" in op]
+        # Units inserted in all: what the delta's deletions and the lengths do not account for.
+        spare = (len(new) - len(old)) // 2 + sum(op.get("delete", 0) for op in delta)
         for op in delta:
             if "retain" in op:
+                at += op["retain"]
                 cursor += op["retain"]
                 continue
-            self._delta.paragraphs.add(text.count("\n", 0, cursor))
+            self._delta.paragraphs.add(
+                new[: 2 * cursor].decode("utf-16-le", "surrogatepass").count("\n")
+            )
             if "insert" in op:
-                size = _length(op["insert"])
-                self._delta.inserted += size
+                size = _units(op["insert"]) if op is not inserts[-1] else spare
+                spare -= size
                 cursor += size
             else:
-                self._delta.deleted += op.get("delete", 0)
+                size = op.get("delete", 0)
+                deleted += len(old[2 * at : 2 * (at + size)].decode("utf-16-le", "surrogatepass"))
+                at += size
+        self._delta.deleted += deleted
+        self._delta.inserted += len(text) - len(self._text) + deleted
+        self._text = text
+
+
+def _shadow(node: Any, txn: Any) -> Shadow:
+    if isinstance(node, YXmlText):
+        return b"".join(
+            part.encode() if isinstance(part, str) else b"\0" for part, _ in node.diff(txn)
+        )
+    if isinstance(node, YXmlElement | YXmlFragment):
+        return [_shadow(child, txn) for child in node.children(txn)]
+    return None
+
+
+def _code_points(utf8: bytes) -> int:
+    return len(utf8.translate(None, _CONTINUATION))
+
+
+def _units(inserted: Any) -> int:
+    """UTF-16 units of a Y.Text body's insert (as far as the fragment's reading shows it)."""
+    items = inserted if isinstance(inserted, list) else [inserted]
+    return sum(
+        len(x.encode("utf-16-le", "surrogatepass")) // 2 if isinstance(x, str) else 1 for x in items
+    )
 
 
 def _length(inserted: Any) -> int:

@@ -189,23 +189,21 @@ def doc_text(state: bytes | str | None) -> str:
     return str(doc.get("default", type=XmlFragment))
 
 
-async def dump(client: aioredis.Redis, volatile: bool = False) -> dict[str, object]:
-    """Every key (except gateway-owned ones) with its value; `ydoc:*` as document text.
-    `recent:*` attribution depends on batch boundaries, so it is left out unless `volatile`."""
+async def dump(client: aioredis.Redis) -> dict[str, object]:
+    """Every key (except gateway-owned ones) with its value; `ydoc:*` as document text. A fold
+    of the same log gives the same dump however it was batched, `recent:*` included."""
     out: dict[str, object] = {}
     async for raw in client.scan_iter(count=1000):
         key = redis_bytes(raw).decode()
-        if key.startswith("gateway:") or (not volatile and key.startswith("recent:")):
+        if key.startswith("gateway:"):
             continue
         kind = redis_bytes(await client.type(key)).decode()
         if kind == "string":
             value = await client.get(key)
             if key.startswith("ydoc:") and not key.endswith(":offset"):
                 out[key] = doc_text(value)
-            elif key.startswith("projector:letter:") and not volatile:
-                rest = json.loads(redis_bytes(value))
-                rest.pop("recent")
-                out[key] = rest
+            elif key.startswith("projector:letter:"):
+                out[key] = json.loads(redis_bytes(value))  # its keys in any order
             else:
                 out[key] = value
         elif kind == "hash":

@@ -35,8 +35,14 @@ BACKOFF_S = (0.5, 10.0)  # first and longest wait before retrying
 
 def retryable(exc: Exception) -> bool:
     # A pooled connection that died raises a bare InterfaceError ("connection is closed"); its
-    # subclasses (arguments asyncpg cannot encode, client configuration) would fail again.
-    return isinstance(exc, RETRYABLE) or type(exc) is asyncpg.InterfaceError
+    # subclasses (arguments asyncpg cannot encode, client configuration) would fail again. A
+    # commit cut by a PostgreSQL restart can leave the connection mid-operation, and the pool's
+    # reset on release then raises a bare InternalClientError ("cannot switch to state 15;
+    # another operation (2) is in progress"): the connection is dropped, a new one works.
+    return isinstance(exc, RETRYABLE) or type(exc) in (
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+    )
 
 
 async def serve(

@@ -11,7 +11,7 @@ import pytest
 
 from eventlog.factory import open_log
 from schemas.settings import Settings
-from snapshotter.service import serve
+from snapshotter.service import retryable, serve
 from steno_collab import embedded
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import LetterScript, append
@@ -91,3 +91,13 @@ async def test_service_waits_through_a_postgres_shutdown_and_restart(
             await keeper.close()
         await log.close()
         await pg.stop()
+
+
+def test_a_connection_left_mid_operation_by_a_restart_is_retried() -> None:
+    """Seen once in a PostgreSQL restart under load: the pool's reset of a connection whose
+    commit the restart cut raised this on release, and the snapshotter exited (status 1); a
+    new connection works, so it retries from its stored positions as for a lost connection.
+    Only the bare class: its subclasses (a protocol the client misread) would fail again."""
+    cut = asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in")
+    assert retryable(cut)
+    assert not retryable(asyncpg.exceptions.ProtocolError("misread"))

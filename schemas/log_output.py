@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from schemas.settings import Settings
 
 TEXT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+CHATTY = "aiokafka.consumer.subscription_state"
 
 
 class JsonLines(logging.Formatter):
@@ -33,3 +34,7 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if settings.log_format == "json" else logging.Formatter(TEXT))
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+    # aiokafka says "Updating subscribed topics" at INFO each time a pooled reader is assigned
+    # its partitions: on every /readyz and every read of the log, ~50 lines a minute a gateway.
+    quiet = logging.getLogger(CHATTY)
+    quiet.setLevel(logging.WARNING if logging.getLogger().level > logging.DEBUG else logging.NOTSET)

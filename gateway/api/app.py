@@ -12,10 +12,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventlog.errors import LogError
 from eventlog.records import Log
-from gateway.api import health, hocuspocus, rest, websocket, yjs
+from gateway.api import health, hocuspocus, rest, versions, websocket, yjs
 from gateway.api.anonymous import RefuseAnonymousWrites
 from gateway.api.body_limit import BodyLimit
 from gateway.api.responses import (
@@ -23,6 +25,7 @@ from gateway.api.responses import (
     invalid_request,
     log_unavailable,
     method_not_allowed,
+    redis_unavailable,
 )
 from gateway.api.webui import webui_router
 from gateway.collab import comments, locks, notifications
@@ -66,6 +69,8 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.add_exception_handler(CollabError, _collab_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(LogError, log_unavailable)
+    for unreachable in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unreachable, redis_unavailable)
     app.add_exception_handler(405, method_not_allowed)
     app.add_middleware(
         RefuseAnonymousWrites,
@@ -80,6 +85,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
     app.include_router(health.router)
     app.include_router(rest.router)
     app.include_router(yjs.router)
+    app.include_router(versions.router)
     for router in (comments.router, locks.router, notifications.router):
         app.include_router(router)
     app.include_router(hocuspocus.router)  # before /v1/{room}, which would take its path

@@ -64,6 +64,20 @@ async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return ErrorResponse({"detail": "log unavailable"}, status_code=503)
 
 
+REDIS_RETRY_S = 5
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Any route that needed Redis (presence, comments, locks, notifications) while it could
+    not be reached: 503 with `Retry-After`, as when Redis is not configured, rather than a 500
+    with a traceback in the log."""
+    return ErrorResponse(
+        {"detail": "redis unavailable"},
+        status_code=503,
+        headers={"Retry-After": str(REDIS_RETRY_S)},
+    )
+
+
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 

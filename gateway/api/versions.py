@@ -1,0 +1,75 @@
+"""REST: save a named version of a letter.
+
+    POST /v1/letters/{id}/versions  {"label": "..."}
+
+Appends `version.saved` to the letter's partition; the snapshotter writes it as a `named`
+letter_version holding the letter up to that record (snapshotter/versions.py), so the answer
+(202) comes once the event is in the log, before the version is in PostgreSQL.
+"""
+
+import re
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field, field_validator
+
+from eventlog.errors import LogError
+from gateway.api.responses import AUTHENTICATED, errors, retry_after
+from gateway.api.rest import ClaimsDep, GatewayDep, reachable
+from schemas.events import Topic, VersionSaved
+
+router = APIRouter()
+
+MAX_LABEL = 200  # characters, as the event schema allows
+# One line of text that is not blank: a label is shown in lists and in `history`, where a
+# newline or an escape sequence would forge lines (C0 and C1 control characters refused).
+LABEL = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
+class SaveVersion(BaseModel):
+    # The pattern is checked below, to answer with a message rather than the pattern itself.
+    label: str = Field(min_length=1, max_length=MAX_LABEL, json_schema_extra={"pattern": LABEL})
+
+    @field_validator("label")
+    @classmethod
+    def _one_line(cls, label: str) -> str:
+        if re.fullmatch(LABEL, label) is None:
+            raise ValueError("one line of text, not blank, without control characters")
+        return label
+
+
+class VersionSavedOut(BaseModel):
+    letter_id: str
+    label: str
+    offset: int  # of the `version.saved` record: the version holds the letter's records up to it
+
+
+@router.post(
+    "/v1/letters/{letter_id}/versions",
+    status_code=202,
+    responses=errors(*AUTHENTICATED, 400, 413, 503),  # 400, 413: a body not JSON, too large
+)
+async def save_version(
+    letter_id: str, body: SaveVersion, gateway: GatewayDep, claims: ClaimsDep
+) -> VersionSavedOut:
+    """Save the letter as it is now under `label` (an editor of its firm, or a service);
+    answered once the request is in the log. 503 with Retry-After while the log is behind."""
+    meta = await reachable(gateway, claims, letter_id)
+    ctx = gateway.ctx
+    if not claims.can_edit:
+        ctx.metrics.refuse("read_only")
+        raise HTTPException(403, f"role {claims.role} cannot save versions")
+    if ctx.intake.full:  # what waits for the log would hold this request up (and the flush)
+        ctx.metrics.refuse("log_behind")
+        raise HTTPException(503, "log behind", retry_after(1.0))
+    room = gateway.rooms.get(letter_id)
+    if room is not None:  # the version holds the edits this instance accepted before it
+        await room.letters.flush()
+    label = body.label
+    entry = ctx.entry(letter_id, VersionSaved(label=label), firm=meta.firm_id, user=claims.sub)
+    try:
+        offsets = await ctx.log.append(
+            ctx.settings.topic(Topic.LETTERS), letter_id.encode(), [entry]
+        )
+    except LogError as exc:
+        raise HTTPException(503, "log unavailable") from exc
+    return VersionSavedOut(letter_id=letter_id, label=label, offset=offsets[-1])

@@ -21,6 +21,7 @@ from typing import Any
 
 from pycrdt import Doc, Subscription, Text, XmlFragment, merge_updates
 
+from schemas.quarantine import PASSTHROUGH
 from schemas.ystate import pending_parts, with_pending
 
 MERGE_CHUNK = 100
@@ -121,6 +122,10 @@ def _attribute(
                 scratch.apply_update(u.data)
             except ValueError:
                 continue  # no attribution for it; the state comes from the merged batch
+            except PASSTHROUGH:
+                raise
+            except BaseException:  # pyo3's PanicException: the scratch doc is not to be trusted
+                break  # after it, so the rest goes unattributed (the merged batch decides)
             touched.update({p: (u.user, u.ts) for p in found})
     finally:
         sub.drop()

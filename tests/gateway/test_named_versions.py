@@ -108,7 +108,8 @@ async def test_a_named_version_is_written_at_its_place_in_the_log_and_in_history
                 ("alice", offset),
                 ("backend", again.json()["offset"]),
             ]
-            assert 'version 1 (named "Draft for the client"; by ' in describe(saved[0])
+            assert 'version 1 (named "Draft for the client"; edits by ' in describe(saved[0])
+            assert describe(saved[1]).endswith("; no edits since the last version)")
     finally:
         await pg.close()
 

@@ -123,15 +123,33 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
 
 
 async def writes(
-    settings: Settings, log_: Log, letter_id: str, loaded: Loaded
+    settings: Settings, log_: Log, letter_id: str, loaded: Loaded, pg: Any = None
 ) -> AsyncIterator[tuple[str, bytes]]:
     """(user, update) of every `doc.update` of the letter, in log order, from its first record
-    to the load's end (not from its snapshot): who wrote what (gateway/live/ownership.py)."""
+    to the load's end (not from its snapshot): who wrote what (gateway/live/ownership.py).
+    Where its records begin is asked of `pg` if the load did not learn it (a Redis snapshot)."""
     topic = settings.topic(Topic.LETTERS)
-    async for record in scan(log_, topic, letter_id, loaded.origin, loaded.end):
+    origin = loaded.origin
+    if origin is None and pg is not None:
+        origin = await _origin(letter_id, topic, log_.partition_for(topic, letter_id.encode()), pg)
+    async for record in scan(log_, topic, letter_id, origin, loaded.end):
         user = header(record, "user")
         if header(record, "type") == b"doc.update" and record.value and user is not None:
             yield user.decode(), record.value
+
+
+async def _origin(letter_id: str, topic: str, partition: int, pg: Any) -> int | None:
+    """Where the letter's records begin in its partition, as far as PostgreSQL knows."""
+    try:
+        row = await pg.fetchrow(
+            "SELECT l.log_offset AS created," + COVERAGE,
+            *coverage_args(letter_id, topic, partition),
+        )
+    except Exception as exc:  # a missing table (fresh database) or an outage: read it all
+        log.warning("postgres unavailable while reading %s's writers: %s", letter_id, exc)
+        return None
+    start = row["created"] if row["created"] is not None else row["covered"]
+    return None if start is None else int(start)
 
 
 def _apply(doc: Doc[Any], updates: list[bytes], pending: list[bytes]) -> list[bytes]:

@@ -6,21 +6,25 @@ under an id owned by another user are refused (4403). Ownership is by user, not 
 reloaded y-websocket provider keeps its doc and clientID across reconnects. Each connection may
 introduce at most `MAX_IDS_PER_CONNECTION` ids (one per tab; a few for undo-manager reloads).
 
-Durable record: the Redis hash `clientid:<letterId>` (client id -> user id, HSETNX, TTL 24 h
-refreshed on each claim), shared by every gateway instance and surviving a restart. Redis is
+Shared record: the Redis hash `clientid:<letterId>` (client id -> user id, HSETNX, TTL 24 h
+refreshed on each look-up), shared by every gateway instance and surviving a restart. Redis is
 asked once per (letter, id) that this instance has not seen yet, before the frame is applied.
 
-Without Redis the log is the record: a loaded letter's owners are rebuilt from its `doc.update`
-records (each names its user), an id owned by the user whose record first writes under it, in
-the background so that no sync waits for it. Only a claim of an id the loaded letter already has
-structs under waits for that read (bounded as Redis is), and ids learnt from other instances'
-records come from the tail. An id whose first edit was never logged has no owner anywhere
-(only Redis would know it). Details: docs/security.md.
+The log is the durable record: a loaded letter's owners can be rebuilt from its `doc.update`
+records (each names its user), an id owned by the user whose record first writes under it.
+Without Redis that read runs in the background from the load on, so that no sync waits for it.
+With Redis it runs only once Redis is found to have lost the owner of an id the loaded letter
+has structs under (a FLUSHALL, a restart without persistence, the TTL): such an id is never
+claimed by whoever asks next, but its log owner is written back (HSETNX, so that instances
+healing at once agree). Only a claim of an id the loaded letter already has structs under waits
+for that read (bounded as Redis is), and ids first written on other instances are learnt from
+their records in the tail. An id whose first edit was never logged has no owner in the log
+(only Redis would know it): its first claimant takes it. Details: docs/security.md.
 """
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
 from pycrdt import get_state
@@ -48,6 +52,9 @@ def written_first(update: bytes) -> list[int]:
     return [] if state == b"\x00" else list(check_state_vector(state, STATE_LIMITS))
 
 
+Writes = Callable[[], AsyncIterable[tuple[str, bytes]]]
+
+
 class Ownership:
     """One letter's owners: an in-memory cache of the Redis hash (or the record itself)."""
 
@@ -55,21 +62,33 @@ class Ownership:
         self._key = f"clientid:{letter_id}"
         self._redis = redis
         self._owners: dict[int, str] = {}
-        self._logged: set[int] = set()  # without Redis: ids the loaded letter has structs under
-        self._reading: asyncio.Task[None] | None = None  # ... whose owners `rebuild` reads
+        self._logged: set[int] = set()  # ids the loaded letter has structs under
+        self._writes: Writes | None = None  # ... and how to read their owners from the log
+        self._reading: asyncio.Task[bool] | None = None  # ... that read: True once all read
 
-    def rebuild(self, writes: AsyncIterable[tuple[str, bytes]], logged: Iterable[int]) -> None:
-        """Without Redis: learn, in the background, who first wrote under each of the `logged`
-        ids from the letter's `writes` ((user, update) in log order, up to the load's end)."""
-        if self._redis is not None:
-            return
-        self._logged = set(logged)
-        if self._logged:
-            self._reading = asyncio.create_task(self._read(writes), name=f"owners:{self._key}")
+    def rebuild(self, writes: Writes, logged: Iterable[int]) -> None:
+        """The letter is loaded with structs under the `logged` ids; `writes()` yields its
+        (user, update) in log order, up to the load's end: who first wrote under each. Read at
+        once without Redis; with it, only once Redis has lost an owner (`resolve`)."""
+        self._logged, self._writes = set(logged), writes
+        if self._redis is None:
+            self._start_reading()
 
-    async def _read(self, writes: AsyncIterable[tuple[str, bytes]]) -> None:
+    def _start_reading(self) -> asyncio.Task[bool] | None:
+        """The read of the owners from the log: started now unless one runs or has read them."""
+        reading = self._reading
+        if reading is None or (reading.done() and not _read_all(reading)):  # none, or it failed
+            if not self._logged or self._writes is None:
+                return None
+            if self._redis is not None:
+                log.warning("client id owners of %s lost from Redis: read from the log", self._key)
+            reading = asyncio.create_task(self._read(self._writes()), name=f"owners:{self._key}")
+            self._reading = reading
+        return reading
+
+    async def _read(self, writes: AsyncIterable[tuple[str, bytes]]) -> bool:
         first: dict[int, str] = {}
-        todo, read = set(self._logged), 0
+        todo, read, complete = set(self._logged), 0, True
         try:
             async for user, update in writes:
                 read += 1
@@ -89,9 +108,38 @@ class Ownership:
                     break  # every id the letter has has its owner: the rest of the log is later
         except Exception as exc:  # the log is unreachable: what was read still holds
             log.warning("client id owners of %s not read from the log: %r", self._key, exc)
+            complete = False
+        if self._redis is not None and first:
+            first = await self._write_back(first)
         # Over what was claimed meanwhile: a claim that gave up waiting for this, or an id learnt
         # from a later record of another instance. Whoever wrote first in the log owns it.
         self._owners.update(first)
+        return complete
+
+    async def _write_back(self, first: dict[int, str]) -> dict[int, str]:
+        """Heal Redis with the log's owners; Redis' owners of those ids after (the log's, unless
+        an entry it kept disagrees). The log's alone if Redis does not answer."""
+        owners = await self._ask({client: user for client, user in first.items()})
+        return first if owners is None else {**first, **owners}
+
+    async def _ask(self, ids: dict[int, str | None]) -> dict[int, str] | None:
+        """One round trip: HSETNX each id to its user (None: only read it), then read them all.
+        Their owners in Redis; None if Redis is down or slow."""
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for client, user in ids.items():
+                if user is not None:
+                    pipe.hsetnx(self._key, str(client), user)
+            pipe.hmget(self._key, [str(client) for client in ids])
+            # Refreshed on reads too: owners still in use must outlive the last claim by a day.
+            pipe.expire(self._key, OWNER_TTL_S)
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                replies = await pipe.execute()
+        except Exception as exc:  # Redis down or slow: fall back to this instance's memory
+            log.warning("client id ownership unavailable for %s: %r", self._key, exc)
+            return None
+        found = zip(ids, replies[-2], strict=True)
+        return {client: owner.decode() for client, owner in found if owner is not None}
 
     async def close(self) -> None:
         if self._reading is not None:
@@ -99,37 +147,50 @@ class Ownership:
             await asyncio.gather(self._reading, return_exceptions=True)
 
     def learn(self, user: str, update: bytes) -> None:
-        """Without Redis: another instance logged `update` for `user`, who owns the ids it writes
-        under first. (With Redis that instance claimed them there.)"""
-        if self._redis is None:
-            for client in written_first(update):
-                self._owners.setdefault(client, user)
+        """Another instance logged `update` for `user`, who owns the ids it writes under first
+        (with Redis that instance claimed them there, but Redis may lose them)."""
+        for client in written_first(update):
+            self._owners.setdefault(client, user)
 
     def unknown(self, clients: list[int]) -> list[int]:
         return [client for client in clients if client not in self._owners]
 
     async def resolve(self, clients: list[int], user: str) -> None:
         """Claim `clients` for `user` in Redis where unclaimed; learn the owners of the rest.
-        Without Redis: wait for the log's owners, if an id may be among them."""
+        An id the loaded letter has structs under is not claimed: someone wrote under it, and
+        if Redis no longer knows who, the log does. Without Redis: wait for the log's owners, if
+        an id may be among them."""
         if not clients:
             return
         if self._redis is None:
             await self._read_from_log(clients)
             return
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            for client in clients:
-                pipe.hsetnx(self._key, str(client), user)
-                pipe.hget(self._key, str(client))
-            pipe.expire(self._key, OWNER_TTL_S)
-            async with asyncio.timeout(REDIS_TIMEOUT_S):
-                replies = await pipe.execute()
-        except Exception as exc:  # Redis down or slow: fall back to this instance's memory
-            log.warning("client id ownership unavailable for %s: %r", self._key, exc)
+        owners = await self._ask({c: None if c in self._logged else user for c in clients})
+        if owners is None:
             return
-        for client, owner in zip(clients, replies[1::2], strict=False):
-            if owner is not None:
-                self._owners.setdefault(client, owner.decode())
+        for client, owner in owners.items():
+            self._owners.setdefault(client, owner)
+        # The logged ones with no owner (a fresh one only if Redis was wiped in between).
+        lost = [client for client in clients if client not in owners]
+        if lost:
+            await self._heal(lost, user)
+
+    async def _heal(self, lost: list[int], user: str) -> None:
+        """Redis has no owner of the `lost` ids the letter has structs under: read them from the
+        log (which writes them back), bounded as Redis is; past that the claim is in memory and
+        the log's owner replaces it once read."""
+        reading = self._start_reading()
+        if reading is None:
+            return
+        done, _ = await asyncio.wait({reading}, timeout=REDIS_TIMEOUT_S)
+        if not done:
+            log.warning("client id owners of %s still being read from the log", self._key)
+            return
+        rest = [client for client in lost if client not in self._owners]
+        if rest and _read_all(reading):  # the log names nobody: their first edits were not logged
+            owners = await self._ask({client: user for client in rest})
+            for client, owner in (owners or {}).items():
+                self._owners.setdefault(client, owner)
 
     async def _read_from_log(self, clients: list[int]) -> None:
         reading = self._reading
@@ -161,6 +222,11 @@ class Ownership:
             raise Refused(FORBIDDEN, "client_id_not_owned")
         self.claim(user, clients)
         used.update(clients)
+
+
+def _read_all(reading: asyncio.Task[bool]) -> bool:
+    """Whether a finished read of the owners read the whole log (not failed, not stopped)."""
+    return not reading.cancelled() and reading.exception() is None and reading.result()
 
 
 def check_count(used: set[int], clients: list[int]) -> None:

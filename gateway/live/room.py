@@ -99,9 +99,13 @@ class Room:
             self.doc.apply_update(loaded.state)
             self._unsettled = list(loaded.pending)
         self.size = len(loaded.state)
-        if self.ctx.redis is None:  # the log is the record of who owns which client id
-            writes = loader.writes(self.ctx.settings, self.ctx.log, self.letter_id, loaded)
-            self.owners.rebuild(writes, self.shape.state_vector())
+        # The log is the record of who owns which client id (read at once without Redis; with
+        # it, only if Redis lost owners: gateway/live/ownership.py).
+        ctx = self.ctx
+        self.owners.rebuild(
+            lambda: loader.writes(ctx.settings, ctx.log, self.letter_id, loaded, ctx.pg),
+            self.shape.state_vector(),
+        )
         pending, self._pending = self._pending or [], None
         for event in pending:
             try:

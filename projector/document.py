@@ -44,10 +44,17 @@ class DocResult:
 
 
 def fold_document(
-    state: bytes, updates: Sequence[DocUpdate], doc_field: str, clean: bool = False
+    state: bytes,
+    updates: Sequence[DocUpdate],
+    doc_field: str,
+    clean: bool = False,
+    *,
+    attribute: bool = True,
 ) -> DocResult:
     """The new state bytes of `state` with `updates` applied. `clean`: `state` is known to carry
-    nothing pending (the `DocResult.clean` of the fold that saved it)."""
+    nothing pending (the `DocResult.clean` of the fold that saved it). `attribute`: note who
+    last touched each paragraph (`touched`, a scratch pass of the updates one by one); the tools
+    that only want the state (replay, diff, verify) skip it."""
     good, merged, refused = _merged(updates)
     result = DocResult(state, refused, clean=clean)
     if merged is None:
@@ -58,20 +65,31 @@ def fold_document(
     # common case, cheaper than decoding it again to look for pending parts. Known clean, it is
     # not even re-encoded (about a tenth of a live fold of a long letter).
     applied = [merged] if clean or doc.get_update() == state else [state, merged]
+    if attribute:
+        result.touched = _touched(doc, state, good, merged, doc_field)
+    else:
+        doc.apply_update(merged)
+    parts = pending_parts(doc, applied)
+    result.state, result.clean = with_pending(doc.get_update(), parts), not parts
+    return result
+
+
+def _touched(
+    doc: Doc[Any], state: bytes, good: Sequence[DocUpdate], merged: bytes, doc_field: str
+) -> dict[int, tuple[str, int]]:
+    """Apply `merged` to `doc` (at `state`), noting who last touched each paragraph."""
+    # Per update: a scratch pass of them one by one; a single one is noted as it is applied.
+    touched = _attribute(state, good, doc_field) if len(good) > 1 else {}
+    found: list[int] = []
     root = doc.get(doc_field, type=XmlFragment)
-    if len(good) > 1:  # per-update attribution needs a scratch pass; one update needs none
-        result.touched = _attribute(state, good, doc_field)
-    touched: list[int] = []
-    sub = _watch(doc, root, touched, doc.get(doc_field, type=Text))
+    sub = _watch(doc, root, found, doc.get(doc_field, type=Text))
     try:
         doc.apply_update(merged)
     finally:
         sub.drop()
     if len(good) == 1:
-        result.touched = {p: (good[0].user, good[0].ts) for p in touched}
-    parts = pending_parts(doc, applied)
-    result.state, result.clean = with_pending(doc.get_update(), parts), not parts
-    return result
+        touched = {p: (good[0].user, good[0].ts) for p in found}
+    return touched
 
 
 def _merge(updates: list[bytes]) -> bytes:

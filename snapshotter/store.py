@@ -132,7 +132,7 @@ class Store:
             await _write_versions(conn, out)
             await _write_audit(conn, out)
             for op in out.comments:
-                await _write_comment(conn, op)
+                await write_comment(conn, op)
             await _write_states(conn, out.states)
             await _mark_unsaved(conn, out.lagging, out.current)
 
@@ -292,7 +292,9 @@ _SET_STATUS = (
 Statement = tuple[str, tuple[Any, ...]]
 
 
-async def _write_comment(conn: asyncpg.Connection, op: CommentOp) -> None:
+async def write_comment(conn: asyncpg.Connection, op: CommentOp) -> None:
+    """One comment change into the materialised tables, as the snapshotter writes it (verify
+    rebuilds them with it: tools/verify.py)."""
     letter_id, user, ts_ms, payload = op.values
     for sql, args in _comment_statements(op.kind, letter_id, user, ms_to_datetime(ts_ms), payload):
         await conn.execute(sql, *pgtext.row(args))

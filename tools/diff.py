@@ -140,7 +140,7 @@ def _fold(state: bytes, updates: list[DocUpdate], doc_field: str) -> bytes:
     drops the updates pycrdt refuses). An update that makes pycrdt panic (a BaseException) is
     skipped, as the consumers skip (quarantine) its record."""
     try:
-        return fold_document(state, updates, doc_field).state
+        return fold_document(state, updates, doc_field, attribute=False).state
     except PASSTHROUGH:
         raise
     except BaseException:  # pyo3's PanicException: find the culprits one by one

@@ -92,7 +92,9 @@ async def _fold(state: bytes, updates: list[DocUpdate], src: Sources) -> bytes:
     """Off the event loop: over REST a replay shares the gateway's loop with every socket."""
     if not updates:
         return state
-    folded = await asyncio.to_thread(fold_document, state, updates, src.settings.doc_field)
+    folded = await asyncio.to_thread(
+        fold_document, state, updates, src.settings.doc_field, attribute=False
+    )
     return folded.state
 
 

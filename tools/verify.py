@@ -1,8 +1,11 @@
 """Verify: replay the log and compare it with the projections (Redis and PostgreSQL).
 
-Each projection says which log position it holds (`ydoc:<id>:offset`, `letter_version`'s
-`log_offset`), so the comparison is exact even while the services run: the replay (from the log
-alone, never from the projection being checked) stops at that same position. Documents are
+Each projection says which log position it holds (`ydoc:<id>:offset`, each `letter_version`'s
+`log_offset`, the snapshotter's committed position for its audit trail and comments), so the
+comparison is exact even while the services run: the log (alone, never the projection being
+checked) is folded once per letter by the consumers' own folds (`verify_fold`) and taken at
+those same positions. Every version is checked, not only the latest: a replay starts from any
+of them, so a forged older version would otherwise be served as the truth. Documents are
 compared by content (the snapshotter's rendering: text and ProseMirror JSON) and by Yjs state
 vector; encodings may differ byte-wise while holding the same document.
 
@@ -11,20 +14,29 @@ too: the projector's Redis hash `projector:quarantine` and the snapshotter's `qu
 Each one means that projection is known to lack a record of the log.
 """
 
+import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pycrdt import Doc
 
-from schemas.events import LetterCreated
-from schemas.keys import ydoc_key, ydoc_offset_key
+from projector.store import views
+from schemas.events import SNAPSHOTTER_GROUP, LetterCreated
+from schemas.keys import comments_key, ydoc_key, ydoc_offset_key
 from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
 from snapshotter import pgtext, read
 from snapshotter.document import LetterDocument
-from tools.replay import Cut, LetterNotFound, Replayed, exists, replay
+from snapshotter.store import write_comment  # the snapshotter's own SQL
+from tools.replay import LetterNotFound, exists
 from tools.sources import Sources
 from tools.statevector import decode_state_vector
+from tools.timefmt import EPOCH
+from tools.verify_fold import Folded, fold_letter_log
+
+Json = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,45 +88,380 @@ async def quarantined(src: Sources, letters: list[str] | None = None) -> list[Qu
 
 
 async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
+    """Redis's document and threads, and every PostgreSQL row of the letter (each version, the
+    audit trail, the materialised comments), against the log folded once (`verify_fold`)."""
     if not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
-    # The replay must not start from the version it checks: the log alone.
-    log_only = Sources(src.settings, src.log)
-    findings = []
+    # Never from the projections being checked: the log alone.
+    redis = await _redis_now(src, letter_id) if src.redis is not None else None
+    stored = await _postgres_now(src, letter_id) if src.pg is not None else None
+    # The documents are checked as the fold passes their positions (states are not kept).
+    field_name, documents = src.settings.doc_field, dict[int, list[Finding]]()
+    checks: dict[int, list[Callable[[_Replayed], list[Finding]]]] = {}
+    for v in _ours(src, letter_id, stored):
+        checks.setdefault(v.log_offset, []).append(partial(_version_state, letter_id, v))
+    if redis is not None:
+        checks.setdefault(redis.offset, []).append(partial(_redis_state, letter_id, redis))
+
+    def doc_at(position: int, state: bytes) -> None:
+        replayed = _Replayed(state, field_name)
+        # Keyed by position: a fold that starts again (a poison record) reports it again.
+        documents[position] = [f for check in checks[position] for f in check(replayed)]
+
+    folded = await fold_letter_log(
+        src,
+        letter_id,
+        checks.keys(),
+        doc_at,
+        None if stored is None else stored.committed,
+        None if redis is None else redis.offset,
+        () if stored is None else stored.quarantined,
+    )
+    checked = [f for _, found in sorted(documents.items()) for f in found]
+    findings = [f for f in checked if f.store == "redis"]
     if src.redis is not None:
-        findings += await _redis(src, log_only, letter_id)
-    if src.pg is not None:
-        findings += await _postgres(src, log_only, letter_id)
-    return findings
+        findings += _redis(letter_id, redis, folded)
+    if stored is not None:
+        states = [f for f in checked if f.store == "postgres"]
+        findings += _versions(src, letter_id, stored, folded, states)
+        findings += _audit(src, letter_id, stored, folded)
+        findings += await _comments(src, letter_id, stored, folded)
+    return _merged(letter_id, findings)
 
 
-async def _redis(src: Sources, log_only: Sources, letter_id: str) -> list[Finding]:
+def _merged(letter_id: str, findings: list[Finding]) -> list[Finding]:
+    """Per store, its mismatches, or one ok line saying all it checked."""
+    out = []
+    for store in dict.fromkeys(f.store for f in findings):
+        of_store = [f for f in findings if f.store == store]
+        bad = [f for f in of_store if not f.ok]
+        out += bad or [Finding(letter_id, store, "; ".join(f.what for f in of_store), True)]
+    return out
+
+
+# -- Redis -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _InRedis:
+    state: bytes
+    offset: int
+    comments: bytes | None
+
+
+async def _redis_now(src: Sources, letter_id: str) -> _InRedis | None:
     assert src.redis is not None
-    state, offset = await src.redis.mget(ydoc_key(letter_id), ydoc_offset_key(letter_id))
+    keys = ydoc_key(letter_id), ydoc_offset_key(letter_id), comments_key(letter_id)
+    state, offset, comments = await src.redis.mget(keys)
     if state is None or offset is None:
-        return [Finding(letter_id, "redis", "not in Redis (expired or not projected yet)", True)]
-    replayed = await replay(log_only, letter_id, Cut(offset=int(offset)))
-    problems = _compare(src.settings.doc_field, _bytes(state), None, replayed)
-    what = f"ydoc at position {int(offset)}"
+        return None
+    return _InRedis(_bytes(state), int(offset), None if comments is None else _bytes(comments))
+
+
+def _redis_state(letter_id: str, redis: _InRedis, replayed: "_Replayed") -> list[Finding]:
+    problems = _compare(replayed.field_name, redis.state, None, replayed)
+    what = f"ydoc at position {redis.offset}"
     return [Finding(letter_id, "redis", f"{what}: {p}", False) for p in problems] or [
         Finding(letter_id, "redis", f"{what} equals the replay", True)
     ]
 
 
-async def _postgres(src: Sources, log_only: Sources, letter_id: str) -> list[Finding]:
-    version = await read.latest_version(src.pg, letter_id)
-    if version is None:
-        return [Finding(letter_id, "postgres", "no letter_version yet", True)]
-    replayed = await replay(log_only, letter_id, Cut(offset=version.log_offset))
-    problems = _compare(src.settings.doc_field, version.ydoc_state, version, replayed)
-    what = f"version {version.version_number} at position {version.log_offset}"
-    return [Finding(letter_id, "postgres", f"{what}: {p}", False) for p in problems] or [
-        Finding(letter_id, "postgres", f"{what} equals the replay", True)
+def _redis(letter_id: str, redis: _InRedis | None, folded: Folded) -> list[Finding]:
+    """The threads (`comments:<id>`); the document was checked as the fold passed it."""
+    if redis is None:
+        return [Finding(letter_id, "redis", "not in Redis (expired or not projected yet)", True)]
+    assert folded.projector is not None
+    want = {t["thread_id"]: t for t in json.loads(views(folded.projector).comments)}
+    got = {t.get("thread_id"): t for t in _threads(redis.comments)}
+    what = f"{comments_key(letter_id)} at position {redis.offset}"
+    problems = _differences("thread", got, want)
+    return [Finding(letter_id, "redis", f"{what}: {p}", False) for p in problems] or [
+        Finding(letter_id, "redis", f"{what}: {len(want)} thread(s) equal the log's", True)
     ]
 
 
+def _threads(value: bytes | None) -> list[Json]:
+    try:
+        threads = json.loads(value or b"[]")
+    except ValueError:
+        return [{"thread_id": None, "unreadable": True}]
+    return [t for t in threads if isinstance(t, dict)] if isinstance(threads, list) else []
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _InPostgres:
+    """The letter's rows and the snapshotter's position, read in one snapshot: the rows are
+    exactly those of the records below `committed` (they commit together)."""
+
+    committed: int
+    versions: list[read.Version]
+    audit: list[Any]
+    threads: list[Any]
+    comments: list[Any]
+    quarantined: set[int]
+
+
+async def _postgres_now(src: Sources, letter_id: str) -> _InPostgres:
+    topic, partition = src.letters_topic, src.partition_of(letter_id)
+    async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        committed = await conn.fetchval(
+            "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1"
+            " AND topic = $2 AND partition = $3",
+            SNAPSHOTTER_GROUP,
+            topic,
+            partition,
+        )
+        versions = await conn.fetch(
+            "SELECT letter_id, version_number, content, document::text AS document, ydoc_state,"
+            " log_topic, log_partition, log_offset, change_data::text AS change_data,"
+            " created_at FROM letter_version WHERE letter_id = $1 ORDER BY version_number",
+            letter_id,
+        )
+        audit = await conn.fetch(
+            'SELECT id, user_id, change_type, change_data::text AS data, "timestamp",'
+            " log_topic, log_partition, log_offset FROM collaboration WHERE letter_id = $1",
+            letter_id,
+        )
+        threads = await conn.fetch(_THREADS.format(table="comment_threads"), letter_id)
+        comments = await conn.fetch(_COMMENTS.format(table="comments"), letter_id)
+        skipped = set()
+        if await conn.fetchval("SELECT to_regclass('quarantine')"):
+            skipped = {
+                r["log_offset"]
+                for r in await conn.fetch(
+                    "SELECT log_offset FROM quarantine WHERE consumer = 'snapshotter'"
+                    " AND log_topic = $1 AND log_partition = $2",
+                    topic,
+                    partition,
+                )
+            }
+    return _InPostgres(
+        committed or 0,
+        [_version(row) for row in versions],
+        audit,
+        threads,
+        comments,
+        skipped,
+    )
+
+
+_THREADS = "SELECT * FROM {table} WHERE letter_id = $1"
+_COMMENTS = "SELECT * FROM {table} WHERE letter_id = $1"
+
+
+def _version(row: Any) -> read.Version:
+    values = dict(row)
+    values["document"] = json.loads(values["document"])
+    values["change_data"] = json.loads(values["change_data"])
+    return read.Version(**values)
+
+
+def _this_log(src: Sources, letter_id: str, topic: str, partition: int) -> bool:
+    return (topic, partition) == (src.letters_topic, src.partition_of(letter_id))
+
+
+def _ours(src: Sources, letter_id: str, stored: _InPostgres | None) -> list[read.Version]:
+    """The versions of this log layout (one of another is never a replay's base)."""
+    versions = [] if stored is None else stored.versions
+    return [v for v in versions if _this_log(src, letter_id, v.log_topic, v.log_partition)]
+
+
+def _version_state(letter_id: str, v: read.Version, replayed: "_Replayed") -> list[Finding]:
+    """A version's Yjs state and columns against the log folded to its position: a replay
+    starts from any version, so each must hold exactly that."""
+    what = f"version {v.version_number} at position {v.log_offset}"
+    return [
+        Finding(letter_id, "postgres", f"{what}: {p}", False)
+        for p in _compare(replayed.field_name, v.ydoc_state, v, replayed)
+    ]
+
+
+def _versions(
+    src: Sources, letter_id: str, stored: _InPostgres, folded: Folded, states: list[Finding]
+) -> list[Finding]:
+    """The versions against those the snapshotter's fold cuts, after the mismatches of their
+    states (`_version_state`); one ok line when all of it agrees."""
+    ours, found = _ours(src, letter_id, stored), list(states)
+    cut = {row.number: row for row in folded.versions}
+    by_number = {v.version_number: v for v in ours}
+    for number, row in sorted(cut.items()):
+        what = f"version {number}"
+        if number not in by_number:
+            found.append(
+                Finding(letter_id, "postgres", f"{what} missing (the log cuts it at position"
+                        f" {row.position.offset})", False)
+            )  # fmt: skip
+            continue
+        v = by_number[number]
+        got = (v.log_offset, v.change_data, _ms(v.created_at))
+        want = (row.position.offset, _stored_json(row.change_data), row.created_ms)
+        for name, a, b in zip(("log_offset", "change_data", "created_at"), got, want, strict=True):
+            if a != b:
+                found.append(
+                    Finding(letter_id, "postgres", f"{what}: {name} stored {_show(a)} where"
+                            f" the log has {_show(b)}", False)
+                )  # fmt: skip
+    for number in sorted(by_number.keys() - cut.keys()):
+        what = f"version {number} at position {by_number[number].log_offset}"
+        found.append(Finding(letter_id, "postgres", f"{what} is not cut by the log", False))
+    if not found:
+        latest = max(ours, key=lambda v: v.version_number, default=None)
+        what = (
+            "no letter_version yet"
+            if latest is None
+            else f"{len(ours)} version(s) equal the replay at their positions (latest: version"
+            f" {latest.version_number} at position {latest.log_offset})"
+        )
+        found.append(Finding(letter_id, "postgres", what, True))
+    return found
+
+
+def _audit(src: Sources, letter_id: str, stored: _InPostgres, folded: Folded) -> list[Finding]:
+    """The `collaboration` rows against those the snapshotter's fold yields from the records
+    it committed (a burst still open at that position has no row yet, in either)."""
+    want = {
+        (a.position.offset, a.change_type): (
+            str(a.id),
+            pgtext.text(a.user_id),
+            _stored_json(a.change_data),
+            a.timestamp_ms,
+        )
+        for a in folded.audit
+    }
+    got = {
+        (r["log_offset"], r["change_type"]): (
+            str(r["id"]),
+            r["user_id"],
+            json.loads(r["data"]),
+            _ms(r["timestamp"]),
+        )
+        for r in stored.audit
+        if _this_log(src, letter_id, r["log_topic"], r["log_partition"])
+    }
+    found = []
+    for key in sorted(want.keys() | got.keys()):
+        offset, kind = key
+        what = f"audit {kind} row at position {offset}"
+        if key not in got:
+            found.append(Finding(letter_id, "postgres", f"{what} missing", False))
+        elif key not in want:
+            found.append(Finding(letter_id, "postgres", f"{what} is not in the log", False))
+        else:
+            for name, a, b in zip(_AUDIT_COLUMNS, got[key], want[key], strict=True):
+                if a != b:
+                    found.append(
+                        Finding(letter_id, "postgres", f"{what}: {name} stored {_show(a)}"
+                                f" where the log has {_show(b)}", False)
+                    )  # fmt: skip
+    return found or [
+        Finding(letter_id, "postgres", f"{len(want)} audit row(s) equal the log's"
+                f" (up to position {stored.committed})", True)
+    ]  # fmt: skip
+
+
+_AUDIT_COLUMNS = ("id", "user_id", "change_data", "timestamp")
+
+
+async def _comments(
+    src: Sources, letter_id: str, stored: _InPostgres, folded: Folded
+) -> list[Finding]:
+    """The materialised threads and comments against the snapshotter's comment changes applied
+    by its own SQL (`snapshotter.store`) to temporary tables, rolled back after. Thread and
+    comment ids are unique across letters: another letter's row holding an id this letter's
+    events use is copied in first, so that its insert is skipped as the snapshotter's was."""
+    ids = {
+        key: sorted({str(getattr(op.values[3], key, "")) for op in folded.comments})
+        for key in ("thread_id", "comment_id")
+    }
+    async with src.pg.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            schema = _identifier(await conn.fetchval("SELECT current_schema()"))
+            for table, key in (("comment_threads", "thread_id"), ("comments", "comment_id")):
+                # Unqualified names resolve to the temporary tables first (pg_temp).
+                await conn.execute(
+                    f"CREATE TEMPORARY TABLE {table} (LIKE {schema}.{table} INCLUDING ALL)"
+                    " ON COMMIT DROP"
+                )
+                await conn.execute(
+                    f"INSERT INTO pg_temp.{table} SELECT * FROM {schema}.{table}"
+                    f" WHERE letter_id <> $1 AND {key} = ANY($2::text[])",
+                    letter_id,
+                    ids[key],
+                )
+            for op in folded.comments:
+                await write_comment(conn, op)
+            threads = await conn.fetch(_THREADS.format(table="pg_temp.comment_threads"), letter_id)
+            comments = await conn.fetch(_COMMENTS.format(table="pg_temp.comments"), letter_id)
+        finally:
+            await tx.rollback()
+    found = []
+    for name, key, got_rows, want_rows in (
+        ("thread", "thread_id", stored.threads, threads),
+        ("comment", "comment_id", stored.comments, comments),
+    ):
+        got = {r[key]: _row_values(r) for r in got_rows}
+        want = {r[key]: _row_values(r) for r in want_rows}
+        found += [Finding(letter_id, "postgres", p, False) for p in _differences(name, got, want)]
+    return found or [
+        Finding(letter_id, "postgres", f"{len(comments)} comment(s) in {len(threads)} thread(s)"
+                " equal the log's", True)
+    ]  # fmt: skip
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _row_values(row: Any) -> Json:
+    return {k: json.loads(v) if k in ("anchor", "mentions") else v for k, v in dict(row).items()}
+
+
+def _differences(name: str, got: dict[Any, Json], want: dict[Any, Json]) -> list[str]:
+    problems = []
+    for key in sorted(got.keys() | want.keys(), key=str):
+        if key not in got:
+            problems.append(f"{name} {key} missing")
+        elif key not in want:
+            problems.append(f"{name} {key} is not in the log")
+        else:
+            for column in sorted(got[key].keys() | want[key].keys()):
+                a, b = got[key].get(column), want[key].get(column)
+                if a != b:
+                    problems.append(
+                        f"{name} {key}: {column} stored {_show(a)} where the log has {_show(b)}"
+                    )
+    return problems
+
+
+def _stored_json(value: Any) -> Any:
+    """As the snapshotter stores it (jsonb, U+0000 as U+FFFD) and reads back."""
+    return json.loads(json.dumps(pgtext.stored(value)))
+
+
+def _ms(at: dt.datetime) -> int:
+    return (at - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+class _Replayed:
+    """The log's document at a position, as `_compare` reads it."""
+
+    def __init__(self, state: bytes, field_name: str) -> None:
+        self.state, self.field_name = state, field_name
+        self.snapshot = LetterDocument(field_name, state).snapshot()
+
+
 def _compare(
-    field: str, state: bytes, version: read.Version | None, replayed: Replayed
+    field: str, state: bytes, version: read.Version | None, replayed: "_Replayed"
 ) -> list[str]:
     want = replayed.snapshot
     try:

@@ -39,6 +39,8 @@ from schemas.settings import Settings
 logger = logging.getLogger(__name__)
 
 Fence = dict[TP, tuple[int | None, int]]
+# Waits between reads of newly assigned partitions' positions while Redis does not answer.
+TAKE_RETRY_FIRST_S, TAKE_RETRY_MAX_S = 0.5, 10.0
 
 
 class Projector:
@@ -76,26 +78,63 @@ class Projector:
         self._next: dict[TP, int] = {}  # next offset to fold: the stored one, or the replay's
         self._rebuilds: dict[TP, tuple[float, int]] = {}  # started (monotonic), target offset
         self._gaps: set[TP] = set()  # partitions whose batch did not continue our position
-        # What taking partitions raised. Not raised from `assigned`: on Kafka it runs inside
-        # aiokafka's rebalance, which logs a listener's exception and carries on.
+        self._taking: asyncio.Task[None] | None = None  # reads the assigned positions
+        self._redis_down = False  # the positions read failed: warned once per outage
+        # What taking partitions raised (a position past the log's end, say). Not raised from
+        # `assigned`: on Kafka it runs inside aiokafka's rebalance, which logs a listener's
+        # exception and carries on.
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # -- membership (eventlog.group.RebalanceListener) ---------------------------------------
 
     async def assigned(self, partitions: Assignment) -> None:
+        await self._stop_taking()
         async with self._lock:
             self._owned = {t: frozenset(ps) for t, ps in partitions.items() if t in self.kinds}
-            tps = [(t, p) for t, ps in self._owned.items() for p in sorted(ps)]
+            # Not awaited: with Redis down the read waits for it, and a listener that blocks
+            # stalls the group's rebalances (on Kafka, aiokafka's rebalance runs it).
+            self._taking = asyncio.create_task(self._take_owned(), name="projector-take")
+
+    async def _take_owned(self) -> None:
+        """Read the owned partitions' positions, again with a backoff while Redis does not
+        answer, then follow them. Until then they are owned but neither followed nor swept."""
+        tps = [(t, p) for t, ps in self._owned.items() for p in sorted(ps)]
+        delay = TAKE_RETRY_FIRST_S
+        while not await self._try_take(tps):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, TAKE_RETRY_MAX_S)
+
+    async def _try_take(self, tps: Sequence[TP]) -> bool:
+        """One attempt; False if Redis did not answer."""
+        async with self._lock:
             try:
-                await self._take(await self.store.positions(tps))
+                positions = await self.store.positions(tps)
+            except RedisError as exc:
+                if not self._redis_down:
+                    logger.warning("positions unreadable, retrying until Redis answers: %s", exc)
+                self._redis_down = True
+                return False
+            if self._redis_down:
+                logger.info("positions read: Redis answers again")
+            self._redis_down = False
+            try:
+                await self._take(positions)
             except Exception as exc:  # partitions we own and cannot fold: `entry.run` ends
                 if not self.failed.done():
                     self.failed.set_exception(exc)
-                return
+                return True
             self._restart_followers()
             logger.info("assigned %s", {t: sorted(ps) for t, ps in self._owned.items()})
+            return True
+
+    async def _stop_taking(self) -> None:
+        task, self._taking = self._taking, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def revoked(self, partitions: Assignment) -> None:
+        await self._stop_taking()
         async with self._lock:  # waits for the batch in flight: its write lands before we go
             # Returns once the followers are gone (a Kafka follower closes its consumer).
             await asyncio.gather(*self._stop_followers(), return_exceptions=True)
@@ -109,6 +148,7 @@ class Projector:
 
     async def close(self) -> None:
         """Stop following (the group membership normally does it through `revoked`)."""
+        await self._stop_taking()
         await asyncio.gather(*self._stop_followers(), return_exceptions=True)
 
     @property
@@ -156,11 +196,17 @@ class Projector:
         return time.time() * 1000 - batch[-1].timestamp > self.options.catchup_after_ms
 
     async def report(self, member: GroupMember | None) -> None:
-        """Lag per partition (end offset - position) and, for dashboards, group commits."""
+        """Lag per partition (end offset - position) and, for dashboards, group commits. Needs
+        the log only: while Redis is down it keeps rising from the last positions known, the
+        group's commits for partitions assigned since (their positions are still unread)."""
         for topic, partitions in self._owned.items():
             ends = await self.log.end_offsets(topic)
             mine = {p: self._next[(topic, p)] for p in partitions if (topic, p) in self._next}
-            for p, position in mine.items():
+            last = dict(mine)
+            if len(mine) < len(partitions):
+                committed = await self.log.committed(self.options.group, topic)
+                last |= {p: committed[p] for p in partitions - mine.keys() if p in committed}
+            for p, position in last.items():
                 self.metrics.lag.labels(topic, str(p)).set(max(ends.get(p, 0) - position, 0))
             if member is not None and mine:
                 await member.commit(topic, mine)
@@ -374,7 +420,7 @@ class Projector:
     def _restart_followers(self) -> None:
         self._stop_followers()
         for topic, partitions in self._owned.items():
-            positions = {p: self._next[(topic, p)] for p in partitions}
+            positions = {p: self._next[(topic, p)] for p in partitions if (topic, p) in self._next}
             if positions:
                 task = asyncio.create_task(self._follow(topic, positions, self._epoch))
                 self._followers.append(task)
@@ -411,4 +457,8 @@ class Projector:
         """Log `session.left` for the connections of dead gateways and drop them (README
         "Operations": stale connections). Its writes move no position: fenced at ours."""
         async with self._lock:
-            await self._stale.sweep(self._owned.get(self.letters, ()), partial(self._commit, {}))
+            # Only partitions whose positions are read: the commit fences their writes on them.
+            taken = [
+                p for p in self._owned.get(self.letters, ()) if (self.letters, p) in self._next
+            ]
+            await self._stale.sweep(taken, partial(self._commit, {}))

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 import uvloop
@@ -54,6 +54,9 @@ async def run(
     projector = Projector(settings, options, log, store, versions, metrics, log_left=writable)
     topics = [settings.topic(Topic.LETTERS), settings.topic(Topic.PRESENCE)]
     try:
+        # redis-py can lose a cancel that lands during a command (projector.store): a stop
+        # during the PING above would go unnoticed (no later Redis call of this task re-raises it).
+        _raise_if_cancelled()
         member = join_group(
             settings, log, options.group, topics, projector,
             session_timeout_ms=options.group_session_timeout_ms,
@@ -71,6 +74,12 @@ async def run(
         await redis.aclose()
         if own_log:
             await log.close()
+
+
+def _raise_if_cancelled() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def _open_log(settings: Settings) -> tuple[Log, bool]:
@@ -108,17 +117,26 @@ async def _housekeeping(
     last_sweep = last_commit = loop.time()
     while True:
         await asyncio.sleep(options.check_interval_s)
-        try:
-            await projector.check()
-            now = loop.time()
-            if now - last_commit >= options.commit_interval_s:
-                await projector.report(member)
-                last_commit = now
-            if now - last_sweep >= options.sweep_interval_s:
-                await projector.sweep()
-                last_sweep = now
-        except (RedisError, LogError) as exc:  # retried next tick; the fold loop goes on
-            logger.warning("projector housekeeping failed: %s", exc)
+        now = loop.time()
+        # Each step on its own: the lag needs only the log, and must go on rising while Redis
+        # is down (what an operator watches then), however the Redis checks fail.
+        await _tried(projector.check())
+        report_due = now - last_commit >= options.commit_interval_s
+        if report_due and await _tried(projector.report(member)):
+            last_commit = now
+        sweep_due = now - last_sweep >= options.sweep_interval_s
+        if sweep_due and await _tried(projector.sweep()):
+            last_sweep = now
+
+
+async def _tried(step: Awaitable[None]) -> bool:
+    """Run a housekeeping step; False if Redis or the log failed it (retried next tick)."""
+    try:
+        await step
+    except (RedisError, LogError) as exc:  # the fold loop goes on meanwhile
+        logger.warning("projector housekeeping failed: %s", exc)
+        return False
+    return True
 
 
 def main(options: ProjectorSettings | None = None) -> int:

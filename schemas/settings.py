@@ -146,6 +146,7 @@ class Settings(BaseSettings):
     autosave_updates: int = Field(default=500, ge=1)  # ... or after this many updates
     audit_edit_window_s: float = Field(default=5.0, gt=0)  # one audit row per user per burst
     snapshotter_batch: int = Field(default=1000, ge=1, le=100_000)  # records per transaction
+    snapshotter_metrics_port: int | None = 9465  # `steno-collab snapshotter`; None or 0: off
     # A letter's working state (snapshotter/state.py) is saved with every version and after
     # this many of its records, or bytes of them, since its last save, or when it has had
     # unsaved records for this many seconds; a restart folds the records since again.

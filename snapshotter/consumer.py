@@ -28,6 +28,7 @@ from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.settings import Settings
 from snapshotter import quarantine
 from snapshotter.fold import BatchOutput, Folder, SavePolicy, StateRow
+from snapshotter.metrics import Metrics
 from snapshotter.quarantine import PoisonRecord
 from snapshotter.state import LetterState
 from snapshotter.store import StalePositionError, Store
@@ -46,7 +47,9 @@ REFUSED_DATA = (
 
 
 class Snapshotter:
-    def __init__(self, settings: Settings, log_: Log, store: Store) -> None:
+    def __init__(
+        self, settings: Settings, log_: Log, store: Store, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.log = log_
         self.store = store
@@ -58,6 +61,9 @@ class Snapshotter:
         # partition -> last offset of a batch whose commit the database refused for its data
         self._careful: dict[int, int] = {}
         self.committed = asyncio.Event()  # set after each commit (tests and tools wait on it)
+        self.metrics = Metrics() if metrics is None else metrics
+        # Read at scrape time (the metrics thread; len() of a dict is atomic): free here.
+        self.metrics.cached_letters.set_function(lambda: len(self.folder.letters))
 
     async def run(self, partitions: Collection[int] | None = None) -> None:
         """Consume `partitions` (default: all) until cancelled; raises on a store failure,
@@ -224,6 +230,7 @@ class Snapshotter:
             self._careful[partition] = records[-1].offset
             raise PoisonRecord((self.topic, partition, records[0].offset), 1, exc) from exc
         self.positions[partition] = next_offset
+        self.metrics.committed(out, batch=True)
         for other, rows in elsewhere.items():
             await self._save_states(other, self.positions[other], rows)
         self.committed.set()
@@ -253,6 +260,7 @@ class Snapshotter:
         compare-and-set of which refuses the write if another instance took the partition."""
         out = BatchOutput(states=rows, current={row.letter_id for row in rows})
         await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+        self.metrics.committed(out, batch=False)
 
     @staticmethod
     def _by_partition(rows: Iterable[StateRow]) -> dict[int, list[StateRow]]:

@@ -15,6 +15,7 @@ from eventlog.records import Log
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter.consumer import GROUP, Snapshotter
+from snapshotter.metrics import Metrics
 from snapshotter.migrate import migrate
 from snapshotter.store import StalePositionError, Store
 
@@ -31,6 +32,7 @@ RETRYABLE = (
     StalePositionError,
 )
 BACKOFF_S = (0.5, 10.0)  # first and longest wait before retrying
+LAG_INTERVAL_S = 1.0  # how often `snapshotter_lag_records` is measured
 
 
 def retryable(exc: Exception) -> bool:
@@ -46,9 +48,14 @@ def retryable(exc: Exception) -> bool:
 
 
 async def serve(
-    settings: Settings, log_: Log | None = None, *, run_migrations: bool = True
+    settings: Settings,
+    log_: Log | None = None,
+    *,
+    run_migrations: bool = True,
+    metrics_port: int | None = None,
 ) -> None:
-    """Run until cancelled. `log_` is a started log to share (one-process dev mode)."""
+    """Run until cancelled. `log_` is a started log to share (one-process dev mode).
+    `metrics_port`: serve /metrics there, on `settings.host` (None or 0: not served)."""
     if not settings.database_url:
         raise ValueError("the snapshotter needs STENO_DATABASE_URL")
     if run_migrations:
@@ -59,12 +66,22 @@ async def serve(
     if log_ is None:
         await the_log.start()
     store = await Store.open(settings.database_url)
+    metrics = Metrics()
     try:
-        owner = Owner(Snapshotter(settings, the_log, store))
+        if metrics_port:
+            port = metrics.serve(settings.host, metrics_port)
+            log.info("snapshotter metrics on http://%s:%d/metrics", settings.host, port)
+        owner = Owner(Snapshotter(settings, the_log, store, metrics))
         topic = settings.topic(Topic.LETTERS)
         async with join_group(settings, the_log, GROUP, [topic], owner):
-            await owner.failed  # only a non-retryable error ends this; cancellation otherwise
+            reporting = asyncio.create_task(owner.report_lag(), name="snapshotter-lag")
+            try:
+                await owner.failed  # only a non-retryable error ends this; else cancellation
+            finally:
+                reporting.cancel()
+                await asyncio.gather(reporting, return_exceptions=True)
     finally:
+        metrics.close()
         await store.close()
         if log_ is None:
             await the_log.close()
@@ -77,13 +94,19 @@ class Owner:
         self.snapshotter = snapshotter
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
+        self._owned: frozenset[int] = frozenset()
 
     async def assigned(self, partitions: Assignment) -> None:
         owned = partitions.get(self.snapshotter.topic, frozenset())
+        self._owned = frozenset(owned)
         if owned:
             self._task = asyncio.create_task(self._run(owned), name="snapshotter")
 
     async def revoked(self, partitions: Assignment) -> None:
+        for p in self._owned:  # another instance reports them now
+            with contextlib.suppress(KeyError):  # never measured
+                self.snapshotter.metrics.lag.remove(self.snapshotter.topic, str(p))
+        self._owned = frozenset()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -107,6 +130,25 @@ class Owner:
                     return
                 if self.snapshotter.positions != before:  # it committed: the outage is new
                     delay = BACKOFF_S[0]
+                self.snapshotter.metrics.retries.labels(type(exc).__name__).inc()
                 log.warning("snapshotter restarting from stored positions after: %r", exc)
                 await asyncio.sleep(delay)  # back off from a failing dependency
                 delay = min(delay * 2, BACKOFF_S[1])
+
+    async def report_lag(self) -> None:
+        """Every `LAG_INTERVAL_S`: the log's end less the committed position of each partition
+        owned. Needs the log only: while PostgreSQL is down it rises from the last position
+        committed (a partition whose position was never read is not reported)."""
+        snapshotter, topic = self.snapshotter, self.snapshotter.topic
+        while True:
+            if self._owned:
+                try:
+                    ends = await snapshotter.log.end_offsets(topic)
+                except Exception as exc:  # measured again next time; never ends the loop
+                    log.warning("snapshotter lag not measured: %r", exc)
+                else:
+                    for p in self._owned:  # as owned now: revoked ones are not set again
+                        if (position := snapshotter.positions.get(p)) is not None:
+                            lag = max(ends.get(p, 0) - position, 0)
+                            snapshotter.metrics.lag.labels(topic, str(p)).set(lag)
+            await asyncio.sleep(LAG_INTERVAL_S)

@@ -36,6 +36,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-migrate", action="store_true", help="do not apply pending migrations at start"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus port (default: the setting, 9465; 0: off)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -46,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
         return 2
     try:
-        uvloop.run(_until_stopped(settings, run_migrations=not args.no_migrate))
+        port = settings.snapshotter_metrics_port if args.metrics_port is None else args.metrics_port
+        uvloop.run(_until_stopped(settings, run_migrations=not args.no_migrate, metrics_port=port))
     except (PositionPastEndError, LogError) as exc:  # a LogError names the broker or directory
         print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
         return 1
@@ -60,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _until_stopped(settings: Settings, *, run_migrations: bool) -> None:
+async def _until_stopped(
+    settings: Settings, *, run_migrations: bool, metrics_port: int | None = None
+) -> None:
     """Serve until SIGTERM (`docker stop`) or SIGINT. Either cancels the service, whose group
     membership then revokes its partitions: the snapshotter saves the letters' states ahead of
     their rows (`Snapshotter.checkpoint`) before the process exits, status 0."""
@@ -70,4 +79,4 @@ async def _until_stopped(settings: Settings, *, run_migrations: bool) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
-        await serve(settings, run_migrations=run_migrations)
+        await serve(settings, run_migrations=run_migrations, metrics_port=metrics_port)

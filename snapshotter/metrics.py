@@ -1,27 +1,19 @@
-"""Prometheus metrics of one snapshotter instance, on its own registry (tests run several).
-
-Served as the projector serves its own (projector/metrics.py; services do not import each
-other): prometheus_client's WSGI app on a threaded server whose connections time out when
-silent, so idle connections cannot pile up handler threads.
+"""Prometheus metrics of one snapshotter instance, on its own registry (tests run several),
+served on `/metrics` as the projector's are (schemas/metrics_http.py).
 """
 
-import socket
-import threading
 import time
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from schemas.metrics_http import MetricsServer
 from snapshotter.fold import BatchOutput
 
-IDLE_TIMEOUT_S = 10.0  # a connection that sends nothing for this long is closed
 
-
-class Metrics:
+class Metrics(MetricsServer):
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
+        super().__init__(CollectorRegistry())
+        r = self.registry
         self.lag = Gauge(
             "snapshotter_lag_records",
             "End offset - committed position",
@@ -66,26 +58,3 @@ class Metrics:
             self.last_commit.set(time.time())
             if out.quarantined:
                 self.quarantined.inc(len(out.quarantined))
-
-    def serve(self, host: str, port: int, idle_timeout_s: float = IDLE_TIMEOUT_S) -> int:
-        """Serve /metrics; returns the bound port."""
-
-        class Handler(WSGIRequestHandler):
-            timeout = idle_timeout_s  # socketserver sets it on each accepted socket
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # a scrape every few seconds is not news
-
-        class Server(ThreadingWSGIServer):
-            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-        server = make_server(host, port, make_wsgi_app(self.registry), Server, Handler)
-        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-        self._server = server
-        return int(server.server_address[1])
-
-    def close(self) -> None:
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.shutdown()
-            server.server_close()

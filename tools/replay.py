@@ -74,8 +74,7 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
         except EventDecodeError:
             continue  # poison: every consumer skips it too
         if event.type == "doc.update" and isinstance(event.payload, bytes):
-            # One user for all: the fold then skips its per-user attribution pass, which a
-            # replay does not need (the state is the same).
+            # No user: a replay wants the state only (its fold skips the attribution).
             updates.append(DocUpdate(record.offset, "", record.timestamp, event.payload))
             if len(updates) == FOLD_CHUNK:
                 state, applied = await _fold(state, updates, src), applied + len(updates)

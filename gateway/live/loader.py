@@ -7,8 +7,9 @@ only makes the load slower. With nothing to start from, the scan still need not 
 partition's beginning (the topic is kept forever, so that is the product's whole history): a
 letter's records begin at its `letter.created`, whose offset the `letters` table holds, and a
 letter not in that table yet was created past the snapshotter's position in the partition.
-Without Redis the room also reads who wrote what (`writes`) from there, for the owners of its
-client ids (gateway/live/ownership.py), beside the first sync.
+The room may read who wrote what (`writes`) from there too, for the owners of its client ids
+(gateway/live/ownership.py): at once, beside the first sync, without Redis; with it, only once
+Redis is found to have lost some.
 
 Updates are merged in log-order chunks and each chunk applied once: one merge of thousands of
 updates is slow to build and to apply (10,000 edits: ~1 s merged at once, ~30 ms in chunks of

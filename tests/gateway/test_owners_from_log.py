@@ -14,12 +14,13 @@ import asyncpg
 import pytest
 from pycrdt import Doc, Text, create_update_message
 
-from gateway.errors import FORBIDDEN, TRY_AGAIN_LATER
+from gateway.errors import FORBIDDEN
 from gateway.live import loader
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
-from tests.gateway.harness import Running, YClient, running_gateway
+from tests.gateway.crash_owners import after_the_crash, both_logged, logged
+from tests.gateway.harness import YClient, running_gateway, type_relayed
 from tests.support import eventually
 
 
@@ -27,57 +28,14 @@ def _settings(data_dir: Path, **kw: Any) -> Settings:
     return Settings(data_dir=data_dir, partitions=2, jwt_leeway_s=2, **kw)
 
 
-def _typed(doc: Doc[Any], text: str, *others: Doc[Any]) -> None:
-    """Type `text` at the end of `doc`; the dead gateway relayed it to `others`, never logged."""
-    produced: list[bytes] = []
-    sub = doc.observe(lambda event: produced.append(event.update))
-    typed = doc.get("text", type=Text)
-    typed.insert(len(typed), text)
-    doc.unobserve(sub)
-    for other in others:
-        other.apply_update(produced[0])
-
-
-async def _both_logged(gw: Running) -> tuple[str, YClient, YClient]:
-    """A letter where alice and bob each wrote under their own client id, all of it logged."""
-    letter, alice, bob = await gw.two_editors()
-    await alice.insert("alice ")
-    await eventually(lambda: str(bob.text) == "alice ")
-    await bob.insert("bob ")
-    await eventually(lambda: str(alice.text) == "alice bob ")
-    await eventually(lambda: _logged(gw, letter, "alice bob "))
-    await alice.close()
-    await bob.close()
-    return letter, alice, bob
-
-
-async def _after_the_crash(gw: Running, letter: str, alice: YClient, bob: YClient) -> None:
-    """Bob, holding alice's unlogged edit, resyncs first; then alice, who types on."""
-    before = len(await gw.records(Topic.LETTERS, letter))
-    bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
-    async with asyncio.timeout(10):  # taken under his name, it would stay open
-        await bob2.closed.wait()
-    assert bob2.close_code == TRY_AGAIN_LATER  # alice's edit is not his to bring
-
-    alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
-    await alice2.synced.wait()
-    await alice2.insert("and on")
-    await eventually(lambda: _logged(gw, letter, "alice bob unlogged and on"))
-    assert alice2.close_code is None  # not refused (4403) under her own client id
-    added = (await gw.records(Topic.LETTERS, letter))[before:]
-    users = {dict(r.headers)["user"] for r in added if dict(r.headers)["type"] == b"doc.update"}
-    assert users == {b"alice"}  # her unlogged edit is in the log under her name
-    await alice2.close()
-
-
 async def test_a_restarted_gateway_knows_who_wrote_under_each_client_id(tmp_path: Path) -> None:
     settings = _settings(tmp_path / "steno")
     async with running_gateway(settings) as gw:
-        letter, alice, bob = await _both_logged(gw)
+        letter, alice, bob = await both_logged(gw)
     # The gateway relayed alice's next edit to bob and died before logging it.
-    _typed(alice.doc, "unlogged ", bob.doc)
+    type_relayed(alice.doc, "unlogged ", bob.doc)
     async with running_gateway(settings) as gw:  # a new process: no owner in memory
-        await _after_the_crash(gw, letter, alice, bob)
+        await after_the_crash(gw, letter, alice, bob)
 
 
 @pytest.fixture
@@ -97,7 +55,7 @@ async def test_owners_from_before_the_snapshot_position_are_known(
     but the owners are read from the letter's creation (its `letters` row) on."""
     settings = _settings(tmp_path / "steno")
     async with running_gateway(settings, pg=pg_pool) as gw:
-        letter, alice, bob = await _both_logged(gw)
+        letter, alice, bob = await both_logged(gw)
         topic = settings.topic(Topic.LETTERS)
         partition = gw.log.partition_for(topic, letter.encode())
         records = await gw.records(Topic.LETTERS, letter)
@@ -113,9 +71,9 @@ async def test_owners_from_before_the_snapshot_position_are_known(
         " VALUES ($1, 1, '', '{}', $2, $3, $4, $5, '{}', now())",
         letter, alice.doc.get_update(), topic, partition, end,
     )  # fmt: skip
-    _typed(alice.doc, "unlogged ", bob.doc)
+    type_relayed(alice.doc, "unlogged ", bob.doc)
     async with running_gateway(settings, pg=pg_pool) as gw:
-        await _after_the_crash(gw, letter, alice, bob)
+        await after_the_crash(gw, letter, alice, bob)
 
 
 async def test_the_first_sync_does_not_wait_for_the_owners(
@@ -125,7 +83,7 @@ async def test_the_first_sync_does_not_wait_for_the_owners(
     waits for them, but boundedly (as for Redis)."""
     settings = _settings(tmp_path / "steno")
     async with running_gateway(settings) as gw:
-        letter, alice, _bob = await _both_logged(gw)
+        letter, alice, _bob = await both_logged(gw)
 
     never = asyncio.Event()  # the read of the owners is stuck (a long log) for this whole test
     reads = loader.writes
@@ -143,12 +101,12 @@ async def test_the_first_sync_does_not_wait_for_the_owners(
         assert str(carol.text) == "alice bob "
         await carol.insert("carol ")  # a fresh client id: no owner in the log to wait for
         async with asyncio.timeout(1.5):  # less than the bound below
-            await eventually(lambda: _logged(gw, letter, "alice bob carol "))
+            await eventually(lambda: logged(gw, letter, "alice bob carol "))
         # Alice's id is in the letter: her edit waits for its owner, then goes on without it.
         alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
         await alice2.synced.wait()
         await alice2.insert("alice again")
-        await eventually(lambda: _logged(gw, letter, "alice bob carol alice again"))
+        await eventually(lambda: logged(gw, letter, "alice bob carol alice again"))
         assert alice2.close_code is None and carol.close_code is None
         await alice2.close()
         await carol.close()
@@ -183,7 +141,3 @@ async def test_owners_of_ids_first_written_on_another_instance_come_from_the_tai
             await on_b.closed.wait()
         assert on_b.close_code == FORBIDDEN
         await on_a.close()
-
-
-async def _logged(gw: Running, letter: str, text: str) -> bool:
-    return await gw.logged_text(letter) == text

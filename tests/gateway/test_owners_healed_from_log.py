@@ -17,8 +17,8 @@ from gateway.errors import FORBIDDEN
 from gateway.live import loader
 from gateway.live.ownership import Ownership
 from schemas.settings import Settings
-from tests.gateway.harness import running_gateway
-from tests.gateway.test_owners_from_log import _after_the_crash, _both_logged, _logged, _typed
+from tests.gateway.crash_owners import after_the_crash, both_logged, logged
+from tests.gateway.harness import running_gateway, type_relayed
 from tests.support import eventually
 
 
@@ -61,12 +61,12 @@ async def test_owners_redis_lost_are_read_from_the_log_after_a_crash(
     resync comes first and gets 1013 (not taken under his name), alice is not refused (4403)."""
     settings = _settings(tmp_path / "steno")
     async with running_gateway(settings, redis=redis) as gw:
-        letter, alice, bob = await _both_logged(gw)
+        letter, alice, bob = await both_logged(gw)
     assert await _owners(redis, letter) == {alice.doc.client_id: "alice", bob.doc.client_id: "bob"}
     await redis.flushdb()  # as FLUSHALL: the hash is gone
-    _typed(alice.doc, "unlogged ", bob.doc)
+    type_relayed(alice.doc, "unlogged ", bob.doc)
     async with running_gateway(settings, redis=redis) as gw:  # a new process: nothing in memory
-        await _after_the_crash(gw, letter, alice, bob)
+        await after_the_crash(gw, letter, alice, bob)
     assert scans == [letter]  # read once, on the first claim that needed it
     # Written back for the other instances: the log's owners, bob's among them.
     assert await _owners(redis, letter) == {alice.doc.client_id: "alice", bob.doc.client_id: "bob"}
@@ -78,10 +78,10 @@ async def test_with_the_owners_in_redis_the_log_is_not_read(
 ) -> None:
     settings = _settings(tmp_path / "steno")
     async with running_gateway(settings, redis=redis) as gw:
-        letter, alice, bob = await _both_logged(gw)
-    _typed(alice.doc, "unlogged ", bob.doc)
+        letter, alice, bob = await both_logged(gw)
+    type_relayed(alice.doc, "unlogged ", bob.doc)
     async with running_gateway(settings, redis=redis) as gw:
-        await _after_the_crash(gw, letter, alice, bob)
+        await after_the_crash(gw, letter, alice, bob)
     assert scans == []
 
 
@@ -90,7 +90,7 @@ async def test_a_new_id_is_its_first_writers_and_an_expired_hash_no_one_elses(
 ) -> None:
     settings = _settings(tmp_path / "steno")
     async with running_gateway(settings, redis=redis) as gw:
-        letter, alice, _bob = await _both_logged(gw)
+        letter, alice, _bob = await both_logged(gw)
     key = f"clientid:{letter}"
     await redis.pexpire(key, 1)  # the TTL ran out
     await eventually(lambda: _gone(redis, key))
@@ -98,7 +98,7 @@ async def test_a_new_id_is_its_first_writers_and_an_expired_hash_no_one_elses(
         carol = await gw.client(letter, user="carol")
         await carol.synced.wait()
         await carol.insert("carol ")  # an id the letter has never seen: claimed as it was
-        await eventually(lambda: _logged(gw, letter, "alice bob carol "))
+        await eventually(lambda: logged(gw, letter, "alice bob carol "))
         assert await _owners(redis, letter) == {carol.doc.client_id: "carol"}
         assert scans == []  # nothing to read from the log for it
 

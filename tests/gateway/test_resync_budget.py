@@ -7,8 +7,7 @@ from pathlib import Path
 from gateway.errors import TRY_AGAIN_LATER
 from gateway.live.resyncs import HoldBudget
 from schemas.settings import Settings
-from tests.gateway.harness import Running, YClient, running_gateway
-from tests.gateway.test_resync_foreign import _typed
+from tests.gateway.harness import Running, YClient, running_gateway, type_relayed
 from tests.support import eventually
 
 
@@ -24,9 +23,9 @@ async def _hold_a_part(gw: Running) -> tuple[str, YClient]:
     await eventually(lambda: str(alice.text) == "alice bob ")
     await alice.close()
     await bob.close()
-    _typed(alice.doc, "A1 ", bob.doc)
-    _typed(bob.doc, "B1 ", alice.doc)
-    _typed(alice.doc, "A2", bob.doc)  # needs bob's B1: her part cannot be taken alone
+    type_relayed(alice.doc, "A1 ", bob.doc)
+    type_relayed(bob.doc, "B1 ", alice.doc)
+    type_relayed(alice.doc, "A2", bob.doc)  # needs bob's B1: her part cannot be taken alone
     alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
     await alice2.closed.wait()
     assert alice2.close_code == TRY_AGAIN_LATER

@@ -12,7 +12,8 @@ from pycrdt import Doc, Text, create_update_message
 
 from gateway.errors import FORBIDDEN, TRY_AGAIN_LATER
 from schemas.events import Topic
-from tests.gateway.harness import Running, YClient
+from tests.gateway.crash_owners import logged
+from tests.gateway.harness import Running, YClient, type_relayed
 from tests.support import eventually
 
 
@@ -44,7 +45,7 @@ async def test_a_resync_of_another_users_unlogged_edits_is_retried_not_final(
     await alice3.synced.wait()
     await alice3.insert("alice")
     await eventually(lambda: str(bob2.text) == "bob unlogged alice")
-    await eventually(lambda: _logged(gw, letter, "bob unlogged alice"))  # bob heard it first
+    await eventually(lambda: logged(gw, letter, "bob unlogged alice"))  # bob heard it first
     assert alice3.close_code is None and bob2.close_code is None
     await alice3.close()
     await bob2.close()
@@ -68,17 +69,6 @@ async def test_a_live_update_under_another_users_id_is_still_refused_for_good(
     await bob.close()
 
 
-def _typed(doc: Doc[Any], text: str, *others: Doc[Any]) -> None:
-    """Type `text` at the end of `doc`; the dead gateway relayed it to `others`, never logged."""
-    produced: list[bytes] = []
-    sub = doc.observe(lambda event: produced.append(event.update))
-    typed = doc.get("text", type=Text)
-    typed.insert(len(typed), text)
-    doc.unobserve(sub)
-    for other in others:
-        other.apply_update(produced[0])
-
-
 async def _unlogged_by_both(gw: Running) -> tuple[str, YClient, YClient]:
     letter, alice, bob = await gw.two_editors()
     await alice.insert("alice ")  # each client id has its owner from now on
@@ -87,7 +77,7 @@ async def _unlogged_by_both(gw: Running) -> tuple[str, YClient, YClient]:
     await eventually(lambda: str(alice.text) == str(bob.text) == "alice bob ")
     # Peers hear an update before it is logged: wait for the records, so that what the tests
     # count from here on is only what the resyncs add.
-    await eventually(lambda: _logged(gw, letter, "alice bob "))
+    await eventually(lambda: logged(gw, letter, "alice bob "))
     await alice.close()
     await bob.close()
     return letter, alice, bob
@@ -97,18 +87,18 @@ async def test_a_peers_own_unlogged_edits_are_taken_before_its_authors_return(
     gw: Running,
 ) -> None:
     letter, alice, bob = await _unlogged_by_both(gw)
-    _typed(alice.doc, "A1 ", bob.doc)
-    _typed(bob.doc, "B1 ", alice.doc)  # after A1
+    type_relayed(alice.doc, "A1 ", bob.doc)
+    type_relayed(bob.doc, "B1 ", alice.doc)  # after A1
 
     alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
     await alice2.closed.wait()
     assert alice2.close_code == TRY_AGAIN_LATER  # bob's B1 is not hers to bring
-    await eventually(lambda: _logged(gw, letter, "alice bob A1 "))  # but her A1 is taken
+    await eventually(lambda: logged(gw, letter, "alice bob A1 "))  # but her A1 is taken
     assert (await gw.metrics())["gateway_resync_parts_taken_total"] == 1
 
     bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
     await bob2.synced.wait()
-    await eventually(lambda: _logged(gw, letter, "alice bob A1 B1 "))
+    await eventually(lambda: logged(gw, letter, "alice bob A1 B1 "))
     assert bob2.close_code is None
     await bob2.close()
 
@@ -118,9 +108,9 @@ async def test_two_peers_holding_each_others_unlogged_edits_are_taken_together(
 ) -> None:
     letter, alice, bob = await _unlogged_by_both(gw)
     before = len(await gw.records(Topic.LETTERS, letter))
-    _typed(alice.doc, "A1 ", bob.doc)
-    _typed(bob.doc, "B1 ", alice.doc)  # after A1
-    _typed(alice.doc, "A2", bob.doc)  # after B1: neither resync applies alone
+    type_relayed(alice.doc, "A1 ", bob.doc)
+    type_relayed(bob.doc, "B1 ", alice.doc)  # after A1
+    type_relayed(alice.doc, "A2", bob.doc)  # after B1: neither resync applies alone
 
     alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
     await alice2.closed.wait()
@@ -130,7 +120,7 @@ async def test_two_peers_holding_each_others_unlogged_edits_are_taken_together(
 
     bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
     await bob2.synced.wait()
-    await eventually(lambda: _logged(gw, letter, "alice bob A1 B1 A2"))
+    await eventually(lambda: logged(gw, letter, "alice bob A1 B1 A2"))
     assert bob2.close_code is None  # everything its resync carried is in the letter now
     added = (await gw.records(Topic.LETTERS, letter))[before:]
     users = sorted(
@@ -146,7 +136,3 @@ async def test_two_peers_holding_each_others_unlogged_edits_are_taken_together(
     assert alice3.close_code is None
     await alice3.close()
     await bob2.close()
-
-
-async def _logged(gw: Running, letter: str, text: str) -> bool:
-    return await gw.logged_text(letter) == text

@@ -8,8 +8,10 @@ from typing import Any
 from pycrdt import Doc, Text
 
 from gateway.errors import TRY_AGAIN_LATER
+from tests.gateway.crash_owners import logged as _logged
 from tests.gateway.harness import Running, YClient
-from tests.gateway.test_resync_foreign import _logged, _typed, _unlogged_by_both
+from tests.gateway.harness import type_relayed as _typed
+from tests.gateway.test_resync_foreign import _unlogged_by_both
 from tests.support import eventually
 
 MALLORY_CLIENT = 777777

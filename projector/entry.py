@@ -54,9 +54,6 @@ async def run(
     projector = Projector(settings, options, log, store, versions, metrics, log_left=writable)
     topics = [settings.topic(Topic.LETTERS), settings.topic(Topic.PRESENCE)]
     try:
-        # redis-py can lose a cancel that lands during a command (projector.store): a stop
-        # during the PING above would go unnoticed (no later Redis call of this task re-raises it).
-        _raise_if_cancelled()
         member = join_group(
             settings, log, options.group, topics, projector,
             session_timeout_ms=options.group_session_timeout_ms,
@@ -74,12 +71,6 @@ async def run(
         await redis.aclose()
         if own_log:
             await log.close()
-
-
-def _raise_if_cancelled() -> None:
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 async def _open_log(settings: Settings) -> tuple[Log, bool]:

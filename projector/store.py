@@ -7,7 +7,6 @@ FLUSHALL or a second instance can never leave state without its position or a po
 its state: positions are data (DESIGN.md "Guarantees"). Key names: README "Operations".
 """
 
-import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -31,6 +30,7 @@ from schemas.keys import (
     ydoc_key,
     ydoc_offset_key,
 )
+from schemas.stores import raise_if_cancelled
 
 TP = tuple[str, int]  # (topic, partition)
 P = ParamSpec("P")
@@ -75,27 +75,19 @@ return 0
 
 
 def _cancellable(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Re-raise a cancellation redis-py swallowed. redis-py 8.1's asyncio client loses a task's
-    cancel that lands during a command (about one in four in a tight loop: the command returns
-    normally or fails with ConnectionError), so a cancelled consumer would run on forever."""
+    """Re-raise a cancellation redis-py swallowed during the call (schemas.stores)."""
 
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             result = await method(*args, **kwargs)
         except RedisError:
-            _raise_if_cancelled()
+            raise_if_cancelled()
             raise
-        _raise_if_cancelled()
+        raise_if_cancelled()
         return result
 
     return call
-
-
-def _raise_if_cancelled() -> None:
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 # The projector's own keys (positions, fold state), all under one prefix: a wipe matches it.

@@ -139,14 +139,17 @@ class Owner:
         """Every `LAG_INTERVAL_S`: the log's end less the committed position of each partition
         owned. Needs the log only: while PostgreSQL is down it rises from the last position
         committed (a partition whose position was never read is not reported)."""
-        snapshotter, topic = self.snapshotter, self.snapshotter.topic
+        snapshotter, topic, failing = self.snapshotter, self.snapshotter.topic, False
         while True:
             if self._owned:
                 try:
                     ends = await snapshotter.log.end_offsets(topic)
                 except Exception as exc:  # measured again next time; never ends the loop
-                    log.warning("snapshotter lag not measured: %r", exc)
+                    if not failing:  # once per outage, not every second
+                        log.warning("snapshotter lag not measured: %r", exc)
+                    failing = True
                 else:
+                    failing = False
                     for p in self._owned:  # as owned now: revoked ones are not set again
                         if (position := snapshotter.positions.get(p)) is not None:
                             lag = max(ends.get(p, 0) - position, 0)

@@ -25,6 +25,7 @@ from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
 from gateway.live.unheld import UnheldReads
 from gateway.metrics import Metrics
+from schemas.events import SHUTDOWN_REASON
 from schemas.keys import alive_key
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
@@ -171,7 +172,7 @@ class Gateway:
         for room in self.rooms:
             await room.letters.flush()
         for conn in list(self.conns):
-            conn.close(GOING_AWAY, "server shutting down")
+            conn.close(GOING_AWAY, SHUTDOWN_REASON)
         for room in self.rooms:  # joins and reads waiting for a load: refused now (1001, 503)
             room.stop_loading()
         if self.conns:
@@ -181,7 +182,7 @@ class Gateway:
             except TimeoutError:
                 log.warning("%d connections did not close in time", len(self.conns))
         for sock in list(self.sockets):  # those with no session left, else already closed
-            sock.shut(GOING_AWAY, "server shutting down")
+            sock.shut(GOING_AWAY, SHUTDOWN_REASON)
         await self.close()
 
     async def close(self) -> None:

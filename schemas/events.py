@@ -46,6 +46,12 @@ class SessionJoined(Payload):
     role: str = Field(max_length=32)
 
 
+# `SessionLeft.reason` of the sessions a gateway ends when it drains (1001): their users
+# reconnect to another instance at once, so this is not the end of the letter's session (the
+# snapshotter puts its session-end version off, docs/contracts.md).
+SHUTDOWN_REASON = "server shutting down"
+
+
 class SessionLeft(Payload):
     conn_id: str = Field(max_length=64)
     user: UserRef

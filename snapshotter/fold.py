@@ -24,9 +24,13 @@ from snapshotter import versions
 from snapshotter.audit import AuditRow, Bursts, Position, edit_row
 from snapshotter.document import LetterDocument
 from snapshotter.quarantine import Quarantine
-from snapshotter.state import LetterState, Session
+from snapshotter.state import LetterState, PendingEnd, Session
 
 log = logging.getLogger(__name__)
+# A session ended by its gateway's drain (ev.SHUTDOWN_REASON) goes on if someone joins within
+# this much record time: its users reconnect to another instance at once (y-websocket's
+# backoff stays under a few seconds; a whole deployment's restart under a minute).
+REJOIN_MS = 60_000
 Json = dict[str, Any]
 P = TypeVar("P", bound=ev.Payload)
 
@@ -289,6 +293,8 @@ class Folder:
         state.clock_ms = max(state.clock_ms, record.timestamp)
         self._close(state, state.bursts.expire(state.clock_ms), out)
         version = state.versions.last_number
+        if state.pending_end is not None:
+            self._resume_or_end(state, event, record, out)
         handler = self._handlers.get(event.type, self._audited)
         handler(state, event, record, out)
         policy = self.saving
@@ -418,9 +424,27 @@ class Folder:
         # no session-end version, only its audit row and the user's edit bursts closed.
         if session is not None and not state.sessions:
             self._close(state, state.bursts.close(), out)
-            self._version(state, versions.Kind.SESSION_END, event, record, out)
+            if payload.reason == ev.SHUTDOWN_REASON:
+                # A deployment would otherwise cut a version of every open letter, though
+                # their users are back within a second: the next record decides.
+                at = Position(record.topic, record.partition, record.offset)
+                state.pending_end = PendingEnd(user, at, record.timestamp)
+            else:
+                self._version(state, versions.Kind.SESSION_END, event, record, out)
         elif not still_here:
             self._close(state, state.bursts.close(user), out)
+
+    def _resume_or_end(
+        self, state: LetterState, event: Event, record: Record, out: BatchOutput
+    ) -> None:
+        """A session put off by a drain: a join soon enough continues it; any other record
+        (nothing else has changed the letter since) cuts its session-end version as of it."""
+        pending, state.pending_end = state.pending_end, None
+        assert pending is not None
+        if event.type == "session.joined" and record.timestamp - pending.timestamp_ms <= REJOIN_MS:
+            return
+        at, user = pending.position, pending.user
+        self._cut(state, versions.Kind.SESSION_END, user, at, pending.timestamp_ms, out)
 
     def _named(self, state: LetterState, event: Event, record: Record, out: BatchOutput) -> None:
         label = _payload(event, ev.VersionSaved).label
@@ -446,12 +470,27 @@ class Folder:
         out: BatchOutput,
         label: str = "",
     ) -> None:
+        at = Position(record.topic, record.partition, record.offset)
+        self._cut(state, kind, event.envelope.user, at, record.timestamp, out, label)
+
+    def _cut(
+        self,
+        state: LetterState,
+        kind: versions.Kind,
+        user: str,
+        at: Position,
+        timestamp_ms: int,
+        out: BatchOutput,
+        label: str = "",
+    ) -> None:
+        """A version as of the record at `at` (the document as folded up to it), unless the
+        policy says the content has not changed."""
         snapshot = state.doc.snapshot()
         if not versions.should_cut(state.versions, kind, snapshot.digest):
             versions.restart(state.versions, snapshot.digest)
             return
         change_data = versions.cut(state.versions, kind, snapshot.digest, label)
-        position = Position(record.topic, record.partition, record.offset + 1)
+        position = Position(at.topic, at.partition, at.offset + 1)
         row = VersionRow(
             state.letter_id,
             state.versions.last_number,
@@ -460,11 +499,11 @@ class Folder:
             state.doc.state(),
             position,
             change_data,
-            record.timestamp,
+            timestamp_ms,
         )
         out.versions.append(row)
         data = {"version_number": row.number, **change_data}
-        out.audit.append(_row(state, event, record, "version", data))
+        out.audit.append(AuditRow(state.letter_id, user, "version", data, timestamp_ms, at))
 
     def _close(self, state: LetterState, closed: list[tuple[str, Any]], out: BatchOutput) -> None:
         for user, burst in closed:

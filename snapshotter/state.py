@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog.records import Record
-from snapshotter.audit import Burst, Bursts
+from snapshotter.audit import Burst, Bursts, Position
 from snapshotter.document import LetterDocument
 from snapshotter.versions import VersionState
 
@@ -27,6 +27,28 @@ RECENT_IDS = 256
 class Session:
     user: str
     joined_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEnd:
+    """A session-end version put off: the letter's last session ended with its gateway's drain
+    (`fold.Folder._left`). Cut as of that record, by the letter's next record unless it is a
+    rejoin."""
+
+    user: str
+    position: Position  # the session.left record's
+    timestamp_ms: int
+
+    def to_json(self) -> list[Any]:
+        p = self.position
+        return [self.user, p.topic, p.partition, p.offset, self.timestamp_ms]
+
+    @classmethod
+    def from_json(cls, data: list[Any] | None) -> "PendingEnd | None":
+        if data is None:
+            return None
+        user, topic, partition, offset, timestamp_ms = data
+        return cls(user, Position(topic, partition, offset), timestamp_ms)
 
 
 @dataclass(slots=True)
@@ -41,6 +63,7 @@ class LetterState:
     sessions: dict[str, Session] = field(default_factory=dict)
     recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
     clock_ms: int = 0
+    pending_end: PendingEnd | None = None
     # The save bookkeeping below is set by `restore`, `folded` and `saved` only.
     covers: int = 0  # offset after the last record of this letter folded in
     # Folded since the last scheduled save (`fold.Folder` decides saves by them): records and
@@ -101,6 +124,7 @@ class LetterState:
             "sessions": {c: [s.user, s.joined_ms] for c, s in self.sessions.items()},
             "recent_ids": list(self.recent_ids),
             "clock_ms": self.clock_ms,
+            "pending_end": None if self.pending_end is None else self.pending_end.to_json(),
             "covers": self.covers,
             "unsaved": [self.unsaved_records, self.unsaved_bytes],
         }
@@ -136,6 +160,7 @@ class LetterState:
             {c: Session(u, ts) for c, (u, ts) in data["sessions"].items()},
             deque(data["recent_ids"], maxlen=RECENT_IDS),
             data["clock_ms"],
+            PendingEnd.from_json(data.get("pending_end")),
             committed if covers is None else covers,
             records,
             size,

@@ -11,7 +11,8 @@ from pycrdt import Doc, Text, merge_updates
 from eventlog.factory import open_log
 from gateway.auth import verify_token
 from gateway.errors import GOING_AWAY, Refused
-from schemas.events import Topic
+from schemas.envelope import decode_record
+from schemas.events import SHUTDOWN_REASON, SessionLeft, Topic
 from schemas.settings import Settings
 from tests.gateway.faults import FaultyLog, faulty_gateway
 from tests.gateway.harness import YClient, running_gateway, types_of
@@ -50,6 +51,10 @@ async def test_drain_flushes_pending_appends_and_closes_with_1001(tmp_path: Path
         doc.apply_update(merge_updates(*updates))
         assert str(doc.get("text", type=Text)) == "last words"
         assert types_of(records)[-1] == "session.left"
+        # ... saying the drain ended it: the snapshotter waits for the user to rejoin before it
+        # cuts a session-end version.
+        left = decode_record(records[-1].key, records[-1].value, records[-1].headers).payload
+        assert isinstance(left, SessionLeft) and left.reason == SHUTDOWN_REASON
     finally:
         await real.close()
 

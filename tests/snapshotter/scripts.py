@@ -75,9 +75,9 @@ class LetterScript:
         payload = ev.SessionJoined(conn_id=conn, user=ref, role="editor")
         return self._event(user, payload, gw=gw)
 
-    def left(self, user: str, conn: str) -> Event:
+    def left(self, user: str, conn: str, reason: str = "closed") -> Event:
         ref = ev.UserRef(id=user, name=user.title())
-        payload = ev.SessionLeft(conn_id=conn, user=ref, role="editor", reason="closed")
+        payload = ev.SessionLeft(conn_id=conn, user=ref, role="editor", reason=reason)
         return self._event(user, payload)
 
     def comment(self, user: str, thread: str, comment: str, body: str) -> Event:
@@ -102,11 +102,14 @@ class LetterScript:
         return self._event(user, ev.VersionSaved(label=label))
 
 
-async def append(log: Log, topic: str, events: Iterable[Event]) -> None:
-    """Append events in the given order (one append per event keeps interleaving exact)."""
+async def append(log: Log, topic: str, events: Iterable[Event]) -> list[int]:
+    """Append events in the given order (one append per event keeps interleaving exact);
+    their offsets."""
+    offsets = []
     for event in events:
         key, value, headers = encode_event(event)
-        await log.append(topic, key, [Entry(value, headers)])
+        offsets += await log.append(topic, key, [Entry(value, headers)])
+    return offsets
 
 
 async def drain(snapshotter: Snapshotter, log: Log, partitions: Sequence[int] = ()) -> None:

@@ -7,7 +7,9 @@ import asyncpg
 import pytest
 
 from eventlog.embedded import EmbeddedLog
+from schemas.events import SHUTDOWN_REASON
 from snapshotter.consumer import Snapshotter
+from snapshotter.fold import REJOIN_MS
 from snapshotter.store import StalePositionError
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, LetterScript, append, drain
@@ -100,6 +102,57 @@ async def test_session_end_version_when_last_collaborator_leaves(
     rows = await versions(db, "L-leave")
     assert len(rows) == 1 and data(rows[0])["type"] == "session-end"
     assert rows[0]["content"] == "Hello"
+
+
+async def test_a_drained_gateways_sessions_go_on_when_their_users_rejoin(
+    elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter], db: str, clock: Clock
+) -> None:
+    s = LetterScript("L-deploy")
+    await append(elog, LETTERS, [s.created(), s.joined("alice", "c1"), s.joined("bob", "c2")])
+    await append(elog, LETTERS, [s.paragraph("alice", "Dear Sir,")])
+    # A rolling restart: both sessions end with the drain, both users are back at once.
+    drained = [s.left("alice", "c1", SHUTDOWN_REASON), s.left("bob", "c2", SHUTDOWN_REASON)]
+    await append(elog, LETTERS, drained)
+    clock.advance(2)
+    await append(elog, LETTERS, [s.joined("bob", "c3"), s.joined("alice", "c4")])
+    await append(elog, LETTERS, [s.paragraph("bob", "Pay."), s.left("bob", "c3")])
+    await drain(snap_factory(), elog)
+    assert await versions(db, "L-deploy") == []  # alice is still here
+    await append(elog, LETTERS, [s.left("alice", "c4")])
+    await drain(snap_factory(), elog)
+    rows = await versions(db, "L-deploy")
+    assert [(r["content"], data(r)["type"]) for r in rows] == [("Dear Sir,\nPay.", "session-end")]
+
+
+async def test_a_drained_session_nobody_resumes_ends_as_of_the_drain(
+    elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter], db: str, clock: Clock
+) -> None:
+    s = LetterScript("L-night")
+    await append(elog, LETTERS, [s.created(), s.joined("alice", "c1")])
+    await append(elog, LETTERS, [s.paragraph("alice", "Dear Sir,")])
+    offsets = await append(elog, LETTERS, [s.left("alice", "c1", SHUTDOWN_REASON)])
+    left_ms = clock()
+    # Folded by one snapshotter, decided by the next (the put-off end is in the saved state).
+    await drain(snap_factory(), elog)
+    assert await versions(db, "L-night") == []
+    clock.advance(REJOIN_MS / 1000 + 1)
+    await append(elog, LETTERS, [s.joined("bob", "c2"), s.paragraph("bob", "Pay.")])
+    await drain(snap_factory(), elog)
+    rows = await versions(db, "L-night")
+    assert [(r["content"], data(r)["type"]) for r in rows] == [("Dear Sir,", "session-end")]
+    assert rows[0]["log_offset"] == offsets[0] + 1
+    conn = await asyncpg.connect(db)
+    try:
+        audit = await conn.fetchrow(
+            'SELECT user_id, log_offset, "timestamp" FROM collaboration'
+            " WHERE letter_id = $1 AND change_type = 'version'",
+            "L-night",
+        )
+    finally:
+        await conn.close()
+    assert audit is not None
+    assert (audit["user_id"], audit["log_offset"]) == ("alice", offsets[0])
+    assert int(audit["timestamp"].timestamp() * 1000) == left_ms
 
 
 async def test_a_second_instance_with_a_stale_position_writes_nothing(

@@ -120,6 +120,11 @@ def _fold_updates(
 
 
 def _fold_one(state: LetterState, item: Item) -> None:
+    comment = _COMMENT_HANDLERS.get(item.event.type)
+    if comment is not None:
+        if comment(state, item.event):  # a void comment event notifies nobody
+            fold_notes(state, item.event)
+        return
     handler = _HANDLERS.get(item.event.type)
     if handler is not None:  # locks are the gateway's keys; version.saved is the snapshotter's
         handler(state, item.event)
@@ -171,9 +176,18 @@ def _awareness(state: LetterState, event: Event) -> None:
     fold_awareness(state, event.payload, env.conn, env.user, env.ts)
 
 
-def _comment_created(state: LetterState, event: Event) -> None:
+# Comment events, in log order (README "Comments", "Races"; snapshotter/store.py applies the
+# same rule in SQL): a thread lives while one of its comments does; once its last comment is
+# deleted it is gone, and replies, edits, resolves and reopens to it are void, as are an edit
+# or delete of a deleted comment and a `comment.created` of a live thread. Each handler says
+# whether the event applied.
+
+
+def _comment_created(state: LetterState, event: Event) -> bool:
     p, env = event.payload, event.envelope
     assert isinstance(p, CommentCreated)
+    if p.thread_id in state.comments:
+        return False
     state.comments[p.thread_id] = {
         "thread_id": p.thread_id,
         "anchor": p.anchor.model_dump(),
@@ -182,44 +196,59 @@ def _comment_created(state: LetterState, event: Event) -> None:
         "created_at": env.ts,
         "comments": [_comment(state, event, p.comment_id, p.body, p.mentions)],
     }
+    return True
 
 
-def _comment_replied(state: LetterState, event: Event) -> None:
+def _comment_replied(state: LetterState, event: Event) -> bool:
     p = event.payload
     assert isinstance(p, CommentReplied)
     thread = state.comments.get(p.thread_id)
-    if thread is not None and all(c["comment_id"] != p.comment_id for c in thread["comments"]):
-        thread["comments"].append(_comment(state, event, p.comment_id, p.body, p.mentions))
+    if thread is None or _find(thread, p.comment_id) is not None:
+        return False
+    thread["comments"].append(_comment(state, event, p.comment_id, p.body, p.mentions))
+    return True
 
 
-def _comment_edited(state: LetterState, event: Event) -> None:
+def _comment_edited(state: LetterState, event: Event) -> bool:
     p = event.payload
     assert isinstance(p, CommentEdited)
-    for comment in state.comments.get(p.thread_id, {}).get("comments", []):
-        if comment["comment_id"] == p.comment_id:
-            comment.update(body=p.body, mentions=list(p.mentions), edited_at=event.envelope.ts)
+    comment = _find(state.comments.get(p.thread_id), p.comment_id)
+    if comment is None:
+        return False
+    comment.update(body=p.body, mentions=list(p.mentions), edited_at=event.envelope.ts)
+    return True
 
 
-def _comment_deleted(state: LetterState, event: Event) -> None:
+def _comment_deleted(state: LetterState, event: Event) -> bool:
     p = event.payload
     assert isinstance(p, CommentDeleted)
     thread = state.comments.get(p.thread_id)
-    if thread is None:
-        return
+    if thread is None or _find(thread, p.comment_id) is None:
+        return False
     thread["comments"] = [c for c in thread["comments"] if c["comment_id"] != p.comment_id]
     if not thread["comments"]:  # the audit keeps the tombstone; live state drops the thread
         del state.comments[p.thread_id]
+    return True
 
 
-def _thread_flag(resolved: bool) -> Callable[[LetterState, Event], None]:
-    def handler(state: LetterState, event: Event) -> None:
+def _thread_flag(resolved: bool) -> Callable[[LetterState, Event], bool]:
+    def handler(state: LetterState, event: Event) -> bool:
         p = event.payload
         assert isinstance(p, CommentResolved | CommentReopened)
         thread = state.comments.get(p.thread_id)
-        if thread is not None:
-            thread["resolved"] = resolved
+        if thread is None:
+            return False
+        thread["resolved"] = resolved
+        return True
 
     return handler
+
+
+def _find(thread: Json | None, cid: str) -> Json | None:
+    """The live comment `cid` of `thread` (None: the thread is gone or never was)."""
+    if thread is None:
+        return None
+    return next((c for c in thread["comments"] if c["comment_id"] == cid), None)
 
 
 def _comment(state: LetterState, event: Event, cid: str, body: str, mentions: list[str]) -> Json:
@@ -241,6 +270,8 @@ _HANDLERS: dict[str, Callable[[LetterState, Event], None]] = {
     "session.joined": _session_joined,
     "session.left": _session_left,
     "awareness.update": _awareness,
+}
+_COMMENT_HANDLERS: dict[str, Callable[[LetterState, Event], bool]] = {
     "comment.created": _comment_created,
     "comment.replied": _comment_replied,
     "comment.edited": _comment_edited,

@@ -22,6 +22,9 @@ USER_NOTES_LIMIT = 500  # per (firm, user) across letters: the store drops the o
 
 
 def fold_notes(state: LetterState, event: Event) -> None:
+    """Fold `event` into the notes. The fold passes only comment events that applied to the
+    comments (projector/fold.py): a void reply or edit, to a gone thread or of a deleted
+    comment, notifies nobody, so notes point only at live comments."""
     p = event.payload
     if isinstance(p, CommentCreated | CommentReplied):
         _mention(state, event, p.thread_id, p.comment_id, p.body, p.mentions)

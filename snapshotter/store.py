@@ -266,16 +266,35 @@ async def _mark_unsaved(
 
 # Comment events: unknown threads/comments are ignored (0 rows), never a crash; every UPDATE
 # is scoped to the event's letter so one letter's events cannot touch another's comments.
+# In log order, the rule the projector's fold follows too (README "Comments", "Races"): a
+# thread is live while one of its comments is not deleted; once gone, replies, resolves and
+# reopens to it are void (its tombstone rows stay as they were); an edit or delete of a deleted
+# comment is void; a `comment.created` of a live thread is void, of a gone one starts it anew.
+_LIVE = (
+    "EXISTS (SELECT 1 FROM comments WHERE thread_id = {0} AND letter_id = {1}"
+    " AND deleted_at IS NULL)"
+)
 _INSERT_THREAD = (
     "INSERT INTO comment_threads (thread_id, letter_id, anchor, status, created_by, created_at,"
-    " updated_at) VALUES ($1, $2, $3::jsonb, 'open', $4, $5, $5) ON CONFLICT DO NOTHING"
+    " updated_at) VALUES ($1, $2, $3::jsonb, 'open', $4, $5, $5) ON CONFLICT (thread_id) DO"
+    " UPDATE SET anchor = EXCLUDED.anchor, status = 'open', created_by = EXCLUDED.created_by,"
+    " created_at = EXCLUDED.created_at, resolved_by = NULL, resolved_at = NULL,"
+    " updated_at = EXCLUDED.updated_at WHERE comment_threads.letter_id = EXCLUDED.letter_id"
+    " AND NOT " + _LIVE.format("EXCLUDED.thread_id", "EXCLUDED.letter_id")
 )
-_INSERT_COMMENT = (
+_COMMENT_VALUES = (
     "INSERT INTO comments (comment_id, thread_id, letter_id, author_id, body, mentions,"
-    " created_at) SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 WHERE EXISTS (SELECT 1 FROM"
-    " comment_threads WHERE thread_id = $2 AND letter_id = $3) ON CONFLICT DO NOTHING"
+    " created_at) SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 WHERE "
 )
-_TOUCH_THREAD = "UPDATE comment_threads SET updated_at = $3 WHERE thread_id = $1 AND letter_id = $2"
+_INSERT_FIRST = (  # into the thread its `comment.created` just started
+    _COMMENT_VALUES + "EXISTS (SELECT 1 FROM comment_threads WHERE thread_id = $2 AND"
+    " letter_id = $3) AND NOT " + _LIVE.format("$2", "$3") + " ON CONFLICT DO NOTHING"
+)
+_INSERT_REPLY = _COMMENT_VALUES + _LIVE.format("$2", "$3") + " ON CONFLICT DO NOTHING"
+_TOUCH_THREAD = (
+    "UPDATE comment_threads SET updated_at = $3 WHERE thread_id = $1 AND letter_id = $2 AND "
+    + _LIVE.format("$1", "$2")
+)
 _EDIT_COMMENT = (
     "UPDATE comments SET body = $4, mentions = $5::jsonb, edited_at = $6"
     " WHERE comment_id = $1 AND thread_id = $2 AND letter_id = $3 AND deleted_at IS NULL"
@@ -286,7 +305,7 @@ _DELETE_COMMENT = (
 )
 _SET_STATUS = (
     "UPDATE comment_threads SET status = $3, resolved_by = $4, resolved_at = $5, updated_at = $6"
-    " WHERE thread_id = $1 AND letter_id = $2"
+    " WHERE thread_id = $1 AND letter_id = $2 AND " + _LIVE.format("$1", "$2")
 )
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -308,10 +327,9 @@ def _comment_statements(
     if kind in ("comment.created", "comment.replied"):
         comment = (d["comment_id"], thread, letter, user, d["body"], _json(d["mentions"]), at)
         if kind == "comment.created":
-            first: Statement = (_INSERT_THREAD, (thread, letter, _json(d["anchor"]), user, at))
-        else:
-            first = (_TOUCH_THREAD, (thread, letter, at))
-        return [first, (_INSERT_COMMENT, comment)]
+            thread_row = (thread, letter, _json(d["anchor"]), user, at)
+            return [(_INSERT_THREAD, thread_row), (_INSERT_FIRST, comment)]
+        return [(_TOUCH_THREAD, (thread, letter, at)), (_INSERT_REPLY, comment)]
     if kind == "comment.edited":
         args = (d["comment_id"], thread, letter, d["body"], _json(d["mentions"]), at)
         return [(_EDIT_COMMENT, args)]

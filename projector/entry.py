@@ -20,10 +20,12 @@ from projector.settings import ProjectorSettings
 from projector.store import Store
 from schemas import Topic
 from schemas.log_output import configure_logging
+from schemas.metrics_http import MetricsBindError
 from schemas.settings import Settings
 from schemas.stores import UnreachableError, answering_redis
 
 logger = logging.getLogger(__name__)
+METRICS_PORT_SETTING = "STENO_PROJECTOR_METRICS_PORT"
 
 
 async def run(
@@ -47,13 +49,14 @@ async def run(
         raise
     versions = Versions(settings.database_url, options.versions_timeout_s)
     metrics = Metrics()
-    if options.metrics_port:  # None or 0: off (0 is what the environment can say)
-        port = metrics.serve(settings.host, options.metrics_port)
-        logger.info("projector metrics on http://%s:%d/metrics", settings.host, port)
     store = Store(redis, options.ttl_s * 1000)
     projector = Projector(settings, options, log, store, versions, metrics, log_left=writable)
     topics = [settings.topic(Topic.LETTERS), settings.topic(Topic.PRESENCE)]
     try:
+        # In the try: a port it cannot bind (MetricsBindError) closes what was opened above.
+        if options.metrics_port:  # None or 0: off (0 is what the environment can say)
+            port = metrics.serve(settings.host, options.metrics_port)
+            logger.info("projector metrics on http://%s:%d/metrics", settings.host, port)
         member = join_group(
             settings, log, options.group, topics, projector,
             session_timeout_ms=options.group_session_timeout_ms,
@@ -130,14 +133,17 @@ async def _tried(step: Awaitable[None]) -> bool:
     return True
 
 
-def main(options: ProjectorSettings | None = None) -> int:
-    """`python -m projector` / `steno-collab projector`: settings from the environment."""
+def main(
+    options: ProjectorSettings | None = None, metrics_setting: str = METRICS_PORT_SETTING
+) -> int:
+    """`python -m projector` / `steno-collab projector`: settings from the environment.
+    `metrics_setting`: what set `options.metrics_port`, as a refusal to bind it names it."""
     settings = Settings()
     configure_logging(settings)
-    return uvloop.run(_main(settings, options or ProjectorSettings()))
+    return uvloop.run(_main(settings, options or ProjectorSettings(), metrics_setting))
 
 
-async def _main(settings: Settings, options: ProjectorSettings) -> int:
+async def _main(settings: Settings, options: ProjectorSettings, metrics_setting: str) -> int:
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -150,5 +156,8 @@ async def _main(settings: Settings, options: ProjectorSettings) -> int:
     # Nothing to fold into or from.
     except (RedisError, LogError, PositionPastEndError, UnreachableError) as exc:
         logger.error("projector stopped: %s", exc)
+        return 1
+    except MetricsBindError as exc:  # a setting to change, but as the stores: one line, 1
+        logger.error("projector stopped: %s", exc.naming(metrics_setting))
         return 1
     return 0

@@ -17,13 +17,27 @@ from prometheus_client.exposition import ThreadingWSGIServer
 IDLE_TIMEOUT_S = 10.0  # a connection that sends nothing for this long is closed
 
 
+class MetricsBindError(Exception):
+    """/metrics cannot be served where configured: the port is taken, not ours to bind (below
+    1024 unprivileged), out of range, or the host is no address of this machine."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        super().__init__(f"cannot serve /metrics on {where}: {reason}")
+        self.where, self.reason = where, reason
+
+    def naming(self, setting: str) -> str:
+        """One line for the operator: the settings that chose the address, and why it failed."""
+        return f"cannot serve /metrics on {self.where} ({setting}, STENO_HOST): {self.reason}"
+
+
 class MetricsServer:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._server: WSGIServer | None = None
 
     def serve(self, host: str, port: int, idle_timeout_s: float = IDLE_TIMEOUT_S) -> int:
-        """Serve /metrics; returns the bound port."""
+        """Serve /metrics; returns the bound port. MetricsBindError if it cannot be bound."""
 
         class Handler(WSGIRequestHandler):
             timeout = idle_timeout_s  # socketserver sets it on each accepted socket
@@ -34,7 +48,12 @@ class MetricsServer:
         class Server(ThreadingWSGIServer):
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-        server = make_server(host, port, make_wsgi_app(self.registry), Server, Handler)
+        try:
+            server = make_server(host, port, make_wsgi_app(self.registry), Server, Handler)
+        except OSError as exc:  # in use, not permitted, unknown host (socket.gaierror)
+            raise MetricsBindError(host, port, exc.strerror or str(exc)) from exc
+        except OverflowError as exc:  # a port outside 0-65535
+            raise MetricsBindError(host, port, str(exc)) from exc
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         self._server = server
         return int(server.server_address[1])

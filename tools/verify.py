@@ -9,16 +9,20 @@ of them, so a forged older version would otherwise be served as the truth. Docum
 compared by content (the snapshotter's rendering: text and ProseMirror JSON) and by Yjs state
 vector; encodings may differ byte-wise while holding the same document.
 
+A letter's versions are read from PostgreSQL without their documents first; their documents
+(Yjs state, text, JSON) are read `VERSIONS_PAGE` at a time as the fold passes their positions,
+in the one snapshot: a letter with thousands of versions is not held in memory at once.
+
 Records a consumer quarantined (issue 9: its fold kept failing, so it was skipped) are listed
 too: the projector's Redis hash `projector:quarantine` and the snapshotter's `quarantine` table.
 Each one means that projection is known to lack a record of the log.
 """
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from pycrdt import Doc
@@ -37,6 +41,7 @@ from tools.timefmt import EPOCH
 from tools.verify_fold import Folded, fold_letter_log
 
 Json = dict[str, Any]
+VERSIONS_PAGE = 20  # versions' documents read at once (each a whole Yjs state, text and JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,36 +99,40 @@ async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
         raise LetterNotFound(letter_id)
     # Never from the projections being checked: the log alone.
     redis = await _redis_now(src, letter_id) if src.redis is not None else None
-    stored = await _postgres_now(src, letter_id) if src.pg is not None else None
-    # The documents are checked as the fold passes their positions (states are not kept).
-    field_name, documents = src.settings.doc_field, dict[int, list[Finding]]()
-    checks: dict[int, list[Callable[[_Replayed], list[Finding]]]] = {}
-    for v in _ours(src, letter_id, stored):
-        checks.setdefault(v.log_offset, []).append(partial(_version_state, letter_id, v))
-    if redis is not None:
-        checks.setdefault(redis.offset, []).append(partial(_redis_state, letter_id, redis))
+    async with _snapshot(src) as conn:
+        stored = await _postgres_now(src, conn, letter_id) if conn is not None else None
+        # The documents are checked as the fold passes their positions (states are not kept).
+        field_name, documents = src.settings.doc_field, dict[int, list[Finding]]()
+        ours = _ours(src, letter_id, stored)
+        states = _States(conn, letter_id, ours)
+        positions = {v.log_offset for v in ours}
+        if redis is not None:
+            positions.add(redis.offset)
 
-    def doc_at(position: int, state: bytes) -> None:
-        replayed = _Replayed(state, field_name)
-        # Keyed by position: a fold that starts again (a poison record) reports it again.
-        documents[position] = [f for check in checks[position] for f in check(replayed)]
+        async def doc_at(position: int, state: bytes) -> None:
+            replayed = _Replayed(state, field_name)
+            found = [f async for v in states.at(position) for f in _version_state(v, replayed)]
+            if redis is not None and redis.offset == position:
+                found += _redis_state(letter_id, redis, replayed)
+            # Keyed by position: a fold that starts again (a poison record) reports it again.
+            documents[position] = found
 
-    folded = await fold_letter_log(
-        src,
-        letter_id,
-        checks.keys(),
-        doc_at,
-        None if stored is None else stored.committed,
-        None if redis is None else redis.offset,
-        () if stored is None else stored.quarantined,
-    )
+        folded = await fold_letter_log(
+            src,
+            letter_id,
+            positions,
+            doc_at,
+            None if stored is None else stored.committed,
+            None if redis is None else redis.offset,
+            () if stored is None else stored.quarantined,
+        )
     checked = [f for _, found in sorted(documents.items()) for f in found]
     findings = [f for f in checked if f.store == "redis"]
     if src.redis is not None:
         findings += _redis(letter_id, redis, folded)
     if stored is not None:
-        states = [f for f in checked if f.store == "postgres"]
-        findings += _versions(src, letter_id, stored, folded, states)
+        states_found = [f for f in checked if f.store == "postgres"]
+        findings += _versions(src, letter_id, stored, folded, states_found)
         findings += _audit(src, letter_id, stored, folded)
         findings += await _comments(src, letter_id, stored, folded)
     return _merged(letter_id, findings)
@@ -192,55 +201,80 @@ def _threads(value: bytes | None) -> list[Json]:
 
 
 @dataclass(frozen=True, slots=True)
+class _StoredVersion:
+    """A `letter_version` row but its document (Yjs state, text, JSON): read by `_States`."""
+
+    version_number: int
+    log_topic: str
+    log_partition: int
+    log_offset: int
+    change_data: Json
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class _InPostgres:
     """The letter's rows and the snapshotter's position, read in one snapshot: the rows are
     exactly those of the records below `committed` (they commit together)."""
 
     committed: int
-    versions: list[read.Version]
+    versions: list[_StoredVersion]
     audit: list[Any]
     threads: list[Any]
     comments: list[Any]
     quarantined: set[int]
 
 
-async def _postgres_now(src: Sources, letter_id: str) -> _InPostgres:
-    topic, partition = src.letters_topic, src.partition_of(letter_id)
+@contextlib.asynccontextmanager
+async def _snapshot(src: Sources) -> AsyncIterator[Any]:
+    """A connection in one repeatable-read transaction for all of a letter's rows, documents
+    included (read while the fold runs); None without PostgreSQL."""
+    if src.pg is None:
+        yield None
+        return
     async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        committed = await conn.fetchval(
-            "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1"
-            " AND topic = $2 AND partition = $3",
-            SNAPSHOTTER_GROUP,
-            topic,
-            partition,
-        )
-        versions = await conn.fetch(
-            "SELECT letter_id, version_number, content, document::text AS document, ydoc_state,"
-            " log_topic, log_partition, log_offset, change_data::text AS change_data,"
-            " created_at FROM letter_version WHERE letter_id = $1 ORDER BY version_number",
-            letter_id,
-        )
-        audit = await conn.fetch(
-            'SELECT id, user_id, change_type, change_data::text AS data, "timestamp",'
-            " log_topic, log_partition, log_offset FROM collaboration WHERE letter_id = $1",
-            letter_id,
-        )
-        threads = await conn.fetch(_THREADS.format(table="comment_threads"), letter_id)
-        comments = await conn.fetch(_COMMENTS.format(table="comments"), letter_id)
-        skipped = set()
-        if await conn.fetchval("SELECT to_regclass('quarantine')"):
-            skipped = {
-                r["log_offset"]
-                for r in await conn.fetch(
-                    "SELECT log_offset FROM quarantine WHERE consumer = 'snapshotter'"
-                    " AND log_topic = $1 AND log_partition = $2",
-                    topic,
-                    partition,
-                )
-            }
+        yield conn
+
+
+async def _postgres_now(src: Sources, conn: Any, letter_id: str) -> _InPostgres:
+    topic, partition = src.letters_topic, src.partition_of(letter_id)
+    committed = await conn.fetchval(
+        "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1"
+        " AND topic = $2 AND partition = $3",
+        SNAPSHOTTER_GROUP,
+        topic,
+        partition,
+    )
+    versions = await conn.fetch(
+        "SELECT version_number, log_topic, log_partition, log_offset,"
+        " change_data::text AS change_data, created_at FROM letter_version"
+        " WHERE letter_id = $1 ORDER BY version_number",
+        letter_id,
+    )
+    audit = await conn.fetch(
+        'SELECT id, user_id, change_type, change_data::text AS data, "timestamp",'
+        " log_topic, log_partition, log_offset FROM collaboration WHERE letter_id = $1",
+        letter_id,
+    )
+    threads = await conn.fetch(_THREADS.format(table="comment_threads"), letter_id)
+    comments = await conn.fetch(_COMMENTS.format(table="comments"), letter_id)
+    skipped = set()
+    if await conn.fetchval("SELECT to_regclass('quarantine')"):
+        skipped = {
+            r["log_offset"]
+            for r in await conn.fetch(
+                "SELECT log_offset FROM quarantine WHERE consumer = 'snapshotter'"
+                " AND log_topic = $1 AND log_partition = $2",
+                topic,
+                partition,
+            )
+        }
     return _InPostgres(
         committed or 0,
-        [_version(row) for row in versions],
+        [
+            _StoredVersion(**{**row, "change_data": json.loads(row["change_data"])})
+            for row in versions
+        ],
         audit,
         threads,
         comments,
@@ -250,6 +284,11 @@ async def _postgres_now(src: Sources, letter_id: str) -> _InPostgres:
 
 _THREADS = "SELECT * FROM {table} WHERE letter_id = $1"
 _COMMENTS = "SELECT * FROM {table} WHERE letter_id = $1"
+_DOCUMENTS = (
+    "SELECT letter_id, version_number, content, document::text AS document, ydoc_state,"
+    " log_topic, log_partition, log_offset, change_data::text AS change_data, created_at"
+    " FROM letter_version WHERE letter_id = $1 AND version_number = ANY($2::int[])"
+)
 
 
 def _version(row: Any) -> read.Version:
@@ -259,22 +298,51 @@ def _version(row: Any) -> read.Version:
     return read.Version(**values)
 
 
+class _States:
+    """The versions' documents, read `VERSIONS_PAGE` at a time in the order the fold passes
+    their positions (a stored position may be out of order: a forged row), so that one page of
+    them is in memory, not every version of the letter."""
+
+    def __init__(self, conn: Any, letter_id: str, versions: list[_StoredVersion]) -> None:
+        self._conn, self._letter_id = conn, letter_id
+        self._order = sorted((v.log_offset, v.version_number) for v in versions)
+        self._next = 0  # index in `_order` of the next version handed out
+        self._page: dict[int, read.Version] = {}
+
+    async def at(self, position: int) -> AsyncIterator[read.Version]:
+        """The versions at `position`, by number; positions are asked for in order."""
+        if self._next and self._order[self._next - 1][0] >= position:
+            self._next, self._page = 0, {}  # the fold started again (a poison record)
+        while self._next < len(self._order) and self._order[self._next][0] <= position:
+            offset, number = self._order[self._next]
+            if number not in self._page:
+                self._page = await self._read(self._order[self._next : self._next + VERSIONS_PAGE])
+            self._next += 1
+            version = self._page.pop(number)
+            if offset == position:
+                yield version
+
+    async def _read(self, page: list[tuple[int, int]]) -> dict[int, read.Version]:
+        rows = await self._conn.fetch(_DOCUMENTS, self._letter_id, [n for _, n in page])
+        return {row["version_number"]: _version(row) for row in rows}
+
+
 def _this_log(src: Sources, letter_id: str, topic: str, partition: int) -> bool:
     return (topic, partition) == (src.letters_topic, src.partition_of(letter_id))
 
 
-def _ours(src: Sources, letter_id: str, stored: _InPostgres | None) -> list[read.Version]:
+def _ours(src: Sources, letter_id: str, stored: _InPostgres | None) -> list[_StoredVersion]:
     """The versions of this log layout (one of another is never a replay's base)."""
     versions = [] if stored is None else stored.versions
     return [v for v in versions if _this_log(src, letter_id, v.log_topic, v.log_partition)]
 
 
-def _version_state(letter_id: str, v: read.Version, replayed: "_Replayed") -> list[Finding]:
+def _version_state(v: read.Version, replayed: "_Replayed") -> list[Finding]:
     """A version's Yjs state and columns against the log folded to its position: a replay
     starts from any version, so each must hold exactly that."""
     what = f"version {v.version_number} at position {v.log_offset}"
     return [
-        Finding(letter_id, "postgres", f"{what}: {p}", False)
+        Finding(v.letter_id, "postgres", f"{what}: {p}", False)
         for p in _compare(replayed.field_name, v.ydoc_state, v, replayed)
     ]
 
@@ -292,12 +360,12 @@ def _versions(
         if number not in by_number:
             found.append(
                 Finding(letter_id, "postgres", f"{what} missing (the log cuts it at position"
-                        f" {row.position.offset})", False)
+                        f" {row.offset})", False)
             )  # fmt: skip
             continue
         v = by_number[number]
         got = (v.log_offset, v.change_data, _ms(v.created_at))
-        want = (row.position.offset, _stored_json(row.change_data), row.created_ms)
+        want = (row.offset, _stored_json(row.change_data), row.created_ms)
         for name, a, b in zip(("log_offset", "change_data", "created_at"), got, want, strict=True):
             if a != b:
                 found.append(

@@ -11,8 +11,9 @@ projection it checks says it holds:
   Redis's position: the threads it keeps in `comments:<id>`.
 """
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from eventlog.records import Record
 from gateway.live.loader import scan
@@ -31,13 +32,29 @@ from tools.sources import Sources
 _BATCH = 1000  # records per snapshotter fold call
 
 
-DocAt = Callable[[int, bytes], None]  # called with each position asked for and the state there
+# Awaited with each position asked for and the state there.
+DocAt = Callable[[int, bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A version the snapshotter's fold cuts, without its document: `verify` checks the stored
+    one against the log's at its position (`DocAt`), so each is dropped once cut."""
+
+    number: int
+    offset: int  # next offset folded in
+    change_data: dict[str, Any]
+    created_ms: int
+
+    @classmethod
+    def of(cls, row: VersionRow) -> "Cut":
+        return cls(row.number, row.position.offset, row.change_data, row.created_ms)
 
 
 @dataclass
 class Folded:
     audit: list[AuditRow] = field(default_factory=list)
-    versions: list[VersionRow] = field(default_factory=list)
+    versions: list[Cut] = field(default_factory=list)
     comments: list[CommentOp] = field(default_factory=list)
     projector: ProjectorState | None = None  # folded up to `comments_at`, without document
 
@@ -52,7 +69,8 @@ async def fold_letter_log(
     quarantined: Collection[int] = (),
 ) -> Folded:
     """The letter's log folded once: the document at each of `docs_at`, given to `doc_at` in
-    position order as the fold passes it (not kept: a long letter has many), the snapshotter's rows
+    position order as the fold passes it (not kept: a long letter has many; awaited, so that
+    what is compared with it can be read meanwhile), the snapshotter's rows
     from the records below `snapshotter_at` (skipping the offsets it `quarantined`), and the
     projector's state below `comments_at` (None: not wanted)."""
     poison = Quarantine(max_attempts=1)  # outlives a restart, as in `history`
@@ -85,21 +103,21 @@ async def _fold(
     state, updates = EMPTY_DOC, list[DocUpdate]()
     batch, items = list[Record](), list[Item]()
 
-    def doc_at(position: int) -> None:
+    async def doc_at(position: int) -> None:
         nonlocal state, updates
         if updates:
             state, updates = fold_document(state, updates, field_name, attribute=False).state, []
-        on_doc(position, state)
+        await on_doc(position, state)
 
     def snapshot(records: list[Record]) -> None:
         rows = folder.fold(records)
         out.audit += rows.audit
-        out.versions += rows.versions
+        out.versions += map(Cut.of, rows.versions)
         out.comments += rows.comments
 
     async for record in scan(src.log, src.letters_topic, letter_id, None, want):
         while stops and stops[0] <= record.offset:
-            doc_at(stops.pop(0))
+            await doc_at(stops.pop(0))
         if snapshotter_at is not None and record.offset < snapshotter_at:
             if record.offset in skipped and not poison.skips(record):
                 poison.failed(record, RuntimeError("quarantined by the snapshotter"))
@@ -121,7 +139,7 @@ async def _fold(
         elif comments_at is not None and record.offset < comments_at:
             items.append(Item(Topic.LETTERS, record.offset, event))
     for position in stops:
-        doc_at(position)
+        await doc_at(position)
     snapshot(batch)
     if comments_at is not None:
         out.projector = ProjectorState(letter_id)

@@ -24,6 +24,6 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 def run(args: argparse.Namespace) -> int:
     options = ProjectorSettings()
-    if args.metrics_port is not None:
-        options = options.model_copy(update={"metrics_port": args.metrics_port})
-    return main(options)
+    if args.metrics_port is None:
+        return main(options)
+    return main(options.model_copy(update={"metrics_port": args.metrics_port}), "--metrics-port")

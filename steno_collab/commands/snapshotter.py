@@ -14,6 +14,7 @@ import uvloop
 
 from eventlog.errors import LogError, PositionPastEndError
 from schemas.log_output import configure_logging
+from schemas.metrics_http import MetricsBindError
 from schemas.settings import Settings, address_of
 from snapshotter.migrate import MigrationError
 from snapshotter.service import serve
@@ -51,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if not settings.database_url:
         print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
         return 2
+    port, named = args.metrics_port, "--metrics-port"
+    if port is None:
+        port, named = settings.snapshotter_metrics_port, "STENO_SNAPSHOTTER_METRICS_PORT"
     try:
-        port = settings.snapshotter_metrics_port if args.metrics_port is None else args.metrics_port
         uvloop.run(_until_stopped(settings, run_migrations=not args.no_migrate, metrics_port=port))
     except (PositionPastEndError, LogError) as exc:  # a LogError names the broker or directory
         print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
@@ -63,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except MigrationError as exc:  # the database answers; waiting will not mend it
         print(f"steno-collab snapshotter: {exc}", file=sys.stderr)
+        return 1
+    except MetricsBindError as exc:  # as the stores: one line, status 1
+        print(f"steno-collab snapshotter: {exc.naming(named)}", file=sys.stderr)
         return 1
     return 0
 

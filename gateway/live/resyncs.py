@@ -15,6 +15,12 @@ from that user's own resync, never from a copy someone else relayed. A held part
 what no part has (the pre-parser names the struct) cannot apply with any of them: it is left out
 of that union and the rest tried again, so that one crafted part keeps no one else out.
 
+A part is computed against the letter as it was then; by the time it is taken, the letter may
+have what it carries (its author's next resync, taken alone). So a held part is trimmed to what
+the letter still lacks right before it is logged, and dropped once it brings nothing: a record
+repeating structs would count them again for its user (auditors read who wrote what from the
+records). A resync's step 2 is trimmed so too (Room._receive_update).
+
 Computing an own part copies the whole letter, on the event loop: a resync whose structs are all
 under other users' ids and that deletes nothing has none and is refused without it, and a letter
 works on refused resyncs at most at a rate (TRIES_PER_S), the gateway's letters together copy at
@@ -23,15 +29,18 @@ most COPY_BYTES_PER_S, and the others are refused with 1013 at once.
 
 import itertools
 import time
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc
+from pycrdt import get_update as diff_update
 
 from gateway.auth import Claims
 from gateway.live.buckets import TokenBucket
-from gateway.wire.limits import Limits
+from gateway.wire.limits import STATE_LIMITS, Limits
+from gateway.wire.update import scan_update
 from schemas.ystate import decode_vector, encode_vector
 
 HOLD_S = 30.0  # a held part waits this long for the resync that completes it
@@ -73,6 +82,40 @@ def own_part(doc: Doc[Any], update: bytes, foreign: list[int]) -> bytes | None:
     clocks.update(dict.fromkeys(foreign, _PAST_ANY_CLOCK))
     part = scratch.get_update(encode_vector(clocks))
     return None if part == doc.get_update(doc.get_state()) else part
+
+
+def lacking(doc: Doc[Any], update: bytes) -> bytes:
+    """`update` without the structs `doc` has (a struct it has in part is cut); its delete set
+    whole. Reads the update and the state vector only: no copy of the letter."""
+    return diff_update(update, doc.get_state())
+
+
+def still_adds(doc: Doc[Any], part: bytes) -> bytes | None:
+    """What `doc` still lacks of a held `part` (`lacking`); None once it has every struct of it
+    and has deleted all it deletes."""
+    trimmed = lacking(doc, part)
+    scan = scan_update(trimmed, STATE_LIMITS)  # ours: the pre-parser checked the part
+    if scan.blocks or not _deleted(doc, scan.deletes):
+        return trimmed
+    return None
+
+
+def _deleted(doc: Doc[Any], deletes: Sequence[tuple[int, int, int]]) -> bool:
+    """Whether `doc` has deleted every (client, clock, length) range of `deletes`: its delete
+    set holds each range whole (Yrs writes it squashed; a range over two is taken as not)."""
+    if not deletes:
+        return True
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    state = scan_update(doc.get_update(doc.get_state()), STATE_LIMITS)  # its delete set only
+    for client, clock, length in sorted(state.deletes):
+        starts.setdefault(client, []).append(clock)
+        ends.setdefault(client, []).append(clock + length)
+    for client, clock, length in deletes:
+        i = bisect_right(starts.get(client, []), clock) - 1
+        if i < 0 or ends[client][i] < clock + length:
+            return False
+    return True
 
 
 def carries(blocks: Blocks, struct: tuple[int, int]) -> bool:

@@ -25,7 +25,7 @@ from gateway.inbound import Inbound
 from gateway.live import loader
 from gateway.live.ownership import Ownership, new_clients
 from gateway.live.presence import Presence, Throttle, stamp
-from gateway.live.resyncs import Held, HeldResyncs, carries, own_part
+from gateway.live.resyncs import Held, HeldResyncs, carries, lacking, own_part, still_adds
 from gateway.preparse import DocShape, ProtocolError, UpdateInfo
 from gateway.transport import binary_frame
 from schemas.envelope import Event
@@ -66,7 +66,8 @@ class Room:
         self.doc: Doc[Any] = Doc()
         self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
         self.presence = Presence(self._presence_expired)
-        self.owners = Ownership(letter_id, ctx.redis)  # who may write under which client id
+        # Who may write under which client id.
+        self.owners = Ownership(letter_id, ctx.redis, ctx.owner_scans)
         # Refused resyncs' own parts (gateway/live/resyncs.py), within the gateway's budget.
         self.held = HeldResyncs(ctx.limits, ctx.held_resyncs)
         self.conns: set[Peer] = set()
@@ -246,8 +247,20 @@ class Room:
                 )
             return
         echo = msg.kind == "sync_update" or conn.hocuspocus_sync
+        update, info = msg.body, msg.info
+        if msg.kind == "sync_step2" and _repeats(info, self.shape):
+            # Computed against our step 1, sent as it joined: what the letter took since (a
+            # peer's resync bringing what a dead gateway relayed and never logged) is in it still,
+            # under other users' ids too. Only what the letter lacks is logged under this user.
+            update = lacking(self.doc, update)
+            info = preparse.check_update(update, self.ctx.limits, self.shape)
+            clients = None
+            if info.is_empty:
+                if echo:  # nothing new: the letter had it all already
+                    conn.acknowledge(msg.body)
+                return
         try:
-            self.accept_update(conn, msg.body, msg.info, echo, clients)
+            self.accept_update(conn, update, info, echo, clients, msg.body)
         except Refused as refusal:
             if refusal.reason != "client_id_not_owned" or msg.kind != "sync_step2":
                 raise
@@ -255,7 +268,7 @@ class Room:
             # logging (gateway/live/resyncs.py): taken with their author's own resync, else
             # refused until it comes, with a code stock providers reconnect after (y-websocket
             # takes any 44xx as final).
-            if not self._resync_together(conn, msg.body, msg.info):
+            if not self._resync_together(conn, update, info):
                 raise Refused(TRY_AGAIN_LATER, refusal.reason) from None
 
     def accept_update(
@@ -265,7 +278,10 @@ class Room:
         info: UpdateInfo,
         echo: bool,
         clients: list[int] | None = None,
+        received: bytes | None = None,
     ) -> None:
+        """`received`: what the sender sent, when `update` is the part of it that is new (a
+        Hocuspocus provider's acknowledgement names the message it acknowledges)."""
         if self.size + len(update) > self.ctx.settings.max_document_bytes:
             raise Refused(TOO_LARGE, "document_too_large")
         if clients is None:
@@ -283,7 +299,9 @@ class Room:
         # Should the append fail, the rescue logs it before anyone can resync it
         # (gateway/live/rescue.py).
         entry = self._entry(conn, update, "doc.update")
-        self.letters.put(entry, (lambda: conn.acknowledge(update, frame)) if echo else None)
+        self.letters.put(
+            entry, (lambda: conn.acknowledge(received or update, frame)) if echo else None
+        )
         for peer in self.conns:
             if peer is not conn:
                 peer.send_update(update, frame)
@@ -327,13 +345,26 @@ class Room:
 
     def _take(self, conn: Peer, own: Own | None, held: list[Held]) -> bool | Held:
         """Apply `own` (conn's part, if any) and the `held` parts together if they apply; each
-        is logged under its own user and holds structs under that user's ids only. If not, the
+        is logged under its own user, as the letter still lacks it (nothing if it lacks nothing
+        of it), and holds structs under that user's ids only. If not, the
         held part in the way, if one is: a struct of it refers to what no part has, or it has
         structs under an id its user no longer may write under; else False."""
         for h in held:
             if self.owners.foreign(h.claims.sub, [client for client, _, _ in h.blocks]):
                 return h
-        parts = ([own[0]] if own is not None else []) + [h.update for h in held]
+        # Each held part as the letter still lacks it: its author's next resync may have
+        # brought some or all of it since (gateway/live/resyncs.py).
+        lacks: list[tuple[Held, bytes]] = []
+        for h in held:
+            part = still_adds(self.doc, h.update)
+            if part is None:
+                self.held.taken([h])  # nothing left to bring
+            else:
+                lacks.append((h, part))
+        held = [h for h, _ in lacks]
+        parts = ([own[0]] if own is not None else []) + [part for _, part in lacks]
+        if not parts:
+            return False
         merged = merge_updates(*parts) if len(parts) > 1 else parts[0]
         try:
             together = preparse.check_update(merged, self.ctx.limits, self.shape)
@@ -355,11 +386,11 @@ class Room:
         self.held.taken(held)
         if own is not None:
             self.letters.put(self._entry(conn, own[0], "doc.update"), None)
-        for h in held:
+        for h, part in lacks:
             self.owners.claim(h.claims.sub, [client for client, _, _ in h.blocks])
             user, firm = h.claims.sub, h.claims.firm_id
             entry = self.ctx.entry(
-                self.letter_id, h.update, firm=firm, user=user, conn=h.conn_id, type="doc.update"
+                self.letter_id, part, firm=firm, user=user, conn=h.conn_id, type="doc.update"
             )
             self.letters.put(entry, None)
         self.ctx.metrics.resync_parts.inc(len(parts))
@@ -451,3 +482,8 @@ class Room:
             conn=conn.id,
             type=type_,
         )
+
+
+def _repeats(info: UpdateInfo, shape: DocShape) -> bool:
+    """Whether the update carries structs at clocks the letter knows already."""
+    return any(first < shape.known_clock(client) for client, first, _ in info.blocks)

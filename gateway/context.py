@@ -10,6 +10,7 @@ from gateway.auth import Claims, Verifier
 from gateway.live.appender import Batcher
 from gateway.live.buckets import KeyedBuckets, UserBuckets, user_key
 from gateway.live.intake import Intake
+from gateway.live.ownership import Scans
 from gateway.live.resyncs import HoldBudget
 from gateway.metrics import Metrics
 from gateway.preparse import Limits
@@ -44,6 +45,8 @@ class Context:
     verifier: Verifier = field(init=False)  # tokens, with the identity provider's keys
     # Bytes of refused resyncs' parts all letters hold together (gateway/live/resyncs.py).
     held_resyncs: HoldBudget = field(default_factory=HoldBudget)
+    # Reads of letters' logs for their client-id owners running at once (ownership.py).
+    owner_scans: Scans = field(default_factory=Scans)
     # The largest update the log was not seen to refuse, once it refused one for good (a topic
     # whose max.message.bytes is below what start-up checked): larger ones are refused (4413)
     # before a room takes them. Instance-wide, as the letters topics share their config.

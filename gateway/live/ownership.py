@@ -20,11 +20,16 @@ healing at once agree). Only a claim of an id the loaded letter already has stru
 for that read (bounded as Redis is), and ids first written on other instances are learnt from
 their records in the tail. An id whose first edit was never logged has no owner in the log
 (only Redis would know it): its first claimant takes it. Details: docs/security.md.
+
+Each such read scans the letter's log from its creation. After a Redis wipe every letter that
+reopens needs one at once: at most `MAX_SCANS` run at once per gateway (`Scans`), the others
+wait their turn (a claim waiting for one still gives up after `REDIS_TIMEOUT_S`).
 """
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
 from pycrdt import get_state
@@ -37,6 +42,26 @@ MAX_IDS_PER_CONNECTION = 4
 OWNER_TTL_S = 24 * 3600
 REDIS_TIMEOUT_S = 2.0  # only the claiming connection waits; the room never does
 YIELD_EVERY = 100  # edits read from the log between turns of the event loop (~0.3 ms)
+MAX_SCANS = 4  # letters' logs read for their owners at once per gateway (memory, log reads)
+
+
+class Scans:
+    """The reads of letters' logs for their owners running at once, at most `limit`."""
+
+    def __init__(self, limit: int = MAX_SCANS) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self.running = 0
+        self.most = 0  # the most that ran at once (tests read it)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self._slots:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            try:
+                yield
+            finally:
+                self.running -= 1
 
 
 def new_clients(info: UpdateInfo, shape: DocShape) -> list[int]:
@@ -58,9 +83,10 @@ Writes = Callable[[], AsyncIterable[tuple[str, bytes]]]
 class Ownership:
     """One letter's owners: an in-memory cache of the Redis hash (or the record itself)."""
 
-    def __init__(self, letter_id: str, redis: Any = None) -> None:
+    def __init__(self, letter_id: str, redis: Any = None, scans: Scans | None = None) -> None:
         self._key = f"clientid:{letter_id}"
         self._redis = redis
+        self._scans = scans or Scans()  # the gateway's (Context.owner_scans)
         self._owners: dict[int, str] = {}
         self._logged: set[int] = set()  # ids the loaded letter has structs under
         self._writes: Writes | None = None  # ... and how to read their owners from the log
@@ -90,22 +116,23 @@ class Ownership:
         first: dict[int, str] = {}
         todo, read, complete = set(self._logged), 0, True
         try:
-            async for user, update in writes:
-                read += 1
-                if read % YIELD_EVERY == 0:  # a page of the log is read at once: let syncs in
-                    await asyncio.sleep(0)
-                try:
-                    written = written_first(update)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except BaseException:  # not an update pycrdt reads (its panics are BaseExceptions)
-                    continue
-                for client in written:
-                    if client not in first:
-                        first[client] = user
-                        todo.discard(client)
-                if not todo:
-                    break  # every id the letter has has its owner: the rest of the log is later
+            async with self._scans.turn():  # behind the other letters' reads past MAX_SCANS
+                async for user, update in writes:
+                    read += 1
+                    if read % YIELD_EVERY == 0:  # a page of the log is read at once: let syncs in
+                        await asyncio.sleep(0)
+                    try:
+                        written = written_first(update)
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except BaseException:  # not an update pycrdt reads (its panics are such)
+                        continue
+                    for client in written:
+                        if client not in first:
+                            first[client] = user
+                            todo.discard(client)
+                    if not todo:
+                        break  # every id the letter has has its owner: the rest is later
         except Exception as exc:  # the log is unreachable: what was read still holds
             log.warning("client id owners of %s not read from the log: %r", self._key, exc)
             complete = False

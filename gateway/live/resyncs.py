@@ -91,8 +91,8 @@ def lacking(doc: Doc[Any], update: bytes) -> bytes:
 
 
 def still_adds(doc: Doc[Any], part: bytes) -> bytes | None:
-    """What `doc` still lacks of a held `part` (`lacking`); None once it has every struct of it
-    and has deleted all it deletes."""
+    """What `doc` still lacks of `part` (a held part, an update repeating structs: `lacking`);
+    None once it has every struct of it and has deleted all it deletes."""
     trimmed = lacking(doc, part)
     scan = scan_update(trimmed, STATE_LIMITS)  # ours: the pre-parser checked the part
     if scan.blocks or not _deleted(doc, scan.deletes):

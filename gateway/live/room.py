@@ -25,7 +25,7 @@ from gateway.inbound import Inbound
 from gateway.live import loader
 from gateway.live.ownership import Ownership, new_clients
 from gateway.live.presence import Presence, Throttle, stamp
-from gateway.live.resyncs import Held, HeldResyncs, carries, lacking, own_part, still_adds
+from gateway.live.resyncs import Held, HeldResyncs, carries, own_part, still_adds
 from gateway.preparse import DocShape, ProtocolError, UpdateInfo
 from gateway.transport import binary_frame
 from schemas.envelope import Event
@@ -248,17 +248,20 @@ class Room:
             return
         echo = msg.kind == "sync_update" or conn.hocuspocus_sync
         update, info = msg.body, msg.info
-        if msg.kind == "sync_step2" and _repeats(info, self.shape):
-            # Computed against our step 1, sent as it joined: what the letter took since (a
-            # peer's resync bringing what a dead gateway relayed and never logged) is in it still,
-            # under other users' ids too. Only what the letter lacks is logged under this user.
-            update = lacking(self.doc, update)
-            info = preparse.check_update(update, self.ctx.limits, self.shape)
-            clients = None
-            if info.is_empty:
+        if _repeats(info, self.shape):
+            # It carries structs the letter has. A step 2 is computed against our step 1, sent
+            # as it joined: what the letter took since (a peer's resync bringing what a dead
+            # gateway relayed and never logged) is in it still, under other users' ids too; a
+            # client may also send again what it has sent (or loaded). Only what the letter
+            # lacks is logged under this user: a record never repeats one (the audit, the log's
+            # size, the letter's size budget).
+            trimmed = still_adds(self.doc, update)
+            if trimmed is None:
                 if echo:  # nothing new: the letter had it all already
                     conn.acknowledge(msg.body)
                 return
+            update, clients = trimmed, None
+            info = preparse.check_update(update, self.ctx.limits, self.shape)
         try:
             self.accept_update(conn, update, info, echo, clients, msg.body)
         except Refused as refusal:

@@ -207,3 +207,33 @@ async def test_a_hocuspocus_step_2_repeating_edits_is_acknowledged_with_what_it_
 
 def _statuses(client: HpClient, address: str) -> list[int]:
     return [r.body[0] for r in client.received if r.address == address and r.type == hp.SYNC_STATUS]
+
+
+async def test_an_update_repeating_what_the_letter_has_logs_only_what_is_new(gw: Running) -> None:
+    """A client sending again what it sent or loaded (a web client's resend of the letter it
+    has just been sent) adds no record, and one carrying something new besides logs only
+    that: the log, the audit and the letter's size budget count each edit once."""
+    letter, alice, bob = await gw.two_editors()
+    await alice.insert("hello world")
+    await eventually(lambda: str(bob.text) == "hello world")
+    await bob.edit(lambda doc: doc.get("text", type=Text).__delitem__(slice(0, 6)))  # a delete set
+    await eventually(lambda: logged(gw, letter, "world"))
+    before = await gw.records(Topic.LETTERS, letter)
+
+    echoes = len(alice.updates)
+    await alice.ws.send(create_update_message(alice.doc.get_update()))  # the whole letter
+    await eventually(lambda: len(alice.updates) > echoes)  # acknowledged all the same
+    # The whole letter again with one new word, under a second client id of alice's.
+    tab: Doc[Any] = Doc()
+    tab.apply_update(alice.doc.get_update())
+    tab.get("text", type=Text).insert(0, "new ")
+    await alice.ws.send(create_update_message(tab.get_update()))
+    await eventually(lambda: logged(gw, letter, "new world"))
+
+    added = (await gw.records(Topic.LETTERS, letter))[len(before) :]
+    updates = [r for r in added if dict(r.headers)["type"] == b"doc.update"]
+    assert len(updates) == 1
+    blocks = scan_update(updates[0].value, Limits()).blocks
+    assert [(client, first) for client, first, *_ in blocks] == [(tab.client_id, 0)]
+    assert misattributed(await gw.records(Topic.LETTERS, letter)) == []
+    assert str(bob.text) == "new world"

@@ -83,6 +83,10 @@ def range_anchor(state: bytes, field: str, start: int, end: int) -> tuple[Anchor
     scratch = _load(state)
     runs = leaves(scratch, field)
     text = render(runs)
+    if start == end:
+        raise AnchorError(f"anchor [{start}, {end}) is empty: to must be greater than from")
+    if end < start:
+        raise AnchorError(f"anchor [{start}, {end}) ends before it starts")
     if not 0 <= start < end <= len(text):
         raise AnchorError(f"anchor [{start}, {end}) is outside the text (length {len(text)})")
     first, last = _char_at(runs, start, end, 1), _char_at(runs, end - 1, start - 1, -1)

@@ -48,8 +48,10 @@ Op = Callable[[Collab, Locks, Any, str, dict[str, Any]], Awaitable[dict[str, Any
 
 def _s(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
-    if not isinstance(value, str) or not value:
+    if value is None or value == "":
         raise CollabError(422, f"{key} is required")
+    if not isinstance(value, str):
+        raise CollabError(422, f"{key} must be a string")
     return value
 
 

@@ -3,18 +3,35 @@ the letter's index `locks:<letterId>` happens in one script, so every instance s
 together."""
 
 INDEX_SLACK_S = 120  # the index outlives its newest lock this long: time to announce expiries
+SWEEP_EVERY_MS = 5000  # a letter with locks is looked at by some instance at least this often
+DUE = "locks-due"  # zset: letter index -> ms when some instance should next sweep it
 
 # `locks:<letterId>` hash, section -> the lock's value: the letter's index, written with the
 # lock key in one script. A release deletes the entry and a timeout leaves it behind, so an
 # entry whose key is gone is a lock that expired; whoever deletes it (LAPSE, LIST or ACQUIRE)
 # logs `lock.expired`, exactly once across instances. The index's TTL bounds what is never
-# claimed (its instances died).
-KEEP_INDEX = """
-local function keep(ms)
-  if redis.call('PTTL', KEYS[2]) < tonumber(ms) then redis.call('PEXPIRE', KEYS[2], ms) end
+# claimed (no instance ran).
+# Every script that writes an index entry also puts the letter into DUE (KEYS[3]) within
+# SWEEP_EVERY_MS, so the sweep of any instance finds it: the lock's state lives in Redis, not
+# in the memory of the instance that granted it. Times are Redis' (TIME), one clock for all.
+NOW = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 """
-# KEYS: lock, index; ARGV: section, value, ttl_s, index ms. nil if held, else the lapsed entry
+KEEP_INDEX = (
+    NOW
+    + """
+local function keep(ms)
+  if redis.call('PTTL', KEYS[2]) < tonumber(ms) then redis.call('PEXPIRE', KEYS[2], ms) end
+  redis.call('ZADD', KEYS[3], 'LT', now_ms() + """
+    + str(SWEEP_EVERY_MS)
+    + """, KEYS[2])
+end
+"""
+)
+# KEYS: lock, index, due; ARGV: section, value, ttl_s, index ms. nil if held, else the lapsed entry
 # it replaced ('' if none).
 ACQUIRE = (
     KEEP_INDEX
@@ -28,7 +45,7 @@ return lapsed or ''
 )
 # Compare-and-set / compare-and-delete on the exact value we read: no lost updates. Both return
 # 0 if the value changed, else the ms the old value had left (for RESTORE).
-# KEYS: lock, index; ARGV: current, value, ttl_s, section, index ms.
+# KEYS: lock, index, due; ARGV: current, value, ttl_s, section, index ms.
 RENEW = (
     KEEP_INDEX
     + """
@@ -52,7 +69,7 @@ return math.max(left, 1)
 # Redis and the log agree: no lock without its `lock.acquired`, no `lock.expired` lost.
 # UNACQUIRE: our new lock goes, and the lapsed entry ACQUIRE claimed (if any, and not yet
 # announced) goes back into the index for a later sweep, acquisition or listing to announce.
-# KEYS: lock, index; ARGV: value, section, lapsed entry or '', index ms.
+# KEYS: lock, index, due; ARGV: value, section, lapsed entry or '', index ms.
 UNACQUIRE = (
     KEEP_INDEX
     + """
@@ -68,7 +85,7 @@ return 1
 """
 )
 # RESTORE: the value a renewal replaced or a release deleted, back with the time it had left,
-# unless the lock changed since. KEYS: lock, index; ARGV: what the request left ('' after a
+# unless the lock changed since. KEYS: lock, index, due; ARGV: what the request left ('' after a
 # release), old value, ms left, section, index ms.
 RESTORE = (
     KEEP_INDEX
@@ -86,7 +103,7 @@ return 1
 """
 )
 # UNCLAIM: a lapsed entry LAPSE or LIST claimed, back into the index while the section is
-# still free and unlisted. KEYS: lock, index; ARGV: section, entry, index ms.
+# still free and unlisted. KEYS: lock, index, due; ARGV: section, entry, index ms.
 UNCLAIM = (
     KEEP_INDEX
     + """
@@ -123,3 +140,84 @@ for i, section in ipairs(ARGV) do
 end
 return {held, lapsed}
 """
+
+# The sweep, on every instance, of the letters with locks (README "Section locks").
+# CLAIM: up to ARGV[1] letters due now, each put ARGV[2] ms ahead so that the other instances'
+# sweeps skip them meanwhile (if this one dies mid-sweep, another takes them after that).
+# KEYS: due. The claimed letters' index keys.
+CLAIM = (
+    NOW
+    + """
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, index in ipairs(due) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), index) end
+return due
+"""
+)
+# SWEEP, one letter, in one script so that whichever instance runs it acts once: each entry of
+# the index whose lock key is gone is claimed (lapsed: the caller logs `lock.expired`); each
+# lock taken while its holder was on the letter (`attended`) whose holder has had no presence
+# for ARGV[2] ms is released (the caller logs `lock.expired`). When the holder was first found
+# gone is the `away` hash (section -> "<lock's n> <ms>"), so any instance goes on counting from
+# there; a renewed or new lock (another n) starts again. Then the letter's next look in DUE:
+# within SWEEP_EVERY_MS while an attended lock is held, else at its locks' expiry; out of DUE
+# once the index is empty. Lock keys are ARGV[1] (`lock:<letterId>:`) and the section, as
+# the index names them, read here so that a section added meanwhile is not missed.
+# KEYS: index, presence, away, due; ARGV: lock key prefix, ms after leaving.
+# {{section, entry, ...} lapsed (claimed), {section, value, ms it had left, ...} released}.
+SWEEP = (
+    NOW
+    + """
+local now, every, after = now_ms(), """
+    + str(SWEEP_EVERY_MS)
+    + """, tonumber(ARGV[2])
+local lapsed, released, next_at = {}, {}, nil
+local function look_at(at) if next_at == nil or at < next_at then next_at = at end end
+local index = redis.call('HGETALL', KEYS[1])
+for i = 1, #index, 2 do
+  local section, entry = index[i], index[i + 1]
+  local key = ARGV[1] .. section
+  local value = redis.call('GET', key)
+  local ok, held = false, nil
+  if value then ok, held = pcall(cjson.decode, value) end
+  if not value then
+    redis.call('HDEL', KEYS[1], section)
+    redis.call('HDEL', KEYS[3], section)
+    table.insert(lapsed, section); table.insert(lapsed, entry)
+  elseif not (ok and type(held) == 'table' and held.attended == true
+              and type(held.id) == 'string' and type(held.n) == 'string') then
+    local left = redis.call('PTTL', key)
+    look_at(left > 0 and now + left + 1 or now + every)
+  elseif redis.call('HEXISTS', KEYS[2], held.id) == 1 then
+    redis.call('HDEL', KEYS[3], section)
+    look_at(now + every)
+  else
+    local since, mark = now, redis.call('HGET', KEYS[3], section)
+    local n, at = nil, nil
+    if mark then n, at = string.match(mark, '^(%S+) (%d+)$') end
+    if n == held.n then since = tonumber(at) else
+      redis.call('HSET', KEYS[3], section, held.n .. ' ' .. now)
+    end
+    if now - since >= after then
+      local left = redis.call('PTTL', key)
+      redis.call('DEL', key)
+      redis.call('HDEL', KEYS[1], section)
+      table.insert(released, section); table.insert(released, value)
+      table.insert(released, math.max(left, 1))
+    else
+      look_at(math.min(now + every, since + after))
+    end
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[4], KEYS[1])
+  redis.call('DEL', KEYS[3])
+else
+  redis.call('ZADD', KEYS[4], next_at or now + every, KEYS[1])
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('PEXPIRE', KEYS[3], math.max(redis.call('PTTL', KEYS[1]), 1))
+  end
+end
+return {lapsed, released}
+"""
+)

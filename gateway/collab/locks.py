@@ -8,21 +8,28 @@ The letter's index `locks:<letterId>` (hash section -> the lock's value, written
 scripts as the keys) lists its locks without scanning the keyspace, and tells a timeout from a
 release: a release deletes the entry, a timeout leaves it behind.
 
-Expiry: Redis drops the key after the TTL without telling anyone, so the instances that granted
-or renewed a lock remember it and a sweep every few seconds checks those whose key is gone; an
-acquisition or a listing that meets a lapsed entry does too. Whichever deletes the lapsed entry
-appends `lock.expired`: once, and never for a lock released (on any instance). If no instance
-looks within the index's lifetime (the newest lock's TTL + 120 s), the lock expires silently.
+Expiry: Redis drops the key after the TTL without telling anyone. Every script that writes an
+index entry also queues the letter in `locks-due` (a zset: when it should next be looked at),
+and every instance sweeps every few seconds the letters due, claiming each for a while so that
+one instance looks at a time; an acquisition or a listing that meets a lapsed entry announces
+it too. Whichever deletes the lapsed entry appends `lock.expired`: once, and never for a lock
+released (on any instance). Nothing of it lives in the memory of the instance that granted the
+lock: one that restarts or dies leaves its locks to the others' sweeps. If no instance runs
+within the index's lifetime (the newest lock's TTL + 120 s), the lock expires silently.
 
 When the log refuses the event, the request answers 503 and a compensating script puts Redis
 back as it was (a new lock deleted, a renewed or released one restored, a claimed lapsed entry
 returned to the index), so no lock is held unlogged and no `lock.expired` is lost.
 
 A holder who leaves: a lock taken while its holder was on the letter (in the projector's
-`presence:<letterId>`, on any instance) is released early, with `lock.expired`, once the
-holder has been gone from it for `lock_release_after_leave_s` (30 s; a tab that crashed or lost
-its network does not hold a section for the rest of the TTL, one that reconnects within it
-keeps its lock). Locks of holders that never were on the letter (a backend's) keep their TTL.
+`presence:<letterId>`, on any instance; the lock's value says `attended`) is released early,
+with `lock.expired`, once the holder has been gone from it for `lock_release_after_leave_s`
+(30 s; a tab that crashed or lost its network does not hold a section for the rest of the TTL,
+one that reconnects within it keeps its lock). When the holder was first found gone is kept in
+Redis (`locks:<letterId>:away`), so the instance that releases need not be the one that
+noticed. A holder whose gateway died stays present until the projector reaps that gateway's
+connections (its `gateway:<id>:alive` key gone: projector/stale.py); the count starts then.
+Locks of holders that never were on the letter (a backend's) keep their TTL.
 """
 
 import asyncio
@@ -46,23 +53,13 @@ from schemas.keys import presence_key
 
 log = logging.getLogger(__name__)
 LOCK_TTL_S = 300
-SWEEP_EVERY_S = 5.0
+SWEEP_EVERY_S = scripts.SWEEP_EVERY_MS / 1000
+SWEEP_BATCH = 100  # letters claimed at once
+SWEEP_CLAIM_MS = 60_000  # a claimed letter is left to its claimer this long
 LOCKERS = frozenset({"editor", "service"})  # sections are locked to edit them
 MAX_SECTION = 200
 
 router = APIRouter()
-
-
-@dataclass
-class Granted:
-    letter_id: str
-    section: str
-    firm_id: str
-    value: str  # the exact Redis value we wrote
-    holder: UserRef
-    expires_at: float
-    attended: bool = False  # the holder was on the letter when it was granted or renewed
-    absent_since: float | None = None  # monotonic: when a sweep first found the holder gone
 
 
 @dataclass
@@ -81,7 +78,7 @@ class Taken:
     def undo(self) -> tuple[str, list[Any]]:
         """The script and its arguments (keys first): a new lock deleted and the entry it
         claimed back in the index, or a renewed one restored with the time it had left."""
-        keys = [self.key, self.index]
+        keys = [self.key, self.index, scripts.DUE]
         if self.replaced is None:
             return scripts.UNACQUIRE, [*keys, self.value, self.section, self.lapsed, self.index_ms]
         old, left_ms = self.replaced
@@ -97,11 +94,15 @@ def index_of(letter_id: str) -> str:
     return f"locks:{letter_id}"
 
 
+def away_of(letter_id: str) -> str:
+    """Since when each attended lock's holder has been found gone: section -> "<n> <ms>"."""
+    return f"{index_of(letter_id)}:away"
+
+
 class Locks:
     def __init__(self, collab: Collab, ttl_s: int = LOCK_TTL_S) -> None:
         self.collab, self.ttl_s = collab, ttl_s
         self.release_after_leave_s = collab.ctx.settings.lock_release_after_leave_s
-        self._granted: dict[str, Granted] = {}  # redis key -> what this instance granted
         self._sweeper: asyncio.Task[None] | None = None
 
     @property
@@ -124,15 +125,15 @@ class Locks:
         meta = await self.collab.letter(claims, letter_id)
         _check(claims, section)
         key = key_of(letter_id, section)
-        await self._expire_if_gone(key)
         attended = await self._present(letter_id, claims.sub)  # before anything is taken
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
-        value = json.dumps({**holder.model_dump(), "expires_at": expires_at, "n": uuid7()})
+        # `n` tells this grant from a renewal (the sweep's away marks); `attended` is read by
+        # every instance's sweep (lock_scripts.SWEEP).
+        value = json.dumps(
+            {**holder.model_dump(), "expires_at": expires_at, "n": uuid7(), "attended": attended}
+        )
         taken = await self._take(claims, letter_id, section, value)
-        previous = self._granted.get(key)
-        granted = Granted(letter_id, section, meta.firm_id, value, holder, expires_at, attended)
-        self._granted[key] = granted
         try:
             if taken.lapsed:  # it timed out and nobody announced it yet (another instance's)
                 await self._append_expired(letter_id, meta.firm_id, section, taken.lapsed)
@@ -141,19 +142,10 @@ class Locks:
                 claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
             )
         except Exception:  # the log did not take it: Redis back as it was, then the 503
-            self._ungrant(key, granted, previous if taken.replaced is not None else None)
             script, args = taken.undo()
             await self._undo(key, script, *args)
             raise
         return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
-
-    def _ungrant(self, key: str, granted: Granted, previous: Granted | None) -> None:
-        """Forget a grant the log did not take (a renewal's: the grant it renewed is back)."""
-        if self._granted.get(key) is granted:
-            if previous is None:
-                del self._granted[key]
-            else:
-                self._granted[key] = previous
 
     async def _take(self, claims: Claims, letter_id: str, section: str, value: str) -> Taken:
         """The section's lock set to `value`: taken if free, renewed if the caller holds it;
@@ -162,7 +154,7 @@ class Locks:
         taken = Taken(key, index, section, value, (self.ttl_s + scripts.INDEX_SLACK_S) * 1000)
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
             fresh = (section, value, self.ttl_s, taken.index_ms)
-            lapsed = await self.redis.eval(scripts.ACQUIRE, 2, key, index, *fresh)
+            lapsed = await self.redis.eval(scripts.ACQUIRE, 3, key, index, scripts.DUE, *fresh)
             if lapsed is not None:
                 taken.lapsed = lapsed
                 return taken
@@ -173,7 +165,7 @@ class Locks:
             if held["id"] != claims.sub:
                 raise CollabError(409, "locked", _locked_body(held))
             renewal = (current, value, self.ttl_s, section, taken.index_ms)
-            left = await self.redis.eval(scripts.RENEW, 2, key, index, *renewal)
+            left = await self.redis.eval(scripts.RENEW, 3, key, index, scripts.DUE, *renewal)
             if left:
                 taken.replaced = current, int(left)
                 return taken
@@ -185,7 +177,6 @@ class Locks:
         key = key_of(letter_id, section)
         current = await self.redis.get(key)
         if current is None:
-            self._granted.pop(key, None)
             await self._lapse(letter_id, meta.firm_id, section)
             raise CollabError(404, "not locked")
         held = json.loads(current)
@@ -195,13 +186,12 @@ class Locks:
         left = await self.redis.eval(scripts.RELEASE, 2, key, index, current, section)
         if not left:
             raise CollabError(409, "lock changed, retry")
-        granted = self._granted.pop(key, None)
         try:
             await self.collab.append(
                 claims, meta, LockReleased(section=section, holder=user_ref(claims))
             )
         except Exception:  # still held, as the log says: the holder may retry
-            await self._unrelease(key, index, current, int(left), section, granted)
+            await self._unrelease(key, index, current, int(left), section)
             raise
         return {"section": section, "released": True}
 
@@ -225,22 +215,6 @@ class Locks:
         ]
         return {"locks": locks}
 
-    async def _expire_if_gone(self, key: str) -> None:
-        granted = self._granted.get(key)
-        if granted is None or time.time() < granted.expires_at - 1:
-            return
-        current = await self.redis.get(key)
-        if current is not None and current.decode() == granted.value:
-            return  # still ours (Redis' clock says it has not expired)
-        if self._granted.get(key) is granted:
-            del self._granted[key]
-        if current is None:  # released or timed out, here or elsewhere: the index tells
-            try:
-                await self._lapse(granted.letter_id, granted.firm_id, granted.section)
-            except Exception:
-                self._granted.setdefault(key, granted)  # the next sweep tries again
-                raise
-
     async def _lapse(self, letter_id: str, firm_id: str, section: str) -> None:
         """Log `lock.expired` for the section's lock if it timed out and nobody did yet."""
         key, index = key_of(letter_id, section), index_of(letter_id)
@@ -248,15 +222,18 @@ class Locks:
         if lapsed is not None:
             await self._announce(letter_id, firm_id, section, lapsed)
 
-    async def _announce(self, letter_id: str, firm_id: str, section: str, entry: bytes) -> None:
+    async def _announce(
+        self, letter_id: str, firm_id: str | None, section: str, entry: bytes
+    ) -> None:
         """Log `lock.expired` for a lapsed entry this instance claimed; if that fails, put the
         entry back so that whoever looks next announces it (still once)."""
         try:
             await self._append_expired(letter_id, firm_id, section, entry)
         except Exception:
             key, index_ms = key_of(letter_id, section), (self.ttl_s + scripts.INDEX_SLACK_S) * 1000
+            index = index_of(letter_id)
             await self._undo(
-                key, scripts.UNCLAIM, key, index_of(letter_id), section, entry, index_ms
+                key, scripts.UNCLAIM, key, index, scripts.DUE, section, entry, index_ms
             )
             raise
 
@@ -267,25 +244,28 @@ class Locks:
         value: bytes,
         left_ms: int,
         section: str,
-        granted: Granted | None,
     ) -> None:
         """Undo a release that could not be logged: the lock back as it was, if still free."""
         back = (b"", value, left_ms, section, left_ms + scripts.INDEX_SLACK_S * 1000)
-        if await self._undo(key, scripts.RESTORE, key, index, *back) and granted is not None:
-            self._granted.setdefault(key, granted)
+        await self._undo(key, scripts.RESTORE, key, index, scripts.DUE, *back)
 
     async def _undo(self, key: str, script: str, *args: Any) -> bool:
         """Run a compensating script; if Redis fails too, the caller's own error still wins."""
         try:
-            return bool(await self.redis.eval(script, 2, *args))
+            return bool(await self.redis.eval(script, 3, *args))
         except Exception as exc:
             log.warning("lock %s left as changed, the log did not take it: %r", key, exc)
             return False
 
     async def _append_expired(
-        self, letter_id: str, firm_id: str, section: str, value: str | bytes
+        self, letter_id: str, firm_id: str | None, section: str, value: str | bytes
     ) -> None:
         # Attributed to the holder whose lock lapsed (from the lock's value); nobody acted.
+        if firm_id is None:  # a sweep's: it may be of a letter never opened here
+            meta = await self.collab.gateway.access.lookup(letter_id)
+            if meta is None:
+                raise CollabError(404, f"letter {letter_id} not found")
+            firm_id = meta.firm_id
         held = json.loads(value)
         holder = UserRef(**{k: held[k] for k in UserRef.model_fields if k in held})
         service = Claims(holder.id, firm_id, holder.name, "service", 0.0)
@@ -295,44 +275,47 @@ class Locks:
     async def _present(self, letter_id: str, user: str) -> bool:
         return bool(await self.redis.hexists(presence_key(letter_id), user))
 
-    async def _release_if_left(self, key: str) -> None:
-        granted = self._granted.get(key)
-        if granted is None or not granted.attended:
-            return
-        if await self._present(granted.letter_id, granted.holder.id):
-            granted.absent_since = None
-            return
-        now = time.monotonic()
-        if granted.absent_since is None:
-            granted.absent_since = now
-        if now - granted.absent_since < self.release_after_leave_s:
-            return
-        if self._granted.get(key) is not granted:
-            return  # renewed, released or expired meanwhile
-        del self._granted[key]
-        index, section = index_of(granted.letter_id), granted.section
-        left = await self.redis.eval(scripts.RELEASE, 2, key, index, granted.value, section)
-        if not left:
-            return  # not ours any more
-        try:
-            await self._append_expired(granted.letter_id, granted.firm_id, section, granted.value)
-        except Exception:  # held again until the next sweep releases it
-            await self._unrelease(key, index, granted.value.encode(), int(left), section, granted)
-            raise
-
     async def sweep(self) -> None:
-        for key in list(self._granted):
+        """Look at every letter with locks now, due or not (the tests: no waiting for due times)."""
+        for index in await self.redis.zrange(scripts.DUE, 0, -1):
+            await self._sweep_letter(index.decode())
+
+    async def sweep_due(self) -> None:
+        """Look at the letters due (claimed: other instances skip them meanwhile)."""
+        for _ in range(100):  # bounded: the rest waits for the next round
+            due = await self.redis.eval(scripts.CLAIM, 1, scripts.DUE, SWEEP_BATCH, SWEEP_CLAIM_MS)
+            for index in due:
+                await self._sweep_letter(index.decode())
+            if len(due) < SWEEP_BATCH:
+                return
+
+    async def _sweep_letter(self, index: str) -> None:
+        """Announce the letter's lapsed locks and release those of departed holders; what the
+        log refuses is put back for a later sweep."""
+        letter_id = index.removeprefix("locks:")
+        keys = (index, presence_key(letter_id), away_of(letter_id), scripts.DUE)
+        after_ms = int(self.release_after_leave_s * 1000)
+        prefix = key_of(letter_id, "")
+        lapsed, released = await self.redis.eval(scripts.SWEEP, 4, *keys, prefix, after_ms)
+        # Each item on its own: one the log refuses must not strand the others claimed above.
+        for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
             try:
-                await self._expire_if_gone(key)
-                await self._release_if_left(key)
-            except CollabError as exc:
-                log.warning("lock sweep of %s: %s", key, exc)
+                await self._announce(letter_id, None, raw.decode(), entry)
+            except Exception as exc:  # back in the index: a later look announces it
+                log.warning("lock expiry of %s/%s: %r", letter_id, raw.decode(), exc)
+        for raw, value, left in zip(released[::3], released[1::3], released[2::3], strict=True):
+            section = raw.decode()
+            try:
+                await self._append_expired(letter_id, None, section, value)
+            except Exception as exc:  # held again: a later sweep releases it
+                await self._unrelease(key_of(letter_id, section), index, value, int(left), section)
+                log.warning("lock release of %s/%s: %r", letter_id, section, exc)
 
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
             try:
-                await self.sweep()
+                await self.sweep_due()
             except Exception as exc:  # Redis down: try again next round
                 log.warning("lock sweep failed: %r", exc)
 
@@ -340,8 +323,14 @@ class Locks:
 def _check(claims: Claims, section: str) -> None:
     if claims.role not in LOCKERS:
         raise CollabError(403, f"role {claims.role} cannot lock sections")
+    # A section is a name shown to collaborators and kept in the audit: one line of printable
+    # text (no NUL, line breaks or bidi controls such as U+202E that reorder what follows).
     if not section or len(section) > MAX_SECTION:
         raise CollabError(422, f"section must be 1..{MAX_SECTION} characters")
+    if not section.strip():
+        raise CollabError(422, "section is blank")
+    if not section.isprintable():
+        raise CollabError(422, "section must be one line of printable characters")
 
 
 def _locked_body(held: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,65 @@
+"""Malformed lock sections and comment commands get a 422 that says what is wrong with them."""
+
+from typing import Any
+
+from tests.collab.conftest import Collab
+from tests.collab.test_channel import _seen, app
+
+
+async def test_a_section_is_one_line_of_printable_text(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("x")
+    base = f"/v1/letters/{lid}/locks"
+    refused = {
+        "%20": "section is blank",
+        "%20%09": "section is blank",
+        "x%00y": "section must be one line of printable characters",
+        "%E2%80%AE": "section must be one line of printable characters",  # U+202E alone
+        "a%E2%80%AEb": "section must be one line of printable characters",
+        "a%0Ab": "section must be one line of printable characters",
+    }
+    for section, detail in refused.items():
+        r = await collab.call("POST", f"{base}/{section}", user="al")
+        assert (r.status_code, r.json()["detail"]) == (422, detail), section
+    assert (await collab.call("POST", f"{base}/Intro%20%C3%A9t%C3%A9", user="al")).is_success
+    r = await collab.call("GET", base, user="al")
+    assert [lock["section"] for lock in r.json()["locks"]] == ["Intro été"]
+
+    client = await collab.gw.client(lid, user="al", events=1)
+    await client.synced.wait()
+    await client.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "\u202e"}))
+    error = await _seen(client, "error", id="l1")
+    assert (error["status"], error["detail"]) == (
+        422,
+        "section must be one line of printable characters",
+    )
+    await client.close()
+
+
+async def test_comment_commands_name_what_is_wrong(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("Dear Sir,\nPay now.")
+    path = f"/v1/letters/{lid}/comments"
+    for anchor, detail in [
+        ({"from": 3, "to": 3}, "anchor [3, 3) is empty: to must be greater than from"),
+        ({"from": 8, "to": 2}, "anchor [8, 2) ends before it starts"),
+        ({"from": 0, "to": 10**6}, "anchor [0, 1000000) is outside the text (length 18)"),
+    ]:
+        r = await collab.call("POST", path, user="al", json={"body": "b", "anchor": anchor})
+        assert (r.status_code, r.json()["detail"]) == (422, detail), anchor
+
+    client = await collab.gw.client(lid, user="al", events=1)
+    await client.synced.wait()
+    commands: list[tuple[dict[str, Any], str]] = [
+        ({"type": "comment.edit", "thread_id": 1, "comment_id": "c"}, "thread_id must be a string"),
+        (
+            {"type": "comment.edit", "thread_id": "t", "comment_id": []},
+            "comment_id must be a string",
+        ),
+        ({"type": "comment.reply", "body": "b"}, "thread_id is required"),
+        ({"type": "comment.resolve", "thread_id": ""}, "thread_id is required"),
+        ({"type": "lock.acquire", "section": None}, "section is required"),
+    ]
+    for n, (command, detail) in enumerate(commands):
+        await client.ws.send(app({**command, "id": f"c{n}"}))
+        error = await _seen(client, "error", id=f"c{n}")
+        assert (error["status"], error["detail"]) == (422, detail), command
+    await client.close()

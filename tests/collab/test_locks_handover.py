@@ -1,0 +1,168 @@
+"""Section locks outlive the instance that granted them: whichever gateway instance is up (on the
+same embedded log and Redis, with the projector folding presence) releases a departed holder's
+lock `lock_release_after_leave_s` after the holder left, once, though the granting instance
+restarted or died (README "Section locks")."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from eventlog.records import Log
+from gateway.collab.locks import Locks
+from gateway.service import Gateway
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.collab.test_channel import _seen, app
+from tests.gateway.harness import Running, running_gateway, types_of
+from tests.projector.support import OPTIONS, projector
+from tests.support import eventually
+
+AFTER_S = 1.0  # lock_release_after_leave_s, small
+REAPED = OPTIONS.model_copy(update={"stale_after_s": 0.3})  # a dead gateway's sessions, soon
+
+
+@dataclass
+class Site:
+    """One log, one Redis, the projector; gateway instances started and stopped at will."""
+
+    settings: Settings
+    log: Log
+    redis: aioredis.Redis
+    stack: AsyncExitStack
+
+    async def gateway(self) -> tuple[Running, AsyncExitStack]:
+        own = AsyncExitStack()
+        running = await own.enter_async_context(
+            running_gateway(self.settings, self.log, self.redis)
+        )
+        self.stack.push_async_callback(own.aclose)  # closed at the end, if not before
+        return running, own
+
+    async def present(self, letter_id: str, user: str) -> bool:
+        return bool(await self.redis.hexists(f"presence:{letter_id}", user))
+
+    async def held(self, letter_id: str, section: str) -> bool:
+        return bool(await self.redis.exists(f"lock:{letter_id}:{section}"))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
+    settings = Settings(
+        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None,
+        lock_release_after_leave_s=AFTER_S,
+    )  # fmt: skip
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    try:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(projector(settings, log, REAPED))
+            yield Site(settings, log, redis, stack)
+    finally:
+        await redis.aclose()
+        await log.close()
+
+
+def locks_of(gateway: Running) -> Locks:
+    locks: Locks = gateway.app.state.locks
+    return locks
+
+
+async def lock_events(gateway: Running, letter_id: str) -> list[tuple[str, str, str]]:
+    records = await gateway.records(Topic.LETTERS, letter_id)
+    return [
+        (kind, json.loads(r.value)["section"], json.loads(r.value)["holder"]["id"])
+        for kind, r in zip(types_of(records), records, strict=True)
+        if kind.startswith("lock.")
+    ]
+
+
+async def test_a_restarted_granting_gateway_leaves_the_release_to_any_instance(site: Site) -> None:
+    """Bob edits on B and takes the section through A; A restarts (a rolling restart); bob
+    leaves. The instances up then (B and the new A) release it, once, after AFTER_S."""
+    a, a_stack = await site.gateway()
+    b, _ = await site.gateway()
+    lid = await b.create_letter("Intro\nDamages")
+    bob = await b.client(lid, user="bob")
+    await bob.synced.wait()
+    await eventually(lambda: site.present(lid, "bob"))  # the projector folded his join
+    token = {"Authorization": f"Bearer {a.token(user='bob')}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(f"{a.http}/v1/letters/{lid}/locks/intro", headers=token)
+    assert r.status_code == 200, r.text
+    await a_stack.aclose()  # A stops (SIGTERM): all it knew of the lock is gone with it
+    a2, _ = await site.gateway()
+    await bob.close()
+
+    async def gone() -> bool:
+        return not await site.present(lid, "bob")
+
+    await eventually(gone)
+    sweeps = (locks_of(a2).sweep(), locks_of(b).sweep())
+    await asyncio.gather(*sweeps)  # the count starts: not yet AFTER_S
+    assert await site.held(lid, "intro")
+
+    async def released() -> bool:
+        await asyncio.gather(locks_of(a2).sweep(), locks_of(b).sweep())  # both, at once
+        return not await site.held(lid, "intro")
+
+    await eventually(released, timeout=10)
+    await asyncio.gather(locks_of(a2).sweep(), locks_of(b).sweep())
+    assert await lock_events(b, lid) == [
+        ("lock.acquired", "intro", "bob"),
+        ("lock.expired", "intro", "bob"),
+    ]
+
+
+async def test_the_lock_of_a_holder_whose_gateway_died_goes_once_the_projector_reaps_him(
+    site: Site,
+) -> None:
+    """Carol edits on A and takes the section there; A dies (no session.left, its heartbeat
+    key lapses, no more sweeps). The projector reaps her session; B, which never had the
+    letter open, releases her lock from its own background sweep."""
+    a, _ = await site.gateway()
+    b, _ = await site.gateway()
+    lid = await a.create_letter("Intro\nDamages")
+    carol = await a.client(lid, user="carol", events=1)
+    await carol.synced.wait()
+    await eventually(lambda: site.present(lid, "carol"))
+    await carol.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
+    assert (await _seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
+    await die(a)
+
+    async def gone() -> bool:
+        return not await site.present(lid, "carol")
+
+    await eventually(gone)  # the projector's stale sweep: A's heartbeat is gone
+    assert await site.held(lid, "intro")
+    assert lid not in {room.letter_id for room in b.app.state.gateway.rooms}
+
+    async def released() -> bool:
+        return not await site.held(lid, "intro")
+
+    await eventually(released, timeout=20)  # B's sweep every 5 s, AFTER_S after she went
+    await locks_of(b).sweep()
+    assert await lock_events(b, lid) == [
+        ("lock.acquired", "intro", "carol"),
+        ("lock.expired", "intro", "carol"),
+    ]
+
+
+async def die(gateway: Running) -> None:
+    """What a kill -9 leaves behind, in-process: the instance stops refreshing its heartbeat
+    (the key lapses) and sweeping locks, and logs no session.left for its connections."""
+    service: Gateway = gateway.app.state.gateway
+    assert service._alive is not None
+    service._alive.cancel()
+    await asyncio.gather(service._alive, return_exceptions=True)
+    service._alive = None
+    await locks_of(gateway).close()
+    await service.ctx.redis.delete(f"gateway:{service.ctx.gateway_id}:alive")

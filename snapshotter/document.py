@@ -20,6 +20,7 @@ the later one.
 import hashlib
 import json
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -84,8 +85,18 @@ class LetterDocument:
         self._delta = EditDelta()
         self._errors: list[Exception] = []
         # Subscribed on the native type: pycrdt's wrapper would convert every attribute of
-        # every event (a third of catch-up time); we read only `path` and `delta`.
-        self._subscription = self._root.integrated.observe_deep(self._on_native_events)
+        # every event (a third of catch-up time); we read only `path` and `delta`. Through a
+        # weak reference: the document holds its observer in Rust, where Python's collector
+        # cannot see it, so observer -> self -> document would be a cycle never freed (each
+        # document rendered by the tools, each letter the snapshotter evicts, kept for good).
+        this = weakref.ref(self)
+
+        def on_events(events: list[Any]) -> None:
+            letter = this()
+            if letter is not None:
+                letter._on_native_events(events)
+
+        self._subscription = self._root.integrated.observe_deep(on_events)
 
     def apply(self, update: bytes) -> EditDelta:
         """Apply a Yjs v1 update; raises ValueError when it cannot be decoded."""

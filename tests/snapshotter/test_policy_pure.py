@@ -1,6 +1,8 @@
 """The pure modules without fixtures: version policy, edit coalescing, document rendering."""
 
+import gc
 import random
+import weakref
 from typing import Any
 
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
@@ -171,3 +173,16 @@ def test_plain_text_of_nested_blocks_and_hard_breaks() -> None:
     body.children.append(XmlElement("paragraph"))  # an empty paragraph is an empty line
     letter = LetterDocument("default", source.get_update())
     assert letter.snapshot().content == "Line one\nline two\nfirst\nsecond\n"
+
+
+def test_a_letter_document_dropped_is_freed() -> None:
+    """Its observer lives in Rust, out of the cyclic collector's sight: it must not keep the
+    document alive (the tools render one per version, the snapshotter drops evicted letters')."""
+    source = _tiptap_doc()
+    letter = LetterDocument("default", source.get_update())
+    source.get("default", type=XmlFragment).children.append(XmlElement("paragraph"))
+    assert letter.apply(source.get_update()).paragraphs == {2}  # the observer at work
+    freed = weakref.ref(letter)
+    del letter
+    gc.collect()
+    assert freed() is None

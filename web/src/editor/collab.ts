@@ -4,13 +4,13 @@
 import { Editor } from '@tiptap/core'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
-import StarterKit from '@tiptap/starter-kit'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 
 import type { Session } from '../auth'
 import { commentAnchors } from './anchors'
 import { readInputBeforeMessages } from './pending-input'
+import { documentExtensions } from './schema'
 import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
 import { undoGrouping } from './undo-grouping'
@@ -77,8 +77,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
     // would merge into it as a stray paragraph, or land in the wrong one.
     editable: false,
     extensions: [
-      // Yjs keeps the undo history (per user); ProseMirror's own would undo other people's edits.
-      StarterKit.configure({ undoRedo: false }),
+      ...documentExtensions,
       Collaboration.configure({ document: ydoc, field: DOC_FIELD }),
       CollaborationCaret.configure({ provider, user, render: renderCaret }),
       recentEdits(provider),

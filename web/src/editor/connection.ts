@@ -34,7 +34,7 @@ export interface ConnectionView {
 const CLOSE_REASONS: Record<number, string> = {
   4401: 'Your session expired. Sign in again to keep editing',
   4403: 'Your access to this letter was revoked',
-  4413: 'An edit was too large for the server',
+  4413: 'The letter is too large for the server; edits cannot be saved',
   4429: 'Too many edits at once; reconnecting shortly',
   4503: 'The server could not store an edit; reconnecting to resend it',
   1001: 'The server is restarting; reconnecting',
@@ -76,9 +76,11 @@ export function trackConnection(
   const handlers = provider.messageHandlers as unknown as SyncHandler[]
   const original = handlers[MESSAGE_SYNC]!
   handlers[MESSAGE_SYNC] = (encoder, decoder, p, emitSynced, type) => {
+    // Into the shadow first: the provider emits `sync` from inside `original`, and `onSync`
+    // must see the step 2 as confirmed, or it resends the whole letter on every open.
     const update = serverUpdate(decoder)
-    original(encoder, decoder, p, emitSynced, type)
     if (update) Y.applyUpdate(confirmed, update)
+    original(encoder, decoder, p, emitSynced, type)
     recompute()
   }
 

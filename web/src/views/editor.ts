@@ -15,6 +15,7 @@ import { commentsPanel, type Person } from '../editor/comments'
 import { describe, trackConnection } from '../editor/connection'
 import { historyPanel } from '../editor/history'
 import { sectionLocks } from '../editor/locks'
+import { refusalNotice } from '../editor/refusal'
 import { collaborators, trackActivity, typingLine, type Collaborator } from '../editor/presence'
 import { MENTIONED } from './mentions'
 
@@ -59,6 +60,7 @@ export async function editorView(
   const history = historyPanel(api, letterId, collab.editor, nameOf, session.claims.role)
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
+  const refusal = refusalNotice(collab.provider, collab.editor, !readOnly)
   const stopApp = onAppMessage(collab.provider, (message) => {
     if (message.type === 'comment.created' || message.type === 'comment.replied')
       void comments.refresh(String(message.comment_id))
@@ -112,6 +114,7 @@ export async function editorView(
           ? h('p', { class: 'readonly-note' }, `Read-only: your role is ${session.claims.role}.`)
           : toolbar(collab.editor),
         presence.typing,
+        refusal.element,
         locks.warning,
         h('div', { class: 'page' }, mount),
         h('p', { class: 'muted small letter-id' }, 'Letter id: ', h('code', {}, letterId)),
@@ -151,6 +154,7 @@ export async function editorView(
     },
     destroy() {
       presence.stop()
+      refusal.stop()
       badge.stop()
       stopApp()
       locks.destroy()

@@ -99,6 +99,11 @@ def away_of(letter_id: str) -> str:
     return f"{index_of(letter_id)}:away"
 
 
+class GoneLetter(CollabError):
+    """A lock's letter no store knows (Redis, PostgreSQL, the log): nothing of it can be
+    logged, so its index entries are dropped instead of put back for ever."""
+
+
 class Locks:
     def __init__(self, collab: Collab, ttl_s: int = LOCK_TTL_S) -> None:
         self.collab, self.ttl_s = collab, ttl_s
@@ -229,6 +234,8 @@ class Locks:
         entry back so that whoever looks next announces it (still once)."""
         try:
             await self._append_expired(letter_id, firm_id, section, entry)
+        except GoneLetter:
+            raise  # nobody could announce it: not put back
         except Exception:
             key, index_ms = key_of(letter_id, section), (self.ttl_s + scripts.INDEX_SLACK_S) * 1000
             index = index_of(letter_id)
@@ -264,7 +271,7 @@ class Locks:
         if firm_id is None:  # a sweep's: it may be of a letter never opened here
             meta = await self.collab.gateway.access.lookup(letter_id)
             if meta is None:
-                raise CollabError(404, f"letter {letter_id} not found")
+                raise GoneLetter(404, f"letter {letter_id} not found")
             firm_id = meta.firm_id
         held = json.loads(value)
         holder = UserRef(**{k: held[k] for k in UserRef.model_fields if k in held})
@@ -298,18 +305,26 @@ class Locks:
         prefix = key_of(letter_id, "")
         lapsed, released = await self.redis.eval(scripts.SWEEP, 4, *keys, prefix, after_ms)
         # Each item on its own: one the log refuses must not strand the others claimed above.
+        gone = False
         for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
             try:
                 await self._announce(letter_id, None, raw.decode(), entry)
+            except GoneLetter:
+                gone = True
             except Exception as exc:  # back in the index: a later look announces it
                 log.warning("lock expiry of %s/%s: %r", letter_id, raw.decode(), exc)
         for raw, value, left in zip(released[::3], released[1::3], released[2::3], strict=True):
             section = raw.decode()
             try:
                 await self._append_expired(letter_id, None, section, value)
+            except GoneLetter:
+                gone = True
             except Exception as exc:  # held again: a later sweep releases it
                 await self._unrelease(key_of(letter_id, section), index, value, int(left), section)
                 log.warning("lock release of %s/%s: %r", letter_id, section, exc)
+        if gone:  # not swept again: its index lapses with its TTL, as one nobody looks at
+            await self.redis.zrem(scripts.DUE, index)
+            log.warning("locks of %s dropped: no store knows the letter", letter_id)
 
     async def _sweep_forever(self) -> None:
         while True:

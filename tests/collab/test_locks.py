@@ -2,8 +2,10 @@
 
 import json
 
+from gateway.collab import lock_scripts as scripts
 from gateway.collab.locks import Locks
 from schemas.events import Topic
+from schemas.ids import uuid7
 from tests.collab.conftest import Collab
 from tests.gateway.harness import types_of
 from tests.support import eventually
@@ -82,6 +84,25 @@ async def test_sweep_notices_a_lapsed_ttl(collab: Collab) -> None:
     records = await collab.gw.records(Topic.LETTERS, lid)
     assert types_of(records)[-1] == "lock.expired"
     assert json.loads(records[-1].value)["holder"]["id"] == "al"
+
+
+async def test_the_locks_of_a_letter_no_store_knows_are_dropped_not_retried(
+    collab: Collab,
+) -> None:
+    """A lapsed entry whose letter nothing knows cannot be announced (no firm to log it under):
+    a sweep drops it from `locks-due` instead of putting it back every round for ever (the put
+    back also renewed the index's TTL)."""
+    ghost = str(uuid7())
+    index = f"locks:{ghost}"
+    lapsed = {"id": "u9", "name": "U9", "color": "#000", "expires_at": 1.0, "n": "x"}
+    await collab.redis.hset(index, "intro", json.dumps({**lapsed, "attended": False}))
+    await collab.redis.pexpire(index, 60_000)
+    await collab.redis.zadd(scripts.DUE, {index: 0})
+    locks: Locks = collab.gw.app.state.locks
+    await locks.sweep()
+    assert await collab.redis.zscore(scripts.DUE, index) is None
+    assert not await collab.redis.hexists(index, "intro")  # claimed, and not put back
+    assert await collab.gw.records(Topic.LETTERS, ghost) == []
 
 
 async def test_a_lock_is_released_once_its_holder_has_left_the_letter(collab: Collab) -> None:

@@ -1,10 +1,13 @@
-"""Helpers shared by the tests: waiting on a condition instead of sleeping, free ports."""
+"""Helpers shared by the tests: waiting on a condition instead of sleeping, free ports, the
+CLI as a real process."""
 
 import asyncio
 import inspect
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
@@ -43,3 +46,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def cli_stderr_and_status(
+    *args: str, env: dict[str, str], timeout: float = 30
+) -> tuple[str, int]:
+    """`steno-collab ARGS` as a real process: its stderr and exit status. One still running
+    after `timeout` is killed, and the caller's assertion on the status fails: it did not
+    notice what it should have refused."""
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        err = b""
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return err.decode(), proc.returncode if proc.returncode is not None else -9

@@ -3,11 +3,9 @@ another process, an address not of this machine): one line naming the setting an
 status 1, no traceback, as every other bad setting; nothing they opened before it left open.
 The gateway's /metrics is a route of its own HTTP port: nothing of its own to bind."""
 
-import asyncio
 import os
 import secrets
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +17,8 @@ from projector.settings import ProjectorSettings
 from schemas.metrics_http import MetricsBindError
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
+from tests.support import cli_stderr_and_status
 
-CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
-ROOT = Path(__file__).resolve().parents[1]
 NOT_HERE = "192.0.2.1"  # TEST-NET-1 (RFC 5737): no interface of this machine has it
 
 
@@ -32,21 +29,6 @@ def taken() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
-
-
-async def _stderr_and_status(*args: str, env: dict[str, str]) -> tuple[str, int]:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:  # still running: the bind failure went unnoticed
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return err.decode(), proc.returncode
 
 
 async def _env(tmp_path: Path, redis_db: str, pg_database: str, **steno: str) -> dict[str, str]:
@@ -77,7 +59,7 @@ async def test_a_metrics_port_in_use_is_one_line_and_status_1(
     else:
         args, setting = [command], f"STENO_{command.upper()}_METRICS_PORT"
         env = await _env(tmp_path, redis_db, pg_database, **{f"{command}_metrics_port": str(taken)})
-    err, status = await _stderr_and_status(*args, env=env)
+    err, status = await cli_stderr_and_status(*args, env=env, timeout=60)
     assert status == 1, err
     assert "Traceback" not in err, err
     [line] = err.splitlines()
@@ -92,7 +74,7 @@ async def test_a_host_not_of_this_machine_is_one_line_and_status_1(
     tmp_path: Path, redis_db: str, pg_database: str, command: str
 ) -> None:
     env = await _env(tmp_path, redis_db, pg_database, host=NOT_HERE)
-    err, status = await _stderr_and_status(command, "--metrics-port", "9", env=env)
+    err, status = await cli_stderr_and_status(command, "--metrics-port", "9", env=env, timeout=60)
     assert status == 1, err
     assert "Traceback" not in err, err
     [line] = err.splitlines()

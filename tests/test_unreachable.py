@@ -5,7 +5,6 @@ left open."""
 import asyncio
 import os
 import secrets
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,8 @@ from eventlog.factory import open_log
 from schemas.settings import Settings
 from schemas.stores import UnreachableError
 from steno_collab.commands import gateway
-from tests.support import free_port
+from tests.support import CLI, ROOT, cli_stderr_and_status, free_port
 
-CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
-ROOT = Path(__file__).resolve().parents[1]
 # aiokafka logs the refused connection itself before the log reports it: its line, not ours.
 KAFKA_CLIENT_LINE = 'Unable connect to "127.0.0.1:'
 
@@ -27,21 +24,6 @@ def _env(tmp_path: Path, **steno: str) -> dict[str, str]:
     env |= {"STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_PARTITIONS": "1"}
     env["STENO_JWT_SECRET"] = secrets.token_hex(32)  # the gateway refuses the public default
     return env | {f"STENO_{key.upper()}": value for key, value in steno.items()}
-
-
-async def _stderr_and_status(*args: str, env: dict[str, str]) -> tuple[str, int]:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        if proc.returncode is None:  # still serving: it did not notice what it cannot reach
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return err.decode(), proc.returncode
 
 
 def _dead(scheme: str, port: int) -> str:
@@ -89,7 +71,7 @@ async def test_unreachable_at_start_is_one_line_and_status_1(
     if command == "dev":  # external stores: nothing embedded starts before the log
         steno |= {"redis_url": _dead("redis", port), "database_url": _dead("postgresql", port)}
         args += ["--data-dir", str(tmp_path / "dev"), "--port", str(free_port())]
-    err, status = await _stderr_and_status(*args, env=_env(tmp_path, **steno))
+    err, status = await cli_stderr_and_status(*args, env=_env(tmp_path, **steno))
     assert status == 1, err
     assert "Traceback" not in err, err
     ours = [line for line in err.splitlines() if KAFKA_CLIENT_LINE not in line]

@@ -12,7 +12,7 @@ from pycrdt import Doc, Text, create_update_message
 
 from gateway.errors import FORBIDDEN, TRY_AGAIN_LATER
 from schemas.events import Topic
-from tests.gateway.crash_owners import logged
+from tests.gateway.crash_owners import both_logged, logged
 from tests.gateway.harness import Running, YClient, type_relayed
 from tests.support import eventually
 
@@ -69,24 +69,10 @@ async def test_a_live_update_under_another_users_id_is_still_refused_for_good(
     await bob.close()
 
 
-async def _unlogged_by_both(gw: Running) -> tuple[str, YClient, YClient]:
-    letter, alice, bob = await gw.two_editors()
-    await alice.insert("alice ")  # each client id has its owner from now on
-    await eventually(lambda: str(bob.text) == "alice ")
-    await bob.insert("bob ")
-    await eventually(lambda: str(alice.text) == str(bob.text) == "alice bob ")
-    # Peers hear an update before it is logged: wait for the records, so that what the tests
-    # count from here on is only what the resyncs add.
-    await eventually(lambda: logged(gw, letter, "alice bob "))
-    await alice.close()
-    await bob.close()
-    return letter, alice, bob
-
-
 async def test_a_peers_own_unlogged_edits_are_taken_before_its_authors_return(
     gw: Running,
 ) -> None:
-    letter, alice, bob = await _unlogged_by_both(gw)
+    letter, alice, bob = await both_logged(gw)
     type_relayed(alice.doc, "A1 ", bob.doc)
     type_relayed(bob.doc, "B1 ", alice.doc)  # after A1
 
@@ -106,7 +92,7 @@ async def test_a_peers_own_unlogged_edits_are_taken_before_its_authors_return(
 async def test_two_peers_holding_each_others_unlogged_edits_are_taken_together(
     gw: Running,
 ) -> None:
-    letter, alice, bob = await _unlogged_by_both(gw)
+    letter, alice, bob = await both_logged(gw)
     before = len(await gw.records(Topic.LETTERS, letter))
     type_relayed(alice.doc, "A1 ", bob.doc)
     type_relayed(bob.doc, "B1 ", alice.doc)  # after A1

@@ -8,10 +8,10 @@ from typing import Any
 from pycrdt import Doc, Text
 
 from gateway.errors import TRY_AGAIN_LATER
+from tests.gateway.crash_owners import both_logged
 from tests.gateway.crash_owners import logged as _logged
 from tests.gateway.harness import Running, YClient
 from tests.gateway.harness import type_relayed as _typed
-from tests.gateway.test_resync_foreign import _unlogged_by_both
 from tests.support import eventually
 
 MALLORY_CLIENT = 777777
@@ -35,7 +35,7 @@ def _poisoned(base: Doc[Any], victim: int) -> Doc[Any]:
 async def test_a_held_part_that_never_applies_does_not_block_the_mutual_resync(
     gw: Running,
 ) -> None:
-    letter, alice, bob = await _unlogged_by_both(gw)
+    letter, alice, bob = await both_logged(gw)
     logged: Doc[Any] = Doc()
     logged.apply_update(alice.doc.get_update())  # what the log has
     _typed(alice.doc, "A1 ", bob.doc)

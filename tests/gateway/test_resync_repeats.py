@@ -22,7 +22,7 @@ from gateway.wire import hocuspocus as hp
 from gateway.wire.limits import Limits
 from gateway.wire.update import scan_update
 from schemas.events import Topic
-from tests.gateway.crash_owners import logged
+from tests.gateway.crash_owners import both_logged, logged
 from tests.gateway.harness import Running, YClient, type_relayed
 from tests.gateway.hocuspocus_client import HpClient, edit
 from tests.support import eventually
@@ -100,23 +100,11 @@ def test_a_held_part_is_cut_to_what_the_letter_lacks_its_deletions_too() -> None
     assert still_adds(letter, part) is None
 
 
-async def _both_wrote(gw: Running) -> tuple[str, YClient, YClient]:
-    letter, alice, bob = await gw.two_editors()
-    await alice.insert("alice ")  # each client id has its owner from now on
-    await eventually(lambda: str(bob.text) == "alice ")
-    await bob.insert("bob ")
-    await eventually(lambda: str(alice.text) == str(bob.text) == "alice bob ")
-    await eventually(lambda: logged(gw, letter, "alice bob "))
-    await alice.close()
-    await bob.close()
-    return letter, alice, bob
-
-
 @pytest.mark.parametrize("offline", ["", "B1 "])
 async def test_a_resync_repeating_edits_their_author_brought_meanwhile_logs_none_of_them(
     gw: Running, offline: str
 ) -> None:
-    letter, alice, bob = await _both_wrote(gw)
+    letter, alice, bob = await both_logged(gw)
     type_relayed(alice.doc, "A1 ", bob.doc)  # the dead gateway relayed it, never logged it
     if offline:
         type_relayed(bob.doc, offline)  # his own, that the letter lacks: his step 2 brings it
@@ -139,7 +127,7 @@ async def test_a_resync_repeating_edits_their_author_brought_meanwhile_logs_none
 async def test_a_held_part_its_author_brought_meanwhile_is_not_logged_again(
     gw: Running,
 ) -> None:
-    letter, alice, bob = await _both_wrote(gw)
+    letter, alice, bob = await both_logged(gw)
     carol_doc: Doc[Any] = Doc()
     carol_doc.apply_update(alice.doc.get_update())
     type_relayed(bob.doc, "B1 ", alice.doc)
@@ -174,7 +162,7 @@ async def test_a_hocuspocus_step_2_repeating_edits_is_acknowledged_with_what_it_
 ) -> None:
     """Its sync status comes once what it adds is logged, or at once when it adds nothing; and
     it settles the edits dropped before it (Connection._before_sync), which it carries."""
-    letter, alice, _ = await _both_wrote(gw)
+    letter, alice, _ = await both_logged(gw)
     carol_doc: Doc[Any] = Doc()
     carol_doc.apply_update(alice.doc.get_update())
     type_relayed(alice.doc, "A1 ", carol_doc)

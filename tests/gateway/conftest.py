@@ -1,10 +1,13 @@
-"""Fixtures: a gateway with the real embedded log in a temporary directory; both read paths."""
+"""Fixtures: a gateway with the real embedded log in a temporary directory; both read paths; a
+client of a fresh Redis database."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 
 from gateway import transport
 from schemas.settings import Settings
@@ -37,3 +40,12 @@ def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     if request.param == "asgi":
         monkeypatch.setattr(transport, "_NEEDS_TO_READ", ("not_in_this_uvicorn",))
     return str(request.param)
+
+
+@pytest.fixture
+async def redis(redis_db: str) -> AsyncIterator[Any]:
+    client = aioredis.Redis.from_url(redis_db)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -23,15 +23,6 @@ from tests.support import eventually
 
 
 @pytest.fixture
-async def redis(redis_db: str) -> AsyncIterator[Any]:
-    client = aioredis.Redis.from_url(redis_db)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 def scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The letters whose writers the gateways in this test read from the log, one per read."""
     read: list[str] = []

@@ -4,12 +4,9 @@ others wait their turn, and each letter still gets its owners. A claim waits for
 longer than REDIS_TIMEOUT_S, queued or not. On the real embedded log and Redis."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis.asyncio as aioredis
 from pycrdt import Doc, Text
 
 from eventlog import Entry
@@ -25,15 +22,6 @@ from tests.support import eventually
 LETTERS = 3 * MAX_SCANS
 EDITS = 150  # per letter: each read goes through its partition, pages of the log at a time
 NEVER_LOGGED = 4_000_000_007  # an id whose first edit is not in the log: every read reads it all
-
-
-@pytest.fixture
-async def redis(redis_db: str) -> AsyncIterator[Any]:
-    client = aioredis.Redis.from_url(redis_db)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _written(log: Any, topic: str, letter: str, user: str) -> int:

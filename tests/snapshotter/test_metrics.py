@@ -21,8 +21,8 @@ from schemas.settings import Settings
 from snapshotter.service import serve
 from steno_collab import embedded
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.pg_outage import shut_down, start_again
 from tests.snapshotter.scripts import LetterScript, append
-from tests.snapshotter.test_service import refused
 from tests.support import eventually, free_port
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
@@ -141,26 +141,15 @@ async def test_lag_rises_while_postgres_is_down(
         before = await eventually(lambda: lag_is(0), timeout=30, interval=0.1)
         assert before[("snapshotter_commits_total", ())] == 1
 
-        # Down as in test_service: new sessions refused (57P03), ours terminated.
-        keeper = await asyncpg.connect(dsn)
-        assert pg._proc is not None
-        pg._proc.popen.send_signal(signal.SIGTERM)
-        await eventually(lambda: refused(dsn), timeout=10)
-        await keeper.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        )
+        keeper = await shut_down(pg, dsn)
         await append(log, LETTERS, [LetterScript(f"L{i}").created() for i in (1, 2, 3)])
         down = await eventually(lambda: lag_is(3), timeout=30, interval=0.1)
         assert down[("snapshotter_commits_total", ())] == 1
         await eventually(lambda: total_retries(port), timeout=30, interval=0.1)
         assert not task.done(), f"the service ended: {task.exception()!r}"
 
-        await keeper.close()  # the last session: the shutdown completes
-        await asyncio.to_thread(pg._proc.popen.wait)
-        pg_port = pg.port
-        monkeypatch.setattr(embedded, "free_port", lambda: pg_port)
-        await pg.start()
+        await start_again(pg, keeper, monkeypatch)
+        keeper = None
         after = await eventually(lambda: lag_is(0), timeout=40, interval=0.2)
         assert after[("snapshotter_commits_total", ())] >= 2
         stamp = ("snapshotter_last_commit_timestamp_seconds", ())

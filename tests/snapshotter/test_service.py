@@ -3,7 +3,6 @@ ours terminated) and started again, it waits, then resumes from the stored posit
 
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 import asyncpg
@@ -14,6 +13,7 @@ from schemas.settings import Settings
 from snapshotter.service import retryable, serve
 from steno_collab import embedded
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.pg_outage import shut_down, start_again
 from tests.snapshotter.scripts import LetterScript, append
 from tests.support import eventually
 
@@ -36,14 +36,6 @@ async def committed(dsn: str) -> int:
         await conn.close()
 
 
-async def refused(dsn: str) -> bool:
-    try:
-        await (await asyncpg.connect(dsn, timeout=2)).close()
-    except asyncpg.CannotConnectNowError:
-        return True
-    return False
-
-
 async def test_service_waits_through_a_postgres_shutdown_and_restart(
     service_tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -59,25 +51,13 @@ async def test_service_waits_through_a_postgres_shutdown_and_restart(
         await append(log, LETTERS, [LetterScript("L0").created()])
         await eventually(lambda: committed(dsn), timeout=30)
 
-        # Smart shutdown: sessions that exist go on, new ones get "the database system is
-        # shutting down" (57P03, CannotConnectNowError). Ours hold it there until we leave.
-        keeper = await asyncpg.connect(dsn)
-        assert pg._proc is not None
-        pg._proc.popen.send_signal(signal.SIGTERM)
-        await eventually(lambda: refused(dsn), timeout=10)
-        await keeper.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        )
+        keeper = await shut_down(pg, dsn)
         await append(log, LETTERS, [LetterScript("L1").created()])
         await eventually(lambda: task.done() or "CannotConnectNowError" in caplog.text)
         assert not task.done(), f"the service ended: {task.exception()!r}"
 
-        await keeper.close()  # the last session: the shutdown completes
-        await asyncio.to_thread(pg._proc.popen.wait)
-        port = pg.port
-        monkeypatch.setattr(embedded, "free_port", lambda: port)  # back where the pool looks
-        await pg.start()
+        await start_again(pg, keeper, monkeypatch)
+        keeper = None
 
         async def resumed() -> bool:
             return task.done() or await committed(dsn) == 2

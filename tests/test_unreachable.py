@@ -13,6 +13,7 @@ from eventlog.factory import open_log
 from schemas.settings import Settings
 from schemas.stores import UnreachableError
 from steno_collab.commands import gateway
+from steno_collab.services import bind
 from tests.support import CLI, ROOT, cli_stderr_and_status, free_port
 
 # aiokafka logs the refused connection itself before the log reports it: its line, not ours.
@@ -63,6 +64,8 @@ async def test_unreachable_at_start_is_one_line_and_status_1(
     scheme = {"log_url": "kafka", "redis_url": "redis", "database_url": "postgresql"}[dead]
     steno = {dead: _dead(scheme, port)}
     args = [command]
+    if command == "gateway":  # the port is bound first: not the default one, maybe taken
+        args += ["--port", str(free_port())]
     if command == "snapshotter" and dead == "log_url":  # PostgreSQL is not asked before the log
         steno["database_url"] = _dead("postgresql", port)
         args.append("--no-migrate")
@@ -80,6 +83,23 @@ async def test_unreachable_at_start_is_one_line_and_status_1(
     assert "secret" not in err
 
 
+async def test_gateway_on_a_taken_port_is_one_line_and_status_1(tmp_path: Path) -> None:
+    """As `dev`: the port is bound before the log opens, so a taken one is one line on stderr,
+    status 1, and the data directory is not touched (it was uvicorn's status 3 and INFO lines
+    after the log and the stores had started)."""
+    with bind("127.0.0.1", free_port()) as taken:
+        port = taken.getsockname()[1]
+        err, status = await cli_stderr_and_status(
+            "gateway", "--port", str(port), env=_env(tmp_path)
+        )
+    assert status == 1, err
+    assert err.splitlines() == [
+        f"steno-collab gateway: port {port} on 127.0.0.1 is already in use (another"
+        " steno-collab?); choose another with --port or STENO_PORT"
+    ], err
+    assert not (tmp_path / "steno").exists()
+
+
 async def test_gateway_closes_the_started_log_when_a_store_is_unreachable(
     tmp_path: Path,
 ) -> None:
@@ -91,8 +111,9 @@ async def test_gateway_closes_the_started_log_when_a_store_is_unreachable(
         redis_url=None,
         database_url=dead_pg,
     )
-    with pytest.raises(UnreachableError):
-        await gateway.serve(settings, "127.0.0.1", free_port())
+    sock = bind("127.0.0.1", free_port())
+    with pytest.raises(UnreachableError), sock:
+        await gateway.serve(settings, sock)
     log = open_log(settings)  # the writer lock is free again: the gateway closed its log
     await log.start()
     await log.close()

@@ -10,6 +10,7 @@ are token settings that could verify no token (every connection would get 401), 
 import argparse
 import logging
 import signal
+import socket
 import sys
 from contextlib import AsyncExitStack
 
@@ -24,7 +25,7 @@ from gateway.auth import PEM
 from schemas.log_output import configure_logging
 from schemas.settings import Settings
 from schemas.stores import UnreachableError
-from steno_collab.services import connect_checked, gateway_app
+from steno_collab.services import PortInUseError, bind, connect_checked, gateway_app
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,22 @@ def run(args: argparse.Namespace) -> int:
     # so the handler it restores and calls is a no-op and the exit status says "clean".
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
+    host, port = args.host or settings.host, args.port or settings.port
+    try:
+        # The port first, as `dev` does: a taken port is one line, before the log or a store opens.
+        sock = bind(host, port)
+    except (PortInUseError, OSError) as exc:
+        why = exc if isinstance(exc, PortInUseError) else f"cannot listen on {host}:{port}: {exc}"
+        print(f"steno-collab gateway: {why}", file=sys.stderr)
+        return 1
     tune_interpreter()
     try:
-        uvloop.run(serve(settings, args.host or settings.host, args.port or settings.port))
+        uvloop.run(serve(settings, sock))
     except UnreachableError as exc:
         logger.error("gateway stopped: %s", exc)
         return 1
+    finally:
+        sock.close()
     return 0
 
 
@@ -90,7 +101,7 @@ def weak_secret(settings: Settings) -> str | None:
     return None
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
+async def serve(settings: Settings, sock: socket.socket) -> None:
     async with AsyncExitStack() as started:  # closes what did start, in reverse order
         log = await _start_log(settings)
         started.push_async_callback(log.close)
@@ -98,7 +109,9 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         app = gateway_app(settings, log, redis, pg)
         # log_config=None: uvicorn's records go through the root logger, in the same format.
         level = settings.log_level.lower()
-        await server_for(app, settings, host, port, log_level=level, log_config=None).serve()
+        host, port = sock.getsockname()[:2]
+        server = server_for(app, settings, host, port, log_level=level, log_config=None)
+        await server.serve(sockets=[sock])
 
 
 async def _start_log(settings: Settings) -> Log:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
+from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, SNAPSHOTTER_RESET
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.fold import Folder
 from snapshotter.migrate import migrate
@@ -27,8 +28,9 @@ from snapshotter.store import Store
 from tools.progress import Meter
 from tools.sources import Sources
 
-MARKER_GROUP = "tools.backfill"  # consumer_positions rows used as job markers
-RESET_MARKER = ("snapshotter-reset", 0)
+# consumer_positions rows under MARKER_GROUP mark jobs; this one is also read by the auditor
+# routes (tools/rest.py), which refuse partial versions and history while it is there.
+RESET_MARKER = SNAPSHOTTER_RESET
 TABLES = (
     "letters, letter_version, collaboration, comment_threads, comments, snapshotter_letter_state,"
     " snapshotter_unsaved"
@@ -115,7 +117,7 @@ async def run_all(src: Sources, meter: Meter) -> int:
 
 def letters_group(letters: Iterable[str]) -> str:
     digest = hashlib.sha1("\n".join(sorted(set(letters))).encode()).hexdigest()[:12]
-    return f"{MARKER_GROUP}.letters.{digest}"
+    return f"{LETTERS_JOBS}{digest}"
 
 
 async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tuple[int, list[str]]:

@@ -10,6 +10,12 @@ History comes in pages (`limit`, default 1000, at most 10000) in the order of it
 oldest first or, with `order=desc`, newest first; a page followed by more names the next one in
 `Link: <...>; rel="next"` (RFC 8288) and, for clients that only want the token, `X-Next-Cursor`
 (pass it back as `after`, with the same `order`). The body stays a bare list of entries.
+
+While a reset rebuild of the snapshotter's tables is under way (`schemas.rebuilds`), or one of
+chosen letters on the letter's partition, what they hold may be part of its versions and
+history: the routes that read them answer 503 "history is being rebuilt" with Retry-After
+instead, whatever part they found. A version found is served (the rebuild writes it as the
+service did); replay folds the log past the nearest one.
 """
 
 from collections.abc import Awaitable, Callable
@@ -21,6 +27,7 @@ from eventlog import Log
 from gateway.access import Access
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.auth import Claims
+from schemas.rebuilds import snapshotter_rebuilding
 from schemas.settings import Settings
 from snapshotter import read
 from tools import diff as diffs
@@ -33,6 +40,11 @@ from tools.timefmt import BadInstant, iso, parse_instant
 AUDITORS = frozenset({"auditor", "service"})
 HISTORY_PAGE = 1000
 HISTORY_PAGE_MAX = 10_000
+REBUILD_RETRY_S = 30  # a rebuild folds the whole log: minutes, not seconds
+REBUILDING = (
+    "history is being rebuilt from the log (backfill snapshotter): the versions and history"
+    " stored so far may be incomplete"
+)
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,
 # no loads, no sniffing another type (tools/render.py also drops links that could run code).
@@ -103,6 +115,7 @@ def auditor_router(
         entries, following = await histories.page(
             src, letter_id, _instant(since), _instant(until), cursor, limit, order
         )
+        await _whole(src, letter_id)  # (no PostgreSQL: the page was folded from the log, whole)
         if following is not None:
             token = following.encode()
             nxt = request.url.include_query_params(after=token, limit=limit)
@@ -139,6 +152,7 @@ def auditor_router(
     @router.get("/versions")
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:
         rows = await read.list_versions(_pg(src), letter_id)
+        await _whole(src, letter_id)
         return [
             {"version_number": n, "created_at": at.isoformat(), "change_data": data}
             for n, at, data in rows
@@ -148,6 +162,7 @@ def auditor_router(
     async def version(letter_id: Letter, number: int) -> dict[str, Any]:
         found = await read.version(_pg(src), letter_id, number)
         if found is None:
+            await _whole(src, letter_id)  # it may be one not rebuilt yet
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
             "version_number": found.version_number,
@@ -169,6 +184,7 @@ def auditor_router(
             b = await diffs.resolve_point(src, letter_id, end)
             result = await diffs.diff(src, letter_id, a, b)
         except diffs.BadRange as exc:
+            await _whole(src, letter_id)  # a version not found may be one not rebuilt yet
             raise HTTPException(404 if "no version" in str(exc) else 400, str(exc)) from exc
         except BadInstant as exc:
             raise HTTPException(400, str(exc)) from exc
@@ -201,6 +217,17 @@ def _pg(src: Sources) -> Any:
     if src.pg is None:
         raise HTTPException(503, "versions need PostgreSQL, which this gateway is not given")
     return src.pg
+
+
+async def _whole(src: Sources, letter_id: str) -> None:
+    """503 while a rebuild of the letter's rows in the snapshotter's tables is under way. Asked
+    after the read: a read that saw them emptied or part-filled ended after the marker was
+    written with the emptying, so it sees the marker, unless the whole rebuild ended meanwhile."""
+    if src.pg is None:
+        return
+    partition = src.partition_of(letter_id)
+    if await snapshotter_rebuilding(src.pg, src.letters_topic, partition):
+        raise HTTPException(503, REBUILDING, {"Retry-After": str(REBUILD_RETRY_S)})
 
 
 def _as_of(ms: int | None) -> str | None:

@@ -1,0 +1,40 @@
+"""Rebuilds under way, as marker rows in PostgreSQL's `consumer_positions`: written by the
+backfill tools (tools/backfill_snapshotter.py), read by whoever serves the rebuilt tables, so
+that a half-rebuilt projection is never taken for a whole one."""
+
+from typing import Any, Protocol
+
+# The group of the tools' marker rows (no consumer reads or writes positions under it).
+MARKER_GROUP = "tools.backfill"
+# (topic, partition) of the marker of a reset rebuild of the snapshotter's tables: written in
+# the transaction that empties them, deleted once the rebuild has folded the whole log. While
+# it is there, `letter_version` and `collaboration` hold only part of every letter's history.
+SNAPSHOTTER_RESET = ("snapshotter-reset", 0)
+# Prefix of the consumer group of a rebuild of chosen letters (`backfill snapshotter --letters`):
+# it deletes their rows, then folds their partitions from the log's start under that group, so
+# the `snapshotter` group's position does not bound where a letter missing from `letters` begins.
+LETTERS_JOBS = f"{MARKER_GROUP}.letters."
+
+
+class Database(Protocol):
+    """An asyncpg pool or connection."""
+
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+
+async def snapshotter_rebuilding(db: Database, topic: str, partition: int) -> bool:
+    """Whether the snapshotter's rows of a letter in `topic`/`partition` may be part of its
+    history: a reset rebuild is under way (or was interrupted), or a rebuild of chosen letters
+    with one on that partition (which ones, its group does not say). One query on a table of
+    a few rows per consumer group."""
+    found = await db.fetchval(
+        "SELECT 1 FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+        " AND partition = $3 OR starts_with(consumer_group, $4) AND topic = $5"
+        " AND partition = $6 LIMIT 1",
+        MARKER_GROUP,
+        *SNAPSHOTTER_RESET,
+        LETTERS_JOBS,
+        topic,
+        partition,
+    )
+    return found is not None

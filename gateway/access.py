@@ -8,9 +8,11 @@ The log scan is the step that can cost: the letters topic is kept forever, so a 
 the product's whole history, and scanning one takes ~3 ms of the event loop per 1,000 records
 (82 ms at 25,000). Any authenticated user can ask for ids that do not exist, so the scan starts
 where the snapshotter's `letters` table stops covering the partition: its position in
-`consumer_positions`, read in the same statement as the letter's row, so a letter missing from
-the table was created at or after it. Without PostgreSQL (or before the snapshotter's first
-commit) the whole partition is scanned, at most `SCANS` at a time. Both caches are bounded.
+`consumer_positions` (or a `backfill snapshotter --letters` job's, lower while it refolds the
+letters whose rows it deleted), read in the same statement as the letter's row, so a letter
+missing from the table was created at or after it. Without PostgreSQL (or before the
+snapshotter's first commit, or after a reset rebuild emptied it) the whole partition is scanned,
+at most `SCANS` at a time. Both caches are bounded; a miss is remembered `NEGATIVE_TTL_S` only.
 """
 
 import asyncio

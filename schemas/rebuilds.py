@@ -12,7 +12,9 @@ MARKER_GROUP = "tools.backfill"
 SNAPSHOTTER_RESET = ("snapshotter-reset", 0)
 # Prefix of the consumer group of a rebuild of chosen letters (`backfill snapshotter --letters`):
 # it deletes their rows, then folds their partitions from the log's start under that group, so
-# the `snapshotter` group's position does not bound where a letter missing from `letters` begins.
+# the `snapshotter` group's position does not bound where a letter missing from `letters` begins:
+# the lowest of its and these groups' positions does (gateway/live/loader.py `COVERAGE`). The
+# rows' deletion commits with the group's first positions (tools/backfill_snapshotter.py).
 LETTERS_JOBS = f"{MARKER_GROUP}.letters."
 
 

@@ -161,7 +161,9 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tup
 async def _start_letters(
     src: Sources, store: Store, group: str, letters: list[str], partitions: list[int]
 ) -> dict[int, int]:
-    """The job's positions; a new job deletes the letters' rows in the same transaction."""
+    """The job's positions; a new job deletes the letters' rows in the same transaction, so no
+    reader sees the rows gone without the job's position that says where they begin again
+    (gateway/live/loader.py `COVERAGE`)."""
     stored = await store.positions(group, src.letters_topic)
     if stored:
         return stored  # an interrupted run of the same job: continue it

@@ -6,7 +6,8 @@ up to the partition's end. The log is the truth: a projection that is missing or
 only makes the load slower. With nothing to start from, the scan still need not start at the
 partition's beginning (the topic is kept forever, so that is the product's whole history): a
 letter's records begin at its `letter.created`, whose offset the `letters` table holds, and a
-letter not in that table yet was created past the snapshotter's position in the partition.
+letter not in that table yet was created past the snapshotter's position in the partition (or
+past a rebuild's of chosen letters, which deletes their rows and refolds them from the start).
 The room may read who wrote what (`writes`) from there too, for the owners of its client ids
 (gateway/live/ownership.py): at once, beside the first sync, without Redis; with it, only once
 Redis is found to have lost some.
@@ -29,6 +30,7 @@ from pycrdt import Doc, merge_updates
 from eventlog.records import Log, Record
 from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.keys import ydoc_key, ydoc_offset_key
+from schemas.rebuilds import LETTERS_JOBS
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
 
@@ -36,16 +38,20 @@ log = logging.getLogger(__name__)
 PAGE = 1000
 # Selects, after the caller's columns, the letter's `letters` row (alias `l`; all NULL when it
 # has none) and `covered`: how far into its partition the snapshotter's tables are complete, so
-# that a letter missing from them was created at or after it. Parameters: `coverage_args`.
+# that a letter missing from them was created at or after it. That is the snapshotter's position,
+# or a rebuild of chosen letters' if lower: it deleted their rows and refolds them from there
+# (schemas/rebuilds.py). NULL without a snapshotter position (a reset rebuild emptied the
+# tables): the whole partition. Parameters: `coverage_args`.
 COVERAGE = (
-    " (SELECT next_offset FROM consumer_positions"
-    "  WHERE consumer_group = $2 AND topic = $3 AND partition = $4) AS covered"
+    " (SELECT CASE WHEN bool_or(consumer_group = $2) THEN min(next_offset) END"
+    "  FROM consumer_positions WHERE topic = $3 AND partition = $4"
+    "  AND (consumer_group = $2 OR starts_with(consumer_group, $5))) AS covered"
     " FROM (SELECT 1) AS one LEFT JOIN letters AS l ON l.letter_id = $1"
 )
 
 
-def coverage_args(letter_id: str, topic: str, partition: int) -> tuple[str, str, str, int]:
-    return letter_id, SNAPSHOTTER_GROUP, topic, partition
+def coverage_args(letter_id: str, topic: str, partition: int) -> tuple[str, str, str, int, str]:
+    return letter_id, SNAPSHOTTER_GROUP, topic, partition, LETTERS_JOBS
 
 
 CHUNK = 100

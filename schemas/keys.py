@@ -30,12 +30,14 @@ def meta_key(letter_id: str) -> str:
 
 def connections_key(letter_id: str) -> str:
     """`letter:<letterId>:connections` set of connection ids (the projector writes; the
-    backfill reads it to find a letter's `connection_key`s)."""
+    backfill reads it to find a letter's `connection_key`s, the gateway's lock sweep to find
+    where a lock's holder is connected)."""
     return f"letter:{letter_id}:connections"
 
 
 def connection_key(conn_id: str) -> str:
-    """`connection:<connId>` hash: who is connected where (the projector writes)."""
+    """`connection:<connId>` hash: who is connected where (the projector writes; the gateway's
+    lock sweep reads its `userId` and `gateway`)."""
     return f"connection:{conn_id}"
 
 
@@ -59,7 +61,8 @@ def recent_key(letter_id: str) -> str:
 
 def alive_key(gateway_id: str) -> str:
     """`gateway:<gatewayId>:alive`, a gateway's heartbeat (the gateway writes it with a TTL;
-    the projector reaps the connections of a gateway whose key is gone)."""
+    the projector reaps the connections of a gateway whose key is gone; the lock sweep counts
+    their users away from the moment it is gone: gateway/collab/lock_scripts.py)."""
     return f"gateway:{gateway_id}:alive"
 
 

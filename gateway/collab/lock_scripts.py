@@ -163,7 +163,16 @@ return due
 # within SWEEP_EVERY_MS while an attended lock is held, else at its locks' expiry; out of DUE
 # once the index is empty. Lock keys are ARGV[1] (`lock:<letterId>:`) and the section, as
 # the index names them, read here so that a section added meanwhile is not missed.
-# KEYS: index, presence, away, due; ARGV: lock key prefix, ms after leaving.
+# A holder in presence is gone all the same when each of his connections to the letter (the
+# projector's `letter:<letterId>:connections`, `connection:<connId>` userId and gateway) is on a
+# gateway whose heartbeat `gateway:<id>:alive` is missing: a dead gateway's users stay in
+# presence until the projector reaps them (stale_after_s after the heartbeat lapsed), and the
+# count starts at the heartbeat's loss, not at the reap. One connection on a live gateway (he
+# reconnected elsewhere), or none known (an unnamed gateway, records not written yet): presence
+# decides, as before. Those keys are named from ARGV[3..5] (`connection:`, and what surrounds
+# the gateway id in `gateway:<id>:alive`), like the lock keys.
+# KEYS: index, presence, away, due, connections; ARGV: lock key prefix, ms after leaving,
+# connection key prefix, alive key head, alive key tail.
 # {{section, entry, ...} lapsed (claimed), {section, value, ms it had left, ...} released}.
 SWEEP = (
     NOW
@@ -173,6 +182,26 @@ local now, every, after = now_ms(), """
     + """, tonumber(ARGV[2])
 local lapsed, released, next_at = {}, {}, nil
 local function look_at(at) if next_at == nil or at < next_at then next_at = at end end
+-- user -> true: a connection on a live gateway, false: connections on dead ones only (read once)
+local on_live = nil
+local function here(user)
+  if redis.call('HEXISTS', KEYS[2], user) == 0 then return false end
+  if on_live == nil then
+    on_live = {}
+    local alive = {}
+    for _, conn in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+      local f = redis.call('HMGET', ARGV[3] .. conn, 'userId', 'gateway')
+      local uid, gw = f[1], f[2] or ''
+      if uid then
+        if alive[gw] == nil then  -- '' (no gateway named): never reaped, so never dead
+          alive[gw] = gw == '' or redis.call('EXISTS', ARGV[4] .. gw .. ARGV[5]) == 1
+        end
+        on_live[uid] = on_live[uid] or alive[gw]
+      end
+    end
+  end
+  return on_live[user] ~= false
+end
 local index = redis.call('HGETALL', KEYS[1])
 for i = 1, #index, 2 do
   local section, entry = index[i], index[i + 1]
@@ -188,7 +217,7 @@ for i = 1, #index, 2 do
               and type(held.id) == 'string' and type(held.n) == 'string') then
     local left = redis.call('PTTL', key)
     look_at(left > 0 and now + left + 1 or now + every)
-  elseif redis.call('HEXISTS', KEYS[2], held.id) == 1 then
+  elseif here(held.id) then
     redis.call('HDEL', KEYS[3], section)
     look_at(now + every)
   else

@@ -28,7 +28,11 @@ with `lock.expired`, once the holder has been gone from it for `lock_release_aft
 one that reconnects within it keeps its lock). When the holder was first found gone is kept in
 Redis (`locks:<letterId>:away`), so the instance that releases need not be the one that
 noticed. A holder whose gateway died stays present until the projector reaps that gateway's
-connections (its `gateway:<id>:alive` key gone: projector/stale.py); the count starts then.
+connections (`stale_after_s` after its `gateway:<id>:alive` heartbeat lapsed: projector/stale.py),
+but his absence is counted from the heartbeat's loss: a holder whose every connection to the
+letter (the projector's `letter:<letterId>:connections`, `connection:<connId>`) is on a gateway
+without its heartbeat is gone (released ~heartbeat TTL + 30 s after a kill -9, not at the reap
++ 30 s); one who reconnected through a live gateway is present.
 Locks of holders that never were on the letter (a backend's) keep their TTL.
 """
 
@@ -49,7 +53,7 @@ from gateway.collab import lock_scripts as scripts
 from gateway.collab.shared import Collab, CollabError, iso, user_ref
 from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
 from schemas.ids import uuid7
-from schemas.keys import presence_key
+from schemas.keys import alive_key, connection_key, connections_key, presence_key
 
 log = logging.getLogger(__name__)
 LOCK_TTL_S = 300
@@ -58,6 +62,9 @@ SWEEP_BATCH = 100  # letters claimed at once
 SWEEP_CLAIM_MS = 60_000  # a claimed letter is left to its claimer this long
 LOCKERS = frozenset({"editor", "service"})  # sections are locked to edit them
 MAX_SECTION = 200
+# What surrounds the id in a gateway's heartbeat key (schemas.keys.alive_key), for the sweep.
+_head, _, _tail = alive_key("\n").partition("\n")
+ALIVE_AROUND = (_head, _tail)
 
 router = APIRouter()
 
@@ -300,10 +307,13 @@ class Locks:
         """Announce the letter's lapsed locks and release those of departed holders; what the
         log refuses is put back for a later sweep."""
         letter_id = index.removeprefix("locks:")
-        keys = (index, presence_key(letter_id), away_of(letter_id), scripts.DUE)
+        keys = (
+            index, presence_key(letter_id), away_of(letter_id), scripts.DUE,
+            connections_key(letter_id),
+        )  # fmt: skip
         after_ms = int(self.release_after_leave_s * 1000)
-        prefix = key_of(letter_id, "")
-        lapsed, released = await self.redis.eval(scripts.SWEEP, 4, *keys, prefix, after_ms)
+        args = (key_of(letter_id, ""), after_ms, connection_key(""), *ALIVE_AROUND)
+        lapsed, released = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
         # Each item on its own: one the log refuses must not strand the others claimed above.
         gone = False
         for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):

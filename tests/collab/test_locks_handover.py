@@ -5,8 +5,9 @@ restarted or died (README "Section locks")."""
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.collab.locks import Locks
 from gateway.service import Gateway
+from projector.settings import ProjectorSettings
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.collab.test_channel import _seen, app
@@ -27,6 +29,7 @@ from tests.support import eventually
 
 AFTER_S = 1.0  # lock_release_after_leave_s, small
 REAPED = OPTIONS.model_copy(update={"stale_after_s": 0.3})  # a dead gateway's sessions, soon
+UNREAPED = OPTIONS.model_copy(update={"stale_after_s": 3600.0})
 
 
 @dataclass
@@ -53,8 +56,10 @@ class Site:
         return bool(await self.redis.exists(f"lock:{letter_id}:{section}"))
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def open_site(
+    tmp_path: Path, redis_db: str, options: ProjectorSettings
+) -> AsyncIterator[Site]:
     settings = Settings(
         data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None,
         lock_release_after_leave_s=AFTER_S,
@@ -64,11 +69,24 @@ async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
     redis = aioredis.Redis.from_url(redis_db)
     try:
         async with AsyncExitStack() as stack:
-            await stack.enter_async_context(projector(settings, log, REAPED))
+            await stack.enter_async_context(projector(settings, log, options))
             yield Site(settings, log, redis, stack)
     finally:
         await redis.aclose()
         await log.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
+    async with open_site(tmp_path, redis_db, REAPED) as opened:
+        yield opened
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def unreaped(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
+    """A projector that reaps no dead gateway's sessions within a test (as the default 40 s)."""
+    async with open_site(tmp_path, redis_db, UNREAPED) as opened:
+        yield opened
 
 
 def locks_of(gateway: Running) -> Locks:
@@ -122,7 +140,7 @@ async def test_a_restarted_granting_gateway_leaves_the_release_to_any_instance(s
     ]
 
 
-async def test_the_lock_of_a_holder_whose_gateway_died_goes_once_the_projector_reaps_him(
+async def test_the_lock_of_a_holder_whose_gateway_died_goes_from_another_instances_sweep(
     site: Site,
 ) -> None:
     """Carol edits on A and takes the section there; A dies (no session.left, its heartbeat
@@ -131,11 +149,7 @@ async def test_the_lock_of_a_holder_whose_gateway_died_goes_once_the_projector_r
     a, _ = await site.gateway()
     b, _ = await site.gateway()
     lid = await a.create_letter("Intro\nDamages")
-    carol = await a.client(lid, user="carol", events=1)
-    await carol.synced.wait()
-    await eventually(lambda: site.present(lid, "carol"))
-    await carol.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
-    assert (await _seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
+    await carol_locks_on(site, a, lid)
     await die(a)
 
     async def gone() -> bool:
@@ -154,6 +168,77 @@ async def test_the_lock_of_a_holder_whose_gateway_died_goes_once_the_projector_r
         ("lock.acquired", "intro", "carol"),
         ("lock.expired", "intro", "carol"),
     ]
+
+
+async def carol_locks_on(site: Site, a: Running, lid: str) -> None:
+    carol = await a.client(lid, user="carol", events=1)
+    await carol.synced.wait()
+    await eventually(lambda: site.present(lid, "carol"))
+    await carol.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
+    assert (await _seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
+
+
+async def test_a_dead_gateways_holder_counts_as_gone_from_its_heartbeats_loss(
+    unreaped: Site,
+) -> None:
+    """Carol's gateway A dies; the projector has not reaped her (she is still in presence, for
+    its stale_after_s), but every connection she has to the letter is on a gateway without its
+    heartbeat: B's sweeps release her lock AFTER_S after the heartbeat went, not after the reap."""
+    site = unreaped
+    a, _ = await site.gateway()
+    b, _ = await site.gateway()
+    lid = await a.create_letter("Intro\nDamages")
+    await carol_locks_on(site, a, lid)
+    await die(a)  # its heartbeat key gone, as ALIVE_TTL_S after a kill -9
+    lost = time.monotonic()
+    await locks_of(b).sweep()  # the count starts
+    assert await site.held(lid, "intro")
+
+    async def released() -> bool:
+        await locks_of(b).sweep()
+        return not await site.held(lid, "intro")
+
+    await eventually(released, timeout=10)
+    assert AFTER_S * 0.9 <= time.monotonic() - lost < AFTER_S + 3
+    assert await site.present(lid, "carol")  # not reaped: the projector's semantics unchanged
+    assert await lock_events(b, lid) == [
+        ("lock.acquired", "intro", "carol"),
+        ("lock.expired", "intro", "carol"),
+    ]
+    assert "session.left" not in types_of(await b.records(Topic.LETTERS, lid))
+
+
+async def test_a_holder_who_reconnected_through_a_live_gateway_keeps_his_lock(
+    unreaped: Site,
+) -> None:
+    """Carol's gateway A dies and her client reconnects through B: her connection on dead A is
+    still in presence and so is her new one on B, so she is here; the lock stays."""
+    site = unreaped
+    a, _ = await site.gateway()
+    b, _ = await site.gateway()
+    lid = await a.create_letter("Intro\nDamages")
+    await carol_locks_on(site, a, lid)
+    await die(a)
+    away = f"locks:{lid}:away"
+    await locks_of(b).sweep()
+    assert await site.redis.hexists(away, "intro")  # only on dead A: the count started
+    again = await b.client(lid, user="carol")
+    await again.synced.wait()
+    b_id = b.app.state.gateway.ctx.gateway_id
+
+    async def on_b() -> bool:
+        conns = await site.redis.smembers(f"letter:{lid}:connections")
+        keys = [f"connection:{c.decode() if isinstance(c, bytes) else c}" for c in conns]
+        gateways = [await site.redis.hget(key, "gateway") for key in keys]
+        return b_id.encode() in gateways
+
+    await eventually(on_b)  # the projector folded her new connection
+    await locks_of(b).sweep()
+    assert not await site.redis.hexists(away, "intro")  # here again: the count is off
+    await asyncio.sleep(AFTER_S)  # what would have released her, had she stayed away
+    await locks_of(b).sweep()
+    assert await site.held(lid, "intro")
+    assert await lock_events(b, lid) == [("lock.acquired", "intro", "carol")]
 
 
 async def die(gateway: Running) -> None:

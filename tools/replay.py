@@ -12,17 +12,22 @@ i.e. the state after the last event at or before T.
 """
 
 import asyncio
+import logging
 from dataclasses import dataclass
+
+from pycrdt import Doc
 
 from gateway.live.loader import scan
 from projector.document import DocUpdate, fold_document
 from projector.state import EMPTY_DOC
 from schemas.envelope import EventDecodeError, decode_record
+from schemas.quarantine import PASSTHROUGH
 from snapshotter import read
 from snapshotter.document import LetterDocument, Snapshot
 from tools.sources import Sources
 from tools.timefmt import to_datetime
 
+log = logging.getLogger(__name__)
 # Updates folded per call: pycrdt integrates one merged update of n keystrokes in O(n^2)
 # (100,000: 9 s), while chunks of 500 take 0.3 s for all of them.
 FOLD_CHUNK = 500
@@ -106,26 +111,66 @@ def base_ms(version: read.Version | None) -> int | None:
 
 
 async def _base_version(src: Sources, letter_id: str, cut: Cut, stop: int) -> read.Version | None:
+    """The latest version before the cut whose state decodes: a version whose state does not is
+    a projection gone wrong, skipped (a warning) for the one before it, else the log alone."""
+    below = read.MAX_VERSION + 1
+    while (found := await _version_before(src, letter_id, cut, stop, below)) is not None:
+        if (found.log_topic, found.log_partition) != (
+            src.letters_topic,
+            src.partition_of(letter_id),
+        ):
+            return None  # a version of another log layout: the log alone is the truth
+        problem = await asyncio.to_thread(_undecodable, found.ydoc_state)
+        if problem is None:
+            return found
+        number = found.version_number
+        log.warning(
+            "letter %s: version %d's saved state does not decode (%s); replaying without it",
+            letter_id,
+            number,
+            problem,
+        )
+        below = number
+    return None
+
+
+async def _version_before(
+    src: Sources, letter_id: str, cut: Cut, stop: int, below: int
+) -> read.Version | None:
+    """The latest version numbered below `below` at or before the cut."""
     if src.pg is None:
         return None
     if cut.at_ms is not None:
-        found = await read.version_at(src.pg, letter_id, to_datetime(cut.at_ms))
+        number = await src.pg.fetchval(
+            "SELECT max(version_number) FROM letter_version WHERE letter_id = $1"
+            " AND created_at <= $2 AND version_number < $3::bigint",
+            letter_id,
+            to_datetime(cut.at_ms),
+            below,
+        )
     else:
         number = await src.pg.fetchval(
             "SELECT max(version_number) FROM letter_version WHERE letter_id = $1"
-            " AND log_topic = $2 AND log_partition = $3 AND log_offset <= $4",
+            " AND log_topic = $2 AND log_partition = $3 AND log_offset <= $4"
+            " AND version_number < $5::bigint",
             letter_id,
             src.letters_topic,
             src.partition_of(letter_id),
             stop,
+            below,
         )
-        found = None if number is None else await read.version(src.pg, letter_id, number)
-    if found is None or (found.log_topic, found.log_partition) != (
-        src.letters_topic,
-        src.partition_of(letter_id),
-    ):
-        return None  # a version of another log layout: the log alone is the truth
-    return found
+    return None if number is None else await read.version(src.pg, letter_id, number)
+
+
+def _undecodable(state: bytes) -> str | None:
+    """Why pycrdt refuses `state`; None if it takes it."""
+    try:
+        Doc().apply_update(state)
+    except PASSTHROUGH:
+        raise
+    except BaseException as exc:  # its ValueError, or a pyo3 panic on stranger bytes
+        return str(exc) or type(exc).__name__
+    return None
 
 
 async def exists(src: Sources, letter_id: str) -> bool:

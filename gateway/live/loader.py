@@ -3,7 +3,9 @@
 Redis `ydoc:<id>` + `ydoc:<id>:offset` (the projector's), else the latest `letter_version`
 (the snapshotter's), else nothing; then every `doc.update` of the letter after that position
 up to the partition's end. The log is the truth: a projection that is missing or unreachable
-only makes the load slower. With nothing to start from, the scan still need not start at the
+only makes the load slower, and so does one that is wrong: a state that does not decode is
+skipped (a warning), the load starting from the version before it, else from the letter's
+first record. With nothing to start from, the scan still need not start at the
 partition's beginning (the topic is kept forever, so that is the product's whole history): a
 letter's records begin at its `letter.created`, whose offset the `letters` table holds, and a
 letter not in that table yet was created past the snapshotter's position in the partition (or
@@ -30,6 +32,7 @@ from pycrdt import Doc, merge_updates
 from eventlog.records import Log, Record
 from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.keys import ydoc_key, ydoc_offset_key
+from schemas.quarantine import PASSTHROUGH
 from schemas.rebuilds import LETTERS_JOBS
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
@@ -55,6 +58,7 @@ def coverage_args(letter_id: str, topic: str, partition: int) -> tuple[str, str,
 
 
 CHUNK = 100
+NO_VERSION = 2**31  # above every letter_version number (an int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +109,23 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
     topic = settings.topic(Topic.LETTERS)
     partition = log_.partition_for(topic, letter_id.encode())
     end = (await log_.end_offsets(topic)).get(partition, 0)
-    base, position, origin = await _snapshot(letter_id, topic, partition, redis, pg)
-    if position is not None and position > end:
-        base, position = None, None  # a projection of another log: do not trust it
-    doc: Doc[Any] = Doc()
-    pending: list[bytes] = []
-    if base:
-        doc.apply_update(base)
-        # A state that re-encodes to the same bytes has nothing pending (a clean one does): the
-        # common case, a quarter of the cost of looking through it (500 KB: ~1 ms against ~5 ms).
-        if doc.get_update() != base:
-            pending = pending_parts(doc, [base])
+    start = await _snapshot(letter_id, topic, partition, redis, pg)
+    while True:
+        if start.position is not None and start.position > end:
+            # A projection of another log: do not trust it.
+            start = _Start(None, None, start.origin)
+        try:
+            doc, pending = _opened(start.state)
+            break
+        except PASSTHROUGH:
+            raise
+        except BaseException as exc:  # pycrdt's ValueError, or a pyo3 panic on stranger bytes
+            # A projection that is wrong is one that is missing: start from an earlier one.
+            log.warning(
+                "letter %s: %s does not decode (%s); loading without it", letter_id, start.name, exc
+            )
+            start = await _version(letter_id, topic, partition, pg, start.number)
+    position, origin = start.position, start.origin
     chunk: list[bytes] = []
     async for record in scan(log_, topic, letter_id, position, end):
         if header(record, "type") == b"doc.update" and record.value:
@@ -127,6 +137,19 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
     if doc.get_state() == b"\x00" and not pending:
         return Loaded(b"", end, origin=origin)
     return Loaded(with_pending(doc.get_update(), pending), end, tuple(pending), origin)
+
+
+def _opened(base: bytes | None) -> tuple[Doc[Any], list[bytes]]:
+    """A document holding `base`, and what of it is pending; raises if `base` does not decode."""
+    doc: Doc[Any] = Doc()
+    if not base:
+        return doc, []
+    doc.apply_update(base)
+    # A state that re-encodes to the same bytes has nothing pending (a clean one does): the
+    # common case, a quarter of the cost of looking through it (500 KB: ~1 ms against ~5 ms).
+    if doc.get_update() == base:
+        return doc, []
+    return doc, pending_parts(doc, [base])
 
 
 async def writes(
@@ -168,31 +191,51 @@ def _apply(doc: Doc[Any], updates: list[bytes], pending: list[bytes]) -> list[by
     return pending_parts(doc, [*pending, update])
 
 
-async def _snapshot(
-    letter_id: str, topic: str, partition: int, redis: Any, pg: Any
-) -> tuple[bytes | None, int | None, int | None]:
-    """A state and the position it covers; or no state and where the letter's records start;
-    (None, None): read the whole partition. Third: where its records start, if known."""
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """Where a load starts: a projection's state and the position it covers, or no state and
+    where the letter's records start; (None, None): read the whole partition."""
+
+    state: bytes | None
+    position: int | None
+    origin: int | None  # where the letter's records start, if known
+    name: str = ""  # what `state` is, for the log
+    number: int | None = None  # its letter_version number; None: not a version
+
+
+async def _snapshot(letter_id: str, topic: str, partition: int, redis: Any, pg: Any) -> _Start:
     if redis is not None:
         try:
             state, offset = await redis.mget(ydoc_key(letter_id), ydoc_offset_key(letter_id))
             if state is not None and offset is not None:
-                return bytes(state), int(offset), None
+                return _Start(bytes(state), int(offset), None, "its Redis snapshot")
         except Exception as exc:  # Redis is a cache here; the log still has everything
             log.warning("redis unavailable while loading %s: %s", letter_id, exc)
-    if pg is not None:
-        try:
-            row = await pg.fetchrow(
-                "SELECT v.ydoc_state, v.log_offset, l.log_offset AS created,"
-                + COVERAGE
-                + " LEFT JOIN LATERAL (SELECT ydoc_state, log_offset FROM letter_version"
-                "  WHERE letter_id = $1 ORDER BY version_number DESC LIMIT 1) AS v ON true",
-                *coverage_args(letter_id, topic, partition),
-            )
-            if row["ydoc_state"] is not None:
-                return bytes(row["ydoc_state"]), int(row["log_offset"]), row["created"]
-            start = row["created"] if row["created"] is not None else row["covered"]
-            return None, start, start
-        except Exception as exc:  # a missing table (fresh database) or an outage: use the log
-            log.warning("postgres unavailable while loading %s: %s", letter_id, exc)
-    return None, None, None
+    return await _version(letter_id, topic, partition, pg)
+
+
+async def _version(
+    letter_id: str, topic: str, partition: int, pg: Any, below: int | None = None
+) -> _Start:
+    """The latest letter_version (numbered below `below`), else where the letter's records start."""
+    if pg is None:
+        return _Start(None, None, None)
+    try:
+        row = await pg.fetchrow(
+            "SELECT v.version_number, v.ydoc_state, v.log_offset, l.log_offset AS created,"
+            + COVERAGE
+            + " LEFT JOIN LATERAL (SELECT version_number, ydoc_state, log_offset"
+            "  FROM letter_version WHERE letter_id = $1 AND version_number < $6::bigint"
+            "  ORDER BY version_number DESC LIMIT 1) AS v ON true",
+            *coverage_args(letter_id, topic, partition),
+            NO_VERSION if below is None else below,
+        )
+    except Exception as exc:  # a missing table (fresh database) or an outage: use the log
+        log.warning("postgres unavailable while loading %s: %s", letter_id, exc)
+        return _Start(None, None, None)
+    if row["ydoc_state"] is not None:
+        number = int(row["version_number"])
+        state, offset = bytes(row["ydoc_state"]), int(row["log_offset"])
+        return _Start(state, offset, row["created"], f"version {number}'s saved state", number)
+    start = row["created"] if row["created"] is not None else row["covered"]
+    return _Start(None, start, start)

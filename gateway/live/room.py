@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc, merge_updates
 
+from eventlog.errors import LogError
 from eventlog.records import Entry
 from gateway import outgoing, preparse
 from gateway.auth import Claims
@@ -118,8 +119,8 @@ class Room:
         self.ctx.metrics.load_latency.observe(time.perf_counter() - started)
 
     async def ready(self) -> None:
-        """Wait for the load; Refused(4503) when it failed (the log is unreachable) or was
-        stopped (shutdown)."""
+        """Wait for the load; Refused(4503) when it failed (`log_unavailable`: the log is
+        unreachable; `load_failed`: something else) or was stopped (shutdown)."""
         try:
             await asyncio.shield(self._loading)
         except asyncio.CancelledError:
@@ -128,9 +129,13 @@ class Room:
                 raise  # the caller was cancelled, not the load
             raise Refused(LOG_UNAVAILABLE, "draining") from None
         except Exception as exc:
-            log.warning("loading %s failed: %s", self.letter_id, exc)
-            self.fail(exc)
-            raise Refused(LOG_UNAVAILABLE, "log_unavailable") from None
+            # Only a log that cannot be read is `log_unavailable`; anything else (a record the
+            # load cannot apply) is named as what it is, with the same close code (README).
+            reason = "log_unavailable" if isinstance(exc, LogError) else "load_failed"
+            log.warning("loading %s failed (%s): %r", self.letter_id, reason, exc)
+            if not self.failed:
+                self._drop(reason, "letter could not be loaded, reconnect")
+            raise Refused(LOG_UNAVAILABLE, reason) from None
         if self.failed:
             raise Refused(LOG_UNAVAILABLE, "log_unavailable")
 
@@ -139,12 +144,14 @@ class Room:
         if self.failed:
             return
         log.error("letter %s: append failed (%r); closing its connections", self.letter_id, exc)
+        self._drop("log_unavailable", "log unavailable, reconnect", unlogged)
+
+    def _drop(self, refusal: str, reason: str, unlogged: Sequence[Entry] = ()) -> None:
         self.failed = True
-        self.ctx.metrics.refuse("log_unavailable")
+        self.ctx.metrics.refuse(refusal)
         # Their sessions end here: the session.left entries go with what the room accepted but
         # did not log (rescued, gateway/live/rescue.py), else presence, the projector's
         # connections and the snapshotter's session-end version would wait for them forever.
-        reason = "log unavailable, reconnect"
         left = [self._session_entry(conn, self._left(conn, reason)) for conn in self.conns]
         for conn in list(self.conns):
             conn.close(LOG_UNAVAILABLE, reason)

@@ -131,9 +131,9 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
         if header(record, "type") == b"doc.update" and record.value:
             chunk.append(record.value)
             if len(chunk) == CHUNK:
-                pending = _apply(doc, chunk, pending)
+                pending = _apply(doc, chunk, pending, letter_id)
                 chunk = []
-    pending = _apply(doc, chunk, pending)
+    pending = _apply(doc, chunk, pending, letter_id)
     if doc.get_state() == b"\x00" and not pending:
         return Loaded(b"", end, origin=origin)
     return Loaded(with_pending(doc.get_update(), pending), end, tuple(pending), origin)
@@ -182,13 +182,37 @@ async def _origin(letter_id: str, topic: str, partition: int, pg: Any) -> int | 
     return None if start is None else int(start)
 
 
-def _apply(doc: Doc[Any], updates: list[bytes], pending: list[bytes]) -> list[bytes]:
-    """Apply `updates` merged; what `doc` holds pending of them and of `pending` since."""
+def _apply(
+    doc: Doc[Any], updates: list[bytes], pending: list[bytes], letter_id: str = ""
+) -> list[bytes]:
+    """Apply `updates` merged; what `doc` holds pending of them and of `pending` since. An
+    update pycrdt refuses (written past the gateway's checks) is skipped with a warning, as the
+    projector and the snapshotter skip it (projector/document.py `_merged`): one poison record
+    must not keep a letter from opening, and every reader of the log folds the same document."""
     if not updates:
         return pending
-    update = merge_updates(*updates) if len(updates) > 1 else updates[0]
+    try:
+        update = merge_updates(*updates)  # checks each of them, even a single one
+    except ValueError:
+        good = [u for u in updates if _decodes(u)]
+        log.warning(
+            "letter %s: %d update(s) in the log do not decode; loading without them",
+            letter_id,
+            len(updates) - len(good),
+        )
+        if not good:
+            return pending
+        update = merge_updates(*good)
     doc.apply_update(update)
     return pending_parts(doc, [*pending, update])
+
+
+def _decodes(update: bytes) -> bool:
+    try:
+        merge_updates(update)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

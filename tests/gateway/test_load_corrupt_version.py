@@ -4,6 +4,7 @@ names the letter and the version, starts from the version before it, else from t
 first record, and loads what the log alone gives. Over the gateway the letter opens as usual;
 a load that fails for a reason other than the log is not reported as the log's."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import redis.asyncio as aioredis
 from eventlog import Log
 from eventlog.factory import open_log
 from gateway.content import plain_text
+from gateway.live import loader
 from gateway.live.loader import load, writes
 from schemas.events import Topic
 from schemas.keys import ydoc_key, ydoc_offset_key
@@ -167,16 +169,40 @@ async def test_a_letter_whose_latest_version_is_corrupt_opens(gw: Running) -> No
     await client.close()
 
 
-async def test_a_load_failure_not_the_logs_is_not_called_log_unavailable(
+async def test_an_update_in_the_log_that_does_not_decode_is_skipped(
     gw: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An update in the log the load cannot apply (written past the gateway's checks): still
-    4503, but `load_failed`, and no "append failed" blaming the log."""
+    """A `doc.update` pycrdt refuses (written past the gateway's checks) is skipped by the load
+    with a warning, as the projector and the snapshotter skip it: the letter opens, with what
+    the other records hold (it was a 4503 on every connect)."""
     letter = await gw.create_letter("Dear Sir,")
     await _unloaded(gw, letter)
     ctx = gw.app.state.gateway.ctx
     entry = ctx.entry(letter, b"\x01garbage", firm="firm-a", user="svc", type="doc.update")
     await gw.log.append(gw.settings.topic(Topic.LETTERS), letter.encode(), [entry])
+    with caplog.at_level(logging.WARNING, logger="gateway.live.loader"):
+        client = await gw.client(letter)
+        closed = asyncio.create_task(client.closed.wait())
+        await asyncio.wait([asyncio.create_task(client.synced.wait()), closed], timeout=30)
+    assert client.synced.is_set(), client.close_code  # it was closed with 4503 load_failed
+    assert plain_text(client.doc, gw.settings.doc_field) == "Dear Sir,"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(letter in m and "1 update(s) in the log do not decode" in m for m in messages)
+    await client.close()
+
+
+async def test_a_load_failure_not_the_logs_is_not_called_log_unavailable(
+    gw: Running, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load that fails for another reason than the log (here an injected bug): still 4503,
+    but `load_failed`, and no "append failed" blaming the log."""
+    letter = await gw.create_letter("Dear Sir,")
+    await _unloaded(gw, letter)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the load")
+
+    monkeypatch.setattr(loader, "load", broken)
     with caplog.at_level(logging.WARNING, logger="gateway.live.room"):
         client = await gw.client(letter)
         await client.closed.wait()

@@ -24,13 +24,25 @@ from snapshotter.document import LetterDocument
 from tools.replay import FOLD_CHUNK, Cut, LetterNotFound, Replayed, exists, replay
 from tools.sources import Sources
 from tools.terminal import visible
-from tools.timefmt import parse_instant
+from tools.timefmt import iso, parse_instant
 
 Json = dict[str, Any]
 
 
 class BadRange(ValueError):
     """The end is before the start, or a version does not exist."""
+
+
+class Backwards(BadRange):
+    """The end is before the start; `phrased` names them as the caller's parameters do (the
+    CLI's `--from`/`--to`, REST's `from`/`to`)."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        super().__init__(self.phrased("--from", "--to"))
+
+    def phrased(self, start_name: str, end_name: str) -> str:
+        return f"{end_name} (position {self.end}) is before {start_name} (position {self.start})"
 
 
 @dataclass
@@ -53,12 +65,19 @@ class Diff:
     hunks: list[Hunk] = field(default_factory=list)
 
     def to_json(self) -> Json:
+        """The CLI's `--json` and REST's body alike."""
         return {
             "letter_id": self.letter_id,
-            "from": {"position": self.start.position, "version": self.start.base_version},
-            "to": {"position": self.end.position, "version": self.end.base_version},
+            "from": _end_json(self.start),
+            "to": _end_json(self.end),
             "hunks": [h.to_json() for h in self.hunks],
+            "content": {"from": self.start.snapshot.content, "to": self.end.snapshot.content},
         }
+
+
+def _end_json(end: Replayed) -> Json:
+    as_of = None if end.last_ms is None else iso(end.last_ms)
+    return {"position": end.position, "version": end.base_version, "as_of": as_of}
 
 
 @dataclass
@@ -106,7 +125,7 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
     a = await replay(src, letter_id, start)
     b = await replay(src, letter_id, end)
     if b.position < a.position:
-        raise BadRange("--to is before --from")
+        raise Backwards(a.position, b.position)
     runs: list[tuple[str, list[DocUpdate]]] = []
     async for record in scan(src.log, src.letters_topic, letter_id, a.position, b.position):
         try:

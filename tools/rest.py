@@ -32,10 +32,10 @@ from schemas.settings import Settings
 from snapshotter import read
 from tools import diff as diffs
 from tools import history as histories
-from tools.render import render, to_json
+from tools.render import render
 from tools.replay import Cut, LetterNotFound, replay
 from tools.sources import Sources
-from tools.timefmt import BadInstant, iso, parse_instant
+from tools.timefmt import BadInstant, parse_instant
 
 AUDITORS = frozenset({"auditor", "service"})
 HISTORY_PAGE = 1000
@@ -183,19 +183,14 @@ def auditor_router(
             a = await diffs.resolve_point(src, letter_id, start)
             b = await diffs.resolve_point(src, letter_id, end)
             result = await diffs.diff(src, letter_id, a, b)
+        except diffs.Backwards as exc:
+            raise HTTPException(400, exc.phrased(f"from={start}", f"to={end}")) from exc
         except diffs.BadRange as exc:
             await _whole(src, letter_id)  # a version not found may be one not rebuilt yet
             raise HTTPException(404 if "no version" in str(exc) else 400, str(exc)) from exc
         except BadInstant as exc:
             raise HTTPException(400, str(exc)) from exc
-        out = result.to_json()
-        out["from"]["as_of"] = _as_of(result.start.last_ms)
-        out["to"]["as_of"] = _as_of(result.end.last_ms)
-        out["content"] = {
-            "from": result.start.snapshot.content,
-            "to": to_json(result.end)["content"],
-        }
-        return out
+        return result.to_json()  # as the CLI's `diff --json`
 
     return router
 
@@ -228,7 +223,3 @@ async def _whole(src: Sources, letter_id: str) -> None:
     partition = src.partition_of(letter_id)
     if await snapshotter_rebuilding(src.pg, src.letters_topic, partition):
         raise HTTPException(503, REBUILDING, {"Retry-After": str(REBUILD_RETRY_S)})
-
-
-def _as_of(ms: int | None) -> str | None:
-    return None if ms is None else iso(ms)

@@ -9,6 +9,13 @@ of them, so a forged older version would otherwise be served as the truth. Docum
 compared by content (the snapshotter's rendering: text and ProseMirror JSON) and by Yjs state
 vector; encodings may differ byte-wise while holding the same document.
 
+Every row the readers show is checked (`history`, `GET .../versions/{n}` and the gateway's
+letter list read a letter's rows whatever log position they claim): one claiming another topic
+or partition than the letter's, or a position past its partition's end (as Redis's offset can),
+is a mismatch, not left out. The `letters` row (firm, title, creator, creation time and
+position) is compared with the one the snapshotter's fold writes from `letter.created`. Times
+are printed as ISO-8601 UTC (`tools.timefmt.iso`), compared to the millisecond.
+
 A letter's versions are read from PostgreSQL without their documents first; their documents
 (Yjs state, text, JSON) are read `VERSIONS_PAGE` at a time as the fold passes their positions,
 in the one snapshot: a letter with thousands of versions is not held in memory at once.
@@ -37,7 +44,7 @@ from snapshotter.store import write_comment  # the snapshotter's own SQL
 from tools.replay import LetterNotFound, exists
 from tools.sources import Sources
 from tools.statevector import decode_state_vector
-from tools.timefmt import EPOCH
+from tools.timefmt import EPOCH, iso
 from tools.verify_fold import Folded, fold_letter_log
 
 Json = dict[str, Any]
@@ -93,20 +100,23 @@ async def quarantined(src: Sources, letters: list[str] | None = None) -> list[Qu
 
 
 async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
-    """Redis's document and threads, and every PostgreSQL row of the letter (each version, the
-    audit trail, the materialised comments), against the log folded once (`verify_fold`)."""
+    """Redis's document and threads, and every PostgreSQL row of the letter (its `letters` row,
+    each version, the audit trail, the materialised comments), against the log folded once
+    (`verify_fold`)."""
     if not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
     # Never from the projections being checked: the log alone.
     redis = await _redis_now(src, letter_id) if src.redis is not None else None
     async with _snapshot(src) as conn:
         stored = await _postgres_now(src, conn, letter_id) if conn is not None else None
+        # Read after the projections: any position they held then is at most this.
+        log = _Log(src, letter_id, (await src.log.end_offsets(src.letters_topic)))
         # The documents are checked as the fold passes their positions (states are not kept).
         field_name, documents = src.settings.doc_field, dict[int, list[Finding]]()
-        ours = _ours(src, letter_id, stored)
+        ours = [v for v in ([] if stored is None else stored.versions) if log.holds_version(v)]
         states = _States(conn, letter_id, ours)
         positions = {v.log_offset for v in ours}
-        if redis is not None:
+        if redis is not None and redis.offset <= log.end:
             positions.add(redis.offset)
 
         async def doc_at(position: int, state: bytes) -> None:
@@ -123,19 +133,51 @@ async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
             positions,
             doc_at,
             None if stored is None else stored.committed,
-            None if redis is None else redis.offset,
+            None if redis is None or redis.offset > log.end else redis.offset,
             () if stored is None else stored.quarantined,
         )
     checked = [f for _, found in sorted(documents.items()) for f in found]
     findings = [f for f in checked if f.store == "redis"]
     if src.redis is not None:
-        findings += _redis(letter_id, redis, folded)
+        findings += _redis(letter_id, redis, folded, log)
     if stored is not None:
         states_found = [f for f in checked if f.store == "postgres"]
-        findings += _versions(src, letter_id, stored, folded, states_found)
-        findings += _audit(src, letter_id, stored, folded)
+        findings += _letter(letter_id, stored, folded)
+        findings += _versions(log, stored, folded, states_found)
+        findings += _audit(log, stored, folded)
         findings += await _comments(src, letter_id, stored, folded)
     return _merged(letter_id, findings)
+
+
+class _Log:
+    """The letter's log: its topic and partition, and that partition's end when verify began.
+    A stored row claiming a position elsewhere, or past that end, is not of this log: the
+    readers (history, versions) show it all the same, so it is a mismatch, never skipped."""
+
+    def __init__(self, src: Sources, letter_id: str, ends: dict[int, int]) -> None:
+        self.letter_id, self.topic = letter_id, src.letters_topic
+        self.partition = src.partition_of(letter_id)
+        self.end = ends.get(self.partition, 0)
+
+    def name(self, topic: str, partition: int) -> str:
+        return f"partition {partition} of {topic}"
+
+    def elsewhere(self, topic: str, partition: int, offset: int, last: int) -> str | None:
+        """Why a row at `offset` of `topic`/`partition` cannot be of this log (`last`: the
+        highest offset of it such a row can hold), or None."""
+        if (topic, partition) != (self.topic, self.partition):
+            here = self.name(self.topic, self.partition)
+            return f"claims {self.name(topic, partition)}, not this letter's log ({here})"
+        if not 0 <= offset <= last:
+            return f"is past the end of its partition ({self.ends()})"
+        return None
+
+    def ends(self) -> str:
+        return f"{self.name(self.topic, self.partition)} ends at {self.end}"
+
+    def holds_version(self, v: "_StoredVersion") -> bool:
+        # A version's position is the next offset folded in: at most the end.
+        return self.elsewhere(v.log_topic, v.log_partition, v.log_offset, self.end) is None
 
 
 def _merged(letter_id: str, findings: list[Finding]) -> list[Finding]:
@@ -175,10 +217,14 @@ def _redis_state(letter_id: str, redis: _InRedis, replayed: "_Replayed") -> list
     ]
 
 
-def _redis(letter_id: str, redis: _InRedis | None, folded: Folded) -> list[Finding]:
-    """The threads (`comments:<id>`); the document was checked as the fold passed it."""
+def _redis(letter_id: str, redis: _InRedis | None, folded: Folded, log: _Log) -> list[Finding]:
+    """The threads (`comments:<id>`); the document was checked as the fold passed it, unless
+    its position is past the log's end (no fold reaches it)."""
     if redis is None:
         return [Finding(letter_id, "redis", "not in Redis (expired or not projected yet)", True)]
+    if redis.offset > log.end:
+        what = f"{ydoc_offset_key(letter_id)} {redis.offset} is past the end of its partition"
+        return [Finding(letter_id, "redis", f"{what} ({log.ends()})", False)]
     assert folded.projector is not None
     want = {t["thread_id"]: t for t in json.loads(views(folded.projector).comments)}
     got = {t.get("thread_id"): t for t in _threads(redis.comments)}
@@ -218,6 +264,7 @@ class _InPostgres:
     exactly those of the records below `committed` (they commit together)."""
 
     committed: int
+    letter: Any  # its `letters` row, None when there is none
     versions: list[_StoredVersion]
     audit: list[Any]
     threads: list[Any]
@@ -245,6 +292,11 @@ async def _postgres_now(src: Sources, conn: Any, letter_id: str) -> _InPostgres:
         topic,
         partition,
     )
+    letter = await conn.fetchrow(
+        "SELECT firm_id, title, created_by, created_at, log_topic, log_partition, log_offset"
+        " FROM letters WHERE letter_id = $1",
+        letter_id,
+    )
     versions = await conn.fetch(
         "SELECT version_number, log_topic, log_partition, log_offset,"
         " change_data::text AS change_data, created_at FROM letter_version"
@@ -271,6 +323,7 @@ async def _postgres_now(src: Sources, conn: Any, letter_id: str) -> _InPostgres:
         }
     return _InPostgres(
         committed or 0,
+        letter,
         [
             _StoredVersion(**{**row, "change_data": json.loads(row["change_data"])})
             for row in versions
@@ -327,16 +380,6 @@ class _States:
         return {row["version_number"]: _version(row) for row in rows}
 
 
-def _this_log(src: Sources, letter_id: str, topic: str, partition: int) -> bool:
-    return (topic, partition) == (src.letters_topic, src.partition_of(letter_id))
-
-
-def _ours(src: Sources, letter_id: str, stored: _InPostgres | None) -> list[_StoredVersion]:
-    """The versions of this log layout (one of another is never a replay's base)."""
-    versions = [] if stored is None else stored.versions
-    return [v for v in versions if _this_log(src, letter_id, v.log_topic, v.log_partition)]
-
-
 def _version_state(v: read.Version, replayed: "_Replayed") -> list[Finding]:
     """A version's Yjs state and columns against the log folded to its position: a replay
     starts from any version, so each must hold exactly that."""
@@ -348,13 +391,18 @@ def _version_state(v: read.Version, replayed: "_Replayed") -> list[Finding]:
 
 
 def _versions(
-    src: Sources, letter_id: str, stored: _InPostgres, folded: Folded, states: list[Finding]
+    log: _Log, stored: _InPostgres, folded: Folded, states: list[Finding]
 ) -> list[Finding]:
-    """The versions against those the snapshotter's fold cuts, after the mismatches of their
-    states (`_version_state`); one ok line when all of it agrees."""
-    ours, found = _ours(src, letter_id, stored), list(states)
+    """Every stored version (all are served) against those the snapshotter's fold cuts, after
+    the mismatches of their states (`_version_state`); one ok line when all of it agrees."""
+    letter_id, found = log.letter_id, list(states)
     cut = {row.number: row for row in folded.versions}
-    by_number = {v.version_number: v for v in ours}
+    by_number = {v.version_number: v for v in stored.versions}
+    for v in stored.versions:
+        if (why := log.elsewhere(v.log_topic, v.log_partition, v.log_offset, log.end)) is not None:
+            what = f"version {v.version_number} at position {v.log_offset} {why}"
+            found.append(Finding(letter_id, "postgres", what, False))
+    ours = {v.version_number: v for v in stored.versions if log.holds_version(v)}
     for number, row in sorted(cut.items()):
         what = f"version {number}"
         if number not in by_number:
@@ -363,20 +411,22 @@ def _versions(
                         f" {row.offset})", False)
             )  # fmt: skip
             continue
-        v = by_number[number]
-        got = (v.log_offset, v.change_data, _ms(v.created_at))
-        want = (row.offset, _stored_json(row.change_data), row.created_ms)
+        if number not in ours:
+            continue  # its row claims another position: said above
+        v = ours[number]
+        got = (v.log_offset, v.change_data, _iso(v.created_at))
+        want = (row.offset, _stored_json(row.change_data), iso(row.created_ms))
         for name, a, b in zip(("log_offset", "change_data", "created_at"), got, want, strict=True):
             if a != b:
                 found.append(
                     Finding(letter_id, "postgres", f"{what}: {name} stored {_show(a)} where"
                             f" the log has {_show(b)}", False)
                 )  # fmt: skip
-    for number in sorted(by_number.keys() - cut.keys()):
-        what = f"version {number} at position {by_number[number].log_offset}"
+    for number in sorted(ours.keys() - cut.keys()):
+        what = f"version {number} at position {ours[number].log_offset}"
         found.append(Finding(letter_id, "postgres", f"{what} is not cut by the log", False))
     if not found:
-        latest = max(ours, key=lambda v: v.version_number, default=None)
+        latest = max(ours.values(), key=lambda v: v.version_number, default=None)
         what = (
             "no letter_version yet"
             if latest is None
@@ -387,15 +437,57 @@ def _versions(
     return found
 
 
-def _audit(src: Sources, letter_id: str, stored: _InPostgres, folded: Folded) -> list[Finding]:
-    """The `collaboration` rows against those the snapshotter's fold yields from the records
-    it committed (a burst still open at that position has no row yet, in either)."""
+def _letter(letter_id: str, stored: _InPostgres, folded: Folded) -> list[Finding]:
+    """The `letters` row (the gateway lists a firm's letters from it, titles included) against
+    the one the snapshotter's fold writes from the `letter.created` record, once committed."""
+    want, row = folded.letter, stored.letter
+    if want is None and row is None:
+        return [Finding(letter_id, "postgres", "no letters row yet", True)]
+    if row is None:
+        return [Finding(letter_id, "postgres", "letters row missing", False)]
+    if want is None:
+        what = f"letters row is not in the log below the snapshotter's position {stored.committed}"
+        return [Finding(letter_id, "postgres", what, False)]
+    got = dict(row)
+    got["created_at"] = _iso(got["created_at"])
+    logged = {
+        "firm_id": pgtext.text(want.firm_id),
+        "title": pgtext.text(want.title),
+        "created_by": pgtext.text(want.created_by),
+        "created_at": iso(want.created_ms),
+        "log_topic": want.position.topic,
+        "log_partition": want.position.partition,
+        "log_offset": want.position.offset,
+    }
+    problems = [
+        Finding(letter_id, "postgres", f"letters row: {name} stored {_show(got[name])} where"
+                f" the log has {_show(value)}", False)
+        for name, value in logged.items()
+        if got[name] != value
+    ]  # fmt: skip
+    return problems or [Finding(letter_id, "postgres", "letters row equals the log's", True)]
+
+
+def _audit(log: _Log, stored: _InPostgres, folded: Folded) -> list[Finding]:
+    """Every `collaboration` row (all are shown by history) against those the snapshotter's
+    fold yields from the records it committed (a burst still open at that position has no row
+    yet, in either)."""
+    letter_id, found = log.letter_id, []
+    ours = []
+    for r in stored.audit:
+        # An audit row is at its record's offset: below the end.
+        why = log.elsewhere(r["log_topic"], r["log_partition"], r["log_offset"], log.end - 1)
+        if why is None:
+            ours.append(r)
+        else:
+            what = f"audit {r['change_type']} row at position {r['log_offset']} {why}"
+            found.append(Finding(letter_id, "postgres", what, False))
     want = {
         (a.position.offset, a.change_type): (
             str(a.id),
             pgtext.text(a.user_id),
             _stored_json(a.change_data),
-            a.timestamp_ms,
+            iso(a.timestamp_ms),
         )
         for a in folded.audit
     }
@@ -404,12 +496,10 @@ def _audit(src: Sources, letter_id: str, stored: _InPostgres, folded: Folded) ->
             str(r["id"]),
             r["user_id"],
             json.loads(r["data"]),
-            _ms(r["timestamp"]),
+            _iso(r["timestamp"]),
         )
-        for r in stored.audit
-        if _this_log(src, letter_id, r["log_topic"], r["log_partition"])
+        for r in ours
     }
-    found = []
     for key in sorted(want.keys() | got.keys()):
         offset, kind = key
         what = f"audit {kind} row at position {offset}"
@@ -511,8 +601,9 @@ def _stored_json(value: Any) -> Any:
     return json.loads(json.dumps(pgtext.stored(value)))
 
 
-def _ms(at: dt.datetime) -> int:
-    return (at - EPOCH) // dt.timedelta(milliseconds=1)
+def _iso(at: dt.datetime) -> str:
+    """A stored time as the tools print them (ISO-8601 UTC, ms), compared at that precision."""
+    return iso((at - EPOCH) // dt.timedelta(milliseconds=1))
 
 
 def _show(value: Any) -> str:

@@ -5,8 +5,8 @@ projection it checks says it holds:
 - the projector's document fold (`projector.document.fold_document`, as `replay` uses it),
   taken at every position asked for (each `letter_version`, Redis `ydoc:<id>:offset`);
 - the snapshotter's fold (`snapshotter.fold.Folder`, as `history` uses it without PostgreSQL)
-  up to the snapshotter's committed position: the audit rows, versions and comment changes
-  its commits wrote (a burst still open there has no row yet, as in the table);
+  up to the snapshotter's committed position: the `letters` row, audit rows, versions and
+  comment changes its commits wrote (a burst still open there has no row yet, as in the table);
 - the projector's letter fold (`projector.fold.fold_letter`) of the non-document events up to
   Redis's position: the threads it keeps in `comments:<id>`.
 """
@@ -24,7 +24,7 @@ from projector.state import LetterState as ProjectorState
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.events import Topic
 from snapshotter.audit import AuditRow
-from snapshotter.fold import CommentOp, Folder, VersionRow
+from snapshotter.fold import CommentOp, Folder, LetterRow, VersionRow
 from snapshotter.quarantine import PoisonRecord, Quarantine
 from tools.replay import FOLD_CHUNK
 from tools.sources import Sources
@@ -53,6 +53,7 @@ class Cut:
 
 @dataclass
 class Folded:
+    letter: LetterRow | None = None  # its `letters` row, once the snapshotter folded the created
     audit: list[AuditRow] = field(default_factory=list)
     versions: list[Cut] = field(default_factory=list)
     comments: list[CommentOp] = field(default_factory=list)
@@ -111,6 +112,7 @@ async def _fold(
 
     def snapshot(records: list[Record]) -> None:
         rows = folder.fold(records)
+        out.letter = next((r for r in rows.letters if r.letter_id == letter_id), out.letter)
         out.audit += rows.audit
         out.versions += map(Cut.of, rows.versions)
         out.comments += rows.comments

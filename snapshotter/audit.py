@@ -5,7 +5,10 @@ arrives within `window_ms` of the burst's last update. Time is the log's record 
 never the wall clock, and an open burst is part of the persisted letter state, so a replay or a
 restart after a crash produces the same rows. A burst closes, deterministically, when:
 the same user edits after the window; any later record of the letter is past the window;
-the user's session ends (or the last collaborator leaves).
+the user's session ends (or the last collaborator leaves); a version is cut (every open burst:
+no row spans a version, so a version's edits are the rows before it). The letter's initial
+content (the `doc.update` appended with its `letter.created`) is a row of its own, marked
+`initial`, never part of its creator's typing.
 
 change_type values: `letter.created`, `session-start`, `session-end`, `edit`, `version`, and the
 event type itself for comment.* and lock.* events.
@@ -56,17 +59,19 @@ class Burst:
     deleted: int = 0
     updates: int = 0
     paragraphs: list[int] = field(default_factory=list)
+    formatted: int = 0
 
     def add(self, offset: int, ts_ms: int, delta: EditDelta) -> None:
         self.last_offset, self.end_ms = offset, max(self.end_ms, ts_ms)
         self.inserted += delta.inserted
         self.deleted += delta.deleted
+        self.formatted += delta.formatted
         self.updates += 1
         if not delta.paragraphs.issubset(self.paragraphs):
             self.paragraphs = sorted(set(self.paragraphs) | delta.paragraphs)
 
     def to_json(self) -> Json:
-        return {
+        data = {
             "first_offset": self.first_offset,
             "last_offset": self.last_offset,
             "start_ms": self.start_ms,
@@ -76,6 +81,9 @@ class Burst:
             "updates": self.updates,
             "paragraphs": self.paragraphs,
         }
+        if self.formatted:  # only then: a version before it can still load the state
+            data["formatted"] = self.formatted
+        return data
 
     @classmethod
     def from_json(cls, data: Json) -> "Burst":
@@ -111,8 +119,12 @@ class Bursts:
         return [(u, self.open.pop(u)) for u in users]
 
 
-def edit_row(letter_id: str, topic: str, partition: int, user: str, burst: Burst) -> AuditRow:
-    data = {
+def edit_row(
+    letter_id: str, topic: str, partition: int, user: str, burst: Burst, *, initial: bool = False
+) -> AuditRow:
+    """A burst's row. `formatted` and `initial` are in change_data only when set, so rows
+    without them are those written before they existed."""
+    data: Json = {
         "inserted": burst.inserted,
         "deleted": burst.deleted,
         "paragraphs": burst.paragraphs,
@@ -121,5 +133,9 @@ def edit_row(letter_id: str, topic: str, partition: int, user: str, burst: Burst
         "last_offset": burst.last_offset,
         "duration_ms": burst.end_ms - burst.start_ms,
     }
+    if burst.formatted:
+        data["formatted"] = burst.formatted
+    if initial:
+        data["initial"] = True
     position = Position(topic, partition, burst.first_offset)
     return AuditRow(letter_id, user, "edit", data, burst.start_ms, position)

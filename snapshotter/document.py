@@ -8,9 +8,12 @@ catch-up stays cheap for long letters. Both counts are in characters (Unicode co
 GET /v1/letters/{id} offsets count), whatever unit the event uses: yrs counts an XmlText's
 retains and deletes in UTF-8 bytes, a Y.Text body's in UTF-16 units (Yjs' clocks), and an event
 carries no deleted text. So the document keeps a shadow of what a deletion needs, in the event's
-unit: each XmlText's text as UTF-8 (and, for a Y.Text body, its text), built at the first
-update and kept in step from the events. Characters inside a removed block are not counted as
-deleted (as before: the removal shows in `paragraphs`); an inserted block counts its text.
+unit: each XmlText's text as UTF-8 with its formatting runs (and, for a Y.Text body, its text),
+built at the first update and kept in step from the events. A removed block counts its text as
+deleted, as an inserted one counts it as inserted. Formatting is counted apart (`formatted`):
+characters whose marks changed (bold, strike...: a mark yrs says is cleared up to the text's end
+counts only where it was set), and a block's characters when its attributes change (a heading's
+level, an alignment).
 
 `state()` carries the updates still pending on a missing dependency (`schemas.ystate`), so a
 state saved between an update and the one it depends on (a batch, an eviction, a restart) keeps
@@ -33,23 +36,33 @@ from pycrdt._pycrdt import XmlText as YXmlText
 from schemas.ystate import pending_parts, with_pending
 
 Json = dict[str, Any]
-# The shadow of a node (see above): an XmlText's text as UTF-8 (an embed is one byte, as yrs
-# counts it), an element's children, None for anything else.
-Shadow = bytes | list["Shadow"] | None
+Runs = list[tuple[int, Json]]  # an XmlText's formatting: (UTF-8 bytes, attributes), in order
+
+
+@dataclass(slots=True)
+class TextShadow:
+    text: bytes  # UTF-8; an embed is one byte, as yrs counts it
+    runs: Runs  # lengths sum to len(text)
+
+
+# The shadow of a node (see above): an XmlText's, an element's children, None for anything else.
+Shadow = TextShadow | list["Shadow"] | None
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
 
 @dataclass(slots=True)
 class EditDelta:
-    """What one update changed: characters inserted/deleted and the top-level blocks touched."""
+    """What one update changed: characters inserted/deleted, characters (re)formatted, and the
+    top-level blocks touched."""
 
     inserted: int = 0
     deleted: int = 0
     paragraphs: set[int] = field(default_factory=set)
+    formatted: int = 0
 
     @property
     def empty(self) -> bool:
-        return not (self.inserted or self.deleted or self.paragraphs)
+        return not (self.inserted or self.deleted or self.formatted or self.paragraphs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,24 +170,26 @@ class LetterDocument:
         try:
             txn = events[0].transaction
             with self._doc._read_transaction(txn):
-                self._on_events(
-                    [(list(e.path), e.delta, isinstance(e.target, YXmlText)) for e in events], txn
-                )
+                self._on_events([_event(e) for e in events], txn)
         except Exception as exc:
             self._errors.append(exc)
 
-    def _on_events(self, events: list[tuple[list[int], list[Json], bool]], txn: Any) -> None:
+    def _on_events(self, events: list[tuple[list[int], list[Json], bool, bool]], txn: Any) -> None:
         # Paths are those of the document after the transaction: shift the cache and the shadow
         # by the changes nearer the root first, then look up the nodes changed inside.
-        for path, delta, is_text in sorted(events, key=lambda e: len(e[0])):
+        for path, delta, is_text, attributes in sorted(events, key=lambda e: len(e[0])):
             if not path and self._is_text():
                 self._count_root_text(delta)
                 continue
             node = self._shadow_at(path)
             if is_text:
                 self._count_text(path, delta, node)
-            else:
-                self._count_nodes(path, delta, node, txn)
+                continue
+            if attributes and path:  # an element's own attributes: its block is reformatted
+                self._invalidate(path[0])
+                self._delta.formatted += _chars(node)
+                self._delta.paragraphs.add(path[0])
+            self._count_nodes(path, delta, node, txn)
 
     def _shadow_at(self, path: list[int]) -> Shadow:
         node: Shadow = self._tree
@@ -192,35 +207,49 @@ class LetterDocument:
         if self._cache is not None and block < len(self._cache):
             self._cache[block] = None
 
-    def _count_text(self, path: list[int], delta: list[Json], old: Shadow) -> None:
-        """An XmlText changed: its delta counts UTF-8 bytes of `old`, its text before."""
+    def _count_text(self, path: list[int], delta: list[Json], node: Shadow) -> None:
+        """An XmlText changed: its delta counts UTF-8 bytes of `node`, its text before."""
         block = path[0]
         self._invalidate(block)
-        if not isinstance(old, bytes):
+        if not isinstance(node, TextShadow):
             self._stale()
-            old = b""
+            node = TextShadow(b"", [])
+        old, runs = node.text, _Runs(node.runs)
         at, new = 0, []  # `new`: the node's text after, to keep the shadow in step
+        new_runs: Runs = []
         for op in delta:
             if "insert" in op:
                 inserted = op["insert"]
                 self._delta.inserted += _length(inserted)
-                new.append(inserted.encode() if isinstance(inserted, str) else b"\0")
+                encoded = inserted.encode() if isinstance(inserted, str) else b"\0"
+                new.append(encoded)
+                new_runs.append((len(encoded), op.get("attributes") or {}))
             elif "delete" in op:
                 size = op["delete"]
                 gone = old[at : at + size]
                 if len(gone) < size:
                     self._stale()
                 self._delta.deleted += _code_points(gone) + size - len(gone)
+                runs.take(size)
                 at += size
             else:
                 size = op.get("retain", 0)
                 new.append(old[at : at + size])
+                changes, start = op.get("attributes"), at
+                for length, attrs in runs.take(size):
+                    if changes:
+                        was, attrs = attrs, _formatted(attrs, changes)
+                        if attrs != was:
+                            self._delta.formatted += _code_points(old[start : start + length])
+                    new_runs.append((length, attrs))
+                    start += length
                 at += size
-                if "attributes" not in op:
+                if not changes:
                     continue
             self._delta.paragraphs.add(block)
         new.append(old[at:])
-        self._replace(path, b"".join(new))
+        new_runs += runs.take(len(old) - at)
+        self._replace(path, TextShadow(b"".join(new), _merged(new_runs)))
 
     def _replace(self, path: list[int], node: Shadow) -> None:
         parent = self._shadow_at(path[:-1])
@@ -254,6 +283,10 @@ class LetterDocument:
                     ]
             elif "delete" in op:
                 self._delta.paragraphs.add(path[0] if path else cursor)
+                if children is not None:  # a removed block's text is deleted text
+                    self._delta.deleted += sum(
+                        _chars(gone) for gone in children[cursor : cursor + op["delete"]]
+                    )
                 if cache is not None:
                     del cache[cursor : cursor + op["delete"]]
                 if children is not None:
@@ -289,14 +322,72 @@ class LetterDocument:
         self._text = text
 
 
+def _event(event: Any) -> tuple[list[int], list[Json], bool, bool]:
+    """(path, delta, on an XmlText, an element's attributes changed) of a native event."""
+    is_text = isinstance(event.target, YXmlText)
+    # `keys` is converted on reading: read only for elements, whose events are few.
+    attributes = isinstance(event.target, YXmlElement) and bool(event.keys)
+    return list(event.path), event.delta, is_text, attributes
+
+
 def _shadow(node: Any, txn: Any) -> Shadow:
     if isinstance(node, YXmlText):
-        return b"".join(
-            part.encode() if isinstance(part, str) else b"\0" for part, _ in node.diff(txn)
-        )
+        parts = [
+            (part.encode() if isinstance(part, str) else b"\0", attrs or {})
+            for part, attrs in node.diff(txn)
+        ]
+        runs = _merged([(len(text), attrs) for text, attrs in parts])
+        return TextShadow(b"".join(text for text, _ in parts), runs)
     if isinstance(node, YXmlElement | YXmlFragment):
         return [_shadow(child, txn) for child in node.children(txn)]
     return None
+
+
+def _chars(node: Shadow) -> int:
+    """Characters of a shadowed node's text (all its XmlTexts')."""
+    if isinstance(node, TextShadow):
+        return _code_points(node.text)
+    return sum(_chars(child) for child in node) if isinstance(node, list) else 0
+
+
+class _Runs:
+    """Formatting runs read front to back, a number of bytes at a time."""
+
+    def __init__(self, runs: Runs) -> None:
+        self._runs, self._next, self._used = runs, 0, 0
+
+    def take(self, size: int) -> Runs:
+        out: Runs = []
+        while size > 0 and self._next < len(self._runs):
+            length, attrs = self._runs[self._next]
+            part = min(size, length - self._used)
+            out.append((part, attrs))
+            size -= part
+            self._used += part
+            if self._used == length:
+                self._next, self._used = self._next + 1, 0
+        return out
+
+
+def _formatted(attrs: Json, changes: Json) -> Json:
+    """`attrs` with a delta's attributes applied (None clears one)."""
+    out = dict(attrs)
+    for name, value in changes.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
+def _merged(runs: Runs) -> Runs:
+    out: Runs = []
+    for length, attrs in runs:
+        if out and out[-1][1] == attrs:
+            out[-1] = (out[-1][0] + length, attrs)
+        elif length:
+            out.append((length, attrs))
+    return out
 
 
 def _code_points(utf8: bytes) -> int:

@@ -21,7 +21,7 @@ from schemas.envelope import Event, EventDecodeError, decode_record
 from schemas.quarantine import PASSTHROUGH, QuarantinedRecord
 from schemas.settings import Settings
 from snapshotter import versions
-from snapshotter.audit import AuditRow, Bursts, Position, edit_row
+from snapshotter.audit import AuditRow, Burst, Bursts, Position, edit_row
 from snapshotter.document import LetterDocument
 from snapshotter.quarantine import Quarantine
 from snapshotter.state import LetterState, PendingEnd, Session
@@ -388,9 +388,17 @@ class Folder:
             self.stats["empty_update"] += 1
             return
         user = event.envelope.user
-        closed = state.bursts.edit(user, record.offset, record.timestamp, delta)
-        if closed is not None:
-            self._close(state, [(user, closed)], out)
+        # The letter's second event (the ids seen, fewer than RECENT_IDS), its first after
+        # `letter.created`: the content it was created with, appended with it.
+        if len(state.recent_ids) == 2:
+            burst = Burst(record.offset, record.offset, record.timestamp, record.timestamp)
+            burst.add(record.offset, record.timestamp, delta)
+            row = edit_row(state.letter_id, state.topic, state.partition, user, burst, initial=True)
+            out.audit.append(row)
+        else:
+            closed = state.bursts.edit(user, record.offset, record.timestamp, delta)
+            if closed is not None:
+                self._close(state, [(user, closed)], out)
         versions.record_update(state.versions, user, record.timestamp)
         if versions.autosave_due(state.versions, state.clock_ms, self.policy):
             self._version(state, versions.Kind.AUTOSAVE, event, record, out)
@@ -484,11 +492,13 @@ class Folder:
         label: str = "",
     ) -> None:
         """A version as of the record at `at` (the document as folded up to it), unless the
-        policy says the content has not changed."""
+        policy says the content has not changed. It closes every open burst first: an audit
+        row never spans a version (its edits are the rows before it, whatever `since`)."""
         snapshot = state.doc.snapshot()
         if not versions.should_cut(state.versions, kind, snapshot.digest):
             versions.restart(state.versions, snapshot.digest)
             return
+        self._close(state, state.bursts.close(), out)
         change_data = versions.cut(state.versions, kind, snapshot.digest, label)
         position = Position(at.topic, at.partition, at.offset + 1)
         row = VersionRow(

@@ -323,6 +323,10 @@ def describe(entry: Entry) -> str:
         where = ", ".join(str(p + 1) for p in d.get("paragraphs", [])) or "?"
         secs = d.get("duration_ms", 0) / 1000
         counts = f"+{d.get('inserted', 0)} -{d.get('deleted', 0)} characters"
+        if d.get("formatted"):
+            counts += f", formatted {d['formatted']}"
+        if d.get("initial"):  # the content the letter was created with
+            return f"created the content: {counts} in paragraph(s) {where}"
         span = f"{d.get('updates', 0)} updates, {secs:.1f} s"
         return f"edited: {counts} in paragraph(s) {where} ({span})"
     if kind == "letter.created":

@@ -74,8 +74,8 @@ const out = [
       c.inserted += points('neu 😀')
       del(para(root, 2), 0, 2, c)
     },
-    // A paragraph removed: its characters are not counted (the removal is a block change).
-    (root, c) => root.delete(0, 1)
+    // A paragraph removed (y-prosemirror's block removal): its characters are deleted.
+    (root, c) => { c.deleted += points(plain(root.get(0))); root.delete(0, 1) }
   ]),
   // A list: bulletList > listItem > paragraph > Y.XmlText, edited inside.
   scenario('xml', (root) => {

@@ -31,14 +31,17 @@ async def test_history_from_postgres_and_from_the_log(settings: Settings, log: L
     kinds = [e.kind for e in from_pg]
     assert kinds.count("session-start") == 2 and kinds.count("session-end") == 2
     assert kinds.count("version") == 2 and "comment.created" in kinds
-    edits = {e.user: e.data for e in from_pg if e.kind == "edit"}
-    assert edits["user-1"]["inserted"] == len(" the claim") and edits["user-1"]["deleted"] == 5
-    assert edits["user-2"]["inserted"] == len("Regards")
+    edits = [(e.user, e.data) for e in from_pg if e.kind == "edit"]
+    # user-1's typing and deletion are two rows: version 1 ("draft") closed her burst.
+    assert [(d["inserted"], d["deleted"]) for u, d in edits if u == "user-1"] == [(10, 0), (0, 5)]
+    assert [d["inserted"] for u, d in edits if u == "user-2"] == [len("Regards")]
+    assert [d.get("initial") for u, d in edits if u == "user-0"] == [True]  # created with it
     assert [(e.kind, e.user, e.offset) for e in from_log] == [
         (e.kind, e.user, e.offset) for e in from_pg
     ]
     text = history_text(from_pg)
-    assert "edited: +10 -5 characters" in text and 'version 2 (named "final"' in text
+    assert "edited: +10 -0 characters" in text and "edited: +0 -5 characters" in text
+    assert 'version 2 (named "final"' in text and "created the content: +" in text
     later = await _history_since(settings, from_pg[-1].at_ms)
     assert later and all(e.at_ms >= from_pg[-1].at_ms for e in later)
 

@@ -45,7 +45,8 @@ async def test_replay_history_diff(settings: Settings, log: Log, tmp_path: Path)
     doc.apply_update(target.read_bytes())
     assert code == 0 and plain_text(doc, "default") == FINAL
     code, out, _ = await run_cli(env, "history", LETTER, "--json")
-    assert code == 0 and [e["type"] for e in json.loads(out)].count("edit") == 3
+    # The initial content, user-1's typing (closed by version 1), her deletion, user-2's line.
+    assert code == 0 and [e["type"] for e in json.loads(out)].count("edit") == 4
     code, out, _ = await run_cli(env, "diff", LETTER, "--from", "1", "--to", "2")
     assert code == 0 and "@@ line 3 @@ by user-2\n+Regards" in out
     code, _, err = await run_cli(env, "replay", LETTER, "--at", "yesterday")

@@ -79,4 +79,9 @@ async def test_rest_diff_and_history_without_postgres(settings: Settings, log: L
     assert changes.status_code == 200, changes.text
     assert changes.json()["content"]["to"].endswith("after")
     assert timeline.status_code == 200, timeline.text
-    assert [e["type"] for e in timeline.json()] == ["letter.created"]  # edits: a burst still open
+    # "before", the letter's first update, is its initial content: a row of its own at once;
+    # "after" is in a burst still open.
+    assert [(e["type"], e["data"].get("initial")) for e in timeline.json()] == [
+        ("letter.created", None),
+        ("edit", True),
+    ]

@@ -50,6 +50,11 @@ class SessionJoined(Payload):
 # reconnect to another instance at once, so this is not the end of the letter's session (the
 # snapshotter puts its session-end version off, docs/contracts.md).
 SHUTDOWN_REASON = "server shutting down"
+# Those of the sessions a gateway ends when the letter's log fails under it (4503): the clients
+# reconnect and resync at once, as after a drain, so the session goes on too.
+LOG_FAILED_REASON = "log unavailable, reconnect"
+LOAD_FAILED_REASON = "letter could not be loaded, reconnect"
+RECONNECTING = frozenset({SHUTDOWN_REASON, LOG_FAILED_REASON, LOAD_FAILED_REASON})
 
 
 class SessionLeft(Payload):

@@ -27,8 +27,8 @@ from snapshotter.quarantine import Quarantine
 from snapshotter.state import LetterState, PendingEnd, Session
 
 log = logging.getLogger(__name__)
-# A session ended by its gateway's drain (ev.SHUTDOWN_REASON) goes on if someone joins within
-# this much record time: its users reconnect to another instance at once (y-websocket's
+# A session ended by its gateway's drain or a log failure under it (ev.RECONNECTING) goes on if
+# someone joins within this much record time: its users reconnect at once (y-websocket's
 # backoff stays under a few seconds; a whole deployment's restart under a minute).
 REJOIN_MS = 60_000
 Json = dict[str, Any]
@@ -432,9 +432,10 @@ class Folder:
         # no session-end version, only its audit row and the user's edit bursts closed.
         if session is not None and not state.sessions:
             self._close(state, state.bursts.close(), out)
-            if payload.reason == ev.SHUTDOWN_REASON:
-                # A deployment would otherwise cut a version of every open letter, though
-                # their users are back within a second: the next record decides.
+            if payload.reason in ev.RECONNECTING:
+                # A deployment (or a log outage closing the letter's clients with 4503) would
+                # otherwise cut a version of every open letter, though their users are back
+                # within seconds: the next record decides.
                 at = Position(record.topic, record.partition, record.offset)
                 state.pending_end = PendingEnd(user, at, record.timestamp)
             else:

@@ -30,7 +30,14 @@ from gateway.live.resyncs import Held, HeldResyncs, carries, own_part, still_add
 from gateway.preparse import DocShape, ProtocolError, UpdateInfo
 from gateway.transport import binary_frame
 from schemas.envelope import Event
-from schemas.events import SessionJoined, SessionLeft, Topic, UserRef
+from schemas.events import (
+    LOAD_FAILED_REASON,
+    LOG_FAILED_REASON,
+    SessionJoined,
+    SessionLeft,
+    Topic,
+    UserRef,
+)
 from schemas.ystate import pending_parts, with_pending
 
 log = logging.getLogger(__name__)
@@ -134,7 +141,7 @@ class Room:
             reason = "log_unavailable" if isinstance(exc, LogError) else "load_failed"
             log.warning("loading %s failed (%s): %r", self.letter_id, reason, exc)
             if not self.failed:
-                self._drop(reason, "letter could not be loaded, reconnect")
+                self._drop(reason, LOAD_FAILED_REASON)
             raise Refused(LOG_UNAVAILABLE, reason) from None
         if self.failed:
             raise Refused(LOG_UNAVAILABLE, "log_unavailable")
@@ -144,7 +151,7 @@ class Room:
         if self.failed:
             return
         log.error("letter %s: append failed (%r); closing its connections", self.letter_id, exc)
-        self._drop("log_unavailable", "log unavailable, reconnect", unlogged)
+        self._drop("log_unavailable", LOG_FAILED_REASON, unlogged)
 
     def _drop(self, refusal: str, reason: str, unlogged: Sequence[Entry] = ()) -> None:
         self.failed = True

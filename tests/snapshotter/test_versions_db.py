@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from eventlog.embedded import EmbeddedLog
-from schemas.events import SHUTDOWN_REASON
+from schemas.events import RECONNECTING, SHUTDOWN_REASON
 from snapshotter.consumer import Snapshotter
 from snapshotter.fold import REJOIN_MS
 from snapshotter.store import StalePositionError
@@ -104,14 +104,20 @@ async def test_session_end_version_when_last_collaborator_leaves(
     assert rows[0]["content"] == "Hello"
 
 
+@pytest.mark.parametrize("reason", sorted(RECONNECTING))
 async def test_a_drained_gateways_sessions_go_on_when_their_users_rejoin(
-    elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter], db: str, clock: Clock
+    elog: EmbeddedLog,
+    snap_factory: Callable[..., Snapshotter],
+    db: str,
+    clock: Clock,
+    reason: str,
 ) -> None:
+    """A rolling restart (the drain's reason) or a log outage closing the letter's clients
+    with 4503 (the room's reasons): both users are back at once, the session goes on."""
     s = LetterScript("L-deploy")
     await append(elog, LETTERS, [s.created(), s.joined("alice", "c1"), s.joined("bob", "c2")])
     await append(elog, LETTERS, [s.paragraph("alice", "Dear Sir,")])
-    # A rolling restart: both sessions end with the drain, both users are back at once.
-    drained = [s.left("alice", "c1", SHUTDOWN_REASON), s.left("bob", "c2", SHUTDOWN_REASON)]
+    drained = [s.left("alice", "c1", reason), s.left("bob", "c2", reason)]
     await append(elog, LETTERS, drained)
     clock.advance(2)
     await append(elog, LETTERS, [s.joined("bob", "c3"), s.joined("alice", "c4")])

@@ -22,6 +22,7 @@ from eventlog import Log
 from projector.fold import Item, fold_letter
 from projector.state import EMPTY_DOC, LetterState
 from schemas import EventDecodeError, Topic, decode_record
+from schemas.ystate import undecodable
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,14 @@ async def reload_letters(
         for lid, v in (await versions.latest(letter_ids)).items()
         if (v.topic, v.partition) == (topic, partition)
     }
+    for lid, v in list(found.items()):
+        # A state that does not decode (a corrupt or tampered row) would crash the fold, and
+        # the partition with it, at every restart: the log alone is the truth, only slower.
+        if (problem := await asyncio.to_thread(undecodable, v.state)) is not None:
+            logger.warning(
+                "letter %s: latest version does not decode (%s); from the log", lid, problem
+            )
+            del found[lid]
     items = await _scan(log, topic, partition, set(letter_ids), upto)
     states = {}
     for lid in letter_ids:

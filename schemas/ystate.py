@@ -13,6 +13,20 @@ from typing import Any
 
 from pycrdt import Decoder, Doc, Encoder, get_update, merge_updates
 
+from schemas.quarantine import PASSTHROUGH
+
+
+def undecodable(state: bytes) -> str | None:
+    """Why pycrdt refuses a saved state (a projection gone wrong: a corrupt or tampered row);
+    None if it takes it. Readers skip such a state and start from an earlier one or the log."""
+    try:
+        Doc().apply_update(state)
+    except PASSTHROUGH:
+        raise
+    except BaseException as exc:  # its ValueError, or a pyo3 panic on stranger bytes
+        return str(exc) or type(exc).__name__
+    return None
+
 
 def pending_parts(doc: Doc[Any], applied: Iterable[bytes]) -> list[bytes]:
     """What `doc` holds pending of `applied` (updates applied to it): per update that has any,

@@ -15,13 +15,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from pycrdt import Doc
-
 from gateway.live.loader import scan
 from projector.document import DocUpdate, fold_document
 from projector.state import EMPTY_DOC
 from schemas.envelope import EventDecodeError, decode_record
-from schemas.quarantine import PASSTHROUGH
+from schemas.ystate import undecodable
 from snapshotter import read
 from snapshotter.document import LetterDocument, Snapshot
 from tools.sources import Sources
@@ -120,7 +118,7 @@ async def _base_version(src: Sources, letter_id: str, cut: Cut, stop: int) -> re
             src.partition_of(letter_id),
         ):
             return None  # a version of another log layout: the log alone is the truth
-        problem = await asyncio.to_thread(_undecodable, found.ydoc_state)
+        problem = await asyncio.to_thread(undecodable, found.ydoc_state)
         if problem is None:
             return found
         number = found.version_number
@@ -160,17 +158,6 @@ async def _version_before(
             below,
         )
     return None if number is None else await read.version(src.pg, letter_id, number)
-
-
-def _undecodable(state: bytes) -> str | None:
-    """Why pycrdt refuses `state`; None if it takes it."""
-    try:
-        Doc().apply_update(state)
-    except PASSTHROUGH:
-        raise
-    except BaseException as exc:  # its ValueError, or a pyo3 panic on stranger bytes
-        return str(exc) or type(exc).__name__
-    return None
 
 
 async def exists(src: Sources, letter_id: str) -> bool:

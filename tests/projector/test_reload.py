@@ -79,6 +79,28 @@ async def test_expired_letter_starts_from_its_latest_version(
     )
 
 
+async def test_a_version_whose_state_does_not_decode_is_passed_over_for_the_log(
+    log: Log, settings: Settings, client: aioredis.Redis, pg_database: str
+) -> None:
+    """A corrupt `ydoc_state` (a tampered or damaged row) crashed the fold, and with it the
+    partition's projection at every restart; the log alone gives the letter."""
+    settings = settings.model_copy(update={"database_url": pg_database})
+    ed = Editor("V2")
+    await append(log, settings, [created("V2"), ed.event(ed.paragraph("one"))])
+    async with projector(settings, log) as running:
+        await caught_up(log, settings, client)
+        topic = settings.topic(Topic.LETTERS)
+        partition = log.partition_for(topic, b"V2")
+        end = (await log.end_offsets(topic))[partition]
+        await _save_version(pg_database, "V2", b"\x01garbage", topic, partition, end)
+        await _expire(client, "V2")
+        await append(log, settings, [ed.event(ed.paragraph("two"))])
+        await caught_up(log, settings, client)
+        assert not running.done()
+    text = doc_text(await client.get("ydoc:V2"))
+    assert text == "<paragraph>one</paragraph><paragraph>two</paragraph>"
+
+
 def _marked_version(ed: Editor) -> bytes:
     """A version of the editor's document that holds a marker the log does not: a reload whose
     result has it used the version."""

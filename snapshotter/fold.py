@@ -284,7 +284,10 @@ class Folder:
         state = self._state_for(event, record, out)
         if state is None or state.seen(event.envelope.id):
             if state is not None:
-                self._skip("duplicate", record, event.envelope.id)
+                # A redelivery (at-least-once appends: a retry after a timeout, a rescue while
+                # a stalled broker still held the first send) is expected, not bad input:
+                # counted, logged at INFO, or a broker stall floods the log and `verify`.
+                self._skip("duplicate", record, event.envelope.id, logging.INFO)
             return
         self.letters.move_to_end(state.letter_id)
         out.dirty[state.letter_id] = state
@@ -362,9 +365,10 @@ class Folder:
         out.letters.append(row)
         return state
 
-    def _skip(self, reason: str, record: Record, detail: str) -> None:
+    def _skip(self, reason: str, record: Record, detail: str, level: int = logging.WARNING) -> None:
         self.stats[reason] += 1
-        log.warning(
+        log.log(
+            level,
             "skipped record %s/%d@%d (%s): %s",
             record.topic,
             record.partition,

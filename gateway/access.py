@@ -10,7 +10,8 @@ the product's whole history, and scanning one takes ~3 ms of the event loop per 
 where the snapshotter's `letters` table stops covering the partition: its position in
 `consumer_positions` (or a `backfill snapshotter --letters` job's, lower while it refolds the
 letters whose rows it deleted), read in the same statement as the letter's row, so a letter
-missing from the table was created at or after it. Without PostgreSQL (or before the
+missing from the table was created at or after it. Without PostgreSQL (down, or not answering
+within the gateway pool's bound: schemas/bounded_pg.py; or before the
 snapshotter's first commit, or after a reset rebuild emptied it) the whole partition is scanned,
 at most `SCANS` at a time. Both caches are bounded; a miss is remembered `NEGATIVE_TTL_S` only.
 """

@@ -22,6 +22,7 @@ from gateway.api.server import server_for
 from projector.entry import run as run_projector
 from projector.settings import ProjectorSettings
 from schemas import stores
+from schemas.bounded_pg import BoundedPool, bounded_pool
 from schemas.settings import Settings
 from schemas.stores import unreachable
 from snapshotter.service import serve as run_snapshotter
@@ -68,8 +69,10 @@ async def connect_stores(settings: Settings) -> tuple[Redis | None, Any]:
     return redis, pg
 
 
-async def _pool(url: str) -> Any:
-    return await asyncpg.create_pool(url, min_size=1, max_size=4, timeout=stores.CONNECT_TIMEOUT_S)
+async def _pool(url: str) -> BoundedPool:
+    # Every read bounded, a frozen server's connections terminated: PostgreSQL is the gateway's
+    # shortcut (the log is the truth), so one that hangs must fail its readers as an outage does.
+    return await bounded_pool(url, stores.CONNECT_TIMEOUT_S, max_size=4)
 
 
 async def connect_checked(settings: Settings, started: AsyncExitStack) -> tuple[Redis | None, Any]:

@@ -15,13 +15,16 @@ While a reset rebuild of the snapshotter's tables is under way (`schemas.rebuild
 chosen letters on the letter's partition, what they hold may be part of its versions and
 history: the routes that read them answer 503 "history is being rebuilt" with Retry-After
 instead, whatever part they found. A version found is served (the rebuild writes it as the
-service did); replay folds the log past the nearest one.
+service did); replay folds the log past the nearest one. PostgreSQL down, or not answering
+within the gateway pool's bound (schemas/bounded_pg.py), is 503 naming it, not a hung request.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from eventlog import Log
 from gateway.access import Access
@@ -54,6 +57,27 @@ RENDERED = {
 }
 
 
+# PostgreSQL refused, not answering (schemas.bounded_pg.PostgresNotAnswering is a TimeoutError),
+# starting up, or a connection of it lost mid-query.
+PG_DOWN = (TimeoutError, ConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
+
+class _PostgresDownIs503(APIRoute):
+    """A route whose read of PostgreSQL failed for want of the server answers 503 naming it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PG_DOWN as exc:
+                reason = str(exc) or exc.__class__.__name__
+                raise HTTPException(503, f"PostgreSQL is unavailable: {reason}") from None
+
+        return guarded
+
+
 def auditor_router(
     settings: Settings,
     log: Log,
@@ -68,6 +92,7 @@ def auditor_router(
         prefix="/v1/letters/{letter_id}",
         tags=["auditors"],
         responses=errors(*AUTHENTICATED, 400, 404, 503),
+        route_class=_PostgresDownIs503,
     )
     access = Access(settings, log, redis, pg)
     src = Sources(settings, log, None, pg)

@@ -3,7 +3,8 @@
 Readiness asks the log, Redis and PostgreSQL, and anyone may ask it: a request each, and a
 flood of anonymous /readyz took PostgreSQL connections from the gateway's pool of four and
 sent the broker a request each. One round of checks runs at a time and its answer serves every
-caller for `READY_REUSE_S` (draining is read live).
+caller for `READY_REUSE_S` (draining is read live). The checks of a round run at once, each
+answered within `READY_TIMEOUT_S`, so one store that hangs neither delays nor hides the others.
 
 /metrics tells the gateway's traffic and refusals; with `metrics_token` set it answers only a
 scraper that presents it (`Authorization: Bearer`, as Prometheus' `authorization` setting
@@ -13,6 +14,7 @@ sends), so the public port need not give them away.
 import asyncio
 import hmac
 import time
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
@@ -42,12 +44,17 @@ class Readiness:
         return dict(await asyncio.shield(self._round))  # a caller that leaves stops no one
 
     async def _check_all(self) -> dict[str, str]:
-        ctx, checks = self.ctx, {}
-        checks["log"] = await _check(ctx.log.end_offsets(ctx.settings.topic(Topic.LETTERS)))
+        ctx = self.ctx
+        probes: dict[str, Awaitable[object]] = {
+            "log": ctx.log.end_offsets(ctx.settings.topic(Topic.LETTERS))
+        }
         if ctx.redis is not None:
-            checks["redis"] = await _check(ctx.redis.ping())
+            probes["redis"] = ctx.redis.ping()
         if ctx.pg is not None:
-            checks["postgres"] = await _check(ctx.pg.fetchval("SELECT 1"))
+            probes["postgres"] = ctx.pg.fetchval("SELECT 1")
+        # At once: a store that hangs must not hold back the others' answers.
+        answers = await asyncio.gather(*map(_check, probes.values()))
+        checks = dict(zip(probes, answers, strict=True))
         jwks = ctx.verifier.jwks
         if jwks is not None:  # known keys serve while the provider is away; none: no logins
             checks["jwks"] = "ok" if jwks.keys else f"error: {jwks.error}"
@@ -55,13 +62,30 @@ class Readiness:
         return checks
 
 
-async def _check(awaitable: object) -> str:
-    try:
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            await awaitable  # type: ignore[misc]
-    except Exception as exc:  # readiness reports the failure instead of raising it
+_stragglers: set[asyncio.Future[object]] = set()
+
+
+async def _check(awaitable: Awaitable[object]) -> str:
+    check = asyncio.ensure_future(awaitable)
+    await asyncio.wait({check}, timeout=READY_TIMEOUT_S)
+    if not check.done():
+        # Not awaited: a client's clean-up of a cancelled call may itself wait on the store
+        # (asyncpg asks a frozen server to cancel the query), and the probe gets its answer now.
+        check.cancel()
+        _stragglers.add(check)
+        check.add_done_callback(_forget)
+        return "error: TimeoutError"
+    if check.cancelled():  # by the loop's shutdown, say: reported like any failure
+        return "error: CancelledError"
+    if (exc := check.exception()) is not None:  # reported instead of raised
         return f"error: {exc.__class__.__name__}"
     return "ok"
+
+
+def _forget(check: asyncio.Future[object]) -> None:
+    _stragglers.discard(check)
+    if not check.cancelled():
+        check.exception()  # retrieved: nobody waits for it any more
 
 
 @router.get("/healthz")

@@ -3,6 +3,7 @@
 Redis `ydoc:<id>` + `ydoc:<id>:offset` (the projector's), else the latest `letter_version`
 (the snapshotter's), else nothing; then every `doc.update` of the letter after that position
 up to the partition's end. The log is the truth: a projection that is missing or unreachable
+(or hangs: the gateway's pool gives up on it within a few seconds, schemas/bounded_pg.py)
 only makes the load slower, and so does one that is wrong: a state that does not decode is
 skipped (a warning), the load starting from the version before it, else from the letter's
 first record. With nothing to start from, the scan still need not start at the

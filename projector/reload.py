@@ -11,7 +11,6 @@ events: the partial state never reaches Redis.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from eventlog import Log
 from projector.fold import Item, fold_letter
 from projector.state import EMPTY_DOC, LetterState
 from schemas import EventDecodeError, Topic, decode_record
+from schemas.bounded_pg import BoundedPool, bounded_pool
 from schemas.ystate import undecodable
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ class Versions:
     def __init__(self, dsn: str | None, timeout_s: float = 2.0) -> None:
         self._dsn = dsn
         self._timeout_s = timeout_s
-        self._pool: asyncpg.Pool | None = None
+        # Bounded reads, a frozen server's connections terminated (schemas/bounded_pg.py).
+        self._pool: BoundedPool | None = None
 
     async def latest(self, letter_ids: Collection[str]) -> dict[str, Version]:
         if self._dsn is None or not letter_ids:
@@ -75,28 +76,16 @@ class Versions:
         }
 
     async def _fetch(self, dsn: str, letter_ids: list[str]) -> list[asyncpg.Record]:
-        if self._pool is None:
-            # `timeout`: connecting; a fetch has its own, and acquiring includes connecting.
-            self._pool = await asyncpg.create_pool(
-                dsn, min_size=0, max_size=2, timeout=self._timeout_s
+        if self._pool is None:  # connected at the first read, within the timeout
+            # No hold: a reload is rare, and the next one should find a server that is back.
+            self._pool = await bounded_pool(
+                dsn, self._timeout_s, max_size=2, min_size=0, timeout_s=self._timeout_s, hold_s=0
             )
-        async with self._pool.acquire(timeout=self._timeout_s) as conn:
-            try:
-                rows: list[asyncpg.Record] = await conn.fetch(
-                    _LATEST, letter_ids, timeout=self._timeout_s
-                )
-                return rows
-            except TimeoutError:
-                # A server that does not answer would not answer the cancel request asyncpg
-                # sends either, and the pool would wait for it: drop the connection instead.
-                conn.terminate()
-                raise
+        return await self._pool.fetch(_LATEST, letter_ids)
 
     async def close(self) -> None:
         if self._pool is not None:
-            # Cancelled by the timeout, asyncpg's close terminates the connections instead.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pool.close(), self._timeout_s)
+            await self._pool.close()
 
 
 async def reload_letters(

@@ -29,9 +29,11 @@ class PostgresNotAnswering(TimeoutError):
 class BoundedPool:
     """What the gateway and its auditor routes call of an asyncpg pool, each call bounded."""
 
-    def __init__(self, pool: asyncpg.Pool, timeout_s: float = READ_TIMEOUT_S) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, timeout_s: float = READ_TIMEOUT_S, hold_s: float = HOLD_S
+    ) -> None:
         self._pool = pool
-        self._timeout_s = timeout_s
+        self._timeout_s, self._hold_s = timeout_s, hold_s
         self._held_until = 0.0
 
     @contextlib.asynccontextmanager
@@ -57,7 +59,7 @@ class BoundedPool:
             await self._pool.release(conn, timeout=self._timeout_s)
 
     def _not_answering(self) -> PostgresNotAnswering:
-        self._held_until = time.monotonic() + HOLD_S
+        self._held_until = time.monotonic() + self._hold_s
         return PostgresNotAnswering(f"PostgreSQL did not answer within {self._timeout_s:g} s")
 
     async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
@@ -80,13 +82,23 @@ class BoundedPool:
             await asyncio.wait_for(self._pool.close(), self._timeout_s)
 
 
-async def bounded_pool(url: str, connect_timeout_s: float, max_size: int) -> BoundedPool:
-    """A pool of `url` (its first connection made within `connect_timeout_s`)."""
+async def bounded_pool(
+    url: str,
+    connect_timeout_s: float,
+    max_size: int,
+    *,
+    min_size: int = 1,
+    timeout_s: float = READ_TIMEOUT_S,
+    hold_s: float = HOLD_S,
+) -> BoundedPool:
+    """A pool of `url` (its first connection made within `connect_timeout_s`; with `min_size`
+    0, at the first read) whose reads each give up after `timeout_s` (and, after one did, at
+    once for `hold_s`)."""
     pool = await asyncpg.create_pool(
         url,
-        min_size=1,
+        min_size=min_size,
         max_size=max_size,
         timeout=connect_timeout_s,
-        command_timeout=READ_TIMEOUT_S,  # also bounds what callers run on `acquire()`
+        command_timeout=timeout_s,  # also bounds what callers run on `acquire()`
     )
-    return BoundedPool(pool)
+    return BoundedPool(pool, timeout_s, hold_s)

@@ -10,6 +10,8 @@ export class ApiError extends Error {
     message: string,
     /** The error's JSON body, when it had one (e.g. a 409 lock answer's `locked_by`). */
     readonly data: Record<string, unknown> = {},
+    /** Seconds to wait before asking again (Retry-After of a 429 or 503), when the server said. */
+    readonly retryAfter: number | null = null,
   ) {
     super(message)
   }
@@ -109,14 +111,22 @@ export interface HistoryEntry {
 const MISSING = new Set([404, 405, 501])
 // Over the user's request budget the gateway answers 429 before the route does anything, with
 // Retry-After: the request goes again then, whatever its method, up to RETRIES times when the
-// wait is short; a longer wait surfaces as the error.
+// wait is short; a longer wait surfaces as the error (its `retryAfter` says how long). A 503
+// with Retry-After (the log is behind, history is being rebuilt) goes again the same way if it
+// only reads: a write may have got somewhere before the 503.
 const RETRIES = 3
 const MAX_WAIT_S = 10
 
 function retryAfter(response: Response): number | null {
-  if (response.status !== 429) return null
-  const seconds = Number(response.headers.get('Retry-After'))
-  return Number.isFinite(seconds) && seconds > 0 && seconds <= MAX_WAIT_S ? seconds : null
+  if (response.status !== 429 && response.status !== 503) return null
+  const seconds = Number(response.headers.get('Retry-After') ?? NaN)
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : null
+}
+
+function retryNow(method: string, response: Response): number | null {
+  const wait = retryAfter(response)
+  if (wait === null || wait > MAX_WAIT_S) return null
+  return response.status === 429 || method === 'GET' ? wait : null
 }
 
 export class Api {
@@ -144,14 +154,14 @@ export class Api {
         body: body === undefined ? undefined : JSON.stringify(body),
         keepalive, // lets a request made while the page unloads (a lock release) still go out
       })
-      const wait = retryAfter(response)
+      const wait = retryNow(method, response)
       if (wait === null || attempt > RETRIES) break
       await new Promise((resolve) => setTimeout(resolve, wait * 1000))
     }
     if (response.ok) return response
     const { message, data } = await errorOf(response)
     if (MISSING.has(response.status)) throw new NotAvailable(response.status, message, data)
-    throw new ApiError(response.status, message, data)
+    throw new ApiError(response.status, message, data, retryAfter(response))
   }
 
   listLetters(): Promise<{ letters: LetterSummary[] }> {

@@ -155,7 +155,12 @@ function serverUpdate(decoder: decoding.Decoder): Uint8Array | null {
 }
 
 export function describe(view: ConnectionView): { label: string; tone: 'ok' | 'busy' | 'warn' | 'bad' } {
-  if (view.link === 'closed') return { label: view.closeReason ?? 'Disconnected', tone: 'bad' }
+  // Pending edits live only in this tab's memory (letters are never stored in the browser):
+  // closing or reloading the tab loses them, which the page warns about (beforeunload), and
+  // the badge says so whatever closed the link (an expired token no host renews, too).
+  const unsaved = ' · edits pending, not saved: keep this tab open'
+  if (view.link === 'closed')
+    return { label: (view.closeReason ?? 'Disconnected') + (view.pending ? unsaved : ''), tone: 'bad' }
   if (view.link === 'connected' && !view.synced) return { label: 'Loading letter…', tone: 'busy' }
   if (view.link === 'connected')
     return view.pending
@@ -165,10 +170,5 @@ export function describe(view: ConnectionView): { label: string; tone: 'ok' | 'b
     view.link === 'offline' ? 'Offline' : view.link === 'connecting' ? 'Connecting' : 'Reconnecting'
   const label =
     view.link === 'offline' ? 'Offline' : (view.closeReason ?? (view.pending ? where : `${where}…`))
-  // Pending edits live only in this tab's memory (letters are never stored in the browser):
-  // closing or reloading the tab loses them, which the page warns about (beforeunload).
-  return {
-    label: view.pending ? `${label} · edits pending, not saved: keep this tab open` : label,
-    tone: 'warn',
-  }
+  return { label: view.pending ? label + unsaved : label, tone: 'warn' }
 }

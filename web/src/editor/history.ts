@@ -43,7 +43,22 @@ export function historyPanel(
     viewer,
   )
 
+  // An answer whose Retry-After is too long to wait within the request (503 while history is
+  // rebuilt from the log) is asked again after it: one timer, reset by any refresh.
+  let retryTimer = 0
+  const retryLater = (error: unknown): string => {
+    if (!(error instanceof ApiError) || error.retryAfter === null) return ''
+    if (!retryTimer)
+      retryTimer = window.setTimeout(() => {
+        retryTimer = 0
+        if (element.isConnected) void refresh()
+      }, error.retryAfter * 1000)
+    return ` Trying again in ${error.retryAfter} s.`
+  }
+
   async function refresh(): Promise<void> {
+    window.clearTimeout(retryTimer)
+    retryTimer = 0
     if (!AUDITOR_ROLES.has(role)) {
       // The server would answer 403 (and the console log two errors): do not ask.
       versionStatus.textContent = 'Versions: for auditors only.'
@@ -64,7 +79,8 @@ export function historyPanel(
       versionStatus.textContent = items.length ? '' : 'No saved versions yet.'
       replaceChildren(versions, ...items.map(versionRow))
     } catch (error) {
-      versionStatus.textContent = unavailable(error, 'Versions')
+      replaceChildren(versions) // an earlier refresh's rows would pass for the letter's versions
+      versionStatus.textContent = unavailable(error, 'Versions') + retryLater(error)
     }
   }
 
@@ -138,7 +154,7 @@ export function historyPanel(
     } catch (error) {
       if (walk !== generation) return
       const what = shown ? `Earlier activity (after ${count(shown)})` : 'The activity timeline'
-      timelineStatus.textContent = unavailable(error, what)
+      timelineStatus.textContent = unavailable(error, what) + (shown ? '' : retryLater(error))
       if (shown) {
         moreButton.textContent = 'Try again'
         timeline.append(more) // not observed: a retry is the reader's call

@@ -20,7 +20,11 @@ export interface Collaborator {
 }
 
 /** Publishes the local status; awareness is only touched when the status changes. */
-export function trackActivity(awareness: Awareness, editorRoot: HTMLElement): () => void {
+export function trackActivity(
+  awareness: Awareness,
+  editorRoot: HTMLElement,
+  beforePublish: () => void = () => {},
+): () => void {
   let lastInput = Date.now()
   let lastKey = 0
   let published: Status | null = null
@@ -34,6 +38,7 @@ export function trackActivity(awareness: Awareness, editorRoot: HTMLElement): ()
     const status = statusNow(Date.now())
     if (status === published) return
     published = status
+    beforePublish() // the change redraws the carets: a click not yet read would be undone
     awareness.setLocalStateField('status', status)
     awareness.setLocalStateField('lastActivity', lastInput)
   }

@@ -57,9 +57,11 @@ function marked(set: DecorationSet, doc: PMNode, ranges: [number, number][]): De
     const lo = Math.max(0, Math.min(from, doc.content.size))
     const hi = Math.max(lo, Math.min(to, doc.content.size))
     const stale = set.find(lo, hi)
-    set = set.remove(stale)
+    // Read the bounds first: `remove` nulls the entries of its array it found in a nested
+    // block (a list item, table cell, quote), and a throw here loses the keystroke.
     const start = Math.min(lo, ...stale.map((d) => d.from))
     const end = Math.max(hi, ...stale.map((d) => d.to))
+    set = set.remove(stale)
     const found: Decoration[] = []
     doc.nodesBetween(start, Math.max(end, start + 1), (node, pos) => {
       if (!BLOCKS.has(node.type.name)) return true

@@ -53,50 +53,109 @@ export function changedRange(before: EditorState, after: EditorState): Change | 
 
 export type DiffPart = { kind: 'same' | 'added' | 'removed'; text: string }
 
-/** Word-level diff (Myers, O(ND)); whitespace stays attached so the text reads naturally. */
+type Op = [DiffPart['kind'], string]
+
+// A diff that takes longer gives up on what is left: that part shows as removed and added whole.
+const DIFF_BUDGET_MS = 500
+
+/** Word-level diff; whitespace stays attached so the text reads naturally. Myers' O(ND) in
+ * linear space (a copy of the search state per step cost a long letter's version gigabytes). */
 export function diffWords(before: string, after: string): DiffPart[] {
   const a = before.match(/\s*\S+|\s+/g) ?? []
   const b = after.match(/\s*\S+|\s+/g) ?? []
-  const trace = myers(a, b)
+  const ops: Op[] = []
+  diff(a, b, performance.now() + DIFF_BUDGET_MS, ops)
   const parts: DiffPart[] = []
-  const push = (kind: DiffPart['kind'], text: string): void => {
+  for (const [kind, text] of ops) {
     const last = parts[parts.length - 1]
     if (last?.kind === kind) last.text += text
     else parts.push({ kind, text })
   }
-  let x = a.length
-  let y = b.length
-  const ops: [DiffPart['kind'], string][] = []
-  for (let d = trace.length - 1; d >= 0 && (x > 0 || y > 0); d--) {
-    const v = trace[d]!
-    const k = x - y
-    const down = k === -d || (k !== d && (v.get(k - 1) ?? -1) < (v.get(k + 1) ?? -1))
-    const prevK = down ? k + 1 : k - 1
-    const prevX = d === 0 ? 0 : (v.get(prevK) ?? 0)
-    const prevY = prevX - prevK
-    while (x > prevX && y > prevY) (ops.push(['same', a[--x]!]), y--)
-    if (d > 0) {
-      if (down) ops.push(['added', b[--y]!])
-      else ops.push(['removed', a[--x]!])
-    }
-  }
-  for (let i = ops.length - 1; i >= 0; i--) push(ops[i]![0], ops[i]![1])
   return parts
 }
 
-function myers(a: string[], b: string[]): Map<number, number>[] {
-  const trace: Map<number, number>[] = []
-  const v = new Map<number, number>([[1, 0]])
-  for (let d = 0; d <= a.length + b.length; d++) {
-    trace.push(new Map(v))
-    for (let k = -d; k <= d; k += 2) {
-      const down = k === -d || (k !== d && (v.get(k - 1) ?? -1) < (v.get(k + 1) ?? -1))
-      let x = down ? (v.get(k + 1) ?? 0) : (v.get(k - 1) ?? 0) + 1
-      let y = x - k
-      while (x < a.length && y < b.length && a[x] === b[y]) (x++, y++)
-      v.set(k, x)
-      if (x >= a.length && y >= b.length) return trace
+/** Appends to `ops` the edit script from `a` to `b`: common ends, then split at the middle snake. */
+function diff(a: string[], b: string[], deadline: number, ops: Op[]): void {
+  let head = 0
+  while (head < a.length && head < b.length && a[head] === b[head]) head++
+  let tail = 0
+  while (
+    tail < a.length - head &&
+    tail < b.length - head &&
+    a[a.length - 1 - tail] === b[b.length - 1 - tail]
+  )
+    tail++
+  for (let i = 0; i < head; i++) ops.push(['same', a[i]!])
+  const midA = a.slice(head, a.length - tail)
+  const midB = b.slice(head, b.length - tail)
+  const split = midA.length && midB.length ? middleSnake(midA, midB, deadline) : null
+  if (split) {
+    diff(midA.slice(0, split[0]), midB.slice(0, split[1]), deadline, ops)
+    diff(midA.slice(split[0]), midB.slice(split[1]), deadline, ops)
+  } else {
+    for (const token of midA) ops.push(['removed', token])
+    for (const token of midB) ops.push(['added', token])
+  }
+  for (let i = a.length - tail; i < a.length; i++) ops.push(['same', a[i]!])
+}
+
+/** Where a shortest edit path crosses its middle (Myers 1986, section 4b; the bounds on the
+ * diagonals as in diff-match-patch's bisect): null when nothing is in common or time is up.
+ * `a` and `b` are non-empty and differ at both ends, so each half has fewer edits: it ends. */
+function middleSnake(a: string[], b: string[], deadline: number): [number, number] | null {
+  const n = a.length
+  const m = b.length
+  const maxD = Math.ceil((n + m) / 2)
+  const offset = maxD
+  const forward = new Int32Array(2 * maxD + 2).fill(-1)
+  const reverse = new Int32Array(2 * maxD + 2).fill(-1)
+  forward[offset + 1] = 0
+  reverse[offset + 1] = 0
+  const delta = n - m
+  const odd = delta % 2 !== 0 // the forward search meets the reverse one, else the other way
+  let kStart1 = 0
+  let kEnd1 = 0
+  let kStart2 = 0
+  let kEnd2 = 0
+  for (let d = 0; d < maxD; d++) {
+    if ((d & 63) === 0 && performance.now() > deadline) return null
+    for (let k1 = -d + kStart1; k1 <= d - kEnd1; k1 += 2) {
+      const i1 = offset + k1
+      let x1 =
+        k1 === -d || (k1 !== d && forward[i1 - 1]! < forward[i1 + 1]!)
+          ? forward[i1 + 1]!
+          : forward[i1 - 1]! + 1
+      let y1 = x1 - k1
+      while (x1 < n && y1 < m && a[x1] === b[y1]) (x1++, y1++)
+      forward[i1] = x1
+      if (x1 > n)
+        kEnd1 += 2 // off the right edge
+      else if (y1 > m)
+        kStart1 += 2 // off the bottom
+      else if (odd) {
+        const i2 = offset + delta - k1
+        if (i2 >= 0 && i2 < forward.length && reverse[i2] !== -1 && x1 >= n - reverse[i2]!) return [x1, y1]
+      }
+    }
+    for (let k2 = -d + kStart2; k2 <= d - kEnd2; k2 += 2) {
+      const i2 = offset + k2
+      let x2 =
+        k2 === -d || (k2 !== d && reverse[i2 - 1]! < reverse[i2 + 1]!)
+          ? reverse[i2 + 1]!
+          : reverse[i2 - 1]! + 1
+      let y2 = x2 - k2
+      while (x2 < n && y2 < m && a[n - x2 - 1] === b[m - y2 - 1]) (x2++, y2++)
+      reverse[i2] = x2
+      if (x2 > n) kEnd2 += 2
+      else if (y2 > m) kStart2 += 2
+      else if (!odd) {
+        const i1 = offset + delta - k2
+        if (i1 >= 0 && i1 < forward.length && forward[i1] !== -1) {
+          const x1 = forward[i1]!
+          if (x1 >= n - x2) return [x1, offset + x1 - i1]
+        }
+      }
     }
   }
-  return trace
+  return null
 }

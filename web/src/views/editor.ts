@@ -16,6 +16,7 @@ import { describe, trackConnection } from '../editor/connection'
 import { historyPanel } from '../editor/history'
 import { sectionLocks } from '../editor/locks'
 import { refusalNotice } from '../editor/refusal'
+import { readPendingInput } from '../editor/pending-input'
 import { collaborators, trackActivity, typingLine, type Collaborator } from '../editor/presence'
 import { MENTIONED } from './mentions'
 
@@ -52,7 +53,9 @@ export async function editorView(
   const mount = h('div', { class: 'editor-mount' })
   const collab = connect(session, letterId, mount, await userColor(session.claims.sub))
   const badge = connectionBadge(collab.provider)
-  const presence = presencePanel(collab.provider.awareness, mount)
+  const presence = presencePanel(collab.provider.awareness, mount, () =>
+    readPendingInput(collab.editor.isDestroyed ? null : collab.editor.view),
+  )
   const notices = h('ul', { class: 'notices', 'aria-live': 'polite', 'aria-label': 'Recent activity' })
   const people = (): Person[] => knownPeople(collaborators(collab.provider.awareness), session)
   const comments = commentsPanel(api, letterId, collab.editor, session.claims, people)
@@ -208,6 +211,7 @@ function connectionBadge(provider: WebsocketProvider): {
 function presencePanel(
   awareness: Awareness,
   editorRoot: HTMLElement,
+  beforePublish: () => void,
 ): { users: HTMLElement; typing: HTMLElement; stop(): void } {
   const users = h('ul', { class: 'users', 'aria-label': 'People in this letter' })
   const typing = h('p', { class: 'typing', 'aria-live': 'polite' })
@@ -218,7 +222,7 @@ function presencePanel(
     if (typing.textContent !== line) typing.textContent = line // aria-live: announce changes only
   }
   awareness.on('change', render)
-  const stopActivity = trackActivity(awareness, editorRoot)
+  const stopActivity = trackActivity(awareness, editorRoot, beforePublish)
   render()
   return {
     users,

@@ -249,7 +249,12 @@ function describeEntry(entry: HistoryEntry): string {
   const d = (entry.data ?? {}) as Record<string, unknown>
   const text = (value: unknown): string => (typeof value === 'string' ? value : '')
   const count = (value: unknown): number => (typeof value === 'number' ? value : 0)
-  if (kind === 'edit') return `edited: +${count(d.inserted)} −${count(d.deleted)} characters`
+  if (kind === 'edit') {
+    const formatted = count(d.formatted) ? `, formatted ${count(d.formatted)}` : ''
+    const counts = `+${count(d.inserted)} −${count(d.deleted)} characters${formatted}`
+    // The content the letter was created with is its own row (snapshotter/fold.py).
+    return d.initial === true ? `created the content: ${counts}` : `edited: ${counts}`
+  }
   if (kind === 'session-start') return `joined${d.role ? ` as ${text(d.role)}` : ''}`
   if (kind === 'session-end') return 'left'
   if (kind === 'letter.created') return 'created the letter'

@@ -32,7 +32,8 @@ WHY = {
     422: "invalid request: which field, and why",
     431: "the request line and headers above 64 KiB (a long query parameter)",
     429: "over the caller's request budget; `Retry-After` says when to come back",
-    503: "the log, Redis or PostgreSQL is not available",
+    503: "the log, Redis or PostgreSQL is not available, or refused a write: nothing was done",
+    504: "the log did not confirm the write in time: it may still take effect; check first",
 }
 
 

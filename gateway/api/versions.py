@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from eventlog.errors import LogError
 from gateway.api.responses import AUTHENTICATED, errors, retry_after
 from gateway.api.rest import ClaimsDep, GatewayDep, reachable
+from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from schemas.events import Topic, VersionSaved
 
 router = APIRouter()
@@ -46,13 +47,15 @@ class VersionSavedOut(BaseModel):
 @router.post(
     "/v1/letters/{letter_id}/versions",
     status_code=202,
-    responses=errors(*AUTHENTICATED, 400, 413, 503),  # 400, 413: a body not JSON, too large
+    responses=errors(*AUTHENTICATED, 400, 413, 503, 504),  # 400, 413: a body not JSON, too large
 )
 async def save_version(
     letter_id: str, body: SaveVersion, gateway: GatewayDep, claims: ClaimsDep
 ) -> VersionSavedOut:
     """Save the letter as it is now under `label` (an editor of its firm, or a service);
-    answered once the request is in the log. 503 with Retry-After while the log is behind."""
+    answered once the request is in the log. 503 with Retry-After while the log is behind,
+    503 when it refused the request; 504 when it did not confirm it in time: the version may
+    still be saved, so a client looks (GET .../versions) before it saves again."""
     meta = await reachable(gateway, claims, letter_id)
     ctx = gateway.ctx
     if not claims.can_edit:
@@ -66,10 +69,11 @@ async def save_version(
         await room.letters.flush()
     label = body.label
     entry = ctx.entry(letter_id, VersionSaved(label=label), firm=meta.firm_id, user=claims.sub)
+    topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
     try:
-        offsets = await ctx.log.append(
-            ctx.settings.topic(Topic.LETTERS), letter_id.encode(), [entry]
-        )
+        offsets = await append_confirmed(ctx.log, topic, letter_id.encode(), [entry], timeout_s)
+    except Unconfirmed as exc:  # GET .../versions tells whether it was saved
+        raise HTTPException(504, UNCONFIRMED) from exc
     except LogError as exc:
         raise HTTPException(503, "log unavailable") from exc
     return VersionSavedOut(letter_id=letter_id, label=label, offset=offsets[-1])

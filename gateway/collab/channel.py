@@ -3,7 +3,9 @@
 Clients that connected with `&events=1` send y-protocol messages of type 100 whose body is JSON
 `{"type": "comment.create", "id": "<their request id>", ...}`; each command runs the same
 operation as its REST endpoint and is answered with `{"type": "result", "id", "result"}` or
-`{"type": "error", "id", "status", "detail"}`. The events it causes reach every collaborator
+`{"type": "error", "id", "status", "detail"}`, `status` as the REST route's (503: the log refused
+the command, nothing changed; 504: the log did not confirm it in time, it may still take effect,
+so a client looks before it sends it again). The events it causes reach every collaborator
 (gateway/collab.py). Two notices come from here too:
 - `typing` from a client becomes `{"type": "typing", "user"}` for the letter's other clients
   on this instance, at most once per `TYPING_DEBOUNCE_S` per user (other instances show the

@@ -355,8 +355,8 @@ CollabDep = Annotated[Collab, Depends(collab_of)]
 BASE = "/v1/letters/{letter_id}/comments"
 # What a comment route may answer besides its result (a new comment also 409 when the letter
 # is full, 413 when its body is too long).
-CHANGE = errors(*AUTHENTICATED, 404, 503)
-WRITE = errors(*AUTHENTICATED, 400, 404, 409, 413, 503)
+CHANGE = errors(*AUTHENTICATED, 404, 503, 504)
+WRITE = errors(*AUTHENTICATED, 400, 404, 409, 413, 503, 504)
 
 
 @router.post(BASE, status_code=201, responses=WRITE)

@@ -376,14 +376,14 @@ LocksDep = Annotated[Locks, Depends(locks_of)]
 PATH = "/v1/letters/{letter_id}/locks"
 
 
-@router.post(PATH + "/{section}", responses=errors(*AUTHENTICATED, 409, 503))
+@router.post(PATH + "/{section}", responses=errors(*AUTHENTICATED, 409, 503, 504))
 async def post_lock(
     letter_id: str, section: str, locks: LocksDep, claims: ClaimsDep
 ) -> dict[str, Any]:
     return await locks.acquire(claims, letter_id, section)
 
 
-@router.delete(PATH + "/{section}", responses=errors(*AUTHENTICATED, 404, 409, 503))
+@router.delete(PATH + "/{section}", responses=errors(*AUTHENTICATED, 404, 409, 503, 504))
 async def delete_lock(
     letter_id: str, section: str, locks: LocksDep, claims: ClaimsDep
 ) -> dict[str, Any]:

@@ -111,7 +111,7 @@ async def get_notifications(collab: CollabDep, claims: ClaimsDep) -> dict[str, A
     return await notifications(collab, claims)
 
 
-@router.post("/v1/notifications/read", responses=errors(*AUTHENTICATED, 400, 503))
+@router.post("/v1/notifications/read", responses=errors(*AUTHENTICATED, 400, 503, 504))
 async def post_read(data: MarkRead, collab: CollabDep, claims: ClaimsDep) -> dict[str, Any]:
     return await mark_read(collab, claims, data)
 

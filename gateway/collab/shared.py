@@ -22,6 +22,7 @@ from eventlog.errors import LogError
 from gateway import outgoing
 from gateway.access import LetterMeta
 from gateway.auth import Claims
+from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from gateway.live.presence import stamp
 from gateway.service import Gateway
 from schemas.envelope import Event
@@ -97,16 +98,20 @@ class Collab:
         return meta
 
     async def append(self, claims: Claims, meta: LetterMeta, payload: Payload) -> int:
-        """Append one event for the letter; tell local collaborators; its offset."""
+        """Append one event for the letter; tell local collaborators; its offset. 503 when the
+        log refused it, 504 when it did not confirm it in time (gateway/live/confirmed.py)."""
         ctx, lid = self.ctx, meta.letter_id
         type_ = MODEL_TYPES[type(payload)].type
         room = self.gateway.rooms.get(lid)
         if room is not None:
             await room.letters.flush()  # after the edits this instance already accepted
         entry = ctx.entry(lid, payload, firm=meta.firm_id, user=claims.sub)
+        topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
         try:
-            offsets = await ctx.log.append(ctx.settings.topic(Topic.LETTERS), lid.encode(), [entry])
-        except LogError as exc:
+            offsets = await append_confirmed(ctx.log, topic, lid.encode(), [entry], timeout_s)
+        except Unconfirmed as exc:  # it may still land: a retried comment could show twice
+            raise CollabError(504, UNCONFIRMED) from exc
+        except LogError as exc:  # refused: nothing logged, a retry is safe
             raise CollabError(503, "log unavailable") from exc
         self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
         now = time.monotonic()

@@ -113,7 +113,7 @@ async def test_the_history_panel_loads_every_page_as_the_reader_reaches_the_end(
         assert notes == list(range(NOTES, 0, -1))  # each once, newest first
         assert "created the letter" in texts[-1]  # the oldest entry comes last
         # Then the content it was created with: its own row, not someone's typing.
-        assert "created the content: +20 −0 characters" in texts[-2], texts[-2]
+        assert "created the content: +20 \u22120 characters" in texts[-2], texts[-2]
         # One request per page: the first sent twice (the 429), each later one after the
         # cursor its predecessor handed out.
         pages = -(-total // PAGE)

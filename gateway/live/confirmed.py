@@ -1,0 +1,87 @@
+"""A request's own append, answered within `append_timeout_s`, its failures told apart.
+
+REST requests and app commands that append their records themselves (a letter's creation, a
+named version, a comment, a lock change) answer once the log confirms them. Two failures look
+alike to the caller but are not:
+- the log refused the records (it is closed, it reported an error, a record is too large):
+  nothing took effect, the request may be sent again (503);
+- the log did not confirm them in time: they were handed to it and may still land (a stalled
+  Kafka broker takes a request it had received once it wakes; the embedded writer commits what
+  it was given after the caller gave up). Sending the request again may do it twice:
+  `Unconfirmed` (504), the caller checks first.
+The append is not cancelled at the deadline: cancelling takes nothing back from a broker, and
+letting it run tells this instance the outcome (`landed`).
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from eventlog.errors import LogUnavailableError
+from eventlog.records import Entry, Log
+
+log = logging.getLogger(__name__)
+UNCONFIRMED = (
+    "the log did not confirm in time: the request may still take effect; check before retrying"
+)
+Landed = Callable[[list[int]], None]
+_late: set["asyncio.Task[list[int]]"] = set()  # appends still running past their deadline
+
+
+class Unconfirmed(Exception):
+    """The records were handed to the log, which did not confirm them in time: they may land."""
+
+    def __init__(self) -> None:
+        super().__init__(UNCONFIRMED)
+
+
+async def append_confirmed(
+    log_: Log,
+    topic: str,
+    key: bytes,
+    entries: Sequence[Entry],
+    timeout_s: float,
+    landed: Landed | None = None,
+) -> list[int]:
+    """`log_.append`, within `timeout_s`: its offsets; a LogError the log answered with (a
+    refusal); or Unconfirmed. `landed` gets the offsets if they come after the deadline."""
+    task = asyncio.ensure_future(log_.append(topic, key, entries))
+    try:
+        await asyncio.wait([task], timeout=timeout_s)
+    finally:  # also when the request itself is cancelled: the append runs on
+        if not task.done():
+            _late.add(task)
+            task.add_done_callback(partial(_settled, landed))
+    if not task.done():
+        raise Unconfirmed()
+    try:
+        return task.result()
+    except LogUnavailableError as exc:
+        if _timed_out(exc):  # the log's own deadline (KafkaLog's), not an answer
+            raise Unconfirmed() from exc
+        raise
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether `exc` comes of a timeout: the records were sent, their answer did not come."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _settled(landed: Landed | None, task: "asyncio.Task[list[int]]") -> None:
+    _late.discard(task)
+    if task.cancelled():
+        return
+    exc = task.exception()  # retrieved either way: no "never retrieved" warning
+    if exc is not None:
+        log.info("an unconfirmed append failed after all: %r", exc)
+    elif landed is not None:
+        try:
+            landed(task.result())
+        except Exception:
+            log.exception("after a late append")

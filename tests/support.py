@@ -1,14 +1,19 @@
 """Helpers shared by the tests: waiting on a condition instead of sleeping, free ports, the
-CLI as a real process."""
+CLI as a real process, a started log."""
 
 import asyncio
 import inspect
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, overload
+
+from eventlog import Log
+from eventlog.factory import open_log
+from schemas.settings import Settings
 
 T = TypeVar("T")
 
@@ -71,3 +76,14 @@ async def cli_stderr_and_status(
             proc.kill()
             await proc.wait()
     return err.decode(), proc.returncode if proc.returncode is not None else -9
+
+
+@asynccontextmanager
+async def started_log(settings: Settings) -> AsyncIterator[Log]:
+    """The settings' log, started, and closed on the way out (a fixture's `async with`)."""
+    log = open_log(settings)
+    await log.start()
+    try:
+        yield log
+    finally:
+        await log.close()

@@ -12,7 +12,6 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog import Log
-from eventlog.factory import open_log
 from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
@@ -20,6 +19,7 @@ from snapshotter.store import Store
 from tests.comment_races import USERS, stream
 from tests.projector.support import append, caught_up, projector, redis_bytes
 from tests.snapshotter.scripts import drain
+from tests.support import started_log
 
 Live = dict[str, Any]  # thread id -> (resolved, anchor, {comment id: (author, body, mentions)})
 
@@ -34,12 +34,8 @@ async def settings(tmp_path: Path, redis_db: str, pg_database: str) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def log(settings: Settings) -> AsyncIterator[Log]:
-    the_log = open_log(settings)
-    await the_log.start()
-    try:
+    async with started_log(settings) as the_log:
         yield the_log
-    finally:
-        await the_log.close()
 
 
 async def test_redis_and_postgresql_hold_the_same_live_comments(

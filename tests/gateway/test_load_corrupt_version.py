@@ -17,7 +17,6 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog import Log
-from eventlog.factory import open_log
 from gateway.content import plain_text
 from gateway.live import loader
 from gateway.live.loader import load, writes
@@ -26,9 +25,9 @@ from schemas.keys import ydoc_key, ydoc_offset_key
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
 from tests.gateway.harness import Running, running_with_stores
-from tests.support import eventually
-from tests.tools.scripted import LETTER, scripted
-from tests.tools.snapshots import snapshot_all
+from tests.support import eventually, started_log
+from tests.tools.scripted import LETTER
+from tests.tools.snapshots import snapshotted
 
 GARBAGE = b"\xde\xad\xbe\xef\x01\x02\x03\x04"  # pycrdt: "Cannot decode update"
 
@@ -42,25 +41,16 @@ async def settings(tmp_path: Path, pg_database: str, redis_db: str) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def log(settings: Settings) -> AsyncIterator[Log]:
-    the_log = open_log(settings)
-    await the_log.start()
-    try:
+    async with started_log(settings) as the_log:
         yield the_log
-    finally:
-        await the_log.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def pg(settings: Settings, log: Log) -> AsyncIterator[asyncpg.Pool]:
     """The scripted letter folded by the snapshotter: versions 1 and 2."""
-    await scripted(log, settings)
-    await snapshot_all(settings, log)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    try:
+    async with snapshotted(settings, log) as pool:
         assert await pool.fetchval("SELECT count(*) FROM letter_version") == 2
         yield pool
-    finally:
-        await pool.close()
 
 
 async def _corrupt(pg: Any, letter_id: str, *numbers: int) -> None:

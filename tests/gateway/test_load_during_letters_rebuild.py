@@ -10,14 +10,14 @@ import asyncpg
 import pytest_asyncio
 
 from eventlog import Log
-from eventlog.factory import open_log
 from gateway.access import Access, LetterMeta
 from gateway.live.loader import load, writes
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
 from snapshotter.store import Store
-from tests.tools.scripted import LETTER, scripted
-from tests.tools.snapshots import snapshot_all
+from tests.support import started_log
+from tests.tools.scripted import LETTER
+from tests.tools.snapshots import snapshotted
 from tools.backfill import backfill
 from tools.backfill_snapshotter import _start_letters, letters_group, reset
 from tools.progress import Meter
@@ -34,23 +34,14 @@ async def settings(tmp_path: Path, pg_database: str) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def log(settings: Settings) -> AsyncIterator[Log]:
-    the_log = open_log(settings)
-    await the_log.start()
-    try:
+    async with started_log(settings) as the_log:
         yield the_log
-    finally:
-        await the_log.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def pg(settings: Settings, log: Log) -> AsyncIterator[asyncpg.Pool]:
-    await scripted(log, settings)
-    await snapshot_all(settings, log)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    try:
+    async with snapshotted(settings, log) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 async def _as_from_the_log_alone(settings: Settings, log: Log, pg: asyncpg.Pool) -> None:

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 
 from eventlog import Log
-from eventlog.factory import open_log
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
+from tests.support import started_log
 from tests.tools.session import Session
 
 
@@ -68,12 +68,8 @@ async def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def log(settings: Settings) -> AsyncIterator[Log]:
-    the_log = open_log(settings)
-    await the_log.start()
-    try:
+    async with started_log(settings) as the_log:
         yield the_log
-    finally:
-        await the_log.close()
 
 
 async def recorded(log: Log, settings: Settings, letter_id: str, seed: int, steps: int) -> Session:

@@ -1,11 +1,17 @@
 """The snapshotter's own consumer run once over a whole log: the letter_version rows (and audit
 rows) that replay starts from. Shared by the tools tests and bench/tools_replay.py."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
 from eventlog import Log
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.store import Store
+from tests.tools.scripted import scripted
 
 
 async def snapshot_all(settings: Settings, log: Log, per_read: int = 500) -> None:
@@ -25,3 +31,16 @@ async def snapshot_all(settings: Settings, log: Log, per_read: int = 500) -> Non
         await snapshotter.flush()
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def snapshotted(settings: Settings, log: Log) -> AsyncIterator[asyncpg.Pool]:
+    """The scripted letter (tests/tools/scripted.py) logged and folded by the snapshotter, and a
+    pool on the settings' database."""
+    await scripted(log, settings)
+    await snapshot_all(settings, log)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -19,8 +19,8 @@ from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.store import Store
 from steno_collab.services import gateway_app
-from tests.tools.scripted import LETTER, scripted
-from tests.tools.snapshots import snapshot_all
+from tests.tools.scripted import LETTER
+from tests.tools.snapshots import snapshotted
 from tests.tools.test_rest import auth
 from tools.backfill import backfill
 from tools.backfill_snapshotter import _start_letters, letters_group, reset
@@ -46,13 +46,8 @@ def log_kind() -> str:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def pg(settings: Settings, log: Log) -> AsyncIterator[asyncpg.Pool]:
-    await scripted(log, settings)
-    await snapshot_all(settings, log)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    try:
+    async with snapshotted(settings, log) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

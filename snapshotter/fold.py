@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from eventlog.records import Record
 from schemas import events as ev
 from schemas.envelope import Event, EventDecodeError, decode_record
+from schemas.ids import uuid7_ms
 from schemas.quarantine import PASSTHROUGH, QuarantinedRecord
 from schemas.settings import Settings
 from snapshotter import versions
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 # someone joins within this much record time: its users reconnect at once (y-websocket's
 # backoff stays under a few seconds; a whole deployment's restart under a minute).
 REJOIN_MS = 60_000
+# A letter's creation and its initial content are made in one request (POST /v1/letters): their
+# event ids are this close in time even when rendering a large content took a while.
+SAME_REQUEST_MS = 5_000
 Json = dict[str, Any]
 P = TypeVar("P", bound=ev.Payload)
 
@@ -393,8 +397,9 @@ class Folder:
             return
         user = event.envelope.user
         # The letter's second event (the ids seen, fewer than RECENT_IDS), its first after
-        # `letter.created`: the content it was created with, appended with it.
-        if len(state.recent_ids) == 2:
+        # `letter.created`, made in the same request (their ids' times): the content it was
+        # created with, appended with it; not a backend's first update hours later.
+        if len(state.recent_ids) == 2 and _same_request(*state.recent_ids):
             burst = Burst(record.offset, record.offset, record.timestamp, record.timestamp)
             burst.add(record.offset, record.timestamp, delta)
             row = edit_row(state.letter_id, state.topic, state.partition, user, burst, initial=True)
@@ -549,3 +554,11 @@ def _row(
     return AuditRow(
         state.letter_id, event.envelope.user, change_type, data, record.timestamp, position
     )
+
+
+def _same_request(created_id: str, update_id: str) -> bool:
+    """Whether two event ids (UUIDv7, made by the gateway) were made within SAME_REQUEST_MS."""
+    try:
+        return abs(uuid7_ms(update_id) - uuid7_ms(created_id)) <= SAME_REQUEST_MS
+    except ValueError:  # not UUIDs (records written past the gateway): not one request's
+        return False

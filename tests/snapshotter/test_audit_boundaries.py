@@ -7,7 +7,9 @@ import datetime as dt
 import json
 import os
 import subprocess
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from pycrdt import XmlElement, XmlText
 
 from eventlog.embedded import EmbeddedLog
+from schemas.ids import uuid7_ms
 from snapshotter import read
 from snapshotter.consumer import Snapshotter
 from snapshotter.document import LetterDocument
@@ -165,6 +168,29 @@ async def test_rows_say_who_removed_formatted_and_created_what_and_never_span_a_
 
 def _ms(at: dt.datetime) -> int:
     return (at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+
+
+async def test_a_first_update_long_after_an_empty_creation_is_an_edit(
+    elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter], db: str, clock: Clock
+) -> None:
+    """Only the content made with the letter (POST /v1/letters: one request) is "initial": a
+    backend's first update to a letter created empty, hours later, is its own typing."""
+    s = LetterScript("L-empty")
+    update = s.paragraph("svc-intake", "Intake summary")
+    made = uuid.UUID(update.envelope.id)
+    later = uuid.UUID(int=(uuid7_ms(str(made)) + 2 * 3_600_000) << 80 | made.int & (1 << 80) - 1)
+    update = replace(update, envelope=replace(update.envelope, id=str(later)))
+    await append(elog, LETTERS, [s.created("alice")])
+    clock.advance(2 * 3600)
+    await append(elog, LETTERS, [update])
+    clock.advance(1)
+    await append(elog, LETTERS, [s.save("svc-intake", "v1")])  # closes the burst
+    await drain(snap_factory(), elog)
+    async with asyncpg.create_pool(db, min_size=1, max_size=1) as pool:
+        rows = await read.audit_rows(pool, "L-empty")
+    edits = [(r.user_id, r.change_data) for r in rows if r.change_type == "edit"]
+    assert len(edits) == 1 and edits[0][0] == "svc-intake", edits
+    assert "initial" not in edits[0][1] and edits[0][1]["inserted"] == len("Intake summary")
 
 
 def test_history_renders_initial_content_and_formatting() -> None:

@@ -37,14 +37,18 @@ class BoundedPool:
         self._held_until = 0.0
 
     @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Any]:
+    async def acquire(self, held: bool = True) -> AsyncIterator[Any]:
         """A connection whose queries time out (the pool's `command_timeout`); one that timed
-        out, or whose query was cancelled, is terminated instead of going back to the pool."""
-        if time.monotonic() < self._held_until:
+        out, or whose query was cancelled, is terminated instead of going back to the pool.
+        `held`: refused at once while a recent timeout holds reads off."""
+        if held and time.monotonic() < self._held_until:
             raise PostgresNotAnswering("PostgreSQL did not answer lately")
+        busy = self._pool.get_size() >= self._pool.get_max_size() and not self._pool.get_idle_size()
         try:
             conn = await self._pool.acquire(timeout=self._timeout_s)
         except TimeoutError:
+            if busy:  # waited for a connection others were using: load, not a frozen server
+                raise PostgresNotAnswering("no PostgreSQL connection free in time") from None
             raise self._not_answering() from None
         try:
             yield conn
@@ -75,6 +79,13 @@ class BoundedPool:
     async def fetchval(self, query: str, *args: object) -> Any:
         async with self.acquire() as conn:
             return await conn.fetchval(query, *args, timeout=self._timeout_s)
+
+    async def ping(self) -> None:
+        """`SELECT 1`, bounded, even while reads are held off (/readyz asks the server itself:
+        a lock on one table must not keep every instance unready); an answer ends the hold."""
+        async with self.acquire(held=False) as conn:
+            await conn.fetchval("SELECT 1", timeout=self._timeout_s)
+        self._held_until = 0.0
 
     async def close(self) -> None:
         # Cancelled by the timeout, asyncpg's close terminates the connections instead.

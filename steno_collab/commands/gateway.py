@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     # so the handler it restores and calls is a no-op and the exit status says "clean".
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
-    host, port = args.host or settings.host, args.port or settings.port
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port  # 0: any free port
     try:
         # The port first, as `dev` does: a taken port is one line, before the log or a store opens.
         sock = bind(host, port)
@@ -58,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         why = exc if isinstance(exc, PortInUseError) else f"cannot listen on {host}:{port}: {exc}"
         print(f"steno-collab gateway: {why}", file=sys.stderr)
         return 1
+    # Uvicorn names no address for a socket handed to it: say where we listen (port 0's too).
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    logger.info("gateway listening on http://%s:%d", shown, bound_port)
     tune_interpreter()
     try:
         uvloop.run(serve(settings, sock))

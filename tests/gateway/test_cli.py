@@ -104,3 +104,6 @@ async def test_json_logs_are_one_object_per_line_uvicorns_too_tokens_redacted(
     asked = [m for m in access if "/v1/letters/nope" in m]
     assert asked and "token=[redacted]" in asked[0] and token not in err
     assert any(line["logger"] == "uvicorn.error" for line in lines)  # start-up and shutdown
+    # Uvicorn names no address for the socket we bound: the gateway does.
+    listening = f"gateway listening on http://127.0.0.1:{port}"
+    assert any(line["message"] == listening for line in lines), lines[:5]

@@ -59,10 +59,6 @@ def run(args: argparse.Namespace) -> int:
         why = exc if isinstance(exc, PortInUseError) else f"cannot listen on {host}:{port}: {exc}"
         print(f"steno-collab gateway: {why}", file=sys.stderr)
         return 1
-    # Uvicorn names no address for a socket handed to it: say where we listen (port 0's too).
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    logger.info("gateway listening on http://%s:%d", shown, bound_port)
     tune_interpreter()
     try:
         uvloop.run(serve(settings, sock))
@@ -116,6 +112,10 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
         level = settings.log_level.lower()
         host, port = sock.getsockname()[:2]
         server = server_for(app, settings, host, port, log_level=level, log_config=None)
+        # Uvicorn names no address for a socket handed to it: say where we serve (port 0's too),
+        # once the log and the stores answered (a failure before is its one line).
+        shown = f"[{host}]" if ":" in host else host
+        logger.info("gateway listening on http://%s:%d", shown, port)
         await server.serve(sockets=[sock])
 
 

@@ -7,8 +7,8 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog import Log
-from eventlog.factory import open_log
 from schemas.settings import Settings
+from tests.support import started_log
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -20,12 +20,8 @@ async def settings(tmp_path: Path, redis_db: str) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def log(settings: Settings) -> AsyncIterator[Log]:
-    log = open_log(settings)
-    await log.start()
-    try:
+    async with started_log(settings) as log:
         yield log
-    finally:
-        await log.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -172,8 +172,10 @@ async def test_an_update_in_the_log_that_does_not_decode_is_skipped(
     await gw.log.append(gw.settings.topic(Topic.LETTERS), letter.encode(), [entry])
     with caplog.at_level(logging.WARNING, logger="gateway.live.loader"):
         client = await gw.client(letter)
-        closed = asyncio.create_task(client.closed.wait())
-        await asyncio.wait([asyncio.create_task(client.synced.wait()), closed], timeout=30)
+        waits = [asyncio.create_task(e.wait()) for e in (client.synced, client.closed)]
+        await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
     assert client.synced.is_set(), client.close_code  # it was closed with 4503 load_failed
     assert plain_text(client.doc, gw.settings.doc_field) == "Dear Sir,"
     messages = [r.getMessage() for r in caplog.records]

@@ -19,7 +19,8 @@ within the index's lifetime (the newest lock's TTL + 120 s), the lock expires si
 
 When the log refuses the event, the request answers 503 and a compensating script puts Redis
 back as it was (a new lock deleted, a renewed or released one restored, a claimed lapsed entry
-returned to the index), so no lock is held unlogged and no `lock.expired` is lost.
+returned to the index), so no lock is held unlogged and no `lock.expired` is lost. A grant or
+release the log did not confirm in time (504: it may still land) is kept in Redis as made.
 
 A holder who leaves: a lock taken while its holder was on the letter (in the projector's
 `presence:<letterId>`, on any instance; the lock's value says `attended`) is released early,
@@ -153,9 +154,10 @@ class Locks:
             await self.collab.append(
                 claims, meta, LockAcquired(section=section, holder=holder, ttl_s=self.ttl_s)
             )
-        except Exception:  # the log did not take it: Redis back as it was, then the 503
-            script, args = taken.undo()
-            await self._undo(key, script, *args)
+        except Exception as exc:  # the log did not take it: Redis back as it was, then the 503
+            if not _unconfirmed(exc):
+                script, args = taken.undo()
+                await self._undo(key, script, *args)
             raise
         return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
 
@@ -202,8 +204,9 @@ class Locks:
             await self.collab.append(
                 claims, meta, LockReleased(section=section, holder=user_ref(claims))
             )
-        except Exception:  # still held, as the log says: the holder may retry
-            await self._unrelease(key, index, current, int(left), section)
+        except Exception as exc:  # still held, as the log says: the holder may retry
+            if not _unconfirmed(exc):
+                await self._unrelease(key, index, current, int(left), section)
             raise
         return {"section": section, "released": True}
 
@@ -343,6 +346,14 @@ class Locks:
                 await self.sweep_due()
             except Exception as exc:  # Redis down: try again next round
                 log.warning("lock sweep failed: %r", exc)
+
+
+def _unconfirmed(exc: Exception) -> bool:
+    """A 504: the event was handed to the log and may still land (a stalled broker takes it
+    when it wakes). Redis keeps what the request did, so the lock list says what the log most
+    likely will (an undone grant whose `lock.acquired` landed would be held for ever in the
+    audit, with no release or expiry); the caller checks the list before retrying."""
+    return isinstance(exc, CollabError) and exc.status == 504
 
 
 def _check(claims: Claims, section: str) -> None:

@@ -1,7 +1,8 @@
 """Section locks when the log refuses the event: the request answers 503 and Redis is left as
 if it had not happened, so no lock is held without its `lock.acquired` (or released without
 its `lock.released`) and a lapsed lock's `lock.expired` is still logged, once, by whoever
-looks next. Real Redis and the real log, wrapped in FaultyLog to fail appends."""
+looks next. A 504 (the event may still land) keeps Redis as the request left it. Real Redis
+and the real log, wrapped in FaultyLog to fail or hold appends."""
 
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
@@ -210,3 +212,26 @@ async def test_an_unlogged_release_of_a_departed_holder_is_retried(env: Env) -> 
         env.locks.release_after_leave_s = 30
     assert not await env.redis.exists(key)
     assert await env.lock_events() == [("lock.acquired", "alice"), ("lock.expired", "alice")]
+
+
+async def test_an_unconfirmed_grant_stays_as_the_log_will_most_likely_say(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """504 (the log did not confirm in time; a stalled broker takes the event when it wakes):
+    Redis keeps the grant, or once the event landed the audit would hold a lock nobody holds,
+    never released nor expired. The lock list says what the holder should check."""
+    ctx = env.gw.app.state.gateway.ctx
+    monkeypatch.setattr(ctx, "settings", ctx.settings.model_copy(update={"append_timeout_s": 0.3}))
+    env.log.gate.clear()
+    r = await env.call("POST", "bob")
+    assert r.status_code == 504, r.text
+    assert json.loads(redis_bytes(await env.redis.get(f"lock:{env.letter}:intro")))["id"] == "bob"
+    env.log.gate.set()  # it lands after all
+    await eventually(lambda: _lock_events_are(env, [("lock.acquired", "bob")]))
+    released = await env.call("DELETE", "bob")  # and the holder can let it go, logged
+    assert released.status_code == 200, released.text
+    assert await env.lock_events() == [("lock.acquired", "bob"), ("lock.released", "bob")]
+
+
+async def _lock_events_are(env: Env, expected: list[tuple[str, str]]) -> bool:
+    return await env.lock_events() == expected

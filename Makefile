@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PYTEST_ARGS ?=
 # Two workers, each test file whole on one (its module fixtures start once): most tests wait on
-# services and browsers, so the suite takes about 12 minutes instead of 19 on two cores.
+# services and browsers, so the suite takes 9-14 minutes instead of 19 on two cores.
 PYTEST_WORKERS ?= -n 2 --dist loadfile
 INTEROP := tests/interop
 

@@ -21,10 +21,9 @@ from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
 
 
-def initial_update(content: str, field: str, client_id: int | None = None) -> bytes:
-    """A Yjs v1 update putting one paragraph per line of `content` into the fragment `field`
-    (as Yjs client `client_id`; default: a random one)."""
-    doc: Doc[Any] = Doc() if client_id is None else Doc(client_id=client_id)
+def initial_update(content: str, field: str) -> bytes:
+    """A Yjs v1 update putting one paragraph per line of `content` into the fragment `field`."""
+    doc: Doc[Any] = Doc()
     fragment = doc.get(field, type=XmlFragment)
     with doc.transaction():
         for line in content.split("\n"):

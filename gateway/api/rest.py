@@ -5,19 +5,18 @@ TipTap edits) in one append, and answers only once both are durable: from then o
 instance finds the letter in the log (read-your-writes). The content's bytes come out of the
 user's budget of update bytes, as any update's: the letters topic is kept forever. 503: the log
 refused the create (nothing logged); 504: it did not confirm in time, and the letter may still
-appear (gateway/live/confirmed.py): a retry with the same `Idempotency-Key` is safe.
+appear (gateway/live/confirmed.py): the caller looks (GET /v1/letters) before creating it again.
 """
 
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
 from gateway.api.anonymous import VERIFIED
-from gateway.api.idempotency import HEADER, keyed_update, letter_id_for
 from gateway.api.responses import AUTHENTICATED, errors, retry_after, too_many_requests
 from gateway.auth import Claims, bearer_token
 from gateway.content import initial_update, plain_text
@@ -103,22 +102,11 @@ def charge_update_bytes(ctx: Context, claims: Claims, size: int) -> None:
     raise HTTPException(429, "update bytes over budget", retry_after(wait))
 
 
-CREATE_ANSWERS = {
-    **errors(*AUTHENTICATED, 400, 409, 413, 503, 504),
-    200: {"model": LetterCreatedOut, "description": "created before, by a try with this key"},
-}
-
-
-@router.post("/v1/letters", status_code=201, responses=CREATE_ANSWERS)
+@router.post("/v1/letters", status_code=201, responses=errors(*AUTHENTICATED, 400, 413, 503, 504))
 async def create_letter(
-    body: CreateLetter,
-    gateway: GatewayDep,
-    claims: ClaimsDep,
-    response: Response,
-    idempotency_key: Annotated[str | None, Header(alias=HEADER)] = None,
+    body: CreateLetter, gateway: GatewayDep, claims: ClaimsDep
 ) -> LetterCreatedOut:
-    """201 once the letter is in the log. With an `Idempotency-Key`, a retry of a create that
-    succeeded (or ended in 504 and landed) answers 200 with the same letter."""
+    """201 once the letter is in the log; 504 when the log did not confirm it in time."""
     if not (
         claims.role == "service" or (claims.role == "editor" and claims.firm_id == body.firm_id)
     ):
@@ -126,25 +114,13 @@ async def create_letter(
         raise HTTPException(403, "forbidden")
     ctx = gateway.ctx
     out = LetterCreatedOut(letter_id=uuid7(), firm_id=body.firm_id, title=body.title)
-    if idempotency_key is not None:
-        out.letter_id = letter_id_for(body.firm_id, idempotency_key)
-        found = await gateway.access.lookup(out.letter_id)
-        if found is not None:
-            if found.title != body.title:
-                raise HTTPException(409, f"{HEADER} already used for another letter")
-            response.status_code = 200
-            return out
     letter_id = out.letter_id
     created = LetterCreated(
         letter_id=letter_id, firm_id=body.firm_id, title=body.title, created_by=claims.sub
     )
     entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
     if body.content:
-        field = ctx.settings.doc_field
-        if idempotency_key is None:
-            update = initial_update(body.content, field)
-        else:
-            update = keyed_update(letter_id, body.content, field)
+        update = initial_update(body.content, ctx.settings.doc_field)
         if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
             ctx.metrics.refuse("document_too_large")
             raise HTTPException(413, "content exceeds the letter size limit")
@@ -155,7 +131,7 @@ async def create_letter(
     meta = LetterMeta(letter_id, body.firm_id, body.title)
     topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
     try:
-        # Landing after a 504, it is found here at once (a retry with the key answers 200).
+        # Landing after a 504, this instance knows it at once.
         await append_confirmed(
             ctx.log, topic, letter_id.encode(), entries, timeout_s,
             lambda _: gateway.access.remember(meta),

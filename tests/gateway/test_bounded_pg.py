@@ -8,8 +8,21 @@ import asyncpg
 import pytest
 
 from schemas.bounded_pg import BoundedPool, PostgresNotAnswering, bounded_pool
+from tests.support import eventually
 
 TIMEOUT_S = 1.0
+
+
+async def _sleeping(dsn: str, n: int) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        running = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(0.7)'"
+            " AND state = 'active'"
+        )
+        return bool(running == n)
+    finally:
+        await conn.close()
 
 
 async def _pool(dsn: str) -> BoundedPool:
@@ -23,7 +36,7 @@ async def test_waiting_for_a_busy_pool_is_not_a_frozen_server(pg_database: str) 
         # bound): a read queued after them gives up waiting for one, but PostgreSQL answers, so
         # the next read is not refused at once.
         slow = [asyncio.ensure_future(pool.fetchval("SELECT pg_sleep(0.7)")) for _ in range(4)]
-        await asyncio.sleep(0.1)
+        await eventually(lambda: _sleeping(pg_database, 2))  # the first two run, two wait
         with pytest.raises(PostgresNotAnswering, match="no PostgreSQL connection free"):
             async with pool.acquire():
                 pass

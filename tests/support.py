@@ -1,9 +1,12 @@
 """Helpers shared by the tests: waiting on a condition instead of sleeping, free ports, the
-CLI as a real process, a started log."""
+CLI as a real process, a started log, a Node script's JSON."""
 
 import asyncio
 import inspect
+import json
+import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -87,3 +90,10 @@ async def started_log(settings: Settings) -> AsyncIterator[Log]:
         yield log
     finally:
         await log.close()
+
+
+def node_json(script: Path, node_modules: Path) -> Any:
+    """What a Node script (stock npm packages from `node_modules`) prints, as JSON."""
+    env = {**os.environ, "NODE_PATH": str(node_modules)}
+    out = subprocess.run(["node", str(script)], env=env, capture_output=True, check=True, text=True)
+    return json.loads(out.stdout)

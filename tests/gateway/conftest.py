@@ -1,17 +1,18 @@
-"""Fixtures: a gateway with the real embedded log in a temporary directory; both read paths; a
-client of a fresh Redis database."""
+"""Fixtures: a gateway with the real embedded log in a temporary directory (and one with Redis
+and PostgreSQL too); both read paths; a client of a fresh Redis database."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
 from gateway import transport
 from schemas.settings import Settings
-from tests.gateway.harness import Running, running_gateway
+from tests.gateway.harness import Running, running_gateway, running_with_stores
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -20,6 +21,26 @@ async def gw(tmp_path: Path) -> AsyncIterator[Running]:
     settings = Settings(data_dir=tmp_path / "steno", partitions=2, jwt_leeway_s=2)
     async with running_gateway(settings) as running:
         yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stores(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterator[Running]:
+    """A gateway with Redis and PostgreSQL; an idle letter leaves memory after 0.2 s."""
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, idle_unload_s=0.2,
+                        redis_url=redis_db, database_url=pg_database)  # fmt: skip
+    async with running_with_stores(settings) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stores_writer(stores: Running) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to `stores`' PostgreSQL for a test's own rows (the gateway only reads)."""
+    assert stores.settings.database_url is not None
+    conn = await asyncpg.connect(stores.settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 @pytest_asyncio.fixture

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 import redis.asyncio as aioredis
 import websockets
@@ -29,8 +28,10 @@ from eventlog.records import Log, Record
 from gateway.api.app import create_app
 from gateway.api.server import GatewayServer, server_for
 from gateway.auth import mint_token
+from schemas.bounded_pg import bounded_pool
 from schemas.events import Topic
 from schemas.settings import Settings
+from schemas.stores import CONNECT_TIMEOUT_S
 from snapshotter.migrate import migrate
 from tests.support import eventually, free_port
 
@@ -140,7 +141,7 @@ async def running_with_stores(settings: Settings) -> AsyncIterator[Running]:
     assert settings.redis_url is not None and settings.database_url is not None
     await migrate(settings.database_url)
     redis = aioredis.Redis.from_url(settings.redis_url)
-    pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    pg = await bounded_pool(settings.database_url, CONNECT_TIMEOUT_S, max_size=2)
     try:
         async with running_gateway(settings, redis=redis, pg=pg) as running:
             yield running

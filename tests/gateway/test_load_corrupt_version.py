@@ -24,7 +24,7 @@ from schemas.events import Topic
 from schemas.keys import ydoc_key, ydoc_offset_key
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
-from tests.gateway.harness import Running, running_with_stores
+from tests.gateway.harness import Running
 from tests.support import eventually, started_log
 from tests.tools.scripted import LETTER
 from tests.tools.snapshots import snapshotted
@@ -115,28 +115,22 @@ async def test_a_corrupt_redis_snapshot_falls_back_to_postgresql(
         await redis.aclose()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def gw(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterator[Running]:
-    settings = Settings(data_dir=tmp_path / "gw", partitions=2, idle_unload_s=0.2,
-                        redis_url=redis_db, database_url=pg_database)  # fmt: skip
-    async with running_with_stores(settings) as running:
-        yield running
-
-
-async def _unloaded(gw: Running, letter: str) -> None:
-    rooms = gw.app.state.gateway.rooms
+async def _unloaded(stores: Running, letter: str) -> None:
+    rooms = stores.app.state.gateway.rooms
     await eventually(lambda: rooms.get(letter) is None)
 
 
-async def test_a_letter_whose_latest_version_is_corrupt_opens(gw: Running) -> None:
+async def test_a_letter_whose_latest_version_is_corrupt_opens(
+    stores: Running, stores_writer: asyncpg.Connection
+) -> None:
     """No Redis snapshot (expired), the latest version corrupt: REST reads and a WebSocket
     client get the letter, not a 500 and a 4503 loop."""
-    letter = await gw.create_letter("Dear Sir,\nPay.")
-    await _unloaded(gw, letter)
-    pg = gw.app.state.gateway.ctx.pg
-    topic = gw.settings.topic(Topic.LETTERS)
-    partition = gw.log.partition_for(topic, letter.encode())
-    end = (await gw.log.end_offsets(topic))[partition]
+    letter = await stores.create_letter("Dear Sir,\nPay.")
+    await _unloaded(stores, letter)
+    pg = stores_writer
+    topic = stores.settings.topic(Topic.LETTERS)
+    partition = stores.log.partition_for(topic, letter.encode())
+    end = (await stores.log.end_offsets(topic))[partition]
     await pg.execute(
         "INSERT INTO letters (letter_id, firm_id, title, created_at, created_by, log_topic,"
         " log_partition, log_offset) VALUES ($1, 'firm-a', 'T', now(), 'u', $2, $3, 0)",
@@ -148,55 +142,55 @@ async def test_a_letter_whose_latest_version_is_corrupt_opens(gw: Running) -> No
         " VALUES ($1, 1, '', '{}', $2, $3, $4, $5, '{}', now())",
         letter, GARBAGE, topic, partition, end,
     )  # fmt: skip
-    headers = {"Authorization": f"Bearer {gw.token()}"}
-    async with httpx.AsyncClient(base_url=gw.http) as http:
+    headers = {"Authorization": f"Bearer {stores.token()}"}
+    async with httpx.AsyncClient(base_url=stores.http) as http:
         r = await http.get(f"/v1/letters/{letter}", headers=headers)
     assert r.status_code == 200 and r.json()["content"] == "Dear Sir,\nPay."
-    client = await gw.client(letter)
+    client = await stores.client(letter)
     await eventually(lambda: client.synced.is_set() or client.closed.is_set())
     assert client.synced.is_set(), client.close_code
-    assert plain_text(client.doc, gw.settings.doc_field) == "Dear Sir,\nPay."
+    assert plain_text(client.doc, stores.settings.doc_field) == "Dear Sir,\nPay."
     await client.close()
 
 
 async def test_an_update_in_the_log_that_does_not_decode_is_skipped(
-    gw: Running, caplog: pytest.LogCaptureFixture
+    stores: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A `doc.update` pycrdt refuses (written past the gateway's checks) is skipped by the load
     with a warning, as the projector and the snapshotter skip it: the letter opens, with what
     the other records hold (it was a 4503 on every connect)."""
-    letter = await gw.create_letter("Dear Sir,")
-    await _unloaded(gw, letter)
-    ctx = gw.app.state.gateway.ctx
+    letter = await stores.create_letter("Dear Sir,")
+    await _unloaded(stores, letter)
+    ctx = stores.app.state.gateway.ctx
     entry = ctx.entry(letter, b"\x01garbage", firm="firm-a", user="svc", type="doc.update")
-    await gw.log.append(gw.settings.topic(Topic.LETTERS), letter.encode(), [entry])
+    await stores.log.append(stores.settings.topic(Topic.LETTERS), letter.encode(), [entry])
     with caplog.at_level(logging.WARNING, logger="gateway.live.loader"):
-        client = await gw.client(letter)
+        client = await stores.client(letter)
         waits = [asyncio.create_task(e.wait()) for e in (client.synced, client.closed)]
         await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
             wait.cancel()
     assert client.synced.is_set(), client.close_code  # it was closed with 4503 load_failed
-    assert plain_text(client.doc, gw.settings.doc_field) == "Dear Sir,"
+    assert plain_text(client.doc, stores.settings.doc_field) == "Dear Sir,"
     messages = [r.getMessage() for r in caplog.records]
     assert any(letter in m and "1 update(s) in the log do not decode" in m for m in messages)
     await client.close()
 
 
 async def test_a_load_failure_not_the_logs_is_not_called_log_unavailable(
-    gw: Running, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    stores: Running, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A load that fails for another reason than the log (here an injected bug): still 4503,
     but `load_failed`, and no "append failed" blaming the log."""
-    letter = await gw.create_letter("Dear Sir,")
-    await _unloaded(gw, letter)
+    letter = await stores.create_letter("Dear Sir,")
+    await _unloaded(stores, letter)
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the load")
 
     monkeypatch.setattr(loader, "load", broken)
     with caplog.at_level(logging.WARNING, logger="gateway.live.room"):
-        client = await gw.client(letter)
+        client = await stores.client(letter)
         await client.closed.wait()
     assert (client.close_code, client.ws.close_reason) == (4503, "load_failed")
     messages = [r.getMessage() for r in caplog.records]

@@ -3,29 +3,18 @@ unload; the REST API."""
 
 import gc
 import weakref
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
-import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import Doc, Text
 
 from eventlog.records import Entry
 from gateway.access import LetterMeta
 from schemas.events import Topic
-from schemas.settings import Settings
-from tests.gateway.harness import Running, running_with_stores
+from tests.gateway.harness import Running
 from tests.support import eventually
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stores(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterator[Running]:
-    settings = Settings(data_dir=tmp_path / "steno", partitions=2, idle_unload_s=0.2,
-                        redis_url=redis_db, database_url=pg_database)  # fmt: skip
-    async with running_with_stores(settings) as running:
-        yield running
 
 
 def _text_update(text: str, base: Doc[Any] | None = None) -> tuple[bytes, Doc[Any]]:
@@ -69,11 +58,13 @@ async def test_loads_redis_snapshot_then_the_log_after_it(stores: Running) -> No
     assert await _text_of(stores, letter) == "from-redis after"
 
 
-async def test_loads_latest_letter_version_then_the_log_after_it(stores: Running) -> None:
+async def test_loads_latest_letter_version_then_the_log_after_it(
+    stores: Running, stores_writer: asyncpg.Connection
+) -> None:
     letter = await stores.create_letter()
     old, doc = _text_update("v1 ")
     _state, doc = _text_update("from-pg ", doc)
-    pg = stores.app.state.gateway.ctx.pg
+    pg = stores_writer
     topic = stores.settings.topic(Topic.LETTERS)
     await pg.execute(
         "INSERT INTO letters (letter_id, firm_id, title, created_at, created_by, log_topic,"
@@ -94,10 +85,11 @@ async def test_loads_latest_letter_version_then_the_log_after_it(stores: Running
 
 async def test_with_no_snapshot_the_log_is_read_from_the_letters_creation(
     stores: Running,
+    stores_writer: asyncpg.Connection,
 ) -> None:
     """Not from the partition's beginning: the topic is kept forever. In each case an update
     placed before the start the projections give stands for that history: it is not read."""
-    pg = stores.app.state.gateway.ctx.pg
+    pg = stores_writer
     topic = stores.settings.topic(Topic.LETTERS)
     # The letters row says where the letter was created.
     known = await stores.create_letter()

@@ -11,7 +11,6 @@ import redis.asyncio as aioredis
 
 from eventlog import Log
 from eventlog.errors import PositionPastEndError
-from eventlog.factory import open_log
 from projector.consumer import Projector
 from projector.entry import run
 from projector.store import position_key
@@ -27,7 +26,7 @@ from tests.projector.support import (
     dump,
     projector,
 )
-from tests.support import eventually
+from tests.support import eventually, started_log
 
 KAFKA_OPTIONS = OPTIONS.model_copy(update={"group_session_timeout_ms": 6000})
 
@@ -46,12 +45,8 @@ async def kafka_settings(tmp_path: Path, redis_db: str, kafka_bootstrap: str) ->
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def kafka_log(kafka_settings: Settings) -> AsyncIterator[Log]:
-    log = open_log(kafka_settings)
-    await log.start()
-    try:
+    async with started_log(kafka_settings) as log:
         yield log
-    finally:
-        await log.close()
 
 
 async def test_end_to_end_on_kafka(

@@ -4,9 +4,6 @@ it changed), no edit row spans a version, the content a letter was created with 
 own, and a version's contributors are those whose edits it holds, not whoever left last."""
 
 import datetime as dt
-import json
-import os
-import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,6 +23,7 @@ from snapshotter.fold import Folder
 from tests.interop.conftest import node_modules  # noqa: F401 (the fixture: `npm ci` if needed)
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, LetterScript, append, drain
+from tests.support import node_json
 from tools.history import Entry, describe
 
 HERE = Path(__file__).parent
@@ -33,14 +31,7 @@ HERE = Path(__file__).parent
 
 @pytest.fixture(scope="module")
 def blocks(node_modules: Path) -> dict[str, Any]:  # noqa: F811
-    out = subprocess.run(
-        ["node", str(HERE / "yjs_blocks.cjs")],
-        env={**os.environ, "NODE_PATH": str(node_modules)},
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    found: dict[str, Any] = json.loads(out)
+    found: dict[str, Any] = node_json(HERE / "yjs_blocks.cjs", node_modules)
     return found
 
 

@@ -2,9 +2,6 @@
 updates made by stock Yjs, whatever unit the CRDT's events use: yrs counts an XmlText's deletions
 in UTF-8 bytes and a Y.Text body's in UTF-16 units (an astral character is two)."""
 
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +9,7 @@ import pytest
 
 from snapshotter.document import LetterDocument
 from tests.interop.conftest import node_modules  # noqa: F401 (the fixture: `npm ci` if needed)
+from tests.support import node_json
 
 HERE = Path(__file__).parent
 FIELD = "default"
@@ -19,14 +17,7 @@ FIELD = "default"
 
 @pytest.fixture(scope="module")
 def scenarios(node_modules: Path) -> list[dict[str, Any]]:  # noqa: F811
-    out = subprocess.run(
-        ["node", str(HERE / "yjs_edits.cjs")],
-        env={**os.environ, "NODE_PATH": str(node_modules)},
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    found: list[dict[str, Any]] = json.loads(out)
+    found: list[dict[str, Any]] = node_json(HERE / "yjs_edits.cjs", node_modules)
     return found
 
 

@@ -28,9 +28,8 @@ from snapshotter.store import Store
 from tools.progress import Meter
 from tools.sources import Sources
 
-# consumer_positions rows under MARKER_GROUP mark jobs; this one is also read by the auditor
-# routes (tools/rest.py), which refuse partial versions and history while it is there.
-RESET_MARKER = SNAPSHOTTER_RESET
+# consumer_positions rows under MARKER_GROUP mark jobs; SNAPSHOTTER_RESET's is also read by the
+# auditor routes (tools/rest.py), which refuse partial versions and history while it is there.
 TABLES = (
     "letters, letter_version, collaboration, comment_threads, comments, snapshotter_letter_state,"
     " snapshotter_unsaved"
@@ -44,11 +43,11 @@ _LETTER_TABLES = (
 async def reset(pool: asyncpg.Pool) -> bool:
     """Truncate the snapshotter's tables and positions, unless an unfinished reset did."""
     async with pool.acquire() as conn, conn.transaction():
-        if await _marker(conn, *RESET_MARKER):
+        if await _marker(conn, *SNAPSHOTTER_RESET):
             return False
         await conn.execute(f"TRUNCATE {TABLES}")
         await conn.execute("DELETE FROM consumer_positions WHERE consumer_group = $1", GROUP)
-        await _set_marker(conn, *RESET_MARKER)
+        await _set_marker(conn, *SNAPSHOTTER_RESET)
     return True
 
 
@@ -110,7 +109,7 @@ async def run_all(src: Sources, meter: Meter) -> int:
         await conn.execute(
             "DELETE FROM consumer_positions WHERE consumer_group = $1 AND topic = $2",
             MARKER_GROUP,
-            RESET_MARKER[0],
+            SNAPSHOTTER_RESET[0],
         )
     return done
 

@@ -27,11 +27,14 @@ from tests.gateway.harness import Running, YClient, running_gateway
 
 
 class Provider:
-    """A JWKS endpoint: publishes the public halves of `keys` (by kid); counts its fetches.
-    `body`, when set, is answered instead (with 200), as a misconfigured provider might."""
+    """A JWKS endpoint: publishes the public halves of `keys` (by kid); counts the requests it
+    received (`requests`, counted on arrival: a test comparing counts must not race the server
+    thread) and answered (`fetches`, to wait for). `body`, when set, is answered instead (with
+    200), as a misconfigured provider might."""
 
     def __init__(self) -> None:
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
+        self.requests = 0
         self.fetches = 0
         self.up = True
         self.body: bytes | None = None
@@ -62,6 +65,8 @@ class Provider:
 def serving(provider: Provider) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            with provider._fetched:
+                provider.requests += 1
             body = provider.body or (provider.document() if provider.up else b"down")
             self.send_response(200 if provider.up else 503)
             self.send_header("Content-Type", "application/json")
@@ -142,9 +147,9 @@ async def test_keys_rotate_without_a_restart(rotating: tuple[Running, Provider])
     await client.close()
 
     k2 = provider.add("k2")  # the provider publishes a new key and signs with it at once
-    fetched = provider.fetches
+    fetched = provider.requests
     assert await _status(gw, signed(k2, "k2")) == 200
-    assert provider.fetches == fetched + 1
+    assert provider.requests == fetched + 1
     assert await _status(gw, signed(k1, "k1")) == 200  # the old one until it is withdrawn
 
     del provider.keys["k1"]  # withdrawn: forgotten at the next fetch (every 5 min, or a miss)
@@ -162,10 +167,10 @@ async def test_made_up_key_ids_do_not_reach_the_provider(tmp_path: Path) -> None
     with provider_at() as (provider, url):
         async with running_gateway(_settings(tmp_path, url)) as gw:  # refetch at most every 30 s
             stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            fetched = provider.fetches  # the fetch at start
+            fetched = provider.requests  # the fetch at start
             tokens = [signed(stranger, uuid.uuid4().hex) for _ in range(30)]
             assert await asyncio.gather(*(_status(gw, t) for t in tokens)) == [401] * 30
-            assert provider.fetches == fetched
+            assert provider.requests == fetched
             assert await _status(gw, signed(provider.keys["k1"], "k1")) == 200
 
 
@@ -272,9 +277,9 @@ async def test_malformed_tokens_are_401_and_fetch_nothing(
     rotating: tuple[Running, Provider], bad: str
 ) -> None:
     gw, provider = rotating
-    fetched = provider.fetches
+    fetched = provider.requests
     assert await _status(gw, bad) == 401
-    assert provider.fetches == fetched
+    assert provider.requests == fetched
 
 
 def test_a_jwks_url_that_is_not_http_is_refused_at_start() -> None:

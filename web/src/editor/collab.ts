@@ -9,7 +9,7 @@ import * as Y from 'yjs'
 
 import type { Session } from '../auth'
 import { commentAnchors } from './anchors'
-import { readInputBeforeMessages, readSelectionBeforeKeys } from './pending-input'
+import { readInputBeforeMessages, readPendingInputFirst } from './pending-input'
 import { documentExtensions } from './schema'
 import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
@@ -84,7 +84,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       commentAnchors,
       autoDirection,
       undoGrouping,
-      readSelectionBeforeKeys,
+      readPendingInputFirst,
     ],
     editorProps: {
       attributes: {

@@ -15,12 +15,21 @@
 // A key pressed before that "selectionchange" task runs is the same race without a colleague:
 // ProseMirror flushes pending DOM mutations on keydown but not the DOM selection, so Enter right
 // after a click split the block the caret was in before it (a new list landed below the closing
-// line instead of under "Injuries:"). `readSelectionBeforeKeys` reads it first. So does this
+// line instead of under "Injuries:"). `readPendingInputFirst` reads it first. So does this
 // page's own presence status before it changes ("typing" to "active", on a timer): awareness
 // changes redraw the carets, and with them the stale selection.
+//
+// Redraws that come from no message or key are the same race again: a transaction carrying only
+// metas that changes decorations (y-tiptap's carets, put off to a timeout after each awareness
+// message; the fading of a colleague's highlight, on a timer; lock marks after a REST answer)
+// writes ProseMirror's selection back to the DOM. Chromium runs input before timers queued
+// earlier, so such a task can fall between a click and its "selectionchange": under load a
+// click was lost 1 run in 6 (CI: Avery's click on Parker's paragraph, while he typed there).
+// `readPendingInputFirst` reads the DOM before each such transaction and rebuilds it on the
+// state that reading produced.
 
 import { Extension } from '@tiptap/core'
-import { Plugin, PluginKey } from '@tiptap/pm/state'
+import { Plugin, PluginKey, type Transaction } from '@tiptap/pm/state'
 import type { EditorView } from '@tiptap/pm/view'
 import type { WebsocketProvider } from 'y-websocket'
 
@@ -40,21 +49,66 @@ export function readPendingInput(view: EditorView | null): void {
   if (view) flush(view)
 }
 
-/** Before ProseMirror handles a key, it takes the caret where the DOM has it (a click not yet
- * read); not while composing, where the IME owns the selection. */
-export const readSelectionBeforeKeys = Extension.create({
-  name: 'readSelectionBeforeKeys',
+// A transaction's metas are not enumerable through its typings (plugin keys are stored as strings).
+interface WithMetas {
+  meta: Record<string, unknown>
+}
+
+/** A transaction that only carries metas: it redraws (decorations) with the selection it holds. */
+const onlyRedraws = (tr: Transaction): boolean =>
+  !tr.docChanged && !tr.selectionSet && !tr.storedMarksSet && !tr.scrolledIntoView
+
+/** The same metas on a transaction from `view`'s current state. */
+function rebuilt(view: EditorView, tr: Transaction): Transaction {
+  const fresh = view.state.tr.setTime(tr.time)
+  for (const [key, value] of Object.entries((tr as unknown as WithMetas).meta)) fresh.setMeta(key, value)
+  return fresh
+}
+
+const composing = (view: EditorView, event?: KeyboardEvent): boolean =>
+  view.composing || (event !== undefined && (event.isComposing || event.keyCode === 229))
+
+/** ProseMirror takes the caret where the DOM has it (a click not yet read) before it handles a
+ * key, and before a transaction that only redraws while a click or key in the letter has not
+ * been read yet; not while composing, where the IME owns the selection. Only then: at other
+ * times the DOM may lag behind a selection this page set (a letter opening with the caret at its
+ * end, a comment's text selected from the panel), and reading it would undo that. */
+export const readPendingInputFirst = Extension.create<Record<string, never>, { unread: boolean }>({
+  name: 'readPendingInputFirst',
+  addStorage: () => ({ unread: false }),
+  dispatchTransaction({ transaction, next }) {
+    const view = this.editor.view
+    if (transaction.selectionSet) this.storage.unread = false
+    if (!this.storage.unread || !onlyRedraws(transaction) || composing(view)) return next(transaction)
+    this.storage.unread = false
+    const before = view.state
+    flush(view) // dispatches (through here) the caret or text the DOM has, if ProseMirror lacks it
+    next(view.state === before ? transaction : rebuilt(view, transaction))
+  },
   addProseMirrorPlugins() {
+    const storage = this.storage
     return [
       new Plugin({
-        key: new PluginKey('readSelectionBeforeKeys'),
+        key: new PluginKey('readPendingInputFirst'),
         props: {
           handleDOMEvents: {
+            mousedown: () => {
+              storage.unread = true // the browser moves the caret; ProseMirror reads it later
+              return false
+            },
             keydown: (view, event) => {
-              if (!event.isComposing && event.keyCode !== 229 && !view.composing) flush(view)
+              if (!composing(view, event)) flush(view)
+              storage.unread = true // End, arrows: as a click
               return false // ProseMirror goes on handling the key
             },
           },
+        },
+        view: (view) => {
+          // ProseMirror reads the DOM on this same event (its own listener): nothing is unread.
+          const read = (): void => void (storage.unread = false)
+          const doc = view.dom.ownerDocument
+          doc.addEventListener('selectionchange', read)
+          return { destroy: () => doc.removeEventListener('selectionchange', read) }
         },
       }),
     ]

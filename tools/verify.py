@@ -12,9 +12,11 @@ vector; encodings may differ byte-wise while holding the same document.
 Every row the readers show is checked (`history`, `GET .../versions/{n}` and the gateway's
 letter list read a letter's rows whatever log position they claim): one claiming another topic
 or partition than the letter's, or a position past its partition's end (as Redis's offset can),
-is a mismatch, not left out. The `letters` row (firm, title, creator, creation time and
-position) is compared with the one the snapshotter's fold writes from `letter.created`. Times
-are printed as ISO-8601 UTC (`tools.timefmt.iso`), compared to the millisecond.
+or a negative one, is a mismatch, not left out. The `letters` row (firm, title, creator,
+creation time and position) is compared with the one the snapshotter's fold writes from
+`letter.created`, and so is Redis's `letter:<id>:meta` with the one the projector's fold writes:
+the gateway's access checks trust the firm of either. Times are printed as ISO-8601 UTC
+(`tools.timefmt.iso`), compared to the millisecond.
 
 A letter's versions are read from PostgreSQL without their documents first; their documents
 (Yjs state, text, JSON) are read `VERSIONS_PAGE` at a time as the fold passes their positions,
@@ -36,7 +38,7 @@ from pycrdt import Doc
 
 from projector.store import views
 from schemas.events import SNAPSHOTTER_GROUP, LetterCreated
-from schemas.keys import comments_key, ydoc_key, ydoc_offset_key
+from schemas.keys import comments_key, meta_key, ydoc_key, ydoc_offset_key
 from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
 from snapshotter import pgtext, read
 from snapshotter.document import LetterDocument
@@ -100,13 +102,13 @@ async def quarantined(src: Sources, letters: list[str] | None = None) -> list[Qu
 
 
 async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
-    """Redis's document and threads, and every PostgreSQL row of the letter (its `letters` row,
-    each version, the audit trail, the materialised comments), against the log folded once
-    (`verify_fold`)."""
+    """Redis's document, threads and meta hash, and every PostgreSQL row of the letter (its
+    `letters` row, each version, the audit trail, the materialised comments), against the log
+    folded once (`verify_fold`)."""
     if not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
     # Never from the projections being checked: the log alone.
-    redis = await _redis_now(src, letter_id) if src.redis is not None else None
+    redis, meta = await _redis_now(src, letter_id) if src.redis is not None else (None, {})
     async with _snapshot(src) as conn:
         stored = await _postgres_now(src, conn, letter_id) if conn is not None else None
         # Read after the projections: any position they held then is at most this.
@@ -116,13 +118,15 @@ async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
         ours = [v for v in ([] if stored is None else stored.versions) if log.holds_version(v)]
         states = _States(conn, letter_id, ours)
         positions = {v.log_offset for v in ours}
-        if redis is not None and redis.offset <= log.end:
-            positions.add(redis.offset)
+        # Redis's position, when it is one of this log's (else a mismatch: `_redis`).
+        at = None if redis is None or log.outside(redis.offset, log.end) else redis.offset
+        if at is not None:
+            positions.add(at)
 
         async def doc_at(position: int, state: bytes) -> None:
             replayed = _Replayed(state, field_name)
             found = [f async for v in states.at(position) for f in _version_state(v, replayed)]
-            if redis is not None and redis.offset == position:
+            if redis is not None and at == position:
                 found += _redis_state(letter_id, redis, replayed)
             # Keyed by position: a fold that starts again (a poison record) reports it again.
             documents[position] = found
@@ -133,13 +137,16 @@ async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:
             positions,
             doc_at,
             None if stored is None else stored.committed,
-            None if redis is None or redis.offset > log.end else redis.offset,
+            # A meta hash without a usable position is checked all the same: its one source is
+            # the letter's `letter.created`, so the fold to the log's end gives it.
+            at if at is not None or not meta else log.end,
             () if stored is None else stored.quarantined,
         )
     checked = [f for _, found in sorted(documents.items()) for f in found]
     findings = [f for f in checked if f.store == "redis"]
     if src.redis is not None:
         findings += _redis(letter_id, redis, folded, log)
+        findings += _meta(letter_id, meta, redis, at, folded)
     if stored is not None:
         states_found = [f for f in checked if f.store == "postgres"]
         findings += _letter(letter_id, stored, folded)
@@ -168,7 +175,14 @@ class _Log:
         if (topic, partition) != (self.topic, self.partition):
             here = self.name(self.topic, self.partition)
             return f"claims {self.name(topic, partition)}, not this letter's log ({here})"
-        if not 0 <= offset <= last:
+        return self.outside(offset, last)
+
+    def outside(self, offset: int, last: int) -> str | None:
+        """Why `offset` is no position of this partition (`last`: the highest one a row of its
+        kind can hold), or None."""
+        if offset < 0:
+            return "is negative: no log position is"
+        if offset > last:
             return f"is past the end of its partition ({self.ends()})"
         return None
 
@@ -200,13 +214,20 @@ class _InRedis:
     comments: bytes | None
 
 
-async def _redis_now(src: Sources, letter_id: str) -> _InRedis | None:
+async def _redis_now(src: Sources, letter_id: str) -> tuple[_InRedis | None, dict[str, str]]:
+    """The document with its position and threads (None: no document), and the meta hash ({}:
+    none), read in one transaction: the projector writes them together."""
     assert src.redis is not None
     keys = ydoc_key(letter_id), ydoc_offset_key(letter_id), comments_key(letter_id)
-    state, offset, comments = await src.redis.mget(keys)
+    async with src.redis.pipeline(transaction=True) as pipe:
+        pipe.mget(keys)
+        pipe.hgetall(meta_key(letter_id))
+        (state, offset, comments), hash_ = await pipe.execute()
+    meta = {_text(k): _text(v) for k, v in hash_.items()}
     if state is None or offset is None:
-        return None
-    return _InRedis(_bytes(state), int(offset), None if comments is None else _bytes(comments))
+        return None, meta
+    found = _InRedis(_bytes(state), int(offset), None if comments is None else _bytes(comments))
+    return found, meta
 
 
 def _redis_state(letter_id: str, redis: _InRedis, replayed: "_Replayed") -> list[Finding]:
@@ -222,9 +243,9 @@ def _redis(letter_id: str, redis: _InRedis | None, folded: Folded, log: _Log) ->
     its position is past the log's end (no fold reaches it)."""
     if redis is None:
         return [Finding(letter_id, "redis", "not in Redis (expired or not projected yet)", True)]
-    if redis.offset > log.end:
-        what = f"{ydoc_offset_key(letter_id)} {redis.offset} is past the end of its partition"
-        return [Finding(letter_id, "redis", f"{what} ({log.ends()})", False)]
+    if (why := log.outside(redis.offset, log.end)) is not None:
+        what = f"{ydoc_offset_key(letter_id)} {redis.offset} {why}"
+        return [Finding(letter_id, "redis", what, False)]
     assert folded.projector is not None
     want = {t["thread_id"]: t for t in json.loads(views(folded.projector).comments)}
     got = {t.get("thread_id"): t for t in _threads(redis.comments)}
@@ -233,6 +254,49 @@ def _redis(letter_id: str, redis: _InRedis | None, folded: Folded, log: _Log) ->
     return [Finding(letter_id, "redis", f"{what}: {p}", False) for p in problems] or [
         Finding(letter_id, "redis", f"{what}: {len(want)} thread(s) equal the log's", True)
     ]
+
+
+def _meta(
+    letter_id: str, meta: dict[str, str], redis: _InRedis | None, at: int | None, folded: Folded
+) -> list[Finding]:
+    """`letter:<id>:meta` (the gateway's access checks trust its firm) against the hash the
+    projector's fold writes from `letter.created`: at Redis's position `at`, or, for a hash
+    without a document there (a reset's wipe under way, or tampering), at the log's end."""
+    if folded.projector is None:
+        return []  # no hash, and no position saying the projector passed the letter's creation
+    key, want = meta_key(letter_id), views(folded.projector).meta
+    if not meta:
+        if at is None or not want:
+            return []  # not reached (the ydoc lines say how far it is)
+        what = (
+            f"{key} missing ({ydoc_key(letter_id)} is at position {at}, past the letter's creation)"
+        )
+        return [Finding(letter_id, "redis", what, False)]
+    label = key  # a document at no position of this log: said by `_redis`
+    if at is not None:
+        label = f"{key} at position {at}"
+    elif redis is None:
+        label = f"{key} ({ydoc_key(letter_id)} not in Redis)"
+    problems = []
+    for name in sorted(meta.keys() | want.keys()):
+        got, logged = meta.get(name), want.get(name)
+        if got == logged:
+            continue
+        if got is None:
+            problems.append(f"{name} missing where the log has {_meta_value(name, logged)}")
+        else:
+            has = "none" if logged is None else _meta_value(name, logged)
+            problems.append(f"{name} stored {_meta_value(name, got)} where the log has {has}")
+    return [Finding(letter_id, "redis", f"{label}: {p}", False) for p in problems] or [
+        Finding(letter_id, "redis", f"{label} equals the log's letter.created", True)
+    ]
+
+
+def _meta_value(name: str, value: str | None) -> str:
+    """A meta field as the other lines show values; its creation time (epoch ms) in ISO."""
+    if name == "created_at" and value is not None and value.isascii() and value.isdigit():
+        return _show(iso(int(value)))
+    return _show(value)
 
 
 def _threads(value: bytes | None) -> list[Json]:
@@ -651,6 +715,10 @@ def _vector(state: bytes) -> dict[int, int]:
 
 def _bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _excerpt(got: str, want: str) -> str:

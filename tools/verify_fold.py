@@ -8,7 +8,8 @@ projection it checks says it holds:
   up to the snapshotter's committed position: the `letters` row, audit rows, versions and
   comment changes its commits wrote (a burst still open there has no row yet, as in the table);
 - the projector's letter fold (`projector.fold.fold_letter`) of the non-document events up to
-  Redis's position: the threads it keeps in `comments:<id>`.
+  Redis's position: the threads it keeps in `comments:<id>`, and the `letter:<id>:meta` hash it
+  writes from `letter.created`.
 """
 
 from collections.abc import Awaitable, Callable, Collection
@@ -57,7 +58,7 @@ class Folded:
     audit: list[AuditRow] = field(default_factory=list)
     versions: list[Cut] = field(default_factory=list)
     comments: list[CommentOp] = field(default_factory=list)
-    projector: ProjectorState | None = None  # folded up to `comments_at`, without document
+    projector: ProjectorState | None = None  # folded up to `projector_at`, without document
 
 
 async def fold_letter_log(
@@ -66,18 +67,18 @@ async def fold_letter_log(
     docs_at: Collection[int],
     doc_at: DocAt,
     snapshotter_at: int | None,
-    comments_at: int | None,
+    projector_at: int | None,
     quarantined: Collection[int] = (),
 ) -> Folded:
     """The letter's log folded once: the document at each of `docs_at`, given to `doc_at` in
     position order as the fold passes it (not kept: a long letter has many; awaited, so that
     what is compared with it can be read meanwhile), the snapshotter's rows
     from the records below `snapshotter_at` (skipping the offsets it `quarantined`), and the
-    projector's state below `comments_at` (None: not wanted)."""
+    projector's state below `projector_at` (None: not wanted)."""
     poison = Quarantine(max_attempts=1)  # outlives a restart, as in `history`
     while True:
         try:
-            return await _fold(src, letter_id, docs_at, doc_at, snapshotter_at, comments_at,
+            return await _fold(src, letter_id, docs_at, doc_at, snapshotter_at, projector_at,
                                quarantined, poison)  # fmt: skip
         except PoisonRecord:
             # A record the snapshotter's fold raises on and the snapshotter did not list:
@@ -91,7 +92,7 @@ async def _fold(
     docs_at: Collection[int],
     on_doc: DocAt,
     snapshotter_at: int | None,
-    comments_at: int | None,
+    projector_at: int | None,
     quarantined: Collection[int],
     poison: Quarantine,
 ) -> Folded:
@@ -100,7 +101,7 @@ async def _fold(
     folder.quarantine = poison
     field_name, skipped = src.settings.doc_field, set(quarantined)
     stops = sorted(set(docs_at))
-    want = max([*stops, snapshotter_at or 0, comments_at or 0], default=0)
+    want = max([*stops, snapshotter_at or 0, projector_at or 0], default=0)
     state, updates = EMPTY_DOC, list[DocUpdate]()
     batch, items = list[Record](), list[Item]()
 
@@ -138,12 +139,12 @@ async def _fold(
                     fold_document(state, updates, field_name, attribute=False).state,
                     [],
                 )
-        elif comments_at is not None and record.offset < comments_at:
+        elif projector_at is not None and record.offset < projector_at:
             items.append(Item(Topic.LETTERS, record.offset, event))
     for position in stops:
         await doc_at(position)
     snapshot(batch)
-    if comments_at is not None:
+    if projector_at is not None:
         out.projector = ProjectorState(letter_id)
         fold_letter(out.projector, items, field_name)
     return out

@@ -1,6 +1,6 @@
 """`steno-collab verify [LETTER ... | --all]`: replay the log and compare it with Redis (document,
-threads) and PostgreSQL (every version, the audit trail, the comment tables), and list the
-records the projector or snapshotter quarantined (of those letters, or all). Exit 0 when
+threads, meta hash) and PostgreSQL (every version, the audit trail, the comment tables), and list
+the records the projector or snapshotter quarantined (of those letters, or all). Exit 0 when
 everything agrees, 1 with a line per mismatch or quarantined record (the projection is then known
 to lack a record of the log), 2 when it cannot run or was given a letter the log does not hold
 (one stderr line per such id; the other letters are still verified and reported)."""

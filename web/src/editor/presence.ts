@@ -9,6 +9,13 @@ const TYPING_MS = 2_000
 const IDLE_MS = 60_000
 const AWAY_MS = 5 * 60_000
 const TICK_MS = 1_000
+// A remote 'typing' is shown only while that client is heard from. A live typer is heard with each
+// key (its caret moves) or, failing that, each tick (below), and its own 'typing' lapses TYPING_MS
+// after its last key; the gateway holds an awareness update up to 100 ms. So silence past TYPING_MS
+// plus 1 s (the throttle, delivery, a busy main thread) means it stopped typing or its network
+// dropped; y-protocols only forgets a silent client after 30 s.
+const HEARD_TYPING_MS = TYPING_MS + 1_000
+export const PRESENCE_TICK_MS = TICK_MS
 
 export interface Collaborator {
   clientId: number
@@ -35,7 +42,12 @@ export function trackActivity(
     return now - lastInput >= IDLE_MS ? 'idle' : 'active'
   }
   const publish = (): void => {
-    const status = statusNow(Date.now())
+    const now = Date.now()
+    const status = statusNow(now)
+    if (status === 'typing' && published === 'typing' && now - lastUpdated(awareness, now) >= TICK_MS) {
+      // Keys that leave the caret where it was (Delete) send nothing: renew so readers still hear us.
+      awareness.setLocalStateField('status', status)
+    }
     if (status === published) return
     published = status
     beforePublish() // the change redraws the carets: a click not yet read would be undone
@@ -74,21 +86,31 @@ export function trackActivity(
   }
 }
 
-export function collaborators(awareness: Awareness): Collaborator[] {
+export function collaborators(awareness: Awareness, now = Date.now()): Collaborator[] {
   const people: Collaborator[] = []
   for (const [clientId, state] of awareness.getStates()) {
     const user = state.user as { id?: string; name?: string; color?: string } | undefined
     if (!user?.name) continue
+    const self = clientId === awareness.clientID
+    let status: Status = isStatus(state.status) ? state.status : 'active'
+    if (status === 'typing' && !self && now - lastUpdated(awareness, now, clientId) > HEARD_TYPING_MS) {
+      status = 'active' // not heard lately: its network may be gone (no close reached the server)
+    }
     people.push({
       clientId,
       id: user.id ?? String(clientId),
       name: user.name,
       color: user.color ?? '#888888',
-      status: isStatus(state.status) ? state.status : 'active',
-      self: clientId === awareness.clientID,
+      status,
+      self,
     })
   }
   return dedupeByUser(people)
+}
+
+/** When a client's awareness last changed its clock (here: sent, or received from a peer). */
+function lastUpdated(awareness: Awareness, now: number, clientId = awareness.clientID): number {
+  return awareness.meta.get(clientId)?.lastUpdated ?? now
 }
 
 /** One row per person: the same user in two tabs shows once, with their liveliest status. */

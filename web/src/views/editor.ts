@@ -17,7 +17,13 @@ import { historyPanel } from '../editor/history'
 import { sectionLocks } from '../editor/locks'
 import { refusalNotice } from '../editor/refusal'
 import { readPendingInput } from '../editor/pending-input'
-import { collaborators, trackActivity, typingLine, type Collaborator } from '../editor/presence'
+import {
+  collaborators,
+  PRESENCE_TICK_MS,
+  trackActivity,
+  typingLine,
+  type Collaborator,
+} from '../editor/presence'
 import { MENTIONED } from './mentions'
 
 const SAVING_AFTER_MS = 800
@@ -215,13 +221,19 @@ function presencePanel(
 ): { users: HTMLElement; typing: HTMLElement; stop(): void } {
   const users = h('ul', { class: 'users', 'aria-label': 'People in this letter' })
   const typing = h('p', { class: 'typing', 'aria-live': 'polite' })
+  let shown = ''
   const render = (): void => {
     const everyone = collaborators(awareness)
+    const seen = JSON.stringify(everyone)
+    if (seen === shown) return
+    shown = seen
     replaceChildren(users, ...everyone.map(userRow))
     const line = typingLine(everyone)
     if (typing.textContent !== line) typing.textContent = line // aria-live: announce changes only
   }
   awareness.on('change', render)
+  // A colleague's 'typing' also ends when he goes silent (presence.ts), which no message says.
+  const ticker = setInterval(render, PRESENCE_TICK_MS)
   const stopActivity = trackActivity(awareness, editorRoot, beforePublish)
   render()
   return {
@@ -229,6 +241,7 @@ function presencePanel(
     typing,
     stop() {
       awareness.off('change', render)
+      clearInterval(ticker)
       stopActivity()
     },
   }
@@ -356,6 +369,9 @@ function toolbar(editor: Editor): HTMLElement {
       { type: 'button', 'aria-label': label, title: label, 'aria-pressed': 'false' },
       text,
     )
+    // The letter keeps the keyboard: a button focused on mousedown got it back only at TipTap's next
+    // animation frame, and a key typed before that went to the button (a space clicked it again).
+    button.addEventListener('mousedown', (event) => event.preventDefault())
     button.addEventListener('click', () => run())
     return { button, active }
   })

@@ -1,0 +1,57 @@
+"""A colleague whose network drops while he types stops showing as "typing" within seconds.
+
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
+browser fixtures).
+"""
+
+import asyncio
+
+from playwright.async_api import Browser, expect
+
+from tests.web.browser import EDITABLE, create_letter, pages, sign_in
+from tests.web.test_browser import base_url, browser
+
+__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+
+TYPING = "Parker Paralegal is typing…"
+# Longer than web/src/editor/presence.ts's HEARD_TYPING_MS (3 s) and a render tick (1 s) after it.
+SILENCE_S = 5.0
+
+
+async def test_a_colleague_gone_silent_stops_typing_but_one_deleting_in_place_does_not(
+    base_url: str, browser: Browser
+) -> None:
+    """Chromium's offline emulation stops Parker's frames but keeps his socket open, as a
+    dropped network does: no close reaches the server, which took ~30 s (its ping timeout,
+    y-protocols' outdated timeout) to remove his awareness, and Avery read "is typing…" until
+    then. A reader now believes 'typing' only while it hears that client."""
+    async with pages(browser, 2) as (avery, parker):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(
+            avery, "Stale", "Dear Sir,\nThe terms follow, and none of them is open to negotiation."
+        )
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+        await parker.wait_for_selector(EDITABLE)
+        await parker.click(".letter-body p >> nth=1")
+        await parker.keyboard.press("Home")
+        typing_line = avery.locator(".typing")
+        parker_status = avery.locator(".users [data-name='Parker Paralegal'] .status")
+
+        # Delete keys leave his caret where it is (no awareness update of their own): he still
+        # shows as typing for longer than a reader waits to hear from a typer.
+        await parker.keyboard.press("Delete")
+        await expect(typing_line).to_have_text(TYPING)
+        for _ in range(int(SILENCE_S / 0.25)):
+            await asyncio.sleep(0.25)  # a person's pace, not a wait for anything
+            await parker.keyboard.press("Delete")
+        assert await typing_line.text_content() == TYPING
+        assert await parker_status.text_content() == "typing"
+
+        # His network drops mid-word: the line clears within seconds, and he is still listed
+        # (his socket is open: the server has not removed him), as active.
+        await parker.keyboard.type(" and more", delay=40)
+        await parker.context.set_offline(True)
+        await expect(typing_line).to_have_text(TYPING)
+        await expect(typing_line).to_be_empty(timeout=8_000)  # was ~30 s
+        await expect(parker_status).to_have_text("active")
+        assert avery.errors == []  # type: ignore[attr-defined]

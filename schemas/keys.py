@@ -76,6 +76,14 @@ def notes_key(firm_id: str, user_id: str) -> str:
     return f"{_NOTES}:{quote(firm_id, safe='')}:{quote(user_id, safe='')}"
 
 
+def idempotency_key(firm_id: str, user_id: str, key: str) -> str:
+    """`idempotency:<firmId>:<userId>:<key>`: a create's claim of its `Idempotency-Key` (the
+    gateway writes and reads it on every instance: gateway/api/idempotency.py), each part
+    percent-encoded as in `notes_key`. Not live state: a backfill's wipe must spare it, or a
+    create retried after a rebuild would make a second letter."""
+    return f"idempotency:{quote(firm_id, safe='')}:{quote(user_id, safe='')}:{quote(key, safe='')}"
+
+
 # Match patterns of every live-state key above the projector writes (a backfill's wipe): each
 # key function given "*". `ydoc:*` covers the offsets, `notifications:*` the hashes' indexes.
 LIVE_STATE_PATTERNS = (

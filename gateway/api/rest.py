@@ -11,11 +11,12 @@ appear (gateway/live/confirmed.py): the caller looks (GET /v1/letters) before cr
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
 from gateway.access import LetterMeta
+from gateway.api import idempotency
 from gateway.api.anonymous import VERIFIED
 from gateway.api.responses import AUTHENTICATED, errors, retry_after, too_many_requests
 from gateway.auth import Claims, bearer_token
@@ -102,40 +103,61 @@ def charge_update_bytes(ctx: Context, claims: Claims, size: int) -> None:
     raise HTTPException(429, "update bytes over budget", retry_after(wait))
 
 
-@router.post("/v1/letters", status_code=201, responses=errors(*AUTHENTICATED, 400, 413, 503, 504))
+@router.post(
+    "/v1/letters",
+    status_code=201,
+    responses={**errors(*AUTHENTICATED, 400, 413, 503, 504), **idempotency.RESPONSES},
+)
 async def create_letter(
-    body: CreateLetter, gateway: GatewayDep, claims: ClaimsDep
+    body: CreateLetter,
+    gateway: GatewayDep,
+    claims: ClaimsDep,
+    response: Response,
+    idempotency_key: idempotency.KeyHeader = None,
 ) -> LetterCreatedOut:
-    """201 once the letter is in the log; 504 when the log did not confirm it in time."""
+    """201 once the letter is in the log; 504 when the log did not confirm it in time. With an
+    `Idempotency-Key`, the same request again answers the same letter (api/idempotency.py)."""
     if not (
         claims.role == "service" or (claims.role == "editor" and claims.firm_id == body.firm_id)
     ):
         gateway.ctx.metrics.refuse("forbidden")
         raise HTTPException(403, "forbidden")
     ctx = gateway.ctx
-    out = LetterCreatedOut(letter_id=uuid7(), firm_id=body.firm_id, title=body.title)
-    letter_id = out.letter_id
+    update = initial_update(body.content, ctx.settings.doc_field) if body.content else b""
+    if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
+        ctx.metrics.refuse("document_too_large")
+        raise HTTPException(413, "content exceeds the letter size limit")
+    ticket = None
+    if idempotency_key is not None:
+        claimed = await idempotency.begin(
+            gateway.access, ctx.redis, claims, idempotency_key, body.model_dump(),
+            ctx.settings.idempotency_ttl_s, ctx.settings.append_timeout_s,
+        )  # fmt: skip
+        if isinstance(claimed, str):  # made by the same request before: nothing to append
+            response.headers[idempotency.REPLAYED] = "true"
+            return LetterCreatedOut(letter_id=claimed, firm_id=body.firm_id, title=body.title)
+        ticket = claimed
+    letter_id = ticket.letter_id if ticket else uuid7()
+    out = LetterCreatedOut(letter_id=letter_id, firm_id=body.firm_id, title=body.title)
     created = LetterCreated(
         letter_id=letter_id, firm_id=body.firm_id, title=body.title, created_by=claims.sub
     )
     entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
-    if body.content:
-        update = initial_update(body.content, ctx.settings.doc_field)
-        if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
-            ctx.metrics.refuse("document_too_large")
-            raise HTTPException(413, "content exceeds the letter size limit")
-        charge_update_bytes(ctx, claims, len(update))
+    if update:
         entries.append(
             ctx.entry(letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update")
         )
     meta = LetterMeta(letter_id, body.firm_id, body.title)
     topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
     try:
-        # Landing after a 504, this instance knows it at once.
-        await append_confirmed(
-            ctx.log, topic, letter_id.encode(), entries, timeout_s,
-            lambda _: gateway.access.remember(meta),
-        )  # fmt: skip
+        async with idempotency.settling(ticket):
+            if update:
+                charge_update_bytes(ctx, claims, len(update))
+            # Landing after a 504, this instance knows it at once.
+            await append_confirmed(
+                ctx.log, topic, letter_id.encode(), entries, timeout_s,
+                lambda _: gateway.access.remember(meta),
+            )  # fmt: skip
     except Unconfirmed as exc:
         raise HTTPException(504, UNCONFIRMED) from exc
     except LogError as exc:

@@ -1,0 +1,190 @@
+"""`Idempotency-Key` on `POST /v1/letters`: a create retried (after a 504, a dropped connection)
+makes one letter, as with Stripe's API.
+
+The key, scoped to the caller (firm and user: user ids are unique only within a firm), is
+claimed in Redis by one script, with the request's hash and the id of the letter the claimer
+will create (`schemas.keys.idempotency_key`, for `idempotency_ttl_s`). Only the claimer
+appends: two requests with one key never both write (an earlier attempt derived the letter id
+from the key, and two concurrent bodies merged into one letter nobody wrote). The claim then
+follows the create:
+- logged: `done`; the same request again answers the same 201, with `Idempotent-Replayed`;
+- refused by the log, or stopped before the append (413, 429): released, nothing was written;
+- not confirmed in time (504) or cut off mid-append: `unconfirmed`, its letter id kept; the
+  same request again answers 201 once that letter is known (gateway.access), else 409.
+While the first is in flight a repeat gets 409 with Retry-After; the key with another request
+422. Without Redis the guarantee cannot be given: 503, nothing appended.
+"""
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, replace
+from typing import Annotated, Any
+
+from fastapi import Header, HTTPException
+from redis.exceptions import RedisError
+
+from eventlog.errors import LogError
+from gateway.access import NEGATIVE_TTL_S, Access
+from gateway.api.responses import REDIS_RETRY_S, WHY, ErrorOut, retry_after
+from gateway.auth import Claims
+from schemas.ids import uuid7
+from schemas.keys import idempotency_key
+
+log = logging.getLogger(__name__)
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+VALID = re.compile(r"[!-~]{1,255}")  # visible ASCII
+INVALID = f"invalid {HEADER} header: 1 to 255 visible ASCII characters"
+IN_PROGRESS = f"a request with this {HEADER} is still in progress"
+REUSED = f"{HEADER} reused with a different request"
+PENDING, UNCONFIRMED, DONE = "pending", "unconfirmed", "done"
+# A claimer settles its claim within its append's timeout: one pending longer than that plus
+# this lost its claimer (a crash mid-create), and a repeat looks whether its letter exists.
+STALE_SLACK_S = 30.0
+
+# KEYS: claim; ARGV: value, ttl_s. The claim held already, or nil once this one is set.
+CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+# KEYS: claim; ARGV: the value it must still hold, its new value ('' deletes it), ttl_s.
+SWAP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+return 1
+"""
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Makes a retried create safe: the same request with the same key (per user,"
+        " for `STENO_IDEMPOTENCY_TTL_S`) answers the first one's letter, never a second.",
+        json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    ),
+]
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {
+        "headers": {
+            REPLAYED: {
+                "description": f"`true`: the answer of an earlier request with this {HEADER}",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+    },
+    400: {"model": ErrorOut, "description": f"{WHY[400]}; or a malformed {HEADER}"},
+    409: {
+        "model": ErrorOut,
+        "description": f"a request with this {HEADER} is still in progress (or its outcome is"
+        " not known yet): come back after `Retry-After`",
+        "headers": {"Retry-After": {"schema": {"type": "string"}}},
+    },
+    422: {"model": ErrorOut, "description": f"{WHY[422]}; or {REUSED}"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    request: str  # the request's hash
+    letter_id: str
+    state: str
+    at: float  # when it was claimed, seconds since the epoch (the claimer's clock)
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A claim this request holds: the letter it creates, and the claim to settle by how the
+    create ends."""
+
+    redis: Any
+    key: str
+    claim: Claim
+    ttl_s: int
+
+    @property
+    def letter_id(self) -> str:
+        return self.claim.letter_id
+
+    async def settle(self, state: str) -> None:
+        await self._swap(replace(self.claim, state=state).encode())
+
+    async def release(self) -> None:
+        await self._swap(b"")
+
+    async def _swap(self, value: bytes) -> None:
+        try:
+            await self.redis.eval(SWAP, 1, self.key, self.claim.encode(), value, self.ttl_s)
+        except RedisError as exc:  # left pending: a repeat looks for its letter once stale
+            log.warning("an idempotency claim was not settled: %r", exc)
+
+
+def digest(claims: Claims, body: dict[str, Any]) -> str:
+    """sha256 of the parsed body and the caller's firm as canonical JSON: the same request
+    however its JSON was spelled (key order, spaces, a default written out)."""
+    request = {"firm": claims.firm_id, "body": body}
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def begin(
+    access: Access,
+    redis: Any,
+    claims: Claims,
+    header: str,
+    body: dict[str, Any],
+    ttl_s: int,
+    append_timeout_s: float,
+) -> Ticket | str:
+    """Claim `header` for this request: a Ticket (create the letter it names), or the id of the
+    letter the same request made before (answer it again); else 400, 409, 422 or 503."""
+    if not VALID.fullmatch(header):
+        raise HTTPException(400, INVALID)
+    if redis is None:
+        raise HTTPException(503, f"{HEADER} needs Redis, which this gateway runs without")
+    key = idempotency_key(claims.firm_id, claims.sub, header)
+    mine = Claim(digest(claims, body), uuid7(), PENDING, time.time())
+    try:
+        held = await redis.eval(CLAIM, 1, key, mine.encode(), ttl_s)
+    except RedisError as exc:
+        raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
+    if held is None:
+        return Ticket(redis, key, mine, ttl_s)
+    found = Claim(**json.loads(held))
+    if found.request != mine.request:
+        raise HTTPException(422, REUSED)
+    if found.state == DONE:
+        return found.letter_id
+    lost = found.state == UNCONFIRMED or time.time() - found.at > append_timeout_s + STALE_SLACK_S
+    if lost and await access.lookup(found.letter_id) is not None:
+        await Ticket(redis, key, found, ttl_s).settle(DONE)
+        return found.letter_id
+    # A miss is remembered NEGATIVE_TTL_S: sooner, the letter would not be found anyway.
+    raise HTTPException(409, IN_PROGRESS, retry_after(NEGATIVE_TTL_S if lost else 1))
+
+
+@asynccontextmanager
+async def settling(ticket: Ticket | None) -> AsyncIterator[None]:
+    """Settle `ticket`'s claim by how the create inside ends (no ticket: nothing to do)."""
+    if ticket is None:
+        yield
+        return
+    try:
+        yield
+    except (LogError, HTTPException):  # the log refused it, or it stopped before the append
+        await ticket.release()
+        raise
+    except BaseException:  # 504, cancelled mid-append, or unforeseen: the letter may land
+        await ticket.settle(UNCONFIRMED)
+        raise
+    await ticket.settle(DONE)

@@ -41,3 +41,37 @@ async def test_a_key_typed_right_after_a_toolbar_click_goes_into_the_letter(
         await saved(page)
     finally:
         await context.close()
+
+
+# A click in paragraph `index` (the mouse goes down in the letter, the browser puts the caret
+# there; ProseMirror reads it on the next "selectionchange") and, before that event, a press of
+# the toolbar button `label`: on a busy page both come before the browser gets to the event.
+_CLICK_THEN_A_BUTTON = """([index, label]) => {
+  const paragraph = document.querySelectorAll('.letter-body p')[index]
+  paragraph.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, button: 0 }))
+  getSelection().collapse(paragraph.firstChild, 2)
+  const button = document.querySelector(`button[aria-label='${label}']`)
+  button.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, cancelable: true, button: 0 }))
+  button.click()
+}"""
+
+
+async def test_a_button_pressed_right_after_a_click_acts_where_the_click_put_the_caret(
+    base_url: str, browser: Browser
+) -> None:
+    """The button's command took ProseMirror's caret from before the click (a reviewer: the list
+    was made of the paragraph the caret had been in, the lock put on it, the comment told "select
+    the text first" while the text showed selected)."""
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "avery")
+        await create_letter(page, "Toolbar", "Dear Sir,\nThe terms follow.\nYours")
+        await page.wait_for_selector(EDITABLE)
+        await page.locator(".letter-body p").nth(2).click()
+        await expect(page.locator(".caret-section")).to_contain_text("“paragraph 3”")
+        await page.evaluate(_CLICK_THEN_A_BUTTON, [0, "Bulleted list"])
+        await expect(page.locator(".letter-body ul")).to_have_text("Dear Sir,")
+        await expect(page.locator(".letter-body > p")).to_have_text(["The terms follow.", "Yours"])
+        await saved(page)
+    finally:
+        await context.close()

@@ -106,9 +106,24 @@ export const readPendingInputFirst = Extension.create<Record<string, never>, { u
         view: (view) => {
           // ProseMirror reads the DOM on this same event (its own listener): nothing is unread.
           const read = (): void => void (storage.unread = false)
+          // A press outside the letter (a toolbar button, "Lock this section", "Comment on
+          // selection") right after a click in it: read that click first, while the letter still
+          // has focus (ProseMirror ignores the DOM selection of an unfocused letter), or the
+          // button's command acts on the caret from before the click.
+          const outside = (event: MouseEvent): void => {
+            if (storage.unread && !view.dom.contains(event.target as Node | null) && !composing(view)) {
+              flush(view)
+            }
+          }
           const doc = view.dom.ownerDocument
           doc.addEventListener('selectionchange', read)
-          return { destroy: () => doc.removeEventListener('selectionchange', read) }
+          doc.addEventListener('mousedown', outside, { capture: true })
+          return {
+            destroy: () => {
+              doc.removeEventListener('selectionchange', read)
+              doc.removeEventListener('mousedown', outside, { capture: true })
+            },
+          }
         },
       }),
     ]

@@ -73,8 +73,9 @@ class Settings(BaseSettings):
     rest_requests_per_s: float = Field(default=20.0, gt=0)
     rest_requests_burst: int = Field(default=100, ge=1)
     # How long a create's `Idempotency-Key` is remembered (gateway/api/idempotency.py): a retry
-    # within it gets the same letter, as Stripe keeps its keys for 24 h.
-    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    # within it gets the same letter, as Stripe keeps its keys for 24 h. At least 10 minutes:
+    # shorter, a retry after an outage (or a 504 that lands late) would make a second letter.
+    idempotency_ttl_s: int = Field(default=86_400, ge=600)
     # Sockets (gateway/api/waiting.py): a request must arrive whole within the timeout (408),
     # and at most this many sockets are open (unset: the descriptor limit less 512); at the
     # cap a new one displaces the socket that waited longest without a whole request.

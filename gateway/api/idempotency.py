@@ -10,19 +10,28 @@ follows the create:
 - logged: `done`; the same request again answers the same 201, with `Idempotent-Replayed`;
 - refused by the log, or stopped before the append (413, 429): released, nothing was written;
 - not confirmed in time (504) or cut off mid-append: `unconfirmed`, its letter id kept; the
-  same request again answers 201 once that letter is known (gateway.access), else 409.
+  same request again answers 201 once that letter is known (gateway.access), else 409; released
+  if the append ends refused by the log after all.
 While the first is in flight a repeat gets 409 with Retry-After; the key with another request
 422. Without Redis the guarantee cannot be given: 503, nothing appended.
+
+A claim is `pending` for at most `append_timeout_s` + `PENDING_SLACK_S` (its TTL until it is
+settled): its claimer answers within the append timeout, so one pending longer lost its claimer
+(a crash mid-create), or was never answered to anyone (the claim reached Redis after the claimer
+gave up on it with a 503), or its settling failed; the key is free again once it lapses, where
+it would otherwise answer 409 for `idempotency_ttl_s`.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
@@ -43,9 +52,8 @@ INVALID = f"invalid {HEADER} header: 1 to 255 visible ASCII characters"
 IN_PROGRESS = f"a request with this {HEADER} is still in progress"
 REUSED = f"{HEADER} reused with a different request"
 PENDING, UNCONFIRMED, DONE = "pending", "unconfirmed", "done"
-# A claimer settles its claim within its append's timeout: one pending longer than that plus
-# this lost its claimer (a crash mid-create), and a repeat looks whether its letter exists.
-STALE_SLACK_S = 30.0
+PENDING_SLACK_S = 30.0  # a pending claim lapses this long after its claimer's append timeout
+_releasing: set["asyncio.Task[None]"] = set()  # releases after a late refusal, kept alive
 
 # KEYS: claim; ARGV: value, ttl_s. The claim held already, or nil once this one is set.
 CLAIM = """
@@ -102,31 +110,49 @@ class Claim:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ticket:
     """A claim this request holds: the letter it creates, and the claim to settle by how the
-    create ends."""
+    create ends (`claim`: as Redis holds it, for the compare-and-swap)."""
 
     redis: Any
     key: str
     claim: Claim
     ttl_s: int
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def letter_id(self) -> str:
         return self.claim.letter_id
 
     async def settle(self, state: str) -> None:
-        await self._swap(replace(self.claim, state=state).encode())
+        settled = replace(self.claim, state=state)
+        if await self._swap(settled.encode()):
+            self.claim = settled
 
     async def release(self) -> None:
         await self._swap(b"")
 
-    async def _swap(self, value: bytes) -> None:
-        try:
-            await self.redis.eval(SWAP, 1, self.key, self.claim.encode(), value, self.ttl_s)
-        except RedisError as exc:  # left pending: a repeat looks for its letter once stale
-            log.warning("an idempotency claim was not settled: %r", exc)
+    def release_later(self, refused: BaseException) -> None:
+        """The append of a 504 ended refused by the log after all: nothing was written, the
+        key is free again (after the claim's settling, which the lock orders)."""
+        log.info(
+            "idempotency claim %s released: its late append was refused: %r", self.key, refused
+        )
+        task = asyncio.get_running_loop().create_task(self.release())
+        _releasing.add(task)
+        task.add_done_callback(_releasing.discard)
+
+    async def _swap(self, value: bytes) -> bool:
+        async with self._lock:
+            try:
+                done = await self.redis.eval(
+                    SWAP, 1, self.key, self.claim.encode(), value, self.ttl_s
+                )
+            except RedisError as exc:  # a pending one lapses (PENDING_SLACK_S)
+                log.warning("idempotency claim %s was not settled: %r", self.key, exc)
+                return False
+        return bool(done)
 
 
 def digest(claims: Claims, body: dict[str, Any]) -> str:
@@ -154,8 +180,9 @@ async def begin(
         raise HTTPException(503, f"{HEADER} needs Redis, which this gateway runs without")
     key = idempotency_key(claims.firm_id, claims.sub, header)
     mine = Claim(digest(claims, body), uuid7(), PENDING, time.time())
+    pending_ttl_s = math.ceil(append_timeout_s + PENDING_SLACK_S)
     try:
-        held = await redis.eval(CLAIM, 1, key, mine.encode(), ttl_s)
+        held = await redis.eval(CLAIM, 1, key, mine.encode(), pending_ttl_s)
     except RedisError as exc:
         raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
     if held is None:
@@ -165,12 +192,12 @@ async def begin(
         raise HTTPException(422, REUSED)
     if found.state == DONE:
         return found.letter_id
-    lost = found.state == UNCONFIRMED or time.time() - found.at > append_timeout_s + STALE_SLACK_S
-    if lost and await access.lookup(found.letter_id) is not None:
+    unconfirmed = found.state == UNCONFIRMED
+    if unconfirmed and await access.lookup(found.letter_id) is not None:
         await Ticket(redis, key, found, ttl_s).settle(DONE)
         return found.letter_id
     # A miss is remembered NEGATIVE_TTL_S: sooner, the letter would not be found anyway.
-    raise HTTPException(409, IN_PROGRESS, retry_after(NEGATIVE_TTL_S if lost else 1))
+    raise HTTPException(409, IN_PROGRESS, retry_after(NEGATIVE_TTL_S if unconfirmed else 1))
 
 
 @asynccontextmanager

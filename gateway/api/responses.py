@@ -37,9 +37,22 @@ WHY = {
 }
 
 
+# When to come back (whole seconds): always on a 429, on a 503 when the wait is known.
+_RETRY_AFTER = {
+    429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
+    503: {
+        "Retry-After": {"description": "seconds to wait, when known", "schema": {"type": "string"}}
+    },
+}
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` of a route that may answer with these errors."""
-    return {code: {"model": ErrorOut, "description": WHY[code]} for code in codes}
+    return {
+        code: {"model": ErrorOut, "description": WHY[code]}
+        | ({"headers": _RETRY_AFTER[code]} if code in _RETRY_AFTER else {})
+        for code in codes
+    }
 
 
 AUTHENTICATED = (401, 403, 422, 429)  # every route behind a token (422: its parameters)

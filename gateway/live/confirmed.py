@@ -26,6 +26,7 @@ UNCONFIRMED = (
     "the log did not confirm in time: the request may still take effect; check before retrying"
 )
 Landed = Callable[[list[int]], None]
+Refused = Callable[[BaseException], None]
 _late: set["asyncio.Task[list[int]]"] = set()  # appends still running past their deadline
 
 
@@ -43,27 +44,30 @@ async def append_confirmed(
     entries: Sequence[Entry],
     timeout_s: float,
     landed: Landed | None = None,
+    refused: Refused | None = None,
 ) -> list[int]:
     """`log_.append`, within `timeout_s`: its offsets; a LogError the log answered with (a
-    refusal); or Unconfirmed. `landed` gets the offsets if they come after the deadline."""
+    refusal); or Unconfirmed. `landed` gets the offsets if they come after the deadline,
+    `refused` the log's error if it refuses them after it (not a timeout of its own: then the
+    outcome stays unknown)."""
     task = asyncio.ensure_future(log_.append(topic, key, entries))
     try:
         await asyncio.wait([task], timeout=timeout_s)
     finally:  # also when the request itself is cancelled: the append runs on
         if not task.done():
             _late.add(task)
-            task.add_done_callback(partial(_settled, landed))
+            task.add_done_callback(partial(_settled, landed, refused))
     if not task.done():
         raise Unconfirmed()
     try:
         return task.result()
     except LogUnavailableError as exc:
-        if _timed_out(exc):  # the log's own deadline (KafkaLog's), not an answer
+        if timed_out(exc):  # the log's own deadline (KafkaLog's), not an answer
             raise Unconfirmed() from exc
         raise
 
 
-def _timed_out(exc: BaseException) -> bool:
+def timed_out(exc: BaseException) -> bool:
     """Whether `exc` comes of a timeout: the records were sent, their answer did not come."""
     seen: BaseException | None = exc
     while seen is not None:
@@ -73,15 +77,19 @@ def _timed_out(exc: BaseException) -> bool:
     return False
 
 
-def _settled(landed: Landed | None, task: "asyncio.Task[list[int]]") -> None:
+def _settled(
+    landed: Landed | None, refused: Refused | None, task: "asyncio.Task[list[int]]"
+) -> None:
     _late.discard(task)
     if task.cancelled():
         return
     exc = task.exception()  # retrieved either way: no "never retrieved" warning
     if exc is not None:
         log.info("an unconfirmed append failed after all: %r", exc)
-    elif landed is not None:
-        try:
+    try:
+        if exc is None and landed is not None:
             landed(task.result())
-        except Exception:
-            log.exception("after a late append")
+        elif exc is not None and refused is not None and not timed_out(exc):
+            refused(exc)
+    except Exception:
+        log.exception("after a late append")

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from pydantic import ValidationError
 
 from eventlog.factory import open_log
-from gateway.api.idempotency import IN_PROGRESS, INVALID, REUSED
+from gateway.api.idempotency import IN_PROGRESS, INVALID, PENDING_SLACK_S, REUSED
 from gateway.live.confirmed import UNCONFIRMED
 from schemas import keys
 from schemas.events import Topic
@@ -134,9 +136,14 @@ async def test_a_repeat_while_the_first_is_in_flight_is_409_and_one_letter(env: 
     assert again.status_code == 409, again.text
     assert again.json() == {"detail": IN_PROGRESS}
     assert int(again.headers["Retry-After"]) >= 1
+    # Pending, the claim lapses soon after its claimer's append timeout: a claimer that never
+    # settles it (a crash, or a claim that reached Redis after its 503) holds the key no longer.
+    key = keys.idempotency_key("firm-a", "u1", "order-2")
+    assert 0 < await env.redis.inner.ttl(key) <= TIMEOUT_S + PENDING_SLACK_S + 1
     env.log.gate.set()
     made = await first
     assert made.status_code == 201, made.text
+    assert await env.redis.inner.ttl(key) > 3600  # settled: kept for idempotency_ttl_s
     later = await env.create("order-2")
     assert later.status_code == 201 and later.json() == made.json()
     assert [c["letter_id"] for c in await env.created()] == [made.json()["letter_id"]]
@@ -182,6 +189,31 @@ async def test_a_repeat_after_504_answers_the_letter_once_the_log_has_it(env: En
     created = await env.created()
     assert [c["letter_id"] for c in created] == [later.json()["letter_id"]]
     assert await env.content(later.json()["letter_id"]) == BODY["content"]
+
+
+async def test_a_504_the_log_refuses_afterwards_frees_the_key(env: Env) -> None:
+    """Nothing was written after all: the key must not answer 409 for a letter that never
+    comes (it did, for the claim's whole TTL: 24 h by default)."""
+    env.log.gate.clear()
+    first = await env.create("order-7")
+    assert first.status_code == 504, first.text
+    env.log.broken = True
+    env.log.gate.set()  # the held append now ends refused by the log
+
+    async def freed() -> bool:
+        return await env.redis.inner.get(keys.idempotency_key("firm-a", "u1", "order-7")) is None
+
+    await eventually(freed)
+    env.log.broken = False
+    again = await env.create("order-7")
+    assert again.status_code == 201, again.text
+    assert "Idempotent-Replayed" not in again.headers
+    assert [c["letter_id"] for c in await env.created()] == [again.json()["letter_id"]]
+
+
+def test_a_ttl_shorter_than_an_outage_is_refused() -> None:
+    with pytest.raises(ValidationError, match="idempotency_ttl_s"):
+        Settings(idempotency_ttl_s=30)  # a 504 landing later would be made again on a retry
 
 
 async def test_a_repeat_after_503_goes_through(env: Env) -> None:

@@ -4,7 +4,11 @@ Each room has an `Appender` per topic, its FIFO. All appenders of one topic in a
 share a `Batcher`: its one task takes everything queued since its last append and writes it
 with one `Log.append_batch` call (for the embedded log, one group commit). A letter's entries
 keep the order they were queued in, so the log's order is the order the gateway accepted
-updates: they leave in queue order and the next batch goes only once the last one completed.
+updates: they leave in queue order and the next batch goes only once the last one completed, or
+was given up on at `append_timeout_s`. A batch given up on is not cancelled (cancelling takes
+nothing back from a broker, which stores what it was sent once it wakes): it runs on, and each
+of its letters fails with `Unconfirmed`, which the rescue (gateway/live/rescue.py) waits on
+before it appends anything of the letter again, so a late landing is not appended twice.
 One task per topic rather than one per letter: at 2,500 appends/s the per-letter task round
 trips cost ~30 us of the event loop per append (docs/performance.md).
 
@@ -24,6 +28,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 from eventlog.records import Entry, Log
 from gateway.live.intake import Intake, cost
@@ -33,6 +39,43 @@ log = logging.getLogger(__name__)
 Done = Callable[[], None]
 OnFailure = Callable[[BaseException, Sequence[Entry]], None]
 MAX_BATCH = 2000  # entries per append_batch call; the rest goes in the next one
+Results = Sequence[list[int] | Exception]
+_late: set["asyncio.Future[Any]"] = set()  # appends still running past their deadline
+
+
+class Unconfirmed(Exception):
+    """A letter's append the log did not confirm in time: it runs on, its `entries` may land.
+    `outcome()`, once `settled()`: None if they landed, else the error the append ended with."""
+
+    def __init__(
+        self, call: "asyncio.Future[Any]", entries: Sequence[Entry], index: int | None = None
+    ) -> None:
+        super().__init__("the log did not confirm an append in time: it may still land")
+        self.call, self.entries, self._index = call, list(entries), index  # index: in a batch
+
+    def settled(self) -> bool:
+        return self.call.done()
+
+    def outcome(self) -> BaseException | None:
+        if self.call.cancelled():
+            return asyncio.CancelledError()
+        exc = self.call.exception()
+        if exc is not None or self._index is None:
+            return exc
+        result = self.call.result()[self._index]
+        return result if isinstance(result, Exception) else None
+
+
+def run_on(call: "asyncio.Future[Any]") -> None:
+    """Keep `call` running past its deadline; its error, if any, is read by whoever waits."""
+    _late.add(call)
+    call.add_done_callback(_settled)
+
+
+def _settled(call: "asyncio.Future[Any]") -> None:
+    _late.discard(call)
+    if not call.cancelled():
+        call.exception()  # retrieved: no "never retrieved" warning when nobody waits (presence)
 
 
 class Appender:
@@ -96,6 +139,8 @@ class Batcher:
         self._wake = asyncio.Event()
         self._oldest = 0.0  # when the oldest queued entry was queued
         self._task: asyncio.Task[None] | None = None
+        # Letters whose append went unconfirmed, for their rescue to wait on (`unconfirmed`).
+        self._unconfirmed: dict[bytes, Unconfirmed] = {}
 
     def appender(self, key: bytes, on_failure: OnFailure) -> Appender:
         return Appender(self, key, on_failure)
@@ -117,6 +162,10 @@ class Batcher:
             self._queue = [item for item in self._queue if item[0] is not appender]
             self._release(mine)
         return mine
+
+    def unconfirmed(self, key: bytes) -> Unconfirmed | None:
+        """The unconfirmed append that failed `key`'s letter (taken: the rescue waits on it)."""
+        return self._unconfirmed.pop(key, None)
 
     async def close(self) -> None:
         """Stop the task; callers flushed their appenders first."""
@@ -167,22 +216,46 @@ class Batcher:
             return
         started = time.perf_counter()
         work = [(a.key, [entry for entry, _ in items]) for a, items in groups.items()]
-        results: Sequence[list[int] | Exception]
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                results = await self._log.append_batch(self._topic, work)
-        except Exception as exc:  # LogUnavailableError, LogClosedError, timeout: all of them
-            results = [exc] * len(groups)
+        results: Results = await self._call(work)
         self._metrics.appended(self._topic, time.perf_counter() - started)
         for (appender, items), result in zip(groups.items(), results, strict=True):
+            if isinstance(result, Unconfirmed):
+                # Registered before `fail`: the rescue, created within it, takes it.
+                self._unconfirmed[appender.key] = result
+                result.call.add_done_callback(partial(self._forget, appender.key, result))
             if isinstance(result, Exception):
                 # A RecordTooLargeError too fails the room (4503): its peers heard the update.
+                # So does an unconfirmed append, and that keeps the letter's order: the letter
+                # is failed, so nothing more of it is queued here, and its rescue appends what
+                # followed only once this append's outcome is known (gateway/live/rescue.py).
                 _guarded(appender.fail, result, [entry for entry, _ in items])
                 continue
             appender.appended(len(items))
             for _, done in items:
                 if done is not None:
                     _guarded(done)
+
+    async def _call(self, work: list[tuple[bytes, list[Entry]]]) -> Results:
+        """One `append_batch`: its results, an `Unconfirmed` per letter if it is not done in
+        time (it runs on), or the error for every letter."""
+        call = asyncio.ensure_future(self._log.append_batch(self._topic, work))
+        try:
+            await asyncio.wait([call], timeout=self._timeout_s)
+        except asyncio.CancelledError:  # shutdown: nothing of it is waited for any more
+            call.cancel()
+            raise
+        if not call.done():
+            run_on(call)
+            return [Unconfirmed(call, entries, i) for i, (_, entries) in enumerate(work)]
+        try:
+            return call.result()
+        except Exception as exc:  # LogUnavailableError, LogClosedError: all of them
+            return [exc] * len(work)
+
+    def _forget(self, key: bytes, unconfirmed: Unconfirmed, _call: object) -> None:
+        # Not taken by a rescue (a presence append): dropped once it settled.
+        if self._unconfirmed.get(key) is unconfirmed:
+            del self._unconfirmed[key]
 
 
 def _guarded(callback: Callable[..., None], *args: object) -> None:

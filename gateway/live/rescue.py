@@ -5,8 +5,17 @@ Peers hear an update as soon as it is queued for the log (issue 3), so after a f
 client id they do not own, which ownership refuses (gateway/live/ownership.py). So the gateway keeps
 what it had accepted but not logged and appends it again, retrying with backoff, before the
 letter is loaded here again: once it is in the log those structs are known, a peer's resync
-repeats them harmlessly, and the author need not come back for them to be durable. A retry may
-duplicate records the failed append stored after all; consumers deduplicate by event id.
+repeats them harmlessly, and the author need not come back for them to be durable.
+
+An append that timed out is unconfirmed, not failed: cancelling it takes nothing back from a
+broker, which stores what it was sent once it wakes. So neither the room's append (`Unconfirmed`,
+gateway/live/appender.py) nor the rescue's own is cancelled or repeated at its deadline: the
+rescue waits for its outcome, drops what landed and appends again only what the log answered
+with an error. Until the outcome is known `ensure` refuses (4503), as while the log is down.
+Were every entry resent after each timeout, a stalled broker would store each of them once per
+resend when it wakes (the letters topic is kept for ever). Only an append that ends in the log's
+own deadline (KafkaLog's) leaves the outcome unknown for good: its entries are appended again,
+and consumers deduplicate by event id.
 
 An entry the log refuses for good (RecordTooLargeError: larger than the Kafka topic takes) is
 dropped, logged at ERROR and counted (gateway_rescue_dropped_records): retrying it would refuse
@@ -23,6 +32,8 @@ from collections.abc import Callable, Sequence
 from eventlog.errors import RecordTooLargeError
 from eventlog.records import Entry, Log
 from gateway.errors import LOG_UNAVAILABLE, Refused
+from gateway.live.appender import Unconfirmed, run_on
+from gateway.live.confirmed import timed_out
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -43,30 +54,38 @@ class Rescue:
         *,
         metrics: Metrics,
         on_too_large: Callable[[int], None] = lambda _: None,
+        unconfirmed: Unconfirmed | None = None,
     ) -> None:
         self._log, self._topic, self.key, self._timeout_s = log_, topic, key, timeout_s
         self._on_done, self._metrics, self._on_too_large = on_done, metrics, on_too_large
         self.entries = list(entries)
+        # Appends of some of `entries` whose outcome decides whether they are appended again.
+        self._unconfirmed = [unconfirmed] if unconfirmed is not None else []
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
         self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
 
-    def add(self, entries: Sequence[Entry]) -> None:
+    def add(self, entries: Sequence[Entry], unconfirmed: Unconfirmed | None = None) -> None:
         """More unlogged entries of the same letter, after those already held (log order).
         Only for a rescue still pending: a finished one has left `Rooms` already."""
         self.entries.extend(entries)
+        if unconfirmed is not None:
+            self._unconfirmed.append(unconfirmed)
 
     async def attempt(self) -> bool:
         """Append what is held once; True when nothing is left."""
         async with self._lock:
+            if not self._settle():
+                return False
             if not self.entries:
+                self._finish()
                 return True
             batch = list(self.entries)
             try:
                 await self._append(batch)
             except RecordTooLargeError:
                 await self._one_by_one(batch)
-            except Exception as exc:  # still down: the next attempt tries again
+            except Exception as exc:  # still down (or unconfirmed): the next attempt tries again
                 log.warning(
                     "rescue of %s: %d entries still unlogged: %r", self.letter_id, len(batch), exc
                 )
@@ -75,14 +94,64 @@ class Rescue:
                 del self.entries[: len(batch)]
                 log.info("rescue of %s: %d unlogged entries appended", self.letter_id, len(batch))
             if not self.entries:
-                if self._task is not asyncio.current_task():
-                    self._task.cancel()  # landed from `ensure`: no retry left to wait for
-                self._on_done(self)
+                self._finish()
             return not self.entries
 
+    def _finish(self) -> None:
+        if self._task is not asyncio.current_task():
+            self._task.cancel()  # landed from `ensure`: no retry left to wait for
+        self._on_done(self)
+
+    def _settle(self) -> bool:
+        """Apply the known outcomes of unconfirmed appends: what landed is done, what the log
+        refused stays to be appended again. False while one is unknown: nothing is appended
+        then (it would be twice if the first landed, and could overtake it)."""
+        while self._unconfirmed:
+            first = self._unconfirmed[0]
+            if not first.settled():
+                log.warning(
+                    "rescue of %s: %d entries wait for an unconfirmed append",
+                    self.letter_id,
+                    len(first.entries),
+                )
+                return False
+            del self._unconfirmed[0]
+            exc = first.outcome()
+            if exc is None:
+                landed = {id(entry) for entry in first.entries}
+                self.entries = [entry for entry in self.entries if id(entry) not in landed]
+                log.info("rescue of %s: %d unconfirmed entries landed", self.letter_id, len(landed))
+            elif timed_out(exc):  # the log's own deadline: they may land yet, and again
+                log.warning(
+                    "rescue of %s: the outcome of an unconfirmed append stays unknown (%r):"
+                    " appending its %d entries again, which may store them twice",
+                    self.letter_id,
+                    exc,
+                    len(first.entries),
+                )
+            else:
+                log.info("rescue of %s: an unconfirmed append failed: %r", self.letter_id, exc)
+        return True
+
+    async def _outcomes(self, timeout_s: float | None = None) -> None:
+        """Wait (up to `timeout_s`) until the unconfirmed appends have an outcome."""
+        calls = [unconfirmed.call for unconfirmed in self._unconfirmed]
+        if calls:
+            await asyncio.wait(calls, timeout=timeout_s)
+
     async def _append(self, entries: list[Entry]) -> None:
-        async with asyncio.timeout(self._timeout_s):
-            await self._log.append(self._topic, self.key, entries)
+        """Append `entries`; Unconfirmed if not done in time: it runs on and is waited for,
+        never cancelled (nor when this attempt is: shutdown waits for it a while)."""
+        call = asyncio.ensure_future(self._log.append(self._topic, self.key, entries))
+        try:
+            await asyncio.wait([call], timeout=self._timeout_s)
+        finally:
+            if not call.done():
+                run_on(call)
+                self._unconfirmed.append(Unconfirmed(call, entries))
+        if not call.done():
+            raise self._unconfirmed[-1]
+        call.result()
 
     async def _one_by_one(self, batch: list[Entry]) -> None:
         """The log refused an entry of `batch` for good: append them one at a time, in order,
@@ -122,15 +191,21 @@ class Rescue:
         delay = FIRST_RETRY_S
         while True:
             await asyncio.sleep(delay)
+            await self._outcomes()  # ends by the log's own deadline at the latest
             if await self.attempt():
                 return
             delay = min(delay * 2, MAX_RETRY_S)
 
     async def close(self) -> None:
-        """Shutdown: stop retrying and try one last time."""
+        """Shutdown: stop retrying, give an unconfirmed append a bounded wait, and try one
+        last time."""
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        await self._outcomes(self._timeout_s)
         if not await self.attempt():
             log.error(
-                "rescue of %s: %d entries lost at shutdown", self.letter_id, len(self.entries)
+                "rescue of %s: %d entries lost at shutdown (%d of them may land yet)",
+                self.letter_id,
+                len(self.entries),
+                sum(len(u.entries) for u in self._unconfirmed),
             )

@@ -131,9 +131,11 @@ class Rooms:
         self.ctx.metrics.letters.set(len(self._rooms))
 
     def _rescue(self, letter_id: str, entries: list[Entry]) -> None:
+        # The append that failed the room may be unconfirmed: the rescue waits for its outcome.
+        unconfirmed = self.ctx.batcher(Topic.LETTERS).unconfirmed(letter_id.encode())
         rescue = self._rescues.get(letter_id)
         if rescue is not None:  # still pending: `_rescued` drops a rescue once it landed
-            rescue.add(entries)
+            rescue.add(entries, unconfirmed)
             return
         topic = self.ctx.settings.topic(Topic.LETTERS)
         timeout = self.ctx.settings.append_timeout_s
@@ -146,6 +148,7 @@ class Rooms:
             self._rescued,
             metrics=self.ctx.metrics,
             on_too_large=self.ctx.learn_refused,
+            unconfirmed=unconfirmed,
         )
 
     def _rescued(self, rescue: Rescue) -> None:

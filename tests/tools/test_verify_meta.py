@@ -8,6 +8,8 @@ reached has no hash, and that is no mismatch (as for `ydoc:<id>`).
 """
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -34,6 +36,18 @@ def _bad(findings: list[Finding]) -> list[str]:
     return [f.what for f in findings if not f.ok]
 
 
+@asynccontextmanager
+async def _projected(
+    settings: Settings, log: Log, stores: str = "projector"
+) -> AsyncIterator[Sources]:
+    """The scripted letter, backfilled into `stores`: the sources to tamper with and verify."""
+    await scripted(log, settings)
+    async with open_sources(settings, redis=True, pg=stores != "projector") as src:
+        assert src.redis is not None
+        await backfill(src, stores, meter=Meter(every_s=3600))
+        yield src
+
+
 async def _redis_only(src: Sources) -> list[Finding]:
     return [f for f in await verify_letter(src, LETTER) if f.store == "redis"]
 
@@ -41,10 +55,8 @@ async def _redis_only(src: Sources) -> list[Finding]:
 async def test_a_tampered_meta_hash_is_a_mismatch_that_backfill_repairs(
     settings: Settings, log: Log
 ) -> None:
-    await scripted(log, settings)
-    async with open_sources(settings, redis=True) as src:
+    async with _projected(settings, log) as src:
         assert src.redis is not None
-        await backfill(src, "projector", meter=Meter(every_s=3600))
         at = int(await src.redis.get(OFFSET) or -1)
         logged = await src.redis.hgetall(META)
         assert logged[b"firm_id"] == FIRM.encode()
@@ -83,10 +95,8 @@ async def test_a_tampered_meta_hash_is_a_mismatch_that_backfill_repairs(
 async def test_a_meta_hash_without_its_document_is_still_checked(
     settings: Settings, log: Log
 ) -> None:
-    await scripted(log, settings)
-    async with open_sources(settings, redis=True) as src:
+    async with _projected(settings, log) as src:
         assert src.redis is not None
-        await backfill(src, "projector", meter=Meter(every_s=3600))
         # A letter created after the projector ran: not reached, so no hash, no mismatch.
         later = Session(log, settings, "later", random.Random(1))
         await later.create()
@@ -105,10 +115,8 @@ async def test_a_meta_hash_without_its_document_is_still_checked(
 async def test_a_negative_stored_position_is_said_to_be_negative(
     settings: Settings, log: Log
 ) -> None:
-    await scripted(log, settings)
-    async with open_sources(settings, redis=True, pg=True) as src:
+    async with _projected(settings, log, "all") as src:
         assert src.redis is not None
-        await backfill(src, "all", meter=Meter(every_s=3600))
         await src.redis.set(OFFSET, "-5", keepttl=True)
         await src.pg.execute(
             "UPDATE letter_version SET log_offset = -3 WHERE letter_id = $1 AND version_number = 1",

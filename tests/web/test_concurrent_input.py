@@ -30,12 +30,7 @@ async def test_a_click_holds_while_a_colleagues_keystrokes_arrive(
     next went there: in CI, Avery's sentence into Parker's paragraph (and her undo then took a
     space of his along). Several clicks: each lost the race about half the time."""
     async with pages(browser, 2) as (avery, parker):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Race", "Dear Sir,\nThe terms follow.")
-        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
-        await parker.wait_for_selector(EDITABLE)
-        await parker.click(".letter-body p >> nth=1")
-        await parker.keyboard.press("End")
+        await _parker_at_the_end_of_avery_s_second_paragraph(base_url, avery, parker, "Race")
         stop = asyncio.Event()
 
         async def keep_typing() -> int:
@@ -67,6 +62,17 @@ async def test_a_click_holds_while_a_colleagues_keystrokes_arrive(
         for page in (avery, parker):
             assert await block_text(page.locator(".letter-body p").nth(0)) == "Dear Sir," + typed
             assert await block_text(page.locator(".letter-body p").nth(1)) == theirs
+
+
+async def _parker_at_the_end_of_avery_s_second_paragraph(
+    base_url: str, avery: Page, parker: Page, title: str
+) -> None:
+    await sign_in(avery, base_url, "avery")
+    letter = await create_letter(avery, title, "Dear Sir,\nThe terms follow.")
+    await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+    await parker.wait_for_selector(EDITABLE)
+    await parker.click(".letter-body p >> nth=1")
+    await parker.keyboard.press("End")
 
 
 async def _caret_to_the_end_of(page: Page, index: int) -> None:
@@ -102,12 +108,7 @@ async def test_a_click_holds_while_a_colleagues_highlight_fades(
     so under load this happened 1 run in 6 of the test above; here the redraw comes in between
     every time."""
     async with pages(browser, 2) as (avery, parker):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Fade", "Dear Sir,\nThe terms follow.")
-        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
-        await parker.wait_for_selector(EDITABLE)
-        await parker.click(".letter-body p >> nth=1")
-        await parker.keyboard.press("End")
+        await _parker_at_the_end_of_avery_s_second_paragraph(base_url, avery, parker, "Fade")
         first = avery.locator(".letter-body p").nth(0)
         typed = ""
         for digit in "123":

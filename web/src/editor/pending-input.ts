@@ -25,8 +25,10 @@
 // writes ProseMirror's selection back to the DOM. Chromium runs input before timers queued
 // earlier, so such a task can fall between a click and its "selectionchange": under load a
 // click was lost 1 run in 6 (CI: Avery's click on Parker's paragraph, while he typed there).
-// `readPendingInputFirst` reads the DOM before each such transaction and rebuilds it on the
-// state that reading produced.
+// While a click or key in the letter is unread, `readPendingInputFirst` reads the DOM before each
+// such transaction (and rebuilds it on the state that reading produced), and before a press
+// outside the letter (a toolbar button acting on the caret). Not at other times: the DOM may then
+// lag behind a selection this page set itself.
 
 import { Extension } from '@tiptap/core'
 import { Plugin, PluginKey, type Transaction } from '@tiptap/pm/state'

@@ -18,8 +18,10 @@ While the first is in flight a repeat gets 409 with Retry-After; the key with an
 A claim is `pending` for at most `append_timeout_s` + `PENDING_SLACK_S` (its TTL until it is
 settled): its claimer answers within the append timeout, so one pending longer lost its claimer
 (a crash mid-create), or was never answered to anyone (the claim reached Redis after the claimer
-gave up on it with a 503), or its settling failed; the key is free again once it lapses, where
-it would otherwise answer 409 for `idempotency_ttl_s`.
+gave up on it with a 503); the key is free again once it lapses, where it would otherwise answer
+409 for `idempotency_ttl_s`. A settling that Redis fails is tried again each second while the
+claim lasts: lapsed after its letter was created, the key would let a repeat make a second one
+(so a Redis outage longer than that, right after a create, can still).
 """
 
 import asyncio
@@ -29,7 +31,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Annotated, Any
@@ -53,7 +55,8 @@ IN_PROGRESS = f"a request with this {HEADER} is still in progress"
 REUSED = f"{HEADER} reused with a different request"
 PENDING, UNCONFIRMED, DONE = "pending", "unconfirmed", "done"
 PENDING_SLACK_S = 30.0  # a pending claim lapses this long after its claimer's append timeout
-_releasing: set["asyncio.Task[None]"] = set()  # releases after a late refusal, kept alive
+SETTLE_RETRY_S = 1.0  # a settling Redis failed is tried again this often while the claim lasts
+_background: set["asyncio.Task[None]"] = set()  # late releases and settlings, kept alive
 
 # KEYS: claim; ARGV: value, ttl_s. The claim held already, or nil once this one is set.
 CLAIM = """
@@ -126,9 +129,29 @@ class Ticket:
         return self.claim.letter_id
 
     async def settle(self, state: str) -> None:
+        """Settle the claim as `state`; if Redis fails, again in the background while the
+        pending claim lasts: lapsed, it would let a repeat of a created letter make another."""
         settled = replace(self.claim, state=state)
-        if await self._swap(settled.encode()):
+        swapped = await self._swap(settled.encode())
+        if swapped is None:
+            _run_in_background(self._settle_later(settled))
+        elif swapped:
             self.claim = settled
+
+    async def _settle_later(self, settled: Claim) -> None:
+        deadline = time.monotonic() + PENDING_SLACK_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(SETTLE_RETRY_S)
+            swapped = await self._swap(settled.encode())
+            if swapped is not None:
+                if swapped:
+                    self.claim = settled
+                return
+        log.error(
+            "idempotency claim %s could not be settled (Redis unreachable): it lapses, and a"
+            " repeat of its request may create a second letter",
+            self.key,
+        )
 
     async def release(self) -> None:
         await self._swap(b"")
@@ -139,20 +162,25 @@ class Ticket:
         log.info(
             "idempotency claim %s released: its late append was refused: %r", self.key, refused
         )
-        task = asyncio.get_running_loop().create_task(self.release())
-        _releasing.add(task)
-        task.add_done_callback(_releasing.discard)
+        _run_in_background(self.release())
 
-    async def _swap(self, value: bytes) -> bool:
+    async def _swap(self, value: bytes) -> bool | None:
+        """Compare-and-swap the claim: whether it still held `claim`, None if Redis failed."""
         async with self._lock:
             try:
                 done = await self.redis.eval(
                     SWAP, 1, self.key, self.claim.encode(), value, self.ttl_s
                 )
-            except RedisError as exc:  # a pending one lapses (PENDING_SLACK_S)
+            except RedisError as exc:
                 log.warning("idempotency claim %s was not settled: %r", self.key, exc)
-                return False
+                return None
         return bool(done)
+
+
+def _run_in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def digest(claims: Claims, body: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 the rescue of what a failed letter left unlogged (gateway/live/rescue.py)."""
 
 import asyncio
+import logging
 from collections import Counter
 
 from eventlog.records import Entry
@@ -12,6 +13,8 @@ from gateway.live.buckets import UserKey, user_key
 from gateway.live.rescue import Rescue
 from gateway.live.room import Peer, Room
 from schemas.events import Topic
+
+log = logging.getLogger(__name__)
 
 
 class Rooms:
@@ -162,6 +165,11 @@ class Rooms:
             await room.close()
             self._gone(room)
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for rescue in list(self._rescues.values()):
-            await rescue.close()
+        # Together: each may wait for an unconfirmed append and try once more (two append
+        # timeouts); one after another, a stalled log made the shutdown grow with the letters.
+        rescues = list(self._rescues.values())
+        closed = await asyncio.gather(*(r.close() for r in rescues), return_exceptions=True)
+        for rescue, outcome in zip(rescues, closed, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error("rescue of %s failed at shutdown: %r", rescue.letter_id, outcome)
         self._rescues.clear()

@@ -15,9 +15,10 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from eventlog.factory import open_log
-from gateway.api.idempotency import IN_PROGRESS, INVALID, PENDING_SLACK_S, REUSED
+from gateway.api.idempotency import IN_PROGRESS, INVALID, PENDING_SLACK_S, REUSED, SWAP
 from gateway.live.confirmed import UNCONFIRMED
 from schemas import keys
 from schemas.events import Topic
@@ -37,6 +38,7 @@ class HeldRedis:
     def __init__(self, inner: aioredis.Redis) -> None:
         self.inner, self.gate, self.waiting = inner, asyncio.Event(), 0
         self.gate.set()
+        self.failing_swaps = 0  # settlings of a claim to fail with a connection error
 
     def __getattr__(self, name: str) -> Any:
         command = getattr(self.inner, name)
@@ -44,6 +46,9 @@ class HeldRedis:
             return command
 
         async def held(*args: Any, **kw: Any) -> Any:
+            if name == "eval" and args[0] == SWAP and self.failing_swaps > 0:
+                self.failing_swaps -= 1
+                raise RedisConnectionError("injected: Redis did not answer")
             answer = await command(*args, **kw)
             if not self.gate.is_set() and any(str(a).startswith("idempotency:") for a in args):
                 self.waiting += 1
@@ -189,6 +194,22 @@ async def test_a_repeat_after_504_answers_the_letter_once_the_log_has_it(env: En
     created = await env.created()
     assert [c["letter_id"] for c in created] == [later.json()["letter_id"]]
     assert await env.content(later.json()["letter_id"]) == BODY["content"]
+
+
+async def test_a_settling_redis_fails_is_tried_again_before_the_claim_lapses(env: Env) -> None:
+    """Left pending, the claim of a created letter lapsed (append timeout + 30 s) and a repeat
+    of the request made a second letter (a reviewer, with one Redis error at the settling)."""
+    env.redis.failing_swaps = 1
+    first = await env.create("order-8")
+    assert first.status_code == 201, first.text
+    key = keys.idempotency_key("firm-a", "u1", "order-8")
+
+    async def settled() -> bool:
+        return await env.redis.inner.ttl(key) > 3600  # kept for idempotency_ttl_s
+
+    await eventually(settled)
+    again = await env.create("order-8")
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
 
 
 async def test_a_504_the_log_refuses_afterwards_frees_the_key(env: Env) -> None:

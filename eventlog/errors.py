@@ -9,6 +9,13 @@ class LogUnavailableError(LogError):
     """The log cannot take or serve records right now (broker down, disk error, timeout)."""
 
 
+class LogUnconfirmedError(LogUnavailableError, TimeoutError):
+    """Records were sent and the log never answered for them (or took only some of them): they
+    may be stored yet, once a stalled broker wakes, and appending them again may store them
+    twice. A TimeoutError too, as a deadline that passed with the records sent: callers that
+    tell "unconfirmed" from "refused" by a TimeoutError in the chain see it as unconfirmed."""
+
+
 class RecordTooLargeError(LogError):
     """The log refuses a record for good: it is larger than the topic or broker takes (Kafka's
     MESSAGE_TOO_LARGE). Retrying cannot help, unlike `LogUnavailableError`."""

@@ -12,11 +12,18 @@ from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import BrokerResponseError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import OffsetAndMetadata, RecordMetadata
 
-from eventlog.errors import LogClosedError, LogError, LogUnavailableError
+from eventlog.errors import (
+    LogClosedError,
+    LogError,
+    LogUnavailableError,
+    LogUnconfirmedError,
+    RecordTooLargeError,
+)
 from eventlog.kafka_io import (
     Readers,
+    acknowledged,
     create_topics,
     fetch_until,
     record_limits,
@@ -30,6 +37,7 @@ from eventlog.records import Entry, Record
 log = logging.getLogger(__name__)
 RECORD_HEADROOM = 64 << 10  # a record's key, headers and batch framing, beside its value
 READERS = 4  # consumers for one-off reads (letter loads, offsets): that many run at once
+SETTLE_FACTOR = 6  # an append settles within this many ack timeouts (kafka_io.acknowledged)
 
 
 class KafkaLog:
@@ -45,17 +53,25 @@ class KafkaLog:
         linger_ms: int = 2,
         replication_factor: int = 1,
         append_timeout_s: float = 10.0,
+        ack_timeout_s: float | None = None,
         follow_max_wait_ms: int = 20,
         max_record_bytes: int = 1 << 20,
     ) -> None:
         """`max_record_bytes`: the largest value the log is asked to take; the producer and the
-        topics it creates take that plus `RECORD_HEADROOM` (key, headers, batch framing)."""
+        topics it creates take that plus `RECORD_HEADROOM` (key, headers, batch framing).
+        `append_timeout_s` bounds every call, and an append's handing of its records to the
+        producer. Their acknowledgements are waited for as long as the producer keeps them,
+        which its request timeout bounds: `ack_timeout_s` (default and least: the former). A
+        broker silent for longer leaves the outcome of its request unknown for good (a stalled
+        broker stores it once it wakes); a longer one is also as long a wait for the refusal
+        of records a dead broker never got (aiokafka retries them until then)."""
         self._bootstrap, self._partitions = bootstrap, partitions
         self._wanted = dict(topics or {})
         self._idempotence, self._linger_ms = idempotence, min(linger_ms, 5)
         self._replication_factor = replication_factor
         self._max_request = max_record_bytes + RECORD_HEADROOM
         self._timeout_s, self._follow_wait_ms = append_timeout_s, follow_max_wait_ms
+        self._ack_timeout_s = max(ack_timeout_s or append_timeout_s, append_timeout_s)
         self._counts: dict[str, int] = {}
         self._producer: AIOKafkaProducer | None = None
         self._readers = Readers(self._new_reader, READERS)
@@ -67,16 +83,15 @@ class KafkaLog:
 
     async def start(self) -> None:
         self._check_open()
-        timeout_ms = int(self._timeout_s * 1000)
         try:
             with translated(f"connecting to {self._bootstrap}", self._timeout_s):
                 async with asyncio.timeout(self._timeout_s):
-                    await self._connect(timeout_ms)
+                    await self._connect()
         except BaseException:
             await self.close()  # stop the clients that did start
             raise
 
-    async def _connect(self, timeout_ms: int) -> None:
+    async def _connect(self) -> None:
         await create_topics(
             self._bootstrap,
             self._wanted,
@@ -91,7 +106,7 @@ class KafkaLog:
             acks="all",
             enable_idempotence=self._idempotence,
             linger_ms=self._linger_ms,
-            request_timeout_ms=timeout_ms,
+            request_timeout_ms=int(self._ack_timeout_s * 1000),
             max_request_size=self._max_request,
         )
         try:
@@ -203,18 +218,48 @@ class KafkaLog:
         return self._count(topic)
 
     async def append(self, topic: str, key: bytes, entries: Sequence[Entry]) -> list[int]:
+        """Hand `entries` to the producer (within `append_timeout_s`: a record not handed
+        over is not sent), then wait for their true outcome, not for a deadline of ours: given
+        up on, records the producer holds would be stored all the same once a stalled broker
+        wakes, and a caller appending them again would store them twice."""
         producer = self._started_producer()
         partition = self.partition_for(topic, key)
-        with translated(f"appending to {topic}/{partition}", self._timeout_s):
-            async with asyncio.timeout(self._timeout_s):
-                pending = [
-                    await producer.send(
-                        topic, e.value, key=key, partition=partition, headers=list(e.headers)
-                    )
-                    for e in entries
-                ]
-                acked = await asyncio.gather(*pending)
-        return [meta.offset for meta in acked]
+        what = f"appending to {topic}/{partition}"
+        bound_s = SETTLE_FACTOR * self._ack_timeout_s
+        acks: list[asyncio.Future[RecordMetadata]] = []
+        try:
+            with translated(what, self._timeout_s):
+                async with asyncio.timeout(self._timeout_s):
+                    for e in entries:
+                        ack = await producer.send(
+                            topic, e.value, key=key, partition=partition, headers=list(e.headers)
+                        )
+                        acks.append(ack)
+        except LogError as exc:
+            if not acks or isinstance(exc, RecordTooLargeError):
+                # A record refused for good: the caller must drop it, whatever became of those
+                # before it (its rescue appends them one by one: gateway/live/rescue.py).
+                raise
+            # Those handed over go out all the same: if any is stored, so is part of `entries`.
+            if not await self._none_stored(acks, what, bound_s):
+                raise LogUnconfirmedError(
+                    f"Kafka: {what}: {len(acks)} of {len(entries)} records sent, the rest not"
+                    f" handed over ({exc})"
+                ) from exc
+            raise  # the refusal stands
+        return await acknowledged(acks, what, bound_s)
+
+    @staticmethod
+    async def _none_stored(
+        acks: list["asyncio.Future[RecordMetadata]"], what: str, bound_s: float
+    ) -> bool:
+        try:
+            await acknowledged(acks, what, bound_s)
+        except LogUnconfirmedError:
+            return False
+        except LogError:
+            return True
+        return False
 
     async def append_batch(
         self, topic: str, batches: Sequence[tuple[bytes, Sequence[Entry]]]

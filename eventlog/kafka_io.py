@@ -20,15 +20,26 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
+    BrokerResponseError,
     ConsumerStoppedError,
     IncompatibleBrokerVersion,
     KafkaError,
+    KafkaTimeoutError,
     MessageSizeTooLargeError,
+    NodeNotReadyError,
+    ProducerClosed,
+    RequestTimedOutError,
     UnsupportedVersionError,
 )
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, RecordMetadata
 
-from eventlog.errors import LogClosedError, LogError, LogUnavailableError, RecordTooLargeError
+from eventlog.errors import (
+    LogClosedError,
+    LogError,
+    LogUnavailableError,
+    LogUnconfirmedError,
+    RecordTooLargeError,
+)
 from eventlog.records import Record
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
@@ -56,6 +67,62 @@ def translated(
         if isinstance(exc, TimeoutError):
             raise LogUnavailableError(f"Kafka: {what}: no answer within {timeout_s}s") from exc
         raise LogUnavailableError(f"Kafka: {what}: {exc!r}") from exc
+
+
+async def acknowledged(
+    acks: Sequence["asyncio.Future[RecordMetadata]"], what: str, bound_s: float
+) -> list[int]:
+    """The offsets of records handed to the producer, once it has resolved each of them.
+
+    Never cancelled, nor given up on at a deadline of ours while the producer still holds a
+    record: cancelling takes nothing back from a broker, which stores a request it received once
+    it wakes. Without idempotence aiokafka 0.14 resolves each record within a few request
+    timeouts by itself: a batch expires `request_timeout_ms` after it was made and is failed at
+    its next failed attempt (NodeNotReadyError: a connection that did not come up, nothing
+    sent), and a request sent and unanswered fails after `request_timeout_ms`
+    (RequestTimedOutError). With idempotence it retries until the broker answers (the broker
+    drops repeats): `bound_s` is for that case and for surprises; past it, LogUnconfirmedError.
+    A refusal the log answered (or a record never sent) is LogUnavailableError or
+    RecordTooLargeError; a record sent and unanswered, or some stored and some not,
+    LogUnconfirmedError."""
+    for ack in acks:
+        ack.add_done_callback(_retrieved)  # also those no one waits for any more
+    _, pending = await asyncio.wait(acks, timeout=bound_s) if acks else (set(), set())
+    if pending:
+        raise LogUnconfirmedError(f"Kafka: {what}: the producer did not settle in {bound_s}s")
+    failed = [exc for exc in (ack.exception() for ack in acks) if exc is not None]
+    if not failed:
+        return [ack.result().offset for ack in acks]
+    unknown = [exc for exc in failed if not refused(exc)]
+    if unknown or len(failed) < len(acks):
+        cause = unknown[0] if unknown else failed[0]
+        raise LogUnconfirmedError(
+            f"Kafka: {what}: {len(acks) - len(failed)} of {len(acks)} records confirmed, the"
+            f" rest not ({cause!r}): the log may store them yet"
+        ) from cause
+    with translated(what, bound_s):
+        raise failed[0]
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether the producer's error for a record says it was not stored: never sent (no
+    connection, no leader, the producer closed, its buffer full) or answered with an error. A
+    request the broker did not answer (RequestTimedOutError, KafkaConnectionError with the
+    request in flight) may be stored yet, and so may what the sender failed for reasons of its
+    own. Only the last attempt's error reaches us: a batch whose first attempt lost its
+    connection mid-request and whose retry found no connection reads as refused (not seen
+    with a stalled broker: its first attempt times out, and a batch is not retried past
+    `request_timeout_ms`)."""
+    if isinstance(exc, RequestTimedOutError):  # the broker's own code 7 too: acks=all waited
+        return False
+    return isinstance(exc, (NodeNotReadyError, KafkaTimeoutError, ProducerClosed)) or isinstance(
+        exc, BrokerResponseError
+    )
+
+
+def _retrieved(ack: "asyncio.Future[RecordMetadata]") -> None:
+    if not ack.cancelled():
+        ack.exception()  # read: no "exception was never retrieved" for an append given up on
 
 
 def topic_configs(retention_ms: int | None, max_message_bytes: int) -> dict[str, str]:

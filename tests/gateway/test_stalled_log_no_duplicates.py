@@ -21,6 +21,8 @@ import pytest_asyncio
 import websockets
 from pycrdt import Doc
 
+from eventlog.factory import topic_retention
+from eventlog.kafka import KafkaLog
 from eventlog.records import Entry
 from gateway.errors import LOG_UNAVAILABLE, Refused
 from gateway.live.appender import Unconfirmed
@@ -193,3 +195,65 @@ async def test_shutdown_waits_for_an_unconfirmed_append_a_bounded_time(
 async def _logged(gw: Running, letter: str, *parts: str) -> bool:
     text = await gw.logged_text(letter)
     return all(part in text for part in parts)
+
+
+KAFKA_S = 1.5  # the Kafka log's own deadline (for calls, and for handing records over)
+ACK_S = 10.0  # its producer's request timeout: the stall ends within it
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stalling_past_kafka(tmp_path: Path) -> AsyncIterator[tuple[Running, Supervised]]:
+    """As `stalling`, with a KafkaLog whose own deadline the broker's stall outlasts."""
+    broker, bootstrap = await start_tansu(tmp_path / "tansu.log")
+    settings = Settings(
+        data_dir=tmp_path / "steno", partitions=2, topic_prefix=f"k{uuid.uuid4().hex[:8]}.",
+        log_url=f"kafka://{bootstrap}", kafka_idempotence=False, append_timeout_s=0.5,
+    )  # fmt: skip
+    wanted = topic_retention(settings)
+    log = KafkaLog(
+        bootstrap, 2, wanted, idempotence=False, append_timeout_s=KAFKA_S, ack_timeout_s=ACK_S
+    )
+    try:
+        await log.start()
+        async with running_gateway(settings, log) as running:
+            yield running, broker
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+        await log.close()
+        await broker.stop(timeout=5)
+
+
+async def test_a_stall_past_the_kafka_logs_own_deadline_stores_each_event_once(
+    stalling_past_kafka: tuple[Running, Supervised],
+) -> None:
+    """The Kafka log gave up at its own deadline on records its producer still held and sent
+    once the broker woke, and the rescue appended them again after that outcome: the broker
+    stored both. Now the log waits for the producer's outcome (tests/eventlog/test_kafka_stall.py
+    for a stall past the producer's own request timeout)."""
+    gw, broker = stalling_past_kafka
+    letter, alice, bob = await gw.two_editors()
+    await alice.insert("a1 ")
+    await eventually(lambda: _logged(gw, letter, "a1 "))
+
+    with frozen(broker):
+        thaw = time.monotonic() + 3 * KAFKA_S
+        for n in range(3):
+            await alice.insert(f"a2.{n} ")
+            await bob.insert(f"b2.{n} ")
+        await alice.closed.wait()
+        await bob.closed.wait()
+        while time.monotonic() < thaw:  # providers reconnecting through the stall
+            await _connect(gw, letter, "alice", alice.doc)
+            await asyncio.sleep(0.3)  # a provider's reconnect pace, not a synchronisation
+        alice.text.insert(len(alice.text), "a3 ")
+
+    alice = await _reconnect(gw, letter, "alice", alice)
+    bob = await _reconnect(gw, letter, "bob", bob)
+    await alice.insert("a4 ")
+    typed = ["a1 ", *(f"{w}2.{n} " for n in range(3) for w in "ab"), "a3 ", "a4 "]
+    await eventually(lambda: _logged(gw, letter, *typed), timeout=20)
+    await alice.close()
+    await bob.close()
+
+    ids = Counter(dict(r.headers)["id"] for r in await gw.records(Topic.LETTERS, letter))
+    assert [i for i, n in ids.items() if n > 1] == []

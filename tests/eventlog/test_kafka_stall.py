@@ -1,0 +1,123 @@
+"""A stalled broker (Tansu SIGSTOPped) and `KafkaLog.append`: the append reports what became of
+its records. It gave up at its own deadline while the producer still held them, and the broker
+stored them once it woke: a caller that appended them again stored them twice."""
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from eventlog.errors import LogUnavailableError, LogUnconfirmedError
+from eventlog.kafka import KafkaLog
+from eventlog.records import Entry
+from steno_collab.processes import Supervised
+from tests.conftest import start_tansu
+from tests.support import eventually
+
+DEADLINE_S = 1.0  # the log's own deadline; each stall outlasts it
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def broker(tmp_path: Path) -> AsyncIterator[tuple[str, Supervised]]:
+    proc, bootstrap = await start_tansu(tmp_path / "tansu.log")
+    try:
+        yield bootstrap, proc
+    finally:
+        if proc.popen.poll() is None:  # not killed by the test
+            os.kill(proc.pid, signal.SIGCONT)
+        await proc.stop(timeout=5)
+
+
+@contextmanager
+def frozen(proc: Supervised) -> Iterator[None]:
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
+async def _started(bootstrap: str, ack_timeout_s: float) -> tuple[KafkaLog, str]:
+    topic = f"s{uuid.uuid4().hex[:8]}.letters"
+    log = KafkaLog(
+        bootstrap,
+        1,
+        {topic: None},
+        idempotence=False,
+        append_timeout_s=DEADLINE_S,
+        ack_timeout_s=ack_timeout_s,
+    )
+    await log.start()
+    return log, topic
+
+
+async def _values(log: KafkaLog, topic: str) -> list[bytes]:
+    return [r.value for r in await log.read(topic, 0, 0)]
+
+
+async def test_an_append_outlasting_the_logs_deadline_reports_its_true_outcome(
+    broker: tuple[str, Supervised],
+) -> None:
+    bootstrap, proc = broker
+    log, topic = await _started(bootstrap, ack_timeout_s=10)
+    try:
+        with frozen(proc):
+            call = asyncio.ensure_future(log.append(topic, b"k", [Entry(b"one"), Entry(b"two")]))
+            thaw = time.monotonic() + 3 * DEADLINE_S
+            while time.monotonic() < thaw:  # the stall, watched: the append does not give up
+                assert not call.done()
+                await asyncio.sleep(0.1)
+        assert await call == [0, 1]  # stored once the broker woke, and said so
+        assert await _values(log, topic) == [b"one", b"two"]
+    finally:
+        await log.close()
+
+
+async def test_a_request_the_broker_never_answered_is_unconfirmed_not_refused(
+    broker: tuple[str, Supervised],
+) -> None:
+    """Past the producer's own request timeout the outcome stays unknown: the broker may store
+    the request once it wakes (and does), so the error must not read as a refusal."""
+    bootstrap, proc = broker
+    log, topic = await _started(bootstrap, ack_timeout_s=DEADLINE_S)
+    try:
+        # Connected first: a connection opened during the stall gets no answer to its opening
+        # request, so nothing is sent on it (a refusal; the test below).
+        assert await log.append(topic, b"k", [Entry(b"zero")]) == [0]
+        with frozen(proc):
+            with pytest.raises(LogUnconfirmedError) as caught:
+                await log.append(topic, b"k", [Entry(b"one")])
+        assert isinstance(caught.value, TimeoutError)  # what callers tell unconfirmed by
+        await eventually(lambda: _stored(log, topic, [b"zero", b"one"]), timeout=10)
+    finally:
+        await log.close()
+
+
+async def test_records_a_dead_broker_never_got_are_refused(
+    broker: tuple[str, Supervised],
+) -> None:
+    bootstrap, proc = broker
+    log, topic = await _started(bootstrap, ack_timeout_s=DEADLINE_S)
+    try:
+        assert await log.append(topic, b"k", [Entry(b"one")]) == [0]
+        proc.popen.kill()  # connections refused: nothing is sent
+        await asyncio.to_thread(proc.popen.wait)
+        with pytest.raises(LogUnavailableError) as caught:
+            await log.append(topic, b"k", [Entry(b"two")])
+        assert not isinstance(caught.value, LogUnconfirmedError)
+    finally:
+        await log.close()
+
+
+async def _stored(log: KafkaLog, topic: str, values: list[bytes]) -> bool:
+    try:
+        return await _values(log, topic) == values
+    except LogUnavailableError:  # the broker still waking
+        return False

@@ -61,6 +61,7 @@ class Rescue:
         self.entries = list(entries)
         # Appends of some of `entries` whose outcome decides whether they are appended again.
         self._unconfirmed = [unconfirmed] if unconfirmed is not None else []
+        self._reported: list[Unconfirmed] = []  # those already said to be waited on
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
         self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
@@ -109,7 +110,11 @@ class Rescue:
         while self._unconfirmed:
             first = self._unconfirmed[0]
             if not first.settled():
-                log.warning(
+                # Once per append: each refused reconnect asks again (a WARNING each was noise).
+                report = log.info if first in self._reported else log.warning
+                if first not in self._reported:
+                    self._reported.append(first)
+                report(
                     "rescue of %s: %d entries wait for an unconfirmed append",
                     self.letter_id,
                     len(first.entries),

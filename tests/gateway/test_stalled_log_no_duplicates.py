@@ -151,14 +151,17 @@ async def _stored(log: FaultyLog) -> list[bytes]:
 
 
 async def test_a_rescue_append_that_times_out_is_waited_for_not_sent_again(
-    held: FaultyLog,
+    held: FaultyLog, caplog: pytest.LogCaptureFixture
 ) -> None:
     held.gate.clear()  # the log stalls
     rescue, done = _rescue(held, [Entry(b"one"), Entry(b"two")])
-    for _ in range(3):  # reconnects: each sent everything again
-        with pytest.raises(Refused):
-            await rescue.ensure()
+    with caplog.at_level(logging.INFO, logger="gateway.live.rescue"):
+        for _ in range(4):  # reconnects: each sent everything again
+            with pytest.raises(Refused):
+                await rescue.ensure()
     assert held.waiting == 1  # the first append, running on
+    waits = [r.levelno for r in caplog.records if "wait for an unconfirmed" in r.getMessage()]
+    assert waits == [logging.WARNING, logging.INFO, logging.INFO]  # said once, not per retry
     held.gate.set()
     await eventually(lambda: done == [rescue])
     assert await _stored(held) == [b"one", b"two"]

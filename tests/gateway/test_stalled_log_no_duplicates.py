@@ -11,8 +11,7 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from steno_collab.processes import Supervised
 from tests.conftest import start_tansu
 from tests.gateway.faults import FaultyLog
 from tests.gateway.harness import Running, YClient, running_gateway
-from tests.support import eventually, started_log
+from tests.support import eventually, frozen, started_log
 
 TOPIC, KEY = "steno.letters", b"letter-1"
 TIMEOUT_S = 1.0  # the gateway's append deadline; the broker stays frozen well past it
@@ -56,15 +55,6 @@ async def stalling(tmp_path: Path) -> AsyncIterator[tuple[Running, Supervised]]:
         await broker.stop(timeout=5)
 
 
-@contextmanager
-def frozen(broker: Supervised) -> Iterator[None]:
-    os.kill(broker.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(broker.pid, signal.SIGCONT)
-
-
 async def test_a_stalled_broker_stores_each_event_once_and_every_update(
     stalling: tuple[Running, Supervised],
 ) -> None:
@@ -74,7 +64,7 @@ async def test_a_stalled_broker_stores_each_event_once_and_every_update(
     await bob.insert("b1 ")
     await eventually(lambda: _logged(gw, letter, "a1 ", "b1 "))
 
-    with frozen(broker):
+    with frozen(broker.pid):
         thaw = time.monotonic() + 3 * TIMEOUT_S  # a stall of a few deadlines
         for n in range(5):  # typing on, past the append deadline
             await alice.insert(f"a2.{n} ")
@@ -240,7 +230,7 @@ async def test_a_stall_past_the_kafka_logs_own_deadline_stores_each_event_once(
     await alice.insert("a1 ")
     await eventually(lambda: _logged(gw, letter, "a1 "))
 
-    with frozen(broker):
+    with frozen(broker.pid):
         thaw = time.monotonic() + 3 * KAFKA_S
         for n in range(3):
             await alice.insert(f"a2.{n} ")

@@ -3,35 +3,20 @@ its records. It gave up at its own deadline while the producer still held them, 
 stored them once it woke: a caller that appended them again stored them twice."""
 
 import asyncio
-import os
-import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from eventlog.errors import LogUnavailableError, LogUnconfirmedError
 from eventlog.kafka import KafkaLog
 from eventlog.records import Entry
 from steno_collab.processes import Supervised
-from tests.conftest import start_tansu
+from tests.eventlog.test_kafka import own_broker
 from tests.support import eventually, frozen
 
+__all__ = ["own_broker"]  # the fixture of test_kafka.py: a broker the test may stop or kill
 DEADLINE_S = 1.0  # the log's own deadline; each stall outlasts it
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def broker(tmp_path: Path) -> AsyncIterator[tuple[str, Supervised]]:
-    proc, bootstrap = await start_tansu(tmp_path / "tansu.log")
-    try:
-        yield bootstrap, proc
-    finally:
-        if proc.popen.poll() is None:  # not killed by the test
-            os.kill(proc.pid, signal.SIGCONT)
-        await proc.stop(timeout=5)
 
 
 async def _started(bootstrap: str, ack_timeout_s: float) -> tuple[KafkaLog, str]:
@@ -53,9 +38,9 @@ async def _values(log: KafkaLog, topic: str) -> list[bytes]:
 
 
 async def test_an_append_outlasting_the_logs_deadline_reports_its_true_outcome(
-    broker: tuple[str, Supervised],
+    own_broker: tuple[str, Supervised],
 ) -> None:
-    bootstrap, proc = broker
+    bootstrap, proc = own_broker
     log, topic = await _started(bootstrap, ack_timeout_s=10)
     try:
         with frozen(proc.pid):
@@ -71,11 +56,11 @@ async def test_an_append_outlasting_the_logs_deadline_reports_its_true_outcome(
 
 
 async def test_a_request_the_broker_never_answered_is_unconfirmed_not_refused(
-    broker: tuple[str, Supervised],
+    own_broker: tuple[str, Supervised],
 ) -> None:
     """Past the producer's own request timeout the outcome stays unknown: the broker may store
     the request once it wakes (and does), so the error must not read as a refusal."""
-    bootstrap, proc = broker
+    bootstrap, proc = own_broker
     # Long enough for the producer to send the batch on a loaded machine: one it had not sent
     # by then expires unsent, which is a refusal (and right), not what this test is about.
     log, topic = await _started(bootstrap, ack_timeout_s=3 * DEADLINE_S)
@@ -93,9 +78,9 @@ async def test_a_request_the_broker_never_answered_is_unconfirmed_not_refused(
 
 
 async def test_records_a_dead_broker_never_got_are_refused(
-    broker: tuple[str, Supervised],
+    own_broker: tuple[str, Supervised],
 ) -> None:
-    bootstrap, proc = broker
+    bootstrap, proc = own_broker
     log, topic = await _started(bootstrap, ack_timeout_s=DEADLINE_S)
     try:
         assert await log.append(topic, b"k", [Entry(b"one")]) == [0]

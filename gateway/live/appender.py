@@ -32,6 +32,7 @@ from functools import partial
 from typing import Any
 
 from eventlog.records import Entry, Log
+from gateway.live.confirmed import run_on
 from gateway.live.intake import Intake, cost
 from gateway.metrics import Metrics
 
@@ -40,7 +41,6 @@ Done = Callable[[], None]
 OnFailure = Callable[[BaseException, Sequence[Entry]], None]
 MAX_BATCH = 2000  # entries per append_batch call; the rest goes in the next one
 Results = Sequence[list[int] | Exception]
-_late: set["asyncio.Future[Any]"] = set()  # appends still running past their deadline
 
 
 class UnconfirmedAppend(Exception):
@@ -64,18 +64,6 @@ class UnconfirmedAppend(Exception):
             return exc
         result = self.call.result()[self._index]
         return result if isinstance(result, Exception) else None
-
-
-def run_on(call: "asyncio.Future[Any]") -> None:
-    """Keep `call` running past its deadline; its error, if any, is read by whoever waits."""
-    _late.add(call)
-    call.add_done_callback(_settled)
-
-
-def _settled(call: "asyncio.Future[Any]") -> None:
-    _late.discard(call)
-    if not call.cancelled():
-        call.exception()  # retrieved: no "never retrieved" warning when nobody waits (presence)
 
 
 class Appender:

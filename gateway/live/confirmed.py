@@ -10,13 +10,15 @@ alike to the caller but are not:
   it was given after the caller gave up). Sending the request again may do it twice:
   `Unconfirmed` (504), the caller checks first.
 The append is not cancelled at the deadline: cancelling takes nothing back from a broker, and
-letting it run tells this instance the outcome (`landed`).
+letting it run tells this instance the outcome (`landed`). `within` and `run_on` are that rule
+for every append of the gateway (the rooms' batches and their rescues too).
 """
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import Any, TypeVar
 
 from eventlog.errors import LogUnavailableError
 from eventlog.records import Entry, Log
@@ -27,7 +29,40 @@ UNCONFIRMED = (
 )
 Landed = Callable[[list[int]], None]
 Refused = Callable[[BaseException], None]
-_late: set["asyncio.Task[list[int]]"] = set()  # appends still running past their deadline
+T = TypeVar("T")
+_late: set["asyncio.Future[Any]"] = set()  # appends still running past their deadline
+
+
+async def within(
+    work: Awaitable[T],
+    timeout_s: float,
+    running_on: Callable[["asyncio.Future[T]"], None] | None = None,
+) -> "asyncio.Future[T]":
+    """`work`, given up to `timeout_s`: its future, done or still running. One still running
+    is never cancelled, not at the deadline nor when the caller is (`run_on`); `running_on`
+    gets it then, also when the caller was cancelled."""
+    call = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait([call], timeout=timeout_s)
+    finally:
+        if not call.done():
+            run_on(call)
+            if running_on is not None:
+                running_on(call)
+    return call
+
+
+def run_on(call: "asyncio.Future[Any]") -> None:
+    """Keep `call` running past its deadline, referenced until it ends; its error is read then
+    (no "never retrieved" warning when no one waits for it any more)."""
+    _late.add(call)
+    call.add_done_callback(_ended)
+
+
+def _ended(call: "asyncio.Future[Any]") -> None:
+    _late.discard(call)
+    if not call.cancelled():
+        call.exception()
 
 
 class Unconfirmed(Exception):
@@ -50,13 +85,11 @@ async def append_confirmed(
     refusal); or Unconfirmed. `landed` gets the offsets if they come after the deadline,
     `refused` the log's error if it refuses them after it (not a timeout of its own: then the
     outcome stays unknown)."""
-    task = asyncio.ensure_future(log_.append(topic, key, entries))
-    try:
-        await asyncio.wait([task], timeout=timeout_s)
-    finally:  # also when the request itself is cancelled: the append runs on
-        if not task.done():
-            _late.add(task)
-            task.add_done_callback(partial(_settled, landed, refused))
+
+    def running_on(task: "asyncio.Future[list[int]]") -> None:  # the request cancelled, too
+        task.add_done_callback(partial(_settled, landed, refused))
+
+    task = await within(log_.append(topic, key, entries), timeout_s, running_on)
     if not task.done():
         raise Unconfirmed()
     try:
@@ -78,9 +111,8 @@ def timed_out(exc: BaseException) -> bool:
 
 
 def _settled(
-    landed: Landed | None, refused: Refused | None, task: "asyncio.Task[list[int]]"
+    landed: Landed | None, refused: Refused | None, task: "asyncio.Future[list[int]]"
 ) -> None:
-    _late.discard(task)
     if task.cancelled():
         return
     exc = task.exception()  # retrieved either way: no "never retrieved" warning

@@ -33,8 +33,8 @@ from collections.abc import Callable, Sequence
 from eventlog.errors import RecordTooLargeError
 from eventlog.records import Entry, Log
 from gateway.errors import LOG_UNAVAILABLE, Refused
-from gateway.live.appender import UnconfirmedAppend, run_on
-from gateway.live.confirmed import timed_out
+from gateway.live.appender import UnconfirmedAppend
+from gateway.live.confirmed import timed_out, within
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -148,13 +148,12 @@ class Rescue:
     async def _append(self, entries: list[Entry]) -> None:
         """Append `entries`; UnconfirmedAppend if not done in time: it runs on and is waited
         for, never cancelled (nor when this attempt is: shutdown waits for it a while)."""
-        call = asyncio.ensure_future(self._log.append(self._topic, self.key, entries))
-        try:
-            await asyncio.wait([call], timeout=self._timeout_s)
-        finally:
-            if not call.done():
-                run_on(call)
-                self._unconfirmed.append(UnconfirmedAppend(call, entries))
+
+        def unconfirmed(call: "asyncio.Future[list[int]]") -> None:
+            self._unconfirmed.append(UnconfirmedAppend(call, entries))
+
+        appending = self._log.append(self._topic, self.key, entries)
+        call = await within(appending, self._timeout_s, unconfirmed)
         if not call.done():
             raise self._unconfirmed[-1]
         call.result()

@@ -85,10 +85,15 @@ async def acknowledged(
     A refusal the log answered (or a record never sent) is LogUnavailableError or
     RecordTooLargeError; a record sent and unanswered, or some stored and some not,
     LogUnconfirmedError."""
-    for ack in acks:
-        ack.add_done_callback(_retrieved)  # also those no one waits for any more
-    _, pending = await asyncio.wait(acks, timeout=bound_s) if acks else (set(), set())
+    # Each record's error is read: below, or (given up on, cancelled) by a callback, so no
+    # "exception was never retrieved"; a callback per record only then, off the usual path.
+    try:
+        _, pending = await asyncio.wait(acks, timeout=bound_s) if acks else (set(), set())
+    except asyncio.CancelledError:
+        _read_later(acks)
+        raise
     if pending:
+        _read_later(acks)
         raise LogUnconfirmedError(f"Kafka: {what}: the producer did not settle in {bound_s}s")
     failed = [exc for exc in (ack.exception() for ack in acks) if exc is not None]
     if not failed:
@@ -118,6 +123,11 @@ def refused(exc: BaseException) -> bool:
     return isinstance(exc, (NodeNotReadyError, KafkaTimeoutError, ProducerClosed)) or isinstance(
         exc, BrokerResponseError
     )
+
+
+def _read_later(acks: Sequence["asyncio.Future[RecordMetadata]"]) -> None:
+    for ack in acks:
+        ack.add_done_callback(_retrieved)
 
 
 def _retrieved(ack: "asyncio.Future[RecordMetadata]") -> None:

@@ -107,7 +107,6 @@ class Claim:
     request: str  # the request's hash
     letter_id: str
     state: str
-    at: float  # when it was claimed, seconds since the epoch (the claimer's clock)
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -207,7 +206,7 @@ async def begin(
     if redis is None:
         raise HTTPException(503, f"{HEADER} needs Redis, which this gateway runs without")
     key = idempotency_key(claims.firm_id, claims.sub, header)
-    mine = Claim(digest(claims, body), uuid7(), PENDING, time.time())
+    mine = Claim(digest(claims, body), uuid7(), PENDING)
     pending_ttl_s = math.ceil(append_timeout_s + PENDING_SLACK_S)
     try:
         held = await redis.eval(CLAIM, 1, key, mine.encode(), pending_ttl_s)

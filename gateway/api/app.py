@@ -96,4 +96,5 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
 
 async def _collab_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CollabError)
-    return ErrorResponse({"detail": exc.detail, **(exc.body or {})}, status_code=exc.status)
+    body = {"detail": exc.detail, **(exc.body or {})}
+    return ErrorResponse(body, status_code=exc.status, headers=exc.headers)

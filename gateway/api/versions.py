@@ -4,7 +4,10 @@
 
 Appends `version.saved` to the letter's partition; the snapshotter writes it as a `named`
 letter_version holding the letter up to that record (snapshotter/versions.py), so the answer
-(202) comes once the event is in the log, before the version is in PostgreSQL.
+(202) comes once the event is in the log, before the version is in PostgreSQL. It is appended
+only once every edit this instance accepted for the letter before the request is in the log
+(its room's queue, and what a failed append left to the letter's rescue), waiting up to
+`append_timeout_s` for them; else 503 `log behind` with Retry-After, nothing appended.
 """
 
 import re
@@ -53,8 +56,9 @@ async def save_version(
     letter_id: str, body: SaveVersion, gateway: GatewayDep, claims: ClaimsDep
 ) -> VersionSavedOut:
     """Save the letter as it is now under `label` (an editor of its firm, or a service);
-    answered once the request is in the log. 503 with Retry-After while the log is behind,
-    503 when it refused the request; 504 when it did not confirm it in time: the version may
+    answered once the request is in the log, after the edits this instance accepted before it.
+    503 with Retry-After while the log is behind or those edits are not in it yet, 503 when it
+    refused the request; 504 when it did not confirm it in time: the version may
     still be saved, so a client looks (GET .../versions) before it saves again."""
     meta = await reachable(gateway, claims, letter_id)
     ctx = gateway.ctx
@@ -64,9 +68,11 @@ async def save_version(
     if ctx.intake.full:  # what waits for the log would hold this request up (and the flush)
         ctx.metrics.refuse("log_behind")
         raise HTTPException(503, "log behind", retry_after(1.0))
-    room = gateway.rooms.get(letter_id)
-    if room is not None:  # the version holds the edits this instance accepted before it
-        await room.letters.flush()
+    # The version holds the edits this instance accepted before it, those a failed append
+    # left to the letter's rescue too: cut before them, it would miss what the user saw.
+    if not await gateway.rooms.logged(letter_id, ctx.settings.append_timeout_s):
+        ctx.metrics.refuse("log_behind")
+        raise HTTPException(503, "log behind", retry_after(1.0))
     label = body.label
     entry = ctx.entry(letter_id, VersionSaved(label=label), firm=meta.firm_id, user=claims.sub)
     topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s

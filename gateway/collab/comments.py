@@ -199,7 +199,9 @@ async def _anchor(
 
 
 async def _current(collab: Collab, letter_id: str) -> tuple[Version, bytes]:
-    """The letter's current version and its document as one update (for other threads)."""
+    """The letter's current version and its document as one update (for other threads), with
+    every edit this instance accepted before the request (positions are the user's)."""
+    await collab.logged(letter_id)
     doc = await collab.doc(letter_id)
     return _version(collab, letter_id, doc), doc.get_update()
 

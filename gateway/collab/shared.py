@@ -46,9 +46,15 @@ RECENT_APPENDS_S = 10.0  # how far back a notifications read waits for our appen
 class CollabError(Exception):
     """A refused request: an HTTP status, a message, and an optional JSON body."""
 
-    def __init__(self, status: int, detail: str, body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {detail}")
-        self.status, self.detail, self.body = status, detail, body
+        self.status, self.detail, self.body, self.headers = status, detail, body, headers
 
 
 def iso(ts: float) -> str:
@@ -102,9 +108,7 @@ class Collab:
         log refused it, 504 when it did not confirm it in time (gateway/live/confirmed.py)."""
         ctx, lid = self.ctx, meta.letter_id
         type_ = MODEL_TYPES[type(payload)].type
-        room = self.gateway.rooms.get(lid)
-        if room is not None:
-            await room.letters.flush()  # after the edits this instance already accepted
+        await self.logged(lid)  # after the edits this instance already accepted
         entry = ctx.entry(lid, payload, firm=meta.firm_id, user=claims.sub)
         topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
         try:
@@ -205,6 +209,15 @@ class Collab:
             return None
         raw = await self.ctx.redis.get(key)
         return None if raw is None else json.loads(raw)
+
+    async def logged(self, letter_id: str) -> None:
+        """Wait until the edits this instance accepted for the letter are in the log, those a
+        failed append left to its rescue too (Rooms.logged): an event appended before them, or
+        an anchor worked out on the document without them, would not match what the user saw.
+        503 if they are not in the log within the append timeout."""
+        if not await self.gateway.rooms.logged(letter_id, self.ctx.settings.append_timeout_s):
+            self.ctx.metrics.refuse("log_behind")
+            raise CollabError(503, "log behind", headers={"Retry-After": "1"})
 
     async def doc(self, letter_id: str) -> Doc[Any]:
         """The letter's current document, as a REST read has it."""

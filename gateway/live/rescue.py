@@ -24,6 +24,10 @@ the letter (4503) until a restart. The entries around it are still appended. Its
 `on_too_large`: its author and peers still hold a dropped update, and their resync would send
 it again on each reconnect, failing the letter anew; the instance refuses such updates from
 then on (Context.learn_refused, gateway/live/writes.py).
+
+A named version cuts the letter at its own record, so it must follow what a rescue holds: the
+request waits for it (`landed`, bounded; Rooms.logged) and is refused with 503 if it is not
+in the log in time, rather than cut a version without edits the instance had accepted.
 """
 
 import asyncio
@@ -191,6 +195,22 @@ class Rescue:
         """Before the letter loads here: append now, or Refused(4503) while the log is down."""
         if not await self.attempt():
             raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+
+    async def landed(self, timeout_s: float) -> bool:
+        """Before a record that must follow what is held (a named version cuts the letter at
+        its own position): wait up to `timeout_s` for unconfirmed outcomes and append the rest
+        now. False when the log refuses it or the time is up: it stays held, retried as ever
+        (an append cut off here runs on as unconfirmed, `_append`)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    await self._outcomes()
+                    if await self.attempt():
+                        return True
+                    if all(u.settled() for u in self._unconfirmed):
+                        return False  # the log refused it: no outcome left to wait for
+        except TimeoutError:
+            return False
 
     async def _retry(self) -> None:
         delay = FIRST_RETRY_S

@@ -86,6 +86,20 @@ class Rooms:
             self._schedule_unload(room)  # in case nobody ever joins (REST reads)
         return room
 
+    async def logged(self, letter_id: str, timeout_s: float) -> bool:
+        """Whether everything this instance accepted for the letter so far is in the log,
+        waiting up to `timeout_s`: the room's queue, and what a failed room left to its rescue
+        (a named version cut before it would miss edits the instance had taken)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                room = self._rooms.get(letter_id)  # a closing one too: it flushes
+                if room is not None:  # returns early if an append fails: then it is rescued
+                    await room.letters.flush()
+                rescue = self._rescues.get(letter_id)
+                return rescue is None or await rescue.landed(timeout_s)
+        except TimeoutError:
+            return False
+
     def leave(self, room: Room, conn: Peer, reason: str) -> None:
         room.leave(conn, reason)
         if not room.conns and not room.failed:

@@ -6,6 +6,7 @@ from typing import Any
 from pycrdt import Doc, XmlFragment
 
 from tests.collab.conftest import Collab, collab_on
+from tests.support import eventually
 
 JSON = {"Content-Type": "application/json"}
 TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days.\nRegards"
@@ -117,7 +118,13 @@ async def test_anchor_follows_edits_and_detaches(collab: Collab) -> None:
         del root.children[2].children[0][0:7]  # the second thread's text
 
     await client.edit(edit)
-    threads = {t["thread_id"]: t for t in await _threads(collab, lid)}
+
+    async def threads_after_the_edit() -> dict[str, Any] | None:
+        # The edit travels over the WebSocket, the read over HTTP: wait until it is applied.
+        threads = {t["thread_id"]: t for t in await _threads(collab, lid)}
+        return threads if threads[gone["thread_id"]]["detached"] else None
+
+    threads = await eventually(threads_after_the_edit, timeout=5, interval=0.1)  # REST budget
     moved = next(t for tid, t in threads.items() if tid != gone["thread_id"])
     assert moved["anchor"]["from"] == start + 7 and moved["anchor"]["to"] == start + 15
     assert moved["detached"] is False
@@ -140,8 +147,6 @@ async def test_single_paragraph_and_deleted_paragraph(collab: Collab) -> None:
     async def detached() -> bool:
         (thread,) = await _threads(collab, lid)
         return bool(thread["detached"]) and thread["anchor"]["from"] is None
-
-    from tests.support import eventually
 
     await eventually(detached, timeout=5)
     await client.close()

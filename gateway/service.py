@@ -18,6 +18,7 @@ from gateway.errors import GOING_AWAY, LOG_UNAVAILABLE, Refused
 from gateway.inbound import limits_for
 from gateway.live import loader, writes
 from gateway.live.addressed import DocumentSocket
+from gateway.live.attendance import Attendance
 from gateway.live.buckets import user_key
 from gateway.live.connection import Connection
 from gateway.live.room import Room
@@ -65,12 +66,16 @@ class Gateway:
         self.draining = False
         self._empty = asyncio.Event()
         self._alive: asyncio.Task[None] | None = None
+        # Its connections per letter and user, vouched for in Redis on its heartbeat's beat
+        # (the lock sweep's view of who is here while the projector lags).
+        self.attendance = Attendance(redis, self.ctx.gateway_id, ALIVE_TTL_S, ALIVE_EVERY_S)
 
     async def start(self) -> None:
         await self.ctx.verifier.start()  # the provider's keys before the first handshake
         await self.tail.start()
         if self.ctx.redis is not None:
             self._alive = asyncio.create_task(self._keep_alive())
+            self.attendance.start()
 
     async def document(self, letter_id: str) -> Doc[Any]:
         """The letter's current document: the held room's, else rebuilt (gateway/live/unheld.py).
@@ -158,11 +163,13 @@ class Gateway:
             conn.close(refusal.code, refusal.reason)
             await conn.finish()
             return
-        reason = "client closed"
+        reason, user = "client closed", conn.claims.sub
+        self.attendance.joined(meta.letter_id, user)
         try:
             reason = await conn.serve(room)
         finally:
             self.rooms.leave(room, conn, reason)
+            self.attendance.left(meta.letter_id, user)
 
     async def drain(self) -> None:
         """Stop accepting, flush pending appends (their echoes), close clients with 1001."""
@@ -194,6 +201,7 @@ class Gateway:
             self._alive.cancel()
             await asyncio.gather(self._alive, return_exceptions=True)
             self._alive = None
+        await self.attendance.close()
         await self.ctx.verifier.close()
 
     async def _keep_alive(self) -> None:

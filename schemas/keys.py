@@ -66,6 +66,13 @@ def alive_key(gateway_id: str) -> str:
     return f"gateway:{gateway_id}:alive"
 
 
+def attending_key(letter_id: str) -> str:
+    """`attending:<letterId>` zset: the users each gateway has connected to the letter, member
+    `["<userId>", "<gatewayId>"]` scored with the Redis time (ms) its vouch lapses (each gateway
+    writes its own: gateway/live/attendance.py; the lock sweep reads it without the projector)."""
+    return f"attending:{letter_id}"
+
+
 _NOTES = "notifications"
 
 

@@ -115,6 +115,31 @@ keep(ARGV[3])
 return 1
 """
 )
+# The users a live gateway vouches for on a letter: user id -> true, from its attending zset
+# (members `["<userId>", "<gatewayId>"]`, scored by when the vouch lapses: gateway/live/
+# attendance.py).
+ATTENDING = """
+local function attending(key, now)
+  local users = {}
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')) do
+    local ok, pair = pcall(cjson.decode, m)
+    if ok and type(pair) == 'table' and type(pair[1]) == 'string' then users[pair[1]] = true end
+  end
+  return users
+end
+"""
+# PRESENT: whether a user is on the letter now, for a lock's `attended`: in the projector's
+# presence, or vouched for by a live gateway (the projector may lag). KEYS: presence,
+# attending; ARGV: user. 1 or 0.
+PRESENT = (
+    NOW
+    + ATTENDING
+    + """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+if attending(KEYS[2], now_ms())[ARGV[1]] then return 1 end
+return 0
+"""
+)
 # KEYS: lock, index; ARGV: section. The entry of a lock that timed out, claimed; else nil.
 LAPSE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -163,7 +188,11 @@ return due
 # within SWEEP_EVERY_MS while an attended lock is held, else at its locks' expiry; out of DUE
 # once the index is empty. Lock keys are ARGV[1] (`lock:<letterId>:`) and the section, as
 # the index names them, read here so that a section added meanwhile is not missed.
-# A holder in presence is gone all the same when each of his connections to the letter (the
+# A holder a live gateway vouches for (`attending:<letterId>`, KEYS[6]: gateway/live/attendance.py;
+# its members' scores are when each gateway's vouch lapses) is here, whatever presence says: the
+# projector's presence and connections lag while it is down or behind, and a holder whose gateway
+# died and who reconnected through another one must not count as gone meanwhile. Otherwise:
+# a holder in presence is gone all the same when each of his connections to the letter (the
 # projector's `letter:<letterId>:connections`, `connection:<connId>` userId and gateway) is on a
 # gateway whose heartbeat `gateway:<id>:alive` is missing: a dead gateway's users stay in
 # presence until the projector reaps them (stale_after_s after the heartbeat lapsed), and the
@@ -171,11 +200,12 @@ return due
 # reconnected elsewhere), or none known (an unnamed gateway, records not written yet): presence
 # decides, as before. Those keys are named from ARGV[3..5] (`connection:`, and what surrounds
 # the gateway id in `gateway:<id>:alive`), like the lock keys.
-# KEYS: index, presence, away, due, connections; ARGV: lock key prefix, ms after leaving,
-# connection key prefix, alive key head, alive key tail.
+# KEYS: index, presence, away, due, connections, attending; ARGV: lock key prefix, ms after
+# leaving, connection key prefix, alive key head, alive key tail.
 # {{section, entry, ...} lapsed (claimed), {section, value, ms it had left, ...} released}.
 SWEEP = (
     NOW
+    + ATTENDING
     + """
 local now, every, after = now_ms(), """
     + str(SWEEP_EVERY_MS)
@@ -183,8 +213,10 @@ local now, every, after = now_ms(), """
 local lapsed, released, next_at = {}, {}, nil
 local function look_at(at) if next_at == nil or at < next_at then next_at = at end end
 -- user -> true: a connection on a live gateway, false: connections on dead ones only (read once)
-local on_live = nil
+local on_live, vouched = nil, nil
 local function here(user)
+  if vouched == nil then vouched = attending(KEYS[6], now) end
+  if vouched[user] then return true end
   if redis.call('HEXISTS', KEYS[2], user) == 0 then return false end
   if on_live == nil then
     on_live = {}

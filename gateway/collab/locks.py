@@ -23,7 +23,8 @@ returned to the index), so no lock is held unlogged and no `lock.expired` is los
 release the log did not confirm in time (504: it may still land) is kept in Redis as made.
 
 A holder who leaves: a lock taken while its holder was on the letter (in the projector's
-`presence:<letterId>`, on any instance; the lock's value says `attended`) is released early,
+`presence:<letterId>`, or vouched for by a live gateway in `attending:<letterId>`: gateway/live/
+attendance.py; on any instance; the lock's value says `attended`) is released early,
 with `lock.expired`, once the holder has been gone from it for `lock_release_after_leave_s`
 (30 s; a tab that crashed or lost its network does not hold a section for the rest of the TTL,
 one that reconnects within it keeps its lock). When the holder was first found gone is kept in
@@ -33,7 +34,9 @@ connections (`stale_after_s` after its `gateway:<id>:alive` heartbeat lapsed: pr
 but his absence is counted from the heartbeat's loss: a holder whose every connection to the
 letter (the projector's `letter:<letterId>:connections`, `connection:<connId>`) is on a gateway
 without its heartbeat is gone (released ~heartbeat TTL + 30 s after a kill -9, not at the reap
-+ 30 s); one who reconnected through a live gateway is present.
++ 30 s); one who reconnected through a live gateway is present. That gateway vouches for him
+itself (`attending:<letterId>`, renewed with its heartbeat), so he is present at once, even while
+the projector is down or behind and has not recorded his new connection.
 Locks of holders that never were on the letter (a backend's) keep their TTL.
 """
 
@@ -54,7 +57,13 @@ from gateway.collab import lock_scripts as scripts
 from gateway.collab.shared import Collab, CollabError, iso, user_ref
 from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
 from schemas.ids import uuid7
-from schemas.keys import alive_key, connection_key, connections_key, presence_key
+from schemas.keys import (
+    alive_key,
+    attending_key,
+    connection_key,
+    connections_key,
+    presence_key,
+)
 
 log = logging.getLogger(__name__)
 LOCK_TTL_S = 300
@@ -290,7 +299,8 @@ class Locks:
         await self.collab.append(service, LetterMeta(letter_id, firm_id, ""), payload)
 
     async def _present(self, letter_id: str, user: str) -> bool:
-        return bool(await self.redis.hexists(presence_key(letter_id), user))
+        keys = (presence_key(letter_id), attending_key(letter_id))
+        return bool(await self.redis.eval(scripts.PRESENT, len(keys), *keys, user))
 
     async def sweep(self) -> None:
         """Look at every letter with locks now, due or not (the tests: no waiting for due times)."""
@@ -312,7 +322,7 @@ class Locks:
         letter_id = index.removeprefix("locks:")
         keys = (
             index, presence_key(letter_id), away_of(letter_id), scripts.DUE,
-            connections_key(letter_id),
+            connections_key(letter_id), attending_key(letter_id),
         )  # fmt: skip
         after_ms = int(self.release_after_leave_s * 1000)
         args = (key_of(letter_id, ""), after_ms, connection_key(""), *ALIVE_AROUND)

@@ -18,9 +18,11 @@ import redis.asyncio as aioredis
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.collab.locks import Locks
+from gateway.live.attendance import member
 from gateway.service import Gateway
 from projector.settings import ProjectorSettings
 from schemas.events import Topic
+from schemas.keys import attending_key
 from schemas.settings import Settings
 from tests.collab.test_channel import _seen, app
 from tests.gateway.harness import Running, running_gateway, types_of
@@ -243,11 +245,16 @@ async def test_a_holder_who_reconnected_through_a_live_gateway_keeps_his_lock(
 
 async def die(gateway: Running) -> None:
     """What a kill -9 leaves behind, in-process: the instance stops refreshing its heartbeat
-    (the key lapses) and sweeping locks, and logs no session.left for its connections."""
+    (the key lapses) and its vouches for its connections (they lapse with it: gateway/live/
+    attendance.py), stops sweeping locks, and logs no session.left for its connections."""
     service: Gateway = gateway.app.state.gateway
     assert service._alive is not None
     service._alive.cancel()
     await asyncio.gather(service._alive, return_exceptions=True)
     service._alive = None
+    await service.attendance.close()  # nothing pending: its members stay, as a kill leaves them
     await locks_of(gateway).close()
-    await service.ctx.redis.delete(f"gateway:{service.ctx.gateway_id}:alive")
+    redis, gateway_id = service.ctx.redis, service.ctx.gateway_id
+    await redis.delete(f"gateway:{gateway_id}:alive")
+    for letter, user in service.attendance.vouched():  # their time passed, as the heartbeat's
+        await redis.zadd(attending_key(letter), {member(user, gateway_id): 0}, xx=True)

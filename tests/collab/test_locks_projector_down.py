@@ -1,0 +1,136 @@
+"""Section locks while the projector is down: its presence and connections stand still, so who
+is on the letter comes from the gateways themselves (each vouches in Redis for its own
+connections, for as long as its heartbeat: gateway/live/attendance.py). A holder whose gateway
+died and who reconnected through another one keeps his lock; one who left, or whose gateway
+died for good, loses it `lock_release_after_leave_s` later. Two gateway instances on one
+embedded log and Redis; the dead one's kill -9 as `die` leaves it (test_locks_handover.py)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from schemas.settings import Settings
+from tests.collab.test_channel import _seen, app
+from tests.collab.test_locks_handover import (
+    AFTER_S,
+    UNREAPED,
+    Site,
+    carol_locks_on,
+    die,
+    lock_events,
+    locks_of,
+)
+from tests.gateway.harness import Running
+from tests.projector.support import projector, redis_bytes
+from tests.support import eventually
+
+Down = tuple[Site, AsyncExitStack]  # the site, and what stops its projector
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def down(tmp_path: Path, redis_db: str) -> AsyncIterator[Down]:
+    """A site whose projector (reaping no dead gateway within a test) the test stops."""
+    settings = Settings(
+        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None,
+        lock_release_after_leave_s=AFTER_S,
+    )  # fmt: skip
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    try:
+        async with AsyncExitStack() as stack:
+            folding = AsyncExitStack()
+            stack.push_async_callback(folding.aclose)  # last: after the gateways, if still up
+            await folding.enter_async_context(projector(settings, log, UNREAPED))
+            yield Site(settings, log, redis, stack), folding
+    finally:
+        await redis.aclose()
+        await log.close()
+
+
+async def connections_on(site: Site, gateway: Running, letter_id: str) -> int:
+    """How many of the letter's connections the projector has recorded on `gateway`."""
+    gateway_id = gateway.app.state.gateway.ctx.gateway_id.encode()
+    conns = await site.redis.smembers(f"letter:{letter_id}:connections")
+    found = [
+        await site.redis.hget(f"connection:{redis_bytes(c).decode()}", "gateway") for c in conns
+    ]
+    return found.count(gateway_id)
+
+
+async def test_a_holder_who_reconnected_while_the_projector_is_down_keeps_his_lock(
+    down: Down,
+) -> None:
+    """Carol locks on A; the projector stops; A dies and she reconnects through B. Presence
+    still shows her only on dead A, but B vouches for her: the lock stays. Once she leaves B,
+    it goes AFTER_S later."""
+    site, folding = down
+    a, _ = await site.gateway()
+    b, _ = await site.gateway()
+    lid = await a.create_letter("Intro\nDamages")
+    await carol_locks_on(site, a, lid)  # attended: the projector folded her join
+    await folding.aclose()
+    await die(a)
+    away = f"locks:{lid}:away"
+    await locks_of(b).sweep()
+    assert await site.redis.hexists(away, "intro")  # only on dead A: the count started
+    again = await b.client(lid, user="carol")
+    await again.synced.wait()
+
+    async def here_again() -> bool:
+        await locks_of(b).sweep()
+        return await site.held(lid, "intro") and not await site.redis.hexists(away, "intro")
+
+    await eventually(here_again, timeout=5)  # B's own word, the projector being down
+    assert await connections_on(site, b, lid) == 0  # the projector never saw her on B
+    await asyncio.sleep(AFTER_S)  # what would have released her, had she stayed away
+    await locks_of(b).sweep()
+    assert await site.held(lid, "intro")
+    assert await site.present(lid, "carol")  # presence stands still: her dead connection
+    assert await lock_events(b, lid) == [("lock.acquired", "intro", "carol")]
+
+    await again.close()  # she leaves B: nobody vouches for her any more
+
+    async def released() -> bool:
+        await locks_of(b).sweep()
+        return not await site.held(lid, "intro")
+
+    await eventually(released, timeout=10)
+    assert await lock_events(b, lid) == [
+        ("lock.acquired", "intro", "carol"),
+        ("lock.expired", "intro", "carol"),
+    ]
+
+
+async def test_a_lock_taken_while_the_projector_is_down_goes_when_its_holder_does(
+    down: Down,
+) -> None:
+    """The projector is down before Carol ever connects: A vouches for her, so her lock is
+    attended; A dies and she does not come back: B's sweep releases it, not the 300 s TTL."""
+    site, folding = down
+    await folding.aclose()
+    a, _ = await site.gateway()
+    b, _ = await site.gateway()
+    lid = await a.create_letter("Intro\nDamages")
+    carol = await a.client(lid, user="carol", events=1)
+    await carol.synced.wait()
+    await eventually(lambda: site.redis.exists(f"attending:{lid}"))  # A vouches for her
+    await carol.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
+    assert (await _seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
+    assert not await site.present(lid, "carol")
+    await die(a)
+
+    async def released() -> bool:
+        await locks_of(b).sweep()
+        return not await site.held(lid, "intro")
+
+    await eventually(released, timeout=10)
+    assert await lock_events(b, lid) == [
+        ("lock.acquired", "intro", "carol"),
+        ("lock.expired", "intro", "carol"),
+    ]

@@ -13,7 +13,6 @@ All of them run as children with PR_SET_PDEATHSIG: nothing survives the test ses
 
 import gc
 import itertools
-import os
 import shutil
 import signal
 import tempfile
@@ -29,8 +28,9 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from schemas.settings import Settings
-from steno_collab.embedded import EmbeddedServices, package_dir
-from steno_collab.processes import ServiceStartError, Supervised, free_port, spawn, wait_ready
+from steno_collab.embedded import package_dir
+from steno_collab.processes import Supervised, spawn, wait_ready
+from tests.support import free_port, listens, own_services, retried
 
 REDIS_DATABASES = 256  # redis_db hands out database numbers round-robin
 _redis_db_numbers = itertools.cycle(range(1, REDIS_DATABASES))
@@ -62,17 +62,21 @@ def service_tmp() -> Iterator[Path]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redis_url(services_dir: Path) -> AsyncIterator[str]:
     """`redis://127.0.0.1:PORT/0` of a session-wide redis-server (no persistence)."""
-    svc = EmbeddedServices(services_dir / "redis", persistent=False, postgres=False)
-    async with svc:
+    svc = await own_services(services_dir / "redis", persistent=False, postgres=False)
+    try:
         yield svc.redis_url
+    finally:
+        await svc.stop()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def pg_dsn(services_dir: Path) -> AsyncIterator[str]:
     """`postgresql://postgres@127.0.0.1:PORT/postgres` of a session-wide PostgreSQL."""
-    svc = EmbeddedServices(services_dir / "pg", persistent=False, redis=False)
-    async with svc:
+    svc = await own_services(services_dir / "pg", persistent=False, redis=False)
+    try:
         yield svc.database_url
+    finally:
+        await svc.stop()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -94,12 +98,7 @@ async def start_tansu(
     broker bound it is tried again with another."""
     if port is not None:
         return await _start_tansu(log, port, advertised)
-    for _ in range(2):
-        try:
-            return await _start_tansu(log, free_port(), advertised)
-        except ServiceStartError:
-            pass  # the port was taken meanwhile (the broker exited on its bind)
-    return await _start_tansu(log, free_port(), advertised)
+    return await retried(lambda: _start_tansu(log, free_port(), advertised))
 
 
 async def _start_tansu(log: Path, port: int, advertised: int | None) -> tuple[Supervised, str]:
@@ -117,31 +116,12 @@ async def _start_tansu(log: Path, port: int, advertised: int | None) -> tuple[Su
     return proc, bootstrap
 
 
-def _listens(pid: int, port: int) -> bool:
-    """Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc)."""
-    fds = Path(f"/proc/{pid}/fd")
-    sockets = set()
-    for fd in fds.iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:  # closed meanwhile
-            continue
-        if target.startswith("socket:["):
-            sockets.add(target[len("socket:[") : -1])
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()  # sl local_address rem_address st ... inode
-        local, state, inode = fields[1], fields[3], fields[9]
-        if state == "0A" and int(local.split(":")[1], 16) == port and inode in sockets:
-            return True
-    return False
-
-
 async def _kafka_answers(bootstrap: str, pid: int | None = None, port: int = 0) -> bool:
     """True once the broker answers a metadata request (and, given its `pid`, listens on
     `port` itself)."""
     from aiokafka import AIOKafkaClient
 
-    if pid is not None and not _listens(pid, port):
+    if pid is not None and not listens(pid, port):
         return False
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)

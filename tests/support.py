@@ -1,5 +1,5 @@
-"""Helpers shared by the tests: waiting on a condition instead of sleeping, free ports, the
-CLI as a real process, a started log, a Node script's JSON."""
+"""Helpers shared by the tests: waiting on a condition instead of sleeping, free ports and
+services that listen on them, the CLI as a real process, a started log, a Node script's JSON."""
 
 import asyncio
 import inspect
@@ -15,9 +15,13 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+import httpx
+
 from eventlog import Log
 from eventlog.factory import open_log
 from schemas.settings import Settings
+from steno_collab.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServices
+from steno_collab.processes import ServiceStartError
 
 T = TypeVar("T")
 
@@ -55,6 +59,132 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def bound_socket() -> socket.socket:
+    """A socket bound to a free loopback port and kept, for an in-process server to listen on
+    (uvicorn's `serve(sockets=[...])`): unlike a `free_port`, nothing else can take it first,
+    and uvicorn's own failed bind would be a SystemExit in the tests' event loop."""
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets accepted from one that says
+    # so, and without it small frames wait for Nagle (a peer's relay arrives late).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+# A port from `free_port` is released before the service binds it: with two test workers the
+# other one's service can take it meanwhile. Ours then fails to bind (and exits), while the
+# other answers on "our" port: ready means our own process listens there, else another port.
+ATTEMPTS = 3
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # exited
+        return False
+    sockets = set()
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target[len("socket:[") : -1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # sl local_address rem_address st ... inode
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and int(local.split(":")[1], 16) == port and inode in sockets:
+            return True
+    return False
+
+
+async def retried(start: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
+    """`start()` again while it raises ServiceStartError (a port taken before its bind);
+    the last failure is raised."""
+    for _ in range(attempts - 1):
+        try:
+            return await start()
+        except ServiceStartError:
+            pass
+    return await start()
+
+
+async def spawn_listening(
+    start: Callable[[int], Awaitable[asyncio.subprocess.Process]],
+    ready: Callable[[int], Awaitable[bool]] | None = None,
+    timeout: float = 30.0,
+) -> tuple[asyncio.subprocess.Process, int]:
+    """`start(port)` on a free port; returns the process and its port once it listens there
+    itself and `ready(port)` (False for "not yet"). One that exits first (its bind failed) is
+    started again on another port; one not up within `timeout` is killed."""
+
+    async def attempt() -> tuple[asyncio.subprocess.Process, int]:
+        port = free_port()
+        proc = await start(port)
+
+        async def settled() -> bool:
+            if proc.returncode is not None:
+                return True
+            return listens(proc.pid, port) and (ready is None or await ready(port))
+
+        try:
+            await eventually(settled, timeout, interval=0.05)
+        except BaseException:  # not up in time, or cancelled
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            raise
+        if proc.returncode is not None:
+            raise ServiceStartError(
+                f"process {proc.pid} exited with {proc.returncode} before listening on {port}"
+            )
+        return proc, port
+
+    return await retried(attempt)
+
+
+async def gateway_ready(port: int) -> bool:
+    """Whatever listens on `port` answers the gateway's /readyz with 200 (False: not yet)."""
+    try:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _own(*servers: EmbeddedRedis | EmbeddedPostgres | None) -> bool:
+    return all(s.pid is not None and listens(s.pid, s.port) for s in servers if s is not None)
+
+
+async def own_services(directory: Path, **kw: Any) -> EmbeddedServices:
+    """`EmbeddedServices(directory, **kw)` started, each server listening on its port itself
+    (the embedded supervisor takes any answer on the port for its server's)."""
+
+    async def attempt() -> EmbeddedServices:
+        svc = EmbeddedServices(directory, **kw)
+        await svc.start()
+        if _own(svc.redis, svc.postgres):
+            return svc
+        await svc.stop()
+        raise ServiceStartError(f"a server in {directory} found its port taken")
+
+    return await retried(attempt)
+
+
+async def own_postgres(directory: Path) -> EmbeddedPostgres:
+    """`EmbeddedPostgres(directory)` (no durability) started, listening on its port itself."""
+
+    async def attempt() -> EmbeddedPostgres:
+        pg = EmbeddedPostgres(directory, persistent=False)
+        await pg.start()
+        if _own(pg):
+            return pg
+        await pg.stop()
+        raise ServiceStartError(f"PostgreSQL in {directory} found its port taken")
+
+    return await retried(attempt)
 
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]

@@ -17,7 +17,7 @@ from eventlog.factory import open_log
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.snapshotter.scripts import LetterScript, append
-from tests.support import eventually, free_port
+from tests.support import eventually, spawn_listening
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,9 +106,12 @@ async def test_the_projector_stops_on_sigterm_with_status_0(tmp_path: Path, redi
         await append(log, settings.topic(Topic.LETTERS), [LetterScript("L-projected").created()])
     finally:
         await log.close()
-    port = free_port()
-    proc = await _start("projector", "--metrics-port", str(port), redis_url=redis_db,
-                        data_dir=str(settings.data_dir))  # fmt: skip
+
+    async def start(port: int) -> asyncio.subprocess.Process:
+        return await _start("projector", "--metrics-port", str(port), redis_url=redis_db,
+                            data_dir=str(settings.data_dir))  # fmt: skip
+
+    proc, port = await spawn_listening(start)
     try:
 
         async def folded() -> bool:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from schemas.settings import Settings
 from steno_collab.embedded import EmbeddedServices
 from tests.gateway.harness import Running, running_gateway
+from tests.support import own_services
 
 ROUTES = [
     ("GET", "/presence"),
@@ -25,8 +26,8 @@ ROUTES = [
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def redis_then_down(service_tmp: Path) -> AsyncIterator[tuple[Running, EmbeddedServices]]:
-    services = EmbeddedServices(service_tmp / "redis", persistent=False, postgres=False)
-    async with services:
+    services = await own_services(service_tmp / "redis", persistent=False, postgres=False)
+    try:
         settings = Settings(data_dir=service_tmp / "steno", redis_url=services.redis_url)
         client = aioredis.Redis.from_url(services.redis_url, socket_timeout=2)
         try:
@@ -34,6 +35,8 @@ async def redis_then_down(service_tmp: Path) -> AsyncIterator[tuple[Running, Emb
                 yield gw, services
         finally:
             await client.aclose()
+    finally:
+        await services.stop()
 
 
 @pytest.mark.parametrize(("method", "route"), ROUTES)

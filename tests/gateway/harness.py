@@ -33,7 +33,7 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from schemas.stores import CONNECT_TIMEOUT_S
 from snapshotter.migrate import migrate
-from tests.support import eventually, free_port
+from tests.support import bound_socket, eventually
 
 
 @dataclass
@@ -120,9 +120,10 @@ async def running_gateway(
     if own_log:
         await log.start()
     app = create_app(settings, log, redis, pg)
-    port = free_port()
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     server = server_for(app, settings, "127.0.0.1", port)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await eventually(lambda: server.started or task.done(), timeout=20)
         assert server.started, "gateway did not start"
@@ -130,6 +131,7 @@ async def running_gateway(
     finally:
         server.should_exit = True
         await task
+        sock.close()  # the server closed it, unless it never started
         if own_log:
             await log.close()
 

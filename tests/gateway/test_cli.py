@@ -15,7 +15,7 @@ import httpx
 
 from gateway.errors import GOING_AWAY
 from tests.gateway.harness import YClient
-from tests.support import eventually, free_port
+from tests.support import gateway_ready, spawn_listening
 
 # The entry point as the console script runs it, importable from the checkout itself.
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
@@ -41,23 +41,19 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _gateway(env: dict[str, str], port: int, stderr: int) -> AsyncIterator[Process]:
-    """`steno-collab gateway` on `port`, once it answers /readyz; killed if still running."""
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
-        stderr=stderr,
-    )  # fmt: skip
+async def _gateway(env: dict[str, str], stderr: int) -> AsyncIterator[tuple[Process, int]]:
+    """`steno-collab gateway` on a free port, once it listens there and answers /readyz; killed
+    if still running."""
+
+    async def start(port: int) -> Process:
+        return await asyncio.create_subprocess_exec(
+            *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
+            stderr=stderr,
+        )  # fmt: skip
+
+    proc, port = await spawn_listening(start, gateway_ready)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-
-            async def up() -> bool:
-                try:
-                    return (await http.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(up, timeout=30, interval=0.1)
-        yield proc
+        yield proc, port
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -65,9 +61,9 @@ async def _gateway(env: dict[str, str], port: int, stderr: int) -> AsyncIterator
 
 
 async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> None:
-    port, env = free_port(), _env(tmp_path)
+    env = _env(tmp_path)
     token = await _run("token", "--user", "ann", "--firm", "f1", "--name", "Ann", env=env)
-    async with _gateway(env, port, asyncio.subprocess.DEVNULL) as proc:
+    async with _gateway(env, asyncio.subprocess.DEVNULL) as (proc, port):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             r = await http.post(
                 "/v1/letters",
@@ -87,9 +83,9 @@ async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> N
 async def test_json_logs_are_one_object_per_line_uvicorns_too_tokens_redacted(
     tmp_path: Path,
 ) -> None:
-    port, env = free_port(), _env(tmp_path, STENO_LOG_FORMAT="json")
+    env = _env(tmp_path, STENO_LOG_FORMAT="json")
     token = await _run("token", "--user", "ann", "--firm", "f1", env=env)
-    async with _gateway(env, port, asyncio.subprocess.PIPE) as proc:
+    async with _gateway(env, asyncio.subprocess.PIPE) as (proc, port):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/readyz")).status_code == 200
             assert (await http.get(f"/v1/letters/nope?token={token}")).status_code == 401

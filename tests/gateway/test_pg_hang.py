@@ -29,10 +29,10 @@ from gateway.auth import mint_token
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
-from steno_collab import embedded, services
+from steno_collab import services
 from tests.gateway.harness import YClient
 from tests.snapshotter.scripts import LetterScript, append
-from tests.support import eventually, free_port
+from tests.support import bound_socket, eventually, own_postgres
 
 T = TypeVar("T")
 BOUND_S = 10.0  # each ~3.3 s here (the pool gives up after 3 s); the hang was 20 s and more
@@ -84,18 +84,19 @@ class Gateway:
 @pytest_asyncio.fixture(loop_scope="session")
 async def gateway(service_tmp: Path, redis_db: str) -> AsyncIterator[Gateway]:
     """`steno-collab gateway`'s wiring (its pool, the auditor routes) on its own PostgreSQL."""
-    pg = embedded.EmbeddedPostgres(service_tmp / "pg", persistent=False)
-    dsn = await pg.start()
+    pg = await own_postgres(service_tmp / "pg")
+    dsn = pg.dsn()
     settings = Settings(data_dir=service_tmp / "steno", partitions=1, redis_url=redis_db,
                         database_url=dsn)  # fmt: skip
     await migrate(dsn)
     log = open_log(settings)
     await log.start()
     redis, pool = await services.connect_stores(settings)
-    port = free_port()
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     app = services.gateway_app(settings, log, redis, pool)
     server = server_for(app, settings, "127.0.0.1", port)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await eventually(lambda: server.started or task.done(), timeout=20)
         assert server.started, "gateway did not start"
@@ -103,6 +104,7 @@ async def gateway(service_tmp: Path, redis_db: str) -> AsyncIterator[Gateway]:
     finally:
         server.should_exit = True
         await task
+        sock.close()  # the server closed it, unless it never started
         if redis is not None:
             await redis.aclose()
         await pool.close()

@@ -57,8 +57,7 @@ async def test_gateway_refuses_the_default_or_a_short_secret(
 async def test_gateway_starts_with_a_32_byte_secret_or_in_dev_mode(
     tmp_path: Path, steno: dict[str, str]
 ) -> None:
-    port = free_port()
-    async with _gateway(_env(tmp_path, **steno), port, asyncio.subprocess.DEVNULL) as proc:
+    async with _gateway(_env(tmp_path, **steno), asyncio.subprocess.DEVNULL) as (proc, port):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/readyz")).status_code == 200
         assert proc.returncode is None

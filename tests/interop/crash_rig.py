@@ -25,7 +25,7 @@ from steno_collab.processes import Supervised
 from tests.conftest import start_tansu
 from tests.interop.driver import NodeClient
 from tests.interop.tcp_proxy import Proxy
-from tests.support import eventually, free_port
+from tests.support import free_port, gateway_ready, retried, spawn_listening
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,10 +44,8 @@ class Rig:
 
     async def start_gateway(self) -> None:
         """A new gateway process; the balancer sends new connections to it once it is ready."""
-        port, n = free_port(), len(self._started)
         env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
         env |= {
-            "STENO_DATA_DIR": str(self.workdir / f"gateway-{n}"),
             "STENO_LOG_URL": str(self.settings.log_url),
             "STENO_KAFKA_IDEMPOTENCE": "false",
             "STENO_TOPIC_PREFIX": self.settings.topic_prefix,
@@ -58,27 +56,20 @@ class Rig:
             # before it would give up on them (4503 and the rescue, which no kill -9 allows).
             "STENO_APPEND_TIMEOUT_S": str(self.settings.append_timeout_s),
         }
-        err = await asyncio.to_thread(open, self.workdir / f"gateway-{n}.log", "ab")
-        with err:  # the child keeps its own descriptor
-            proc = await asyncio.create_subprocess_exec(
-                *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
-                stdout=asyncio.subprocess.DEVNULL, stderr=err,
-            )  # fmt: skip
-        self._started.append(proc)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
 
-            async def ready() -> bool:
-                if proc.returncode is not None:  # not an AssertionError: eventually retries those
-                    tail = (self.workdir / f"gateway-{n}.log").read_text()[-2000:]
-                    raise RuntimeError(f"gateway exited with {proc.returncode}:\n{tail}")
-                try:
-                    return (await http.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
+        async def start(port: int) -> asyncio.subprocess.Process:
+            n = len(self._started)
+            env["STENO_DATA_DIR"] = str(self.workdir / f"gateway-{n}")
+            err = await asyncio.to_thread(open, self.workdir / f"gateway-{n}.log", "ab")
+            with err:  # the child keeps its own descriptor
+                proc = await asyncio.create_subprocess_exec(
+                    *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env,
+                    cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=err,
+                )  # fmt: skip
+            self._started.append(proc)
+            return proc
 
-            await eventually(ready, timeout=30, interval=0.1)
-        self.gateway = proc
-        self.balancer.target = port
+        self.gateway, self.balancer.target = await spawn_listening(start, gateway_ready)
 
     async def kill_gateway(self) -> None:
         """kill -9 the gateway being served: no rescue, no flush, its sockets just end."""
@@ -149,9 +140,13 @@ def doc_updates(records: list[Record]) -> list[Record]:
 
 async def start_broker(kafka: Proxy, log: Path) -> Supervised:
     """Tansu behind `kafka`: it advertises the proxy, so every client's request goes through it."""
-    kafka.target = free_port()
-    proc, _ = await start_tansu(log, port=kafka.target, advertised=kafka.port)
-    return proc
+
+    async def start(port: int) -> Supervised:
+        kafka.target = port
+        proc, _ = await start_tansu(log, port=port, advertised=kafka.port)
+        return proc
+
+    return await retried(lambda: start(free_port()))
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from tests.projector.support import (
     redis_bytes,
     reply,
 )
-from tests.support import eventually, free_port
+from tests.support import eventually, spawn_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,8 +85,8 @@ async def test_state_equals_a_replay_after_kill_9(
     setup = [e for ed in editors for e in (created(ed.letter_id), ed.event(ed.paragraph("x")))]
     await append(log, settings, setup)
     await client.set("gateway:gw-1:alive", "1")  # the connections' gateway is alive
-    port = free_port()
-    proc = await _start(settings, port)
+    # Restarted on this same port after each kill below.
+    proc, port = await spawn_listening(lambda port: _start(settings, port))
     try:
         for _ in range(3):
             burst = asyncio.create_task(append(log, settings, _burst(editors, rng, 300)))

@@ -33,7 +33,7 @@ from tests.projector.support import (
     dump,
     projector,
 )
-from tests.support import eventually
+from tests.support import eventually, listens, retried
 
 UNREADABLE = "positions unreadable"
 
@@ -58,6 +58,8 @@ class StoppableRedis:
         await wait_ready(self._proc, self._ping)
 
     async def _ping(self) -> bool:
+        if self._proc is None or not listens(self._proc.pid, self.port):  # another's answers
+            return False
         async with aioredis.Redis.from_url(self.url) as client:
             return bool(await client.ping())
 
@@ -69,8 +71,13 @@ class StoppableRedis:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def outage_redis(service_tmp: Path) -> AsyncIterator[StoppableRedis]:
-    redis = StoppableRedis(service_tmp)
-    await redis.start()
+
+    async def started() -> StoppableRedis:
+        redis = StoppableRedis(service_tmp)
+        await redis.start()
+        return redis
+
+    redis = await retried(started)  # on another port if its own was taken before its bind
     try:
         yield redis
     finally:

@@ -16,7 +16,6 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 from eventlog import Log
 from schemas import CommentDeleted, Topic, new_event
 from schemas.settings import Settings
-from steno_collab.embedded import EmbeddedPostgres
 from tests.projector.support import (
     FIRM,
     OPTIONS,
@@ -29,6 +28,7 @@ from tests.projector.support import (
     projector,
     redis_bytes,
 )
+from tests.support import own_postgres
 
 
 async def _expire(client: aioredis.Redis, letter_id: str) -> None:
@@ -185,8 +185,8 @@ async def test_a_comment_deleted_after_expiry_takes_its_notification_with_it(
 async def test_a_hung_postgres_delays_a_reload_by_its_timeout_only(
     service_tmp: Path, log: Log, settings: Settings, client: aioredis.Redis
 ) -> None:
-    pg = EmbeddedPostgres(service_tmp / "pg", persistent=False)
-    dsn = await pg.start()
+    pg = await own_postgres(service_tmp / "pg")
+    dsn = pg.dsn()
     settings = settings.model_copy(update={"database_url": dsn})
     options = OPTIONS.model_copy(update={"versions_timeout_s": 0.5})
     ed = Editor("H1")

@@ -19,11 +19,10 @@ from eventlog.embedded import EmbeddedLog
 from eventlog.factory import open_log
 from schemas.settings import Settings
 from snapshotter.service import serve
-from steno_collab import embedded
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.pg_outage import shut_down, start_again
 from tests.snapshotter.scripts import LetterScript, append
-from tests.support import eventually, free_port
+from tests.support import eventually, free_port, own_postgres, spawn_listening
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -122,8 +121,8 @@ async def test_lag_rises_while_postgres_is_down(
     service_tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="snapshotter")
-    pg = embedded.EmbeddedPostgres(service_tmp / "pg", persistent=False)
-    dsn = await pg.start()
+    pg = await own_postgres(service_tmp / "pg")
+    dsn = pg.dsn()
     settings = Settings(data_dir=service_tmp / "steno", database_url=dsn, partitions=1)
     log = open_log(settings)
     await log.start()
@@ -185,11 +184,14 @@ async def test_the_command_serves_metrics_at_its_port_option(
         "STENO_PARTITIONS": "1",
         "STENO_SNAPSHOTTER_METRICS_PORT": "0",
     }
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, "snapshotter", "--metrics-port", str(port), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+
+    async def start(port: int) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *CLI, "snapshotter", "--metrics-port", str(port), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+    proc, port = await spawn_listening(start, timeout=60)  # it migrates before it serves
     try:
 
         async def committed() -> bool:

@@ -11,11 +11,10 @@ import pytest
 from eventlog.factory import open_log
 from schemas.settings import Settings
 from snapshotter.service import retryable, serve
-from steno_collab import embedded
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.pg_outage import shut_down, start_again
 from tests.snapshotter.scripts import LetterScript, append
-from tests.support import eventually
+from tests.support import eventually, own_postgres
 
 
 async def committed(dsn: str) -> int:
@@ -40,8 +39,8 @@ async def test_service_waits_through_a_postgres_shutdown_and_restart(
     service_tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="snapshotter.service")
-    pg = embedded.EmbeddedPostgres(service_tmp / "pg", persistent=False)
-    dsn = await pg.start()
+    pg = await own_postgres(service_tmp / "pg")
+    dsn = pg.dsn()
     settings = Settings(data_dir=service_tmp / "steno", database_url=dsn, partitions=1)
     log = open_log(settings)
     await log.start()

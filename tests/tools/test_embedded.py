@@ -10,7 +10,7 @@ import pytest
 from eventlog.factory import open_log
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
-from steno_collab.embedded import EmbeddedServices
+from tests.support import own_services
 from tests.tools.cli import run_cli
 from tests.tools.scripted import LETTER, scripted
 from tools.sources import running_urls
@@ -24,7 +24,8 @@ def log_kind() -> str:
 async def test_commands_against_a_running_dev_data_dir(service_tmp: Path) -> None:
     data_dir = service_tmp / "steno"
     # What `steno-collab dev` holds: the data dir's services (and their lock) and the log writer.
-    async with EmbeddedServices(data_dir, persistent=False) as services:
+    services = await own_services(data_dir, persistent=False)
+    try:
         settings = Settings(data_dir=data_dir, partitions=1)
         assert running_urls(data_dir.resolve(), settings) == {
             "redis_url": services.redis_url,
@@ -46,6 +47,8 @@ async def test_commands_against_a_running_dev_data_dir(service_tmp: Path) -> Non
             assert code == 0 and '"base_version": 2' in out  # found the dev's PostgreSQL
         finally:
             await log.close()
+    finally:
+        await services.stop()
     # `dev` stopped: the command starts the data dir's servers itself, and stops them again.
     code, out, err = await run_cli(env, "replay", LETTER, "--format", "json")
     assert code == 0 and '"base_version": 2' in out, err

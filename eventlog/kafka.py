@@ -26,6 +26,7 @@ from eventlog.kafka_io import (
     acknowledged,
     create_topics,
     fetch_until,
+    read_later,
     record_limits,
     to_records,
     translated,
@@ -200,14 +201,26 @@ class KafkaLog:
             return
         self._closed = True
         clients = [*self._followers, *self._groups.values(), *self._readers.made, self._producer]
-        for client in clients:
-            if client is None:
-                continue
-            try:
-                with translated("closing", self._timeout_s):
-                    await client.stop()
-            except LogError as exc:  # closing the rest matters more than this one's error
-                log.warning("closing a Kafka client failed: %s", exc)
+        # At once, not one after another: on a stalled broker each stop waits for its client's
+        # request in flight (a group's coordinator lookup: up to two request timeouts; the
+        # producer: its records' outcome), and in turn they added up (18 s for a gateway).
+        stops = [asyncio.ensure_future(self._stop(c)) for c in clients if c is not None]
+        if not stops:
+            return
+        bound_s = self._ack_timeout_s + self._timeout_s  # what those requests take, at most
+        _, pending = await asyncio.wait(stops, timeout=bound_s)
+        if pending:  # an idempotent producer retries until the broker answers: shutdown ends
+            log.warning("%d Kafka clients did not stop within %ss: left", len(pending), bound_s)
+            for stop in pending:
+                stop.cancel()
+            await asyncio.wait(pending)
+
+    async def _stop(self, client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+        try:
+            with translated("closing", self._timeout_s):
+                await client.stop()
+        except LogError as exc:  # closing the rest matters more than this one's error
+            log.warning("closing a Kafka client failed: %s", exc)
 
     # -- the Log protocol --------------------------------------------------------------------
 
@@ -235,10 +248,14 @@ class KafkaLog:
                             topic, e.value, key=key, partition=partition, headers=list(e.headers)
                         )
                         acks.append(ack)
+        except asyncio.CancelledError:
+            read_later(acks)  # those handed over go out all the same; their errors are read
+            raise
         except LogError as exc:
             if not acks or isinstance(exc, RecordTooLargeError):
                 # A record refused for good: the caller must drop it, whatever became of those
                 # before it (its rescue appends them one by one: gateway/live/rescue.py).
+                read_later(acks)
                 raise
             # Those handed over go out all the same: if any is stored, so is part of `entries`.
             if not await self._none_stored(acks, what, bound_s):

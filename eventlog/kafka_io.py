@@ -90,10 +90,10 @@ async def acknowledged(
     try:
         _, pending = await asyncio.wait(acks, timeout=bound_s) if acks else (set(), set())
     except asyncio.CancelledError:
-        _read_later(acks)
+        read_later(acks)
         raise
     if pending:
-        _read_later(acks)
+        read_later(acks)
         raise LogUnconfirmedError(f"Kafka: {what}: the producer did not settle in {bound_s}s")
     failed = [exc for exc in (ack.exception() for ack in acks) if exc is not None]
     if not failed:
@@ -125,7 +125,8 @@ def refused(exc: BaseException) -> bool:
     )
 
 
-def _read_later(acks: Sequence["asyncio.Future[RecordMetadata]"]) -> None:
+def read_later(acks: Sequence["asyncio.Future[RecordMetadata]"]) -> None:
+    """Read each record's outcome once it comes, for records nobody will wait for."""
     for ack in acks:
         ack.add_done_callback(_retrieved)
 

@@ -286,7 +286,7 @@ class Folder:
             return
         created = event.type == "letter.created"
         state = self._state_for(event, record, out)
-        if state is None or state.seen(event.envelope.id):
+        if state is None or state.seen(event.envelope.id, event.type == "doc.update"):
             if state is not None:
                 # A redelivery (at-least-once appends: a retry after a timeout, a rescue while
                 # a stalled broker still held the first send) is expected, not bad input:

@@ -19,8 +19,14 @@ from snapshotter.audit import Burst, Bursts, Position
 from snapshotter.document import LetterDocument
 from snapshotter.versions import VersionState
 
-# Duplicates come from append retries, which land close together: a short memory suffices.
+# Duplicates come from appends made again, each copy after the whole first one: a short
+# memory of ids suffices, of the letter's last records (updates included)...
 RECENT_IDS = 256
+# ... and, apart, of its last other events: a gateway's rescue appends again an unconfirmed
+# append that may hold thousands of updates before the sessions' ends (a stall with people
+# typing), and a repeated update is harmless (an empty delta), the others are not (a second
+# audit row, version, or session).
+RECENT_EVENTS = 256
 
 
 @dataclass(slots=True)
@@ -70,7 +76,9 @@ class LetterState:
     # their bytes. Saved with the state, so that save points depend only on the log.
     unsaved_records: int = 0
     unsaved_bytes: int = 0
+    recent_events: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     _recent: set[str] = field(default_factory=set)  # recent_ids, for O(1) membership
+    _events: set[str] = field(default_factory=set)  # recent_events, likewise
     # `covers` of the row in the database (None: none yet, or one from before `covers` was
     # saved, which must be replaced with the next commit), and when (time.monotonic) a record
     # was first folded past it: in memory only.
@@ -104,16 +112,18 @@ class LetterState:
             self.unsaved_records = self.unsaved_bytes = 0
         self.saved_covers, self.unsaved_since, self.unsaved_from = self.covers, None, None
 
-    def seen(self, event_id: str) -> bool:
-        """True for an event id seen recently; otherwise remember it."""
+    def seen(self, event_id: str, update: bool = False) -> bool:
+        """True for an event id seen recently; otherwise remember it (among the other events'
+        too unless it is a document `update`)."""
         if not self._recent and self.recent_ids:
             self._recent.update(self.recent_ids)
-        if event_id in self._recent:
+        if not self._events and self.recent_events:
+            self._events.update(self.recent_events)
+        if event_id in self._recent or event_id in self._events:
             return True
-        if len(self.recent_ids) == RECENT_IDS:
-            self._recent.discard(self.recent_ids[0])
-        self.recent_ids.append(event_id)
-        self._recent.add(event_id)
+        _remember(self.recent_ids, self._recent, event_id)
+        if not update:
+            _remember(self.recent_events, self._events, event_id)
         return False
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +133,7 @@ class LetterState:
             "bursts": {user: b.to_json() for user, b in self.bursts.open.items()},
             "sessions": {c: [s.user, s.joined_ms] for c, s in self.sessions.items()},
             "recent_ids": list(self.recent_ids),
+            "recent_events": list(self.recent_events),
             "clock_ms": self.clock_ms,
             "pending_end": None if self.pending_end is None else self.pending_end.to_json(),
             "covers": self.covers,
@@ -164,6 +175,14 @@ class LetterState:
             committed if covers is None else covers,
             records,
             size,
+            deque(data.get("recent_events", ()), maxlen=RECENT_EVENTS),  # none in older rows
         )
         state.saved_covers, state.unsaved_from = covers, unsaved_from
         return state
+
+
+def _remember(ids: "deque[str]", members: set[str], event_id: str) -> None:
+    if len(ids) == ids.maxlen:
+        members.discard(ids[0])
+    ids.append(event_id)
+    members.add(event_id)

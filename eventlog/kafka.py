@@ -348,15 +348,19 @@ class KafkaLog:
     async def commit(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
         consumer = await self._group(group)
         offsets = {self._tp(topic, p): OffsetAndMetadata(o, "") for p, o in positions.items()}
+        # Bounded here: aiokafka's commit waits for a coordinator however long that takes,
+        # and one in flight when the log closes on a stalled broker never returned.
         with translated(f"committing {group} on {topic}", self._timeout_s):
-            await consumer.commit(offsets)
+            async with asyncio.timeout(self._timeout_s):
+                await consumer.commit(offsets)
 
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         consumer = await self._group(group)
         found: dict[int, int] = {}
         with translated(f"fetching {group} positions on {topic}", self._timeout_s):
             for partition in range(self._count(topic)):
-                offset = await consumer.committed(self._tp(topic, partition))
+                async with asyncio.timeout(self._timeout_s):  # as commit's
+                    offset = await consumer.committed(self._tp(topic, partition))
                 if offset is not None and offset >= 0:
                     found[partition] = offset
         return found

@@ -19,6 +19,22 @@ export class ApiError extends Error {
 
 export class NotAvailable extends ApiError {}
 
+/** No answer at all (fetch's "Failed to fetch"): the browser is offline, or the server is out of
+ * reach. The message is one a user can act on; `offline`: the browser itself says it is. */
+export class Unreachable extends Error {
+  constructor(readonly offline: boolean) {
+    super(
+      offline
+        ? 'You are offline: try again when connected.'
+        : 'The server could not be reached: try again in a moment.',
+    )
+  }
+}
+
+/** A comment's anchor: plain-text offsets, or Yjs relative positions (base64) made on the
+ * document the user selected in, which the server resolves whatever was edited since. */
+export type CommentAnchor = { from: number; to: number } | { start: string; end: string; after: string }
+
 export interface LetterSummary {
   letter_id: string
   title: string
@@ -51,7 +67,15 @@ export interface Thread {
   detached: boolean
   /** `open_end`: its last character was deleted, so text typed at its end joins it (the server
    * ends it at the character that followed it). */
-  anchor: { from: number; to: number; quote: string; open_end?: boolean }
+  anchor: {
+    from: number
+    to: number
+    quote: string
+    open_end?: boolean
+    start?: string
+    end?: string
+    after?: string
+  }
   comments: Comment[]
 }
 
@@ -148,12 +172,18 @@ export class Api {
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     let response: Response
     for (let attempt = 1; ; attempt++) {
-      response = await fetch(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        keepalive, // lets a request made while the page unloads (a lock release) still go out
-      })
+      try {
+        response = await fetch(path, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          keepalive, // lets a request made while the page unloads (a lock release) still go out
+        })
+      } catch (error) {
+        // fetch rejects with a TypeError only when no answer came (its message says nothing).
+        if (error instanceof TypeError) throw new Unreachable(!navigator.onLine)
+        throw error
+      }
       const wait = retryNow(method, response)
       if (wait === null || attempt > RETRIES) break
       await new Promise((resolve) => setTimeout(resolve, wait * 1000))
@@ -185,7 +215,7 @@ export class Api {
   createComment(
     id: string,
     body: string,
-    anchor: { from: number; to: number },
+    anchor: CommentAnchor,
     mentions: string[],
   ): Promise<{ thread_id: string; comment_id: string }> {
     return this.call('POST', `/v1/letters/${encodeURIComponent(id)}/comments`, {

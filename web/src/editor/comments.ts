@@ -4,11 +4,11 @@
 
 import type { Editor } from '@tiptap/core'
 
-import { ApiError, NotAvailable, type Api, type Comment, type Thread } from '../api'
+import { ApiError, NotAvailable, Unreachable, type Api, type Comment, type Thread } from '../api'
 import type { Claims } from '../auth'
 import { formatInstant, h, replaceChildren } from '../dom'
-import { anchorRange, lostAnchors, showAnchors } from './anchors'
-import { positionAt, textOffset } from './text'
+import { anchorRange, lostAnchors, selectionAnchor, showAnchors, threadRange } from './anchors'
+import { textOffset } from './text'
 
 export interface Person {
   id: string
@@ -89,7 +89,7 @@ export function commentsPanel(
           )
           ?.focus()
       loaded = threads
-      showAnchors(editor, threads)
+      mark()
       reveal()
       if (composer) composer.hidden = false
     } catch (error) {
@@ -281,13 +281,26 @@ export function commentsPanel(
     try {
       await call()
     } catch (error) {
-      status.textContent = error instanceof ApiError ? `The server refused: ${error.message}` : String(error)
+      say(status, error instanceof ApiError ? `The server refused: ${error.message}` : String(error), error)
       return
     }
     await refresh()
   }
 
-  return { element, refresh, markAnchors: () => showAnchors(editor, loaded), showThread }
+  // A thread's anchor names characters this page has not received yet (typed just before the
+  // comment): marked by the offsets for now, and again by its positions once edits arrive.
+  let unplaced = false
+  let remarkTimer = 0
+  const mark = (): void => {
+    unplaced = !showAnchors(editor, loaded)
+  }
+  editor.on('update', () => {
+    if (!unplaced) return
+    clearTimeout(remarkTimer)
+    remarkTimer = window.setTimeout(mark) // not inside the dispatch of the edit
+  })
+
+  return { element, refresh, markAnchors: mark, showThread }
 }
 
 function newThreadForm(
@@ -323,13 +336,18 @@ function newThreadForm(
       status.textContent = empty ? 'Select the text the comment is about first.' : 'Write a comment first.'
       return
     }
-    const anchor = { from: textOffset(editor.state.doc, from), to: textOffset(editor.state.doc, to) }
+    // Positions in this page's document, not offsets: the server's has the edits made since the
+    // selection (a colleague typing above it), and offsets would land on other text there.
+    const anchor = selectionAnchor(editor.state, from, to) ?? {
+      from: textOffset(editor.state.doc, from),
+      to: textOffset(editor.state.doc, to),
+    }
     try {
       await api.createComment(letterId, body, anchor, mentionsIn(body, people()))
       box.value = ''
       done()
     } catch (error) {
-      status.textContent = `Could not add the comment: ${(error as Error).message}`
+      say(status, `Could not add the comment: ${(error as Error).message}`, error)
     }
   })
   return form
@@ -374,11 +392,21 @@ function sortThreads(threads: Thread[]): Thread[] {
 function selectAnchor(editor: Editor, thread: Thread): void {
   if (thread.detached) return
   // The mark has followed the edits made since the threads were loaded; the offsets have not.
-  // Resolved threads are not marked: their offsets are the best there is.
-  const doc = editor.state.doc
-  const { from, to } = anchorRange(editor, thread.thread_id) ?? {
-    from: positionAt(doc, thread.anchor.from),
-    to: positionAt(doc, thread.anchor.to),
-  }
+  // Resolved threads are not marked: found from their anchor's positions (or offsets) now.
+  const range = anchorRange(editor, thread.thread_id) ?? threadRange(editor, thread)
+  if (!range) return
+  const { from, to } = range
   editor.chain().focus().setTextSelection({ from, to }).scrollIntoView().run()
+}
+
+/** Show a failure in a status line. One of no answer at all (offline) is cleared once the browser
+ * is back online: the user tries again then, and the message would only mislead. */
+function say(status: HTMLElement, text: string, error: unknown): void {
+  const message = error instanceof Unreachable ? error.message : text
+  status.textContent = message
+  if (!(error instanceof Unreachable)) return
+  const clear = (): void => {
+    if (status.textContent === message) status.textContent = ''
+  }
+  window.addEventListener('online', clear, { once: true })
 }

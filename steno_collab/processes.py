@@ -30,6 +30,10 @@ class ServiceStartError(RuntimeError):
     """An embedded service could not be started (the message says why and where its log is)."""
 
 
+class ServiceExited(ServiceStartError):
+    """It exited before it answered (a port taken meanwhile, among other causes)."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -122,7 +126,7 @@ async def wait_ready(
         code = proc.popen.poll()
         if code is not None:
             _LIVE.discard(proc)
-            raise ServiceStartError(
+            raise ServiceExited(
                 f"{proc.name} exited with code {code} while starting; log {proc.log}:\n"
                 f"{proc.log_tail()}"
             )

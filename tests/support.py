@@ -20,7 +20,7 @@ import httpx
 from eventlog import Log
 from eventlog.factory import open_log
 from schemas.settings import Settings
-from steno_collab.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServices
+from steno_collab.embedded import EmbeddedPostgres, EmbeddedServices
 from steno_collab.processes import ServiceStartError
 
 T = TypeVar("T")
@@ -154,37 +154,19 @@ async def gateway_ready(port: int) -> bool:
         return False
 
 
-def _own(*servers: EmbeddedRedis | EmbeddedPostgres | None) -> bool:
-    return all(s.pid is not None and listens(s.pid, s.port) for s in servers if s is not None)
-
-
 async def own_services(directory: Path, **kw: Any) -> EmbeddedServices:
-    """`EmbeddedServices(directory, **kw)` started, each server listening on its port itself
-    (the embedded supervisor takes any answer on the port for its server's)."""
-
-    async def attempt() -> EmbeddedServices:
-        svc = EmbeddedServices(directory, **kw)
-        await svc.start()
-        if _own(svc.redis, svc.postgres):
-            return svc
-        await svc.stop()
-        raise ServiceStartError(f"a server in {directory} found its port taken")
-
-    return await retried(attempt)
+    """`EmbeddedServices(directory, **kw)`, started: each server its own on its port (the
+    supervisor checks whose answer it gets, and takes another port if its bind failed)."""
+    svc = EmbeddedServices(directory, **kw)
+    await svc.start()
+    return svc
 
 
 async def own_postgres(directory: Path) -> EmbeddedPostgres:
-    """`EmbeddedPostgres(directory)` (no durability) started, listening on its port itself."""
-
-    async def attempt() -> EmbeddedPostgres:
-        pg = EmbeddedPostgres(directory, persistent=False)
-        await pg.start()
-        if _own(pg):
-            return pg
-        await pg.stop()
-        raise ServiceStartError(f"PostgreSQL in {directory} found its port taken")
-
-    return await retried(attempt)
+    """`EmbeddedPostgres(directory)` (no durability), started, as `own_services`."""
+    pg = EmbeddedPostgres(directory, persistent=False)
+    await pg.start()
+    return pg
 
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]

@@ -1,5 +1,6 @@
-"""Services the tests start on a free port (tests/support.py `own_services`,
-`spawn_listening`): ready means our own process listens there, not that something answers.
+"""Services started on a free port (the embedded supervisor, steno_collab/embedded.py, which
+`dev` and the tests use; tests/support.py `spawn_listening`): ready means our own process
+answers there, not that something answers.
 `free_port` releases the port it found, and with two test workers the other one's service can
 bind it first: ours then fails to bind, while the other answers its readiness check (and then
 the test's requests)."""
@@ -10,13 +11,21 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
 from steno_collab import embedded
 from tests import support
-from tests.support import CLI, ROOT, gateway_ready, own_services, spawn_listening
+from tests.support import (
+    CLI,
+    ROOT,
+    gateway_ready,
+    own_postgres,
+    own_services,
+    spawn_listening,
+)
 
 
 def taken_first(taken: int) -> Callable[[], int]:
@@ -42,6 +51,24 @@ async def test_a_redis_that_could_not_bind_its_port_is_not_taken_for_ready(
         assert info["process_id"] == svc.pids["redis"]  # its URL reaches the server it started
     finally:
         await svc.stop()
+
+
+async def test_a_postgres_that_could_not_bind_its_port_is_not_taken_for_ready(
+    pg_dsn: str, service_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = int(pg_dsn.rsplit(":", 1)[1].split("/")[0])  # the session's PostgreSQL answers
+    monkeypatch.setattr(embedded, "free_port", taken_first(taken))
+    pg = await own_postgres(service_tmp / "pg")
+    try:
+        assert pg.port != taken
+        conn = await asyncpg.connect(pg.dsn(), timeout=5)
+        try:
+            found = await conn.fetchval("SHOW data_directory")
+        finally:
+            await conn.close()
+        assert Path(found) == (service_tmp / "pg").resolve()  # the server it started
+    finally:
+        await pg.stop()
 
 
 async def _answer_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -49,7 +49,7 @@ async def run(
         raise
     versions = Versions(settings.database_url, options.versions_timeout_s)
     metrics = Metrics()
-    store = Store(redis, options.ttl_s * 1000)
+    store = Store(redis, options.ttl_s * 1000, options.notes_ttl_s * 1000)
     projector = Projector(settings, options, log, store, versions, metrics, log_left=writable)
     topics = [settings.topic(Topic.LETTERS), settings.topic(Topic.PRESENCE)]
     try:

@@ -6,6 +6,8 @@ Built once at the entry point, like `Settings`, and passed down; tests build the
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+NOTES_TTL_S = 90 * 24 * 3600  # notifications kept 90 days after their user's last note change
+
 
 class ProjectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STENO_PROJECTOR_", extra="ignore")
@@ -19,6 +21,10 @@ class ProjectorSettings(BaseSettings):
     batch_records: int = Field(default=50_000, ge=1)
     catchup_after_ms: int = Field(default=2000, ge=0)  # records older than this: replaying
     ttl_s: int = Field(default=24 * 3600, ge=1)  # live keys expire after a day without activity
+    # A user's notifications hash (and its index) outlives the letters that fill it: a mention
+    # must still be there after a weekend, when the letter's keys are long gone. Refreshed
+    # whenever one of its notes is added or changes (read, edited); bounded by USER_NOTES_LIMIT.
+    notes_ttl_s: int = Field(default=NOTES_TTL_S, ge=1)
     check_interval_s: float = Field(default=1.0, gt=0)  # positions still there? lag, commits
     sweep_interval_s: float = Field(default=10.0, gt=0)  # stale-gateway sweep
     # A gateway refreshes `gateway:<id>:alive` (EX 30) every 10 s; once the key has been missing

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from projector.awareness import presence
 from projector.notes import USER_NOTES_LIMIT, note_views
+from projector.settings import NOTES_TTL_S
 from projector.state import Json, LetterState
 from schemas.keys import (
     alive_key,
@@ -38,9 +39,11 @@ T = TypeVar("T")
 HSET_CHUNK = 200  # field/value pairs per HSET: Lua's unpack() has a stack limit
 
 # ARGV: n, then n expected positions ("" = absent), n new positions, then commands as
-# (name, argc, args...); the command CAPNOTES (hash, index, limit) is the script's own: it keeps
+# (name, argc, args...); two commands are the script's own. CAPNOTES (hash, index, limit) keeps
 # the `limit` newest fields of a user's notifications hash by their index's scores (creation
 # times), so one user's hash stays bounded whatever the number of letters that mention them.
+# UPDNOTE (hash, index, field, value, ttl) rewrites a note the hash still holds (read, edited)
+# and refreshes the hash's retention; a note the cap or the retention dropped stays dropped.
 # KEYS: the n position keys. Returns 0, or the actual positions.
 _COMMIT = """
 local function capnotes(hash, index, limit)
@@ -50,6 +53,13 @@ local function capnotes(hash, index, limit)
     redis.call('HDEL', hash, field)
   end
   redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
+end
+local function updnote(hash, index, field, value, ttl)
+  local current = redis.call('HGET', hash, field)
+  if not current or current == value then return end
+  redis.call('HSET', hash, field, value)
+  redis.call('PEXPIRE', hash, ttl)
+  redis.call('PEXPIRE', index, ttl)
 end
 local n = tonumber(ARGV[1])
 local actual, ok = {}, true
@@ -65,6 +75,8 @@ while j <= #ARGV do
   local argc = tonumber(ARGV[j + 1])
   if ARGV[j] == 'CAPNOTES' then
     capnotes(ARGV[j + 2], ARGV[j + 3], ARGV[j + 4])
+  elseif ARGV[j] == 'UPDNOTE' then
+    updnote(ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], ARGV[j + 6])
   else
     redis.call(ARGV[j], unpack(ARGV, j + 2, j + 1 + argc))
   end
@@ -142,7 +154,8 @@ class Write:
     """A letter to write: its views as loaded from Redis (None: unknown, write them all) and
     its folded state. With `before` None, `notified` names the notifications (`Views.notes`
     keys) Redis may hold for the letter all the same: its users' hashes outlive its keys, so
-    those no longer in `after` are deleted (a reloaded letter: its notes before the batch)."""
+    those no longer in `after` are deleted, and those still there only updated (a reloaded
+    letter: its notes before the batch)."""
 
     before: Views | None
     after: LetterState
@@ -151,8 +164,10 @@ class Write:
 
 
 class Store:
-    def __init__(self, redis: Redis, ttl_ms: int) -> None:
-        self.redis, self._ttl = redis, str(ttl_ms)
+    def __init__(self, redis: Redis, ttl_ms: int, notes_ttl_ms: int = NOTES_TTL_S * 1000) -> None:
+        """`ttl_ms`: a letter's keys; `notes_ttl_ms`: users' notifications hashes, which hold
+        notes of letters whose own keys may have expired long since."""
+        self.redis, self._ttl, self._notes_ttl = redis, str(ttl_ms), str(notes_ttl_ms)
         self._commit = redis.register_script(_COMMIT)
 
     @_cancellable
@@ -267,26 +282,31 @@ class Store:
     ) -> list[str | bytes]:
         """Each firm user's hash `notifications:<firmId>:<userId>` (`notes_key`), field
         `<letterId>:<commentId>`, with its index `<hash>:order` (field -> creation time) that
-        caps it at USER_NOTES_LIMIT. `old` None (unknown): every note is written, and those of
-        `notified` gone are deleted. A note the cap dropped stays in its letter's state: written
-        again (read, edited), it is dropped again unless newer ones have gone."""
+        caps it at USER_NOTES_LIMIT. The notes before the batch are `old`'s, or, `old` None (a
+        reloaded letter), those `notified` names (values unknown). A new note is added, then the
+        hash capped; one that was there before is only rewritten where the hash still holds it
+        (UPDNOTE), so neither a reload nor a later read or edit brings back a note the cap or
+        the hash's retention dropped. Both keys expire `notes_ttl_ms` after their last change."""
+        before = notified if old is None else old.keys()
         out: list[str | bytes] = []
-        for key in sorted((notified if old is None else old.keys()) - new.keys()):
+        for key in sorted(before - new.keys()):
             hash_, field = key.split("\n", 1)
             out += _cmd("HDEL", hash_, field)
             out += _cmd("ZREM", f"{hash_}:order", field)
         added: set[str] = set()
         for key, value in sorted(new.items()):
-            if old is None or old.get(key) != value:
-                hash_, field = key.split("\n", 1)
+            hash_, field = key.split("\n", 1)
+            if key not in before:
                 created = str(json.loads(value)["created_at"])
                 out += _cmd("HSET", hash_, field, value)
                 out += _cmd("ZADD", f"{hash_}:order", created, field)
                 added.add(hash_)
+            elif old is None or old[key] != value:
+                out += _cmd("UPDNOTE", hash_, f"{hash_}:order", field, value, self._notes_ttl)
         for hash_ in sorted(added):
             out += _cmd("CAPNOTES", hash_, f"{hash_}:order", str(USER_NOTES_LIMIT))
-            out += _cmd("PEXPIRE", hash_, self._ttl)
-            out += _cmd("PEXPIRE", f"{hash_}:order", self._ttl)
+            out += _cmd("PEXPIRE", hash_, self._notes_ttl)
+            out += _cmd("PEXPIRE", f"{hash_}:order", self._notes_ttl)
         return out
 
     def _hash(

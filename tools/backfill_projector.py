@@ -53,7 +53,7 @@ POLL_S = 0.1
 
 def _store(src: Sources, options: ProjectorSettings) -> Store:
     assert src.redis is not None
-    return Store(src.redis, options.ttl_s * 1000)
+    return Store(src.redis, options.ttl_s * 1000, options.notes_ttl_s * 1000)
 
 
 async def wipe(redis: Redis) -> int:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
+from gateway.collab import cold
 from gateway.collab.anchors import (
     AnchorError,
     Resolved,
@@ -41,7 +42,7 @@ from schemas.events import (
     CommentResolved,
 )
 from schemas.ids import uuid7
-from schemas.keys import comments_key
+from schemas.keys import comments_key, ydoc_offset_key
 
 MAX_BODY = 10_000  # characters, as the event schema allows
 
@@ -161,7 +162,7 @@ async def create_thread(
     req: NewThread = parse(NewThread, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
-    _room_for_one_more(collab, await _stored(collab, letter_id))
+    _room_for_one_more(collab, await _stored(collab, letter_id, for_cap=True))
     at, (anchor, where) = await _anchor(collab, letter_id, req.anchor)
     thread_id, comment_id = uuid7(), uuid7()
     event = CommentCreated(
@@ -306,10 +307,28 @@ def _comment_out(comment: dict[str, Any]) -> dict[str, Any]:
     return {k: comment.get(k) for k in keys}
 
 
-async def _stored(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
+async def _stored(collab: Collab, letter_id: str, for_cap: bool = False) -> list[dict[str, Any]]:
+    """The letter's threads as the projector holds them. A letter whose live keys expired (no
+    `comments:<id>` and no `ydoc:<id>:offset`, written with the document and expiring with it)
+    is cold, not empty: its threads are read from PostgreSQL (gateway/collab/cold.py).
+    `for_cap`: only to count them for a new thread; a new thread needs no PostgreSQL (nor the
+    projector) where the count cannot be had (the cap is a bound on the projector's work)."""
     await collab.caught_up(letter_id)
-    found = await collab.json_key(comments_key(letter_id))
-    return found if isinstance(found, list) else []
+    redis = collab.ctx.redis
+    if redis is None:
+        return []
+    found, folded = await redis.mget([comments_key(letter_id), ydoc_offset_key(letter_id)])
+    if found is not None:
+        stored = json.loads(found)
+        return stored if isinstance(stored, list) else []
+    if folded is not None or (for_cap and collab.ctx.pg is None):
+        return []
+    try:
+        return await cold.threads(collab, letter_id)
+    except CollabError:
+        if for_cap:
+            return []
+        raise
 
 
 def _room_for_one_more(collab: Collab, stored: list[dict[str, Any]]) -> None:

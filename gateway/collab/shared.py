@@ -8,7 +8,6 @@ covers this instance's last append for it.
 """
 
 import asyncio
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -181,21 +180,28 @@ class Collab:
 
     async def _projected(self, letters: list[str]) -> None:
         """Until the projector's stored position of each letter covers our last append to it,
-        or CATCH_UP_S (then the reader gets what the projector has): one MGET a round."""
+        or CATCH_UP_S (then the reader gets what the projector has): one MGET a round. A letter
+        without a position that we did not append to lately is cold (its keys expired: they
+        come back with its next event), not about to be folded: waiting would only delay it."""
         redis = self.ctx.redis
+        self._forget_appends(time.monotonic())
         waiting = [lid for lid in letters if self._appended.get(lid, 0)]
         deadline = time.monotonic() + CATCH_UP_S
         while redis is not None and waiting:
             stored = await redis.mget([ydoc_offset_key(lid) for lid in waiting])
             waiting = [
-                lid
-                for lid, at in zip(waiting, stored, strict=True)
-                if at is None or int(at) < self._appended.get(lid, 0)
+                lid for lid, at in zip(waiting, stored, strict=True) if self._behind(lid, at)
             ]
             if time.monotonic() >= deadline:
                 return
             if waiting:
                 await asyncio.sleep(CATCH_UP_POLL_S)
+
+    def _behind(self, letter_id: str, stored: bytes | None) -> bool:
+        """Whether the projector's position for the letter (`stored`) misses our last append."""
+        if stored is None:
+            return letter_id in self._appended_at
+        return int(stored) < self._appended.get(letter_id, 0)
 
     def _forget_appends(self, now: float) -> None:
         """Keep the letters appended to within RECENT_APPENDS_S: the others go, oldest first
@@ -203,12 +209,6 @@ class Collab:
         since = now - RECENT_APPENDS_S
         while self._appended_at and next(iter(self._appended_at.values()))[0] < since:
             self._appended_at.popitem(last=False)
-
-    async def json_key(self, key: str) -> Any:
-        if self.ctx.redis is None:
-            return None
-        raw = await self.ctx.redis.get(key)
-        return None if raw is None else json.loads(raw)
 
     async def logged(self, letter_id: str) -> None:
         """Wait until the edits this instance accepted for the letter are in the log, those a

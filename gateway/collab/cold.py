@@ -1,0 +1,158 @@
+"""The comment threads of a cold letter, read from the snapshotter's tables in PostgreSQL.
+
+The projector's `comments:<id>` expires with the letter's other live keys (a day without
+activity) and comes back only when a new event of the letter is folded. Until then the durable
+projection is the snapshotter's `comment_threads` / `comments`, which follow the same rule (a
+thread is live while one of its comments is not deleted: README "Races"). This module shapes
+them as the projector's JSON, so reads, replies, resolves, edits, deletes and the per-letter cap
+work the same on a cold letter. Two things PostgreSQL does not hold are taken from the audit
+trail in the same database: the author's name (the `author` of the comment's own event, else
+the name of the author's last session before it, as the projector falls back to) and the log
+order of a thread's comments. Times are the log's record times (the projector's are the
+gateway's stamps, a few milliseconds earlier).
+"""
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from gateway.collab import shared
+from gateway.collab.shared import Collab, CollabError
+from schemas.events import Topic
+from schemas.keys import comments_key, ydoc_offset_key
+from schemas.rebuilds import snapshotter_rebuilding
+
+log = logging.getLogger(__name__)
+
+RETRY_S = "5"  # PostgreSQL down or not given: the letter's keys come back at its next event
+REBUILD_RETRY_S = "30"  # a rebuild folds the whole log: minutes, not seconds
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# Live comments of live threads, each with its creating event's log offset and author name.
+# One pass over the letter's comment audit rows (not one per comment: a letter holds up to
+# `max_comments_per_letter` comments, and many more audit rows).
+_THREADS = """
+WITH made AS (
+  SELECT DISTINCT ON (change_data->>'comment_id') change_data->>'comment_id' AS comment_id,
+         log_offset, NULLIF(change_data->'author'->>'name', '') AS name
+  FROM collaboration
+  WHERE letter_id = $1 AND change_type IN ('comment.created', 'comment.replied')
+  ORDER BY change_data->>'comment_id', log_offset
+)
+SELECT t.thread_id, t.anchor, t.status, t.created_by, t.created_at AS thread_at,
+       c.comment_id, c.author_id, c.body, c.mentions, c.created_at, c.edited_at,
+       m.log_offset, m.name
+FROM comment_threads t
+JOIN comments c ON c.thread_id = t.thread_id AND c.letter_id = t.letter_id
+  AND c.deleted_at IS NULL
+LEFT JOIN made m ON m.comment_id = c.comment_id
+WHERE t.letter_id = $1
+ORDER BY t.created_at, t.thread_id, m.log_offset NULLS LAST, c.created_at, c.comment_id
+"""
+# The sessions' names, for comments whose event names no author (made before `author`).
+_SESSIONS = """
+SELECT user_id, log_offset, change_data->>'name' AS name FROM collaboration
+WHERE letter_id = $1 AND change_type = 'session-start' ORDER BY log_offset
+"""
+
+
+async def threads(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
+    """The letter's threads as `comments:<id>` held them; 503 with Retry-After when
+    PostgreSQL is not given, does not answer, or is being rebuilt (a partial list would look
+    like the whole one)."""
+    pg = collab.ctx.pg
+    if pg is None:
+        if (projected := await _projected(collab, letter_id)) is not None:
+            return projected
+        raise _unavailable("comments of a letter idle this long need PostgreSQL", RETRY_S)
+    try:
+        rows = await pg.fetch(_THREADS, letter_id)
+        names = await _session_names(pg, letter_id, rows)
+        # Asked after the read: a read that saw the tables emptied or part-filled ended after
+        # the marker was written with the emptying (tools/rest.py does the same).
+        topic = collab.ctx.settings.topic(Topic.LETTERS)
+        partition = collab.ctx.log.partition_for(topic, letter_id.encode())
+        rebuilding = await snapshotter_rebuilding(pg, topic, partition)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("comments of cold letter %s unreadable: %r", letter_id, exc)
+        raise _unavailable("comments unavailable (PostgreSQL)", RETRY_S) from exc
+    if rebuilding:
+        raise _unavailable("comments are being rebuilt from the log", REBUILD_RETRY_S)
+    return shape(rows, names)
+
+
+async def _projected(collab: Collab, letter_id: str) -> list[dict[str, Any]] | None:
+    """The threads once the projector has the letter, waiting at most CATCH_UP_S; None if it
+    does not. A letter it has not reached yet (just created) looks cold too: with PostgreSQL
+    its tables say so (no threads), without it only the projector can."""
+    redis = collab.ctx.redis
+    deadline = time.monotonic() + shared.CATCH_UP_S
+    while redis is not None and time.monotonic() < deadline:
+        found, folded = await redis.mget([comments_key(letter_id), ydoc_offset_key(letter_id)])
+        if found is not None:
+            stored = json.loads(found)
+            return stored if isinstance(stored, list) else []
+        if folded is not None:
+            return []
+        await asyncio.sleep(shared.CATCH_UP_POLL_S)
+    return None
+
+
+def _unavailable(detail: str, retry_s: str) -> CollabError:
+    return CollabError(503, detail, headers={"Retry-After": retry_s})
+
+
+async def _session_names(
+    pg: Any, letter_id: str, rows: Sequence[asyncpg.Record]
+) -> list[tuple[str, int, str]]:
+    """(user, offset, name) of the letter's sessions, if a comment needs one for its author."""
+    if all(r["name"] is not None for r in rows):
+        return []
+    found = await pg.fetch(_SESSIONS, letter_id)
+    return [(r["user_id"], r["log_offset"], r["name"] or "") for r in found]
+
+
+def shape(rows: Sequence[Any], sessions: Sequence[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """Rows of `_THREADS` (in its order) as the projector's JSON (projector/fold.py)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        thread = out.get(r["thread_id"])
+        if thread is None:
+            thread = out[r["thread_id"]] = {
+                "thread_id": r["thread_id"],
+                "anchor": json.loads(r["anchor"]),
+                "resolved": r["status"] == "resolved",
+                "created_by": r["created_by"],
+                "created_at": _ms(r["thread_at"]),
+                "comments": [],
+            }
+        name = r["name"]
+        if name is None:
+            name = _last_name(sessions, r["author_id"], r["log_offset"])
+        thread["comments"].append(
+            {
+                "comment_id": r["comment_id"],
+                "author": {"id": r["author_id"], "name": name},
+                "body": r["body"],
+                "mentions": json.loads(r["mentions"]),
+                "created_at": _ms(r["created_at"]),
+                "edited_at": None if r["edited_at"] is None else _ms(r["edited_at"]),
+            }
+        )
+    return list(out.values())
+
+
+def _last_name(sessions: Sequence[tuple[str, int, str]], user: str, before: int | None) -> str:
+    """The name `user` last joined the letter under before offset `before` (all: None)."""
+    names = [n for u, at, n in sessions if u == user and (before is None or at < before)]
+    return names[-1] if names else ""
+
+
+def _ms(at: dt.datetime) -> int:
+    return (at - EPOCH) // dt.timedelta(milliseconds=1)

@@ -56,6 +56,7 @@ class Snapshotter:
         self.topic = settings.topic(Topic.LETTERS)
         self.folder = Folder(settings, saving=SavePolicy.of(settings))
         self.positions: dict[int, int] = {}  # committed: next offset per partition
+        self._unstored: set[int] = set()  # partitions with no stored position yet
         self._folded: dict[int, int] = {}  # folded (maybe not yet committed)
         self._pending: asyncio.Task[None] | None = None
         # partition -> last offset of a batch whose commit the database refused for its data
@@ -128,6 +129,7 @@ class Snapshotter:
 
     async def _start_positions(self, partitions: Collection[int]) -> dict[int, int]:
         stored = await self.store.positions(GROUP, self.topic)
+        self._unstored = set(partitions) - set(stored)
         first = await self.log.start_offsets(self.topic)
         ends = await self.log.end_offsets(self.topic)
         for p in partitions:
@@ -221,7 +223,7 @@ class Snapshotter:
             await quarantine.write(self.store.pool, out.quarantined)
         next_offset = records[-1].offset + 1
         try:
-            await self.store.commit(GROUP, self.topic, partition, expected, next_offset, out)
+            await self._store_commit(partition, expected, next_offset, out)
         except REFUSED_DATA as exc:
             # Something in these records the database cannot hold (pgtext handles what is
             # known). Retrying the batch would fail the same way, forever: find the record.
@@ -259,8 +261,17 @@ class Snapshotter:
         """Write letters' states of `partition` alone: its position stays at `committed`, the
         compare-and-set of which refuses the write if another instance took the partition."""
         out = BatchOutput(states=rows, current={row.letter_id for row in rows})
-        await self.store.commit(GROUP, self.topic, partition, committed, committed, out)
+        await self._store_commit(partition, committed, committed, out)
         self.metrics.committed(out, batch=False)
+
+    async def _store_commit(
+        self, partition: int, expected: int, next_offset: int, out: BatchOutput
+    ) -> None:
+        """The store's compare-and-set from `expected`, or from no row at all when the
+        partition had none at start: a row gone since then was reset, and refuses the commit."""
+        stored = None if partition in self._unstored else expected
+        await self.store.commit(GROUP, self.topic, partition, stored, next_offset, out)
+        self._unstored.discard(partition)
 
     @staticmethod
     def _by_partition(rows: Iterable[StateRow]) -> dict[int, list[StateRow]]:

@@ -1,5 +1,10 @@
 """Runs the snapshotter against configured services: migrations, log, store, group
-membership (which partitions are ours), and restarts from stored positions after failures."""
+membership (which partitions are ours), and restarts from stored positions after failures.
+
+It yields to a reset rebuild of its tables (`backfill snapshotter --from-beginning --reset`),
+which may run while it serves: the rebuild's marker refuses its commits (the store's
+`yield_to_rebuild`), and it waits for the rebuild to end, then follows from the positions the
+rebuild stored."""
 
 import asyncio
 import contextlib
@@ -23,16 +28,19 @@ log = logging.getLogger(__name__)
 # Failures worth retrying from the stored positions; anything else is a bug and crashes.
 # PostgreSQL's class 08 (connection exceptions) and class 57 (operator intervention): it is
 # shutting down, or restarting after a crash and replaying its WAL (57P03 "not yet accepting
-# connections"), or our session was terminated. All end once the server is back.
+# connections"), or our session was terminated. All end once the server is back. Class 40
+# (a deadlock, a serialization failure) rolled the transaction back: it may pass next time.
 RETRYABLE = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
+    asyncpg.TransactionRollbackError,
     LogUnavailableError,
     StalePositionError,
 )
 BACKOFF_S = (0.5, 10.0)  # first and longest wait before retrying
 LAG_INTERVAL_S = 1.0  # how often `snapshotter_lag_records` is measured
+REBUILD_POLL_S = 1.0  # how often a snapshotter waiting for a reset rebuild looks again
 
 
 def retryable(exc: Exception) -> bool:
@@ -65,7 +73,7 @@ async def serve(
     the_log = open_log(settings, readonly=True) if log_ is None else log_
     if log_ is None:
         await the_log.start()
-    store = await Store.open(settings.database_url)
+    store = await Store.open(settings.database_url, yield_to_rebuild=True)
     metrics = Metrics()
     try:
         if metrics_port:
@@ -122,6 +130,8 @@ class Owner:
         while True:
             before = dict(self.snapshotter.positions)
             try:
+                if await self._wait_for_rebuild():
+                    delay = BACKOFF_S[0]
                 await self.snapshotter.run(partitions)
             except Exception as exc:
                 if not retryable(exc):
@@ -134,6 +144,21 @@ class Owner:
                 log.warning("snapshotter restarting from stored positions after: %r", exc)
                 await asyncio.sleep(delay)  # back off from a failing dependency
                 delay = min(delay * 2, BACKOFF_S[1])
+
+    async def _wait_for_rebuild(self) -> bool:
+        """Wait while a reset rebuild owns the positions (the lag metric shows the wait); True
+        if there was one. An interrupted rebuild keeps us waiting until it is run to its end."""
+        store = self.snapshotter.store
+        if not await store.rebuilding():
+            return False
+        log.warning(
+            "snapshotter paused: PostgreSQL is being rebuilt from the log (backfill ... --reset);"
+            " it follows from the rebuilt positions once that ends"
+        )
+        while await store.rebuilding():  # noqa: ASYNC110 (another process's row: polled)
+            await asyncio.sleep(REBUILD_POLL_S)
+        log.info("snapshotter resuming: the rebuild of PostgreSQL ended")
+        return True
 
     async def report_lag(self) -> None:
         """Every `LAG_INTERVAL_S`: the log's end less the committed position of each partition

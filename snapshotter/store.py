@@ -3,8 +3,10 @@ letters' working states saved with it AND the consumer position, so a batch is a
 exactly once.
 
 The position update is a compare-and-set on the position this instance started the batch
-from: if another instance (after a rebalance, or a zombie) moved it, the transaction rolls back
-with `StalePositionError` instead of writing a second copy of the rows.
+from: if another instance (after a rebalance, or a zombie) moved it, or a reset rebuild
+(`backfill snapshotter --reset`) deleted it, the transaction rolls back with
+`StalePositionError` instead of writing a second copy of the rows. The service's store yields to
+a reset rebuild (`yield_to_rebuild`): while one is marked under way it commits nothing.
 """
 
 import datetime as dt
@@ -15,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from schemas.events import Payload
+from schemas.rebuilds import MARKER_GROUP, SNAPSHOTTER_RESET
 from snapshotter import pgtext, quarantine
 from snapshotter.fold import BatchOutput, CommentOp, StateRow
 from snapshotter.state import LetterState
@@ -33,7 +36,12 @@ AUDIT_COLUMNS = (
 
 
 class StalePositionError(Exception):
-    """The stored position moved under us: another consumer owns the partition now."""
+    """The stored position moved under us: another consumer owns the partition now, or a
+    reset rebuild deleted it."""
+
+
+class RebuildUnderWay(StalePositionError):
+    """A reset rebuild of the snapshotter's tables owns the positions until it ends."""
 
 
 def ms_to_datetime(ms: int) -> dt.datetime:
@@ -45,12 +53,20 @@ def _json(value: Any) -> str:
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, yield_to_rebuild: bool = False) -> None:
         self.pool = pool
+        # The service's store: a reset rebuild's marker refuses its commits (RebuildUnderWay).
+        # The rebuild's own store (tools/backfill_snapshotter.py) has it off.
+        self.yield_to_rebuild = yield_to_rebuild
 
     @classmethod
-    async def open(cls, dsn: str) -> "Store":
-        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=2))
+    async def open(cls, dsn: str, *, yield_to_rebuild: bool = False) -> "Store":
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        return cls(pool, yield_to_rebuild=yield_to_rebuild)
+
+    async def rebuilding(self) -> bool:
+        """Whether a reset rebuild is marked under way (or was interrupted)."""
+        return await _rebuild_marked(self.pool)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -122,12 +138,18 @@ class Store:
         group: str,
         topic: str,
         partition: int,
-        expected: int,
+        expected: int | None,
         next_offset: int,
         out: BatchOutput,
     ) -> None:
+        """Write `out` and move the position from `expected` (None: the partition has no
+        stored position yet) to `next_offset`, or raise StalePositionError, writing nothing."""
         async with self.pool.acquire() as conn, conn.transaction():
             await _advance(conn, group, topic, partition, expected, next_offset)
+            if self.yield_to_rebuild and await _rebuild_marked(conn):
+                # After the position's row lock: a reset (which locks the table first) either
+                # committed before, and is seen here, or waits for this transaction to end.
+                raise RebuildUnderWay(f"{group} {topic}/{partition}: a reset rebuild is under way")
             await _write_letters(conn, out)
             await _write_versions(conn, out)
             await _write_audit(conn, out)
@@ -138,8 +160,25 @@ class Store:
 
 
 async def _advance(
-    conn: asyncpg.Connection, group: str, topic: str, partition: int, expected: int, new: int
+    conn: asyncpg.Connection,
+    group: str,
+    topic: str,
+    partition: int,
+    expected: int | None,
+    new: int,
 ) -> None:
+    if expected is None:  # the first commit: no other may have made the row meanwhile
+        inserted = await conn.fetchval(
+            "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+            group,
+            topic,
+            partition,
+            new,
+        )
+        if inserted is None:
+            raise StalePositionError(f"{group} {topic}/{partition}: position stored meanwhile")
+        return
     status = await conn.execute(
         "UPDATE consumer_positions SET next_offset = $5 WHERE consumer_group = $1"
         " AND topic = $2 AND partition = $3 AND next_offset = $4",
@@ -149,18 +188,20 @@ async def _advance(
         expected,
         new,
     )
-    if status == "UPDATE 1":
-        return
-    inserted = await conn.fetchval(
-        "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
-        group,
-        topic,
-        partition,
-        new,
-    )
-    if inserted is None:
+    # No row is stale too: a reset deleted it under us. Creating it again at our position would
+    # start the rebuild of that partition there, its earlier records never rebuilt.
+    if status != "UPDATE 1":
         raise StalePositionError(f"{group} {topic}/{partition}: position is no longer {expected}")
+
+
+async def _rebuild_marked(db: asyncpg.Pool | asyncpg.Connection) -> bool:
+    found = await db.fetchval(
+        "SELECT 1 FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+        " AND partition = $3",
+        MARKER_GROUP,
+        *SNAPSHOTTER_RESET,
+    )
+    return found is not None
 
 
 async def _write_letters(conn: asyncpg.Connection, out: BatchOutput) -> None:

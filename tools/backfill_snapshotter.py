@@ -15,7 +15,9 @@ position on yet is left alone: that group will fold the partition from the log's
 letter included.
 """
 
+import contextlib
 import hashlib
+import logging
 from collections.abc import Iterable
 
 import asyncpg
@@ -24,10 +26,11 @@ from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, SNAPSHOTTER_RESET
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.fold import Folder
 from snapshotter.migrate import migrate
-from snapshotter.store import Store
+from snapshotter.store import StalePositionError, Store
 from tools.progress import Meter
 from tools.sources import Sources
 
+log = logging.getLogger(__name__)
 # consumer_positions rows under MARKER_GROUP mark jobs; SNAPSHOTTER_RESET's is also read by the
 # auditor routes (tools/rest.py), which refuse partial versions and history while it is there.
 TABLES = (
@@ -43,6 +46,10 @@ _LETTER_TABLES = (
 async def reset(pool: asyncpg.Pool) -> bool:
     """Truncate the snapshotter's tables and positions, unless an unfinished reset did."""
     async with pool.acquire() as conn, conn.transaction():
+        # Before the tables: a running snapshotter's commit locks its position row first, then
+        # writes the tables; taken the other way round, the two deadlock. This waits for the
+        # commits in flight and holds back new ones, which then find their rows gone (stale).
+        await conn.execute("LOCK TABLE consumer_positions IN SHARE ROW EXCLUSIVE MODE")
         if await _marker(conn, *SNAPSHOTTER_RESET):
             return False
         await conn.execute(f"TRUNCATE {TABLES}")
@@ -89,20 +96,18 @@ async def run_all(src: Sources, meter: Meter) -> int:
     meter.start("snapshotter", sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
     done = 0
     try:
-        for partition, end in sorted(ends.items()):
-            offset = snapshotter.positions.get(partition, 0)
-            while offset < end:
-                batch = await src.log.read(topic, partition, offset, src.settings.snapshotter_batch)
-                if not batch:
-                    break
-                batch = [r for r in batch if r.offset < end]
-                await snapshotter.handle(batch)
-                done += len(batch)
-                offset = batch[-1].offset + 1
-                meter.advance_to(done)
-        await snapshotter.flush()
+        while True:
+            try:
+                done = await _fold_to(src, snapshotter, ends, meter, done)
+                break
+            except StalePositionError as exc:
+                # A running snapshotter service committed that batch first (without a reset
+                # it follows the same positions): go on from where it got to.
+                log.info("backfill continuing from the stored positions: %s", exc)
+                await snapshotter.resume()
         # As the service on an orderly stop: its letters then load without folding again.
-        await snapshotter.checkpoint()
+        with contextlib.suppress(StalePositionError):  # the service that moved them saves them
+            await snapshotter.checkpoint()
     finally:
         meter.finish()
     async with src.pg.acquire() as conn:
@@ -111,6 +116,28 @@ async def run_all(src: Sources, meter: Meter) -> int:
             MARKER_GROUP,
             SNAPSHOTTER_RESET[0],
         )
+    return done
+
+
+async def _fold_to(
+    src: Sources, snapshotter: Snapshotter, ends: dict[int, int], meter: Meter, done: int
+) -> int:
+    """Fold and commit every partition from the snapshotter's positions up to `ends`; returns
+    `done` plus the events folded."""
+    for partition, end in sorted(ends.items()):
+        offset = snapshotter.positions.get(partition, 0)
+        while offset < end:
+            batch = await src.log.read(
+                src.letters_topic, partition, offset, src.settings.snapshotter_batch
+            )
+            if not batch:
+                break
+            batch = [r for r in batch if r.offset < end]
+            await snapshotter.handle(batch)
+            done += len(batch)
+            offset = batch[-1].offset + 1
+            meter.advance_to(done)
+    await snapshotter.flush()
     return done
 
 
@@ -168,8 +195,7 @@ async def _start_letters(
         return stored  # an interrupted run of the same job: continue it
     firsts = await src.log.start_offsets(src.letters_topic)
     async with src.pg.acquire() as conn, conn.transaction():
-        for table in _LETTER_TABLES:
-            await conn.execute(f"DELETE FROM {table} WHERE letter_id = ANY($1::text[])", letters)
+        # Positions first, then rows: the order a snapshotter's commit and a reset lock in.
         for p in partitions:
             await conn.execute(
                 "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
@@ -179,4 +205,6 @@ async def _start_letters(
                 p,
                 firsts.get(p, 0),
             )
+        for table in _LETTER_TABLES:
+            await conn.execute(f"DELETE FROM {table} WHERE letter_id = ANY($1::text[])", letters)
     return {p: firsts.get(p, 0) for p in partitions}

@@ -54,7 +54,7 @@ async def open_sources(
     PostgreSQL when there is one (replay starts from its versions), else the log alone."""
     async with contextlib.AsyncExitStack() as stack:
         wanted = redis or pg is not False
-        settings = await stack.enter_async_context(_embedded_urls(settings, wanted))
+        settings = await stack.enter_async_context(embedded_urls(settings, wanted))
         optional = pg is None
         if pg is None:
             pg = settings.database_url is not None
@@ -111,10 +111,26 @@ async def _pool(settings: Settings) -> Any:
         raise SourceError(f"PostgreSQL at {url} unreachable: {exc}") from exc
 
 
+def missing_table(exc: asyncpg.UndefinedTableError, settings: Settings) -> str:
+    """One line for a table of ours gone from PostgreSQL (dropped by hand): migrations, applied
+    once each, do not make it again. PostgreSQL holds nothing the log does not: rebuild it."""
+    if settings.database_url is None:  # the data dir's: `dev` makes a fresh one and folds into it
+        how = f"stop `dev`, delete {settings.data_dir.resolve() / 'postgres'}, start `dev`"
+    else:
+        how = (
+            "point STENO_DATABASE_URL at a new database, then `steno-collab migrate` and"
+            " `steno-collab backfill snapshotter --from-beginning --reset`"
+        )
+    return f"PostgreSQL lacks a table ({exc}): rebuild it from the log: {how}"
+
+
 @contextlib.asynccontextmanager
-async def _embedded_urls(settings: Settings, wanted: bool) -> AsyncIterator[Settings]:
-    """Settings with the embedded servers' URLs filled in (started here if nobody runs them)."""
-    missing = settings.redis_url is None or settings.database_url is None
+async def embedded_urls(
+    settings: Settings, wanted: bool, *, redis: bool = True
+) -> AsyncIterator[Settings]:
+    """Settings with the embedded servers' URLs filled in (started here if nobody runs them;
+    Redis not, unless `redis`)."""
+    missing = (redis and settings.redis_url is None) or settings.database_url is None
     if not wanted or not missing:
         yield settings
         return
@@ -128,7 +144,7 @@ async def _embedded_urls(settings: Settings, wanted: bool) -> AsyncIterator[Sett
     services = EmbeddedServices(
         data_dir,
         persistent=True,
-        redis=settings.redis_url is None and (data_dir / "redis").is_dir(),
+        redis=redis and settings.redis_url is None and (data_dir / "redis").is_dir(),
         postgres=settings.database_url is None and (data_dir / "postgres" / "PG_VERSION").exists(),
     )
     async with services:

@@ -2,8 +2,10 @@
 [--letters ID ...] [--reset]`: rebuild projections from the log (tools.backfill).
 
 Interrupt it at any time (Ctrl-C) and run the same command again: it continues. Exit 0 when
-done, 1 when a worker process failed (run again), 2 when it cannot run (a bad argument, a letter
-id the log does not hold: nothing is written then, an unreachable store), 130 when interrupted.
+done, 1 when a worker process failed or PostgreSQL failed mid-run (run again), 2 when it cannot
+run (a bad argument, a letter id the log does not hold: nothing is written then, an unreachable
+store, a table missing from PostgreSQL), 130 when interrupted. The snapshotter service may run
+meanwhile: it yields to a reset rebuild, and a plain backfill goes on from what it committed.
 """
 
 import argparse
@@ -11,16 +13,28 @@ import asyncio
 import os
 import sys
 
+import asyncpg
 import uvloop
 
 from schemas.settings import Settings
 from snapshotter.migrate import MigrationError
+from snapshotter.store import StalePositionError
 from tools.backfill import TARGETS, UnknownLetters, backfill
 from tools.backfill_projector import BackfillError
-from tools.sources import SourceError, open_sources
+from tools.sources import SourceError, missing_table, open_sources
 from tools.timefmt import BadInstant, parse_instant
 
 INTERRUPTED = 130
+# PostgreSQL gone mid-run (stopped, restarted, our session ended), a transaction it rolled
+# back (a deadlock), a position another job moved: nothing half written.
+LOST = (
+    StalePositionError,
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.InterfaceError,
+)
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -62,14 +76,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    settings = Settings()
     try:
         since = None if args.since is None else parse_instant(args.since)
-        lines = uvloop.run(_backfill(Settings(), args, since))
+        lines = uvloop.run(_backfill(settings, args, since))
     except (BadInstant, SourceError, UnknownLetters) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
         return 2
+    except asyncpg.UndefinedTableError as exc:
+        print(f"steno-collab backfill: {missing_table(exc, settings)}", file=sys.stderr)
+        return 2
     except (BackfillError, MigrationError) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
+        return 1
+    except LOST as exc:  # committed batches stay: a rerun continues after them
+        reason = str(exc) or exc.__class__.__name__
+        print(
+            f"steno-collab backfill: PostgreSQL: {reason}; run the same command again to continue",
+            file=sys.stderr,
+        )
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(

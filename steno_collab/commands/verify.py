@@ -9,9 +9,11 @@ import argparse
 import asyncio
 import sys
 
+import asyncpg
+
 from schemas.settings import Settings
 from tools.replay import LetterNotFound
-from tools.sources import SourceError, open_sources
+from tools.sources import SourceError, missing_table, open_sources
 from tools.verify import Finding, Quarantined, all_letters, quarantined, verify_letter
 
 
@@ -27,10 +29,14 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.letters) == bool(args.all):
         print("steno-collab verify: give letter ids or --all", file=sys.stderr)
         return 2
+    settings = Settings()
     try:
-        findings, skipped, unknown = asyncio.run(_verify(Settings(), args.letters, args.all))
+        findings, skipped, unknown = asyncio.run(_verify(settings, args.letters, args.all))
     except SourceError as exc:
         print(f"steno-collab verify: {exc}", file=sys.stderr)
+        return 2
+    except asyncpg.UndefinedTableError as exc:
+        print(f"steno-collab verify: {missing_table(exc, settings)}", file=sys.stderr)
         return 2
     for letter_id in unknown:
         print(f"steno-collab verify: no letter {letter_id!r} in the log", file=sys.stderr)

@@ -13,6 +13,7 @@ All of them run as children with PR_SET_PDEATHSIG: nothing survives the test ses
 
 import gc
 import itertools
+import os
 import shutil
 import signal
 import tempfile
@@ -31,6 +32,12 @@ from schemas.settings import Settings
 from steno_collab.embedded import package_dir
 from steno_collab.processes import Supervised, spawn, wait_ready
 from tests.support import free_port, listens, own_services, retried
+
+# The projector and snapshotter processes tests start would serve /metrics on the default
+# ports (9464, 9465), and with two test workers one of them fails to bind it and stops: off,
+# unless a test gives a port.
+os.environ.setdefault("STENO_PROJECTOR_METRICS_PORT", "0")
+os.environ.setdefault("STENO_SNAPSHOTTER_METRICS_PORT", "0")
 
 REDIS_DATABASES = 256  # redis_db hands out database numbers round-robin
 _redis_db_numbers = itertools.cycle(range(1, REDIS_DATABASES))

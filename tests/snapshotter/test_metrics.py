@@ -112,6 +112,7 @@ async def test_no_port_serves_nothing(
 
 
 def test_the_port_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STENO_SNAPSHOTTER_METRICS_PORT", raising=False)  # conftest's 0
     assert Settings().snapshotter_metrics_port == 9465
     monkeypatch.setenv("STENO_SNAPSHOTTER_METRICS_PORT", "0")
     assert Settings().snapshotter_metrics_port == 0

@@ -60,8 +60,13 @@ class Site:
 
 @asynccontextmanager
 async def open_site(
-    tmp_path: Path, redis_db: str, options: ProjectorSettings
+    tmp_path: Path,
+    redis_db: str,
+    options: ProjectorSettings,
+    folding: AsyncExitStack | None = None,
 ) -> AsyncIterator[Site]:
+    """Two-gateway site on one log and Redis; its projector runs in `folding` when given (for a
+    test to stop it: closed last, after the gateways, if still up)."""
     settings = Settings(
         data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None,
         lock_release_after_leave_s=AFTER_S,
@@ -71,7 +76,11 @@ async def open_site(
     redis = aioredis.Redis.from_url(redis_db)
     try:
         async with AsyncExitStack() as stack:
-            await stack.enter_async_context(projector(settings, log, options))
+            if folding is None:
+                await stack.enter_async_context(projector(settings, log, options))
+            else:
+                stack.push_async_callback(folding.aclose)
+                await folding.enter_async_context(projector(settings, log, options))
             yield Site(settings, log, redis, stack)
     finally:
         await redis.aclose()

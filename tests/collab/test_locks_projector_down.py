@@ -11,10 +11,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest_asyncio
-import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
-from schemas.settings import Settings
 from tests.collab.test_channel import _seen, app
 from tests.collab.test_locks_handover import (
     AFTER_S,
@@ -24,9 +21,10 @@ from tests.collab.test_locks_handover import (
     die,
     lock_events,
     locks_of,
+    open_site,
 )
 from tests.gateway.harness import Running
-from tests.projector.support import projector, redis_bytes
+from tests.projector.support import redis_bytes
 from tests.support import eventually
 
 Down = tuple[Site, AsyncExitStack]  # the site, and what stops its projector
@@ -35,22 +33,9 @@ Down = tuple[Site, AsyncExitStack]  # the site, and what stops its projector
 @pytest_asyncio.fixture(loop_scope="session")
 async def down(tmp_path: Path, redis_db: str) -> AsyncIterator[Down]:
     """A site whose projector (reaping no dead gateway within a test) the test stops."""
-    settings = Settings(
-        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None,
-        lock_release_after_leave_s=AFTER_S,
-    )  # fmt: skip
-    log = open_log(settings)
-    await log.start()
-    redis = aioredis.Redis.from_url(redis_db)
-    try:
-        async with AsyncExitStack() as stack:
-            folding = AsyncExitStack()
-            stack.push_async_callback(folding.aclose)  # last: after the gateways, if still up
-            await folding.enter_async_context(projector(settings, log, UNREAPED))
-            yield Site(settings, log, redis, stack), folding
-    finally:
-        await redis.aclose()
-        await log.close()
+    folding = AsyncExitStack()
+    async with open_site(tmp_path, redis_db, UNREAPED, folding) as site:
+        yield site, folding
 
 
 async def connections_on(site: Site, gateway: Running, letter_id: str) -> int:

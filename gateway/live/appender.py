@@ -72,30 +72,35 @@ class Appender:
     def __init__(self, batcher: "Batcher", key: bytes, on_failure: OnFailure) -> None:
         self.key, self._batcher, self._on_failure = key, batcher, on_failure
         self.failed = False
-        self._pending = 0  # queued or in flight
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._queued = self._logged = 0  # entries ever queued, ever appended
+        # Flushes waiting: (entries queued when each was asked, its future), in that order.
+        # A mark, not "nothing pending": under steady typing the queue is never empty.
+        self._marks: list[tuple[int, asyncio.Future[None]]] = []
 
     def put(self, entry: Entry, done: Done | None = None) -> None:
         """Queue `entry`; `done` runs once it is durable (never, if the append fails: then
         `on_failure` gets the exception and every entry not known to be appended, in order)."""
         if self.failed:
             return
-        self._pending += 1
-        self._idle.clear()
+        self._queued += 1
         self._batcher.put(self, entry, done)
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is appended (or the appender failed)."""
-        await self._idle.wait()
+        """Wait until everything queued so far is appended (or the appender failed); what is
+        queued meanwhile is not waited for."""
+        if self.failed or self._logged >= self._queued:
+            return
+        mark: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.append((self._queued, mark))
+        await mark
 
     async def close(self) -> None:
         await self.flush()
 
     def appended(self, count: int) -> None:
-        self._pending -= count
-        if self._pending <= 0:
-            self._idle.set()
+        self._logged += count
+        while self._marks and self._marks[0][0] <= self._logged:
+            self._reached(self._marks.pop(0)[1])
 
     def fail(self, exc: BaseException, entries: Sequence[Entry]) -> None:
         """`entries` did not make it: neither do the ones queued behind them."""
@@ -103,9 +108,15 @@ class Appender:
             return
         self.failed = True
         unlogged = [*entries, *self._batcher.take_back(self)]
-        self._pending = 0
-        self._idle.set()
+        for _, mark in self._marks:  # nothing more will be appended here: the rescue has it
+            self._reached(mark)
+        self._marks.clear()
         self._on_failure(exc, unlogged)
+
+    @staticmethod
+    def _reached(mark: "asyncio.Future[None]") -> None:
+        if not mark.done():  # a flush given up on (its caller's deadline) is cancelled
+            mark.set_result(None)
 
 
 class Batcher:

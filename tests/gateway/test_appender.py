@@ -240,3 +240,33 @@ async def test_a_sender_is_held_while_too_much_waits_for_the_log(log: Counting) 
     assert metrics.registry.get_sample_value("gateway_intake_pauses_total") == 1
     assert metrics.registry.get_sample_value("gateway_unlogged_bytes") == 0
     await batcher.close()
+
+
+async def test_a_flush_waits_for_what_was_queued_before_it_not_after(log: Counting) -> None:
+    """Under steady typing the letter's queue is never empty: each round is appended with the
+    next entry already queued behind it. A flush (a named version, a comment: they follow the
+    edits accepted before them) waited for an empty queue, so it waited out its deadline."""
+    batcher = Batcher(log, Settings().topic(Topic.LETTERS), Metrics(), timeout_s=10)
+    appender = batcher.appender(b"L", lambda *_: None)
+
+    async def next_round() -> None:  # the round at the gate goes; the next one waits there
+        log.entered.clear()
+        log.gate.set()
+        log.gate.clear()
+        await log.entered.wait()
+
+    log.gate.clear()
+    appender.put(Entry(b"1"))
+    await log.entered.wait()  # round 1 ("1") at the log
+    appender.put(Entry(b"2"))
+    flush = asyncio.ensure_future(appender.flush())  # for "1" and "2"
+    await next_round()  # round 1 appended; round 2 ("2") at the log
+    appender.put(Entry(b"3"))  # typed meanwhile
+    await next_round()  # round 2 appended; round 3 ("3") at the log
+    try:
+        # Before: not done while "3" was pending (and so on for as long as the typing lasted).
+        await asyncio.wait_for(flush, timeout=5)
+    finally:
+        log.gate.set()
+    await appender.flush()
+    await batcher.close()

@@ -15,9 +15,10 @@ from pycrdt import Doc, XmlFragment, XmlText
 from eventlog.errors import LogUnavailableError
 from eventlog.factory import open_log
 from eventlog.records import Entry
+from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.faults import FaultyLog
-from tests.gateway.harness import running_gateway
+from tests.gateway.harness import Running, running_gateway, types_of
 from tests.projector.support import projector
 from tests.support import eventually
 
@@ -58,6 +59,9 @@ async def test_a_comment_range_holds_the_edits_a_rescue_holds(
             letter = await gw.create_letter("Dear Sir")
             alice = await gw.client(letter, user="alice")
             await alice.synced.wait()
+            # Her session.joined logged first: its append failing would fail the room before
+            # her edit arrives, which it would then refuse (nothing for the rescue to hold).
+            await eventually(lambda: _logged(gw, letter, "session.joined"))
             log.broken = log.refusing = True  # the room's append fails, then its rescue's
             await alice.edit(_type_urgent)
             await alice.closed.wait()
@@ -94,3 +98,7 @@ async def test_a_comment_range_holds_the_edits_a_rescue_holds(
     finally:
         await redis.aclose()
         await real.close()
+
+
+async def _logged(gw: Running, letter: str, kind: str) -> bool:
+    return kind in types_of(await gw.records(Topic.LETTERS, letter))

@@ -55,6 +55,9 @@ async def _failed_with_hello(gw: Running, fault: Callable[[], None]) -> str:
     letter = await gw.create_letter()
     alice = await gw.client(letter, user="alice")
     await alice.synced.wait()
+    # Her session.joined logged first: its append failing would fail the room before "hello"
+    # arrives, which it would then refuse (nothing for the rescue to hold).
+    await eventually(lambda: _has(gw, letter, "session.joined"))
     fault()
     await alice.insert("hello")
     await alice.closed.wait()

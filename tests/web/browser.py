@@ -117,6 +117,26 @@ async def create_letter(page: Page, title: str, content: str) -> str:
     return page.url.split("#/letters/")[1]
 
 
+async def open_letter(page: Page, base_url: str, user_id: str, letter: str) -> None:
+    """`letter` opened as the dev user `user_id`, connected and synced."""
+    await page.goto(f"{base_url}/?as={user_id}#/letters/{letter}")
+    await page.wait_for_selector(EDITABLE)
+    await saved(page)
+
+
+async def marked(page: Page, *texts: str) -> bool:
+    """The marked text of each comment thread (a mark shows as several spans where other
+    decorations cut it, such as a recent edit's) is `texts`, in the letter's order."""
+    spans = page.locator(".letter-body .comment-anchor")
+    found: dict[str, str] = {}
+    for thread, text in await spans.evaluate_all(
+        "spans => spans.map(s => [s.dataset.thread, s.textContent])"
+    ):
+        found[thread] = found.get(thread, "") + text
+    assert tuple(found.values()) == texts, found
+    return True
+
+
 async def saved(page: Page) -> None:
     """Connected, synced and no local edit waiting for the server's echo."""
     await page.wait_for_selector(

@@ -12,7 +12,7 @@ import re
 from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
 
 from tests.support import eventually
-from tests.web.browser import EDITABLE, create_letter, pages, saved, sign_in
+from tests.web.browser import create_letter, marked, open_letter, pages, saved, sign_in
 from tests.web.test_browser import base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -20,12 +20,6 @@ __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_brow
 LETTER = "Dear Sir,\nWe claim damages of 5000 dollars.\nRegards."
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 OFFLINE = "You are offline: try again when connected."
-
-
-async def _open(page: Page, base_url: str, user: str, letter: str) -> None:
-    await page.goto(f"{base_url}/?as={user}#/letters/{letter}")
-    await page.wait_for_selector(EDITABLE)
-    await saved(page)
 
 
 async def _select_damages(page: Page) -> None:
@@ -52,7 +46,7 @@ async def test_a_comment_lands_on_the_selection_while_a_colleague_types_above_it
     async with pages(browser, 2) as (avery, parker):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Comment race", LETTER)
-        await _open(parker, base_url, "parker", letter)
+        await open_letter(parker, base_url, "parker", letter)
         await _select_damages(avery)
 
         # Parker's words reach the server after Avery selected, before her comment does.
@@ -75,7 +69,7 @@ async def test_pages_mark_the_same_text_while_one_types_before_it(
     async with pages(browser, 2) as (avery, parker):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Marks on typist", LETTER)
-        await _open(parker, base_url, "parker", letter)
+        await open_letter(parker, base_url, "parker", letter)
         await _select_damages(parker)
         await avery.locator(".letter-body p").nth(0).click()
         await avery.keyboard.press("Home")
@@ -130,18 +124,6 @@ class Gate:
             self._to_page(message)
 
 
-async def _marked(page: Page, *texts: str) -> bool:
-    """Each thread's marked text (a mark may show as several spans), in the letter's order."""
-    spans = page.locator(".letter-body .comment-anchor")
-    found: dict[str, str] = {}
-    for thread, text in await spans.evaluate_all(
-        "spans => spans.map(s => [s.dataset.thread, s.textContent])"
-    ):
-        found[thread] = found.get(thread, "") + text
-    assert tuple(found.values()) == texts, found
-    return True
-
-
 async def test_a_thread_on_text_not_received_yet_is_marked_once_it_arrives(
     base_url: str, browser: Browser
 ) -> None:
@@ -150,7 +132,7 @@ async def test_a_thread_on_text_not_received_yet_is_marked_once_it_arrives(
         letter = await create_letter(avery, "Text on its way", LETTER)
         gate = Gate()
         await parker.route_web_socket(re.compile(r"/v1/letter-"), gate.route)
-        await _open(parker, base_url, "parker", letter)
+        await open_letter(parker, base_url, "parker", letter)
         gate.hold()
         # Avery comments on words she has just typed; Parker's page has not got them yet when
         # it loads the threads (for his own comment).
@@ -173,7 +155,7 @@ async def test_a_thread_on_text_not_received_yet_is_marked_once_it_arrives(
 
         gate.release()
         await expect(parker.locator(".letter-body p").nth(1)).to_contain_text("New words We")
-        await eventually(lambda: _marked(parker, "words", "Regards."))
+        await eventually(lambda: marked(parker, "words", "Regards."))
 
 
 async def test_a_comment_or_lock_tried_offline_says_so_until_back_online(

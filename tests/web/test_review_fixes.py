@@ -19,6 +19,7 @@ from tests.web.browser import (
     EDITABLE,
     block_text,
     create_letter,
+    marked,
     new_page,
     pages,
     saved,
@@ -372,7 +373,7 @@ async def test_one_undo_removes_your_sentence_while_a_colleague_types(
             assert second == "The terms follow." + sentence
 
 
-async def test_a_retyped_ending_stays_marked(base_url: str, browser: Browser) -> None:
+async def test_a_retyped_ending_staysmarked(base_url: str, browser: Browser) -> None:
     """ "March 14" retyped "March 15": the mark covers the new ending, for the typist (its step
     maps) and for a colleague (the diffed remote change), and after a reload (the server's anchor
     `after`); text typed after an ending left alone stays outside, as before."""
@@ -389,17 +390,17 @@ async def test_a_retyped_ending_stays_marked(base_url: str, browser: Browser) ->
         await avery.keyboard.type("15")
         await expect(avery.locator(".letter-body p >> nth=1")).to_contain_text("March 15, as")
         for page in (avery, parker):  # (parker's page shows avery's caret after "15")
-            await eventually(functools.partial(_marked, page, "March 15"))
+            await eventually(functools.partial(marked, page, "March 15"))
         await parker.reload()
-        await eventually(lambda: _marked(parker, "March 15"))
+        await eventually(lambda: marked(parker, "March 15"))
         # Marked anew from the server (`open_end`): what is typed at its end still joins it.
         await parker.goto("about:blank")  # (no caret of his in avery's paragraph)
         await avery.reload()
-        await eventually(lambda: _marked(avery, "March 15"))
+        await eventually(lambda: marked(avery, "March 15"))
         await _select_word(avery, 1, "15")
         await avery.keyboard.press("ArrowRight")
         await avery.keyboard.type("th")
-        await eventually(lambda: _marked(avery, "March 15th"))
+        await eventually(lambda: marked(avery, "March 15th"))
 
         await _select_word(avery, 2, "Kind")
         await avery.fill(".new-thread textarea", "Too familiar?")
@@ -409,17 +410,4 @@ async def test_a_retyped_ending_stays_marked(base_url: str, browser: Browser) ->
         await avery.keyboard.press("ArrowRight")  # the caret right after "Kind"
         await avery.keyboard.type("est")
         await expect(avery.locator(".letter-body p >> nth=2")).to_have_text("Kindest regards")
-        await eventually(lambda: _marked(avery, "March 15th", "Kind"))
-
-
-async def _marked(page: Page, *texts: str) -> bool:
-    """The marked text of each thread (a mark shows as several spans where other decorations
-    cut it, such as a recent edit's) is `texts`, in the letter's order."""
-    spans = page.locator(".letter-body .comment-anchor")
-    found: dict[str, str] = {}
-    for thread, text in await spans.evaluate_all(
-        "spans => spans.map(s => [s.dataset.thread, s.textContent])"
-    ):
-        found[thread] = found.get(thread, "") + text
-    assert tuple(found.values()) == texts, found
-    return True
+        await eventually(lambda: marked(avery, "March 15th", "Kind"))

@@ -14,7 +14,7 @@ import asyncio
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.web.browser import EDITABLE, create_letter, pages, saved, sign_in
+from tests.web.browser import create_letter, open_letter, pages, sign_in
 from tests.web.test_browser import base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -45,12 +45,6 @@ _SETTLED = """() => {
 Spot = tuple[int, int]
 
 
-async def _open(page: Page, base_url: str, user: str, letter: str) -> None:
-    await page.goto(f"{base_url}/?as={user}#/letters/{letter}")
-    await page.wait_for_selector(EDITABLE)
-    await saved(page)
-
-
 async def _settled(page: Page) -> tuple[Spot, Spot]:
     (a, b), (c, d) = await (await page.wait_for_function(_SETTLED)).json_value()
     return (a, b), (c, d)
@@ -72,7 +66,7 @@ async def test_shift_arrows_extend_a_selection_by_every_press_while_a_colleague_
     async with pages(browser, 2) as (avery, parker):
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Shift arrows", LETTER)
-        await _open(parker, base_url, "parker", letter)
+        await open_letter(parker, base_url, "parker", letter)
         await parker.locator(".letter-body p").nth(0).click()
         await parker.keyboard.press("End")
         stop = asyncio.Event()

@@ -22,6 +22,7 @@ from tests.collab.test_locks_handover import (
     lock_events,
     locks_of,
     open_site,
+    swept_away,
 )
 from tests.gateway.harness import Running
 from tests.projector.support import redis_bytes
@@ -81,15 +82,7 @@ async def test_a_holder_who_reconnected_while_the_projector_is_down_keeps_his_lo
 
     await again.close()  # she leaves B: nobody vouches for her any more
 
-    async def released() -> bool:
-        await locks_of(b).sweep()
-        return not await site.held(lid, "intro")
-
-    await eventually(released, timeout=10)
-    assert await lock_events(b, lid) == [
-        ("lock.acquired", "intro", "carol"),
-        ("lock.expired", "intro", "carol"),
-    ]
+    await swept_away(site, b, lid, "carol")
 
 
 async def test_a_lock_taken_while_the_projector_is_down_goes_when_its_holder_does(
@@ -110,12 +103,4 @@ async def test_a_lock_taken_while_the_projector_is_down_goes_when_its_holder_doe
     assert not await site.present(lid, "carol")
     await die(a)
 
-    async def released() -> bool:
-        await locks_of(b).sweep()
-        return not await site.held(lid, "intro")
-
-    await eventually(released, timeout=10)
-    assert await lock_events(b, lid) == [
-        ("lock.acquired", "intro", "carol"),
-        ("lock.expired", "intro", "carol"),
-    ]
+    await swept_away(site, b, lid, "carol")

@@ -61,6 +61,11 @@ def fold_letter(state: LetterState, items: Sequence[Item], doc_field: str) -> Ou
         if item.event.type == "doc.update":
             updates.append(_doc_update(item))
             continue
+        if updates and item.topic is Topic.LETTERS:
+            # Updates fold in runs, but a letters event after them (a join naming their user)
+            # must not reach back: the state may not depend on where a batch ended.
+            _fold_updates(state, updates, doc_field, outcome)
+            updates = []
         try:
             _fold_one(state, item)
         except ValueError as exc:  # bad awareness bytes: the record is poison, not our bug

@@ -137,3 +137,16 @@ def test_recent_edits_of_a_text_body_count_lines() -> None:
         state, items([new_event("L", edit, firm=FIRM, user="b", type="doc.update")], 1), "default"
     )
     assert state.recent["2"]["userId"] == "b" and state.recent["0"]["userId"] == "a"
+
+
+def test_recent_edits_do_not_depend_on_where_batches_split() -> None:
+    """The names in `recent` follow log order, so a projector that crashed mid-stretch (other
+    batch boundaries) folds what a replay does: an edit before its user's join has no name."""
+    ed = Editor("L")
+    events = [ed.event(ed.paragraph("a")), joined("L", "c1"), ed.event(ed.paragraph("b"))]
+    whole, split = LetterState("L"), LetterState("L")
+    fold_letter(whole, items(events), "default")
+    for i, event in enumerate(events):
+        fold_letter(split, items([event], i), "default")
+    assert whole.rest_json() == split.rest_json()
+    assert [whole.recent[p]["name"] for p in ("0", "1")] == ["", "U1"]

@@ -1,5 +1,8 @@
 """The pure fold, without services."""
 
+import json
+import random
+
 import pytest
 
 from projector.awareness import AwarenessDecodeError, decode_awareness, presence
@@ -150,3 +153,44 @@ def test_recent_edits_do_not_depend_on_where_batches_split() -> None:
         fold_letter(split, items([event], i), "default")
     assert whole.rest_json() == split.rest_json()
     assert [whole.recent[p]["name"] for p in ("0", "1")] == ["", "U1"]
+
+
+def _history(rng: random.Random) -> tuple[list[Event], list[Event]]:
+    """A letter's letters and presence records, as test_crash.py's bursts make them."""
+    eds = [Editor("L", f"u{i}") for i in range(3)]
+    letters, presence_ = [eds[0].event(eds[0].paragraph("start"))], []
+    for ed in eds[1:]:
+        ed.doc.apply_update(eds[0].doc.get_update())
+    for i in range(60):
+        ed, roll = rng.choice(eds), rng.random()
+        if roll < 0.6:
+            letters.append(ed.event(ed.type(rng.randrange(len(ed.root.children)), "ab "[i % 3])))
+        elif roll < 0.7:
+            letters.append(ed.event(ed.paragraph(f"p{i}")))
+        elif roll < 0.8:
+            letters += [comment("L", f"t{i}", "c", user=ed.user), reply("L", f"t{i}", f"r{i}", "r")]
+        elif roll < 0.9:
+            conn = f"c{i}"
+            letters += [joined("L", conn, ed.user), left("L", conn, ed.user)]
+        else:
+            state = {"user": {"id": ed.user}, "cursor": {"anchor": i}}
+            presence_.append(awareness("L", 100 + i % 5, i, state, f"aw-{ed.user}", ed.user))
+    return letters, presence_
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_fold_does_not_depend_on_batches_or_topic_interleaving(seed: int) -> None:
+    """A crashed projector resumes with other batches than a replay's: both must agree."""
+    rng = random.Random(seed)
+    letters, presence_ = _history(rng)
+    whole = LetterState("L")
+    fold_letter(whole, items(letters) + items(presence_, 0, Topic.PRESENCE), "default")
+    by_topic = {Topic.LETTERS: items(letters), Topic.PRESENCE: items(presence_, 0, Topic.PRESENCE)}
+    split = LetterState("L")
+    while any(by_topic.values()):  # batches of 1-8 records, the topics in any interleaving
+        topic = rng.choice([t for t, rest in by_topic.items() if rest])
+        take = rng.randint(1, 8)
+        fold_letter(split, by_topic[topic][:take], "default")
+        by_topic[topic] = by_topic[topic][take:]
+    assert doc_text(split.doc) == doc_text(whole.doc)
+    assert json.loads(split.rest_json()) == json.loads(whole.rest_json())

@@ -8,10 +8,22 @@ that makes pycrdt panic is skipped, as the consumers quarantine it); after each 
 compares the text before and after (between their common prefix and suffix), so every character
 carries who inserted it and every character of the start text who deleted it. The final
 difflib hunks (by line) then name the users behind their inserted and deleted characters.
+
+Formatting and block changes (`formatting`: marks set or cleared, a paragraph made a heading or
+a list item) follow the same characters (tools/formatting.py): after each run, the characters
+it kept whose marks or blocks changed note the run's user for what changed (a mark's name, or
+"block"). A character is reported where its formatting at the end differs from the start's, or,
+for text inserted in between, from the formatting it was inserted with (that belongs to the
+insert), named with the users who changed that part of it since. One document follows the
+runs (the snapshotter's `LetterDocument`, which re-renders only the blocks an update touched),
+so a run renders and reads the marks of the blocks it touched only; what remains per run over
+the whole letter runs in C (the fold's decoding and encoding, the rendered JSON's encoding,
+slice comparisons and list copies).
 """
 
 import asyncio
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +32,8 @@ from projector.document import DocUpdate, fold_document
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.quarantine import PASSTHROUGH
 from snapshotter import read
-from snapshotter.document import LetterDocument
+from snapshotter.document import LetterDocument, Snapshot
+from tools.formatting import NONE, FormatChange, Key, Layout, Layouts, aspects, changes, reformatted
 from tools.replay import FOLD_CHUNK, Cut, LetterNotFound, Replayed, exists, replay
 from tools.sources import Sources
 from tools.terminal import visible
@@ -63,6 +76,7 @@ class Diff:
     start: Replayed
     end: Replayed
     hunks: list[Hunk] = field(default_factory=list)
+    formatting: list[FormatChange] = field(default_factory=list)
 
     def to_json(self) -> Json:
         """The CLI's `--json` and REST's body alike."""
@@ -71,6 +85,7 @@ class Diff:
             "from": _end_json(self.start),
             "to": _end_json(self.end),
             "hunks": [h.to_json() for h in self.hunks],
+            "formatting": [f.to_json() for f in self.formatting],
             "content": {"from": self.start.snapshot.content, "to": self.end.snapshot.content},
         }
 
@@ -80,10 +95,12 @@ def _end_json(end: Replayed) -> Json:
     return {"position": end.position, "version": end.base_version, "as_of": as_of}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Char:
     origin: int | None  # index in the start text, None when inserted in between
     author: str = ""
+    base: Key = NONE  # formatting at the start, or as inserted (tools.formatting.Tracked)
+    by: dict[str, set[str]] | None = None  # who changed which part of it since
 
 
 class _Tracker:
@@ -93,6 +110,10 @@ class _Tracker:
         self.text = text
         self.chars = [_Char(i) for i in range(len(text))]
         self.deleted_by: dict[int, set[str]] = {}
+        # The last run's alignment: (old start, new start, length) of the text it kept, and
+        # the (start, end) of what it inserted, in the new text.
+        self.kept: list[tuple[int, int, int]] = [(0, 0, len(text))]
+        self.inserted: list[tuple[int, int]] = []
 
     def advance(self, new: str, user: str) -> None:
         # The edits of a run are local: difflib (quadratic) compares only what lies between
@@ -101,24 +122,56 @@ class _Tracker:
         matcher = difflib.SequenceMatcher(None, self.text[lo : len(self.text) - hi],
                                           new[lo : len(new) - hi], autojunk=False)  # fmt: skip
         chars = self.chars[:lo]
+        self.kept, self.inserted = [(0, 0, lo)], []
         for op, a0, a1, b0, b1 in matcher.get_opcodes():
             if op == "equal":
                 chars += self.chars[lo + a0 : lo + a1]
+                self.kept.append((lo + a0, lo + b0, a1 - a0))
                 continue
             for old in self.chars[lo + a0 : lo + a1]:
                 if old.origin is not None:
                     self.deleted_by.setdefault(old.origin, set()).add(user)
             chars += [_Char(None, user) for _ in range(b1 - b0)]
+            self.inserted.append((lo + b0, lo + b1))
         chars += self.chars[len(self.chars) - hi :]
+        self.kept.append((len(self.text) - hi, len(new) - hi, hi))
         self.text, self.chars = new, chars
+
+    def reformat(self, old: Layout, new: Layout, user: str) -> None:
+        """After `advance` to `new`'s text: note `user` on the kept characters whose formatting
+        changed, and give the inserted ones their formatting as inserted."""
+        for start, end, was, now in reformatted(old, new, self.kept):
+            names = aspects(was, now)
+            for char in self.chars[start:end]:
+                char.by = char.by or {}
+                for name in names:
+                    char.by.setdefault(name, set()).add(user)
+        for start, end in self.inserted:
+            self.base(new, start, end)
+
+    def base(self, layout: Layout, start: int, end: int) -> None:
+        for lo, hi, key in layout.runs(start, end):
+            for char in self.chars[lo:hi]:
+                char.base = key
 
 
 def _common_ends(a: str, b: str) -> tuple[int, int]:
     """Lengths of the common prefix and of the common suffix after it (never overlapping)."""
     short = min(len(a), len(b))
-    lo = next((i for i in range(short) if a[i] != b[i]), short)
-    hi = next((i for i in range(short - lo) if a[-1 - i] != b[-1 - i]), short - lo)
+    lo = _longest(lambda n: a[:n] == b[:n], short)
+    hi = _longest(lambda n: a[len(a) - n :] == b[len(b) - n :], short - lo)
     return lo, hi
+
+
+def _longest(same: Callable[[int], bool], most: int) -> int:
+    """The largest n <= most for which `same(n)` holds (it holds up to some n, then never):
+    a binary search over slice comparisons, which run in C, where a Python loop over the
+    characters of a long letter took most of a run's time."""
+    lo, hi = 0, most
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if same(mid) else (lo, mid - 1)
+    return lo
 
 
 async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
@@ -139,19 +192,34 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
         runs[-1][1].append(DocUpdate(record.offset, "", record.timestamp, event.payload))
     # CPU-bound (pycrdt and difflib over the whole letter): off the event loop, so the REST
     # gateway that serves `/diff` keeps answering everyone else meanwhile.
-    hunks = await asyncio.to_thread(_attribute, a, b, runs, src.settings.doc_field)
-    return Diff(letter_id, a, b, hunks)
+    hunks, formatting = await asyncio.to_thread(_attribute, a, b, runs, src.settings.doc_field)
+    return Diff(letter_id, a, b, hunks, formatting)
 
 
 def _attribute(
     a: Replayed, b: Replayed, runs: list[tuple[str, list[DocUpdate]]], doc_field: str
-) -> list[Hunk]:
+) -> tuple[list[Hunk], list[FormatChange]]:
     tracker, state = _Tracker(a.snapshot.content), a.state
+    # One document for the whole walk: it re-renders only the blocks each run touched.
+    letter, layouts = LetterDocument(doc_field, state), Layouts()
+    layout = _layout(layouts, letter.snapshot())
+    tracker.base(layout, 0, layout.length)
     for user, updates in runs:
         for i in range(0, len(updates), FOLD_CHUNK):
             state = _fold(state, updates[i : i + FOLD_CHUNK], doc_field)
-        tracker.advance(LetterDocument(doc_field, state).snapshot().content, user)
-    return _hunks(a.snapshot.content, b.snapshot.content, tracker)
+        letter.apply(state)
+        snapshot = letter.snapshot()
+        tracker.advance(snapshot.content, user)
+        new = _layout(layouts, snapshot)
+        tracker.reformat(layout, new, user)
+        layout = new
+    return _hunks(a.snapshot.content, b.snapshot.content, tracker), changes(
+        tracker.text, layout, tracker.chars
+    )
+
+
+def _layout(layouts: Layouts, snapshot: Snapshot) -> Layout:
+    return layouts.layout(snapshot.document["content"], snapshot.content)
 
 
 def _fold(state: bytes, updates: list[DocUpdate], doc_field: str) -> bytes:
@@ -208,7 +276,11 @@ def format_text(result: Diff) -> str:
         out.append(f"@@ line {hunk.start_line} @@ by {who}")
         out += [f"-{visible(line)}" for line in hunk.removed]
         out += [f"+{visible(line)}" for line in hunk.added]
-    if not result.hunks:
+    for change in result.formatting:  # lines of the end text, after the text's hunks
+        who = visible(", ".join(change.by)) or "unknown"
+        line = f'~ line {change.line} "{change.text}": {change.describe()}'
+        out.append(f"{visible(line)} by {who}")
+    if not result.hunks and not result.formatting:
         out.append("(no change)")
     return "\n".join(out) + "\n"
 

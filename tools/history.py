@@ -46,6 +46,18 @@ _OFFSETS = 2**63  # log offsets and partitions are PostgreSQL bigint / int
 Order = Literal["asc", "desc"]
 
 
+class Backwards(ValueError):
+    """`until` before `since`: an empty window by mistake, refused as `diff` refuses to > from.
+    `phrased` names them as the caller's parameters do (`--since`, or REST's `since`)."""
+
+    def __init__(self, since_ms: int, until_ms: int) -> None:
+        self.since_ms, self.until_ms = since_ms, until_ms
+        super().__init__(self.phrased("--since", "--until"))
+
+    def phrased(self, since_name: str, until_name: str) -> str:
+        return f"{until_name} ({iso(self.until_ms)}) is before {since_name} ({iso(self.since_ms)})"
+
+
 class BadCursor(ValueError):
     """Not a cursor's form (a well-formed one is taken as a position, whoever made it)."""
 
@@ -116,6 +128,8 @@ async def page(
     """Up to `limit` entries (None: all) with since <= time < until and a key past `after` in
     `order` (desc: newest first, keys before `after`), and the cursor to go on from when more
     entries follow them now (else None)."""
+    if since_ms is not None and until_ms is not None and until_ms < since_ms:
+        raise Backwards(since_ms, until_ms)
     wanted = None if limit is None else limit + 1  # one more tells whether a next page exists
     desc = order == "desc"
     if src.pg is not None:

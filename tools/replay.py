@@ -23,7 +23,7 @@ from schemas.ystate import undecodable
 from snapshotter import read
 from snapshotter.document import LetterDocument, Snapshot
 from tools.sources import Sources
-from tools.timefmt import to_datetime
+from tools.timefmt import iso, ms_of, to_datetime
 
 log = logging.getLogger(__name__)
 # Updates folded per call: pycrdt integrates one merged update of n keystrokes in O(n^2)
@@ -33,6 +33,16 @@ FOLD_CHUNK = 500
 
 class LetterNotFound(LookupError):
     """No record of this letter in the log (and no row in PostgreSQL)."""
+
+
+class NotYetCreated(LookupError):
+    """A cut before the letter's first record: nothing to show, which is not an emptied letter.
+    Raised for a letter that exists (the caller has checked access to it): no existence leak."""
+
+    def __init__(self, letter_id: str, cut: "Cut", created_ms: int | None) -> None:
+        when = f"position {cut.offset}" if cut.at_ms is None else iso(cut.at_ms)
+        created = "" if created_ms is None else f"; created at {iso(created_ms)}"
+        super().__init__(f"letter {letter_id} did not exist at {when}{created}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,22 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
     return Replayed(letter_id, partition, state, position, last_ms, number, applied, snapshot)
 
 
+async def replay_existing(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
+    """`replay`, refusing (NotYetCreated) a cut that folds nothing of the letter: before its
+    first record. (`diff` keeps `replay`: from before the letter, everything is added.)"""
+    replayed = await replay(src, letter_id, cut)
+    if replayed.last_ms is None:
+        raise NotYetCreated(letter_id, cut, await first_ms(src, letter_id))
+    return replayed
+
+
+async def first_ms(src: Sources, letter_id: str) -> int | None:
+    """Record time of the letter's first record (its `letter.created`), None if the log has none."""
+    async for record in scan(src.log, src.letters_topic, letter_id, None):
+        return int(record.timestamp)
+    return None
+
+
 async def _fold(state: bytes, updates: list[DocUpdate], src: Sources) -> bytes:
     """Off the event loop: over REST a replay shares the gateway's loop with every socket."""
     if not updates:
@@ -105,7 +131,7 @@ def _snapshot(doc_field: str, state: bytes) -> Snapshot:
 
 
 def base_ms(version: read.Version | None) -> int | None:
-    return None if version is None else int(version.created_at.timestamp() * 1000)
+    return None if version is None else ms_of(version.created_at)
 
 
 async def _base_version(src: Sources, letter_id: str, cut: Cut, stop: int) -> read.Version | None:

@@ -4,7 +4,10 @@ Mounted by the app shell next to the gateway's own routes, with the gateway's to
 `app.include_router(auditor_router(settings, log, redis, pg, authenticate))`. Firm-scoped like
 everything else: a letter of another firm, or one that does not exist, is 403 (no existence
 leak).
-Bad instants, offsets and unknown versions are 4xx with a message.
+Bad instants, offsets and unknown versions are 4xx with a message; so is a replay before the
+letter's first record (404, naming its creation: an empty 200 would pass for an emptied letter)
+and a history window whose `until` is before its `since` (400). Instants answered are
+`tools.timefmt.iso`'s, whatever their source (log record times, PostgreSQL timestamps).
 
 History comes in pages (`limit`, default 1000, at most 10000) in the order of its entries,
 oldest first or, with `order=desc`, newest first; a page followed by more names the next one in
@@ -36,9 +39,9 @@ from snapshotter import read
 from tools import diff as diffs
 from tools import history as histories
 from tools.render import render
-from tools.replay import Cut, LetterNotFound, replay
+from tools.replay import Cut, LetterNotFound, NotYetCreated, replay_existing
 from tools.sources import Sources
-from tools.timefmt import BadInstant, parse_instant
+from tools.timefmt import BadInstant, iso_of, parse_instant
 
 AUDITORS = frozenset({"auditor", "service"})
 HISTORY_PAGE = 1000
@@ -137,9 +140,12 @@ def auditor_router(
         except histories.BadCursor as exc:
             # Worded as the app words FastAPI's own 422s (gateway.api.responses).
             raise HTTPException(422, f"invalid request: query.after: {exc}") from exc
-        entries, following = await histories.page(
-            src, letter_id, _instant(since), _instant(until), cursor, limit, order
-        )
+        try:
+            entries, following = await histories.page(
+                src, letter_id, _instant(since), _instant(until), cursor, limit, order
+            )
+        except histories.Backwards as exc:
+            raise HTTPException(400, exc.phrased("since", "until")) from exc
         await _whole(src, letter_id)  # (no PostgreSQL: the page was folded from the log, whole)
         if following is not None:
             token = following.encode()
@@ -167,9 +173,11 @@ def auditor_router(
         if at is not None and offset is not None:
             raise HTTPException(400, "give at or offset, not both")
         try:
-            replayed = await replay(src, letter_id, Cut(offset=offset, at_ms=_instant(at)))
+            replayed = await replay_existing(src, letter_id, Cut(offset=offset, at_ms=_instant(at)))
         except LetterNotFound as exc:
             raise HTTPException(403, "forbidden") from exc
+        except NotYetCreated as exc:  # only for a letter of the caller's firm (`auditor` above)
+            raise HTTPException(404, str(exc)) from exc
         if format == "json":
             return Response(render(replayed, "json"), media_type="application/json")
         return Response(render(replayed, format), media_type=MEDIA[format], headers=RENDERED)
@@ -179,7 +187,7 @@ def auditor_router(
         rows = await read.list_versions(_pg(src), letter_id)
         await _whole(src, letter_id)
         return [
-            {"version_number": n, "created_at": at.isoformat(), "change_data": data}
+            {"version_number": n, "created_at": iso_of(at), "change_data": data}
             for n, at, data in rows
         ]
 
@@ -191,7 +199,7 @@ def auditor_router(
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
             "version_number": found.version_number,
-            "created_at": found.created_at.isoformat(),
+            "created_at": iso_of(found.created_at),
             "content": found.content,
             "document": found.document,
             "change_data": found.change_data,

@@ -14,6 +14,9 @@ _MS = dt.timedelta(milliseconds=1)
 FIRST_MS = (dt.datetime.min.replace(tzinfo=dt.UTC) - EPOCH) // _MS
 LAST_MS = (dt.datetime.max.replace(tzinfo=dt.UTC) - EPOCH) // _MS
 _UTC_SUFFIX = re.compile(r"[zZ]$")  # RFC 3339 allows a lowercase "z"; fromisoformat does not
+# A "+HH:MM" offset whose "+" a URL query decoded as a space ("...:00.084 01:00"). Not taken as
+# "+": a hint says what to send, so clients learn to encode rather than rely on a guess.
+_PLUS_DECODED = re.compile(r"T\d{2}(:\d{2}){0,2}(\.\d+)? \d{2}(:?\d{2})?$")
 
 
 class BadInstant(ValueError):
@@ -25,9 +28,10 @@ def parse_instant(text: str) -> int:
     try:
         value = dt.datetime.fromisoformat(_UTC_SUFFIX.sub("+00:00", text.strip()))
     except ValueError:
-        raise BadInstant(
-            f"{text!r} is not an ISO-8601 instant (e.g. 2026-11-27T10:00:00Z)"
-        ) from None
+        hint = "e.g. 2026-11-27T10:00:00Z"
+        if _PLUS_DECODED.search(text.strip()):
+            hint = "a space where a +HH:MM offset would be: in a URL, encode + as %2B"
+        raise BadInstant(f"{text!r} is not an ISO-8601 instant ({hint})") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     ms = (value - EPOCH) // _MS  # exact: aware subtraction never builds an out-of-range datetime
@@ -43,3 +47,13 @@ def iso(ms: int) -> str:
 
 def to_datetime(ms: int) -> dt.datetime:
     return EPOCH + ms * _MS
+
+
+def ms_of(at: dt.datetime) -> int:
+    """ms since the epoch of an aware datetime, exactly (a float `timestamp()` can lose one)."""
+    return (at - EPOCH) // _MS
+
+
+def iso_of(at: dt.datetime) -> str:
+    """An aware datetime (a PostgreSQL timestamptz) as `iso` writes instants: UTC, milliseconds."""
+    return iso(ms_of(at))

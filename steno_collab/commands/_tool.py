@@ -1,6 +1,7 @@
 """The common ending of the read-only letter tools (replay, history, diff): a bad argument or an
-unreachable store exits 2, a letter the log does not hold exits 1, an output that cannot be
-written (`--out` to a missing directory, a full disk) exits 2, each with one stderr line."""
+unreachable store exits 2, a letter the log does not hold (or not yet at a replay's cut) exits 1,
+an output that cannot be written (`--out` to a missing directory, a full disk) exits 2, each with
+one stderr line."""
 
 import sys
 from collections.abc import Callable
@@ -8,7 +9,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from tools.replay import LetterNotFound
+from tools.replay import LetterNotFound, NotYetCreated
 
 T = TypeVar("T")
 
@@ -30,6 +31,9 @@ def run_letter_tool(
         return 2
     except LetterNotFound:
         print(f"steno-collab {name}: no letter {letter_id!r} in the log", file=sys.stderr)
+        return 1
+    except NotYetCreated as exc:  # a replay before the letter's first record
+        print(f"steno-collab {name}: {exc}", file=sys.stderr)
         return 1
     try:
         emit(result)

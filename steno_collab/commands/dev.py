@@ -98,7 +98,10 @@ async def serve(settings: Settings) -> int:
             ("gateway", lambda s, lg: run_gateway(s, lg, sock)),
             *BACKGROUND,
         ]
-        print_banner(settings, embedded, services)
+        # The port bound, not the one asked for: `--port 0` lets the kernel choose one.
+        print_banner(
+            settings.model_copy(update={"port": sock.getsockname()[1]}), embedded, services
+        )
         code = await run_until_stopped(settings, log, stop, services)
     print("steno-collab dev: stopped", flush=True)
     return code

@@ -6,7 +6,7 @@ import sys
 
 from schemas.settings import Settings
 from steno_collab.commands._tool import run_letter_tool
-from tools.history import format_json, format_text, history
+from tools.history import Backwards, format_json, format_text, history
 from tools.sources import SourceError, open_sources
 from tools.timefmt import BadInstant, parse_instant
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_history(Settings(), args.letter, since, until, args.json))
 
     return run_letter_tool(
-        "history", args.letter, (BadInstant, SourceError), produce, sys.stdout.write
+        "history", args.letter, (BadInstant, Backwards, SourceError), produce, sys.stdout.write
     )
 
 

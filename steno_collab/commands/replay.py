@@ -8,7 +8,7 @@ import sys
 from schemas.settings import Settings
 from steno_collab.commands._tool import run_letter_tool
 from tools.render import FORMATS, render
-from tools.replay import Cut, replay
+from tools.replay import Cut, replay_existing
 from tools.sources import SourceError, open_sources
 from tools.timefmt import BadInstant, parse_instant
 
@@ -46,4 +46,4 @@ def run(args: argparse.Namespace) -> int:
 
 async def _replay(settings: Settings, letter_id: str, cut: Cut, fmt: str, versions: bool) -> bytes:
     async with open_sources(settings, pg=None if versions else False) as src:
-        return render(await replay(src, letter_id, cut), fmt)
+        return render(await replay_existing(src, letter_id, cut), fmt)

@@ -127,3 +127,28 @@ async def test_the_history_panel_while_history_is_rebuilt(base_url: str, browser
         await expect(rows).to_have_count(0)
     finally:
         await context.close()
+
+
+async def test_edits_pending_through_a_reconnect_that_never_syncs_still_say_so(
+    base_url: str, browser: Browser
+) -> None:
+    """While the log is down, each reconnect is accepted, never synced, and closed with 4503
+    after the append timeout: the badge said "Loading letter…" for most of an outage and
+    dropped the warning that the edits typed were only in this tab."""
+    context, page = await new_page(browser)
+    try:
+        socket = Socket()
+        await page.route_web_socket(re.compile(r"/v1/letter-"), socket.route)
+        await sign_in(page, base_url, "avery")
+        await create_letter(page, "Outage", "Dear Sir,")
+        socket.held = True  # from now on the server's messages (this link's and the next's) stop
+        await type_at_end(page, " Typed in the outage.")
+        badge = page.locator(".connection")
+        await expect(badge).to_have_attribute("data-pending", "true")
+        assert socket.page is not None
+        await socket.page.close(code=4503, reason="log unavailable")
+        await expect(badge).to_have_attribute("data-link", "connected")  # the reconnect
+        await expect(badge).to_contain_text("Loading letter")
+        await expect(badge).to_contain_text("edits pending, not saved: keep this tab open")
+    finally:
+        await context.close()

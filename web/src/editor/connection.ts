@@ -161,7 +161,12 @@ export function describe(view: ConnectionView): { label: string; tone: 'ok' | 'b
   const unsaved = ' · edits pending, not saved: keep this tab open'
   if (view.link === 'closed')
     return { label: (view.closeReason ?? 'Disconnected') + (view.pending ? unsaved : ''), tone: 'bad' }
-  if (view.link === 'connected' && !view.synced) return { label: 'Loading letter…', tone: 'busy' }
+  // Connected but not synced: a reconnect the server has not loaded the letter for yet (or
+  // cannot, while its log is down, closing the link again after its append timeout).
+  if (view.link === 'connected' && !view.synced)
+    return view.pending
+      ? { label: 'Loading letter' + unsaved, tone: 'warn' }
+      : { label: 'Loading letter…', tone: 'busy' }
   if (view.link === 'connected')
     return view.pending
       ? { label: 'Saving…', tone: 'busy' }

@@ -84,9 +84,24 @@ export function historyPanel(
     }
   }
 
-  // Session rows carry the user's display name: learn it for rows that only have the user id.
+  // Session rows carry the user's display name, comment rows their author's: learn it for rows
+  // that only have the user id (someone who acted over REST only never joined a session).
   const learned = new Map<string, string>()
   const nameFrom = (id: string): string => learned.get(id) ?? nameOf(id)
+  const learn = (entries: HistoryEntry[]): Set<string> => {
+    const found = new Set<string>()
+    const note = (id: unknown, name: unknown): void => {
+      if (typeof id !== 'string' || typeof name !== 'string' || !name || learned.get(id) === name) return
+      learned.set(id, name)
+      found.add(id)
+    }
+    for (const { user, data: d } of entries) {
+      note(user, d?.name)
+      const author = (d?.author ?? null) as { id?: unknown; name?: unknown } | null
+      if (author) note(author.id, author.name)
+    }
+    return found
+  }
 
   // The timeline comes in pages, newest first (GET .../history?order=desc follows
   // X-Next-Cursor): recent activity, what readers want first, on refresh; each earlier page
@@ -136,8 +151,12 @@ export function historyPanel(
     try {
       const page = await api.historyPage(letterId, { order: 'desc' }, cursor ?? undefined)
       if (walk !== generation) return
-      for (const { user, data: d } of page.entries) {
-        if (typeof user === 'string' && typeof d?.name === 'string') learned.set(user, d.name)
+      // Newest first: a name learned now may belong to rows already shown (a resolve before the
+      // comment it resolves, on an earlier page).
+      const named = learn(page.entries)
+      for (const who of timeline.querySelectorAll<HTMLElement>('strong[data-user]')) {
+        const id = who.dataset.user ?? ''
+        if (named.has(id)) who.textContent = nameFrom(id)
       }
       more.remove()
       append(timeline, ...page.entries.map((entry) => timelineRow(entry, nameFrom)))
@@ -223,12 +242,13 @@ export function historyPanel(
 
 function timelineRow(entry: HistoryEntry, nameOf: (id: string) => string): HTMLElement {
   const when = entry.ts ?? entry.at
+  const id = typeof entry.user === 'string' ? entry.user : undefined
   const user =
     typeof entry.user === 'string' ? nameOf(entry.user) : (entry.user?.name ?? entry.user?.id ?? '')
   return h(
     'li',
     {},
-    h('strong', {}, user || 'system'),
+    h('strong', { 'data-user': id }, user || 'system'),
     ` ${entry.summary ?? describeEntry(entry)}`,
     when !== undefined ? h('div', { class: 'muted' }, formatInstant(when)) : null,
   )

@@ -1,0 +1,100 @@
+"""The history panel names a user who acted over REST only (never joined over the WebSocket) as
+it names everyone else: by the name their comment rows carry (`data.author.name`), also on rows
+of theirs an earlier page showed before the page with that name came (newest first: a resolve
+comes before the comment it resolves).
+
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py; pages of PAGE
+entries (the page's requests get `limit`), so the resolve and the comment fall on two pages.
+"""
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+from playwright.async_api import Browser, Route, expect
+
+from gateway.auth import mint_token
+from schemas.settings import Settings
+from tests.support import eventually
+from tests.web.browser import new_page
+from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.test_history_pages import HISTORY
+
+__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+
+PAGE = 2
+
+
+def _auth(user: str, role: str, name: str) -> dict[str, str]:
+    token = mint_token(Settings(jwt_secret=STACK_SECRET), user, "demo-firm", role, name)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _letter_casey_commented_on(base_url: str) -> str:
+    """Avery creates a letter; Casey, over REST only, comments on it and resolves the thread."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        content = {"firm_id": "demo-firm", "title": "Names", "content": "Dear Sir, see notes."}
+        avery = _auth("avery", "editor", "Avery Attorney")
+        created = await http.post("/v1/letters", json=content, headers=avery)
+        assert created.status_code == 201, created.text
+        letter: str = created.json()["letter_id"]
+        casey = _auth("casey", "commenter", "Casey Commenter")
+        body = {"body": "Check this", "anchor": {"from": 0, "to": 4}, "mentions": []}
+        made = await http.post(f"/v1/letters/{letter}/comments", json=body, headers=casey)
+        assert made.status_code == 201, made.text
+        thread = made.json()["thread_id"]
+        path = f"/v1/letters/{letter}/comments/{thread}/resolve"
+        resolved = await http.post(path, headers=casey)
+        assert resolved.status_code == 200, resolved.text
+    return letter
+
+
+async def _recorded(base_url: str, letter: str) -> list[dict[str, Any]]:
+    """The letter's history once it holds the resolve and the auditor's own session."""
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=_auth("audrey", "auditor", "A")
+    ) as http:
+
+        async def whole() -> list[dict[str, Any]]:
+            entries: list[dict[str, Any]] = (await http.get(f"/v1/letters/{letter}/history")).json()
+            kinds = {(e.get("type"), e.get("user")) for e in entries}
+            done = {("comment.resolved", "casey"), ("session-start", "audrey")} <= kinds
+            return entries if done else []
+
+        return await eventually(whole, timeout=30, interval=0.3)
+
+
+async def test_a_rest_only_commenter_is_named_on_every_row(base_url: str, browser: Browser) -> None:
+    letter = await _letter_casey_commented_on(base_url)
+
+    async def small_pages(route: Route) -> None:
+        url = urlsplit(route.request.url)
+        query = parse_qs(url.query)
+        query["limit"] = [str(PAGE)]
+        await route.continue_(url=url._replace(query=urlencode(query, doseq=True)).geturl())
+
+    context, page = await new_page(browser)
+    try:
+        await page.route(HISTORY, small_pages)
+        await page.goto(f"{base_url}/?as=audrey#/letters/{letter}")
+        entries = await _recorded(base_url, letter)
+        newest = entries[::-1]  # the panel's order (order=desc walks the same key back)
+        # The resolve is on the first page, the comment that names Casey on a later one.
+        kinds = [e["type"] for e in newest]
+        assert kinds.index("comment.resolved") < PAGE <= kinds.index("comment.created"), kinds
+        await page.click("role=tab[name='History']")
+        timeline = page.locator(".timeline")
+        rows = timeline.locator("li:not(.more)")
+        resolved = rows.filter(has_text="resolved a comment")
+        await expect(resolved).to_have_count(1)
+        # Every page, down to the letter's creation (each end of the list is in view at once).
+        await expect(rows).to_have_count(len(entries))
+        await expect(rows.filter(has_text="Check this").locator("strong")).to_have_text(
+            "Casey Commenter"
+        )
+        await expect(resolved.locator("strong")).to_have_text("Casey Commenter")
+        texts = await rows.locator("strong").all_inner_texts()
+        assert "casey" not in texts, texts
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        await context.close()

@@ -10,10 +10,11 @@ retains and deletes in UTF-8 bytes, a Y.Text body's in UTF-16 units (Yjs' clocks
 carries no deleted text. So the document keeps a shadow of what a deletion needs, in the event's
 unit: each XmlText's text as UTF-8 with its formatting runs (and, for a Y.Text body, its text),
 built at the first update and kept in step from the events. A removed block counts its text as
-deleted, as an inserted one counts it as inserted. Formatting is counted apart (`formatted`):
-characters whose marks changed (bold, strike...: a mark yrs says is cleared up to the text's end
-counts only where it was set), and a block's characters when its attributes change (a heading's
-level, an alignment).
+deleted, as an inserted one counts it as inserted; text one update both deletes and inserts (a
+paragraph split or joined, a block made a heading: `snapshotter.moved`) only moved, and counts
+as neither. Formatting is counted apart (`formatted`): characters whose marks changed (bold,
+strike...: a mark yrs says is cleared up to the text's end counts only where it was set), and a
+block's characters when its attributes change (a heading's level, an alignment).
 
 `state()` carries the updates still pending on a missing dependency (`schemas.ystate`), so a
 state saved between an update and the one it depends on (a batch, an eviction, a restart) keeps
@@ -34,6 +35,7 @@ from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
 
 from schemas.ystate import pending_parts, with_pending
+from snapshotter.moved import MovedText, code_points
 
 Json = dict[str, Any]
 Runs = list[tuple[int, Json]]  # an XmlText's formatting: (UTF-8 bytes, attributes), in order
@@ -47,7 +49,6 @@ class TextShadow:
 
 # The shadow of a node (see above): an XmlText's, an element's children, None for anything else.
 Shadow = TextShadow | list["Shadow"] | None
-_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
 
 @dataclass(slots=True)
@@ -96,6 +97,7 @@ class LetterDocument:
             self._doc.apply_update(state)
             self._unsettled.append(state)
         self._delta = EditDelta()
+        self._moved = MovedText()
         self._errors: list[Exception] = []
         # Subscribed on the native type: pycrdt's wrapper would convert every attribute of
         # every event (a third of catch-up time); we read only `path` and `delta`. Through a
@@ -177,6 +179,7 @@ class LetterDocument:
     def _on_events(self, events: list[tuple[list[int], list[Json], bool, bool]], txn: Any) -> None:
         # Paths are those of the document after the transaction: shift the cache and the shadow
         # by the changes nearer the root first, then look up the nodes changed inside.
+        self._moved = MovedText()
         for path, delta, is_text, attributes in sorted(events, key=lambda e: len(e[0])):
             if not path and self._is_text():
                 self._count_root_text(delta)
@@ -187,9 +190,13 @@ class LetterDocument:
                 continue
             if attributes and path:  # an element's own attributes: its block is reformatted
                 self._invalidate(path[0])
-                self._delta.formatted += _chars(node)
+                self._delta.formatted += code_points(_text(node))
                 self._delta.paragraphs.add(path[0])
             self._count_nodes(path, delta, node, txn)
+        # Text only moved between blocks (a paragraph split or joined, retyped) is not an edit.
+        moved = self._moved.characters()
+        self._delta.inserted -= moved
+        self._delta.deleted -= moved
 
     def _shadow_at(self, path: list[int]) -> Shadow:
         node: Shadow = self._tree
@@ -216,6 +223,7 @@ class LetterDocument:
             node = TextShadow(b"", [])
         old, runs = node.text, _Runs(node.runs)
         at, new = 0, []  # `new`: the node's text after, to keep the shadow in step
+        after = 0  # bytes of `new`: where the next change is after the update
         new_runs: Runs = []
         for op in delta:
             if "insert" in op:
@@ -224,23 +232,27 @@ class LetterDocument:
                 encoded = inserted.encode() if isinstance(inserted, str) else b"\0"
                 new.append(encoded)
                 new_runs.append((len(encoded), op.get("attributes") or {}))
+                self._moved.inserted.append(((*path, after), encoded))
+                after += len(encoded)
             elif "delete" in op:
                 size = op["delete"]
                 gone = old[at : at + size]
                 if len(gone) < size:
                     self._stale()
-                self._delta.deleted += _code_points(gone) + size - len(gone)
+                self._delta.deleted += code_points(gone) + size - len(gone)
+                self._moved.deleted.append(((*path, after), gone))
                 runs.take(size)
                 at += size
             else:
                 size = op.get("retain", 0)
                 new.append(old[at : at + size])
+                after += len(new[-1])
                 changes, start = op.get("attributes"), at
                 for length, attrs in runs.take(size):
                     if changes:
                         was, attrs = attrs, _formatted(attrs, changes)
                         if attrs != was:
-                            self._delta.formatted += _code_points(old[start : start + length])
+                            self._delta.formatted += code_points(old[start : start + length])
                     new_runs.append((length, attrs))
                     start += length
                 at += size
@@ -272,7 +284,9 @@ class LetterDocument:
             elif "insert" in op:
                 nodes = op["insert"]
                 for node in nodes:
-                    self._delta.inserted += len(_plain(node, self._doc))
+                    text = _plain(node, self._doc)
+                    self._delta.inserted += len(text)
+                    self._moved.inserted.append(((*path, cursor), text.encode()))
                     self._delta.paragraphs.add(path[0] if path else cursor)
                     if cache is not None:
                         cache.insert(cursor, None)
@@ -284,9 +298,9 @@ class LetterDocument:
             elif "delete" in op:
                 self._delta.paragraphs.add(path[0] if path else cursor)
                 if children is not None:  # a removed block's text is deleted text
-                    self._delta.deleted += sum(
-                        _chars(gone) for gone in children[cursor : cursor + op["delete"]]
-                    )
+                    gone = b"".join(map(_text, children[cursor : cursor + op["delete"]]))
+                    self._delta.deleted += code_points(gone)
+                    self._moved.deleted.append(((*path, cursor), gone))
                 if cache is not None:
                     del cache[cursor : cursor + op["delete"]]
                 if children is not None:
@@ -343,11 +357,11 @@ def _shadow(node: Any, txn: Any) -> Shadow:
     return None
 
 
-def _chars(node: Shadow) -> int:
-    """Characters of a shadowed node's text (all its XmlTexts')."""
+def _text(node: Shadow) -> bytes:
+    """A shadowed node's text (all its XmlTexts', UTF-8)."""
     if isinstance(node, TextShadow):
-        return _code_points(node.text)
-    return sum(_chars(child) for child in node) if isinstance(node, list) else 0
+        return node.text
+    return b"".join(map(_text, node)) if isinstance(node, list) else b""
 
 
 class _Runs:
@@ -388,10 +402,6 @@ def _merged(runs: Runs) -> Runs:
         elif length:
             out.append((length, attrs))
     return out
-
-
-def _code_points(utf8: bytes) -> int:
-    return len(utf8.translate(None, _CONTINUATION))
 
 
 def _units(inserted: Any) -> int:

@@ -213,3 +213,12 @@ def test_token_help_shows_its_defaults(tmp_path: Path) -> None:
     code, out, _ = _run(tmp_path, "token", "--help")
     assert code == 0
     assert "(default: editor)" in out and "(default: 3600)" in out
+
+
+def test_python_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "steno_collab", "token", "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(default: editor)" in done.stdout

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import BrokerResponseError
+from aiokafka.errors import BrokerResponseError, KafkaError
 from aiokafka.structs import OffsetAndMetadata, RecordMetadata
 
 from eventlog.errors import (
@@ -32,6 +32,8 @@ from eventlog.kafka_io import (
     translated,
     true_end_offsets,
 )
+from eventlog.kafka_quiet import OutageWatch, quiet_aiokafka
+from eventlog.kafka_unsent import install as watch_sends
 from eventlog.partitioner import partition_for
 from eventlog.records import Entry, Record
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 RECORD_HEADROOM = 64 << 10  # a record's key, headers and batch framing, beside its value
 READERS = 4  # consumers for one-off reads (letter loads, offsets): that many run at once
 SETTLE_FACTOR = 6  # an append settles within this many ack timeouts (kafka_io.acknowledged)
+UNREACHABLE_GRACE_S = 2.0  # a leader refusing connections this long is down (kafka_unsent)
 
 
 class KafkaLog:
@@ -64,8 +67,9 @@ class KafkaLog:
         producer. Their acknowledgements are waited for as long as the producer keeps them,
         which its request timeout bounds: `ack_timeout_s` (default and least: the former). A
         broker silent for longer leaves the outcome of its request unknown for good (a stalled
-        broker stores it once it wakes); a longer one is also as long a wait for the refusal
-        of records a dead broker never got (aiokafka retries them until then)."""
+        broker stores it once it wakes). Without idempotence, records a broker refusing
+        connections never got are refused within `min(UNREACHABLE_GRACE_S, append_timeout_s / 2)`
+        of its first refusal (kafka_unsent), not at the request timeout."""
         self._bootstrap, self._partitions = bootstrap, partitions
         self._wanted = dict(topics or {})
         self._idempotence, self._linger_ms = idempotence, min(linger_ms, 5)
@@ -78,12 +82,14 @@ class KafkaLog:
         self._readers = Readers(self._new_reader, READERS)
         self._groups: dict[str, AIOKafkaConsumer] = {}
         self._followers: set[AIOKafkaConsumer] = set()
+        self._outage: OutageWatch | None = None
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._check_open()
+        quiet_aiokafka()
         try:
             with translated(f"connecting to {self._bootstrap}", self._timeout_s):
                 async with asyncio.timeout(self._timeout_s):
@@ -91,6 +97,16 @@ class KafkaLog:
         except BaseException:
             await self.close()  # stop the clients that did start
             raise
+        self._outage = OutageWatch(self._bootstrap, self._broker_answers)
+
+    async def _broker_answers(self) -> bool:
+        """Whether the broker answers a metadata request now (the outage watch's probe)."""
+        client = self._started_producer().client
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return bool(await client.force_metadata_update())
+        except (KafkaError, LogError, OSError, TimeoutError):
+            return False
 
     async def _connect(self) -> None:
         await create_topics(
@@ -110,6 +126,10 @@ class KafkaLog:
             request_timeout_ms=int(self._ack_timeout_s * 1000),
             max_request_size=self._max_request,
         )
+        if not self._idempotence:
+            # Records a down broker never got fail within the grace, not at the request timeout
+            # (the callers' deadline too): a caller learns "nothing written", not "unknown".
+            watch_sends(self._producer, min(UNREACHABLE_GRACE_S, self._timeout_s / 2))
         try:
             await self._started(self._producer)
         except BrokerResponseError as exc:
@@ -200,6 +220,8 @@ class KafkaLog:
         if self._closed:
             return
         self._closed = True
+        if self._outage is not None:
+            await self._outage.close()
         clients = [*self._followers, *self._groups.values(), *self._readers.made, self._producer]
         # At once, not one after another: on a stalled broker each stop waits for its client's
         # request in flight (a group's coordinator lookup: up to two request timeouts; the

@@ -40,6 +40,7 @@ from eventlog.errors import (
     LogUnconfirmedError,
     RecordTooLargeError,
 )
+from eventlog.kafka_unsent import Unreachable, UnreachableAfterSending
 from eventlog.records import Record
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
@@ -79,7 +80,8 @@ async def acknowledged(
     it wakes. Without idempotence aiokafka 0.14 resolves each record within a few request
     timeouts by itself: a batch expires `request_timeout_ms` after it was made and is failed at
     its next failed attempt (NodeNotReadyError: a connection that did not come up, nothing
-    sent), and a request sent and unanswered fails after `request_timeout_ms`
+    sent; sooner, Unreachable, once the leader has refused for a while: kafka_unsent), and a
+    request sent and unanswered fails after `request_timeout_ms`
     (RequestTimedOutError). With idempotence it retries until the broker answers (the broker
     drops repeats): `bound_s` is for that case and for surprises; past it, LogUnconfirmedError.
     A refusal the log answered (or a record never sent) is LogUnavailableError or
@@ -114,15 +116,15 @@ def refused(exc: BaseException) -> bool:
     connection, no leader, the producer closed, its buffer full) or answered with an error. A
     request the broker did not answer (RequestTimedOutError, KafkaConnectionError with the
     request in flight) may be stored yet, and so may what the sender failed for reasons of its
-    own. Only the last attempt's error reaches us: a batch whose first attempt lost its
-    connection mid-request and whose retry found no connection reads as refused (not seen
-    with a stalled broker: its first attempt times out, and a batch is not retried past
-    `request_timeout_ms`)."""
-    if isinstance(exc, RequestTimedOutError):  # the broker's own code 7 too: acks=all waited
-        return False
-    return isinstance(exc, (NodeNotReadyError, KafkaTimeoutError, ProducerClosed)) or isinstance(
-        exc, BrokerResponseError
-    )
+    own. Only the last attempt's error reaches us: without idempotence `SendWatch`
+    (kafka_unsent) tells a batch an earlier attempt may have sent (UnreachableAfterSending) from
+    one never sent (Unreachable, NodeNotReadyError); with idempotence a batch is retried until
+    the broker answers."""
+    if isinstance(exc, (RequestTimedOutError, UnreachableAfterSending)):
+        return False  # RequestTimedOutError: the broker's own code 7 too (acks=all waited)
+    return isinstance(
+        exc, (NodeNotReadyError, KafkaTimeoutError, ProducerClosed, Unreachable)
+    ) or isinstance(exc, BrokerResponseError)
 
 
 def read_later(acks: Sequence["asyncio.Future[RecordMetadata]"]) -> None:

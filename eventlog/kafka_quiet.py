@@ -1,0 +1,124 @@
+"""A Kafka outage in a bounded number of log lines.
+
+With the broker down every aiokafka client of a process (the producer, followers, readers, a
+group's consumer) retries about every 100 ms and logs an ERROR or WARNING each time ("Unable
+connect to node with id ...", "Unable to update metadata ..."): 50-100 lines a second per
+process, burying the services' own lines and flooding log collectors. `REPEATS`, a filter on
+every aiokafka logger, lets the first record of each kind (logger, level, message template)
+through, then at most one per `REPEAT_S`, which says how many like it were dropped (DEBUG
+records all pass: someone asked for them).
+
+`OutageWatch` says it once, in the log's own words: a KafkaLog's watch, woken by aiokafka's
+first complaint, asks the broker for metadata; unanswered, it logs one WARNING "unreachable
+since" and asks again every `PROBE_S` until answered, then one WARNING "reachable again".
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+REPEAT_S = 30.0  # a kind of aiokafka record repeats in the output at most this often
+PROBE_S = 1.0  # an unreachable broker is asked again this often
+
+
+class Repeats(logging.Filter):
+    """Drops repeats of each kind of aiokafka record within `REPEAT_S` of the last one shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: dict[tuple[str, int, object], tuple[float, int]] = {}  # at, dropped since
+        self.dropped = 0  # ever, for the outage's summary
+        self.listeners: set[Callable[[logging.LogRecord], None]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            for listener in list(self.listeners):
+                listener(record)
+        if record.levelno < logging.INFO:
+            return True  # asked for when debugging: all of it
+        key = (record.name, record.levelno, record.msg)
+        now = time.monotonic()
+        shown = self._shown.get(key)
+        if shown is not None and now - shown[0] < REPEAT_S:
+            self._shown[key] = (shown[0], shown[1] + 1)
+            self.dropped += 1
+            return False
+        if shown is not None and shown[1]:
+            record.msg = f"{record.getMessage()} ({shown[1]} similar suppressed in {REPEAT_S:.0f}s)"
+            record.args = None
+        if len(self._shown) > 1000:  # kinds are few; templates with data in them would grow it
+            self._shown.clear()
+        self._shown[key] = (now, 0)
+        return True
+
+
+REPEATS = Repeats()
+
+
+def quiet_aiokafka() -> None:
+    """Put `REPEATS` on every aiokafka logger (a logger's filters see only its own records)."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "aiokafka"]
+    for name in ["aiokafka", *names]:
+        logger = logging.getLogger(name)
+        if REPEATS not in logger.filters:
+            logger.addFilter(REPEATS)
+
+
+class OutageWatch:
+    """One log's outage, told once when it begins and once when it ends."""
+
+    def __init__(self, where: str, answers: Callable[[], Any]) -> None:
+        """`answers`: a coroutine function, True when the broker answered a metadata request."""
+        self._where, self._answers = where, answers
+        self._loop = asyncio.get_running_loop()
+        self._probe: asyncio.Task[None] | None = None
+        self._next_at = 0.0
+        REPEATS.listeners.add(self._noticed)
+
+    def _noticed(self, record: logging.LogRecord) -> None:
+        # One probe at a time, at most one per PROBE_S: complaints come 100 a second.
+        if self._probe is None and time.monotonic() >= self._next_at and not self._loop.is_closed():
+            self._next_at = time.monotonic() + PROBE_S
+            first = (record.created, record.getMessage())
+            self._loop.call_soon_threadsafe(self._start, first)
+
+    def _start(self, first: tuple[float, str]) -> None:
+        if self._probe is None:
+            self._probe = self._loop.create_task(self._watch(*first), name="kafka-outage-watch")
+
+    async def _watch(self, since: float, first: str) -> None:
+        try:
+            if await self._answers():
+                return  # a passing complaint: not an outage
+            at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+            log.warning(
+                "Kafka log %s unreachable since %s (%s); aiokafka's repeated errors are"
+                " shown once per %.0fs",
+                self._where,
+                at,
+                first,
+                REPEAT_S,
+            )
+            dropped = REPEATS.dropped
+            while True:  # polled: aiokafka tells no one when a broker comes back
+                if await self._answers():
+                    break
+                await asyncio.sleep(PROBE_S)
+            log.warning(
+                "Kafka log %s reachable again after %.0fs (%d aiokafka lines suppressed)",
+                self._where,
+                time.time() - since,
+                REPEATS.dropped - dropped,
+            )
+        finally:
+            self._probe = None
+
+    async def close(self) -> None:
+        REPEATS.listeners.discard(self._noticed)
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)

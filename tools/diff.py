@@ -3,36 +3,44 @@ attributed to the users whose edits in between made it.
 
 Both ends are replays (tools.replay). Attribution follows the text through the edits in
 between: the letter's `doc.update` records, grouped into runs of one user's consecutive updates,
-are folded in log order as the replay folds them (the projector's `fold_document`; an update
-that makes pycrdt panic is skipped, as the consumers quarantine it); after each run, difflib
-compares the text before and after (between their common prefix and suffix), so every character
-carries who inserted it and every character of the start text who deleted it. The final
-difflib hunks (by line) then name the users behind their inserted and deleted characters.
+are applied in log order to one document (an update pycrdt refuses or panics on is skipped, as
+the consumers quarantine it; see `_Walk` for what follows one); after each run, difflib compares
+the text before and after between their common prefix and suffix, so every character carries
+who inserted it and every character of the start text who deleted it. The final difflib hunks
+(by line) then name the users behind their inserted and deleted characters.
 
 Formatting and block changes (`formatting`: marks set or cleared, a paragraph made a heading or
 a list item) follow the same characters (tools/formatting.py): after each run, the characters
 it kept whose marks or blocks changed note the run's user for what changed (a mark's name, or
 "block"). A character is reported where its formatting at the end differs from the start's, or,
 for text inserted in between, from the formatting it was inserted with (that belongs to the
-insert), named with the users who changed that part of it since. One document follows the
-runs (the snapshotter's `LetterDocument`, which re-renders only the blocks an update touched),
-so a run renders and reads the marks of the blocks it touched only; what remains per run over
-the whole letter runs in C (the fold's decoding and encoding, the rendered JSON's encoding,
-slice comparisons and list copies).
+insert), named with the users who changed that part of it since.
+
+A run costs what it touched, not the letter's length: the document (the snapshotter's
+`LetterDocument`) re-renders only the blocks the run's updates touched and keeps the others'
+renderings, so the blocks the run left at either end are the very same objects; the text's
+common ends are searched from there, the characters change in place between them, and the
+formatting is read for the blocks between only. What remains per run over the whole letter runs
+in C (joining the blocks' texts, list moves). Between the common ends, difflib's own search for
+the longest match is replaced on long texts by a suffix automaton giving the same matches
+(`_Matcher`): two co-editors typing in paragraphs far apart leave thousands of characters there.
 """
 
 import asyncio
 import difflib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from pycrdt import Doc
 
 from gateway.live.loader import scan
 from projector.document import DocUpdate, fold_document
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.quarantine import PASSTHROUGH
+from schemas.ystate import pending_parts
 from snapshotter import read
-from snapshotter.document import LetterDocument, Snapshot
+from snapshotter.document import LetterDocument
 from tools.formatting import NONE, FormatChange, Key, Layout, Layouts, aspects, changes, reformatted
 from tools.replay import FOLD_CHUNK, Cut, LetterNotFound, Replayed, exists, replay
 from tools.sources import Sources
@@ -40,6 +48,7 @@ from tools.terminal import visible
 from tools.timefmt import iso, parse_instant
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 
 class BadRange(ValueError):
@@ -116,31 +125,38 @@ class _Tracker:
         self.inserted: list[tuple[int, int]] = []
 
     def advance(self, new: str, user: str) -> None:
+        self.advance_within(new, user, 0, 0)
+
+    def advance_within(self, new: str, user: str, lo: int, hi: int) -> None:
+        """To `new`, of which the first `lo` and the last `hi` characters are known to be the
+        text's (the blocks the run did not touch)."""
         # The edits of a run are local: difflib (quadratic) compares only what lies between
-        # the common prefix and suffix, not the whole letter.
-        lo, hi = _common_ends(self.text, new)
-        matcher = difflib.SequenceMatcher(None, self.text[lo : len(self.text) - hi],
-                                          new[lo : len(new) - hi], autojunk=False)  # fmt: skip
-        chars = self.chars[:lo]
+        # the common prefix and suffix, and the characters change in place there.
+        old = self.text
+        lo, hi = _common_ends(old, new, lo, hi)
+        matcher = _Matcher(old[lo : len(old) - hi], new[lo : len(new) - hi])
+        middle: list[_Char] = []
         self.kept, self.inserted = [(0, 0, lo)], []
         for op, a0, a1, b0, b1 in matcher.get_opcodes():
             if op == "equal":
-                chars += self.chars[lo + a0 : lo + a1]
+                middle += self.chars[lo + a0 : lo + a1]
                 self.kept.append((lo + a0, lo + b0, a1 - a0))
                 continue
-            for old in self.chars[lo + a0 : lo + a1]:
-                if old.origin is not None:
-                    self.deleted_by.setdefault(old.origin, set()).add(user)
-            chars += [_Char(None, user) for _ in range(b1 - b0)]
+            for gone in self.chars[lo + a0 : lo + a1]:
+                if gone.origin is not None:
+                    self.deleted_by.setdefault(gone.origin, set()).add(user)
+            middle += [_Char(None, user) for _ in range(b1 - b0)]
             self.inserted.append((lo + b0, lo + b1))
-        chars += self.chars[len(self.chars) - hi :]
-        self.kept.append((len(self.text) - hi, len(new) - hi, hi))
-        self.text, self.chars = new, chars
+        self.chars[lo : len(old) - hi] = middle
+        self.kept.append((len(old) - hi, len(new) - hi, hi))
+        self.text = new
 
-    def reformat(self, old: Layout, new: Layout, user: str) -> None:
+    def reformat(
+        self, old: Layout, new: Layout, user: str, blocks: tuple[int, int] = (0, 0)
+    ) -> None:
         """After `advance` to `new`'s text: note `user` on the kept characters whose formatting
         changed, and give the inserted ones their formatting as inserted."""
-        for start, end, was, now in reformatted(old, new, self.kept):
+        for start, end, was, now in reformatted(old, new, self.kept, blocks):
             names = aspects(was, now)
             for char in self.chars[start:end]:
                 char.by = char.by or {}
@@ -155,26 +171,141 @@ class _Tracker:
                 char.base = key
 
 
-def _common_ends(a: str, b: str) -> tuple[int, int]:
-    """Lengths of the common prefix and of the common suffix after it (never overlapping)."""
+def _common_ends(a: str, b: str, lo: int = 0, hi: int = 0) -> tuple[int, int]:
+    """Lengths of the common prefix and of the common suffix after it (never overlapping),
+    the first `lo` and the last `hi` characters known to be alike."""
     short = min(len(a), len(b))
-    lo = _longest(lambda n: a[:n] == b[:n], short)
-    hi = _longest(lambda n: a[len(a) - n :] == b[len(b) - n :], short - lo)
+    lo = _extend(lambda i, j: a[i:j] == b[i:j], min(lo, short), short)
+    la, lb = len(a), len(b)
+    hi = _extend(lambda i, j: a[la - j : la - i] == b[lb - j : lb - i], min(hi, short - lo),
+                 short - lo)  # fmt: skip
     return lo, hi
 
 
-def _longest(same: Callable[[int], bool], most: int) -> int:
-    """The largest n <= most for which `same(n)` holds (it holds up to some n, then never):
-    a binary search over slice comparisons, which run in C, where a Python loop over the
-    characters of a long letter took most of a run's time."""
-    lo, hi = 0, most
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if same(mid) else (lo, mid - 1)
-    return lo
+def _extend(same: Callable[[int, int], bool], known: int, most: int) -> int:
+    """The largest n <= most for which the first n characters of two texts are alike, the
+    first `known` ones known to be; `same(i, j)`: characters i to j are alike. Compared from
+    `known` on, in slices (which run in C) that double in length, then a binary search in the
+    slice that differs: time in what lies past `known`, not in the letter's length."""
+    step = 64
+    while known < most:
+        end = min(known + step, most)
+        if not same(known, end):
+            lo, hi = known, end - 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if same(known, mid) else (lo, mid - 1)
+            return lo
+        known, step = end, step * 2
+    return known
 
 
-async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
+class _Matcher(difflib.SequenceMatcher[str]):
+    """difflib's matcher, the same matches, sooner on long repetitive texts: a run that typed in
+    two places far apart (two co-editors each typing in their own paragraph) leaves thousands of
+    characters between, where difflib's search for the longest match costs the product of the
+    lengths divided by the alphabet; this one costs their sum (a suffix automaton)."""
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(None, a, b, autojunk=False)
+        self._a, self._b = a, b
+
+    def find_longest_match(
+        self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
+    ) -> difflib.Match:
+        ahi = len(self._a) if ahi is None else ahi
+        bhi = len(self._b) if bhi is None else bhi
+        if (ahi - alo) * (bhi - blo) <= _DIFFLIB_MOST:
+            return super().find_longest_match(alo, ahi, blo, bhi)
+        i, j, k = _longest_common(self._a[alo:ahi], self._b[blo:bhi])
+        return difflib.Match(alo + i, blo + j, k) if k else difflib.Match(alo, blo, 0)
+
+
+_DIFFLIB_MOST = 100_000  # below this product of lengths difflib's own search is the quicker
+
+
+def _longest_common(a: str, b: str) -> tuple[int, int, int]:
+    """(i, j, k): the longest text both hold, a[i:i+k] == b[j:j+k], the first such in `a`, then
+    in `b`: what difflib's `find_longest_match` answers without junk. A suffix automaton of `b`
+    (states: `length`, suffix `link`, transitions `moves`), then `a` walked through it."""
+    length, link = [0], [-1]
+    moves: list[dict[str, int]] = [{}]
+    last = 0
+    for ch in b:
+        cur = len(length)
+        length.append(length[last] + 1)
+        link.append(0)
+        moves.append({})
+        p = last
+        while p != -1 and ch not in moves[p]:
+            moves[p][ch] = cur
+            p = link[p]
+        if p != -1:
+            q = moves[p][ch]
+            if length[p] + 1 == length[q]:
+                link[cur] = q
+            else:
+                clone = len(length)
+                length.append(length[p] + 1)
+                link.append(link[q])
+                moves.append(dict(moves[q]))
+                while p != -1 and moves[p].get(ch) == q:
+                    moves[p][ch] = clone
+                    p = link[p]
+                link[q] = link[cur] = clone
+        last = cur
+    state = run = best = 0
+    end = -1
+    for i, ch in enumerate(a):  # the longest text of `b` ending at each character of `a`
+        while state and ch not in moves[state]:
+            state = link[state]
+            run = length[state]
+        found = moves[state].get(ch)
+        state, run = (0, 0) if found is None else (found, run + 1)
+        if run > best:  # strictly: the first in `a`
+            best, end = run, i
+    if not best:
+        return 0, 0, 0
+    start = end - best + 1
+    return start, b.find(a[start : end + 1]), best  # the first in `b`
+
+
+class Busy(Exception):
+    """As many diffs as the process allows were under way for the whole wait."""
+
+
+class Slots:
+    """At most `count` diffs at once in a process (REST's `/diff`): a diff takes a core for
+    up to seconds, so more auditors at once would share the cores and each wait the longer. A
+    diff waits for a slot `wait_s` at most, then raises `Busy`. A slot is held until the diff
+    ends, even when its caller gave up (a thread cannot be stopped: its work runs on)."""
+
+    def __init__(self, count: int, wait_s: float) -> None:
+        self._free = asyncio.Semaphore(count)
+        self._wait_s = wait_s
+
+    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await self._free.acquire()
+        except TimeoutError:
+            raise Busy(f"too many diffs under way (waited {self._wait_s:g} s)") from None
+        task = asyncio.ensure_future(work())
+        task.add_done_callback(self._release)
+        return await asyncio.shield(task)
+
+    def _release(self, task: "asyncio.Future[Any]") -> None:
+        self._free.release()
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller that gave up does not log it as lost
+
+
+async def diff(
+    src: Sources, letter_id: str, start: Cut, end: Cut, slots: Slots | None = None
+) -> Diff:
+    """`slots`: wait for one of them (or raise `Busy`) and hold it while the diff runs."""
+    if slots is not None:
+        return await slots.run(lambda: diff(src, letter_id, start, end))
     a = await replay(src, letter_id, start)
     b = await replay(src, letter_id, end)
     if b.position < a.position:
@@ -199,27 +330,90 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
 def _attribute(
     a: Replayed, b: Replayed, runs: list[tuple[str, list[DocUpdate]]], doc_field: str
 ) -> tuple[list[Hunk], list[FormatChange]]:
-    tracker, state = _Tracker(a.snapshot.content), a.state
-    # One document for the whole walk: it re-renders only the blocks each run touched.
-    letter, layouts = LetterDocument(doc_field, state), Layouts()
-    layout = _layout(layouts, letter.snapshot())
+    tracker, walk, layouts = _Tracker(a.snapshot.content), _Walk(a.state, doc_field), Layouts()
+    blocks = walk.blocks()
+    text = "\n".join(t for _, t in blocks)
+    layout = layouts.layout([node for node, _ in blocks], text)
+    if text != tracker.text:  # never seen: the first run compares the whole texts
+        blocks = []
     tracker.base(layout, 0, layout.length)
     for user, updates in runs:
-        for i in range(0, len(updates), FOLD_CHUNK):
-            state = _fold(state, updates[i : i + FOLD_CHUNK], doc_field)
-        letter.apply(state)
-        snapshot = letter.snapshot()
-        tracker.advance(snapshot.content, user)
-        new = _layout(layouts, snapshot)
-        tracker.reformat(layout, new, user)
+        walk.apply(updates)
+        before, blocks = blocks, walk.blocks()
+        # The blocks at either end the run left as they were (the very same renderings).
+        short, head, tail = min(len(before), len(blocks)), 0, 0
+        while head < short and before[head] is blocks[head]:
+            head += 1
+        while tail < short - head and before[-1 - tail] is blocks[-1 - tail]:
+            tail += 1
+        texts = [text for _, text in blocks]
+        content = "\n".join(texts)
+        tracker.advance_within(
+            content, user, _span(texts[:head]), _span(texts[len(texts) - tail :])
+        )
+        new = layouts.layout([node for node, _ in blocks], content, layout, (head, tail))
+        tracker.reformat(layout, new, user, (head, tail))
         layout = new
     return _hunks(a.snapshot.content, b.snapshot.content, tracker), changes(
         tracker.text, layout, tracker.chars
     )
 
 
-def _layout(layouts: Layouts, snapshot: Snapshot) -> Layout:
-    return layouts.layout(snapshot.document["content"], snapshot.content)
+def _span(texts: list[str]) -> int:
+    """Characters of these blocks' text, the line breaks between them included."""
+    return sum(map(len, texts)) + len(texts) - 1 if texts else 0
+
+
+class _Rendered(LetterDocument):
+    def blocks(self) -> list[tuple[Json, str]]:
+        """The rendered blocks (JSON, text), without encoding the whole document as
+        `snapshot()` does. A block the updates since did not touch is the very same tuple."""
+        with self._doc.transaction():
+            return self._blocks()
+
+
+class _Walk:
+    """The letter's document through the runs: one pycrdt document each update is applied to
+    once. An update pycrdt refuses or panics on is skipped, as the consumers skip (quarantine)
+    its record. Updates that depend on one skipped (or on one missing from the start state)
+    stay pending, and the rendering does not follow them (yrs applies a pending deletion
+    without a change event): from then on, as before, the walk folds each run into the whole
+    state as the replay does and applies that (a cost per run in the letter's length, for
+    letters whose log holds such an update)."""
+
+    def __init__(self, state: bytes, doc_field: str) -> None:
+        self._start, self._field = state, doc_field
+        self._applied: list[DocUpdate] = []
+        self._letter = _Rendered(doc_field, state)
+        scratch: Doc[Any] = Doc()
+        scratch.apply_update(state)
+        self._folded: bytes | None = state if pending_parts(scratch, [state]) else None
+
+    def apply(self, updates: list[DocUpdate]) -> None:
+        for i, update in enumerate(updates):
+            if self._folded is not None:
+                self._fold_run(updates[i:])
+                return
+            try:
+                self._letter.apply(update.data)
+            except ValueError:  # refused: pycrdt decodes an update whole before applying it
+                self._folded = _fold(self._start, self._applied, self._field)
+            except PASSTHROUGH:
+                raise
+            except BaseException:  # pyo3's PanicException: the document may be broken
+                self._folded = _fold(self._start, self._applied, self._field)
+                self._letter = _Rendered(self._field, self._folded)
+            else:
+                self._applied.append(update)
+
+    def _fold_run(self, updates: list[DocUpdate]) -> None:
+        assert self._folded is not None
+        for i in range(0, len(updates), FOLD_CHUNK):
+            self._folded = _fold(self._folded, updates[i : i + FOLD_CHUNK], self._field)
+        self._letter.apply(self._folded)
+
+    def blocks(self) -> list[tuple[Json, str]]:
+        return self._letter.blocks()
 
 
 def _fold(state: bytes, updates: list[DocUpdate], doc_field: str) -> bytes:

@@ -6,10 +6,11 @@ its href, a highlight's colour...) and the chain of blocks it sits in, outermost
 (`bulletList > listItem > paragraph`, a heading with its level, a cell with its span), read
 from the rendered ProseMirror JSON, so every mark and node TipTap writes is covered, known or
 not. The line breaks between blocks have no key (`NONE`); a Y.Text body has one key throughout.
-A `Layout` holds the keys as runs. A block's runs are kept by the identity of its rendered JSON,
-which the snapshotter's document keeps for the blocks an update did not touch
-(`LetterDocument` re-renders only those), and a plain paragraph's (every line of a Y.Text body,
-rendered anew each time) by its text, so a run of updates reads the blocks it touched.
+A `Layout` holds each block's keys as runs, and where each block starts. A block's runs are kept
+by the identity of its rendered JSON, which the snapshotter's document keeps for the blocks an
+update did not touch (`LetterDocument` re-renders only those), and a plain paragraph's (every
+line of a Y.Text body, rendered anew each time) by its text; a layout takes the blocks a run
+left at either end from the layout before, so a run of updates reads the blocks it touched.
 """
 
 import json
@@ -87,6 +88,7 @@ class _Block:
     node: Json  # held, so that its id is not reused while it is in a memo
     text: str
     runs: list[tuple[int, Key]]
+    starts: list[int]  # where each run starts in the block, then the block's length
 
     def same(self, other: "_Block") -> bool:
         return self is other or (self.text == other.text and self.runs == other.runs)
@@ -96,39 +98,51 @@ class Layouts:
     """Builds the layout of each rendered document, reusing the runs of unchanged blocks."""
 
     def __init__(self) -> None:
+        # Never pruned: a memo's block holds its node, whose id no other node can take. The
+        # blocks a walk re-renders stay (a few per run), so a layout costs the blocks it reads.
         self._memo: dict[int, _Block] = {}
         self._plain: dict[str, _Block] = {}  # plain paragraphs, by their text
         self._keys: dict[Key, Key] = {NONE: NONE}  # one object per key: cheap comparisons
 
-    def layout(self, blocks: Sequence[Json], content: str) -> "Layout":
-        memo: dict[int, _Block] = {}
-        plain: dict[str, _Block] = {}
-        parts = []
-        for node in blocks:
-            text = _plain_text(node)
-            if text is not None:  # every line of a Y.Text body, rendered anew each time
-                found = self._plain.get(text) or plain.get(text) or self._block(node)
-                plain[text] = found
-            else:
-                found = self._memo.get(id(node)) or self._block(node)
-                if found.node is not node:  # the id of a block no longer rendered
-                    found = self._block(node)
-                memo[id(node)] = found
-            parts.append(found)
-        self._memo, self._plain = memo, plain
-        if "\n".join(part.text for part in parts) != content:  # never seen: report nothing
-            return Layout([0, len(content)], [NONE], len(content), [], [0])
-        runs = list(parts[0].runs) if parts else []
-        for part in parts[1:]:
-            runs += [(1, NONE), *part.runs]
-        starts = [0, *accumulate(length for length, _ in runs)]
-        block_starts = [0, *accumulate(len(part.text) + 1 for part in parts)]
-        return Layout(starts, [key for _, key in runs], len(content), parts, block_starts)
+    def layout(
+        self,
+        blocks: Sequence[Json],
+        content: str,
+        before: "Layout | None" = None,
+        kept: tuple[int, int] = (0, 0),
+    ) -> "Layout":
+        """`kept`: how many blocks at either end are those of `before` (the same nodes), whose
+        runs it reuses; only the blocks between are read (a run of updates touched them)."""
+        head, tail = kept if before is not None and before.blocks else (0, 0)
+        parts = [self._part(node) for node in blocks[head : len(blocks) - tail]]
+        old = before.blocks if before is not None else []
+        at = before.block_starts[head] if before is not None and head else 0
+        middle = "\n".join(part.text for part in parts)
+        starts = [*(before.block_starts[:head] if before is not None else [])]
+        starts += accumulate((len(part.text) + 1 for part in parts), initial=at)
+        if before is not None and tail:  # the blocks after, shifted by what changed
+            shift = starts[-1] - before.block_starts[len(old) - tail]
+            starts += [start + shift for start in before.block_starts[len(old) - tail + 1 :]]
+        if content[at : at + len(middle)] != middle or starts[-1] != len(content) + 1:
+            return Layout([], [0], len(content))  # never seen: report nothing
+        return Layout([*old[:head], *parts, *old[len(old) - tail :]], starts, len(content))
+
+    def _part(self, node: Json) -> _Block:
+        text = _plain_text(node)
+        if text is not None:  # every line of a Y.Text body, rendered anew each time
+            found = self._plain.get(text) or self._block(node)
+            self._plain[text] = found
+            return found
+        memo = self._memo.get(id(node))
+        if memo is None or memo.node is not node:
+            memo = self._memo[id(node)] = self._block(node)
+        return memo
 
     def _block(self, node: Json) -> _Block:
         pieces = _walk(node, "", self._keys)
         runs = [(len(text), key) for text, key in pieces if text]
-        return _Block(node, "".join(text for text, _ in pieces), runs)
+        starts = [0, *accumulate(length for length, _ in runs)]
+        return _Block(node, "".join(text for text, _ in pieces), runs, starts)
 
 
 def _plain_text(node: Json) -> str | None:
@@ -145,26 +159,38 @@ def _plain_text(node: Json) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    starts: list[int]  # where each run starts, then the text's length
-    keys: list[Key]
-    length: int
-    blocks: list[_Block]
+    blocks: list[_Block]  # none: the text has no known formatting (a NONE run throughout)
     block_starts: list[int]  # where each block starts, then the length + 1
+    length: int
 
     def runs(self, lo: int, hi: int) -> Iterator[tuple[int, int, Key]]:
-        """(start, end, key) of the runs over [lo, hi), clipped to it."""
-        i = bisect_right(self.starts, lo) - 1
-        while lo < hi and i < len(self.keys):
-            end = min(self.starts[i + 1], hi)
-            yield lo, end, self.keys[i]
-            lo, i = end, i + 1
+        """(start, end, key) of the runs over [lo, hi), clipped to it; the line break after a
+        block is a run of its own."""
+        if not self.blocks:
+            if lo < hi:
+                yield lo, hi, NONE
+            return
+        i = bisect_right(self.block_starts, lo) - 1
+        while lo < hi and i < len(self.blocks):
+            block, at = self.blocks[i], self.block_starts[i]
+            j = bisect_right(block.starts, lo - at) - 1
+            while lo < hi and j < len(block.runs):
+                end = min(at + block.starts[j + 1], hi)
+                yield lo, end, block.runs[j][1]
+                lo, j = end, j + 1
+            end = min(self.block_starts[i + 1], hi, self.length)
+            if lo < end:
+                yield lo, end, NONE
+                lo = end
+            i += 1
 
-    def window(self, other: "Layout") -> tuple[int, int]:
+    def window(self, other: "Layout", kept: tuple[int, int] = (0, 0)) -> tuple[int, int]:
         """The part of this text where `other` (the text before) may differ in formatting:
-        between the blocks both render alike at either end (mostly as the very same objects;
-        a Y.Text body's are rendered anew each time)."""
+        between the blocks both render alike at either end (mostly as the very same objects,
+        `kept` of them known to be; a Y.Text body's are rendered anew each time)."""
         mine, theirs = self.blocks, other.blocks
-        short, p, s = min(len(mine), len(theirs)), 0, 0
+        short = min(len(mine), len(theirs))
+        p, s = kept if mine and theirs else (0, 0)
         while p < short and mine[p].same(theirs[p]):
             p += 1
         while s < short - p and mine[-1 - s].same(theirs[-1 - s]):
@@ -173,11 +199,15 @@ class Layout:
 
 
 def reformatted(
-    old: Layout, new: Layout, kept: Sequence[tuple[int, int, int]]
+    old: Layout,
+    new: Layout,
+    kept: Sequence[tuple[int, int, int]],
+    blocks: tuple[int, int] = (0, 0),
 ) -> Iterator[tuple[int, int, Key, Key]]:
     """Spans (in the new text) of the characters kept from the old text (`kept`: the text
-    alignment's (old start, new start, length) segments) whose key changed."""
-    lo, hi = new.window(old)
+    alignment's (old start, new start, length) segments) whose key changed; `blocks`: how many
+    blocks at either end `new` took from `old` as they were (`Layouts.layout`'s `kept`)."""
+    lo, hi = new.window(old, blocks)
     for a0, b0, length in kept:
         start, stop = max(b0, lo), min(b0 + length, hi)
         shift = a0 - b0

@@ -47,6 +47,11 @@ AUDITORS = frozenset({"auditor", "service"})
 HISTORY_PAGE = 1000
 HISTORY_PAGE_MAX = 10_000
 REBUILD_RETRY_S = 30  # a rebuild folds the whole log: minutes, not seconds
+# Diffs at once per gateway process (a long letter's takes a core for about a second); one
+# waiting past DIFF_WAIT_S is 503 with Retry-After (tools.diff.Slots).
+DIFF_SLOTS = 1
+DIFF_WAIT_S = 10.0
+DIFF_RETRY_S = 5
 REBUILDING = (
     "history is being rebuilt from the log (backfill snapshotter): the versions and history"
     " stored so far may be incomplete"
@@ -206,6 +211,8 @@ def auditor_router(
             "log_position": found.log_offset,
         }
 
+    diff_slots = diffs.Slots(DIFF_SLOTS, DIFF_WAIT_S)
+
     @router.get("/diff")
     async def diff(
         letter_id: Letter,
@@ -215,7 +222,9 @@ def auditor_router(
         try:
             a = await diffs.resolve_point(src, letter_id, start)
             b = await diffs.resolve_point(src, letter_id, end)
-            result = await diffs.diff(src, letter_id, a, b)
+            result = await diffs.diff(src, letter_id, a, b, diff_slots)
+        except diffs.Busy as exc:
+            raise HTTPException(503, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
         except diffs.Backwards as exc:
             raise HTTPException(400, exc.phrased(f"from={start}", f"to={end}")) from exc
         except diffs.BadRange as exc:

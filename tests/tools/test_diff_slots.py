@@ -1,0 +1,88 @@
+"""Diffs at once are bounded per process (tools.diff.Slots): one more waits a bounded time, then
+REST answers 503 with Retry-After; a caller that gives up keeps the slot held until its work
+ends (its thread runs on), so abandoned requests cannot pile work onto the cores."""
+
+import asyncio
+import threading
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from eventlog import Log
+from schemas.settings import Settings
+from steno_collab.services import gateway_app
+from tests.tools.scripted import LETTER, scripted
+from tests.tools.snapshots import snapshot_all
+from tests.tools.test_rest import auth
+from tools import diff as diffs
+from tools import rest
+from tools.diff import Busy, Slots
+
+
+async def test_past_the_slots_busy_and_a_given_up_diff_keeps_its_slot() -> None:
+    slots, entered, gate, ended = Slots(1, 0.05), asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def held() -> str:
+        entered.set()
+        await gate.wait()
+        ended.set()
+        return "first"
+
+    first = asyncio.create_task(slots.run(held))
+    await entered.wait()
+    with pytest.raises(Busy):
+        await slots.run(held)
+    first.cancel()  # the caller gave up: its work runs on, holding the slot
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    with pytest.raises(Busy):
+        await slots.run(held)
+    gate.set()
+    await ended.wait()
+
+    async def second() -> str:
+        return "second"
+
+    assert await Slots(1, 5).run(second) == "second"
+    assert await slots.run(second) == "second"  # freed when the work ended
+
+
+@pytest.fixture
+def log_kind() -> str:
+    return "embedded"  # the bound does not depend on the log
+
+
+async def test_rest_answers_503_with_retry_after_while_the_slots_are_taken(
+    settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await scripted(log, settings)
+    await snapshot_all(settings, log)
+    entered, release = threading.Event(), threading.Event()
+    attribute = diffs._attribute
+
+    def slow(*args: Any) -> Any:  # the first diff holds its slot until released
+        if not entered.is_set():
+            entered.set()
+            release.wait(30)
+        return attribute(*args)
+
+    monkeypatch.setattr(diffs, "_attribute", slow)
+    monkeypatch.setattr(rest, "DIFF_WAIT_S", 0.1)
+    pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        app = gateway_app(settings, log, None, pg)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+            url, params = f"http://gw/v1/letters/{LETTER}/diff", {"from": "1", "to": "2"}
+            first = asyncio.create_task(http.get(url, params=params, headers=auth(settings)))
+            await asyncio.to_thread(entered.wait, 30)
+            busy = await http.get(url, params=params, headers=auth(settings))
+            release.set()
+            done = await first
+    finally:
+        release.set()
+        await pg.close()
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5", busy.text
+    assert "too many diffs" in busy.json()["detail"]
+    assert done.status_code == 200, done.text

@@ -14,6 +14,7 @@ import { documentExtensions } from './schema'
 import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
 import { undoGrouping } from './undo-grouping'
+import { wordPaste } from './word-paste'
 
 export interface Collab {
   ydoc: Y.Doc
@@ -85,6 +86,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       autoDirection,
       undoGrouping,
       readPendingInputFirst,
+      wordPaste,
     ],
     editorProps: {
       attributes: {

@@ -1,12 +1,21 @@
 """The diff's walk (tools/diff.py `_attribute`) keeps one document through the runs and compares
 only what a run touched, yet attributes text and formatting exactly as the walk it replaced:
-every run folded into the whole state, rendered anew, its text compared whole and every
-character's formatting compared (`_reference`, kept here). Random co-editing histories of
-three clients whose updates cross (concurrent edits merged), with refused updates among them."""
+every run folded into the whole state, rendered anew, its text compared and every character's
+formatting compared (`_reference`, kept here). Random co-editing histories of three clients
+whose updates cross (concurrent edits merged), with refused updates among them.
+
+The reference compares a run's text whole but for the blocks the run left untouched: their
+text is kept as it is (anchors), and difflib compares what lies between two of them. Which
+blocks a run touched is a fact of the CRDT's change events, so the reference reads it from a
+document of its own applied update by update (the snapshotter's, which re-renders only what
+the events name), and checks each such block's text alike in its whole renderings. Whole-text
+difflib can match characters across an untouched block: text deleted above it and typed again
+below would count as moved there, keeping its first author (`test_text_retyped_...`)."""
 
 import difflib
 import random
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from typing import Any, cast
 
 import pycrdt
@@ -17,7 +26,7 @@ from projector.document import DocUpdate, fold_document
 from schemas.quarantine import PASSTHROUGH
 from snapshotter.document import LetterDocument, Snapshot
 from tools import diff
-from tools.diff import Hunk, _attribute, _Char, _hunks, _Rendered, _Tracker
+from tools.diff import Hunk, _attribute, _Char, _hunks, _Tracker
 from tools.formatting import NONE, FormatChange, Key, _walk, aspects, changes
 from tools.replay import Replayed
 
@@ -64,49 +73,97 @@ class _PerChar:
             yield j, j + 1, self.keys[j]
 
 
-def _reference(a: Replayed, b: Replayed, runs: Runs) -> tuple[list[Hunk], list[FormatChange]]:
+def _reference(
+    a: Replayed, b: Replayed, runs: Runs, fresh: int | None = None
+) -> tuple[list[Hunk], list[FormatChange]]:
+    """`fresh`: the run after which the blocks are rendered anew (none is known untouched)."""
     state, tracker = a.state, _Tracker(a.snapshot.content)
     keys = _keys(a.snapshot)
     for char, key in zip(tracker.chars, keys, strict=True):
         char.base = key
-    for user, updates in runs:
+    touched = LetterDocument(FIELD, a.state)  # which blocks a run touched (CRDT change events)
+    blocks, texts = touched.blocks(), _texts(a.state)
+    if "\n".join(texts) != a.snapshot.content:
+        blocks = []
+    for run, (user, updates) in enumerate(runs):
         for update in updates:
             state = _fold(state, update)
+            try:
+                touched.apply(update.data)
+            except PASSTHROUGH:
+                raise
+            except BaseException:  # refused or a panic: skipped, as by the consumers
+                pass
+        if run == fresh:
+            touched = LetterDocument(FIELD, state)
+        before, blocks = blocks, touched.blocks()
         snapshot = LetterDocument(FIELD, state).snapshot()
         old, new, new_keys = tracker.text, snapshot.content, _keys(snapshot)
-        short, lo, hi = min(len(old), len(new)), 0, 0
-        while lo < short and old[lo] == new[lo]:
-            lo += 1
-        while hi < short - lo and old[-1 - hi] == new[-1 - hi]:
-            hi += 1
-        kept = [(i, i) for i in range(lo)]
+        old_texts, texts = texts, _texts(state)
+        assert len(texts) == len(blocks)
+        # The untouched blocks, in order on both sides, their text alike: anchors.
+        pairs = [(i, j) for j, x in enumerate(blocks) for i, y in enumerate(before) if x is y]
+        assert [i for i, _ in pairs] == sorted(i for i, _ in pairs)
+        was, now = _starts(old_texts), _starts(texts)
+        spans = [(0, 0, 0)]
+        for i, j in pairs:
+            assert old_texts[i] == texts[j]
+            spans.append((was[i], now[j], len(texts[j])))
+        spans.append((len(old), len(new), 0))
+        kept: list[tuple[int, int]] = []
+        for (a0, b0, n), (a1, b1, anchored) in pairwise(spans):
+            kept += _aligned(old, new, (a0 + n, a1), (b0 + n, b1), tracker, user)
+            kept += [(a1 + k, b1 + k) for k in range(anchored)]
         chars: list[_Char] = []
-        matcher = difflib.SequenceMatcher(
-            None, old[lo : len(old) - hi], new[lo : len(new) - hi], autojunk=False
-        )
-        for op, a0, a1, b0, _ in matcher.get_opcodes():
-            if op == "equal":
-                kept += [(lo + a0 + k, lo + b0 + k) for k in range(a1 - a0)]
-                continue
-            for gone in tracker.chars[lo + a0 : lo + a1]:
-                if gone.origin is not None:
-                    tracker.deleted_by.setdefault(gone.origin, set()).add(user)
-        kept += [(len(old) - hi + k, len(new) - hi + k) for k in range(hi)]
         moved = {j: tracker.chars[i] for i, j in kept}
         for j in range(len(new)):
             chars.append(moved.get(j) or _Char(None, user, new_keys[j]))
         for i, j in kept:
-            was, now = keys[i], new_keys[j]
-            if was != now and NONE not in (was, now):
+            was_key, now_key = keys[i], new_keys[j]
+            if was_key != now_key and NONE not in (was_key, now_key):
                 char = tracker.chars[i]
                 char.by = char.by or {}
-                for name in aspects(was, now):
+                for name in aspects(was_key, now_key):
                     char.by.setdefault(name, set()).add(user)
         tracker.text, tracker.chars, keys = new, chars, new_keys
     layout = cast(Any, _PerChar(keys))
     return _hunks(a.snapshot.content, b.snapshot.content, tracker), changes(
         tracker.text, layout, tracker.chars
     )
+
+
+def _texts(state: bytes) -> list[str]:
+    """Each block's text, rendered anew."""
+    return [text for _, text in LetterDocument(FIELD, state).blocks()]
+
+
+def _starts(texts: list[str]) -> list[int]:
+    return [sum(map(len, texts[:i])) + i for i in range(len(texts) + 1)]
+
+
+def _aligned(
+    old: str, new: str, a: tuple[int, int], b: tuple[int, int], tracker: _Tracker, user: str
+) -> list[tuple[int, int]]:
+    """(old index, new index) of the characters kept between two anchors: the common prefix,
+    then the suffix, then difflib's matches between; the others deleted by `user`."""
+    (a0, a1), (b0, b1) = a, b
+    kept = []
+    while a0 < a1 and b0 < b1 and old[a0] == new[b0]:
+        kept.append((a0, b0))
+        a0, b0 = a0 + 1, b0 + 1
+    suffix = []
+    while a0 < a1 and b0 < b1 and old[a1 - 1] == new[b1 - 1]:
+        a1, b1 = a1 - 1, b1 - 1
+        suffix.append((a1, b1))
+    matcher = difflib.SequenceMatcher(None, old[a0:a1], new[b0:b1], autojunk=False)
+    for op, i0, i1, j0, _ in matcher.get_opcodes():
+        if op == "equal":
+            kept += [(a0 + i0 + k, b0 + j0 + k) for k in range(i1 - i0)]
+            continue
+        for gone in tracker.chars[a0 + i0 : a0 + i1]:
+            if gone.origin is not None:
+                tracker.deleted_by.setdefault(gone.origin, set()).add(user)
+    return kept + suffix[::-1]
 
 
 class _Client:
@@ -177,23 +234,32 @@ def _text_edit(rng: random.Random, client: _Client) -> None:
 
 
 def _history(
-    seed: int, body: type[XmlFragment] | type[Text], refused: bool = True
+    seed: int, body: type[XmlFragment] | type[Text], refused: bool = True, edits: int = 1
 ) -> tuple[bytes, bytes, Runs]:
     """(start state, end state, runs): three clients editing at once, their updates reaching
-    the others late (crossing ones merged), some runs of one user long."""
+    the others late (crossing ones merged), some runs of one user long; with `edits` > 1, a
+    letter of 12 paragraphs to begin with and up to that many edits per update, anywhere."""
     rng = random.Random(seed)
     clients = [_Client(f"user-{i}", body) for i in range(3)]
     edit: Callable[[random.Random, _Client], None] = (
         _xml_edit if body is XmlFragment else _text_edit
     )
     log: list[tuple[str, bytes]] = []
+    if edits > 1:
+        for _ in range(12):
+            block = XmlElement("paragraph", {}, [XmlText(_words(rng))])
+            clients[0].root.children.append(block)
+        log.append((clients[0].name, clients[0].doc.get_update()))
+        for other in clients[1:]:
+            other.doc.apply_update(log[0][1])
     for step in range(rng.randint(30, 70)):
         client = rng.choice(clients) if rng.random() < 0.6 or not log else clients[step % 3]
         for update in client.inbox:
             client.doc.apply_update(update)
         client.inbox.clear()
         before = client.doc.get_state()
-        edit(rng, client)
+        for _ in range(rng.randint(1, edits) if edits > 1 else 1):
+            edit(rng, client)
         update = client.doc.get_update(before)
         log.append((client.name, update))
         if refused and rng.random() < 0.04:
@@ -237,6 +303,14 @@ def test_the_walk_attributes_as_the_whole_state_walk(
     _same(_attribute(a, b, runs, FIELD), _reference(a, b, runs))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_runs_that_touch_blocks_far_apart_attribute_as_the_whole_state_walk(seed: int) -> None:
+    """Between the blocks a run touched, those it did not touch are anchors (their text kept)."""
+    start, end, runs = _history(seed, XmlFragment, edits=4)
+    a, b = _replayed(start), _replayed(end)
+    _same(_attribute(a, b, runs, FIELD), _reference(a, b, runs))
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_a_text_body_walk_attributes_as_the_whole_state_walk(seed: int) -> None:
     start, end, runs = _history(seed, Text)
@@ -275,19 +349,20 @@ def test_an_update_pycrdt_panics_on_is_skipped_whole(monkeypatch: pytest.MonkeyP
         culprit = runs[-1][1][-1]
         without = [*runs[:-1], (runs[-1][0], runs[-1][1][:-1])]
         a, b = _replayed(start), _replayed(_end(start, without))
-        skipped = _reference(a, b, without)
+        # The walk renders the blocks anew after a panic: none is known untouched.
+        skipped = _reference(a, b, without, fresh=len(without) - 1)
         if skipped != _reference(a, b, runs):
             break
         runs = [run for run in without if run[1]]
-    apply = _Rendered.apply
+    apply = LetterDocument.apply
 
-    def panicking(letter: _Rendered, update: bytes) -> Any:
+    def panicking(letter: LetterDocument, update: bytes) -> Any:
         result = apply(letter, update)  # applied, then the panic
         if update is culprit.data:
             raise _Panic("boom")
         return result
 
-    monkeypatch.setattr(_Rendered, "apply", panicking)
+    monkeypatch.setattr(LetterDocument, "apply", panicking)
     _same(_attribute(a, b, runs, FIELD), skipped)
 
 
@@ -296,6 +371,39 @@ def _end(start: bytes, runs: Runs) -> bytes:
         for update in updates:
             start = _fold(start, update)
     return start
+
+
+def test_text_retyped_past_an_untouched_paragraph_is_the_typists() -> None:
+    """Bob deletes Alice's sentence and types it again two paragraphs down, in one run: his
+    characters, not hers moved across the paragraph between (which difflib, comparing the text
+    from the first change to the last, would match her sentence past)."""
+    doc: Doc[Any] = Doc()
+    root = doc.get(FIELD, type=XmlFragment)
+    for text in ["", "mid", "q"]:
+        root.children.append(XmlElement("paragraph", {}, [XmlText(text)]))
+    start = doc.get_update()
+    first, _, last = (_text_of(block) for block in root.children)
+    assert first is not None and last is not None
+    runs: Runs = []
+
+    def typed(user: str, block: XmlText, text: str, replaced: int = 0) -> None:
+        before = doc.get_state()
+        with doc.transaction():
+            del block[0:replaced]
+            block.insert(0, text)
+        if not runs or runs[-1][0] != user:
+            runs.append((user, []))
+        runs[-1][1].append(DocUpdate(len(runs), "", 0, doc.get_update(before)))
+
+    typed("alice", first, "the long sentence here")
+    typed("bob", first, "z", replaced=len("the long sentence here"))
+    typed("bob", last, "the long sentence here ")
+    a, b = _replayed(start), _replayed(doc.get_update())
+    hunks, _ = _attribute(a, b, runs, FIELD)
+    assert [(h.removed, h.added, h.authors) for h in hunks] == [
+        ([""], ["z"], ["bob"]),
+        (["q"], ["the long sentence here q"], ["bob"]),
+    ]
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -14,6 +14,7 @@ import { documentExtensions } from './schema'
 import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
 import { undoGrouping } from './undo-grouping'
+import { narrowRemoteChanges } from './remote-changes'
 import { wordPaste } from './word-paste'
 
 export interface Collab {
@@ -85,6 +86,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       commentAnchors,
       autoDirection,
       undoGrouping,
+      narrowRemoteChanges, // a colleague's keystroke replaces its blocks, not the whole letter
       readPendingInputFirst,
       wordPaste,
     ],

@@ -3,7 +3,7 @@
 
 import type { Editor } from '@tiptap/core'
 import type { Node as PMNode } from '@tiptap/pm/model'
-import { Plugin, PluginKey } from '@tiptap/pm/state'
+import { Plugin, PluginKey, type Transaction } from '@tiptap/pm/state'
 import { Decoration, DecorationSet } from '@tiptap/pm/view'
 
 import { sectionIds } from './sections'
@@ -14,20 +14,51 @@ export interface Lock {
   expiresAt: number // ms since the epoch
 }
 
-const key = new PluginKey('sectionLocks')
+const key = new PluginKey<DecorationSet>('sectionLocks')
 
 /** Registers the decorations; call the returned function after the locks changed. */
 export function showLocks(editor: Editor, locks: () => Map<string, Lock>, selfId: string): () => void {
+  const build = (doc: PMNode): DecorationSet => decorations(doc, locks(), selfId)
   editor.registerPlugin(
-    new Plugin({
+    new Plugin<DecorationSet>({
       key,
-      props: { decorations: (state) => decorations(state.doc, locks(), selfId) },
+      state: {
+        init: (_, state) => build(state.doc),
+        // Worked out again when the locks or the sections changed, else moved with the edit:
+        // rebuilt per transaction, they cost a walk of the letter per keystroke.
+        apply: (tr, set) => {
+          if (tr.getMeta(key) !== undefined || (tr.docChanged && touchesSections(tr))) return build(tr.doc)
+          if (!tr.docChanged) return set
+          const mapped = set.map(tr.mapping, tr.doc)
+          // A block replaced whole (a colleague's edit) loses its mark in the mapping: redo them.
+          return mapped.find().length === set.find().length ? mapped : build(tr.doc)
+        },
+      },
+      props: { decorations: (state) => key.getState(state) },
     }),
   )
-  // Decorations are recomputed on every view update: a transaction with only a meta is enough.
   return () => {
     if (!editor.isDestroyed) editor.view.dispatch(editor.state.tr.setMeta(key, true))
   }
+}
+
+/** Whether `tr` may have changed what section a block is in: blocks added or removed at the
+ * top, or a heading changed (sections.ts: ids come from headings and top-level indexes). */
+function touchesSections(tr: Transaction): boolean {
+  if (tr.before.childCount !== tr.doc.childCount) return true
+  let heading = false
+  const visit = (node: PMNode): boolean => {
+    heading ||= node.type.name === 'heading'
+    return false // the top-level blocks only
+  }
+  tr.steps.forEach((step, i) => {
+    const after = tr.docs[i + 1] ?? tr.doc
+    step.getMap().forEach((oldStart, oldEnd, newStart, newEnd) => {
+      tr.docs[i]!.nodesBetween(oldStart, oldEnd, visit)
+      after.nodesBetween(newStart, newEnd, visit)
+    })
+  })
+  return heading
 }
 
 function decorations(doc: PMNode, locks: Map<string, Lock>, selfId: string): DecorationSet {

@@ -4,9 +4,9 @@ With the broker down every aiokafka client of a process (the producer, followers
 group's consumer) retries about every 100 ms and logs an ERROR or WARNING each time ("Unable
 connect to node with id ...", "Unable to update metadata ..."): 50-100 lines a second per
 process, burying the services' own lines and flooding log collectors. `REPEATS`, a filter on
-every aiokafka logger, lets the first record of each kind (logger, level, message template)
-through, then at most one per `REPEAT_S`, which says how many like it were dropped (DEBUG
-records all pass: someone asked for them).
+every aiokafka logger, lets the first record of each kind (`kind_of`: logger, level, message
+with its numbers blanked, exception type) through, then at most one per `REPEAT_S`, which says
+how many like it were dropped (DEBUG records all pass: someone asked for them).
 
 `OutageWatch` says it once, in the log's own words: a KafkaLog's watch, woken by aiokafka's
 first complaint, asks the broker for metadata; unanswered, it logs one WARNING "unreachable
@@ -15,6 +15,7 @@ since" and asks again every `PROBE_S` until answered, then one WARNING "reachabl
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,12 +26,23 @@ REPEAT_S = 30.0  # a kind of aiokafka record repeats in the output at most this 
 PROBE_S = 1.0  # an unreachable broker is asked again this often
 
 
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def kind_of(record: logging.LogRecord) -> tuple[str, int, str]:
+    """A record's kind: its logger, level, and message as formatted with its numbers blanked
+    (ports, node ids, seconds) and its exception's type. The same template with another error
+    in it (a refusal after connection errors, another traceback) is another kind, shown at once."""
+    error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+    return record.name, record.levelno, f"{_NUMBERS.sub('#', record.getMessage()[:300])} {error}"
+
+
 class Repeats(logging.Filter):
     """Drops repeats of each kind of aiokafka record within `REPEAT_S` of the last one shown."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._shown: dict[tuple[str, int, object], tuple[float, int]] = {}  # at, dropped since
+        self._shown: dict[tuple[str, int, str], tuple[float, int]] = {}  # at, dropped since
         self.dropped = 0  # ever, for the outage's summary
         self.listeners: set[Callable[[logging.LogRecord], None]] = set()
 
@@ -40,7 +52,7 @@ class Repeats(logging.Filter):
                 listener(record)
         if record.levelno < logging.INFO:
             return True  # asked for when debugging: all of it
-        key = (record.name, record.levelno, record.msg)
+        key = kind_of(record)
         now = time.monotonic()
         shown = self._shown.get(key)
         if shown is not None and now - shown[0] < REPEAT_S:
@@ -50,7 +62,7 @@ class Repeats(logging.Filter):
         if shown is not None and shown[1]:
             record.msg = f"{record.getMessage()} ({shown[1]} similar suppressed in {REPEAT_S:.0f}s)"
             record.args = None
-        if len(self._shown) > 1000:  # kinds are few; templates with data in them would grow it
+        if len(self._shown) > 1000:  # kinds are few; messages with other data in them would grow it
             self._shown.clear()
         self._shown[key] = (now, 0)
         return True

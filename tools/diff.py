@@ -310,38 +310,53 @@ class Busy(Exception):
     """As many diffs as the process allows were under way for the whole wait."""
 
 
+class YoursUnderWay(Busy):
+    """The caller's previous diff is still waiting or running (one per caller at a time)."""
+
+
 class Slots:
     """At most `count` diffs at once in a process (REST's `/diff`): a diff takes a core for
     up to seconds, so more auditors at once would share the cores and each wait the longer. A
     diff waits for a slot `wait_s` at most, then raises `Busy`. A slot is held until the diff
-    ends, even when its caller gave up (a thread cannot be stopped: its work runs on)."""
+    ends, even when its caller gave up (a thread cannot be stopped: its work runs on). One
+    `owner` (a user) has one diff waiting or running at a time, else `YoursUnderWay`: one user
+    repeating requests would otherwise fill the queue and starve every other firm's auditors."""
 
     def __init__(self, count: int, wait_s: float) -> None:
         self._free = asyncio.Semaphore(count)
         self._wait_s = wait_s
+        self._owners: set[str] = set()
 
-    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[], Awaitable[T]], owner: str = "") -> T:
+        if owner in self._owners:
+            raise YoursUnderWay("a diff of yours is under way: one at a time")
+        self._owners.add(owner)
         try:
             async with asyncio.timeout(self._wait_s):
                 await self._free.acquire()
-        except TimeoutError:
-            raise Busy(f"too many diffs under way (waited {self._wait_s:g} s)") from None
+        except BaseException as exc:  # waited too long, or the caller gave up while waiting
+            self._owners.discard(owner)
+            if isinstance(exc, TimeoutError):
+                raise Busy(f"too many diffs under way (waited {self._wait_s:g} s)") from None
+            raise
         task = asyncio.ensure_future(work())
-        task.add_done_callback(self._release)
+        task.add_done_callback(lambda done: self._release(done, owner))
         return await asyncio.shield(task)
 
-    def _release(self, task: "asyncio.Future[Any]") -> None:
+    def _release(self, task: "asyncio.Future[Any]", owner: str) -> None:
         self._free.release()
+        self._owners.discard(owner)
         if not task.cancelled():
             task.exception()  # retrieved: a caller that gave up does not log it as lost
 
 
 async def diff(
-    src: Sources, letter_id: str, start: Cut, end: Cut, slots: Slots | None = None
+    src: Sources, letter_id: str, start: Cut, end: Cut, slots: Slots | None = None, owner: str = ""
 ) -> Diff:
-    """`slots`: wait for one of them (or raise `Busy`) and hold it while the diff runs."""
+    """`slots`: wait for one of them (or raise `Busy`) and hold it while the diff runs, one
+    at a time for `owner`."""
     if slots is not None:
-        return await slots.run(lambda: diff(src, letter_id, start, end))
+        return await slots.run(lambda: diff(src, letter_id, start, end), owner)
     a = await replay(src, letter_id, start)
     b = await replay(src, letter_id, end)
     if b.position < a.position:

@@ -40,8 +40,11 @@ class NotYetCreated(LookupError):
     Raised for a letter that exists (the caller has checked access to it): no existence leak."""
 
     def __init__(self, letter_id: str, cut: "Cut", created_ms: int | None) -> None:
-        when = f"position {cut.offset}" if cut.at_ms is None else iso(cut.at_ms)
         created = "" if created_ms is None else f"; created at {iso(created_ms)}"
+        if cut.offset is None and cut.at_ms is None:  # its records are not in this log
+            super().__init__(f"letter {letter_id} has no records in the log{created}")
+            return
+        when = f"position {cut.offset}" if cut.at_ms is None else iso(cut.at_ms)
         super().__init__(f"letter {letter_id} did not exist at {when}{created}")
 
 

@@ -48,7 +48,8 @@ HISTORY_PAGE = 1000
 HISTORY_PAGE_MAX = 10_000
 REBUILD_RETRY_S = 30  # a rebuild folds the whole log: minutes, not seconds
 # Diffs at once per gateway process (a long letter's takes a core for about a second); one
-# waiting past DIFF_WAIT_S is 503 with Retry-After (tools.diff.Slots).
+# waiting past DIFF_WAIT_S is 503 with Retry-After, a user's second while the first is still
+# waiting or running 429 (tools.diff.Slots).
 DIFF_SLOTS = 1
 DIFF_WAIT_S = 10.0
 DIFF_RETRY_S = 5
@@ -105,11 +106,14 @@ def auditor_router(
     access = Access(settings, log, redis, pg)
     src = Sources(settings, log, None, pg)
 
-    async def auditor(letter_id: str, authorization: Annotated[str | None, Header()] = None) -> str:
+    async def auditor(
+        request: Request, letter_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> str:
         claims = await authenticate(authorization)
         meta = await access.lookup(letter_id)
         if claims.role not in AUDITORS or meta is None or not _same_firm(claims, meta.firm_id):
             raise HTTPException(403, "forbidden")
+        request.state.claims = claims  # who asks (the diff route's one-at-a-time rule)
         return letter_id
 
     Letter = Annotated[str, Depends(auditor)]
@@ -215,14 +219,18 @@ def auditor_router(
 
     @router.get("/diff")
     async def diff(
+        request: Request,
         letter_id: Letter,
         start: Annotated[str, Query(alias="from")],
         end: Annotated[str, Query(alias="to")],
     ) -> dict[str, Any]:
+        who = f"{request.state.claims.firm_id}/{request.state.claims.sub}"
         try:
             a = await diffs.resolve_point(src, letter_id, start)
             b = await diffs.resolve_point(src, letter_id, end)
-            result = await diffs.diff(src, letter_id, a, b, diff_slots)
+            result = await diffs.diff(src, letter_id, a, b, diff_slots, who)
+        except diffs.YoursUnderWay as exc:
+            raise HTTPException(429, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
         except diffs.Busy as exc:
             raise HTTPException(503, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
         except diffs.Backwards as exc:

@@ -15,6 +15,7 @@ import pytest
 
 from eventlog.errors import LogUnavailableError, LogUnconfirmedError
 from eventlog.kafka import KafkaLog
+from eventlog.kafka_quiet import Repeats, kind_of
 from eventlog.records import Entry
 from gateway.live.confirmed import append_confirmed
 from steno_collab.processes import Supervised
@@ -115,7 +116,7 @@ async def test_an_outage_logs_a_bounded_number_of_lines(
         await eventually(lambda: _said(caplog, "reachable again"), timeout=10)
         aiokafka = [r for r in caplog.records if r.name.startswith("aiokafka")]
         # The first of each kind, then one per kind and repeat window (none within 3 s).
-        kinds = {(r.name, r.msg) for r in aiokafka}
+        kinds = {kind_of(r) for r in aiokafka}
         assert len(aiokafka) == len(kinds) <= 12, [r.getMessage() for r in aiokafka]
         ours = [r.getMessage() for r in caplog.records if r.name == "eventlog.kafka_quiet"]
         assert len(ours) == 2, ours  # one when it went, one when it came back
@@ -128,3 +129,25 @@ async def test_an_outage_logs_a_bounded_number_of_lines(
 
 def _said(caplog: pytest.LogCaptureFixture, words: str) -> bool:
     return any(words in r.getMessage() for r in caplog.records)
+
+
+def test_one_template_with_another_error_is_shown_at_once() -> None:
+    """Repeats of one kind are dropped; another error in the same template (an authorisation
+    or size refusal after connection errors) is not hidden behind them."""
+    repeats = Repeats()
+
+    def record(message: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord(
+            "aiokafka.producer.sender", logging.ERROR, "f", 1, message, args, None
+        )
+
+    shown = [
+        repeats.filter(record("Got error produce response: %s", error))
+        for error in [
+            "KafkaConnectionError: Connection at 127.0.0.1:38643 closed",
+            "KafkaConnectionError: Connection at 127.0.0.1:38644 closed",  # the same kind
+            "TopicAuthorizationFailedError",
+            "MessageSizeTooLargeError",
+        ]
+    ]
+    assert shown == [True, False, True, True]

@@ -19,6 +19,7 @@ from tests.tools.cli import cli_env, run_cli
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.session import FIRM
 from tests.tools.snapshots import snapshot_all
+from tools.replay import Cut, NotYetCreated
 from tools.timefmt import BadInstant, iso, parse_instant
 
 BASE = f"/v1/letters/{LETTER}"
@@ -131,3 +132,11 @@ async def test_the_rest_answer_to_an_unencoded_plus_says_to_encode_it(
     detail = answer.json()["detail"]
     assert detail.startswith("'2026-12-06T07:52:11.084 01:00' is not an ISO-8601 instant")
     assert "encode + as %2B" in detail
+
+
+def test_a_replay_of_the_latest_with_no_records_says_so() -> None:
+    """No cut and nothing folded: the letter's records are not in this log (its only version
+    came from another log layout), not "did not exist at position None"."""
+    assert str(NotYetCreated("L", Cut(), None)) == "letter L has no records in the log"
+    at = str(NotYetCreated("L", Cut(offset=3), 0))
+    assert at == "letter L did not exist at position 3; created at 1970-01-01T00:00:00.000+00:00"

@@ -25,8 +25,8 @@ from schemas.events import Topic
 from schemas.keys import attending_key
 from schemas.settings import Settings
 from tests.collab.test_channel import _seen, app
-from tests.gateway.harness import Running, running_gateway, types_of
-from tests.projector.support import OPTIONS, projector
+from tests.gateway.harness import Running, YClient, running_gateway, types_of
+from tests.projector.support import OPTIONS, projector, redis_bytes
 from tests.support import eventually
 
 AFTER_S = 1.0  # lock_release_after_leave_s, small
@@ -199,6 +199,28 @@ async def test_the_lock_of_a_holder_whose_gateway_died_goes_from_another_instanc
     assert await lock_events(b, lid) == want  # once
 
 
+async def back_through(site: Site, a: Running, b: Running, lid: str) -> tuple[YClient, str]:
+    """Carol's gateway `a` dies and her client reconnects through `b`, after `b`'s sweep has
+    started the count of her lock's absence (its `away` key, returned with her client)."""
+    await die(a)
+    away = f"locks:{lid}:away"
+    await locks_of(b).sweep()
+    assert await site.redis.hexists(away, "intro")  # only on dead A: the count started
+    again = await b.client(lid, user="carol")
+    await again.synced.wait()
+    return again, away
+
+
+async def connections_on(site: Site, gateway: Running, letter_id: str) -> int:
+    """How many of the letter's connections the projector has recorded on `gateway`."""
+    gateway_id = gateway.app.state.gateway.ctx.gateway_id.encode()
+    conns = await site.redis.smembers(f"letter:{letter_id}:connections")
+    found = [
+        await site.redis.hget(f"connection:{redis_bytes(c).decode()}", "gateway") for c in conns
+    ]
+    return found.count(gateway_id)
+
+
 async def carol_locks_on(site: Site, a: Running, lid: str) -> None:
     carol = await a.client(lid, user="carol", events=1)
     await carol.synced.wait()
@@ -239,21 +261,8 @@ async def test_a_holder_who_reconnected_through_a_live_gateway_keeps_his_lock(
     b, _ = await site.gateway()
     lid = await a.create_letter("Intro\nDamages")
     await carol_locks_on(site, a, lid)
-    await die(a)
-    away = f"locks:{lid}:away"
-    await locks_of(b).sweep()
-    assert await site.redis.hexists(away, "intro")  # only on dead A: the count started
-    again = await b.client(lid, user="carol")
-    await again.synced.wait()
-    b_id = b.app.state.gateway.ctx.gateway_id
-
-    async def on_b() -> bool:
-        conns = await site.redis.smembers(f"letter:{lid}:connections")
-        keys = [f"connection:{c.decode() if isinstance(c, bytes) else c}" for c in conns]
-        gateways = [await site.redis.hget(key, "gateway") for key in keys]
-        return b_id.encode() in gateways
-
-    await eventually(on_b)  # the projector folded her new connection
+    _again, away = await back_through(site, a, b, lid)  # she stays connected on B
+    await eventually(lambda: connections_on(site, b, lid))  # the projector folded it
     await locks_of(b).sweep()
     assert not await site.redis.hexists(away, "intro")  # here again: the count is off
     await asyncio.sleep(AFTER_S)  # what would have released her, had she stayed away

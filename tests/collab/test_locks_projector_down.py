@@ -17,15 +17,15 @@ from tests.collab.test_locks_handover import (
     AFTER_S,
     UNREAPED,
     Site,
+    back_through,
     carol_locks_on,
+    connections_on,
     die,
     lock_events,
     locks_of,
     open_site,
     swept_away,
 )
-from tests.gateway.harness import Running
-from tests.projector.support import redis_bytes
 from tests.support import eventually
 
 Down = tuple[Site, AsyncExitStack]  # the site, and what stops its projector
@@ -37,16 +37,6 @@ async def down(tmp_path: Path, redis_db: str) -> AsyncIterator[Down]:
     folding = AsyncExitStack()
     async with open_site(tmp_path, redis_db, UNREAPED, folding) as site:
         yield site, folding
-
-
-async def connections_on(site: Site, gateway: Running, letter_id: str) -> int:
-    """How many of the letter's connections the projector has recorded on `gateway`."""
-    gateway_id = gateway.app.state.gateway.ctx.gateway_id.encode()
-    conns = await site.redis.smembers(f"letter:{letter_id}:connections")
-    found = [
-        await site.redis.hget(f"connection:{redis_bytes(c).decode()}", "gateway") for c in conns
-    ]
-    return found.count(gateway_id)
 
 
 async def test_a_holder_who_reconnected_while_the_projector_is_down_keeps_his_lock(
@@ -61,12 +51,7 @@ async def test_a_holder_who_reconnected_while_the_projector_is_down_keeps_his_lo
     lid = await a.create_letter("Intro\nDamages")
     await carol_locks_on(site, a, lid)  # attended: the projector folded her join
     await folding.aclose()
-    await die(a)
-    away = f"locks:{lid}:away"
-    await locks_of(b).sweep()
-    assert await site.redis.hexists(away, "intro")  # only on dead A: the count started
-    again = await b.client(lid, user="carol")
-    await again.synced.wait()
+    again, away = await back_through(site, a, b, lid)
 
     async def here_again() -> bool:
         await locks_of(b).sweep()

@@ -151,6 +151,14 @@ async def type_at_end(page: Page, text: str) -> None:
     await page.keyboard.type(text, delay=40)
 
 
+async def type_in(page: Page, paragraph: int, text: str, key: str = "End") -> None:
+    """`text` typed into the letter's paragraph number `paragraph` (from 0), at its end (or
+    where `key` puts the caret: "Home" for its start)."""
+    await page.locator(".letter-body p").nth(paragraph).click()
+    await page.keyboard.press(key)
+    await page.keyboard.type(text)
+
+
 # A block's text without the carets' name labels (a caret is drawn inside the block it is in).
 _BLOCK_TEXT = """(block) => {
   const copy = block.cloneNode(true)

@@ -12,7 +12,7 @@ import re
 from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
 
 from tests.support import eventually
-from tests.web.browser import create_letter, marked, open_letter, pages, saved, sign_in
+from tests.web.browser import create_letter, marked, open_letter, pages, saved, sign_in, type_in
 from tests.web.test_browser import base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -34,12 +34,6 @@ async def _select_damages(page: Page) -> None:
     await page.fill(".new-thread textarea", "Is this the right figure?")
 
 
-async def _type_at_start(page: Page, text: str) -> None:
-    await page.locator(".letter-body p").nth(0).click()
-    await page.keyboard.press("Home")
-    await page.keyboard.type(text)
-
-
 async def test_a_comment_lands_on_the_selection_while_a_colleague_types_above_it(
     base_url: str, browser: Browser
 ) -> None:
@@ -52,7 +46,7 @@ async def test_a_comment_lands_on_the_selection_while_a_colleague_types_above_it
         # Parker's words reach the server after Avery selected, before her comment does.
         async def colleague_first(route: Route) -> None:
             if route.request.method == "POST":
-                await _type_at_start(parker, "abc ")
+                await type_in(parker, 0, "abc ", "Home")
                 await saved(parker)
             await route.continue_()
 
@@ -71,8 +65,7 @@ async def test_pages_mark_the_same_text_while_one_types_before_it(
         letter = await create_letter(avery, "Marks on typist", LETTER)
         await open_letter(parker, base_url, "parker", letter)
         await _select_damages(parker)
-        await avery.locator(".letter-body p").nth(0).click()
-        await avery.keyboard.press("Home")
+        await type_in(avery, 0, "", "Home")
 
         # The threads Avery's page loads were read on the server before her keystrokes got
         # there: her page has more text above the comment than the server had.

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import block_text, open_letter, pages
+from tests.web.browser import block_text, open_letter, pages, type_in
 from tests.web.test_browser import STACK_SECRET, base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -55,13 +55,6 @@ async def _shows(page: Page, paragraph: int, text: str) -> None:
     await eventually(shown)
 
 
-async def _type_in(page: Page, paragraph: int, text: str) -> None:
-    """`text` typed at the end of the letter's paragraph number `paragraph` (from 0)."""
-    await page.locator(".letter-body p").nth(paragraph).click()
-    await page.keyboard.press("End")
-    await page.keyboard.type(text)
-
-
 async def test_a_colleagues_keystroke_keeps_the_other_blocks(
     base_url: str, browser: Browser
 ) -> None:
@@ -70,7 +63,7 @@ async def test_a_colleagues_keystroke_keeps_the_other_blocks(
         await open_letter(parker, base_url, "parker", letter)
         await open_letter(avery, base_url, "avery", letter)
         await parker.evaluate(f"() => {{ window.before = {EDITOR}.state.doc }}")
-        await _type_in(avery, 14, "X")
+        await type_in(avery, 14, "X")
         await _shows(parker, 14, PARAGRAPHS[14] + "X")
         kept = await parker.evaluate(
             f"""() => {{
@@ -99,7 +92,7 @@ async def test_each_block_takes_its_direction_without_a_decoration_per_block(
     async with pages(browser, 2) as (avery, parker):
         await open_letter(parker, base_url, "parker", letter)
         await open_letter(avery, base_url, "avery", letter)
-        await _type_in(avery, 29, "")
+        await type_in(avery, 29, "")
         await avery.keyboard.press("Enter")
         await avery.keyboard.type(ARABIC)
         blocks = parker.locator(".letter-body p")
@@ -117,9 +110,11 @@ async def test_each_block_takes_its_direction_without_a_decoration_per_block(
                  .filter((block) => block.outerDeco && block.outerDeco.length > 0).length"""
         )
         assert decorated == 0
-        # The attribute is the page's: nothing of it is written into the shared document.
+        # The attribute is the page's: nothing of it is written into the shared Yjs document
+        # (y-tiptap's binding, the plugin state under its key "y-sync$").
         attrs = await parker.evaluate(
-            f"() => {EDITOR}.state.doc.content.content.map((n) => n.attrs.autoDirection ?? null)"
+            f"""() => {EDITOR}.state['y-sync$'].binding.type.toArray()
+                 .map((element) => element.getAttribute('autoDirection') ?? null)"""
         )
         assert attrs == [None] * 31
 
@@ -151,14 +146,14 @@ async def test_marks_stay_right_through_a_colleagues_edits(base_url: str, browse
         assert await parker.evaluate(f"() => ({lock_mark})() === window.lockMark")
 
         # Inside the locked paragraph (a colleague's edit replaces that block): still marked.
-        await _type_in(avery, 4, " More.")
+        await type_in(avery, 4, " More.")
         await _shows(parker, 4, PARAGRAPHS[4] + " More.")
         await expect(locked).to_have_count(1)
         assert await block_text(locked) == PARAGRAPHS[4] + " More."
         await expect(body.locator(".lock-badge")).to_have_count(1)
 
         # A block added above: "paragraph 5" is now the block that was the fourth (sections.ts).
-        await _type_in(avery, 0, "")
+        await type_in(avery, 0, "")
         await avery.keyboard.press("Enter")
         await avery.keyboard.type("Inserted")
         await _shows(parker, 1, "Inserted")

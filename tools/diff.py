@@ -327,7 +327,7 @@ class Slots:
         self._wait_s = wait_s
         self._owners: set[str] = set()
 
-    async def run(self, work: Callable[[], Awaitable[T]], owner: str = "") -> T:
+    async def run(self, work: Callable[[], Awaitable[T]], owner: str) -> T:
         if owner in self._owners:
             raise YoursUnderWay("a diff of yours is under way: one at a time")
         self._owners.add(owner)
@@ -350,13 +350,7 @@ class Slots:
             task.exception()  # retrieved: a caller that gave up does not log it as lost
 
 
-async def diff(
-    src: Sources, letter_id: str, start: Cut, end: Cut, slots: Slots | None = None, owner: str = ""
-) -> Diff:
-    """`slots`: wait for one of them (or raise `Busy`) and hold it while the diff runs, one
-    at a time for `owner`."""
-    if slots is not None:
-        return await slots.run(lambda: diff(src, letter_id, start, end), owner)
+async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
     a = await replay(src, letter_id, start)
     b = await replay(src, letter_id, end)
     if b.position < a.position:
@@ -385,8 +379,6 @@ def _attribute(
     blocks = walk.blocks()
     text = "\n".join(t for _, t in blocks)
     layout = layouts.layout([node for node, _ in blocks], text)
-    if text != tracker.text:  # never seen: the first run compares the whole texts
-        blocks = []
     tracker.base(layout, 0, layout.length)
     starts = _block_starts([text for _, text in blocks])
     for user, updates in runs:

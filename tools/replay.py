@@ -194,6 +194,4 @@ async def exists(src: Sources, letter_id: str) -> bool:
         row = await src.pg.fetchval("SELECT 1 FROM letters WHERE letter_id = $1", letter_id)
         if row is not None:
             return True
-    async for _record in scan(src.log, src.letters_topic, letter_id, None):
-        return True
-    return False
+    return await first_ms(src, letter_id) is not None

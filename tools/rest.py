@@ -228,7 +228,7 @@ def auditor_router(
         try:
             a = await diffs.resolve_point(src, letter_id, start)
             b = await diffs.resolve_point(src, letter_id, end)
-            result = await diffs.diff(src, letter_id, a, b, diff_slots, who)
+            result = await diff_slots.run(lambda: diffs.diff(src, letter_id, a, b), who)
         except diffs.YoursUnderWay as exc:
             raise HTTPException(429, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
         except diffs.Busy as exc:

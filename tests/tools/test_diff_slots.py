@@ -32,23 +32,23 @@ async def test_past_the_slots_busy_and_a_given_up_diff_keeps_its_slot() -> None:
         ended.set()
         return "first"
 
-    first = asyncio.create_task(slots.run(held))
+    first = asyncio.create_task(slots.run(held, "ann"))
     await entered.wait()
-    with pytest.raises(Busy):
-        await slots.run(held)
+    with pytest.raises(Busy, match="too many diffs"):  # another user waited out the wait
+        await slots.run(held, "bob")
     first.cancel()  # the caller gave up: its work runs on, holding the slot
     with pytest.raises(asyncio.CancelledError):
         await first
-    with pytest.raises(Busy):
-        await slots.run(held)
+    with pytest.raises(Busy, match="too many diffs"):
+        await slots.run(held, "carl")
     gate.set()
     await ended.wait()
 
     async def second() -> str:
         return "second"
 
-    assert await Slots(1, 5).run(second) == "second"
-    assert await slots.run(second) == "second"  # freed when the work ended
+    assert await Slots(1, 5).run(second, "bob") == "second"
+    assert await slots.run(second, "bob") == "second"  # freed when the work ended
 
 
 async def test_one_diff_at_a_time_per_owner_while_others_queue() -> None:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from importlib.util import find_spec
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Self, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -66,18 +66,19 @@ def package_dir(name: str) -> Path:
 
 
 PORT_ATTEMPTS = 3
+T = TypeVar("T")
 
 
-async def on_a_free_port(start: Callable[[], Awaitable[None]]) -> None:
+async def on_a_free_port(start: Callable[[], Awaitable[T]]) -> T:
     """`start()` a server on a free port, again on another while it exits before it answers:
     the port is free when chosen, not when the server binds it, so another process may take it
     meanwhile (the server's bind fails; the other's answers are not taken for ours)."""
-    for attempt in range(PORT_ATTEMPTS):
+    for _ in range(PORT_ATTEMPTS - 1):
         try:
             return await start()
         except ServiceExited:
-            if attempt == PORT_ATTEMPTS - 1:
-                raise
+            pass
+    return await start()
 
 
 class EmbeddedRedis:

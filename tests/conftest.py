@@ -29,9 +29,9 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from schemas.settings import Settings
-from steno_collab.embedded import package_dir
+from steno_collab.embedded import on_a_free_port, package_dir
 from steno_collab.processes import Supervised, spawn, wait_ready
-from tests.support import free_port, listens, own_services, retried
+from tests.support import free_port, listens, own_services
 
 # The projector and snapshotter processes tests start would serve /metrics on the default
 # ports (9464, 9465), and with two test workers one of them fails to bind it and stops: off,
@@ -105,7 +105,7 @@ async def start_tansu(
     broker bound it is tried again with another."""
     if port is not None:
         return await _start_tansu(log, port, advertised)
-    return await retried(lambda: _start_tansu(log, free_port(), advertised))
+    return await on_a_free_port(lambda: _start_tansu(log, free_port(), advertised))
 
 
 async def _start_tansu(log: Path, port: int, advertised: int | None) -> tuple[Supervised, str]:

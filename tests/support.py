@@ -20,8 +20,8 @@ import httpx
 from eventlog import Log
 from eventlog.factory import open_log
 from schemas.settings import Settings
-from steno_collab.embedded import EmbeddedPostgres, EmbeddedServices
-from steno_collab.processes import ServiceStartError
+from steno_collab.embedded import EmbeddedPostgres, EmbeddedServices, on_a_free_port
+from steno_collab.processes import ServiceExited
 
 T = TypeVar("T")
 
@@ -74,8 +74,8 @@ def bound_socket() -> socket.socket:
 
 # A port from `free_port` is released before the service binds it: with two test workers the
 # other one's service can take it meanwhile. Ours then fails to bind (and exits), while the
-# other answers on "our" port: ready means our own process listens there, else another port.
-ATTEMPTS = 3
+# other answers on "our" port: ready means our own process listens there, else another port
+# (`on_a_free_port`, as the embedded services do).
 
 
 def listens(pid: int, port: int) -> bool:
@@ -98,17 +98,6 @@ def listens(pid: int, port: int) -> bool:
         if state == "0A" and int(local.split(":")[1], 16) == port and inode in sockets:
             return True
     return False
-
-
-async def retried(start: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
-    """`start()` again while it raises ServiceStartError (a port taken before its bind);
-    the last failure is raised."""
-    for _ in range(attempts - 1):
-        try:
-            return await start()
-        except ServiceStartError:
-            pass
-    return await start()
 
 
 async def spawn_listening(
@@ -137,12 +126,12 @@ async def spawn_listening(
                 await proc.wait()
             raise
         if proc.returncode is not None:
-            raise ServiceStartError(
+            raise ServiceExited(
                 f"process {proc.pid} exited with {proc.returncode} before listening on {port}"
             )
         return proc, port
 
-    return await retried(attempt)
+    return await on_a_free_port(attempt)
 
 
 async def gateway_ready(port: int) -> bool:

@@ -21,11 +21,12 @@ from eventlog.records import Record
 from gateway.auth import mint_token
 from schemas.events import Topic
 from schemas.settings import Settings
+from steno_collab.embedded import on_a_free_port
 from steno_collab.processes import Supervised
 from tests.conftest import start_tansu
 from tests.interop.driver import NodeClient
 from tests.interop.tcp_proxy import Proxy
-from tests.support import free_port, gateway_ready, retried, spawn_listening
+from tests.support import free_port, gateway_ready, spawn_listening
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +147,7 @@ async def start_broker(kafka: Proxy, log: Path) -> Supervised:
         proc, _ = await start_tansu(log, port=port, advertised=kafka.port)
         return proc
 
-    return await retried(lambda: start(free_port()))
+    return await on_a_free_port(lambda: start(free_port()))
 
 
 @asynccontextmanager

@@ -21,7 +21,7 @@ from projector.entry import run
 from projector.settings import ProjectorSettings
 from schemas import Topic
 from schemas.settings import Settings
-from steno_collab.embedded import package_dir
+from steno_collab.embedded import on_a_free_port, package_dir
 from steno_collab.processes import Supervised, free_port, spawn, wait_ready
 from tests.projector.support import (
     OPTIONS,
@@ -33,7 +33,7 @@ from tests.projector.support import (
     dump,
     projector,
 )
-from tests.support import eventually, listens, retried
+from tests.support import eventually, listens
 
 UNREADABLE = "positions unreadable"
 
@@ -77,7 +77,7 @@ async def outage_redis(service_tmp: Path) -> AsyncIterator[StoppableRedis]:
         await redis.start()
         return redis
 
-    redis = await retried(started)  # on another port if its own was taken before its bind
+    redis = await on_a_free_port(started)  # on another port if its own was taken before its bind
     try:
         yield redis
     finally:

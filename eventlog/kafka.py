@@ -33,7 +33,7 @@ from eventlog.kafka_io import (
     true_end_offsets,
 )
 from eventlog.kafka_quiet import OutageWatch, quiet_aiokafka
-from eventlog.kafka_unsent import install as watch_sends
+from eventlog.kafka_unsent import SendWatch
 from eventlog.partitioner import partition_for
 from eventlog.records import Entry, Record
 
@@ -129,7 +129,7 @@ class KafkaLog:
         if not self._idempotence:
             # Records a down broker never got fail within the grace, not at the request timeout
             # (the callers' deadline too): a caller learns "nothing written", not "unknown".
-            watch_sends(self._producer, min(UNREACHABLE_GRACE_S, self._timeout_s / 2))
+            SendWatch(self._producer, min(UNREACHABLE_GRACE_S, self._timeout_s / 2))
         try:
             await self._started(self._producer)
         except BrokerResponseError as exc:
@@ -380,11 +380,11 @@ class KafkaLog:
         consumer = await self._group(group)
         found: dict[int, int] = {}
         with translated(f"fetching {group} positions on {topic}", self._timeout_s):
-            for partition in range(self._count(topic)):
-                async with asyncio.timeout(self._timeout_s):  # as commit's
+            async with asyncio.timeout(self._timeout_s):  # the whole call, as commit's
+                for partition in range(self._count(topic)):
                     offset = await consumer.committed(self._tp(topic, partition))
-                if offset is not None and offset >= 0:
-                    found[partition] = offset
+                    if offset is not None and offset >= 0:
+                        found[partition] = offset
         return found
 
     # -- internals ---------------------------------------------------------------------------

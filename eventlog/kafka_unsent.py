@@ -40,7 +40,7 @@ class UnreachableAfterSending(NodeNotReadyError):  # type: ignore[misc]
 
 
 class SendWatch:
-    """Installed on one producer (`install`): fails never-sent batches of an unreachable leader."""
+    """Installed on one producer when made: fails never-sent batches of an unreachable leader."""
 
     def __init__(self, producer: AIOKafkaProducer, grace_s: float) -> None:
         self._client: Any = producer.client
@@ -95,7 +95,3 @@ class SendWatch:
             f"the partition leader (node {node_id}) has been unreachable for {now - since:.1f}s:"
             " nothing was sent"
         )
-
-
-def install(producer: AIOKafkaProducer, grace_s: float) -> SendWatch:
-    return SendWatch(producer, grace_s)

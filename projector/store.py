@@ -18,7 +18,6 @@ from redis.exceptions import RedisError
 
 from projector.awareness import presence
 from projector.notes import USER_NOTES_LIMIT, note_views
-from projector.settings import NOTES_TTL_S
 from projector.state import Json, LetterState
 from schemas.keys import (
     alive_key,
@@ -164,7 +163,7 @@ class Write:
 
 
 class Store:
-    def __init__(self, redis: Redis, ttl_ms: int, notes_ttl_ms: int = NOTES_TTL_S * 1000) -> None:
+    def __init__(self, redis: Redis, ttl_ms: int, notes_ttl_ms: int) -> None:
         """`ttl_ms`: a letter's keys; `notes_ttl_ms`: users' notifications hashes, which hold
         notes of letters whose own keys may have expired long since."""
         self.redis, self._ttl, self._notes_ttl = redis, str(ttl_ms), str(notes_ttl_ms)

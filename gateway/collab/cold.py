@@ -94,14 +94,20 @@ async def _projected(collab: Collab, letter_id: str) -> list[dict[str, Any]] | N
     redis = collab.ctx.redis
     deadline = time.monotonic() + shared.CATCH_UP_S
     while redis is not None and time.monotonic() < deadline:
-        found, folded = await redis.mget([comments_key(letter_id), ydoc_offset_key(letter_id)])
-        if found is not None:
-            stored = json.loads(found)
-            return stored if isinstance(stored, list) else []
-        if folded is not None:
-            return []
+        if (held := await projected(redis, letter_id)) is not None:
+            return held
         await asyncio.sleep(shared.CATCH_UP_POLL_S)
     return None
+
+
+async def projected(redis: Any, letter_id: str) -> list[dict[str, Any]] | None:
+    """The threads the projector holds for the letter: `[]` for a letter it folded without
+    any (`ydoc:<id>:offset` and no `comments:<id>`), None for a cold one (neither key)."""
+    found, folded = await redis.mget([comments_key(letter_id), ydoc_offset_key(letter_id)])
+    if found is not None:
+        stored = json.loads(found)
+        return stored if isinstance(stored, list) else []
+    return [] if folded is not None else None
 
 
 def _unavailable(detail: str, retry_s: str) -> CollabError:

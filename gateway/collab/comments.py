@@ -42,7 +42,6 @@ from schemas.events import (
     CommentResolved,
 )
 from schemas.ids import uuid7
-from schemas.keys import comments_key, ydoc_offset_key
 
 MAX_BODY = 10_000  # characters, as the event schema allows
 
@@ -317,11 +316,9 @@ async def _stored(collab: Collab, letter_id: str, for_cap: bool = False) -> list
     redis = collab.ctx.redis
     if redis is None:
         return []
-    found, folded = await redis.mget([comments_key(letter_id), ydoc_offset_key(letter_id)])
-    if found is not None:
-        stored = json.loads(found)
-        return stored if isinstance(stored, list) else []
-    if folded is not None or (for_cap and collab.ctx.pg is None):
+    if (held := await cold.projected(redis, letter_id)) is not None:
+        return held
+    if for_cap and collab.ctx.pg is None:
         return []
     try:
         return await cold.threads(collab, letter_id)

@@ -522,7 +522,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-_INLINE = {"text": None, "hardBreak": "\n", "hard_break": "\n", "image": ""}
+# Inline nodes and their text (None: its own `text`); tools/formatting.py reads the same.
+INLINE = {"text": None, "hardBreak": "\n", "hard_break": "\n", "image": ""}
 
 
 def _block_text(block: Json) -> str:
@@ -533,8 +534,8 @@ def _block_text(block: Json) -> str:
         kind = child.get("type")
         if kind == "text":
             inline.append(str(child.get("text", "")))
-        elif kind in _INLINE:
-            inline.append(_INLINE[kind] or "")
+        elif kind in INLINE:
+            inline.append(INLINE[kind] or "")
         else:
             if inline:
                 lines.append("".join(inline))

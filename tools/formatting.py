@@ -21,11 +21,13 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import Any, Protocol
 
+from snapshotter.document import INLINE
+
 Json = dict[str, Any]
 Key = tuple[tuple[str, ...], str]  # (marks as canonical JSON, sorted; block chain as JSON)
 NONE: Key = ((), "")  # a line break: never reported
-# Inline nodes and their text, as snapshotter.document renders them (`_INLINE`).
-_BREAKS = {"hardBreak": "\n", "hard_break": "\n", "image": ""}
+# Inline nodes other than text, as snapshotter.document renders them.
+_BREAKS = {kind: text for kind, text in INLINE.items() if text is not None}
 
 
 def _canonical(value: Any) -> str:

@@ -167,13 +167,14 @@ interface Range {
   to: number
   openEnd: boolean
 }
-interface Binding {
+/** y-tiptap's binding of the letter's Yjs fragment to the editor (its sync plugin's state). */
+export interface Binding {
   doc: Y.Doc
   type: Y.XmlFragment
   mapping: Parameters<typeof relativePositionToAbsolutePosition>[3]
 }
 
-function bindingOf(state: EditorState): Binding | null {
+export function bindingOf(state: EditorState): Binding | null {
   const sync = ySyncPluginKey.getState(state) as { binding?: Binding | null } | undefined
   return sync?.binding ?? null
 }

@@ -16,7 +16,8 @@ import { Fragment, Slice, type Node as PMNode } from '@tiptap/pm/model'
 import type { EditorState, Transaction } from '@tiptap/pm/state'
 import { Mapping, ReplaceStep } from '@tiptap/pm/transform'
 import { ySyncPluginKey } from '@tiptap/y-tiptap'
-import type * as Y from 'yjs'
+
+import { bindingOf } from './anchors'
 
 export const narrowRemoteChanges = Extension.create({
   name: 'narrowRemoteChanges',
@@ -24,11 +25,6 @@ export const narrowRemoteChanges = Extension.create({
     next(narrowed(this.editor.state, transaction) ?? transaction)
   },
 })
-
-interface Binding {
-  type: Y.XmlFragment
-  mapping: Map<Y.AbstractType<any>, PMNode | PMNode[]>
-}
 
 // A transaction's metas are not enumerable through its typings (plugin keys are stored as strings).
 interface WithMetas {
@@ -73,7 +69,7 @@ export function narrowed(state: EditorState, tr: Transaction): Transaction | nul
 
 /** y-tiptap's mapping of the kept blocks' elements, from its new nodes to the kept ones. */
 function keepMapping(state: EditorState, before: PMNode, after: PMNode, head: number, tail: number): void {
-  const binding = (ySyncPluginKey.getState(state) as { binding?: Binding | null } | undefined)?.binding
+  const binding = bindingOf(state)
   if (!binding) return
   const kept = new Map<PMNode, PMNode>()
   for (let i = 0; i < head; i++) kept.set(after.child(i), before.child(i))

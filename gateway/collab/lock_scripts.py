@@ -2,6 +2,8 @@
 the letter's index `locks:<letterId>` happens in one script, so every instance sees them change
 together."""
 
+from gateway.redis_lua import NOW
+
 INDEX_SLACK_S = 120  # the index outlives its newest lock this long: time to announce expiries
 SWEEP_EVERY_MS = 5000  # a letter with locks is looked at by some instance at least this often
 DUE = "locks-due"  # zset: letter index -> ms when some instance should next sweep it
@@ -13,13 +15,8 @@ DUE = "locks-due"  # zset: letter index -> ms when some instance should next swe
 # claimed (no instance ran).
 # Every script that writes an index entry also puts the letter into DUE (KEYS[3]) within
 # SWEEP_EVERY_MS, so the sweep of any instance finds it: the lock's state lives in Redis, not
-# in the memory of the instance that granted it. Times are Redis' (TIME), one clock for all.
-NOW = """
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-"""
+# in the memory of the instance that granted it. Times are Redis' (TIME: gateway/redis_lua.py),
+# one clock for all.
 KEEP_INDEX = (
     NOW
     + """
@@ -282,3 +279,4 @@ end
 return {lapsed, released}
 """
 )
+

@@ -27,6 +27,7 @@ connections stop reading (gateway/live/intake.py).
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -75,7 +76,7 @@ class Appender:
         self._queued = self._logged = 0  # entries ever queued, ever appended
         # Flushes waiting: (entries queued when each was asked, its future), in that order.
         # A mark, not "nothing pending": under steady typing the queue is never empty.
-        self._marks: list[tuple[int, asyncio.Future[None]]] = []
+        self._marks: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def put(self, entry: Entry, done: Done | None = None) -> None:
         """Queue `entry`; `done` runs once it is durable (never, if the append fails: then
@@ -100,7 +101,7 @@ class Appender:
     def appended(self, count: int) -> None:
         self._logged += count
         while self._marks and self._marks[0][0] <= self._logged:
-            self._reached(self._marks.pop(0)[1])
+            self._reached(self._marks.popleft()[1])
 
     def fail(self, exc: BaseException, entries: Sequence[Entry]) -> None:
         """`entries` did not make it: neither do the ones queued behind them."""

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from gateway.redis_lua import NOW
 from schemas.keys import attending_key
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,10 @@ FLUSH_AT_CLOSE_S = 1.0  # an orderly stop drops its members; a longer wait is no
 
 # KEYS: attending keys, one per ARGV after the first (a key may repeat); ARGV[1]: ttl ms, then
 # for each key '+<member>' (vouch until now + ttl) or '-<member>' (drop). Times are Redis'.
-WRITE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+WRITE = (
+    NOW
+    + """
+local now = now_ms()
 local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
   local op, member = string.sub(ARGV[i + 1], 1, 1), string.sub(ARGV[i + 1], 2)
@@ -50,6 +52,7 @@ for i, key in ipairs(KEYS) do
 end
 return #KEYS
 """
+)
 
 
 def member(user_id: str, gateway_id: str) -> str:
@@ -92,10 +95,6 @@ class Attendance:
         if self._counts[pair] <= 0:
             del self._counts[pair]
             self._changed(pair)
-
-    def vouched(self) -> set[tuple[str, str]]:
-        """The (letter, user) pairs this instance has connections for."""
-        return set(self._counts)
 
     def _changed(self, pair: tuple[str, str]) -> None:
         if self.redis is None:  # no Redis, no locks: nothing to vouch for

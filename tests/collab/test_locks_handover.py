@@ -18,7 +18,6 @@ import redis.asyncio as aioredis
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.collab.locks import Locks
-from gateway.live.attendance import member
 from gateway.service import Gateway
 from projector.settings import ProjectorSettings
 from schemas.events import Topic
@@ -284,5 +283,7 @@ async def die(gateway: Running) -> None:
     await locks_of(gateway).close()
     redis, gateway_id = service.ctx.redis, service.ctx.gateway_id
     await redis.delete(f"gateway:{gateway_id}:alive")
-    for letter, user in service.attendance.vouched():  # their time passed, as the heartbeat's
-        await redis.zadd(attending_key(letter), {member(user, gateway_id): 0}, xx=True)
+    async for key in redis.scan_iter(match=attending_key("*")):  # its vouches, as Redis has them
+        mine = [m for m in await redis.zrange(key, 0, -1) if json.loads(m)[1] == gateway_id]
+        if mine:  # their time passed, as the heartbeat's
+            await redis.zadd(key, dict.fromkeys(mine, 0), xx=True)

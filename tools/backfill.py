@@ -1,4 +1,6 @@
-"""Backfill: rebuild the projector's and/or the snapshotter's projections from the log.
+"""Backfill: rebuild the projector's and/or the snapshotter's projections from the log, and
+restore the section locks it says are held (tools/backfill_locks.py; `all` does that first, as
+the locks' TTLs run meanwhile).
 
 Whole projections (default) run each consumer's own code from its stored positions, after an
 optional reset into fresh state. `letters` (or `since_ms`, which picks the letters with records
@@ -12,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from projector.settings import ProjectorSettings
+from tools import backfill_locks as locks
 from tools import backfill_projector as projector
 from tools import backfill_snapshotter as snapshotter
 from tools.progress import Meter
 from tools.replay import exists
 from tools.sources import Sources
 
-TARGETS = ("projector", "snapshotter", "all")
+TARGETS = ("projector", "snapshotter", "locks", "all")
 
 
 class UnknownLetters(LookupError):
@@ -61,10 +64,17 @@ async def backfill(
             return summary
     summary = Summary()
     some = chosen if since_ms is not None or letters else None
+    locks_line = ""
+    if target in ("locks", "all"):  # first: their TTLs run out while the projections rebuild
+        started = time.monotonic()
+        counts = await locks.rebuild(src, some, meter)
+        locks_line = counts.line(time.monotonic() - started)
     if target in ("projector", "all"):
         await _projector(src, reset, some, meter, summary, projector_options, workers)
     if target in ("snapshotter", "all"):
         await _snapshotter(src, reset, some, meter, summary)
+    if locks_line:
+        summary.lines.append(locks_line)
     return summary
 
 

@@ -2,6 +2,10 @@
 the letter's index `locks:<letterId>` happens in one script, so every instance sees them change
 together."""
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from gateway.redis_lua import NOW
 
 INDEX_SLACK_S = 120  # the index outlives its newest lock this long: time to announce expiries
@@ -280,3 +284,38 @@ return {lapsed, released}
 """
 )
 
+
+def lock_value(holder: Mapping[str, Any], expires_at: float, n: str, attended: bool) -> str:
+    """A lock key's value, and its index entry: the holder (UserRef's fields), when it expires
+    (seconds since the epoch), `n` telling a grant from a renewal (the sweep's away marks), and
+    whether it was taken while its holder was on the letter (SWEEP reads `attended`)."""
+    return json.dumps({**holder, "expires_at": expires_at, "n": n, "attended": attended})
+
+
+# A live lock the log holds, back into a Redis that lost it (tools/backfill_locks.py): the
+# section's last event is a `lock.acquired` whose record time + ttl_s is `deadline`. Never over
+# a key (a lock granted since the loss wins; a rerun finds its own) nor over an index entry (a
+# lock that lapsed since, still to announce). KEYS: lock, index, due; ARGV: section, value,
+# deadline ms, index slack ms. -1: lapsed by now (Redis' clock); 0: held; else the ms restored.
+RESTORE_LOGGED = (
+    KEEP_INDEX
+    + """
+local left = tonumber(ARGV[3]) - now_ms()
+if left <= 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', left) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+keep(left + tonumber(ARGV[4]))
+return left
+"""
+)
+# Taking back a RESTORE_LOGGED lock that the log moved past meanwhile (another holder took and
+# released the section between the rebuild's read and its restore): the key and the entry go
+# if they are still the restored value (a renewal or release by its holder changed them: kept).
+# Nothing is logged: the log never held the restore. KEYS: lock, index; ARGV: value, section.
+UNRESTORE = """
+local mine = redis.call('GET', KEYS[1]) == ARGV[1]
+if mine then redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
+return mine and 1 or 0
+"""

@@ -150,11 +150,7 @@ class Locks:
         attended = await self._present(letter_id, claims.sub)  # before anything is taken
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
-        # `n` tells this grant from a renewal (the sweep's away marks); `attended` is read by
-        # every instance's sweep (lock_scripts.SWEEP).
-        value = json.dumps(
-            {**holder.model_dump(), "expires_at": expires_at, "n": uuid7(), "attended": attended}
-        )
+        value = scripts.lock_value(holder.model_dump(), expires_at, uuid7(), attended)
         taken = await self._take(claims, letter_id, section, value)
         try:
             if taken.lapsed:  # it timed out and nobody announced it yet (another instance's)

@@ -1,5 +1,6 @@
-"""`steno-collab backfill projector|snapshotter|all [--from-beginning | --since ISO]
-[--letters ID ...] [--reset]`: rebuild projections from the log (tools.backfill).
+"""`steno-collab backfill projector|snapshotter|locks|all [--from-beginning | --since ISO]
+[--letters ID ...] [--reset]`: rebuild projections from the log, and restore the section locks
+it says are held (`locks`; `all` restores them first: tools.backfill).
 
 Interrupt it at any time (Ctrl-C) and run the same command again: it continues. Exit 0 when
 done, 1 when a worker process failed or PostgreSQL failed mid-run (run again), 2 when it cannot
@@ -46,7 +47,9 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
             "log's beginning when it has none). --from-beginning --reset: wipe and rebuild "
             "everything. --letters / --since: rebuild only those letters (--since picks the "
             "letters with records at or after the instant) from their whole history; stop the "
-            "snapshotter service during a --letters/--since snapshotter backfill."
+            "snapshotter service during a --letters/--since snapshotter backfill. locks: "
+            "restore the section locks the log says are held (after Redis lost them), never "
+            "over a lock held now."
         ),
     )
     parser.add_argument("target", choices=TARGETS)
@@ -69,6 +72,13 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target == "locks" and args.reset:
+        print(
+            "steno-collab backfill: locks are restored beside the held ones, never wiped: "
+            "drop --reset",
+            file=sys.stderr,
+        )
+        return 2
     if args.from_beginning and not args.reset:
         print(
             "steno-collab backfill: --from-beginning rebuilds into fresh state: add --reset "
@@ -107,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _backfill(settings: Settings, args: argparse.Namespace, since: int | None) -> list[str]:
-    redis = args.target in ("projector", "all")
+    redis = args.target in ("projector", "locks", "all")
     pg = args.target in ("snapshotter", "all")
     async with open_sources(settings, redis=redis, pg=pg) as src:
         summary = await backfill(

@@ -1,0 +1,205 @@
+"""Backfill of section locks: the locks the log says are held, back into a Redis that lost them
+(wiped, replaced, restored without them).
+
+Locks are the gateway's coordination keys, not a projection: no consumer folds them, since a
+lock re-created by a lagging fold after its release would be wrong. This runs once, on an
+operator's word. Per letter, its lock events in log order (the letters topic up to its end at
+the start): a section whose last event is `lock.acquired` and whose record time + `ttl_s` is
+still ahead (Redis' clock) is restored for what is left of that TTL, in the gateway's own value
+with its index entry and `locks-due` (lock_scripts.RESTORE_LOGGED: never over an existing key
+or entry, so a lock granted since the loss wins and a rerun restores nothing new). The record
+time is the log's, a few ms after the gateway set its key: a restored lock ends that much later.
+
+`attended` is what the gateway would have found: whether the holder had a session open on the
+letter (`session.joined` without its `session.left`) at the acquisition. There is no away mark:
+the sweep starts counting from its first look after the restore, so a holder of an attended
+lock who is not on the letter then (presence, or a live gateway's vouch, renewed with its
+heartbeat within 10 s of the loss) loses it `lock_release_after_leave_s` later, with
+`lock.expired`; a backend's lock (never attended) keeps its TTL, as when granted.
+
+Races with the gateways, which serve meanwhile: a section another user took after the loss is
+held (not restored). One he took and released between this read and the restore would get its
+old holder back, against the log: so after restoring, the records appended since the read are
+read too, and a restored lock whose section has a lock event there is taken back
+(lock_scripts.UNRESTORE) unless its holder already renewed or released it.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventlog import Record
+from gateway.collab import lock_scripts as scripts
+from gateway.collab.locks import index_of, key_of
+from schemas.envelope import EventDecodeError, decode_record
+from schemas.events import LockAcquired, LockExpired, LockReleased, SessionJoined, SessionLeft
+from schemas.ids import uuid7
+from tools.progress import Meter
+from tools.sources import Sources
+
+LOCK_EVENTS = frozenset({b"lock.acquired", b"lock.released", b"lock.expired"})
+READ = LOCK_EVENTS | {b"session.joined", b"session.left"}
+PAGE = 1000
+Ranges = dict[int, tuple[int, int]]  # partition -> [start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A section whose last event so far is an acquisition."""
+
+    holder: dict[str, Any]
+    deadline_ms: int  # record time + ttl_s
+    attended: bool
+
+
+@dataclass
+class Letter:
+    """One letter's fold: its open sessions and its held sections."""
+
+    sessions: dict[str, str] = field(default_factory=dict)  # conn id -> user id
+    held: dict[str, Held] = field(default_factory=dict)
+
+    def apply(self, record: Record) -> None:
+        try:
+            payload = decode_record(record.key, record.value, record.headers).payload
+        except EventDecodeError:
+            return  # poison: every consumer skips it
+        if isinstance(payload, SessionJoined):
+            self.sessions[payload.conn_id] = payload.user.id
+        elif isinstance(payload, SessionLeft):
+            self.sessions.pop(payload.conn_id, None)
+        elif isinstance(payload, LockAcquired):
+            attended = payload.holder.id in self.sessions.values()
+            deadline = record.timestamp + payload.ttl_s * 1000
+            self.held[payload.section] = Held(payload.holder.model_dump(), deadline, attended)
+        elif isinstance(payload, LockReleased | LockExpired):
+            self.held.pop(payload.section, None)
+
+
+@dataclass
+class Counts:
+    restored: int = 0
+    held: int = 0  # a key or index entry there already: granted since, or restored before
+    lapsed: int = 0  # its TTL ran out by the record
+    withdrawn: int = 0  # restored, then taken back: the log moved on meanwhile
+
+    def line(self, seconds: float) -> str:
+        line = (
+            f"locks: {self.restored:,} restored, {self.held:,} already held, "
+            f"{self.lapsed:,} lapsed in {seconds:.1f} s"
+        )
+        if self.withdrawn:
+            line += f" ({self.withdrawn:,} taken back: the log moved on meanwhile)"
+        return line
+
+
+async def rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter) -> Counts:
+    """Restore the live locks of `letters` (None: every letter) from the log."""
+    assert src.redis is not None
+    chosen = None if letters is None else {lid.encode() for lid in letters}
+    read = await _ranges(src, chosen, None)
+    meter.start("locks", sum(end - start for start, end in read.values()), unit="records")
+    folds: dict[bytes, Letter] = {}
+    async for record in _records(src, read, chosen, READ, meter):
+        folds.setdefault(record.key, Letter()).apply(record)
+    meter.finish()
+    counts, restored = Counts(), {}
+    for key, fold in folds.items():
+        letter_id = key.decode()
+        for section, held in fold.held.items():
+            value = await _restore(src, letter_id, section, held, counts)
+            if value is not None:
+                restored[letter_id, section] = value
+    if restored:
+        await _withdraw_overtaken(src, read, restored, counts)
+    return counts
+
+
+async def _restore(
+    src: Sources, letter_id: str, section: str, held: Held, counts: Counts
+) -> str | None:
+    """The value restored, or None (held, or lapsed)."""
+    assert src.redis is not None
+    value = scripts.lock_value(held.holder, held.deadline_ms / 1000, uuid7(), held.attended)
+    keys = (key_of(letter_id, section), index_of(letter_id), scripts.DUE)
+    args = (section, value, held.deadline_ms, scripts.INDEX_SLACK_S * 1000)
+    left = int(await src.redis.eval(scripts.RESTORE_LOGGED, len(keys), *keys, *args))
+    if left < 0:
+        counts.lapsed += 1
+    elif left == 0:
+        counts.held += 1
+    else:
+        counts.restored += 1
+        return value
+    return None
+
+
+async def _withdraw_overtaken(
+    src: Sources, read: Ranges, restored: dict[tuple[str, str], str], counts: Counts
+) -> None:
+    """Take back the restored locks whose sections had lock events after the read (module
+    docstring): the log's last word on them is not the acquisition restored."""
+    assert src.redis is not None
+    letters = {lid.encode() for lid, _ in restored}
+    since = await _ranges(src, letters, read)
+    async for record in _records(src, since, letters, LOCK_EVENTS, None):
+        try:
+            payload = decode_record(record.key, record.value, record.headers).payload
+        except EventDecodeError:
+            continue
+        if not isinstance(payload, LockAcquired | LockReleased | LockExpired):
+            continue
+        letter_id, section = record.key.decode(), payload.section
+        value = restored.pop((letter_id, section), None)  # its first event since decides
+        if value is None:
+            continue
+        keys = (key_of(letter_id, section), index_of(letter_id))
+        if await src.redis.eval(scripts.UNRESTORE, len(keys), *keys, value, section):
+            counts.restored -= 1
+            counts.withdrawn += 1
+
+
+async def _ranges(src: Sources, letters: set[bytes] | None, after: Ranges | None) -> Ranges:
+    """The partitions to read (those of `letters`, or all), from the log's start (or from where
+    `after` ended) to their end now."""
+    topic = src.letters_topic
+    starts, ends = await src.log.start_offsets(topic), await src.log.end_offsets(topic)
+    wanted = None if letters is None else {src.log.partition_for(topic, k) for k in letters}
+    ranges = {}
+    for partition, end in ends.items():
+        if wanted is not None and partition not in wanted:
+            continue
+        start = starts.get(partition, 0) if after is None else after.get(partition, (0, 0))[1]
+        ranges[partition] = (start, end)
+    return ranges
+
+
+async def _records(
+    src: Sources,
+    ranges: Ranges,
+    letters: set[bytes] | None,
+    types: frozenset[bytes],
+    meter: Meter | None,
+) -> AsyncIterator[Record]:
+    """The records of `ranges` of these types (the `type` header, read before any payload is
+    decoded: most records are edits) and letters, in each partition's order."""
+    done = 0
+    for partition, (start, end) in sorted(ranges.items()):
+        offset = start
+        while offset < end:
+            batch = await src.log.read(
+                src.letters_topic, partition, offset, min(PAGE, end - offset)
+            )
+            if not batch:
+                break
+            for record in batch:
+                if record.offset >= end:
+                    break
+                if letters is not None and record.key not in letters:
+                    continue
+                if dict(record.headers).get("type") in types:
+                    yield record
+            done += min(batch[-1].offset + 1, end) - offset
+            offset = batch[-1].offset + 1
+            if meter is not None:
+                meter.advance_to(done)

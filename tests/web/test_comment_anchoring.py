@@ -142,6 +142,10 @@ async def test_a_thread_on_text_not_received_yet_is_marked_once_it_arrives(
         await parker.locator(".letter-body p").nth(2).click()
         await parker.keyboard.press("End")
         await parker.keyboard.press("Shift+Home")
+        # ProseMirror reads the selection on "selectionchange", a task of its own: filling the
+        # box first moves the focus, the letter's selection is then ignored, and the comment is
+        # refused for want of one ("Select the text the comment is about first.").
+        await expect(parker.locator(".comment-target")).to_have_text("On: “Regards.”")
         await parker.fill(".new-thread textarea", "Too short?")
         await parker.click("button:has-text('Comment on selection')")
         await expect(parker.locator(".thread .quote")).to_have_count(2)

@@ -75,31 +75,57 @@ const MARK_ATTRS = (thread: string): Record<string, string> => ({
   'data-thread': thread,
 })
 
-/** Mark the open threads' text; resolved and detached threads are listed but not marked. False:
- * some anchor's characters have not reached this page yet, and its mark is by the offsets. */
-export function showAnchors(editor: Editor, threads: Thread[]): boolean {
-  if (editor.isDestroyed) return true
+/** Tells, cheaply, whether characters an anchor waited for have arrived since it was marked. */
+export type Arrived = () => boolean
+
+/** Mark the open threads' text; resolved and detached threads are listed but not marked. Null:
+ * every anchor is placed. Else some anchor names characters that have not reached this page yet
+ * and is marked by the offsets for now: mark again once the result says they have arrived (not
+ * at every edit: with many such threads that is many decodes per keystroke). Positions that can
+ * never resolve (`unanchorable`) are not marked and not waited for. */
+export function showAnchors(editor: Editor, threads: Thread[]): Arrived | null {
+  if (editor.isDestroyed) return null
   const doc = editor.state.doc
-  const local = localResolver(editor.state)
+  const binding = bindingOf(editor.state)
+  const local = binding && localResolver(binding)
+  const awaited = new Map<number, number>() // client -> the least clock an anchor waits for
+  let unbound = false // no Yjs document yet: every anchor with positions waits for it
   const marks: Decoration[] = []
-  let placed = true
   for (const thread of threads) {
     if (thread.resolved || thread.detached) continue
-    const found = local?.(thread.anchor)
-    if (found === undefined && thread.anchor.start) placed = false
-    const range = found === undefined ? offsetRange(doc, thread.anchor) : found
+    const found = local ? local(thread.anchor) : OFFSETS
+    if (found === NEVER) continue
+    if (!local && thread.anchor.start) unbound = true
+    if (isAwaiting(found)) {
+      const { client, clock } = found.awaits
+      awaited.set(client, Math.min(clock, awaited.get(client) ?? clock))
+    }
+    const range = found === OFFSETS || isAwaiting(found) ? offsetRange(doc, thread.anchor) : found
     if (!range || range.to <= range.from) continue // its text is gone here already
     const spec = { thread: thread.thread_id, inclusiveEnd: range.openEnd }
     marks.push(Decoration.inline(range.from, range.to, MARK_ATTRS(thread.thread_id), spec))
   }
   editor.view.dispatch(editor.state.tr.setMeta(key, DecorationSet.create(doc, marks)))
-  return placed
+  if (unbound) return () => true
+  if (!binding || awaited.size === 0) return null
+  const store = binding.doc.store
+  return () => [...awaited].some(([client, clock]) => Y.getState(store, client) > clock)
+}
+
+/** Whether the anchor's positions can never be placed in any document: not Yjs relative
+ * positions on characters (only a buggy or hostile client makes such). Its thread is shown as
+ * detached, as one whose text was deleted. An anchor without positions (offsets only) is not. */
+export function unanchorable(anchor: Anchor): boolean {
+  if (!anchor.start && !anchor.end) return false
+  return !decoded(anchor.start)?.item || !decoded(anchor.end)?.item
 }
 
 /** Where a thread's text is in this page's document (null: gone here), for one not marked. */
 export function threadRange(editor: Editor, thread: Thread): { from: number; to: number } | null {
-  const found = localResolver(editor.state)?.(thread.anchor)
-  const range = found === undefined ? offsetRange(editor.state.doc, thread.anchor) : found
+  const binding = bindingOf(editor.state)
+  const found = binding ? localResolver(binding)(thread.anchor) : OFFSETS
+  if (found === NEVER) return null
+  const range = found === OFFSETS || isAwaiting(found) ? offsetRange(editor.state.doc, thread.anchor) : found
   return range && range.to > range.from ? range : null
 }
 
@@ -167,6 +193,19 @@ interface Range {
   to: number
   openEnd: boolean
 }
+/** What an anchor's positions say in this page's document: a range, its text gone (null), the
+ * server's offsets serve (no positions, or no Yjs document yet), an item that has not arrived
+ * (offsets until it does), or positions that never resolve. */
+type Found = Range | null | typeof OFFSETS | Awaiting | typeof NEVER
+interface Awaiting {
+  awaits: Y.ID
+}
+const OFFSETS = 'offsets'
+const NEVER = 'never'
+
+function isAwaiting(found: Found): found is Awaiting {
+  return typeof found === 'object' && found !== null && 'awaits' in found
+}
 /** y-tiptap's binding of the letter's Yjs fragment to the editor (its sync plugin's state). */
 export interface Binding {
   doc: Y.Doc
@@ -188,11 +227,10 @@ function offsetRange(doc: PMNode, anchor: Anchor): Range | null {
 
 /** Resolves anchors in the page's Yjs document as gateway/collab/anchors.py `Resolver` does:
  * from `start` to `end`, or to `after` once the last character is deleted and the first is not
- * (an ending retyped in place joins the range: an open end). A result of undefined: this page
- * does not know a position's item yet (or the anchor has none); null: its text is gone. */
-function localResolver(state: EditorState): ((anchor: Anchor) => Range | null | undefined) | null {
-  const binding = bindingOf(state)
-  if (!binding) return null
+ * (an ending retyped in place joins the range: an open end). A position whose client's clock
+ * this document has past its item's is final: the item is here (or garbage-collected, its text
+ * gone); only one beyond that clock may still arrive. */
+function localResolver(binding: Binding): (anchor: Anchor) => Found {
   const starts = new Map<Y.XmlText, number | null>() // each paragraph's text, looked up once
   const position = (rel: Y.RelativePosition): number | null => {
     // Not following redone items: the server's positions stay on the items they name.
@@ -206,12 +244,16 @@ function localResolver(state: EditorState): ((anchor: Anchor) => Range | null | 
     return base === null ? null : base + at.index
   }
   return (anchor) => {
+    if (!anchor.start && !anchor.end) return OFFSETS
     const start = decoded(anchor.start)
     const end = decoded(anchor.end)
+    if (!start?.item || !end?.item) return NEVER
+    const missing = absent(binding.doc, start) ?? absent(binding.doc, end)
+    if (missing) return { awaits: missing }
     const after = anchor.after ? decoded(anchor.after) : null
-    if (!start?.item || !end?.item || !known(binding.doc, start) || !known(binding.doc, end)) return undefined
     if (after && deleted(binding.doc, end.item) && !deleted(binding.doc, start.item)) {
-      if (!known(binding.doc, after)) return undefined
+      const later = absent(binding.doc, after)
+      if (later) return { awaits: later }
       const from = position(start)
       const to = position(after)
       if (from !== null && to !== null) return { from, to, openEnd: true }
@@ -248,20 +290,23 @@ function inDocument(binding: Binding, type: Y.XmlText): boolean {
   return at === binding.type
 }
 
+/** A relative position; null: none, or bytes that are not one (Yjs reads an unknown kind as a
+ * position naming nothing, which it cannot place). */
 function decoded(encoded: string | undefined): Y.RelativePosition | null {
   if (!encoded) return null
   try {
-    return Y.decodeRelativePosition(fromBase64(encoded))
+    const rel = Y.decodeRelativePosition(fromBase64(encoded))
+    return rel.item || rel.type || rel.tname !== null ? rel : null
   } catch {
-    return null // not a position: the offsets serve
+    return null
   }
 }
 
-/** Whether this document has the position's item, or its type (the end of a paragraph). */
-function known(doc: Y.Doc, rel: Y.RelativePosition): boolean {
+/** The id of the position's item, or of its type (the end of a paragraph), if this document
+ * has not received it yet; null if it has (or the position names a root type). */
+function absent(doc: Y.Doc, rel: Y.RelativePosition): Y.ID | null {
   const id = rel.item ?? rel.type
-  if (id) return Y.getState(doc.store, id.client) > id.clock
-  return rel.tname !== null
+  return id && Y.getState(doc.store, id.client) <= id.clock ? id : null
 }
 
 function deleted(doc: Y.Doc, id: Y.ID): boolean {

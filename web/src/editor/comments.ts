@@ -7,7 +7,15 @@ import type { Editor } from '@tiptap/core'
 import { ApiError, NotAvailable, Unreachable, type Api, type Comment, type Thread } from '../api'
 import type { Claims } from '../auth'
 import { formatInstant, h, replaceChildren } from '../dom'
-import { anchorRange, lostAnchors, selectionAnchor, showAnchors, threadRange } from './anchors'
+import {
+  anchorRange,
+  lostAnchors,
+  selectionAnchor,
+  showAnchors,
+  threadRange,
+  unanchorable,
+  type Arrived,
+} from './anchors'
 import { textOffset } from './text'
 
 export interface Person {
@@ -75,6 +83,8 @@ export function commentsPanel(
   async function load(settled: (threads: Thread[]) => boolean, tries = CATCH_UP_TRIES): Promise<void> {
     try {
       const { threads } = await api.listComments(letterId)
+      // Positions no document can place (a buggy client's): shown as text deleted, never retried.
+      for (const thread of threads) if (unanchorable(thread.anchor)) thread.detached = true
       if (!settled(threads) && tries > 1) setTimeout(() => void load(settled, tries - 1), CATCH_UP_DELAY_MS)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
       status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
@@ -288,14 +298,14 @@ export function commentsPanel(
   }
 
   // A thread's anchor names characters this page has not received yet (typed just before the
-  // comment): marked by the offsets for now, and again by its positions once edits arrive.
-  let unplaced = false
+  // comment): marked by the offsets for now, and again by its positions once they arrive.
+  let arrived: Arrived | null = null
   let remarkTimer = 0
   const mark = (): void => {
-    unplaced = !showAnchors(editor, loaded)
+    arrived = showAnchors(editor, loaded)
   }
   editor.on('update', () => {
-    if (!unplaced) return
+    if (!arrived?.()) return
     clearTimeout(remarkTimer)
     remarkTimer = window.setTimeout(mark) // not inside the dispatch of the edit
   })

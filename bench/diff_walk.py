@@ -8,7 +8,16 @@ Times the whole range (from the first update) and an 800-update window in the mi
 ends given as replays (`Replayed`); the log scan and the two replays are not counted. Prints the
 median wall and process CPU time of `--runs` walks each.
 
+With `--scattered text` (a Y.Text body, lines of 600 characters) or `--scattered paragraph`
+(one long paragraph), the letter is instead 180 KB of lorem ipsum typed at once, then
+`--scattered-runs` runs of two co-editors taking turns, each of `--edits` updates typing a word
+or deleting a few characters at random places: nothing the run left untouched lies between its
+edits (a Y.Text body's lines are rendered anew), so the whole text between its first and last
+edit is compared (`tools.diff._Matcher`), within the diff's work budget (`tools.diff.Budget`);
+the window is then the middle quarter of the updates. Prints how many runs went past it.
+
     .venv/bin/python bench/diff_walk.py --runs 5 [--switch 0.5] [--formatting]
+    .venv/bin/python bench/diff_walk.py --runs 3 --scattered text [--edits 10] [--scattered-runs 40]
 """
 
 import argparse
@@ -19,14 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from projector.document import DocUpdate  # noqa: E402
 from snapshotter.document import LetterDocument  # noqa: E402
-from tools.diff import _attribute  # noqa: E402
+from tools.diff import Budget, _attribute  # noqa: E402
 from tools.replay import Replayed  # noqa: E402
 
 Log = list[tuple[str, bytes]]
@@ -63,6 +72,31 @@ def letter(formatting: bool, switch: float, paragraphs: int = 140, chunks: int =
     return log
 
 
+def scattered(body: str, edits: int, runs: int = 40, size: int = 180_000) -> Log:
+    rng = random.Random(0)
+    doc: Doc[Any] = Doc()
+    words = "lorem ipsum dolor sit amet consectetur adipiscing elit. "
+    typed = (words * (size // len(words) + 1))[:size]
+    if body == "text":
+        text: Any = doc.get("default", type=Text)
+        text.insert(0, "\n".join(typed[i : i + 600] for i in range(0, size, 600)))
+    else:
+        root = doc.get("default", type=XmlFragment)
+        root.children.append(XmlElement("paragraph", {}, [XmlText(typed)]))
+        text = root.children[0].children[0]
+    log: Log = [("user-0", doc.get_update())]
+    for run in range(runs):
+        for _ in range(edits):
+            before = doc.get_state()
+            at = rng.randrange(len(text) - 10)
+            if rng.random() < 0.5:
+                text.insert(at, rng.choice(["the ", "claim ", "Sir ", "we "]))
+            else:
+                del text[at : at + rng.randint(1, 6)]
+            log.append((f"user-{run % 2}", doc.get_update(before)))
+    return log
+
+
 def replayed(log: Log, upto: int) -> Replayed:
     doc: Doc[Any] = Doc()
     for _, update in log[:upto]:
@@ -78,15 +112,16 @@ def walk(log: Log, lo: int, hi: int, runs: int) -> str:
         if not grouped or grouped[-1][0] != user:
             grouped.append((user, []))
         grouped[-1][1].append(DocUpdate(offset, "", 0, update))
-    wall, cpu = [], []
+    wall, cpu, budget = [], [], Budget()
     for _ in range(runs):
-        w, c = time.perf_counter(), time.process_time()
-        _attribute(a, b, grouped, "default")
+        w, c, budget = time.perf_counter(), time.process_time(), Budget()
+        _attribute(a, b, grouped, "default", budget)
         wall.append(time.perf_counter() - w)
         cpu.append(time.process_time() - c)
     return (
         f"{hi - lo} updates, {len(grouped)} runs, {len(b.snapshot.content):,} chars: "
-        f"wall {statistics.median(wall):.2f} s, CPU {statistics.median(cpu):.2f} s"
+        f"wall {statistics.median(wall):.2f} s, CPU {statistics.median(cpu):.2f} s, "
+        f"{budget.coarse} runs past the budget"
     )
 
 
@@ -95,11 +130,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--switch", type=float, default=0.05)
     parser.add_argument("--formatting", action="store_true")
+    parser.add_argument("--scattered", choices=["text", "paragraph"])
+    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--scattered-runs", type=int, default=40)
     args = parser.parse_args()
-    log = letter(args.formatting, args.switch)
-    middle = len(log) // 3
+    if args.scattered:
+        log = scattered(args.scattered, args.edits, args.scattered_runs)
+        middle, window = 3 * len(log) // 8, len(log) // 4
+    else:
+        log = letter(args.formatting, args.switch)
+        middle, window = len(log) // 3, 800
     print("whole range:", walk(log, 1, len(log), args.runs))
-    print("window:     ", walk(log, middle, middle + 800, args.runs))
+    print("window:     ", walk(log, middle, middle + window, args.runs))
 
 
 if __name__ == "__main__":

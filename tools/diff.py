@@ -30,10 +30,19 @@ is matched across an untouched paragraph (text deleted above it and typed again 
 typist's, not moved there). Where no untouched block lies between two places a run edited far
 apart, difflib's own search for the longest match is replaced on long texts by a suffix
 automaton giving the same matches (`_Matcher`).
+
+Even so, such runs cost the text between their edits again for each edit they made, so one
+diff's searches have a work budget (`Budget`, `WORK_BUDGET`); past it, a run's text is aligned
+by a quick comparison in linear time (`_quick`): the same text, but which characters it kept
+may differ from difflib's, so the diff says it is coarse (`Diff.coarse`, a line of the text
+output, `coarse` in JSON). The hunks compare the texts by line with a budget of their own.
 """
 
 import asyncio
 import difflib
+import sys
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -57,6 +66,7 @@ from tools.timefmt import iso, parse_instant
 Json = dict[str, Any]
 T = TypeVar("T")
 Span = tuple[int, int, int]  # (old start, new start, length) of text alike
+Opcode = tuple[str, int, int, int, int]  # difflib's: (tag, old start, old end, new start, new end)
 
 
 class BadRange(ValueError):
@@ -94,15 +104,22 @@ class Diff:
     end: Replayed
     hunks: list[Hunk] = field(default_factory=list)
     formatting: list[FormatChange] = field(default_factory=list)
+    runs: int = 0  # runs of one user's updates in between
+    coarse: int = 0  # of them, those compared coarsely: the work budget ran out (`Budget`)
+    coarse_lines: bool = False  # the hunks' comparison by line was coarse too
 
     def to_json(self) -> Json:
         """The CLI's `--json` and REST's body alike."""
+        coarse = None
+        if self.coarse or self.coarse_lines:
+            coarse = {"runs": self.coarse, "of": self.runs, "lines": self.coarse_lines}
         return {
             "letter_id": self.letter_id,
             "from": _end_json(self.start),
             "to": _end_json(self.end),
             "hunks": [h.to_json() for h in self.hunks],
             "formatting": [f.to_json() for f in self.formatting],
+            "coarse": coarse,
             "content": {"from": self.start.snapshot.content, "to": self.end.snapshot.content},
         }
 
@@ -123,8 +140,10 @@ class _Char:
 class _Tracker:
     """The text as it evolves, each character with its origin or its author."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, budget: "Budget | None" = None) -> None:
         self.text = text
+        self.budget = budget or Budget()
+        self._coarse = False  # whether the run being compared went past the budget
         self.chars = [_Char(i) for i in range(len(text))]
         self.deleted_by: dict[int, set[str]] = {}
         # The last run's alignment: (old start, new start, length) of the text it kept, and
@@ -145,7 +164,7 @@ class _Tracker:
         # spans known alike, less their common prefix and suffix; the characters change in
         # place there, from the last such text back (earlier indices stay valid).
         old = self.text
-        self.kept, self.inserted = [(0, 0, lo)], []
+        self.kept, self.inserted, self._coarse = [(0, 0, lo)], [], False
         edits: list[tuple[int, int, list[_Char]]] = []
         a, b = lo, lo
         for a0, b0, n in [*anchors, (len(old) - hi, len(new) - hi, hi)]:
@@ -155,6 +174,7 @@ class _Tracker:
         for a0, a1, chars in reversed(edits):
             self.chars[a0:a1] = chars
         self.text = new
+        self.budget.coarse += self._coarse
 
     def _between(
         self, new: str, user: str, a_span: tuple[int, int], b_span: tuple[int, int]
@@ -166,9 +186,10 @@ class _Tracker:
         a0, a1, b0, b1 = a_span[0] + p, a_span[1] - s, b_span[0] + p, b_span[1] - s
         self.kept.append((a0 - p, b0 - p, p))
         chars: list[_Char] = []
-        opcodes: Sequence[tuple[str, int, int, int, int]] = []
+        opcodes: Sequence[Opcode] = []
         if a0 < a1 and b0 < b1:
-            opcodes = _Matcher(old[a0:a1], new[b0:b1]).get_opcodes()
+            opcodes, coarse = _opcodes(old[a0:a1], new[b0:b1], self.budget)
+            self._coarse |= coarse
         elif a0 < a1 or b0 < b1:  # text only typed, or only deleted: nothing to search
             opcodes = [("replace", 0, a1 - a0, 0, b1 - b0)]
         for op, i0, i1, j0, j1 in opcodes:
@@ -235,29 +256,161 @@ def _extend(same: Callable[[int, int], bool], most: int) -> int:
 
 
 class _Matcher(difflib.SequenceMatcher[str]):
-    """difflib's matcher, the same matches, sooner on long repetitive texts, where difflib's
-    search for the longest match costs the product of the lengths divided by the alphabet; this
-    one costs their sum (a suffix automaton). Untouched blocks keep most runs' texts short, but
-    not where none lies between two places a run edited far apart: a Y.Text body (its lines are
-    rendered anew, none known untouched), one long paragraph, a replace-all over many in a row
-    (20,000 characters between: 3.4 s by difflib, under 0.1 s so; 180,000: minutes)."""
+    """difflib's matcher, the same matches, sooner on long repetitive texts, and within a work
+    budget. difflib's search for the longest match between `a[alo:ahi]` and `b[blo:bhi]` scans,
+    for each character of that part of `a`, where it occurs in `b` up to `bhi` (all of `b`
+    before it too, not only the part): 71,000 characters against one at the end of a 170 KB
+    text took 21 s. A suffix automaton of the part of `b`, then the part of `a` walked through
+    it, costs the sum of their lengths instead (about `_DIFFLIB_MOST` of difflib's scans per
+    character). Untouched blocks keep most runs' texts short, but not where none lies between
+    two places a run edited far apart: a Y.Text body (its lines are rendered anew, none known
+    untouched), one long paragraph, a replace-all over many in a row. Each search is counted
+    against `budget` (difflib's scans, or the automaton's characters at `_DIFFLIB_MOST` each);
+    one that does not fit answers no match and is noted (`refused`): `_opcodes` aligns that
+    part roughly instead."""
 
-    def __init__(self, a: str, b: str) -> None:
+    b2j: dict[str, list[int]]  # difflib's: where each character of `b` occurs, in order
+
+    def __init__(self, a: str, b: str, budget: "Budget | None" = None) -> None:
         super().__init__(None, a, b, autojunk=False)
         self._a, self._b = a, b
+        self._budget = budget or Budget()
+        self.refused: set[tuple[int, int]] = set()  # (alo, blo) of the searches not afforded
 
     def find_longest_match(
         self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
     ) -> difflib.Match:
         ahi = len(self._a) if ahi is None else ahi
         bhi = len(self._b) if bhi is None else bhi
-        if (ahi - alo) * (bhi - blo) <= _DIFFLIB_MOST:
+        scans = self._scans(alo, ahi, bhi)
+        automaton = _DIFFLIB_MOST * (ahi - alo + bhi - blo)
+        if not self._budget.spend(min(scans, automaton)):
+            self.refused.add((alo, blo))  # no match inside: one "replace" opcode, just this part
+            return difflib.Match(alo, blo, 0)
+        if scans <= automaton:
             return super().find_longest_match(alo, ahi, blo, bhi)
         i, j, k = _longest_common(self._a[alo:ahi], self._b[blo:bhi])
         return difflib.Match(alo + i, blo + j, k) if k else difflib.Match(alo, blo, 0)
 
+    def _scans(self, alo: int, ahi: int, bhi: int) -> int:
+        """How many positions of `b` difflib's search looks at (its inner loop's turns)."""
+        where = self.b2j
+        return sum(
+            n * bisect_left(where.get(ch, ()), bhi) for ch, n in Counter(self._a[alo:ahi]).items()
+        )
 
-_DIFFLIB_MOST = 100_000  # below this product of lengths difflib's own search is the quicker
+
+# The automaton's cost per character, in difflib's scans (measured: 0.6-2 us a character, 0.4-0.5
+# us a scan); difflib's search is used while it scans no more than this per character.
+_DIFFLIB_MOST = 3
+
+
+class Budget:
+    """The work of one diff's searches for the longest match, in difflib's scans (above): past
+    it, a run's changed text is compared coarsely (`_Matcher`), so a diff answers in bounded
+    time whatever its edits. `coarse`: how many runs (or comparisons) were; `coarse_lines`:
+    whether the hunks' comparison by line was too (`_hunks`)."""
+
+    def __init__(self, steps: int | None = None) -> None:
+        self.left = WORK_BUDGET if steps is None else steps
+        self.coarse = 0
+        self.coarse_lines = False
+
+    def spend(self, steps: int) -> bool:
+        if steps > self.left:
+            return False
+        self.left -= steps
+        return True
+
+
+_GRAM = 16  # characters alike that align two texts again past a difference (`_quick`)
+
+# 10 M scans: about 2-2.5 s of CPU on the machine measured; the benchmarks' co-edited letters
+# spend none (docs/performance.md "Auditor diff"). A search that would not fit is not started.
+WORK_BUDGET = 10_000_000
+
+
+def _opcodes(a: str, b: str, budget: "Budget", gram: int = _GRAM) -> tuple[list[Opcode], bool]:
+    """difflib's opcodes from `a` to `b` within `budget`, and whether a part it could not
+    afford to search was aligned quickly and roughly instead (`_quick`, `gram`)."""
+    if not budget.spend(len(b)):  # difflib indexes `b` first
+        return _quick(a, b, (0, len(a)), (0, len(b)), gram), True
+    matcher = _Matcher(a, b, budget)
+    opcodes: list[Opcode] = []
+    for op in matcher.get_opcodes():
+        if op[0] == "replace" and (op[1], op[3]) in matcher.refused:
+            opcodes += _quick(a, b, (op[1], op[2]), (op[3], op[4]), gram)
+        else:
+            opcodes.append(op)
+    return opcodes, bool(matcher.refused)
+
+
+def _quick(
+    a: str, b: str, a_span: tuple[int, int], b_span: tuple[int, int], gram: int
+) -> list[Opcode]:
+    """Opcodes from `a[alo:ahi]` to `b[blo:bhi]` in time linear in their lengths, mostly in C:
+    the text alike from the front (`_extend`); past a difference, the nearest place where the
+    two run alike again for `gram` characters (`_resync`), stepped back over what is alike
+    before it. Only text alike is kept, so the opcodes give `b` exactly; which characters count
+    as kept and which as retyped may differ from difflib's (whose search the budget limits)."""
+    (i, ahi), (j, bhi) = a_span, b_span
+    ops: list[Opcode] = []
+    allowance = [_QUICK_MOST * (ahi - i + bhi - j)]  # characters searched: linear, whatever
+    while i < ahi and j < bhi:
+        n = _ahead(a, b, i, j, min(ahi - i, bhi - j))
+        if n:
+            ops.append(("equal", i, i + n, j, j + n))
+            i, j = i + n, j + n
+            continue
+        found = _resync(a, b, (i, ahi), (j, bhi), gram, allowance)
+        if found is None:
+            break
+        back = _behind(a, b, *found, min(found[0] - i, found[1] - j))
+        ops.append(("replace", i, found[0] - back, j, found[1] - back))
+        i, j = found[0] - back, found[1] - back
+    if i < ahi or j < bhi:
+        ops.append(("replace", i, ahi, j, bhi))
+    return ops
+
+
+def _resync(
+    a: str, b: str, a_span: tuple[int, int], b_span: tuple[int, int], g: int, allowance: list[int]
+) -> tuple[int, int] | None:
+    """The nearest (i, j) past the starts of the spans where `g` characters are alike:
+    text typed (`a`'s next characters found on in `b`), deleted (`b`'s found on in `a`) or
+    replaced, within a distance that doubles until found (periodic text, a letter's repeated
+    phrases, has near matches at the wrong distance: the nearest is the likeliest)."""
+    (i, ahi), (j, bhi) = a_span, b_span
+    gap = 1
+    while gap <= max(ahi - i, bhi - j) and allowance[0] > 0:
+        found: list[tuple[int, int]] = []
+        if i + g <= ahi:  # typed
+            k = b.find(a[i : i + g], j, min(bhi, j + gap + g))
+            found += [(i, k)] if k >= 0 else []
+        if j + g <= bhi:  # deleted
+            k = a.find(b[j : j + g], i, min(ahi, i + gap + g))
+            found += [(k, j)] if k >= 0 else []
+        if i + gap + g <= ahi:  # replaced
+            k = b.find(a[i + gap : i + gap + g], j, min(bhi, j + 2 * gap + g))
+            found += [(i + gap, k)] if k >= 0 else []
+        allowance[0] -= 4 * gap + 3 * g
+        if found:
+            return min(found, key=lambda at: at[0] - i + at[1] - j)
+        gap *= 2
+    return None
+
+
+_QUICK_MOST = 64  # characters searched per character of the texts, at most
+
+
+def _ahead(a: str, b: str, i: int, j: int, most: int) -> int:
+    """How many characters from a[i] and b[j] on are alike (at most `most`)."""
+    return _extend(lambda x, y: a[i + x : i + y] == b[j + x : j + y], most)
+
+
+def _behind(a: str, b: str, i: int, j: int, most: int) -> int:
+    """How many characters before a[i] and b[j] are alike (at most `most`)."""
+    return _extend(lambda x, y: a[i - y : i - x] == b[j - y : j - x], most)
 
 
 def _longest_common(a: str, b: str) -> tuple[int, int, int]:
@@ -368,14 +521,26 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
         runs[-1][1].append(DocUpdate(record.offset, "", record.timestamp, event.payload))
     # CPU-bound (pycrdt and difflib over the whole letter): off the event loop, so the REST
     # gateway that serves `/diff` keeps answering everyone else meanwhile.
-    hunks, formatting = await asyncio.to_thread(_attribute, a, b, runs, src.settings.doc_field)
-    return Diff(letter_id, a, b, hunks, formatting)
+    budget = Budget()
+    hunks, formatting = await asyncio.to_thread(
+        _attribute, a, b, runs, src.settings.doc_field, budget
+    )
+    return Diff(letter_id, a, b, hunks, formatting, len(runs), budget.coarse, budget.coarse_lines)
 
 
 def _attribute(
-    a: Replayed, b: Replayed, runs: list[tuple[str, list[DocUpdate]]], doc_field: str
+    a: Replayed,
+    b: Replayed,
+    runs: list[tuple[str, list[DocUpdate]]],
+    doc_field: str,
+    budget: Budget | None = None,
 ) -> tuple[list[Hunk], list[FormatChange]]:
-    tracker, walk, layouts = _Tracker(a.snapshot.content), _Walk(a.state, doc_field), Layouts()
+    """`budget` (default `WORK_BUDGET`) counts how many runs went past it."""
+    tracker, walk, layouts = (
+        _Tracker(a.snapshot.content, budget),
+        _Walk(a.state, doc_field),
+        Layouts(),
+    )
     blocks = walk.blocks()
     text = "\n".join(t for _, t in blocks)
     layout = layouts.layout([node for node, _ in blocks], text)
@@ -400,9 +565,10 @@ def _attribute(
         new = layouts.layout([node for node, _ in blocks], content, layout, (head, tail))
         tracker.reformat(layout, new, user, (head, tail))
         layout = new
-    return _hunks(a.snapshot.content, b.snapshot.content, tracker), changes(
-        tracker.text, layout, tracker.chars
-    )
+    lines = Budget()  # the hunks' own: however much the runs took
+    hunks = _hunks(a.snapshot.content, b.snapshot.content, tracker, lines)
+    tracker.budget.coarse_lines = lines.coarse > 0
+    return hunks, changes(tracker.text, layout, tracker.chars)
 
 
 def _block_starts(texts: list[str]) -> list[int]:
@@ -493,13 +659,26 @@ def _fold(state: bytes, updates: list[DocUpdate], doc_field: str) -> bytes:
     return state
 
 
-def _hunks(old: str, new: str, tracker: _Tracker) -> list[Hunk]:
+def _hunks(old: str, new: str, tracker: _Tracker, budget: Budget | None = None) -> list[Hunk]:
+    """By line; the comparison within `budget` (its own by default): past it, hunks may span
+    more lines than difflib's would (`budget.coarse`), still the same text."""
     old_lines, new_lines = old.split("\n"), new.split("\n")
     old_starts, new_starts = _starts(old_lines), _starts(new_lines)
     tracked = tracker.text == new  # else (a refused update) attribution is best effort
     hunks = []
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+    budget = budget or Budget()
+    # One character per line, alike lines alike: difflib's matches are those of the lists (a
+    # letter's many blank lines made its search over the lists cost seconds, `_Matcher`).
+    opcodes: Sequence[Opcode]
+    if len(old_lines) + len(new_lines) <= sys.maxunicode:
+        codes: dict[str, str] = {}
+        a, b = ("".join([codes.setdefault(x, chr(len(codes))) for x in lines])
+                for lines in (old_lines, new_lines))  # fmt: skip
+        opcodes, coarse = _opcodes(a, b, budget, _LINE_GRAM)
+        budget.coarse += coarse
+    else:  # more lines than characters to name them (never seen): difflib's own
+        opcodes = difflib.SequenceMatcher(None, old_lines, new_lines, False).get_opcodes()
+    for op, a0, a1, b0, b1 in opcodes:
         if op == "equal":
             continue
         authors: set[str] = set()
@@ -510,6 +689,9 @@ def _hunks(old: str, new: str, tracker: _Tracker) -> list[Hunk]:
             authors |= {c.author for c in chars if c.origin is None}
         hunks.append(Hunk(a0 + 1, old_lines[a0:a1], new_lines[b0:b1], sorted(authors)))
     return hunks
+
+
+_LINE_GRAM = 3  # lines alike that align the texts again past a difference (`_quick`)
 
 
 def _starts(lines: list[str]) -> list[int]:
@@ -537,6 +719,17 @@ def format_text(result: Diff) -> str:
         out.append(f"{visible(line)} by {who}")
     if not result.hunks and not result.formatting:
         out.append("(no change)")
+    if result.coarse:
+        out.append(
+            f"(coarse: {result.coarse} of {result.runs} runs went past the diff's work budget: "
+            "their edits were told apart by a quicker comparison, so who is named near them "
+            "may be off)"
+        )
+    if result.coarse_lines:
+        out.append(
+            "(coarse: the comparison by line went past the diff's work budget: hunks may "
+            "span more lines than changed)"
+        )
     return "\n".join(out) + "\n"
 
 

@@ -156,16 +156,19 @@ def _watch(doc: Doc[Any], root: XmlFragment, into: list[int], body: Text) -> Sub
     we read only `path` and `delta`. `body`: the root read as a Y.Text (got before, as an
     observer cannot), which keeps the astral characters a fragment's reading loses."""
 
+    xml = [False]  # once it has an XML child, a root is never a Y.Text body: no more looking
+
     def on_events(events: list[Any]) -> None:
         with doc._read_transaction(events[0].transaction):
-            into.extend(_paragraphs(events, root, body))
+            into.extend(_paragraphs(events, root, body, xml))
 
     subscription: Subscription = root.integrated.observe_deep(on_events)
     return subscription
 
 
-def _paragraphs(events: Sequence[Any], root: XmlFragment, body: Text) -> list[int]:
-    """Top-level paragraph indices a batch of deep events changed."""
+def _paragraphs(events: Sequence[Any], root: XmlFragment, body: Text, xml: list[bool]) -> list[int]:
+    """Top-level paragraph indices a batch of deep events changed. `xml[0]`: the root is known
+    to be an XML fragment (set here once seen)."""
     found: list[int] = []
     for event in events:
         path = event.path
@@ -174,7 +177,7 @@ def _paragraphs(events: Sequence[Any], root: XmlFragment, body: Text) -> list[in
             continue
         delta = event.delta
         spans = _delta_spans(delta)
-        if _is_text(event, delta, root, body):  # a Y.Text body (only the root): lines
+        if not xml[0] and _is_text(event, delta, root, body, xml):  # a Y.Text body: lines
             # Its delta counts UTF-16 units (Yjs' clocks): an astral character is two.
             units = str(body).encode("utf-16-le", "surrogatepass")
             spans = [(_line(units, a), _line(units, b) + 1) for a, b in spans]
@@ -203,14 +206,23 @@ def _line(units: bytes, at: int) -> int:
     return units[: 2 * at].decode("utf-16-le", "surrogatepass").count("\n")
 
 
-def _is_text(event: object, delta: Sequence[dict[str, Any]], root: XmlFragment, body: Text) -> bool:
+def _is_text(
+    event: object, delta: Sequence[dict[str, Any]], root: XmlFragment, body: Text, xml: list[bool]
+) -> bool:
     """A Y.Text body (read through an XmlFragment, its inserts are strings, not nodes, or
-    nothing at all when they hold an astral character; it has characters but no children)."""
+    nothing at all when they hold an astral character; it has characters but no children).
+    Sets `xml[0]` when the root shows an XML child: looking walks every paragraph (a wrapper
+    each), which once per top-level event made a batch of Enters quadratic."""
     if type(event).__name__ == "TextEvent":
         return True
-    inserts = [op["insert"] for op in delta if "insert" in op]
-    if any(
-        isinstance(x, str) or (isinstance(x, list) and x and isinstance(x[0], str)) for x in inserts
-    ):
-        return True
-    return not any(True for _ in root.children) and bool(str(body))
+    for op in delta:
+        x = op.get("insert")
+        if isinstance(x, str) or (isinstance(x, list) and x and isinstance(x[0], str)):
+            return True
+        if isinstance(x, list) and x:  # nodes: an XML letter
+            xml[0] = True
+            return False
+    if any(True for _ in root.children):
+        xml[0] = True
+        return False
+    return bool(str(body))

@@ -58,7 +58,9 @@ TRANSPORT_REFUSALS = (1002, 1007, 1009)
 # Requests answered with the letter's state: the whole document for an empty state vector, every
 # present user's awareness (schemas/settings.py, state_requests_*).
 STATE_REQUESTS = ("sync_step1", "query_awareness")
-SYNC_UPDATE = b"\x00\x02"  # y-protocols' sync message, update subtype
+SYNC_STEP2, SYNC_UPDATE = b"\x00\x01", b"\x00\x02"  # y-protocols' sync message subtypes
+# A client sending updates past holes gets our step 1 at most this often (`_ask_for_hole`).
+GAP_STEP1_S = 1.0
 
 
 class Socket(Protocol):
@@ -127,7 +129,9 @@ class Connection:
         self._outbox_bytes = 0
         # Frames for the socket at the end of this tick: (kind, message, its frame).
         self._tick: list[tuple[str, bytes, bytes]] = []
-        self._synced = False  # the client's sync step 2 has arrived (gateway/live/room.py)
+        # The client's sync step 2 has answered our latest step 1 (gateway/live/room.py).
+        self._synced = False
+        self._gap_step1_at = -GAP_STEP1_S  # our last step 1 asking for a hole (`_ask_for_hole`)
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
     @property
@@ -429,11 +433,29 @@ class Connection:
         """An update that builds on edits we do not have, before the client's sync step 2: typed
         while the connection came back (the client sends its edits at once, its step 2 only in
         answer to our step 1). That step 2 will carry it, with what it builds on: dropped, not
-        refused (y-websocket 3.1 never comes back after a 4400)."""
+        refused (y-websocket 3.1 never comes back after a 4400). An update or step 2 past a hole
+        in its client's clocks (`clock_gap`) is dropped too, at any time (the log never gets a
+        hole: docs/contracts.md), and answered with our step 1 if none is awaiting its step 2."""
+        if refusal.reason == "clock_gap":
+            self.ctx.metrics.refuse("clock_gap")
+            if data[:2] == SYNC_STEP2:
+                self._synced = True  # it answered our step 1 as far as it can
+            self._ask_for_hole()
+            return True
         if self._synced or refusal.reason != "missing_dependency" or data[:2] != SYNC_UPDATE:
             return False
         self.ctx.metrics.refuse("update_before_sync")
         return True
+
+    def _ask_for_hole(self) -> None:
+        """Our step 1, so that a stock client answers with a step 2 of all we lack of it, the
+        hole included. Bounded: none while one awaits its step 2 (that step 2 will carry what
+        is dropped meanwhile), and at most one per GAP_STEP1_S."""
+        now = time.monotonic()
+        if not self._synced or self._room is None or now - self._gap_step1_at < GAP_STEP1_S:
+            return
+        self._synced, self._gap_step1_at = False, now
+        self.send(outgoing.sync_step1(self._room.doc.get_state()), "sync_step1")
 
     def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
         room.receive(self, msg, clients)

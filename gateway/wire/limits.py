@@ -44,7 +44,6 @@ class Limits:
     max_sv_entries: int = 100_000
     max_client_id: int = 2**53 - 1  # JS numbers are exact up to here; Yjs ids are uint32
     max_clock: int = 2**32 - 2**20  # exclusive: Yrs keeps clocks in u32
-    max_clock_jump: int = 10**6  # past the known clock of that client (with a DocShape)
     max_awareness_entries: int = 256
     max_awareness_state_bytes: int = 4096
     max_awareness_clock: int = 2**53
@@ -57,5 +56,4 @@ STATE_LIMITS = Limits(
     max_clients_per_update=10**7,
     max_structs=10**9,
     max_delete_ranges=10**9,
-    max_clock_jump=2**32,
 )

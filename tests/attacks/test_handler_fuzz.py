@@ -36,7 +36,13 @@ KEEP = 0.25  # share of frames sent unmutated: the accepted paths get exercised 
 PER_FRAME_S = 5.0  # a hang detector, not a speed target: a frame is handled in ~1 ms
 PROBE = b"\x00\x00\x01\x00"  # SyncStep1 with an empty state vector: answered with a step 2
 PROTOCOL_CLOSES = {4400, 4403, 4413, 4429}
-NOT_CLOSING = {"awareness_not_owned", "awareness_rate_limited", "read_only", "update_before_sync"}
+NOT_CLOSING = {
+    "awareness_not_owned",
+    "awareness_rate_limited",
+    "clock_gap",
+    "read_only",
+    "update_before_sync",
+}
 RSS_GROWTH_MAX = 96 * 2**20
 
 

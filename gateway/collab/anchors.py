@@ -14,6 +14,11 @@ on the character after the range (assoc 0), or at the end of its paragraph (what
 The range ends there only once its last character is deleted and its first is not (a range
 replaced whole stays detached); else `end` keeps the end exclusive.
 
+Undoing a deletion does not undelete: Yjs' UndoManager inserts copies of the deleted items (new
+ids) and follows `item.redone` itself only on the client that undid. So a position on a deleted
+character moves to the copy at its place (`Resolver._restored`); web/src/editor/anchors.ts does
+the same, so the page marks what GET answers.
+
 pycrdt 0.14 has sticky indexes for Y.Text and Y.Array only, not for the Y.XmlText paragraphs
 TipTap writes, and it exposes no item ids. We learn them from the update encoding instead:
 deleting a character in a scratch copy of the document yields an update whose delete set is
@@ -42,11 +47,12 @@ from pycrdt._pycrdt import Transaction as YTransaction
 from gateway.content import Leaf, leaves, raw_transaction, render
 from gateway.wire.limits import STATE_LIMITS
 from gateway.wire.reader import Reader
-from gateway.wire.update import REF_ORIGIN, REF_PARENT, UpdateScan, scan_update
+from gateway.wire.update import GC, REF_ORIGIN, REF_PARENT, SKIP, UpdateScan, scan_update
 from schemas.events import Anchor
 
 ID = tuple[int, int]  # (client, clock)
 QUOTE_MAX = Anchor.model_fields["quote"].metadata[0].max_length
+RESTORE_HOPS = 16  # undo, redo, undo again...: copies of copies followed (web: anchors.ts)
 
 
 class AnchorError(ValueError):
@@ -193,6 +199,7 @@ class Resolver:
         self._parents = _ParentMap(scan_update(self._doc.get_update(), STATE_LIMITS))
         self._flat = bool(self._runs) and isinstance(self._runs[0].node, YText)
         self._owner = {} if self._flat or not self._runs else self._leaf_ids(scratch)
+        self._runs_by_origin: dict[int, list[tuple[int, int, int, int]]] | None = None
 
     @property
     def text(self) -> str:
@@ -200,14 +207,55 @@ class Resolver:
         return render(self._runs)
 
     def resolve(self, anchor: Anchor) -> Resolved:
-        end = self._offset(anchor.end)
+        start, end = self._restored(anchor.start), self._restored(anchor.end)
         # Text retyped in place of the last character went in after it, up to `after`. Not once
         # the first is gone too: the range's text was replaced whole, and it stays detached.
-        if anchor.after and self._deleted(anchor.end) and not self._deleted(anchor.start):
+        if anchor.after and self._deleted(end) and not self._deleted(start):
             moved = self.after(anchor.after)
             if moved is not None:
-                return Resolved(self._offset(anchor.start), moved, open_end=True)
-        return Resolved(self._offset(anchor.start), end)
+                return Resolved(self._offset(start), moved, open_end=True)
+        return Resolved(self._offset(start), self._offset(end))
+
+    def _restored(self, encoded: str) -> str:
+        """The position on the copy of its deleted character that Yjs' UndoManager put back
+        (Yjs follows `item.redone`, which only the undoing client has): a redo and an undo
+        again copy the copy. Unchanged if its character is not deleted or not restored."""
+        try:
+            r = Reader(base64.b64decode(encoded, validate=True))
+            if r.uint() != 0:
+                return encoded
+            item, assoc = (r.uint(), r.uint()), r.signed()
+        except ValueError:
+            return encoded
+        for _ in range(RESTORE_HOPS):
+            if not self._parents.deleted(item):
+                return _b64(item, assoc)
+            copy = self._copy_of(item)
+            if copy is None:
+                break
+            item = copy
+        return encoded
+
+    def _copy_of(self, item: ID) -> ID | None:
+        """The character restored in place of deleted `item` (README "Comments"): Yjs'
+        UndoManager inserts a copy of each deleted item T just before it, T's first character
+        its right origin. Of the runs (an item, later split) whose right origin is on T and
+        that cover `item`, one whose end, T's first character and `item` are at one offset
+        (only deleted text between: nothing typed in between since); the latest T first."""
+        if self._runs_by_origin is None:
+            self._runs_by_origin = _restore_runs(self._parents.scan)
+        here = self._offset(_b64(item, 0))
+        if here is None:
+            return None
+        for t, client, r0, length in reversed(self._runs_by_origin.get(item[0], [])):
+            if t > item[1] or item[1] - t >= length:
+                continue
+            if (
+                self._offset(_b64((item[0], t), 0)) == here
+                and self._offset(_b64((client, r0 + length - 1), -1)) == here
+            ):
+                return client, r0 + item[1] - t
+        return None
 
     def after(self, encoded: str) -> int | None:
         """Where an `Anchor.after` is: a position on an item, or at the end of a type."""
@@ -371,6 +419,10 @@ class _ParentMap:
         for ranges in self._deletes.values():
             ranges.sort()
 
+    @property
+    def scan(self) -> UpdateScan:
+        return self._scan
+
     def deleted(self, item: ID) -> bool:
         """Whether the document's delete set holds `item`."""
         ranges = self._deletes.get(item[0], [])
@@ -420,6 +472,35 @@ class _ParentMap:
         for j in chain:
             self._memo[j] = result
         return result
+
+
+def _restore_runs(scan: UpdateScan) -> dict[int, list[tuple[int, int, int, int]]]:
+    """Candidate restored copies by the client of their right origin: sorted (right origin's
+    clock, client, first clock, length), an item's pieces (consecutive clocks, one right origin)
+    joined. An item with one origin is read as a right one: _copy_of's offsets reject a left."""
+    pieces: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    for i, client in enumerate(scan.client):
+        if scan.kind[i] in (GC, SKIP):
+            continue
+        right = scan.right.get(i)
+        if right is None and scan.ref_kind[i] == REF_ORIGIN:
+            right = scan.ref_client[i], scan.ref_clock[i]
+        if right is not None:
+            pieces.setdefault((*right, client), []).append((scan.start[i], scan.length[i]))
+    out: dict[int, list[tuple[int, int, int, int]]] = {}
+    for (origin, t, client), spans in pieces.items():
+        spans.sort()
+        runs = out.setdefault(origin, [])
+        r0 = end = spans[0][0]
+        for start, length in spans:
+            if start != end:  # a gap: the run so far is one item
+                runs.append((t, client, r0, end - r0))
+                r0 = start
+            end = start + length
+        runs.append((t, client, r0, end - r0))
+    for runs in out.values():
+        runs.sort()
+    return out
 
 
 def _load(state: bytes) -> Doc[Any]:

@@ -245,13 +245,15 @@ function localResolver(binding: Binding): (anchor: Anchor) => Found {
   }
   return (anchor) => {
     if (!anchor.start && !anchor.end) return OFFSETS
-    const start = decoded(anchor.start)
-    const end = decoded(anchor.end)
-    if (!start?.item || !end?.item) return NEVER
-    const missing = absent(binding.doc, start) ?? absent(binding.doc, end)
+    const first = decoded(anchor.start)
+    const last = decoded(anchor.end)
+    if (!first?.item || !last?.item) return NEVER
+    const missing = absent(binding.doc, first) ?? absent(binding.doc, last)
     if (missing) return { awaits: missing }
+    const start = restored(binding.doc, first, position)
+    const end = restored(binding.doc, last, position)
     const after = anchor.after ? decoded(anchor.after) : null
-    if (after && deleted(binding.doc, end.item) && !deleted(binding.doc, start.item)) {
+    if (after && deleted(binding.doc, end.item!) && !deleted(binding.doc, start.item!)) {
       const later = absent(binding.doc, after)
       if (later) return { awaits: later }
       const from = position(start)
@@ -262,6 +264,76 @@ function localResolver(binding: Binding): (anchor: Anchor) => Found {
     const to = position(end)
     return from === null || to === null || to <= from ? null : { from, to, openEnd: false }
   }
+}
+
+/** Copies of copies followed (undo, redo, undo again...): as gateway/collab/anchors.py. */
+const RESTORE_HOPS = 16
+
+/** As gateway/collab/anchors.py `Resolver._restored`: a position on a deleted character moves to
+ * the copy Yjs' UndoManager put back in its place (Yjs follows `item.redone`, which only the page
+ * that undid has); unchanged if its character is not deleted or not restored. */
+function restored(
+  doc: Y.Doc,
+  rel: Y.RelativePosition,
+  at: (rel: Y.RelativePosition) => number | null,
+): Y.RelativePosition {
+  let id = rel.item
+  for (let hop = 0; id && hop < RESTORE_HOPS; hop++) {
+    if (!deleted(doc, id)) return hop ? Y.createRelativePositionFromJSON({ item: id, assoc: rel.assoc }) : rel
+    id = copyOf(doc, id, at)
+  }
+  return rel
+}
+
+/** As gateway/collab/anchors.py `Resolver._copy_of`: UndoManager inserts a copy of each deleted
+ * item T just before it, T's first character its right origin. Of the runs (an item, later split)
+ * whose right origin is on T and that cover `id`, one whose end, T's first character and `id` are
+ * at one place (only deleted text between); the latest T first. Only this paragraph's items are
+ * looked at: a copy elsewhere is never at the same place. */
+function copyOf(doc: Y.Doc, id: Y.ID, at: (rel: Y.RelativePosition) => number | null): Y.ID | null {
+  const store = doc.store
+  const on = (client: number, clock: number, assoc: number): number | null =>
+    at(Y.createRelativePositionFromJSON({ item: { client, clock }, assoc }))
+  const here = on(id.client, id.clock, 0)
+  const item = Y.getItem(store, id)
+  if (here === null || !(item instanceof Y.Item)) return null
+  let best: number[] | null = null // [t, client, r0, length] of the one chosen so far
+  for (let piece = (item.parent as Y.AbstractType<any>)._start; piece; piece = piece.right) {
+    const origin = piece.rightOrigin
+    if (!origin || origin.client !== id.client || origin.clock > id.clock) continue
+    const { client, r0, length } = runOf(store, piece, origin)
+    const run = [origin.clock, client, r0, length]
+    if (id.clock - origin.clock >= length || (best && !greater(run, best))) continue
+    if (on(id.client, origin.clock, 0) === here && on(client, r0 + length - 1, -1) === here) best = run
+  }
+  return best && Y.createID(best[1], best[2] + id.clock - best[0])
+}
+
+function greater(a: number[], b: number[]): boolean {
+  const i = a.findIndex((value, j) => value !== b[j])
+  return i >= 0 && a[i] > b[i]
+}
+
+/** The clocks of the item `piece` was split from: its client's consecutive pieces with the same
+ * right origin (as the server joins the structs of its encoding). */
+function runOf(
+  store: Y.Doc['store'],
+  piece: Y.Item,
+  origin: Y.ID,
+): { client: number; r0: number; length: number } {
+  const client = piece.id.client
+  const same = (clock: number): Y.Item | null => {
+    if (clock < 0 || Y.getState(store, client) <= clock) return null
+    const next = Y.getItem(store, Y.createID(client, clock))
+    return next instanceof Y.Item && next.rightOrigin !== null && Y.compareIDs(next.rightOrigin, origin)
+      ? next
+      : null
+  }
+  let r0 = piece.id.clock
+  for (let prev = same(r0 - 1); prev; prev = same(r0 - 1)) r0 = prev.id.clock
+  let end = piece.id.clock + piece.length
+  for (let next = same(end); next; next = same(end)) end += next.length
+  return { client, r0, length: end - r0 }
 }
 
 /** The paragraph text and index in it of the character after document position `pos`. */

@@ -59,6 +59,7 @@ export function commentsPanel(
   const edits = new Map<string, string>() // comment id -> its text being edited
   const confirming = new Set<string>() // comment ids whose Delete asks "sure?"
   let loaded: Thread[] = []
+  const asked = new Set<string>() // detached threads whose text came back here: loaded again
   let current: string | null = null // the thread opened from a mention: outlined in the list
   let revealing: string | null = null // still to show, once a load has it (the projection trails)
   const list = h('div', { class: 'threads', 'aria-live': 'polite' })
@@ -85,6 +86,7 @@ export function commentsPanel(
       const { threads } = await api.listComments(letterId)
       // Positions no document can place (a buggy client's): shown as text deleted, never retried.
       for (const thread of threads) if (unanchorable(thread.anchor)) thread.detached = true
+      for (const thread of threads) if (!thread.detached) asked.delete(thread.thread_id)
       if (!settled(threads) && tries > 1) setTimeout(() => void load(settled, tries - 1), CATCH_UP_DELAY_MS)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
       status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
@@ -284,6 +286,25 @@ export function commentsPanel(
       const ids = new Set(lost)
       lost.clear()
       void load((threads) => threads.every((t) => !ids.has(t.thread_id) || t.detached || t.resolved))
+    }, LOST_DEBOUNCE_MS)
+  })
+
+  // A detached thread's text came back (its deletion undone, here or elsewhere): its anchor
+  // finds the copies Yjs restored (anchors.ts `restored`), as the server's does. Load the threads
+  // again once the edits pause, until the server says so; once per detachment (`asked`).
+  let backTimer = 0
+  editor.on('update', () => {
+    if (!loaded.some((t) => t.detached)) return
+    clearTimeout(backTimer)
+    backTimer = window.setTimeout(() => {
+      const back = new Set(
+        loaded
+          .filter((t) => t.detached && !asked.has(t.thread_id) && threadRange(editor, t))
+          .map((t) => t.thread_id),
+      )
+      if (!back.size) return
+      for (const id of back) asked.add(id)
+      void load((threads) => threads.every((t) => !back.has(t.thread_id) || !t.detached))
     }, LOST_DEBOUNCE_MS)
   })
 

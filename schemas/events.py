@@ -33,11 +33,22 @@ class UserRef(Payload):
     color: str = Field(default="", max_length=32)
 
 
+class CreateKey(Payload):
+    """A create's `Idempotency-Key` claim, for a Redis that lost it (`backfill locks` restores
+    it: gateway/api/idempotency.py). `key`: sha256 (hex) of the claim's Redis key, the caller's
+    firm, user and key: the key itself stays out of a log kept forever, since a client may put
+    anything in it. `request`: the hash of the request that claimed it."""
+
+    key: str = Field(max_length=128)
+    request: str = Field(max_length=128)
+
+
 class LetterCreated(Payload):
     letter_id: str = Field(max_length=128)
     firm_id: str = Field(max_length=128)
     title: str = Field(max_length=500)
     created_by: str = Field(max_length=256)
+    idempotency: CreateKey | None = None  # created with an `Idempotency-Key`
 
 
 class SessionJoined(Payload):

@@ -22,6 +22,12 @@ held (not restored). One he took and released between this read and the restore 
 old holder back, against the log: so after restoring, the records appended since the read are
 read too, and a restored lock whose section has a lock event there is taken back
 (lock_scripts.UNRESTORE) unless its holder already renewed or released it.
+
+The same read restores the gateway's other keys that only the log can give back: the
+`Idempotency-Key` claims of creates (the `letter.created` that carries one, whose record time +
+`idempotency_ttl_s` is still ahead), settled, in the gateway's own format and under the name it
+looks at after its claim's own (gateway/api/idempotency.py, `restore`: never over an existing
+key). No take-back is needed: a create appended after the read claimed its key in this Redis.
 """
 
 from collections.abc import AsyncIterator, Sequence
@@ -29,16 +35,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog import Record
+from gateway.api import idempotency
 from gateway.collab import lock_scripts as scripts
 from gateway.collab.locks import index_of, key_of
 from schemas.envelope import EventDecodeError, decode_record
-from schemas.events import LockAcquired, LockExpired, LockReleased, SessionJoined, SessionLeft
+from schemas.events import (
+    CreateKey,
+    LetterCreated,
+    LockAcquired,
+    LockExpired,
+    LockReleased,
+    SessionJoined,
+    SessionLeft,
+)
 from schemas.ids import uuid7
 from tools.progress import Meter
 from tools.sources import Sources
 
 LOCK_EVENTS = frozenset({b"lock.acquired", b"lock.released", b"lock.expired"})
-READ = LOCK_EVENTS | {b"session.joined", b"session.left"}
+READ = LOCK_EVENTS | {b"session.joined", b"session.left", b"letter.created"}
 PAGE = 1000
 Ranges = dict[int, tuple[int, int]]  # partition -> [start, end)
 
@@ -54,10 +69,11 @@ class Held:
 
 @dataclass
 class Letter:
-    """One letter's fold: its open sessions and its held sections."""
+    """One letter's fold: its open sessions, its held sections, its create's key claim."""
 
     sessions: dict[str, str] = field(default_factory=dict)  # conn id -> user id
     held: dict[str, Held] = field(default_factory=dict)
+    created: tuple[CreateKey, int] | None = None  # the claim, and its record's time
 
     def apply(self, record: Record) -> None:
         try:
@@ -74,6 +90,8 @@ class Letter:
             self.held[payload.section] = Held(payload.holder.model_dump(), deadline, attended)
         elif isinstance(payload, LockReleased | LockExpired):
             self.held.pop(payload.section, None)
+        elif isinstance(payload, LetterCreated) and payload.idempotency is not None:
+            self.created = (payload.idempotency, record.timestamp)
 
 
 @dataclass
@@ -82,12 +100,29 @@ class Counts:
     held: int = 0  # a key or index entry there already: granted since, or restored before
     lapsed: int = 0  # its TTL ran out by the record
     withdrawn: int = 0  # restored, then taken back: the log moved on meanwhile
+    keys_restored: int = 0  # idempotency claims, counted as locks are
+    keys_held: int = 0
+    keys_lapsed: int = 0
+
+    def count_key(self, left: int) -> None:
+        """Count a claim by RESTORE's answer."""
+        if left < 0:
+            self.keys_lapsed += 1
+        elif left == 0:
+            self.keys_held += 1
+        else:
+            self.keys_restored += 1
 
     def line(self, seconds: float) -> str:
         line = (
-            f"locks: {self.restored:,} restored, {self.held:,} already held, "
-            f"{self.lapsed:,} lapsed in {seconds:.1f} s"
+            f"locks: {self.restored:,} restored, {self.held:,} already held, {self.lapsed:,} lapsed"
         )
+        if self.keys_restored or self.keys_held or self.keys_lapsed:
+            line += (
+                f"; idempotency keys: {self.keys_restored:,} restored, {self.keys_held:,}"
+                f" already held, {self.keys_lapsed:,} lapsed"
+            )
+        line += f" in {seconds:.1f} s"
         if self.withdrawn:
             line += f" ({self.withdrawn:,} taken back: the log moved on meanwhile)"
         return line
@@ -104,6 +139,7 @@ async def rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter) -> 
         folds.setdefault(record.key, Letter()).apply(record)
     meter.finish()
     counts, restored = Counts(), {}
+    await _restore_keys(src, folds, counts)
     for key, fold in folds.items():
         letter_id = key.decode()
         for section, held in fold.held.items():
@@ -113,6 +149,25 @@ async def rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter) -> 
     if restored:
         await _withdraw_overtaken(src, read, restored, counts)
     return counts
+
+
+async def _restore_keys(src: Sources, folds: dict[bytes, Letter], counts: Counts) -> None:
+    """Write back the creates' idempotency claims whose TTL is still ahead (module docstring)."""
+    assert src.redis is not None
+    ttl_ms = src.settings.idempotency_ttl_s * 1000
+    seconds, micros = await src.redis.time()
+    now_ms = seconds * 1000 + micros // 1000  # the long lapsed cost no round trip
+    for key, fold in folds.items():
+        if fold.created is None:
+            continue
+        logged, at_ms = fold.created
+        deadline_ms = at_ms + ttl_ms
+        if deadline_ms <= now_ms:
+            counts.count_key(-1)
+        else:
+            counts.count_key(
+                await idempotency.restore(src.redis, logged, key.decode(), deadline_ms)
+            )
 
 
 async def _restore(

@@ -22,6 +22,15 @@ gave up on it with a 503); the key is free again once it lapses, where it would 
 409 for `idempotency_ttl_s`. A settling that Redis fails is tried again each second while the
 claim lasts: lapsed after its letter was created, the key would let a repeat make a second one
 (so a Redis outage longer than that, right after a create, can still).
+
+A Redis that lost its claims (FLUSHALL, a restore without them) gets the settled ones back from
+the log: `letter.created` carries the claim's scoped hash (sha256 of its key: the caller's key
+stays out of the log) and the request's hash, and `backfill locks` writes each claim whose record
+time + `idempotency_ttl_s` is still ahead as `done` under `idempotency:<scoped hash>` (RESTORE,
+never over an existing key). A claim is looked for under its own key, then under that one: the
+restore never touches a key a gateway claims, so it cannot race a pending claim (one made after
+the loss shadows the restored one, and answers as it settles). Until the restore runs, a repeat
+makes a second letter.
 """
 
 import asyncio
@@ -43,6 +52,8 @@ from eventlog.errors import LogError
 from gateway.access import NEGATIVE_TTL_S, Access
 from gateway.api.responses import REDIS_RETRY_S, WHY, ErrorOut, retry_after
 from gateway.auth import Claims
+from gateway.redis_lua import NOW
+from schemas.events import CreateKey
 from schemas.ids import uuid7
 from schemas.keys import idempotency_key
 
@@ -58,9 +69,10 @@ PENDING_SLACK_S = 30.0  # a pending claim lapses this long after its claimer's a
 SETTLE_RETRY_S = 1.0  # a settling Redis failed is tried again this often while the claim lasts
 _background: set["asyncio.Task[None]"] = set()  # late releases and settlings, kept alive
 
-# KEYS: claim; ARGV: value, ttl_s. The claim held already, or nil once this one is set.
+# KEYS: claim, its restored twin; ARGV: value, ttl_s. The claim held already (its own, else one
+# restored from the log), or nil once this one is set.
 CLAIM = """
-local held = redis.call('GET', KEYS[1])
+local held = redis.call('GET', KEYS[1]) or redis.call('GET', KEYS[2])
 if held then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
@@ -72,6 +84,17 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1])
 else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 return 1
 """
+# A settled claim from the log (module docstring). KEYS: restored claim; ARGV: value, deadline
+# (ms: record time + ttl). What is left of its TTL (ms) once set; 0: there already; -1: lapsed.
+RESTORE = (
+    NOW
+    + """
+local left = tonumber(ARGV[2]) - now_ms()
+if left <= 0 then return -1 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', left) then return 0 end
+return left
+"""
+)
 
 KeyHeader = Annotated[
     str | None,
@@ -126,6 +149,10 @@ class Ticket:
     @property
     def letter_id(self) -> str:
         return self.claim.letter_id
+
+    def logged(self) -> CreateKey:
+        """What `letter.created` carries of the claim, for a restore."""
+        return CreateKey(key=scoped_hash(self.key), request=self.claim.request)
 
     async def settle(self, state: str) -> None:
         """Settle the claim as `state`; if Redis fails, again in the background while the
@@ -182,6 +209,25 @@ def _run_in_background(work: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_background.discard)
 
 
+def scoped_hash(key: str) -> str:
+    """sha256 of a claim's Redis key (the caller's firm, user and key): the key is not read back
+    from it, though a guessable one ("order-7") can be found by trying, as with any hash."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def restored_key(scoped: str) -> str:
+    """`idempotency:<scoped hash>`: a claim restored from the log. One part after the prefix,
+    where a claim's own key has three (each percent-encoded): the two never meet, and a wipe
+    that spares `idempotency:*` spares both."""
+    return f"idempotency:{scoped}"
+
+
+async def restore(redis: Any, logged: CreateKey, letter_id: str, deadline_ms: int) -> int:
+    """Write a logged claim back, settled, unless its key exists: RESTORE's answer."""
+    value = Claim(logged.request, letter_id, DONE).encode()
+    return int(await redis.eval(RESTORE, 1, restored_key(logged.key), value, deadline_ms))
+
+
 def digest(claims: Claims, body: dict[str, Any]) -> str:
     """sha256 of the parsed body and the caller's firm as canonical JSON: the same request
     however its JSON was spelled (key order, spaces, a default written out)."""
@@ -209,7 +255,9 @@ async def begin(
     mine = Claim(digest(claims, body), uuid7(), PENDING)
     pending_ttl_s = math.ceil(append_timeout_s + PENDING_SLACK_S)
     try:
-        held = await redis.eval(CLAIM, 1, key, mine.encode(), pending_ttl_s)
+        held = await redis.eval(
+            CLAIM, 2, key, restored_key(scoped_hash(key)), mine.encode(), pending_ttl_s
+        )
     except RedisError as exc:
         raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
     if held is None:

@@ -140,7 +140,11 @@ async def create_letter(
     letter_id = ticket.letter_id if ticket else uuid7()
     out = LetterCreatedOut(letter_id=letter_id, firm_id=body.firm_id, title=body.title)
     created = LetterCreated(
-        letter_id=letter_id, firm_id=body.firm_id, title=body.title, created_by=claims.sub
+        letter_id=letter_id,
+        firm_id=body.firm_id,
+        title=body.title,
+        created_by=claims.sub,
+        idempotency=ticket.logged() if ticket else None,  # a wiped Redis gets the claim back
     )
     entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
     if update:

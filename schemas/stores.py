@@ -2,9 +2,12 @@
 what every command that starts with Redis or PostgreSQL prints in one line."""
 
 import asyncio
+import logging
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import BusyLoadingError, RedisError
 
 from schemas.settings import address_of
 
@@ -12,6 +15,12 @@ from schemas.settings import address_of
 # a ping at start bounds their wait; PostgreSQL's pool connects itself (asyncpg's own default,
 # 60 s, is long for a start-up that says what it cannot reach).
 CONNECT_TIMEOUT_S = 10.0
+# A restarted Redis answers LOADING to every command until its dataset is in memory (0.3 s for a
+# 64 MB AOF; minutes for gigabytes): not down, just not yet available, so a start waits for it.
+LOADING_TIMEOUT_S = 300.0
+LOADING_POLL_S = 0.1
+
+logger = logging.getLogger(__name__)
 
 
 class UnreachableError(Exception):
@@ -30,6 +39,7 @@ async def answering_redis(url: str) -> Redis:
     except ValueError as exc:  # a malformed URL
         raise unreachable("Redis", url, exc) from None
     try:
+        await until_loaded(url)
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             await redis.ping()
         raise_if_cancelled()
@@ -41,6 +51,37 @@ async def answering_redis(url: str) -> Redis:
         await redis.aclose()
         raise
     return redis
+
+
+async def until_loaded(url: str) -> None:
+    """Return once Redis at `url` answers a PING, each within CONNECT_TIMEOUT_S, waiting (logged
+    once) up to LOADING_TIMEOUT_S while it loads its dataset; RedisError, OSError or TimeoutError
+    otherwise. Its own client, without redis-py's retries: they take LOADING for a broken
+    connection and give up after a few seconds (the projector then stopped)."""
+    probe = Redis.from_url(url, retry=Retry(NoBackoff(), 0))
+    deadline = None
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    await probe.ping()
+                return
+            except BusyLoadingError:
+                raise_if_cancelled()
+                now = asyncio.get_running_loop().time()
+                if deadline is None:
+                    deadline = now + LOADING_TIMEOUT_S
+                    logger.warning(
+                        "Redis at %s is loading its dataset: waiting for it (up to %g s)",
+                        address_of(url), LOADING_TIMEOUT_S,
+                    )  # fmt: skip
+                elif now >= deadline:
+                    raise BusyLoadingError(
+                        f"still loading its dataset after {LOADING_TIMEOUT_S:g} s"
+                    ) from None
+            await asyncio.sleep(LOADING_POLL_S)
+    finally:
+        await probe.aclose()
 
 
 def raise_if_cancelled() -> None:

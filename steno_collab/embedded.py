@@ -84,11 +84,14 @@ async def on_a_free_port(start: Callable[[], Awaitable[T]]) -> T:
 class EmbeddedRedis:
     """redis-server on a free loopback port, data in `directory`."""
 
+    ready_timeout_s = 60.0  # answering and loaded (a dev dataset of gigabytes loads within it)
+
     def __init__(self, directory: Path, *, persistent: bool) -> None:
         self.directory = directory
         self.persistent = persistent
         self.port = 0
         self._proc: Supervised | None = None
+        self._loading: str | None = None  # its last `loading_loaded_perc` while it loaded
 
     @property
     def url(self) -> str:
@@ -111,18 +114,35 @@ class EmbeddedRedis:
         args += ["--appendonly", "yes" if self.persistent else "no"]
         args += ["--save", "3600 1 300 100" if self.persistent else ""]
         self._proc = spawn("redis", args, self.directory / "redis.log", signal.SIGTERM)
-        await wait_ready(self._proc, self._ping)
+        self._loading = None
+        try:
+            await wait_ready(self._proc, self._ping, self.ready_timeout_s)
+        except ServiceExited:
+            raise
+        except ServiceStartError as exc:
+            if self._loading is None:
+                raise
+            raise ServiceStartError(
+                f"redis was still loading its dataset ({self._loading}% loaded) after "
+                f"{self.ready_timeout_s:g}s; log {self.directory / 'redis.log'}"
+            ) from exc
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
     async def _ping(self) -> bool:
-        """Ours answers: another server that took the port first answers too (with its pid)."""
+        """Ours answers (another server that took the port first answers too, with its pid) and
+        has loaded its dataset: INFO answers while it loads, every other command says LOADING."""
         client = aioredis.Redis.from_url(self.url)
         try:
             info = await client.info("server")
-            return self._proc is not None and info.get("process_id") == self._proc.pid
+            if self._proc is None or info.get("process_id") != self._proc.pid:
+                return False
+            persistence = await client.info("persistence")
+            loading = bool(persistence.get("loading"))
+            self._loading = str(persistence.get("loading_loaded_perc", "?")) if loading else None
+            return not loading
         finally:
             await client.aclose()
 

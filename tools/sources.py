@@ -24,6 +24,7 @@ from eventlog.errors import LogError
 from eventlog.factory import open_log
 from schemas.events import Topic
 from schemas.settings import Settings, address_of
+from schemas.stores import until_loaded
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, lock_data_dir
 
 
@@ -94,8 +95,9 @@ async def _ping(redis: Redis, url: str | None) -> None:
     # The client connects lazily: without a PING here an unreachable Redis would surface as a
     # RedisError in the middle of the command (verify would then exit 1, "mismatch").
     try:
+        await until_loaded(url or "")  # a Redis restarted a moment ago: wait for its dataset
         await redis.ping()
-    except (RedisError, OSError) as exc:
+    except (RedisError, OSError, TimeoutError) as exc:
         raise SourceError(f"Redis at {address_of(url)} unreachable: {exc}") from exc
 
 

@@ -347,7 +347,11 @@ class Projector:
     async def _commit(self, fence: Fence, writes: Sequence[Write]) -> bool:
         """Write `writes`, moving the positions of `fence`; False if Redis holds other positions
         than ours (nothing was written; theirs are adopted)."""
-        actual = await self.store.commit(self._fenced(fence, (w.partition for w in writes)), writes)
+        full = self._fenced(fence, (w.partition for w in writes))
+        # Replays of the letters topic are marked for readers (comments, notifications):
+        # presence records change neither.
+        replays = {tp: end for tp, (_, end) in self._rebuilds.items() if tp[0] == self.letters}
+        actual = await self.store.commit(full, writes, replays)
         if actual is None:
             return True
         await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})

@@ -30,6 +30,7 @@ from schemas.keys import (
     ydoc_key,
     ydoc_offset_key,
 )
+from schemas.rebuilds import PROJECTOR_REPLAYS, replay_field
 from schemas.stores import raise_if_cancelled
 
 TP = tuple[str, int]  # (topic, partition)
@@ -43,6 +44,8 @@ HSET_CHUNK = 200  # field/value pairs per HSET: Lua's unpack() has a stack limit
 # times), so one user's hash stays bounded whatever the number of letters that mention them.
 # UPDNOTE (hash, index, field, value, ttl) rewrites a note the hash still holds (read, edited)
 # and refreshes the hash's retention; a note the cap or the retention dropped stays dropped.
+# REPLAY (hash, field, target, position) keeps a partition's replay marker (schemas/rebuilds.py
+# `PROJECTOR_REPLAYS`): raised to `target` ("": none) and deleted once `position` reaches it.
 # KEYS: the n position keys. Returns 0, or the actual positions.
 _COMMIT = """
 local function capnotes(hash, index, limit)
@@ -52,6 +55,14 @@ local function capnotes(hash, index, limit)
     redis.call('HDEL', hash, field)
   end
   redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
+end
+local function replay(hash, field, target, position)
+  local held = tonumber(redis.call('HGET', hash, field) or '-1')
+  if target ~= '' and tonumber(target) > held then
+    held = tonumber(target)
+    redis.call('HSET', hash, field, target)
+  end
+  if held >= 0 and tonumber(position) >= held then redis.call('HDEL', hash, field) end
 end
 local function updnote(hash, index, field, value, ttl)
   local current = redis.call('HGET', hash, field)
@@ -74,6 +85,8 @@ while j <= #ARGV do
   local argc = tonumber(ARGV[j + 1])
   if ARGV[j] == 'CAPNOTES' then
     capnotes(ARGV[j + 2], ARGV[j + 3], ARGV[j + 4])
+  elseif ARGV[j] == 'REPLAY' then
+    replay(ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5])
   elseif ARGV[j] == 'UPDNOTE' then
     updnote(ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], ARGV[j + 6])
   else
@@ -189,14 +202,32 @@ class Store:
 
     @_cancellable
     async def commit(
-        self, fence: Mapping[TP, tuple[int | None, int]], writes: Sequence[Write]
+        self,
+        fence: Mapping[TP, tuple[int | None, int]],
+        writes: Sequence[Write],
+        replays: Mapping[TP, int] | None = None,
     ) -> dict[TP, int | None] | None:
         """Write `writes` and move each position from fence[tp][0] to fence[tp][1], atomically;
-        None on success, else the positions actually stored (nothing was written)."""
+        None on success, else the positions actually stored (nothing was written).
+
+        `replays`: partitions of the fence this writer replays from their start, with the offset
+        the replay must reach. Their marker is set with the state, so that no reader takes a
+        partial state for the whole one; every commit deletes a marker its positions reach,
+        whichever writer set it (another instance may finish a replay it adopted)."""
         tps = list(fence)
         argv: list[str | bytes] = [str(len(tps))]
         argv += ["" if fence[tp][0] is None else str(fence[tp][0]) for tp in tps]
         argv += [str(fence[tp][1]) for tp in tps]
+        for tp in tps:
+            target = (replays or {}).get(tp)
+            field = replay_field(*tp)
+            argv += _cmd(
+                "REPLAY",
+                PROJECTOR_REPLAYS,
+                field,
+                "" if target is None else str(target),
+                str(fence[tp][1]),
+            )
         for write in writes:
             argv += self._letter_commands(write)
         keys = [position_key(t, p) for t, p in tps]

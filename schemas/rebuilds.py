@@ -1,6 +1,7 @@
-"""Rebuilds under way, as marker rows in PostgreSQL's `consumer_positions`: written by the
-backfill tools (tools/backfill_snapshotter.py), read by whoever serves the rebuilt tables, so
-that a half-rebuilt projection is never taken for a whole one."""
+"""Rebuilds under way, so that a half-rebuilt projection is never taken for a whole one: marker
+rows in PostgreSQL's `consumer_positions`, written by the backfill tools
+(tools/backfill_snapshotter.py), and marker keys in Redis, written by the projector's reset and
+its replays (tools/backfill_projector.py, projector/store.py); read by whoever serves them."""
 
 from typing import Any, Protocol
 
@@ -40,3 +41,21 @@ async def snapshotter_rebuilding(db: Database, topic: str, partition: int) -> bo
         partition,
     )
     return found is not None
+
+
+# -- the projector's keys in Redis ----------------------------------------------------------------
+# The marker of a reset rebuild of them (`backfill projector --reset`, tools/backfill_projector.py):
+# set before the wipe, deleted once the rebuild has folded the whole log. While it is there, the
+# comments, notifications and documents in Redis hold part of the history, or none of it.
+PROJECTOR_RESET = "backfill:projector:reset"  # "wiping" | "rebuilding"
+# Partitions of the letters topic the projector is replaying from their start (a wipe: FLUSHALL,
+# its positions deleted, a reset): a hash, field `replay_field` -> the offset the replay must
+# reach (the partition's end when it began). Set by the commit of the replay's first batch,
+# deleted by the commit that reaches it, whichever instance or backfill writes it
+# (projector/store.py), so the state a commit writes and this hash always agree. Under the
+# projector's prefix: a wipe takes it with the positions it qualifies.
+PROJECTOR_REPLAYS = "projector:replays"
+
+
+def replay_field(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"

@@ -41,12 +41,14 @@ from schemas.keys import (
     ydoc_key,
     ydoc_offset_key,
 )
+from schemas.rebuilds import PROJECTOR_RESET
 from schemas.settings import Settings
 from steno_collab.processes import exit_with_parent
 from tools.progress import Meter
 from tools.sources import Sources
 
-RESET_MARKER = "backfill:projector:reset"  # "wiping" | "rebuilding"
+# Also what the gateway reads: comments from PostgreSQL, notifications 503 while it is there.
+RESET_MARKER = PROJECTOR_RESET
 OWNED = (*LIVE_STATE_PATTERNS, OWN_KEYS)
 POLL_S = 0.1
 

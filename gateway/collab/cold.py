@@ -18,21 +18,34 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
+from eventlog.errors import LogError
 from gateway.collab import shared
 from gateway.collab.shared import Collab, CollabError
-from schemas.events import Topic
+from schemas.events import SNAPSHOTTER_GROUP, Topic
 from schemas.keys import comments_key, ydoc_offset_key
-from schemas.rebuilds import snapshotter_rebuilding
+from schemas.rebuilds import (
+    PROJECTOR_REPLAYS,
+    PROJECTOR_RESET,
+    replay_field,
+    snapshotter_rebuilding,
+)
 
 log = logging.getLogger(__name__)
 
 RETRY_S = "5"  # PostgreSQL down or not given: the letter's keys come back at its next event
 REBUILD_RETRY_S = "30"  # a rebuild folds the whole log: minutes, not seconds
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+SNAPSHOTTER_POLL_S = 0.05
+PROJECTOR_REBUILT = "comments are being rebuilt in Redis from the log"
+
+_POSITION = (
+    "SELECT next_offset FROM consumer_positions"
+    " WHERE consumer_group = $1 AND topic = $2 AND partition = $3"
+)
 
 # Live comments of live threads, each with its creating event's log offset and author name.
 # One pass over the letter's comment audit rows (not one per comment: a letter holds up to
@@ -62,52 +75,97 @@ WHERE letter_id = $1 AND change_type = 'session-start' ORDER BY log_offset
 """
 
 
-async def threads(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
+async def threads(collab: Collab, letter_id: str, rebuilding: bool = False) -> list[dict[str, Any]]:
     """The letter's threads as `comments:<id>` held them; 503 with Retry-After when
     PostgreSQL is not given, does not answer, or is being rebuilt (a partial list would look
-    like the whole one)."""
+    like the whole one). `rebuilding`: the projector's keys are (`projected`); then the tables
+    must hold what the log held when the request came (a reply to a thread made a moment ago
+    elsewhere is no 404), else 503 too."""
     pg = collab.ctx.pg
     if pg is None:
-        if (projected := await _projected(collab, letter_id)) is not None:
-            return projected
+        if rebuilding:
+            raise _unavailable(PROJECTOR_REBUILT, REBUILD_RETRY_S)
+        if (held := await _projected(collab, letter_id)) is not None:
+            return held
         raise _unavailable("comments of a letter idle this long need PostgreSQL", RETRY_S)
+    topic = collab.ctx.settings.topic(Topic.LETTERS)
+    partition = collab.ctx.log.partition_for(topic, letter_id.encode())
     try:
+        caught_up = not rebuilding or await _snapshotted(collab, pg, topic, partition)
         rows = await pg.fetch(_THREADS, letter_id)
         names = await _session_names(pg, letter_id, rows)
         # Asked after the read: a read that saw the tables emptied or part-filled ended after
         # the marker was written with the emptying (tools/rest.py does the same).
-        topic = collab.ctx.settings.topic(Topic.LETTERS)
-        partition = collab.ctx.log.partition_for(topic, letter_id.encode())
-        rebuilding = await snapshotter_rebuilding(pg, topic, partition)
+        rebuilt = await snapshotter_rebuilding(pg, topic, partition)
+    except LogError as exc:  # the partition's end, asked while the projector rebuilds
+        raise _unavailable("log unavailable", RETRY_S) from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("comments of cold letter %s unreadable: %r", letter_id, exc)
         raise _unavailable("comments unavailable (PostgreSQL)", RETRY_S) from exc
-    if rebuilding:
+    if rebuilt:
         raise _unavailable("comments are being rebuilt from the log", REBUILD_RETRY_S)
+    if not caught_up:
+        raise _unavailable(f"{PROJECTOR_REBUILT}; PostgreSQL is behind the log", RETRY_S)
     return shape(rows, names)
+
+
+async def _snapshotted(collab: Collab, pg: Any, topic: str, partition: int) -> bool:
+    """Whether the snapshotter has committed the partition up to its end as of now, waiting
+    at most CATCH_UP_S: read-your-writes (and others' writes) on the tables. It commits every
+    batch, so this is its lag, well under a second while it keeps up."""
+    end = (await collab.ctx.log.end_offsets(topic)).get(partition, 0)
+    deadline = time.monotonic() + shared.CATCH_UP_S
+    while True:
+        at = await pg.fetchval(_POSITION, SNAPSHOTTER_GROUP, topic, partition)
+        if (at or 0) >= end:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(SNAPSHOTTER_POLL_S)
 
 
 async def _projected(collab: Collab, letter_id: str) -> list[dict[str, Any]] | None:
     """The threads once the projector has the letter, waiting at most CATCH_UP_S; None if it
     does not. A letter it has not reached yet (just created) looks cold too: with PostgreSQL
     its tables say so (no threads), without it only the projector can."""
-    redis = collab.ctx.redis
     deadline = time.monotonic() + shared.CATCH_UP_S
-    while redis is not None and time.monotonic() < deadline:
-        if (held := await projected(redis, letter_id)) is not None:
-            return held
+    while collab.ctx.redis is not None and time.monotonic() < deadline:
+        held = await projected(collab, letter_id)
+        if held.rebuilding:
+            raise _unavailable(PROJECTOR_REBUILT, REBUILD_RETRY_S)
+        if held.threads is not None:
+            return held.threads
         await asyncio.sleep(shared.CATCH_UP_POLL_S)
     return None
 
 
-async def projected(redis: Any, letter_id: str) -> list[dict[str, Any]] | None:
+class Projected(NamedTuple):
+    """What Redis holds of a letter's threads: `threads` None when it holds none, or when
+    `rebuilding` (a replay or reset of the projector's keys is under way: the state there may
+    be folded from part of the log, `ydoc:<id>:offset` an intermediate position)."""
+
+    threads: list[dict[str, Any]] | None
+    rebuilding: bool
+
+
+async def projected(collab: Collab, letter_id: str) -> Projected:
     """The threads the projector holds for the letter: `[]` for a letter it folded without
-    any (`ydoc:<id>:offset` and no `comments:<id>`), None for a cold one (neither key)."""
-    found, folded = await redis.mget([comments_key(letter_id), ydoc_offset_key(letter_id)])
+    any (`ydoc:<id>:offset` and no `comments:<id>`), None for a cold one (neither key). Read
+    with the markers in one transaction: a replay's first commit writes its marker with its
+    state (projector/store.py)."""
+    redis = collab.ctx.redis
+    topic = collab.ctx.settings.topic(Topic.LETTERS)
+    partition = collab.ctx.log.partition_for(topic, letter_id.encode())
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.mget([comments_key(letter_id), ydoc_offset_key(letter_id), PROJECTOR_RESET])
+        pipe.hexists(PROJECTOR_REPLAYS, replay_field(topic, partition))
+        (found, folded, reset), replaying = await pipe.execute()
+    if reset is not None or replaying:
+        return Projected(None, True)
     if found is not None:
         stored = json.loads(found)
-        return stored if isinstance(stored, list) else []
-    return [] if folded is not None else None
+        return Projected(stored if isinstance(stored, list) else [], False)
+    return Projected([] if folded is not None else None, False)
 
 
 def _unavailable(detail: str, retry_s: str) -> CollabError:

@@ -311,17 +311,22 @@ async def _stored(collab: Collab, letter_id: str, for_cap: bool = False) -> list
     `comments:<id>` and no `ydoc:<id>:offset`, written with the document and expiring with it)
     is cold, not empty: its threads are read from PostgreSQL (gateway/collab/cold.py).
     `for_cap`: only to count them for a new thread; a new thread needs no PostgreSQL (nor the
-    projector) where the count cannot be had (the cap is a bound on the projector's work)."""
-    await collab.caught_up(letter_id)
+    projector) where the count cannot be had (the cap is a bound on the projector's work).
+    While the projector rebuilds its keys (a reset, a replay after a wipe) they hold part of
+    the letter's threads: they are read from PostgreSQL then too."""
     redis = collab.ctx.redis
     if redis is None:
         return []
-    if (held := await cold.projected(redis, letter_id)) is not None:
-        return held
+    held = await cold.projected(collab, letter_id)
+    if not held.rebuilding:  # a rebuild's positions say nothing of our appends
+        await collab.caught_up(letter_id)
+        held = await cold.projected(collab, letter_id)
+    if held.threads is not None:
+        return held.threads
     if for_cap and collab.ctx.pg is None:
         return []
     try:
-        return await cold.threads(collab, letter_id)
+        return await cold.threads(collab, letter_id, held.rebuilding)
     except CollabError:
         if for_cap:
             return []

@@ -1,0 +1,168 @@
+"""While the projector rebuilds its Redis keys from the log (`backfill projector --reset`, or its
+own replay after a wipe), they hold a letter's comments and its users' notifications folded from
+part of the log. Reads must not pass that off as the whole: comments come from PostgreSQL (the
+snapshotter's tables), notifications answer 503; once the rebuild is done, Redis serves again.
+The rebuild is the real one (the backfill's fold and the live projector's replay), held right
+after its first partial write of the letter's partition."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from gateway.collab import shared
+from projector.store import TP, Store
+from schemas.bounded_pg import bounded_pool
+from schemas.events import Topic
+from schemas.rebuilds import PROJECTOR_REPLAYS, PROJECTOR_RESET
+from schemas.settings import Settings
+from snapshotter.consumer import Snapshotter
+from snapshotter.migrate import migrate
+from snapshotter.store import Store as SnapshotStore
+from tests.collab.conftest import Collab
+from tests.gateway.harness import running_gateway
+from tests.projector.support import OPTIONS, caught_up, projector
+from tests.snapshotter.scripts import drain
+from tools.backfill import backfill
+from tools.progress import Meter
+from tools.sources import Sources
+
+TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days.\nRegards"
+# One record per batch and commit: a rebuild writes the letter's history a record at a time.
+SLOW = OPTIONS.model_copy(update={"batch_records": 1, "follow_batch": 1})
+
+
+class Hold:
+    """Holds every projector write (live instance and backfill alike) once one has moved the
+    letters partition `tp` to a position short of `end`: the rebuild stops half-way."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tp: TP | None = None
+        self.end = 0
+        self.held, self.gate = asyncio.Event(), asyncio.Event()
+        original = Store.commit
+
+        async def commit(store: Store, fence: Any, *args: Any, **kw: Any) -> Any:
+            if self.held.is_set():
+                await self.gate.wait()
+            result = await original(store, fence, *args, **kw)
+            if result is None and self.tp in fence and fence[self.tp][1] < self.end:
+                self.held.set()
+            return result
+
+        monkeypatch.setattr(Store, "commit", commit)
+
+    def arm(self, tp: TP, end: int) -> None:
+        self.tp, self.end = tp, end
+
+
+@asynccontextmanager
+async def services(tmp_path: Path, redis_db: str, dsn: str) -> AsyncIterator[Collab]:
+    settings = Settings(data_dir=tmp_path / "steno", redis_url=redis_db, database_url=dsn)
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    pg = await bounded_pool(dsn, 5.0, max_size=2)
+    try:
+        async with projector(settings, log, SLOW), running_gateway(settings, log, redis, pg) as gw:
+            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
+                yield Collab(gw, redis, http)
+    finally:
+        await pg.close()
+        await redis.aclose()
+        await log.close()
+
+
+async def snapshot(c: Collab, dsn: str) -> None:
+    """The snapshotter folds the log as it is now into PostgreSQL."""
+    store = await SnapshotStore.open(dsn)
+    try:
+        await drain(Snapshotter(c.gw.settings, c.gw.log, store), c.gw.log)
+    finally:
+        await store.close()
+
+
+async def _ok(c: Collab, method: str, path: str, user: str = "u1", **kw: Any) -> Any:
+    r = await c.call(method, path, user=user, **kw)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def _outline(shown: Any) -> list[tuple[str, list[str]]]:
+    """Threads and their comments, ids and bodies (PostgreSQL's times are the log's)."""
+    return [
+        (t["thread_id"], [f"{m['comment_id']} {m['body']}" for m in t["comments"]])
+        for t in shown["threads"]
+    ]
+
+
+@pytest.mark.parametrize("how", ["wipe", "reset"])
+async def test_comments_and_notifications_are_not_served_half_rebuilt(
+    tmp_path: Path,
+    redis_db: str,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)  # how long a read waits for PostgreSQL
+    await migrate(pg_database)
+    hold = Hold(monkeypatch)
+    async with services(tmp_path, redis_db, pg_database) as c:
+        lid = await c.gw.create_letter(TEXT)
+        base = f"/v1/letters/{lid}/comments"
+        for at in (0, 10, 20):
+            new = {"body": f"at {at}", "anchor": {"from": at, "to": at + 4}, "mentions": ["u2"]}
+            await _ok(c, "POST", base, json=new)
+        first = (await _ok(c, "GET", base))["threads"][0]["thread_id"]
+        await _ok(c, "POST", f"{base}/{first}/replies", "u2", json={"body": "agreed"})
+        whole = _outline(await _ok(c, "GET", base))
+        assert [len(comments) for _, comments in whole] == [2, 1, 1]
+        assert (await _ok(c, "GET", "/v1/notifications", "u2"))["unread"] == 3
+        await snapshot(c, pg_database)
+
+        topic = c.gw.settings.topic(Topic.LETTERS)
+        partition = c.gw.log.partition_for(topic, lid.encode())
+        hold.arm((topic, partition), (await c.gw.log.end_offsets(topic))[partition])
+        rebuild: asyncio.Task[Any] | None = None
+        if how == "wipe":  # the live projector notices and replays every partition
+            await c.redis.flushdb()
+        else:
+            src = Sources(c.gw.settings, c.gw.log, c.redis)
+            meter = Meter(every_s=3600)
+            run = backfill(src, "projector", reset=True, meter=meter, projector_options=SLOW)
+            rebuild = asyncio.create_task(run)
+        await asyncio.wait_for(hold.held.wait(), 10)
+        assert await c.redis.exists(f"ydoc:{lid}:offset")  # a position short of the end
+        assert await c.redis.exists(PROJECTOR_RESET, PROJECTOR_REPLAYS)
+
+        # Comments: PostgreSQL's, whole; a reply to an old thread is taken, to none is 404.
+        assert _outline(await _ok(c, "GET", base, "u3")) == whole
+        r = await c.call("POST", f"{base}/no-such-thread/replies", json={"body": "x"})
+        assert r.status_code == 404, r.text
+        made = await _ok(c, "POST", f"{base}/{first}/replies", "u2", json={"body": "during"})
+        # PostgreSQL has not folded the reply yet: neither a list without it nor one from Redis.
+        r = await c.call("GET", base, "u3")
+        assert r.status_code == 503 and r.headers["Retry-After"], r.text
+        await snapshot(c, pg_database)
+        during = _outline(await _ok(c, "GET", base, "u3"))
+        assert during[0][1][-1] == f"{made['comment_id']} during"
+        assert during[1:] == whole[1:]
+        # Notifications: 503 with Retry-After, not a partial list.
+        for method, path in (("GET", "/v1/notifications"), ("POST", "/v1/notifications/read")):
+            r = await c.call(method, path, "u2", json={"all": True})
+            assert r.status_code == 503 and r.headers["Retry-After"], r.text
+
+        hold.gate.set()
+        if rebuild is not None:
+            await rebuild
+        await caught_up(c.gw.log, c.gw.settings, c.redis)
+        assert not await c.redis.exists(PROJECTOR_RESET, PROJECTOR_REPLAYS)
+        assert await c.redis.exists(f"comments:{lid}")  # served from Redis again
+        assert _outline(await _ok(c, "GET", base, "u3")) == during
+        assert (await _ok(c, "GET", "/v1/notifications", "u2"))["unread"] == 3

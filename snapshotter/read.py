@@ -66,6 +66,14 @@ def _version(row: asyncpg.Record | None) -> Version | None:
     return Version(**values)
 
 
+async def has_letter(db: Database, letter_id: str) -> bool:
+    """Whether the snapshotter has folded the letter's `letter.created` (its `letters` row is
+    committed with the position past it): before that its versions and audit rows are none of
+    its history, not an empty one (a database rebuilt from the log, still behind)."""
+    row = await db.fetchrow("SELECT 1 FROM letters WHERE letter_id = $1", letter_id)
+    return row is not None
+
+
 async def latest_version(db: Database, letter_id: str) -> Version | None:
     row = await db.fetchrow(_VERSION + " ORDER BY version_number DESC LIMIT 1", letter_id)
     return _version(row)

@@ -98,7 +98,12 @@ async def run_all(
     ends = await _ends(src)
     firsts = await _firsts(src, ends)
     begin = await _positions(store, ends, firsts)
-    meter.start("projector", sum(max(ends[tp] - begin[tp], 0) for tp in ends))
+    # The count moves when a batch's positions are stored: say so while one is read and folded.
+    between = (
+        f"counted as each batch of up to {options.batch_records:,} records is stored: the next"
+        " is being read from the log and folded"
+    )
+    meter.start("projector", sum(max(ends[tp] - begin[tp], 0) for tp in ends), between=between)
 
     async def done() -> bool:
         now = await _positions(store, ends, firsts)

@@ -93,7 +93,12 @@ async def run_all(src: Sources, meter: Meter) -> int:
     await snapshotter.resume()
     ends = await src.log.end_offsets(topic)
     begin = dict(snapshotter.positions)
-    meter.start("snapshotter", sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
+    total = sum(max(e - begin.get(p, 0), 0) for p, e in ends.items())
+    between = (
+        f"counted as each batch of up to {src.settings.snapshotter_batch:,} records is folded:"
+        " the next is being read from the log"
+    )
+    meter.start("snapshotter", total, between=between)
     done = 0
     try:
         while True:

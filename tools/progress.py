@@ -2,6 +2,7 @@
 
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self, TextIO
 
@@ -16,22 +17,36 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+# A count that has not moved for this long is shown as waiting, with no ETA: a rate falling
+# only because nothing was stored yet (the projector stores once per batch of up to 50,000
+# records; a slow log) would extrapolate to a made-up time.
+STALL_S = 10.0
+
 
 class Meter:
     """Counts the items (`unit`: events, or letters) of one named phase; `rate` is items per
-    second since the start."""
+    second since the start. `between` (given to `start`) says what happens while the count
+    does not move, for the lines shown then."""
 
-    def __init__(self, out: TextIO | None = None, every_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.out = out or sys.stderr
         self.every_s = every_s
+        self.clock = clock
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self.name, self.total, self.done, self.unit = "", 0, 0, "events"
-        self.started = self._last_line = 0.0
+        self.between = ""
+        self.started = self._last_line = self._moved = 0.0
 
-    def start(self, name: str, total: int, unit: str = "events") -> None:
+    def start(self, name: str, total: int, unit: str = "events", between: str = "") -> None:
         self.name, self.total, self.done, self.unit = name, total, 0, unit
-        self.started = self._last_line = time.monotonic()
+        self.between = between
+        self.started = self._last_line = self._moved = self.clock()
         if self.out.isatty():
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
@@ -48,30 +63,44 @@ class Meter:
             print(f"{name}: {total:,} {unit} to fold", file=self.out, flush=True)
 
     def advance_to(self, done: int) -> None:
+        now = self.clock()
+        if min(done, self.total) > self.done:
+            self._moved = now
         self.done = min(done, self.total)
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, completed=self.done, rate=self.rate)
+            waiting = self._waiting(now)
+            label = self.name if waiting is None else f"{self.name} ({waiting})"
+            self._bar.update(self._task, completed=self.done, rate=self.rate, description=label)
             return
-        now = time.monotonic()
         if now - self._last_line >= self.every_s:
             self._last_line = now
             print(self.line(), file=self.out, flush=True)
 
+    def _waiting(self, now: float) -> str | None:
+        """What the count waits for, once it has not moved for `STALL_S` (else None)."""
+        still = now - self._moved
+        if still < STALL_S or self.done >= self.total:
+            return None
+        return f"no more for {still:.0f} s" + (f" ({self.between})" if self.between else "")
+
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
     @property
     def rate(self) -> float:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
     def line(self) -> str:
-        left = (self.total - self.done) / self.rate if self.rate else 0.0
         share = 100.0 * self.done / self.total if self.total else 100.0
-        return (
-            f"{self.name}: {self.done:,}/{self.total:,} {self.unit} ({share:.0f}%), "
-            f"{self.rate:,.0f} {self.unit}/s, ETA {left:.0f} s"
-        )
+        shown = f"{self.name}: {self.done:,}/{self.total:,} {self.unit} ({share:.0f}%), "
+        waiting = self._waiting(self.clock())
+        if waiting is not None:
+            return shown + f"{waiting}, {self.rate:,.0f} {self.unit}/s so far"
+        if not self.rate:  # nothing counted yet: no rate to extrapolate ("ETA 0 s" misled)
+            return shown + f"0 {self.unit}/s, ETA unknown"
+        left = (self.total - self.done) / self.rate
+        return shown + f"{self.rate:,.0f} {self.unit}/s, ETA {left:.0f} s"
 
     def finish(self) -> None:
         if self._bar is not None:

@@ -19,7 +19,11 @@ chosen letters on the letter's partition, what they hold may be part of its vers
 history: the routes that read them answer 503 "history is being rebuilt" with Retry-After
 instead, whatever part they found. A version found is served (the rebuild writes it as the
 service did); replay folds the log past the nearest one. PostgreSQL down, or not answering
-within the gateway pool's bound (schemas/bounded_pg.py), is 503 naming it, not a hung request.
+within the gateway pool's bound (schemas/bounded_pg.py), is 503 naming it, not a hung request;
+so is a database without the snapshotter's tables (lost and made again: "run migrate").
+A database the snapshotter has not folded the letter into yet (new, or rebuilt by the service
+itself, no marker) holds none of its history: history is then folded from the log, as without
+PostgreSQL, and versions answer 503 "not rebuilt yet", never an empty list passed off as whole.
 """
 
 from collections.abc import Awaitable, Callable, Coroutine
@@ -47,6 +51,10 @@ AUDITORS = frozenset({"auditor", "service"})
 HISTORY_PAGE = 1000
 HISTORY_PAGE_MAX = 10_000
 REBUILD_RETRY_S = 30  # a rebuild folds the whole log: minutes, not seconds
+# A letter the snapshotter has not folded yet: a rebuilt database (minutes), or one created a
+# moment ago that the live snapshotter commits within its lag (well under a second: the web
+# client asks again after it, so a new letter's history panel does not wait long).
+NOT_REACHED_RETRY_S = 1
 # Diffs at once per gateway process (a long letter's takes a core for about a second); one
 # waiting past DIFF_WAIT_S is 503 with Retry-After, a user's second while the first is still
 # waiting or running 429 (tools.diff.Slots).
@@ -56,6 +64,14 @@ DIFF_RETRY_S = 5
 REBUILDING = (
     "history is being rebuilt from the log (backfill snapshotter): the versions and history"
     " stored so far may be incomplete"
+)
+NOT_REACHED = (
+    "the snapshotter has not reached this letter in PostgreSQL yet (a database being rebuilt from"
+    " the log, or a letter created a moment ago): its versions are not there yet"
+)
+MISSING_TABLES = (
+    "PostgreSQL lacks the snapshotter's tables ({reason}): run `steno-collab migrate`; the"
+    " snapshotter then rebuilds them from the log"
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,
@@ -83,6 +99,9 @@ class _PostgresDownIs503(APIRoute):
             except PG_DOWN as exc:
                 reason = str(exc) or exc.__class__.__name__
                 raise HTTPException(503, f"PostgreSQL is unavailable: {reason}") from None
+            except asyncpg.UndefinedTableError as exc:  # a lost database made again, empty
+                detail = MISSING_TABLES.format(reason=exc)
+                raise HTTPException(503, detail, {"Retry-After": str(REBUILD_RETRY_S)}) from None
 
         return guarded
 
@@ -105,6 +124,7 @@ def auditor_router(
     )
     access = Access(settings, log, redis, pg)
     src = Sources(settings, log, None, pg)
+    log_only = Sources(settings, log)  # history of a letter PostgreSQL does not hold yet
 
     async def auditor(
         request: Request, letter_id: str, authorization: Annotated[str | None, Header()] = None
@@ -149,9 +169,11 @@ def auditor_router(
         except histories.BadCursor as exc:
             # Worded as the app words FastAPI's own 422s (gateway.api.responses).
             raise HTTPException(422, f"invalid request: query.after: {exc}") from exc
+        # Asked before the read: a letter found then has its rows up to its creation at least.
+        source = src if await _reached(src.pg, letter_id) else log_only
         try:
             entries, following = await histories.page(
-                src, letter_id, _instant(since), _instant(until), cursor, limit, order
+                source, letter_id, _instant(since), _instant(until), cursor, limit, order
             )
         except histories.Backwards as exc:
             raise HTTPException(400, exc.phrased("since", "until")) from exc
@@ -193,8 +215,9 @@ def auditor_router(
 
     @router.get("/versions")
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:
-        rows = await read.list_versions(_pg(src), letter_id)
-        await _whole(src, letter_id)
+        reached = await _reached(_pg(src), letter_id)
+        rows = await read.list_versions(src.pg, letter_id)
+        await _whole(src, letter_id, reached)
         return [
             {"version_number": n, "created_at": iso_of(at), "change_data": data}
             for n, at, data in rows
@@ -202,9 +225,10 @@ def auditor_router(
 
     @router.get("/versions/{number}")
     async def version(letter_id: Letter, number: int) -> dict[str, Any]:
-        found = await read.version(_pg(src), letter_id, number)
+        reached = await _reached(_pg(src), letter_id)
+        found = await read.version(src.pg, letter_id, number)
         if found is None:
-            await _whole(src, letter_id)  # it may be one not rebuilt yet
+            await _whole(src, letter_id, reached)  # it may be one not rebuilt yet
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
             "version_number": found.version_number,
@@ -236,7 +260,8 @@ def auditor_router(
         except diffs.Backwards as exc:
             raise HTTPException(400, exc.phrased(f"from={start}", f"to={end}")) from exc
         except diffs.BadRange as exc:
-            await _whole(src, letter_id)  # a version not found may be one not rebuilt yet
+            # A version not found may be one not rebuilt yet.
+            await _whole(src, letter_id, await _reached(src.pg, letter_id))
             raise HTTPException(404 if "no version" in str(exc) else 400, str(exc)) from exc
         except BadInstant as exc:
             raise HTTPException(400, str(exc)) from exc
@@ -264,12 +289,21 @@ def _pg(src: Sources) -> Any:
     return src.pg
 
 
-async def _whole(src: Sources, letter_id: str) -> None:
-    """503 while a rebuild of the letter's rows in the snapshotter's tables is under way. Asked
-    after the read: a read that saw them emptied or part-filled ended after the marker was
-    written with the emptying, so it sees the marker, unless the whole rebuild ended meanwhile."""
+async def _reached(pg: Any, letter_id: str) -> bool:
+    """Whether PostgreSQL holds the letter (without PostgreSQL nothing is to be waited for)."""
+    return pg is None or await read.has_letter(pg, letter_id)
+
+
+async def _whole(src: Sources, letter_id: str, reached: bool = True) -> None:
+    """503 while a rebuild of the letter's rows in the snapshotter's tables is under way, or
+    (`reached` False, asked before the read) while the snapshotter has not folded the letter's
+    creation yet. The marker is asked after the read: a read that saw the rows emptied or
+    part-filled ended after the marker was written with the emptying, so it sees the marker,
+    unless the whole rebuild ended meanwhile."""
     if src.pg is None:
         return
     partition = src.partition_of(letter_id)
     if await snapshotter_rebuilding(src.pg, src.letters_topic, partition):
         raise HTTPException(503, REBUILDING, {"Retry-After": str(REBUILD_RETRY_S)})
+    if not reached:
+        raise HTTPException(503, NOT_REACHED, {"Retry-After": str(NOT_REACHED_RETRY_S)})

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 
 import asyncpg
 import uvloop
@@ -44,9 +45,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
         help="rebuild the Redis and/or PostgreSQL projections from the log (resumable)",
         description=(
             "Without options: continue each projection from its stored positions (from the "
-            "log's beginning when it has none). --from-beginning --reset: wipe and rebuild "
-            "everything. --letters / --since: rebuild only those letters (--since picks the "
-            "letters with records at or after the instant) from their whole history; stop the "
+            "log's beginning when it has none). --reset: wipe and rebuild everything from the "
+            "log's beginning (--from-beginning only says so, and needs --reset). --letters / "
+            "--since: rebuild only those letters (--since picks the letters with records at or "
+            "after the instant) from their whole history; stop the "
             "snapshotter service during a --letters/--since snapshotter backfill. locks: "
             "restore the section locks the log says are held (after Redis lost them), never "
             "over a lock held now."
@@ -55,11 +57,17 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     parser.add_argument("target", choices=TARGETS)
     start = parser.add_mutually_exclusive_group()
     start.add_argument(
-        "--from-beginning", action="store_true", help="with --reset: rebuild from the log's start"
+        "--from-beginning",
+        action="store_true",
+        help="spelled out: --reset alone already rebuilds from the log's start (needs --reset)",
     )
     start.add_argument("--since", help="only letters with records at or after this ISO instant")
     parser.add_argument("--letters", nargs="+", default=[], metavar="ID", help="only these letters")
-    parser.add_argument("--reset", action="store_true", help="wipe the chosen state first")
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="wipe the chosen state first, then rebuild it from the log's start",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -117,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _backfill(settings: Settings, args: argparse.Namespace, since: int | None) -> list[str]:
+    started = time.monotonic()  # the summary's wall time counts opening the stores too
     redis = args.target in ("projector", "locks", "all")
     pg = args.target in ("snapshotter", "all")
     async with open_sources(settings, redis=redis, pg=pg) as src:
@@ -127,5 +136,6 @@ async def _backfill(settings: Settings, args: argparse.Namespace, since: int | N
             letters=args.letters,
             since_ms=since,
             workers=max(1, args.workers),
+            started=started,
         )
     return summary.lines

@@ -152,7 +152,9 @@ async def test_a_hung_postgresql_is_an_outage_not_a_stall(gateway: Gateway) -> N
 
     await eventually(resumed, timeout=20, interval=0.5)
     assert (await gw.get("/v1/letters")).status_code == 200
-    assert (await gw.get("/v1/letters/L-cold/versions", role="auditor")).json() == []
+    # Answering again, and saying the letter is not folded yet (never an empty history).
+    late = await gw.get("/v1/letters/L-cold/versions", role="auditor")
+    assert late.status_code == 503 and "has not reached this letter" in late.json()["detail"]
 
 
 async def test_readiness_answers_when_a_clients_cancellation_hangs_too(gateway: Gateway) -> None:

@@ -177,7 +177,7 @@ def _paragraphs(events: Sequence[Any], root: XmlFragment, body: Text, xml: list[
             continue
         delta = event.delta
         spans = _delta_spans(delta)
-        if not xml[0] and _is_text(event, delta, root, body, xml):  # a Y.Text body: lines
+        if _is_text(event, delta, root, body, xml):  # a Y.Text body: lines
             # Its delta counts UTF-16 units (Yjs' clocks): an astral character is two.
             units = str(body).encode("utf-16-le", "surrogatepass")
             spans = [(_line(units, a), _line(units, b) + 1) for a, b in spans]
@@ -222,6 +222,8 @@ def _is_text(
         if isinstance(x, list) and x:  # nodes: an XML letter
             xml[0] = True
             return False
+    if xml[0]:
+        return False
     if any(True for _ in root.children):
         xml[0] = True
         return False

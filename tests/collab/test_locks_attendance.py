@@ -53,4 +53,4 @@ async def test_without_redis_nothing_is_kept_to_write() -> None:
     attendance = Attendance(None, "gw", TTL_S, EVERY_S)
     attendance.joined("letter-1", "carol")
     attendance.left("letter-1", "carol")
-    assert not attendance._dirty
+    assert not attendance._dirty and not attendance._counts

@@ -349,8 +349,15 @@ class Projector:
         than ours (nothing was written; theirs are adopted)."""
         full = self._fenced(fence, (w.partition for w in writes))
         # Replays of the letters topic are marked for readers (comments, notifications):
-        # presence records change neither.
-        replays = {tp: end for tp, (_, end) in self._rebuilds.items() if tp[0] == self.letters}
+        # presence records change neither. Also those of partitions whose letters this commit
+        # writes without their letters position (none yet after a wipe: a presence-only batch
+        # writes `comments:<id>` = [] and an offset, which would read as "folded, no threads").
+        touched = {w.partition for w in writes} | {p for _, p in full}
+        replays = {
+            tp: end
+            for tp, (_, end) in self._rebuilds.items()
+            if tp[0] == self.letters and tp[1] in touched
+        }
         actual = await self.store.commit(full, writes, replays)
         if actual is None:
             return True

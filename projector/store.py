@@ -45,7 +45,8 @@ HSET_CHUNK = 200  # field/value pairs per HSET: Lua's unpack() has a stack limit
 # UPDNOTE (hash, index, field, value, ttl) rewrites a note the hash still holds (read, edited)
 # and refreshes the hash's retention; a note the cap or the retention dropped stays dropped.
 # REPLAY (hash, field, target, position) keeps a partition's replay marker (schemas/rebuilds.py
-# `PROJECTOR_REPLAYS`): raised to `target` ("": none) and deleted once `position` reaches it.
+# `PROJECTOR_REPLAYS`): raised to `target` ("": none) and deleted once `position` reaches it
+# ("": a partition outside the fence, whose letters keys the commit writes: raised only).
 # KEYS: the n position keys. Returns 0, or the actual positions.
 _COMMIT = """
 local function capnotes(hash, index, limit)
@@ -62,7 +63,9 @@ local function replay(hash, field, target, position)
     held = tonumber(target)
     redis.call('HSET', hash, field, target)
   end
-  if held >= 0 and tonumber(position) >= held then redis.call('HDEL', hash, field) end
+  if held >= 0 and position ~= '' and tonumber(position) >= held then
+    redis.call('HDEL', hash, field)
+  end
 end
 local function updnote(hash, index, field, value, ttl)
   local current = redis.call('HGET', hash, field)
@@ -218,15 +221,16 @@ class Store:
         argv: list[str | bytes] = [str(len(tps))]
         argv += ["" if fence[tp][0] is None else str(fence[tp][0]) for tp in tps]
         argv += [str(fence[tp][1]) for tp in tps]
-        for tp in tps:
-            target = (replays or {}).get(tp)
-            field = replay_field(*tp)
+        replays = replays or {}
+        for tp in [*tps, *(tp for tp in replays if tp not in fence)]:
+            target = replays.get(tp)
+            position = str(fence[tp][1]) if tp in fence else ""  # "": raise only
             argv += _cmd(
                 "REPLAY",
                 PROJECTOR_REPLAYS,
-                field,
+                replay_field(*tp),
                 "" if target is None else str(target),
-                str(fence[tp][1]),
+                position,
             )
         for write in writes:
             argv += self._letter_commands(write)

@@ -27,8 +27,9 @@ from snapshotter.migrate import migrate
 from snapshotter.store import Store as SnapshotStore
 from tests.collab.conftest import Collab
 from tests.gateway.harness import running_gateway
-from tests.projector.support import OPTIONS, caught_up, projector
+from tests.projector.support import OPTIONS, append, awareness, caught_up, projector
 from tests.snapshotter.scripts import drain
+from tests.support import eventually
 from tools.backfill import backfill
 from tools.progress import Meter
 from tools.sources import Sources
@@ -166,3 +167,47 @@ async def test_comments_and_notifications_are_not_served_half_rebuilt(
         assert await c.redis.exists(f"comments:{lid}")  # served from Redis again
         assert _outline(await _ok(c, "GET", base, "u3")) == during
         assert (await _ok(c, "GET", "/v1/notifications", "u2"))["unread"] == 3
+
+
+async def test_a_presence_batch_first_after_a_wipe_does_not_pass_for_the_whole_letter(
+    tmp_path: Path, redis_db: str, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a wipe the letters partition has no position yet: a batch of presence records
+    alone (its topic's fetch back first, as on Kafka) writes the letter's keys (`comments:<id>`
+    = [], an offset) before the letters replay commits anything. Its marker must come with
+    them, else those keys read as "folded, no threads"."""
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)
+    await migrate(pg_database)
+    async with services(tmp_path, redis_db, pg_database) as c:
+        lid = await c.gw.create_letter(TEXT)
+        base = f"/v1/letters/{lid}/comments"
+        await _ok(c, "POST", base, json={"body": "hello", "anchor": {"from": 0, "to": 4}})
+        await append(c.gw.log, c.gw.settings, [awareness(lid, 7, 1, {"user": {"n": "A"}}, "c-x")])
+        await caught_up(c.gw.log, c.gw.settings, c.redis)
+        await snapshot(c, pg_database)
+
+        letters = c.gw.settings.topic(Topic.LETTERS)
+        gate = asyncio.Event()
+        follow = c.gw.log.follow
+
+        async def letters_later(topic: str, *args: Any, **kw: Any) -> AsyncIterator[Any]:
+            if topic == letters:
+                await gate.wait()
+            async for batch in follow(topic, *args, **kw):
+                yield batch
+
+        monkeypatch.setattr(c.gw.log, "follow", letters_later)
+        await c.redis.flushdb()
+
+        async def written() -> bool:
+            return bool(await c.redis.exists(f"ydoc:{lid}:offset"))
+
+        await eventually(written)  # by the presence batch alone
+        try:
+            during = await c.call("GET", base, user="u3")
+            assert during.status_code == 200, during.text
+            assert [t["comments"][0]["body"] for t in during.json()["threads"]] == ["hello"]
+        finally:
+            gate.set()
+        await caught_up(c.gw.log, c.gw.settings, c.redis)
+        assert not await c.redis.exists(PROJECTOR_REPLAYS)

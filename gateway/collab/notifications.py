@@ -39,10 +39,17 @@ class MarkRead(BaseModel):
 
 
 async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
+    await _not_rebuilding(collab)  # before the wait for the projector: it would be for nothing
     await collab.caught_up_all(claims.firm_id)
     items = await _items(collab, claims)
     unread = sum(1 for item in items if not item.get("read"))
     return {"unread": unread, "notifications": items[:LIST_LIMIT]}
+
+
+async def _not_rebuilding(collab: Collab) -> None:
+    redis = collab.ctx.redis
+    if redis is not None and await redis.exists(PROJECTOR_RESET, PROJECTOR_REPLAYS):
+        raise CollabError(503, REBUILDING, headers={"Retry-After": cold.REBUILD_RETRY_S})
 
 
 async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:
@@ -66,6 +73,7 @@ async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:
 
 async def mark_read(collab: Collab, claims: Claims, data: Any) -> dict[str, Any]:
     req: MarkRead = parse(MarkRead, data)
+    await _not_rebuilding(collab)
     await collab.caught_up_all(claims.firm_id)
     items = {item["id"]: item for item in await _items(collab, claims)}
     wanted = set(items) if req.all else set(req.ids) & set(items)

@@ -211,3 +211,26 @@ async def test_a_presence_batch_first_after_a_wipe_does_not_pass_for_the_whole_l
             gate.set()
         await caught_up(c.gw.log, c.gw.settings, c.redis)
         assert not await c.redis.exists(PROJECTOR_REPLAYS)
+
+
+async def test_notifications_answer_a_rebuild_at_once(
+    tmp_path: Path, redis_db: str, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The markers are read before waiting for the projector to cover the caller's recent
+    appends: that wait (up to 2 s) would be for a 503 anyway."""
+    await migrate(pg_database)
+    async with services(tmp_path, redis_db, pg_database) as c:
+        waited: list[str] = []
+
+        async def caught_up_all(_: Any, firm_id: str) -> None:
+            waited.append(firm_id)
+
+        monkeypatch.setattr(shared.Collab, "caught_up_all", caught_up_all)
+        await c.redis.set(PROJECTOR_RESET, "rebuilding")
+        for method, path, body in (
+            ("GET", "/v1/notifications", None),
+            ("POST", "/v1/notifications/read", {"all": True}),
+        ):
+            r = await c.call(method, path, user="u2", json=body)
+            assert r.status_code == 503 and r.headers["Retry-After"], r.text
+        assert waited == []

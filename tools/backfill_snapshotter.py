@@ -93,12 +93,9 @@ async def run_all(src: Sources, meter: Meter) -> int:
     await snapshotter.resume()
     ends = await src.log.end_offsets(topic)
     begin = dict(snapshotter.positions)
-    total = sum(max(e - begin.get(p, 0), 0) for p, e in ends.items())
-    between = (
-        f"counted as each batch of up to {src.settings.snapshotter_batch:,} records is folded:"
-        " the next is being read from the log"
-    )
-    meter.start("snapshotter", total, between=between)
+    # No `between` text: the count moves only when a batch is folded, and only then is the
+    # meter told (the projector's rebuild polls it), so a text for the wait would never show.
+    meter.start("snapshotter", sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
     done = 0
     try:
         while True:

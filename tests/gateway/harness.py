@@ -28,6 +28,7 @@ from eventlog.records import Log, Record
 from gateway.api.app import create_app
 from gateway.api.server import GatewayServer, server_for
 from gateway.auth import mint_token
+from gateway.preparse import STATE_LIMITS, DocShape
 from schemas.bounded_pg import bounded_pool
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -79,6 +80,18 @@ class Running:
             found += [r for r in batch if r.key == letter_id.encode()]
             offset = batch[-1].offset + 1
         return found
+
+    async def replayed_text(self, letter_id: str) -> str:
+        """The letter's Y.Text `text` as its doc.update records rebuild it, one by one in
+        order, each checked against those before it: a record past a hole in its client's
+        clocks raises (`clock_gap`: the log must never get one)."""
+        doc: Doc[Any] = Doc()
+        shape = DocShape()
+        for record in await self.records(Topic.LETTERS, letter_id):
+            if dict(record.headers)["type"] == b"doc.update":
+                shape.accept(record.value, STATE_LIMITS)
+                doc.apply_update(record.value)
+        return str(doc.get("text", type=Text))
 
     async def metrics(self) -> dict[str, float]:
         """The gateway's /metrics samples: `name{label="value",...}` -> value."""

@@ -21,7 +21,6 @@ from pycrdt import (
 )
 
 from gateway.live import connection
-from gateway.preparse import STATE_LIMITS, DocShape
 from gateway.wire import hocuspocus as hp
 from schemas.events import Topic
 from tests.gateway.harness import Running, YClient
@@ -97,19 +96,6 @@ async def _letter_with_bob(gw: Running) -> tuple[str, YClient, Doc[Any]]:
     return letter, bob, alice
 
 
-async def _replayed(gw: Running, letter: str) -> str:
-    """The letter as its doc.update records rebuild it, one by one in order; none of them may
-    be past a hole (each passes the pre-parser against those before it)."""
-    records = await gw.records(Topic.LETTERS, letter)
-    doc: Doc[Any] = Doc()
-    shape = DocShape()
-    for record in records:
-        if dict(record.headers)["type"] == b"doc.update":
-            shape.accept(record.value, STATE_LIMITS)  # clock_gap: a hole reached the log
-            doc.apply_update(record.value)
-    return str(doc.get("text", type=Text))
-
-
 async def _roundtrip(client: YClient) -> None:
     """Bob asks for what he lacks: anything relayed to him before arrives before the answer."""
     heard = len(client.updates)
@@ -137,7 +123,7 @@ async def test_an_update_past_a_hole_waits_for_the_step_2_our_step_1_asks_for(
     await eventually(lambda: str(bob.text) == expected)
 
     async def logged() -> bool:
-        return await _replayed(gw, letter) == expected
+        return await gw.replayed_text(letter) == expected
 
     await eventually(logged)
     await _no_step1_before_probe(ws)  # still open, and asks for nothing more
@@ -164,7 +150,7 @@ async def test_step_1s_for_holes_are_bounded(gw: Running, monkeypatch: pytest.Mo
     await _until(ws, STEP1)
     await _roundtrip(bob)
     assert str(bob.text) == "Dear Sir,"
-    assert await _replayed(gw, letter) == "Dear Sir,"
+    assert await gw.replayed_text(letter) == "Dear Sir,"
     await ws.close()
     await bob.close()
 
@@ -193,7 +179,7 @@ async def test_a_providers_update_past_a_hole_is_acknowledged_with_the_step_2_th
     update = alice_doc.get_update(_vector(bytes([0]) + ours.body))
     await client.send(address, _step2(update))
     await eventually(lambda: _statuses(client, address) == [1, 1, 1])  # the step 2's, the update's
-    assert await _replayed(gw, letter) == "ADear Sir,B"
+    assert await gw.replayed_text(letter) == "ADear Sir,B"
     assert not client.closed.is_set()
     await client.close()
     await bob.close()
@@ -207,8 +193,8 @@ async def test_a_rest_write_past_a_hole_is_refused_and_logs_nothing(gw: Running)
     async with httpx.AsyncClient(base_url=gw.http) as http:
         refused = await http.post(url, content=past, headers=headers)
         assert (refused.status_code, refused.json()["detail"]) == (422, "clock gap")
-        assert await _replayed(gw, letter) == "Dear Sir,"
+        assert await gw.replayed_text(letter) == "Dear Sir,"
         whole = await http.post(url, content=merge_updates(hole, past), headers=headers)
         assert whole.status_code == 200
-    assert await _replayed(gw, letter) == "ADear Sir,B"
+    assert await gw.replayed_text(letter) == "ADear Sir,B"
     await bob.close()

@@ -6,12 +6,7 @@ handshake, so that the race is decided, not timed."""
 
 import asyncio
 import contextlib
-from typing import Any
 
-from pycrdt import Doc, Text
-
-from gateway.preparse import STATE_LIMITS, DocShape
-from schemas.events import Topic
 from tests.gateway.harness import Running
 from tests.interop.driver import NodeClient
 from tests.support import eventually
@@ -60,18 +55,6 @@ class HeldReplies:
             await writer.drain()
 
 
-async def _replayed(gw: Running, letter: str) -> str:
-    """The letter from its doc.update records, one by one in order, each checked against those
-    before it (a record past a hole: clock_gap)."""
-    doc: Doc[Any] = Doc()
-    shape = DocShape()
-    for record in await gw.records(Topic.LETTERS, letter):
-        if dict(record.headers)["type"] == b"doc.update":
-            shape.accept(record.value, STATE_LIMITS)
-            doc.apply_update(record.value)
-    return str(doc.get("text", type=Text))
-
-
 async def test_typing_as_the_socket_opens_waits_for_the_step_2(gw: Running) -> None:
     letter = await gw.create_letter()
     bob = await gw.client(letter, user="bob")
@@ -105,7 +88,7 @@ async def test_typing_as_the_socket_opens_waits_for_the_step_2(gw: Running) -> N
         await eventually(lambda: str(bob.text) == expected)
 
         async def logged() -> bool:
-            return await _replayed(gw, letter) == expected
+            return await gw.replayed_text(letter) == expected
 
         await eventually(logged)
     finally:

@@ -316,6 +316,12 @@ class Budget:
         self.coarse = 0
         self.coarse_lines = False
 
+    @classmethod
+    def for_letter(cls, chars: int) -> "Budget":
+        """A letter's: a longer one's exact comparison costs more (the text between a run's
+        edits), so the budget grows with it, up to WORK_BUDGET_MOST."""
+        return cls(min(WORK_BUDGET_MOST, max(WORK_BUDGET, WORK_PER_CHAR * chars)))
+
     def spend(self, steps: int) -> bool:
         if steps > self.left:
             return False
@@ -325,9 +331,13 @@ class Budget:
 
 _GRAM = 16  # characters alike that align two texts again past a difference (`_quick`)
 
-# 10 M scans: about 2-2.5 s of CPU on the machine measured; the benchmarks' co-edited letters
-# spend none (docs/performance.md "Auditor diff"). A search that would not fit is not started.
+# 10 M scans: about 2-2.5 s of CPU on the machine measured; a letter gets 250 per character of
+# its end text (a 60 KB plain-text letter's ordinary edits, two per run far apart, stay exact),
+# at most 40 M (~8-10 s). Co-edited XML letters spend none: their untouched paragraphs anchor
+# each run (docs/performance.md "Auditor diff"). A search that would not fit is not started.
 WORK_BUDGET = 10_000_000
+WORK_PER_CHAR = 250
+WORK_BUDGET_MOST = 40_000_000
 
 
 def _opcodes(a: str, b: str, budget: "Budget", gram: int = _GRAM) -> tuple[list[Opcode], bool]:
@@ -521,7 +531,7 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
         runs[-1][1].append(DocUpdate(record.offset, "", record.timestamp, event.payload))
     # CPU-bound (pycrdt and difflib over the whole letter): off the event loop, so the REST
     # gateway that serves `/diff` keeps answering everyone else meanwhile.
-    budget = Budget()
+    budget = Budget.for_letter(len(b.snapshot.content))
     hunks, formatting = await asyncio.to_thread(
         _attribute, a, b, runs, src.settings.doc_field, budget
     )

@@ -40,6 +40,7 @@ from projector.store import views
 from schemas.events import SNAPSHOTTER_GROUP, LetterCreated
 from schemas.keys import comments_key, meta_key, ydoc_key, ydoc_offset_key
 from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
+from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, PROJECTOR_REPLAYS, PROJECTOR_RESET
 from snapshotter import pgtext, read
 from snapshotter.document import LetterDocument
 from snapshotter.store import write_comment  # the snapshotter's own SQL
@@ -99,6 +100,55 @@ async def quarantined(src: Sources, letters: list[str] | None = None) -> list[Qu
         (q for q in found if wanted is None or q.record.letter_id in wanted),
         key=lambda q: (q.record.topic, q.record.partition, q.record.offset, q.consumer),
     )
+
+
+async def unfinished(src: Sources) -> list[str]:
+    """Rebuilds that have not finished (interrupted, or still running): what a store holds
+    then is part of the log, which a letter's comparison "up to its position" cannot tell from
+    a store that is whole. One line each, with what to do."""
+    found = []
+    if src.redis is not None:
+        if (state := await src.redis.get(PROJECTOR_RESET)) is not None:
+            found.append(
+                f"UNFINISHED redis: a projector reset rebuild ({_text(state)}) did not finish:"
+                " run `steno-collab backfill projector` (continues it) to the end"
+            )
+        for field, target in sorted((await src.redis.hgetall(PROJECTOR_REPLAYS)).items()):
+            found.append(
+                f"UNFINISHED redis: the projector is replaying {_text(field)} up to offset"
+                f" {_text(target)}: verify again once it has caught up"
+            )
+    if src.pg is not None and await src.pg.fetchval("SELECT to_regclass('consumer_positions')"):
+        rows = await src.pg.fetch(
+            "SELECT consumer_group FROM consumer_positions WHERE consumer_group = $1"
+            " OR starts_with(consumer_group, $2)",
+            MARKER_GROUP,
+            LETTERS_JOBS,
+        )
+        for group in sorted({row["consumer_group"] for row in rows}):
+            what = "a reset" if group == MARKER_GROUP else "a rebuild of chosen letters"
+            found.append(
+                f"UNFINISHED postgres: {what} of the snapshotter's tables ({group}) did not"
+                " finish: run the same `steno-collab backfill snapshotter` command again"
+            )
+        topic = src.letters_topic
+        folded = {
+            row["partition"]
+            for row in await src.pg.fetch(
+                "SELECT partition FROM consumer_positions WHERE consumer_group = $1 AND topic = $2",
+                SNAPSHOTTER_GROUP,
+                topic,
+            )
+        }
+        starts, ends = await src.log.start_offsets(topic), await src.log.end_offsets(topic)
+        for partition, end in sorted(ends.items()):
+            if partition not in folded and end > starts.get(partition, 0):
+                found.append(
+                    f"UNFINISHED postgres: the snapshotter has folded nothing of {topic}/"
+                    f"{partition} yet (a database made again?): run the snapshotter or"
+                    " `steno-collab backfill snapshotter`"
+                )
+    return found
 
 
 async def verify_letter(src: Sources, letter_id: str) -> list[Finding]:

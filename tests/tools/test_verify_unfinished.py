@@ -1,0 +1,50 @@
+"""`verify` says when a rebuild has not finished, and exits 1: a store a rebuild left holding part
+of the log (an interrupted `backfill ... --reset`, a projector replay under way, a PostgreSQL
+made again that the snapshotter has not folded) compares "ok" letter by letter, up to its
+position, and the runbook's confirming step would pass over it."""
+
+import pytest
+
+from eventlog import Log
+from schemas.events import SNAPSHOTTER_GROUP
+from schemas.rebuilds import MARKER_GROUP, PROJECTOR_REPLAYS, PROJECTOR_RESET, SNAPSHOTTER_RESET
+from schemas.settings import Settings
+from tests.tools.cli import cli_env, run_cli
+from tests.tools.scripted import scripted
+from tools.backfill import backfill
+from tools.progress import Meter
+from tools.sources import open_sources
+
+
+@pytest.fixture
+def log_kind() -> str:
+    return "embedded"
+
+
+async def test_unfinished_rebuilds_are_named_and_fail_verify(settings: Settings, log: Log) -> None:
+    await scripted(log, settings)
+    async with open_sources(settings, redis=True, pg=True) as src:
+        assert src.redis is not None and src.pg is not None
+        await backfill(src, "all", meter=Meter(every_s=3600))
+        env = cli_env(settings)
+        code, out, err = await run_cli(env, "verify", "--all", "--quiet")
+        assert code == 0 and "unfinished" not in out, out + err
+
+        await src.redis.set(PROJECTOR_RESET, "rebuilding")
+        await src.redis.hset(PROJECTOR_REPLAYS, "letters:0", 12)
+        await src.pg.execute(
+            "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+            " VALUES ($1, $2, $3, 0)",
+            MARKER_GROUP,
+            *SNAPSHOTTER_RESET,
+        )
+        await src.pg.execute(
+            "DELETE FROM consumer_positions WHERE consumer_group = $1", SNAPSHOTTER_GROUP
+        )
+        code, out, err = await run_cli(env, "verify", "--all", "--quiet")
+        assert code == 1, out + err
+        assert "UNFINISHED redis: a projector reset rebuild (rebuilding) did not finish" in out
+        assert "UNFINISHED redis: the projector is replaying letters:0 up to offset 12" in out
+        assert "UNFINISHED postgres: a reset of the snapshotter's tables" in out
+        assert "UNFINISHED postgres: the snapshotter has folded nothing of" in out
+        assert "4 unfinished rebuild(s)" in out, out

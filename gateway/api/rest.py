@@ -182,6 +182,13 @@ async def list_letters(
     """The caller's firm's letters, newest first (a service token has no firm to list)."""
     try:
         found = await gateway.access.list_firm(claims.firm_id, limit)
+    except asyncpg.UndefinedTableError:  # a lost database made again, empty
+        raise HTTPException(
+            503,
+            "letter list unavailable: PostgreSQL lacks the snapshotter's tables: run"
+            " `steno-collab migrate`; the snapshotter then rebuilds them from the log",
+            {"Retry-After": "30"},
+        ) from None
     except (OSError, asyncpg.PostgresError) as exc:  # PostgreSQL down or not migrated yet
         raise HTTPException(503, f"letter list unavailable: {exc.__class__.__name__}") from None
     return LetterListOut(

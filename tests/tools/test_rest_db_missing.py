@@ -52,6 +52,9 @@ async def test_no_tables_then_not_folded_then_whole(
     client: httpx.AsyncClient, lost: Settings, log: Log
 ) -> None:
     headers = auth(lost)
+    listed = await client.get("/v1/letters", headers=auth(lost, role="editor"))
+    assert listed.status_code == 503, listed.text
+    assert "run `steno-collab migrate`" in listed.json()["detail"]
     for path in ("versions", "versions/1", "history"):
         answer = await client.get(f"{BASE}/{path}", headers=headers)
         assert answer.status_code == 503, (path, answer.text)

@@ -16,8 +16,9 @@ replaced whole stays detached); else `end` keeps the end exclusive.
 
 Undoing a deletion does not undelete: Yjs' UndoManager inserts copies of the deleted items (new
 ids) and follows `item.redone` itself only on the client that undid. So a position on a deleted
-character moves to the copy at its place (`Resolver._restored`); web/src/editor/anchors.ts does
-the same, so the page marks what GET answers.
+character moves to the copy at its place (`Resolver._restored`), kept when the range then
+reads as the quote (text typed before a character looks like a copy);
+web/src/editor/anchors.ts does the same, so the page marks what GET answers.
 
 pycrdt 0.14 has sticky indexes for Y.Text and Y.Array only, not for the Y.XmlText paragraphs
 TipTap writes, and it exposes no item ids. We learn them from the update encoding instead:
@@ -199,7 +200,8 @@ class Resolver:
         self._parents = _ParentMap(scan_update(self._doc.get_update(), STATE_LIMITS))
         self._flat = bool(self._runs) and isinstance(self._runs[0].node, YText)
         self._owner = {} if self._flat or not self._runs else self._leaf_ids(scratch)
-        self._runs_by_origin: dict[int, list[tuple[int, int, int, int]]] | None = None
+        self._runs_by_origin: dict[int, _OriginRuns] | None = None
+        self._text: str | None = None  # rendered once, for the first restored anchor
 
     @property
     def text(self) -> str:
@@ -208,6 +210,15 @@ class Resolver:
 
     def resolve(self, anchor: Anchor) -> Resolved:
         start, end = self._restored(anchor.start), self._restored(anchor.end)
+        if (start, end) != (anchor.start, anchor.end):
+            # Text typed just before a character has it as right origin, as a copy has: taken
+            # for restored only when it reads as the quote (README "Comments").
+            where = self._resolve(anchor, start, end)
+            if not where.detached and self._quoted(anchor.quote, where):
+                return where
+        return self._resolve(anchor, anchor.start, anchor.end)
+
+    def _resolve(self, anchor: Anchor, start: str, end: str) -> Resolved:
         # Text retyped in place of the last character went in after it, up to `after`. Not once
         # the first is gone too: the range's text was replaced whole, and it stays detached.
         if anchor.after and self._deleted(end) and not self._deleted(start):
@@ -215,6 +226,11 @@ class Resolver:
             if moved is not None:
                 return Resolved(self._offset(start), moved, open_end=True)
         return Resolved(self._offset(start), self._offset(end))
+
+    def _quoted(self, quote: str, where: Resolved) -> bool:
+        if self._text is None:
+            self._text = self.text
+        return quote_matches(self._text[where.start : where.end], quote)
 
     def _restored(self, encoded: str) -> str:
         """The position on the copy of its deleted character that Yjs' UndoManager put back
@@ -247,8 +263,15 @@ class Resolver:
         here = self._offset(_b64(item, 0))
         if here is None:
             return None
-        for t, client, r0, length in reversed(self._runs_by_origin.get(item[0], [])):
-            if t > item[1] or item[1] - t >= length:
+        runs = self._runs_by_origin.get(item[0])
+        if runs is None:
+            return None
+        # Sorted by T's clock: those at or below `item`, down to where no run can reach it.
+        for k in range(bisect.bisect_right(runs.clocks, item[1]) - 1, -1, -1):
+            t, client, r0, length = runs.runs[k]
+            if item[1] - t >= runs.longest:
+                break
+            if item[1] - t >= length:
                 continue
             if (
                 self._offset(_b64((item[0], t), 0)) == here
@@ -474,7 +497,30 @@ class _ParentMap:
         return result
 
 
-def _restore_runs(scan: UpdateScan) -> dict[int, list[tuple[int, int, int, int]]]:
+def quote_matches(text: str, quote: str) -> bool:
+    """Whether a restored range's text reads as the thread's quote (web: anchors.ts
+    `quoteMatches`): it begins with the quote's first character, holds the quote's characters in
+    order (text typed into the restored text since stays in it) and, when the quote is not cut
+    at QUOTE_MAX, ends with its last one. An empty quote (an anchor being posted) matches."""
+    if not quote:
+        return True
+    if not text or text[0] != quote[0] or (len(quote) < QUOTE_MAX and text[-1] != quote[-1]):
+        return False
+    rest = iter(text)
+    return all(c in rest for c in quote)  # a subsequence: `in` consumes the iterator
+
+
+@dataclass(frozen=True, slots=True)
+class _OriginRuns:
+    """Candidate copies on one client's items: (T's clock, client, first clock, length),
+    sorted; their T clocks apart, for bisect; the longest run's length bounds the scan down."""
+
+    runs: list[tuple[int, int, int, int]]
+    clocks: list[int]
+    longest: int
+
+
+def _restore_runs(scan: UpdateScan) -> dict[int, _OriginRuns]:
     """Candidate restored copies by the client of their right origin: sorted (right origin's
     clock, client, first clock, length), an item's pieces (consecutive clocks, one right origin)
     joined. An item with one origin is read as a right one: _copy_of's offsets reject a left."""
@@ -498,9 +544,11 @@ def _restore_runs(scan: UpdateScan) -> dict[int, list[tuple[int, int, int, int]]
                 r0 = start
             end = start + length
         runs.append((t, client, r0, end - r0))
-    for runs in out.values():
+    result = {}
+    for origin, runs in out.items():
         runs.sort()
-    return out
+        result[origin] = _OriginRuns(runs, [r[0] for r in runs], max(r[3] for r in runs))
+    return result
 
 
 def _load(state: bytes) -> Doc[Any]:

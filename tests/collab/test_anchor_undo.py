@@ -126,6 +126,21 @@ def test_text_typed_in_its_place_does_not_bring_it_back() -> None:
     assert e.covered(anchor) is None
 
 
+@pytest.mark.parametrize(
+    ("typed", "deleted"),
+    [("new ", QUOTE), ("a very long preface of words ", QUOTE), ("X", "police report")],
+)
+def test_text_typed_before_it_is_not_a_copy(typed: str, deleted: str) -> None:
+    """Text typed just before the commented text has its first character as right origin, as a
+    copy has; no undo: the thread is detached (or keeps what is left of its text), never moved
+    onto the typed text (the reviewer's repro: it was marked on "new ")."""
+    e = Editing(TEXT)
+    anchor = e.anchor(QUOTE)
+    e.type(typed, len("Yes. The "))
+    e.delete(deleted)
+    assert e.covered(anchor) == (None if deleted == QUOTE else " number 1011")
+
+
 def test_text_typed_into_the_restored_text_stays_in_it() -> None:
     e = Editing(TEXT)
     anchor = e.anchor(QUOTE)

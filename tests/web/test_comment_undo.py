@@ -102,3 +102,42 @@ async def test_undoing_the_deletion_of_commented_text_brings_the_comment_back(
         for page in (avery, parker):
             await expect(page.locator(MARKS)).to_have_text(QUOTE)
             await expect(page.locator(".thread.detached")).to_have_count(0)
+
+
+async def test_text_typed_before_commented_text_is_not_taken_for_it(
+    base_url: str, browser: Browser
+) -> None:
+    """Typed just before the commented text, "new " has its first character as right origin, as
+    an UndoManager copy has: deleting the commented text leaves the thread detached (it was
+    marked on "new ", the server answering it attached there)."""
+    async with pages(browser, 2) as (avery, parker):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Type before", LETTER)
+        await open_letter(parker, base_url, "parker", letter)
+        await _select(avery, len("Yes. The "), len(QUOTE))
+        await expect(avery.locator(".comment-target")).to_have_text(f"On: “{QUOTE}”")
+        await avery.fill(".new-thread textarea", "Check this number")
+        await avery.click("button:has-text('Comment on selection')")
+        for page in (avery, parker):
+            await expect(page.locator(MARKS)).to_have_text(QUOTE)
+
+        await _select(parker, len("Yes. The "), 0)
+        await parker.keyboard.type("new ")
+        await saved(parker)
+        await _select(parker, len("Yes. The new "), len(QUOTE))
+        await parker.keyboard.press("Backspace")
+        await saved(parker)
+        left = LETTER.replace(QUOTE, "new ")
+        for page in (avery, parker):
+            await eventually(partial(_shows, page, left))
+            await expect(page.locator(".thread.detached")).to_have_count(1)
+            await expect(page.locator(MARKS)).to_have_count(0)
+        thread = await _thread(base_url, letter)
+        assert thread["detached"], thread["anchor"]
+        await avery.reload()
+        await expect(avery.locator(".thread.detached")).to_have_count(1)
+        await expect(avery.locator(MARKS)).to_have_count(0)
+
+
+async def _shows(page: Page, text: str) -> bool:
+    return await body_text(page) == text

@@ -87,7 +87,7 @@ export function showAnchors(editor: Editor, threads: Thread[]): Arrived | null {
   if (editor.isDestroyed) return null
   const doc = editor.state.doc
   const binding = bindingOf(editor.state)
-  const local = binding && localResolver(binding)
+  const local = binding && localResolver(binding, doc)
   const awaited = new Map<number, number>() // client -> the least clock an anchor waits for
   let unbound = false // no Yjs document yet: every anchor with positions waits for it
   const marks: Decoration[] = []
@@ -123,7 +123,7 @@ export function unanchorable(anchor: Anchor): boolean {
 /** Where a thread's text is in this page's document (null: gone here), for one not marked. */
 export function threadRange(editor: Editor, thread: Thread): { from: number; to: number } | null {
   const binding = bindingOf(editor.state)
-  const found = binding ? localResolver(binding)(thread.anchor) : OFFSETS
+  const found = binding ? localResolver(binding, editor.state.doc)(thread.anchor) : OFFSETS
   if (found === NEVER) return null
   const range = found === OFFSETS || isAwaiting(found) ? offsetRange(editor.state.doc, thread.anchor) : found
   return range && range.to > range.from ? range : null
@@ -230,7 +230,7 @@ function offsetRange(doc: PMNode, anchor: Anchor): Range | null {
  * (an ending retyped in place joins the range: an open end). A position whose client's clock
  * this document has past its item's is final: the item is here (or garbage-collected, its text
  * gone); only one beyond that clock may still arrive. */
-function localResolver(binding: Binding): (anchor: Anchor) => Found {
+function localResolver(binding: Binding, doc: PMNode): (anchor: Anchor) => Found {
   const starts = new Map<Y.XmlText, number | null>() // each paragraph's text, looked up once
   const position = (rel: Y.RelativePosition): number | null => {
     // Not following redone items: the server's positions stay on the items they name.
@@ -250,9 +250,24 @@ function localResolver(binding: Binding): (anchor: Anchor) => Found {
     if (!first?.item || !last?.item) return NEVER
     const missing = absent(binding.doc, first) ?? absent(binding.doc, last)
     if (missing) return { awaits: missing }
+    const after = anchor.after ? decoded(anchor.after) : null
     const start = restored(binding.doc, first, position)
     const end = restored(binding.doc, last, position)
-    const after = anchor.after ? decoded(anchor.after) : null
+    if (start !== first || end !== last) {
+      // Text typed just before a character has it as right origin, as a copy has: taken for
+      // restored only when it reads as the quote (as the server's Resolver.resolve).
+      const found = range(start, end, after)
+      if (isAwaiting(found)) return found
+      if (found && quoteMatches(textOf(doc, found), anchor.quote)) return found
+    }
+    return range(first, last, after)
+  }
+
+  function range(
+    start: Y.RelativePosition,
+    end: Y.RelativePosition,
+    after: Y.RelativePosition | null,
+  ): Range | Awaiting | null {
     if (after && deleted(binding.doc, end.item!) && !deleted(binding.doc, start.item!)) {
       const later = absent(binding.doc, after)
       if (later) return { awaits: later }
@@ -264,6 +279,28 @@ function localResolver(binding: Binding): (anchor: Anchor) => Found {
     const to = position(end)
     return from === null || to === null || to <= from ? null : { from, to, openEnd: false }
   }
+}
+
+/** What `Anchor.quote` holds at most (schemas/events.py), in code points. */
+const QUOTE_MAX = 10_000
+
+/** The plain text of a range as the server counts it (text.ts: one line per block). */
+function textOf(doc: PMNode, range: Range): string {
+  return doc.textBetween(range.from, range.to, '\n')
+}
+
+/** As gateway/collab/anchors.py `quote_matches`: the range's text begins with the quote's first
+ * character, holds its characters in order (text typed into the restored text since stays in it)
+ * and, when the quote is not cut at QUOTE_MAX, ends with its last one. An empty quote matches. */
+export function quoteMatches(text: string, quote: string): boolean {
+  const want = Array.from(quote)
+  if (!want.length) return true
+  const have = Array.from(text)
+  if (!have.length || have[0] !== want[0]) return false
+  if (want.length < QUOTE_MAX && have[have.length - 1] !== want[want.length - 1]) return false
+  let i = 0
+  for (const c of have) if (i < want.length && c === want[i]) i++
+  return i === want.length
 }
 
 /** Copies of copies followed (undo, redo, undo again...): as gateway/collab/anchors.py. */

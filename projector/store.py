@@ -26,6 +26,7 @@ from schemas.keys import (
     connections_key,
     meta_key,
     presence_key,
+    projector_position_key,
     recent_key,
     ydoc_key,
     ydoc_offset_key,
@@ -121,8 +122,7 @@ def _cancellable(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
 OWN_KEYS = "projector:*"
 
 
-def position_key(topic: str, partition: int) -> str:
-    return f"projector:pos:{topic}:{partition}"
+position_key = projector_position_key
 
 
 def letter_key(letter_id: str) -> str:

@@ -22,6 +22,13 @@ def ydoc_offset_key(letter_id: str) -> str:
     return f"{ydoc_key(letter_id)}:offset"
 
 
+def projector_position_key(topic: str, partition: int) -> str:
+    """`projector:pos:<topic>:<partition>`: the next offset the projector folds, written with
+    the state it covers (the projector writes; the gateway reads it to know whether Redis has
+    folded a letter's partition to the log's end: gateway/collab/cold.py `settled`)."""
+    return f"projector:pos:{topic}:{partition}"
+
+
 def meta_key(letter_id: str) -> str:
     """`letter:<letterId>:meta` hash: firm, title, creator (the projector writes; the gateway's
     access checks read)."""

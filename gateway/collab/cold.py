@@ -10,6 +10,9 @@ trail in the same database: the author's name (the `author` of the comment's own
 the name of the author's last session before it, as the projector falls back to) and the log
 order of a thread's comments. Times are the log's record times (the projector's are the
 gateway's stamps, a few milliseconds earlier).
+
+`settled` serves a write naming a thread or comment the first read lacks: from whichever store
+has folded the letter's partition to the log's end (README "Projector behind").
 """
 
 import asyncio
@@ -26,7 +29,7 @@ from eventlog.errors import LogError
 from gateway.collab import shared
 from gateway.collab.shared import Collab, CollabError
 from schemas.events import SNAPSHOTTER_GROUP, Topic
-from schemas.keys import comments_key, ydoc_offset_key
+from schemas.keys import comments_key, projector_position_key, ydoc_offset_key
 from schemas.rebuilds import (
     PROJECTOR_REPLAYS,
     PROJECTOR_RESET,
@@ -41,6 +44,7 @@ REBUILD_RETRY_S = "30"  # a rebuild folds the whole log: minutes, not seconds
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SNAPSHOTTER_POLL_S = 0.05
 PROJECTOR_REBUILT = "comments are being rebuilt in Redis from the log"
+BEHIND = "comments are behind the log"
 
 _POSITION = (
     "SELECT next_offset FROM consumer_positions"
@@ -139,6 +143,56 @@ async def _projected(collab: Collab, letter_id: str) -> list[dict[str, Any]] | N
     return None
 
 
+async def settled(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
+    """The letter's threads from a store that has folded its partition up to the log's end as
+    of now: for a write naming a thread or comment the first read did not find, which may be
+    one made a moment ago while the projector is down or behind (a restart, a rebalance). Redis
+    if the projector's position has reached that end and it holds the letter, else PostgreSQL
+    once the snapshotter's has, waiting for either at most CATCH_UP_S; else 503 with
+    Retry-After: neither can tell that the thread does not exist."""
+    pg, redis = collab.ctx.pg, collab.ctx.redis
+    topic = collab.ctx.settings.topic(Topic.LETTERS)
+    partition = collab.ctx.log.partition_for(topic, letter_id.encode())
+    try:
+        end = (await collab.ctx.log.end_offsets(topic)).get(partition, 0)
+    except LogError as exc:
+        raise _unavailable("log unavailable", RETRY_S) from exc
+    deadline = time.monotonic() + shared.CATCH_UP_S
+    while True:
+        if redis is not None:
+            held = await _projected_to(collab, letter_id, topic, partition, end)
+            if held is not None:
+                return held
+        if pg is not None:
+            try:
+                at = await pg.fetchval(_POSITION, SNAPSHOTTER_GROUP, topic, partition)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("snapshotter position unreadable: %r", exc)
+                pg = None  # the projector may still catch up
+            else:
+                if (at or 0) >= end:  # rows commit with the position: a later read has them
+                    return await threads(collab, letter_id)
+        if time.monotonic() >= deadline:
+            raise _unavailable(BEHIND, RETRY_S)
+        await asyncio.sleep(SNAPSHOTTER_POLL_S)
+
+
+async def _projected_to(
+    collab: Collab, letter_id: str, topic: str, partition: int, end: int
+) -> list[dict[str, Any]] | None:
+    """The threads Redis holds for the letter if the projector has folded its partition up to
+    `end` (read with its position and the rebuild markers in one transaction); None if not, or
+    if it holds no keys of the letter (they expired: PostgreSQL has its threads)."""
+    async with collab.ctx.redis.pipeline(transaction=True) as pipe:
+        keys = [comments_key(letter_id), ydoc_offset_key(letter_id), PROJECTOR_RESET]
+        pipe.mget([*keys, projector_position_key(topic, partition)])
+        pipe.hexists(PROJECTOR_REPLAYS, replay_field(topic, partition))
+        (found, folded, reset, at), replaying = await pipe.execute()
+    if reset is not None or replaying or at is None or int(at) < end:
+        return None
+    return _held(found, folded)
+
+
 class Projected(NamedTuple):
     """What Redis holds of a letter's threads: `threads` None when it holds none, or when
     `rebuilding` (a replay or reset of the projector's keys is under way: the state there may
@@ -162,10 +216,14 @@ async def projected(collab: Collab, letter_id: str) -> Projected:
         (found, folded, reset), replaying = await pipe.execute()
     if reset is not None or replaying:
         return Projected(None, True)
+    return Projected(_held(found, folded), False)
+
+
+def _held(found: bytes | None, folded: bytes | None) -> list[dict[str, Any]] | None:
     if found is not None:
         stored = json.loads(found)
-        return Projected(stored if isinstance(stored, list) else [], False)
-    return Projected([] if folded is not None else None, False)
+        return stored if isinstance(stored, list) else []
+    return [] if folded is not None else None
 
 
 def _unavailable(detail: str, retry_s: str) -> CollabError:

@@ -216,8 +216,7 @@ async def reply(
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
-    stored = await _stored(collab, letter_id)  # one read for both checks
-    _find_thread(stored, thread_id)
+    stored, _ = await _located(collab, letter_id, thread_id)  # one read for both checks
     _room_for_one_more(collab, stored)
     comment_id = uuid7()
     event = CommentReplied(
@@ -232,7 +231,7 @@ async def set_resolved(
     collab: Collab, claims: Claims, letter_id: str, thread_id: str, resolved: bool
 ) -> dict[str, Any]:
     meta = await collab.letter(claims, letter_id, comment=True)
-    await _thread(collab, letter_id, thread_id)
+    await _located(collab, letter_id, thread_id)
     event = CommentResolved if resolved else CommentReopened
     await collab.append(claims, meta, event(thread_id=thread_id))
     return {"thread_id": thread_id, "resolved": resolved}
@@ -342,22 +341,36 @@ def _room_for_one_more(collab: Collab, stored: list[dict[str, Any]]) -> None:
         raise CollabError(409, f"this letter holds {limit} comments, the most it may")
 
 
-async def _thread(collab: Collab, letter_id: str, thread_id: str) -> dict[str, Any]:
-    return _find_thread(await _stored(collab, letter_id), thread_id)
+async def _located(
+    collab: Collab, letter_id: str, thread_id: str, comment_id: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The letter's threads and the one named, with the comment named if any. One the first
+    read lacks may be a moment old, not folded yet (the projector down or behind): then it is
+    looked for where the log is folded to its end (cold.settled: 503 if nowhere), and only
+    missing there is it unknown (404)."""
+    stored = await _stored(collab, letter_id)
+    thread = _find_thread(stored, thread_id)
+    if collab.ctx.redis is not None and (thread is None or not _has(thread, comment_id)):
+        stored = await cold.settled(collab, letter_id)
+        thread = _find_thread(stored, thread_id)
+    if thread is None:
+        raise CollabError(404, "no such thread")
+    return stored, thread
 
 
-def _find_thread(stored: list[dict[str, Any]], thread_id: str) -> dict[str, Any]:
-    for thread in stored:
-        if thread["thread_id"] == thread_id:
-            return thread
-    raise CollabError(404, "no such thread")
+def _find_thread(stored: list[dict[str, Any]], thread_id: str) -> dict[str, Any] | None:
+    return next((t for t in stored if t["thread_id"] == thread_id), None)
+
+
+def _has(thread: dict[str, Any], comment_id: str | None) -> bool:
+    return comment_id is None or any(c["comment_id"] == comment_id for c in thread["comments"])
 
 
 async def _own_comment(
     collab: Collab, claims: Claims, letter_id: str, thread_id: str, comment_id: str
 ) -> dict[str, Any]:
     """The caller's comment as stored; 403 for another author's, 404 for none."""
-    thread = await _thread(collab, letter_id, thread_id)
+    _, thread = await _located(collab, letter_id, thread_id, comment_id)
     for comment in thread["comments"]:
         if comment["comment_id"] == comment_id:
             if comment["author"]["id"] != claims.sub:

@@ -7,28 +7,20 @@ after its first partial write of the letter's partition."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
 from gateway.collab import shared
 from projector.store import TP, Store
-from schemas.bounded_pg import bounded_pool
 from schemas.events import Topic
 from schemas.rebuilds import PROJECTOR_REPLAYS, PROJECTOR_RESET
-from schemas.settings import Settings
-from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
-from snapshotter.store import Store as SnapshotStore
+from tests.collab import stack
 from tests.collab.conftest import Collab
-from tests.gateway.harness import running_gateway
-from tests.projector.support import OPTIONS, append, awareness, caught_up, projector
-from tests.snapshotter.scripts import drain
+from tests.projector.support import OPTIONS, append, awareness, caught_up
 from tests.support import eventually
 from tools.backfill import backfill
 from tools.progress import Meter
@@ -63,36 +55,8 @@ class Hold:
         self.tp, self.end = tp, end
 
 
-@asynccontextmanager
-async def services(tmp_path: Path, redis_db: str, dsn: str) -> AsyncIterator[Collab]:
-    settings = Settings(data_dir=tmp_path / "steno", redis_url=redis_db, database_url=dsn)
-    log = open_log(settings)
-    await log.start()
-    redis = aioredis.Redis.from_url(redis_db)
-    pg = await bounded_pool(dsn, 5.0, max_size=2)
-    try:
-        async with projector(settings, log, SLOW), running_gateway(settings, log, redis, pg) as gw:
-            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-                yield Collab(gw, redis, http)
-    finally:
-        await pg.close()
-        await redis.aclose()
-        await log.close()
-
-
-async def snapshot(c: Collab, dsn: str) -> None:
-    """The snapshotter folds the log as it is now into PostgreSQL."""
-    store = await SnapshotStore.open(dsn)
-    try:
-        await drain(Snapshotter(c.gw.settings, c.gw.log, store), c.gw.log)
-    finally:
-        await store.close()
-
-
-async def _ok(c: Collab, method: str, path: str, user: str = "u1", **kw: Any) -> Any:
-    r = await c.call(method, path, user=user, **kw)
-    assert r.status_code in (200, 201), r.text
-    return r.json()
+def services(tmp_path: Path, redis_db: str, dsn: str) -> AbstractAsyncContextManager[Collab]:
+    return stack.services(tmp_path, redis_db, dsn, SLOW)
 
 
 def _outline(shown: Any) -> list[tuple[str, list[str]]]:
@@ -119,13 +83,13 @@ async def test_comments_and_notifications_are_not_served_half_rebuilt(
         base = f"/v1/letters/{lid}/comments"
         for at in (0, 10, 20):
             new = {"body": f"at {at}", "anchor": {"from": at, "to": at + 4}, "mentions": ["u2"]}
-            await _ok(c, "POST", base, json=new)
-        first = (await _ok(c, "GET", base))["threads"][0]["thread_id"]
-        await _ok(c, "POST", f"{base}/{first}/replies", "u2", json={"body": "agreed"})
-        whole = _outline(await _ok(c, "GET", base))
+            await stack.ok(c, "POST", base, json=new)
+        first = (await stack.ok(c, "GET", base))["threads"][0]["thread_id"]
+        await stack.ok(c, "POST", f"{base}/{first}/replies", "u2", json={"body": "agreed"})
+        whole = _outline(await stack.ok(c, "GET", base))
         assert [len(comments) for _, comments in whole] == [2, 1, 1]
-        assert (await _ok(c, "GET", "/v1/notifications", "u2"))["unread"] == 3
-        await snapshot(c, pg_database)
+        assert (await stack.ok(c, "GET", "/v1/notifications", "u2"))["unread"] == 3
+        await stack.snapshot(c, pg_database)
 
         topic = c.gw.settings.topic(Topic.LETTERS)
         partition = c.gw.log.partition_for(topic, lid.encode())
@@ -143,15 +107,15 @@ async def test_comments_and_notifications_are_not_served_half_rebuilt(
         assert await c.redis.exists(PROJECTOR_RESET, PROJECTOR_REPLAYS)
 
         # Comments: PostgreSQL's, whole; a reply to an old thread is taken, to none is 404.
-        assert _outline(await _ok(c, "GET", base, "u3")) == whole
+        assert _outline(await stack.ok(c, "GET", base, "u3")) == whole
         r = await c.call("POST", f"{base}/no-such-thread/replies", json={"body": "x"})
         assert r.status_code == 404, r.text
-        made = await _ok(c, "POST", f"{base}/{first}/replies", "u2", json={"body": "during"})
+        made = await stack.ok(c, "POST", f"{base}/{first}/replies", "u2", json={"body": "during"})
         # PostgreSQL has not folded the reply yet: neither a list without it nor one from Redis.
         r = await c.call("GET", base, "u3")
         assert r.status_code == 503 and r.headers["Retry-After"], r.text
-        await snapshot(c, pg_database)
-        during = _outline(await _ok(c, "GET", base, "u3"))
+        await stack.snapshot(c, pg_database)
+        during = _outline(await stack.ok(c, "GET", base, "u3"))
         assert during[0][1][-1] == f"{made['comment_id']} during"
         assert during[1:] == whole[1:]
         # Notifications: 503 with Retry-After, not a partial list.
@@ -165,8 +129,8 @@ async def test_comments_and_notifications_are_not_served_half_rebuilt(
         await caught_up(c.gw.log, c.gw.settings, c.redis)
         assert not await c.redis.exists(PROJECTOR_RESET, PROJECTOR_REPLAYS)
         assert await c.redis.exists(f"comments:{lid}")  # served from Redis again
-        assert _outline(await _ok(c, "GET", base, "u3")) == during
-        assert (await _ok(c, "GET", "/v1/notifications", "u2"))["unread"] == 3
+        assert _outline(await stack.ok(c, "GET", base, "u3")) == during
+        assert (await stack.ok(c, "GET", "/v1/notifications", "u2"))["unread"] == 3
 
 
 async def test_a_presence_batch_first_after_a_wipe_does_not_pass_for_the_whole_letter(
@@ -181,10 +145,10 @@ async def test_a_presence_batch_first_after_a_wipe_does_not_pass_for_the_whole_l
     async with services(tmp_path, redis_db, pg_database) as c:
         lid = await c.gw.create_letter(TEXT)
         base = f"/v1/letters/{lid}/comments"
-        await _ok(c, "POST", base, json={"body": "hello", "anchor": {"from": 0, "to": 4}})
+        await stack.ok(c, "POST", base, json={"body": "hello", "anchor": {"from": 0, "to": 4}})
         await append(c.gw.log, c.gw.settings, [awareness(lid, 7, 1, {"user": {"n": "A"}}, "c-x")])
         await caught_up(c.gw.log, c.gw.settings, c.redis)
-        await snapshot(c, pg_database)
+        await stack.snapshot(c, pg_database)
 
         letters = c.gw.settings.topic(Topic.LETTERS)
         gate = asyncio.Event()

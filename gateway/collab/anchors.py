@@ -216,6 +216,10 @@ class Resolver:
             where = self._resolve(anchor, start, end)
             if not where.detached and self._quoted(anchor.quote, where):
                 return where
+            if self._deleted(anchor.start) and self._deleted(anchor.end):
+                # Copies lie among its deleted characters (an edited text's undo, several
+                # items): their offsets would span copies, not its text. Detached.
+                return Resolved(None, None)
         return self._resolve(anchor, anchor.start, anchor.end)
 
     def _resolve(self, anchor: Anchor, start: str, end: str) -> Resolved:

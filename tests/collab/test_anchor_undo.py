@@ -141,6 +141,24 @@ def test_text_typed_before_it_is_not_a_copy(typed: str, deleted: str) -> None:
     assert e.covered(anchor) == (None if deleted == QUOTE else " number 1011")
 
 
+@pytest.mark.parametrize("edit", ["word removed", "typo fixed"])
+def test_text_edited_then_deleted_and_undone_never_marks_other_text(edit: str) -> None:
+    """Edited inside, its text is several items; deleted and undone, the copies lie among them.
+    Not read as its quote, it is detached, never a range spanning copies (a reviewer's: it
+    marked "number 1011 says so.")."""
+    e = Editing(TEXT)
+    anchor = e.anchor(QUOTE)
+    if edit == "word removed":
+        e.delete("report ")
+    else:
+        e.delete("01")
+        e.type("00", str(e.fragment.children[1].children[0]).index("11"))
+    e.undo.clear()
+    e.delete(str(e.fragment.children[1].children[0]))
+    e.undo.undo()
+    assert e.covered(anchor) in (None, "police number 1011", "police report number 1001")
+
+
 def test_text_typed_into_the_restored_text_stays_in_it() -> None:
     e = Editing(TEXT)
     anchor = e.anchor(QUOTE)

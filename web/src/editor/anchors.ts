@@ -259,6 +259,9 @@ function localResolver(binding: Binding, doc: PMNode): (anchor: Anchor) => Found
       const found = range(start, end, after)
       if (isAwaiting(found)) return found
       if (found && quoteMatches(textOf(doc, found), anchor.quote)) return found
+      // Copies lie among its deleted characters (an edited text's undo, several items): their
+      // positions would span copies, not its text. Detached (as the server's Resolver.resolve).
+      if (deleted(binding.doc, first.item) && deleted(binding.doc, last.item)) return null
     }
     return range(first, last, after)
   }

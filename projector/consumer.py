@@ -393,7 +393,11 @@ class Projector:
                 raise PositionPastEndError("projector", tp[0], tp[1], stored, end)
             self._stored[tp] = stored
             self._next[tp] = start if stored is None else max(stored, start)
-            if stored is None and end > start:
+            if stored is not None:
+                # Positions adopted from another writer: not ours to mark as replayed (a commit
+                # of theirs or ours that reaches the marker's target clears it in Redis).
+                self._rebuilds.pop(tp, None)
+            elif end > start:
                 self._rebuilds[tp] = (time.monotonic(), end)
                 self.metrics.rebuilds.labels(tp[0]).inc()
                 logger.info("rebuilding %s/%d from offset %d to %d", *tp, start, end)

@@ -24,13 +24,20 @@ from tests.snapshotter.scripts import drain
 
 @asynccontextmanager
 async def services(
-    tmp_path: Path, redis_db: str, dsn: str, options: ProjectorSettings = OPTIONS
+    tmp_path: Path,
+    redis_db: str,
+    dsn: str | None,
+    options: ProjectorSettings = OPTIONS,
+    **overrides: Any,
 ) -> AsyncIterator[Collab]:
-    settings = Settings(data_dir=tmp_path / "steno", redis_url=redis_db, database_url=dsn)
+    """`dsn` None: without PostgreSQL. `overrides`: more settings."""
+    settings = Settings(
+        data_dir=tmp_path / "steno", redis_url=redis_db, database_url=dsn, **overrides
+    )
     log = open_log(settings)
     await log.start()
     redis = aioredis.Redis.from_url(redis_db)
-    pg = await bounded_pool(dsn, 5.0, max_size=2)
+    pg = await bounded_pool(dsn, 5.0, max_size=2) if dsn else None
     try:
         async with (
             projector(settings, log, options),
@@ -39,7 +46,8 @@ async def services(
             async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
                 yield Collab(gw, redis, http)
     finally:
-        await pg.close()
+        if pg is not None:
+            await pg.close()
         await redis.aclose()
         await log.close()
 

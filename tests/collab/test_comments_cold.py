@@ -5,26 +5,20 @@ and users' notifications have a retention of their own."""
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
 from gateway.collab import cold, shared
-from schemas.bounded_pg import bounded_pool
-from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
 from snapshotter.store import Store
+from tests.collab import stack
 from tests.collab.conftest import Collab
-from tests.gateway.harness import running_gateway
-from tests.projector.support import OPTIONS, projector, redis_bytes
+from tests.projector.support import OPTIONS, redis_bytes
 from tests.snapshotter.scripts import drain
 from tests.support import eventually
 
@@ -33,29 +27,11 @@ TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days.\nRegards"
 TIMES = ("created_at", "edited_at")
 
 
-@asynccontextmanager
-async def cold_collab(tmp_path: Path, redis_db: str, dsn: str | None) -> AsyncIterator[Collab]:
-    settings = Settings(
-        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=dsn,
-        max_comments_per_letter=5,
-    )  # fmt: skip
-    log = open_log(settings)
-    await log.start()
-    redis = aioredis.Redis.from_url(redis_db)
-    pg = await bounded_pool(dsn, 5.0, max_size=2) if dsn else None
+def cold_collab(
+    tmp_path: Path, redis_db: str, dsn: str | None
+) -> AbstractAsyncContextManager[Collab]:
     options = OPTIONS.model_copy(update={"ttl_s": TTL_S})
-    try:
-        async with (
-            projector(settings, log, options),
-            running_gateway(settings, log, redis, pg) as gw,
-        ):
-            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-                yield Collab(gw, redis, http)
-    finally:
-        if pg is not None:
-            await pg.close()
-        await redis.aclose()
-        await log.close()
+    return stack.services(tmp_path, redis_db, dsn, options, partitions=2, max_comments_per_letter=5)
 
 
 async def _expired(c: Collab, lid: str) -> None:

@@ -7,6 +7,8 @@ Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (i
 browser fixtures).
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -40,6 +42,25 @@ async def _restored(page: Page) -> bool:
     return await body_text(page) == LETTER  # without the carets' name labels
 
 
+@asynccontextmanager
+async def _commented(
+    base_url: str, browser: Browser, title: str
+) -> AsyncIterator[tuple[Page, Page, str]]:
+    """Avery's and Parker's pages on a new letter whose QUOTE Avery has commented on, marked
+    on both; and the letter's id."""
+    async with pages(browser, 2) as (avery, parker):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, title, LETTER)
+        await open_letter(parker, base_url, "parker", letter)
+        await _select(avery, len("Yes. The "), len(QUOTE))
+        await expect(avery.locator(".comment-target")).to_have_text(f"On: “{QUOTE}”")
+        await avery.fill(".new-thread textarea", "Check this number")
+        await avery.click("button:has-text('Comment on selection')")
+        for page in (avery, parker):
+            await expect(page.locator(MARKS)).to_have_text(QUOTE)
+        yield avery, parker, letter
+
+
 async def _thread(base_url: str, letter: str) -> dict[str, Any]:
     token = mint_token(Settings(jwt_secret=STACK_SECRET), "avery", "demo-firm", name="Avery")
     async with httpx.AsyncClient(
@@ -54,17 +75,7 @@ async def _thread(base_url: str, letter: str) -> dict[str, Any]:
 async def test_undoing_the_deletion_of_commented_text_brings_the_comment_back(
     base_url: str, browser: Browser
 ) -> None:
-    async with pages(browser, 2) as (avery, parker):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Undo a deletion", LETTER)
-        await open_letter(parker, base_url, "parker", letter)
-        await _select(avery, len("Yes. The "), len(QUOTE))
-        await expect(avery.locator(".comment-target")).to_have_text(f"On: “{QUOTE}”")
-        await avery.fill(".new-thread textarea", "Check this number")
-        await avery.click("button:has-text('Comment on selection')")
-        for page in (avery, parker):
-            await expect(page.locator(MARKS)).to_have_text(QUOTE)
-
+    async with _commented(base_url, browser, "Undo a deletion") as (avery, parker, letter):
         # Parker deletes it with the words before it, then undoes that.
         await _select(parker, len("Yes. "), len("The " + QUOTE))
         await parker.keyboard.press("Backspace")
@@ -110,17 +121,7 @@ async def test_text_typed_before_commented_text_is_not_taken_for_it(
     """Typed just before the commented text, "new " has its first character as right origin, as
     an UndoManager copy has: deleting the commented text leaves the thread detached (it was
     marked on "new ", the server answering it attached there)."""
-    async with pages(browser, 2) as (avery, parker):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Type before", LETTER)
-        await open_letter(parker, base_url, "parker", letter)
-        await _select(avery, len("Yes. The "), len(QUOTE))
-        await expect(avery.locator(".comment-target")).to_have_text(f"On: “{QUOTE}”")
-        await avery.fill(".new-thread textarea", "Check this number")
-        await avery.click("button:has-text('Comment on selection')")
-        for page in (avery, parker):
-            await expect(page.locator(MARKS)).to_have_text(QUOTE)
-
+    async with _commented(base_url, browser, "Type before") as (avery, parker, letter):
         await _select(parker, len("Yes. The "), 0)
         await parker.keyboard.type("new ")
         await saved(parker)

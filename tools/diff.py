@@ -45,7 +45,6 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any, TypeVar
 
 from pycrdt import Doc
@@ -555,7 +554,7 @@ def _attribute(
     text = "\n".join(t for _, t in blocks)
     layout = layouts.layout([node for node, _ in blocks], text)
     tracker.base(layout, 0, layout.length)
-    starts = _block_starts([text for _, text in blocks])
+    starts = _starts([text for _, text in blocks])
     for user, updates in runs:
         walk.apply(updates)
         before, blocks = blocks, walk.blocks()
@@ -567,7 +566,7 @@ def _attribute(
             tail += 1
         texts = [text for _, text in blocks]
         content = "\n".join(texts)
-        was, starts = starts, _block_starts(texts)
+        was, starts = starts, _starts(texts)
         lo = starts[head] - 1 if head else 0
         hi = len(content) - starts[len(texts) - tail] if tail else 0
         anchors = _untouched(before, blocks, (head, tail), was, starts)
@@ -579,11 +578,6 @@ def _attribute(
     hunks = _hunks(a.snapshot.content, b.snapshot.content, tracker, lines)
     tracker.budget.coarse_lines = lines.coarse > 0
     return hunks, changes(tracker.text, layout, tracker.chars)
-
-
-def _block_starts(texts: list[str]) -> list[int]:
-    """Where each block starts in the text (blocks joined by line breaks), then its length + 1."""
-    return list(accumulate(map((1).__add__, map(len, texts)), initial=0))
 
 
 def _untouched(

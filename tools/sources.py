@@ -17,14 +17,13 @@ from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from eventlog import Log
 from eventlog.errors import LogError
 from eventlog.factory import open_log
 from schemas.events import Topic
 from schemas.settings import Settings, address_of
-from schemas.stores import until_loaded
+from schemas.stores import UnreachableError, answering_redis
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, lock_data_dir
 
 
@@ -67,9 +66,13 @@ async def open_sources(
         stack.push_async_callback(log.close)
         sources = Sources(settings, log)
         if redis:
-            sources.redis = _redis(settings)
+            if settings.redis_url is None:
+                raise SourceError("no Redis: set STENO_REDIS_URL")
+            try:  # a PING now: unreachable, it would surface mid-command (verify: "mismatch")
+                sources.redis = await answering_redis(settings.redis_url)
+            except UnreachableError as exc:
+                raise SourceError(str(exc)) from exc
             stack.push_async_callback(sources.redis.aclose)
-            await _ping(sources.redis, settings.redis_url)
         if pg:
             sources.pg = await _pool(settings)
             stack.push_async_callback(sources.pg.close)
@@ -80,25 +83,6 @@ async def open_sources(
 
 async def _migrated(pool: Any) -> bool:
     return await pool.fetchval("SELECT to_regclass('letter_version')") is not None
-
-
-def _redis(settings: Settings) -> Redis:
-    if settings.redis_url is None:
-        raise SourceError("no Redis: set STENO_REDIS_URL")
-    try:
-        return Redis.from_url(settings.redis_url)
-    except ValueError as exc:  # a malformed URL (scheme, port)
-        raise SourceError(f"Redis at {address_of(settings.redis_url)} unusable: {exc}") from exc
-
-
-async def _ping(redis: Redis, url: str | None) -> None:
-    # The client connects lazily: without a PING here an unreachable Redis would surface as a
-    # RedisError in the middle of the command (verify would then exit 1, "mismatch").
-    try:
-        await until_loaded(url or "")  # a Redis restarted a moment ago: wait for its dataset
-        await redis.ping()
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise SourceError(f"Redis at {address_of(url)} unreachable: {exc}") from exc
 
 
 async def _pool(settings: Settings) -> Any:

@@ -136,12 +136,11 @@ class EmbeddedRedis:
         has loaded its dataset: INFO answers while it loads, every other command says LOADING."""
         client = aioredis.Redis.from_url(self.url)
         try:
-            info = await client.info("server")
+            info = await client.info()  # server and persistence sections in one round trip
             if self._proc is None or info.get("process_id") != self._proc.pid:
                 return False
-            persistence = await client.info("persistence")
-            loading = bool(persistence.get("loading"))
-            self._loading = str(persistence.get("loading_loaded_perc", "?")) if loading else None
+            loading = bool(info.get("loading"))
+            self._loading = str(info.get("loading_loaded_perc", "?")) if loading else None
             return not loading
         finally:
             await client.aclose()

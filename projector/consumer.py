@@ -358,7 +358,8 @@ class Projector:
             for tp, (_, end) in self._rebuilds.items()
             if tp[0] == self.letters and tp[1] in touched
         }
-        actual = await self.store.commit(full, writes, replays)
+        marked = [tp for tp in full if tp[0] == self.letters]
+        actual = await self.store.commit(full, writes, replays, marked)
         if actual is None:
             return True
         await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})

@@ -209,20 +209,24 @@ class Store:
         fence: Mapping[TP, tuple[int | None, int]],
         writes: Sequence[Write],
         replays: Mapping[TP, int] | None = None,
+        marked: Iterable[TP] = (),
     ) -> dict[TP, int | None] | None:
         """Write `writes` and move each position from fence[tp][0] to fence[tp][1], atomically;
         None on success, else the positions actually stored (nothing was written).
 
-        `replays`: partitions of the fence this writer replays from their start, with the offset
-        the replay must reach. Their marker is set with the state, so that no reader takes a
-        partial state for the whole one; every commit deletes a marker its positions reach,
-        whichever writer set it (another instance may finish a replay it adopted)."""
+        Replay markers (`PROJECTOR_REPLAYS`, letters partitions only): `replays` are the
+        partitions this writer replays from their start, with the offset the replay must reach,
+        in the fence or not (a presence-only batch writes a letter's keys without its letters
+        position: raised only); their marker is set with the state, so that no reader takes a
+        partial state for the whole one. `marked`: partitions of the fence whose marker this
+        commit deletes once its position reaches the target, whichever writer set it (another
+        instance may finish a replay it adopted)."""
         tps = list(fence)
         argv: list[str | bytes] = [str(len(tps))]
         argv += ["" if fence[tp][0] is None else str(fence[tp][0]) for tp in tps]
         argv += [str(fence[tp][1]) for tp in tps]
         replays = replays or {}
-        for tp in [*tps, *(tp for tp in replays if tp not in fence)]:
+        for tp in dict.fromkeys([*(tp for tp in marked if tp in fence), *replays]):
             target = replays.get(tp)
             position = str(fence[tp][1]) if tp in fence else ""  # "": raise only
             argv += _cmd(

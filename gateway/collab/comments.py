@@ -317,8 +317,9 @@ async def _stored(collab: Collab, letter_id: str, for_cap: bool = False) -> list
     if redis is None:
         return []
     held = await cold.projected(collab, letter_id)
-    if not held.rebuilding:  # a rebuild's positions say nothing of our appends
-        await collab.caught_up(letter_id)
+    # Read again once the projector has our last append (a rebuild's positions say nothing of
+    # it): only if we appended to the letter lately, else that read is as fresh.
+    if not held.rebuilding and await collab.caught_up(letter_id):
         held = await cold.projected(collab, letter_id)
     if held.threads is not None:
         return held.threads

@@ -167,9 +167,10 @@ class Collab:
             if conn.events and conn.claims.sub in users and conn.claims.firm_id == firm:
                 conn.send(message, "app")
 
-    async def caught_up(self, letter_id: str) -> None:
-        """Wait (bounded) until the projector folded our last append for the letter."""
-        await self._projected([letter_id])
+    async def caught_up(self, letter_id: str) -> bool:
+        """Wait (bounded) until the projector folded our last append for the letter. False if
+        there was none to wait for (what was read before is as fresh as a read now)."""
+        return await self._projected([letter_id])
 
     async def caught_up_all(self, firm: str) -> None:
         """Read-your-writes for views spanning letters (a user's notifications): wait, bounded,
@@ -178,7 +179,7 @@ class Collab:
         self._forget_appends(time.monotonic())
         await self._projected([lid for lid, (_, of) in self._appended_at.items() if of == firm])
 
-    async def _projected(self, letters: list[str]) -> None:
+    async def _projected(self, letters: list[str]) -> bool:
         """Until the projector's stored position of each letter covers our last append to it,
         or CATCH_UP_S (then the reader gets what the projector has): one MGET a round. A letter
         without a position that we did not append to lately is cold (its keys expired: they
@@ -186,6 +187,7 @@ class Collab:
         redis = self.ctx.redis
         self._forget_appends(time.monotonic())
         waiting = [lid for lid in letters if self._appended.get(lid, 0)]
+        appended = bool(waiting)
         deadline = time.monotonic() + CATCH_UP_S
         while redis is not None and waiting:
             stored = await redis.mget([ydoc_offset_key(lid) for lid in waiting])
@@ -193,9 +195,10 @@ class Collab:
                 lid for lid, at in zip(waiting, stored, strict=True) if self._behind(lid, at)
             ]
             if time.monotonic() >= deadline:
-                return
+                break
             if waiting:
                 await asyncio.sleep(CATCH_UP_POLL_S)
+        return appended
 
     def _behind(self, letter_id: str, stored: bytes | None) -> bool:
         """Whether the projector's position for the letter (`stored`) misses our last append."""

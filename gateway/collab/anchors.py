@@ -39,6 +39,7 @@ import bisect
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pycrdt import Doc, Encoder, StickyIndex
@@ -201,11 +202,10 @@ class Resolver:
         self._flat = bool(self._runs) and isinstance(self._runs[0].node, YText)
         self._owner = {} if self._flat or not self._runs else self._leaf_ids(scratch)
         self._runs_by_origin: dict[int, _OriginRuns] | None = None
-        self._text: str | None = None  # rendered once, for the first restored anchor
 
-    @property
+    @cached_property
     def text(self) -> str:
-        """The text the offsets count in (up to its last character)."""
+        """The text the offsets count in (up to its last character); rendered once."""
         return render(self._runs)
 
     def resolve(self, anchor: Anchor) -> Resolved:
@@ -232,9 +232,7 @@ class Resolver:
         return Resolved(self._offset(start), self._offset(end))
 
     def _quoted(self, quote: str, where: Resolved) -> bool:
-        if self._text is None:
-            self._text = self.text
-        return quote_matches(self._text[where.start : where.end], quote)
+        return quote_matches(self.text[where.start : where.end], quote)
 
     def _restored(self, encoded: str) -> str:
         """The position on the copy of its deleted character that Yjs' UndoManager put back

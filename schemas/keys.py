@@ -98,6 +98,15 @@ def idempotency_key(firm_id: str, user_id: str, key: str) -> str:
     return f"idempotency:{quote(firm_id, safe='')}:{quote(user_id, safe='')}:{quote(key, safe='')}"
 
 
+def restored_idempotency_key(scoped: str) -> str:
+    """`idempotency:<scoped hash>`: a settled claim `backfill locks` restored from the log
+    (`letter.created`'s `idempotency`, the sha256 of the claim's `idempotency_key`); the gateway
+    looks for a claim there after its own key. One part after the prefix where a claim's own
+    key has three (each percent-encoded): the two never meet, and a wipe that spares
+    `idempotency:*` spares both."""
+    return f"idempotency:{scoped}"
+
+
 # Match patterns of every live-state key above the projector writes (a backfill's wipe): each
 # key function given "*". `ydoc:*` covers the offsets, `notifications:*` the hashes' indexes.
 LIVE_STATE_PATTERNS = (

@@ -55,7 +55,7 @@ from gateway.auth import Claims
 from gateway.redis_lua import NOW
 from schemas.events import CreateKey
 from schemas.ids import uuid7
-from schemas.keys import idempotency_key
+from schemas.keys import idempotency_key, restored_idempotency_key
 
 log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
@@ -215,17 +215,11 @@ def scoped_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def restored_key(scoped: str) -> str:
-    """`idempotency:<scoped hash>`: a claim restored from the log. One part after the prefix,
-    where a claim's own key has three (each percent-encoded): the two never meet, and a wipe
-    that spares `idempotency:*` spares both."""
-    return f"idempotency:{scoped}"
-
-
 async def restore(redis: Any, logged: CreateKey, letter_id: str, deadline_ms: int) -> int:
     """Write a logged claim back, settled, unless its key exists: RESTORE's answer."""
     value = Claim(logged.request, letter_id, DONE).encode()
-    return int(await redis.eval(RESTORE, 1, restored_key(logged.key), value, deadline_ms))
+    key = restored_idempotency_key(logged.key)
+    return int(await redis.eval(RESTORE, 1, key, value, deadline_ms))
 
 
 def digest(claims: Claims, body: dict[str, Any]) -> str:
@@ -256,7 +250,7 @@ async def begin(
     pending_ttl_s = math.ceil(append_timeout_s + PENDING_SLACK_S)
     try:
         held = await redis.eval(
-            CLAIM, 2, key, restored_key(scoped_hash(key)), mine.encode(), pending_ttl_s
+            CLAIM, 2, key, restored_idempotency_key(scoped_hash(key)), mine.encode(), pending_ttl_s
         )
     except RedisError as exc:
         raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc

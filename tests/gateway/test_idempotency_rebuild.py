@@ -19,6 +19,7 @@ from eventlog.factory import open_log
 from gateway.api import idempotency
 from schemas import keys
 from schemas.events import CreateKey, LetterCreated, Topic
+from schemas.keys import restored_idempotency_key
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
 from tools.backfill import backfill
@@ -93,7 +94,7 @@ async def test_a_create_repeated_after_a_wipe_and_restore_answers_the_first_lett
     assert other.json() == {"detail": idempotency.REUSED}
     assert len(await env.created()) == 1  # nothing appended
     # Kept for what was left of the claim's TTL, and never written over: a rerun adds nothing.
-    restored = idempotency.restored_key(logged["idempotency"]["key"])
+    restored = restored_idempotency_key(logged["idempotency"]["key"])
     assert 0 < await env.redis.ttl(restored) <= env.gw.settings.idempotency_ttl_s
     assert await env.restore() == line.format("0 restored, 1 already held, 0 lapsed")
 
@@ -115,7 +116,7 @@ async def test_a_claim_made_after_the_wipe_is_the_one_that_answers(env: Env) -> 
 async def test_a_claim_whose_ttl_ran_out_by_the_record_is_not_restored(env: Env) -> None:
     logged = CreateKey(key="0" * 64, request="1" * 64)
     assert await idempotency.restore(env.redis, logged, "L1", deadline_ms=1) == -1
-    assert await env.redis.exists(idempotency.restored_key(logged.key)) == 0
+    assert await env.redis.exists(restored_idempotency_key(logged.key)) == 0
 
 
 def test_a_letter_created_before_the_field_still_decodes() -> None:

@@ -294,7 +294,7 @@ export function commentsPanel(
   // again once the edits pause, until the server says so; once per detachment (`asked`).
   let backTimer = 0
   editor.on('update', () => {
-    if (!loaded.some((t) => t.detached)) return
+    if (!loaded.some((t) => t.detached && !asked.has(t.thread_id))) return // none to ask about
     clearTimeout(backTimer)
     backTimer = window.setTimeout(() => {
       const back = new Set(

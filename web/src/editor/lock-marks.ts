@@ -27,7 +27,9 @@ export function showLocks(editor: Editor, locks: () => Map<string, Lock>, selfId
         // Worked out again when the locks or the sections changed, else moved with the edit:
         // rebuilt per transaction, they cost a walk of the letter per keystroke.
         apply: (tr, set) => {
-          if (tr.getMeta(key) !== undefined || (tr.docChanged && touchesSections(tr))) return build(tr.doc)
+          const changed = tr.getMeta(key) !== undefined
+          if (!changed && locks().size === 0) return DecorationSet.empty // the usual letter: nothing per key
+          if (changed || (tr.docChanged && touchesSections(tr))) return build(tr.doc)
           if (!tr.docChanged) return set
           const mapped = set.map(tr.mapping, tr.doc)
           // A block replaced whole (a colleague's edit) loses its mark in the mapping: redo them.

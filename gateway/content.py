@@ -32,7 +32,8 @@ def initial_update(content: str, field: str) -> bytes:
 
 
 def plain_text(doc: Doc[Any], field: str) -> str:
-    """The document's text: one line per block element (or the Y.Text of that name)."""
+    """The document's text: one line per block element, a hard break one "\n" in its line, as
+    the snapshotter renders it (or the Y.Text of that name)."""
     return render(leaves(doc, field))
 
 
@@ -94,15 +95,47 @@ def _walk(
     blocks: bool = False,
 ) -> int:
     """Append the leaves under `node` starting at offset `at`; return the offset after it.
-    Children are lines ("\\n" between them) unless all are text (`blocks`: always lines)."""
+    As the snapshotter renders a block (snapshotter/document.py `_block_text`): a run of text and
+    inline nodes is one line, each other child a line of its own, "\\n" between lines; the
+    root's children are all lines (`blocks`)."""
     if isinstance(node, YXmlText):
-        text = "".join(chunk for chunk, _ in node.diff(txn) if isinstance(chunk, str))
+        text = _text(node, txn)
         out.append(Leaf(node, at, text))
         return at + len(text)
-    children = node.children(txn)
-    inline = not blocks and all(isinstance(child, YXmlText) for child in children)
-    for i, child in enumerate(children):
-        if i and not inline:
-            at += 1  # the "\n" between blocks
-        at = _walk(child, at, out, txn)
+    lines = run = False  # a line written; a run of inline content open
+    for child in node.children(txn):
+        inline = None if blocks else _inline(child, txn)
+        if inline is None:  # a block
+            at += 1 if lines or run else 0  # the "\n" between lines
+            at, lines, run = _walk(child, at, out, txn), True, False
+            continue
+        text, starts = inline
+        if starts and not run:
+            at, run = at + (1 if lines else 0), True
+        if isinstance(child, YXmlText):  # its leaf, even empty: anchors find a paragraph by it
+            out.append(Leaf(child, at, text))
+        at += len(text)  # a hard break's "\n" is a gap between leaves: `render` fills it
     return at
+
+
+# Inline elements and their text, as the snapshotter renders them (its INLINE; an element of
+# another name is a block). Services do not import each other: tests/gateway/test_hard_breaks.py
+# holds the two renderings equal.
+INLINE = {"text": "", "hardBreak": "\n", "hard_break": "\n", "image": ""}
+
+
+def _inline(
+    node: YXmlFragment | YXmlElement | YXmlText, txn: YTransaction
+) -> tuple[str, bool] | None:
+    """An inline child's text and whether it starts a line (empty text does not, as in the
+    snapshotter's JSON it is no node); None for a block."""
+    if isinstance(node, YXmlText):
+        text = _text(node, txn)
+        return text, bool(text)
+    tag = node.tag() if isinstance(node, YXmlElement) else None  # type: ignore[attr-defined]
+    inline = INLINE.get(tag or "")
+    return None if inline is None else (inline, True)
+
+
+def _text(node: YXmlText, txn: YTransaction) -> str:
+    return "".join(chunk for chunk, _ in node.diff(txn) if isinstance(chunk, str))

@@ -6,7 +6,7 @@
 // breaks, bold, italic, underline, strike, code and links): tables, task lists, images, text
 // alignment, highlight, text style (colour, font, size, line height, background) and sub/superscript.
 
-import type { Extensions } from '@tiptap/core'
+import { Extension, type Extensions } from '@tiptap/core'
 import Highlight from '@tiptap/extension-highlight'
 import Image from '@tiptap/extension-image'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
@@ -17,9 +17,20 @@ import TextAlign from '@tiptap/extension-text-align'
 import { TextStyleKit } from '@tiptap/extension-text-style'
 import StarterKit from '@tiptap/starter-kit'
 
+// A hard break is one "\n" of the letter's plain text, as the server counts offsets
+// (gateway/content.py, the snapshotter). ProseMirror's textBetween (text.ts, a comment's quote)
+// and textContent read a leaf's text from its spec's `leafText`, which TipTap's HardBreak lacks
+// (its `renderText` serves TipTap's getText and the clipboard only) and TipTap passes no such
+// field through: `extendNodeSchema` adds it to the node's spec.
+const HardBreakText = Extension.create({
+  name: 'hardBreakText',
+  extendNodeSchema: (node) => (node.name === 'hardBreak' ? { leafText: () => '\n' } : {}),
+})
+
 export const documentExtensions: Extensions = [
   // Yjs keeps the undo history (per user); ProseMirror's own would undo other people's edits.
   StarterKit.configure({ undoRedo: false }),
+  HardBreakText,
   TableKit.configure({ table: { resizable: false } }),
   TaskList,
   TaskItem.configure({ nested: true }),

@@ -1,12 +1,14 @@
-// Plain-text offsets as the gateway counts them (gateway/content.py: one line per block), the
-// range a remote change touched, and a word diff for "what changed against the current text".
+// Plain-text offsets as the gateway counts them (gateway/content.py, the snapshotter's rendering:
+// one line per block, an image or rule an empty one, a hard break one "\n": schema.ts gives it
+// that `leafText`), the range a remote change touched, and a word diff for "what changed against
+// the current text".
 
 import type { Node as PMNode } from '@tiptap/pm/model'
 import type { EditorState } from '@tiptap/pm/state'
 import { StepMap } from '@tiptap/pm/transform'
 
 export function plainText(doc: PMNode): string {
-  return doc.textBetween(0, doc.content.size, '\n')
+  return indexOf(doc).text
 }
 
 /** The plain-text offset of a document position, in code points as the server counts them
@@ -33,12 +35,13 @@ export function positionAt(doc: PMNode, offset: number): number {
   return low
 }
 
-// Both functions read `doc.textBetween(0, pos, '\n')`; walking the document for each position cost
-// a long letter's comment event half a second (every anchor end, at every step of the search).
-// A document is immutable: its text and where each piece starts are worked out once, in the one
-// walk textBetween makes, and kept while the document is.
+// Both functions read the text before `pos` (`doc.textBetween(0, pos, '\n')` but for block
+// leaves); walking the document for each position cost a long letter's comment event half a
+// second (every anchor end, at every step of the search). A document is immutable: its text and
+// where each piece starts are worked out once, in one walk as textBetween's, and kept while the
+// document is.
 interface TextIndex {
-  text: string // textBetween(0, doc.content.size, '\n'): textBetween(0, pos) is a prefix of it
+  text: string // the letter's plain text: the text before any position is a prefix of it
   starts: number[] // the position each piece of `text` is taken from, ascending
   units: number[] // the length of `text` before each piece
   sliced: boolean[] // a text node, cut at the position (else a separator or a leaf: whole)
@@ -60,7 +63,8 @@ function indexOf(doc: PMNode): TextIndex {
     pieces.push(text)
     length += text.length
   }
-  // As Fragment.textBetween does, from 0: a node counts once it starts before the position.
+  // As Fragment.textBetween does, from 0: a node counts once it starts before the position. But
+  // a block leaf (an image, a rule) is a line, empty, as on the server; textBetween skips it.
   let first = true
   doc.descendants((node, pos) => {
     const text = node.isText
@@ -68,7 +72,7 @@ function indexOf(doc: PMNode): TextIndex {
       : node.isLeaf && node.type.spec.leafText
         ? node.type.spec.leafText(node)
         : ''
-    if (node.isBlock && ((node.isLeaf && text) || node.isTextblock)) {
+    if (node.isBlock && (node.isLeaf || node.isTextblock)) {
       if (first) first = false
       else add(pos, '\n', false)
     }
@@ -85,7 +89,7 @@ function indexOf(doc: PMNode): TextIndex {
   return index
 }
 
-/** The length of `doc.textBetween(0, pos, '\n')`. */
+/** The length of the plain text before `pos`. */
 function unitsBefore(index: TextIndex, pos: number): number {
   const piece = countBelow(index.starts, pos) - 1 // the last one starting before `pos`
   if (piece < 0) return 0

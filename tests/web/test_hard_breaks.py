@@ -1,0 +1,82 @@
+"""A hard break (Shift+Enter) is one "\\n" of the letter's plain text on the page as on the
+server: a thread the page marks by the server's offsets (its positions name characters not
+received yet) marks the words the server quotes, after breaks inside and at the start of a
+paragraph.
+
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
+browser fixtures).
+"""
+
+import base64
+import re
+
+import httpx
+from playwright.async_api import Browser, Route, expect
+
+from gateway.auth import mint_token
+from schemas.settings import Settings
+from tests.support import eventually
+from tests.web.browser import marked, open_letter, pages, saved
+from tests.web.test_browser import STACK_SECRET, base_url, browser
+
+__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+
+COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
+WORDS = ("damages", "5000", "Regards")
+
+
+def _position(client: int, clock: int) -> str:
+    """Yjs' encodeRelativePosition of a position on item (client, clock < 128), assoc 0: on a
+    client the letter has none of, so the page marks the thread by its offsets meanwhile."""
+    return base64.b64encode(bytes([0, client & 0x7F | 0x80, client >> 7, clock, 0])).decode()
+
+
+async def test_offsets_after_a_hard_break_are_the_servers(base_url: str, browser: Browser) -> None:
+    token = mint_token(Settings(jwt_secret=STACK_SECRET), "avery", "demo-firm", name="Avery")
+    async with (
+        httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"}) as http,
+        pages(browser, 2) as (avery, parker),
+    ):
+        body = {"firm_id": "demo-firm", "title": "Breaks", "content": "Dear Sir,\nWe claim"}
+        created = await http.post("/v1/letters", json=body)
+        assert created.status_code == 201, created.text
+        letter = created.json()["letter_id"]
+
+        await open_letter(avery, base_url, "avery", letter)
+        await avery.locator(".letter-body p").nth(1).click()
+        await avery.keyboard.press("End")
+        for key in ["Shift+Enter", "damages of 5000", "Shift+Enter", "Shift+Enter", "Regards"]:
+            await (avery.keyboard.press if key.startswith("Shift") else avery.keyboard.type)(key)
+        await avery.locator(".letter-body p").nth(0).click()
+        await avery.keyboard.press("Home")
+        await avery.keyboard.press("Shift+Enter")
+        await saved(avery)
+
+        content = (await http.get(f"/v1/letters/{letter}")).json()["content"]
+        assert content == "\nDear Sir,\nWe claim\ndamages of 5000\n\nRegards"
+        path = f"/v1/letters/{letter}/comments"
+        for word in WORDS:
+            at = content.index(word)
+            comment = {"body": word, "anchor": {"from": at, "to": at + len(word)}, "mentions": []}
+            assert (await http.post(path, json=comment)).status_code == 201
+        threads = (await http.get(path)).json()["threads"]
+        assert [(t["anchor"]["from"], t["anchor"]["quote"]) for t in threads] == [
+            (content.index(word), word) for word in WORDS
+        ]
+
+        async def awaiting(route: Route) -> None:
+            if route.request.method != "GET":
+                await route.continue_()
+                return
+            response = await route.fetch()
+            listed = await response.json()
+            for thread in listed["threads"]:
+                positions = {"start": _position(4242, 1), "end": _position(4242, 2), "after": ""}
+                thread["anchor"].update(positions)
+            await route.fulfill(response=response, json=listed)
+
+        await parker.route(COMMENTS, awaiting)
+        await open_letter(parker, base_url, "parker", letter)
+        await expect(parker.locator(".thread .quote")).to_have_count(len(WORDS))
+        await eventually(lambda: marked(parker, *WORDS))
+        assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]

@@ -215,9 +215,10 @@ def auditor_router(
 
     @router.get("/versions")
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:
-        reached = await _reached(_pg(src), letter_id)
+        if not await _reached(_pg(src), letter_id):  # 503 whatever the tables hold: not read
+            await _whole(src, letter_id, reached=False)
         rows = await read.list_versions(src.pg, letter_id)
-        await _whole(src, letter_id, reached)
+        await _whole(src, letter_id)
         return [
             {"version_number": n, "created_at": iso_of(at), "change_data": data}
             for n, at, data in rows

@@ -20,8 +20,8 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 
@@ -38,6 +38,7 @@ from schemas.rebuilds import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_S = "5"  # PostgreSQL down or not given: the letter's keys come back at its next event
 REBUILD_RETRY_S = "30"  # a rebuild folds the whole log: minutes, not seconds
@@ -118,29 +119,43 @@ async def _snapshotted(collab: Collab, pg: Any, topic: str, partition: int) -> b
     at most CATCH_UP_S: read-your-writes (and others' writes) on the tables. It commits every
     batch, so this is its lag, well under a second while it keeps up."""
     end = (await collab.ctx.log.end_offsets(topic)).get(partition, 0)
-    deadline = time.monotonic() + shared.CATCH_UP_S
-    while True:
-        at = await pg.fetchval(_POSITION, SNAPSHOTTER_GROUP, topic, partition)
-        if (at or 0) >= end:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(SNAPSHOTTER_POLL_S)
+
+    async def folded() -> bool | None:
+        return await _snapshotter_at(pg, topic, partition) >= end or None
+
+    return await _polled(folded, SNAPSHOTTER_POLL_S) is not None
 
 
 async def _projected(collab: Collab, letter_id: str) -> list[dict[str, Any]] | None:
     """The threads once the projector has the letter, waiting at most CATCH_UP_S; None if it
     does not. A letter it has not reached yet (just created) looks cold too: with PostgreSQL
     its tables say so (no threads), without it only the projector can."""
-    deadline = time.monotonic() + shared.CATCH_UP_S
-    while collab.ctx.redis is not None and time.monotonic() < deadline:
+    if collab.ctx.redis is None:
+        return None
+
+    async def held_now() -> list[dict[str, Any]] | None:
         held = await projected(collab, letter_id)
         if held.rebuilding:
             raise _unavailable(PROJECTOR_REBUILT, REBUILD_RETRY_S)
-        if held.threads is not None:
-            return held.threads
-        await asyncio.sleep(shared.CATCH_UP_POLL_S)
-    return None
+        return held.threads
+
+    return await _polled(held_now, shared.CATCH_UP_POLL_S)
+
+
+async def _polled(check: Callable[[], Awaitable[T | None]], poll_s: float) -> T | None:
+    """The first answer of `check` other than None, asked every `poll_s` until CATCH_UP_S has
+    passed (then None)."""
+    deadline = time.monotonic() + shared.CATCH_UP_S
+    while (found := await check()) is None:
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(poll_s)
+    return found
+
+
+async def _snapshotter_at(pg: Any, topic: str, partition: int) -> int:
+    """The snapshotter's committed position in the partition (0 before its first commit)."""
+    return int(await pg.fetchval(_POSITION, SNAPSHOTTER_GROUP, topic, partition) or 0)
 
 
 async def settled(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
@@ -157,40 +172,28 @@ async def settled(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
         end = (await collab.ctx.log.end_offsets(topic)).get(partition, 0)
     except LogError as exc:
         raise _unavailable("log unavailable", RETRY_S) from exc
-    deadline = time.monotonic() + shared.CATCH_UP_S
-    while True:
+
+    async def folded() -> list[dict[str, Any]] | None:
+        nonlocal pg
         if redis is not None:
-            held = await _projected_to(collab, letter_id, topic, partition, end)
-            if held is not None:
-                return held
+            # None also if Redis holds no keys of the letter (they expired: PostgreSQL has them).
+            held, at = await _redis_held(collab, letter_id, topic, partition)
+            if held.threads is not None and at is not None and at >= end:
+                return held.threads
         if pg is not None:
             try:
-                at = await pg.fetchval(_POSITION, SNAPSHOTTER_GROUP, topic, partition)
+                at_pg = await _snapshotter_at(pg, topic, partition)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("snapshotter position unreadable: %r", exc)
                 pg = None  # the projector may still catch up
             else:
-                if (at or 0) >= end:  # rows commit with the position: a later read has them
+                if at_pg >= end:  # rows commit with the position: a later read has them
                     return await threads(collab, letter_id)
-        if time.monotonic() >= deadline:
-            raise _unavailable(BEHIND, RETRY_S)
-        await asyncio.sleep(SNAPSHOTTER_POLL_S)
-
-
-async def _projected_to(
-    collab: Collab, letter_id: str, topic: str, partition: int, end: int
-) -> list[dict[str, Any]] | None:
-    """The threads Redis holds for the letter if the projector has folded its partition up to
-    `end` (read with its position and the rebuild markers in one transaction); None if not, or
-    if it holds no keys of the letter (they expired: PostgreSQL has its threads)."""
-    async with collab.ctx.redis.pipeline(transaction=True) as pipe:
-        keys = [comments_key(letter_id), ydoc_offset_key(letter_id), PROJECTOR_RESET]
-        pipe.mget([*keys, projector_position_key(topic, partition)])
-        pipe.hexists(PROJECTOR_REPLAYS, replay_field(topic, partition))
-        (found, folded, reset, at), replaying = await pipe.execute()
-    if reset is not None or replaying or at is None or int(at) < end:
         return None
-    return _held(found, folded)
+
+    if (found := await _polled(folded, SNAPSHOTTER_POLL_S)) is None:
+        raise _unavailable(BEHIND, RETRY_S)
+    return found
 
 
 class Projected(NamedTuple):
@@ -207,16 +210,26 @@ async def projected(collab: Collab, letter_id: str) -> Projected:
     any (`ydoc:<id>:offset` and no `comments:<id>`), None for a cold one (neither key). Read
     with the markers in one transaction: a replay's first commit writes its marker with its
     state (projector/store.py)."""
-    redis = collab.ctx.redis
     topic = collab.ctx.settings.topic(Topic.LETTERS)
     partition = collab.ctx.log.partition_for(topic, letter_id.encode())
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.mget([comments_key(letter_id), ydoc_offset_key(letter_id), PROJECTOR_RESET])
+    held, _ = await _redis_held(collab, letter_id, topic, partition)
+    return held
+
+
+async def _redis_held(
+    collab: Collab, letter_id: str, topic: str, partition: int
+) -> tuple[Projected, int | None]:
+    """`projected`, and the projector's position in the partition (None before its first
+    commit), read in one transaction."""
+    async with collab.ctx.redis.pipeline(transaction=True) as pipe:
+        keys = [comments_key(letter_id), ydoc_offset_key(letter_id), PROJECTOR_RESET]
+        pipe.mget([*keys, projector_position_key(topic, partition)])
         pipe.hexists(PROJECTOR_REPLAYS, replay_field(topic, partition))
-        (found, folded, reset), replaying = await pipe.execute()
+        (found, folded, reset, at), replaying = await pipe.execute()
+    position = None if at is None else int(at)
     if reset is not None or replaying:
-        return Projected(None, True)
-    return Projected(_held(found, folded), False)
+        return Projected(None, True), position
+    return Projected(_held(found, folded), False), position
 
 
 def _held(found: bytes | None, folded: bytes | None) -> list[dict[str, Any]] | None:

@@ -1,7 +1,7 @@
 """Fixtures: a gateway with Redis, the embedded log and the projector running in-process."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,18 +42,34 @@ async def collab(tmp_path: Path, redis_db: str) -> AsyncIterator[Collab]:
         yield running
 
 
-@asynccontextmanager
-async def collab_on(tmp_path: Path, redis_db: str, **overrides: Any) -> AsyncIterator[Collab]:
+def collab_on(
+    tmp_path: Path, redis_db: str, **overrides: Any
+) -> AbstractAsyncContextManager[Collab]:
     """The gateway, the projector and Redis of `collab`, with other settings."""
-    settings = Settings(
-        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None,
-        **overrides,
-    )  # fmt: skip
+    return _running(tmp_path, redis_db, True, overrides)
+
+
+def unprojected_on(
+    tmp_path: Path, redis_db: str, **overrides: Any
+) -> AbstractAsyncContextManager[Collab]:
+    """`collab_on` without the projector: Redis holds only what the gateway writes."""
+    return _running(tmp_path, redis_db, False, overrides)
+
+
+@asynccontextmanager
+async def _running(
+    tmp_path: Path, redis_db: str, projected: bool, overrides: dict[str, Any]
+) -> AsyncIterator[Collab]:
+    settings = Settings(**{
+        "data_dir": tmp_path / "steno", "redis_url": redis_db, "partitions": 2,
+        "database_url": None, **overrides,
+    })  # fmt: skip
     log = open_log(settings)
     await log.start()
     redis = aioredis.Redis.from_url(redis_db)
     try:
-        async with projector(settings, log), running_gateway(settings, log, redis) as gw:
+        folding = projector(settings, log) if projected else nullcontext()
+        async with folding, running_gateway(settings, log, redis) as gw:
             async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
                 yield Collab(gw, redis, http)
     finally:

@@ -5,15 +5,10 @@ nobody reads notifications from."""
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
 from gateway.collab import shared
-from schemas.settings import Settings
-from tests.collab.conftest import Collab
-from tests.gateway.harness import running_gateway
+from tests.collab.conftest import Collab, unprojected_on
 
 
 async def _comment(c: Collab, letter: str) -> None:
@@ -43,28 +38,16 @@ async def test_a_read_waits_only_for_its_own_firms_comments(
     instance appended. Before, it waited for every letter appended to, whatever its firm or
     event (a lock), polling Redis per letter."""
     monkeypatch.setattr(shared, "CATCH_UP_S", 60.0)
-    settings = Settings(
-        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None
-    )
-    log = open_log(settings)
-    await log.start()
-    redis = aioredis.Redis.from_url(redis_db)
-    try:
-        async with running_gateway(settings, log, redis) as gw:
-            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-                c = Collab(gw, redis, http)
-                theirs = await gw.create_letter("Alpha beta", firm="firm-a")
-                ours = await gw.create_letter("Gamma delta", firm="firm-b")
-                await _comment(c, theirs)
-                r = await c.call("POST", f"/v1/letters/{ours}/locks/damages", firm="firm-b")
-                assert r.status_code == 200, r.text
-                appended_at = gw.app.state.collab._appended_at
-                assert list(appended_at) == [theirs]  # a lock changes nobody's notifications
-                # Would wait the 60 s for the other firm's comment, unprojected.
-                r = await asyncio.wait_for(
-                    c.call("GET", "/v1/notifications", user="bob", firm="firm-b"), 10
-                )
-                assert r.status_code == 200 and r.json()["notifications"] == []
-    finally:
-        await redis.aclose()
-        await log.close()
+    async with unprojected_on(tmp_path, redis_db) as c:
+        theirs = await c.gw.create_letter("Alpha beta", firm="firm-a")
+        ours = await c.gw.create_letter("Gamma delta", firm="firm-b")
+        await _comment(c, theirs)
+        r = await c.call("POST", f"/v1/letters/{ours}/locks/damages", firm="firm-b")
+        assert r.status_code == 200, r.text
+        appended_at = c.gw.app.state.collab._appended_at
+        assert list(appended_at) == [theirs]  # a lock changes nobody's notifications
+        # Would wait the 60 s for the other firm's comment, unprojected.
+        r = await asyncio.wait_for(
+            c.call("GET", "/v1/notifications", user="bob", firm="firm-b"), 10
+        )
+        assert r.status_code == 200 and r.json()["notifications"] == []

@@ -15,13 +15,12 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog import Log
-from eventlog.factory import open_log
 from gateway.api import idempotency
 from schemas import keys
 from schemas.events import CreateKey, LetterCreated, Topic
 from schemas.keys import restored_idempotency_key
-from schemas.settings import Settings
-from tests.gateway.harness import Running, running_gateway
+from tests.collab.conftest import unprojected_on
+from tests.gateway.harness import Running
 from tools.backfill import backfill
 from tools.progress import Meter
 from tools.sources import Sources
@@ -58,17 +57,8 @@ class Env:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def env(tmp_path: Path, redis_db: str) -> AsyncIterator[Env]:
-    settings = Settings(data_dir=tmp_path / "steno", partitions=1, redis_url=redis_db)
-    log = open_log(settings)
-    await log.start()
-    redis = aioredis.Redis.from_url(redis_db)
-    try:
-        async with running_gateway(settings, log, redis) as gw:
-            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-                yield Env(gw, redis, http)
-    finally:
-        await redis.aclose()
-        await log.close()
+    async with unprojected_on(tmp_path, redis_db, partitions=1) as c:
+        yield Env(c.gw, c.redis, c.http)
 
 
 async def test_a_create_repeated_after_a_wipe_and_restore_answers_the_first_letter(
@@ -99,18 +89,19 @@ async def test_a_create_repeated_after_a_wipe_and_restore_answers_the_first_lett
     assert await env.restore() == line.format("0 restored, 1 already held, 0 lapsed")
 
 
-async def test_a_claim_made_after_the_wipe_is_the_one_that_answers(env: Env) -> None:
-    """A repeat before the restore makes a second letter (the window the README names); its own
-    claim then answers, not the restored one, so the caller keeps the letter it was last given."""
+async def test_a_repeat_before_the_restore_waits_for_it(env: Env) -> None:
+    """A repeat between the wipe and the restore would make a second letter: 503 until
+    `backfill locks` ran (gateway/restored.py), then the first letter."""
     first = await env.create()
     await env.redis.flushdb()
-    second = await env.create()
-    assert second.status_code == 201, second.text
-    assert second.json()["letter_id"] != first.json()["letter_id"]
+    early = await env.create()
+    assert early.status_code == 503, early.text
+    assert "steno-collab backfill locks" in early.json()["detail"]
+    assert len(await env.created()) == 1  # nothing appended
     await env.restore()
     again = await env.create()
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert again.json() == second.json()
+    assert again.json() == first.json()
 
 
 async def test_a_claim_whose_ttl_ran_out_by_the_record_is_not_restored(env: Env) -> None:

@@ -6,7 +6,6 @@ a URL turned into a space named as such."""
 import re
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -14,11 +13,10 @@ import pytest_asyncio
 from eventlog import Log
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from steno_collab.services import gateway_app
 from tests.tools.cli import cli_env, run_cli
 from tests.tools.scripted import LETTER, scripted
-from tests.tools.session import FIRM
 from tests.tools.snapshots import snapshot_all
+from tests.tools.test_rest import auth, rest_client
 from tools.replay import Cut, NotYetCreated
 from tools.timefmt import BadInstant, iso, parse_instant
 
@@ -42,16 +40,8 @@ async def created_ms(settings: Settings, log: Log) -> int:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(settings: Settings, log: Log, created_ms: int) -> AsyncIterator[httpx.AsyncClient]:
-    pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    transport = httpx.ASGITransport(app=gateway_app(settings, log, None, pg))
-    headers = {"Authorization": f"Bearer {mint_token(settings, 'aud-1', FIRM, 'auditor')}"}
-    try:
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://gw", headers=headers
-        ) as http:
-            yield http
-    finally:
-        await pg.close()
+    async with rest_client(settings, log, settings.database_url, headers=auth(settings)) as http:
+        yield http
 
 
 async def test_versions_write_instants_as_history_and_replay_do(

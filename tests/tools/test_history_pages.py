@@ -7,7 +7,6 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -15,11 +14,10 @@ import pytest_asyncio
 from eventlog import Log
 from schemas import Anchor, CommentCreated
 from schemas.settings import Settings
-from steno_collab.services import gateway_app
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.session import Client, Session
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth
+from tests.tools.test_rest import auth, rest_client
 from tools.timefmt import parse_instant
 
 BASE = f"/v1/letters/{LETTER}/history"
@@ -35,16 +33,9 @@ def store(request: pytest.FixtureRequest) -> str:
 async def client(settings: Settings, log: Log, store: str) -> AsyncIterator[httpx.AsyncClient]:
     await scripted(log, settings)
     await snapshot_all(settings, log)
-    pg = None
-    if store == "postgres":
-        pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    transport = httpx.ASGITransport(app=gateway_app(settings, log, None, pg))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-            yield http
-    finally:
-        if pg is not None:
-            await pg.close()
+    dsn = settings.database_url if store == "postgres" else None
+    async with rest_client(settings, log, dsn) as http:
+        yield http
 
 
 async def _page(http: httpx.AsyncClient, settings: Settings, url: str, **params: Any) -> Any:

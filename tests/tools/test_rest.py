@@ -1,6 +1,8 @@
 """The auditor REST endpoints, mounted on a real gateway app, on both logs."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import httpx
@@ -19,14 +21,24 @@ from tests.tools.snapshots import snapshot_all
 async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClient]:
     await scripted(log, settings)
     await snapshot_all(settings, log)
-    pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    app = gateway_app(settings, log, None, pg)  # the gateway's routes and the auditors'
-    transport = httpx.ASGITransport(app=app)
+    async with rest_client(settings, log, settings.database_url) as http:
+        yield http
+
+
+@asynccontextmanager
+async def rest_client(
+    settings: Settings, log: Log, dsn: str | None, **kw: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the gateway app (its routes and the auditors') over `log` and, given `dsn`,
+    a pool of that PostgreSQL; `kw`: the client's own (headers)."""
+    pg = None if dsn is None else await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    transport = httpx.ASGITransport(app=gateway_app(settings, log, None, pg))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw", **kw) as http:
             yield http
     finally:
-        await pg.close()
+        if pg is not None:
+            await pg.close()
 
 
 def auth(settings: Settings, role: str = "auditor", firm: str = FIRM) -> dict[str, str]:

@@ -3,22 +3,23 @@ traceback), and an empty database is no letter without history: until the snapsh
 folded the letter, history comes from the log and versions are 503 "not there yet"."""
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 
 from eventlog import Log
 from schemas.settings import Settings
+from snapshotter import read
 from snapshotter.migrate import migrate
-from steno_collab.services import gateway_app
 from tests.conftest import fresh_database
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth
+from tests.tools.test_rest import auth, rest_client
 
 BASE = f"/v1/letters/{LETTER}"
+versions_of = read.list_versions  # the real query, spied on below
 
 
 @pytest.fixture
@@ -39,13 +40,8 @@ async def lost(
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(lost: Settings, log: Log) -> AsyncIterator[httpx.AsyncClient]:
-    pg = await asyncpg.create_pool(lost.database_url, min_size=1, max_size=2)
-    transport = httpx.ASGITransport(app=gateway_app(lost, log, None, pg))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-            yield http
-    finally:
-        await pg.close()
+    async with rest_client(lost, log, lost.database_url) as http:
+        yield http
 
 
 async def test_no_tables_then_not_folded_then_whole(
@@ -76,3 +72,22 @@ async def test_no_tables_then_not_folded_then_whole(
     versions = await client.get(f"{BASE}/versions", headers=headers)
     assert [v["change_data"]["label"] for v in versions.json()] == ["draft", "final"]
     assert (await client.get(f"{BASE}/history", headers=headers)).json() == early.json()
+
+
+async def test_versions_not_reached_answer_before_reading_them(
+    client: httpx.AsyncClient, lost: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The letter not folded yet: 503 before the versions query, which could only be ignored."""
+    assert lost.database_url is not None
+    await migrate(lost.database_url)
+    listed: list[str] = []
+
+    async def list_versions(pg: Any, letter_id: str) -> Any:
+        listed.append(letter_id)
+        return await versions_of(pg, letter_id)
+
+    monkeypatch.setattr(read, "list_versions", list_versions)
+    answer = await client.get(f"{BASE}/versions", headers=auth(lost))
+    assert answer.status_code == 503, answer.text
+    assert "has not reached this letter" in answer.json()["detail"]
+    assert listed == []

@@ -26,6 +26,7 @@ from cachetools import LRUCache, TTLCache
 from pydantic import ValidationError
 
 from eventlog.records import Log
+from gateway import listing
 from gateway.live.loader import COVERAGE, coverage_args, header, scan
 from schemas.events import LetterCreated, Topic
 from schemas.keys import meta_key
@@ -46,15 +47,35 @@ class LetterMeta:
     title: str
 
 
+class _Known(LRUCache[str, LetterMeta]):
+    """Remembered letters, also by firm (for its list); an evicted letter leaves both."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.firms: dict[str, dict[str, LetterMeta]] = {}
+
+    def add(self, meta: LetterMeta) -> None:
+        self[meta.letter_id] = meta
+        self.firms.setdefault(meta.firm_id, {})[meta.letter_id] = meta
+
+    def popitem(self) -> tuple[str, LetterMeta]:
+        letter_id, meta = super().popitem()
+        firm = self.firms.get(meta.firm_id, {})
+        firm.pop(letter_id, None)
+        if not firm:
+            self.firms.pop(meta.firm_id, None)
+        return letter_id, meta
+
+
 class Access:
     def __init__(self, settings: Settings, log_: Log, redis: Any = None, pg: Any = None) -> None:
         self._settings, self._log, self._redis, self._pg = settings, log_, redis, pg
-        self._known: LRUCache[str, LetterMeta] = LRUCache(KNOWN_MAX)
+        self._known = _Known(KNOWN_MAX)
         self._unknown: TTLCache[str, bool] = TTLCache(UNKNOWN_MAX, NEGATIVE_TTL_S)
         self._scans = asyncio.Semaphore(SCANS)
 
     def remember(self, meta: LetterMeta) -> None:
-        self._known[meta.letter_id] = meta
+        self._known.add(meta)
         self._unknown.pop(meta.letter_id, None)
 
     async def lookup(self, letter_id: str) -> LetterMeta | None:
@@ -80,26 +101,18 @@ class Access:
         async with self._scans:
             return await self._log_meta(letter_id, covered)
 
-    async def list_firm(self, firm_id: str, limit: int) -> list[LetterMeta]:
-        """The firm's letters, newest first: the snapshotter's `letters` table plus the ones
-        created through this instance that it may not have reached yet."""
-        rows = []
-        if self._pg is not None:
-            rows = await self._pg.fetch(
-                "SELECT letter_id, title FROM letters WHERE firm_id = $1"
-                " ORDER BY created_at DESC LIMIT $2",
-                firm_id,
-                limit,
-            )
-        listed = [LetterMeta(r["letter_id"], firm_id, r["title"] or "") for r in rows]
-        seen = {meta.letter_id for meta in listed}
-        # uuid7 ids sort by creation time, so the fresh ones go first in order.
-        fresh = sorted(
-            (m for m in self._known.values() if m.firm_id == firm_id and m.letter_id not in seen),
-            key=lambda m: m.letter_id,
-            reverse=True,
+    async def list_firm(
+        self, firm_id: str, limit: int, after: listing.Cursor | None = None
+    ) -> tuple[list[LetterMeta], listing.Cursor | None]:
+        """A page of the firm's letters, newest first (gateway/listing.py), and the cursor of
+        the next: the snapshotter's `letters` table plus the letters this instance knows that
+        it lacks yet (read-your-writes). Without PostgreSQL: only the letters this instance
+        created, looked up or tailed since it started."""
+        known = self._known.firms.get(firm_id, {})
+        found, more = await listing.page(
+            self._pg, firm_id, [(m.letter_id, m.title) for m in known.values()], limit, after
         )
-        return (fresh + listed)[:limit]
+        return [LetterMeta(letter_id, firm_id, title) for _, letter_id, title in found], more
 
     async def _redis_meta(self, letter_id: str) -> LetterMeta | None:
         if self._redis is None:

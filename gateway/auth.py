@@ -5,6 +5,9 @@ and `iss` are checked when configured. HS256 uses `jwt_secret`; RS256/ES256 use 
 token names (`kid`) in the identity provider's JWKS (`jwt_jwks_url`, gateway/jwks.py), or, for
 a token that names none, the PEM keys of `jwt_public_key` (one or several: while keys rotate,
 the old and the new).
+
+Every refusal is a `TokenRefused` naming its reason in one word (`REASONS`), which operators
+see (gateway/auth_refusals.py) and the client does not: it gets a bare `unauthorized`.
 """
 
 import re
@@ -18,6 +21,7 @@ from annotated_types import MaxLen
 from jwt import PyJWK
 from pydantic import BaseModel
 
+from gateway.auth_refusals import Refusals
 from gateway.errors import AuthError
 from gateway.jwks import Jwks
 from schemas.events import LetterCreated, UserRef
@@ -53,6 +57,41 @@ class Claims:
         return self.role in WRITERS
 
 
+# Why a token was refused: a fixed set, so that a log line or a metric label never carries
+# anything of the token itself.
+REASONS = (
+    "missing", "malformed", "algorithm", "unknown_key", "bad_signature", "expired",
+    "not_yet_valid", "audience", "issuer", "claims",
+)  # fmt: skip
+
+
+class TokenRefused(AuthError):
+    """A refused token; `reason` is one of REASONS, the message says more (for tests)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    """The reason PyJWT refused a token for (its leeway applies to exp, nbf and iat alike)."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "expired"
+    if isinstance(exc, jwt.ImmatureSignatureError):  # nbf or iat ahead of now plus the leeway
+        return "not_yet_valid"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "issuer"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return {"aud": "audience", "iss": "issuer"}.get(exc.claim, "claims")
+    if isinstance(exc, jwt.InvalidIssuedAtError):
+        return "claims"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "algorithm"
+    return "malformed"
+
+
 PEM = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
 
 
@@ -65,11 +104,11 @@ def _keys(
     if jwks is not None and kid is not None:
         jwk = jwks.get(kid) if isinstance(kid, str) else None
         if jwk is None:
-            raise AuthError(f"no signing key {kid!r}")
+            raise TokenRefused(f"no signing key {kid!r}", "unknown_key")
         return [jwk.key]  # the algorithm stays the pinned one: an HMAC never uses these keys
     keys = PEM.findall(settings.jwt_public_key or "")
     if not keys:
-        raise AuthError(f"no public key configured for {algorithm}")
+        raise TokenRefused(f"no public key configured for {algorithm}", "unknown_key")
     return keys
 
 
@@ -79,12 +118,12 @@ def verify_token(
     """The claims of a valid token; AuthError for anything else. `jwks`: the provider's keys
     by kid (Verifier passes them; without, only the secret and the PEM keys are used)."""
     if not token:
-        raise AuthError("missing token")
+        raise TokenRefused("missing token", "missing")
     try:
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if algorithm not in settings.jwt_algorithms:
-            raise AuthError(f"algorithm {algorithm!r} not allowed")
+            raise TokenRefused(f"algorithm {algorithm!r} not allowed", "algorithm")
         for key in _keys(settings, algorithm, header.get("kid"), jwks):
             try:
                 data = jwt.decode(
@@ -102,16 +141,16 @@ def verify_token(
             except (jwt.InvalidSignatureError, jwt.InvalidKeyError):
                 continue  # another of the PEM keys may have signed it
             return _claims(data)
-        raise AuthError("signature verification failed")
+        raise TokenRefused("signature verification failed", "bad_signature")
     except jwt.PyJWTError as exc:
-        raise AuthError(str(exc)) from None
+        raise TokenRefused(str(exc), _reason(exc)) from None
 
 
 def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer <token>` header; AuthError for anything else."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
-        raise AuthError("bearer token required")
+        raise TokenRefused("bearer token required", "missing")
     return token.strip()
 
 
@@ -122,6 +161,7 @@ class Verifier:
         self.settings = settings
         url, refetch_s = settings.jwt_jwks_url, settings.jwt_jwks_refetch_s
         self.jwks = Jwks(url, refetch_s) if url else None
+        self.refusals = Refusals()  # why tokens were refused: logged and counted
 
     async def start(self) -> None:
         if self.jwks is not None:
@@ -137,7 +177,7 @@ class Verifier:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
-            raise AuthError(str(exc)) from None
+            raise TokenRefused(str(exc), _reason(exc)) from None
         if isinstance(kid, str):
             await self.jwks.want(kid)
         return verify_token(token, self.settings, self.jwks.keys)
@@ -146,14 +186,16 @@ class Verifier:
 def _claims(data: dict[str, Any]) -> Claims:
     sub, firm, name, role = (data.get(k) for k in ("sub", "firmId", "name", "role"))
     if not isinstance(sub, str) or not sub or not isinstance(firm, str) or not firm:
-        raise AuthError("claims sub and firmId are required")
+        raise TokenRefused("claims sub and firmId are required", "claims")
     # Bounded as the events that carry them are, and JSON allows lone surrogates ("\\ud800"),
     # which no event can hold.
     if len(sub) > MAX_SUB or len(firm) > MAX_FIRM or not _unicode(sub) or not _unicode(firm):
-        raise AuthError(f"claims sub and firmId: at most {MAX_SUB} and {MAX_FIRM} characters")
+        raise TokenRefused(
+            f"claims sub and firmId: at most {MAX_SUB} and {MAX_FIRM} characters", "claims"
+        )
     role = role if isinstance(role, str) else "viewer"  # least privilege when absent
     if role not in ROLES:
-        raise AuthError(f"unknown role {role!r}")
+        raise TokenRefused(f"unknown role {role!r}", "claims")
     name = name[:MAX_NAME] if isinstance(name, str) and name and _unicode(name) else sub
     return Claims(sub=sub, firm_id=firm, name=name, role=role, exp=float(data["exp"]))
 

@@ -5,7 +5,6 @@ status; `/v1/hocuspocus` runs them per document when its in-band token arrives a
 a permission-denied message. The statuses and reasons are the same for both.
 """
 
-import logging
 from dataclasses import dataclass
 
 from eventlog.errors import LogError
@@ -13,8 +12,6 @@ from gateway.access import LetterMeta
 from gateway.auth import Claims
 from gateway.errors import AuthError
 from gateway.service import Gateway
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +35,21 @@ def letter_id_of(room: str) -> str:
 
 
 async def admit(
-    gateway: Gateway, token: str | None, room: str, letter_param: str | None = None
+    gateway: Gateway,
+    token: str | None,
+    room: str,
+    letter_param: str | None = None,
+    host: str | None = None,
 ) -> Admitted | Denied:
     """401 for tokens, 429 over the handshake budget or a connection limit, 400 for a
     `letterId` that is not the room's, 403 for letters of other firms and unknown letters alike,
-    503 while the log cannot be read (an unknown letter is looked for in it)."""
+    503 while the log cannot be read (an unknown letter is looked for in it). Why a token was
+    refused is logged, rate-limited, with the client's `host` (gateway/auth_refusals.py)."""
+    ctx = gateway.ctx
     try:
-        claims = await gateway.ctx.verifier.verify(token)
+        claims = await ctx.verifier.verify(token)
     except AuthError as exc:
-        log.info("handshake refused: %s", exc)
+        ctx.verifier.refusals.note(ctx.metrics, exc, "handshake", host)
         return Denied(401, "unauthorized")
     wait = gateway.ctx.budget(gateway.ctx.handshakes, claims)
     if wait is not None:  # each handshake logs two session events, kept forever

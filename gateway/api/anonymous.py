@@ -39,8 +39,12 @@ class RefuseAnonymousWrites:
         ):
             try:
                 claims = await self.verify(bearer_token(Headers(scope=scope).get("authorization")))
-            except AuthError:
+            except AuthError as exc:
                 self.refused()
+                # Why, for operators only (the app's gateway, as routes find it: api/rest.py).
+                ctx = scope["app"].state.gateway.ctx
+                client = scope.get("client")
+                ctx.verifier.refusals.note(ctx.metrics, exc, "REST", client[0] if client else None)
                 headers = {"WWW-Authenticate": "Bearer"}
                 response = ErrorResponse({"detail": "unauthorized"}, 401, headers=headers)
                 return await response(scope, receive, send)

@@ -389,7 +389,8 @@ class Multiplexed:
     async def _check(self, address: bytes, token: str) -> Admitted | Denied:
         if self.gateway.draining:
             return Denied(503, "draining")
-        return await admit(self.gateway, token, hp.name_of(address))  # the name checked
+        host = self.ws.client.host if self.ws.client else None
+        return await admit(self.gateway, token, hp.name_of(address), host=host)  # name checked
 
     def _later(self, address: bytes, denied: Denied, deferred: Deferred) -> bool:
         """Check the document again after the refusal's retry-after, if that is before its

@@ -8,13 +8,15 @@ refused the create (nothing logged); 504: it did not confirm in time, and the le
 appear (gateway/live/confirmed.py): the caller looks (GET /v1/letters) before creating it again.
 """
 
+import re
 from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from eventlog.errors import LogError
+from gateway import listing
 from gateway.access import LetterMeta
 from gateway.api import idempotency
 from gateway.api.anonymous import VERIFIED
@@ -32,10 +34,36 @@ from schemas.ids import uuid7
 router = APIRouter()
 
 
+MAX_TITLE = 500  # characters, as the event schema allows
+# A title is one line that is not blank, as a version's label (api/versions.py): it is shown in
+# lists and in `history`, where a newline or an escape sequence would forge lines (C0 and C1
+# control characters refused).
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
 class CreateLetter(BaseModel):
     firm_id: str = Field(min_length=1, max_length=128)
-    title: str = Field(max_length=500)
-    content: str = Field(default="", max_length=1_000_000)
+    # The pattern is checked below, to answer with a message rather than the pattern itself.
+    title: str = Field(min_length=1, max_length=MAX_TITLE, json_schema_extra={"pattern": ONE_LINE})
+    # Optional: absent and null are both no content.
+    content: str | None = Field(default="", max_length=1_000_000)
+
+    @field_validator("title")
+    @classmethod
+    def _one_line(cls, title: str) -> str:
+        if re.fullmatch(ONE_LINE, title) is None:
+            raise ValueError(
+                f"one line of text, 1 to {MAX_TITLE} characters, not blank, without control"
+                " characters"
+            )
+        return title
+
+    @field_validator("content")
+    @classmethod
+    def _lines(cls, content: str | None) -> str:
+        # One paragraph per line: a Windows or old Mac line break is one break, not a "\r"
+        # kept inside a paragraph.
+        return (content or "").replace("\r\n", "\n").replace("\r", "\n")
 
 
 class LetterCreatedOut(BaseModel):
@@ -58,18 +86,21 @@ async def claims_of(
 ) -> Claims:
     """The caller's verified token, within their budget of requests (`rest_requests_*`)."""
     verified = getattr(request.state, VERIFIED, None)  # a write: RefuseAnonymousWrites did it
-    return await bearer_claims(gateway_of(request).ctx, authorization, verified)
+    host = request.client.host if request.client else None
+    return await bearer_claims(gateway_of(request).ctx, authorization, verified, host)
 
 
 async def bearer_claims(
-    ctx: Context, authorization: str | None, verified: Claims | None = None
+    ctx: Context, authorization: str | None, verified: Claims | None = None, host: str | None = None
 ) -> Claims:
     """The claims of an `Authorization: Bearer` header within the user's budget; else 401/429.
-    `verified`: the header's claims, when already verified for this request."""
+    `verified`: the header's claims, when already verified for this request. Why a token was
+    refused is logged (with `host`) and counted, not answered (gateway/auth_refusals.py)."""
     try:
         claims = verified or await ctx.verifier.verify(bearer_token(authorization))
     except AuthError as exc:
         ctx.metrics.refuse("unauthorized")
+        ctx.verifier.refusals.note(ctx.metrics, exc, "REST", host)
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"}) from exc
     wait = admit(ctx, claims)
     if wait is not None:
@@ -123,7 +154,8 @@ async def create_letter(
         gateway.ctx.metrics.refuse("forbidden")
         raise HTTPException(403, "forbidden")
     ctx = gateway.ctx
-    update = initial_update(body.content, ctx.settings.doc_field) if body.content else b""
+    content = body.content or ""  # None only to the type checker: the model makes it ""
+    update = initial_update(content, ctx.settings.doc_field) if content else b""
     if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
         ctx.metrics.refuse("document_too_large")
         raise HTTPException(413, "content exceeds the letter size limit")
@@ -175,13 +207,38 @@ class LetterListOut(BaseModel):
     letters: list[LetterCreatedOut]
 
 
-@router.get("/v1/letters", responses=errors(*AUTHENTICATED, 503))
+LIST_PAGE, LIST_PAGE_MAX = 100, 1000  # letters a list page holds by default, at most
+
+
+@router.get(
+    "/v1/letters",
+    responses={
+        200: {
+            "description": "a page of the firm's letters, newest first",
+            "headers": {
+                "Link": {"description": '`<next page>; rel="next"` when more follow'},
+                "X-Next-Cursor": {"description": "`after` of the next page, if any"},
+            },
+        },
+        **errors(*AUTHENTICATED, 503),  # 422: a bad limit, or a malformed cursor
+    },
+)
 async def list_letters(
-    gateway: GatewayDep, claims: ClaimsDep, limit: int = Query(100, ge=1, le=1000)
+    request: Request,
+    response: Response,
+    gateway: GatewayDep,
+    claims: ClaimsDep,
+    limit: int = Query(LIST_PAGE, ge=1, le=LIST_PAGE_MAX),
+    after: Annotated[str | None, Query(description="X-Next-Cursor of the page before")] = None,
 ) -> LetterListOut:
-    """The caller's firm's letters, newest first (a service token has no firm to list)."""
+    """The caller's firm's letters, newest first, in pages named as history's are (a service
+    token has no firm to list)."""
     try:
-        found = await gateway.access.list_firm(claims.firm_id, limit)
+        cursor = None if after is None else listing.Cursor.decode(after)
+    except listing.BadCursor as exc:
+        raise HTTPException(422, f"invalid request: query.after: {exc}") from exc
+    try:
+        found, following = await gateway.access.list_firm(claims.firm_id, limit, cursor)
     except asyncpg.UndefinedTableError:  # a lost database made again, empty
         raise HTTPException(
             503,
@@ -191,6 +248,12 @@ async def list_letters(
         ) from None
     except (OSError, asyncpg.PostgresError) as exc:  # PostgreSQL down or not migrated yet
         raise HTTPException(503, f"letter list unavailable: {exc.__class__.__name__}") from None
+    if following is not None:
+        token = following.encode()
+        nxt = request.url.include_query_params(after=token, limit=limit)
+        # Relative to the request: right behind a proxy that rewrites the host.
+        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
+        response.headers["X-Next-Cursor"] = token
     return LetterListOut(
         letters=[
             LetterCreatedOut(letter_id=m.letter_id, firm_id=m.firm_id, title=m.title) for m in found

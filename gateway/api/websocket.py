@@ -36,7 +36,8 @@ async def collaborate(ws: WebSocket, room: str) -> None:
     if not origin_allowed(ws, gateway):
         return await deny(ws, gateway, Denied(403, "origin_not_allowed"))
     params = ws.query_params
-    admitted = await admit(gateway, params.get("token"), room, params.get("letterId"))
+    host = ws.client.host if ws.client else None
+    admitted = await admit(gateway, params.get("token"), room, params.get("letterId"), host)
     if isinstance(admitted, Denied):
         return await deny(ws, gateway, admitted)
     claims, meta = admitted.claims, admitted.meta

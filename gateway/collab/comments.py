@@ -10,6 +10,7 @@ document, so offsets follow the text; a thread whose text is gone is `detached`.
 import asyncio
 import functools
 import json
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -227,13 +228,26 @@ async def reply(
     return {"comment_id": comment_id}
 
 
+# letter id -> the lock its resolves and reopens take on this instance (gone when unused)
+_FLAGGING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
 async def set_resolved(
     collab: Collab, claims: Claims, letter_id: str, thread_id: str, resolved: bool
 ) -> dict[str, Any]:
+    """Resolve or reopen a thread. One already so answers the same and appends nothing (no
+    second event, no second audit row). Comment writes are ordered only by the log, so the
+    check and the append go one at a time per letter on this instance, and the check reads the
+    projection once it holds this instance's last append (`_stored`, bounded): a repeat, or a
+    double click, sees the first. Two instances at the same moment may still both append; the
+    fold makes that the same state."""
     meta = await collab.letter(claims, letter_id, comment=True)
-    await _located(collab, letter_id, thread_id)
-    event = CommentResolved if resolved else CommentReopened
-    await collab.append(claims, meta, event(thread_id=thread_id))
+    flagging = _FLAGGING.setdefault(letter_id, asyncio.Lock())
+    async with flagging:
+        _, thread = await _located(collab, letter_id, thread_id)
+        if bool(thread.get("resolved")) != resolved:
+            event = CommentResolved if resolved else CommentReopened
+            await collab.append(claims, meta, event(thread_id=thread_id))
     return {"thread_id": thread_id, "resolved": resolved}
 
 

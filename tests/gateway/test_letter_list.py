@@ -3,11 +3,15 @@ plus the ones this instance just created."""
 
 import asyncio
 import contextlib
+import datetime as dt
+import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
 
+from gateway.access import LetterMeta, _Known
+from gateway.listing import Cursor, page
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
 from snapshotter.service import serve as run_snapshotter
@@ -15,10 +19,11 @@ from tests.gateway.harness import Running, running_gateway
 from tests.support import eventually
 
 
-async def _list(gw: Running, firm: str) -> list[str]:
+async def _list(gw: Running, firm: str, limit: int = 100) -> list[str]:
     async with httpx.AsyncClient(base_url=gw.http) as http:
         r = await http.get(
-            "/v1/letters", headers={"Authorization": f"Bearer {gw.token(firm=firm)}"}
+            f"/v1/letters?limit={limit}",
+            headers={"Authorization": f"Bearer {gw.token(firm=firm)}"},
         )
     assert r.status_code == 200, r.text
     return [letter["letter_id"] for letter in r.json()["letters"]]
@@ -58,3 +63,121 @@ async def test_lists_only_the_callers_firm_newest_first(tmp_path: Path, pg_datab
             assert r.status_code == 401
     finally:
         await pg.close()
+
+
+async def _create(http: httpx.AsyncClient, gw: Running, title: str) -> None:
+    token = gw.token(firm="firm-many", role="service")  # no REST budget to run out of
+    body = {"firm_id": "firm-many", "title": title}
+    r = await http.post("/v1/letters", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+
+
+async def _page(http: httpx.AsyncClient, url: str, token: str) -> tuple[list[str], str | None]:
+    r = await http.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    following = r.links.get("next", {}).get("url")
+    assert (following is None) == ("X-Next-Cursor" not in r.headers)
+    return [letter["title"] for letter in r.json()["letters"]], following
+
+
+async def test_a_long_running_instance_lists_the_newest_letters_in_pages(
+    tmp_path: Path, pg_database: str
+) -> None:
+    """An instance that knows every letter (it made them) lists the newest once the snapshotter
+    holds them all, not the ones PostgreSQL's page left out (they were put first, as fresh)."""
+    await migrate(pg_database)
+    settings = Settings(data_dir=tmp_path / "steno", partitions=2, database_url=pg_database)
+    pg = await asyncpg.create_pool(pg_database, min_size=1, max_size=2)
+    try:
+        async with running_gateway(settings, pg=pg) as gw:
+            token = gw.token(firm="firm-many")
+            async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+                await asyncio.gather(*(_create(http, gw, f"L{i:03d}") for i in range(105)))
+            # One at a time, each its own record time: R1's 5 letters listed 2 at a time.
+            five = [await gw.create_letter(firm="firm-five", title=f"L{i}") for i in range(5)]
+            snapshotter = asyncio.create_task(run_snapshotter(settings, gw.log))
+            try:
+                await eventually(
+                    lambda: pg.fetchval("SELECT count(*) = 110 FROM letters"), timeout=30
+                )
+            finally:
+                snapshotter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await snapshotter
+            # Made at once, so their order is the log's: the records' times, then ids.
+            newest_first = [
+                row["title"]
+                for row in await pg.fetch(
+                    "SELECT title FROM letters WHERE firm_id = 'firm-many'"
+                    ' ORDER BY created_at DESC, letter_id COLLATE "C" DESC'
+                )
+            ]
+            async with httpx.AsyncClient(base_url=gw.http) as http:
+                listed, following = await _page(http, "/v1/letters", token)
+                assert listed == newest_first[:100] and following is not None
+                assert (await _page(http, "/v1/letters?limit=2", token))[0] == newest_first[:2]
+                assert await _list(gw, "firm-five", limit=2) == [five[4], five[3]]
+                # The cursor walks every letter once, in order, across pages.
+                walked: list[str] = []
+                url: str | None = "/v1/letters?limit=10"
+                while url is not None:
+                    listed, url = await _page(http, url, token)
+                    walked += listed
+                assert walked == newest_first
+                # Read-your-writes: a letter the table lacks yet comes first.
+                await gw.create_letter(firm="firm-many", title="fresh")
+                assert (await _page(http, "/v1/letters?limit=2", token))[0] == [
+                    "fresh",
+                    newest_first[0],
+                ]
+                r = await http.get(
+                    "/v1/letters?after=bm9wZQ", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert r.status_code == 422, r.text
+    finally:
+        await pg.close()
+
+
+def _uuid7_at(ms: int) -> str:
+    return str(uuid.UUID(int=ms << 80 | 0x7 << 76 | 0b10 << 62))
+
+
+async def test_a_known_letter_the_table_holds_is_listed_at_the_tables_place(
+    pg_database: str,
+) -> None:
+    """Its id's time (another gateway's clock) may say newer than its row: the row wins. A
+    letter the table lacks goes in by its id's time; without PostgreSQL only they are listed."""
+    await migrate(pg_database)
+    pg = await asyncpg.create_pool(pg_database, min_size=1, max_size=2)
+    try:
+        skewed, fresh = _uuid7_at(4000), _uuid7_at(2500)
+        rows = [(skewed, "A", 1000), ("b", "B", 2000), ("c", "C", 3000)]
+        await pg.executemany(
+            "INSERT INTO letters (letter_id, firm_id, title, created_by, created_at, log_topic,"
+            " log_partition, log_offset) VALUES ($1, 'f', $2, 'u', $3, 't', 0, 0)",
+            [(i, t, dt.datetime.fromtimestamp(ms / 1000, dt.UTC)) for i, t, ms in rows],
+        )
+        known = [(skewed, "A"), (fresh, "D")]
+        walked: list[str] = []
+        after: Cursor | None = None
+        while True:
+            found, after = await page(pg, "f", known, 1, after)
+            walked += [title for _, _, title in found]
+            if after is None:
+                break
+        assert walked == ["C", "D", "B", "A"]
+        found, more = await page(None, "f", [*known, ("not-a-uuid", "Z")], 3, None)
+        assert [title for _, _, title in found] == ["A", "D", "Z"] and more is None
+    finally:
+        await pg.close()
+
+
+def test_a_forgotten_letter_leaves_its_firms_list() -> None:
+    known = _Known(2)
+    for letter_id, firm in (("l0", "f"), ("l1", "f"), ("l2", "g")):
+        known.add(LetterMeta(letter_id, firm, ""))
+    assert set(known) == {"l1", "l2"}
+    assert {firm: set(letters) for firm, letters in known.firms.items()} == {
+        "f": {"l1"},
+        "g": {"l2"},
+    }

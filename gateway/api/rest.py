@@ -35,7 +35,7 @@ router = APIRouter()
 
 
 MAX_TITLE = 500  # characters, as the event schema allows
-# A title is one line that is not blank, as a version's label (api/versions.py): it is shown in
+# A title, as a version's label (api/versions.py), is one line that is not blank: it is shown in
 # lists and in `history`, where a newline or an escape sequence would forge lines (C0 and C1
 # control characters refused).
 ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"

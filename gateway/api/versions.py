@@ -17,26 +17,23 @@ from pydantic import BaseModel, Field, field_validator
 
 from eventlog.errors import LogError
 from gateway.api.responses import AUTHENTICATED, errors, retry_after
-from gateway.api.rest import ClaimsDep, GatewayDep, reachable
+from gateway.api.rest import ONE_LINE, ClaimsDep, GatewayDep, reachable
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from schemas.events import Topic, VersionSaved
 
 router = APIRouter()
 
 MAX_LABEL = 200  # characters, as the event schema allows
-# One line of text that is not blank: a label is shown in lists and in `history`, where a
-# newline or an escape sequence would forge lines (C0 and C1 control characters refused).
-LABEL = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 
 
 class SaveVersion(BaseModel):
     # The pattern is checked below, to answer with a message rather than the pattern itself.
-    label: str = Field(min_length=1, max_length=MAX_LABEL, json_schema_extra={"pattern": LABEL})
+    label: str = Field(min_length=1, max_length=MAX_LABEL, json_schema_extra={"pattern": ONE_LINE})
 
     @field_validator("label")
     @classmethod
     def _one_line(cls, label: str) -> str:
-        if re.fullmatch(LABEL, label) is None:
+        if re.fullmatch(ONE_LINE, label) is None:
             raise ValueError("one line of text, not blank, without control characters")
         return label
 

@@ -194,8 +194,16 @@ export class Api {
     throw new ApiError(response.status, message, data, retryAfter(response))
   }
 
-  listLetters(): Promise<{ letters: LetterSummary[] }> {
-    return this.call('GET', '/v1/letters')
+  /**
+   * One page of the firm's letters, newest first (the server's default page size): the first
+   * page, or the one past the cursor `after`. `next` is the cursor of the following page, null
+   * on the last one.
+   */
+  async listLetters(after?: string): Promise<LetterPage> {
+    const search = after === undefined ? '' : `?${new URLSearchParams({ after })}`
+    const response = await this.send('GET', `/v1/letters${search}`)
+    const data = (await response.json()) as { letters?: LetterSummary[] }
+    return { letters: data.letters ?? [], next: nextCursor(response) }
   }
 
   createLetter(title: string, content: string): Promise<LetterSummary> {
@@ -299,6 +307,12 @@ export class Api {
     const entries = Array.isArray(data) ? data : (data.events ?? data.entries ?? data.history ?? [])
     return { entries, next: nextCursor(response) }
   }
+}
+
+export interface LetterPage {
+  letters: LetterSummary[]
+  /** The cursor of the next page (`after`), null on the last page. */
+  next: string | null
 }
 
 export interface HistoryQuery {

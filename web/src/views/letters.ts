@@ -1,7 +1,7 @@
 // The letter list and "new letter". The gateway's list endpoint is used when it exists; the
 // letters this browser opened are always shown, so the page works without it.
 
-import { NotAvailable, type Api, type LetterSummary } from '../api'
+import { NotAvailable, type Api, type LetterPage, type LetterSummary } from '../api'
 import type { Session } from '../auth'
 import { h, relativeTime, replaceChildren } from '../dom'
 import { recentLetters, rememberLetter } from '../recent'
@@ -14,6 +14,8 @@ type Open = (id: string, created?: boolean) => void
 export function lettersView(api: Api, session: Session, open: Open): HTMLElement {
   const list = h('ul', { class: 'letter-list', 'aria-busy': 'true' })
   const note = h('p', { class: 'muted small', role: 'status' })
+  const more = h('button', { type: 'button', class: 'more-letters', hidden: true }, MORE)
+  const moreError = h('p', { class: 'error', role: 'alert' })
   const view = h(
     'div',
     { class: 'letters-page' },
@@ -23,29 +25,85 @@ export function lettersView(api: Api, session: Session, open: Open): HTMLElement
       h('h1', { id: 'letters-heading' }, 'Letters'),
       note,
       list,
+      more,
+      moreError,
     ),
     h('div', { class: 'side-forms' }, createForm(api, session, open), openByIdForm(open)),
   )
-  void fill(api, session, list, note, open)
+  void fill(api, session, { list, note, more, moreError }, open)
   return view
 }
 
-async function fill(
-  api: Api,
-  session: Session,
-  list: HTMLElement,
-  note: HTMLElement,
-  open: (id: string) => void,
-): Promise<void> {
-  let server: LetterSummary[] = []
+const MORE = 'Show more letters'
+
+interface ListParts {
+  list: HTMLElement
+  note: HTMLElement
+  /** Shown while the server has more pages: appends the next one. */
+  more: HTMLButtonElement
+  moreError: HTMLElement
+}
+
+async function fill(api: Api, session: Session, parts: ListParts, open: (id: string) => void): Promise<void> {
+  const { list, note, more, moreError } = parts
+  // The server's letters, newest first, each once: a letter created while the pages are walked
+  // can come on two of them (gateway/listing.py).
+  const server = new Map<string, LetterSummary>()
+  let next: string | null = null
+  const take = (page: LetterPage): void => {
+    for (const letter of page.letters) if (!server.has(letter.letter_id)) server.set(letter.letter_id, letter)
+    next = page.next
+    more.hidden = next === null
+  }
   try {
-    server = (await api.listLetters()).letters
+    take(await api.listLetters())
   } catch (error) {
     note.textContent =
       error instanceof NotAvailable
         ? 'This server has no letter list yet: showing the letters opened in this browser.'
         : `Could not load the letter list (${(error as Error).message}): showing the letters opened in this browser.`
   }
+  show(session, list, [...server.values()], open)
+
+  let loading = false
+  more.addEventListener('click', async () => {
+    if (loading || next === null) return
+    // aria-disabled, not disabled: a disabled button would lose the keyboard focus.
+    loading = true
+    more.setAttribute('aria-disabled', 'true')
+    more.textContent = 'Loading more letters…'
+    list.setAttribute('aria-busy', 'true')
+    moreError.textContent = ''
+    const before = new Set(server.keys())
+    try {
+      const page = await api.listLetters(next)
+      const focused = document.activeElement === more // before hiding it blurs it
+      take(page)
+      const links = show(session, list, [...server.values()], open)
+      if (more.hidden && focused) {
+        // The button is gone: the keyboard goes on from the first letter it brought.
+        const first = [...server.keys()].find((id) => !before.has(id))
+        ;(first === undefined ? undefined : links.get(first))?.focus()
+      }
+    } catch (error) {
+      moreError.textContent = `Could not load more letters (${(error as Error).message}): try again.`
+      list.setAttribute('aria-busy', 'false')
+    } finally {
+      loading = false
+      more.removeAttribute('aria-disabled')
+      more.textContent = MORE
+    }
+  })
+}
+
+/** The list: the letters this browser opened (last opened first), then the server's others in
+ * its order. Returns each letter's link. */
+function show(
+  session: Session,
+  list: HTMLElement,
+  server: LetterSummary[],
+  open: (id: string) => void,
+): Map<string, HTMLAnchorElement> {
   const recent = recentLetters(session.claims.firmId)
   const opened = new Map(recent.map((item) => [item.letter_id, item.opened_at]))
   const byId = new Map<string, LetterSummary>()
@@ -55,9 +113,10 @@ async function fill(
     (a, b) => (opened.get(b.letter_id) ?? 0) - (opened.get(a.letter_id) ?? 0),
   )
   list.setAttribute('aria-busy', 'false')
+  const links = new Map<string, HTMLAnchorElement>()
   if (letters.length === 0) {
     replaceChildren(list, h('li', { class: 'muted' }, 'No letters yet. Create the first one.'))
-    return
+    return links
   }
   replaceChildren(
     list,
@@ -72,6 +131,7 @@ async function fill(
         event.preventDefault()
         open(letter.letter_id)
       })
+      links.set(letter.letter_id, link)
       return h(
         'li',
         {},
@@ -80,6 +140,7 @@ async function fill(
       )
     }),
   )
+  return links
 }
 
 function createForm(api: Api, session: Session, open: Open): HTMLElement {

@@ -107,6 +107,14 @@ def restored_idempotency_key(scoped: str) -> str:
     return f"idempotency:{scoped}"
 
 
+RESTORED = "locks-restored"
+"""Present: this Redis holds the section locks and `Idempotency-Key` claims the log says it
+should. Written by `backfill locks` once its restore of every letter finished, or by a gateway
+that finds it missing while the log holds no record (a fresh deployment); a wipe removes it.
+Read by the gateway's lock grants (lock_scripts.ACQUIRE) and keyed creates (api/idempotency.py),
+which answer 503 while it is missing: gateway/restored.py. No wipe pattern below matches it."""
+
+
 # Match patterns of every live-state key above the projector writes (a backfill's wipe): each
 # key function given "*". `ydoc:*` covers the offsets, `notifications:*` the hashes' indexes.
 LIVE_STATE_PATTERNS = (

@@ -28,6 +28,11 @@ The same read restores the gateway's other keys that only the log can give back:
 `idempotency_ttl_s` is still ahead), settled, in the gateway's own format and under the name it
 looks at after its claim's own (gateway/api/idempotency.py, `restore`: never over an existing
 key). No take-back is needed: a create appended after the read claimed its key in this Redis.
+
+A restore of every letter ends by setting `schemas.keys.RESTORED`: until then the gateways
+refuse lock grants and keyed creates with 503 (gateway/restored.py), so none is made between
+the loss and the restore (the races above remain for a rerun while they grant again). One of
+chosen letters sets nothing.
 """
 
 from collections.abc import AsyncIterator, Sequence
@@ -49,6 +54,7 @@ from schemas.events import (
     SessionLeft,
 )
 from schemas.ids import uuid7
+from schemas.keys import RESTORED
 from tools.progress import Meter
 from tools.sources import Sources
 
@@ -95,33 +101,38 @@ class Letter:
 
 
 @dataclass
-class Counts:
-    restored: int = 0
-    held: int = 0  # a key or index entry there already: granted since, or restored before
-    lapsed: int = 0  # its TTL ran out by the record
-    withdrawn: int = 0  # restored, then taken back: the log moved on meanwhile
-    keys_restored: int = 0  # idempotency claims, counted as locks are
-    keys_held: int = 0
-    keys_lapsed: int = 0
+class Tally:
+    """Restores by RESTORE_LOGGED's (or idempotency RESTORE's) answer: -1 lapsed, 0 already
+    there (granted or claimed since the loss, or restored before), else restored."""
 
-    def count_key(self, left: int) -> None:
-        """Count a claim by RESTORE's answer."""
+    restored: int = 0
+    held: int = 0
+    lapsed: int = 0
+
+    def add(self, left: int) -> bool:
+        """Count one answer; whether it restored."""
         if left < 0:
-            self.keys_lapsed += 1
+            self.lapsed += 1
         elif left == 0:
-            self.keys_held += 1
+            self.held += 1
         else:
-            self.keys_restored += 1
+            self.restored += 1
+        return left > 0
+
+    def __str__(self) -> str:
+        return f"{self.restored:,} restored, {self.held:,} already held, {self.lapsed:,} lapsed"
+
+
+@dataclass
+class Counts:
+    locks: Tally = field(default_factory=Tally)
+    keys: Tally = field(default_factory=Tally)  # idempotency claims
+    withdrawn: int = 0  # locks restored, then taken back: the log moved on meanwhile
 
     def line(self, seconds: float) -> str:
-        line = (
-            f"locks: {self.restored:,} restored, {self.held:,} already held, {self.lapsed:,} lapsed"
-        )
-        if self.keys_restored or self.keys_held or self.keys_lapsed:
-            line += (
-                f"; idempotency keys: {self.keys_restored:,} restored, {self.keys_held:,}"
-                f" already held, {self.keys_lapsed:,} lapsed"
-            )
+        line = f"locks: {self.locks}"
+        if self.keys.restored or self.keys.held or self.keys.lapsed:
+            line += f"; idempotency keys: {self.keys}"
         line += f" in {seconds:.1f} s"
         if self.withdrawn:
             line += f" ({self.withdrawn:,} taken back: the log moved on meanwhile)"
@@ -148,6 +159,8 @@ async def rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter) -> 
                 restored[letter_id, section] = value
     if restored:
         await _withdraw_overtaken(src, read, restored, counts)
+    if letters is None:  # every letter's: the gateways grant locks and keyed creates again
+        await src.redis.set(RESTORED, "restored")
     return counts
 
 
@@ -163,11 +176,9 @@ async def _restore_keys(src: Sources, folds: dict[bytes, Letter], counts: Counts
         logged, at_ms = fold.created
         deadline_ms = at_ms + ttl_ms
         if deadline_ms <= now_ms:
-            counts.count_key(-1)
+            counts.keys.add(-1)
         else:
-            counts.count_key(
-                await idempotency.restore(src.redis, logged, key.decode(), deadline_ms)
-            )
+            counts.keys.add(await idempotency.restore(src.redis, logged, key.decode(), deadline_ms))
 
 
 async def _restore(
@@ -179,14 +190,7 @@ async def _restore(
     keys = (key_of(letter_id, section), index_of(letter_id), scripts.DUE)
     args = (section, value, held.deadline_ms, scripts.INDEX_SLACK_S * 1000)
     left = int(await src.redis.eval(scripts.RESTORE_LOGGED, len(keys), *keys, *args))
-    if left < 0:
-        counts.lapsed += 1
-    elif left == 0:
-        counts.held += 1
-    else:
-        counts.restored += 1
-        return value
-    return None
+    return value if counts.locks.add(left) else None
 
 
 async def _withdraw_overtaken(
@@ -210,7 +214,7 @@ async def _withdraw_overtaken(
             continue
         keys = (key_of(letter_id, section), index_of(letter_id))
         if await src.redis.eval(scripts.UNRESTORE, len(keys), *keys, value, section):
-            counts.restored -= 1
+            counts.locks.restored -= 1
             counts.withdrawn += 1
 
 

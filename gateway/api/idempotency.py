@@ -30,7 +30,10 @@ time + `idempotency_ttl_s` is still ahead as `done` under `idempotency:<scoped h
 never over an existing key). A claim is looked for under its own key, then under that one: the
 restore never touches a key a gateway claims, so it cannot race a pending claim (one made after
 the loss shadows the restored one, and answers as it settles). Until the restore runs, a repeat
-makes a second letter.
+would make a second letter: so while Redis lacks the restored marker (`schemas.keys.RESTORED`,
+set by that restore; a wipe removes it) a keyed create answers 503 with Retry-After, unless the
+log holds no record yet (a fresh deployment: nothing to restore, the marker is set then:
+gateway/restored.py). Creates without a key need no claim and go through.
 """
 
 import asyncio
@@ -49,13 +52,15 @@ from fastapi import Header, HTTPException
 from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
+from eventlog.records import Log
+from gateway import restored
 from gateway.access import NEGATIVE_TTL_S, Access
 from gateway.api.responses import REDIS_RETRY_S, WHY, ErrorOut, retry_after
 from gateway.auth import Claims
 from gateway.redis_lua import NOW
 from schemas.events import CreateKey
 from schemas.ids import uuid7
-from schemas.keys import idempotency_key, restored_idempotency_key
+from schemas.keys import RESTORED, idempotency_key, restored_idempotency_key
 
 log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
@@ -69,9 +74,11 @@ PENDING_SLACK_S = 30.0  # a pending claim lapses this long after its claimer's a
 SETTLE_RETRY_S = 1.0  # a settling Redis failed is tried again this often while the claim lasts
 _background: set["asyncio.Task[None]"] = set()  # late releases and settlings, kept alive
 
-# KEYS: claim, its restored twin; ARGV: value, ttl_s. The claim held already (its own, else one
-# restored from the log), or nil once this one is set.
+# KEYS: claim, its restored twin, the restored marker; ARGV: value, ttl_s. 0 while the marker
+# is missing (Redis lost its claims: gateway/restored.py); the claim held already (its own, else
+# one restored from the log); or nil once this one is set.
 CLAIM = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 local held = redis.call('GET', KEYS[1]) or redis.call('GET', KEYS[2])
 if held then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -238,9 +245,12 @@ async def begin(
     body: dict[str, Any],
     ttl_s: int,
     append_timeout_s: float,
+    log_: Log | None = None,
+    topic: str = "",
 ) -> Ticket | str:
     """Claim `header` for this request: a Ticket (create the letter it names), or the id of the
-    letter the same request made before (answer it again); else 400, 409, 422 or 503."""
+    letter the same request made before (answer it again); else 400, 409, 422 or 503 (also
+    while Redis lacks the claims the log holds: `log_`'s `topic` tells a fresh deployment)."""
     if not VALID.fullmatch(header):
         raise HTTPException(400, INVALID)
     if redis is None:
@@ -248,12 +258,15 @@ async def begin(
     key = idempotency_key(claims.firm_id, claims.sub, header)
     mine = Claim(digest(claims, body), uuid7(), PENDING)
     pending_ttl_s = math.ceil(append_timeout_s + PENDING_SLACK_S)
+    keys = (key, restored_idempotency_key(scoped_hash(key)), RESTORED)
     try:
-        held = await redis.eval(
-            CLAIM, 2, key, restored_idempotency_key(scoped_hash(key)), mine.encode(), pending_ttl_s
-        )
+        held = await redis.eval(CLAIM, len(keys), *keys, mine.encode(), pending_ttl_s)
+        if held == 0 and await _settled(redis, log_, topic):
+            held = await redis.eval(CLAIM, len(keys), *keys, mine.encode(), pending_ttl_s)
     except RedisError as exc:
         raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
+    if held == 0:
+        raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S))
     if held is None:
         return Ticket(redis, key, mine, ttl_s)
     found = Claim(**json.loads(held))
@@ -267,6 +280,16 @@ async def begin(
         return found.letter_id
     # A miss is remembered NEGATIVE_TTL_S: sooner, the letter would not be found anyway.
     raise HTTPException(409, IN_PROGRESS, retry_after(NEGATIVE_TTL_S if unconfirmed else 1))
+
+
+async def _settled(redis: Any, log_: Log | None, topic: str) -> bool:
+    """Whether the restored marker, found missing, is there now (set on a fresh log)."""
+    if log_ is None:  # no log to tell a fresh deployment by: only a restore sets it
+        return False
+    try:
+        return await restored.settle(redis, log_, topic)
+    except LogError as exc:
+        raise HTTPException(503, "log unavailable", retry_after(REDIS_RETRY_S)) from exc
 
 
 @asynccontextmanager

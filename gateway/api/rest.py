@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from pydantic import BaseModel, Field, field_validator
 
 from eventlog.errors import LogError
-from gateway import listing
+from gateway import listing, restored
 from gateway.access import LetterMeta
 from gateway.api import idempotency
 from gateway.api.anonymous import VERIFIED
@@ -159,16 +159,18 @@ async def create_letter(
     if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
         ctx.metrics.refuse("document_too_large")
         raise HTTPException(413, "content exceeds the letter size limit")
-    ticket = None
+    ticket, topic = None, ctx.settings.topic(Topic.LETTERS)
     if idempotency_key is not None:
         claimed = await idempotency.begin(
             gateway.access, ctx.redis, claims, idempotency_key, body.model_dump(),
-            ctx.settings.idempotency_ttl_s, ctx.settings.append_timeout_s,
+            ctx.settings.idempotency_ttl_s, ctx.settings.append_timeout_s, ctx.log, topic,
         )  # fmt: skip
         if isinstance(claimed, str):  # made by the same request before: nothing to append
             response.headers[idempotency.REPLAYED] = "true"
             return LetterCreatedOut(letter_id=claimed, firm_id=body.firm_id, title=body.title)
         ticket = claimed
+    elif ctx.redis is not None:  # a fresh deployment's first letter: the marker before it
+        await restored.keep(ctx.redis, ctx.log, topic)
     letter_id = ticket.letter_id if ticket else uuid7()
     out = LetterCreatedOut(letter_id=letter_id, firm_id=body.firm_id, title=body.title)
     created = LetterCreated(
@@ -184,7 +186,7 @@ async def create_letter(
             ctx.entry(letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update")
         )
     meta = LetterMeta(letter_id, body.firm_id, body.title)
-    topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
+    timeout_s = ctx.settings.append_timeout_s
     try:
         async with idempotency.settling(ticket):
             if update:

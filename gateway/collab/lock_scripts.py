@@ -32,11 +32,14 @@ local function keep(ms)
 end
 """
 )
-# KEYS: lock, index, due; ARGV: section, value, ttl_s, index ms. nil if held, else the lapsed entry
-# it replaced ('' if none).
+# KEYS: lock, index, due, restored marker; ARGV: section, value, ttl_s, index ms. nil if held;
+# 0 if free but the marker is missing (Redis lost its locks: no grant before the restore,
+# gateway/restored.py; a held key still answers nil, for its holder's renewal); else the lapsed
+# entry it replaced ('' if none).
 ACQUIRE = (
     KEEP_INDEX
     + """
+if redis.call('EXISTS', KEYS[4]) == 0 and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then return false end
 local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])

@@ -38,6 +38,11 @@ without its heartbeat is gone (released ~heartbeat TTL + 30 s after a kill -9, n
 itself (`attending:<letterId>`, renewed with its heartbeat), so he is present at once, even while
 the projector is down or behind and has not recorded his new connection.
 Locks of holders that never were on the letter (a backend's) keep their TTL.
+
+A Redis that lost its data lost its locks, which only `steno-collab backfill locks` restores:
+until its marker is back (gateway/restored.py), taking a free section answers 503 (ACQUIRE
+reads the marker: no extra round trip); a renewal of a lock Redis holds, a release, a listing
+and the sweep go on.
 """
 
 import asyncio
@@ -49,15 +54,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from eventlog.errors import LogError
+from gateway import restored
 from gateway.access import LetterMeta
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab import lock_scripts as scripts
 from gateway.collab.shared import Collab, CollabError, iso, user_ref
-from schemas.events import LockAcquired, LockExpired, LockReleased, UserRef
+from schemas.events import LockAcquired, LockExpired, LockReleased, Topic, UserRef
 from schemas.ids import uuid7
 from schemas.keys import (
+    RESTORED,
     alive_key,
     attending_key,
     connection_key,
@@ -126,6 +134,7 @@ class Locks:
         self.collab, self.ttl_s = collab, ttl_s
         self.release_after_leave_s = collab.ctx.settings.lock_release_after_leave_s
         self._sweeper: asyncio.Task[None] | None = None
+        self._topic = collab.ctx.settings.topic(Topic.LETTERS)
 
     @property
     def redis(self) -> Any:
@@ -137,6 +146,17 @@ class Locks:
     def start(self) -> None:
         if self.collab.ctx.redis is not None:
             self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def _restored(self) -> None:
+        """ACQUIRE found the restored marker missing: set now if the log holds no record (a
+        fresh deployment), else 503 until `backfill locks` restored what Redis lost."""
+        try:
+            if await restored.settle(self.redis, self.collab.ctx.log, self._topic):
+                return
+        except LogError as exc:
+            raise CollabError(503, "log unavailable", headers={"Retry-After": "5"}) from exc
+        retry = {"Retry-After": str(restored.RETRY_S)}
+        raise CollabError(503, restored.UNRESTORED, headers=retry)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -171,9 +191,13 @@ class Locks:
         409 if another does."""
         key, index = key_of(letter_id, section), index_of(letter_id)
         taken = Taken(key, index, section, value, (self.ttl_s + scripts.INDEX_SLACK_S) * 1000)
+        keys = (key, index, scripts.DUE, RESTORED)
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
             fresh = (section, value, self.ttl_s, taken.index_ms)
-            lapsed = await self.redis.eval(scripts.ACQUIRE, 3, key, index, scripts.DUE, *fresh)
+            lapsed = await self.redis.eval(scripts.ACQUIRE, len(keys), *keys, *fresh)
+            if lapsed == 0:  # Redis lost its locks (gateway/restored.py)
+                await self._restored()
+                continue
             if lapsed is not None:
                 taken.lapsed = lapsed
                 return taken

@@ -5,6 +5,11 @@ Both read the projector's Redis views. Notifications live in `notifications:<fir
 mention the user; the projector keeps the user's newest 500); marking them read is a user action,
 so it is an event (`notification.read`, one per letter, in that letter's partition) which the
 projector folds into the same hash.
+
+While the hash may hold part of the log, reads answer 503 with Retry-After (README "While the
+projector rebuilds"): a replay or reset is marked (`projector:replays`, the reset marker), or
+Redis lost the projector's keys and no replay has begun yet (a partition with records and no
+projector position: a wipe while the projector is down; its replay's first commit marks it).
 """
 
 import json
@@ -14,14 +19,15 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from eventlog.errors import LogError
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab import cold
 from gateway.collab.comments import CollabDep, parse
 from gateway.collab.shared import Collab, CollabError
-from schemas.events import NotificationRead
-from schemas.keys import notes_key, presence_key
+from schemas.events import NotificationRead, Topic
+from schemas.keys import notes_key, presence_key, projector_position_key
 from schemas.rebuilds import PROJECTOR_REPLAYS, PROJECTOR_RESET
 
 LIST_LIMIT = 100
@@ -47,9 +53,28 @@ async def notifications(collab: Collab, claims: Claims) -> dict[str, Any]:
 
 
 async def _not_rebuilding(collab: Collab) -> None:
+    """The markers alone, before waiting for the projector (`_items` asks again, with more)."""
     redis = collab.ctx.redis
     if redis is not None and await redis.exists(PROJECTOR_RESET, PROJECTOR_REPLAYS):
-        raise CollabError(503, REBUILDING, headers={"Retry-After": cold.REBUILD_RETRY_S})
+        raise _rebuilding()
+
+
+def _rebuilding() -> CollabError:
+    return CollabError(503, REBUILDING, headers={"Retry-After": cold.REBUILD_RETRY_S})
+
+
+async def _unfolded(collab: Collab, positions: list[bytes | None]) -> bool:
+    """Whether a partition without a projector position has records: the projector has not
+    begun folding it since Redis lost its keys (or ever). The log is asked only then: a
+    partition that never had a record has no position either."""
+    missing = [p for p, at in enumerate(positions) if at is None]
+    if not missing:
+        return False
+    try:
+        ends = await collab.ctx.log.end_offsets(collab.ctx.settings.topic(Topic.LETTERS))
+    except LogError as exc:
+        raise CollabError(503, "log unavailable", headers={"Retry-After": cold.RETRY_S}) from exc
+    return any(ends.get(p, 0) > 0 for p in missing)
 
 
 async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:
@@ -59,14 +84,19 @@ async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:
     redis = collab.ctx.redis
     if redis is None:
         raise CollabError(503, "notifications need Redis")
+    topic = collab.ctx.settings.topic(Topic.LETTERS)
+    # The topic's own count: existing topics keep theirs whatever STENO_PARTITIONS says.
+    count = await collab.ctx.log.partition_count(topic)
+    positions = [projector_position_key(topic, p) for p in range(count)]
     async with redis.pipeline(transaction=True) as pipe:  # the markers with the hash: one read
         pipe.hgetall(notes_key(claims.firm_id, claims.sub))
         pipe.exists(PROJECTOR_RESET, PROJECTOR_REPLAYS)
-        raw, rebuilding = await pipe.execute()
-    if rebuilding:
-        # Folded from part of the log: some notes missing, read ones unread (README
-        # "Notifications"). A user's hash spans the firm's letters, in every partition.
-        raise CollabError(503, REBUILDING, headers={"Retry-After": cold.REBUILD_RETRY_S})
+        pipe.mget(positions)
+        raw, marked, at = await pipe.execute()
+    if marked or await _unfolded(collab, at):
+        # Folded from part of the log, or none of it: some notes missing, read ones unread
+        # (README "Notifications"). A user's hash spans the firm's letters, in every partition.
+        raise _rebuilding()
     items = [{"id": k.decode(), **json.loads(v)} for k, v in raw.items()]
     return sorted(items, key=lambda item: (item["created_at"], item["comment_id"]), reverse=True)
 

@@ -50,4 +50,6 @@ async def test_a_read_waits_only_for_its_own_firms_comments(
         r = await asyncio.wait_for(
             c.call("GET", "/v1/notifications", user="bob", firm="firm-b"), 10
         )
-        assert r.status_code == 200 and r.json()["notifications"] == []
+        # At once, and 503: the log has records in partitions no projector folded (README
+        # "Notifications": the hash may hold none of them).
+        assert r.status_code == 503, r.text

@@ -1,0 +1,143 @@
+"""After Redis lost its data (FLUSHALL, a new empty Redis), lock grants and keyed creates wait
+for `steno-collab backfill locks` (503 until it set `schemas.keys.RESTORED`), and notifications
+answer 503 until the projector's replay has begun, not an empty list. Real Redis, the real log
+(gateway/restored.py)."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import httpx
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from gateway import restored
+from schemas.events import Topic
+from schemas.keys import RESTORED
+from schemas.settings import Settings
+from tests.collab.conftest import Collab
+from tests.collab.test_locks_rebuild import listed
+from tests.gateway.harness import running_gateway
+from tests.projector.support import projector
+from tests.support import eventually
+from tools.backfill import backfill
+from tools.progress import Meter
+from tools.sources import Sources
+
+BODY = {"firm_id": "firm-a", "title": "Demand"}
+
+
+async def create(collab: Collab, key: str | None = None) -> httpx.Response:
+    headers = {} if key is None else {"Idempotency-Key": key}
+    return await collab.call("POST", "/v1/letters", json=BODY, headers=headers)
+
+
+async def rebuild(collab: Collab, letters: list[str] | None = None) -> str:
+    """`steno-collab backfill locks [--letters ...]`: its summary line, timing cut."""
+    src = Sources(collab.gw.settings, collab.gw.log, collab.redis)
+    [line] = (await backfill(src, "locks", letters=letters or (), meter=Meter(every_s=3600))).lines
+    return line.split(" in ")[0]
+
+
+def unrestored(r: httpx.Response) -> None:
+    assert r.status_code == 503, r.text
+    assert "steno-collab backfill locks" in r.json()["detail"]
+    assert r.headers["Retry-After"] == str(restored.RETRY_S)
+
+
+async def test_after_a_wipe_grants_and_keyed_creates_wait_for_the_restore(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("Intro\nDamages")
+    locks = f"/v1/letters/{lid}/locks"
+    assert (await collab.call("POST", f"{locks}/intro", user="alice")).is_success
+    await collab.redis.flushdb()  # the test's database: FLUSHALL, for it
+
+    unrestored(await collab.call("POST", f"{locks}/intro", user="bob"))  # alice holds it
+    unrestored(await collab.call("POST", f"{locks}/damages", user="bob"))
+    unrestored(await create(collab, key="order-7"))  # a retry could make a second letter
+    assert (await create(collab)).status_code == 201  # no claim to lose
+    r = await collab.call("DELETE", f"{locks}/damages", user="bob")
+    assert r.status_code == 404 and r.json()["detail"] == "not locked"  # as before
+    assert await listed(collab, lid) == []  # reads go on
+    assert not await collab.redis.exists(RESTORED)
+
+    assert await rebuild(collab) == "locks: 1 restored, 0 already held, 0 lapsed"
+    assert await collab.redis.exists(RESTORED)
+    r = await collab.call("POST", f"{locks}/intro", user="bob")
+    assert r.status_code == 409 and r.json()["locked_by"]["id"] == "alice"
+    assert (await collab.call("POST", f"{locks}/intro", user="alice")).is_success  # renewed
+    assert (await collab.call("POST", f"{locks}/damages", user="bob")).is_success
+    assert (await create(collab, key="order-7")).status_code == 201
+
+
+async def test_a_restore_of_chosen_letters_does_not_set_the_marker(collab: Collab) -> None:
+    lid = await collab.gw.create_letter("x")
+    await collab.redis.flushdb()
+    assert await rebuild(collab, [lid]) == "locks: 0 restored, 0 already held, 0 lapsed"
+    assert not await collab.redis.exists(RESTORED)  # other letters' locks are still missing
+    unrestored(await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="bob"))
+
+
+async def test_a_fresh_deployment_grants_at_once(collab: Collab) -> None:
+    """An empty log: nothing to restore. Its first create (keyed or not) sets the marker."""
+    assert not await collab.redis.exists(RESTORED)
+    assert (await create(collab, key="k")).status_code == 201
+    assert await collab.redis.get(RESTORED) == b"fresh"
+    lid = await collab.gw.create_letter("x")
+    assert (await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")).is_success
+
+
+async def test_the_marker_is_set_only_while_the_log_is_empty(collab: Collab) -> None:
+    log, topic = collab.gw.log, collab.gw.settings.topic(Topic.LETTERS)
+    await collab.redis.flushdb()
+    await restored.keep(collab.redis, log, topic)  # what a create does before its append
+    assert await collab.redis.get(RESTORED) == b"fresh"
+    await collab.gw.create_letter("x")
+    await collab.redis.flushdb()
+    await restored.keep(collab.redis, log, topic)
+    assert not await restored.settle(collab.redis, log, topic)
+    assert not await collab.redis.exists(RESTORED)
+
+
+Site = tuple[Collab, AsyncExitStack]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
+    """A gateway and a projector the test can stop."""
+    settings = Settings(
+        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None
+    )
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    folding = AsyncExitStack()
+    try:
+        await folding.enter_async_context(projector(settings, log))
+        async with running_gateway(settings, log, redis) as gw, folding:
+            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
+                yield Collab(gw, redis, http), folding
+    finally:
+        await redis.aclose()
+        await log.close()
+
+
+async def test_notifications_after_a_wipe_with_the_projector_down_are_503(site: Site) -> None:
+    collab, folding = site
+    lid = await collab.gw.create_letter("Dear Sir")
+    thread = {"body": "@bob see", "anchor": {"from": 0, "to": 4}, "mentions": ["bob"]}
+    r = await collab.call("POST", f"/v1/letters/{lid}/comments", user="alice", json=thread)
+    assert r.status_code in (200, 201), r.text
+
+    async def notified() -> bool:
+        r = await collab.call("GET", "/v1/notifications", user="bob")
+        return r.status_code == 200 and r.json()["unread"] == 1
+
+    await eventually(notified)
+    await folding.aclose()  # the projector stops
+    await collab.redis.flushdb()
+    r = await collab.call("GET", "/v1/notifications", user="bob")
+    assert r.status_code == 503, r.text  # not 200 with none
+    assert r.headers["Retry-After"] == "30"
+    r = await collab.call("POST", "/v1/notifications/read", user="bob", json={"all": True})
+    assert r.status_code == 503, r.text

@@ -163,9 +163,8 @@ async def test_a_host_token_opens_the_letter_read_only_for_a_viewer(
             await expect(viewer.locator(".letter-body")).to_contain_text(
                 "Status update for Ms. Smith."
             )
-            await expect(viewer.locator(".letter-body")).to_have_attribute(
-                "contenteditable", "false"
-            )
+            # A caret and keyboard selection, the letter unchanged (web/src/editor/read-only.ts).
+            await expect(viewer.locator(".letter-body")).to_have_attribute("aria-readonly", "true")
             await expect(viewer.locator(".readonly-note")).to_contain_text("viewer")
             assert "token=" not in viewer.url  # not left in the address bar or history
             await shot(viewer, "4-viewer-narrow-window")
@@ -285,7 +284,7 @@ async def test_the_host_app_can_hand_over_a_token_by_post_message(
         editor = await opened.value
         await expect(editor.locator(".who")).to_contain_text("Audrey Auditor")
         await expect(editor.locator(".letter-body")).to_contain_text("Shown inside the case file.")
-        await expect(editor.locator(".letter-body")).to_have_attribute("contenteditable", "false")
+        await expect(editor.locator(".letter-body")).to_have_attribute("aria-readonly", "true")
     finally:
         await context.close()
 
@@ -361,7 +360,7 @@ async def test_a_token_with_another_role_opens_the_letter_again_with_that_role(
             "(token) => window.stenoEditor.postMessage({type: 'steno:token', token}, '*')",
             viewer_token,
         )
-        await expect(body).to_have_attribute("contenteditable", "false")
+        await expect(body).to_have_attribute("aria-readonly", "true")
         await expect(page.locator(".connection")).to_have_attribute("data-link", "connected")
     finally:
         await context.close()

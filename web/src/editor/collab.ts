@@ -11,6 +11,7 @@ import type { Session } from '../auth'
 import { commentAnchors } from './anchors'
 import { readInputBeforeMessages, readPendingInputFirst } from './pending-input'
 import { documentExtensions } from './schema'
+import { readOnly } from './read-only'
 import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
 import { undoGrouping } from './undo-grouping'
@@ -89,6 +90,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       narrowRemoteChanges, // a colleague's keystroke replaces its blocks, not the whole letter
       readPendingInputFirst,
       wordPaste,
+      ...(writer ? [] : [readOnly]), // a caret and keyboard selection, the letter unchanged
     ],
     editorProps: {
       attributes: {
@@ -102,7 +104,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
   const firstSync = (synced: boolean): void => {
     if (!synced) return
     provider.off('sync', firstSync)
-    if (writer && !editor.isDestroyed) editor.setEditable(true)
+    if (!editor.isDestroyed) editor.setEditable(true)
   }
   provider.on('sync', firstSync)
   readInputBeforeMessages(provider, () => (editor.isDestroyed ? null : editor.view))

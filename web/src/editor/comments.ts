@@ -273,39 +273,56 @@ export function commentsPanel(
     return form
   }
 
+  /** Load the threads again once the edits pause, for the ids `due` takes (none: not at all),
+   * until `settled` says the server has them as expected. */
+  const reloadOnPause = (
+    due: () => Set<string>,
+    settled: (ids: Set<string>, thread: Thread) => boolean,
+  ): (() => void) => {
+    let timer = 0
+    return () => {
+      clearTimeout(timer)
+      timer = window.setTimeout(() => {
+        const ids = due()
+        if (ids.size) void load((threads) => threads.every((t) => settled(ids, t)))
+      }, LOST_DEBOUNCE_MS)
+    }
+  }
+
   // Someone (here or elsewhere) deleted the whole text of a marked thread: the server now lists
   // it as detached. Load the threads again once the edits pause, until it says so.
   const lost = new Set<string>()
-  let lostTimer = 0
+  const reloadLost = reloadOnPause(
+    () => {
+      const ids = new Set(lost)
+      lost.clear()
+      return ids
+    },
+    (ids, t) => !ids.has(t.thread_id) || t.detached || t.resolved,
+  )
   editor.on('beforeTransaction', ({ transaction, nextState }) => {
     if (!transaction.docChanged) return
     for (const thread of lostAnchors(editor.state, nextState)) lost.add(thread)
-    if (!lost.size) return
-    clearTimeout(lostTimer)
-    lostTimer = window.setTimeout(() => {
-      const ids = new Set(lost)
-      lost.clear()
-      void load((threads) => threads.every((t) => !ids.has(t.thread_id) || t.detached || t.resolved))
-    }, LOST_DEBOUNCE_MS)
+    if (lost.size) reloadLost()
   })
 
   // A detached thread's text came back (its deletion undone, here or elsewhere): its anchor
   // finds the copies Yjs restored (anchors.ts `restored`), as the server's does. Load the threads
   // again once the edits pause, until the server says so; once per detachment (`asked`).
-  let backTimer = 0
-  editor.on('update', () => {
-    if (!loaded.some((t) => t.detached && !asked.has(t.thread_id))) return // none to ask about
-    clearTimeout(backTimer)
-    backTimer = window.setTimeout(() => {
+  const reloadBack = reloadOnPause(
+    () => {
       const back = new Set(
         loaded
           .filter((t) => t.detached && !asked.has(t.thread_id) && threadRange(editor, t))
           .map((t) => t.thread_id),
       )
-      if (!back.size) return
       for (const id of back) asked.add(id)
-      void load((threads) => threads.every((t) => !back.has(t.thread_id) || !t.detached))
-    }, LOST_DEBOUNCE_MS)
+      return back
+    },
+    (ids, t) => !ids.has(t.thread_id) || !t.detached,
+  )
+  editor.on('update', () => {
+    if (loaded.some((t) => t.detached && !asked.has(t.thread_id))) reloadBack() // else none to ask about
   })
 
   async function act(call: () => Promise<unknown>): Promise<void> {

@@ -70,7 +70,7 @@ export function narrowed(state: EditorState, tr: Transaction): Transaction | nul
 /** y-tiptap's mapping of the kept blocks' elements, from its new nodes to the kept ones. */
 function keepMapping(state: EditorState, before: PMNode, after: PMNode, head: number, tail: number): void {
   const binding = bindingOf(state)
-  if (!binding) return
+  if (!binding || head + tail === 0) return // every block is new: none to point at
   const kept = new Map<PMNode, PMNode>()
   for (let i = 0; i < head; i++) kept.set(after.child(i), before.child(i))
   for (let i = 1; i <= tail; i++)

@@ -1,0 +1,125 @@
+"""A commenter selects text with the keyboard and comments on it; nothing a reader types, pastes
+or composes changes the letter (web/src/editor/read-only.ts).
+
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
+browser fixtures).
+"""
+
+import httpx
+from playwright.async_api import Browser, Page, expect
+
+from gateway.auth import mint_token
+from schemas.settings import Settings
+from tests.support import eventually
+from tests.web.browser import body_text, create_letter, pages, saved, sign_in, type_at_end
+from tests.web.test_browser import STACK_SECRET, base_url, browser
+
+__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+
+LETTER = "Dear Sir,\nOur client was injured."
+# The document as this page's editor holds it (TipTap keeps its editor on the editable element).
+_DOC_TEXT = "() => document.querySelector('.letter-body').editor.getText({ blockSeparator: '\\n' })"
+_PASTE = """() => {
+  const data = new DataTransfer()
+  data.setData('text/plain', 'pasted')
+  data.setData('text/html', '<p>pasted</p>')
+  const init = { clipboardData: data, bubbles: true, cancelable: true }
+  const paste = new ClipboardEvent('paste', init)
+  document.querySelector('.letter-body').dispatchEvent(paste)
+}"""
+
+_COUNT_INPUT = """() => {
+  window.inputs = 0
+  document.querySelector('.letter-body').addEventListener('input', () => window.inputs++)
+}"""
+
+
+async def _unchanged(page: Page, text: str) -> None:
+    """The page's document is `text`, and so is what it shows (no stray text left in the DOM)."""
+
+    async def same() -> bool:
+        assert (await page.evaluate(_DOC_TEXT), await body_text(page)) == (text, text)
+        return True
+
+    await eventually(same, timeout=2)  # ProseMirror may redraw after a composition on a timer
+
+
+async def test_a_commenter_selects_with_keys_comments_and_cannot_change_the_letter(
+    base_url: str, browser: Browser
+) -> None:
+    async with pages(browser, 2) as (avery, casey):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Keyboard review", LETTER)
+        await casey.goto(f"{base_url}/?as=casey#/letters/{letter}")
+        await saved(casey)
+        body = casey.locator(".letter-body")
+        await expect(body).to_have_attribute("aria-readonly", "true")
+
+        # From the keyboard alone: into the letter, the second paragraph, five characters.
+        await body.focus()
+        await casey.keyboard.press("Control+Home")
+        await casey.keyboard.press("ArrowDown")
+        await casey.keyboard.press("Home")
+        for _ in range(5):
+            await casey.keyboard.press("Shift+ArrowRight")
+        await expect(casey.locator(".comment-target")).to_have_text("On: “Our c”")
+
+        # Whatever a reader presses, pastes or composes, on that selection or at a caret. The
+        # browser puts none of it in the DOM first (an "input" event would say it did), IME
+        # composition excepted: that cannot be cancelled, ProseMirror draws the letter again.
+        await casey.evaluate(_COUNT_INPUT)
+        for key in ["x", "Backspace", "Delete", "Enter"]:
+            await casey.keyboard.press(key)
+        # Nor are these "typing" to the others (published on the key, at once).
+        assert await casey.locator(".users [data-name='Casey Commenter'] .status").inner_text() != (
+            "typing"
+        )
+        for key in ["Control+b", "Control+x"]:
+            await casey.keyboard.press(key)
+        await _unchanged(casey, LETTER)
+        await casey.evaluate(_PASTE)
+        await _unchanged(casey, LETTER)
+        await casey.keyboard.press("End")
+        await casey.keyboard.insert_text("inserted")
+        await _unchanged(casey, LETTER)
+        assert await casey.evaluate("() => window.inputs") == 0
+        cdp = await casey.context.new_cdp_session(casey)
+        await cdp.send(
+            "Input.imeSetComposition", {"text": "かな", "selectionStart": 2, "selectionEnd": 2}
+        )
+        await cdp.send("Input.insertText", {"text": "仮名"})
+        await _unchanged(casey, LETTER)
+        for key in ["Control+z", "Control+y", "Control+Shift+z"]:
+            await casey.keyboard.press(key)
+        await _unchanged(casey, LETTER)
+
+        # The selection made with keys is what the comment is about.
+        await casey.keyboard.press("Home")
+        for _ in range(5):
+            await casey.keyboard.press("Shift+ArrowRight")
+        await expect(casey.locator(".comment-target")).to_have_text("On: “Our c”")
+        await casey.fill(".new-thread textarea", "Which client?")
+        await casey.click("button:has-text('Comment on selection')")
+        await expect(casey.locator(".thread .quote")).to_have_text("“Our c”")
+
+        # An editor still types, the commenter sees it; the server has her text alone.
+        await type_at_end(avery, " Noted.")
+        await saved(avery)
+        await expect(body).to_contain_text("injured. Noted.")
+        await saved(casey)  # nothing of this page's waits for the server
+        assert (await casey.evaluate(_DOC_TEXT), await body_text(casey)) == (
+            LETTER + " Noted.",
+        ) * 2
+        assert await casey.locator(".refusal").is_hidden()
+
+        token = mint_token(Settings(jwt_secret=STACK_SECRET), "avery", "demo-firm", "editor")
+        async with httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            assert (await http.get(f"/v1/letters/{letter}")).json()["content"] == (
+                LETTER + " Noted."
+            )
+            (thread,) = (await http.get(f"/v1/letters/{letter}/comments")).json()["threads"]
+        anchor = thread["anchor"]
+        assert (anchor["from"], anchor["to"], anchor["quote"]) == (10, 15, "Our c")
+        assert avery.errors == [] and casey.errors == []  # type: ignore[attr-defined]

@@ -17,7 +17,10 @@ replaced whole stays detached); else `end` keeps the end exclusive.
 Undoing a deletion does not undelete: Yjs' UndoManager inserts copies of the deleted items (new
 ids) and follows `item.redone` itself only on the client that undid. So a position on a deleted
 character moves to the copy at its place (`Resolver._restored`), kept when the range then
-reads as the quote (text typed before a character looks like a copy);
+reads as the quote (text typed before a character looks like a copy). Whole paragraphs deleted
+are copied as new elements (each a right origin on the one it copies) holding new text, and
+their deleted content is garbage-collected, which paragraph it was in forgotten: a range with
+both ends there is found by its quote in the restored paragraphs (`Resolver._reparented`).
 web/src/editor/anchors.ts does the same, so the page marks what GET answers.
 
 pycrdt 0.14 has sticky indexes for Y.Text and Y.Array only, not for the Y.XmlText paragraphs
@@ -220,7 +223,87 @@ class Resolver:
                 # Copies lie among its deleted characters (an edited text's undo, several
                 # items): their offsets would span copies, not its text. Detached.
                 return Resolved(None, None)
+        if self._deleted(anchor.start) and self._deleted(anchor.end) and self._gone(anchor):
+            # Both in paragraphs that are gone (deleted whole: their content garbage-collected,
+            # which parent they had is not known): the quote in a restored paragraph.
+            found = self._reparented(anchor.quote)
+            if found is not None:
+                return found
         return self._resolve(anchor, anchor.start, anchor.end)
+
+    def _gone(self, anchor: Anchor) -> bool:
+        """Whether neither end's character is in a paragraph of the letter."""
+        items = _item_or_none(anchor.start), _item_or_none(anchor.end)
+        return all(item is not None and self._leaf_of(item) is None for item in items)
+
+    def _reparented(self, quote: str) -> Resolved | None:
+        """Where the quote is in the restored paragraphs (README "Comments"): undoing the
+        deletion of whole paragraphs puts back copies of their elements, holding copies of
+        their text. Only a whole quote (not cut at QUOTE_MAX) within one paragraph, found once
+        in them: else which text it was is not known (detached)."""
+        if not quote or len(quote) >= QUOTE_MAX or "\n" in quote:
+            return None
+        copied = self._copied
+        found = None
+        at = copied.text.find(quote)
+        while at >= 0:
+            k = bisect.bisect_right(copied.starts, at) - 1
+            leaf, unsure = copied.leaves[k]
+            if not unsure or self._is_copy(k, unsure):
+                if found is not None:
+                    return None
+                found = leaf.start + at - copied.starts[k]
+            at = copied.text.find(quote, at + 1)
+        return None if found is None else Resolved(found, found + len(quote))
+
+    @cached_property
+    def _copied(self) -> "_Copied":
+        """The leaves in an element UndoManager restored: one (or its ancestor) whose right
+        origin is a deleted item, as a copy's is the element it copies (web: `copiedTexts`).
+        With the (item, origin) pairs to look at when that is not sure (none: it is): an item
+        with one origin may have it on its left (`_before`, only for a leaf with the quote)."""
+        leaves = []
+        for own, leaf in self._owner.items():
+            unsure = self._copy_origins(own)
+            if unsure is not None:
+                leaves.append((leaf, unsure))
+        starts = [0]
+        for leaf, _ in leaves:
+            starts.append(starts[-1] + len(leaf.text) + 1)
+        # Joined by line breaks, which no quote searched for holds: one search for all.
+        return _Copied(leaves, starts, "\n".join(leaf.text for leaf, _ in leaves), {})
+
+    def _copy_origins(self, item: ID | None) -> tuple[tuple[ID, ID], ...] | None:
+        """Of a leaf: () if it is in a restored element, the (item, origin) pairs that tell if
+        it may be, None if not."""
+        unsure: list[tuple[ID, ID]] = []
+        while item is not None:
+            origin = self._parents.origin(item)
+            if origin is not None and self._parents.deleted(origin[0]):
+                if origin[1]:
+                    return ()
+                unsure.append((item, origin[0]))
+            item = self._parents.parent(item)
+        return tuple(unsure) if unsure else None
+
+    def _is_copy(self, k: int, unsure: tuple[tuple[ID, ID], ...]) -> bool:
+        known = self._copied.sure.get(k)
+        if known is None:
+            known = self._copied.sure[k] = any(self._before(*pair) for pair in unsure)
+        return known
+
+    def _before(self, item: ID, other: ID) -> bool:
+        """Whether `item` precedes `other` in their parent (so `other` is its right origin, not
+        its left one): by their indexes there, `other` deleted."""
+        with self._doc.transaction() as txn:
+            try:
+                mine = StickyIndex.decode(_position(item, 0)).get_index(txn)
+                theirs = StickyIndex.decode(_position(other, 0)).get_index(txn)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # pycrdt panics derive from BaseException
+                return False
+        return mine < theirs
 
     def _resolve(self, anchor: Anchor, start: str, end: str) -> Resolved:
         # Text retyped in place of the last character went in after it, up to `after`. Not once
@@ -468,6 +551,18 @@ class _ParentMap:
         i = rows[lo - 1][1]
         return i if item[1] < self._scan.start[i] + self._scan.length[i] else None
 
+    def origin(self, item: ID) -> tuple[ID, bool] | None:
+        """The item's right origin and True when it has both; its only origin (left or right:
+        the scan does not tell) and False; None without one."""
+        i = self._struct(item)
+        if i is None:
+            return None
+        if i in self._scan.right:
+            return self._scan.right[i], True
+        if self._scan.ref_kind[i] == REF_ORIGIN:
+            return (self._scan.ref_client[i], self._scan.ref_clock[i]), False
+        return None
+
     def known(self, item: ID) -> bool:
         return self._struct(item) is not None
 
@@ -510,6 +605,17 @@ def quote_matches(text: str, quote: str) -> bool:
         return False
     rest = iter(text)
     return all(c in rest for c in quote)  # a subsequence: `in` consumes the iterator
+
+
+@dataclass(frozen=True, slots=True)
+class _Copied:
+    """Resolver's restored leaves, each with its origins to check (see `Resolver._copied`);
+    where each starts in their texts joined by line breaks; which unsure ones are copies."""
+
+    leaves: list[tuple[Leaf, tuple[tuple[ID, ID], ...]]]
+    starts: list[int]
+    text: str
+    sure: dict[int, bool]
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,14 +94,13 @@ export function showAnchors(editor: Editor, threads: Thread[]): Arrived | null {
   for (const thread of threads) {
     if (thread.resolved || thread.detached) continue
     const found = local ? local(thread.anchor) : OFFSETS
-    if (found === NEVER) continue
     if (!local && thread.anchor.start) unbound = true
     if (isAwaiting(found)) {
       const { client, clock } = found.awaits
       awaited.set(client, Math.min(clock, awaited.get(client) ?? clock))
     }
-    const range = found === OFFSETS || isAwaiting(found) ? offsetRange(doc, thread.anchor) : found
-    if (!range || range.to <= range.from) continue // its text is gone here already
+    const range = placed(doc, thread.anchor, found)
+    if (!range) continue // its text is gone here already, or it can never be placed
     const spec = { thread: thread.thread_id, inclusiveEnd: range.openEnd }
     marks.push(Decoration.inline(range.from, range.to, MARK_ATTRS(thread.thread_id), spec))
   }
@@ -124,8 +123,14 @@ export function unanchorable(anchor: Anchor): boolean {
 export function threadRange(editor: Editor, thread: Thread): { from: number; to: number } | null {
   const binding = bindingOf(editor.state)
   const found = binding ? localResolver(binding, editor.state.doc)(thread.anchor) : OFFSETS
+  return placed(editor.state.doc, thread.anchor, found)
+}
+
+/** Where a thread is marked: at its positions, or at the server's offsets while those serve;
+ * null: nowhere (its text is gone, or its positions can never be placed). */
+function placed(doc: PMNode, anchor: Anchor, found: Found): Range | null {
   if (found === NEVER) return null
-  const range = found === OFFSETS || isAwaiting(found) ? offsetRange(editor.state.doc, thread.anchor) : found
+  const range = found === OFFSETS || isAwaiting(found) ? offsetRange(doc, anchor) : found
   return range && range.to > range.from ? range : null
 }
 
@@ -232,6 +237,7 @@ function offsetRange(doc: PMNode, anchor: Anchor): Range | null {
  * gone); only one beyond that clock may still arrive. */
 function localResolver(binding: Binding, doc: PMNode): (anchor: Anchor) => Found {
   const starts = new Map<Y.XmlText, number | null>() // each paragraph's text, looked up once
+  let copied: Copied | undefined // the restored paragraphs (`reparented`), found once
   const position = (rel: Y.RelativePosition): number | null => {
     // Not following redone items: the server's positions stay on the items they name.
     const at = Y.createAbsolutePositionFromRelativePosition(rel, binding.doc, false)
@@ -263,7 +269,35 @@ function localResolver(binding: Binding, doc: PMNode): (anchor: Anchor) => Found
       // positions would span copies, not its text. Detached (as the server's Resolver.resolve).
       if (deleted(binding.doc, first.item) && deleted(binding.doc, last.item)) return null
     }
+    if (deleted(binding.doc, first.item) && deleted(binding.doc, last.item) && gone(first, last)) {
+      // Both in paragraphs that are gone (deleted whole: on other pages their content is
+      // garbage-collected): the quote in a restored paragraph (as the server's Resolver).
+      const found = reparented(anchor.quote)
+      if (found) return found
+    }
     return range(first, last, after)
+  }
+
+  /** Whether neither end's character is in a paragraph of the letter. */
+  function gone(first: Y.RelativePosition, last: Y.RelativePosition): boolean {
+    return position(first) === null && position(last) === null
+  }
+
+  /** As gateway/collab/anchors.py `Resolver._reparented`: undoing the deletion of whole
+   * paragraphs puts back copies of their elements, holding copies of their text. Only a whole
+   * quote (not cut at QUOTE_MAX) within one paragraph, found once in them: else which text it
+   * was is not known (detached). */
+  function reparented(quote: string): Range | null {
+    if (!quote || Array.from(quote).length >= QUOTE_MAX || quote.includes('\n')) return null
+    copied ??= copiedTexts(binding, doc, position)
+    let found: number | null = null
+    for (let at = copied.text.indexOf(quote); at >= 0; at = copied.text.indexOf(quote, at + 1)) {
+      if (found !== null) return null
+      let k = 0
+      while (k + 1 < copied.starts.length && copied.starts[k + 1] <= at) k++
+      found = copied.bases[k] + at - copied.starts[k]
+    }
+    return found === null ? null : { from: found, to: found + quote.length, openEnd: false }
   }
 
   function range(
@@ -282,6 +316,38 @@ function localResolver(binding: Binding, doc: PMNode): (anchor: Anchor) => Found
     const to = position(end)
     return from === null || to === null || to <= from ? null : { from, to, openEnd: false }
   }
+}
+
+/** The paragraph texts in an element UndoManager restored (in it, or in an ancestor of it, whose
+ * right origin is a deleted item, as a copy's is the element it copies: anchors.py
+ * `Resolver._copied`): their texts joined by line breaks, which no quote searched for holds;
+ * where each starts in that and in the document. */
+interface Copied {
+  text: string
+  starts: number[]
+  bases: number[]
+}
+
+function copiedTexts(binding: Binding, doc: PMNode, at: (rel: Y.RelativePosition) => number | null): Copied {
+  const copied = { text: '', starts: [] as number[], bases: [] as number[] }
+  const isCopy = (item: Y.Item | null): boolean =>
+    item?.rightOrigin != null && deleted(binding.doc, item.rightOrigin)
+  const walk = (type: Y.XmlFragment | Y.XmlElement, inCopy: boolean): void => {
+    for (const child of type.toArray()) {
+      const copy = inCopy || isCopy(child._item)
+      if (child instanceof Y.XmlElement) walk(child, copy)
+      else if (child instanceof Y.XmlText && copy) {
+        const base = at(Y.createRelativePositionFromTypeIndex(child, 0))
+        if (base === null) continue
+        if (copied.starts.length) copied.text += '\n'
+        copied.starts.push(copied.text.length)
+        copied.bases.push(base)
+        copied.text += doc.textBetween(base, base + child.length, '\n')
+      }
+    }
+  }
+  walk(binding.type, false)
+  return copied
 }
 
 /** What `Anchor.quote` holds at most (schemas/events.py), in code points. */

@@ -3,6 +3,7 @@ refused (told to operators in the log and a metric, never to the caller)."""
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -82,26 +83,28 @@ async def test_titles_of_one_line_are_kept_as_given(gw: Running) -> None:
 # -- why a token was refused --------------------------------------------------------------------
 
 
+# Tokens are made in the test, not at collection: a long run would see them expire first.
 @pytest.mark.parametrize(
-    ("token", "reason"),
+    ("make", "reason"),
     [
-        (None, "missing"),
-        ("garbage", "malformed"),
-        (_token({}, key="another-secret-of-sufficient-length-0123456789"), "bad_signature"),
-        (_token({"exp": int(time.time()) - 60}), "expired"),
-        (_token({"nbf": int(time.time()) + 60}), "not_yet_valid"),
-        (_token({"iat": int(time.time()) + 60}), "not_yet_valid"),
-        (_token({"aud": "billing"}), "audience"),
-        (_token({"iss": "https://evil"}), "issuer"),
-        (_token({"role": "root"}), "claims"),
-        (jwt.encode({"sub": "u1", "exp": int(time.time()) + 60}, "k" * 64, "HS512"), "algorithm"),
+        (lambda now: None, "missing"),
+        (lambda now: "garbage", "malformed"),
+        (lambda now: _token({}, key="another-secret-of-sufficient-length-0123456789"),
+         "bad_signature"),
+        (lambda now: _token({"exp": now - 60}), "expired"),
+        (lambda now: _token({"nbf": now + 60}), "not_yet_valid"),
+        (lambda now: _token({"iat": now + 60}), "not_yet_valid"),
+        (lambda now: _token({"aud": "billing"}), "audience"),
+        (lambda now: _token({"iss": "https://evil"}), "issuer"),
+        (lambda now: _token({"role": "root"}), "claims"),
+        (lambda now: jwt.encode({"sub": "u1", "exp": now + 60}, "k" * 64, "HS512"), "algorithm"),
     ],
     ids=["missing", "malformed", "signature", "expired", "nbf", "iat", "aud", "iss", "role",
          "alg"],
 )  # fmt: skip
-def test_each_refusal_names_its_reason(token: str | None, reason: str) -> None:
+def test_each_refusal_names_its_reason(make: Callable[[int], str | None], reason: str) -> None:
     with pytest.raises(TokenRefused) as refused:
-        verify_token(token, SETTINGS)
+        verify_token(make(int(time.time())), SETTINGS)
     assert refused.value.reason == reason
 
 

@@ -6,10 +6,6 @@ which inserts its copies as Yjs' does, and by stock Yjs in Node; the anchor is r
 replica that receives each edit as an update (deleted content garbage-collected), as the
 gateway's document does."""
 
-import base64
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +15,7 @@ from pycrdt import Doc, UndoManager, XmlFragment, XmlText
 from gateway.collab.anchors import Resolver, to_anchor
 from gateway.content import initial_update, plain_text
 from schemas.events import Anchor
+from tests.collab.undo_replay import covered_after_steps
 
 FIELD = "default"
 TEXT = "Dear Sir,\nYes. The police report number 1011 says so.\nRegards"
@@ -197,23 +194,5 @@ process.stdout.write(JSON.stringify({ created, steps }))
 
 
 def test_stock_yjs_undo() -> None:
-    made = subprocess.run(
-        ["node", "-e", YJS_UNDO, TEXT, "The police report number 1011"],
-        env={**os.environ, "NODE_PATH": str(MODULES)},
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    updates = json.loads(made.stdout)
-    replica: Doc[Any] = Doc()
-    for update in updates["created"]:
-        replica.apply_update(base64.b64decode(update))
-    start = plain_text(replica, FIELD).index(QUOTE)
-    anchor = to_anchor(replica.get_update(), FIELD, start, start + len(QUOTE))
-    seen = []
-    for step in updates["steps"]:
-        for update in step:
-            replica.apply_update(base64.b64decode(update))
-        where = Resolver(replica.get_update(), FIELD).resolve(anchor)
-        seen.append(None if where.detached else plain_text(replica, FIELD)[where.start : where.end])
+    seen = covered_after_steps(YJS_UNDO, [TEXT, "The police report number 1011"], QUOTE)
     assert seen == [None, QUOTE, None, QUOTE]

@@ -9,19 +9,11 @@ paragraphs instead (gateway/collab/anchors.py `Resolver._reparented`, as anchors
 are made by stock Yjs in Node, as the browser makes them; each update is applied to the
 replica as the gateway receives it."""
 
-import base64
-import json
-import os
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pycrdt import Doc
 
-from gateway.collab.anchors import Resolver, to_anchor
-from gateway.content import plain_text
-from schemas.events import Anchor
+from tests.collab.undo_replay import covered_after_steps
 
 FIELD = "default"
 QUOTE = "police report number 1011"
@@ -64,33 +56,7 @@ process.stdout.write(JSON.stringify({ created, steps }))
 
 def _edited(text: str, at: int, count: int, *actions: str) -> list[str | None]:
     """What the anchor on QUOTE covers on the replica after the deletion and each action."""
-    made = subprocess.run(
-        ["node", "-e", YJS, "--", QUOTE, text, str(at), str(count), *actions],
-        env={**os.environ, "NODE_PATH": str(MODULES)},
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    updates = json.loads(made.stdout)
-    replica: Doc[Any] = Doc()
-    for update in updates["created"]:
-        replica.apply_update(base64.b64decode(update))
-    start = plain_text(replica, FIELD).index(QUOTE)
-    anchor = to_anchor(replica.get_update(), FIELD, start, start + len(QUOTE))
-    seen = []
-    for step in updates["steps"]:
-        for update in step:
-            replica.apply_update(base64.b64decode(update))
-        seen.append(_covered(replica, anchor))
-    return seen
-
-
-def _covered(replica: Doc[Any], anchor: Anchor) -> str | None:
-    where = Resolver(replica.get_update(), FIELD).resolve(anchor)
-    if where.detached:
-        return None
-    assert not where.open_end
-    return plain_text(replica, FIELD)[where.start : where.end]
+    return covered_after_steps(YJS, [QUOTE, text, str(at), str(count), *actions], QUOTE)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ which inserts its copies as Yjs' does, and by stock Yjs in Node; the anchor is r
 replica that receives each edit as an update (deleted content garbage-collected), as the
 gateway's document does."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from tests.collab.undo_replay import covered_after_steps
 FIELD = "default"
 TEXT = "Dear Sir,\nYes. The police report number 1011 says so.\nRegards"
 QUOTE = "police report number 1011"
-MODULES = Path(__file__).parent.parent / "interop" / "node_modules"
 
 
 class Editing:

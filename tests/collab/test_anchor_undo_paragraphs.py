@@ -9,16 +9,12 @@ paragraphs instead (gateway/collab/anchors.py `Resolver._reparented`, as anchors
 are made by stock Yjs in Node, as the browser makes them; each update is applied to the
 replica as the gateway receives it."""
 
-from pathlib import Path
-
 import pytest
 
 from tests.collab.undo_replay import covered_after_steps
 
-FIELD = "default"
 QUOTE = "police report number 1011"
 TEXT = f"Dear Sir,\nYes. The {QUOTE} says so.\nThe second one is lost.\nRegards"
-MODULES = Path(__file__).parent.parent / "interop" / "node_modules"
 
 # TipTap's paragraphs; paragraphs [at, at + count) deleted as y-prosemirror does, then the steps
 # named by argv ("undo", "redo", "cut", "type:<text>": a new paragraph typed where they were). The

@@ -1,8 +1,10 @@
 """Whether this Redis holds the section locks and `Idempotency-Key` claims the log says it
 should (`schemas.keys.RESTORED`): the gate of lock grants and keyed creates after a wipe.
 
-Redis loses them with its data (FLUSHALL, a new empty Redis) and nothing folds them back: only
-`steno-collab backfill locks` restores them from the log, and sets the marker once it has. Until
+Redis loses them with its data (FLUSHALL, a new empty Redis) and nothing folds them back: a
+restore from the log does, and sets the marker once it has (each gateway process runs one when
+it finds the marker missing, steno_collab/lock_restore.py; `steno-collab backfill locks` is the
+same by hand). Until
 then a grant could hand out a section the log says someone holds, and a retried keyed create
 could make a second letter, so both answer 503 (the grant checks the marker inside its own
 script: gateway/collab/lock_scripts.py ACQUIRE). A Redis whose log holds no record has nothing
@@ -21,10 +23,10 @@ from eventlog.records import Log
 from schemas.keys import RESTORED
 
 logger = logging.getLogger(__name__)
-RETRY_S = 30  # an operator's run: minutes, not seconds
+RETRY_S = 15  # the gateways' own restore: a check every 10 s, then one read of the log
 UNRESTORED = (
-    "Redis lost its section locks and create claims (wiped or replaced): they come back when an"
-    " operator runs `steno-collab backfill locks`"
+    "Redis lost its section locks and create claims (wiped or replaced): the gateways are"
+    " restoring them from the log (as `steno-collab backfill locks` does)"
 )
 
 

@@ -109,10 +109,17 @@ def restored_idempotency_key(scoped: str) -> str:
 
 RESTORED = "locks-restored"
 """Present: this Redis holds the section locks and `Idempotency-Key` claims the log says it
-should. Written by `backfill locks` once its restore of every letter finished, or by a gateway
+should. Written by the restore of every letter once it finished (`backfill locks`, or the one
+a gateway runs by itself on finding it missing: steno_collab/lock_restore.py), or by a gateway
 that finds it missing while the log holds no record (a fresh deployment); a wipe removes it.
 Read by the gateway's lock grants (lock_scripts.ACQUIRE) and keyed creates (api/idempotency.py),
 which answer 503 while it is missing: gateway/restored.py. No wipe pattern below matches it."""
+
+RESTORING = "locks-restoring"
+"""The lease of the one restore of every letter running (`backfill locks`, or a gateway's
+automatic one: steno_collab/lock_restore.py): a random token, SET NX with a TTL renewed while
+the run lasts, deleted by its holder at the end (tools/lease.py). Written and read by those
+runs only; a wipe takes it, and the run that held it then sets no `RESTORED`."""
 
 
 # Match patterns of every live-state key above the projector writes (a backfill's wipe): each

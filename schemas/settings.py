@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # within it gets the same letter, as Stripe keeps its keys for 24 h. At least 10 minutes:
     # shorter, a retry after an outage (or a 504 that lands late) would make a second letter.
     idempotency_ttl_s: int = Field(default=86_400, ge=600)
+    # A gateway that finds `locks-restored` missing while the log holds letters restores the
+    # section locks and create claims itself (steno_collab/lock_restore.py), as `backfill
+    # locks` does; off: they wait for an operator to run it.
+    locks_auto_restore: bool = True
     # Sockets (gateway/api/waiting.py): a request must arrive whole within the timeout (408),
     # and at most this many sockets are open (unset: the descriptor limit less 512); at the
     # cap a new one displaces the socket that waited longest without a whole request.

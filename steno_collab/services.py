@@ -1,7 +1,9 @@
 """The services as coroutines that run until cancelled, wired from settings and a shared log.
 
 The entry points (`steno-collab gateway`, `dev`) compose them here: the gateway app gets the
-auditor routes from tools mounted next to its own (the gateway itself never imports tools).
+auditor routes from tools mounted next to its own, and the restore of the section locks it
+runs by itself after Redis lost them (steno_collab/lock_restore.py): the gateway itself never
+imports tools.
 """
 
 import asyncio
@@ -26,6 +28,7 @@ from schemas.bounded_pg import BoundedPool, bounded_pool
 from schemas.settings import Settings
 from schemas.stores import unreachable
 from snapshotter.service import serve as run_snapshotter
+from steno_collab.lock_restore import CHECK_S, Watcher, watch
 from tools.rest import auditor_router
 
 
@@ -55,10 +58,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def gateway_app(settings: Settings, log: Log, redis: Any, pg: Any) -> FastAPI:
+def gateway_app(
+    settings: Settings, log: Log, redis: Any, pg: Any, *, restore_check_s: float = CHECK_S
+) -> FastAPI:
     app = create_app(settings, log, redis, pg)
     ctx = app.state.gateway.ctx  # auditors: the same keys, the same budget per user
     app.include_router(auditor_router(settings, log, redis, pg, partial(bearer_claims, ctx)))
+    if redis is not None and settings.locks_auto_restore:  # no Redis: no locks to restore
+        watcher = Watcher(settings, log, redis, restore_check_s, ctx.metrics.registry)
+        app.state.lock_restore = watcher
+        watch(app, watcher)
     return app
 
 

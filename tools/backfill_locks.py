@@ -29,14 +29,20 @@ The same read restores the gateway's other keys that only the log can give back:
 looks at after its claim's own (gateway/api/idempotency.py, `restore`: never over an existing
 key). No take-back is needed: a create appended after the read claimed its key in this Redis.
 
-A restore of every letter ends by setting `schemas.keys.RESTORED`: until then the gateways
-refuse lock grants and keyed creates with 503 (gateway/restored.py), so none is made between
-the loss and the restore (the races above remain for a rerun while they grant again). One of
-chosen letters sets nothing.
+A restore of every letter (`restore_all`) ends by setting `schemas.keys.RESTORED`: until then
+the gateways refuse lock grants and keyed creates with 503 (gateway/restored.py), so none is
+made between the loss and the restore (the races above remain for a rerun while they grant
+again). One of chosen letters sets nothing. The gateways run it themselves when they find the
+marker missing (steno_collab/lock_restore.py), `backfill locks` on an operator's word: one at a
+time, under the lease `schemas.keys.RESTORING` (tools/lease.py), and the marker is set only
+while the run still holds it, so a wipe during the run (which took the locks restored so far)
+leaves it missing for the next run.
 """
 
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from eventlog import Record
@@ -54,13 +60,20 @@ from schemas.events import (
     SessionLeft,
 )
 from schemas.ids import uuid7
-from schemas.keys import RESTORED
+from schemas.keys import RESTORED, RESTORING
+from tools.lease import lease
 from tools.progress import Meter
 from tools.sources import Sources
 
 LOCK_EVENTS = frozenset({b"lock.acquired", b"lock.released", b"lock.expired"})
 READ = LOCK_EVENTS | {b"session.joined", b"session.left", b"letter.created"}
 PAGE = 1000
+LEASE_S = 60.0  # renewed every 20 s while the run lasts; a dead run's lapses this long after
+WAIT_S = 1.0  # an operator's run waiting for another's lease: how often it tries again
+MARK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[2], ARGV[2]) end
+return false
+"""
 Ranges = dict[int, tuple[int, int]]  # partition -> [start, end)
 
 
@@ -128,6 +141,7 @@ class Counts:
     locks: Tally = field(default_factory=Tally)
     keys: Tally = field(default_factory=Tally)  # idempotency claims
     withdrawn: int = 0  # locks restored, then taken back: the log moved on meanwhile
+    unmarked: bool = False  # a restore of every letter that lost its lease: RESTORED not set
 
     def line(self, seconds: float) -> str:
         line = f"locks: {self.locks}"
@@ -136,19 +150,64 @@ class Counts:
         line += f" in {seconds:.1f} s"
         if self.withdrawn:
             line += f" ({self.withdrawn:,} taken back: the log moved on meanwhile)"
+        if self.unmarked:
+            line += " (Redis lost the run's lease, wiped again? Run it again)"
         return line
 
 
-async def rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter) -> Counts:
-    """Restore the live locks of `letters` (None: every letter) from the log."""
+async def rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter | None) -> Counts:
+    """Restore the live locks of `letters` (None: every letter, `restore_all`) from the log."""
+    if letters is None:
+        counts = await restore_all(src, meter, waiting=partial(_waiting, meter))
+        assert counts is not None  # it waited for the lease
+        return counts
+    return await _rebuild(src, letters, meter)
+
+
+async def restore_all(
+    src: Sources,
+    meter: Meter | None = None,
+    *,
+    waiting: Callable[[], None] | None = None,
+    starting: Callable[[], None] | None = None,
+) -> Counts | None:
+    """Restore every letter's locks and claims from the log, then set `RESTORED`, under the
+    lease. `waiting` (an operator's run): called once if another run holds the lease, then
+    the run waits for it and restores all the same, a rerun. Without it (a gateway's): None
+    when another run holds the lease, or has set the marker by the time the lease is ours.
+    `starting`: called once the lease is ours, before the restore."""
+    assert src.redis is not None
+    wait_s = None if waiting is None else WAIT_S
+    if waiting is not None and await src.redis.exists(RESTORING):
+        waiting()
+    async with lease(src.redis, RESTORING, LEASE_S, wait_s=wait_s) as token:
+        if token is None or (waiting is None and await src.redis.exists(RESTORED)):
+            return None
+        if starting is not None:
+            starting()
+        counts = await _rebuild(src, None, meter)
+        # The gateways grant locks and keyed creates again; not if a wipe took the lease.
+        keys = (RESTORING, RESTORED)
+        counts.unmarked = not await src.redis.eval(MARK, len(keys), *keys, token, "restored")
+        return counts
+
+
+def _waiting(meter: Meter | None) -> None:
+    out = sys.stderr if meter is None else meter.out
+    print("locks: waiting for the restore another process runs", file=out, flush=True)
+
+
+async def _rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter | None) -> Counts:
     assert src.redis is not None
     chosen = None if letters is None else {lid.encode() for lid in letters}
     read = await _ranges(src, chosen, None)
-    meter.start("locks", sum(end - start for start, end in read.values()), unit="records")
+    if meter is not None:
+        meter.start("locks", sum(end - start for start, end in read.values()), unit="records")
     folds: dict[bytes, Letter] = {}
     async for record in _records(src, read, chosen, READ, meter):
         folds.setdefault(record.key, Letter()).apply(record)
-    meter.finish()
+    if meter is not None:
+        meter.finish()
     counts, restored = Counts(), {}
     await _restore_keys(src, folds, counts)
     for key, fold in folds.items():
@@ -159,8 +218,6 @@ async def rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter) -> 
                 restored[letter_id, section] = value
     if restored:
         await _withdraw_overtaken(src, read, restored, counts)
-    if letters is None:  # every letter's: the gateways grant locks and keyed creates again
-        await src.redis.set(RESTORED, "restored")
     return counts
 
 

@@ -1,0 +1,181 @@
+"""A gateway composed by the app shell (steno_collab/services.py `gateway_app`, as `gateway` and
+`dev` run it) restores the section locks by itself once Redis lost them: no `backfill locks`.
+Real Redis, the embedded log, the projector in-process (steno_collab/lock_restore.py)."""
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from eventlog.records import Log
+from gateway.api.server import server_for
+from schemas.keys import RESTORED, RESTORING
+from schemas.settings import Settings
+from steno_collab.lock_restore import Watcher
+from steno_collab.services import gateway_app
+from tests.collab.conftest import Collab
+from tests.collab.test_redis_restored import unrestored
+from tests.gateway.harness import Running
+from tests.projector.support import projector
+from tests.support import bound_socket, eventually
+from tools.backfill import backfill
+from tools.lease import lease
+from tools.progress import Meter
+from tools.sources import Sources
+
+CHECK_S = 0.02  # the watcher's interval here (10 s in production)
+
+
+@dataclass
+class Site:
+    settings: Settings
+    log: Log
+    redis: aioredis.Redis
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
+    settings = Settings(
+        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None
+    )
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    try:
+        async with projector(settings, log):
+            yield Site(settings, log, redis)
+    finally:
+        await redis.aclose()
+        await log.close()
+
+
+@asynccontextmanager
+async def shell(site: Site, **overrides: Any) -> AsyncIterator[Collab]:
+    """A gateway as `steno-collab gateway` composes it, serving until the block ends."""
+    settings = site.settings.model_copy(update=overrides)
+    app = gateway_app(settings, site.log, site.redis, None, restore_check_s=CHECK_S)
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
+    server = server_for(app, settings, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: server.started or task.done(), timeout=20)
+        assert server.started, "gateway did not start"
+        if found := getattr(app.state, "lock_restore", None):
+            assert found.running  # started with the app
+        gw = Running(app, settings, site.log, server, port)
+        async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
+            yield Collab(gw, site.redis, http)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+    if found := getattr(app.state, "lock_restore", None):
+        assert not found.running  # ended with the app
+
+
+async def held_then_wiped(site: Site) -> str:
+    """A letter whose section `intro` alice holds, in a Redis then wiped: its id."""
+    async with shell(site, locks_auto_restore=False) as collab:
+        lid = await collab.gw.create_letter("Intro\nDamages")
+        r = await collab.call("POST", f"/v1/letters/{lid}/locks/intro", user="alice")
+        assert r.is_success, r.text
+    await site.redis.flushdb()  # the test's database: FLUSHALL, for it
+    return lid
+
+
+def watcher(collab: Collab) -> Watcher:
+    found = collab.gw.app.state.lock_restore
+    assert isinstance(found, Watcher)
+    return found
+
+
+async def taken_by_alice(collab: Collab, lid: str) -> bool:
+    r = await collab.call("POST", f"/v1/letters/{lid}/locks/intro", user="bob")
+    assert r.status_code in (409, 503), r.text
+    return r.status_code == 409 and r.json()["locked_by"]["id"] == "alice"
+
+
+async def test_the_gateway_restores_the_locks_at_start_and_after_a_wipe(site: Site) -> None:
+    lid = await held_then_wiped(site)
+    async with shell(site) as collab:
+        await eventually(lambda: taken_by_alice(collab, lid))  # no manual command
+        assert await site.redis.get(RESTORED) == b"restored"
+        r = await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="bob")
+        assert r.is_success, r.text
+        assert watcher(collab).restores == 1
+
+        await site.redis.flushdb()  # at runtime
+        await eventually(lambda: taken_by_alice(collab, lid))
+        r = await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="carol")
+        assert r.status_code == 409 and r.json()["locked_by"]["id"] == "bob"  # restored too
+        assert watcher(collab).restores == 2
+        metrics = (await collab.http.get("/metrics")).text
+        assert "gateway_locks_auto_restores_total 2.0" in metrics
+
+
+async def test_one_gateway_restores_at_a_time(site: Site) -> None:
+    lid = await held_then_wiped(site)
+    await site.redis.set(RESTORING, "operator", px=60_000)  # `backfill locks` is running
+    async with shell(site) as one, shell(site) as two:
+        watchers = [watcher(one), watcher(two)]
+        await eventually(lambda: all(w.checks >= 3 for w in watchers))
+        unrestored(await one.call("POST", f"/v1/letters/{lid}/locks/damages", user="bob"))
+        assert [w.restores for w in watchers] == [0, 0]
+
+        await site.redis.delete(RESTORING)  # that run ended (it would have set the marker)
+        await eventually(lambda: taken_by_alice(two, lid))
+        seen = [w.checks + 3 for w in watchers]
+        await eventually(lambda: all(w.checks >= n for w, n in zip(watchers, seen, strict=True)))
+        assert sorted(w.restores for w in watchers) == [0, 1]
+
+
+async def test_with_the_setting_off_grants_wait_for_the_operator(site: Site) -> None:
+    lid = await held_then_wiped(site)
+    async with shell(site, locks_auto_restore=False) as collab:
+        assert not hasattr(collab.gw.app.state, "lock_restore")
+        await asyncio.sleep(20 * CHECK_S)  # what would have restored them
+        unrestored(await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="bob"))
+        assert not await site.redis.exists(RESTORED)
+
+
+async def test_backfill_locks_waits_for_the_run_holding_the_lease(site: Site) -> None:
+    await site.redis.set(RESTORING, "gateway", px=60_000)  # a gateway's restore is running
+    out = io.StringIO()
+    src = Sources(site.settings, site.log, site.redis)
+    run = asyncio.create_task(backfill(src, "locks", meter=Meter(out=out, every_s=3600)))
+    await eventually(lambda: "waiting for the restore another process runs" in out.getvalue())
+    assert not run.done() and not await site.redis.exists(RESTORED)
+    await site.redis.delete(RESTORING)  # it ended
+    [line] = (await run).lines
+    assert line.startswith("locks: 0 restored")
+    assert await site.redis.exists(RESTORED) and not await site.redis.exists(RESTORING)
+
+
+async def test_a_holder_cancelled_while_it_lets_the_lease_go_stops(site: Site) -> None:
+    """A gateway's shutdown cancels its restore; a cancel landing as the lease is let go (the
+    renewal task awaited) used to be swallowed, and the holder went on (seen as a shutdown
+    waiting on the watcher)."""
+    entered, left = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with lease(site.redis, RESTORING, 60):
+            await asyncio.sleep(0)
+            entered.set()  # the cancel below lands in the lease's exit
+        left.set()
+        await asyncio.Event().wait()  # a holder that missed its cancel waits here for good
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done and task.cancelled() and not left.is_set()
+    assert not await site.redis.exists(RESTORING)  # let go all the same

@@ -85,10 +85,19 @@ def _reason(exc: jwt.PyJWTError) -> str:
         return "issuer"
     if isinstance(exc, jwt.MissingRequiredClaimError):
         return {"aud": "audience", "iss": "issuer"}.get(exc.claim, "claims")
-    if isinstance(exc, jwt.InvalidIssuedAtError):
+    wrong = (
+        jwt.InvalidIssuedAtError,
+        jwt.exceptions.InvalidSubjectError,
+        jwt.exceptions.InvalidJTIError,
+    )
+    if isinstance(exc, wrong):  # a registered claim of the wrong type or value, signed well
         return "claims"
     if isinstance(exc, jwt.InvalidAlgorithmError):
         return "algorithm"
+    if isinstance(exc, jwt.DecodeError) and " claim (" in str(exc):
+        # PyJWT's "Expiration Time claim (exp) must be an integer." (nbf alike): checked after
+        # the signature; its other DecodeErrors are of the token's form (malformed).
+        return "claims"
     return "malformed"
 
 

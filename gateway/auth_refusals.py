@@ -32,7 +32,7 @@ class Refusals:
 
     def note(self, metrics: Metrics, exc: AuthError, where: str, host: str | None) -> None:
         """Count and (unless one of its reason was logged lately) log the refusal `exc` of a
-        token `where` ("REST", "handshake") from `host`."""
+        token `where` ("REST", "handshake", "renewal") from `host`."""
         reason = getattr(exc, "reason", "malformed")  # every refusal in auth.py names one
         self._counter(metrics).labels(reason).inc()
         now = self._clock()

@@ -228,27 +228,48 @@ async def reply(
     return {"comment_id": comment_id}
 
 
-# letter id -> the lock its resolves and reopens take on this instance (gone when unused)
-_FLAGGING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+# (letter id, thread id) -> the lock the thread's resolves and reopens take on this instance
+# (gone when unused)
+_FLAGGING: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
 
 
 async def set_resolved(
     collab: Collab, claims: Claims, letter_id: str, thread_id: str, resolved: bool
 ) -> dict[str, Any]:
     """Resolve or reopen a thread. One already so answers the same and appends nothing (no
-    second event, no second audit row). Comment writes are ordered only by the log, so the
-    check and the append go one at a time per letter on this instance, and the check reads the
-    projection once it holds this instance's last append (`_stored`, bounded): a repeat, or a
-    double click, sees the first. Two instances at the same moment may still both append; the
-    fold makes that the same state."""
+    second event, no second audit row), but only when a store folded to the log's end (as
+    read after the check began: cold.settled) says so: the projection alone may miss a reopen
+    made a moment ago, here while the projector is behind or on another instance, and skipping
+    then would drop this resolve. When no store has caught up the event is appended anyway: the
+    fold makes a repeat harmless, it only costs an audit row. A write by another instance after
+    that end read is ordered by the log before ours or after it; either is a valid outcome.
+    Check and append go one at a time per thread on this instance (other threads of the letter
+    do not wait), and the check waits for this instance's last append (`_stored`): a double
+    click's second request sees the first's event."""
     meta = await collab.letter(claims, letter_id, comment=True)
-    flagging = _FLAGGING.setdefault(letter_id, asyncio.Lock())
+    flagging = _FLAGGING.setdefault((letter_id, thread_id), asyncio.Lock())
     async with flagging:
         _, thread = await _located(collab, letter_id, thread_id)
-        if bool(thread.get("resolved")) != resolved:
-            event = CommentResolved if resolved else CommentReopened
-            await collab.append(claims, meta, event(thread_id=thread_id))
+        if bool(thread.get("resolved")) == resolved and await _settled_as(
+            collab, letter_id, thread_id, resolved
+        ):
+            return {"thread_id": thread_id, "resolved": resolved}
+        event = CommentResolved if resolved else CommentReopened
+        await collab.append(claims, meta, event(thread_id=thread_id))
     return {"thread_id": thread_id, "resolved": resolved}
+
+
+async def _settled_as(collab: Collab, letter_id: str, thread_id: str, resolved: bool) -> bool:
+    """Whether the thread is `resolved` (or open) in a store folded to the log's end; False
+    when none is within cold.settled's wait (or the log cannot tell its end)."""
+    try:
+        stored = await cold.settled(collab, letter_id)
+    except CollabError:
+        return False
+    thread = _find_thread(stored, thread_id)
+    return thread is not None and bool(thread.get("resolved")) == resolved
 
 
 async def edit(

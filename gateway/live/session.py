@@ -9,15 +9,12 @@ the user's handshake budget; one of another identity, a changed role included, e
 """
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import TOKEN_EXPIRED, AuthError
-
-log = logging.getLogger(__name__)
 
 
 class Session:
@@ -79,8 +76,8 @@ class Session:
         else:
             try:
                 claims = await self.ctx.verifier.verify(token)
-            except AuthError as exc:
-                log.info("token renewal refused for %s: %s", self.claims.sub, exc)
+            except AuthError as exc:  # why: logged rate-limited and counted, as at a handshake
+                self.ctx.verifier.refusals.note(self.ctx.metrics, exc, "renewal", None)
                 reason = "renewal_unauthorized"
             else:
                 reason = None if self.renew(claims) else "renewal_other_identity"

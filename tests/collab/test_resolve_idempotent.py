@@ -2,10 +2,21 @@
 audit row kept for good, and a repeat (a retry, a double click) changes nothing."""
 
 import asyncio
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from gateway.collab import comments, shared
 from schemas.events import Topic
+from schemas.settings import Settings
 from tests.collab.conftest import Collab
-from tests.gateway.harness import types_of
+from tests.gateway.harness import running_gateway, types_of
+from tests.projector.support import caught_up, projector
 
 
 async def _flags(c: Collab, letter: str) -> list[str]:
@@ -41,3 +52,87 @@ async def test_repeated_resolves_and_reopens_append_once(collab: Collab) -> None
     assert await _flags(collab, letter) == ["comment.resolved", "comment.reopened"]
     threads = (await collab.call("GET", f"/v1/letters/{letter}/comments")).json()["threads"]
     assert [t["resolved"] for t in threads] == [False]
+
+
+async def _thread(c: Collab, letter: str, at: int = 0) -> str:
+    made = await c.call(
+        "POST",
+        f"/v1/letters/{letter}/comments",
+        json={"body": "x", "anchor": {"from": at, "to": 4}},
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["thread_id"])
+
+
+async def test_a_resolve_after_an_unfolded_reopen_is_kept(
+    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projector stops after folding a resolve; a reopen is logged, unfolded; a resolve now
+    reads "resolved" from the projection: the log's last word is the reopen, so it must append
+    (skipping it would answer `resolved` and leave the thread open)."""
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)  # the waits for the stopped projector
+    settings = Settings(
+        data_dir=tmp_path / "s", redis_url=redis_db, partitions=2, database_url=None
+    )
+    log = open_log(settings)
+    await log.start()
+    redis = aioredis.Redis.from_url(redis_db)
+    folding = AsyncExitStack()
+    try:
+        await folding.enter_async_context(projector(settings, log))
+        async with running_gateway(settings, log, redis) as gw:
+            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
+                c = Collab(gw, redis, http)
+                letter = await gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+                base = f"/v1/letters/{letter}/comments/{await _thread(c, letter)}"
+                assert (await c.call("POST", base + "/resolve")).status_code == 200
+                await caught_up(log, settings, redis)
+                await folding.aclose()  # the projector stops
+                for path, resolved in (("/reopen", False), ("/resolve", True)):
+                    r = await c.call("POST", base + path)
+                    assert (r.status_code, r.json()["resolved"]) == (200, resolved)
+                assert await _flags(c, letter) == [
+                    "comment.resolved", "comment.reopened", "comment.resolved"
+                ]  # fmt: skip
+                async with projector(settings, log):
+                    await caught_up(log, settings, redis)
+                    got = await c.call("GET", f"/v1/letters/{letter}/comments")
+                    assert [t["resolved"] for t in got.json()["threads"]] == [True]
+    finally:
+        await folding.aclose()
+        await redis.aclose()
+        await log.close()
+
+
+async def test_threads_of_one_letter_are_flagged_apart(
+    collab: Collab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one thread's resolve is held inside its check (as the wait for a stopped projector
+    holds it, up to seconds), another thread of the letter is resolved without waiting for it;
+    a second resolve of the held thread waits, then sees the first's event and appends nothing."""
+    letter = await collab.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+    held, other = await _thread(collab, letter, 0), await _thread(collab, letter, 1)
+    entered, release = asyncio.Event(), asyncio.Event()
+    located = comments._located
+
+    async def holding(c: Any, letter_id: str, thread_id: str, *rest: Any) -> Any:
+        if thread_id == held and not entered.is_set():
+            entered.set()
+            await release.wait()
+        return await located(c, letter_id, thread_id, *rest)
+
+    monkeypatch.setattr(comments, "_located", holding)
+    base = f"/v1/letters/{letter}/comments"
+    first = asyncio.create_task(collab.call("POST", f"{base}/{held}/resolve"))
+    await entered.wait()
+    again = asyncio.create_task(collab.call("POST", f"{base}/{held}/resolve"))
+    try:
+        # Bounded only so that a lock shared by the letter's threads fails here, not hangs.
+        r = await asyncio.wait_for(collab.call("POST", f"{base}/{other}/resolve"), 5)
+        assert (r.status_code, r.json()["resolved"]) == (200, True)
+        assert not again.done()  # the held thread's own lock
+    finally:
+        release.set()
+        responses = await asyncio.gather(first, again)
+    assert [(r.status_code, r.json()["resolved"]) for r in responses] == [(200, True)] * 2
+    assert await _flags(collab, letter) == ["comment.resolved"] * 2  # one per thread

@@ -14,6 +14,7 @@ import websockets
 from gateway.auth import TokenRefused, verify_token
 from gateway.auth_refusals import Refusals
 from gateway.errors import AuthError
+from gateway.live.session import Session
 from gateway.metrics import Metrics
 from schemas.settings import Settings
 from tests.gateway.harness import Running
@@ -97,10 +98,16 @@ async def test_titles_of_one_line_are_kept_as_given(gw: Running) -> None:
         (lambda now: _token({"aud": "billing"}), "audience"),
         (lambda now: _token({"iss": "https://evil"}), "issuer"),
         (lambda now: _token({"role": "root"}), "claims"),
+        # Correctly signed, a registered claim of the wrong type: PyJWT's claim checks.
+        (lambda now: _token({"sub": 42}), "claims"),
+        (lambda now: _token({"jti": 7}), "claims"),
+        (lambda now: _token({"exp": "tomorrow"}), "claims"),
+        (lambda now: _token({"nbf": "soon"}), "claims"),
+        (lambda now: _token({"iat": "today"}), "claims"),
         (lambda now: jwt.encode({"sub": "u1", "exp": now + 60}, "k" * 64, "HS512"), "algorithm"),
     ],
     ids=["missing", "malformed", "signature", "expired", "nbf", "iat", "aud", "iss", "role",
-         "alg"],
+         "sub-type", "jti-type", "exp-type", "nbf-type", "iat-type", "alg"],
 )  # fmt: skip
 def test_each_refusal_names_its_reason(make: Callable[[int], str | None], reason: str) -> None:
     with pytest.raises(TokenRefused) as refused:
@@ -173,3 +180,24 @@ async def test_refusals_are_logged_with_the_host_and_answered_as_before(
 def test_refusals_are_still_auth_errors() -> None:
     """Callers catch AuthError, as before."""
     assert issubclass(TokenRefused, AuthError)
+
+
+async def test_renewal_refusals_are_logged_like_handshakes(
+    gw: Running, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused renewal token is logged by reason, rate-limited, never with its header (a
+    kid, an algorithm), and counted; the session is told the same `renewal_unauthorized`."""
+    ctx = gw.app.state.gateway.ctx
+    monkeypatch.setattr(ctx.verifier, "refusals", Refusals())  # none logged yet
+    session = Session(ctx, verify_token(gw.token(), gw.settings), lambda code, why: None)
+    claims = {"sub": "u1", "exp": int(time.time()) + 60}
+    refused = jwt.encode(claims, "k" * 64, "HS512", headers={"kid": "k-42"})  # not allowed
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            assert await session.renew_with(refused) == "renewal_unauthorized"
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("gateway")]
+    assert lines == ["renewal token refused: algorithm, from unknown host"]
+    assert "k-42" not in caplog.text and "HS512" not in caplog.text
+    metrics = await gw.metrics()
+    assert metrics['gateway_auth_refusals_total{reason="algorithm"}'] >= 3
+    assert metrics['gateway_refusals_total{reason="renewal_unauthorized"}'] >= 3

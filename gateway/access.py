@@ -48,22 +48,23 @@ class LetterMeta:
 
 
 class _Known(LRUCache[str, LetterMeta]):
-    """Remembered letters, also by firm (for its list); an evicted letter leaves both."""
+    """Remembered letters, also by firm in list order (gateway/listing.py); an evicted letter
+    leaves both."""
 
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize)
-        self.firms: dict[str, dict[str, LetterMeta]] = {}
+        self.firms: dict[str, listing.Remembered] = {}
 
     def add(self, meta: LetterMeta) -> None:
         self[meta.letter_id] = meta
-        self.firms.setdefault(meta.firm_id, {})[meta.letter_id] = meta
+        self.firms.setdefault(meta.firm_id, listing.Remembered()).add(meta.letter_id, meta.title)
 
     def popitem(self) -> tuple[str, LetterMeta]:
         letter_id, meta = super().popitem()
-        firm = self.firms.get(meta.firm_id, {})
-        firm.pop(letter_id, None)
-        if not firm:
-            self.firms.pop(meta.firm_id, None)
+        if (firm := self.firms.get(meta.firm_id)) is not None:
+            firm.discard(letter_id)
+            if not firm:
+                self.firms.pop(meta.firm_id, None)
         return letter_id, meta
 
 
@@ -108,10 +109,8 @@ class Access:
         the next: the snapshotter's `letters` table plus the letters this instance knows that
         it lacks yet (read-your-writes). Without PostgreSQL: only the letters this instance
         created, looked up or tailed since it started."""
-        known = self._known.firms.get(firm_id, {})
-        found, more = await listing.page(
-            self._pg, firm_id, [(m.letter_id, m.title) for m in known.values()], limit, after
-        )
+        known = self._known.firms.get(firm_id) or listing.Remembered()
+        found, more = await listing.page(self._pg, firm_id, known, limit, after)
         return [LetterMeta(letter_id, firm_id, title) for _, letter_id, title in found], more
 
     async def _redis_meta(self, letter_id: str) -> LetterMeta | None:

@@ -6,7 +6,9 @@ it lacks is placed at the time inside its UUIDv7 id (the gateway makes every let
 `schemas.ids.uuid7`; clients cannot choose one), which is the creating gateway's clock a few ms
 before the record's. An id that is no UUIDv7 (written to the log by other means) sorts last.
 A known letter the table holds is listed at the table's place only: it is asked for (one query
-per page of candidates), never taken as fresh because the table's page left it out.
+per page of candidates), never taken as fresh because the table's page left it out. The page
+and those queries read one snapshot (a REPEATABLE READ transaction): a letter the snapshotter
+commits meanwhile is in both or in neither, never dropped as held by a page that lacks it.
 
 A page names the next one with a cursor (the last letter's sort key, opaque to clients): pages
 walked while the letters do not change list each letter once. A fresh letter the table takes
@@ -14,25 +16,31 @@ in between moves from its id's time to its record's, a few ms later: near a page
 can then be listed twice or not at all (reload the list to see it).
 """
 
-import base64
-import binascii
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-_CURSOR = re.compile(r"(\d{1,15}):([A-Za-z0-9_-]{1,128})")
+from schemas import pages
+
+# Any id the table can hold (text, no NUL): the cursor is base64 of it.
+_CURSOR = re.compile(r"([0-9]{1,15}):([^\x00]+)", re.DOTALL)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant Python holds
 
-# `COLLATE "C"`: ids compare as Python's strings do, whatever the database's collation.
-_PAGE = (
+# `COLLATE "C"`: ids compare as Python's strings do, whatever the database's collation; the
+# index `letters_firm_page` (migration 004) is in this order. Two statements, not one with
+# `$3 IS NULL OR ...`: a prepared statement's generic plan would filter that one row by row
+# from the firm's newest instead of starting the index scan at the cursor.
+_SELECT = (
     "SELECT letter_id, title, (extract(epoch FROM created_at) * 1000)::bigint AS ms"
     " FROM letters WHERE firm_id = $1"
-    ' AND ($3::timestamptz IS NULL OR (created_at, letter_id COLLATE "C") < ($3, $4::text))'
-    ' ORDER BY created_at DESC, letter_id COLLATE "C" DESC LIMIT $2'
 )
+_ORDER = ' ORDER BY created_at DESC, letter_id COLLATE "C" DESC LIMIT $2'
+_FIRST = _SELECT + _ORDER
+_AFTER = _SELECT + ' AND (created_at, letter_id COLLATE "C") < ($3, $4::text)' + _ORDER
 _HELD = "SELECT letter_id FROM letters WHERE letter_id = ANY($1::text[])"
 
 
@@ -47,16 +55,11 @@ class Cursor(NamedTuple):
     letter_id: str
 
     def encode(self) -> str:
-        text = f"{self.created_ms}:{self.letter_id}"
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return pages.encode(f"{self.created_ms}:{self.letter_id}")
 
     @classmethod
     def decode(cls, token: str) -> "Cursor":
-        try:
-            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            text = ""
-        found = _CURSOR.fullmatch(text)
+        found = _CURSOR.fullmatch(pages.decode(token) or "")
         if found is None or int(found.group(1)) > _LAST_MS:
             raise BadCursor(f"{token[:40]!r} is not a cursor of this list")
         return cls(int(found.group(1)), found.group(2))
@@ -75,42 +78,80 @@ def id_ms(letter_id: str) -> int:
 Listed = tuple[Cursor, str, str]  # (sort key, letter id, title)
 
 
+class Remembered:
+    """One firm's letters this instance knows, in sort order (keys computed once, when
+    remembered): a page takes only the ones that can land on it."""
+
+    def __init__(self, letters: Iterable[tuple[str, str]] = ()) -> None:
+        self._sorted: list[Listed] = []
+        self._keys: dict[str, Cursor] = {}
+        for letter_id, title in letters:
+            self.add(letter_id, title)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def add(self, letter_id: str, title: str) -> None:
+        self.discard(letter_id)
+        key = self._keys[letter_id] = Cursor(id_ms(letter_id), letter_id)
+        insort(self._sorted, (key, letter_id, title))
+
+    def discard(self, letter_id: str) -> None:
+        if (key := self._keys.pop(letter_id, None)) is not None:
+            del self._sorted[bisect_left(self._sorted, key, key=_key)]
+
+    def below(self, after: Cursor | None, floor: Cursor | None, most: int) -> list[Listed]:
+        """Up to `most` letters below `after` and above `floor`, newest first (a copy: the
+        list may change while a page awaits)."""
+        lo = 0 if floor is None else bisect_right(self._sorted, floor, key=_key)
+        hi = len(self._sorted) if after is None else bisect_left(self._sorted, after, key=_key)
+        return self._sorted[max(lo, hi - most) : hi][::-1]
+
+
+def _key(listed: Listed) -> Cursor:
+    return listed[0]
+
+
 async def page(
-    pg: Any, firm_id: str, known: Iterable[tuple[str, str]], limit: int, after: Cursor | None
+    pg: Any, firm_id: str, known: Remembered, limit: int, after: Cursor | None
 ) -> tuple[list[Listed], Cursor | None]:
     """Up to `limit` letters below `after`, newest first, and the cursor of the next page when
-    more follow. `known`: (letter id, title) of the firm's letters this instance knows; `pg`
-    None: only they are listed."""
-    rows: list[Listed] = []
-    if pg is not None:
-        since = None if after is None else _EPOCH + dt.timedelta(milliseconds=after.created_ms)
-        found = await pg.fetch(
-            _PAGE, firm_id, limit + 1, since, None if after is None else after.letter_id
-        )
+    more follow. `known`: the firm's letters this instance knows; `pg` None: only they are
+    listed."""
+    if pg is None:
+        return _merged([], known.below(after, None, limit + 1), limit)
+    # One snapshot for both reads: a letter the snapshotter commits between them would be in
+    # neither (the page read before it, then taken as held, not fresh).
+    async with pg.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        if after is None:
+            found = await conn.fetch(_FIRST, firm_id, limit + 1)
+        else:
+            since = _EPOCH + dt.timedelta(milliseconds=after.created_ms)
+            found = await conn.fetch(_AFTER, firm_id, limit + 1, since, after.letter_id)
         rows = [(Cursor(r["ms"], r["letter_id"]), r["letter_id"], r["title"] or "") for r in found]
-    listed = {row[1] for row in rows}
-    # Below the table's last row nothing known can make the page (one more row than shown:
-    # whether more follow).
-    floor = rows[-1][0] if len(rows) > limit else None
-    candidates: list[Listed] = []
-    for letter_id, title in known:
-        key = Cursor(id_ms(letter_id), letter_id)
-        if (
-            letter_id not in listed
-            and (after is None or key < after)
-            and (floor is None or key > floor)
-        ):
-            candidates.append((key, letter_id, title))
-    candidates.sort(reverse=True)
-    fresh = candidates
-    if pg is not None:
-        fresh = []
-        for start in range(0, len(candidates), limit + 1):
-            if len(fresh) > limit:
+        listed = {row[1] for row in rows}
+        # Below the table's last row nothing known can make the page (one more row than shown:
+        # whether more follow).
+        floor = rows[-1][0] if len(rows) > limit else None
+        fresh: list[Listed] = []
+        upper = after
+        while len(fresh) <= limit:
+            chunk = known.below(upper, floor, limit + 1)
+            if not chunk:
                 break
-            chunk = candidates[start : start + limit + 1]
-            held = {r["letter_id"] for r in await pg.fetch(_HELD, [c[1] for c in chunk])}
-            fresh += [c for c in chunk if c[1] not in held]
+            upper = chunk[-1][0]
+            if chunk := [c for c in chunk if c[1] not in listed]:
+                held = {r["letter_id"] for r in await conn.fetch(_HELD, [c[1] for c in chunk])}
+                fresh += [c for c in chunk if c[1] not in held]
+    return _merged(rows, fresh, limit)
+
+
+def _merged(
+    rows: list[Listed], fresh: list[Listed], limit: int
+) -> tuple[list[Listed], Cursor | None]:
     merged = sorted(rows + fresh, reverse=True)
     more = merged[limit - 1][0] if len(merged) > limit else None
     return merged[:limit], more

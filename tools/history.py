@@ -20,8 +20,6 @@ meanwhile is, if its start is still ahead of the walk.
 """
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
 import json
 import re
@@ -32,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from gateway.live.loader import scan
+from schemas import pages
 from snapshotter.fold import Folder
 from snapshotter.quarantine import PoisonRecord, Quarantine
 from tools.replay import LetterNotFound, exists
@@ -72,16 +71,11 @@ class Cursor(NamedTuple):
 
     def encode(self) -> str:
         """Opaque to clients (URL-safe): only its decoding is a contract."""
-        text = f"{self.at_ms}:{self.partition}:{self.offset}:{self.kind}"
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return pages.encode(f"{self.at_ms}:{self.partition}:{self.offset}:{self.kind}")
 
     @classmethod
     def decode(cls, token: str) -> "Cursor":
-        try:
-            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            text = ""
-        found = _CURSOR.fullmatch(text)
+        found = _CURSOR.fullmatch(pages.decode(token) or "")
         if found is None:
             raise BadCursor(f"{token[:40]!r} is not a cursor of this history")
         at_ms, partition, offset = (int(found.group(i)) for i in (1, 2, 3))

@@ -37,6 +37,7 @@ from eventlog import Log
 from gateway.access import Access
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.auth import Claims
+from schemas import pages
 from schemas.rebuilds import snapshotter_rebuilding
 from schemas.settings import Settings
 from snapshotter import read
@@ -179,11 +180,7 @@ def auditor_router(
             raise HTTPException(400, exc.phrased("since", "until")) from exc
         await _whole(src, letter_id)  # (no PostgreSQL: the page was folded from the log, whole)
         if following is not None:
-            token = following.encode()
-            nxt = request.url.include_query_params(after=token, limit=limit)
-            # Relative to the request: right behind a proxy that rewrites the host.
-            response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
-            response.headers["X-Next-Cursor"] = token
+            response.headers.update(pages.next_page(request.url, following.encode(), limit))
         return [e.to_json() for e in entries]
 
     @router.get(

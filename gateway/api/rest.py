@@ -28,6 +28,7 @@ from gateway.errors import AuthError
 from gateway.live.buckets import user_key
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from gateway.service import Gateway
+from schemas import pages
 from schemas.events import LetterCreated, Topic
 from schemas.ids import uuid7
 
@@ -251,11 +252,7 @@ async def list_letters(
     except (OSError, asyncpg.PostgresError) as exc:  # PostgreSQL down or not migrated yet
         raise HTTPException(503, f"letter list unavailable: {exc.__class__.__name__}") from None
     if following is not None:
-        token = following.encode()
-        nxt = request.url.include_query_params(after=token, limit=limit)
-        # Relative to the request: right behind a proxy that rewrites the host.
-        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
-        response.headers["X-Next-Cursor"] = token
+        response.headers.update(pages.next_page(request.url, following.encode(), limit))
     return LetterListOut(
         letters=[
             LetterCreatedOut(letter_id=m.letter_id, firm_id=m.firm_id, title=m.title) for m in found

@@ -10,20 +10,19 @@ browser fixtures). The page's editor is read through the `editor` TipTap puts on
 """
 
 import base64
-import re
 
 import httpx
-from playwright.async_api import Browser, Route, expect
+from playwright.async_api import Browser, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.web.browser import marked, open_letter, pages, type_in
 from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.threads import rewrite_anchors
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LETTER = "Dear Sir,\nWe claim damages of 5000 dollars.\nRegards."
-COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 EDITOR = "document.querySelector('.letter-body').editor"
 # Counts the transactions that mark the threads anew (the comment anchors plugin's meta), from
 # now on; first lets any re-marking already queued (a timeout after an edit) run.
@@ -92,18 +91,8 @@ async def test_threads_the_page_cannot_place_are_not_marked_again_at_every_keyst
     letter, threads = await _letter_with_threads(base_url)
     odd = {threads[word]: anchor for word, anchor in (NEVER | AWAITING).items()}
 
-    async def odd_anchors(route: Route) -> None:
-        if route.request.method != "GET":
-            await route.continue_()
-            return
-        response = await route.fetch()
-        listed = await response.json()
-        for thread in listed["threads"]:
-            thread["anchor"].update(odd.get(thread["thread_id"], {}))
-        await route.fulfill(response=response, json=listed)
-
     async with pages(browser, 2) as (avery, parker):
-        await parker.route(COMMENTS, odd_anchors)
+        await rewrite_anchors(parker, lambda thread: odd.get(thread, {}))
         await open_letter(parker, base_url, "parker", letter)
         await open_letter(avery, base_url, "avery", letter)
         await expect(parker.locator(".thread .quote")).to_have_count(4)

@@ -1,27 +1,27 @@
 """A hard break (Shift+Enter) is one "\\n" of the letter's plain text on the page as on the
 server: a thread the page marks by the server's offsets (its positions name characters not
 received yet) marks the words the server quotes, after breaks inside and at the start of a
-paragraph.
+paragraph, and after images (an image right after another in a quote, a list item or a cell is
+on the same empty line, as on the server: a run of inline content).
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
 browser fixtures).
 """
 
 import base64
-import re
 
 import httpx
-from playwright.async_api import Browser, Route, expect
+from playwright.async_api import Browser, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
 from tests.web.browser import marked, open_letter, pages, saved
 from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.threads import rewrite_anchors
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
-COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 WORDS = ("damages", "5000", "Regards")
 
 
@@ -29,6 +29,9 @@ def _position(client: int, clock: int) -> str:
     """Yjs' encodeRelativePosition of a position on item (client, clock < 128), assoc 0: on a
     client the letter has none of, so the page marks the thread by its offsets meanwhile."""
     return base64.b64encode(bytes([0, client & 0x7F | 0x80, client >> 7, clock, 0])).decode()
+
+
+AWAITING = {"start": _position(4242, 1), "end": _position(4242, 2), "after": ""}
 
 
 async def test_offsets_after_a_hard_break_are_the_servers(base_url: str, browser: Browser) -> None:
@@ -64,19 +67,56 @@ async def test_offsets_after_a_hard_break_are_the_servers(base_url: str, browser
             (content.index(word), word) for word in WORDS
         ]
 
-        async def awaiting(route: Route) -> None:
-            if route.request.method != "GET":
-                await route.continue_()
-                return
-            response = await route.fetch()
-            listed = await response.json()
-            for thread in listed["threads"]:
-                positions = {"start": _position(4242, 1), "end": _position(4242, 2), "after": ""}
-                thread["anchor"].update(positions)
-            await route.fulfill(response=response, json=listed)
-
-        await parker.route(COMMENTS, awaiting)
+        await rewrite_anchors(parker, lambda _: AWAITING)
         await open_letter(parker, base_url, "parker", letter)
         await expect(parker.locator(".thread .quote")).to_have_count(len(WORDS))
         await eventually(lambda: marked(parker, *WORDS))
+        assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
+
+
+IMG = '<img src="/none.png">'  # the page's own origin (its CSP), nothing there: no picture
+# Two images in a row in a quote; text then an image then text in a list item; an image then
+# text and text then an image in cells; two images in a row in the document (a line each).
+IMAGES = (
+    f"<blockquote>{IMG}{IMG}<p>quoted</p></blockquote>"
+    f"<ul><li><p>listed</p>{IMG}<p>after</p></li></ul>"
+    f"<table><tbody><tr><td>{IMG}<p>celltail</p></td><td><p>cellhead</p>{IMG}</td></tr></tbody></table>"
+    f"{IMG}{IMG}<p>End word</p>"
+)
+_INSERT = """(html) => {
+  document.querySelector('.letter-body').editor.chain().focus('end').insertContent(html).run()
+}"""
+IMAGE_WORDS = ("quoted", "listed", "after", "celltail", "cellhead", "End")
+
+
+async def test_offsets_after_images_are_the_servers(base_url: str, browser: Browser) -> None:
+    token = mint_token(Settings(jwt_secret=STACK_SECRET), "avery", "demo-firm", name="Avery")
+    async with (
+        httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"}) as http,
+        pages(browser, 2) as (avery, parker),
+    ):
+        body = {"firm_id": "demo-firm", "title": "Images", "content": "Dear Sir,"}
+        created = await http.post("/v1/letters", json=body)
+        assert created.status_code == 201, created.text
+        letter = created.json()["letter_id"]
+        await open_letter(avery, base_url, "avery", letter)
+        await avery.evaluate(_INSERT, IMAGES)
+        await expect(avery.locator(".letter-body img")).to_have_count(7)
+        await saved(avery)
+
+        content = (await http.get(f"/v1/letters/{letter}")).json()["content"]
+        # The quote's images one line; the list item's and the cells' one each; the document's two.
+        assert (
+            content == "Dear Sir,\n\nquoted\nlisted\n\nafter\n\ncelltail\ncellhead\n\n\n\nEnd word"
+        )
+        path = f"/v1/letters/{letter}/comments"
+        for word in IMAGE_WORDS:
+            at = content.index(word)
+            comment = {"body": word, "anchor": {"from": at, "to": at + len(word)}, "mentions": []}
+            assert (await http.post(path, json=comment)).status_code == 201
+
+        await rewrite_anchors(parker, lambda _: AWAITING)
+        await open_letter(parker, base_url, "parker", letter)
+        await expect(parker.locator(".thread .quote")).to_have_count(len(IMAGE_WORDS))
+        await eventually(lambda: marked(parker, *IMAGE_WORDS))
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]

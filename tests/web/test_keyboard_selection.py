@@ -123,3 +123,55 @@ async def test_a_commenter_selects_with_keys_comments_and_cannot_change_the_lett
         anchor = thread["anchor"]
         assert (anchor["from"], anchor["to"], anchor["quote"]) == (10, 15, "Our c")
         assert avery.errors == [] and casey.errors == []  # type: ignore[attr-defined]
+
+
+_INSERT = """(html) => {
+  document.querySelector('.letter-body').editor.chain().focus('end').insertContent(html).run()
+}"""
+TASKS_LIST_TABLE = (
+    '<ul data-type="taskList"><li data-type="taskItem" data-checked="false"><p>todo</p></li></ul>'
+    "<ul><li><p>one</p></li><li><p>two</p></li></ul>"
+    "<table><tbody><tr><td><p>a1</p></td><td><p>b1</p></td></tr></tbody></table>"
+)
+_DOC = "() => JSON.stringify(document.querySelector('.letter-body').editor.getJSON())"
+_ON_LETTER = "() => document.activeElement.matches('.letter-body')"
+
+
+async def test_a_commenter_ticks_no_task_and_tabs_out_of_lists_and_tables(
+    base_url: str, browser: Browser
+) -> None:
+    async with pages(browser, 2) as (avery, casey):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Tasks review", "Dear Sir,")
+        await avery.evaluate(_INSERT, TASKS_LIST_TABLE)
+        await saved(avery)
+        await casey.goto(f"{base_url}/?as=casey#/letters/{letter}")
+        await saved(casey)
+        document = await casey.evaluate(_DOC)
+
+        # A reader's click (on the box, on its label) ticks nothing: the box shows the document.
+        box = casey.locator(".letter-body input[type=checkbox]")
+        label = casey.locator(".letter-body label:has(input[type=checkbox])")
+        for click in (box.click, label.click, lambda: box.press("Space")):
+            await click()
+            assert not await box.is_checked()
+        assert await casey.evaluate(_DOC) == document
+
+        # Tab moves the focus on from a list item and from a table's last cell, as from a paragraph
+        # (the keymaps would claim it for a command refused here): to the next control, here the
+        # task's box (in the letter's element, after it); Shift+Tab back.
+        for target in ("li:has-text('two')", "td:has-text('b1')"):
+            await casey.locator(f".letter-body {target}").click()
+            await casey.keyboard.press("End")
+            await casey.keyboard.press("Tab")
+            assert not await casey.evaluate(_ON_LETTER), target
+            await casey.locator(f".letter-body {target}").click()
+            await casey.keyboard.press("Shift+Tab")
+            assert not await casey.evaluate(_ON_LETTER), target
+        assert await casey.evaluate(_DOC) == document
+
+        # An editor's tick still counts, and the reader's box follows it.
+        await avery.locator(".letter-body input[type=checkbox]").click()
+        await expect(avery.locator(".letter-body input[type=checkbox]")).to_be_checked()
+        await expect(box).to_be_checked()
+        assert avery.errors == [] and casey.errors == []  # type: ignore[attr-defined]

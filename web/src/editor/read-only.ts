@@ -15,6 +15,12 @@
 //   transaction is refused, and ProseMirror draws the letter again from its state.
 // - A key that could only write (a character, Backspace, Delete, Enter) stops at the letter: it
 //   is not "typing" to the colleagues (presence.ts counts keys on the letter's parent).
+// - Tab and Shift+Tab move the focus on, as in a read-only document: the list and table keymaps
+//   would claim them for a command this page refuses, and the focus would stay.
+// - A task's checkbox is not ticked: TipTap's TaskItem view ticks it on "change" and asks for a
+//   command (refused here) only when the editor is editable, which the letter is for these roles.
+//   Cancelling the click (a label's click reaches its box as one) keeps the box as the document
+//   says: no toggle, no "change".
 
 import { Extension } from '@tiptap/core'
 import { Plugin, PluginKey } from '@tiptap/pm/state'
@@ -24,6 +30,12 @@ const refuse = (_view: unknown, event: Event): boolean => {
   event.preventDefault()
   return true // ProseMirror's own handler is not run
 }
+
+const movesFocus = (event: KeyboardEvent): boolean =>
+  event.key === 'Tab' && !event.ctrlKey && !event.metaKey && !event.altKey
+
+const checkbox = (event: Event): boolean =>
+  event.target instanceof HTMLInputElement && event.target.type === 'checkbox'
 
 const WRITING_KEYS = new Set(['Backspace', 'Delete', 'Enter'])
 const writes = (event: KeyboardEvent): boolean =>
@@ -40,7 +52,14 @@ export const readOnly = Extension.create({
         props: {
           // No spelling marks to correct, no on-screen keyboard to type with.
           attributes: { 'aria-readonly': 'true', spellcheck: 'false', inputmode: 'none' },
-          handleDOMEvents: { beforeinput: refuse, paste: refuse, drop: refuse },
+          handleDOMEvents: {
+            beforeinput: refuse,
+            paste: refuse,
+            drop: refuse,
+            click: (view, event) => checkbox(event) && refuse(view, event),
+            // true: ProseMirror runs no keymap; not cancelled: the browser moves the focus.
+            keydown: (_view, event) => movesFocus(event),
+          },
           handleKeyDown: (_view, event) => {
             if (!writes(event)) return false
             event.stopPropagation()

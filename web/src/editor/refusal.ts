@@ -20,7 +20,6 @@ const UNSAVED = 'The editor is read-only: what you type now could not be saved.'
 export function refusalNotice(
   provider: WebsocketProvider,
   editor: Editor,
-  writer: boolean,
 ): { element: HTMLElement; stop(): void } {
   const text = h('span', { class: 'refusal-text' })
   const retry = h('button', { type: 'button', class: 'retry' }, 'Try again')
@@ -41,7 +40,7 @@ export function refusalNotice(
     if (!synced || !refused) return
     refused = false
     element.hidden = true
-    if (writer && !editor.isDestroyed) editor.setEditable(true)
+    if (!editor.isDestroyed) editor.setEditable(true) // every role's, a reader's kept unchanged by read-only.ts
   }
   retry.addEventListener('click', () => {
     retry.disabled = true // until this attempt is refused again, or syncs

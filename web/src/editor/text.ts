@@ -1,7 +1,11 @@
-// Plain-text offsets as the gateway counts them (gateway/content.py, the snapshotter's rendering:
-// one line per block, an image or rule an empty one, a hard break one "\n": schema.ts gives it
-// that `leafText`), the range a remote change touched, and a word diff for "what changed against
-// the current text".
+// Plain-text offsets as the gateway counts them (gateway/content.py `_walk`, the snapshotter's
+// `_block_text`): a hard break is one "\n" (schema.ts gives it that `leafText`); in an element, a
+// run of inline children (text, hard breaks, images: the server's INLINE) is one line and every
+// other child a line of its own, "\n" between lines; the document's children are all lines. Here
+// an image is a block leaf (TipTap's Image is not inline), so: each textblock, rule and image is
+// a line, but for an image right after another in anything but the document (a quote, a list
+// item, a cell): both are in one empty line. Also the range a remote change touched, and a word
+// diff for "what changed against the current text".
 
 import type { Node as PMNode } from '@tiptap/pm/model'
 import type { EditorState } from '@tiptap/pm/state'
@@ -66,13 +70,14 @@ function indexOf(doc: PMNode): TextIndex {
   // As Fragment.textBetween does, from 0: a node counts once it starts before the position. But
   // a block leaf (an image, a rule) is a line, empty, as on the server; textBetween skips it.
   let first = true
-  doc.descendants((node, pos) => {
+  doc.descendants((node, pos, parent, index) => {
     const text = node.isText
       ? node.text!
       : node.isLeaf && node.type.spec.leafText
         ? node.type.spec.leafText(node)
         : ''
-    if (node.isBlock && (node.isLeaf || node.isTextblock)) {
+    const sameLine = parent !== doc && isImage(node) && index > 0 && isImage(parent!.child(index - 1))
+    if (node.isBlock && (node.isLeaf || node.isTextblock) && !sameLine) {
       if (first) first = false
       else add(pos, '\n', false)
     }
@@ -88,6 +93,8 @@ function indexOf(doc: PMNode): TextIndex {
   indexes.set(doc, index)
   return index
 }
+
+const isImage = (node: PMNode): boolean => node.type.name === 'image'
 
 /** The length of the plain text before `pos`. */
 function unitsBefore(index: TextIndex, pos: number): number {

@@ -70,7 +70,7 @@ export async function editorView(
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   // Every role's letter takes the caret again once synced (read-only.ts keeps it unchanged).
-  const refusal = refusalNotice(collab.provider, collab.editor, true)
+  const refusal = refusalNotice(collab.provider, collab.editor)
   const stopApp = onAppMessage(collab.provider, (message) => {
     if (message.type === 'comment.created' || message.type === 'comment.replied')
       void comments.refresh(String(message.comment_id))

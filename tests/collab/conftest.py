@@ -1,7 +1,7 @@
 """Fixtures: a gateway with Redis, the embedded log and the projector running in-process."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog.factory import open_log
+from eventlog.records import Log
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
 from tests.projector.support import projector
@@ -42,24 +43,35 @@ async def collab(tmp_path: Path, redis_db: str) -> AsyncIterator[Collab]:
         yield running
 
 
-def collab_on(
-    tmp_path: Path, redis_db: str, **overrides: Any
-) -> AbstractAsyncContextManager[Collab]:
+@asynccontextmanager
+async def collab_on(tmp_path: Path, redis_db: str, **overrides: Any) -> AsyncIterator[Collab]:
     """The gateway, the projector and Redis of `collab`, with other settings."""
-    return _running(tmp_path, redis_db, True, overrides)
-
-
-def unprojected_on(
-    tmp_path: Path, redis_db: str, **overrides: Any
-) -> AbstractAsyncContextManager[Collab]:
-    """`collab_on` without the projector: Redis holds only what the gateway writes."""
-    return _running(tmp_path, redis_db, False, overrides)
+    async with stoppable_on(tmp_path, redis_db, **overrides) as running:
+        yield running.collab
 
 
 @asynccontextmanager
-async def _running(
-    tmp_path: Path, redis_db: str, projected: bool, overrides: dict[str, Any]
-) -> AsyncIterator[Collab]:
+async def unprojected_on(tmp_path: Path, redis_db: str, **overrides: Any) -> AsyncIterator[Collab]:
+    """`collab_on` without the projector: Redis holds only what the gateway writes."""
+    async with stoppable_on(tmp_path, redis_db, projected=False, **overrides) as running:
+        yield running.collab
+
+
+@dataclass
+class Stoppable:
+    """`collab_on`'s stack, with what a test needs to stop the projector (`folding.aclose()`)
+    and to start one again (`projector(settings, log)`)."""
+
+    collab: Collab
+    folding: AsyncExitStack
+    settings: Settings
+    log: Log
+
+
+@asynccontextmanager
+async def stoppable_on(
+    tmp_path: Path, redis_db: str, projected: bool = True, **overrides: Any
+) -> AsyncIterator[Stoppable]:
     settings = Settings(**{
         "data_dir": tmp_path / "steno", "redis_url": redis_db, "partitions": 2,
         "database_url": None, **overrides,
@@ -67,11 +79,13 @@ async def _running(
     log = open_log(settings)
     await log.start()
     redis = aioredis.Redis.from_url(redis_db)
+    folding = AsyncExitStack()
     try:
-        folding = projector(settings, log) if projected else nullcontext()
+        if projected:
+            await folding.enter_async_context(projector(settings, log))
         async with folding, running_gateway(settings, log, redis) as gw:
             async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-                yield Collab(gw, redis, http)
+                yield Stoppable(Collab(gw, redis, http), folding, settings, log)
     finally:
         await redis.aclose()
         await log.close()

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest_asyncio
-import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
 from gateway import restored
 from schemas.events import Topic
 from schemas.keys import RESTORED
-from schemas.settings import Settings
-from tests.collab.conftest import Collab
+from tests.collab.conftest import Collab, stoppable_on
 from tests.collab.test_locks_rebuild import listed
-from tests.gateway.harness import running_gateway
-from tests.projector.support import projector
 from tests.support import eventually
 from tools.backfill import backfill
 from tools.progress import Meter
@@ -105,21 +100,8 @@ Site = tuple[Collab, AsyncExitStack]
 @pytest_asyncio.fixture(loop_scope="session")
 async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
     """A gateway and a projector the test can stop."""
-    settings = Settings(
-        data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2, database_url=None
-    )
-    log = open_log(settings)
-    await log.start()
-    redis = aioredis.Redis.from_url(redis_db)
-    folding = AsyncExitStack()
-    try:
-        await folding.enter_async_context(projector(settings, log))
-        async with running_gateway(settings, log, redis) as gw, folding:
-            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-                yield Collab(gw, redis, http), folding
-    finally:
-        await redis.aclose()
-        await log.close()
+    async with stoppable_on(tmp_path, redis_db) as running:
+        yield running.collab, running.folding
 
 
 async def test_notifications_after_a_wipe_with_the_projector_down_are_503(site: Site) -> None:

@@ -2,20 +2,15 @@
 audit row kept for good, and a repeat (a retry, a double click) changes nothing."""
 
 import asyncio
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
 from gateway.collab import comments, shared
 from schemas.events import Topic
-from schemas.settings import Settings
-from tests.collab.conftest import Collab
-from tests.gateway.harness import running_gateway, types_of
+from tests.collab.conftest import Collab, stoppable_on
+from tests.gateway.harness import types_of
 from tests.projector.support import caught_up, projector
 
 
@@ -71,37 +66,23 @@ async def test_a_resolve_after_an_unfolded_reopen_is_kept(
     reads "resolved" from the projection: the log's last word is the reopen, so it must append
     (skipping it would answer `resolved` and leave the thread open)."""
     monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)  # the waits for the stopped projector
-    settings = Settings(
-        data_dir=tmp_path / "s", redis_url=redis_db, partitions=2, database_url=None
-    )
-    log = open_log(settings)
-    await log.start()
-    redis = aioredis.Redis.from_url(redis_db)
-    folding = AsyncExitStack()
-    try:
-        await folding.enter_async_context(projector(settings, log))
-        async with running_gateway(settings, log, redis) as gw:
-            async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-                c = Collab(gw, redis, http)
-                letter = await gw.create_letter("Dear Sir,\nPay 5000 EUR.")
-                base = f"/v1/letters/{letter}/comments/{await _thread(c, letter)}"
-                assert (await c.call("POST", base + "/resolve")).status_code == 200
-                await caught_up(log, settings, redis)
-                await folding.aclose()  # the projector stops
-                for path, resolved in (("/reopen", False), ("/resolve", True)):
-                    r = await c.call("POST", base + path)
-                    assert (r.status_code, r.json()["resolved"]) == (200, resolved)
-                assert await _flags(c, letter) == [
-                    "comment.resolved", "comment.reopened", "comment.resolved"
-                ]  # fmt: skip
-                async with projector(settings, log):
-                    await caught_up(log, settings, redis)
-                    got = await c.call("GET", f"/v1/letters/{letter}/comments")
-                    assert [t["resolved"] for t in got.json()["threads"]] == [True]
-    finally:
-        await folding.aclose()
-        await redis.aclose()
-        await log.close()
+    async with stoppable_on(tmp_path, redis_db) as running:
+        c, settings, log = running.collab, running.settings, running.log
+        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+        base = f"/v1/letters/{letter}/comments/{await _thread(c, letter)}"
+        assert (await c.call("POST", base + "/resolve")).status_code == 200
+        await caught_up(log, settings, c.redis)
+        await running.folding.aclose()  # the projector stops
+        for path, resolved in (("/reopen", False), ("/resolve", True)):
+            r = await c.call("POST", base + path)
+            assert (r.status_code, r.json()["resolved"]) == (200, resolved)
+        assert await _flags(c, letter) == [
+            "comment.resolved", "comment.reopened", "comment.resolved"
+        ]  # fmt: skip
+        async with projector(settings, log):
+            await caught_up(log, settings, c.redis)
+            got = await c.call("GET", f"/v1/letters/{letter}/comments")
+            assert [t["resolved"] for t in got.json()["threads"]] == [True]
 
 
 async def test_threads_of_one_letter_are_flagged_apart(

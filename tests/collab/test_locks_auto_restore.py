@@ -16,16 +16,15 @@ import redis.asyncio as aioredis
 
 from eventlog.factory import open_log
 from eventlog.records import Log
-from gateway.api.server import server_for
 from schemas.keys import RESTORED, RESTORING
 from schemas.settings import Settings
 from steno_collab.lock_restore import Watcher
 from steno_collab.services import gateway_app
 from tests.collab.conftest import Collab
 from tests.collab.test_redis_restored import unrestored
-from tests.gateway.harness import Running
+from tests.gateway.harness import serving
 from tests.projector.support import projector
-from tests.support import bound_socket, eventually
+from tests.support import eventually
 from tools.backfill import backfill
 from tools.lease import lease
 from tools.progress import Meter
@@ -62,24 +61,11 @@ async def shell(site: Site, **overrides: Any) -> AsyncIterator[Collab]:
     """A gateway as `steno-collab gateway` composes it, serving until the block ends."""
     settings = site.settings.model_copy(update=overrides)
     app = gateway_app(settings, site.log, site.redis, None, restore_check_s=CHECK_S)
-    sock = bound_socket()
-    port = int(sock.getsockname()[1])
-    server = server_for(app, settings, "127.0.0.1", port)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await eventually(lambda: server.started or task.done(), timeout=20)
-        assert server.started, "gateway did not start"
+    async with serving(app, settings, site.log) as gw:
         if found := getattr(app.state, "lock_restore", None):
             assert found.running  # started with the app
-        gw = Running(app, settings, site.log, server, port)
         async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
             yield Collab(gw, site.redis, http)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-    if found := getattr(app.state, "lock_restore", None):
-        assert not found.running  # ended with the app
 
 
 async def held_then_wiped(site: Site) -> str:

@@ -132,7 +132,17 @@ async def running_gateway(
     log = log or open_log(settings)
     if own_log:
         await log.start()
-    app = create_app(settings, log, redis, pg)
+    try:
+        async with serving(create_app(settings, log, redis, pg), settings, log) as running:
+            yield running
+    finally:
+        if own_log:
+            await log.close()
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, settings: Settings, log: Log) -> AsyncIterator[Running]:
+    """`app` served on a free port of 127.0.0.1 until the block ends."""
     sock = bound_socket()
     port = int(sock.getsockname()[1])
     server = server_for(app, settings, "127.0.0.1", port)
@@ -145,8 +155,6 @@ async def running_gateway(
         server.should_exit = True
         await task
         sock.close()  # the server closed it, unless it never started
-        if own_log:
-            await log.close()
 
 
 @asynccontextmanager

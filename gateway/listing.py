@@ -7,8 +7,8 @@ it lacks is placed at the time inside its UUIDv7 id (the gateway makes every let
 before the record's. An id that is no UUIDv7 (written to the log by other means) sorts last.
 A known letter the table holds is listed at the table's place only: it is asked for (one query
 per page of candidates), never taken as fresh because the table's page left it out. The page
-and those queries read one snapshot (a REPEATABLE READ transaction): a letter the snapshotter
-commits meanwhile is in both or in neither, never dropped as held by a page that lacks it.
+and that question are one statement, one snapshot: a letter the snapshotter commits meanwhile
+is in both or in neither, never dropped as held by a page that lacks it.
 
 A page names the next one with a cursor (the last letter's sort key, opaque to clients): pages
 walked while the letters do not change list each letter once. A fresh letter the table takes
@@ -41,7 +41,19 @@ _SELECT = (
 _ORDER = ' ORDER BY created_at DESC, letter_id COLLATE "C" DESC LIMIT $2'
 _FIRST = _SELECT + _ORDER
 _AFTER = _SELECT + ' AND (created_at, letter_id COLLATE "C") < ($3, $4::text)' + _ORDER
-_HELD = "SELECT letter_id FROM letters WHERE letter_id = ANY($1::text[])"
+
+
+def _with_held(paged: str, ids: int) -> str:
+    """`paged`'s rows (`paged` true) and which of the ids in parameter `ids` the table holds."""
+    return (
+        f"WITH page AS ({paged}),"
+        f" held AS (SELECT letter_id FROM letters WHERE letter_id = ANY(${ids}::text[]))"
+        " SELECT letter_id, title, ms, true AS paged FROM page"
+        " UNION ALL SELECT letter_id, NULL, NULL, false FROM held"
+    )
+
+
+_FIRST_HELD, _AFTER_HELD = _with_held(_FIRST, 3), _with_held(_AFTER, 5)
 
 
 class BadCursor(ValueError):
@@ -121,31 +133,30 @@ async def page(
     """Up to `limit` letters below `after`, newest first, and the cursor of the next page when
     more follow. `known`: the firm's letters this instance knows; `pg` None: only they are
     listed."""
+    # The newest known letters below the cursor, as many as a page and one: a fresh one older
+    # than all of them cannot make this page (each of them, held or fresh, is newer and on it).
+    candidates = known.below(after, None, limit + 1)
     if pg is None:
-        return _merged([], known.below(after, None, limit + 1), limit)
-    # One snapshot for both reads: a letter the snapshotter commits between them would be in
-    # neither (the page read before it, then taken as held, not fresh).
-    async with pg.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        if after is None:
-            found = await conn.fetch(_FIRST, firm_id, limit + 1)
-        else:
-            since = _EPOCH + dt.timedelta(milliseconds=after.created_ms)
-            found = await conn.fetch(_AFTER, firm_id, limit + 1, since, after.letter_id)
-        rows = [(Cursor(r["ms"], r["letter_id"]), r["letter_id"], r["title"] or "") for r in found]
-        listed = {row[1] for row in rows}
-        # Below the table's last row nothing known can make the page (one more row than shown:
-        # whether more follow).
-        floor = rows[-1][0] if len(rows) > limit else None
-        fresh: list[Listed] = []
-        upper = after
-        while len(fresh) <= limit:
-            chunk = known.below(upper, floor, limit + 1)
-            if not chunk:
-                break
-            upper = chunk[-1][0]
-            if chunk := [c for c in chunk if c[1] not in listed]:
-                held = {r["letter_id"] for r in await conn.fetch(_HELD, [c[1] for c in chunk])}
-                fresh += [c for c in chunk if c[1] not in held]
+        return _merged([], candidates, limit)
+    ids = [c[1] for c in candidates]
+    # One statement, one snapshot: a letter the snapshotter commits meanwhile is in the page and
+    # held, or in neither (two reads could see it held but not paged: dropped). No transaction,
+    # whose ROLLBACK a frozen server would hold up after the query's own timeout.
+    if after is None:
+        found = await pg.fetch(_FIRST_HELD, firm_id, limit + 1, ids)
+    else:
+        since = _EPOCH + dt.timedelta(milliseconds=after.created_ms)
+        found = await pg.fetch(_AFTER_HELD, firm_id, limit + 1, since, after.letter_id, ids)
+    rows = sorted(
+        ((Cursor(r["ms"], r["letter_id"]), r["letter_id"], r["title"] or "") for r in found
+         if r["paged"]),
+        reverse=True,
+    )  # fmt: skip
+    held = {r["letter_id"] for r in found if not r["paged"]}
+    # Below the table's last row nothing known can make the page (one more row than shown:
+    # whether more follow).
+    floor = rows[-1][0] if len(rows) > limit else None
+    fresh = [c for c in candidates if c[1] not in held and (floor is None or c[0] > floor)]
     return _merged(rows, fresh, limit)
 
 

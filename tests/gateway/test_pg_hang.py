@@ -23,6 +23,7 @@ from pycrdt import XmlFragment
 
 from eventlog.factory import open_log
 from eventlog.records import Log
+from gateway import listing
 from gateway.api.health import READY_TIMEOUT_S, Readiness
 from gateway.api.server import server_for
 from gateway.auth import mint_token
@@ -176,3 +177,31 @@ async def test_readiness_answers_when_a_clients_cancellation_hangs_too(gateway: 
         if round_ is not None:  # resumed: its clean-up ends
             await asyncio.gather(round_, return_exceptions=True)
         await plain.close()
+
+
+async def test_a_list_whose_server_freezes_as_its_page_goes_out_is_an_outage(
+    gateway: Gateway, monkeypatch: Any
+) -> None:
+    """Frozen after the connection is taken, as the page's statement goes out: 503 within the
+    pool's bound, as a server frozen before (a transaction's ROLLBACK would wait a second bound,
+    and the terminated connection made a 500)."""
+    gw = gateway
+    assert (await gw.get("/v1/letters")).status_code == 200
+    freezing = contextlib.ExitStack()
+    real = listing.page
+
+    class Freezing:  # the gateway's pool; PostgreSQL frozen as the page's statement goes out
+        def __init__(self, pg: Any) -> None:
+            self.pg = pg
+
+        async def fetch(self, *args: Any) -> Any:
+            freezing.enter_context(frozen(gw.pgdata))
+            return await self.pg.fetch(*args)
+
+    async def page(pg: Any, *args: Any) -> Any:
+        return await real(Freezing(pg), *args)
+
+    monkeypatch.setattr(listing, "page", page)
+    with freezing:
+        listed, took = await timed(gw.get("/v1/letters"))
+    assert (listed.status_code, took < BOUND_S) == (503, True), (listed.text, took)

@@ -11,6 +11,12 @@ script: gateway/collab/lock_scripts.py ACQUIRE). A Redis whose log holds no reco
 to restore (a fresh deployment): every create first sets the marker if the log is still empty
 (`keep`, gateway/api/rest.py), so a deployment's first letter never leaves it missing, and every
 lock and claim made later is made in this Redis.
+
+Its value is the `run_id` of the Redis process that set it (`run_id`): a Redis restarted from a
+snapshot (an RDB backup, a replica promoted) brings the marker back with data older than the
+log, so a marker naming another process is stale and the watcher restores again
+(steno_collab/lock_restore.py). The gates only ask whether it is there (one EXISTS, or inside
+their scripts): a stale one lets them through until the watcher's next check.
 """
 
 import logging
@@ -25,13 +31,21 @@ from schemas.keys import RESTORED
 logger = logging.getLogger(__name__)
 RETRY_S = 15  # the gateways' own restore: a check every 10 s, then one read of the log
 UNRESTORED = (
-    "Redis lost its section locks and create claims (wiped or replaced): the gateways are"
-    " restoring them from the log (as `steno-collab backfill locks` does)"
+    "Redis lost its section locks and create claims (wiped or replaced): 503 until they are"
+    " restored from the log (the gateways do it by themselves unless"
+    " STENO_LOCKS_AUTO_RESTORE=false: then `steno-collab backfill locks`)"
 )
 
 
 async def present(redis: Any) -> bool:
     return bool(await redis.exists(RESTORED))
+
+
+async def run_id(redis: Any) -> str:
+    """The Redis process's id (`INFO server`): new at each start, so at a restart from a
+    snapshot. Kept by `DEBUG RELOAD`, which reloads what it just saved (its NOSAVE form, loading
+    an older file, goes unseen)."""
+    return str((await redis.info("server"))["run_id"])
 
 
 async def settle(redis: Any, log: Log, topic: str) -> bool:
@@ -40,7 +54,7 @@ async def settle(redis: Any, log: Log, topic: str) -> bool:
     made in this Redis); else only a restore sets it. The log's errors are the caller's (503)."""
     if any((await log.end_offsets(topic)).values()):
         return await present(redis)  # a restore may have finished meanwhile
-    await redis.set(RESTORED, "fresh", nx=True)
+    await redis.set(RESTORED, await run_id(redis), nx=True)
     return True
 
 

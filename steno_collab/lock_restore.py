@@ -2,12 +2,17 @@
 
 Until `schemas.keys.RESTORED` is back, lock grants and keyed creates answer 503
 (gateway/restored.py). Rather than wait for an operator's `steno-collab backfill locks`, each
-gateway process checks the marker (one EXISTS) at start and every `CHECK_S`; missing while the
-log holds letters, it runs the same restore (tools/backfill_locks.py `restore_all`: under a
-lease, so one gateway restores at a time and the others find the marker set by the next check).
-A failure (Redis or the log down, a wipe during the run) is logged once and tried again with
-backoff; nothing here stops the gateway. It lives in the app shell since the gateway may not
-import tools: `watch` joins it to the app's lifespan.
+gateway process checks the marker (its value and Redis' `run_id`) at start and every `CHECK_S`;
+missing while the log holds letters, it runs the same restore (tools/backfill_locks.py
+`restore_all`: under a lease, so one gateway restores at a time and the others find the marker
+set by the next check). A marker naming another Redis process is stale: a Redis restarted from
+a snapshot (a backup, a replica promoted) has it back with locks and claims older than the log's,
+so it is deleted (if it still holds that value) and the restore runs as for a missing one; it
+writes only what Redis lacks. A failure (Redis or the log down, a wipe during the run) is logged
+once per outage; a failed check is tried again after `CHECK_S` (Redis back, empty, is restored
+at once), a failed restore with backoff (the expensive part). Nothing here stops the gateway.
+It lives in the app shell since the gateway may not import tools: `watch` joins it to the app's
+lifespan.
 """
 
 import asyncio
@@ -26,6 +31,7 @@ from eventlog.records import Log
 from gateway import restored
 from schemas.keys import RESTORED
 from schemas.settings import Settings
+from schemas.stores import raise_if_cancelled
 from tools.backfill_locks import restore_all
 from tools.sources import Sources
 
@@ -33,7 +39,13 @@ logger = logging.getLogger(__name__)
 
 CHECK_S = 10.0  # a lost marker is noticed this long after the wipe at most
 STOP_S = 5.0  # the most a shutdown waits for a cancelled restore
-BACKOFF_MAX_S = 300.0  # failed checks or restores retried after CHECK_S, doubling up to this
+BACKOFF_MAX_S = 300.0  # failed restores retried after CHECK_S, doubling up to this
+# Delete the marker only if it still names the process found stale (another gateway may have
+# restored and set it again meanwhile).
+UNMARK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class LeaseLost(Exception):
@@ -55,7 +67,9 @@ class Watcher:
         self.check_s = check_s
         self.checks = 0  # done (failed ones too): a test's clock
         self.restores = 0  # finished, the marker set
-        self.failures = 0  # in a row
+        self.failures = 0  # failed rounds in a row (checks or restores): one log line
+        self.failed_restores = 0  # in a row: the backoff
+        self.restoring = False  # this round reached the restore
         self.running = False
         self.counter = (
             None
@@ -77,38 +91,55 @@ class Watcher:
 
     async def _run(self) -> None:
         while True:
+            self.restoring = False
             try:
                 await self.check()
-                self.failures = 0
+                self.failures = self.failed_restores = 0
             except (RedisError, LogError, OSError, LeaseLost) as exc:
-                _unless_cancelled(exc)
+                raise_if_cancelled()  # a cancel a client turned into its own error
                 self.failed(exc)
             except Exception as exc:  # a bug must not end the watch (grants would stay 503)
-                _unless_cancelled(exc)
+                raise_if_cancelled()  # a cancel a client turned into its own error
                 logger.exception("locks restore failed")
-                self.failures += 1
+                self.failed(exc, logged=True)
             self.checks += 1
+            # redis-py's asyncio client can swallow a cancel landing during a command (it then
+            # returns normally: schemas/stores.py): asked here, the watch ends at shutdown.
+            raise_if_cancelled()
             await asyncio.sleep(self.delay)
 
     @property
     def delay(self) -> float:
-        if not self.failures:
+        """After a failed check, `check_s` all the same: a Redis back (empty) is restored within
+        it, not minutes later. After a failed restore, doubling per restore failed in a row."""
+        if not self.restoring or not self.failed_restores:
             return self.check_s
-        return min(self.check_s * 2.0 ** (self.failures - 1), max(BACKOFF_MAX_S, self.check_s))
+        backoff = self.check_s * 2.0 ** (self.failed_restores - 1)
+        return min(backoff, max(BACKOFF_MAX_S, self.check_s))
 
-    def failed(self, exc: Exception) -> None:
+    def failed(self, exc: Exception, *, logged: bool = False) -> None:
         # Once per outage: a Redis down for an hour is one line, not one every check.
-        if not self.failures:
+        if not self.failures and not logged:
             logger.warning(
-                "locks restore failed, tried again with backoff (logged once until it works): %r",
-                exc,
+                "locks restore failed, tried again (logged once until it works): %r", exc
             )
         self.failures += 1
+        if self.restoring:
+            self.failed_restores += 1
 
     async def check(self) -> None:
         redis, log, topic = self.src.redis, self.src.log, self.src.letters_topic
-        if await restored.present(redis) or await restored.settle(redis, log, topic):
-            return  # settle: an empty log has nothing to restore (the marker set)
+        assert redis is not None  # given at construction
+        found, current = await redis.get(RESTORED), await restored.run_id(redis)
+        if found is not None:
+            if (found if isinstance(found, str) else found.decode(errors="replace")) == current:
+                return
+            # Stale ("fresh"/"restored" before run ids too): restored again, as if missing.
+            await redis.eval(UNMARK, 1, RESTORED, found)
+            logger.info("locks restore: %s names another Redis process (stale)", RESTORED)
+        if await restored.settle(redis, log, topic):
+            return  # an empty log has nothing to restore (the marker set)
+        self.restoring = True
         began = time.monotonic()
         counts = await restore_all(self.src, starting=_starting)
         if counts is None:
@@ -125,19 +156,10 @@ class Watcher:
 
 def _starting() -> None:
     logger.info(
-        "locks restore: Redis lacks %s (it lost its data): restoring the section locks and"
-        " create claims from the log",
+        "locks restore: Redis lacks %s (lost its data, or an upgrade): restoring the section"
+        " locks and create claims from the log",
         RESTORED,
     )
-
-
-def _unless_cancelled(exc: Exception) -> None:
-    """Stop if `exc` stands for our cancellation: a client that times out its own call turns a
-    cancel landing then into its TimeoutError, and the loop would go on for good (the app's
-    shutdown, which awaits it, with it)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError from exc
 
 
 def watch(app: FastAPI, watcher: Watcher) -> None:

@@ -49,6 +49,7 @@ from eventlog import Record
 from gateway.api import idempotency
 from gateway.collab import lock_scripts as scripts
 from gateway.collab.locks import index_of, key_of
+from gateway.restored import run_id
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.events import (
     CreateKey,
@@ -186,9 +187,10 @@ async def restore_all(
         if starting is not None:
             starting()
         counts = await _rebuild(src, None, meter)
-        # The gateways grant locks and keyed creates again; not if a wipe took the lease.
-        keys = (RESTORING, RESTORED)
-        counts.unmarked = not await src.redis.eval(MARK, len(keys), *keys, token, "restored")
+        # The gateways grant locks and keyed creates again; not if a wipe took the lease. The
+        # value names this Redis process: one restarted from a snapshot finds it stale.
+        keys, ident = (RESTORING, RESTORED), await run_id(src.redis)
+        counts.unmarked = not await src.redis.eval(MARK, len(keys), *keys, token, ident)
         return counts
 
 

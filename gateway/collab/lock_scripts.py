@@ -144,9 +144,12 @@ if attending(KEYS[2], now_ms())[ARGV[1]] then return 1 end
 return 0
 """
 )
-# KEYS: lock, index; ARGV: section. The entry of a lock that timed out, claimed; else nil.
+# KEYS: lock, index, restored marker; ARGV: section. The entry of a lock that timed out,
+# claimed; else nil. 0 if the lock is missing and so is the marker: Redis lost its locks and the
+# restore may bring this one back (a release now would be undone: it waits, as grants do).
 LAPSE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
 if lapsed then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return lapsed

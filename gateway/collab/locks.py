@@ -39,10 +39,12 @@ itself (`attending:<letterId>`, renewed with its heartbeat), so he is present at
 the projector is down or behind and has not recorded his new connection.
 Locks of holders that never were on the letter (a backend's) keep their TTL.
 
-A Redis that lost its data lost its locks, which only `steno-collab backfill locks` restores:
-until its marker is back (gateway/restored.py), taking a free section answers 503 (ACQUIRE
-reads the marker: no extra round trip); a renewal of a lock Redis holds, a release, a listing
-and the sweep go on.
+A Redis that lost its data lost its locks, which the gateways restore from the log by
+themselves (steno_collab/lock_restore.py), or `steno-collab backfill locks`: until its marker is
+back (gateway/restored.py), taking a free section answers 503 (ACQUIRE reads the marker: no
+extra round trip), and so does releasing a lock Redis lacks (LAPSE reads it: the restore could
+give the lock back, so the release waits for it and is then logged); a renewal or release of a
+lock Redis holds, a listing and the sweep go on.
 """
 
 import asyncio
@@ -148,8 +150,9 @@ class Locks:
             self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def _restored(self) -> None:
-        """ACQUIRE found the restored marker missing: set now if the log holds no record (a
-        fresh deployment), else 503 until `backfill locks` restored what Redis lost."""
+        """ACQUIRE or LAPSE found the restored marker missing: set now if the log holds no
+        record (a fresh deployment), else 503 until the gateways' restore (steno_collab/
+        lock_restore.py) or `backfill locks` put back what Redis lost."""
         try:
             if await restored.settle(self.redis, self.collab.ctx.log, self._topic):
                 return
@@ -260,10 +263,14 @@ class Locks:
         return {"locks": locks}
 
     async def _lapse(self, letter_id: str, firm_id: str, section: str) -> None:
-        """Log `lock.expired` for the section's lock if it timed out and nobody did yet."""
+        """Log `lock.expired` for the section's lock if it timed out and nobody did yet; 503 if
+        Redis lost its locks and the restore has not run (it may bring this one back)."""
         key, index = key_of(letter_id, section), index_of(letter_id)
-        lapsed = await self.redis.eval(scripts.LAPSE, 2, key, index, section)
-        if lapsed is not None:
+        lapsed = await self.redis.eval(scripts.LAPSE, 3, key, index, RESTORED, section)
+        if lapsed == 0:
+            await self._restored()  # returns only once the marker is set (an empty log)
+            lapsed = await self.redis.eval(scripts.LAPSE, 3, key, index, RESTORED, section)
+        if lapsed:
             await self._announce(letter_id, firm_id, section, lapsed)
 
     async def _announce(

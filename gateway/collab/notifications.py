@@ -12,8 +12,11 @@ Redis lost the projector's keys and no replay has begun yet (a partition with re
 projector position: a wipe while the projector is down; its replay's first commit marks it).
 """
 
+import asyncio
 import json
 import time
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter
@@ -35,6 +38,11 @@ TYPING_MS = 5_000
 IDLE_MS = 60_000  # no input for 60 s
 AWAY_MS = 300_000  # 5 minutes
 REBUILDING = "notifications are being rebuilt in Redis from the log"
+# How long a gateway reuses the log's end offsets for `_unfolded`: a partition that never had a
+# record has no projector position, ever, so without it every read would ask the log (a broker
+# round trip with Kafka). Ends only grow: a cached end > 0 stays true; only a partition's first
+# record can go unseen, for this long.
+ENDS_TTL_S = 1.0
 
 router = APIRouter()
 
@@ -71,10 +79,34 @@ async def _unfolded(collab: Collab, positions: list[bytes | None]) -> bool:
     if not missing:
         return False
     try:
-        ends = await collab.ctx.log.end_offsets(collab.ctx.settings.topic(Topic.LETTERS))
+        ends = await _ends(collab, collab.ctx.settings.topic(Topic.LETTERS))
     except LogError as exc:
         raise CollabError(503, "log unavailable", headers={"Retry-After": cold.RETRY_S}) from exc
     return any(ends.get(p, 0) > 0 for p in missing)
+
+
+@dataclass
+class _Ends:
+    """A gateway's last answer of the log's `end_offsets`, and when it came (monotonic)."""
+
+    topic: str = ""
+    at: float = float("-inf")
+    ends: dict[int, int] = field(default_factory=dict)
+    asking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one question at a time
+
+
+_ENDS: "weakref.WeakKeyDictionary[Collab, _Ends]" = weakref.WeakKeyDictionary()
+
+
+async def _ends(collab: Collab, topic: str) -> dict[int, int]:
+    """The topic's end offsets, asked of the log at most once per ENDS_TTL_S by this gateway
+    (concurrent reads wait for the one question); a failure is not kept."""
+    cached = _ENDS.setdefault(collab, _Ends())
+    async with cached.asking:
+        if cached.topic != topic or time.monotonic() - cached.at >= ENDS_TTL_S:
+            ends = await collab.ctx.log.end_offsets(topic)
+            cached.topic, cached.at, cached.ends = topic, time.monotonic(), ends
+        return cached.ends
 
 
 async def _items(collab: Collab, claims: Claims) -> list[dict[str, Any]]:

@@ -4,18 +4,25 @@ Real Redis, the embedded log, the projector in-process (steno_collab/lock_restor
 
 import asyncio
 import io
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from eventlog.factory import open_log
 from eventlog.records import Log
+from gateway import restored
 from schemas.keys import RESTORED, RESTORING
 from schemas.settings import Settings
 from steno_collab.lock_restore import Watcher
@@ -61,11 +68,12 @@ async def shell(site: Site, **overrides: Any) -> AsyncIterator[Collab]:
     """A gateway as `steno-collab gateway` composes it, serving until the block ends."""
     settings = site.settings.model_copy(update=overrides)
     app = gateway_app(settings, site.log, site.redis, None, restore_check_s=CHECK_S)
+    found = getattr(app.state, "lock_restore", None)
     async with serving(app, settings, site.log) as gw:
-        if found := getattr(app.state, "lock_restore", None):
-            assert found.running  # started with the app
+        assert found is None or found.running  # started with the app
         async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
             yield Collab(gw, site.redis, http)
+    assert found is None or not found.running  # ended with the app
 
 
 async def held_then_wiped(site: Site) -> str:
@@ -76,6 +84,10 @@ async def held_then_wiped(site: Site) -> str:
         assert r.is_success, r.text
     await site.redis.flushdb()  # the test's database: FLUSHALL, for it
     return lid
+
+
+async def run_id(site: Site) -> bytes:
+    return (await restored.run_id(site.redis)).encode()
 
 
 def watcher(collab: Collab) -> Watcher:
@@ -94,7 +106,8 @@ async def test_the_gateway_restores_the_locks_at_start_and_after_a_wipe(site: Si
     lid = await held_then_wiped(site)
     async with shell(site) as collab:
         await eventually(lambda: taken_by_alice(collab, lid))  # no manual command
-        assert await site.redis.get(RESTORED) == b"restored"
+        await eventually(lambda: watcher(collab).restores == 1)  # the marker set after the locks
+        assert await site.redis.get(RESTORED) == await run_id(site)
         r = await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="bob")
         assert r.is_success, r.text
         assert watcher(collab).restores == 1
@@ -103,9 +116,65 @@ async def test_the_gateway_restores_the_locks_at_start_and_after_a_wipe(site: Si
         await eventually(lambda: taken_by_alice(collab, lid))
         r = await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="carol")
         assert r.status_code == 409 and r.json()["locked_by"]["id"] == "bob"  # restored too
-        assert watcher(collab).restores == 2
+        await eventually(lambda: watcher(collab).restores == 2)
         metrics = (await collab.http.get("/metrics")).text
         assert "gateway_locks_auto_restores_total 2.0" in metrics
+
+
+async def test_a_marker_of_another_redis_process_is_restored_again(site: Site) -> None:
+    """A Redis restarted from an older snapshot has the marker back, but not the locks taken
+    after it: the marker names the process that set it, another one (or predates run ids)."""
+    for stale in ("0" * 40, "restored"):
+        lid = await held_then_wiped(site)  # alice's lock lost, as a snapshot before it would
+        await site.redis.set(RESTORED, stale)
+        async with shell(site) as collab:
+            await eventually(lambda: watcher(collab).restores == 1)
+            assert await site.redis.get(RESTORED) == await run_id(site)
+            assert await taken_by_alice(collab, lid)
+            w = watcher(collab)
+            checks = w.checks + 3
+            await eventually(partial(at_least, w, checks))
+            assert watcher(collab).restores == 1  # the current process's marker is kept
+
+
+async def test_failed_checks_keep_the_interval_failed_restores_back_off(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a restore (a read of the log) backs off: Redis back after an outage is found
+    within one interval, not minutes later."""
+    with socket.socket() as sock:  # a port nobody listens on: Redis down
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = aioredis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))
+    try:
+        async with running(Watcher(site.settings, site.log, down, check_s=CHECK_S)) as w:
+            await eventually(lambda: w.checks >= 4)
+            assert w.failures >= 4 and w.delay == CHECK_S
+    finally:
+        await down.aclose()
+
+    async def failing(*args: Any, **kwargs: Any) -> None:
+        raise RedisError("lost during the restore")
+
+    await held_then_wiped(site)  # letters in the log, no marker: a restore is due
+    monkeypatch.setattr("steno_collab.lock_restore.restore_all", failing)
+    async with running(Watcher(site.settings, site.log, site.redis, check_s=CHECK_S)) as w:
+        await eventually(lambda: w.checks >= 3)
+        assert w.delay == CHECK_S * 2 ** (w.failed_restores - 1) > CHECK_S
+
+
+def at_least(w: Watcher, checks: int) -> bool:
+    return w.checks >= checks
+
+
+@asynccontextmanager
+async def running(w: Watcher) -> AsyncIterator[Watcher]:
+    task = asyncio.create_task(w.run())
+    try:
+        yield w
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
 
 
 async def test_one_gateway_restores_at_a_time(site: Site) -> None:
@@ -127,9 +196,9 @@ async def test_one_gateway_restores_at_a_time(site: Site) -> None:
 async def test_with_the_setting_off_grants_wait_for_the_operator(site: Site) -> None:
     lid = await held_then_wiped(site)
     async with shell(site, locks_auto_restore=False) as collab:
-        assert not hasattr(collab.gw.app.state, "lock_restore")
-        await asyncio.sleep(20 * CHECK_S)  # what would have restored them
-        unrestored(await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="bob"))
+        assert not hasattr(collab.gw.app.state, "lock_restore")  # nothing would restore them
+        unrestored(r := await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="bob"))
+        assert "STENO_LOCKS_AUTO_RESTORE=false: then `steno-collab" in r.json()["detail"]
         assert not await site.redis.exists(RESTORED)
 
 

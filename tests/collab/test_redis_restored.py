@@ -3,16 +3,19 @@ for `steno-collab backfill locks` (503 until it set `schemas.keys.RESTORED`), an
 answer 503 until the projector's replay has begun, not an empty list. Real Redis, the real log
 (gateway/restored.py)."""
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from gateway import restored
+from gateway.collab import notifications
 from schemas.events import Topic
-from schemas.keys import RESTORED
+from schemas.keys import RESTORED, projector_position_key
 from tests.collab.conftest import Collab, stoppable_on
 from tests.collab.test_locks_rebuild import listed
 from tests.support import eventually
@@ -51,18 +54,33 @@ async def test_after_a_wipe_grants_and_keyed_creates_wait_for_the_restore(collab
     unrestored(await collab.call("POST", f"{locks}/damages", user="bob"))
     unrestored(await create(collab, key="order-7"))  # a retry could make a second letter
     assert (await create(collab)).status_code == 201  # no claim to lose
-    r = await collab.call("DELETE", f"{locks}/damages", user="bob")
-    assert r.status_code == 404 and r.json()["detail"] == "not locked"  # as before
+    unrestored(await collab.call("DELETE", f"{locks}/damages", user="bob"))  # was it held?
     assert await listed(collab, lid) == []  # reads go on
     assert not await collab.redis.exists(RESTORED)
 
     assert await rebuild(collab) == "locks: 1 restored, 0 already held, 0 lapsed"
-    assert await collab.redis.exists(RESTORED)
+    assert await collab.redis.get(RESTORED) == (await restored.run_id(collab.redis)).encode()
     r = await collab.call("POST", f"{locks}/intro", user="bob")
     assert r.status_code == 409 and r.json()["locked_by"]["id"] == "alice"
     assert (await collab.call("POST", f"{locks}/intro", user="alice")).is_success  # renewed
     assert (await collab.call("POST", f"{locks}/damages", user="bob")).is_success
     assert (await create(collab, key="order-7")).status_code == 201
+
+
+async def test_a_release_after_a_wipe_waits_for_the_restore(collab: Collab) -> None:
+    """Released unlogged, the lock would come back with the restore, held for its TTL."""
+    lid = await collab.gw.create_letter("Intro")
+    lock = f"/v1/letters/{lid}/locks/intro"
+    assert (await collab.call("POST", lock, user="alice")).is_success
+    await collab.redis.flushdb()
+    unrestored(await collab.call("DELETE", lock, user="alice"))
+
+    assert await rebuild(collab) == "locks: 1 restored, 0 already held, 0 lapsed"
+    r = await collab.call("DELETE", lock, user="alice")
+    assert r.status_code == 200 and r.json()["released"], r.text
+    assert await listed(collab, lid) == []
+    assert await rebuild(collab) == "locks: 0 restored, 0 already held, 0 lapsed"  # logged
+    assert (await collab.call("POST", lock, user="bob")).is_success
 
 
 async def test_a_restore_of_chosen_letters_does_not_set_the_marker(collab: Collab) -> None:
@@ -77,7 +95,7 @@ async def test_a_fresh_deployment_grants_at_once(collab: Collab) -> None:
     """An empty log: nothing to restore. Its first create (keyed or not) sets the marker."""
     assert not await collab.redis.exists(RESTORED)
     assert (await create(collab, key="k")).status_code == 201
-    assert await collab.redis.get(RESTORED) == b"fresh"
+    assert await collab.redis.get(RESTORED) == (await restored.run_id(collab.redis)).encode()
     lid = await collab.gw.create_letter("x")
     assert (await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")).is_success
 
@@ -86,7 +104,7 @@ async def test_the_marker_is_set_only_while_the_log_is_empty(collab: Collab) -> 
     log, topic = collab.gw.log, collab.gw.settings.topic(Topic.LETTERS)
     await collab.redis.flushdb()
     await restored.keep(collab.redis, log, topic)  # what a create does before its append
-    assert await collab.redis.get(RESTORED) == b"fresh"
+    assert await collab.redis.get(RESTORED) == (await restored.run_id(collab.redis)).encode()
     await collab.gw.create_letter("x")
     await collab.redis.flushdb()
     await restored.keep(collab.redis, log, topic)
@@ -123,3 +141,34 @@ async def test_notifications_after_a_wipe_with_the_projector_down_are_503(site: 
     assert r.headers["Retry-After"] == "30"
     r = await collab.call("POST", "/v1/notifications/read", user="bob", json={"all": True})
     assert r.status_code == 503, r.text
+
+
+async def test_notification_reads_ask_the_log_its_ends_once_an_interval(
+    collab: Collab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition that never had a record never gets a projector position: reads must not
+    ask the log (a broker round trip with Kafka) each time for it."""
+    log, topic = collab.gw.log, collab.gw.settings.topic(Topic.LETTERS)
+    real, asked = log.end_offsets, []
+
+    async def counted(t: str) -> dict[int, int]:
+        if sys._getframe(1).f_globals["__name__"] == notifications.__name__:
+            asked.append(t)  # the notifications' only: the projector asks too
+        return await real(t)
+
+    monkeypatch.setattr(log, "end_offsets", counted)
+    monkeypatch.setattr(notifications, "ENDS_TTL_S", 3600.0)
+    await collab.gw.create_letter("x")
+
+    async def read() -> bool:
+        return (await collab.call("GET", "/v1/notifications", user="bob")).status_code == 200
+
+    await eventually(read)  # once the projector folded the letter's partition
+    positions = [projector_position_key(topic, p) for p in range(2)]
+    assert None in await collab.redis.mget(positions)  # the other partition never had a record
+    for _ in range(5):
+        assert await read()
+    assert len(asked) == 1, asked
+    monkeypatch.setattr(notifications, "ENDS_TTL_S", 0.0)  # the interval passed
+    assert await read()
+    assert len(asked) == 2, asked

@@ -31,8 +31,8 @@ from schemas.keys import RESTORED
 logger = logging.getLogger(__name__)
 RETRY_S = 15  # the gateways' own restore: a check every 10 s, then one read of the log
 UNRESTORED = (
-    "Redis lost its section locks and create claims (wiped or replaced): 503 until they are"
-    " restored from the log (the gateways do it by themselves unless"
+    "Redis may have lost its section locks and create claims (wiped, replaced or restarted):"
+    " 503 until they are restored from the log (the gateways do it by themselves unless"
     " STENO_LOCKS_AUTO_RESTORE=false: then `steno-collab backfill locks`)"
 )
 

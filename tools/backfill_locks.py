@@ -186,10 +186,12 @@ async def restore_all(
             return None
         if starting is not None:
             starting()
+        # The value names the Redis process the restore wrote to, asked before it: one
+        # restarted during the run (from a snapshot, its writes lost) is found stale later.
+        ident = await run_id(src.redis)
         counts = await _rebuild(src, None, meter)
-        # The gateways grant locks and keyed creates again; not if a wipe took the lease. The
-        # value names this Redis process: one restarted from a snapshot finds it stale.
-        keys, ident = (RESTORING, RESTORED), await run_id(src.redis)
+        # The gateways grant locks and keyed creates again; not if a wipe took the lease.
+        keys = (RESTORING, RESTORED)
         counts.unmarked = not await src.redis.eval(MARK, len(keys), *keys, token, ident)
         return counts
 

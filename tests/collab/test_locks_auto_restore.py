@@ -159,8 +159,12 @@ async def test_failed_checks_keep_the_interval_failed_restores_back_off(
     await held_then_wiped(site)  # letters in the log, no marker: a restore is due
     monkeypatch.setattr("steno_collab.lock_restore.restore_all", failing)
     async with running(Watcher(site.settings, site.log, site.redis, check_s=CHECK_S)) as w:
-        await eventually(lambda: w.checks >= 3)
-        assert w.delay == CHECK_S * 2 ** (w.failed_restores - 1) > CHECK_S
+        await eventually(lambda: w.failed_restores >= 2)  # in a row: backing off
+        assert w.failures >= 2 and w.checks >= 2
+    w.restoring, w.failed_restores = True, 3  # after the third failed restore in a row
+    assert w.delay == CHECK_S * 4
+    w.restoring = False  # a round that failed before its restore
+    assert w.delay == CHECK_S
 
 
 def at_least(w: Watcher, checks: int) -> bool:

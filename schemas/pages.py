@@ -24,6 +24,13 @@ class _Url(Protocol):
     def include_query_params(self, **params: object) -> Self: ...
 
 
+# The OpenAPI description of the two headers `next_page` sets, for a paged route's 200.
+NEXT_PAGE_HEADERS = {
+    "Link": {"description": '`<next page>; rel="next"` when more follow'},
+    "X-Next-Cursor": {"description": "`after` of the next page, if any"},
+}
+
+
 def encode(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 

@@ -144,10 +144,7 @@ def auditor_router(
         responses={
             200: {
                 "description": "a page of entries, oldest first (newest with order=desc)",
-                "headers": {
-                    "Link": {"description": '`<next page>; rel="next"` when more follow'},
-                    "X-Next-Cursor": {"description": "`after` of the next page, if any"},
-                },
+                "headers": pages.NEXT_PAGE_HEADERS,
             },
             422: {"description": "a bad limit or order, or a malformed cursor"},
         },

@@ -218,10 +218,7 @@ LIST_PAGE, LIST_PAGE_MAX = 100, 1000  # letters a list page holds by default, at
     responses={
         200: {
             "description": "a page of the firm's letters, newest first",
-            "headers": {
-                "Link": {"description": '`<next page>; rel="next"` when more follow'},
-                "X-Next-Cursor": {"description": "`after` of the next page, if any"},
-            },
+            "headers": pages.NEXT_PAGE_HEADERS,
         },
         **errors(*AUTHENTICATED, 503),  # 422: a bad limit, or a malformed cursor
     },

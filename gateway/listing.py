@@ -24,11 +24,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from schemas import pages
+from schemas.instants import EPOCH, LAST_MS
 
 # Any id the table can hold (text, no NUL): the cursor is base64 of it.
 _CURSOR = re.compile(r"([0-9]{1,15}):([^\x00]+)", re.DOTALL)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant Python holds
 
 # `COLLATE "C"`: ids compare as Python's strings do, whatever the database's collation; the
 # index `letters_firm_page` (migration 004) is in this order. Two statements, not one with
@@ -72,7 +71,7 @@ class Cursor(NamedTuple):
     @classmethod
     def decode(cls, token: str) -> "Cursor":
         found = _CURSOR.fullmatch(pages.decode(token) or "")
-        if found is None or int(found.group(1)) > _LAST_MS:
+        if found is None or int(found.group(1)) > LAST_MS:
             raise BadCursor(f"{token[:40]!r} is not a cursor of this list")
         return cls(int(found.group(1)), found.group(2))
 
@@ -84,7 +83,7 @@ def id_ms(letter_id: str) -> int:
     except ValueError:
         return 0
     ms = value.int >> 80
-    return ms if value.version == 7 and ms <= _LAST_MS else 0
+    return ms if value.version == 7 and ms <= LAST_MS else 0
 
 
 Listed = tuple[Cursor, str, str]  # (sort key, letter id, title)
@@ -145,7 +144,7 @@ async def page(
     if after is None:
         found = await pg.fetch(_FIRST_HELD, firm_id, limit + 1, ids)
     else:
-        since = _EPOCH + dt.timedelta(milliseconds=after.created_ms)
+        since = EPOCH + dt.timedelta(milliseconds=after.created_ms)
         found = await pg.fetch(_AFTER_HELD, firm_id, limit + 1, since, after.letter_id, ids)
     rows = sorted(
         ((Cursor(r["ms"], r["letter_id"]), r["letter_id"], r["title"] or "") for r in found

@@ -9,10 +9,12 @@ cannot hold it, and no record of the log is that old or that far ahead anyway.
 import datetime as dt
 import re
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MS = dt.timedelta(milliseconds=1)
-FIRST_MS = (dt.datetime.min.replace(tzinfo=dt.UTC) - EPOCH) // _MS
-LAST_MS = (dt.datetime.max.replace(tzinfo=dt.UTC) - EPOCH) // _MS
+# The tools import these from here too (schemas holds them for the services as well).
+from schemas.instants import EPOCH as EPOCH
+from schemas.instants import FIRST_MS as FIRST_MS
+from schemas.instants import LAST_MS as LAST_MS
+from schemas.instants import MS
+
 _UTC_SUFFIX = re.compile(r"[zZ]$")  # RFC 3339 allows a lowercase "z"; fromisoformat does not
 # A "+HH:MM" offset whose "+" a URL query decoded as a space ("...:00.084 01:00"). Not taken as
 # "+": a hint says what to send, so clients learn to encode rather than rely on a guess.
@@ -34,7 +36,7 @@ def parse_instant(text: str) -> int:
         raise BadInstant(f"{text!r} is not an ISO-8601 instant ({hint})") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    ms = (value - EPOCH) // _MS  # exact: aware subtraction never builds an out-of-range datetime
+    ms = (value - EPOCH) // MS  # exact: aware subtraction never builds an out-of-range datetime
     if not FIRST_MS <= ms <= LAST_MS:
         raise BadInstant(f"{text!r} is outside the years 1-9999 UTC")
     return ms
@@ -46,12 +48,12 @@ def iso(ms: int) -> str:
 
 
 def to_datetime(ms: int) -> dt.datetime:
-    return EPOCH + ms * _MS
+    return EPOCH + ms * MS
 
 
 def ms_of(at: dt.datetime) -> int:
     """ms since the epoch of an aware datetime, exactly (a float `timestamp()` can lose one)."""
-    return (at - EPOCH) // _MS
+    return (at - EPOCH) // MS
 
 
 def iso_of(at: dt.datetime) -> str:

@@ -449,7 +449,10 @@ class Multiplexed:
             self._deadline.cancel()
             self._deadline = None
         hold = self._hold if self._pause is not None else None
-        doc = DocumentSocket(address, self.send, self.close, self._extensions, hold, versioned)
+        client = self.ws.scope.get("client")
+        doc = DocumentSocket(
+            address, self.send, self.close, self._extensions, hold, versioned, client
+        )
         self._docs[address] = doc
         name = hp.name_of(address)
         session = asyncio.create_task(self._session(doc, admitted), name=f"hocuspocus:{name}")

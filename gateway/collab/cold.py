@@ -29,6 +29,7 @@ from eventlog.errors import LogError
 from gateway.collab import shared
 from gateway.collab.shared import Collab, CollabError
 from schemas.events import SNAPSHOTTER_GROUP, Topic
+from schemas.instants import EPOCH, MS
 from schemas.keys import comments_key, projector_position_key, ydoc_offset_key
 from schemas.rebuilds import (
     PROJECTOR_REPLAYS,
@@ -42,7 +43,6 @@ T = TypeVar("T")
 
 RETRY_S = "5"  # PostgreSQL down or not given: the letter's keys come back at its next event
 REBUILD_RETRY_S = "30"  # a rebuild folds the whole log: minutes, not seconds
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 SNAPSHOTTER_POLL_S = 0.05
 PROJECTOR_REBUILT = "comments are being rebuilt in Redis from the log"
 BEHIND = "comments are behind the log"
@@ -196,6 +196,26 @@ async def settled(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
     return found
 
 
+async def folded_past(collab: Collab, letter_id: str, offset: int) -> bool:
+    """Whether the projector or the snapshotter has folded the letter's record at `offset`
+    (its position in the partition is past it), asked once, without waiting. A store that
+    cannot say has not."""
+    redis, pg = collab.ctx.redis, collab.ctx.pg
+    topic = collab.ctx.settings.topic(Topic.LETTERS)
+    partition = collab.ctx.log.partition_for(topic, letter_id.encode())
+    if redis is not None:
+        at = await redis.get(projector_position_key(topic, partition))
+        if at is not None and int(at) > offset:
+            return True
+    if pg is None:
+        return False
+    try:
+        return await _snapshotter_at(pg, topic, partition) > offset
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("snapshotter position unreadable: %r", exc)
+        return False
+
+
 class Projected(NamedTuple):
     """What Redis holds of a letter's threads: `threads` None when it holds none, or when
     `rebuilding` (a replay or reset of the projector's keys is under way: the state there may
@@ -290,4 +310,4 @@ def _last_name(sessions: Sequence[tuple[str, int, str]], user: str, before: int 
 
 
 def _ms(at: dt.datetime) -> int:
-    return (at - EPOCH) // dt.timedelta(milliseconds=1)
+    return (at - EPOCH) // MS

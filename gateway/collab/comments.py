@@ -32,6 +32,7 @@ from gateway.collab.anchors import (
     version,
     with_quote,
 )
+from gateway.collab.flagged import Flagged
 from gateway.collab.shared import Collab, CollabError, user_ref
 from schemas.events import (
     Anchor,
@@ -233,6 +234,7 @@ async def reply(
 _FLAGGING: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
     weakref.WeakValueDictionary()
 )
+_APPENDED = Flagged()  # this process' last resolve or reopen of each thread, until folded
 
 
 async def set_resolved(
@@ -242,22 +244,30 @@ async def set_resolved(
     second event, no second audit row), but only when a store folded to the log's end (as
     read after the check began: cold.settled) says so: the projection alone may miss a reopen
     made a moment ago, here while the projector is behind or on another instance, and skipping
-    then would drop this resolve. When no store has caught up the event is appended anyway: the
-    fold makes a repeat harmless, it only costs an audit row. A write by another instance after
-    that end read is ordered by the log before ours or after it; either is a valid outcome.
-    Check and append go one at a time per thread on this instance (other threads of the letter
-    do not wait), and the check waits for this instance's last append (`_stored`): a double
-    click's second request sees the first's event."""
+    then would drop this resolve. Until a store has folded this instance's own last resolve or
+    reopen of the thread, and while the log holds no change of the thread after it, that is
+    what it goes by (gateway/collab/flagged.py): a repeat appends nothing, the opposite appends
+    at once. Otherwise, when no store has caught up, the event is
+    appended anyway: the fold makes a repeat harmless, it only costs an audit row. A write by
+    another instance after that end read is ordered by the log before ours or after it; either
+    is a valid outcome. Check and append go one at a time per thread on this instance (other
+    threads of the letter do not wait), and the check waits for this instance's last append
+    (`_stored`): a double click's second request sees the first's event."""
     meta = await collab.letter(claims, letter_id, comment=True)
     flagging = _FLAGGING.setdefault((letter_id, thread_id), asyncio.Lock())
     async with flagging:
         _, thread = await _located(collab, letter_id, thread_id)
-        if bool(thread.get("resolved")) == resolved and await _settled_as(
-            collab, letter_id, thread_id, resolved
+        ours = await _APPENDED.last(collab, letter_id, thread_id)
+        if ours == resolved or (
+            ours is None
+            and bool(thread.get("resolved")) == resolved
+            and await _settled_as(collab, letter_id, thread_id, resolved)
         ):
             return {"thread_id": thread_id, "resolved": resolved}
+        _APPENDED.forget(letter_id, thread_id)
         event = CommentResolved if resolved else CommentReopened
-        await collab.append(claims, meta, event(thread_id=thread_id))
+        offset = await collab.append(claims, meta, event(thread_id=thread_id))
+        _APPENDED.note(letter_id, thread_id, resolved, offset)
     return {"thread_id": thread_id, "resolved": resolved}
 
 

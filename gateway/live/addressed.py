@@ -59,17 +59,19 @@ class DocumentSocket:
         extensions: dict[str, Any],
         hold: Hold | None = None,
         versioned: bool = False,
+        client: tuple[str, int] | None = None,
     ) -> None:
         """`extensions`: the socket's; writing frames and aborting are shared. With `hold` (the
         socket reads directly: gateway/transport.py, READ_DIRECT) the connection gets its
         messages handed as the socket parses them, as on `/v1`, and `hold(self, paused)` pauses
         the socket's reading for it; without, it reads them from `receive`. `versioned`: its
-        provider sent its version with the token (4.0 and later)."""
+        provider sent its version with the token (4.0 and later). `client`: the socket's ASGI
+        client (host, port): a refused token renewal is logged with its host."""
         self.address = address
         shared = {k: v for k, v in extensions.items() if k in (WRITE_FRAME, ABORT)}
         if hold is not None:
             shared[READ_DIRECT] = self._read_direct
-        self.scope: dict[str, Any] = {"extensions": shared}
+        self.scope: dict[str, Any] = {"extensions": shared, "client": client}
         self.prefix = outgoing.hp_address(address)
         self._send, self._close_socket, self._hold = send, close_socket, hold
         self._reader: Reader | None = None

@@ -85,7 +85,9 @@ class Connection:
         update_budget: TokenBucket,  # the user's, shared by their connections here
     ) -> None:
         self.ctx, self.ws, self.events = ctx, ws, events
-        self.session = Session(ctx, claims, self.close)  # its token: expiry and renewal
+        client = ws.scope.get("client")  # ASGI's (host, port), if the server knows it
+        # Its token: expiry and renewal (a refused renewal is logged with the client's host).
+        self.session = Session(ctx, claims, self.close, client[0] if client else None)
         self.id = uuid7()
         self.joined_at = time.monotonic()
         self.closing: tuple[int, str] | None = None

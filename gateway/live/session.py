@@ -18,9 +18,16 @@ from gateway.errors import TOKEN_EXPIRED, AuthError
 
 
 class Session:
-    def __init__(self, ctx: Context, claims: Claims, close: Callable[[int, str], None]) -> None:
-        """`close(code, reason)` ends the connection (at expiry: 4401)."""
-        self.ctx, self.claims, self._close = ctx, claims, close
+    def __init__(
+        self,
+        ctx: Context,
+        claims: Claims,
+        close: Callable[[int, str], None],
+        host: str | None = None,
+    ) -> None:
+        """`close(code, reason)` ends the connection (at expiry: 4401); `host`: the client's
+        address, which a refused renewal is logged with, as a refused handshake is."""
+        self.ctx, self.claims, self._close, self.host = ctx, claims, close, host
         self._ask: tuple[Callable[[], None], float] | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._renewing: asyncio.Task[None] | None = None
@@ -77,7 +84,7 @@ class Session:
             try:
                 claims = await self.ctx.verifier.verify(token)
             except AuthError as exc:  # why: logged rate-limited and counted, as at a handshake
-                self.ctx.verifier.refusals.note(self.ctx.metrics, exc, "renewal", None)
+                self.ctx.verifier.refusals.note(self.ctx.metrics, exc, "renewal", self.host)
                 reason = "renewal_unauthorized"
             else:
                 reason = None if self.renew(claims) else "renewal_other_identity"

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from gateway.collab import comments, shared
-from schemas.events import Topic
+from gateway.auth import verify_token
+from gateway.collab import comments, flagged, shared
+from schemas.events import CommentReopened, Topic
 from tests.collab.conftest import Collab, stoppable_on
 from tests.gateway.harness import types_of
 from tests.projector.support import caught_up, projector
@@ -117,3 +118,122 @@ async def test_threads_of_one_letter_are_flagged_apart(
         responses = await asyncio.gather(first, again)
     assert [(r.status_code, r.json()["resolved"]) for r in responses] == [(200, True)] * 2
     assert await _flags(collab, letter) == ["comment.resolved"] * 2  # one per thread
+
+
+async def test_repeats_while_no_store_has_folded_are_logged_once(
+    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projector is down (no PostgreSQL either): no store reaches the log's end, so only
+    this instance's memory of its own appends tells a repeat. A double click logs one resolve;
+    resolve, reopen, resolve log three; the projector started again folds the last word."""
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)  # the waits for the stopped projector
+    async with stoppable_on(tmp_path, redis_db) as running:
+        c, settings, log = running.collab, running.settings, running.log
+        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+        base = f"/v1/letters/{letter}/comments/{await _thread(c, letter)}"
+        await caught_up(log, settings, c.redis)
+        await running.folding.aclose()  # the projector stops
+        both = await asyncio.gather(*(c.call("POST", base + "/resolve") for _ in range(2)))
+        assert [(r.status_code, r.json()["resolved"]) for r in both] == [(200, True)] * 2
+        assert await _flags(c, letter) == ["comment.resolved"]
+        for path, resolved in (("/reopen", False), ("/reopen", False), ("/resolve", True)):
+            r = await c.call("POST", base + path)
+            assert (r.status_code, r.json()["resolved"]) == (200, resolved)
+        assert await _flags(c, letter) == [
+            "comment.resolved", "comment.reopened", "comment.resolved"
+        ]  # fmt: skip
+        async with projector(settings, log):
+            await caught_up(log, settings, c.redis)
+            got = await c.call("GET", f"/v1/letters/{letter}/comments")
+            assert [t["resolved"] for t in got.json()["threads"]] == [True]
+
+
+async def test_a_change_from_elsewhere_wins_once_a_store_has_folded_it(
+    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This instance resolved the thread while the projector was down; another instance then
+    reopened it (appended here past set_resolved, as another process would). Once the projector
+    has folded both, a resolve here goes by Redis, not by the memory of its own resolve: it is
+    logged, and the thread ends resolved."""
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)
+    async with stoppable_on(tmp_path, redis_db) as running:
+        c, settings, log = running.collab, running.settings, running.log
+        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+        thread = await _thread(c, letter)
+        base = f"/v1/letters/{letter}/comments/{thread}"
+        await caught_up(log, settings, c.redis)
+        await running.folding.aclose()
+        assert (await c.call("POST", base + "/resolve")).status_code == 200
+        await _reopened_elsewhere(c, letter, thread)
+        async with projector(settings, log):
+            await caught_up(log, settings, c.redis)
+            r = await c.call("POST", base + "/resolve")
+            assert (r.status_code, r.json()["resolved"]) == (200, True)
+            assert await _flags(c, letter) == [
+                "comment.resolved", "comment.reopened", "comment.resolved"
+            ]  # fmt: skip
+            await caught_up(log, settings, c.redis)
+            got = await c.call("GET", f"/v1/letters/{letter}/comments")
+            assert [t["resolved"] for t in got.json()["threads"]] == [True]
+
+
+async def _reopened_elsewhere(c: Collab, letter: str, thread: str) -> None:
+    """A reopen by another gateway: appended past set_resolved, so this one has no memory of it."""
+    elsewhere = c.gw.app.state.collab
+    claims = verify_token(c.gw.token(user="u2"), c.gw.settings)
+    meta = await elsewhere.letter(claims, letter, comment=True)
+    await elsewhere.append(claims, meta, CommentReopened(thread_id=thread))
+
+
+async def test_a_repeat_after_an_unfolded_change_from_elsewhere_is_logged(
+    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projector is down: this instance resolves, another reopens, this one resolves again.
+    No store has folded the reopen, but the log holds it after this instance's resolve: the
+    repeat must be logged (skipping it would answer `resolved` and leave the thread open)."""
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)
+    async with stoppable_on(tmp_path, redis_db) as running:
+        c, settings, log = running.collab, running.settings, running.log
+        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+        thread = await _thread(c, letter)
+        base = f"/v1/letters/{letter}/comments/{thread}"
+        await caught_up(log, settings, c.redis)
+        await running.folding.aclose()
+        assert (await c.call("POST", base + "/resolve")).status_code == 200
+        await _reopened_elsewhere(c, letter, thread)
+        r = await c.call("POST", base + "/resolve")
+        assert (r.status_code, r.json()["resolved"]) == (200, True)
+        assert await _flags(c, letter) == [
+            "comment.resolved", "comment.reopened", "comment.resolved"
+        ]  # fmt: skip
+        async with projector(settings, log):
+            await caught_up(log, settings, c.redis)
+            got = await c.call("GET", f"/v1/letters/{letter}/comments")
+            assert [t["resolved"] for t in got.json()["threads"]] == [True]
+
+
+async def test_the_log_scan_skips_other_threads_and_is_capped(
+    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projector is down. A change to another thread of the letter after this instance's
+    resolve leaves a repeat skipped; once more records than the scan reads follow the resolve,
+    a repeat is logged (the harmless choice) rather than trusted."""
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)
+    monkeypatch.setattr(flagged, "MAX_SCAN", 3)
+    async with stoppable_on(tmp_path, redis_db) as running:
+        c, settings, log = running.collab, running.settings, running.log
+        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+        thread, other = await _thread(c, letter, 0), await _thread(c, letter, 1)
+        base = f"/v1/letters/{letter}/comments/{thread}"
+        await caught_up(log, settings, c.redis)
+        await running.folding.aclose()
+        assert (await c.call("POST", base + "/resolve")).status_code == 200
+        await _reopened_elsewhere(c, letter, other)
+        assert (await c.call("POST", base + "/resolve")).status_code == 200
+        assert await _flags(c, letter) == ["comment.resolved", "comment.reopened"]
+        for _ in range(3):
+            await _reopened_elsewhere(c, letter, other)
+        assert (await c.call("POST", base + "/resolve")).status_code == 200
+        assert await _flags(c, letter) == [
+            "comment.resolved", *["comment.reopened"] * 4, "comment.resolved"
+        ]  # fmt: skip

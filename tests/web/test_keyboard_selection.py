@@ -175,3 +175,49 @@ async def test_a_commenter_ticks_no_task_and_tabs_out_of_lists_and_tables(
         await expect(avery.locator(".letter-body input[type=checkbox]")).to_be_checked()
         await expect(box).to_be_checked()
         assert avery.errors == [] and casey.errors == []  # type: ignore[attr-defined]
+
+
+TABLE = (
+    "<table><tbody><tr><td><p>a1</p></td><td><p>b1</p></td></tr>"
+    "<tr><td><p>a2</p></td><td><p>b2</p></td></tr></tbody></table>"
+)
+# Where the focus is against the letter: after it, before it (outside), or in it.
+_FOCUS = """() => {
+  const letter = document.querySelector('.letter-body')
+  const position = letter.compareDocumentPosition(document.activeElement)
+  if (position === Node.DOCUMENT_POSITION_FOLLOWING) return 'after'
+  return position === Node.DOCUMENT_POSITION_PRECEDING ? 'before' : 'in'
+}"""
+
+
+async def test_a_viewer_tabs_out_of_any_cell_both_ways_and_no_key_of_hers_is_typing(
+    base_url: str, browser: Browser
+) -> None:
+    """Tab and Shift+Tab leave a reader's letter, forward and back, from every cell of a table as
+    from a paragraph (read-only.ts); an editor's would move between cells. No key a reader presses
+    shows her as typing, Ctrl+C and Ctrl+A included (presence.ts)."""
+    async with pages(browser, 2) as (avery, vera):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Table review", "Dear Sir,")
+        await avery.evaluate(_INSERT, TABLE)
+        await saved(avery)
+        await vera.goto(f"{base_url}/?as=vera#/letters/{letter}")
+        await saved(vera)
+        document = await vera.evaluate(_DOC)
+
+        cells = [f"td:has-text('{cell}')" for cell in ("a1", "b1", "a2", "b2")]
+        for block in ["p:has-text('Dear Sir')", *cells]:
+            for key, where in (("Tab", "after"), ("Shift+Tab", "before")):
+                await vera.locator(f".letter-body {block}").click()
+                await vera.keyboard.press(key)
+                assert await vera.evaluate(_FOCUS) == where, (block, key)
+        assert await vera.evaluate(_DOC) == document
+
+        # Her own status is published on the key, at once.
+        status = vera.locator(".users [data-name='Vera Viewer'] .status")
+        await vera.locator(".letter-body td:has-text('a2')").click()
+        for key in ["Control+c", "Control+a", "Control+v", "Control+z", "Control+b", "x", "Enter"]:
+            await vera.keyboard.press(key)
+            assert await status.inner_text() == "active", key
+        assert await vera.evaluate(_DOC) == document
+        assert avery.errors == [] and vera.errors == []  # type: ignore[attr-defined]

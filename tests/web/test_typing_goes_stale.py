@@ -55,3 +55,43 @@ async def test_a_colleague_gone_silent_stops_typing_but_one_deleting_in_place_do
         await expect(typing_line).to_be_empty(timeout=8_000)  # was ~30 s
         await expect(parker_status).to_have_text("active")
         assert avery.errors == []  # type: ignore[attr-defined]
+
+
+async def test_copying_or_selecting_all_is_not_typing_but_a_character_is(
+    base_url: str, browser: Browser
+) -> None:
+    """Keys that change nothing (copy, select all, find) left an editor "typing" to everyone for
+    2 s: only keys that may change the letter count (presence.ts)."""
+    async with pages(browser, 2) as (avery, parker):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, "Copy", "Dear Sir,\nThe terms follow.")
+        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+        await parker.wait_for_selector(EDITABLE)
+        await parker.click(".letter-body p >> nth=1")
+        own_status = parker.locator(".users [data-name='Parker Paralegal'] .status")
+        seen_status = avery.locator(".users [data-name='Parker Paralegal'] .status")
+        typing_line = avery.locator(".typing")
+
+        # His status is published on the key, at once; Ctrl+A also moves his selection, which
+        # Avery sees only after the status sent with or before it.
+        for key in ["Control+c", "Control+f", "Meta+c", "Control+a"]:
+            await parker.keyboard.press(key)
+            assert await own_status.inner_text() == "active", key
+        await expect(avery.locator(".letter-body .ProseMirror-yjs-selection").first).to_be_visible()
+        assert await seen_status.inner_text() == "active"
+        assert await typing_line.inner_text() == ""
+
+        await parker.keyboard.press("ArrowRight")
+        await parker.keyboard.press("x")
+        assert await own_status.inner_text() == "typing"
+        await expect(typing_line).to_have_text(TYPING)
+        await expect(seen_status).to_have_text("typing")
+
+        # A shortcut is matched by the key's place too: Ctrl+V on a Russian layout reports "м".
+        await expect(own_status).to_have_text("active", timeout=8_000)
+        await parker.locator(EDITABLE).evaluate(
+            "el => el.dispatchEvent(new KeyboardEvent('keydown',"
+            " {key: 'м', code: 'KeyV', ctrlKey: true, bubbles: true, cancelable: true}))"
+        )
+        assert await own_status.inner_text() == "typing"
+        assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]

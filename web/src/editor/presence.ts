@@ -59,14 +59,7 @@ export function trackActivity(
     publish()
   }
   const onKey = (event: KeyboardEvent): void => {
-    if (
-      event.key.length === 1 ||
-      event.key === 'Backspace' ||
-      event.key === 'Delete' ||
-      event.key === 'Enter'
-    ) {
-      lastKey = Date.now()
-    }
+    if (changesLetter(event)) lastKey = Date.now()
     onInput()
   }
 
@@ -84,6 +77,45 @@ export function trackActivity(
     clearInterval(timer)
     for (const [target, type, listener] of inputs) target.removeEventListener(type, listener)
   }
+}
+
+// With Ctrl or Cmd, the keys whose shortcut edits (TipTap's keymaps, the browser's paste and cut):
+// paste, cut, undo, redo, bold, italic, underline, code, subscript, superscript.
+// Matched by the key's place too (`code`): on a Cyrillic or Greek layout Ctrl+V reports its own letter.
+const EDITING_SHORTCUTS = new Set(['v', 'x', 'z', 'y', 'b', 'i', 'u', 'e', ',', '.'])
+const EDITING_CODES = new Set([
+  'KeyV',
+  'KeyX',
+  'KeyZ',
+  'KeyY',
+  'KeyB',
+  'KeyI',
+  'KeyU',
+  'KeyE',
+  'Comma',
+  'Period',
+])
+// With any modifier: Shift+Enter is a line break, Ctrl+Backspace deletes a word.
+const EDITING_KEYS = new Set(['Enter', 'Backspace', 'Delete'])
+
+/** Whether a key may change the letter: "typing" to the colleagues. Copying, selecting, finding,
+ * moving the caret do not; no key does in a letter that does not take input (a read-only role's,
+ * `aria-readonly`: read-only.ts; one refused for good, not editable). */
+export function changesLetter(event: KeyboardEvent): boolean {
+  const target = event.target
+  if (!(target instanceof HTMLElement) || !target.isContentEditable) return false
+  if (target.closest('[aria-readonly="true"]')) return false
+  if (EDITING_KEYS.has(event.key)) return true
+  if (event.key.length !== 1) return false // arrows, Tab, Escape, F-keys, a modifier alone
+  if (!event.ctrlKey && !event.metaKey) return true // a character
+  // With Shift or Alt too, every TipTap shortcut formats (strike, highlight, headings, lists,
+  // alignment), and AltGr (Ctrl+Alt on Windows) types a character.
+  return (
+    event.shiftKey ||
+    event.altKey ||
+    EDITING_SHORTCUTS.has(event.key.toLowerCase()) ||
+    EDITING_CODES.has(event.code)
+  )
 }
 
 export function collaborators(awareness: Awareness, now = Date.now()): Collaborator[] {

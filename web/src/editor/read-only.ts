@@ -13,10 +13,15 @@
 // - `beforeinput` is cancelled, so the browser does not put typed, spell-corrected or pasted
 //   text in the DOM first. IME composition cannot be cancelled: the DOM observer reads it, the
 //   transaction is refused, and ProseMirror draws the letter again from its state.
-// - A key that could only write (a character, Backspace, Delete, Enter) stops at the letter: it
-//   is not "typing" to the colleagues (presence.ts counts keys on the letter's parent).
-// - Tab and Shift+Tab move the focus on, as in a read-only document: the list and table keymaps
-//   would claim them for a command this page refuses, and the focus would stay.
+// - A key that could only write (a character, Backspace, Delete, Enter) is cancelled before any
+//   keymap. No key is "typing" to the colleagues: presence.ts counts none in an aria-readonly
+//   letter.
+// - Tab and Shift+Tab leave the letter, forward and back, from any caret (a list item, any table
+//   cell), as from a read-only field: the browser moves the focus to the next or previous control
+//   in the page's order (a task's box in the letter is one). The keymaps would claim them: a
+//   list's to sink or lift the item, refused here (the focus would be stuck); a table's to go to
+//   the next or previous cell, which the arrows do, and a reader could not tell what Tab does
+//   without knowing which block the caret is in.
 // - A task's checkbox is not ticked: TipTap's TaskItem view ticks it on "change" and asks for a
 //   command (refused here) only when the editor is editable, which the letter is for these roles.
 //   Cancelling the click (a label's click reaches its box as one) keeps the box as the document
@@ -60,11 +65,8 @@ export const readOnly = Extension.create({
             // true: ProseMirror runs no keymap; not cancelled: the browser moves the focus.
             keydown: (_view, event) => movesFocus(event),
           },
-          handleKeyDown: (_view, event) => {
-            if (!writes(event)) return false
-            event.stopPropagation()
-            return true // ProseMirror cancels it: no beforeinput, no keymap
-          },
+          // true: ProseMirror cancels it: no beforeinput, no keymap.
+          handleKeyDown: (_view, event) => writes(event),
         },
       }),
     ]

@@ -76,7 +76,8 @@ function indexOf(doc: PMNode): TextIndex {
       : node.isLeaf && node.type.spec.leafText
         ? node.type.spec.leafText(node)
         : ''
-    const sameLine = parent !== doc && isImage(node) && index > 0 && isImage(parent!.child(index - 1))
+    const sameLine =
+      parent !== doc && inlineOnServer(node) && index > 0 && inlineOnServer(parent!.child(index - 1))
     if (node.isBlock && (node.isLeaf || node.isTextblock) && !sameLine) {
       if (first) first = false
       else add(pos, '\n', false)
@@ -94,7 +95,12 @@ function indexOf(doc: PMNode): TextIndex {
   return index
 }
 
-const isImage = (node: PMNode): boolean => node.type.name === 'image'
+// The server's inline leaves, one run of them a line (gateway/content.py and snapshotter/document.py
+// INLINE; keep the three equal). Text and hard breaks are inline here too, so a textblock's run; an
+// image is a block, and its siblings are blocks (ProseMirror mixes no inline and block children):
+// a block is on its previous sibling's line only when both are images.
+const INLINE = new Set(['text', 'hardBreak', 'hard_break', 'image'])
+const inlineOnServer = (node: PMNode): boolean => INLINE.has(node.type.name)
 
 /** The length of the plain text before `pos`. */
 function unitsBefore(index: TextIndex, pos: number): number {

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 HEADERS_SLACK = 4096  # more than a record's key and headers (envelope ids, a user's name) take
 
 
+def _no_restore() -> None:
+    """No watcher restores the locks (no Redis, or STENO_LOCKS_AUTO_RESTORE=false)."""
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -36,6 +40,10 @@ class Context:
     app_messages: Callable[[Any, Any, bytes], None] | None = None
     # Sees comment events of other instances, held letter or not (live mention notices).
     remote_comments: Callable[[Any], None] | None = None
+    # Wakes the restore of the section locks and create claims (steno_collab/lock_restore.py,
+    # set by the app shell, which the gateway may not import): a gate found the restored marker
+    # missing or stale (gateway/restored.py `gated`, `keep`).
+    wake_restore: Callable[[], None] = _no_restore
     end_of_tick: EndOfTick = field(default_factory=EndOfTick)  # batched socket writes
     _batchers: dict[Topic, Batcher] = field(default_factory=dict)  # batched appends
     intake: Intake = field(init=False)  # reading pauses while too much waits for the log

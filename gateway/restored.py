@@ -14,12 +14,15 @@ lock and claim made later is made in this Redis.
 
 Its value is the `run_id` of the Redis process that set it (`run_id`): a Redis restarted from a
 snapshot (an RDB backup, a replica promoted) brings the marker back with data older than the
-log, so a marker naming another process is stale and the watcher restores again
-(steno_collab/lock_restore.py). The gates only ask whether it is there (one EXISTS, or inside
-their scripts): a stale one lets them through until the watcher's next check.
+log, so a marker naming another process is stale. The gates compare it with the running
+process's `run_id` inside their scripts (`MARKED`: ACQUIRE, LAPSE, the create's CLAIM), so a
+stale one counts as missing at once, and `gated` (or `keep`) calls the `wake` it is given: the
+gateway's `Context.wake_restore`, which the app shell sets to its watcher's (a no-op without
+one), so the restore runs now rather than at the watcher's next check.
 """
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -29,16 +32,45 @@ from eventlog.records import Log
 from schemas.keys import RESTORED
 
 logger = logging.getLogger(__name__)
-RETRY_S = 15  # the gateways' own restore: a check every 10 s, then one read of the log
+# Retry-After of the 503s: a refusal wakes its gateway's watcher (`gated`), which checks within a
+# second (steno_collab/lock_restore.py WAKE_GAP_S) and restores in one read of the log (~1 s per
+# 200,000 records), so a retry this much later mostly finds it done.
+RETRY_S = 5
 UNRESTORED = (
     "Redis may have lost its section locks and create claims (wiped, replaced or restarted):"
     " 503 until they are restored from the log (the gateways do it by themselves unless"
     " STENO_LOCKS_AUTO_RESTORE=false: then `steno-collab backfill locks`)"
 )
+# Lua defining `marked(key)`: whether the marker at `key` names the running Redis process. A
+# missing one and one of another process (restarted from an older snapshot) are alike. INFO is
+# a ~1 KB reply, read only when the marker is there: fine per grant of a free section, keyed
+# create or release of a lock Redis lacks; never put it in a per-update or renewal script.
+MARKED = """
+local function marked(key)
+  local found = redis.call('GET', key)
+  if not found then return false end
+  return found == string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
+"""
+# KEYS: marker. 1 if it names this process, else 0.
+_PRESENT = MARKED + "return marked(KEYS[1]) and 1 or 0"
+# KEYS: marker. Set to this process's run_id, over a stale one (in one script: a restart
+# between reading the run_id and the SET would write a stale marker).
+_MARK = """
+local id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+redis.call('SET', KEYS[1], id)
+return id
+"""
+
+
+class Unrestored(Exception):
+    """A gate's script found the marker missing or stale and the log has records: the caller
+    answers 503 (`UNRESTORED`, `RETRY_S`) until a restore sets it."""
 
 
 async def present(redis: Any) -> bool:
-    return bool(await redis.exists(RESTORED))
+    """Whether the marker is there and names this Redis process."""
+    return bool(await redis.eval(_PRESENT, 1, RESTORED))
 
 
 async def run_id(redis: Any) -> str:
@@ -49,21 +81,52 @@ async def run_id(redis: Any) -> str:
 
 
 async def settle(redis: Any, log: Log, topic: str) -> bool:
-    """For a gate that found the marker missing: whether it is there now. Set here when the log
-    holds no record of `topic` (nothing to restore: every lock and claim the log will hold is
-    made in this Redis); else only a restore sets it. The log's errors are the caller's (503)."""
+    """For a gate that found the marker missing or stale: whether it is current now. Set here
+    (over a stale one) when the log holds no record of `topic` (nothing to restore: every lock
+    and claim the log will hold is made in this Redis); else only a restore sets it. The log's
+    errors are the caller's (503)."""
     if any((await log.end_offsets(topic)).values()):
         return await present(redis)  # a restore may have finished meanwhile
-    await redis.set(RESTORED, await run_id(redis), nx=True)
+    await redis.eval(_MARK, 1, RESTORED)
     return True
 
 
-async def keep(redis: Any, log: Log, topic: str) -> None:
+async def gated(
+    redis: Any,
+    log: Log,
+    topic: str,
+    script: str,
+    keys: Sequence[str],
+    *args: Any,
+    wake: Callable[[], None],
+) -> Any:
+    """The answer of a gate's `script` (the marker among `keys`): one that answers 0 when the
+    marker is missing or stale runs again once `settle` set it (an empty log). Still missing:
+    `wake` called (the gateway's watcher: `Context.wake_restore`) and Unrestored raised. The
+    log's errors are the caller's (503)."""
+    answer = await redis.eval(script, len(keys), *keys, *args)
+    if not _unmarked(answer):
+        return answer
+    if await settle(redis, log, topic):
+        answer = await redis.eval(script, len(keys), *keys, *args)
+        if not _unmarked(answer):
+            return answer
+    wake()
+    raise Unrestored
+
+
+def _unmarked(answer: Any) -> bool:
+    # The gates' 0; their other answers are nil (None) or bulk strings (bytes).
+    return isinstance(answer, int) and answer == 0
+
+
+async def keep(redis: Any, log: Log, topic: str, wake: Callable[[], None]) -> None:
     """Before a create's append (one without a claim, which needs no Redis): the marker set if
     the log holds no record yet, as the first letter of a fresh deployment would otherwise
-    leave it missing for good. Redis or the log failing leaves it to a later create."""
+    leave it missing for good; `wake` called if it stays missing or stale (as `gated`). Redis
+    or the log failing leaves it to a later create."""
     try:
-        if not await present(redis):
-            await settle(redis, log, topic)
+        if not await present(redis) and not await settle(redis, log, topic):
+            wake()
     except (RedisError, LogError) as exc:
         logger.warning("restored marker not checked: %r", exc)

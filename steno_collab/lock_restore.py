@@ -10,7 +10,10 @@ a snapshot (a backup, a replica promoted) has it back with locks and claims olde
 so it is deleted (if it still holds that value) and the restore runs as for a missing one; it
 writes only what Redis lacks. A failure (Redis or the log down, a wipe during the run) is logged
 once per outage; a failed check is tried again after `CHECK_S` (Redis back, empty, is restored
-at once), a failed restore with backoff (the expensive part). Nothing here stops the gateway.
+at once), a failed restore with backoff (the expensive part). A gate that finds the marker
+missing or stale calls `Watcher.wake` (the gateway's `Context.wake_restore`, set by the wiring:
+steno_collab/services.py): the watcher checks then, within WAKE_GAP_S, instead of at its next
+interval. Nothing here stops the gateway.
 It lives in the app shell since the gateway may not import tools: `watch` joins it to the app's
 lifespan.
 """
@@ -38,6 +41,7 @@ from tools.sources import Sources
 logger = logging.getLogger(__name__)
 
 CHECK_S = 10.0  # a lost marker is noticed this long after the wipe at most
+WAKE_GAP_S = 1.0  # a gate's wake checks at once, but not sooner than this after a check
 STOP_S = 5.0  # the most a shutdown waits for a cancelled restore
 BACKOFF_MAX_S = 300.0  # failed restores retried after CHECK_S, doubling up to this
 # Delete the marker only if it still names the process found stale (another gateway may have
@@ -65,6 +69,7 @@ class Watcher:
     ) -> None:
         self.src = Sources(settings, log, redis)
         self.check_s = check_s
+        self.woken = asyncio.Event()  # a gate found the marker missing since the last check
         self.checks = 0  # done (failed ones too): a test's clock
         self.restores = 0  # finished, the marker set
         self.failures = 0  # failed rounds in a row (checks or restores): one log line
@@ -82,16 +87,23 @@ class Watcher:
         )
 
     async def run(self) -> None:
-        """Until cancelled."""
+        """Until cancelled; woken by its gateway's gates meanwhile (`wake`)."""
         self.running = True
         try:
             await self._run()
         finally:
             self.running = False
 
+    def wake(self) -> None:
+        """A gate found the marker missing or stale (gateway/restored.py `gated`): check now,
+        not at the next interval, so that a Redis restarted intact answers 503 about as long
+        as the restore takes. Not during a failed restore's backoff (`pause`)."""
+        self.woken.set()
+
     async def _run(self) -> None:
         while True:
             self.restoring = False
+            self.woken.clear()  # wakes until now are answered by this check, later ones by the next
             try:
                 await self.check()
                 self.failures = self.failed_restores = 0
@@ -106,7 +118,21 @@ class Watcher:
             # redis-py's asyncio client can swallow a cancel landing during a command (it then
             # returns normally: schemas/stores.py): asked here, the watch ends at shutdown.
             raise_if_cancelled()
-            await asyncio.sleep(self.delay)
+            await self.pause()
+
+    async def pause(self) -> None:
+        """`delay`, cut short by a wake once WAKE_GAP_S passed: a flood of 503s makes one check
+        a second at most. A failed restore's backoff is never cut short (the expensive part)."""
+        delay = self.delay
+        if delay > self.check_s:
+            await asyncio.sleep(delay)
+            return
+        gap = min(WAKE_GAP_S, delay)
+        await asyncio.sleep(gap)
+        try:
+            await asyncio.wait_for(self.woken.wait(), delay - gap)
+        except TimeoutError:
+            pass
 
     @property
     def delay(self) -> float:

@@ -67,6 +67,7 @@ def gateway_app(
     if redis is not None and settings.locks_auto_restore:  # no Redis: no locks to restore
         watcher = Watcher(settings, log, redis, restore_check_s, ctx.metrics.registry)
         app.state.lock_restore = watcher
+        ctx.wake_restore = watcher.wake  # the gates' 503s restore now, not at the next check
         watch(app, watcher)
     return app
 

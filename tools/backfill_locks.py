@@ -49,7 +49,7 @@ from eventlog import Record
 from gateway.api import idempotency
 from gateway.collab import lock_scripts as scripts
 from gateway.collab.locks import index_of, key_of
-from gateway.restored import run_id
+from gateway.restored import present, run_id
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.events import (
     CreateKey,
@@ -175,14 +175,16 @@ async def restore_all(
     """Restore every letter's locks and claims from the log, then set `RESTORED`, under the
     lease. `waiting` (an operator's run): called once if another run holds the lease, then
     the run waits for it and restores all the same, a rerun. Without it (a gateway's): None
-    when another run holds the lease, or has set the marker by the time the lease is ours.
-    `starting`: called once the lease is ours, before the restore."""
+    when another run holds the lease, or has set the marker by the time the lease is ours (one
+    naming this Redis process: a stale one, back with a restart from an older snapshot since
+    the caller looked, is restored over). `starting`: called once the lease is ours, before the
+    restore."""
     assert src.redis is not None
     wait_s = None if waiting is None else WAIT_S
     if waiting is not None and await src.redis.exists(RESTORING):
         waiting()
     async with lease(src.redis, RESTORING, LEASE_S, wait_s=wait_s) as token:
-        if token is None or (waiting is None and await src.redis.exists(RESTORED)):
+        if token is None or (waiting is None and await present(src.redis)):
             return None
         if starting is not None:
             starting()

@@ -31,7 +31,8 @@ never over an existing key). A claim is looked for under its own key, then under
 restore never touches a key a gateway claims, so it cannot race a pending claim (one made after
 the loss shadows the restored one, and answers as it settles). Until the restore runs, a repeat
 would make a second letter: so while Redis lacks the restored marker (`schemas.keys.RESTORED`,
-set by that restore; a wipe removes it) a keyed create answers 503 with Retry-After, unless the
+set by that restore; a wipe removes it, a restart from an older snapshot makes it name another
+Redis process: as missing) a keyed create answers 503 with Retry-After, unless the
 log holds no record yet (a fresh deployment: nothing to restore, the marker is set then:
 gateway/restored.py). Creates without a key need no claim and go through.
 """
@@ -43,7 +44,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Annotated, Any
@@ -75,15 +76,19 @@ SETTLE_RETRY_S = 1.0  # a settling Redis failed is tried again this often while 
 _background: set["asyncio.Task[None]"] = set()  # late releases and settlings, kept alive
 
 # KEYS: claim, its restored twin, the restored marker; ARGV: value, ttl_s. 0 while the marker
-# is missing (Redis lost its claims: gateway/restored.py); the claim held already (its own, else
-# one restored from the log); or nil once this one is set.
-CLAIM = """
-if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+# is missing or names another Redis process (Redis lost its claims, or came back from an older
+# snapshot: gateway/restored.py); the claim held already (its own, else one restored from the
+# log); or nil once this one is set.
+CLAIM = (
+    restored.MARKED
+    + """
+if not marked(KEYS[3]) then return 0 end
 local held = redis.call('GET', KEYS[1]) or redis.call('GET', KEYS[2])
 if held then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
 """
+)
 # KEYS: claim; ARGV: the value it must still hold, its new value ('' deletes it), ttl_s.
 SWAP = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -245,12 +250,14 @@ async def begin(
     body: dict[str, Any],
     ttl_s: int,
     append_timeout_s: float,
-    log_: Log | None = None,
-    topic: str = "",
+    log_: Log,
+    topic: str,
+    wake: Callable[[], None],
 ) -> Ticket | str:
     """Claim `header` for this request: a Ticket (create the letter it names), or the id of the
     letter the same request made before (answer it again); else 400, 409, 422 or 503 (also
-    while Redis lacks the claims the log holds: `log_`'s `topic` tells a fresh deployment)."""
+    while Redis lacks the claims the log holds: `log_`'s `topic` tells a fresh deployment, and
+    `wake` starts their restore: gateway/restored.py `gated`)."""
     if not VALID.fullmatch(header):
         raise HTTPException(400, INVALID)
     if redis is None:
@@ -260,13 +267,14 @@ async def begin(
     pending_ttl_s = math.ceil(append_timeout_s + PENDING_SLACK_S)
     keys = (key, restored_idempotency_key(scoped_hash(key)), RESTORED)
     try:
-        held = await redis.eval(CLAIM, len(keys), *keys, mine.encode(), pending_ttl_s)
-        if held == 0 and await _settled(redis, log_, topic):
-            held = await redis.eval(CLAIM, len(keys), *keys, mine.encode(), pending_ttl_s)
+        claim = (mine.encode(), pending_ttl_s)
+        held = await restored.gated(redis, log_, topic, CLAIM, keys, *claim, wake=wake)
     except RedisError as exc:
         raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
-    if held == 0:
-        raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S))
+    except LogError as exc:
+        raise HTTPException(503, "log unavailable", retry_after(REDIS_RETRY_S)) from exc
+    except restored.Unrestored:
+        raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S)) from None
     if held is None:
         return Ticket(redis, key, mine, ttl_s)
     found = Claim(**json.loads(held))
@@ -280,16 +288,6 @@ async def begin(
         return found.letter_id
     # A miss is remembered NEGATIVE_TTL_S: sooner, the letter would not be found anyway.
     raise HTTPException(409, IN_PROGRESS, retry_after(NEGATIVE_TTL_S if unconfirmed else 1))
-
-
-async def _settled(redis: Any, log_: Log | None, topic: str) -> bool:
-    """Whether the restored marker, found missing, is there now (set on a fresh log)."""
-    if log_ is None:  # no log to tell a fresh deployment by: only a restore sets it
-        return False
-    try:
-        return await restored.settle(redis, log_, topic)
-    except LogError as exc:
-        raise HTTPException(503, "log unavailable", retry_after(REDIS_RETRY_S)) from exc
 
 
 @asynccontextmanager

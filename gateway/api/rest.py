@@ -165,13 +165,14 @@ async def create_letter(
         claimed = await idempotency.begin(
             gateway.access, ctx.redis, claims, idempotency_key, body.model_dump(),
             ctx.settings.idempotency_ttl_s, ctx.settings.append_timeout_s, ctx.log, topic,
+            ctx.wake_restore,
         )  # fmt: skip
         if isinstance(claimed, str):  # made by the same request before: nothing to append
             response.headers[idempotency.REPLAYED] = "true"
             return LetterCreatedOut(letter_id=claimed, firm_id=body.firm_id, title=body.title)
         ticket = claimed
     elif ctx.redis is not None:  # a fresh deployment's first letter: the marker before it
-        await restored.keep(ctx.redis, ctx.log, topic)
+        await restored.keep(ctx.redis, ctx.log, topic, ctx.wake_restore)
     letter_id = ticket.letter_id if ticket else uuid7()
     out = LetterCreatedOut(letter_id=letter_id, firm_id=body.firm_id, title=body.title)
     created = LetterCreated(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.redis_lua import NOW
+from gateway.restored import MARKED
 
 INDEX_SLACK_S = 120  # the index outlives its newest lock this long: time to announce expiries
 SWEEP_EVERY_MS = 5000  # a letter with locks is looked at by some instance at least this often
@@ -33,13 +34,15 @@ end
 """
 )
 # KEYS: lock, index, due, restored marker; ARGV: section, value, ttl_s, index ms. nil if held;
-# 0 if free but the marker is missing (Redis lost its locks: no grant before the restore,
-# gateway/restored.py; a held key still answers nil, for its holder's renewal); else the lapsed
-# entry it replaced ('' if none).
+# 0 if free but the marker is missing or names another Redis process (Redis lost its locks, or
+# came back from an older snapshot: no grant before the restore, gateway/restored.py); else the
+# lapsed entry it replaced ('' if none). A held key answers nil before the marker is read: a
+# renewal (its holder's, every few minutes per open section) pays no INFO.
 ACQUIRE = (
     KEEP_INDEX
+    + MARKED
     + """
-if redis.call('EXISTS', KEYS[4]) == 0 and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 and not marked(KEYS[4]) then return 0 end
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then return false end
 local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
@@ -145,15 +148,19 @@ return 0
 """
 )
 # KEYS: lock, index, restored marker; ARGV: section. The entry of a lock that timed out,
-# claimed; else nil. 0 if the lock is missing and so is the marker: Redis lost its locks and the
-# restore may bring this one back (a release now would be undone: it waits, as grants do).
-LAPSE = """
+# claimed; else nil. 0 if the lock is missing and the marker missing or stale: Redis lost its
+# locks and the restore may bring this one back (a release now would be undone: it waits, as
+# grants do).
+LAPSE = (
+    MARKED
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+if not marked(KEYS[3]) then return 0 end
 local lapsed = redis.call('HGET', KEYS[2], ARGV[1])
 if lapsed then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return lapsed
 """
+)
 # KEYS: index, then the sections' lock keys; ARGV: the sections.
 # {{section, value, ...} held, {section, value, ...} lapsed (claimed)}.
 LIST = """

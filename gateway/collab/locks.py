@@ -41,10 +41,10 @@ Locks of holders that never were on the letter (a backend's) keep their TTL.
 
 A Redis that lost its data lost its locks, which the gateways restore from the log by
 themselves (steno_collab/lock_restore.py), or `steno-collab backfill locks`: until its marker is
-back (gateway/restored.py), taking a free section answers 503 (ACQUIRE reads the marker: no
-extra round trip), and so does releasing a lock Redis lacks (LAPSE reads it: the restore could
-give the lock back, so the release waits for it and is then logged); a renewal or release of a
-lock Redis holds, a listing and the sweep go on.
+back and names the running Redis process (gateway/restored.py), taking a free section answers
+503 (ACQUIRE reads the marker: no extra round trip), and so does releasing a lock Redis lacks
+(LAPSE reads it: the restore could give the lock back, so the release waits for it and is then
+logged); a renewal or release of a lock Redis holds, a listing and the sweep go on.
 """
 
 import asyncio
@@ -149,17 +149,20 @@ class Locks:
         if self.collab.ctx.redis is not None:
             self._sweeper = asyncio.create_task(self._sweep_forever())
 
-    async def _restored(self) -> None:
-        """ACQUIRE or LAPSE found the restored marker missing: set now if the log holds no
-        record (a fresh deployment), else 503 until the gateways' restore (steno_collab/
-        lock_restore.py) or `backfill locks` put back what Redis lost."""
+    async def _gated(self, script: str, keys: tuple[str, ...], *args: Any) -> Any:
+        """ACQUIRE's or LAPSE's answer (gateway/restored.py `gated`): 503 while the restored
+        marker is missing or stale, until the gateways' restore (steno_collab/lock_restore.py)
+        or `backfill locks` put back what Redis lost."""
         try:
-            if await restored.settle(self.redis, self.collab.ctx.log, self._topic):
-                return
+            ctx = self.collab.ctx
+            return await restored.gated(
+                self.redis, ctx.log, self._topic, script, keys, *args, wake=ctx.wake_restore
+            )
         except LogError as exc:
             raise CollabError(503, "log unavailable", headers={"Retry-After": "5"}) from exc
-        retry = {"Retry-After": str(restored.RETRY_S)}
-        raise CollabError(503, restored.UNRESTORED, headers=retry)
+        except restored.Unrestored:
+            retry = {"Retry-After": str(restored.RETRY_S)}
+            raise CollabError(503, restored.UNRESTORED, headers=retry) from None
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -197,10 +200,7 @@ class Locks:
         keys = (key, index, scripts.DUE, RESTORED)
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
             fresh = (section, value, self.ttl_s, taken.index_ms)
-            lapsed = await self.redis.eval(scripts.ACQUIRE, len(keys), *keys, *fresh)
-            if lapsed == 0:  # Redis lost its locks (gateway/restored.py)
-                await self._restored()
-                continue
+            lapsed = await self._gated(scripts.ACQUIRE, keys, *fresh)
             if lapsed is not None:
                 taken.lapsed = lapsed
                 return taken
@@ -266,10 +266,7 @@ class Locks:
         """Log `lock.expired` for the section's lock if it timed out and nobody did yet; 503 if
         Redis lost its locks and the restore has not run (it may bring this one back)."""
         key, index = key_of(letter_id, section), index_of(letter_id)
-        lapsed = await self.redis.eval(scripts.LAPSE, 3, key, index, RESTORED, section)
-        if lapsed == 0:
-            await self._restored()  # returns only once the marker is set (an empty log)
-            lapsed = await self.redis.eval(scripts.LAPSE, 3, key, index, RESTORED, section)
+        lapsed = await self._gated(scripts.LAPSE, (key, index, RESTORED), section)
         if lapsed:
             await self._announce(letter_id, firm_id, section, lapsed)
 

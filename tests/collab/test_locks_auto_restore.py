@@ -64,10 +64,10 @@ async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
 
 
 @asynccontextmanager
-async def shell(site: Site, **overrides: Any) -> AsyncIterator[Collab]:
+async def shell(site: Site, check_s: float = CHECK_S, **overrides: Any) -> AsyncIterator[Collab]:
     """A gateway as `steno-collab gateway` composes it, serving until the block ends."""
     settings = site.settings.model_copy(update=overrides)
-    app = gateway_app(settings, site.log, site.redis, None, restore_check_s=CHECK_S)
+    app = gateway_app(settings, site.log, site.redis, None, restore_check_s=check_s)
     found = getattr(app.state, "lock_restore", None)
     async with serving(app, settings, site.log) as gw:
         assert found is None or found.running  # started with the app
@@ -135,6 +135,22 @@ async def test_a_marker_of_another_redis_process_is_restored_again(site: Site) -
             checks = w.checks + 3
             await eventually(partial(at_least, w, checks))
             assert watcher(collab).restores == 1  # the current process's marker is kept
+
+
+async def test_a_gate_finding_the_marker_stale_wakes_the_watcher(site: Site) -> None:
+    """A Redis restarted intact (another run_id): the first grant answers 503 and the restore
+    runs then, not at the next interval (an hour here: only the wake can explain it)."""
+    lid = await held_then_wiped(site)
+    async with shell(site, check_s=3600.0) as collab:
+        w = watcher(collab)
+        await eventually(lambda: w.restores == 1)  # the check at start
+        await site.redis.set(RESTORED, "x" * 40)
+        damages = f"/v1/letters/{lid}/locks/damages"
+        unrestored(await collab.call("POST", damages, user="bob"))
+        await eventually(lambda: w.restores == 2)
+        assert await site.redis.get(RESTORED) == await run_id(site)
+        assert (await collab.call("POST", damages, user="bob")).is_success
+        assert await taken_by_alice(collab, lid)
 
 
 async def test_failed_checks_keep_the_interval_failed_restores_back_off(

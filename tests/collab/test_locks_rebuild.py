@@ -13,6 +13,7 @@ import pytest
 
 from eventlog import Record
 from gateway.collab.locks import Locks
+from gateway.restored import run_id
 from schemas.events import Topic
 from schemas.keys import RESTORED
 from tests.collab.conftest import Collab
@@ -154,7 +155,7 @@ async def test_a_lock_granted_after_the_wipe_is_not_overwritten(collab: Collab) 
     assert (await collab.call("POST", f"{locks}/a", user="alice")).is_success
     assert (await collab.call("POST", f"{locks}/b", user="alice")).is_success
     await collab.redis.flushdb()
-    await collab.redis.set(RESTORED, "restored")  # grants open again, as after an earlier run
+    await collab.redis.set(RESTORED, await run_id(collab.redis))  # open, as after an earlier run
     bob = await collab.call("POST", f"{locks}/a", user="bob")  # free, as far as Redis knows
     assert bob.status_code == 200
     before = await collab.redis.get(f"lock:{lid}:a")
@@ -177,7 +178,7 @@ async def test_a_section_taken_and_released_during_the_rebuild_is_not_given_back
     path = f"/v1/letters/{lid}/locks/a"
     assert (await collab.call("POST", path, user="alice")).is_success
     await collab.redis.flushdb()
-    await collab.redis.set(RESTORED, "restored")  # a rerun while the gateways grant again
+    await collab.redis.set(RESTORED, await run_id(collab.redis))  # a rerun while they grant
     restore = backfill_locks._restore
 
     async def bob_first(*args: Any) -> str | None:

@@ -19,6 +19,7 @@ from schemas.keys import RESTORED, projector_position_key
 from tests.collab.conftest import Collab, stoppable_on
 from tests.collab.test_locks_rebuild import listed
 from tests.support import eventually
+from tools import backfill_locks
 from tools.backfill import backfill
 from tools.progress import Meter
 from tools.sources import Sources
@@ -100,16 +101,89 @@ async def test_a_fresh_deployment_grants_at_once(collab: Collab) -> None:
     assert (await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")).is_success
 
 
+class Wakes:
+    """A gateway's `Context.wake_restore` (the app shell's watcher): the times it was called."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
 async def test_the_marker_is_set_only_while_the_log_is_empty(collab: Collab) -> None:
     log, topic = collab.gw.log, collab.gw.settings.topic(Topic.LETTERS)
+    wakes = Wakes()
     await collab.redis.flushdb()
-    await restored.keep(collab.redis, log, topic)  # what a create does before its append
+    await restored.keep(collab.redis, log, topic, wakes)  # what a create does before its append
     assert await collab.redis.get(RESTORED) == (await restored.run_id(collab.redis)).encode()
+    assert wakes.count == 0  # nothing to restore
     await collab.gw.create_letter("x")
     await collab.redis.flushdb()
-    await restored.keep(collab.redis, log, topic)
+    await restored.keep(collab.redis, log, topic, wakes)
+    assert wakes.count == 1  # the watcher restores now
     assert not await restored.settle(collab.redis, log, topic)
     assert not await collab.redis.exists(RESTORED)
+
+
+STALE = "x" * 40  # the run_id of another Redis process: a restart from an older snapshot
+
+
+async def test_a_marker_of_another_redis_process_counts_as_missing_at_once(
+    collab: Collab,
+) -> None:
+    """The gates compare the marker with the running process's run_id in their scripts: a
+    stale one answers 503 before any watcher saw it (none runs here), each 503 waking the
+    gateway's (`Context.wake_restore`); renewals go on."""
+    wakes = collab.gw.app.state.gateway.ctx.wake_restore = Wakes()
+    lid = await collab.gw.create_letter("Intro\nDamages")
+    locks = f"/v1/letters/{lid}/locks"
+    assert (await collab.call("POST", f"{locks}/intro", user="alice")).is_success
+    await collab.redis.set(RESTORED, STALE)
+    assert wakes.count == 0
+
+    unrestored(await collab.call("POST", f"{locks}/damages", user="bob"))  # free: was granted
+    unrestored(await create(collab, key="order-8"))  # was accepted
+    unrestored(await collab.call("DELETE", f"{locks}/damages", user="bob"))
+    assert wakes.count == 3
+    assert (await collab.call("POST", f"{locks}/intro", user="alice")).is_success  # renewed
+    assert (await create(collab)).status_code == 201
+    assert wakes.count == 4  # the create without a key too (`keep`), though not refused
+    assert await collab.redis.get(RESTORED) == STALE.encode()  # only a restore replaces it
+
+    assert await rebuild(collab) == "locks: 0 restored, 1 already held, 0 lapsed"
+    assert (await collab.call("POST", f"{locks}/damages", user="bob")).is_success
+
+
+async def test_a_gateway_restore_finding_a_stale_marker_restores(collab: Collab) -> None:
+    """A gateway's restore (no `waiting`) skips one another run finished, by the marker: a stale
+    one (the Redis restarted from an older snapshot since its watcher looked) is not that."""
+    lid = await collab.gw.create_letter("Intro\nDamages")
+    assert (await collab.call("POST", f"/v1/letters/{lid}/locks/intro", user="alice")).is_success
+    await collab.redis.flushdb()
+    await collab.redis.set(RESTORED, STALE)
+    src = Sources(collab.gw.settings, collab.gw.log, collab.redis)
+    counts = await backfill_locks.restore_all(src)
+    assert counts is not None and counts.locks.restored == 1
+    assert await collab.redis.get(RESTORED) == (await restored.run_id(collab.redis)).encode()
+    assert await backfill_locks.restore_all(src) is None  # a current one: done already
+
+
+async def test_a_stale_marker_on_an_empty_log_is_replaced(collab: Collab) -> None:
+    """Nothing to restore: the marker is set over the stale one (else 503 for good)."""
+    log, topic = collab.gw.log, collab.gw.settings.topic(Topic.LETTERS)
+    current = (await restored.run_id(collab.redis)).encode()
+    await collab.redis.set(RESTORED, STALE)
+    wakes = Wakes()
+    await restored.keep(collab.redis, log, topic, wakes)  # what a create without a key does first
+    assert await collab.redis.get(RESTORED) == current
+    assert wakes.count == 0
+
+    await collab.redis.set(RESTORED, STALE)
+    assert (await create(collab, key="k")).status_code == 201
+    assert await collab.redis.get(RESTORED) == current
+    lid = (await create(collab, key="k")).json()["letter_id"]  # the same letter, replayed
+    assert (await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")).is_success
 
 
 Site = tuple[Collab, AsyncExitStack]

@@ -76,9 +76,13 @@ MISSING_TABLES = (
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,
-# no loads, no sniffing another type (tools/render.py also drops links that could run code).
+# no loads but its own `data:` images, no sniffing another type (tools/html_export.py also drops
+# links that could run code). Inline styles are the letter's alignment and colours, whose values
+# the export keeps only of a plain shape (no `url(`).
 RENDERED = {
-    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+    ),
     "X-Content-Type-Options": "nosniff",
 }
 

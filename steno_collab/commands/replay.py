@@ -19,7 +19,14 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--at", help="ISO-8601 instant (default: now)")
     when.add_argument("--offset", type=int, help="log position: records below this offset")
-    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default); json: the document's nodes and marks, exactly; yjs: its Yjs"
+        " state; html: every node and mark of the editor's schema, another type's content"
+        " kept in an element marked data-steno-unknown",
+    )
     parser.add_argument("--out", help="write to this file instead of stdout")
     parser.add_argument(
         "--no-versions", action="store_true", help="replay from the log alone (skip PostgreSQL)"

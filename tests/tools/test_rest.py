@@ -55,7 +55,9 @@ async def test_auditor_reads(client: httpx.AsyncClient, settings: Settings) -> N
     assert text.text == "Sir,\nWe write about the claim\nRegards\n"
     html = await client.get(f"{base}/replay", params={"format": "html"}, headers=headers)
     assert html.headers["content-type"].startswith("text/html") and "<p>Regards</p>" in html.text
-    assert "sandbox" in html.headers["content-security-policy"]  # editors wrote this page
+    csp = html.headers["content-security-policy"]  # editors wrote this page: no script, no loads
+    assert "sandbox" in csp and "default-src 'none'" in csp and "script" not in csp
+    assert "img-src data:;" in csp  # but its own images and alignment/colours show
     assert html.headers["x-content-type-options"] == "nosniff"
     versions = (await client.get(f"{base}/versions", headers=headers)).json()
     assert [v["change_data"]["label"] for v in versions] == ["draft", "final"]

@@ -50,25 +50,41 @@ class Leaf:
         return self.start + len(self.text)
 
 
+class Leaves(list[Leaf]):
+    """The runs of a body, and the length of its text: the line breaks after the last run (an
+    empty paragraph, a hard break or an image at the end) are in none."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, runs: list[Leaf], length: int) -> None:
+        super().__init__(runs)
+        self.length = length
+
+
 def leaves(doc: Doc[Any], field: str) -> list[Leaf]:
-    """The body's text runs, positioned as `plain_text` renders them."""
+    """The body's text runs, positioned as `plain_text` renders them (a `Leaves`)."""
     with doc.transaction() as transaction:  # one for the whole walk
         txn = raw_transaction(transaction)
         root = doc.get(field, type=XmlFragment).integrated
         # No children, not `len` (a Y.Text root read as a fragment counts its characters).
         if not root.children(txn) and _has_text(doc, field):
             text = doc.get(field, type=Text)
-            return [Leaf(text.integrated, 0, str(text))]
+            body = str(text)
+            return Leaves([Leaf(text.integrated, 0, body)], len(body))
         out: list[Leaf] = []
-        _walk(root, 0, out, txn, blocks=True)
-        return out
+        length = _walk(root, 0, out, txn, blocks=True)
+        return Leaves(out, length)
 
 
 def render(runs: list[Leaf]) -> str:
+    """The text of `runs`: "\n" fills the gaps between them and, for `Leaves`, what follows the
+    last one up to the text's length (else the text ends with the last run)."""
     out, at = [], 0
     for leaf in runs:
         out.append("\n" * (leaf.start - at) + leaf.text)
         at = leaf.end
+    if isinstance(runs, Leaves):
+        out.append("\n" * (runs.length - at))
     return "".join(out)
 
 

@@ -4,12 +4,14 @@ comment offsets count (gateway/content.py) as in the snapshotter's rendering (ve
 diffs): the two are the same text, character for character, so offsets agree.
 Pure: documents built with pycrdt as TipTap shapes them."""
 
+import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from gateway.collab.anchors import to_anchor
+from gateway.collab.anchors import AnchorError, Resolver, to_anchor
 from gateway.content import INLINE, plain_text
 from snapshotter.document import INLINE as SNAPSHOTTER_INLINE
 from snapshotter.document import LetterDocument
@@ -31,6 +33,15 @@ def _image() -> XmlElement:
 
 def _cell(*children: Any) -> XmlElement:
     return XmlElement("tableCell", {}, [_p(*children)])
+
+
+def _empty() -> XmlElement:
+    """A paragraph as TipTap makes it on Enter at the end: no Y.XmlText in it."""
+    return XmlElement("paragraph", {})
+
+
+def _item() -> XmlElement:
+    return XmlElement("listItem", {}, [_empty()])
 
 
 CASES: dict[str, tuple[list[XmlElement], str]] = {
@@ -68,6 +79,23 @@ CASES: dict[str, tuple[list[XmlElement], str]] = {
         "ab\nc\n\n\nd",
     ),
     "empty text around a break": ([_p("", _br(), ""), _p("x")], "\n\nx"),
+    # Line breaks after the last run of text are in no leaf: the text still ends with them.
+    "empty paragraph at the end": ([_p("Regards,"), _p("Avery"), _empty()], "Regards,\nAvery\n"),
+    "empty paragraphs at both ends": ([_empty(), _empty(), _p("x"), _empty()], "\n\nx\n"),
+    "break at the end": ([_p("a", _br())], "a\n"),
+    "image then empty paragraph at the end": ([_p("a"), _image(), _empty()], "a\n\n"),
+    "image in a paragraph at the end": ([_p("a"), _p(_image())], "a\n"),
+    "empty list item at the end": (
+        [_p("a"), XmlElement("bulletList", {}, [XmlElement("listItem", {}, [_p("b")]), _item()])],
+        "a\nb\n",
+    ),
+    "empty cells at the end": (
+        [XmlElement("table", {}, [XmlElement("tableRow", {}, [_cell("a"), _cell(), _cell()])])],
+        "a\n\n",
+    ),
+    "only empty paragraphs": ([_empty(), _empty(), _empty()], "\n\n"),
+    "one empty paragraph": ([_empty()], ""),
+    "no blocks": ([], ""),
 }
 
 
@@ -87,6 +115,32 @@ def test_content_text_is_the_snapshotters(name: str) -> None:
     snapshot = LetterDocument(FIELD, doc.get_update()).snapshot()
     assert snapshot.content == expected
     assert plain_text(doc, FIELD) == expected
+    assert Resolver(doc.get_update(), FIELD).text == expected  # what comment quotes read
+
+
+def _random_inline(rng: random.Random) -> list[Any]:
+    kinds: list[str | Callable[[], XmlElement]] = ["", "ab", "é🙂", _br, _image]
+    return [k if isinstance(k, str) else k() for k in rng.choices(kinds, k=rng.randrange(4))]
+
+
+def _random_block(rng: random.Random, depth: int) -> XmlElement:
+    """A paragraph or heading of random inline content (maybe none, not even a Y.XmlText), an
+    image, or a container (quote, list item, cell) of such blocks and images."""
+    kind = rng.randrange(5 if depth else 3)
+    if kind == 0:
+        return _image()
+    if kind <= 2:
+        return _p(*_random_inline(rng), tag=rng.choice(["paragraph", "heading"]))
+    tag = rng.choice(["blockquote", "listItem", "tableCell"])
+    return XmlElement(tag, {}, [_random_block(rng, depth - 1) for _ in range(rng.randrange(4))])
+
+
+def test_random_documents_render_as_the_snapshotters() -> None:
+    rng = random.Random(20261206)
+    for _ in range(300):
+        doc = _doc([_random_block(rng, 2) for _ in range(rng.randrange(5))])
+        expected = LetterDocument(FIELD, doc.get_update()).snapshot().content
+        assert plain_text(doc, FIELD) == expected
 
 
 def test_inline_nodes_are_the_snapshotters() -> None:
@@ -101,3 +155,15 @@ def test_offsets_after_a_break_anchor_the_word_there() -> None:
     assert start == len("Dear Sir,\nWe claim\n")
     assert to_anchor(state, FIELD, start, start + len("damages")).quote == "damages"
     assert to_anchor(state, FIELD, start - 1, start + 2).quote == "\nda"  # the break itself
+
+
+def test_offsets_in_a_letter_ending_in_an_empty_paragraph() -> None:
+    doc = _doc([_p("Regards,"), _p("Avery"), _empty()])
+    state, text = doc.get_update(), plain_text(doc, FIELD)
+    assert text == "Regards,\nAvery\n"
+    start = text.index("Avery")
+    assert to_anchor(state, FIELD, start, len(text)).quote == "Avery\n"  # up to the end
+    with pytest.raises(AnchorError, match="only line breaks"):
+        to_anchor(state, FIELD, len(text) - 1, len(text))
+    with pytest.raises(AnchorError, match="outside the text"):
+        to_anchor(state, FIELD, start, len(text) + 1)

@@ -7,8 +7,11 @@ Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py; p
 entries (the page's requests get `limit`), so the resolve and the comment fall on two pages.
 """
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from playwright.async_api import Browser, Route, expect
@@ -96,5 +99,49 @@ async def test_a_rest_only_commenter_is_named_on_every_row(base_url: str, browse
         texts = await rows.locator("strong").all_inner_texts()
         assert "casey" not in texts, texts
         assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        await context.close()
+
+
+ZONE = "America/New_York"
+
+
+def _exact(instant: str) -> str:
+    """An ISO instant as the page writes its UTC form: to the millisecond (JavaScript's Date)."""
+    moment = datetime.fromisoformat(instant).astimezone(UTC)
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _local(instant: str) -> list[str]:
+    """What the row shows of an instant in ZONE (en-US): its date, time to the second, zone."""
+    moment = datetime.fromisoformat(instant).astimezone(ZoneInfo(ZONE))
+    clock = f"{moment.hour % 12 or 12}:{moment:%M:%S} {moment:%p}"
+    return [f"{moment:%b} {moment.day}, {moment.year}", clock, str(moment.tzname())]
+
+
+async def test_history_times_show_their_zone_and_the_exact_instant(
+    base_url: str, browser: Browser
+) -> None:
+    """A reader in New York sees each row's local time with its zone (EST), and the exact UTC
+    instant, to the millisecond as REST gives it, in its `<time>`'s datetime and tooltip: rows
+    within one second are told apart."""
+    letter = await _letter_casey_commented_on(base_url)
+    context = await browser.new_context(timezone_id=ZONE, locale="en-US")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{base_url}/?as=audrey#/letters/{letter}")
+        newest = (await _recorded(base_url, letter))[::-1]
+        await page.click("role=tab[name='History']")
+        times = page.locator(".timeline li:not(.more) time")
+        await expect(times).to_have_count(len(newest))
+        instants = [str(e.get("ts") or e.get("at")) for e in newest]
+        exact = [_exact(instant) for instant in instants]
+        assert await times.evaluate_all("ts => ts.map(t => t.getAttribute('datetime'))") == exact
+        assert await times.evaluate_all("ts => ts.map(t => t.title)") == exact
+        shown = [re.sub(r"\s", " ", text) for text in await times.all_inner_texts()]
+        for text, instant in zip(shown, instants, strict=True):
+            assert all(part in text for part in _local(instant)), (text, instant)
+        assert all(re.search(r"\bE[SD]T$", text) for text in shown), shown
     finally:
         await context.close()

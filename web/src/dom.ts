@@ -54,7 +54,29 @@ export function relativeTime(ms: number, now = Date.now()): string {
   return new Date(ms).toLocaleDateString()
 }
 
+// Local time with its zone and seconds ("Dec 6, 2026, 9:32:41 AM EST"): a reader in another zone
+// than the CLI's UTC, or across a DST change, can tell which instant it is.
+const INSTANT: Intl.DateTimeFormatOptions = {
+  year: 'numeric',
+  month: 'short',
+  day: 'numeric',
+  hour: 'numeric',
+  minute: '2-digit',
+  second: '2-digit',
+  timeZoneName: 'short',
+}
+
 export function formatInstant(value: string | number): string {
   const date = new Date(value)
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString()
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString(undefined, INSTANT)
+}
+
+/** An instant as `<time>`: `formatInstant`'s local time shown, the exact UTC instant (ISO, with
+ * milliseconds, as the CLI and REST give it) in `datetime` and the tooltip, so events within one
+ * second are told apart. */
+export function instantTime(value: string | number): HTMLTimeElement {
+  const date = new Date(value)
+  if (Number.isNaN(date.getTime())) return h('time', {}, String(value))
+  const iso = date.toISOString()
+  return h('time', { datetime: iso, title: iso }, formatInstant(value))
 }

@@ -6,7 +6,7 @@ import type { Editor } from '@tiptap/core'
 
 import { ApiError, NotAvailable, Unreachable, type Api, type Comment, type Thread } from '../api'
 import type { Claims } from '../auth'
-import { formatInstant, h, replaceChildren } from '../dom'
+import { h, instantTime, replaceChildren } from '../dom'
 import {
   anchorRange,
   lostAnchors,
@@ -169,7 +169,7 @@ export function commentsPanel(
       { 'data-comment': c.comment_id },
       h('strong', {}, c.author.name),
       ' ',
-      h('time', { datetime: String(c.created_at) }, formatInstant(c.created_at)),
+      instantTime(c.created_at),
       c.edited_at ? ' (edited)' : '',
       editing ? editForm(thread, c) : h('p', {}, ...highlightMentions(c.body)),
       own && !editing ? ownActions(thread, c) : null,

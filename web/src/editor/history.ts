@@ -5,7 +5,7 @@
 import type { Editor } from '@tiptap/core'
 
 import { ApiError, NotAvailable, type Api, type HistoryEntry, type VersionSummary } from '../api'
-import { append, formatInstant, h, replaceChildren } from '../dom'
+import { append, h, instantTime, replaceChildren } from '../dom'
 import { diffWords, plainText } from './text'
 
 // Who may read versions and history: tools/rest.py AUDITORS.
@@ -194,7 +194,7 @@ export function historyPanel(
       open,
       ' ',
       h('span', { class: 'badge' }, kind),
-      h('div', { class: 'muted' }, formatInstant(version.created_at), who ? ` · ${who}` : ''),
+      h('div', { class: 'muted' }, instantTime(version.created_at), who ? ` · ${who}` : ''),
     )
   }
 
@@ -216,7 +216,7 @@ export function historyPanel(
         h(
           'p',
           { class: 'muted' },
-          formatInstant(version.created_at),
+          instantTime(version.created_at),
           ' · ',
           h('ins', {}, 'added since'),
           ' ',
@@ -250,7 +250,7 @@ function timelineRow(entry: HistoryEntry, nameOf: (id: string) => string): HTMLE
     {},
     h('strong', { 'data-user': id }, user || 'system'),
     ` ${entry.summary ?? describeEntry(entry)}`,
-    when !== undefined ? h('div', { class: 'muted' }, formatInstant(when)) : null,
+    when !== undefined ? h('div', { class: 'muted' }, instantTime(when)) : null,
   )
 }
 

@@ -180,7 +180,8 @@ def _paragraphs(events: Sequence[Any], root: XmlFragment, body: Text, xml: list[
         if _is_text(event, delta, root, body, xml):  # a Y.Text body: lines
             # Its delta counts UTF-16 units (Yjs' clocks): an astral character is two.
             units = str(body).encode("utf-16-le", "surrogatepass")
-            spans = [(_line(units, a), _line(units, b) + 1) for a, b in spans]
+            line = _lines(units, [at for span in spans for at in span])
+            spans = [(line[a], line[b] + 1) for a, b in spans]
         for start, end in spans:
             found += range(start, end)
     return found
@@ -201,9 +202,23 @@ def _delta_spans(delta: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
     return spans
 
 
-def _line(units: bytes, at: int) -> int:
-    """The line of UTF-16 unit `at` in `units` (a text encoded UTF-16)."""
-    return units[: 2 * at].decode("utf-16-le", "surrogatepass").count("\n")
+def _lines(units: bytes, offsets: list[int]) -> dict[int, int]:
+    """The line of each UTF-16 unit offset in `units` (a text encoded UTF-16), in one pass: an
+    update may change the body at thousands of places, and counting from its start for each
+    was quadratic (10,000 changes in a 400 KB body: 4.4 s)."""
+    lines: dict[int, int] = {}
+    at = line = 0
+    for offset in sorted(set(offsets)):
+        line += _newlines(units, at, offset)
+        lines[offset] = line
+        at = offset
+    return lines
+
+
+def _newlines(units: bytes, start: int, end: int) -> int:
+    """Newlines in UTF-16 units [start, end) of `units` (a surrogate pair may be cut: it is
+    decoded as two lone halves, neither a newline)."""
+    return units[2 * start : 2 * end].decode("utf-16-le", "surrogatepass").count("\n")
 
 
 def _is_text(

@@ -175,7 +175,13 @@ def auditor_router(
         source = src if await _reached(src.pg, letter_id) else log_only
         try:
             entries, following = await histories.page(
-                source, letter_id, _instant(since), _instant(until), cursor, limit, order
+                source,
+                letter_id,
+                _instant(since, True),
+                _instant(until, True),
+                cursor,
+                limit,
+                order,
             )
         except histories.Backwards as exc:
             raise HTTPException(400, exc.phrased("since", "until")) from exc
@@ -273,11 +279,11 @@ def _same_firm(claims: Claims, firm_id: str) -> bool:
     return claims.role == "service" or claims.firm_id == firm_id
 
 
-def _instant(text: str | None) -> int | None:
+def _instant(text: str | None, bound: bool = False) -> int | None:
     if text is None:
         return None
     try:
-        return parse_instant(text)
+        return parse_instant(text, bound)
     except BadInstant as exc:
         raise HTTPException(400, str(exc)) from exc
 

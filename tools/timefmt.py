@@ -25,8 +25,11 @@ class BadInstant(ValueError):
     """Not an ISO-8601 instant, or one the tools cannot represent."""
 
 
-def parse_instant(text: str) -> int:
-    """ms since the epoch of an ISO-8601 instant; a time without zone is UTC."""
+def parse_instant(text: str, bound: bool = False) -> int:
+    """ms since the epoch of an ISO-8601 instant; a time without zone is UTC. Records' times
+    are whole ms: an instant between two is the ms before it as a point in time ("as it was
+    at"), the ms after it as a `bound` of a window (`since <= t < until`), so a record at
+    .737 is neither after .7379 nor before .7371."""
     try:
         value = dt.datetime.fromisoformat(_UTC_SUFFIX.sub("+00:00", text.strip()))
     except ValueError:
@@ -39,6 +42,8 @@ def parse_instant(text: str) -> int:
     ms = (value - EPOCH) // MS  # exact: aware subtraction never builds an out-of-range datetime
     if not FIRST_MS <= ms <= LAST_MS:
         raise BadInstant(f"{text!r} is outside the years 1-9999 UTC")
+    if bound and value.microsecond % 1000:
+        return min(ms + 1, LAST_MS)
     return ms
 
 

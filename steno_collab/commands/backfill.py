@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = Settings()
     try:
-        since = None if args.since is None else parse_instant(args.since)
+        since = None if args.since is None else parse_instant(args.since, bound=True)
         lines = uvloop.run(_backfill(settings, args, since))
     except (BadInstant, SourceError, UnknownLetters) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)

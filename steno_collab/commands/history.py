@@ -24,8 +24,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 def run(args: argparse.Namespace) -> int:
     def produce() -> str:
-        since = None if args.since is None else parse_instant(args.since)
-        until = None if args.until is None else parse_instant(args.until)
+        since = None if args.since is None else parse_instant(args.since, bound=True)
+        until = None if args.until is None else parse_instant(args.until, bound=True)
         return asyncio.run(_history(Settings(), args.letter, since, until, args.json))
 
     return run_letter_tool(

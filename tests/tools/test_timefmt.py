@@ -32,3 +32,15 @@ def test_utc_may_be_written_z_or_lowercase_z() -> None:
     assert parse_instant("2026-11-27t10:00:00z") == ms
     assert parse_instant("2026-11-27T10:00:00") == ms  # no zone: UTC
     assert parse_instant("2026-11-27T10:00:00.123z") == ms + 123
+
+
+def test_an_instant_between_two_ms_is_the_one_before_as_a_point_and_after_as_a_bound() -> None:
+    """Records' times are whole ms: `history --since ...38.7379Z` listed a record of .737."""
+    at = parse_instant("2026-12-06T14:32:38.737Z")
+    assert parse_instant("2026-12-06T14:32:38.7379Z") == at  # replay as it was then: .737 in
+    assert parse_instant("2026-12-06T14:32:38.7379Z", bound=True) == at + 1  # since: .737 out
+    assert parse_instant("2026-12-06T14:32:38.7371Z", bound=True) == at + 1  # until: .737 in
+    assert parse_instant("2026-12-06T14:32:38.737000Z", bound=True) == at  # exact: unchanged
+    assert parse_instant("9999-12-31T23:59:59.9999Z", bound=True) == parse_instant(
+        "9999-12-31T23:59:59.999Z"
+    )

@@ -41,6 +41,9 @@ class Limits:
     max_clients_per_update: int = 10_000
     max_structs: int = 250_000
     max_delete_ranges: int = 250_000
+    # Item splits one update may cost pycrdt: over its cuts inside items, the sum of a bound on
+    # the item's length plus its client's blocks (gateway/wire/splits.py): 1-8 ns each.
+    max_split_cost: int = 20_000_000
     max_sv_entries: int = 100_000
     max_client_id: int = 2**53 - 1  # JS numbers are exact up to here; Yjs ids are uint32
     max_clock: int = 2**32 - 2**20  # exclusive: Yrs keeps clocks in u32

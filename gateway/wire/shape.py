@@ -13,7 +13,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from .depth import UNKNOWN, Missing, max_type_depth, resolve
-from .limits import STATE_LIMITS, Limits, ProtocolError
+from .limits import CLOSE_TOO_LARGE, STATE_LIMITS, Limits, ProtocolError
+from .splits import ClientItems, split_cost
 from .update import SKIP, UpdateScan, scan_update
 
 Run = tuple[int, int, int, int]  # client, first clock, end clock (exclusive), packed code
@@ -23,6 +24,9 @@ _UNKNOWN_DEPTH = 0x1FFF
 # Clocks not received: a hole an old log or a loaded state's pending parts hold. A checked update
 # never makes one (`clock_gap`): pycrdt 0.14 integrates what follows a hole, Yjs holds it pending.
 _GAP = 0xFFFF
+
+
+_NO_ITEMS = ClientItems()
 
 
 def _pack(depth: int, kind: int) -> int:
@@ -37,8 +41,10 @@ class UpdateInfo:
     deletes: tuple[tuple[int, int, int], ...]  # (client, clock, length)
     is_empty: bool  # no structs and no deletes (e.g. b"\x00\x00"): drop, never log
     new_type_depth: int  # deepest shared type the update creates (0: none)
+    split_cost: int = 0  # what its item splits cost pycrdt, in clocks (gateway/wire/splits.py)
     # For DocShape.commit only; empty unless checked against a DocShape.
     runs: tuple[Run, ...] = field(default=(), repr=False, compare=False)
+    items: tuple[tuple[int, ClientItems], ...] = field(default=(), repr=False, compare=False)
     shape_checked: bool = field(default=False, repr=False, compare=False)
 
 
@@ -99,6 +105,7 @@ class DocShape:
 
     def __init__(self) -> None:
         self._clients: dict[int, _Runs] = {}
+        self._items: dict[int, ClientItems] = {}  # bounds on each client's items in Yrs
 
     @classmethod
     def from_update(cls, state: bytes, limits: Limits = STATE_LIMITS) -> DocShape:
@@ -130,6 +137,7 @@ class DocShape:
             if runs is None:
                 runs = self._clients[client] = _Runs()
             runs.write(start, end, code)
+        self._items.update(info.items)
 
     def accept(self, update: bytes, limits: Limits) -> UpdateInfo:
         """check() then commit(): for a caller that applies every update it accepts."""
@@ -142,6 +150,9 @@ class DocShape:
         info = _check(scan_update(update, limits), limits, self, Missing.UNKNOWN)
         self.commit(info)
         return info
+
+    def items_of(self, client: int) -> ClientItems:
+        return self._items.get(client, _NO_ITEMS)
 
     def _known_at(self, client: int, clock: int) -> tuple[int, int] | None:
         runs = self._clients.get(client)
@@ -171,8 +182,9 @@ def _check(scan: UpdateScan, limits: Limits, doc: DocShape | None, missing: Miss
     trusted = missing is Missing.UNKNOWN
     if scan.empty and not trusted:
         raise ProtocolError("empty_struct", f"{scan.empty} empty structs or client sections")
+    cost, items = _split_cost(scan, limits, doc, trusted)
     if not scan.blocks:  # nothing to resolve: the hot path for pure deletions and empties
-        return _info(scan, [], 0, doc)
+        return _info(scan, [], 0, doc, cost, items)
     codes = resolve(scan, None if doc is None else doc._known_at, missing)
     deepest = max_type_depth(scan, codes)
     if deepest > limits.max_type_depth and not trusted:
@@ -187,7 +199,22 @@ def _check(scan: UpdateScan, limits: Limits, doc: DocShape | None, missing: Miss
             raise ProtocolError(
                 "clock_gap", f"client {client} at {clock}, known {known}", struct=hole
             )
-    return _info(scan, codes, deepest, doc)
+    return _info(scan, codes, deepest, doc, cost, items)
+
+
+def _split_cost(
+    scan: UpdateScan, limits: Limits, doc: DocShape | None, trusted: bool
+) -> tuple[int, dict[int, ClientItems]]:
+    # Before pycrdt splits a 1,000,000-character item at every place the update names
+    # (docs/security.md "Item splits"). Without a shape, only the update's own items count.
+    if doc is None:
+        cost, items = split_cost(scan, lambda _client: 0, lambda _client: _NO_ITEMS)
+    else:
+        cost, items = split_cost(scan, doc.known_clock, doc.items_of)
+    if cost > limits.max_split_cost and not trusted:
+        detail = f"splits cost {cost} clocks, at most {limits.max_split_cost}"
+        raise ProtocolError("split_cost_exceeded", detail, CLOSE_TOO_LARGE)
+    return cost, items
 
 
 def _past_hole(scan: UpdateScan, doc: DocShape) -> tuple[int, int] | None:
@@ -212,14 +239,23 @@ def _past_hole(scan: UpdateScan, doc: DocShape) -> tuple[int, int] | None:
     return None
 
 
-def _info(scan: UpdateScan, codes: list[int], deepest: int, doc: DocShape | None) -> UpdateInfo:
+def _info(
+    scan: UpdateScan,
+    codes: list[int],
+    deepest: int,
+    doc: DocShape | None,
+    cost: int,
+    items: dict[int, ClientItems],
+) -> UpdateInfo:
     blocks = tuple((client, first, end) for client, first, end, _i0, _i1 in scan.blocks)
     return UpdateInfo(
         blocks=blocks,
         deletes=tuple(scan.deletes),
         is_empty=not blocks and not scan.deletes,
         new_type_depth=deepest,
+        split_cost=cost,
         runs=() if doc is None else _runs(scan, codes),
+        items=() if doc is None else tuple(items.items()),
         shape_checked=doc is not None,
     )
 

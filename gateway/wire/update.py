@@ -24,7 +24,7 @@ class UpdateScan:
     """The structs and delete set of one update, as parallel lists."""
 
     __slots__ = ("blocks", "client", "deletes", "empty", "kind", "length", "ref_client",
-                 "ref_clock", "ref_kind", "right", "start")  # fmt: skip
+                 "ref_clock", "ref_kind", "right", "right_only", "start")  # fmt: skip
 
     def __init__(self) -> None:
         self.blocks: list[tuple[int, int, int, int, int]] = []  # client, first, end, i0, i1
@@ -43,6 +43,8 @@ class UpdateScan:
         # Right origins of items that also have a left one, by struct index: Yrs takes the
         # parent from the right when the left is garbage-collected.
         self.right: dict[int, tuple[int, int]] = {}
+        # Items whose one origin reference (ref_*) is a right origin: the cut is before it.
+        self.right_only: set[int] = set()
 
 
 def scan_update(update: bytes, limits: Limits) -> UpdateScan:
@@ -104,6 +106,7 @@ def _read_struct(r: Reader, limits: Limits, scan: UpdateScan, client: int, clock
             right = r.uint(), r.uint()
             if ref_kind == REF_NONE:
                 ref_kind, ref_client, ref_clock = REF_ORIGIN, *right
+                scan.right_only.add(len(scan.start))
             elif right[1] < limits.max_clock:
                 scan.right[len(scan.start)] = right
             else:

@@ -20,14 +20,22 @@ from pycrdt._pycrdt import XmlElement as YXmlElement
 from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
 
+# What a paragraph of `initial_update` takes in the update at least (an empty one: ~35 bytes):
+# content whose lines alone would exceed a letter's size is refused before anything is built.
+PARAGRAPH_BYTES = 24
+
 
 def initial_update(content: str, field: str) -> bytes:
-    """A Yjs v1 update putting one paragraph per line of `content` into the fragment `field`."""
+    """A Yjs v1 update putting one paragraph per line of `content` into the fragment `field`.
+
+    Built from the last line to the first, each put before the others: Yrs finds an index by
+    walking the fragment from its start, so appending made 100,000 lines cost ~110 s of CPU
+    (quadratic), inserting at 0 costs ~1 s (the letter reads the same)."""
     doc: Doc[Any] = Doc()
     fragment = doc.get(field, type=XmlFragment)
     with doc.transaction():
-        for line in content.split("\n"):
-            fragment.children.append(XmlElement("paragraph", {}, [XmlText(line)]))
+        for line in reversed(content.split("\n")):
+            fragment.children.insert(0, XmlElement("paragraph", {}, [XmlText(line)]))
     return doc.get_update()
 
 

@@ -8,6 +8,7 @@ refused the create (nothing logged); 504: it did not confirm in time, and the le
 appear (gateway/live/confirmed.py): the caller looks (GET /v1/letters) before creating it again.
 """
 
+import asyncio
 import re
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from gateway.api import idempotency
 from gateway.api.anonymous import VERIFIED
 from gateway.api.responses import AUTHENTICATED, errors, retry_after, too_many_requests
 from gateway.auth import Claims, bearer_token
-from gateway.content import initial_update, plain_text
+from gateway.content import PARAGRAPH_BYTES, initial_update, plain_text
 from gateway.context import Context
 from gateway.errors import AuthError
 from gateway.live.buckets import user_key
@@ -36,6 +37,7 @@ router = APIRouter()
 
 
 MAX_TITLE = 500  # characters, as the event schema allows
+_BUILD_INLINE_LINES = 2_000  # more lines: the initial content is built in a thread
 # A title, as a version's label (api/versions.py), is one line that is not blank: it is shown in
 # lists and in `history`, where a newline or an escape sequence would forge lines (C0 and C1
 # control characters refused).
@@ -156,8 +158,17 @@ async def create_letter(
         raise HTTPException(403, "forbidden")
     ctx = gateway.ctx
     content = body.content or ""  # None only to the type checker: the model makes it ""
-    update = initial_update(content, ctx.settings.doc_field) if content else b""
-    if len(update) > ctx.settings.max_document_bytes:  # what a letter may hold at all
+    # Lines alone past the size limit are refused before building (10 MiB of newlines would be
+    # millions of paragraphs); many lines are built in a thread (~12 us a line), so the loop
+    # serves the others meanwhile.
+    lines = content.count("\n") + 1
+    if content and lines * PARAGRAPH_BYTES > ctx.settings.max_document_bytes:
+        update = None
+    elif lines > _BUILD_INLINE_LINES:
+        update = await asyncio.to_thread(initial_update, content, ctx.settings.doc_field)
+    else:
+        update = initial_update(content, ctx.settings.doc_field) if content else b""
+    if update is None or len(update) > ctx.settings.max_document_bytes:  # a letter's most
         ctx.metrics.refuse("document_too_large")
         raise HTTPException(413, "content exceeds the letter size limit")
     ticket, topic = None, ctx.settings.topic(Topic.LETTERS)

@@ -123,13 +123,18 @@ def quote(text: str, start: int, end: int) -> str:
 
 
 def _char_at(runs: list[Leaf], pos: int, stop: int, step: int) -> tuple[Leaf, int] | None:
-    """The first character inside a leaf from `pos` towards `stop` (exclusive)."""
-    while pos != stop:
-        for leaf in runs:
-            if leaf.start <= pos < leaf.end:
-                return leaf, pos - leaf.start
-        pos += step
-    return None
+    """The first character inside a leaf from `pos` towards `stop` (exclusive). By bisection over
+    the non-empty leaves (disjoint, in order): a scan of the leaves per position cost range x
+    paragraphs, minutes for a range over 100,000 empty ones (docs/performance.md)."""
+    full = [leaf for leaf in runs if leaf.text]
+    if step > 0:  # the first leaf ending after `pos`: `pos` is in it, or its start is next
+        k = bisect.bisect_right(full, pos, key=lambda leaf: leaf.end)
+        at = max(pos, full[k].start) if k < len(full) else stop
+        return (full[k], at - full[k].start) if at < stop else None
+    # The last leaf starting at or before `pos`: `pos` is in it, or its last character is next.
+    k = bisect.bisect_right(full, pos, key=lambda leaf: leaf.start) - 1
+    at = min(pos, full[k].end - 1) if k >= 0 else stop
+    return (full[k], at - full[k].start) if at > stop else None
 
 
 def _char_span(doc: Doc[Any], leaf: Leaf, index: int, state: bytes) -> tuple[int, int, int]:

@@ -51,3 +51,19 @@ async def test_content_over_the_burst_is_taken_by_a_full_budget(tmp_path: Path) 
             assert (await _create(http, gw.token(), "é" * 600_000)).status_code == 201  # 1.2 MB
             over = await _create(http, gw.token(), "b")
         assert over.status_code == 429 and int(over.headers["retry-after"]) > 1
+
+
+async def test_many_lines_are_built_in_order(tmp_path: Path) -> None:
+    """Content of many lines is built in a thread, each line put before the ones after it
+    (gateway/content.py: appending was quadratic): the letter reads as sent."""
+    lines = [f"line {i}" for i in range(20_000)]
+    async with running_gateway(Settings(data_dir=tmp_path / "steno")) as gw:
+        token = gw.token()
+        async with httpx.AsyncClient(base_url=gw.http, timeout=60) as http:
+            created = await _create(http, token, "\n".join(lines))
+            assert created.status_code == 201, created.text
+            got = await http.get(
+                f"/v1/letters/{created.json()['letter_id']}",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert got.json()["content"] == "\n".join(lines)

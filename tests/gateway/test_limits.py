@@ -13,6 +13,7 @@ import pytest_asyncio
 import websockets
 from pycrdt import Decoder, Doc, Text, create_sync_message, write_var_uint
 
+import gateway.api.rest as rest
 from gateway.errors import MALFORMED, RATE_LIMITED, TOO_LARGE
 from gateway.transport import READ_DIRECT
 from schemas.events import Topic
@@ -503,3 +504,33 @@ async def test_a_client_that_stops_reading_is_dropped_and_costs_others_nothing(
     # ...while the others got every update and stay connected.
     await eventually(lambda: len(str(bystander.text)) == sent * len(chunk), timeout=30)
     assert not writer.closed.is_set() and not bystander.closed.is_set()
+
+
+async def test_content_whose_lines_could_not_fit_is_refused_before_it_is_built(
+    strict: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 MiB of newlines would be millions of paragraphs to build before the size check: lines
+    whose paragraphs alone exceed the letter's size are refused unbuilt (this gateway's letters
+    hold 4096 bytes: 200 lines x 24 bytes > 4096)."""
+    built: list[int] = []
+    real = rest.initial_update
+
+    def counted(content: str, field: str) -> bytes:
+        built.append(content.count("\n") + 1)
+        return real(content, field)
+
+    monkeypatch.setattr(rest, "initial_update", counted)
+    token = {"Authorization": f"Bearer {strict.token()}"}
+    async with httpx.AsyncClient(base_url=strict.http) as http:
+        body = {"firm_id": "firm-a", "title": "T", "content": "\n" * 199}
+        r = await http.post("/v1/letters", json=body, headers=token)
+        assert (r.status_code, r.json()) == (
+            413,
+            {"detail": "content exceeds the letter size limit"},
+        )
+        assert built == []
+        body["content"] = "\n" * 99  # 100 empty paragraphs: ~3.5 KB, it fits
+        r = await http.post("/v1/letters", json=body, headers=token)
+        assert r.status_code == 201 and built == [100]
+        got = await http.get(f"/v1/letters/{r.json()['letter_id']}", headers=token)
+        assert got.json()["content"] == "\n" * 99

@@ -87,11 +87,25 @@ async def test_copying_or_selecting_all_is_not_typing_but_a_character_is(
         await expect(typing_line).to_have_text(TYPING)
         await expect(seen_status).to_have_text("typing")
 
-        # A shortcut is matched by the key's place too: Ctrl+V on a Russian layout reports "м".
+        # Other layouts: Dvorak's Ctrl+C sits at QWERTY's I (a copy), a Russian Ctrl+V reports
+        # "м" (a paste); Alt+Shift+letter is an app shortcut (Alt+Shift+L locks), not a letter.
+        await expect(own_status).to_have_text("active", timeout=8_000)
+        for key, code, modifiers in [
+            ("c", "KeyI", "ctrlKey: true"),
+            ("K", "KeyK", "altKey: true, shiftKey: true"),
+            ("м", "KeyV", "ctrlKey: true"),
+        ]:
+            await parker.locator(EDITABLE).evaluate(
+                "el => el.dispatchEvent(new KeyboardEvent('keydown',"
+                f" {{key: '{key}', code: '{code}', {modifiers}, bubbles: true, cancelable: true}}))"
+            )
+            assert await own_status.inner_text() == ("typing" if key == "м" else "active"), key
+
+        # What an IME or a phone keyboard writes reports no key ("Process"): its input counts.
         await expect(own_status).to_have_text("active", timeout=8_000)
         await parker.locator(EDITABLE).evaluate(
-            "el => el.dispatchEvent(new KeyboardEvent('keydown',"
-            " {key: 'м', code: 'KeyV', ctrlKey: true, bubbles: true, cancelable: true}))"
+            "el => el.dispatchEvent(new InputEvent('input',"
+            " {inputType: 'insertCompositionText', data: 'か', bubbles: true}))"
         )
         assert await own_status.inner_text() == "typing"
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]

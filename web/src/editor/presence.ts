@@ -62,9 +62,16 @@ export function trackActivity(
     if (changesLetter(event)) lastKey = Date.now()
     onInput()
   }
+  // What the browser writes itself (typed text, an IME's or a phone keyboard's composition, which
+  // report key "Process" or "Unidentified", AltGr or Option characters) comes as `input` too.
+  const onWrite = (event: Event): void => {
+    if (takesInput(event.target)) lastKey = Date.now()
+    onInput()
+  }
 
   const inputs: [EventTarget, string, EventListener][] = [
     [editorRoot, 'keydown', onKey as EventListener],
+    [editorRoot, 'input', onWrite],
     [window, 'pointerdown', onInput],
     [window, 'pointermove', onInput],
     [window, 'focus', onInput],
@@ -81,7 +88,8 @@ export function trackActivity(
 
 // With Ctrl or Cmd, the keys whose shortcut edits (TipTap's keymaps, the browser's paste and cut):
 // paste, cut, undo, redo, bold, italic, underline, code, subscript, superscript.
-// Matched by the key's place too (`code`): on a Cyrillic or Greek layout Ctrl+V reports its own letter.
+// Matched by the key's place (`code`) only when the key is no ASCII character: on a Cyrillic or
+// Greek layout Ctrl+V reports its own letter, where Dvorak's Ctrl+C is at QWERTY's I.
 const EDITING_SHORTCUTS = new Set(['v', 'x', 'z', 'y', 'b', 'i', 'u', 'e', ',', '.'])
 const EDITING_CODES = new Set([
   'KeyV',
@@ -102,19 +110,29 @@ const EDITING_KEYS = new Set(['Enter', 'Backspace', 'Delete'])
  * moving the caret do not; no key does in a letter that does not take input (a read-only role's,
  * `aria-readonly`: read-only.ts; one refused for good, not editable). */
 export function changesLetter(event: KeyboardEvent): boolean {
-  const target = event.target
-  if (!(target instanceof HTMLElement) || !target.isContentEditable) return false
-  if (target.closest('[aria-readonly="true"]')) return false
+  if (!takesInput(event.target)) return false
   if (EDITING_KEYS.has(event.key)) return true
   if (event.key.length !== 1) return false // arrows, Tab, Escape, F-keys, a modifier alone
-  if (!event.ctrlKey && !event.metaKey) return true // a character
+  // A character; with Alt alone an app shortcut (Alt+Shift+L locks) or an Option character,
+  // which its `input` counts.
+  if (!event.ctrlKey && !event.metaKey) return !event.altKey
   // With Shift or Alt too, every TipTap shortcut formats (strike, highlight, headings, lists,
   // alignment), and AltGr (Ctrl+Alt on Windows) types a character.
   return (
     event.shiftKey ||
     event.altKey ||
     EDITING_SHORTCUTS.has(event.key.toLowerCase()) ||
-    EDITING_CODES.has(event.code)
+    (!ASCII.test(event.key) && EDITING_CODES.has(event.code))
+  )
+}
+
+const ASCII = /^[\x20-\x7e]$/
+
+function takesInput(target: EventTarget | null): boolean {
+  return (
+    target instanceof HTMLElement &&
+    target.isContentEditable &&
+    target.closest('[aria-readonly="true"]') === null
   )
 }
 

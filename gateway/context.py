@@ -48,6 +48,8 @@ class Context:
     _batchers: dict[Topic, Batcher] = field(default_factory=dict)  # batched appends
     intake: Intake = field(init=False)  # reading pauses while too much waits for the log
     update_bytes: UserBuckets = field(init=False)  # bytes of updates a user may append
+    # Item splits a user's updates may cost pycrdt (only costly ones look it up: most cost 0).
+    split_cost: KeyedBuckets = field(init=False)
     rest_requests: KeyedBuckets = field(init=False)  # REST requests a user may make
     handshakes: KeyedBuckets = field(init=False)  # WebSocket handshakes a user may make
     verifier: Verifier = field(init=False)  # tokens, with the identity provider's keys
@@ -64,6 +66,7 @@ class Context:
         s = self.settings
         self.intake = Intake(s.append_buffer_bytes, self.metrics)
         self.update_bytes = UserBuckets(s.update_bytes_per_s, s.update_bytes_burst)
+        self.split_cost = KeyedBuckets(s.split_cost_per_s, s.split_cost_burst)
         self.rest_requests = KeyedBuckets(s.rest_requests_per_s, s.rest_requests_burst)
         self.handshakes = KeyedBuckets(s.handshakes_per_s, s.handshakes_burst)
         self.verifier = Verifier(s)

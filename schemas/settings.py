@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     # edits); the rate allows ~5 GB a day.
     update_bytes_per_s: int = Field(default=64 << 10, ge=1024)
     update_bytes_burst: int = Field(default=10 << 20, ge=1 << 20)
+    # What one user's updates may cost pycrdt in item splits, in clocks (gateway/wire/splits.py;
+    # each update at most 2e7): typing and pasting cost 0, an edit inside another's text about
+    # its paragraph's length. The rate is ~5 % of a core: 2e7 clocks took up to 61 ms to apply
+    # here (docs/security.md, "Item splits"); the burst, five of the costliest updates.
+    split_cost_per_s: int = Field(default=16_000_000, ge=1)
+    split_cost_burst: int = Field(default=100_000_000, ge=1)
     max_connections_per_letter: int = 200
     max_connections_per_user: int = 50
     # Bytes waiting for one client that does not read fast enough (beyond what the socket

@@ -81,7 +81,7 @@ async def write_update(
         await gateway.write_update(meta, claims, update)
     except OverBudget as exc:
         gateway.ctx.metrics.refuse(exc.reason)
-        raise HTTPException(429, "update bytes over budget", retry_after(exc.wait_s)) from None
+        raise HTTPException(429, exc.detail, retry_after(exc.wait_s)) from None
     except Refused as exc:
         gateway.ctx.metrics.refuse(exc.reason)
         status = STATUS.get(exc.code, 422)

@@ -1,5 +1,6 @@
 """Token buckets: per connection (frames, awareness, requests for state) and per user (bytes of
-document updates, shared by all of a user's connections on this instance; REST requests).
+document updates and their item splits' cost, shared by all of a user's connections on this
+instance; REST requests).
 
 The per-user budget exists because the letters topic is kept forever. A letter takes at most
 `max_document_bytes` of updates while it is loaded (deletions are not subtracted), but an
@@ -7,14 +8,16 @@ unloaded letter reloads compacted, and an editor may open up to 50 letters at on
 more: by arithmetic ~8 MB/s of updates that cancel out (insert, then delete) from one editor,
 until the disk is full. A budget per connection would not hold, as every reconnect would start
 with a full one: a user's bucket outlives their last connection for as long as it takes to
-refill.
+refill. The split-cost budget is kept the same way, for the event loop's sake: each update may
+cost pycrdt up to `Limits.max_split_cost` of splits (tens of ms), and one user could send such
+updates at the frame rate (docs/security.md, "Item splits").
 
 A user is a firm's user (`user_key`): a token's `sub` is unique only within its firm's identity
 provider, so two firms' users may share one, and must not share a budget or a connection cap.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from cachetools import TTLCache
@@ -22,6 +25,7 @@ from cachetools import TTLCache
 from gateway.auth import Claims
 
 UserKey = tuple[str, str]  # (firm_id, sub)
+Clock = Callable[[], float]  # seconds; time.monotonic but in tests
 
 
 def user_key(claims: Claims) -> UserKey:
@@ -30,12 +34,12 @@ def user_key(claims: Claims) -> UserKey:
 
 
 class TokenBucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens, self.at = float(burst), time.monotonic()
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, float(burst), clock
+        self.tokens, self.at = float(burst), clock()
 
     def take(self, cost: float = 1.0) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if self.tokens < cost:
@@ -45,14 +49,14 @@ class TokenBucket:
 
     def reserve(self, cost: float = 1.0) -> float:
         """Take `cost` now, into debt if need be: the seconds until the debt is paid (0: none)."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate) - cost
         self.at = now
         return max(0.0, -self.tokens / self.rate)
 
     def wait_s(self, cost: float = 1.0) -> float:
         """Seconds until `cost` could be taken (0 if it could be now)."""
-        tokens = min(self.burst, self.tokens + (time.monotonic() - self.at) * self.rate)
+        tokens = min(self.burst, self.tokens + (self.clock() - self.at) * self.rate)
         return max(0.0, (cost - tokens) / self.rate)
 
 
@@ -60,13 +64,16 @@ class KeyedBuckets:
     """A bucket per user, forgotten once it would be full again (a user who comes back later
     starts with the burst it would have had anyway)."""
 
-    def __init__(self, rate: float, burst: float, keys: int = 100_000) -> None:
-        self.rate, self.burst = rate, burst
-        self._buckets: TTLCache[UserKey, TokenBucket] = TTLCache(keys, burst / rate + 1.0)
+    def __init__(
+        self, rate: float, burst: float, keys: int = 100_000, clock: Clock = time.monotonic
+    ) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        ttl = burst / rate + 1.0
+        self._buckets: TTLCache[UserKey, TokenBucket] = TTLCache(keys, ttl, timer=clock)
 
     def take_out(self, key: UserKey) -> TokenBucket:
         """The key's bucket (a full one if it has none), no longer kept here."""
-        return self._buckets.pop(key, None) or TokenBucket(self.rate, self.burst)
+        return self._buckets.pop(key, None) or TokenBucket(self.rate, self.burst, self.clock)
 
     def put_back(self, key: UserKey, bucket: TokenBucket) -> None:
         """Kept until it would have refilled."""
@@ -79,6 +86,18 @@ class KeyedBuckets:
         if bucket.take(cost):
             return None
         return (cost - bucket.tokens) / self.rate
+
+    def charge(self, key: UserKey, cost: float) -> float | None:
+        """As `admit`, but a full bucket takes a cost above the burst, into debt, rather than
+        refusing it for ever. (A bucket in debt may be forgotten before it is paid: only with a
+        burst below the largest cost, which the defaults never have.)"""
+        bucket = self.take_out(key)
+        self.put_back(key, bucket)
+        wait = bucket.wait_s(min(cost, bucket.burst))
+        if wait > 0:
+            return wait
+        bucket.reserve(cost)
+        return None
 
 
 class UserBuckets:

@@ -425,7 +425,8 @@ class Connection:
         clients = None
         if msg.info is not None and self.claims.can_edit:
             budget, used = self.update_budget, self.client_ids
-            clients, unknown = admit_update(room, budget, used, msg.info, len(msg.body))
+            size = len(msg.body)
+            clients, unknown = admit_update(room, self.claims, budget, used, msg.info, size)
             if unknown:
                 return self._claim(room, data, unknown)
         self._deliver(room, msg, clients)

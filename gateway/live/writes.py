@@ -1,6 +1,7 @@
 """Yjs updates written over REST (`POST /v1/letters/{id}/updates`): a backend's edit, a drafted
 paragraph say, takes the way a WebSocket update takes. The pre-parser checks it against the
-letter, the document's cap, the user's budget of update bytes and the client-id ownership apply
+letter, the document's cap, the user's budgets of update bytes and of item splits' cost, and the
+client-id ownership apply
 (a backend may not write under an editor's Yjs client id), the room applies it and hands it to
 the peers here at once (other instances hear it through the log), and the request is answered
 once the update is in the log, as a sender's echo is.
@@ -22,9 +23,16 @@ from schemas.ids import uuid7
 
 
 class OverBudget(Refused):
-    def __init__(self, wait_s: float) -> None:
-        super().__init__(RATE_LIMITED, "update_bytes_rate_limited")
-        self.wait_s = wait_s
+    """Over the user's budget of update bytes or of item splits' cost; `detail` says which."""
+
+    def __init__(
+        self,
+        wait_s: float,
+        reason: str = "update_bytes_rate_limited",
+        detail: str = "update bytes over budget",
+    ) -> None:
+        super().__init__(RATE_LIMITED, reason)
+        self.wait_s, self.detail = wait_s, detail
 
 
 class Writer:
@@ -70,7 +78,7 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
         return  # `00 00`: nothing to log
     writer = Writer(claims)
     with ctx.update_bytes.held(user_key(claims)) as budget:
-        clients, unknown = admit_update(room, budget, writer.client_ids, info, len(update))
+        clients, unknown = admit_update(room, claims, budget, writer.client_ids, info, len(update))
     if unknown:  # whose they are is asked of Redis; the letter may change meanwhile
         await room.owners.resolve(unknown, claims.sub)
         if room.failed or room.closing:
@@ -91,18 +99,23 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
 
 
 def admit_update(
-    room: Room, budget: TokenBucket, used: set[int], info: UpdateInfo, size: int
+    room: Room, claims: Claims, budget: TokenBucket, used: set[int], info: UpdateInfo, size: int
 ) -> tuple[list[int], list[int]]:
     """What an update passes before the room takes it, a REST write's and a WebSocket sync
     update's alike (gateway/live/connection.py): the size the log was seen to refuse (4413:
-    Context.learn_refused), the user's `budget` of update bytes (OverBudget), then the Yjs
-    client ids it writes under first, at most
+    Context.learn_refused), the user's budget of item splits' cost (an OverBudget of its own
+    reason; only for an update that costs any) and their `budget` of update bytes (OverBudget),
+    then the Yjs client ids it writes under first, at most
     MAX_IDS_PER_CONNECTION with those its writer `used`. Those ids, and the ones among them
     whose owner this instance does not know yet: ask Redis before the room takes the update
     (gateway/live/ownership.py)."""
     ceiling = room.ctx.update_ceiling
     if ceiling is not None and size > ceiling:  # it would fail the letter for everyone (4503)
         raise Refused(TOO_LARGE, "update_over_log_limit")
+    if info.split_cost:  # typing and pasting cost 0: the lookup is for the few that cut items
+        wait = room.ctx.split_cost.charge(user_key(claims), info.split_cost)
+        if wait is not None:
+            raise OverBudget(wait, "split_cost_rate_limited", "item splits' cost over budget")
     if not budget.take(size):
         raise OverBudget((size - budget.tokens) / budget.rate)
     clients = new_clients(info, room.shape)

@@ -14,6 +14,7 @@ import websockets
 from pycrdt import Decoder, Doc, Text, create_sync_message, write_var_uint
 
 import gateway.api.rest as rest
+from gateway.content import initial_update
 from gateway.errors import MALFORMED, RATE_LIMITED, TOO_LARGE
 from gateway.transport import READ_DIRECT
 from schemas.events import Topic
@@ -513,7 +514,7 @@ async def test_content_whose_lines_could_not_fit_is_refused_before_it_is_built(
     whose paragraphs alone exceed the letter's size are refused unbuilt (this gateway's letters
     hold 4096 bytes: 200 lines x 24 bytes > 4096)."""
     built: list[int] = []
-    real = rest.initial_update
+    real = initial_update
 
     def counted(content: str, field: str) -> bytes:
         built.append(content.count("\n") + 1)

@@ -2,12 +2,13 @@
 
 It covers every node and mark the web editor's schema has (web/src/editor/schema.ts: StarterKit,
 tables, task lists, images, text alignment, highlight, text style, sub/superscript), rendered as
-TipTap renders them, so the page reads back into a TipTap editor as the letter was. Any editor,
-or a backend posting Yjs, can put any value in any attribute, and an auditor opens this page in
-the app's own origin: every value is escaped, URLs are kept only for schemes that cannot run
-code, CSS values only when they match a plain shape (no `;`, `url(`, `expression(`). A node or
-mark of a type the schema lacks keeps its content, wrapped in an element naming it in
-`data-steno-unknown`, rather than being dropped."""
+TipTap renders them, so the page reads back into a TipTap editor as the letter was (a `data:`
+image only with the Image extension's `allowBase64`). Any editor, or a backend posting Yjs, can
+put any value in any attribute, and an auditor opens this page in the app's own origin: every
+value is escaped, URLs are kept only for schemes that cannot run code, CSS values only when they
+match a plain shape (no `;`, `url(`, `expression(`). A node or mark of a type the schema lacks
+keeps its content, wrapped in an element naming it in `data-steno-unknown`, rather than being
+dropped."""
 
 import html
 import re

@@ -7,7 +7,7 @@ escaped or dropped (tools/html_export.py); JSON and Yjs bytes are the letter exa
 import json
 from typing import Any
 
-from tools.html_export import to_html as to_html  # also the callers' name for it
+from tools.html_export import to_html
 from tools.replay import Replayed
 from tools.terminal import visible_lines
 from tools.timefmt import iso

@@ -1,9 +1,9 @@
 """The auditor's HTML rendering of a letter: whatever an editor put in the document, it runs no
-code in the reader's browser and always renders (tools/render.py)."""
+code in the reader's browser and always renders (tools/html_export.py)."""
 
 import pytest
 
-from tools.render import to_html
+from tools.html_export import to_html
 
 
 def _link(href: object) -> dict[str, object]:

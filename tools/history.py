@@ -354,10 +354,16 @@ def describe(entry: Entry) -> str:
         quote = d.get("anchor", {}).get("quote", "")
         on = f' on "{_short(quote)}"' if quote else ""
         body = f': "{_short(d["body"])}"' if d.get("body") else ""
-        return f"{kind.removeprefix('comment.')} comment in thread {d.get('thread_id')}{on}{body}"
+        # Which of the thread's comments an edit or a delete was (a created one starts it).
+        which = f" {d['comment_id']}" if kind in _ONE_COMMENT and d.get("comment_id") else ""
+        action = kind.removeprefix("comment.")
+        return f"{action} comment{which} in thread {d.get('thread_id')}{on}{body}"
     if kind.startswith("lock."):
         return f"lock {kind.removeprefix('lock.')} on section {d.get('section')}"
     return f"{kind} {json.dumps(d, sort_keys=True)}"
+
+
+_ONE_COMMENT = frozenset({"comment.edited", "comment.deleted"})
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -13,7 +13,7 @@ from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
 from tools.diff import Diff, Hunk
 from tools.diff import format_text as diff_text
-from tools.history import format_json, history
+from tools.history import Entry, describe, format_json, history
 from tools.history import format_text as history_text
 from tools.render import render
 from tools.replay import Replayed
@@ -80,3 +80,13 @@ def test_replay_text_keeps_the_letters_lines() -> None:
     assert render(_replayed(letter), "text").decode() == f"Dear Sir,\n{ESCAPED}\nRegards\n"
     exact = json.loads(render(_replayed(letter), "json"))
     assert exact["content"] == letter and _clean(render(_replayed(letter), "json").decode())
+
+
+def test_an_edited_or_deleted_comment_is_named() -> None:
+    """`edited comment in thread t9` did not say which of the thread's comments."""
+    edited = Entry(0, "user-2", "comment.edited", {"thread_id": "t9", "comment_id": "c7"}, 5)
+    assert describe(edited) == "edited comment c7 in thread t9"
+    deleted = Entry(0, "user-2", "comment.deleted", {"thread_id": "t9", "comment_id": "c7"}, 6)
+    assert describe(deleted) == "deleted comment c7 in thread t9"
+    created = Entry(0, "user-2", "comment.created", {"thread_id": "t9", "comment_id": "c9"}, 4)
+    assert describe(created) == "created comment in thread t9"

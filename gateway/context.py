@@ -24,7 +24,7 @@ HEADERS_SLACK = 4096  # more than a record's key and headers (envelope ids, a us
 
 
 def _no_restore() -> None:
-    """No watcher restores the locks (no Redis, or STENO_LOCKS_AUTO_RESTORE=false)."""
+    """Nothing to wake: no Redis, or an app the app shell did not compose (it sets the wake)."""
 
 
 @dataclass

@@ -17,8 +17,9 @@ snapshot (an RDB backup, a replica promoted) brings the marker back with data ol
 log, so a marker naming another process is stale. The gates compare it with the running
 process's `run_id` inside their scripts (`MARKED`: ACQUIRE, LAPSE, the create's CLAIM), so a
 stale one counts as missing at once, and `gated` (or `keep`) calls the `wake` it is given: the
-gateway's `Context.wake_restore`, which the app shell sets to its watcher's (a no-op without
-one), so the restore runs now rather than at the watcher's next check.
+gateway's `Context.wake_restore`, which the app shell sets to its watcher's, so the restore
+runs now rather than at the watcher's next check (with STENO_LOCKS_AUTO_RESTORE=false, to a
+warning in the log that `steno-collab backfill locks` is needed).
 """
 
 import logging

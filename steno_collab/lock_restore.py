@@ -14,6 +14,10 @@ at once), a failed restore with backoff (the expensive part). A gate that finds 
 missing or stale calls `Watcher.wake` (the gateway's `Context.wake_restore`, set by the wiring:
 steno_collab/services.py): the watcher checks then, within WAKE_GAP_S, instead of at its next
 interval. Nothing here stops the gateway.
+With STENO_LOCKS_AUTO_RESTORE=false no watcher runs and `Reminder.wake` is the gates' wake
+instead: any Redis restart (a new run_id) then leaves grants and keyed creates at 503 until an
+operator's `backfill locks`, so it says so in the gateway's log (at most once a minute) and in a
+counter.
 It lives in the app shell since the gateway may not import tools: `watch` joins it to the app's
 lifespan.
 """
@@ -21,7 +25,7 @@ lifespan.
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -44,6 +48,7 @@ CHECK_S = 10.0  # a lost marker is noticed this long after the wipe at most
 WAKE_GAP_S = 1.0  # a gate's wake checks at once, but not sooner than this after a check
 STOP_S = 5.0  # the most a shutdown waits for a cancelled restore
 BACKOFF_MAX_S = 300.0  # failed restores retried after CHECK_S, doubling up to this
+WARN_GAP_S = 60.0  # auto-restore off: a flood of 503s logs one warning a minute
 # Delete the marker only if it still names the process found stale (another gateway may have
 # restored and set it again meanwhile).
 UNMARK = """
@@ -57,7 +62,7 @@ class LeaseLost(Exception):
 
 
 class Watcher:
-    """Checks the marker every `check_s` and restores when it is missing (module docstring)."""
+    """Checks the marker every `check_s`, restores when it is missing or stale (module doc)."""
 
     def __init__(
         self,
@@ -81,7 +86,8 @@ class Watcher:
             if registry is None
             else Counter(
                 "gateway_locks_auto_restores",
-                "Restores of the section locks this gateway ran by itself (marker missing)",
+                "Restores of the section locks this gateway ran by itself (marker missing or"
+                " stale)",
                 registry=registry,
             )
         )
@@ -180,10 +186,41 @@ class Watcher:
         logger.info("locks restore done: %s", line)
 
 
+class Reminder:
+    """The gates' wake with STENO_LOCKS_AUTO_RESTORE=false (module docstring): nothing restores
+    the locks by itself, so the operator is told, not left to find the 503s."""
+
+    def __init__(
+        self, registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.clock = clock
+        self.warned_at: float | None = None
+        self.counter = Counter(
+            "gateway_locks_unrestored_found",
+            "Gates (free-section grants, keyed creates, creates) that found the locks-restored"
+            " marker missing or stale with STENO_LOCKS_AUTO_RESTORE=false: waiting for"
+            " `steno-collab backfill locks`",
+            registry=registry,
+        )
+
+    def wake(self) -> None:
+        self.counter.inc()
+        now = self.clock()
+        if self.warned_at is not None and now - self.warned_at < WARN_GAP_S:
+            return
+        self.warned_at = now
+        logger.warning(
+            "%s marker missing or stale (Redis restarted, wiped or rolled back): grants and"
+            " keyed creates answer 503 until `steno-collab backfill locks`"
+            " (STENO_LOCKS_AUTO_RESTORE=false)",
+            RESTORED,
+        )
+
+
 def _starting() -> None:
     logger.info(
-        "locks restore: Redis lacks %s (lost its data, or an upgrade): restoring the section"
-        " locks and create claims from the log",
+        "locks restore: Redis' %s missing or stale (Redis wiped, restarted or rolled back, or an"
+        " upgrade): restoring the section locks and create claims from the log",
         RESTORED,
     )
 

@@ -28,7 +28,7 @@ from schemas.bounded_pg import BoundedPool, bounded_pool
 from schemas.settings import Settings
 from schemas.stores import unreachable
 from snapshotter.service import serve as run_snapshotter
-from steno_collab.lock_restore import CHECK_S, Watcher, watch
+from steno_collab.lock_restore import CHECK_S, Reminder, Watcher, watch
 from tools.rest import auditor_router
 
 
@@ -69,6 +69,8 @@ def gateway_app(
         app.state.lock_restore = watcher
         ctx.wake_restore = watcher.wake  # the gates' 503s restore now, not at the next check
         watch(app, watcher)
+    elif redis is not None:  # any Redis restart then waits for `backfill locks`: say so
+        ctx.wake_restore = Reminder(ctx.metrics.registry).wake
     return app
 
 

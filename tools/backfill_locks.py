@@ -10,6 +10,21 @@ with its index entry and `locks-due` (lock_scripts.RESTORE_LOGGED: never over an
 or entry, so a lock granted since the loss wins and a rerun restores nothing new). The record
 time is the log's, a few ms after the gateway set its key: a restored lock ends that much later.
 
+A Redis back from an older snapshot (a restart on an old dump, a backup, a promoted replica) has
+keys and index entries older than the log: a lock released since, or taken by another user, and
+entries of expiries logged since, which the sweep would log again. So a restore of every letter
+that found the marker missing or stale reconciles: every section the log knows is set to its last
+event's word, for the letters read. A live acquisition: key and entry set to the restored value,
+over another holder's (or the same holder's older one); lapsed: no key, and an entry only if the
+logged holder's (his expiry is then announced once); released or expired: no key, no entry
+(lock_scripts.RESTORE_FREED). Safe while the gates answer 503: no grant since the loss, so every
+key is the snapshot's or restored, and a renewal or release compares the exact value it read.
+Each script reads the marker and only adds once it names the running Redis (grants run again: a
+lock taken since is never touched); a rerun with the marker current, and a restore of chosen
+letters, only add. A section the log never mentions is left as it is: a key of the snapshot had
+its `lock.acquired` logged (a 504'd grant whose record never landed, kept by the gateway all the
+same, is the exception) and none is made unlogged while the gates are closed.
+
 `attended` is what the gateway would have found: whether the holder had a session open on the
 letter (`session.joined` without its `session.left`) at the acquisition. There is no away mark:
 the sweep starts counting from its first look after the restore, so a holder of an attended
@@ -89,10 +104,11 @@ class Held:
 
 @dataclass
 class Letter:
-    """One letter's fold: its open sessions, its held sections, its create's key claim."""
+    """One letter's fold: its open sessions, its sections' last lock event (Held, or None:
+    released or expired), its create's key claim."""
 
     sessions: dict[str, str] = field(default_factory=dict)  # conn id -> user id
-    held: dict[str, Held] = field(default_factory=dict)
+    sections: dict[str, Held | None] = field(default_factory=dict)
     created: tuple[CreateKey, int] | None = None  # the claim, and its record's time
 
     def apply(self, record: Record) -> None:
@@ -107,9 +123,9 @@ class Letter:
         elif isinstance(payload, LockAcquired):
             attended = payload.holder.id in self.sessions.values()
             deadline = record.timestamp + payload.ttl_s * 1000
-            self.held[payload.section] = Held(payload.holder.model_dump(), deadline, attended)
+            self.sections[payload.section] = Held(payload.holder.model_dump(), deadline, attended)
         elif isinstance(payload, LockReleased | LockExpired):
-            self.held.pop(payload.section, None)
+            self.sections[payload.section] = None
         elif isinstance(payload, LetterCreated) and payload.idempotency is not None:
             self.created = (payload.idempotency, record.timestamp)
 
@@ -122,6 +138,7 @@ class Tally:
     restored: int = 0
     held: int = 0
     lapsed: int = 0
+    corrected: int = 0  # a reconcile's: keys or entries of an old snapshot the log contradicts
 
     def add(self, left: int) -> bool:
         """Count one answer; whether it restored."""
@@ -134,7 +151,10 @@ class Tally:
         return left > 0
 
     def __str__(self) -> str:
-        return f"{self.restored:,} restored, {self.held:,} already held, {self.lapsed:,} lapsed"
+        line = f"{self.restored:,} restored, {self.held:,} already held, {self.lapsed:,} lapsed"
+        if self.corrected:
+            line += f", {self.corrected:,} corrected (older than the log)"
+        return line
 
 
 @dataclass
@@ -191,7 +211,11 @@ async def restore_all(
         # The value names the Redis process the restore wrote to, asked before it: one
         # restarted during the run (from a snapshot, its writes lost) is found stale later.
         ident = await run_id(src.redis)
-        counts = await _rebuild(src, None, meter)
+        # Missing or stale: no grant since (the gates' 503), what Redis holds is an old
+        # snapshot's or restored, and the log's word replaces it. Current (an operator's rerun
+        # while they grant): only what Redis lacks is added.
+        reconcile = waiting is None or not await present(src.redis)
+        counts = await _rebuild(src, None, meter, ident if reconcile else "")
         # The gateways grant locks and keyed creates again; not if a wipe took the lease.
         keys = (RESTORING, RESTORED)
         counts.unmarked = not await src.redis.eval(MARK, len(keys), *keys, token, ident)
@@ -203,7 +227,11 @@ def _waiting(meter: Meter | None) -> None:
     print("locks: waiting for the restore another process runs", file=out, flush=True)
 
 
-async def _rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter | None) -> Counts:
+async def _rebuild(
+    src: Sources, letters: Sequence[str] | None, meter: Meter | None, reconcile: str = ""
+) -> Counts:
+    """`reconcile`: '' (add what Redis lacks), or the run_id read before the restore (the log
+    decides every section it knows, while the marker does not name that run_id)."""
     assert src.redis is not None
     chosen = None if letters is None else {lid.encode() for lid in letters}
     read = await _ranges(src, chosen, None)
@@ -218,10 +246,16 @@ async def _rebuild(src: Sources, letters: Sequence[str] | None, meter: Meter | N
     await _restore_keys(src, folds, counts)
     for key, fold in folds.items():
         letter_id = key.decode()
-        for section, held in fold.held.items():
-            value = await _restore(src, letter_id, section, held, counts)
+        freed = []
+        for section, held in fold.sections.items():
+            if held is None:
+                freed.append(section)
+                continue
+            value = await _restore(src, letter_id, section, held, counts, reconcile)
             if value is not None:
                 restored[letter_id, section] = value
+        if reconcile and freed:
+            await _free(src, letter_id, freed, reconcile, counts)
     if restored:
         await _withdraw_overtaken(src, read, restored, counts)
     return counts
@@ -245,15 +279,33 @@ async def _restore_keys(src: Sources, folds: dict[bytes, Letter], counts: Counts
 
 
 async def _restore(
-    src: Sources, letter_id: str, section: str, held: Held, counts: Counts
+    src: Sources, letter_id: str, section: str, held: Held, counts: Counts, reconcile: str = ""
 ) -> str | None:
-    """The value restored, or None (held, or lapsed)."""
+    """The value restored where Redis had no key, or None (held, lapsed or corrected)."""
     assert src.redis is not None
     value = scripts.lock_value(held.holder, held.deadline_ms / 1000, uuid7(), held.attended)
-    keys = (key_of(letter_id, section), index_of(letter_id), scripts.DUE)
-    args = (section, value, held.deadline_ms, scripts.INDEX_SLACK_S * 1000)
-    left = int(await src.redis.eval(scripts.RESTORE_LOGGED, len(keys), *keys, *args))
-    return value if counts.locks.add(left) else None
+    keys = (key_of(letter_id, section), index_of(letter_id), scripts.DUE, RESTORED)
+    index_ms = scripts.INDEX_SLACK_S * 1000
+    args = (section, value, held.deadline_ms, index_ms, held.holder["id"], reconcile)
+    answer = int(await src.redis.eval(scripts.RESTORE_LOGGED, len(keys), *keys, *args))
+    if answer in (2, -2):  # another holder's key or entry, of an older snapshot, replaced
+        counts.locks.corrected += 1  # not to take back: the key was there, gone or not
+        return None
+    return value if counts.locks.add(answer) else None
+
+
+async def _free(
+    src: Sources, letter_id: str, sections: list[str], reconcile: str, counts: Counts
+) -> None:
+    """A reconcile's: the sections the log says are free lose what an older snapshot kept."""
+    assert src.redis is not None
+    keys = (index_of(letter_id), RESTORED)
+    for at in range(0, len(sections), PAGE):
+        chunk = sections[at : at + PAGE]
+        args = (key_of(letter_id, ""), reconcile, *chunk)
+        counts.locks.corrected += int(
+            await src.redis.eval(scripts.RESTORE_FREED, len(keys), *keys, *args)
+        )
 
 
 async def _withdraw_overtaken(

@@ -306,22 +306,64 @@ def lock_value(holder: Mapping[str, Any], expires_at: float, n: str, attended: b
 
 
 # A live lock the log holds, back into a Redis that lost it (tools/backfill_locks.py): the
-# section's last event is a `lock.acquired` whose record time + ttl_s is `deadline`. Never over
-# a key (a lock granted since the loss wins; a rerun finds its own) nor over an index entry (a
-# lock that lapsed since, still to announce). KEYS: lock, index, due; ARGV: section, value,
-# deadline ms, index slack ms. -1: lapsed by now (Redis' clock); 0: held; else the ms restored.
+# section's last event is a `lock.acquired` by ARGV[5] whose record time + ttl_s is `deadline`.
+# Adding only (ARGV[6] ''), or once the marker names this process (ARGV[6], its run_id: grants
+# run again): never over a key (a lock granted since the loss wins; a rerun finds its own) nor
+# over an index entry (a lock that lapsed since, still to announce); -1: lapsed by now (Redis'
+# clock); 0: held; 1: restored.
+# Reconciling (ARGV[6] the run_id read before the restore, the marker not naming it: grants wait,
+# so every key is the old snapshot's or a restored one): the log decides. Live: key and entry set
+# to this value, over another holder's (2) or the same holder's older one (0). Lapsed: no key, and
+# an entry only the logged holder's (the sweep announces his expiry, which the log lacks); -2 if
+# another holder's key or entry went, else -1.
+# KEYS: lock, index, due, restored marker; ARGV: section, value, deadline ms, index slack ms,
+# holder id, run_id or ''.
 RESTORE_LOGGED = (
     KEEP_INDEX
     + """
 local left = tonumber(ARGV[3]) - now_ms()
-if left <= 0 then return -1 end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', left) then return 0 end
+if ARGV[6] == '' or redis.call('GET', KEYS[4]) == ARGV[6] then
+  if left <= 0 then return -1 end
+  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', left) then return 0 end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  keep(left + tonumber(ARGV[4]))
+  return 1
+end
+local function other(value)
+  if not value then return false end
+  local ok, held = pcall(cjson.decode, value)
+  return not (ok and type(held) == 'table' and held.id == ARGV[5])
+end
+local key, entry = redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], ARGV[1])
+local corrected = other(key) or other(entry)
+if left <= 0 then
+  if key then redis.call('DEL', KEYS[1]) end
+  if other(entry) then redis.call('HDEL', KEYS[2], ARGV[1]) end
+  return corrected and -2 or -1
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', left)
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 keep(left + tonumber(ARGV[4]))
-return left
+if corrected then return 2 end
+return key and 0 or 1
 """
 )
+# Reconciling (as above): the sections whose last event is `lock.released` or `lock.expired`
+# lose any key and index entry an old snapshot brought back (held against the log, or an expiry
+# the sweep would log again). Nothing once the marker names this process (grants run again).
+# KEYS: index, restored marker; ARGV: lock key prefix (`lock:<letterId>:`), run_id, sections.
+# How many sections had a key or an entry.
+RESTORE_FREED = """
+if redis.call('GET', KEYS[2]) == ARGV[2] then return 0 end
+local n = 0
+for i = 3, #ARGV do
+  if redis.call('DEL', ARGV[1] .. ARGV[i]) + redis.call('HDEL', KEYS[1], ARGV[i]) > 0 then
+    n = n + 1
+  end
+end
+return n
+"""
 # Taking back a RESTORE_LOGGED lock that the log moved past meanwhile (another holder took and
 # released the section between the rebuild's read and its restore): the key and the entry go
 # if they are still the restored value (a renewal or release by its holder changed them: kept).

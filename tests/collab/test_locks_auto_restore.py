@@ -4,7 +4,9 @@ Real Redis, the embedded log, the projector in-process (steno_collab/lock_restor
 
 import asyncio
 import io
+import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -25,7 +28,7 @@ from eventlog.records import Log
 from gateway import restored
 from schemas.keys import RESTORED, RESTORING
 from schemas.settings import Settings
-from steno_collab.lock_restore import Watcher
+from steno_collab.lock_restore import WARN_GAP_S, Reminder, Watcher
 from steno_collab.services import gateway_app
 from tests.collab.conftest import Collab
 from tests.collab.test_redis_restored import unrestored
@@ -183,6 +186,54 @@ async def test_failed_checks_keep_the_interval_failed_restores_back_off(
     assert w.delay == CHECK_S
 
 
+async def test_wakes_make_one_check_per_gap(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of 503s (each a wake) checks at once, but once per WAKE_GAP_S at most."""
+    gap = 0.05
+    monkeypatch.setattr("steno_collab.lock_restore.WAKE_GAP_S", gap)
+    w = Watcher(site.settings, site.log, site.redis, check_s=3600.0)  # only wakes check
+    async with running(w), waking(w):
+        await eventually(lambda: w.checks >= 1)
+        began, seen = time.monotonic(), w.checks
+        await eventually(lambda: w.checks >= seen + 5)
+        assert time.monotonic() - began >= 4 * gap  # a gap between any two of those checks
+
+
+async def test_a_wake_does_not_cut_a_failed_restores_backoff(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(*args: Any, **kwargs: Any) -> None:
+        raise RedisError("lost during the restore")
+
+    await held_then_wiped(site)  # letters in the log, no marker: a restore is due
+    monkeypatch.setattr("steno_collab.lock_restore.restore_all", failing)
+    monkeypatch.setattr("steno_collab.lock_restore.WAKE_GAP_S", 0.001)
+    check_s = 0.05
+    w = Watcher(site.settings, site.log, site.redis, check_s=check_s)
+    async with running(w), waking(w):
+        await eventually(lambda: w.failed_restores >= 2)  # backing off from now on
+        began, seen = time.monotonic(), w.failed_restores
+        await eventually(lambda: w.failed_restores >= seen + 2)
+        # The backoff after failure seen + 1 ran whole (2 ** seen intervals), woken throughout.
+        assert time.monotonic() - began >= check_s * 2**seen
+
+
+@asynccontextmanager
+async def waking(w: Watcher) -> AsyncIterator[None]:
+    """Wakes `w` every millisecond, as a gateway's flood of 503s would."""
+
+    async def wake() -> None:
+        while True:
+            w.wake()
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(wake())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+
+
 def at_least(w: Watcher, checks: int) -> bool:
     return w.checks >= checks
 
@@ -213,13 +264,43 @@ async def test_one_gateway_restores_at_a_time(site: Site) -> None:
         assert sorted(w.restores for w in watchers) == [0, 1]
 
 
-async def test_with_the_setting_off_grants_wait_for_the_operator(site: Site) -> None:
+async def test_with_the_setting_off_grants_wait_for_the_operator(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Wiped (marker missing) or restarted (a marker of another run_id): 503 until `backfill
+    locks`, and the gateway's log says so."""
+    caplog.set_level(logging.WARNING, "steno_collab.lock_restore")
     lid = await held_then_wiped(site)
+    damages = f"/v1/letters/{lid}/locks/damages"
     async with shell(site, locks_auto_restore=False) as collab:
         assert not hasattr(collab.gw.app.state, "lock_restore")  # nothing would restore them
-        unrestored(r := await collab.call("POST", f"/v1/letters/{lid}/locks/damages", user="bob"))
+        unrestored(r := await collab.call("POST", damages, user="bob"))
         assert "STENO_LOCKS_AUTO_RESTORE=false: then `steno-collab" in r.json()["detail"]
         assert not await site.redis.exists(RESTORED)
+
+        await backfill(Sources(site.settings, site.log, site.redis), "locks")  # the operator
+        assert await taken_by_alice(collab, lid)
+        await site.redis.set(RESTORED, "x" * 40)  # as after any Redis restart
+        unrestored(await collab.call("POST", damages, user="bob"))
+        assert await site.redis.get(RESTORED) == b"x" * 40  # still stale: nothing restores it
+
+        [warning] = [r for r in caplog.records if r.name == "steno_collab.lock_restore"]
+        assert warning.levelno == logging.WARNING  # one a minute: two 503s, one line
+        assert "missing or stale" in warning.message
+        assert "503 until `steno-collab backfill locks`" in warning.message
+        metrics = (await collab.http.get("/metrics")).text
+        assert "gateway_locks_unrestored_found_total 2.0" in metrics
+
+
+def test_the_reminder_warns_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "steno_collab.lock_restore")
+    wakes = (0.0, 1.0, WARN_GAP_S - 0.1, WARN_GAP_S, WARN_GAP_S + 1, 2 * WARN_GAP_S)
+    registry = CollectorRegistry()
+    reminder = Reminder(registry, clock=iter(wakes).__next__)  # one reading per wake
+    for _ in wakes:
+        reminder.wake()
+    assert len(caplog.records) == 3  # at 0, WARN_GAP_S and twice that
+    assert registry.get_sample_value("gateway_locks_unrestored_found_total") == 6  # every wake
 
 
 async def test_backfill_locks_waits_for_the_run_holding_the_lease(site: Site) -> None:

@@ -1,0 +1,168 @@
+"""A Redis back from an older snapshot (a restart on an old dump.rdb, a backup, a promoted
+replica): its lock keys and index entries are older than the log. The restore reconciles the
+sections the log knows with it (tools/backfill_locks.py, lock_scripts.RESTORE_LOGGED and
+RESTORE_FREED): a lock another user took since is his, a released one is free, an expiry
+already logged is not logged again; and only while the marker does not name the running Redis.
+
+The snapshot is the test database's keys, DUMPed with their expiry and RESTOREd over a flushed
+database (what loading the RDB does: expired keys skipped), the marker naming another process
+(the snapshot's, whose run_id a restart changes)."""
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from gateway.collab.locks import Locks
+from gateway.restored import run_id
+from schemas.keys import RESTORED
+from tests.collab.conftest import Collab
+from tests.collab.test_locks_rebuild import listed, lock_events, rebuild
+from tests.support import eventually
+from tools import backfill_locks
+from tools.sources import Sources
+
+STALE = "s" * 40  # the run_id of the process that took the snapshot
+Snapshot = list[tuple[bytes | str, bytes, int]]  # key, its DUMP, when it expires (ms; 0: never)
+
+
+async def now_ms(collab: Collab) -> int:
+    seconds, micros = await collab.redis.time()
+    return int(seconds * 1000 + micros // 1000)
+
+
+async def snapshot(collab: Collab) -> Snapshot:
+    taken: Snapshot = []
+    now = await now_ms(collab)
+    for key in await collab.redis.keys("*"):  # the test's own database
+        dumped, left = await collab.redis.dump(key), await collab.redis.pttl(key)
+        if dumped is not None:
+            taken.append((key, dumped, now + left if left > 0 else 0))
+    return taken
+
+
+async def back_from(collab: Collab, taken: Snapshot) -> None:
+    await collab.redis.flushdb()
+    now = await now_ms(collab)
+    for key, dumped, at in taken:
+        if not at:
+            await collab.redis.restore(key, 0, dumped, replace=True)
+        elif at > now:  # (the projector, replaying, may have written some meanwhile)
+            await collab.redis.restore(key, at, dumped, replace=True, absttl=True)
+    await collab.redis.set(RESTORED, STALE)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def quiet(collab: Collab) -> AsyncIterator[Collab]:
+    """No background sweep: the tests sweep when they mean to (one between the snapshot's return
+    and the restore would announce what the restore is there to prevent)."""
+    await collab.gw.app.state.locks.close()
+    yield collab
+
+
+async def held_by(collab: Collab, lid: str) -> dict[str, str]:
+    return {lock["section"]: lock["locked_by"]["id"] for lock in await listed(collab, lid)}
+
+
+async def test_a_section_taken_and_released_since_the_snapshot_follows_the_log(
+    quiet: Collab,
+) -> None:
+    collab = quiet
+    lid = await collab.gw.create_letter("x")
+    locks = f"/v1/letters/{lid}/locks"
+    assert (await collab.call("POST", f"{locks}/A", user="alice")).is_success
+    assert (await collab.call("POST", f"{locks}/B", user="alice")).is_success
+    taken = await snapshot(collab)
+    assert (await collab.call("DELETE", f"{locks}/A", user="alice")).is_success
+    assert (await collab.call("POST", f"{locks}/A", user="bob")).is_success
+    assert (await collab.call("DELETE", f"{locks}/B", user="alice")).is_success
+
+    await back_from(collab, taken)
+    assert await held_by(collab, lid) == {"A": "alice", "B": "alice"}  # the snapshot's
+    line = await rebuild(collab)
+    assert await held_by(collab, lid) == {"A": "bob"}
+    assert not await collab.redis.hexists(f"locks:{lid}", "B")
+    assert (await collab.call("POST", f"{locks}/A", user="bob")).is_success  # renewed
+    r = await collab.call("POST", f"{locks}/A", user="alice")
+    assert r.status_code == 409 and r.json()["locked_by"]["id"] == "bob"
+    assert (await collab.call("POST", f"{locks}/B", user="carol")).is_success  # free by the log
+    assert line == "locks: 0 restored, 0 already held, 0 lapsed, 2 corrected (older than the log)"
+    assert await collab.redis.get(RESTORED) == (await run_id(collab.redis)).encode()
+
+
+async def test_a_lock_released_since_the_snapshot_stays_released(quiet: Collab) -> None:
+    collab = quiet
+    lid = await collab.gw.create_letter("x")
+    lock = f"/v1/letters/{lid}/locks/R"
+    assert (await collab.call("POST", lock, user="alice")).is_success
+    taken = await snapshot(collab)
+    assert (await collab.call("DELETE", lock, user="alice")).is_success
+
+    await back_from(collab, taken)
+    src = Sources(collab.gw.settings, collab.gw.log, collab.redis)
+    counts = await backfill_locks.restore_all(src)  # a gateway's
+    assert not await collab.redis.exists(f"lock:{lid}:R")
+    assert not await collab.redis.hexists(f"locks:{lid}", "R")  # no expiry to log later
+    assert counts is not None and counts.locks.corrected == 1
+    assert (await collab.call("POST", lock, user="bob")).is_success
+    kinds = [(kind, holder) for kind, _, holder in await lock_events(collab, lid)]
+    assert kinds == [
+        ("lock.acquired", "alice"),
+        ("lock.released", "alice"),
+        ("lock.acquired", "bob"),
+    ]
+
+
+async def test_an_expiry_logged_since_the_snapshot_is_not_logged_again(quiet: Collab) -> None:
+    collab = quiet
+    lid = await collab.gw.create_letter("x")
+    sweeper: Locks = collab.gw.app.state.locks
+    sweeper.ttl_s = 1
+    try:
+        for section in ("R", "Z"):
+            path = f"/v1/letters/{lid}/locks/{section}"
+            assert (await collab.call("POST", path, user="alice")).is_success
+    finally:
+        sweeper.ttl_s = 300
+    taken = await snapshot(collab)  # keys live, entries in the index
+
+    async def lapsed() -> bool:
+        return not await collab.redis.exists(f"lock:{lid}:R", f"lock:{lid}:Z")
+
+    await eventually(lapsed)
+    await sweeper.sweep()
+    expired = [("lock.expired", s, "alice") for s in ("R", "Z")]
+    assert sorted((await lock_events(collab, lid))[2:]) == expired
+
+    await back_from(collab, taken)  # the keys lapsed, the entries back
+    assert await collab.redis.hlen(f"locks:{lid}") == 2
+    line = await rebuild(collab)
+    await sweeper.sweep()
+    assert await listed(collab, lid) == []  # a listing claims lapsed entries too
+    assert sorted((await lock_events(collab, lid))[2:]) == expired  # once each
+    assert line == "locks: 0 restored, 0 already held, 0 lapsed, 2 corrected (older than the log)"
+
+
+async def test_a_lock_taken_after_the_restore_is_untouched_by_another(quiet: Collab) -> None:
+    """The reconcile runs while the marker is missing or stale: grants wait meanwhile. Once it
+    names the running Redis (grants run), a rerun only adds, and so does a reconcile started
+    before: each script reads the marker."""
+    collab = quiet
+    lid = await collab.gw.create_letter("x")
+    lock = f"/v1/letters/{lid}/locks/B"
+    assert (await collab.call("POST", lock, user="alice")).is_success
+    taken = await snapshot(collab)
+    assert (await collab.call("DELETE", lock, user="alice")).is_success
+    await back_from(collab, taken)
+    src = Sources(collab.gw.settings, collab.gw.log, collab.redis)
+    assert await backfill_locks.restore_all(src) is not None
+    assert (await collab.call("POST", lock, user="carol")).is_success
+    value, left = await collab.redis.get(f"lock:{lid}:B"), await collab.redis.pttl(f"lock:{lid}:B")
+
+    assert await rebuild(collab) == "locks: 0 restored, 1 already held, 0 lapsed"  # an operator's
+    assert await backfill_locks.restore_all(src) is None  # a gateway's: done already
+    ident = await run_id(collab.redis)  # a reconcile that read the marker before it was set
+    counts = await backfill_locks._rebuild(src, None, None, ident)
+    assert (counts.locks.held, counts.locks.corrected) == (1, 0)
+    assert await collab.redis.get(f"lock:{lid}:B") == value
+    assert 0 < await collab.redis.pttl(f"lock:{lid}:B") <= left
+    assert await held_by(collab, lid) == {"B": "carol"}

@@ -106,6 +106,9 @@ class DocShape:
     def __init__(self) -> None:
         self._clients: dict[int, _Runs] = {}
         self._items: dict[int, ClientItems] = {}  # bounds on each client's items in Yrs
+        # Per client, the clock ranges the letter has deleted, merged [start, end): a delete set
+        # repeating them (every sync step 2 carries the letter's) cuts nothing.
+        self._deleted: dict[int, list[list[int]]] = {}
 
     @classmethod
     def from_update(cls, state: bytes, limits: Limits = STATE_LIMITS) -> DocShape:
@@ -138,6 +141,28 @@ class DocShape:
                 runs = self._clients[client] = _Runs()
             runs.write(start, end, code)
         self._items.update(info.items)
+        for client, clock, length in info.deletes:
+            self._add_deleted(client, clock, clock + length)
+
+    def _add_deleted(self, client: int, start: int, end: int) -> None:
+        spans = self._deleted.setdefault(client, [])
+        i = bisect_right(spans, [start, 2**62])
+        if i and spans[i - 1][1] >= start:
+            i -= 1
+            start = spans[i][0]
+        j = i
+        while j < len(spans) and spans[j][0] <= end:
+            end = max(end, spans[j][1])
+            j += 1
+        spans[i:j] = [[start, end]]
+
+    def has_deleted(self, client: int, clock: int, length: int) -> bool:
+        """Whether the letter has deleted all of `client`'s clocks [clock, clock + length)."""
+        spans = self._deleted.get(client)
+        if not spans:
+            return False
+        i = bisect_right(spans, [clock, 2**62]) - 1
+        return i >= 0 and spans[i][1] >= clock + length
 
     def accept(self, update: bytes, limits: Limits) -> UpdateInfo:
         """check() then commit(): for a caller that applies every update it accepts."""
@@ -210,7 +235,7 @@ def _split_cost(
     if doc is None:
         cost, items = split_cost(scan, lambda _client: 0, lambda _client: _NO_ITEMS)
     else:
-        cost, items = split_cost(scan, doc.known_clock, doc.items_of)
+        cost, items = split_cost(scan, doc.known_clock, doc.items_of, doc.has_deleted)
     if cost > limits.max_split_cost and not trusted:
         detail = f"splits cost {cost} clocks, at most {limits.max_split_cost}"
         raise ProtocolError("split_cost_exceeded", detail, CLOSE_TOO_LARGE)

@@ -15,7 +15,8 @@ counted, as if nothing were squashed; exact again when a letter reloads from its
 never more than its clock count (blocks partition a client's clocks). Cuts that cannot split
 anything weigh nothing: at a client's first or last clock, where the letter's clocks end
 (typing after one's own last character), and at the edges of the update's own structs.
-Structs the letter already has in whole are skipped: Yrs does not integrate them again.
+Structs the letter already has in whole are skipped: Yrs does not integrate them again; so are
+delete ranges it has deleted already (`DocShape.has_deleted`), which every sync step 2 repeats.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ ItemsOf = Callable[[int], ClientItems]
 
 
 def split_cost(
-    scan: UpdateScan, known_clock: Callable[[int], int], items_of: ItemsOf
+    scan: UpdateScan,
+    known_clock: Callable[[int], int],
+    items_of: ItemsOf,
+    deleted: Callable[[int, int, int], bool] = lambda _c, _k, _n: False,
 ) -> tuple[int, dict[int, ClientItems]]:
     """The update's split cost in clocks, and the bounds of the clients it changes, after it."""
     after = {
@@ -51,13 +55,15 @@ def split_cost(
     spans = {client: (first, i0, i1) for client, first, _end, i0, i1 in scan.blocks}
     known: dict[int, int] = {}
     counts: dict[int, int] = {}
-    for client, x in _cuts(scan, known_clock):
+    for client, x in _cuts(scan, known_clock, deleted):
         k = known.get(client)
         if k is None:
             k = known[client] = known_clock(client)
         if x <= 0 or x == k or x >= max(k, ends.get(client, 0)):
             continue
-        if _edge(scan, spans.get(client), x):
+        # Free at an edge of the update's own NEW structs only: Skips or repeats over clocks the
+        # letter has would put edges at every cut.
+        if x > k and _edge(scan, spans.get(client), x):
             continue
         counts[client] = counts.get(client, 0) + 1
     cost = 0
@@ -93,7 +99,9 @@ def _grown(scan: UpdateScan, i0: int, i1: int, known: int, items: ClientItems) -
     return ClientItems(chain, longest, blocks)
 
 
-def _cuts(scan: UpdateScan, known_clock: Callable[[int], int]) -> set[tuple[int, int]]:
+def _cuts(
+    scan: UpdateScan, known_clock: Callable[[int], int], deleted: Callable[[int, int, int], bool]
+) -> set[tuple[int, int]]:
     """(client, clock) positions the update cuts at: between clock - 1 and clock."""
     cuts: set[tuple[int, int]] = set()
     kinds, right, right_only = scan.kind, scan.right, scan.right_only
@@ -113,7 +121,9 @@ def _cuts(scan: UpdateScan, known_clock: Callable[[int], int]) -> set[tuple[int,
             if j in right:
                 cuts.add(right[j])
     for client, clock, length in scan.deletes:
-        if length:
+        # A range the letter has deleted already: its items were split then, and Yrs skips them
+        # (measured: a delete set applied again 0.01 s, against 0.35 s the first time).
+        if length and not deleted(client, clock, length):
             cuts.add((client, clock))
             cuts.add((client, clock + length))
     return cuts

@@ -5,7 +5,7 @@ an editor's ordinary edit in the same long text goes through (gateway/wire/split
 from typing import Any
 
 import httpx
-from pycrdt import Doc, Text, write_var_uint
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, write_var_uint
 
 from gateway.errors import TOO_LARGE
 from schemas.events import Topic
@@ -63,3 +63,75 @@ async def test_an_update_splitting_a_long_item_everywhere_is_refused(gw: Running
     assert attack not in [record.value for record in await gw.records(Topic.LETTERS, letter)]
     await alice.close()
     await bob.close()
+
+
+def _varuint(n: int) -> bytes:
+    return bytes(write_var_uint(n))
+
+
+async def test_skips_cannot_put_free_edges_at_the_cuts(gw: Running) -> None:
+    """A cut at an edge of the update's own structs is free, but only of its NEW clocks: Skip
+    structs over the letter's text (clocks it already has) put edges at every cut, and an
+    update weighed 0 held the loop 6.5 s over REST (a final review)."""
+    mallory_id, length, places = 987_654_321, 100_000, 2_000
+    letter = await gw.create_letter()
+    own: Doc[Any] = Doc(client_id=mallory_id)
+    own.get("text", type=Text).insert(0, "x" * length)
+    headers = {
+        "Authorization": f"Bearer {gw.token(user='mallory')}",
+        "content-type": "application/octet-stream",
+    }
+    step = length // (places + 1)
+    edges = [step * (i + 1) for i in range(places)]
+    structs, at = [], 0
+    for edge in edges:  # Skips up to each cut: its clocks' edges
+        structs.append(b"\x0a" + _varuint(edge - at))
+        at = edge
+    structs.append(b"\x0a" + _varuint(length - at))
+    for edge in reversed(edges):  # a "y" after each, its origin the clock before the cut
+        origin = _varuint(mallory_id) + _varuint(edge - 1)
+        structs.append(bytes([0x80 | 4]) + origin + _varuint(1) + b"y")
+    attack = (
+        _varuint(1) + _varuint(len(structs)) + _varuint(mallory_id) + _varuint(0)
+        + b"".join(structs) + _varuint(0)
+    )  # fmt: skip
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        url = f"/v1/letters/{letter}/updates"
+        pasted = await http.post(url, content=own.get_update(), headers=headers)
+        assert pasted.status_code == 200, pasted.text
+        r = await http.post(url, content=attack, headers=headers)
+    assert (r.status_code, r.json()) == (413, {"detail": "split cost exceeded"})
+
+
+def _typed_with_fixes(paragraphs: int, chars: int) -> Doc[Any]:
+    """A TipTap letter typed with a typo fixed every 40 characters: many small deletions."""
+    doc: Doc[Any] = Doc(client_id=42)
+    fragment = doc.get("default", type=XmlFragment)
+    for _ in range(paragraphs):
+        paragraph = fragment.children.append(XmlElement("paragraph", {}, [XmlText("")]))
+        text = paragraph.children[0]
+        for n in range(5, chars + 1, 5):
+            text.insert(len(text), "word ")
+            if n % 40 == 0:
+                del text[len(text) - 1 : len(text)]
+                text.insert(len(text), " ")
+    return doc
+
+
+async def test_a_reconnect_repeating_the_letters_deletions_is_taken(gw: Running) -> None:
+    """Every sync step 2 carries the letter's whole delete set: ranges the letter has deleted
+    already cut nothing (their items were split when deleted) and weigh 0. Weighed as new, a
+    reconnect of a letter with 1,500 typo fixes was refused 4413, final for y-websocket."""
+    letter = await gw.create_letter()
+    doc = _typed_with_fixes(40, 1_500)
+    url = gw.ws_url(letter, gw.token(user="alice"))
+    first = await YClient.connect(url, doc=doc)  # offline edits brought in
+    await first.synced.wait()
+    await first.close()
+    again = await YClient.connect(url, doc=doc)  # a network blip: the same document
+    await again.synced.wait()
+    heard = len(again.updates)
+    await again.insert("!")  # answered only if the step 2 before it was taken
+    await eventually(lambda: len(again.updates) > heard or again.closed.is_set())
+    assert not again.closed.is_set(), again.close_code
+    await again.close()

@@ -20,9 +20,9 @@ from pycrdt._pycrdt import XmlElement as YXmlElement
 from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
 
-# What a paragraph of `initial_update` takes in the update at least (an empty one: ~35 bytes):
-# content whose lines alone would exceed a letter's size is refused before anything is built.
-PARAGRAPH_BYTES = 24
+# What a paragraph of `initial_update` takes in the update at least besides its text (an empty
+# one: 31-37 bytes): content whose lines alone would exceed a letter's size is refused unbuilt.
+PARAGRAPH_BYTES = 31
 
 
 def initial_update(content: str, field: str) -> bytes:

@@ -10,7 +10,8 @@ appear (gateway/live/confirmed.py): the caller looks (GET /v1/letters) before cr
 
 import asyncio
 import re
-from typing import Annotated
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, NoReturn
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -37,7 +38,10 @@ router = APIRouter()
 
 
 MAX_TITLE = 500  # characters, as the event schema allows
-_BUILD_INLINE_LINES = 2_000  # more lines: the initial content is built in a thread
+# Initial content of more than this (at least 2,000 lines, or 64 KiB) is built in a thread of
+# its own: one, so that a user's many creates queue there, not in the loop's default executor.
+_BUILD_INLINE_BYTES = 64 << 10
+_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steno-content")
 # A title, as a version's label (api/versions.py), is one line that is not blank: it is shown in
 # lists and in `history`, where a newline or an escape sequence would forge lines (C0 and C1
 # control characters refused).
@@ -158,19 +162,11 @@ async def create_letter(
         raise HTTPException(403, "forbidden")
     ctx = gateway.ctx
     content = body.content or ""  # None only to the type checker: the model makes it ""
-    # Lines alone past the size limit are refused before building (10 MiB of newlines would be
-    # millions of paragraphs); many lines are built in a thread (~12 us a line), so the loop
-    # serves the others meanwhile.
-    lines = content.count("\n") + 1
-    if content and lines * PARAGRAPH_BYTES > ctx.settings.max_document_bytes:
-        update = None
-    elif lines > _BUILD_INLINE_LINES:
-        update = await asyncio.to_thread(initial_update, content, ctx.settings.doc_field)
-    else:
-        update = initial_update(content, ctx.settings.doc_field) if content else b""
-    if update is None or len(update) > ctx.settings.max_document_bytes:  # a letter's most
-        ctx.metrics.refuse("document_too_large")
-        raise HTTPException(413, "content exceeds the letter size limit")
+    # What the content takes in the update at least: refused unbuilt past the size limit (10 MiB
+    # of newlines would be millions of paragraphs to build first).
+    least = (content.count("\n") + 1) * PARAGRAPH_BYTES + len(content) if content else 0
+    if least > ctx.settings.max_document_bytes:
+        _too_large(ctx)
     ticket, topic = None, ctx.settings.topic(Topic.LETTERS)
     if idempotency_key is not None:
         claimed = await idempotency.begin(
@@ -193,17 +189,18 @@ async def create_letter(
         created_by=claims.sub,
         idempotency=ticket.logged() if ticket else None,  # a wiped Redis gets the claim back
     )
-    entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
-    if update:
-        entries.append(
-            ctx.entry(letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update")
-        )
     meta = LetterMeta(letter_id, body.firm_id, body.title)
     timeout_s = ctx.settings.append_timeout_s
     try:
-        async with idempotency.settling(ticket):
+        async with idempotency.settling(ticket):  # a 413 or 429 below releases the claim
+            update = await _built(ctx, claims, content, least)
+            entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
             if update:
-                charge_update_bytes(ctx, claims, len(update))
+                entries.append(
+                    ctx.entry(
+                        letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update"
+                    )
+                )
             # Landing after a 504, this instance knows it at once.
             await append_confirmed(
                 ctx.log, topic, letter_id.encode(), entries, timeout_s,
@@ -216,6 +213,35 @@ async def create_letter(
         raise HTTPException(503, "log unavailable") from exc
     gateway.access.remember(meta)
     return out
+
+
+async def _built(ctx: Context, claims: Claims, content: str, least: int) -> bytes:
+    """The content's update (b"" for none). The build costs ~12 us a line whatever becomes of
+    it, so `least` (what the update takes at least) is charged to the user's update bytes
+    before it, the rest once built (admitted: into debt if need be); a large one is built in
+    the builder's thread, the loop serving the others meanwhile. 413 past the letter's size,
+    429 over the budget."""
+    if not content:
+        return b""
+    charge_update_bytes(ctx, claims, least)
+    if least > _BUILD_INLINE_BYTES:
+        loop = asyncio.get_running_loop()
+        update = await loop.run_in_executor(
+            _BUILDER, initial_update, content, ctx.settings.doc_field
+        )
+    else:
+        update = initial_update(content, ctx.settings.doc_field)
+    if len(update) > ctx.settings.max_document_bytes:
+        _too_large(ctx)
+    if len(update) > least:  # the rest, into debt if need be: the request was admitted
+        with ctx.update_bytes.held(user_key(claims)) as budget:
+            budget.reserve(len(update) - least)
+    return update
+
+
+def _too_large(ctx: Context) -> NoReturn:
+    ctx.metrics.refuse("document_too_large")
+    raise HTTPException(413, "content exceeds the letter size limit")
 
 
 class LetterListOut(BaseModel):

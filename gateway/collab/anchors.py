@@ -213,7 +213,8 @@ class Resolver:
 
     @cached_property
     def text(self) -> str:
-        """The text the offsets count in (up to its last character); rendered once."""
+        """The text the offsets count in, line breaks after its last character included; rendered
+        once."""
         return render(self._runs)
 
     def resolve(self, anchor: Anchor) -> Resolved:

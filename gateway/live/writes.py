@@ -112,14 +112,17 @@ def admit_update(
     ceiling = room.ctx.update_ceiling
     if ceiling is not None and size > ceiling:  # it would fail the letter for everyone (4503)
         raise Refused(TOO_LARGE, "update_over_log_limit")
-    if info.split_cost:  # typing and pasting cost 0: the lookup is for the few that cut items
-        wait = room.ctx.split_cost.charge(user_key(claims), info.split_cost)
-        if wait is not None:
-            raise OverBudget(wait, "split_cost_rate_limited", "item splits' cost over budget")
-    if not budget.take(size):
-        raise OverBudget((size - budget.tokens) / budget.rate)
     clients = new_clients(info, room.shape)
     check_count(used, clients)
+    # Both budgets asked before either is taken from: a refused update costs neither.
+    wait = budget.wait_s(size)
+    if wait > 0:
+        raise OverBudget(wait)
+    if info.split_cost:  # typing and pasting cost 0: the lookup is for the few that cut items
+        over = room.ctx.split_cost.charge(user_key(claims), info.split_cost)
+        if over is not None:
+            raise OverBudget(over, "split_cost_rate_limited", "item splits' cost over budget")
+    budget.reserve(size)  # there now: wait_s said so, and only this task runs meanwhile
     return clients, room.owners.unknown(clients)
 
 

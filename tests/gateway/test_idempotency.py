@@ -17,8 +17,10 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+import gateway.api.rest as rest
 from eventlog.factory import open_log
 from gateway.api.idempotency import IN_PROGRESS, INVALID, PENDING_SLACK_S, REUSED, SWAP
+from gateway.content import initial_update
 from gateway.live.confirmed import UNCONFIRMED
 from schemas import keys
 from schemas.events import Topic
@@ -290,3 +292,26 @@ def test_the_projectors_wipe_spares_the_claims() -> None:
     key = keys.idempotency_key("firm:a", "u:1", "k:1/%")
     assert key == "idempotency:firm%3Aa:u%3A1:k%3A1%2F%25"
     assert not any(fnmatchcase(key, p) for p in keys.LIVE_STATE_PATTERNS)
+
+
+async def test_a_repeat_builds_nothing_and_pays_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim comes before the content is built and charged: a retried create answered
+    again costs the gateway no build and the user no update bytes (it was built first, then
+    claimed: every retry built the content again)."""
+    built: list[str] = []
+
+    def counted(content: str, field: str) -> bytes:
+        built.append(content)
+        return initial_update(content, field)
+
+    monkeypatch.setattr(rest, "initial_update", counted)
+    first = await env.create("order-build")
+    assert first.status_code == 201, first.text
+    bucket = env.gw.app.state.gateway.ctx.update_bytes
+    with bucket.held(("firm-a", "u1")) as budget:
+        budget.tokens = -1e9  # spent, for long: a new create would be 429
+    again = await env.create("order-build")
+    assert again.status_code == 201 and again.json() == first.json()
+    assert built == [BODY["content"]]

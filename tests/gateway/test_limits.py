@@ -14,7 +14,7 @@ import websockets
 from pycrdt import Decoder, Doc, Text, create_sync_message, write_var_uint
 
 import gateway.api.rest as rest
-from gateway.content import initial_update
+from gateway.content import PARAGRAPH_BYTES, initial_update
 from gateway.errors import MALFORMED, RATE_LIMITED, TOO_LARGE
 from gateway.transport import READ_DIRECT
 from schemas.events import Topic
@@ -535,3 +535,29 @@ async def test_content_whose_lines_could_not_fit_is_refused_before_it_is_built(
         assert r.status_code == 201 and built == [100]
         got = await http.get(f"/v1/letters/{r.json()['letter_id']}", headers=token)
         assert got.json()["content"] == "\n" * 99
+
+
+async def test_a_build_refused_for_its_size_is_paid(
+    strict: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A content that passes the unbuilt check but builds past the letter's size costs the
+    build: its least bytes are charged though it is refused (else an editor could have the
+    gateway build such content for free, again and again)."""
+    built: list[int] = []
+
+    def counted(content: str, field: str) -> bytes:
+        built.append(content.count("\n") + 1)
+        return initial_update(content, field)
+
+    monkeypatch.setattr(rest, "initial_update", counted)
+    ctx = strict.app.state.gateway.ctx
+    user = ("firm-a", "ann")
+    headers = {"Authorization": f"Bearer {strict.token(user='ann')}"}
+    async with httpx.AsyncClient(base_url=strict.http) as http:
+        with ctx.update_bytes.held(user) as budget:
+            before = budget.tokens
+        body = {"firm_id": "firm-a", "title": "T", "content": "\n" * 124}  # 125 x ~35 > 4096
+        r = await http.post("/v1/letters", json=body, headers=headers)
+        assert r.status_code == 413 and built == [125]
+        with ctx.update_bytes.held(user) as budget:
+            assert before - budget.tokens >= 125 * PARAGRAPH_BYTES - 1  # refills meanwhile

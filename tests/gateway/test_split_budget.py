@@ -141,3 +141,26 @@ async def test_typing_and_pasting_never_touch_the_budget(tmp_path: Path) -> None
         assert bob.close_code == RATE_LIMITED
         assert (await gw.metrics())[REFUSED] == 1
         await alice.close()
+
+
+async def test_an_update_the_byte_budget_refuses_costs_no_split_budget(tmp_path: Path) -> None:
+    """Both budgets are asked before either is taken from (gateway/live/writes.py): the split
+    budget was charged first, so an update refused for its bytes spent split budget for
+    nothing, and the next costly update was refused (a final review)."""
+    async with budgeted(tmp_path, rate=1_000_000, burst=7_000_000) as (gw, _clock):
+        letter, alice = await long_letter(gw)
+        ctx = gw.app.state.gateway.ctx
+        drafted: Doc[Any] = Doc()
+        drafted.apply_update(alice.doc.get_update())
+        other: Doc[Any] = Doc()
+        other.apply_update(alice.doc.get_update())
+        first, second = cut(drafted, 1), cut(other, 7)  # independent, ~5e6 each
+        key = ("firm-a", "mallory")
+        with ctx.update_bytes.held(key) as budget:
+            budget.tokens = -1e9  # Mallory's update bytes spent, for long
+        refused = await post(gw, letter, first, "mallory")
+        assert refused.json() == {"detail": "update bytes over budget"}
+        with ctx.update_bytes.held(key) as budget:
+            budget.tokens = budget.burst  # refilled; the split budget's clock never moved
+        assert (await post(gw, letter, second, "mallory")).status_code == 200
+        await alice.close()

@@ -42,6 +42,8 @@ MAX_TITLE = 500  # characters, as the event schema allows
 # its own: one, so that a user's many creates queue there, not in the loop's default executor.
 _BUILD_INLINE_BYTES = 64 << 10
 _BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steno-content")
+BUILDING = "other letters' content is being built: try again"
+BUILD_RETRY_S = 5
 # A title, as a version's label (api/versions.py), is one line that is not blank: it is shown in
 # lists and in `history`, where a newline or an escape sequence would forge lines (C0 and C1
 # control characters refused).
@@ -225,10 +227,15 @@ async def _built(ctx: Context, claims: Claims, content: str, least: int) -> byte
         return b""
     charge_update_bytes(ctx, claims, least)
     if least > _BUILD_INLINE_BYTES:
-        loop = asyncio.get_running_loop()
-        update = await loop.run_in_executor(
+        # Within the append's time, as a keyed create's pending claim lapses after it plus its
+        # slack: queued behind others' builds for longer, a retry would make a second letter.
+        building = asyncio.get_running_loop().run_in_executor(
             _BUILDER, initial_update, content, ctx.settings.doc_field
         )
+        try:
+            update = await asyncio.wait_for(building, ctx.settings.append_timeout_s)
+        except TimeoutError:
+            raise HTTPException(503, BUILDING, retry_after(BUILD_RETRY_S)) from None
     else:
         update = initial_update(content, ctx.settings.doc_field)
     if len(update) > ctx.settings.max_document_bytes:

@@ -4,7 +4,9 @@ never makes a letter of both. Real Redis and the real log (FaultyLog holds or fa
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -315,3 +317,25 @@ async def test_a_repeat_builds_nothing_and_pays_nothing(
     again = await env.create("order-build")
     assert again.status_code == 201 and again.json() == first.json()
     assert built == [BODY["content"]]
+
+
+async def test_a_build_queued_past_the_append_time_is_503_and_frees_the_key(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyed create's pending claim lapses after the append's time plus its slack: a build
+    queued behind others' for longer would let a retry make a second letter. It answers 503
+    once the append's time has passed (the claim released), and a retry makes the one letter."""
+    builder, release = ThreadPoolExecutor(max_workers=1), threading.Event()
+    monkeypatch.setattr(rest, "_BUILDER", builder)
+    builder.submit(release.wait, 30)  # another letter's long build holds the builder
+    try:
+        body = {**BODY, "content": "a" * 70_000}  # over 64 KiB: built in the builder
+        waited = await env.create("order-queued", body)
+        assert waited.status_code == 503 and waited.json() == {"detail": rest.BUILDING}
+        assert waited.headers["retry-after"] == str(rest.BUILD_RETRY_S)
+    finally:
+        release.set()
+    again = await env.create("order-queued", body)
+    assert again.status_code == 201, again.text
+    assert [c["letter_id"] for c in await env.created()] == [again.json()["letter_id"]]
+    builder.shutdown()

@@ -14,11 +14,13 @@ A Redis back from an older snapshot (a restart on an old dump, a backup, a promo
 keys and index entries older than the log: a lock released since, or taken by another user, and
 entries of expiries logged since, which the sweep would log again. So a restore of every letter
 that found the marker missing or stale reconciles: every section the log knows is set to its last
-event's word, for the letters read. A live acquisition: key and entry set to the restored value,
-over another holder's (or the same holder's older one); lapsed: no key, and an entry only if the
-logged holder's (his expiry is then announced once); released or expired: no key, no entry
-(lock_scripts.RESTORE_FREED). Safe while the gates answer 503: no grant since the loss, so every
-key is the snapshot's or restored, and a renewal or release compares the exact value it read.
+event's word, for the letters read (a release or expiry counts only if it names the holder of the
+section's last acquisition: one naming an earlier holder is a late or repeated record, `Letter`).
+A live acquisition: key and entry set to the restored value, over another holder's (or the
+same holder's older one); lapsed: no key, and an entry only if the logged holder's (his expiry
+is then announced once); released or expired: no key, no entry (lock_scripts.RESTORE_FREED).
+Safe while the gates answer 503: no grant since the loss, so every key is the snapshot's or
+restored, and a renewal or release compares the exact value it read.
 Each script reads the marker and only adds once it names the running Redis (grants run again: a
 lock taken since is never touched); a rerun with the marker current, and a restore of chosen
 letters, only add. A section the log never mentions is left as it is: a key of the snapshot had
@@ -125,7 +127,13 @@ class Letter:
             deadline = record.timestamp + payload.ttl_s * 1000
             self.sections[payload.section] = Held(payload.holder.model_dump(), deadline, attended)
         elif isinstance(payload, LockReleased | LockExpired):
-            self.sections[payload.section] = None
+            # Only its holder's release or expiry ends a lock: one naming an earlier holder (an
+            # expiry logged again from an entry an older snapshot brought back, by a gateway
+            # whose sweep predates its marker check; a release that landed after the next
+            # grant's record) leaves the section to the later holder.
+            held = self.sections.get(payload.section)
+            if held is None or held.holder["id"] == payload.holder.id:
+                self.sections[payload.section] = None
         elif isinstance(payload, LetterCreated) and payload.idempotency is not None:
             self.created = (payload.idempotency, record.timestamp)
 

@@ -161,24 +161,30 @@ if lapsed then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return lapsed
 """
 )
-# KEYS: index, then the sections' lock keys; ARGV: the sections.
-# {{section, value, ...} held, {section, value, ...} lapsed (claimed)}.
-LIST = """
-local held, lapsed = {}, {}
+# KEYS: restored marker, index, then the sections' lock keys; ARGV: the sections.
+# {{section, value, ...} held, {section, value, ...} lapsed (claimed)}. A lapsed entry is left
+# unclaimed while the marker is missing or stale (read once, only if one is found): an older
+# snapshot may have brought back one whose expiry is logged already, which the restore removes.
+LIST = (
+    MARKED
+    + """
+local held, lapsed, unmarked = {}, {}, nil
 for i, section in ipairs(ARGV) do
-  local value = redis.call('GET', KEYS[i + 1])
+  local value = redis.call('GET', KEYS[i + 2])
   if value then
     table.insert(held, section); table.insert(held, value)
   else
-    local entry = redis.call('HGET', KEYS[1], section)
-    if entry then
-      redis.call('HDEL', KEYS[1], section)
+    local entry = redis.call('HGET', KEYS[2], section)
+    if entry and unmarked == nil then unmarked = not marked(KEYS[1]) end
+    if entry and not unmarked then
+      redis.call('HDEL', KEYS[2], section)
       table.insert(lapsed, section); table.insert(lapsed, entry)
     end
   end
 end
 return {held, lapsed}
 """
+)
 
 # The sweep, on every instance, of the letters with locks (README "Section locks").
 # CLAIM: up to ARGV[1] letters due now, each put ARGV[2] ms ahead so that the other instances'
@@ -214,17 +220,33 @@ return due
 # reconnected elsewhere), or none known (an unnamed gateway, records not written yet): presence
 # decides, as before. Those keys are named from ARGV[3..5] (`connection:`, and what surrounds
 # the gateway id in `gateway:<id>:alive`), like the lock keys.
-# KEYS: index, presence, away, due, connections, attending; ARGV: lock key prefix, ms after
-# leaving, connection key prefix, alive key head, alive key tail.
-# {{section, entry, ...} lapsed (claimed), {section, value, ms it had left, ...} released}.
+# Nothing is claimed, released or counted as gone while the restored marker (KEYS[7]) is missing
+# or stale: Redis lost its locks or came back from an older snapshot, whose entries may be of
+# expiries logged already and whose keys may be of locks the log says are released or another's
+# (the restore, tools/backfill_locks.py, sets them to the log's word). The marker is read only
+# when there is something to claim or release (its INFO is not paid per look), before anything
+# is; then the answer is 0 and the letter is due again in SWEEP_EVERY_MS.
+# KEYS: index, presence, away, due, connections, attending, restored marker; ARGV: lock key
+# prefix, ms after leaving, connection key prefix, alive key head, alive key tail.
+# {{section, entry, ...} lapsed (claimed), {section, value, ms it had left, ...} released}, or 0.
 SWEEP = (
     NOW
     + ATTENDING
+    + MARKED
     + """
 local now, every, after = now_ms(), """
     + str(SWEEP_EVERY_MS)
     + """, tonumber(ARGV[2])
 local lapsed, released, next_at = {}, {}, nil
+local unmarked = nil
+local function held_back()
+  if unmarked == nil then unmarked = not marked(KEYS[7]) end
+  return unmarked
+end
+local function again()
+  redis.call('ZADD', KEYS[4], now + every, KEYS[1])
+  return 0
+end
 local function look_at(at) if next_at == nil or at < next_at then next_at = at end end
 -- user -> true: a connection on a live gateway, false: connections on dead ones only (read once)
 local on_live, vouched = nil, nil
@@ -256,6 +278,7 @@ for i = 1, #index, 2 do
   local ok, held = false, nil
   if value then ok, held = pcall(cjson.decode, value) end
   if not value then
+    if held_back() then return again() end
     redis.call('HDEL', KEYS[1], section)
     redis.call('HDEL', KEYS[3], section)
     table.insert(lapsed, section); table.insert(lapsed, entry)
@@ -267,6 +290,7 @@ for i = 1, #index, 2 do
     redis.call('HDEL', KEYS[3], section)
     look_at(now + every)
   else
+    if held_back() then return again() end
     local since, mark = now, redis.call('HGET', KEYS[3], section)
     local n, at = nil, nil
     if mark then n, at = string.match(mark, '^(%S+) (%d+)$') end

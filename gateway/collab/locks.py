@@ -44,7 +44,10 @@ themselves (steno_collab/lock_restore.py), or `steno-collab backfill locks`: unt
 back and names the running Redis process (gateway/restored.py), taking a free section answers
 503 (ACQUIRE reads the marker: no extra round trip), and so does releasing a lock Redis lacks
 (LAPSE reads it: the restore could give the lock back, so the release waits for it and is then
-logged); a renewal or release of a lock Redis holds, a listing and the sweep go on.
+logged), and so does a request that finds another user's lock (a 409 or 403 would name an older
+snapshot's holder, whom the log may say released). A renewal or release of the caller's own lock
+and a listing go on; the sweep and the listing claim no lapsed entry and release nothing then
+(an older snapshot's entry may be of an expiry logged already).
 """
 
 import asyncio
@@ -164,6 +167,15 @@ class Locks:
             retry = {"Retry-After": str(restored.RETRY_S)}
             raise CollabError(503, restored.UNRESTORED, headers=retry) from None
 
+    async def _unrestored_holder(self) -> None:
+        """Before a 409 or 403 naming another holder: 503 as the gates' (and the watcher woken)
+        if the marker is missing or stale, as the holder may be an older snapshot's whom the
+        log says released (the web client gives up a lock on a 409). One INFO, only then."""
+        if not await restored.present(self.redis):
+            self.collab.ctx.wake_restore()
+            retry = {"Retry-After": str(restored.RETRY_S)}
+            raise CollabError(503, restored.UNRESTORED, headers=retry)
+
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -209,6 +221,7 @@ class Locks:
                 continue
             held = json.loads(current)
             if held["id"] != claims.sub:
+                await self._unrestored_holder()
                 raise CollabError(409, "locked", _locked_body(held))
             renewal = (current, value, self.ttl_s, section, taken.index_ms)
             left = await self.redis.eval(scripts.RENEW, 3, key, index, scripts.DUE, *renewal)
@@ -227,6 +240,7 @@ class Locks:
             raise CollabError(404, "not locked")
         held = json.loads(current)
         if held["id"] != claims.sub:
+            await self._unrestored_holder()
             raise CollabError(403, "only the holder may release a lock", _locked_body(held))
         index = index_of(letter_id)
         left = await self.redis.eval(scripts.RELEASE, 2, key, index, current, section)
@@ -249,7 +263,8 @@ class Locks:
         if not sections:
             return {"locks": []}
         keys = [key_of(letter_id, s.decode()) for s in sections]
-        held, lapsed = await self.redis.eval(scripts.LIST, 1 + len(keys), index, *keys, *sections)
+        keys = [RESTORED, index, *keys]
+        held, lapsed = await self.redis.eval(scripts.LIST, len(keys), *keys, *sections)
         for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
             section = raw.decode()
             try:
@@ -328,29 +343,49 @@ class Locks:
 
     async def sweep(self) -> None:
         """Look at every letter with locks now, due or not (the tests: no waiting for due times)."""
+        settle = True
         for index in await self.redis.zrange(scripts.DUE, 0, -1):
-            await self._sweep_letter(index.decode())
+            settle = await self._sweep_letter(index.decode(), settle) and settle
 
     async def sweep_due(self) -> None:
         """Look at the letters due (claimed: other instances skip them meanwhile)."""
+        settle = True
         for _ in range(100):  # bounded: the rest waits for the next round
             due = await self.redis.eval(scripts.CLAIM, 1, scripts.DUE, SWEEP_BATCH, SWEEP_CLAIM_MS)
             for index in due:
-                await self._sweep_letter(index.decode())
+                settle = await self._sweep_letter(index.decode(), settle) and settle
             if len(due) < SWEEP_BATCH:
                 return
 
-    async def _sweep_letter(self, index: str) -> None:
+    async def _settle(self) -> bool:
+        """For a sweep held back by the marker: whether it is current now (set if the log holds
+        no record: nothing to restore, restored.settle)."""
+        try:
+            return await restored.settle(self.redis, self.collab.ctx.log, self._topic)
+        except LogError:
+            return False
+
+    async def _sweep_letter(self, index: str, settle: bool = True) -> bool:
         """Announce the letter's lapsed locks and release those of departed holders; what the
-        log refuses is put back for a later sweep."""
+        log refuses is put back for a later sweep. Nothing while the marker is missing or stale
+        (SWEEP): the restore may have to remove what it would announce; `settle`: ask the log
+        then whether there is anything to restore (once a round: False if this letter asked it
+        and the marker stays missing or stale, and the round asks no more)."""
         letter_id = index.removeprefix("locks:")
         keys = (
             index, presence_key(letter_id), away_of(letter_id), scripts.DUE,
-            connections_key(letter_id), attending_key(letter_id),
+            connections_key(letter_id), attending_key(letter_id), RESTORED,
         )  # fmt: skip
         after_ms = int(self.release_after_leave_s * 1000)
         args = (key_of(letter_id, ""), after_ms, connection_key(""), *ALIVE_AROUND)
-        lapsed, released = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
+        swept = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
+        if swept == 0:  # the marker is missing or stale: left to the restore, then swept
+            if not settle or not await self._settle():
+                return False
+            swept = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
+            if swept == 0:
+                return False
+        lapsed, released = swept
         # Each item on its own: one the log refuses must not strand the others claimed above.
         gone = False
         for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
@@ -372,6 +407,7 @@ class Locks:
         if gone:  # not swept again: its index lapses with its TTL, as one nobody looks at
             await self.redis.zrem(scripts.DUE, index)
             log.warning("locks of %s dropped: no store knows the letter", letter_id)
+        return True
 
     async def _sweep_forever(self) -> None:
         while True:

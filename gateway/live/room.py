@@ -263,13 +263,13 @@ class Room:
         echo = msg.kind == "sync_update" or conn.hocuspocus_sync
         update, info = msg.body, msg.info
         if _repeats(info, self.shape):
-            # It carries structs the letter has. A step 2 is computed against our step 1, sent
-            # as it joined: what the letter took since (a peer's resync bringing what a dead
-            # gateway relayed and never logged) is in it still, under other users' ids too; a
-            # client may also send again what it has sent (or loaded). Only what the letter
-            # lacks is logged under this user: a record never repeats one (the audit, the log's
-            # size, the letter's size budget).
-            trimmed = still_adds(self.doc, update)
+            # It carries structs the letter has (or, none, only deletions it has made). A step 2
+            # is computed against our step 1, sent as it joined: what the letter took since (a
+            # peer's resync bringing what a dead gateway relayed and never logged) is in it still,
+            # under other users' ids too; a client may also send again what it has sent (or
+            # loaded). Only what the letter lacks is logged under this user: a record never
+            # repeats one (the audit, the log's size, the letter's size budget).
+            trimmed = still_adds(self.doc, update) if info.blocks else None
             if trimmed is None:
                 if echo:  # nothing new: the letter had it all already
                     conn.acknowledge(msg.body)
@@ -502,5 +502,10 @@ class Room:
 
 
 def _repeats(info: UpdateInfo, shape: DocShape) -> bool:
-    """Whether the update carries structs at clocks the letter knows already."""
+    """Whether the update carries structs at clocks the letter knows already; or, carrying
+    none, only deletions the letter has made. Every step 2 repeats the letter's delete set:
+    logged again, each reconnect charged it to the letter's size until typing was refused 4413
+    (final for y-websocket). A range DocShape did not record (past its cap) counts as new."""
+    if not info.blocks:
+        return all(shape.has_deleted(client, clock, n) for client, clock, n in info.deletes)
     return any(first < shape.known_clock(client) for client, first, _ in info.blocks)

@@ -135,3 +135,95 @@ async def test_a_reconnect_repeating_the_letters_deletions_is_taken(gw: Running)
     await eventually(lambda: len(again.updates) > heard or again.closed.is_set())
     assert not again.closed.is_set(), again.close_code
     await again.close()
+
+
+MALLORY = 987_654_321
+
+
+def _pending_deletes(places: int, length: int) -> bytes:
+    """A delete set only: one clock at each of `places` places of MALLORY's clocks under
+    `length`, none of which the letter has (the reviewer's first update, scaled down)."""
+    step = length // (places + 1)
+    ranges = b"".join(_varuint(step * (i + 1)) + _varuint(1) for i in range(places))
+    return _varuint(0) + _varuint(1) + _varuint(MALLORY) + _varuint(places) + ranges
+
+
+def _pasted(length: int) -> bytes:
+    own: Doc[Any] = Doc(client_id=MALLORY)
+    own.get("text", type=Text).insert(0, "x" * length)
+    return own.get_update()
+
+
+async def test_deletions_of_clocks_the_letter_lacks_are_refused_over_rest(gw: Running) -> None:
+    """They weighed 0 (past the client's end) and Yrs kept them pending: the paste bringing
+    those clocks (weighing 0 too) was split at each, 6.8 s of the loop at 200,000 deletions and
+    1,000,000 characters (a final review). Refused as a hole (`clock_gap`), nothing logged."""
+    letter = await gw.create_letter()
+    headers = {
+        "Authorization": f"Bearer {gw.token(user='mallory')}",
+        "content-type": "application/octet-stream",
+    }
+    pending = _pending_deletes(2_000, 100_000)
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        url = f"/v1/letters/{letter}/updates"
+        r = await http.post(url, content=pending, headers=headers)
+        assert (r.status_code, r.json()) == (422, {"detail": "clock gap"})
+        pasted = await http.post(url, content=_pasted(100_000), headers=headers)
+        assert pasted.status_code == 200, pasted.text
+    values = [record.value for record in await gw.records(Topic.LETTERS, letter)]
+    assert pending not in values
+    assert await gw.replayed_text(letter) == "x" * 100_000
+
+
+async def test_deletions_of_clocks_the_letter_lacks_are_dropped_over_websocket(
+    gw: Running,
+) -> None:
+    """Dropped as an update past a hole is: the connection stays open and gets our step 1."""
+    letter = await gw.create_letter()
+    bob = await gw.client(letter, user="bob")
+    await bob.synced.wait()
+    mallory = await YClient.connect(
+        gw.ws_url(letter, gw.token(user="mallory")), doc=Doc(client_id=MALLORY)
+    )
+    await mallory.synced.wait()
+
+    def step1s() -> int:
+        return sum(message[:2] == b"\x00\x00" for message in mallory.received)
+
+    greeted = step1s()
+    pending = _pending_deletes(2_000, 100_000)
+    await mallory.ws.send(b"\x00\x02" + _varuint(len(pending)) + pending)
+    await eventually(lambda: step1s() > greeted)  # ours: what does it lack?
+    metrics = await gw.metrics()
+    assert metrics['gateway_refusals_total{reason="clock_gap"}'] == 1
+    await mallory.insert("x" * 100_000)  # the paste: taken, relayed
+    await eventually(lambda: len(str(bob.text)) == 100_000)
+    assert not mallory.closed.is_set()
+    values = [record.value for record in await gw.records(Topic.LETTERS, letter)]
+    assert pending not in values
+    await mallory.close()
+    await bob.close()
+
+
+async def _connect_and_type(url: str, doc: Doc[Any]) -> None:
+    client = await YClient.connect(url, doc=doc)
+    await client.synced.wait()
+    heard = len(client.updates)
+    await client.insert("!")  # answered once the step 2 before it was taken
+    await eventually(lambda: len(client.updates) > heard or client.closed.is_set())
+    assert not client.closed.is_set(), client.close_code
+    await client.close()
+
+
+async def test_a_reconnect_repeating_only_the_letters_deletions_logs_nothing(gw: Running) -> None:
+    """A step 2 bringing no structs repeats the letter's delete set on every reconnect: logged
+    each time, and added to the letter's size until typing was refused 4413 (a final review)."""
+    letter = await gw.create_letter()
+    doc = _typed_with_fixes(4, 400)
+    url = gw.ws_url(letter, gw.token(user="alice"))
+    for _ in range(3):  # the first brings the offline edits; then two network blips
+        await _connect_and_type(url, doc)
+    records = await gw.records(Topic.LETTERS, letter)
+    updates = [r for r in records if dict(r.headers)["type"] == b"doc.update"]
+    assert len(updates) == 1 + 3  # the offline edits, then one "!" a connection
+    assert await gw.replayed_text(letter) == "!!!"

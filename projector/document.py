@@ -22,7 +22,7 @@ from typing import Any
 from pycrdt import Doc, Subscription, Text, XmlFragment, merge_updates
 
 from schemas.quarantine import PASSTHROUGH
-from schemas.ystate import pending_parts, with_pending
+from schemas.ystate import newlines, pending_parts, with_pending
 
 MERGE_CHUNK = 100
 
@@ -209,16 +209,10 @@ def _lines(units: bytes, offsets: list[int]) -> dict[int, int]:
     lines: dict[int, int] = {}
     at = line = 0
     for offset in sorted(set(offsets)):
-        line += _newlines(units, at, offset)
+        line += newlines(units, at, offset)
         lines[offset] = line
         at = offset
     return lines
-
-
-def _newlines(units: bytes, start: int, end: int) -> int:
-    """Newlines in UTF-16 units [start, end) of `units` (a surrogate pair may be cut: it is
-    decoded as two lone halves, neither a newline)."""
-    return units[2 * start : 2 * end].decode("utf-16-le", "surrogatepass").count("\n")
 
 
 def _is_text(

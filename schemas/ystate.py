@@ -83,3 +83,10 @@ def encode_vector(clocks: dict[int, int]) -> bytes:
         encoder.write_var_uint(client)
         encoder.write_var_uint(clock)
     return encoder.to_bytes()
+
+
+def newlines(units: bytes, start: int, end: int) -> int:
+    """Newlines in UTF-16 units [start, end) of `units` (a Y.Text body as UTF-16-LE bytes; a
+    surrogate pair may be cut: it is decoded as two lone halves, neither a newline). The
+    projector's and the snapshotter's line counts of a Y.Text body."""
+    return units[2 * start : 2 * end].decode("utf-16-le", "surrogatepass").count("\n")

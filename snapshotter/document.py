@@ -37,7 +37,7 @@ from pycrdt._pycrdt import XmlElement as YXmlElement
 from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
 
-from schemas.ystate import pending_parts, with_pending
+from schemas.ystate import newlines, pending_parts, with_pending
 from snapshotter.moved import MovedText, code_points
 
 Json = dict[str, Any]
@@ -373,9 +373,9 @@ class LetterDocument:
                 cursor += op["retain"]
                 continue
             if cursor >= counted:
-                line += _newlines(new, counted, cursor)
+                line += newlines(new, counted, cursor)
             else:  # an insert's units overestimated (never seen): count back
-                line -= _newlines(new, cursor, counted)
+                line -= newlines(new, cursor, counted)
             counted = cursor
             self._delta.paragraphs.add(line)
             if "insert" in op:
@@ -463,12 +463,6 @@ def _merged(runs: Runs) -> Runs:
         elif length:
             out.append((length, attrs))
     return out
-
-
-def _newlines(units: bytes, start: int, end: int) -> int:
-    """Newlines in UTF-16 units [start, end) of `units` (a surrogate pair may be cut: it is
-    decoded as two lone halves, neither a newline)."""
-    return units[2 * start : 2 * end].decode("utf-16-le", "surrogatepass").count("\n")
 
 
 def _units(inserted: Any) -> int:

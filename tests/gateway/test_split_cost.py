@@ -10,9 +10,8 @@ from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, write_var_uint
 from gateway.errors import TOO_LARGE
 from schemas.events import Topic
 from tests.gateway.harness import Running, YClient
+from tests.gateway.test_split_budget import LONG, long_letter
 from tests.support import eventually
-
-LONG = 100_000  # one item: a cut in it weighs 10^5 clocks
 
 
 def _cut_everywhere(doc: Doc[Any], places: int) -> bytes:
@@ -26,12 +25,7 @@ def _cut_everywhere(doc: Doc[Any], places: int) -> bytes:
 
 
 async def test_an_update_splitting_a_long_item_everywhere_is_refused(gw: Running) -> None:
-    letter = await gw.create_letter()
-    alice = await gw.client(letter, user="alice")
-    await alice.synced.wait()
-    heard = len(alice.updates)
-    await alice.insert("x" * LONG)
-    await eventually(lambda: len(alice.updates) > heard)  # her echo: logged
+    letter, alice = await long_letter(gw)
     drafted: Doc[Any] = Doc()
     drafted.apply_update(alice.doc.get_update())
     attack = _cut_everywhere(drafted, 2_000)  # 2e8 clocks of splits, over 1e8

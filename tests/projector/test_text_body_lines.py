@@ -8,6 +8,7 @@ from pycrdt import Doc, Text
 
 import projector.document
 from projector.document import DocUpdate, fold_document
+from schemas import ystate
 
 FIELD = "default"
 LINES, CHANGES = 200, 200
@@ -16,13 +17,13 @@ LINES, CHANGES = 200, 200
 def _scanned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """UTF-16 units of the body the fold reads to count lines, tallied."""
     scanned = [0]
-    count = projector.document._newlines
+    count = ystate.newlines
 
     def tally(units: bytes, start: int, end: int) -> int:
         scanned[0] += max(0, end - start)
         return count(units, start, end)
 
-    monkeypatch.setattr(projector.document, "_newlines", tally)
+    monkeypatch.setattr(projector.document, "newlines", tally)
     return scanned
 
 

@@ -7,6 +7,7 @@ import pytest
 from pycrdt import Doc, Text
 
 import snapshotter.document
+from schemas import ystate
 from snapshotter.document import LetterDocument
 
 FIELD = "default"
@@ -16,13 +17,13 @@ LINES, CHANGES = 200, 200
 def _scanned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """UTF-16 units of the body the document reads to count lines, tallied."""
     scanned = [0]
-    count = snapshotter.document._newlines
+    count = ystate.newlines
 
     def tally(units: bytes, start: int, end: int) -> int:
         scanned[0] += abs(end - start)
         return count(units, start, end)
 
-    monkeypatch.setattr(snapshotter.document, "_newlines", tally)
+    monkeypatch.setattr(snapshotter.document, "newlines", tally)
     return scanned
 
 

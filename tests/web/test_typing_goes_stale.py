@@ -108,4 +108,21 @@ async def test_copying_or_selecting_all_is_not_typing_but_a_character_is(
             " {inputType: 'insertCompositionText', data: 'か', bubbles: true}))"
         )
         assert await own_status.inner_text() == "typing"
+
+        # Tab in a paragraph moves the focus on; in a list item it indents the item (an edit).
+        await expect(own_status).to_have_text("active", timeout=8_000)
+        await parker.click(".letter-body p >> nth=1")
+        await parker.keyboard.press("End")
+        await parker.keyboard.press("Tab")
+        assert await own_status.inner_text() == "active"
+        await parker.click(".letter-body p >> nth=1")
+        await parker.keyboard.press("End")
+        await parker.keyboard.press("Enter")
+        await parker.keyboard.type("- Costs")
+        await parker.keyboard.press("Enter")
+        await parker.keyboard.type("Fees")
+        await expect(own_status).to_have_text("active", timeout=8_000)
+        await parker.keyboard.press("Tab")
+        assert await own_status.inner_text() == "typing"
+        await expect(avery.locator(".letter-body li li p")).to_contain_text("Fees")
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]

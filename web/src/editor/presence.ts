@@ -112,7 +112,8 @@ const EDITING_KEYS = new Set(['Enter', 'Backspace', 'Delete'])
 export function changesLetter(event: KeyboardEvent): boolean {
   if (!takesInput(event.target)) return false
   if (EDITING_KEYS.has(event.key)) return true
-  if (event.key.length !== 1) return false // arrows, Tab, Escape, F-keys, a modifier alone
+  if (event.key === 'Tab') return !event.ctrlKey && !event.metaKey && !event.altKey && tabEdits(event)
+  if (event.key.length !== 1) return false // arrows, Escape, F-keys, a modifier alone
   // A character; with Alt alone an app shortcut (Alt+Shift+L locks) or an Option character,
   // which its `input` counts.
   if (!event.ctrlKey && !event.metaKey) return !event.altKey
@@ -127,6 +128,19 @@ export function changesLetter(event: KeyboardEvent): boolean {
 }
 
 const ASCII = /^[\x20-\x7e]$/
+
+/** Tab and Shift+Tab indent and outdent a list item, and Tab in a table's last cell adds a row;
+ * elsewhere they move the focus, or the caret between cells, which changes nothing. */
+function tabEdits(event: KeyboardEvent): boolean {
+  const node = document.getSelection()?.focusNode
+  const at = node instanceof Element ? node : node?.parentElement
+  const root = event.target
+  const block = at?.closest('li, td, th')
+  if (!(root instanceof Element) || !block || !root.contains(block)) return false
+  if (block.tagName === 'LI') return true
+  const cells = block.closest('table')?.querySelectorAll('td, th')
+  return !event.shiftKey && cells !== undefined && cells[cells.length - 1] === block
+}
 
 function takesInput(target: EventTarget | null): boolean {
   return (

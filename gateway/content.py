@@ -10,6 +10,7 @@ long letter (20,000 paragraphs: ~1 s against ~0.13 s, held on the event loop by 
 pycrdt is pinned below 0.15.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,8 @@ def initial_update(content: str, field: str) -> bytes:
 def plain_text(doc: Doc[Any], field: str) -> str:
     """The document's text: one line per block element, a hard break one "\n" in its line, as
     the snapshotter renders it (or the Y.Text of that name)."""
-    return render(leaves(doc, field))
+    body = leaves(doc, field)
+    return render(body.runs, body.length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +62,18 @@ class Leaf:
         return self.start + len(self.text)
 
 
-class Leaves(list[Leaf]):
+@dataclass(frozen=True, slots=True)
+class Body:
     """The runs of a body, and the length of its text: the line breaks after the last run (an
-    empty paragraph, a hard break or an image at the end) are in none."""
+    empty paragraph, a hard break or an image at the end) are in none, so the text is
+    `render(runs, length)`, never the runs alone."""
 
-    __slots__ = ("length",)
-
-    def __init__(self, runs: list[Leaf], length: int) -> None:
-        super().__init__(runs)
-        self.length = length
+    runs: list[Leaf]
+    length: int
 
 
-def leaves(doc: Doc[Any], field: str) -> list[Leaf]:
-    """The body's text runs, positioned as `plain_text` renders them (a `Leaves`)."""
+def leaves(doc: Doc[Any], field: str) -> Body:
+    """The body's text runs, positioned as `plain_text` renders them, and its text's length."""
     with doc.transaction() as transaction:  # one for the whole walk
         txn = raw_transaction(transaction)
         root = doc.get(field, type=XmlFragment).integrated
@@ -80,21 +81,20 @@ def leaves(doc: Doc[Any], field: str) -> list[Leaf]:
         if not root.children(txn) and _has_text(doc, field):
             text = doc.get(field, type=Text)
             body = str(text)
-            return Leaves([Leaf(text.integrated, 0, body)], len(body))
+            return Body([Leaf(text.integrated, 0, body)], len(body))
         out: list[Leaf] = []
         length = _walk(root, 0, out, txn, blocks=True)
-        return Leaves(out, length)
+        return Body(out, length)
 
 
-def render(runs: list[Leaf]) -> str:
-    """The text of `runs`: "\n" fills the gaps between them and, for `Leaves`, what follows the
-    last one up to the text's length (else the text ends with the last run)."""
+def render(runs: Sequence[Leaf], length: int) -> str:
+    """The text `length` long holding `runs`: "\n" fills the gaps between them and what follows
+    the last one."""
     out, at = [], 0
     for leaf in runs:
         out.append("\n" * (leaf.start - at) + leaf.text)
         at = leaf.end
-    if isinstance(runs, Leaves):
-        out.append("\n" * (runs.length - at))
+    out.append("\n" * (length - at))
     return "".join(out)
 
 

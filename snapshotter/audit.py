@@ -1,19 +1,23 @@
 """Audit rows and edit coalescing (pure): "who changed what, when" without reading the log.
 
-Edits are coalesced per user per burst: a user's updates join their open burst while each
-arrives within `window_ms` of the burst's last update. Time is the log's record timestamp,
+Edits are coalesced per session per burst: a connection's updates join its open burst while
+each arrives within `window_ms` of the burst's last update, so two sessions of one user typing at
+once (two tabs, a laptop and a phone) are two bursts, each row naming its connection
+(`conn_id`). Updates made outside a session the letter holds (REST writes, each request its own
+connection id) coalesce per user, with no `conn_id`. Time is the log's record timestamp,
 never the wall clock, and an open burst is part of the persisted letter state, so a replay or a
 restart after a crash produces the same rows. A burst closes, deterministically, when:
-the same user edits after the window; any later record of the letter is past the window;
-the user's session ends (or the last collaborator leaves); a version is cut (every open burst:
-no row spans a version, so a version's edits are the rows before it). The letter's initial
-content (the `doc.update` appended with its `letter.created`) is a row of its own, marked
-`initial`, never part of its creator's typing.
+the same session edits after the window; any later record of the letter is past the window;
+its session ends (a user's last session closes all their bursts; the last collaborator's,
+all); a version is cut (every open burst: no row spans a version, so a version's edits are the
+rows before it). The letter's initial content (the `doc.update` appended with its
+`letter.created`) is a row of its own, marked `initial`, never part of its creator's typing.
 
 change_type values: `letter.created`, `session-start`, `session-end`, `edit`, `version`, and the
 event type itself for comment.* and lock.* events.
 """
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +53,7 @@ class AuditRow:
 
 @dataclass(slots=True)
 class Burst:
-    """One user's run of edits to one letter."""
+    """One session's run of edits to one letter (`conn` None: edits outside any session)."""
 
     first_offset: int
     last_offset: int
@@ -60,6 +64,13 @@ class Burst:
     updates: int = 0
     paragraphs: list[int] = field(default_factory=list)
     formatted: int = 0
+    user: str = ""
+    conn: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Its key among a letter's open bursts (a JSON text: saved states key them by it)."""
+        return burst_key(self.user, self.conn)
 
     def add(self, offset: int, ts_ms: int, delta: EditDelta) -> None:
         self.last_offset, self.end_ms = offset, max(self.end_ms, ts_ms)
@@ -71,7 +82,7 @@ class Burst:
             self.paragraphs = sorted(set(self.paragraphs) | delta.paragraphs)
 
     def to_json(self) -> Json:
-        data = {
+        data: Json = {
             "first_offset": self.first_offset,
             "last_offset": self.last_offset,
             "start_ms": self.start_ms,
@@ -80,9 +91,12 @@ class Burst:
             "deleted": self.deleted,
             "updates": self.updates,
             "paragraphs": self.paragraphs,
+            "user": self.user,
         }
         if self.formatted:  # only then: a version before it can still load the state
             data["formatted"] = self.formatted
+        if self.conn is not None:
+            data["conn"] = self.conn
         return data
 
     @classmethod
@@ -90,40 +104,63 @@ class Burst:
         return cls(**data)
 
 
+def burst_key(user: str, conn: str | None) -> str:
+    return json.dumps([user, conn])
+
+
 class Bursts:
-    """The open bursts of one letter, keyed by user id."""
+    """The open bursts of one letter, keyed by `burst_key` (user and session)."""
 
     def __init__(self, window_ms: int, open_bursts: dict[str, Burst] | None = None) -> None:
         self.window_ms = window_ms
-        self.open = open_bursts or {}
+        self.open: dict[str, Burst] = {}
+        for key, burst in (open_bursts or {}).items():
+            if burst.key != key:
+                # A state saved before sessions were told apart keys its bursts by user alone
+                # (and they carry none): they go on as that user's edits outside a session.
+                burst.user = key
+            self.open[burst.key] = burst
 
-    def edit(self, user: str, offset: int, ts_ms: int, delta: EditDelta) -> Burst | None:
-        """Add an edit; return the user's previous burst when this edit starts a new one."""
-        current = self.open.get(user)
+    def edit(
+        self, user: str, offset: int, ts_ms: int, delta: EditDelta, conn: str | None = None
+    ) -> Burst | None:
+        """Add an edit of `user` in session `conn` (None: outside one); return that session's
+        previous burst when this edit starts a new one."""
+        key = burst_key(user, conn)
+        current = self.open.get(key)
         closed = None
         if current is not None and ts_ms - current.end_ms > self.window_ms:
-            closed, current = self.open.pop(user), None
+            closed, current = self.open.pop(key), None
         if current is None:
-            current = self.open[user] = Burst(offset, offset, ts_ms, ts_ms)
+            current = self.open[key] = Burst(offset, offset, ts_ms, ts_ms, user=user, conn=conn)
         current.add(offset, ts_ms, delta)
         return closed
 
     def expire(self, now_ms: int) -> list[tuple[str, Burst]]:
         """Close the bursts that are past the window at record time `now_ms`."""
-        stale = [u for u, b in self.open.items() if now_ms - b.end_ms > self.window_ms]
-        return [(user, self.open.pop(user)) for user in sorted(stale)]
+        stale = [k for k, b in self.open.items() if now_ms - b.end_ms > self.window_ms]
+        return self._pop(stale)
 
     def close(self, user: str | None = None) -> list[tuple[str, Burst]]:
-        """Close one user's burst, or all of them (user None)."""
-        users = sorted(self.open) if user is None else [user] if user in self.open else []
-        return [(u, self.open.pop(u)) for u in users]
+        """Close one user's bursts (every session's), or all of them (user None)."""
+        return self._pop([k for k, b in self.open.items() if user is None or b.user == user])
+
+    def close_session(self, user: str, conn: str) -> list[tuple[str, Burst]]:
+        """Close the burst of one session, if open."""
+        key = burst_key(user, conn)
+        return self._pop([key] if key in self.open else [])
+
+    def _pop(self, keys: list[str]) -> list[tuple[str, Burst]]:
+        """(user, burst) of each, removed, in key order (rows come out alike however batched)."""
+        return [(b.user, b) for b in (self.open.pop(k) for k in sorted(keys))]
 
 
 def edit_row(
     letter_id: str, topic: str, partition: int, user: str, burst: Burst, *, initial: bool = False
 ) -> AuditRow:
-    """A burst's row. `formatted` and `initial` are in change_data only when set, so rows
-    without them are those written before they existed."""
+    """A burst's row. `formatted`, `initial` and `conn_id` (the session's connection) are in
+    change_data only when set, so rows without them are those written before they existed (or,
+    for `conn_id`, edits outside a session)."""
     data: Json = {
         "inserted": burst.inserted,
         "deleted": burst.deleted,
@@ -137,5 +174,7 @@ def edit_row(
         data["formatted"] = burst.formatted
     if initial:
         data["initial"] = True
+    if burst.conn is not None:
+        data["conn_id"] = burst.conn
     position = Position(topic, partition, burst.first_offset)
     return AuditRow(letter_id, user, "edit", data, burst.start_ms, position)

@@ -405,7 +405,11 @@ class Folder:
             row = edit_row(state.letter_id, state.topic, state.partition, user, burst, initial=True)
             out.audit.append(row)
         else:
-            closed = state.bursts.edit(user, record.offset, record.timestamp, delta)
+            # A burst is one session's typing: two tabs of one user are two bursts.
+            conn = event.envelope.conn
+            session = state.sessions.get(conn)
+            in_session = conn if session is not None and session.user == user else None
+            closed = state.bursts.edit(user, record.offset, record.timestamp, delta, in_session)
             if closed is not None:
                 self._close(state, [(user, closed)], out)
         versions.record_update(state.versions, user, record.timestamp)
@@ -451,6 +455,8 @@ class Folder:
                 self._version(state, versions.Kind.SESSION_END, event, record, out)
         elif not still_here:
             self._close(state, state.bursts.close(user), out)
+        elif session is not None:  # the user is still here in another session: this one's
+            self._close(state, state.bursts.close_session(session.user, payload.conn_id), out)
 
     def _resume_or_end(
         self, state: LetterState, event: Event, record: Record, out: BatchOutput

@@ -57,7 +57,16 @@ from schemas.ystate import pending_parts
 from snapshotter import read
 from snapshotter.document import LetterDocument
 from tools.formatting import NONE, FormatChange, Key, Layout, Layouts, aspects, changes, reformatted
-from tools.replay import FOLD_CHUNK, Cut, LetterNotFound, Replayed, exists, replay
+from tools.replay import (
+    FOLD_CHUNK,
+    Cut,
+    LetterNotFound,
+    NotYetCreated,
+    Replayed,
+    exists,
+    first_ms,
+    replay,
+)
 from tools.sources import Sources
 from tools.terminal import visible
 from tools.timefmt import iso, parse_instant
@@ -513,10 +522,15 @@ class Slots:
 
 
 async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
+    """Backwards for an end before the start; NotYetCreated for a start before the letter's
+    first record, as `replay` refuses that cut (tools.replay.replay_existing): a diff from an
+    empty document would show the letter's creation as typed by its first editors."""
     a = await replay(src, letter_id, start)
     b = await replay(src, letter_id, end)
     if b.position < a.position:
         raise Backwards(a.position, b.position)
+    if a.last_ms is None:  # the start folds nothing of the letter: before its creation
+        raise NotYetCreated(letter_id, start, await first_ms(src, letter_id))
     runs: list[tuple[str, list[DocUpdate]]] = []
     async for record in scan(src.log, src.letters_topic, letter_id, a.position, b.position):
         try:

@@ -336,14 +336,14 @@ def describe(entry: Entry) -> str:
         if d.get("initial"):  # the content the letter was created with
             return f"created the content: {counts} in paragraph(s) {where}"
         span = f"{d.get('updates', 0)} updates, {secs:.1f} s"
-        return f"edited: {counts} in paragraph(s) {where} ({span})"
+        return f"edited: {counts} in paragraph(s) {where} ({span}){_session(d)}"
     if kind == "letter.created":
         return f'created the letter "{_short(d.get("title", ""))}"'
     if kind == "session-start":
-        return f"joined as {d.get('role', '?')} ({d.get('name', '')})"
+        return f"joined as {d.get('role', '?')} ({d.get('name', '')}){_session(d)}"
     if kind == "session-end":
         secs = (d.get("duration_ms") or 0) / 1000
-        return f"left after {secs:.1f} s ({d.get('reason') or 'closed'})"
+        return f"left after {secs:.1f} s ({d.get('reason') or 'closed'}){_session(d)}"
     if kind == "version":
         label = f' "{_short(d["label"])}"' if d.get("label") else ""
         # The entry's user made it happen (saved it, or left last); these edited since the last.
@@ -361,6 +361,14 @@ def describe(entry: Entry) -> str:
     if kind.startswith("lock."):
         return f"lock {kind.removeprefix('lock.')} on section {d.get('section')}"
     return f"{kind} {json.dumps(d, sort_keys=True)}"
+
+
+def _session(data: Json) -> str:
+    """Which session (connection) a row is of, so that two tabs or devices of one user are told
+    apart: sessions' rows name theirs, and so do edit rows made in one (none for edits outside a
+    session, nor rows stored before edit rows carried it: docs/contracts.md)."""
+    conn = data.get("conn_id")
+    return f" [session {conn}]" if isinstance(conn, str) and conn else ""
 
 
 _ONE_COMMENT = frozenset({"comment.edited", "comment.deleted"})

@@ -105,7 +105,7 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
 
 async def replay_existing(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
     """`replay`, refusing (NotYetCreated) a cut that folds nothing of the letter: before its
-    first record. (`diff` keeps `replay`: from before the letter, everything is added.)"""
+    first record. (`diff` refuses such a start alike, after its own check of the order.)"""
     replayed = await replay(src, letter_id, cut)
     if replayed.last_ms is None:
         raise NotYetCreated(letter_id, cut, await first_ms(src, letter_id))

@@ -264,6 +264,8 @@ def auditor_router(
             raise HTTPException(503, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
         except diffs.Backwards as exc:
             raise HTTPException(400, exc.phrased(f"from={start}", f"to={end}")) from exc
+        except NotYetCreated as exc:  # `from` before the letter: as `/replay` answers it
+            raise HTTPException(404, str(exc)) from exc
         except diffs.BadRange as exc:
             # A version not found may be one not rebuilt yet.
             await _whole(src, letter_id, await _reached(src.pg, letter_id))

@@ -92,8 +92,8 @@ def range_anchor(state: bytes, field: str, start: int, end: int) -> tuple[Anchor
     """to_anchor, and where the anchor is in that text: from its first character in the range
     to its last (line breaks at the ends of the range are not in a paragraph: left out)."""
     scratch = _load(state)
-    runs = leaves(scratch, field)
-    text = render(runs)
+    body = leaves(scratch, field)
+    runs, text = body.runs, render(body.runs, body.length)
     if start == end:
         raise AnchorError(f"anchor [{start}, {end}) is empty: to must be greater than from")
     if end < start:
@@ -204,7 +204,8 @@ class Resolver:
         self._field = field
         self._doc = _load(state)
         scratch = _load(state)  # gets a character at the start of each leaf (_leaf_ids)
-        self._runs = leaves(scratch, field)
+        self._body = leaves(scratch, field)
+        self._runs = self._body.runs
         # The doc's own encoding: its structs are the blocks _offset measures from.
         self._parents = _ParentMap(scan_update(self._doc.get_update(), STATE_LIMITS))
         self._flat = bool(self._runs) and isinstance(self._runs[0].node, YText)
@@ -215,7 +216,7 @@ class Resolver:
     def text(self) -> str:
         """The text the offsets count in, line breaks after its last character included; rendered
         once."""
-        return render(self._runs)
+        return render(self._runs, self._body.length)
 
     def resolve(self, anchor: Anchor) -> Resolved:
         start, end = self._restored(anchor.start), self._restored(anchor.end)

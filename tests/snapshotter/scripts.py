@@ -32,15 +32,23 @@ class LetterScript:
         self.body = self.doc.get(field, type=XmlFragment)
 
     def _event(
-        self, user: str, payload: ev.Payload | bytes, type: str | None = None, gw: str = ""
+        self,
+        user: str,
+        payload: ev.Payload | bytes,
+        type: str | None = None,
+        gw: str = "",
+        conn: str = "",
     ) -> Event:
-        return new_event(self.letter_id, payload, firm=self.firm, user=user, gw=gw, type=type)
+        return new_event(
+            self.letter_id, payload, firm=self.firm, user=user, conn=conn, gw=gw, type=type
+        )
 
-    def _update(self, user: str, change: Callable[[], None]) -> Event:
+    def _update(self, user: str, change: Callable[[], None], conn: str = "") -> Event:
+        """A `doc.update` of `user`, through connection `conn` (none: outside a session)."""
         before = self.doc.get_state()
         with self.doc.transaction():
             change()
-        return self._event(user, self.doc.get_update(before), type="doc.update")
+        return self._event(user, self.doc.get_update(before), type="doc.update", conn=conn)
 
     def created(self, user: str = "u-author", title: str = "Demand letter") -> Event:
         payload = ev.LetterCreated(
@@ -48,14 +56,14 @@ class LetterScript:
         )
         return self._event(user, payload)
 
-    def paragraph(self, user: str, text: str) -> Event:
+    def paragraph(self, user: str, text: str, conn: str = "") -> Event:
         def change() -> None:
             self.body.children.append(XmlElement("paragraph", None, [XmlText(text)]))
 
-        return self._update(user, change)
+        return self._update(user, change, conn)
 
-    def type_text(self, user: str, paragraph: int, pos: int, text: str) -> Event:
-        return self._update(user, lambda: self._text(paragraph).insert(pos, text))
+    def type_text(self, user: str, paragraph: int, pos: int, text: str, conn: str = "") -> Event:
+        return self._update(user, lambda: self._text(paragraph).insert(pos, text), conn)
 
     def delete(self, user: str, paragraph: int, pos: int, count: int) -> Event:
         def change() -> None:
@@ -73,12 +81,12 @@ class LetterScript:
     def joined(self, user: str, conn: str, gw: str = "") -> Event:
         ref = ev.UserRef(id=user, name=user.title())
         payload = ev.SessionJoined(conn_id=conn, user=ref, role="editor")
-        return self._event(user, payload, gw=gw)
+        return self._event(user, payload, gw=gw, conn=conn)
 
     def left(self, user: str, conn: str, reason: str = "closed") -> Event:
         ref = ev.UserRef(id=user, name=user.title())
         payload = ev.SessionLeft(conn_id=conn, user=ref, role="editor", reason=reason)
-        return self._event(user, payload)
+        return self._event(user, payload, conn=conn)
 
     def comment(self, user: str, thread: str, comment: str, body: str) -> Event:
         anchor = ev.Anchor(start="AA==", end="AQ==", quote="quoted")

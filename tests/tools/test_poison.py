@@ -15,7 +15,7 @@ from tests.attacks.test_quarantine import panicking_update
 from tests.snapshotter.scripts import LetterScript, append
 from tests.tools.test_rest import auth
 from tests.tools.test_verify_quarantine import _snapshot
-from tools.diff import diff, resolve_point
+from tools.diff import diff
 from tools.history import history
 from tools.replay import Cut
 from tools.sources import open_sources
@@ -44,8 +44,7 @@ async def _poisoned(log: Log, settings: Settings) -> str:
 async def test_diff_skips_the_panicking_update(settings: Settings, log: Log) -> None:
     await _poisoned(log, settings)
     async with open_sources(settings) as src:
-        result = await diff(src, LETTER, await resolve_point(src, LETTER, "2000-01-01"),
-                            Cut(offset=4))  # fmt: skip
+        result = await diff(src, LETTER, Cut(offset=1), Cut(offset=4))  # from its creation
     assert result.end.snapshot.content.endswith("after")
     assert [(h.added, h.authors) for h in result.hunks] == [
         (result.end.snapshot.content.split("\n"), ["alice"])
@@ -73,7 +72,9 @@ async def test_rest_diff_and_history_without_postgres(settings: Settings, log: L
     headers = auth(settings, firm=firm)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:
         base = f"/v1/letters/{LETTER}"
-        changes = await c.get(f"{base}/diff", params={"from": "2000-01-01", "to": "2999-01-01"},
+        created = await c.get(f"{base}/replay", params={"offset": 1}, headers=headers)
+        since = created.json()["as_of"]  # a diff from before the letter is refused
+        changes = await c.get(f"{base}/diff", params={"from": since, "to": "2999-01-01"},
                               headers=headers)  # fmt: skip
         timeline = await c.get(f"{base}/history", headers=headers)
     assert changes.status_code == 200, changes.text

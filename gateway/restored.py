@@ -16,14 +16,17 @@ Its value is the `run_id` of the Redis process that set it (`run_id`): a Redis r
 snapshot (an RDB backup, a replica promoted) brings the marker back with data older than the
 log, so a marker naming another process is stale. The gates compare it with the running
 process's `run_id` inside their scripts (`MARKED`: ACQUIRE, LAPSE, the create's CLAIM), so a
-stale one counts as missing at once, and `gated` (or `keep`) calls the `wake` it is given: the
-gateway's `Context.wake_restore`, which the app shell sets to its watcher's, so the restore
-runs now rather than at the watcher's next check (with STENO_LOCKS_AUTO_RESTORE=false, to a
-warning in the log that `steno-collab backfill locks` is needed).
+stale one counts as missing at once; renewals and releases of one's own lock, too frequent for
+INFO, compare it with the process last found current (`SAME`, `Seen`). `gated` (or `keep`)
+calls the `wake` it is given: the gateway's `Context.wake_restore`, which the app shell sets to
+its watcher's, so the restore runs now rather than at the watcher's next check (with
+STENO_LOCKS_AUTO_RESTORE=false, to a warning in the log that `steno-collab backfill locks` is
+needed).
 """
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -55,6 +58,21 @@ end
 """
 # KEYS: marker. 1 if it names this process, else 0.
 _PRESENT = MARKED + "return marked(KEYS[1]) and 1 or 0"
+# Lua defining `same(key, run_id, saved)`, for the scripts of renewals and releases of one's own
+# lock (no INFO: they are the hot path): whether the marker at `key` names the process a caller
+# last found it naming (`Seen`), and that process has not saved or restarted since (`LASTSAVE`:
+# a restarted Redis sets it to its start, so a snapshot whose marker names the process it left
+# does not pass for it). A mismatch is not a refusal: the caller looks again (`seen`, one INFO).
+SAME = """
+local function same(key, run_id, saved)
+  return redis.call('GET', key) == run_id and redis.call('LASTSAVE') == tonumber(saved)
+end
+"""
+# KEYS: marker. {1 if it names this process else 0, its run_id, LASTSAVE}, read together.
+_SEEN = """
+local id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+return {redis.call('GET', KEYS[1]) == id and 1 or 0, id, redis.call('LASTSAVE')}
+"""
 # KEYS: marker. Set to this process's run_id, over a stale one (in one script: a restart
 # between reading the run_id and the SET would write a stale marker).
 _MARK = """
@@ -72,6 +90,26 @@ class Unrestored(Exception):
 async def present(redis: Any) -> bool:
     """Whether the marker is there and names this Redis process."""
     return bool(await redis.eval(_PRESENT, 1, RESTORED))
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """The Redis process whose run_id a caller last found the marker naming, and its LASTSAVE
+    then: what `SAME` compares (the default matches no marker: the first use looks, `seen`)."""
+
+    run_id: str = ""
+    saved: int = 0
+
+    def args(self) -> tuple[str, int]:
+        return self.run_id, self.saved
+
+
+async def seen(redis: Any) -> Seen | None:
+    """The running process, if the marker names it; else None (missing or stale)."""
+    current, ident, saved = await redis.eval(_SEEN, 1, RESTORED)
+    if not current:
+        return None
+    return Seen(ident.decode() if isinstance(ident, bytes) else str(ident), int(saved))
 
 
 async def run_id(redis: Any) -> str:

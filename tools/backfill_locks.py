@@ -17,8 +17,10 @@ that found the marker missing or stale reconciles: every section the log knows i
 event's word, for the letters read (a release or expiry counts only if it names the holder of the
 section's last acquisition: one naming an earlier holder is a late or repeated record, `Letter`).
 A live acquisition: key and entry set to the restored value, over another holder's (or the
-same holder's older one); lapsed: no key, and an entry only if the logged holder's (his expiry
-is then announced once); released or expired: no key, no entry (lock_scripts.RESTORE_FREED).
+same holder's older one), unless the holder's own key ends later (renewed after the read);
+lapsed: no key, and the logged holder's entry (his, or written), so that the sweep, which waited
+for the restore, announces his expiry once; released or expired: no key, no entry
+(lock_scripts.RESTORE_FREED).
 Safe while the gates answer 503: no grant since the loss, so every key is the snapshot's or
 restored, and a renewal or release compares the exact value it read.
 Each script reads the marker and only adds once it names the running Redis (grants run again: a
@@ -38,7 +40,8 @@ Races with the gateways, which serve meanwhile: a section another user took afte
 held (not restored). One he took and released between this read and the restore would get its
 old holder back, against the log: so after restoring, the records appended since the read are
 read too, and a restored lock whose section has a lock event there is taken back
-(lock_scripts.UNRESTORE) unless its holder already renewed or released it.
+(lock_scripts.UNRESTORE) unless its holder already renewed or released it; so is a lapsed one's
+entry (a release or expiry landing after the read: not announced twice).
 
 The same read restores the gateway's other keys that only the log can give back: the
 `Idempotency-Key` claims of creates (the `letter.created` that carries one, whose record time +
@@ -289,7 +292,9 @@ async def _restore_keys(src: Sources, folds: dict[bytes, Letter], counts: Counts
 async def _restore(
     src: Sources, letter_id: str, section: str, held: Held, counts: Counts, reconcile: str = ""
 ) -> str | None:
-    """The value restored where Redis had no key, or None (held, lapsed or corrected)."""
+    """The value restored where Redis had no key, or a reconcile's lapsed one (its entry, for
+    the sweep to log its expiry), to take back if the log moved on; else None (held or
+    corrected)."""
     assert src.redis is not None
     value = scripts.lock_value(held.holder, held.deadline_ms / 1000, uuid7(), held.attended)
     keys = (key_of(letter_id, section), index_of(letter_id), scripts.DUE, RESTORED)
@@ -297,9 +302,10 @@ async def _restore(
     args = (section, value, held.deadline_ms, index_ms, held.holder["id"], reconcile)
     answer = int(await src.redis.eval(scripts.RESTORE_LOGGED, len(keys), *keys, *args))
     if answer in (2, -2):  # another holder's key or entry, of an older snapshot, replaced
-        counts.locks.corrected += 1  # not to take back: the key was there, gone or not
-        return None
-    return value if counts.locks.add(answer) else None
+        counts.locks.corrected += 1  # a live one not to take back: the key was there
+    elif counts.locks.add(answer):
+        return value
+    return value if reconcile and answer < 0 else None
 
 
 async def _free(

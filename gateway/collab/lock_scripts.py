@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.redis_lua import NOW
-from gateway.restored import MARKED
+from gateway.restored import MARKED, SAME
 
 INDEX_SLACK_S = 120  # the index outlives its newest lock this long: time to announce expiries
 SWEEP_EVERY_MS = 5000  # a letter with locks is looked at by some instance at least this often
@@ -51,11 +51,18 @@ return lapsed or ''
 """
 )
 # Compare-and-set / compare-and-delete on the exact value we read: no lost updates. Both return
-# 0 if the value changed, else the ms the old value had left (for RESTORE).
-# KEYS: lock, index, due; ARGV: current, value, ttl_s, section, index ms.
+# 0 if the value changed, else the ms the old value had left (for RESTORE); UNMARKED, changing
+# nothing, unless the marker names the process the caller saw (`same`, gateway/restored.py: no
+# INFO): an older snapshot may hold a lock its holder released since (and another took), whose
+# renewal would make him its holder again in the log (the caller looks again, then 503s).
+# KEYS: lock, index, due, restored marker; ARGV: current, value, ttl_s, section, index ms,
+# run_id and LASTSAVE seen.
+UNMARKED = -1
 RENEW = (
     KEEP_INDEX
+    + SAME
     + """
+if not same(KEYS[4], ARGV[6], ARGV[7]) then return -1 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local left = redis.call('PTTL', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
@@ -64,14 +71,18 @@ keep(ARGV[5])
 return math.max(left, 1)
 """
 )
-# KEYS: lock, index; ARGV: current, section.
-RELEASE = """
+# KEYS: lock, index, restored marker; ARGV: current, section, run_id and LASTSAVE seen.
+RELEASE = (
+    SAME
+    + """
+if not same(KEYS[3], ARGV[3], ARGV[4]) then return -1 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local left = redis.call('PTTL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
 return math.max(left, 1)
 """
+)
 # Undoing what a request did in Redis when logging it failed (the caller answers 503), so that
 # Redis and the log agree: no lock without its `lock.acquired`, no `lock.expired` lost.
 # UNACQUIRE: our new lock goes, and the lapsed entry ACQUIRE claimed (if any, and not yet
@@ -338,8 +349,11 @@ def lock_value(holder: Mapping[str, Any], expires_at: float, n: str, attended: b
 # Reconciling (ARGV[6] the run_id read before the restore, the marker not naming it: grants wait,
 # so every key is the old snapshot's or a restored one): the log decides. Live: key and entry set
 # to this value, over another holder's (2) or the same holder's older one (0). Lapsed: no key, and
-# an entry only the logged holder's (the sweep announces his expiry, which the log lacks); -2 if
-# another holder's key or entry went, else -1.
+# the logged holder's entry (his own kept, this value else), so that the sweep logs his expiry,
+# which the log lacks, once (no gateway could: the snapshot lacked the entry, or its index lapsed
+# while the sweep waited for the restore); -2 if another holder's key or entry went, else -1.
+# Either way, a key of the logged holder that ends later than the log's deadline (renewed after
+# the log was read, or a renewal whose record never landed) is kept, with its entry (0).
 # KEYS: lock, index, due, restored marker; ARGV: section, value, deadline ms, index slack ms,
 # holder id, run_id or ''.
 RESTORE_LOGGED = (
@@ -360,10 +374,21 @@ local function other(value)
   return not (ok and type(held) == 'table' and held.id == ARGV[5])
 end
 local key, entry = redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], ARGV[1])
+if key and not other(key) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 and ttl > left then
+    if entry ~= key then redis.call('HSET', KEYS[2], ARGV[1], key) end
+    keep(ttl + tonumber(ARGV[4]))
+    return 0
+  end
+end
 local corrected = other(key) or other(entry)
 if left <= 0 then
   if key then redis.call('DEL', KEYS[1]) end
-  if other(entry) then redis.call('HDEL', KEYS[2], ARGV[1]) end
+  if not entry or other(entry) then
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    keep(tonumber(ARGV[4]))
+  end
   return corrected and -2 or -1
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', left)

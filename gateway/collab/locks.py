@@ -45,15 +45,19 @@ back and names the running Redis process (gateway/restored.py), taking a free se
 503 (ACQUIRE reads the marker: no extra round trip), and so does releasing a lock Redis lacks
 (LAPSE reads it: the restore could give the lock back, so the release waits for it and is then
 logged), and so does a request that finds another user's lock (a 409 or 403 would name an older
-snapshot's holder, whom the log may say released). A renewal or release of the caller's own lock
-and a listing go on; the sweep and the listing claim no lapsed entry and release nothing then
-(an older snapshot's entry may be of an expiry logged already).
+snapshot's holder, whom the log may say released), and so does a renewal or release of the
+caller's own lock (RENEW and RELEASE compare the marker with the process it named when this
+instance last looked, and LASTSAVE: no INFO per renewal; an older snapshot's lock may be one its
+holder released since, whose renewal would log him as its holder again). A listing goes on; the
+sweep and the listing claim no lapsed entry and release nothing then (an older snapshot's entry
+may be of an expiry logged already).
 """
 
 import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -140,6 +144,7 @@ class Locks:
         self.release_after_leave_s = collab.ctx.settings.lock_release_after_leave_s
         self._sweeper: asyncio.Task[None] | None = None
         self._topic = collab.ctx.settings.topic(Topic.LETTERS)
+        self._seen = restored.Seen()  # the process the marker named when last looked at
 
     @property
     def redis(self) -> Any:
@@ -167,14 +172,29 @@ class Locks:
             retry = {"Retry-After": str(restored.RETRY_S)}
             raise CollabError(503, restored.UNRESTORED, headers=retry) from None
 
-    async def _unrestored_holder(self) -> None:
-        """Before a 409 or 403 naming another holder: 503 as the gates' (and the watcher woken)
-        if the marker is missing or stale, as the holder may be an older snapshot's whom the
-        log says released (the web client gives up a lock on a 409). One INFO, only then."""
-        if not await restored.present(self.redis):
+    async def _look(self) -> None:
+        """The marker looked at (one INFO): what `_own` compares from now on if it names the
+        running Redis process, else 503 as the gates' and the watcher woken. Also before a 409
+        or 403 naming another holder, who may be an older snapshot's whom the log says released
+        (the web client gives up a lock on a 409)."""
+        seen = await restored.seen(self.redis)
+        if seen is None:
             self.collab.ctx.wake_restore()
             retry = {"Retry-After": str(restored.RETRY_S)}
             raise CollabError(503, restored.UNRESTORED, headers=retry)
+        self._seen = seen
+
+    async def _own(self, script: str, keys: tuple[str, ...], *args: Any) -> int:
+        """RENEW's or RELEASE's answer (a renewal or release of the caller's own lock), given
+        the process the marker named when last looked at; if it no longer does (or Redis saved
+        or restarted since), looked at again: 503 if missing or stale (`_look`), as an older
+        snapshot's lock may be one the log says its holder released."""
+        for _ in range(2):  # a save between the look and the script: one more try
+            answer = await self.redis.eval(script, len(keys), *keys, *args, *self._seen.args())
+            if int(answer) != scripts.UNMARKED:
+                return int(answer)
+            await self._look()
+        raise CollabError(503, "Redis changed meanwhile, retry", headers={"Retry-After": "1"})
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -221,10 +241,10 @@ class Locks:
                 continue
             held = json.loads(current)
             if held["id"] != claims.sub:
-                await self._unrestored_holder()
+                await self._look()
                 raise CollabError(409, "locked", _locked_body(held))
             renewal = (current, value, self.ttl_s, section, taken.index_ms)
-            left = await self.redis.eval(scripts.RENEW, 3, key, index, scripts.DUE, *renewal)
+            left = await self._own(scripts.RENEW, keys, *renewal)
             if left:
                 taken.replaced = current, int(left)
                 return taken
@@ -240,10 +260,10 @@ class Locks:
             raise CollabError(404, "not locked")
         held = json.loads(current)
         if held["id"] != claims.sub:
-            await self._unrestored_holder()
+            await self._look()
             raise CollabError(403, "only the holder may release a lock", _locked_body(held))
         index = index_of(letter_id)
-        left = await self.redis.eval(scripts.RELEASE, 2, key, index, current, section)
+        left = await self._own(scripts.RELEASE, (key, index, RESTORED), current, section)
         if not left:
             raise CollabError(409, "lock changed, retry")
         try:
@@ -343,19 +363,32 @@ class Locks:
 
     async def sweep(self) -> None:
         """Look at every letter with locks now, due or not (the tests: no waiting for due times)."""
-        settle = True
-        for index in await self.redis.zrange(scripts.DUE, 0, -1):
-            settle = await self._sweep_letter(index.decode(), settle) and settle
+        await self._sweep_each(self._all_due())
 
     async def sweep_due(self) -> None:
         """Look at the letters due (claimed: other instances skip them meanwhile)."""
-        settle = True
+        await self._sweep_each(self._claim_due())
+
+    async def _all_due(self) -> AsyncIterator[bytes]:
+        for index in await self.redis.zrange(scripts.DUE, 0, -1):
+            yield index
+
+    async def _claim_due(self) -> AsyncIterator[bytes]:
         for _ in range(100):  # bounded: the rest waits for the next round
             due = await self.redis.eval(scripts.CLAIM, 1, scripts.DUE, SWEEP_BATCH, SWEEP_CLAIM_MS)
             for index in due:
-                settle = await self._sweep_letter(index.decode(), settle) and settle
+                yield index
             if len(due) < SWEEP_BATCH:
                 return
+
+    async def _sweep_each(self, indexes: AsyncIterator[bytes]) -> None:
+        """One round. A letter held back by the marker asks the log whether there is anything
+        to restore (`_settle`); once one stays held back, the rest of the round asks no more
+        (the marker will not be set by the next letter's look)."""
+        ask = True
+        async for index in indexes:
+            if not await self._sweep_letter(index.decode(), ask):
+                ask = False
 
     async def _settle(self) -> bool:
         """For a sweep held back by the marker: whether it is current now (set if the log holds
@@ -365,12 +398,11 @@ class Locks:
         except LogError:
             return False
 
-    async def _sweep_letter(self, index: str, settle: bool = True) -> bool:
+    async def _sweep_letter(self, index: str, ask: bool = True) -> bool:
         """Announce the letter's lapsed locks and release those of departed holders; what the
         log refuses is put back for a later sweep. Nothing while the marker is missing or stale
-        (SWEEP): the restore may have to remove what it would announce; `settle`: ask the log
-        then whether there is anything to restore (once a round: False if this letter asked it
-        and the marker stays missing or stale, and the round asks no more)."""
+        (SWEEP): the restore may have to remove what it would announce; then, if `ask`, the
+        log is asked whether there is anything to restore (`_settle`). False if held back."""
         letter_id = index.removeprefix("locks:")
         keys = (
             index, presence_key(letter_id), away_of(letter_id), scripts.DUE,
@@ -380,7 +412,7 @@ class Locks:
         args = (key_of(letter_id, ""), after_ms, connection_key(""), *ALIVE_AROUND)
         swept = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
         if swept == 0:  # the marker is missing or stale: left to the restore, then swept
-            if not settle or not await self._settle():
+            if not ask or not await self._settle():
                 return False
             swept = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
             if swept == 0:

@@ -8,10 +8,15 @@ The snapshot is the test database's keys, DUMPed with their expiry and RESTOREd 
 database (what loading the RDB does: expired keys skipped), the marker naming another process
 (the snapshot's, whose run_id a restart changes)."""
 
+import json
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
+import pytest
 import pytest_asyncio
 
+from gateway.collab import lock_scripts as scripts
 from gateway.collab.locks import Locks
 from gateway.restored import run_id
 from schemas.keys import RESTORED
@@ -64,6 +69,43 @@ async def held_by(collab: Collab, lid: str) -> dict[str, str]:
     return {lock["section"]: lock["locked_by"]["id"] for lock in await listed(collab, lid)}
 
 
+async def released_since(collab: Collab, lock: str, then: str | None = None) -> Snapshot:
+    """The snapshot while alice holds `lock` (a path); she releases it after, and `then` (a
+    user) takes it next."""
+    assert (await collab.call("POST", lock, user="alice")).is_success
+    taken = await snapshot(collab)
+    assert (await collab.call("DELETE", lock, user="alice")).is_success
+    if then is not None:
+        assert (await collab.call("POST", lock, user=then)).is_success
+    return taken
+
+
+async def expired_since(collab: Collab, lid: str, sections: tuple[str, ...]) -> Snapshot:
+    """The snapshot while alice holds `sections` of the letter, taken to live 1 s: they lapse
+    after it, and the sweep logs their expiry."""
+    sweeper: Locks = collab.gw.app.state.locks
+    sweeper.ttl_s = 1
+    try:
+        for section in sections:
+            path = f"/v1/letters/{lid}/locks/{section}"
+            assert (await collab.call("POST", path, user="alice")).is_success
+    finally:
+        sweeper.ttl_s = 300
+    taken = await snapshot(collab)  # keys live, entries in the index
+
+    async def lapsed() -> bool:
+        return not await collab.redis.exists(*(f"lock:{lid}:{s}" for s in sections))
+
+    await eventually(lapsed)
+    await sweeper.sweep()  # her expiries logged
+    return taken
+
+
+def sources(collab: Collab) -> Sources:
+    """What a gateway's restore reads (tools/backfill_locks.py)."""
+    return Sources(collab.gw.settings, collab.gw.log, collab.redis)
+
+
 async def test_a_section_taken_and_released_since_the_snapshot_follows_the_log(
     quiet: Collab,
 ) -> None:
@@ -94,13 +136,10 @@ async def test_a_lock_released_since_the_snapshot_stays_released(quiet: Collab) 
     collab = quiet
     lid = await collab.gw.create_letter("x")
     lock = f"/v1/letters/{lid}/locks/R"
-    assert (await collab.call("POST", lock, user="alice")).is_success
-    taken = await snapshot(collab)
-    assert (await collab.call("DELETE", lock, user="alice")).is_success
+    taken = await released_since(collab, lock)
 
     await back_from(collab, taken)
-    src = Sources(collab.gw.settings, collab.gw.log, collab.redis)
-    counts = await backfill_locks.restore_all(src)  # a gateway's
+    counts = await backfill_locks.restore_all(sources(collab))  # a gateway's
     assert not await collab.redis.exists(f"lock:{lid}:R")
     assert not await collab.redis.hexists(f"locks:{lid}", "R")  # no expiry to log later
     assert counts is not None and counts.locks.corrected == 1
@@ -117,20 +156,7 @@ async def test_an_expiry_logged_since_the_snapshot_is_not_logged_again(quiet: Co
     collab = quiet
     lid = await collab.gw.create_letter("x")
     sweeper: Locks = collab.gw.app.state.locks
-    sweeper.ttl_s = 1
-    try:
-        for section in ("R", "Z"):
-            path = f"/v1/letters/{lid}/locks/{section}"
-            assert (await collab.call("POST", path, user="alice")).is_success
-    finally:
-        sweeper.ttl_s = 300
-    taken = await snapshot(collab)  # keys live, entries in the index
-
-    async def lapsed() -> bool:
-        return not await collab.redis.exists(f"lock:{lid}:R", f"lock:{lid}:Z")
-
-    await eventually(lapsed)
-    await sweeper.sweep()
+    taken = await expired_since(collab, lid, ("R", "Z"))
     expired = [("lock.expired", s, "alice") for s in ("R", "Z")]
     assert sorted((await lock_events(collab, lid))[2:]) == expired
 
@@ -150,11 +176,9 @@ async def test_a_lock_taken_after_the_restore_is_untouched_by_another(quiet: Col
     collab = quiet
     lid = await collab.gw.create_letter("x")
     lock = f"/v1/letters/{lid}/locks/B"
-    assert (await collab.call("POST", lock, user="alice")).is_success
-    taken = await snapshot(collab)
-    assert (await collab.call("DELETE", lock, user="alice")).is_success
+    taken = await released_since(collab, lock)
     await back_from(collab, taken)
-    src = Sources(collab.gw.settings, collab.gw.log, collab.redis)
+    src = sources(collab)
     assert await backfill_locks.restore_all(src) is not None
     assert (await collab.call("POST", lock, user="carol")).is_success
     value, left = await collab.redis.get(f"lock:{lid}:B"), await collab.redis.pttl(f"lock:{lid}:B")
@@ -183,19 +207,7 @@ async def test_the_sweep_and_listings_wait_for_the_restore(quiet: Collab) -> Non
     lid = await collab.gw.create_letter("x")
     locks = f"/v1/letters/{lid}/locks"
     sweeper: Locks = collab.gw.app.state.locks
-    sweeper.ttl_s = 1
-    try:
-        for section in ("A", "B"):
-            assert (await collab.call("POST", f"{locks}/{section}", user="alice")).is_success
-    finally:
-        sweeper.ttl_s = 300
-    taken = await snapshot(collab)
-
-    async def lapsed() -> bool:
-        return not await collab.redis.exists(f"lock:{lid}:A", f"lock:{lid}:B")
-
-    await eventually(lapsed)
-    await sweeper.sweep()  # her expiries logged
+    taken = await expired_since(collab, lid, ("A", "B"))
     assert (await collab.call("POST", f"{locks}/A", user="bob")).is_success
     assert (await collab.call("POST", f"{locks}/B", user="alice")).is_success
     logged = await lock_events(collab, lid)
@@ -248,10 +260,7 @@ async def test_another_holder_in_the_window_answers_503_and_wakes_the_restore(
     wakes = collab.gw.app.state.gateway.ctx.wake_restore = Wakes()
     lid = await collab.gw.create_letter("x")
     lock = f"/v1/letters/{lid}/locks/A"
-    assert (await collab.call("POST", lock, user="alice")).is_success
-    taken = await snapshot(collab)
-    assert (await collab.call("DELETE", lock, user="alice")).is_success
-    assert (await collab.call("POST", lock, user="bob")).is_success
+    taken = await released_since(collab, lock, then="bob")
 
     await back_from(collab, taken)
     unrestored(await collab.call("POST", lock, user="bob"))  # his renewal
@@ -265,3 +274,107 @@ async def test_another_holder_in_the_window_answers_503_and_wakes_the_restore(
     r = await collab.call("DELETE", lock, user="carol")
     assert r.status_code == 403
     assert wakes.count == 2
+
+
+async def test_a_holder_who_released_since_the_snapshot_does_not_renew_it_back(
+    quiet: Collab,
+) -> None:
+    """Alice released A after the snapshot and bob took it. Back from the snapshot, Redis says
+    she holds A: her re-POST (a renewal, to Redis) and her DELETE answer 503 and wake the
+    restore, as grants do; a renewal would log her acquisition, making her A's holder again."""
+    collab = quiet
+    wakes = collab.gw.app.state.gateway.ctx.wake_restore = Wakes()
+    lid = await collab.gw.create_letter("x")
+    lock = f"/v1/letters/{lid}/locks/A"
+    assert (await collab.call("POST", lock, user="alice")).is_success
+    assert (await collab.call("POST", lock, user="alice")).is_success  # renewed: seen current
+    taken = await snapshot(collab)
+    assert (await collab.call("DELETE", lock, user="alice")).is_success
+    assert (await collab.call("POST", lock, user="bob")).is_success
+    logged = await lock_events(collab, lid)
+
+    await back_from(collab, taken)
+    unrestored(await collab.call("POST", lock, user="alice"))
+    unrestored(await collab.call("DELETE", lock, user="alice"))
+    assert wakes.count == 2
+    assert await lock_events(collab, lid) == logged
+
+    await rebuild(collab)
+    assert await held_by(collab, lid) == {"A": "bob"}
+    r = await collab.call("POST", lock, user="alice")
+    assert r.status_code == 409 and r.json()["locked_by"]["id"] == "bob"
+    assert (await collab.call("POST", lock, user="bob")).is_success  # his renewal, looked again
+    assert (await collab.call("DELETE", lock, user="bob")).is_success
+    assert wakes.count == 2
+
+
+async def test_a_renewal_during_the_restore_keeps_its_later_deadline(
+    quiet: Collab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal the gate let through (a restart within the second of the last save: `same`)
+    lands after the restore's read of the log: the restore keeps it, not the read's deadline."""
+    collab = quiet
+    lid = await collab.gw.create_letter("x")
+    sweeper: Locks = collab.gw.app.state.locks
+    sweeper.ttl_s = 60  # the read's deadline: 60 s after it was taken
+    try:
+        assert (await collab.call("POST", f"/v1/letters/{lid}/locks/A", user="alice")).is_success
+    finally:
+        sweeper.ttl_s = 300
+    await back_from(collab, await snapshot(collab))
+    key, index = f"lock:{lid}:A", f"locks:{lid}"
+    read_ends = backfill_locks._restore_keys  # after the read, before the locks' restore
+    renewed: list[bytes] = []
+
+    async def renewing(*args: Any) -> None:
+        current = await collab.redis.get(key)
+        assert current is not None
+        value = json.dumps({**json.loads(current), "expires_at": time.time() + 300, "n": "r"})
+        saved = await collab.redis.lastsave()
+        keys = (key, index, scripts.DUE, RESTORED)
+        args_ = (current, value, 300, "A", 420_000, STALE, int(saved.timestamp()))
+        assert await collab.redis.eval(scripts.RENEW, len(keys), *keys, *args_) > 0
+        renewed.append(value.encode())
+        await read_ends(*args)
+
+    monkeypatch.setattr(backfill_locks, "_restore_keys", renewing)
+    assert await rebuild(collab) == "locks: 0 restored, 1 already held, 0 lapsed"
+    assert await collab.redis.get(key) == renewed[0]
+    assert await collab.redis.hget(index, "A") == renewed[0]
+    assert await collab.redis.pttl(key) > 250_000  # not the read's ~60 s
+    assert await collab.redis.pttl(index) > 300_000
+
+
+async def test_an_expiry_whose_index_lapsed_before_the_restore_is_logged_once(
+    quiet: Collab,
+) -> None:
+    """Redis restarted, nobody restores (STENO_LOCKS_AUTO_RESTORE=false): alice's lock lapses,
+    the sweep waits for `backfill locks`, and her letter's index lapses meanwhile (its newest
+    lock's TTL + 120 s). The restore's fold knows she held it and nothing ended it: the sweep
+    logs her expiry once after the restore."""
+    collab = quiet
+    lid = await collab.gw.create_letter("x")
+    sweeper: Locks = collab.gw.app.state.locks
+    sweeper.ttl_s = 1
+    try:
+        assert (await collab.call("POST", f"/v1/letters/{lid}/locks/A", user="alice")).is_success
+    finally:
+        sweeper.ttl_s = 300
+    await collab.redis.set(RESTORED, STALE)  # any restart: another run_id
+
+    async def lapsed() -> bool:
+        return not await collab.redis.exists(f"lock:{lid}:A")
+
+    await eventually(lapsed)
+    await sweeper.sweep()  # held back by the marker
+    assert await lock_events(collab, lid) == [("lock.acquired", "A", "alice")]
+    await collab.redis.delete(f"locks:{lid}")  # its TTL ran out while the sweep waited
+
+    assert await rebuild(collab) == "locks: 0 restored, 0 already held, 1 lapsed"
+    await sweeper.sweep()
+    ended = [("lock.acquired", "A", "alice"), ("lock.expired", "A", "alice")]
+    assert await lock_events(collab, lid) == ended
+    assert await rebuild(collab) == "locks: 0 restored, 0 already held, 0 lapsed"
+    await sweeper.sweep()
+    assert await listed(collab, lid) == []
+    assert await lock_events(collab, lid) == ended

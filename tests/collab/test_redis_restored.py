@@ -3,6 +3,7 @@ for `steno-collab backfill locks` (503 until it set `schemas.keys.RESTORED`), an
 answer 503 until the projector's replay has begun, not an empty list. Real Redis, the real log
 (gateway/restored.py)."""
 
+import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -13,7 +14,8 @@ import pytest
 import pytest_asyncio
 
 from gateway import restored
-from gateway.collab import notifications
+from gateway.collab import lock_scripts, notifications
+from gateway.collab.locks import Locks
 from schemas.events import Topic
 from schemas.keys import RESTORED, projector_position_key
 from tests.collab.conftest import Collab, stoppable_on
@@ -134,7 +136,8 @@ async def test_a_marker_of_another_redis_process_counts_as_missing_at_once(
 ) -> None:
     """The gates compare the marker with the running process's run_id in their scripts: a
     stale one answers 503 before any watcher saw it (none runs here), each 503 waking the
-    gateway's (`Context.wake_restore`); renewals go on."""
+    gateway's (`Context.wake_restore`); so do renewals (an older snapshot's lock may be one
+    its holder released since), though only compared with the process last looked at."""
     wakes = collab.gw.app.state.gateway.ctx.wake_restore = Wakes()
     lid = await collab.gw.create_letter("Intro\nDamages")
     locks = f"/v1/letters/{lid}/locks"
@@ -146,13 +149,16 @@ async def test_a_marker_of_another_redis_process_counts_as_missing_at_once(
     unrestored(await create(collab, key="order-8"))  # was accepted
     unrestored(await collab.call("DELETE", f"{locks}/damages", user="bob"))
     assert wakes.count == 3
-    assert (await collab.call("POST", f"{locks}/intro", user="alice")).is_success  # renewed
+    unrestored(await collab.call("POST", f"{locks}/intro", user="alice"))  # was renewed
+    unrestored(await collab.call("DELETE", f"{locks}/intro", user="alice"))  # was released
+    assert wakes.count == 5
     assert (await create(collab)).status_code == 201
-    assert wakes.count == 4  # the create without a key too (`keep`), though not refused
+    assert wakes.count == 6  # the create without a key too (`keep`), though not refused
     assert await collab.redis.get(RESTORED) == STALE.encode()  # only a restore replaces it
 
     assert await rebuild(collab) == "locks: 0 restored, 1 already held, 0 lapsed"
     assert (await collab.call("POST", f"{locks}/damages", user="bob")).is_success
+    assert (await collab.call("POST", f"{locks}/intro", user="alice")).is_success  # renewed
 
 
 async def test_a_gateway_restore_finding_a_stale_marker_restores(collab: Collab) -> None:
@@ -246,3 +252,40 @@ async def test_notification_reads_ask_the_log_its_ends_once_an_interval(
     monkeypatch.setattr(notifications, "ENDS_TTL_S", 0.0)  # the interval passed
     assert await read()
     assert len(asked) == 2, asked
+
+
+async def test_a_sweep_held_back_by_the_marker_asks_the_log_once_a_round(
+    collab: Collab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty log (nothing to restore): the round's first letter held back sets the marker
+    and every letter is swept. A log with records: the round asks once, however many letters
+    wait for the restore."""
+    sweeper: Locks = collab.gw.app.state.locks
+    await sweeper.close()  # no background sweep: the test's rounds only
+    asked: list[bool] = []
+    ask = Locks._settle
+
+    async def counted(self: Locks) -> bool:
+        asked.append(await ask(self))
+        return asked[-1]
+
+    monkeypatch.setattr(Locks, "_settle", counted)
+    lapsed = {"id": "u9", "name": "U9", "expires_at": 1.0, "n": "x", "attended": False}
+
+    async def entries(*letters: str) -> None:  # lapsed, of letters no store knows: dropped
+        for lid in letters:
+            await collab.redis.hset(f"locks:{lid}", "A", json.dumps(lapsed))
+            await collab.redis.zadd(lock_scripts.DUE, {f"locks:{lid}": 0})
+
+    await entries("l1", "l2")
+    await sweeper.sweep()
+    assert asked == [True]
+    assert await collab.redis.get(RESTORED) == (await restored.run_id(collab.redis)).encode()
+    assert not await collab.redis.exists("locks:l1", "locks:l2")  # both swept
+
+    await collab.gw.create_letter("x")
+    await collab.redis.delete(RESTORED)
+    await entries("l3", "l4")
+    await sweeper.sweep()
+    assert asked == [True, False]
+    assert await collab.redis.exists("locks:l3", "locks:l4") == 2  # left to the restore

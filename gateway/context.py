@@ -7,6 +7,7 @@ from typing import Any
 
 from eventlog.records import Entry, Log
 from gateway.auth import Claims, Verifier
+from gateway.collab.flagged import Flagged
 from gateway.live.appender import Batcher
 from gateway.live.buckets import KeyedBuckets, UserBuckets, user_key
 from gateway.live.intake import Intake
@@ -57,6 +58,9 @@ class Context:
     held_resyncs: HoldBudget = field(default_factory=HoldBudget)
     # Reads of letters' logs for their client-id owners running at once (ownership.py).
     owner_scans: Scans = field(default_factory=Scans)
+    # This instance's last resolve or reopen of each comment thread, until a store has it
+    # (gateway/collab/flagged.py): its own, so two gateways in one process do not share it.
+    flagged: Flagged = field(default_factory=Flagged)
     # The largest update the log was not seen to refuse, once it refused one for good (a topic
     # whose max.message.bytes is below what start-up checked): larger ones are refused (4413)
     # before a room takes them. Instance-wide, as the letters topics share their config.

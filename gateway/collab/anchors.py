@@ -30,7 +30,7 @@ exactly that character's id; inserting one at the start of each paragraph yields
 parent (or right origin) names that paragraph's Y.XmlText. Decoding uses pycrdt's StickyIndex
 (index within the item's parent, in mixed units: Resolver._offset) plus the parent map of the
 document's own state. Both directions work on a document built from the state's bytes, never on
-a live one, so they may run in a worker thread (comments.py does).
+a live one, so they may run in a worker thread (comment_anchors.py does).
 
 The walk over the paragraphs (`content.leaves`, the text GET renders) and the edits of scratch
 copies call pycrdt's bindings of the Yrs types (`pycrdt._pycrdt`) under one transaction: its

@@ -1,9 +1,9 @@
-"""The resolve or reopen this gateway process appended last to each thread, until a store has it.
+"""The resolve or reopen this gateway appended last to each thread, until a store has it.
 
 A resolve or reopen appends nothing when a store folded to the log's end says the thread is so
-already (comments.set_resolved). While the projector is down or behind, and PostgreSQL too,
+already (resolving.set_resolved). While the projector is down or behind, and PostgreSQL too,
 nothing is folded to the end: a double click's second request would log the first's event
-again (the state is the same; one more audit row, kept for good). But this process knows what
+again (the state is the same; one more audit row, kept for good). But this gateway knows what
 it appended: a request repeating its last flag of the thread, while neither store has folded
 that record, appends nothing either. Once a store has folded it, the store answers (with
 whatever came after it), and the memory is dropped.
@@ -15,21 +15,25 @@ folded our record, starts at most `TTL_S` back, and stops after `MAX_SCAN` recor
 or on a log error, the memory is dropped and the repeat logged (harmless). What remains: a
 change appended elsewhere but not yet in the log when we read it is ordered after ours by the
 log, a valid outcome (README "Comments").
+
+The memory is one gateway's (`Context.flagged`), not the process': two gateways in one process
+(tests, an embedded setup) each know only their own appends. This module imports nothing that
+imports the gateway's context, which holds it (resolving.py checks it against the stores).
 """
+
+import asyncio
+import weakref
 
 from cachetools import TTLCache
 
 from eventlog.errors import LogError
-from eventlog.records import Record
-from gateway.collab import cold
-from gateway.collab.shared import Collab
+from eventlog.records import Log, Record
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.events import (
     EVENT_TYPES,
     CommentDeleted,
     CommentReopened,
     CommentResolved,
-    Topic,
 )
 
 MAX_THREADS = 10_000  # threads remembered at once; the least recently flagged go first
@@ -52,42 +56,38 @@ Key = tuple[str, str]  # letter id, thread id
 
 
 class Flagged:
-    """(letter, thread) -> (resolved, the record's offset) of this process' last such append.
-    Used on the event loop, under the thread's lock (comments.set_resolved)."""
+    """(letter, thread) -> (resolved, the record's offset) of this gateway's last such append,
+    and the lock each thread's check and append take. Used on the event loop, under the
+    thread's lock (resolving.set_resolved)."""
 
     def __init__(self, max_threads: int = MAX_THREADS, ttl_s: float = TTL_S) -> None:
         self._last: TTLCache[Key, tuple[bool, int]] = TTLCache(max_threads, ttl_s)
+        # (letter id, thread id) -> the lock the thread's resolves and reopens take on this
+        # instance (gone when unused)
+        self._locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock(self, letter_id: str, thread_id: str) -> asyncio.Lock:
+        return self._locks.setdefault((letter_id, thread_id), asyncio.Lock())
 
     def note(self, letter_id: str, thread_id: str, resolved: bool, offset: int) -> None:
         self._last[(letter_id, thread_id)] = (resolved, offset)
 
     def forget(self, letter_id: str, thread_id: str) -> None:
-        """Before an append: one whose outcome is unknown (504) leaves nothing to go by."""
+        """Before an append: one whose outcome is unknown (504) leaves nothing to go by; and
+        once a store has folded the record, or the log may say otherwise."""
         self._last.pop((letter_id, thread_id), None)
 
-    async def last(self, collab: Collab, letter_id: str, thread_id: str) -> bool | None:
-        """Whether this process last resolved (True) or reopened (False) the thread, while no
-        store has folded that record and the log holds no change of the thread after it; None
-        if it does not know (it never did, forgot, a store has it, or the log may say otherwise:
-        ask the stores)."""
-        key = (letter_id, thread_id)
-        known = self._last.get(key)
-        if known is None:
-            return None
-        resolved, offset = known
-        if await cold.folded_past(collab, letter_id, offset) or not await _untouched_since(
-            collab, letter_id, thread_id, offset
-        ):
-            self._last.pop(key, None)
-            return None
-        return resolved
+    def recalled(self, letter_id: str, thread_id: str) -> tuple[bool, int] | None:
+        """Whether this gateway last resolved (True) or reopened (False) the thread, and that
+        record's offset; None if it does not know (it never did, or forgot)."""
+        return self._last.get((letter_id, thread_id))
 
 
-async def _untouched_since(collab: Collab, letter_id: str, thread_id: str, offset: int) -> bool:
+async def untouched_since(
+    log: Log, topic: str, letter_id: str, thread_id: str, offset: int
+) -> bool:
     """Whether the log, read from after `offset` to its end, holds no resolve, reopen or delete
     of the thread; False when it cannot tell (a log error, or more than MAX_SCAN records)."""
-    log = collab.ctx.log
-    topic = collab.ctx.settings.topic(Topic.LETTERS)
     key = letter_id.encode()
     partition = log.partition_for(topic, key)
     at, read = offset + 1, 0

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, XmlFragment, XmlText
 
-from gateway.collab import comments
+from gateway.collab import comment_anchors
 from gateway.collab.anchors import Resolved, resolve_all
 from schemas.events import Anchor
 from tests.collab.conftest import Collab
@@ -37,13 +37,13 @@ async def test_anchors_are_resolved_once_per_version_of_the_letter(
     collab: Collab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resolved: list[int] = []  # anchors per call of the resolver
-    real = resolve_all  # the resolver comments calls: patched there below
+    real = resolve_all  # the resolver comment_anchors calls: patched there below
 
     def counted(state: bytes, field: str, anchors: list[Any]) -> Any:
         resolved.append(len(anchors))
         return real(state, field, anchors)
 
-    monkeypatch.setattr(comments, "resolve_all", counted)
+    monkeypatch.setattr(comment_anchors, "resolve_all", counted)
     lid = await collab.gw.create_letter(TEXT)
     s = TEXT.index("5000")
     r = await collab.call(
@@ -77,7 +77,7 @@ async def test_anchors_are_resolved_once_per_version_of_the_letter(
 def test_what_is_remembered_is_bounded_by_anchors() -> None:
     """The least recently used versions go first; a version with more anchors than the bound
     is not kept at all."""
-    found = comments.Resolutions(max_anchors=3)
+    found = comment_anchors.Resolutions(max_anchors=3)
     a, b, c, d = (Anchor(start=s, end=s) for s in "abcd")
     v1, v2 = ("l", "default", b"1"), ("l", "default", b"2")
     found.add(v1, [a, b], [Resolved(0, 1), Resolved(1, 2)])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, XmlFragment, XmlText
 
-from gateway.collab import comments
+from gateway.collab import comment_anchors
 from tests.collab.conftest import Collab
 from tests.support import eventually
 
@@ -111,16 +111,16 @@ async def test_anchor_work_runs_off_the_event_loop(
         anchor = {"start": t["anchor"]["start"], "end": t["anchor"]["end"]}
     started, release = threading.Event(), threading.Event()
     released: list[bool] = []
-    real = getattr(comments, work)
+    real = getattr(comment_anchors, work)
 
     def held(*args: Any, **kwargs: Any) -> Any:
         started.set()
         released.append(release.wait(timeout=10))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(comments, work, held)
+    monkeypatch.setattr(comment_anchors, work, held)
     # Nothing known of this version of the letter (the POST above told where its anchor is).
-    monkeypatch.setattr(comments, "_RESOLVED", comments.Resolutions(max_anchors=100))
+    monkeypatch.setattr(comment_anchors, "RESOLVED", comment_anchors.Resolutions(max_anchors=100))
     path = f"/v1/letters/{lid}/comments"
     body: dict[str, Any] = {} if anchor is None else {"json": {"body": "b", "anchor": anchor}}
     call = asyncio.create_task(collab.call(method, path, **body))

@@ -2,52 +2,28 @@
 audit row kept for good, and a repeat (a retry, a double click) changes nothing."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.auth import verify_token
-from gateway.collab import comments, flagged, shared
+from gateway.collab import flagged, resolving, shared, stored_threads
 from schemas.events import CommentReopened, Topic
-from tests.collab.conftest import Collab, stoppable_on
-from tests.gateway.harness import types_of
+from tests.collab.conftest import Collab, Stoppable, stoppable_on
+from tests.gateway.harness import running_gateway, types_of
 from tests.projector.support import caught_up, projector
+
+RESOLVED, REOPENED = "comment.resolved", "comment.reopened"
 
 
 async def _flags(c: Collab, letter: str) -> list[str]:
     kinds = types_of(await c.gw.records(Topic.LETTERS, letter))
-    return [k for k in kinds if k in ("comment.resolved", "comment.reopened")]
-
-
-async def test_repeated_resolves_and_reopens_append_once(collab: Collab) -> None:
-    letter = await collab.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
-    made = await collab.call(
-        "POST", f"/v1/letters/{letter}/comments", json={"body": "x", "anchor": {"from": 0, "to": 4}}
-    )
-    assert made.status_code == 201, made.text
-    thread = made.json()["thread_id"]
-    base = f"/v1/letters/{letter}/comments/{thread}"
-
-    r = await collab.call("POST", base + "/reopen")  # open already
-    assert (r.status_code, r.json()) == (200, {"thread_id": thread, "resolved": False})
-    assert await _flags(collab, letter) == []
-
-    # At once, as a double click sends them: one is checked after the other's append.
-    both = await asyncio.gather(*(collab.call("POST", base + "/resolve") for _ in range(2)))
-    assert [(r.status_code, r.json()) for r in both] == [
-        (200, {"thread_id": thread, "resolved": True})
-    ] * 2
-    r = await collab.call("POST", base + "/resolve", user="u2")  # later, by someone else
-    assert (r.status_code, r.json()) == (200, {"thread_id": thread, "resolved": True})
-    assert await _flags(collab, letter) == ["comment.resolved"]
-
-    for _ in range(2):
-        r = await collab.call("POST", base + "/reopen")
-        assert (r.status_code, r.json()) == (200, {"thread_id": thread, "resolved": False})
-    assert await _flags(collab, letter) == ["comment.resolved", "comment.reopened"]
-    threads = (await collab.call("GET", f"/v1/letters/{letter}/comments")).json()["threads"]
-    assert [t["resolved"] for t in threads] == [False]
+    return [k for k in kinds if k in (RESOLVED, REOPENED)]
 
 
 async def _thread(c: Collab, letter: str, at: int = 0) -> str:
@@ -60,30 +36,102 @@ async def _thread(c: Collab, letter: str, at: int = 0) -> str:
     return str(made.json()["thread_id"])
 
 
-async def test_a_resolve_after_an_unfolded_reopen_is_kept(
-    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _flag(c: Collab, letter: str, thread: str, action: str, user: str = "u1") -> bool:
+    """POST `action` (resolve, reopen) to the thread: 200, and whether it answers resolved."""
+    r = await c.call("POST", f"/v1/letters/{letter}/comments/{thread}/{action}", user=user)
+    assert r.status_code == 200, r.text
+    assert r.json()["thread_id"] == thread
+    return bool(r.json()["resolved"])
+
+
+async def test_repeated_resolves_and_reopens_append_once(collab: Collab) -> None:
+    letter = await collab.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+    thread = await _thread(collab, letter)
+
+    assert await _flag(collab, letter, thread, "reopen") is False  # open already
+    assert await _flags(collab, letter) == []
+
+    # At once, as a double click sends them: one is checked after the other's append.
+    both = await asyncio.gather(*(_flag(collab, letter, thread, "resolve") for _ in range(2)))
+    assert both == [True, True]
+    # Later, by someone else.
+    assert await _flag(collab, letter, thread, "resolve", user="u2") is True
+    assert await _flags(collab, letter) == [RESOLVED]
+
+    for _ in range(2):
+        assert await _flag(collab, letter, thread, "reopen") is False
+    assert await _flags(collab, letter) == [RESOLVED, REOPENED]
+    threads = (await collab.call("GET", f"/v1/letters/{letter}/comments")).json()["threads"]
+    assert [t["resolved"] for t in threads] == [False]
+
+
+@dataclass
+class Down:
+    """A letter with threads whose comments the projector folded before it stopped (no
+    PostgreSQL either): no store reaches the log's end."""
+
+    running: Stoppable
+    letter: str
+    threads: list[str]
+
+    @property
+    def c(self) -> Collab:
+        return self.running.collab
+
+    async def flag(self, action: str, thread: int = 0, c: Collab | None = None) -> bool:
+        return await _flag(c or self.c, self.letter, self.threads[thread], action)
+
+    async def flags(self) -> list[str]:
+        return await _flags(self.c, self.letter)
+
+    async def caught_up(self) -> None:
+        await caught_up(self.running.log, self.running.settings, self.c.redis)
+
+    @contextlib.asynccontextmanager
+    async def projector_again(self) -> AsyncIterator[None]:
+        """The projector started again, once it has folded the log to its end."""
+        async with projector(self.running.settings, self.running.log):
+            await self.caught_up()
+            yield
+
+    async def listed_resolved(self) -> list[bool]:
+        got = await self.c.call("GET", f"/v1/letters/{self.letter}/comments")
+        return [t["resolved"] for t in got.json()["threads"]]
+
+
+@pytest.fixture
+def quick_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)  # the waits for the stopped projector
+
+
+@contextlib.asynccontextmanager
+async def _down(
+    tmp_path: Path, redis_db: str, threads: int = 1, resolved_first: bool = False
+) -> AsyncIterator[Down]:
+    """`threads` threads (at 0, 1, ...), the first one resolved before the projector stops if
+    `resolved_first`."""
+    async with stoppable_on(tmp_path, redis_db) as running:
+        c = running.collab
+        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+        down = Down(running, letter, [await _thread(c, letter, at) for at in range(threads)])
+        if resolved_first:
+            assert await down.flag("resolve") is True
+        await down.caught_up()
+        await running.folding.aclose()  # the projector stops
+        yield down
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_a_resolve_after_an_unfolded_reopen_is_kept(tmp_path: Path, redis_db: str) -> None:
     """The projector stops after folding a resolve; a reopen is logged, unfolded; a resolve now
     reads "resolved" from the projection: the log's last word is the reopen, so it must append
     (skipping it would answer `resolved` and leave the thread open)."""
-    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)  # the waits for the stopped projector
-    async with stoppable_on(tmp_path, redis_db) as running:
-        c, settings, log = running.collab, running.settings, running.log
-        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
-        base = f"/v1/letters/{letter}/comments/{await _thread(c, letter)}"
-        assert (await c.call("POST", base + "/resolve")).status_code == 200
-        await caught_up(log, settings, c.redis)
-        await running.folding.aclose()  # the projector stops
-        for path, resolved in (("/reopen", False), ("/resolve", True)):
-            r = await c.call("POST", base + path)
-            assert (r.status_code, r.json()["resolved"]) == (200, resolved)
-        assert await _flags(c, letter) == [
-            "comment.resolved", "comment.reopened", "comment.resolved"
-        ]  # fmt: skip
-        async with projector(settings, log):
-            await caught_up(log, settings, c.redis)
-            got = await c.call("GET", f"/v1/letters/{letter}/comments")
-            assert [t["resolved"] for t in got.json()["threads"]] == [True]
+    async with _down(tmp_path, redis_db, resolved_first=True) as down:
+        assert await down.flag("reopen") is False
+        assert await down.flag("resolve") is True
+        assert await down.flags() == [RESOLVED, REOPENED, RESOLVED]
+        async with down.projector_again():
+            assert await down.listed_resolved() == [True]
 
 
 async def test_threads_of_one_letter_are_flagged_apart(
@@ -95,86 +143,65 @@ async def test_threads_of_one_letter_are_flagged_apart(
     letter = await collab.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
     held, other = await _thread(collab, letter, 0), await _thread(collab, letter, 1)
     entered, release = asyncio.Event(), asyncio.Event()
-    located = comments._located
 
     async def holding(c: Any, letter_id: str, thread_id: str, *rest: Any) -> Any:
         if thread_id == held and not entered.is_set():
             entered.set()
             await release.wait()
-        return await located(c, letter_id, thread_id, *rest)
+        return await stored_threads.located(c, letter_id, thread_id, *rest)
 
-    monkeypatch.setattr(comments, "_located", holding)
-    base = f"/v1/letters/{letter}/comments"
-    first = asyncio.create_task(collab.call("POST", f"{base}/{held}/resolve"))
+    monkeypatch.setattr(resolving, "located", holding)
+    first = asyncio.create_task(_flag(collab, letter, held, "resolve"))
     await entered.wait()
-    again = asyncio.create_task(collab.call("POST", f"{base}/{held}/resolve"))
+    again = asyncio.create_task(_flag(collab, letter, held, "resolve"))
     try:
         # Bounded only so that a lock shared by the letter's threads fails here, not hangs.
-        r = await asyncio.wait_for(collab.call("POST", f"{base}/{other}/resolve"), 5)
-        assert (r.status_code, r.json()["resolved"]) == (200, True)
+        assert await asyncio.wait_for(_flag(collab, letter, other, "resolve"), 5) is True
         assert not again.done()  # the held thread's own lock
     finally:
         release.set()
         responses = await asyncio.gather(first, again)
-    assert [(r.status_code, r.json()["resolved"]) for r in responses] == [(200, True)] * 2
-    assert await _flags(collab, letter) == ["comment.resolved"] * 2  # one per thread
+    assert list(responses) == [True, True]
+    assert await _flags(collab, letter) == [RESOLVED] * 2  # one per thread
 
 
+@pytest.mark.usefixtures("quick_reads")
 async def test_repeats_while_no_store_has_folded_are_logged_once(
-    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, redis_db: str
 ) -> None:
     """The projector is down (no PostgreSQL either): no store reaches the log's end, so only
     this instance's memory of its own appends tells a repeat. A double click logs one resolve;
     resolve, reopen, resolve log three; the projector started again folds the last word."""
-    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)  # the waits for the stopped projector
-    async with stoppable_on(tmp_path, redis_db) as running:
-        c, settings, log = running.collab, running.settings, running.log
-        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
-        base = f"/v1/letters/{letter}/comments/{await _thread(c, letter)}"
-        await caught_up(log, settings, c.redis)
-        await running.folding.aclose()  # the projector stops
-        both = await asyncio.gather(*(c.call("POST", base + "/resolve") for _ in range(2)))
-        assert [(r.status_code, r.json()["resolved"]) for r in both] == [(200, True)] * 2
-        assert await _flags(c, letter) == ["comment.resolved"]
-        for path, resolved in (("/reopen", False), ("/reopen", False), ("/resolve", True)):
-            r = await c.call("POST", base + path)
-            assert (r.status_code, r.json()["resolved"]) == (200, resolved)
-        assert await _flags(c, letter) == [
-            "comment.resolved", "comment.reopened", "comment.resolved"
-        ]  # fmt: skip
-        async with projector(settings, log):
-            await caught_up(log, settings, c.redis)
-            got = await c.call("GET", f"/v1/letters/{letter}/comments")
-            assert [t["resolved"] for t in got.json()["threads"]] == [True]
+    async with _down(tmp_path, redis_db) as down:
+        both = await asyncio.gather(*(down.flag("resolve") for _ in range(2)))
+        assert both == [True, True]
+        assert await down.flags() == [RESOLVED]
+        for action, resolved in (("reopen", False), ("reopen", False), ("resolve", True)):
+            assert await down.flag(action) is resolved
+        assert await down.flags() == [RESOLVED, REOPENED, RESOLVED]
+        async with down.projector_again():
+            assert await down.listed_resolved() == [True]
 
 
-async def test_a_change_from_elsewhere_wins_once_a_store_has_folded_it(
-    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.usefixtures("quick_reads")
+@pytest.mark.parametrize("folded", [True, False], ids=["folded", "unfolded"])
+async def test_a_change_from_elsewhere_is_not_taken_for_a_repeat(
+    tmp_path: Path, redis_db: str, folded: bool
 ) -> None:
     """This instance resolved the thread while the projector was down; another instance then
-    reopened it (appended here past set_resolved, as another process would). Once the projector
-    has folded both, a resolve here goes by Redis, not by the memory of its own resolve: it is
-    logged, and the thread ends resolved."""
-    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)
-    async with stoppable_on(tmp_path, redis_db) as running:
-        c, settings, log = running.collab, running.settings, running.log
-        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
-        thread = await _thread(c, letter)
-        base = f"/v1/letters/{letter}/comments/{thread}"
-        await caught_up(log, settings, c.redis)
-        await running.folding.aclose()
-        assert (await c.call("POST", base + "/resolve")).status_code == 200
-        await _reopened_elsewhere(c, letter, thread)
-        async with projector(settings, log):
-            await caught_up(log, settings, c.redis)
-            r = await c.call("POST", base + "/resolve")
-            assert (r.status_code, r.json()["resolved"]) == (200, True)
-            assert await _flags(c, letter) == [
-                "comment.resolved", "comment.reopened", "comment.resolved"
-            ]  # fmt: skip
-            await caught_up(log, settings, c.redis)
-            got = await c.call("GET", f"/v1/letters/{letter}/comments")
-            assert [t["resolved"] for t in got.json()["threads"]] == [True]
+    reopened it (appended past set_resolved, as another process would); a resolve here is
+    logged, and the thread ends resolved. `folded`: the projector has folded both before, and
+    the resolve goes by Redis, not by the memory of its own resolve. Unfolded: no store has the
+    reopen, but the log holds it after this instance's resolve (skipping the repeat would answer
+    `resolved` and leave the thread open)."""
+    async with _down(tmp_path, redis_db) as down:
+        assert await down.flag("resolve") is True
+        await _reopened_elsewhere(down.c, down.letter, down.threads[0])
+        async with down.projector_again() if folded else contextlib.nullcontext():
+            assert await down.flag("resolve") is True
+            assert await down.flags() == [RESOLVED, REOPENED, RESOLVED]
+        async with down.projector_again():
+            assert await down.listed_resolved() == [True]
 
 
 async def _reopened_elsewhere(c: Collab, letter: str, thread: str) -> None:
@@ -185,55 +212,42 @@ async def _reopened_elsewhere(c: Collab, letter: str, thread: str) -> None:
     await elsewhere.append(claims, meta, CommentReopened(thread_id=thread))
 
 
-async def test_a_repeat_after_an_unfolded_change_from_elsewhere_is_logged(
-    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The projector is down: this instance resolves, another reopens, this one resolves again.
-    No store has folded the reopen, but the log holds it after this instance's resolve: the
-    repeat must be logged (skipping it would answer `resolved` and leave the thread open)."""
-    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)
-    async with stoppable_on(tmp_path, redis_db) as running:
-        c, settings, log = running.collab, running.settings, running.log
-        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
-        thread = await _thread(c, letter)
-        base = f"/v1/letters/{letter}/comments/{thread}"
-        await caught_up(log, settings, c.redis)
-        await running.folding.aclose()
-        assert (await c.call("POST", base + "/resolve")).status_code == 200
-        await _reopened_elsewhere(c, letter, thread)
-        r = await c.call("POST", base + "/resolve")
-        assert (r.status_code, r.json()["resolved"]) == (200, True)
-        assert await _flags(c, letter) == [
-            "comment.resolved", "comment.reopened", "comment.resolved"
-        ]  # fmt: skip
-        async with projector(settings, log):
-            await caught_up(log, settings, c.redis)
-            got = await c.call("GET", f"/v1/letters/{letter}/comments")
-            assert [t["resolved"] for t in got.json()["threads"]] == [True]
-
-
+@pytest.mark.usefixtures("quick_reads")
 async def test_the_log_scan_skips_other_threads_and_is_capped(
     tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The projector is down. A change to another thread of the letter after this instance's
     resolve leaves a repeat skipped; once more records than the scan reads follow the resolve,
     a repeat is logged (the harmless choice) rather than trusted."""
-    monkeypatch.setattr(shared, "CATCH_UP_S", 0.3)
     monkeypatch.setattr(flagged, "MAX_SCAN", 3)
-    async with stoppable_on(tmp_path, redis_db) as running:
-        c, settings, log = running.collab, running.settings, running.log
-        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
-        thread, other = await _thread(c, letter, 0), await _thread(c, letter, 1)
-        base = f"/v1/letters/{letter}/comments/{thread}"
-        await caught_up(log, settings, c.redis)
-        await running.folding.aclose()
-        assert (await c.call("POST", base + "/resolve")).status_code == 200
-        await _reopened_elsewhere(c, letter, other)
-        assert (await c.call("POST", base + "/resolve")).status_code == 200
-        assert await _flags(c, letter) == ["comment.resolved", "comment.reopened"]
+    async with _down(tmp_path, redis_db, threads=2) as down:
+        other = down.threads[1]
+        assert await down.flag("resolve") is True
+        await _reopened_elsewhere(down.c, down.letter, other)
+        assert await down.flag("resolve") is True
+        assert await down.flags() == [RESOLVED, REOPENED]
         for _ in range(3):
-            await _reopened_elsewhere(c, letter, other)
-        assert (await c.call("POST", base + "/resolve")).status_code == 200
-        assert await _flags(c, letter) == [
-            "comment.resolved", *["comment.reopened"] * 4, "comment.resolved"
-        ]  # fmt: skip
+            await _reopened_elsewhere(down.c, down.letter, other)
+        assert await down.flag("resolve") is True
+        assert await down.flags() == [RESOLVED, *[REOPENED] * 4, RESOLVED]
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_two_gateways_in_one_process_remember_their_own_flags(
+    tmp_path: Path, redis_db: str
+) -> None:
+    """Each gateway goes by its own appends only, as two processes would: with the projector
+    down, a second gateway on the same log and Redis does not know the first's resolve, so its
+    resolve is logged (harmless); its own repeat is not. (One memory per process made the second
+    gateway take the first's resolve for its own.)"""
+    async with _down(tmp_path, redis_db) as down:
+        running = down.running
+        async with (
+            running_gateway(running.settings, running.log, down.c.redis) as gw,
+            httpx.AsyncClient(base_url=gw.http, timeout=10) as http,
+        ):
+            other = Collab(gw, down.c.redis, http)
+            assert await down.flag("resolve") is True
+            for _ in range(2):
+                assert await down.flag("resolve", c=other) is True
+            assert await down.flags() == [RESOLVED, RESOLVED]

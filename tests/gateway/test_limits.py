@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,14 @@ import httpx
 import pytest
 import pytest_asyncio
 import websockets
-from pycrdt import Decoder, Doc, Text, create_sync_message, write_var_uint
+from pycrdt import (
+    Decoder,
+    Doc,
+    Text,
+    create_sync_message,
+    create_update_message,
+    write_var_uint,
+)
 
 import gateway.api.rest as rest
 from gateway.content import PARAGRAPH_BYTES, initial_update
@@ -171,6 +179,15 @@ APP = "https://app.example"
 ORIGIN = {"origin": APP}
 
 
+def _new_letter(content: str) -> dict[str, str]:
+    """The body of a POST /v1/letters."""
+    return {"firm_id": "firm-a", "title": "T", "content": content}
+
+
+# The answer to a letter's content over `strict`'s letter size (4096 bytes).
+OVER_LETTER_SIZE = (413, {"detail": "content exceeds the letter size limit"})
+
+
 async def test_rate_limit_closes_with_4429(strict: Running) -> None:
     """A client still over its frame rate `rate_wait_max_s` after it first had to wait."""
     letter = await strict.create_letter()
@@ -183,6 +200,17 @@ async def test_rate_limit_closes_with_4429(strict: Running) -> None:
     assert client.close_code == RATE_LIMITED
 
 
+def _typed_unsent(client: YClient, words: list[str]) -> list[bytes]:
+    """One update message a word, typed into `client`'s document but not sent yet."""
+    produced: list[bytes] = []
+    text = client.doc.get("text", type=Text)
+    sub = client.doc.observe(lambda event: produced.append(event.update))
+    for word in words:
+        text.insert(len(text), word)
+    client.doc.unobserve(sub)
+    return [create_update_message(update) for update in produced]
+
+
 async def test_bursts_over_the_frame_rate_are_paced_not_refused(
     tmp_path: Path, read_path: str
 ) -> None:
@@ -191,9 +219,13 @@ async def test_bursts_over_the_frame_rate_are_paced_not_refused(
     the connection stays open (stock y-websocket providers never come back after a 4429). The
     refusal is for a run over the rate longer than `rate_wait_max_s`: each burst here is paced
     for about 1 s, and both together for longer than 2 s, so a quiet moment that refills the
-    bucket must start a new run."""
+    bucket must start a new run. Each burst is typed before it is sent, so that it reaches the
+    socket at once however loaded the machine (typed and sent a word at a time, it could come
+    slower than the rate, and fewer messages had to wait); the pacing is checked by how long a
+    burst takes at the least, which load can only lengthen."""
+    rate, burst, words = 20, 10, 30  # 10 within the burst allowance, 20 paced at 20/s
     settings = Settings(
-        data_dir=tmp_path / "steno", partitions=1, rate_messages_per_s=20, rate_burst=10,
+        data_dir=tmp_path / "steno", partitions=1, rate_messages_per_s=rate, rate_burst=burst,
         rate_wait_max_s=2.0,
     )  # fmt: skip
     async with running_gateway(settings) as gw:
@@ -202,18 +234,35 @@ async def test_bursts_over_the_frame_rate_are_paced_not_refused(
             (READ_DIRECT in c._extensions) == (read_path == "direct")
             for c in gw.app.state.gateway.conns
         )
-        typed = ""
-        for burst in range(2):
-            for i in range(30):  # 10 within the burst allowance, 20 paced at 20/s
-                await ann.insert(f"{burst}.{i:02d} ")
-                typed += f"{burst}.{i:02d} "
+        typed, paced, began = "", 0.0, time.monotonic()
+        for round_ in range(2):
+            if round_:
+                await asyncio.sleep(0.6)  # quiet: the bucket refills (10 tokens at 20/s)
+            burst_words = [f"{round_}.{i:02d} " for i in range(words)]
+            messages = _typed_unsent(ann, burst_words)
+            assert len(messages) == words
+            typed += "".join(burst_words)
+            sent = time.monotonic()
+            for message in messages:
+                await ann.ws.send(message)
             await eventually(lambda: str(bob.text) == typed)  # noqa: B023
-            await asyncio.sleep(0.6)  # quiet: the bucket refills (10 tokens at 20/s)
+            # Read at the rate: `burst` at once, then `rate` a second (less a timer's slack).
+            assert time.monotonic() - sent >= (words - burst) / rate - 0.05
+            now_paced = (await gw.metrics())["gateway_messages_paced_total"]
+            assert now_paced > paced  # this burst's messages waited their turn
+            paced = now_paced
+        # Over the rate for longer than rate_wait_max_s in all: only the quiet moment's new run
+        # kept the connection open.
+        assert time.monotonic() - began > settings.rate_wait_max_s
         assert not ann.closed.is_set()
         metrics = await gw.metrics()
-        assert metrics["gateway_messages_paced_total"] >= 38
         assert 'gateway_refusals_total{reason="rate_limited"}' not in metrics
-        assert await gw.logged_text(letter) == typed
+
+        async def logged_whole() -> bool:
+            return await gw.logged_text(letter) == typed
+
+        # Appended in batches: bob may have the last words before the log confirms them.
+        await eventually(logged_whole)
         await ann.close()
         await bob.close()
 
@@ -234,7 +283,7 @@ async def test_a_letter_created_with_more_than_it_may_hold_is_refused(strict: Ru
     topic = strict.settings.topic(Topic.LETTERS)
     before = (await strict.log.end_offsets(topic)).get(0, 0)
     async with httpx.AsyncClient(base_url=strict.http) as http:
-        body = {"firm_id": "firm-a", "title": "big", "content": "z" * 5000}
+        body = _new_letter("z" * 5000)
         r = await http.post("/v1/letters", headers=headers, json=body)
     assert r.status_code == 413, r.text
     assert (await strict.log.end_offsets(topic)).get(0, 0) == before
@@ -411,13 +460,10 @@ async def test_a_write_is_verified_once(strict: Running) -> None:
 async def test_a_request_body_over_the_limit_is_refused_before_it_is_read(strict: Running) -> None:
     token = {"Authorization": f"Bearer {strict.token()}"}
     async with httpx.AsyncClient(base_url=strict.http) as http:
-        fits = {"firm_id": "firm-a", "title": "T", "content": "a" * 60_000}
+        fits = _new_letter("a" * 60_000)
         r = await http.post("/v1/letters", json=fits, headers=token)
         # Read whole: the route ran (this gateway's letters hold 4096 bytes, hence its 413).
-        assert (r.status_code, r.json()) == (
-            413,
-            {"detail": "content exceeds the letter size limit"},
-        )
+        assert (r.status_code, r.json()) == OVER_LETTER_SIZE
         big = {**fits, "content": "a" * 70_000}  # under the content limit, over the body limit
         r = await http.post("/v1/letters", json=big, headers=token)
         assert (r.status_code, r.json()) == (413, {"detail": "request body exceeds 65536 bytes"})
@@ -523,12 +569,9 @@ async def test_content_whose_lines_could_not_fit_is_refused_before_it_is_built(
     monkeypatch.setattr(rest, "initial_update", counted)
     token = {"Authorization": f"Bearer {strict.token()}"}
     async with httpx.AsyncClient(base_url=strict.http) as http:
-        body = {"firm_id": "firm-a", "title": "T", "content": "\n" * 199}
+        body = _new_letter("\n" * 199)
         r = await http.post("/v1/letters", json=body, headers=token)
-        assert (r.status_code, r.json()) == (
-            413,
-            {"detail": "content exceeds the letter size limit"},
-        )
+        assert (r.status_code, r.json()) == OVER_LETTER_SIZE
         assert built == []
         body["content"] = "\n" * 99  # 100 empty paragraphs: ~3.5 KB, it fits
         r = await http.post("/v1/letters", json=body, headers=token)
@@ -558,7 +601,7 @@ async def test_a_build_refused_for_its_size_is_paid(
     async with httpx.AsyncClient(base_url=strict.http) as http:
         with ctx.update_bytes.held(user) as budget:
             before = budget.tokens
-        body = {"firm_id": "firm-a", "title": "T", "content": "\n" * 124}  # 125 x 24 + 124 fits
+        body = _new_letter("\n" * 124)  # 125 x 24 + 124 fits
         r = await http.post("/v1/letters", json=body, headers=headers)
         assert r.status_code == 413 and built == [125]
         with ctx.update_bytes.held(user) as budget:

@@ -5,6 +5,9 @@ Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (i
 browser fixtures).
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
 from playwright.async_api import Browser, Page, expect
 
@@ -44,14 +47,33 @@ async def _unchanged(page: Page, text: str) -> None:
     await eventually(same, timeout=2)  # ProseMirror may redraw after a composition on a timer
 
 
+_INSERT = """(html) => {
+  document.querySelector('.letter-body').editor.chain().focus('end').insertContent(html).run()
+}"""
+
+
+@asynccontextmanager
+async def _opened(
+    browser: Browser, base_url: str, reader: str, title: str, content: str, html: str = ""
+) -> AsyncIterator[tuple[Page, Page, str]]:
+    """Avery's new letter (`content`, then `html` inserted at its end), open on `reader`'s page
+    too, both saved: (avery's page, the reader's, the letter's id)."""
+    async with pages(browser, 2) as (avery, reading):
+        await sign_in(avery, base_url, "avery")
+        letter = await create_letter(avery, title, content)
+        if html:
+            await avery.evaluate(_INSERT, html)
+            await saved(avery)
+        await reading.goto(f"{base_url}/?as={reader}#/letters/{letter}")
+        await saved(reading)
+        yield avery, reading, letter
+
+
 async def test_a_commenter_selects_with_keys_comments_and_cannot_change_the_letter(
     base_url: str, browser: Browser
 ) -> None:
-    async with pages(browser, 2) as (avery, casey):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Keyboard review", LETTER)
-        await casey.goto(f"{base_url}/?as=casey#/letters/{letter}")
-        await saved(casey)
+    async with _opened(browser, base_url, "casey", "Keyboard review", LETTER) as opened:
+        avery, casey, letter = opened
         body = casey.locator(".letter-body")
         await expect(body).to_have_attribute("aria-readonly", "true")
 
@@ -125,9 +147,6 @@ async def test_a_commenter_selects_with_keys_comments_and_cannot_change_the_lett
         assert avery.errors == [] and casey.errors == []  # type: ignore[attr-defined]
 
 
-_INSERT = """(html) => {
-  document.querySelector('.letter-body').editor.chain().focus('end').insertContent(html).run()
-}"""
 TASKS_LIST_TABLE = (
     '<ul data-type="taskList"><li data-type="taskItem" data-checked="false"><p>todo</p></li></ul>'
     "<ul><li><p>one</p></li><li><p>two</p></li></ul>"
@@ -140,13 +159,9 @@ _ON_LETTER = "() => document.activeElement.matches('.letter-body')"
 async def test_a_commenter_ticks_no_task_and_tabs_out_of_lists_and_tables(
     base_url: str, browser: Browser
 ) -> None:
-    async with pages(browser, 2) as (avery, casey):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Tasks review", "Dear Sir,")
-        await avery.evaluate(_INSERT, TASKS_LIST_TABLE)
-        await saved(avery)
-        await casey.goto(f"{base_url}/?as=casey#/letters/{letter}")
-        await saved(casey)
+    opening = _opened(browser, base_url, "casey", "Tasks review", "Dear Sir,", TASKS_LIST_TABLE)
+    async with opening as opened:
+        avery, casey, _ = opened
         document = await casey.evaluate(_DOC)
 
         # A reader's click (on the box, on its label) ticks nothing: the box shows the document.
@@ -196,13 +211,8 @@ async def test_a_viewer_tabs_out_of_any_cell_both_ways_and_no_key_of_hers_is_typ
     """Tab and Shift+Tab leave a reader's letter, forward and back, from every cell of a table as
     from a paragraph (read-only.ts); an editor's would move between cells. No key a reader presses
     shows her as typing, Ctrl+C and Ctrl+A included (presence.ts)."""
-    async with pages(browser, 2) as (avery, vera):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Table review", "Dear Sir,")
-        await avery.evaluate(_INSERT, TABLE)
-        await saved(avery)
-        await vera.goto(f"{base_url}/?as=vera#/letters/{letter}")
-        await saved(vera)
+    async with _opened(browser, base_url, "vera", "Table review", "Dear Sir,", TABLE) as opened:
+        avery, vera, _ = opened
         document = await vera.evaluate(_DOC)
 
         cells = [f"td:has-text('{cell}')" for cell in ("a1", "b1", "a2", "b2")]

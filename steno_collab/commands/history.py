@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 async def _history(
     settings: Settings, letter_id: str, since: int | None, until: int | None, as_json: bool
 ) -> str:
-    async with open_sources(settings, pg=None) as src:
+    # The log alone, as README says: PostgreSQL's audit trail lacks what the snapshotter has not
+    # folded yet (stopped or behind), and would leave it out without a word.
+    async with open_sources(settings) as src:
         entries = await history(src, letter_id, since, until)
     return format_json(entries) if as_json else format_text(entries)

@@ -34,7 +34,7 @@ def one_line(code: int, err: str, expected: int = 2) -> None:
             ["backfill", "projector", "--letters", LETTER],
         ),
         ("STENO_REDIS_URL", "redis://127.0.0.1:xx/0", ["verify", LETTER]),
-        ("STENO_DATABASE_URL", "postgresql://postgres@127.0.0.1:xx/postgres", ["history", LETTER]),
+        ("STENO_DATABASE_URL", "postgresql://postgres@127.0.0.1:xx/postgres", ["replay", LETTER]),
     ],  # a URL of another scheme is refused with the settings (tests/test_operator_errors.py)
     ids=["redis-down-verify", "redis-down-backfill", "redis-bad-url", "pg-bad-port"],
 )

@@ -8,6 +8,7 @@ import pytest
 from eventlog import Log
 from schemas.events import Topic
 from schemas.settings import Settings
+from steno_collab.commands.history import _history
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import LetterScript, append
 from tests.tools.test_rest import auth
@@ -72,3 +73,16 @@ async def test_edit_rows_name_their_session_with_and_without_postgres(
         r = await client.get(f"/v1/letters/{LETTER}/history", headers=auth(settings, firm=firm))
     assert r.status_code == 200, r.text
     assert r.json() == [e.to_json() for e in from_pg]
+
+
+async def test_the_cli_reads_the_log_while_the_snapshotter_is_behind(
+    settings: Settings, log: Log
+) -> None:
+    """With PostgreSQL configured and the snapshotter not run (stopped, or behind), the CLI read
+    only its audit trail: the whole timeline was missing, without a word."""
+    await _two_tabs(log, settings)
+    assert settings.database_url is not None
+    async with open_sources(settings) as src:
+        from_log = await history(src, LETTER)
+    assert _edits(from_log)
+    assert await _history(settings, LETTER, None, None, False) == format_text(from_log)

@@ -22,7 +22,9 @@ async def set_resolved(
     then would drop this resolve. Until a store has folded this instance's own last resolve or
     reopen of the thread, and while the log holds no change of the thread after it, that is
     what it goes by (gateway/collab/flagged.py): a repeat appends nothing, the opposite appends
-    at once. Otherwise, when no store has caught up, the event is
+    at once. Once a store has folded it, the first read is no basis to append at once either
+    (it may be the other store's copy from before it): the store folded to the log's end
+    answers. Otherwise, when no store has caught up, the event is
     appended anyway: the fold makes a repeat harmless, it only costs an audit row. A write by
     another instance after that end read is ordered by the log before ours or after it; either
     is a valid outcome. Check and append go one at a time per thread on this instance (other
@@ -32,10 +34,13 @@ async def set_resolved(
     flagged = collab.ctx.flagged  # this instance's own, not the process'
     async with flagged.lock(letter_id, thread_id):
         _, thread = await located(collab, letter_id, thread_id)
-        ours = await _last(collab, letter_id, thread_id)
+        ours, folded = await _last(collab, letter_id, thread_id)
+        # Once a store has folded our last flag, the read above may still be another store's
+        # copy from before it (Redis', the projector down while the snapshotter runs): not a
+        # basis to append at once, a store folded to the log's end answers.
         if ours == resolved or (
             ours is None
-            and bool(thread.get("resolved")) == resolved
+            and (folded or bool(thread.get("resolved")) == resolved)
             and await _settled_as(collab, letter_id, thread_id, resolved)
         ):
             return {"thread_id": thread_id, "resolved": resolved}
@@ -46,23 +51,24 @@ async def set_resolved(
     return {"thread_id": thread_id, "resolved": resolved}
 
 
-async def _last(collab: Collab, letter_id: str, thread_id: str) -> bool | None:
+async def _last(collab: Collab, letter_id: str, thread_id: str) -> tuple[bool | None, bool]:
     """Whether this instance last resolved (True) or reopened (False) the thread, while no
     store has folded that record and the log holds no change of the thread after it; None
     if it does not know (it never did, forgot, a store has it, or the log may say otherwise:
-    ask the stores)."""
+    ask the stores). Second: whether a store has folded that record (then it is kept: the
+    store the request read may not have, and a repeat must not go by that one)."""
     flagged, ctx = collab.ctx.flagged, collab.ctx
     known = flagged.recalled(letter_id, thread_id)
     if known is None:
-        return None
+        return None, False
     resolved, offset = known
+    if await cold.folded_past(collab, letter_id, offset):
+        return None, True
     topic = ctx.settings.topic(Topic.LETTERS)
-    if await cold.folded_past(collab, letter_id, offset) or not await untouched_since(
-        ctx.log, topic, letter_id, thread_id, offset
-    ):
+    if not await untouched_since(ctx.log, topic, letter_id, thread_id, offset):
         flagged.forget(letter_id, thread_id)
-        return None
-    return resolved
+        return None, False
+    return resolved, False
 
 
 async def _settled_as(collab: Collab, letter_id: str, thread_id: str, resolved: bool) -> bool:

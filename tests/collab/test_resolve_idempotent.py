@@ -14,7 +14,10 @@ import pytest
 from gateway.auth import verify_token
 from gateway.collab import flagged, resolving, shared, stored_threads
 from schemas.events import CommentReopened, Topic
+from snapshotter.migrate import migrate
+from tests.collab import stack
 from tests.collab.conftest import Collab, Stoppable, stoppable_on
+from tests.collab.test_reply_projector_behind import Hold
 from tests.gateway.harness import running_gateway, types_of
 from tests.projector.support import caught_up, projector
 
@@ -251,3 +254,76 @@ async def test_two_gateways_in_one_process_remember_their_own_flags(
             for _ in range(2):
                 assert await down.flag("resolve", c=other) is True
             assert await down.flags() == [RESOLVED, RESOLVED]
+
+
+@dataclass
+class Snapshotted:
+    """A letter with one thread in Redis; the projector holds its commits (down) from here, and
+    `flag` runs the snapshotter to the log's end after each request (PostgreSQL keeps up)."""
+
+    c: Collab
+    dsn: str
+    letter: str
+    thread: str
+
+    async def flag(self, action: str) -> bool:
+        resolved = await _flag(self.c, self.letter, self.thread, action)
+        await stack.snapshot(self.c, self.dsn)
+        return resolved
+
+    async def flags(self) -> list[str]:
+        return await _flags(self.c, self.letter)
+
+
+@contextlib.asynccontextmanager
+async def _snapshotted(
+    tmp_path: Path, redis_db: str, dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Snapshotted]:
+    await migrate(dsn)
+    hold = Hold(monkeypatch)
+    async with stack.services(tmp_path, redis_db, dsn) as c:
+        letter = await c.gw.create_letter("Dear Sir,\nPay 5000 EUR.")
+        thread = await _thread(c, letter)
+        await caught_up(c.gw.log, c.gw.settings, c.redis)  # Redis holds it, open
+        await stack.snapshot(c, dsn)
+        hold.gate.clear()
+        try:
+            yield Snapshotted(c, dsn, letter, thread)
+        finally:
+            hold.gate.set()
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_repeats_are_logged_once_while_only_postgresql_folds(
+    tmp_path: Path, redis_db: str, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projector is down, the snapshotter folds on: PostgreSQL has this gateway's resolve,
+    Redis the thread as it was before it (open). A repeat is still logged once. (The gateway
+    forgot its own resolve once PostgreSQL had it, then went by Redis' stale copy.)"""
+    async with _snapshotted(tmp_path, redis_db, pg_database, monkeypatch) as down:
+        for _ in range(3):
+            assert await down.flag("resolve") is True
+        assert await down.flags() == [RESOLVED]
+        for action, resolved in (("reopen", False), ("reopen", False), ("resolve", True)):
+            assert await down.flag(action) is resolved
+        assert await down.flags() == [RESOLVED, REOPENED, RESOLVED]
+
+
+@pytest.mark.usefixtures("quick_reads")
+@pytest.mark.parametrize("snapshotted", [True, False], ids=["snapshotted", "not-yet"])
+async def test_a_reopen_elsewhere_after_postgresql_folded_ours_is_kept(
+    tmp_path: Path,
+    redis_db: str,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    snapshotted: bool,
+) -> None:
+    """As above; another gateway reopens the thread after PostgreSQL has this one's resolve
+    (folded by the snapshotter, or not yet): a resolve here is logged."""
+    async with _snapshotted(tmp_path, redis_db, pg_database, monkeypatch) as down:
+        assert await down.flag("resolve") is True
+        await _reopened_elsewhere(down.c, down.letter, down.thread)
+        if snapshotted:
+            await stack.snapshot(down.c, down.dsn)
+        assert await _flag(down.c, down.letter, down.thread, "resolve") is True
+        assert await down.flags() == [RESOLVED, REOPENED, RESOLVED]

@@ -1,6 +1,12 @@
 """A letter's timeline: who did what when (sessions, edit bursts, comments, locks, versions).
 
-The rows are the snapshotter's `collaboration` audit trail. Without PostgreSQL they are
+The rows are the snapshotter's `collaboration` audit trail, plus those of the letter's records
+past the snapshotter's position on its partition, folded on the spot from its saved state of the
+letter as it will fold them (bursts open across the position included): the snapshotter behind or
+stopped hides nothing, and the letter is folded only from where its state was saved, and only
+when it has records past the position (other letters' records there cost their reading alone).
+Where that seam cannot be exact (no stored position, a reset meanwhile, a letter created past
+the position, a record whose fold raises) the log alone is folded. Without PostgreSQL they are
 produced on the spot by the snapshotter's own fold (`snapshotter.fold.Folder`) over the
 letter's records, which yields the same rows (except bursts still open at the log's end). That
 fold is kept for the few letters read last (per log), so a walk page by page folds the log
@@ -31,8 +37,11 @@ from typing import Any, Literal, NamedTuple
 
 from gateway.live.loader import scan
 from schemas import pages
+from schemas.events import SNAPSHOTTER_GROUP
 from snapshotter.fold import Folder
 from snapshotter.quarantine import PoisonRecord, Quarantine
+from snapshotter.state import LetterState
+from snapshotter.store import Store
 from tools.replay import LetterNotFound, exists
 from tools.sources import Sources
 from tools.terminal import visible
@@ -41,6 +50,9 @@ from tools.timefmt import EPOCH, FIRST_MS, LAST_MS, iso, to_datetime
 Json = dict[str, Any]
 _MS = dt.timedelta(milliseconds=1)
 _CURSOR = re.compile(r"(-?\d{1,15}):(\d{1,10}):(\d{1,19}):([\x21-\x7e]{1,100})")
+# Records past the snapshotter's position read per request at most; beyond, the log alone is
+# folded (kept for the letters read last: each page then reads only what came since).
+TAIL_MAX = 20_000
 _OFFSETS = 2**63  # log offsets and partitions are PostgreSQL bigint / int
 Order = Literal["asc", "desc"]
 
@@ -126,15 +138,96 @@ async def page(
         raise Backwards(since_ms, until_ms)
     wanted = None if limit is None else limit + 1  # one more tells whether a next page exists
     desc = order == "desc"
+    entries = None
     if src.pg is not None:
-        entries = await _from_audit(src.pg, letter_id, since_ms, until_ms, after, wanted, desc)
-    else:
+        entries = await _audit_and_tail(src, letter_id, since_ms, until_ms, after, wanted, desc)
+    if entries is None:  # no PostgreSQL, or no exact seam with its rows: the log alone
         entries = _window(await _from_log(src, letter_id), since_ms, until_ms, after, wanted, desc)
     if not entries and not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
     if limit is not None and len(entries) > limit:
         return entries[:limit], entries[limit - 1].cursor
     return entries, None
+
+
+async def _audit_and_tail(
+    src: Sources,
+    letter_id: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    after: Cursor | None,
+    wanted: int | None,
+    desc: bool,
+) -> list[Entry] | None:
+    """The audit trail's rows, and those of the letter's records past the snapshotter's position
+    on its partition folded here as the snapshotter will fold them (from its saved state of the
+    letter, so bursts open across the position close as they will there); None where that
+    cannot be exact (no position, another log, a state the tail cannot start from)."""
+    topic, partition = src.letters_topic, src.partition_of(letter_id)
+    seen = await _position(src.pg, topic, partition)
+    # After the position: past it only in another log (one restored from a backup). The
+    # snapshotter may commit past `end` meanwhile: its rows then cover the tail read here.
+    end = (await src.log.end_offsets(topic)).get(partition, 0)
+    if seen is None or seen > end or end - seen > TAIL_MAX:
+        return None  # far behind (stopped): the log's fold, kept between pages, reads less
+    # Read before the transaction, not to hold a connection over the log: a few records while
+    # the snapshotter keeps up (other letters' included), never the whole letter.
+    tail = [r async for r in scan(src.log, topic, letter_id, seen, end)]
+    state, skipped = None, frozenset[int]()
+    async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        # One snapshot: the position, the rows it covers and the state saved with them.
+        committed = await _position(conn, topic, partition)
+        if committed is None or committed < seen:
+            return None  # reset meanwhile (a rebuild): its rows are not the tail's seam
+        rows = await _from_audit(conn, letter_id, since_ms, until_ms, after, wanted, desc)
+        tail = [r for r in tail if r.offset >= committed]
+        if tail:
+            store = Store(conn)
+            states = await store.load_states(
+                [letter_id], field_name=src.settings.doc_field,
+                window_ms=int(src.settings.audit_edit_window_s * 1000), committed=committed,
+            )  # fmt: skip
+            if not states:
+                return None  # created past the position: PostgreSQL holds none of it
+            state = states[0]
+            if state.unsaved_from is not None and state.unsaved_from < committed:
+                skipped = frozenset(
+                    await store.quarantined(topic, partition, state.unsaved_from, committed)
+                )
+    if state is None:
+        return rows
+    try:
+        folded = await _tail_rows(src, state, skipped, committed, tail)
+    except PoisonRecord:
+        return None
+    ahead = _window(folded, since_ms, until_ms, after, wanted, desc)
+    return sorted(rows + ahead, key=_cursor, reverse=desc)[:wanted]
+
+
+async def _position(db: Any, topic: str, partition: int) -> int | None:
+    position: int | None = await db.fetchval(
+        "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+        " AND partition = $3",
+        SNAPSHOTTER_GROUP,
+        topic,
+        partition,
+    )
+    return position
+
+
+async def _tail_rows(
+    src: Sources, state: LetterState, skipped: frozenset[int], committed: int, tail: list[Any]
+) -> list[Entry]:
+    """`tail`'s rows in key order, folded from `state` as the snapshotter folds it: caught up
+    first (as its `_catch_up`) when the saved state lags records before `committed`."""
+    folder = Folder(src.settings)
+    folder.quarantine = Quarantine(max_attempts=1)
+    if state.unsaved_from is not None and state.unsaved_from < committed:
+        behind = scan(src.log, src.letters_topic, state.letter_id, state.unsaved_from, committed)
+        folder.catch_up([state], [r async for r in behind if r.offset not in skipped], carry=False)
+    else:
+        folder.adopt([state])
+    return sorted(_rows(folder, tail), key=_cursor)
 
 
 async def _from_audit(

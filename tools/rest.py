@@ -24,6 +24,8 @@ so is a database without the snapshotter's tables (lost and made again: "run mig
 A database the snapshotter has not folded the letter into yet (new, or rebuilt by the service
 itself, no marker) holds none of its history: history is then folded from the log, as without
 PostgreSQL, and versions answer 503 "not rebuilt yet", never an empty list passed off as whole.
+One it has folded has the rows of its records past the snapshotter's position folded on the spot
+on top of its audit trail (tools/history.py): a snapshotter behind hides no recent event.
 """
 
 from collections.abc import Awaitable, Callable, Coroutine

@@ -1,0 +1,141 @@
+"""REST history with PostgreSQL while the snapshotter is behind: the audit trail's rows plus the
+letter's records past the snapshotter's position folded on the spot from its saved state, the
+same entries as the log's fold, in pages alike; other letters' records past it cost no fold."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from eventlog import Log
+from schemas.bounded_pg import bounded_pool
+from schemas.events import Topic
+from schemas.settings import Settings
+from steno_collab.services import gateway_app
+from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.test_rest import auth
+from tests.tools.test_verify_quarantine import _snapshot
+from tools import history as histories
+from tools.history import history
+from tools.sources import open_sources
+
+LETTER = "L-behind"
+BASE = f"/v1/letters/{LETTER}/history"
+
+
+@pytest.fixture
+def log_kind() -> str:
+    return "embedded"  # PostgreSQL's seam with the log is under test, not the log
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClient]:
+    assert settings.database_url is not None
+    pg = await bounded_pool(settings.database_url, 10, 2)  # the gateway's, as in production
+    try:
+        transport = httpx.ASGITransport(app=gateway_app(settings, log, None, pg))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            yield http
+    finally:
+        await pg.close()
+
+
+async def _folded_then_more(log: Log, settings: Settings) -> LetterScript:
+    """Alice's burst is open when the snapshotter stops; what follows is not folded."""
+    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    await append(log, topic, [s.created("alice"), s.paragraph("alice", ""),
+                              s.joined("alice", "tab-1"), s.type_text("alice", 0, 0, "ab", "tab-1"),
+                              s.comment("bob", "t1", "c1", "first")])  # fmt: skip
+    await _snapshot(log, settings)
+    await append(log, topic, [s.type_text("alice", 0, 2, "cd", "tab-1"), s.comment("bob", "t2",
+                              "c2", "not folded yet"), s.lock("bob", "s1"),
+                              s.joined("carol", "tab-9"), s.left("alice", "tab-1")])  # fmt: skip
+    return s
+
+
+async def _walk(client: httpx.AsyncClient, settings: Settings, order: str) -> list[Any]:
+    entries: list[Any] = []
+    params: dict[str, str | int] = {"limit": 2, "order": order}
+    while True:
+        r = await client.get(BASE, params=params, headers=auth(settings, firm="firm-1"))
+        assert r.status_code == 200, r.text
+        entries += r.json()
+        if "X-Next-Cursor" not in r.headers:
+            return entries
+        params["after"] = r.headers["X-Next-Cursor"]
+
+
+async def test_rest_history_includes_what_the_snapshotter_has_not_folded(
+    client: httpx.AsyncClient, settings: Settings, log: Log
+) -> None:
+    await _folded_then_more(log, settings)
+    async with open_sources(settings) as src:
+        from_log = [e.to_json() for e in await history(src, LETTER)]
+    r = await client.get(BASE, headers=auth(settings, firm="firm-1"))
+    assert r.status_code == 200, r.text
+    assert r.json() == from_log
+    kinds = [(e["type"], e["user"]) for e in r.json()]
+    assert ("comment.created", "bob") in kinds and ("lock.acquired", "bob") in kinds
+    assert ("session-start", "carol") in kinds and ("session-end", "alice") in kinds
+    # The burst open across the snapshotter's position, whole, under its folded start.
+    (burst,) = [e for e in r.json() if e["type"] == "edit" and not e["data"].get("initial")]
+    assert (burst["user"], burst["data"]["inserted"]) == ("alice", 4)
+    bodies = [e["data"].get("body") for e in r.json() if e["type"] == "comment.created"]
+    assert bodies == ["first", "not folded yet"]
+    # Pages cut alike across the seam, in either order.
+    assert await _walk(client, settings, "asc") == from_log
+    assert await _walk(client, settings, "desc") == from_log[::-1]
+
+
+async def test_other_letters_records_past_the_position_fold_nothing(
+    client: httpx.AsyncClient, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy partition: the snapshotter a few records behind with another letter's records.
+    The letter's state is not loaded nor anything folded: its audit rows are the whole."""
+    s = await _folded_then_more(log, settings)
+    await _snapshot(log, settings)
+    whole = (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json()
+    other = LetterScript("L-busy")
+    await append(log, settings.topic(Topic.LETTERS), [other.created("dan"),
+                 other.paragraph("dan", "x")])  # fmt: skip
+    folds: list[str] = []
+
+    async def counted(src: Any, state: Any, *args: Any) -> Any:
+        folds.append(state.letter_id)
+        return await tail_rows(src, state, *args)
+
+    tail_rows = histories._tail_rows
+    monkeypatch.setattr(histories, "_tail_rows", counted)
+    assert (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json() == whole
+    assert folds == []
+    # And one of its own records past it is folded from its state alone.
+    await append(log, settings.topic(Topic.LETTERS), [s.comment("bob", "t3", "c3", "late")])
+    late = (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json()
+    assert late[:-1] == whole and late[-1]["data"]["body"] == "late"
+    assert folds == [LETTER]
+
+
+async def test_far_behind_the_log_alone_is_folded(
+    client: httpx.AsyncClient, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshotter stopped long ago: each request would read the whole stretch past its
+    position; past `TAIL_MAX` records the log's own fold answers (the same entries)."""
+    await _folded_then_more(log, settings)
+    async with open_sources(settings) as src:
+        from_log = [e.to_json() for e in await history(src, LETTER)]
+    folds: list[str] = []
+
+    async def counted(src: Any, state: Any, *args: Any) -> Any:
+        folds.append(state.letter_id)
+        return await tail_rows(src, state, *args)
+
+    tail_rows = histories._tail_rows
+    monkeypatch.setattr(histories, "_tail_rows", counted)
+    monkeypatch.setattr(histories, "TAIL_MAX", 2)
+    assert (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json() == from_log
+    assert folds == []
+    monkeypatch.setattr(histories, "TAIL_MAX", 20_000)
+    assert (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json() == from_log
+    assert folds == [LETTER]

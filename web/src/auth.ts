@@ -1,6 +1,9 @@
 // Where the page's identity comes from. In dev mode the gateway mints demo tokens
 // (/dev/users, /dev/token); otherwise the host app hands a token over, either as `?token=`
-// or by postMessage. The token lives in sessionStorage: per tab, so two tabs can be two users.
+// or by postMessage. The token lives in sessionStorage: per tab, so two tabs can be two users
+// (in memory where the browser refuses this page storage, as a frame on another site: storage.ts).
+
+import { tabStore } from './storage'
 
 const STORAGE_KEY = 'steno.token'
 
@@ -66,21 +69,21 @@ export function currentSession(): Session | null {
     history.replaceState(null, '', url.toString())
     const session = sessionFrom(fromQuery)
     if (session) {
-      sessionStorage.setItem(STORAGE_KEY, fromQuery)
+      tabStore.setItem(STORAGE_KEY, fromQuery)
       return session
     }
   }
-  return sessionFrom(sessionStorage.getItem(STORAGE_KEY))
+  return sessionFrom(tabStore.getItem(STORAGE_KEY))
 }
 
 export function storeToken(token: string): Session | null {
   const session = sessionFrom(token)
-  if (session) sessionStorage.setItem(STORAGE_KEY, token)
+  if (session) tabStore.setItem(STORAGE_KEY, token)
   return session
 }
 
 export function signOut(): void {
-  sessionStorage.removeItem(STORAGE_KEY)
+  tabStore.removeItem(STORAGE_KEY)
 }
 
 /**

@@ -2,6 +2,7 @@
 // no letter-list endpoint, and puts what you touched last on top when it has one.
 
 import type { LetterSummary } from './api'
+import { browserStore } from './storage'
 
 const LIMIT = 30
 
@@ -17,7 +18,7 @@ function key(firmId: string): string {
 
 export function recentLetters(firmId: string): RecentLetter[] {
   try {
-    const items = JSON.parse(localStorage.getItem(key(firmId)) ?? '[]') as RecentLetter[]
+    const items = JSON.parse(browserStore.getItem(key(firmId)) ?? '[]') as RecentLetter[]
     return Array.isArray(items) ? items.filter((item) => typeof item?.letter_id === 'string') : []
   } catch {
     return []
@@ -27,10 +28,10 @@ export function recentLetters(firmId: string): RecentLetter[] {
 export function rememberLetter(firmId: string, letter: Pick<LetterSummary, 'letter_id' | 'title'>): void {
   const others = recentLetters(firmId).filter((item) => item.letter_id !== letter.letter_id)
   const entry = { letter_id: letter.letter_id, title: letter.title, opened_at: Date.now() }
-  localStorage.setItem(key(firmId), JSON.stringify([entry, ...others].slice(0, LIMIT)))
+  browserStore.setItem(key(firmId), JSON.stringify([entry, ...others].slice(0, LIMIT)))
 }
 
 export function forgetLetter(firmId: string, letterId: string): void {
   const kept = recentLetters(firmId).filter((item) => item.letter_id !== letterId)
-  localStorage.setItem(key(firmId), JSON.stringify(kept))
+  browserStore.setItem(key(firmId), JSON.stringify(kept))
 }

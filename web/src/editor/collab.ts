@@ -16,6 +16,7 @@ import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
 import { undoGrouping } from './undo-grouping'
 import { narrowRemoteChanges } from './remote-changes'
+import { typingAtCaret } from './caret-run'
 import { wordPaste } from './word-paste'
 
 export interface Collab {
@@ -88,6 +89,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       autoDirection,
       undoGrouping,
       narrowRemoteChanges, // a colleague's keystroke replaces its blocks, not the whole letter
+      typingAtCaret, // what is typed is credited to the caret's place in Yjs (caret-diff.ts)
       readPendingInputFirst,
       wordPaste,
       ...(writer ? [] : [readOnly]), // a caret and keyboard selection, the letter unchanged

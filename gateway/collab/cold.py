@@ -158,13 +158,13 @@ async def _snapshotter_at(pg: Any, topic: str, partition: int) -> int:
     return int(await pg.fetchval(_POSITION, SNAPSHOTTER_GROUP, topic, partition) or 0)
 
 
-async def settled(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
+async def settled(collab: Collab, letter_id: str, wait: bool = True) -> list[dict[str, Any]]:
     """The letter's threads from a store that has folded its partition up to the log's end as
     of now: for a write naming a thread or comment the first read did not find, which may be
     one made a moment ago while the projector is down or behind (a restart, a rebalance). Redis
     if the projector's position has reached that end and it holds the letter, else PostgreSQL
-    once the snapshotter's has, waiting for either at most CATCH_UP_S; else 503 with
-    Retry-After: neither can tell that the thread does not exist."""
+    once the snapshotter's has, waiting for either at most CATCH_UP_S (`wait`; else asked once);
+    else 503 with Retry-After: neither can tell that the thread does not exist."""
     pg, redis = collab.ctx.pg, collab.ctx.redis
     topic = collab.ctx.settings.topic(Topic.LETTERS)
     partition = collab.ctx.log.partition_for(topic, letter_id.encode())
@@ -191,7 +191,8 @@ async def settled(collab: Collab, letter_id: str) -> list[dict[str, Any]]:
                     return await threads(collab, letter_id)
         return None
 
-    if (found := await _polled(folded, SNAPSHOTTER_POLL_S)) is None:
+    found = await (_polled(folded, SNAPSHOTTER_POLL_S) if wait else folded())
+    if found is None:
         raise _unavailable(BEHIND, RETRY_S)
     return found
 

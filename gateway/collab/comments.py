@@ -14,23 +14,18 @@ from fastapi import APIRouter, Depends, Request
 
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
-from gateway.collab.comment_input import MAX_BODY, AnchorIn, NewComment, NewThread, parse
+from gateway.collab.comment_input import NewComment, NewThread
 from gateway.collab.resolving import set_resolved
 from gateway.collab.shared import Collab
 from gateway.collab.thread_listing import threads
 from gateway.collab.thread_writes import create_thread, delete, edit, reply
 
-# The operations, for the app channel (channel.py) and notifications (parse).
+# The operations, for the app channel (channel.py).
 __all__ = [
-    "MAX_BODY",
-    "AnchorIn",
     "CollabDep",
-    "NewComment",
-    "NewThread",
     "create_thread",
     "delete",
     "edit",
-    "parse",
     "reply",
     "router",
     "set_resolved",

@@ -5,11 +5,8 @@ already (resolving.set_resolved). While the projector is down or behind, and Pos
 nothing is folded to the end: a double click's second request would log the first's event
 again (the state is the same; one more audit row, kept for good). But this gateway knows what
 it appended: a request repeating its last flag of the thread, while neither store has folded
-that record, appends nothing either. Once a store has folded it, a store folded to the log's
-end answers (with whatever came after it), whatever the request's first read said: that read
-may be the other store's copy from before it (Redis', the projector down while the snapshotter
-runs on), and appending on its word would log every repeat. The memory is kept for that
-(till `TTL_S`), no longer as the thread's state.
+that record, appends nothing either. Once a store has folded it, the store answers (with
+whatever came after it), and the memory is dropped.
 
 Another instance may have changed the thread since, and no store shows it yet: so the memory
 is trusted only while the log itself, read from our record to its end, holds no resolve, reopen
@@ -77,7 +74,7 @@ class Flagged:
 
     def forget(self, letter_id: str, thread_id: str) -> None:
         """Before an append: one whose outcome is unknown (504) leaves nothing to go by; and
-        once the log may say otherwise."""
+        once a store has folded the record, or the log may say otherwise."""
         self._last.pop((letter_id, thread_id), None)
 
     def recalled(self, letter_id: str, thread_id: str) -> tuple[bool, int] | None:

@@ -27,7 +27,8 @@ from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab import cold
-from gateway.collab.comments import CollabDep, parse
+from gateway.collab.comment_input import parse
+from gateway.collab.comments import CollabDep
 from gateway.collab.shared import Collab, CollabError
 from schemas.events import NotificationRead, Topic
 from schemas.keys import notes_key, presence_key, projector_position_key

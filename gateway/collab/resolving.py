@@ -22,26 +22,25 @@ async def set_resolved(
     then would drop this resolve. Until a store has folded this instance's own last resolve or
     reopen of the thread, and while the log holds no change of the thread after it, that is
     what it goes by (gateway/collab/flagged.py): a repeat appends nothing, the opposite appends
-    at once. Once a store has folded it, the first read is no basis to append at once either
-    (it may be the other store's copy from before it): the store folded to the log's end
-    answers. Otherwise, when no store has caught up, the event is
-    appended anyway: the fold makes a repeat harmless, it only costs an audit row. A write by
-    another instance after that end read is ordered by the log before ours or after it; either
-    is a valid outcome. Check and append go one at a time per thread on this instance (other
-    threads of the letter do not wait), and the check waits for this instance's last append
-    (`stored_threads.stored`): a double click's second request sees the first's event."""
+    at once. A first read saying otherwise may be Redis' copy from before the log's end (the
+    projector down while the snapshotter runs on): a store folded to the end as of now, if any,
+    answers, without waiting (the state really differs: appended at once). Otherwise, when no
+    store has caught up, the event is appended anyway: the fold makes a repeat harmless, it
+    only costs an audit row. A write by another instance after that end read is ordered by the
+    log before ours or after it; either is a valid outcome. Check and append go one at a time
+    per thread on this instance (other threads of the letter do not wait), and the check waits
+    for this instance's last append (`stored_threads.stored`): a double click's second request
+    sees the first's event."""
     meta = await collab.letter(claims, letter_id, comment=True)
     flagged = collab.ctx.flagged  # this instance's own, not the process'
     async with flagged.lock(letter_id, thread_id):
         _, thread = await located(collab, letter_id, thread_id)
-        ours, folded = await _last(collab, letter_id, thread_id)
-        # Once a store has folded our last flag, the read above may still be another store's
-        # copy from before it (Redis', the projector down while the snapshotter runs): not a
-        # basis to append at once, a store folded to the log's end answers.
+        ours = await _last(collab, letter_id, thread_id)
+        # The first read agreeing, a store at the log's end confirms it (waited for: it may miss
+        # a change made a moment ago); disagreeing, it may be a stale copy: asked once.
+        agrees = bool(thread.get("resolved")) == resolved
         if ours == resolved or (
-            ours is None
-            and (folded or bool(thread.get("resolved")) == resolved)
-            and await _settled_as(collab, letter_id, thread_id, resolved)
+            ours is None and await _settled_as(collab, letter_id, thread_id, resolved, agrees)
         ):
             return {"thread_id": thread_id, "resolved": resolved}
         flagged.forget(letter_id, thread_id)
@@ -51,31 +50,32 @@ async def set_resolved(
     return {"thread_id": thread_id, "resolved": resolved}
 
 
-async def _last(collab: Collab, letter_id: str, thread_id: str) -> tuple[bool | None, bool]:
+async def _last(collab: Collab, letter_id: str, thread_id: str) -> bool | None:
     """Whether this instance last resolved (True) or reopened (False) the thread, while no
     store has folded that record and the log holds no change of the thread after it; None
     if it does not know (it never did, forgot, a store has it, or the log may say otherwise:
-    ask the stores). Second: whether a store has folded that record (then it is kept: the
-    store the request read may not have, and a repeat must not go by that one)."""
+    ask the stores)."""
     flagged, ctx = collab.ctx.flagged, collab.ctx
     known = flagged.recalled(letter_id, thread_id)
     if known is None:
-        return None, False
+        return None
     resolved, offset = known
-    if await cold.folded_past(collab, letter_id, offset):
-        return None, True
     topic = ctx.settings.topic(Topic.LETTERS)
-    if not await untouched_since(ctx.log, topic, letter_id, thread_id, offset):
+    if await cold.folded_past(collab, letter_id, offset) or not await untouched_since(
+        ctx.log, topic, letter_id, thread_id, offset
+    ):
         flagged.forget(letter_id, thread_id)
-        return None, False
-    return resolved, False
+        return None
+    return resolved
 
 
-async def _settled_as(collab: Collab, letter_id: str, thread_id: str, resolved: bool) -> bool:
+async def _settled_as(
+    collab: Collab, letter_id: str, thread_id: str, resolved: bool, wait: bool
+) -> bool:
     """Whether the thread is `resolved` (or open) in a store folded to the log's end; False
-    when none is within cold.settled's wait (or the log cannot tell its end)."""
+    when none is, within cold.settled's wait if `wait` (or the log cannot tell its end)."""
     try:
-        stored = await cold.settled(collab, letter_id)
+        stored = await cold.settled(collab, letter_id, wait)
     except CollabError:
         return False
     thread = find_thread(stored, thread_id)

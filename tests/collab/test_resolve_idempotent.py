@@ -327,3 +327,28 @@ async def test_a_reopen_elsewhere_after_postgresql_folded_ours_is_kept(
             await stack.snapshot(down.c, down.dsn)
         assert await _flag(down.c, down.letter, down.thread, "resolve") is True
         assert await down.flags() == [RESOLVED, REOPENED, RESOLVED]
+
+
+@pytest.mark.usefixtures("quick_reads")
+@pytest.mark.parametrize("who", ["another-gateway", "memory-lapsed"])
+async def test_a_repeat_without_memory_goes_by_postgresql_at_the_end(
+    tmp_path: Path, redis_db: str, pg_database: str, monkeypatch: pytest.MonkeyPatch, who: str
+) -> None:
+    """As above, with no memory of the resolve to go by: another gateway repeats it, or this
+    one after its memory lapsed (TTL_S). Redis' first read (open) is stale; PostgreSQL, folded
+    to the log's end, says resolved: nothing is logged (the first read's word appended it)."""
+    async with _snapshotted(tmp_path, redis_db, pg_database, monkeypatch) as down:
+        assert await down.flag("resolve") is True
+        gw = down.c.gw
+        if who == "memory-lapsed":
+            gw.app.state.collab.ctx.flagged.forget(down.letter, down.thread)
+            assert await down.flag("resolve") is True
+        else:
+            pg = gw.app.state.collab.ctx.pg
+            async with (
+                running_gateway(gw.settings, gw.log, down.c.redis, pg) as other,
+                httpx.AsyncClient(base_url=other.http, timeout=10) as http,
+            ):
+                again = Collab(other, down.c.redis, http)
+                assert await _flag(again, down.letter, down.thread, "resolve") is True
+        assert await down.flags() == [RESOLVED]

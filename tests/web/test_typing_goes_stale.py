@@ -10,6 +10,7 @@ from playwright.async_api import Browser, expect
 
 from tests.web.browser import EDITABLE, create_letter, pages, sign_in
 from tests.web.test_browser import base_url, browser
+from tests.web.test_keyboard_selection import _INSERT, TABLE
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
@@ -125,4 +126,33 @@ async def test_copying_or_selecting_all_is_not_typing_but_a_character_is(
         await parker.keyboard.press("Tab")
         assert await own_status.inner_text() == "typing"
         await expect(avery.locator(".letter-body li li p")).to_contain_text("Fees")
+        # The first item cannot be indented: its Tab moves the focus on, changing nothing.
+        await expect(own_status).to_have_text("active", timeout=8_000)
+        await parker.click(".letter-body li p >> text=Costs")
+        await parker.keyboard.press("Tab")
+        assert await own_status.inner_text() == "active"
+        assert await avery.locator(".letter-body li li").count() == 1
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
+
+
+async def test_tab_is_typing_only_when_it_changes_the_letter(
+    base_url: str, browser: Browser
+) -> None:
+    """Tab between a table's cells moves the caret (not typing); in its last cell it adds a row
+    (typing). The editor decides in its own keydown handler: presence compares the document."""
+    async with pages(browser, 1) as (parker,):
+        await sign_in(parker, base_url, "parker")
+        await create_letter(parker, "Table", "Dear Sir,")
+        await parker.evaluate(_INSERT, TABLE)
+        own_status = parker.locator(".users [data-name='Parker Paralegal'] .status")
+        rows = parker.locator(".letter-body tr")
+        await expect(rows).to_have_count(2)
+        await parker.click(".letter-body td >> text=a2")
+        await expect(own_status).to_have_text("active", timeout=8_000)
+        await parker.keyboard.press("Tab")  # to b2
+        assert await own_status.inner_text() == "active"
+        assert await rows.count() == 2
+        await parker.keyboard.press("Tab")  # b2 is the last cell: a row is added
+        assert await own_status.inner_text() == "typing"
+        await expect(rows).to_have_count(3)
+        assert parker.errors == []  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ export function trackActivity(
   awareness: Awareness,
   editorRoot: HTMLElement,
   beforePublish: () => void = () => {},
+  documentNow: () => unknown = () => null,
 ): () => void {
   let lastInput = Date.now()
   let lastKey = 0
@@ -58,8 +59,17 @@ export function trackActivity(
     lastInput = Date.now()
     publish()
   }
+  // Tab indents a list item or adds a table's row, or moves the focus or the caret between
+  // cells: which, the editor decides in its own keydown handler, between these two listeners
+  // (capture before it, bubble after). The letter's document is immutable: a change replaces it.
+  let before: unknown = null
+  const onKeyFirst = (event: KeyboardEvent): void => {
+    before = event.key === 'Tab' && takesInput(event.target) ? documentNow() : null
+  }
   const onKey = (event: KeyboardEvent): void => {
-    if (changesLetter(event)) lastKey = Date.now()
+    const tabbed = before !== null && documentNow() !== before
+    before = null
+    if (tabbed || changesLetter(event)) lastKey = Date.now()
     onInput()
   }
   // What the browser writes itself (typed text, an IME's or a phone keyboard's composition, which
@@ -78,11 +88,13 @@ export function trackActivity(
     [document, 'visibilitychange', onInput],
   ]
   for (const [target, type, listener] of inputs) target.addEventListener(type, listener, { passive: true })
+  editorRoot.addEventListener('keydown', onKeyFirst as EventListener, { capture: true, passive: true })
   const timer = setInterval(publish, TICK_MS)
   publish()
   return () => {
     clearInterval(timer)
     for (const [target, type, listener] of inputs) target.removeEventListener(type, listener)
+    editorRoot.removeEventListener('keydown', onKeyFirst as EventListener, { capture: true })
   }
 }
 
@@ -112,8 +124,7 @@ const EDITING_KEYS = new Set(['Enter', 'Backspace', 'Delete'])
 export function changesLetter(event: KeyboardEvent): boolean {
   if (!takesInput(event.target)) return false
   if (EDITING_KEYS.has(event.key)) return true
-  if (event.key === 'Tab') return !event.ctrlKey && !event.metaKey && !event.altKey && tabEdits(event)
-  if (event.key.length !== 1) return false // arrows, Escape, F-keys, a modifier alone
+  if (event.key.length !== 1) return false // arrows, Tab (trackActivity), Escape, F-keys, a modifier alone
   // A character; with Alt alone an app shortcut (Alt+Shift+L locks) or an Option character,
   // which its `input` counts.
   if (!event.ctrlKey && !event.metaKey) return !event.altKey
@@ -128,19 +139,6 @@ export function changesLetter(event: KeyboardEvent): boolean {
 }
 
 const ASCII = /^[\x20-\x7e]$/
-
-/** Tab and Shift+Tab indent and outdent a list item, and Tab in a table's last cell adds a row;
- * elsewhere they move the focus, or the caret between cells, which changes nothing. */
-function tabEdits(event: KeyboardEvent): boolean {
-  const node = document.getSelection()?.focusNode
-  const at = node instanceof Element ? node : node?.parentElement
-  const root = event.target
-  const block = at?.closest('li, td, th')
-  if (!(root instanceof Element) || !block || !root.contains(block)) return false
-  if (block.tagName === 'LI') return true
-  const cells = block.closest('table')?.querySelectorAll('td, th')
-  return !event.shiftKey && cells !== undefined && cells[cells.length - 1] === block
-}
 
 function takesInput(target: EventTarget | null): boolean {
   return (

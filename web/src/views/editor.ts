@@ -59,8 +59,11 @@ export async function editorView(
   const mount = h('div', { class: 'editor-mount' })
   const collab = connect(session, letterId, mount, await userColor(session.claims.sub))
   const badge = connectionBadge(collab.provider)
-  const presence = presencePanel(collab.provider.awareness, mount, () =>
-    readPendingInput(collab.editor.isDestroyed ? null : collab.editor.view),
+  const presence = presencePanel(
+    collab.provider.awareness,
+    mount,
+    () => readPendingInput(collab.editor.isDestroyed ? null : collab.editor.view),
+    () => (collab.editor.isDestroyed ? null : collab.editor.state.doc),
   )
   const notices = h('ul', { class: 'notices', 'aria-live': 'polite', 'aria-label': 'Recent activity' })
   const people = (): Person[] => knownPeople(collaborators(collab.provider.awareness), session)
@@ -219,6 +222,7 @@ function presencePanel(
   awareness: Awareness,
   editorRoot: HTMLElement,
   beforePublish: () => void,
+  documentNow: () => unknown,
 ): { users: HTMLElement; typing: HTMLElement; stop(): void } {
   const users = h('ul', { class: 'users', 'aria-label': 'People in this letter' })
   const typing = h('p', { class: 'typing', 'aria-live': 'polite' })
@@ -235,7 +239,7 @@ function presencePanel(
   awareness.on('change', render)
   // A colleague's 'typing' also ends when he goes silent (presence.ts), which no message says.
   const ticker = setInterval(render, PRESENCE_TICK_MS)
-  const stopActivity = trackActivity(awareness, editorRoot, beforePublish)
+  const stopActivity = trackActivity(awareness, editorRoot, beforePublish, documentNow)
   render()
   return {
     users,

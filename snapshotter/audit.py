@@ -93,7 +93,7 @@ class Burst:
             "paragraphs": self.paragraphs,
             "user": self.user,
         }
-        if self.formatted:  # only then: a version before it can still load the state
+        if self.formatted:  # only when set (an older version loads no state with `user` anyway)
             data["formatted"] = self.formatted
         if self.conn is not None:
             data["conn"] = self.conn

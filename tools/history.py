@@ -52,7 +52,7 @@ _MS = dt.timedelta(milliseconds=1)
 _CURSOR = re.compile(r"(-?\d{1,15}):(\d{1,10}):(\d{1,19}):([\x21-\x7e]{1,100})")
 # Records past the snapshotter's position read per request at most; beyond, the log alone is
 # folded (kept for the letters read last: each page then reads only what came since).
-TAIL_MAX = 20_000
+TAIL_MAX = 5_000
 _OFFSETS = 2**63  # log offsets and partitions are PostgreSQL bigint / int
 Order = Literal["asc", "desc"]
 
@@ -202,6 +202,20 @@ async def _audit_and_tail(
         return None
     ahead = _window(folded, since_ms, until_ms, after, wanted, desc)
     return sorted(rows + ahead, key=_cursor, reverse=desc)[:wanted]
+
+
+async def unfolded(src: Sources, letter_id: str) -> bool:
+    """Whether the log holds records of the letter the snapshotter has not folded yet (or it
+    is more than TAIL_MAX records behind on the partition, or has no position there): a version
+    PostgreSQL lacks may be among them (one that history names already)."""
+    topic, partition = src.letters_topic, src.partition_of(letter_id)
+    seen = await _position(src.pg, topic, partition)
+    end = (await src.log.end_offsets(topic)).get(partition, 0)
+    if seen is None or end - seen > TAIL_MAX:
+        return seen is None or seen < end
+    async for _ in scan(src.log, topic, letter_id, seen, end):
+        return True
+    return False
 
 
 async def _position(db: Any, topic: str, partition: int) -> int | None:

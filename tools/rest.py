@@ -72,6 +72,10 @@ NOT_REACHED = (
     "the snapshotter has not reached this letter in PostgreSQL yet (a database being rebuilt from"
     " the log, or a letter created a moment ago): its versions are not there yet"
 )
+NOT_FOLDED = (
+    "the snapshotter has not folded this letter's latest records yet: a version among them is"
+    " not in PostgreSQL yet"
+)
 MISSING_TABLES = (
     "PostgreSQL lacks the snapshotter's tables ({reason}): run `steno-collab migrate`; the"
     " snapshotter then rebuilds them from the log"
@@ -236,6 +240,7 @@ def auditor_router(
         found = await read.version(src.pg, letter_id, number)
         if found is None:
             await _whole(src, letter_id, reached)  # it may be one not rebuilt yet
+            await _folded(src, letter_id)  # or not folded yet
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
             "version_number": found.version_number,
@@ -269,9 +274,12 @@ def auditor_router(
         except NotYetCreated as exc:  # `from` before the letter: as `/replay` answers it
             raise HTTPException(404, str(exc)) from exc
         except diffs.BadRange as exc:
-            # A version not found may be one not rebuilt yet.
+            # A version not found may be one not rebuilt, or not folded, yet.
             await _whole(src, letter_id, await _reached(src.pg, letter_id))
-            raise HTTPException(404 if "no version" in str(exc) else 400, str(exc)) from exc
+            if "no version" in str(exc):
+                await _folded(src, letter_id)
+                raise HTTPException(404, str(exc)) from exc
+            raise HTTPException(400, str(exc)) from exc
         except BadInstant as exc:
             raise HTTPException(400, str(exc)) from exc
         return result.to_json()  # as the CLI's `diff --json`
@@ -301,6 +309,14 @@ def _pg(src: Sources) -> Any:
 async def _reached(pg: Any, letter_id: str) -> bool:
     """Whether PostgreSQL holds the letter (without PostgreSQL nothing is to be waited for)."""
     return pg is None or await read.has_letter(pg, letter_id)
+
+
+async def _folded(src: Sources, letter_id: str) -> None:
+    """503 while the log holds records of the letter the snapshotter has not folded: a version
+    not found may be among them (history, folded past the snapshotter, may name it already),
+    and a 404 would read as final."""
+    if src.pg is not None and await histories.unfolded(src, letter_id):
+        raise HTTPException(503, NOT_FOLDED, {"Retry-After": str(NOT_REACHED_RETRY_S)})
 
 
 async def _whole(src: Sources, letter_id: str, reached: bool = True) -> None:

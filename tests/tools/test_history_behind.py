@@ -42,6 +42,20 @@ async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClien
         await pg.close()
 
 
+@pytest.fixture
+def folds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The letters whose records past the position were folded from their saved state."""
+    folded: list[str] = []
+    tail_rows = histories._tail_rows
+
+    async def counted(src: Any, state: Any, *args: Any) -> Any:
+        folded.append(state.letter_id)
+        return await tail_rows(src, state, *args)
+
+    monkeypatch.setattr(histories, "_tail_rows", counted)
+    return folded
+
+
 async def _folded_then_more(log: Log, settings: Settings) -> LetterScript:
     """Alice's burst is open when the snapshotter stops; what follows is not folded."""
     s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
@@ -90,7 +104,7 @@ async def test_rest_history_includes_what_the_snapshotter_has_not_folded(
 
 
 async def test_other_letters_records_past_the_position_fold_nothing(
-    client: httpx.AsyncClient, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, settings: Settings, log: Log, folds: list[str]
 ) -> None:
     """A busy partition: the snapshotter a few records behind with another letter's records.
     The letter's state is not loaded nor anything folded: its audit rows are the whole."""
@@ -100,14 +114,6 @@ async def test_other_letters_records_past_the_position_fold_nothing(
     other = LetterScript("L-busy")
     await append(log, settings.topic(Topic.LETTERS), [other.created("dan"),
                  other.paragraph("dan", "x")])  # fmt: skip
-    folds: list[str] = []
-
-    async def counted(src: Any, state: Any, *args: Any) -> Any:
-        folds.append(state.letter_id)
-        return await tail_rows(src, state, *args)
-
-    tail_rows = histories._tail_rows
-    monkeypatch.setattr(histories, "_tail_rows", counted)
     assert (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json() == whole
     assert folds == []
     # And one of its own records past it is folded from its state alone.
@@ -118,24 +124,48 @@ async def test_other_letters_records_past_the_position_fold_nothing(
 
 
 async def test_far_behind_the_log_alone_is_folded(
-    client: httpx.AsyncClient, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
+    settings: Settings,
+    log: Log,
+    folds: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A snapshotter stopped long ago: each request would read the whole stretch past its
     position; past `TAIL_MAX` records the log's own fold answers (the same entries)."""
     await _folded_then_more(log, settings)
     async with open_sources(settings) as src:
         from_log = [e.to_json() for e in await history(src, LETTER)]
-    folds: list[str] = []
-
-    async def counted(src: Any, state: Any, *args: Any) -> Any:
-        folds.append(state.letter_id)
-        return await tail_rows(src, state, *args)
-
-    tail_rows = histories._tail_rows
-    monkeypatch.setattr(histories, "_tail_rows", counted)
     monkeypatch.setattr(histories, "TAIL_MAX", 2)
     assert (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json() == from_log
     assert folds == []
-    monkeypatch.setattr(histories, "TAIL_MAX", 20_000)
+    monkeypatch.setattr(histories, "TAIL_MAX", 5_000)
     assert (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json() == from_log
     assert folds == [LETTER]
+
+
+async def test_a_version_history_names_but_postgresql_lacks_yet_is_503_not_404(
+    client: httpx.AsyncClient, settings: Settings, log: Log
+) -> None:
+    """History folds past the snapshotter, so it names a version PostgreSQL lacks yet: that
+    version's route and a diff to it answered 404 (final) where they should say "not yet"."""
+    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    headers = auth(settings, firm="firm-1")
+    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
+                              s.save("alice", "first")])  # fmt: skip
+    await _snapshot(log, settings)
+    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
+    timeline = (await client.get(BASE, headers=headers)).json()
+    assert [e["data"]["version_number"] for e in timeline if e["type"] == "version"] == [1, 2]
+    one = await client.get(f"{BASE.removesuffix('/history')}/versions/2", headers=headers)
+    between = await client.get(
+        f"{BASE.removesuffix('/history')}/diff", params={"from": "1", "to": "2"}, headers=headers
+    )
+    for answer in (one, between):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "1" and "not folded" in answer.json()["detail"]
+    await _snapshot(log, settings)
+    assert (
+        await client.get(f"{BASE.removesuffix('/history')}/versions/2", headers=headers)
+    ).is_success
+    gone = await client.get(f"{BASE.removesuffix('/history')}/versions/3", headers=headers)
+    assert gone.status_code == 404  # folded to the end: final

@@ -79,10 +79,13 @@ async def test_the_cli_reads_the_log_while_the_snapshotter_is_behind(
     settings: Settings, log: Log
 ) -> None:
     """With PostgreSQL configured and the snapshotter not run (stopped, or behind), the CLI read
-    only its audit trail: the whole timeline was missing, without a word."""
+    only its audit trail: the whole timeline was missing, without a word. It reads the log
+    alone, never PostgreSQL: one that does not answer changes nothing."""
     await _two_tabs(log, settings)
     assert settings.database_url is not None
     async with open_sources(settings) as src:
         from_log = await history(src, LETTER)
     assert _edits(from_log)
     assert await _history(settings, LETTER, None, None, False) == format_text(from_log)
+    gone = settings.model_copy(update={"database_url": "postgresql://postgres@127.0.0.1:1/x"})
+    assert await _history(gone, LETTER, None, None, False) == format_text(from_log)

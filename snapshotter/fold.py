@@ -336,7 +336,14 @@ class Folder:
         state = self.letters.get(event.letter_id)
         if event.type == "letter.created":
             if state is not None:
-                self._skip("duplicate", record, "letter.created for an existing letter")
+                # A state already past this record was loaded from another writer's save (a
+                # second rebuild, the service): a re-fold of a known record, not bad input.
+                known = record.offset < state.covers
+                level = logging.INFO if known else logging.WARNING
+                detail = "letter.created " + (
+                    "folded already" if known else "for an existing letter"
+                )
+                self._skip("duplicate", record, detail, level)
                 return None
             return self._create(event, record, out)
         if state is None:

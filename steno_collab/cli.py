@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    try:  # imports every command's modules (FastAPI, the gateway, rich): seconds
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C meanwhile: the status of an interrupt, no traceback
+        sys.exit(130)
     try:
         code = args.func(args)
     except ValidationError as exc:  # STENO_* settings: a line each, not a traceback

@@ -9,14 +9,20 @@ does not hold are refused before anything is written. Every mode is idempotent a
 positions are stored with the state they produced.
 """
 
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from projector.settings import ProjectorSettings
 from tools import backfill_locks as locks
 from tools import backfill_projector as projector
 from tools import backfill_snapshotter as snapshotter
+from tools.lease import RELEASE, lease
 from tools.progress import Meter
 from tools.replay import exists
 from tools.sources import Sources
@@ -32,6 +38,17 @@ class UnknownLetters(LookupError):
         names = ", ".join(repr(lid) for lid in letter_ids)
         super().__init__(f"no letter {names} in the log: nothing was written")
 
+
+# One whole-log rebuild of a projection at a time: two at once (two operators' `backfill all
+# --reset`) each folded the log, the second one's commits refused as stale, and its output
+# ("after a reset", "0 events", records "skipped (duplicate)") did not say so. A second run
+# says it waits for the first, then runs. The projector's is a lease in Redis (not under a
+# wipe's patterns), the snapshotter's a PostgreSQL session advisory lock (gone with its
+# connection: a killed run leaves nothing behind).
+RUN_LEASE_KEY = "backfill:projector:run"
+RUN_LEASE_S = 30.0  # a killed run's lease lapses after this
+SNAPSHOTTER_LOCK = 0x5715_0B0F  # pg_advisory_lock key (snapshotter/migrate.py holds 0x5715_0C01)
+WAIT_S = 1.0
 
 # Wall time outside the rebuilds worth a line of its own: opening and closing the log and the
 # stores once took 24 s of a 54 s command against a slow broker, and the summary said 29.7 s.
@@ -127,10 +144,12 @@ async def _projector(
         count = await projector.run_letters(src, chosen, meter, reset)
         summary.add("projector", count, "letters", time.monotonic() - started)
         return
-    note = ""
-    if reset:
-        note = " (after a reset)" if await projector.reset(src.redis) else " (reset resumed)"
-    count = await projector.run_all(src, meter, options, workers)
+    async with _projector_alone(src, meter) as waited:
+        note = _waited(waited)
+        if reset:
+            done = await projector.reset(src.redis)
+            note += " (after a reset)" if done else " (reset resumed)"
+        count = await projector.run_all(src, meter, options, workers)
     summary.add("projector", count, "events", time.monotonic() - started, note)
 
 
@@ -149,12 +168,89 @@ async def _snapshotter(
             )
         summary.add("snapshotter", count, "events", time.monotonic() - started, note)
         return
-    note = ""
-    if reset:
-        await snapshotter.prepare(src)
-        note = " (after a reset)" if await snapshotter.reset(src.pg) else " (reset resumed)"
-    count = await snapshotter.run_all(src, meter)
+    async with _snapshotter_alone(src, meter) as waited:
+        note = _waited(waited)
+        if reset:
+            await snapshotter.prepare(src)
+            done = await snapshotter.reset(src.pg)
+            note += " (after a reset)" if done else " (reset resumed)"
+        count = await snapshotter.run_all(src, meter)
     summary.add("snapshotter", count, "events", time.monotonic() - started, note)
+
+
+WAITING = (
+    "{}: another backfill ({}) is rebuilding it: waiting for that run to end, then this one runs"
+)
+
+
+@contextlib.asynccontextmanager
+async def _projector_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
+    """Held while this run rebuilds the projector's keys; yields how long it waited. The lease
+    names its holder ("host pid"): one of this host that is gone (killed) is not waited for."""
+    began, said = time.monotonic(), False
+    token = f"{socket.gethostname()} {os.getpid()} {secrets.token_hex(8)}"
+    while True:
+        async with lease(src.redis, RUN_LEASE_KEY, RUN_LEASE_S, token=token) as mine:
+            if mine is not None:
+                yield time.monotonic() - began if said else 0.0
+                return
+        holder = await _holder(src)
+        if holder is None:
+            continue  # gone meanwhile, or dead: try again at once
+        if not said:
+            print(WAITING.format("projector", holder), file=meter.out, flush=True)
+            said = True
+        await asyncio.sleep(WAIT_S)
+
+
+async def _holder(src: Sources) -> str | None:
+    """Who holds the projector's lease ("host pid"), None when nobody; a dead process of this
+    host's lease is deleted (unless it changed hands meanwhile)."""
+    assert src.redis is not None
+    value = await src.redis.get(RUN_LEASE_KEY)
+    if value is None:
+        return None
+    token = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    host, _, rest = token.partition(" ")
+    pid = rest.partition(" ")[0]
+    if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        await src.redis.eval(RELEASE, 1, RUN_LEASE_KEY, token)
+        return None
+    return f"pid {pid} on {host}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+@contextlib.asynccontextmanager
+async def _snapshotter_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
+    """Held while this run rebuilds the snapshotter's tables; yields how long it waited."""
+    began, said = time.monotonic(), False
+    async with src.pg.acquire() as conn:  # its release unlocks too (asyncpg's reset)
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SNAPSHOTTER_LOCK):
+            if not said:
+                print(
+                    WAITING.format("snapshotter", "holding its PostgreSQL lock"),
+                    file=meter.out,
+                    flush=True,
+                )
+                said = True
+            await asyncio.sleep(WAIT_S)
+        try:
+            yield time.monotonic() - began if said else 0.0
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", SNAPSHOTTER_LOCK)
+
+
+def _waited(seconds: float) -> str:
+    return f" (after waiting {seconds:.1f} s for another backfill's run to end)" if seconds else ""
 
 
 async def active_since(src: Sources, since_ms: int) -> list[str]:

@@ -15,8 +15,11 @@ projector reloads (`store.Write.notified`).
 """
 
 import asyncio
-import multiprocessing
+import contextlib
 import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 
 import uvloop
@@ -166,15 +169,12 @@ async def _in_processes(
     groups: list[list[int]],
     done: Callable[[], Awaitable[bool]],
 ) -> None:
-    context = multiprocessing.get_context("spawn")  # no fork of a running event loop
     procs = []
-    for group in groups:
-        mine = {tp: end for tp, end in ends.items() if tp[1] in group}
-        args = (settings, options, mine, os.getpid())
-        procs.append(context.Process(target=_worker, args=args, name=f"backfill-{group}"))
-    for proc in procs:
-        proc.start()
     try:
+        for group in groups:
+            mine = {tp: end for tp, end in ends.items() if tp[1] in group}
+            payload = (settings, options, mine, os.getpid())
+            procs.append(_Worker(f"backfill-{group}", payload))
         while not await done():
             failed = [proc for proc in procs if proc.exitcode not in (None, 0)]
             if failed or (all(proc.exitcode == 0 for proc in procs) and not await done()):
@@ -183,10 +183,51 @@ async def _in_processes(
             await asyncio.sleep(POLL_S)
     finally:
         for proc in procs:
-            if proc.is_alive():
-                proc.terminate()  # Ctrl-C or a failed sibling: what they stored stays valid
+            if proc.exitcode is None:
+                proc.popen.terminate()  # Ctrl-C or a failed sibling: what they stored stays valid
         for proc in procs:
             await asyncio.to_thread(proc.join, 10)
+
+
+# A worker's program: SIGINT ignored before anything is imported, then `_worker_from_stdin`
+# (on the parent's sys.path, given as arguments).
+_PROGRAM = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); sys.path[:0] = sys.argv[1:]"
+    "; from tools.backfill_projector import _worker_from_stdin; _worker_from_stdin()"
+)
+
+
+class _Worker:
+    """A worker process, in a process group of its own: a terminal's Ctrl-C reaches the whole
+    foreground group, and each worker dying of it, a KeyboardInterrupt traceback each (or at
+    its imports), hid the parent's "interrupted" line. The parent stops them (they store
+    nothing half done); they ignore SIGINT too. Its arguments are pickled to its stdin, as
+    multiprocessing's spawn does (which can give it neither)."""
+
+    def __init__(self, name: str, payload: tuple[object, ...]) -> None:
+        self.name = name
+        self.popen = subprocess.Popen(
+            [sys.executable, "-c", _PROGRAM, *sys.path], stdin=subprocess.PIPE, process_group=0
+        )
+        assert self.popen.stdin is not None
+        with contextlib.suppress(BrokenPipeError), self.popen.stdin:  # died: its exit code says
+            self.popen.stdin.write(pickle.dumps(payload))
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def join(self, timeout: float) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def _worker_from_stdin() -> None:
+    settings, options, ends, parent = pickle.load(sys.stdin.buffer)
+    _worker(settings, options, ends, parent)
 
 
 class BackfillError(RuntimeError):

@@ -29,11 +29,12 @@ return 0
 
 @asynccontextmanager
 async def lease(
-    redis: Any, key: str, ttl_s: float, *, wait_s: float | None = None
+    redis: Any, key: str, ttl_s: float, *, wait_s: float | None = None, token: str | None = None
 ) -> AsyncIterator[str | None]:
     """The lease's token while it is ours, or None when another holds it (with `wait_s`: tried
-    again every `wait_s` until it is free instead)."""
-    token, ttl_ms = secrets.token_hex(16), int(ttl_s * 1000)
+    again every `wait_s` until it is free instead). `token`: the value it holds (default: a
+    random one), unique to the holder."""
+    token, ttl_ms = token or secrets.token_hex(16), int(ttl_s * 1000)
     while not await redis.set(key, token, nx=True, px=ttl_ms):
         if wait_s is None:
             yield None

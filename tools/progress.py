@@ -25,8 +25,11 @@ STALL_S = 10.0
 
 class Meter:
     """Counts the items (`unit`: events, or letters) of one named phase; `rate` is items per
-    second since the start. `between` (given to `start`) says what happens while the count
-    does not move, for the lines shown then."""
+    second since the count first moved, not since the start: the start-up before it (worker
+    processes importing, connecting, folding a first batch) made a first ETA ~100 times too
+    long (708 s for a 6 s rebuild), so there is none until the count has moved twice.
+    `between` (given to `start`) says what happens while the count does not move, for the
+    lines shown then."""
 
     def __init__(
         self,
@@ -42,11 +45,13 @@ class Meter:
         self.name, self.total, self.done, self.unit = "", 0, 0, "events"
         self.between = ""
         self.started = self._last_line = self._moved = 0.0
+        self._first: tuple[float, int] | None = None  # when the count first moved, and to what
 
     def start(self, name: str, total: int, unit: str = "events", between: str = "") -> None:
         self.name, self.total, self.done, self.unit = name, total, 0, unit
         self.between = between
         self.started = self._last_line = self._moved = self.clock()
+        self._first = None
         if self.out.isatty():
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
@@ -66,6 +71,8 @@ class Meter:
         now = self.clock()
         if min(done, self.total) > self.done:
             self._moved = now
+            if self._first is None:
+                self._first = (now, min(done, self.total))
         self.done = min(done, self.total)
         if self._bar is not None and self._task is not None:
             waiting = self._waiting(now)
@@ -89,16 +96,24 @@ class Meter:
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        """Items per second since the count first moved; 0.0 until it has moved again."""
+        if self._first is None or self.done <= self._first[1]:
+            return 0.0
+        at, counted = self._first
+        took = self.clock() - at
+        return (self.done - counted) / took if took > 0 else 0.0
 
     def line(self) -> str:
         share = 100.0 * self.done / self.total if self.total else 100.0
         shown = f"{self.name}: {self.done:,}/{self.total:,} {self.unit} ({share:.0f}%), "
         waiting = self._waiting(self.clock())
         if waiting is not None:
-            return shown + f"{waiting}, {self.rate:,.0f} {self.unit}/s so far"
-        if not self.rate:  # nothing counted yet: no rate to extrapolate ("ETA 0 s" misled)
+            so_far = f", {self.rate:,.0f} {self.unit}/s so far" if self.rate else ""
+            return shown + waiting + so_far
+        if not self.done:  # nothing counted yet: no rate to extrapolate ("ETA 0 s" misled)
             return shown + f"0 {self.unit}/s, ETA unknown"
+        if not self.rate:  # counted once: all of it start-up time, no rate yet
+            return shown + "rate not measured yet, ETA unknown"
         left = (self.total - self.done) / self.rate
         return shown + f"{self.rate:,.0f} {self.unit}/s, ETA {left:.0f} s"
 

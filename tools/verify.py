@@ -38,7 +38,13 @@ from pycrdt import Doc
 
 from projector.store import views
 from schemas.events import SNAPSHOTTER_GROUP, LetterCreated
-from schemas.keys import comments_key, meta_key, ydoc_key, ydoc_offset_key
+from schemas.keys import (
+    comments_key,
+    meta_key,
+    projector_position_key,
+    ydoc_key,
+    ydoc_offset_key,
+)
 from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
 from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, PROJECTOR_REPLAYS, PROJECTOR_RESET
 from snapshotter import pgtext, read
@@ -107,6 +113,10 @@ async def unfinished(src: Sources) -> list[str]:
     then is part of the log, which a letter's comparison "up to its position" cannot tell from
     a store that is whole. One line each, with what to do."""
     found = []
+    topic = src.letters_topic
+    starts, ends = await src.log.start_offsets(topic), await src.log.end_offsets(topic)
+    # Partitions holding records: a store that has folded none of one is not whole.
+    held = [p for p, end in sorted(ends.items()) if end > starts.get(p, 0)]
     if src.redis is not None:
         if (state := await src.redis.get(PROJECTOR_RESET)) is not None:
             found.append(
@@ -118,6 +128,17 @@ async def unfinished(src: Sources) -> list[str]:
                 f"UNFINISHED redis: the projector is replaying {_text(field)} up to offset"
                 f" {_text(target)}: verify again once it has caught up"
             )
+        # Positions have no TTL (a letter's keys do): with none, a letter missing from Redis
+        # was never folded (Redis wiped, or the projector never ran), not expired.
+        if held and state is None:  # a reset (positions wiped) is named above
+            keys = [projector_position_key(topic, p) for p in held]
+            for partition, position in zip(held, await src.redis.mget(keys), strict=True):
+                if position is None:
+                    found.append(
+                        f"UNFINISHED redis: the projector has folded nothing of {topic}/"
+                        f"{partition} yet (Redis wiped, or never projected): run the projector"
+                        " or `steno-collab backfill projector`"
+                    )
     if src.pg is not None and await src.pg.fetchval("SELECT to_regclass('consumer_positions')"):
         rows = await src.pg.fetch(
             "SELECT consumer_group FROM consumer_positions WHERE consumer_group = $1"
@@ -131,7 +152,6 @@ async def unfinished(src: Sources) -> list[str]:
                 f"UNFINISHED postgres: {what} of the snapshotter's tables ({group}) did not"
                 " finish: run the same `steno-collab backfill snapshotter` command again"
             )
-        topic = src.letters_topic
         folded = {
             row["partition"]
             for row in await src.pg.fetch(
@@ -140,9 +160,8 @@ async def unfinished(src: Sources) -> list[str]:
                 topic,
             )
         }
-        starts, ends = await src.log.start_offsets(topic), await src.log.end_offsets(topic)
-        for partition, end in sorted(ends.items()):
-            if partition not in folded and end > starts.get(partition, 0):
+        for partition in held:
+            if partition not in folded:
                 found.append(
                     f"UNFINISHED postgres: the snapshotter has folded nothing of {topic}/"
                     f"{partition} yet (a database made again?): run the snapshotter or"

@@ -14,6 +14,8 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import asyncpg
 import uvloop
@@ -27,6 +29,7 @@ from tools.sources import SourceError, missing_table, open_sources
 from tools.timefmt import BadInstant, parse_instant
 
 INTERRUPTED = 130
+T = TypeVar("T")
 # PostgreSQL gone mid-run (stopped, restarted, our session ended), a transaction it rolled
 # back (a deadlock), a position another job moved: nothing half written.
 LOST = (
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
         since = None if args.since is None else parse_instant(args.since, bound=True)
-        lines = uvloop.run(_backfill(settings, args, since))
+        lines = uvloop.run(_interruptible(_backfill(settings, args, since)))
     except (BadInstant, SourceError, UnknownLetters) as exc:
         print(f"steno-collab backfill: {exc}", file=sys.stderr)
         return 2
@@ -122,6 +125,22 @@ def run(args: argparse.Namespace) -> int:
         return INTERRUPTED
     print("\n".join(["backfill done:", *(f"  {line}" for line in lines)]))
     return 0
+
+
+async def _interruptible(work: Awaitable[T]) -> T:
+    """`work`, reported as interrupted once Ctrl-C has cancelled it (the runner cancels this
+    task): whatever else it raised or did meanwhile was the interrupt's doing, e.g. a
+    PostgreSQL commit cut short ("position is no longer N"), and would hide it."""
+    task = asyncio.current_task()
+    try:
+        result = await work
+    except Exception:
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from None  # the runner makes it a KeyboardInterrupt
+        raise
+    if task is not None and task.cancelling():  # the cancel was swallowed on the way
+        raise asyncio.CancelledError
+    return result
 
 
 async def _backfill(settings: Settings, args: argparse.Namespace, since: int | None) -> list[str]:

@@ -25,15 +25,36 @@ def test_a_count_that_does_not_move_is_shown_waiting_without_an_eta() -> None:
     assert meter.line().endswith("0 events/s, ETA unknown")  # not "ETA 0 s"
     clock.now += 4
     meter.advance_to(184)
-    assert "ETA" in meter.line()  # moving: a rate to go by
+    clock.now += 1
+    meter.advance_to(368)
+    assert meter.line().endswith("184 events/s, ETA 15 s")  # moving: a rate to go by
     clock.now += 45
-    meter.advance_to(184)
+    meter.advance_to(368)
     line = out.getvalue().splitlines()[-1]
-    assert line.startswith("projector: 184/3,060 events (6%), no more for 45 s")
+    assert line.startswith("projector: 368/3,060 events (12%), no more for 45 s")
     assert "(counted as each batch is stored)" in line and "ETA" not in line
     clock.now += 1
     meter.advance_to(3060)  # the batch stored: the count moves again
     assert "no more" not in meter.line()
+
+
+def test_no_eta_from_the_start_up_before_the_count_first_moved() -> None:
+    """Workers start (imports, connections) and fold a first batch before anything is
+    counted: a rate since the start made the first ETA of a 6 s rebuild 708 s."""
+    clock, out = Clock(), io.StringIO()
+    meter = Meter(out=out, every_s=0.0, clock=clock)
+    meter.start("projector", 5985)
+    clock.now += 5.0  # start-up
+    meter.advance_to(43)
+    assert out.getvalue().splitlines()[-1] == (
+        "projector: 43/5,985 events (1%), rate not measured yet, ETA unknown"
+    )
+    clock.now += 1.0
+    meter.advance_to(1043)
+    assert out.getvalue().splitlines()[-1] == (
+        "projector: 1,043/5,985 events (17%), 1,000 events/s, ETA 5 s"
+    )
+    assert meter.rate == 1000.0
 
 
 def test_the_summary_says_the_wall_time_of_the_whole_command() -> None:

@@ -48,3 +48,29 @@ async def test_unfinished_rebuilds_are_named_and_fail_verify(settings: Settings,
         assert "UNFINISHED postgres: a reset of the snapshotter's tables" in out
         assert "UNFINISHED postgres: the snapshotter has folded nothing of" in out
         assert "4 unfinished rebuild(s)" in out, out
+
+
+async def test_an_empty_redis_is_unfinished_an_expired_letter_is_not(
+    settings: Settings, log: Log
+) -> None:
+    """With the projector never run (or Redis wiped while it was down) every letter is "not in
+    Redis", as a letter whose keys expired is: the projector's positions (no TTL) tell them
+    apart."""
+    await scripted(log, settings)
+    env = cli_env(settings)
+    async with open_sources(settings, redis=True, pg=True) as src:
+        assert src.redis is not None
+        await backfill(src, "snapshotter", meter=Meter(every_s=3600))
+        code, out, err = await run_cli(env, "verify", "--all")
+        assert code == 1, out + err
+        assert "ok       scripted redis: not in Redis" in out, out
+        topic = src.letters_topic
+        assert f"UNFINISHED redis: the projector has folded nothing of {topic}/0 yet" in out
+        assert "1 unfinished rebuild(s)" in out, out
+
+        await backfill(src, "projector", meter=Meter(every_s=3600))
+        expired = [k async for k in src.redis.scan_iter("*scripted*")]  # its TTL ran out
+        await src.redis.delete(*expired)
+        code, out, err = await run_cli(env, "verify", "--all")
+        assert code == 0, out + err
+        assert "ok       scripted redis: not in Redis (expired" in out, out

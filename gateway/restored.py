@@ -45,17 +45,27 @@ UNRESTORED = (
     " 503 until they are restored from the log (the gateways do it by themselves unless"
     " STENO_LOCKS_AUTO_RESTORE=false: then `steno-collab backfill locks`)"
 )
+# Lua defining `running_id()`: the running Redis process's run_id, from INFO (a ~1 KB reply:
+# fine per grant of a free section, keyed create or release of a lock Redis lacks; never put it
+# in a per-update or renewal script).
+_RUNNING_ID = """
+local function running_id()
+  return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+end
+"""
 # Lua defining `marked(key)`: whether the marker at `key` names the running Redis process. A
 # missing one and one of another process (restarted from an older snapshot) are alike. INFO is
-# a ~1 KB reply, read only when the marker is there: fine per grant of a free section, keyed
-# create or release of a lock Redis lacks; never put it in a per-update or renewal script.
-MARKED = """
+# read only when the marker is there.
+MARKED = (
+    _RUNNING_ID
+    + """
 local function marked(key)
   local found = redis.call('GET', key)
   if not found then return false end
-  return found == string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+  return found == running_id()
 end
 """
+)
 # KEYS: marker. 1 if it names this process, else 0.
 _PRESENT = MARKED + "return marked(KEYS[1]) and 1 or 0"
 # Lua defining `same(key, run_id, saved)`, for the scripts of renewals and releases of one's own
@@ -69,17 +79,23 @@ local function same(key, run_id, saved)
 end
 """
 # KEYS: marker. {1 if it names this process else 0, its run_id, LASTSAVE}, read together.
-_SEEN = """
-local id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+_SEEN = (
+    _RUNNING_ID
+    + """
+local id = running_id()
 return {redis.call('GET', KEYS[1]) == id and 1 or 0, id, redis.call('LASTSAVE')}
 """
+)
 # KEYS: marker. Set to this process's run_id, over a stale one (in one script: a restart
 # between reading the run_id and the SET would write a stale marker).
-_MARK = """
-local id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+_MARK = (
+    _RUNNING_ID
+    + """
+local id = running_id()
 redis.call('SET', KEYS[1], id)
 return id
 """
+)
 
 
 class Unrestored(Exception):

@@ -1,23 +1,23 @@
 """The gateway's own restore of the section locks and create claims after Redis lost them.
 
-Until `schemas.keys.RESTORED` is back, lock grants and keyed creates answer 503
-(gateway/restored.py). Rather than wait for an operator's `steno-collab backfill locks`, each
+Until `schemas.keys.RESTORED` is back, lock grants, renewals and releases and keyed creates answer
+503 (gateway/restored.py). Rather than wait for an operator's `steno-collab backfill locks`, each
 gateway process checks the marker (its value and Redis' `run_id`) at start and every `CHECK_S`;
 missing while the log holds letters, it runs the same restore (tools/backfill_locks.py
-`restore_all`: under a lease, so one gateway restores at a time and the others find the marker
-set by the next check). A marker naming another Redis process is stale: a Redis restarted from
-a snapshot (a backup, a replica promoted) has it back with locks and claims older than the log's,
-so it is deleted (if it still holds that value) and the restore runs as for a missing one; it
-writes only what Redis lacks. A failure (Redis or the log down, a wipe during the run) is logged
-once per outage; a failed check is tried again after `CHECK_S` (Redis back, empty, is restored
-at once), a failed restore with backoff (the expensive part). A gate that finds the marker
-missing or stale calls `Watcher.wake` (the gateway's `Context.wake_restore`, set by the wiring:
+`restore_all`: under a lease, so one gateway restores at a time and the others find the marker set
+by the next check). A marker naming another Redis process is stale: a Redis restarted from a
+snapshot (a backup, a replica promoted) has it back with locks and claims older than the log's, so
+it is deleted (if it still holds that value) and the restore runs as for a missing one; it writes
+only what Redis lacks. A failure (Redis or the log down, a wipe during the run) is logged once per
+outage; a failed check is tried again after `CHECK_S` (Redis back, empty, is restored at once), a
+failed restore with backoff (the expensive part). A gate that finds the marker missing or stale
+calls `Watcher.wake` (the gateway's `Context.wake_restore`, set by the wiring:
 steno_collab/services.py): the watcher checks then, within WAKE_GAP_S, instead of at its next
 interval. Nothing here stops the gateway.
 With STENO_LOCKS_AUTO_RESTORE=false no watcher runs and `Reminder.wake` is the gates' wake
-instead: any Redis restart (a new run_id) then leaves grants and keyed creates at 503 until an
-operator's `backfill locks`, so it says so in the gateway's log (at most once a minute) and in a
-counter.
+instead: any Redis restart (a new run_id) then leaves grants, renewals, releases and keyed
+creates at 503 until an operator's `backfill locks` (the locks held lapse meanwhile, unrenewed),
+so it says so in the gateway's log (at most once a minute) and in a counter.
 It lives in the app shell since the gateway may not import tools: `watch` joins it to the app's
 lifespan.
 """
@@ -197,9 +197,9 @@ class Reminder:
         self.warned_at: float | None = None
         self.counter = Counter(
             "gateway_locks_unrestored_found",
-            "Gates (free-section grants, keyed creates, creates) that found the locks-restored"
-            " marker missing or stale with STENO_LOCKS_AUTO_RESTORE=false: waiting for"
-            " `steno-collab backfill locks`",
+            "Gates (free-section grants, renewals and releases of one's own lock, keyed creates,"
+            " creates) that found the locks-restored marker missing or stale with"
+            " STENO_LOCKS_AUTO_RESTORE=false: waiting for `steno-collab backfill locks`",
             registry=registry,
         )
 
@@ -210,9 +210,10 @@ class Reminder:
             return
         self.warned_at = now
         logger.warning(
-            "%s marker missing or stale (Redis restarted, wiped or rolled back): grants and"
-            " keyed creates answer 503 until `steno-collab backfill locks`"
-            " (STENO_LOCKS_AUTO_RESTORE=false)",
+            "%s marker missing or stale (Redis restarted, wiped or rolled back): lock grants,"
+            " renewals and releases and keyed creates answer 503 until `steno-collab backfill"
+            " locks` (STENO_LOCKS_AUTO_RESTORE=false): run it now, the locks held lapse within"
+            " their TTL (300 s) unrenewed",
             RESTORED,
         )
 

@@ -349,9 +349,10 @@ def lock_value(holder: Mapping[str, Any], expires_at: float, n: str, attended: b
 # Reconciling (ARGV[6] the run_id read before the restore, the marker not naming it: grants wait,
 # so every key is the old snapshot's or a restored one): the log decides. Live: key and entry set
 # to this value, over another holder's (2) or the same holder's older one (0). Lapsed: no key, and
-# the logged holder's entry (his own kept, this value else), so that the sweep logs his expiry,
-# which the log lacks, once (no gateway could: the snapshot lacked the entry, or its index lapsed
-# while the sweep waited for the restore); -2 if another holder's key or entry went, else -1.
+# this value as the entry (over any, his own too: the take-back, UNRESTORE, compares with it, so an
+# expiry landing after the read is not logged again), so that the sweep logs his expiry, which the
+# log lacks, once (no gateway could: the snapshot lacked the entry, or its index lapsed while the
+# sweep waited for the restore); -2 if another holder's key or entry went, else -1.
 # Either way, a key of the logged holder that ends later than the log's deadline (renewed after
 # the log was read, or a renewal whose record never landed) is kept, with its entry (0).
 # KEYS: lock, index, due, restored marker; ARGV: section, value, deadline ms, index slack ms,
@@ -385,10 +386,8 @@ end
 local corrected = other(key) or other(entry)
 if left <= 0 then
   if key then redis.call('DEL', KEYS[1]) end
-  if not entry or other(entry) then
-    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-    keep(tonumber(ARGV[4]))
-  end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  keep(tonumber(ARGV[4]))
   return corrected and -2 or -1
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', left)

@@ -288,6 +288,8 @@ async def test_with_the_setting_off_grants_wait_for_the_operator(
         assert warning.levelno == logging.WARNING  # one a minute: two 503s, one line
         assert "missing or stale" in warning.message
         assert "503 until `steno-collab backfill locks`" in warning.message
+        assert "renewals and releases" in warning.message  # held locks lapse meanwhile
+        assert "run it now" in warning.message
         metrics = (await collab.http.get("/metrics")).text
         assert "gateway_locks_unrestored_found_total 2.0" in metrics
 

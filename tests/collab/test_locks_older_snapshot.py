@@ -21,7 +21,7 @@ from gateway.collab.locks import Locks
 from gateway.restored import run_id
 from schemas.keys import RESTORED
 from tests.collab.conftest import Collab
-from tests.collab.test_locks_rebuild import listed, lock_events, rebuild
+from tests.collab.test_locks_rebuild import listed, lock_briefly, lock_events, now_ms, rebuild
 from tests.collab.test_redis_restored import Wakes, unrestored
 from tests.support import eventually
 from tools import backfill_locks
@@ -29,11 +29,6 @@ from tools.sources import Sources
 
 STALE = "s" * 40  # the run_id of the process that took the snapshot
 Snapshot = list[tuple[bytes | str, bytes, int]]  # key, its DUMP, when it expires (ms; 0: never)
-
-
-async def now_ms(collab: Collab) -> int:
-    seconds, micros = await collab.redis.time()
-    return int(seconds * 1000 + micros // 1000)
 
 
 async def snapshot(collab: Collab) -> Snapshot:
@@ -84,13 +79,7 @@ async def expired_since(collab: Collab, lid: str, sections: tuple[str, ...]) -> 
     """The snapshot while alice holds `sections` of the letter, taken to live 1 s: they lapse
     after it, and the sweep logs their expiry."""
     sweeper: Locks = collab.gw.app.state.locks
-    sweeper.ttl_s = 1
-    try:
-        for section in sections:
-            path = f"/v1/letters/{lid}/locks/{section}"
-            assert (await collab.call("POST", path, user="alice")).is_success
-    finally:
-        sweeper.ttl_s = 300
+    await lock_briefly(collab, lid, "alice", *sections)
     taken = await snapshot(collab)  # keys live, entries in the index
 
     async def lapsed() -> bool:
@@ -315,12 +304,7 @@ async def test_a_renewal_during_the_restore_keeps_its_later_deadline(
     lands after the restore's read of the log: the restore keeps it, not the read's deadline."""
     collab = quiet
     lid = await collab.gw.create_letter("x")
-    sweeper: Locks = collab.gw.app.state.locks
-    sweeper.ttl_s = 60  # the read's deadline: 60 s after it was taken
-    try:
-        assert (await collab.call("POST", f"/v1/letters/{lid}/locks/A", user="alice")).is_success
-    finally:
-        sweeper.ttl_s = 300
+    await lock_briefly(collab, lid, "alice", "A", ttl_s=60)  # the read's deadline: 60 s on
     await back_from(collab, await snapshot(collab))
     key, index = f"lock:{lid}:A", f"locks:{lid}"
     read_ends = backfill_locks._restore_keys  # after the read, before the locks' restore
@@ -355,11 +339,7 @@ async def test_an_expiry_whose_index_lapsed_before_the_restore_is_logged_once(
     collab = quiet
     lid = await collab.gw.create_letter("x")
     sweeper: Locks = collab.gw.app.state.locks
-    sweeper.ttl_s = 1
-    try:
-        assert (await collab.call("POST", f"/v1/letters/{lid}/locks/A", user="alice")).is_success
-    finally:
-        sweeper.ttl_s = 300
+    await lock_briefly(collab, lid, "alice", "A")
     await collab.redis.set(RESTORED, STALE)  # any restart: another run_id
 
     async def lapsed() -> bool:
@@ -377,4 +357,39 @@ async def test_an_expiry_whose_index_lapsed_before_the_restore_is_logged_once(
     assert await rebuild(collab) == "locks: 0 restored, 0 already held, 0 lapsed"
     await sweeper.sweep()
     assert await listed(collab, lid) == []
+    assert await lock_events(collab, lid) == ended
+
+
+@pytest.mark.parametrize("own_entry_gone", [False, True])
+async def test_an_expiry_landing_after_the_restores_read_is_logged_once(
+    own_entry_gone: bool, quiet: Collab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's lock lapsed while the sweep waited for the restore; her expiry lands after the
+    restore read the log (the sweep's 504'd append, landing late). The reconcile wrote her entry
+    (hers kept, or its own if the index lost it), and the take-back finds that entry and removes
+    it: the sweep does not log her expiry a second time."""
+    collab = quiet
+    lid = await collab.gw.create_letter("x")
+    sweeper: Locks = collab.gw.app.state.locks
+    await lock_briefly(collab, lid, "alice", "A")
+    await collab.redis.set(RESTORED, STALE)  # Redis restarted: the marker stale
+
+    async def lapsed() -> bool:
+        return not await collab.redis.exists(f"lock:{lid}:A")
+
+    await eventually(lapsed)
+    entry = await collab.redis.hget(f"locks:{lid}", "A")
+    assert entry is not None  # the sweep waits for the restore
+    read_ends = backfill_locks._restore_keys  # after the read, before the locks' restore
+
+    async def late_expiry(*args: Any) -> None:
+        await sweeper._append_expired(lid, None, "A", entry)
+        await read_ends(*args)
+
+    monkeypatch.setattr(backfill_locks, "_restore_keys", late_expiry)
+    if own_entry_gone:
+        await collab.redis.delete(f"locks:{lid}")
+    await rebuild(collab)
+    await sweeper.sweep()
+    ended = [("lock.acquired", "A", "alice"), ("lock.expired", "A", "alice")]
     assert await lock_events(collab, lid) == ended

@@ -2,7 +2,6 @@
 tools/backfill_locks.py): the live ones come back with what is left of their TTL, exclusive and
 releasable as before; lapsed ones do not; a lock held now is never overwritten."""
 
-import asyncio
 import json
 import re
 import time
@@ -52,6 +51,25 @@ async def acquired(collab: Collab, lid: str, section: str) -> Record:
         for r in records
         if dict(r.headers)["type"] == b"lock.acquired" and json.loads(r.value)["section"] == section
     ][-1]
+
+
+async def lock_briefly(collab: Collab, lid: str, user: str, *sections: str, ttl_s: int = 1) -> None:
+    """`user` takes the letter's `sections`, granted to live `ttl_s` (the gateway's own TTL for
+    every other grant)."""
+    locks: Locks = collab.gw.app.state.locks
+    default, locks.ttl_s = locks.ttl_s, ttl_s
+    try:
+        for section in sections:
+            path = f"/v1/letters/{lid}/locks/{section}"
+            assert (await collab.call("POST", path, user=user)).is_success
+    finally:
+        locks.ttl_s = default
+
+
+async def now_ms(collab: Collab) -> int:
+    """Redis' clock (TIME), which times the locks."""
+    seconds, micros = await collab.redis.time()
+    return int(seconds * 1000 + micros // 1000)
 
 
 def ms(instant: str) -> float:
@@ -138,14 +156,14 @@ async def test_a_lock_whose_ttl_ran_out_by_the_record_is_not_restored(collab: Co
     restore gives the sweep (or a listing) the entry to announce."""
     lid = await collab.gw.create_letter("x")
     sweeper: Locks = collab.gw.app.state.locks
-    sweeper.ttl_s = 1
-    try:
-        assert (await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")).is_success
-    finally:
-        sweeper.ttl_s = 300
+    await lock_briefly(collab, lid, "al", "a")
     await collab.redis.flushdb()  # before it expired: no `lock.expired` was logged
     record = await acquired(collab, lid, "a")
-    await asyncio.sleep(max(record.timestamp + 1000 - time.time() * 1000, 0) / 1000 + 0.01)
+
+    async def lapsed() -> bool:  # by the record's deadline, on Redis' clock (the restore's)
+        return await now_ms(collab) > record.timestamp + 1000
+
+    await eventually(lapsed)
     assert await rebuild(collab) == "locks: 0 restored, 0 already held, 1 lapsed"
     assert await listed(collab, lid) == []
     ended = [("lock.acquired", "a", "al"), ("lock.expired", "a", "al")]

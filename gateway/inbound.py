@@ -37,7 +37,10 @@ def decode(data: bytes, limits: Limits, shape: preparse.DocShape | None = None) 
     try:
         frame = preparse.parse_frame(data, limits)
         if frame.kind in ("sync_step2", "sync_update"):
-            info = preparse.check_update(frame.body, limits, shape)
+            # A step 2 carries its sender's whole state, with the deletions its Y.Doc holds
+            # pending: left out, not refused (docs/security.md "Pending deletions").
+            strip = frame.kind == "sync_step2"
+            info = preparse.check_update(frame.body, limits, shape, strip_pending=strip)
             return Inbound(frame.kind, frame.body, info=info)
         if frame.kind == "sync_step1":
             preparse.check_state_vector(frame.body, limits)

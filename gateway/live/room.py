@@ -261,21 +261,14 @@ class Room:
                 )
             return
         echo = msg.kind == "sync_update" or conn.hocuspocus_sync
-        update, info = msg.body, msg.info
-        if _repeats(info, self.shape):
-            # It carries structs the letter has (or, none, only deletions it has made). A step 2
-            # is computed against our step 1, sent as it joined: what the letter took since (a
-            # peer's resync bringing what a dead gateway relayed and never logged) is in it still,
-            # under other users' ids too; a client may also send again what it has sent (or
-            # loaded). Only what the letter lacks is logged under this user: a record never
-            # repeats one (the audit, the log's size, the letter's size budget).
-            trimmed = still_adds(self.doc, update) if info.blocks else None
-            if trimmed is None:
-                if echo:  # nothing new: the letter had it all already
-                    conn.acknowledge(msg.body)
-                return
-            update, clients = trimmed, None
-            info = preparse.check_update(update, self.ctx.limits, self.shape)
+        part = self.new_part(msg.body, msg.info)
+        if part is None:
+            if echo:  # nothing new: the letter had it all already
+                conn.acknowledge(msg.body)
+            return
+        update, info = part
+        if info is not msg.info:  # structs were trimmed: the ids it writes under first too
+            clients = None
         try:
             self.accept_update(conn, update, info, echo, clients, msg.body)
         except Refused as refusal:
@@ -287,6 +280,25 @@ class Room:
             # takes any 44xx as final).
             if not self._resync_together(conn, update, info):
                 raise Refused(TRY_AGAIN_LATER, refusal.reason) from None
+
+    def new_part(self, received: bytes, info: UpdateInfo) -> tuple[bytes, UpdateInfo] | None:
+        """What the letter lacks of `received` (checked against it as `info`), checked; None if
+        nothing. The one trim of WebSocket and REST updates alike (gateway/live/writes.py).
+
+        Its deletions the letter has made, and when stripped the ones of clocks it lacks, are
+        left out by the pre-parser (`info.update`). If it carries structs the letter has: a step
+        2 is computed against our step 1, sent as it joined: what the letter took since (a
+        peer's resync bringing what a dead gateway relayed and never logged) is in it still,
+        under other users' ids too; a client or a backend may also send again what it has sent
+        (or loaded). Only what the letter lacks is logged under this user: a record never
+        repeats one (the audit, the log's size, the letter's size budget)."""
+        update = received if info.update is None else info.update
+        if not _repeats(info, self.shape):
+            return update, info
+        trimmed = still_adds(self.doc, update) if info.blocks else None
+        if trimmed is None:
+            return None
+        return trimmed, preparse.check_update(trimmed, self.ctx.limits, self.shape)
 
     def accept_update(
         self,
@@ -503,9 +515,10 @@ class Room:
 
 def _repeats(info: UpdateInfo, shape: DocShape) -> bool:
     """Whether the update carries structs at clocks the letter knows already; or, carrying
-    none, only deletions the letter has made. Every step 2 repeats the letter's delete set:
-    logged again, each reconnect charged it to the letter's size until typing was refused 4413
-    (final for y-websocket). A range DocShape did not record (past its cap) counts as new."""
+    none, nothing but deletions the letter has made (the pre-parser left them out of
+    `info.deletes`). Every step 2 repeats the letter's delete set: logged again, each reconnect
+    charged it to the letter's size until typing was refused 4413 (final for y-websocket). A
+    range DocShape did not record (past its cap) counts as new."""
     if not info.blocks:
-        return all(shape.has_deleted(client, clock, n) for client, clock, n in info.deletes)
+        return not info.deletes
     return any(first < shape.known_clock(client) for client, first, _ in info.blocks)

@@ -4,7 +4,10 @@ letter, the document's cap, the user's budgets of update bytes and of item split
 client-id ownership apply
 (a backend may not write under an editor's Yjs client id), the room applies it and hands it to
 the peers here at once (other instances hear it through the log), and the request is answered
-once the update is in the log, as a sender's echo is.
+once the update is in the log, as a sender's echo is. It is checked as a sync step 2 is (a
+backend posts Y.encodeStateAsUpdate, which carries what its Y.Doc holds pending) and trimmed
+as a WebSocket update is (`Room.new_part`): only what the letter lacks is logged, so a repeated
+request is answered as the first was, with no new record.
 """
 
 import asyncio
@@ -14,7 +17,7 @@ from typing import Any
 from gateway import inbound, outgoing
 from gateway.auth import Claims
 from gateway.context import Context
-from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, TOO_LARGE, Refused
+from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, MALFORMED, RATE_LIMITED, TOO_LARGE, Refused
 from gateway.live.buckets import TokenBucket, user_key
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
@@ -75,6 +78,8 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
         raise Refused(LOG_UNAVAILABLE, "log_behind")
     info = _checked(ctx, room, update)
     if info.is_empty:
+        if info.pending:  # nothing but deletions of clocks the letter lacks: it can take none
+            raise Refused(MALFORMED, "clock_gap")
         return  # `00 00`: nothing to log
     writer = Writer(claims)
     with ctx.update_bytes.held(user_key(claims)) as budget:
@@ -85,7 +90,16 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
             raise Refused(LOG_UNAVAILABLE, "log_unavailable")
         info = _checked(ctx, room, update)
         clients = new_clients(info, room.shape)
-    room.accept_update(writer, update, info, True, clients)  # checks the owners again
+    part = room.new_part(update, info)
+    if part is None:  # the letter has all of it: answered as the request that brought it is,
+        await room.letters.flush()  # once that is in the log (it may be on its way still)
+        if room.failed:
+            raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+        return
+    new, new_info = part
+    if new_info is not info:  # structs were trimmed
+        clients = new_clients(new_info, room.shape)
+    room.accept_update(writer, new, new_info, True, clients, update)  # checks the owners again
     gone: asyncio.Future[Any] = asyncio.ensure_future(room.closed.wait())  # a failed append
     waits: list[asyncio.Future[Any]] = [writer.logged, gone]
     timeout = ctx.settings.append_timeout_s * 2  # a stuck append fails the room before this
@@ -104,11 +118,13 @@ def admit_update(
     """What an update passes before the room takes it, a REST write's and a WebSocket sync
     update's alike (gateway/live/connection.py): the size the log was seen to refuse (4413:
     Context.learn_refused), the user's budget of item splits' cost (an OverBudget of its own
-    reason; only for an update that costs any) and their `budget` of update bytes (OverBudget),
+    reason; only for an update that costs any) and their `budget` of update bytes (OverBudget;
+    charged only what the letter may take of it: `charged`),
     then the Yjs client ids it writes under first, at most
     MAX_IDS_PER_CONNECTION with those its writer `used`. Those ids, and the ones among them
     whose owner this instance does not know yet: ask Redis before the room takes the update
     (gateway/live/ownership.py)."""
+    size = charged(info, size)
     ceiling = room.ctx.update_ceiling
     if ceiling is not None and size > ceiling:  # it would fail the letter for everyone (4503)
         raise Refused(TOO_LARGE, "update_over_log_limit")
@@ -126,8 +142,17 @@ def admit_update(
     return clients, room.owners.unknown(clients)
 
 
+def charged(info: UpdateInfo, size: int) -> int:
+    """The bytes an update of `size` bytes is charged: what the letter may take of it. Its
+    deletions the letter has made (every step 2 repeats the letter's) and the pending ones left
+    out (`info.update`) cost nothing, as nothing else of them is logged."""
+    if info.update is None:
+        return size
+    return len(info.update) if info.blocks or info.deletes else 0
+
+
 def _checked(ctx: Context, room: Room, update: bytes) -> UpdateInfo:
-    """The pre-parser's view of `update` against the letter, as a WebSocket sync update's."""
-    info = inbound.decode(outgoing.update(update), ctx.limits, room.shape).info
+    """The pre-parser's view of `update` against the letter, as a WebSocket sync step 2's."""
+    info = inbound.decode(outgoing.sync_step2(update), ctx.limits, room.shape).info
     assert info is not None  # an update message always has one
     return info

@@ -2,11 +2,12 @@
 
 Every sync step 2 carries its sender's whole delete set, so each reconnect repeats the letter's:
 ranges the letter has deleted already split nothing (their items were split when deleted, and
-Yrs skips deleted items), so they weigh nothing (gateway/wire/splits.py), and a step 2 that
-brings only them is not logged again (gateway/live/room.py).
+Yrs skips deleted items), and are left out of the update (gateway/wire/strip.py): not weighed,
+logged or charged again, and a step 2 that brings only them is a repeat (gateway/live/room.py).
 
 Only deletions of clocks the letter has are recorded: Yrs keeps others pending and applies them,
-splitting, when their structs come (a checked update never names such clocks: `clock_gap`).
+splitting, when their structs come (a checked update never names such clocks: they are left
+out, or refused as `clock_gap`).
 Spans are kept merged and sorted in two arrays per client (16 bytes a span). A few ranges are
 inserted one by one (a bisect and a memmove each: a backspace in a client of 100,000 spans is no
 pass over them all); a larger batch is merged in one pass over the spans it reaches (a list

@@ -16,6 +16,7 @@ from .deleted import DeletedClocks
 from .depth import UNKNOWN, Missing, max_type_depth, resolve
 from .limits import CLOSE_TOO_LARGE, STATE_LIMITS, Limits, ProtocolError
 from .splits import ClientItems, split_cost
+from .strip import sort_deletes, with_deletes
 from .update import SKIP, UpdateScan, scan_update
 
 Run = tuple[int, int, int, int]  # client, first clock, end clock (exclusive), packed code
@@ -47,6 +48,13 @@ class UpdateInfo:
     runs: tuple[Run, ...] = field(default=(), repr=False, compare=False)
     items: tuple[tuple[int, ClientItems], ...] = field(default=(), repr=False, compare=False)
     shape_checked: bool = field(default=False, repr=False, compare=False)
+    # Checked against a DocShape, delete ranges it has deleted already (`repeated`) are not in
+    # `deletes`, nor, when asked to strip them, ranges of clocks neither it nor the update has
+    # (`pending`): `update` is then the update without them, to apply, log and relay instead of
+    # the bytes received (gateway/wire/strip.py). None: nothing was left out.
+    update: bytes | None = field(default=None, repr=False, compare=False)
+    repeated: int = 0
+    pending: int = 0
 
 
 class _Runs:
@@ -129,8 +137,8 @@ class DocShape:
         """Memory use in runs (each a few bytes)."""
         return sum(len(runs.codes) for runs in self._clients.values())
 
-    def check(self, update: bytes, limits: Limits) -> UpdateInfo:
-        return check_update(update, limits, self)
+    def check(self, update: bytes, limits: Limits, strip_pending: bool = False) -> UpdateInfo:
+        return check_update(update, limits, self, strip_pending=strip_pending)
 
     def commit(self, info: UpdateInfo) -> None:
         """Record an update checked against this shape and applied to the document."""
@@ -157,7 +165,7 @@ class DocShape:
 
     def absorb(self, update: bytes, limits: Limits = STATE_LIMITS) -> UpdateInfo:
         """Record a trusted update (our stored state, the log): malformed bytes still raise."""
-        info = _check(scan_update(update, limits), limits, self, Missing.UNKNOWN)
+        info = _check(update, scan_update(update, limits), limits, self, Missing.UNKNOWN)
         self.commit(info)
         return info
 
@@ -175,7 +183,9 @@ class DocShape:
         return (UNKNOWN if depth == _UNKNOWN_DEPTH else depth), code & 7
 
 
-def check_update(update: bytes, limits: Limits, doc: DocShape | None = None) -> UpdateInfo:
+def check_update(
+    update: bytes, limits: Limits, doc: DocShape | None = None, *, strip_pending: bool = False
+) -> UpdateInfo:
     """Validate a Yjs v1 update; with `doc`, also against that letter's known clocks and depths.
 
     With `doc`, references to items neither in `doc` nor in the update are refused
@@ -183,21 +193,44 @@ def check_update(update: bytes, limits: Limits, doc: DocShape | None = None) -> 
     checked when they integrate later. So are structs that would follow a hole in their client's
     clocks ("clock_gap", with the struct): pycrdt 0.14 integrates them where Yjs holds them
     pending, and a saved state then reloads as less than the document had (docs/contracts.md);
-    and so are deletions of clocks neither has ("clock_gap"): Yrs keeps them pending, unweighed.
+    and so are deletions of clocks neither has ("clock_gap"): Yrs keeps them pending, unweighed;
+    unless `strip_pending` (a sync step 2, a REST write: docs/security.md "Pending deletions"):
+    then they are left out of the update (`UpdateInfo.update`), as ranges `doc` has deleted
+    already always are.
     """
     scan = scan_update(update, limits)
-    return _check(scan, limits, doc, Missing.BASE if doc is None else Missing.REFUSE)
+    missing = Missing.BASE if doc is None else Missing.REFUSE
+    return _check(update, scan, limits, doc, missing, strip_pending)
 
 
-def _check(scan: UpdateScan, limits: Limits, doc: DocShape | None, missing: Missing) -> UpdateInfo:
+def _check(
+    update: bytes,
+    scan: UpdateScan,
+    limits: Limits,
+    doc: DocShape | None,
+    missing: Missing,
+    strip_pending: bool = False,
+) -> UpdateInfo:
     trusted = missing is Missing.UNKNOWN
     if scan.empty and not trusted:
         raise ProtocolError("empty_struct", f"{scan.empty} empty structs or client sections")
     # Deletions of clocks neither the letter nor the update has weigh nothing in the split cost
     # (past a client's end), and Yrs keeps them pending, splitting the paste that brings those
     # clocks at each (after 200,000, a 1,000,000-character paste held the loop 6.8 s). Found
-    # first (such an update is not weighed), refused as a hole after what closes the connection.
-    pending = _deletes_past(scan, doc) if doc is not None and not trusted else None
+    # first: stripped (`strip_pending`), else such an update is not weighed, and is refused as
+    # a hole after what closes the connection. Ranges the letter has deleted are left out.
+    pending: str | None = None
+    stripped: bytes | None = None
+    repeated = n_pending = 0
+    if doc is not None and not trusted and scan.deletes:
+        deletes = sort_deletes(scan, doc.known_clock, doc.has_deleted)
+        if deletes.pending and not strip_pending:
+            pending = deletes.first_pending
+        else:
+            if deletes.pending or deletes.repeated:  # else only zero-length ranges may go
+                repeated, n_pending = deletes.repeated, deletes.pending
+                stripped = with_deletes(update, scan, deletes.kept)
+            scan.deletes = deletes.kept
     if pending is None:
         cost, items = _split_cost(scan, limits, doc, trusted)
     else:
@@ -205,7 +238,7 @@ def _check(scan: UpdateScan, limits: Limits, doc: DocShape | None, missing: Miss
     if not scan.blocks:  # nothing to resolve: the hot path for pure deletions and empties
         if pending is not None:
             raise ProtocolError("clock_gap", pending)
-        return _info(scan, [], 0, doc, cost, items)
+        return _info(scan, [], 0, doc, cost, items, (stripped, repeated, n_pending))
     codes = resolve(scan, None if doc is None else doc._known_at, missing)
     deepest = max_type_depth(scan, codes)
     if deepest > limits.max_type_depth and not trusted:
@@ -222,7 +255,7 @@ def _check(scan: UpdateScan, limits: Limits, doc: DocShape | None, missing: Miss
             )
         if pending is not None:
             raise ProtocolError("clock_gap", pending)
-    return _info(scan, codes, deepest, doc, cost, items)
+    return _info(scan, codes, deepest, doc, cost, items, (stripped, repeated, n_pending))
 
 
 def _split_cost(
@@ -262,30 +295,6 @@ def _past_hole(scan: UpdateScan, doc: DocShape) -> tuple[int, int] | None:
     return None
 
 
-def _deletes_past(scan: UpdateScan, doc: DocShape) -> str | None:
-    """Which clock `scan` deletes first that neither `doc` nor `scan` has, if any.
-
-    Stock clients delete only clocks they have, so this is a reconnect race (as a struct past a
-    hole) or a delete set pending in the client: the step 2 our step 1 asks for repairs both.
-    """
-    if not scan.deletes:
-        return None
-    reach: dict[int, int] = {}
-    for client, _first, _end, i0, i1 in scan.blocks:
-        j = i1 - 1
-        while j >= i0 and scan.kind[j] == SKIP:  # clocks it does not carry
-            j -= 1
-        own = scan.start[j] + scan.length[j] if j >= i0 else 0
-        reach[client] = max(doc.known_clock(client), own)
-    for client, clock, length in scan.deletes:
-        r = reach.get(client)
-        if r is None:
-            r = reach[client] = doc.known_clock(client)
-        if length and clock + length > r:
-            return f"client {client} deletes {max(clock, r)}, known {doc.known_clock(client)}"
-    return None
-
-
 def _info(
     scan: UpdateScan,
     codes: list[int],
@@ -293,17 +302,23 @@ def _info(
     doc: DocShape | None,
     cost: int,
     items: dict[int, ClientItems],
+    stripped: tuple[bytes | None, int, int] = (None, 0, 0),
 ) -> UpdateInfo:
     blocks = tuple((client, first, end) for client, first, end, _i0, _i1 in scan.blocks)
+    update, repeated, pending = stripped
     return UpdateInfo(
         blocks=blocks,
         deletes=tuple(scan.deletes),
-        is_empty=not blocks and not scan.deletes,
+        # Only deletions the letter has made is not empty: a repeat (gateway/live/room.py).
+        is_empty=not blocks and not scan.deletes and not repeated,
         new_type_depth=deepest,
         split_cost=cost,
         runs=() if doc is None else _runs(scan, codes),
         items=() if doc is None else tuple(items.items()),
         shape_checked=doc is not None,
+        update=update,
+        repeated=repeated,
+        pending=pending,
     )
 
 

@@ -17,9 +17,9 @@ anything weigh nothing: at a client's first or last clock, where the letter's cl
 (typing after one's own last character), and at the edges of the update's own structs.
 Structs the letter already has in whole are skipped: Yrs does not integrate them again; so are
 delete ranges it has deleted already (`DocShape.has_deleted`), which every sync step 2 repeats.
-Deletions of clocks neither the letter nor the update has are refused before this weighs them
-(`clock_gap`, gateway/wire/shape.py): past a client's end they would weigh nothing, and Yrs keeps
-them pending and splits the structs that bring those clocks at each.
+Deletions of clocks neither the letter nor the update has are left out or refused before this
+weighs them (gateway/wire/strip.py, `clock_gap`): past a client's end they would weigh nothing,
+and Yrs keeps them pending and splits the structs that bring those clocks at each.
 """
 
 from __future__ import annotations

@@ -23,12 +23,13 @@ _XML_ELEMENT = 3
 class UpdateScan:
     """The structs and delete set of one update, as parallel lists."""
 
-    __slots__ = ("blocks", "client", "deletes", "empty", "kind", "length", "ref_client",
-                 "ref_clock", "ref_kind", "right", "right_only", "start")  # fmt: skip
+    __slots__ = ("blocks", "client", "deletes", "deletes_at", "empty", "kind", "length",
+                 "ref_client", "ref_clock", "ref_kind", "right", "right_only", "start")  # fmt: skip
 
     def __init__(self) -> None:
         self.blocks: list[tuple[int, int, int, int, int]] = []  # client, first, end, i0, i1
         self.deletes: list[tuple[int, int, int]] = []
+        self.deletes_at = 0  # where the delete set starts in the update's bytes
         # Zero-length structs and struct-less client sections: Yrs drops the former while
         # decoding, and a client section left empty panics Yrs 0.28 (update.rs:85, `exclude`)
         # when the document already knows that client. Only our own stored state may have them.
@@ -53,6 +54,7 @@ def scan_update(update: bytes, limits: Limits) -> UpdateScan:
     r = Reader(update)
     scan = UpdateScan()
     _read_structs(r, limits, scan)
+    scan.deletes_at = r.pos
     _read_delete_set(r, limits, scan)
     r.expect_end()
     return scan

@@ -220,19 +220,31 @@ async def _nothing_refused_in_the_log(scene: Scene, tally: Tally) -> None:
             updates[user].append(record.value)
     assert updates["mallory-ro"] == []
     assert updates["mallory"]
+    carried: dict[int, list[tuple[int, int]]] | None = None
     for value in updates["mallory"]:
-        assert value in tally.accepted_updates or _within(value, tally.accepted_updates)
+        if value in tally.accepted_updates:
+            continue
+        # Most records differ from their frame (the deletions the letter had made are left
+        # out): the accepted frames' clocks are read once, not once a record.
+        carried = carried if carried is not None else _carried(tally.accepted_updates)
+        assert _within(value, carried)
 
 
-def _within(value: bytes, accepted: set[bytes]) -> bool:
-    """Every struct of `value` is one an accepted frame carried: the gateway logs a repeat cut
-    to what the letter lacked, and a refused resync's own part, computed from the frame. Only
-    the clocks are compared (`scan_update`): an accepted update is valid against the letter,
-    and alone its references may not resolve (`check_update` then refused one as a cycle)."""
+def _carried(accepted: set[bytes]) -> dict[int, list[tuple[int, int]]]:
     carried: dict[int, list[tuple[int, int]]] = {}
     for update in accepted:
         for client, first, end, *_ in scan_update(update, STATE_LIMITS).blocks:
             carried.setdefault(client, []).append((first, end))
+    return carried
+
+
+def _within(value: bytes, carried: dict[int, list[tuple[int, int]]]) -> bool:
+    """Every struct of `value` is one an accepted frame carried (`carried`: their clocks per
+    client): the gateway logs a repeat cut to what the letter lacked, a step 2 without the
+    deletions the letter had made, and a refused resync's own part, computed from the frame.
+    Only the clocks are compared (`scan_update`): an accepted update is valid against the
+    letter, and alone its references may not resolve (`check_update` then refused one as a
+    cycle)."""
     return all(
         any(a <= first and end <= b for a, b in carried.get(client, []))
         for client, first, end, *_ in scan_update(value, STATE_LIMITS).blocks

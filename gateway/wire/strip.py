@@ -1,0 +1,100 @@
+"""An update's delete set sorted against a letter: what is new, what it has deleted already, and
+what names clocks neither it nor the update has; and the update rebuilt with the new part only.
+
+Ranges the letter has deleted (`DocShape.has_deleted`) change nothing: every sync step 2
+repeats the letter's whole delete set, and a record, the user's bytes budget and the letter's
+size get only what is new. Ranges past what the letter and the update have are what a Yjs
+client holds pending (Y.encodeStateAsUpdate writes its pendingDs into every step 2 and every
+state a backend posts): Yrs would hold them pending too, unweighed, and split the structs that
+bring those clocks at each (docs/security.md, "Item splits"); stripped, they cost nothing.
+A v1 update is its structs, then its delete set: the structs' bytes are kept as they came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .update import SKIP, UpdateScan
+
+Delete = tuple[int, int, int]  # client, clock, length
+
+
+@dataclass(frozen=True, slots=True)
+class SortedDeletes:
+    kept: list[Delete]  # what the update deletes that the letter may not have deleted yet
+    repeated: int  # ranges the letter has deleted already
+    pending: int  # ranges (or their tails) of clocks neither the letter nor the update has
+    first_pending: str | None  # the first of those, for a refusal's detail
+
+
+def sort_deletes(
+    scan: UpdateScan,
+    known_clock: Callable[[int], int],
+    has_deleted: Callable[[int, int, int], bool],
+) -> SortedDeletes:
+    """Zero-length ranges are dropped (they delete nothing); a range reaching past what the
+    letter and the update have is cut there, its head kept (or repeated)."""
+    reach = _reach(scan, known_clock)
+    kept: list[Delete] = []
+    repeated = pending = 0
+    first: str | None = None
+    for client, clock, length in scan.deletes:
+        if not length:
+            continue
+        r = reach.get(client)
+        if r is None:
+            r = reach[client] = known_clock(client)
+        end = clock + length
+        if end > r:
+            pending += 1
+            if first is None:
+                first = f"client {client} deletes {max(clock, r)}, known {known_clock(client)}"
+            if clock >= r:
+                continue
+            length = r - clock
+        if has_deleted(client, clock, length):
+            repeated += 1
+        else:
+            kept.append((client, clock, length))
+    return SortedDeletes(kept, repeated, pending, first)
+
+
+def _reach(scan: UpdateScan, known_clock: Callable[[int], int]) -> dict[int, int]:
+    """Per client the update has structs of: the clock its structs or the letter's reach."""
+    reach: dict[int, int] = {}
+    for client, _first, _end, i0, i1 in scan.blocks:
+        j = i1 - 1
+        while j >= i0 and scan.kind[j] == SKIP:  # clocks it does not carry
+            j -= 1
+        own = scan.start[j] + scan.length[j] if j >= i0 else 0
+        reach[client] = max(known_clock(client), own)
+    return reach
+
+
+def with_deletes(update: bytes, scan: UpdateScan, deletes: list[Delete]) -> bytes:
+    """`update` (scanned as `scan`) with `deletes` as its delete set, grouped per client in the
+    order they came (each client's ranges in their order: what pycrdt read, a subsequence)."""
+    per_client: dict[int, list[Delete]] = {}
+    for d in deletes:
+        per_client.setdefault(d[0], []).append(d)
+    out = bytearray(update[: scan.deletes_at])
+    _uint(out, len(per_client))
+    for client, ranges in per_client.items():
+        _uint(out, client)
+        _uint(out, len(ranges))
+        for _client, clock, length in ranges:
+            _uint(out, clock)
+            _uint(out, length)
+    return bytes(out)
+
+
+def _uint(out: bytearray, n: int) -> None:
+    """lib0 writeVarUint."""
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+__all__ = ["SortedDeletes", "sort_deletes", "with_deletes"]

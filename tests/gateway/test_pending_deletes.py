@@ -1,0 +1,240 @@
+"""Deletions of clocks the letter never gets cost a sync step 2 or a REST write nothing, not the
+whole message: a Yjs client writes the delete set its Y.Doc holds pending into every step 2 and
+every `encodeStateAsUpdate` (and our own step 2 and `state` hand the letter's pending ones out),
+so refusing them as `clock_gap` dropped every step 2 of such a client, its edits included, and
+asked again forever. They are left out (gateway/wire/strip.py), as deletions the letter has
+made are: only what is new is logged and charged, over REST as over the WebSocket."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pycrdt import Doc, Text, merge_updates, write_var_uint
+
+from eventlog.records import Entry
+from gateway.preparse import DocShape, Limits, check_update
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.gateway.faults import faulty_gateway
+from tests.gateway.harness import Running
+from tests.gateway.test_clock_gaps import PROBE, STEP2, _greeted, _no_step1_before_probe, _until
+from tests.support import eventually
+
+LIMITS = Limits()
+GHOST = 4_242  # a client whose text the letter never gets: only its deletions are logged
+
+
+def _text(doc: Doc[Any]) -> Text:
+    return doc.get("text", type=Text)
+
+
+def _ghost_deletion() -> bytes:
+    """A delete set only: GHOST's clocks 2..5, which nothing ever brings."""
+    ghost: Doc[Any] = Doc(client_id=GHOST)
+    _text(ghost).insert(0, "ghost text")
+    before = ghost.get_state()
+    del _text(ghost)[2:5]
+    return ghost.get_update(before)
+
+
+def _edit(doc: Doc[Any], change: Any) -> bytes:
+    before = doc.get_state()
+    change(_text(doc))
+    return doc.get_update(before)
+
+
+def _applied(*updates: bytes) -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    for update in updates:
+        doc.apply_update(update)
+    return doc
+
+
+def test_the_stripped_update_is_the_update_without_its_pending_deletions() -> None:
+    letter: Doc[Any] = Doc(client_id=1)
+    _text(letter).insert(0, "Dear Sir, thank you")
+    state = letter.get_update()
+    alice: Doc[Any] = Doc(client_id=5)
+    alice.apply_update(state)
+
+    def typed(text: Text) -> None:
+        text.insert(4, "!")
+        del text[0:2]  # a deletion of the letter's clocks: kept
+
+    edits = _edit(alice, typed)
+    step2 = merge_updates(edits, _ghost_deletion())
+    shape = DocShape.from_update(state)
+    info = check_update(step2, LIMITS, shape, strip_pending=True)
+    assert (info.pending, info.repeated) == (1, 0)
+    assert info.update is not None
+    assert all(client != GHOST for client, _, _ in info.deletes)
+    stripped, original = _applied(state, info.update), _applied(state, edits)
+    assert str(_text(stripped)) == "ar! Sir, thank you"
+    assert stripped.get_update() == original.get_update()  # nothing held pending either
+    # A range reaching past what the letter has is cut there: its head is deleted.
+    ghost: Doc[Any] = Doc(client_id=GHOST)
+    _text(ghost).insert(0, "0123456789")
+    known = ghost.get_update()
+    shape = DocShape.from_update(merge_updates(state, known))
+    straddling = b"\x00\x01" + write_var_uint(GHOST) + b"\x01\x03\x08"  # clocks 3..11
+    info = check_update(straddling, LIMITS, shape, strip_pending=True)
+    assert (info.deletes, info.pending) == (((GHOST, 3, 7),), 1)
+    assert info.update is not None
+    assert str(_text(_applied(state, known, info.update))).endswith("012")
+    # Without `strip_pending` (a WebSocket update), it is still refused, as before.
+    try:
+        check_update(step2, LIMITS, DocShape.from_update(state))
+    except Exception as exc:
+        assert getattr(exc, "reason", None) == "clock_gap"
+    else:
+        raise AssertionError("an update deleting clocks the letter lacks was taken")
+
+
+async def _log(gw: Running, letter: str, update: bytes) -> None:
+    ctx = gw.app.state.gateway.ctx
+    entry: Entry = ctx.entry(letter, update, firm="firm-a", user="svc", type="doc.update")
+    await gw.log.append(gw.settings.topic(Topic.LETTERS), letter.encode(), [entry])
+
+
+async def _updates(gw: Running, letter: str) -> list[bytes]:
+    records = await gw.records(Topic.LETTERS, letter)
+    return [r.value for r in records if dict(r.headers)["type"] == b"doc.update"]
+
+
+async def _letter_with_a_pending_deletion(gw: Running, client_id: int) -> tuple[str, Doc[Any]]:
+    """A letter whose log holds GHOST's deletion (an old log's: the letter holds it pending and
+    hands it to every peer's Y.Doc), and a doc of a client that has the letter."""
+    letter = await gw.create_letter()
+    writer: Doc[Any] = Doc(client_id=7)
+    _text(writer).insert(0, "Dear Sir,")
+    await _log(gw, letter, writer.get_update())
+    await _log(gw, letter, _ghost_deletion())
+    doc: Doc[Any] = Doc(client_id=client_id)
+    doc.apply_update(writer.get_update())
+    return letter, doc
+
+
+async def _logged_after(gw: Running, letter: str, logged: int) -> list[bytes]:
+    """The doc.update records past the first `logged`, once there are any."""
+
+    async def new() -> list[bytes]:
+        return (await _updates(gw, letter))[logged:]
+
+    return list(await eventually(new))
+
+
+def _step2(update: bytes) -> bytes:
+    return STEP2 + write_var_uint(len(update)) + update
+
+
+async def test_a_step_2_with_a_pending_delete_set_lands_without_it(gw: Running) -> None:
+    letter, alice = await _letter_with_a_pending_deletion(gw, 11)
+    bob = await gw.client(letter, user="bob")
+    await bob.synced.wait()
+    logged = len(await _updates(gw, letter))
+    ws = await _greeted(gw, letter, "alice")  # its first step 2 (nothing) is taken
+    edits = _edit(alice, lambda text: text.insert(len(text), " hello"))
+    await ws.send(_step2(merge_updates(edits, _ghost_deletion())))  # as Yjs writes its state
+    await eventually(lambda: str(bob.text) == "Dear Sir, hello")
+    await _no_step1_before_probe(ws)  # nothing dropped: no step 1 asks again
+    (record,) = await _logged_after(gw, letter, logged)
+    assert check_update(record, LIMITS).deletes == ()  # GHOST's deletion is not logged again
+    assert await gw.logged_text(letter) == "Dear Sir, hello"
+    # A step 2 of nothing but the pending deletion: nothing to log, nothing to ask for.
+    await ws.send(_step2(_ghost_deletion()))
+    await _no_step1_before_probe(ws)
+    metrics = await gw.metrics()
+    assert metrics.get('gateway_refusals_total{reason="clock_gap"}', 0) == 0
+    assert len(await _updates(gw, letter)) == logged + 1
+    await ws.close()
+    await bob.close()
+
+
+async def test_a_rest_write_with_a_pending_delete_set_lands_without_it(gw: Running) -> None:
+    letter, backend = await _letter_with_a_pending_deletion(gw, 12)
+    logged = len(await _updates(gw, letter))
+    edits = _edit(backend, lambda text: text.insert(len(text), " drafted"))
+    update = merge_updates(edits, _ghost_deletion())  # Y.encodeStateAsUpdate(doc, before)
+    headers = {"Authorization": f"Bearer {gw.token(user='drafter', role='service')}"}
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        r = await http.post(f"/v1/letters/{letter}/updates", content=update, headers=headers)
+    assert (r.status_code, r.json()) == (200, {"letter_id": letter, "bytes": len(update)})
+    (record,) = await _logged_after(gw, letter, logged)
+    assert check_update(record, LIMITS).deletes == ()
+    assert await gw.logged_text(letter) == "Dear Sir, drafted"
+
+
+async def test_a_repeated_rest_write_is_answered_without_a_new_record(gw: Running) -> None:
+    """A retried POST (its answer lost) or a backend posting what it posted before: the letter
+    has it all, logged; answered as the first request was (200, the same body), nothing
+    logged again. A repeated deletion likewise."""
+    letter = await gw.create_letter()
+    backend: Doc[Any] = Doc()
+    drafted = _edit(backend, lambda text: text.insert(0, "Dear Madam,"))
+    deleted = _edit(backend, lambda text: text.__delitem__(slice(0, 5)))
+    headers = {"Authorization": f"Bearer {gw.token(user='drafter', role='service')}"}
+    url = f"/v1/letters/{letter}/updates"
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        for update in (drafted, drafted, deleted, deleted, merge_updates(drafted, deleted)):
+            r = await http.post(url, content=update, headers=headers)
+            assert (r.status_code, r.json()) == (200, {"letter_id": letter, "bytes": len(update)})
+    assert await _updates(gw, letter) == [drafted, deleted]
+    assert await gw.replayed_text(letter) == "Madam,"
+
+
+async def test_a_repeated_delete_set_costs_no_update_bytes(gw: Running) -> None:
+    """Every reconnect's step 2 repeats the letter's whole delete set: charged to the user's
+    bytes budget each time (though not logged), a letter with many deletions made reconnects
+    spend it."""
+    letter = await gw.create_letter()
+    source: Doc[Any] = Doc(client_id=1)
+    for client in range(2, 102):  # short items of many clients: deleting in them is cheap
+        part: Doc[Any] = Doc(client_id=client)
+        _text(part).insert(0, "x" * 400)
+        source.apply_update(part.get_update())
+    text = _text(source)
+    with source.transaction():
+        for i in range(len(text) - 1, 0, -2):
+            del text[i]
+    await _log(gw, letter, source.get_update())
+    deletions = source.get_update(source.get_state())  # a step 2 with nothing new
+    assert len(deletions) > 50_000
+    logged = len(await _updates(gw, letter))
+    ws = await _greeted(gw, letter, "alice")
+    ctx = gw.app.state.gateway.ctx
+    with ctx.update_bytes.held(("firm-a", "alice")) as budget:  # her connection's: (firm, sub)
+        budget.tokens = before = budget.burst / 2  # below the burst: nothing is capped
+        for _ in range(6):  # 300 KB: more than the budget refills meanwhile
+            await ws.send(_step2(deletions))
+        await ws.send(PROBE)
+        await _until(ws, STEP2)  # our answer: the step 2s before it were handled
+        assert budget.tokens >= before  # refilled meanwhile, never charged
+    assert len(await _updates(gw, letter)) == logged
+    await ws.close()
+
+
+async def test_a_repeated_rest_write_is_answered_once_the_first_is_in_the_log(
+    tmp_path: Path,
+) -> None:
+    """A retry sent while the first request still waits for its append (a client's timeout
+    shorter than the gateway's): the letter has it all already, but not yet in the log. It was
+    answered 200 at once: "in the log" before it was (lost with a crash meanwhile)."""
+    async with faulty_gateway(Settings(data_dir=tmp_path / "steno", partitions=2)) as (gw, log):
+        letter = await gw.create_letter()
+        backend: Doc[Any] = Doc()
+        drafted = _edit(backend, lambda text: text.insert(0, "Dear Madam,"))
+        headers = {"Authorization": f"Bearer {gw.token(user='drafter', role='service')}"}
+        url = f"/v1/letters/{letter}/updates"
+        async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+            log.gate.clear()
+            first = asyncio.create_task(http.post(url, content=drafted, headers=headers))
+            await eventually(lambda: log.waiting == 1)  # the room took it: its append is held
+            retry = asyncio.create_task(http.post(url, content=drafted, headers=headers))
+            done, _ = await asyncio.wait({retry}, timeout=1.0)  # it must not answer meanwhile
+            answered_early = bool(done)
+            log.gate.set()
+            for request in (first, retry):
+                assert (await request).status_code == 200
+        assert not answered_early
+        assert await _updates(gw, letter) == [drafted]

@@ -186,9 +186,10 @@ WAITING = (
 @contextlib.asynccontextmanager
 async def _projector_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
     """Held while this run rebuilds the projector's keys; yields how long it waited. The lease
-    names its holder ("host pid"): one of this host that is gone (killed) is not waited for."""
+    names its holder (host, pid, machine): one of this machine that is gone (killed) is not
+    waited for."""
     began, said = time.monotonic(), False
-    token = f"{socket.gethostname()} {os.getpid()} {secrets.token_hex(8)}"
+    token = f"{socket.gethostname()} {os.getpid()} {_machine()} {secrets.token_hex(8)}"
     while True:
         async with lease(src.redis, RUN_LEASE_KEY, RUN_LEASE_S, token=token) as mine:
             if mine is not None:
@@ -204,19 +205,30 @@ async def _projector_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
 
 
 async def _holder(src: Sources) -> str | None:
-    """Who holds the projector's lease ("host pid"), None when nobody; a dead process of this
-    host's lease is deleted (unless it changed hands meanwhile)."""
+    """Who holds the projector's lease ("host pid machine ..."), None when nobody; a dead
+    process's lease is deleted when its pid is this machine's (unless it changed hands)."""
     assert src.redis is not None
     value = await src.redis.get(RUN_LEASE_KEY)
     if value is None:
         return None
     token = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-    host, _, rest = token.partition(" ")
-    pid = rest.partition(" ")[0]
-    if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+    host, pid, machine = [*token.split(" "), "", "", ""][:3]
+    here = _machine()
+    if here and machine == here and pid.isdigit() and not _alive(int(pid)):
         await src.redis.eval(RELEASE, 1, RUN_LEASE_KEY, token)
         return None
     return f"pid {pid} on {host}"
+
+
+def _machine() -> str:
+    """This kernel's boot and pid namespace: where a pid means the same process (a hostname
+    alone does not: containers on the host's network share it). Empty if unknown: then no
+    lease is taken for dead, it lapses."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            return f"{boot.read().strip()}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
 
 
 def _alive(pid: int) -> bool:

@@ -198,16 +198,20 @@ _PROGRAM = (
 
 
 class _Worker:
-    """A worker process, in a process group of its own: a terminal's Ctrl-C reaches the whole
-    foreground group, and each worker dying of it, a KeyboardInterrupt traceback each (or at
-    its imports), hid the parent's "interrupted" line. The parent stops them (they store
-    nothing half done); they ignore SIGINT too. Its arguments are pickled to its stdin, as
-    multiprocessing's spawn does (which can give it neither)."""
+    """A worker process that ignores SIGINT: a terminal's Ctrl-C reaches the whole foreground
+    group, and each worker dying of it, a KeyboardInterrupt traceback each (or at its imports),
+    hid the parent's "interrupted" line. The parent stops them (they store nothing half done).
+    Its arguments are pickled to its stdin, as multiprocessing's spawn does (which cannot start
+    it with SIGINT ignored)."""
 
     def __init__(self, name: str, payload: tuple[object, ...]) -> None:
         self.name = name
+        # In the parent's process group, so that Ctrl-Z stops them with it (a group of their
+        # own ran on while the job was stopped); SIGINT is ignored from before Python starts
+        # (`sh` sets it, `exec` keeps it, Python keeps an inherited SIG_IGN): no traceback.
         self.popen = subprocess.Popen(
-            [sys.executable, "-c", _PROGRAM, *sys.path], stdin=subprocess.PIPE, process_group=0
+            ["sh", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable, "-c", _PROGRAM, *sys.path],
+            stdin=subprocess.PIPE,
         )
         assert self.popen.stdin is not None
         with contextlib.suppress(BrokenPipeError), self.popen.stdin:  # died: its exit code says

@@ -59,7 +59,7 @@ async def _renew(redis: Any, key: str, token: str, ttl_ms: int) -> None:
         await asyncio.sleep(ttl_ms / 3000)
         try:
             if not await redis.eval(RENEW, 1, key, token, ttl_ms):
-                logger.warning("lease %s lost (lapsed or wiped): the run sets nothing", key)
+                logger.warning("lease %s lost (lapsed or wiped): another run may hold it now", key)
                 return
         except RedisError as exc:  # the next renewal may reach it; the TTL covers two misses
             logger.warning("lease %s not renewed: %r", key, exc)

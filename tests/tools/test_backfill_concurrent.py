@@ -17,7 +17,7 @@ from snapshotter.fold import Folder
 from tests.snapshotter.scripts import LetterScript
 from tests.snapshotter.test_save_bookkeeping import Log as Numbered
 from tests.tools.test_backfill import fill
-from tools.backfill import RUN_LEASE_KEY, backfill
+from tools.backfill import RUN_LEASE_KEY, _machine, backfill
 from tools.progress import Meter
 from tools.sources import open_sources
 
@@ -53,18 +53,23 @@ async def test_a_second_rebuild_waits_for_the_first_and_says_so(
     assert not caplog.records, [r.getMessage() for r in caplog.records]
 
 
-async def test_a_killed_run_is_not_waited_for(settings: Settings, log: Log) -> None:
-    """Its lease names it ("host pid"): a rerun on the host it died on takes the lease at once
-    rather than waiting for it to lapse."""
+@pytest.mark.parametrize("where", ["this-machine", "same-hostname-elsewhere"])
+async def test_a_killed_run_is_not_waited_for(settings: Settings, log: Log, where: str) -> None:
+    """Its lease names it (host, pid, machine): a rerun on the machine it died on takes the
+    lease at once rather than waiting for it to lapse. A hostname alone is no machine
+    (containers on the host's network share it): a pid there may be alive, so that run waits."""
     await fill(log, settings, steps=5)
     dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "")
     await dead.wait()
+    machine = _machine() if where == "this-machine" else "another-boot/1"
     async with open_sources(settings, redis=True, pg=True) as src:
         assert src.redis is not None
-        await src.redis.set(RUN_LEASE_KEY, f"{socket.gethostname()} {dead.pid} t", px=60_000)
+        token = f"{socket.gethostname()} {dead.pid} {machine} t"
+        await src.redis.set(RUN_LEASE_KEY, token, px=60_000 if where == "this-machine" else 1_500)
         out = io.StringIO()
         [line] = (await backfill(src, "projector", meter=Meter(out=out, every_s=3600))).lines
-    assert "waiting" not in out.getvalue() and "after waiting" not in line, line
+    waited = "waiting" in out.getvalue() and "after waiting" in line
+    assert waited is (where != "this-machine"), (out.getvalue(), line)
 
 
 def test_a_refold_of_a_known_letter_created_is_no_warning(

@@ -188,3 +188,34 @@ def test_a_ctrl_c_while_the_commands_are_imported_is_exit_130_without_a_tracebac
     with pytest.raises(SystemExit) as exited:
         cli.main(["backfill", "projector"])
     assert exited.value.code == 130 and capsys.readouterr().err == ""
+
+
+def _state(pid: int) -> str:
+    """The process's state letter ("T": stopped), "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+async def test_ctrl_z_stops_the_workers_with_the_command(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A terminal's Ctrl-Z stops its foreground job's group: workers in a group of their own
+    folded on while the command was stopped (its lease lapsing meanwhile)."""
+    async with backfill_run(make_settings) as run:
+        workers = await run.workers_when(folding=True)
+        # What Ctrl-Z's SIGTSTP does to the foreground group (the kernel drops SIGTSTP for a
+        # group with no parent in its session, as this test's: SIGSTOP stops it alike).
+        os.killpg(run.proc.pid, signal.SIGSTOP)
+
+        def stopped() -> bool:  # the command, and its workers still there (one at least)
+            left = [state for state in map(_state, workers) if state]
+            return _state(run.proc.pid) == "T" and bool(left) and set(left) == {"T"}
+
+        await eventually(stopped, 10)
+        os.killpg(run.proc.pid, signal.SIGCONT)
+        code, out, err = await run.ended()
+    assert code == 0, err
+    assert "backfill done:" in out

@@ -43,7 +43,7 @@ from gateway.live.buckets import TokenBucket
 from gateway.live.pacing import FrameRate, Paced, waiting_task
 from gateway.live.room import Room
 from gateway.live.session import Session
-from gateway.live.writes import admit_update
+from gateway.live.writes import admit_update, charged
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
 
@@ -400,6 +400,10 @@ class Connection:
             if not self._before_sync(refusal, data):
                 raise
             return None
+        # The step 2 answering our step 1 repeats the letter's delete set (every reconnect's):
+        # only what the letter lacks of it is charged. Any other message is charged as sent:
+        # checking repeated deletions costs the loop as much as new ones.
+        answers = msg.kind == "sync_step2" and not self._synced
         if msg.kind == "sync_step2":
             self._synced = True
         self.ctx.metrics.received(msg.kind)
@@ -425,7 +429,7 @@ class Connection:
         clients = None
         if msg.info is not None and self.claims.can_edit:
             budget, used = self.update_budget, self.client_ids
-            size = len(msg.body)
+            size = charged(msg.info, len(msg.body)) if answers else len(msg.body)
             clients, unknown = admit_update(room, self.claims, budget, used, msg.info, size)
             if unknown:
                 return self._claim(room, data, unknown)

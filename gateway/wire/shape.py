@@ -309,7 +309,7 @@ def _info(
     return UpdateInfo(
         blocks=blocks,
         deletes=tuple(scan.deletes),
-        # Only deletions the letter has made is not empty: a repeat (gateway/live/room.py).
+        # An update of deletions the letter has made only is not empty: a repeat (room.py).
         is_empty=not blocks and not scan.deletes and not repeated,
         new_type_depth=deepest,
         split_cost=cost,

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pycrdt import write_var_uint
+
 from .update import SKIP, UpdateScan
 
 Delete = tuple[int, int, int]  # client, clock, length
@@ -79,22 +81,18 @@ def with_deletes(update: bytes, scan: UpdateScan, deletes: list[Delete]) -> byte
     for d in deletes:
         per_client.setdefault(d[0], []).append(d)
     out = bytearray(update[: scan.deletes_at])
-    _uint(out, len(per_client))
+    _put(out, len(per_client))
     for client, ranges in per_client.items():
-        _uint(out, client)
-        _uint(out, len(ranges))
+        _put(out, client)
+        _put(out, len(ranges))
         for _client, clock, length in ranges:
-            _uint(out, clock)
-            _uint(out, length)
+            _put(out, clock)
+            _put(out, length)
     return bytes(out)
 
 
-def _uint(out: bytearray, n: int) -> None:
-    """lib0 writeVarUint."""
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
+def _put(out: bytearray, n: int) -> None:
+    out += write_var_uint(n)
 
 
 __all__ = ["SortedDeletes", "sort_deletes", "with_deletes"]

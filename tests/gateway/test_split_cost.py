@@ -148,10 +148,11 @@ def _pasted(length: int) -> bytes:
     return own.get_update()
 
 
-async def test_deletions_of_clocks_the_letter_lacks_are_refused_over_rest(gw: Running) -> None:
+async def test_deletions_of_clocks_the_letter_lacks_are_left_out_over_rest(gw: Running) -> None:
     """They weighed 0 (past the client's end) and Yrs kept them pending: the paste bringing
     those clocks (weighing 0 too) was split at each, 6.8 s of the loop at 200,000 deletions and
-    1,000,000 characters (a final review). Refused as a hole (`clock_gap`), nothing logged."""
+    1,000,000 characters (a final review). Left out, nothing logged (nothing else in it: 200,
+    as a backend posting back a Y.Doc loaded from `state` with nothing drafted gets)."""
     letter = await gw.create_letter()
     headers = {
         "Authorization": f"Bearer {gw.token(user='mallory')}",
@@ -161,7 +162,7 @@ async def test_deletions_of_clocks_the_letter_lacks_are_refused_over_rest(gw: Ru
     async with httpx.AsyncClient(base_url=gw.http) as http:
         url = f"/v1/letters/{letter}/updates"
         r = await http.post(url, content=pending, headers=headers)
-        assert (r.status_code, r.json()) == (422, {"detail": "clock gap"})
+        assert (r.status_code, r.json()) == (200, {"letter_id": letter, "bytes": len(pending)})
         pasted = await http.post(url, content=_pasted(100_000), headers=headers)
         assert pasted.status_code == 200, pasted.text
     values = [record.value for record in await gw.records(Topic.LETTERS, letter)]

@@ -197,11 +197,13 @@ async def settled(collab: Collab, letter_id: str, wait: bool = True) -> list[dic
     return found
 
 
-async def folded_past(collab: Collab, letter_id: str, offset: int) -> bool:
-    """Whether the projector or the snapshotter has folded the letter's record at `offset`
-    (its position in the partition is past it), asked once, without waiting. A store that
-    cannot say has not."""
-    redis, pg = collab.ctx.redis, collab.ctx.pg
+async def folded_past(
+    collab: Collab, letter_id: str, offset: int, snapshotter: bool = True
+) -> bool:
+    """Whether the projector (or, `snapshotter`, the snapshotter) has folded the letter's
+    record at `offset` (its position in the partition is past it), asked once, without
+    waiting. A store that cannot say has not."""
+    redis, pg = collab.ctx.redis, collab.ctx.pg if snapshotter else None
     topic = collab.ctx.settings.topic(Topic.LETTERS)
     partition = collab.ctx.log.partition_for(topic, letter_id.encode())
     if redis is not None:

@@ -1,17 +1,18 @@
-"""The resolve or reopen this gateway appended last to each thread, until a store has it.
+"""The resolve or reopen this gateway appended last to each thread, until the projector has it.
 
 A resolve or reopen appends nothing when a store folded to the log's end says the thread is so
 already (resolving.set_resolved). While the projector is down or behind, and PostgreSQL too,
 nothing is folded to the end: a double click's second request would log the first's event
 again (the state is the same; one more audit row, kept for good). But this gateway knows what
-it appended: a request repeating its last flag of the thread, while neither store has folded
-that record, appends nothing either. Once a store has folded it, the store answers (with
-whatever came after it), and the memory is dropped.
+it appended: a request repeating its last flag of the thread, while the projector has not
+folded that record, appends nothing either. Once it has, Redis, which the request reads first,
+answers (with whatever came after it), and the memory is dropped. PostgreSQL's fold does not
+retire it: the first read would still be Redis' copy from before it.
 
 Another instance may have changed the thread since, and no store shows it yet: so the memory
 is trusted only while the log itself, read from our record to its end, holds no resolve, reopen
-or delete of the thread after it. That read is bounded: it happens only while no store has
-folded our record, starts at most `TTL_S` back, and stops after `MAX_SCAN` records; past that,
+or delete of the thread after it. That read is bounded: it happens only while the projector
+has not folded our record, starts at most `TTL_S` back, and stops after `MAX_SCAN` records; past that,
 or on a log error, the memory is dropped and the repeat logged (harmless). What remains: a
 change appended elsewhere but not yet in the log when we read it is ordered after ours by the
 log, a valid outcome (README "Comments").

@@ -19,8 +19,8 @@ async def set_resolved(
     second event, no second audit row), but only when a store folded to the log's end (as
     read after the check began: cold.settled) says so: the projection alone may miss a reopen
     made a moment ago, here while the projector is behind or on another instance, and skipping
-    then would drop this resolve. Until a store has folded this instance's own last resolve or
-    reopen of the thread, and while the log holds no change of the thread after it, that is
+    then would drop this resolve. Until the projector has folded this instance's own last resolve
+    or reopen of the thread, and while the log holds no change of the thread after it, that is
     what it goes by (gateway/collab/flagged.py): a repeat appends nothing, the opposite appends
     at once. A first read saying otherwise may be Redis' copy from before the log's end (the
     projector down while the snapshotter runs on): a store folded to the end as of now, if any,
@@ -51,19 +51,22 @@ async def set_resolved(
 
 
 async def _last(collab: Collab, letter_id: str, thread_id: str) -> bool | None:
-    """Whether this instance last resolved (True) or reopened (False) the thread, while no
-    store has folded that record and the log holds no change of the thread after it; None
-    if it does not know (it never did, forgot, a store has it, or the log may say otherwise:
-    ask the stores)."""
+    """Whether this instance last resolved (True) or reopened (False) the thread, while the
+    projector has not folded that record and the log holds no change of the thread after it;
+    None if it does not know (it never did, forgot, Redis has it, or the log may say
+    otherwise: ask the stores)."""
     flagged, ctx = collab.ctx.flagged, collab.ctx
     known = flagged.recalled(letter_id, thread_id)
     if known is None:
         return None
     resolved, offset = known
     topic = ctx.settings.topic(Topic.LETTERS)
-    if await cold.folded_past(collab, letter_id, offset) or not await untouched_since(
-        ctx.log, topic, letter_id, thread_id, offset
-    ):
+    # Only the projector's fold retires it: the first read is Redis' (PostgreSQL having it while
+    # Redis does not, a second click read "open" and asked a store at the log's end, which a
+    # co-author's typing keeps from ever being: logged twice).
+    if await cold.folded_past(
+        collab, letter_id, offset, snapshotter=False
+    ) or not await untouched_since(ctx.log, topic, letter_id, thread_id, offset):
         flagged.forget(letter_id, thread_id)
         return None
     return resolved

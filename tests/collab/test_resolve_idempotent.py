@@ -20,6 +20,7 @@ from tests.collab.conftest import Collab, Stoppable, stoppable_on
 from tests.collab.test_reply_projector_behind import Hold
 from tests.gateway.harness import running_gateway, types_of
 from tests.projector.support import caught_up, projector
+from tests.support import eventually
 
 RESOLVED, REOPENED = "comment.resolved", "comment.reopened"
 
@@ -351,4 +352,28 @@ async def test_a_repeat_without_memory_goes_by_postgresql_at_the_end(
             ):
                 again = Collab(other, down.c.redis, http)
                 assert await _flag(again, down.letter, down.thread, "resolve") is True
+        assert await down.flags() == [RESOLVED]
+
+
+@pytest.mark.usefixtures("quick_reads")
+async def test_a_double_click_while_a_colleague_types_is_logged_once(
+    tmp_path: Path, redis_db: str, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projector down, the snapshotter folding: PostgreSQL has the first click's resolve,
+    Redis the thread open, and a co-author's keystroke keeps PostgreSQL from the log's end.
+    The memory was dropped once PostgreSQL had the record; the second click read Redis' "open"
+    and found no store at the end: logged twice."""
+    async with _snapshotted(tmp_path, redis_db, pg_database, monkeypatch) as down:
+        assert await down.flag("resolve") is True  # the snapshotter folds it
+        editor = await down.c.gw.client(down.letter)
+        await editor.synced.wait()
+        before = len(await down.c.gw.records(Topic.LETTERS, down.letter))
+        await editor.insert("x")
+
+        async def logged() -> bool:
+            return len(await down.c.gw.records(Topic.LETTERS, down.letter)) > before
+
+        await eventually(logged)  # past the snapshotter's position
+        assert await _flag(down.c, down.letter, down.thread, "resolve") is True
+        await editor.close()
         assert await down.flags() == [RESOLVED]

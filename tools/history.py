@@ -204,18 +204,17 @@ async def _audit_and_tail(
     return sorted(rows + ahead, key=_cursor, reverse=desc)[:wanted]
 
 
-async def unfolded(src: Sources, letter_id: str) -> bool:
-    """Whether the log holds records of the letter the snapshotter has not folded yet (or it
-    is more than TAIL_MAX records behind on the partition, or has no position there): a version
-    PostgreSQL lacks may be among them (one that history names already)."""
+async def unfolded(src: Sources, letter_id: str) -> int:
+    """How many records of the letter the log holds that the snapshotter has not folded yet
+    (each may cut at most one version: a version PostgreSQL lacks may be among them, one that
+    history names already); TAIL_MAX past it when the snapshotter is further behind on the
+    partition or has no position there (not counted)."""
     topic, partition = src.letters_topic, src.partition_of(letter_id)
     seen = await _position(src.pg, topic, partition)
     end = (await src.log.end_offsets(topic)).get(partition, 0)
     if seen is None or end - seen > TAIL_MAX:
-        return seen is None or seen < end
-    async for _ in scan(src.log, topic, letter_id, seen, end):
-        return True
-    return False
+        return TAIL_MAX + 1 if seen is None or seen < end else 0
+    return len([r async for r in scan(src.log, topic, letter_id, seen, end)])
 
 
 async def _position(db: Any, topic: str, partition: int) -> int | None:

@@ -240,7 +240,7 @@ def auditor_router(
         found = await read.version(src.pg, letter_id, number)
         if found is None:
             await _whole(src, letter_id, reached)  # it may be one not rebuilt yet
-            await _folded(src, letter_id)  # or not folded yet
+            await _folded(src, letter_id, number)  # or not folded yet
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
             "version_number": found.version_number,
@@ -277,7 +277,10 @@ def auditor_router(
             # A version not found may be one not rebuilt, or not folded, yet.
             await _whole(src, letter_id, await _reached(src.pg, letter_id))
             if "no version" in str(exc):
-                await _folded(src, letter_id)
+                numbers = [
+                    int(s) for s in (start, end) if s.strip().isascii() and s.strip().isdigit()
+                ]
+                await _folded(src, letter_id, max(numbers, default=0))
                 raise HTTPException(404, str(exc)) from exc
             raise HTTPException(400, str(exc)) from exc
         except BadInstant as exc:
@@ -311,11 +314,16 @@ async def _reached(pg: Any, letter_id: str) -> bool:
     return pg is None or await read.has_letter(pg, letter_id)
 
 
-async def _folded(src: Sources, letter_id: str) -> None:
-    """503 while the log holds records of the letter the snapshotter has not folded: a version
-    not found may be among them (history, folded past the snapshotter, may name it already),
-    and a 404 would read as final."""
-    if src.pg is not None and await histories.unfolded(src, letter_id):
+async def _folded(src: Sources, letter_id: str, number: int) -> None:
+    """503 while version `number` may be among the letter's records the snapshotter has not
+    folded (history, folded past the snapshotter, may name it already: a 404 would read as
+    final): each cuts at most one version after PostgreSQL's latest. Past that, 404."""
+    if src.pg is None:
+        return
+    latest = await read.latest_version(src.pg, letter_id)
+    if number <= (0 if latest is None else latest.version_number) + await histories.unfolded(
+        src, letter_id
+    ):
         raise HTTPException(503, NOT_FOLDED, {"Retry-After": str(NOT_REACHED_RETRY_S)})
 
 

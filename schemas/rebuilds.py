@@ -5,6 +5,8 @@ its replays (tools/backfill_projector.py, projector/store.py); read by whoever s
 
 from typing import Any, Protocol
 
+from schemas.events import SNAPSHOTTER_GROUP
+
 # The group of the tools' marker rows (no consumer reads or writes positions under it).
 MARKER_GROUP = "tools.backfill"
 # (topic, partition) of the marker of a reset rebuild of the snapshotter's tables: written in
@@ -23,6 +25,19 @@ class Database(Protocol):
     """An asyncpg pool or connection."""
 
     async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+
+async def snapshotter_position(db: Database, topic: str, partition: int) -> int | None:
+    """The snapshotter's committed position in `topic`/`partition` (the next offset it folds),
+    None before its first commit there."""
+    position: int | None = await db.fetchval(
+        "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+        " AND partition = $3",
+        SNAPSHOTTER_GROUP,
+        topic,
+        partition,
+    )
+    return position
 
 
 async def snapshotter_rebuilding(db: Database, topic: str, partition: int) -> bool:

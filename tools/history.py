@@ -37,7 +37,7 @@ from typing import Any, Literal, NamedTuple
 
 from gateway.live.loader import scan
 from schemas import pages
-from schemas.events import SNAPSHOTTER_GROUP
+from schemas.rebuilds import snapshotter_position
 from snapshotter.fold import Folder
 from snapshotter.quarantine import PoisonRecord, Quarantine
 from snapshotter.state import LetterState
@@ -164,7 +164,7 @@ async def _audit_and_tail(
     letter, so bursts open across the position close as they will there); None where that
     cannot be exact (no position, another log, a state the tail cannot start from)."""
     topic, partition = src.letters_topic, src.partition_of(letter_id)
-    seen = await _position(src.pg, topic, partition)
+    seen = await snapshotter_position(src.pg, topic, partition)
     # After the position: past it only in another log (one restored from a backup). The
     # snapshotter may commit past `end` meanwhile: its rows then cover the tail read here.
     end = (await src.log.end_offsets(topic)).get(partition, 0)
@@ -176,7 +176,7 @@ async def _audit_and_tail(
     state, skipped = None, frozenset[int]()
     async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         # One snapshot: the position, the rows it covers and the state saved with them.
-        committed = await _position(conn, topic, partition)
+        committed = await snapshotter_position(conn, topic, partition)
         if committed is None or committed < seen:
             return None  # reset meanwhile (a rebuild): its rows are not the tail's seam
         rows = await _from_audit(conn, letter_id, since_ms, until_ms, after, wanted, desc)
@@ -210,22 +210,11 @@ async def unfolded(src: Sources, letter_id: str) -> int:
     history names already); TAIL_MAX past it when the snapshotter is further behind on the
     partition or has no position there (not counted)."""
     topic, partition = src.letters_topic, src.partition_of(letter_id)
-    seen = await _position(src.pg, topic, partition)
+    seen = await snapshotter_position(src.pg, topic, partition)
     end = (await src.log.end_offsets(topic)).get(partition, 0)
     if seen is None or end - seen > TAIL_MAX:
         return TAIL_MAX + 1 if seen is None or seen < end else 0
     return len([r async for r in scan(src.log, topic, letter_id, seen, end)])
-
-
-async def _position(db: Any, topic: str, partition: int) -> int | None:
-    position: int | None = await db.fetchval(
-        "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
-        " AND partition = $3",
-        SNAPSHOTTER_GROUP,
-        topic,
-        partition,
-    )
-    return position
 
 
 async def _tail_rows(

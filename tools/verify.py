@@ -46,7 +46,13 @@ from schemas.keys import (
     ydoc_offset_key,
 )
 from schemas.quarantine import QUARANTINE_KEY, QuarantinedRecord
-from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, PROJECTOR_REPLAYS, PROJECTOR_RESET
+from schemas.rebuilds import (
+    LETTERS_JOBS,
+    MARKER_GROUP,
+    PROJECTOR_REPLAYS,
+    PROJECTOR_RESET,
+    snapshotter_position,
+)
 from snapshotter import pgtext, read
 from snapshotter.document import LetterDocument
 from snapshotter.store import write_comment  # the snapshotter's own SQL
@@ -418,13 +424,7 @@ async def _snapshot(src: Sources) -> AsyncIterator[Any]:
 
 async def _postgres_now(src: Sources, conn: Any, letter_id: str) -> _InPostgres:
     topic, partition = src.letters_topic, src.partition_of(letter_id)
-    committed = await conn.fetchval(
-        "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1"
-        " AND topic = $2 AND partition = $3",
-        SNAPSHOTTER_GROUP,
-        topic,
-        partition,
-    )
+    committed = await snapshotter_position(conn, topic, partition)
     letter = await conn.fetchrow(
         "SELECT firm_id, title, created_by, created_at, log_topic, log_partition, log_offset"
         " FROM letters WHERE letter_id = $1",

@@ -28,13 +28,14 @@ import asyncpg
 from eventlog.errors import LogError
 from gateway.collab import shared
 from gateway.collab.shared import Collab, CollabError
-from schemas.events import SNAPSHOTTER_GROUP, Topic
+from schemas.events import Topic
 from schemas.instants import EPOCH, MS
 from schemas.keys import comments_key, projector_position_key, ydoc_offset_key
 from schemas.rebuilds import (
     PROJECTOR_REPLAYS,
     PROJECTOR_RESET,
     replay_field,
+    snapshotter_position,
     snapshotter_rebuilding,
 )
 
@@ -47,10 +48,6 @@ SNAPSHOTTER_POLL_S = 0.05
 PROJECTOR_REBUILT = "comments are being rebuilt in Redis from the log"
 BEHIND = "comments are behind the log"
 
-_POSITION = (
-    "SELECT next_offset FROM consumer_positions"
-    " WHERE consumer_group = $1 AND topic = $2 AND partition = $3"
-)
 
 # Live comments of live threads, each with its creating event's log offset and author name.
 # One pass over the letter's comment audit rows (not one per comment: a letter holds up to
@@ -155,7 +152,7 @@ async def _polled(check: Callable[[], Awaitable[T | None]], poll_s: float) -> T 
 
 async def _snapshotter_at(pg: Any, topic: str, partition: int) -> int:
     """The snapshotter's committed position in the partition (0 before its first commit)."""
-    return int(await pg.fetchval(_POSITION, SNAPSHOTTER_GROUP, topic, partition) or 0)
+    return await snapshotter_position(pg, topic, partition) or 0
 
 
 async def settled(collab: Collab, letter_id: str, wait: bool = True) -> list[dict[str, Any]]:

@@ -12,10 +12,10 @@ retire it: the first read would still be Redis' copy from before it.
 Another instance may have changed the thread since, and no store shows it yet: so the memory
 is trusted only while the log itself, read from our record to its end, holds no resolve, reopen
 or delete of the thread after it. That read is bounded: it happens only while the projector
-has not folded our record, starts at most `TTL_S` back, and stops after `MAX_SCAN` records; past that,
-or on a log error, the memory is dropped and the repeat logged (harmless). What remains: a
-change appended elsewhere but not yet in the log when we read it is ordered after ours by the
-log, a valid outcome (README "Comments").
+has not folded our record, starts at most `TTL_S` back, and stops after `MAX_SCAN` records;
+past that, or on a log error, the memory is dropped and the repeat logged (harmless). What
+remains: a change appended elsewhere but not yet in the log when we read it is ordered after
+ours by the log, a valid outcome (README "Comments").
 
 The memory is one gateway's (`Context.flagged`), not the process': two gateways in one process
 (tests, an embedded setup) each know only their own appends. This module imports nothing that

@@ -43,7 +43,7 @@ from gateway.live.buckets import TokenBucket
 from gateway.live.pacing import FrameRate, Paced, waiting_task
 from gateway.live.room import Room
 from gateway.live.session import Session
-from gateway.live.writes import admit_update, charged
+from gateway.live.writes import admit_update, charge_bytes, charged
 from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
 from schemas.ids import uuid7
 
@@ -133,6 +133,8 @@ class Connection:
         self._tick: list[tuple[str, bytes, bytes]] = []
         # The client's sync step 2 has answered our latest step 1 (gateway/live/room.py).
         self._synced = False
+        # A step 2 came (charged for what is new only: the first one, `_handle`).
+        self._step2_seen = False
         self._gap_step1_at = -GAP_STEP1_S  # our last step 1 asking for a hole (`_ask_for_hole`)
         self._writer = asyncio.create_task(self._write_loop(), name=f"send:{self.id}")
 
@@ -400,12 +402,13 @@ class Connection:
             if not self._before_sync(refusal, data):
                 raise
             return None
-        # The step 2 answering our step 1 repeats the letter's delete set (every reconnect's):
-        # only what the letter lacks of it is charged. Any other message is charged as sent:
-        # checking repeated deletions costs the loop as much as new ones.
-        answers = msg.kind == "sync_step2" and not self._synced
+        # The step 2 answering the greeting's step 1 repeats the letter's delete set (every
+        # reconnect's): only what the letter lacks of it is charged. Any other message is charged
+        # as sent, a later step 2 too (a hole's step 1 can be provoked once a second): checking
+        # repeated deletions costs the loop as much as new ones.
+        answers = msg.kind == "sync_step2" and not self._step2_seen
         if msg.kind == "sync_step2":
-            self._synced = True
+            self._synced = self._step2_seen = True
         self.ctx.metrics.received(msg.kind)
         if msg.kind in STATE_REQUESTS and not self._state_requests.take():
             self._state_requests.wait(msg)  # answered once the budget allows
@@ -442,15 +445,19 @@ class Connection:
         answer to our step 1). That step 2 will carry it, with what it builds on: dropped, not
         refused (y-websocket 3.1 never comes back after a 4400). An update or step 2 past a hole
         in its client's clocks (`clock_gap`) is dropped too, at any time (the log never gets a
-        hole: docs/contracts.md), and answered with our step 1 if none is awaiting its step 2."""
+        hole: docs/contracts.md), and answered with our step 1 if none is awaiting its step 2.
+        Either is charged as sent to the update-bytes budget first (checking it cost the loop as
+        much as taking it: OverBudget over it, as `admit_update`)."""
         if refusal.reason == "clock_gap":
+            charge_bytes(self.update_budget, len(data))
             self.ctx.metrics.refuse("clock_gap")
             if data[:2] == SYNC_STEP2:
-                self._synced = True  # it answered our step 1 as far as it can
+                self._synced = self._step2_seen = True  # it answered our step 1 as far as it can
             self._ask_for_hole()
             return True
         if self._synced or refusal.reason != "missing_dependency" or data[:2] != SYNC_UPDATE:
             return False
+        charge_bytes(self.update_budget, len(data))
         self.ctx.metrics.refuse("update_before_sync")
         return True
 

@@ -24,6 +24,8 @@ from gateway.live.room import Room
 from gateway.preparse import UpdateInfo
 from schemas.ids import uuid7
 
+EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions: the only update that is free
+
 
 class OverBudget(Refused):
     """Over the user's budget of update bytes or of item splits' cost; `detail` says which."""
@@ -78,7 +80,12 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
         raise Refused(LOG_UNAVAILABLE, "log_behind")
     info = _checked(ctx, room, update)
     if info.is_empty:  # `00 00`, or only deletions of clocks the letter lacks (what a Y.Doc
-        return  # loaded from `state` holds pending, posted back with nothing drafted): none
+        # loaded from `state` holds pending, posted back with nothing drafted): nothing logged,
+        # but checking those cost the loop as much as new ones did: charged as sent.
+        if update != EMPTY_UPDATE:
+            with ctx.update_bytes.held(user_key(claims)) as budget:
+                charge_bytes(budget, len(update))
+        return
     writer = Writer(claims)
     with ctx.update_bytes.held(user_key(claims)) as budget:
         clients, unknown = admit_update(room, claims, budget, writer.client_ids, info, len(update))
@@ -128,9 +135,7 @@ def admit_update(
     clients = new_clients(info, room.shape)
     check_count(used, clients)
     # Both budgets asked before either is taken from: a refused update costs neither.
-    wait = budget.wait_s(size)
-    if wait > 0:
-        raise OverBudget(wait)
+    _within(budget, size)
     if info.split_cost:  # typing and pasting cost 0: the lookup is for the few that cut items
         over = room.ctx.split_cost.charge(user_key(claims), info.split_cost)
         if over is not None:
@@ -139,12 +144,27 @@ def admit_update(
     return clients, room.owners.unknown(clients)
 
 
+def charge_bytes(budget: TokenBucket, size: int) -> None:
+    """Charge `size` bytes to a user's `budget` of update bytes, as `admit_update` does, for an
+    update checked but not taken (nothing logged, or dropped): OverBudget, nothing taken, if
+    over it."""
+    _within(budget, size)
+    budget.reserve(size)
+
+
+def _within(budget: TokenBucket, size: int) -> None:
+    wait = budget.wait_s(size)
+    if wait > 0:
+        raise OverBudget(wait)
+
+
 def charged(info: UpdateInfo, size: int) -> int:
-    """The bytes a sync step 2 of `size` bytes answering our step 1 is charged: what the
-    letter may take of it. Its deletions the letter has made (every reconnect's step 2 repeats
-    the letter's) and the pending ones left out (`info.update`) cost nothing then. Every other
-    update is charged as sent, REST writes included: checking repeated deletions costs the
-    event loop as much as new ones (250,000 ranges: ~0.24 s), and the budget bounds it."""
+    """The bytes a connection's first sync step 2 (the answer to the greeting's step 1) of
+    `size` bytes is charged: what the letter may take of it. Its deletions the letter has made
+    (every reconnect's step 2 repeats the letter's) and the pending ones left out
+    (`info.update`) cost nothing then. Every other update is charged as sent, later step 2s and
+    REST writes included: checking repeated deletions costs the event loop as much as new ones
+    (250,000 ranges: ~0.24 s), and the budget bounds it."""
     if info.update is None:
         return size
     return len(info.update) if info.blocks or info.deletes else 0

@@ -222,6 +222,7 @@ def _check(
     pending: str | None = None
     stripped: bytes | None = None
     repeated = n_pending = 0
+    sorted_ = False  # the ranges left are all new: `has_deleted` said so of each
     if doc is not None and not trusted and scan.deletes:
         deletes = sort_deletes(scan, doc.known_clock, doc.has_deleted)
         if deletes.pending and not strip_pending:
@@ -230,9 +231,9 @@ def _check(
             if deletes.pending or deletes.repeated:  # else only zero-length ranges may go
                 repeated, n_pending = deletes.repeated, deletes.pending
                 stripped = with_deletes(update, scan, deletes.kept)
-            scan.deletes = deletes.kept
+            scan.deletes, sorted_ = deletes.kept, True
     if pending is None:
-        cost, items = _split_cost(scan, limits, doc, trusted)
+        cost, items = _split_cost(scan, limits, doc, trusted, sorted_)
     else:
         cost, items = 0, {}
     if not scan.blocks:  # nothing to resolve: the hot path for pure deletions and empties
@@ -259,12 +260,15 @@ def _check(
 
 
 def _split_cost(
-    scan: UpdateScan, limits: Limits, doc: DocShape | None, trusted: bool
+    scan: UpdateScan, limits: Limits, doc: DocShape | None, trusted: bool, sorted_: bool
 ) -> tuple[int, dict[int, ClientItems]]:
     # Before pycrdt splits a 1,000,000-character item at every place the update names
     # (docs/security.md "Item splits"). Without a shape, only the update's own items count.
+    # Ranges `sort_deletes` kept are new: not looked up again (14 % of a deletions-only check).
     if doc is None:
         cost, items = split_cost(scan, lambda _client: 0, lambda _client: _NO_ITEMS)
+    elif sorted_:
+        cost, items = split_cost(scan, doc.known_clock, doc.items_of)
     else:
         cost, items = split_cost(scan, doc.known_clock, doc.items_of, doc.has_deleted)
     if cost > limits.max_split_cost and not trusted:

@@ -2,11 +2,12 @@
 what names clocks neither it nor the update has; and the update rebuilt with the new part only.
 
 Ranges the letter has deleted (`DocShape.has_deleted`) change nothing: every sync step 2
-repeats the letter's whole delete set, and a record, the user's bytes budget and the letter's
-size get only what is new. Ranges past what the letter and the update have are what a Yjs
-client holds pending (Y.encodeStateAsUpdate writes its pendingDs into every step 2 and every
-state a backend posts): Yrs would hold them pending too, unweighed, and split the structs that
-bring those clocks at each (docs/security.md, "Item splits"); stripped, they cost nothing.
+repeats the letter's whole delete set, and a record and the letter's size get only what is new
+(the user's bytes budget too, for a connection's first step 2: gateway/live/writes.py
+`charged`). Ranges past what the letter and the update have are what a Yjs client holds
+pending (Y.encodeStateAsUpdate writes its pendingDs into every step 2 and every state a
+backend posts): Yrs would hold them pending too, unweighed, and split the structs that bring
+those clocks at each (docs/security.md, "Item splits"); stripped, they weigh nothing.
 A v1 update is its structs, then its delete set: the structs' bytes are kept as they came.
 """
 

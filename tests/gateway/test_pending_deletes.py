@@ -3,7 +3,8 @@ whole message: a Yjs client writes the delete set its Y.Doc holds pending into e
 every `encodeStateAsUpdate` (and our own step 2 and `state` hand the letter's pending ones out),
 so refusing them as `clock_gap` dropped every step 2 of such a client, its edits included, and
 asked again forever. They are left out (gateway/wire/strip.py), as deletions the letter has
-made are: only what is new is logged and charged, over REST as over the WebSocket."""
+made are: only what is new is logged, over REST as over the WebSocket (and charged, for a
+connection's first step 2 only: anything else is charged as sent)."""
 
 import asyncio
 import time
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
-from pycrdt import Doc, Text, merge_updates, write_var_uint
+from pycrdt import Doc, Text, create_update_message, merge_updates, write_var_uint
 
 from eventlog.records import Entry
 from gateway.preparse import DocShape, Limits, check_update
@@ -24,7 +26,11 @@ from tests.gateway.test_clock_gaps import (
     PROBE,
     STEP1,
     STEP2,
+    _at,
+    _at_end,
+    _edits,
     _greeted,
+    _letter_with_bob,
     _no_step1_before_probe,
     _until,
 )
@@ -252,10 +258,143 @@ async def test_a_repeated_rest_write_is_answered_once_the_first_is_in_the_log(
             first = asyncio.create_task(http.post(url, content=drafted, headers=headers))
             await eventually(lambda: log.waiting == 1)  # the room took it: its append is held
             retry = asyncio.create_task(http.post(url, content=drafted, headers=headers))
-            done, _ = await asyncio.wait({retry}, timeout=1.0)  # it must not answer meanwhile
-            answered_early = bool(done)
+            # The retry is parked: it waits for the room's appender to flush (no timer needed).
+            appender = gw.app.state.gateway.rooms.get(letter).letters
+            (_, parked), *others = await eventually(lambda: list(appender._marks))
+            assert others == [] and not parked.done() and not retry.done()
             log.gate.set()
             for request in (first, retry):
                 assert (await request).status_code == 200
-        assert not answered_early
         assert await _updates(gw, letter) == [drafted]
+
+
+def _pending(n: int) -> bytes:
+    """No structs; GHOST's clocks 0, 2, 4, ... deleted: `n` ranges of clocks no letter has."""
+    out = bytearray(b"\x00\x01") + write_var_uint(GHOST) + write_var_uint(n)
+    for i in range(n):
+        out += write_var_uint(2 * i) + b"\x01"
+    return bytes(out)
+
+
+PENDING = _pending(25_000)  # ~100 KB, checked in ~25 ms: far more than the refill meanwhile
+
+
+def _fill(budget: Any, tokens: float) -> float:
+    """Set `budget` to `tokens` as of now (it refills from its last use): the time it was."""
+    budget.tokens, budget.at = tokens, time.monotonic()
+    return float(budget.at)
+
+
+def _spent(gw: Running, budget: Any, before: float, started: float) -> float:
+    """What `budget` was charged since it held `before` at `started`, the refill added back."""
+    refilled = (time.monotonic() - started) * gw.settings.update_bytes_per_s
+    return before - budget.tokens + refilled
+
+
+async def test_sync_updates_dropped_unapplied_are_charged_as_sent(gw: Running) -> None:
+    """A sync update refused as a hole (`clock_gap`) or before the step 2 (`update_before_sync`)
+    is dropped, the connection kept; checking it cost the loop all the same (240,000 pending
+    ranges: ~0.23 s), so it is charged as sent, and over the budget refused as any update."""
+    letter = await gw.create_letter()
+    ws = await _greeted(gw, letter, "alice")
+    ctx = gw.app.state.gateway.ctx
+    with ctx.update_bytes.held(("firm-a", "alice")) as budget:
+        before = budget.burst / 2
+        started = _fill(budget, before)
+        await ws.send(create_update_message(PENDING))  # clock_gap: dropped
+        await ws.send(PROBE)
+        await _until(ws, STEP2)
+        assert _spent(gw, budget, before, started) >= len(PENDING)
+        # Before its step 2: an update building on what the letter lacks is dropped, charged.
+        other: Doc[Any] = Doc(client_id=31)
+        _text(other).insert(0, "theirs")
+        mine: Doc[Any] = Doc(client_id=32)
+        mine.apply_update(other.get_update())
+        built_on = _edit(mine, lambda text: text.insert(6, "x" * 50_000))
+        early = await websockets.connect(gw.ws_url(letter, gw.token(user="alice")), max_size=None)
+        assert (await early.recv())[:2] == STEP1  # not answered yet
+        started = _fill(budget, before)
+        await early.send(create_update_message(built_on))
+        await early.send(PROBE)
+        await _until(early, STEP2)
+        assert _spent(gw, budget, before, started) >= len(built_on)
+        budget.tokens = 0.0  # over budget: refused as any update over it
+        await ws.send(create_update_message(PENDING))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await _until(ws, STEP2)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+    metrics = await gw.metrics()
+    assert metrics['gateway_refusals_total{reason="update_before_sync"}'] == 1
+    await early.close()
+
+
+async def test_a_rest_write_of_pending_deletions_only_is_charged_as_sent(gw: Running) -> None:
+    """Nothing is logged of it (200), but checking it cost the loop: charged as sent, over the
+    budget 429. Only `00 00` is free."""
+    letter = await gw.create_letter()
+    logged = await _updates(gw, letter)
+    ctx = gw.app.state.gateway.ctx
+    headers = {"Authorization": f"Bearer {gw.token(user='alice')}"}
+    url = f"/v1/letters/{letter}/updates"
+    async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+        with ctx.update_bytes.held(("firm-a", "alice")) as budget:
+            before = budget.burst / 2
+            started = _fill(budget, before)
+            r = await http.post(url, content=b"\x00\x00", headers=headers)
+            assert r.status_code == 200
+            assert budget.tokens >= before
+            r = await http.post(url, content=PENDING, headers=headers)
+            assert (r.status_code, r.json()) == (200, {"letter_id": letter, "bytes": len(PENDING)})
+            assert _spent(gw, budget, before, started) >= len(PENDING)
+            budget.tokens = 0.0
+            r = await http.post(url, content=PENDING, headers=headers)
+            assert r.status_code == 429 and "Retry-After" in r.headers
+    assert await _updates(gw, letter) == logged
+
+
+async def test_a_step_2_answering_a_holes_step_1_is_charged_as_sent(gw: Running) -> None:
+    """Only the first step 2 (the greeting's answer) is charged for what is new alone: a hole's
+    step 1 can be provoked once a second, and its answer could be pending deletions only."""
+    letter, bob, alice_doc = await _letter_with_bob(gw)
+    _hole, past = _edits(alice_doc, _at(0, "A"), _at_end("B"))
+    ws = await _greeted(gw, letter, "alice")
+    await ws.send(create_update_message(past))  # a hole: our step 1 is sent
+    await _until(ws, STEP1)
+    ctx = gw.app.state.gateway.ctx
+    with ctx.update_bytes.held(("firm-a", "alice")) as budget:
+        before = budget.burst / 2
+        started = _fill(budget, before)
+        await ws.send(_step2(PENDING))  # "the answer to our step 1"
+        await ws.send(PROBE)
+        await _until(ws, STEP2)
+        assert _spent(gw, budget, before, started) >= len(PENDING)
+    await ws.close()
+    await bob.close()
+
+
+def test_the_split_cost_does_not_look_up_again_what_sort_deletes_found_new(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    letter: Doc[Any] = Doc(client_id=1)
+    for client in range(2, 52):  # short items of many clients: deleting in them is cheap
+        part: Doc[Any] = Doc(client_id=client)
+        _text(part).insert(0, "x" * 40)
+        letter.apply_update(part.get_update())
+    state = letter.get_update()
+    with letter.transaction():
+        for i in range(1_999, 0, -2):
+            del _text(letter)[i]
+    deletions = letter.get_update(letter.get_state())  # 1,000 ranges the letter lacks
+    shape = DocShape.from_update(state)
+    calls = 0
+    looked_up = DocShape.has_deleted
+
+    def counted(self: DocShape, client: int, clock: int, length: int) -> bool:
+        nonlocal calls
+        calls += 1
+        return looked_up(self, client, clock, length)
+
+    monkeypatch.setattr(DocShape, "has_deleted", counted)
+    info = check_update(deletions, LIMITS, shape, strip_pending=True)
+    assert len(info.deletes) == 1_000
+    assert calls == 1_000  # once each, by sort_deletes

@@ -320,10 +320,9 @@ async def _folded(src: Sources, letter_id: str, number: int) -> None:
     final): each cuts at most one version after PostgreSQL's latest. Past that, 404."""
     if src.pg is None:
         return
-    latest = await read.latest_version(src.pg, letter_id)
-    if number <= (0 if latest is None else latest.version_number) + await histories.unfolded(
-        src, letter_id
-    ):
+    found = await read.latest_version(src.pg, letter_id)
+    latest = 0 if found is None else found.version_number  # numbers run 1, 2, ... without gaps
+    if latest < number <= latest + await histories.unfolded(src, letter_id):
         raise HTTPException(503, NOT_FOLDED, {"Retry-After": str(NOT_REACHED_RETRY_S)})
 
 

@@ -29,8 +29,7 @@ most COPY_BYTES_PER_S, and the others are refused with 1013 at once.
 
 import itertools
 import time
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,32 +89,17 @@ def lacking(doc: Doc[Any], update: bytes) -> bytes:
     return diff_update(update, doc.get_state())
 
 
-def still_adds(doc: Doc[Any], part: bytes) -> bytes | None:
+def still_adds(
+    doc: Doc[Any], part: bytes, has_deleted: Callable[[int, int, int], bool]
+) -> bytes | None:
     """What `doc` still lacks of `part` (a held part, an update repeating structs: `lacking`);
-    None once it has every struct of it and has deleted all it deletes."""
+    None once it has every struct of it and has deleted all it deletes (`has_deleted`: the
+    letter's DocShape's, which records its deletions as they are applied)."""
     trimmed = lacking(doc, part)
     scan = scan_update(trimmed, STATE_LIMITS)  # ours: the pre-parser checked the part
-    if scan.blocks or not _deleted(doc, scan.deletes):
+    if scan.blocks or not all(has_deleted(*d) for d in scan.deletes):
         return trimmed
     return None
-
-
-def _deleted(doc: Doc[Any], deletes: Sequence[tuple[int, int, int]]) -> bool:
-    """Whether `doc` has deleted every (client, clock, length) range of `deletes`: its delete
-    set holds each range whole (Yrs writes it squashed; a range over two is taken as not)."""
-    if not deletes:
-        return True
-    starts: dict[int, list[int]] = {}
-    ends: dict[int, list[int]] = {}
-    state = scan_update(doc.get_update(doc.get_state()), STATE_LIMITS)  # its delete set only
-    for client, clock, length in sorted(state.deletes):
-        starts.setdefault(client, []).append(clock)
-        ends.setdefault(client, []).append(clock + length)
-    for client, clock, length in deletes:
-        i = bisect_right(starts.get(client, []), clock) - 1
-        if i < 0 or ends[client][i] < clock + length:
-            return False
-    return True
 
 
 def carries(blocks: Blocks, struct: tuple[int, int]) -> bool:

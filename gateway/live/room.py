@@ -295,7 +295,7 @@ class Room:
         update = received if info.update is None else info.update
         if not _repeats(info, self.shape):
             return update, info
-        trimmed = still_adds(self.doc, update) if info.blocks else None
+        trimmed = still_adds(self.doc, update, self.shape.has_deleted) if info.blocks else None
         if trimmed is None:
             return None
         return trimmed, preparse.check_update(trimmed, self.ctx.limits, self.shape)
@@ -385,7 +385,7 @@ class Room:
         # brought some or all of it since (gateway/live/resyncs.py).
         lacks: list[tuple[Held, bytes]] = []
         for h in held:
-            part = still_adds(self.doc, h.update)
+            part = still_adds(self.doc, h.update, self.shape.has_deleted)
             if part is None:
                 self.held.taken([h])  # nothing left to bring
             else:

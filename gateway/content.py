@@ -46,7 +46,7 @@ def plain_text(doc: Doc[Any], field: str) -> str:
     """The document's text: one line per block element, a hard break one "\n" in its line, as
     the snapshotter renders it (or the Y.Text of that name)."""
     body = leaves(doc, field)
-    return render(body.runs, body.length)
+    return body.text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,9 @@ class Body:
 
     runs: list[Leaf]
     length: int
+
+    def text(self) -> str:
+        return render(self.runs, self.length)
 
 
 def leaves(doc: Doc[Any], field: str) -> Body:

@@ -7,10 +7,11 @@ missing while the log holds letters, it runs the same restore (tools/backfill_lo
 `restore_all`: under a lease, so one gateway restores at a time and the others find the marker set
 by the next check). A marker naming another Redis process is stale: a Redis restarted from a
 snapshot (a backup, a replica promoted) has it back with locks and claims older than the log's, so
-it is deleted (if it still holds that value) and the restore runs as for a missing one; it writes
-only what Redis lacks. A failure (Redis or the log down, a wipe during the run) is logged once per
-outage; a failed check is tried again after `CHECK_S` (Redis back, empty, is restored at once), a
-failed restore with backoff (the expensive part). A gate that finds the marker missing or stale
+it is deleted (if it still holds that value) and the restore runs as for a missing one,
+reconciling Redis with the log (what the log says is held set, what it says is free removed).
+A failure (Redis or the log down, a wipe during the run) is logged once per outage; a failed
+check is tried again after `CHECK_S` (Redis back, empty, is restored at once), a failed restore
+with backoff (the expensive part). A gate that finds the marker missing or stale
 calls `Watcher.wake` (the gateway's `Context.wake_restore`, set by the wiring:
 steno_collab/services.py): the watcher checks then, within WAKE_GAP_S, instead of at its next
 interval. Nothing here stops the gateway.
@@ -36,6 +37,7 @@ from redis.exceptions import RedisError
 from eventlog.errors import LogError
 from eventlog.records import Log
 from gateway import restored
+from gateway.collab.locks import LOCK_TTL_S
 from schemas.keys import RESTORED
 from schemas.settings import Settings
 from schemas.stores import raise_if_cancelled
@@ -213,8 +215,9 @@ class Reminder:
             "%s marker missing or stale (Redis restarted, wiped or rolled back): lock grants,"
             " renewals and releases and keyed creates answer 503 until `steno-collab backfill"
             " locks` (STENO_LOCKS_AUTO_RESTORE=false): run it now, the locks held lapse within"
-            " their TTL (300 s) unrenewed",
+            " their TTL (%d s) unrenewed",
             RESTORED,
+            LOCK_TTL_S,
         )
 
 

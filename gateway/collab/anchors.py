@@ -49,7 +49,7 @@ from pycrdt import Doc, Encoder, StickyIndex
 from pycrdt._pycrdt import Text as YText
 from pycrdt._pycrdt import Transaction as YTransaction
 
-from gateway.content import Leaf, leaves, raw_transaction, render
+from gateway.content import Leaf, leaves, raw_transaction
 from gateway.wire.limits import STATE_LIMITS
 from gateway.wire.reader import Reader
 from gateway.wire.update import GC, REF_ORIGIN, REF_PARENT, SKIP, UpdateScan, scan_update
@@ -93,7 +93,7 @@ def range_anchor(state: bytes, field: str, start: int, end: int) -> tuple[Anchor
     to its last (line breaks at the ends of the range are not in a paragraph: left out)."""
     scratch = _load(state)
     body = leaves(scratch, field)
-    runs, text = body.runs, render(body.runs, body.length)
+    runs, text = body.runs, body.text()
     if start == end:
         raise AnchorError(f"anchor [{start}, {end}) is empty: to must be greater than from")
     if end < start:
@@ -216,7 +216,7 @@ class Resolver:
     def text(self) -> str:
         """The text the offsets count in, line breaks after its last character included; rendered
         once."""
-        return render(self._runs, self._body.length)
+        return self._body.text()
 
     def resolve(self, anchor: Anchor) -> Resolved:
         start, end = self._restored(anchor.start), self._restored(anchor.end)

@@ -194,26 +194,15 @@ async def settled(collab: Collab, letter_id: str, wait: bool = True) -> list[dic
     return found
 
 
-async def folded_past(
-    collab: Collab, letter_id: str, offset: int, snapshotter: bool = True
-) -> bool:
-    """Whether the projector (or, `snapshotter`, the snapshotter) has folded the letter's
-    record at `offset` (its position in the partition is past it), asked once, without
-    waiting. A store that cannot say has not."""
-    redis, pg = collab.ctx.redis, collab.ctx.pg if snapshotter else None
+async def projected_past(collab: Collab, letter_id: str, offset: int) -> bool:
+    """Whether the projector has folded the letter's record at `offset` (its position in the
+    partition is past it), asked once, without waiting; False without Redis or a position."""
+    if collab.ctx.redis is None:
+        return False
     topic = collab.ctx.settings.topic(Topic.LETTERS)
     partition = collab.ctx.log.partition_for(topic, letter_id.encode())
-    if redis is not None:
-        at = await redis.get(projector_position_key(topic, partition))
-        if at is not None and int(at) > offset:
-            return True
-    if pg is None:
-        return False
-    try:
-        return await _snapshotter_at(pg, topic, partition) > offset
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        log.warning("snapshotter position unreadable: %r", exc)
-        return False
+    at = await collab.ctx.redis.get(projector_position_key(topic, partition))
+    return at is not None and int(at) > offset
 
 
 class Projected(NamedTuple):

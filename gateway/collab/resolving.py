@@ -64,9 +64,9 @@ async def _last(collab: Collab, letter_id: str, thread_id: str) -> bool | None:
     # Only the projector's fold retires it: the first read is Redis' (PostgreSQL having it while
     # Redis does not, a second click read "open" and asked a store at the log's end, which a
     # co-author's typing keeps from ever being: logged twice).
-    if await cold.folded_past(
-        collab, letter_id, offset, snapshotter=False
-    ) or not await untouched_since(ctx.log, topic, letter_id, thread_id, offset):
+    if await cold.projected_past(collab, letter_id, offset) or not await untouched_since(
+        ctx.log, topic, letter_id, thread_id, offset
+    ):
         flagged.forget(letter_id, thread_id)
         return None
     return resolved

@@ -292,9 +292,10 @@ async def _restore_keys(src: Sources, folds: dict[bytes, Letter], counts: Counts
 async def _restore(
     src: Sources, letter_id: str, section: str, held: Held, counts: Counts, reconcile: str = ""
 ) -> str | None:
-    """The value restored where Redis had no key, or a reconcile's lapsed one (its entry, for
-    the sweep to log its expiry), to take back if the log moved on; else None (held or
-    corrected)."""
+    """The value to take back if the log moved on since its read: one restored where Redis had
+    no key, or a reconcile's lapsed one (its entry, written for the sweep to log the expiry,
+    another holder's replaced or not: -1, -2); None for a live lock Redis held (0) or had
+    another holder's key for (2), which was there before the restore."""
     assert src.redis is not None
     value = scripts.lock_value(held.holder, held.deadline_ms / 1000, uuid7(), held.attended)
     keys = (key_of(letter_id, section), index_of(letter_id), scripts.DUE, RESTORED)
@@ -302,10 +303,10 @@ async def _restore(
     args = (section, value, held.deadline_ms, index_ms, held.holder["id"], reconcile)
     answer = int(await src.redis.eval(scripts.RESTORE_LOGGED, len(keys), *keys, *args))
     if answer in (2, -2):  # another holder's key or entry, of an older snapshot, replaced
-        counts.locks.corrected += 1  # a live one not to take back: the key was there
-    elif counts.locks.add(answer):
-        return value
-    return value if reconcile and answer < 0 else None
+        counts.locks.corrected += 1
+        return value if answer == -2 else None
+    restored = counts.locks.add(answer)
+    return value if restored or (reconcile and answer < 0) else None
 
 
 async def _free(

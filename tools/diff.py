@@ -81,6 +81,14 @@ class BadRange(ValueError):
     """The end is before the start, or a version does not exist."""
 
 
+class NoVersion(BadRange):
+    """A version number the letter has no version of (in PostgreSQL: maybe not yet)."""
+
+    def __init__(self, letter_id: str, number: int) -> None:
+        self.number = number
+        super().__init__(f"letter {letter_id} has no version {number}")
+
+
 class Backwards(BadRange):
     """The end is before the start; `phrased` names them as the caller's parameters do (the
     CLI's `--from`/`--to`, REST's `from`/`to`)."""
@@ -761,6 +769,6 @@ async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:
         if found is None:
             if not await exists(src, letter_id):  # as an instant of an unknown letter says
                 raise LetterNotFound(letter_id)
-            raise BadRange(f"letter {letter_id} has no version {int(number)}")
+            raise NoVersion(letter_id, int(number))
         return Cut(offset=found.log_offset)
     return Cut(at_ms=parse_instant(spec))

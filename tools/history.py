@@ -164,15 +164,14 @@ async def _audit_and_tail(
     letter, so bursts open across the position close as they will there); None where that
     cannot be exact (no position, another log, a state the tail cannot start from)."""
     topic, partition = src.letters_topic, src.partition_of(letter_id)
-    seen = await snapshotter_position(src.pg, topic, partition)
-    # After the position: past it only in another log (one restored from a backup). The
-    # snapshotter may commit past `end` meanwhile: its rows then cover the tail read here.
-    end = (await src.log.end_offsets(topic)).get(partition, 0)
-    if seen is None or seen > end or end - seen > TAIL_MAX:
-        return None  # far behind (stopped): the log's fold, kept between pages, reads less
     # Read before the transaction, not to hold a connection over the log: a few records while
     # the snapshotter keeps up (other letters' included), never the whole letter.
-    tail = [r async for r in scan(src.log, topic, letter_id, seen, end)]
+    past = await _past_snapshotter(src, letter_id)
+    # A position after the log's end: only in another log (one restored from a backup). The
+    # snapshotter may commit past `end` meanwhile: its rows then cover the tail read here.
+    if past is None or past.seen > past.end:
+        return None  # far behind (stopped): the log's fold, kept between pages, reads less
+    seen, tail = past.seen, past.records
     state, skipped = None, frozenset[int]()
     async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         # One snapshot: the position, the rows it covers and the state saved with them.
@@ -209,12 +208,25 @@ async def unfolded(src: Sources, letter_id: str) -> int:
     (each may cut at most one version: a version PostgreSQL lacks may be among them, one that
     history names already); TAIL_MAX past it when the snapshotter is further behind on the
     partition or has no position there (not counted)."""
+    past = await _past_snapshotter(src, letter_id)
+    return TAIL_MAX + 1 if past is None else len(past.records)
+
+
+class _Past(NamedTuple):
+    seen: int  # the snapshotter's position on the letter's partition
+    end: int  # the partition's end
+    records: list[Any]  # the letter's records between them
+
+
+async def _past_snapshotter(src: Sources, letter_id: str) -> _Past | None:
+    """The letter's records past the snapshotter's position on its partition; None without a
+    position or more than TAIL_MAX records behind (not read)."""
     topic, partition = src.letters_topic, src.partition_of(letter_id)
     seen = await snapshotter_position(src.pg, topic, partition)
     end = (await src.log.end_offsets(topic)).get(partition, 0)
     if seen is None or end - seen > TAIL_MAX:
-        return TAIL_MAX + 1 if seen is None or seen < end else 0
-    return len([r async for r in scan(src.log, topic, letter_id, seen, end)])
+        return None
+    return _Past(seen, end, [r async for r in scan(src.log, topic, letter_id, seen, end)])
 
 
 async def _tail_rows(

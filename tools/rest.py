@@ -273,15 +273,12 @@ def auditor_router(
             raise HTTPException(400, exc.phrased(f"from={start}", f"to={end}")) from exc
         except NotYetCreated as exc:  # `from` before the letter: as `/replay` answers it
             raise HTTPException(404, str(exc)) from exc
-        except diffs.BadRange as exc:
+        except diffs.NoVersion as exc:
             # A version not found may be one not rebuilt, or not folded, yet.
             await _whole(src, letter_id, await _reached(src.pg, letter_id))
-            if "no version" in str(exc):
-                numbers = [
-                    int(s) for s in (start, end) if s.strip().isascii() and s.strip().isdigit()
-                ]
-                await _folded(src, letter_id, max(numbers, default=0))
-                raise HTTPException(404, str(exc)) from exc
+            await _folded(src, letter_id, exc.number)
+            raise HTTPException(404, str(exc)) from exc
+        except diffs.BadRange as exc:
             raise HTTPException(400, str(exc)) from exc
         except BadInstant as exc:
             raise HTTPException(400, str(exc)) from exc

@@ -35,6 +35,21 @@ set by that restore; a wipe removes it, a restart from an older snapshot makes i
 Redis process: as missing) a keyed create answers 503 with Retry-After, unless the
 log holds no record yet (a fresh deployment: nothing to restore, the marker is set then:
 gateway/restored.py). Creates without a key need no claim and go through.
+
+`POST /v1/letters/{id}/updates` takes the header with the same meaning (`begin_update`), in the
+same key space (a key used for a create and then for an update is 422): a Yjs update retried
+to another gateway while the first waits for the log is not logged twice (the room's trim,
+`Room.new_part`, only sees what its own instance has folded). The claim holds the hash of the
+letter id and the body (sha256) and that letter's id, which with the body's size is the whole
+answer. Logged (or nothing to log): `done`, the same request again answers 200 with
+`Idempotent-Replayed`; refused before the room took it: released; taken by the room but not
+confirmed in the log (503 after the wait, a request cancelled mid-wait): left pending, so a
+repeat answers 409 until it lapses (the instance's rescue appends it meanwhile:
+gateway/live/rescue.py) and then goes through, trimmed to nothing if the letter has it. Its
+pending claim lasts the write's own bound, twice the append timeout, plus the slack. These
+claims are not in the log and a Redis that loses them does not get them back (no marker gate):
+a repeat then goes through, and is logged again only if the letter still lacks it there. A
+repeated Yjs update changes no document (a CRDT), only the record would be doubled.
 """
 
 import asyncio
@@ -75,20 +90,17 @@ PENDING_SLACK_S = 30.0  # a pending claim lapses this long after its claimer's a
 SETTLE_RETRY_S = 1.0  # a settling Redis failed is tried again this often while the claim lasts
 _background: set["asyncio.Task[None]"] = set()  # late releases and settlings, kept alive
 
-# KEYS: claim, its restored twin, the restored marker; ARGV: value, ttl_s. 0 while the marker
-# is missing or names another Redis process (Redis lost its claims, or came back from an older
-# snapshot: gateway/restored.py); the claim held already (its own, else one restored from the
-# log); or nil once this one is set.
-CLAIM = (
-    restored.MARKED
-    + """
-if not marked(KEYS[3]) then return 0 end
+# KEYS: claim, its restored twin; ARGV: value, ttl_s. The claim held already (its own, else one
+# restored from the log), or nil once this one is set. An update's (no marker: not restored).
+CLAIM_UPDATE = """
 local held = redis.call('GET', KEYS[1]) or redis.call('GET', KEYS[2])
 if held then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
 """
-)
+# A create's: CLAIM_UPDATE once the marker (KEYS[3]) names this Redis process, else 0 (Redis
+# lost its claims, or came back from an older snapshot: gateway/restored.py).
+CLAIM = restored.MARKED + "\nif not marked(KEYS[3]) then return 0 end\n" + CLAIM_UPDATE
 # KEYS: claim; ARGV: the value it must still hold, its new value ('' deletes it), ttl_s.
 SWAP = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -108,33 +120,50 @@ return left
 """
 )
 
+_SCHEMA = {"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
 KeyHeader = Annotated[
     str | None,
     Header(
         alias=HEADER,
         description="Makes a retried create safe: the same request with the same key (per user,"
         " for `STENO_IDEMPOTENCY_TTL_S`) answers the first one's letter, never a second.",
-        json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        json_schema_extra=_SCHEMA,
     ),
 ]
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {
-        "headers": {
-            REPLAYED: {
-                "description": f"`true`: the answer of an earlier request with this {HEADER}",
-                "schema": {"type": "string", "enum": ["true"]},
+UpdateKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Makes a retried update safe: the same update to the same letter with the"
+        " same key (per user, for `STENO_IDEMPOTENCY_TTL_S`), on any instance, is logged once.",
+        json_schema_extra=_SCHEMA,
+    ),
+]
+
+
+def responses(success: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI: what a keyed request adds to a route answering `success`."""
+    return {
+        success: {
+            "headers": {
+                REPLAYED: {
+                    "description": f"`true`: the answer of an earlier request with this {HEADER}",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
             }
-        }
-    },
-    400: {"model": ErrorOut, "description": f"{WHY[400]}; or a malformed {HEADER}"},
-    409: {
-        "model": ErrorOut,
-        "description": f"a request with this {HEADER} is still in progress (or its outcome is"
-        " not known yet): come back after `Retry-After`",
-        "headers": {"Retry-After": {"schema": {"type": "string"}}},
-    },
-    422: {"model": ErrorOut, "description": f"{WHY[422]}; or {REUSED}"},
-}
+        },
+        400: {"model": ErrorOut, "description": f"{WHY[400]}; or a malformed {HEADER}"},
+        409: {
+            "model": ErrorOut,
+            "description": f"a request with this {HEADER} is still in progress (or its outcome"
+            " is not known yet): come back after `Retry-After`",
+            "headers": {"Retry-After": {"schema": {"type": "string"}}},
+        },
+        422: {"model": ErrorOut, "description": f"{WHY[422]}; or {REUSED}"},
+    }
+
+
+RESPONSES = responses(201)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +263,12 @@ async def restore(redis: Any, logged: CreateKey, letter_id: str, deadline_ms: in
     return int(await redis.eval(RESTORE, 1, key, value, deadline_ms))
 
 
+def update_digest(letter_id: str, update: bytes) -> str:
+    """sha256 of an update request: its letter's id and its body (a create's is JSON: none
+    collides with it)."""
+    return hashlib.sha256(b"%s\n%s" % (letter_id.encode(), update)).hexdigest()
+
+
 def digest(claims: Claims, body: dict[str, Any]) -> str:
     """sha256 of the parsed body and the caller's firm as canonical JSON: the same request
     however its JSON was spelled (key order, spaces, a default written out)."""
@@ -258,16 +293,11 @@ async def begin(
     letter the same request made before (answer it again); else 400, 409, 422 or 503 (also
     while Redis lacks the claims the log holds: `log_`'s `topic` tells a fresh deployment, and
     `wake` starts their restore: gateway/restored.py `gated`)."""
-    if not VALID.fullmatch(header):
-        raise HTTPException(400, INVALID)
-    if redis is None:
-        raise HTTPException(503, f"{HEADER} needs Redis, which this gateway runs without")
-    key = idempotency_key(claims.firm_id, claims.sub, header)
+    key = _key(redis, claims, header)
     mine = Claim(digest(claims, body), uuid7(), PENDING)
-    pending_ttl_s = math.ceil(append_timeout_s + PENDING_SLACK_S)
     keys = (key, restored_idempotency_key(scoped_hash(key)), RESTORED)
     try:
-        claim = (mine.encode(), pending_ttl_s)
+        claim = (mine.encode(), _pending_ttl_s(append_timeout_s))
         held = await restored.gated(redis, log_, topic, CLAIM, keys, *claim, wake=wake)
     except RedisError as exc:
         raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
@@ -275,11 +305,9 @@ async def begin(
         raise HTTPException(503, "log unavailable", retry_after(REDIS_RETRY_S)) from exc
     except restored.Unrestored:
         raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S)) from None
-    if held is None:
+    found = _found(held, mine)
+    if found is None:
         return Ticket(redis, key, mine, ttl_s)
-    found = Claim(**json.loads(held))
-    if found.request != mine.request:
-        raise HTTPException(422, REUSED)
     if found.state == DONE:
         return found.letter_id
     unconfirmed = found.state == UNCONFIRMED
@@ -290,9 +318,60 @@ async def begin(
     raise HTTPException(409, IN_PROGRESS, retry_after(NEGATIVE_TTL_S if unconfirmed else 1))
 
 
+async def begin_update(
+    redis: Any, claims: Claims, header: str, letter_id: str, update: bytes, ttl_s: int,
+    answer_within_s: float,
+) -> Ticket | None:  # fmt: skip
+    """Claim `header` for this update of `letter_id`: a Ticket (write it, settle by how that
+    ends: `settling(ticket, unknown=None)`), or None: the same request was logged before (answer
+    it again). Else 400, 409 (in flight), 422 (the key with another request) or 503 (no
+    Redis). `answer_within_s`: how long the write takes at most (its pending claim's life)."""
+    key = _key(redis, claims, header)
+    mine = Claim(update_digest(letter_id, update), letter_id, PENDING)
+    keys = (key, restored_idempotency_key(scoped_hash(key)))
+    try:
+        held = await redis.eval(
+            CLAIM_UPDATE, len(keys), *keys, mine.encode(), _pending_ttl_s(answer_within_s)
+        )
+    except RedisError as exc:
+        raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
+    found = _found(held, mine)
+    if found is None:
+        return Ticket(redis, key, mine, ttl_s)
+    if found.state == DONE:
+        return None
+    raise HTTPException(409, IN_PROGRESS, retry_after(1))
+
+
+def _key(redis: Any, claims: Claims, header: str) -> str:
+    """The claim's Redis key for `header`, checked: 400 if malformed, 503 without Redis."""
+    if not VALID.fullmatch(header):
+        raise HTTPException(400, INVALID)
+    if redis is None:
+        raise HTTPException(503, f"{HEADER} needs Redis, which this gateway runs without")
+    return idempotency_key(claims.firm_id, claims.sub, header)
+
+
+def _pending_ttl_s(answer_within_s: float) -> int:
+    return math.ceil(answer_within_s + PENDING_SLACK_S)
+
+
+def _found(held: bytes | None, mine: Claim) -> Claim | None:
+    """The claim another request holds (None: `mine` is set); 422 if it is another request's."""
+    if held is None:
+        return None
+    found = Claim(**json.loads(held))
+    if found.request != mine.request:
+        raise HTTPException(422, REUSED)
+    return found
+
+
 @asynccontextmanager
-async def settling(ticket: Ticket | None) -> AsyncIterator[None]:
-    """Settle `ticket`'s claim by how the create inside ends (no ticket: nothing to do)."""
+async def settling(ticket: Ticket | None, unknown: str | None = UNCONFIRMED) -> AsyncIterator[None]:
+    """Settle `ticket`'s claim by how the write inside ends (no ticket: nothing to do). An
+    outcome not known (504, cancelled mid-append, unforeseen) settles as `unknown`: a create's
+    UNCONFIRMED (a repeat looks for its letter); None leaves the claim pending until it lapses
+    (an update: a repeat then goes through, trimmed to nothing if the letter has it)."""
     if ticket is None:
         yield
         return
@@ -301,7 +380,8 @@ async def settling(ticket: Ticket | None) -> AsyncIterator[None]:
     except (LogError, HTTPException):  # the log refused it, or it stopped before the append
         await ticket.release()
         raise
-    except BaseException:  # 504, cancelled mid-append, or unforeseen: the letter may land
-        await ticket.settle(UNCONFIRMED)
+    except BaseException:  # the write may land
+        if unknown is not None:
+            await ticket.settle(unknown)
         raise
     await ticket.settle(DONE)

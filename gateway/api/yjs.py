@@ -3,6 +3,7 @@ as the caller, live editors seeing them at once (gateway/live/writes.py).
 
     GET  /v1/letters/{id}/state[?state_vector=<base64url>]  -> application/octet-stream
     POST /v1/letters/{id}/updates  (application/octet-stream: one Yjs update, v1)
+                                   [Idempotency-Key: a retry on any instance logs it once]
 
 A backend that drafts a paragraph applies it to its own Y.Doc loaded from `state`, and posts
 `Y.encodeStateAsUpdate(doc, stateVectorBefore)`, or any update its Y.Doc emitted. `state`
@@ -18,10 +19,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
 from gateway import inbound, outgoing
+from gateway.access import LetterMeta
+from gateway.api import idempotency
 from gateway.api.responses import AUTHENTICATED, errors, retry_after
 from gateway.api.rest import ClaimsDep, GatewayDep, reachable
+from gateway.auth import Claims
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
-from gateway.live.writes import OverBudget
+from gateway.live.writes import OverBudget, Unlogged
+from gateway.service import Gateway
 
 router = APIRouter()
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
@@ -65,20 +70,51 @@ async def read_state(
 
 @router.post(
     "/v1/letters/{letter_id}/updates",
-    responses=errors(*AUTHENTICATED, 413, 503),
+    responses={**errors(*AUTHENTICATED, 413, 503), **idempotency.responses(200)},
     openapi_extra={"requestBody": {"required": True, "content": BINARY}},
 )
 async def write_update(
-    letter_id: str, request: Request, gateway: GatewayDep, claims: ClaimsDep
+    letter_id: str,
+    request: Request,
+    gateway: GatewayDep,
+    claims: ClaimsDep,
+    response: Response,
+    idempotency_key: idempotency.UpdateKeyHeader = None,
 ) -> UpdateOut:
     """Apply one Yjs update to the letter as the caller (an editor of its firm, or a service);
     answered once it is in the log. Checked as an editor's update is: 422 for what is not a
     well-formed update of this letter, 413 above max_message_bytes or the document's cap, 403
-    for a Yjs client id another user writes under, 429 over the caller's bytes budget."""
+    for a Yjs client id another user writes under, 429 over the caller's bytes budget. With an
+    `Idempotency-Key`, the same request again, on any instance, is logged once
+    (api/idempotency.py `begin_update`)."""
     meta = await reachable(gateway, claims, letter_id)
     update = await request.body()
+    answer = UpdateOut(letter_id=letter_id, bytes=len(update))
+    ctx, ticket = gateway.ctx, None
+    if idempotency_key is not None:
+        ticket = await idempotency.begin_update(
+            ctx.redis, claims, idempotency_key, letter_id, update,
+            ctx.settings.idempotency_ttl_s, ctx.settings.append_timeout_s * 2,  # writes.py's wait
+        )  # fmt: skip
+        if ticket is None:  # logged by the same request before
+            response.headers[idempotency.REPLAYED] = "true"
+            return answer
+    try:
+        # Refused before the room took it: released; Unlogged: pending until it lapses.
+        async with idempotency.settling(ticket, unknown=None):
+            await _write(gateway, meta, claims, update)
+    except Unlogged as exc:
+        ctx.metrics.refuse(exc.reason)
+        raise HTTPException(503, exc.reason.replace("_", " ")) from None
+    return answer
+
+
+async def _write(gateway: Gateway, meta: LetterMeta, claims: Claims, update: bytes) -> None:
+    """`gateway.write_update`, its refusals as HTTP statuses (but Unlogged: the caller's)."""
     try:
         await gateway.write_update(meta, claims, update)
+    except Unlogged:
+        raise
     except OverBudget as exc:
         gateway.ctx.metrics.refuse(exc.reason)
         raise HTTPException(429, exc.detail, retry_after(exc.wait_s)) from None
@@ -87,4 +123,3 @@ async def write_update(
         status = STATUS.get(exc.code, 422)
         headers = retry_after(1.0) if exc.reason == "log_behind" else None
         raise HTTPException(status, exc.reason.replace("_", " "), headers) from None
-    return UpdateOut(letter_id=letter_id, bytes=len(update))

@@ -266,9 +266,10 @@ class Room:
             if echo:  # nothing new: the letter had it all already
                 conn.acknowledge(msg.body)
             return
+        # Trimmed, it writes under the same new ids: only structs at clocks the letter has go
+        # (`lacking` cuts at the document's state vector, never past the shape's known clocks),
+        # and a block that stays keeps its end, which alone puts its id in `new_clients`.
         update, info = part
-        if info is not msg.info:  # structs were trimmed: the ids it writes under first too
-            clients = None
         try:
             self.accept_update(conn, update, info, echo, clients, msg.body)
         except Refused as refusal:

@@ -14,14 +14,15 @@ import asyncio
 import time
 from typing import Any
 
-from gateway import inbound, outgoing
+from pycrdt import write_var_uint
+
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, TOO_LARGE, Refused
 from gateway.live.buckets import TokenBucket, user_key
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
-from gateway.preparse import UpdateInfo
+from gateway.preparse import ProtocolError, UpdateInfo, check_update
 from schemas.ids import uuid7
 
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions: the only update that is free
@@ -38,6 +39,11 @@ class OverBudget(Refused):
     ) -> None:
         super().__init__(RATE_LIMITED, reason)
         self.wait_s, self.detail = wait_s, detail
+
+
+class Unlogged(Refused):
+    """Taken by the room but not confirmed in the log in time (4503): it may land still (the
+    instance's rescue appends it again: gateway/live/rescue.py), unlike any other refusal."""
 
 
 class Writer:
@@ -73,7 +79,8 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     """Apply `update` to the (loaded) room as `claims`; return once it is in the log. Refused
     otherwise: 4400 / 4413 for what the pre-parser or pycrdt refuse, 4403 for a read-only
     role or another user's client id, OverBudget, 4503 when the log does not take it or is
-    behind (more than `append_buffer_bytes` waiting: gateway/live/intake.py)."""
+    behind (more than `append_buffer_bytes` waiting: gateway/live/intake.py); Unlogged once the
+    room took it."""
     if not claims.can_edit:
         raise Refused(FORBIDDEN, "read_only")
     if ctx.intake.full:  # the log is behind: senders here are not read now, nor is this
@@ -101,9 +108,8 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
         if room.failed:
             raise Refused(LOG_UNAVAILABLE, "log_unavailable")
         return
+    # Trimmed, it writes under the same new ids still (Room._receive_update): `clients` holds.
     new, new_info = part
-    if new_info is not info:  # structs were trimmed
-        clients = new_clients(new_info, room.shape)
     room.accept_update(writer, new, new_info, True, clients, update)  # checks the owners again
     gone: asyncio.Future[Any] = asyncio.ensure_future(room.closed.wait())  # a failed append
     waits: list[asyncio.Future[Any]] = [writer.logged, gone]
@@ -113,7 +119,7 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     finally:
         gone.cancel()
     if not writer.logged.done():
-        raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+        raise Unlogged(LOG_UNAVAILABLE, "log_unavailable")
     writer.logged.result()
 
 
@@ -171,7 +177,12 @@ def charged(info: UpdateInfo, size: int) -> int:
 
 
 def _checked(ctx: Context, room: Room, update: bytes) -> UpdateInfo:
-    """The pre-parser's view of `update` against the letter, as a WebSocket sync step 2's."""
-    info = inbound.decode(outgoing.sync_step2(update), ctx.limits, room.shape).info
-    assert info is not None  # an update message always has one
-    return info
+    """The pre-parser's view of `update` against the letter, as a WebSocket sync step 2's (its
+    deletions of clocks nobody has left out), refused as `inbound.decode` refuses that frame:
+    its size counted with the frame's 2 + varUint header bytes, which it is never copied into."""
+    if 2 + len(write_var_uint(len(update))) + len(update) > ctx.limits.max_message_bytes:
+        raise Refused(TOO_LARGE, "message_too_large")
+    try:
+        return check_update(update, ctx.limits, room.shape, strip_pending=True)
+    except ProtocolError as exc:
+        raise Refused(exc.close_code, exc.reason) from None

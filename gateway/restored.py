@@ -25,6 +25,7 @@ needed).
 """
 
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -135,12 +136,25 @@ async def run_id(redis: Any) -> str:
     return str((await redis.info("server"))["run_id"])
 
 
+# The topics each log was found holding records of, per process: a log's end never goes back
+# to empty, so while the marker is missing on a busy log (every sweep round, every refused gate,
+# until the restore) `settle` asks the log once, not each time.
+_BUSY: "weakref.WeakKeyDictionary[Log, set[str]]" = weakref.WeakKeyDictionary()
+
+
+async def _has_records(log: Log, topic: str) -> bool:
+    busy = _BUSY.setdefault(log, set())
+    if topic not in busy and any((await log.end_offsets(topic)).values()):
+        busy.add(topic)
+    return topic in busy
+
+
 async def settle(redis: Any, log: Log, topic: str) -> bool:
     """For a gate that found the marker missing or stale: whether it is current now. Set here
     (over a stale one) when the log holds no record of `topic` (nothing to restore: every lock
     and claim the log will hold is made in this Redis); else only a restore sets it. The log's
     errors are the caller's (503)."""
-    if any((await log.end_offsets(topic)).values()):
+    if await _has_records(log, topic):
         return await present(redis)  # a restore may have finished meanwhile
     await redis.eval(_MARK, 1, RESTORED)
     return True

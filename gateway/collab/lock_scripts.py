@@ -172,22 +172,34 @@ if lapsed then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return lapsed
 """
 )
-# KEYS: restored marker, index, then the sections' lock keys; ARGV: the sections.
-# {{section, value, ...} held, {section, value, ...} lapsed (claimed)}. A lapsed entry is left
-# unclaimed while the marker is missing or stale (read once, only if one is found): an older
-# snapshot may have brought back one whose expiry is logged already, which the restore removes.
-LIST = (
+# Lua defining `held_back(key)`, for the scripts that claim or release what an older snapshot
+# may have brought back (LIST, SWEEP): whether the marker at `key` is missing or stale, read at
+# the first call only (its INFO is paid once per script, and only by one with something to do).
+HELD_BACK = (
     MARKED
     + """
-local held, lapsed, unmarked = {}, {}, nil
+local unmarked = nil
+local function held_back(key)
+  if unmarked == nil then unmarked = not marked(key) end
+  return unmarked
+end
+"""
+)
+# KEYS: restored marker, index, then the sections' lock keys; ARGV: the sections.
+# {{section, value, ...} held, {section, value, ...} lapsed (claimed)}. A lapsed entry is left
+# unclaimed while the marker is missing or stale (`held_back`): an older snapshot may have
+# brought back one whose expiry is logged already, which the restore removes.
+LIST = (
+    HELD_BACK
+    + """
+local held, lapsed = {}, {}
 for i, section in ipairs(ARGV) do
   local value = redis.call('GET', KEYS[i + 2])
   if value then
     table.insert(held, section); table.insert(held, value)
   else
     local entry = redis.call('HGET', KEYS[2], section)
-    if entry and unmarked == nil then unmarked = not marked(KEYS[1]) end
-    if entry and not unmarked then
+    if entry and not held_back(KEYS[1]) then
       redis.call('HDEL', KEYS[2], section)
       table.insert(lapsed, section); table.insert(lapsed, entry)
     end
@@ -238,22 +250,20 @@ return due
 # when there is something to claim or release (its INFO is not paid per look), before anything
 # is; then the answer is 0 and the letter is due again in SWEEP_EVERY_MS.
 # KEYS: index, presence, away, due, connections, attending, restored marker; ARGV: lock key
-# prefix, ms after leaving, connection key prefix, alive key head, alive key tail.
+# prefix, ms after leaving, connection key prefix, alive key head, alive key tail, and '1' when
+# the caller knows the marker holds the letter back (a round's earlier letter found it so: the
+# marker is the whole Redis', so its INFO is not paid again).
 # {{section, entry, ...} lapsed (claimed), {section, value, ms it had left, ...} released}, or 0.
 SWEEP = (
     NOW
     + ATTENDING
-    + MARKED
+    + HELD_BACK
     + """
+if ARGV[6] == '1' then unmarked = true end
 local now, every, after = now_ms(), """
     + str(SWEEP_EVERY_MS)
     + """, tonumber(ARGV[2])
 local lapsed, released, next_at = {}, {}, nil
-local unmarked = nil
-local function held_back()
-  if unmarked == nil then unmarked = not marked(KEYS[7]) end
-  return unmarked
-end
 local function again()
   redis.call('ZADD', KEYS[4], now + every, KEYS[1])
   return 0
@@ -289,7 +299,7 @@ for i = 1, #index, 2 do
   local ok, held = false, nil
   if value then ok, held = pcall(cjson.decode, value) end
   if not value then
-    if held_back() then return again() end
+    if held_back(KEYS[7]) then return again() end
     redis.call('HDEL', KEYS[1], section)
     redis.call('HDEL', KEYS[3], section)
     table.insert(lapsed, section); table.insert(lapsed, entry)
@@ -301,7 +311,7 @@ for i = 1, #index, 2 do
     redis.call('HDEL', KEYS[3], section)
     look_at(now + every)
   else
-    if held_back() then return again() end
+    if held_back(KEYS[7]) then return again() end
     local since, mark = now, redis.call('HGET', KEYS[3], section)
     local n, at = nil, nil
     if mark then n, at = string.match(mark, '^(%S+) (%d+)$') end

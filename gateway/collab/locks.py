@@ -384,11 +384,13 @@ class Locks:
     async def _sweep_each(self, indexes: AsyncIterator[bytes]) -> None:
         """One round. A letter held back by the marker asks the log whether there is anything
         to restore (`_settle`); once one stays held back, the rest of the round asks no more
-        (the marker will not be set by the next letter's look)."""
-        ask = True
+        and their SWEEPs read no marker (it is the whole Redis': it will not be set by the next
+        letter's look). They still run: a letter with nothing to claim keeps its bookkeeping
+        (a present holder's away mark cleared, its next look) while the restore waits."""
+        held_back = False
         async for index in indexes:
-            if not await self._sweep_letter(index.decode(), ask):
-                ask = False
+            if not await self._sweep_letter(index.decode(), held_back):
+                held_back = True
 
     async def _settle(self) -> bool:
         """For a sweep held back by the marker: whether it is current now (set if the log holds
@@ -398,21 +400,23 @@ class Locks:
         except LogError:
             return False
 
-    async def _sweep_letter(self, index: str, ask: bool = True) -> bool:
+    async def _sweep_letter(self, index: str, held_back: bool = False) -> bool:
         """Announce the letter's lapsed locks and release those of departed holders; what the
         log refuses is put back for a later sweep. Nothing while the marker is missing or stale
-        (SWEEP): the restore may have to remove what it would announce; then, if `ask`, the
-        log is asked whether there is anything to restore (`_settle`). False if held back."""
+        (SWEEP): the restore may have to remove what it would announce; then, unless the round
+        found it `held_back` already (SWEEP reads no marker then), the log is asked whether
+        there is anything to restore (`_settle`). False if held back."""
         letter_id = index.removeprefix("locks:")
         keys = (
             index, presence_key(letter_id), away_of(letter_id), scripts.DUE,
             connections_key(letter_id), attending_key(letter_id), RESTORED,
         )  # fmt: skip
         after_ms = int(self.release_after_leave_s * 1000)
-        args = (key_of(letter_id, ""), after_ms, connection_key(""), *ALIVE_AROUND)
+        known = "1" if held_back else ""
+        args = (key_of(letter_id, ""), after_ms, connection_key(""), *ALIVE_AROUND, known)
         swept = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
         if swept == 0:  # the marker is missing or stale: left to the restore, then swept
-            if not ask or not await self._settle():
+            if held_back or not await self._settle():
                 return False
             swept = await self.redis.eval(scripts.SWEEP, len(keys), *keys, *args)
             if swept == 0:

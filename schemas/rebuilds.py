@@ -63,6 +63,10 @@ async def snapshotter_rebuilding(db: Database, topic: str, partition: int) -> bo
 # set before the wipe, deleted once the rebuild has folded the whole log. While it is there, the
 # comments, notifications and documents in Redis hold part of the history, or none of it.
 PROJECTOR_RESET = "backfill:projector:reset"  # "wiping" | "rebuilding"
+# The lease of the one whole-log rebuild of the projector's keys running (`backfill projector`
+# without `--letters`, tools/backfill.py; tools/lease.py): "host pid machine random", so that a
+# rerun on the machine of a run that died takes it at once. Not under a wipe's patterns.
+PROJECTOR_RUN = "backfill:projector:run"
 # Partitions of the letters topic the projector is replaying from their start (a wipe: FLUSHALL,
 # its positions deleted, a reset): a hash, field `replay_field` -> the offset the replay must
 # reach (the partition's end when it began). Set by the commit of the replay's first batch,

@@ -5,11 +5,14 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
+try:  # pydantic and the settings: ~0.2 s before `main`, in which a Ctrl-C was a traceback
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
-from projector.settings import ProjectorSettings
-from schemas.settings import Settings
+    from projector.settings import ProjectorSettings
+    from schemas.settings import Settings
+except KeyboardInterrupt:  # the status of an interrupt (the console script's import of us)
+    sys.exit(130)
 
 # The settings models, by name (a ValidationError's title), and their environment prefixes.
 _ENV_PREFIXES = {

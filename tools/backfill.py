@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from projector.settings import ProjectorSettings
+from schemas.rebuilds import PROJECTOR_RUN
 from tools import backfill_locks as locks
 from tools import backfill_projector as projector
 from tools import backfill_snapshotter as snapshotter
-from tools.lease import RELEASE, lease
+from tools.lease import RELEASE, LeaseLost, lease
 from tools.progress import Meter
 from tools.replay import exists
 from tools.sources import Sources
@@ -43,10 +44,9 @@ class UnknownLetters(LookupError):
 # --reset`) each folded the log, the second one's commits refused as stale, and its output
 # ("after a reset", "0 events", records "skipped (duplicate)") did not say so. A second run
 # says it waits for the first, then runs. The projector's is a lease in Redis (not under a
-# wipe's patterns), the snapshotter's a PostgreSQL session advisory lock (gone with its
-# connection: a killed run leaves nothing behind).
-RUN_LEASE_KEY = "backfill:projector:run"
-RUN_LEASE_S = 30.0  # a killed run's lease lapses after this
+# wipe's patterns: schemas.rebuilds.PROJECTOR_RUN), the snapshotter's a PostgreSQL session
+# advisory lock (gone with its connection: a killed run leaves nothing behind).
+RUN_LEASE_S = 30.0  # a killed (or paused: Ctrl-Z) run's lease lapses after this
 SNAPSHOTTER_LOCK = 0x5715_0B0F  # pg_advisory_lock key (snapshotter/migrate.py holds 0x5715_0C01)
 WAIT_S = 1.0
 
@@ -183,41 +183,68 @@ WAITING = (
 )
 
 
+# A run that lost its lease (paused, Ctrl-Z, or stalled past RUN_LEASE_S) may fold beside the
+# run that took it: it stops, as an interrupted run does (what it stored stays valid).
+LOST = (
+    "projector: this run lost its lease ({}), so it stopped rather than rebuild beside another"
+    " run; what it stored is valid: run the same command again to continue"
+)
+
+
 @contextlib.asynccontextmanager
 async def _projector_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
     """Held while this run rebuilds the projector's keys; yields how long it waited. The lease
     names its holder (host, pid, machine): one of this machine that is gone (killed) is not
-    waited for."""
+    waited for. Raises `BackfillError` (LOST) once the lease is found lost, the run stopped."""
+    assert src.redis is not None
     began, said = time.monotonic(), False
     token = f"{socket.gethostname()} {os.getpid()} {_machine()} {secrets.token_hex(8)}"
-    while True:
-        async with lease(src.redis, RUN_LEASE_KEY, RUN_LEASE_S, token=token) as mine:
-            if mine is not None:
-                yield time.monotonic() - began if said else 0.0
-                return
+
+    async def busy() -> bool:
+        nonlocal said
         holder = await _holder(src)
         if holder is None:
-            continue  # gone meanwhile, or dead: try again at once
+            return True  # gone meanwhile, or dead: try again at once
         if not said:
             print(WAITING.format("projector", holder), file=meter.out, flush=True)
             said = True
-        await asyncio.sleep(WAIT_S)
+        return False
+
+    try:
+        async with lease(
+            src.redis, PROJECTOR_RUN, RUN_LEASE_S, wait_s=WAIT_S, token=token, busy=busy, stop=True
+        ):
+            yield time.monotonic() - began if said else 0.0
+    except LeaseLost:
+        why = f"it lapsed: paused or stalled past {RUN_LEASE_S:.0f} s, or Redis was wiped"
+        if now := _named(await src.redis.get(PROJECTOR_RUN)):
+            why = f"another backfill, pid {now[1]} on {now[0]}, took it over"
+        raise projector.BackfillError(LOST.format(why)) from None
 
 
 async def _holder(src: Sources) -> str | None:
-    """Who holds the projector's lease ("host pid machine ..."), None when nobody; a dead
-    process's lease is deleted when its pid is this machine's (unless it changed hands)."""
+    """Who holds the projector's lease ("pid N on host"), None when nobody; a dead process's
+    lease is deleted when its pid is this machine's (unless it changed hands)."""
     assert src.redis is not None
-    value = await src.redis.get(RUN_LEASE_KEY)
+    value = await src.redis.get(PROJECTOR_RUN)
+    named = _named(value)
+    if named is None:
+        return None
+    host, pid, machine, token = named
+    here = _machine()
+    if here and machine == here and pid.isdigit() and not _alive(int(pid)):
+        await src.redis.eval(RELEASE, 1, PROJECTOR_RUN, token)
+        return None
+    return f"pid {pid} on {host}"
+
+
+def _named(value: bytes | str | None) -> tuple[str, str, str, str] | None:
+    """A lease's (host, pid, machine, token) from its token "host pid machine ..."."""
     if value is None:
         return None
     token = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
     host, pid, machine = [*token.split(" "), "", "", ""][:3]
-    here = _machine()
-    if here and machine == here and pid.isdigit() and not _alive(int(pid)):
-        await src.redis.eval(RELEASE, 1, RUN_LEASE_KEY, token)
-        return None
-    return f"pid {pid} on {host}"
+    return host, pid, machine, token
 
 
 def _machine() -> str:

@@ -235,7 +235,8 @@ def _worker_from_stdin() -> None:
 
 
 class BackfillError(RuntimeError):
-    """A worker process of the backfill failed; its partitions' positions are still valid."""
+    """The backfill stopped before its end (a worker process failed, or the run lost its lease:
+    tools/backfill.py); the positions stored are still valid: run again."""
 
 
 def _worker(

@@ -3,13 +3,14 @@
 The holder renews it every third of its TTL while it works and deletes it at the end, each only
 while the key still holds its own token: one that stalled past the TTL has lost it to the next,
 one that died leaves it to lapse, and a wipe takes it (a holder that writes its result
-only while the key holds its token writes none then).
+only while the key holds its token writes none then). A holder that must not run on once it
+has lost it (`stop=True`) is cancelled when a renewal finds out, and raises `LeaseLost`.
 """
 
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -27,39 +28,83 @@ return 0
 """
 
 
+class LeaseLost(RuntimeError):
+    """The lease lapsed or went to another holder while ours (we stalled or were paused past
+    its TTL, or a wipe took it): the body was stopped, or had ended by the time we found out."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"lease {key} lost")
+
+
 @asynccontextmanager
 async def lease(
-    redis: Any, key: str, ttl_s: float, *, wait_s: float | None = None, token: str | None = None
+    redis: Any,
+    key: str,
+    ttl_s: float,
+    *,
+    wait_s: float | None = None,
+    token: str | None = None,
+    busy: Callable[[], Awaitable[bool]] | None = None,
+    stop: bool = False,
 ) -> AsyncIterator[str | None]:
     """The lease's token while it is ours, or None when another holds it (with `wait_s`: tried
     again every `wait_s` until it is free instead). `token`: the value it holds (default: a
-    random one), unique to the holder."""
+    random one), unique to the holder. `busy`: awaited each time another holds it, before
+    waiting; True: try again at once (it freed the lease, e.g. its holder was dead). `stop`: a
+    renewal that finds the lease lost cancels the body, and `LeaseLost` is raised in its place;
+    also when the body ended first and the release finds it lost."""
     token, ttl_ms = token or secrets.token_hex(16), int(ttl_s * 1000)
     while not await redis.set(key, token, nx=True, px=ttl_ms):
         if wait_s is None:
             yield None
             return
-        await asyncio.sleep(wait_s)
-    renewing = asyncio.create_task(_renew(redis, key, token, ttl_ms), name=f"lease {key}")
+        if busy is None or not await busy():
+            await asyncio.sleep(wait_s)
+    holder = asyncio.current_task() if stop else None
+    cancelling = holder.cancelling() if holder is not None else 0
+    stopped: list[asyncio.Task[Any]] = []  # the holder, once a renewal cancelled it
+
+    def lost() -> None:
+        if holder is None:
+            logger.warning("lease %s lost (lapsed or wiped): another run may hold it now", key)
+        else:  # LeaseLost says it
+            holder.cancel(f"lease {key} lost")
+            stopped.append(holder)
+
+    renewing = asyncio.create_task(_renew(redis, key, token, ttl_ms, lost), name=f"lease {key}")
+    released: object = True  # unknown (Redis unreachable) is not lost
     try:
-        yield token
-    finally:
-        renewing.cancel()
         try:
-            # Not `await renewing` under suppress(CancelledError): that would swallow our own
-            # task's cancel landing here too, and the holder would go on as if never cancelled.
-            await asyncio.wait({renewing})
+            yield token
         finally:
-            with suppress(RedisError):  # else it lapses with its TTL
-                await redis.eval(RELEASE, 1, key, token)
+            renewing.cancel()
+            try:
+                # Not `await renewing` under suppress(CancelledError): that would swallow our
+                # own task's cancel landing here too, and the holder would go on as if never
+                # cancelled.
+                await asyncio.wait({renewing})
+            finally:
+                with suppress(RedisError):  # else it lapses with its TTL
+                    released = await redis.eval(RELEASE, 1, key, token)
+    except (asyncio.CancelledError, Exception):
+        # Our cancel, or what it made of the body's work in flight (an error from a call it cut
+        # short). Ours alone, as asyncio.timeout does: a Ctrl-C's cancel besides stays a cancel.
+        if stopped and stopped[0].uncancel() <= cancelling:
+            raise LeaseLost(key) from None
+        raise
+    if stopped:  # the body ended all the same: the cancel was ours, taken back
+        stopped[0].uncancel()
+    if stop and (stopped or not released):
+        raise LeaseLost(key)
 
 
-async def _renew(redis: Any, key: str, token: str, ttl_ms: int) -> None:
+async def _renew(redis: Any, key: str, token: str, ttl_ms: int, lost: Callable[[], None]) -> None:
     while True:
         await asyncio.sleep(ttl_ms / 3000)
         try:
             if not await redis.eval(RENEW, 1, key, token, ttl_ms):
-                logger.warning("lease %s lost (lapsed or wiped): another run may hold it now", key)
+                lost()
                 return
         except RedisError as exc:  # the next renewal may reach it; the TTL covers two misses
             logger.warning("lease %s not renewed: %r", key, exc)

@@ -3,7 +3,8 @@
 it says are held (`locks`; `all` restores them first: tools.backfill).
 
 Interrupt it at any time (Ctrl-C) and run the same command again: it continues. Exit 0 when
-done, 1 when a worker process failed or PostgreSQL failed mid-run (run again), 2 when it cannot
+done, 1 when a worker process failed, the projector's run lost its lease (paused past 30 s) or
+PostgreSQL failed mid-run (run again), 2 when it cannot
 run (a bad argument, a letter id the log does not hold: nothing is written then, an unreachable
 store, a table missing from PostgreSQL), 130 when interrupted. The snapshotter service may run
 meanwhile: it yields to a reset rebuild, and a plain backfill goes on from what it committed.

@@ -12,12 +12,13 @@ import sys
 import pytest
 
 from eventlog import Log
+from schemas.rebuilds import PROJECTOR_RUN
 from schemas.settings import Settings
 from snapshotter.fold import Folder
 from tests.snapshotter.scripts import LetterScript
 from tests.snapshotter.test_save_bookkeeping import Log as Numbered
 from tests.tools.test_backfill import fill
-from tools.backfill import RUN_LEASE_KEY, _machine, backfill
+from tools.backfill import _machine, backfill
 from tools.progress import Meter
 from tools.sources import open_sources
 
@@ -65,7 +66,7 @@ async def test_a_killed_run_is_not_waited_for(settings: Settings, log: Log, wher
     async with open_sources(settings, redis=True, pg=True) as src:
         assert src.redis is not None
         token = f"{socket.gethostname()} {dead.pid} {machine} t"
-        await src.redis.set(RUN_LEASE_KEY, token, px=60_000 if where == "this-machine" else 1_500)
+        await src.redis.set(PROJECTOR_RUN, token, px=60_000 if where == "this-machine" else 1_500)
         out = io.StringIO()
         [line] = (await backfill(src, "projector", meter=Meter(out=out, every_s=3600))).lines
     waited = "waiting" in out.getvalue() and "after waiting" in line

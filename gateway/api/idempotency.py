@@ -311,7 +311,11 @@ async def begin(
     if found.state == DONE:
         return found.letter_id
     unconfirmed = found.state == UNCONFIRMED
-    if unconfirmed and await access.lookup(found.letter_id) is not None:
+    try:
+        landed = unconfirmed and await access.lookup(found.letter_id) is not None
+    except LogError:  # a stalled log: the first may land still, as for a letter not found yet
+        landed = False
+    if landed:
         await Ticket(redis, key, found, ttl_s).settle(DONE)
         return found.letter_id
     # A miss is remembered NEGATIVE_TTL_S: sooner, the letter would not be found anyway.

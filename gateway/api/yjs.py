@@ -52,7 +52,10 @@ async def read_state(
     # gateway/api/waiting.py): the vector of a letter written under ~1,000 Yjs client ids.
     # Beyond, ask for the whole state.
     state_vector: str | None = Query(
-        None, max_length=16 << 10, pattern=r"^[A-Za-z0-9_-]*$", description="base64url"
+        None,
+        max_length=16 << 10,
+        pattern=r"^[A-Za-z0-9_-]*={0,2}$",
+        description="base64url, padded or not",
     ),
 ) -> Response:
     """The letter's document as one Yjs update, or only what a Y.Doc at `state_vector`
@@ -61,7 +64,8 @@ async def read_state(
     vector = b""
     if state_vector is not None:
         try:
-            vector = base64.urlsafe_b64decode(state_vector + "=" * (-len(state_vector) % 4))
+            bare = state_vector.rstrip("=")  # Python's and most encoders pad; JS's do not
+            vector = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
             inbound.decode(outgoing.sync_step1(vector), gateway.ctx.limits)  # checked, as a peer's
         except (binascii.Error, ValueError, Refused):
             raise HTTPException(422, "invalid request: state_vector") from None

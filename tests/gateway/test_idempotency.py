@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import gateway.api.rest as rest
+from eventlog.errors import LogUnavailableError
 from eventlog.factory import open_log
 from gateway.api.idempotency import IN_PROGRESS, INVALID, PENDING_SLACK_S, REUSED, SWAP
 from gateway.content import initial_update
@@ -339,3 +340,24 @@ async def test_a_build_queued_past_the_append_time_is_503_and_frees_the_key(
     assert again.status_code == 201, again.text
     assert [c["letter_id"] for c in await env.created()] == [again.json()["letter_id"]]
     builder.shutdown()
+
+
+async def test_a_repeat_after_504_while_the_log_cannot_be_read_is_409(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker still stalled (a read of the letter times out, as against a stopped Kafka
+    broker): whether the first landed is unknown, so the repeat answers as while it is in flight
+    (409, retry), not 503 'log unavailable' (which tells a caller nothing was written)."""
+    env.log.gate.clear()
+    first = await env.create("order-stalled")
+    assert first.status_code == 504, first.text
+    access = env.gw.app.state.gateway.access
+
+    async def stalled(letter_id: str) -> None:
+        raise LogUnavailableError("the log did not answer in time")
+
+    monkeypatch.setattr(access, "_find", stalled)
+    again = await env.create("order-stalled")
+    assert again.status_code == 409 and again.json() == {"detail": IN_PROGRESS}, again.text
+    assert int(again.headers["Retry-After"]) >= 1
+    env.log.gate.set()

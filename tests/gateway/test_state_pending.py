@@ -75,3 +75,22 @@ async def test_the_state_of_a_letter_with_no_content_is_an_empty_update(gw: Runn
             doc: Doc[Any] = Doc()
             doc.apply_update(await _state(http, gw, letter, vector))
             assert doc.get_state() == b"\x00"
+
+
+async def test_a_padded_state_vector_is_read_as_an_unpadded_one(gw: Running) -> None:
+    """Python's `urlsafe_b64encode` (and most encoders) pad with '='; JavaScript's do not."""
+    letter = await gw.create_letter()
+    headers = {"Authorization": f"Bearer {gw.token(user='drafter', role='service')}"}
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        doc: Doc[Any] = Doc()
+        doc.apply_update(await _state(http, gw, letter, None))
+        vector = base64.urlsafe_b64encode(doc.get_state()).decode()
+        assert vector.endswith("=")  # else the test shows nothing
+        answers = [
+            await http.get(
+                f"/v1/letters/{letter}/state", params={"state_vector": v}, headers=headers
+            )
+            for v in (vector, vector.rstrip("="))
+        ]
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert answers[0].content == answers[1].content

@@ -5,6 +5,9 @@ past the snapshotter's position on its partition, folded on the spot from its sa
 letter as it will fold them (bursts open across the position included): the snapshotter behind or
 stopped hides nothing, and the letter is folded only from where its state was saved, and only
 when it has records past the position (other letters' records there cost their reading alone).
+Those records and their fold are kept for the few letters read last (`_Tail`): a refresh or the
+next page reads only the records appended since, and folds again from the saved state only
+once the snapshotter's position moved.
 Where that seam cannot be exact (no stored position, a reset meanwhile, a letter created past
 the position, a record whose fold raises) the log alone is folded. Without PostgreSQL they are
 produced on the spot by the snapshotter's own fold (`snapshotter.fold.Folder`) over the
@@ -32,9 +35,11 @@ import re
 import weakref
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
+from eventlog.records import Record
 from gateway.live.loader import scan
 from schemas import pages
 from schemas.rebuilds import snapshotter_position
@@ -163,15 +168,27 @@ async def _audit_and_tail(
     on its partition folded here as the snapshotter will fold them (from its saved state of the
     letter, so bursts open across the position close as they will there); None where that
     cannot be exact (no position, another log, a state the tail cannot start from)."""
+    tail = _kept(_tails, src, letter_id, _Tail)
+    async with tail.lock:  # one reader extends the letter's fold at a time
+        return await _with_tail(src, tail, letter_id, since_ms, until_ms, after, wanted, desc)
+
+
+async def _with_tail(
+    src: Sources,
+    tail: "_Tail",
+    letter_id: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    after: Cursor | None,
+    wanted: int | None,
+    desc: bool,
+) -> list[Entry] | None:
     topic, partition = src.letters_topic, src.partition_of(letter_id)
     # Read before the transaction, not to hold a connection over the log: a few records while
     # the snapshotter keeps up (other letters' included), never the whole letter.
-    past = await _past_snapshotter(src, letter_id)
-    # A position after the log's end: only in another log (one restored from a backup). The
-    # snapshotter may commit past `end` meanwhile: its rows then cover the tail read here.
-    if past is None or past.seen > past.end:
+    seen = await tail.advance(src, letter_id)
+    if seen is None:
         return None  # far behind (stopped): the log's fold, kept between pages, reads less
-    seen, tail = past.seen, past.records
     state, skipped = None, frozenset[int]()
     async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         # One snapshot: the position, the rows it covers and the state saved with them.
@@ -179,8 +196,9 @@ async def _audit_and_tail(
         if committed is None or committed < seen:
             return None  # reset meanwhile (a rebuild): its rows are not the tail's seam
         rows = await _from_audit(conn, letter_id, since_ms, until_ms, after, wanted, desc)
-        tail = [r for r in tail if r.offset >= committed]
-        if tail:
+        # The snapshotter may commit past what was read meanwhile: its rows cover that much.
+        tail.moved(committed)
+        if tail.records and tail.folder is None:
             store = Store(conn)
             states = await store.load_states(
                 [letter_id], field_name=src.settings.doc_field,
@@ -193,10 +211,12 @@ async def _audit_and_tail(
                 skipped = frozenset(
                     await store.quarantined(topic, partition, state.unsaved_from, committed)
                 )
-    if state is None:
+    if not tail.records:
         return rows
     try:
-        folded = await _tail_rows(src, state, skipped, committed, tail)
+        if state is not None:
+            await tail.start(src, state, skipped)
+        folded = tail.entries()
     except PoisonRecord:
         return None
     ahead = _window(folded, since_ms, until_ms, after, wanted, desc)
@@ -208,40 +228,91 @@ async def unfolded(src: Sources, letter_id: str) -> int:
     (each may cut at most one version: a version PostgreSQL lacks may be among them, one that
     history names already); TAIL_MAX past it when the snapshotter is further behind on the
     partition or has no position there (not counted)."""
-    past = await _past_snapshotter(src, letter_id)
-    return TAIL_MAX + 1 if past is None else len(past.records)
+    tail = _kept(_tails, src, letter_id, _Tail)
+    async with tail.lock:
+        seen = await tail.advance(src, letter_id)
+        return TAIL_MAX + 1 if seen is None else len(tail.records)
 
 
-class _Past(NamedTuple):
-    seen: int  # the snapshotter's position on the letter's partition
-    end: int  # the partition's end
-    records: list[Any]  # the letter's records between them
+class _Tail:
+    """The letter's records past the snapshotter's position `seen` on its partition, read up to
+    `next`, and their rows folded from its state saved at `seen`: kept for the letters read
+    last, so that a page, a refresh (or `unfolded`) reads only the records appended since and
+    folds only those; refolded from the saved state when the position moves (the rows of the
+    records it passed are PostgreSQL's then). At most TAIL_MAX records (else not kept)."""
 
+    def __init__(self, src: Sources) -> None:
+        self.log = weakref.ref(src.log)  # not kept alive; a new log at its address is not it
+        self.settings = src.settings
+        self.lock = asyncio.Lock()
+        self.seen: int | None = None
+        self.next = 0
+        self.records: list[Record] = []  # the letter's in [seen, next)
+        self.folder: Folder | None = None  # from the state at `seen`, `records[:folded]` in
+        self.folded = 0
+        self._rows: list[Entry] = []  # in fold order
+        self._sorted: list[Entry] = []
 
-async def _past_snapshotter(src: Sources, letter_id: str) -> _Past | None:
-    """The letter's records past the snapshotter's position on its partition; None without a
-    position or more than TAIL_MAX records behind (not read)."""
-    topic, partition = src.letters_topic, src.partition_of(letter_id)
-    seen = await snapshotter_position(src.pg, topic, partition)
-    end = (await src.log.end_offsets(topic)).get(partition, 0)
-    if seen is None or end - seen > TAIL_MAX:
-        return None
-    return _Past(seen, end, [r async for r in scan(src.log, topic, letter_id, seen, end)])
+    async def advance(self, src: Sources, letter_id: str) -> int | None:
+        """The snapshotter's position now, with the letter's records read up to the partition's
+        end; None (nothing kept) without a position, more than TAIL_MAX records behind it, or a
+        position past the end (only in another log: one restored from a backup)."""
+        topic, partition = src.letters_topic, src.partition_of(letter_id)
+        seen = await snapshotter_position(src.pg, topic, partition)
+        end = (await src.log.end_offsets(topic)).get(partition, 0)
+        if seen is None or end - seen > TAIL_MAX or seen > end:
+            self.restart(None)
+            return None
+        if seen != self.seen or self.next > end:
+            self.restart(seen)
+        if self.next < end:
+            self.records += [r async for r in scan(src.log, topic, letter_id, self.next, end)]
+            self.next = end
+        return seen
 
+    def moved(self, committed: int) -> None:
+        """The position committed is `committed`, read in the rows' snapshot: past `seen`, the
+        records before it are folded by the snapshotter (their rows are PostgreSQL's)."""
+        if self.seen is not None and committed > self.seen:
+            records = [r for r in self.records if r.offset >= committed]
+            self.restart(committed)
+            self.records, self.next = records, max(self.next, committed)
 
-async def _tail_rows(
-    src: Sources, state: LetterState, skipped: frozenset[int], committed: int, tail: list[Any]
-) -> list[Entry]:
-    """`tail`'s rows in key order, folded from `state` as the snapshotter folds it: caught up
-    first (as its `_catch_up`) when the saved state lags records before `committed`."""
-    folder = Folder(src.settings)
-    folder.quarantine = Quarantine(max_attempts=1)
-    if state.unsaved_from is not None and state.unsaved_from < committed:
-        behind = scan(src.log, src.letters_topic, state.letter_id, state.unsaved_from, committed)
-        folder.catch_up([state], [r async for r in behind if r.offset not in skipped], carry=False)
-    else:
-        folder.adopt([state])
-    return sorted(_rows(folder, tail), key=_cursor)
+    async def start(self, src: Sources, state: LetterState, skipped: frozenset[int]) -> None:
+        """Fold from `state`, caught up first (as the snapshotter's `_catch_up`) when it lags
+        records before `seen`, skipping those the snapshotter quarantined (`skipped`)."""
+        assert self.seen is not None
+        folder = Folder(src.settings)
+        folder.quarantine = Quarantine(max_attempts=1)
+        if state.unsaved_from is not None and state.unsaved_from < self.seen:
+            topic = src.letters_topic
+            behind = scan(src.log, topic, state.letter_id, state.unsaved_from, self.seen)
+            folder.catch_up(
+                [state], [r async for r in behind if r.offset not in skipped], carry=False
+            )
+        else:
+            folder.adopt([state])
+        self.folder, self.folded, self._rows, self._sorted = folder, 0, [], []
+
+    def entries(self) -> list[Entry]:
+        """The rows of `records` in key order, folding those not folded yet."""
+        if self.folder is None:
+            return []
+        if self.folded < len(self.records):
+            try:
+                rows = _rows(self.folder, self.records[self.folded :])
+            except BaseException:
+                self.folder = None  # it may hold a half-folded record: start again next time
+                raise
+            self._rows += rows
+            self.folded = len(self.records)
+        if len(self._sorted) != len(self._rows):
+            self._sorted = sorted(self._rows, key=_cursor)
+        return self._sorted
+
+    def restart(self, seen: int | None) -> None:
+        self.seen, self.next, self.records = seen, seen or 0, []
+        self.folder, self.folded, self._rows, self._sorted = None, 0, [], []
 
 
 async def _from_audit(
@@ -359,21 +430,34 @@ class _Folded:
         self.next, self._rows, self._sorted = None, [], []
 
 
-# The letters last read without PostgreSQL, per log: a REST walk's pages come one request
-# each. Bounded: each holds a letter's folded state and entries.
+# The letters last read, per log: a REST walk's pages come one request each. Bounded: each
+# holds a letter's folded state and entries (the log's, or those past the snapshotter).
 _CACHED = 4
 _folds: OrderedDict[tuple[int, str, str], _Folded] = OrderedDict()
+_tails: OrderedDict[tuple[int, str, str], _Tail] = OrderedDict()
+
+
+_Kept = TypeVar("_Kept", _Folded, _Tail)
 
 
 def _cached(src: Sources, letter_id: str) -> _Folded:
+    return _kept(_folds, src, letter_id, _Folded)
+
+
+def _kept(
+    cache: OrderedDict[tuple[int, str, str], _Kept],
+    src: Sources,
+    letter_id: str,
+    make: Callable[[Sources], _Kept],
+) -> _Kept:
     key = (id(src.log), src.letters_topic, letter_id)
-    folded = _folds.get(key)
-    if folded is None or folded.log() is not src.log or folded.settings != src.settings:
-        folded = _folds[key] = _Folded(src)
-    _folds.move_to_end(key)
-    while len(_folds) > _CACHED:
-        _folds.popitem(last=False)
-    return folded
+    kept = cache.get(key)
+    if kept is None or kept.log() is not src.log or kept.settings != src.settings:
+        kept = cache[key] = make(src)
+    cache.move_to_end(key)
+    while len(cache) > _CACHED:
+        cache.popitem(last=False)
+    return kept
 
 
 def _window(

@@ -633,20 +633,28 @@ def _audit(log: _Log, stored: _InPostgres, folded: Folded) -> list[Finding]:
         )
         for r in ours
     }
+    legacy = _legacy_edits(got, want)
+    unsessioned = set[int]()  # offsets of edit rows that differ, told as one legacy finding
     for key in sorted(want.keys() | got.keys()):
         offset, kind = key
         what = f"audit {kind} row at position {offset}"
+        problems = []
         if key not in got:
-            found.append(Finding(letter_id, "postgres", f"{what} missing", False))
+            problems.append(f"{what} missing")
         elif key not in want:
-            found.append(Finding(letter_id, "postgres", f"{what} is not in the log", False))
+            problems.append(f"{what} is not in the log")
         else:
             for name, a, b in zip(_AUDIT_COLUMNS, got[key], want[key], strict=True):
                 if a != b:
-                    found.append(
-                        Finding(letter_id, "postgres", f"{what}: {name} stored {_show(a)}"
-                                f" where the log has {_show(b)}", False)
-                    )  # fmt: skip
+                    problems.append(
+                        f"{what}: {name} stored {_show(a)} where the log has {_show(b)}"
+                    )
+        if problems and legacy and kind == "edit":
+            unsessioned.add(offset)
+        else:
+            found += [Finding(letter_id, "postgres", p, False) for p in problems]
+    if unsessioned:
+        found.append(Finding(letter_id, "postgres", _LEGACY.format(len(unsessioned)), False))
     return found or [
         Finding(letter_id, "postgres", f"{len(want)} audit row(s) equal the log's"
                 f" (up to position {stored.committed})", True)
@@ -654,6 +662,30 @@ def _audit(log: _Log, stored: _InPostgres, folded: Folded) -> list[Finding]:
 
 
 _AUDIT_COLUMNS = ("id", "user_id", "change_data", "timestamp")
+_LEGACY = (
+    "audit edit rows at {} position(s) differ from the log's: stored before edit rows named"
+    " their session (no conn_id; a burst was per user, not per session); rebuild the audit"
+    " trail with `steno-collab backfill snapshotter --from-beginning --reset`"
+)
+
+
+def _legacy_edits(got: dict[Any, tuple[Any, ...]], want: dict[Any, tuple[Any, ...]]) -> bool:
+    """Edit rows written the old way (before 2026-12-06): a stored edit row without `conn_id`
+    where the log's fold has one with it, at the same position. Then the letter's differing
+    edit rows are that (bursts were cut per user, so their positions differ too), not each a
+    mismatch of its own; edits outside a session carry none in either and agree."""
+    return any(
+        key[1] == "edit"
+        and key in want
+        and "conn_id" not in _data(row)
+        and "conn_id" in _data(want[key])
+        for key, row in got.items()
+    )
+
+
+def _data(row: tuple[Any, ...]) -> Json:
+    """An audit row's change_data (`_audit`'s third column), a dict when it is an object."""
+    return row[2] if isinstance(row[2], dict) else {}
 
 
 async def _comments(

@@ -46,13 +46,13 @@ async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClien
 def folds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The letters whose records past the position were folded from their saved state."""
     folded: list[str] = []
-    tail_rows = histories._tail_rows
+    start = histories._Tail.start
 
-    async def counted(src: Any, state: Any, *args: Any) -> Any:
+    async def counted(tail: Any, src: Any, state: Any, *args: Any) -> Any:
         folded.append(state.letter_id)
-        return await tail_rows(src, state, *args)
+        return await start(tail, src, state, *args)
 
-    monkeypatch.setattr(histories, "_tail_rows", counted)
+    monkeypatch.setattr(histories._Tail, "start", counted)
     return folded
 
 

@@ -1,24 +1,52 @@
 import { defineConfig, type Plugin } from 'vite'
 
 // y-tiptap's `lib0/diff` is src/editor/caret-diff.ts: its text diff told where the caret is
-// (that file says why). Only y-tiptap's import: everything else gets lib0's. The built bundle
-// only: `npm run dev` pre-bundles y-tiptap with lib0's own diff.
+// (that file says why). Only y-tiptap's import: everything else gets lib0's.
 const CARET_DIFF = decodeURIComponent(new URL('src/editor/caret-diff.ts', import.meta.url).pathname)
-const caretDiff: Plugin = {
-  name: 'steno-caret-diff',
-  enforce: 'pre',
-  resolveId(source, importer) {
-    if (source === 'lib0/diff' && importer && /[\\/]@tiptap[\\/]y-tiptap[\\/]/.test(importer))
+const Y_TIPTAP = '@tiptap/y-tiptap'
+// y-tiptap's lib0 modules (its `lib0/diff` is the plugin's).
+const Y_TIPTAP_LIB0 =
+  'buffer dom environment error eventloop hash/sha256 map math mutex object random set'.split(' ')
+
+function caretDiff(): Plugin {
+  let building = false
+  let redirected = 0
+  return {
+    name: 'steno-caret-diff',
+    enforce: 'pre',
+    configResolved(config) {
+      building = config.command === 'build'
+    },
+    resolveId(source, importer) {
+      if (source !== 'lib0/diff' || !importer || !/[\\/]@tiptap[\\/]y-tiptap[\\/]/.test(importer)) return null
+      redirected++
       return CARET_DIFF
-    return null
-  },
+    },
+    buildEnd(error) {
+      // An upgrade of y-tiptap that imports its diff otherwise would silently drop the override.
+      if (building && !error && redirected === 0)
+        this.error(`${Y_TIPTAP} no longer imports 'lib0/diff': update the steno-caret-diff plugin`)
+    },
+  }
 }
 
 // The gateway serves dist/index.html at `/` and dist/assets/* at `/assets/`.
 // `npm run dev` proxies the API and the WebSocket to a gateway on :8000.
 export default defineConfig({
   base: '/',
-  plugins: [caretDiff],
+  plugins: [caretDiff()],
+  // `npm run dev` pre-bundles dependencies without the plugins above: y-tiptap is served as it is,
+  // so that its imports reach them. Its own imports must still be pre-bundled, or the page gets a
+  // second ProseMirror beside TipTap's (tests/web/test_dev_server.py checks each).
+  optimizeDeps: {
+    exclude: [Y_TIPTAP],
+    include: [
+      'yjs',
+      'y-protocols/awareness',
+      ...['model', 'state', 'transform', 'view'].map((name) => `prosemirror-${name}`),
+      ...Y_TIPTAP_LIB0.map((name) => `lib0/${name}`),
+    ],
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -15,6 +15,11 @@ const TICK_MS = 1_000
 // plus 1 s (the throttle, delivery, a busy main thread) means it stopped typing or its network
 // dropped; y-protocols only forgets a silent client after 30 s.
 const HEARD_TYPING_MS = TYPING_MS + 1_000
+// Any status is believed only while its client is heard from: y-protocols renews a live client's
+// state 15 s after its last change (checked every 3 s: at most 18 s apart, plus the gateway's
+// 100 ms and delivery). One unheard for longer lost its network without a close: away until it is
+// heard again, not active until y-protocols forgets it (30 s) or the server closes its socket.
+const HEARD_MS = 20_000
 export const PRESENCE_TICK_MS = TICK_MS
 
 export interface Collaborator {
@@ -155,9 +160,10 @@ export function collaborators(awareness: Awareness, now = Date.now()): Collabora
     if (!user?.name) continue
     const self = clientId === awareness.clientID
     let status: Status = isStatus(state.status) ? state.status : 'active'
-    if (status === 'typing' && !self && now - lastUpdated(awareness, now, clientId) > HEARD_TYPING_MS) {
-      status = 'active' // not heard lately: its network may be gone (no close reached the server)
-    }
+    // Not heard lately: its network may be gone (no close reached the server).
+    const unheard = self ? 0 : now - lastUpdated(awareness, now, clientId)
+    if (unheard > HEARD_MS) status = 'away'
+    else if (status === 'typing' && unheard > HEARD_TYPING_MS) status = 'active'
     people.push({
       clientId,
       id: user.id ?? String(clientId),

@@ -104,7 +104,7 @@ class Room:
             self.ctx.settings, self.ctx.log, self.letter_id, self.ctx.redis, self.ctx.pg
         )
         if loaded.state:
-            self.shape = DocShape.from_update(loaded.state)
+            self.shape = await loader.shape(loaded.state)  # large: in a thread (loader.py)
             self.doc.apply_update(loaded.state)
             self._unsettled = list(loaded.pending)
         self.size = len(loaded.state)

@@ -32,7 +32,7 @@ from eventlog.kafka_io import (
     translated,
     true_end_offsets,
 )
-from eventlog.kafka_quiet import OutageWatch, quiet_aiokafka
+from eventlog.kafka_quiet import OutageWatch, quiet_aiokafka, starting
 from eventlog.kafka_unsent import SendWatch
 from eventlog.partitioner import partition_for
 from eventlog.records import Entry, Record
@@ -90,13 +90,14 @@ class KafkaLog:
     async def start(self) -> None:
         self._check_open()
         quiet_aiokafka()
-        try:
-            with translated(f"connecting to {self._bootstrap}", self._timeout_s):
-                async with asyncio.timeout(self._timeout_s):
-                    await self._connect()
-        except BaseException:
-            await self.close()  # stop the clients that did start
-            raise
+        with starting():  # a failed start is one line: its error's (kafka_quiet.py)
+            try:
+                with translated(f"connecting to {self._bootstrap}", self._timeout_s):
+                    async with asyncio.timeout(self._timeout_s):
+                        await self._connect()
+            except BaseException:
+                await self.close()  # stop the clients that did start
+                raise
         self._outage = OutageWatch(self._bootstrap, self._broker_answers)
 
     async def _broker_answers(self) -> bool:

@@ -14,10 +14,11 @@ since" and asks again every `PROBE_S` until answered, then one WARNING "reachabl
 """
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,13 +72,49 @@ class Repeats(logging.Filter):
 REPEATS = Repeats()
 
 
+def _aiokafka_loggers() -> list[logging.Logger]:
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "aiokafka"]
+    return [logging.getLogger(name) for name in ["aiokafka", *names]]
+
+
 def quiet_aiokafka() -> None:
     """Put `REPEATS` on every aiokafka logger (a logger's filters see only its own records)."""
-    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "aiokafka"]
-    for name in ["aiokafka", *names]:
-        logger = logging.getLogger(name)
+    for logger in _aiokafka_loggers():
         if REPEATS not in logger.filters:
             logger.addFilter(REPEATS)
+
+
+class _Starting(logging.Filter):
+    """While a log connects at start-up (`starting`), aiokafka's records but DEBUG are dropped:
+    a start that fails says why in its error (the commands print it as one line, README
+    "Operations"), and what a start that succeeded complained of on the way is over. Ahead of
+    `REPEATS`, which would otherwise count them as shown and hold back a later one like them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts = 0  # logs starting at once in this process
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.INFO
+
+
+STARTING = _Starting()
+
+
+@contextlib.contextmanager
+def starting() -> Iterator[None]:
+    """aiokafka kept quiet (`_Starting`) for the block: a log's start-up connection."""
+    if STARTING.starts == 0:
+        for logger in _aiokafka_loggers():
+            logger.filters.insert(0, STARTING)
+    STARTING.starts += 1
+    try:
+        yield
+    finally:
+        STARTING.starts -= 1
+        if STARTING.starts == 0:
+            for logger in _aiokafka_loggers():
+                logger.removeFilter(STARTING)
 
 
 class OutageWatch:

@@ -106,7 +106,9 @@ class Gateway:
         return with_pending(doc.get_update(vector), pending_parts(doc, [state]))
 
     async def _held(self, letter_id: str) -> Room | None:
-        """The letter's room once loaded, if this instance holds it (not failed)."""
+        """The letter's room once loaded, if this instance holds it (not failed), and once it
+        holds what the log held when asked (Tail.caught_up): a write acknowledged by another
+        instance is in what a read here answers, within the append timeout, else 503."""
         room = self.rooms.get(letter_id)
         if room is None or room.failed:
             return None
@@ -114,6 +116,9 @@ class Gateway:
             await room.ready()
         except Refused as refusal:
             raise LogUnavailableError(f"letter {letter_id} could not be loaded") from refusal
+        if not await self.tail.caught_up(letter_id, self.ctx.settings.append_timeout_s):
+            self.ctx.metrics.refuse("read_behind")
+            raise LogUnavailableError(f"letter {letter_id}: the log's tail is behind")
         return room
 
     async def write_update(self, meta: LetterMeta, claims: Claims, update: bytes) -> None:

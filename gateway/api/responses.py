@@ -75,7 +75,7 @@ def too_many_requests(wait_s: float) -> HTTPException:
 async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Any route that needed the log while it could not be reached (finding or loading a
     letter, appending): 503, as documented, rather than a 500."""
-    return ErrorResponse({"detail": "log unavailable"}, status_code=503)
+    return ErrorResponse({"detail": "log unavailable"}, status_code=503, headers=retry_after(1.0))
 
 
 REDIS_RETRY_S = 5

@@ -9,7 +9,6 @@ appear (gateway/live/confirmed.py): the caller looks (GET /v1/letters) before cr
 """
 
 import asyncio
-import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, NoReturn
 
@@ -22,6 +21,7 @@ from gateway import listing, restored
 from gateway.access import LetterMeta
 from gateway.api import idempotency
 from gateway.api.anonymous import VERIFIED
+from gateway.api.names import ONE_LINE, one_line
 from gateway.api.responses import AUTHENTICATED, errors, retry_after, too_many_requests
 from gateway.auth import Claims, bearer_token
 from gateway.content import PARAGRAPH_BYTES, initial_update, plain_text
@@ -44,10 +44,6 @@ _BUILD_INLINE_BYTES = 64 << 10
 _BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steno-content")
 BUILDING = "other letters' content is being built: try again"
 BUILD_RETRY_S = 5
-# A title, as a version's label (api/versions.py), is one line that is not blank: it is shown in
-# lists and in `history`, where a newline or an escape sequence would forge lines (C0 and C1
-# control characters refused).
-ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 
 
 class CreateLetter(BaseModel):
@@ -60,7 +56,7 @@ class CreateLetter(BaseModel):
     @field_validator("title")
     @classmethod
     def _one_line(cls, title: str) -> str:
-        if re.fullmatch(ONE_LINE, title) is None:
+        if not one_line(title):  # as a version's label (api/versions.py) and a section
             raise ValueError(
                 f"one line of text, 1 to {MAX_TITLE} characters, not blank, without control"
                 " characters"
@@ -71,7 +67,8 @@ class CreateLetter(BaseModel):
     @classmethod
     def _lines(cls, content: str | None) -> str:
         # One paragraph per line: a Windows or old Mac line break is one break, not a "\r"
-        # kept inside a paragraph.
+        # kept inside a paragraph. Every break starts a paragraph, a final one too (an empty
+        # last one): GET's `content` ("\n" between paragraphs) then gives back what was sent.
         return (content or "").replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -16,8 +16,9 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from eventlog.errors import LogError
+from gateway.api.names import ONE_LINE
 from gateway.api.responses import AUTHENTICATED, errors, retry_after
-from gateway.api.rest import ONE_LINE, ClaimsDep, GatewayDep, reachable
+from gateway.api.rest import ClaimsDep, GatewayDep, reachable
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from schemas.events import Topic, VersionSaved
 

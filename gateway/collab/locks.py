@@ -66,6 +66,7 @@ from fastapi import APIRouter, Depends, Request
 from eventlog.errors import LogError
 from gateway import restored
 from gateway.access import LetterMeta
+from gateway.api.names import one_line
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
@@ -465,13 +466,13 @@ def _unconfirmed(exc: Exception) -> bool:
 def _check(claims: Claims, section: str) -> None:
     if claims.role not in LOCKERS:
         raise CollabError(403, f"role {claims.role} cannot lock sections")
-    # A section is a name shown to collaborators and kept in the audit: one line of printable
-    # text (no NUL, line breaks or bidi controls such as U+202E that reorder what follows).
+    # A section is a name shown to collaborators and kept in the audit: one line, by the rule
+    # titles and version labels follow (gateway/api/names.py).
     if not section or len(section) > MAX_SECTION:
         raise CollabError(422, f"section must be 1..{MAX_SECTION} characters")
     if not section.strip():
         raise CollabError(422, "section is blank")
-    if not section.isprintable():
+    if not one_line(section):
         raise CollabError(422, "section must be one line of printable characters")
 
 

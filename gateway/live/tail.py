@@ -3,6 +3,10 @@
 Both topics are followed from their end offsets at start: a room loads everything before its
 own load position from the log, so the tail only has to deliver what comes after. Every
 instance sees every `letter.created`, which keeps access lookups fast after a create elsewhere.
+
+`caught_up` gives reads of a held room read-your-writes across instances: a write another
+instance acknowledged is in the log, so once the tail has handed our rooms the letter's
+partition up to the end offset read at the request, the room's memory holds it.
 """
 
 import asyncio
@@ -25,6 +29,10 @@ class Tail:
         self.ctx, self.rooms, self.access = ctx, rooms, access
         self._tasks: list[asyncio.Task[None]] = []
         self._me = ctx.gateway_id.encode()
+        # The letters topic: per partition, the offset of the next record to hand over (None
+        # without a tail); `_moved` is set, and replaced, after each batch handed over.
+        self._letters_at: dict[int, int] | None = None
+        self._moved = asyncio.Event()
 
     async def start(self) -> None:
         if self.ctx.settings.log_url is None:
@@ -35,6 +43,8 @@ class Tail:
         for kind in (Topic.LETTERS, Topic.PRESENCE):
             topic = self.ctx.settings.topic(kind)
             positions = await self.ctx.log.end_offsets(topic)
+            if kind is Topic.LETTERS:
+                self._letters_at = positions  # _follow moves it on
             task = asyncio.create_task(self._follow(self.ctx.log, topic, positions))
             self._tasks.append(task)
 
@@ -44,6 +54,25 @@ class Tail:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
+    async def caught_up(self, letter_id: str, timeout_s: float) -> bool:
+        """Whether every record of the letter's partition logged before this call has been
+        handed to our rooms, waiting at most `timeout_s`: one end-offsets call when nothing is
+        behind. True at once without a tail (the embedded log: this process is its only
+        writer). LogError if the log cannot tell its end."""
+        if self._letters_at is None:
+            return True
+        at, log_ = self._letters_at, self.ctx.log
+        topic = self.ctx.settings.topic(Topic.LETTERS)
+        partition = log_.partition_for(topic, letter_id.encode())
+        try:
+            async with asyncio.timeout(timeout_s):
+                end = (await log_.end_offsets(topic)).get(partition, 0)
+                while at.get(partition, 0) < end:
+                    await self._moved.wait()
+        except TimeoutError:
+            return False
+        return True
+
     async def _follow(self, log_: Log, topic: str, positions: dict[int, int]) -> None:
         while True:
             try:
@@ -52,6 +81,8 @@ class Tail:
                         for record in batch:
                             self._deliver(record)
                             positions[record.partition] = record.offset + 1
+                        self._moved.set()  # wake the reads waiting in caught_up
+                        self._moved = asyncio.Event()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the log is down: rooms notice through their appends

@@ -240,6 +240,7 @@ async def test_reading_a_letter_while_the_log_cannot_be_read_is_503(
         log.reads_broken = False
         up = await http.get(f"/v1/letters/{letter}", headers=headers)
     assert (down.status_code, down.json()) == (503, {"detail": "log unavailable"})
+    assert down.headers["Retry-After"] == "1"  # a 503 says when to come back
     assert up.status_code == 200 and up.json()["content"] == "Dear Sir,"
     # A letter this instance does not know is looked for in the log: REST and handshake alike.
     topic = gw.settings.topic(Topic.LETTERS)

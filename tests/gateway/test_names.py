@@ -1,0 +1,55 @@
+"""Titles, version labels and section names follow one rule (gateway/api/names.py): one line,
+not blank, without control characters, line separators or bidi embeddings, overrides and
+isolates (U+202E reverses what follows it on screen); bidi marks stay."""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.api.names import one_line
+from tests.collab.conftest import Collab, collab  # noqa: F401  (the fixture)
+from tests.gateway.harness import Running
+
+FORGING = ["a\u202eb", "\u202ax", "x\u2066y\u2069", "a\u2028b", "a\u2029b", "a\x85b", "x\ud800"]
+KEPT = ["Müller ./. Schmidt \u200f", "\u05e9\u05dc\u05d5\u05dd \u200e(2)", "Intro été", "a\u00a0b"]
+
+
+@pytest.mark.parametrize("name", FORGING)
+def test_names_that_would_reorder_or_break_lines_are_refused(name: str) -> None:
+    assert not one_line(name)
+
+
+@pytest.mark.parametrize("name", KEPT)
+def test_names_with_bidi_marks_or_accents_are_kept(name: str) -> None:
+    assert one_line(name)
+
+
+def _auth(gw: Running) -> dict[str, str]:
+    return {"Authorization": f"Bearer {gw.token()}"}
+
+
+async def _post(gw: Running, path: str, body: dict[str, Any]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=gw.http) as http:
+        return await http.post(path, json=body, headers=_auth(gw))
+
+
+async def test_titles_and_labels_refuse_bidi_overrides(gw: Running) -> None:
+    letter = await gw.create_letter("Dear Sir,")
+    for name in ("Smith \u202esenoJ", "\u2067Jones"):
+        titled = await _post(gw, "/v1/letters", {"firm_id": "firm-a", "title": name})
+        assert titled.status_code == 422, titled.text
+        assert titled.json()["detail"].startswith("invalid request: body.title: "), titled.text
+        labelled = await _post(gw, f"/v1/letters/{letter}/versions", {"label": name})
+        assert labelled.status_code == 422, labelled.text
+        assert labelled.json()["detail"].startswith("invalid request: body.label"), labelled.text
+    kept = await _post(gw, f"/v1/letters/{letter}/versions", {"label": KEPT[1]})
+    assert kept.status_code == 202, kept.text
+
+
+async def test_sections_follow_the_same_rule(collab: Collab) -> None:  # noqa: F811
+    letter = await collab.gw.create_letter("x")
+    refused = await collab.call("POST", f"/v1/letters/{letter}/locks/a%E2%81%A6b", user="al")
+    assert refused.status_code == 422, refused.text  # U+2066, an isolate
+    kept = await collab.call("POST", f"/v1/letters/{letter}/locks/a%E2%80%8Fb", user="al")
+    assert kept.is_success, kept.text  # U+200F, a mark

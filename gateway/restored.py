@@ -138,7 +138,8 @@ async def run_id(redis: Any) -> str:
 
 # The topics each log was found holding records of, per process: a log's end never goes back
 # to empty, so while the marker is missing on a busy log (every sweep round, every refused gate,
-# until the restore) `settle` asks the log once, not each time.
+# until the restore) `settle` asks the log once, not each time. A log replaced by an empty one
+# under a running gateway (a new cluster) is still taken as busy: restored, not marked.
 _BUSY: "weakref.WeakKeyDictionary[Log, set[str]]" = weakref.WeakKeyDictionary()
 
 

@@ -38,10 +38,12 @@ async def waiting(collab: Collab, *letters: str) -> None:
 
 
 async def calls(collab: Collab) -> dict[str, int]:
-    """The Redis server's own counts: INFO (the marker's run_id, read in scripts too) and
-    HGETALL (each SWEEP reads its letter's index so; nothing else here does)."""
+    """The Redis server's own counts: INFO (the marker's run_id, read in scripts too), GET (the
+    marker itself, and each lapsed entry's lock key) and HGETALL (each SWEEP reads its letter's
+    index so; nothing else here does)."""
     stats = await collab.redis.info("commandstats")
-    return {c: int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("info", "hgetall")}
+    names = ("info", "get", "hgetall")
+    return {c: int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in names}
 
 
 async def test_a_busy_log_is_asked_once_while_the_marker_is_missing(
@@ -91,7 +93,9 @@ async def test_a_round_held_back_by_the_marker_reads_it_once(
     after = await calls(collab)
     # Five SWEEPs; a stale marker's INFO in the first and in `settle`'s look (`present`), then ours.
     infos = 1 + (2 if marker is not None else 0)
-    assert {c: after[c] - before[c] for c in after} == {"info": infos, "hgetall": 5}
+    # A GET of each lapsed entry's lock key; of the marker, in the first SWEEP and `present`.
+    expected = {"info": infos, "get": 5 + 2, "hgetall": 5}
+    assert {c: after[c] - before[c] for c in after} == expected
     assert await collab.redis.exists(*(f"locks:l{i}" for i in range(1, 6))) == 5
     seconds, micros = await collab.redis.time()
     now_ms = seconds * 1000 + micros // 1000

@@ -63,7 +63,9 @@ async def module_graph(base_url: str) -> dict[str, str]:
                 served[urlsplit(url).path] = answer.text
                 for found in IMPORT.findall(answer.text):
                     target = urljoin(url, found)
-                    if urlsplit(target).path not in served and not target.startswith("/@"):
+                    if urlsplit(target).path not in served and not target.startswith(
+                        ("/@vite/", "/@id/")
+                    ):
                         following.add(target)
             level = sorted({url for url in following if urlsplit(url).path not in served})
     return served

@@ -1,11 +1,12 @@
 """`steno-collab`: one subcommand per module in steno_collab.commands."""
 
-import argparse
-import importlib
 import sys
-from collections.abc import Sequence
 
 try:  # pydantic and the settings: ~0.2 s before `main`, in which a Ctrl-C was a traceback
+    import argparse
+    import importlib
+    from collections.abc import Sequence
+
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 

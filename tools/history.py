@@ -29,13 +29,14 @@ meanwhile is, if its start is still ahead of the walk.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import re
 import weakref
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -168,8 +169,7 @@ async def _audit_and_tail(
     on its partition folded here as the snapshotter will fold them (from its saved state of the
     letter, so bursts open across the position close as they will there); None where that
     cannot be exact (no position, another log, a state the tail cannot start from)."""
-    tail = _kept(_tails, src, letter_id, _Tail)
-    async with tail.lock:  # one reader extends the letter's fold at a time
+    async with _reading(src, letter_id) as tail:
         return await _with_tail(src, tail, letter_id, since_ms, until_ms, after, wanted, desc)
 
 
@@ -228,10 +228,22 @@ async def unfolded(src: Sources, letter_id: str) -> int:
     (each may cut at most one version: a version PostgreSQL lacks may be among them, one that
     history names already); TAIL_MAX past it when the snapshotter is further behind on the
     partition or has no position there (not counted)."""
-    tail = _kept(_tails, src, letter_id, _Tail)
-    async with tail.lock:
+    async with _reading(src, letter_id) as tail:
         seen = await tail.advance(src, letter_id)
         return TAIL_MAX + 1 if seen is None else len(tail.records)
+
+
+@contextlib.asynccontextmanager
+async def _reading(src: Sources, letter_id: str) -> "AsyncIterator[_Tail]":
+    """The letter's kept tail, for one reader at a time (it extends the fold); while another
+    reads it, a tail of this request's own (uncached: what each request read before), so that
+    requests do not queue behind one another's log reads (a stalled broker: seconds each)."""
+    tail = _kept(_tails, src, letter_id, _Tail)
+    if tail.lock.locked():
+        yield _Tail(src)
+        return
+    async with tail.lock:
+        yield tail
 
 
 class _Tail:
@@ -274,9 +286,9 @@ class _Tail:
         """The position committed is `committed`, read in the rows' snapshot: past `seen`, the
         records before it are folded by the snapshotter (their rows are PostgreSQL's)."""
         if self.seen is not None and committed > self.seen:
-            records = [r for r in self.records if r.offset >= committed]
+            records, read_to = [r for r in self.records if r.offset >= committed], self.next
             self.restart(committed)
-            self.records, self.next = records, max(self.next, committed)
+            self.records, self.next = records, max(read_to, committed)
 
     async def start(self, src: Sources, state: LetterState, skipped: frozenset[int]) -> None:
         """Fold from `state`, caught up first (as the snapshotter's `_catch_up`) when it lags

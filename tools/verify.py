@@ -654,7 +654,8 @@ def _audit(log: _Log, stored: _InPostgres, folded: Folded) -> list[Finding]:
         else:
             found += [Finding(letter_id, "postgres", p, False) for p in problems]
     if unsessioned:
-        found.append(Finding(letter_id, "postgres", _LEGACY.format(len(unsessioned)), False))
+        old_rows = _LEGACY.format(len(unsessioned), letter_id)
+        found.append(Finding(letter_id, "postgres", old_rows, False))
     return found or [
         Finding(letter_id, "postgres", f"{len(want)} audit row(s) equal the log's"
                 f" (up to position {stored.committed})", True)
@@ -664,8 +665,9 @@ def _audit(log: _Log, stored: _InPostgres, folded: Folded) -> list[Finding]:
 _AUDIT_COLUMNS = ("id", "user_id", "change_data", "timestamp")
 _LEGACY = (
     "audit edit rows at {} position(s) differ from the log's: stored before edit rows named"
-    " their session (no conn_id; a burst was per user, not per session); rebuild the audit"
-    " trail with `steno-collab backfill snapshotter --from-beginning --reset`"
+    " their session (no conn_id; a burst was per user, not per session); rebuild the letter's"
+    " audit trail with `steno-collab backfill snapshotter --letters {}` (every letter's:"
+    " `--from-beginning --reset`)"
 )
 
 

@@ -4,6 +4,7 @@ moved, only the records appended when the log grew, and folds again from the sav
 when the position moved. Answers are the log's own fold's. A record the snapshotter
 quarantined, among those its saved state lags, is skipped there as the snapshotter skipped it."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -191,3 +192,36 @@ async def test_the_snapshotter_committing_during_a_request(
     assert got == await _log_fold(settings) and folds == [LETTER, LETTER]
     bodies = [e["data"]["body"] for e in got if e["type"] == "comment.created"]
     assert bodies[-2:] == ["folded during the request", "past the new position"]
+    monkeypatch.setattr(histories, "snapshotter_position", position)
+    assert await _get(client, settings) == got  # a refresh: nothing new
+    (tail,) = histories._tails.values()
+    offsets = [r.offset for r in tail.records]
+    assert offsets and len(set(offsets)) == len(offsets) and tail.next > max(offsets), offsets
+
+
+async def test_a_request_does_not_wait_behind_another_reading_the_log(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    log: Log,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh: None,
+) -> None:
+    """While one request's read of the log is slow (a stalled broker), another for the same
+    letter reads on its own instead of queueing behind it (they used to wait in line)."""
+    await _folded_then_more(log, settings)
+    real, stalled, release = histories.scan, asyncio.Event(), asyncio.Event()
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        if not stalled.is_set():  # the first read only
+            stalled.set()
+            await release.wait()
+        async for record in real(*args, **kwargs):
+            yield record
+
+    monkeypatch.setattr(histories, "scan", slow)
+    first = asyncio.create_task(_get(client, settings))
+    await stalled.wait()
+    second = await _get(client, settings)  # answered while the first still waits
+    assert not first.done()
+    release.set()
+    assert await first == second == await _log_fold(settings)

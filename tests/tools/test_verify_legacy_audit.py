@@ -15,7 +15,7 @@ from tests.tools.test_verify_quarantine import _snapshot
 from tools.sources import open_sources
 
 LETTER = "L-legacy"
-REBUILD = "steno-collab backfill snapshotter --from-beginning --reset"
+REBUILD = f"steno-collab backfill snapshotter --letters {LETTER}"
 
 
 @pytest.fixture
@@ -69,7 +69,8 @@ async def test_verify_names_edit_rows_stored_before_sessions(settings: Settings,
     assert await _mismatches(env) == [
         f"MISMATCH {LETTER} postgres: audit edit rows at 2 position(s) differ from the log's:"
         " stored before edit rows named their session (no conn_id; a burst was per user, not"
-        f" per session); rebuild the audit trail with `{REBUILD}`"
+        f" per session); rebuild the letter's audit trail with `{REBUILD}` (every letter's:"
+        " `--from-beginning --reset`)"
     ]
     code, out, err = await run_cli(env, *REBUILD.split()[1:])
     assert code == 0, out + err

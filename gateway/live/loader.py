@@ -28,6 +28,7 @@ is built in a thread while the loop serves the instance's other letters.
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -152,13 +153,14 @@ async def load(settings: Settings, log_: Log, letter_id: str, redis: Any, pg: An
     return Loaded(with_pending(doc.get_update(), pending), end, tuple(pending), origin)
 
 
-async def shape(state: bytes) -> DocShape:
+async def shape(state: bytes, doc_field: str) -> DocShape:
     """The shape of a loaded state (trusted), built off the loop when large. The caller's
     document must not change meanwhile (the room's does not: remote events wait in its
     `_pending`, and nothing is answered before its load is done)."""
+    build = functools.partial(DocShape.from_update, state, doc_field=doc_field)
     if len(state) <= SHAPE_INLINE_BYTES:
-        return DocShape.from_update(state)
-    return await asyncio.get_running_loop().run_in_executor(_SHAPES, DocShape.from_update, state)
+        return build()
+    return await asyncio.get_running_loop().run_in_executor(_SHAPES, build)
 
 
 def _opened(base: bytes | None) -> tuple[Doc[Any], list[bytes]]:

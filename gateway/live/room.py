@@ -72,7 +72,8 @@ class Room:
     def __init__(self, ctx: Context, letter_id: str, firm_id: str, on_gone: OnGone):
         self.ctx, self.letter_id, self.firm_id, self._on_gone = ctx, letter_id, firm_id, on_gone
         self.doc: Doc[Any] = Doc()
-        self.shape = DocShape()  # clocks and type depths the pre-parser checks updates against
+        # Clocks, type depths and the root's family the pre-parser checks updates against.
+        self.shape = DocShape(ctx.settings.doc_field)
         self.presence = Presence(self._presence_expired)
         # Who may write under which client id.
         self.owners = Ownership(letter_id, ctx.redis, ctx.owner_scans)
@@ -104,7 +105,8 @@ class Room:
             self.ctx.settings, self.ctx.log, self.letter_id, self.ctx.redis, self.ctx.pg
         )
         if loaded.state:
-            self.shape = await loader.shape(loaded.state)  # large: in a thread (loader.py)
+            field = self.ctx.settings.doc_field
+            self.shape = await loader.shape(loaded.state, field)  # large: in a thread
             self.doc.apply_update(loaded.state)
             self._unsettled = list(loaded.pending)
         self.size = len(loaded.state)

@@ -6,6 +6,13 @@ garbage-collected; Yrs (update.rs) takes the left's parent, or the right's when 
 gone. To hold under both, an item with origins gets the DEEPEST container of its live origins.
 Depths are container depths: the depth of the type an item lives in; a type item's own depth is
 its container depth + 1. DEAD items (next to or inside collected structs) deepen nothing.
+
+Resolved the same way, each struct's slot: what kind of parent it is a child of (attributes,
+items with a map key, are children of no slot). y-tiptap throws on content it does not expect
+there (`el.toArray is not a function` on a string under the letter's fragment), and the editor
+runs that on every change: nobody could open the letter again. So content that does not fit its
+slot is refused (`misplaced_content`); an item with origins fits the slot of each (Yjs takes the
+left's parent, Yrs the right's when the left is collected).
 """
 
 from __future__ import annotations
@@ -15,14 +22,43 @@ from collections.abc import Callable
 from enum import Enum
 
 from .limits import ProtocolError
-from .update import DELETED, GC, REF_PARENT, REF_ROOT, SKIP, TYPE, UpdateScan
+from .update import (
+    DELETED,
+    GC,
+    PARENT_SUB,
+    REF_PARENT,
+    REF_ROOT,
+    SKIP,
+    TYPE,
+    TYPE_CONTENT,
+    UpdateScan,
+)
 
 DEAD = 0
 UNKNOWN = -3  # a struct whose references could not be resolved (trusted data only)
 _PENDING, _IN_PROGRESS = -2, -1
 
-# (client, clock) -> (container depth, struct kind), or None when not known.
-KnownAt = Callable[[int, int], "tuple[int, int] | None"]
+# Slots: children of anything y-tiptap does not read (other roots, maps, attributes: FREE), of
+# the letter's root (its doc field), of a Y.XmlElement, of a Y.XmlText.
+FREE, ROOT, ELEMENT, XML_TEXT = 0, 1, 2, 3
+_STRING, _EMBED, _FORMAT, _DELETED = 4, 5, 6, 1
+_ELEMENT_TYPE, _TEXT_TYPE = TYPE_CONTENT + 3, TYPE_CONTENT + 6
+XML_FAMILY = 1 << _ELEMENT_TYPE | 1 << _TEXT_TYPE  # a TipTap letter's root: Y.XmlFragment
+TEXT_FAMILY = 1 << _STRING | 1 << _EMBED | 1 << _FORMAT  # a letter whose body is one Y.Text
+# What content (code & 31, a bit each) each slot takes. y-prosemirror puts elements and texts
+# under an element, text and formats (marks) in a text: an embed there is a text node it cannot
+# make, and it deletes the whole Y.XmlText. Deleted content fits anywhere.
+_FITS = (-1, XML_FAMILY | TEXT_FAMILY | 1 << _DELETED, XML_FAMILY | 1 << _DELETED,
+         1 << _STRING | 1 << _FORMAT | 1 << _DELETED)  # fmt: skip
+
+# (client, clock) -> (container depth, struct kind, slot, slot of a type's children), or None.
+Known = tuple[int, int, int, int]
+KnownAt = Callable[[int, int], "Known | None"]
+
+
+def children_slot(content: int) -> int:
+    """The slot of the children (no map key) of a type item with this content code."""
+    return ELEMENT if content == _ELEMENT_TYPE else XML_TEXT if content == _TEXT_TYPE else FREE
 
 
 class Missing(Enum):
@@ -33,10 +69,15 @@ class Missing(Enum):
     UNKNOWN = "unknown"  # trusted data: record the item as of unknown depth
 
 
-def resolve(scan: UpdateScan, known_at: KnownAt | None, missing: Missing) -> list[int]:
-    """Return the container depth of every struct in `scan` (linear; no recursion)."""
+def resolve(
+    scan: UpdateScan, known_at: KnownAt | None, missing: Missing, doc_field: str | None = None
+) -> tuple[list[int], list[int]]:
+    """Return the container depth and the slot of every struct in `scan` (linear; no
+    recursion), refusing content that does not fit its slot (unless `missing` is UNKNOWN)."""
     codes = [_PENDING] * len(scan.start)
+    slots = [FREE] * len(codes)
     block_of = {b[0]: (b[3], b[4]) for b in scan.blocks}
+    check = missing is not Missing.UNKNOWN
     for i in range(len(codes)):
         if codes[i] != _PENDING:
             continue
@@ -48,8 +89,11 @@ def resolve(scan: UpdateScan, known_at: KnownAt | None, missing: Missing) -> lis
                 codes[j] = DEAD if kind == GC else UNKNOWN
             elif scan.ref_kind[j] == REF_ROOT:
                 codes[j] = 1
+                if doc_field is not None and scan.content[j] < PARENT_SUB:
+                    if scan.roots[j] == doc_field:
+                        slots[j] = _fit(ROOT, scan, j, check)
             else:
-                targets = _targets(scan, j, known_at, block_of, codes)
+                targets = _targets(scan, j, known_at, block_of, codes, slots)
                 if isinstance(targets, int):  # an unresolved struct of this update, first
                     if codes[targets] == _IN_PROGRESS:
                         raise ProtocolError("reference_cycle", f"struct {targets}")
@@ -57,8 +101,32 @@ def resolve(scan: UpdateScan, known_at: KnownAt | None, missing: Missing) -> lis
                     stack.append(targets)
                     continue
                 codes[j] = _derive(targets, scan.ref_kind[j], missing, scan, j)
+                if codes[j] != DEAD:
+                    slots[j] = _slot(targets, scan, j, check)
             stack.pop()
-    return codes
+    return codes, slots
+
+
+def _slot(targets: list[Known | None], scan: UpdateScan, j: int, check: bool) -> int:
+    content = scan.content[j]
+    if scan.ref_kind[j] == REF_PARENT:  # a type (_derive checked), or missing (no DocShape)
+        parent = targets[0]
+        if parent is None or content >= PARENT_SUB:
+            return FREE
+        return _fit(parent[3], scan, j, check)
+    slot = -1
+    for t in targets:  # the origins: the left's slot is recorded, content must fit each
+        if t is not None and t[1] != GC:
+            fit = _fit(t[2], scan, j, check)
+            slot = fit if slot < 0 else slot
+    return FREE if slot < 0 else slot
+
+
+def _fit(slot: int, scan: UpdateScan, j: int, check: bool) -> int:
+    if check and not _FITS[slot] >> (scan.content[j] & 31) & 1:
+        what = f"struct {j}: content {scan.content[j] & 31} under slot {slot}"
+        raise ProtocolError("misplaced_content", what, struct=(scan.client[j], scan.start[j]))
+    return slot
 
 
 def _targets(
@@ -67,12 +135,14 @@ def _targets(
     known_at: KnownAt | None,
     block_of: dict[int, tuple[int, int]],
     codes: list[int],
-) -> list[tuple[int, int] | None] | int:
-    """(depth, kind) of each struct `j` refers to (None: missing), or a pending struct index."""
+    slots: list[int],
+) -> list[Known | None] | int:
+    """What `known_at` tells of each struct `j` refers to (None: missing), or a pending
+    struct index."""
     refs = [(scan.ref_client[j], scan.ref_clock[j])]
     if j in scan.right:
         refs.append(scan.right[j])
-    found: list[tuple[int, int] | None] = []
+    found: list[Known | None] = []
     for client, clock in refs:
         hit = None if known_at is None else known_at(client, clock)
         if hit is None:
@@ -80,13 +150,13 @@ def _targets(
             if t is not None and scan.kind[t] != SKIP:
                 if codes[t] < 0 and codes[t] != UNKNOWN:
                     return t
-                hit = (codes[t], scan.kind[t])
+                hit = (codes[t], scan.kind[t], slots[t], children_slot(scan.content[t] & 31))
         found.append(hit)
     return found
 
 
 def _derive(
-    targets: list[tuple[int, int] | None], ref_kind: int, missing: Missing, scan: UpdateScan, j: int
+    targets: list[Known | None], ref_kind: int, missing: Missing, scan: UpdateScan, j: int
 ) -> int:
     if None in targets or any(t[0] == UNKNOWN for t in targets if t is not None):
         if missing is Missing.REFUSE:
@@ -94,9 +164,10 @@ def _derive(
             raise ProtocolError("missing_dependency", f"struct {j} refers to {ref}", struct=struct)
         if missing is Missing.UNKNOWN:
             return UNKNOWN
-        targets = [(1, TYPE) if t is None else t for t in targets]  # shallowest assumption
+        # The shallowest assumption; of no slot.
+        targets = [(1, TYPE, FREE, FREE) if t is None else t for t in targets]
     if ref_kind == REF_PARENT:
-        depth, kind = targets[0]  # type: ignore[misc]
+        depth, kind, _slot, _children = targets[0]  # type: ignore[misc]
         if kind == TYPE:
             return DEAD if depth == DEAD else depth + 1
         if kind == DELETED or kind == GC:  # a deleted or collected parent: the item is dropped

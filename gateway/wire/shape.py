@@ -3,7 +3,11 @@
 A Y.Map chain built one level per small, individually valid update crashes pycrdt's `str()`
 after ~16,000 levels, so depth must be tracked across updates. `DocShape` keeps, per client,
 run-length encoded clock ranges -> container depth: memory grows with the number of runs (one
-per change of parent depth in a client's history), never with the text typed.
+per change of parent depth or slot in a client's history), never with the text typed.
+
+Each run also keeps its items' slot and, for a type, its children's (gateway/wire/depth.py):
+content that does not fit its parent is refused, and the letter's root takes one family of
+content, set by the first live item it gets (`family`).
 """
 
 from __future__ import annotations
@@ -13,26 +17,40 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from .deleted import DeletedClocks
-from .depth import UNKNOWN, Missing, max_type_depth, resolve
+from .depth import (
+    ROOT,
+    TEXT_FAMILY,
+    UNKNOWN,
+    XML_FAMILY,
+    Known,
+    Missing,
+    children_slot,
+    max_type_depth,
+    resolve,
+)
 from .limits import CLOSE_TOO_LARGE, STATE_LIMITS, Limits, ProtocolError
 from .splits import ClientItems, split_cost
 from .strip import sort_deletes, with_deletes
-from .update import SKIP, UpdateScan, scan_update
+from .update import DELETED, SKIP, TYPE, UpdateScan, scan_update
 
 Run = tuple[int, int, int, int]  # client, first clock, end clock (exclusive), packed code
 
-# A run's code packs (container depth << 3 | struct kind) into 16 bits.
+# A run's code packs (container depth << 3 | struct kind) << 4 | slot << 2 | children's slot.
 _UNKNOWN_DEPTH = 0x1FFF
 # Clocks not received: a hole an old log or a loaded state's pending parts hold. A checked update
 # never makes one (`clock_gap`): pycrdt 0.14 integrates what follows a hole, Yjs holds it pending.
-_GAP = 0xFFFF
+_GAP = 0xFFFFFFFF
+# The letter's root's content family (`DocShape.family`): none yet, XML elements, Y.Text's.
+NO_FAMILY, XML, TEXT = 0, 1, 2
+DEFAULT_DOC_FIELD = "default"  # schemas/settings.py `doc_field`
 
 
 _NO_ITEMS = ClientItems()
 
 
-def _pack(depth: int, kind: int) -> int:
-    return (_UNKNOWN_DEPTH if depth == UNKNOWN else min(depth, _UNKNOWN_DEPTH - 1)) << 3 | kind
+def _pack(depth: int, kind: int, slot: int, children: int) -> int:
+    d = _UNKNOWN_DEPTH if depth == UNKNOWN else min(depth, _UNKNOWN_DEPTH - 1)
+    return (d << 3 | kind) << 4 | slot << 2 | children
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,7 @@ class UpdateInfo:
     is_empty: bool  # no structs and no deletes (e.g. b"\x00\x00"): drop, never log
     new_type_depth: int  # deepest shared type the update creates (0: none)
     split_cost: int = 0  # what its item splits cost pycrdt, in clocks (gateway/wire/splits.py)
+    family: int = NO_FAMILY  # of the live items it puts in the letter's root (NO_FAMILY: none)
     # For DocShape.commit only; empty unless checked against a DocShape.
     runs: tuple[Run, ...] = field(default=(), repr=False, compare=False)
     items: tuple[tuple[int, ClientItems], ...] = field(default=(), repr=False, compare=False)
@@ -64,7 +83,7 @@ class _Runs:
 
     def __init__(self) -> None:
         self.starts: list[int] = []
-        self.codes = array("H")
+        self.codes = array("I")
         self.end = 0
         self.has_gap = False
 
@@ -96,7 +115,7 @@ class _Runs:
         # Rare (a gap being filled, or a duplicate): rebuild, writing only over the gaps.
         bounds = [*self.starts, self.end]
         old = [(bounds[i], bounds[i + 1], c) for i, c in enumerate(self.codes)]
-        self.starts, self.codes, self.end, self.has_gap = [], array("H"), 0, False
+        self.starts, self.codes, self.end, self.has_gap = [], array("I"), 0, False
         for s, e, c in old:
             if c != _GAP or e <= start or s >= end:
                 self._append(s, e, c)
@@ -112,7 +131,9 @@ class _Runs:
 class DocShape:
     """Per-letter tracker of each client's known clock and the depth of everything it wrote."""
 
-    def __init__(self) -> None:
+    def __init__(self, doc_field: str = DEFAULT_DOC_FIELD) -> None:
+        self.doc_field = doc_field  # the letter's root
+        self.family = NO_FAMILY  # what the root holds; set by its first live item
         self._clients: dict[int, _Runs] = {}
         self._items: dict[int, ClientItems] = {}  # bounds on each client's items in Yrs
         # The clocks the letter has deleted: a delete set repeating them (every sync step 2
@@ -120,9 +141,11 @@ class DocShape:
         self._deleted = DeletedClocks()
 
     @classmethod
-    def from_update(cls, state: bytes, limits: Limits = STATE_LIMITS) -> DocShape:
+    def from_update(
+        cls, state: bytes, limits: Limits = STATE_LIMITS, doc_field: str = DEFAULT_DOC_FIELD
+    ) -> DocShape:
         """Seed from a letter's full stored state (trusted: nothing in it is refused for depth)."""
-        shape = cls()
+        shape = cls(doc_field)
         shape.absorb(state, limits)
         return shape
 
@@ -150,6 +173,8 @@ class DocShape:
                 runs = self._clients[client] = _Runs()
             runs.write(start, end, code)
         self._items.update(info.items)
+        if not self.family:
+            self.family = info.family
         if info.deletes:  # after the runs: the update's own structs are known clocks now
             self._deleted.record(info.deletes, self.known_clock)
 
@@ -172,15 +197,16 @@ class DocShape:
     def items_of(self, client: int) -> ClientItems:
         return self._items.get(client, _NO_ITEMS)
 
-    def _known_at(self, client: int, clock: int) -> tuple[int, int] | None:
+    def _known_at(self, client: int, clock: int) -> Known | None:
         runs = self._clients.get(client)
         if runs is None:
             return None
         code = runs.code_at(clock)
         if code == _GAP:
             return None
-        depth = code >> 3
-        return (UNKNOWN if depth == _UNKNOWN_DEPTH else depth), code & 7
+        depth = code >> 7
+        depth = UNKNOWN if depth == _UNKNOWN_DEPTH else depth
+        return depth, code >> 4 & 7, code >> 2 & 3, code & 3
 
 
 def check_update(
@@ -239,10 +265,16 @@ def _check(
         if pending is not None:
             raise ProtocolError("clock_gap", pending)
         return _info(scan, [], 0, doc, cost, items, (stripped, repeated, n_pending))
-    codes = resolve(scan, None if doc is None else doc._known_at, missing)
+    if doc is None:
+        codes, slots = resolve(scan, None, missing)
+    else:
+        codes, slots = resolve(scan, doc._known_at, missing, doc.doc_field)
     deepest = max_type_depth(scan, codes)
     if deepest > limits.max_type_depth and not trusted:
         raise ProtocolError("depth_exceeded", f"shared type nested {deepest} deep")
+    family = NO_FAMILY
+    if doc is not None and ROOT in slots:  # C-level: typing inside a paragraph has none
+        family = _root_family(scan, slots, doc.family, trusted)
     if doc is not None and not trusted:
         # After resolve: an update that builds on what the hole holds stays `missing_dependency`
         # (dropped only before the client's step 2: gateway/live/connection.py).
@@ -255,7 +287,29 @@ def _check(
             )
         if pending is not None:
             raise ProtocolError("clock_gap", pending)
-    return _info(scan, codes, deepest, doc, cost, items, (stripped, repeated, n_pending))
+    placed = (slots, family)
+    return _info(scan, codes, deepest, doc, cost, items, (stripped, repeated, n_pending), placed)
+
+
+def _root_family(scan: UpdateScan, slots: list[int], family: int, trusted: bool) -> int:
+    """The family of the update's live items in the letter's root: the letter's if set, else
+    the first's. Content of the other family is refused. y-tiptap reads the root as a
+    Y.XmlFragment, and throws on a string there; a letter whose body is one Y.Text is read as
+    one (gateway/content.py), where an element is no text. An empty root takes either: its
+    letter has no content yet, and either client may be the first to write."""
+    first = family
+    for j, slot in enumerate(slots):
+        if slot != ROOT or scan.kind[j] == DELETED:
+            continue
+        bit = 1 << (scan.content[j] & 31)
+        mine = XML if bit & XML_FAMILY else TEXT if bit & TEXT_FAMILY else NO_FAMILY
+        if not first:
+            first = mine
+        elif mine != first and not trusted:
+            at = (scan.client[j], scan.start[j])
+            raise ProtocolError("misplaced_content", f"struct {j}: not of the root's family",
+                                struct=at)  # fmt: skip
+    return first
 
 
 def _split_cost(
@@ -305,6 +359,7 @@ def _info(
     cost: int,
     items: dict[int, ClientItems],
     stripped: tuple[bytes | None, int, int] = (None, 0, 0),
+    placed: tuple[list[int], int] = ([], NO_FAMILY),
 ) -> UpdateInfo:
     blocks = tuple((client, first, end) for client, first, end, _i0, _i1 in scan.blocks)
     update, repeated, pending = stripped
@@ -315,7 +370,8 @@ def _info(
         is_empty=not blocks and not scan.deletes and not repeated,
         new_type_depth=deepest,
         split_cost=cost,
-        runs=() if doc is None else _runs(scan, codes),
+        family=placed[1],
+        runs=() if doc is None else _runs(scan, codes, placed[0]),
         items=() if doc is None else tuple(items.items()),
         shape_checked=doc is not None,
         update=update,
@@ -324,14 +380,17 @@ def _info(
     )
 
 
-def _runs(scan: UpdateScan, codes: list[int]) -> tuple[Run, ...]:
+def _runs(scan: UpdateScan, codes: list[int], slots: list[int]) -> tuple[Run, ...]:
     runs: list[Run] = []
-    kinds, starts, lengths = scan.kind, scan.start, scan.length
+    kinds, starts, lengths, contents = scan.kind, scan.start, scan.length, scan.content
     for client, _first, _end, i0, i1 in scan.blocks:
         for j in range(i0, i1):
             if kinds[j] == SKIP or not lengths[j]:  # Skip: clocks this update does not carry
                 continue
-            start, end, code = starts[j], starts[j] + lengths[j], _pack(codes[j], kinds[j])
+            kind = kinds[j]
+            children = children_slot(contents[j] & 31) if kind == TYPE else 0
+            start, end = starts[j], starts[j] + lengths[j]
+            code = _pack(codes[j], kind, slots[j], children)
             if runs and runs[-1][0] == client and runs[-1][2] == start and runs[-1][3] == code:
                 runs[-1] = (client, runs[-1][1], end, code)
             else:

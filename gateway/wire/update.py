@@ -18,13 +18,18 @@ REF_ROOT, REF_PARENT, REF_ORIGIN, REF_NONE = 0, 1, 2, 3
 # name that Yrs does not read, so the two would decode the rest of the update differently.
 _SUPPORTED_TYPE_REFS = (0, 1, 2, 3, 4, 6)
 _XML_ELEMENT = 3
+# `UpdateScan.content`: an item's content ref (yjs Content*.getRef: 1 Deleted, 4 String, 5 Embed,
+# 6 Format, 8 Any...), a type's `TYPE_CONTENT + type ref` instead of 7, plus `PARENT_SUB` when
+# the item names its parent and a map key (an attribute, not a child). Small ints: no allocation.
+TYPE_CONTENT, PARENT_SUB = 11, 32
 
 
 class UpdateScan:
     """The structs and delete set of one update, as parallel lists."""
 
-    __slots__ = ("blocks", "client", "deletes", "deletes_at", "empty", "kind", "length",
-                 "ref_client", "ref_clock", "ref_kind", "right", "right_only", "start")  # fmt: skip
+    __slots__ = ("blocks", "client", "content", "deletes", "deletes_at", "empty", "kind",
+                 "length", "ref_client", "ref_clock", "ref_kind", "right", "right_only", "roots",
+                 "start")  # fmt: skip
 
     def __init__(self) -> None:
         self.blocks: list[tuple[int, int, int, int, int]] = []  # client, first, end, i0, i1
@@ -38,6 +43,7 @@ class UpdateScan:
         self.start: list[int] = []
         self.length: list[int] = []
         self.kind: list[int] = []
+        self.content: list[int] = []  # see TYPE_CONTENT; 0 for GC and Skip
         self.ref_kind: list[int] = []
         self.ref_client: list[int] = []
         self.ref_clock: list[int] = []
@@ -46,6 +52,9 @@ class UpdateScan:
         self.right: dict[int, tuple[int, int]] = {}
         # Items whose one origin reference (ref_*) is a right origin: the cut is before it.
         self.right_only: set[int] = set()
+        # Root type names of the items that name one (by struct index): few, only items without
+        # origins (the first insert into an empty root, a map key's first value).
+        self.roots: dict[int, str] = {}
 
 
 def scan_update(update: bytes, limits: Limits) -> UpdateScan:
@@ -96,6 +105,7 @@ def _read_struct(r: Reader, limits: Limits, scan: UpdateScan, client: int, clock
     info = r.byte()
     content = info & 0x1F
     ref_kind, ref_client, ref_clock = REF_NONE, 0, 0
+    code = 0
     if content == 0 or content == 10:  # GC or Skip: just a length
         if info != content:  # Yjs masks the flag bits off here, Yrs does not
             raise ProtocolError("bad_struct_info", hex(info))
@@ -113,12 +123,18 @@ def _read_struct(r: Reader, limits: Limits, scan: UpdateScan, client: int, clock
                 scan.right[len(scan.start)] = right
             else:
                 raise ProtocolError("clock_too_large", f"reference to clock {right[1]}")
+        code = content
         if ref_kind == REF_NONE:
-            ref_kind, ref_client, ref_clock = _read_parent(r, info)
+            ref_kind, ref_client, ref_clock = _read_parent(r, info, scan)
+            if info & 0x20:
+                code |= PARENT_SUB
         if ref_clock >= limits.max_clock:
             raise ProtocolError("clock_too_large", f"reference to clock {ref_clock}")
         kind = TYPE if content == 7 else DELETED if content == 1 else ITEM
-        length = _read_content(r, limits, content)
+        if kind == TYPE:
+            length, code = 1, code - 7 + TYPE_CONTENT + _read_type(r)
+        else:
+            length = _read_content(r, limits, content)
     else:
         raise ProtocolError("unknown_struct", str(content))
     if not length:  # Yrs itself writes empty String structs after some splits (see `empty`)
@@ -127,16 +143,17 @@ def _read_struct(r: Reader, limits: Limits, scan: UpdateScan, client: int, clock
     scan.start.append(clock)
     scan.length.append(length)
     scan.kind.append(kind)
+    scan.content.append(code)
     scan.ref_kind.append(ref_kind)
     scan.ref_client.append(ref_client)
     scan.ref_clock.append(ref_clock)
     return length
 
 
-def _read_parent(r: Reader, info: int) -> tuple[int, int, int]:
+def _read_parent(r: Reader, info: int, scan: UpdateScan) -> tuple[int, int, int]:
     parent_info = r.uint()
     if parent_info == 1:
-        r.string()  # root type name
+        scan.roots[len(scan.start)] = r.string()  # root type name
         ref = (REF_ROOT, 0, 0)
     elif parent_info == 0:
         ref = (REF_PARENT, r.uint(), r.uint())
@@ -164,14 +181,17 @@ def _read_content(r: Reader, limits: Limits, content: int) -> int:
         for _ in range(n):
             skip_any(r, limits.max_any_depth)
         return n
-    if content == 7:  # Type
-        type_ref = r.byte()  # Yrs reads one byte where Yjs reads a varUint: same below 128
-        if type_ref not in _SUPPORTED_TYPE_REFS:
-            raise ProtocolError("unknown_type_ref", str(type_ref))
-        if type_ref == _XML_ELEMENT:
-            r.string()  # node name
-        return 1
     return _read_other_content(r, limits, content)
+
+
+def _read_type(r: Reader) -> int:
+    """Validate a Type content (its clock length is 1); return its type ref."""
+    type_ref = r.byte()  # Yrs reads one byte where Yjs reads a varUint: same below 128
+    if type_ref not in _SUPPORTED_TYPE_REFS:
+        raise ProtocolError("unknown_type_ref", str(type_ref))
+    if type_ref == _XML_ELEMENT:
+        r.string()  # node name
+    return type_ref
 
 
 def _read_other_content(r: Reader, limits: Limits, content: int) -> int:

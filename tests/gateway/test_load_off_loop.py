@@ -33,13 +33,15 @@ async def test_a_bystander_round_trips_while_a_long_letter_loads(
     round_trip_done = threading.Event()
     build = DocShape.from_update.__func__  # type: ignore[attr-defined]
 
-    def held(cls: type[DocShape], state: bytes, limits: Limits = STATE_LIMITS) -> DocShape:
+    def held(
+        cls: type[DocShape], state: bytes, limits: Limits = STATE_LIMITS, doc_field: str = "default"
+    ) -> DocShape:
         if len(state) > BIG:
             built_on.append(threading.get_ident())
             loop.call_soon_threadsafe(building.set)
             if threading.get_ident() != loop_thread:  # on the loop it would never be released
                 round_trip_done.wait(timeout=120)
-        shape: DocShape = build(cls, state, limits)
+        shape: DocShape = build(cls, state, limits, doc_field)
         return shape
 
     monkeypatch.setattr(DocShape, "from_update", classmethod(held))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from gateway import preparse
 from gateway.errors import TOO_LARGE, Refused
 from gateway.preparse import AwarenessEntry, Limits, ProtocolError, UpdateInfo
+from gateway.wire.reader import Reader
 from schemas.settings import Settings
 
 
@@ -26,16 +27,25 @@ def limits_for(settings: Settings) -> Limits:
     return Limits(max_message_bytes=settings.max_message_bytes)
 
 
-def decode(data: bytes, limits: Limits, shape: preparse.DocShape | None = None) -> Inbound:
+def decode(
+    data: bytes,
+    limits: Limits,
+    shape: preparse.DocShape | None = None,
+    *,
+    read_only: bool = False,
+) -> Inbound:
     """Raise Refused (4400 / 4413) for anything that is not one well-formed message.
 
     With `shape` (the letter's known clocks and type depths), updates are also checked against
-    the document they will be applied to.
+    the document they will be applied to. A `read_only` role's updates are never applied: their
+    bodies are not checked (`unread`).
     """
     if len(data) > limits.max_message_bytes:
         raise Refused(TOO_LARGE, "message_too_large")
     try:
         frame = preparse.parse_frame(data, limits)
+        if frame.kind in ("sync_step2", "sync_update") and read_only:
+            return Inbound(frame.kind, frame.body, info=unread(frame.body))
         if frame.kind in ("sync_step2", "sync_update"):
             # A step 2 carries its sender's whole state, with the deletions its Y.Doc holds
             # pending: left out, not refused (docs/security.md "Pending deletions").
@@ -50,3 +60,19 @@ def decode(data: bytes, limits: Limits, shape: preparse.DocShape | None = None) 
         return Inbound(frame.kind, frame.body)
     except ProtocolError as exc:
         raise Refused(exc.close_code, exc.reason) from None
+
+
+def unread(update: bytes) -> UpdateInfo:
+    """A read-only role's update or step 2, refused unapplied (gateway/live/room.py): only
+    whether it is `00 00` and whether it has structs (the client is told it was refused) are
+    read, in O(1). Checking the rest cost a viewer nothing and the loop up to ~1 s a frame
+    (250,000 delete ranges), which no budget of theirs bounded. `blocks`, if it has structs:
+    its first client section's (client, first clock, first clock), not their extent."""
+    r = Reader(update)
+    blocks: tuple[tuple[int, int, int], ...] = ()
+    if r.uint():  # client sections with structs
+        r.uint()  # the first one's struct count
+        client = r.uint()
+        clock = r.uint()
+        blocks = ((client, clock, clock),)
+    return UpdateInfo(blocks=blocks, deletes=(), is_empty=update == b"\x00\x00", new_type_depth=0)

@@ -166,14 +166,21 @@ def _within(budget: TokenBucket, size: int) -> None:
 
 def charged(info: UpdateInfo, size: int) -> int:
     """The bytes a connection's first sync step 2 (the answer to the greeting's step 1) of
-    `size` bytes is charged: what the letter may take of it. Its deletions the letter has made
-    (every reconnect's step 2 repeats the letter's) and the pending ones left out
-    (`info.update`) cost nothing then. Every other update is charged as sent, later step 2s and
-    REST writes included: checking repeated deletions costs the event loop as much as new ones
-    (250,000 ranges: ~0.24 s), and the budget bounds it."""
+    `size` bytes is charged: all but its deletions the letter has made (every reconnect's step 2
+    repeats the letter's), which cost nothing then. Every other update is charged as sent, later
+    step 2s and REST writes included: checking repeated deletions costs the event loop as much
+    as new ones (250,000 ranges: ~0.24 s), and the budget bounds it. Pending deletions (clocks
+    nobody has) are left out of `info.update` too, but charged: free, a new connection a second
+    each sending 200,000 of them kept the loop busy for nothing. What was left out is shared
+    between the repeated ranges and the pending ones by their counts (each range takes 2 to 10
+    bytes), the repeated share at most 10 bytes a range: zero-length ranges, left out too,
+    are never free that way."""
     if info.update is None:
         return size
-    return len(info.update) if info.blocks or info.deletes else 0
+    kept = len(info.update) if info.blocks or info.deletes else 0
+    left_out = max(0, size - len(info.update))
+    repeated = left_out * info.repeated // (info.repeated + info.pending or 1)
+    return kept + left_out - min(repeated, 10 * info.repeated)
 
 
 def _checked(ctx: Context, room: Room, update: bytes) -> UpdateInfo:

@@ -66,6 +66,43 @@ class Reader:
             shift_mult <<= 7
         raise ProtocolError("varint_too_long")
 
+    def deletes(self, client: int, n: int, max_clock: int, out: list[tuple[int, int, int]]) -> None:
+        """`n` ranges of `client`'s deleted clocks (varUint clock, varUint length) onto `out`
+        as (client, clock, length), refused as `uint` refuses them; past `max_clock`:
+        `clock_too_large`. A delete set's bulk (250,000 ranges a message): one loop, varints of
+        up to 3 bytes read inline, where two calls a range cost as much as all the rest."""
+        data, end = self.data, self.end
+        append = out.append
+        for _ in range(n):
+            pos = self.pos
+            if pos + 6 > end:  # near the end: the careful way
+                clock, length = self.uint(), self.uint()
+            else:
+                b, c, d = data[pos], data[pos + 1], data[pos + 2]
+                if b < 0x80:
+                    clock, pos = b, pos + 1
+                elif 0 < c < 0x80:
+                    clock, pos = (b & 0x7F) | c << 7, pos + 2
+                elif c and 0 < d < 0x80:
+                    clock, pos = (b & 0x7F) | (c & 0x7F) << 7 | d << 14, pos + 3
+                else:
+                    clock, pos = self.uint(), self.pos
+                b, c, d = (
+                    (data[pos], data[pos + 1], data[pos + 2]) if pos + 3 <= end else (0x80, 0, 0)
+                )
+                if b < 0x80:
+                    length, self.pos = b, pos + 1
+                elif 0 < c < 0x80:
+                    length, self.pos = (b & 0x7F) | c << 7, pos + 2
+                elif c and 0 < d < 0x80:
+                    length, self.pos = (b & 0x7F) | (c & 0x7F) << 7 | d << 14, pos + 3
+                else:  # longer, overlong, or past a long clock near the end
+                    self.pos = pos
+                    length = self.uint()
+            if clock + length > max_clock:
+                raise ProtocolError("clock_too_large", f"delete of client {client} at {clock}")
+            append((client, clock, length))
+
     def signed(self) -> int:
         """lib0 varInt: bit 8 continues, bit 7 is the sign, 6 value bits, then 7 per byte."""
         first = self.byte()

@@ -219,8 +219,4 @@ def _read_delete_set(r: Reader, limits: Limits, scan: UpdateScan) -> None:
         client = _client_id(r, limits)
         n_ranges = r.count(2, budget, "delete_ranges")
         budget -= n_ranges
-        for _ in range(n_ranges):
-            clock, length = r.uint(), r.uint()
-            if clock + length > limits.max_clock:
-                raise ProtocolError("clock_too_large", f"delete of client {client} at {clock}")
-            scan.deletes.append((client, clock, length))
+        r.deletes(client, n_ranges, limits.max_clock, scan.deletes)

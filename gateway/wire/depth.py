@@ -43,12 +43,15 @@ _PENDING, _IN_PROGRESS = -2, -1
 FREE, ROOT, ELEMENT, XML_TEXT = 0, 1, 2, 3
 _STRING, _EMBED, _FORMAT, _DELETED = 4, 5, 6, 1
 _ELEMENT_TYPE, _TEXT_TYPE = TYPE_CONTENT + 3, TYPE_CONTENT + 6
-XML_FAMILY = 1 << _ELEMENT_TYPE | 1 << _TEXT_TYPE  # a TipTap letter's root: Y.XmlFragment
+# A TipTap letter's root, a Y.XmlFragment, holds elements only: ProseMirror's doc is `block+`,
+# and y-tiptap cannot render a Y.XmlText there (it throws, shows an empty letter, and the next
+# keystroke rewrites the letter without what it could not read).
+XML_FAMILY = 1 << _ELEMENT_TYPE
 TEXT_FAMILY = 1 << _STRING | 1 << _EMBED | 1 << _FORMAT  # a letter whose body is one Y.Text
 # What content (code & 31, a bit each) each slot takes. y-prosemirror puts elements and texts
 # under an element, text and formats (marks) in a text: an embed there is a text node it cannot
 # make, and it deletes the whole Y.XmlText. Deleted content fits anywhere.
-_FITS = (-1, XML_FAMILY | TEXT_FAMILY | 1 << _DELETED, XML_FAMILY | 1 << _DELETED,
+_FITS = (-1, XML_FAMILY | TEXT_FAMILY | 1 << _DELETED, XML_FAMILY | 1 << _TEXT_TYPE | 1 << _DELETED,
          1 << _STRING | 1 << _FORMAT | 1 << _DELETED)  # fmt: skip
 
 # (client, clock) -> (container depth, struct kind, slot, slot of a type's children), or None.

@@ -134,7 +134,7 @@ def test_concurrent_clients_and_merged_updates() -> None:
     ta.children.append(XmlElement("paragraph")).children.append(XmlText("from a"))
     b.apply_update(a.get_update())
     tb.children.append(XmlElement("paragraph")).children.append(XmlText("from b"))
-    ta.children.append(XmlText("also a"))
+    ta.children.append(XmlElement("paragraph")).children.append(XmlText("also a"))
     a.apply_update(b.get_update(a.get_state()))
     merged = merge_updates(a.get_update(), b.get_update())
     sv = check_state_vector(a.get_state(), LIMITS)

@@ -77,10 +77,11 @@ class Gateway:
             self._alive = asyncio.create_task(self._keep_alive())
             self.attendance.start()
 
-    async def document(self, letter_id: str) -> Doc[Any]:
+    async def document(self, letter_id: str, fresh: bool = True) -> Doc[Any]:
         """The letter's current document: the held room's, else rebuilt (gateway/live/unheld.py).
-        LogUnavailableError when it cannot be read."""
-        room = await self._held(letter_id)
+        LogUnavailableError when it cannot be read. Not `fresh`: a held room's as it is, without
+        waiting for writes other instances acknowledged (`_held`)."""
+        room = await self._held(letter_id, fresh)
         if room is not None:
             return room.doc
         doc: Doc[Any] = Doc()
@@ -105,10 +106,11 @@ class Gateway:
         doc.apply_update(state)
         return with_pending(doc.get_update(vector), pending_parts(doc, [state]))
 
-    async def _held(self, letter_id: str) -> Room | None:
-        """The letter's room once loaded, if this instance holds it (not failed), and once it
-        holds what the log held when asked (Tail.caught_up): a write acknowledged by another
-        instance is in what a read here answers, within the append timeout, else 503."""
+    async def _held(self, letter_id: str, fresh: bool = True) -> Room | None:
+        """The letter's room once loaded, if this instance holds it (not failed), and, if
+        `fresh`, once it holds what the log held when asked (Tail.caught_up): a write
+        acknowledged by another instance is in what a read here answers, within the append
+        timeout, else 503."""
         room = self.rooms.get(letter_id)
         if room is None or room.failed:
             return None
@@ -116,7 +118,7 @@ class Gateway:
             await room.ready()
         except Refused as refusal:
             raise LogUnavailableError(f"letter {letter_id} could not be loaded") from refusal
-        if not await self.tail.caught_up(letter_id, self.ctx.settings.append_timeout_s):
+        if fresh and not await self.tail.caught_up(letter_id, self.ctx.settings.append_timeout_s):
             self.ctx.metrics.refuse("read_behind")
             raise LogUnavailableError(f"letter {letter_id}: the log's tail is behind")
         return room

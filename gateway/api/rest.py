@@ -209,7 +209,7 @@ async def create_letter(
     except Unconfirmed as exc:
         raise HTTPException(504, UNCONFIRMED) from exc
     except LogError as exc:
-        raise HTTPException(503, "log unavailable") from exc
+        raise HTTPException(503, "log unavailable", retry_after(1.0)) from exc
     gateway.access.remember(meta)
     return out
 

@@ -79,5 +79,5 @@ async def save_version(
     except Unconfirmed as exc:  # GET .../versions tells whether it was saved
         raise HTTPException(504, UNCONFIRMED) from exc
     except LogError as exc:
-        raise HTTPException(503, "log unavailable") from exc
+        raise HTTPException(503, "log unavailable", retry_after(1.0)) from exc
     return VersionSavedOut(letter_id=letter_id, label=label, offset=offsets[-1])

@@ -112,7 +112,9 @@ async def resolved(collab: Collab, letter_id: str, anchors: list[Anchor]) -> lis
     off the event loop."""
     if not anchors:
         return []
-    doc = await collab.doc(letter_id)
+    # Positions only, for a listing: not waiting for other instances' writes (a stalled log
+    # would make every listing of a held letter wait, then 503); a thread's text is PostgreSQL's.
+    doc = await collab.doc(letter_id, fresh=False)
     at = _version(collab, letter_id, doc)
     found = RESOLVED.get(at, anchors)
     if found is None:

@@ -37,6 +37,7 @@ from schemas.events import (
 from schemas.keys import ydoc_offset_key
 
 COMMENTERS = frozenset({"editor", "commenter", "service"})
+RETRY_1 = {"Retry-After": "1"}  # a 503 of the log: when to come back
 CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
 CATCH_UP_POLL_S = 0.02
 RECENT_APPENDS_S = 10.0  # how far back a notifications read waits for our appends
@@ -115,7 +116,7 @@ class Collab:
         except Unconfirmed as exc:  # it may still land: a retried comment could show twice
             raise CollabError(504, UNCONFIRMED) from exc
         except LogError as exc:  # refused: nothing logged, a retry is safe
-            raise CollabError(503, "log unavailable") from exc
+            raise CollabError(503, "log unavailable", headers=RETRY_1) from exc
         self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
         now = time.monotonic()
         if type_.startswith("comment.") or type_ == "notification.read":
@@ -220,14 +221,15 @@ class Collab:
         503 if they are not in the log within the append timeout."""
         if not await self.gateway.rooms.logged(letter_id, self.ctx.settings.append_timeout_s):
             self.ctx.metrics.refuse("log_behind")
-            raise CollabError(503, "log behind", headers={"Retry-After": "1"})
+            raise CollabError(503, "log behind", headers=RETRY_1)
 
-    async def doc(self, letter_id: str) -> Doc[Any]:
-        """The letter's current document, as a REST read has it."""
+    async def doc(self, letter_id: str, fresh: bool = True) -> Doc[Any]:
+        """The letter's current document, as a REST read has it (not `fresh`: a held letter's
+        as this instance has it, not waiting for the log: Gateway.document)."""
         try:
-            return await self.gateway.document(letter_id)
+            return await self.gateway.document(letter_id, fresh)
         except LogError as exc:
-            raise CollabError(503, "log unavailable") from exc
+            raise CollabError(503, "log unavailable", headers=RETRY_1) from exc
 
     async def state(self, letter_id: str) -> bytes:
         """The letter's current document as one update: a copy other threads may read (the

@@ -53,3 +53,6 @@ async def test_sections_follow_the_same_rule(collab: Collab) -> None:  # noqa: F
     assert refused.status_code == 422, refused.text  # U+2066, an isolate
     kept = await collab.call("POST", f"/v1/letters/{letter}/locks/a%E2%80%8Fb", user="al")
     assert kept.is_success, kept.text  # U+200F, a mark
+    for invisible in ("intro%E2%80%8B", "%E2%80%8B", "%EF%BB%BF", "%E2%81%A0", "%C2%AD"):
+        hidden = await collab.call("POST", f"/v1/letters/{letter}/locks/{invisible}", user="al")
+        assert hidden.status_code == 422, (invisible, hidden.text)  # a second "intro", a blank

@@ -209,7 +209,7 @@ async def test_a_request_does_not_wait_behind_another_reading_the_log(
     """While one request's read of the log is slow (a stalled broker), another for the same
     letter reads on its own instead of queueing behind it (they used to wait in line)."""
     await _folded_then_more(log, settings)
-    real, stalled, release = histories.scan, asyncio.Event(), asyncio.Event()
+    real, stalled, release = loader.scan, asyncio.Event(), asyncio.Event()  # as history imports it
 
     async def slow(*args: Any, **kwargs: Any) -> Any:
         if not stalled.is_set():  # the first read only

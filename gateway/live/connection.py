@@ -432,13 +432,17 @@ class Connection:
                 self._awareness.wait(msg)  # relayed once the rate allows
                 return None
         clients = None
-        if msg.info is not None and not can_edit:
+        if msg.info is not None and not can_edit and not answers:
             # Unread, but received: a viewer's 1 MB frames at the frame rate cost the loop their
-            # bytes (unmasked, copied; 8 a second of 800 KB: echoes elsewhere up to 1.2 s).
+            # bytes (unmasked, copied; 8 a second of 800 KB: echoes elsewhere up to 1.2 s). Not
+            # the answer to our greeting: each reconnect's repeats the letter's whole delete set
+            # (a viewer of a long-edited letter was closed 4429 after a few reconnects), and the
+            # handshake budget bounds how often there is one.
             charge_bytes(self.update_budget, len(msg.body))
         if msg.info is not None and can_edit:
             budget, used = self.update_budget, self.client_ids
-            size = charged(msg.info, len(msg.body)) if answers else len(msg.body)
+            spans = room.shape.deleted_spans
+            size = charged(msg.info, len(msg.body), spans) if answers else len(msg.body)
             clients, unknown = admit_update(room, self.claims, budget, used, msg.info, size)
             if unknown:
                 return self._claim(room, data, unknown)

@@ -178,6 +178,12 @@ class DocShape:
         if info.deletes:  # after the runs: the update's own structs are known clocks now
             self._deleted.record(info.deletes, self.known_clock)
 
+    @property
+    def deleted_spans(self) -> int:
+        """How many ranges of deleted clocks the letter has recorded (all clients): the most a
+        genuine delete set repeats (Yjs and Yrs merge adjacent ranges)."""
+        return self._deleted.spans
+
     def has_deleted(self, client: int, clock: int, length: int) -> bool:
         """Whether the letter has deleted all of `client`'s clocks [clock, clock + length)."""
         return self._deleted.covers(client, clock, length)

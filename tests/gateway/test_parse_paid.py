@@ -17,6 +17,7 @@ from gateway.errors import RATE_LIMITED
 from gateway.live.writes import charged
 from gateway.preparse import DocShape, Limits, ProtocolError, check_update
 from gateway.wire.reader import Reader
+from gateway.wire.update import scan_update
 from tests.gateway.harness import Running
 from tests.gateway.test_clock_gaps import PROBE, STEP1, STEP2, _until
 
@@ -195,3 +196,40 @@ async def test_a_viewers_updates_are_charged_as_sent(gw: Running) -> None:
         with pytest.raises(websockets.ConnectionClosed):
             await _until(ws, STEP2)
     assert ws.close_code == RATE_LIMITED
+
+
+def test_a_first_step_2_repeating_one_range_over_and_over_pays_for_the_copies() -> None:
+    """A genuine step 2 repeats each of the letter's ranges once (Yjs and Yrs merge adjacent
+    ones): one deleted range listed 10,000 times goes free only as often as the letter has
+    ranges."""
+    shape, repeats = _letter_with_deletions()
+    client, clock, length = scan_update(repeats, LIMITS).deletes[0]
+    body = bytearray(write_var_uint(0) + write_var_uint(1))
+    body += write_var_uint(client) + write_var_uint(10_000)
+    body += (write_var_uint(clock) + write_var_uint(length)) * 10_000
+    copies = bytes(body)
+    info = check_update(copies, LIMITS, shape, strip_pending=True)
+    assert info.repeated == 10_000 and shape.deleted_spans <= 1_000
+    assert charged(info, len(copies)) == 0  # by count alone, free
+    assert charged(info, len(copies), shape.deleted_spans) >= 0.85 * len(copies)
+
+
+async def test_a_viewers_answer_to_the_greeting_is_not_charged(gw: Running) -> None:
+    """Each reconnect's step 2 repeats the letter's whole delete set: a viewer of a long-edited
+    letter was closed 4429 after a few reconnects. Only the answer to our step 1 goes free."""
+    letter = await gw.create_letter()
+    ws = await websockets.connect(gw.ws_url(letter, gw.token(user="val", role="viewer")))
+    assert (await ws.recv())[:2] == STEP1
+    ctx = gw.app.state.gateway.ctx
+    with ctx.update_bytes.held(("firm-a", "val")) as budget:
+        budget.tokens, budget.at = budget.burst / 2, time.monotonic()
+        before = budget.tokens
+        await ws.send(_message(STEP2, _deletions(20_000)))
+        await ws.send(PROBE)
+        await _until(ws, STEP2)
+        assert budget.tokens >= before  # refilled, nothing taken
+        await ws.send(_message(UPDATE, _deletions(20_000)))
+        await ws.send(PROBE)
+        await _until(ws, STEP2)
+        assert budget.tokens < before - 20_000  # any other is charged as sent
+    await ws.close()

@@ -72,10 +72,20 @@ def too_many_requests(wait_s: float) -> HTTPException:
     return HTTPException(429, "too many requests", retry_after(wait_s))
 
 
+LOG_RETRY_S = 1.0  # a 503 of the log (down, or behind): when to come back
+
+
+def log_unavailable_error(detail: str = "log unavailable") -> HTTPException:
+    """503 for a route that needed the log: nothing was written, come back in LOG_RETRY_S."""
+    return HTTPException(503, detail, retry_after(LOG_RETRY_S))
+
+
 async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Any route that needed the log while it could not be reached (finding or loading a
     letter, appending): 503, as documented, rather than a 500."""
-    return ErrorResponse({"detail": "log unavailable"}, status_code=503, headers=retry_after(1.0))
+    return ErrorResponse(
+        {"detail": "log unavailable"}, status_code=503, headers=retry_after(LOG_RETRY_S)
+    )
 
 
 REDIS_RETRY_S = 5

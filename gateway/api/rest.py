@@ -22,7 +22,13 @@ from gateway.access import LetterMeta
 from gateway.api import idempotency
 from gateway.api.anonymous import VERIFIED
 from gateway.api.names import ONE_LINE, one_line
-from gateway.api.responses import AUTHENTICATED, errors, retry_after, too_many_requests
+from gateway.api.responses import (
+    AUTHENTICATED,
+    errors,
+    log_unavailable_error,
+    retry_after,
+    too_many_requests,
+)
 from gateway.auth import Claims, bearer_token
 from gateway.content import PARAGRAPH_BYTES, initial_update, plain_text
 from gateway.context import Context
@@ -209,7 +215,7 @@ async def create_letter(
     except Unconfirmed as exc:
         raise HTTPException(504, UNCONFIRMED) from exc
     except LogError as exc:
-        raise HTTPException(503, "log unavailable", retry_after(1.0)) from exc
+        raise log_unavailable_error() from exc
     gateway.access.remember(meta)
     return out
 

@@ -10,14 +10,12 @@ only once every edit this instance accepted for the letter before the request is
 `append_timeout_s` for them; else 503 `log behind` with Retry-After, nothing appended.
 """
 
-import re
-
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from eventlog.errors import LogError
-from gateway.api.names import ONE_LINE
-from gateway.api.responses import AUTHENTICATED, errors, retry_after
+from gateway.api.names import ONE_LINE, one_line
+from gateway.api.responses import AUTHENTICATED, errors, log_unavailable_error, retry_after
 from gateway.api.rest import ClaimsDep, GatewayDep, reachable
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from schemas.events import Topic, VersionSaved
@@ -34,7 +32,7 @@ class SaveVersion(BaseModel):
     @field_validator("label")
     @classmethod
     def _one_line(cls, label: str) -> str:
-        if re.fullmatch(ONE_LINE, label) is None:
+        if not one_line(label):
             raise ValueError("one line of text, not blank, without control characters")
         return label
 
@@ -79,5 +77,5 @@ async def save_version(
     except Unconfirmed as exc:  # GET .../versions tells whether it was saved
         raise HTTPException(504, UNCONFIRMED) from exc
     except LogError as exc:
-        raise HTTPException(503, "log unavailable", retry_after(1.0)) from exc
+        raise log_unavailable_error() from exc
     return VersionSavedOut(letter_id=letter_id, label=label, offset=offsets[-1])

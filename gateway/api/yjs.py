@@ -21,17 +21,17 @@ from pydantic import BaseModel
 from gateway import inbound, outgoing
 from gateway.access import LetterMeta
 from gateway.api import idempotency
-from gateway.api.responses import AUTHENTICATED, errors, retry_after
+from gateway.api.responses import AUTHENTICATED, errors, log_unavailable_error, retry_after
 from gateway.api.rest import ClaimsDep, GatewayDep, reachable
 from gateway.auth import Claims
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, Refused
-from gateway.live.writes import OverBudget, Unlogged
+from gateway.live.writes import OverBudget, Unlogged, write_wait_s
 from gateway.service import Gateway
 
 router = APIRouter()
 BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 # Close codes of a refused update (gateway/errors.py) as HTTP statuses.
-STATUS = {MALFORMED: 422, FORBIDDEN: 403, TOO_LARGE: 413, LOG_UNAVAILABLE: 503}
+STATUS = {MALFORMED: 422, FORBIDDEN: 403, TOO_LARGE: 413}
 
 
 class UpdateOut(BaseModel):
@@ -98,7 +98,7 @@ async def write_update(
     if idempotency_key is not None:
         ticket = await idempotency.begin_update(
             ctx.redis, claims, idempotency_key, letter_id, update,
-            ctx.settings.idempotency_ttl_s, ctx.settings.append_timeout_s * 2,  # writes.py's wait
+            ctx.settings.idempotency_ttl_s, write_wait_s(ctx.settings),
         )  # fmt: skip
         if ticket is None:  # logged by the same request before
             response.headers[idempotency.REPLAYED] = "true"
@@ -109,7 +109,7 @@ async def write_update(
             await _write(gateway, meta, claims, update)
     except Unlogged as exc:
         ctx.metrics.refuse(exc.reason)
-        raise HTTPException(503, exc.reason.replace("_", " ")) from None
+        raise log_unavailable_error(exc.reason.replace("_", " ")) from None
     return answer
 
 
@@ -124,6 +124,7 @@ async def _write(gateway: Gateway, meta: LetterMeta, claims: Claims, update: byt
         raise HTTPException(429, exc.detail, retry_after(exc.wait_s)) from None
     except Refused as exc:
         gateway.ctx.metrics.refuse(exc.reason)
-        status = STATUS.get(exc.code, 422)
-        headers = retry_after(1.0) if exc.reason == "log_behind" else None
-        raise HTTPException(status, exc.reason.replace("_", " "), headers) from None
+        detail = exc.reason.replace("_", " ")
+        if exc.code == LOG_UNAVAILABLE:  # down or behind: come back
+            raise log_unavailable_error(detail) from None
+        raise HTTPException(STATUS.get(exc.code, 422), detail) from None

@@ -20,6 +20,7 @@ from pycrdt import Doc
 from eventlog.errors import LogError
 from gateway import outgoing
 from gateway.access import LetterMeta
+from gateway.api.responses import LOG_RETRY_S, retry_after
 from gateway.auth import Claims
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from gateway.live.presence import stamp
@@ -37,7 +38,6 @@ from schemas.events import (
 from schemas.keys import ydoc_offset_key
 
 COMMENTERS = frozenset({"editor", "commenter", "service"})
-RETRY_1 = {"Retry-After": "1"}  # a 503 of the log: when to come back
 CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
 CATCH_UP_POLL_S = 0.02
 RECENT_APPENDS_S = 10.0  # how far back a notifications read waits for our appends
@@ -116,7 +116,7 @@ class Collab:
         except Unconfirmed as exc:  # it may still land: a retried comment could show twice
             raise CollabError(504, UNCONFIRMED) from exc
         except LogError as exc:  # refused: nothing logged, a retry is safe
-            raise CollabError(503, "log unavailable", headers=RETRY_1) from exc
+            raise CollabError(503, "log unavailable", headers=retry_after(LOG_RETRY_S)) from exc
         self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
         now = time.monotonic()
         if type_.startswith("comment.") or type_ == "notification.read":
@@ -221,7 +221,7 @@ class Collab:
         503 if they are not in the log within the append timeout."""
         if not await self.gateway.rooms.logged(letter_id, self.ctx.settings.append_timeout_s):
             self.ctx.metrics.refuse("log_behind")
-            raise CollabError(503, "log behind", headers=RETRY_1)
+            raise CollabError(503, "log behind", headers=retry_after(LOG_RETRY_S))
 
     async def doc(self, letter_id: str, fresh: bool = True) -> Doc[Any]:
         """The letter's current document, as a REST read has it (not `fresh`: a held letter's
@@ -229,9 +229,4 @@ class Collab:
         try:
             return await self.gateway.document(letter_id, fresh)
         except LogError as exc:
-            raise CollabError(503, "log unavailable", headers=RETRY_1) from exc
-
-    async def state(self, letter_id: str) -> bytes:
-        """The letter's current document as one update: a copy other threads may read (the
-        live document must only be touched on the event loop)."""
-        return (await self.doc(letter_id)).get_update()
+            raise CollabError(503, "log unavailable", headers=retry_after(LOG_RETRY_S)) from exc

@@ -24,6 +24,7 @@ from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
 from gateway.preparse import ProtocolError, UpdateInfo, check_update
 from schemas.ids import uuid7
+from schemas.settings import Settings
 
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions: the only update that is free
 
@@ -113,7 +114,7 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     room.accept_update(writer, new, new_info, True, clients, update)  # checks the owners again
     gone: asyncio.Future[Any] = asyncio.ensure_future(room.closed.wait())  # a failed append
     waits: list[asyncio.Future[Any]] = [writer.logged, gone]
-    timeout = ctx.settings.append_timeout_s * 2  # a stuck append fails the room before this
+    timeout = write_wait_s(ctx.settings)
     try:
         await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -121,6 +122,12 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     if not writer.logged.done():
         raise Unlogged(LOG_UNAVAILABLE, "log_unavailable")
     writer.logged.result()
+
+
+def write_wait_s(settings: Settings) -> float:
+    """How long a REST write waits for the log at most: a stuck append fails the room (its
+    connections closed, the write answered 503) within the append timeout, before this."""
+    return settings.append_timeout_s * 2
 
 
 def admit_update(

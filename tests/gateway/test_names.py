@@ -12,10 +12,14 @@ from tests.collab.conftest import Collab, collab  # noqa: F401  (the fixture)
 from tests.gateway.harness import Running
 
 FORGING = ["a\u202eb", "\u202ax", "x\u2066y\u2069", "a\u2028b", "a\u2029b", "a\x85b", "x\ud800"]
-KEPT = ["Müller ./. Schmidt \u200f", "\u05e9\u05dc\u05d5\u05dd \u200e(2)", "Intro été", "a\u00a0b"]
+# Invisible, joining nothing: "intro\u200b" would read as a second "intro".
+HIDDEN = ["intro\u200b", "a\xadb", "\ufeffintro", "a\u2060b", "a\u206eb", "a\U000e0041b"]
+KEPT = ["Müller ./. Schmidt \u200f", "\u05e9\u05dc\u05d5\u05dd \u200e(2)", "Intro été", "a\u00a0b",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f468\u200d\U0001f469",
+        "第1章\u3000概要"]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", FORGING)
+@pytest.mark.parametrize("name", FORGING + HIDDEN)
 def test_names_that_would_reorder_or_break_lines_are_refused(name: str) -> None:
     assert not one_line(name)
 
@@ -36,7 +40,7 @@ async def _post(gw: Running, path: str, body: dict[str, Any]) -> httpx.Response:
 
 async def test_titles_and_labels_refuse_bidi_overrides(gw: Running) -> None:
     letter = await gw.create_letter("Dear Sir,")
-    for name in ("Smith \u202esenoJ", "\u2067Jones"):
+    for name in ("Smith \u202esenoJ", "\u2067Jones", "intro\u200b"):
         titled = await _post(gw, "/v1/letters", {"firm_id": "firm-a", "title": name})
         assert titled.status_code == 422, titled.text
         assert titled.json()["detail"].startswith("invalid request: body.title: "), titled.text
@@ -53,6 +57,8 @@ async def test_sections_follow_the_same_rule(collab: Collab) -> None:  # noqa: F
     assert refused.status_code == 422, refused.text  # U+2066, an isolate
     kept = await collab.call("POST", f"/v1/letters/{letter}/locks/a%E2%80%8Fb", user="al")
     assert kept.is_success, kept.text  # U+200F, a mark
+    spaced = await collab.call("POST", f"/v1/letters/{letter}/locks/a%C2%A0b", user="al")
+    assert spaced.is_success, spaced.text  # a no-break space, as in a title
     for invisible in ("intro%E2%80%8B", "%E2%80%8B", "%EF%BB%BF", "%E2%81%A0", "%C2%AD"):
         hidden = await collab.call("POST", f"/v1/letters/{letter}/locks/{invisible}", user="al")
         assert hidden.status_code == 422, (invisible, hidden.text)  # a second "intro", a blank

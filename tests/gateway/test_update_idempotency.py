@@ -125,6 +125,7 @@ async def test_one_the_log_did_not_confirm_stays_claimed_until_it_lapses(pair: P
     pair.log.broken = True  # a's room fails; its rescue appends the update once the log is back
     failed = await pair.post(pair.a, letter, update, "draft-4")
     assert (failed.status_code, failed.json()) == (503, {"detail": "log unavailable"})
+    assert failed.headers["Retry-After"] == "1"
     key = keys.idempotency_key("firm-a", "drafter", "draft-4")
     assert 0 < await pair.redis.ttl(key) <= 2 * TIMEOUT_S + PENDING_SLACK_S + 1  # pending
     retry = await pair.post(pair.b, letter, update, "draft-4")

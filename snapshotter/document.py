@@ -36,7 +36,6 @@ from pycrdt._base import base_types
 from pycrdt._pycrdt import XmlElement as YXmlElement
 from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
-from pycrdt._xml import _integrated_to_wrapper
 
 from schemas.ystate import newlines, pending_parts, with_pending
 from snapshotter.moved import MovedText, code_points
@@ -175,8 +174,8 @@ class LetterDocument:
         `snapshot()` does. A block no update touched since the last call is the very same
         tuple; after an update yrs integrated in part without change events (`_settle`), every
         block is a new one."""
-        with self._doc.transaction() as transaction:  # one read transaction, not one per node
-            return self._blocks(transaction._txn)
+        with self._doc.transaction():  # one read transaction, not one per node
+            return self._blocks()
 
     def snapshot(self) -> Snapshot:
         rendered = self.blocks()
@@ -202,19 +201,19 @@ class LetterDocument:
             children = self._root.integrated.children(txn)
             return [_shadow(child, txn, inline=False) for child in children], ""
 
-    def _blocks(self, txn: Any) -> list[tuple[Json, str]]:
+    def _blocks(self) -> list[tuple[Json, str]]:
         if self._is_text():  # emptied, it renders as one never written (no blocks)
             text = str(self._body_text)
             return [(_paragraph(line), line) for line in text.split("\n")] if text else []
         # The children in one walk: yrs finds the child at an index by walking from the first,
         # so reading them by index was quadratic (10,000 blocks: 1 s to 6 s per snapshot).
-        children = self._root.integrated.children(txn)
+        children = list(self._root.children)
         if self._cache is None or len(self._cache) != len(children):
             self._cache = [None] * len(children)
         cache = self._cache
         for index, entry in enumerate(cache):
             if entry is None:
-                block = _node_json(_integrated_to_wrapper(self._doc, children[index]))
+                block = _node_json(children[index])
                 cache[index] = (block, _block_text(block))
         return [entry for entry in cache if entry is not None]
 

@@ -26,7 +26,7 @@ from tools import backfill_snapshotter as snapshotter
 from tools.lease import RELEASE, LeaseLost, lease
 from tools.progress import Meter
 from tools.replay import exists
-from tools.sources import Sources
+from tools.sources import Sources, alive
 
 TARGETS = ("projector", "snapshotter", "locks", "all")
 
@@ -232,7 +232,7 @@ async def _holder(src: Sources) -> str | None:
         return None
     host, pid, machine, token = named
     here = _machine()
-    if here and machine == here and pid.isdigit() and not _alive(int(pid)):
+    if here and machine == here and pid.isdigit() and not alive(int(pid)):
         await src.redis.eval(RELEASE, 1, PROJECTOR_RUN, token)
         return None
     return f"pid {pid} on {host}"
@@ -256,16 +256,6 @@ def _machine() -> str:
             return f"{boot.read().strip()}/{os.stat('/proc/self/ns/pid').st_ino}"
     except OSError:
         return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
 
 
 @contextlib.asynccontextmanager

@@ -160,7 +160,7 @@ def _postgres_port(pidfile: Path) -> int | None:
     # postmaster.pid: pid, data dir, start time, port, socket dir, listen address, ...
     try:
         lines = pidfile.read_text().splitlines()
-        return int(lines[3]) if _alive(int(lines[0])) else None
+        return int(lines[3]) if alive(int(lines[0])) else None
     except (OSError, ValueError, IndexError):
         return None
 
@@ -176,7 +176,8 @@ def _redis_port(pidfile: Path) -> int | None:
     return None if found is None else int(found.group(1) or found.group(2))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` of this machine (pid namespace) runs, whoever's it is."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -22,6 +22,7 @@ import asyncpg
 import uvloop
 
 from schemas.settings import Settings
+from schemas.stores import raise_if_cancelled
 from snapshotter.migrate import MigrationError
 from snapshotter.store import StalePositionError
 from tools.backfill import TARGETS, UnknownLetters, backfill
@@ -132,15 +133,12 @@ async def _interruptible(work: Awaitable[T]) -> T:
     """`work`, reported as interrupted once Ctrl-C has cancelled it (the runner cancels this
     task): whatever else it raised or did meanwhile was the interrupt's doing, e.g. a
     PostgreSQL commit cut short ("position is no longer N"), and would hide it."""
-    task = asyncio.current_task()
     try:
         result = await work
     except Exception:
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError from None  # the runner makes it a KeyboardInterrupt
+        raise_if_cancelled()  # the runner makes it a KeyboardInterrupt
         raise
-    if task is not None and task.cancelling():  # the cancel was swallowed on the way
-        raise asyncio.CancelledError
+    raise_if_cancelled()  # the cancel was swallowed on the way
     return result
 
 

@@ -169,58 +169,45 @@ async def _audit_and_tail(
     on its partition folded here as the snapshotter will fold them (from its saved state of the
     letter, so bursts open across the position close as they will there); None where that
     cannot be exact (no position, another log, a state the tail cannot start from)."""
-    async with _reading(src, letter_id) as tail:
-        return await _with_tail(src, tail, letter_id, since_ms, until_ms, after, wanted, desc)
-
-
-async def _with_tail(
-    src: Sources,
-    tail: "_Tail",
-    letter_id: str,
-    since_ms: int | None,
-    until_ms: int | None,
-    after: Cursor | None,
-    wanted: int | None,
-    desc: bool,
-) -> list[Entry] | None:
-    topic, partition = src.letters_topic, src.partition_of(letter_id)
-    # Read before the transaction, not to hold a connection over the log: a few records while
-    # the snapshotter keeps up (other letters' included), never the whole letter.
-    seen = await tail.advance(src, letter_id)
-    if seen is None:
-        return None  # far behind (stopped): the log's fold, kept between pages, reads less
-    state, skipped = None, frozenset[int]()
-    async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        # One snapshot: the position, the rows it covers and the state saved with them.
-        committed = await snapshotter_position(conn, topic, partition)
-        if committed is None or committed < seen:
-            return None  # reset meanwhile (a rebuild): its rows are not the tail's seam
-        rows = await _from_audit(conn, letter_id, since_ms, until_ms, after, wanted, desc)
-        # The snapshotter may commit past what was read meanwhile: its rows cover that much.
-        tail.moved(committed)
-        if tail.records and tail.folder is None:
-            store = Store(conn)
-            states = await store.load_states(
-                [letter_id], field_name=src.settings.doc_field,
-                window_ms=int(src.settings.audit_edit_window_s * 1000), committed=committed,
-            )  # fmt: skip
-            if not states:
-                return None  # created past the position: PostgreSQL holds none of it
-            state = states[0]
-            if state.unsaved_from is not None and state.unsaved_from < committed:
-                skipped = frozenset(
-                    await store.quarantined(topic, partition, state.unsaved_from, committed)
-                )
-    if not tail.records:
-        return rows
-    try:
-        if state is not None:
-            await tail.start(src, state, skipped)
-        folded = tail.entries()
-    except PoisonRecord:
-        return None
-    ahead = _window(folded, since_ms, until_ms, after, wanted, desc)
-    return sorted(rows + ahead, key=_cursor, reverse=desc)[:wanted]
+    async with _reading(src, letter_id) as tail:  # one reader extends the letter's fold
+        topic, partition = src.letters_topic, src.partition_of(letter_id)
+        # Read before the transaction, not to hold a connection over the log: a few records while
+        # the snapshotter keeps up (other letters' included), never the whole letter.
+        seen = await tail.advance(src, letter_id)
+        if seen is None:
+            return None  # far behind (stopped): the log's fold, kept between pages, reads less
+        state, skipped = None, frozenset[int]()
+        async with src.pg.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            # One snapshot: the position, the rows it covers and the state saved with them.
+            committed = await snapshotter_position(conn, topic, partition)
+            if committed is None or committed < seen:
+                return None  # reset meanwhile (a rebuild): its rows are not the tail's seam
+            rows = await _from_audit(conn, letter_id, since_ms, until_ms, after, wanted, desc)
+            # The snapshotter may commit past what was read meanwhile: its rows cover that much.
+            tail.moved(committed)
+            if tail.records and tail.folder is None:
+                store = Store(conn)
+                states = await store.load_states(
+                    [letter_id], field_name=src.settings.doc_field,
+                    window_ms=int(src.settings.audit_edit_window_s * 1000), committed=committed,
+                )  # fmt: skip
+                if not states:
+                    return None  # created past the position: PostgreSQL holds none of it
+                state = states[0]
+                if state.unsaved_from is not None and state.unsaved_from < committed:
+                    skipped = frozenset(
+                        await store.quarantined(topic, partition, state.unsaved_from, committed)
+                    )
+        if not tail.records:
+            return rows
+        try:
+            if state is not None:
+                await tail.start(src, state, skipped)
+            folded = tail.entries()
+        except PoisonRecord:
+            return None
+        ahead = _window(folded, since_ms, until_ms, after, wanted, desc)
+        return sorted(rows + ahead, key=_cursor, reverse=desc)[:wanted]
 
 
 async def unfolded(src: Sources, letter_id: str) -> int:

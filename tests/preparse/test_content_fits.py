@@ -205,4 +205,5 @@ def test_trusted_state_is_recorded_not_refused() -> None:
     shape.absorb(_edit(lambda d: d.get("default", type=Text).insert(0, "x")))
     assert family != 0 and shape.family == family  # recorded, the letter's family kept
     # Without a shape, the root's family is not known: only slots within the update are.
-    assert check_update(_edit(lambda d: d.get("default", type=Text).insert(0, "x")), LIMITS)
+    info = check_update(_edit(lambda d: d.get("default", type=Text).insert(0, "x")), LIMITS)
+    assert info.blocks  # checked, not refused

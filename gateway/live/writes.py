@@ -171,26 +171,20 @@ def _within(budget: TokenBucket, size: int) -> None:
         raise OverBudget(wait)
 
 
-def charged(info: UpdateInfo, size: int, letter_spans: int | None = None) -> int:
+def charged(info: UpdateInfo, size: int, letter_spans: int) -> int:
     """The bytes a connection's first sync step 2 (the answer to the greeting's step 1) of
-    `size` bytes is charged: all but its deletions the letter has made (every reconnect's step 2
-    repeats the letter's), which cost nothing then. Every other update is charged as sent, later
-    step 2s and REST writes included: checking repeated deletions costs the event loop as much
-    as new ones (250,000 ranges: ~0.24 s), and the budget bounds it. Pending deletions (clocks
-    nobody has) are left out of `info.update` too, but charged: free, a new connection a second
-    each sending 200,000 of them kept the loop busy for nothing. What was left out is shared
-    between the repeated ranges and the pending ones by their counts (each range takes 2 to 10
-    bytes), the repeated share at most 10 bytes a range: zero-length ranges, left out too,
-    are never free that way; nor more of them than the letter has ranges (`letter_spans`): a
-    genuine step 2 repeats each at most once, and one deleted range listed 200,000 times went
-    free (~0.4 s of the loop a connection)."""
-    if info.update is None:
-        return size
-    kept = len(info.update) if info.blocks or info.deletes else 0
-    left_out = max(0, size - len(info.update))
-    free = info.repeated if letter_spans is None else min(info.repeated, letter_spans)
-    repeated = left_out * free // (info.repeated + info.pending or 1)
-    return kept + left_out - min(repeated, 10 * free)
+    `size` bytes is charged: all but the bytes of its deletions the letter has made (every
+    reconnect's step 2 repeats the letter's delete set), and of no more of them than the letter
+    has ranges (`letter_spans`: a genuine step 2 repeats each once; one deleted range listed
+    200,000 times went free, ~0.4 s of the loop a connection). Every other update is charged
+    as sent, later step 2s and REST writes included: checking repeated deletions costs the loop
+    as much as new ones (250,000 ranges: ~0.24 s), and the budget bounds it. Deletions of
+    clocks nobody has (pending) are left out of `info.update` too, but charged: free, a new
+    connection a second each sending 200,000 of them kept the loop busy for nothing."""
+    free = info.repeated_bytes
+    if info.repeated > letter_spans:
+        free = free * letter_spans // info.repeated
+    return size - free
 
 
 def _checked(ctx: Context, room: Room, update: bytes) -> UpdateInfo:

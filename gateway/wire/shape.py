@@ -73,6 +73,7 @@ class UpdateInfo:
     # the bytes received (gateway/wire/strip.py). None: nothing was left out.
     update: bytes | None = field(default=None, repr=False, compare=False)
     repeated: int = 0
+    repeated_bytes: int = 0  # what the `repeated` ranges took in the update
     pending: int = 0
 
 
@@ -253,7 +254,7 @@ def _check(
     # a hole after what closes the connection. Ranges the letter has deleted are left out.
     pending: str | None = None
     stripped: bytes | None = None
-    repeated = n_pending = 0
+    repeated = repeated_bytes = n_pending = 0
     if doc is not None and not trusted and scan.deletes:
         deletes = sort_deletes(scan, doc.known_clock, doc.has_deleted)
         if deletes.pending and not strip_pending:
@@ -261,6 +262,7 @@ def _check(
         else:
             if deletes.pending or deletes.repeated:  # else only zero-length ranges may go
                 repeated, n_pending = deletes.repeated, deletes.pending
+                repeated_bytes = deletes.repeated_bytes
                 stripped = with_deletes(update, scan, deletes.kept)
             scan.deletes = deletes.kept
     if pending is None:
@@ -270,7 +272,7 @@ def _check(
     if not scan.blocks:  # nothing to resolve: the hot path for pure deletions and empties
         if pending is not None:
             raise ProtocolError("clock_gap", pending)
-        return _info(scan, [], 0, doc, cost, items, (stripped, repeated, n_pending))
+        return _info(scan, [], 0, doc, cost, items, (stripped, repeated, repeated_bytes, n_pending))
     if doc is None:
         codes, slots = resolve(scan, None, missing)
     else:
@@ -294,7 +296,16 @@ def _check(
         if pending is not None:
             raise ProtocolError("clock_gap", pending)
     placed = (slots, family)
-    return _info(scan, codes, deepest, doc, cost, items, (stripped, repeated, n_pending), placed)
+    return _info(
+        scan,
+        codes,
+        deepest,
+        doc,
+        cost,
+        items,
+        (stripped, repeated, repeated_bytes, n_pending),
+        placed,
+    )
 
 
 def _root_family(scan: UpdateScan, slots: list[int], family: int, trusted: bool) -> int:
@@ -364,11 +375,11 @@ def _info(
     doc: DocShape | None,
     cost: int,
     items: dict[int, ClientItems],
-    stripped: tuple[bytes | None, int, int] = (None, 0, 0),
+    stripped: tuple[bytes | None, int, int, int] = (None, 0, 0, 0),
     placed: tuple[list[int], int] = ([], NO_FAMILY),
 ) -> UpdateInfo:
     blocks = tuple((client, first, end) for client, first, end, _i0, _i1 in scan.blocks)
-    update, repeated, pending = stripped
+    update, repeated, repeated_bytes, pending = stripped
     return UpdateInfo(
         blocks=blocks,
         deletes=tuple(scan.deletes),
@@ -382,6 +393,7 @@ def _info(
         shape_checked=doc is not None,
         update=update,
         repeated=repeated,
+        repeated_bytes=repeated_bytes,
         pending=pending,
     )
 

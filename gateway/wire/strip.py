@@ -27,6 +27,7 @@ Delete = tuple[int, int, int]  # client, clock, length
 class SortedDeletes:
     kept: list[Delete]  # what the update deletes that the letter may not have deleted yet
     repeated: int  # ranges the letter has deleted already
+    repeated_bytes: int  # what those ranges took in the update (clock and length varints)
     pending: int  # ranges (or their tails) of clocks neither the letter nor the update has
     first_pending: str | None  # the first of those, for a refusal's detail
 
@@ -40,7 +41,7 @@ def sort_deletes(
     letter and the update have is cut there, its head kept (or repeated)."""
     reach = _reach(scan, known_clock)
     kept: list[Delete] = []
-    repeated = pending = 0
+    repeated = repeated_bytes = pending = 0
     first: str | None = None
     for client, clock, length in scan.deletes:
         if not length:
@@ -48,7 +49,7 @@ def sort_deletes(
         r = reach.get(client)
         if r is None:
             r = reach[client] = known_clock(client)
-        end = clock + length
+        end, sent = clock + length, length
         if end > r:
             pending += 1
             if first is None:
@@ -58,9 +59,16 @@ def sort_deletes(
             length = r - clock
         if has_deleted(client, clock, length):
             repeated += 1
+            repeated_bytes += _varint_bytes(clock) + _varint_bytes(sent)
         else:
             kept.append((client, clock, length))
-    return SortedDeletes(kept, repeated, pending, first)
+    return SortedDeletes(kept, repeated, repeated_bytes, pending, first)
+
+
+def _varint_bytes(n: int) -> int:
+    """The bytes lib0's varUint of `n` takes (as the update wrote it: overlong ones, which the
+    reader refuses, never get here)."""
+    return 1 if n < 0x80 else (n.bit_length() + 6) // 7
 
 
 def _reach(scan: UpdateScan, known_clock: Callable[[int], int]) -> dict[int, int]:

@@ -6,6 +6,8 @@ Nothing from a client reaches pycrdt or another client without passing `decode` 
 
 from dataclasses import dataclass, field
 
+from pycrdt import write_var_uint
+
 from gateway import preparse
 from gateway.errors import TOO_LARGE, Refused
 from gateway.preparse import AwarenessEntry, Limits, ProtocolError, UpdateInfo
@@ -62,12 +64,26 @@ def decode(
         raise Refused(exc.close_code, exc.reason) from None
 
 
+def step2_body(body: bytes, limits: Limits, shape: preparse.DocShape) -> UpdateInfo:
+    """`body` checked as `decode` checks a sync step 2 carrying it (a REST write, never framed:
+    its size counted with the frame's 2 + varUint header bytes, its pending deletions left out,
+    refused alike)."""
+    if 2 + len(write_var_uint(len(body))) + len(body) > limits.max_message_bytes:
+        raise Refused(TOO_LARGE, "message_too_large")
+    try:
+        return preparse.check_update(body, limits, shape, strip_pending=True)
+    except ProtocolError as exc:
+        raise Refused(exc.close_code, exc.reason) from None
+
+
 def unread(update: bytes) -> UpdateInfo:
     """A read-only role's update or step 2, refused unapplied (gateway/live/room.py): only
     whether it is `00 00` and whether it has structs (the client is told it was refused) are
     read, in O(1). Checking the rest cost a viewer nothing and the loop up to ~1 s a frame
     (250,000 delete ranges), which no budget of theirs bounded. `blocks`, if it has structs:
-    its first client section's (client, first clock, first clock), not their extent."""
+    its first client section's (client, first clock, first clock), not their extent. Those
+    first varints are read as any are (a body cut or overlong there is refused, 4400); what
+    follows them is not seen."""
     r = Reader(update)
     blocks: tuple[tuple[int, int, int], ...] = ()
     if r.uint():  # client sections with structs

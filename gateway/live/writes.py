@@ -14,15 +14,14 @@ import asyncio
 import time
 from typing import Any
 
-from pycrdt import write_var_uint
-
+from gateway import inbound
 from gateway.auth import Claims
 from gateway.context import Context
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, RATE_LIMITED, TOO_LARGE, Refused
 from gateway.live.buckets import TokenBucket, user_key
 from gateway.live.ownership import check_count, new_clients
 from gateway.live.room import Room
-from gateway.preparse import ProtocolError, UpdateInfo, check_update
+from gateway.preparse import UpdateInfo
 from schemas.ids import uuid7
 from schemas.settings import Settings
 
@@ -188,12 +187,5 @@ def charged(info: UpdateInfo, size: int, letter_spans: int) -> int:
 
 
 def _checked(ctx: Context, room: Room, update: bytes) -> UpdateInfo:
-    """The pre-parser's view of `update` against the letter, as a WebSocket sync step 2's (its
-    deletions of clocks nobody has left out), refused as `inbound.decode` refuses that frame:
-    its size counted with the frame's 2 + varUint header bytes, which it is never copied into."""
-    if 2 + len(write_var_uint(len(update))) + len(update) > ctx.limits.max_message_bytes:
-        raise Refused(TOO_LARGE, "message_too_large")
-    try:
-        return check_update(update, ctx.limits, room.shape, strip_pending=True)
-    except ProtocolError as exc:
-        raise Refused(exc.close_code, exc.reason) from None
+    """The pre-parser's view of `update` against the letter, as a WebSocket sync step 2's."""
+    return inbound.step2_body(update, ctx.limits, room.shape)

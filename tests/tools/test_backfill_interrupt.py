@@ -82,8 +82,16 @@ class Run:
         return self.proc.returncode, out.decode(), err.decode()
 
 
+CLI_MAIN = "from steno_collab.cli import main; main()"
+
+
 @contextlib.asynccontextmanager
-async def backfill_run(make_settings: Callable[..., Settings]) -> AsyncIterator[Run]:
+async def backfill_run(
+    make_settings: Callable[..., Settings],
+    program: str = "from steno_collab.cli import main; main()",
+) -> AsyncIterator[Run]:
+    """`backfill projector --reset --workers 2` over a seeded log, run by `program` (`python -c`,
+    the command's arguments after it), killed with its group if still running at the end."""
     settings = make_settings(partitions=4)
     log = open_log(settings)
     await log.start()
@@ -97,7 +105,7 @@ async def backfill_run(make_settings: Callable[..., Settings]) -> AsyncIterator[
     # Small batches: positions move often, so the signal lands mid-run.
     env = cli_env(settings, STENO_PROJECTOR_BATCH_RECORDS="20", STENO_PROJECTOR_FOLLOW_BATCH="20")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from steno_collab.cli import main; main()",
+        sys.executable, "-c", program,
         "backfill", "projector", "--reset", "--workers", "2", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
     )  # fmt: skip

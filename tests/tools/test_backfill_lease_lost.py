@@ -14,13 +14,12 @@ import pytest
 
 from eventlog import Log
 from eventlog.factory import open_log
-from schemas.events import Topic
 from schemas.rebuilds import PROJECTOR_RESET, PROJECTOR_RUN
 from schemas.settings import Settings
 from tests.support import eventually
 from tests.tools.cli import cli_env
-from tests.tools.test_backfill import fill, typing
-from tests.tools.test_backfill_interrupt import LETTERS, Run, _alive, _state
+from tests.tools.test_backfill import fill
+from tests.tools.test_backfill_interrupt import _alive, _state, backfill_run
 from tools import backfill as backfills
 from tools import backfill_projector as projector
 from tools.backfill import LOST, backfill
@@ -144,28 +143,12 @@ async def test_resumed_after_ctrl_z_past_its_lease_it_stops(
 ) -> None:
     """Stopped as Ctrl-Z stops it (its workers with it) while another run takes the lease over,
     then resumed: it stops its workers and exits 1 rather than fold on beside that run."""
-    settings = make_settings(partitions=4)
-    log = open_log(settings)
-    await log.start()
-    try:
-        for letter_id in LETTERS:
-            await typing(log, settings, letter_id, 400)
-        ends = dict(await log.end_offsets(settings.topic(Topic.LETTERS)))
-    finally:
-        await log.close()
-    env = cli_env(settings, STENO_PROJECTOR_BATCH_RECORDS="20", STENO_PROJECTOR_FOLLOW_BATCH="20")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SHORT, "backfill", "projector", "--reset", "--workers", "2",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
-    run = Run(proc, settings)
-    run.ends = ends
-    try:
+    async with backfill_run(make_settings, SHORT) as run:
+        proc = run.proc
         workers = await run.workers_when(folding=True)
         os.killpg(proc.pid, signal.SIGSTOP)  # Ctrl-Z's SIGTSTP, as test_backfill_interrupt.py
         await eventually(lambda: _state(proc.pid) == "T", 10)
-        async with open_sources(settings, redis=True) as src:
+        async with open_sources(run.settings, redis=True) as src:
             assert src.redis is not None
             await src.redis.set(PROJECTOR_RUN, OTHER, px=60_000)  # lapsed, then taken
             os.killpg(proc.pid, signal.SIGCONT)
@@ -176,7 +159,3 @@ async def test_resumed_after_ctrl_z_past_its_lease_it_stops(
             assert not any(_alive(w) for w in workers)
             assert await src.redis.get(PROJECTOR_RUN) == OTHER.encode()
             assert await src.redis.get(PROJECTOR_RESET) == b"rebuilding"
-    finally:
-        if proc.returncode is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            await proc.communicate()

@@ -47,7 +47,8 @@ def _text(doc: Doc[Any]) -> Text:
 
 def test_a_read_only_update_is_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only its framing and its first bytes are read: whether it is empty, and whether it has
-    structs (the room tells the client those are refused); past its first varints a body nobody reads may be anything."""
+    structs (the room tells the client those are refused); past its first varints a body
+    nobody reads may be anything."""
     checked: list[bytes] = []
     check = preparse.check_update
 

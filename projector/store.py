@@ -48,7 +48,9 @@ HSET_CHUNK = 200  # field/value pairs per HSET: Lua's unpack() has a stack limit
 # REPLAY (hash, field, target, position) keeps a partition's replay marker (schemas/rebuilds.py
 # `PROJECTOR_REPLAYS`): raised to `target` ("": none) and deleted once `position` reaches it
 # ("": a partition outside the fence, whose letters keys the commit writes: raised only).
-# KEYS: the n position keys. Returns 0, or the actual positions.
+# KEYS: the n position keys, then optionally a lease's key (its holder's token is then ARGV[2 + 2n],
+# before the commands): nothing is written unless the key holds the token (a rebuild that lost
+# its lease, tools/lease.py). Returns 0, -1 (the lease not held), or the actual positions.
 _COMMIT = """
 local function capnotes(hash, index, limit)
   local over = redis.call('ZCARD', index) - tonumber(limit)
@@ -76,6 +78,11 @@ local function updnote(hash, index, field, value, ttl)
   redis.call('PEXPIRE', index, ttl)
 end
 local n = tonumber(ARGV[1])
+local j = 2 + 2 * n
+if #KEYS > n then
+  if redis.call('GET', KEYS[n + 1]) ~= ARGV[j] then return -1 end
+  j = j + 1
+end
 local actual, ok = {}, true
 for i = 1, n do
   local cur = redis.call('GET', KEYS[i]) or ''
@@ -84,7 +91,6 @@ for i = 1, n do
 end
 if not ok then return actual end
 for i = 1, n do redis.call('SET', KEYS[i], ARGV[1 + n + i]) end
-local j = 2 + 2 * n
 while j <= #ARGV do
   local argc = tonumber(ARGV[j + 1])
   if ARGV[j] == 'CAPNOTES' then
@@ -178,6 +184,15 @@ class Write:
     notified: frozenset[str] = frozenset()
 
 
+class LeaseNotHeld(RuntimeError):
+    """A commit fenced on a lease (`Store.commit(lease=...)`) found its key holding another
+    token, or none: nothing was written."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"lease {key} not held: nothing written")
+
+
 class Store:
     def __init__(self, redis: Redis, ttl_ms: int, notes_ttl_ms: int) -> None:
         """`ttl_ms`: a letter's keys; `notes_ttl_ms`: users' notifications hashes, which hold
@@ -210,6 +225,8 @@ class Store:
         writes: Sequence[Write],
         replays: Mapping[TP, int] | None = None,
         marked: Iterable[TP] = (),
+        *,
+        lease: tuple[str, str] | None = None,
     ) -> dict[TP, int | None] | None:
         """Write `writes` and move each position from fence[tp][0] to fence[tp][1], atomically;
         None on success, else the positions actually stored (nothing was written).
@@ -220,11 +237,17 @@ class Store:
         position: raised only); their marker is set with the state, so that no reader takes a
         partial state for the whole one. `marked`: partitions of the fence whose marker this
         commit deletes once its position reaches the target, whichever writer set it (another
-        instance may finish a replay it adopted)."""
+        instance may finish a replay it adopted).
+
+        `lease`: (key, token) of a lease (tools/lease.py) this writer must still hold, checked
+        in the same script: `LeaseNotHeld` if not, nothing written (a rebuild's; the live
+        projector passes none and pays nothing for it)."""
         tps = list(fence)
         argv: list[str | bytes] = [str(len(tps))]
         argv += ["" if fence[tp][0] is None else str(fence[tp][0]) for tp in tps]
         argv += [str(fence[tp][1]) for tp in tps]
+        if lease is not None:
+            argv.append(lease[1])
         replays = replays or {}
         for tp in dict.fromkeys([*(tp for tp in marked if tp in fence), *replays]):
             target = replays.get(tp)
@@ -239,9 +262,14 @@ class Store:
         for write in writes:
             argv += self._letter_commands(write)
         keys = [position_key(t, p) for t, p in tps]
+        if lease is not None:
+            keys.append(lease[0])
         result = await self._commit(keys=keys, args=argv)
         if result == 0:
             return None
+        if result == -1:
+            assert lease is not None
+            raise LeaseNotHeld(lease[0])
         return {tp: int(v) if v else None for tp, v in zip(tps, result, strict=True)}
 
     @_cancellable

@@ -23,7 +23,7 @@ from schemas.rebuilds import PROJECTOR_RUN
 from tools import backfill_locks as locks
 from tools import backfill_projector as projector
 from tools import backfill_snapshotter as snapshotter
-from tools.lease import RELEASE, LeaseLost, lease
+from tools.lease import RELEASE, Held, LeaseLost, lease
 from tools.progress import Meter
 from tools.replay import exists
 from tools.sources import Sources, alive
@@ -144,12 +144,12 @@ async def _projector(
         count = await projector.run_letters(src, chosen, meter, reset)
         summary.add("projector", count, "letters", time.monotonic() - started)
         return
-    async with _projector_alone(src, meter) as waited:
+    async with _projector_alone(src, meter) as (waited, held):
         note = _waited(waited)
         if reset:
-            done = await projector.reset(src.redis)
+            done = await projector.reset(src.redis, held)
             note += " (after a reset)" if done else " (reset resumed)"
-        count = await projector.run_all(src, meter, options, workers)
+        count = await projector.run_all(src, meter, options, workers, held)
     summary.add("projector", count, "events", time.monotonic() - started, note)
 
 
@@ -183,8 +183,9 @@ WAITING = (
 )
 
 
-# A run that lost its lease (paused, Ctrl-Z, or stalled past RUN_LEASE_S) may fold beside the
-# run that took it: it stops, as an interrupted run does (what it stored stays valid).
+# A run that lost its lease (paused, Ctrl-Z, or stalled past RUN_LEASE_S) would fold beside the
+# run that took it: it stops, as an interrupted run does (what it stored stays valid). Its
+# writes are fenced on the lease (tools/backfill_projector.py): none lands once it is lost.
 LOST = (
     "projector: this run lost its lease ({}), so it stopped rather than rebuild beside another"
     " run; what it stored is valid: run the same command again to continue"
@@ -192,10 +193,11 @@ LOST = (
 
 
 @contextlib.asynccontextmanager
-async def _projector_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
-    """Held while this run rebuilds the projector's keys; yields how long it waited. The lease
-    names its holder (host, pid, machine): one of this machine that is gone (killed) is not
-    waited for. Raises `BackfillError` (LOST) once the lease is found lost, the run stopped."""
+async def _projector_alone(src: Sources, meter: Meter) -> AsyncIterator[tuple[float, Held]]:
+    """Held while this run rebuilds the projector's keys; yields how long it waited and the
+    lease, to fence the run's writes on. The lease names its holder (host, pid, machine): one
+    of this machine that is gone (killed) is not waited for. Raises `BackfillError` (LOST) once
+    the lease is found lost (by a renewal or a fenced write), the run stopped."""
     assert src.redis is not None
     began, said = time.monotonic(), False
     token = f"{socket.gethostname()} {os.getpid()} {_machine()} {secrets.token_hex(8)}"
@@ -214,7 +216,7 @@ async def _projector_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
         async with lease(
             src.redis, PROJECTOR_RUN, RUN_LEASE_S, wait_s=WAIT_S, token=token, busy=busy, stop=True
         ):
-            yield time.monotonic() - began if said else 0.0
+            yield time.monotonic() - began if said else 0.0, Held(PROJECTOR_RUN, token)
     except LeaseLost:
         why = f"it lapsed: paused or stalled past {RUN_LEASE_S:.0f} s, or Redis was wiped"
         if now := _named(await src.redis.get(PROJECTOR_RUN)):

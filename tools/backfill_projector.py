@@ -8,6 +8,10 @@ an interrupted run leaves a consistent prefix and the next run continues from it
 deletes every projector-owned key first (never the gateway's `lock:*`, `locks:*`, `gateway:*`);
 a marker key remembers that a reset is under way, so a rerun after an interruption does not
 wipe again.
+A whole rebuild holds a lease (tools/backfill.py); every write it makes to Redis (its commits,
+its wipe's batches, its reset marker) is fenced on it: once another run took it over (this one
+paused past its TTL), it writes nothing more and stops with `LeaseLost`, even before its lease's
+renewal finds out.
 For chosen letters, the projector's reload (`projector.reload.reload_letters`) rebuilds each
 letter from the log alone up to the stored position of its partition, written with a fence; the
 notifications its stored state had and the rebuilt one lacks are deleted, as for a letter the
@@ -20,7 +24,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import uvloop
 from redis.asyncio import Redis
@@ -31,7 +35,7 @@ from projector.metrics import Metrics
 from projector.notes import note_views
 from projector.reload import Versions, reload_letters
 from projector.settings import ProjectorSettings
-from projector.store import OWN_KEYS, TP, Store, Write, letter_key
+from projector.store import OWN_KEYS, TP, LeaseNotHeld, Store, Write, letter_key
 from schemas.events import Topic
 from schemas.keys import (
     LIVE_STATE_PATTERNS,
@@ -47,6 +51,7 @@ from schemas.keys import (
 from schemas.rebuilds import PROJECTOR_RESET
 from schemas.settings import Settings
 from steno_collab.processes import exit_with_parent
+from tools.lease import Held, LeaseLost, fenced
 from tools.progress import Meter
 from tools.sources import Sources
 
@@ -54,50 +59,96 @@ from tools.sources import Sources
 RESET_MARKER = PROJECTOR_RESET
 OWNED = (*LIVE_STATE_PATTERNS, OWN_KEYS)
 POLL_S = 0.1
+LEASE_LOST_EXIT = 3  # a worker process's exit code when its lease was found lost
 
 
-def _store(src: Sources, options: ProjectorSettings) -> Store:
+class LeasedStore(Store):
+    """The projector's store whose commits write only while `held` is (`Store.commit`'s
+    `lease`): the projector's own consumer, fenced on the rebuild's lease."""
+
+    def __init__(self, redis: Redis, ttl_ms: int, notes_ttl_ms: int, held: Held) -> None:
+        super().__init__(redis, ttl_ms, notes_ttl_ms)
+        self.held = held
+
+    async def commit(
+        self,
+        fence: Mapping[TP, tuple[int | None, int]],
+        writes: Sequence[Write],
+        replays: Mapping[TP, int] | None = None,
+        marked: Iterable[TP] = (),
+        *,
+        lease: tuple[str, str] | None = None,
+    ) -> dict[TP, int | None] | None:
+        try:
+            return await super().commit(fence, writes, replays, marked, lease=lease or self.held)
+        except LeaseNotHeld as exc:
+            raise LeaseLost(exc.key) from None
+
+
+def _store(src: Sources, options: ProjectorSettings, held: Held | None = None) -> Store:
     assert src.redis is not None
-    return Store(src.redis, options.ttl_s * 1000, options.notes_ttl_s * 1000)
+    ttls = (options.ttl_s * 1000, options.notes_ttl_s * 1000)
+    return Store(src.redis, *ttls) if held is None else LeasedStore(src.redis, *ttls, held)
 
 
-async def wipe(redis: Redis) -> int:
-    """Delete every projector-owned key; returns how many."""
+# The run's writes besides its commits, fenced on its lease when it holds one.
+async def _delete(redis: Redis, held: Held | None, *keys: str | bytes) -> int:
+    if held is None:
+        return int(await redis.delete(*keys))
+    return int(await fenced(redis, held, "DEL", *keys))
+
+
+async def _mark(redis: Redis, held: Held | None, value: bytes) -> None:
+    if held is None:
+        await redis.set(RESET_MARKER, value)
+    else:
+        await fenced(redis, held, "SET", RESET_MARKER, value)
+
+
+async def wipe(redis: Redis, held: Held | None = None) -> int:
+    """Delete every projector-owned key; returns how many. With `held`, each batch only while
+    the lease is held (else `LeaseLost`, the batches before it deleted)."""
     deleted = 0
     for pattern in OWNED:
         batch: list[bytes] = []
         async for key in redis.scan_iter(match=pattern, count=1000):
             batch.append(key)
             if len(batch) >= 1000:
-                deleted += await redis.delete(*batch)
+                deleted += await _delete(redis, held, *batch)
                 batch = []
         if batch:
-            deleted += await redis.delete(*batch)
+            deleted += await _delete(redis, held, *batch)
     return deleted
 
 
-async def reset(redis: Redis) -> bool:
-    """Wipe unless a previous reset already did (then only its rebuild is unfinished)."""
+async def reset(redis: Redis, held: Held | None = None) -> bool:
+    """Wipe unless a previous reset already did (then only its rebuild is unfinished). With
+    `held`: writes only while the lease is held (else `LeaseLost`)."""
     marker = await redis.get(RESET_MARKER)
     if marker == b"rebuilding":
         return False
-    await redis.set(RESET_MARKER, b"wiping")
-    await wipe(redis)
-    await redis.set(RESET_MARKER, b"rebuilding")
+    await _mark(redis, held, b"wiping")
+    await wipe(redis, held)
+    await _mark(redis, held, b"rebuilding")
     return True
 
 
 async def run_all(
-    src: Sources, meter: Meter, options: ProjectorSettings | None = None, workers: int = 1
+    src: Sources,
+    meter: Meter,
+    options: ProjectorSettings | None = None,
+    workers: int = 1,
+    held: Held | None = None,
 ) -> int:
     """Fold every partition of both topics up to its current end; returns events folded.
 
     `workers` > 1 folds groups of partitions in that many processes (one core each; a letter's
     letters and presence partitions always go together, as the projector's group assigns
-    them). Progress and completion are read from the positions in Redis either way."""
+    them). Progress and completion are read from the positions in Redis either way. `held`:
+    the run's lease, on which every write is fenced (`LeaseLost` once it is not held)."""
     assert src.redis is not None
     options = options or ProjectorSettings(metrics_port=None)
-    store = _store(src, options)
+    store = _store(src, options, held)
     ends = await _ends(src)
     firsts = await _firsts(src, ends)
     begin = await _positions(store, ends, firsts)
@@ -117,12 +168,12 @@ async def run_all(
     groups = [numbers[i::workers] for i in range(max(1, min(workers, len(numbers))))]
     try:
         if len(groups) > 1:
-            await _in_processes(src.settings, options, ends, groups, done)
+            await _in_processes(src.settings, options, ends, groups, done, held)
         else:
             await _fold(src, store, options, ends, done)
     finally:
         meter.finish()
-    await src.redis.delete(RESET_MARKER)
+    await _delete(src.redis, held, RESET_MARKER)
     return meter.done
 
 
@@ -168,15 +219,18 @@ async def _in_processes(
     ends: dict[TP, int],
     groups: list[list[int]],
     done: Callable[[], Awaitable[bool]],
+    held: Held | None,
 ) -> None:
     procs = []
     try:
         for group in groups:
             mine = {tp: end for tp, end in ends.items() if tp[1] in group}
-            payload = (settings, options, mine, os.getpid())
+            payload = (settings, options, mine, os.getpid(), held)
             procs.append(_Worker(f"backfill-{group}", payload))
         while not await done():
             failed = [proc for proc in procs if proc.exitcode not in (None, 0)]
+            if held is not None and any(p.exitcode == LEASE_LOST_EXIT for p in failed):
+                raise LeaseLost(held.key)
             if failed or (all(proc.exitcode == 0 for proc in procs) and not await done()):
                 codes = ", ".join(f"{proc.name}: {proc.exitcode}" for proc in procs)
                 raise BackfillError(f"a projector backfill worker failed ({codes}); run again")
@@ -230,8 +284,11 @@ class _Worker:
 
 
 def _worker_from_stdin() -> None:
-    settings, options, ends, parent = pickle.load(sys.stdin.buffer)
-    _worker(settings, options, ends, parent)
+    settings, options, ends, parent, held = pickle.load(sys.stdin.buffer)
+    try:
+        _worker(settings, options, ends, parent, held)
+    except LeaseLost:  # the parent says so (no traceback per worker)
+        sys.exit(LEASE_LOST_EXIT)
 
 
 class BackfillError(RuntimeError):
@@ -240,20 +297,26 @@ class BackfillError(RuntimeError):
 
 
 def _worker(
-    settings: Settings, options: ProjectorSettings, ends: dict[TP, int], parent: int
+    settings: Settings,
+    options: ProjectorSettings,
+    ends: dict[TP, int],
+    parent: int,
+    held: Held | None = None,
 ) -> None:
     """A worker process: fold its partitions up to `ends` (positions stored as it goes)."""
     exit_with_parent(parent)
-    uvloop.run(_worker_main(settings, options, ends))
+    uvloop.run(_worker_main(settings, options, ends, held))
 
 
-async def _worker_main(settings: Settings, options: ProjectorSettings, ends: dict[TP, int]) -> None:
+async def _worker_main(
+    settings: Settings, options: ProjectorSettings, ends: dict[TP, int], held: Held | None = None
+) -> None:
     log = open_log(settings, readonly=True)
     await log.start()
     redis = Redis.from_url(settings.redis_url or "")
     try:
         src = Sources(settings, log, redis)
-        store = _store(src, options)
+        store = _store(src, options, held)
         firsts = await _firsts(src, ends)
 
         async def done() -> bool:

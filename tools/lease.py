@@ -5,6 +5,9 @@ while the key still holds its own token: one that stalled past the TTL has lost 
 one that died leaves it to lapse, and a wipe takes it (a holder that writes its result
 only while the key holds its token writes none then). A holder that must not run on once it
 has lost it (`stop=True`) is cancelled when a renewal finds out, and raises `LeaseLost`.
+A renewal every third of the TTL finds that out late: a holder that must write nothing once it
+lost it (a pause past the TTL, then the write in flight) fences each write on it (`fenced`, or
+a script of its own that checks the token as `FENCED` does, atomically with the write).
 """
 
 import asyncio
@@ -12,7 +15,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
 
@@ -26,6 +29,19 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# KEYS[1] the lease, ARGV[1] its holder's token, then a command and its arguments (KEYS stay
+# the lease's alone: the keys a command writes are its arguments). nil when not held.
+FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return nil end
+return {redis.call(unpack(ARGV, 2))}
+"""
+
+
+class Held(NamedTuple):
+    """A lease as its holder holds it: the key and the token it must still hold."""
+
+    key: str
+    token: str
 
 
 class LeaseLost(RuntimeError):
@@ -97,6 +113,16 @@ async def lease(
         stopped[0].uncancel()
     if stop and (stopped or not released):
         raise LeaseLost(key)
+
+
+async def fenced(redis: Any, held: Held, *command: str | bytes) -> Any:
+    """Run one Redis command only while `held.key` still holds `held.token` (in one script);
+    its reply, or `LeaseLost` with nothing done. Its arguments go through Lua's unpack(): keep
+    them to thousands."""
+    reply = await redis.eval(FENCED, 1, held.key, held.token, *command)
+    if reply is None:
+        raise LeaseLost(held.key)
+    return reply[0]
 
 
 async def _renew(redis: Any, key: str, token: str, ttl_ms: int, lost: Callable[[], None]) -> None:

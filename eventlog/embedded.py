@@ -223,6 +223,10 @@ class EmbeddedLog:
         self._spec(topic)
         return await self._read(lambda c: store.offsets(c, topic, "next_offset"))
 
+    async def end_offset(self, topic: str, partition: int) -> int:
+        self._check_partition(topic, partition)
+        return (await self.end_offsets(topic)).get(partition, 0)
+
     async def commit(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
         writer = self._require_writer()
         for partition in positions:

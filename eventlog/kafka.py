@@ -368,6 +368,13 @@ class KafkaLog:
                 found = await self._true_end(reader, tps)
         return {tp.partition: offset for tp, offset in found.items()}
 
+    async def end_offset(self, topic: str, partition: int) -> int:
+        tp = self._tp(topic, partition)
+        async with self._reader() as reader:
+            with translated(f"listing the end of {topic}/{partition}", self._timeout_s):
+                found = await self._true_end(reader, [tp])
+        return found[tp]
+
     async def commit(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
         consumer = await self._group(group)
         offsets = {self._tp(topic, p): OffsetAndMetadata(o, "") for p, o in positions.items()}

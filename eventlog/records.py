@@ -82,6 +82,10 @@ class Log(Protocol):
         """Partition -> the offset the next append will get."""
         ...
 
+    async def end_offset(self, topic: str, partition: int) -> int:
+        """The offset the next append to one partition will get (asks that partition alone)."""
+        ...
+
     async def commit(self, group: str, topic: str, positions: Mapping[int, int]) -> None:
         """Record a consumer group's positions (partition -> next offset to read)."""
         ...

@@ -12,6 +12,7 @@ partition up to the end offset read at the request, the room's memory holds it.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from eventlog.records import Log, Record
 from gateway.access import Access, LetterMeta
@@ -24,6 +25,41 @@ log = logging.getLogger(__name__)
 MENTIONING = (b"comment.created", b"comment.replied")
 
 
+class SharedEnds:
+    """One partition's end offset, looked up once for all the reads that ask at once.
+
+    Read-your-writes needs an end listed after the read arrived: a lookup already in flight
+    then may predate a write acknowledged just before, so the read waits it out and shares the
+    next one (started by the first read it wakes). Concurrent reads of a partition cost at most
+    two lookups. A lookup is not cancelled with a read that gave up: the others may share it,
+    and the log bounds it."""
+
+    def __init__(self, lookup: Callable[[int], Awaitable[int]]) -> None:
+        self._lookup = lookup
+        self._running: dict[int, asyncio.Task[int]] = {}
+
+    async def end(self, partition: int) -> int:
+        before = self._running.get(partition)
+        if before is not None:
+            await asyncio.wait([before])  # in flight when we came: not ours to trust
+        running = self._running.get(partition)  # else one started since, by a read woken with us
+        if running is None or running is before:
+            running = asyncio.ensure_future(self._lookup(partition))
+            self._running[partition] = running
+            running.add_done_callback(lambda task: self._done(partition, task))
+        return await asyncio.shield(running)
+
+    def _done(self, partition: int, task: "asyncio.Task[int]") -> None:
+        if self._running.get(partition) is task:
+            del self._running[partition]
+        if not task.cancelled():
+            task.exception()  # read, for a lookup every read gave up on
+
+    def cancel(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+
+
 class Tail:
     def __init__(self, ctx: Context, rooms: Rooms, access: Access) -> None:
         self.ctx, self.rooms, self.access = ctx, rooms, access
@@ -33,6 +69,8 @@ class Tail:
         # without a tail); `_moved` is set, and replaced, after each batch handed over.
         self._letters_at: dict[int, int] | None = None
         self._moved = asyncio.Event()
+        topic = ctx.settings.topic(Topic.LETTERS)
+        self._ends = SharedEnds(lambda partition: ctx.log.end_offset(topic, partition))
 
     async def start(self) -> None:
         if self.ctx.settings.log_url is None:
@@ -51,22 +89,23 @@ class Tail:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self._ends.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
     async def caught_up(self, letter_id: str, timeout_s: float) -> bool:
         """Whether every record of the letter's partition logged before this call has been
-        handed to our rooms, waiting at most `timeout_s`: one end-offsets call when nothing is
-        behind. True at once without a tail (the embedded log: this process is its only
-        writer). LogError if the log cannot tell its end."""
+        handed to our rooms, waiting at most `timeout_s`: one lookup of that partition's end,
+        shared with the reads asking at once (SharedEnds). True at once without a tail (the
+        embedded log: this process is its only writer). LogError if the log cannot tell."""
         if self._letters_at is None:
             return True
-        at, log_ = self._letters_at, self.ctx.log
+        at = self._letters_at
         topic = self.ctx.settings.topic(Topic.LETTERS)
-        partition = log_.partition_for(topic, letter_id.encode())
+        partition = self.ctx.log.partition_for(topic, letter_id.encode())
         try:
             async with asyncio.timeout(timeout_s):
-                end = (await log_.end_offsets(topic)).get(partition, 0)
+                end = await self._ends.end(partition)
                 while at.get(partition, 0) < end:
                     await self._moved.wait()
         except TimeoutError:

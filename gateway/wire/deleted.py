@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 MAX_SPANS = 200_000  # per letter: 3.2 MB of arrays
 _FEW = 32  # ranges of one client inserted one by one; past it, merged in one pass
@@ -40,22 +40,30 @@ class _Spans:
 
     def add(self, ranges: list[tuple[int, int]]) -> int:
         """Record `ranges` (non-empty); the change in the number of spans."""
-        before = len(self.starts)
         if len(ranges) <= _FEW:
-            for start, end in ranges:
-                self._insert(start, end)
-        else:
-            self._merge(ranges)
+            return sum([self.insert(start, end) for start, end in ranges])
+        before = len(self.starts)
+        self._merge(ranges)
         return len(self.starts) - before
 
-    def _insert(self, start: int, end: int) -> None:
+    def insert(self, start: int, end: int) -> int:
+        """Record [start, end); the change in the number of spans."""
         starts, ends = self.starts, self.ends
+        if not ends or start > ends[-1]:  # past the last span: a backspace, a map key's value
+            starts.append(start)
+            ends.append(end)
+            return 1
+        if start >= starts[-1]:  # in or touching the last span only
+            if end > ends[-1]:
+                ends[-1] = end
+            return 0
         i = bisect_left(ends, start)  # the first span ending at or after it: touches or follows
         j = bisect_right(starts, end, i)  # past the last span starting at or before its end
         if i < j:
             start, end = min(start, starts[i]), max(end, ends[j - 1])
         starts[i:j] = array("q", (start,))
         ends[i:j] = array("q", (end,))
+        return 1 - (j - i)
 
     def _merge(self, ranges: list[tuple[int, int]]) -> None:
         ranges.sort()
@@ -91,11 +99,26 @@ class DeletedClocks:
         spans = self._clients.get(client)
         return spans is not None and spans.covers(clock, clock + length)
 
+    def spans_of(self, client: int) -> tuple[array[int], array[int]] | None:
+        """`client`'s deleted spans: starts and ends, for a caller looking up many ranges
+        (gateway/wire/strip.py) without a call a range."""
+        spans = self._clients.get(client)
+        return None if spans is None else (spans.starts, spans.ends)
+
     def record(
-        self, deletes: Iterable[tuple[int, int, int]], known_clock: Callable[[int], int]
+        self, deletes: Sequence[tuple[int, int, int]], known_clock: Callable[[int], int]
     ) -> None:
         """Record applied (client, clock, length) deletions, up to each client's known clock
         (what lies past it Yrs keeps pending: only a trusted state has any)."""
+        if len(deletes) == 1:  # a backspace, a map key's value replaced: no batches
+            client, clock, length = deletes[0]
+            end = min(clock + length, known_clock(client))
+            if clock < end and self.spans < MAX_SPANS:
+                spans = self._clients.get(client)
+                if spans is None:
+                    spans = self._clients[client] = _Spans()
+                self.spans += spans.insert(clock, end)
+            return
         batches: dict[int, list[tuple[int, int]]] = {}
         known: dict[int, int] = {}
         for client, clock, length in deletes:

@@ -6,10 +6,18 @@ touches each byte once and stops after 10 bytes.
 
 from __future__ import annotations
 
+import re
+
 from .limits import ProtocolError
 
 MAX_VARINT_BYTES = 10
 MAX_SAFE_INTEGER = 2**53 - 1
+# A whole varint (continuation bytes, then a last one): found in C, its value then looked up.
+# Client ids are random 53-bit numbers (8-byte varints, three in a Y.Map set) and the same few
+# recur in every update of a letter: a byte-by-byte loop over them was the scan's top cost.
+_VARINT = re.compile(rb"[\x80-\xff]{1,9}[\x00-\x7f]").match
+_LONG_VALUES: dict[bytes, int] = {}
+_MAX_LONG_VALUES = 4096  # then forgotten all at once: many distinct ids cost what no cache does
 
 
 class Reader:
@@ -34,15 +42,29 @@ class Reader:
 
     def uint(self) -> int:
         """lib0 varUint: a JS number, so at most 53 bits."""
-        pos = self.pos
-        if pos < self.end:
-            b = self.data[pos]
+        data, pos, end = self.data, self.pos, self.end
+        if pos < end:
+            b = data[pos]
             if b < 0x80:  # the common one-byte case, kept free of calls
                 self.pos = pos + 1
                 return b
+            c = data[pos + 1] if pos + 1 < end else 0
+            if 0 < c < 0x80:  # two bytes (a zero there is overlong: the careful way)
+                self.pos = pos + 2
+                return (b & 0x7F) | c << 7
+            found = _VARINT(data, pos, end)
+            if found is not None:
+                value = _LONG_VALUES.get(data[pos : found.end()])
+                if value is not None:  # only valid ones are kept
+                    self.pos = found.end()
+                    return value
         value = self._varint_tail(0, 1, 0)
         if value > MAX_SAFE_INTEGER:
             raise ProtocolError("integer_too_large", str(value))
+        if value >> 28:  # five bytes or more: a client id, not a clock that changes each time
+            if len(_LONG_VALUES) >= _MAX_LONG_VALUES:
+                _LONG_VALUES.clear()
+            _LONG_VALUES[data[pos : self.pos]] = value
         return value
 
     def uint_wide(self) -> int:

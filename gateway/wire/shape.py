@@ -46,6 +46,8 @@ DEFAULT_DOC_FIELD = "default"  # schemas/settings.py `doc_field`
 
 
 _NO_ITEMS = ClientItems()
+# Read once: an Enum member's lookup on its class costs 0.2 us each time.
+_BASE, _REFUSE, _TRUSTED = Missing.BASE, Missing.REFUSE, Missing.UNKNOWN
 
 
 def _pack(depth: int, kind: int, slot: int, children: int) -> int:
@@ -53,9 +55,10 @@ def _pack(depth: int, kind: int, slot: int, children: int) -> int:
     return (d << 3 | kind) << 4 | slot << 2 | children
 
 
-@dataclass(frozen=True)
+@dataclass
 class UpdateInfo:
-    """What a Yjs v1 update contains, as far as the gateway needs to know."""
+    """What a Yjs v1 update contains, as far as the gateway needs to know. Not to be changed:
+    not frozen only because a frozen dataclass's 14 fields cost a keystroke's check 2-3 us."""
 
     blocks: tuple[tuple[int, int, int], ...]  # (client, first clock, end clock exclusive)
     deletes: tuple[tuple[int, int, int], ...]  # (client, clock, length)
@@ -232,8 +235,7 @@ def check_update(
     already always are.
     """
     scan = scan_update(update, limits)
-    missing = Missing.BASE if doc is None else Missing.REFUSE
-    return _check(update, scan, limits, doc, missing, strip_pending)
+    return _check(update, scan, limits, doc, _BASE if doc is None else _REFUSE, strip_pending)
 
 
 def _check(
@@ -244,7 +246,7 @@ def _check(
     missing: Missing,
     strip_pending: bool = False,
 ) -> UpdateInfo:
-    trusted = missing is Missing.UNKNOWN
+    trusted = missing is _TRUSTED
     if scan.empty and not trusted:
         raise ProtocolError("empty_struct", f"{scan.empty} empty structs or client sections")
     # Deletions of clocks neither the letter nor the update has weigh nothing in the split cost
@@ -256,7 +258,7 @@ def _check(
     stripped: bytes | None = None
     repeated = repeated_bytes = n_pending = 0
     if doc is not None and not trusted and scan.deletes:
-        deletes = sort_deletes(scan, doc.known_clock, doc.has_deleted)
+        deletes = sort_deletes(scan, doc.known_clock, doc.has_deleted, doc._deleted.spans_of)
         if deletes.pending and not strip_pending:
             pending = deletes.first_pending
         else:
@@ -378,7 +380,7 @@ def _info(
     stripped: tuple[bytes | None, int, int, int] = (None, 0, 0, 0),
     placed: tuple[list[int], int] = ([], NO_FAMILY),
 ) -> UpdateInfo:
-    blocks = tuple((client, first, end) for client, first, end, _i0, _i1 in scan.blocks)
+    blocks = tuple([(client, first, end) for client, first, end, _i0, _i1 in scan.blocks])
     update, repeated, repeated_bytes, pending = stripped
     return UpdateInfo(
         blocks=blocks,

@@ -63,7 +63,9 @@ def scan_update(update: bytes, limits: Limits) -> UpdateScan:
     r = Reader(update)
     scan = UpdateScan()
     _read_structs(r, limits, scan)
-    scan.deletes_at = r.pos
+    scan.deletes_at = pos = r.pos
+    if pos + 1 == len(update) and not update[pos]:  # no deletions: most updates
+        return scan
     _read_delete_set(r, limits, scan)
     r.expect_end()
     return scan
@@ -78,9 +80,10 @@ def _read_structs(r: Reader, limits: Limits, scan: UpdateScan) -> None:
         n_structs = r.count(1, budget, "structs")
         budget -= n_structs
         client = _client_id(r, limits)
-        if client in seen:
-            raise ProtocolError("duplicate_client", str(client))
-        seen.add(client)
+        if n_clients > 1:  # one client's section: nothing to repeat
+            if client in seen:
+                raise ProtocolError("duplicate_client", str(client))
+            seen.add(client)
         first = clock = r.uint()
         i0 = len(scan.start)
         for _ in range(n_structs):

@@ -139,15 +139,20 @@ async def _greeted(gw: Running, user: str, role: str = "editor") -> ClientConnec
     return ws
 
 
-async def _taken(gw: Running, ws: ClientConnection, budget: TokenBucket, frame: bytes) -> float:
-    """What handling `frame` took from `budget` (its refill meanwhile added back), once the
-    gateway answered the step 1 sent after it."""
-    budget.tokens, budget.at = budget.burst / 2, time.monotonic()  # room both ways
-    before, started = budget.tokens, budget.at
-    await ws.send(frame)
-    await ws.send(PROBE)
-    await _until(ws, STEP2)
-    return before - budget.tokens + (time.monotonic() - started) * gw.settings.update_bytes_per_s
+async def _taken(ws: ClientConnection, budget: TokenBucket, frame: bytes) -> float:
+    """What handling `frame` took from `budget`, once the gateway answered the step 1 sent
+    after it. The bucket's clock stands still meanwhile: nothing refills, so the count is exact
+    however long a loaded machine takes (an estimate of the refill failed under load)."""
+    clock, now = budget.clock, time.monotonic()
+    budget.tokens, budget.at, budget.clock = budget.burst / 2, now, lambda: now  # room both ways
+    before = budget.tokens
+    try:
+        await ws.send(frame)
+        await ws.send(PROBE)
+        await _until(ws, STEP2)
+    finally:
+        budget.clock = clock
+    return before - budget.tokens
 
 
 async def test_an_editors_first_step_2_of_pending_deletions_is_charged(gw: Running) -> None:
@@ -155,7 +160,7 @@ async def test_an_editors_first_step_2_of_pending_deletions_is_charged(gw: Runni
     ghost = _deletions(100_000)
     with gw.app.state.gateway.ctx.update_bytes.held(("firm-a", "alice")) as budget:
         # The answer to our step 1: its first.
-        assert await _taken(gw, ws, budget, _message(STEP2, ghost)) >= len(ghost) - 2
+        assert await _taken(ws, budget, _message(STEP2, ghost)) >= len(ghost) - 2
     await ws.close()
 
 
@@ -198,7 +203,7 @@ async def test_a_viewers_updates_are_charged_as_sent(gw: Running) -> None:
     ws = await _greeted(gw, "vic", "viewer")
     flood = _deletions(50_000)
     with gw.app.state.gateway.ctx.update_bytes.held(("firm-a", "vic")) as budget:
-        assert await _taken(gw, ws, budget, _message(UPDATE, flood)) >= len(flood)
+        assert await _taken(ws, budget, _message(UPDATE, flood)) >= len(flood)
         budget.tokens = 0.0
         await ws.send(_message(UPDATE, flood))
         with pytest.raises(websockets.ConnectionClosed):
@@ -226,8 +231,8 @@ async def test_a_viewers_answer_to_the_greeting_is_not_charged(gw: Running) -> N
     letter was closed 4429 after a few reconnects. Only the answer to our step 1 goes free."""
     ws = await _greeted(gw, "val", "viewer")
     with gw.app.state.gateway.ctx.update_bytes.held(("firm-a", "val")) as budget:
-        # Nothing taken (the bucket's refill counts when next asked: an estimate, not 0).
-        assert await _taken(gw, ws, budget, _message(STEP2, _deletions(20_000))) < 1_000
+        # Nothing taken.
+        assert await _taken(ws, budget, _message(STEP2, _deletions(20_000))) == 0
         # Any other is charged as sent.
-        assert await _taken(gw, ws, budget, _message(UPDATE, _deletions(20_000))) >= 40_000
+        assert await _taken(ws, budget, _message(UPDATE, _deletions(20_000))) >= 40_000
     await ws.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import Settings
+from steno_collab.cli import main
 from steno_collab.commands.gateway import unverifiable
 from tests.support import free_port
 
@@ -27,6 +28,40 @@ def _run(tmp_path: Path, *args: str, **steno: str) -> tuple[int, str, str]:
         [*CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     return done.returncode, done.stdout, done.stderr
+
+
+class Call:
+    """`_run` in this process, for refusals made before anything starts (the settings, a URL's
+    form): the same `main`, its exit status and output, without ~2 s of interpreter and imports
+    per case. Each test below keeps one case as a real process (`process=True`: `_run`)."""
+
+    def __init__(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self.tmp_path, self.monkeypatch, self.capsys = tmp_path, monkeypatch, capsys
+
+    def __call__(self, *args: str, process: bool = False, **steno: str) -> tuple[int, str, str]:
+        if process:
+            return _run(self.tmp_path, *args, **steno)
+        for name in [name for name in os.environ if name.startswith("STENO_")]:
+            self.monkeypatch.delenv(name)
+        self.monkeypatch.setenv("STENO_DATA_DIR", str(self.tmp_path / "steno"))
+        self.monkeypatch.setenv("STENO_JWT_SECRET", secrets.token_hex(32))
+        for key, value in steno.items():
+            self.monkeypatch.setenv(f"STENO_{key.upper()}", value)
+        self.capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main(list(args))
+        out, err = self.capsys.readouterr()
+        assert isinstance(exited.value.code, int), exited.value.code
+        return exited.value.code, out, err
+
+
+@pytest.fixture
+def call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Call:
+    return Call(tmp_path, monkeypatch, capsys)
 
 
 def _one_line(err: str) -> str:
@@ -80,9 +115,10 @@ def test_a_plain_algorithm_list_works_on_the_command_line(tmp_path: Path) -> Non
     ids=lambda args: args[0],
 )
 def test_a_list_setting_that_is_neither_form_is_one_line_and_status_2(
-    tmp_path: Path, args: list[str]
+    call: Call, args: list[str]
 ) -> None:
-    code, _, err = _run(tmp_path, *args, allowed_origins='["http://a.example"')
+    process = args[0] == "gateway"
+    code, _, err = call(*args, process=process, allowed_origins='["http://a.example"')
     assert code == 2, err
     line = _one_line(err)
     assert line.startswith(f"steno-collab {args[0]}: invalid setting STENO_ALLOWED_ORIGINS: "), line
@@ -114,11 +150,11 @@ WRONG_KIND = {
     ],
 )
 def test_a_store_url_of_the_wrong_kind_is_a_configuration_error(
-    tmp_path: Path, command: str, kind: str
+    call: Call, command: str, kind: str
 ) -> None:
     setting, url, says = WRONG_KIND[kind]
     args = [command, "some-letter"] if command == "replay" else [command]
-    code, _, err = _run(tmp_path, *args, **{setting: url})
+    code, _, err = call(*args, process=command == "replay", **{setting: url})
     assert code == 2, err
     line = _one_line(err)
     assert line.startswith(f"steno-collab {command}: invalid setting STENO_{setting.upper()}: "), (
@@ -147,8 +183,8 @@ def test_migrate_names_an_unreachable_postgresql_with_status_1(tmp_path: Path) -
     ["garbage", f"postgresql://u:{PASSWORD}@127.0.0.1:port/x", "postgresql://127.0.0.1:99999/x"],
     ids=["no-scheme", "port-not-a-number", "port-out-of-range"],
 )
-def test_migrate_refuses_a_malformed_url_with_status_2(tmp_path: Path, url: str) -> None:
-    code, _, err = _run(tmp_path, "migrate", "--database-url", url)
+def test_migrate_refuses_a_malformed_url_with_status_2(call: Call, url: str) -> None:
+    code, _, err = call("migrate", "--database-url", url, process=url == "garbage")
     assert code == 2, err
     line = _one_line(err)
     assert line.startswith("steno-collab migrate: malformed PostgreSQL URL: "), line
@@ -209,8 +245,8 @@ def test_an_asymmetric_algorithm_needs_a_key_or_a_key_set() -> None:
 # -- help ---------------------------------------------------------------------------------------
 
 
-def test_token_help_shows_its_defaults(tmp_path: Path) -> None:
-    code, out, _ = _run(tmp_path, "token", "--help")
+def test_token_help_shows_its_defaults(call: Call) -> None:
+    code, out, _ = call("token", "--help")  # as a process: test_python_m_runs_the_cli
     assert code == 0
     assert "(default: editor)" in out and "(default: 3600)" in out
 

@@ -20,6 +20,7 @@ class NodeClient:
         self._ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._changed = asyncio.Event()
+        self._closed = False  # its stdout ended
         self._reader = asyncio.create_task(self._read())
         self.client_id = 0
 
@@ -78,9 +79,18 @@ class NodeClient:
             else:
                 self.events.append(message)
                 self._changed.set()
+        # The process ended: nothing will answer (a call to a client that quit waited out
+        # TIMEOUT_S, 20 s, when its process had exited but was not reaped yet).
+        self._closed = True
+        for future in self._replies.values():
+            if not future.done():
+                future.set_exception(ConnectionError("the node client exited"))
+        self._replies.clear()
 
     async def call(self, cmd: str, **args: Any) -> dict[str, Any]:
         assert self.proc.stdin is not None
+        if self._closed:
+            raise ConnectionError("the node client exited")
         ident = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[ident] = future

@@ -105,7 +105,7 @@ async def test_presence_crosses_both_framings(gw: Running, clients: tuple[Open, 
     await stock.call("awareness", state={"cursor": 1})
     theirs = (await tiptap.call("waitPeers", count=1))["states"]
     assert theirs[0][1]["user"]["name"] == "Bob B"
-    await tiptap.call("quit")  # destroy(): the provider closes the document
+    await tiptap.quit()  # destroy(): the provider closes the document (and its process ends)
     await stock.call("waitPeers", count=0)
 
 

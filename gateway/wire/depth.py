@@ -26,6 +26,7 @@ from .update import (
     DELETED,
     GC,
     PARENT_SUB,
+    REF_ORIGIN,
     REF_PARENT,
     REF_ROOT,
     SKIP,
@@ -81,6 +82,16 @@ def resolve(
 ) -> tuple[list[int], list[int]]:
     """Return the container depth and the slot of every struct in `scan` (linear; no
     recursion), refusing content that does not fit its slot (unless `missing` is UNKNOWN)."""
+    if known_at is not None and len(scan.start) == 1 and scan.ref_kind[0] == REF_ORIGIN:
+        one = _resolve_one(scan, known_at, missing)
+        if one is not None:
+            return one
+    return _resolve_all(scan, known_at, missing, doc_field)
+
+
+def _resolve_all(
+    scan: UpdateScan, known_at: KnownAt | None, missing: Missing, doc_field: str | None
+) -> tuple[list[int], list[int]]:
     codes = [_PENDING] * len(scan.start)
     slots = [FREE] * len(codes)
     block_of: dict[int, tuple[int, int]] = {}  # client -> its struct indices (by _targets)
@@ -112,6 +123,26 @@ def resolve(
                     slots[j] = _slot(targets, scan, j, check)
             stack.pop()
     return codes, slots
+
+
+def _resolve_one(
+    scan: UpdateScan, known_at: KnownAt, missing: Missing
+) -> tuple[list[int], list[int]] | None:
+    """`resolve` for one item whose origins the letter knows (what an editor sends), without
+    the general way's stack and lists; None when an origin is not known: the general way then
+    looks in the update and says what is missing (tests/preparse/test_scan_one.py)."""
+    left = known_at(scan.ref_client[0], scan.ref_clock[0])
+    if left is None:
+        return None
+    right = scan.right.get(0)
+    targets: list[Known | None] = [left]
+    if right is not None:
+        hit = known_at(*right)
+        if hit is None:
+            return None
+        targets.append(hit)
+    code = _derive(targets, REF_ORIGIN, missing, scan, 0)
+    return [code], [FREE if code == DEAD else _slot(targets, scan, 0, missing is not _TRUSTED)]
 
 
 def _slot(targets: list[Known | None], scan: UpdateScan, j: int, check: bool) -> int:

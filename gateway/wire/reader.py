@@ -20,6 +20,36 @@ _LONG_VALUES: dict[bytes, int] = {}
 _MAX_LONG_VALUES = 4096  # then forgotten all at once: many distinct ids cost what no cache does
 
 
+def uint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """A varUint of two bytes or more at `pos` (the caller reads one-byte ones itself) and the
+    position after it, for the scanner's fast lane (gateway/wire/update.py); (-1, pos) for any
+    that `Reader.uint` would refuse or that runs past the end: the general way then says why."""
+    c = data[pos + 1] if pos + 1 < len(data) else 0
+    if 0 < c < 0x80:
+        return (data[pos] & 0x7F) | c << 7, pos + 2
+    found = _VARINT(data, pos)
+    if found is None:
+        return -1, pos
+    end = found.end()
+    key = data[pos:end]
+    value = _LONG_VALUES.get(key)
+    if value is not None:
+        return value, end
+    if not key[-1]:  # overlong
+        return -1, pos
+    value = shift = 0
+    for b in key:
+        value |= (b & 0x7F) << shift
+        shift += 7
+    if value > MAX_SAFE_INTEGER:
+        return -1, pos
+    if value >> 28:  # as `Reader.uint` keeps them
+        if len(_LONG_VALUES) >= _MAX_LONG_VALUES:
+            _LONG_VALUES.clear()
+        _LONG_VALUES[key] = value
+    return value, end
+
+
 class Reader:
     """A cursor over bytes; every read either succeeds within bounds or raises ProtocolError."""
 

@@ -401,8 +401,20 @@ def _info(
 
 
 def _runs(scan: UpdateScan, codes: list[int], slots: list[int]) -> tuple[Run, ...]:
-    runs: list[Run] = []
     kinds, starts, lengths, contents = scan.kind, scan.start, scan.length, scan.content
+    if len(kinds) == 1:  # one struct (what an editor sends): one run at most
+        kind, length = kinds[0], lengths[0]
+        if kind == SKIP or not length:
+            return ()
+        children = children_slot(contents[0] & 31) if kind == TYPE else 0
+        start = starts[0]
+        return ((scan.client[0], start, start + length, _pack(codes[0], kind, slots[0], children)),)
+    return _runs_all(scan, codes, slots)
+
+
+def _runs_all(scan: UpdateScan, codes: list[int], slots: list[int]) -> tuple[Run, ...]:
+    kinds, starts, lengths, contents = scan.kind, scan.start, scan.length, scan.content
+    runs: list[Run] = []
     for client, _first, _end, i0, i1 in scan.blocks:
         for j in range(i0, i1):
             if kinds[j] == SKIP or not lengths[j]:  # Skip: clocks this update does not carry

@@ -7,8 +7,8 @@ reference that decides its parent), in flat lists: this runs on every keystroke.
 from __future__ import annotations
 
 from .limits import Limits, ProtocolError
-from .reader import Reader
-from .values import parse_json, skip_any
+from .reader import Reader, uint_at
+from .values import parse_json, skip_any, skip_any_at
 
 # Struct kinds: an item with content, a shared type, an item with Deleted content, GC, Skip.
 ITEM, TYPE, DELETED, GC, SKIP = 0, 1, 2, 3, 4
@@ -60,6 +60,19 @@ class UpdateScan:
 def scan_update(update: bytes, limits: Limits) -> UpdateScan:
     if len(update) > limits.max_message_bytes:
         raise ProtocolError("message_too_large", f"{len(update)} bytes", 4413)
+    head = update[:2]
+    if head == b"\x01\x01":  # one client's one struct: what an editor sends
+        scan = _scan_one(update, limits)
+        if scan is not None:
+            return scan
+    elif head == b"\x00\x01":  # no structs, deletions of one client: a backspace
+        scan = _scan_deletion(update, limits)
+        if scan is not None:
+            return scan
+    return _scan_all(update, limits)
+
+
+def _scan_all(update: bytes, limits: Limits) -> UpdateScan:
     r = Reader(update)
     scan = UpdateScan()
     _read_structs(r, limits, scan)
@@ -69,6 +82,119 @@ def scan_update(update: bytes, limits: Limits) -> UpdateScan:
     _read_delete_set(r, limits, scan)
     r.expect_end()
     return scan
+
+
+def _scan_one(u: bytes, limits: Limits) -> UpdateScan | None:
+    """The scan of an update of one client's one item with origins and String or Any content
+    (a keystroke, a paste, a Y.Map set), read in one function; None for anything else or any
+    doubt (what the general way would refuse, or record as empty): it then reads the update.
+    tests/preparse/test_scan_one.py holds the two to the same scans and refusals."""
+    try:
+        client, pos = _uint(u, 2)
+        mine = u[2:pos]  # the client's varint: its origins and deletions are mostly its own
+        clock, pos = _uint(u, pos)
+        info = u[pos]
+        content = info & 0x1F
+        if (content != 4 and content != 8) or not info & 0xC0:
+            return None
+        # The one origin reference (the left, else the right), then the right of both.
+        pos += 1
+        if u.startswith(mine, pos):
+            ref_client, pos = client, pos + len(mine)
+        else:
+            ref_client, pos = _uint(u, pos)
+        ref_clock, pos = _uint(u, pos)
+        right: tuple[int, int] | None = None
+        if info & 0xC0 == 0xC0:
+            right_client, pos = _uint(u, pos)
+            right_clock, pos = _uint(u, pos)
+            right = right_client, right_clock
+            if right_client < 0 or not 0 <= right_clock < limits.max_clock:
+                return None
+        n, pos = _uint(u, pos)  # the string's bytes, or the count of Any values
+        if n < 0 or clock < 0 or ref_client < 0 or not 0 <= ref_clock < limits.max_clock:
+            return None
+        if content == 4:
+            raw = u[pos : pos + n]
+            if len(raw) != n:
+                return None
+            pos += n
+            if not raw.isascii():  # clock length in UTF-16 code units, as JS counts
+                try:
+                    n = len(raw.decode("utf-8").encode("utf-16-le")) // 2
+                except UnicodeDecodeError:
+                    return None
+        else:
+            if n > limits.max_structs or n > len(u) - pos:
+                return None
+            for _ in range(n):
+                pos = skip_any_at(u, pos, limits.max_any_depth)
+                if pos < 0:
+                    return None
+        if not 0 < n <= limits.max_clock - clock or not 0 <= client <= limits.max_client_id:
+            return None  # empty, too far, or a refused varint
+        if limits.max_clients_per_update < 1 or limits.max_structs < 1:
+            return None
+        scan = UpdateScan()
+        if u[pos] == 1 and u[pos + 1 : pos + 1 + len(mine)] == mine:  # one deletion of its own
+            end = pos + 1 + len(mine)
+            if u[end] == 1 and limits.max_delete_ranges >= 1:
+                at, end = _uint(u, end + 1)
+                length, end = _uint(u, end)
+                if end == len(u) and at >= 0 and 0 <= length <= limits.max_clock - at:
+                    scan.deletes.append((client, at, length))
+        if not scan.deletes and (u[pos] or pos + 1 != len(u)):  # the general way, from here
+            r = Reader(u, pos)
+            _read_delete_set(r, limits, scan)
+            r.expect_end()
+    except IndexError:  # truncated
+        return None
+    except ProtocolError:  # in the delete set: said again by the general way
+        return None
+    scan.deletes_at = pos
+    scan.blocks.append((client, clock, clock + n, 0, 1))
+    scan.client.append(client)
+    scan.start.append(clock)
+    scan.length.append(n)
+    scan.kind.append(ITEM)
+    scan.content.append(content)
+    scan.ref_kind.append(REF_ORIGIN)
+    scan.ref_client.append(ref_client)
+    scan.ref_clock.append(ref_clock)
+    if right is not None:
+        scan.right[0] = right
+    elif not info & 0x80:
+        scan.right_only.add(0)
+    return scan
+
+
+def _scan_deletion(u: bytes, limits: Limits) -> UpdateScan | None:
+    """The scan of an update deleting one range of one client's clocks, and nothing else; None
+    for anything else or any doubt, as `_scan_one`."""
+    try:
+        client, pos = _uint(u, 2)
+        if u[pos] != 1:
+            return None
+        at, pos = _uint(u, pos + 1)
+        length, pos = _uint(u, pos)
+    except IndexError:
+        return None
+    if pos != len(u) or not 0 <= client <= limits.max_client_id or at < 0 or length < 0:
+        return None
+    if length > limits.max_clock - at or limits.max_delete_ranges < 1:
+        return None
+    if limits.max_clients_per_update < 1:
+        return None
+    scan = UpdateScan()
+    scan.deletes_at = 1
+    scan.deletes.append((client, at, length))
+    return scan
+
+
+def _uint(u: bytes, pos: int) -> tuple[int, int]:
+    """A varUint at `pos` and the position after it; a negative value for one refused."""
+    b = u[pos]
+    return (b, pos + 1) if b < 0x80 else uint_at(u, pos)
 
 
 def _read_structs(r: Reader, limits: Limits, scan: UpdateScan) -> None:

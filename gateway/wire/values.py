@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from .limits import ProtocolError
-from .reader import Reader
+from .reader import Reader, uint_at
 
 _ANY_ARRAY, _ANY_OBJECT = 117, 118
 # Fixed-size Any payloads: undefined, null, true, false carry none; floats and bigint 4/8 bytes.
@@ -49,6 +49,81 @@ def skip_any(r: Reader, max_depth: int) -> None:
             in_object.append(is_object)
         else:
             raise ProtocolError("unknown_any_tag", str(tag))
+
+
+def skip_any_at(data: bytes, pos: int, max_depth: int) -> int:
+    """`skip_any` for the scanner's fast lane (gateway/wire/update.py): one pass, no calls for
+    what editors put in a Y.Map (small numbers, short strings, flat objects). The position after
+    the value at `pos`, or -1 for anything `skip_any` might refuse (the general way says why)."""
+    end = len(data)
+    stack: list[tuple[int, bool]] = []  # the enclosing levels' (items left, is an object)
+    left, is_object = 1, False
+    try:
+        while True:
+            if not left:
+                if not stack:
+                    return pos
+                left, is_object = stack.pop()
+                continue
+            left -= 1
+            if is_object:  # the key: a string
+                pos = _skip_string(data, pos)
+                if pos < 0:
+                    return -1
+            tag = data[pos]
+            pos += 1
+            size = _FIXED_SIZE.get(tag)
+            if size is not None:
+                pos += size
+                if pos > end:
+                    return -1
+            elif tag == 119:
+                pos = _skip_string(data, pos)
+                if pos < 0:
+                    return -1
+            elif tag == 125:  # varInt: sign and 6 bits, then at most one more byte here
+                if data[pos] & 0x80:
+                    more = data[pos + 1]
+                    if not 0 < more < 0x80:
+                        return -1
+                    pos += 1
+                pos += 1
+            elif tag == _ANY_ARRAY or tag == _ANY_OBJECT:
+                n = data[pos]
+                if n < 0x80:
+                    pos += 1
+                else:
+                    n, pos = uint_at(data, pos)
+                if n < 0 or (n << 1 if tag == _ANY_OBJECT else n) > end - pos:
+                    return -1
+                if len(stack) + 1 > max_depth:
+                    return -1
+                stack.append((left, is_object))
+                left, is_object = n, tag == _ANY_OBJECT
+            else:  # 116 (a buffer) and unknown tags
+                return -1
+    except IndexError:
+        return -1
+
+
+def _skip_string(data: bytes, pos: int) -> int:
+    """Past a varString at `pos` if it is valid UTF-8 within the data, else -1."""
+    n = data[pos]
+    if n < 0x80:
+        pos += 1
+    else:
+        n, pos = uint_at(data, pos)
+        if n < 0:
+            return -1
+    raw = data[pos : pos + n]
+    if len(raw) != n:
+        return -1
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return -1
+    return pos + n
 
 
 def _reject_constant(name: str) -> None:

@@ -187,9 +187,9 @@ async def test_an_error_the_interrupt_caused_is_reported_as_the_interrupt(tmp_pa
 def test_a_ctrl_c_while_the_commands_are_imported_is_exit_130_without_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The parser imports every command's modules (seconds): a Ctrl-C then was a traceback."""
+    """The parser imports the command's modules (up to seconds): a Ctrl-C then was a traceback."""
 
-    def interrupted() -> None:
+    def interrupted(_argv: object = None) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "build_parser", interrupted)

@@ -135,8 +135,12 @@ class LetterDocument:
             self._unsettle()
         if self._tree is None:
             self._tree, self._text = self._shadow_now()
-        self._doc.apply_update(update)
-        self._settle(update)
+        # One transaction: what is pending is read from it before its commit, which runs the
+        # observer (a transaction of its own after the commit was a second commit per update).
+        with self._doc.transaction():
+            self._doc.apply_update(update)
+            pending = None if self._gapped else pending_parts(self._doc, [update])
+        self._settle(update, pending)
         if self._errors:  # raised inside the observer: a bug of ours, never bad input
             raise self._errors.pop()
         return self._delta
@@ -151,16 +155,16 @@ class LetterDocument:
         self._unsettled = pending_parts(self._doc, self._unsettled)
         self._gapped = bool(self._unsettled)
 
-    def _settle(self, update: bytes) -> None:
+    def _settle(self, update: bytes, pending: list[bytes] | None) -> None:
         """While the document holds parts of updates that wait on a missing one (skipped:
         quarantined; or still to come), yrs integrates them, and an update's structs past a gap
         in its client's clocks, without change events: the cached blocks and the shadow cannot
         follow, so each update then drops both (the blocks are rendered again at the next
         snapshot, the shadow built again at the next update), until `state()` finds nothing
         pending. Any update may be the one that lets such parts in. An update that leaves
-        nothing pending in a document that had nothing never will, so it is not kept."""
+        nothing pending in a document that had nothing never will, so it is not kept.
+        `pending`: what the update left pending (None while the document is gapped)."""
         if not self._gapped:
-            pending = pending_parts(self._doc, [update])
             if not pending:
                 return
             self._gapped = True
@@ -229,7 +233,9 @@ class LetterDocument:
         # Paths are those of the document after the transaction: shift the cache and the shadow
         # by the changes nearer the root first, then look up the nodes changed inside.
         self._moved = MovedText()
-        for path, delta, is_text, attributes in sorted(events, key=lambda e: len(e[0])):
+        if len(events) > 1:  # one event (typing) is most transactions
+            events.sort(key=lambda e: len(e[0]))
+        for path, delta, is_text, attributes in events:
             if not path and self._is_text():
                 self._count_root_text(delta)
                 continue
@@ -270,19 +276,18 @@ class LetterDocument:
         if not isinstance(node, TextShadow):
             self._stale()
             node = TextShadow(b"", [])
-        old, runs = node.text, _Runs(node.runs)
-        at, new = 0, []  # `new`: the node's text after, to keep the shadow in step
+        old, at, new = node.text, 0, []  # `new`: the node's text after, to keep the shadow in step
         after = 0  # bytes of `new`: where the next change is after the update
-        new_runs: Runs = []
+        formats = False  # whether an op carries attributes
         for op in delta:
             if "insert" in op:
                 inserted = op["insert"]
                 self._delta.inserted += _length(inserted)
                 encoded = inserted.encode() if isinstance(inserted, str) else b"\0"
                 new.append(encoded)
-                new_runs.append((len(encoded), op.get("attributes") or {}))
                 self._moved.inserted.append(((*path, after), encoded))
                 after += len(encoded)
+                formats = formats or bool(op.get("attributes"))
             elif "delete" in op:
                 size = op["delete"]
                 gone = old[at : at + size]
@@ -290,12 +295,40 @@ class LetterDocument:
                     self._stale()
                 self._delta.deleted += code_points(gone) + size - len(gone)
                 self._moved.deleted.append(((*path, after), gone))
-                runs.take(size)
                 at += size
             else:
                 size = op.get("retain", 0)
                 new.append(old[at : at + size])
                 after += len(new[-1])
+                at += size
+                if not op.get("attributes"):
+                    continue
+                formats = True
+            self._delta.paragraphs.add(block)
+        new.append(old[at:])
+        text = b"".join(new)
+        # Unformatted text edited without formatting (typing, the usual update) stays one
+        # unformatted run: the runs are followed only when either side has attributes.
+        if formats or len(node.runs) > 1 or (node.runs and node.runs[0][1]):
+            runs = self._follow_runs(delta, node)
+        else:
+            runs = [(len(text), {})] if text else []
+        node.text, node.runs = text, runs  # in the tree, unless it is stale (then dropped)
+
+    def _follow_runs(self, delta: list[Json], node: TextShadow) -> Runs:
+        """`node`'s formatting runs after `delta`, counting the characters whose marks changed."""
+        old, runs, at = node.text, _Runs(node.runs), 0
+        new_runs: Runs = []
+        for op in delta:
+            if "insert" in op:
+                inserted = op["insert"]
+                size = len(inserted.encode()) if isinstance(inserted, str) else 1
+                new_runs.append((size, op.get("attributes") or {}))
+            elif "delete" in op:
+                runs.take(op["delete"])
+                at += op["delete"]
+            else:
+                size = op.get("retain", 0)
                 changes, start = op.get("attributes"), at
                 for length, attrs in runs.take(size):
                     if changes:
@@ -305,17 +338,8 @@ class LetterDocument:
                     new_runs.append((length, attrs))
                     start += length
                 at += size
-                if not changes:
-                    continue
-            self._delta.paragraphs.add(block)
-        new.append(old[at:])
         new_runs += runs.take(len(old) - at)
-        self._replace(path, TextShadow(b"".join(new), _merged(new_runs)))
-
-    def _replace(self, path: list[int], node: Shadow) -> None:
-        parent = self._shadow_at(path[:-1])
-        if self._tree is not None and isinstance(parent, list) and path[-1] < len(parent):
-            parent[path[-1]] = node
+        return _merged(new_runs)
 
     def _count_nodes(self, path: list[int], delta: list[Json], old: Shadow, txn: Any) -> None:
         """Children of the body or of an element were inserted or removed (or only an

@@ -189,7 +189,7 @@ async def test_the_command_exits_1_and_its_workers_write_nothing(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        _, raw = await asyncio.wait_for(proc.communicate(), 60)
+        out, raw = await asyncio.wait_for(proc.communicate(), 60)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -198,6 +198,11 @@ async def test_the_command_exits_1_and_its_workers_write_nothing(
     assert proc.returncode == 1, err
     assert err.splitlines()[-1] == f"steno-collab backfill: {TOOK_OVER}", err
     assert "Traceback" not in err  # the workers say nothing: the command does
+    assert b"backfill done" not in out
     async with open_sources(settings, redis=True) as src:
         assert src.redis is not None
         assert set(await snapshot(src.redis)) == {PROJECTOR_RESET.encode()}
+        # The other run's lease stays as it is; the marker as an interrupted reset leaves it.
+        assert await src.redis.get(PROJECTOR_RUN) == OTHER.encode()
+        assert await src.redis.pttl(PROJECTOR_RUN) > 30_000
+        assert await src.redis.get(PROJECTOR_RESET) == b"rebuilding"

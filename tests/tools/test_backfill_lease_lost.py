@@ -7,17 +7,14 @@ import asyncio
 import io
 import os
 import signal
-import sys
 from collections.abc import Callable
 
 import pytest
 
 from eventlog import Log
-from eventlog.factory import open_log
 from schemas.rebuilds import PROJECTOR_RESET, PROJECTOR_RUN
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.tools.cli import cli_env
 from tests.tools.test_backfill import fill
 from tests.tools.test_backfill_interrupt import _alive, _state, backfill_run
 from tools import backfill as backfills
@@ -75,55 +72,6 @@ async def test_a_run_that_finds_its_lease_lost_stops(
             )
             assert await src.redis.get(PROJECTOR_RUN) is None
         # What an interrupted reset leaves: the next run resumes the rebuild (no second wipe).
-        assert await src.redis.get(PROJECTOR_RESET) == b"rebuilding"
-
-
-# The command, its lease's TTL short and taken over by another run as its fold begins.
-TAKEN_OVER = f"""
-import sys
-from schemas.rebuilds import PROJECTOR_RUN
-from steno_collab.cli import main
-from tools import backfill, backfill_projector
-
-backfill.RUN_LEASE_S = {SHORT_S}
-fold = backfill_projector.run_all
-
-
-async def taken_over(src, *args, **kwargs):
-    await src.redis.set(PROJECTOR_RUN, sys.argv[1], px=60_000, xx=True)
-    return await fold(src, *args, **kwargs)
-
-
-backfill_projector.run_all = taken_over
-main(["backfill", "projector", "--reset", "--workers", "2"])
-"""
-
-
-async def test_the_command_says_so_and_exits_1(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(partitions=2)
-    log = open_log(settings)
-    await log.start()
-    try:
-        await fill(log, settings, steps=30)
-    finally:
-        await log.close()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", TAKEN_OVER, OTHER, env=cli_env(settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.communicate()
-    assert proc.returncode == 1, err.decode()
-    assert err.decode().splitlines()[-1] == f"steno-collab backfill: {TOOK_OVER}", err.decode()
-    assert b"backfill done" not in out
-    async with open_sources(settings, redis=True) as src:
-        assert src.redis is not None
-        assert await src.redis.get(PROJECTOR_RUN) == OTHER.encode()
-        assert await src.redis.pttl(PROJECTOR_RUN) > 30_000
         assert await src.redis.get(PROJECTOR_RESET) == b"rebuilding"
 
 

@@ -17,7 +17,6 @@ import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -287,8 +286,7 @@ class Projector:
         field = self.settings.doc_field
         state, outcome, bad = quarantine.isolate(state, items, field, topic_of, partition)
         if bad:  # recorded before the position moves past them
-            mapping: dict[Any, Any] = {entry.position: entry.to_json() for entry in bad}
-            await self.store.redis.hset(quarantine.QUARANTINE_KEY, mapping=mapping)
+            await self.store.quarantine({entry.position: entry.to_json() for entry in bad})
         for entry in bad:
             self.metrics.poison.labels(entry.topic).inc()
         return state, outcome

@@ -11,7 +11,7 @@ import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -31,6 +31,7 @@ from schemas.keys import (
     ydoc_key,
     ydoc_offset_key,
 )
+from schemas.quarantine import QUARANTINE_KEY
 from schemas.rebuilds import PROJECTOR_REPLAYS, replay_field
 from schemas.stores import raise_if_cancelled
 
@@ -271,6 +272,13 @@ class Store:
             assert lease is not None
             raise LeaseNotHeld(lease[0])
         return {tp: int(v) if v else None for tp, v in zip(tps, result, strict=True)}
+
+    @_cancellable
+    async def quarantine(self, entries: Mapping[str, str]) -> None:
+        """Record quarantined records (`QUARANTINE_KEY`: position -> entry), before the position
+        moves past them."""
+        mapping: dict[Any, Any] = dict(entries)  # redis-py's Mapping type is invariant
+        await self.redis.hset(QUARANTINE_KEY, mapping=mapping)
 
     @_cancellable
     async def known(self, partition_of: Mapping[str, int]) -> set[str]:

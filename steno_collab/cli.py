@@ -29,14 +29,14 @@ COMMANDS: list[str] = [
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser for `argv` (default: the process's): only its command's module is imported
-    when it names one (the gateway's FastAPI and the tools take ~1.2 s, a CLI start's most);
-    every command's for the rest (help, or a name none has: the error lists them)."""
+    """The parser for `argv`: only its command's module is imported when it names one (the
+    gateway's FastAPI and the tools take ~1.2 s, a CLI start's most); every command's without
+    `argv`, for help, or for a name none has (the error lists them)."""
     parser = argparse.ArgumentParser(
         prog="steno-collab", description="Event-sourced real-time collaboration for Steno letters."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    words = sys.argv[1:] if argv is None else list(argv)
+    words = [] if argv is None else list(argv)
     for name in [words[0]] if words and words[0] in COMMANDS else COMMANDS:
         importlib.import_module(f"steno_collab.commands.{name}").add_parser(sub)
     return parser
@@ -44,6 +44,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     try:  # imports the command's modules (FastAPI, the gateway, rich): up to seconds
+        argv = sys.argv[1:] if argv is None else argv
         args = build_parser(argv).parse_args(argv)
     except KeyboardInterrupt:  # Ctrl-C meanwhile: the status of an interrupt, no traceback
         sys.exit(130)

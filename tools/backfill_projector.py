@@ -48,6 +48,7 @@ from schemas.keys import (
     ydoc_key,
     ydoc_offset_key,
 )
+from schemas.quarantine import QUARANTINE_KEY
 from schemas.rebuilds import PROJECTOR_RESET
 from schemas.settings import Settings
 from steno_collab.processes import exit_with_parent
@@ -63,8 +64,9 @@ LEASE_LOST_EXIT = 3  # a worker process's exit code when its lease was found los
 
 
 class LeasedStore(Store):
-    """The projector's store whose commits write only while `held` is (`Store.commit`'s
-    `lease`): the projector's own consumer, fenced on the rebuild's lease."""
+    """The projector's store whose writes land only while `held` is (commits through
+    `Store.commit`'s `lease`, quarantine entries through `fenced`): the projector's own
+    consumer, fenced on the rebuild's lease."""
 
     def __init__(self, redis: Redis, ttl_ms: int, notes_ttl_ms: int, held: Held) -> None:
         super().__init__(redis, ttl_ms, notes_ttl_ms)
@@ -83,6 +85,10 @@ class LeasedStore(Store):
             return await super().commit(fence, writes, replays, marked, lease=lease or self.held)
         except LeaseNotHeld as exc:
             raise LeaseLost(exc.key) from None
+
+    async def quarantine(self, entries: Mapping[str, str]) -> None:
+        pairs = [part for field, value in entries.items() for part in (field, value)]
+        await fenced(self.redis, self.held, "HSET", QUARANTINE_KEY, *pairs)
 
 
 def _store(src: Sources, options: ProjectorSettings, held: Held | None = None) -> Store:

@@ -30,10 +30,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 # KEYS[1] the lease, ARGV[1] its holder's token, then a command and its arguments (KEYS stay
-# the lease's alone: the keys a command writes are its arguments). nil when not held.
+# the lease's alone: the keys a command writes are its arguments). nil when not held, else
+# {1, the command's reply} (a nil reply in a table alone would leave it empty).
 FENCED = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return nil end
-return {redis.call(unpack(ARGV, 2))}
+return {1, redis.call(unpack(ARGV, 2))}
 """
 
 
@@ -122,7 +123,7 @@ async def fenced(redis: Any, held: Held, *command: str | bytes) -> Any:
     reply = await redis.eval(FENCED, 1, held.key, held.token, *command)
     if reply is None:
         raise LeaseLost(held.key)
-    return reply[0]
+    return reply[1] if len(reply) > 1 else None
 
 
 async def _renew(redis: Any, key: str, token: str, ttl_ms: int, lost: Callable[[], None]) -> None:

@@ -72,20 +72,22 @@ class NodeClient:
 
     async def _read(self) -> None:
         assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            message = json.loads(line)
-            if "id" in message and message["id"] in self._replies:
-                self._replies.pop(message["id"]).set_result(message)
-            else:
-                self.events.append(message)
-                self._changed.set()
-        # The process ended: nothing will answer (a call to a client that quit waited out
-        # TIMEOUT_S, 20 s, when its process had exited but was not reaped yet).
-        self._closed = True
-        for future in self._replies.values():
-            if not future.done():
-                future.set_exception(ConnectionError("the node client exited"))
-        self._replies.clear()
+        try:
+            while line := await self.proc.stdout.readline():
+                message = json.loads(line)
+                if "id" in message and message["id"] in self._replies:
+                    self._replies.pop(message["id"]).set_result(message)
+                else:
+                    self.events.append(message)
+                    self._changed.set()
+        finally:
+            # Its output ended (or was not ours to read): nothing will answer. A call to a client
+            # that quit waited out TIMEOUT_S, 20 s, when its process had exited unreaped.
+            self._closed = True
+            for future in self._replies.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the node client exited"))
+            self._replies.clear()
 
     async def call(self, cmd: str, **args: Any) -> dict[str, Any]:
         assert self.proc.stdin is not None

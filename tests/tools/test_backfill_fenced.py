@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from eventlog import Log
 from eventlog.factory import open_log
+from projector import consumer, quarantine
 from projector.settings import ProjectorSettings
 from projector.store import Store
 from schemas.events import Topic
@@ -104,6 +105,34 @@ async def test_taken_over_before_its_fold_it_writes_nothing(
         await rebuild(src, workers=workers)
         assert before.get(PROJECTOR_RESET.encode()) is not None  # the reset's marker, nothing else
         assert await snapshot(src.redis) == before
+
+
+async def test_taken_over_its_quarantine_entries_are_not_written(
+    settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records it cannot fold are quarantined by a write of their own (not a commit): fenced
+    too, so a run that lost its lease records none beside the new holder's rebuild."""
+    await fill(log, settings, steps=5)
+
+    def unfoldable(*_args: Any) -> None:
+        raise ValueError("a record this projector cannot fold")
+
+    monkeypatch.setattr(consumer, "fold_letter", unfoldable)
+    monkeypatch.setattr(quarantine, "fold_letter", unfoldable)
+    fold = projector.run_all
+    before: dict[bytes, bytes | None] = {}
+
+    async def taken_over(src: Sources, *args: Any, **kwargs: Any) -> int:
+        assert src.redis is not None
+        before.update(await snapshot(src.redis))
+        await take_over(src.redis)
+        return await fold(src, *args, **kwargs)
+
+    monkeypatch.setattr(projector, "run_all", taken_over)
+    async with open_sources(settings, redis=True) as src:
+        assert src.redis is not None
+        await rebuild(src, workers=1)
+        assert await snapshot(src.redis) == before  # no projector:quarantine among them
 
 
 async def test_taken_over_after_its_fold_it_leaves_the_reset_marker(

@@ -88,7 +88,7 @@ CLI_MAIN = "from steno_collab.cli import main; main()"
 @contextlib.asynccontextmanager
 async def backfill_run(
     make_settings: Callable[..., Settings],
-    program: str = "from steno_collab.cli import main; main()",
+    program: str = CLI_MAIN,
 ) -> AsyncIterator[Run]:
     """`backfill projector --reset --workers 2` over a seeded log, run by `program` (`python -c`,
     the command's arguments after it), killed with its group if still running at the end."""

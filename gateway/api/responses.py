@@ -76,7 +76,9 @@ LOG_RETRY_S = 1.0  # a 503 of the log (down, or behind): when to come back
 
 
 def log_unavailable_error(detail: str = "log unavailable") -> HTTPException:
-    """503 for a route that needed the log: nothing was written, come back in LOG_RETRY_S."""
+    """503 for a route that needed the log: come back in LOG_RETRY_S. Mostly nothing was
+    written; a REST update taken but not confirmed in time may land still (`Unlogged`: the
+    instance's rescue appends it), which a retry repeats harmlessly."""
     return HTTPException(503, detail, retry_after(LOG_RETRY_S))
 
 

@@ -71,7 +71,13 @@ from eventlog.errors import LogError
 from eventlog.records import Log
 from gateway import restored
 from gateway.access import NEGATIVE_TTL_S, Access
-from gateway.api.responses import REDIS_RETRY_S, WHY, ErrorOut, retry_after
+from gateway.api.responses import (
+    WHY,
+    ErrorOut,
+    log_unavailable_error,
+    redis_unavailable_error,
+    retry_after,
+)
 from gateway.auth import Claims
 from gateway.redis_lua import NOW
 from schemas.events import CreateKey
@@ -300,9 +306,9 @@ async def begin(
         claim = (mine.encode(), _pending_ttl_s(append_timeout_s))
         held = await restored.gated(redis, log_, topic, CLAIM, keys, *claim, wake=wake)
     except RedisError as exc:
-        raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
+        raise redis_unavailable_error() from exc
     except LogError as exc:
-        raise HTTPException(503, "log unavailable", retry_after(REDIS_RETRY_S)) from exc
+        raise log_unavailable_error() from exc
     except restored.Unrestored:
         raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S)) from None
     found = _found(held, mine)
@@ -338,7 +344,7 @@ async def begin_update(
             CLAIM_UPDATE, len(keys), *keys, mine.encode(), _pending_ttl_s(answer_within_s)
         )
     except RedisError as exc:
-        raise HTTPException(503, "redis unavailable", retry_after(REDIS_RETRY_S)) from exc
+        raise redis_unavailable_error() from exc
     found = _found(held, mine)
     if found is None:
         return Ticket(redis, key, mine, ttl_s)

@@ -73,9 +73,10 @@ def too_many_requests(wait_s: float) -> HTTPException:
 
 
 LOG_RETRY_S = 1.0  # a 503 of the log (down, or behind): when to come back
+LOG_UNAVAILABLE = "log unavailable"
 
 
-def log_unavailable_error(detail: str = "log unavailable") -> HTTPException:
+def log_unavailable_error(detail: str = LOG_UNAVAILABLE) -> HTTPException:
     """503 for a route that needed the log: come back in LOG_RETRY_S. Mostly nothing was
     written; a REST update taken but not confirmed in time may land still (`Unlogged`: the
     instance's rescue appends it), which a retry repeats harmlessly."""
@@ -86,11 +87,18 @@ async def log_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Any route that needed the log while it could not be reached (finding or loading a
     letter, appending): 503, as documented, rather than a 500."""
     return ErrorResponse(
-        {"detail": "log unavailable"}, status_code=503, headers=retry_after(LOG_RETRY_S)
+        {"detail": LOG_UNAVAILABLE}, status_code=503, headers=retry_after(LOG_RETRY_S)
     )
 
 
 REDIS_RETRY_S = 5
+REDIS_UNAVAILABLE = "redis unavailable"
+
+
+def redis_unavailable_error() -> HTTPException:
+    """503 for a route that needed Redis while it could not be reached, as `redis_unavailable`
+    answers one that raised."""
+    return HTTPException(503, REDIS_UNAVAILABLE, retry_after(REDIS_RETRY_S))
 
 
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -98,9 +106,7 @@ async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     not be reached: 503 with `Retry-After`, as when Redis is not configured, rather than a 500
     with a traceback in the log."""
     return ErrorResponse(
-        {"detail": "redis unavailable"},
-        status_code=503,
-        headers={"Retry-After": str(REDIS_RETRY_S)},
+        {"detail": REDIS_UNAVAILABLE}, status_code=503, headers=retry_after(REDIS_RETRY_S)
     )
 
 

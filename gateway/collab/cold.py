@@ -27,7 +27,7 @@ import asyncpg
 
 from eventlog.errors import LogError
 from gateway.collab import shared
-from gateway.collab.shared import Collab, CollabError
+from gateway.collab.shared import Collab, CollabError, log_unavailable
 from schemas.events import Topic
 from schemas.instants import EPOCH, MS
 from schemas.keys import comments_key, projector_position_key, ydoc_offset_key
@@ -100,7 +100,7 @@ async def threads(collab: Collab, letter_id: str, rebuilding: bool = False) -> l
         # the marker was written with the emptying (tools/rest.py does the same).
         rebuilt = await snapshotter_rebuilding(pg, topic, partition)
     except LogError as exc:  # the partition's end, asked while the projector rebuilds
-        raise _unavailable("log unavailable", RETRY_S) from exc
+        raise log_unavailable() from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("comments of cold letter %s unreadable: %r", letter_id, exc)
         raise _unavailable("comments unavailable (PostgreSQL)", RETRY_S) from exc
@@ -168,7 +168,7 @@ async def settled(collab: Collab, letter_id: str, wait: bool = True) -> list[dic
     try:
         end = (await collab.ctx.log.end_offsets(topic)).get(partition, 0)
     except LogError as exc:
-        raise _unavailable("log unavailable", RETRY_S) from exc
+        raise log_unavailable() from exc
 
     async def folded() -> list[dict[str, Any]] | None:
         nonlocal pg

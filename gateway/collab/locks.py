@@ -67,11 +67,14 @@ from eventlog.errors import LogError
 from gateway import restored
 from gateway.access import LetterMeta
 from gateway.api.names import one_line
-from gateway.api.responses import AUTHENTICATED, errors
+from gateway.api.responses import (
+    AUTHENTICATED,
+    errors,
+)
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab import lock_scripts as scripts
-from gateway.collab.shared import Collab, CollabError, iso, user_ref
+from gateway.collab.shared import Collab, CollabError, iso, log_unavailable, user_ref
 from schemas.events import LockAcquired, LockExpired, LockReleased, Topic, UserRef
 from schemas.ids import uuid7
 from schemas.keys import (
@@ -168,7 +171,7 @@ class Locks:
                 self.redis, ctx.log, self._topic, script, keys, *args, wake=ctx.wake_restore
             )
         except LogError as exc:
-            raise CollabError(503, "log unavailable", headers={"Retry-After": "5"}) from exc
+            raise log_unavailable() from exc
         except restored.Unrestored:
             retry = {"Retry-After": str(restored.RETRY_S)}
             raise CollabError(503, restored.UNRESTORED, headers=retry) from None

@@ -23,13 +23,16 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from eventlog.errors import LogError
-from gateway.api.responses import AUTHENTICATED, errors
+from gateway.api.responses import (
+    AUTHENTICATED,
+    errors,
+)
 from gateway.api.rest import ClaimsDep
 from gateway.auth import Claims
 from gateway.collab import cold
 from gateway.collab.comment_input import parse
 from gateway.collab.comments import CollabDep
-from gateway.collab.shared import Collab, CollabError
+from gateway.collab.shared import Collab, CollabError, log_unavailable
 from schemas.events import NotificationRead, Topic
 from schemas.keys import notes_key, presence_key, projector_position_key
 from schemas.rebuilds import PROJECTOR_REPLAYS, PROJECTOR_RESET
@@ -82,7 +85,7 @@ async def _unfolded(collab: Collab, positions: list[bytes | None]) -> bool:
     try:
         ends = await _ends(collab, collab.ctx.settings.topic(Topic.LETTERS))
     except LogError as exc:
-        raise CollabError(503, "log unavailable", headers={"Retry-After": cold.RETRY_S}) from exc
+        raise log_unavailable() from exc
     return any(ends.get(p, 0) > 0 for p in missing)
 
 

@@ -20,7 +20,7 @@ from pycrdt import Doc
 from eventlog.errors import LogError
 from gateway import outgoing
 from gateway.access import LetterMeta
-from gateway.api.responses import LOG_RETRY_S, retry_after
+from gateway.api.responses import LOG_RETRY_S, LOG_UNAVAILABLE, retry_after
 from gateway.auth import Claims
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from gateway.live.presence import stamp
@@ -55,6 +55,12 @@ class CollabError(Exception):
     ) -> None:
         super().__init__(f"{status} {detail}")
         self.status, self.detail, self.body, self.headers = status, detail, body, headers
+
+
+def log_unavailable() -> CollabError:
+    """503 for a collaboration route that needed the log: as `log_unavailable_error` answers a
+    REST one (nothing was logged; come back in LOG_RETRY_S)."""
+    return CollabError(503, LOG_UNAVAILABLE, headers=retry_after(LOG_RETRY_S))
 
 
 def iso(ts: float) -> str:
@@ -116,7 +122,7 @@ class Collab:
         except Unconfirmed as exc:  # it may still land: a retried comment could show twice
             raise CollabError(504, UNCONFIRMED) from exc
         except LogError as exc:  # refused: nothing logged, a retry is safe
-            raise CollabError(503, "log unavailable", headers=retry_after(LOG_RETRY_S)) from exc
+            raise log_unavailable() from exc
         self._appended[lid] = max(self._appended.get(lid, 0), offsets[-1] + 1)
         now = time.monotonic()
         if type_.startswith("comment.") or type_ == "notification.read":
@@ -229,4 +235,4 @@ class Collab:
         try:
             return await self.gateway.document(letter_id, fresh)
         except LogError as exc:
-            raise CollabError(503, "log unavailable", headers=retry_after(LOG_RETRY_S)) from exc
+            raise log_unavailable() from exc

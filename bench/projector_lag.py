@@ -12,11 +12,14 @@ Figures are recorded in docs/performance.md, "## Projector".
 import argparse
 import asyncio
 import logging
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -32,6 +35,7 @@ from schemas.settings import Settings
 from steno_collab.embedded import EmbeddedServices
 
 TICK_S = 0.01
+STOP_S = 10.0  # a cancelled projector ends within a batch; past this it hangs (seen once)
 
 
 async def produce(
@@ -92,7 +96,25 @@ def lags(
     return sorted(out)
 
 
+async def stopped(tasks: Mapping[str, "asyncio.Task[Any]"], timeout_s: float = STOP_S) -> list[str]:
+    """Cancel `tasks` and wait for them at most `timeout_s`; the names of those still running,
+    reported on stderr with where they are (a bare gather waited for ever)."""
+    for task in tasks.values():
+        task.cancel()
+    done, _ = await asyncio.wait(tasks.values(), timeout=timeout_s)
+    stuck = []
+    for name, task in tasks.items():
+        if task not in done:
+            stuck.append(name)
+            print(f"{name} did not stop within {timeout_s:g} s, at:", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        elif not task.cancelled() and task.exception() is not None:
+            print(f"{name} had failed: {task.exception()!r}", file=sys.stderr)
+    return stuck
+
+
 async def main(rate: int, seconds: float, letters: int) -> None:
+    stuck: list[str] = []
     updates = {f"letter-{i:04d}": keystrokes(f"letter-{i:04d}", 300) for i in range(letters)}
     with tempfile.TemporaryDirectory() as tmp:
         async with EmbeddedServices(Path(tmp) / "svc", persistent=False, postgres=False) as svc:
@@ -121,11 +143,13 @@ async def main(rate: int, seconds: float, letters: int) -> None:
                     f"max {found[-1] * 1000:.1f} ms"
                 )
             finally:
-                for task in (watcher, projector):
-                    task.cancel()
-                await asyncio.gather(watcher, projector, return_exceptions=True)
+                stuck = await stopped({"watcher": watcher, "projector": projector})
                 await client.aclose()
                 await log.close()
+    if stuck:  # asyncio.run would cancel and wait for them again, for ever
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -204,9 +204,34 @@ def node_json(script: Path, node_modules: Path) -> Any:
 @contextmanager
 def frozen(pid: int) -> Iterator[None]:
     """Process `pid` stopped (SIGSTOP) for the block: a stalled broker, its sockets still open
-    and taking what is sent to them, answering nothing."""
+    and taking what is sent to them, answering nothing. From the moment ALL its threads are:
+    the kernel hands SIGSTOP to one of them, and until that one runs (44 ms late seen on a
+    loaded machine) the others still answer requests."""
     os.kill(pid, signal.SIGSTOP)
     try:
+        _wait_stopped(pid)
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def _wait_stopped(pid: int, timeout_s: float = 10.0) -> None:
+    """Until every thread of `pid` is stopped (state T in /proc: works for any process, not
+    only our children, whom `os.waitid` could tell)."""
+    deadline = time.monotonic() + timeout_s
+    while not all(
+        _thread_state(pid, tid) in ("T", "t", "Z", "X", None)
+        for tid in os.listdir(f"/proc/{pid}/task")
+    ):
+        assert time.monotonic() < deadline, f"process {pid} did not stop within {timeout_s} s"
+        time.sleep(
+            0.001
+        )  # nothing to wait on for another's process: the kernel only says so in /proc
+
+
+def _thread_state(pid: int, tid: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]  # the name may hold spaces and ")"
+    except (FileNotFoundError, ProcessLookupError):
+        return None  # the thread ended meanwhile

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
-from pycrdt._base import base_types
 from pycrdt._pycrdt import XmlElement as YXmlElement
 from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
@@ -41,6 +40,9 @@ from schemas.ystate import newlines, pending_parts, with_pending
 from snapshotter.moved import MovedText, code_points
 
 Json = dict[str, Any]
+# `LetterDocument._count_typing`, the walk's shortcut for typing; off only in a test comparing
+# the two.
+TYPING = True
 Runs = list[tuple[int, Json]]  # an XmlText's formatting: (UTF-8 bytes, attributes), in order
 
 
@@ -112,7 +114,7 @@ class LetterDocument:
             self._unsettled.append(state)
             self._gapped = None
         self._delta = EditDelta()
-        self._moved = MovedText()
+        self._moved = MovedText()  # emptied for each transaction
         self._errors: list[Exception] = []
         # Subscribed on the native type: pycrdt's wrapper would convert every attribute of
         # every event (a third of catch-up time); we read only `path` and `delta`. Through a
@@ -189,11 +191,15 @@ class LetterDocument:
         digest = hashlib.sha256(encoded.encode()).hexdigest()
         return Snapshot(content, document, encoded, digest)
 
-    def _is_text(self) -> bool:
+    def _is_text(self, txn: Any = None) -> bool:
+        """`txn`: an event's, in the observer, where pycrdt's wrappers cannot read (each opens
+        a transaction, and the document's is committing): the native types are read with it."""
         if self._text_mode is None:
-            if any(True for _ in self._root.children):
+            root, body = self._root.integrated, self._body_text.integrated
+            if root.children(txn) if txn else any(True for _ in self._root.children):
                 self._text_mode = False
-            elif str(self._body_text):  # characters but no XML children: a Y.Text body
+            # Characters but no XML children: a Y.Text body.
+            elif body.get_string(txn) if txn else str(self._body_text):
                 self._text_mode = True
         return bool(self._text_mode)
 
@@ -201,6 +207,9 @@ class LetterDocument:
         if self._is_text():
             return [], str(self._body_text)
         with self._doc.transaction() as transaction:
+            # Private, for want of a public one: pycrdt hands a native transaction only to
+            # observers (`event.transaction`), and the observer shadows inserted native nodes
+            # with `_shadow` too: through the wrappers this walk would be a second copy of it.
             txn = transaction._txn
             children = self._root.integrated.children(txn)
             return [_shadow(child, txn, inline=False) for child in children], ""
@@ -222,32 +231,36 @@ class LetterDocument:
         return [entry for entry in cache if entry is not None]
 
     def _on_native_events(self, events: list[Any]) -> None:
+        # Native nodes are read with the event's own transaction (`_count_nodes`): no pycrdt
+        # wrapper, so no read transaction entered for them around every event.
         try:
-            txn = events[0].transaction
-            with self._doc._read_transaction(txn):
-                self._on_events([_event(e) for e in events], txn)
+            self._on_events(events)
         except Exception as exc:
             self._errors.append(exc)
 
-    def _on_events(self, events: list[tuple[list[int], list[Json], bool, bool]], txn: Any) -> None:
+    def _on_events(self, native: list[Any]) -> None:
         # Paths are those of the document after the transaction: shift the cache and the shadow
         # by the changes nearer the root first, then look up the nodes changed inside.
-        self._moved = MovedText()
+        self._moved.clear()
+        events = [(event.path, event) for event in native]
         if len(events) > 1:  # one event (typing) is most transactions
             events.sort(key=lambda e: len(e[0]))
-        for path, delta, is_text, attributes in events:
-            if not path and self._is_text():
-                self._count_root_text(delta)
+        for path, event in events:
+            if not path and self._is_text(event.transaction):
+                self._count_root_text(event.delta, event.transaction)
                 continue
             node = self._shadow_at(path)
-            if is_text:
-                self._count_text(path, delta, node)
+            target = event.target
+            if isinstance(target, YXmlText):
+                self._count_text(path, event.delta, node)
                 continue
-            if attributes and path:  # an element's own attributes: its block is reformatted
+            # `keys` is converted on reading: read only for elements, whose events are few.
+            if path and isinstance(target, YXmlElement) and event.keys:
+                # An element's own attributes: its block is reformatted.
                 self._invalidate(path[0])
                 self._delta.formatted += code_points(_text(node))
                 self._delta.paragraphs.add(path[0])
-            self._count_nodes(path, delta, node, txn)
+            self._count_nodes(path, event.delta, node, event.transaction)
         # Text only moved between blocks (a paragraph split or joined, retyped) is not an edit.
         moved = self._moved.characters()
         self._delta.inserted -= moved
@@ -276,6 +289,8 @@ class LetterDocument:
         if not isinstance(node, TextShadow):
             self._stale()
             node = TextShadow(b"", [])
+        elif TYPING and self._count_typing(path, delta, node):
+            return
         old, at, new = node.text, 0, []  # `new`: the node's text after, to keep the shadow in step
         after = 0  # bytes of `new`: where the next change is after the update
         formats = False  # whether an op carries attributes
@@ -314,6 +329,40 @@ class LetterDocument:
         else:
             runs = [(len(text), {})] if text else []
         node.text, node.runs = text, runs  # in the tree, unless it is stale (then dropped)
+
+    def _count_typing(self, path: list[int], delta: list[Json], node: TextShadow) -> bool:
+        """Typing, most updates: text inserted, or deleted, at one place of an unformatted text,
+        without attributes. Counts what `_count_text`'s walk would (the equality is tested);
+        False, counting nothing, for any other delta."""
+        if len(delta) == 2:
+            first, op = delta
+            at = first.get("retain")
+            if at is None or len(first) != 1:
+                return False
+        elif len(delta) == 1:
+            op, at = delta[0], 0
+        else:
+            return False
+        runs, old = node.runs, node.text
+        if len(op) != 1 or len(runs) > 1 or (runs and runs[0][1]) or at > len(old):
+            return False
+        inserted = op.get("insert")
+        if isinstance(inserted, str):
+            encoded = inserted.encode()
+            text = old[:at] + encoded + old[at:]
+            self._delta.inserted += len(inserted)
+            self._moved.inserted.append(((*path, at), encoded))
+        else:
+            size = op.get("delete")
+            if size is None or at + size > len(old):
+                return False
+            gone = old[at : at + size]
+            text = old[:at] + old[at + size :]
+            self._delta.deleted += code_points(gone)
+            self._moved.deleted.append(((*path, at), gone))
+        self._delta.paragraphs.add(path[0])
+        node.text, node.runs = text, [(len(text), {})] if text else []
+        return True
 
     def _follow_runs(self, delta: list[Json], node: TextShadow) -> Runs:
         """`node`'s formatting runs after `delta`, counting the characters whose marks changed."""
@@ -359,7 +408,7 @@ class LetterDocument:
             elif "insert" in op:
                 nodes = op["insert"]
                 for node in nodes:
-                    text = _plain(node, self._doc, inline=bool(path))
+                    text = _plain(node, txn, inline=bool(path))
                     self._delta.inserted += len(text)
                     self._moved.inserted.append(((*path, cursor), text.encode()))
                     self._delta.paragraphs.add(path[0] if path else cursor)
@@ -381,11 +430,11 @@ class LetterDocument:
                 if children is not None:
                     del children[cursor : cursor + op["delete"]]
 
-    def _count_root_text(self, delta: list[Json]) -> None:
+    def _count_root_text(self, delta: list[Json], txn: Any) -> None:
         """A Y.Text body changed: its delta counts UTF-16 units (and its inserts read as a
         fragment lose astral characters), so the counts come from the text before and after."""
         old = self._text.encode("utf-16-le", "surrogatepass")
-        text = str(self._body_text)
+        text = self._body_text.integrated.get_string(txn)
         new = text.encode("utf-16-le", "surrogatepass")
         at, cursor, deleted, inserts = 0, 0, 0, [op for op in delta if "insert" in op]
         # Units inserted in all: what the delta's deletions and the lengths do not account for.
@@ -415,14 +464,6 @@ class LetterDocument:
         self._delta.deleted += deleted
         self._delta.inserted += len(text) - len(self._text) + deleted
         self._text = text
-
-
-def _event(event: Any) -> tuple[list[int], list[Json], bool, bool]:
-    """(path, delta, on an XmlText, an element's attributes changed) of a native event."""
-    is_text = isinstance(event.target, YXmlText)
-    # `keys` is converted on reading: read only for elements, whose events are few.
-    attributes = isinstance(event.target, YXmlElement) and bool(event.keys)
-    return list(event.path), event.delta, is_text, attributes
 
 
 def _shadow(node: Any, txn: Any, *, inline: bool = True) -> Shadow:
@@ -507,18 +548,17 @@ def _length(inserted: Any) -> int:
     return 1  # an embed
 
 
-def _plain(node: Any, doc: Doc[Any] | None = None, *, inline: bool = True) -> str:
-    """A node's plain text as `_block_text` renders it (`inline`: as `_shadow`'s), without
-    the newlines between blocks."""
-    wrapper = base_types.get(type(node))  # native types in raw events get pycrdt's wrapper
-    if wrapper is not None:
-        node = wrapper(_integrated=node, _doc=doc)
-    if isinstance(node, XmlText):
-        return "".join(part for part, _ in node.diff() if isinstance(part, str))
-    if inline and isinstance(node, XmlElement) and node.tag in INLINE:
-        return INLINE[node.tag] or ""
-    if isinstance(node, XmlElement):
-        return "".join(_plain(child) for child in node.children)
+def _plain(node: Any, txn: Any, *, inline: bool = True) -> str:
+    """A native node's plain text as `_block_text` renders it (`inline`: as `_shadow`'s),
+    without the newlines between blocks; read with `txn`, an event's transaction."""
+    if isinstance(node, YXmlText):
+        return "".join(part for part, _ in node.diff(txn) if isinstance(part, str))
+    if isinstance(node, YXmlElement):
+        if inline:
+            tag = node.tag()  # type: ignore[attr-defined]  # pycrdt's stub lacks it
+            if tag in INLINE:
+                return INLINE[tag] or ""
+        return "".join(_plain(child, txn) for child in node.children(txn))
     return node if isinstance(node, str) else ""
 
 

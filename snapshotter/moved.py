@@ -21,9 +21,16 @@ class MovedText:
     """The pieces of text one transaction deleted and inserted (UTF-8, as the shadow keeps
     them), each at its place."""
 
+    __slots__ = ("deleted", "inserted")
+
     def __init__(self) -> None:
         self.deleted: list[tuple[Place, bytes]] = []
         self.inserted: list[tuple[Place, bytes]] = []
+
+    def clear(self) -> None:
+        """Forget the pieces (a new transaction): cheaper than a new object per update."""
+        self.deleted.clear()
+        self.inserted.clear()
 
     def characters(self) -> int:
         """Characters (code points) deleted and inserted again: no more than either side holds."""

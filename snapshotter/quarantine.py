@@ -39,7 +39,9 @@ class Quarantine:
         self._errors: dict[Position, str] = {}
 
     def skips(self, record: Record) -> bool:
-        return self._failures[_position(record)] >= self.max_attempts
+        # Asked of every record: no failures, no lookup (a Counter's miss runs Python code).
+        failures = self._failures
+        return bool(failures) and failures.get(_position(record), 0) >= self.max_attempts
 
     def failed(self, record: Record, exc: BaseException) -> PoisonRecord:
         position = _position(record)

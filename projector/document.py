@@ -8,13 +8,19 @@ applying such updates one by one can drop the early one. Attribution (`touched`)
 in log order, so it does not depend on where batch boundaries fall either (a backfill's large
 batches attribute as live folds of one update do): the updates of a batch are applied one by
 one on a scratch doc while a deep observer notes the top-level paragraph each change falls in,
-and the last update to touch a paragraph names its editor.
+and the last update to touch a paragraph names its editor. Decoding the state a second time for
+that scratch doubled a live fold of a long letter, so the scratch is kept (`_Kept`, bounded) for
+the letter's next fold when it ended as the document saved, and a long batch's head is applied
+at once when its tail changes every paragraph the head did (`_attribute_tail`). Results never
+depend on either (tests/projector/test_attribution_exact.py checks them against the older code).
 
 The state saved carries the updates still pending on a missing dependency (`schemas.ystate`),
 so the document does not depend on where batch boundaries fall. Whether it carries any is
 returned too (`DocResult.clean`): the next fold of a clean state need not re-encode it to know.
 """
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +28,12 @@ from typing import Any
 from pycrdt import Doc, Subscription, Text, XmlFragment, merge_updates
 
 from schemas.quarantine import PASSTHROUGH
-from schemas.ystate import newlines, pending_parts, with_pending
+from schemas.ystate import decode_vector, newlines, pending_parts, with_pending
 
 MERGE_CHUNK = 100
+TAIL = 8  # updates of a long batch attributed one by one (`_attribute_tail`)
+HEAD_BYTES = 128  # ...the rest at once if the state is under this many bytes per update of it
+KEPT_BYTES = 4 << 20  # state bytes of the docs kept between folds (a doc takes ~13x that)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,31 +74,101 @@ def fold_document(
     # common case, cheaper than decoding it again to look for pending parts. Known clean, it is
     # not even re-encoded (about a tenth of a live fold of a long letter).
     applied = [merged] if clean or doc.get_update() == state else [state, merged]
+    scratch = None
     if attribute:
-        result.touched = _touched(doc, state, good, merged, doc_field)
+        result.touched, scratch = _touched(doc, state, good, merged, doc_field)
     else:
         doc.apply_update(merged)
     parts = pending_parts(doc, applied)
     result.state, result.clean = with_pending(doc.get_update(), parts), not parts
+    # One update applied to a kept scratch gives what it gives the doc (they held the same).
+    if scratch is not None and result.clean and (len(good) == 1 or _same(scratch, doc)):
+        _KEPT.keep(result.state, scratch)
     return result
 
 
 def _touched(
     doc: Doc[Any], state: bytes, good: Sequence[DocUpdate], merged: bytes, doc_field: str
-) -> dict[int, tuple[str, int]]:
-    """Apply `merged` to `doc` (at `state`), noting who last touched each paragraph."""
-    # Per update: a scratch pass of them one by one; a single one is noted as it is applied.
-    touched = _attribute(state, good, doc_field) if len(good) > 1 else {}
-    found: list[int] = []
+) -> tuple[dict[int, tuple[str, int]], Doc[Any] | None]:
+    """Apply `merged` to `doc` (at `state`), noting who last touched each paragraph. Also the
+    scratch doc of the pass one by one, if it applied every update (worth keeping)."""
+    scratch = _KEPT.take(state)
+    if len(good) > 1:  # per update: a scratch pass of them one by one
+        if scratch is None:
+            scratch = _decoded(state)
+        attributed = _attribute_tail(scratch, good, doc_field, len(state))
+        if attributed is None:  # the tail did not decide: one by one from the start
+            scratch = _decoded(state)
+            attributed = _attribute(scratch, good, doc_field)
+        doc.apply_update(merged)
+        touched, whole = attributed
+        return touched, scratch if whole else None
+    found: list[int] = []  # a single update is noted as it is applied
     root = doc.get(doc_field, type=XmlFragment)
     sub = _watch(doc, root, found, doc.get(doc_field, type=Text))
     try:
         doc.apply_update(merged)
     finally:
         sub.drop()
-    if len(good) == 1:
-        touched = {p: (good[0].user, good[0].ts) for p in found}
-    return touched
+    if scratch is not None:  # kept from the last fold: bring it along for the next
+        try:
+            scratch.apply_update(merged)
+        except PASSTHROUGH:
+            raise
+        except BaseException:  # (a pyo3 panic too): only a scratch, dropped
+            scratch = None
+    return {p: (good[0].user, good[0].ts) for p in found}, scratch
+
+
+def _same(scratch: Doc[Any], doc: Doc[Any]) -> bool:
+    """Whether the pass one by one gave the document the merged batch did: the same structs
+    (state vector) and deletions. It may not (the module docstring: an update before the one it
+    depends on), and then the scratch is not kept."""
+    vector = doc.get_state()  # (encoded in hash order: compared decoded)
+    if decode_vector(scratch.get_state()) != decode_vector(vector):
+        return False
+    return scratch.get_update(vector) == doc.get_update(vector)  # no structs: the deletions
+
+
+class _Kept:
+    """The docs of the last clean states folded, by those state bytes, least recent dropped
+    first past `limit` bytes of state. A letter's next fold starts from its state, so it takes
+    the doc instead of decoding the bytes again (a live fold of a long letter is mostly that
+    decode). Only scratch docs are kept, and only when they hold what the saved state holds
+    (`_same`; their blocks may be split otherwise, which only the encoding would show): the
+    observer sees the same changes in them, and the state saved never comes from them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._docs: OrderedDict[bytes, Doc[Any]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()  # the tools fold in threads
+
+    def take(self, state: bytes) -> Doc[Any] | None:
+        with self._lock:
+            doc = self._docs.pop(state, None)
+            if doc is not None:
+                self._size -= len(state)
+            return doc
+
+    def keep(self, state: bytes, doc: Doc[Any]) -> None:
+        if len(state) > self.limit:
+            return
+        with self._lock:
+            if self._docs.pop(state, None) is None:
+                self._size += len(state)
+            self._docs[state] = doc
+            while self._size > self.limit:
+                old, _ = self._docs.popitem(last=False)
+                self._size -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._docs.clear()
+            self._size = 0
+
+
+_KEPT = _Kept(KEPT_BYTES)
 
 
 def _merge(updates: list[bytes]) -> bytes:
@@ -122,16 +201,63 @@ def _merged(
     return good, merged, refused
 
 
+def _decoded(state: bytes) -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    return doc
+
+
+def _attribute_tail(
+    scratch: Doc[Any], updates: Sequence[DocUpdate], doc_field: str, size: int
+) -> tuple[dict[int, tuple[str, int]], bool] | None:
+    """`_attribute`, the head of a long batch applied in one transaction and only its last
+    `TAIL` updates one by one (a transaction and an observer call per update are most of a
+    catch-up's fold). Exact when every paragraph the head changed, all inside paragraphs, is
+    changed again by the tail: what the head's updates noted one by one would be overwritten.
+    None when that is not so (`scratch` is then spent, and the state of `size` bytes is decoded
+    again: tried only where that costs less than the head would save, at about even odds)."""
+    if len(updates) <= TAIL + 1 or size > HEAD_BYTES * (len(updates) - TAIL):
+        return _attribute(scratch, updates, doc_field)
+    root = scratch.get(doc_field, type=XmlFragment)  # (a Y.Text body changes the root: None)
+    head, tail = updates[:-TAIL], updates[-TAIL:]
+    found: list[int] = []
+    inside = [True]  # no change to the root itself (paragraphs added, removed: indices move)
+
+    def on_events(events: list[Any]) -> None:
+        for event in events:
+            path = event.path
+            if path and type(path[0]) is int:
+                found.append(path[0])
+            else:
+                inside[0] = False
+
+    sub: Subscription = root.integrated.observe_deep(on_events)
+    try:
+        with scratch.transaction():
+            for u in head:
+                scratch.apply_update(u.data)
+    except PASSTHROUGH:
+        raise
+    except BaseException:  # refused (or a pyo3 panic): the pass one by one sorts it out
+        return None
+    finally:
+        sub.drop()
+    if not inside[0]:
+        return None
+    touched, whole = _attribute(scratch, tail, doc_field)
+    return (touched, whole) if touched.keys() >= set(found) else None
+
+
 def _attribute(
-    state: bytes, updates: Sequence[DocUpdate], doc_field: str
-) -> dict[int, tuple[str, int]]:
+    scratch: Doc[Any], updates: Sequence[DocUpdate], doc_field: str
+) -> tuple[dict[int, tuple[str, int]], bool]:
     """Paragraph -> (user, ts) of the last update (in log order) that changed it, as folding
-    the updates one at a time would note them."""
-    scratch: Doc[Any] = Doc()
-    scratch.apply_update(state)
+    the updates one at a time would note them, applying them to `scratch` (at the fold's state).
+    Also whether every update applied."""
     root = scratch.get(doc_field, type=XmlFragment)
     touched: dict[int, tuple[str, int]] = {}
     found: list[int] = []
+    whole = True
     sub = _watch(scratch, root, found, scratch.get(doc_field, type=Text))
     try:
         for u in updates:
@@ -139,15 +265,17 @@ def _attribute(
             try:
                 scratch.apply_update(u.data)
             except ValueError:
+                whole = False
                 continue  # no attribution for it; the state comes from the merged batch
             except PASSTHROUGH:
                 raise
             except BaseException:  # pyo3's PanicException: the scratch doc is not to be trusted
-                break  # after it, so the rest goes unattributed (the merged batch decides)
-            touched.update({p: (u.user, u.ts) for p in found})
+                return touched, False  # after it, so the rest goes unattributed
+            for p in found:
+                touched[p] = (u.user, u.ts)
     finally:
         sub.drop()
-    return touched
+    return touched, whole
 
 
 def _watch(doc: Doc[Any], root: XmlFragment, into: list[int], body: Text) -> Subscription:
@@ -159,6 +287,12 @@ def _watch(doc: Doc[Any], root: XmlFragment, into: list[int], body: Text) -> Sub
     xml = [False]  # once it has an XML child, a root is never a Y.Text body: no more looking
 
     def on_events(events: list[Any]) -> None:
+        # The common case, changes inside paragraphs, needs only the paths: no wrapper for the
+        # transaction, which reading the root (its own changes) needs.
+        paths = [event.path for event in events]
+        if all(path and type(path[0]) is int for path in paths):
+            into.extend(path[0] for path in paths)
+            return
         with doc._read_transaction(events[0].transaction):
             into.extend(_paragraphs(events, root, body, xml))
 

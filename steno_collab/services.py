@@ -109,8 +109,12 @@ async def run_gateway(settings: Settings, log: Log, sock: socket.socket) -> None
     try:
         app = gateway_app(settings, log, redis, pg)
         host, port = sock.getsockname()[:2]
-        # log_config=None: uvicorn's records go through the root logger, as in `gateway`.
-        server = server_for(app, settings, host, port, own_signals=False, log_config=None)
+        # log_config=None: uvicorn's records go through the root logger, at the configured level,
+        # as in `gateway` (at uvicorn's default, "warning", dev printed no access record).
+        level = settings.log_level.lower()
+        server = server_for(
+            app, settings, host, port, own_signals=False, log_level=level, log_config=None
+        )
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             await asyncio.shield(serving)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -177,19 +178,27 @@ async def test_dev_logs_as_the_log_settings_say(
     service_tmp: Path, redis_db: str, pg_database: str
 ) -> None:
     """STENO_LOG_FORMAT=json: what dev's services log comes on stderr as one JSON object per
-    line, at STENO_LOG_LEVEL (INFO: the projector's partition assignment is among them)."""
+    line, at STENO_LOG_LEVEL (INFO: the projector's partition assignment is among them, and
+    uvicorn's access records, the token in a URL redacted)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
     env |= {"STENO_REDIS_URL": redis_db, "STENO_DATABASE_URL": pg_database}
     env |= {"STENO_LOG_FORMAT": "json", "STENO_LOG_LEVEL": "INFO"}
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        *DEV, "--data-dir", str(service_tmp), "--port", str(free_port()),
+        *DEV, "--data-dir", str(service_tmp), "--port", str(port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     assert proc.stderr is not None
     records: list[dict[str, Any]] = []
     try:
         await read_banner(proc)
-        while not any(r["logger"] == "projector.consumer" for r in records):
+        async with httpx.AsyncClient() as client:
+            url = f"http://127.0.0.1:{port}/v1/letters?token=not-a-secret"
+            assert (await client.get(url)).status_code == 401
+        while not (
+            any(r["logger"] == "projector.consumer" for r in records)
+            and any(r["logger"] == "uvicorn.access" for r in records)
+        ):
             line = await asyncio.wait_for(proc.stderr.readline(), 60)
             assert line, f"dev's stderr ended: {records}"
             records.append(json.loads(line))
@@ -202,3 +211,6 @@ async def test_dev_logs_as_the_log_settings_say(
         assert {"ts", "level", "logger", "message"} <= set(record), record
         assert record["level"] in {"INFO", "WARNING", "ERROR"}, record
     assert any(r["message"].startswith("assigned") for r in records), records
+    (access,) = [r for r in records if r["logger"] == "uvicorn.access"]
+    assert "/v1/letters?token=" in access["message"] and "401" in access["message"], access
+    assert "not-a-secret" not in json.dumps(records)

@@ -48,6 +48,22 @@ async def snapshot(redis: Redis) -> dict[bytes, bytes | None]:
     return {k: await redis.dump(k) for k in keys}
 
 
+def taken_over_before_the_fold(monkeypatch: pytest.MonkeyPatch) -> dict[bytes, bytes | None]:
+    """Another run takes the lease just before the rebuild folds; what Redis held then (filled
+    in when it happens)."""
+    fold = projector.run_all
+    before: dict[bytes, bytes | None] = {}
+
+    async def taken_over(src: Sources, *args: Any, **kwargs: Any) -> int:
+        assert src.redis is not None
+        before.update(await snapshot(src.redis))
+        await take_over(src.redis)
+        return await fold(src, *args, **kwargs)
+
+    monkeypatch.setattr(projector, "run_all", taken_over)
+    return before
+
+
 async def rebuild(src: Sources, **kwargs: Any) -> None:
     """`backfill projector --reset`, which must stop for its lost lease, as the command says."""
     meter = Meter(out=io.StringIO(), every_s=3600)
@@ -90,16 +106,7 @@ async def test_taken_over_before_its_fold_it_writes_nothing(
 ) -> None:
     """In one process or in worker processes: no commit of theirs lands, no worker's traceback."""
     await fill(log, settings, steps=30)
-    fold = projector.run_all
-    before: dict[bytes, bytes | None] = {}
-
-    async def taken_over(src: Sources, *args: Any, **kwargs: Any) -> int:
-        assert src.redis is not None
-        before.update(await snapshot(src.redis))
-        await take_over(src.redis)
-        return await fold(src, *args, **kwargs)
-
-    monkeypatch.setattr(projector, "run_all", taken_over)
+    before = taken_over_before_the_fold(monkeypatch)
     async with open_sources(settings, redis=True) as src:
         assert src.redis is not None
         await rebuild(src, workers=workers)
@@ -119,16 +126,7 @@ async def test_taken_over_its_quarantine_entries_are_not_written(
 
     monkeypatch.setattr(consumer, "fold_letter", unfoldable)
     monkeypatch.setattr(quarantine, "fold_letter", unfoldable)
-    fold = projector.run_all
-    before: dict[bytes, bytes | None] = {}
-
-    async def taken_over(src: Sources, *args: Any, **kwargs: Any) -> int:
-        assert src.redis is not None
-        before.update(await snapshot(src.redis))
-        await take_over(src.redis)
-        return await fold(src, *args, **kwargs)
-
-    monkeypatch.setattr(projector, "run_all", taken_over)
+    before = taken_over_before_the_fold(monkeypatch)
     async with open_sources(settings, redis=True) as src:
         assert src.redis is not None
         await rebuild(src, workers=1)

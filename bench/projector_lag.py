@@ -114,7 +114,6 @@ async def stopped(tasks: Mapping[str, "asyncio.Task[Any]"], timeout_s: float = S
 
 
 async def main(rate: int, seconds: float, letters: int) -> None:
-    stuck: list[str] = []
     updates = {f"letter-{i:04d}": keystrokes(f"letter-{i:04d}", 300) for i in range(letters)}
     with tempfile.TemporaryDirectory() as tmp:
         async with EmbeddedServices(Path(tmp) / "svc", persistent=False, postgres=False) as svc:
@@ -133,7 +132,10 @@ async def main(rate: int, seconds: float, letters: int) -> None:
                 sent = await produce(log, topic, updates, rate, seconds)
                 elapsed = time.perf_counter() - started
                 ends = await log.end_offsets(topic)
-                while any(not seen.get(p) or seen[p][-1][0] < e for p, e in ends.items() if e):  # noqa: ASYNC110
+                deadline = time.monotonic() + STOP_S * 6
+                while any(not seen.get(p) or seen[p][-1][0] < e for p, e in ends.items() if e):
+                    if projector.done() or time.monotonic() > deadline:
+                        raise RuntimeError("the projector stopped or fell behind for a minute")
                     await asyncio.sleep(0.01)
                 found = lags(sent, seen)
                 p50, p99 = statistics.median(found), found[int(len(found) * 0.99) - 1]
@@ -143,13 +145,14 @@ async def main(rate: int, seconds: float, letters: int) -> None:
                     f"max {found[-1] * 1000:.1f} ms"
                 )
             finally:
-                stuck = await stopped({"watcher": watcher, "projector": projector})
+                if await stopped({"watcher": watcher, "projector": projector}):
+                    # Whatever raised meanwhile: asyncio.run would cancel and wait for them
+                    # again, for ever.
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(1)
                 await client.aclose()
                 await log.close()
-    if stuck:  # asyncio.run would cancel and wait for them again, for ever
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
 
 
 if __name__ == "__main__":

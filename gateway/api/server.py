@@ -16,6 +16,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import uvicorn
 from fastapi import FastAPI
@@ -57,9 +58,10 @@ def _freeze_heap() -> None:
 
 
 class RedactTokens(logging.Filter):
-    """Replaces the value of every `token=` query parameter in a record's message."""
+    """Replaces the value of every query parameter named `...token` in a record's message,
+    its name read as the server reads it (`?tok%65n=` is a `token` to Starlette too)."""
 
-    TOKEN = re.compile(r"(?<=token=)[^&\s\"]+")
+    PARAMETER = re.compile(r"(?:(?<=[?&\s\"])|^)([^=&?\s\"]+)=([^&\s\"]+)")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
@@ -68,7 +70,13 @@ class RedactTokens(logging.Filter):
         return True
 
     def _redact(self, value: Any) -> Any:
-        return self.TOKEN.sub("[redacted]", value) if isinstance(value, str) else value
+        return self.PARAMETER.sub(_redacted, value) if isinstance(value, str) else value
+
+
+def _redacted(found: re.Match[str]) -> str:
+    name = found.group(1)
+    secret = unquote_plus(name).lower().endswith("token")
+    return f"{name}=[redacted]" if secret else found.group(0)
 
 
 _REDACT = RedactTokens()

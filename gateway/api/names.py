@@ -4,15 +4,18 @@ each is one line that is not blank and cannot forge others: no C0 or C1 control 
 (line breaks, escape sequences), no line or paragraph separator (U+2028, U+2029), and no bidi
 embedding, override or isolate (U+202A..U+202E, U+2066..U+2069: "Trojan Source",
 CVE-2021-42574), which reorder what follows them on screen, no invisible character that joins
-nothing (soft hyphen, combining grapheme joiner, Mongolian vowel separator, zero-width space,
-word joiner and the invisible operators and deprecated format characters of U+2060..U+206F,
-BOM, the musical format characters U+1D173..U+1D17A, tags outside an emoji flag: "intro\u200b"
-would read as a second "intro"), nor a lone surrogate (JSON can carry one; UTF-8, the log's
-encoding, cannot). Zero-width (non-)joiners stay: Persian and Indic names and emoji sequences
-need them. Bidi marks (U+200E, U+200F, U+061C) stay: right-to-left names need them, and they
-reorder nothing beyond themselves. Characters that show as blank space (the Hangul fillers
-U+115F, U+1160, U+3164, U+FFA0 and the blank braille pattern U+2800) stay inside a name, as a
-space does, but do not make one: a name of nothing else is blank.
+nothing (soft hyphen, combining grapheme joiner, zero-width space, word joiner and the
+invisible operators and deprecated format characters of U+2060..U+206F, BOM, the musical
+format characters U+1D173..U+1D17A, tags outside an emoji flag: "intro\u200b" would read as a
+second "intro"), nor a lone surrogate (JSON can carry one; UTF-8, the log's encoding, cannot).
+Zero-width (non-)joiners stay: Persian and Indic names and emoji sequences need them, as
+Mongolian spelling needs its vowel separator (U+180E) before a final vowel. Bidi marks (U+200E,
+U+200F, U+061C) stay: right-to-left names need them, and they reorder nothing beyond
+themselves. Those, and the characters that show as blank space (the Hangul fillers U+115F,
+U+1160, U+3164, U+FFA0 and the blank braille pattern U+2800), stay inside a name, as a space
+does, but do not make one: a name of nothing else is blank. Not refused either (rare, and each
+shows nothing): the interlinear annotation marks U+FFF9..U+FFFB, variation selectors,
+U+17B4/U+17B5 and the shorthand format controls U+1BCA0..U+1BCA3.
 """
 
 import re
@@ -20,10 +23,12 @@ import re
 # Every range as a \x or \u escape of the BMP: the published pattern must mean the same to an
 # ECMA-262 regex (JSON Schema's), with or without its `u` flag (\U is Python's alone).
 _PUBLISHED = (
-    r"\x00-\x1f\x7f-\x9f\xad\u034f\u180e\u200b\u2028\u2029\u202a-\u202e\u2060-\u2064"
+    r"\x00-\x1f\x7f-\x9f\xad\u034f\u200b\u2028\u2029\u202a-\u202e\u2060-\u2064"
     r"\u2066-\u206f\ufeff"
 )
-_BLANK = r"\u115f\u1160\u2800\u3164\uffa0"  # blank space that \s leaves out, in both dialects
+# What shows nothing by itself, kept inside a name, and that \s leaves out (in both dialects):
+# blank space, joiners, bidi marks, the Mongolian vowel separator.
+_BLANK = r"\u061c\u115f\u1160\u180e\u200c-\u200f\u2800\u3164\uffa0"
 # The musical format characters, each as its UTF-16 pair: one code point to a regex with the
 # `u` flag, two code units to one without; a class cannot name them in both, an alternation can.
 _MUSIC = "|".join(rf"\ud834\udd{low:02x}" for low in range(0x73, 0x7B))

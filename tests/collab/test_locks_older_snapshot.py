@@ -21,7 +21,14 @@ from gateway.collab.locks import Locks
 from gateway.restored import run_id
 from schemas.keys import RESTORED
 from tests.collab.conftest import Collab
-from tests.collab.test_locks_rebuild import listed, lock_briefly, lock_events, now_ms, rebuild
+from tests.collab.test_locks_rebuild import (
+    lapsed_by_the_log,
+    listed,
+    lock_briefly,
+    lock_events,
+    now_ms,
+    rebuild,
+)
 from tests.collab.test_redis_restored import Wakes, unrestored
 from tests.support import eventually
 from tools import backfill_locks
@@ -341,11 +348,7 @@ async def test_an_expiry_whose_index_lapsed_before_the_restore_is_logged_once(
     sweeper: Locks = collab.gw.app.state.locks
     await lock_briefly(collab, lid, "alice", "A")
     await collab.redis.set(RESTORED, STALE)  # any restart: another run_id
-
-    async def lapsed() -> bool:
-        return not await collab.redis.exists(f"lock:{lid}:A")
-
-    await eventually(lapsed)
+    await lapsed_by_the_log(collab, lid, "A")
     await sweeper.sweep()  # held back by the marker
     assert await lock_events(collab, lid) == [("lock.acquired", "A", "alice")]
     await collab.redis.delete(f"locks:{lid}")  # its TTL ran out while the sweep waited
@@ -373,11 +376,7 @@ async def test_an_expiry_landing_after_the_restores_read_is_logged_once(
     sweeper: Locks = collab.gw.app.state.locks
     await lock_briefly(collab, lid, "alice", "A")
     await collab.redis.set(RESTORED, STALE)  # Redis restarted: the marker stale
-
-    async def lapsed() -> bool:
-        return not await collab.redis.exists(f"lock:{lid}:A")
-
-    await eventually(lapsed)
+    await lapsed_by_the_log(collab, lid, "A")
     entry = await collab.redis.hget(f"locks:{lid}", "A")
     assert entry is not None  # the sweep waits for the restore
     read_ends = backfill_locks._restore_keys  # after the read, before the locks' restore

@@ -66,6 +66,21 @@ async def lock_briefly(collab: Collab, lid: str, user: str, *sections: str, ttl_
         locks.ttl_s = default
 
 
+async def lapsed_by_the_log(collab: Collab, lid: str, section: str, ttl_s: int = 1) -> None:
+    """Wait until the section's key is gone (Redis' TTL) and Redis' clock is past its logged
+    deadline (the record's time + `ttl_s`, which the restore reads): the record is stamped a few
+    ms after the key was set, more when the machine is loaded, so the key can lapse first and a
+    restore run in between finds the lock still live and restores it."""
+    record = await acquired(collab, lid, section)
+
+    async def lapsed() -> bool:
+        if await collab.redis.exists(f"lock:{lid}:{section}"):
+            return False
+        return await now_ms(collab) > record.timestamp + ttl_s * 1000
+
+    await eventually(lapsed)
+
+
 async def now_ms(collab: Collab) -> int:
     """Redis' clock (TIME), which times the locks."""
     seconds, micros = await collab.redis.time()

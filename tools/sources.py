@@ -121,18 +121,23 @@ async def embedded_urls(
         yield settings
         return
     data_dir = settings.data_dir.resolve()
+    if not data_dir.is_dir():  # a mistyped dir: nothing runs or starts there, and none is made
+        yield settings
+        return
     try:
         lock_data_dir(data_dir).close()  # free: no `dev` runs on this data dir
     except DataDirLocked:
         yield settings.model_copy(update=running_urls(data_dir, settings))
         return
     # Only servers whose data exists: a tool never initialises a fresh, empty store.
-    services = EmbeddedServices(
-        data_dir,
-        persistent=True,
-        redis=redis and settings.redis_url is None and (data_dir / "redis").is_dir(),
-        postgres=settings.database_url is None and (data_dir / "postgres" / "PG_VERSION").exists(),
+    with_redis = redis and settings.redis_url is None and (data_dir / "redis").is_dir()
+    with_postgres = (
+        settings.database_url is None and (data_dir / "postgres" / "PG_VERSION").exists()
     )
+    if not (with_redis or with_postgres):  # nothing to start: the dir is not ours to lock
+        yield settings
+        return
+    services = EmbeddedServices(data_dir, persistent=True, redis=with_redis, postgres=with_postgres)
     async with services:
         urls = {}
         if services.redis is not None:

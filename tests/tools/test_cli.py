@@ -85,15 +85,12 @@ WITHOUT_A_LOG = [
 
 
 async def test_a_data_dir_without_a_log_is_a_clear_error(tmp_path: Path) -> None:
-    # A data dir each: a command locks the one it is given before it finds no log there (the
-    # note of 2026-12-07), so two at once on one dir could see it "in use" by the other.
-    envs = [
-        cli_env(Settings(data_dir=tmp_path / f"nothing-{i}", redis_url="redis://127.0.0.1:1/0"))
-        for i in range(len(WITHOUT_A_LOG))
-    ]
-    runs = await asyncio.gather(
-        *(run_cli(env, *command) for env, command in zip(envs, WITHOUT_A_LOG, strict=True))
-    )
+    """A mistyped data dir: every command says so, all at once, and none makes or locks it (one
+    that did answered another "in use by another steno-collab process")."""
+    mistyped = tmp_path / "nothing"
+    env = cli_env(Settings(data_dir=mistyped, redis_url="redis://127.0.0.1:1/0"))
+    runs = await asyncio.gather(*(run_cli(env, *command) for command in WITHOUT_A_LOG))
+    assert not mistyped.exists()
     for command, (code, out, err) in zip(WITHOUT_A_LOG, runs, strict=True):
         assert code == 2, (command, err)
         prefix = f"steno-collab {command[0]}: the log is not readable: no embedded log"

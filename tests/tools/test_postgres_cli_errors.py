@@ -51,6 +51,7 @@ async def test_migrate_uses_the_data_dirs_postgresql(service_tmp: Path) -> None:
     code, _, err = await run_cli(_env(data_dir), "migrate")  # nothing there yet
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith(f"steno-collab migrate: no PostgreSQL in the data dir {data_dir}"), err
+    assert not data_dir.exists()  # a mistyped dir is not made
     # What `steno-collab dev` holds: the data dir's PostgreSQL (and its lock).
     services = await own_services(data_dir, persistent=False, redis=False)
     try:

@@ -256,7 +256,7 @@ class Locks:
 
     async def release(self, claims: Claims, letter_id: str, section: str) -> dict[str, Any]:
         meta = await self.collab.letter(claims, letter_id)
-        _check(claims, section)
+        _check_named(claims, section)
         key = key_of(letter_id, section)
         current = await self.redis.get(key)
         if current is None:
@@ -467,16 +467,22 @@ def _unconfirmed(exc: Exception) -> bool:
 
 
 def _check(claims: Claims, section: str) -> None:
-    if claims.role not in LOCKERS:
-        raise CollabError(403, f"role {claims.role} cannot lock sections")
+    _check_named(claims, section)
     # A section is a name shown to collaborators and kept in the audit: one line, by the rule
     # titles and version labels follow (gateway/api/names.py).
-    if not section or len(section) > MAX_SECTION:
-        raise CollabError(422, f"section must be 1..{MAX_SECTION} characters")
     if not section.strip():
         raise CollabError(422, "section is blank")
     if not one_line(section):
         raise CollabError(422, "section must be one line of printable characters")
+
+
+def _check_named(claims: Claims, section: str) -> None:
+    """A release's check: it only names a section someone holds, so the name rule is not applied
+    (one granted before the rule last tightened is still released, not refused until its TTL)."""
+    if claims.role not in LOCKERS:
+        raise CollabError(403, f"role {claims.role} cannot lock sections")
+    if not section or len(section) > MAX_SECTION:
+        raise CollabError(422, f"section must be 1..{MAX_SECTION} characters")
 
 
 def _locked_body(held: dict[str, Any]) -> dict[str, Any]:

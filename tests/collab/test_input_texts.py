@@ -2,8 +2,12 @@
 
 from typing import Any
 
+import pytest
+
+from gateway.collab import locks
 from tests.collab.conftest import Collab
 from tests.collab.test_channel import _seen, app
+from tests.collab.test_locks_rebuild import lock_events
 
 
 async def test_a_section_is_one_line_of_printable_text(collab: Collab) -> None:
@@ -63,3 +67,30 @@ async def test_comment_commands_name_what_is_wrong(collab: Collab) -> None:
         error = await _seen(client, "error", id=f"c{n}")
         assert (error["status"], error["detail"]) == (422, detail), command
     await client.close()
+
+
+async def test_a_section_granted_before_the_rule_tightened_is_still_released(
+    collab: Collab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release names a section someone holds: the name rule is not run on it, so one granted
+    before a deploy refused its characters (U+034F since 2026-12-07) is freed, not refused with
+    422 until its TTL ends. A new grant of that name is refused."""
+    lid = await collab.gw.create_letter("x")
+    path = f"/v1/letters/{lid}/locks/a%CD%8Fb"  # "a\u034fb"
+    monkeypatch.setattr(locks, "one_line", lambda text: True)  # the rule before
+    assert (await collab.call("POST", path, user="al")).is_success
+    monkeypatch.undo()
+    r = await collab.call("DELETE", path, user="al")
+    assert r.status_code == 200, r.text
+    assert await lock_events(collab, lid) == [
+        ("lock.acquired", "a\u034fb", "al"),
+        ("lock.released", "a\u034fb", "al"),
+    ]
+    r = await collab.call("POST", path, user="al")
+    assert (r.status_code, r.json()["detail"]) == (
+        422,
+        "section must be one line of printable characters",
+    )
+    assert (await collab.call("DELETE", path, user="al")).status_code == 404
+    r = await collab.call("DELETE", f"/v1/letters/{lid}/locks/A", user="viewer-v", role="viewer")
+    assert r.status_code == 403

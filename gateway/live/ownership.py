@@ -16,10 +16,13 @@ Without Redis that read runs in the background from the load on, so that no sync
 With Redis it runs only once Redis is found to have lost the owner of an id the loaded letter
 has structs under (a FLUSHALL, a restart without persistence, the TTL): such an id is never
 claimed by whoever asks next, but its log owner is written back (HSETNX, so that instances
-healing at once agree). Only a claim of an id the loaded letter already has structs under waits
-for that read (bounded as Redis is), and ids first written on other instances are learnt from
-their records in the tail. An id whose first edit was never logged has no owner in the log
-(only Redis would know it): its first claimant takes it. Details: docs/security.md.
+healing at once agree); so does Redis down or slow (no answer within `REDIS_TIMEOUT_S`). Only a
+claim of an id the loaded letter already has structs under waits for that read, bounded as Redis
+is, and is refused with 4503 (reconnect and resync: the update is sent again) if the read has
+not named its owner by then: claimed in memory, an id would go to whoever asks first, another
+user too. Ids first written on other instances are learnt from their records in the tail. An
+id whose first edit was never logged has no owner in the log (only Redis would know it): its
+first claimant takes it. Details: docs/security.md.
 
 Each such read scans the letter's log from its creation. After a Redis wipe every letter that
 reopens needs one at once: at most `MAX_SCANS` run at once per gateway (`Scans`), the others
@@ -34,7 +37,7 @@ from typing import Any
 
 from pycrdt import get_state
 
-from gateway.errors import FORBIDDEN, TOO_LARGE, Refused
+from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE, TOO_LARGE, Refused
 from gateway.preparse import STATE_LIMITS, DocShape, UpdateInfo, check_state_vector
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,7 @@ class Ownership:
         self._logged: set[int] = set()  # ids the loaded letter has structs under
         self._writes: Writes | None = None  # ... and how to read their owners from the log
         self._reading: asyncio.Task[bool] | None = None  # ... that read: True once all read
+        self._healing: asyncio.Task[None] | None = None  # ... their write-back to Redis
 
     def rebuild(self, writes: Writes, logged: Iterable[int]) -> None:
         """The letter is loaded with structs under the `logged` ids; `writes()` yields its
@@ -107,7 +111,7 @@ class Ownership:
             if not self._logged or self._writes is None:
                 return None
             if self._redis is not None:
-                log.warning("client id owners of %s lost from Redis: read from the log", self._key)
+                log.warning("client id owners of %s asked of the log", self._key)
             reading = asyncio.create_task(self._read(self._writes()), name=f"owners:{self._key}")
             self._reading = reading
         return reading
@@ -136,18 +140,18 @@ class Ownership:
         except Exception as exc:  # the log is unreachable: what was read still holds
             log.warning("client id owners of %s not read from the log: %r", self._key, exc)
             complete = False
-        if self._redis is not None and first:
-            first = await self._write_back(first)
-        # Over what was claimed meanwhile: a claim that gave up waiting for this, or an id learnt
-        # from a later record of another instance. Whoever wrote first in the log owns it.
+        # Over what was claimed meanwhile: an id learnt from a later record of another instance.
+        # Whoever wrote first in the log owns it.
         self._owners.update(first)
+        if self._redis is not None and first:  # beside: a claim waits for the read, not Redis
+            self._healing = asyncio.create_task(self._write_back(first))
         return complete
 
-    async def _write_back(self, first: dict[int, str]) -> dict[int, str]:
+    async def _write_back(self, first: dict[int, str]) -> None:
         """Heal Redis with the log's owners; Redis' owners of those ids after (the log's, unless
-        an entry it kept disagrees). The log's alone if Redis does not answer."""
+        an entry it kept disagrees: instances healing at once agree on it)."""
         owners = await self._ask({client: user for client, user in first.items()})
-        return first if owners is None else {**first, **owners}
+        self._owners.update(owners or {})
 
     async def _ask(self, ids: dict[int, str | None]) -> dict[int, str] | None:
         """One round trip: HSETNX each id to its user (None: only read it), then read them all.
@@ -172,6 +176,8 @@ class Ownership:
         if self._reading is not None:
             self._reading.cancel()
             await asyncio.gather(self._reading, return_exceptions=True)
+        if self._healing is not None:  # bounded (REDIS_TIMEOUT_S): the other instances need it
+            await asyncio.gather(self._healing, return_exceptions=True)
 
     def learn(self, user: str, update: bytes) -> None:
         """Another instance logged `update` for `user`, who owns the ids it writes under first
@@ -185,50 +191,54 @@ class Ownership:
     async def resolve(self, clients: list[int], user: str) -> None:
         """Claim `clients` for `user` in Redis where unclaimed; learn the owners of the rest.
         An id the loaded letter has structs under is not claimed: someone wrote under it, and
-        if Redis no longer knows who, the log does. Without Redis: wait for the log's owners, if
-        an id may be among them."""
+        if Redis no longer knows who, the log does. Without Redis, or with Redis down or slow:
+        wait for the log's owners, if an id may be among them. Refused (4503, reconnect and
+        resync) if the log could not name them in time: claimed in memory, the first to ask
+        would write under another user's id."""
         if not clients:
             return
-        if self._redis is None:
-            await self._read_from_log(clients)
-            return
-        owners = await self._ask({c: None if c in self._logged else user for c in clients})
-        if owners is None:
-            return
-        for client, owner in owners.items():
-            self._owners.setdefault(client, owner)
-        # The logged ones with no owner (a fresh one only if Redis was wiped in between).
-        lost = [client for client in clients if client not in owners]
-        if lost:
-            await self._heal(lost, user)
+        if self._redis is not None:
+            owners = await self._ask({c: None if c in self._logged else user for c in clients})
+            if owners is not None:
+                for client, owner in owners.items():
+                    self._owners.setdefault(client, owner)
+                # The logged ones with no owner (a fresh one only if Redis was wiped in between).
+                lost = [client for client in clients if client not in owners]
+                if lost:
+                    await self._heal(lost, user)
+                return
+        await self._from_log(clients)
 
     async def _heal(self, lost: list[int], user: str) -> None:
         """Redis has no owner of the `lost` ids the letter has structs under: read them from the
-        log (which writes them back), bounded as Redis is; past that the claim is in memory and
-        the log's owner replaces it once read."""
-        reading = self._start_reading()
-        if reading is None:
-            return
-        done, _ = await asyncio.wait({reading}, timeout=REDIS_TIMEOUT_S)
-        if not done:
-            log.warning("client id owners of %s still being read from the log", self._key)
+        log (which writes them back), bounded as Redis is."""
+        if not await self._from_log(lost):
             return
         rest = [client for client in lost if client not in self._owners]
-        if rest and _read_all(reading):  # the log names nobody: their first edits were not logged
+        if rest:  # the log names nobody: their first edits were not logged
             owners = await self._ask({client: user for client in rest})
             for client, owner in (owners or {}).items():
                 self._owners.setdefault(client, owner)
 
-    async def _read_from_log(self, clients: list[int]) -> None:
-        reading = self._reading
-        if reading is None or reading.done() or self._logged.isdisjoint(clients):
-            return  # an id the loaded letter has no struct under: the log names no owner of it
-        # Bounded as Redis is: a letter with a long log (a whole partition read, without the
-        # `letters` table to start at its creation) must not hold an edit for long. Past it the
-        # claim is in memory; the log's owner replaces it once read.
+    async def _from_log(self, clients: list[int]) -> bool:
+        """Wait for the log's owners of those of `clients` the loaded letter has structs under
+        and this instance does not know: whether the whole log was read (True also when none
+        was needed). Bounded as Redis is: a letter with a long log (a whole partition read,
+        without the `letters` table to start at its creation) must not hold an edit for long.
+        Refused if the read is not done by then, or failed, and one of them is still unknown."""
+        pending = [c for c in clients if c in self._logged and c not in self._owners]
+        if not pending:
+            return True
+        reading = self._start_reading()
+        if reading is None:  # no way to read them (the room was not rebuilt from a log)
+            return True
         done, _ = await asyncio.wait({reading}, timeout=REDIS_TIMEOUT_S)
-        if not done:
-            log.warning("client id owners of %s still being read from the log", self._key)
+        if done and _read_all(reading):
+            return True
+        if any(client not in self._owners for client in pending):
+            log.warning("client id owners of %s not read from the log in time", self._key)
+            raise Refused(LOG_UNAVAILABLE, "client_id_owner_unknown")
+        return False
 
     def foreign(self, user: str, clients: list[int]) -> list[int]:
         """Those of `clients` another user owns."""

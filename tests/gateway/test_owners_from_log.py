@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 from pycrdt import Doc, Text, create_update_message
 
-from gateway.errors import FORBIDDEN
+from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE
 from gateway.live import loader
+from gateway.live.ownership import REDIS_TIMEOUT_S
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
@@ -80,7 +81,8 @@ async def test_the_first_sync_does_not_wait_for_the_owners(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nor does an edit under a client id the letter has never seen; one under an id it has
-    waits for them, but boundedly (as for Redis)."""
+    waits for them, but boundedly (as for Redis), and is refused with 4503 past that (claimed in
+    memory, the id would be whoever's asked first): its client reconnects and sends it again."""
     settings = _settings(tmp_path / "steno")
     async with running_gateway(settings) as gw:
         letter, alice, _bob = await both_logged(gw)
@@ -102,13 +104,21 @@ async def test_the_first_sync_does_not_wait_for_the_owners(
         await carol.insert("carol ")  # a fresh client id: no owner in the log to wait for
         async with asyncio.timeout(1.5):  # less than the bound below
             await eventually(lambda: logged(gw, letter, "alice bob carol "))
-        # Alice's id is in the letter: her edit waits for its owner, then goes on without it.
-        alice2 = await YClient.connect(gw.ws_url(letter, gw.token(user="alice")), doc=alice.doc)
+        # Alice's id is in the letter: her edit waits for its owner, boundedly, then is refused.
+        url = gw.ws_url(letter, gw.token(user="alice"))
+        alice2 = await YClient.connect(url, doc=alice.doc)
         await alice2.synced.wait()
         await alice2.insert("alice again")
+        async with asyncio.timeout(REDIS_TIMEOUT_S + 5):
+            await alice2.closed.wait()
+        assert alice2.close_code == LOG_UNAVAILABLE
+        assert await gw.logged_text(letter) == "alice bob carol "
+        never.set()  # the read ends: her reconnect's step 2 brings the edit, under her name
+        alice3 = await YClient.connect(url, doc=alice.doc)
+        await alice3.synced.wait()
         await eventually(lambda: logged(gw, letter, "alice bob carol alice again"))
-        assert alice2.close_code is None and carol.close_code is None
-        await alice2.close()
+        assert alice3.close_code is None and carol.close_code is None
+        await alice3.close()
         await carol.close()
 
 

@@ -128,6 +128,8 @@ def verify_token(
     by kid (Verifier passes them; without, only the secret and the PEM keys are used)."""
     if not token:
         raise TokenRefused("missing token", "missing")
+    if not _unicode(token):  # a lone surrogate (JSON allows "\ud800"): PyJWT's encode raises
+        raise TokenRefused("malformed token", "malformed")  # ... an error holding the token
     try:
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")

@@ -100,6 +100,12 @@ def test_a_plain_algorithm_list_works_on_the_command_line(tmp_path: Path) -> Non
     assert code == 0 and out.count(".") == 2, err  # a JWT: header.claims.signature
 
 
+def test_token_with_an_empty_secret_is_one_line_and_status_2(call: Call) -> None:
+    code, out, err = call("token", "--user", "u", "--firm", "f", jwt_secret="")
+    assert (code, out) == (2, ""), err
+    assert _one_line(err) == "steno-collab token: STENO_JWT_SECRET is empty: nothing to sign with"
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -1,6 +1,7 @@
 """`steno-collab token`: print a JWT signed with the configured secret (dev and scripts)."""
 
 import argparse
+import sys
 
 from gateway.auth import ROLES, mint_token
 from schemas.settings import Settings
@@ -24,5 +25,11 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    print(mint_token(Settings(), args.user, args.firm, args.role, args.name, args.ttl))
+    settings = Settings()
+    if not settings.jwt_secret.get_secret_value():  # PyJWT: "HMAC key must not be empty"
+        print(
+            "steno-collab token: STENO_JWT_SECRET is empty: nothing to sign with", file=sys.stderr
+        )
+        return 2
+    print(mint_token(settings, args.user, args.firm, args.role, args.name, args.ttl))
     return 0

@@ -72,13 +72,17 @@ def test_valid_token_gives_claims() -> None:
         _token({"firmId": "f" * 129}),
         _raw_token(_claims_json(sub="u\\ud800")),
         _raw_token(_claims_json(firmId="\\udfff")),
+        _token({}) + "\ud800",  # an app command's JSON can carry it (`auth.renew`)
     ],
     ids=["missing", "empty", "malformed", "bad-signature", "expired", "alg-none", "bad-role",
-         "no-firm", "long-sub", "long-firm", "surrogate-sub", "surrogate-firm"],
+         "no-firm", "long-sub", "long-firm", "surrogate-sub", "surrogate-firm", "surrogate"],
 )  # fmt: skip
 def test_invalid_tokens_are_refused(token: str | None) -> None:
-    with pytest.raises(AuthError):
+    """Refused with an AuthError (401) that does not hold the token: a UnicodeEncodeError from
+    PyJWT did (its repr reached the log of a failed app command) and answered 500."""
+    with pytest.raises(AuthError) as refused:
         verify_token(token, SETTINGS)
+    assert not token or token not in repr(refused.value)
 
 
 def test_names_that_no_event_can_carry_are_cut_or_replaced() -> None:

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 Fence = dict[TP, tuple[int | None, int]]
 # Waits between reads of newly assigned partitions' positions while Redis does not answer.
 TAKE_RETRY_FIRST_S, TAKE_RETRY_MAX_S = 0.5, 10.0
+# Waits before refolding a batch that Redis or the log failed, doubling while they keep failing.
+FOLD_RETRY_FIRST_S, FOLD_RETRY_MAX_S = 1.0, 10.0
 
 
 class Projector:
@@ -79,6 +81,9 @@ class Projector:
         self._gaps: set[TP] = set()  # partitions whose batch did not continue our position
         self._taking: asyncio.Task[None] | None = None  # reads the assigned positions
         self._redis_down = False  # the positions read failed: warned once per outage
+        # Positions that commits of ours whose outcome is unknown (Redis did not answer in time)
+        # would set: such a commit may land later, which is no other writer's doing.
+        self._unsure: dict[TP, set[int]] = {}
         # What taking partitions raised (a position past the log's end, say). Not raised from
         # `assigned`: on Kafka it runs inside aiokafka's rebalance, which logs a listener's
         # exception and carries on.
@@ -142,7 +147,7 @@ class Projector:
                     with contextlib.suppress(KeyError):  # never reported
                         self.metrics.lag.remove(topic, str(p))
             self._owned, self._stored, self._next = {}, {}, {}
-            self._rebuilds = {}
+            self._rebuilds, self._unsure = {}, {}
             logger.info("revoked %s", {t: sorted(ps) for t, ps in partitions.items()})
 
     async def close(self) -> None:
@@ -158,18 +163,31 @@ class Projector:
     # -- the loop ------------------------------------------------------------------------------
 
     async def work(self) -> None:
-        """Fold batches until cancelled. Redis or log trouble drops the batch, waits a second
-        and re-reads from the stored positions; anything else is a bug and ends the process."""
+        """Fold batches until cancelled. Redis or log trouble drops the batch, waits (1 s, then
+        twice as long each time it fails again, up to FOLD_RETRY_MAX_S) and re-reads from the
+        stored positions; anything else is a bug and ends the process. An outage is warned of
+        once, and its end once: not a line per attempt."""
+        delay, failures = FOLD_RETRY_FIRST_S, 0
         while True:
             batches = await self._next_batches()
             try:
                 async with self._lock:
-                    await self._fold([b for epoch, b in batches if epoch == self._epoch])
+                    wrote = await self._fold([b for epoch, b in batches if epoch == self._epoch])
             except (RedisError, LogError) as exc:
-                logger.warning("batch not folded, retrying from the stored positions: %s", exc)
-                await asyncio.sleep(1.0)
+                failures += 1
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                logger.log(
+                    level, "batch not folded (failure %d), retrying from the stored positions "
+                    "in %g s: %s", failures, delay, exc,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, FOLD_RETRY_MAX_S)
                 async with self._lock:
                     self._restart_followers()
+                continue
+            if wrote and failures:  # a batch that reached Redis, not one dropped before it
+                logger.info("batches folded again, after %d failed attempt(s)", failures)
+                delay, failures = FOLD_RETRY_FIRST_S, 0
 
     async def _next_batches(self) -> list[tuple[int, list[Record]]]:
         """What is queued, up to `batch_records`. While catching up (records older than
@@ -219,13 +237,14 @@ class Projector:
             if moved:
                 await self._moved(moved)
 
-    async def _fold(self, batches: Sequence[list[Record]]) -> None:
+    async def _fold(self, batches: Sequence[list[Record]]) -> bool:
+        """Fold and write `batches`; False if nothing in them was ours to write."""
         started = time.perf_counter()
         items, partition_of, fence = self._collect(batches)
         if self._gaps:
             await self._refollow()
         if not fence:
-            return
+            return False
         states = await self._states(items, partition_of)
         writes = []
         for lid, mine in items.items():
@@ -247,11 +266,12 @@ class Projector:
                 self.metrics.folded.labels(type_).inc(n)
             writes.append(Write(before, state, partition_of[lid], notified))
         if not await self._commit(fence, writes):
-            return
+            return True
         self._committed(fence)
         self.metrics.batch_records.observe(sum(len(b) for b in batches))
         self.metrics.batch_letters.observe(len(items))
         self.metrics.fold_seconds.observe(time.perf_counter() - started)
+        return True
 
     def _collect(
         self, batches: Sequence[list[Record]]
@@ -357,8 +377,16 @@ class Projector:
             if tp[0] == self.letters and tp[1] in touched
         }
         marked = [tp for tp in full if tp[0] == self.letters]
-        actual = await self.store.commit(full, writes, replays, marked)
+        try:
+            actual = await self.store.commit(full, writes, replays, marked)
+        except RedisError:
+            # Perhaps sent and unanswered (a timeout, Redis paused): it may land yet.
+            for tp, (_, new) in fence.items():
+                self._unsure.setdefault(tp, set()).add(new)
+            raise
         if actual is None:
+            for tp in fence:  # an earlier unanswered one that lands now fails its fence
+                self._unsure.pop(tp, None)
             return True
         await self._moved({tp: v for tp, v in actual.items() if v != self._stored[tp]})
         return False
@@ -410,10 +438,14 @@ class Projector:
             )
 
     async def _moved(self, actual: Mapping[TP, int | None]) -> None:
-        """Redis holds other positions than ours: gone (wiped) or advanced by another member."""
+        """Redis holds other positions than ours: gone (wiped), advanced by another member, or
+        by a commit of ours that Redis did not answer in time but ran later."""
         for tp, value in actual.items():
+            ours = self._unsure.pop(tp, set())
             if value is None:
                 logger.warning("position of %s/%d is gone (Redis wiped?): replaying", *tp)
+            elif value in ours:
+                logger.info("position of %s/%d is at %d: our unanswered commit landed", *tp, value)
             else:
                 logger.warning("position of %s/%d moved to %d by another writer", *tp, value)
         await self._take(actual)

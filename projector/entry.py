@@ -109,28 +109,43 @@ async def _housekeeping(
 ) -> None:
     loop = asyncio.get_running_loop()
     last_sweep = last_commit = loop.time()
+    tried = _Steps()
     while True:
         await asyncio.sleep(options.check_interval_s)
         now = loop.time()
         # Each step on its own: the lag needs only the log, and must go on rising while Redis
         # is down (what an operator watches then), however the Redis checks fail.
-        await _tried(projector.check())
+        await tried("check", projector.check())
         report_due = now - last_commit >= options.commit_interval_s
-        if report_due and await _tried(projector.report(member)):
+        if report_due and await tried("report", projector.report(member)):
             last_commit = now
         sweep_due = now - last_sweep >= options.sweep_interval_s
-        if sweep_due and await _tried(projector.sweep()):
+        if sweep_due and await tried("sweep", projector.sweep()):
             last_sweep = now
 
 
-async def _tried(step: Awaitable[None]) -> bool:
-    """Run a housekeeping step; False if Redis or the log failed it (retried next tick)."""
-    try:
-        await step
-    except (RedisError, LogError) as exc:  # the fold loop goes on meanwhile
-        logger.warning("projector housekeeping failed: %s", exc)
-        return False
-    return True
+class _Steps:
+    """Runs housekeeping steps, retried each tick while Redis or the log fails them; each step's
+    outage is warned of once and its end once (a line per tick and step was ~30 per 10 s)."""
+
+    def __init__(self) -> None:
+        self._failed: dict[str, int] = {}  # step -> consecutive failures
+
+    async def __call__(self, name: str, step: Awaitable[None]) -> bool:
+        """Run `step`; False if Redis or the log failed it."""
+        try:
+            await step
+        except (RedisError, LogError) as exc:  # the fold loop goes on meanwhile
+            failed = self._failed[name] = self._failed.get(name, 0) + 1
+            level = logging.WARNING if failed == 1 else logging.DEBUG
+            logger.log(level, "projector housekeeping (%s) failed, retrying: %s", name, exc)
+            return False
+        failed = self._failed.pop(name, 0)
+        if failed:
+            logger.info(
+                "projector housekeeping (%s) works again, after %d failure(s)", name, failed
+            )
+        return True
 
 
 def main(

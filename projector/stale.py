@@ -5,11 +5,17 @@ The projector's sweep notices the death (README "Operations": stale connections)
 those events itself, built from its connection records, so every consumer of the log (the
 snapshotter's session-end versions, the audit, other gateways' collaborators) hears of it.
 Only then are the connections dropped from Redis, in a write fenced by the consumer (`commit`).
+
+Such a session ends when its gateway was last seen, not when the sweep cleans it up (a minute
+or more later, overlapping the user's reconnection through another gateway): the envelope's
+`ts` is the dead gateway's last heartbeat, and `duration_ms` runs up to it. The record's own
+timestamp is the log's append time.
 """
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from eventlog import Entry, Log, LogError
 from projector.fold import drop_connections
@@ -17,10 +23,15 @@ from projector.metrics import Metrics
 from projector.state import LetterState
 from projector.store import Store, Write, views
 from schemas import Event, SessionLeft, UserRef, encode_event, new_event
+from schemas.events import GATEWAY_GONE_REASON
 
 logger = logging.getLogger(__name__)
-GONE = "gateway gone"  # the reason, followed by the dead gateway's id
+GONE = GATEWAY_GONE_REASON  # the reason, followed by the dead gateway's id
 LEFT_RETRY_S = 300  # a dead gateway's session.left is retried this long before giving up
+# The TTL of a gateway's `gateway:<id>:alive` heartbeat (gateway/service.py ALIVE_TTL_S): the key
+# lapses this long after the last beat, so its lapse, less this, dates the gateway's last sign of
+# life (to within the sweep's interval; the projector keeps no heartbeat history).
+ALIVE_TTL_MS = 30_000
 
 Commit = Callable[[Sequence[Write]], Awaitable[object]]
 
@@ -48,7 +59,8 @@ class StaleSweep:
             stale_after_s, gw, log_left, retry_s,
         )  # fmt: skip
         self._unlogged: dict[str, float] = {}  # conn -> first failed session.left append
-        self._missing: dict[str, float] = {}  # gateway -> when its alive key went missing
+        # gateway -> when its alive key was first seen missing: monotonic s, wall-clock ms
+        self._missing: dict[str, tuple[float, int]] = {}
 
     async def sweep(self, partitions: Iterable[int], commit: Commit) -> None:
         """Log `session.left` for the connections of dead gateways in the letters of
@@ -64,7 +76,7 @@ class StaleSweep:
             conns = {c for c, f in state.connections.items() if f["gateway"] in dead}
             # Logged first, dropped after: a connection whose session.left the log refused
             # stays in our state, so the next sweep finds it and tries again.
-            if conns and await self._log_left(state, conns):
+            if conns and await self._log_left(state, conns, dead):
                 before = views(state)
                 drop_connections(state, conns)
                 self.metrics.stale_connections.inc(len(conns))
@@ -76,15 +88,15 @@ class StaleSweep:
             {lid: p for lid, p in partition_of.items() if lid not in states}
         )
 
-    async def _log_left(self, state: LetterState, conns: set[str]) -> bool:
+    async def _log_left(self, state: LetterState, conns: set[str], dead: dict[str, int]) -> bool:
         """Append the `session.left` a dead gateway could not log for `conns`; False if the log
         refused it. Our own fold of it later finds the connections gone: a no-op. Appended twice
         (a sweep of another instance after a rebalance, before this drop was folded), the second
-        changes nothing: the snapshotter ignores a session.left for a session it does not hold."""
+        changes nothing: the snapshotter ignores a session.left for a session it does not hold.
+        `dead`: gateway -> its last heartbeat (ms), when each connection ended."""
         if not self.log_left:
             return True
-        now_ms = time.time_ns() // 1_000_000
-        entries = left_entries(state, conns, gw=self.gw, now_ms=now_ms)
+        entries = left_entries(state, conns, gw=self.gw, last_seen_ms=dead)
         try:
             await self.log.append(self.topic, state.letter_id.encode(), entries)
         except LogError as exc:
@@ -106,23 +118,34 @@ class StaleSweep:
             self._unlogged.pop(conn, None)
         return True
 
-    async def _dead_gateways(self, states: Iterable[LetterState]) -> set[str]:
-        """Gateways of these connections whose alive key has been missing `stale_after_s`."""
+    async def _dead_gateways(self, states: Iterable[LetterState]) -> dict[str, int]:
+        """Gateways of these connections whose alive key has been missing `stale_after_s`, with
+        their last heartbeat (ms since the epoch): the key's lapse, as first seen, less its TTL.
+        (A projector restarted meanwhile first sees it later: no earlier than that, then.)"""
         gateways = sorted({c["gateway"] for s in states for c in s.connections.values()} - {""})
         alive = await self.store.alive_gateways(gateways)
-        now = time.monotonic()
+        now = (time.monotonic(), time.time_ns() // 1_000_000)
         self._missing = {gw: self._missing.get(gw, now) for gw in gateways if gw not in alive}
-        return {gw for gw, t in self._missing.items() if now - t >= self.stale_after_s}
+        return {
+            gw: wall - ALIVE_TTL_MS
+            for gw, (t, wall) in self._missing.items()
+            if now[0] - t >= self.stale_after_s
+        }
 
 
-def left_events(state: LetterState, conns: Iterable[str], *, gw: str, now_ms: int) -> list[Event]:
+def left_events(
+    state: LetterState, conns: Iterable[str], *, gw: str, last_seen_ms: Mapping[str, int]
+) -> list[Event]:
     """The `session.left` of each of `conns` (connections of `state`), as their gateway would
-    have logged it: user (name and colour as they joined), role (records stored before it was
-    kept have none: ""), duration since `connectedAt`. The envelope's `gw` is `gw`, the
-    appender; the dead gateway is named in the reason."""
+    have logged it when it died: user (name and colour as they joined), role (records stored
+    before it was kept have none: ""). It ends at `last_seen_ms` of its gateway (not before it
+    began): the envelope's `ts`, and `duration_ms` since `connectedAt`. The envelope's `gw` is
+    `gw`, the appender; the dead gateway is named in the reason."""
     events = []
     for conn in sorted(conns):
         record = state.connections[conn]
+        connected = int(record["connectedAt"])
+        ended = max(last_seen_ms[record["gateway"]], connected)
         user = record["userId"]
         named = state.users.get(user, {})
         payload = SessionLeft(
@@ -130,17 +153,20 @@ def left_events(state: LetterState, conns: Iterable[str], *, gw: str, now_ms: in
             user=UserRef(id=user, name=named.get("name", ""), color=named.get("color", "")),
             role=record.get("role", ""),
             reason=f"{GONE}: {record['gateway']}"[:200],
-            duration_ms=max(now_ms - int(record["connectedAt"]), 0),
+            duration_ms=ended - connected,
         )
         firm = state.meta.get("firm_id") or record["firmId"]
-        events.append(new_event(state.letter_id, payload, firm=firm, user=user, conn=conn, gw=gw))
+        event = new_event(state.letter_id, payload, firm=firm, user=user, conn=conn, gw=gw)
+        events.append(replace(event, envelope=replace(event.envelope, ts=ended)))
     return events
 
 
-def left_entries(state: LetterState, conns: Iterable[str], *, gw: str, now_ms: int) -> list[Entry]:
+def left_entries(
+    state: LetterState, conns: Iterable[str], *, gw: str, last_seen_ms: Mapping[str, int]
+) -> list[Entry]:
     """`left_events` as log entries of the letters topic (the key is the letter id)."""
     entries = []
-    for event in left_events(state, conns, gw=gw, now_ms=now_ms):
+    for event in left_events(state, conns, gw=gw, last_seen_ms=last_seen_ms):
         _key, value, headers = encode_event(event)
         entries.append(Entry(value, headers))
     return entries

@@ -434,8 +434,13 @@ class Folder:
         session = state.sessions.pop(payload.conn_id, None)
         if session is None:
             self.stats["unknown_session"] += 1
-        duration = payload.duration_ms if session is None else record.timestamp - session.joined_ms
-        data = {
+        ended_ms = record.timestamp
+        if session is not None and payload.reason.startswith(ev.GATEWAY_GONE_REASON):
+            # The projector's, for a dead gateway's connection: logged once its sweep noticed,
+            # a minute or more late; the session ended at the envelope's last heartbeat.
+            ended_ms = max(session.joined_ms, min(record.timestamp, event.envelope.ts))
+        duration = payload.duration_ms if session is None else ended_ms - session.joined_ms
+        data: dict[str, Any] = {
             "conn_id": payload.conn_id,
             "name": payload.user.name,
             "role": payload.role,
@@ -443,6 +448,8 @@ class Folder:
             "duration_ms": duration,
             "started_at_ms": None if session is None else session.joined_ms,
         }
+        if ended_ms != record.timestamp:
+            data["ended_at_ms"] = ended_ms  # the row's time is still the record's (its position)
         out.audit.append(_row(state, event, record, "session-end", data))
         user = event.envelope.user
         still_here = any(s.user == user for s in state.sessions.values())

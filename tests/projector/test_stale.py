@@ -4,7 +4,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from projector import consumer
 from projector.consumer import Projector
 from projector.entry import run
 from projector.settings import ProjectorSettings
-from projector.stale import left_events
+from projector.stale import ALIVE_TTL_MS, left_events
 from projector.state import LetterState
 from schemas import Event, SessionLeft, Topic, decode_record
 from schemas.settings import Settings
@@ -175,12 +177,36 @@ def test_a_connection_stored_without_its_role_leaves_with_an_empty_one() -> None
         },
     }
     state = LetterState.from_stored(b"\x00\x00", json.dumps(stored))
-    [left] = left_events(state, {"c1"}, gw="projector:test", now_ms=61_000)
+    [left] = left_events(state, {"c1"}, gw="projector:test", last_seen_ms={"gw-old": 61_000})
     assert isinstance(left.payload, SessionLeft)
     assert (left.payload.role, left.payload.duration_ms) == ("", 60_000)
+    assert left.envelope.ts == 61_000  # when its gateway was last seen, not when it is logged
     assert left.payload.reason == "gateway gone: gw-old"
     assert (left.envelope.gw, left.envelope.firm, left.envelope.user) == (
         "projector:test",
         FIRM,
         "u1",
     )
+    # A heartbeat older than the connection (its gateway died as it joined): it ends as it began.
+    [left] = left_events(state, {"c1"}, gw="projector:test", last_seen_ms={"gw-old": 500})
+    assert isinstance(left.payload, SessionLeft)
+    assert (left.payload.duration_ms, left.envelope.ts) == (0, 1000)
+
+
+async def test_a_dead_gateways_sessions_end_at_its_last_heartbeat(
+    log: Log, settings: Settings, client: aioredis.Redis
+) -> None:
+    """Not when the sweep logs their end, a minute or more later (the history showed the user
+    connected well after the crash, overlapping her reconnection through another gateway)."""
+    now = time.time_ns() // 1_000_000
+    join = joined("D5", "c5", "u5", gw="gw-crashed")
+    join = replace(join, envelope=replace(join.envelope, ts=now - 300_000))  # 5 min ago
+    await append(log, settings, [created("D5"), join])
+    before = time.time_ns() // 1_000_000  # its alive key is missing from the first sweep on
+    async with running(settings, log):
+        [left] = await eventually(lambda: lefts(log, settings, "D5"), 10)
+    after = time.time_ns() // 1_000_000
+    assert isinstance(left.payload, SessionLeft)
+    # The key lapses ALIVE_TTL_MS after the last heartbeat: seen missing less that.
+    assert before - ALIVE_TTL_MS <= left.envelope.ts <= after - ALIVE_TTL_MS
+    assert left.payload.duration_ms == left.envelope.ts - (now - 300_000)

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import asyncpg
 
@@ -144,4 +145,28 @@ async def test_a_session_left_for_a_session_not_held_ends_nothing(
     assert [(v["version_number"], v["content"], v["type"]) for v in versions] == [
         (1, "one", "session-end"),
         (2, "one two", "session-end"),
+    ]
+
+
+async def test_a_dead_gateways_session_ends_when_it_was_last_seen(
+    elog: EmbeddedLog, clock: Clock, snap_factory: Callable[..., Snapshotter], db: str
+) -> None:
+    """The projector logs it a minute or more after the gateway died, dated (the envelope's
+    `ts`) by its last heartbeat: the audit's session lasted until then, not until the record
+    (an auditor saw a 7 s session as 78 s, overlapping the user's next one)."""
+    s = LetterScript("L-last-seen")
+    await append(elog, LETTERS, [s.created(), s.joined("alice", "c-alice", gw="gw-a")])
+    joined_ms = clock()
+    clock.advance(70)  # logged by the sweep 70 s on; the gateway was last seen 5 s in
+    gone = s.left("alice", "c-alice", reason="gateway gone: gw-a")
+    gone = replace(gone, envelope=replace(gone.envelope, ts=joined_ms + 5000))
+    await append(elog, LETTERS, [gone, s.joined("alice", "c-alice-2")])
+    clock.advance(1)
+    await append(elog, LETTERS, [s.left("alice", "c-alice-2")])
+    await drain(snap_factory(), elog)
+    _, audit = await rows(db, s.letter_id)
+    ends = [json.loads(a["data"]) for a in audit if a["change_type"] == "session-end"]
+    assert [(e["conn_id"], e["duration_ms"], e.get("ended_at_ms")) for e in ends] == [
+        ("c-alice", 5000, joined_ms + 5000),
+        ("c-alice-2", 1000, None),  # a session its gateway ended: its record's time
     ]

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from importlib.util import find_spec
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self, TypeVar
+from typing import IO, NoReturn, Self, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -49,12 +49,18 @@ __all__ = [
     "EmbeddedPostgres",
     "EmbeddedRedis",
     "EmbeddedServices",
+    "ServerDied",
     "ServiceStartError",
 ]
 
 
 class DataDirLocked(RuntimeError):
     """Another supervisor holds the data dir."""
+
+
+class ServerDied(RuntimeError):
+    """A server exited while it should run (killed, crashed); the message says which, how, and
+    ends with the tail of its log."""
 
 
 def package_dir(name: str) -> Path:
@@ -130,6 +136,10 @@ class EmbeddedRedis:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def process(self) -> Supervised | None:
+        return self._proc
 
     async def _ping(self) -> bool:
         """Ours answers (another server that took the port first answers too, with its pid) and
@@ -209,6 +219,10 @@ class EmbeddedPostgres:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def process(self) -> Supervised | None:
+        return self._proc
 
     async def _select_one(self) -> bool:
         """Ours answers: another server that took the port first answers too (its own data)."""
@@ -307,6 +321,19 @@ class EmbeddedServices:
         if errors:
             raise errors[0]
 
+    async def watch(self, interval: float = 1.0) -> NoReturn:
+        """Raise ServerDied once a started server exits; until then, run. Polled: `poll()` is one
+        waitpid(WNOHANG) a second, and it reaps the child (else a zombie until we stop)."""
+        while True:
+            for name, server in (("redis", self.redis), ("postgres", self.postgres)):
+                proc = server.process if server is not None else None
+                if proc is not None and (code := proc.popen.poll()) is not None:
+                    raise ServerDied(
+                        f"embedded {name} (pid {proc.pid}) exited unexpectedly: {_status(code)}; "
+                        f"last lines of {proc.log}:\n{proc.log_tail(10)}"
+                    )
+            await asyncio.sleep(interval)
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self
@@ -319,6 +346,16 @@ class EmbeddedServices:
     ) -> None:
         # Shielded: a Ctrl-C cancelling the body must not also cancel the clean stop.
         await asyncio.shield(self.stop())
+
+
+def _status(code: int) -> str:
+    """Popen's returncode in words: negative is the signal that killed it."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
 def lock_data_dir(data_dir: Path) -> IO[str]:

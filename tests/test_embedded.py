@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from steno_collab.embedded import DataDirLocked, EmbeddedServices, package_dir
+from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServerDied, package_dir
 from tests.support import eventually, free_port
 
 
@@ -164,3 +164,18 @@ async def test_servers_die_with_their_parent(service_tmp: Path, sig: signal.Sign
     # ...and the data dir is usable again right away.
     async with EmbeddedServices(service_tmp, persistent=False) as svc:
         assert await read_pg_version(svc.database_url) >= 180000
+
+
+async def test_watch_names_a_server_that_dies_and_reaps_it(service_tmp: Path) -> None:
+    async with EmbeddedServices(service_tmp, persistent=False) as svc:
+        pid = svc.pids["postgres"]
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ServerDied) as died:
+            await asyncio.wait_for(svc.watch(interval=0.05), 30)
+        assert f"embedded postgres (pid {pid}) exited unexpectedly: killed by SIGKILL" in str(
+            died.value
+        )
+        assert f"last lines of {service_tmp / 'postgres.log'}:\n" in str(died.value)
+        with pytest.raises(ProcessLookupError):  # reaped: a zombie would still take signal 0
+            os.kill(pid, 0)
+    assert processes_in(service_tmp) == []

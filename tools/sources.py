@@ -24,11 +24,21 @@ from eventlog.factory import open_log
 from schemas.events import Topic
 from schemas.settings import Settings, address_of
 from schemas.stores import UnreachableError, answering_redis
-from steno_collab.embedded import DataDirLocked, EmbeddedServices, lock_data_dir
+from steno_collab.embedded import (
+    DataDirLocked,
+    EmbeddedServices,
+    ServiceStartError,
+    lock_data_dir,
+)
 
 
 class SourceError(RuntimeError):
     """A store the command needs is not reachable; the message says which and why."""
+
+
+class DevServerDown(SourceError, ServiceStartError):
+    """A server of the running `dev` died: the tools' SourceError, `migrate`'s ServiceStartError
+    (its one-line status-1 "cannot reach PostgreSQL"), not a traceback."""
 
 
 @dataclass
@@ -127,7 +137,7 @@ async def embedded_urls(
     try:
         lock_data_dir(data_dir).close()  # free: no `dev` runs on this data dir
     except DataDirLocked:
-        yield settings.model_copy(update=running_urls(data_dir, settings))
+        yield settings.model_copy(update=running_urls(data_dir, settings, redis=redis))
         return
     # Only servers whose data exists: a tool never initialises a fresh, empty store.
     with_redis = redis and settings.redis_url is None and (data_dir / "redis").is_dir()
@@ -147,38 +157,69 @@ async def embedded_urls(
         yield settings.model_copy(update=urls)
 
 
-def running_urls(data_dir: Path, settings: Settings) -> dict[str, str]:
-    """URLs of the servers a running `steno-collab dev` started under `data_dir`."""
+def running_urls(data_dir: Path, settings: Settings, *, redis: bool = True) -> dict[str, str]:
+    """URLs of the servers a running `steno-collab dev` started under `data_dir` (Redis's not,
+    unless `redis`). SourceError: one it started has died (`dev` exits on that: restart it)."""
     urls: dict[str, str] = {}
     if settings.database_url is None:
-        port = _postgres_port(data_dir / "postgres" / "postmaster.pid")
+        port = _postgres_port(data_dir / "postgres" / "postmaster.pid", data_dir)
         if port is not None:
             urls["database_url"] = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    if settings.redis_url is None:
-        port = _redis_port(data_dir / "redis" / "redis.pid")
+    if redis and settings.redis_url is None:
+        port = _redis_port(data_dir / "redis" / "redis.pid", data_dir)
         if port is not None:
             urls["redis_url"] = f"redis://127.0.0.1:{port}/0"
     return urls
 
 
-def _postgres_port(pidfile: Path) -> int | None:
+def _postgres_port(pidfile: Path, data_dir: Path) -> int | None:
     # postmaster.pid: pid, data dir, start time, port, socket dir, listen address, ...
     try:
         lines = pidfile.read_text().splitlines()
-        return int(lines[3]) if alive(int(lines[0])) else None
+        pid, port = int(lines[0]), int(lines[3])
     except (OSError, ValueError, IndexError):
-        return None
+        return None  # none started (external), or not yet written
+    if not _running(pid):  # PostgreSQL removes it when it stops: this one died
+        raise _dead("PostgreSQL", data_dir)
+    return port
 
 
-def _redis_port(pidfile: Path) -> int | None:
+def _redis_port(pidfile: Path, data_dir: Path) -> int | None:
     # redis-server retitles itself "redis-server 127.0.0.1:PORT"; before that, argv has --port.
     try:
         pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (OSError, ValueError):
-        return None
+        return None  # none started (external), or not yet written
+    try:  # a zombie's is empty; another process may have the pid by now
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        cmdline = ""
     found = re.search(r"--port (\d+)|:(\d+)\b", cmdline)
-    return None if found is None else int(found.group(1) or found.group(2))
+    if "redis-server" not in cmdline or found is None:  # redis removes it when it stops
+        raise _dead("Redis", data_dir)
+    return int(found.group(1) or found.group(2))
+
+
+def _dead(server: str, data_dir: Path) -> DevServerDown:
+    try:
+        holder = (data_dir / "services.lock").read_text().strip() or "unknown"
+    except OSError:
+        holder = "unknown"
+    return DevServerDown(
+        f"the embedded {server} of the running `steno-collab dev` (pid {holder}) is not running:"
+        " restart it"
+    )
+
+
+def _running(pid: int) -> bool:
+    """Running, not a zombie (exited, its parent not yet told): `alive` counts those."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): signal 0 is what there is
+        return alive(pid)
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def alive(pid: int) -> bool:

@@ -2,7 +2,10 @@
 
 Starts the embedded Redis and PostgreSQL (unless STENO_REDIS_URL / STENO_DATABASE_URL point
 elsewhere), opens the log, checks that the external stores answer, then runs the services side
-by side until Ctrl-C or SIGTERM, and stops everything in reverse order. The banner prints only
+by side until Ctrl-C or SIGTERM, and stops everything in reverse order. An embedded server that
+dies (killed, crashed) stops them too, with one ERROR and exit status 1: a supervisor restarting
+`dev` starts it again, which is simpler and safer than restarting it here on a port that another
+process may have taken meanwhile. The banner prints only
 once all of that is up: a store it cannot reach is one line on stderr and exit status 1. The
 data dir is locked first, so a second `dev` on the same data dir exits with a message before
 touching anything.
@@ -44,6 +47,7 @@ BACKGROUND: list[tuple[str, Service]] = [
     ("projector", run_projector_in),
     ("snapshotter", run_snapshotter_in),
 ]
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -102,7 +106,7 @@ async def serve(settings: Settings) -> int:
         print_banner(
             settings.model_copy(update={"port": sock.getsockname()[1]}), embedded, services
         )
-        code = await run_until_stopped(settings, log, stop, services)
+        code = await run_until_stopped(settings, log, stop, services, embedded)
     print("steno-collab dev: stopped", flush=True)
     return code
 
@@ -124,17 +128,27 @@ def with_embedded_urls(settings: Settings, embedded: EmbeddedServices) -> Settin
 
 
 async def run_until_stopped(
-    settings: Settings, log: Log, stop: asyncio.Event, services: list[tuple[str, Service]]
+    settings: Settings,
+    log: Log,
+    stop: asyncio.Event,
+    services: list[tuple[str, Service]],
+    embedded: EmbeddedServices | None = None,
 ) -> int:
-    """Run every service until a stop signal; a service that ends on its own stops them all."""
+    """Run every service until a stop signal; a service that ends on its own stops them all,
+    and so does an `embedded` server that exits (the services would only retry it for ever)."""
     tasks: dict[asyncio.Task[None], str] = {
         asyncio.create_task(svc(settings, log), name=name): name for name, svc in services
     }
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    for task in [stopper, *tasks]:
+    watcher = asyncio.create_task(embedded.watch() if embedded else asyncio.Event().wait())
+    waited = [stopper, watcher, *tasks]
+    done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+    for task in waited:
         task.cancel()
-    await asyncio.gather(stopper, *tasks, return_exceptions=True)
+    await asyncio.gather(*waited, return_exceptions=True)
+    if watcher in done:  # ServerDied: the services' errors are its consequences, not news
+        logger.error("%s", watcher.exception())
+        return 1
     failed = [t for t in tasks if t in done]
     for task in failed:
         error = task.exception() if not task.cancelled() else None

@@ -2,7 +2,10 @@
 started under the data dir (through their pid files) and read the log it writes; with `dev`
 stopped, they start the data dir's servers themselves."""
 
+import asyncio
 import os
+import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from snapshotter.migrate import migrate
 from tests.support import own_services
 from tests.tools.cli import run_cli
 from tests.tools.scripted import LETTER, scripted
-from tools.sources import running_urls
+from tools.sources import SourceError, running_urls
 
 
 @pytest.fixture
@@ -53,3 +56,39 @@ async def test_commands_against_a_running_dev_data_dir(service_tmp: Path) -> Non
     code, out, err = await run_cli(env, "replay", LETTER, "--format", "json")
     assert code == 0 and '"base_version": 2' in out, err
     assert running_urls(data_dir.resolve(), Settings(data_dir=data_dir)) == {}
+
+
+async def test_a_dead_server_of_a_running_dev_is_named_not_taken_for_none(
+    service_tmp: Path,
+) -> None:
+    """`dev` holds the data dir but its Redis or PostgreSQL died (it exits soon after): the
+    tools say so, rather than "set STENO_REDIS_URL" as if there were none."""
+    data_dir = service_tmp / "steno"
+    services = await own_services(data_dir, persistent=False)  # as `dev`: this process
+    settings = Settings(data_dir=data_dir)
+    try:
+        await kill_unreaped(services.pids["redis"])
+        redis_dead = (
+            f"the embedded Redis of the running `steno-collab dev` (pid {os.getpid()}) is not"
+            " running: restart it"
+        )
+        with pytest.raises(SourceError, match=re.escape(redis_dead)):
+            running_urls(data_dir.resolve(), settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+        env |= {"STENO_DATA_DIR": str(data_dir)}
+        code, _, err = await run_cli(env, "verify", "--all")
+        assert (code, err.strip()) == (2, f"steno-collab verify: {redis_dead}")
+        await kill_unreaped(services.pids["postgres"])
+        with pytest.raises(SourceError, match=r"embedded PostgreSQL .* is not running"):
+            running_urls(data_dir.resolve(), settings)
+        code, _, err = await run_cli(env, "migrate")  # one line, as an unreachable PostgreSQL
+        assert code == 1 and "embedded PostgreSQL of the running" in err and "\n" not in err.strip()
+    finally:
+        await services.stop()
+
+
+async def kill_unreaped(pid: int) -> None:
+    """SIGKILL our child `pid` and wait until it has died, leaving it a zombie (as the tools
+    can meet it: its parent, `dev`, has not yet noticed)."""
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.to_thread(os.waitid, os.P_PID, pid, os.WEXITED | os.WNOWAIT)

@@ -142,7 +142,7 @@ class Diff:
 
 def _end_json(end: Replayed) -> Json:
     as_of = None if end.last_ms is None else iso(end.last_ms)
-    return {"position": end.position, "version": end.base_version, "as_of": as_of}
+    return {"position": end.position, "version": end.version, "as_of": as_of}
 
 
 @dataclass(slots=True)

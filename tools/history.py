@@ -22,6 +22,11 @@ appended meanwhile come in later pages. One exception: an edit burst is recorded
 under the time and offset where it started, so a burst still open while the walk passes its
 start is not in the walk (it is in a later walk, or a page from an earlier cursor).
 
+A window (`since <= time < until`) holds the entries in it and the edit bursts that overlap it
+(from their first to their last update), each cut to the updates typed in it (`_cut`: what
+they inserted, deleted and formatted, re-applied from the log), so a burst begun before `since`
+is an entry under its first update in the window, and typing after `until` is not counted.
+
 Newest first ("desc") the same key is walked backwards: a page holds the entries strictly before
 its cursor, so a cursor means the same entry in both orders and stays valid in either. Rows of
 records appended during such a walk are after its first page and so not in it; a burst closing
@@ -43,12 +48,14 @@ from typing import Any, Literal, NamedTuple, TypeVar
 from eventlog.records import Record
 from gateway.live.loader import scan
 from schemas import pages
+from schemas.envelope import EventDecodeError, decode_record
 from schemas.rebuilds import snapshotter_position
+from snapshotter.document import EditDelta, LetterDocument
 from snapshotter.fold import Folder
 from snapshotter.quarantine import PoisonRecord, Quarantine
 from snapshotter.state import LetterState
 from snapshotter.store import Store
-from tools.replay import LetterNotFound, exists
+from tools.replay import Cut, LetterNotFound, exists, replay
 from tools.sources import Sources
 from tools.terminal import visible
 from tools.timefmt import EPOCH, FIRST_MS, LAST_MS, iso, to_datetime
@@ -123,7 +130,7 @@ class Entry:
 async def history(
     src: Sources, letter_id: str, since_ms: int | None = None, until_ms: int | None = None
 ) -> list[Entry]:
-    """Entries with since <= time < until, in time order: all of them."""
+    """Entries with since <= time < until (edit bursts cut to it: `page`), in time order."""
     entries, _ = await page(src, letter_id, since_ms, until_ms)
     return entries
 
@@ -137,18 +144,20 @@ async def page(
     limit: int | None = None,
     order: Order = "asc",
 ) -> tuple[list[Entry], Cursor | None]:
-    """Up to `limit` entries (None: all) with since <= time < until and a key past `after` in
-    `order` (desc: newest first, keys before `after`), and the cursor to go on from when more
-    entries follow them now (else None)."""
+    """Up to `limit` entries (None: all) in the window since <= time < until (an edit burst
+    overlapping it cut to its updates inside it: `_cut`) and a key past `after` in `order`
+    (desc: newest first, keys before `after`), and the cursor to go on from when more entries
+    follow them now (else None)."""
     if since_ms is not None and until_ms is not None and until_ms < since_ms:
         raise Backwards(since_ms, until_ms)
     wanted = None if limit is None else limit + 1  # one more tells whether a next page exists
     desc = order == "desc"
-    entries = None
+    found = None
     if src.pg is not None:
-        entries = await _audit_and_tail(src, letter_id, since_ms, until_ms, after, wanted, desc)
-    if entries is None:  # no PostgreSQL, or no exact seam with its rows: the log alone
-        entries = _window(await _from_log(src, letter_id), since_ms, until_ms, after, wanted, desc)
+        found = await _audit_and_tail(src, letter_id, since_ms, until_ms, after, wanted, desc)
+    if found is None:  # no PostgreSQL, or no exact seam with its rows: the log alone
+        found = _window(await _from_log(src, letter_id), since_ms, until_ms, after, wanted, desc)
+    entries = await _in_window(src, letter_id, found, since_ms, until_ms, after, wanted, desc)
     if not entries and not await exists(src, letter_id):
         raise LetterNotFound(letter_id)
     if limit is not None and len(entries) > limit:
@@ -206,8 +215,7 @@ async def _audit_and_tail(
             folded = tail.entries()
         except PoisonRecord:
             return None
-        ahead = _window(folded, since_ms, until_ms, after, wanted, desc)
-        return sorted(rows + ahead, key=_cursor, reverse=desc)[:wanted]
+        return rows + _window(folded, since_ms, until_ms, after, wanted, desc)
 
 
 async def unfolded(src: Sources, letter_id: str) -> int:
@@ -346,6 +354,20 @@ async def _from_audit(
         None if after is None else after.kind,
         limit,
     )
+    if since_ms is not None:
+        # Bursts started before the window and still typing in it (`_cut` keeps their part in
+        # it). None spans a version: those after the last version before `since` only.
+        rows += await pg.fetch(
+            'SELECT user_id, change_type, change_data::text AS data, "timestamp", log_partition,'
+            " log_offset FROM collaboration"
+            """ WHERE letter_id = $1 AND change_type = 'edit' AND "timestamp" < $2"""
+            ' AND "timestamp" >= coalesce((SELECT max("timestamp") FROM collaboration'
+            """ WHERE letter_id = $1 AND change_type = 'version' AND "timestamp" < $2),"""
+            " '-infinity')"
+            """ AND "timestamp" + (change_data->>'duration_ms')::bigint * interval '1 ms' >= $2""",
+            letter_id,
+            to_datetime(since_ms),
+        )
     return [
         Entry(
             (row["timestamp"] - EPOCH) // _MS,  # exact: a float timestamp() can lose the ms
@@ -468,18 +490,168 @@ def _window(
     desc: bool,
 ) -> list[Entry]:
     """Of key-sorted `entries`, the first `wanted` in `since_ms <= time < until_ms` past `after`
-    in the order asked for (bisected: a page costs its own length, not the letter's)."""
+    in the order asked for (bisected: a page costs its own length, not the letter's), and the
+    edit bursts started before `since_ms` that run into the window (for `_cut`: their key there
+    is another; they come after the others)."""
     lo = bisect_left(entries, since_ms or 0, key=_at)
     hi = len(entries) if until_ms is None else bisect_left(entries, until_ms, key=_at)
+    begun = [] if since_ms is None else _running(entries, lo, since_ms)
     if desc:
         if after is not None:
             hi = min(hi, bisect_left(entries, after, key=_cursor))
         lo = lo if wanted is None else max(lo, hi - wanted)
-        return entries[lo:hi][::-1]
+        return entries[lo:hi][::-1] + begun
     if after is not None:
         lo = max(lo, bisect_right(entries, after, key=_cursor))
     hi = hi if wanted is None else min(hi, lo + wanted)
-    return entries[lo:hi]
+    return entries[lo:hi] + begun
+
+
+def _running(entries: list[Entry], before: int, since_ms: int) -> list[Entry]:
+    """The edit bursts of `entries[:before]` whose last update is at or after `since_ms`: back to
+    the last version before it at most (a version closes every burst open)."""
+    found = []
+    for entry in reversed(entries[:before]):
+        if entry.kind == "version":
+            break
+        if entry.kind == "edit" and _end(entry) >= since_ms:
+            found.append(entry)
+    return found
+
+
+async def _in_window(
+    src: Sources,
+    letter_id: str,
+    found: list[Entry],
+    since_ms: int | None,
+    until_ms: int | None,
+    after: Cursor | None,
+    wanted: int | None,
+    desc: bool,
+) -> list[Entry]:
+    """`found` (the first `wanted` entries past `after` that start in the window, and bursts
+    begun before it) with each burst cut to the window (`_cut`), in key order from `after` on,
+    the first `wanted` of them. A burst cut by `since` starts at its first update in the window,
+    a key in it, so pages and cursors run over the window's entries alone."""
+    entries = []
+    for entry in found:
+        if entry.kind == "edit" and (
+            (since_ms is not None and entry.at_ms < since_ms)
+            or (until_ms is not None and _end(entry) >= until_ms)
+        ):
+            cut = await _cut(src, letter_id, entry, since_ms, until_ms)
+            if cut is None:
+                continue
+            entry = cut
+        if after is None or (entry.cursor < after if desc else entry.cursor > after):
+            entries.append(entry)
+    return sorted(entries, key=_cursor, reverse=desc)[:wanted]
+
+
+def _inside(at_ms: int, since_ms: int | None, until_ms: int | None) -> bool:
+    return (since_ms is None or at_ms >= since_ms) and (until_ms is None or at_ms < until_ms)
+
+
+def _end(entry: Entry) -> int:
+    """Time of a burst's last update (of any other entry, its time)."""
+    duration = entry.data.get("duration_ms") if entry.kind == "edit" else 0
+    return entry.at_ms + (duration if isinstance(duration, int) else 0)
+
+
+class _Update(NamedTuple):
+    offset: int
+    at_ms: int
+    delta: EditDelta
+
+
+async def _cut(
+    src: Sources, letter_id: str, burst: Entry, since_ms: int | None, until_ms: int | None
+) -> Entry | None:
+    """The part of an edit burst typed in `since_ms <= time < until_ms` as an edit row of its
+    own (under its first update there; None: no update there). Its updates are the burst's
+    user's (in its session) between its first and last offsets, applied from the letter as it
+    was before the first (`replay`). Where they are not the row's updates (a row that names no
+    session while the user also typed in one, one stored before rows named their session, an
+    update the fold skipped): the whole row, as it overlaps the window."""
+    key = (id(src.log), src.letters_topic, letter_id, burst.cursor, since_ms, until_ms)
+    kept = _cuts.get(key)
+    if kept is not None and kept[0]() is src.log:  # not a new log at a freed one's address
+        _cuts.move_to_end(key)
+        return kept[1]
+    updates = await _updates(src, letter_id, burst)
+    cut: Entry | None = burst
+    if updates is not None and len(updates) == burst.data.get("updates"):
+        inside = [u for u in updates if _inside(u.at_ms, since_ms, until_ms)]
+        cut = _part(burst, inside) if inside else None
+    _cuts[key] = (weakref.ref(src.log), cut)
+    while len(_cuts) > _CUTS:
+        _cuts.popitem(last=False)
+    return cut
+
+
+async def _updates(src: Sources, letter_id: str, burst: Entry) -> list[_Update] | None:
+    """The burst's updates with what each changed (None: it cannot be told)."""
+    first, last = burst.data.get("first_offset"), burst.data.get("last_offset")
+    if not isinstance(first, int) or not isinstance(last, int) or last < first:
+        return None
+    conn = burst.data.get("conn_id")
+    before = await replay(src, letter_id, Cut(offset=first))
+    records = [r async for r in scan(src.log, src.letters_topic, letter_id, first, last + 1)]
+    return await asyncio.to_thread(_applied, src.settings.doc_field, before.state, records,
+                                   burst.user, conn)  # fmt: skip
+
+
+def _applied(
+    field: str, state: bytes, records: list[Record], user: str, conn: Any
+) -> list[_Update] | None:
+    """Apply `records`' updates to `state`: those of `user` (through `conn`, when a str) that
+    changed something, with their deltas. None where one cannot be applied."""
+    doc, found = LetterDocument(field, state), []
+    for record in records:
+        try:
+            event = decode_record(record.key, record.value, record.headers)
+        except EventDecodeError:
+            continue  # skipped by every consumer
+        if event.type != "doc.update" or not isinstance(event.payload, bytes):
+            continue
+        try:
+            delta = doc.apply(event.payload)
+        except BaseException:  # refused (or a pyo3 panic, in this thread): the whole row
+            return None
+        ours = event.envelope.user == user and (
+            not isinstance(conn, str) or event.envelope.conn == conn
+        )
+        if ours and not delta.empty:
+            found.append(_Update(record.offset, int(record.timestamp), delta))
+    return found
+
+
+def _part(burst: Entry, updates: list[_Update]) -> Entry:
+    """An edit row of `burst`'s user and session holding `updates` alone (as `edit_row`)."""
+    paragraphs: set[int] = set()
+    for u in updates:
+        paragraphs |= u.delta.paragraphs
+    data = {k: v for k, v in burst.data.items() if k != "formatted"}
+    data |= {
+        "inserted": sum(u.delta.inserted for u in updates),
+        "deleted": sum(u.delta.deleted for u in updates),
+        "paragraphs": sorted(paragraphs),
+        "updates": len(updates),
+        "first_offset": updates[0].offset,
+        "last_offset": updates[-1].offset,
+        "duration_ms": max(u.at_ms for u in updates) - updates[0].at_ms,
+    }
+    formatted = sum(u.delta.formatted for u in updates)
+    if formatted:
+        data["formatted"] = formatted
+    return Entry(updates[0].at_ms, burst.user, burst.kind, data, updates[0].offset, burst.partition)
+
+
+# Bursts cut to a window lately (each costs a replay): a walk's pages cut the same ones.
+_CUTS = 64
+_cuts: OrderedDict[
+    tuple[int, str, str, Cursor, int | None, int | None], tuple[weakref.ref[Any], Entry | None]
+] = OrderedDict()
 
 
 def _at(entry: Entry) -> int:

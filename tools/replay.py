@@ -4,7 +4,9 @@ The document at a cut is the nearest `letter_version` at or before the cut (the 
 save point: Yjs state + the log position folded into it) plus the letter's `doc.update` records
 after that position up to the cut, merged and applied once by the projector's own document fold
 (`projector.document.fold_document`, which also drops the updates the projector refuses); or
-the log alone when there is no version. Rendering is the snapshotter's (`LetterDocument`).
+the log alone when there is no version: from the letter's creation, whose offset the
+snapshotter's `letters` row holds (`origin`), not from its partition's first record, which would
+cost every other letter of the partition. Rendering is the snapshotter's (`LetterDocument`).
 
 Cuts: `offset=N` folds the letter's records with offset < N (a position, Kafka convention);
 `at_ms=T` folds the letter's records up to the first one stamped later than T (log record time),
@@ -15,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from gateway.live.loader import scan
+from gateway.live.loader import COVERAGE, coverage_args, scan
 from projector.document import DocUpdate, fold_document
 from projector.state import EMPTY_DOC
 from schemas.envelope import EventDecodeError, decode_record
@@ -70,6 +72,9 @@ class Replayed:
     base_version: int | None  # the letter_version the replay started from
     updates: int  # doc.update records applied on top of it
     snapshot: Snapshot
+    # The version it is exactly: `base_version` with nothing of the letter after it folded (a
+    # diff's end names it; one past it is no version, though replayed from one).
+    version: int | None = None
 
 
 async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
@@ -78,9 +83,12 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
     end = (await src.log.end_offsets(topic)).get(partition, 0)
     stop = end if cut.offset is None else min(cut.offset, end)
     base = await _base_version(src, letter_id, cut, stop)
-    start = None if base is None else base.log_offset
+    start = base.log_offset if base is not None else await origin(src, letter_id)
+    if base is None and start is not None and stop < start <= end:
+        start = stop  # a cut before the letter's creation: nothing of it to read
     state, updates, applied = base.ydoc_state if base else EMPTY_DOC, [], 0
-    position, last_ms, seen = start or 0, base_ms(base), base is not None
+    position = 0 if base is None else base.log_offset  # as before: the answer's, not the read's
+    last_ms, seen = base_ms(base), base is not None
     async for record in scan(src.log, topic, letter_id, start, stop):
         if cut.at_ms is not None and record.timestamp > cut.at_ms:
             break
@@ -100,7 +108,10 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
     state, applied = await _fold(state, updates, src), applied + len(updates)
     snapshot = await asyncio.to_thread(_snapshot, src.settings.doc_field, state)
     number = None if base is None else base.version_number
-    return Replayed(letter_id, partition, state, position, last_ms, number, applied, snapshot)
+    exact = number if base is not None and position == base.log_offset else None
+    return Replayed(
+        letter_id, partition, state, position, last_ms, number, applied, snapshot, exact
+    )
 
 
 async def replay_existing(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
@@ -114,9 +125,28 @@ async def replay_existing(src: Sources, letter_id: str, cut: Cut = Cut()) -> Rep
 
 async def first_ms(src: Sources, letter_id: str) -> int | None:
     """Record time of the letter's first record (its `letter.created`), None if the log has none."""
-    async for record in scan(src.log, src.letters_topic, letter_id, None):
+    async for record in scan(src.log, src.letters_topic, letter_id, await origin(src, letter_id)):
         return int(record.timestamp)
     return None
+
+
+async def origin(src: Sources, letter_id: str) -> int | None:
+    """Where the letter's records begin in its partition, as far as PostgreSQL knows: its
+    `letters` row's offset (its `letter.created`), else how far the snapshotter's tables are
+    complete (a letter missing from them was created past it; gateway/live/loader.py
+    `COVERAGE`). None, the partition's first record, without PostgreSQL or for a row of
+    another log layout."""
+    if src.pg is None:
+        return None
+    topic, partition = src.letters_topic, src.partition_of(letter_id)
+    row = await src.pg.fetchrow(
+        "SELECT l.log_offset AS created, l.log_topic, l.log_partition," + COVERAGE,
+        *coverage_args(letter_id, topic, partition),
+    )
+    if row["created"] is not None:
+        same = (row["log_topic"], row["log_partition"]) == (topic, partition)
+        return int(row["created"]) if same else None
+    return None if row["covered"] is None else int(row["covered"])
 
 
 async def _fold(state: bytes, updates: list[DocUpdate], src: Sources) -> bytes:

@@ -1,24 +1,34 @@
 """The rule for names people give things: a letter's title, a version's label, a locked
 section. Each is shown in lists, in the web client and in `history`, and kept in the log, so
-each is one line that is not blank and cannot forge others: no C0 or C1 control characters
-(line breaks, escape sequences), no line or paragraph separator (U+2028, U+2029), and no bidi
-embedding, override or isolate (U+202A..U+202E, U+2066..U+2069: "Trojan Source",
-CVE-2021-42574), which reorder what follows them on screen, no invisible character that joins
-nothing (soft hyphen, combining grapheme joiner, zero-width space, word joiner and the
+each is one line that is not blank, cannot forge others and cannot pass for another: no C0 or
+C1 control characters (line breaks, escape sequences), no line or paragraph separator (U+2028,
+U+2029), and no bidi embedding, override or isolate (U+202A..U+202E, U+2066..U+2069: "Trojan
+Source", CVE-2021-42574), which reorder what follows them on screen, no invisible character
+that joins nothing (soft hyphen, combining grapheme joiner, zero-width space, word joiner and the
 invisible operators and deprecated format characters of U+2060..U+206F, BOM, the musical
-format characters U+1D173..U+1D17A, tags outside an emoji flag: "intro\u200b" would read as a
-second "intro"), nor a lone surrogate (JSON can carry one; UTF-8, the log's encoding, cannot).
+format characters U+1D173..U+1D17A, tags outside an England, Scotland or Wales flag:
+"intro\u200b" would read as a second "intro"), nor a lone surrogate (JSON can carry one; UTF-8,
+the log's encoding, cannot).
 Zero-width (non-)joiners stay: Persian and Indic names and emoji sequences need them, as
 Mongolian spelling needs its vowel separator (U+180E) before a final vowel. Bidi marks (U+200E,
 U+200F, U+061C) stay: right-to-left names need them, and they reorder nothing beyond
-themselves. Those, and the characters that show as blank space (the Hangul fillers U+115F,
-U+1160, U+3164, U+FFA0 and the blank braille pattern U+2800), stay inside a name, as a space
-does, but do not make one: a name of nothing else is blank. Not refused either (rare, and each
-shows nothing): the interlinear annotation marks U+FFF9..U+FFFB, variation selectors,
-U+17B4/U+17B5 and the shorthand format controls U+1BCA0..U+1BCA3.
+themselves. Those, the characters that show as blank space (the Hangul fillers U+115F, U+1160,
+U+3164, U+FFA0 and the blank braille pattern U+2800) and the rare invisible format characters
+not refused (the interlinear annotation marks U+FFF9..U+FFFB, U+17B4/U+17B5, the shorthand
+format controls U+1BCA0..U+1BCA3) stay inside a name, as a space does, but neither start nor
+end one, nor does a space: "Intro\u200d" or "Intro " would read as a second "Intro" (U+115F
+may start a name when a vowel follows: a Hangul syllable with no initial consonant).
+A variation selector (VS1..VS256, the Mongolian free ones) comes right after a character it
+can change (an emoji or another symbol, a keycap's digit, an ideograph, a Mongolian letter...):
+"Intro\ufe0f" and a selector at the start or after a space are refused, "\u2764\ufe0f" is kept.
+A name is in NFC: "R\xe9sum\xe9" precomposed and decomposed would be two names that read as
+one, so the decomposed one is refused (saying so) rather than rewritten: the name stored is the
+one sent. (Nor is most of the CJK compatibility ideographs U+F900..U+FAFF in NFC.)
+Not covered: letters of other scripts that look alike (a Cyrillic o, U+043E, in "Intro").
 """
 
 import re
+import unicodedata
 
 # Every range as a \x or \u escape of the BMP: the published pattern must mean the same to an
 # ECMA-262 regex (JSON Schema's), with or without its `u` flag (\U is Python's alone).
@@ -27,21 +37,103 @@ _PUBLISHED = (
     r"\u2066-\u206f\ufeff"
 )
 # What shows nothing by itself, kept inside a name, and that \s leaves out (in both dialects):
-# blank space, joiners, bidi marks, the Mongolian vowel separator.
-_BLANK = r"\u061c\u115f\u1160\u180e\u200c-\u200f\u2800\u3164\uffa0"
-# The musical format characters, each as its UTF-16 pair: one code point to a regex with the
-# `u` flag, two code units to one without; a class cannot name them in both, an alternation can.
-_MUSIC = "|".join(rf"\ud834\udd{low:02x}" for low in range(0x73, 0x7B))
+# blank space, joiners, bidi marks, the Mongolian vowel separator, rare format characters.
+_FILLER = r"\u115f"  # starts a syllable before a vowel (U+1161..U+11A7, U+D7B0..U+D7C6)
+_VOWEL = r"\u1161-\u11a7\ud7b0-\ud7c6"
+_BLANK = r"\u061c\u1160\u17b4\u17b5\u180e\u200c-\u200f\u2800\u3164\uffa0\ufff9-\ufffb"
+# Variation selectors of the BMP: the Mongolian free ones and VS1..VS16.
+_VS = r"\u180b-\u180d\u180f\ufe00-\ufe0f"
+
+
+def _pairs(first: int, last: int) -> str:
+    """Astral code points as an alternation of UTF-16 pairs: one code point to a regex with the
+    `u` flag, two code units to one without; a class cannot name them in both, this can."""
+    return "|".join(
+        f"\\u{0xD800 + ((c - 0x10000) >> 10):04x}\\u{0xDC00 + ((c - 0x10000) & 0x3FF):04x}"
+        for c in range(first, last + 1)
+    )
+
+
+_MUSIC = _pairs(0x1D173, 0x1D17A)
+_SHORTHAND = _pairs(0x1BCA0, 0x1BCA3)  # the shorthand format controls: blank at an end
 # Also refused by the server: lone surrogates, and tags (U+E0000..U+E007F), which the pattern
 # cannot name in both regex dialects (nor keep in a flag).
 _NOT_IN_A_NAME = _PUBLISHED + "\U0001d173-\U0001d17a\ud800-\udfff\U000e0000-\U000e007f"
 # The rule as a JSON Schema pattern (the OpenAPI document shows it): what a client can check.
-ONE_LINE = rf"^(?!.*(?:{_MUSIC}))[^{_PUBLISHED}]*[^\s{_BLANK}{_PUBLISHED}][^{_PUBLISHED}]*$"
-_ONE_LINE = re.compile(rf"^[^{_NOT_IN_A_NAME}]*[^\s{_BLANK}{_NOT_IN_A_NAME}][^{_NOT_IN_A_NAME}]*$")
-# A subdivision flag (England, Scotland, Wales): a black flag, then tags, then the cancel tag.
-_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+# It leaves to the server what it cannot say in both regex dialects: tags, lone surrogates,
+# NFC, VS17..VS256 (U+E0100..U+E01EF) and which character a variation selector can change.
+ONE_LINE = (
+    rf"^(?!.*(?:{_MUSIC}))"
+    rf"(?!{_FILLER}(?![{_VOWEL}]))(?![\s{_BLANK}{_VS}]|{_SHORTHAND})"
+    rf"(?!.*[\s{_FILLER}{_BLANK}{_VS}][{_VS}])(?!.*(?:{_SHORTHAND})$)"
+    rf"[^{_PUBLISHED}]*[^\s{_FILLER}{_BLANK}{_PUBLISHED}]$"
+)
+_ONE_LINE = re.compile(rf"[^{_NOT_IN_A_NAME}]+")
+_START = re.compile(
+    rf"{_FILLER}(?![{_VOWEL}])|[\s{_BLANK}{_VS}\U000e0100-\U000e01ef\U0001bca0-\U0001bca3]"
+)
+_END = re.compile(rf"[\s{_FILLER}{_BLANK}\U0001bca0-\U0001bca3]\Z")
+_SHOWN = re.compile(rf"[^\s{_FILLER}{_BLANK}{_VS}\U000e0100-\U000e01ef\U0001bca0-\U0001bca3]")
+# A variation selector and the character before it, to check it can change that one.
+_SELECTED = re.compile(rf"(.?)([{_VS}\U000e0100-\U000e01ef])", re.DOTALL)
+# The subdivision flags Unicode recommends (RGI: England, Scotland, Wales): a black flag, the
+# tags of gbeng, gbsct or gbwls, the cancel tag. Any other tag run shows as a bare black flag
+# at best, text hidden after it: "Intro🏴" and "Intro🏴" + tags "hi" would read the same.
+_FLAG = re.compile(
+    "\U0001f3f4\U000e0067\U000e0062"
+    "(?:\U000e0065\U000e006e\U000e0067|\U000e0073\U000e0063\U000e0074|\U000e0077\U000e006c\U000e0073)"
+    "\U000e007f"
+)
+# Where the bases of Unicode's variation sequences are (StandardizedVariants.txt, the Ideographic
+# Variation Database, emoji-variation-sequences.txt), by range or category: close enough to
+# refuse a selector that would change nothing, after a Latin letter, a space or another selector.
+_IDEOGRAPHS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF))
+_STANDARD = (
+    *_IDEOGRAPHS,
+    (0x1000, 0x109F),  # Myanmar
+    (0xA9E0, 0xA9FF),
+    (0xAA60, 0xAA7F),
+    (0xA840, 0xA877),  # Phags-pa
+    (0x10AC0, 0x10AFF),  # Manichaean
+    (0x13000, 0x1345F),  # Egyptian hieroglyphs
+)
+# Emoji that are not symbols (So, Sm): keycaps' digits, # and *, and a few of punctuation or a
+# letter's category (double exclamation, exclamation question, information source, wavy dash...).
+_EMOJI_NOT_SYMBOLS = "0123456789#*\u203c\u2049\u2139\u3030\u303d"
+
+
+def _within(c: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(low <= ord(c) <= high for low, high in ranges)
+
+
+def _changes(selector: str, base: str) -> bool:
+    """Whether `selector` can change how `base` shows (a selector after nothing cannot)."""
+    if not base:
+        return False
+    if "\u180b" <= selector <= "\u180f":  # Mongolian free variation selectors
+        return "\u1820" <= base <= "\u18aa"
+    if selector >= "\U000e0100":  # VS17..VS256: ideographic variation sequences
+        return _within(base, _IDEOGRAPHS)
+    symbol = unicodedata.category(base) in ("Sm", "So")
+    if selector >= "\ufe0e":  # text or emoji presentation
+        return symbol or base in _EMOJI_NOT_SYMBOLS
+    return symbol or base == "0" or _within(base, _STANDARD)
+
+
+def problem(name: str) -> str | None:
+    """Why `name` is not a name, to tell the client; None when it is one."""
+    flagless = _FLAG.sub("\U0001f3f4", name)
+    if not _ONE_LINE.fullmatch(flagless) or not _SHOWN.search(flagless):
+        return "one line of text, not blank, without control or invisible characters"
+    if _START.match(flagless) or _END.search(flagless):
+        return "no space or character that shows nothing by itself at either end"
+    if not all(_changes(vs, base) for base, vs in _SELECTED.findall(flagless)):
+        return "a variation selector only after a character it can change"
+    if not unicodedata.is_normalized("NFC", name):
+        return "not in NFC (Unicode normalization form C): normalize it first"
+    return None
 
 
 def one_line(name: str) -> bool:
-    """Whether `name` is one line that is not blank, without the characters above."""
-    return _ONE_LINE.fullmatch(_FLAG.sub("\U0001f3f4", name)) is not None
+    """Whether `name` is one line that is not blank, follows the rule above."""
+    return problem(name) is None

@@ -21,7 +21,7 @@ from gateway import listing, restored
 from gateway.access import LetterMeta
 from gateway.api import idempotency
 from gateway.api.anonymous import VERIFIED
-from gateway.api.names import ONE_LINE, one_line
+from gateway.api.names import ONE_LINE, problem
 from gateway.api.responses import (
     AUTHENTICATED,
     errors,
@@ -62,11 +62,9 @@ class CreateLetter(BaseModel):
     @field_validator("title")
     @classmethod
     def _one_line(cls, title: str) -> str:
-        if not one_line(title):  # as a version's label (api/versions.py) and a section
-            raise ValueError(
-                f"one line of text, 1 to {MAX_TITLE} characters, not blank, without control"
-                " characters"
-            )
+        why = problem(title)  # as a version's label (api/versions.py) and a section
+        if why is not None:
+            raise ValueError(f"1 to {MAX_TITLE} characters: {why}")
         return title
 
     @field_validator("content")

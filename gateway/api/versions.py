@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
 from eventlog.errors import LogError
-from gateway.api.names import ONE_LINE, one_line
+from gateway.api.names import ONE_LINE, problem
 from gateway.api.responses import AUTHENTICATED, errors, log_unavailable_error, retry_after
 from gateway.api.rest import ClaimsDep, GatewayDep, reachable
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
@@ -32,8 +32,9 @@ class SaveVersion(BaseModel):
     @field_validator("label")
     @classmethod
     def _one_line(cls, label: str) -> str:
-        if not one_line(label):
-            raise ValueError("one line of text, not blank, without control characters")
+        why = problem(label)
+        if why is not None:
+            raise ValueError(why)
         return label
 
 

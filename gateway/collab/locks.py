@@ -66,7 +66,7 @@ from fastapi import APIRouter, Depends, Request
 from eventlog.errors import LogError
 from gateway import restored
 from gateway.access import LetterMeta
-from gateway.api.names import one_line
+from gateway.api.names import problem
 from gateway.api.responses import (
     AUTHENTICATED,
     errors,
@@ -472,8 +472,13 @@ def _check(claims: Claims, section: str) -> None:
     # titles and version labels follow (gateway/api/names.py).
     if not section.strip():
         raise CollabError(422, "section is blank")
-    if not one_line(section):
-        raise CollabError(422, "section must be one line of printable characters")
+    why = problem(section)
+    if why is not None:  # the usual one as before: clients match it
+        printable = why.startswith("one line")
+        raise CollabError(422, f"section: {why}" if not printable else _NOT_PRINTABLE)
+
+
+_NOT_PRINTABLE = "section must be one line of printable characters"
 
 
 def _check_named(claims: Claims, section: str) -> None:

@@ -16,7 +16,7 @@ from tests.gateway.harness import Running
 FORGING = ["a\u202eb", "\u202ax", "x\u2066y\u2069", "a\u2028b", "a\u2029b", "a\x85b", "x\ud800"]
 # Invisible, joining nothing: "intro\u200b" would read as a second "intro".
 HIDDEN = ["intro\u200b", "a\xadb", "\ufeffintro", "a\u2060b", "a\u206eb", "a\U000e0041b"]
-KEPT = ["Müller ./. Schmidt \u200f", "\u05e9\u05dc\u05d5\u05dd \u200e(2)", "Intro été", "a\u00a0b",
+KEPT = ["Müller\u200f ./. Schmidt", "\u05e9\u05dc\u05d5\u05dd \u200e(2)", "Intro été", "a\u00a0b",
         "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f468\u200d\U0001f469",
         "第1章\u3000概要", "Glasgow office \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063"
         "\U000e0074\U000e007f", "Letter 2024 \U0001f600"]  # fmt: skip

@@ -23,7 +23,7 @@ BLANK = {
     "joiners and marks": ["\u200d", "\u200f", "\u061c", " \u200c ", "\u200c\u2800", "\u180e"],
 }
 # Inside a name they are space, as in braille text, or part of a Hangul syllable.
-KEPT = ["a\u2800b", "Intro\u3164", "\u115f\u1161", "\U0001d172 beams", "\U0001d17b phrase"]
+KEPT = ["a\u2800b", "Intro\u3164 2", "\u115f\u1161", "\U0001d172 beams", "\U0001d17b phrase"]
 KEPT += ["\u1832\u1821\u1837\u180e\u1821", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"]
 REFUSED = [name for names in (*INVISIBLE.values(), *BLANK.values()) for name in names]
 

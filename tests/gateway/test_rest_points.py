@@ -76,7 +76,7 @@ async def test_a_title_is_one_line(gw: Running, title: str, says: str) -> None:
 
 
 async def test_titles_of_one_line_are_kept_as_given(gw: Running) -> None:
-    for title in (" Smith v. Jones ", "Müller ./. Schmidt \u200f", "x" * 500):
+    for title in ("Smith v.  Jones", "Müller\u200f ./. Schmidt", "x" * 500):
         r = await _create(gw, {"title": title})
         assert r.status_code == 201 and r.json()["title"] == title, r.text
 

@@ -175,7 +175,7 @@ function createForm(api: Api, session: Session, open: Open): HTMLElement {
   )
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
-    const name = title.value.trim() // `required` lets a title of spaces through
+    const name = title.value.normalize('NFC').trim() // `required` lets a title of spaces through; NFC: the server's rule
     if (!name) {
       error.textContent = 'Give the letter a title.'
       title.focus()

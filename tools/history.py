@@ -705,7 +705,9 @@ def describe(entry: Entry) -> str:
         return f"joined as {d.get('role', '?')} ({d.get('name', '')}){_session(d)}"
     if kind == "session-end":
         secs = (d.get("duration_ms") or 0) / 1000
-        return f"left after {secs:.1f} s ({d.get('reason') or 'closed'}){_session(d)}"
+        ended = d.get("ended_at_ms")  # a dead gateway's: logged later than it ended
+        seen = f"; last seen {iso(ended)}" if isinstance(ended, int) else ""
+        return f"left after {secs:.1f} s ({d.get('reason') or 'closed'}{seen}){_session(d)}"
     if kind == "version":
         label = f' "{_short(d["label"])}"' if d.get("label") else ""
         # The entry's user made it happen (saved it, or left last); these edited since the last.

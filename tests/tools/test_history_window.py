@@ -21,7 +21,7 @@ from tests.support import started_log
 from tests.tools.test_rest import auth
 from tests.tools.test_verify_quarantine import _snapshot
 from tools import history as histories
-from tools.history import Entry, Order, format_text, history, page
+from tools.history import Entry, Order, describe, format_text, history, page
 from tools.sources import Sources, open_sources
 from tools.timefmt import iso
 
@@ -162,3 +162,18 @@ async def test_rest_windows_alike(written: Settings) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == expected
     assert [(e["type"], e["data"]["inserted"]) for e in r.json()] == [("edit", 7)]
+
+
+def test_a_dead_gateways_session_says_when_it_was_last_seen() -> None:
+    """Its row is logged a minute or more after the session ended (projector/stale.py): the
+    line gives the end as well as the record's time."""
+    data = {"conn_id": "c1", "reason": "gateway gone: gw-1", "duration_ms": 7400}
+    gone = Entry(
+        1_700_000_078_100, "alice", "session-end", {**data, "ended_at_ms": 1_700_000_007_400}, 9
+    )
+    assert describe(gone) == (
+        "left after 7.4 s (gateway gone: gw-1; last seen 2023-11-14T22:13:27.400+00:00)"
+        " [session c1]"
+    )
+    closed = Entry(1_700_000_078_100, "alice", "session-end", {**data, "reason": "closed"}, 9)
+    assert describe(closed) == "left after 7.4 s (closed) [session c1]"

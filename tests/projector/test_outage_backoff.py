@@ -7,35 +7,17 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog import Log
 from projector.consumer import FOLD_RETRY_FIRST_S
 from schemas.settings import Settings
-from steno_collab.embedded import on_a_free_port
 from tests.projector.support import OPTIONS, Editor, append, caught_up, created, doc_text
 from tests.projector.test_redis_outage import Instance, StoppableRedis
 from tests.support import eventually
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def redis_of_its_own(service_tmp: Path) -> AsyncIterator[StoppableRedis]:
-    async def started() -> StoppableRedis:
-        redis = StoppableRedis(service_tmp)
-        await redis.start()
-        return redis
-
-    redis = await on_a_free_port(started)
-    try:
-        yield redis
-    finally:
-        await redis.stop()
 
 
 def _messages(caplog: pytest.LogCaptureFixture, start: str, level: str) -> list[logging.LogRecord]:
@@ -50,20 +32,20 @@ def _args(record: logging.LogRecord) -> tuple[object, ...]:
 async def test_a_redis_outage_is_retried_with_a_backoff_and_warned_of_once(
     settings: Settings,
     log: Log,
-    redis_of_its_own: StoppableRedis,
+    outage_redis: StoppableRedis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="projector")
-    settings = settings.model_copy(update={"redis_url": redis_of_its_own.url})
+    settings = settings.model_copy(update={"redis_url": outage_redis.url})
     ed = Editor("BO1")
     await append(log, settings, [created("BO1"), ed.event(ed.paragraph("up"))])
     instance = Instance(settings, log, OPTIONS)  # housekeeping every 0.1 s
     try:
         await asyncio.wait_for(asyncio.shield(instance.ready), 30)
-        async with aioredis.Redis.from_url(redis_of_its_own.url) as client:
+        async with aioredis.Redis.from_url(outage_redis.url) as client:
             await caught_up(log, settings, client)
 
-        await redis_of_its_own.stop()
+        await outage_redis.stop()
         await append(log, settings, [ed.event(ed.type(0, "!"))])
 
         def waits() -> list[object]:  # before each retry of the batch
@@ -77,8 +59,8 @@ async def test_a_redis_outage_is_retried_with_a_backoff_and_warned_of_once(
         assert sorted(str(_args(r)[0]) for r in warned) == ["check", "sweep"]
         assert not instance.task.done()
 
-        await redis_of_its_own.start()
-        async with aioredis.Redis.from_url(redis_of_its_own.url) as client:
+        await outage_redis.start()
+        async with aioredis.Redis.from_url(outage_redis.url) as client:
             await caught_up(log, settings, client, timeout=30)
             assert doc_text(await client.get("ydoc:BO1")) == "<paragraph>up!</paragraph>"
 
@@ -94,7 +76,7 @@ async def test_a_redis_outage_is_retried_with_a_backoff_and_warned_of_once(
 async def test_its_own_commit_run_late_by_a_paused_redis_is_not_another_writers(
     settings: Settings,
     log: Log,
-    redis_of_its_own: StoppableRedis,
+    outage_redis: StoppableRedis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Redis paused (SIGSTOP) past the client's socket timeout as a batch is committed: the
@@ -102,16 +84,16 @@ async def test_its_own_commit_run_late_by_a_paused_redis_is_not_another_writers(
     The pause is timed by a hook on the store's commit (a pause at random mostly catches the
     batch's reads, which leave nothing to run late)."""
     caplog.set_level(logging.INFO, logger="projector")
-    url = f"{redis_of_its_own.url}?socket_timeout=0.5"
+    url = f"{outage_redis.url}?socket_timeout=0.5"
     settings = settings.model_copy(update={"redis_url": url})
     ed = Editor("BO2")
     await append(log, settings, [created("BO2"), ed.event(ed.paragraph("up"))])
     instance = Instance(settings, log, OPTIONS)
-    assert redis_of_its_own._proc is not None
-    pid = redis_of_its_own._proc.pid
+    assert outage_redis._proc is not None
+    pid = outage_redis._proc.pid
     try:
         proj = await asyncio.wait_for(asyncio.shield(instance.ready), 30)
-        async with aioredis.Redis.from_url(redis_of_its_own.url) as client:
+        async with aioredis.Redis.from_url(outage_redis.url) as client:
             await caught_up(log, settings, client)
         commit = proj.store.commit
 
@@ -126,7 +108,7 @@ async def test_its_own_commit_run_late_by_a_paused_redis_is_not_another_writers(
             await eventually(lambda: _messages(caplog, "batch not folded", "WARNING"), 10)
         finally:
             os.kill(pid, signal.SIGCONT)
-        async with aioredis.Redis.from_url(redis_of_its_own.url) as client:
+        async with aioredis.Redis.from_url(outage_redis.url) as client:
             await caught_up(log, settings, client)
             assert doc_text(await client.get("ydoc:BO2")) == "<paragraph>up!</paragraph>"
         await eventually(lambda: _messages(caplog, "position of", "INFO"), 10)

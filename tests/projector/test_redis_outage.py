@@ -7,11 +7,10 @@ import contextlib
 import logging
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog import Log
@@ -21,7 +20,7 @@ from projector.entry import run
 from projector.settings import ProjectorSettings
 from schemas import Topic
 from schemas.settings import Settings
-from steno_collab.embedded import on_a_free_port, package_dir
+from steno_collab.embedded import package_dir
 from steno_collab.processes import Supervised, free_port, spawn, wait_ready
 from tests.projector.support import (
     OPTIONS,
@@ -67,21 +66,6 @@ class StoppableRedis:
         if self._proc is not None:
             await self._proc.stop()
             self._proc = None
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def outage_redis(service_tmp: Path) -> AsyncIterator[StoppableRedis]:
-
-    async def started() -> StoppableRedis:
-        redis = StoppableRedis(service_tmp)
-        await redis.start()
-        return redis
-
-    redis = await on_a_free_port(started)  # on another port if its own was taken before its bind
-    try:
-        yield redis
-    finally:
-        await redis.stop()
 
 
 class Instance:

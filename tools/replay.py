@@ -17,7 +17,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from gateway.live.loader import COVERAGE, coverage_args, scan
+from gateway.live.loader import origin as loader_origin
+from gateway.live.loader import scan
 from projector.document import DocUpdate, fold_document
 from projector.state import EMPTY_DOC
 from schemas.envelope import EventDecodeError, decode_record
@@ -131,22 +132,11 @@ async def first_ms(src: Sources, letter_id: str) -> int | None:
 
 
 async def origin(src: Sources, letter_id: str) -> int | None:
-    """Where the letter's records begin in its partition, as far as PostgreSQL knows: its
-    `letters` row's offset (its `letter.created`), else how far the snapshotter's tables are
-    complete (a letter missing from them was created past it; gateway/live/loader.py
-    `COVERAGE`). None, the partition's first record, without PostgreSQL or for a row of
-    another log layout."""
+    """Where the letter's records begin in its partition (gateway/live/loader.py `origin`);
+    None, the partition's first record, without PostgreSQL."""
     if src.pg is None:
         return None
-    topic, partition = src.letters_topic, src.partition_of(letter_id)
-    row = await src.pg.fetchrow(
-        "SELECT l.log_offset AS created, l.log_topic, l.log_partition," + COVERAGE,
-        *coverage_args(letter_id, topic, partition),
-    )
-    if row["created"] is not None:
-        same = (row["log_topic"], row["log_partition"]) == (topic, partition)
-        return int(row["created"]) if same else None
-    return None if row["covered"] is None else int(row["covered"])
+    return await loader_origin(src.pg, letter_id, src.letters_topic, src.partition_of(letter_id))
 
 
 async def _fold(state: bytes, updates: list[DocUpdate], src: Sources) -> bytes:

@@ -193,17 +193,27 @@ async def writes(
 
 
 async def _origin(letter_id: str, topic: str, partition: int, pg: Any) -> int | None:
-    """Where the letter's records begin in its partition, as far as PostgreSQL knows."""
     try:
-        row = await pg.fetchrow(
-            "SELECT l.log_offset AS created," + COVERAGE,
-            *coverage_args(letter_id, topic, partition),
-        )
+        return await origin(pg, letter_id, topic, partition)
     except Exception as exc:  # a missing table (fresh database) or an outage: read it all
         log.warning("postgres unavailable while reading %s's writers: %s", letter_id, exc)
         return None
-    start = row["created"] if row["created"] is not None else row["covered"]
-    return None if start is None else int(start)
+
+
+async def origin(pg: Any, letter_id: str, topic: str, partition: int) -> int | None:
+    """Where the letter's records begin in its partition, as far as PostgreSQL knows: its
+    `letters` row's offset (its `letter.created`), else how far the snapshotter's tables are
+    complete (a letter missing from them was created past it: `COVERAGE`). None, the
+    partition's first record, for a row of another log layout or without a snapshotter
+    position. PostgreSQL's errors are the caller's."""
+    row = await pg.fetchrow(
+        "SELECT l.log_offset AS created, l.log_topic, l.log_partition," + COVERAGE,
+        *coverage_args(letter_id, topic, partition),
+    )
+    if row["created"] is not None:
+        same = (row["log_topic"], row["log_partition"]) == (topic, partition)
+        return int(row["created"]) if same else None
+    return None if row["covered"] is None else int(row["covered"])
 
 
 def _apply(

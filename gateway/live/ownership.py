@@ -94,7 +94,7 @@ class Ownership:
         self._logged: set[int] = set()  # ids the loaded letter has structs under
         self._writes: Writes | None = None  # ... and how to read their owners from the log
         self._reading: asyncio.Task[bool] | None = None  # ... that read: True once all read
-        self._healing: asyncio.Task[None] | None = None  # ... their write-back to Redis
+        self._healing: set[asyncio.Task[None]] = set()  # ... their write-backs to Redis
 
     def rebuild(self, writes: Writes, logged: Iterable[int]) -> None:
         """The letter is loaded with structs under the `logged` ids; `writes()` yields its
@@ -144,7 +144,9 @@ class Ownership:
         # Whoever wrote first in the log owns it.
         self._owners.update(first)
         if self._redis is not None and first:  # beside: a claim waits for the read, not Redis
-            self._healing = asyncio.create_task(self._write_back(first))
+            healing = asyncio.create_task(self._write_back(first))
+            self._healing.add(healing)  # held: the loop keeps only a weak reference
+            healing.add_done_callback(self._healing.discard)
         return complete
 
     async def _write_back(self, first: dict[int, str]) -> None:
@@ -176,8 +178,8 @@ class Ownership:
         if self._reading is not None:
             self._reading.cancel()
             await asyncio.gather(self._reading, return_exceptions=True)
-        if self._healing is not None:  # bounded (REDIS_TIMEOUT_S): the other instances need it
-            await asyncio.gather(self._healing, return_exceptions=True)
+        # Bounded (REDIS_TIMEOUT_S each): the other instances need them.
+        await asyncio.gather(*self._healing, return_exceptions=True)
 
     def learn(self, user: str, update: bytes) -> None:
         """Another instance logged `update` for `user`, who owns the ids it writes under first

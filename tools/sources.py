@@ -64,7 +64,7 @@ async def open_sources(
     PostgreSQL when there is one (replay starts from its versions), else the log alone."""
     async with contextlib.AsyncExitStack() as stack:
         wanted = redis or pg is not False
-        settings = await stack.enter_async_context(embedded_urls(settings, wanted))
+        settings = await stack.enter_async_context(embedded_urls(settings, wanted, redis=redis))
         optional = pg is None
         if pg is None:
             pg = settings.database_url is not None

@@ -78,6 +78,12 @@ async def test_a_dead_server_of_a_running_dev_is_named_not_taken_for_none(
         env |= {"STENO_DATA_DIR": str(data_dir)}
         code, _, err = await run_cli(env, "verify", "--all")
         assert (code, err.strip()) == (2, f"steno-collab verify: {redis_dead}")
+        log = open_log(settings)  # a log for the tools that read it and PostgreSQL alone
+        await log.start()
+        await log.close()
+        for command in (["replay", "L-none"], ["diff", "L-none", "--from", "1", "--to", "2"]):
+            code, _, err = await run_cli(env, *command)  # Redis is not theirs
+            assert code != 0 and "Redis" not in err and err.count("\n") == 1, (command, err)
         await kill_unreaped(services.pids["postgres"])
         with pytest.raises(SourceError, match=r"embedded PostgreSQL .* is not running"):
             running_urls(data_dir.resolve(), settings)

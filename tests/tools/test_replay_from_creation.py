@@ -131,3 +131,19 @@ async def test_rest_replay_and_diff_read_from_the_letters_creation(partition: Pa
         )
         assert before.status_code == 404, before.text
         assert p.reads() <= 6 * 4
+
+
+async def test_a_letters_row_of_another_log_layout_is_not_where_it_begins(
+    partition: Partition,
+) -> None:
+    """A row written under another topic or partition count (a moved or re-partitioned log)
+    names an offset of another partition: reading from it would skip the letter's records."""
+    p = partition
+    src = Sources(p.settings, p.log, pg=p.pg)
+    await p.pg.execute("UPDATE letters SET log_partition = 7 WHERE letter_id = $1", SMALL)
+    try:
+        p.reads()
+        assert (await replay(src, SMALL)).snapshot.content == "Dear Sir,"
+        assert p.reads() >= OTHERS  # from the partition's start, as without a row
+    finally:
+        await p.pg.execute("UPDATE letters SET log_partition = 0 WHERE letter_id = $1", SMALL)

@@ -73,6 +73,7 @@ _START = re.compile(
     rf"{_FILLER}(?![{_VOWEL}])|[\s{_BLANK}{_VS}\U000e0100-\U000e01ef\U0001bca0-\U0001bca3]"
 )
 _END = re.compile(rf"[\s{_FILLER}{_BLANK}\U0001bca0-\U0001bca3]\Z")
+_NOTHING = re.compile(rf"[\s{_FILLER}{_BLANK}]")
 _SHOWN = re.compile(rf"[^\s{_FILLER}{_BLANK}{_VS}\U000e0100-\U000e01ef\U0001bca0-\U0001bca3]")
 # A variation selector and the character before it, to check it can change that one.
 _SELECTED = re.compile(rf"(.?)([{_VS}\U000e0100-\U000e01ef])", re.DOTALL)
@@ -108,7 +109,7 @@ def _within(c: str, ranges: tuple[tuple[int, int], ...]) -> bool:
 
 def _changes(selector: str, base: str) -> bool:
     """Whether `selector` can change how `base` shows (a selector after nothing cannot)."""
-    if not base:
+    if not base or _NOTHING.match(base):  # a blank braille pattern is So, and shows nothing
         return False
     if "\u180b" <= selector <= "\u180f":  # Mongolian free variation selectors
         return "\u1820" <= base <= "\u18aa"
@@ -120,12 +121,31 @@ def _changes(selector: str, base: str) -> bool:
     return symbol or base == "0" or _within(base, _STANDARD)
 
 
+_JOINERS, _BIDI_MARKS = "\u200c\u200d", "\u200e\u200f\u061c"
+_NEUTRAL = frozenset({"ON", "ES", "ET", "CS", "EN", "AN"})  # bidi classes a mark may place
+
+
+def _shown_at_the_end(name: str) -> bool:
+    """A last character that does change what shows, though it shows nothing itself: a joiner
+    after a virama (Malayalam chillu, Bengali khanda ta in their joiner spellings), or a bidi
+    mark after punctuation or digits in a name with right-to-left letters (where "!" goes)."""
+    last, before = name[-1], name[-2:-1]
+    if not before:
+        return False
+    if last in _JOINERS:
+        return unicodedata.combining(before) == 9
+    if last in _BIDI_MARKS:
+        rtl = any(unicodedata.bidirectional(c) in ("R", "AL") for c in name[:-1])
+        return rtl and unicodedata.bidirectional(before) in _NEUTRAL
+    return False
+
+
 def problem(name: str) -> str | None:
     """Why `name` is not a name, to tell the client; None when it is one."""
     flagless = _FLAG.sub("\U0001f3f4", name)
     if not _ONE_LINE.fullmatch(flagless) or not _SHOWN.search(flagless):
         return "one line of text, not blank, without control or invisible characters"
-    if _START.match(flagless) or _END.search(flagless):
+    if _START.match(flagless) or (_END.search(flagless) and not _shown_at_the_end(flagless)):
         return "no space or character that shows nothing by itself at either end"
     if not all(_changes(vs, base) for base, vs in _SELECTED.findall(flagless)):
         return "a variation selector only after a character it can change"

@@ -16,7 +16,8 @@ Without Redis that read runs in the background from the load on, so that no sync
 With Redis it runs only once Redis is found to have lost the owner of an id the loaded letter
 has structs under (a FLUSHALL, a restart without persistence, the TTL): such an id is never
 claimed by whoever asks next, but its log owner is written back (HSETNX, so that instances
-healing at once agree); so does Redis down or slow (no answer within `REDIS_TIMEOUT_S`). Only a
+healing at once agree); so does Redis down or slow (no answer within `REDIS_TIMEOUT_S`: the read
+then starts, so such a claim waits up to twice that). Only a
 claim of an id the loaded letter already has structs under waits for that read, bounded as Redis
 is, and is refused with 4503 (reconnect and resync: the update is sent again) if the read has
 not named its owner by then: claimed in memory, an id would go to whoever asks first, another

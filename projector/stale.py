@@ -9,7 +9,9 @@ Only then are the connections dropped from Redis, in a write fenced by the consu
 Such a session ends when its gateway was last seen, not when the sweep cleans it up (a minute
 or more later, overlapping the user's reconnection through another gateway): the envelope's
 `ts` is the dead gateway's last heartbeat, and `duration_ms` runs up to it. The record's own
-timestamp is the log's append time.
+timestamp is the log's append time. Estimated: the key's lapse as this instance first saw it
+(later after a restart, a rebalance or a Redis outage), and a gateway may live up to a beat
+(10 s) past its last one.
 """
 
 import logging

@@ -435,10 +435,13 @@ class Folder:
         if session is None:
             self.stats["unknown_session"] += 1
         ended_ms = record.timestamp
-        if session is not None and payload.reason.startswith(ev.GATEWAY_GONE_REASON):
+        if payload.reason.startswith(ev.GATEWAY_GONE_REASON):
             # The projector's, for a dead gateway's connection: logged once its sweep noticed,
-            # a minute or more late; the session ended at the envelope's last heartbeat.
-            ended_ms = max(session.joined_ms, min(record.timestamp, event.envelope.ts))
+            # a minute or more late; the session ended at the envelope's last heartbeat (a second
+            # such record, for a session no longer held, is dated alike), not before it began.
+            ended_ms = min(record.timestamp, event.envelope.ts)
+            if session is not None:
+                ended_ms = max(ended_ms, session.joined_ms)
         duration = payload.duration_ms if session is None else ended_ms - session.joined_ms
         data: dict[str, Any] = {
             "conn_id": payload.conn_id,

@@ -170,3 +170,25 @@ async def test_a_dead_gateways_session_ends_when_it_was_last_seen(
         ("c-alice", 5000, joined_ms + 5000),
         ("c-alice-2", 1000, None),  # a session its gateway ended: its record's time
     ]
+
+
+async def test_a_second_session_left_for_a_dead_gateways_session_is_dated_alike(
+    elog: EmbeddedLog, clock: Clock, snap_factory: Callable[..., Snapshotter], db: str
+) -> None:
+    """A sweep may log it twice (around a rebalance): the second row, of a session no longer
+    held, gives the same end, not its own record's time."""
+    s = LetterScript("L-twice-gone")
+    await append(elog, LETTERS, [s.created(), s.joined("alice", "c-alice", gw="gw-a")])
+    joined_ms = clock()
+    clock.advance(70)
+    lefts = []
+    for _ in range(2):
+        gone = s.left("alice", "c-alice", reason="gateway gone: gw-a")
+        lefts.append(replace(gone, envelope=replace(gone.envelope, ts=joined_ms + 5000)))
+    await append(elog, LETTERS, lefts[:1])
+    clock.advance(10)
+    await append(elog, LETTERS, lefts[1:])
+    await drain(snap_factory(), elog)
+    _, audit = await rows(db, s.letter_id)
+    ends = [json.loads(a["data"]) for a in audit if a["change_type"] == "session-end"]
+    assert [e.get("ended_at_ms") for e in ends] == [joined_ms + 5000, joined_ms + 5000]

@@ -27,12 +27,11 @@ from gateway.live.tail import Tail
 from gateway.live.unheld import UnheldReads
 from gateway.metrics import Metrics
 from schemas.events import SHUTDOWN_REASON
-from schemas.keys import alive_key
+from schemas.keys import ALIVE_EVERY_S, ALIVE_TTL_S, alive_key
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
 
 log = logging.getLogger(__name__)
-ALIVE_TTL_S, ALIVE_EVERY_S = 30, 10.0
 DRAIN_TIMEOUT_S = 10.0
 
 

@@ -26,14 +26,12 @@ from projector.state import LetterState
 from projector.store import Store, Write, views
 from schemas import Event, SessionLeft, UserRef, encode_event, new_event
 from schemas.events import GATEWAY_GONE_REASON
+from schemas.keys import ALIVE_TTL_S
 
 logger = logging.getLogger(__name__)
 GONE = GATEWAY_GONE_REASON  # the reason, followed by the dead gateway's id
 LEFT_RETRY_S = 300  # a dead gateway's session.left is retried this long before giving up
-# The TTL of a gateway's `gateway:<id>:alive` heartbeat (gateway/service.py ALIVE_TTL_S): the key
-# lapses this long after the last beat, so its lapse, less this, dates the gateway's last sign of
-# life (to within the sweep's interval; the projector keeps no heartbeat history).
-ALIVE_TTL_MS = 30_000
+ALIVE_TTL_MS = ALIVE_TTL_S * 1000  # the key lapses this long after the last beat
 
 Commit = Callable[[Sequence[Write]], Awaitable[object]]
 

@@ -66,6 +66,11 @@ def recent_key(letter_id: str) -> str:
     return f"recent:{letter_id}"
 
 
+# The heartbeat's TTL and period: the projector dates a dead gateway's last beat by the key's
+# lapse less the TTL (projector/stale.py).
+ALIVE_TTL_S, ALIVE_EVERY_S = 30, 10.0
+
+
 def alive_key(gateway_id: str) -> str:
     """`gateway:<gatewayId>:alive`, a gateway's heartbeat (the gateway writes it with a TTL;
     the projector reaps the connections of a gateway whose key is gone; the lock sweep counts

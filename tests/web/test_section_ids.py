@@ -28,6 +28,10 @@ HEADINGS = {
     "x" * 118 + "\U0001f469\u200d\U0001f4bc": "x" * 118 + "\U0001f469",  # ... and its joiner
     "Claims / Damages": "Claims - Damages",
     "\u2800\u200b": None,  # nothing shown: no name, the block counts as a paragraph
+    "Intro\xadduction and Intro\u200bduction": "Introduction and Introduction",  # pasted
+    "Claims \u2764\ufe0f": "Claims \u2764\ufe0f",  # the emoji heart, not the text one
+    "x" * 117 + "\U0001f3f4\U000e0067\U000e0062": "x" * 117 + "\U0001f3f4",  # a flag cut
+    "\u202eReversed\u202c": "Reversed",
 }
 
 

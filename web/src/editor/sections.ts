@@ -43,17 +43,27 @@ export function sectionAt(state: EditorState): string {
   return ids[Math.max(index, 0)] ?? 'paragraph 1'
 }
 
-// What the server's name rule refuses at a section's ends (gateway/api/names.py): spaces and
-// characters that show nothing by themselves (a heading cut at MAX_HEADING_ID may end in one).
-const BLANK_END =
-  '[\\s\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u2800\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF9-\\uFFFB]+'
-const BLANK_ENDS = new RegExp(`^${BLANK_END}|${BLANK_END}$`, 'g')
+// What the server's name rule (gateway/api/names.py) refuses anywhere in a name and that shows
+// nothing (soft hyphens, zero-width spaces, bidi embeddings, tags: a flag keeps its black flag).
+const INVISIBLE =
+  /[\p{Cc}\u00AD\u034F\u200B\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\u{E0000}-\u{E007F}\u{1D173}-\u{1D17A}]/gu
+// ... and at either end only: spaces and what shows nothing by itself (a heading cut at
+// MAX_HEADING_ID may end in one); variation selectors at the start only (one ends "❤️").
+const BLANK =
+  '\\s\\u061C\\u1160\\u17B4\\u17B5\\u180E\\u200C-\\u200F\\u2800\\u3164\\uFFA0\\uFFF9-\\uFFFB\\u{1BCA0}-\\u{1BCA3}'
+const BLANK_ENDS = new RegExp(`^[${BLANK}\\u180B-\\u180F\\uFE00-\\uFE0F]+|[${BLANK}\\u115F]+$`, 'gu')
 
 /** A heading's text as an id; an empty heading names nothing (its blocks count as paragraphs). */
 export function headingId(text: string): string | null {
   // "/" would end the URL path segment even when percent-encoded (servers decode it first).
   // NFC: the server refuses other forms (a heading pasted decomposed would not lock).
-  let id = text.normalize('NFC').replace(/\s+/g, ' ').trim().replace(/\//g, '-').slice(0, MAX_HEADING_ID)
+  let id = text
+    .normalize('NFC')
+    .replace(INVISIBLE, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/\//g, '-')
+    .slice(0, MAX_HEADING_ID)
   if (/[\uD800-\uDBFF]$/.test(id)) id = id.slice(0, -1) // a surrogate pair cut in two
   return id.replace(BLANK_ENDS, '') || null
 }

@@ -223,6 +223,8 @@ class Projector:
             if len(mine) < len(partitions):
                 committed = await self.log.committed(self.options.group, topic)
                 last |= {p: committed[p] for p in partitions - mine.keys() if p in committed}
+            if self._owned.get(topic) is not partitions:  # a rebalance came meanwhile: its
+                continue  # `revoked` removed these labels, and the next report sets the new ones
             for p, position in last.items():
                 self.metrics.lag.labels(topic, str(p)).set(max(ends.get(p, 0) - position, 0))
             if member is not None and mine:

@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
 from gateway import restored
@@ -207,13 +208,18 @@ class Locks:
 
     async def acquire(self, claims: Claims, letter_id: str, section: str) -> dict[str, Any]:
         meta = await self.collab.letter(claims, letter_id)
-        _check(claims, section)
+        _check_named(claims, section)
+        # A name the rule refuses may still be renewed by its holder (granted before the rule
+        # last tightened: refusing the renewal would lapse a lock its holder keeps using).
+        refused = _refusal(section)
         key = key_of(letter_id, section)
+        if refused is not None and not await self._holds(claims, key):
+            raise refused
         attended = await self._present(letter_id, claims.sub)  # before anything is taken
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
         value = scripts.lock_value(holder.model_dump(), expires_at, uuid7(), attended)
-        taken = await self._take(claims, letter_id, section, value)
+        taken = await self._take(claims, letter_id, section, value, refused)
         try:
             if taken.lapsed:  # it timed out and nobody announced it yet (another instance's)
                 await self._append_expired(letter_id, meta.firm_id, section, taken.lapsed)
@@ -228,22 +234,29 @@ class Locks:
             raise
         return {"section": section, "holder": holder.model_dump(), "expires_at": iso(expires_at)}
 
-    async def _take(self, claims: Claims, letter_id: str, section: str, value: str) -> Taken:
+    async def _take(
+        self, claims: Claims, letter_id: str, section: str, value: str, refused: CollabError | None
+    ) -> Taken:
         """The section's lock set to `value`: taken if free, renewed if the caller holds it;
-        409 if another does."""
+        409 if another does. A name `refused` by the rule is only renewed: else that refusal."""
         key, index = key_of(letter_id, section), index_of(letter_id)
         taken = Taken(key, index, section, value, (self.ttl_s + scripts.INDEX_SLACK_S) * 1000)
         keys = (key, index, scripts.DUE, RESTORED)
         for _ in range(3):  # NX fails -> read -> the key may expire in between: retry
-            fresh = (section, value, self.ttl_s, taken.index_ms)
-            lapsed = await self._gated(scripts.ACQUIRE, keys, *fresh)
-            if lapsed is not None:
-                taken.lapsed = lapsed
-                return taken
+            if refused is None:
+                fresh = (section, value, self.ttl_s, taken.index_ms)
+                lapsed = await self._gated(scripts.ACQUIRE, keys, *fresh)
+                if lapsed is not None:
+                    taken.lapsed = lapsed
+                    return taken
             current = await self.redis.get(key)
             if current is None:
+                if refused is not None:
+                    raise refused
                 continue
             held = json.loads(current)
+            if refused is not None and held["id"] != claims.sub:
+                raise refused  # not a name to tell another's lock by
             if held["id"] != claims.sub:
                 await self._look()
                 raise CollabError(409, "locked", _locked_body(held))
@@ -253,6 +266,14 @@ class Locks:
                 taken.replaced = current, int(left)
                 return taken
         raise CollabError(409, "lock contended, retry")
+
+    async def _holds(self, claims: Claims, key: str) -> bool:
+        """Whether the caller holds the lock at `key`; False also when Redis cannot say."""
+        try:
+            current = await self.redis.get(key)
+        except (RedisError, CollabError):
+            return False
+        return current is not None and json.loads(current)["id"] == claims.sub
 
     async def release(self, claims: Claims, letter_id: str, section: str) -> dict[str, Any]:
         meta = await self.collab.letter(claims, letter_id)
@@ -466,16 +487,17 @@ def _unconfirmed(exc: Exception) -> bool:
     return isinstance(exc, CollabError) and exc.status == 504
 
 
-def _check(claims: Claims, section: str) -> None:
-    _check_named(claims, section)
-    # A section is a name shown to collaborators and kept in the audit: one line, by the rule
-    # titles and version labels follow (gateway/api/names.py).
+def _refusal(section: str) -> CollabError | None:
+    """The 422 a grant of `section` gets, if any. A section is a name shown to collaborators
+    and kept in the audit: one line, by the rule titles and version labels follow
+    (gateway/api/names.py)."""
     if not section.strip():
-        raise CollabError(422, "section is blank")
+        return CollabError(422, "section is blank")
     why = problem(section)
     if why is not None:  # the usual one as before: clients match it
         printable = why.startswith("one line")
-        raise CollabError(422, f"section: {why}" if not printable else _NOT_PRINTABLE)
+        return CollabError(422, f"section: {why}" if not printable else _NOT_PRINTABLE)
+    return None
 
 
 _NOT_PRINTABLE = "section must be one line of printable characters"

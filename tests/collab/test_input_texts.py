@@ -69,20 +69,28 @@ async def test_comment_commands_name_what_is_wrong(collab: Collab) -> None:
     await client.close()
 
 
-async def test_a_section_granted_before_the_rule_tightened_is_still_released(
+async def test_a_section_granted_before_the_rule_tightened_is_still_renewed_and_released(
     collab: Collab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A release names a section someone holds: the name rule is not run on it, so one granted
-    before a deploy refused its characters (U+034F since 2026-12-07) is freed, not refused with
-    422 until its TTL ends. A new grant of that name is refused."""
+    """A section granted before a deploy refused its characters (U+034F since 2026-12-07) is
+    renewed and freed by its holder, not refused with 422 until its TTL ends (the renewal was:
+    the lock lapsed under a holder still editing). A new grant of that name is refused."""
     lid = await collab.gw.create_letter("x")
     path = f"/v1/letters/{lid}/locks/a%CD%8Fb"  # "a\u034fb"
     monkeypatch.setattr(locks, "problem", lambda text: None)  # the rule before
     assert (await collab.call("POST", path, user="al")).is_success
     monkeypatch.undo()
+    r = await collab.call("POST", path, user="al")  # its holder renews it
+    assert r.status_code == 200, r.text
+    r = await collab.call("POST", path, user="bo")  # a new grant, to anyone: 422, not 409
+    assert (r.status_code, r.json()["detail"]) == (
+        422,
+        "section must be one line of printable characters",
+    )
     r = await collab.call("DELETE", path, user="al")
     assert r.status_code == 200, r.text
     assert await lock_events(collab, lid) == [
+        ("lock.acquired", "a\u034fb", "al"),
         ("lock.acquired", "a\u034fb", "al"),
         ("lock.released", "a\u034fb", "al"),
     ]

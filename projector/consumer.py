@@ -484,17 +484,23 @@ class Projector:
         return stopped
 
     async def _follow(self, topic: str, positions: dict[int, int], epoch: int) -> None:
+        failures = 0  # in a row: an outage is warned of once, and its end once
         while True:
             try:
                 follow = self.log.follow(topic, positions, self.options.follow_batch)
                 async with contextlib.aclosing(follow) as batches:  # a cancel stops its consumer
                     async for batch in batches:
+                        if failures:
+                            logger.info("following %s again, after %d failure(s)", topic, failures)
+                            failures = 0
                         if batch:
                             await self._queue.put((epoch, batch))
             except LogClosedError:
                 return
             except LogError as exc:
-                logger.warning("following %s failed, retrying in 1 s: %s", topic, exc)
+                failures += 1
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                logger.log(level, "following %s failed, retrying every 1 s: %s", topic, exc)
                 await asyncio.sleep(1.0)
                 # Re-read from what is folded; the worker drops what it already has.
                 positions = {p: self._next.get((topic, p), o) for p, o in positions.items()}

@@ -1,0 +1,53 @@
+"""A log that cannot be followed (a broker outage) is retried every second, and said once: the
+projector logged a WARNING per attempt and topic, 60 lines a minute for the whole outage."""
+
+import logging
+
+import pytest
+import redis.asyncio as aioredis
+
+from eventlog import Log
+from eventlog.errors import LogUnavailableError
+from schemas.settings import Settings
+from tests.projector.support import Editor, append, caught_up, created, doc_text, projector
+
+FAILURES = 3
+
+
+async def test_a_follow_outage_is_warned_of_once_and_its_end_once(
+    settings: Settings,
+    log: Log,
+    client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="projector.consumer")
+    follow, calls = log.follow, {"letters": 0}
+    letters = settings.topic_prefix + "letters"
+
+    def failing_follow(topic: str, *args: object, **kwargs: object) -> object:
+        if topic.endswith("letters"):  # the log's own follow then, once the outage is over
+            calls["letters"] += 1
+            if calls["letters"] <= FAILURES:
+                raise LogUnavailableError("the broker is down (injected)")
+        return follow(topic, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(log, "follow", failing_follow)
+    ed = Editor("FOL1")
+    await append(log, settings, [created("FOL1"), ed.event(ed.paragraph("back"))])
+    async with projector(settings, log):
+        await caught_up(log, settings, client, timeout=30)
+        assert doc_text(await client.get("ydoc:FOL1")) == "<paragraph>back</paragraph>"
+
+    def lines(level: int, text: str) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == level and r.getMessage().startswith(text)
+        ]
+
+    assert calls["letters"] > FAILURES
+    warned = lines(logging.WARNING, f"following {letters} failed")
+    assert len(warned) == 1, warned
+    assert "injected" in warned[0]
+    assert lines(logging.INFO, f"following {letters} again, after {FAILURES} failure(s)")

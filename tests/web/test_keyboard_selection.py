@@ -44,7 +44,7 @@ async def _unchanged(page: Page, text: str) -> None:
         assert (await page.evaluate(_DOC_TEXT), await body_text(page)) == (text, text)
         return True
 
-    await eventually(same, timeout=2)  # ProseMirror may redraw after a composition on a timer
+    await eventually(same, timeout=10)  # ProseMirror may redraw after a composition on a timer
 
 
 _INSERT = """(html) => {

@@ -240,7 +240,9 @@ def auditor_router(
         found = await read.version(src.pg, letter_id, number)
         if found is None:
             await _whole(src, letter_id, reached)  # it may be one not rebuilt yet
-            await _folded(src, letter_id, number)  # or not folded yet
+            if await _folded(src, letter_id, number):  # or not folded yet, or just now
+                found = await read.version(src.pg, letter_id, number)
+        if found is None:
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
             "version_number": found.version_number,
@@ -261,10 +263,22 @@ def auditor_router(
         end: Annotated[str, Query(alias="to")],
     ) -> dict[str, Any]:
         who = f"{request.state.claims.firm_id}/{request.state.claims.sub}"
-        try:
+
+        async def run() -> diffs.Diff:
             a = await diffs.resolve_point(src, letter_id, start)
             b = await diffs.resolve_point(src, letter_id, end)
-            result = await diff_slots.run(lambda: diffs.diff(src, letter_id, a, b), who)
+            return await diff_slots.run(lambda: diffs.diff(src, letter_id, a, b), who)
+
+        try:
+            try:
+                result = await run()
+            except diffs.NoVersion as exc:
+                # A version not found may be one not rebuilt, or not folded, yet (503), or
+                # one the snapshotter committed since it was looked for: then once more.
+                await _whole(src, letter_id, await _reached(src.pg, letter_id))
+                if not await _folded(src, letter_id, exc.number):
+                    raise
+                result = await run()
         except diffs.YoursUnderWay as exc:
             raise HTTPException(429, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
         except diffs.Busy as exc:
@@ -274,9 +288,6 @@ def auditor_router(
         except NotYetCreated as exc:  # `from` before the letter: as `/replay` answers it
             raise HTTPException(404, str(exc)) from exc
         except diffs.NoVersion as exc:
-            # A version not found may be one not rebuilt, or not folded, yet.
-            await _whole(src, letter_id, await _reached(src.pg, letter_id))
-            await _folded(src, letter_id, exc.number)
             raise HTTPException(404, str(exc)) from exc
         except diffs.BadRange as exc:
             raise HTTPException(400, str(exc)) from exc
@@ -311,16 +322,20 @@ async def _reached(pg: Any, letter_id: str) -> bool:
     return pg is None or await read.has_letter(pg, letter_id)
 
 
-async def _folded(src: Sources, letter_id: str, number: int) -> None:
-    """503 while version `number` may be among the letter's records the snapshotter has not
-    folded (history, folded past the snapshotter, may name it already: a 404 would read as
-    final): each cuts at most one version after PostgreSQL's latest. Past that, 404."""
+async def _folded(src: Sources, letter_id: str, number: int) -> bool:
+    """For a version `number` just not found: 503 while it may be among the letter's records
+    the snapshotter has not folded (history, folded past the snapshotter, may name it already:
+    a 404 would read as final): each cuts at most one version after PostgreSQL's latest. True
+    if PostgreSQL holds it now (committed since it was looked for: look again); False: 404."""
     if src.pg is None:
-        return
+        return False
     found = await read.latest_version(src.pg, letter_id)
     latest = 0 if found is None else found.version_number  # numbers run 1, 2, ... without gaps
-    if latest < number <= latest + await histories.unfolded(src, letter_id):
+    if number <= latest:
+        return True
+    if number <= latest + await histories.unfolded(src, letter_id):
         raise HTTPException(503, NOT_FOLDED, {"Retry-After": str(NOT_REACHED_RETRY_S)})
+    return False
 
 
 async def _whole(src: Sources, letter_id: str, reached: bool = True) -> None:

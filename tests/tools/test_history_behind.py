@@ -13,6 +13,7 @@ from eventlog import Log
 from schemas.bounded_pg import bounded_pool
 from schemas.events import Topic
 from schemas.settings import Settings
+from snapshotter import read
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import LetterScript, append
 from tests.tools.test_rest import auth
@@ -180,3 +181,33 @@ async def test_a_version_history_names_but_postgresql_lacks_yet_is_503_not_404(
     ).is_success
     gone = await client.get(f"{BASE.removesuffix('/history')}/versions/3", headers=headers)
     assert gone.status_code == 404  # folded to the end: final
+
+
+async def test_a_version_committed_while_it_was_looked_for_is_served_not_404(
+    client: httpx.AsyncClient, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshotter commits version 2 between the route's lookup (a miss) and its look at
+    PostgreSQL's latest (2 now): that answered 404 "has no version 2" for a version just saved
+    (found by an integrator polling right after the 202); now it is looked up again."""
+    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    headers = auth(settings, firm="firm-1")
+    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
+                              s.save("alice", "first")])  # fmt: skip
+    await _snapshot(log, settings)
+    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
+    latest = read.latest_version
+
+    async def folded_meanwhile(pg: Any, letter_id: str) -> Any:  # the race, made to happen
+        await _snapshot(log, settings)
+        return await latest(pg, letter_id)
+
+    monkeypatch.setattr(read, "latest_version", folded_meanwhile)
+    one = await client.get(f"{BASE.removesuffix('/history')}/versions/2", headers=headers)
+    assert one.status_code == 200, one.text
+    assert one.json()["version_number"] == 2
+    await append(log, topic, [s.paragraph("bob", "Yours"), s.save("bob", "third")])
+    between = await client.get(
+        f"{BASE.removesuffix('/history')}/diff", params={"from": "2", "to": "3"}, headers=headers
+    )
+    assert between.status_code == 200, between.text
+    assert between.json()["to"]["version"] == 3

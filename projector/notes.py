@@ -68,9 +68,16 @@ def _mention(
 
 
 def _author_name(state: LetterState, event: Event) -> str:
-    ref = getattr(event.payload, "author", None)
+    p = event.payload
+    ref = getattr(p, "author", None)
     if ref is not None and ref.name:
         return str(ref.name)
+    if isinstance(p, CommentEdited):  # it names no author: the comment's own, as folded (an
+        # author who wrote over REST only is in no session's `users`: the name was blank)
+        thread = state.comments.get(p.thread_id) or {}
+        for comment in thread.get("comments", ()):
+            if comment["comment_id"] == p.comment_id and comment["author"]["name"]:
+                return str(comment["author"]["name"])
     return str(state.users.get(event.envelope.user, {}).get("name", ""))
 
 

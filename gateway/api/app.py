@@ -20,6 +20,7 @@ from eventlog.records import Log
 from gateway.api import health, hocuspocus, rest, versions, websocket, yjs
 from gateway.api.anonymous import RefuseAnonymousWrites
 from gateway.api.body_limit import BodyLimit
+from gateway.api.path_text import Utf8Path
 from gateway.api.responses import (
     ErrorResponse,
     invalid_request,
@@ -62,6 +63,9 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        # `/v1/letters/` is 404, not a 307 to a Location built from the Host header (http://
+        # behind a TLS proxy, and whatever host the client named).
+        redirect_slashes=False,
     )
     app.state.gateway = gateway
     app.state.readiness = health.Readiness(gateway.ctx)
@@ -77,6 +81,7 @@ def create_app(settings: Settings, log: Log, redis: Any = None, pg: Any = None) 
         verify=gateway.ctx.verifier.verify,
         refused=lambda: gateway.ctx.metrics.refuse("unauthorized"),
     )
+    app.add_middleware(Utf8Path, refused=lambda: gateway.ctx.metrics.refuse("path_not_utf8"))
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_request_bytes,

@@ -23,13 +23,13 @@ class ErrorOut(BaseModel):
 
 
 WHY = {
-    400: "a body that is not JSON, or a parameter that names nothing valid (an instant, a range)",
+    400: "a parameter that names nothing valid (an instant, a range), or a path not UTF-8",
     401: "no token, or one that is malformed, badly signed or expired",
     403: "not the caller's role, or a letter of another firm or none at all (no existence leak)",
     404: "no such comment, thread or version",
     409: "in conflict with the current state (a letter full of comments, a lock held by another)",
     413: "the request body (max_request_bytes) or a comment body is too large",
-    422: "invalid request: which field, and why",
+    422: "invalid request (a field missing or wrong, a body that is not JSON): which, and why",
     431: "the request line and headers above 64 KiB (a long query parameter)",
     429: "over the caller's request budget; `Retry-After` says when to come back",
     503: "the log, Redis or PostgreSQL is not available, or refused a write: nothing was done",

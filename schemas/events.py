@@ -66,6 +66,9 @@ SHUTDOWN_REASON = "server shutting down"
 LOG_FAILED_REASON = "log unavailable, reconnect"
 LOAD_FAILED_REASON = "letter could not be loaded, reconnect"
 RECONNECTING = frozenset({SHUTDOWN_REASON, LOG_FAILED_REASON, LOAD_FAILED_REASON})
+# Of those, the ones whose session.left waits with the letter's unlogged entries for the log to
+# come back (gateway/live/rescue.py): logged late, so the envelope's `ts` dates the end.
+RESCUED = frozenset({LOG_FAILED_REASON, LOAD_FAILED_REASON})
 # Those the projector logs for the connections of a gateway that died (projector/stale.py),
 # followed by ": <gatewayId>": logged when its sweep noticed, a minute or more after; the
 # envelope's `ts` is the gateway's last heartbeat, when the session ended.

@@ -435,10 +435,13 @@ class Folder:
         if session is None:
             self.stats["unknown_session"] += 1
         ended_ms = record.timestamp
-        if payload.reason.startswith(ev.GATEWAY_GONE_REASON):
-            # The projector's, for a dead gateway's connection: logged once its sweep noticed,
-            # a minute or more late; the session ended at the envelope's last heartbeat (a second
-            # such record, for a session no longer held, is dated alike), not before it began.
+        if payload.reason.startswith(ev.GATEWAY_GONE_REASON) or payload.reason in ev.RESCUED:
+            # Logged late: the projector's, for a dead gateway's connection, once its sweep
+            # noticed, a minute or more on (the envelope's `ts` is the gateway's last heartbeat;
+            # a second such record, for a session no longer held, is dated alike); a gateway's
+            # own when the log failed under the letter, appended by its rescue once the log was
+            # back (the `ts` is when it closed the connection: a 110 s outage made a 134 s
+            # session 244 s). Not before the session began.
             ended_ms = min(record.timestamp, event.envelope.ts)
             if session is not None:
                 ended_ms = max(ended_ms, session.joined_ms)

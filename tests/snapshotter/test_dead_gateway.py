@@ -13,6 +13,7 @@ from eventlog.embedded import EmbeddedLog
 from projector.entry import run
 from projector.settings import ProjectorSettings
 from schemas import Event, SessionJoined, SessionLeft, decode_record, new_event
+from schemas.events import LOG_FAILED_REASON
 from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from tests.snapshotter.conftest import LETTERS
@@ -192,3 +193,25 @@ async def test_a_second_session_left_for_a_dead_gateways_session_is_dated_alike(
     _, audit = await rows(db, s.letter_id)
     ends = [json.loads(a["data"]) for a in audit if a["change_type"] == "session-end"]
     assert [e.get("ended_at_ms") for e in ends] == [joined_ms + 5000, joined_ms + 5000]
+
+
+async def test_a_session_the_log_failed_under_ends_when_its_gateway_closed_it(
+    elog: EmbeddedLog, clock: Clock, snap_factory: Callable[..., Snapshotter], db: str
+) -> None:
+    """The log failed under the letter: the gateway closed its connections (4503) and its
+    session.left waited with the rescue for the log to come back, 110 s. The audit ended the
+    session at the record (a 134 s session read 244 s, found over a Kafka outage); it ends
+    when the gateway closed it, the envelope's `ts`."""
+    s = LetterScript("L-rescued-left")
+    await append(elog, LETTERS, [s.created(), s.joined("alice", "c-alice")])
+    joined_ms = clock()
+    clock.advance(244)
+    late = s.left("alice", "c-alice", reason=LOG_FAILED_REASON)
+    late = replace(late, envelope=replace(late.envelope, ts=joined_ms + 134_000))
+    await append(elog, LETTERS, [late])
+    await drain(snap_factory(), elog)
+    _, audit = await rows(db, s.letter_id)
+    ends = [json.loads(a["data"]) for a in audit if a["change_type"] == "session-end"]
+    assert [(e["duration_ms"], e.get("ended_at_ms")) for e in ends] == [
+        (134_000, joined_ms + 134_000)
+    ]

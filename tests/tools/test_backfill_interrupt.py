@@ -34,7 +34,9 @@ def log_kind() -> str:
 
 def _workers(pid: int) -> set[int]:
     """The worker processes of the backfill process `pid`."""
-    found = set()
+    found: set[int] = set()
+    if not Path(f"/proc/{pid}/task").exists():  # ended and reaped; its returncode comes next
+        return found
     for task in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{task}/children") as f:
             for child in f.read().split():
@@ -65,7 +67,8 @@ class Run:
 
         async def ready() -> set[int]:
             if self.proc.returncode is not None:
-                pytest.fail("the backfill ended before it was interrupted")
+                _, err = await self.proc.communicate()
+                pytest.fail(f"the backfill ended before it was interrupted: {err.decode()[-2000:]}")
             done = sum(int(v or 0) for v in await redis.mget(keys))
             workers = _workers(self.proc.pid)
             moved = 0 < done < sum(self.ends.values())

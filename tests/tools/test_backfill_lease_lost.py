@@ -75,13 +75,17 @@ async def test_a_run_that_finds_its_lease_lost_stops(
         assert await src.redis.get(PROJECTOR_RESET) == b"rebuilding"
 
 
-# The command with its lease's TTL short, as `backfill_run` (test_backfill_interrupt.py) runs it.
+# The command with its lease's TTL short, as `backfill_run` (test_backfill_interrupt.py) runs it:
+# long enough that a loaded machine does not stall the run past it before the test stops it (at
+# 0.3 s a run in CI beside other work ended before it was seen folding; the test takes the lease
+# over itself, so nothing waits for this TTL).
+SUBPROCESS_LEASE_S = 2.0
 SHORT = f"""
 import sys
 from steno_collab.cli import main
 from tools import backfill
 
-backfill.RUN_LEASE_S = {SHORT_S}
+backfill.RUN_LEASE_S = {SUBPROCESS_LEASE_S}
 main(sys.argv[1:])
 """
 

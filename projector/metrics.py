@@ -31,6 +31,12 @@ class Metrics(MetricsServer):
         self.lag = Gauge(
             "projector_lag_records", "End offset - position", ["topic", "partition"], registry=r
         )
+        # The lag keeps its last value while the log cannot be read: this shows how old it is.
+        self.lag_measured = Gauge(
+            "projector_lag_measured_at_seconds",
+            "Unix time the lag of the partitions owned was last measured (0: never)",
+            registry=r,
+        )
         self.rebuilds = Counter(
             "projector_rebuilds", "Partitions replayed from their start", ["topic"], registry=r
         )

@@ -20,6 +20,12 @@ class Metrics(MetricsServer):
             ["topic", "partition"],
             registry=r,
         )
+        # The lag keeps its last value while the log cannot be read: this shows how old it is.
+        self.lag_measured = Gauge(
+            "snapshotter_lag_measured_at_seconds",
+            "Unix time the lag of the partitions owned was last measured (0: never)",
+            registry=r,
+        )
         self.commits = Counter(
             "snapshotter_commits", "Batches committed with their position", registry=r
         )

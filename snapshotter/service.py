@@ -163,7 +163,9 @@ class Owner:
     async def report_lag(self) -> None:
         """Every `LAG_INTERVAL_S`: the log's end less the committed position of each partition
         owned. Needs the log only: while PostgreSQL is down it rises from the last position
-        committed (a partition whose position was never read is not reported)."""
+        committed (a partition whose position was never read is not reported). Each measurement
+        sets `snapshotter_lag_measured_at_seconds`: the lag keeps its last value while the log
+        cannot be read, and that time stops, which is what an alert can see."""
         snapshotter, topic, failing = self.snapshotter, self.snapshotter.topic, False
         while True:
             if self._owned:
@@ -179,4 +181,5 @@ class Owner:
                         if (position := snapshotter.positions.get(p)) is not None:
                             lag = max(ends.get(p, 0) - position, 0)
                             snapshotter.metrics.lag.labels(topic, str(p)).set(lag)
+                    snapshotter.metrics.lag_measured.set_to_current_time()
             await asyncio.sleep(LAG_INTERVAL_S)

@@ -33,6 +33,12 @@ class CorruptLogError(LogError):
         self.path, self.position, self.detail = path, position, detail
 
 
+class LogConfigError(Exception):
+    """The log refuses how it is configured (a broker without idempotent producers, Tansu, and
+    STENO_KAFKA_IDEMPOTENCE=true). Not a LogError: retrying cannot help, a setting must change;
+    a service exits with status 2 (steno_collab/cli.py), not 1 for a supervisor to restart."""
+
+
 class PositionPastEndError(Exception):
     """A consumer's stored position is past its partition's end: what it stored was folded
     from another log (a restored backup, a replaced data dir or topic). Following on would skip

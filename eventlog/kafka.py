@@ -16,8 +16,8 @@ from aiokafka.structs import OffsetAndMetadata, RecordMetadata
 
 from eventlog.errors import (
     LogClosedError,
+    LogConfigError,
     LogError,
-    LogUnavailableError,
     LogUnconfirmedError,
     RecordTooLargeError,
 )
@@ -138,7 +138,7 @@ class KafkaLog:
             # without idempotent producers (Tansu) answers that with an error of its own.
             if not self._idempotence or exc.retriable:
                 raise
-            raise LogUnavailableError(
+            raise LogConfigError(
                 f"Kafka: connecting to {self._bootstrap}: the broker refused an idempotent"
                 f" producer ({exc!r}); for a broker without them (Tansu) set"
                 " STENO_KAFKA_IDEMPOTENCE=false"

@@ -10,6 +10,7 @@ try:  # pydantic and the settings: ~0.2 s before `main`, in which a Ctrl-C was a
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
+    from eventlog.errors import LogConfigError
     from projector.settings import ProjectorSettings
     from schemas.settings import Settings
 except KeyboardInterrupt:  # the status of an interrupt (the console script's import of us)
@@ -63,5 +64,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:  # a value the environment source could not even parse
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         print(f"steno-collab {args.command}: invalid setting: {exc}{cause}", file=sys.stderr)
+        code = 2
+    except LogConfigError as exc:  # a setting the log refuses: restarting cannot help
+        print(f"steno-collab {args.command}: {exc}", file=sys.stderr)
         code = 2
     sys.exit(code or 0)

@@ -5,7 +5,9 @@ Peers hear an update as soon as it is queued for the log (issue 3), so after a f
 client id they do not own, which ownership refuses (gateway/live/ownership.py). So the gateway keeps
 what it had accepted but not logged and appends it again, retrying with backoff, before the
 letter is loaded here again: once it is in the log those structs are known, a peer's resync
-repeats them harmlessly, and the author need not come back for them to be durable.
+repeats them harmlessly, and the author need not come back for them to be durable. An outage
+is one WARNING per letter however often its clients reconnect (each reconnect is an attempt):
+later failures go to DEBUG, and the landing is one INFO line with the number of attempts.
 
 An append that timed out is unconfirmed, not failed: cancelling it takes nothing back from a
 broker, which stores what it was sent once it wakes. So neither the room's append
@@ -67,6 +69,7 @@ class Rescue:
         # Appends of some of `entries` whose outcome decides whether they are appended again.
         self._unconfirmed = [unconfirmed] if unconfirmed is not None else []
         self._reported: list[UnconfirmedAppend] = []  # those already said to be waited on
+        self._failures = 0  # attempts the log refused since it last took some
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
         self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
@@ -92,16 +95,38 @@ class Rescue:
             except RecordTooLargeError:
                 await self._one_by_one(batch)
             except Exception as exc:  # still down (or unconfirmed): the next attempt tries again
-                log.warning(
-                    "rescue of %s: %d entries still unlogged: %r", self.letter_id, len(batch), exc
-                )
+                self._failed(exc)
                 return False
             else:
                 del self.entries[: len(batch)]
-                log.info("rescue of %s: %d unlogged entries appended", self.letter_id, len(batch))
+                self._landed(len(batch))
             if not self.entries:
                 self._finish()
             return not self.entries
+
+    def _failed(self, exc: Exception) -> None:
+        """An attempt the log refused. Told once per outage: each client's reconnect is an
+        attempt too (`ensure`), and a WARNING each was hundreds of lines; the rest at DEBUG."""
+        self._failures += 1
+        log.log(
+            logging.WARNING if self._failures == 1 else logging.DEBUG,
+            "rescue of %s: %d entries still unlogged (attempt %d, retried until the log takes"
+            " them; further failures at DEBUG): %r",
+            self.letter_id,
+            len(self.entries),
+            self._failures,
+            exc,
+        )
+
+    def _landed(self, count: int) -> None:
+        """`count` entries appended: the log is back, a later outage is told anew."""
+        log.info(
+            "rescue of %s: %d entries appended after %d attempts",
+            self.letter_id,
+            count,
+            self._failures + 1,
+        )
+        self._failures = 0
 
     def _finish(self) -> None:
         if self._task is not asyncio.current_task():
@@ -165,6 +190,7 @@ class Rescue:
     async def _one_by_one(self, batch: list[Entry]) -> None:
         """The log refused an entry of `batch` for good: append them one at a time, in order,
         dropping those it refuses, until all are done or the log is down (the rest waits)."""
+        appended, failure = 0, None
         for entry in batch:
             try:
                 await self._append([entry])
@@ -182,14 +208,15 @@ class Rescue:
                     exc,
                 )
             except Exception as exc:
-                log.warning(
-                    "rescue of %s: %d entries still unlogged: %r",
-                    self.letter_id,
-                    len(self.entries),
-                    exc,
-                )
-                return
+                failure = exc
+                break
+            else:
+                appended += 1
             del self.entries[0]  # `entry`: `add` only appends behind it
+        if appended:  # one line for them, not one per entry
+            self._landed(appended)
+        if failure is not None:
+            self._failed(failure)
 
     async def ensure(self) -> None:
         """Before the letter loads here: append now, or Refused(4503) while the log is down."""

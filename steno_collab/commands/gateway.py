@@ -4,7 +4,8 @@ Redis and PostgreSQL are used when their URLs are set (the gateway only reads th
 a store it cannot reach at start is one line on stderr and exit status 1, as in the projector.
 Outside dev mode an HS* token secret that is the public default or shorter than 32 bytes is a
 configuration error (exit status 2): anyone could mint any firm's `service` token with it. So
-are token settings that could verify no token (every connection would get 401), and "none".
+are token settings that could verify no token (every connection would get 401), and "none",
+and a log that refuses its settings (LogConfigError: Tansu and STENO_KAFKA_IDEMPOTENCE, cli.py).
 """
 
 import argparse

@@ -710,10 +710,12 @@ def describe(entry: Entry) -> str:
         return f"left after {secs:.1f} s ({d.get('reason') or 'closed'}{seen}){_session(d)}"
     if kind == "version":
         label = f' "{_short(d["label"])}"' if d.get("label") else ""
-        # The entry's user made it happen (saved it, or left last); these edited since the last.
+        # The entry's user made it happen (saved it, or their edit or leave cut it: an autosave
+        # or session-end is not theirs to choose); these edited since the last.
         edits = ", ".join(d.get("contributors", []))
         since = f"edits by {edits}" if edits else "no edits since the last version"
-        return f"version {d.get('version_number')} ({d.get('type')}{label}; {since})"
+        verb = "saved" if d.get("type") == "named" else "triggered"
+        return f"{verb} version {d.get('version_number')} ({d.get('type')}{label}; {since})"
     if kind.startswith("comment."):
         quote = d.get("anchor", {}).get("quote", "")
         on = f' on "{_short(quote)}"' if quote else ""

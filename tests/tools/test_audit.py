@@ -1,6 +1,7 @@
 """History, diff and verify through their functions, on both logs."""
 
 import random
+from dataclasses import replace
 
 from pycrdt import XmlElement, XmlText
 
@@ -12,7 +13,7 @@ from tests.tools.session import Session
 from tests.tools.snapshots import snapshot_all
 from tools.backfill import backfill
 from tools.diff import diff, format_text, resolve_point
-from tools.history import Entry, history
+from tools.history import Entry, describe, history
 from tools.history import format_text as history_text
 from tools.progress import Meter
 from tools.replay import Cut, replay
@@ -41,7 +42,12 @@ async def test_history_from_postgres_and_from_the_log(settings: Settings, log: L
     ]
     text = history_text(from_pg)
     assert "edited: +10 -0 characters" in text and "edited: +0 -5 characters" in text
-    assert 'version 2 (named "final"' in text and "created the content: +" in text
+    assert 'saved version 2 (named "final"' in text and "created the content: +" in text
+    # A version nobody chose to save reads as cut by its user's edit or leave, not saved by them.
+    session_end = {**next(e for e in from_pg if e.kind == "version").data, "type": "session-end"}
+    assert describe(replace(from_pg[0], kind="version", data=session_end)).startswith(
+        "triggered version"
+    )
     later = await _history_since(settings, from_pg[-1].at_ms)
     assert later and all(e.at_ms >= from_pg[-1].at_ms for e in later)
 

@@ -133,6 +133,8 @@ export interface HistoryEntry {
 }
 
 const MISSING = new Set([404, 405, 501])
+const NO_KEYS = /Idempotency-Key needs Redis/
+export const SESSION_EXPIRED = 'your session expired: sign in again'
 // Over the user's request budget the gateway answers 429 before the route does anything, with
 // Retry-After: the request goes again then, whatever its method, up to RETRIES times when the
 // wait is short; a longer wait surfaces as the error (its `retryAfter` says how long). A 503
@@ -161,14 +163,26 @@ export class Api {
     this.session = session
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, keepalive = false): Promise<T> {
-    const response = await this.send(method, path, body, keepalive)
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    keepalive = false,
+    extra: Record<string, string> = {},
+  ): Promise<T> {
+    const response = await this.send(method, path, body, keepalive, extra)
     return (response.status === 204 ? undefined : await response.json()) as T
   }
 
   /** The answer to a request (sent again after a short Retry-After); an error status throws. */
-  private async send(method: string, path: string, body?: unknown, keepalive = false): Promise<Response> {
-    const headers: Record<string, string> = { Authorization: `Bearer ${this.session.token}` }
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    keepalive = false,
+    extra: Record<string, string> = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...extra, Authorization: `Bearer ${this.session.token}` }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     let response: Response
     for (let attempt = 1; ; attempt++) {
@@ -190,6 +204,8 @@ export class Api {
     }
     if (response.ok) return response
     const { message, data } = await errorOf(response)
+    // The gateway says only "unauthorized": the token ran out (no host page renewed it).
+    if (response.status === 401) throw new ApiError(401, SESSION_EXPIRED, data)
     if (MISSING.has(response.status)) throw new NotAvailable(response.status, message, data)
     throw new ApiError(response.status, message, data, retryAfter(response))
   }
@@ -206,10 +222,20 @@ export class Api {
     return { letters: data.letters ?? [], next: nextCursor(response) }
   }
 
-  createLetter(title: string, content: string): Promise<LetterSummary> {
+  /** `key`: the `Idempotency-Key`, the same for every try of one form fill: a create sent
+   * twice (a double click, a retry after no answer) makes one letter. */
+  createLetter(title: string, content: string, key?: string): Promise<LetterSummary> {
     const body: Record<string, string> = { firm_id: this.session.claims.firmId, title }
     if (content) body.content = content
-    return this.call('POST', '/v1/letters', body)
+    if (!key) return this.call('POST', '/v1/letters', body)
+    return this.call<LetterSummary>('POST', '/v1/letters', body, false, { 'Idempotency-Key': key }).catch(
+      (error: unknown) => {
+        // A gateway without Redis refuses every keyed create, appending nothing
+        // (gateway/api/idempotency.py `_key`): sent without the key, as before keys.
+        if (!(error instanceof ApiError && error.status === 503 && NO_KEYS.test(error.message))) throw error
+        return this.call<LetterSummary>('POST', '/v1/letters', body)
+      },
+    )
   }
 
   getLetter(id: string): Promise<Letter> {

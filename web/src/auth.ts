@@ -107,7 +107,7 @@ export function listenForHostToken(onToken: (session: Session) => void): () => v
 }
 
 /** The embedding window, if any: the parent frame, else the opener. */
-function hostWindow(): Window | null {
+export function hostWindow(): Window | null {
   return window.parent !== window ? window.parent : (window.opener as Window | null)
 }
 

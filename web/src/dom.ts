@@ -82,3 +82,31 @@ export function instantTime(value: string | number): HTMLTimeElement {
   const iso = date.toISOString()
   return h('time', { datetime: iso, title: iso }, formatInstant(value))
 }
+
+/** A form's submit handled once at a time: its submit buttons are disabled (and the form marked
+ * aria-busy) until `send` settles, and a submit meanwhile (a double click, Enter again) is
+ * ignored, so one click sends one request. */
+export function submitOnce(form: HTMLFormElement, send: () => Promise<void>): void {
+  let sending = false
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    if (sending) return
+    const buttons = [...form.querySelectorAll<HTMLButtonElement>('button[type=submit]')].filter(
+      (button) => !button.disabled,
+    )
+    sending = true
+    form.setAttribute('aria-busy', 'true')
+    for (const button of buttons) button.disabled = true
+    void send().finally(() => {
+      sending = false
+      form.removeAttribute('aria-busy')
+      for (const button of buttons) button.disabled = false
+    })
+  })
+}
+
+/** A random token (hex) for an `Idempotency-Key`; getRandomValues works outside secure contexts. */
+export function randomKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16))
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
+}

@@ -6,7 +6,7 @@ import type { Editor } from '@tiptap/core'
 
 import { ApiError, NotAvailable, Unreachable, type Api, type Comment, type Thread } from '../api'
 import type { Claims } from '../auth'
-import { h, instantTime, replaceChildren } from '../dom'
+import { h, instantTime, replaceChildren, submitOnce } from '../dom'
 import {
   anchorRange,
   lostAnchors,
@@ -31,6 +31,8 @@ export interface CommentsPanel {
   markAnchors(): void
   /** Show this thread: scrolled to and outlined in the list, its text selected in the letter. */
   showThread(threadId: string): void
+  /** The session is over (`why`: expired, revoked): nothing can be posted; null: back. */
+  setClosed(why: string | null): void
 }
 
 // Reads come from the projector's Redis view, which may trail a live notice by a moment.
@@ -64,15 +66,18 @@ export function commentsPanel(
   let revealing: string | null = null // still to show, once a load has it (the projection trails)
   const list = h('div', { class: 'threads', 'aria-live': 'polite' })
   const status = h('p', { class: 'muted', role: 'status' })
-  const canComment = COMMENTER_ROLES.has(role)
-  const composer = canComment
+  const mayComment = COMMENTER_ROLES.has(role)
+  let canComment = mayComment // not while the session is over (setClosed)
+  const composer = mayComment
     ? newThreadForm(api, letterId, editor, people, () => void refresh(), status)
     : null
+  const closedNote = h('p', { class: 'muted comments-closed', hidden: true })
   const element = h(
     'section',
     { class: 'panel comments', 'aria-labelledby': 'comments-heading' },
     h('h2', { id: 'comments-heading' }, 'Comments'),
     composer ?? h('p', { class: 'muted' }, `Your role (${role}) can read comments but not add them.`),
+    closedNote,
     status,
     list,
   )
@@ -89,7 +94,11 @@ export function commentsPanel(
       for (const thread of threads) if (!thread.detached) asked.delete(thread.thread_id)
       if (!settled(threads) && tries > 1) setTimeout(() => void load(settled, tries - 1), CATCH_UP_DELAY_MS)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
-      status.textContent = threads.length ? '' : 'No comments yet. Select text and add one.'
+      status.textContent = threads.length
+        ? ''
+        : canComment
+          ? 'No comments yet. Select text and add one.'
+          : 'No comments yet.'
       // The list is rebuilt whenever anyone comments: keep the reply being typed, and its focus.
       const active = (document.activeElement as HTMLElement | null)?.dataset
       const typingIn = active?.thread ?? active?.comment
@@ -103,9 +112,9 @@ export function commentsPanel(
       loaded = threads
       mark()
       reveal()
-      if (composer) composer.hidden = false
+      if (composer) composer.hidden = !canComment
     } catch (error) {
-      if (composer) composer.hidden = error instanceof NotAvailable
+      if (composer) composer.hidden = !canComment || error instanceof NotAvailable
       status.textContent =
         error instanceof NotAvailable
           ? 'Comments are not available on this server yet.'
@@ -226,12 +235,11 @@ export function commentsPanel(
       h('button', { type: 'submit' }, 'Save'),
       cancel,
     )
-    form.addEventListener('submit', (event) => {
-      event.preventDefault()
+    submitOnce(form, async () => {
       const body = box.value.trim()
       if (!body) return
       // Kept in the box until the server has taken it: a refusal leaves the text to fix.
-      void act(async () => {
+      await act(async () => {
         await api.editComment(letterId, thread.thread_id, id, body, mentionsIn(body, people()))
         edits.delete(id)
       })
@@ -263,12 +271,11 @@ export function commentsPanel(
       mentionPicker(box, people),
       h('button', { type: 'submit' }, 'Reply'),
     )
-    form.addEventListener('submit', (event) => {
-      event.preventDefault()
+    submitOnce(form, async () => {
       const body = box.value.trim()
       if (!body) return
       drafts.delete(thread.thread_id)
-      void act(() => api.reply(letterId, thread.thread_id, body, mentionsIn(body, people())))
+      await act(() => api.reply(letterId, thread.thread_id, body, mentionsIn(body, people())))
     })
     return form
   }
@@ -348,7 +355,15 @@ export function commentsPanel(
     remarkTimer = window.setTimeout(mark) // not inside the dispatch of the edit
   })
 
-  return { element, refresh, markAnchors: mark, showThread }
+  function setClosed(why: string | null): void {
+    canComment = mayComment && why === null
+    closedNote.hidden = why === null || !mayComment
+    closedNote.textContent = why === null ? '' : 'Comments cannot be added or changed: your session is over.'
+    if (composer) composer.hidden = !canComment
+    showLoaded() // without reply boxes and Edit / Delete, or with them again
+  }
+
+  return { element, refresh, markAnchors: mark, showThread, setClosed }
 }
 
 function newThreadForm(
@@ -376,8 +391,7 @@ function newThreadForm(
   editor.on('selectionUpdate', showTarget)
   showTarget()
   const form = h('form', { class: 'new-thread' }, target, box, mentionPicker(box, people), submit)
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault()
+  submitOnce(form, async () => {
     const { from, to, empty } = editor.state.selection
     const body = box.value.trim()
     if (empty || !body) {

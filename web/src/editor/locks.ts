@@ -6,6 +6,11 @@
 // A tab renews and releases only the locks it took itself (`wanted`): the same person's other
 // tab keeps its own. A renewal that fails (a network blip) keeps the lock wanted and is tried
 // again on the next tick and on reconnect, until it is granted or someone else holds it.
+//
+// A section named by a heading is gone once the heading is retitled or removed: its lock then
+// protects nothing (the server knows section ids, not text). Once the edits pause, a lock this
+// tab holds on a section the letter no longer has is released, and the holder told to lock the
+// new one. While the session is over (expired, revoked) nothing is renewed or asked for.
 
 import type { Editor } from '@tiptap/core'
 import type { Transaction } from '@tiptap/pm/state'
@@ -18,12 +23,14 @@ import { h, replaceChildren } from '../dom'
 import type { AppMessage } from './appchannel'
 import { userColor, WRITER_ROLES } from './collab'
 import { showLocks, type Lock } from './lock-marks'
-import { sectionAt } from './sections'
+import { sectionAt, sectionIds } from './sections'
 
 const TICK_MS = 5_000
 // The server's TTL is 300 s: renew once less than this is left, i.e. about every 100 s.
 const RENEW_WHEN_LEFT_MS = 200_000
 const SHORTCUT = 'Alt+Shift+L'
+// A heading being retitled passes through other names: its lock is dropped once typing pauses.
+const GONE_AFTER_MS = 1_000
 
 export interface LocksFeature {
   /** The side panel: caret section, lock/unlock button, status, the list of locks. */
@@ -31,6 +38,8 @@ export interface LocksFeature {
   /** The advisory warning, shown above the letter. */
   warning: HTMLElement
   onMessage(message: AppMessage): void
+  /** The session is over (`why`: expired, revoked): no lock is taken or renewed; null: back. */
+  setClosed(why: string | null): void
   destroy(): void
 }
 
@@ -47,6 +56,7 @@ export function sectionLocks(
   const inFlight = new Set<string>()
   const redraw = showLocks(editor, () => locks, self)
   const canLock = WRITER_ROLES.has(session.claims.role)
+  let closed = false // the session is over (setClosed)
   const here = h('p', { class: 'small caret-section' })
   const button = h('button', { type: 'button', class: 'lock-toggle', 'aria-keyshortcuts': SHORTCUT })
   const status = h('p', { class: 'muted small lock-status', role: 'status' })
@@ -192,7 +202,7 @@ export function sectionLocks(
   }
 
   const toggle = (): void => {
-    if (!canLock) return
+    if (!canLock || closed) return
     const section = sectionAt(editor.state)
     void (locks.get(section)?.holder.id === self ? release(section) : acquire(section))
   }
@@ -209,6 +219,7 @@ export function sectionLocks(
   editor.view.dom.addEventListener('keydown', onKey)
 
   const tick = window.setInterval(() => {
+    if (closed) return // a renewal would be refused (401) until a new token comes
     const now = Date.now()
     for (const section of wanted) {
       const lock = locks.get(section)
@@ -222,9 +233,32 @@ export function sectionLocks(
     }
   }, TICK_MS)
 
+  /** Release the locks this tab holds on sections the letter no longer has. */
+  const releaseGone = (): void => {
+    if (editor.isDestroyed) return
+    const present = new Set(sectionIds(editor.state.doc))
+    const gone = [...wanted].filter((section) => !present.has(section))
+    for (const section of gone) {
+      wanted.delete(section) // not renewed any more: it lapses even if the release fails
+      if (locks.get(section)?.holder.id === self) locks.delete(section)
+      const why = section.startsWith('paragraph ')
+        ? 'the letter has no such paragraph any more'
+        : 'its heading was renamed or removed'
+      say(`Your lock on “${section}” was released: ${why}. Lock the section again.`)
+      void api.unlock(letterId, section).catch(() => undefined)
+    }
+    if (gone.length) changed()
+  }
+  let goneTimer = 0
   const onTransaction = ({ transaction }: { transaction: Transaction }): void => {
+    if (!transaction.docChanged) return
     const sync = transaction.getMeta(ySyncPluginKey) as { isChangeOrigin?: boolean } | undefined
-    if (transaction.docChanged && !sync?.isChangeOrigin) warnIfLocked()
+    if (!sync?.isChangeOrigin) warnIfLocked()
+    if (wanted.size) {
+      // A colleague's edit may retitle it too.
+      clearTimeout(goneTimer)
+      goneTimer = window.setTimeout(releaseGone, GONE_AFTER_MS)
+    }
   }
   editor.on('transaction', onTransaction)
   editor.on('selectionUpdate', render)
@@ -266,7 +300,14 @@ export function sectionLocks(
         changed()
       }
     },
+    setClosed(why) {
+      closed = why !== null
+      button.disabled = closed
+      if (closed) say(`Locks cannot be taken or renewed: your session is over.`)
+      else void refresh() // takes again what lapsed meanwhile (if nobody else has it)
+    },
     destroy() {
+      clearTimeout(goneTimer)
       releaseAll()
       window.removeEventListener('pagehide', releaseAll)
       window.clearInterval(tick)

@@ -6,7 +6,7 @@ import type { Awareness } from 'y-protocols/awareness'
 import type { WebsocketProvider } from 'y-websocket'
 
 import { ApiError, type Api } from '../api'
-import type { Session } from '../auth'
+import { hostWindow, type Session } from '../auth'
 import { h, initials, replaceChildren } from '../dom'
 import { rememberLetter } from '../recent'
 import { actorId, actorName, onAppMessage, sendAppMessage, type AppMessage } from '../editor/appchannel'
@@ -73,7 +73,15 @@ export async function editorView(
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   // Every role's letter takes the caret again once synced (read-only.ts keeps it unchanged).
-  const refusal = refusalNotice(collab.provider, collab.editor)
+  // Expired or revoked: no comment or lock can be sent either (the server answers 401/403).
+  const refusal = refusalNotice(collab.provider, collab.editor, {
+    renewable: hostWindow() !== null,
+    pending: () => badge.pending(),
+    onSession(why) {
+      comments.setClosed(why)
+      locks.setClosed(why)
+    },
+  })
   const stopApp = onAppMessage(collab.provider, (message) => {
     if (message.type === 'comment.created' || message.type === 'comment.replied')
       void comments.refresh(String(message.comment_id))

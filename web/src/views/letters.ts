@@ -3,7 +3,7 @@
 
 import { NotAvailable, type Api, type LetterPage, type LetterSummary } from '../api'
 import type { Session } from '../auth'
-import { h, relativeTime, replaceChildren } from '../dom'
+import { h, randomKey, relativeTime, replaceChildren, submitOnce } from '../dom'
 import { recentLetters, rememberLetter } from '../recent'
 
 const CREATOR_ROLES = new Set(['editor', 'service'])
@@ -173,16 +173,20 @@ function createForm(api: Api, session: Session, open: Open): HTMLElement {
       : h('p', { class: 'muted small' }, `Your role (${session.claims.role}) cannot create letters.`),
     error,
   )
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault()
+  // One key per form fill: a second submit of the same title and text (a double click, a retry
+  // after no answer) answers the letter the first one made; a changed fill is another letter.
+  let key: string | null = null
+  form.addEventListener('input', () => (key = null))
+  submitOnce(form, async () => {
     const name = title.value.normalize('NFC').trim() // `required` lets a title of spaces through; NFC: the server's rule
     if (!name) {
       error.textContent = 'Give the letter a title.'
       title.focus()
       return
     }
+    key ??= randomKey()
     try {
-      const letter = await api.createLetter(name, content.value)
+      const letter = await api.createLetter(name, content.value, key)
       rememberLetter(session.claims.firmId, letter)
       open(letter.letter_id, true)
     } catch (err) {

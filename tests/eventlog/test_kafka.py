@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from eventlog import Entry, LogError, LogUnavailableError, RecordTooLargeError
+from eventlog.errors import LogConfigError
 from eventlog.kafka import READERS, RECORD_HEADROOM, KafkaLog
 from eventlog.kafka_io import create_topics
 from eventlog.partitioner import partition_for
@@ -296,10 +297,11 @@ async def test_no_broker_is_log_unavailable_within_the_timeout() -> None:
     assert time.monotonic() - began < 5
 
 
-async def test_broker_refusing_idempotence_is_log_unavailable(kafka_bootstrap: str) -> None:
-    # Tansu rejects InitProducerId: the aiokafka error must come out as the log's own.
+async def test_broker_refusing_idempotence_is_a_config_error(kafka_bootstrap: str) -> None:
+    # Tansu rejects InitProducerId: the aiokafka error must come out as the log's own, and as a
+    # setting to change (status 2), not an outage to retry (tests/test_idempotence_refused_exit.py).
     log = KafkaLog(kafka_bootstrap, 2, topics(), idempotence=True, append_timeout_s=3)
-    with pytest.raises(LogUnavailableError):
+    with pytest.raises(LogConfigError):
         await log.start()
 
 

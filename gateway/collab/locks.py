@@ -62,7 +62,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
 from gateway import restored
@@ -211,10 +210,8 @@ class Locks:
         _check_named(claims, section)
         # A name the rule refuses may still be renewed by its holder (granted before the rule
         # last tightened: refusing the renewal would lapse a lock its holder keeps using).
-        refused = _refusal(section)
+        refused = _refusal(section)  # `_take` answers it unless the caller holds the lock
         key = key_of(letter_id, section)
-        if refused is not None and not await self._holds(claims, key):
-            raise refused
         attended = await self._present(letter_id, claims.sub)  # before anything is taken
         holder = user_ref(claims)
         expires_at = time.time() + self.ttl_s
@@ -252,6 +249,9 @@ class Locks:
             current = await self.redis.get(key)
             if current is None:
                 if refused is not None:
+                    # Gone from a Redis that lost its data is 503 as for any name (`_look`): the
+                    # restore may bring the holder's lock back, and a 422 makes clients drop it.
+                    await self._look()
                     raise refused
                 continue
             held = json.loads(current)
@@ -266,14 +266,6 @@ class Locks:
                 taken.replaced = current, int(left)
                 return taken
         raise CollabError(409, "lock contended, retry")
-
-    async def _holds(self, claims: Claims, key: str) -> bool:
-        """Whether the caller holds the lock at `key`; False also when Redis cannot say."""
-        try:
-            current = await self.redis.get(key)
-        except (RedisError, CollabError):
-            return False
-        return current is not None and json.loads(current)["id"] == claims.sub
 
     async def release(self, claims: Claims, letter_id: str, section: str) -> dict[str, Any]:
         meta = await self.collab.letter(claims, letter_id)

@@ -1,11 +1,14 @@
 """Malformed lock sections and comment commands get a 422 that says what is wrong with them."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.collab import locks
-from tests.collab.conftest import Collab
+from gateway.restored import RETRY_S
+from schemas.keys import RESTORED
+from tests.collab.conftest import Collab, collab_on
 from tests.collab.test_channel import _seen, app
 from tests.collab.test_locks_rebuild import lock_events
 
@@ -102,3 +105,20 @@ async def test_a_section_granted_before_the_rule_tightened_is_still_renewed_and_
     assert (await collab.call("DELETE", path, user="al")).status_code == 404
     r = await collab.call("DELETE", f"/v1/letters/{lid}/locks/A", user="viewer-v", role="viewer")
     assert r.status_code == 403
+
+
+async def test_a_grandfathered_section_lost_with_redis_is_503_not_422(
+    tmp_path: Path, redis_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis lost its data (the lock and the restored marker gone) under a lock of a name the
+    rule now refuses: its holder's renewal answers 503 as for any name (the restore brings the
+    lock back), not the name's 422, on which the web client drops the lock for good."""
+    async with collab_on(tmp_path, redis_db, locks_auto_restore=False) as collab:
+        lid = await collab.gw.create_letter("x")
+        path = f"/v1/letters/{lid}/locks/a%CD%8Fb"  # "a\u034fb"
+        monkeypatch.setattr(locks, "problem", lambda text: None)  # the rule before
+        assert (await collab.call("POST", path, user="al")).is_success
+        monkeypatch.undo()
+        await collab.redis.delete(locks.key_of(lid, "a\u034fb"), RESTORED)  # a wipe
+        r = await collab.call("POST", path, user="al")
+        assert (r.status_code, r.headers.get("Retry-After")) == (503, str(RETRY_S)), r.text

@@ -270,15 +270,16 @@ def auditor_router(
             return await diff_slots.run(lambda: diffs.diff(src, letter_id, a, b), who)
 
         try:
-            try:
-                result = await run()
-            except diffs.NoVersion as exc:
-                # A version not found may be one not rebuilt, or not folded, yet (503), or
-                # one the snapshotter committed since it was looked for: then once more.
-                await _whole(src, letter_id, await _reached(src.pg, letter_id))
-                if not await _folded(src, letter_id, exc.number):
-                    raise
-                result = await run()
+            # A version not found may be one not rebuilt, or not folded, yet (503), or one the
+            # snapshotter committed since it was looked for: then again (each end once at most).
+            for tries_left in range(2, -1, -1):
+                try:
+                    result = await run()
+                    break
+                except diffs.NoVersion as exc:
+                    await _whole(src, letter_id, await _reached(src.pg, letter_id))
+                    if not await _folded(src, letter_id, exc.number) or not tries_left:
+                        raise
         except diffs.YoursUnderWay as exc:
             raise HTTPException(429, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
         except diffs.Busy as exc:
@@ -329,11 +330,14 @@ async def _folded(src: Sources, letter_id: str, number: int) -> bool:
     if PostgreSQL holds it now (committed since it was looked for: look again); False: 404."""
     if src.pg is None:
         return False
+    # The records not folded first: a commit between the two reads then only raises `latest`
+    # (read the other way round, a version committed in between fell between them: 404).
+    unfolded = await histories.unfolded(src, letter_id)
     found = await read.latest_version(src.pg, letter_id)
     latest = 0 if found is None else found.version_number  # numbers run 1, 2, ... without gaps
     if number <= latest:
         return True
-    if number <= latest + await histories.unfolded(src, letter_id):
+    if number <= latest + unfolded:
         raise HTTPException(503, NOT_FOLDED, {"Retry-After": str(NOT_REACHED_RETRY_S)})
     return False
 

@@ -211,3 +211,53 @@ async def test_a_version_committed_while_it_was_looked_for_is_served_not_404(
     )
     assert between.status_code == 200, between.text
     assert between.json()["to"]["version"] == 3
+
+
+async def test_a_version_committed_between_the_routes_two_reads_is_served(
+    client: httpx.AsyncClient, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit lands between the look at the records not folded and the look at the latest
+    version: read the other way round, version 2 fell between them (404; re-read rrB)."""
+    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    headers = auth(settings, firm="firm-1")
+    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
+                              s.save("alice", "first")])  # fmt: skip
+    await _snapshot(log, settings)
+    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
+    unfolded = histories.unfolded
+
+    async def folded_meanwhile(src: Any, letter_id: str) -> int:
+        result = await unfolded(src, letter_id)
+        await _snapshot(log, settings)  # version 2 committed right after that read
+        return result
+
+    monkeypatch.setattr(histories, "unfolded", folded_meanwhile)
+    r = await client.get(f"{BASE.removesuffix('/history')}/versions/2", headers=headers)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_diffs_other_end_not_folded_after_a_retry_is_503(
+    client: httpx.AsyncClient, settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`from` is committed while the route looks for it, and `to` is saved meanwhile and not
+    folded: the retry's miss of `to` answered 404 (final), where history names it (re-read)."""
+    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    headers = auth(settings, firm="firm-1")
+    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
+                              s.save("alice", "first")])  # fmt: skip
+    await _snapshot(log, settings)
+    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
+    latest, calls = read.latest_version, []
+
+    async def folded_meanwhile(pg: Any, letter_id: str) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            await _snapshot(log, settings)  # version 2 committed
+            await append(log, topic, [s.paragraph("bob", "Yours"), s.save("bob", "third")])
+        return await latest(pg, letter_id)
+
+    monkeypatch.setattr(read, "latest_version", folded_meanwhile)
+    r = await client.get(
+        f"{BASE.removesuffix('/history')}/diff", params={"from": "2", "to": "3"}, headers=headers
+    )
+    assert r.status_code == 503 and "not folded" in r.json()["detail"], r.text

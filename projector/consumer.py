@@ -216,7 +216,9 @@ class Projector:
         """Lag per partition (end offset - position) and, for dashboards, group commits. Needs
         the log only: while Redis is down it keeps rising from the last positions known, the
         group's commits for partitions assigned since (their positions are still unread). A report
-        that ends sets `projector_lag_measured_at_seconds` (none while nothing is owned)."""
+        whose lag was read sets `projector_lag_measured_at_seconds` (none while nothing is owned),
+        before its commits, whose failure says nothing of the lag."""
+        commits: dict[str, tuple[frozenset[int], dict[int, int]]] = {}
         for topic, partitions in self._owned.items():
             ends = await self.log.end_offsets(topic)
             mine = {p: self._next[(topic, p)] for p in partitions if (topic, p) in self._next}
@@ -228,11 +230,14 @@ class Projector:
                 continue  # `revoked` removed these labels, and the next report sets the new ones
             for p, position in last.items():
                 self.metrics.lag.labels(topic, str(p)).set(max(ends.get(p, 0) - position, 0))
-            if member is not None and mine:
-                await member.commit(topic, mine)
+            if mine:
+                commits[topic] = partitions, mine
         if any(self._owned.values()):  # measured (the lag keeps its last value while the log
             # cannot be read: this time then stops)
             self.metrics.lag_measured.set_to_current_time()
+        for topic, (partitions, mine) in commits.items():
+            if member is not None and self._owned.get(topic) is partitions:  # still ours
+                await member.commit(topic, mine)
 
     async def check(self) -> None:
         """Watchdog: positions gone from Redis (a wipe) are noticed even without new records."""

@@ -4,10 +4,11 @@ them, and one of the two froze: found in a Kafka fault review)."""
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 
-from eventlog import Log
+from eventlog import Log, LogUnavailableError
 from projector.consumer import Projector
 from projector.entry import run
 from projector.settings import ProjectorSettings
@@ -82,6 +83,45 @@ async def test_a_report_in_flight_over_a_rebalance_reports_none_given_away(
         release.set()
         await report
         assert _lag(projector, topic, partition) is None
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class _RefusingMember:
+    """A group member whose commits the log refuses (a broker that stalls on them)."""
+
+    async def commit(self, topic: str, positions: object) -> None:
+        raise LogUnavailableError("commit refused (injected)")
+
+
+async def test_a_failed_commit_still_counts_the_lag_as_measured(
+    settings: Settings, log: Log
+) -> None:
+    """The lag is read before the group commits: their failure said the lag was not measured
+    (`projector_lag_measured_at_seconds` stopped, an alert fired on a fresh lag; re-read)."""
+    letter = "L-lag3"
+    await append(log, settings, [created(letter)])
+    started: asyncio.Future[Projector] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run(settings, ProjectorSettings(), log, started))
+    try:
+        projector = await asyncio.wait_for(asyncio.shield(started), 30)
+        topic = settings.topic(Topic.LETTERS)
+        partition = log.partition_for(topic, letter.encode())
+
+        async def reported() -> bool:  # its positions read and folded: the commits have some
+            await projector.report(None)
+            return _lag(projector, topic, partition) == 0
+
+        await eventually(reported, timeout=30)
+        before = time.time()
+        with pytest.raises(LogUnavailableError):
+            await projector.report(_RefusingMember())  # type: ignore[arg-type]
+        measured = projector.metrics.registry.get_sample_value(
+            "projector_lag_measured_at_seconds", {}
+        )
+        assert measured is not None and measured >= before
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

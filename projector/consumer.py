@@ -42,6 +42,8 @@ Fence = dict[TP, tuple[int | None, int]]
 TAKE_RETRY_FIRST_S, TAKE_RETRY_MAX_S = 0.5, 10.0
 # Waits before refolding a batch that Redis or the log failed, doubling while they keep failing.
 FOLD_RETRY_FIRST_S, FOLD_RETRY_MAX_S = 1.0, 10.0
+# A log follow that ran this long without failing ends an outage (its warning was said once).
+FOLLOW_HEALTHY_S = 5.0
 
 
 class Projector:
@@ -494,14 +496,21 @@ class Projector:
 
     async def _follow(self, topic: str, positions: dict[int, int], epoch: int) -> None:
         failures = 0  # in a row: an outage is warned of once, and its end once
+
+        def again() -> None:  # a record came, or a try ran FOLLOW_HEALTHY_S without failing
+            nonlocal failures
+            if failures:
+                logger.info("following %s again, after %d failure(s)", topic, failures)
+                failures = 0
+
         while True:
+            # A quiet topic brings no record to say the log is back: a try that lasts says it.
+            healthy = asyncio.get_running_loop().call_later(FOLLOW_HEALTHY_S, again)
             try:
                 follow = self.log.follow(topic, positions, self.options.follow_batch)
                 async with contextlib.aclosing(follow) as batches:  # a cancel stops its consumer
                     async for batch in batches:
-                        if failures:
-                            logger.info("following %s again, after %d failure(s)", topic, failures)
-                            failures = 0
+                        again()
                         if batch:
                             await self._queue.put((epoch, batch))
             except LogClosedError:
@@ -513,6 +522,8 @@ class Projector:
                 await asyncio.sleep(1.0)
                 # Re-read from what is folded; the worker drops what it already has.
                 positions = {p: self._next.get((topic, p), o) for p, o in positions.items()}
+            finally:
+                healthy.cancel()
 
     # -- stale connections ------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ async def test_an_outage_is_one_warning_per_letter_however_often_clients_reconne
                     await again.recv()
             assert again.close_code == LOG_UNAVAILABLE
         log.broken = False
-        landed = await eventually(lambda: _landed(caplog))
+        landed = await eventually(lambda: _landed(caplog), 30)  # backoff up to 10 s
 
     rescue = [r for r in caplog.records if r.name == "gateway.live.rescue"]
     failed = [r for r in rescue if "still unlogged" in r.getMessage()]

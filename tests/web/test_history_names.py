@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Route, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import new_page
+from tests.web.browser import create_letter, new_page, saved, sign_in, type_at_end
 from tests.web.test_browser import STACK_SECRET, base_url, browser
 from tests.web.test_history_pages import HISTORY
 
@@ -143,5 +143,37 @@ async def test_history_times_show_their_zone_and_the_exact_instant(
         for text, instant in zip(shown, instants, strict=True):
             assert all(part in text for part in _local(instant)), (text, instant)
         assert all(re.search(r"\bE[SD]T$", text) for text in shown), shown
+    finally:
+        await context.close()
+
+
+async def test_a_version_nobody_chose_to_save_reads_as_triggered(
+    base_url: str, browser: Browser
+) -> None:
+    """Avery types and closes the letter: the session-end version her leave set off read "saved
+    version 1" in the history panel, as if she had saved it (the CLI says "triggered" too)."""
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "avery")
+        letter = await create_letter(page, "Triggered", "Dear Sir,")
+        await type_at_end(page, " Pay.")
+        await saved(page)
+    finally:
+        await context.close()  # her last session ends: the snapshotter cuts a version
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=_auth("audrey", "auditor", "A")
+    ) as http:
+
+        async def cut() -> bool:
+            entries = (await http.get(f"/v1/letters/{letter}/history")).json()
+            return any(e["type"] == "version" for e in entries)
+
+        await eventually(cut, timeout=30, interval=0.3)
+    context, page = await new_page(browser)
+    try:
+        await page.goto(f"{base_url}/?as=audrey#/letters/{letter}")
+        await page.click("role=tab[name='History']")
+        row = page.locator(".timeline li").filter(has_text="version 1")
+        await expect(row).to_contain_text("triggered version 1 (session-end)")
     finally:
         await context.close()

@@ -172,7 +172,7 @@ async def test_an_expired_token_no_host_renews_leaves_the_letter_read_only(
         page.on("dialog", lambda dialog: asyncio.ensure_future(leave(dialog)))
         await page.click("text=← Letters")
         await expect(page.locator(".letters-page")).to_contain_text(
-            "Could not load the letter list (your session expired: sign in again)"
+            "Could not load the letter list (your session expired or was refused: sign in again)"
         )
     finally:
         await context.close()
@@ -197,10 +197,16 @@ async def test_an_expired_token_the_host_does_not_renew_leaves_the_letter_read_o
         page = await opened.value
         await page.wait_for_selector(EDITABLE)
         await saved(page)
+        await expect(page.locator(".connection")).to_contain_text(
+            "Your session expired", timeout=(SHORT_TTL_S + 30) * 1000
+        )  # the 4401 close: the host has 10 s to hand a token, and the letter stays editable
+        body = page.locator(".letter-body")
+        assert await body.get_attribute("contenteditable") == "true"
+        assert await page.locator(".refusal").is_hidden()
         refusal = page.locator(".refusal[data-code='4401']")
-        await expect(refusal).to_be_visible(timeout=(SHORT_TTL_S + 30) * 1000)
+        await expect(refusal).to_be_visible(timeout=20_000)
         await expect(refusal).to_contain_text("Everything you typed before was saved")
-        await expect(page.locator(".letter-body")).to_have_attribute("contenteditable", "false")
+        await expect(body).to_have_attribute("contenteditable", "false")
     finally:
         await context.close()
 

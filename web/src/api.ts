@@ -134,7 +134,7 @@ export interface HistoryEntry {
 
 const MISSING = new Set([404, 405, 501])
 const NO_KEYS = /Idempotency-Key needs Redis/
-export const SESSION_EXPIRED = 'your session expired: sign in again'
+export const SESSION_EXPIRED = 'your session expired or was refused: sign in again'
 // Over the user's request budget the gateway answers 429 before the route does anything, with
 // Retry-After: the request goes again then, whatever its method, up to RETRIES times when the
 // wait is short; a longer wait surfaces as the error (its `retryAfter` says how long). A 503
@@ -204,7 +204,8 @@ export class Api {
     }
     if (response.ok) return response
     const { message, data } = await errorOf(response)
-    // The gateway says only "unauthorized": the token ran out (no host page renewed it).
+    // The gateway says only "unauthorized": the token ran out (no host page renewed it), or
+    // it no longer verifies (a key rotated).
     if (response.status === 401) throw new ApiError(401, SESSION_EXPIRED, data)
     if (MISSING.has(response.status)) throw new NotAvailable(response.status, message, data)
     throw new ApiError(response.status, message, data, retryAfter(response))

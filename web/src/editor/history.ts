@@ -278,8 +278,12 @@ function describeEntry(entry: HistoryEntry): string {
   if (kind === 'session-start') return `joined${d.role ? ` as ${text(d.role)}` : ''}`
   if (kind === 'session-end') return 'left'
   if (kind === 'letter.created') return 'created the letter'
-  if (kind === 'version')
-    return `saved version ${count(d.version_number) || ''} (${text(d.type) || 'version'})`
+  if (kind === 'version') {
+    // Only a named version is someone's choice; an autosave or session-end their edit or leave
+    // set off (tools/history.py `describe` says the same).
+    const verb = d.type === 'named' ? 'saved' : 'triggered'
+    return `${verb} version ${count(d.version_number) || ''} (${text(d.type) || 'version'})`
+  }
   if (kind.startsWith('comment.')) {
     const verb = COMMENT_VERBS[kind] ?? kind.slice('comment.'.length)
     const body = text(d.body)

@@ -159,6 +159,7 @@ export function sectionLocks(
       const granted = await api.lock(letterId, section)
       await remember(section, granted.holder, Date.parse(granted.expires_at))
       wanted.add(section)
+      scheduleGone() // its heading may have been retitled while the request was out
       const about = { section, holderId: self }
       if (!renewal) say(`You locked “${section}” (renewed while this letter is open).`, about)
       else if (statusAbout === null && status.textContent?.startsWith('Could not renew'))
@@ -250,15 +251,15 @@ export function sectionLocks(
     if (gone.length) changed()
   }
   let goneTimer = 0
+  function scheduleGone(): void {
+    clearTimeout(goneTimer)
+    goneTimer = window.setTimeout(releaseGone, GONE_AFTER_MS)
+  }
   const onTransaction = ({ transaction }: { transaction: Transaction }): void => {
     if (!transaction.docChanged) return
     const sync = transaction.getMeta(ySyncPluginKey) as { isChangeOrigin?: boolean } | undefined
     if (!sync?.isChangeOrigin) warnIfLocked()
-    if (wanted.size) {
-      // A colleague's edit may retitle it too.
-      clearTimeout(goneTimer)
-      goneTimer = window.setTimeout(releaseGone, GONE_AFTER_MS)
-    }
+    if (wanted.size || inFlight.size) scheduleGone() // a colleague's edit may retitle it too
   }
   editor.on('transaction', onTransaction)
   editor.on('selectionUpdate', render)

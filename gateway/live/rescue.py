@@ -118,15 +118,16 @@ class Rescue:
             exc,
         )
 
-    def _landed(self, count: int) -> None:
-        """`count` entries appended: the log is back, a later outage is told anew."""
+    def _landed(self, count: int, over: bool = True) -> None:
+        """`count` entries appended: the log is back (`over`), a later outage is told anew."""
         log.info(
             "rescue of %s: %d entries appended after %d attempts",
             self.letter_id,
             count,
             self._failures + 1,
         )
-        self._failures = 0
+        if over:
+            self._failures = 0
 
     def _finish(self) -> None:
         if self._task is not asyncio.current_task():
@@ -213,8 +214,8 @@ class Rescue:
             else:
                 appended += 1
             del self.entries[0]  # `entry`: `add` only appends behind it
-        if appended:  # one line for them, not one per entry
-            self._landed(appended)
+        if appended:  # one line for them, not one per entry; the outage goes on if one failed
+            self._landed(appended, over=failure is None)
         if failure is not None:
             self._failed(failure)
 

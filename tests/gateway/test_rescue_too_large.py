@@ -12,6 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from eventlog.errors import LogUnavailableError
 from eventlog.factory import topic_retention
 from eventlog.kafka import RECORD_HEADROOM, KafkaLog
 from eventlog.records import Entry
@@ -185,3 +186,42 @@ async def test_a_slightly_smaller_update_is_refused_too(
     assert carol.close_code is None
     await carol.close()
     await bob.closed.wait()
+
+
+class _FailingCalls:
+    """The log, with the appends numbered in `failing` refused as an outage would."""
+
+    def __init__(self, inner: KafkaLog, failing: set[int]) -> None:
+        self.inner, self.failing, self.calls = inner, failing, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def append(self, topic: str, key: bytes, entries: list[Entry]) -> list[int]:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise LogUnavailableError("injected: the log is down")
+        return await self.inner.append(topic, key, entries)
+
+
+async def test_an_outage_around_a_dropped_record_is_warned_of_once(
+    small_log: tuple[KafkaLog, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log fails, then takes the entries one by one (one too large) and fails again before
+    the last: one outage, one WARNING (the partial landing reset the count: a second; re-read)."""
+    log, topic = small_log
+    done: list[Rescue] = []
+    too_large = Entry(random.randbytes(SMALL + RECORD_HEADROOM), (("type", b"doc.update"),))
+    entries = [Entry(b"first"), too_large, Entry(b"second")]
+    # 1 fails; 2 (all three) too large; 3 "first"; 4 the large one, dropped; 5 "second" fails.
+    flaky = _FailingCalls(log, {1, 5})
+    with caplog.at_level(logging.DEBUG, logger="gateway.live.rescue"):
+        Rescue(flaky, topic, b"letter-3", entries, 5.0, done.append, metrics=Metrics())  # type: ignore[arg-type]
+        await eventually(lambda: done, 30)
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "still unlogged" in r.getMessage()
+    ]
+    assert len(warned) == 1, warned
+    assert flaky.calls == 6

@@ -70,6 +70,16 @@ async def _folded_then_more(log: Log, settings: Settings) -> LetterScript:
     return s
 
 
+async def _one_folded_one_not(log: Log, settings: Settings) -> tuple[LetterScript, str]:
+    """Version 1 saved and folded into PostgreSQL; version 2 saved in the log only."""
+    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
+                              s.save("alice", "first")])  # fmt: skip
+    await _snapshot(log, settings)
+    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
+    return s, topic
+
+
 async def _walk(client: httpx.AsyncClient, settings: Settings, order: str) -> list[Any]:
     entries: list[Any] = []
     params: dict[str, str | int] = {"limit": 2, "order": order}
@@ -149,12 +159,8 @@ async def test_a_version_history_names_but_postgresql_lacks_yet_is_503_not_404(
 ) -> None:
     """History folds past the snapshotter, so it names a version PostgreSQL lacks yet: that
     version's route and a diff to it answered 404 (final) where they should say "not yet"."""
-    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    await _one_folded_one_not(log, settings)
     headers = auth(settings, firm="firm-1")
-    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
-                              s.save("alice", "first")])  # fmt: skip
-    await _snapshot(log, settings)
-    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
     timeline = (await client.get(BASE, headers=headers)).json()
     assert [e["data"]["version_number"] for e in timeline if e["type"] == "version"] == [1, 2]
     one = await client.get(f"{BASE.removesuffix('/history')}/versions/2", headers=headers)
@@ -189,12 +195,8 @@ async def test_a_version_committed_while_it_was_looked_for_is_served_not_404(
     """The snapshotter commits version 2 between the route's lookup (a miss) and its look at
     PostgreSQL's latest (2 now): that answered 404 "has no version 2" for a version just saved
     (found by an integrator polling right after the 202); now it is looked up again."""
-    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    s, topic = await _one_folded_one_not(log, settings)
     headers = auth(settings, firm="firm-1")
-    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
-                              s.save("alice", "first")])  # fmt: skip
-    await _snapshot(log, settings)
-    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
     latest = read.latest_version
 
     async def folded_meanwhile(pg: Any, letter_id: str) -> Any:  # the race, made to happen
@@ -218,12 +220,8 @@ async def test_a_version_committed_between_the_routes_two_reads_is_served(
 ) -> None:
     """The commit lands between the look at the records not folded and the look at the latest
     version: read the other way round, version 2 fell between them (404; re-read rrB)."""
-    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    await _one_folded_one_not(log, settings)
     headers = auth(settings, firm="firm-1")
-    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
-                              s.save("alice", "first")])  # fmt: skip
-    await _snapshot(log, settings)
-    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
     unfolded = histories.unfolded
 
     async def folded_meanwhile(src: Any, letter_id: str) -> int:
@@ -241,12 +239,8 @@ async def test_a_diffs_other_end_not_folded_after_a_retry_is_503(
 ) -> None:
     """`from` is committed while the route looks for it, and `to` is saved meanwhile and not
     folded: the retry's miss of `to` answered 404 (final), where history names it (re-read)."""
-    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
+    s, topic = await _one_folded_one_not(log, settings)
     headers = auth(settings, firm="firm-1")
-    await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
-                              s.save("alice", "first")])  # fmt: skip
-    await _snapshot(log, settings)
-    await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
     latest, calls = read.latest_version, []
 
     async def folded_meanwhile(pg: Any, letter_id: str) -> Any:

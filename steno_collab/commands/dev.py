@@ -60,6 +60,9 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+INTERRUPTED = 128 + signal.SIGINT  # a shell's status for a command Ctrl-C stopped
+
+
 def run(args: argparse.Namespace) -> int:
     given = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
@@ -92,12 +95,21 @@ async def serve(settings: Settings) -> int:
             redis=settings.redis_url is None,
             postgres=settings.database_url is None,
         )
-        await stack.enter_async_context(embedded)
-        external, settings = settings, with_embedded_urls(settings, embedded)
-        log = open_log(settings)
-        await log.start()
-        stack.push_async_callback(log.close)
-        await check_external_stores(external)  # before the banner says the service is up
+        try:
+            await stack.enter_async_context(embedded)
+            external, settings = settings, with_embedded_urls(settings, embedded)
+            log = open_log(settings)
+            await log.start()
+            stack.push_async_callback(log.close)
+            await check_external_stores(external)  # before the banner says the service is up
+        except (ServiceStartError, LogError, UnreachableError):
+            # Ctrl-C reaches the whole process group: initdb or redis-server failing then is
+            # the interrupt, not a fault to explain (a hint about permissions misled).
+            if not stop.is_set():
+                raise
+        if stop.is_set():  # failed or not (initdb may finish regardless): no banner, no services
+            print("steno-collab dev: interrupted while starting", file=sys.stderr, flush=True)
+            return INTERRUPTED
         services: list[tuple[str, Service]] = [
             ("gateway", lambda s, lg: run_gateway(s, lg, sock)),
             *BACKGROUND,

@@ -770,5 +770,5 @@ async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:
             if not await exists(src, letter_id):  # as an instant of an unknown letter says
                 raise LetterNotFound(letter_id)
             raise NoVersion(letter_id, int(number))
-        return Cut(offset=found.log_offset)
+        return Cut(offset=found.log_offset, version=found.version_number)
     return Cut(at_ms=parse_instant(spec))

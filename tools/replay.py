@@ -55,6 +55,8 @@ class NotYetCreated(LookupError):
 class Cut:
     offset: int | None = None  # a position: records below it
     at_ms: int | None = None  # an instant: records stamped at or before it
+    # A version cut (with its offset): a later version saved at the same position is not it.
+    version: int | None = None
 
     def __post_init__(self) -> None:
         if self.offset is not None and self.at_ms is not None:
@@ -160,7 +162,7 @@ def base_ms(version: read.Version | None) -> int | None:
 async def _base_version(src: Sources, letter_id: str, cut: Cut, stop: int) -> read.Version | None:
     """The latest version before the cut whose state decodes: a version whose state does not is
     a projection gone wrong, skipped (a warning) for the one before it, else the log alone."""
-    below = read.MAX_VERSION + 1
+    below = read.MAX_VERSION + 1 if cut.version is None else cut.version + 1
     while (found := await _version_before(src, letter_id, cut, stop, below)) is not None:
         if (found.log_topic, found.log_partition) != (
             src.letters_topic,

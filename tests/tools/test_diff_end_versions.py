@@ -64,3 +64,24 @@ async def test_an_end_names_the_version_it_is_only(src: Sources) -> None:
     assert await ends(one, Cut(at_ms=version_ms + 1000)) == [(4, 1), (5, None)]
     future = resolve_point(src, LETTER, "2999-01-01T00:00:00Z")
     assert await ends(one, await future) == [(4, 1), (6, None)]
+
+
+async def test_a_version_end_is_that_version_when_a_later_one_shares_its_position(
+    src: Sources,
+) -> None:
+    """Two versions saved at one position (the same text): `--to 1` is version 1, not 2."""
+    assert src.pg is not None
+    await src.pg.execute(
+        "INSERT INTO letter_version (letter_id, version_number, created_at, content, document,"
+        " ydoc_state, change_data, log_topic, log_partition, log_offset)"
+        " SELECT letter_id, 2, created_at + interval '1 second', content, document, ydoc_state,"
+        " change_data, log_topic, log_partition, log_offset FROM letter_version"
+        " WHERE letter_id = $1 AND version_number = 1",
+        LETTER,
+    )
+    one, two = await resolve_point(src, LETTER, "1"), await resolve_point(src, LETTER, "2")
+    assert one.offset == two.offset == 4
+    found = (await diff(src, LETTER, Cut(offset=1), one)).to_json()
+    assert (found["to"]["position"], found["to"]["version"]) == (4, 1)
+    found = (await diff(src, LETTER, one, two)).to_json()
+    assert [(found[e]["position"], found[e]["version"]) for e in ("from", "to")] == [(4, 1), (4, 2)]

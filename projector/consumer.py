@@ -33,6 +33,7 @@ from projector.stale import LEFT_RETRY_S, StaleSweep
 from projector.state import LetterState
 from projector.store import TP, Store, Views, Write, views
 from schemas import Event, EventDecodeError, Topic, decode_record
+from schemas.outages import Outage
 from schemas.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -77,12 +78,13 @@ class Projector:
         self._followers: list[asyncio.Task[None]] = []
         self._epoch = 0
         self._owned: dict[str, frozenset[int]] = {}
+        self._count_owned()  # 0 until assigned: a spare says so
         self._stored: dict[TP, int | None] = {}  # positions as in Redis (None: absent)
         self._next: dict[TP, int] = {}  # next offset to fold: the stored one, or the replay's
         self._rebuilds: dict[TP, tuple[float, int]] = {}  # started (monotonic), target offset
         self._gaps: set[TP] = set()  # partitions whose batch did not continue our position
         self._taking: asyncio.Task[None] | None = None  # reads the assigned positions
-        self._redis_down = False  # the positions read failed: warned once per outage
+        self._positions_outage = Outage()  # reading the assigned positions
         # Positions that commits of ours whose outcome is unknown (Redis did not answer in time)
         # would set: such a commit may land later, which is no other writer's doing.
         self._unsure: dict[TP, set[int]] = {}
@@ -97,6 +99,7 @@ class Projector:
         await self._stop_taking()
         async with self._lock:
             self._owned = {t: frozenset(ps) for t, ps in partitions.items() if t in self.kinds}
+            self._count_owned()
             # Not awaited: with Redis down the read waits for it, and a listener that blocks
             # stalls the group's rebalances (on Kafka, aiokafka's rebalance runs it).
             self._taking = asyncio.create_task(self._take_owned(), name="projector-take")
@@ -116,13 +119,11 @@ class Projector:
             try:
                 positions = await self.store.positions(tps)
             except RedisError as exc:
-                if not self._redis_down:
-                    logger.warning("positions unreadable, retrying until Redis answers: %s", exc)
-                self._redis_down = True
+                msg = "positions unreadable, retrying until Redis answers: %s"
+                self._positions_outage.failed(logger, msg, exc)
                 return False
-            if self._redis_down:
+            if self._positions_outage.over():
                 logger.info("positions read: Redis answers again")
-            self._redis_down = False
             try:
                 await self._take(positions)
             except Exception as exc:  # partitions we own and cannot fold: `entry.run` ends
@@ -150,7 +151,12 @@ class Projector:
                         self.metrics.lag.remove(topic, str(p))
             self._owned, self._stored, self._next = {}, {}, {}
             self._rebuilds, self._unsure = {}, {}
+            self._count_owned()
             logger.info("revoked %s", {t: sorted(ps) for t, ps in partitions.items()})
+
+    def _count_owned(self) -> None:
+        for topic in self.kinds:
+            self.metrics.partitions_owned.labels(topic).set(len(self._owned.get(topic, ())))
 
     async def close(self) -> None:
         """Stop following (the group membership normally does it through `revoked`)."""
@@ -169,27 +175,27 @@ class Projector:
         twice as long each time it fails again, up to FOLD_RETRY_MAX_S) and re-reads from the
         stored positions; anything else is a bug and ends the process. An outage is warned of
         once, and its end once: not a line per attempt."""
-        delay, failures = FOLD_RETRY_FIRST_S, 0
+        delay, outage = FOLD_RETRY_FIRST_S, Outage()
         while True:
             batches = await self._next_batches()
             try:
                 async with self._lock:
                     wrote = await self._fold([b for epoch, b in batches if epoch == self._epoch])
             except (RedisError, LogError) as exc:
-                failures += 1
-                level = logging.WARNING if failures == 1 else logging.DEBUG
-                logger.log(
-                    level, "batch not folded (failure %d), retrying from the stored positions "
-                    "in %g s: %s", failures, delay, exc,
+                outage.failed(
+                    logger, "batch not folded (failure %d), retrying from the stored positions "
+                    "in %g s: %s", outage.attempt, delay, exc,
                 )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, FOLD_RETRY_MAX_S)
                 async with self._lock:
                     self._restart_followers()
                 continue
-            if wrote and failures:  # a batch that reached Redis, not one dropped before it
-                logger.info("batches folded again, after %d failed attempt(s)", failures)
-                delay, failures = FOLD_RETRY_FIRST_S, 0
+            # A batch that reached Redis, not one dropped before it, ends the outage.
+            if wrote and outage.recovered(
+                logger, "batches folded again, after %d failed attempt(s)"
+            ):
+                delay = FOLD_RETRY_FIRST_S
 
     async def _next_batches(self) -> list[tuple[int, list[Record]]]:
         """What is queued, up to `batch_records`. While catching up (records older than
@@ -495,13 +501,9 @@ class Projector:
         return stopped
 
     async def _follow(self, topic: str, positions: dict[int, int], epoch: int) -> None:
-        failures = 0  # in a row: an outage is warned of once, and its end once
-
-        def again() -> None:  # a record came, or a try ran FOLLOW_HEALTHY_S without failing
-            nonlocal failures
-            if failures:
-                logger.info("following %s again, after %d failure(s)", topic, failures)
-                failures = 0
+        outage = Outage()
+        # Said when a record comes, or a try ran FOLLOW_HEALTHY_S without failing.
+        again = partial(outage.recovered, logger, "following %s again, after %d failure(s)", topic)
 
         while True:
             # A quiet topic brings no record to say the log is back: a try that lasts says it.
@@ -516,9 +518,7 @@ class Projector:
             except LogClosedError:
                 return
             except LogError as exc:
-                failures += 1
-                level = logging.WARNING if failures == 1 else logging.DEBUG
-                logger.log(level, "following %s failed, retrying every 1 s: %s", topic, exc)
+                outage.failed(logger, "following %s failed, retrying every 1 s: %s", topic, exc)
                 await asyncio.sleep(1.0)
                 # Re-read from what is folded; the worker drops what it already has.
                 positions = {p: self._next.get((topic, p), o) for p, o in positions.items()}

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+from collections import defaultdict
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
@@ -21,6 +22,7 @@ from projector.store import Store
 from schemas import Topic
 from schemas.log_output import configure_logging
 from schemas.metrics_http import MetricsBindError
+from schemas.outages import Outage
 from schemas.settings import Settings
 from schemas.stores import UnreachableError, answering_redis
 
@@ -129,22 +131,19 @@ class _Steps:
     outage is warned of once and its end once (a line per tick and step was ~30 per 10 s)."""
 
     def __init__(self) -> None:
-        self._failed: dict[str, int] = {}  # step -> consecutive failures
+        self._outages: defaultdict[str, Outage] = defaultdict(Outage)  # per step
 
     async def __call__(self, name: str, step: Awaitable[None]) -> bool:
         """Run `step`; False if Redis or the log failed it."""
+        outage = self._outages[name]
         try:
             await step
         except (RedisError, LogError) as exc:  # the fold loop goes on meanwhile
-            failed = self._failed[name] = self._failed.get(name, 0) + 1
-            level = logging.WARNING if failed == 1 else logging.DEBUG
-            logger.log(level, "projector housekeeping (%s) failed, retrying: %s", name, exc)
+            outage.failed(logger, "projector housekeeping (%s) failed, retrying: %s", name, exc)
             return False
-        failed = self._failed.pop(name, 0)
-        if failed:
-            logger.info(
-                "projector housekeeping (%s) works again, after %d failure(s)", name, failed
-            )
+        outage.recovered(
+            logger, "projector housekeeping (%s) works again, after %d failure(s)", name
+        )
         return True
 
 

@@ -37,6 +37,11 @@ class Metrics(MetricsServer):
             "Unix time the lag of the partitions owned was last measured (0: never)",
             registry=r,
         )
+        # What the lag covers: an instance owning none (a spare) measures nothing, and its
+        # `lag_measured` stops as a failing one's does; alerts tell them apart by this.
+        self.partitions_owned = Gauge(
+            "projector_partitions_owned", "Partitions assigned now", ["topic"], registry=r
+        )
         self.rebuilds = Counter(
             "projector_rebuilds", "Partitions replayed from their start", ["topic"], registry=r
         )

@@ -26,6 +26,11 @@ class Metrics(MetricsServer):
             "Unix time the lag of the partitions owned was last measured (0: never)",
             registry=r,
         )
+        # What the lag covers: an instance owning none (a spare) measures nothing, and its
+        # `lag_measured` stops as a failing one's does; alerts tell them apart by this.
+        self.partitions_owned = Gauge(
+            "snapshotter_partitions_owned", "Partitions assigned now", ["topic"], registry=r
+        )
         self.commits = Counter(
             "snapshotter_commits", "Batches committed with their position", registry=r
         )

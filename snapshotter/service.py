@@ -18,6 +18,7 @@ from eventlog.factory import open_log
 from eventlog.group import Assignment, join_group
 from eventlog.records import Log
 from schemas.events import Topic
+from schemas.outages import Outage
 from schemas.settings import Settings
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.metrics import Metrics
@@ -103,10 +104,16 @@ class Owner:
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
         self._owned: frozenset[int] = frozenset()
+        self._count_owned()  # 0 until assigned: a spare says so
+
+    def _count_owned(self) -> None:
+        owned = self.snapshotter.metrics.partitions_owned.labels(self.snapshotter.topic)
+        owned.set(len(self._owned))
 
     async def assigned(self, partitions: Assignment) -> None:
         owned = partitions.get(self.snapshotter.topic, frozenset())
         self._owned = frozenset(owned)
+        self._count_owned()
         if owned:
             self._task = asyncio.create_task(self._run(owned), name="snapshotter")
 
@@ -115,6 +122,7 @@ class Owner:
             with contextlib.suppress(KeyError):  # never measured
                 self.snapshotter.metrics.lag.remove(self.snapshotter.topic, str(p))
         self._owned = frozenset()
+        self._count_owned()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -166,17 +174,15 @@ class Owner:
         committed (a partition whose position was never read is not reported). Each measurement
         sets `snapshotter_lag_measured_at_seconds`: the lag keeps its last value while the log
         cannot be read, and that time stops, which is what an alert can see."""
-        snapshotter, topic, failing = self.snapshotter, self.snapshotter.topic, False
+        snapshotter, topic, outage = self.snapshotter, self.snapshotter.topic, Outage()
         while True:
             if self._owned:
                 try:
                     ends = await snapshotter.log.end_offsets(topic)
                 except Exception as exc:  # measured again next time; never ends the loop
-                    if not failing:  # once per outage, not every second
-                        log.warning("snapshotter lag not measured: %r", exc)
-                    failing = True
+                    outage.failed(log, "snapshotter lag not measured: %r", exc)
                 else:
-                    failing = False
+                    outage.over()
                     for p in self._owned:  # as owned now: revoked ones are not set again
                         if (position := snapshotter.positions.get(p)) is not None:
                             lag = max(ends.get(p, 0) - position, 0)

@@ -42,6 +42,7 @@ from gateway.errors import LOG_UNAVAILABLE, Refused
 from gateway.live.appender import UnconfirmedAppend
 from gateway.live.confirmed import timed_out, within
 from gateway.metrics import Metrics
+from schemas.outages import Outage
 
 log = logging.getLogger(__name__)
 FIRST_RETRY_S, MAX_RETRY_S = 0.5, 10.0
@@ -69,7 +70,7 @@ class Rescue:
         # Appends of some of `entries` whose outcome decides whether they are appended again.
         self._unconfirmed = [unconfirmed] if unconfirmed is not None else []
         self._reported: list[UnconfirmedAppend] = []  # those already said to be waited on
-        self._failures = 0  # attempts the log refused since it last took some
+        self._outage = Outage()  # attempts the log refused since it last took some
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
         self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
@@ -107,27 +108,22 @@ class Rescue:
     def _failed(self, exc: Exception) -> None:
         """An attempt the log refused. Told once per outage: each client's reconnect is an
         attempt too (`ensure`), and a WARNING each was hundreds of lines; the rest at DEBUG."""
-        self._failures += 1
-        log.log(
-            logging.WARNING if self._failures == 1 else logging.DEBUG,
+        self._outage.failed(
+            log,
             "rescue of %s: %d entries still unlogged (attempt %d, retried until the log takes"
             " them; further failures at DEBUG): %r",
             self.letter_id,
             len(self.entries),
-            self._failures,
+            self._outage.attempt,
             exc,
         )
 
     def _landed(self, count: int, over: bool = True) -> None:
         """`count` entries appended: the log is back (`over`), a later outage is told anew."""
-        log.info(
-            "rescue of %s: %d entries appended after %d attempts",
-            self.letter_id,
-            count,
-            self._failures + 1,
-        )
+        msg = "rescue of %s: %d entries appended after %d attempts"
+        log.info(msg, self.letter_id, count, self._outage.attempt)
         if over:
-            self._failures = 0
+            self._outage.over()
 
     def _finish(self) -> None:
         if self._task is not asyncio.current_task():

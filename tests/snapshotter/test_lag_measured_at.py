@@ -2,7 +2,8 @@
 once and `snapshotter_lag_records` keeps its last value, so an alert on the lag never fired
 while nothing was folded (a Kafka fault review, the broker away ~2 minutes). The time of the
 last measurement moves with each measurement and stops while the log fails, which an alert on
-`time() - snapshotter_lag_measured_at_seconds` sees."""
+`time() - snapshotter_lag_measured_at_seconds` sees. An instance owning no partition measures
+nothing either: `snapshotter_partitions_owned` lets the alert leave it out."""
 
 import asyncio
 import logging
@@ -12,11 +13,15 @@ from collections.abc import Callable
 
 import pytest
 
+from eventlog.embedded import EmbeddedLog
 from schemas.events import Topic
 from schemas.settings import Settings
-from snapshotter.service import LAG_INTERVAL_S, serve
+from snapshotter.consumer import Snapshotter
+from snapshotter.service import LAG_INTERVAL_S, Owner, serve
+from snapshotter.store import Store
 from steno_collab.processes import Supervised
 from tests.eventlog.test_kafka import own_broker
+from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import LetterScript, append
 from tests.snapshotter.test_metrics import Samples, scrape, serving
 from tests.support import eventually, free_port, frozen, started_log
@@ -76,3 +81,19 @@ async def test_the_lag_measured_time_stops_while_the_broker_cannot_be_read(
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_partitions_owned_are_counted_from_assignment_to_revocation(
+    elog: EmbeddedLog, make_settings: Callable[..., Settings], store: Store
+) -> None:
+    owner = Owner(Snapshotter(make_settings(), elog, store))
+
+    def owned() -> float | None:
+        registry = owner.snapshotter.metrics.registry
+        return registry.get_sample_value("snapshotter_partitions_owned", {"topic": LETTERS})
+
+    assert owned() == 0  # a spare until assigned: its lag is never measured
+    await owner.assigned({LETTERS: frozenset({0, 1})})
+    assert owned() == 2
+    await owner.revoked({LETTERS: frozenset({0, 1})})
+    assert owned() == 0

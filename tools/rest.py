@@ -34,10 +34,11 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
 
 from eventlog import Log
 from gateway.access import Access
-from gateway.api.responses import AUTHENTICATED, errors
+from gateway.api.responses import AUTHENTICATED, ErrorOut, errors
 from gateway.auth import Claims
 from schemas import pages
 from schemas.rebuilds import snapshotter_rebuilding
@@ -91,6 +92,25 @@ RENDERED = {
     ),
     "X-Content-Type-Options": "nosniff",
 }
+
+
+TEXT = {"schema": {"type": "string"}}
+
+
+# `/replay`'s JSON, for the OpenAPI document only: the route sends tools.render.to_json's
+# bytes (as the CLI's `replay --format json`); tests/gateway/test_openapi_shapes.py checks both.
+class ReplayOut(BaseModel):
+    """The letter as it was at the instant or offset asked (now, by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+    letter_id: str
+    partition: int
+    position: int = Field(description="next offset of the partition folded in")
+    as_of: str | None = Field(description="time of the letter's last event folded")
+    base_version: int | None = Field(description="the version the replay started from")
+    updates_replayed: int
+    content: str = Field(description="plain text, blocks separated by newlines")
+    document: dict[str, Any] = Field(description='ProseMirror\'s JSON: {"type": "doc", ...}')
 
 
 # PostgreSQL refused, not answering (schemas.bounded_pg.PostgresNotAnswering is a TimeoutError),
@@ -156,7 +176,7 @@ def auditor_router(
                 "description": "a page of entries, oldest first (newest with order=desc)",
                 "headers": pages.NEXT_PAGE_HEADERS,
             },
-            422: {"description": "a bad limit or order, or a malformed cursor"},
+            422: {"model": ErrorOut, "description": "a bad limit or order, or a malformed cursor"},
         },
     )
     async def history(
@@ -200,8 +220,9 @@ def auditor_router(
         "/replay",
         responses={
             200: {
+                "model": ReplayOut,
                 "description": "the letter as it was: JSON, or rendered (`format`)",
-                "content": {"text/plain": {}, "text/html": {}},
+                "content": {"text/plain": TEXT, "text/html": TEXT},
             }
         },
     )

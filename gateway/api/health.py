@@ -15,18 +15,26 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.api.responses import errors
+from gateway.api.responses import json_error
 from gateway.api.rest import GatewayDep
 from gateway.context import Context
 from schemas.bounded_pg import BoundedPool
 from schemas.events import Topic
 
+# The scraper's token, documented by hand: `scraper` reads it from the request (see there).
+SCRAPER_TOKEN = {
+    "name": "Authorization",
+    "in": "header",
+    "required": False,
+    "description": "`Bearer <metrics_token>`, when the gateway has one",
+    "schema": {"type": "string"},
+}
 READY_REUSE_S = 1.0
 READY_TIMEOUT_S = 2.0  # per check: a store that hangs is not ready, and the probe gets an answer
 router = APIRouter()
@@ -100,7 +108,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "a check failed: each says why"}})
+@router.get(
+    "/readyz",
+    responses={503: {"model": dict[str, str], "description": "a check failed: each says why"}},
+)
 async def readyz(request: Request, gateway: GatewayDep, response: Response) -> dict[str, str]:
     readiness: Readiness = request.app.state.readiness
     checks = await readiness.checks()
@@ -111,11 +122,13 @@ async def readyz(request: Request, gateway: GatewayDep, response: Response) -> d
     return checks
 
 
-def scraper(gateway: GatewayDep, authorization: Annotated[str | None, Header()] = None) -> None:
+def scraper(request: Request, gateway: GatewayDep) -> None:
+    # The header read from the request, not as a parameter: a parameter makes FastAPI document
+    # a 422 (its validation list) that this route never answers.
     expected = gateway.ctx.settings.metrics_token
     if expected is None:
         return
-    scheme, _, token = (authorization or "").partition(" ")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     wanted = expected.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), wanted):
         gateway.ctx.metrics.refuse("unauthorized")
@@ -126,7 +139,8 @@ def scraper(gateway: GatewayDep, authorization: Annotated[str | None, Header()] 
     "/metrics",
     response_class=PlainTextResponse,
     dependencies=[Depends(scraper)],
-    responses=errors(401),
+    responses={401: json_error(401)},
+    openapi_extra={"parameters": [SCRAPER_TOKEN]},
 )
 async def metrics(gateway: GatewayDep) -> Response:
     """Prometheus' text format (a bearer token when the gateway has `metrics_token`)."""

@@ -4,11 +4,14 @@ each is one line that is not blank, cannot forge others and cannot pass for anot
 C1 control characters (line breaks, escape sequences), no line or paragraph separator (U+2028,
 U+2029), and no bidi embedding, override or isolate (U+202A..U+202E, U+2066..U+2069: "Trojan
 Source", CVE-2021-42574), which reorder what follows them on screen, no invisible character
-that joins nothing (soft hyphen, combining grapheme joiner, zero-width space, word joiner and the
-invisible operators and deprecated format characters of U+2060..U+206F, BOM, the musical
-format characters U+1D173..U+1D17A, tags outside an England, Scotland or Wales flag:
-"intro\u200b" would read as a second "intro"), nor a lone surrogate (JSON can carry one; UTF-8,
-the log's encoding, cannot).
+that joins nothing: Unicode's default-ignorable code points and format characters (category
+Cf), whichever Unicode names, such as the soft hyphen, combining grapheme joiner, zero-width
+space, word joiner, BOM, the musical format characters U+1D173..U+1D17A, those reserved for
+more of them (U+2065, U+FFF0..U+FFF8, U+E0080..U+E0FFF) and tags outside an England, Scotland or
+Wales flag: "intro\u200b" would read as a second "intro"; nor a lone surrogate (JSON can carry
+one; UTF-8, the log's encoding, cannot). The format characters that show a sign (the prepended
+concatenation marks: U+0600..U+0605, U+06DD, U+070F, U+0890, U+0891, U+08E2, U+110BD, U+110CD)
+or shape what they join (the Egyptian hieroglyph format controls U+13430..U+1343F) stay.
 Zero-width (non-)joiners stay: Persian and Indic names and emoji sequences need them, as
 Mongolian spelling needs its vowel separator (U+180E) before a final vowel. Bidi marks (U+200E,
 U+200F, U+061C) stay: right-to-left names need them, and they reorder nothing beyond
@@ -30,12 +33,52 @@ Not covered: letters of other scripts that look alike (a Cyrillic o, U+043E, in 
 import re
 import unicodedata
 
+# Default_Ignorable_Code_Point, from Unicode's DerivedCoreProperties.txt (the same from Unicode
+# 14.0, Python 3.11's, to 17.0; tests/gateway/test_names_invisible.py checks it against node's
+# \p{Default_Ignorable_Code_Point}): what shows nothing, assigned or reserved for it. Python
+# names no such property: with category Cf (`_hidden_format`), whichever Unicode it knows.
+IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+# Of those and the format characters, the ones kept, where the rule below places them: joiners,
+# bidi marks, blank space, the Mongolian vowel separator, rare format characters; variation
+# selectors (after a character they change); format characters that show a sign or shape
+# hieroglyphs (not ignorable). Tags are kept only in a flag (`_FLAG`).
+_KEPT = (
+    (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
+    (0x08E2, 0x08E2), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200C, 0x200F),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0xE0100, 0xE01EF),
+)  # fmt: skip
+
+
+def _minus(ranges: tuple[tuple[int, int], ...], kept: tuple[tuple[int, int], ...]) -> list[int]:
+    inside = {c for low, high in ranges for c in range(low, high + 1)}
+    return sorted(inside - {c for low, high in kept for c in range(low, high + 1)})
+
+
+def _escape(c: int) -> str:
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
+
+
+def _escaped(points: list[int]) -> str:
+    """`points` (ascending) as the ranges of a regex class, each end escaped."""
+    runs: list[list[int]] = []
+    for c in points:
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return "".join(_escape(a) if a == b else f"{_escape(a)}-{_escape(b)}" for a, b in runs)
+
+
+_HIDDEN = _minus(IGNORABLE, _KEPT)
 # Every range as a \x or \u escape of the BMP: the published pattern must mean the same to an
 # ECMA-262 regex (JSON Schema's), with or without its `u` flag (\U is Python's alone).
-_PUBLISHED = (
-    r"\x00-\x1f\x7f-\x9f\xad\u034f\u200b\u2028\u2029\u202a-\u202e\u2060-\u2064"
-    r"\u2066-\u206f\ufeff"
-)
+_PUBLISHED = r"\x00-\x1f\x7f-\x9f\u2028\u2029" + _escaped([c for c in _HIDDEN if c < 0x10000])
 # What shows nothing by itself, kept inside a name, and that \s leaves out (in both dialects):
 # blank space, joiners, bidi marks, the Mongolian vowel separator, rare format characters.
 _FILLER = r"\u115f"  # starts a syllable before a vowel (U+1161..U+11A7, U+D7B0..U+D7C6)
@@ -56,11 +99,13 @@ def _pairs(first: int, last: int) -> str:
 
 _MUSIC = _pairs(0x1D173, 0x1D17A)
 _SHORTHAND = _pairs(0x1BCA0, 0x1BCA3)  # the shorthand format controls: blank at an end
-# Also refused by the server: lone surrogates, and tags (U+E0000..U+E007F), which the pattern
-# cannot name in both regex dialects (nor keep in a flag).
-_NOT_IN_A_NAME = _PUBLISHED + "\U0001d173-\U0001d17a\ud800-\udfff\U000e0000-\U000e007f"
+# Also refused by the server: lone surrogates, and the astral ignorable ones but the musical
+# (tags, reserved: U+E0000..U+E0FFF), which the pattern cannot name in both regex dialects (nor
+# keep tags in a flag).
+_NOT_IN_A_NAME = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff" + _escaped(_HIDDEN)
 # The rule as a JSON Schema pattern (the OpenAPI document shows it): what a client can check.
-# It leaves to the server what it cannot say in both regex dialects: tags, lone surrogates,
+# It leaves to the server what it cannot say in both regex dialects: tags and the ignorable
+# code points past them, format characters newer than `IGNORABLE`, lone surrogates,
 # NFC, VS17..VS256 (U+E0100..U+E01EF) and which character a variation selector can change.
 ONE_LINE = (
     rf"^(?!.*(?:{_MUSIC}))"
@@ -140,10 +185,17 @@ def _shown_at_the_end(name: str) -> bool:
     return False
 
 
+def _hidden_format(name: str) -> bool:
+    """A format character not kept: one the table above may not know (a newer Unicode's)."""
+    return any(unicodedata.category(c) == "Cf" and not _within(c, _KEPT) for c in name)
+
+
 def problem(name: str) -> str | None:
     """Why `name` is not a name, to tell the client; None when it is one."""
     flagless = _FLAG.sub("\U0001f3f4", name)
     if not _ONE_LINE.fullmatch(flagless) or not _SHOWN.search(flagless):
+        return "one line of text, not blank, without control or invisible characters"
+    if _hidden_format(flagless):
         return "one line of text, not blank, without control or invisible characters"
     if _START.match(flagless) or (_END.search(flagless) and not _shown_at_the_end(flagless)):
         return "no space or character that shows nothing by itself at either end"

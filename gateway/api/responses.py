@@ -55,6 +55,13 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def json_error(code: int) -> dict[str, Any]:
+    """The `responses` entry of an error on a route whose own answer is not JSON (FastAPI puts a
+    `model` under the route's media type): the error body is JSON all the same."""
+    schema = ErrorOut.model_json_schema()
+    return {"description": WHY[code], "content": {"application/json": {"schema": schema}}}
+
+
 AUTHENTICATED = (401, 403, 422, 429)  # every route behind a token (422: its parameters)
 
 

@@ -53,6 +53,12 @@ class TokenBucket:
         self.at = now
         return max(0.0, -self.tokens / self.rate)
 
+    def refund(self, cost: float) -> None:
+        """Give back `cost` taken for what was refused after all (never above the burst)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate + cost)
+        self.at = now
+
     def wait_s(self, cost: float = 1.0) -> float:
         """Seconds until `cost` could be taken (0 if it could be now)."""
         tokens = min(self.burst, self.tokens + (self.clock() - self.at) * self.rate)
@@ -127,6 +133,10 @@ class KeyedBuckets:
             return wait
         bucket.reserve(cost)
         return None
+
+    def refund(self, key: UserKey, cost: float) -> None:
+        """Give back `cost` charged for what was refused after all."""
+        self._rearmed(key).refund(cost)
 
 
 class UserBuckets:

@@ -80,7 +80,8 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     otherwise: 4400 / 4413 for what the pre-parser or pycrdt refuse, 4403 for a read-only
     role or another user's client id, OverBudget, 4503 when the log does not take it or is
     behind (more than `append_buffer_bytes` waiting: gateway/live/intake.py); Unlogged once the
-    room took it."""
+    room took it. Refused before the room took it, it costs nothing: the budgets `admit_update`
+    charged before the owners were known are given back."""
     if not claims.can_edit:
         raise Refused(FORBIDDEN, "read_only")
     if ctx.intake.full:  # the log is behind: senders here are not read now, nor is this
@@ -96,21 +97,19 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     writer = Writer(claims)
     with ctx.update_bytes.held(user_key(claims)) as budget:
         clients, unknown = admit_update(room, claims, budget, writer.client_ids, info, len(update))
-    if unknown:  # whose they are is asked of Redis; the letter may change meanwhile
-        await room.owners.resolve(unknown, claims.sub)
-        if room.failed or room.closing:
-            raise Refused(LOG_UNAVAILABLE, "log_unavailable")
-        info = _checked(ctx, room, update)
-        clients = new_clients(info, room.shape)
-    part = room.new_part(update, info)
-    if part is None:  # the letter has all of it: answered as the request that brought it is,
-        await room.letters.flush()  # once that is in the log (it may be on its way still)
-        if room.failed:
-            raise Refused(LOG_UNAVAILABLE, "log_unavailable")
-        return
-    # Trimmed, it writes under the same new ids still (Room._receive_update): `clients` holds.
-    new, new_info = part
-    room.accept_update(writer, new, new_info, True, clients, update)  # checks the owners again
+    try:
+        part = await _owned_part(room, claims, update, info, unknown, clients)
+        if part is None:  # the letter has all of it: answered as the request that brought it
+            await room.letters.flush()  # is, once that is in the log (it may be on its way still)
+            if room.failed:
+                raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+            return
+        # Trimmed, it writes under the same new ids still (Room._receive_update): `clients` holds.
+        new, new_info, clients = part
+        room.accept_update(writer, new, new_info, True, clients, update)  # the owners again
+    except BaseException:  # refused (or the request gone) before the room took it: no cost
+        refund_update(ctx, claims, info, len(update))
+        raise
     gone: asyncio.Future[Any] = asyncio.ensure_future(room.closed.wait())  # a failed append
     waits: list[asyncio.Future[Any]] = [writer.logged, gone]
     timeout = write_wait_s(ctx.settings)
@@ -121,6 +120,35 @@ async def write_update(ctx: Context, room: Room, claims: Claims, update: bytes) 
     if not writer.logged.done():
         raise Unlogged(LOG_UNAVAILABLE, "log_unavailable")
     writer.logged.result()
+
+
+async def _owned_part(
+    room: Room,
+    claims: Claims,
+    update: bytes,
+    info: UpdateInfo,
+    unknown: list[int],
+    clients: list[int],
+) -> tuple[bytes, UpdateInfo, list[int]] | None:
+    """What of `update` the letter lacks (None: nothing), once the owners of its `unknown`
+    client ids are known (asked of Redis: the letter may change meanwhile), with its ids."""
+    if unknown:
+        await room.owners.resolve(unknown, claims.sub)
+        if room.failed or room.closing:
+            raise Refused(LOG_UNAVAILABLE, "log_unavailable")
+        info = _checked(room.ctx, room, update)
+        clients = new_clients(info, room.shape)
+    part = room.new_part(update, info)
+    return None if part is None else (*part, clients)
+
+
+def refund_update(ctx: Context, claims: Claims, info: UpdateInfo, size: int) -> None:
+    """Give back what `admit_update` charged for an update refused after all (its ids' owner
+    unknown or another user, the room failed, the request gone): a refusal costs nothing."""
+    with ctx.update_bytes.held(user_key(claims)) as budget:
+        budget.refund(size)
+    if info.split_cost:
+        ctx.split_cost.refund(user_key(claims), info.split_cost)
 
 
 def write_wait_s(settings: Settings) -> float:

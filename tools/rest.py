@@ -259,10 +259,8 @@ def auditor_router(
     async def version(letter_id: Letter, number: int) -> dict[str, Any]:
         reached = await _reached(_pg(src), letter_id)
         found = await read.version(src.pg, letter_id, number)
-        if found is None:
-            await _whole(src, letter_id, reached)  # it may be one not rebuilt yet
-            if await _folded(src, letter_id, number):  # or not folded yet, or just now
-                found = await read.version(src.pg, letter_id, number)
+        if found is None and await _look_again(src, letter_id, number, reached):
+            found = await read.version(src.pg, letter_id, number)
         if found is None:
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
@@ -298,8 +296,8 @@ def auditor_router(
                     result = await run()
                     break
                 except diffs.NoVersion as exc:
-                    await _whole(src, letter_id, await _reached(src.pg, letter_id))
-                    if not await _folded(src, letter_id, exc.number) or not tries_left:
+                    reached = await _reached(src.pg, letter_id)
+                    if not await _look_again(src, letter_id, exc.number, reached) or not tries_left:
                         raise
         except diffs.YoursUnderWay as exc:
             raise HTTPException(429, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
@@ -342,6 +340,14 @@ def _pg(src: Sources) -> Any:
 async def _reached(pg: Any, letter_id: str) -> bool:
     """Whether PostgreSQL holds the letter (without PostgreSQL nothing is to be waited for)."""
     return pg is None or await read.has_letter(pg, letter_id)
+
+
+async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) -> bool:
+    """For a version `number` just not found: 503 while the letter's rows are rebuilt or not
+    reached (`_whole`), or while it may be among the records not folded (`_folded`); True if
+    PostgreSQL holds it now (look again), False if the letter has no such version (404)."""
+    await _whole(src, letter_id, reached)
+    return await _folded(src, letter_id, number)
 
 
 async def _folded(src: Sources, letter_id: str, number: int) -> bool:

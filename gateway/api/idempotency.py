@@ -50,6 +50,10 @@ pending claim lasts the write's own bound, twice the append timeout, plus the sl
 claims are not in the log and a Redis that loses them does not get them back (no marker gate):
 a repeat then goes through, and is logged again only if the letter still lacks it there. A
 repeated Yjs update changes no document (a CRDT), only the record would be doubled.
+
+A new comment thread and a reply take it too, as an update's (`begin_unlogged`, same key
+space), their claim holding the ids the server made for the comment (`Claim.answer`), which a
+repeat answers: gateway/collab/idempotent_comments.py.
 """
 
 import asyncio
@@ -126,14 +130,14 @@ return left
 """
 )
 
-_SCHEMA = {"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
+KEY_SCHEMA = {"minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
 KeyHeader = Annotated[
     str | None,
     Header(
         alias=HEADER,
         description="Makes a retried create safe: the same request with the same key (per user,"
         " for `STENO_IDEMPOTENCY_TTL_S`) answers the first one's letter, never a second.",
-        json_schema_extra=_SCHEMA,
+        json_schema_extra=KEY_SCHEMA,
     ),
 ]
 UpdateKeyHeader = Annotated[
@@ -142,7 +146,7 @@ UpdateKeyHeader = Annotated[
         alias=HEADER,
         description="Makes a retried update safe: the same update to the same letter with the"
         " same key (per user, for `STENO_IDEMPOTENCY_TTL_S`), on any instance, is logged once.",
-        json_schema_extra=_SCHEMA,
+        json_schema_extra=KEY_SCHEMA,
     ),
 ]
 
@@ -177,9 +181,13 @@ class Claim:
     request: str  # the request's hash
     letter_id: str
     state: str
+    # A new comment's answer, the ids the server made for it (gateway/collab/idempotent_comments.py)
+    answer: dict[str, str] | None = None
 
     def encode(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        # Without an answer, as before it had one: a gateway not knowing it still reads it.
+        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(fields, separators=(",", ":")).encode()
 
 
 @dataclass(slots=True)
@@ -336,8 +344,18 @@ async def begin_update(
     ends: `settling(ticket, unknown=None)`), or None: the same request was logged before (answer
     it again). Else 400, 409 (in flight), 422 (the key with another request) or 503 (no
     Redis). `answer_within_s`: how long the write takes at most (its pending claim's life)."""
-    key = _key(redis, claims, header)
     mine = Claim(update_digest(letter_id, update), letter_id, PENDING)
+    claimed = await begin_unlogged(redis, claims, header, mine, ttl_s, answer_within_s)
+    return claimed if isinstance(claimed, Ticket) else None
+
+
+async def begin_unlogged(
+    redis: Any, claims: Claims, header: str, mine: Claim, ttl_s: int, answer_within_s: float
+) -> Ticket | Claim:
+    """Claim `header` for `mine`, a request whose claim the log does not keep (not restored:
+    no marker gate): a Ticket, or the claim the same request settled `done` before (answer it
+    again). Else 400, 409 (in flight), 422 (the key with another request) or 503 (no Redis)."""
+    key = _key(redis, claims, header)
     keys = (key, restored_idempotency_key(scoped_hash(key)))
     try:
         held = await redis.eval(
@@ -349,7 +367,7 @@ async def begin_update(
     if found is None:
         return Ticket(redis, key, mine, ttl_s)
     if found.state == DONE:
-        return None
+        return found
     raise HTTPException(409, IN_PROGRESS, retry_after(1))
 
 

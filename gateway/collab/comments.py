@@ -10,15 +10,18 @@ the text; a thread whose text is gone is `detached`.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
+from gateway.collab import idempotent_comments
 from gateway.collab.comment_input import NewComment, NewThread
+from gateway.collab.idempotent_comments import CommentKeyHeader
 from gateway.collab.resolving import set_resolved
 from gateway.collab.shared import Collab
 from gateway.collab.thread_listing import threads
 from gateway.collab.thread_writes import create_thread, delete, edit, reply
+from schemas.ids import uuid7
 
 # The operations, for the app channel (channel.py).
 __all__ = [
@@ -51,18 +54,44 @@ CHANGE = errors(*AUTHENTICATED, 404, 503, 504)
 WRITE = errors(*AUTHENTICATED, 400, 404, 409, 413, 503, 504)
 
 
-@router.post(BASE, status_code=201, responses=WRITE)
+@router.post(BASE, status_code=201, responses={**WRITE, **idempotent_comments.RESPONSES})
 async def post_thread(
-    letter_id: str, data: NewThread, collab: CollabDep, claims: ClaimsDep
+    letter_id: str,
+    data: NewThread,
+    collab: CollabDep,
+    claims: ClaimsDep,
+    response: Response,
+    idempotency_key: CommentKeyHeader = None,
 ) -> dict[str, Any]:
-    return await create_thread(collab, claims, letter_id, data)
+    """201 `{thread_id, comment_id}` once the comment is in the log. With an `Idempotency-Key`,
+    the same request again answers the same ids (idempotent_comments.py)."""
+    ids = {"thread_id": uuid7(), "comment_id": uuid7()}
+    return await idempotent_comments.once(
+        collab, claims, idempotency_key, response, letter_id, None, data, ids,
+        lambda made: create_thread(collab, claims, letter_id, data, **made),
+    )  # fmt: skip
 
 
-@router.post(BASE + "/{thread_id}/replies", status_code=201, responses=WRITE)
+@router.post(
+    BASE + "/{thread_id}/replies",
+    status_code=201,
+    responses={**WRITE, **idempotent_comments.RESPONSES},
+)
 async def post_reply(
-    letter_id: str, thread_id: str, data: NewComment, collab: CollabDep, claims: ClaimsDep
+    letter_id: str,
+    thread_id: str,
+    data: NewComment,
+    collab: CollabDep,
+    claims: ClaimsDep,
+    response: Response,
+    idempotency_key: CommentKeyHeader = None,
 ) -> dict[str, Any]:
-    return await reply(collab, claims, letter_id, thread_id, data)
+    """201 `{comment_id}` once the reply is in the log; with an `Idempotency-Key`, as a thread."""
+    return await idempotent_comments.once(
+        collab, claims, idempotency_key, response, letter_id, thread_id, data,
+        {"comment_id": uuid7()},
+        lambda made: reply(collab, claims, letter_id, thread_id, data, **made),
+    )  # fmt: skip
 
 
 @router.post(BASE + "/{thread_id}/resolve", responses=CHANGE)

@@ -15,14 +15,21 @@ from schemas.ids import uuid7
 
 
 async def create_thread(
-    collab: Collab, claims: Claims, letter_id: str, data: Any
+    collab: Collab,
+    claims: Claims,
+    letter_id: str,
+    data: Any,
+    thread_id: str | None = None,
+    comment_id: str | None = None,
 ) -> dict[str, Any]:
+    """A new thread; its ids are made here unless given (a keyed request's, claimed before:
+    idempotent_comments.py)."""
     req: NewThread = parse(NewThread, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
     room_for_one_more(collab, await stored(collab, letter_id, for_cap=True))
     at, (anchor, where) = await comment_anchors.anchor(collab, letter_id, req.anchor)
-    thread_id, comment_id = uuid7(), uuid7()
+    thread_id, comment_id = thread_id or uuid7(), comment_id or uuid7()
     event = CommentCreated(
         thread_id=thread_id,
         comment_id=comment_id,
@@ -38,14 +45,19 @@ async def create_thread(
 
 
 async def reply(
-    collab: Collab, claims: Claims, letter_id: str, thread_id: str, data: Any
+    collab: Collab,
+    claims: Claims,
+    letter_id: str,
+    thread_id: str,
+    data: Any,
+    comment_id: str | None = None,
 ) -> dict[str, Any]:
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
     threads, _ = await located(collab, letter_id, thread_id)  # one read for both checks
     room_for_one_more(collab, threads)
-    comment_id = uuid7()
+    comment_id = comment_id or uuid7()
     event = CommentReplied(
         thread_id=thread_id, comment_id=comment_id, author=user_ref(claims), **content
     )

@@ -1,0 +1,103 @@
+"""`Idempotency-Key` on `POST .../comments` (a new thread) and `POST .../{thread}/replies`: a
+post retried after an answer that never came (a dropped connection, a timed-out proxy) makes
+one comment, as a keyed letter create makes one letter.
+
+As `begin_update` (gateway/api/idempotency.py), in the same per-user key space (the key used
+before for a letter, an update or another comment route is 422): the claim holds the hash of
+the letter, the thread (a reply's) and the parsed body, and the ids the server makes for the new
+comment, so that the same request again answers them. Only the claimer appends, so concurrent
+repeats make one comment; while it is in flight a repeat answers 409 with Retry-After; once it
+is logged the same 201 with `Idempotent-Replayed: true`, appending nothing. A refusal (403,
+404, 409 letter full, 413, 422, 503 from the log or the room) frees the key: nothing was
+appended. Not confirmed in time (504) or cut off mid-append: the claim stays pending until it
+lapses (twice the append timeout, the projector wait and `PENDING_SLACK_S`), then a repeat goes
+through: it makes a second comment if the first landed after all (the 504's "check before
+retrying" stands). Without Redis a keyed post answers 503, as a keyed letter create does: the
+guarantee cannot be given. The claims are not in the log: a Redis that lost them lets a repeat
+through. App channel commands carry no key: their `id` only pairs an answer with its command
+on one connection, and the gateway keeps no record of it.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Header, Response
+from pydantic import BaseModel
+
+from eventlog.errors import LogError
+from gateway.api import idempotency
+from gateway.api.idempotency import DONE, HEADER, KEY_SCHEMA, PENDING, REPLAYED, Claim, digest
+from gateway.api.responses import WHY
+from gateway.auth import Claims
+from gateway.collab.shared import CATCH_UP_S, Collab, CollabError
+from schemas.settings import Settings
+
+Ids = dict[str, str]
+CommentKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Makes a retried comment safe: the same request with the same key (per"
+        " user, for `STENO_IDEMPOTENCY_TTL_S`) answers the first one's ids, never a second"
+        " comment.",
+        json_schema_extra=KEY_SCHEMA,
+    ),
+]
+
+
+def _responses() -> dict[int | str, dict[str, Any]]:
+    """A keyed create's answers (201 replayed, 400, 409 in flight, 422 reused); its 409 also
+    the route's own (a letter full of comments)."""
+    keyed = idempotency.responses(201)
+    in_flight = keyed[409]
+    keyed[409] = {**in_flight, "description": f"{WHY[409]}; or {in_flight['description']}"}
+    return keyed
+
+
+RESPONSES = _responses()
+
+
+def answer_within_s(settings: Settings) -> float:
+    """How long a comment write takes at most: the wait for this instance's edits to be logged
+    and the append (an append timeout each), and the projector wait of its checks."""
+    return 2 * settings.append_timeout_s + CATCH_UP_S
+
+
+async def once(
+    collab: Collab,
+    claims: Claims,
+    header: str | None,
+    response: Response,
+    letter_id: str,
+    thread_id: str | None,
+    body: BaseModel,
+    ids: Ids,
+    write: Callable[[Ids], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """`write(ids)` (it answers `ids`), once per `header` for the same request: a new thread of
+    `letter_id` (`thread_id` None) or a reply in `thread_id`, with `body`; without a header,
+    just the write."""
+    if header is None:
+        return await write(ids)
+    ctx, comment = collab.ctx, body.model_dump(mode="json", by_alias=True)
+    request = {"letter": letter_id, "thread": thread_id, "comment": comment}
+    mine = Claim(digest(claims, request), letter_id, PENDING, ids)
+    claimed = await idempotency.begin_unlogged(
+        ctx.redis, claims, header, mine, ctx.settings.idempotency_ttl_s,
+        answer_within_s(ctx.settings),
+    )  # fmt: skip
+    if isinstance(claimed, Claim):  # logged by the same request before: its answer again
+        response.headers[REPLAYED] = "true"
+        return dict(claimed.answer or {})
+    # Anything else raised (cancelled mid-append, Redis failing) leaves it pending till it lapses.
+    try:
+        answer = await write(ids)
+    except CollabError as exc:
+        if exc.status != 504:  # refused before the append, or by the log: nothing written
+            await claimed.release()
+        raise  # 504: it may land, pending until it lapses
+    except LogError:  # a read its checks needed (its own append's answers as a CollabError)
+        await claimed.release()
+        raise
+    await claimed.settle(DONE)
+    return answer

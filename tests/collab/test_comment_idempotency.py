@@ -1,0 +1,230 @@
+"""`Idempotency-Key` on a new comment thread and on a reply (gateway/collab/idempotent_comments.py):
+a post retried after an answer that never came makes one comment. A gateway with Redis and the
+projector on the embedded log; FaultyLog holds or fails the gateway's appends."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from eventlog.factory import open_log
+from gateway.api.idempotency import IN_PROGRESS, PENDING_SLACK_S, REUSED
+from schemas import keys
+from schemas.events import Topic
+from schemas.settings import Settings
+from tests.gateway.faults import FaultyLog
+from tests.gateway.harness import Running, running_gateway, types_of
+from tests.projector.support import projector
+from tests.support import eventually
+
+TIMEOUT_S = 2.0  # append_timeout_s: a held append answers 504 after it
+TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days."
+THREAD = {"body": "check this", "anchor": {"from": 10, "to": 19}}
+
+
+@dataclass
+class Stack:
+    gw: Running
+    log: FaultyLog
+    redis: aioredis.Redis
+    http: httpx.AsyncClient
+
+    async def post(
+        self, path: str, body: dict[str, Any], key: str | None, role: str = "editor"
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.gw.token(user='u1', role=role)}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return await self.http.post(path, json=body, headers=headers)
+
+    async def comments(self, letter: str) -> list[str]:
+        """The letter's comment ids, as the listing has them."""
+        token = self.gw.token(user="u1")
+        r = await self.http.get(
+            f"/v1/letters/{letter}/comments", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 200, r.text
+        return [c["comment_id"] for t in r.json()["threads"] for c in t["comments"]]
+
+    async def logged(self, letter: str) -> list[str]:
+        """The letter's comment events in the log."""
+        found = types_of(await self.gw.records(Topic.LETTERS, letter))
+        return [t for t in found if t.startswith("comment.")]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(tmp_path: Path, redis_db: str) -> AsyncIterator[Stack]:
+    settings = Settings(data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2,
+                        database_url=None, append_timeout_s=TIMEOUT_S)  # fmt: skip
+    real = open_log(settings)
+    await real.start()
+    log = FaultyLog(real)
+    redis = aioredis.Redis.from_url(redis_db)
+    try:
+        async with (
+            projector(settings, real),
+            running_gateway(settings, log, redis) as gw,
+            httpx.AsyncClient(base_url=gw.http, timeout=30) as http,
+        ):
+            yield Stack(gw, log, redis, http)
+    finally:
+        log.gate.set()  # a test that failed holding appends: the gateway's drain waits for them
+        log.broken = False
+        await redis.aclose()
+        await real.close()
+
+
+async def test_a_retry_after_success_answers_the_same_ids_and_appends_nothing(
+    stack: Stack,
+) -> None:
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    made = await stack.post(base, THREAD, "thread-1")
+    assert made.status_code == 201 and "Idempotent-Replayed" not in made.headers, made.text
+    again = await stack.post(base, THREAD, "thread-1")
+    assert (again.status_code, again.json()) == (201, made.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    replies = f"{base}/{made.json()['thread_id']}/replies"
+    answered = await stack.post(replies, {"body": "agreed"}, "reply-1")
+    assert answered.status_code == 201, answered.text
+    again = await stack.post(replies, {"body": "agreed"}, "reply-1")
+    assert (again.status_code, again.json()) == (201, answered.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    ids = [made.json()["comment_id"], answered.json()["comment_id"]]
+    assert await stack.comments(letter) == ids
+    assert await stack.logged(letter) == ["comment.created", "comment.replied"]
+
+
+async def test_repeats_while_the_first_is_in_flight_make_one_comment(stack: Stack) -> None:
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    stack.log.gate.clear()  # the first's append waits in the log: its client retries meanwhile
+    first = asyncio.create_task(stack.post(base, THREAD, "thread-2"))
+    await eventually(lambda: stack.log.waiting > 0)
+    repeats = await asyncio.gather(*(stack.post(base, THREAD, "thread-2") for _ in range(4)))
+    for r in repeats:
+        assert (r.status_code, r.json()) == (409, {"detail": IN_PROGRESS})
+        assert int(r.headers["Retry-After"]) >= 1
+    stack.log.gate.set()
+    made = await first
+    assert made.status_code == 201, made.text
+    # Sent at once, the repeats after it all answer it: one comment in all.
+    repeats = await asyncio.gather(*(stack.post(base, THREAD, "thread-2") for _ in range(4)))
+    assert {(r.status_code, r.headers["Idempotent-Replayed"]) for r in repeats} == {(201, "true")}
+    assert all(r.json() == made.json() for r in repeats)
+    # Five firsts at once, the log not held: one makes it, each other is 409 or answers it.
+    racing = await asyncio.gather(*(stack.post(base, THREAD, "thread-2b") for _ in range(5)))
+    made_b = [r for r in racing if r.status_code == 201 and "Idempotent-Replayed" not in r.headers]
+    assert len(made_b) == 1, [r.text for r in racing]
+    for r in racing:
+        assert r.status_code == 409 or (r.status_code, r.json()) == (201, made_b[0].json())
+    ids = [made.json()["comment_id"], made_b[0].json()["comment_id"]]
+    assert await stack.comments(letter) == ids
+    assert await stack.logged(letter) == ["comment.created"] * 2
+
+
+async def test_the_key_with_another_request_is_422(stack: Stack) -> None:
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    made = (await stack.post(base, THREAD, "thread-3")).json()
+    replies = f"{base}/{made['thread_id']}/replies"
+    for path, body in (
+        (base, {**THREAD, "body": "another body"}),
+        (base, {**THREAD, "anchor": {"from": 0, "to": 4}}),
+        (replies, {"body": "check this"}),  # another route
+    ):
+        r = await stack.post(path, body, "thread-3")
+        assert (r.status_code, r.json()) == (422, {"detail": REUSED})
+    # A key used for a letter is another request too.
+    r = await stack.http.post(
+        "/v1/letters",
+        json={"firm_id": "firm-a", "title": "T"},
+        headers={
+            "Authorization": f"Bearer {stack.gw.token(user='u1')}",
+            "Idempotency-Key": "thread-3",
+        },
+    )
+    assert (r.status_code, r.json()) == (422, {"detail": REUSED})
+    assert await stack.comments(letter) == [made["comment_id"]]
+
+
+async def test_a_refusal_frees_the_key(stack: Stack) -> None:
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    claim = keys.idempotency_key("firm-a", "u1", "thread-4")
+    refused = await stack.post(base, THREAD, "thread-4", role="viewer")
+    assert refused.status_code == 403
+    assert await stack.redis.get(claim) is None
+    blank = {**THREAD, "body": "   "}
+    refused = await stack.post(base, blank, "thread-4")
+    assert (refused.status_code, refused.json()) == (422, {"detail": "comment body is empty"})
+    assert await stack.redis.get(claim) is None
+    stack.log.broken = True  # the log refuses the append: nothing written
+    refused = await stack.post(base, THREAD, "thread-4")
+    assert refused.status_code == 503, refused.text
+    assert await stack.redis.get(claim) is None
+    stack.log.broken = False
+    made = await stack.post(base, THREAD, "thread-4")
+    assert made.status_code == 201 and "Idempotent-Replayed" not in made.headers
+    again = await stack.post(base, THREAD, "thread-4")  # claimed by the one that made it
+    assert (again.status_code, again.json()) == (201, made.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # A reply refused (no such thread) frees its key as well.
+    missing = await stack.post(f"{base}/no-such-thread/replies", {"body": "hm"}, "reply-4")
+    assert missing.status_code == 404
+    assert await stack.redis.get(keys.idempotency_key("firm-a", "u1", "reply-4")) is None
+    assert await stack.logged(letter) == ["comment.created"]
+
+
+async def test_one_the_log_did_not_confirm_stays_claimed_until_it_lapses(stack: Stack) -> None:
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    stack.log.gate.clear()
+    unconfirmed = await stack.post(base, THREAD, "thread-5")
+    assert unconfirmed.status_code == 504, unconfirmed.text
+    claim = keys.idempotency_key("firm-a", "u1", "thread-5")
+    assert 0 < await stack.redis.ttl(claim) <= 2 * TIMEOUT_S + 2 + PENDING_SLACK_S + 1
+    retry = await stack.post(base, THREAD, "thread-5")  # it may still land: not a second one
+    assert (retry.status_code, retry.json()) == (409, {"detail": IN_PROGRESS})
+    stack.log.gate.set()
+    await eventually(lambda: stack.comments(letter))  # the first landed late
+    assert await stack.logged(letter) == ["comment.created"]
+
+
+async def test_without_redis_a_keyed_comment_is_503(tmp_path: Path) -> None:
+    async with running_gateway(Settings(data_dir=tmp_path / "steno", partitions=2)) as gw:
+        letter = await gw.create_letter(TEXT)
+        headers = {"Authorization": f"Bearer {gw.token(user='u1')}"}
+        async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+
+            async def post(key: str) -> httpx.Response:
+                headers["Idempotency-Key"] = key
+                return await http.post(
+                    f"/v1/letters/{letter}/comments", json=THREAD, headers=headers
+                )
+
+            r = await post("thread-6")
+            assert r.status_code == 503 and "needs Redis" in r.json()["detail"], r.text
+            assert (await post("bad key")).status_code == 400
+
+
+async def test_the_openapi_document_lists_the_header_and_its_answers(stack: Stack) -> None:
+    paths = stack.gw.app.openapi()["paths"]
+    for path in (
+        "/v1/letters/{letter_id}/comments",
+        "/v1/letters/{letter_id}/comments/{thread_id}/replies",
+    ):
+        operation = paths[path]["post"]
+        assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]
+        answers = operation["responses"]
+        assert {"400", "409", "422"} <= set(answers)
+        assert "Idempotent-Replayed" in answers["201"]["headers"]
+        assert "Retry-After" in answers["409"]["headers"]
+        assert "full of comments" in answers["409"]["description"]

@@ -228,15 +228,18 @@ export class Api {
   createLetter(title: string, content: string, key?: string): Promise<LetterSummary> {
     const body: Record<string, string> = { firm_id: this.session.claims.firmId, title }
     if (content) body.content = content
-    if (!key) return this.call('POST', '/v1/letters', body)
-    return this.call<LetterSummary>('POST', '/v1/letters', body, false, { 'Idempotency-Key': key }).catch(
-      (error: unknown) => {
-        // A gateway without Redis refuses every keyed create, appending nothing
-        // (gateway/api/idempotency.py `_key`): sent without the key, as before keys.
-        if (!(error instanceof ApiError && error.status === 503 && NO_KEYS.test(error.message))) throw error
-        return this.call<LetterSummary>('POST', '/v1/letters', body)
-      },
-    )
+    return this.keyed('/v1/letters', body, key)
+  }
+
+  /** A POST that creates something, with `key` as its `Idempotency-Key` (if given). */
+  private keyed<T>(path: string, body: unknown, key?: string): Promise<T> {
+    if (!key) return this.call('POST', path, body)
+    return this.call<T>('POST', path, body, false, { 'Idempotency-Key': key }).catch((error: unknown) => {
+      // A gateway without Redis refuses every keyed create, appending nothing
+      // (gateway/api/idempotency.py `_key`): sent without the key, as before keys.
+      if (!(error instanceof ApiError && error.status === 503 && NO_KEYS.test(error.message))) throw error
+      return this.call<T>('POST', path, body)
+    })
   }
 
   getLetter(id: string): Promise<Letter> {
@@ -247,22 +250,27 @@ export class Api {
     return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/comments`)
   }
 
+  /** `key`: the `Idempotency-Key` of this form fill (as `createLetter`'s). */
   createComment(
     id: string,
     body: string,
     anchor: CommentAnchor,
     mentions: string[],
+    key?: string,
   ): Promise<{ thread_id: string; comment_id: string }> {
-    return this.call('POST', `/v1/letters/${encodeURIComponent(id)}/comments`, {
-      body,
-      anchor,
-      mentions,
-    })
+    return this.keyed(`/v1/letters/${encodeURIComponent(id)}/comments`, { body, anchor, mentions }, key)
   }
 
-  reply(id: string, thread: string, body: string, mentions: string[]): Promise<{ comment_id: string }> {
+  /** `key`: the `Idempotency-Key` of this form fill (as `createLetter`'s). */
+  reply(
+    id: string,
+    thread: string,
+    body: string,
+    mentions: string[],
+    key?: string,
+  ): Promise<{ comment_id: string }> {
     const path = `/v1/letters/${encodeURIComponent(id)}/comments/${encodeURIComponent(thread)}/replies`
-    return this.call('POST', path, { body, mentions })
+    return this.keyed(path, { body, mentions }, key)
   }
 
   setResolved(id: string, thread: string, resolved: boolean): Promise<unknown> {

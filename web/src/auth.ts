@@ -6,6 +6,8 @@
 import { tabStore } from './storage'
 
 const STORAGE_KEY = 'steno.token'
+// The demo user whose token this tab got from /dev/token (dev mode): it may mint the next one.
+const DEV_USER_KEY = 'steno.dev-user'
 
 export interface Claims {
   sub: string
@@ -70,20 +72,38 @@ export function currentSession(): Session | null {
     const session = sessionFrom(fromQuery)
     if (session) {
       tabStore.setItem(STORAGE_KEY, fromQuery)
+      tabStore.removeItem(DEV_USER_KEY)
       return session
     }
   }
   return sessionFrom(tabStore.getItem(STORAGE_KEY))
 }
 
-export function storeToken(token: string): Session | null {
+/** `devUser`: the demo user /dev/token minted it for; a token from anywhere else has none. */
+export function storeToken(token: string, devUser?: string): Session | null {
   const session = sessionFrom(token)
-  if (session) tabStore.setItem(STORAGE_KEY, token)
+  if (session) {
+    tabStore.setItem(STORAGE_KEY, token)
+    if (devUser) tabStore.setItem(DEV_USER_KEY, devUser)
+    else tabStore.removeItem(DEV_USER_KEY)
+  }
   return session
 }
 
 export function signOut(): void {
   tabStore.removeItem(STORAGE_KEY)
+  tabStore.removeItem(DEV_USER_KEY)
+}
+
+/** Whether this tab's token came from /dev/token: the next can be minted there too. */
+export function devMinted(): boolean {
+  return tabStore.getItem(DEV_USER_KEY) !== null
+}
+
+/** A new token of this tab's demo user from /dev/token (dev mode), or null if it has none. */
+export async function remintDev(): Promise<Session | null> {
+  const user = tabStore.getItem(DEV_USER_KEY)
+  return user ? devLogin(user) : null
 }
 
 /**
@@ -149,7 +169,7 @@ export async function devLogin(userId: string): Promise<Session> {
   })
   if (!response.ok) throw new Error(`dev login refused (${response.status})`)
   const { token } = (await response.json()) as { token: string }
-  const session = storeToken(token)
+  const session = storeToken(token, userId)
   if (!session) throw new Error('the gateway minted a token this page cannot read')
   return session
 }

@@ -110,3 +110,26 @@ export function randomKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16))
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
 }
+
+/** `run` once `ms` passed without a `poke()` (edits paused). A poke only moves the deadline: one
+ * timer at a time, re-armed for the rest of the wait when it fires early, so a burst of
+ * keystrokes costs no timer each. */
+export function afterQuiet(ms: number, run: () => void): { poke(): void; cancel(): void } {
+  let due = 0
+  let timer = 0
+  const fire = (): void => {
+    const left = due - Date.now()
+    timer = left > 0 ? window.setTimeout(fire, left) : 0
+    if (!timer) run()
+  }
+  return {
+    poke() {
+      due = Date.now() + ms
+      if (!timer) timer = window.setTimeout(fire, ms)
+    },
+    cancel() {
+      clearTimeout(timer)
+      timer = 0
+    },
+  }
+}

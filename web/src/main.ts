@@ -4,7 +4,14 @@
 import './styles.css'
 
 import { Api } from './api'
-import { askHostBeforeExpiry, currentSession, listenForHostToken, signOut, type Session } from './auth'
+import {
+  askHostBeforeExpiry,
+  currentSession,
+  listenForHostToken,
+  remintDev,
+  signOut,
+  type Session,
+} from './auth'
 import { h, replaceChildren } from './dom'
 import { editorView, type Mounted } from './views/editor'
 import { lettersView } from './views/letters'
@@ -89,7 +96,7 @@ async function render(): Promise<void> {
   if (letterId) {
     const focus = justCreated === letterId
     justCreated = null
-    const view = await editorView(api, session, letterId, focus)
+    const view = await editorView(api, session, letterId, focus, remint)
     if (letterRoute() !== letterId) return view.destroy() // navigated away while loading
     mounted = view
     shown = { hash: location.hash, letterId }
@@ -144,9 +151,10 @@ function renderWho(): void {
   )
 }
 
-// A token from the host app signs in, or renews the session of the same user in place (the
-// open connection takes it; after a 4401 "expired" close, it reconnects with it).
-listenForHostToken((next) => {
+// A token from the host app (or, in dev mode, /dev/token again) signs in, or renews the session
+// of the same user in place (the open connection takes it; after a 4401 "expired" close, it
+// reconnects with it).
+function takeToken(next: Session): void {
   // The same user, firm and role: renewed in place. A changed role (or anything else) opens the
   // page again as the new session: the gateway renews only the same identity in place.
   const sameIdentity =
@@ -165,7 +173,16 @@ listenForHostToken((next) => {
   } else {
     void render()
   }
-})
+}
+listenForHostToken(takeToken)
+
+/** Dev mode, the letter's token expired: mint the next at /dev/token, as a host would hand it. */
+function remint(): void {
+  remintDev().then(
+    (next) => next && takeToken(next),
+    () => undefined, // no longer in dev mode: the letter turns read-only as without a host
+  )
+}
 
 // In-page links ("← Letters", the brand, a mention of another letter) ask before they leave a
 // letter with pending edits; declined, nothing happens (no history entry either).

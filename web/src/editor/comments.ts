@@ -6,7 +6,7 @@ import type { Editor } from '@tiptap/core'
 
 import { ApiError, NotAvailable, Unreachable, type Api, type Comment, type Thread } from '../api'
 import type { Claims } from '../auth'
-import { h, instantTime, replaceChildren, submitOnce } from '../dom'
+import { h, instantTime, randomKey, replaceChildren, submitOnce } from '../dom'
 import {
   anchorRange,
   lostAnchors,
@@ -58,6 +58,8 @@ export function commentsPanel(
     return [...everyone.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
   const drafts = new Map<string, string>() // thread id -> unsent reply
+  // thread id -> the Idempotency-Key of its reply box's fill (kept while the list is rebuilt)
+  const replyKeys = new Map<string, string>()
   const edits = new Map<string, string>() // comment id -> its text being edited
   const confirming = new Set<string>() // comment ids whose Delete asks "sure?"
   let loaded: Thread[] = []
@@ -271,11 +273,19 @@ export function commentsPanel(
       mentionPicker(box, people),
       h('button', { type: 'submit' }, 'Reply'),
     )
+    // One key per fill, as the letter-create form: a retry of the same reply is answered with
+    // the comment the first try made; an edited reply is another comment.
+    form.addEventListener('input', () => replyKeys.delete(thread.thread_id))
     submitOnce(form, async () => {
+      const id = thread.thread_id
       const body = box.value.trim()
       if (!body) return
-      drafts.delete(thread.thread_id)
-      await act(() => api.reply(letterId, thread.thread_id, body, mentionsIn(body, people())))
+      const key = replyKeys.get(id) ?? randomKey()
+      replyKeys.set(id, key)
+      drafts.delete(id) // before the reload that shows the reply: its box comes back empty
+      const sent = await act(() => api.reply(letterId, id, body, mentionsIn(body, people()), key))
+      if (sent) replyKeys.delete(id)
+      else if (!drafts.has(id)) drafts.set(id, box.value) // kept for the retry if the list is rebuilt
     })
     return form
   }
@@ -332,14 +342,16 @@ export function commentsPanel(
     if (loaded.some((t) => t.detached && !asked.has(t.thread_id))) reloadBack() // else none to ask about
   })
 
-  async function act(call: () => Promise<unknown>): Promise<void> {
+  /** Whether `call` succeeded (the threads are then reloaded). */
+  async function act(call: () => Promise<unknown>): Promise<boolean> {
     try {
       await call()
     } catch (error) {
       say(status, error instanceof ApiError ? `The server refused: ${error.message}` : String(error), error)
-      return
+      return false
     }
     await refresh()
+    return true
   }
 
   // A thread's anchor names characters this page has not received yet (typed just before the
@@ -391,6 +403,10 @@ function newThreadForm(
   editor.on('selectionUpdate', showTarget)
   showTarget()
   const form = h('form', { class: 'new-thread' }, target, box, mentionPicker(box, people), submit)
+  // One key per fill, as the letter-create form: a retry of the same comment (after no answer)
+  // is answered with the thread the first try made; an edited comment is another thread.
+  let key: string | null = null
+  form.addEventListener('input', () => (key = null))
   submitOnce(form, async () => {
     const { from, to, empty } = editor.state.selection
     const body = box.value.trim()
@@ -405,7 +421,9 @@ function newThreadForm(
       to: textOffset(editor.state.doc, to),
     }
     try {
-      await api.createComment(letterId, body, anchor, mentionsIn(body, people()))
+      key ??= randomKey()
+      await api.createComment(letterId, body, anchor, mentionsIn(body, people()), key)
+      key = null
       box.value = ''
       done()
     } catch (error) {

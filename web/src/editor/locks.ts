@@ -19,7 +19,7 @@ import type { WebsocketProvider } from 'y-websocket'
 
 import { ApiError, NotAvailable, Unreachable, type Api, type LockHolder } from '../api'
 import type { Session } from '../auth'
-import { h, replaceChildren } from '../dom'
+import { afterQuiet, h, replaceChildren } from '../dom'
 import type { AppMessage } from './appchannel'
 import { userColor, WRITER_ROLES } from './collab'
 import { showLocks, type Lock } from './lock-marks'
@@ -250,11 +250,9 @@ export function sectionLocks(
     }
     if (gone.length) changed()
   }
-  let goneTimer = 0
-  function scheduleGone(): void {
-    clearTimeout(goneTimer)
-    goneTimer = window.setTimeout(releaseGone, GONE_AFTER_MS)
-  }
+  // Once the edits pause: every keystroke only moves the deadline of one timer (afterQuiet).
+  const goneCheck = afterQuiet(GONE_AFTER_MS, releaseGone)
+  const scheduleGone = (): void => goneCheck.poke()
   const onTransaction = ({ transaction }: { transaction: Transaction }): void => {
     if (!transaction.docChanged) return
     const sync = transaction.getMeta(ySyncPluginKey) as { isChangeOrigin?: boolean } | undefined
@@ -308,7 +306,7 @@ export function sectionLocks(
       else void refresh() // takes again what lapsed meanwhile (if nobody else has it)
     },
     destroy() {
-      clearTimeout(goneTimer)
+      goneCheck.cancel()
       releaseAll()
       window.removeEventListener('pagehide', releaseAll)
       window.clearInterval(tick)

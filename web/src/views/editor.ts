@@ -2,11 +2,10 @@
 // connection state, and the comments and history side panels.
 
 import type { Editor } from '@tiptap/core'
-import type { Awareness } from 'y-protocols/awareness'
 import type { WebsocketProvider } from 'y-websocket'
 
 import { ApiError, type Api } from '../api'
-import { hostWindow, type Session } from '../auth'
+import { decodeClaims, devMinted, hostWindow, type Session } from '../auth'
 import { h, initials, replaceChildren } from '../dom'
 import { rememberLetter } from '../recent'
 import { actorId, actorName, onAppMessage, sendAppMessage, type AppMessage } from '../editor/appchannel'
@@ -27,6 +26,8 @@ import {
 import { MENTIONED } from './mentions'
 
 const SAVING_AFTER_MS = 800
+const EXPIRED = 4401
+const EXPIRY_SLACK_MS = 5_000 // the gateway's clock may run a little ahead of this one
 
 export interface Mounted {
   element: HTMLElement
@@ -39,12 +40,14 @@ export interface Mounted {
   destroy(): void
 }
 
-/** `focus`: put the caret in the letter once it has arrived (it was just created). */
+/** `focus`: put the caret in the letter once it has arrived (it was just created). `remint`: in
+ * dev mode, get this tab's next token from /dev/token (it comes back through `renew`). */
 export async function editorView(
   api: Api,
   session: Session,
   letterId: string,
   focus = false,
+  remint: () => void = () => {},
 ): Promise<Mounted> {
   let title = 'Untitled letter'
   try {
@@ -60,7 +63,7 @@ export async function editorView(
   const collab = connect(session, letterId, mount, await userColor(session.claims.sub))
   const badge = connectionBadge(collab.provider)
   const presence = presencePanel(
-    collab.provider.awareness,
+    collab.provider,
     mount,
     () => readPendingInput(collab.editor.isDestroyed ? null : collab.editor.view),
     () => (collab.editor.isDestroyed ? null : collab.editor.state.doc),
@@ -74,8 +77,15 @@ export async function editorView(
   const readOnly = !WRITER_ROLES.has(session.claims.role)
   // Every role's letter takes the caret again once synced (read-only.ts keeps it unchanged).
   // Expired or revoked: no comment or lock can be sent either (the server answers 401/403).
+  // Dev mode: the token came from /dev/token, which mints the next one when it expires (only
+  // then: a fresh token refused, a changed secret, is not minted again and again).
+  const onExpired = ({ code }: { code: number }): void => {
+    const exp = decodeClaims(String(collab.provider.params.token))?.exp ?? 0
+    if (code === EXPIRED && devMinted() && exp * 1000 <= Date.now() + EXPIRY_SLACK_MS) remint()
+  }
+  collab.provider.on('closed', onExpired)
   const refusal = refusalNotice(collab.provider, collab.editor, {
-    renewable: hostWindow() !== null,
+    renewable: hostWindow() !== null || devMinted(),
     pending: () => badge.pending(),
     onSession(why) {
       comments.setClosed(why)
@@ -148,6 +158,7 @@ export async function editorView(
           { class: 'panel', 'aria-labelledby': 'users-heading' },
           h('h2', { id: 'users-heading' }, 'Here now'),
           presence.users,
+          presence.stale,
           notices,
         ),
         locks.element,
@@ -175,6 +186,7 @@ export async function editorView(
     },
     destroy() {
       presence.stop()
+      collab.provider.off('closed', onExpired)
       refusal.stop()
       badge.stop()
       stopApp()
@@ -225,26 +237,43 @@ function connectionBadge(provider: WebsocketProvider): {
   }
 }
 
-/** Who is here with their status, and "X is typing" (publishing this tab's own status). */
+/** Who is here with their status, and "X is typing" (publishing this tab's own status). Not
+ * connected (reconnecting, or closed for good: an expired token), nobody's presence reaches this
+ * tab, so the list does not claim any: your own row says "disconnected" and the others are not
+ * shown (y-websocket forgets them at the close), with a line saying why. */
 function presencePanel(
-  awareness: Awareness,
+  provider: WebsocketProvider,
   editorRoot: HTMLElement,
   beforePublish: () => void,
   documentNow: () => unknown,
-): { users: HTMLElement; typing: HTMLElement; stop(): void } {
+): { users: HTMLElement; typing: HTMLElement; stale: HTMLElement; stop(): void } {
+  const awareness = provider.awareness
   const users = h('ul', { class: 'users', 'aria-label': 'People in this letter' })
   const typing = h('p', { class: 'typing', 'aria-live': 'polite' })
+  const stale = h(
+    'p',
+    { class: 'muted small presence-stale', hidden: true },
+    'Not connected: who else is here is not known.',
+  )
   let shown = ''
   const render = (): void => {
-    const everyone = collaborators(awareness)
+    const linked = provider.wsconnected
+    const present = collaborators(awareness)
+    const everyone: Shown[] = linked
+      ? present
+      : present
+          .filter((person) => person.self)
+          .map((person) => ({ ...person, status: 'disconnected' as const }))
     const seen = JSON.stringify(everyone)
     if (seen === shown) return
     shown = seen
+    stale.hidden = linked
     replaceChildren(users, ...everyone.map(userRow))
-    const line = typingLine(everyone)
+    const line = linked ? typingLine(present) : ''
     if (typing.textContent !== line) typing.textContent = line // aria-live: announce changes only
   }
   awareness.on('change', render)
+  provider.on('status', render)
   // A colleague's 'typing' also ends when he goes silent (presence.ts), which no message says.
   const ticker = setInterval(render, PRESENCE_TICK_MS)
   const stopActivity = trackActivity(awareness, editorRoot, beforePublish, documentNow)
@@ -252,8 +281,10 @@ function presencePanel(
   return {
     users,
     typing,
+    stale,
     stop() {
       awareness.off('change', render)
+      provider.off('status', render)
       clearInterval(ticker)
       stopActivity()
     },
@@ -271,14 +302,18 @@ function refused(letterId: string): Mounted {
   return { element, renew() {}, pending: () => false, showThread() {}, destroy() {} }
 }
 
-const STATUS_LABEL: Record<Collaborator['status'], string> = {
+/** A row of "Here now": a status from awareness, or this tab's own link lost. */
+type Shown = Omit<Collaborator, 'status'> & { status: Collaborator['status'] | 'disconnected' }
+
+const STATUS_LABEL: Record<Shown['status'], string> = {
   active: 'active',
   typing: 'typing',
   idle: 'idle',
   away: 'away',
+  disconnected: 'disconnected',
 }
 
-function userRow(person: Collaborator): HTMLElement {
+function userRow(person: Shown): HTMLElement {
   return h(
     'li',
     { class: `user status-${person.status}`, 'data-name': person.name },

@@ -1,0 +1,91 @@
+"""A new comment thread and a reply carry an `Idempotency-Key`: one per form fill, the same when
+that fill is sent again after no answer came, a new one for the next fill (as the letter-create
+form's). The request is captured in Chromium; the server's handling of the key is its own test.
+
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
+browser fixtures).
+"""
+
+import re
+
+from playwright.async_api import Browser, Page, Request, Route, expect
+
+from tests.support import eventually
+from tests.web.browser import create_letter, new_page, sign_in
+from tests.web.test_browser import base_url, browser, select_paragraph
+
+__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+
+COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
+REPLIES = re.compile(r"/v1/letters/[^/]+/comments/[^/]+/replies$")
+KEY = re.compile(r"[0-9a-f]{32}")
+
+
+class FirstLost:
+    """POSTs to one path, recorded; the first is lost on the way (no answer: fetch rejects), the
+    rest go through."""
+
+    def __init__(self) -> None:
+        self.sent: list[Request] = []
+
+    async def handle(self, route: Route) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        self.sent.append(route.request)
+        if len(self.sent) == 1:
+            await route.abort("connectionreset")
+        else:
+            await route.continue_()
+
+    async def keys(self) -> list[str]:
+        return [await r.header_value("idempotency-key") or "" for r in self.sent]
+
+
+async def _submit(page: Page, form: str, sent: FirstLost, count: int) -> None:
+    await page.click(f"{form} button[type=submit]")
+    await eventually(lambda: len(sent.sent) == count)
+    await expect(page.locator(f"{form} button[type=submit]")).to_be_enabled()  # settled
+
+
+async def test_a_comment_and_a_reply_send_one_key_per_fill(base_url: str, browser: Browser) -> None:
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "avery")
+        await create_letter(page, "Keyed comments", "Alpha one\nBravo two")
+        threads = FirstLost()
+        await page.route(COMMENTS, threads.handle)
+        await select_paragraph(page, 1)
+        await page.fill(".new-thread textarea", "First")
+        await _submit(page, ".new-thread", threads, 1)  # lost: the page says so
+        await expect(page.locator(".thread")).to_have_count(0)
+        await _submit(page, ".new-thread", threads, 2)  # the same fill, tried again
+        await expect(page.locator(".thread")).to_have_count(1)
+        await select_paragraph(page, 0)
+        await page.fill(".new-thread textarea", "Second")
+        await _submit(page, ".new-thread", threads, 3)  # a new fill
+        await expect(page.locator(".thread")).to_have_count(2)
+        first, retried, second = await threads.keys()
+        assert KEY.fullmatch(first), first
+        assert retried == first
+        assert KEY.fullmatch(second) and second != first, second
+
+        replies = FirstLost()
+        await page.route(REPLIES, replies.handle)
+        first_thread = page.locator(".thread:has-text('First')")
+        reply = ".thread:has-text('First') .reply"
+        await page.fill(f"{reply} textarea", "Re: once")
+        await _submit(page, reply, replies, 1)  # lost
+        await expect(page.locator(f"{reply} textarea")).to_have_value("Re: once")
+        await _submit(page, reply, replies, 2)  # the same fill, tried again
+        await expect(first_thread.locator(".comment-list li")).to_have_count(2)
+        await page.fill(f"{reply} textarea", "Re: twice")
+        await _submit(page, reply, replies, 3)  # a new fill
+        await expect(first_thread.locator(".comment-list li")).to_have_count(3)
+        first, retried, second = await replies.keys()
+        assert KEY.fullmatch(first), first
+        assert retried == first
+        assert KEY.fullmatch(second) and second != first, second
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        await context.close()

@@ -118,6 +118,14 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1])
 else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 return 1
 """
+# KEYS: claim; ARGV: the value it must hold, ttl_s. A pending claim still its request's, its
+# life renewed (or set again if it lapsed and nobody took it): 1; another request's: 0.
+RENEW = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 # A settled claim from the log (module docstring). KEYS: restored claim; ARGV: value, deadline
 # (ms: record time + ttl). What is left of its TTL (ms) once set; 0: there already; -1: lapsed.
 RESTORE = (
@@ -237,6 +245,14 @@ class Ticket:
     async def release(self) -> None:
         await self._swap(b"")
 
+    async def renew(self, ttl_s: int) -> bool:
+        """Whether the pending claim is still this request's, its life renewed: a request slower
+        than it (a letter rebuilt for its checks) must not write once a repeat took the lapsed
+        key and wrote too. Redis failing: RedisError."""
+        async with self._lock:
+            kept = await self.redis.eval(RENEW, 1, self.key, self.claim.encode(), ttl_s)
+        return bool(kept)
+
     def release_later(self, refused: BaseException) -> None:
         """The append of a 504 ended refused by the log after all: nothing was written, the
         key is free again (after the claim's settling, which the lock orders)."""
@@ -311,7 +327,7 @@ async def begin(
     mine = Claim(digest(claims, body), uuid7(), PENDING)
     keys = (key, restored_idempotency_key(scoped_hash(key)), RESTORED)
     try:
-        claim = (mine.encode(), _pending_ttl_s(append_timeout_s))
+        claim = (mine.encode(), pending_ttl_s(append_timeout_s))
         held = await restored.gated(redis, log_, topic, CLAIM, keys, *claim, wake=wake)
     except RedisError as exc:
         raise redis_unavailable_error() from exc
@@ -359,7 +375,7 @@ async def begin_unlogged(
     keys = (key, restored_idempotency_key(scoped_hash(key)))
     try:
         held = await redis.eval(
-            CLAIM_UPDATE, len(keys), *keys, mine.encode(), _pending_ttl_s(answer_within_s)
+            CLAIM_UPDATE, len(keys), *keys, mine.encode(), pending_ttl_s(answer_within_s)
         )
     except RedisError as exc:
         raise redis_unavailable_error() from exc
@@ -380,7 +396,7 @@ def _key(redis: Any, claims: Claims, header: str) -> str:
     return idempotency_key(claims.firm_id, claims.sub, header)
 
 
-def _pending_ttl_s(answer_within_s: float) -> int:
+def pending_ttl_s(answer_within_s: float) -> int:
     return math.ceil(answer_within_s + PENDING_SLACK_S)
 
 

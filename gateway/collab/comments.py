@@ -16,7 +16,7 @@ from gateway.api.responses import AUTHENTICATED, errors
 from gateway.api.rest import ClaimsDep
 from gateway.collab import idempotent_comments
 from gateway.collab.comment_input import NewComment, NewThread
-from gateway.collab.idempotent_comments import CommentKeyHeader
+from gateway.collab.idempotent_comments import Check, CommentKeyHeader, Ids
 from gateway.collab.resolving import set_resolved
 from gateway.collab.shared import Collab
 from gateway.collab.thread_listing import threads
@@ -66,10 +66,13 @@ async def post_thread(
     """201 `{thread_id, comment_id}` once the comment is in the log. With an `Idempotency-Key`,
     the same request again answers the same ids (idempotent_comments.py)."""
     ids = {"thread_id": uuid7(), "comment_id": uuid7()}
+
+    async def write(made: Ids, check: Check | None) -> dict[str, Any]:
+        return await create_thread(collab, claims, letter_id, data, **made, before_append=check)
+
     return await idempotent_comments.once(
-        collab, claims, idempotency_key, response, letter_id, None, data, ids,
-        lambda made: create_thread(collab, claims, letter_id, data, **made),
-    )  # fmt: skip
+        collab, claims, idempotency_key, response, letter_id, None, data, ids, write
+    )
 
 
 @router.post(
@@ -87,11 +90,14 @@ async def post_reply(
     idempotency_key: CommentKeyHeader = None,
 ) -> dict[str, Any]:
     """201 `{comment_id}` once the reply is in the log; with an `Idempotency-Key`, as a thread."""
+
+    async def write(made: Ids, check: Check | None) -> dict[str, Any]:
+        return await reply(collab, claims, letter_id, thread_id, data, **made, before_append=check)
+
+    ids = {"comment_id": uuid7()}
     return await idempotent_comments.once(
-        collab, claims, idempotency_key, response, letter_id, thread_id, data,
-        {"comment_id": uuid7()},
-        lambda made: reply(collab, claims, letter_id, thread_id, data, **made),
-    )  # fmt: skip
+        collab, claims, idempotency_key, response, letter_id, thread_id, data, ids, write
+    )
 
 
 @router.post(BASE + "/{thread_id}/resolve", responses=CHANGE)

@@ -7,7 +7,11 @@ before for a letter, an update or another comment route is 422): the claim holds
 the letter, the thread (a reply's) and the parsed body, and the ids the server makes for the new
 comment, so that the same request again answers them. Only the claimer appends, so concurrent
 repeats make one comment; while it is in flight a repeat answers 409 with Retry-After; once it
-is logged the same 201 with `Idempotent-Replayed: true`, appending nothing. A refusal (403,
+is logged the same 201 with `Idempotent-Replayed: true`, appending nothing. Its checks may
+outlast the pending claim (a letter no socket holds is rebuilt for the anchor's, unbounded), so
+the claim is looked at again just before the append: still its own, renewed (set again if it
+lapsed and nobody took it); another's (a repeat took the lapsed key and writes the comment),
+409 and nothing appended. A refusal (403,
 404, 409 letter full, 413, 422, 503 from the log or the room) frees the key: nothing was
 appended. Not confirmed in time (504) or cut off mid-append: the claim stays pending until it
 lapses (twice the append timeout, the projector wait and `PENDING_SLACK_S`), then a repeat goes
@@ -23,16 +27,27 @@ from typing import Annotated, Any
 
 from fastapi import Header, Response
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
 from gateway.api import idempotency
-from gateway.api.idempotency import DONE, HEADER, KEY_SCHEMA, PENDING, REPLAYED, Claim, digest
-from gateway.api.responses import WHY
+from gateway.api.idempotency import (
+    DONE,
+    HEADER,
+    IN_PROGRESS,
+    KEY_SCHEMA,
+    PENDING,
+    REPLAYED,
+    Claim,
+    digest,
+)
+from gateway.api.responses import REDIS_RETRY_S, REDIS_UNAVAILABLE, WHY, retry_after
 from gateway.auth import Claims
 from gateway.collab.shared import CATCH_UP_S, Collab, CollabError
 from schemas.settings import Settings
 
 Ids = dict[str, str]
+Check = Callable[[], Awaitable[None]]  # before the append: the claim still the request's
 CommentKeyHeader = Annotated[
     str | None,
     Header(
@@ -72,13 +87,13 @@ async def once(
     thread_id: str | None,
     body: BaseModel,
     ids: Ids,
-    write: Callable[[Ids], Awaitable[dict[str, Any]]],
+    write: Callable[[Ids, Check | None], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """`write(ids)` (it answers `ids`), once per `header` for the same request: a new thread of
     `letter_id` (`thread_id` None) or a reply in `thread_id`, with `body`; without a header,
     just the write."""
     if header is None:
-        return await write(ids)
+        return await write(ids, None)
     ctx, comment = collab.ctx, body.model_dump(mode="json", by_alias=True)
     request = {"letter": letter_id, "thread": thread_id, "comment": comment}
     mine = Claim(digest(claims, request), letter_id, PENDING, ids)
@@ -89,9 +104,19 @@ async def once(
     if isinstance(claimed, Claim):  # logged by the same request before: its answer again
         response.headers[REPLAYED] = "true"
         return dict(claimed.answer or {})
+    pending_s = idempotency.pending_ttl_s(answer_within_s(ctx.settings))
+
+    async def still_mine() -> None:  # its checks may outlast the claim (a letter rebuilt)
+        try:
+            kept = await claimed.renew(pending_s)
+        except RedisError as exc:
+            raise CollabError(503, REDIS_UNAVAILABLE, headers=retry_after(REDIS_RETRY_S)) from exc
+        if not kept:  # lapsed, and a repeat took the key: that one writes the comment
+            raise CollabError(409, IN_PROGRESS, headers=retry_after(1))
+
     # Anything else raised (cancelled mid-append, Redis failing) leaves it pending till it lapses.
     try:
-        answer = await write(ids)
+        answer = await write(ids, still_mine)
     except CollabError as exc:
         if exc.status != 504:  # refused before the append, or by the log: nothing written
             await claimed.release()

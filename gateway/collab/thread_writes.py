@@ -3,6 +3,7 @@ validates, checks against the stored threads and appends a `comment.*` event; th
 folds it into `comments:<id>`, the snapshotter into PostgreSQL and the audit (a deleted comment
 keeps its tombstone there). Resolve and reopen: resolving.py."""
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.auth import Claims
@@ -21,9 +22,10 @@ async def create_thread(
     data: Any,
     thread_id: str | None = None,
     comment_id: str | None = None,
+    before_append: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
-    """A new thread; its ids are made here unless given (a keyed request's, claimed before:
-    idempotent_comments.py)."""
+    """A new thread; its ids are made here unless given (a keyed request's, claimed before,
+    whose claim `before_append` checks is still its own: idempotent_comments.py)."""
     req: NewThread = parse(NewThread, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
@@ -37,6 +39,8 @@ async def create_thread(
         author=user_ref(claims),
         **content,
     )
+    if before_append is not None:
+        await before_append()
     await collab.append(claims, meta, event)
     # The read that follows (the web client's, on the comment event) need not look for it.
     comment_anchors.RESOLVED.add(at, [anchor], [where])
@@ -51,7 +55,9 @@ async def reply(
     thread_id: str,
     data: Any,
     comment_id: str | None = None,
+    before_append: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
+    """A reply; `comment_id` and `before_append` as `create_thread`'s."""
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
@@ -61,6 +67,8 @@ async def reply(
     event = CommentReplied(
         thread_id=thread_id, comment_id=comment_id, author=user_ref(claims), **content
     )
+    if before_append is not None:
+        await before_append()
     await collab.append(claims, meta, event)
     collab.mentioned(meta, event, claims)
     return {"comment_id": comment_id}

@@ -3,6 +3,7 @@ a post retried after an answer that never came makes one comment. A gateway with
 projector on the embedded log; FaultyLog holds or fails the gateway's appends."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,25 @@ async def stack(tmp_path: Path, redis_db: str) -> AsyncIterator[Stack]:
         await real.close()
 
 
+@contextlib.asynccontextmanager
+async def reads_held(stack: Stack) -> AsyncIterator[asyncio.Event]:
+    """The log's end offsets held (a slow broker) until the event is set: a thread's anchor on
+    a letter no socket holds is checked against the letter rebuilt from the log, which waits."""
+    gate, inner, held = asyncio.Event(), stack.log.inner, asyncio.Event()
+
+    async def slow_end_offsets(topic: str) -> dict[int, int]:
+        held.set()
+        await gate.wait()
+        return await inner.end_offsets(topic)
+
+    stack.log.end_offsets = slow_end_offsets  # type: ignore[attr-defined]
+    try:
+        yield gate
+    finally:
+        gate.set()
+        del stack.log.end_offsets
+
+
 async def test_a_retry_after_success_answers_the_same_ids_and_appends_nothing(
     stack: Stack,
 ) -> None:
@@ -105,15 +125,20 @@ async def test_a_retry_after_success_answers_the_same_ids_and_appends_nothing(
 async def test_repeats_while_the_first_is_in_flight_make_one_comment(stack: Stack) -> None:
     letter = await stack.gw.create_letter(TEXT)
     base = f"/v1/letters/{letter}/comments"
-    stack.log.gate.clear()  # the first's append waits in the log: its client retries meanwhile
-    first = asyncio.create_task(stack.post(base, THREAD, "thread-2"))
-    await eventually(lambda: stack.log.waiting > 0)
-    repeats = await asyncio.gather(*(stack.post(base, THREAD, "thread-2") for _ in range(4)))
-    for r in repeats:
-        assert (r.status_code, r.json()) == (409, {"detail": IN_PROGRESS})
-        assert int(r.headers["Retry-After"]) >= 1
-    stack.log.gate.set()
-    made = await first
+    # The first waits on the log (its anchor's check; not its append, whose 2 s timeout a
+    # loaded machine could reach meanwhile): its client retries meanwhile.
+    async with reads_held(stack) as gate:
+        first = asyncio.create_task(stack.post(base, THREAD, "thread-2"))
+        await eventually(
+            lambda: stack.redis.exists(keys.idempotency_key("firm-a", "u1", "thread-2"))
+        )
+        repeats = await asyncio.gather(*(stack.post(base, THREAD, "thread-2") for _ in range(4)))
+        for r in repeats:
+            assert (r.status_code, r.json()) == (409, {"detail": IN_PROGRESS})
+            assert int(r.headers["Retry-After"]) >= 1
+        assert not first.done()
+        gate.set()
+        made = await first
     assert made.status_code == 201, made.text
     # Sent at once, the repeats after it all answer it: one comment in all.
     repeats = await asyncio.gather(*(stack.post(base, THREAD, "thread-2") for _ in range(4)))
@@ -195,6 +220,46 @@ async def test_one_the_log_did_not_confirm_stays_claimed_until_it_lapses(stack: 
     assert (retry.status_code, retry.json()) == (409, {"detail": IN_PROGRESS})
     stack.log.gate.set()
     await eventually(lambda: stack.comments(letter))  # the first landed late
+    assert await stack.logged(letter) == ["comment.created"]
+
+
+async def test_a_write_that_outlasts_its_claim_does_not_append_past_a_repeat(
+    stack: Stack,
+) -> None:
+    """A request slower than its pending claim (the letter rebuilt for the anchor's check):
+    the claim lapsed and a repeat took the key. The first must not write too (re-read rrA:
+    both appended, two comments for one key)."""
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    claim = keys.idempotency_key("firm-a", "u1", "thread-6")
+    async with reads_held(stack) as gate:
+        first = asyncio.create_task(stack.post(base, THREAD, "thread-6"))
+        await eventually(lambda: stack.redis.exists(claim))
+        await stack.redis.delete(claim)  # lapsed (its TTL is ~40 s: not waited for here)
+        second = asyncio.create_task(stack.post(base, THREAD, "thread-6"))
+        await eventually(lambda: stack.redis.exists(claim))  # the repeat's claim
+        gate.set()
+        late, made = await first, await second
+    assert (late.status_code, late.json()) == (409, {"detail": IN_PROGRESS}), late.text
+    assert made.status_code == 201 and "Idempotent-Replayed" not in made.headers, made.text
+    assert await stack.comments(letter) == [made.json()["comment_id"]]
+    assert await stack.logged(letter) == ["comment.created"]
+
+
+async def test_a_write_whose_lapsed_claim_nobody_took_claims_it_again(stack: Stack) -> None:
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    claim = keys.idempotency_key("firm-a", "u1", "thread-7")
+    async with reads_held(stack) as gate:
+        first = asyncio.create_task(stack.post(base, THREAD, "thread-7"))
+        await eventually(lambda: stack.redis.exists(claim))
+        await stack.redis.delete(claim)
+        gate.set()
+        made = await first
+    assert made.status_code == 201, made.text
+    again = await stack.post(base, THREAD, "thread-7")  # answered as the first: settled done
+    assert (again.status_code, again.json()) == (201, made.json()), again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert await stack.logged(letter) == ["comment.created"]
 
 

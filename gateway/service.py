@@ -26,7 +26,7 @@ from gateway.live.rooms import Rooms
 from gateway.live.tail import Tail
 from gateway.live.unheld import UnheldReads
 from gateway.metrics import Metrics
-from schemas.events import SHUTDOWN_REASON
+from schemas.events import CLIENT_CLOSED_REASON, SHUTDOWN_REASON
 from schemas.keys import ALIVE_EVERY_S, ALIVE_TTL_S, alive_key
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
@@ -169,7 +169,7 @@ class Gateway:
             conn.close(refusal.code, refusal.reason)
             await conn.finish()
             return
-        reason, user = "client closed", conn.claims.sub
+        reason, user = CLIENT_CLOSED_REASON, conn.claims.sub
         self.attendance.joined(meta.letter_id, user)
         try:
             reason = await conn.serve(room)

@@ -31,6 +31,9 @@ from websockets.protocol import State
 WRITE_FRAME = "steno.write_frame"
 ABORT = "steno.abort"  # drop the TCP connection now (a slow consumer gets no close handshake)
 READ_DIRECT = "steno.read_direct"
+# () -> bool: whether the client sent a close frame (uvicorn reports a socket gone without one
+# as 1005, as it does a close frame without a status: the audit tells "lost" from "closed").
+CLOSE_RECEIVED = "steno.close_received"
 Reader = Callable[[bytes | None], None]
 
 
@@ -54,6 +57,7 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None and all(hasattr(self, name) for name in _NEEDS):
             scope["extensions"][WRITE_FRAME] = self.write_frame
             scope["extensions"][ABORT] = self.abort
+            scope["extensions"][CLOSE_RECEIVED] = self.close_received
             if all(hasattr(self, name) for name in _NEEDS_TO_READ):
                 scope["extensions"][READ_DIRECT] = self.read_direct
 
@@ -87,6 +91,9 @@ class SocketProtocol(WebSocketsSansIOProtocol):
         self.frames = []
         if not self.close_sent:  # past our close, uvicorn discards them too
             reader(data if self.curr_msg_data_type == "bytes" else None)
+
+    def close_received(self) -> bool:
+        return self.conn.close_rcvd is not None
 
     def abort(self) -> None:
         if not self.transport.is_closing():

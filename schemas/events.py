@@ -73,6 +73,10 @@ RESCUED = frozenset({LOG_FAILED_REASON, LOAD_FAILED_REASON})
 # followed by ": <gatewayId>": logged when its sweep noticed, a minute or more after; the
 # envelope's `ts` is the gateway's last heartbeat, when the session ended.
 GATEWAY_GONE_REASON = "gateway gone"
+# Those of a client that left: its close frame received, or gone without one (its process
+# killed, its network lost, no pong in time).
+CLIENT_CLOSED_REASON = "client closed"
+CONNECTION_LOST_REASON = "connection lost"
 
 
 class SessionLeft(Payload):

@@ -44,7 +44,8 @@ from gateway.live.pacing import FrameRate, Paced, waiting_task
 from gateway.live.room import Room
 from gateway.live.session import Session
 from gateway.live.writes import admit_update, charge_bytes, charged
-from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, binary_frame
+from gateway.transport import ABORT, CLOSE_RECEIVED, READ_DIRECT, WRITE_FRAME, binary_frame
+from schemas.events import CLIENT_CLOSED_REASON, CONNECTION_LOST_REASON
 from schemas.ids import uuid7
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class Connection:
         self._extensions = ws.scope.get("extensions") or {}
         self._write_frame = self._extensions.get(WRITE_FRAME)  # gateway/transport.py, uvicorn
         self._abort = self._extensions.get(ABORT)
+        self._lost = False  # gone without a close frame (CLOSE_RECEIVED)
         # Direct reads (READ_DIRECT): messages that arrive while one waits, in order.
         self._inbox: deque[bytes | None] = deque()
         self._waiting: asyncio.Task[None] | None = None
@@ -271,9 +273,10 @@ class Connection:
             self._inbox.clear()
             client_left = self.closing is None
             if client_left:  # nothing more goes out (late echoes included)
-                self.closing = (1000, "client closed")
+                lost = (1006, CONNECTION_LOST_REASON)
+                self.closing = lost if self._lost else (1000, CLIENT_CLOSED_REASON)
             await self._stop_writer(cancel=client_left)
-        return self.closing[1] if self.closing else "client closed"
+        return self.closing[1] if self.closing else CLIENT_CLOSED_REASON
 
     async def renew_with(self, token: str) -> str | None:
         """A later token sent in-band (`Peer`'s, for the app channel): gateway/live/session.py."""
@@ -305,6 +308,8 @@ class Connection:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 self._count_transport_refusal(message.get("code"))
+                received = self._extensions.get(CLOSE_RECEIVED)
+                self._lost = received is not None and not received()
                 return
             if not direct:  # held until the log caught up; uvicorn queues one more, then pauses
                 await self._log_caught_up.wait()

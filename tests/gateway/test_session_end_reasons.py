@@ -1,0 +1,49 @@
+"""A session's end says how the client left: "client closed" when it sent a close frame,
+"connection lost" when its socket went without one (its process killed, its network gone): the
+audit told them apart by nothing (an auditor read a dropped connection as an orderly quit)."""
+
+from pathlib import Path
+
+from eventlog.factory import open_log
+from schemas.envelope import decode_record
+from schemas.events import (
+    CLIENT_CLOSED_REASON,
+    CONNECTION_LOST_REASON,
+    SessionLeft,
+    Topic,
+)
+from schemas.settings import Settings
+from tests.gateway.harness import Running, running_gateway
+from tests.support import eventually
+
+
+async def _reasons(gw: Running, letter: str) -> list[str]:
+    records = await gw.records(Topic.LETTERS, letter)
+    found = [decode_record(r.key, r.value, r.headers).payload for r in records]
+    return [p.reason for p in found if isinstance(p, SessionLeft)]
+
+
+async def test_a_closed_and_a_lost_connection_end_with_their_own_reasons(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1)
+    log = open_log(settings)
+    await log.start()
+    try:
+        async with running_gateway(settings, log=log) as gw:
+            letter = await gw.create_letter()
+            closing = await gw.client(letter, user="alice")
+            await closing.synced.wait()
+            await closing.close()  # a close frame, as a tab closed
+            assert await eventually(lambda: _reasons(gw, letter)) == [CLIENT_CLOSED_REASON]
+
+            dropped = await gw.client(letter, user="bob")
+            await dropped.synced.wait()
+            dropped.ws.transport.abort()  # the socket gone, no close frame
+            await dropped.closed.wait()
+
+            async def two() -> list[str] | None:
+                found = await _reasons(gw, letter)
+                return found if len(found) == 2 else None
+
+            assert await eventually(two) == [CLIENT_CLOSED_REASON, CONNECTION_LOST_REASON]
+    finally:
+        await log.close()

@@ -35,14 +35,14 @@ class Settings(BaseSettings):
     # The log.
     partitions: int = Field(default=8, ge=1, le=1024)
     topic_prefix: str = "steno."
-    presence_retention_ms: int = 24 * 3600 * 1000
+    presence_retention_ms: int = Field(default=24 * 3600 * 1000, gt=0)
     kafka_idempotence: bool = True  # on for Apache Kafka / Redpanda; Tansu rejects it
     kafka_linger_ms: int = Field(default=2, ge=0, le=5)
-    kafka_replication_factor: int = 1
+    kafka_replication_factor: int = Field(default=1, ge=1)
 
     # HTTP / WebSocket.
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port
     gateway_id: str = ""  # unset: derived from host name and pid at start
     dev: bool = False  # dev mode: the page mints demo tokens
     allowed_origins: TextList = Field(default_factory=list)  # empty: any origin
@@ -59,11 +59,11 @@ class Settings(BaseSettings):
     jwt_algorithms: TextList = Field(default_factory=lambda: ["HS256"])
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
-    jwt_leeway_s: int = 10
+    jwt_leeway_s: int = Field(default=10, ge=0)
 
     # Limits (DESIGN.md "Wire protocol"; docs/security.md gives the reasons).
-    max_message_bytes: int = 1 << 20
-    max_document_bytes: int = 10 << 20
+    max_message_bytes: int = Field(default=1 << 20, gt=0)
+    max_document_bytes: int = Field(default=10 << 20, gt=0)
     # HTTP request bodies (REST): a letter's initial content is at most 1,000,000 characters,
     # 12 MB as JSON even if each is escaped as a surrogate pair (gateway/api/body_limit.py).
     max_request_bytes: int = Field(default=16 << 20, ge=1024)
@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     # the holder has had no connection to the letter, on any instance, this long (checked every
     # 5 s), instead of holding the section for the rest of its 300 s TTL.
     lock_release_after_leave_s: float = Field(default=30.0, ge=0)
-    rate_messages_per_s: float = 200.0
-    rate_burst: int = 400
+    rate_messages_per_s: float = Field(default=200.0, gt=0)
+    rate_burst: int = Field(default=400, ge=1)
     # A connection over its frame rate is read no faster than the rate: its messages wait in
     # its socket (a paste, a resync or a burst of awareness echoes is slowed, not refused). One
     # still over it after this long on end is closed with 4429 (a stock y-websocket provider
@@ -132,16 +132,16 @@ class Settings(BaseSettings):
     # here (docs/security.md, "Item splits"); the burst, five of the costliest updates.
     split_cost_per_s: int = Field(default=16_000_000, ge=1)
     split_cost_burst: int = Field(default=100_000_000, ge=1)
-    max_connections_per_letter: int = 200
-    max_connections_per_user: int = 50
+    max_connections_per_letter: int = Field(default=200, ge=1)
+    max_connections_per_user: int = Field(default=50, ge=1)
     # Bytes waiting for one client that does not read fast enough (beyond what the socket
     # buffers hold) before it is dropped as a slow consumer (1013).
-    max_outbox_bytes: int = 16 << 20
-    idle_unload_s: float = 60.0
+    max_outbox_bytes: int = Field(default=16 << 20, gt=0)
+    idle_unload_s: float = Field(default=60.0, ge=0)
     # Letters not held here rebuilt at a time for reads (REST GET, comment anchors); the rest
     # wait their turn (gateway/live/unheld.py).
     unheld_reads_at_once: int = Field(default=2, ge=1)
-    append_timeout_s: float = 10.0  # an append slower than this counts as failed (4503)
+    append_timeout_s: float = Field(default=10.0, gt=0)  # an append slower counts as failed (4503)
     # How long the oldest waiting update waits for more before they are appended: fewer,
     # larger log transactions. Delays only the sender's echo (the acknowledgement), never peers.
     append_linger_ms: float = Field(default=5.0, ge=0, le=100)

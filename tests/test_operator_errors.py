@@ -264,3 +264,34 @@ def test_python_m_runs_the_cli() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "(default: editor)" in done.stdout
+
+
+# -- numbers out of range ---------------------------------------------------------------------
+# Each was taken: a negative append timeout answered every create 504, a leeway of -100 refused
+# fresh tokens, no connection allowed per user refused every handshake 429, port 70000 was a
+# traceback (OverflowError from bind).
+OUT_OF_RANGE = {
+    "port": "70000",
+    "append_timeout_s": "-1",
+    "max_document_bytes": "-1",
+    "jwt_leeway_s": "-100",
+    "max_connections_per_user": "0",
+    "max_connections_per_letter": "-5",
+    "rate_messages_per_s": "0",
+    "idle_unload_s": "-1",
+}
+
+
+@pytest.mark.parametrize("setting", sorted(OUT_OF_RANGE))
+def test_a_number_out_of_range_is_one_line_and_status_2(call: Call, setting: str) -> None:
+    code, _, err = call("gateway", **{setting: OUT_OF_RANGE[setting]})
+    assert code == 2, err
+    line = _one_line(err)
+    assert line.startswith(f"steno-collab gateway: invalid setting STENO_{setting.upper()}: "), line
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_port_flag_out_of_range_is_refused_by_the_parser(call: Call, port: str) -> None:
+    code, _, err = call("gateway", "--port", port)
+    assert code == 2, err
+    assert "Traceback" not in err and f"argument --port: '{port}' is not a port (0-65535)" in err

@@ -30,7 +30,7 @@ from gateway.api.server import tune_interpreter
 from schemas.log_output import configure_logging
 from schemas.settings import Settings, without_password
 from schemas.stores import UnreachableError
-from steno_collab.commands.gateway import unverifiable
+from steno_collab.commands.gateway import port_number, unverifiable
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
 from steno_collab.services import (
     PortInUseError,
@@ -55,7 +55,7 @@ def add_parser(subparsers: Any) -> None:
         "dev", help="run the service with embedded Redis, PostgreSQL and log (Ctrl-C stops)"
     )
     parser.add_argument("--host", help="HTTP bind address (STENO_HOST)")
-    parser.add_argument("--port", type=int, help="HTTP port (STENO_PORT)")
+    parser.add_argument("--port", type=port_number, help="HTTP port (STENO_PORT)")
     parser.add_argument("--data-dir", type=Path, help="where all data lives (STENO_DATA_DIR)")
     parser.set_defaults(func=run)
 

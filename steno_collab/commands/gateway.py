@@ -37,8 +37,19 @@ HMAC = frozenset({"HS256", "HS384", "HS512"})  # verified with STENO_JWT_SECRET,
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = sub.add_parser("gateway", help="serve the y-websocket endpoint and the REST API")
     parser.add_argument("--host", default=None, help="bind address (default: settings.host)")
-    parser.add_argument("--port", type=int, default=None, help="port (default: settings.port)")
+    parser.add_argument(
+        "--port", type=port_number, default=None, help="port (default: settings.port)"
+    )
     parser.set_defaults(func=run)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535: argparse's one-line refusal otherwise (a bind
+    of 70000 raised OverflowError, a traceback)."""
+    port = int(text) if text.isascii() and text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:

@@ -677,18 +677,32 @@ def _rows(folder: Folder, batch: list[Any]) -> list[Entry]:
     ]
 
 
-def format_text(entries: list[Entry]) -> str:
-    """One line per entry; what users wrote (bodies, quotes, labels, names) escaped."""
-    return "".join(f"{iso(e.at_ms)}  {visible(e.user):<16} {visible(describe(e))}\n"
-                   for e in entries)  # fmt: skip
+def format_text(entries: list[Entry], full: bool = False) -> str:
+    """One line per entry; what users wrote (bodies, quotes, labels, names) escaped. Long texts
+    are cut, saying so, unless `full`: then whole, and a multi-line one below its entry's line,
+    each of its lines indented."""
+    out = []
+    for e in entries:
+        below: list[tuple[str, str]] = []
+        out.append(f"{iso(e.at_ms)}  {visible(e.user):<16} {visible(describe(e, full, below))}\n")
+        for name, text in below:
+            out.append(f"    {name}:\n")
+            out.extend(f"      {visible(line)}\n" for line in text.split("\n"))
+    return "".join(out)
 
 
 def format_json(entries: list[Entry]) -> str:
     return json.dumps([e.to_json() for e in entries], indent=2, sort_keys=True) + "\n"
 
 
-def describe(entry: Entry) -> str:
+def describe(entry: Entry, full: bool = False, below: list[tuple[str, str]] | None = None) -> str:
+    """The entry's line; `full`: texts whole, a multi-line one added to `below` (name, text)
+    and named on the line instead (without `below`, kept on the line)."""
     d, kind = entry.data, entry.kind
+
+    def quoted(name: str, text: str) -> str:
+        return _quoted(name, text, full, below)
+
     if kind == "edit":
         where = ", ".join(str(p + 1) for p in d.get("paragraphs", [])) or "?"
         secs = d.get("duration_ms", 0) / 1000
@@ -700,7 +714,7 @@ def describe(entry: Entry) -> str:
         span = f"{d.get('updates', 0)} updates, {secs:.1f} s"
         return f"edited: {counts} in paragraph(s) {where} ({span}){_session(d)}"
     if kind == "letter.created":
-        return f'created the letter "{_short(d.get("title", ""))}"'
+        return f"created the letter {quoted('title', d.get('title', ''))}"
     if kind == "session-start":
         return f"joined as {d.get('role', '?')} ({d.get('name', '')}){_session(d)}"
     if kind == "session-end":
@@ -709,7 +723,7 @@ def describe(entry: Entry) -> str:
         seen = f"; last seen {iso(ended)}" if isinstance(ended, int) else ""
         return f"left after {secs:.1f} s ({d.get('reason') or 'closed'}{seen}){_session(d)}"
     if kind == "version":
-        label = f' "{_short(d["label"])}"' if d.get("label") else ""
+        label = f" {quoted('label', d['label'])}" if d.get("label") else ""
         # The entry's user made it happen (saved it, or their edit or leave cut it: an autosave
         # or session-end is not theirs to choose); these edited since the last.
         edits = ", ".join(d.get("contributors", []))
@@ -718,10 +732,11 @@ def describe(entry: Entry) -> str:
         return f"{verb} version {d.get('version_number')} ({d.get('type')}{label}; {since})"
     if kind.startswith("comment."):
         quote = d.get("anchor", {}).get("quote", "")
-        on = f' on "{_short(quote)}"' if quote else ""
-        body = f': "{_short(d["body"])}"' if d.get("body") else ""
-        # Which of the thread's comments an edit or a delete was (a created one starts it).
-        which = f" {d['comment_id']}" if kind in _ONE_COMMENT and d.get("comment_id") else ""
+        on = f" on {quoted('quote', quote)}" if quote else ""
+        body = f": {quoted('body', d['body'])}" if d.get("body") else ""
+        # Which of the thread's comments each line is, so that a later edit or delete of it is
+        # matched to it (resolved/reopened concern the thread: their records name no comment).
+        which = f" {d['comment_id']}" if d.get("comment_id") else ""
         action = kind.removeprefix("comment.")
         return f"{action} comment{which} in thread {d.get('thread_id')}{on}{body}"
     if kind.startswith("lock."):
@@ -737,9 +752,19 @@ def _session(data: Json) -> str:
     return f" [session {conn}]" if isinstance(conn, str) and conn else ""
 
 
-_ONE_COMMENT = frozenset({"comment.edited", "comment.deleted"})
+SHORT = 60  # characters of a title, label, quote or body shown without --full
 
 
-def _short(text: str, limit: int = 60) -> str:
-    text = text.replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _quoted(name: str, text: str, full: bool, below: list[tuple[str, str]] | None) -> str:
+    """`text` in quotes: cut to SHORT characters (its newlines as spaces), a cut one marked
+    visibly as such; `full`: whole, or, when it has lines and `below` collects them, "(name
+    below)" with the text added to `below`."""
+    if full:
+        if "\n" in text and below is not None:
+            below.append((name, text))
+            return f"({name} below)"
+        return f'"{text}"'
+    flat = text.replace("\n", " ")
+    if len(flat) <= SHORT:
+        return f'"{flat}"'
+    return f'"{flat[: SHORT - 1]}…" [cut: {len(flat)} characters, --full shows all]'

@@ -36,6 +36,14 @@ def to_html(document: Json) -> str:
     return _children(document, inline=False)
 
 
+def header_html(rows: list[tuple[str, str]], note: str) -> str:
+    """A replay's provenance above the letter (tools/render.py): `rows` as a definition list,
+    then `note`, every value escaped; marked `data-steno-provenance` so that it is told (and
+    stripped) from the letter's own content."""
+    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
+    return f'<header data-steno-provenance=""><dl>{items}</dl><p>{html.escape(note)}</p></header>\n'
+
+
 def _children(node: Json, inline: bool) -> str:
     content = node.get("content")
     if not isinstance(content, list):

@@ -2,30 +2,103 @@
 
 Text is read on terminals: its control characters other than newlines are escaped
 (tools/terminal.py); HTML covers every node and mark of the web editor's schema, its values
-escaped or dropped (tools/html_export.py); JSON and Yjs bytes are the letter exactly."""
+escaped or dropped (tools/html_export.py); JSON and Yjs bytes are the letter exactly. The CLI
+puts a provenance header (which letter, which cut, by what) above text and HTML, so that a
+printed replay is a record of itself; REST and `--bare` give the document alone."""
 
 import json
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from tools.html_export import to_html
-from tools.replay import Replayed
-from tools.terminal import visible_lines
+from gateway.live.loader import scan
+from schemas import LetterCreated
+from schemas.envelope import EventDecodeError, decode_record
+from tools.html_export import header_html, to_html
+from tools.replay import Cut, Replayed, origin
+from tools.sources import Sources
+from tools.terminal import visible, visible_lines
 from tools.timefmt import iso
 
 FORMATS = ("text", "html", "json", "yjs")
 Json = dict[str, Any]
+RULE = "-" * 72  # ends a text header: the letter's own text follows
 
 
-def render(replayed: Replayed, fmt: str) -> bytes:
+@dataclass(frozen=True)
+class Provenance:
+    """What a header says beside the replay itself: the title and the cut asked for."""
+
+    title: str | None  # None: the letter's `letter.created` was not found
+    cut: Cut
+
+
+def render(replayed: Replayed, fmt: str, provenance: Provenance | None = None) -> bytes:
+    """`provenance`: a header above text and HTML (JSON and Yjs carry their own fields)."""
     if fmt == "yjs":
         return replayed.state
     if fmt == "text":
-        return (visible_lines(replayed.snapshot.content) + "\n").encode()  # for terminals
+        body = visible_lines(replayed.snapshot.content) + "\n"  # for terminals
+        if provenance is not None:
+            lines = [f"{name}: {visible(value)}" for name, value in header(replayed, provenance)]
+            body = "\n".join([*lines, made_by(), RULE, body])
+        return body.encode()
     if fmt == "html":
-        return (to_html(replayed.snapshot.document) + "\n").encode()
+        page = to_html(replayed.snapshot.document) + "\n"
+        if provenance is not None:
+            page = header_html(header(replayed, provenance), made_by()) + page
+        return page.encode()
     if fmt == "json":
         return (json.dumps(to_json(replayed), indent=2, sort_keys=True) + "\n").encode()
     raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+
+
+def header(replayed: Replayed, provenance: Provenance) -> list[tuple[str, str]]:
+    """(name, value) rows: the letter, its title, the cut asked for and the one replayed."""
+    cut = provenance.cut
+    if cut.offset is not None:
+        asked = f"--offset {cut.offset} (records below it)"
+    elif cut.at_ms is not None:
+        asked = f"--at {iso(cut.at_ms)}"
+    else:
+        asked = "the log's end when replayed"
+    base = replayed.base_version
+    return [
+        ("letter", replayed.letter_id),
+        ("title", "(unknown)" if provenance.title is None else provenance.title),
+        ("cut", asked),
+        ("as of", "(no record)" if replayed.last_ms is None else iso(replayed.last_ms)),
+        ("position", f"{replayed.position} in partition {replayed.partition} (next offset)"),
+        (
+            "base",
+            "the log from the letter's first record"
+            if base is None
+            else f"version {base}, then {replayed.updates} update(s) from the log",
+        ),
+    ]
+
+
+def made_by() -> str:
+    return f"replayed from the log by {tool()}"
+
+
+def tool() -> str:
+    try:
+        return f"steno-collab {version('steno-collab')}"
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "steno-collab (version unknown)"
+
+
+async def letter_title(src: Sources, letter_id: str) -> str | None:
+    """The title in the letter's first record, its `letter.created` (None: not there)."""
+    start = await origin(src, letter_id)
+    async for record in scan(src.log, src.letters_topic, letter_id, start):
+        try:
+            event = decode_record(record.key, record.value, record.headers)
+        except EventDecodeError:
+            return None
+        return event.payload.title if isinstance(event.payload, LetterCreated) else None
+    return None
 
 
 def to_json(replayed: Replayed) -> Json:

@@ -1,5 +1,6 @@
-"""`steno-collab replay LETTER [--at ISO | --offset N] [--format F] [--out FILE]`: a letter as
-its collaborators saw it at that point (tools.replay)."""
+"""`steno-collab replay LETTER [--at ISO | --offset N] [--format F] [--out FILE] [--bare]`: a
+letter as its collaborators saw it at that point (tools.replay), text and HTML under a header
+saying which letter and cut they are (tools.render), unless `--bare`."""
 
 import argparse
 import asyncio
@@ -7,7 +8,7 @@ import sys
 
 from schemas.settings import Settings
 from steno_collab.commands._tool import run_letter_tool
-from tools.render import FORMATS, render
+from tools.render import FORMATS, Provenance, letter_title, render
 from tools.replay import Cut, replay_existing
 from tools.sources import SourceError, open_sources
 from tools.timefmt import BadInstant, parse_instant
@@ -29,6 +30,12 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     )
     parser.add_argument("--out", help="write to this file instead of stdout")
     parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="text and html: the document alone, without the header naming the letter, its"
+        " title, the cut and the tool",
+    )
+    parser.add_argument(
         "--no-versions", action="store_true", help="replay from the log alone (skip PostgreSQL)"
     )
     parser.set_defaults(func=run)
@@ -37,7 +44,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 def run(args: argparse.Namespace) -> int:
     def produce() -> bytes:
         cut = Cut(offset=args.offset, at_ms=None if args.at is None else parse_instant(args.at))
-        return asyncio.run(_replay(Settings(), args.letter, cut, args.format, not args.no_versions))
+        versions, header = not args.no_versions, not args.bare
+        return asyncio.run(_replay(Settings(), args.letter, cut, args.format, versions, header))
 
     def emit(data: bytes) -> None:
         if args.out:
@@ -51,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     return run_letter_tool("replay", args.letter, errors, produce, emit)
 
 
-async def _replay(settings: Settings, letter_id: str, cut: Cut, fmt: str, versions: bool) -> bytes:
+async def _replay(
+    settings: Settings, letter_id: str, cut: Cut, fmt: str, versions: bool, header: bool = True
+) -> bytes:
     async with open_sources(settings, pg=None if versions else False) as src:
-        return render(await replay_existing(src, letter_id, cut), fmt)
+        replayed = await replay_existing(src, letter_id, cut)
+        if not header or fmt not in ("text", "html"):
+            return render(replayed, fmt)
+        return render(replayed, fmt, Provenance(await letter_title(src, letter_id), cut))

@@ -17,6 +17,7 @@ from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
 from tools.backfill import backfill
 from tools.progress import Meter
+from tools.render import RULE
 from tools.sources import open_sources
 from tools.timefmt import iso
 
@@ -45,11 +46,14 @@ async def test_replay_history_diff(settings: Settings, log: Log, tmp_path: Path)
         run_cli(env, "replay", "no-such-letter"),
         run_cli(env, "diff", LETTER, "--from", "1", "--to", "9"),
     )
-    assert text[:2] == (0, FINAL + "\n")
+    # Under a header naming the letter and the cut (tests/tools/test_replay_header.py).
+    assert text[0] == 0 and text[1].startswith(f"letter: {LETTER}\n")
+    assert text[1].endswith(f"{RULE}\n{FINAL}\n")
     data = json.loads(as_json[1])
     assert data["content"] == "Dear Sir,\nWe write about the claim"
     assert data["base_version"] == 1  # started from the "draft" version
-    assert html[1] == "<p>Dear Sir,</p><p>We write about</p>\n"
+    assert html[1].startswith("<header data-steno-provenance")
+    assert html[1].endswith("</header>\n<p>Dear Sir,</p><p>We write about</p>\n")
     doc: Doc[Any] = Doc()
     doc.apply_update(target.read_bytes())
     assert yjs[0] == 0 and plain_text(doc, "default") == FINAL

@@ -86,9 +86,9 @@ async def test_replay_skips_a_corrupt_version(
 async def test_cli_replay_falls_back_and_says_so_once(settings: Settings, times: list[int]) -> None:
     await _corrupt(settings, 2)
     env = cli_env(settings)
-    code, out, err = await run_cli(env, "replay", LETTER)
+    code, out, err = await run_cli(env, "replay", LETTER, "--bare")
     assert code == 0, err
-    assert (code, out) == (0, (await run_cli(env, "replay", LETTER, "--no-versions"))[1])
+    assert (code, out) == (0, (await run_cli(env, "replay", LETTER, "--no-versions", "--bare"))[1])
     assert out == "Sir,\nWe write about the claim\nRegards\n"
     [line] = [line for line in err.splitlines() if line.strip()]
     assert LETTER in line and "version 2" in line and "does not decode" in line

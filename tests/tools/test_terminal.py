@@ -55,7 +55,7 @@ async def test_history_text(settings: Settings, log: Log) -> None:
         entries = await history(src, LETTER)
     text = history_text(entries)
     assert _clean(text) and len(text.splitlines()) == len(entries)
-    created = next(line for line in text.splitlines() if "created comment in thread t9" in line)
+    created = next(line for line in text.splitlines() if "created comment c9 in thread t9" in line)
     assert "\\x0d2026-01-01" in created and "\\x1b]0;pwned" in created
     version = next(line for line in text.splitlines() if 'version 3 (named "v' in line)
     assert "forged line xxx" in version and "x" * 80 not in version  # shortened like the rest
@@ -83,10 +83,10 @@ def test_replay_text_keeps_the_letters_lines() -> None:
 
 
 def test_an_edited_or_deleted_comment_is_named() -> None:
-    """`edited comment in thread t9` did not say which of the thread's comments."""
+    """`edited comment in thread t9` did not say which of the thread's comments (nor created)."""
     edited = Entry(0, "user-2", "comment.edited", {"thread_id": "t9", "comment_id": "c7"}, 5)
     assert describe(edited) == "edited comment c7 in thread t9"
     deleted = Entry(0, "user-2", "comment.deleted", {"thread_id": "t9", "comment_id": "c7"}, 6)
     assert describe(deleted) == "deleted comment c7 in thread t9"
     created = Entry(0, "user-2", "comment.created", {"thread_id": "t9", "comment_id": "c9"}, 4)
-    assert describe(created) == "created comment in thread t9"
+    assert describe(created) == "created comment c9 in thread t9"  # each comment line names it

@@ -18,6 +18,13 @@ the window is then the middle quarter of the updates. Prints how many runs went 
 
     .venv/bin/python bench/diff_walk.py --runs 5 [--switch 0.5] [--formatting]
     .venv/bin/python bench/diff_walk.py --runs 3 --scattered text [--edits 10] [--scattered-runs 40]
+
+With `--alternating N`, the letter is instead N updates of two co-editors taking turns, each
+update a paragraph of its own (64 characters) appended: N runs of one update, N paragraphs.
+Times the diff from the first update to the 600th, the 1,500th and the last, to show how its
+cost grows with the runs and the letter's length together (an auditor's 3,006-update letter).
+
+    .venv/bin/python bench/diff_walk.py --runs 3 --alternating 3006
 """
 
 import argparse
@@ -69,6 +76,18 @@ def letter(formatting: bool, switch: float, paragraphs: int = 140, chunks: int =
         update = docs[k].get_update(before)
         docs[1 - k].apply_update(update)
         log.append((f"user-{k}", update))
+    return log
+
+
+def alternating(updates: int) -> Log:
+    doc: Doc[Any] = Doc()
+    root = doc.get("default", type=XmlFragment)
+    words = "lorem ipsum dolor sit amet consectetur adipiscing elit. "
+    log: Log = []
+    for i in range(updates):
+        before = doc.get_state()
+        root.children.append(XmlElement("paragraph", {}, [XmlText(f"{i:05d} {words}"[:64])]))
+        log.append((f"user-{i % 2}", doc.get_update(before)))
     return log
 
 
@@ -134,7 +153,13 @@ def main() -> None:
     parser.add_argument("--scattered", choices=["text", "paragraph"])
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--scattered-runs", type=int, default=40)
+    parser.add_argument("--alternating", type=int)
     args = parser.parse_args()
+    if args.alternating:
+        log = alternating(args.alternating)
+        for upto in sorted({min(600, len(log)), min(1500, len(log)), len(log)}):
+            print(f"first {upto}:".ljust(12), walk(log, 1, upto, args.runs))
+        return
     if args.scattered:
         log = scattered(args.scattered, args.edits, args.scattered_runs)
         middle, window = 3 * len(log) // 8, len(log) // 4

@@ -40,11 +40,13 @@ output, `coarse` in JSON). The hunks compare the texts by line with a budget of 
 
 import asyncio
 import difflib
+import operator
 import sys
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, compress, count, islice
 from typing import Any, TypeVar
 
 from pycrdt import Doc
@@ -107,10 +109,17 @@ class Hunk:
     removed: list[str]
     added: list[str]
     authors: list[str]  # users whose inserts/deletes make this change
+    # Per line, parallel to `removed`/`added` (`_line_users`): who deleted text from that
+    # line, who inserted text of that line; `authors` stays the hunk's union (line breaks
+    # too). Not compared: which of equal characters (a repeated word) an edit removed is the
+    # alignment's choice, so two alignments of the same change may name lines differently.
+    removed_by: list[list[str]] = field(default_factory=list, compare=False)
+    added_by: list[list[str]] = field(default_factory=list, compare=False)
 
     def to_json(self) -> Json:
         return {"line": self.start_line, "removed": self.removed, "added": self.added,
-                "authors": self.authors}  # fmt: skip
+                "authors": self.authors, "removed_by": self.removed_by,
+                "added_by": self.added_by}  # fmt: skip
 
 
 @dataclass
@@ -556,6 +565,7 @@ async def diff(src: Sources, letter_id: str, start: Cut, end: Cut) -> Diff:
     hunks, formatting = await asyncio.to_thread(
         _attribute, a, b, runs, src.settings.doc_field, budget
     )
+    _in_run_order(hunks, [user for user, _ in runs])
     return Diff(letter_id, a, b, hunks, formatting, len(runs), budget.coarse, budget.coarse_lines)
 
 
@@ -576,30 +586,63 @@ def _attribute(
     text = "\n".join(t for _, t in blocks)
     layout = layouts.layout([node for node, _ in blocks], text)
     tracker.base(layout, 0, layout.length)
-    starts = _starts([text for _, text in blocks])
+    nodes, texts = [node for node, _ in blocks], [text for _, text in blocks]
+    starts = _starts(texts)
     for user, updates in runs:
         walk.apply(updates)
         before, blocks = blocks, walk.blocks()
-        # The blocks at either end the run left as they were (the very same renderings).
-        short, head, tail = min(len(before), len(blocks)), 0, 0
-        while head < short and before[head] is blocks[head]:
-            head += 1
-        while tail < short - head and before[-1 - tail] is blocks[-1 - tail]:
-            tail += 1
-        texts = [text for _, text in blocks]
+        # The blocks at either end the run left as they were (the very same renderings): the
+        # lists of their nodes, texts and starts are those before, only the middle read anew.
+        head, tail = _ends(before, blocks)
+        middle = blocks[head : len(blocks) - tail]
+        nodes = _spliced(nodes, head, tail, [node for node, _ in middle])
+        texts = _spliced(texts, head, tail, [text for _, text in middle])
         content = "\n".join(texts)
-        was, starts = starts, _starts(texts)
+        was, starts = starts, _restarted(starts, texts, head, tail)
         lo = starts[head] - 1 if head else 0
         hi = len(content) - starts[len(texts) - tail] if tail else 0
         anchors = _untouched(before, blocks, (head, tail), was, starts)
         tracker.advance_within(content, user, lo, hi, anchors)
-        new = layouts.layout([node for node, _ in blocks], content, layout, (head, tail))
+        new = layouts.layout(nodes, content, layout, (head, tail))
         tracker.reformat(layout, new, user, (head, tail))
         layout = new
     lines = Budget()  # the hunks' own: however much the runs took
     hunks = _hunks(a.snapshot.content, b.snapshot.content, tracker, lines)
     tracker.budget.coarse_lines = lines.coarse > 0
     return hunks, changes(tracker.text, layout, tracker.chars)
+
+
+def _ends(before: list[T], after: list[T]) -> tuple[int, int]:
+    """How many items at the start and at the end of `after` are `before`'s (the very same
+    objects), not overlapping. Compared in C: a look at each block in Python per run was the
+    letter's length again for every run."""
+    short = min(len(before), len(after))
+    head = _alike(before, after, short)
+    return head, _alike(reversed(before), reversed(after), short - head)
+
+
+def _alike(a: Iterable[T], b: Iterable[T], most: int) -> int:
+    """How many leading items of `a` and `b` are the same objects, at most `most`."""
+    differ = map(operator.is_not, islice(a, most), b)
+    return next(compress(count(), differ), most)
+
+
+def _spliced(was: list[T], head: int, tail: int, middle: list[T]) -> list[T]:
+    """`was` with all but its first `head` and last `tail` items replaced by `middle`."""
+    return [*was[:head], *middle, *was[len(was) - tail :]]
+
+
+def _restarted(was: list[int], texts: list[str], head: int, tail: int) -> list[int]:
+    """`_starts(texts)`, from `was`, the starts of the texts before a run, of which the first
+    `head` and the last `tail` are `texts`' (the blocks the run left): only the starts between
+    are counted, those after shifted (in C) by what the run changed."""
+    middle = texts[head : len(texts) - tail]
+    starts = was[:head]
+    starts += accumulate(map((1).__add__, map(len, middle)), initial=was[head])
+    old_tail = len(was) - 1 - tail  # index of the first block of the tail, before
+    shift = starts[-1] - was[old_tail]
+    starts += map(shift.__add__, was[old_tail + 1 :]) if shift else was[old_tail + 1 :]
+    return starts
 
 
 def _untouched(
@@ -688,6 +731,13 @@ def _fold(state: bytes, updates: list[DocUpdate], doc_field: str) -> bytes:
 def _hunks(old: str, new: str, tracker: _Tracker, budget: Budget | None = None) -> list[Hunk]:
     """By line; the comparison within `budget` (its own by default): past it, hunks may span
     more lines than difflib's would (`budget.coarse`), still the same text."""
+
+    def deleted(lo: int, hi: int) -> set[str]:
+        return set().union(*[tracker.deleted_by.get(i, ()) for i in range(lo, hi)])
+
+    def inserted(lo: int, hi: int) -> set[str]:
+        return {c.author for c in tracker.chars[lo:hi] if c.origin is None}
+
     old_lines, new_lines = old.split("\n"), new.split("\n")
     old_starts, new_starts = _starts(old_lines), _starts(new_lines)
     tracked = tracker.text == new  # else (a refused update) attribution is best effort
@@ -707,14 +757,50 @@ def _hunks(old: str, new: str, tracker: _Tracker, budget: Budget | None = None) 
     for op, a0, a1, b0, b1 in opcodes:
         if op == "equal":
             continue
-        authors: set[str] = set()
-        for i in range(old_starts[a0], old_starts[a1]):
-            authors |= tracker.deleted_by.get(i, set())
+        authors = deleted(old_starts[a0], old_starts[a1])
         if tracked:
-            chars = tracker.chars[new_starts[b0] : new_starts[b1]]
-            authors |= {c.author for c in chars if c.origin is None}
-        hunks.append(Hunk(a0 + 1, old_lines[a0:a1], new_lines[b0:b1], sorted(authors)))
+            authors |= inserted(new_starts[b0], new_starts[b1])
+        removed_by = [sorted(_line_users(old_starts, a, len(old), deleted)) for a in range(a0, a1)]
+        added_by = [
+            sorted(_line_users(new_starts, b, len(new), inserted)) if tracked else []
+            for b in range(b0, b1)
+        ]
+        hunks.append(
+            Hunk(
+                a0 + 1,
+                old_lines[a0:a1],
+                new_lines[b0:b1],
+                sorted(authors),
+                removed_by,
+                added_by,
+            )
+        )
     return hunks
+
+
+def _line_users(
+    starts: list[int], line: int, length: int, users_in: Callable[[int, int], set[str]]
+) -> set[str]:
+    """Who changed the characters of `line` (`users_in`: who deleted, or inserted, those of
+    a span). Its line breaks count only where none of its text changed (a line split or
+    joined): else the user who pressed Enter after someone's line would be named on it."""
+    start, end = starts[line], starts[line + 1] - 1  # less its newline
+    users = users_in(start, end)
+    if not users:
+        for i in (start - 1, end):
+            if 0 <= i < length:
+                users |= users_in(i, i + 1)
+    return users
+
+
+def _in_run_order(hunks: list[Hunk], users: Sequence[str]) -> None:
+    """Each line's users in the order of their first runs in the range (`_hunks` sorts them
+    by name: the tracker does not keep when each character changed)."""
+    order = {user: i for i, user in enumerate(dict.fromkeys(users))}
+    for hunk in hunks:
+        for lines in (hunk.removed_by, hunk.added_by):
+            for names in lines:
+                names.sort(key=lambda user: order.get(user, len(order)))  # stable: then by name
 
 
 _LINE_GRAM = 3  # lines alike that align the texts again past a difference (`_quick`)
@@ -722,11 +808,7 @@ _LINE_GRAM = 3  # lines alike that align the texts again past a difference (`_qu
 
 def _starts(lines: list[str]) -> list[int]:
     """Character offset of each line's start, plus the end (lines joined by newlines)."""
-    starts, offset = [], 0
-    for line in lines:
-        starts.append(offset)
-        offset += len(line) + 1
-    return [*starts, offset]
+    return list(accumulate(map((1).__add__, map(len, lines)), initial=0))  # in C
 
 
 def format_text(result: Diff) -> str:
@@ -737,8 +819,8 @@ def format_text(result: Diff) -> str:
     for hunk in result.hunks:
         who = visible(", ".join(hunk.authors)) or "unknown"
         out.append(f"@@ line {hunk.start_line} @@ by {who}")
-        out += [f"-{visible(line)}" for line in hunk.removed]
-        out += [f"+{visible(line)}" for line in hunk.added]
+        out += _marked("-", hunk.removed, hunk.removed_by, len(hunk.authors) > 1)
+        out += _marked("+", hunk.added, hunk.added_by, len(hunk.authors) > 1)
     for change in result.formatting:  # lines of the end text, after the text's hunks
         who = visible(", ".join(change.by)) or "unknown"
         line = f'~ line {change.line} "{change.text}": {change.describe()}'
@@ -757,6 +839,20 @@ def format_text(result: Diff) -> str:
             "span more lines than changed)"
         )
     return "\n".join(out) + "\n"
+
+
+def _marked(sign: str, lines: list[str], by: list[list[str]], several: bool) -> list[str]:
+    """A hunk's lines; in one by several users, each followed by who changed it (`  [bob]`;
+    nothing for a line whose own text none changed: text only added to or split off it). A
+    hunk by one user keeps its plain lines: the header names them."""
+    if not several:
+        return [f"{sign}{visible(line)}" for line in lines]
+    out = []
+    for i, line in enumerate(lines):
+        users = by[i] if i < len(by) else []  # a Hunk made without them: none known
+        mark = f"  [{visible(', '.join(users))}]" if users else ""
+        out.append(f"{sign}{visible(line)}{mark}")
+    return out
 
 
 async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:

@@ -284,7 +284,7 @@ OUT_OF_RANGE = {
 
 @pytest.mark.parametrize("setting", sorted(OUT_OF_RANGE))
 def test_a_number_out_of_range_is_one_line_and_status_2(call: Call, setting: str) -> None:
-    code, _, err = call("gateway", **{setting: OUT_OF_RANGE[setting]})
+    code, _, err = call("gateway", process=False, **{setting: OUT_OF_RANGE[setting]})
     assert code == 2, err
     line = _one_line(err)
     assert line.startswith(f"steno-collab gateway: invalid setting STENO_{setting.upper()}: "), line

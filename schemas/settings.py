@@ -35,10 +35,10 @@ class Settings(BaseSettings):
     # The log.
     partitions: int = Field(default=8, ge=1, le=1024)
     topic_prefix: str = "steno."
-    presence_retention_ms: int = Field(default=24 * 3600 * 1000, gt=0)
+    presence_retention_ms: int = Field(default=24 * 3600 * 1000, ge=-1)  # -1: Kafka's forever
     kafka_idempotence: bool = True  # on for Apache Kafka / Redpanda; Tansu rejects it
     kafka_linger_ms: int = Field(default=2, ge=0, le=5)
-    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=-1)  # -1: the broker's default
 
     # HTTP / WebSocket.
     host: str = "127.0.0.1"

@@ -253,7 +253,7 @@ class Connection:
                     return
         except Exception as exc:  # the client went away while we wrote: the reader ends too
             log.debug("connection %s: send failed: %r", self.id, exc)
-            self.closing = self.closing or (1006, "send failed")
+            self.closing = self.closing or (1006, CONNECTION_LOST_REASON)  # its socket gone
 
     # -- inbound -------------------------------------------------------------------------------
 
@@ -309,7 +309,8 @@ class Connection:
             if message["type"] == "websocket.disconnect":
                 self._count_transport_refusal(message.get("code"))
                 received = self._extensions.get(CLOSE_RECEIVED)
-                self._lost = received is not None and not received()
+                ours = message.get("code") in TRANSPORT_REFUSALS  # uvicorn closed it (1009, 1002)
+                self._lost = received is not None and not received() and not ours
                 return
             if not direct:  # held until the log caught up; uvicorn queues one more, then pauses
                 await self._log_caught_up.wait()

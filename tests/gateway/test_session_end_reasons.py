@@ -47,3 +47,24 @@ async def test_a_closed_and_a_lost_connection_end_with_their_own_reasons(tmp_pat
             assert await eventually(two) == [CLIENT_CLOSED_REASON, CONNECTION_LOST_REASON]
     finally:
         await log.close()
+
+
+async def test_a_frame_the_websocket_layer_refused_is_not_a_lost_connection(
+    tmp_path: Path,
+) -> None:
+    """A frame over `ws_max_size` is closed 1009 by uvicorn itself: our refusal, not the client
+    gone (re-read rrE: it read "connection lost")."""
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1, max_message_bytes=65536)
+    log = open_log(settings)
+    await log.start()
+    try:
+        async with running_gateway(settings, log=log) as gw:
+            letter = await gw.create_letter()
+            client = await gw.client(letter, user="alice")
+            await client.synced.wait()
+            await client.ws.send(b"\x00\x02" + b"x" * (1 << 20))
+            await client.closed.wait()
+            assert client.close_code == 1009
+            assert await eventually(lambda: _reasons(gw, letter)) == [CLIENT_CLOSED_REASON]
+    finally:
+        await log.close()

@@ -57,7 +57,7 @@ from gateway.live.addressed import BACKLOG, DocumentConnection, DocumentSocket
 from gateway.live.pacing import FrameRate, waiting_task
 from gateway.preparse import ProtocolError
 from gateway.service import Gateway
-from gateway.transport import READ_DIRECT
+from gateway.transport import CLOSE_RECEIVED, READ_DIRECT
 from gateway.wire import hocuspocus as hp
 
 log = logging.getLogger(__name__)
@@ -177,8 +177,10 @@ class Multiplexed:
                     task.cancel()
             self._deferred.clear()
             self._kept = 0
+            received = self._extensions.get(CLOSE_RECEIVED)
+            lost = received is not None and not received()  # no close frame came
             for doc in list(self._docs.values()):
-                doc.end(1006)
+                doc.end(1006, lost)
             if self._sessions or self._waits:
                 await asyncio.gather(*self._sessions, *self._waits, return_exceptions=True)
             if self._closing is not None:

@@ -37,7 +37,14 @@ from gateway.inbound import Inbound
 from gateway.live.buckets import TokenBucket
 from gateway.live.connection import UPDATE, Connection
 from gateway.live.room import Room
-from gateway.transport import ABORT, READ_DIRECT, WRITE_FRAME, Reader, binary_frame
+from gateway.transport import (
+    ABORT,
+    CLOSE_RECEIVED,
+    READ_DIRECT,
+    WRITE_FRAME,
+    Reader,
+    binary_frame,
+)
 from gateway.wire import hocuspocus as hp
 
 FINAL_FOR_2X = (TOKEN_EXPIRED, FORBIDDEN)  # @hocuspocus/provider 2.x stops for good on these
@@ -69,6 +76,9 @@ class DocumentSocket:
         client (host, port): a refused token renewal is logged with its host."""
         self.address = address
         shared = {k: v for k, v in extensions.items() if k in (WRITE_FRAME, ABORT)}
+        self._lost = False  # ended by its socket gone without a close frame (`end`)
+        if CLOSE_RECEIVED in extensions:  # the document's end says how its client left
+            shared[CLOSE_RECEIVED] = lambda: not self._lost
         if hold is not None:
             shared[READ_DIRECT] = self._read_direct
         self.scope: dict[str, Any] = {"extensions": shared, "client": client}
@@ -124,11 +134,12 @@ class DocumentSocket:
         meanwhile, as `/v1` does for one connection that waits)."""
         await self._space.wait()
 
-    def end(self, code: int = 1000) -> None:
-        """The client closed the document, or the socket went away: nothing more arrives."""
+    def end(self, code: int = 1000, lost: bool = False) -> None:
+        """The client closed the document, or the socket went away (`lost`: without a close
+        frame): nothing more arrives."""
         if self.ended:
             return
-        self.ended = True
+        self.ended, self._lost = True, lost
         self._inbox.append({"type": "websocket.disconnect", "code": code})
         self._arrived.set()
         self._space.set()

@@ -14,6 +14,7 @@ from schemas.events import (
 )
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
+from tests.gateway.hocuspocus_client import HpClient
 from tests.support import eventually
 
 
@@ -66,5 +67,24 @@ async def test_a_frame_the_websocket_layer_refused_is_not_a_lost_connection(
             await client.closed.wait()
             assert client.close_code == 1009
             assert await eventually(lambda: _reasons(gw, letter)) == [CLIENT_CLOSED_REASON]
+    finally:
+        await log.close()
+
+
+async def test_a_hocuspocus_provider_gone_without_a_close_frame_is_a_lost_connection(
+    tmp_path: Path,
+) -> None:
+    """Each document of the socket ends as its socket did (re-read rrE: "client closed")."""
+    settings = Settings(data_dir=tmp_path / "steno", partitions=1)
+    log = open_log(settings)
+    await log.start()
+    try:
+        async with running_gateway(settings, log=log) as gw:
+            letter = await gw.create_letter()
+            client = await HpClient.connect(gw)
+            await client.synced(f"letter-{letter}", gw.token(user="alice"))
+            client.ws.transport.abort()  # killed: no close frame
+            await client.closed.wait()
+            assert await eventually(lambda: _reasons(gw, letter)) == [CONNECTION_LOST_REASON]
     finally:
         await log.close()

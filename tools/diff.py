@@ -741,6 +741,30 @@ def _hunks(old: str, new: str, tracker: _Tracker, budget: Budget | None = None) 
     old_lines, new_lines = old.split("\n"), new.split("\n")
     old_starts, new_starts = _starts(old_lines), _starts(new_lines)
     tracked = tracker.text == new  # else (a refused update) attribution is best effort
+    kept_at: dict[int, int] = {}  # start text index -> new text index, of those kept
+
+    def changed(lo: int, hi: int) -> set[str]:
+        """Who changed the start text's line [lo, hi) (hi: its line break): deleted from it,
+        or inserted within or next to what is kept of it: "We accept." made "We do not
+        accept." names who inserted "do not ", not who deleted the line before it."""
+        users = deleted(lo, hi + 1 if hi < len(old) else hi)  # its break deleted: joined
+        if not tracked:
+            return users
+        if not kept_at:
+            kept_at.update(
+                (c.origin, i) for i, c in enumerate(tracker.chars) if c.origin is not None
+            )
+        at = [kept_at[i] for i in range(lo, hi) if i in kept_at]
+        if not at:
+            return users
+        first, last, chars = at[0], at[-1] + 1, tracker.chars
+        # Typed at its start or end, not a new line beside it (an inserted line break ends it).
+        while first > 0 and chars[first - 1].origin is None and new[first - 1] != "\n":
+            first -= 1
+        while last < len(chars) and chars[last].origin is None and new[last] != "\n":
+            last += 1
+        return users | inserted(first, last)
+
     hunks = []
     budget = budget or Budget()
     # One character per line, alike lines alike: difflib's matches are those of the lists (a
@@ -760,7 +784,7 @@ def _hunks(old: str, new: str, tracker: _Tracker, budget: Budget | None = None) 
         authors = deleted(old_starts[a0], old_starts[a1])
         if tracked:
             authors |= inserted(new_starts[b0], new_starts[b1])
-        removed_by = [sorted(_line_users(old_starts, a, len(old), deleted)) for a in range(a0, a1)]
+        removed_by = [sorted(_line_users(old_starts, a, len(old), changed)) for a in range(a0, a1)]
         added_by = [
             sorted(_line_users(new_starts, b, len(new), inserted)) if tracked else []
             for b in range(b0, b1)

@@ -4,20 +4,24 @@ several users, its `--json` and REST `/diff` give `removed_by`/`added_by` per li
 
 import json
 import random
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
-from pycrdt import XmlElement, XmlText
+from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from eventlog import Log
+from projector.document import DocUpdate
 from schemas import VersionSaved
 from schemas.settings import Settings
+from snapshotter.document import LetterDocument
 from tests.tools.cli import cli_env, run_cli
 from tests.tools.session import Client, Session
 from tests.tools.snapshots import snapshot_all
 from tests.tools.test_rest import auth, rest_client
 from tests.tools.test_terminal import ESCAPED, HOSTILE, _replayed
-from tools.diff import Diff, Hunk, format_text
+from tools.diff import Diff, Hunk, _attribute, format_text
+from tools.replay import Replayed
 
 LETTER = "line-authors"
 
@@ -114,3 +118,56 @@ def test_the_names_on_lines_are_escaped() -> None:
         f"+new  [eve{ESCAPED}, bob]",
         "+more",  # none of its text inserted or deleted: no one to name
     ]
+
+
+def _removed_by(lines: list[str], edits: list[tuple[str, Callable[[XmlFragment], None]]]) -> Any:
+    """`removed_by` of the one hunk of `edits` (user, change) made in turn to a letter of
+    `lines` (re-read rrD's shapes, on a pycrdt document)."""
+    doc: Doc[Any] = Doc()
+    root = doc.get("default", type=XmlFragment)
+    for line in lines:
+        root.children.append(XmlElement("paragraph", {}, [XmlText(line)]))
+    start, runs = doc.get_update(), []
+    for i, (user, change) in enumerate(edits):
+        before = doc.get_state()
+        with doc.transaction():
+            change(root)
+        runs.append((user, [DocUpdate(i, "", 0, doc.get_update(before))]))
+
+    def replayed(state: bytes) -> Replayed:
+        return Replayed(
+            "l", 0, state, 0, None, None, 0, LetterDocument("default", state).snapshot()
+        )
+
+    hunks, _ = _attribute(replayed(start), replayed(doc.get_update()), runs, "default")
+    [hunk] = hunks
+    return hunk.removed_by
+
+
+def _in(root: XmlFragment, paragraph: int) -> XmlText:
+    node = cast(XmlElement, list(root.children)[paragraph])
+    return next(c for c in node.children if isinstance(c, XmlText))
+
+
+def test_a_line_beside_a_deleted_one_names_who_changed_it_not_who_deleted_the_other() -> None:
+    """Alice deletes a paragraph, Bob changes the next: the next named Alice's (its line break
+    went with her deletion), README saying otherwise (re-read rrD)."""
+    letter = ["Dear Sir,", "Paragraph to drop.", "We accept.", "Regards"]
+    edits = [
+        ("alice", lambda r: r.children.__delitem__(1)),
+        ("bob", lambda r: _in(r, 1).insert(2, " do not")),
+    ]
+    assert _removed_by(letter, edits) == [["alice"], ["bob"]]
+    edits = [  # the last line, typed at its end
+        ("alice", lambda r: r.children.__delitem__(1)),
+        ("bob", lambda r: _in(r, 1).insert(1, "C")),
+    ]
+    assert _removed_by(["a", "bbb", "c"], edits) == [["alice"], ["bob"]]
+
+
+def test_a_paragraph_added_after_a_line_does_not_name_its_writer_on_it() -> None:
+    edits = [
+        ("alice", lambda r: _in(r, 0).insert(0, "The ")),
+        ("bob", lambda r: r.children.append(XmlElement("paragraph", {}, [XmlText("z")]))),
+    ]
+    assert _removed_by(["line"], edits) == [["alice"]]

@@ -1,6 +1,6 @@
-"""After the gateway closed the letter's socket for good (4401: the token expired, no host page
-renews it), "Here now" claims no presence: this tab's own row says it is disconnected, and the
-colleagues, whose presence no longer reaches it, are not listed as if live.
+"""Dev mode: a page whose token came from /dev/token mints the next there after a 4401 and
+reconnects, rather than turning read-only ("Here now" after a refusal with no renewal:
+tests/web/test_submit_once_and_session_end.py).
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
 browser fixtures).
@@ -16,39 +16,6 @@ from tests.web.test_browser import base_url, browser
 from tests.web.test_submit_once_and_session_end import SHORT_TTL_S, _token
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
-
-
-async def test_here_now_says_this_tab_is_disconnected_after_an_expired_token(
-    base_url: str, browser: Browser
-) -> None:
-    async with pages(browser, 2) as (avery, parker):
-        await sign_in(avery, base_url, "avery")
-        letter = await create_letter(avery, "Who is here", "Alpha one")
-        token = _token("parker", ttl_s=SHORT_TTL_S)
-        await parker.goto(f"{base_url}/?token={token}#/letters/{letter}")
-        await parker.wait_for_selector(EDITABLE)
-        await saved(parker)
-        own = parker.locator(".users [data-name='Parker'] .status")
-        colleague = parker.locator(".users [data-name='Avery Attorney']")
-        stale = parker.locator(".presence-stale")
-        await expect(own).to_have_text("active")
-        await expect(colleague).to_be_visible()
-        await expect(stale).to_be_hidden()
-
-        refusal = parker.locator(".refusal[data-code='4401']")
-        await expect(refusal).to_be_visible(timeout=(SHORT_TTL_S + 20) * 1000)
-        await expect(own).to_have_text("disconnected")
-        await expect(parker.locator(".users [data-name='Parker']")).to_have_class(
-            "user status-disconnected"
-        )
-        await expect(colleague).to_have_count(0)  # not shown as if still here
-        await expect(stale).to_be_visible()
-        await expect(stale).to_have_text("Not connected: who else is here is not known.")
-        # Moving the mouse (activity) does not make the row claim "active" again.
-        await parker.mouse.move(10, 10)
-        await parker.mouse.move(200, 200)
-        await expect(own).to_have_text("disconnected")
-        assert parker.errors == []  # type: ignore[attr-defined]
 
 
 async def test_a_dev_token_that_expires_is_minted_again_and_the_letter_reconnects(

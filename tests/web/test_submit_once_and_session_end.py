@@ -135,20 +135,27 @@ async def test_an_expired_token_no_host_renews_leaves_the_letter_read_only(
     base_url: str, browser: Browser
 ) -> None:
     """Opened with `?token=` and no host page: at the 4401 close the editor goes read-only,
-    says the last edits were not saved (they stay shown), and locks and comments stop; a
-    REST call with the expired token says the session expired, not "unauthorized"."""
+    says the last edits were not saved (they stay shown), and locks and comments stop; "Here
+    now" says this tab is disconnected and lists no colleague as if still here (it said
+    "active"); a REST call with the expired token says the session expired, not
+    "unauthorized"."""
     context, author = await new_page(browser)
     _, page = await new_page(browser)
     try:
         await sign_in(author, base_url, "avery")
         letter = await create_letter(author, "Expiring", "Alpha one\nBravo two")
-        await author.close()
         echoes = HeldEchoes()
         await page.route_web_socket(re.compile(r"/v1/letter-"), echoes.route)
         token = _token("parker", ttl_s=SHORT_TTL_S)
         await page.goto(f"{base_url}/?token={token}#/letters/{letter}")
         await page.wait_for_selector(EDITABLE)
         await saved(page)
+        own = page.locator(".users [data-name='Parker'] .status")
+        colleague = page.locator(".users [data-name='Avery Attorney']")
+        stale = page.locator(".presence-stale")
+        await expect(own).to_have_text("active")
+        await expect(colleague).to_be_visible()
+        await expect(stale).to_be_hidden()
         echoes.held = True
         await type_at_end(page, " Not saved.")
         await expect(page.locator(".connection")).to_have_attribute("data-pending", "true")
@@ -165,6 +172,16 @@ async def test_an_expired_token_no_host_renews_leaves_the_letter_read_only(
         await expect(page.locator("button.lock-toggle")).to_be_disabled()
         await expect(page.locator(".new-thread")).to_be_hidden()
         await expect(page.locator(".comments-closed")).to_be_visible()
+        await expect(own).to_have_text("disconnected")
+        await expect(page.locator(".users [data-name='Parker']")).to_have_class(
+            "user status-disconnected"
+        )
+        await expect(colleague).to_have_count(0)  # not shown as if still here
+        await expect(stale).to_have_text("Not connected: who else is here is not known.")
+        # Moving the mouse (activity) does not make the row claim "active" again.
+        await page.mouse.move(10, 10)
+        await page.mouse.move(200, 200)
+        await expect(own).to_have_text("disconnected")
 
         async def leave(dialog: Dialog) -> None:
             await dialog.accept()  # "leave this letter and lose the edits?"

@@ -4,10 +4,12 @@ Text is read on terminals: its control characters other than newlines are escape
 (tools/terminal.py); HTML covers every node and mark of the web editor's schema, its values
 escaped or dropped (tools/html_export.py); JSON and Yjs bytes are the letter exactly. The CLI
 puts a provenance header (which letter, which cut, by what) above text and HTML, so that a
-printed replay is a record of itself; REST and `--bare` give the document alone."""
+printed replay is a record of itself; REST and `--bare` give the document alone (REST names the
+cut replayed in response headers: `replay_headers`)."""
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -31,6 +33,8 @@ class Provenance:
 
     title: str | None  # None: the letter's `letter.created` was not found
     cut: Cut
+    # When the replay began, before it read the log's end: a later instant is `ahead`.
+    began_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
 
 def render(replayed: Replayed, fmt: str, provenance: Provenance | None = None) -> bytes:
@@ -60,6 +64,8 @@ def header(replayed: Replayed, provenance: Provenance) -> list[tuple[str, str]]:
         asked = f"--offset {cut.offset} (records below it)"
     elif cut.at_ms is not None:
         asked = f"--at {iso(cut.at_ms)}"
+        if ahead(cut, provenance.began_ms):
+            asked += f" ({AHEAD})"
     else:
         asked = "the log's end when replayed"
     base = replayed.base_version
@@ -76,6 +82,32 @@ def header(replayed: Replayed, provenance: Provenance) -> list[tuple[str, str]]:
             else f"version {base}, then {replayed.updates} update(s) from the log",
         ),
     ]
+
+
+# An instant still to come: the log's end is answered, and edits may yet be stamped before it.
+AHEAD = "later than this replay: the log's end when replayed, which later edits may extend"
+
+
+def ahead(cut: Cut, began_ms: int) -> bool:
+    """Whether `cut` is an instant after `began_ms`, when its replay began (before it read the
+    log's end): records stamped up to that instant may still come, so its replay is not final."""
+    return cut.at_ms is not None and cut.at_ms > began_ms
+
+
+def replay_headers(replayed: Replayed, cut: Cut, began_ms: int) -> dict[str, str]:
+    """REST's provenance of a replay, in response headers (its body is the document alone):
+    the cut replayed, as JSON gives it, and a note when the instant asked is still to come."""
+    headers = {
+        "Replay-Partition": str(replayed.partition),
+        "Replay-Position": str(replayed.position),
+    }
+    if replayed.last_ms is not None:
+        headers["Replay-As-Of"] = iso(replayed.last_ms)
+    if replayed.base_version is not None:
+        headers["Replay-Base-Version"] = str(replayed.base_version)
+    if ahead(cut, began_ms):
+        headers["Replay-Note"] = AHEAD
+    return headers
 
 
 def made_by() -> str:

@@ -28,6 +28,7 @@ One it has folded has the rows of its records past the snapshotter's position fo
 on top of its audit trail (tools/history.py): a snapshotter behind hides no recent event.
 """
 
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
@@ -46,7 +47,7 @@ from schemas.settings import Settings
 from snapshotter import read
 from tools import diff as diffs
 from tools import history as histories
-from tools.render import render
+from tools.render import render, replay_headers
 from tools.replay import Cut, LetterNotFound, NotYetCreated, replay_existing
 from tools.sources import Sources
 from tools.timefmt import BadInstant, iso_of, parse_instant
@@ -86,6 +87,26 @@ MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"
 # no loads but its own `data:` images, no sniffing another type (tools/html_export.py also drops
 # links that could run code). Inline styles are the letter's alignment and colours, whose values
 # the export keeps only of a plain shape (no `url(`).
+# The cut a replay answered, beside any format's body (tools.render.replay_headers).
+REPLAY_HEADERS = {
+    "Replay-Partition": {"description": "the letter's partition", "schema": {"type": "integer"}},
+    "Replay-Position": {
+        "description": "the next offset folded in (records below it)",
+        "schema": {"type": "integer"},
+    },
+    "Replay-As-Of": {
+        "description": "the record time of the letter's last event folded (absent: none)",
+        "schema": {"type": "string"},
+    },
+    "Replay-Base-Version": {
+        "description": "the saved version the replay started from (absent: the log alone)",
+        "schema": {"type": "integer"},
+    },
+    "Replay-Note": {
+        "description": "present when `at` is later than the replay: not final",
+        "schema": {"type": "string"},
+    },
+}
 RENDERED = {
     "Content-Security-Policy": (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
@@ -223,6 +244,7 @@ def auditor_router(
                 "model": ReplayOut,
                 "description": "the letter as it was: JSON, or rendered (`format`)",
                 "content": {"text/plain": TEXT, "text/html": TEXT},
+                "headers": REPLAY_HEADERS,
             }
         },
     )
@@ -234,15 +256,20 @@ def auditor_router(
     ) -> Response:
         if at is not None and offset is not None:
             raise HTTPException(400, "give at or offset, not both")
+        cut = Cut(offset=offset, at_ms=_instant(at))
+        began = time.time_ns() // 1_000_000  # before the log's end is read: see tools.render.ahead
         try:
-            replayed = await replay_existing(src, letter_id, Cut(offset=offset, at_ms=_instant(at)))
+            replayed = await replay_existing(src, letter_id, cut)
         except LetterNotFound as exc:
             raise HTTPException(403, "forbidden") from exc
         except NotYetCreated as exc:  # only for a letter of the caller's firm (`auditor` above)
             raise HTTPException(404, str(exc)) from exc
+        named = replay_headers(replayed, cut, began)
         if format == "json":
-            return Response(render(replayed, "json"), media_type="application/json")
-        return Response(render(replayed, format), media_type=MEDIA[format], headers=RENDERED)
+            return Response(render(replayed, "json"), media_type="application/json", headers=named)
+        return Response(
+            render(replayed, format), media_type=MEDIA[format], headers={**RENDERED, **named}
+        )
 
     @router.get("/versions")
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ saying which letter and cut they are (tools.render), unless `--bare`."""
 import argparse
 import asyncio
 import sys
+import time
 
 from schemas.settings import Settings
 from steno_collab.commands._tool import run_letter_tool
@@ -63,7 +64,8 @@ async def _replay(
     settings: Settings, letter_id: str, cut: Cut, fmt: str, versions: bool, header: bool = True
 ) -> bytes:
     async with open_sources(settings, pg=None if versions else False) as src:
+        began = time.time_ns() // 1_000_000
         replayed = await replay_existing(src, letter_id, cut)
         if not header or fmt not in ("text", "html"):
             return render(replayed, fmt)
-        return render(replayed, fmt, Provenance(await letter_title(src, letter_id), cut))
+        return render(replayed, fmt, Provenance(await letter_title(src, letter_id), cut, began))

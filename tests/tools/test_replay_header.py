@@ -3,6 +3,7 @@ it is (id, title), which cut (asked and replayed: as of, position, base version)
 `--bare` and REST give the document alone, JSON is unchanged (tools/render.py)."""
 
 import json
+import time
 
 import pytest
 
@@ -13,7 +14,7 @@ from steno_collab.commands.replay import _replay
 from tests.tools.cli import cli_env, run_cli
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
-from tools.render import RULE, Provenance, render, tool
+from tools.render import AHEAD, RULE, Provenance, render, replay_headers, tool
 from tools.replay import Cut, Replayed
 from tools.timefmt import iso
 
@@ -97,3 +98,31 @@ def test_what_users_wrote_is_escaped_in_the_header() -> None:
     assert 'title: a\\x1b]0;pwned\\x07\\x0a<script>"x"</script>\n' in text
     page = render(replayed, "html", hostile).decode()
     assert "<script>" not in page and "&lt;script&gt;&quot;x&quot;&lt;/script&gt;" in page
+
+
+async def test_an_instant_still_to_come_is_named_not_final(settings: Settings, log: Log) -> None:
+    _, (first, _second) = await scripted(log, settings)
+    soon = time.time_ns() // 1_000_000 + 3_600_000  # an hour on: a typo'd date, a clock ahead
+    head, body = _split((await _replay(settings, LETTER, Cut(at_ms=soon), "text", False)).decode())
+    assert body == FINAL  # the log's end: everything there is
+    assert head[2] == f"cut: --at {iso(soon)} ({AHEAD})"
+    head, _ = _split((await _replay(settings, LETTER, Cut(at_ms=first), "text", False)).decode())
+    assert head[2] == f"cut: --at {iso(first)}"  # a past instant: final, no note
+
+
+def test_rest_headers_name_the_cut() -> None:
+    snapshot = Snapshot("body", {"type": "doc", "content": []}, "{}", "")
+    replayed = Replayed("L1", 3, b"", 7, 1_000, 2, 5, snapshot)
+    named = replay_headers(replayed, Cut(at_ms=1_000), began_ms=2_000)
+    assert named == {
+        "Replay-Partition": "3",
+        "Replay-Position": "7",
+        "Replay-As-Of": iso(1_000),
+        "Replay-Base-Version": "2",
+    }
+    alone = Replayed("L1", 3, b"", 0, None, None, 0, snapshot)
+    assert replay_headers(alone, Cut(at_ms=2_001), began_ms=2_000) == {
+        "Replay-Partition": "3",
+        "Replay-Position": "0",
+        "Replay-Note": AHEAD,
+    }

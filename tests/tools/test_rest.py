@@ -51,8 +51,18 @@ async def test_auditor_reads(client: httpx.AsyncClient, settings: Settings) -> N
     assert [e["type"] for e in history].count("version") == 2
     replayed = await client.get(f"{base}/replay", params={"offset": 3}, headers=headers)
     assert replayed.json()["content"] == "Dear Sir,\nWe write about"
+    assert replayed.headers["replay-position"] == "3" and "replay-note" not in replayed.headers
     text = await client.get(f"{base}/replay", params={"format": "text"}, headers=headers)
     assert text.text == "Sir,\nWe write about the claim\nRegards\n"
+    assert text.headers["replay-base-version"] == "2"  # the body alone; the cut in headers
+    whole = (await client.get(f"{base}/replay", headers=headers)).json()  # the same cut, JSON
+    assert text.headers["replay-as-of"] == whole["as_of"]
+    assert text.headers["replay-position"] == str(whole["position"])
+    later = await client.get(
+        f"{base}/replay", params={"at": "2999-01-01T00:00:00Z"}, headers=headers
+    )
+    assert later.json()["content"] == "Sir,\nWe write about the claim\nRegards"
+    assert later.headers["replay-note"].startswith("later than this replay")
     html = await client.get(f"{base}/replay", params={"format": "html"}, headers=headers)
     assert html.headers["content-type"].startswith("text/html") and "<p>Regards</p>" in html.text
     csp = html.headers["content-security-policy"]  # editors wrote this page: no script, no loads

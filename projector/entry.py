@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+import sys
 from collections import defaultdict
 from collections.abc import Awaitable, Coroutine
 from typing import Any
@@ -23,7 +24,7 @@ from schemas import Topic
 from schemas.log_output import configure_logging
 from schemas.metrics_http import MetricsBindError
 from schemas.outages import Outage
-from schemas.settings import Settings
+from schemas.settings import Settings, data_dir_refusal
 from schemas.stores import UnreachableError, answering_redis
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def run(
     """Run one projector instance until cancelled. `log` may be shared (the all-in-one `dev`
     process); `started` receives the instance once it runs (tests look at its partitions)."""
     if settings.redis_url is None:
-        raise SystemExit("the projector needs STENO_REDIS_URL (redis://host:port/db)")
+        raise SystemExit("steno-collab projector: set STENO_REDIS_URL (redis://host:port/db)")
     own_log, writable = log is None, True
     if log is None:
         log, writable = await _open_log(settings)
@@ -153,6 +154,10 @@ def main(
     """`python -m projector` / `steno-collab projector`: settings from the environment.
     `metrics_setting`: what set `options.metrics_port`, as a refusal to bind it names it."""
     settings = Settings()
+    # The embedded log's folder (a Kafka log needs none): a file there is a configuration error.
+    if settings.log_url is None and (refused := data_dir_refusal(settings.data_dir)):
+        print(f"steno-collab projector: {refused}", file=sys.stderr)
+        return 2
     configure_logging(settings)
     return uvloop.run(_main(settings, options or ProjectorSettings(), metrics_setting))
 

@@ -4,6 +4,7 @@ Nothing reads the environment at import time; tests build `Settings(...)` with k
 """
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -227,15 +228,28 @@ class Settings(BaseSettings):
     def _burst_takes_a_message(self) -> "Settings":
         # An update over the burst could never be admitted: 429 with a Retry-After for ever.
         if self.update_bytes_burst < self.max_message_bytes:
-            raise ValueError(
-                f"update_bytes_burst ({self.update_bytes_burst}) must be at least"
-                f" max_message_bytes ({self.max_message_bytes}): a larger update could never"
-                " be admitted"
+            raise ValueError(  # named as the operator sets them (cli.py prints it as is)
+                f"STENO_UPDATE_BYTES_BURST ({self.update_bytes_burst}) must be at least"
+                f" STENO_MAX_MESSAGE_BYTES ({self.max_message_bytes}): a larger update could"
+                " never be admitted"
             )
         return self
 
     def topic(self, kind: Topic) -> str:
         return f"{self.topic_prefix}{kind.value}"
+
+
+def data_dir_refusal(data_dir: Path, named: str = "STENO_DATA_DIR") -> str | None:
+    """Why `data_dir` (set by `named`) cannot hold the embedded log or servers, or None: it, or
+    a folder it would be made in, is a file. Checked before a service starts, where making it
+    was a traceback (NotADirectoryError, FileExistsError); nothing is made here."""
+    for at in (full := data_dir.absolute(), *full.parents):
+        if os.path.isdir(at):  # the nearest that exists is a folder: the rest can be made
+            return None
+        if os.path.lexists(at):  # a file (or a dangling link) in the way
+            where = "" if at == full else f": {at}"
+            return f"{named} {data_dir}{where} is not a directory"
+    return None
 
 
 def address_of(url: str | None) -> str:

@@ -58,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for error in exc.errors():
             loc = error["loc"]  # the field, named as the operator sets it; none: the whole
             where = f"setting {prefix}{str(loc[0]).upper()}" if loc else "settings"
-            print(f"steno-collab {args.command}: invalid {where}: {error['msg']}",
-                  file=sys.stderr)  # fmt: skip
+            # A validator's own words, without pydantic's "Value error, " before them.
+            says = str(error.get("ctx", {}).get("error", error["msg"]))
+            print(f"steno-collab {args.command}: invalid {where}: {says}", file=sys.stderr)
         code = 2
     except SettingsError as exc:  # a value the environment source could not even parse
         cause = f": {exc.__cause__}" if exc.__cause__ else ""

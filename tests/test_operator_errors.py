@@ -295,3 +295,71 @@ def test_a_port_flag_out_of_range_is_refused_by_the_parser(call: Call, port: str
     code, _, err = call("gateway", "--port", port)
     assert code == 2, err
     assert "Traceback" not in err and f"argument --port: '{port}' is not a port (0-65535)" in err
+
+
+# -- settings named as the operator sets them ------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["gateway", "projector"])
+def test_contradictory_limits_name_both_variables(call: Call, command: str) -> None:
+    """It named the fields (`update_bytes_burst`), which no operator sets."""
+    limits = {"update_bytes_burst": "1048576", "max_message_bytes": "2097152"}
+    code, _, err = call(command, process=command == "projector", **limits)
+    assert code == 2, err
+    assert _one_line(err) == (
+        f"steno-collab {command}: invalid settings: STENO_UPDATE_BYTES_BURST (1048576) must be"
+        " at least STENO_MAX_MESSAGE_BYTES (2097152): a larger update could never be admitted"
+    )
+
+
+# The commands that open the embedded log (or, `dev`, the embedded servers) in STENO_DATA_DIR:
+# a file there was a traceback (NotADirectoryError, FileExistsError), status 1, restarted for
+# ever. Each refuses it before it sets up logging (or binds a port).
+DATA_DIR_USERS = {
+    "gateway": ["gateway", "--port", "0"],
+    "projector": ["projector", "--metrics-port", "0"],
+    "snapshotter": ["snapshotter", "--metrics-port", "0"],
+    "dev": ["dev", "--port", "0"],
+}
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["the-dir", "its-parent"])
+@pytest.mark.parametrize("command", sorted(DATA_DIR_USERS))
+def test_a_data_dir_that_is_a_file_is_one_line_and_status_2(
+    call: Call, tmp_path: Path, command: str, inside: bool
+) -> None:
+    afile = tmp_path / "not-a-dir"
+    afile.write_text("kept")
+    data_dir = afile / "steno" if inside else afile
+    stores = {"redis_url": "redis://127.0.0.1:1/0", "database_url": "postgresql://127.0.0.1:1/x"}
+    args = DATA_DIR_USERS[command]
+    process = command == "projector" and not inside
+    code, out, err = call(*args, process=process, data_dir=str(data_dir), **stores)
+    assert (code, out) == (2, ""), err
+    where = f"{data_dir}: {afile}" if inside else f"{afile}"
+    assert _one_line(err) == f"steno-collab {command}: STENO_DATA_DIR {where} is not a directory"
+    assert afile.read_text() == "kept"
+
+
+def test_dev_names_its_data_dir_flag(call: Call, tmp_path: Path) -> None:
+    afile = tmp_path / "not-a-dir"
+    afile.touch()
+    code, _, err = call("dev", "--port", "0", "--data-dir", str(afile))
+    assert code == 2, err
+    assert _one_line(err) == f"steno-collab dev: --data-dir {afile} is not a directory"
+
+
+def test_a_data_dir_that_is_a_file_does_not_matter_to_a_kafka_log(tmp_path: Path) -> None:
+    """Only the embedded log lives there: with Kafka the projector goes on (to the broker)."""
+    afile = tmp_path / "not-a-dir"
+    afile.touch()
+    settings = {"log_url": "kafka://127.0.0.1:1", "redis_url": "redis://127.0.0.1:1/0"}
+    code, _, err = _run(tmp_path, "projector", data_dir=str(afile), **settings)
+    assert "is not a directory" not in err and "Traceback" not in err, err
+    assert code == 1, err  # the broker does not answer: status 1, as README says
+
+
+def test_the_projector_without_redis_says_which_command_needs_it(tmp_path: Path) -> None:
+    code, out, err = _run(tmp_path, "projector")
+    assert (code, out) == (1, ""), err  # status 1: README, STENO_REDIS_URL
+    assert _one_line(err) == "steno-collab projector: set STENO_REDIS_URL (redis://host:port/db)"

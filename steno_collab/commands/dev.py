@@ -28,7 +28,7 @@ from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import tune_interpreter
 from schemas.log_output import configure_logging
-from schemas.settings import Settings, without_password
+from schemas.settings import Settings, data_dir_refusal, without_password
 from schemas.stores import UnreachableError
 from steno_collab.commands.gateway import port_number, unverifiable
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
@@ -66,7 +66,9 @@ INTERRUPTED = 128 + signal.SIGINT  # a shell's status for a command Ctrl-C stopp
 def run(args: argparse.Namespace) -> int:
     given = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
-    if refused := unverifiable(settings):  # every token, the demo users' too, would get 401
+    # Every token, the demo users' too, would get 401; a data dir that is a file, a traceback.
+    named = "--data-dir" if args.data_dir is not None else "STENO_DATA_DIR"
+    if refused := unverifiable(settings) or data_dir_refusal(settings.data_dir, named):
         print(f"steno-collab dev: {refused}", file=sys.stderr)
         return 2
     configure_logging(settings)  # STENO_LOG_LEVEL / STENO_LOG_FORMAT, as the other services

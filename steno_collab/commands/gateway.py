@@ -24,7 +24,7 @@ from eventlog.records import Log
 from gateway.api.server import server_for, tune_interpreter
 from gateway.auth import PEM
 from schemas.log_output import configure_logging
-from schemas.settings import Settings
+from schemas.settings import Settings, data_dir_refusal
 from schemas.stores import UnreachableError
 from steno_collab.services import PortInUseError, bind, connect_checked, gateway_app
 
@@ -54,10 +54,13 @@ def port_number(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    configure_logging(settings)
-    if refused := unverifiable(settings) or weak_secret(settings):
+    refused = unverifiable(settings) or weak_secret(settings)
+    if settings.log_url is None:  # the embedded log, in STENO_DATA_DIR: a file cannot hold it
+        refused = refused or data_dir_refusal(settings.data_dir)
+    if refused:
         print(f"steno-collab gateway: {refused}", file=sys.stderr)
         return 2
+    configure_logging(settings)
     # Uvicorn re-raises the signal that stopped it once it has drained; by then we are done,
     # so the handler it restores and calls is a no-op and the exit status says "clean".
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,7 +15,7 @@ import uvloop
 from eventlog.errors import LogError, PositionPastEndError
 from schemas.log_output import configure_logging
 from schemas.metrics_http import MetricsBindError
-from schemas.settings import Settings, address_of
+from schemas.settings import Settings, address_of, data_dir_refusal
 from snapshotter.migrate import MigrationError
 from snapshotter.service import serve
 
@@ -48,10 +48,14 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    configure_logging(settings)
     if not settings.database_url:
         print("steno-collab snapshotter: set STENO_DATABASE_URL", file=sys.stderr)
         return 2
+    # The embedded log's folder (a Kafka log needs none): a file there is a configuration error.
+    if settings.log_url is None and (refused := data_dir_refusal(settings.data_dir)):
+        print(f"steno-collab snapshotter: {refused}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
     port, named = args.metrics_port, "--metrics-port"
     if port is None:
         port, named = settings.snapshotter_metrics_port, "STENO_SNAPSHOTTER_METRICS_PORT"

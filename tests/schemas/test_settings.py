@@ -12,7 +12,7 @@ from schemas.settings import Settings
 
 
 def test_an_update_budget_smaller_than_a_message_is_refused(tmp_path: Path) -> None:
-    refused = r"update_bytes_burst \(\d+\) must be at least max_message_bytes"
+    refused = r"STENO_UPDATE_BYTES_BURST \(\d+\) must be at least STENO_MAX_MESSAGE_BYTES"
     with pytest.raises(ValidationError, match=refused):
         Settings(data_dir=tmp_path, max_message_bytes=4 << 20, update_bytes_burst=2 << 20)
     ok = Settings(data_dir=tmp_path, max_message_bytes=4 << 20, update_bytes_burst=4 << 20)
@@ -24,7 +24,7 @@ def test_an_update_budget_smaller_than_a_message_is_refused(tmp_path: Path) -> N
     [
         (
             {"STENO_UPDATE_BYTES_BURST": "2000000", "STENO_MAX_MESSAGE_BYTES": "4000000"},
-            "invalid settings: Value error, update_bytes_burst (2000000) must be",
+            "invalid settings: STENO_UPDATE_BYTES_BURST (2000000) must be",
         ),
         ({"STENO_PARTITIONS": "zero"}, "invalid setting STENO_PARTITIONS: Input should be a valid"),
     ],

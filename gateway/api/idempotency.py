@@ -53,7 +53,9 @@ repeated Yjs update changes no document (a CRDT), only the record would be doubl
 
 A new comment thread and a reply take it too, as an update's (`begin_unlogged`, same key
 space), their claim holding the ids the server made for the comment (`Claim.answer`), which a
-repeat answers: gateway/collab/idempotent_comments.py.
+repeat answers; one not confirmed in time is `unconfirmed` as a create's, and a repeat looks
+for its comment, else writes it again with the same ids (`Ticket.retake`):
+gateway/collab/idempotent_comments.py.
 """
 
 import asyncio
@@ -253,6 +255,19 @@ class Ticket:
             kept = await self.redis.eval(RENEW, 1, self.key, self.claim.encode(), ttl_s)
         return bool(kept)
 
+    async def retake(self, pending_ttl_s: int) -> bool:
+        """A comment's claim left `unconfirmed`, taken again as pending by a repeat that writes
+        the comment with its ids (gateway/collab/idempotent_comments.py): whether it was, no
+        other repeat having taken it first. Redis failing: RedisError."""
+        mine = replace(self.claim, state=PENDING)
+        async with self._lock:
+            done = await self.redis.eval(
+                SWAP, 1, self.key, self.claim.encode(), mine.encode(), pending_ttl_s
+            )
+        if done:
+            self.claim = mine
+        return bool(done)
+
     def release_later(self, refused: BaseException) -> None:
         """The append of a 504 ended refused by the log after all: nothing was written, the
         key is free again (after the claim's settling, which the lock orders)."""
@@ -366,11 +381,14 @@ async def begin_update(
 
 
 async def begin_unlogged(
-    redis: Any, claims: Claims, header: str, mine: Claim, ttl_s: int, answer_within_s: float
-) -> Ticket | Claim:
+    redis: Any, claims: Claims, header: str, mine: Claim, ttl_s: int, answer_within_s: float,
+    unsettled: bool = False,
+) -> Ticket | Claim:  # fmt: skip
     """Claim `header` for `mine`, a request whose claim the log does not keep (not restored:
     no marker gate): a Ticket, or the claim the same request settled `done` before (answer it
-    again). Else 400, 409 (in flight), 422 (the key with another request) or 503 (no Redis)."""
+    again). Else 400, 409 (in flight), 422 (the key with another request) or 503 (no Redis).
+    `unsettled`: a claim of the same request still pending or unconfirmed is a Ticket holding
+    it too, not 409 (a comment's: its caller looks for the comment it made)."""
     key = _key(redis, claims, header)
     keys = (key, restored_idempotency_key(scoped_hash(key)))
     try:
@@ -384,6 +402,8 @@ async def begin_unlogged(
         return Ticket(redis, key, mine, ttl_s)
     if found.state == DONE:
         return found
+    if unsettled:
+        return Ticket(redis, key, found, ttl_s)
     raise HTTPException(409, IN_PROGRESS, retry_after(1))
 
 

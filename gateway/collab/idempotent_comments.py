@@ -11,12 +11,18 @@ is logged the same 201 with `Idempotent-Replayed: true`, appending nothing. Its 
 outlast the pending claim (a letter no socket holds is rebuilt for the anchor's, unbounded), so
 the claim is looked at again just before the append: still its own, renewed (set again if it
 lapsed and nobody took it); another's (a repeat took the lapsed key and writes the comment),
-409 and nothing appended. A refusal (403,
-404, 409 letter full, 413, 422, 503 from the log or the room) frees the key: nothing was
-appended. Not confirmed in time (504) or cut off mid-append: the claim stays pending until it
-lapses (twice the append timeout, the projector wait and `PENDING_SLACK_S`), then a repeat goes
-through: it makes a second comment if the first landed after all (the 504's "check before
-retrying" stands). Without Redis a keyed post answers 503, as a keyed letter create does: the
+409 and nothing appended. A refusal (403, 404, 409 letter full, 413, 422, 503 from the log or
+the room) frees the key: nothing was appended. Not confirmed in time (504) or cut off
+mid-append: the claim is `unconfirmed`, its ids kept for `STENO_IDEMPOTENCY_TTL_S`, as a
+letter create's. A repeat of a claim not settled done looks for its comment id in the letter's
+stored threads: there (it landed late, or the first is about to answer), the same 201 replayed,
+settled done, nothing appended; missing, 409 while the first is in flight, and once it is
+unconfirmed (also after the log refused it late) the repeat takes the claim again and writes
+the comment with the first's ids: if the first lands after all the projector and the
+snapshotter drop it (a `comment.created` of a live thread, a reply whose comment id the thread
+holds), one comment either way, two records in the log. A comment the author deleted between
+its late landing and the repeat is made again by it (the stores hold no deleted comment).
+Without Redis a keyed post answers 503, as a keyed letter create does: the
 guarantee cannot be given. The claims are not in the log: a Redis that lost them lets a repeat
 through. App channel commands carry no key: their `id` only pairs an answer with its command
 on one connection, and the gateway keeps no record of it.
@@ -38,12 +44,16 @@ from gateway.api.idempotency import (
     KEY_SCHEMA,
     PENDING,
     REPLAYED,
+    UNCONFIRMED,
     Claim,
+    Ticket,
     digest,
 )
 from gateway.api.responses import REDIS_RETRY_S, REDIS_UNAVAILABLE, WHY, retry_after
 from gateway.auth import Claims
+from gateway.collab import cold
 from gateway.collab.shared import CATCH_UP_S, Collab, CollabError
+from gateway.collab.stored_threads import stored
 from schemas.settings import Settings
 
 Ids = dict[str, str]
@@ -99,30 +109,76 @@ async def once(
     mine = Claim(digest(claims, request), letter_id, PENDING, ids)
     claimed = await idempotency.begin_unlogged(
         ctx.redis, claims, header, mine, ctx.settings.idempotency_ttl_s,
-        answer_within_s(ctx.settings),
+        answer_within_s(ctx.settings), unsettled=True,
     )  # fmt: skip
     if isinstance(claimed, Claim):  # logged by the same request before: its answer again
         response.headers[REPLAYED] = "true"
         return dict(claimed.answer or {})
     pending_s = idempotency.pending_ttl_s(answer_within_s(ctx.settings))
+    if claimed.claim is not mine:  # the same request's, in flight or not confirmed in time
+        made = await _repeated(collab, letter_id, claimed, pending_s)
+        if made is not None:
+            response.headers[REPLAYED] = "true"
+            return made
+        ids = dict(claimed.claim.answer or {})  # taken again: written with the first's ids
+    appending = False
 
     async def still_mine() -> None:  # its checks may outlast the claim (a letter rebuilt)
+        nonlocal appending
         try:
             kept = await claimed.renew(pending_s)
         except RedisError as exc:
             raise CollabError(503, REDIS_UNAVAILABLE, headers=retry_after(REDIS_RETRY_S)) from exc
         if not kept:  # lapsed, and a repeat took the key: that one writes the comment
             raise CollabError(409, IN_PROGRESS, headers=retry_after(1))
+        appending = True
 
-    # Anything else raised (cancelled mid-append, Redis failing) leaves it pending till it lapses.
     try:
         answer = await write(ids, still_mine)
     except CollabError as exc:
-        if exc.status != 504:  # refused before the append, or by the log: nothing written
+        if exc.status == 504:  # it may land: a repeat looks for it
+            await claimed.settle(UNCONFIRMED)
+        else:  # refused before the append, or by the log: nothing written
             await claimed.release()
-        raise  # 504: it may land, pending until it lapses
+        raise
     except LogError:  # a read its checks needed (its own append's answers as a CollabError)
         await claimed.release()
         raise
+    except BaseException:  # cut off (cancelled, Redis failing): mid-append it may land
+        await (claimed.settle(UNCONFIRMED) if appending else claimed.release())
+        raise
     await claimed.settle(DONE)
     return answer
+
+
+async def _repeated(
+    collab: Collab, letter_id: str, held: Ticket, pending_s: int
+) -> dict[str, Any] | None:
+    """A repeat of a request whose claim is not settled done: the first's answer if its comment
+    is stored (settled done now), else None once the claim of one not confirmed in time is
+    taken again (the caller writes it with the first's ids: a first landing later still is
+    void, the fold's `comment.created` of a live thread or a reply's known comment id); 409
+    while the first is in flight or another repeat took it."""
+    answer = dict(held.claim.answer or {})
+    if await _stored(collab, letter_id, answer["comment_id"], held.claim.state == UNCONFIRMED):
+        await held.settle(DONE)
+        return answer
+    try:
+        if held.claim.state == UNCONFIRMED and await held.retake(pending_s):
+            return None
+    except RedisError as exc:
+        raise CollabError(503, REDIS_UNAVAILABLE, headers=retry_after(REDIS_RETRY_S)) from exc
+    raise CollabError(409, IN_PROGRESS, headers=retry_after(1))
+
+
+async def _stored(collab: Collab, letter_id: str, comment_id: str, to_the_end: bool) -> bool:
+    """Whether the letter's stored threads hold `comment_id`; `to_the_end`: if the first read
+    lacks it, as a store that folded the log to its end holds them (503 if none has yet)."""
+    threads = await stored(collab, letter_id)
+    if not _holds(threads, comment_id) and to_the_end and collab.ctx.redis is not None:
+        threads = await cold.settled(collab, letter_id)
+    return _holds(threads, comment_id)
+
+
+def _holds(threads: list[dict[str, Any]], comment_id: str) -> bool:
+    return any(c["comment_id"] == comment_id for t in threads for c in t["comments"])

@@ -4,7 +4,7 @@ projector on the embedded log; FaultyLog holds or fails the gateway's appends.""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,18 +208,83 @@ async def test_a_refusal_frees_the_key(stack: Stack) -> None:
     assert await stack.logged(letter) == ["comment.created"]
 
 
-async def test_one_the_log_did_not_confirm_stays_claimed_until_it_lapses(stack: Stack) -> None:
+async def test_a_repeat_after_a_504_answers_the_comment_that_landed_late(stack: Stack) -> None:
+    """The append not confirmed in time lands after the 504: a repeat, however late (the
+    pending claim lapsed before: the repeat made a second comment), answers its ids."""
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    made = (await stack.post(base, THREAD, "thread-5a")).json()
+    replies = f"{base}/{made['thread_id']}/replies"
+    claims = [keys.idempotency_key("firm-a", "u1", k) for k in ("thread-5", "reply-5")]
+    stack.log.gate.clear()
+    late = await asyncio.gather(
+        stack.post(base, THREAD, "thread-5"), stack.post(replies, {"body": "ok"}, "reply-5")
+    )
+    assert [r.status_code for r in late] == [504, 504], [r.text for r in late]
+    for claim in claims:  # its ids kept as long as a settled claim's, not a pending one's
+        assert await stack.redis.ttl(claim) > 2 * TIMEOUT_S + 2 + PENDING_SLACK_S + 1
+    stack.log.gate.set()
+    await eventually(lambda: _count(stack.comments(letter), 3))  # the two landed late
+    ids = await stack.comments(letter)  # the first thread's two comments, then the new one
+    repeats: dict[str, tuple[str, dict[str, Any], str]] = {
+        ids[2]: (base, THREAD, "thread-5"),
+        ids[1]: (replies, {"body": "ok"}, "reply-5"),
+    }
+    for want, (path, body, key) in repeats.items():
+        again = await stack.post(path, body, key)
+        assert again.status_code == 201, again.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json()["comment_id"] == want
+    assert await stack.comments(letter) == ids
+    logged = await stack.logged(letter)  # the two late ones in either order: sent together
+    assert sorted(logged) == ["comment.created", "comment.created", "comment.replied"]
+
+
+async def _count(listed: Awaitable[list[str]], n: int) -> bool:
+    return len(await listed) == n
+
+
+async def _folded(stack: Stack, letter: str, offset: int) -> bool:
+    at = await stack.redis.get(keys.ydoc_offset_key(letter))
+    return at is not None and int(at) > offset
+
+
+async def test_a_repeat_of_one_not_landed_writes_it_with_the_same_ids(stack: Stack) -> None:
+    """After a 504 the comment is not stored yet: the repeat writes it again with the first's
+    ids, so a first landing after that one is dropped by the fold: one comment either way."""
     letter = await stack.gw.create_letter(TEXT)
     base = f"/v1/letters/{letter}/comments"
     stack.log.gate.clear()
-    unconfirmed = await stack.post(base, THREAD, "thread-5")
+    unconfirmed = await stack.post(base, THREAD, "thread-8")
     assert unconfirmed.status_code == 504, unconfirmed.text
-    claim = keys.idempotency_key("firm-a", "u1", "thread-5")
-    assert 0 < await stack.redis.ttl(claim) <= 2 * TIMEOUT_S + 2 + PENDING_SLACK_S + 1
-    retry = await stack.post(base, THREAD, "thread-5")  # it may still land: not a second one
-    assert (retry.status_code, retry.json()) == (409, {"detail": IN_PROGRESS})
+    again = await stack.post(base, THREAD, "thread-8")  # held at the log as well
+    assert again.status_code == 504, again.text
     stack.log.gate.set()
-    await eventually(lambda: stack.comments(letter))  # the first landed late
+    await eventually(lambda: _count(stack.logged(letter), 2))  # both records landed
+    last = (await stack.gw.records(Topic.LETTERS, letter))[-1].offset
+    await eventually(lambda: _folded(stack, letter, last))  # the second one too
+    [made] = await stack.comments(letter)
+    third = await stack.post(base, THREAD, "thread-8")
+    assert third.status_code == 201 and third.headers["Idempotent-Replayed"] == "true"
+    assert third.json()["comment_id"] == made
+    assert await stack.comments(letter) == [made]
+
+
+async def test_a_late_refusal_lets_the_repeat_write_the_comment(stack: Stack) -> None:
+    """The append of a 504 ends refused by the log: nothing landed, the repeat writes it (not
+    409 until the pending claim lapses)."""
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    stack.log.gate.clear()
+    unconfirmed = await stack.post(base, THREAD, "thread-9")
+    assert unconfirmed.status_code == 504, unconfirmed.text
+    stack.log.broken = True
+    stack.log.gate.set()
+    await eventually(lambda: stack.log.waiting == 0)
+    stack.log.broken = False
+    made = await stack.post(base, THREAD, "thread-9")
+    assert made.status_code == 201 and "Idempotent-Replayed" not in made.headers, made.text
+    assert await stack.comments(letter) == [made.json()["comment_id"]]
     assert await stack.logged(letter) == ["comment.created"]
 
 

@@ -4,7 +4,15 @@
 
 import type { Editor } from '@tiptap/core'
 
-import { ApiError, NotAvailable, Unreachable, type Api, type Comment, type Thread } from '../api'
+import {
+  ApiError,
+  NotAvailable,
+  Unreachable,
+  type Api,
+  type Comment,
+  type CommentAnchor,
+  type Thread,
+} from '../api'
 import type { Claims } from '../auth'
 import { h, instantTime, randomKey, replaceChildren, submitOnce } from '../dom'
 import {
@@ -58,8 +66,8 @@ export function commentsPanel(
     return [...everyone.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
   const drafts = new Map<string, string>() // thread id -> unsent reply
-  // thread id -> the Idempotency-Key of its reply box's fill (kept while the list is rebuilt)
-  const replyKeys = new Map<string, string>()
+  // thread id -> its reply box's fill as first sent, with its key (kept while the list is rebuilt)
+  const replyKeys = new Map<string, Keyed<{ body: string; mentions: string[] }>>()
   const edits = new Map<string, string>() // comment id -> its text being edited
   const confirming = new Set<string>() // comment ids whose Delete asks "sure?"
   let loaded: Thread[] = []
@@ -280,10 +288,11 @@ export function commentsPanel(
       const id = thread.thread_id
       const body = box.value.trim()
       if (!body) return
-      const key = replyKeys.get(id) ?? randomKey()
-      replyKeys.set(id, key)
+      const tried = keyedTry(replyKeys.get(id), body, () => ({ body, mentions: mentionsIn(body, people()) }))
+      replyKeys.set(id, tried)
       drafts.delete(id) // before the reload that shows the reply: its box comes back empty
-      const sent = await act(() => api.reply(letterId, id, body, mentionsIn(body, people()), key))
+      const { request, key } = tried
+      const sent = await act(() => api.reply(letterId, id, request.body, request.mentions, key))
       if (sent) replyKeys.delete(id)
       else if (!drafts.has(id)) drafts.set(id, box.value) // kept for the retry if the list is rebuilt
     })
@@ -404,9 +413,10 @@ function newThreadForm(
   showTarget()
   const form = h('form', { class: 'new-thread' }, target, box, mentionPicker(box, people), submit)
   // One key per fill, as the letter-create form: a retry of the same comment (after no answer)
-  // is answered with the thread the first try made; an edited comment is another thread.
-  let key: string | null = null
-  form.addEventListener('input', () => (key = null))
+  // is answered with the thread the first try made; an edited comment, or one on another
+  // selection, is another thread (keyedTry).
+  let tried: Keyed<{ body: string; anchor: CommentAnchor; mentions: string[] }> | null = null
+  form.addEventListener('input', () => (tried = null))
   submitOnce(form, async () => {
     const { from, to, empty } = editor.state.selection
     const body = box.value.trim()
@@ -421,9 +431,13 @@ function newThreadForm(
       to: textOffset(editor.state.doc, to),
     }
     try {
-      key ??= randomKey()
-      await api.createComment(letterId, body, anchor, mentionsIn(body, people()), key)
-      key = null
+      // Offsets move with a colleague's typing above: the text they hold says which selection.
+      const at = 'start' in anchor ? anchor : editor.state.doc.textBetween(from, to, ' ')
+      const same = JSON.stringify([body, at])
+      tried = keyedTry(tried, same, () => ({ body, anchor, mentions: mentionsIn(body, people()) }))
+      const { request, key } = tried
+      await api.createComment(letterId, request.body, request.anchor, request.mentions, key)
+      tried = null
       box.value = ''
       done()
     } catch (error) {
@@ -431,6 +445,24 @@ function newThreadForm(
     }
   })
   return form
+}
+
+/** A comment form's fill as first sent: its `Idempotency-Key`, what makes it the same comment
+ * (`same`), and the request. */
+interface Keyed<T> {
+  key: string
+  same: string
+  request: T
+}
+
+/** A try of a fill: the first try's key and request again while `same` (its text, a new
+ * thread's anchor) is unchanged, so a retry after no answer sends exactly the request its key
+ * was first used with (the server answers a key with another request 422; the mentions, of
+ * the people here, may have changed meanwhile); else, another comment, a new key with
+ * `request()` (a selection changed after a try that made its thread makes a second one, as
+ * asked). */
+function keyedTry<T>(first: Keyed<T> | null | undefined, same: string, request: () => T): Keyed<T> {
+  return first?.same === same ? first : { key: randomKey(), same, request: request() }
 }
 
 /** A keyboard-friendly way to mention someone: pick a name, "@Name" goes into the text. */

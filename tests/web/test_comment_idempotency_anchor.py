@@ -1,0 +1,78 @@
+"""A new comment tried again on another selection, with the same text, after the first try made
+its thread but its answer was lost: another comment, with a new `Idempotency-Key` (the first
+try's key with another anchor was 422 "reused with a different request"); on the same
+selection, the same key and request again, answered with the thread the first try made.
+
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
+browser fixtures).
+"""
+
+import re
+
+from playwright.async_api import Browser, Route, expect
+
+from tests.support import eventually
+from tests.web.browser import create_letter, new_page, sign_in
+from tests.web.test_browser import base_url, browser, select_paragraph
+
+__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+
+COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
+
+
+class AnswerLost:
+    """POSTs to one path, each sent to the server; the answer of every `lose`-th one is lost on
+    the way back (fetch rejects), the others' reach the page."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.statuses: list[int] = []
+        self.lose: set[int] = set()
+
+    async def handle(self, route: Route) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        self.keys.append(await route.request.header_value("idempotency-key") or "")
+        response = await route.fetch()
+        self.statuses.append(response.status)
+        if len(self.keys) in self.lose:
+            await route.abort("connectionreset")
+        else:
+            await route.fulfill(response=response)
+
+
+async def test_a_comment_tried_again_elsewhere_is_another_and_here_the_same(
+    base_url: str, browser: Browser
+) -> None:
+    context, page = await new_page(browser)
+    try:
+        await sign_in(page, base_url, "avery")
+        await create_letter(page, "Moved comments", "Alpha one\nBravo two")
+        sent = AnswerLost()
+        sent.lose = {1, 3}
+        await page.route(COMMENTS, sent.handle)
+        submit = page.locator(".new-thread button[type=submit]")
+
+        async def comment(paragraph: int, count: int) -> None:
+            await select_paragraph(page, paragraph)
+            await submit.click()
+            await eventually(lambda: len(sent.statuses) == count)
+            await expect(submit).to_be_enabled()  # settled
+
+        await page.fill(".new-thread textarea", "Same words")
+        await comment(1, 1)  # made, its answer lost: the box keeps the text
+        await comment(0, 2)  # the same text on another selection: another comment
+        assert sent.statuses == [201, 201], sent.statuses
+        await expect(page.locator(".thread")).to_have_count(2)
+        assert sent.keys[1] != sent.keys[0]
+
+        await page.fill(".new-thread textarea", "Once")
+        await comment(0, 3)  # made, its answer lost
+        await comment(0, 4)  # the same selection again: the same request, answered
+        assert sent.statuses == [201, 201, 201, 201], sent.statuses
+        await expect(page.locator(".thread")).to_have_count(3)
+        assert sent.keys[3] == sent.keys[2]
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        await context.close()

@@ -142,6 +142,10 @@ def _letter_created(state: LetterState, event: Event) -> None:
     ts = str(event.envelope.ts)
     state.meta = {"firm_id": p.firm_id, "title": p.title, "created_by": p.created_by}
     state.meta["created_at"] = ts
+    if p.creator_name and p.created_by not in state.users:
+        # Names the initial content's paragraphs in `recent` (they said "Someone" until the
+        # creator joined); a join gives the colour, as it names everyone else.
+        state.users[p.created_by] = {"name": p.creator_name, "color": ""}
 
 
 def _session_joined(state: LetterState, event: Event) -> None:

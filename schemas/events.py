@@ -48,6 +48,9 @@ class LetterCreated(Payload):
     firm_id: str = Field(max_length=128)
     title: str = Field(max_length=500)
     created_by: str = Field(max_length=256)
+    # The creator's display name (the token's `name`): the initial content is theirs, and is
+    # named before they ever join ("" in records logged before it was kept, or none given).
+    creator_name: str = Field(default="", max_length=256)
     idempotency: CreateKey | None = None  # created with an `Idempotency-Key`
 
 

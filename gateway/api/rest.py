@@ -190,6 +190,7 @@ async def create_letter(
         firm_id=body.firm_id,
         title=body.title,
         created_by=claims.sub,
+        creator_name=claims.name,
         idempotency=ticket.logged() if ticket else None,  # a wiped Redis gets the claim back
     )
     meta = LetterMeta(letter_id, body.firm_id, body.title)

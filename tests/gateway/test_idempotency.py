@@ -361,3 +361,12 @@ async def test_a_repeat_after_504_while_the_log_cannot_be_read_is_409(
     assert again.status_code == 409 and again.json() == {"detail": IN_PROGRESS}, again.text
     assert int(again.headers["Retry-After"]) >= 1
     env.log.gate.set()
+
+
+async def test_letter_created_names_its_creator(env: Env) -> None:
+    """The initial content is the creator's: the projector names its paragraphs before they
+    join (they read "Someone edited paragraph 1")."""
+    made = await env.create(None, name="Ann Lee")
+    assert made.status_code == 201, made.text
+    [created] = await env.created()
+    assert (created["created_by"], created["creator_name"]) == ("u1", "Ann Lee")

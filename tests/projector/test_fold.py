@@ -2,14 +2,33 @@
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 
 from projector.awareness import AwarenessDecodeError, decode_awareness, presence
 from projector.fold import Item, fold_letter
 from projector.state import LetterState
-from schemas import CommentDeleted, CommentEdited, CommentResolved, Event, Topic, new_event
-from tests.projector.support import FIRM, Editor, awareness, comment, doc_text, joined, left, reply
+from schemas import (
+    CommentDeleted,
+    CommentEdited,
+    CommentResolved,
+    Event,
+    LetterCreated,
+    Topic,
+    new_event,
+)
+from tests.projector.support import (
+    FIRM,
+    Editor,
+    awareness,
+    comment,
+    created,
+    doc_text,
+    joined,
+    left,
+    reply,
+)
 
 
 def items(events: list[Event], start: int = 0, topic: Topic = Topic.LETTERS) -> list[Item]:
@@ -153,6 +172,23 @@ def test_recent_edits_do_not_depend_on_where_batches_split() -> None:
         fold_letter(split, items([event], i), "default")
     assert whole.rest_json() == split.rest_json()
     assert [whole.recent[p]["name"] for p in ("0", "1")] == ["", "U1"]
+
+
+def test_the_creators_initial_content_is_named_before_they_join() -> None:
+    made = created("L", "ann")
+    assert isinstance(made.payload, LetterCreated)
+    made = replace(made, payload=made.payload.model_copy(update={"creator_name": "Ann Lee"}))
+    ed = Editor("L", "ann")
+    state = LetterState("L")
+    fold_letter(state, items([made, ed.event(ed.paragraph("Dear Sir"))]), "default")
+    assert state.recent["0"]["userId"] == "ann" and state.recent["0"]["name"] == "Ann Lee"
+    # A record logged before the name was kept, or a join later: as before.
+    older = LetterState("L")
+    fresh = Editor("L", "ann")
+    fold_letter(older, items([created("L", "ann"), fresh.event(fresh.paragraph("x"))]), "default")
+    assert older.recent["0"]["name"] == ""
+    fold_letter(state, items([joined("L", "c1", "ann")], 2), "default")
+    assert state.users["ann"] == {"name": "ANN", "color": "#123456"}
 
 
 def _history(rng: random.Random) -> tuple[list[Event], list[Event]]:

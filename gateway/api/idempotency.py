@@ -54,8 +54,7 @@ repeated Yjs update changes no document (a CRDT), only the record would be doubl
 A new comment thread and a reply take it too, as an update's (`begin_unlogged`, same key
 space), their claim holding the ids the server made for the comment (`Claim.answer`), which a
 repeat answers; one not confirmed in time is `unconfirmed` as a create's, and a repeat looks
-for its comment, else writes it again with the same ids (`Ticket.retake`):
-gateway/collab/idempotent_comments.py.
+for its comment, else writes it anew (`Ticket.retake`): gateway/collab/idempotent_comments.py.
 """
 
 import asyncio
@@ -255,11 +254,10 @@ class Ticket:
             kept = await self.redis.eval(RENEW, 1, self.key, self.claim.encode(), ttl_s)
         return bool(kept)
 
-    async def retake(self, pending_ttl_s: int) -> bool:
-        """A comment's claim left `unconfirmed`, taken again as pending by a repeat that writes
-        the comment with its ids (gateway/collab/idempotent_comments.py): whether it was, no
-        other repeat having taken it first. Redis failing: RedisError."""
-        mine = replace(self.claim, state=PENDING)
+    async def retake(self, mine: Claim, pending_ttl_s: int) -> bool:
+        """A comment's claim left `unconfirmed`, its comment not stored: taken as `mine`, pending,
+        by a repeat that writes the comment anew (gateway/collab/idempotent_comments.py); whether
+        it was, no other repeat having taken it first. Redis failing: RedisError."""
         async with self._lock:
             done = await self.redis.eval(
                 SWAP, 1, self.key, self.claim.encode(), mine.encode(), pending_ttl_s
@@ -267,6 +265,12 @@ class Ticket:
         if done:
             self.claim = mine
         return bool(done)
+
+    async def give_back(self, taken: Claim) -> None:
+        """A retaken claim's write refused: the claim it took (`retake`), unconfirmed, is put
+        back, so that its first request's comment, should it land yet, answers a later repeat."""
+        if await self._swap(taken.encode()):
+            self.claim = taken
 
     def release_later(self, refused: BaseException) -> None:
         """The append of a 504 ended refused by the log after all: nothing was written, the

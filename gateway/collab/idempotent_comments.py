@@ -17,11 +17,12 @@ mid-append: the claim is `unconfirmed`, its ids kept for `STENO_IDEMPOTENCY_TTL_
 letter create's. A repeat of a claim not settled done looks for its comment id in the letter's
 stored threads: there (it landed late, or the first is about to answer), the same 201 replayed,
 settled done, nothing appended; missing, 409 while the first is in flight, and once it is
-unconfirmed (also after the log refused it late) the repeat takes the claim again and writes
-the comment with the first's ids: if the first lands after all the projector and the
-snapshotter drop it (a `comment.created` of a live thread, a reply whose comment id the thread
-holds), one comment either way, two records in the log. A comment the author deleted between
-its late landing and the repeat is made again by it (the stores hold no deleted comment).
+unconfirmed (also after the log refused it late) and a store that has read the log to its end
+lacks it, the repeat takes the claim and writes the comment anew, with ids of its own (its
+refusal puts the first's claim back): should the first still land after that, two comments,
+the 504's "check before retrying" stands; one the author deleted before the repeat is written
+again, as a new comment. Not the first's ids: the projector would make a comment deleted
+meanwhile again where PostgreSQL keeps it deleted (the stores would disagree).
 Without Redis a keyed post answers 503, as a keyed letter create does: the
 guarantee cannot be given. The claims are not in the log: a Redis that lost them lets a repeat
 through. App channel commands carry no key: their `id` only pairs an answer with its command
@@ -115,13 +116,17 @@ async def once(
         response.headers[REPLAYED] = "true"
         return dict(claimed.answer or {})
     pending_s = idempotency.pending_ttl_s(answer_within_s(ctx.settings))
+    taken: Claim | None = None  # the first's claim, when this repeat took it (`_repeated`)
     if claimed.claim is not mine:  # the same request's, in flight or not confirmed in time
-        made = await _repeated(collab, letter_id, claimed, pending_s)
+        taken = claimed.claim
+        made = await _repeated(collab, letter_id, claimed, mine, pending_s)
         if made is not None:
             response.headers[REPLAYED] = "true"
             return made
-        ids = dict(claimed.claim.answer or {})  # taken again: written with the first's ids
     appending = False
+
+    async def refused() -> None:  # nothing of this request written
+        await (claimed.give_back(taken) if taken is not None else claimed.release())
 
     async def still_mine() -> None:  # its checks may outlast the claim (a letter rebuilt)
         nonlocal appending
@@ -139,32 +144,32 @@ async def once(
         if exc.status == 504:  # it may land: a repeat looks for it
             await claimed.settle(UNCONFIRMED)
         else:  # refused before the append, or by the log: nothing written
-            await claimed.release()
+            await refused()
         raise
     except LogError:  # a read its checks needed (its own append's answers as a CollabError)
-        await claimed.release()
+        await refused()
         raise
     except BaseException:  # cut off (cancelled, Redis failing): mid-append it may land
-        await (claimed.settle(UNCONFIRMED) if appending else claimed.release())
+        await (claimed.settle(UNCONFIRMED) if appending else refused())
         raise
     await claimed.settle(DONE)
     return answer
 
 
 async def _repeated(
-    collab: Collab, letter_id: str, held: Ticket, pending_s: int
+    collab: Collab, letter_id: str, held: Ticket, mine: Claim, pending_s: int
 ) -> dict[str, Any] | None:
     """A repeat of a request whose claim is not settled done: the first's answer if its comment
-    is stored (settled done now), else None once the claim of one not confirmed in time is
-    taken again (the caller writes it with the first's ids: a first landing later still is
-    void, the fold's `comment.created` of a live thread or a reply's known comment id); 409
-    while the first is in flight or another repeat took it."""
+    is stored (settled done now); else None once the claim of one not confirmed in time is taken
+    as `mine` (the caller writes the comment anew, with its own ids: one reusing the first's
+    would be a comment the folds tell apart, the projector making again one deleted meanwhile,
+    PostgreSQL not); 409 while the first is in flight or another repeat took it."""
     answer = dict(held.claim.answer or {})
     if await _stored(collab, letter_id, answer["comment_id"], held.claim.state == UNCONFIRMED):
         await held.settle(DONE)
         return answer
     try:
-        if held.claim.state == UNCONFIRMED and await held.retake(pending_s):
+        if held.claim.state == UNCONFIRMED and await held.retake(mine, pending_s):
             return None
     except RedisError as exc:
         raise CollabError(503, REDIS_UNAVAILABLE, headers=retry_after(REDIS_RETRY_S)) from exc

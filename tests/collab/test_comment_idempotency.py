@@ -249,25 +249,63 @@ async def _folded(stack: Stack, letter: str, offset: int) -> bool:
     return at is not None and int(at) > offset
 
 
-async def test_a_repeat_of_one_not_landed_writes_it_with_the_same_ids(stack: Stack) -> None:
-    """After a 504 the comment is not stored yet: the repeat writes it again with the first's
-    ids, so a first landing after that one is dropped by the fold: one comment either way."""
+def _hold_only_what_is_waiting(stack: Stack) -> asyncio.Event:
+    """The appends held now stay held (the gate returned); later ones pass."""
+    held, stack.log.gate = stack.log.gate, asyncio.Event()
+    stack.log.gate.set()
+    return held
+
+
+async def test_a_repeat_of_one_not_stored_writes_it_anew(stack: Stack) -> None:
+    """After a 504, the comment in no store that read the log to its end: the repeat takes the
+    claim and writes it with ids of its own, not the first's (re-read RJ: the projector made a
+    comment deleted meanwhile again, PostgreSQL kept it deleted). A first landing after that
+    is a second comment, as the 504 warns; later repeats answer the repeat's."""
     letter = await stack.gw.create_letter(TEXT)
     base = f"/v1/letters/{letter}/comments"
     stack.log.gate.clear()
     unconfirmed = await stack.post(base, THREAD, "thread-8")
     assert unconfirmed.status_code == 504, unconfirmed.text
-    again = await stack.post(base, THREAD, "thread-8")  # held at the log as well
-    assert again.status_code == 504, again.text
-    stack.log.gate.set()
-    await eventually(lambda: _count(stack.logged(letter), 2))  # both records landed
+    held = _hold_only_what_is_waiting(stack)
+    again = await stack.post(base, THREAD, "thread-8")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers, again.text
+    held.set()
+    await eventually(lambda: _count(stack.logged(letter), 2))
     last = (await stack.gw.records(Topic.LETTERS, letter))[-1].offset
-    await eventually(lambda: _folded(stack, letter, last))  # the second one too
-    [made] = await stack.comments(letter)
+    await eventually(lambda: _folded(stack, letter, last))
+    made = await stack.comments(letter)
+    assert len(made) == 2 and again.json()["comment_id"] in made  # two comments, two ids
     third = await stack.post(base, THREAD, "thread-8")
-    assert third.status_code == 201 and third.headers["Idempotent-Replayed"] == "true"
-    assert third.json()["comment_id"] == made
+    assert (third.status_code, third.json()) == (201, again.json()), third.text
+    assert third.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_refused_repeat_gives_the_first_its_claim_back(stack: Stack) -> None:
+    """The repeat that took the claim is refused (the log down): the first's claim is put back,
+    so that once the first lands a later repeat answers it (re-read RJ: the claim was deleted,
+    and the next repeat made a second comment)."""
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    claim = keys.idempotency_key("firm-a", "u1", "thread-10")
+    stack.log.gate.clear()
+    unconfirmed = await stack.post(base, THREAD, "thread-10")
+    assert unconfirmed.status_code == 504, unconfirmed.text
+    first = await stack.redis.get(claim)
+    held = _hold_only_what_is_waiting(stack)
+    stack.log.broken = True
+    refused = await stack.post(base, THREAD, "thread-10")
+    assert refused.status_code == 503, refused.text
+    assert await stack.redis.get(claim) == first  # unconfirmed, the first's ids
+    assert await stack.redis.ttl(claim) > 2 * TIMEOUT_S + 2 + PENDING_SLACK_S + 1
+    stack.log.broken = False
+    held.set()
+    await eventually(lambda: _count(stack.comments(letter), 1))  # the first landed
+    [made] = await stack.comments(letter)
+    again = await stack.post(base, THREAD, "thread-10")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["comment_id"] == made
     assert await stack.comments(letter) == [made]
+    assert await stack.logged(letter) == ["comment.created"]
 
 
 async def test_a_late_refusal_lets_the_repeat_write_the_comment(stack: Stack) -> None:

@@ -3,6 +3,7 @@
 Nothing reads the environment at import time; tests build `Settings(...)` with keywords.
 """
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -240,15 +241,29 @@ class Settings(BaseSettings):
 
 
 def data_dir_refusal(data_dir: Path, named: str = "STENO_DATA_DIR") -> str | None:
-    """Why `data_dir` (set by `named`) cannot hold the embedded log or servers, or None: it, or
-    a folder it would be made in, is a file. Checked before a service starts, where making it
-    was a traceback (NotADirectoryError, FileExistsError); nothing is made here."""
+    """Why `data_dir` (set by `named`) cannot hold the embedded log or servers, or None: a file
+    in the way, a folder that cannot be made or written in. Checked before a service starts,
+    where each was a traceback (NotADirectoryError, FileExistsError, PermissionError); what is
+    made to find out is removed again (a refused start touches nothing)."""
+    missing = []
     for at in (full := data_dir.absolute(), *full.parents):
         if os.path.isdir(at):  # the nearest that exists is a folder: the rest can be made
-            return None
+            break
         if os.path.lexists(at):  # a file (or a dangling link) in the way
             where = "" if at == full else f": {at}"
             return f"{named} {data_dir}{where} is not a directory"
+        missing.append(at)
+    try:  # made as the services would: a read-only file system, permissions root lacks too
+        for folder in reversed(missing):
+            folder.mkdir()
+    except OSError as exc:
+        return f"{named} {data_dir} cannot be made: {exc.strerror}"
+    finally:
+        for folder in missing:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    if not missing and not os.access(full, os.W_OK | os.X_OK):
+        return f"{named} {data_dir} is not writable"
     return None
 
 

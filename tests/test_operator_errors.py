@@ -341,6 +341,20 @@ def test_a_data_dir_that_is_a_file_is_one_line_and_status_2(
     assert afile.read_text() == "kept"
 
 
+@pytest.mark.parametrize("command", sorted(DATA_DIR_USERS))
+def test_a_data_dir_that_cannot_be_made_is_one_line_and_status_2(call: Call, command: str) -> None:
+    """Under /proc nothing can be made, root or not (re-read RJ: a PermissionError traceback
+    from the log's or dev's first mkdir, status 1)."""
+    stores = {"redis_url": "redis://127.0.0.1:1/0", "database_url": "postgresql://127.0.0.1:1/x"}
+    code, out, err = call(
+        *DATA_DIR_USERS[command], process=False, data_dir="/proc/steno-x", **stores
+    )
+    assert (code, out) == (2, ""), err
+    assert _one_line(err).startswith(
+        f"steno-collab {command}: STENO_DATA_DIR /proc/steno-x cannot be made: "
+    )
+
+
 def test_dev_names_its_data_dir_flag(call: Call, tmp_path: Path) -> None:
     afile = tmp_path / "not-a-dir"
     afile.touch()

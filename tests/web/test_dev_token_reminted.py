@@ -8,14 +8,20 @@ browser fixtures).
 
 import re
 
-from playwright.async_api import Browser, Route, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.support import eventually
-from tests.web.browser import EDITABLE, create_letter, pages, saved, sign_in, type_at_end
-from tests.web.test_browser import base_url, browser
-from tests.web.test_submit_once_and_session_end import SHORT_TTL_S, _token
+from tests.web.browser import EDITABLE, create_letter, new_page, saved, sign_in, type_at_end
+from tests.web.test_submit_once_and_session_end import (
+    SHORT_TTLS_S,
+    _token,
+    base_url,
+    before_expiry,
+    browser,
+)
 
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+# The stack (no JWT leeway: a session ends at its token's expiry) and browser fixtures.
+__all__ = ["base_url", "browser"]
 
 
 async def test_a_dev_token_that_expires_is_minted_again_and_the_letter_reconnects(
@@ -23,27 +29,37 @@ async def test_a_dev_token_that_expires_is_minted_again_and_the_letter_reconnect
 ) -> None:
     """Dev mode (`?as=`): the page got its token from /dev/token, so after the 4401 it mints the
     next there and reconnects, the letter editable throughout, the edits typed since saved."""
-    async with pages(browser, 2) as (avery, parker):
+    context, avery = await new_page(browser)
+    opened = [context]
+    try:
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, "Dev renewal", "Alpha one")
-        minted: list[str] = []
 
-        async def short_first(route: Route) -> None:
-            # The first token /dev/token hands out expires while the test watches; the next are
-            # the gateway's own.
-            minted.append(route.request.url)
-            if len(minted) == 1:
-                token = _token("parker", ttl_s=SHORT_TTL_S)
-                await route.fulfill(json={"token": token, "firm_id": "demo-firm"})
-            else:
-                await route.continue_()
+        async def attempt(ttl_s: int) -> tuple[Page, list[str]]:
+            context, parker = await new_page(browser)
+            opened.append(context)
+            minted: list[str] = []
 
-        await parker.route("**/dev/token", short_first)
-        await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
-        await parker.wait_for_selector(EDITABLE)
-        await saved(parker)
-        await expect(parker.locator(".connection")).to_have_attribute("data-link", "connected")
-        await eventually(lambda: len(minted) == 2, timeout=SHORT_TTL_S + 20)
+            async def short_first(route: Route) -> None:
+                # The first token /dev/token hands out expires while the test watches; the next
+                # are the gateway's own.
+                minted.append(route.request.url)
+                if len(minted) == 1:
+                    token = _token("parker", ttl_s=ttl_s)
+                    await route.fulfill(json={"token": token, "firm_id": "demo-firm"})
+                else:
+                    await route.continue_()
+
+            await parker.route("**/dev/token", short_first)
+            await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+            await parker.wait_for_selector(EDITABLE)
+            await saved(parker)
+            await expect(parker.locator(".connection")).to_have_attribute("data-link", "connected")
+            assert len(minted) == 1  # connected on the short token, before it expired
+            return parker, minted
+
+        parker, minted = await before_expiry(attempt)
+        await eventually(lambda: len(minted) == 2, timeout=SHORT_TTLS_S[-1] + 20)
         await expect(parker.locator(".connection")).to_have_attribute("data-link", "connected")
         await type_at_end(parker, " Still editing.")
         await saved(parker)
@@ -53,3 +69,6 @@ async def test_a_dev_token_that_expires_is_minted_again_and_the_letter_reconnect
         await expect(own).to_contain_text("(you)")
         await expect(own.locator(".status")).to_have_text(re.compile("active|typing"))
         assert parker.errors == []  # type: ignore[attr-defined]
+    finally:
+        for each in opened:
+            await each.close()

@@ -500,7 +500,10 @@ class Folder:
         data = event.payload.model_dump(mode="json")
         out.audit.append(_row(state, event, record, event.type, data))
         if event.type.startswith("comment."):
-            values = (state.letter_id, event.envelope.user, record.timestamp, event.payload)
+            # The comment's own times are the event's, as Redis has them (projector/fold.py):
+            # a letter read cold from here shows the same `created_at`/`edited_at` (re-read RI:
+            # the record's time differed by a millisecond). The audit row keeps the record's.
+            values = (state.letter_id, event.envelope.user, event.envelope.ts, event.payload)
             out.comments.append(CommentOp(event.type, values))
 
     # -- rows --------------------------------------------------------------------------------

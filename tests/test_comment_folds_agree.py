@@ -4,6 +4,7 @@ comments) fold the same comment events to the same live comments, races included
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from tests.projector.support import append, caught_up, projector, redis_bytes
 from tests.snapshotter.scripts import drain
 from tests.support import started_log
 
-Live = dict[str, Any]  # thread id -> (resolved, anchor, {comment id: (author, body, mentions)})
+# thread id -> (resolved, anchor, {comment id: (author, body, mentions, created_at, edited_at)}),
+# the times in ms: a letter read cold (from PostgreSQL) shows those Redis showed (re-read RI).
+Live = dict[str, Any]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -65,7 +68,7 @@ async def test_redis_and_postgresql_hold_the_same_live_comments(
     # Each live comment's mentions (the author aside) were notified when it was written.
     for lid, live in in_redis.items():
         for _, _, comments in live.values():
-            for cid, (author, _, mentions) in comments.items():
+            for cid, (author, _, mentions, _, _) in comments.items():
                 assert {(u, lid, cid) for u in mentions if u != author} <= notes
 
 
@@ -77,7 +80,13 @@ async def _redis_live(client: aioredis.Redis, letter_id: str) -> Live:
             t["resolved"],
             t["anchor"],
             {
-                c["comment_id"]: (c["author"]["id"], c["body"], sorted(c["mentions"]))
+                c["comment_id"]: (
+                    c["author"]["id"],
+                    c["body"],
+                    sorted(c["mentions"]),
+                    c["created_at"],
+                    c["edited_at"],
+                )
                 for c in t["comments"]
             },
         )
@@ -87,8 +96,8 @@ async def _redis_live(client: aioredis.Redis, letter_id: str) -> Live:
 
 async def _postgres_live(pool: asyncpg.Pool, letter_id: str) -> Live:
     rows = await pool.fetch(
-        "SELECT t.thread_id, t.status, t.anchor, c.comment_id, c.author_id, c.body, c.mentions"
-        " FROM comments c JOIN comment_threads t USING (thread_id)"
+        "SELECT t.thread_id, t.status, t.anchor, c.comment_id, c.author_id, c.body, c.mentions,"
+        " c.created_at, c.edited_at FROM comments c JOIN comment_threads t USING (thread_id)"
         " WHERE c.letter_id = $1 AND c.deleted_at IS NULL",
         letter_id,
     )
@@ -100,8 +109,18 @@ async def _postgres_live(pool: asyncpg.Pool, letter_id: str) -> Live:
             {},
         )
         _, _, comments = live.setdefault(r["thread_id"], thread)
-        comments[r["comment_id"]] = (r["author_id"], r["body"], sorted(json.loads(r["mentions"])))
+        comments[r["comment_id"]] = (
+            r["author_id"],
+            r["body"],
+            sorted(json.loads(r["mentions"])),
+            _ms(r["created_at"]),
+            None if r["edited_at"] is None else _ms(r["edited_at"]),
+        )
     return live
+
+
+def _ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
 
 
 async def _notes(client: aioredis.Redis) -> set[tuple[str, str, str]]:

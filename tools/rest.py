@@ -79,8 +79,10 @@ NOT_FOLDED = (
     " not in PostgreSQL yet"
 )
 MISSING_TABLES = (
-    "PostgreSQL lacks the snapshotter's tables ({reason}): run `steno-collab migrate`; the"
-    " snapshotter then rebuilds them from the log"
+    "PostgreSQL lacks the snapshotter's tables ({reason}): if it was never migrated, run"
+    " `steno-collab migrate`, and the snapshotter rebuilds them from the log; a table dropped"
+    " from a migrated one is not made again by it: rebuild the database from the log"
+    ' (`steno-collab verify` names how; README "Rebuilding and auditing")'
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,

@@ -289,8 +289,10 @@ async def list_letters(
     except asyncpg.UndefinedTableError:  # a lost database made again, empty
         raise HTTPException(
             503,
-            "letter list unavailable: PostgreSQL lacks the snapshotter's tables: run"
-            " `steno-collab migrate`; the snapshotter then rebuilds them from the log",
+            "letter list unavailable: PostgreSQL lacks the snapshotter's tables: if it was"
+            " never migrated, run `steno-collab migrate`, and the snapshotter rebuilds them from"
+            " the log; a table dropped from a migrated one is not made again by it: rebuild the"
+            " database from the log (`steno-collab verify` names how)",
             {"Retry-After": "30"},
         ) from None
     except (OSError, asyncpg.PostgresError) as exc:  # PostgreSQL down or not migrated yet

@@ -55,6 +55,7 @@ async def test_no_tables_then_not_folded_then_whole(
         answer = await client.get(f"{BASE}/{path}", headers=headers)
         assert answer.status_code == 503, (path, answer.text)
         assert "run `steno-collab migrate`" in answer.json()["detail"]
+        assert "a table dropped from a migrated one is not made again" in answer.json()["detail"]
         assert int(answer.headers["Retry-After"]) > 0
 
     assert lost.database_url is not None

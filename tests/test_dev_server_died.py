@@ -6,8 +6,13 @@ import os
 import signal
 from pathlib import Path
 
+import asyncpg
+import httpx
+
+from gateway.auth import mint_token
+from schemas.settings import Settings
 from tests.support import eventually, free_port, gateway_ready
-from tests.test_dev import DEV, read_banner
+from tests.test_dev import DEV, banner_url, read_banner
 from tests.test_embedded import processes_in
 
 
@@ -43,4 +48,42 @@ async def test_dev_exits_1_when_its_embedded_redis_is_killed(service_tmp: Path) 
     assert f"embedded redis (pid {redis_pid}) exited unexpectedly: killed by SIGKILL" in errors[0]
     assert "Ready to accept connections" in text  # the tail of redis.log, after that line
     assert proc.returncode == 1
+    assert processes_in(service_tmp) == []
+
+
+async def test_dev_says_how_to_rebuild_a_table_dropped_by_hand(service_tmp: Path) -> None:
+    """A table of ours dropped from its PostgreSQL stops the snapshotter, and with it `dev`:
+    restarting cannot help (migrations are applied once), so status 2 and how to rebuild it
+    (re-read RI: status 1 and the exception's repr, a supervisor restarting it for ever)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *DEV, "--data-dir", str(service_tmp), "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        banner = await read_banner(proc)
+        await eventually(lambda: gateway_ready(port), timeout=30)
+        pg = await asyncpg.connect(banner_url(banner, "postgresql"))
+        try:
+            await pg.execute("DROP TABLE collaboration")  # the audit trail: every event's row
+        finally:
+            await pg.close()
+        token = mint_token(Settings(dev=True), "svc", "firm-1", "service")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            made = await http.post(
+                "/v1/letters", json={"firm_id": "firm-1", "title": "T"},
+                headers={"Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+        assert made.status_code == 201, made.text
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.communicate(), 60)
+    last = err.decode().splitlines()[-1]
+    assert last.startswith("steno-collab dev: snapshotter: PostgreSQL lacks a table ("), last
+    where = await asyncio.to_thread(service_tmp.resolve) / "postgres"
+    assert last.endswith(f"rebuild it from the log: stop `dev`, delete {where}, start `dev`")
+    assert proc.returncode == 2
     assert processes_in(service_tmp) == []

@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import uvloop
 
 from eventlog.errors import LogError
@@ -40,6 +41,7 @@ from steno_collab.services import (
     run_projector_in,
     run_snapshotter_in,
 )
+from tools.sources import missing_table
 
 # A service runs until cancelled.
 Service = Callable[[Settings, Log], Coroutine[Any, Any, None]]
@@ -164,10 +166,21 @@ async def run_until_stopped(
         logger.error("%s", watcher.exception())
         return 1
     failed = [t for t in tasks if t in done]
+    code = 0
     for task in failed:
         error = task.exception() if not task.cancelled() else None
+        if isinstance(error, asyncpg.UndefinedTableError):  # dropped by hand: not for a restart
+            # The data dir's database is the embedded one: "delete its postgres/" (missing_table).
+            own = embedded is not None and embedded.postgres is not None
+            shown = settings.model_copy(update={"database_url": None}) if own else settings
+            print(
+                f"steno-collab dev: {tasks[task]}: {missing_table(error, shown)}", file=sys.stderr
+            )
+            code = 2
+            continue
         print(f"steno-collab dev: {tasks[task]} stopped unexpectedly: {error!r}", file=sys.stderr)
-    return 1 if failed else 0
+        code = code or 1
+    return code
 
 
 def print_banner(

@@ -3,9 +3,9 @@
 Nothing reads the environment at import time; tests build `Settings(...)` with keywords.
 """
 
-import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -242,28 +242,20 @@ class Settings(BaseSettings):
 
 def data_dir_refusal(data_dir: Path, named: str = "STENO_DATA_DIR") -> str | None:
     """Why `data_dir` (set by `named`) cannot hold the embedded log or servers, or None: a file
-    in the way, a folder that cannot be made or written in. Checked before a service starts,
-    where each was a traceback (NotADirectoryError, FileExistsError, PermissionError); what is
-    made to find out is removed again (a refused start touches nothing)."""
-    missing = []
+    in the way, or the folder it is, or would be made in, takes no new folder (a read-only file
+    system, permissions). Checked before a service starts, where each was a traceback
+    (NotADirectoryError, FileExistsError, PermissionError). The probe is a folder of its own,
+    removed again: services starting together on a fresh host do not see each other's."""
     for at in (full := data_dir.absolute(), *full.parents):
-        if os.path.isdir(at):  # the nearest that exists is a folder: the rest can be made
+        if os.path.isdir(at):  # the nearest that exists: the rest is made in it
             break
         if os.path.lexists(at):  # a file (or a dangling link) in the way
             where = "" if at == full else f": {at}"
             return f"{named} {data_dir}{where} is not a directory"
-        missing.append(at)
-    try:  # made as the services would: a read-only file system, permissions root lacks too
-        for folder in reversed(missing):
-            folder.mkdir()
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".steno-probe-", dir=at))
     except OSError as exc:
         return f"{named} {data_dir} cannot be made: {exc.strerror}"
-    finally:
-        for folder in missing:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-    if not missing and not os.access(full, os.W_OK | os.X_OK):
-        return f"{named} {data_dir} is not writable"
     return None
 
 

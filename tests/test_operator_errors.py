@@ -6,11 +6,12 @@ import os
 import secrets
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from schemas.settings import Settings
+from schemas.settings import Settings, data_dir_refusal
 from steno_collab.cli import main
 from steno_collab.commands.gateway import unverifiable
 from tests.support import free_port
@@ -377,3 +378,17 @@ def test_the_projector_without_redis_says_which_command_needs_it(tmp_path: Path)
     code, out, err = _run(tmp_path, "projector")
     assert (code, out) == (1, ""), err  # status 1: README, STENO_REDIS_URL
     assert _one_line(err) == "steno-collab projector: set STENO_REDIS_URL (redis://host:port/db)"
+
+
+def test_the_data_dir_check_makes_nothing_and_races_with_no_one(tmp_path: Path) -> None:
+    """Services starting together on a fresh host each check the same data dir (re-read RR1:
+    the check made the missing folders and removed them again, refusing a good dir with "File
+    exists" and removing one another process had just made)."""
+    target = tmp_path / "a" / "b" / "data"
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: data_dir_refusal(target), range(200)))
+    assert set(answers) == {None}
+    assert list(tmp_path.iterdir()) == []  # nothing made, nothing left
+    made = tmp_path / "a"
+    made.mkdir()  # made by another process meanwhile: left alone
+    assert data_dir_refusal(target) is None and list(made.iterdir()) == []

@@ -266,6 +266,12 @@ class Ticket:
             self.claim = mine
         return bool(done)
 
+    async def settled_s_ago(self) -> float:
+        """How long ago the claim was settled, from what is left of its life (settled claims
+        live `ttl_s`). Redis failing: RedisError."""
+        left_ms = await self.redis.pttl(self.key)
+        return max(0.0, self.ttl_s - left_ms / 1000) if left_ms >= 0 else float(self.ttl_s)
+
     async def give_back(self, taken: Claim) -> None:
         """A retaken claim's write refused: the claim it took (`retake`), unconfirmed, is put
         back, so that its first request's comment, should it land yet, answers a later repeat."""

@@ -16,10 +16,11 @@ the room) frees the key: nothing was appended. Not confirmed in time (504) or cu
 mid-append: the claim is `unconfirmed`, its ids kept for `STENO_IDEMPOTENCY_TTL_S`, as a
 letter create's. A repeat of a claim not settled done looks for its comment id in the letter's
 stored threads: there (it landed late, or the first is about to answer), the same 201 replayed,
-settled done, nothing appended; missing, 409 while the first is in flight, and once it is
-unconfirmed (also after the log refused it late) and a store that has read the log to its end
-lacks it, the repeat takes the claim and writes the comment anew, with ids of its own (its
-refusal puts the first's claim back): should the first still land after that, two comments,
+settled done, nothing appended; missing, 409 while the first is in flight, and for as long
+after its 504 as a pending claim lives (its append may still be running: confirmed.py lets it
+end); past that, a store that has read the log to its end lacking it, the repeat takes the claim
+and writes the comment anew, with ids of its own (its refusal puts the first's claim back):
+should the first still land after that, two comments,
 the 504's "check before retrying" stands; one the author deleted before the repeat is written
 again, as a new comment. Not the first's ids: the projector would make a comment deleted
 meanwhile again where PostgreSQL keeps it deleted (the stores would disagree).
@@ -64,8 +65,9 @@ CommentKeyHeader = Annotated[
     Header(
         alias=HEADER,
         description="Makes a retried comment safe: the same request with the same key (per"
-        " user, for `STENO_IDEMPOTENCY_TTL_S`) answers the first one's ids, never a second"
-        " comment.",
+        " user, for `STENO_IDEMPOTENCY_TTL_S`) answers the first one's ids once it is stored;"
+        " 409 while it may still be on its way (after a 504 too); one never stored, past that,"
+        " is written anew.",
         json_schema_extra=KEY_SCHEMA,
     ),
 ]
@@ -165,24 +167,29 @@ async def _repeated(
     would be a comment the folds tell apart, the projector making again one deleted meanwhile,
     PostgreSQL not); 409 while the first is in flight or another repeat took it."""
     answer = dict(held.claim.answer or {})
-    if await _stored(collab, letter_id, answer["comment_id"], held.claim.state == UNCONFIRMED):
+    comment_id = answer["comment_id"]
+    if _holds(await stored(collab, letter_id), comment_id):
         await held.settle(DONE)
         return answer
+    wait_s = 1.0
     try:
-        if held.claim.state == UNCONFIRMED and await held.retake(mine, pending_s):
-            return None
+        if held.claim.state == UNCONFIRMED:
+            # Its append may still be running after the 504 (gateway/live/confirmed.py lets it
+            # end): taken only once it cannot be, as long after as a pending claim lives (re-read
+            # RR1: a retry at once made a second comment while the first was on its way).
+            wait_s = pending_s - await held.settled_s_ago()
+            if wait_s <= 0:
+                # As a store that read the log to its end holds it (503 if none has yet).
+                if collab.ctx.redis is not None:
+                    if _holds(await cold.settled(collab, letter_id), comment_id):
+                        await held.settle(DONE)
+                        return answer
+                if await held.retake(mine, pending_s):
+                    return None
+                wait_s = 1.0  # another repeat took it
     except RedisError as exc:
         raise CollabError(503, REDIS_UNAVAILABLE, headers=retry_after(REDIS_RETRY_S)) from exc
-    raise CollabError(409, IN_PROGRESS, headers=retry_after(1))
-
-
-async def _stored(collab: Collab, letter_id: str, comment_id: str, to_the_end: bool) -> bool:
-    """Whether the letter's stored threads hold `comment_id`; `to_the_end`: if the first read
-    lacks it, as a store that folded the log to its end holds them (503 if none has yet)."""
-    threads = await stored(collab, letter_id)
-    if not _holds(threads, comment_id) and to_the_end and collab.ctx.redis is not None:
-        threads = await cold.settled(collab, letter_id)
-    return _holds(threads, comment_id)
+    raise CollabError(409, IN_PROGRESS, headers=retry_after(wait_s))
 
 
 def _holds(threads: list[dict[str, Any]], comment_id: str) -> bool:

@@ -14,7 +14,8 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from eventlog.factory import open_log
-from gateway.api.idempotency import IN_PROGRESS, PENDING_SLACK_S, REUSED
+from gateway.api.idempotency import IN_PROGRESS, PENDING_SLACK_S, REUSED, pending_ttl_s
+from gateway.collab.idempotent_comments import answer_within_s
 from schemas import keys
 from schemas.events import Topic
 from schemas.settings import Settings
@@ -249,6 +250,15 @@ async def _folded(stack: Stack, letter: str, offset: int) -> bool:
     return at is not None and int(at) > offset
 
 
+async def _long_ago(stack: Stack, key: str) -> None:
+    """The 504 that left `key` unconfirmed was longer ago than a pending claim lives: its
+    append cannot be running still (not waited for here: what is left of the claim's life set
+    to what it would be then)."""
+    claim = keys.idempotency_key("firm-a", "u1", key)
+    pending_ms = pending_ttl_s(answer_within_s(stack.gw.settings)) * 1000
+    await stack.redis.pexpire(claim, await stack.redis.pttl(claim) - pending_ms - 1000)
+
+
 def _hold_only_what_is_waiting(stack: Stack) -> asyncio.Event:
     """The appends held now stay held (the gate returned); later ones pass."""
     held, stack.log.gate = stack.log.gate, asyncio.Event()
@@ -267,6 +277,10 @@ async def test_a_repeat_of_one_not_stored_writes_it_anew(stack: Stack) -> None:
     unconfirmed = await stack.post(base, THREAD, "thread-8")
     assert unconfirmed.status_code == 504, unconfirmed.text
     held = _hold_only_what_is_waiting(stack)
+    soon = await stack.post(base, THREAD, "thread-8")  # the first's append may still land
+    assert (soon.status_code, soon.json()) == (409, {"detail": IN_PROGRESS}), soon.text
+    assert int(soon.headers["Retry-After"]) > 2 * TIMEOUT_S + PENDING_SLACK_S  # its 504 just now
+    await _long_ago(stack, "thread-8")
     again = await stack.post(base, THREAD, "thread-8")
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers, again.text
     held.set()
@@ -290,8 +304,9 @@ async def test_a_refused_repeat_gives_the_first_its_claim_back(stack: Stack) -> 
     stack.log.gate.clear()
     unconfirmed = await stack.post(base, THREAD, "thread-10")
     assert unconfirmed.status_code == 504, unconfirmed.text
-    first = await stack.redis.get(claim)
     held = _hold_only_what_is_waiting(stack)
+    await _long_ago(stack, "thread-10")
+    first = await stack.redis.get(claim)
     stack.log.broken = True
     refused = await stack.post(base, THREAD, "thread-10")
     assert refused.status_code == 503, refused.text
@@ -309,8 +324,8 @@ async def test_a_refused_repeat_gives_the_first_its_claim_back(stack: Stack) -> 
 
 
 async def test_a_late_refusal_lets_the_repeat_write_the_comment(stack: Stack) -> None:
-    """The append of a 504 ends refused by the log: nothing landed, the repeat writes it (not
-    409 until the pending claim lapses)."""
+    """The append of a 504 ends refused by the log: nothing landed, a repeat once it cannot be
+    running any more writes it."""
     letter = await stack.gw.create_letter(TEXT)
     base = f"/v1/letters/{letter}/comments"
     stack.log.gate.clear()
@@ -320,6 +335,7 @@ async def test_a_late_refusal_lets_the_repeat_write_the_comment(stack: Stack) ->
     stack.log.gate.set()
     await eventually(lambda: stack.log.waiting == 0)
     stack.log.broken = False
+    await _long_ago(stack, "thread-9")
     made = await stack.post(base, THREAD, "thread-9")
     assert made.status_code == 201 and "Idempotent-Replayed" not in made.headers, made.text
     assert await stack.comments(letter) == [made.json()["comment_id"]]

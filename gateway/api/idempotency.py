@@ -274,8 +274,12 @@ class Ticket:
 
     async def give_back(self, taken: Claim) -> None:
         """A retaken claim's write refused: the claim it took (`retake`), unconfirmed, is put
-        back, so that its first request's comment, should it land yet, answers a later repeat."""
-        if await self._swap(taken.encode()):
+        back, so that its first request's comment, should it land yet, answers a later repeat.
+        Redis failing: again in the background, as `settle` (re-read RR1: it was dropped)."""
+        swapped = await self._swap(taken.encode())
+        if swapped is None:
+            _run_in_background(self._settle_later(taken))
+        elif swapped:
             self.claim = taken
 
     def release_later(self, refused: BaseException) -> None:

@@ -89,3 +89,51 @@ async def test_a_comment_and_a_reply_send_one_key_per_fill(base_url: str, browse
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         await context.close()
+
+
+async def test_no_answer_in_time_or_a_try_still_in_flight_says_so(
+    base_url: str, browser: Browser
+) -> None:
+    """A comment POST that is never answered (a stalled proxy) is given up after the page's
+    deadline, the form usable again (re-read RK: its button stayed disabled for good); a 409
+    "still in progress" (an earlier try of the fill after a 504) reads as what it means."""
+    context, page = await new_page(browser)
+    try:
+        await context.clock.install()  # real time, but the page's timers can be moved on
+        await sign_in(page, base_url, "avery")
+        await create_letter(page, "Stalled comments", "Alpha one\nBravo two")
+        stalled: list[Route] = []
+
+        async def never(route: Route) -> None:
+            if route.request.method == "POST":
+                stalled.append(route)  # held: no answer, no error
+            else:
+                await route.continue_()
+
+        await page.route(COMMENTS, never)
+        await select_paragraph(page, 1)
+        await page.fill(".new-thread textarea", "Stalled")
+        button = page.locator(".new-thread button[type=submit]")
+        await button.click()
+        await eventually(lambda: len(stalled) == 1)
+        await expect(button).to_be_disabled()
+        await page.clock.fast_forward(46_000)
+        await expect(page.get_by_text("The server could not be reached")).to_be_visible()
+        await expect(button).to_be_enabled()
+        await expect(page.locator(".new-thread textarea")).to_have_value("Stalled")
+
+        async def in_progress(route: Route) -> None:
+            if route.request.method != "POST":
+                await route.continue_()
+                return
+            detail = {"detail": "a request with this Idempotency-Key is still in progress"}
+            await route.fulfill(status=409, json=detail, headers={"Retry-After": "40"})
+
+        await page.unroute(COMMENTS)
+        await page.route(COMMENTS, in_progress)
+        await button.click()
+        saving = "Your earlier try is still being saved: look for it, or try again in 40 s."
+        await expect(page.get_by_text(saving)).to_be_visible()
+        await expect(button).to_be_enabled()
+    finally:
+        await context.close()

@@ -134,6 +134,7 @@ export interface HistoryEntry {
 
 const MISSING = new Set([404, 405, 501])
 const NO_KEYS = /Idempotency-Key needs Redis/
+const IN_PROGRESS = /Idempotency-Key is still in progress/
 export const SESSION_EXPIRED = 'your session expired or was refused: sign in again'
 // Over the user's request budget the gateway answers 429 before the route does anything, with
 // Retry-After: the request goes again then, whatever its method, up to RETRIES times when the
@@ -142,6 +143,11 @@ export const SESSION_EXPIRED = 'your session expired or was refused: sign in aga
 // only reads: a write may have got somewhere before the 503.
 const RETRIES = 3
 const MAX_WAIT_S = 10
+// A request with no answer by then is given up as unreachable: a stalled proxy kept a form's
+// button disabled for good (re-read RK). The server answers a write within ~20 s (504 after its
+// append timeout), so this only ends what no answer will come to; a retry of a keyed create is
+// safe (its Idempotency-Key). A timer of the page's own, not AbortSignal.timeout: tests move it.
+const ANSWER_WITHIN_MS = 45_000
 
 function retryAfter(response: Response): number | null {
   if (response.status !== 429 && response.status !== 503) return null
@@ -186,17 +192,23 @@ export class Api {
     if (body !== undefined) headers['Content-Type'] = 'application/json'
     let response: Response
     for (let attempt = 1; ; attempt++) {
+      const deadline = new AbortController()
+      const timer = setTimeout(() => deadline.abort(), ANSWER_WITHIN_MS)
       try {
         response = await fetch(path, {
           method,
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
           keepalive, // lets a request made while the page unloads (a lock release) still go out
+          signal: deadline.signal,
         })
       } catch (error) {
-        // fetch rejects with a TypeError only when no answer came (its message says nothing).
-        if (error instanceof TypeError) throw new Unreachable(!navigator.onLine)
+        // fetch rejects with a TypeError only when no answer came (its message says nothing),
+        // and with an AbortError when none came in time.
+        if (error instanceof TypeError || deadline.signal.aborted) throw new Unreachable(!navigator.onLine)
         throw error
+      } finally {
+        clearTimeout(timer)
       }
       const wait = retryNow(method, response)
       if (wait === null || attempt > RETRIES) break
@@ -208,6 +220,17 @@ export class Api {
     // it no longer verifies (a key rotated).
     if (response.status === 401) throw new ApiError(401, SESSION_EXPIRED, data)
     if (MISSING.has(response.status)) throw new NotAvailable(response.status, message, data)
+    if (response.status === 409 && IN_PROGRESS.test(message)) {
+      // An earlier try of this form fill (same Idempotency-Key) is still on its way, after a
+      // 504 too: it may yet be saved (gateway/collab/idempotent_comments.py).
+      const wait = Number(response.headers.get('Retry-After') ?? NaN)
+      const when = Number.isFinite(wait) && wait > 0 ? ` in ${Math.ceil(wait)} s` : ' in a moment'
+      throw new ApiError(
+        409,
+        `Your earlier try is still being saved: look for it, or try again${when}.`,
+        data,
+      )
+    }
     throw new ApiError(response.status, message, data, retryAfter(response))
   }
 

@@ -211,3 +211,32 @@ async def test_a_selection_over_paragraph_breaks_anchors_its_characters(
         )
         assert "".join(marks) == "Dear Sir,Reg"
         assert avery.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_lock_granted_whose_answer_was_lost_is_held_on_the_page(
+    base_url: str, browser: Browser
+) -> None:
+    """The lock request reached the server, its answer did not reach the page: the page reads
+    the list and holds the lock it got (re-read RK: "Could not lock", while the colleague saw it
+    locked and nobody renewed or released it)."""
+    lost: list[str] = []
+
+    async def answer_lost(route: Route) -> None:
+        if route.request.method != "POST" or lost:
+            await route.continue_()
+            return
+        lost.append(route.request.url)
+        await route.fetch()  # the server takes it
+        await route.abort("connectionreset")  # the answer never comes
+
+    async with pages(browser, 1) as (avery,):
+        await sign_in(avery, base_url, "avery")
+        await create_letter(avery, "Lost lock answer", LETTER)
+        await avery.route(re.compile(r"/v1/letters/[^/]+/locks/[^/]+$"), answer_lost)
+        await avery.locator(".letter-body p").nth(1).click()
+        await avery.keyboard.press("Alt+Shift+L")
+        await eventually(lambda: len(lost) == 1)
+        lock_status = avery.locator(".lock-status")
+        await expect(lock_status).to_have_text(re.compile(r"^You locked “.+” \(renewed"))
+        await avery.keyboard.press("Alt+Shift+L")  # it is the page's to release
+        await expect(lock_status).to_have_text(re.compile(r"^You unlocked “.+”\.$"))

@@ -175,6 +175,17 @@ export function sectionLocks(
         // while the server's lock has not run out.
         if ((locks.get(section)?.expiresAt ?? 0) < Date.now()) locks.delete(section)
         say(`Could not renew your lock on “${section}” (${(error as Error).message}); retrying.`)
+      } else if (!renewal && error instanceof Unreachable && !error.offline) {
+        // Sent, but no answer came: the server may have granted it, and then a colleague sees
+        // it locked while this page neither shows, renews nor releases it (re-read RK). The
+        // list says: held by us, it is ours (renewed from now on); else it failed.
+        inFlight.delete(section)
+        await refresh()
+        if (locks.get(section)?.holder.id === self) {
+          wanted.add(section)
+          scheduleGone()
+          say(`You locked “${section}” (renewed while this letter is open).`, { section, holderId: self })
+        } else failed(`Could not lock “${section}”`, error)
       } else {
         wanted.delete(section) // refused for good (role, session): asking again changes nothing
         if (locks.get(section)?.holder.id === self) locks.delete(section)

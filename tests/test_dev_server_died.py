@@ -66,6 +66,12 @@ async def test_dev_says_how_to_rebuild_a_table_dropped_by_hand(service_tmp: Path
         await eventually(lambda: gateway_ready(port), timeout=30)
         pg = await asyncpg.connect(banner_url(banner, "postgresql"))
         try:
+            # Made by the snapshotter's migration at its start, which the gateway does not wait
+            # for (a CI run dropped it before it was there).
+            async def migrated() -> bool:
+                return await pg.fetchval("SELECT to_regclass('collaboration')") is not None
+
+            await eventually(migrated, timeout=30)
             await pg.execute("DROP TABLE collaboration")  # the audit trail: every event's row
         finally:
             await pg.close()

@@ -44,6 +44,7 @@ export function mentionsInbox(api: Api, firmId: string): Inbox {
   const element = h('div', { class: 'mentions' }, button, panel)
 
   let seq = 0 // a slower, older answer must not overwrite a newer one
+  let shown = '' // what the rows show (`refresh`)
   async function refresh(): Promise<void> {
     const mine = ++seq
     try {
@@ -54,7 +55,15 @@ export function mentionsInbox(api: Api, firmId: string): Inbox {
       button.setAttribute('aria-label', unread ? `Mentions, ${unread} unread` : 'Mentions')
       count.textContent = unread ? String(unread) : ''
       status.textContent = notifications.length ? '' : 'Nobody has mentioned you yet.'
-      // Rows are made anew: keep the keyboard focus on the one it was on.
+      // Rows are made anew only when what they show changed (their times once a minute): a
+      // row replaced under a click took it detached, so the link went nowhere (a CI run's
+      // click on a mention as the panel opened). Keep the keyboard focus on the one it was on.
+      const titles = notifications.map(
+        (n) => recentLetters(firmId).find((l) => l.letter_id === n.letter_id)?.title,
+      )
+      const shows = JSON.stringify([Math.floor(Date.now() / 60_000), notifications, titles])
+      if (shows === shown) return
+      shown = shows
       const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null
       replaceChildren(list, ...notifications.map(row))
       if (focused)

@@ -85,10 +85,6 @@ MISSING_TABLES = (
     ' (`steno-collab verify` names how; README "Rebuilding and auditing")'
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
-# A rendered letter is what its editors wrote, opened in the app's own origin: no script,
-# no loads but its own `data:` images, no sniffing another type (tools/html_export.py also drops
-# links that could run code). Inline styles are the letter's alignment and colours, whose values
-# the export keeps only of a plain shape (no `url(`).
 # The cut a replay answered, beside any format's body (tools.render.replay_headers).
 REPLAY_HEADERS = {
     "Replay-Partition": {"description": "the letter's partition", "schema": {"type": "integer"}},
@@ -109,6 +105,10 @@ REPLAY_HEADERS = {
         "schema": {"type": "string"},
     },
 }
+# A rendered letter is what its editors wrote, opened in the app's own origin: no script,
+# no loads but its own `data:` images, no sniffing another type (tools/html_export.py also drops
+# links that could run code). Inline styles are the letter's alignment and colours, whose values
+# the export keeps only of a plain shape (no `url(`).
 RENDERED = {
     "Content-Security-Policy": (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"

@@ -85,26 +85,25 @@ MISSING_TABLES = (
     ' (`steno-collab verify` names how; README "Rebuilding and auditing")'
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
+
+
+def _documented(description: str, kind: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": kind}}
+
+
 # The cut a replay answered, beside any format's body (tools.render.replay_headers).
 REPLAY_HEADERS = {
-    "Replay-Partition": {"description": "the letter's partition", "schema": {"type": "integer"}},
-    "Replay-Position": {
-        "description": "the next offset folded in (records below it)",
-        "schema": {"type": "integer"},
-    },
-    "Replay-As-Of": {
-        "description": "the record time of the letter's last event folded (absent: none)",
-        "schema": {"type": "string"},
-    },
-    "Replay-Base-Version": {
-        "description": "the saved version the replay started from (absent: the log alone)",
-        "schema": {"type": "integer"},
-    },
-    "Replay-Note": {
-        "description": "present when `at` is later than the replay: not final",
-        "schema": {"type": "string"},
-    },
+    "Replay-Partition": _documented("the letter's partition", "integer"),
+    "Replay-Position": _documented("the next offset folded in (records below it)", "integer"),
+    "Replay-As-Of": _documented(
+        "the record time of the letter's last event folded (absent: none)", "string"
+    ),
+    "Replay-Base-Version": _documented(
+        "the saved version the replay started from (absent: the log alone)", "integer"
+    ),
+    "Replay-Note": _documented("present when `at` is later than the replay: not final", "string"),
 }
+
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,
 # no loads but its own `data:` images, no sniffing another type (tools/html_export.py also drops
 # links that could run code). Inline styles are the letter's alignment and colours, whose values

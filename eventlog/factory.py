@@ -3,7 +3,7 @@
 from eventlog.errors import LogError
 from eventlog.records import Log
 from schemas.events import Topic
-from schemas.settings import Settings
+from schemas.settings import LOG_FOLDER, Settings
 
 KAFKA_SCHEME = "kafka://"
 KAFKA_ACK_TIMEOUT_S = 10.0  # the producer's request timeout, at least (KafkaLog: ack_timeout_s)
@@ -24,7 +24,7 @@ def open_log(settings: Settings, *, readonly: bool = False) -> Log:
         from eventlog.embedded import EmbeddedLog
 
         return EmbeddedLog(
-            settings.data_dir / "log",
+            settings.data_dir / LOG_FOLDER,
             settings.partitions,
             topic_retention(settings),
             readonly=readonly,

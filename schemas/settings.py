@@ -5,13 +5,15 @@ Nothing reads the environment at import time; tests build `Settings(...)` with k
 
 import json
 import os
+import sys
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from schemas.events import Topic
 
@@ -240,23 +242,78 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{kind.value}"
 
 
-def data_dir_refusal(data_dir: Path, named: str = "STENO_DATA_DIR") -> str | None:
+# The folder of the embedded log in the data dir (eventlog/factory.py makes it there).
+LOG_FOLDER = "log"
+
+
+def data_dir_refusal(
+    data_dir: Path, named: str = "STENO_DATA_DIR", folders: Sequence[str] = (LOG_FOLDER,)
+) -> str | None:
     """Why `data_dir` (set by `named`) cannot hold the embedded log or servers, or None: a file
-    in the way, or the folder it is, or would be made in, takes no new folder (a read-only file
-    system, permissions). Checked before a service starts, where each was a traceback
-    (NotADirectoryError, FileExistsError, PermissionError). The probe is a folder of its own,
-    removed again: services starting together on a fresh host do not see each other's."""
+    in the way, of it or of the `folders` the services make in it, or the folder it is, or
+    would be made in, takes no new folder (a read-only file system, permissions). Checked
+    before a service starts, where each was a traceback (NotADirectoryError, FileExistsError,
+    PermissionError). The probe is a folder of its own, removed again: services starting
+    together on a fresh host do not see each other's."""
     for at in (full := data_dir.absolute(), *full.parents):
         if os.path.isdir(at):  # the nearest that exists: the rest is made in it
             break
         if os.path.lexists(at):  # a file (or a dangling link) in the way
             where = "" if at == full else f": {at}"
             return f"{named} {data_dir}{where} is not a directory"
+    for folder in folders:  # only where the data dir exists: else none of them does
+        inside = data_dir / folder
+        if os.path.lexists(inside) and not os.path.isdir(inside):
+            return f"{named} {data_dir}: {inside} is not a directory"
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".steno-probe-", dir=at))
     except OSError as exc:
         return f"{named} {data_dir} cannot be made: {exc.strerror}"
     return None
+
+
+def settings_refusals(exc: Exception, models: Iterable[type[BaseSettings]]) -> list[str] | None:
+    """`exc`, raised building one of the settings `models` from the environment, as the lines an
+    operator reads (each setting named as it is set: `STENO_PORT`, not `port`); None for any
+    other error (a model of ours failing to validate is a bug: its traceback)."""
+    if isinstance(exc, SettingsError):  # a value the environment source could not even parse
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        return [f"invalid setting: {exc}{cause}"]
+    prefixes = {model.__name__: model.model_config.get("env_prefix", "") for model in models}
+    if not isinstance(exc, ValidationError) or (prefix := prefixes.get(exc.title)) is None:
+        return None
+    lines = []
+    for error in exc.errors():
+        loc = error["loc"]  # the field, named as the operator sets it; none: the whole
+        where = f"setting {prefix}{str(loc[0]).upper()}" if loc else "settings"
+        # A validator's own words, without pydantic's "Value error, " before them.
+        says = str(error.get("ctx", {}).get("error", error["msg"]))
+        lines.append(f"invalid {where}: {says}")
+    return lines
+
+
+def exit_refusing(
+    command: str,
+    run: Callable[[], int | None],
+    models: Iterable[type[BaseSettings]],
+    refused: tuple[type[Exception], ...] = (),
+) -> NoReturn:
+    """Exit with `run()`'s status; a bad setting of `models` (or one of the `refused` errors: a
+    setting the log refuses) is a stderr line each, `<command>: ...`, and status 2, not a
+    traceback: restarting cannot help. Every entry point's (cli.py, `python -m` a service)."""
+    try:
+        code = run()
+    except (ValidationError, SettingsError) as exc:
+        lines = settings_refusals(exc, models)
+        if lines is None:
+            raise
+        for line in lines:
+            print(f"{command}: {line}", file=sys.stderr)
+        code = 2
+    except refused as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code or 0)
 
 
 def address_of(url: str | None) -> str:

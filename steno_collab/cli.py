@@ -7,20 +7,11 @@ try:  # pydantic and the settings: ~0.2 s before `main`, in which a Ctrl-C was a
     import importlib
     from collections.abc import Sequence
 
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
-
     from eventlog.errors import LogConfigError
     from projector.settings import ProjectorSettings
-    from schemas.settings import Settings
+    from schemas.settings import Settings, exit_refusing
 except KeyboardInterrupt:  # the status of an interrupt (the console script's import of us)
     sys.exit(130)
-
-# The settings models, by name (a ValidationError's title), and their environment prefixes.
-_ENV_PREFIXES = {
-    model.__name__: model.model_config.get("env_prefix", "")
-    for model in (Settings, ProjectorSettings)
-}
 
 # A subcommand is listed here when it works; there are no stubs.
 COMMANDS: list[str] = [
@@ -49,24 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args = build_parser(argv).parse_args(argv)
     except KeyboardInterrupt:  # Ctrl-C meanwhile: the status of an interrupt, no traceback
         sys.exit(130)
-    try:
-        code = args.func(args)
-    except ValidationError as exc:  # STENO_* settings: a line each, not a traceback
-        prefix = _ENV_PREFIXES.get(exc.title)
-        if prefix is None:  # a model of ours failing is a bug: traceback
-            raise
-        for error in exc.errors():
-            loc = error["loc"]  # the field, named as the operator sets it; none: the whole
-            where = f"setting {prefix}{str(loc[0]).upper()}" if loc else "settings"
-            # A validator's own words, without pydantic's "Value error, " before them.
-            says = str(error.get("ctx", {}).get("error", error["msg"]))
-            print(f"steno-collab {args.command}: invalid {where}: {says}", file=sys.stderr)
-        code = 2
-    except SettingsError as exc:  # a value the environment source could not even parse
-        cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        print(f"steno-collab {args.command}: invalid setting: {exc}{cause}", file=sys.stderr)
-        code = 2
-    except LogConfigError as exc:  # a setting the log refuses: restarting cannot help
-        print(f"steno-collab {args.command}: {exc}", file=sys.stderr)
-        code = 2
-    sys.exit(code or 0)
+    models = (Settings, ProjectorSettings)  # a setting of either: one line each, status 2
+    exit_refusing(
+        f"steno-collab {args.command}", lambda: args.func(args), models, (LogConfigError,)
+    )

@@ -266,15 +266,19 @@ def _unprivileged_user(pgdata: Path) -> str | None:
 class EmbeddedServices:
     """Redis and PostgreSQL under one data dir, started together, stopped together."""
 
+    REDIS_FOLDER, POSTGRES_FOLDER = "redis", "postgres"  # theirs in the data dir
+
     def __init__(
         self, data_dir: Path, *, persistent: bool = True, redis: bool = True, postgres: bool = True
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.redis = (
-            EmbeddedRedis(self.data_dir / "redis", persistent=persistent) if redis else None
+            EmbeddedRedis(self.data_dir / self.REDIS_FOLDER, persistent=persistent)
+            if redis
+            else None
         )
         self.postgres = (
-            EmbeddedPostgres(self.data_dir / "postgres", persistent=persistent)
+            EmbeddedPostgres(self.data_dir / self.POSTGRES_FOLDER, persistent=persistent)
             if postgres
             else None
         )

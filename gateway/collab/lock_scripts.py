@@ -185,15 +185,22 @@ local function held_back(key)
 end
 """
 )
-# KEYS: restored marker, index, then the sections' lock keys; ARGV: the sections.
-# {{section, value, ...} held, {section, value, ...} lapsed (claimed)}. A lapsed entry is left
-# unclaimed while the marker is missing or stale (`held_back`): an older snapshot may have
-# brought back one whose expiry is logged already, which the restore removes.
+# KEYS: restored marker, index, then the sections' lock keys; ARGV: the sections, then the
+# run_id and LASTSAVE seen. {{section, value, ...} held, {section, value, ...} lapsed (claimed)};
+# UNMARKED unless the marker names the process the caller saw (`same`): Redis may have lost
+# locks (a wiped index lists none) or be an older snapshot's, so the caller looks, then 503s.
+# A lapsed entry is left unclaimed while the marker is missing or stale (`held_back`, for a
+# restart within the second of a save, which `same` misses): an older snapshot may have brought
+# back one whose expiry is logged already, which the restore removes.
 LIST = (
     HELD_BACK
+    + SAME
     + """
+local n = #ARGV - 2
+if not same(KEYS[1], ARGV[n + 1], ARGV[n + 2]) then return -1 end
 local held, lapsed = {}, {}
-for i, section in ipairs(ARGV) do
+for i = 1, n do
+  local section = ARGV[i]
   local value = redis.call('GET', KEYS[i + 2])
   if value then
     table.insert(held, section); table.insert(held, value)

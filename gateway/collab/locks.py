@@ -48,16 +48,17 @@ logged), and so does a request that finds another user's lock (a 409 or 403 woul
 snapshot's holder, whom the log may say released), and so does a renewal or release of the
 caller's own lock (RENEW and RELEASE compare the marker with the process it named when this
 instance last looked, and LASTSAVE: no INFO per renewal; an older snapshot's lock may be one its
-holder released since, whose renewal would log him as its holder again). A listing goes on; the
-sweep and the listing claim no lapsed entry and release nothing then (an older snapshot's entry
-may be of an expiry logged already).
+holder released since, whose renewal would log him as its holder again), and so does a listing
+(LIST compares as RENEW: a wiped index lists no lock, and the web page showed every section
+free). The sweep claims no lapsed entry and releases nothing then (an older snapshot's entry may
+be of an expiry logged already).
 """
 
 import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -189,14 +190,19 @@ class Locks:
         self._seen = seen
 
     async def _own(self, script: str, keys: tuple[str, ...], *args: Any) -> int:
-        """RENEW's or RELEASE's answer (a renewal or release of the caller's own lock), given
-        the process the marker named when last looked at; if it no longer does (or Redis saved
-        or restarted since), looked at again: 503 if missing or stale (`_look`), as an older
-        snapshot's lock may be one the log says its holder released."""
+        """RENEW's or RELEASE's answer (a renewal or release of the caller's own lock): 503 if
+        the marker is missing or stale (`_current`), as an older snapshot's lock may be one the
+        log says its holder released."""
+        return int(await self._current(script, keys, *args))
+
+    async def _current(self, script: str, keys: Sequence[str], *args: Any) -> Any:
+        """The answer of a script that checks `same` (RENEW, RELEASE, LIST; no INFO), given the
+        process the marker named when last looked at; if it no longer does (or Redis saved or
+        restarted since), looked at again: 503 if missing or stale (`_look`)."""
         for _ in range(2):  # a save between the look and the script: one more try
             answer = await self.redis.eval(script, len(keys), *keys, *args, *self._seen.args())
-            if int(answer) != scripts.UNMARKED:
-                return int(answer)
+            if answer != scripts.UNMARKED:
+                return answer
             await self._look()
         raise CollabError(503, "Redis changed meanwhile, retry", headers={"Retry-After": "1"})
 
@@ -297,11 +303,10 @@ class Locks:
         meta = await self.collab.letter(claims, letter_id)
         index = index_of(letter_id)
         sections = sorted(await self.redis.hkeys(index))
-        if not sections:
-            return {"locks": []}
-        keys = [key_of(letter_id, s.decode()) for s in sections]
-        keys = [RESTORED, index, *keys]
-        held, lapsed = await self.redis.eval(scripts.LIST, len(keys), *keys, *sections)
+        keys = [RESTORED, index, *(key_of(letter_id, s.decode()) for s in sections)]
+        # None listed is no answer either while Redis may have lost them (a wipe takes the
+        # index too): 503 until the restore, as the grants (the web page showed all free).
+        held, lapsed = await self._current(scripts.LIST, keys, *sections)
         for raw, entry in zip(lapsed[::2], lapsed[1::2], strict=True):
             section = raw.decode()
             try:

@@ -7,7 +7,7 @@ from typing import Any
 
 from eventlog.embedded_backup import backup
 from eventlog.errors import LogError
-from schemas.settings import Settings
+from schemas.settings import LOG_FOLDER, Settings, data_dir_refusal
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,7 +28,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    log_dir = (args.data_dir or settings.data_dir) / "log"
+    log_dir = (args.data_dir or settings.data_dir) / LOG_FOLDER
+    # The copy's folder, made by `backup`: a file there was a NotADirectoryError traceback.
+    if refused := data_dir_refusal(args.to, "--to", folders=()):
+        print(f"steno-collab backup: {refused}", file=sys.stderr)
+        return 2
     try:
         report = backup(log_dir, args.to)
     except LogError as exc:

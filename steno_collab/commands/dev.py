@@ -29,7 +29,7 @@ from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway.api.server import tune_interpreter
 from schemas.log_output import configure_logging
-from schemas.settings import Settings, data_dir_refusal, without_password
+from schemas.settings import LOG_FOLDER, Settings, data_dir_refusal, without_password
 from schemas.stores import UnreachableError
 from steno_collab.commands.gateway import port_number, unverifiable
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
     # Every token, the demo users' too, would get 401; a data dir that is a file, a traceback.
     named = "--data-dir" if args.data_dir is not None else "STENO_DATA_DIR"
-    if refused := unverifiable(settings) or data_dir_refusal(settings.data_dir, named):
+    refused = unverifiable(settings) or data_dir_refusal(settings.data_dir, named, made(settings))
+    if refused:
         print(f"steno-collab dev: {refused}", file=sys.stderr)
         return 2
     configure_logging(settings)  # STENO_LOG_LEVEL / STENO_LOG_FORMAT, as the other services
@@ -82,6 +83,17 @@ def run(args: argparse.Namespace) -> int:
     except (DataDirLocked, ServiceStartError, PortInUseError, LogError, UnreachableError) as exc:
         print(f"steno-collab dev: {exc}", file=sys.stderr)
         return 1
+
+
+def made(settings: Settings) -> list[str]:
+    """The folders `dev` makes in the data dir: the embedded log's and servers' (a file there was
+    a FileExistsError traceback)."""
+    embedded = {
+        LOG_FOLDER: settings.log_url,
+        EmbeddedServices.REDIS_FOLDER: settings.redis_url,
+        EmbeddedServices.POSTGRES_FOLDER: settings.database_url,
+    }
+    return [folder for folder, url in embedded.items() if url is None]
 
 
 async def serve(settings: Settings) -> int:

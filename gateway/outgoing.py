@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from pycrdt import Encoder, create_awareness_message, create_update_message, write_var_uint
+from pydantic import BaseModel
 
 from gateway.wire import hocuspocus as hp
 
@@ -35,6 +36,15 @@ def permission_denied(reason: str) -> bytes:
     encoder.write_var_uint(_PERMISSION_DENIED)
     _write_string(encoder, reason)
     return encoder.to_bytes()
+
+
+# A keyed comment's claim hashes restore claims from the log: not for collaborators.
+NOT_RELAYED = {"idempotency"}
+
+
+def app_body(type_: str, payload: BaseModel, user: str) -> dict[str, Any]:
+    """The app message for an event of ours or from the tail: the same shape (Room.apply_remote)."""
+    return {"type": type_, "by": user, **payload.model_dump(mode="json", exclude=NOT_RELAYED)}
 
 
 def app_message(body: dict[str, Any]) -> bytes:

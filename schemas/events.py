@@ -34,10 +34,11 @@ class UserRef(Payload):
 
 
 class CreateKey(Payload):
-    """A create's `Idempotency-Key` claim, for a Redis that lost it (`backfill locks` restores
-    it: gateway/api/idempotency.py). `key`: sha256 (hex) of the claim's Redis key, the caller's
-    firm, user and key: the key itself stays out of a log kept forever, since a client may put
-    anything in it. `request`: the hash of the request that claimed it."""
+    """A create's `Idempotency-Key` claim (a letter's, a comment thread's or a reply's), for a
+    Redis that lost it (`backfill locks` restores it: gateway/api/idempotency.py). `key`:
+    sha256 (hex) of the claim's Redis key, the caller's firm, user and key: the key itself
+    stays out of a log kept forever, since a client may put anything in it. `request`: the
+    hash of the request that claimed it."""
 
     key: str = Field(max_length=128)
     request: str = Field(max_length=128)
@@ -111,6 +112,8 @@ class CommentCreated(Payload):
     body: str = Field(max_length=10_000)
     mentions: list[str] = Field(default_factory=list, max_length=50)
     author: UserRef | None = None  # the commenter's name and colour, from the token
+    # Posted with an `Idempotency-Key`: its claim, for a Redis that lost it (as a letter's)
+    idempotency: CreateKey | None = None
 
 
 class CommentReplied(Payload):
@@ -119,6 +122,7 @@ class CommentReplied(Payload):
     body: str = Field(max_length=10_000)
     mentions: list[str] = Field(default_factory=list, max_length=50)
     author: UserRef | None = None  # the commenter's name and colour, from the token
+    idempotency: CreateKey | None = None  # as `CommentCreated`'s
 
 
 class CommentEdited(Payload):

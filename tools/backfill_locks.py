@@ -44,10 +44,12 @@ read too, and a restored lock whose section has a lock event there is taken back
 entry (a release or expiry landing after the read: not announced twice).
 
 The same read restores the gateway's other keys that only the log can give back: the
-`Idempotency-Key` claims of creates (the `letter.created` that carries one, whose record time +
-`idempotency_ttl_s` is still ahead), settled, in the gateway's own format and under the name it
-looks at after its claim's own (gateway/api/idempotency.py, `restore`: never over an existing
-key). No take-back is needed: a create appended after the read claimed its key in this Redis.
+`Idempotency-Key` claims of creates (the `letter.created`, `comment.created` or
+`comment.replied` that carries one, whose record time + `idempotency_ttl_s` is still ahead; of
+records naming the same claim, a comment's repeats after a 504, the last), settled, a comment's
+with its ids, in the gateway's own format and under the name it looks at after its claim's own
+(gateway/api/idempotency.py, `restore`: never over an existing key). No take-back is needed: a
+create appended after the read claimed its key in this Redis.
 
 A restore of every letter (`restore_all`) ends by setting `schemas.keys.RESTORED`: until then
 the gateways refuse lock grants and keyed creates with 503 (gateway/restored.py), so none is
@@ -72,6 +74,8 @@ from gateway.collab.locks import index_of, key_of
 from gateway.restored import present, run_id
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.events import (
+    CommentCreated,
+    CommentReplied,
     CreateKey,
     LetterCreated,
     LockAcquired,
@@ -87,7 +91,8 @@ from tools.progress import Meter
 from tools.sources import Sources
 
 LOCK_EVENTS = frozenset({b"lock.acquired", b"lock.released", b"lock.expired"})
-READ = LOCK_EVENTS | {b"session.joined", b"session.left", b"letter.created"}
+KEYED = frozenset({b"letter.created", b"comment.created", b"comment.replied"})  # may hold a claim
+READ = LOCK_EVENTS | KEYED | {b"session.joined", b"session.left"}
 PAGE = 1000
 LEASE_S = 60.0  # renewed every 20 s while the run lasts; a dead run's lapses this long after
 WAIT_S = 1.0  # an operator's run waiting for another's lease: how often it tries again
@@ -107,14 +112,23 @@ class Held:
     attended: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """A create's key claim as its record carries it."""
+
+    claim: CreateKey
+    at_ms: int  # the record's time
+    answer: dict[str, str] | None = None  # a comment's ids, which a repeat answers
+
+
 @dataclass
 class Letter:
     """One letter's fold: its open sessions, its sections' last lock event (Held, or None:
-    released or expired), its create's key claim."""
+    released or expired), its creates' key claims (its own, its comments')."""
 
     sessions: dict[str, str] = field(default_factory=dict)  # conn id -> user id
     sections: dict[str, Held | None] = field(default_factory=dict)
-    created: tuple[CreateKey, int] | None = None  # the claim, and its record's time
+    claims: dict[str, Logged] = field(default_factory=dict)  # by scoped hash: the last
 
     def apply(self, record: Record) -> None:
         try:
@@ -138,7 +152,13 @@ class Letter:
             if held is None or held.holder["id"] == payload.holder.id:
                 self.sections[payload.section] = None
         elif isinstance(payload, LetterCreated) and payload.idempotency is not None:
-            self.created = (payload.idempotency, record.timestamp)
+            self.claims[payload.idempotency.key] = Logged(payload.idempotency, record.timestamp)
+        elif isinstance(payload, CommentCreated | CommentReplied) and payload.idempotency:
+            answer = {"comment_id": payload.comment_id}
+            if isinstance(payload, CommentCreated):
+                answer = {"thread_id": payload.thread_id, **answer}
+            logged = Logged(payload.idempotency, record.timestamp, answer)
+            self.claims[payload.idempotency.key] = logged
 
 
 @dataclass
@@ -273,20 +293,26 @@ async def _rebuild(
 
 
 async def _restore_keys(src: Sources, folds: dict[bytes, Letter], counts: Counts) -> None:
-    """Write back the creates' idempotency claims whose TTL is still ahead (module docstring)."""
+    """Write back the creates' idempotency claims whose TTL is still ahead (module docstring):
+    of a key's claims in several letters (reused once its claim had lapsed), the last."""
     assert src.redis is not None
+    last: dict[str, tuple[Logged, str]] = {}
+    for key, fold in folds.items():
+        for scoped, logged in fold.claims.items():
+            if scoped not in last or last[scoped][0].at_ms < logged.at_ms:
+                last[scoped] = (logged, key.decode())
     ttl_ms = src.settings.idempotency_ttl_s * 1000
     seconds, micros = await src.redis.time()
     now_ms = seconds * 1000 + micros // 1000  # the long lapsed cost no round trip
-    for key, fold in folds.items():
-        if fold.created is None:
-            continue
-        logged, at_ms = fold.created
-        deadline_ms = at_ms + ttl_ms
+    for logged, letter_id in last.values():
+        deadline_ms = logged.at_ms + ttl_ms
         if deadline_ms <= now_ms:
             counts.keys.add(-1)
-        else:
-            counts.keys.add(await idempotency.restore(src.redis, logged, key.decode(), deadline_ms))
+            continue
+        left = await idempotency.restore(
+            src.redis, logged.claim, letter_id, deadline_ms, logged.answer
+        )
+        counts.keys.add(left)
 
 
 async def _restore(

@@ -51,10 +51,12 @@ claims are not in the log and a Redis that loses them does not get them back (no
 a repeat then goes through, and is logged again only if the letter still lacks it there. A
 repeated Yjs update changes no document (a CRDT), only the record would be doubled.
 
-A new comment thread and a reply take it too, as an update's (`begin_unlogged`, same key
+A new comment thread and a reply take it too (`begin_unlogged` with a `Gate`, same key
 space), their claim holding the ids the server made for the comment (`Claim.answer`), which a
 repeat answers; one not confirmed in time is `unconfirmed` as a create's, and a repeat looks
 for its comment, else writes it anew (`Ticket.retake`): gateway/collab/idempotent_comments.py.
+Their events carry the claim as `letter.created` does, and the same restore writes it back
+(with the comment's ids), behind the same marker gate.
 """
 
 import asyncio
@@ -66,7 +68,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
@@ -192,11 +194,24 @@ class Claim:
     state: str
     # A new comment's answer, the ids the server made for it (gateway/collab/idempotent_comments.py)
     answer: dict[str, str] | None = None
+    # A comment's: the answers of its earlier attempts left unconfirmed (504s), any of which may
+    # land yet; when it was settled unconfirmed (ms since the epoch, the settling gateway's clock)
+    tried: list[dict[str, str]] | None = None
+    settled_ms: int | None = None
 
     def encode(self) -> bytes:
-        # Without an answer, as before it had one: a gateway not knowing it still reads it.
+        # Without the fields a claim does not use, as before they existed: a create's claim is
+        # read by gateways that do not know them.
         fields = {k: v for k, v in asdict(self).items() if v is not None}
         return json.dumps(fields, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, held: bytes) -> "Claim":
+        """A claim as Redis holds it; fields a later gateway added are left out."""
+        return cls(**{k: v for k, v in json.loads(held).items() if k in _CLAIM_FIELDS})
+
+
+_CLAIM_FIELDS = frozenset(f.name for f in fields(Claim))
 
 
 @dataclass(slots=True)
@@ -219,9 +234,13 @@ class Ticket:
         return CreateKey(key=scoped_hash(self.key), request=self.claim.request)
 
     async def settle(self, state: str) -> None:
-        """Settle the claim as `state`; if Redis fails, again in the background while the
-        pending claim lasts: lapsed, it would let a repeat of a created letter make another."""
-        settled = replace(self.claim, state=state)
+        """Settle the claim as `state` (`put`)."""
+        await self.put(replace(self.claim, state=state))
+
+    async def put(self, settled: Claim) -> None:
+        """The claim replaced by `settled` if it is still the one this request holds; if Redis
+        fails, again in the background while the pending claim lasts: lapsed, it would let a
+        repeat of a created letter make another."""
         swapped = await self._swap(settled.encode())
         if swapped is None:
             _run_in_background(self._settle_later(settled))
@@ -266,22 +285,6 @@ class Ticket:
             self.claim = mine
         return bool(done)
 
-    async def settled_s_ago(self) -> float:
-        """How long ago the claim was settled, from what is left of its life (settled claims
-        live `ttl_s`). Redis failing: RedisError."""
-        left_ms = await self.redis.pttl(self.key)
-        return max(0.0, self.ttl_s - left_ms / 1000) if left_ms >= 0 else float(self.ttl_s)
-
-    async def give_back(self, taken: Claim) -> None:
-        """A retaken claim's write refused: the claim it took (`retake`), unconfirmed, is put
-        back, so that its first request's comment, should it land yet, answers a later repeat.
-        Redis failing: again in the background, as `settle` (re-read RR1: it was dropped)."""
-        swapped = await self._swap(taken.encode())
-        if swapped is None:
-            _run_in_background(self._settle_later(taken))
-        elif swapped:
-            self.claim = taken
-
     def release_later(self, refused: BaseException) -> None:
         """The append of a 504 ended refused by the log after all: nothing was written, the
         key is free again (after the claim's settling, which the lock orders)."""
@@ -315,9 +318,16 @@ def scoped_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def restore(redis: Any, logged: CreateKey, letter_id: str, deadline_ms: int) -> int:
-    """Write a logged claim back, settled, unless its key exists: RESTORE's answer."""
-    value = Claim(logged.request, letter_id, DONE).encode()
+async def restore(
+    redis: Any,
+    logged: CreateKey,
+    letter_id: str,
+    deadline_ms: int,
+    answer: dict[str, str] | None = None,
+) -> int:
+    """Write a logged claim back, settled (a comment's with its `answer`), unless its key
+    exists: RESTORE's answer."""
+    value = Claim(logged.request, letter_id, DONE, answer).encode()
     key = restored_idempotency_key(logged.key)
     return int(await redis.eval(RESTORE, 1, key, value, deadline_ms))
 
@@ -354,16 +364,7 @@ async def begin(
     `wake` starts their restore: gateway/restored.py `gated`)."""
     key = _key(redis, claims, header)
     mine = Claim(digest(claims, body), uuid7(), PENDING)
-    keys = (key, restored_idempotency_key(scoped_hash(key)), RESTORED)
-    try:
-        claim = (mine.encode(), pending_ttl_s(append_timeout_s))
-        held = await restored.gated(redis, log_, topic, CLAIM, keys, *claim, wake=wake)
-    except RedisError as exc:
-        raise redis_unavailable_error() from exc
-    except LogError as exc:
-        raise log_unavailable_error() from exc
-    except restored.Unrestored:
-        raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S)) from None
+    held = await _claim(redis, key, mine, pending_ttl_s(append_timeout_s), Gate(log_, topic, wake))
     found = _found(held, mine)
     if found is None:
         return Ticket(redis, key, mine, ttl_s)
@@ -396,21 +397,17 @@ async def begin_update(
 
 async def begin_unlogged(
     redis: Any, claims: Claims, header: str, mine: Claim, ttl_s: int, answer_within_s: float,
-    unsettled: bool = False,
+    unsettled: bool = False, gate: "Gate | None" = None,
 ) -> Ticket | Claim:  # fmt: skip
-    """Claim `header` for `mine`, a request whose claim the log does not keep (not restored:
-    no marker gate): a Ticket, or the claim the same request settled `done` before (answer it
-    again). Else 400, 409 (in flight), 422 (the key with another request) or 503 (no Redis).
-    `unsettled`: a claim of the same request still pending or unconfirmed is a Ticket holding
-    it too, not 409 (a comment's: its caller looks for the comment it made)."""
+    """Claim `header` for `mine`, a request whose claim a create's claim checks do not cover: a
+    Ticket, or the claim the same request settled `done` before (answer it again). Else 400,
+    409 (in flight), 422 (the key with another request) or 503 (no Redis). `unsettled`: a claim
+    of the same request still pending or unconfirmed is a Ticket holding it too, not 409 (a
+    comment's: its caller looks for the comment it made). `gate`: the log keeps the claim (a
+    comment's), so a Redis that lost it answers 503 until the restore, as for a create; without
+    it (an update's, not restored) no marker is looked at."""
     key = _key(redis, claims, header)
-    keys = (key, restored_idempotency_key(scoped_hash(key)))
-    try:
-        held = await redis.eval(
-            CLAIM_UPDATE, len(keys), *keys, mine.encode(), pending_ttl_s(answer_within_s)
-        )
-    except RedisError as exc:
-        raise redis_unavailable_error() from exc
+    held = await _claim(redis, key, mine, pending_ttl_s(answer_within_s), gate)
     found = _found(held, mine)
     if found is None:
         return Ticket(redis, key, mine, ttl_s)
@@ -419,6 +416,35 @@ async def begin_unlogged(
     if unsettled:
         return Ticket(redis, key, found, ttl_s)
     raise HTTPException(409, IN_PROGRESS, retry_after(1))
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """Where a claim the log keeps is restored from after a wipe (`restored.gated`): the log,
+    its letters topic, and the gateway's `Context.wake_restore`."""
+
+    log: Log
+    topic: str
+    wake: Callable[[], None]
+
+
+async def _claim(redis: Any, key: str, mine: Claim, ttl_s: int, gate: Gate | None) -> Any:
+    """CLAIM (with `gate`) or CLAIM_UPDATE's answer for `mine` at `key`; 503 if Redis or the
+    log fails, or while Redis lacks the claims the log holds (`gate`)."""
+    keys = (key, restored_idempotency_key(scoped_hash(key)))
+    try:
+        if gate is None:
+            return await redis.eval(CLAIM_UPDATE, len(keys), *keys, mine.encode(), ttl_s)
+        marked = (*keys, RESTORED)
+        return await restored.gated(
+            redis, gate.log, gate.topic, CLAIM, marked, mine.encode(), ttl_s, wake=gate.wake
+        )
+    except RedisError as exc:
+        raise redis_unavailable_error() from exc
+    except LogError as exc:
+        raise log_unavailable_error() from exc
+    except restored.Unrestored:
+        raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S)) from None
 
 
 def _key(redis: Any, claims: Claims, header: str) -> str:
@@ -438,7 +464,7 @@ def _found(held: bytes | None, mine: Claim) -> Claim | None:
     """The claim another request holds (None: `mine` is set); 422 if it is another request's."""
     if held is None:
         return None
-    found = Claim(**json.loads(held))
+    found = Claim.decode(held)
     if found.request != mine.request:
         raise HTTPException(422, REUSED)
     return found

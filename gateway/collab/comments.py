@@ -21,6 +21,7 @@ from gateway.collab.resolving import set_resolved
 from gateway.collab.shared import Collab
 from gateway.collab.thread_listing import threads
 from gateway.collab.thread_writes import create_thread, delete, edit, reply
+from schemas.events import CreateKey
 from schemas.ids import uuid7
 
 # The operations, for the app channel (channel.py).
@@ -67,8 +68,10 @@ async def post_thread(
     the same request again answers the same ids (idempotent_comments.py)."""
     ids = {"thread_id": uuid7(), "comment_id": uuid7()}
 
-    async def write(made: Ids, check: Check | None) -> dict[str, Any]:
-        return await create_thread(collab, claims, letter_id, data, **made, before_append=check)
+    async def write(made: Ids, check: Check | None, key: CreateKey | None) -> dict[str, Any]:
+        return await create_thread(
+            collab, claims, letter_id, data, **made, before_append=check, idempotency=key
+        )
 
     return await idempotent_comments.once(
         collab, claims, idempotency_key, response, letter_id, None, data, ids, write
@@ -91,8 +94,11 @@ async def post_reply(
 ) -> dict[str, Any]:
     """201 `{comment_id}` once the reply is in the log; with an `Idempotency-Key`, as a thread."""
 
-    async def write(made: Ids, check: Check | None) -> dict[str, Any]:
-        return await reply(collab, claims, letter_id, thread_id, data, **made, before_append=check)
+    async def write(made: Ids, check: Check | None, key: CreateKey | None) -> dict[str, Any]:
+        return await reply(
+            collab, claims, letter_id, thread_id, data, **made, before_append=check,
+            idempotency=key,
+        )  # fmt: skip
 
     ids = {"comment_id": uuid7()}
     return await idempotent_comments.once(

@@ -14,23 +14,31 @@ lapsed and nobody took it); another's (a repeat took the lapsed key and writes t
 409 and nothing appended. A refusal (403, 404, 409 letter full, 413, 422, 503 from the log or
 the room) frees the key: nothing was appended. Not confirmed in time (504) or cut off
 mid-append: the claim is `unconfirmed`, its ids kept for `STENO_IDEMPOTENCY_TTL_S`, as a
-letter create's. A repeat of a claim not settled done looks for its comment id in the letter's
-stored threads: there (it landed late, or the first is about to answer), the same 201 replayed,
-settled done, nothing appended; missing, 409 while the first is in flight, and for as long
-after its 504 as a pending claim lives (its append may still be running: confirmed.py lets it
-end); past that, a store that has read the log to its end lacking it, the repeat takes the claim
-and writes the comment anew, with ids of its own (its refusal puts the first's claim back):
-should the first still land after that, two comments,
-the 504's "check before retrying" stands; one the author deleted before the repeat is written
-again, as a new comment. Not the first's ids: the projector would make a comment deleted
-meanwhile again where PostgreSQL keeps it deleted (the stores would disagree).
-Without Redis a keyed post answers 503, as a keyed letter create does: the
-guarantee cannot be given. The claims are not in the log: a Redis that lost them lets a repeat
-through. App channel commands carry no key: their `id` only pairs an answer with its command
-on one connection, and the gateway keeps no record of it.
+letter create's, with the time it was settled so (`settled_ms`: the claim's own, which putting
+it back does not reset as its TTL). A repeat of a claim not settled done looks for its comment
+id in the letter's stored threads, and for those of every earlier attempt left unconfirmed
+(`tried`: a chain of 504s, any of which may land): one there (it landed late, or the first is
+about to answer), its 201 replayed, settled done with its ids, nothing appended; none, 409
+while the first is in flight, and for as long after its 504 as a pending claim lives (its
+append may still be running: confirmed.py lets it end); past that, a store that has read the
+log to its end lacking them all, the repeat takes the claim and writes the comment anew, with
+ids of its own (its refusal puts the first's claim back): should an earlier one still land
+after that, two comments, the 504's "check before retrying" stands; one the author deleted
+before the repeat is written again, as a new comment. Not the first's ids: the projector would
+make a comment deleted meanwhile again where PostgreSQL keeps it deleted (the stores would
+disagree).
+Without Redis a keyed post answers 503, as a keyed letter create does: the guarantee cannot
+be given. The claims are in the log as a letter create's (`comment.created` /
+`comment.replied` carry `idempotency`: the claim's scoped hash and the request's), and
+`backfill locks` (tools/backfill_locks.py) writes them back, settled with the comment's ids,
+to a Redis that lost them; until it has, a keyed post answers 503 as a keyed create does (the
+marker gate, gateway/restored.py). App channel commands carry no key: their `id` only pairs
+an answer with its command on one connection, and the gateway keeps no record of it.
 """
 
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Header, Response
@@ -48,6 +56,7 @@ from gateway.api.idempotency import (
     REPLAYED,
     UNCONFIRMED,
     Claim,
+    Gate,
     Ticket,
     digest,
 )
@@ -56,10 +65,14 @@ from gateway.auth import Claims
 from gateway.collab import cold
 from gateway.collab.shared import CATCH_UP_S, Collab, CollabError
 from gateway.collab.stored_threads import stored
+from schemas.events import CreateKey, Topic
 from schemas.settings import Settings
 
 Ids = dict[str, str]
 Check = Callable[[], Awaitable[None]]  # before the append: the claim still the request's
+# The comment's write: with its ids, the check before its append and the claim its event
+# carries (None without a key).
+Write = Callable[[Ids, Check | None, CreateKey | None], Awaitable[dict[str, Any]]]
 CommentKeyHeader = Annotated[
     str | None,
     Header(
@@ -100,19 +113,20 @@ async def once(
     thread_id: str | None,
     body: BaseModel,
     ids: Ids,
-    write: Callable[[Ids, Check | None], Awaitable[dict[str, Any]]],
+    write: Write,
 ) -> dict[str, Any]:
-    """`write(ids)` (it answers `ids`), once per `header` for the same request: a new thread of
-    `letter_id` (`thread_id` None) or a reply in `thread_id`, with `body`; without a header,
-    just the write."""
+    """`write(ids, ...)` (it answers `ids`), once per `header` for the same request: a new
+    thread of `letter_id` (`thread_id` None) or a reply in `thread_id`, with `body`; without a
+    header, just the write."""
     if header is None:
-        return await write(ids, None)
+        return await write(ids, None, None)
     ctx, comment = collab.ctx, body.model_dump(mode="json", by_alias=True)
     request = {"letter": letter_id, "thread": thread_id, "comment": comment}
     mine = Claim(digest(claims, request), letter_id, PENDING, ids)
+    gate = Gate(ctx.log, ctx.settings.topic(Topic.LETTERS), ctx.wake_restore)
     claimed = await idempotency.begin_unlogged(
         ctx.redis, claims, header, mine, ctx.settings.idempotency_ttl_s,
-        answer_within_s(ctx.settings), unsettled=True,
+        answer_within_s(ctx.settings), unsettled=True, gate=gate,
     )  # fmt: skip
     if isinstance(claimed, Claim):  # logged by the same request before: its answer again
         response.headers[REPLAYED] = "true"
@@ -128,7 +142,12 @@ async def once(
     appending = False
 
     async def refused() -> None:  # nothing of this request written
-        await (claimed.give_back(taken) if taken is not None else claimed.release())
+        # A repeat's: the first's claim back, unconfirmed, so that its comment, should it land
+        # yet, answers a later repeat (re-read RR1: it was dropped).
+        await (claimed.put(taken) if taken is not None else claimed.release())
+
+    async def unconfirmed() -> None:  # it may land: a repeat looks for it (`_wait_s`)
+        await claimed.put(replace(claimed.claim, state=UNCONFIRMED, settled_ms=_now_ms()))
 
     async def still_mine() -> None:  # its checks may outlast the claim (a letter rebuilt)
         nonlocal appending
@@ -141,18 +160,15 @@ async def once(
         appending = True
 
     try:
-        answer = await write(ids, still_mine)
+        answer = await write(ids, still_mine, claimed.logged())
     except CollabError as exc:
-        if exc.status == 504:  # it may land: a repeat looks for it
-            await claimed.settle(UNCONFIRMED)
-        else:  # refused before the append, or by the log: nothing written
-            await refused()
+        await (unconfirmed() if exc.status == 504 else refused())  # else refused, by the log too
         raise
     except LogError:  # a read its checks needed (its own append's answers as a CollabError)
         await refused()
         raise
     except BaseException:  # cut off (cancelled, Redis failing): mid-append it may land
-        await (claimed.settle(UNCONFIRMED) if appending else refused())
+        await (unconfirmed() if appending else refused())
         raise
     await claimed.settle(DONE)
     return answer
@@ -161,36 +177,48 @@ async def once(
 async def _repeated(
     collab: Collab, letter_id: str, held: Ticket, mine: Claim, pending_s: int
 ) -> dict[str, Any] | None:
-    """A repeat of a request whose claim is not settled done: the first's answer if its comment
-    is stored (settled done now); else None once the claim of one not confirmed in time is taken
-    as `mine` (the caller writes the comment anew, with its own ids: one reusing the first's
-    would be a comment the folds tell apart, the projector making again one deleted meanwhile,
-    PostgreSQL not); 409 while the first is in flight or another repeat took it."""
-    answer = dict(held.claim.answer or {})
-    comment_id = answer["comment_id"]
-    if _holds(await stored(collab, letter_id), comment_id):
-        await held.settle(DONE)
-        return answer
-    wait_s = 1.0
+    """A repeat of a request whose claim is not settled done: the answer of whichever of its
+    attempts' comments is stored (settled done with it now); else None once the claim of one
+    not confirmed in time is taken as `mine` (the caller writes the comment anew, with its own
+    ids: one reusing the first's would be a comment the folds tell apart, the projector making
+    again one deleted meanwhile, PostgreSQL not); 409 while it may still land or another repeat
+    took it."""
+    first = held.claim
+    tried = [*(first.tried or []), first.answer or {}]  # every attempt's ids, oldest first
+    landed = _landed(await stored(collab, letter_id), tried)
+    if landed is None and (wait_s := _wait_s(first, pending_s)) > 0:
+        raise CollabError(409, IN_PROGRESS, headers=retry_after(wait_s))
     try:
-        if held.claim.state == UNCONFIRMED:
-            # Its append may still be running after the 504 (gateway/live/confirmed.py lets it
-            # end): taken only once it cannot be, as long after as a pending claim lives (re-read
-            # RR1: a retry at once made a second comment while the first was on its way).
-            wait_s = pending_s - await held.settled_s_ago()
-            if wait_s <= 0:
-                # As a store that read the log to its end holds it (503 if none has yet).
-                if collab.ctx.redis is not None:
-                    if _holds(await cold.settled(collab, letter_id), comment_id):
-                        await held.settle(DONE)
-                        return answer
-                if await held.retake(mine, pending_s):
-                    return None
-                wait_s = 1.0  # another repeat took it
+        if landed is None:  # as a store that read the log to its end holds it (503 if none has)
+            landed = _landed(await cold.settled(collab, letter_id), tried)
+        if landed is not None:
+            await held.put(replace(first, state=DONE, answer=landed, tried=None, settled_ms=None))
+            return landed
+        if await held.retake(replace(mine, tried=tried), pending_s):
+            return None
     except RedisError as exc:
         raise CollabError(503, REDIS_UNAVAILABLE, headers=retry_after(REDIS_RETRY_S)) from exc
-    raise CollabError(409, IN_PROGRESS, headers=retry_after(wait_s))
+    raise CollabError(409, IN_PROGRESS, headers=retry_after(1))  # another repeat took it
 
 
-def _holds(threads: list[dict[str, Any]], comment_id: str) -> bool:
-    return any(c["comment_id"] == comment_id for t in threads for c in t["comments"])
+def _wait_s(claim: Claim, pending_s: int) -> float:
+    """How long before a repeat may write the comment anew: in flight (pending), 1 s at a time;
+    not confirmed in time, until its append cannot be running any more (gateway/live/confirmed.py
+    lets it end), as long after its 504 as a pending claim lives (re-read RR1: a retry at once
+    made a second comment while the first was on its way)."""
+    if claim.state != UNCONFIRMED:
+        return 1.0
+    if claim.settled_ms is None:  # settled by a gateway older than the stamp: long ago now
+        return 0.0
+    return pending_s - (_now_ms() - claim.settled_ms) / 1000
+
+
+def _now_ms() -> int:
+    # The gateways' clocks (NTP): a skew between two moves a repeat's wait by as much.
+    return int(time.time() * 1000)
+
+
+def _landed(threads: list[dict[str, Any]], tried: list[Ids]) -> Ids | None:
+    """The first of `tried` whose comment is in `threads`."""
+    held = {c["comment_id"] for t in threads for c in t["comments"]}
+    return next((ids for ids in tried if ids.get("comment_id") in held), None)

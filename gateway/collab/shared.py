@@ -72,11 +72,6 @@ def user_ref(claims: Claims) -> UserRef:
     return UserRef(**stamp(claims))
 
 
-def app_body(type_: str, payload: Payload, user: str) -> dict[str, Any]:
-    """The app message for an event: the same shape locally and from the tail."""
-    return {"type": type_, "by": user, **payload.model_dump(mode="json")}
-
-
 def notification_body(
     letter_id: str, event: CommentCreated | CommentReplied | CommentEdited, author: str, name: str
 ) -> dict[str, Any]:
@@ -129,7 +124,7 @@ class Collab:
             self._appended_at[lid] = (now, meta.firm_id)
             self._appended_at.move_to_end(lid)
         self._forget_appends(now)
-        self.notify_letter(lid, app_body(type_, payload, claims.sub))
+        self.notify_letter(lid, outgoing.app_body(type_, payload, claims.sub))
         return offsets[-1]
 
     def mentioned(

@@ -11,7 +11,13 @@ from gateway.collab import comment_anchors
 from gateway.collab.comment_input import NewComment, NewThread, parse
 from gateway.collab.shared import Collab, user_ref
 from gateway.collab.stored_threads import located, own_comment, room_for_one_more, stored
-from schemas.events import CommentCreated, CommentDeleted, CommentEdited, CommentReplied
+from schemas.events import (
+    CommentCreated,
+    CommentDeleted,
+    CommentEdited,
+    CommentReplied,
+    CreateKey,
+)
 from schemas.ids import uuid7
 
 
@@ -23,9 +29,11 @@ async def create_thread(
     thread_id: str | None = None,
     comment_id: str | None = None,
     before_append: Callable[[], Awaitable[None]] | None = None,
+    idempotency: CreateKey | None = None,
 ) -> dict[str, Any]:
     """A new thread; its ids are made here unless given (a keyed request's, claimed before,
-    whose claim `before_append` checks is still its own: idempotent_comments.py)."""
+    whose claim `before_append` checks is still its own and which the event carries as
+    `idempotency`, for a Redis that loses it: idempotent_comments.py)."""
     req: NewThread = parse(NewThread, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
@@ -37,6 +45,7 @@ async def create_thread(
         comment_id=comment_id,
         anchor=anchor,
         author=user_ref(claims),
+        idempotency=idempotency,
         **content,
     )
     if before_append is not None:
@@ -56,8 +65,9 @@ async def reply(
     data: Any,
     comment_id: str | None = None,
     before_append: Callable[[], Awaitable[None]] | None = None,
+    idempotency: CreateKey | None = None,
 ) -> dict[str, Any]:
-    """A reply; `comment_id` and `before_append` as `create_thread`'s."""
+    """A reply; `comment_id`, `before_append` and `idempotency` as `create_thread`'s."""
     req: NewComment = parse(NewComment, data)
     meta = await collab.letter(claims, letter_id, comment=True)
     content = req.content()
@@ -65,7 +75,11 @@ async def reply(
     room_for_one_more(collab, threads)
     comment_id = comment_id or uuid7()
     event = CommentReplied(
-        thread_id=thread_id, comment_id=comment_id, author=user_ref(claims), **content
+        thread_id=thread_id,
+        comment_id=comment_id,
+        author=user_ref(claims),
+        idempotency=idempotency,
+        **content,
     )
     if before_append is not None:
         await before_append()

@@ -481,9 +481,8 @@ class Room:
         ):
             self._notify({"type": event.type, **event.payload.model_dump(mode="json")})
         elif event.type.startswith(("comment.", "lock.")) and not isinstance(event.payload, bytes):
-            # Issue 7: the same app message gateway/collab.py sends to local collaborators.
-            body = {"type": event.type, "by": event.envelope.user}
-            self._notify({**body, **event.payload.model_dump(mode="json")})
+            # Issue 7: the same app message gateway/collab sends to local collaborators.
+            self._notify(outgoing.app_body(event.type, event.payload, event.envelope.user))
 
     # -- helpers -------------------------------------------------------------------------------
 

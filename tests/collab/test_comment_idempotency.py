@@ -4,6 +4,7 @@ projector on the embedded log; FaultyLog holds or fails the gateway's appends.""
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,11 +253,13 @@ async def _folded(stack: Stack, letter: str, offset: int) -> bool:
 
 async def _long_ago(stack: Stack, key: str) -> None:
     """The 504 that left `key` unconfirmed was longer ago than a pending claim lives: its
-    append cannot be running still (not waited for here: what is left of the claim's life set
-    to what it would be then)."""
+    append cannot be running still (not waited for here: the claim's time moved back)."""
     claim = keys.idempotency_key("firm-a", "u1", key)
-    pending_ms = pending_ttl_s(answer_within_s(stack.gw.settings)) * 1000
-    await stack.redis.pexpire(claim, await stack.redis.pttl(claim) - pending_ms - 1000)
+    raw = await stack.redis.get(claim)
+    assert raw is not None
+    held = json.loads(raw)
+    held["settled_ms"] -= pending_ttl_s(answer_within_s(stack.gw.settings)) * 1000 + 1000
+    await stack.redis.set(claim, json.dumps(held, separators=(",", ":")), keepttl=True)
 
 
 def _hold_only_what_is_waiting(stack: Stack) -> asyncio.Event:

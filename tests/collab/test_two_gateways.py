@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest_asyncio
 import redis.asyncio as aioredis
 
@@ -51,6 +52,19 @@ async def test_comment_and_lock_events_cross_instances(pair: tuple[Running, Runn
     created = await _seen(bob, "comment.created")  # through b's tail
     assert created["by"] == "alice" and created["author"]["name"] == "Alice"
     assert created["mentions"] == ["bob"] and created["anchor"]["quote"] == "Pay"
+
+    # A keyed comment's claim hashes go to the log (restored from it), not to collaborators.
+    async with httpx.AsyncClient(base_url=a.http) as http:
+        keyed = await http.post(
+            f"/v1/letters/{letter}/comments",
+            json={"body": "keyed", "anchor": {"from": 0, "to": 4}},
+            headers={"Authorization": f"Bearer {a.token('alice')}", "Idempotency-Key": "k-1"},
+        )
+    assert keyed.status_code == 201, keyed.text
+    here = await _seen(alice, "comment.created", body="keyed")  # a's own notice
+    there = await _seen(bob, "comment.created", body="keyed")  # through b's tail
+    assert "idempotency" not in here and "idempotency" not in there
+    assert here == there
 
     await bob.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
     assert (await _seen(bob, "result", id="l1"))["result"]["holder"]["id"] == "bob"

@@ -44,9 +44,11 @@ let inbox: { session: Session; api: Api; view: Inbox } | null = null
 let shown = { hash: location.hash, letterId: null as string | null } // what `mounted` shows
 let leaveAsked = false // a link click has asked already: its hashchange must not ask again
 
-// Pending edits exist only in this tab (see views/editor.ts): leaving the letter loses them.
+// Pending edits and unsent comment text exist only in this tab (see views/editor.ts): leaving the
+// letter loses them.
 const LEAVE_QUESTION =
   'Some of your edits have not reached the server yet and exist only in this tab. Leave this letter and lose them?'
+const UNSENT_QUESTION = 'A comment or reply you wrote has not been sent. Leave this letter and lose it?'
 
 /** The session changed: ask the host for the next token before this one expires. */
 function watchExpiry(): void {
@@ -71,9 +73,17 @@ function takeThread(): string | null {
   return decodeURIComponent(match[2]!)
 }
 
-/** Would going to `hash` close the open letter while it has edits the server has not confirmed? */
-function losesEdits(hash: string): boolean {
-  return shown.letterId !== null && letterRoute(hash) !== shown.letterId && Boolean(mounted?.pending())
+/** What to ask before going to `hash` closes the open letter while it has edits the server has
+ * not confirmed, or comment text not sent; null: nothing would be lost. */
+function leaveQuestion(hash: string): string | null {
+  if (!mounted || shown.letterId === null || letterRoute(hash) === shown.letterId) return null
+  return mounted.pending() ? LEAVE_QUESTION : mounted.unsent() ? UNSENT_QUESTION : null
+}
+
+/** Whether leaving for `hash` may go ahead: nothing would be lost, or the user said so. */
+function mayLeave(hash: string): boolean {
+  const question = leaveQuestion(hash)
+  return question === null || window.confirm(question)
 }
 
 async function render(): Promise<void> {
@@ -132,7 +142,7 @@ function renderWho(): void {
   if (!session) return replaceChildren(who)
   const out = h('button', { type: 'button', class: 'link' }, 'Switch user')
   out.addEventListener('click', () => {
-    if (losesEdits('#/') && !window.confirm(LEAVE_QUESTION)) return
+    if (!mayLeave('#/')) return
     signOut()
     session = null
     location.hash = '#/'
@@ -185,14 +195,17 @@ function remint(): void {
 }
 
 // In-page links ("← Letters", the brand, a mention of another letter) ask before they leave a
-// letter with pending edits; declined, nothing happens (no history entry either).
+// letter with pending edits or unsent comment text; declined, nothing happens (no history entry
+// either).
 document.addEventListener(
   'click',
   (event) => {
     const link = (event.target as Element | null)?.closest?.('a[href^="#"]')
     const plain = event.button === 0 && !event.ctrlKey && !event.metaKey && !event.shiftKey && !event.altKey
-    if (!link || !plain || event.defaultPrevented || !losesEdits(link.getAttribute('href')!)) return
-    if (window.confirm(LEAVE_QUESTION)) leaveAsked = true
+    if (!link || !plain || event.defaultPrevented) return
+    const question = leaveQuestion(link.getAttribute('href')!)
+    if (question === null) return
+    if (window.confirm(question)) leaveAsked = true
     else event.preventDefault()
   },
   true, // before the link's own handlers (the inbox marks a mention read on click)
@@ -203,8 +216,7 @@ document.addEventListener(
 window.addEventListener('hashchange', () => {
   const asked = leaveAsked
   leaveAsked = false
-  if (!asked && losesEdits(location.hash) && !window.confirm(LEAVE_QUESTION))
-    return history.pushState(history.state, '', shown.hash)
+  if (!asked && !mayLeave(location.hash)) return history.pushState(history.state, '', shown.hash)
   if (mounted && shown.letterId !== null && letterRoute() === shown.letterId) {
     // The open letter again (a mention in it): keep it open, show the thread.
     const thread = takeThread()

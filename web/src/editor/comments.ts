@@ -4,15 +4,7 @@
 
 import type { Editor } from '@tiptap/core'
 
-import {
-  ApiError,
-  NotAvailable,
-  Unreachable,
-  type Api,
-  type Comment,
-  type CommentAnchor,
-  type Thread,
-} from '../api'
+import { ApiError, NotAvailable, type Api, type Comment, type CommentAnchor, type Thread } from '../api'
 import type { Claims } from '../auth'
 import { h, instantTime, randomKey, replaceChildren, submitOnce } from '../dom'
 import {
@@ -24,6 +16,7 @@ import {
   unanchorable,
   type Arrived,
 } from './anchors'
+import { failure, lostReply, sayFailure, statusLine, type StatusLine } from './comment-lines'
 import { textOffset } from './text'
 
 export interface Person {
@@ -41,6 +34,8 @@ export interface CommentsPanel {
   showThread(threadId: string): void
   /** The session is over (`why`: expired, revoked): nothing can be posted; null: back. */
   setClosed(why: string | null): void
+  /** Whether a comment, reply or edit box holds text not sent (closing the page would lose it). */
+  unsent(): boolean
 }
 
 // Reads come from the projector's Redis view, which may trail a live notice by a moment.
@@ -76,10 +71,14 @@ export function commentsPanel(
   let revealing: string | null = null // still to show, once a load has it (the projection trails)
   const list = h('div', { class: 'threads', 'aria-live': 'polite' })
   const status = h('p', { class: 'muted', role: 'status' })
+  const line = statusLine(status)
+  // Replies whose thread a colleague deleted while they were typed: kept until dismissed.
+  const lostBox = h('div', { class: 'lost-replies' })
+  const lostReplies = new Map<string, string>() // thread id -> its reply shown in lostBox
   const mayComment = COMMENTER_ROLES.has(role)
   let canComment = mayComment // not while the session is over (setClosed)
   const composer = mayComment
-    ? newThreadForm(api, letterId, editor, people, () => void refresh(), status)
+    ? newThreadForm(api, letterId, editor, people, () => void refresh(), line)
     : null
   const closedNote = h('p', { class: 'muted comments-closed', hidden: true })
   const element = h(
@@ -89,6 +88,7 @@ export function commentsPanel(
     composer ?? h('p', { class: 'muted' }, `Your role (${role}) can read comments but not add them.`),
     closedNote,
     status,
+    lostBox,
     list,
   )
 
@@ -104,14 +104,13 @@ export function commentsPanel(
       for (const thread of threads) if (!thread.detached) asked.delete(thread.thread_id)
       if (!settled(threads) && tries > 1) setTimeout(() => void load(settled, tries - 1), CATCH_UP_DELAY_MS)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
-      status.textContent = threads.length
-        ? ''
-        : canComment
-          ? 'No comments yet. Select text and add one.'
-          : 'No comments yet.'
+      line.note(
+        threads.length ? '' : canComment ? 'No comments yet. Select text and add one.' : 'No comments yet.',
+      )
       // The list is rebuilt whenever anyone comments: keep the reply being typed, and its focus.
       const active = (document.activeElement as HTMLElement | null)?.dataset
       const typingIn = active?.thread ?? active?.comment
+      keepLostReplies(threads, typingIn)
       replaceChildren(list, ...sortThreads(threads).map((t) => threadView(t)))
       if (typingIn)
         list
@@ -125,10 +124,30 @@ export function commentsPanel(
       if (composer) composer.hidden = !canComment
     } catch (error) {
       if (composer) composer.hidden = !canComment || error instanceof NotAvailable
-      status.textContent =
+      line.note(
         error instanceof NotAvailable
           ? 'Comments are not available on this server yet.'
-          : `Could not load comments: ${(error as Error).message}`
+          : `Could not load comments: ${(error as Error).message}`,
+      )
+    }
+  }
+
+  /** Replies typed into threads no longer listed (their last comment deleted by its author):
+   * shown with who deleted them, not dropped with their box. `typingIn`: the box focused. */
+  function keepLostReplies(threads: Thread[], typingIn: string | undefined): void {
+    const listed = new Set(threads.map((t) => t.thread_id))
+    for (const [id, text] of drafts) {
+      if (listed.has(id)) continue
+      drafts.delete(id)
+      replyKeys.delete(id)
+      if (!text.trim() || lostReplies.has(id)) continue
+      const thread = loaded.find((t) => t.thread_id === id)
+      // Only its author deletes a comment: whoever wrote the comments last seen deleted them.
+      const names = new Set(thread?.comments.map((c) => (c.author.id === me.sub ? 'You' : c.author.name)))
+      const notice = lostReply([...names], thread?.anchor.quote ?? '', text, () => lostReplies.delete(id))
+      lostReplies.set(id, text)
+      lostBox.append(notice)
+      if (typingIn === id) notice.querySelector('textarea')?.focus()
     }
   }
 
@@ -252,7 +271,7 @@ export function commentsPanel(
       await act(async () => {
         await api.editComment(letterId, thread.thread_id, id, body, mentionsIn(body, people()))
         edits.delete(id)
-      })
+      }, 'edit')
     })
     box.addEventListener('keydown', (event) => {
       if (event.key === 'Escape') cancel.click()
@@ -292,9 +311,12 @@ export function commentsPanel(
       replyKeys.set(id, tried)
       drafts.delete(id) // before the reload that shows the reply: its box comes back empty
       const { request, key } = tried
-      const sent = await act(() => api.reply(letterId, id, request.body, request.mentions, key))
+      const sent = await act(() => api.reply(letterId, id, request.body, request.mentions, key), 'reply')
       if (sent) replyKeys.delete(id)
-      else if (!drafts.has(id)) drafts.set(id, box.value) // kept for the retry if the list is rebuilt
+      else if (!drafts.has(id)) {
+        drafts.set(id, box.value) // kept for the retry if the list is rebuilt
+        if (!loaded.some((t) => t.thread_id === id)) void refresh() // its thread went: shown as lost
+      }
     })
     return form
   }
@@ -351,12 +373,19 @@ export function commentsPanel(
     if (loaded.some((t) => t.detached && !asked.has(t.thread_id))) reloadBack() // else none to ask about
   })
 
-  /** Whether `call` succeeded (the threads are then reloaded). */
-  async function act(call: () => Promise<unknown>): Promise<boolean> {
+  /** Whether `call`, a try of the user's `what`, succeeded (the threads are then reloaded, as
+   * after one that may have: the list then shows whether it did). */
+  async function act(call: () => Promise<unknown>, what = 'change'): Promise<boolean> {
+    line.clear() // tried again: the outcome replaces the last failure
+    const sentOnline = navigator.onLine
     try {
       await call()
     } catch (error) {
-      say(status, error instanceof ApiError ? `The server refused: ${error.message}` : String(error), error)
+      const failed = failure(error, what, sentOnline, (e) =>
+        e instanceof ApiError ? `The server refused: ${e.message}` : String(e),
+      )
+      sayFailure(line, failed)
+      if (failed.unanswered) void refresh()
       return false
     }
     await refresh()
@@ -384,7 +413,17 @@ export function commentsPanel(
     showLoaded() // without reply boxes and Edit / Delete, or with them again
   }
 
-  return { element, refresh, markAnchors: mark, showThread, setClosed }
+  function unsent(): boolean {
+    const bodies = new Map(loaded.flatMap((t) => t.comments).map((c) => [c.comment_id, c.body]))
+    return (
+      Boolean(composer?.querySelector('textarea')?.value.trim()) ||
+      [...drafts.values()].some((text) => text.trim()) ||
+      [...edits].some(([id, text]) => text.trim() !== bodies.get(id)?.trim()) ||
+      lostReplies.size > 0
+    )
+  }
+
+  return { element, refresh, markAnchors: mark, showThread, setClosed, unsent }
 }
 
 function newThreadForm(
@@ -393,7 +432,7 @@ function newThreadForm(
   editor: Editor,
   people: () => Person[],
   done: () => void,
-  status: HTMLElement,
+  line: StatusLine,
 ): HTMLFormElement {
   const box = h('textarea', {
     rows: 3,
@@ -420,8 +459,9 @@ function newThreadForm(
   submitOnce(form, async () => {
     const { from, to, empty } = editor.state.selection
     const body = box.value.trim()
+    line.clear() // tried again: the outcome replaces the last failure
     if (empty || !body) {
-      status.textContent = empty ? 'Select the text the comment is about first.' : 'Write a comment first.'
+      line.fail(empty ? 'Select the text the comment is about first.' : 'Write a comment first.')
       return
     }
     // Positions in this page's document, not offsets: the server's has the edits made since the
@@ -430,6 +470,7 @@ function newThreadForm(
       from: textOffset(editor.state.doc, from),
       to: textOffset(editor.state.doc, to),
     }
+    const sentOnline = navigator.onLine
     try {
       // Offsets move with a colleague's typing above: the text they hold says which selection.
       const at = 'start' in anchor ? anchor : editor.state.doc.textBetween(from, to, ' ')
@@ -441,7 +482,14 @@ function newThreadForm(
       box.value = ''
       done()
     } catch (error) {
-      say(status, `Could not add the comment: ${(error as Error).message}`, error)
+      const failed = failure(
+        error,
+        'comment',
+        sentOnline,
+        (e) => `Could not add the comment: ${(e as Error).message}`,
+      )
+      sayFailure(line, failed)
+      if (failed.unanswered) done() // the list shows whether it was saved
     }
   })
   return form
@@ -480,6 +528,7 @@ function mentionPicker(box: HTMLTextAreaElement, people: () => Person[]): HTMLEl
   select.addEventListener('change', () => {
     if (!select.value) return
     box.value = `${box.value}${box.value && !box.value.endsWith(' ') ? ' ' : ''}@${select.value} `
+    box.dispatchEvent(new Event('input', { bubbles: true })) // as typed: the draft and key follow
     select.value = ''
     box.focus()
   })
@@ -509,16 +558,4 @@ function selectAnchor(editor: Editor, thread: Thread): void {
   if (!range) return
   const { from, to } = range
   editor.chain().focus().setTextSelection({ from, to }).scrollIntoView().run()
-}
-
-/** Show a failure in a status line. One of no answer at all (offline) is cleared once the browser
- * is back online: the user tries again then, and the message would only mislead. */
-function say(status: HTMLElement, text: string, error: unknown): void {
-  const message = error instanceof Unreachable ? error.message : text
-  status.textContent = message
-  if (!(error instanceof Unreachable)) return
-  const clear = (): void => {
-    if (status.textContent === message) status.textContent = ''
-  }
-  window.addEventListener('online', clear, { once: true })
 }

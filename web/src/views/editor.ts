@@ -11,7 +11,7 @@ import { rememberLetter } from '../recent'
 import { actorId, actorName, onAppMessage, sendAppMessage, type AppMessage } from '../editor/appchannel'
 import { connect, userColor, WRITER_ROLES } from '../editor/collab'
 import { commentsPanel, type Person } from '../editor/comments'
-import { describe, trackConnection } from '../editor/connection'
+import { describe, trackConnection, type LinkState } from '../editor/connection'
 import { historyPanel } from '../editor/history'
 import { sectionLocks } from '../editor/locks'
 import { refusalNotice } from '../editor/refusal'
@@ -35,6 +35,8 @@ export interface Mounted {
   renew(session: Session): void
   /** Edits the server has not confirmed yet: leaving the letter would lose them. */
   pending(): boolean
+  /** Comment or reply text not sent: leaving the letter would lose it too. */
+  unsent(): boolean
   /** Open the comments panel on this thread and show its text in the letter (a mention). */
   showThread(threadId: string): void
   destroy(): void
@@ -61,16 +63,30 @@ export async function editorView(
 
   const mount = h('div', { class: 'editor-mount' })
   const collab = connect(session, letterId, mount, await userColor(session.claims.sub))
-  const badge = connectionBadge(collab.provider)
+  // "Here now" follows the badge's link, not the socket: offline (the browser knows at once, the
+  // socket only after y-websocket's 30 s), nobody's presence is current.
+  let link: LinkState = 'connecting'
   const presence = presencePanel(
     collab.provider,
+    () => link === 'connected',
     mount,
     () => readPendingInput(collab.editor.isDestroyed ? null : collab.editor.view),
     () => (collab.editor.isDestroyed ? null : collab.editor.state.doc),
   )
+  const badge = connectionBadge(collab.provider, (next) => {
+    link = next
+    presence.render()
+  })
   const notices = h('ul', { class: 'notices', 'aria-live': 'polite', 'aria-label': 'Recent activity' })
   const people = (): Person[] => knownPeople(collaborators(collab.provider.awareness), session)
   const comments = commentsPanel(api, letterId, collab.editor, session.claims, people)
+  // Unsaved edits and unsent comments exist only in this tab: ask before it is closed or reloaded.
+  const warnOnLeave = (event: BeforeUnloadEvent): void => {
+    if (!badge.pending() && !comments.unsent()) return
+    event.preventDefault()
+    event.returnValue = '' // older browsers need it set to show the prompt
+  }
+  window.addEventListener('beforeunload', warnOnLeave)
   const nameOf = (id: string): string => people().find((p) => p.id === id)?.name ?? id
   const history = historyPanel(api, letterId, collab.editor, nameOf, session.claims.role)
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
@@ -178,6 +194,7 @@ export async function editorView(
       if (!collab.provider.shouldConnect) collab.provider.connect()
     },
     pending: () => badge.pending(),
+    unsent: () => comments.unsent(),
     showThread(threadId) {
       sidePanels.select(0)
       // Its text can be found once the letter is here.
@@ -185,6 +202,7 @@ export async function editorView(
       else threadWanted = threadId
     },
     destroy() {
+      window.removeEventListener('beforeunload', warnOnLeave)
       presence.stop()
       collab.provider.off('closed', onExpired)
       refusal.stop()
@@ -196,8 +214,12 @@ export async function editorView(
   }
 }
 
-/** The connection state, worded for people; data attributes carry it for tests and styles. */
-function connectionBadge(provider: WebsocketProvider): {
+/** The connection state, worded for people; data attributes carry it for tests and styles.
+ * `onLink`: its link state, each time it is drawn. */
+function connectionBadge(
+  provider: WebsocketProvider,
+  onLink: (link: LinkState) => void,
+): {
   element: HTMLElement
   pending(): boolean
   stop(): void
@@ -205,13 +227,6 @@ function connectionBadge(provider: WebsocketProvider): {
   const element = h('p', { class: 'connection', role: 'status', 'data-tone': 'busy' }, 'Connecting…')
   let calm = 0
   let pending = false
-  // Unsaved edits exist only in this tab: ask before the tab is closed or reloaded.
-  const warnOnLeave = (event: BeforeUnloadEvent): void => {
-    if (!pending) return
-    event.preventDefault()
-    event.returnValue = '' // older browsers need it set to show the prompt
-  }
-  window.addEventListener('beforeunload', warnOnLeave)
   const stopTracking = trackConnection(provider, (view) => {
     pending = view.pending
     const { label, tone } = describe(view)
@@ -221,6 +236,7 @@ function connectionBadge(provider: WebsocketProvider): {
     }
     element.dataset.link = view.link
     element.dataset.pending = String(view.pending)
+    onLink(view.link)
     clearTimeout(calm)
     // Every keystroke is briefly unacknowledged: say "Saving…" only when it takes a while.
     if (view.pending && view.link === 'connected') calm = window.setTimeout(show, SAVING_AFTER_MS)
@@ -231,22 +247,23 @@ function connectionBadge(provider: WebsocketProvider): {
     pending: () => pending,
     stop() {
       stopTracking()
-      window.removeEventListener('beforeunload', warnOnLeave)
       clearTimeout(calm)
     },
   }
 }
 
 /** Who is here with their status, and "X is typing" (publishing this tab's own status). Not
- * connected (reconnecting, or closed for good: an expired token), nobody's presence reaches this
- * tab, so the list does not claim any: your own row says "disconnected" and the others are not
- * shown (y-websocket forgets them at the close), with a line saying why. */
+ * connected as the badge says (`linked`: offline, reconnecting, or closed for good: an expired
+ * token), nobody's presence reaches this tab, so the list does not claim any: your own row says
+ * "disconnected" and the others are not shown (y-websocket forgets them at the close), with a
+ * line saying why. `render`: the badge's link changed. */
 function presencePanel(
   provider: WebsocketProvider,
+  linked: () => boolean,
   editorRoot: HTMLElement,
   beforePublish: () => void,
   documentNow: () => unknown,
-): { users: HTMLElement; typing: HTMLElement; stale: HTMLElement; stop(): void } {
+): { users: HTMLElement; typing: HTMLElement; stale: HTMLElement; render(): void; stop(): void } {
   const awareness = provider.awareness
   const users = h('ul', { class: 'users', 'aria-label': 'People in this letter' })
   const typing = h('p', { class: 'typing', 'aria-live': 'polite' })
@@ -257,9 +274,9 @@ function presencePanel(
   )
   let shown = ''
   const render = (): void => {
-    const linked = provider.wsconnected
+    const connected = linked()
     const present = collaborators(awareness)
-    const everyone: Shown[] = linked
+    const everyone: Shown[] = connected
       ? present
       : present
           .filter((person) => person.self)
@@ -267,13 +284,12 @@ function presencePanel(
     const seen = JSON.stringify(everyone)
     if (seen === shown) return
     shown = seen
-    stale.hidden = linked
+    stale.hidden = connected
     replaceChildren(users, ...everyone.map(userRow))
-    const line = linked ? typingLine(present) : ''
+    const line = connected ? typingLine(present) : ''
     if (typing.textContent !== line) typing.textContent = line // aria-live: announce changes only
   }
-  awareness.on('change', render)
-  provider.on('status', render)
+  awareness.on('change', render) // the link's changes come from the badge (`render`)
   // A colleague's 'typing' also ends when he goes silent (presence.ts), which no message says.
   const ticker = setInterval(render, PRESENCE_TICK_MS)
   const stopActivity = trackActivity(awareness, editorRoot, beforePublish, documentNow)
@@ -282,9 +298,9 @@ function presencePanel(
     users,
     typing,
     stale,
+    render,
     stop() {
       awareness.off('change', render)
-      provider.off('status', render)
       clearInterval(ticker)
       stopActivity()
     },
@@ -299,7 +315,7 @@ function refused(letterId: string): Mounted {
     h('p', {}, `The letter “${letterId}” does not exist or belongs to another firm.`),
     h('a', { href: '#/' }, '← Back to letters'),
   )
-  return { element, renew() {}, pending: () => false, showThread() {}, destroy() {} }
+  return { element, renew() {}, pending: () => false, unsent: () => false, showThread() {}, destroy() {} }
 }
 
 /** A row of "Here now": a status from awareness, or this tab's own link lost. */

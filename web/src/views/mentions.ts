@@ -58,14 +58,14 @@ export function mentionsInbox(api: Api, firmId: string): Inbox {
       // Rows are made anew only when what they show changed (their times once a minute): a
       // row replaced under a click took it detached, so the link went nowhere (a CI run's
       // click on a mention as the panel opened). Keep the keyboard focus on the one it was on.
-      const titles = notifications.map(
-        (n) => recentLetters(firmId).find((l) => l.letter_id === n.letter_id)?.title,
-      )
+      // Each letter's title, known from this browser's recent letters: read once per refresh.
+      const recent = new Map(recentLetters(firmId).map((l) => [l.letter_id, l.title]))
+      const titles = notifications.map((n) => recent.get(n.letter_id))
       const shows = JSON.stringify([Math.floor(Date.now() / 60_000), notifications, titles])
       if (shows === shown) return
       shown = shows
       const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null
-      replaceChildren(list, ...notifications.map(row))
+      replaceChildren(list, ...notifications.map((notice, i) => row(notice, titles[i])))
       if (focused)
         list.querySelector<HTMLElement>(`a[data-id="${CSS.escape(focused.dataset.id ?? '')}"]`)?.focus()
     } catch (error) {
@@ -76,8 +76,7 @@ export function mentionsInbox(api: Api, firmId: string): Inbox {
     }
   }
 
-  function row(notice: MentionNotice): HTMLElement {
-    const title = recentLetters(firmId).find((l) => l.letter_id === notice.letter_id)?.title
+  function row(notice: MentionNotice, title: string | undefined): HTMLElement {
     const link = h(
       'a',
       {

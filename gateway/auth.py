@@ -6,8 +6,8 @@ token names (`kid`) in the identity provider's JWKS (`jwt_jwks_url`, gateway/jwk
 a token that names none, the PEM keys of `jwt_public_key` (one or several: while keys rotate,
 the old and the new).
 
-Every refusal is a `TokenRefused` naming its reason in one word (`REASONS`), which operators
-see (gateway/auth_refusals.py) and the client does not: it gets a bare `unauthorized`.
+Every refusal is a `TokenRefused` naming its reason in one word (gateway/auth_refusals.py
+`REASONS`), which operators see and the client does not: it gets a bare `unauthorized`.
 """
 
 import re
@@ -57,16 +57,8 @@ class Claims:
         return self.role in WRITERS
 
 
-# Why a token was refused: a fixed set, so that a log line or a metric label never carries
-# anything of the token itself.
-REASONS = (
-    "missing", "malformed", "algorithm", "unknown_key", "bad_signature", "expired",
-    "not_yet_valid", "audience", "issuer", "claims",
-)  # fmt: skip
-
-
 class TokenRefused(AuthError):
-    """A refused token; `reason` is one of REASONS, the message says more (for tests)."""
+    """A refused token; `reason` is one of REASONS (auth_refusals), the message more."""
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
@@ -141,13 +133,11 @@ def verify_token(
                     token,
                     key,
                     algorithms=[algorithm],
-                    audience=settings.jwt_audience,
-                    issuer=settings.jwt_issuer,
+                    # A blank audience or issuer is none, as `mint_token` reads them.
+                    audience=settings.jwt_audience or None,
+                    issuer=settings.jwt_issuer or None,
                     leeway=settings.jwt_leeway_s,
-                    options={
-                        "require": ["exp", "sub"],
-                        "verify_aud": settings.jwt_audience is not None,
-                    },
+                    options={"require": ["exp", "sub"], "verify_aud": bool(settings.jwt_audience)},
                 )
             except (jwt.InvalidSignatureError, jwt.InvalidKeyError):
                 continue  # another of the PEM keys may have signed it

@@ -7,6 +7,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from gateway.auth_refusals import REASONS
+
 _FAST = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -33,6 +35,14 @@ class Metrics:
         self.refusals = Counter(
             "gateway_refusals", "Refused handshakes, frames and connections", ["reason"], registry=r
         )
+        self.auth_refusals = Counter(
+            "gateway_auth_refusals",
+            "Refused tokens by reason (the caller is only told `unauthorized`)",
+            ["reason"],
+            registry=r,
+        )
+        for reason in REASONS:  # each at 0 from start: rate() and absent() see it before one
+            self.auth_refusals.labels(reason)
         self.paced = Counter(
             "gateway_messages_paced",
             "Messages over their connection's frame rate that waited for it, the socket not"

@@ -4,12 +4,14 @@ Built once at the entry point, like `Settings`, and passed down; tests build the
 """
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from schemas.settings import BlankIsUnset
 
 NOTES_TTL_S = 90 * 24 * 3600  # notifications kept 90 days after their user's last note change
 
 
-class ProjectorSettings(BaseSettings):
+class ProjectorSettings(BlankIsUnset):
     model_config = SettingsConfigDict(env_prefix="STENO_PROJECTOR_", extra="ignore")
 
     metrics_port: int | None = 9464  # Prometheus /metrics; None or 0: off

@@ -9,7 +9,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from types import NoneType
+from typing import Annotated, Any, Literal, NoReturn, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -23,7 +24,34 @@ Role = Literal["editor", "commenter", "viewer", "auditor", "service"]
 TextList = Annotated[list[str], NoDecode]
 
 
-class Settings(BaseSettings):
+def optional_fields(model: type[BaseSettings]) -> frozenset[str]:
+    """The fields of `model` that may be unset (`X | None`)."""
+    return frozenset(
+        name for name, info in model.model_fields.items() if NoneType in get_args(info.annotation)
+    )
+
+
+class BlankIsUnset(BaseSettings):
+    """Settings whose optional fields count a blank value as unset (their default): compose
+    files write `STENO_JWT_AUDIENCE: ""` for "none", and a blank audience, issuer or metrics
+    token must not be one that nothing matches, nor a blank JWKS URL or port a refused value."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        optional = optional_fields(cls)
+        return {k: v for k, v in data.items() if k not in optional or not _blank(v)}
+
+
+def _blank(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return isinstance(value, str) and value == ""
+
+
+class Settings(BlankIsUnset):
     model_config = SettingsConfigDict(env_prefix="STENO_", extra="ignore")
 
     # Where things live. Unset URLs mean the embedded defaults under data_dir.
@@ -184,11 +212,6 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not a JSON list ({exc}); or write it comma-separated") from None
         return [item.strip() for item in value.split(",") if item.strip()]
-
-    @field_validator("log_url", "redis_url", "database_url", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, url: Any) -> Any:
-        return None if url == "" else url  # `STENO_REDIS_URL=` as compose files write "unset"
 
     @field_validator("log_url")
     @classmethod

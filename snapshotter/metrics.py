@@ -9,6 +9,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from schemas.metrics_http import MetricsServer
 from snapshotter.fold import BatchOutput
 
+# The tables of `snapshotter_rows_written{table}`, in BatchOutput's order (`committed`);
+# `comments` counts comment events (comment_threads and comments).
+TABLES = ("letters", "letter_version", "collaboration", "comments", "snapshotter_letter_state")
+
 
 class Metrics(MetricsServer):
     def __init__(self) -> None:
@@ -37,6 +41,8 @@ class Metrics(MetricsServer):
         self.rows = Counter(
             "snapshotter_rows_written", "Rows written by commits", ["table"], registry=r
         )
+        for table in TABLES:  # each at 0 from start: rate() sees it before its first row
+            self.rows.labels(table)
         self.retries = Counter(
             "snapshotter_retries",
             "Restarts from the stored positions after a retryable failure",
@@ -55,13 +61,8 @@ class Metrics(MetricsServer):
 
     def committed(self, out: BatchOutput, *, batch: bool) -> None:
         """Count a commit's rows; `batch`: it moved its partition's position."""
-        for table, n in (
-            ("letters", len(out.letters)),
-            ("letter_version", len(out.versions)),
-            ("collaboration", len(out.audit)),
-            ("comments", len(out.comments)),  # comment events (comment_threads, comments)
-            ("snapshotter_letter_state", len(out.states)),
-        ):
+        written = (out.letters, out.versions, out.audit, out.comments, out.states)
+        for table, n in zip(TABLES, (len(rows) for rows in written), strict=True):
             if n:
                 self.rows.labels(table).inc(n)
         if batch:

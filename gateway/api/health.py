@@ -126,10 +126,10 @@ def scraper(request: Request, gateway: GatewayDep) -> None:
     # The header read from the request, not as a parameter: a parameter makes FastAPI document
     # a 422 (its validation list) that this route never answers.
     expected = gateway.ctx.settings.metrics_token
-    if expected is None:
+    wanted = expected.get_secret_value().encode() if expected else b""
+    if not wanted:  # unset (a blank token is none: an empty `Bearer ` must not be it)
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    wanted = expected.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), wanted):
         gateway.ctx.metrics.refuse("unauthorized")
         raise HTTPException(401, "unauthorized", {"WWW-Authenticate": "Bearer"})

@@ -209,7 +209,7 @@ async def create_letter(
             await append_confirmed(
                 ctx.log, topic, letter_id.encode(), entries, timeout_s,
                 lambda _: gateway.access.remember(meta),
-                ticket.release_later if ticket else None,
+                ticket.release_later if ticket else None, metrics=ctx.metrics,
             )  # fmt: skip
     except Unconfirmed as exc:
         raise HTTPException(504, UNCONFIRMED) from exc

@@ -74,7 +74,9 @@ async def save_version(
     entry = ctx.entry(letter_id, VersionSaved(label=label), firm=meta.firm_id, user=claims.sub)
     topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
     try:
-        offsets = await append_confirmed(ctx.log, topic, letter_id.encode(), [entry], timeout_s)
+        offsets = await append_confirmed(
+            ctx.log, topic, letter_id.encode(), [entry], timeout_s, metrics=ctx.metrics
+        )
     except Unconfirmed as exc:  # GET .../versions tells whether it was saved
         raise HTTPException(504, UNCONFIRMED) from exc
     except LogError as exc:

@@ -113,7 +113,9 @@ class Collab:
         entry = ctx.entry(lid, payload, firm=meta.firm_id, user=claims.sub)
         topic, timeout_s = ctx.settings.topic(Topic.LETTERS), ctx.settings.append_timeout_s
         try:
-            offsets = await append_confirmed(ctx.log, topic, lid.encode(), [entry], timeout_s)
+            offsets = await append_confirmed(
+                ctx.log, topic, lid.encode(), [entry], timeout_s, metrics=ctx.metrics
+            )
         except Unconfirmed as exc:  # it may still land: a retried comment could show twice
             raise CollabError(504, UNCONFIRMED) from exc
         except LogError as exc:  # refused: nothing logged, a retry is safe

@@ -16,12 +16,14 @@ for every append of the gateway (the rooms' batches and their rescues too).
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
 from eventlog.errors import LogUnavailableError
 from eventlog.records import Entry, Log
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 UNCONFIRMED = (
@@ -80,16 +82,21 @@ async def append_confirmed(
     timeout_s: float,
     landed: Landed | None = None,
     refused: Refused | None = None,
+    *,
+    metrics: Metrics | None = None,
 ) -> list[int]:
     """`log_.append`, within `timeout_s`: its offsets; a LogError the log answered with (a
     refusal); or Unconfirmed. `landed` gets the offsets if they come after the deadline,
     `refused` the log's error if it refuses them after it (not a timeout of its own: then the
-    outcome stays unknown)."""
+    outcome stays unknown). `metrics`: the append's time goes to `gateway_append_seconds`
+    when it ends, as the rooms' appends do (gateway/live/appender.py)."""
 
     def running_on(task: "asyncio.Future[list[int]]") -> None:  # the request cancelled, too
         task.add_done_callback(partial(_settled, landed, refused))
 
-    task = await within(log_.append(topic, key, entries), timeout_s, running_on)
+    call = log_.append(topic, key, entries)
+    work = call if metrics is None else _timed(call, metrics, topic)
+    task = await within(work, timeout_s, running_on)
     if not task.done():
         raise Unconfirmed()
     try:
@@ -98,6 +105,14 @@ async def append_confirmed(
         if timed_out(exc):  # the log's own deadline (KafkaLog's), not an answer
             raise Unconfirmed() from exc
         raise
+
+
+async def _timed(call: Awaitable[T], metrics: Metrics, topic: str) -> T:
+    started = time.perf_counter()
+    try:
+        return await call
+    finally:  # refused or late too: the log's time to answer, as the rooms' appends count it
+        metrics.appended(topic, time.perf_counter() - started)
 
 
 def timed_out(exc: BaseException) -> bool:

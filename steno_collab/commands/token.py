@@ -19,9 +19,20 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     )
     parser.add_argument("--name", default="", help="display name (default: the user id)")
     parser.add_argument(
-        "--ttl", type=int, default=3600, help="seconds until it expires (default: %(default)s)"
+        "--ttl",
+        type=positive_seconds,
+        default=3600,
+        help="seconds until it expires (default: %(default)s)",
     )
     parser.set_defaults(func=run)
+
+
+def positive_seconds(text: str) -> int:
+    """A TTL of at least a second: 0 or less minted a token already expired, and exit 0."""
+    seconds = int(text) if text.isascii() and text.isdigit() else 0
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ so the document does not depend on where batch boundaries fall. Whether it carri
 returned too (`DocResult.clean`): the next fold of a clean state need not re-encode it to know.
 """
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -28,8 +29,16 @@ from typing import Any
 from pycrdt import Doc, Subscription, Text, XmlFragment, merge_updates
 
 from schemas.quarantine import PASSTHROUGH
-from schemas.ystate import decode_vector, newlines, pending_parts, with_pending
+from schemas.ystate import (
+    REFUSED,
+    decode_vector,
+    newlines,
+    pending_parts,
+    split_pending,
+    with_pending,
+)
 
+log = logging.getLogger(__name__)
 MERGE_CHUNK = 100
 TAIL = 8  # updates of a long batch attributed one by one (`_attribute_tail`)
 HEAD_BYTES = 128  # ...the rest at once if the state is under this many bytes per update of it
@@ -64,7 +73,21 @@ def fold_document(
     """The new state bytes of `state` with `updates` applied. `clean`: `state` is known to carry
     nothing pending (the `DocResult.clean` of the fold that saved it). `attribute`: note who
     last touched each paragraph (`touched`, a scratch pass of the updates one by one); the tools
-    that only want the state (replay, diff, verify) skip it."""
+    that only want the state (replay, diff, verify) skip it.
+
+    An update yrs decodes but cannot integrate (its RuntimeError: a bad record past the
+    gateway) is refused as one it cannot decode is, and a pending part of `state` that makes
+    the batch fail is dropped: kept, it failed every later fold of the letter (`_apart`). A
+    pyo3 panic is raised (the projector's quarantine isolates the record)."""
+    try:
+        return _fold(state, updates, doc_field, clean, attribute)
+    except REFUSED as exc:  # decoded, but integrating it failed: find what
+        return _apart(state, updates, doc_field, attribute, exc)
+
+
+def _fold(
+    state: bytes, updates: Sequence[DocUpdate], doc_field: str, clean: bool, attribute: bool
+) -> DocResult:
     good, merged, refused = _merged(updates)
     result = DocResult(state, refused, clean=clean)
     if merged is None:
@@ -189,17 +212,60 @@ def _merged(
     """The valid updates, their merge (None: none valid) and the refused ones."""
     try:
         return list(updates), _merge([u.data for u in updates]), []
-    except ValueError:
+    except REFUSED:  # find the culprits
         pass
     good, refused = [], []
-    for u in updates:  # find the culprits only when the batch as a whole is refused
+    for u in updates:
         try:
             merge_updates(u.data)
             good.append(u)
-        except ValueError as exc:
+        except REFUSED as exc:
             refused.append((u.offset, f"pycrdt refused the update: {exc}"))
     merged = _merge([u.data for u in good]) if good else None
     return good, merged, refused
+
+
+def _apart(
+    state: bytes, updates: Sequence[DocUpdate], doc_field: str, attribute: bool, exc: BaseException
+) -> DocResult:
+    """The fold of a batch whose merged apply failed: each update applied after the ones
+    before it, on what `state` integrates; one that fails is refused, and so is each pending
+    part of `state` that makes the rest fail (dropped, logged). Then the fold of what is left
+    (what fails still raises: the projector's quarantine isolates it)."""
+    integrated, parts = split_pending(state)
+    good, _, refused = _merged(updates)
+    doc, accepted = _decoded(integrated), list[DocUpdate]()
+    for u in good:
+        try:
+            doc.apply_update(u.data)
+        except REFUSED as why:  # it may have changed `doc`: built again (a panic: raised)
+            refused.append((u.offset, f"pycrdt refused the update: {why}"))
+            doc = _decoded(_merge([integrated, *(a.data for a in accepted)]))
+            continue
+        accepted.append(u)
+    batch = [u.data for u in accepted]
+    kept = [part for part in parts if _applies(integrated, [part], batch)]
+    if not _applies(integrated, kept, batch):  # parts failing only together: none kept
+        kept = []
+    if len(kept) < len(parts):
+        log.warning("dropped %d of %d pending parts: %r", len(parts) - len(kept), len(parts), exc)
+    result = _fold(with_pending(integrated, kept), accepted, doc_field, False, attribute)
+    result.refused = sorted(refused + result.refused)
+    return result
+
+
+def _applies(integrated: bytes, parts: list[bytes], batch: list[bytes]) -> bool:
+    """Whether `batch` applies to the state of `integrated` and `parts`, as `_fold` would."""
+    doc: Doc[Any] = Doc()
+    try:
+        doc.apply_update(with_pending(integrated, parts))
+        if batch:
+            doc.apply_update(_merge(batch))
+    except PASSTHROUGH:
+        raise
+    except BaseException:  # its ValueError, RuntimeError or a pyo3 panic
+        return False
+    return True
 
 
 def _decoded(state: bytes) -> Doc[Any]:

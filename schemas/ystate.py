@@ -11,7 +11,7 @@ again, and they stay pending until the missing update arrives, as they would in 
 from collections.abc import Iterable
 from typing import Any
 
-from pycrdt import Decoder, Doc, Encoder, get_update, merge_updates
+from pycrdt import Decoder, Doc, Encoder, get_state, get_update, merge_updates
 
 from schemas.quarantine import PASSTHROUGH
 
@@ -90,3 +90,35 @@ def newlines(units: bytes, start: int, end: int) -> int:
     surrogate pair may be cut: it is decoded as two lone halves, neither a newline). The
     projector's and the snapshotter's line counts of a Y.Text body."""
     return units[2 * start : 2 * end].decode("utf-16-le", "surrogatepass").count("\n")
+
+
+# What pycrdt raises for bytes it refuses: ValueError when it cannot decode them, RuntimeError
+# when yrs cannot integrate them (its own error). Not a pyo3 PanicException: yrs broke, so its
+# document is not to be trusted (the consumers' quarantine folds again from a saved state).
+REFUSED = (ValueError, RuntimeError)
+
+
+def split_pending(state: bytes) -> tuple[bytes, list[bytes]]:
+    """A saved state (ours: it loads) as what is integrated and its pending parts, one per
+    client plus one for deletions of unknown items, so that a part which fails every apply (a
+    bad record past the gateway) can be left out alone."""
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    integrated, pending = doc.get_update(), pending_parts(doc, [state])
+    if not pending:
+        return integrated, []
+    whole = merge_updates(*pending)
+    clients = decode_vector(get_state(whole))
+    # Past every clock: a diff against it keeps no struct of that client (and every deletion).
+    past = {client: _PAST for client in clients}
+    deletions = get_update(whole, encode_vector(past))  # no structs (`00`) + the delete set
+    parts = [deletions]
+    for client in clients:
+        part = get_update(whole, encode_vector({**past, client: 0}))
+        if part.endswith(deletions[1:]):  # the delete set is its own part
+            part = part[: len(part) - len(deletions) + 1] + b"\x00"
+        parts.append(part)
+    return integrated, [part for part in parts if part != b"\x00\x00"]
+
+
+_PAST = 1 << 53  # a clock past any (yrs' clocks are u32)

@@ -19,27 +19,33 @@ block's characters when its attributes change (a heading's level, an alignment).
 `state()` carries the updates still pending on a missing dependency (`schemas.ystate`), so a
 state saved between an update and the one it depends on (a batch, an eviction, a restart) keeps
 the later one. While the document holds such parts, yrs changes blocks without change events
-(`_settle`): each update then drops the cached blocks and the shadow, so the shadow of the whole
-letter is built again per update (4 ms for 190 KB) until nothing is pending; the common case
-pays one look at the update (a few microseconds).
+(`_settle`), and what it shows depends on how the updates were cut (`_reload`): each update is
+then applied behind the pending parts, and the document is loaded again from its saved state
+and its cached blocks and shadow dropped, so a version is what a restart from that state renders
+(the update past a pending one of its client is not shown until that one is, as in Yjs). That
+costs a save and a load of the whole letter per update (14 ms -> 21 ms for 206 KB) until
+nothing is pending; the common case pays one look at the update (a few microseconds).
 """
 
 import hashlib
 import json
+import logging
 import math
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, get_update, merge_updates
 from pycrdt._pycrdt import XmlElement as YXmlElement
 from pycrdt._pycrdt import XmlFragment as YXmlFragment
 from pycrdt._pycrdt import XmlText as YXmlText
 
-from schemas.ystate import newlines, pending_parts, with_pending
+from schemas.quarantine import PASSTHROUGH
+from schemas.ystate import REFUSED, newlines, pending_parts, split_pending, with_pending
 from snapshotter.moved import MovedText, code_points
 
+log = logging.getLogger(__name__)
 Json = dict[str, Any]
 # `LetterDocument._count_typing`, the walk's shortcut for typing; off only in a test comparing
 # the two.
@@ -91,11 +97,7 @@ class Snapshot:
 
 class LetterDocument:
     def __init__(self, field_name: str, state: bytes = b"") -> None:
-        self._doc: Doc[Any] = Doc()
-        self._root = self._doc.get(field_name, type=XmlFragment)
-        # A Y.Text body read as a fragment loses astral characters (str() and events' inserts);
-        # read as Text, it does not. Got before any update: reading it in an observer can't.
-        self._body_text = self._doc.get(field_name, type=Text)
+        self._field = field_name
         self._text_mode: bool | None = None  # unknown until the body has content
         # The shadow before the next update (None: built at the next `apply`); the text of a
         # Y.Text body. Only `apply` needs them: a document only rendered never builds them.
@@ -105,6 +107,19 @@ class LetterDocument:
         # re-renders only the blocks that changed since the last one (None = re-render).
         self._cache: list[tuple[Json, str] | None] | None = None  # (block JSON, its text)
         self._state: bytes | None = None  # encoded state, until the next update
+        self._delta = EditDelta()
+        self._moved = MovedText()  # emptied for each transaction
+        self._errors: list[Exception] = []
+        self.dropped = 0  # pending parts the last `apply` dropped (`_retry`)
+        self._load(state)
+
+    def _load(self, state: bytes) -> None:
+        """A new document holding `state` (before observing it: loading is no edit)."""
+        self._doc: Doc[Any] = Doc()
+        self._root = self._doc.get(self._field, type=XmlFragment)
+        # A Y.Text body read as a fragment loses astral characters (str() and events' inserts);
+        # read as Text, it does not. Got before any update: reading it in an observer can't.
+        self._body_text = self._doc.get(self._field, type=Text)
         # Updates applied since the last `state()` that may have left parts pending, and the
         # parts still pending then: what `state()` must look through. `_gapped`: whether the
         # document may hold such parts (None: not looked for yet in a loaded state; `_settle`).
@@ -114,9 +129,6 @@ class LetterDocument:
             self._doc.apply_update(state)
             self._unsettled.append(state)
             self._gapped = None
-        self._delta = EditDelta()
-        self._moved = MovedText()  # emptied for each transaction
-        self._errors: list[Exception] = []
         # Subscribed on the native type: pycrdt's wrapper would convert every attribute of
         # every event (a third of catch-up time); we read only `path` and `delta`. Through a
         # weak reference: the document holds its observer in Rust, where Python's collector
@@ -132,21 +144,92 @@ class LetterDocument:
         self._subscription = self._root.integrated.observe_deep(on_events)
 
     def apply(self, update: bytes) -> EditDelta:
-        """Apply a Yjs v1 update; raises ValueError when it cannot be decoded."""
-        self._delta, self._state = EditDelta(), None
+        """Apply a Yjs v1 update. Raises ValueError when pycrdt refuses it (`REFUSED`: it
+        cannot decode it, or yrs cannot integrate it), the document then as before; anything
+        else (a pyo3 panic: yrs broke) when the document cannot be trusted any more: the
+        caller folds again from a saved state (the snapshotter's quarantine)."""
         if self._gapped is None:  # a loaded state: is any of it pending?
             self._unsettle()
+        # While parts are pending the state before is at hand (`_reload` keeps it), and a
+        # failed apply goes back to it; else whether it changed anything is looked at after.
+        before = self.state() if self._gapped else None
+        self._delta, self._state, self.dropped = EditDelta(), None, 0
+        try:
+            self._apply(update)
+        except PASSTHROUGH:
+            raise
+        except BaseException as exc:
+            self._errors.clear()  # events of an update half applied: no bug of ours
+            self._cache = self._tree = None
+            if before is not None:
+                self._retry(before, update, exc)
+            elif isinstance(exc, ValueError):
+                raise
+            elif isinstance(exc, REFUSED) and self._kept(update):
+                raise _refusal(exc) from exc
+            else:
+                raise
+        return self._delta
+
+    def _apply(self, update: bytes) -> None:
         if self._tree is None:
             self._tree, self._text = self._shadow_now()
         # One transaction: what is pending is read from it before its commit, which runs the
         # observer (a transaction of its own after the commit was a second commit per update).
         with self._doc.transaction():
-            self._doc.apply_update(update)
+            self._doc.apply_update(self._behind_pending(update) if self._gapped else update)
             pending = None if self._gapped else pending_parts(self._doc, [update])
         self._settle(update, pending)
         if self._errors:  # raised inside the observer: a bug of ours, never bad input
             raise self._errors.pop()
-        return self._delta
+        if self._gapped:
+            self._reload()
+
+    def _kept(self, update: bytes) -> bool:
+        """Whether a refused `update` left the document as it was. yrs decodes an update
+        before it integrates it (a ValueError: nothing done), then integrates its structs in
+        turn and stops at one it refuses (a RuntimeError), keeping none pending: nothing
+        changed if no struct of it is below the document's state vector now (False, to be
+        safe, also when one was known before it)."""
+        return get_update(update, self._doc.get_state()) == get_update(update, b"\x00")
+
+    def _retry(self, before: bytes, update: bytes, exc: BaseException) -> None:
+        """A gapped apply failed (`exc`): the document is made again from `before`, and the
+        update applied behind each pending part (per client) that does not make it fail. A
+        part that cannot apply (a bad record past the gateway: a restored log, corruption) is
+        dropped: kept, it failed every later update of the letter (RR1: 28 of 28)."""
+        integrated, parts = split_pending(before)
+        alone = _failure(integrated, [], update)
+        if alone is not None:  # the update itself
+            self._load(before)
+            self._state = before
+            raise (_refusal(alone) if isinstance(alone, REFUSED) else alone) from exc
+        kept = [part for part in parts if _failure(integrated, [part], update) is None]
+        if _failure(integrated, kept, update) is not None:  # parts failing together: none
+            kept = []
+        self.dropped = len(parts) - len(kept)
+        if self.dropped:
+            log.warning("dropped %d of %d pending parts: %r", self.dropped, len(parts), exc)
+        self._load(with_pending(integrated, kept))
+        self._unsettle()
+        self._delta = EditDelta()  # the failed apply's events counted nothing that stays
+        self._apply(update)
+
+    def _behind_pending(self, update: bytes) -> bytes:
+        """`update` behind the parts pending, as the saved state holds them (`_reload`): what
+        it shows is then what the reload keeps, so it is counted once, when it shows."""
+        return merge_updates(*self._unsettled, update)  # refused: `apply` sorts it out
+
+    def _reload(self) -> None:
+        """While parts are pending, yrs' document depends on how the updates were cut: one
+        applied on its own past a pending one of its client (its clocks after that one's) is
+        integrated if its neighbours are known, but stays pending inside one update with the
+        pending part (the saved state), and can even leave that part out for good once the
+        missing update arrives. So the document becomes what its saved state loads as: a
+        restart anywhere renders, and goes on, as this one does (`Doc` from `state()`)."""
+        state = self.state()
+        self._load(state)
+        self._state = state  # the very bytes loaded: a restart from them is this document
 
     def state(self) -> bytes:
         if self._state is None:
@@ -478,6 +561,25 @@ class LetterDocument:
 # Blocks to render past which all children are read in one walk (a pycrdt wrapper each, ~3 us)
 # rather than one by index (yrs walks from the first child each time, ~50 ns a child).
 _BY_INDEX = 32
+
+
+def _refusal(exc: BaseException) -> ValueError:
+    """pycrdt's refusal as the ValueError `apply` raises for it."""
+    return exc if isinstance(exc, ValueError) else ValueError(f"{type(exc).__name__}: {exc}")
+
+
+def _failure(state: bytes, parts: list[bytes], update: bytes) -> BaseException | None:
+    """What applying `update` behind `parts` to the document of `state` and `parts` raises,
+    as `apply` would apply it there (None: nothing)."""
+    doc: Doc[Any] = Doc()
+    try:
+        doc.apply_update(with_pending(state, parts))
+        doc.apply_update(merge_updates(*parts, update))
+    except PASSTHROUGH:
+        raise
+    except BaseException as exc:
+        return exc
+    return None
 
 
 def _nones(cache: list[Any]) -> Iterator[int]:

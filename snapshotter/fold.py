@@ -396,9 +396,12 @@ class Folder:
         assert isinstance(event.payload, bytes)  # decode_record guarantees it for doc.update
         try:
             delta = state.doc.apply(event.payload)
-        except ValueError as exc:
+        except ValueError as exc:  # pycrdt refused it, the document as before (`apply`);
+            # anything else (a pyo3 panic, a refusal half applied) aborts the batch: quarantine
             self._skip("bad_update", record, str(exc))
             return
+        if state.doc.dropped:  # pending parts that failed it (logged by `apply`)
+            self.stats["dropped_pending"] += state.doc.dropped
         if delta.empty:
             self.stats["empty_update"] += 1
             return

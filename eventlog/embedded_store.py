@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventlog.errors import CorruptLogError, LogError, LogUnavailableError
+from eventlog.errors import CorruptLogError, LogError, LogUnavailableError, WriterLockHeld
 from eventlog.records import Headers, Record
 
 DB_NAME = "log.sqlite3"
@@ -252,10 +252,31 @@ def lock_writer(lock_path: Path) -> int:
     except BlockingIOError:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
-        raise LogUnavailableError(
-            f"embedded log {lock_path.parent} is already open for writing (pid {holder}); "
-            "open it with readonly=True to read"
+        raise WriterLockHeld(
+            f"embedded log {lock_path.parent} is already being written by another process"
+            f" ({_process(holder)}); one process writes an embedded log (the gateway, or `dev`):"
+            " stop that one first, or give this one another STENO_DATA_DIR"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd
+
+
+_SHOWN_MAX = 120  # characters of the holder's command line in a refusal
+
+
+def _process(pid: str) -> str:
+    """`pid N: its command line` (Linux's /proc), or the pid alone: which process to stop."""
+    try:
+        argv = Path(f"/proc/{int(pid)}/cmdline").read_bytes().split(b"\0")
+    except (ValueError, OSError):
+        return f"pid {pid}"
+    # Interpreter and script by their names: `python steno-collab gateway`, not the venv's paths.
+    words = [
+        Path(a.decode(errors="replace")).name if i < 2 else a.decode(errors="replace")
+        for i, a in enumerate(argv)
+        if a
+    ]
+    shown = " ".join(words)
+    shown = shown if len(shown) <= _SHOWN_MAX else shown[: _SHOWN_MAX - 3] + "..."
+    return f"pid {pid}: {shown}" if words else f"pid {pid}"

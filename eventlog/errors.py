@@ -9,6 +9,10 @@ class LogUnavailableError(LogError):
     """The log cannot take or serve records right now (broker down, disk error, timeout)."""
 
 
+class WriterLockHeld(LogUnavailableError):
+    """Another process holds the embedded log's writer lock (one process writes it)."""
+
+
 class LogUnconfirmedError(LogUnavailableError, TimeoutError):
     """Records were sent and the log never answered for them (or took only some of them): they
     may be stored yet, once a stalled broker wakes, and appending them again may store them

@@ -1,11 +1,15 @@
 """Builds the configured `Log` from settings: embedded by default, Kafka for kafka:// URLs."""
 
-from eventlog.errors import LogError
+import asyncio
+
+from eventlog.embedded_store import DB_NAME
+from eventlog.errors import LogError, LogUnavailableError, WriterLockHeld
 from eventlog.records import Log
 from schemas.events import Topic
 from schemas.settings import LOG_FOLDER, Settings
 
 KAFKA_SCHEME = "kafka://"
+CREATE_WAIT_S = (0.05, 5.0)  # a reader's wait for the writer that is creating the log: step, most
 KAFKA_ACK_TIMEOUT_S = 10.0  # the producer's request timeout, at least (KafkaLog: ack_timeout_s)
 
 
@@ -50,3 +54,45 @@ def open_log(settings: Settings, *, readonly: bool = False) -> Log:
             max_record_bytes=max(settings.max_message_bytes, settings.max_document_bytes),
         )
     raise LogError(f"unsupported log URL {url!r}: leave it unset or use kafka://host:port")
+
+
+async def open_embedded_reader(settings: Settings) -> Log:
+    """The embedded log opened read-only and started, for a process that never holds its writer
+    lock (the projector and snapshotter beside a gateway), whichever process starts first: a log
+    not there yet is created (topics too) under the writer lock, held only for that."""
+    step, most = CREATE_WAIT_S
+    for _ in range(int(most / step)):
+        reader = open_log(settings, readonly=True)
+        try:
+            await reader.start()
+            return reader
+        except LogUnavailableError:
+            if (settings.data_dir / LOG_FOLDER / DB_NAME).exists():
+                raise  # there, and unreadable: say so
+        creator = open_log(settings)
+        try:
+            await creator.start()
+        except WriterLockHeld:  # another process holds the lock: it is creating the log
+            await asyncio.sleep(step)
+            continue
+        await creator.close()
+    reader = open_log(settings, readonly=True)
+    await reader.start()
+    return reader
+
+
+async def start_writer(settings: Settings, wait_s: float = CREATE_WAIT_S[1]) -> Log:
+    """The configured log, started to write. An embedded log whose writer lock another process
+    holds is tried again for up to `wait_s`: a projector or snapshotter started at the same
+    moment on a new data dir holds it only while it creates the log (`open_embedded_reader`)."""
+    step = CREATE_WAIT_S[0]
+    for _ in range(max(0, int(wait_s / step))):
+        log = open_log(settings)
+        try:
+            await log.start()  # a log that fails to start has closed what it opened
+            return log
+        except WriterLockHeld:
+            await asyncio.sleep(step)
+    log = open_log(settings)
+    await log.start()
+    return log

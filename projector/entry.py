@@ -11,9 +11,9 @@ from typing import Any
 import uvloop
 from redis.exceptions import RedisError
 
-from eventlog import Log, LogError, LogUnavailableError
+from eventlog import Log, LogError
 from eventlog.errors import PositionPastEndError
-from eventlog.factory import open_log
+from eventlog.factory import open_embedded_reader, open_log
 from eventlog.group import GroupMember, join_group
 from projector.consumer import Projector
 from projector.metrics import Metrics
@@ -80,18 +80,14 @@ async def run(
 
 
 async def _open_log(settings: Settings) -> tuple[Log, bool]:
-    """The log, and whether this process may append to it."""
-    log = open_log(settings)
-    try:
+    """The log, and whether this process may append to it. An embedded log is opened read-only
+    whatever the start order: its one writer is the gateway (README "Stale connections": the
+    sweep then drops a dead gateway's connections without logging their `session.left`)."""
+    if settings.log_url is not None:
+        log = open_log(settings)
         await log.start()
-    except LogUnavailableError:
-        if settings.log_url is not None:
-            raise
-        # The embedded log is being written by another process (the gateway): read it.
-        log = open_log(settings, readonly=True)
-        await log.start()
-        return log, False
-    return log, True
+        return log, True
+    return await open_embedded_reader(settings), False
 
 
 async def _until_failed(failed: "asyncio.Future[None]", *loops: Coroutine[Any, Any, None]) -> None:

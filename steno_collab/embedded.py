@@ -329,14 +329,29 @@ class EmbeddedServices:
         """Raise ServerDied once a started server exits; until then, run. Polled: `poll()` is one
         waitpid(WNOHANG) a second, and it reaps the child (else a zombie until we stop)."""
         while True:
-            for name, server in (("redis", self.redis), ("postgres", self.postgres)):
-                proc = server.process if server is not None else None
-                if proc is not None and (code := proc.popen.poll()) is not None:
-                    raise ServerDied(
-                        f"embedded {name} (pid {proc.pid}) exited unexpectedly: {_status(code)}; "
-                        f"last lines of {proc.log}:\n{proc.log_tail(10)}"
-                    )
+            if (died := self.died()) is not None:
+                raise died
             await asyncio.sleep(interval)
+
+    def died(self) -> ServerDied | None:
+        """A started server that has exited (reaped now), as `watch` raises it; else None."""
+        for name, server in (("redis", self.redis), ("postgres", self.postgres)):
+            proc = server.process if server is not None else None
+            if proc is not None and (code := proc.popen.poll()) is not None:
+                return ServerDied(
+                    f"embedded {name} (pid {proc.pid}) exited unexpectedly: {_status(code)}; "
+                    f"last lines of {proc.log}:\n{proc.log_tail(10)}"
+                )
+        return None
+
+    async def died_within(self, timeout: float, interval: float = 0.05) -> ServerDied | None:
+        """`died()`, waiting up to `timeout` for it: a service that lost its server can fail
+        before the server's exit can be reaped (its sockets close first)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        # Polled, as `watch`: a child's exit is no event we can await here.
+        while (died := self.died()) is None and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(interval)
+        return died
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -24,6 +24,7 @@ from eventlog.factory import open_log
 from schemas.events import Topic
 from schemas.settings import Settings, address_of
 from schemas.stores import UnreachableError, answering_redis
+from snapshotter.entry import missing_table as missing_table  # its one line, named here too
 from steno_collab.embedded import (
     DataDirLocked,
     EmbeddedServices,
@@ -105,19 +106,6 @@ async def _pool(settings: Settings) -> Any:
         raise SourceError(f"PostgreSQL at {url} unusable: {exc}") from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise SourceError(f"PostgreSQL at {url} unreachable: {exc}") from exc
-
-
-def missing_table(exc: asyncpg.UndefinedTableError, settings: Settings) -> str:
-    """One line for a table of ours gone from PostgreSQL (dropped by hand): migrations, applied
-    once each, do not make it again. PostgreSQL holds nothing the log does not: rebuild it."""
-    if settings.database_url is None:  # the data dir's: `dev` makes a fresh one and folds into it
-        how = f"stop `dev`, delete {settings.data_dir.resolve() / 'postgres'}, start `dev`"
-    else:
-        how = (
-            "point STENO_DATABASE_URL at a new database, then `steno-collab migrate` and"
-            " `steno-collab backfill snapshotter --from-beginning --reset`"
-        )
-    return f"PostgreSQL lacks a table ({exc}): rebuild it from the log: {how}"
 
 
 @contextlib.asynccontextmanager

@@ -62,6 +62,7 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+SERVER_EXIT_S = 1.0  # how long a failed service's server may take to be seen exited
 INTERRUPTED = 128 + signal.SIGINT  # a shell's status for a command Ctrl-C stopped
 
 
@@ -174,10 +175,15 @@ async def run_until_stopped(
     for task in waited:
         task.cancel()
     await asyncio.gather(*waited, return_exceptions=True)
-    if watcher in done:  # ServerDied: the services' errors are its consequences, not news
-        logger.error("%s", watcher.exception())
-        return 1
     failed = [t for t in tasks if t in done]
+    died = watcher.exception() if watcher in done else None
+    if died is None and failed and embedded is not None:
+        # A service can see its server gone (connection refused) before the watcher's next
+        # look: the death is the news, the services' errors its consequences.
+        died = await embedded.died_within(SERVER_EXIT_S)
+    if died is not None:
+        logger.error("%s", died)
+        return 1
     code = 0
     for task in failed:
         error = task.exception() if not task.cancelled() else None

@@ -19,7 +19,7 @@ import uvloop
 from jwt.algorithms import get_default_algorithms
 
 from eventlog.errors import LogError
-from eventlog.factory import open_log
+from eventlog.factory import start_writer
 from eventlog.records import Log
 from gateway.api.server import server_for, tune_interpreter
 from gateway.auth import PEM
@@ -136,8 +136,7 @@ async def serve(settings: Settings, sock: socket.socket) -> None:
 
 async def _start_log(settings: Settings) -> Log:
     try:
-        log = open_log(settings)
-        await log.start()  # a log that fails to start has closed what it opened
+        log = await start_writer(settings)  # a projector may be creating it: waited for
     except LogError as exc:  # its message names the broker or the directory
         raise UnreachableError(exc) from None
     return log

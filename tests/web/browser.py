@@ -182,3 +182,29 @@ async def block_text(block: Locator) -> str:
 async def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+# An answer a test's route tags with this header (route.fulfill(headers=...)) is noted in the
+# page once read: `window.taggedReads` lists the tags, each added a task after the page's
+# Response.json() resolved, so the code awaiting that answer has run by then.
+TAG_HEADER = "x-steno-test-tag"
+_NOTE_TAGGED_READS = f"""(() => {{
+  window.taggedReads = []
+  const json = Response.prototype.json
+  Response.prototype.json = function () {{
+    const read = json.call(this)
+    const tag = this.headers.get('{TAG_HEADER}')
+    if (tag !== null) read.finally(() => setTimeout(() => window.taggedReads.push(tag)))
+    return read
+  }}
+}})()"""
+
+
+async def note_tagged_reads(page: Page) -> None:
+    """From the page's next document on: see TAG_HEADER."""
+    await page.add_init_script(_NOTE_TAGGED_READS)
+
+
+async def tagged_read(page: Page, tag: str) -> None:
+    """Until the page has read the answer tagged `tag`, and acted on it."""
+    await page.wait_for_function("(tag) => window.taggedReads?.includes(tag)", arg=tag)

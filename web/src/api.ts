@@ -155,10 +155,19 @@ function retryAfter(response: Response): number | null {
   return Number.isFinite(seconds) && seconds > 0 ? seconds : null
 }
 
-function retryNow(method: string, response: Response): number | null {
+function retryNow(method: string, response: Response, wait503: boolean): number | null {
   const wait = retryAfter(response)
   if (wait === null || wait > MAX_WAIT_S) return null
-  return response.status === 429 || method === 'GET' ? wait : null
+  return response.status === 429 || (method === 'GET' && wait503) ? wait : null
+}
+
+interface SendOptions {
+  /** The request may outlive the page (a lock released while it unloads). */
+  keepalive?: boolean
+  headers?: Record<string, string>
+  /** false: a 503's Retry-After is the caller's to wait out (it tells the user meanwhile, as
+   * the locks panel does while Redis's locks are restored), not the request's. */
+  wait503?: boolean
 }
 
 export class Api {
@@ -169,14 +178,8 @@ export class Api {
     this.session = session
   }
 
-  private async call<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    keepalive = false,
-    extra: Record<string, string> = {},
-  ): Promise<T> {
-    const response = await this.send(method, path, body, keepalive, extra)
+  private async call<T>(method: string, path: string, body?: unknown, options: SendOptions = {}): Promise<T> {
+    const response = await this.send(method, path, body, options)
     return (response.status === 204 ? undefined : await response.json()) as T
   }
 
@@ -185,8 +188,7 @@ export class Api {
     method: string,
     path: string,
     body?: unknown,
-    keepalive = false,
-    extra: Record<string, string> = {},
+    { keepalive = false, headers: extra = {}, wait503 = true }: SendOptions = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...extra, Authorization: `Bearer ${this.session.token}` }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
@@ -210,7 +212,7 @@ export class Api {
       } finally {
         clearTimeout(timer)
       }
-      const wait = retryNow(method, response)
+      const wait = retryNow(method, response, wait503)
       if (wait === null || attempt > RETRIES) break
       await new Promise((resolve) => setTimeout(resolve, wait * 1000))
     }
@@ -257,12 +259,14 @@ export class Api {
   /** A POST that creates something, with `key` as its `Idempotency-Key` (if given). */
   private keyed<T>(path: string, body: unknown, key?: string): Promise<T> {
     if (!key) return this.call('POST', path, body)
-    return this.call<T>('POST', path, body, false, { 'Idempotency-Key': key }).catch((error: unknown) => {
-      // A gateway without Redis refuses every keyed create, appending nothing
-      // (gateway/api/idempotency.py `_key`): sent without the key, as before keys.
-      if (!(error instanceof ApiError && error.status === 503 && NO_KEYS.test(error.message))) throw error
-      return this.call<T>('POST', path, body)
-    })
+    return this.call<T>('POST', path, body, { headers: { 'Idempotency-Key': key } }).catch(
+      (error: unknown) => {
+        // A gateway without Redis refuses every keyed create, appending nothing
+        // (gateway/api/idempotency.py `_key`): sent without the key, as before keys.
+        if (!(error instanceof ApiError && error.status === 503 && NO_KEYS.test(error.message))) throw error
+        return this.call<T>('POST', path, body)
+      },
+    )
   }
 
   getLetter(id: string): Promise<Letter> {
@@ -326,8 +330,10 @@ export class Api {
     return this.call('POST', '/v1/notifications/read', ids === 'all' ? { all: true } : { ids })
   }
 
+  /** 503 with Retry-After while Redis's locks are being restored (after a wipe): thrown at
+   * once, for the panel to say so while it waits. */
   listLocks(id: string): Promise<{ locks: HeldLock[] }> {
-    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/locks`)
+    return this.call('GET', `/v1/letters/${encodeURIComponent(id)}/locks`, undefined, { wait503: false })
   }
 
   /** Acquire, or renew when this user already holds it; 409 (ApiError.data.locked_by) if not. */
@@ -336,7 +342,7 @@ export class Api {
   }
 
   unlock(id: string, section: string, keepalive = false): Promise<unknown> {
-    return this.call('DELETE', lockPath(id, section), undefined, keepalive)
+    return this.call('DELETE', lockPath(id, section), undefined, { keepalive })
   }
 
   listVersions(id: string): Promise<{ versions: VersionSummary[] } | VersionSummary[]> {

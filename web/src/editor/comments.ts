@@ -95,14 +95,22 @@ export function commentsPanel(
   const refresh = (commentId?: string): Promise<void> =>
     load((threads) => !commentId || threads.some((t) => t.comments.some((c) => c.comment_id === commentId)))
 
+  // Loads overlap (a reply's reload, a colleague's notice, a catch-up retry) and their answers
+  // may come back in another order: only the newest one's is drawn, or an older list would
+  // replace a newer one (and flag a reply lost, or restore one, from a stale list).
+  let loads = 0
+
   /** Show the threads; load again a few times while `settled` says the projection trails. */
   async function load(settled: (threads: Thread[]) => boolean, tries = CATCH_UP_TRIES): Promise<void> {
+    const generation = ++loads
     try {
       const { threads } = await api.listComments(letterId)
       // Positions no document can place (a buggy client's): shown as text deleted, never retried.
       for (const thread of threads) if (unanchorable(thread.anchor)) thread.detached = true
-      for (const thread of threads) if (!thread.detached) asked.delete(thread.thread_id)
+      // Its catch-up goes on even if a newer load was sent: that one may wait for something else.
       if (!settled(threads) && tries > 1) setTimeout(() => void load(settled, tries - 1), CATCH_UP_DELAY_MS)
+      if (generation !== loads) return
+      for (const thread of threads) if (!thread.detached) asked.delete(thread.thread_id)
       for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
       line.note(
         threads.length ? '' : canComment ? 'No comments yet. Select text and add one.' : 'No comments yet.',
@@ -123,6 +131,7 @@ export function commentsPanel(
       reveal()
       if (composer) composer.hidden = !canComment
     } catch (error) {
+      if (generation !== loads) return // a newer load says how the list is
       if (composer) composer.hidden = !canComment || error instanceof NotAvailable
       line.note(
         error instanceof NotAvailable

@@ -11,6 +11,10 @@
 // protects nothing (the server knows section ids, not text). Once the edits pause, a lock this
 // tab holds on a section the letter no longer has is released, and the holder told to lock the
 // new one. While the session is over (expired, revoked) nothing is renewed or asked for.
+//
+// After Redis lost its data (wiped) the list answers 503 with Retry-After until the gateway has
+// restored the locks from the log: the panel says so, keeps the locks it showed, and asks again
+// then (a bounded number of times; not once the letter is closed).
 
 import type { Editor } from '@tiptap/core'
 import type { Transaction } from '@tiptap/pm/state'
@@ -31,6 +35,9 @@ const RENEW_WHEN_LEFT_MS = 200_000
 const SHORTCUT = 'Alt+Shift+L'
 // A heading being retitled passes through other names: its lock is dropped once typing pauses.
 const GONE_AFTER_MS = 1_000
+// Retry-After is 5 s and a gateway restores within seconds: a minute of tries, then it is left
+// to the next reconnect (or reload) to ask again.
+const RETRY_TRIES = 12
 
 export interface LocksFeature {
   /** The side panel: caret section, lock/unlock button, status, the list of locks. */
@@ -65,6 +72,7 @@ export function sectionLocks(
   let statusAbout: { section: string; holderId: string } | null = null
   // The status line tells of a request that got no answer (offline): cleared once connected.
   let unanswered = false
+  let restoring = false // the list answered "being restored" (503): the status line says so
   const say = (text: string, about: { section: string; holderId: string } | null = null): void => {
     status.textContent = text
     statusAbout = about
@@ -94,7 +102,9 @@ export function sectionLocks(
     button.textContent = mine ? 'Unlock this section' : 'Lock this section'
     button.title = `${button.textContent} (${SHORTCUT})`
     const rows = [...locks.values()].sort((a, b) => a.section.localeCompare(b.section)).map(lockRow)
-    replaceChildren(list, ...(rows.length ? rows : [h('li', { class: 'muted' }, 'No section is locked.')]))
+    // While being restored the server does not know either: "none locked" would mislead.
+    const none = restoring ? 'Not known until the locks are restored.' : 'No section is locked.'
+    replaceChildren(list, ...(rows.length ? rows : [h('li', { class: 'muted' }, none)]))
     if (warnedAbout !== null && warnedAbout !== section) hideWarning()
     if (statusAbout && locks.get(statusAbout.section)?.holder.id !== statusAbout.holderId)
       say(`“${statusAbout.section}” is no longer locked.`)
@@ -135,20 +145,44 @@ export function sectionLocks(
     locks.set(section, { section, holder: { id: holder.id, name: holder.name, color }, expiresAt })
   }
 
-  async function refresh(): Promise<void> {
+  // The list is asked again after a 503's Retry-After (Redis's locks being restored): one timer.
+  let retryTimer = 0
+  let destroyed = false
+
+  /** The locks, from the server. `tries`: the 503s in a row (Retry-After) before this ask. */
+  async function refresh(tries = 0): Promise<void> {
+    window.clearTimeout(retryTimer)
     try {
       const { locks: held } = await api.listLocks(letterId)
       locks.clear()
       for (const lock of held) await remember(lock.section, lock.locked_by, Date.parse(lock.expires_at))
-      if (unanswered) say('') // connected again: the user may try what failed offline
+      // Connected again: the user may try what failed offline; restored: the list is current.
+      if (unanswered || restoring) say('')
+      restoring = false
       changed()
     } catch (error) {
+      const wait = error instanceof ApiError && error.status === 503 ? error.retryAfter : null
+      // The gateway's words for it (gateway/restored.py UNRESTORED); else busy for a moment.
+      restoring = wait !== null && /restored/.test((error as Error).message)
+      const what = restoring ? 'Locks are being restored' : 'The server is busy'
       if (error instanceof NotAvailable) say('Locks are not available on this server.')
+      else if (wait !== null && retryLater(wait, tries)) say(`${what}; checking again in ${wait} s.`)
+      else if (wait !== null) say(`${what}: the list may be out of date. Reload the page to check again.`)
       else say(`Could not load locks: ${(error as Error).message}`)
+      render() // the empty list's line: none locked, or not known
       return
     }
     // Back online: take again what a failed renewal may have let go (if nobody else has it).
     for (const section of wanted) if (locks.get(section)?.holder.id !== self) void acquire(section, true)
+  }
+
+  /** Whether the list is asked again in `wait` s (a 503's Retry-After): within RETRY_TRIES
+   * answers in a row, while the letter is open. */
+  function retryLater(wait: number, tries: number): boolean {
+    if (destroyed || tries >= RETRY_TRIES) return false
+    window.clearTimeout(retryTimer) // a refresh that overlapped this one may have set it
+    retryTimer = window.setTimeout(() => void refresh(tries + 1), wait * 1000)
+    return true
   }
 
   /** Acquire or renew (`renewal`: quietly); on 409 show (and remember) who holds it. */
@@ -317,6 +351,8 @@ export function sectionLocks(
       else void refresh() // takes again what lapsed meanwhile (if nobody else has it)
     },
     destroy() {
+      destroyed = true
+      window.clearTimeout(retryTimer)
       goneCheck.cancel()
       releaseAll()
       window.removeEventListener('pagehide', releaseAll)

@@ -149,18 +149,32 @@ export function sectionLocks(
   let retryTimer = 0
   let destroyed = false
 
+  let asked = 0 // refreshes begun: only the newest one's answer is taken (they overlap)
+
   /** The locks, from the server. `tries`: the 503s in a row (Retry-After) before this ask. */
   async function refresh(tries = 0): Promise<void> {
     window.clearTimeout(retryTimer)
+    const mine = ++asked
     try {
       const { locks: held } = await api.listLocks(letterId)
+      const colors = await Promise.all(held.map((l) => l.locked_by.color || userColor(l.locked_by.id)))
+      // The page asks at start and once connected: an older answer arriving last is older news.
+      if (mine !== asked) return
       locks.clear()
-      for (const lock of held) await remember(lock.section, lock.locked_by, Date.parse(lock.expires_at))
+      held.forEach((lock, i) => {
+        const { id, name } = lock.locked_by
+        locks.set(lock.section, {
+          section: lock.section,
+          holder: { id, name, color: colors[i]! },
+          expiresAt: Date.parse(lock.expires_at),
+        })
+      })
       // Connected again: the user may try what failed offline; restored: the list is current.
       if (unanswered || restoring) say('')
       restoring = false
       changed()
     } catch (error) {
+      if (mine !== asked) return // a newer ask answers for the list
       const wait = error instanceof ApiError && error.status === 503 ? error.retryAfter : null
       // The gateway's words for it (gateway/restored.py UNRESTORED); else busy for a moment.
       restoring = wait !== null && /restored/.test((error as Error).message)

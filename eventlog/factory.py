@@ -67,16 +67,20 @@ async def open_embedded_reader(settings: Settings) -> Log:
             await reader.start()
             return reader
         except LogUnavailableError:
-            if (settings.data_dir / LOG_FOLDER / DB_NAME).exists():
-                raise  # there, and unreadable: say so
-        creator = open_log(settings)
-        try:
-            await creator.start()
-        except WriterLockHeld:  # another process holds the lock: it is creating the log
-            await asyncio.sleep(step)
-            continue
-        await creator.close()
-    reader = open_log(settings, readonly=True)
+            pass
+        if not (settings.data_dir / LOG_FOLDER / DB_NAME).exists():
+            creator = open_log(settings)
+            try:
+                await creator.start()
+            except WriterLockHeld:  # another process holds the lock: it is creating the log
+                pass
+            else:
+                await creator.close()
+                continue
+        # There but not readable (yet): its creator may be midway, its tables not all made
+        # (re-read RR: "no such table: topics" for 2 of 45 readers started with a writer).
+        await asyncio.sleep(step)
+    reader = open_log(settings, readonly=True)  # still not: its own error says why
     await reader.start()
     return reader
 

@@ -32,9 +32,10 @@ def optional_fields(model: type[BaseSettings]) -> frozenset[str]:
 
 
 class BlankIsUnset(BaseSettings):
-    """Settings whose optional fields count a blank value as unset (their default): compose
-    files write `STENO_JWT_AUDIENCE: ""` for "none", and a blank audience, issuer or metrics
-    token must not be one that nothing matches, nor a blank JWKS URL or port a refused value."""
+    """Settings whose optional fields count a blank value as None (unset; a metrics port off):
+    compose files write `STENO_JWT_AUDIENCE: ""` for "none", and a blank audience, issuer or
+    metrics token must not be one that nothing matches, nor a blank JWKS URL or port a refused
+    value."""
 
     @model_validator(mode="before")
     @classmethod
@@ -42,7 +43,8 @@ class BlankIsUnset(BaseSettings):
         if not isinstance(data, dict):
             return data
         optional = optional_fields(cls)
-        return {k: v for k, v in data.items() if k not in optional or not _blank(v)}
+        # None, not the default: a blank metrics port is off, not open on its default port.
+        return {k: None if k in optional and _blank(v) else v for k, v in data.items()}
 
 
 def _blank(value: Any) -> bool:

@@ -26,16 +26,17 @@ def test_the_optional_fields_are_found() -> None:
 
 
 @pytest.mark.parametrize(("model", "name"), OPTIONAL, ids=lambda v: getattr(v, "__name__", v))
-def test_a_blank_optional_setting_is_its_default(
+def test_a_blank_optional_setting_is_none(
     model: type[BlankIsUnset], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # None, not the default: a blank metrics port is off (re-read RR: it opened the default
+    # port, unauthenticated, where a blank had been refused).
     prefix = model.model_config.get("env_prefix", "")
-    default = model.model_fields[name].default
     monkeypatch.setenv(f"{prefix}{name.upper()}", "")
-    assert getattr(model(), name) == default
+    assert getattr(model(), name) is None
     monkeypatch.delenv(f"{prefix}{name.upper()}")
     blank: dict[str, Any] = {name: ""}
-    assert getattr(model(**blank), name) == default  # as tests and wiring build them
+    assert getattr(model(**blank), name) is None  # as tests and wiring build them
 
 
 def test_blank_audience_and_issuer_accept_the_dev_token(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -184,6 +184,8 @@ async def _repeated(
     again one deleted meanwhile, PostgreSQL not); 409 while it may still land or another repeat
     took it."""
     first = held.claim
+    if first.state == UNCONFIRMED and first.settled_ms is None:  # an older gateway's 504
+        first = replace(first, settled_ms=await _settled_by_ttl(held))
     tried = [*(first.tried or []), first.answer or {}]  # every attempt's ids, oldest first
     landed = _landed(await stored(collab, letter_id), tried)
     if landed is None and (wait_s := _wait_s(first, pending_s)) > 0:
@@ -206,11 +208,20 @@ def _wait_s(claim: Claim, pending_s: int) -> float:
     not confirmed in time, until its append cannot be running any more (gateway/live/confirmed.py
     lets it end), as long after its 504 as a pending claim lives (re-read RR1: a retry at once
     made a second comment while the first was on its way)."""
-    if claim.state != UNCONFIRMED:
+    if claim.state != UNCONFIRMED or claim.settled_ms is None:
         return 1.0
-    if claim.settled_ms is None:  # settled by a gateway older than the stamp: long ago now
-        return 0.0
     return pending_s - (_now_ms() - claim.settled_ms) / 1000
+
+
+async def _settled_by_ttl(held: Ticket) -> int:
+    """When a claim a gateway older than `settled_ms` left unconfirmed was settled so: it set
+    the claim's TTL to `ttl_s` then (read during a rolling upgrade: re-read RR, taken as long
+    ago, a repeat wrote the comment anew while the first's append could still be running)."""
+    try:
+        left_ms = int(await held.redis.pttl(held.key))
+    except RedisError as exc:
+        raise CollabError(503, REDIS_UNAVAILABLE, headers=retry_after(REDIS_RETRY_S)) from exc
+    return _now_ms() - max(0, held.ttl_s * 1000 - max(left_ms, 0))
 
 
 def _now_ms() -> int:

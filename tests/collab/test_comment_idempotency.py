@@ -297,6 +297,26 @@ async def test_a_repeat_of_one_not_stored_writes_it_anew(stack: Stack) -> None:
     assert third.headers["Idempotent-Replayed"] == "true"
 
 
+async def test_a_repeat_waits_for_an_older_gateways_unconfirmed_claim(stack: Stack) -> None:
+    """During a rolling upgrade: a claim a gateway without `settled_ms` left unconfirmed is as
+    old as its TTL says (it set it at its 504), not long ago (re-read RR: the repeat wrote the
+    comment anew at once, while the first's append could still land: a second comment)."""
+    letter = await stack.gw.create_letter(TEXT)
+    base = f"/v1/letters/{letter}/comments"
+    stack.log.gate.clear()
+    unconfirmed = await stack.post(base, THREAD, "thread-9")
+    assert unconfirmed.status_code == 504, unconfirmed.text
+    held = _hold_only_what_is_waiting(stack)
+    claim = keys.idempotency_key("firm-a", "u1", "thread-9")
+    older = json.loads(await stack.redis.get(claim))
+    del older["settled_ms"]  # as a gateway before it wrote it, TTL set at the 504
+    await stack.redis.set(claim, json.dumps(older, separators=(",", ":")), keepttl=True)
+    soon = await stack.post(base, THREAD, "thread-9")
+    assert (soon.status_code, soon.json()) == (409, {"detail": IN_PROGRESS}), soon.text
+    assert int(soon.headers["Retry-After"]) > 2 * TIMEOUT_S + PENDING_SLACK_S  # its 504 just now
+    held.set()
+
+
 async def test_a_refused_repeat_gives_the_first_its_claim_back(stack: Stack) -> None:
     """The repeat that took the claim is refused (the log down): the first's claim is put back,
     so that once the first lands a later repeat answers it (re-read RJ: the claim was deleted,

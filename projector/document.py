@@ -33,6 +33,7 @@ from schemas.ystate import (
     REFUSED,
     decode_vector,
     newlines,
+    parts_to_keep,
     pending_parts,
     split_pending,
     with_pending,
@@ -76,8 +77,9 @@ def fold_document(
     that only want the state (replay, diff, verify) skip it.
 
     An update yrs decodes but cannot integrate (its RuntimeError: a bad record past the
-    gateway) is refused as one it cannot decode is, and a pending part of `state` that makes
-    the batch fail is dropped: kept, it failed every later fold of the letter (`_apart`). A
+    gateway) is refused as one it cannot decode is, and a pending part of `state` (or an update
+    of the batch still pending) that makes a later update fail is dropped (refused), not that
+    update: kept, it failed every later fold of the letter (`_apart`). A
     pyo3 panic is raised (the projector's quarantine isolates the record)."""
     try:
         return _fold(state, updates, doc_field, clean, attribute)
@@ -228,44 +230,75 @@ def _merged(
 def _apart(
     state: bytes, updates: Sequence[DocUpdate], doc_field: str, attribute: bool, exc: BaseException
 ) -> DocResult:
-    """The fold of a batch whose merged apply failed: each update applied after the ones
-    before it, on what `state` integrates; one that fails is refused, and so is each pending
-    part of `state` that makes the rest fail (dropped, logged). Then the fold of what is left
-    (what fails still raises: the projector's quarantine isolates it)."""
+    """The fold of a batch whose merged apply failed: `state`'s pending parts, then each update
+    applied after the ones before it. One that fails is tried on what is integrated alone (with
+    the updates before it that are): failing there too, it is refused; else what failed is
+    something pending before it, and of that only what cannot apply with it is left out
+    (`parts_to_keep`: a pending update refused, a part of `state` dropped and logged). So a bad
+    record that waits never costs a good one, wherever batches end. Then the fold of what is
+    left (what fails still raises: the projector's quarantine isolates it)."""
     integrated, parts = split_pending(state)
     good, _, refused = _merged(updates)
-    doc, accepted = _decoded(integrated), list[DocUpdate]()
+    entries: list[DocUpdate | bytes] = [*parts]  # what is applied so far: parts, then updates
+    doc = _decoded(with_pending(integrated, parts))
     for u in good:
         try:
             doc.apply_update(u.data)
-        except REFUSED as why:  # it may have changed `doc`: built again (a panic: raised)
-            refused.append((u.offset, f"pycrdt refused the update: {why}"))
-            doc = _decoded(_merge([integrated, *(a.data for a in accepted)]))
+            entries.append(u)
             continue
-        accepted.append(u)
-    batch = [u.data for u in accepted]
-    kept = [part for part in parts if _applies(integrated, [part], batch)]
-    if not _applies(integrated, kept, batch):  # parts failing only together: none kept
-        kept = []
-    if len(kept) < len(parts):
-        log.warning("dropped %d of %d pending parts: %r", len(parts) - len(kept), len(parts), exc)
-    result = _fold(with_pending(integrated, kept), accepted, doc_field, False, attribute)
+        except REFUSED as failed:  # it may have changed `doc` (a panic: raised)
+            why = failed
+        doc = _decoded(_merge([integrated, *map(_data, entries)]))  # as before it
+        waiting = {i for i, e in enumerate(entries) if pending_parts(doc, [_data(e)])}
+        settled = [_data(e) for i, e in enumerate(entries) if i not in waiting]
+        kept = _keep(integrated, settled, [entries[i] for i in sorted(waiting)], u.data)
+        if kept is None:
+            refused.append((u.offset, f"pycrdt refused the update: {why}"))
+            continue
+        dropped = {i for i in waiting if all(k is not entries[i] for k in kept)}
+        refused += [
+            (e.offset, f"it cannot apply with a later update: {why}")
+            for e in (entries[i] for i in dropped)
+            if isinstance(e, DocUpdate)
+        ]
+        entries = [e for i, e in enumerate(entries) if i not in dropped] + [u]
+        doc = _decoded(_merge([integrated, *map(_data, entries)]))
+    left = [e for e in entries if isinstance(e, bytes)]
+    if len(left) < len(parts):
+        log.warning("dropped %d of %d pending parts: %r", len(parts) - len(left), len(parts), exc)
+    accepted = [e for e in entries if isinstance(e, DocUpdate)]
+    result = _fold(with_pending(integrated, left), accepted, doc_field, False, attribute)
     result.refused = sorted(refused + result.refused)
     return result
 
 
-def _applies(integrated: bytes, parts: list[bytes], batch: list[bytes]) -> bool:
-    """Whether `batch` applies to the state of `integrated` and `parts`, as `_fold` would."""
+def _data(entry: DocUpdate | bytes) -> bytes:
+    return entry if isinstance(entry, bytes) else entry.data
+
+
+def _keep(
+    integrated: bytes, settled: list[bytes], waiting: list[DocUpdate | bytes], update: bytes
+) -> list[DocUpdate | bytes] | None:
+    """Of `waiting` (applied, still pending), those that apply with `update` after `settled`;
+    None if `update` fails without any of them (its own fault)."""
+    base = _merge([integrated, *settled])
+    if _applied(base, [], update) is None:
+        return None
+    kept = parts_to_keep([_data(e) for e in waiting], lambda some: _applied(base, some, update))
+    return [e for e in waiting if any(_data(e) is k for k in kept)]
+
+
+def _applied(state: bytes, parts: list[bytes], update: bytes) -> Doc[Any] | None:
+    """The document of `state`, `parts` and then `update`, None if that fails."""
     doc: Doc[Any] = Doc()
     try:
-        doc.apply_update(with_pending(integrated, parts))
-        if batch:
-            doc.apply_update(_merge(batch))
+        doc.apply_update(with_pending(state, parts))
+        doc.apply_update(update)
     except PASSTHROUGH:
         raise
     except BaseException:  # its ValueError, RuntimeError or a pyo3 panic
-        return False
-    return True
+        return None
+    return doc
 
 
 def _decoded(state: bytes) -> Doc[Any]:

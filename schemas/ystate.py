@@ -8,10 +8,10 @@ batches, chunks and restarts fall. A saved state carries them instead: loading i
 again, and they stay pending until the missing update arrives, as they would in memory.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pycrdt import Decoder, Doc, Encoder, get_state, get_update, merge_updates
+from pycrdt import Decoder, Doc, Encoder, get_update, merge_updates
 
 from schemas.quarantine import PASSTHROUGH
 
@@ -100,25 +100,75 @@ REFUSED = (ValueError, RuntimeError)
 
 def split_pending(state: bytes) -> tuple[bytes, list[bytes]]:
     """A saved state (ours: it loads) as what is integrated and its pending parts, one per
-    client plus one for deletions of unknown items, so that a part which fails every apply (a
-    bad record past the gateway) can be left out alone."""
+    client plus one for deletions of unknown items, so that a part which cannot apply with the
+    others (a bad record past the gateway) can be left out alone (`parts_to_keep`)."""
     doc: Doc[Any] = Doc()
     doc.apply_update(state)
     integrated, pending = doc.get_update(), pending_parts(doc, [state])
     if not pending:
         return integrated, []
     whole = merge_updates(*pending)
-    clients = decode_vector(get_state(whole))
+    clients = _struct_clients(whole)
     # Past every clock: a diff against it keeps no struct of that client (and every deletion).
     past = {client: _PAST for client in clients}
     deletions = get_update(whole, encode_vector(past))  # no structs (`00`) + the delete set
     parts = [deletions]
     for client in clients:
         part = get_update(whole, encode_vector({**past, client: 0}))
-        if part.endswith(deletions[1:]):  # the delete set is its own part
+        # Its structs, then the same delete set (yrs encodes it alike: client ids hash to
+        # themselves), which is its own part: cut, an empty one (`00`) instead.
+        if part.endswith(deletions[1:]):
             part = part[: len(part) - len(deletions) + 1] + b"\x00"
         parts.append(part)
     return integrated, [part for part in parts if part != b"\x00\x00"]
 
 
+def _struct_clients(update: bytes) -> list[int]:
+    """The clients with structs in `update`. `get_state(update)` names only those whose
+    structs start at clock 0, which pending ones rarely do; the struct section is read a group
+    at a time instead: the first group's client, then the update without that client's structs
+    (reading past a group would mean decoding every struct of it)."""
+    clients: list[int] = []
+    rest = update
+    while True:
+        decoder = Decoder(rest)
+        if not decoder.read_var_uint():  # no struct group left
+            return clients
+        decoder.read_var_uint()  # the group's struct count
+        client = decoder.read_var_uint()
+        if client in clients:  # its structs not left out (never seen): no endless loop
+            return clients
+        clients.append(client)
+        rest = get_update(update, encode_vector({client: _PAST for client in clients}))
+
+
 _PAST = 1 << 53  # a clock past any (yrs' clocks are u32)
+
+
+def parts_to_keep(
+    parts: list[bytes], attempt: Callable[[list[bytes]], Doc[Any] | None]
+) -> list[bytes]:
+    """Of a state's pending `parts` (`split_pending`), those that apply with the good ones and
+    an update that failed behind all of them: each part that then fails is dropped, no other.
+    `attempt(kept)`: the document with those parts and the update applied, None if it fails.
+
+    A bad part fails once what it points into is there, beside a good part that brings it:
+    each passes alone, they fail together. So first, in rounds, each part that integrates
+    whole (nothing of it left pending) with those kept so far is kept: its dependencies are
+    there and it failed nothing, so it is good. Then each part still waiting is kept if it
+    applies with all kept so far: the bad one finds the good one already there, whatever the
+    order of the parts."""
+    kept, rest = list[bytes](), list(parts)
+    grown = True
+    while grown:
+        grown = False
+        for part in list(rest):
+            doc = attempt([*kept, part])
+            if doc is not None and not pending_parts(doc, [part]):
+                kept.append(part)
+                rest.remove(part)
+                grown = True
+    for part in rest:
+        if attempt([*kept, part]) is not None:
+            kept.append(part)
+    return kept

@@ -43,3 +43,18 @@ def typed(count: int = 28) -> tuple[bytes, list[bytes]]:
     for _ in range(count):
         text.insert(len(str(text)), "ab")
     return updates[0], updates[1:]
+
+
+def typing(client: int, seen: list[bytes], *texts: str) -> list[bytes]:
+    """`texts` typed one update each by `client` at the end of `typed`'s text, having `seen`
+    those updates."""
+    doc: Doc[Any] = Doc(client_id=client)
+    for update in seen:
+        doc.apply_update(update)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    text = doc.get(FIELD, type=XmlFragment).children[0].children[0]
+    assert isinstance(text, XmlText)
+    for typed_text in texts:
+        text.insert(len(str(text)), typed_text)
+    return updates

@@ -139,8 +139,10 @@ export const SESSION_EXPIRED = 'your session expired or was refused: sign in aga
 // Over the user's request budget the gateway answers 429 before the route does anything, with
 // Retry-After: the request goes again then, whatever its method, up to RETRIES times when the
 // wait is short; a longer wait surfaces as the error (its `retryAfter` says how long). A 503
-// with Retry-After (the log is behind, history is being rebuilt) goes again the same way if it
-// only reads: a write may have got somewhere before the 503.
+// with Retry-After (the log is behind, history is being rebuilt, Redis's locks being restored
+// after a wipe) goes again the same way if sending it twice does what once does: a read, a
+// create with an Idempotency-Key, a lock or unlock (`idempotent`); another write may have got
+// somewhere before the 503.
 const RETRIES = 3
 const MAX_WAIT_S = 10
 // A request with no answer by then is given up as unreachable: a stalled proxy kept a form's
@@ -155,10 +157,19 @@ function retryAfter(response: Response): number | null {
   return Number.isFinite(seconds) && seconds > 0 ? seconds : null
 }
 
-function retryNow(method: string, response: Response, wait503: boolean): number | null {
+function retryNow(response: Response, idempotent: boolean, wait503: boolean): number | null {
   const wait = retryAfter(response)
   if (wait === null || wait > MAX_WAIT_S) return null
-  return response.status === 429 || (method === 'GET' && wait503) ? wait : null
+  return response.status === 429 || (idempotent && wait503) ? wait : null
+}
+
+// The gateway's operator text for a 503 while Redis's locks and create claims are restored
+// (gateway/restored.py UNRESTORED: "... until they are restored from the log ...").
+const UNRESTORED = /restored/
+
+/** Whether `error` is the gateway's 503 while Redis's data is being restored after a wipe. */
+export function restoring(error: unknown): error is ApiError {
+  return error instanceof ApiError && error.status === 503 && UNRESTORED.test(String(error.data.detail ?? ''))
 }
 
 interface SendOptions {
@@ -168,6 +179,8 @@ interface SendOptions {
   /** false: a 503's Retry-After is the caller's to wait out (it tells the user meanwhile, as
    * the locks panel does while Redis's locks are restored), not the request's. */
   wait503?: boolean
+  /** Sending it twice does what once does (a lock, an unlock): a 503 is waited out as a GET's. */
+  idempotent?: boolean
 }
 
 export class Api {
@@ -188,7 +201,7 @@ export class Api {
     method: string,
     path: string,
     body?: unknown,
-    { keepalive = false, headers: extra = {}, wait503 = true }: SendOptions = {},
+    { keepalive = false, headers: extra = {}, wait503 = true, idempotent = false }: SendOptions = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...extra, Authorization: `Bearer ${this.session.token}` }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
@@ -212,7 +225,8 @@ export class Api {
       } finally {
         clearTimeout(timer)
       }
-      const wait = retryNow(method, response, wait503)
+      const again = idempotent || method === 'GET' || 'Idempotency-Key' in extra
+      const wait = retryNow(response, again, wait503)
       if (wait === null || attempt > RETRIES) break
       await new Promise((resolve) => setTimeout(resolve, wait * 1000))
     }
@@ -233,7 +247,13 @@ export class Api {
         data,
       )
     }
-    throw new ApiError(response.status, message, data, retryAfter(response))
+    const wait = retryAfter(response)
+    if (response.status === 503 && UNRESTORED.test(message)) {
+      // Still restoring after the retries: the user's words, not the operator's.
+      const when = wait === null ? 'in a moment' : `in ${Math.ceil(wait)} s`
+      throw new ApiError(503, `The server is restoring its data; try again ${when}.`, data, wait)
+    }
+    throw new ApiError(response.status, message, data, wait)
   }
 
   /**
@@ -338,11 +358,11 @@ export class Api {
 
   /** Acquire, or renew when this user already holds it; 409 (ApiError.data.locked_by) if not. */
   lock(id: string, section: string): Promise<GrantedLock> {
-    return this.call('POST', lockPath(id, section))
+    return this.call('POST', lockPath(id, section), undefined, { idempotent: true })
   }
 
   unlock(id: string, section: string, keepalive = false): Promise<unknown> {
-    return this.call('DELETE', lockPath(id, section), undefined, { keepalive })
+    return this.call('DELETE', lockPath(id, section), undefined, { keepalive, idempotent: true })
   }
 
   listVersions(id: string): Promise<{ versions: VersionSummary[] } | VersionSummary[]> {

@@ -16,6 +16,8 @@ export interface StatusLine {
   fail(text: string): void
   /** The user tries again: her last failure no longer applies (`only`: if it is this one). */
   clear(only?: string): void
+  /** The failure `only`, if still shown, replaced by `text` (what became of that try). */
+  swap(only: string, text: string): void
 }
 
 export function statusLine(element: HTMLElement): StatusLine {
@@ -30,6 +32,9 @@ export function statusLine(element: HTMLElement): StatusLine {
     clear(only) {
       // The note comes back with the next load; until then the line is empty, as it was before.
       if (problem && (only === undefined || only === problem)) problem = element.textContent = ''
+    },
+    swap(only, text) {
+      if (problem === only) problem = element.textContent = text
     },
   }
 }
@@ -69,12 +74,13 @@ export function sayFailure(line: StatusLine, failed: { text: string; untilOnline
 }
 
 /** A reply whose thread went while it was being typed: who deleted it, and the text, kept
- * copyable until dismissed. */
+ * copyable until dismissed. `onDismiss(focused)`: gone; `focused`, the focus moved to the next
+ * notice (else it is the caller's to place: it would fall to <body>). */
 export function lostReply(
   deletedBy: string[],
   quote: string,
   text: string,
-  onDismiss: () => void,
+  onDismiss: (focused: boolean) => void,
 ): HTMLElement {
   const who = deletedBy.length ? joinNames(deletedBy) : 'A colleague'
   const box = h('textarea', { rows: 3, readonly: true, 'aria-label': 'Your reply, not sent' })
@@ -96,8 +102,10 @@ export function lostReply(
     copied.catch(() => document.execCommand('copy')).finally(() => (copy.textContent = 'Copied'))
   })
   dismiss.addEventListener('click', () => {
+    const next = (element.nextElementSibling ?? element.previousElementSibling)?.querySelector('textarea')
     element.remove()
-    onDismiss()
+    next?.focus()
+    onDismiss(Boolean(next))
   })
   return element
 }

@@ -4,7 +4,15 @@
 
 import type { Editor } from '@tiptap/core'
 
-import { ApiError, NotAvailable, type Api, type Comment, type CommentAnchor, type Thread } from '../api'
+import {
+  ApiError,
+  NotAvailable,
+  restoring,
+  type Api,
+  type Comment,
+  type CommentAnchor,
+  type Thread,
+} from '../api'
 import type { Claims } from '../auth'
 import { h, instantTime, randomKey, replaceChildren, submitOnce } from '../dom'
 import {
@@ -63,6 +71,8 @@ export function commentsPanel(
   const drafts = new Map<string, string>() // thread id -> unsent reply
   // thread id -> its reply box's fill as first sent, with its key (kept while the list is rebuilt)
   const replyKeys = new Map<string, Keyed<{ body: string; mentions: string[] }>>()
+  // thread id -> the thread a reply is being sent to: its quote and authors, should it go meanwhile
+  const replying = new Map<string, Thread>()
   const edits = new Map<string, string>() // comment id -> its text being edited
   const confirming = new Set<string>() // comment ids whose Delete asks "sure?"
   let loaded: Thread[] = []
@@ -78,7 +88,15 @@ export function commentsPanel(
   const mayComment = COMMENTER_ROLES.has(role)
   let canComment = mayComment // not while the session is over (setClosed)
   const composer = mayComment
-    ? newThreadForm(api, letterId, editor, people, () => void refresh(), line)
+    ? newThreadForm(
+        api,
+        letterId,
+        editor,
+        people,
+        () => void refresh(),
+        line,
+        (body, said, clear) => awaitSaved(body, null, said, clear),
+      )
     : null
   const closedNote = h('p', { class: 'muted comments-closed', hidden: true })
   const element = h(
@@ -111,7 +129,14 @@ export function commentsPanel(
       if (!settled(threads) && tries > 1) setTimeout(() => void load(settled, tries - 1), CATCH_UP_DELAY_MS)
       if (generation !== loads) return
       for (const thread of threads) if (!thread.detached) asked.delete(thread.thread_id)
-      for (const comment of threads.flatMap((t) => t.comments)) authors.set(comment.author.id, comment.author)
+      const comments = threads.flatMap((t) => t.comments)
+      for (const comment of comments) authors.set(comment.author.id, comment.author)
+      // An edit box (or a delete confirmation) of a comment deleted meanwhile (in another tab):
+      // gone with it, or leaving would ask about its text for ever.
+      const listed = new Set(comments.map((c) => c.comment_id))
+      for (const id of edits.keys()) if (!listed.has(id)) edits.delete(id)
+      for (const id of confirming) if (!listed.has(id)) confirming.delete(id)
+      settleSaved(threads)
       line.note(
         threads.length ? '' : canComment ? 'No comments yet. Select text and add one.' : 'No comments yet.',
       )
@@ -150,13 +175,56 @@ export function commentsPanel(
       drafts.delete(id)
       replyKeys.delete(id)
       if (!text.trim() || lostReplies.has(id)) continue
-      const thread = loaded.find((t) => t.thread_id === id)
+      const thread = loaded.find((t) => t.thread_id === id) ?? replying.get(id)
+      replying.delete(id)
       // Only its author deletes a comment: whoever wrote the comments last seen deleted them.
       const names = new Set(thread?.comments.map((c) => (c.author.id === me.sub ? 'You' : c.author.name)))
-      const notice = lostReply([...names], thread?.anchor.quote ?? '', text, () => lostReplies.delete(id))
+      const notice = lostReply([...names], thread?.anchor.quote ?? '', text, (focused) => {
+        lostReplies.delete(id)
+        // No other notice took the focus: the composer (or a reply box) does, not <body>.
+        if (!focused) (composer?.hidden ? list : (composer ?? list)).querySelector('textarea')?.focus()
+      })
       lostReplies.set(id, text)
       lostBox.append(notice)
       if (typingIn === id) notice.querySelector('textarea')?.focus()
+    }
+  }
+
+  // Sends with no answer ("may have been saved"): once a load lists the comment (a new one of
+  // mine with this body, in this thread for a reply), its box is emptied and the line says so.
+  interface MaySaved {
+    body: string
+    thread: string | null
+    said: string // the line's failure text, replaced if still shown
+    before: Set<string> // the comments listed when it was sent: the one it made is not among them
+    clear: () => void
+  }
+  const maySaved: MaySaved[] = []
+
+  function found(entry: MaySaved, threads: Thread[]): boolean {
+    return threads.some(
+      (t) =>
+        (entry.thread === null || t.thread_id === entry.thread) &&
+        t.comments.some(
+          (c) => c.author.id === me.sub && c.body.trim() === entry.body && !entry.before.has(c.comment_id),
+        ),
+    )
+  }
+
+  function awaitSaved(body: string, thread: string | null, said: string, clear: () => void): void {
+    const before = new Set(loaded.flatMap((t) => t.comments.map((c) => c.comment_id)))
+    const entry = { body, thread, said, before, clear }
+    maySaved.push(entry)
+    // The projection may trail the send: loaded again a few times until it lists it.
+    void load((threads) => found(entry, threads))
+  }
+
+  function settleSaved(threads: Thread[]): void {
+    for (const entry of [...maySaved]) {
+      if (!found(entry, threads)) continue
+      maySaved.splice(maySaved.indexOf(entry), 1)
+      entry.clear()
+      line.swap(entry.said, 'It was saved.')
     }
   }
 
@@ -319,10 +387,24 @@ export function commentsPanel(
       const tried = keyedTry(replyKeys.get(id), body, () => ({ body, mentions: mentionsIn(body, people()) }))
       replyKeys.set(id, tried)
       drafts.delete(id) // before the reload that shows the reply: its box comes back empty
+      replying.set(id, thread) // the reload may find its thread deleted meanwhile
       const { request, key } = tried
-      const sent = await act(() => api.reply(letterId, id, request.body, request.mentions, key), 'reply')
-      if (sent) replyKeys.delete(id)
-      else if (!drafts.has(id)) {
+      // No answer: once listed, its box (the draft kept below) is emptied, if not changed since.
+      const unanswered = (said: string): void =>
+        awaitSaved(request.body, id, said, () => {
+          if (drafts.get(id)?.trim() !== request.body) return
+          drafts.delete(id)
+          replyKeys.delete(id)
+        })
+      const sent = await act(
+        () => api.reply(letterId, id, request.body, request.mentions, key),
+        'reply',
+        unanswered,
+      )
+      if (sent) {
+        replyKeys.delete(id)
+        replying.delete(id)
+      } else if (!drafts.has(id)) {
         drafts.set(id, box.value) // kept for the retry if the list is rebuilt
         if (!loaded.some((t) => t.thread_id === id)) void refresh() // its thread went: shown as lost
       }
@@ -384,17 +466,22 @@ export function commentsPanel(
 
   /** Whether `call`, a try of the user's `what`, succeeded (the threads are then reloaded, as
    * after one that may have: the list then shows whether it did). */
-  async function act(call: () => Promise<unknown>, what = 'change'): Promise<boolean> {
+  async function act(
+    call: () => Promise<unknown>,
+    what = 'change',
+    unanswered?: (said: string) => void,
+  ): Promise<boolean> {
     line.clear() // tried again: the outcome replaces the last failure
     const sentOnline = navigator.onLine
     try {
       await call()
     } catch (error) {
       const failed = failure(error, what, sentOnline, (e) =>
-        e instanceof ApiError ? `The server refused: ${e.message}` : String(e),
+        restoring(e) ? e.message : e instanceof ApiError ? `The server refused: ${e.message}` : String(e),
       )
       sayFailure(line, failed)
-      if (failed.unanswered) void refresh()
+      if (failed.unanswered && unanswered) unanswered(failed.text)
+      else if (failed.unanswered) void refresh()
       return false
     }
     await refresh()
@@ -442,6 +529,7 @@ function newThreadForm(
   people: () => Person[],
   done: () => void,
   line: StatusLine,
+  unanswered: (body: string, said: string, clear: () => void) => void,
 ): HTMLFormElement {
   const box = h('textarea', {
     rows: 3,
@@ -491,14 +579,18 @@ function newThreadForm(
       box.value = ''
       done()
     } catch (error) {
-      const failed = failure(
-        error,
-        'comment',
-        sentOnline,
-        (e) => `Could not add the comment: ${(e as Error).message}`,
+      const failed = failure(error, 'comment', sentOnline, (e) =>
+        restoring(e) ? e.message : `Could not add the comment: ${(e as Error).message}`,
       )
       sayFailure(line, failed)
-      if (failed.unanswered) done() // the list shows whether it was saved
+      // The list shows whether it was saved: if so, the box is emptied (if not changed since).
+      const sent = tried?.request.body
+      if (failed.unanswered && sent)
+        unanswered(sent, failed.text, () => {
+          if (box.value.trim() !== sent) return
+          box.value = ''
+          tried = null
+        })
     }
   })
   return form

@@ -21,7 +21,14 @@ import type { Transaction } from '@tiptap/pm/state'
 import { ySyncPluginKey } from '@tiptap/y-tiptap'
 import type { WebsocketProvider } from 'y-websocket'
 
-import { ApiError, NotAvailable, Unreachable, type Api, type LockHolder } from '../api'
+import {
+  ApiError,
+  NotAvailable,
+  Unreachable,
+  restoring as isRestoring,
+  type Api,
+  type LockHolder,
+} from '../api'
 import type { Session } from '../auth'
 import { afterQuiet, h, replaceChildren } from '../dom'
 import type { AppMessage } from './appchannel'
@@ -177,7 +184,7 @@ export function sectionLocks(
       if (mine !== asked) return // a newer ask answers for the list
       const wait = error instanceof ApiError && error.status === 503 ? error.retryAfter : null
       // The gateway's words for it (gateway/restored.py UNRESTORED); else busy for a moment.
-      restoring = wait !== null && /restored/.test((error as Error).message)
+      restoring = wait !== null && isRestoring(error)
       const what = restoring ? 'Locks are being restored' : 'The server is busy'
       if (error instanceof NotAvailable) say('Locks are not available on this server.')
       else if (wait !== null && retryLater(wait, tries)) say(`${what}; checking again in ${wait} s.`)

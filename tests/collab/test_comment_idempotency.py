@@ -308,7 +308,9 @@ async def test_a_repeat_waits_for_an_older_gateways_unconfirmed_claim(stack: Sta
     assert unconfirmed.status_code == 504, unconfirmed.text
     held = _hold_only_what_is_waiting(stack)
     claim = keys.idempotency_key("firm-a", "u1", "thread-9")
-    older = json.loads(await stack.redis.get(claim))
+    raw = await stack.redis.get(claim)
+    assert raw is not None
+    older = json.loads(raw)
     del older["settled_ms"]  # as a gateway before it wrote it, TTL set at the 504
     await stack.redis.set(claim, json.dumps(older, separators=(",", ":")), keepttl=True)
     soon = await stack.post(base, THREAD, "thread-9")

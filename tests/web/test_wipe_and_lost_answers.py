@@ -18,26 +18,18 @@ on <body>.
 
 import asyncio
 import re
-import secrets
-import tempfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-import pytest_asyncio
-import redis.asyncio as aioredis
 from playwright.async_api import Browser, Dialog, Page, Route, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from steno_collab.processes import free_port
-from tests.support import own_services
 from tests.web.browser import new_page, open_letter, pages
-from tests.web.test_browser import browser, select_paragraph, start_stack
-from tests.web.test_locks_restoring import Stack, _letter_locked_by_parker, stack
+from tests.web.test_browser import browser, select_paragraph
+from tests.web.test_locks_restoring import Stack, _letter_locked_by_parker, stack, unrestored
 
-__all__ = ["browser", "stack"]
+__all__ = ["browser", "stack", "unrestored"]
 
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 LOCK = re.compile(r"/v1/letters/[^/]+/locks/[^/]+$")
@@ -227,30 +219,6 @@ async def test_a_reply_sent_as_its_thread_goes_says_who_and_where_and_dismisses_
             await expect(page.locator(".new-thread textarea")).to_be_focused()
         finally:
             await context.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def unrestored() -> AsyncIterator[Stack]:
-    """A stack whose gateway does not restore Redis by itself: a wipe's 503 lasts."""
-    secret = secrets.token_hex(32)
-    with tempfile.TemporaryDirectory(prefix="steno-web-") as data:
-        services = await own_services(Path(data) / "redis", persistent=False, postgres=False)
-        redis = aioredis.Redis.from_url(services.redis_url)
-        (Path(data) / "stack").mkdir()
-        port = free_port()
-        proc = await start_stack(
-            Path(data) / "stack",
-            port,
-            secret,
-            redis_url=services.redis_url,
-            locks_auto_restore="false",
-        )
-        try:
-            yield Stack(f"http://127.0.0.1:{port}", secret, redis)
-        finally:
-            await proc.stop(timeout=30)
-            await redis.aclose()
-            await services.stop()
 
 
 async def test_a_503_that_lasts_reads_in_the_users_words(

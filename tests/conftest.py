@@ -13,6 +13,7 @@ All of them run as children with PR_SET_PDEATHSIG: nothing survives the test ses
 
 import gc
 import itertools
+import logging
 import os
 import shutil
 import signal
@@ -190,6 +191,21 @@ def settings_factory(
 
 def _on_kafka(item: pytest.Item) -> bool:
     return "kafka_bootstrap" in getattr(item, "fixturenames", ()) or "kafka" in item.nodeid
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command run in this process (`main([...])`) sets the root logger's level (INFO, by
+    configure_logging): restored, or a later test in the same worker captures INFO records it
+    did not expect (a clean-clone CI run's test_backfill_concurrent, after
+    test_snapshotter_entry)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        if type(handler) is logging.StreamHandler:  # configure_logging's (pytest's subclass it)
+            root.removeHandler(handler)  # its stderr, the test's capture, is closed now
 
 
 @pytest.fixture(autouse=True)

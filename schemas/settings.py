@@ -272,11 +272,15 @@ LOG_FOLDER = "log"
 
 
 def data_dir_refusal(
-    data_dir: Path, named: str = "STENO_DATA_DIR", folders: Sequence[str] = (LOG_FOLDER,)
+    data_dir: Path,
+    named: str = "STENO_DATA_DIR",
+    folders: Sequence[str] = (LOG_FOLDER,),
+    files: Sequence[str] = (),
 ) -> str | None:
     """Why `data_dir` (set by `named`) cannot hold the embedded log or servers, or None: a file
-    in the way, of it or of the `folders` the services make in it, or the folder it is, or
-    would be made in, takes no new folder (a read-only file system, permissions). Checked
+    in the way, of it or of the `folders` the services make in it, a folder in the way of the
+    `files` they write in it (dev's lock and servers' logs: IsADirectoryError), or the folder
+    it is, or would be made in, takes no new folder (a read-only file system, permissions). Checked
     before a service starts, where each was a traceback (NotADirectoryError, FileExistsError,
     PermissionError). The probe is a folder of its own, removed again: services starting
     together on a fresh host do not see each other's."""
@@ -290,6 +294,10 @@ def data_dir_refusal(
         inside = data_dir / folder
         if os.path.lexists(inside) and not os.path.isdir(inside):
             return f"{named} {data_dir}: {inside} is not a directory"
+    for name in files:
+        inside = data_dir / name
+        if os.path.isdir(inside):
+            return f"{named} {data_dir}: {inside} is a directory, where a file goes"
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".steno-probe-", dir=at))
     except OSError as exc:

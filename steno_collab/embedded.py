@@ -54,6 +54,10 @@ __all__ = [
 ]
 
 
+# The files written in the data dir (beside the servers' folders), and redis's in its folder.
+LOCK_FILE, POSTGRES_LOG, REDIS_LOG = "services.lock", "postgres.log", "redis.log"
+
+
 class DataDirLocked(RuntimeError):
     """Another supervisor holds the data dir."""
 
@@ -119,7 +123,7 @@ class EmbeddedRedis:
         args += ["--databases", "256"]  # tests hand out a database number per test
         args += ["--appendonly", "yes" if self.persistent else "no"]
         args += ["--save", "3600 1 300 100" if self.persistent else ""]
-        self._proc = spawn("redis", args, self.directory / "redis.log", signal.SIGTERM)
+        self._proc = spawn("redis", args, self.directory / REDIS_LOG, signal.SIGTERM)
         self._loading = None
         try:
             await wait_ready(self._proc, self._ping, self.ready_timeout_s)
@@ -130,7 +134,7 @@ class EmbeddedRedis:
                 raise
             raise ServiceStartError(
                 f"redis was still loading its dataset ({self._loading}% loaded) after "
-                f"{self.ready_timeout_s:g}s; log {self.directory / 'redis.log'}"
+                f"{self.ready_timeout_s:g}s; log {self.directory / REDIS_LOG}"
             ) from exc
 
     @property
@@ -195,7 +199,7 @@ class EmbeddedPostgres:
         if not self.persistent:  # tests: durability buys nothing, speed does
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
             args += ["-c", "full_page_writes=off"]
-        log = self.directory.parent / "postgres.log"
+        log = self.directory.parent / POSTGRES_LOG
         # SIGINT = "fast shutdown": clients are disconnected, then a clean checkpoint.
         self._proc = spawn("postgres", args, log, signal.SIGINT, user=user)
         await wait_ready(self._proc, self._select_one)
@@ -380,7 +384,7 @@ def _status(code: int) -> str:
 def lock_data_dir(data_dir: Path) -> IO[str]:
     """Hold an exclusive flock on `<data_dir>/services.lock`, or raise DataDirLocked."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(data_dir / "services.lock", "a+")
+    handle = open(data_dir / LOCK_FILE, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

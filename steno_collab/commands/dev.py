@@ -32,7 +32,14 @@ from schemas.log_output import configure_logging
 from schemas.settings import LOG_FOLDER, Settings, data_dir_refusal, without_password
 from schemas.stores import UnreachableError
 from steno_collab.commands.gateway import port_number, unverifiable
-from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServiceStartError
+from steno_collab.embedded import (
+    LOCK_FILE,
+    POSTGRES_LOG,
+    REDIS_LOG,
+    DataDirLocked,
+    EmbeddedServices,
+    ServiceStartError,
+)
 from steno_collab.services import (
     PortInUseError,
     bind,
@@ -71,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(dev=True, **{k: v for k, v in given.items() if v is not None})
     # Every token, the demo users' too, would get 401; a data dir that is a file, a traceback.
     named = "--data-dir" if args.data_dir is not None else "STENO_DATA_DIR"
-    refused = unverifiable(settings) or data_dir_refusal(settings.data_dir, named, made(settings))
+    refused = unverifiable(settings) or data_dir_refusal(
+        settings.data_dir, named, made(settings), written(settings)
+    )
     if refused:
         print(f"steno-collab dev: {refused}", file=sys.stderr)
         return 2
@@ -95,6 +104,17 @@ def made(settings: Settings) -> list[str]:
         EmbeddedServices.POSTGRES_FOLDER: settings.database_url,
     }
     return [folder for folder, url in embedded.items() if url is None]
+
+
+def written(settings: Settings) -> list[str]:
+    """The files `dev` writes in the data dir (a folder there was an IsADirectoryError
+    traceback)."""
+    files = [LOCK_FILE]
+    if settings.redis_url is None:
+        files.append(f"{EmbeddedServices.REDIS_FOLDER}/{REDIS_LOG}")
+    if settings.database_url is None:
+        files.append(POSTGRES_LOG)
+    return files
 
 
 async def serve(settings: Settings) -> int:

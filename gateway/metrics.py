@@ -30,6 +30,13 @@ class Metrics:
             registry=r,
         )
         self.letters = Gauge("gateway_letters_loaded", "Letters held in memory", registry=r)
+        # Its value is read at each scrape (gateway.live.rooms sets the function).
+        self.letters_pending = Gauge(
+            "gateway_letters_pending",
+            "Letters held in memory whose document holds pending parts (updates waiting on a"
+            " missing dependency, loaded from the log or a saved state), as of the scrape",
+            registry=r,
+        )
         self.messages_in = Tally("gateway_messages_in", "Inbound frames by type", "type", r)
         self.messages_out = Tally("gateway_messages_out", "Outbound frames by type", "type", r)
         self.refusals = Counter(
@@ -91,6 +98,20 @@ class Metrics:
             "gateway_resync_parts_taken",
             "Own parts of resyncs refused for repeating other users' unlogged edits (a gateway"
             " died before logging them) that were taken, alone or with others' held parts",
+            registry=r,
+        )
+        # Here, not where they count (steno_collab/lock_restore.py): listed at 0 from the first
+        # scrape in every configuration, so that dashboards tell "zero" from "missing".
+        self.locks_auto_restores = Counter(
+            "gateway_locks_auto_restores",
+            "Restores of the section locks this gateway ran by itself (marker missing or stale)",
+            registry=r,
+        )
+        self.locks_unrestored_found = Counter(
+            "gateway_locks_unrestored_found",
+            "Gates (free-section grants, renewals and releases of one's own lock, keyed creates,"
+            " creates) that found the locks-restored marker missing or stale with"
+            " STENO_LOCKS_AUTO_RESTORE=false: waiting for `steno-collab backfill locks`",
             registry=r,
         )
         self.load_latency = Histogram(

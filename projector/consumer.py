@@ -283,6 +283,8 @@ class Projector:
                 self._poison(kind, partition_of[lid], offset, why)
             for type_, n in outcome.folded.items():
                 self.metrics.folded.labels(type_).inc(n)
+            if outcome.folded["doc.update"] and not state.doc_clean:  # the fold said so
+                self.metrics.pending_folds.inc()
             writes.append(Write(before, state, partition_of[lid], notified))
         if not await self._commit(fence, writes):
             return True

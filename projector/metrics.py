@@ -48,6 +48,14 @@ class Metrics(MetricsServer):
         self.reloads = Counter(
             "projector_letter_reloads", "Letters reloaded after their keys expired", registry=r
         )
+        # Not a gauge of letters: the projector keeps no letter between batches (their states
+        # are read from Redis for each), so it counts the folds that pay for pending parts.
+        self.pending_folds = Counter(
+            "projector_pending_folds",
+            "Folds of a letter's updates that saved its state holding pending parts (updates"
+            " waiting on a missing dependency): each later fold looks through them again",
+            registry=r,
+        )
         self.stale_connections = Counter(
             "projector_stale_connections", "Connections dropped: gateway dead", registry=r
         )

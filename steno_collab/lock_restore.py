@@ -18,7 +18,8 @@ interval. Nothing here stops the gateway.
 With STENO_LOCKS_AUTO_RESTORE=false no watcher runs and `Reminder.wake` is the gates' wake
 instead: any Redis restart (a new run_id) then leaves grants, renewals, releases and keyed
 creates at 503 until an operator's `backfill locks` (the locks held lapse meanwhile, unrenewed),
-so it says so in the gateway's log (at most once a minute) and in a counter.
+so it says so in the gateway's log (at most once a minute) and in a counter. Both counters are
+the gateway's (gateway/metrics.py: at 0 from start, with or without Redis), handed in here.
 It lives in the app shell since the gateway may not import tools: `watch` joins it to the app's
 lifespan.
 """
@@ -31,7 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from eventlog.errors import LogError
@@ -72,8 +73,9 @@ class Watcher:
         log: Log,
         redis: Any,
         check_s: float = CHECK_S,
-        registry: CollectorRegistry | None = None,
+        counter: Counter | None = None,
     ) -> None:
+        """`counter`: the gateway's `gateway_locks_auto_restores` (gateway/metrics.py)."""
         self.src = Sources(settings, log, redis)
         self.check_s = check_s
         self.woken = asyncio.Event()  # a gate found the marker missing since the last check
@@ -83,16 +85,7 @@ class Watcher:
         self.failed_restores = 0  # in a row: the backoff
         self.restoring = False  # this round reached the restore
         self.running = False
-        self.counter = (
-            None
-            if registry is None
-            else Counter(
-                "gateway_locks_auto_restores",
-                "Restores of the section locks this gateway ran by itself (marker missing or"
-                " stale)",
-                registry=registry,
-            )
-        )
+        self.counter = counter
 
     async def run(self) -> None:
         """Until cancelled; woken by its gateway's gates meanwhile (`wake`)."""
@@ -192,18 +185,11 @@ class Reminder:
     """The gates' wake with STENO_LOCKS_AUTO_RESTORE=false (module docstring): nothing restores
     the locks by itself, so the operator is told, not left to find the 503s."""
 
-    def __init__(
-        self, registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, counter: Counter, clock: Callable[[], float] = time.monotonic) -> None:
+        """`counter`: the gateway's `gateway_locks_unrestored_found` (gateway/metrics.py)."""
         self.clock = clock
         self.warned_at: float | None = None
-        self.counter = Counter(
-            "gateway_locks_unrestored_found",
-            "Gates (free-section grants, renewals and releases of one's own lock, keyed creates,"
-            " creates) that found the locks-restored marker missing or stale with"
-            " STENO_LOCKS_AUTO_RESTORE=false: waiting for `steno-collab backfill locks`",
-            registry=registry,
-        )
+        self.counter = counter
 
     def wake(self) -> None:
         self.counter.inc()

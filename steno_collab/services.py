@@ -65,12 +65,12 @@ def gateway_app(
     ctx = app.state.gateway.ctx  # auditors: the same keys, the same budget per user
     app.include_router(auditor_router(settings, log, redis, pg, partial(bearer_claims, ctx)))
     if redis is not None and settings.locks_auto_restore:  # no Redis: no locks to restore
-        watcher = Watcher(settings, log, redis, restore_check_s, ctx.metrics.registry)
+        watcher = Watcher(settings, log, redis, restore_check_s, ctx.metrics.locks_auto_restores)
         app.state.lock_restore = watcher
         ctx.wake_restore = watcher.wake  # the gates' 503s restore now, not at the next check
         watch(app, watcher)
     elif redis is not None:  # any Redis restart then waits for `backfill locks`: say so
-        ctx.wake_restore = Reminder(ctx.metrics.registry).wake
+        ctx.wake_restore = Reminder(ctx.metrics.locks_unrestored_found).wake
     return app
 
 

@@ -488,9 +488,14 @@ class Room:
 
     def state_for(self, vector: bytes) -> bytes:
         """What a peer at `vector` lacks, with what the document still holds pending."""
-        if self._unsettled:  # looked at when a peer asks, not on every update
+        return with_pending(self.doc.get_update(vector), self.unsettled())
+
+    def unsettled(self) -> list[bytes]:
+        """What of the loaded state the document still holds pending: looked at when a peer
+        asks and at a metrics scrape (`gateway_letters_pending`), not on every update."""
+        if self._unsettled:
             self._unsettled = pending_parts(self.doc, self._unsettled)
-        return with_pending(self.doc.get_update(vector), self._unsettled)
+        return self._unsettled
 
     def _broadcast(self, message: bytes, kind: str) -> None:
         frame = binary_frame(message)

@@ -26,6 +26,13 @@ class Rooms:
         self._per_letter: Counter[str] = Counter()
         self._per_user: Counter[UserKey] = Counter()  # a firm's user: gateway/live/buckets.py
         self._rescues: dict[str, Rescue] = {}  # letters with entries a failed append left out
+        ctx.metrics.letters_pending.set_function(self._count_unsettled)
+
+    def _count_unsettled(self) -> int:
+        """Letters held whose document holds pending parts, at a scrape (the /metrics route runs
+        on the event loop): each one's parts looked at again, so one settled since by an update
+        counts no more, at no cost per update. An unloaded letter is not held."""
+        return sum(1 for room in self._rooms.values() if room.unsettled())
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(list(self._rooms.values()))

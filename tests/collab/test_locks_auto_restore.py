@@ -18,7 +18,6 @@ import httpx
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -26,6 +25,7 @@ from redis.exceptions import RedisError
 from eventlog.factory import open_log
 from eventlog.records import Log
 from gateway import restored
+from gateway.metrics import Metrics
 from schemas.keys import RESTORED, RESTORING
 from schemas.settings import Settings
 from steno_collab.lock_restore import WARN_GAP_S, Reminder, Watcher
@@ -297,12 +297,13 @@ async def test_with_the_setting_off_grants_wait_for_the_operator(
 def test_the_reminder_warns_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "steno_collab.lock_restore")
     wakes = (0.0, 1.0, WARN_GAP_S - 0.1, WARN_GAP_S, WARN_GAP_S + 1, 2 * WARN_GAP_S)
-    registry = CollectorRegistry()
-    reminder = Reminder(registry, clock=iter(wakes).__next__)  # one reading per wake
+    metrics = Metrics()
+    reminder = Reminder(metrics.locks_unrestored_found, clock=iter(wakes).__next__)  # per wake
     for _ in wakes:
         reminder.wake()
     assert len(caplog.records) == 3  # at 0, WARN_GAP_S and twice that
-    assert registry.get_sample_value("gateway_locks_unrestored_found_total") == 6  # every wake
+    found = metrics.registry.get_sample_value("gateway_locks_unrestored_found_total")
+    assert found == 6  # every wake
 
 
 async def test_backfill_locks_waits_for_the_run_holding_the_lease(site: Site) -> None:

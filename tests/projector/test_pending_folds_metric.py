@@ -1,0 +1,46 @@
+"""`projector_pending_folds_total`: the folds that saved a letter's state holding pending parts
+(an update logged before the one it builds on), each of which makes the letter's next fold look
+through them again; a fold that settles them, and the folds after it, are not counted."""
+
+import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
+
+from eventlog import Log
+from projector.consumer import Projector
+from projector.entry import run
+from schemas.settings import Settings
+from tests.projector.support import OPTIONS, append, caught_up, created
+from tests.projector.test_pending import FULL, out_of_order, stored_text
+
+
+async def test_a_fold_that_saves_pending_parts_is_counted(
+    log: Log, settings: Settings, client: aioredis.Redis
+) -> None:
+    ed, (hello, bang, world) = out_of_order("L-count")
+    started: asyncio.Future[Projector] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(run(settings, OPTIONS, log, started))
+    try:
+        projector = await asyncio.wait_for(asyncio.shield(started), 30)
+
+        def pending_folds() -> float | None:
+            return projector.metrics.registry.get_sample_value("projector_pending_folds_total")
+
+        assert pending_folds() == 0.0  # listed from start
+        await append(log, settings, [created("L-count"), ed.event(hello)])
+        await caught_up(log, settings, client)
+        assert pending_folds() == 0.0
+        await append(log, settings, [ed.event(bang)])  # waits for " world"
+        await caught_up(log, settings, client)
+        assert pending_folds() == 1.0
+        await append(log, settings, [ed.event(world)])  # settles it
+        await caught_up(log, settings, client)
+        assert await stored_text(client, "L-count") == FULL
+        await append(log, settings, [ed.event(ed.paragraph("p2"))])
+        await caught_up(log, settings, client)
+        assert pending_folds() == 1.0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -126,11 +126,13 @@ class Context:
         user: str,
         conn: str = "",
         type: str | None = None,
+        name: str = "",
     ) -> Entry:
-        """A log entry for an event of this gateway (the key is the letter id, given at append)."""
+        """A log entry for an event of this gateway (the key is the letter id, given at append);
+        `name`: the writer's, on a raw update's record (schemas/envelope.py NAME_HEADER)."""
         if type is not None and isinstance(payload, bytes):  # every Yjs/awareness update
             headers = raw_headers(
-                letter_id, type, firm=firm, user=user, conn=conn, gw=self.gateway_id
+                letter_id, type, firm=firm, user=user, conn=conn, gw=self.gateway_id, name=name
             )
             return Entry(payload, headers)
         event = new_event(

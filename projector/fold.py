@@ -23,6 +23,7 @@ from schemas import (
     CommentReopened,
     CommentReplied,
     CommentResolved,
+    Envelope,
     Event,
     LetterCreated,
     SessionJoined,
@@ -60,6 +61,7 @@ def fold_letter(state: LetterState, items: Sequence[Item], doc_field: str) -> Ou
         _advance(state, item)
         if item.event.type == "doc.update":
             updates.append(_doc_update(item))
+            _name_writer(state, item.event.envelope)
             continue
         if updates and item.topic is Topic.LETTERS:
             # Updates fold in runs, but a letters event after them (a join naming their user)
@@ -94,6 +96,14 @@ def _advance(state: LetterState, item: Item) -> None:
     state.clock = max(state.clock, item.event.envelope.ts)
     if item.event.type not in ("doc.update", "awareness.update"):
         state.seen = [*state.seen, item.event.envelope.id][-SEEN_IDS:]
+
+
+def _name_writer(state: LetterState, env: Envelope) -> None:
+    """A REST write's record names its writer (schemas/envelope.py NAME_HEADER), who may never
+    join: their paragraphs in `recent` are named (they said "Someone"), as `creator_name` names
+    the initial content's. A join gives the colour, and its name wins, as for everyone else."""
+    if env.name and env.user not in state.users:
+        state.users[env.user] = {"name": env.name, "color": ""}
 
 
 def _doc_update(item: Item) -> DocUpdate:

@@ -1,7 +1,8 @@
 """The record envelope and the codec between events and log records.
 
 A record's key is the letter id; its headers carry the envelope (`type`, `v`, `id`, `firm`,
-`user`, `conn`, `gw`, `ts`); its value is raw Yjs bytes or a JSON payload model.
+`user`, `conn`, `gw`, `ts`, and an optional `name`); its value is raw Yjs bytes or a JSON
+payload model.
 """
 
 import time
@@ -15,6 +16,10 @@ from schemas.ids import uuid7
 
 Headers = Sequence[tuple[str, bytes]]
 HEADER_NAMES = ("type", "v", "id", "firm", "user", "conn", "gw", "ts")
+# Optional: the writer's display name on a `doc.update` of a writer who need not have joined the
+# letter (a REST write: gateway/live/writes.py), whom no `session.joined` names. Absent
+# elsewhere (older records, WebSocket updates: a join names their user).
+NAME_HEADER = "name"
 MAX_KEY_BYTES = 256
 
 
@@ -32,10 +37,14 @@ class Envelope:
     id: str = field(default_factory=uuid7)
     ts: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
     v: int = 0  # 0 = the current version of `type`
+    name: str = ""  # NAME_HEADER, "" when absent
 
     def headers(self) -> list[tuple[str, bytes]]:
         v = self.v or EVENT_TYPES[self.type].version
-        return _headers(self.type, v, self.id, self.firm, self.user, self.conn, self.gw, self.ts)
+        found = _headers(self.type, v, self.id, self.firm, self.user, self.conn, self.gw, self.ts)
+        if self.name:
+            found.append((NAME_HEADER, self.name.encode()))
+        return found
 
 
 def _headers(
@@ -110,9 +119,17 @@ def encode_event(event: Event) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
 
 
 def raw_headers(
-    letter_id: str, type: str, *, firm: str, user: str, conn: str = "", gw: str = ""
+    letter_id: str,
+    type: str,
+    *,
+    firm: str,
+    user: str,
+    conn: str = "",
+    gw: str = "",
+    name: str = "",
 ) -> list[tuple[str, bytes]]:
-    """The headers encode_event(new_event(...)) gives a raw-bytes event, without the objects.
+    """The headers encode_event(new_event(...)) gives a raw-bytes event, without the objects
+    (`name`: NAME_HEADER, left out when empty).
 
     The gateway logs every Yjs and awareness update this way: building the Event and Envelope
     dataclasses per update was a visible share of its CPU under load.
@@ -127,7 +144,10 @@ def raw_headers(
         raise ValueError(f"letter id must be 1..{MAX_KEY_BYTES} UTF-8 bytes")
     event_id = uuid7()  # the same order as Envelope's defaults: id, then ts
     ts = time.time_ns() // 1_000_000
-    return _headers(type, spec.version, event_id, firm, user, conn, gw, ts)
+    found = _headers(type, spec.version, event_id, firm, user, conn, gw, ts)
+    if name:
+        found.append((NAME_HEADER, name.encode()))
+    return found
 
 
 def decode_record(key: bytes | None, value: bytes | None, headers: Headers) -> Event:
@@ -146,6 +166,8 @@ def decode_record(key: bytes | None, value: bytes | None, headers: Headers) -> E
             found["gw"].decode(),
         )
         v, ts = int(found["v"]), int(found["ts"])
+        # Optional, and only a name: bytes that are not UTF-8 do not cost the record its event.
+        writer = found[NAME_HEADER].decode(errors="replace") if NAME_HEADER in found else ""
     except KeyError:
         missing = [name for name in HEADER_NAMES if name not in found]
         raise EventDecodeError(f"missing envelope headers: {', '.join(missing)}") from None
@@ -160,7 +182,7 @@ def decode_record(key: bytes | None, value: bytes | None, headers: Headers) -> E
         raise EventDecodeError(f"unknown event type {type_!r}")
     if v > spec.version or v < 1:
         raise EventDecodeError(f"{spec.type} schema version {v} is not supported")
-    envelope = Envelope(spec.type, firm, user, conn, gw, id_, ts, v)
+    envelope = Envelope(spec.type, firm, user, conn, gw, id_, ts, v, writer)
     payload: Payload | bytes
     if spec.model is None:
         payload = value or b""

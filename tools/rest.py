@@ -24,6 +24,8 @@ so is a database without the snapshotter's tables (lost and made again: "run mig
 A database the snapshotter has not folded the letter into yet (new, or rebuilt by the service
 itself, no marker) holds none of its history: history is then folded from the log, as without
 PostgreSQL, and versions answer 503 "not rebuilt yet", never an empty list passed off as whole.
+A letter it has folded whose creation row is gone from the audit trail (truncated by hand) has
+its history answer 503 naming the rebuild, not what rows are left.
 One it has folded has the rows of its records past the snapshotter's position folded on the spot
 on top of its audit trail (tools/history.py): a snapshotter behind hides no recent event.
 """
@@ -83,6 +85,11 @@ MISSING_TABLES = (
     " `steno-collab migrate`, and the snapshotter rebuilds them from the log; a table dropped"
     " from a migrated one is not made again by it: rebuild the database from the log"
     ' (`steno-collab verify` names how; README "Rebuilding and auditing")'
+)
+AUDIT_LOST = (
+    "PostgreSQL holds this letter but not the audit row of its creation: its history rows were"
+    " removed by hand (a truncated table?); rebuild them from the log with `steno-collab"
+    " backfill snapshotter --letters {}` (every letter's: `--from-beginning --reset`)"
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 
@@ -220,7 +227,8 @@ def auditor_router(
             # Worded as the app words FastAPI's own 422s (gateway.api.responses).
             raise HTTPException(422, f"invalid request: query.after: {exc}") from exc
         # Asked before the read: a letter found then has its rows up to its creation at least.
-        source = src if await _reached(src.pg, letter_id) else log_only
+        reached = await _reached(src.pg, letter_id)
+        source = src if reached else log_only
         try:
             entries, following = await histories.page(
                 source,
@@ -233,7 +241,13 @@ def auditor_router(
             )
         except histories.Backwards as exc:
             raise HTTPException(400, exc.phrased("since", "until")) from exc
+        # Asked before the rebuild marker (`_whole`), which names a rebuild emptying the rows.
+        wiped = source is src and src.pg is not None and not await _creation_row(src.pg, letter_id)
         await _whole(src, letter_id)  # (no PostgreSQL: the page was folded from the log, whole)
+        if wiped:
+            raise HTTPException(
+                503, AUDIT_LOST.format(letter_id), {"Retry-After": str(REBUILD_RETRY_S)}
+            )
         if following is not None:
             response.headers.update(pages.next_page(request.url, following.encode(), limit))
         return [e.to_json() for e in entries]
@@ -368,6 +382,20 @@ def _pg(src: Sources) -> Any:
 async def _reached(pg: Any, letter_id: str) -> bool:
     """Whether PostgreSQL holds the letter (without PostgreSQL nothing is to be waited for)."""
     return pg is None or await read.has_letter(pg, letter_id)
+
+
+async def _creation_row(pg: Any, letter_id: str) -> bool:
+    """Whether `collaboration` holds the letter's `letter.created` row: the snapshotter commits
+    it with the `letters` row (`_reached`), and only a rebuild (its marker: `_whole`) removes
+    both, so a letter reached without it lost its rows by hand. Two index lookups: the letters
+    row names the record (the table's unique key), whatever the letter's count of rows."""
+    found = await pg.fetchval(
+        "SELECT 1 FROM letters l JOIN collaboration c ON c.log_topic = l.log_topic"
+        " AND c.log_partition = l.log_partition AND c.log_offset = l.log_offset"
+        " AND c.change_type = 'letter.created' WHERE l.letter_id = $1",
+        letter_id,
+    )
+    return found is not None
 
 
 async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) -> bool:

@@ -36,10 +36,11 @@ from gateway.context import Context
 from gateway.errors import (
     MALFORMED,
     SLOW_CONSUMER,
+    TRY_AGAIN_LATER,
     Refused,
 )
 from gateway.inbound import Inbound
-from gateway.live.buckets import TokenBucket
+from gateway.live.buckets import TokenBucket, user_key
 from gateway.live.pacing import FrameRate, Paced, waiting_task
 from gateway.live.room import Room
 from gateway.live.session import Session
@@ -62,6 +63,7 @@ STATE_REQUESTS = ("sync_step1", "query_awareness")
 SYNC_STEP2, SYNC_UPDATE = b"\x00\x01", b"\x00\x02"  # y-protocols' sync message subtypes
 # A client sending updates past holes gets our step 1 at most this often (`_ask_for_hole`).
 GAP_STEP1_S = 1.0
+Admitted = tuple[int, int]  # what `admit_update` charged: (update bytes, item splits' cost)
 
 
 class Socket(Protocol):
@@ -76,6 +78,7 @@ class Socket(Protocol):
 
 class Connection:
     hocuspocus_sync = False  # y-websocket's handshake (gateway/live/room.py, Peer)
+    author = ""  # its records' user is named by its session.joined (Peer)
 
     def __init__(
         self,
@@ -450,8 +453,11 @@ class Connection:
             spans = room.shape.deleted_spans
             size = charged(msg.info, len(msg.body), spans) if answers else len(msg.body)
             clients, unknown = admit_update(room, self.claims, budget, used, msg.info, size)
+            admitted = size, msg.info.split_cost
             if unknown:
-                return self._claim(room, data, unknown)
+                return self._claim(room, data, unknown, admitted)
+            self._deliver_admitted(room, msg, clients, admitted)
+            return None
         self._deliver(room, msg, clients)
         return None
 
@@ -490,13 +496,41 @@ class Connection:
     def _deliver(self, room: Room, msg: Inbound, clients: list[int] | None = None) -> None:
         room.receive(self, msg, clients)
 
-    async def _claim(self, room: Room, data: bytes, unknown: list[int]) -> None:
+    def _deliver_admitted(
+        self, room: Room, msg: Inbound, clients: list[int] | None, admitted: Admitted
+    ) -> None:
+        """An update `admit_update` charged `admitted` for: given back if the room refuses it
+        before taking it (another user's client id, the document's cap, pycrdt), as a REST
+        write's is. Not after a resync's refusal (TRY_AGAIN_LATER: Room._resync_together may
+        have taken or held a part of it, and copied the letter to check it): charged as sent."""
+        try:
+            self._deliver(room, msg, clients)
+        except Refused as refusal:
+            if refusal.code != TRY_AGAIN_LATER:
+                self._refund(admitted)
+            raise
+
+    def _refund(self, admitted: Admitted) -> None:
+        size, split_cost = admitted
+        self.update_budget.refund(size)
+        if split_cost:
+            self.ctx.split_cost.refund(user_key(self.claims), split_cost)
+
+    async def _claim(self, room: Room, data: bytes, unknown: list[int], admitted: Admitted) -> None:
         """Ask Redis who owns the client ids this update uses first (gateway/live/ownership.py),
-        then check the update again: the letter may have changed while we waited."""
-        await room.owners.resolve(unknown, self.claims.sub)
-        if self.closing is not None:  # the room failed while we waited
-            return
-        self._deliver(room, inbound.decode(data, self.ctx.limits, room.shape))
+        then check the update again: the letter may have changed while we waited. Refused (or
+        dropped: the room failed, the connection closed) before the room took it, the charge
+        of `admit_update` is given back."""
+        try:
+            await room.owners.resolve(unknown, self.claims.sub)
+            if self.closing is not None:  # the room failed while we waited
+                self._refund(admitted)
+                return
+            msg = inbound.decode(data, self.ctx.limits, room.shape)
+        except BaseException:
+            self._refund(admitted)
+            raise
+        self._deliver_admitted(room, msg, None, admitted)
 
     def _deliver_waiting(self, msg: Inbound) -> None:
         """A message that waited for its budget (gateway/live/pacing.py)."""

@@ -54,6 +54,9 @@ class Peer(Protocol):
     # joins, our step 2 and then our step 1 in answer to its step 1, and its step 2 acknowledged
     # like an update. Its providers count every acknowledgement (2.x and 3.x below 0 too).
     hocuspocus_sync: bool
+    # The name its doc.update records carry: a REST writer's, whom no session.joined names
+    # (gateway/live/writes.py); "" for a connection, which its join names.
+    author: str
 
     @property
     def claims(self) -> Claims: ...
@@ -517,6 +520,7 @@ class Room:
             user=conn.claims.sub,
             conn=conn.id,
             type=type_,
+            name=conn.author,
         )
 
 

@@ -54,6 +54,9 @@ class Writer:
 
     def __init__(self, claims: Claims) -> None:
         self.id, self.claims, self.joined_at = uuid7(), claims, time.monotonic()
+        # Its doc.update records name it: a backend never joins, and the projector names the
+        # paragraphs it writes in `recent:<id>` from this (else "Someone" on editors' pages).
+        self.author = claims.name
         self.client_ids: set[int] = set()
         self.logged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

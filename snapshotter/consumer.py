@@ -65,6 +65,14 @@ class Snapshotter:
         self.metrics = Metrics() if metrics is None else metrics
         # Read at scrape time (the metrics thread; len() of a dict is atomic): free here.
         self.metrics.cached_letters.set_function(lambda: len(self.folder.letters))
+        self.metrics.letters_pending.set_function(self._count_pending)
+
+    def _count_pending(self) -> int:
+        """Cached letters whose document held pending parts when last looked (each update and
+        save looks: `LetterDocument.pending`), at a scrape, in the metrics thread: `list()`
+        copies the cache in one step under the GIL (no Python code runs while it iterates), so
+        the fold cannot change it midway; nothing is counted per update."""
+        return sum(1 for state in list(self.folder.letters.values()) if state.doc.pending)
 
     async def run(self, partitions: Collection[int] | None = None) -> None:
         """Consume `partitions` (default: all) until cancelled; raises on a store failure,

@@ -119,6 +119,11 @@ class LetterDocument:
         self._moved = MovedText()  # emptied for each transaction
         self._errors: list[Exception] = []
         self.dropped = 0  # pending parts the last `apply` dropped (`_retry`)
+        # Whether the document held pending parts when last looked (`_unsettle`: each update
+        # that may have left some, through `_reload`, and each save): what
+        # `snapshotter_letters_pending` counts. A loaded state is looked at by its first update
+        # or save, not at the load (a document only rendered never looks).
+        self.pending = False
         self._load(state)
 
     def _load(self, state: bytes) -> None:
@@ -246,7 +251,7 @@ class LetterDocument:
 
     def _unsettle(self) -> None:
         self._unsettled = pending_parts(self._doc, self._unsettled)
-        self._gapped = bool(self._unsettled)
+        self._gapped = self.pending = bool(self._unsettled)
 
     def _settle(self, update: bytes, pending: list[bytes] | None) -> None:
         """While the document holds parts of updates that wait on a missing one (skipped:

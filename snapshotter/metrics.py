@@ -58,6 +58,14 @@ class Metrics(MetricsServer):
         self.cached_letters = Gauge(
             "snapshotter_cached_letters", "Letters' working states held in memory", registry=r
         )
+        # Read at each scrape (snapshotter.consumer sets the function), as the gateway's
+        # `gateway_letters_pending`: each update of such a letter costs a save and a load of it.
+        self.letters_pending = Gauge(
+            "snapshotter_letters_pending",
+            "Cached letters whose document held pending parts (updates waiting on a missing"
+            " dependency) at its last update or save",
+            registry=r,
+        )
 
     def committed(self, out: BatchOutput, *, batch: bool) -> None:
         """Count a commit's rows; `batch`: it moved its partition's position."""

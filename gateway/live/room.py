@@ -86,9 +86,10 @@ class Room:
         # Bytes of the loaded state plus every update accepted since: an upper bound of the
         # document's size (deletions are not subtracted) that costs nothing to keep.
         self.size = 0
-        # What of the loaded state the document holds pending (gateway/live/loader.py): sent
-        # with every sync step 2, so a peer holds it pending too and integrates it when the
-        # update it waits for arrives, as this document does.
+        # What of the loaded state, and of the updates heard from the log since (`apply_remote`),
+        # the document holds pending (gateway/live/loader.py): sent with every sync step 2, so a
+        # peer holds it pending too and integrates it when the update it waits for arrives, as
+        # this document does.
         self._unsettled: list[bytes] = []
         self.failed = False
         self.closing = False
@@ -471,6 +472,13 @@ class Room:
         if event.type == "doc.update" and isinstance(event.payload, bytes):
             self.shape.absorb(event.payload)
             self.doc.apply_update(event.payload)
+            # One logged before what it builds on (a restored log, another writer: no gateway
+            # accepts one) stays pending, and `get_update()` leaves it out: kept as the loaded
+            # state's pending parts are, a peer joining before it settles gets it in its step 2
+            # (its text else lacks it until it reconnects). A look per remote update (~2 us, a
+            # state vector's clients more), as the snapshotter's per update: pycrdt exposes no
+            # pending state.
+            self._unsettled += pending_parts(self.doc, [event.payload])
             self.owners.learn(event.envelope.user, event.payload)
             self.size += len(event.payload)
             frame = binary_frame(outgoing.update(event.payload))
@@ -494,8 +502,9 @@ class Room:
         return with_pending(self.doc.get_update(vector), self.unsettled())
 
     def unsettled(self) -> list[bytes]:
-        """What of the loaded state the document still holds pending: looked at when a peer
-        asks and at a metrics scrape (`gateway_letters_pending`), not on every update."""
+        """What of the loaded state and the remote updates the document still holds pending:
+        looked at again when a peer asks and at a metrics scrape (`gateway_letters_pending`),
+        not on every update."""
         if self._unsettled:
             self._unsettled = pending_parts(self.doc, self._unsettled)
         return self._unsettled

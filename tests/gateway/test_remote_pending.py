@@ -1,0 +1,40 @@
+"""An update another instance's record brings (heard through the log, `Room.apply_remote`) that
+builds on one not logged yet stays pending in the room, where pycrdt's `get_update()` leaves it
+out: a peer joining meanwhile still gets it in its sync step 2, so its text is whole once the
+missing update arrives, and the letter counts in `gateway_letters_pending` until then."""
+
+from pycrdt import create_update_message
+
+from tests.gateway.harness import Running
+from tests.gateway.test_pending_load import _edits, _log
+from tests.gateway.test_two_gateways import pair  # noqa: F401  (the fixture: two on Kafka)
+from tests.support import eventually
+
+PENDING = "gateway_letters_pending"
+
+
+async def test_a_peer_joining_while_a_remote_update_is_pending_gets_it(
+    pair: tuple[Running, Running],  # noqa: F811
+) -> None:
+    a, b = pair
+    letter = await a.create_letter()
+    first, second = _edits("first ", "second")
+    bob = await b.client(letter, user="bob")  # b holds the letter
+    await bob.synced.wait()
+    # A record of a's (`_log` uses its producer's envelope) before what it builds on, as a
+    # restored log holds one: b applies it from the log, where it waits for "first ".
+    await _log(a, letter, second)
+    await eventually(lambda: second in bob.updates)  # relayed by b: bob holds it pending too
+    assert str(bob.text) == ""
+    assert (await b.metrics())[PENDING] == 1.0
+    cy = await b.client(letter, user="cy")  # joins while it is pending
+    await cy.synced.wait()
+    ann = await a.client(letter, user="ann")
+    await ann.synced.wait()
+    await ann.ws.send(create_update_message(first))  # the missing update, through a
+    await eventually(lambda: str(bob.text) == "first second")
+    await eventually(lambda: first in cy.updates)  # b relays it to cy as to bob
+    assert str(cy.text) == "first second"  # without the pending part: "first " for good
+    assert (await b.metrics())[PENDING] == 0.0
+    for client in (ann, bob, cy):
+        await client.close()

@@ -41,11 +41,22 @@ logger = logging.getLogger(__name__)
 # second (steno_collab/lock_restore.py WAKE_GAP_S) and restores in one read of the log (~1 s per
 # 200,000 records), so a retry this much later mostly finds it done.
 RETRY_S = 5
+# The header that says what these 503s mean, for clients (the web page) that act on it: their
+# detail is text for operators, free to change. Only these 503s carry it.
+UNAVAILABLE_HEADER = "Steno-Unavailable"
+RESTORING = "restoring"
 UNRESTORED = (
     "Redis may have lost its section locks and create claims (wiped, replaced or restarted):"
     " 503 until they are restored from the log (the gateways do it by themselves unless"
     " STENO_LOCKS_AUTO_RESTORE=false: then `steno-collab backfill locks`)"
 )
+
+
+def refusal_headers() -> dict[str, str]:
+    """The headers of an `UNRESTORED` 503: when to come back, and what it means."""
+    return {"Retry-After": str(RETRY_S), UNAVAILABLE_HEADER: RESTORING}
+
+
 # Lua defining `running_id()`: the running Redis process's run_id, from INFO (a ~1 KB reply:
 # fine per grant of a free section, keyed create or release of a lock Redis lacks; never put it
 # in a per-update or renewal script).

@@ -444,7 +444,7 @@ async def _claim(redis: Any, key: str, mine: Claim, ttl_s: int, gate: Gate | Non
     except LogError as exc:
         raise log_unavailable_error() from exc
     except restored.Unrestored:
-        raise HTTPException(503, restored.UNRESTORED, retry_after(restored.RETRY_S)) from None
+        raise HTTPException(503, restored.UNRESTORED, restored.refusal_headers()) from None
 
 
 def _key(redis: Any, claims: Claims, header: str) -> str:

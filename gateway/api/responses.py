@@ -41,7 +41,14 @@ WHY = {
 _RETRY_AFTER = {
     429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
     503: {
-        "Retry-After": {"description": "seconds to wait, when known", "schema": {"type": "string"}}
+        "Retry-After": {"description": "seconds to wait, when known", "schema": {"type": "string"}},
+        # gateway/restored.py: what a client acts on, rather than the detail's operator text.
+        "Steno-Unavailable": {
+            "description": "`restoring` when Redis lost its section locks and create claims and"
+            " the gateways are restoring them from the log (come back after `Retry-After`);"
+            " absent on other 503s",
+            "schema": {"type": "string", "enum": ["restoring"]},
+        },
     },
 }
 

@@ -174,8 +174,8 @@ class Locks:
         except LogError as exc:
             raise log_unavailable() from exc
         except restored.Unrestored:
-            retry = {"Retry-After": str(restored.RETRY_S)}
-            raise CollabError(503, restored.UNRESTORED, headers=retry) from None
+            refused = restored.refusal_headers()
+            raise CollabError(503, restored.UNRESTORED, headers=refused) from None
 
     async def _look(self) -> None:
         """The marker looked at (one INFO): what `_own` compares from now on if it names the
@@ -185,8 +185,7 @@ class Locks:
         seen = await restored.seen(self.redis)
         if seen is None:
             self.collab.ctx.wake_restore()
-            retry = {"Retry-After": str(restored.RETRY_S)}
-            raise CollabError(503, restored.UNRESTORED, headers=retry)
+            raise CollabError(503, restored.UNRESTORED, headers=restored.refusal_headers())
         self._seen = seen
 
     async def _own(self, script: str, keys: tuple[str, ...], *args: Any) -> int:

@@ -12,6 +12,8 @@ export class ApiError extends Error {
     readonly data: Record<string, unknown> = {},
     /** Seconds to wait before asking again (Retry-After of a 429 or 503), when the server said. */
     readonly retryAfter: number | null = null,
+    /** What a 503 means, when the server said (its `Steno-Unavailable` header). */
+    readonly unavailable: string | null = null,
   ) {
     super(message)
   }
@@ -163,13 +165,15 @@ function retryNow(response: Response, idempotent: boolean, wait503: boolean): nu
   return response.status === 429 || (idempotent && wait503) ? wait : null
 }
 
-// The gateway's operator text for a 503 while Redis's locks and create claims are restored
-// (gateway/restored.py UNRESTORED: "... until they are restored from the log ...").
-const UNRESTORED = /restored/
+// The header the gateway marks a 503 with while Redis's locks and create claims are restored
+// from the log (gateway/restored.py `refusal_headers`). Not the detail: that is operators' text.
+// No fallback to it: the gateway serving this page sends the header.
+const UNAVAILABLE = 'Steno-Unavailable'
+const RESTORING = 'restoring'
 
 /** Whether `error` is the gateway's 503 while Redis's data is being restored after a wipe. */
 export function restoring(error: unknown): error is ApiError {
-  return error instanceof ApiError && error.status === 503 && UNRESTORED.test(String(error.data.detail ?? ''))
+  return error instanceof ApiError && error.status === 503 && error.unavailable === RESTORING
 }
 
 interface SendOptions {
@@ -248,10 +252,11 @@ export class Api {
       )
     }
     const wait = retryAfter(response)
-    if (response.status === 503 && UNRESTORED.test(message)) {
+    const unavailable = response.status === 503 ? response.headers.get(UNAVAILABLE) : null
+    if (unavailable === RESTORING) {
       // Still restoring after the retries: the user's words, not the operator's.
       const when = wait === null ? 'in a moment' : `in ${Math.ceil(wait)} s`
-      throw new ApiError(503, `The server is restoring its data; try again ${when}.`, data, wait)
+      throw new ApiError(503, `The server is restoring its data; try again ${when}.`, data, wait, unavailable)
     }
     throw new ApiError(response.status, message, data, wait)
   }

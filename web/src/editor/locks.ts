@@ -34,6 +34,7 @@ import { afterQuiet, h, replaceChildren } from '../dom'
 import type { AppMessage } from './appchannel'
 import { userColor, WRITER_ROLES } from './collab'
 import { showLocks, type Lock } from './lock-marks'
+import { forgetUnlock, rememberUnlock, sendLostUnlocks } from './lost-unlocks'
 import { sectionAt, sectionIds } from './sections'
 
 const TICK_MS = 5_000
@@ -183,7 +184,7 @@ export function sectionLocks(
     } catch (error) {
       if (mine !== asked) return // a newer ask answers for the list
       const wait = error instanceof ApiError && error.status === 503 ? error.retryAfter : null
-      // The gateway's words for it (gateway/restored.py UNRESTORED); else busy for a moment.
+      // The gateway marks it (Steno-Unavailable: restoring, `isRestoring`); else busy for a moment.
       restoring = wait !== null && isRestoring(error)
       const what = restoring ? 'Locks are being restored' : 'The server is busy'
       if (error instanceof NotAvailable) say('Locks are not available on this server.')
@@ -307,12 +308,12 @@ export function sectionLocks(
     const gone = [...wanted].filter((section) => !present.has(section))
     for (const section of gone) {
       wanted.delete(section) // not renewed any more: it lapses even if the release fails
+      letGo(section)
       if (locks.get(section)?.holder.id === self) locks.delete(section)
       const why = section.startsWith('paragraph ')
         ? 'the letter has no such paragraph any more'
         : 'its heading was renamed or removed'
       say(`Your lock on “${section}” was released: ${why}. Lock the section again.`)
-      void api.unlock(letterId, section).catch(() => undefined)
     }
     if (gone.length) changed()
   }
@@ -337,16 +338,29 @@ export function sectionLocks(
   }
   window.addEventListener('online', onOnline)
 
+  /** A release nobody waits for (the page goes, the section went): remembered until its
+   * answer is seen, else sent again by the user's next letter page (lost-unlocks.ts). */
+  function letGo(section: string, keepalive = false): void {
+    const expiresAt = locks.get(section)?.expiresAt ?? 0
+    if (locks.get(section)?.holder.id === self && expiresAt > Date.now())
+      rememberUnlock(session.claims, { letter: letterId, section, expiresAt })
+    const done = (): void => forgetUnlock(session.claims, letterId, section)
+    void api.unlock(letterId, section, keepalive).then(done, (error: unknown) => {
+      if (error instanceof ApiError && error.status === 404) done() // it had lapsed
+    })
+  }
+
   const releaseAll = (): void => {
     for (const section of wanted) {
+      letGo(section, true)
       locks.delete(section)
-      void api.unlock(letterId, section, true).catch(() => undefined) // best effort: it expires anyway
     }
     wanted.clear()
   }
   window.addEventListener('pagehide', releaseAll)
   render()
   void refresh()
+  void sendLostUnlocks(api, session.claims) // what an earlier page let go but may not have
 
   return {
     element,

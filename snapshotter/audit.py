@@ -4,7 +4,8 @@ Edits are coalesced per session per burst: a connection's updates join its open 
 each arrives within `window_ms` of the burst's last update, so two sessions of one user typing at
 once (two tabs, a laptop and a phone) are two bursts, each row naming its connection
 (`conn_id`). Updates made outside a session the letter holds (REST writes, each request its own
-connection id) coalesce per user, with no `conn_id`. Time is the log's record timestamp,
+connection id) coalesce per user, with no `conn_id`, named by their records' `name` header (a REST
+writer may never join: no `session-start` row names them). Time is the log's record timestamp,
 never the wall clock, and an open burst is part of the persisted letter state, so a replay or a
 restart after a crash produces the same rows. A burst closes, deterministically, when:
 the same session edits after the window; any later record of the letter is past the window;
@@ -67,6 +68,7 @@ class Burst:
     formatted: int = 0
     user: str = ""
     conn: str | None = None
+    name: str = ""  # outside a session: the writer's, from its first named record
 
     @property
     def key(self) -> str:
@@ -98,6 +100,8 @@ class Burst:
             data["formatted"] = self.formatted
         if self.conn is not None:
             data["conn"] = self.conn
+        if self.name:  # only when set: states saved before it load as unnamed
+            data["name"] = self.name
         return data
 
     @classmethod
@@ -124,10 +128,17 @@ class Bursts:
             self.open[burst.key] = burst
 
     def edit(
-        self, user: str, offset: int, ts_ms: int, delta: EditDelta, conn: str | None = None
+        self,
+        user: str,
+        offset: int,
+        ts_ms: int,
+        delta: EditDelta,
+        conn: str | None = None,
+        name: str = "",
     ) -> Burst | None:
-        """Add an edit of `user` in session `conn` (None: outside one); return that session's
-        previous burst when this edit starts a new one."""
+        """Add an edit of `user` in session `conn` (None: outside one), its record naming the
+        writer `name` (""; none); return that session's previous burst when this edit starts a
+        new one."""
         key = burst_key(user, conn)
         current = self.open.get(key)
         closed = None
@@ -136,6 +147,8 @@ class Bursts:
         if current is None:
             current = self.open[key] = Burst(offset, offset, ts_ms, ts_ms, user=user, conn=conn)
         current.add(offset, ts_ms, delta)
+        if name and not current.name:
+            current.name = name
         return closed
 
     def expire(self, now_ms: int) -> list[tuple[str, Burst]]:
@@ -160,9 +173,10 @@ class Bursts:
 def edit_row(
     letter_id: str, topic: str, partition: int, user: str, burst: Burst, *, initial: bool = False
 ) -> AuditRow:
-    """A burst's row. `formatted`, `initial` and `conn_id` (the session's connection) are in
-    change_data only when set, so rows without them are those written before they existed (or,
-    for `conn_id`, edits outside a session)."""
+    """A burst's row. `formatted`, `initial`, `conn_id` (the session's connection) and `name`
+    (the writer's, for edits outside a session) are in change_data only when set, so rows
+    without them are those written before they existed (or, for `conn_id`, edits outside a
+    session; for `name`, edits in one, or by records that carry none)."""
     data: Json = {
         "inserted": burst.inserted,
         "deleted": burst.deleted,
@@ -178,5 +192,7 @@ def edit_row(
         data["initial"] = True
     if burst.conn is not None:
         data["conn_id"] = burst.conn
+    if burst.name:
+        data["name"] = burst.name
     position = Position(topic, partition, burst.first_offset)
     return AuditRow(letter_id, user, "edit", data, burst.start_ms, position)

@@ -410,7 +410,8 @@ class Folder:
         # `letter.created`, made in the same request (their ids' times): the content it was
         # created with, appended with it; not a backend's first update hours later.
         if len(state.recent_ids) == 2 and _same_request(*state.recent_ids):
-            burst = Burst(record.offset, record.offset, record.timestamp, record.timestamp)
+            at = record.timestamp
+            burst = Burst(record.offset, record.offset, at, at, name=event.envelope.name)
             burst.add(record.offset, record.timestamp, delta)
             row = edit_row(state.letter_id, state.topic, state.partition, user, burst, initial=True)
             out.audit.append(row)
@@ -419,7 +420,12 @@ class Folder:
             conn = event.envelope.conn
             session = state.sessions.get(conn)
             in_session = conn if session is not None and session.user == user else None
-            closed = state.bursts.edit(user, record.offset, record.timestamp, delta, in_session)
+            # Outside a session (a REST write: its writer may never join) the record names its
+            # writer (NAME_HEADER); a session's rows are named by its join, as the projector's.
+            name = "" if in_session is not None else event.envelope.name
+            closed = state.bursts.edit(
+                user, record.offset, record.timestamp, delta, in_session, name
+            )
             if closed is not None:
                 self._close(state, [(user, closed)], out)
         versions.record_update(state.versions, user, record.timestamp)

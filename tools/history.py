@@ -709,10 +709,12 @@ def describe(entry: Entry, full: bool = False, below: list[tuple[str, str]] | No
         counts = f"+{d.get('inserted', 0)} -{d.get('deleted', 0)} characters"
         if d.get("formatted"):
             counts += f", formatted {d['formatted']}"
+        # A REST writer's rows name them (they may have no `session-start` row to): "(name)".
+        named = f" ({d['name']})" if isinstance(d.get("name"), str) and d["name"] else ""
         if d.get("initial"):  # the content the letter was created with
-            return f"created the content: {counts} in paragraph(s) {where}"
+            return f"created the content{named}: {counts} in paragraph(s) {where}"
         span = f"{d.get('updates', 0)} updates, {secs:.1f} s"
-        return f"edited: {counts} in paragraph(s) {where} ({span}){_session(d)}"
+        return f"edited{named}: {counts} in paragraph(s) {where} ({span}){_session(d)}"
     if kind == "letter.created":
         return f"created the letter {quoted('title', d.get('title', ''))}"
     if kind == "session-start":

@@ -25,7 +25,8 @@ A database the snapshotter has not folded the letter into yet (new, or rebuilt b
 itself, no marker) holds none of its history: history is then folded from the log, as without
 PostgreSQL, and versions answer 503 "not rebuilt yet", never an empty list passed off as whole.
 A letter it has folded whose creation row is gone from the audit trail (truncated by hand) has
-its history answer 503 naming the rebuild, not what rows are left.
+its history answer 503 naming the rebuild, not what rows are left; so do its versions when
+`letter_version` lacks one its saved working state counts (removed by hand).
 One it has folded has the rows of its records past the snapshotter's position folded on the spot
 on top of its audit trail (tools/history.py): a snapshotter behind hides no recent event.
 """
@@ -90,6 +91,12 @@ AUDIT_LOST = (
     "PostgreSQL holds this letter but not the audit row of its creation: its history rows were"
     " removed by hand (a truncated table?); rebuild them from the log with `steno-collab"
     " backfill snapshotter --letters {}` (every letter's: `--from-beginning --reset`)"
+)
+VERSIONS_LOST = (
+    "PostgreSQL holds this letter's working state as of version {} but not every version up to"
+    " it: its version rows were removed by hand (a truncated table?); rebuild them from the log"
+    " with `steno-collab backfill snapshotter --letters {}` (every letter's:"
+    " `--from-beginning --reset`)"
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 
@@ -290,8 +297,14 @@ def auditor_router(
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:
         if not await _reached(_pg(src), letter_id):  # 503 whatever the tables hold: not read
             await _whole(src, letter_id, reached=False)
+        # Before the list: every version the state counts is committed by then (`_counted`).
+        counted = await _counted(src.pg, letter_id)
         rows = await read.list_versions(src.pg, letter_id)
         await _whole(src, letter_id)
+        if sum(1 for n, _, _ in rows if n <= counted) < counted:
+            raise HTTPException(
+                503, VERSIONS_LOST.format(counted, letter_id), {"Retry-After": str(REBUILD_RETRY_S)}
+            )
         return [
             {"version_number": n, "created_at": iso_of(at), "change_data": data}
             for n, at, data in rows
@@ -396,6 +409,20 @@ async def _creation_row(pg: Any, letter_id: str) -> bool:
         letter_id,
     )
     return found is not None
+
+
+async def _counted(pg: Any, letter_id: str) -> int:
+    """The letter's versions as its saved working state counts them (0: none, or no state). The
+    snapshotter saves the state with each version it cuts, in the version's transaction, and
+    writes none ahead of its commits, so versions 1..N are in `letter_version` whenever the state
+    says N: only a rebuild (its marker: `_whole`) or a hand removes them. A letter may have no
+    versions at all; its state then says 0, and no list is refused. One primary-key lookup."""
+    found = await pg.fetchval(
+        "SELECT (state->'versions'->>'last_number')::int FROM snapshotter_letter_state"
+        " WHERE letter_id = $1",
+        letter_id,
+    )
+    return int(found or 0)
 
 
 async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) -> bool:

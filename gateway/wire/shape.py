@@ -204,6 +204,20 @@ class DocShape:
         self.commit(info)
         return info
 
+    def absorb_whole(self, update: bytes, limits: Limits = STATE_LIMITS) -> bool:
+        """`absorb`, and whether the update surely integrates whole into a document that holds
+        what this shape holds and nothing pending: not if a struct follows a hole in its
+        client's clocks or refers to what neither has (of unknown depth), or a deletion reaches
+        past them. Cheap (what the check found): no look at the document."""
+        info = _check(update, scan_update(update, limits), limits, self, Missing.UNKNOWN)
+        gap = any(first > self.known_clock(client) for client, first, _ in info.blocks)
+        self.commit(info)
+        return not (
+            gap
+            or any(code >> 7 == _UNKNOWN_DEPTH for *_, code in info.runs)
+            or any(at + n > self.known_clock(client) for client, at, n in info.deletes)
+        )
+
     def items_of(self, client: int) -> ClientItems:
         return self._items.get(client, _NO_ITEMS)
 

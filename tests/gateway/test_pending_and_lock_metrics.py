@@ -55,6 +55,29 @@ async def test_a_letter_counts_while_its_document_holds_a_pending_update(gw: Run
         await client.close()
 
 
+async def test_a_scrape_looks_within_its_budget_least_recently_looked_first(
+    gw: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look at a letter's pending parts costs up to ms (thousands of Yjs clients): a scrape
+    spends at most `PENDING_LOOK_S` of the event loop on them (re-read RR: every held letter
+    looked at every scrape), the rest counting as last looked, until a later scrape's turn."""
+    from gateway.live import rooms
+
+    letter, missing, whole = await _letter_with_a_pending_update(gw)
+    bob = await gw.client(letter, user="bob")
+    await bob.synced.wait()
+    ann = await gw.client(letter, user="ann")
+    await ann.synced.wait()
+    await ann.ws.send(create_update_message(missing))  # settles it
+    await eventually(lambda: str(bob.text) == whole)
+    monkeypatch.setattr(rooms, "PENDING_LOOK_S", 0.0)  # no time for a look this scrape
+    assert await _pending(gw) == 1.0  # as last looked
+    monkeypatch.setattr(rooms, "PENDING_LOOK_S", 0.01)
+    assert await _pending(gw) == 0.0
+    for client in (ann, bob):
+        await client.close()
+
+
 async def test_a_letter_unloaded_counts_no_more(stores: Running) -> None:
     letter, _, _ = await _letter_with_a_pending_update(stores)
     bob = await stores.client(letter, user="bob")

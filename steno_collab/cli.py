@@ -44,3 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     exit_refusing(
         f"steno-collab {args.command}", lambda: args.func(args), models, (LogConfigError,)
     )
+
+
+if __name__ == "__main__":  # `python -m steno_collab.cli`, as `python -m steno_collab`
+    main()

@@ -258,9 +258,11 @@ def test_token_help_shows_its_defaults(call: Call) -> None:
     assert "(default: editor)" in out and "(default: 3600)" in out
 
 
-def test_python_m_runs_the_cli() -> None:
+@pytest.mark.parametrize("module", ["steno_collab", "steno_collab.cli"])
+def test_python_m_runs_the_cli(module: str) -> None:
+    """Either module (re-read RM: `python -m steno_collab.cli dev` exited 0 having run nothing)."""
     done = subprocess.run(
-        [sys.executable, "-m", "steno_collab", "token", "--help"],
+        [sys.executable, "-m", module, "token", "--help"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

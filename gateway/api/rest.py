@@ -201,8 +201,13 @@ async def create_letter(
             entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
             if update:
                 entries.append(
-                    ctx.entry(
-                        letter_id, update, firm=body.firm_id, user=claims.sub, type="doc.update"
+                    ctx.entry(  # named as a REST write is: the audit's initial row
+                        letter_id,
+                        update,
+                        firm=body.firm_id,
+                        user=claims.sub,
+                        type="doc.update",
+                        name=claims.name,
                     )
                 )
             # Landing after a 504, this instance knows it at once.

@@ -207,10 +207,12 @@ class DocShape:
     def absorb_whole(self, update: bytes, limits: Limits = STATE_LIMITS) -> bool:
         """`absorb`, and whether the update surely integrates whole into a document that holds
         what this shape holds and nothing pending: not if a struct follows a hole in its
-        client's clocks or refers to what neither has (of unknown depth), or a deletion reaches
-        past them. Cheap (what the check found): no look at the document."""
-        info = _check(update, scan_update(update, limits), limits, self, Missing.UNKNOWN)
-        gap = any(first > self.known_clock(client) for client, first, _ in info.blocks)
+        client's clocks (before its block, or a Skip of a merged update) or refers to what
+        neither has (of unknown depth), or a deletion reaches past them. Cheap (what the check
+        found): no look at the document."""
+        scan = scan_update(update, limits)
+        gap = _past_hole(scan, self) is not None  # a Skip inside a block too (re-read RR2)
+        info = _check(update, scan, limits, self, Missing.UNKNOWN)
         self.commit(info)
         return not (
             gap

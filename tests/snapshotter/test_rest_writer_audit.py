@@ -122,3 +122,32 @@ def test_a_sessions_rows_and_older_records_stay_unnamed() -> None:
     burst = Burst(0, 0, 0, 0, user="backend", name=NAME)
     assert Burst.from_json(burst.to_json()) == burst
     assert "name" not in Burst(0, 0, 0, 0, user="alice").to_json()
+
+
+async def test_a_letter_created_with_content_names_its_creator_on_the_initial_row(
+    make_settings: Callable[..., Settings], elog: EmbeddedLog
+) -> None:
+    """The create's own `doc.update` (its content) carries the creator's name as a REST write's
+    does (re-read RR2: its initial row had none, the backend shown by its user id)."""
+    settings = make_settings()
+    async with running_gateway(settings, log=elog) as gw:
+        token = gw.token(user="backend", role="service", name=NAME)
+        async with httpx.AsyncClient(base_url=gw.http, timeout=30) as http:
+            created = await http.post(
+                "/v1/letters",
+                json={"firm_id": "firm-a", "title": "T", "content": "Dear Sir,"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert created.status_code == 201, created.text
+        letter = created.json()["letter_id"]
+    await snapshot_all(settings, elog)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        stored = await conn.fetch(
+            "SELECT user_id, change_data->>'name' AS name FROM collaboration"
+            " WHERE letter_id = $1 AND change_type = 'edit' AND change_data ? 'initial'",
+            letter,
+        )
+    finally:
+        await conn.close()
+    assert [(r["user_id"], r["name"]) for r in stored] == [("backend", NAME)]

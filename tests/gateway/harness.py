@@ -37,6 +37,17 @@ from snapshotter.migrate import migrate
 from tests.support import bound_socket, eventually
 
 
+def metric_samples(text: str) -> dict[str, float]:
+    """Prometheus text as `name{label="value",...}` -> value, labels sorted by name."""
+    return {
+        sample.name
+        + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
+           if sample.labels else ""): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }  # fmt: skip
+
+
 @dataclass
 class Running:
     app: FastAPI
@@ -96,14 +107,7 @@ class Running:
     async def metrics(self) -> dict[str, float]:
         """The gateway's /metrics samples: `name{label="value",...}` -> value."""
         async with httpx.AsyncClient(base_url=self.http) as http:
-            text = (await http.get("/metrics")).text
-        return {
-            sample.name
-            + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
-               if sample.labels else ""): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }  # fmt: skip
+            return metric_samples((await http.get("/metrics")).text)
 
     async def two_editors(self) -> tuple[str, "YClient", "YClient"]:
         """A new letter with Alice and Bob editing it, both synced."""

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import httpx
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from eventlog.records import Log
 from gateway.auth_refusals import REASONS
@@ -15,18 +14,7 @@ from schemas.events import Topic, VersionSaved
 from schemas.settings import Settings
 from snapshotter.metrics import TABLES
 from snapshotter.metrics import Metrics as SnapshotterMetrics
-from tests.gateway.harness import running_gateway
-
-
-def _samples(text: str) -> dict[str, float]:
-    """`name{label="value",...}` -> value, as `Running.metrics` reads them."""
-    return {
-        sample.name
-        + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
-           if sample.labels else ""): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }  # fmt: skip
+from tests.gateway.harness import metric_samples, running_gateway
 
 
 async def test_a_fresh_gateway_lists_every_auth_refusal_reason_at_zero(tmp_path: Path) -> None:
@@ -35,7 +23,7 @@ async def test_a_fresh_gateway_lists_every_auth_refusal_reason_at_zero(tmp_path:
         text = (await http.get("/metrics")).text
     assert "# TYPE gateway_auth_refusals_total counter" in text
     zeros = {f'gateway_auth_refusals_total{{reason="{reason}"}}': 0.0 for reason in REASONS}
-    assert zeros.items() <= _samples(text).items()
+    assert zeros.items() <= metric_samples(text).items()
 
 
 async def test_a_refusal_counts_under_its_reason(tmp_path: Path) -> None:
@@ -57,14 +45,14 @@ async def test_a_requests_own_append_is_timed(tmp_path: Path) -> None:
         entry = ctx.entry("l1", VersionSaved(label="v"), firm="firm-a", user="u1")
         await append_confirmed(log, topic, b"l1", [entry], 5.0, metrics=metrics)
         await append_confirmed(log, topic, b"l1", [entry], 5.0)  # not timed: no metrics given
-    samples = _samples(metrics.render().decode())
+    samples = metric_samples(metrics.render().decode())
     assert samples[f'gateway_append_seconds_count{{topic="{topic}"}}'] == 1.0
 
 
 def test_the_snapshotters_tables_are_listed_from_start() -> None:
     text = generate_latest(SnapshotterMetrics().registry).decode()
     zeros = {f'snapshotter_rows_written_total{{table="{table}"}}': 0.0 for table in TABLES}
-    assert zeros.items() <= _samples(text).items()
+    assert zeros.items() <= metric_samples(text).items()
 
 
 async def test_a_rest_create_is_timed_as_one_log_transaction(tmp_path: Path) -> None:

@@ -1,13 +1,19 @@
 """Updates pycrdt decodes but yrs cannot integrate: a record past the gateway (a restored log,
 corruption). One struct whose parent is an item by ID; yrs refuses it (RuntimeError, 'block
 parent ... must be deleted or shared ref type') once that item exists and is not a type, and
-keeps it pending until then."""
+keeps it pending until then. And `saved_version`: such updates logged, folded, saved."""
 
+from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
+from eventlog.records import Log
+from schemas.envelope import new_event
+from snapshotter.consumer import Snapshotter
 from tests.preparse import lib0
+from tests.snapshotter.scripts import LetterScript, append, drain
 
 FIELD = "default"
 AUTHOR = 1  # the client id of `typed`'s author
@@ -58,3 +64,22 @@ def typing(client: int, seen: list[bytes], *texts: str) -> list[bytes]:
     for typed_text in texts:
         text.insert(len(str(text)), typed_text)
     return updates
+
+
+async def saved_version(
+    log: Log, snapshotter: Snapshotter, db: str, letter: str, edits: Sequence[tuple[bytes, str]]
+) -> str:
+    """Log `letter`'s creation, `edits` (update, user) as doc.update records in that order, and
+    a version alice saves; `snapshotter` folds them all. The saved version's content."""
+    s = LetterScript(letter)
+    updates = [
+        new_event(letter, data, firm=s.firm, user=user, type="doc.update") for data, user in edits
+    ]
+    await append(log, snapshotter.topic, [s.created(), *updates, s.save("alice", "v")])
+    await drain(snapshotter, log)
+    conn = await asyncpg.connect(db)
+    try:
+        sql = "SELECT content FROM letter_version WHERE letter_id = $1"
+        return str(await conn.fetchval(sql, letter))
+    finally:
+        await conn.close()

@@ -11,12 +11,9 @@ from pycrdt import Doc
 
 from eventlog.embedded import EmbeddedLog
 from projector.document import DocUpdate, fold_document
-from schemas.envelope import new_event
 from snapshotter.consumer import Snapshotter
 from snapshotter.document import LetterDocument
-from tests.snapshotter.conftest import LETTERS
-from tests.snapshotter.forged import FIELD, forged, typed, typing
-from tests.snapshotter.scripts import LetterScript, append, drain
+from tests.snapshotter.forged import FIELD, forged, saved_version, typed, typing
 from tools import verify
 from tools.sources import Sources
 
@@ -41,26 +38,10 @@ async def test_forged_then_good_in_one_batch(
     letter = "L-rr2"
     hello, _ = typed(0)
     (bob,) = typing(2, [hello], "X")
-    s = LetterScript(letter)
-
-    def update(data: bytes, user: str) -> Any:
-        return new_event(letter, data, firm=s.firm, user=user, type="doc.update")
-
-    events = [
-        s.created(),
-        update(hello, "alice"),
-        update(forged(2, 0), "mallory"),
-        update(bob, "bob"),
-        s.save("alice", "v"),
-    ]
-    await append(elog, LETTERS, events)
-    snapshotter = snap_factory()
-    await drain(snapshotter, elog)
+    edits = [(hello, "alice"), (forged(2, 0), "mallory"), (bob, "bob")]
+    content = await saved_version(elog, snap_factory(), db, letter, edits)
     pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
     try:
-        content = await pool.fetchval(
-            "SELECT content FROM letter_version WHERE letter_id = $1", letter
-        )
         findings = await verify.verify_letter(Sources(make_settings(), elog, pg=pool), letter)
     finally:
         await pool.close()

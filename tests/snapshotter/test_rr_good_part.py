@@ -9,18 +9,14 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 from pycrdt import Doc
 
 from eventlog.embedded import EmbeddedLog
 from projector.document import DocUpdate, fold_document
-from schemas.envelope import new_event
 from schemas.ystate import split_pending, with_pending
 from snapshotter.consumer import Snapshotter
 from snapshotter.document import LetterDocument
-from tests.snapshotter.conftest import LETTERS
-from tests.snapshotter.forged import FIELD, forged, typed, typing
-from tests.snapshotter.scripts import LetterScript, append, drain
+from tests.snapshotter.forged import FIELD, forged, saved_version, typed, typing
 
 
 def _edits() -> tuple[bytes, bytes, bytes]:
@@ -98,30 +94,9 @@ def test_a_forged_record_costs_nothing_in_any_log_order() -> None:
 async def test_good_pending_part_kept(
     elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter], db: str
 ) -> None:
-    letter = "L-rr"
     hello, b1, c1 = _edits()
-    s = LetterScript(letter)
-
-    def update(data: bytes, user: str) -> Any:
-        return new_event(letter, data, firm=s.firm, user=user, type="doc.update")
-
-    events = [
-        s.created(),
-        update(hello, "alice"),
-        update(c1, "carol"),
-        update(forged(3, 0), "mallory"),
-        update(b1, "bob"),
-        s.save("alice", "v"),
-    ]
-    await append(elog, LETTERS, events)
+    edits = [(hello, "alice"), (c1, "carol"), (forged(3, 0), "mallory"), (b1, "bob")]
     snapshotter = snap_factory()
-    await drain(snapshotter, elog)
-    pool = await asyncpg.create_pool(db, min_size=1, max_size=1)
-    try:
-        content = await pool.fetchval(
-            "SELECT content FROM letter_version WHERE letter_id = $1", letter
-        )
-    finally:
-        await pool.close()
+    content = await saved_version(elog, snapshotter, db, "L-rr", edits)
     assert content == "Dear SirXC"  # carol's 'C' is a good edit
     assert snapshotter.folder.stats["dropped_pending"] == 1

@@ -1,9 +1,12 @@
 """Debian's Chromium driven by Playwright, and the page-level steps the browser tests share."""
 
+import asyncio
+import json
 import os
+import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,13 @@ from playwright.async_api import (
     Page,
     Playwright,
     Response,
+    Route,
     WebSocket,
     expect,
 )
+
+from gateway.auth import mint_token
+from schemas.settings import Settings
 
 CHROMIUM = os.environ.get("STENO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -27,6 +34,16 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 EDITABLE = ".letter-body[contenteditable=true]"
 TIMEOUT_MS = 10_000  # generous: CI shares two cores with the whole suite
 expect.set_options(timeout=TIMEOUT_MS)
+STACK_SECRET = secrets.token_hex(32)  # stacks.py's stacks (`base_url`): tests mint their tokens
+
+
+def auth(
+    user: str, role: str = "editor", name: str = "", secret: str = STACK_SECRET
+) -> dict[str, str]:
+    """The Authorization header of a demo-firm user's token (named `name`, else `user` title-cased)
+    for the stack signing with `secret`."""
+    token = mint_token(Settings(jwt_secret=secret), user, "demo-firm", role, name or user.title())
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def launch(playwright: Playwright) -> Browser:
@@ -208,3 +225,55 @@ async def note_tagged_reads(page: Page) -> None:
 async def tagged_read(page: Page, tag: str) -> None:
     """Until the page has read the answer tagged `tag`, and acted on it."""
     await page.wait_for_function("(tag) => window.taggedReads?.includes(tag)", arg=tag)
+
+
+class Hold:
+    """A `page.route` handler that holds the page's `method` requests (the first `count`; all
+    with None) until `release()`, or while `until()` runs if given (something to do while one
+    waits); other requests go on (`route.fallback`: to earlier routes, else the server). With
+    `answered` the server answers at once and the answer waits: the page reads it late. `tag`
+    marks the answer for `tagged_read` (TAG_HEADER); `rewrite` edits its JSON body. `held` is set
+    once a request waits, `passed` once one went on. `hold()` holds the next ones again."""
+
+    def __init__(
+        self,
+        method: str = "GET",
+        *,
+        count: int | None = 1,
+        answered: bool = False,
+        tag: str | None = None,
+        rewrite: Callable[[Any], None] | None = None,
+        until: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.method, self.count, self.answered = method, count, answered
+        self.tag, self.rewrite, self.until = tag, rewrite, until
+        self.held, self.passed = asyncio.Event(), asyncio.Event()
+        self._open = asyncio.Event()
+        self._taken = 0
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def __call__(self, route: Route) -> None:
+        if route.request.method != self.method or self._taken == self.count:
+            await route.fallback()
+            return
+        self._taken += 1
+        self.held.set()
+        answer = await route.fetch() if self.answered else None
+        await (self.until() if self.until else self._open.wait())
+        self.passed.set()
+        if answer is None and self.tag is None and self.rewrite is None:
+            await route.fallback()
+            return
+        answer = answer or await route.fetch()
+        headers = {**answer.headers, **({TAG_HEADER: self.tag} if self.tag else {})}
+        body = None
+        if self.rewrite is not None:
+            data = await answer.json()
+            self.rewrite(data)
+            body = json.dumps(data)
+        await route.fulfill(response=answer, headers=headers, body=body)

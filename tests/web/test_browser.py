@@ -10,24 +10,23 @@ import re
 import secrets
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, Route, WebSocketRoute, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from steno_collab.processes import Supervised, free_port, spawn, wait_ready
 from tests.support import eventually
+from tests.web.browser import STACK_SECRET as STACK_SECRET  # its tests' importers take it here
 from tests.web.browser import (
     block_text,
     body_text,
     create_letter,
-    launch,
     new_page,
     pages,
     saved,
@@ -74,28 +73,19 @@ def data_dir() -> Iterator[Path]:
         yield Path(path)
 
 
-STACK_SECRET = secrets.token_hex(32)  # base_url's stack: tests may mint its tokens
+@pytest.fixture(scope="module")
+def base_url(shared_stack_url: str) -> str:
+    """The stack every module shares (tests/web/conftest.py): a test makes letters of its own
+    there and asserts nothing of the firm's or a user's other letters (else: stacks.py's
+    `own_base_url`)."""
+    return shared_stack_url
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def base_url() -> AsyncIterator[str]:
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="steno-web-") as data:
-        proc = await start_stack(Path(data), port, STACK_SECRET)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            await proc.stop(timeout=30)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await launch(playwright)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+@pytest.fixture(scope="module")
+def browser(shared_browser: Browser) -> Browser:
+    """The Chromium every module shares (tests/web/conftest.py); each test opens contexts of
+    its own and closes them."""
+    return shared_browser
 
 
 async def test_two_users_see_each_others_typing_and_carets(base_url: str, browser: Browser) -> None:

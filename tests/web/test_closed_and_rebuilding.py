@@ -11,11 +11,9 @@ import re
 import httpx
 from playwright.async_api import Browser, Route, WebSocketRoute, expect
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import create_letter, new_page, sign_in, type_at_end
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.browser import auth, create_letter, new_page, sign_in, type_at_end
+from tests.web.test_browser import base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
@@ -62,25 +60,20 @@ async def test_a_link_closed_with_edits_pending_still_says_they_are_not_saved(
 
 
 async def _letter_with_a_version(base_url: str) -> str:
-    async with httpx.AsyncClient(base_url=base_url, headers=_as("avery", "editor")) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("avery", "editor")) as http:
         body = {"firm_id": "demo-firm", "title": "Audited", "content": "Dear Sir,"}
         created = await http.post("/v1/letters", json=body)
         assert created.status_code == 201, created.text
         letter = str(created.json()["letter_id"])
         saved_version = await http.post(f"/v1/letters/{letter}/versions", json={"label": "draft"})
         assert saved_version.status_code == 202, saved_version.text
-    async with httpx.AsyncClient(base_url=base_url, headers=_as("audrey", "auditor")) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("audrey", "auditor")) as http:
 
         async def listed() -> bool:
             return "draft" in (await http.get(f"/v1/letters/{letter}/versions")).text
 
         await eventually(listed, timeout=30, interval=0.2)
     return letter
-
-
-def _as(user: str, role: str) -> dict[str, str]:
-    token = mint_token(Settings(jwt_secret=STACK_SECRET), user, "demo-firm", role, user.title())
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_the_history_panel_while_history_is_rebuilt(base_url: str, browser: Browser) -> None:

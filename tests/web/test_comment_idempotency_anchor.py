@@ -12,7 +12,7 @@ import re
 from playwright.async_api import Browser, Route, expect
 
 from tests.support import eventually
-from tests.web.browser import create_letter, new_page, sign_in
+from tests.web.browser import Hold, create_letter, new_page, sign_in
 from tests.web.test_browser import base_url, browser, select_paragraph
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -22,24 +22,17 @@ COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 
 class AnswerLost:
     """POSTs to one path, each sent to the server; the answer of every `lose`-th one is lost on
-    the way back (fetch rejects), the others' reach the page. While `hold_reads`, the page's
-    reads of the list wait (`release`): after a lost answer the page looks for its comment in
-    the list and, found, empties the box ("It was saved."); held, it cannot tell, and a retry
-    is what the user has."""
+    the way back (fetch rejects), the others' reach the page. Other requests fall back to the
+    routes before this one."""
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.statuses: list[int] = []
         self.lose: set[int] = set()
-        self.hold_reads = False
-        self._held: list[Route] = []
 
     async def handle(self, route: Route) -> None:
         if route.request.method != "POST":
-            if self.hold_reads:
-                self._held.append(route)
-            else:
-                await route.continue_()
+            await route.fallback()
             return
         self.keys.append(await route.request.header_value("idempotency-key") or "")
         response = await route.fetch()
@@ -48,12 +41,6 @@ class AnswerLost:
             await route.abort("connectionreset")
         else:
             await route.fulfill(response=response)
-
-    async def release(self) -> None:
-        self.hold_reads = False
-        held, self._held = self._held, []
-        for route in held:
-            await route.continue_()
 
 
 async def test_a_comment_tried_again_elsewhere_is_another_and_here_the_same(
@@ -65,6 +52,12 @@ async def test_a_comment_tried_again_elsewhere_is_another_and_here_the_same(
         await create_letter(page, "Moved comments", "Alpha one\nBravo two")
         sent = AnswerLost()
         sent.lose = {1, 3}
+        # While held, the page's reads of the list wait: after a lost answer the page looks for
+        # its comment in the list and, found, empties the box ("It was saved."); held, it
+        # cannot tell, and a retry is what the user has.
+        reads = Hold("GET", count=None)
+        reads.release()
+        await page.route(COMMENTS, reads)
         await page.route(COMMENTS, sent.handle)
         submit = page.locator(".new-thread button[type=submit]")
 
@@ -74,21 +67,21 @@ async def test_a_comment_tried_again_elsewhere_is_another_and_here_the_same(
             await eventually(lambda: len(sent.statuses) == count)
             await expect(submit).to_be_enabled()  # settled
 
-        sent.hold_reads = True
+        reads.hold()
         await page.fill(".new-thread textarea", "Same words")
         await comment(1, 1)  # made, its answer lost: the box keeps the text
         await comment(0, 2)  # the same text on another selection: another comment
         assert sent.statuses == [201, 201], sent.statuses
-        await sent.release()
+        reads.release()
         await expect(page.locator(".thread")).to_have_count(2)
         assert sent.keys[1] != sent.keys[0]
 
-        sent.hold_reads = True
+        reads.hold()
         await page.fill(".new-thread textarea", "Once")
         await comment(0, 3)  # made, its answer lost
         await comment(0, 4)  # the same selection again: the same request, answered
         assert sent.statuses == [201, 201, 201, 201], sent.statuses
-        await sent.release()
+        reads.release()
         await expect(page.locator(".thread")).to_have_count(3)
         assert sent.keys[3] == sent.keys[2]
         assert page.errors == []  # type: ignore[attr-defined]

@@ -9,12 +9,10 @@ browser fixtures).
 import asyncio
 
 import httpx
-from playwright.async_api import Browser, Route, expect
+from playwright.async_api import Browser, expect
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
-from tests.web.browser import TAG_HEADER, new_page, note_tagged_reads, open_letter, tagged_read
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.browser import Hold, auth, new_page, note_tagged_reads, open_letter, tagged_read
+from tests.web.test_browser import base_url, browser
 from tests.web.threads import COMMENTS
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -22,55 +20,40 @@ __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_brow
 LETTER = "Dear Sir,\nWe claim damages."
 
 
-def _auth(user: str) -> dict[str, str]:
-    token = mint_token(Settings(jwt_secret=STACK_SECRET), user, "demo-firm", name=user.title())
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def test_an_older_list_answering_last_does_not_replace_a_newer_one(
     base_url: str, browser: Browser
 ) -> None:
     async with httpx.AsyncClient(base_url=base_url) as http:
         body = {"firm_id": "demo-firm", "title": "Out of order", "content": LETTER}
-        created = await http.post("/v1/letters", json=body, headers=_auth("avery"))
+        created = await http.post("/v1/letters", json=body, headers=auth("avery"))
         assert created.status_code == 201, created.text
         letter = str(created.json()["letter_id"])
         comment = {"body": "First", "anchor": {"from": 0, "to": 4}, "mentions": []}
         posted = await http.post(
-            f"/v1/letters/{letter}/comments", json=comment, headers=_auth("avery")
+            f"/v1/letters/{letter}/comments", json=comment, headers=auth("avery")
         )
         assert posted.status_code == 201, posted.text
         thread = str(posted.json()["thread_id"])
 
     # The page's first load is answered as the server had it then, but only once the reply's
     # load has been answered and drawn.
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_first(route: Route) -> None:
-        if route.request.method != "GET" or held.is_set():
-            await route.continue_()
-            return
-        held.set()
-        answer = await route.fetch()
-        await release.wait()
-        await route.fulfill(response=answer, headers={**answer.headers, TAG_HEADER: "older"})
-
+    first = Hold("GET", answered=True, tag="older")
     context, page = await new_page(browser)
     try:
         await note_tagged_reads(page)
-        await page.route(COMMENTS, hold_first)
+        await page.route(COMMENTS, first)
         await open_letter(page, base_url, "avery", letter)
-        await asyncio.wait_for(held.wait(), timeout=10)
+        await asyncio.wait_for(first.held.wait(), timeout=10)
 
         async with httpx.AsyncClient(base_url=base_url) as http:
             reply = {"body": "Second", "mentions": []}
             path = f"/v1/letters/{letter}/comments/{thread}/replies"
-            replied = await http.post(path, json=reply, headers=_auth("parker"))
+            replied = await http.post(path, json=reply, headers=auth("parker"))
             assert replied.status_code == 201, replied.text
         comments = page.locator("article.thread li[data-comment]")
         await expect(comments).to_have_count(2)  # the live notice's load, the newer one
 
-        release.set()
+        first.release()
         await tagged_read(page, "older")
         await expect(comments).to_have_count(2)
         await expect(comments.nth(1)).to_contain_text("Second")

@@ -16,11 +16,9 @@ from zoneinfo import ZoneInfo
 import httpx
 from playwright.async_api import Browser, Route, expect
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import create_letter, new_page, saved, sign_in, type_at_end
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.browser import auth, create_letter, new_page, saved, sign_in, type_at_end
+from tests.web.test_browser import base_url, browser
 from tests.web.test_history_pages import HISTORY
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -28,20 +26,15 @@ __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_brow
 PAGE = 2
 
 
-def _auth(user: str, role: str, name: str) -> dict[str, str]:
-    token = mint_token(Settings(jwt_secret=STACK_SECRET), user, "demo-firm", role, name)
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _letter_casey_commented_on(base_url: str) -> str:
     """Avery creates a letter; Casey, over REST only, comments on it and resolves the thread."""
     async with httpx.AsyncClient(base_url=base_url) as http:
         content = {"firm_id": "demo-firm", "title": "Names", "content": "Dear Sir, see notes."}
-        avery = _auth("avery", "editor", "Avery Attorney")
+        avery = auth("avery", "editor", "Avery Attorney")
         created = await http.post("/v1/letters", json=content, headers=avery)
         assert created.status_code == 201, created.text
         letter: str = created.json()["letter_id"]
-        casey = _auth("casey", "commenter", "Casey Commenter")
+        casey = auth("casey", "commenter", "Casey Commenter")
         body = {"body": "Check this", "anchor": {"from": 0, "to": 4}, "mentions": []}
         made = await http.post(f"/v1/letters/{letter}/comments", json=body, headers=casey)
         assert made.status_code == 201, made.text
@@ -54,9 +47,7 @@ async def _letter_casey_commented_on(base_url: str) -> str:
 
 async def _recorded(base_url: str, letter: str) -> list[dict[str, Any]]:
     """The letter's history once it holds the resolve and the auditor's own session."""
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=_auth("audrey", "auditor", "A")
-    ) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("audrey", "auditor", "A")) as http:
 
         async def whole() -> list[dict[str, Any]]:
             entries: list[dict[str, Any]] = (await http.get(f"/v1/letters/{letter}/history")).json()
@@ -160,9 +151,7 @@ async def test_a_version_nobody_chose_to_save_reads_as_triggered(
         await saved(page)
     finally:
         await context.close()  # her last session ends: the snapshotter cuts a version
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=_auth("audrey", "auditor", "A")
-    ) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("audrey", "auditor", "A")) as http:
 
         async def cut() -> bool:
             entries = (await http.get(f"/v1/letters/{letter}/history")).json()

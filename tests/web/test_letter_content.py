@@ -13,20 +13,13 @@ import httpx
 from playwright.async_api import Browser, Page, WebSocket, expect
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from steno_collab.processes import free_port
-from tests.web.browser import EDITABLE, new_page, saved, sign_in, type_at_end
-from tests.web.test_browser import STACK_SECRET, base_url, browser, data_dir, start_stack
+from tests.web.browser import EDITABLE, auth, new_page, saved, sign_in, type_at_end
+from tests.web.test_browser import base_url, browser, data_dir, start_stack
 
 __all__ = ["base_url", "browser", "data_dir"]  # the fixtures of test_browser.py
 
 SYNC_STEP2, SYNC_UPDATE = b"\x00\x01", b"\x00\x02"  # y-protocols: messageSync, then its kind
-
-
-def _as(secret: str, user: str = "avery") -> dict[str, str]:
-    token = mint_token(Settings(jwt_secret=secret), user, "demo-firm", "editor", user.title())
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _record_document_frames(page: Page) -> list[bytes]:
@@ -69,7 +62,7 @@ async def test_opening_a_letter_sends_nothing_of_it_back_and_offline_edits_still
         f"Paragraph {n}: the tenant owes the rent for the month, with interest." for n in range(80)
     ]
     content = "\n".join(lines)
-    async with httpx.AsyncClient(base_url=base_url, headers=_as(STACK_SECRET)) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("avery")) as http:
         letter = await _new_letter(http, "Opened twice", content)
         context, page = await new_page(browser)
         try:
@@ -147,7 +140,7 @@ async def test_a_letter_with_tables_and_styles_keeps_them_when_the_page_opens_it
 ) -> None:
     """The page's editor knew StarterKit only, and y-tiptap deletes from the shared document the
     elements (and text runs with marks) its schema lacks: a posted table vanished for everyone."""
-    async with httpx.AsyncClient(base_url=base_url, headers=_as(STACK_SECRET)) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("avery")) as http:
         letter = await _new_letter(http, "Styled", "")
         update = _tiptap_letter().get_update()
         posted = await http.post(
@@ -199,7 +192,7 @@ async def test_a_letter_refused_for_size_turns_read_only_until_tried_again(
     gateway = await start_stack(data_dir, port, secret, max_document_bytes="6000")
     context, page = await new_page(browser)
     try:
-        async with httpx.AsyncClient(base_url=base, headers=_as(secret)) as http:
+        async with httpx.AsyncClient(base_url=base, headers=auth("avery", secret=secret)) as http:
             letter = await _new_letter(http, "Near the limit", "x" * 5000)
         await sign_in(page, base, "avery")
         await page.goto(f"{base}/#/letters/{letter}")
@@ -229,7 +222,7 @@ async def test_a_letter_refused_for_size_turns_read_only_until_tried_again(
         await page.keyboard.press("Control+End")
         await page.keyboard.type(" Saved.")
         await saved(page)
-        async with httpx.AsyncClient(base_url=base, headers=_as(secret)) as http:
+        async with httpx.AsyncClient(base_url=base, headers=auth("avery", secret=secret)) as http:
             text = (await http.get(f"/v1/letters/{letter}")).json()["content"]
         assert text == "x" * 5000 + "y" * 3000 + " Saved."
     finally:

@@ -17,9 +17,11 @@ from playwright.async_api import Browser, Route, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.web.browser import new_page, shot
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.stacks import own_base_url
+from tests.web.test_browser import STACK_SECRET, browser
 
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+# test_browser.py's browser, and a stack of this module's own (it asserts firm- or user-wide state)
+__all__ = ["browser", "own_base_url"]
 
 LETTERS = 105  # the server's page is 100
 NEXT_PAGE = re.compile(r"/v1/letters\?(.*&)?after=")

@@ -27,11 +27,9 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, expect
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from steno_collab.processes import free_port
 from tests.support import own_services
-from tests.web.browser import new_page, open_letter
+from tests.web.browser import auth, new_page, open_letter
 from tests.web.test_browser import STENO, browser, start_stack
 
 __all__ = ["browser"]  # the browser fixture of test_browser.py
@@ -95,17 +93,15 @@ async def restore_by_hand(stack: Stack) -> str:
 
 
 async def _letter_locked_by_parker(stack: Stack) -> str:
-    def auth(user: str) -> dict[str, str]:
-        token = mint_token(Settings(jwt_secret=stack.secret), user, "demo-firm", name=user.title())
-        return {"Authorization": f"Bearer {token}"}
-
     async with httpx.AsyncClient(base_url=stack.url) as http:
         body = {"firm_id": "demo-firm", "title": "Wiped", "content": "Dear Sir,\nTerms."}
-        created = await http.post("/v1/letters", json=body, headers=auth("avery"))
+        created = await http.post(
+            "/v1/letters", json=body, headers=auth("avery", secret=stack.secret)
+        )
         assert created.status_code == 201, created.text
         letter = str(created.json()["letter_id"])
         path = f"/v1/letters/{letter}/locks/{quote(SECTION)}"
-        locked = await http.post(path, headers=auth("parker"))
+        locked = await http.post(path, headers=auth("parker", secret=stack.secret))
         assert locked.is_success, locked.text
     return letter
 

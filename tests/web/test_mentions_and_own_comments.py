@@ -10,9 +10,11 @@ from playwright.async_api import Browser, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.web.browser import create_letter, pages, saved, sign_in
-from tests.web.test_browser import STACK_SECRET, base_url, browser, select_paragraph
+from tests.web.stacks import own_base_url
+from tests.web.test_browser import STACK_SECRET, browser, select_paragraph
 
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+# test_browser.py's browser, and a stack of this module's own (it asserts firm- or user-wide state)
+__all__ = ["browser", "own_base_url"]
 
 NAMES = {"avery": "Avery Attorney", "parker": "Parker Paralegal"}
 

@@ -22,9 +22,11 @@ from tests.web.browser import (
     sign_in,
     type_at_end,
 )
-from tests.web.test_browser import STACK_SECRET, base_url, browser, select_paragraph
+from tests.web.stacks import own_base_url
+from tests.web.test_browser import STACK_SECRET, browser, select_paragraph
 
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+# test_browser.py's browser, and a stack of this module's own (it asserts firm- or user-wide state)
+__all__ = ["browser", "own_base_url"]
 
 LEAVE_QUESTION = "Some of your edits have not reached the server yet"
 

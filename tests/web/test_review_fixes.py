@@ -12,11 +12,10 @@ import re
 import httpx
 from playwright.async_api import Browser, Dialog, Page, Request, Route, expect
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from tests.support import eventually
 from tests.web.browser import (
     EDITABLE,
+    auth,
     block_text,
     create_letter,
     marked,
@@ -26,7 +25,7 @@ from tests.web.browser import (
     sign_in,
     type_at_end,
 )
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.test_browser import base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
@@ -34,14 +33,9 @@ ARABIC = "\u0645\u0631\u062d\u0628\u0627 \u0628\u0643\u0645"  # "welcome", in Ar
 LOCK = re.compile(r"/v1/letters/[^/]+/locks/[^/?]+$")
 
 
-def _as(user: str, role: str = "editor") -> dict[str, str]:
-    token = mint_token(Settings(jwt_secret=STACK_SECRET), user, "demo-firm", role, user.title())
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _server_locks(base_url: str, letter: str) -> dict[str, str]:
     """Section -> holder id, as the server has them."""
-    async with httpx.AsyncClient(base_url=base_url, headers=_as("audrey", "auditor")) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("audrey", "auditor")) as http:
         locks = (await http.get(f"/v1/letters/{letter}/locks")).json()["locks"]
     return {lock["section"]: lock["locked_by"]["id"] for lock in locks}
 

@@ -8,10 +8,8 @@ browser fixtures).
 
 import asyncio
 import re
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -20,15 +18,14 @@ from playwright.async_api import Browser, Dialog, Page, Request, WebSocketRoute,
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from steno_collab.processes import free_port
 from tests.support import eventually
 from tests.web.browser import EDITABLE, create_letter, new_page, saved, sign_in, type_at_end
+from tests.web.stacks import stack_url
 from tests.web.test_browser import (
     _HOST_OPENS_EDITOR,
     STACK_SECRET,
     browser,
     select_paragraph,
-    start_stack,
 )
 
 __all__ = ["browser"]  # the browser fixture of test_browser.py
@@ -49,13 +46,8 @@ MARGIN_S = 1  # the steps that need the session alive ended at least this long b
 async def base_url() -> AsyncIterator[str]:
     """test_browser.py's stack with no JWT leeway: a session ends at its token's `exp`, not 10 s
     later (the leeway is for clock skew with an issuer, and here the test is the issuer)."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="steno-web-") as data:
-        proc = await start_stack(Path(data), port, STACK_SECRET, jwt_leeway_s="0")
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            await proc.stop(timeout=30)
+    async with stack_url(jwt_leeway_s="0") as url:
+        yield url
 
 
 async def before_expiry(attempt: Callable[[int], Awaitable[T]]) -> T:

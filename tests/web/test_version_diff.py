@@ -13,20 +13,13 @@ from contextlib import asynccontextmanager
 import httpx
 from playwright.async_api import Browser, Page, expect
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import EDITABLE, new_page, saved
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.browser import EDITABLE, auth, new_page, saved
+from tests.web.test_browser import base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 WORDS = 20_000
-
-
-def _as(user: str, role: str) -> dict[str, str]:
-    token = mint_token(Settings(jwt_secret=STACK_SECRET), user, "demo-firm", role, user.title())
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _lines(words: list[str]) -> str:
@@ -39,7 +32,7 @@ async def _version_against(
 ) -> AsyncIterator[Page]:
     """A letter saved as version 1 with `old`, then edited to `current` (one paragraph), opened
     in the history panel of an auditor's page."""
-    async with httpx.AsyncClient(base_url=base_url, headers=_as("avery", "editor")) as http:
+    async with httpx.AsyncClient(base_url=base_url, headers=auth("avery", "editor")) as http:
         body = {"firm_id": "demo-firm", "title": "Long", "content": old}
         created = await http.post("/v1/letters", json=body)
         assert created.status_code == 201, created.text
@@ -47,7 +40,7 @@ async def _version_against(
         saved_version = await http.post(f"/v1/letters/{letter}/versions", json={"label": "draft"})
         assert saved_version.status_code == 202, saved_version.text
 
-    auditor = _as("audrey", "auditor")
+    auditor = auth("audrey", "auditor")
     async with httpx.AsyncClient(base_url=base_url, headers=auditor) as http:
 
         async def listed() -> bool:

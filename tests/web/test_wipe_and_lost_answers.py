@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Dialog, Page, Route, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import new_page, open_letter, pages
+from tests.web.browser import Hold, new_page, open_letter, pages
 from tests.web.test_browser import browser, select_paragraph
 from tests.web.test_locks_restoring import Stack, _letter_locked_by_parker, stack, unrestored
 
@@ -42,16 +42,9 @@ async def _wipe_before(
     page_route: re.Pattern[str], method: str, stack: Stack, page: Page
 ) -> asyncio.Event:
     """Hold the first `method` request to `page_route` until Redis is wiped; set once sent on."""
-    sent = asyncio.Event()
-
-    async def hold(route: Route) -> None:
-        if route.request.method == method and not sent.is_set():
-            await stack.redis.flushall()
-            sent.set()
-        await route.continue_()
-
+    hold = Hold(method, until=stack.redis.flushall)
     await page.route(page_route, hold)
-    return sent
+    return hold.passed
 
 
 async def test_a_comment_sent_right_after_a_wipe_is_saved_once_restored(

@@ -1,6 +1,7 @@
 """Outbound y-protocol frames: one protocol message per frame, built with pycrdt's helpers."""
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from pycrdt import Encoder, create_awareness_message, create_update_message, write_var_uint
@@ -45,6 +46,21 @@ NOT_RELAYED = {"idempotency"}
 def app_body(type_: str, payload: BaseModel, user: str) -> dict[str, Any]:
     """The app message for an event of ours or from the tail: the same shape (Room.apply_remote)."""
     return {"type": type_, "by": user, **payload.model_dump(mode="json", exclude=NOT_RELAYED)}
+
+
+WRITER = "doc.writer"
+
+
+def writer_body(
+    user: dict[str, str], blocks: Iterable[tuple[int, int, int]]
+) -> dict[str, Any] | None:
+    """Who wrote under the Yjs client ids of a REST write's `blocks` (`user`: as presence stamps
+    it): no awareness state names such a writer, and the pages' edit highlights read it from
+    this. None when the write carries no structs (deletions only: nothing to highlight)."""
+    clients = sorted({client for client, _, _ in blocks})
+    if not clients:
+        return None
+    return {"type": WRITER, "by": user["id"], "user": user, "clients": clients}
 
 
 def app_message(body: dict[str, Any]) -> bytes:

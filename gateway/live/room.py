@@ -25,7 +25,7 @@ from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, TRY_AGAIN_LATE
 from gateway.inbound import Inbound
 from gateway.live import loader
 from gateway.live.ownership import Ownership, new_clients
-from gateway.live.presence import Presence, Throttle, stamp
+from gateway.live.presence import Presence, Throttle, stamp, user_color
 from gateway.live.resyncs import Held, HeldResyncs, carries, own_part, still_adds
 from gateway.preparse import DocShape, ProtocolError, UpdateInfo
 from gateway.transport import binary_frame
@@ -332,6 +332,8 @@ class Room:
         self.size += len(update)
         started = time.perf_counter()
         frame = binary_frame(outgoing.update(update))  # the same bytes for every peer
+        if conn.author:  # a REST writer (its records are named too): named before its update
+            self._notify_writer(stamp(conn.claims), info)
         # Peers hear it now, as it is queued; the sender once it is durable (the acknowledgement).
         # Should the append fail, the rescue logs it before anyone can resync it
         # (gateway/live/rescue.py).
@@ -484,6 +486,8 @@ class Room:
                 self._unsettled += pending_parts(self.doc, [event.payload])
             self.owners.learn(event.envelope.user, event.payload)
             self.size += len(event.payload)
+            if event.envelope.name:  # written over REST through another instance
+                self._remote_writer(event.envelope.user, event.envelope.name, event.payload)
             frame = binary_frame(outgoing.update(event.payload))
             for peer in self.conns:
                 peer.send_update(event.payload, frame)
@@ -522,6 +526,18 @@ class Room:
         frame = binary_frame(message)
         for peer in self.conns:
             peer.send(message, kind, frame)
+
+    def _notify_writer(self, user: dict[str, str], info: UpdateInfo) -> None:
+        body = outgoing.writer_body(user, info.blocks)
+        if body is not None:
+            self._notify(body)
+
+    def _remote_writer(self, user: str, name: str, update: bytes) -> None:
+        try:  # only a named record's client ids are needed: scanned here alone
+            info = preparse.check_update(update, self.ctx.limits)
+        except ProtocolError:
+            return  # over this instance's limits: the highlight goes unnamed, nothing else
+        self._notify_writer({"id": user, "name": name, "color": user_color(user)}, info)
 
     def _notify(self, body: dict[str, object]) -> None:
         message = None

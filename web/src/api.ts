@@ -119,6 +119,13 @@ export interface VersionSummary {
   change_data?: { type?: string; label?: string; contributors?: unknown[] } | null
 }
 
+/** The answer to `POST /v1/letters/{id}/versions`: the `version.saved` record's offset. */
+export interface SavedVersion {
+  letter_id: string
+  label: string
+  offset: number
+}
+
 export interface Version extends VersionSummary {
   content: string
 }
@@ -143,8 +150,8 @@ export const SESSION_EXPIRED = 'your session expired or was refused: sign in aga
 // wait is short; a longer wait surfaces as the error (its `retryAfter` says how long). A 503
 // with Retry-After (the log is behind, history is being rebuilt, Redis's locks being restored
 // after a wipe) goes again the same way if sending it twice does what once does: a read, a
-// create with an Idempotency-Key, a lock or unlock (`idempotent`); another write may have got
-// somewhere before the 503.
+// create with an Idempotency-Key, a lock or unlock (`idempotent`), or a write whose 503 wrote
+// nothing (a version's save: `unwritten503`); another write may have got somewhere before it.
 const RETRIES = 3
 const MAX_WAIT_S = 10
 // A request with no answer by then is given up as unreachable: a stalled proxy kept a form's
@@ -185,7 +192,15 @@ interface SendOptions {
   wait503?: boolean
   /** Sending it twice does what once does (a lock, an unlock): a 503 is waited out as a GET's. */
   idempotent?: boolean
+  /** The route's 503 says nothing was written (saving a version: gateway/api/versions.py), so
+   * it is sent again after its Retry-After, as a GET is, though a repeat would write again. */
+  unwritten503?: boolean
+  /** Told before the request waits out a Retry-After (`restoring`: Redis's data being restored),
+   * so a click's status can say why nothing happens yet. */
+  waiting?: Waiting
 }
+
+export type Waiting = (seconds: number, restoring: boolean) => void
 
 export class Api {
   constructor(private session: Session) {}
@@ -205,7 +220,14 @@ export class Api {
     method: string,
     path: string,
     body?: unknown,
-    { keepalive = false, headers: extra = {}, wait503 = true, idempotent = false }: SendOptions = {},
+    {
+      keepalive = false,
+      headers: extra = {},
+      wait503 = true,
+      idempotent = false,
+      unwritten503 = false,
+      waiting,
+    }: SendOptions = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...extra, Authorization: `Bearer ${this.session.token}` }
     if (body !== undefined) headers['Content-Type'] = 'application/json'
@@ -229,9 +251,10 @@ export class Api {
       } finally {
         clearTimeout(timer)
       }
-      const again = idempotent || method === 'GET' || 'Idempotency-Key' in extra
+      const again = idempotent || unwritten503 || method === 'GET' || 'Idempotency-Key' in extra
       const wait = retryNow(response, again, wait503)
       if (wait === null || attempt > RETRIES) break
+      waiting?.(wait, response.status === 503 && response.headers.get(UNAVAILABLE) === RESTORING)
       await new Promise((resolve) => setTimeout(resolve, wait * 1000))
     }
     if (response.ok) return response
@@ -362,12 +385,19 @@ export class Api {
   }
 
   /** Acquire, or renew when this user already holds it; 409 (ApiError.data.locked_by) if not. */
-  lock(id: string, section: string): Promise<GrantedLock> {
-    return this.call('POST', lockPath(id, section), undefined, { idempotent: true })
+  lock(id: string, section: string, waiting?: Waiting): Promise<GrantedLock> {
+    return this.call('POST', lockPath(id, section), undefined, { idempotent: true, waiting })
   }
 
-  unlock(id: string, section: string, keepalive = false): Promise<unknown> {
-    return this.call('DELETE', lockPath(id, section), undefined, { keepalive, idempotent: true })
+  unlock(id: string, section: string, keepalive = false, waiting?: Waiting): Promise<unknown> {
+    return this.call('DELETE', lockPath(id, section), undefined, { keepalive, idempotent: true, waiting })
+  }
+
+  /** Save the letter as it is now as a named version (editor, service); 202 once in the log. A
+   * 503 (`log behind`: the log had not taken this instance's edits yet) appended nothing. */
+  saveVersion(id: string, label: string): Promise<SavedVersion> {
+    const path = `/v1/letters/${encodeURIComponent(id)}/versions`
+    return this.call('POST', path, { label }, { unwritten503: true })
   }
 
   listVersions(id: string): Promise<{ versions: VersionSummary[] } | VersionSummary[]> {

@@ -18,11 +18,14 @@ import { undoGrouping } from './undo-grouping'
 import { narrowRemoteChanges } from './remote-changes'
 import { typingAtCaret } from './caret-run'
 import { wordPaste } from './word-paste'
+import { Writers } from './writers'
 
 export interface Collab {
   ydoc: Y.Doc
   provider: WebsocketProvider
   editor: Editor
+  /** REST writers the gateway named (`doc.writer` app messages): the edit highlights read it. */
+  writers: Writers
   destroy(): void
 }
 
@@ -75,6 +78,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
   )
   const user = { id: session.claims.sub, name: session.claims.name, color }
   const writer = WRITER_ROLES.has(session.claims.role)
+  const writers = new Writers()
   const editor = new Editor({
     element: mount,
     // Read-only until the first sync: text typed into the blank page before the letter arrives
@@ -84,7 +88,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       ...documentExtensions,
       Collaboration.configure({ document: ydoc, field: DOC_FIELD }),
       CollaborationCaret.configure({ provider, user, render: renderCaret }),
-      recentEdits(provider),
+      recentEdits(provider, writers),
       commentAnchors,
       autoDirection,
       undoGrouping,
@@ -110,11 +114,13 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
   }
   provider.on('sync', firstSync)
   forgetRemoteClocksOnClose(provider)
+  outrunOwnRemovalOnClose(provider)
   readInputBeforeMessages(provider, () => (editor.isDestroyed ? null : editor.view))
   return {
     ydoc,
     provider,
     editor,
+    writers,
     destroy() {
       editor.destroy()
       provider.destroy()
@@ -138,6 +144,25 @@ function forgetRemoteClocksOnClose(provider: WebsocketProvider): void {
     if (status !== 'disconnected') return
     for (const clientId of [...awareness.meta.keys()]) {
       if (clientId !== awareness.clientID && !awareness.states.has(clientId)) awareness.meta.delete(clientId)
+    }
+  })
+}
+
+/**
+ * The gateway tells colleagues this page left with a null state at its clock c when the socket
+ * closes; after the reconnect y-websocket re-sends the local state at that same clock c, which
+ * the gateway drops as an echo and peers would ignore anyway (y-protocols' rules): colleagues
+ * lost this page from "Here now" and its caret until its next renewal (~15 s). Re-setting the
+ * local state on the close bumps the clock to c+1 while nothing can be sent (y-websocket only
+ * sends when connected), so the reconnect's own awareness send (in its onopen, after the sync
+ * step 1) carries c+1 exactly once. Bumping on 'connected' instead would send c+1 before the
+ * sync step 1, then onopen's copy of it again.
+ */
+function outrunOwnRemovalOnClose(provider: WebsocketProvider): void {
+  const { awareness } = provider
+  provider.on('status', ({ status }) => {
+    if (status === 'disconnected' && awareness.getLocalState() !== null) {
+      awareness.setLocalState(awareness.getLocalState())
     }
   })
 }

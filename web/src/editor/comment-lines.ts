@@ -42,15 +42,17 @@ export function statusLine(element: HTMLElement): StatusLine {
 /** A failed send of the user's `what` ("comment", "reply", "edit", "change"), worded for her.
  * `sentOnline`: the browser was online when the request went out, so it may have reached the
  * server even though no answer came back. `describe`: the wording of any other failure (a
- * refusal). `untilOnline`: nothing was sent (offline), the line goes once online; `unanswered`:
- * it may have been saved. */
+ * refusal). `check`: what to do before sending again when it may have been saved (a user who
+ * sees no list of them cannot look). `untilOnline`: nothing was sent (offline), the line goes
+ * once online; `unanswered`: it may have been saved. */
 export function failure(
   error: unknown,
   what: string,
   sentOnline: boolean,
   describe: (error: unknown) => string,
+  check = 'Look for it in the list before sending it again.',
 ): { text: string; untilOnline: boolean; unanswered: boolean } {
-  const maySaved = `your ${what} may have been saved. Look for it in the list before sending it again.`
+  const maySaved = `your ${what} may have been saved. ${check}`
   if (error instanceof Unreachable)
     return sentOnline
       ? { text: `The server could not be reached: ${maySaved}`, untilOnline: false, unanswered: true }

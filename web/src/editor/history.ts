@@ -9,12 +9,19 @@ import { append, h, instantTime, replaceChildren } from '../dom'
 import { diffWords, plainText } from './text'
 
 // Who may read versions and history: tools/rest.py AUDITORS.
-const AUDITOR_ROLES = new Set(['auditor', 'service'])
+export const AUDITOR_ROLES = new Set(['auditor', 'service'])
 
 export interface HistoryPanel {
   element: HTMLElement
   refresh(): Promise<void>
+  /** A version labelled `label` was just saved from this page: loaded again, and the versions
+   * a few more times until they list it (the snapshotter writes it a moment after the save). */
+  saved(label: string): Promise<void>
 }
+
+// The versions list follows PostgreSQL, which has a save's version usually within a second.
+const CATCH_UP_TRIES = 8
+const CATCH_UP_DELAY_MS = 750
 
 export function historyPanel(
   api: Api,
@@ -70,7 +77,10 @@ export function historyPanel(
     await loadVersions()
   }
 
-  async function loadVersions(): Promise<void> {
+  let listed: VersionSummary[] = [] // the versions shown
+
+  /** The versions listed; null when they could not be loaded (the status line says why). */
+  async function loadVersions(): Promise<VersionSummary[] | null> {
     try {
       const data = await api.listVersions(letterId)
       const items = (Array.isArray(data) ? data : data.versions)
@@ -78,9 +88,25 @@ export function historyPanel(
         .sort((a, b) => b.version_number - a.version_number)
       versionStatus.textContent = items.length ? '' : 'No saved versions yet.'
       replaceChildren(versions, ...items.map(versionRow))
+      listed = items
+      return items
     } catch (error) {
       replaceChildren(versions) // an earlier refresh's rows would pass for the letter's versions
+      listed = []
       versionStatus.textContent = unavailable(error, 'Versions') + retryLater(error)
+      return null
+    }
+  }
+
+  async function saved(label: string): Promise<void> {
+    if (!AUDITOR_ROLES.has(role)) return // no list shown
+    const before = new Set(listed.map((v) => v.version_number))
+    const isNew = (v: VersionSummary): boolean =>
+      !before.has(v.version_number) && v.change_data?.label === label
+    await refresh() // the timeline names the save at once
+    for (let tries = 1; tries < CATCH_UP_TRIES && !listed.some(isNew); tries++) {
+      await new Promise((resolve) => setTimeout(resolve, CATCH_UP_DELAY_MS))
+      if (!element.isConnected || (await loadVersions()) === null) return
     }
   }
 
@@ -237,7 +263,7 @@ export function historyPanel(
     }
   }
 
-  return { element, refresh }
+  return { element, refresh, saved }
 }
 
 function timelineRow(entry: HistoryEntry, nameOf: (id: string) => string): HTMLElement {

@@ -34,7 +34,7 @@ import { afterQuiet, h, replaceChildren } from '../dom'
 import type { AppMessage } from './appchannel'
 import { userColor, WRITER_ROLES } from './collab'
 import { showLocks, type Lock } from './lock-marks'
-import { forgetUnlock, rememberUnlock, sendLostUnlocks } from './lost-unlocks'
+import { forgetUnlock, rememberUnlock, remembersUnlocks, sendLostUnlocks } from './lost-unlocks'
 import { sectionAt, sectionIds } from './sections'
 
 const TICK_MS = 5_000
@@ -196,6 +196,8 @@ export function sectionLocks(
     }
     // Back online: take again what a failed renewal may have let go (if nobody else has it).
     for (const section of wanted) if (locks.get(section)?.holder.id !== self) void acquire(section, true)
+    // The server answers again (restored, reconnected): releases our other tabs left (lost-unlocks.ts).
+    void sendLostUnlocks(api, session.claims)
   }
 
   /** Whether the list is asked again in `wait` s (a 503's Retry-After): within RETRY_TRIES
@@ -207,12 +209,16 @@ export function sectionLocks(
     return true
   }
 
+  /** A click's lock or unlock waits out a 503's Retry-After (after a Redis wipe): say why. */
+  const waiting = (seconds: number, restoring: boolean): void =>
+    say(`${restoring ? 'Locks are being restored' : 'The server is busy'}; trying again in ${seconds} s.`)
+
   /** Acquire or renew (`renewal`: quietly); on 409 show (and remember) who holds it. */
   async function acquire(section: string, renewal = false): Promise<void> {
     if (inFlight.has(section)) return // a request that hangs (offline) is not repeated
     inFlight.add(section)
     try {
-      const granted = await api.lock(letterId, section)
+      const granted = await api.lock(letterId, section, renewal ? undefined : waiting)
       await remember(section, granted.holder, Date.parse(granted.expires_at))
       wanted.add(section)
       scheduleGone() // its heading may have been retitled while the request was out
@@ -255,7 +261,7 @@ export function sectionLocks(
 
   async function release(section: string): Promise<void> {
     try {
-      await api.unlock(letterId, section)
+      await api.unlock(letterId, section, false, waiting)
       say(`You unlocked “${section}”.`)
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404)) {
@@ -358,9 +364,14 @@ export function sectionLocks(
     wanted.clear()
   }
   window.addEventListener('pagehide', releaseAll)
+  // Another tab of ours let a lock go and may not see the answer (it is leaving): once the list
+  // answers (after a restore's 503s, too), `refresh` sends it again if the server still holds it.
+  const onStorage = (event: StorageEvent): void => {
+    if (remembersUnlocks(event, session.claims)) void refresh()
+  }
+  window.addEventListener('storage', onStorage)
   render()
-  void refresh()
-  void sendLostUnlocks(api, session.claims) // what an earlier page let go but may not have
+  void refresh() // and what an earlier page let go but may not have (lost-unlocks.ts)
 
   return {
     element,
@@ -391,6 +402,7 @@ export function sectionLocks(
       goneCheck.cancel()
       releaseAll()
       window.removeEventListener('pagehide', releaseAll)
+      window.removeEventListener('storage', onStorage)
       window.clearInterval(tick)
       provider.off('status', onStatus)
       window.removeEventListener('online', onOnline)

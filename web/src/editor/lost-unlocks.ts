@@ -5,7 +5,9 @@
 // lock stayed held, or came back with the restore, for its TTL (5 min): a colleague saw the
 // section locked by someone who had left. So each release is remembered in the browser (per
 // firm and user) before it is sent, forgotten when its answer is seen, and the next letter page
-// of that user sends what is left.
+// of that user sends what is left. A letter page of that user already open (another tab) sends
+// it too: it hears the release remembered (`storage` event), reads its lock list (waiting out a
+// restore's 503s), and sends what is left each time that list is read.
 //
 // Sent again only while the lock the server lists is the one released: held by this user with
 // the deadline the releasing tab last had (a restore keeps the logged deadline). Another tab of
@@ -52,6 +54,11 @@ function write(claims: Claims, items: LostUnlock[]): void {
 
 const same = (a: LostUnlock, letter: string, section: string): boolean =>
   a.letter === letter && a.section === section
+
+/** Whether another tab of this user just remembered a release (not: forgot one). */
+export function remembersUnlocks(event: StorageEvent, claims: Claims): boolean {
+  return event.key === key(claims) && event.newValue !== null
+}
 
 /** A release about to be sent (lapsed ones dropped meanwhile). */
 export function rememberUnlock(claims: Claims, unlock: LostUnlock): void {

@@ -13,19 +13,15 @@ import type { WebsocketProvider } from 'y-websocket'
 import type * as Y from 'yjs'
 
 import { changedRange, type Change } from './text'
+import type { Author, Writers } from './writers'
 
 const HIGHLIGHT_MS = 3000
 const key = new PluginKey<DecorationSet>('recentEdits')
 
-interface Author {
-  name: string
-  color: string
-}
-
-export function recentEdits(provider: WebsocketProvider): Extension {
+export function recentEdits(provider: WebsocketProvider, writers: Writers): Extension {
   let author: Author | null = null
   provider.doc.on('beforeObserverCalls', (tr: Y.Transaction) => {
-    author = tr.local ? null : authorOf(provider, tr)
+    author = tr.local ? null : authorOf(provider, writers, tr)
   })
   return Extension.create({
     name: 'recentEdits',
@@ -60,10 +56,13 @@ export function recentEdits(provider: WebsocketProvider): Extension {
   })
 }
 
-function authorOf(provider: WebsocketProvider, tr: Y.Transaction): Author | null {
+/** From the writer's awareness state; a REST writer has none, the gateway named it (writers.ts). */
+function authorOf(provider: WebsocketProvider, writers: Writers, tr: Y.Transaction): Author | null {
   for (const [client, clock] of tr.afterState) {
     if ((tr.beforeState.get(client) ?? 0) >= clock) continue
     const user = provider.awareness.getStates().get(client)?.user as Partial<Author> | undefined
+    const writer = user?.name === undefined ? writers.get(client) : undefined
+    if (writer !== undefined) return writer
     return { name: user?.name ?? 'A collaborator', color: user?.color ?? '#888888' }
   }
   return null // only deletions: nothing left to highlight

@@ -12,9 +12,10 @@ import { actorId, actorName, onAppMessage, sendAppMessage, type AppMessage } fro
 import { connect, userColor, WRITER_ROLES } from '../editor/collab'
 import { commentsPanel, type Person } from '../editor/comments'
 import { describe, trackConnection, type LinkState } from '../editor/connection'
-import { historyPanel } from '../editor/history'
+import { AUDITOR_ROLES, historyPanel } from '../editor/history'
 import { sectionLocks } from '../editor/locks'
 import { refusalNotice } from '../editor/refusal'
+import { versionSaver } from '../editor/save-version'
 import { readPendingInput } from '../editor/pending-input'
 import {
   collaborators,
@@ -91,6 +92,15 @@ export async function editorView(
   const history = historyPanel(api, letterId, collab.editor, nameOf, session.claims.role)
   const locks = sectionLocks(api, letterId, collab.editor, session, collab.provider)
   const readOnly = !WRITER_ROLES.has(session.claims.role)
+  // The roles the server lets save a version (gateway/auth.py WRITERS): a service sees the list too.
+  const saver = readOnly
+    ? null
+    : versionSaver(
+        api,
+        letterId,
+        AUDITOR_ROLES.has(session.claims.role),
+        (label) => void history.saved(label),
+      )
   // Every role's letter takes the caret again once synced (read-only.ts keeps it unchanged).
   // Expired or revoked: no comment or lock can be sent either (the server answers 401/403).
   // Dev mode: the token came from /dev/token, which mints the next one when it expires (only
@@ -106,6 +116,7 @@ export async function editorView(
     onSession(why) {
       comments.setClosed(why)
       locks.setClosed(why)
+      saver?.setClosed(why)
     },
   })
   const stopApp = onAppMessage(collab.provider, (message) => {
@@ -113,6 +124,7 @@ export async function editorView(
       void comments.refresh(String(message.comment_id))
     else if (message.type.startsWith('comment.')) void comments.refresh()
     if (message.type.startsWith('lock.')) locks.onMessage(message)
+    if (message.type === 'doc.writer') collab.writers.note(message) // before its update: highlights
     if (message.type === 'notification') window.dispatchEvent(new Event(MENTIONED)) // the header's inbox
     const text = noticeText(message, session.claims.sub)
     if (text) pushNotice(notices, text)
@@ -160,6 +172,7 @@ export async function editorView(
         readOnly
           ? h('p', { class: 'readonly-note' }, `Read-only: your role is ${session.claims.role}.`)
           : toolbar(collab.editor),
+        saver?.element,
         presence.typing,
         refusal.element,
         locks.warning,

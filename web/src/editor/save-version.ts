@@ -1,0 +1,145 @@
+// "Save version…": an editor (or a service) saves the letter as it is now as a named version,
+// DESIGN.md's `version.saved` (`POST /v1/letters/{id}/versions`). The label is checked here as
+// the server checks it (gateway/api/versions.py, names.py) as far as its rule can be told to a
+// person: 1 to 200 characters, one line, not blank, no control characters. Its rarer refusals
+// (an invisible character, a stray variation selector) come back as the server's 422, shown.
+
+import { ApiError, type Api } from '../api'
+import { h, submitOnce } from '../dom'
+import { failure, sayFailure, statusLine } from './comment-lines'
+
+/** Characters (code points, as Python counts them) a label may have: gateway/api/versions.py. */
+export const MAX_LABEL = 200
+// C0 and C1 controls (a tab, a line break), DEL, and the line and paragraph separators.
+const NOT_ONE_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+
+/** Why `label` (normalized and trimmed as it is sent) would be refused; null when it would not. */
+export function labelProblem(label: string): string | null {
+  if (!label) return 'Give the version a label.'
+  if (NOT_ONE_LINE.test(label)) return 'A label is one line of text, without control characters.'
+  const length = [...label].length
+  if (length > MAX_LABEL) return `A label is at most ${MAX_LABEL} characters; this one has ${length}.`
+  return null
+}
+
+export interface VersionSaver {
+  element: HTMLElement
+  /** The session is over (`why`: expired, revoked): nothing can be saved; null: back. */
+  setClosed(why: string | null): void
+}
+
+/** `onSaved`: a version was saved (or may have been: no answer), for a versions list shown
+ * (`listed`: this user sees one) to load again. */
+export function versionSaver(
+  api: Api,
+  letterId: string,
+  listed: boolean,
+  onSaved: (label: string) => void,
+): VersionSaver {
+  const toggle = h(
+    'button',
+    {
+      type: 'button',
+      class: 'save-version-toggle',
+      'aria-expanded': 'false',
+      'aria-controls': 'save-version-form',
+    },
+    'Save version…',
+  )
+  const input = h('input', {
+    id: 'version-label',
+    name: 'label',
+    autocomplete: 'off',
+    placeholder: 'Draft for client',
+    'aria-describedby': 'version-label-hint',
+  })
+  const cancel = h('button', { type: 'button', class: 'link' }, 'Cancel')
+  const form = h(
+    'form',
+    { id: 'save-version-form', class: 'save-version-form', hidden: true, 'aria-label': 'Save a version' },
+    h('label', { for: 'version-label' }, 'Version label'),
+    input,
+    h('button', { type: 'submit' }, 'Save'),
+    cancel,
+    h(
+      'p',
+      { id: 'version-label-hint', class: 'muted small' },
+      `One line, up to ${MAX_LABEL} characters: the letter as it is now is kept under it.`,
+    ),
+  )
+  const status = h('p', { class: 'muted small save-version-status', role: 'status' })
+  const line = statusLine(status)
+
+  const show = (open: boolean): void => {
+    form.hidden = !open
+    toggle.setAttribute('aria-expanded', String(open))
+    if (open) input.focus()
+  }
+  toggle.addEventListener('click', () => show(form.hidden))
+  cancel.addEventListener('click', () => {
+    show(false)
+    toggle.focus()
+  })
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') cancel.click()
+  })
+  input.addEventListener('input', () => input.removeAttribute('aria-invalid'))
+
+  const refuse = (text: string): void => {
+    line.fail(text)
+    input.setAttribute('aria-invalid', 'true')
+    if (!form.hidden) input.focus()
+  }
+
+  // Enter in the label submits; the Save button is disabled while the request is in flight, so
+  // a double click saves one version (each request would be one: the server saves a named
+  // version even when nothing changed since the last).
+  submitOnce(form, async () => {
+    line.clear() // tried again: the outcome replaces the last failure
+    const label = input.value.normalize('NFC').trim() // NFC and no blank ends: the server's rule
+    const wrong = labelProblem(label)
+    if (wrong) {
+      refuse(wrong) // nothing sent
+      return
+    }
+    const sentOnline = navigator.onLine
+    try {
+      // A 503 `log behind` (with Retry-After) wrote nothing: api.ts sends it again after the wait.
+      await api.saveVersion(letterId, label)
+    } catch (error) {
+      const check = listed
+        ? 'Look for it in the versions list before saving it again.'
+        : 'Saving it again may save a second one.'
+      const failed = failure(error, 'version', sentOnline, describe, check)
+      if (error instanceof ApiError && error.status === 422) refuse(failed.text)
+      else sayFailure(line, failed)
+      if (failed.unanswered) onSaved(label) // the list shows whether it was
+      return
+    }
+    input.value = ''
+    input.removeAttribute('aria-invalid')
+    const inForm = form.contains(document.activeElement) || document.activeElement === document.body
+    show(false)
+    if (inForm) toggle.focus() // not taken from where the user went meanwhile (the letter)
+    line.note(`Saved version “${label}”.`)
+    onSaved(label)
+  })
+
+  return {
+    element: h('div', { class: 'save-version' }, toggle, form, status),
+    setClosed(why) {
+      toggle.disabled = why !== null
+      if (why !== null) show(false)
+    },
+  }
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof ApiError)) return String(error)
+  // 422 names the field: `invalid request: body.label: Value error, one line of text, ...`.
+  if (error.status === 422)
+    return `The server refused the label: ${error.message.replace(/^.*?body\.label: (Value error, )?/, '')}`
+  if (error.status === 503 && error.retryAfter !== null)
+    return `The server could not save it yet (${error.message}): try again in ${Math.ceil(error.retryAfter)} s.`
+  return `The server refused: ${error.message}`
+}

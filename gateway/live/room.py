@@ -473,7 +473,7 @@ class Room:
             self._pending.append(event)
             return
         if event.type == "doc.update" and isinstance(event.payload, bytes):
-            whole = self.shape.absorb_whole(event.payload)
+            info, whole = self.shape.absorb_whole(event.payload)
             self.doc.apply_update(event.payload)
             # One logged before what it builds on (a restored log, another writer: no gateway
             # accepts one) stays pending, and `get_update()` leaves it out: kept as the loaded
@@ -487,7 +487,10 @@ class Room:
             self.owners.learn(event.envelope.user, event.payload)
             self.size += len(event.payload)
             if event.envelope.name:  # written over REST through another instance
-                self._remote_writer(event.envelope.user, event.envelope.name, event.payload)
+                user = event.envelope.user
+                self._notify_writer(
+                    {"id": user, "name": event.envelope.name, "color": user_color(user)}, info
+                )
             frame = binary_frame(outgoing.update(event.payload))
             for peer in self.conns:
                 peer.send_update(event.payload, frame)
@@ -528,16 +531,11 @@ class Room:
             peer.send(message, kind, frame)
 
     def _notify_writer(self, user: dict[str, str], info: UpdateInfo) -> None:
+        """Who wrote under `info`'s client ids (a REST write), for the peers' edit highlights;
+        `info`: the check the update had here already (re-read RR3: it was scanned twice)."""
         body = outgoing.writer_body(user, info.blocks)
         if body is not None:
             self._notify(body)
-
-    def _remote_writer(self, user: str, name: str, update: bytes) -> None:
-        try:  # only a named record's client ids are needed: scanned here alone
-            info = preparse.check_update(update, self.ctx.limits)
-        except ProtocolError:
-            return  # over this instance's limits: the highlight goes unnamed, nothing else
-        self._notify_writer({"id": user, "name": name, "color": user_color(user)}, info)
 
     def _notify(self, body: dict[str, object]) -> None:
         message = None

@@ -204,7 +204,7 @@ class DocShape:
         self.commit(info)
         return info
 
-    def absorb_whole(self, update: bytes, limits: Limits = STATE_LIMITS) -> bool:
+    def absorb_whole(self, update: bytes, limits: Limits = STATE_LIMITS) -> tuple[UpdateInfo, bool]:
         """`absorb`, and whether the update surely integrates whole into a document that holds
         what this shape holds and nothing pending: not if a struct follows a hole in its
         client's clocks (before its block, or a Skip of a merged update) or refers to what
@@ -214,7 +214,7 @@ class DocShape:
         gap = _past_hole(scan, self) is not None  # a Skip inside a block too (re-read RR2)
         info = _check(update, scan, limits, self, Missing.UNKNOWN)
         self.commit(info)
-        return not (
+        return info, not (
             gap
             or any(code >> 7 == _UNKNOWN_DEPTH for *_, code in info.runs)
             or any(at + n > self.known_clock(client) for client, at, n in info.deletes)

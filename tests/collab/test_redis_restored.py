@@ -202,8 +202,9 @@ async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
         yield running.collab, running.folding
 
 
-async def test_notifications_after_a_wipe_with_the_projector_down_are_503(site: Site) -> None:
-    collab, folding = site
+async def notified_then_wiped(collab: Collab, folding: AsyncExitStack) -> None:
+    """Bob notified of a mention (the projector folded it), then the projector stopped and
+    Redis wiped."""
     lid = await collab.gw.create_letter("Dear Sir")
     thread = {"body": "@bob see", "anchor": {"from": 0, "to": 4}, "mentions": ["bob"]}
     r = await collab.call("POST", f"/v1/letters/{lid}/comments", user="alice", json=thread)
@@ -216,6 +217,11 @@ async def test_notifications_after_a_wipe_with_the_projector_down_are_503(site: 
     await eventually(notified)
     await folding.aclose()  # the projector stops
     await collab.redis.flushdb()
+
+
+async def test_notifications_after_a_wipe_with_the_projector_down_are_503(site: Site) -> None:
+    collab, folding = site
+    await notified_then_wiped(collab, folding)
     r = await collab.call("GET", "/v1/notifications", user="bob")
     assert r.status_code == 503, r.text  # not 200 with none
     assert r.headers["Retry-After"] == "30"

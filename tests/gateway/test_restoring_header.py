@@ -12,8 +12,7 @@ import pytest_asyncio
 from gateway import restored
 from gateway.api.responses import errors
 from tests.collab.conftest import Stoppable, stoppable_on
-from tests.collab.test_redis_restored import create, rebuild, unrestored
-from tests.support import eventually
+from tests.collab.test_redis_restored import create, notified_then_wiped, rebuild, unrestored
 
 HEADER = "Steno-Unavailable"
 
@@ -54,18 +53,7 @@ async def test_every_restoring_503_says_so_in_a_header(stack: Stoppable) -> None
 async def test_other_503s_have_no_such_header(stack: Stoppable) -> None:
     """Notifications after a wipe with the projector down: a 503 of its own (rebuilding)."""
     collab = stack.collab
-    lid = await collab.gw.create_letter("Dear Sir")
-    thread = {"body": "@bob see", "anchor": {"from": 0, "to": 4}, "mentions": ["bob"]}
-    r = await collab.call("POST", f"/v1/letters/{lid}/comments", user="alice", json=thread)
-    assert r.status_code in (200, 201), r.text
-
-    async def notified() -> bool:
-        r = await collab.call("GET", "/v1/notifications", user="bob")
-        return r.status_code == 200 and r.json()["unread"] == 1
-
-    await eventually(notified)
-    await stack.folding.aclose()  # the projector stops
-    await collab.redis.flushdb()
+    await notified_then_wiped(collab, stack.folding)
     r = await collab.call("GET", "/v1/notifications", user="bob")
     assert r.status_code == 503 and "Retry-After" in r.headers, r.text
     assert HEADER not in r.headers

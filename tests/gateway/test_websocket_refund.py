@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE
-from gateway.live import loader
 from tests.gateway.crash_owners import both_logged
 from tests.gateway.harness import Running, YClient, _varbytes, running_gateway
-from tests.gateway.test_write_refund import _full, _never_ending, _posing_as, _settings
+from tests.gateway.test_write_refund import budget_full, owners_unknown, posing_as, refund_settings
 from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -21,28 +20,24 @@ async def _send_as_mallory(gw: Running, letter: str, update: bytes) -> YClient:
     """Mallory, synced, sends `update` and is closed for it."""
     mallory = await gw.client(letter, user="mallory")
     await mallory.synced.wait()
-    await eventually(lambda: _full(gw))  # its sync step 2 (`00 00`) took 2 bytes: refilled
+    await eventually(lambda: budget_full(gw))  # its sync step 2 (`00 00`) took 2 bytes: refilled
     await mallory.ws.send(b"\x00\x02" + _varbytes(update))  # a sync update, y-protocols'
     await mallory.closed.wait()
     return mallory
 
 
 async def test_an_update_under_another_users_id_costs_nothing(tmp_path: Path) -> None:
-    async with running_gateway(_settings(tmp_path / "steno")) as gw:
+    async with running_gateway(refund_settings(tmp_path / "steno")) as gw:
         letter, alice, _bob = await both_logged(gw)  # the room knows alice's id is hers
-        mallory = await _send_as_mallory(gw, letter, _posing_as(alice.doc))
+        mallory = await _send_as_mallory(gw, letter, posing_as(alice.doc))
         assert mallory.close_code == FORBIDDEN  # client_id_not_owned, refused by the room
-        assert _full(gw)
+        assert budget_full(gw)
 
 
 async def test_an_update_whose_owner_is_unknown_costs_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = _settings(tmp_path / "steno")
-    async with running_gateway(settings) as gw:
-        letter, alice, _bob = await both_logged(gw)
-    monkeypatch.setattr(loader, "writes", _never_ending)  # the owners' read does not end
-    async with running_gateway(settings) as gw:  # a new process, no Redis: nothing known
-        mallory = await _send_as_mallory(gw, letter, _posing_as(alice.doc))
+    async with owners_unknown(tmp_path, monkeypatch) as (gw, letter, posing):
+        mallory = await _send_as_mallory(gw, letter, posing)
         assert mallory.close_code == LOG_UNAVAILABLE  # client_id_owner_unknown, in `_claim`
-        assert _full(gw)
+        assert budget_full(gw)

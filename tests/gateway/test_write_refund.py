@@ -5,6 +5,7 @@ learnt in time (503 "client id owner unknown")."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,11 @@ MALLORY = ("firm-a", "mallory")
 FORGED_TEXT = "forged " * 20_000  # 140 kB: what a second's refill (1 kB) cannot hide
 
 
-def _settings(data_dir: Path) -> Settings:
+def refund_settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, partitions=1, update_bytes_per_s=1024)
 
 
-def _posing_as(author: Doc[Any]) -> bytes:
+def posing_as(author: Doc[Any]) -> bytes:
     """An update writing new clocks under `author`'s client id (a large insert)."""
     posing: Doc[Any] = Doc(client_id=author.client_id)
     posing.apply_update(author.get_update())
@@ -49,7 +50,7 @@ async def _post_as_mallory(gw: Running, letter: str, update: bytes) -> httpx.Res
         )
 
 
-def _full(gw: Running) -> bool:
+def budget_full(gw: Running) -> bool:
     """Whether mallory's budget of update bytes is whole (nothing taken from it)."""
     with gw.app.state.gateway.ctx.update_bytes.held(MALLORY) as budget:
         assert isinstance(budget, TokenBucket)
@@ -57,12 +58,12 @@ def _full(gw: Running) -> bool:
 
 
 async def test_an_update_under_another_users_id_costs_nothing(tmp_path: Path) -> None:
-    async with running_gateway(_settings(tmp_path / "steno")) as gw:
+    async with running_gateway(refund_settings(tmp_path / "steno")) as gw:
         letter, alice, _bob = await both_logged(gw)
-        answer = await _post_as_mallory(gw, letter, _posing_as(alice.doc))
+        answer = await _post_as_mallory(gw, letter, posing_as(alice.doc))
         assert answer.status_code == 403, answer.text
         assert answer.json() == {"detail": "client id not owned"}
-        assert _full(gw)
+        assert budget_full(gw)
 
 
 async def _never_ending(*args: Any) -> AsyncIterator[tuple[str, bytes]]:
@@ -71,18 +72,29 @@ async def _never_ending(*args: Any) -> AsyncIterator[tuple[str, bytes]]:
     yield ("", b"")  # never reached: makes this an async generator, as loader.writes is
 
 
-async def test_an_update_whose_owner_is_unknown_costs_nothing(
+@asynccontextmanager
+async def owners_unknown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = _settings(tmp_path / "steno")
+) -> AsyncIterator[tuple[Running, str, bytes]]:
+    """A gateway that cannot learn who owns the client ids of alice's letter (a new process, no
+    Redis, its read of the letter's writers never ends): it, the letter, and an update posing as
+    alice."""
+    settings = refund_settings(tmp_path / "steno")
     async with running_gateway(settings) as gw:
         letter, alice, _bob = await both_logged(gw)
     monkeypatch.setattr(loader, "writes", _never_ending)  # the owners' read does not end
     async with running_gateway(settings) as gw:  # a new process, no Redis: nothing known
-        answer = await _post_as_mallory(gw, letter, _posing_as(alice.doc))
+        yield gw, letter, posing_as(alice.doc)
+
+
+async def test_an_update_whose_owner_is_unknown_costs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with owners_unknown(tmp_path, monkeypatch) as (gw, letter, posing):
+        answer = await _post_as_mallory(gw, letter, posing)
         assert answer.status_code == 503, answer.text
         assert answer.json() == {"detail": "client id owner unknown"}
-        assert _full(gw)
+        assert budget_full(gw)
 
 
 def test_a_refund_gives_back_what_was_taken_and_no_more() -> None:

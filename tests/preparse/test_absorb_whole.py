@@ -67,7 +67,7 @@ def test_it_never_calls_whole_what_stays_pending(
     doc: Doc[Any] = Doc()
     shape = DocShape()
     for update in updates:
-        whole = shape.absorb_whole(update)
+        whole = shape.absorb_whole(update)[1]
         doc.apply_update(update)
         if pending_parts(doc, [update]):
             assert not whole
@@ -78,14 +78,14 @@ def test_in_order_edits_are_whole_and_gaps_are_not() -> None:
     steps = [(0, 0, 0, "hello"), (1, 5, 0, " world"), (2, 3, 4, ""), (0, 0, 0, "a")]
     updates = _history(steps)
     shape = DocShape()
-    assert all(shape.absorb_whole(update) for update in updates)
+    assert all(shape.absorb_whole(update)[1] for update in updates)
     # "hello" missing: " world" follows it; " world" missing: the deletion reaches into it.
     for skipped in (0, 1):
         shape = DocShape()
-        later = [shape.absorb_whole(u) for i, u in enumerate(updates) if i != skipped]
+        later = [shape.absorb_whole(u)[1] for i, u in enumerate(updates) if i != skipped]
         assert later[skipped] is False, skipped
     shape = DocShape()  # the deletion missing: nothing builds on one
-    assert all(shape.absorb_whole(u) for i, u in enumerate(updates) if i != 2)
+    assert all(shape.absorb_whole(u)[1] for i, u in enumerate(updates) if i != 2)
 
 
 def test_a_merge_holding_a_hole_is_not_whole() -> None:
@@ -105,7 +105,7 @@ def test_a_merge_holding_a_hole_is_not_whole() -> None:
             values["x"], values["y"], values["z"] = 1, 2, 3
         first, _second, third = got
         merged = merge_updates(first, third)
-        assert DocShape().absorb_whole(merged) is False, kind
+        assert DocShape().absorb_whole(merged)[1] is False, kind
         held: Doc[Any] = Doc()
         held.apply_update(merged)
         assert pending_parts(held, [merged]), kind  # what the room's look then finds

@@ -41,6 +41,22 @@ async def _edit_rows(settings: Settings, log: EmbeddedLog, letter: str) -> list[
     return [(e["user"], e["data"].get("name")) for e in edits]
 
 
+async def _stored_edits(settings: Settings, letter: str, *, initial: bool) -> list[tuple[str, Any]]:
+    """(user_id, change_data.name) of the letter's edit rows as the snapshotter stored them: its
+    initial content's, or all the others."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        stored = await conn.fetch(
+            "SELECT user_id, change_data->>'name' AS name FROM collaboration"
+            " WHERE letter_id = $1 AND change_type = 'edit'"
+            f" AND {'' if initial else 'NOT '}change_data ? 'initial'",
+            letter,
+        )
+    finally:
+        await conn.close()
+    return [(r["user_id"], r["name"]) for r in stored]
+
+
 async def test_a_rest_writer_who_never_joined_is_named_in_history(
     make_settings: Callable[..., Settings], elog: EmbeddedLog
 ) -> None:
@@ -68,16 +84,7 @@ async def test_a_rest_writer_who_never_joined_is_named_in_history(
     assert await _edit_rows(settings, elog, letter) == [("backend", NAME)]
     # ... and as the snapshotter stores it.
     await snapshot_all(settings, elog)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        stored = await conn.fetch(
-            "SELECT user_id, change_data->>'name' AS name FROM collaboration"
-            " WHERE letter_id = $1 AND change_type = 'edit' AND NOT change_data ? 'initial'",
-            letter,
-        )
-    finally:
-        await conn.close()
-    assert [(r["user_id"], r["name"]) for r in stored] == [("backend", NAME)]
+    assert await _stored_edits(settings, letter, initial=False) == [("backend", NAME)]
     assert await _edit_rows(settings, elog, letter) == [("backend", NAME)]
 
 
@@ -141,13 +148,4 @@ async def test_a_letter_created_with_content_names_its_creator_on_the_initial_ro
         assert created.status_code == 201, created.text
         letter = created.json()["letter_id"]
     await snapshot_all(settings, elog)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        stored = await conn.fetch(
-            "SELECT user_id, change_data->>'name' AS name FROM collaboration"
-            " WHERE letter_id = $1 AND change_type = 'edit' AND change_data ? 'initial'",
-            letter,
-        )
-    finally:
-        await conn.close()
-    assert [(r["user_id"], r["name"]) for r in stored] == [("backend", NAME)]
+    assert await _stored_edits(settings, letter, initial=True) == [("backend", NAME)]

@@ -3,14 +3,17 @@
 import asyncio
 import json
 import os
+import re
 import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -27,11 +30,13 @@ from playwright.async_api import (
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
+from tests.support import eventually
 
 CHROMIUM = os.environ.get("STENO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 EDITABLE = ".letter-body[contenteditable=true]"
+FIRST_SECTION = "paragraph 1"  # the section id of a letter's first paragraph
 TIMEOUT_MS = 10_000  # generous: CI shares two cores with the whole suite
 expect.set_options(timeout=TIMEOUT_MS)
 STACK_SECRET = secrets.token_hex(32)  # stacks.py's stacks (`base_url`): tests mint their tokens
@@ -141,6 +146,34 @@ async def open_letter(page: Page, base_url: str, user_id: str, letter: str) -> N
     await saved(page)
 
 
+async def post_letter(url: str, secret: str, title: str) -> str:
+    """A letter Avery created over REST on the stack at `url` (signing with `secret`)."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        body = {"firm_id": "demo-firm", "title": title, "content": "Dear Sir,\nTerms."}
+        created = await http.post(
+            "/v1/letters", json=body, headers=auth("avery", name="Avery", secret=secret)
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["letter_id"])
+
+
+async def locks_refused(url: str) -> float:
+    """The gateway's `gateway_locks_unrestored_found`: one per 503 of its gates."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        text = (await http.get("/metrics")).text
+    found = re.search(r"^gateway_locks_unrestored_found_total (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def lock_first_paragraph(page: Page, name: str = "Avery Attorney") -> Locator:
+    """The page's user (`name`) locks the letter's first paragraph: its lock rows, showing it."""
+    await page.locator(".letter-body p").first.click()
+    await page.click("button.lock-toggle")
+    rows = page.locator(".lock-row")
+    await expect(rows).to_have_text([f"“{FIRST_SECTION}” {name} (you)"])
+    return rows
+
+
 async def marked(page: Page, *texts: str) -> bool:
     """The marked text of each comment thread (a mark shows as several spans where other
     decorations cut it, such as a recent edit's) is `texts`, in the letter's order."""
@@ -204,6 +237,61 @@ async def shot(page: Page, name: str) -> None:
 # An answer a test's route tags with this header (route.fulfill(headers=...)) is noted in the
 # page once read: `window.taggedReads` lists the tags, each added a task after the page's
 # Response.json() resolved, so the code awaiting that answer has run by then.
+# The page's y-websocket provider, through the TipTap editor on the letter's element.
+_PROVIDER = """document.querySelector('.letter-body').editor.extensionManager.extensions
+  .find((extension) => extension.name === 'collaborationCaret').options.provider"""
+# Closes the page's socket (a network drop's close, as the page sees it).
+DROP_SOCKET = f"() => {_PROVIDER}.ws.close()"
+# The awareness clock of the client named `name` as this page last heard it (its own: as it
+# last sent it), or null if the page has no state of it.
+AWARENESS_CLOCK = f"""(name) => {{
+  const awareness = {_PROVIDER}.awareness
+  const entry = [...awareness.getStates()].find(([, state]) => state.user?.name === name)
+  return entry ? awareness.meta.get(entry[0]).clock : null
+}}"""
+
+
+@dataclass
+class Seen:
+    """`watcher`'s view of `name`, whose own page is `own`: listed in "Here now", caret drawn."""
+
+    own: Page
+    watcher: Page
+    name: str
+    listed: Locator
+    caret: Locator
+
+    async def clock(self) -> int:
+        """`name`'s awareness clock as its own page last sent it."""
+        return int(await self.own.evaluate(AWARENESS_CLOCK, self.name))
+
+    async def heard(self) -> bool:
+        """Whether the watcher has `name`'s last awareness update."""
+        return await self.watcher.evaluate(AWARENESS_CLOCK, self.name) == await self.clock()
+
+
+async def seen_on_a_letter(
+    base_url: str, avery: Page, parker: Page, title: str, *, own: Page, name: str
+) -> Seen:
+    """Avery creates letter `title` and Parker opens it; `own` (either, user `name`) places its
+    caret in it (an awareness change: its renewal is 15 s away from here), the other page lists
+    it with its caret and has its last awareness update (the caret's come in two)."""
+    await sign_in(avery, base_url, "avery")
+    letter = await create_letter(avery, title, "Dear Sir,\nThe terms follow.")
+    await parker.goto(f"{base_url}/?as=parker#/letters/{letter}")
+    await parker.wait_for_selector(EDITABLE)
+    await saved(parker)
+    watcher = parker if own is avery else avery
+    await own.locator(".letter-body p").first.click()
+    listed = watcher.locator(f".users [data-name='{name}']")
+    caret = watcher.locator(".letter-body .collaboration-carets__label", has_text=name.split()[0])
+    await expect(listed).to_have_count(1)
+    await expect(caret).to_have_count(1)
+    seen = Seen(own, watcher, name, listed, caret)
+    await eventually(seen.heard, timeout=10, interval=0.1)
+    return seen
+
+
 TAG_HEADER = "x-steno-test-tag"
 _NOTE_TAGGED_READS = f"""(() => {{
   window.taggedReads = []

@@ -8,10 +8,9 @@ the test restores by hand), as tests/web/test_lost_unlocks.py.
 
 from playwright.async_api import Browser, expect
 
-from tests.web.browser import open_letter, pages
+from tests.web.browser import FIRST_SECTION, open_letter, pages, post_letter
 from tests.web.test_browser import browser
 from tests.web.test_locks_restoring import Stack, restore_by_hand, unrestored
-from tests.web.test_lost_unlocks import SECTION, _letter
 
 __all__ = ["browser", "unrestored"]  # the fixtures this module uses
 
@@ -22,7 +21,7 @@ WITHIN_MS = 12_000
 async def test_a_lock_click_waiting_out_a_restore_says_so(
     unrestored: Stack, browser: Browser
 ) -> None:
-    letter = await _letter(unrestored, "Restoring click")
+    letter = await post_letter(unrestored.url, unrestored.secret, "Restoring click")
     async with pages(browser, 1) as (avery,):
         await open_letter(avery, unrestored.url, "avery", letter)
         await avery.locator(".letter-body p").first.click()
@@ -32,8 +31,10 @@ async def test_a_lock_click_waiting_out_a_restore_says_so(
         await expect(status).to_have_text("Locks are being restored; trying again in 5 s.")
         await restore_by_hand(unrestored)
         rows = avery.locator(".lock-row")
-        await expect(rows).to_have_text([f"“{SECTION}” Avery Attorney (you)"], timeout=WITHIN_MS)
+        await expect(rows).to_have_text(
+            [f"“{FIRST_SECTION}” Avery Attorney (you)"], timeout=WITHIN_MS
+        )
         await expect(status).to_have_text(
-            f"You locked “{SECTION}” (renewed while this letter is open)."
+            f"You locked “{FIRST_SECTION}” (renewed while this letter is open)."
         )
         assert avery.errors == []  # type: ignore[attr-defined]

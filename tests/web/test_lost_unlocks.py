@@ -8,64 +8,52 @@ gateway's own restore (tests/web/test_locks_restoring.py's `unrestored` stack): 
 run by hand once the release was refused.
 """
 
-import re
+from playwright.async_api import Browser, Page, expect
 
-import httpx
-from playwright.async_api import Browser, expect
-
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import open_letter, pages
+from tests.web.browser import (
+    FIRST_SECTION,
+    lock_first_paragraph,
+    locks_refused,
+    open_letter,
+    pages,
+    post_letter,
+)
 from tests.web.test_browser import browser
 from tests.web.test_locks_restoring import Stack, restore_by_hand, unrestored
 
 __all__ = ["browser", "unrestored"]  # the fixtures this module uses
 
-SECTION = "paragraph 1"
+
+async def refused_as_it_went(stack: Stack, page: Page) -> None:
+    """Redis wiped, `page` goes away: its keepalive release refused (503), then the locks
+    restored by hand (its lock held again)."""
+    await stack.redis.flushall()
+    before = await locks_refused(stack.url)
+    await page.goto("about:blank")  # pagehide: the keepalive release, refused (503)
+    await eventually(lambda: _is_more(stack, before), timeout=10, interval=0.1)
+    assert "locks: 1 restored" in await restore_by_hand(stack)
 
 
-async def _letter(stack: Stack, title: str) -> str:
-    token = mint_token(Settings(jwt_secret=stack.secret), "avery", "demo-firm", "editor", "Avery")
-    async with httpx.AsyncClient(base_url=stack.url) as http:
-        body = {"firm_id": "demo-firm", "title": title, "content": "Dear Sir,\nTerms."}
-        created = await http.post(
-            "/v1/letters", json=body, headers={"Authorization": f"Bearer {token}"}
-        )
-        assert created.status_code == 201, created.text
-        return str(created.json()["letter_id"])
-
-
-async def _refusals(stack: Stack) -> float:
-    """The gateway's `gateway_locks_unrestored_found`: one per 503 of its gates."""
-    async with httpx.AsyncClient(base_url=stack.url) as http:
-        text = (await http.get("/metrics")).text
-    found = re.search(r"^gateway_locks_unrestored_found_total (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+async def _is_more(stack: Stack, before: float) -> bool:
+    return await locks_refused(stack.url) > before
 
 
 async def test_a_release_refused_as_the_page_went_is_sent_by_the_next_page(
     unrestored: Stack, browser: Browser
 ) -> None:
-    letter = await _letter(unrestored, "Left locked")
-    other = await _letter(unrestored, "Another")
+    letter = await post_letter(unrestored.url, unrestored.secret, "Left locked")
+    other = await post_letter(unrestored.url, unrestored.secret, "Another")
     async with pages(browser, 2) as (avery, parker):
         await open_letter(avery, unrestored.url, "avery", letter)
-        await avery.locator(".letter-body p").first.click()
-        await avery.click("button.lock-toggle")
-        rows = avery.locator(".lock-row")
-        await expect(rows).to_have_text([f"“{SECTION}” Avery Attorney (you)"])
+        await lock_first_paragraph(avery)
 
-        await unrestored.redis.flushall()
-        before = await _refusals(unrestored)
-        await avery.goto("about:blank")  # pagehide: the keepalive release, refused (503)
-        await eventually(lambda: _is_more(unrestored, before), timeout=10, interval=0.1)
-        assert "locks: 1 restored" in await restore_by_hand(unrestored)
+        await refused_as_it_went(unrestored, avery)
 
         # Held again by the restore, as the log says: Parker sees it.
         await open_letter(parker, unrestored.url, "parker", letter)
         seen = parker.locator(".lock-row")
-        await expect(seen).to_have_text([f"“{SECTION}” Avery Attorney"])
+        await expect(seen).to_have_text([f"“{FIRST_SECTION}” Avery Attorney"])
 
         # Avery's next letter page (another letter) sends the release: gone for Parker at once.
         await open_letter(avery, unrestored.url, "avery", other)
@@ -75,28 +63,21 @@ async def test_a_release_refused_as_the_page_went_is_sent_by_the_next_page(
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
 
 
-async def _is_more(stack: Stack, before: float) -> bool:
-    return await _refusals(stack) > before
-
-
 async def test_a_lock_taken_again_since_is_not_released(
     unrestored: Stack, browser: Browser
 ) -> None:
     """Another tab of hers locked the section since the release was remembered (a later
     deadline): that lock is hers to keep, and the remembered release is dropped unsent."""
-    letter = await _letter(unrestored, "Taken again")
-    other = await _letter(unrestored, "Elsewhere")
+    letter = await post_letter(unrestored.url, unrestored.secret, "Taken again")
+    other = await post_letter(unrestored.url, unrestored.secret, "Elsewhere")
     async with pages(browser, 1) as (avery,):
         await open_letter(avery, unrestored.url, "avery", letter)
-        await avery.locator(".letter-body p").first.click()
-        await avery.click("button.lock-toggle")
-        rows = avery.locator(".lock-row")
-        await expect(rows).to_have_text([f"“{SECTION}” Avery Attorney (you)"])
+        rows = await lock_first_paragraph(avery)
         # An earlier tab's release, remembered with that lock's (earlier) deadline.
         await avery.evaluate(
             """([letter, section]) => localStorage.setItem('steno.unlocks.demo-firm.avery',
               JSON.stringify([{letter, section, expiresAt: Date.now() + 100_000}]))""",
-            [letter, SECTION],
+            [letter, FIRST_SECTION],
         )
         second = await avery.context.new_page()  # her other tab, same browser storage
         await open_letter(second, unrestored.url, "avery", other)
@@ -105,6 +86,6 @@ async def test_a_lock_taken_again_since_is_not_released(
         )
         await open_letter(second, unrestored.url, "avery", letter)
         await expect(second.locator(".lock-row")).to_have_text(
-            [f"“{SECTION}” Avery Attorney (you)"]
+            [f"“{FIRST_SECTION}” Avery Attorney (you)"]
         )
-        await expect(rows).to_have_text([f"“{SECTION}” Avery Attorney (you)"])
+        await expect(rows).to_have_text([f"“{FIRST_SECTION}” Avery Attorney (you)"])

@@ -10,11 +10,16 @@ the test restores by hand), as tests/web/test_lost_unlocks.py.
 
 from playwright.async_api import Browser, expect
 
-from tests.support import eventually
-from tests.web.browser import open_letter, pages
+from tests.web.browser import (
+    FIRST_SECTION,
+    lock_first_paragraph,
+    open_letter,
+    pages,
+    post_letter,
+)
 from tests.web.test_browser import browser
-from tests.web.test_locks_restoring import Stack, restore_by_hand, unrestored
-from tests.web.test_lost_unlocks import SECTION, _is_more, _letter, _refusals
+from tests.web.test_locks_restoring import Stack, unrestored
+from tests.web.test_lost_unlocks import refused_as_it_went
 
 __all__ = ["browser", "unrestored"]  # the fixtures this module uses
 
@@ -25,24 +30,18 @@ WITHIN_MS = 15_000
 async def test_a_release_refused_as_a_tab_went_is_sent_by_the_users_open_tab(
     unrestored: Stack, browser: Browser
 ) -> None:
-    letter = await _letter(unrestored, "Two tabs")
+    letter = await post_letter(unrestored.url, unrestored.secret, "Two tabs")
     async with pages(browser, 2) as (avery, parker):
         await open_letter(avery, unrestored.url, "avery", letter)
         second = await avery.context.new_page()  # her other tab, same browser storage
         errors: list[str] = []
         second.on("pageerror", lambda error: errors.append(str(error)))
         await open_letter(second, unrestored.url, "avery", letter)
-        await avery.locator(".letter-body p").first.click()
-        await avery.click("button.lock-toggle")
-        mine = f"“{SECTION}” Avery Attorney (you)"
-        await expect(avery.locator(".lock-row")).to_have_text([mine])
+        await lock_first_paragraph(avery)
+        mine = f"“{FIRST_SECTION}” Avery Attorney (you)"
         await expect(second.locator(".lock-row")).to_have_text([mine])
 
-        await unrestored.redis.flushall()
-        before = await _refusals(unrestored)
-        await avery.goto("about:blank")  # pagehide: the keepalive release, refused (503)
-        await eventually(lambda: _is_more(unrestored, before), timeout=10, interval=0.1)
-        assert "locks: 1 restored" in await restore_by_hand(unrestored)
+        await refused_as_it_went(unrestored, avery)
 
         # Her open tab sends the release: gone for Parker (who opened the letter since).
         await open_letter(parker, unrestored.url, "parker", letter)

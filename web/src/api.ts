@@ -395,9 +395,9 @@ export class Api {
 
   /** Save the letter as it is now as a named version (editor, service); 202 once in the log. A
    * 503 (`log behind`: the log had not taken this instance's edits yet) appended nothing. */
-  saveVersion(id: string, label: string): Promise<SavedVersion> {
+  saveVersion(id: string, label: string, waiting?: Waiting): Promise<SavedVersion> {
     const path = `/v1/letters/${encodeURIComponent(id)}/versions`
-    return this.call('POST', path, { label }, { unwritten503: true })
+    return this.call('POST', path, { label }, { unwritten503: true, waiting })
   }
 
   listVersions(id: string): Promise<{ versions: VersionSummary[] } | VersionSummary[]> {

@@ -27,6 +27,7 @@ import {
   Unreachable,
   restoring as isRestoring,
   type Api,
+  type HeldLock,
   type LockHolder,
 } from '../api'
 import type { Session } from '../auth'
@@ -34,7 +35,13 @@ import { afterQuiet, h, replaceChildren } from '../dom'
 import type { AppMessage } from './appchannel'
 import { userColor, WRITER_ROLES } from './collab'
 import { showLocks, type Lock } from './lock-marks'
-import { forgetUnlock, rememberUnlock, remembersUnlocks, sendLostUnlocks } from './lost-unlocks'
+import {
+  forgetUnlock,
+  lostUnlocksOn,
+  rememberUnlock,
+  remembersUnlocks,
+  sendLostUnlocks,
+} from './lost-unlocks'
 import { sectionAt, sectionIds } from './sections'
 
 const TICK_MS = 5_000
@@ -46,6 +53,8 @@ const GONE_AFTER_MS = 1_000
 // Retry-After is 5 s and a gateway restores within seconds: a minute of tries, then it is left
 // to the next reconnect (or reload) to ask again.
 const RETRY_TRIES = 12
+// A tab going away writes one remembered release per lock it held: one reaction per burst.
+const LOST_QUIET_MS = 300
 
 export interface LocksFeature {
   /** The side panel: caret section, lock/unlock button, status, the list of locks. */
@@ -158,13 +167,17 @@ export function sectionLocks(
   let destroyed = false
 
   let asked = 0 // refreshes begun: only the newest one's answer is taken (they overlap)
+  // The releases remembered for every letter were sent (by the first list answered): later
+  // answers send this letter's alone, and the other letters' wait for the next letter page.
+  let sentAll = false
 
   /** The locks, from the server. `tries`: the 503s in a row (Retry-After) before this ask. */
   async function refresh(tries = 0): Promise<void> {
     window.clearTimeout(retryTimer)
     const mine = ++asked
+    let held: HeldLock[]
     try {
-      const { locks: held } = await api.listLocks(letterId)
+      held = (await api.listLocks(letterId)).locks
       const colors = await Promise.all(held.map((l) => l.locked_by.color || userColor(l.locked_by.id)))
       // The page asks at start and once connected: an older answer arriving last is older news.
       if (mine !== asked) return
@@ -197,7 +210,8 @@ export function sectionLocks(
     // Back online: take again what a failed renewal may have let go (if nobody else has it).
     for (const section of wanted) if (locks.get(section)?.holder.id !== self) void acquire(section, true)
     // The server answers again (restored, reconnected): releases our other tabs left (lost-unlocks.ts).
-    void sendLostUnlocks(api, session.claims)
+    void sendLostUnlocks(api, session.claims, { letter: letterId, held }, sentAll)
+    sentAll = true
   }
 
   /** Whether the list is asked again in `wait` s (a 503's Retry-After): within RETRY_TRIES
@@ -364,10 +378,15 @@ export function sectionLocks(
     wanted.clear()
   }
   window.addEventListener('pagehide', releaseAll)
-  // Another tab of ours let a lock go and may not see the answer (it is leaving): once the list
-  // answers (after a restore's 503s, too), `refresh` sends it again if the server still holds it.
+  // Another tab of ours let a lock of this letter go and may not see the answer (it is leaving):
+  // once the list answers (after a restore's 503s, too), `refresh` sends it again if the server
+  // still holds it. Once the burst of writes is over, and only if one is still remembered (the
+  // releasing tab, still open, may have seen the answer meanwhile).
+  const lostCheck = afterQuiet(LOST_QUIET_MS, () => {
+    if (!destroyed && lostUnlocksOn(session.claims, letterId)) void refresh()
+  })
   const onStorage = (event: StorageEvent): void => {
-    if (remembersUnlocks(event, session.claims)) void refresh()
+    if (remembersUnlocks(event, session.claims, letterId)) lostCheck.poke()
   }
   window.addEventListener('storage', onStorage)
   render()
@@ -400,6 +419,7 @@ export function sectionLocks(
       destroyed = true
       window.clearTimeout(retryTimer)
       goneCheck.cancel()
+      lostCheck.cancel()
       releaseAll()
       window.removeEventListener('pagehide', releaseAll)
       window.removeEventListener('storage', onStorage)

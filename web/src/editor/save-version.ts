@@ -1,8 +1,9 @@
 // "Save version…": an editor (or a service) saves the letter as it is now as a named version,
-// DESIGN.md's `version.saved` (`POST /v1/letters/{id}/versions`). The label is checked here as
-// the server checks it (gateway/api/versions.py, names.py) as far as its rule can be told to a
-// person: 1 to 200 characters, one line, not blank, no control characters. Its rarer refusals
-// (an invisible character, a stray variation selector) come back as the server's 422, shown.
+// DESIGN.md's `version.saved` (`POST /v1/letters/{id}/versions`). The label is sent NFC-normalised
+// and trimmed (the server refuses other forms), then checked here against the server's rule
+// (gateway/api/versions.py, names.py) as far as it can be told to a person: 1 to 200
+// characters, one line, not blank, no control characters. Its rarer refusals (an invisible
+// character, a stray variation selector) come back as the server's 422, shown.
 
 import { ApiError, type Api } from '../api'
 import { h, submitOnce } from '../dom'
@@ -91,6 +92,14 @@ export function versionSaver(
     if (!form.hidden) input.focus()
   }
 
+  /** A save is in flight (maybe waiting out a 503): the label can be neither changed nor sent
+   * again (a label entered meanwhile was dropped, then cleared with the saved one's). */
+  const busy = (on: boolean): void => {
+    input.disabled = on
+    // Disabling it took the focus to the page: give it back for a correction.
+    if (!on && !form.hidden && document.activeElement === document.body) input.focus()
+  }
+
   // Enter in the label submits; the Save button is disabled while the request is in flight, so
   // a double click saves one version (each request would be one: the server saves a named
   // version even when nothing changed since the last).
@@ -103,10 +112,15 @@ export function versionSaver(
       return
     }
     const sentOnline = navigator.onLine
+    line.note('Saving…')
+    busy(true)
     try {
       // A 503 `log behind` (with Retry-After) wrote nothing: api.ts sends it again after the wait.
-      await api.saveVersion(letterId, label)
+      await api.saveVersion(letterId, label, (seconds) =>
+        line.note(`The server is busy; trying again in ${seconds} s.`),
+      )
     } catch (error) {
+      busy(false)
       const check = listed
         ? 'Look for it in the versions list before saving it again.'
         : 'Saving it again may save a second one.'
@@ -118,6 +132,7 @@ export function versionSaver(
     }
     input.value = ''
     input.removeAttribute('aria-invalid')
+    input.disabled = false // the focus stays where it went: see below
     const inForm = form.contains(document.activeElement) || document.activeElement === document.body
     show(false)
     if (inForm) toggle.focus() // not taken from where the user went meanwhile (the letter)

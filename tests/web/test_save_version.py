@@ -1,8 +1,9 @@
 """An editor saves a named version from the letter page ("Save version…": a label, Save), which
 `POST /v1/letters/{id}/versions` appends as `version.saved`; auditors then see it under that
-label. The label is trimmed and NFC-normalised in the page, then checked as the server checks it (nothing sent for a blank or
-too long one; the server's 422 shown for what only it refuses), a double click saves once, a
-503 `log behind` is sent again after its Retry-After, and read-only roles see no control.
+label. The label is trimmed and NFC-normalised in the page, then checked as the server checks
+it (nothing sent for a blank or too long one; the server's 422 shown for what only it refuses),
+a double click saves once, a 503 `log behind` is sent again after its Retry-After, and
+read-only roles see no control.
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
 browser fixtures).

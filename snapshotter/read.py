@@ -74,6 +74,33 @@ async def has_letter(db: Database, letter_id: str) -> bool:
     return row is not None
 
 
+async def has_creation_row(db: Database, letter_id: str) -> bool:
+    """Whether `collaboration` holds the letter's `letter.created` row: the snapshotter commits
+    it with the `letters` row (`has_letter`), and only a rebuild removes both, so a letter held
+    without it lost its rows by hand. Two index lookups: the letters row names the record (the
+    table's unique key), whatever the letter's count of rows."""
+    row = await db.fetchrow(
+        "SELECT 1 FROM letters l JOIN collaboration c ON c.log_topic = l.log_topic"
+        " AND c.log_partition = l.log_partition AND c.log_offset = l.log_offset"
+        " AND c.change_type = 'letter.created' WHERE l.letter_id = $1",
+        letter_id,
+    )
+    return row is not None
+
+
+async def versions_counted(db: Database, letter_id: str) -> int:
+    """The letter's versions as its saved working state counts them (0: none, or no state). The
+    snapshotter saves the state with each version it cuts, in the version's transaction, and
+    writes none ahead of its commits, so versions 1..N are in `letter_version` whenever the state
+    says N: only a rebuild or a hand removes them. One primary-key lookup."""
+    row = await db.fetchrow(
+        "SELECT (state->'versions'->>'last_number')::int AS n FROM snapshotter_letter_state"
+        " WHERE letter_id = $1",
+        letter_id,
+    )
+    return int(row["n"] or 0) if row is not None else 0
+
+
 async def latest_version(db: Database, letter_id: str) -> Version | None:
     row = await db.fetchrow(_VERSION + " ORDER BY version_number DESC LIMIT 1", letter_id)
     return _version(row)

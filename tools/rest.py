@@ -87,16 +87,17 @@ MISSING_TABLES = (
     " from a migrated one is not made again by it: rebuild the database from the log"
     ' (`steno-collab verify` names how; README "Rebuilding and auditing")'
 )
+REBUILD_LETTER = (
+    "rebuild them from the log with `steno-collab backfill snapshotter --letters {}` (every"
+    " letter's: `--from-beginning --reset`)"
+)
 AUDIT_LOST = (
     "PostgreSQL holds this letter but not the audit row of its creation: its history rows were"
-    " removed by hand (a truncated table?); rebuild them from the log with `steno-collab"
-    " backfill snapshotter --letters {}` (every letter's: `--from-beginning --reset`)"
+    " removed by hand (a truncated table?); " + REBUILD_LETTER
 )
 VERSIONS_LOST = (
     "PostgreSQL holds this letter's working state as of version {} but not every version up to"
-    " it: its version rows were removed by hand (a truncated table?); rebuild them from the log"
-    " with `steno-collab backfill snapshotter --letters {}` (every letter's:"
-    " `--from-beginning --reset`)"
+    " it: its version rows were removed by hand (a truncated table?); " + REBUILD_LETTER
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 
@@ -249,7 +250,11 @@ def auditor_router(
         except histories.Backwards as exc:
             raise HTTPException(400, exc.phrased("since", "until")) from exc
         # Asked before the rebuild marker (`_whole`), which names a rebuild emptying the rows.
-        wiped = source is src and src.pg is not None and not await _creation_row(src.pg, letter_id)
+        wiped = (
+            source is src
+            and src.pg is not None
+            and not await read.has_creation_row(src.pg, letter_id)
+        )
         await _whole(src, letter_id)  # (no PostgreSQL: the page was folded from the log, whole)
         if wiped:
             raise HTTPException(
@@ -297,8 +302,8 @@ def auditor_router(
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:
         if not await _reached(_pg(src), letter_id):  # 503 whatever the tables hold: not read
             await _whole(src, letter_id, reached=False)
-        # Before the list: every version the state counts is committed by then (`_counted`).
-        counted = await _counted(src.pg, letter_id)
+        # Before the list: every version the state counts is committed by then (`read.versions_counted`).
+        counted = await read.versions_counted(src.pg, letter_id)
         rows = await read.list_versions(src.pg, letter_id)
         await _whole(src, letter_id)
         if sum(1 for n, _, _ in rows if n <= counted) < counted:
@@ -395,34 +400,6 @@ def _pg(src: Sources) -> Any:
 async def _reached(pg: Any, letter_id: str) -> bool:
     """Whether PostgreSQL holds the letter (without PostgreSQL nothing is to be waited for)."""
     return pg is None or await read.has_letter(pg, letter_id)
-
-
-async def _creation_row(pg: Any, letter_id: str) -> bool:
-    """Whether `collaboration` holds the letter's `letter.created` row: the snapshotter commits
-    it with the `letters` row (`_reached`), and only a rebuild (its marker: `_whole`) removes
-    both, so a letter reached without it lost its rows by hand. Two index lookups: the letters
-    row names the record (the table's unique key), whatever the letter's count of rows."""
-    found = await pg.fetchval(
-        "SELECT 1 FROM letters l JOIN collaboration c ON c.log_topic = l.log_topic"
-        " AND c.log_partition = l.log_partition AND c.log_offset = l.log_offset"
-        " AND c.change_type = 'letter.created' WHERE l.letter_id = $1",
-        letter_id,
-    )
-    return found is not None
-
-
-async def _counted(pg: Any, letter_id: str) -> int:
-    """The letter's versions as its saved working state counts them (0: none, or no state). The
-    snapshotter saves the state with each version it cuts, in the version's transaction, and
-    writes none ahead of its commits, so versions 1..N are in `letter_version` whenever the state
-    says N: only a rebuild (its marker: `_whole`) or a hand removes them. A letter may have no
-    versions at all; its state then says 0, and no list is refused. One primary-key lookup."""
-    found = await pg.fetchval(
-        "SELECT (state->'versions'->>'last_number')::int FROM snapshotter_letter_state"
-        " WHERE letter_id = $1",
-        letter_id,
-    )
-    return int(found or 0)
 
 
 async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) -> bool:

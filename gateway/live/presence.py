@@ -40,7 +40,13 @@ def user_color(user_id: str) -> str:
 
 
 def stamp(claims: Claims) -> dict[str, str]:
-    return {"id": claims.sub, "name": claims.name, "color": user_color(claims.sub)}
+    return user_stamp(claims.sub, claims.name)
+
+
+def user_stamp(user_id: str, name: str) -> dict[str, str]:
+    """How a user is shown to peers (awareness `user`, app messages): `stamp` without a token,
+    for a user named by a log record (another instance's REST write)."""
+    return {"id": user_id, "name": name, "color": user_color(user_id)}
 
 
 class Presence:

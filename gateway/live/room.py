@@ -25,7 +25,7 @@ from gateway.errors import LOG_UNAVAILABLE, MALFORMED, TOO_LARGE, TRY_AGAIN_LATE
 from gateway.inbound import Inbound
 from gateway.live import loader
 from gateway.live.ownership import Ownership, new_clients
-from gateway.live.presence import Presence, Throttle, stamp, user_color
+from gateway.live.presence import Presence, Throttle, stamp, user_stamp
 from gateway.live.resyncs import Held, HeldResyncs, carries, own_part, still_adds
 from gateway.preparse import DocShape, ProtocolError, UpdateInfo
 from gateway.transport import binary_frame
@@ -487,10 +487,7 @@ class Room:
             self.owners.learn(event.envelope.user, event.payload)
             self.size += len(event.payload)
             if event.envelope.name:  # written over REST through another instance
-                user = event.envelope.user
-                self._notify_writer(
-                    {"id": user, "name": event.envelope.name, "color": user_color(user)}, info
-                )
+                self._notify_writer(user_stamp(event.envelope.user, event.envelope.name), info)
             frame = binary_frame(outgoing.update(event.payload))
             for peer in self.conns:
                 peer.send_update(event.payload, frame)

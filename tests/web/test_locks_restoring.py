@@ -29,7 +29,7 @@ from playwright.async_api import Browser, expect
 
 from steno_collab.processes import free_port
 from tests.support import own_services
-from tests.web.browser import auth, new_page, open_letter
+from tests.web.browser import auth, open_letter, pages
 from tests.web.test_browser import STENO, browser, start_stack
 
 __all__ = ["browser"]  # the browser fixture of test_browser.py
@@ -110,8 +110,7 @@ async def test_the_locks_panel_waits_for_the_restore_and_then_shows_the_lock(
     unrestored: Stack, browser: Browser
 ) -> None:
     letter = await _letter_locked_by_parker(unrestored)
-    context, page = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (page,):
         await open_letter(page, unrestored.url, "avery", letter)
         rows = page.locator(".lock-row")
         await expect(rows).to_have_text([f"“{SECTION}” Parker"])
@@ -126,5 +125,3 @@ async def test_the_locks_panel_waits_for_the_restore_and_then_shows_the_lock(
         assert "locks: 1 restored" in await restore_by_hand(unrestored)
         await expect(rows).to_have_text([f"“{SECTION}” Parker"], timeout=RESTORE_WITHIN_MS)
         await expect(status).to_be_empty()
-    finally:
-        await context.close()

@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Dialog, Page, Route, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import Hold, new_page, open_letter, pages
+from tests.web.browser import Hold, open_letter, pages
 from tests.web.test_browser import browser, select_paragraph
 from tests.web.test_locks_restoring import Stack, _letter_locked_by_parker, stack, unrestored
 
@@ -51,8 +51,7 @@ async def test_a_comment_sent_right_after_a_wipe_is_saved_once_restored(
     stack: Stack, browser: Browser
 ) -> None:
     letter = await _letter_locked_by_parker(stack)
-    context, page = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (page,):
         await open_letter(page, stack.url, "avery", letter)
         await expect(page.locator(".letter-body")).to_contain_text("Terms.")
         sent = await _wipe_before(COMMENTS, "POST", stack, page)
@@ -64,16 +63,13 @@ async def test_a_comment_sent_right_after_a_wipe_is_saved_once_restored(
         await expect(thread).to_have_count(1, timeout=RESTORE_WITHIN_MS)
         await expect(page.locator(LINE)).not_to_contain_text("Redis")
         await expect(page.locator(".new-thread textarea")).to_have_value("")
-    finally:
-        await context.close()
 
 
 async def test_a_lock_and_an_unlock_right_after_a_wipe_go_through_once_restored(
     stack: Stack, browser: Browser
 ) -> None:
     letter = await _letter_locked_by_parker(stack)
-    context, page = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (page,):
         await open_letter(page, stack.url, "avery", letter)
         await page.click(".letter-body p >> nth=1")
         await expect(page.locator(".caret-section")).to_contain_text("“paragraph 2”")
@@ -91,8 +87,6 @@ async def test_a_lock_and_an_unlock_right_after_a_wipe_go_through_once_restored(
         await expect(status).to_contain_text(
             "You unlocked “paragraph 2”", timeout=RESTORE_WITHIN_MS
         )
-    finally:
-        await context.close()
 
 
 async def _comment(page: Page, paragraph: int, body: str) -> None:
@@ -141,8 +135,7 @@ async def test_a_comment_and_a_reply_saved_without_an_answer_leave_their_box_onc
     stack: Stack, browser: Browser
 ) -> None:
     letter = await _letter_locked_by_parker(stack)
-    context, page = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (page,):
         await open_letter(page, stack.url, "avery", letter)
 
         async def lose_the_answer(route: Route) -> None:
@@ -168,8 +161,6 @@ async def test_a_comment_and_a_reply_saved_without_an_answer_leave_their_box_onc
         await expect(line).to_have_text("It was saved.")
         await expect(page.locator(".reply textarea")).to_have_value("")
         await _closes_without_asking(page)
-    finally:
-        await context.close()
 
 
 async def test_a_reply_sent_as_its_thread_goes_says_who_and_where_and_dismisses_to_the_composer(
@@ -186,8 +177,7 @@ async def test_a_reply_sent_as_its_thread_goes_says_who_and_where_and_dismisses_
         )
         assert made.is_success, made.text
         thread, comment = made.json()["thread_id"], made.json()["comment_id"]
-        context, page = await new_page(browser)
-        try:
+        async with pages(browser, 1) as (page,):
             await open_letter(page, stack.url, "parker", letter)
             await expect(page.locator(".thread")).to_contain_text("Check")
 
@@ -210,16 +200,13 @@ async def test_a_reply_sent_as_its_thread_goes_says_who_and_where_and_dismisses_
             await lost.locator("button:has-text('Dismiss')").click()
             await expect(lost).to_have_count(0)
             await expect(page.locator(".new-thread textarea")).to_be_focused()
-        finally:
-            await context.close()
 
 
 async def test_a_503_that_lasts_reads_in_the_users_words(
     unrestored: Stack, browser: Browser
 ) -> None:
     letter = await _letter_locked_by_parker(unrestored)
-    context, page = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (page,):
         await open_letter(page, unrestored.url, "avery", letter)
         await unrestored.redis.flushall()
         await select_paragraph(page, 1)
@@ -230,5 +217,3 @@ async def test_a_503_that_lasts_reads_in_the_users_words(
             "The server is restoring its data; try again in 5 s.", timeout=RESTORE_WITHIN_MS
         )
         await expect(page.locator(".new-thread textarea")).to_have_value("Important note")
-    finally:
-        await context.close()

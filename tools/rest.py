@@ -302,7 +302,7 @@ def auditor_router(
     async def versions(letter_id: Letter) -> list[dict[str, Any]]:
         if not await _reached(_pg(src), letter_id):  # 503 whatever the tables hold: not read
             await _whole(src, letter_id, reached=False)
-        # Before the list: every version the state counts is committed by then (`read.versions_counted`).
+        # Before the list: every version the state counts is committed by then.
         counted = await read.versions_counted(src.pg, letter_id)
         rows = await read.list_versions(src.pg, letter_id)
         await _whole(src, letter_id)

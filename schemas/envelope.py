@@ -20,6 +20,13 @@ HEADER_NAMES = ("type", "v", "id", "firm", "user", "conn", "gw", "ts")
 # letter (a REST write: gateway/live/writes.py), whom no `session.joined` names. Absent
 # elsewhere (older records, WebSocket updates: a join names their user).
 NAME_HEADER = "name"
+# Optional, value "1": on the records of a letter's creation (POST /v1/letters appends
+# `letter.created` and, given content, its `doc.update`). The `doc.update` carrying it is the
+# content the letter was created with; `letter.created` carrying it says its content, if any, is
+# so marked: any other update is someone's edit. Absent in records logged before 8 December 2026
+# (the snapshotter then takes the letter's next update for the content when its event id was
+# made within 5 s of the creation's: snapshotter/fold.py).
+INITIAL_HEADER = "initial"
 MAX_KEY_BYTES = 256
 
 

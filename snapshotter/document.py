@@ -119,11 +119,6 @@ class LetterDocument:
         self._moved = MovedText()  # emptied for each transaction
         self._errors: list[Exception] = []
         self.dropped = 0  # pending parts the last `apply` dropped (`_retry`)
-        # Whether the document held pending parts when last looked (`_unsettle`: each update
-        # that may have left some, through `_reload`, and each save): what
-        # `snapshotter_letters_pending` counts. A loaded state is looked at by its first update
-        # or save, not at the load (a document only rendered never looks).
-        self.pending = False
         self._load(state)
 
     def _load(self, state: bytes) -> None:
@@ -134,14 +129,15 @@ class LetterDocument:
         # read as Text, it does not. Got before any update: reading it in an observer can't.
         self._body_text = self._doc.get(self._field, type=Text)
         # Updates applied since the last `state()` that may have left parts pending, and the
-        # parts still pending then: what `state()` must look through. `_gapped`: whether the
-        # document may hold such parts (None: not looked for yet in a loaded state; `_settle`).
+        # parts still pending then: what `state()` must look through. `_pending`: whether the
+        # document holds such parts, as last looked (`_unsettle`, `_settle`); None for a state
+        # loaded and not looked at yet: its first update or save looks (`pending`).
         self._unsettled: list[bytes] = []
-        self._gapped: bool | None = False
+        self._pending: bool | None = False
         if state:
             self._doc.apply_update(state)
             self._unsettled.append(state)
-            self._gapped = None
+            self._pending = None
         # Subscribed on the native type: pycrdt's wrapper would convert every attribute of
         # every event (a third of catch-up time); we read only `path` and `delta`. Through a
         # weak reference: the document holds its observer in Rust, where Python's collector
@@ -156,16 +152,23 @@ class LetterDocument:
 
         self._subscription = self._root.integrated.observe_deep(on_events)
 
+    @property
+    def pending(self) -> bool:
+        """Whether the document holds pending parts (what `snapshotter_letters_pending`
+        counts): False for a loaded state until its first update or save looks (a document
+        only rendered never looks)."""
+        return self._pending is True
+
     def apply(self, update: bytes) -> EditDelta:
         """Apply a Yjs v1 update. Raises ValueError when pycrdt refuses it (`REFUSED`: it
         cannot decode it, or yrs cannot integrate it), the document then as before; anything
         else (a pyo3 panic: yrs broke) when the document cannot be trusted any more: the
         caller folds again from a saved state (the snapshotter's quarantine)."""
-        if self._gapped is None:  # a loaded state: is any of it pending?
+        if self._pending is None:  # a loaded state: is any of it pending?
             self._unsettle()
         # While parts are pending the state before is at hand (`_reload` keeps it), and a
         # failed apply goes back to it; else whether it changed anything is looked at after.
-        before = self.state() if self._gapped else None
+        before = self.state() if self._pending else None
         self._delta, self._state, self.dropped = EditDelta(), None, 0
         try:
             self._apply(update)
@@ -190,12 +193,12 @@ class LetterDocument:
         # One transaction: what is pending is read from it before its commit, which runs the
         # observer (a transaction of its own after the commit was a second commit per update).
         with self._doc.transaction():
-            self._doc.apply_update(self._behind_pending(update) if self._gapped else update)
-            pending = None if self._gapped else pending_parts(self._doc, [update])
+            self._doc.apply_update(self._behind_pending(update) if self._pending else update)
+            pending = None if self._pending else pending_parts(self._doc, [update])
         self._settle(update, pending)
         if self._errors:  # raised inside the observer: a bug of ours, never bad input
             raise self._errors.pop()
-        if self._gapped:
+        if self._pending:
             self._reload()
 
     def _kept(self, update: bytes) -> bool:
@@ -242,6 +245,9 @@ class LetterDocument:
         state = self.state()
         self._load(state)
         self._state = state  # the very bytes loaded: a restart from them is this document
+        # Looked at now rather than by the next update (the same look): `pending` then speaks
+        # of the document loaded, which may hold parts the one before had integrated.
+        self._unsettle()
 
     def state(self) -> bytes:
         if self._state is None:
@@ -251,7 +257,7 @@ class LetterDocument:
 
     def _unsettle(self) -> None:
         self._unsettled = pending_parts(self._doc, self._unsettled)
-        self._gapped = self.pending = bool(self._unsettled)
+        self._pending = bool(self._unsettled)
 
     def _settle(self, update: bytes, pending: list[bytes] | None) -> None:
         """While the document holds parts of updates that wait on a missing one (skipped:
@@ -261,11 +267,11 @@ class LetterDocument:
         snapshot, the shadow built again at the next update), until `state()` finds nothing
         pending. Any update may be the one that lets such parts in. An update that leaves
         nothing pending in a document that had nothing never will, so it is not kept.
-        `pending`: what the update left pending (None while the document is gapped)."""
-        if not self._gapped:
+        `pending`: what the update left pending (None while the document holds some)."""
+        if not self._pending:
             if not pending:
                 return
-            self._gapped = True
+            self._pending = True
             self._unsettled += pending
         else:
             self._unsettled.append(update)

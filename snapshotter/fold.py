@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from eventlog.records import Record
 from schemas import events as ev
-from schemas.envelope import Event, EventDecodeError, decode_record
+from schemas.envelope import INITIAL_HEADER, Event, EventDecodeError, decode_record
 from schemas.ids import uuid7_ms
 from schemas.quarantine import PASSTHROUGH, QuarantinedRecord
 from schemas.settings import Settings
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 # backoff stays under a few seconds; a whole deployment's restart under a minute).
 REJOIN_MS = 60_000
 # A letter's creation and its initial content are made in one request (POST /v1/letters): their
-# event ids are this close in time even when rendering a large content took a while.
+# event ids are this close in time even when rendering a large content took a while. Only for
+# records logged before the create marked them (INITIAL_HEADER): `_created_with`.
 SAME_REQUEST_MS = 5_000
 Json = dict[str, Any]
 P = TypeVar("P", bound=ev.Payload)
@@ -364,6 +365,7 @@ class Folder:
             LetterDocument(self.field),
             Bursts(self.window_ms),
         )
+        state.marks_initial = _marked(record)
         self.letters[event.letter_id] = state
         row = LetterRow(
             event.letter_id,
@@ -407,9 +409,8 @@ class Folder:
             return
         user = event.envelope.user
         # The letter's second event (the ids seen, fewer than RECENT_IDS), its first after
-        # `letter.created`, made in the same request (their ids' times): the content it was
-        # created with, appended with it; not a backend's first update hours later.
-        if len(state.recent_ids) == 2 and _same_request(*state.recent_ids):
+        # `letter.created`: the content it was created with, appended with it, or an edit.
+        if len(state.recent_ids) == 2 and _created_with(state, record):
             at = record.timestamp
             burst = Burst(record.offset, record.offset, at, at, name=event.envelope.name)
             burst.add(record.offset, record.timestamp, delta)
@@ -592,6 +593,21 @@ def _row(
     return AuditRow(
         state.letter_id, event.envelope.user, change_type, data, record.timestamp, position
     )
+
+
+def _marked(record: Record) -> bool:
+    """Whether `record` is marked as one of a letter's creation (INITIAL_HEADER)."""
+    return any(name == INITIAL_HEADER for name, _ in record.headers)
+
+
+def _created_with(state: LetterState, record: Record) -> bool:
+    """Whether the letter's first update, `record`, is the content it was created with: marked
+    so by the create (INITIAL_HEADER). A letter whose `letter.created` is unmarked was logged
+    before the mark: its first update is taken for the content when made in the same request
+    (their ids' times), not for a backend's first write to a letter created empty."""
+    if _marked(record):
+        return True
+    return not state.marks_initial and _same_request(*state.recent_ids)
 
 
 def _same_request(created_id: str, update_id: str) -> bool:

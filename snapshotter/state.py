@@ -77,6 +77,9 @@ class LetterState:
     unsaved_records: int = 0
     unsaved_bytes: int = 0
     recent_events: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
+    # Whether its `letter.created` carries INITIAL_HEADER: its creation marks the content it
+    # was created with, so no unmarked update is taken for it (`fold._created_with`).
+    marks_initial: bool = False
     _recent: set[str] = field(default_factory=set)  # recent_ids, for O(1) membership
     _events: set[str] = field(default_factory=set)  # recent_events, likewise
     # `covers` of the row in the database (None: none yet, or one from before `covers` was
@@ -136,6 +139,7 @@ class LetterState:
             "recent_events": list(self.recent_events),
             "clock_ms": self.clock_ms,
             "pending_end": None if self.pending_end is None else self.pending_end.to_json(),
+            "marks_initial": self.marks_initial,
             "covers": self.covers,
             "unsaved": [self.unsaved_records, self.unsaved_bytes],
         }
@@ -178,6 +182,7 @@ class LetterState:
             deque(data.get("recent_events", ()), maxlen=RECENT_EVENTS),  # none in older rows
         )
         state.saved_covers, state.unsaved_from = covers, unsaved_from
+        state.marks_initial = data.get("marks_initial", False)  # none in older rows
         return state
 
 

@@ -26,7 +26,8 @@ itself, no marker) holds none of its history: history is then folded from the lo
 PostgreSQL, and versions answer 503 "not rebuilt yet", never an empty list passed off as whole.
 A letter it has folded whose creation row is gone from the audit trail (truncated by hand) has
 its history answer 503 naming the rebuild, not what rows are left; so do its versions when
-`letter_version` lacks one its saved working state counts (removed by hand).
+`letter_version` lacks one its saved working state counts (removed by hand): the list, and a
+version asked for, alone or as an end of a diff, rather than 404.
 One it has folded has the rows of its records past the snapshotter's position folded on the spot
 on top of its audit trail (tools/history.py): a snapshotter behind hides no recent event.
 """
@@ -307,9 +308,7 @@ def auditor_router(
         rows = await read.list_versions(src.pg, letter_id)
         await _whole(src, letter_id)
         if sum(1 for n, _, _ in rows if n <= counted) < counted:
-            raise HTTPException(
-                503, VERSIONS_LOST.format(counted, letter_id), {"Retry-After": str(REBUILD_RETRY_S)}
-            )
+            raise _versions_lost(counted, letter_id)
         return [
             {"version_number": n, "created_at": iso_of(at), "change_data": data}
             for n, at, data in rows
@@ -321,6 +320,8 @@ def auditor_router(
         found = await read.version(src.pg, letter_id, number)
         if found is None and await _look_again(src, letter_id, number, reached):
             found = await read.version(src.pg, letter_id, number)
+            if found is None:  # committed, yet not there
+                await _lost(src, letter_id, number)
         if found is None:
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
@@ -357,7 +358,10 @@ def auditor_router(
                     break
                 except diffs.NoVersion as exc:
                     reached = await _reached(src.pg, letter_id)
-                    if not await _look_again(src, letter_id, exc.number, reached) or not tries_left:
+                    if not await _look_again(src, letter_id, exc.number, reached):
+                        raise
+                    if not tries_left:  # committed, yet not there
+                        await _lost(src, letter_id, exc.number)
                         raise
         except diffs.YoursUnderWay as exc:
             raise HTTPException(429, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
@@ -402,10 +406,25 @@ async def _reached(pg: Any, letter_id: str) -> bool:
     return pg is None or await read.has_letter(pg, letter_id)
 
 
+def _versions_lost(counted: int, letter_id: str) -> HTTPException:
+    return HTTPException(
+        503, VERSIONS_LOST.format(counted, letter_id), {"Retry-After": str(REBUILD_RETRY_S)}
+    )
+
+
+async def _lost(src: Sources, letter_id: str, number: int) -> None:
+    """For a version `number` not found where it was committed (`_folded` True): 503 naming the
+    rebuild if the letter's saved working state counts it (its row was removed by hand)."""
+    counted = await read.versions_counted(_pg(src), letter_id)
+    if 1 <= number <= counted:  # (0 is below every `latest`: looked for again, never a version)
+        raise _versions_lost(counted, letter_id)
+
+
 async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) -> bool:
     """For a version `number` just not found: 503 while the letter's rows are rebuilt or not
-    reached (`_whole`), or while it may be among the records not folded (`_folded`); True if
-    PostgreSQL holds it now (look again), False if the letter has no such version (404)."""
+    reached (`_whole`), while it may be among the records not folded, or when its saved working
+    state counts it (`_folded`); True if PostgreSQL holds it now (look again), False if the
+    letter has no such version (404)."""
     await _whole(src, letter_id, reached)
     return await _folded(src, letter_id, number)
 
@@ -413,17 +432,24 @@ async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) 
 async def _folded(src: Sources, letter_id: str, number: int) -> bool:
     """For a version `number` just not found: 503 while it may be among the letter's records
     the snapshotter has not folded (history, folded past the snapshotter, may name it already:
-    a 404 would read as final): each cuts at most one version after PostgreSQL's latest. True
-    if PostgreSQL holds it now (committed since it was looked for: look again); False: 404."""
+    a 404 would read as final): each cuts at most one version after PostgreSQL's latest. 503
+    naming the rebuild when the letter's saved working state counts it (`read.versions_counted`)
+    and PostgreSQL's latest is below it: removed by hand. True if PostgreSQL holds it now
+    (committed since it was looked for: look again); False: 404."""
     if src.pg is None:
         return False
-    # The records not folded first: a commit between the two reads then only raises `latest`
-    # (read the other way round, a version committed in between fell between them: 404).
+    # The count first: the versions it counts are committed by then, so a latest below one of
+    # them is rows removed, not a commit between the reads. Then the records not folded: a
+    # commit between those two reads only raises `latest` (read the other way round, a version
+    # committed in between fell between them: 404).
+    counted = await read.versions_counted(src.pg, letter_id)
     unfolded = await histories.unfolded(src, letter_id)
     found = await read.latest_version(src.pg, letter_id)
     latest = 0 if found is None else found.version_number  # numbers run 1, 2, ... without gaps
     if number <= latest:
         return True
+    if number <= counted:
+        raise _versions_lost(counted, letter_id)
     if number <= latest + unfolded:
         raise HTTPException(503, NOT_FOLDED, {"Retry-After": str(NOT_REACHED_RETRY_S)})
     return False

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from pydantic import BaseModel, Field, field_validator
 
 from eventlog.errors import LogError
+from eventlog.records import Entry
 from gateway import listing, restored
 from gateway.access import LetterMeta
 from gateway.api import idempotency
@@ -37,6 +38,7 @@ from gateway.live.buckets import user_key
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from gateway.service import Gateway
 from schemas import pages
+from schemas.envelope import INITIAL_HEADER
 from schemas.events import LetterCreated, Topic
 from schemas.ids import uuid7
 
@@ -198,16 +200,18 @@ async def create_letter(
     try:
         async with idempotency.settling(ticket):  # a 413 or 429 below releases the claim
             update = await _built(ctx, claims, content, least)
-            entries = [ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub)]
+            entries = [_initial(ctx.entry(letter_id, created, firm=body.firm_id, user=claims.sub))]
             if update:
                 entries.append(
-                    ctx.entry(  # named as a REST write is: the audit's initial row
-                        letter_id,
-                        update,
-                        firm=body.firm_id,
-                        user=claims.sub,
-                        type="doc.update",
-                        name=claims.name,
+                    _initial(  # named as a REST write is: the audit's initial row
+                        ctx.entry(
+                            letter_id,
+                            update,
+                            firm=body.firm_id,
+                            user=claims.sub,
+                            type="doc.update",
+                            name=claims.name,
+                        )
                     )
                 )
             # Landing after a 504, this instance knows it at once.
@@ -222,6 +226,12 @@ async def create_letter(
         raise log_unavailable_error() from exc
     gateway.access.remember(meta)
     return out
+
+
+def _initial(entry: Entry) -> Entry:
+    """A record of a creation, marked so (INITIAL_HEADER): the snapshotter takes the update so
+    marked for the letter's content, and no update of a letter so created for it."""
+    return Entry(entry.value, [*entry.headers, (INITIAL_HEADER, b"1")])
 
 
 async def _built(ctx: Context, claims: Claims, content: str, least: int) -> bytes:

@@ -62,5 +62,5 @@ def test_the_shadow_kept_in_step_equals_one_built_anew() -> None:
             marks = {"italic": True} if rng.random() < 0.1 else None
             text.insert(rng.randrange(size + 1), "abc"[: rng.randrange(1, 4)], marks)
         letter.apply(editor.get_update(before))
-        assert not letter._gapped, step
+        assert not letter.pending, step
         assert letter._tree == letter._shadow_now()[0], step

@@ -12,7 +12,7 @@ import pytest
 from eventlog.records import Record
 from schemas.envelope import Event, encode_event, new_event
 from schemas.settings import Settings
-from snapshotter.fold import Folder, SavePolicy
+from snapshotter.fold import Folder, SavePolicy, StateRow
 from snapshotter.quarantine import PoisonRecord
 from snapshotter.state import LetterState
 from tests.attacks.test_quarantine import panicking_update
@@ -20,6 +20,20 @@ from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import LetterScript
 
 RARELY = SavePolicy(records=10_000, size=1 << 30)  # saves at creation and versions only
+
+
+def restored(folder: Folder, row: StateRow, unsaved_from: int | None = None) -> LetterState:
+    """The state `folder` saved (`row`), loaded as a restart loads it."""
+    return LetterState.restore(
+        row.letter_id,
+        row.topic,
+        row.partition,
+        row.ydoc_state,
+        json.loads(row.state_json),
+        field_name=folder.field,
+        window_ms=folder.window_ms,
+        unsaved_from=unsaved_from,
+    )
 
 
 class Log:
@@ -110,16 +124,7 @@ def test_a_failed_catch_up_leaves_no_letter_due() -> None:
     more = log.records([s.paragraph("a", "fine")])
     update = panicking_update(s.doc.client_id, 0)
     poison = log.records([new_event(s.letter_id, update, firm=s.firm, user="m", type="doc.update")])
-    loaded = LetterState.restore(
-        s.letter_id,
-        LETTERS,
-        0,
-        row.ydoc_state,
-        json.loads(row.state_json),
-        field_name="default",
-        window_ms=first.window_ms,
-        unsaved_from=1,
-    )
+    loaded = restored(first, row, unsaved_from=1)
     second = Folder(Settings(), saving=RARELY)
     with pytest.raises(PoisonRecord):
         second.catch_up([loaded], [*more, *poison])
@@ -133,16 +138,7 @@ def test_caught_up_letters_are_saved_with_the_next_batch_even_if_not_in_it() -> 
     first.fold(log.records([s.created()]))
     row = first.save(first.letters[s.letter_id])
     behind = log.records([s.paragraph("a", "one"), s.paragraph("a", "two")])
-    loaded = LetterState.restore(
-        s.letter_id,
-        LETTERS,
-        0,
-        row.ydoc_state,
-        json.loads(row.state_json),
-        field_name="default",
-        window_ms=first.window_ms,
-        unsaved_from=1,
-    )
+    loaded = restored(first, row, unsaved_from=1)
     second = Folder(Settings(), saving=RARELY)
     second.catch_up([loaded], behind)
     out = second.fold(log.records([t.created()]))

@@ -2,17 +2,14 @@
 typing at once (two tabs, a laptop and a phone) are two rows, each with its `conn_id`; edits
 outside a session the letter holds (REST writes) coalesce per user, with none."""
 
-import json
 from typing import Any
 
 from schemas.settings import Settings
 from snapshotter.audit import AuditRow, Burst, Bursts
 from snapshotter.document import EditDelta
 from snapshotter.fold import Folder
-from snapshotter.state import LetterState
-from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import LetterScript
-from tests.snapshotter.test_save_bookkeeping import Log
+from tests.snapshotter.test_save_bookkeeping import Log, restored
 
 
 def _edits(rows: list[AuditRow]) -> list[tuple[str, Any, int, int]]:
@@ -74,10 +71,7 @@ def test_an_open_session_burst_survives_a_saved_state() -> None:
     first = Folder(Settings())
     first.fold(head)
     row = first.save(first.letters[s.letter_id])
-    loaded = LetterState.restore(
-        s.letter_id, LETTERS, 0, row.ydoc_state, json.loads(row.state_json),
-        field_name="default", window_ms=first.window_ms,
-    )  # fmt: skip
+    loaded = restored(first, row)
     second = Folder(Settings())
     second.adopt([loaded])
     assert (

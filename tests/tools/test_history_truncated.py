@@ -3,40 +3,18 @@ PostgreSQL holds (its `letters` row) without the row of its creation answers 503
 rebuild, not an empty 200 (tools/rest.py `_creation_row`); a letter the snapshotter has not
 reached yet is still read from the log (tests/tools/test_rest_db_missing.py)."""
 
-from collections.abc import AsyncIterator, Callable
-
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from eventlog import Log
 from schemas.settings import Settings
-from snapshotter.migrate import migrate
-from tests.conftest import fresh_database
-from tests.tools.scripted import LETTER, scripted
-from tests.tools.snapshots import snapshot_all
+from tests.tools.scripted import LETTER
 from tests.tools.test_rest import auth, rest_client
+from tests.tools.truncated import folded, log_kind
 
+__all__ = ["folded", "log_kind"]  # the scripted letter folded into a database of its own
 pytestmark = pytest.mark.timeout(120)
 HISTORY = f"/v1/letters/{LETTER}/history"
-
-
-@pytest.fixture
-def log_kind() -> str:
-    return "embedded"  # PostgreSQL is under test here, not the log
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def folded(
-    pg_dsn: str, make_settings: Callable[..., Settings], log: Log
-) -> AsyncIterator[Settings]:
-    """The letter in the log, folded by the snapshotter into a database of its own."""
-    async with fresh_database(pg_dsn) as dsn:
-        settings = make_settings(database_url=dsn)
-        await scripted(log, settings)
-        await migrate(dsn)
-        await snapshot_all(settings, log)
-        yield settings
 
 
 async def test_a_truncated_audit_trail_is_503_naming_the_rebuild(

@@ -13,18 +13,14 @@ from eventlog import Log
 from schemas.settings import Settings
 from snapshotter import read
 from snapshotter.migrate import migrate
-from tests.conftest import fresh_database
-from tests.tools.scripted import LETTER, scripted
+from tests.tools.scripted import LETTER
 from tests.tools.snapshots import snapshot_all
 from tests.tools.test_rest import auth, rest_client
+from tests.tools.truncated import log_kind, scripted_database
 
+__all__ = ["log_kind"]  # the embedded log: PostgreSQL is under test
 BASE = f"/v1/letters/{LETTER}"
 versions_of = read.list_versions  # the real query, spied on below
-
-
-@pytest.fixture
-def log_kind() -> str:
-    return "embedded"  # PostgreSQL is under test here, not the log
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -32,9 +28,7 @@ async def lost(
     pg_dsn: str, make_settings: Callable[..., Settings], log: Log
 ) -> AsyncIterator[Settings]:
     """The letter in the log; its gateway's database made again: empty, not even migrated."""
-    async with fresh_database(pg_dsn) as dsn:
-        settings = make_settings(database_url=dsn)
-        await scripted(log, settings)
+    async with scripted_database(pg_dsn, make_settings, log) as settings:
         yield settings
 
 

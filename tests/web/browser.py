@@ -25,6 +25,8 @@ from playwright.async_api import (
     Response,
     Route,
     WebSocket,
+    WebSocketRoute,
+    async_playwright,
     expect,
 )
 
@@ -57,6 +59,17 @@ async def launch(playwright: Playwright) -> Browser:
             f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (make test does)"
         )
     return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, closed after."""
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 async def new_page(
@@ -240,8 +253,21 @@ async def shot(page: Page, name: str) -> None:
 # The page's y-websocket provider, through the TipTap editor on the letter's element.
 _PROVIDER = """document.querySelector('.letter-body').editor.extensionManager.extensions
   .find((extension) => extension.name === 'collaborationCaret').options.provider"""
+# Inserts HTML (the argument) at the end of the letter, through the page's own editor.
+INSERT_AT_END = """(html) => {
+  document.querySelector('.letter-body').editor.chain().focus('end').insertContent(html).run()
+}"""
+# A table of two rows and two cells, for INSERT_AT_END.
+TABLE_HTML = (
+    "<table><tbody><tr><td><p>a1</p></td><td><p>b1</p></td></tr>"
+    "<tr><td><p>a2</p></td><td><p>b2</p></td></tr></tbody></table>"
+)
 # Closes the page's socket (a network drop's close, as the page sees it).
 DROP_SOCKET = f"() => {_PROVIDER}.ws.close()"
+# The same close, but y-websocket does not reconnect (its ~0.2 s backoff) until SOCKET_UP: the
+# page stays "reconnecting" for as long as a test needs, its REST requests going through.
+SOCKET_DOWN = f"() => {_PROVIDER}.disconnect()"
+SOCKET_UP = f"() => {_PROVIDER}.connect()"
 # The awareness clock of the client named `name` as this page last heard it (its own: as it
 # last sent it), or null if the page has no state of it.
 AWARENESS_CLOCK = f"""(name) => {{
@@ -313,6 +339,26 @@ async def note_tagged_reads(page: Page) -> None:
 async def tagged_read(page: Page, tag: str) -> None:
     """Until the page has read the answer tagged `tag`, and acted on it."""
     await page.wait_for_function("(tag) => window.taggedReads?.includes(tag)", arg=tag)
+
+
+# The page's letter socket, for `page.route_web_socket(LETTER_SOCKET, ...)`.
+LETTER_SOCKET = re.compile(r"/v1/letter-")
+
+
+class HeldEchoes:
+    """The page's letter socket, passed through (a `route_web_socket` handler); once `held`, what
+    the server sends is dropped (its echoes: the page's edits stay pending). The server's close
+    still reaches the page; `page` is the page's end, to close it as the server would."""
+
+    def __init__(self) -> None:
+        self.page: WebSocketRoute | None = None
+        self.held = False
+
+    def route(self, page: WebSocketRoute) -> None:
+        server = page.connect_to_server()
+        page.on_message(server.send)
+        server.on_message(lambda message: None if self.held else page.send(message))
+        self.page = page
 
 
 class Hold:

@@ -4,26 +4,8 @@ Redis and services (4-6 s each under the suite's load). The tests on it make let
 own; a module that asserts firm- or user-wide state takes `own_base_url` (stacks.py). And one
 Chromium per process for test_browser.py's `browser`."""
 
-from collections.abc import AsyncIterator
+from tests.web.browser import chromium
+from tests.web.stacks import opened_fixture, stack_url
 
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
-
-from tests.web.browser import launch
-from tests.web.stacks import stack_url
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def shared_stack_url() -> AsyncIterator[str]:
-    async with stack_url() as url:
-        yield url
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def shared_browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await launch(playwright)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+shared_stack_url = opened_fixture(stack_url, "session")
+shared_browser = opened_fixture(chromium, "session")

@@ -9,30 +9,23 @@ browser fixtures).
 import re
 
 import httpx
-from playwright.async_api import Browser, Route, WebSocketRoute, expect
+from playwright.async_api import Browser, Route, expect
 
 from tests.support import eventually
-from tests.web.browser import auth, create_letter, new_page, sign_in, type_at_end
+from tests.web.browser import (
+    LETTER_SOCKET,
+    HeldEchoes,
+    auth,
+    create_letter,
+    new_page,
+    sign_in,
+    type_at_end,
+)
 from tests.web.test_browser import base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 VERSIONS = re.compile(r"/v1/letters/[^/]+/versions$")
-
-
-class Socket:
-    """The page's letter socket, passed through; `hold()` stops what the server sends (its
-    echoes: the page's edits stay pending), `close(code)` closes the page's end as the server."""
-
-    def __init__(self) -> None:
-        self.page: WebSocketRoute | None = None
-        self.held = False
-
-    def route(self, page: WebSocketRoute) -> None:
-        server = page.connect_to_server()
-        page.on_message(server.send)
-        server.on_message(lambda message: None if self.held else page.send(message))
-        self.page = page
 
 
 async def test_a_link_closed_with_edits_pending_still_says_they_are_not_saved(
@@ -42,8 +35,8 @@ async def test_a_link_closed_with_edits_pending_still_says_they_are_not_saved(
     said only "session expired", though the edits typed before it were never saved."""
     context, page = await new_page(browser)
     try:
-        socket = Socket()
-        await page.route_web_socket(re.compile(r"/v1/letter-"), socket.route)
+        socket = HeldEchoes()
+        await page.route_web_socket(LETTER_SOCKET, socket.route)
         await sign_in(page, base_url, "avery")
         await create_letter(page, "Expiring", "Dear Sir,")
         socket.held = True
@@ -130,8 +123,8 @@ async def test_edits_pending_through_a_reconnect_that_never_syncs_still_say_so(
     dropped the warning that the edits typed were only in this tab."""
     context, page = await new_page(browser)
     try:
-        socket = Socket()
-        await page.route_web_socket(re.compile(r"/v1/letter-"), socket.route)
+        socket = HeldEchoes()
+        await page.route_web_socket(LETTER_SOCKET, socket.route)
         await sign_in(page, base_url, "avery")
         await create_letter(page, "Outage", "Dear Sir,")
         socket.held = True  # from now on the server's messages (this link's and the next's) stop

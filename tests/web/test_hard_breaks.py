@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import marked, open_letter, pages, saved
+from tests.web.browser import INSERT_AT_END, marked, open_letter, pages, saved
 from tests.web.test_browser import STACK_SECRET, base_url, browser
 from tests.web.threads import rewrite_anchors
 
@@ -113,16 +113,13 @@ IMAGES = (
     f"<table><tbody><tr><td>{IMG}<p>celltail</p></td><td><p>cellhead</p>{IMG}</td></tr></tbody></table>"
     f"{IMG}{IMG}<p>End word</p>"
 )
-_INSERT = """(html) => {
-  document.querySelector('.letter-body').editor.chain().focus('end').insertContent(html).run()
-}"""
 IMAGE_WORDS = ("quoted", "listed", "after", "celltail", "cellhead", "End")
 
 
 async def test_offsets_after_images_are_the_servers(base_url: str, browser: Browser) -> None:
     async with _letter(base_url, browser, "Images", "Dear Sir,") as opened:
         http, avery, parker, letter = opened
-        await avery.evaluate(_INSERT, IMAGES)
+        await avery.evaluate(INSERT_AT_END, IMAGES)
         await expect(avery.locator(".letter-body img")).to_have_count(7)
         await saved(avery)
 

@@ -14,7 +14,16 @@ from playwright.async_api import Browser, Page, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import body_text, create_letter, pages, saved, sign_in, type_at_end
+from tests.web.browser import (
+    INSERT_AT_END,
+    TABLE_HTML,
+    body_text,
+    create_letter,
+    pages,
+    saved,
+    sign_in,
+    type_at_end,
+)
 from tests.web.test_browser import STACK_SECRET, base_url, browser
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
@@ -47,11 +56,6 @@ async def _unchanged(page: Page, text: str) -> None:
     await eventually(same, timeout=10)  # ProseMirror may redraw after a composition on a timer
 
 
-_INSERT = """(html) => {
-  document.querySelector('.letter-body').editor.chain().focus('end').insertContent(html).run()
-}"""
-
-
 @asynccontextmanager
 async def _opened(
     browser: Browser, base_url: str, reader: str, title: str, content: str, html: str = ""
@@ -62,7 +66,7 @@ async def _opened(
         await sign_in(avery, base_url, "avery")
         letter = await create_letter(avery, title, content)
         if html:
-            await avery.evaluate(_INSERT, html)
+            await avery.evaluate(INSERT_AT_END, html)
             await saved(avery)
         await reading.goto(f"{base_url}/?as={reader}#/letters/{letter}")
         await saved(reading)
@@ -192,10 +196,6 @@ async def test_a_commenter_ticks_no_task_and_tabs_out_of_lists_and_tables(
         assert avery.errors == [] and casey.errors == []  # type: ignore[attr-defined]
 
 
-TABLE = (
-    "<table><tbody><tr><td><p>a1</p></td><td><p>b1</p></td></tr>"
-    "<tr><td><p>a2</p></td><td><p>b2</p></td></tr></tbody></table>"
-)
 # Where the focus is against the letter: after it, before it (outside), or in it.
 _FOCUS = """() => {
   const letter = document.querySelector('.letter-body')
@@ -211,7 +211,9 @@ async def test_a_viewer_tabs_out_of_any_cell_both_ways_and_no_key_of_hers_is_typ
     """Tab and Shift+Tab leave a reader's letter, forward and back, from every cell of a table as
     from a paragraph (read-only.ts); an editor's would move between cells. No key a reader presses
     shows her as typing, Ctrl+C and Ctrl+A included (presence.ts)."""
-    async with _opened(browser, base_url, "vera", "Table review", "Dear Sir,", TABLE) as opened:
+    async with _opened(
+        browser, base_url, "vera", "Table review", "Dear Sir,", TABLE_HTML
+    ) as opened:
         avery, vera, _ = opened
         document = await vera.evaluate(_DOC)
 

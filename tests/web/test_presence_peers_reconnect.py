@@ -3,7 +3,7 @@
 left with a null state at its clock c; y-websocket re-sent its state at that same clock, which
 the gateway drops as an echo and peers would ignore (y-protocols' rules). The page now bumps
 its own clock on the close, so the reconnect sends c+1 (src/editor/collab.ts
-`outrunOwnRemovalOnClose`).
+`repairAwarenessAfterDrop`, step 2).
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_presence_reconnect.py
 (tests/web/browser.py's page helpers); the socket is closed from the page, y-websocket

@@ -2,7 +2,7 @@
 draws their carets) as soon as the gateway re-sends their awareness states, not at their next
 renewal (~15 s later): y-websocket removed their states on the close while y-protocols kept
 their clocks, and a state re-sent with the same clock was ignored (src/editor/collab.ts
-`forgetRemoteClocksOnClose`).
+`repairAwarenessAfterDrop`, step 1).
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
 browser fixtures). The socket is closed from the page (a network drop's close, as the page

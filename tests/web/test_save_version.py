@@ -2,90 +2,51 @@
 `POST /v1/letters/{id}/versions` appends as `version.saved`; auditors then see it under that
 label. The label is trimmed and NFC-normalised in the page, then checked as the server checks
 it (nothing sent for a blank or too long one; the server's 422 shown for what only it refuses),
-a double click saves once, a 503 `log behind` is sent again after its Retry-After, and
-read-only roles see no control.
+a double click saves once, a 503 `log behind` is sent again after its Retry-After, a save
+waits until the page's own edits are confirmed, a second Enter after a save does not open the
+form again, and read-only roles see no control.
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
 browser fixtures).
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import asyncio
 
-import httpx
-from playwright.async_api import Browser, Page, Request, Route, expect
+from playwright.async_api import Browser, Route, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.support import eventually
-from tests.web.browser import STACK_SECRET, auth, new_page, open_letter, saved, shot
+from tests.web.browser import (
+    SOCKET_DOWN,
+    SOCKET_UP,
+    STACK_SECRET,
+    HeldEchoes,
+    open_letter,
+    pages,
+    post_letter,
+    saved,
+    shot,
+    type_at_end,
+)
 from tests.web.test_browser import base_url, browser
+from tests.web.versions import (
+    FORM,
+    STATUS,
+    TOGGLE,
+    editor_page,
+    listed,
+    named_content,
+    save_as,
+)
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
-
-TOGGLE = "button.save-version-toggle"
-STATUS = ".save-version [role=status]"
-
-
-async def _letter(base_url: str, title: str) -> str:
-    async with httpx.AsyncClient(base_url=base_url, headers=auth("avery")) as http:
-        body = {"firm_id": "demo-firm", "title": title, "content": "Dear Claims Adjuster,"}
-        created = await http.post("/v1/letters", json=body)
-        assert created.status_code == 201, created.text
-        return str(created.json()["letter_id"])
-
-
-async def _versions(base_url: str, letter: str) -> list[dict[str, Any]]:
-    """The letter's versions as an auditor reads them over REST."""
-    async with httpx.AsyncClient(base_url=base_url, headers=auth("audrey", "auditor")) as http:
-        answer = await http.get(f"/v1/letters/{letter}/versions")
-        assert answer.status_code == 200, answer.text
-        versions: list[dict[str, Any]] = answer.json()
-        return versions
-
-
-def _labels(versions: list[dict[str, Any]]) -> list[str]:
-    return [v["change_data"]["label"] for v in versions if v["change_data"]["type"] == "named"]
-
-
-async def _listed(base_url: str, letter: str, *labels: str) -> list[str]:
-    """The named versions' labels, once PostgreSQL has every one of `labels` (the snapshotter
-    writes a version a moment after the save's 202)."""
-
-    async def found() -> list[str] | None:
-        named = _labels(await _versions(base_url, letter))
-        return named if set(labels) <= set(named) else None
-
-    listed: list[str] = await eventually(found, timeout=30, interval=0.2)
-    return listed
-
-
-@asynccontextmanager
-async def _editor(base_url: str, browser: Browser, letter: str) -> AsyncIterator[Page]:
-    """Avery's page on `letter`; `page.saves` lists the save requests it sends."""
-    context, page = await new_page(browser)
-    saves: list[Request] = []
-
-    def note(request: Request) -> None:
-        if request.method == "POST" and request.url.endswith(f"/v1/letters/{letter}/versions"):
-            saves.append(request)
-
-    page.on("request", note)
-    page.saves = saves  # type: ignore[attr-defined]
-    try:
-        await open_letter(page, base_url, "avery", letter)
-        yield page
-        assert page.errors == []  # type: ignore[attr-defined]
-    finally:
-        await context.close()
 
 
 async def test_an_editor_saves_a_named_version_that_auditors_see(
     base_url: str, browser: Browser
 ) -> None:
-    letter = await _letter(base_url, "Named versions")
-    async with _editor(base_url, browser, letter) as page:
+    letter = await post_letter(base_url, STACK_SECRET, "Named versions")
+    async with editor_page(base_url, browser, letter) as page:
         toggle = page.locator(TOGGLE)
         await expect(toggle).to_have_text("Save version…")
         await expect(toggle).to_have_attribute("aria-expanded", "false")
@@ -98,7 +59,7 @@ async def test_an_editor_saves_a_named_version_that_auditors_see(
         await shot(page, "save-version-form")
         await page.keyboard.press("Enter")
         await expect(page.locator(STATUS)).to_have_text("Saved version “Draft for client”.")
-        await expect(page.locator("#save-version-form")).to_be_hidden()
+        await expect(page.locator(FORM)).to_be_hidden()
         await expect(toggle).to_be_focused()
 
         # A double click on Save sends one request: the button is disabled while it is in flight.
@@ -112,29 +73,26 @@ async def test_an_editor_saves_a_named_version_that_auditors_see(
         ]
         await saved(page)
 
-    assert sorted(await _listed(base_url, letter, "Draft for client", "Final for client")) == [
+    assert sorted(await listed(base_url, letter, "Draft for client", "Final for client")) == [
         "Draft for client",
         "Final for client",
     ]
     # And in an auditor's page, under their labels.
-    context, auditor = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (auditor,):
         await auditor.goto(f"{base_url}/?as=audrey#/letters/{letter}")
         await auditor.click("role=tab[name='History']")
-        versions = auditor.locator(".versions li")
-        await expect(versions).to_have_count(2)
-        await expect(versions.nth(0)).to_contain_text("Final for client")
-        await expect(versions.nth(1)).to_contain_text("Draft for client")
+        rows = auditor.locator(".versions li")
+        await expect(rows).to_have_count(2)
+        await expect(rows.nth(0)).to_contain_text("Final for client")
+        await expect(rows.nth(1)).to_contain_text("Draft for client")
         await expect(auditor.locator(TOGGLE)).to_have_count(0)  # an auditor may not save one
-    finally:
-        await context.close()
 
 
 async def test_a_label_the_server_would_refuse_is_refused_in_the_page(
     base_url: str, browser: Browser
 ) -> None:
-    letter = await _letter(base_url, "Labels")
-    async with _editor(base_url, browser, letter) as page:
+    letter = await post_letter(base_url, STACK_SECRET, "Labels")
+    async with editor_page(base_url, browser, letter) as page:
         await page.click(TOGGLE)
         label = page.get_by_label("Version label")
         status = page.locator(STATUS)
@@ -164,27 +122,24 @@ async def test_a_label_the_server_would_refuse_is_refused_in_the_page(
         await page.keyboard.press("Enter")
         await expect(status).to_have_text(f"Saved version “{'😀' * 200}”.")
         assert len(page.saves) == 2  # type: ignore[attr-defined]
-    assert await _listed(base_url, letter, "😀" * 200) == ["😀" * 200]
+    assert await listed(base_url, letter, "😀" * 200) == ["😀" * 200]
 
 
 async def test_read_only_roles_see_no_save_control(base_url: str, browser: Browser) -> None:
-    letter = await _letter(base_url, "Read-only")
+    letter = await post_letter(base_url, STACK_SECRET, "Read-only")
     for user in ("casey", "vera", "audrey"):  # commenter, viewer, auditor
-        context, page = await new_page(browser)
-        try:
+        async with pages(browser, 1) as (page,):
             await open_letter(page, base_url, user, letter)
             await expect(page.locator(".readonly-note")).to_be_visible()
             await expect(page.locator(TOGGLE)).to_have_count(0)
             await expect(page.locator("#version-label")).to_have_count(0)
-        finally:
-            await context.close()
 
 
 async def test_a_log_behind_answer_is_waited_out_and_the_version_saved_once(
     base_url: str, browser: Browser
 ) -> None:
-    letter = await _letter(base_url, "Log behind")
-    async with _editor(base_url, browser, letter) as page:
+    letter = await post_letter(base_url, STACK_SECRET, "Log behind")
+    async with editor_page(base_url, browser, letter) as page:
         refused: list[str] = []
         passed: list[str] = []
 
@@ -202,20 +157,18 @@ async def test_a_log_behind_answer_is_waited_out_and_the_version_saved_once(
                 await route.fallback()
 
         await page.route(f"**/v1/letters/{letter}/versions", behind_once)
-        await page.click(TOGGLE)
-        await page.get_by_label("Version label").fill("After a wait")
-        await page.keyboard.press("Enter")
+        await save_as(page, "After a wait")
         await expect(page.locator(STATUS)).to_have_text("Saved version “After a wait”.")
         assert len(page.saves) == 2  # type: ignore[attr-defined]
         assert len(refused) == 1 and passed == refused  # the server had it once
-    assert await _listed(base_url, letter, "After a wait") == ["After a wait"]
+    assert await listed(base_url, letter, "After a wait") == ["After a wait"]
 
 
 async def test_a_service_page_lists_the_version_it_saved(base_url: str, browser: Browser) -> None:
     """A service may save versions and read them: its versions list shows the new one once the
     snapshotter has written it, without a Refresh (here the first listing after the save is
     answered as before it, as when the snapshotter has not folded it yet)."""
-    letter = await _letter(base_url, "Service")
+    letter = await post_letter(base_url, STACK_SECRET, "Service")
     posted: list[str] = []
     stale: list[str] = []
 
@@ -231,8 +184,7 @@ async def test_a_service_page_lists_the_version_it_saved(base_url: str, browser:
     token = mint_token(
         Settings(jwt_secret=STACK_SECRET), "backend", "demo-firm", "service", "Backend"
     )
-    context, page = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (page,):
         await page.route(f"**/v1/letters/{letter}/versions", lagging)
         await page.goto(f"{base_url}/?token={token}#/letters/{letter}")
         await saved(page)
@@ -240,15 +192,11 @@ async def test_a_service_page_lists_the_version_it_saved(base_url: str, browser:
         await expect(page.locator(".history [role=status]").first).to_have_text(
             "No saved versions yet."
         )
-        await page.click(TOGGLE)
-        await page.get_by_label("Version label").fill("Sent to client")
-        await page.keyboard.press("Enter")
+        await save_as(page, "Sent to client")
         await expect(page.locator(STATUS)).to_have_text("Saved version “Sent to client”.")
         await expect(page.locator(".versions li")).to_contain_text(["Sent to client"])
         assert len(stale) == 1
         assert page.errors == []  # type: ignore[attr-defined]
-    finally:
-        await context.close()
 
 
 async def test_no_version_is_offered_once_the_session_is_over(
@@ -256,17 +204,94 @@ async def test_no_version_is_offered_once_the_session_is_over(
 ) -> None:
     """A token no host renews expires: the letter goes read-only (refusal.ts) and the control
     with it, as comments and locks (the server would answer 401)."""
-    letter = await _letter(base_url, "Expiring")
+    letter = await post_letter(base_url, STACK_SECRET, "Expiring")
     # The stack's 10 s JWT leeway on top: the session ends ~16 s after the mint, where the
     # page is ready in 2-4 s.
     token = mint_token(Settings(jwt_secret=STACK_SECRET), "parker", "demo-firm", "editor", "P", 6)
-    context, page = await new_page(browser)
-    try:
+    async with pages(browser, 1) as (page,):
         await page.goto(f"{base_url}/?token={token}#/letters/{letter}")
         await page.click(TOGGLE)
         await page.get_by_label("Version label").fill("Too late")
         await expect(page.locator(".refusal[data-code='4401']")).to_be_visible(timeout=40_000)
         await expect(page.locator(TOGGLE)).to_be_disabled()
-        await expect(page.locator("#save-version-form")).to_be_hidden()
-    finally:
-        await context.close()
+        await expect(page.locator(FORM)).to_be_hidden()
+
+
+async def test_a_version_saved_while_the_last_edit_is_on_its_way_waits_for_it(
+    base_url: str, browser: Browser
+) -> None:
+    """Saved while the socket was reconnecting with an edit pending, the version was the letter
+    as the server had it: without that edit. The page now waits until its edits are confirmed
+    ("all changes saved"), says so, and then sends the save once."""
+    letter = await post_letter(base_url, STACK_SECRET, "On its way")
+    async with editor_page(base_url, browser, letter) as page:
+        badge = page.locator(".connection")
+        await page.evaluate(SOCKET_DOWN)
+        await expect(badge).to_have_attribute("data-link", "reconnecting")
+        await type_at_end(page, " Typed while reconnecting.")
+        await expect(badge).to_have_attribute("data-pending", "true")
+        await save_as(page, "With the last edit")
+        status = page.locator(STATUS)
+        await expect(status).to_have_text("Saving after your last changes reach the server…")
+        await expect(page.get_by_label("Version label")).to_be_disabled()
+        assert page.saves == []  # type: ignore[attr-defined]
+
+        await page.evaluate(SOCKET_UP)
+        await expect(status).to_have_text("Saved version “With the last edit”.")
+        assert len(page.saves) == 1  # type: ignore[attr-defined]
+    content = await named_content(base_url, letter, "With the last edit")
+    assert content.endswith(" Typed while reconnecting."), content
+
+
+async def test_a_save_waiting_for_an_echo_is_not_sent_once_the_session_ends(
+    base_url: str, browser: Browser
+) -> None:
+    """An edit the server has not acknowledged yet (its echo not back) is waited for too; if the
+    session ends meanwhile (access revoked), the save is given up, said so, and nothing sent."""
+    letter = await post_letter(base_url, STACK_SECRET, "Echo held")
+    socket = HeldEchoes()
+    async with editor_page(base_url, browser, letter, socket) as page:
+        socket.held = True
+        await type_at_end(page, " Not acknowledged.")
+        await expect(page.locator(".connection")).to_have_attribute("data-pending", "true")
+        await save_as(page, "Never sent")
+        status = page.locator(STATUS)
+        await expect(status).to_have_text("Saving after your last changes reach the server…")
+
+        assert socket.page is not None
+        await socket.page.close(code=4403, reason="access revoked")
+        await expect(status).to_have_text(
+            "The version was not saved: your last changes could not reach the server."
+        )
+        await expect(page.locator(TOGGLE)).to_be_disabled()
+        assert page.saves == []  # type: ignore[attr-defined]
+
+
+async def test_enter_pressed_twice_saves_once_and_leaves_the_form_closed(
+    base_url: str, browser: Browser
+) -> None:
+    """The second Enter of a double press landed on "Save version…" (the focus goes back to it
+    after the save) and opened the form again, empty, as if the save had not happened. An Enter
+    right after a save now does nothing; a click, or an Enter a moment later, opens it."""
+    letter = await post_letter(base_url, STACK_SECRET, "Enter twice")
+    async with editor_page(base_url, browser, letter) as page:
+        await save_as(page, "Pressed twice")
+        status, toggle, form = page.locator(STATUS), page.locator(TOGGLE), page.locator(FORM)
+        await expect(status).to_have_text("Saved version “Pressed twice”.")
+        await expect(toggle).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(form).to_be_hidden()
+        await expect(toggle).to_have_attribute("aria-expanded", "false")
+        await expect(status).to_have_text("Saved version “Pressed twice”.")
+        assert len(page.saves) == 1  # type: ignore[attr-defined]
+
+        await toggle.click()  # a click is meant
+        await expect(form).to_be_visible()
+        await page.keyboard.press("Escape")
+        await expect(form).to_be_hidden()
+        # Past the grace (save-version.ts REOPEN_GRACE_MS, 1 s): Enter opens it again.
+        await asyncio.sleep(1.0)
+        await toggle.focus()
+        await page.keyboard.press("Enter")
+        await expect(form).to_be_visible()
+        assert len(page.saves) == 1  # type: ignore[attr-defined]

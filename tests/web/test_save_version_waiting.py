@@ -4,8 +4,8 @@ editable: a label typed and entered meanwhile was dropped, and the input then cl
 line says "Saving…", then "The server is busy; trying again in N s.", and the label cannot be
 changed until the answer (src/editor/save-version.ts).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_save_version.py (its helpers
-and test_browser.py's stack and browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_save_version.py (the helpers
+of tests/web/versions.py and test_browser.py's stack and browser fixtures).
 """
 
 import asyncio
@@ -13,8 +13,9 @@ import asyncio
 import pytest
 from playwright.async_api import Browser, Route, expect
 
+from tests.web.browser import STACK_SECRET, post_letter
 from tests.web.test_browser import base_url, browser
-from tests.web.test_save_version import STATUS, TOGGLE, _editor, _letter, _listed
+from tests.web.versions import STATUS, TOGGLE, editor_page, listed
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
@@ -23,8 +24,8 @@ __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_brow
 async def test_a_save_waiting_out_a_log_behind_answer_says_so_and_locks_its_label(
     base_url: str, browser: Browser
 ) -> None:
-    letter = await _letter(base_url, "Waiting save")
-    async with _editor(base_url, browser, letter) as page:
+    letter = await post_letter(base_url, STACK_SECRET, "Waiting save")
+    async with editor_page(base_url, browser, letter) as page:
         arrived, answer = asyncio.Event(), asyncio.Event()
         refused: list[str] = []
 
@@ -59,4 +60,4 @@ async def test_a_save_waiting_out_a_log_behind_answer_says_so_and_locks_its_labe
         await expect(label).to_have_value("")
         saves = [r.post_data_json for r in page.saves]  # type: ignore[attr-defined]
         assert saves == [{"label": "First label"}] * 2  # the 503 wrote nothing: sent again
-    assert await _listed(base_url, letter, "First label") == ["First label"]
+    assert await listed(base_url, letter, "First label") == ["First label"]

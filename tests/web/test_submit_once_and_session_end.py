@@ -14,12 +14,21 @@ from typing import TypeVar
 
 import httpx
 import pytest_asyncio
-from playwright.async_api import Browser, Dialog, Page, Request, WebSocketRoute, expect
+from playwright.async_api import Browser, Dialog, Page, Request, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import EDITABLE, create_letter, new_page, saved, sign_in, type_at_end
+from tests.web.browser import (
+    EDITABLE,
+    LETTER_SOCKET,
+    HeldEchoes,
+    create_letter,
+    new_page,
+    saved,
+    sign_in,
+    type_at_end,
+)
 from tests.web.stacks import stack_url
 from tests.web.test_browser import (
     _HOST_OPENS_EDITOR,
@@ -155,19 +164,6 @@ async def test_a_viewer_is_not_asked_to_add_a_comment(base_url: str, browser: Br
         await context.close()
 
 
-class HeldEchoes:
-    """The page's letter socket, passed through; once `held`, what the server sends is dropped
-    (the page's edits stay pending). The server's close still reaches the page."""
-
-    def __init__(self) -> None:
-        self.held = False
-
-    def route(self, page: WebSocketRoute) -> None:
-        server = page.connect_to_server()
-        page.on_message(server.send)
-        server.on_message(lambda message: None if self.held else page.send(message))
-
-
 async def test_an_expired_token_no_host_renews_leaves_the_letter_read_only(
     base_url: str, browser: Browser
 ) -> None:
@@ -189,7 +185,7 @@ async def test_an_expired_token_no_host_renews_leaves_the_letter_read_only(
             reader, page = await new_page(browser)
             opened.append(reader)
             echoes = HeldEchoes()
-            await page.route_web_socket(re.compile(r"/v1/letter-"), echoes.route)
+            await page.route_web_socket(LETTER_SOCKET, echoes.route)
             token = _token("parker", ttl_s=ttl_s)
             await page.goto(f"{base_url}/?token={token}#/letters/{letter}")
             await page.wait_for_selector(EDITABLE)

@@ -8,9 +8,8 @@ import asyncio
 
 from playwright.async_api import Browser, expect
 
-from tests.web.browser import EDITABLE, create_letter, pages, sign_in
+from tests.web.browser import EDITABLE, INSERT_AT_END, TABLE_HTML, create_letter, pages, sign_in
 from tests.web.test_browser import base_url, browser
-from tests.web.test_keyboard_selection import _INSERT, TABLE
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
@@ -143,7 +142,7 @@ async def test_tab_is_typing_only_when_it_changes_the_letter(
     async with pages(browser, 1) as (parker,):
         await sign_in(parker, base_url, "parker")
         await create_letter(parker, "Table", "Dear Sir,")
-        await parker.evaluate(_INSERT, TABLE)
+        await parker.evaluate(INSERT_AT_END, TABLE_HTML)
         own_status = parker.locator(".users [data-name='Parker Paralegal'] .status")
         rows = parker.locator(".letter-body tr")
         await expect(rows).to_have_count(2)

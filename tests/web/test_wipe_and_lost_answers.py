@@ -26,8 +26,8 @@ from playwright.async_api import Browser, Dialog, Page, Route, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.web.browser import Hold, open_letter, pages
+from tests.web.stacks import Stack, avery_on_a_letter, letter_locked_by_parker, stack, unrestored
 from tests.web.test_browser import browser, select_paragraph
-from tests.web.test_locks_restoring import Stack, _letter_locked_by_parker, stack, unrestored
 
 __all__ = ["browser", "stack", "unrestored"]
 
@@ -50,9 +50,7 @@ async def _wipe_before(
 async def test_a_comment_sent_right_after_a_wipe_is_saved_once_restored(
     stack: Stack, browser: Browser
 ) -> None:
-    letter = await _letter_locked_by_parker(stack)
-    async with pages(browser, 1) as (page,):
-        await open_letter(page, stack.url, "avery", letter)
+    async with avery_on_a_letter(stack, browser, "Wiped", locked=True) as (_, (page,)):
         await expect(page.locator(".letter-body")).to_contain_text("Terms.")
         sent = await _wipe_before(COMMENTS, "POST", stack, page)
         await select_paragraph(page, 1)
@@ -68,9 +66,7 @@ async def test_a_comment_sent_right_after_a_wipe_is_saved_once_restored(
 async def test_a_lock_and_an_unlock_right_after_a_wipe_go_through_once_restored(
     stack: Stack, browser: Browser
 ) -> None:
-    letter = await _letter_locked_by_parker(stack)
-    async with pages(browser, 1) as (page,):
-        await open_letter(page, stack.url, "avery", letter)
+    async with avery_on_a_letter(stack, browser, "Wiped", locked=True) as (_, (page,)):
         await page.click(".letter-body p >> nth=1")
         await expect(page.locator(".caret-section")).to_contain_text("“paragraph 2”")
         status = page.locator(".lock-status")
@@ -115,9 +111,7 @@ async def _closes_without_asking(page: Page) -> None:
 async def test_an_edit_box_of_a_comment_deleted_in_another_tab_is_not_unsent_text(
     stack: Stack, browser: Browser
 ) -> None:
-    letter = await _letter_locked_by_parker(stack)
-    async with pages(browser, 2) as (tab1, tab2):
-        await open_letter(tab1, stack.url, "avery", letter)
+    async with avery_on_a_letter(stack, browser, "Wiped", 2, locked=True) as (letter, (tab1, tab2)):
         await _comment(tab1, 1, "Check the terms")
         await open_letter(tab2, stack.url, "avery", letter)
         own = tab1.locator(".comment-list li", has_text="Check the terms")
@@ -134,9 +128,7 @@ async def test_an_edit_box_of_a_comment_deleted_in_another_tab_is_not_unsent_tex
 async def test_a_comment_and_a_reply_saved_without_an_answer_leave_their_box_once_listed(
     stack: Stack, browser: Browser
 ) -> None:
-    letter = await _letter_locked_by_parker(stack)
-    async with pages(browser, 1) as (page,):
-        await open_letter(page, stack.url, "avery", letter)
+    async with avery_on_a_letter(stack, browser, "Wiped", locked=True) as (_, (page,)):
 
         async def lose_the_answer(route: Route) -> None:
             if route.request.method != "POST":
@@ -166,7 +158,7 @@ async def test_a_comment_and_a_reply_saved_without_an_answer_leave_their_box_onc
 async def test_a_reply_sent_as_its_thread_goes_says_who_and_where_and_dismisses_to_the_composer(
     stack: Stack, browser: Browser
 ) -> None:
-    letter = await _letter_locked_by_parker(stack)
+    letter = await letter_locked_by_parker(stack)
     token = mint_token(Settings(jwt_secret=stack.secret), "avery", "demo-firm", name="Avery")
     comments = f"/v1/letters/{letter}/comments"
     async with httpx.AsyncClient(
@@ -205,9 +197,7 @@ async def test_a_reply_sent_as_its_thread_goes_says_who_and_where_and_dismisses_
 async def test_a_503_that_lasts_reads_in_the_users_words(
     unrestored: Stack, browser: Browser
 ) -> None:
-    letter = await _letter_locked_by_parker(unrestored)
-    async with pages(browser, 1) as (page,):
-        await open_letter(page, unrestored.url, "avery", letter)
+    async with avery_on_a_letter(unrestored, browser, "Wiped", locked=True) as (_, (page,)):
         await unrestored.redis.flushall()
         await select_paragraph(page, 1)
         await page.fill(".new-thread textarea", "Important note")

@@ -113,8 +113,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
     if (!editor.isDestroyed) editor.setEditable(true)
   }
   provider.on('sync', firstSync)
-  forgetRemoteClocksOnClose(provider)
-  outrunOwnRemovalOnClose(provider)
+  repairAwarenessAfterDrop(provider)
   readInputBeforeMessages(provider, () => (editor.isDestroyed ? null : editor.view))
   return {
     ydoc,
@@ -130,40 +129,33 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
 }
 
 /**
- * On a closed connection y-websocket removes every remote client's awareness state but
- * y-protocols keeps its clock (`awareness.meta`). After the reconnect the gateway sends those
- * clients' states again with the same clocks, which `applyAwarenessUpdate` ignores: colleagues
- * vanished from "Here now" (and their carets) until their next renewal, up to ~18 s, while the
- * badge said Connected. Forgetting the clocks of the clients without a state makes the re-sent
- * states apply at once; what the server sends after the reconnect is the truth anyway.
+ * What a dropped connection leaves wrong in awareness, put right at the 'disconnected' status
+ * (y-websocket emits it right after removing the remote states, in closeWebsocketConnection),
+ * so that both sides list each other again as soon as the reconnect's states arrive:
+ *
+ * 1. Remote clocks: y-websocket removed every remote client's state but y-protocols keeps its
+ *    clock (`awareness.meta`). After the reconnect the gateway sends those states again with
+ *    the same clocks, which `applyAwarenessUpdate` ignores: colleagues vanished from "Here now"
+ *    (and their carets) until their next renewal, up to ~18 s, while the badge said Connected.
+ *    Forgetting the clocks of the clients without a state makes the re-sent states apply at
+ *    once; what the server sends after the reconnect is the truth anyway.
+ * 2. Our own clock: the gateway tells colleagues this page left with a null state at its clock
+ *    c; after the reconnect y-websocket re-sends the local state at that same clock c, which the
+ *    gateway drops as an echo and peers would ignore anyway: colleagues lost this page and its
+ *    caret until its next renewal (~15 s). Re-setting the local state now bumps the clock to
+ *    c+1 while nothing can be sent (y-websocket only sends when connected), so the reconnect's
+ *    own awareness send (in its onopen, after the sync step 1) carries c+1 exactly once.
+ *    Bumping on 'connected' instead would send c+1 before the sync step 1, then onopen's copy.
  */
-function forgetRemoteClocksOnClose(provider: WebsocketProvider): void {
+function repairAwarenessAfterDrop(provider: WebsocketProvider): void {
   const { awareness } = provider
-  // 'disconnected' comes right after y-websocket removed the states (closeWebsocketConnection).
   provider.on('status', ({ status }) => {
     if (status !== 'disconnected') return
     for (const clientId of [...awareness.meta.keys()]) {
       if (clientId !== awareness.clientID && !awareness.states.has(clientId)) awareness.meta.delete(clientId)
     }
-  })
-}
-
-/**
- * The gateway tells colleagues this page left with a null state at its clock c when the socket
- * closes; after the reconnect y-websocket re-sends the local state at that same clock c, which
- * the gateway drops as an echo and peers would ignore anyway (y-protocols' rules): colleagues
- * lost this page from "Here now" and its caret until its next renewal (~15 s). Re-setting the
- * local state on the close bumps the clock to c+1 while nothing can be sent (y-websocket only
- * sends when connected), so the reconnect's own awareness send (in its onopen, after the sync
- * step 1) carries c+1 exactly once. Bumping on 'connected' instead would send c+1 before the
- * sync step 1, then onopen's copy of it again.
- */
-function outrunOwnRemovalOnClose(provider: WebsocketProvider): void {
-  const { awareness } = provider
-  provider.on('status', ({ status }) => {
-    if (status === 'disconnected' && awareness.getLocalState() !== null) {
-      awareness.setLocalState(awareness.getLocalState())
-    }
+    const own = awareness.getLocalState()
+    if (own !== null) awareness.setLocalState(own)
   })
 }
 

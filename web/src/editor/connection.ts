@@ -48,11 +48,20 @@ type SyncHandler = (
   messageType: number,
 ) => void
 
+export interface Tracked {
+  /** Resolves once the server has confirmed every edit this tab holds now and since ("all
+   * changes saved"): what is saved after that (a named version) includes them. Null when it
+   * has already. */
+  untilConfirmed(): Promise<void> | null
+  stop(): void
+}
+
 export function trackConnection(
   provider: WebsocketProvider,
   onChange: (view: ConnectionView) => void,
-): () => void {
+): Tracked {
   const confirmed = new Y.Doc()
+  let waiters: (() => void)[] = []
   let everConnected = false
   const view: ConnectionView = { link: 'connecting', synced: false, pending: false, closeReason: null }
   const emit = (): void => onChange({ ...view })
@@ -64,8 +73,14 @@ export function trackConnection(
     if (provider.wsconnected) return 'connected'
     return everConnected ? 'reconnecting' : 'connecting'
   }
+  const unconfirmed = (): boolean => !Y.equalSnapshots(Y.snapshot(provider.doc), Y.snapshot(confirmed))
   const recompute = (): void => {
-    const pending = !Y.equalSnapshots(Y.snapshot(provider.doc), Y.snapshot(confirmed))
+    const pending = unconfirmed()
+    if (!pending && waiters.length) {
+      const ready = waiters
+      waiters = []
+      for (const resolve of ready) resolve()
+    }
     const link = linkNow()
     if (pending !== view.pending || link !== view.link || provider.synced !== view.synced) {
       Object.assign(view, { pending, link, synced: provider.synced })
@@ -124,7 +139,7 @@ export function trackConnection(
   window.addEventListener('online', recompute)
   window.addEventListener('offline', recompute)
   emit()
-  return () => {
+  const stop = (): void => {
     handlers[MESSAGE_SYNC] = original
     provider.doc.off('update', onLocalUpdate)
     provider.off('status', onStatus)
@@ -135,6 +150,12 @@ export function trackConnection(
     window.removeEventListener('offline', recompute)
     cancelAnimationFrame(scheduled)
     confirmed.destroy()
+    waiters = [] // the letter is closed: nothing waiting on it goes ahead
+  }
+  return {
+    // Checked now, not from the last view: a keystroke's recompute waits for the next frame.
+    untilConfirmed: () => (unconfirmed() ? new Promise<void>((resolve) => void waiters.push(resolve)) : null),
+    stop,
   }
 }
 

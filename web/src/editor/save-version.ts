@@ -29,13 +29,19 @@ export interface VersionSaver {
   setClosed(why: string | null): void
 }
 
+/** An Enter on "Save version…" this soon after a save closed the form is the save's Enter
+ * pressed twice, not a wish to save another: it is ignored (a click still opens the form). */
+const REOPEN_GRACE_MS = 1_000
+
 /** `onSaved`: a version was saved (or may have been: no answer), for a versions list shown
- * (`listed`: this user sees one) to load again. */
+ * (`listed`: this user sees one) to load again. `untilConfirmed`: resolves once the server has
+ * confirmed this tab's edits (connection.ts; null: it has). */
 export function versionSaver(
   api: Api,
   letterId: string,
   listed: boolean,
   onSaved: (label: string) => void,
+  untilConfirmed: () => Promise<void> | null,
 ): VersionSaver {
   const toggle = h(
     'button',
@@ -77,6 +83,11 @@ export function versionSaver(
     if (open) input.focus()
   }
   toggle.addEventListener('click', () => show(form.hidden))
+  let closedBySave = -Infinity // performance.now() of the last save that closed the form
+  toggle.addEventListener('keydown', (event) => {
+    const twice = event.timeStamp - closedBySave < REOPEN_GRACE_MS
+    if (event.key === 'Enter' && (twice || event.repeat)) event.preventDefault() // no click
+  })
   cancel.addEventListener('click', () => {
     show(false)
     toggle.focus()
@@ -100,6 +111,20 @@ export function versionSaver(
     if (!on && !form.hidden && document.activeElement === document.body) input.focus()
   }
 
+  let giveUp: (() => void) | null = null // the session ended while a save waited (setClosed)
+  /** Until the server has this tab's edits: the version is the letter as the server has it when
+   * the save lands, so one saved while the last edit was still on its way (the socket
+   * reconnecting, the echo not back yet) missed it. False: the session ended first. */
+  const ownEditsIn = (): Promise<boolean> | true => {
+    const waiting = untilConfirmed()
+    if (!waiting) return true
+    line.note('Saving after your last changes reach the server…')
+    return new Promise<boolean>((resolve) => {
+      giveUp = () => resolve(false)
+      void waiting.then(() => resolve(true))
+    }).finally(() => (giveUp = null))
+  }
+
   // Enter in the label submits; the Save button is disabled while the request is in flight, so
   // a double click saves one version (each request would be one: the server saves a named
   // version even when nothing changed since the last).
@@ -111,9 +136,14 @@ export function versionSaver(
       refuse(wrong) // nothing sent
       return
     }
+    busy(true)
+    if (!(await ownEditsIn())) {
+      busy(false)
+      line.fail('The version was not saved: your last changes could not reach the server.')
+      return
+    }
     const sentOnline = navigator.onLine
     line.note('Saving…')
-    busy(true)
     try {
       // A 503 `log behind` (with Retry-After) wrote nothing: api.ts sends it again after the wait.
       await api.saveVersion(letterId, label, (seconds) =>
@@ -135,6 +165,7 @@ export function versionSaver(
     input.disabled = false // the focus stays where it went: see below
     const inForm = form.contains(document.activeElement) || document.activeElement === document.body
     show(false)
+    closedBySave = performance.now()
     if (inForm) toggle.focus() // not taken from where the user went meanwhile (the letter)
     line.note(`Saved version “${label}”.`)
     onSaved(label)
@@ -144,7 +175,10 @@ export function versionSaver(
     element: h('div', { class: 'save-version' }, toggle, form, status),
     setClosed(why) {
       toggle.disabled = why !== null
-      if (why !== null) show(false)
+      if (why !== null) {
+        show(false)
+        giveUp?.() // its edits cannot reach the server now
+      }
     },
   }
 }

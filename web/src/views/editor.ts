@@ -100,6 +100,7 @@ export async function editorView(
         letterId,
         AUDITOR_ROLES.has(session.claims.role),
         (label) => void history.saved(label),
+        badge.untilConfirmed,
       )
   // Every role's letter takes the caret again once synced (read-only.ts keeps it unchanged).
   // Expired or revoked: no comment or lock can be sent either (the server answers 401/403).
@@ -235,12 +236,14 @@ function connectionBadge(
 ): {
   element: HTMLElement
   pending(): boolean
+  /** Resolves once every edit of this tab is confirmed by the server (null: it is). */
+  untilConfirmed(): Promise<void> | null
   stop(): void
 } {
   const element = h('p', { class: 'connection', role: 'status', 'data-tone': 'busy' }, 'Connecting…')
   let calm = 0
   let pending = false
-  const stopTracking = trackConnection(provider, (view) => {
+  const tracked = trackConnection(provider, (view) => {
     pending = view.pending
     const { label, tone } = describe(view)
     const show = (): void => {
@@ -258,8 +261,9 @@ function connectionBadge(
   return {
     element,
     pending: () => pending,
+    untilConfirmed: tracked.untilConfirmed,
     stop() {
-      stopTracking()
+      tracked.stop()
       clearTimeout(calm)
     },
   }

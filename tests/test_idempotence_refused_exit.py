@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_env import steno_env
 from tests.support import cli_stderr_and_status, free_port
-from tests.test_unreachable import _env
 
 
 @pytest.mark.parametrize("command", ["gateway", "projector", "snapshotter"])
@@ -24,7 +24,7 @@ async def test_a_refused_idempotent_producer_is_one_line_and_status_2(
     if command == "snapshotter":  # as for PostgreSQL's
         steno["database_url"] = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
         args.append("--no-migrate")
-    err, status = await cli_stderr_and_status(*args, env=_env(tmp_path, **steno))
+    err, status = await cli_stderr_and_status(*args, env=steno_env(tmp_path, **steno))
     assert status == 2, err
     assert len(err.splitlines()) == 1, err
     assert f"steno-collab {command}: Kafka: connecting to {kafka_bootstrap}" in err, err

@@ -10,8 +10,8 @@ import pytest
 from eventlog.factory import open_log
 from eventlog.kafka_quiet import STARTING
 from schemas.settings import Settings
+from tests.cli_env import steno_env
 from tests.support import cli_stderr_and_status, free_port
-from tests.test_unreachable import _env
 
 
 @pytest.mark.parametrize("command", ["gateway", "projector", "snapshotter"])
@@ -26,7 +26,7 @@ async def test_an_unreachable_kafka_at_start_is_one_line(tmp_path: Path, command
     if command == "snapshotter":  # PostgreSQL is not asked before the log
         steno["database_url"] = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         args.append("--no-migrate")
-    err, status = await cli_stderr_and_status(*args, env=_env(tmp_path, **steno))
+    err, status = await cli_stderr_and_status(*args, env=steno_env(tmp_path, **steno))
     assert status == 1, err
     assert len(err.splitlines()) == 1, err
     assert f"Kafka: connecting to 127.0.0.1:{port}" in err, err

@@ -3,8 +3,6 @@ be reached at start: one line on stderr naming the address, exit status 1, no tr
 left open."""
 
 import asyncio
-import os
-import secrets
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,8 @@ from schemas.settings import Settings
 from schemas.stores import UnreachableError
 from steno_collab.commands import gateway
 from steno_collab.services import bind
+from tests.cli_env import steno_env
 from tests.support import CLI, ROOT, cli_stderr_and_status, free_port
-
-
-def _env(tmp_path: Path, **steno: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
-    env |= {"STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_PARTITIONS": "1"}
-    env["STENO_JWT_SECRET"] = secrets.token_hex(32)  # the gateway refuses the public default
-    return env | {f"STENO_{key.upper()}": value for key, value in steno.items()}
 
 
 def _dead(scheme: str, port: int) -> str:
@@ -71,7 +63,7 @@ async def test_unreachable_at_start_is_one_line_and_status_1(
     if command == "dev":  # external stores: nothing embedded starts before the log
         steno |= {"redis_url": _dead("redis", port), "database_url": _dead("postgresql", port)}
         args += ["--data-dir", str(tmp_path / "dev"), "--port", str(free_port())]
-    err, status = await cli_stderr_and_status(*args, env=_env(tmp_path, **steno))
+    err, status = await cli_stderr_and_status(*args, env=steno_env(tmp_path, **steno))
     assert status == 1, err
     assert "Traceback" not in err, err
     ours = err.splitlines()  # aiokafka's own line is silenced while the log starts
@@ -87,7 +79,7 @@ async def test_gateway_on_a_taken_port_is_one_line_and_status_1(tmp_path: Path) 
     with bind("127.0.0.1", free_port()) as taken:
         port = taken.getsockname()[1]
         err, status = await cli_stderr_and_status(
-            "gateway", "--port", str(port), env=_env(tmp_path)
+            "gateway", "--port", str(port), env=steno_env(tmp_path)
         )
     assert status == 1, err
     assert err.splitlines() == [
@@ -126,7 +118,7 @@ async def test_dev_names_an_unreachable_store_before_any_banner(
     steno[dead] = _dead("redis" if dead == "redis_url" else "postgresql", port)
     args = ["dev", "--data-dir", str(tmp_path / "dev"), "--port", str(free_port())]
     proc = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=_env(tmp_path, **steno), cwd=ROOT,
+        *CLI, *args, env=steno_env(tmp_path, **steno), cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

@@ -1,29 +1,13 @@
 """The WebSocket app channel: commands from opted-in clients, live broadcast, notices; presence."""
 
-import json
 from typing import Any
 
-from pycrdt import Awareness, Doc, XmlFragment, write_var_uint
+from pycrdt import Awareness, Doc, XmlFragment
 
 from gateway.collab.channel import MAX_IN_FLIGHT
+from tests.collab.channel_helpers import app, seen
 from tests.collab.conftest import Collab
-from tests.gateway.harness import YClient
 from tests.support import eventually
-
-
-def app(body: dict[str, Any]) -> bytes:
-    data = json.dumps(body).encode()
-    return write_var_uint(100) + write_var_uint(len(data)) + data
-
-
-async def _seen(client: YClient, kind: str, **match: Any) -> dict[str, Any]:
-    def found() -> dict[str, Any] | None:
-        for message in client.app:
-            if message.get("type") == kind and all(message.get(k) == v for k, v in match.items()):
-                return message
-        return None
-
-    return await eventually(found, timeout=5)
 
 
 async def test_commands_and_broadcast(collab: Collab) -> None:
@@ -40,28 +24,28 @@ async def test_commands_and_broadcast(collab: Collab) -> None:
         "anchor": {"from": 10, "to": 13},
     }
     await alice.ws.send(app(command))
-    result = await _seen(alice, "result", id="r1")
+    result = await seen(alice, "result", id="r1")
     thread_id = result["result"]["thread_id"]
-    created = await _seen(bob, "comment.created", thread_id=thread_id)
+    created = await seen(bob, "comment.created", thread_id=thread_id)
     assert created["by"] == "alice" and created["anchor"]["quote"] == "Pay"
 
     await bob.ws.send(
         app({"type": "comment.reply", "id": "r2", "thread_id": thread_id, "body": "ok"})
     )
-    await _seen(bob, "result", id="r2")
-    await _seen(alice, "comment.replied", thread_id=thread_id)
+    await seen(bob, "result", id="r2")
+    await seen(alice, "comment.replied", thread_id=thread_id)
     await bob.ws.send(app({"type": "lock.acquire", "id": "r3", "section": "intro"}))
-    refused = await _seen(bob, "error", id="r3")
+    refused = await seen(bob, "error", id="r3")
     assert refused["status"] == 403  # commenters do not lock
     await alice.ws.send(app({"type": "lock.acquire", "id": "r4", "section": "intro"}))
-    await _seen(bob, "lock.acquired", section="intro")
+    await seen(bob, "lock.acquired", section="intro")
     await bob.ws.send(app({"type": "comment.list", "id": "r5"}))
-    listed = await _seen(bob, "result", id="r5")
+    listed = await seen(bob, "result", id="r5")
     assert [len(t["comments"]) for t in listed["result"]["threads"]] == [2]
     await bob.ws.send(app({"type": "nope", "id": "r6"}))
-    assert (await _seen(bob, "error", id="r6"))["status"] == 422
+    assert (await seen(bob, "error", id="r6"))["status"] == 422
     await bob.ws.send(app({"type": "typing"}))
-    assert (await _seen(alice, "typing"))["user"]["id"] == "bob"
+    assert (await seen(alice, "typing"))["user"]["id"] == "bob"
     assert not any(m.get("type") == "typing" for m in bob.app)  # not to oneself
     assert stock.app == []
     for client in (alice, bob, stock):
@@ -128,5 +112,5 @@ async def test_commands_in_flight_are_bounded_per_connection(collab: Collab) -> 
     assert busy and all(m["status"] == 429 for m in busy)
     assert len(busy) <= 30 - MAX_IN_FLIGHT  # at least as many as may run at once were served
     await alice.ws.send(app({"type": "comment.list", "id": "after"}))  # nothing left counted
-    assert (await _seen(alice, "result", id="after"))["result"] == {"threads": []}
+    assert (await seen(alice, "result", id="after"))["result"] == {"threads": []}
     await alice.close()

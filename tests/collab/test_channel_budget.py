@@ -8,8 +8,8 @@ from typing import Any
 
 from gateway.collab.channel import MAX_IN_FLIGHT
 from schemas.events import Topic
+from tests.collab.channel_helpers import app, seen
 from tests.collab.conftest import collab_on
-from tests.collab.test_channel import _seen, app
 from tests.gateway.harness import YClient, types_of
 from tests.support import eventually
 
@@ -51,7 +51,7 @@ async def test_app_commands_are_charged_to_the_rest_request_budget(
         assert len(comments) == BURST, comments  # the refused ones logged nothing
         assert (await collab.call("GET", f"/v1/letters/{lid}", user="alice")).status_code == 429
         await alice.ws.send(app({"type": "auth.renew", "id": "renew", "token": gw.token("alice")}))
-        renewed = await _seen(alice, "result", id="renew")  # its own budget: the handshakes'
+        renewed = await seen(alice, "result", id="renew")  # its own budget: the handshakes'
         assert "expires_at" in renewed["result"]
         served = await _answers(service, "s", BURST + 2)  # the product's backend has no budget
         assert [m["type"] for m in served] == ["result"] * (BURST + 2), served

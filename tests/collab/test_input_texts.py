@@ -8,8 +8,8 @@ import pytest
 from gateway.collab import locks
 from gateway.restored import RETRY_S
 from schemas.keys import RESTORED
+from tests.collab.channel_helpers import app, seen
 from tests.collab.conftest import Collab, collab_on
-from tests.collab.test_channel import _seen, app
 from tests.collab.test_locks_rebuild import lock_events
 
 
@@ -34,7 +34,7 @@ async def test_a_section_is_one_line_of_printable_text(collab: Collab) -> None:
     client = await collab.gw.client(lid, user="al", events=1)
     await client.synced.wait()
     await client.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "\u202e"}))
-    error = await _seen(client, "error", id="l1")
+    error = await seen(client, "error", id="l1")
     assert (error["status"], error["detail"]) == (
         422,
         "section must be one line of printable characters",
@@ -67,7 +67,7 @@ async def test_comment_commands_name_what_is_wrong(collab: Collab) -> None:
     ]
     for n, (command, detail) in enumerate(commands):
         await client.ws.send(app({**command, "id": f"c{n}"}))
-        error = await _seen(client, "error", id=f"c{n}")
+        error = await seen(client, "error", id=f"c{n}")
         assert (error["status"], error["detail"]) == (422, detail), command
     await client.close()
 

@@ -23,7 +23,7 @@ from projector.settings import ProjectorSettings
 from schemas.events import Topic
 from schemas.keys import attending_key
 from schemas.settings import Settings
-from tests.collab.test_channel import _seen, app
+from tests.collab.channel_helpers import app, seen
 from tests.gateway.harness import Running, YClient, running_gateway, types_of
 from tests.projector.support import OPTIONS, projector, redis_bytes
 from tests.support import eventually
@@ -225,7 +225,7 @@ async def carol_locks_on(site: Site, a: Running, lid: str) -> None:
     await carol.synced.wait()
     await eventually(lambda: site.present(lid, "carol"))
     await carol.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
-    assert (await _seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
+    assert (await seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
 
 
 async def test_a_dead_gateways_holder_counts_as_gone_from_its_heartbeats_loss(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from tests.collab.test_channel import _seen, app
+from tests.collab.channel_helpers import app, seen
 from tests.collab.test_locks_handover import (
     AFTER_S,
     UNREAPED,
@@ -84,7 +84,7 @@ async def test_a_lock_taken_while_the_projector_is_down_goes_when_its_holder_doe
     await carol.synced.wait()
     await eventually(lambda: site.redis.exists(f"attending:{lid}"))  # A vouches for her
     await carol.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
-    assert (await _seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
+    assert (await seen(carol, "result", id="l1"))["result"]["holder"]["id"] == "carol"
     assert not await site.present(lid, "carol")
     await die(a)
 

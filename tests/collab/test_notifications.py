@@ -5,8 +5,8 @@ from typing import Any
 
 from schemas.events import Topic
 from schemas.keys import notes_key
+from tests.collab.channel_helpers import seen
 from tests.collab.conftest import Collab
-from tests.collab.test_channel import _seen
 from tests.gateway.harness import types_of
 
 
@@ -25,7 +25,7 @@ async def test_mentions_notify(collab: Collab) -> None:
     r = await collab.call("POST", f"/v1/letters/{first}/comments", user="alice", json=body)
     assert r.status_code == 201
     thread = r.json()["thread_id"]
-    live = await _seen(elsewhere, "notification")  # connected to another letter
+    live = await seen(elsewhere, "notification")  # connected to another letter
     assert live["letter_id"] == first and live["author"] == {"id": "alice", "name": "ALICE"}
     reply = {"body": "@bob again", "mentions": ["bob"]}
     path = f"/v1/letters/{second}/comments"
@@ -80,14 +80,14 @@ async def test_a_mention_of_another_firms_user_reaches_nobody(collab: Collab) ->
     cross = r.json()["comment_id"]
     body = {**body, "body": "and carol", "mentions": ["bob", "carol"]}
     r = await collab.call("POST", f"/v1/letters/{ours}/comments", user="alice", json=body)
-    assert (await _seen(carol, "notification"))["body"] == "and carol"
+    assert (await seen(carol, "notification"))["body"] == "and carol"
     # A mention within firm-b comes later on bob's socket: anything sent before it is there too.
     body = {"body": "@bob yours", "anchor": {"from": 0, "to": 5}, "mentions": ["bob"]}
     r = await collab.call(
         "POST", f"/v1/letters/{theirs}/comments", user="dana", firm="firm-b", json=body
     )
     assert r.status_code == 201
-    await _seen(bob_b, "notification", letter_id=theirs)
+    await seen(bob_b, "notification", letter_id=theirs)
     assert [n["body"] for n in _notices(bob_b)] == ["@bob yours"]
 
     r = await collab.call("GET", "/v1/notifications", user="bob", firm="firm-b")
@@ -133,16 +133,16 @@ async def test_an_edit_notifies_live_those_it_newly_mentions(collab: Collab) -> 
     body = {"body": "@bob look", "anchor": {"from": 0, "to": 5}, "mentions": ["bob"]}
     r = await collab.call("POST", path, user="alice", json=body)
     thread, comment = r.json()["thread_id"], r.json()["comment_id"]
-    await _seen(bob, "notification", comment_id=comment)
+    await seen(bob, "notification", comment_id=comment)
     edit = {"body": "@bob @carol look", "mentions": ["bob", "carol"]}
     r = await collab.call("PATCH", f"{path}/{thread}/{comment}", user="alice", json=edit)
     assert r.status_code == 200, r.text
-    seen = await _seen(carol, "notification", comment_id=comment)
-    assert seen["body"] == "@bob @carol look" and seen["author"]["id"] == "alice"
+    notice = await seen(carol, "notification", comment_id=comment)
+    assert notice["body"] == "@bob @carol look" and notice["author"]["id"] == "alice"
     # bob was notified when first mentioned: the edit tells him nothing new.
     reply = {"body": "@bob again", "mentions": ["bob"]}
     r = await collab.call("POST", f"{path}/{thread}/replies", user="alice", json=reply)
-    await _seen(bob, "notification", body="@bob again")
+    await seen(bob, "notification", body="@bob again")
     assert [n["body"] for n in _notices(bob)] == ["@bob look", "@bob again"]
     await bob.close()
     await carol.close()

@@ -12,7 +12,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from schemas.settings import Settings
-from tests.collab.test_channel import _seen, app
+from tests.collab.channel_helpers import app, seen
 from tests.gateway.harness import Running, running_gateway
 
 
@@ -49,7 +49,7 @@ async def test_comment_and_lock_events_cross_instances(pair: tuple[Running, Runn
     command: dict[str, Any] = {"type": "comment.create", "id": "c1", "body": "hm @bob"}
     command |= {"anchor": {"from": 10, "to": 13}, "mentions": ["bob"]}
     await alice.ws.send(app(command))
-    created = await _seen(bob, "comment.created")  # through b's tail
+    created = await seen(bob, "comment.created")  # through b's tail
     assert created["by"] == "alice" and created["author"]["name"] == "Alice"
     assert created["mentions"] == ["bob"] and created["anchor"]["quote"] == "Pay"
 
@@ -61,19 +61,19 @@ async def test_comment_and_lock_events_cross_instances(pair: tuple[Running, Runn
             headers={"Authorization": f"Bearer {a.token('alice')}", "Idempotency-Key": "k-1"},
         )
     assert keyed.status_code == 201, keyed.text
-    here = await _seen(alice, "comment.created", body="keyed")  # a's own notice
-    there = await _seen(bob, "comment.created", body="keyed")  # through b's tail
+    here = await seen(alice, "comment.created", body="keyed")  # a's own notice
+    there = await seen(bob, "comment.created", body="keyed")  # through b's tail
     assert "idempotency" not in here and "idempotency" not in there
     assert here == there
 
     await bob.ws.send(app({"type": "lock.acquire", "id": "l1", "section": "intro"}))
-    assert (await _seen(bob, "result", id="l1"))["result"]["holder"]["id"] == "bob"
-    await _seen(alice, "lock.acquired", section="intro")
+    assert (await seen(bob, "result", id="l1"))["result"]["holder"]["id"] == "bob"
+    await seen(alice, "lock.acquired", section="intro")
     await alice.ws.send(app({"type": "lock.acquire", "id": "l2", "section": "intro"}))
-    refused = await _seen(alice, "error", id="l2")  # the Redis key is shared by both
+    refused = await seen(alice, "error", id="l2")  # the Redis key is shared by both
     assert refused["status"] == 409 and refused["locked_by"] == {"id": "bob", "name": "Bob"}
     await bob.ws.send(app({"type": "lock.release", "id": "l3", "section": "intro"}))
-    await _seen(alice, "lock.released", section="intro")
+    await seen(alice, "lock.released", section="intro")
     assert json.dumps(alice.app).count("lock.acquired") == 1
     await alice.close()
     await bob.close()
@@ -88,7 +88,7 @@ async def test_mention_notice_reaches_another_instance(pair: tuple[Running, Runn
     await carol.synced.wait()
     command = {"type": "comment.create", "id": "m1", "body": "@carol?", "mentions": ["carol"]}
     await alice.ws.send(app({**command, "anchor": {"from": 0, "to": 3}}))
-    notice = await _seen(carol, "notification")
+    notice = await seen(carol, "notification")
     assert notice["letter_id"] == letter and notice["author"] == {"id": "alice", "name": "Alice"}
     assert notice["body"] == "@carol?"
     await alice.close()

@@ -2,6 +2,9 @@
 read from the log: test_owners_from_log.py, test_owners_healed_from_log.py)."""
 
 import asyncio
+from typing import Any
+
+from pycrdt import Doc, Text
 
 from gateway.errors import TRY_AGAIN_LATER
 from schemas.events import Topic
@@ -43,3 +46,14 @@ async def after_the_crash(gw: Running, letter: str, alice: YClient, bob: YClient
 
 async def logged(gw: Running, letter: str, text: str) -> bool:
     return await gw.logged_text(letter) == text
+
+
+def posing_as(author: Doc[Any], poser: Doc[Any]) -> bytes:
+    """An update writing new clocks under `author`'s client id, from `poser`'s state."""
+    posing: Doc[Any] = Doc(client_id=author.client_id)
+    posing.apply_update(poser.get_update())
+    forged: list[bytes] = []
+    sub = posing.observe(lambda event: forged.append(event.update))
+    posing.get("text", type=Text).insert(0, "forged ")
+    posing.unobserve(sub)
+    return forged[0]

@@ -17,7 +17,7 @@ from gateway.errors import FORBIDDEN
 from gateway.live import loader
 from gateway.live.ownership import Ownership
 from schemas.settings import Settings
-from tests.gateway.crash_owners import after_the_crash, both_logged, logged
+from tests.gateway.crash_owners import after_the_crash, both_logged, logged, posing_as
 from tests.gateway.harness import running_gateway, type_relayed
 from tests.support import eventually
 
@@ -96,7 +96,7 @@ async def test_a_new_id_is_its_first_writers_and_an_expired_hash_no_one_elses(
         # Dave writes new clocks under alice's id, which Redis has forgotten: still refused.
         dave = await gw.client(letter, user="dave")
         await dave.synced.wait()
-        await dave.ws.send(create_update_message(_posing_as(alice.doc, dave.doc)))
+        await dave.ws.send(create_update_message(posing_as(alice.doc, dave.doc)))
         async with asyncio.timeout(10):
             await dave.closed.wait()
         assert dave.close_code == FORBIDDEN
@@ -132,17 +132,6 @@ async def test_two_instances_healing_at_once_agree(redis_db: str, redis: Any) ->
         assert await _owners(redis, "L") == {alice.client_id: "alice"}
     finally:
         await others.aclose()
-
-
-def _posing_as(author: Doc[Any], poser: Doc[Any]) -> bytes:
-    """An update writing new clocks under `author`'s client id, from `poser`'s state."""
-    posing: Doc[Any] = Doc(client_id=author.client_id)
-    posing.apply_update(poser.get_update())
-    forged: list[bytes] = []
-    sub = posing.observe(lambda event: forged.append(event.update))
-    posing.get("text", type=Text).insert(0, "forged ")
-    posing.unobserve(sub)
-    return forged[0]
 
 
 async def _gone(redis: Any, key: str) -> bool:

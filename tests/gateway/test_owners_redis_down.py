@@ -19,9 +19,8 @@ from pycrdt import Doc
 from gateway.live import loader
 from schemas.settings import Settings
 from steno_collab.embedded import EmbeddedServices
-from tests.gateway.crash_owners import both_logged, logged
+from tests.gateway.crash_owners import both_logged, logged, posing_as
 from tests.gateway.harness import Running, YClient, running_gateway
-from tests.gateway.test_owners_healed_from_log import _posing_as
 from tests.support import eventually, frozen, own_services
 
 
@@ -40,7 +39,7 @@ async def _forged_post(gw: Running, letter: str, author: Doc[Any]) -> httpx.Resp
     async with httpx.AsyncClient(base_url=gw.http, timeout=60) as http:
         return await http.post(
             f"/v1/letters/{letter}/updates",
-            content=_posing_as(author, Doc()),
+            content=posing_as(author, Doc()),
             headers={
                 "Authorization": f"Bearer {gw.token(user='mallory')}",
                 "content-type": "application/octet-stream",

@@ -15,7 +15,7 @@ from eventlog.factory import open_log
 from schemas.settings import Settings
 from steno_collab.services import gateway_app
 from tests.gateway.harness import Running, serving
-from tests.gateway.test_pending_load import _edits, _log
+from tests.gateway.pending_helpers import chained_edits, log_update
 from tests.support import eventually
 
 PENDING = "gateway_letters_pending"
@@ -30,8 +30,8 @@ async def _letter_with_a_pending_update(gw: Running) -> tuple[str, bytes, str]:
     """A letter whose log holds "second" before "first", which it builds on: its id, the
     missing update and the whole text."""
     letter = await gw.create_letter()
-    first, second = _edits("first ", "second")
-    await _log(gw, letter, second)
+    first, second = chained_edits("first ", "second")
+    await log_update(gw, letter, second)
     return letter, first, "first second"
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest_asyncio
 from pycrdt import Doc, Text, create_update_message
 
-from eventlog.records import Entry
 from schemas.events import Topic
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
 from tests.gateway.harness import Running, running_with_stores
+from tests.gateway.pending_helpers import chained_edits, log_update
 from tests.support import eventually
 
 
@@ -23,23 +23,6 @@ async def stores(tmp_path: Path, redis_db: str, pg_database: str) -> AsyncIterat
                         redis_url=redis_db, database_url=pg_database)  # fmt: skip
     async with running_with_stores(settings) as running:
         yield running
-
-
-def _edits(*texts: str) -> list[bytes]:
-    """One update per text, each appended by the same Yjs client: each builds on the last."""
-    doc: Doc[Any] = Doc()
-    text = doc.get("text", type=Text)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    for value in texts:
-        text += value
-    return updates
-
-
-async def _log(gw: Running, letter: str, update: bytes) -> None:
-    ctx = gw.app.state.gateway.ctx
-    entry: Entry = ctx.entry(letter, update, firm="firm-a", user="svc", type="doc.update")
-    await gw.log.append(gw.settings.topic(Topic.LETTERS), letter.encode(), [entry])
 
 
 async def _end(gw: Running, letter: str) -> int:
@@ -69,8 +52,8 @@ async def test_an_update_logged_before_the_one_it_builds_on_integrates_when_it_a
     gw: Running,
 ) -> None:
     letter = await gw.create_letter()
-    first, second = _edits("first ", "second")
-    await _log(gw, letter, second)  # logged by another writer before what it builds on
+    first, second = chained_edits("first ", "second")
+    await log_update(gw, letter, second)  # logged by another writer before what it builds on
     await _missing_update_arrives(gw, letter, first, "first second")
 
 
@@ -78,7 +61,7 @@ async def test_pending_parts_a_saved_state_carries_integrate_when_their_update_a
     stores: Running,
 ) -> None:
     letter = await stores.create_letter()
-    hello, first, second = _edits("hello ", "first ", "second")
+    hello, first, second = chained_edits("hello ", "first ", "second")
     doc: Doc[Any] = Doc()
     doc.apply_update(hello)
     doc.apply_update(second)  # pending: `first` is missing

@@ -10,7 +10,7 @@ from pycrdt import Doc, Text, create_update_message
 
 from gateway.live import room as room_module
 from tests.gateway.harness import Running
-from tests.gateway.test_pending_load import _edits, _log
+from tests.gateway.pending_helpers import chained_edits, log_update
 from tests.gateway.test_two_gateways import pair  # noqa: F401  (the fixture: two on Kafka)
 from tests.support import eventually
 
@@ -22,12 +22,12 @@ async def test_a_peer_joining_while_a_remote_update_is_pending_gets_it(
 ) -> None:
     a, b = pair
     letter = await a.create_letter()
-    first, second = _edits("first ", "second")
+    first, second = chained_edits("first ", "second")
     bob = await b.client(letter, user="bob")  # b holds the letter
     await bob.synced.wait()
-    # A record of a's (`_log` uses its producer's envelope) before what it builds on, as a
+    # A record of a's (`log_update` uses its producer's envelope) before what it builds on, as a
     # restored log holds one: b applies it from the log, where it waits for "first ".
-    await _log(a, letter, second)
+    await log_update(a, letter, second)
     await eventually(lambda: second in bob.updates)  # relayed by b: bob holds it pending too
     assert str(bob.text) == ""
     assert (await b.metrics())[PENDING] == 1.0

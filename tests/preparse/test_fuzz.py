@@ -24,6 +24,7 @@ from gateway.preparse import (
 )
 
 from . import lib0
+from .mutations import MUTATION, mutate
 from .test_valid_updates import EDITS, record
 
 LIMITS = Limits()
@@ -77,31 +78,6 @@ FRAMES = (
     + [b"\x03", b"\x64" + lib0.string('{"type": "x"}')]
 )
 
-_MUTATION = st.one_of(
-    st.tuples(st.just("set"), st.integers(0, 10_000), st.integers(0, 255)),
-    st.tuples(st.just("insert"), st.integers(0, 10_000), st.binary(min_size=1, max_size=12)),
-    st.tuples(st.just("delete"), st.integers(0, 10_000), st.integers(1, 12)),
-    st.tuples(st.just("truncate"), st.integers(0, 10_000), st.just(0)),
-    st.tuples(st.just("varint"), st.integers(0, 10_000), st.sampled_from([0x7F, 0xFF, 0x80])),
-)
-
-
-def mutate(data: bytes, mutations: list[tuple[str, int, Any]]) -> bytes:
-    out = bytearray(data)
-    for op, where, arg in mutations:
-        at = where % (len(out) + 1)
-        if op == "set" and out:
-            out[at % len(out)] = arg
-        elif op == "insert":
-            out[at:at] = arg
-        elif op == "delete":
-            del out[at : at + arg]
-        elif op == "truncate":
-            del out[at:]
-        elif op == "varint":  # a run of continuation bytes: stresses every length field
-            out[at:at] = bytes([arg]) * 11
-    return bytes(out)
-
 
 def assert_applies(update: bytes, base: bytes = b"") -> None:
     doc: Doc[Any] = Doc()
@@ -115,7 +91,7 @@ def assert_applies(update: bytes, base: bytes = b"") -> None:
 
 
 @FUZZ
-@given(st.sampled_from(SEEDS), st.lists(_MUTATION, min_size=1, max_size=4))
+@given(st.sampled_from(SEEDS), st.lists(MUTATION, min_size=1, max_size=4))
 def test_mutated_updates(seed: tuple[bytes, bytes], mutations: list[tuple[str, int, Any]]) -> None:
     """Checked as the gateway does, against the letter's shape; then applied on that state."""
     base, original = seed
@@ -129,7 +105,7 @@ def test_mutated_updates(seed: tuple[bytes, bytes], mutations: list[tuple[str, i
 
 
 @FUZZ
-@given(st.sampled_from(UPDATES), st.lists(_MUTATION, min_size=1, max_size=4))
+@given(st.sampled_from(UPDATES), st.lists(MUTATION, min_size=1, max_size=4))
 def test_mutated_updates_without_shape(seed: bytes, mutations: list[tuple[str, int, Any]]) -> None:
     update = mutate(seed, mutations)
     try:
@@ -141,7 +117,7 @@ def test_mutated_updates_without_shape(seed: bytes, mutations: list[tuple[str, i
 
 
 @FUZZ
-@given(st.sampled_from(FRAMES), st.lists(_MUTATION, min_size=1, max_size=4))
+@given(st.sampled_from(FRAMES), st.lists(MUTATION, min_size=1, max_size=4))
 def test_mutated_frames(seed: bytes, mutations: list[tuple[str, int, Any]]) -> None:
     try:
         frame = parse_frame(mutate(seed, mutations), LIMITS)
@@ -157,7 +133,7 @@ def test_mutated_frames(seed: bytes, mutations: list[tuple[str, int, Any]]) -> N
 
 
 @FUZZ
-@given(st.sampled_from(AWARENESS), st.lists(_MUTATION, min_size=1, max_size=4))
+@given(st.sampled_from(AWARENESS), st.lists(MUTATION, min_size=1, max_size=4))
 def test_mutated_awareness(seed: bytes, mutations: list[tuple[str, int, Any]]) -> None:
     try:
         entries = check_awareness(mutate(seed, mutations), LIMITS)

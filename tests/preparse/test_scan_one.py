@@ -19,7 +19,7 @@ from gateway.wire.depth import Missing
 from gateway.wire.update import UpdateScan, scan_update
 
 from . import lib0
-from .test_fuzz import _MUTATION, mutate
+from .mutations import MUTATION, mutate
 from .test_structured_fuzz import BASES, NEW_CLIENT, _state_vector, structs
 
 LIMITS = Limits()
@@ -119,7 +119,7 @@ def test_the_fast_lane_scans_as_the_general_way(data: bytes) -> None:
 
 
 @settings(max_examples=1500, deadline=None)
-@given(editor_updates(), st.lists(_MUTATION, min_size=1, max_size=3))
+@given(editor_updates(), st.lists(MUTATION, min_size=1, max_size=3))
 def test_the_fast_lane_refuses_garbled_bytes_as_the_general_way(
     data: bytes, mutations: list[tuple[str, int, Any]]
 ) -> None:
@@ -137,7 +137,7 @@ def deletions(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=800, deadline=None)
-@given(deletions(), st.lists(_MUTATION, max_size=2))
+@given(deletions(), st.lists(MUTATION, max_size=2))
 def test_the_deletion_fast_lane_scans_as_the_general_way(
     data: bytes, mutations: list[tuple[str, int, Any]]
 ) -> None:

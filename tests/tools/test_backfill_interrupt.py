@@ -21,6 +21,7 @@ from schemas.settings import Settings
 from steno_collab import cli
 from tests.support import eventually
 from tests.tools.cli import cli_env
+from tests.tools.processes import alive, process_state
 from tests.tools.test_backfill import typing
 
 LETTERS = ("typed-a", "typed-b", "typed-c", "typed-d", "typed-e", "typed-f")
@@ -44,10 +45,6 @@ def _workers(pid: int) -> set[int]:
                     if b"_worker_from_stdin" in c.read():
                         found.add(int(child))
     return found
-
-
-def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()  # reaped by the parent: gone
 
 
 class Run:
@@ -133,7 +130,7 @@ async def test_ctrl_c_says_interrupted_without_tracebacks(
     assert code == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines()[-1] == INTERRUPTED, err
-    assert not any(_alive(w) for w in workers)  # the parent stopped them
+    assert not any(alive(w) for w in workers)  # the parent stopped them
 
 
 async def test_workers_ignore_sigint(make_settings: Callable[..., Settings]) -> None:
@@ -201,15 +198,6 @@ def test_a_ctrl_c_while_the_commands_are_imported_is_exit_130_without_a_tracebac
     assert exited.value.code == 130 and capsys.readouterr().err == ""
 
 
-def _state(pid: int) -> str:
-    """The process's state letter ("T": stopped), "" once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return ""
-
-
 async def test_ctrl_z_stops_the_workers_with_the_command(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -222,8 +210,8 @@ async def test_ctrl_z_stops_the_workers_with_the_command(
         os.killpg(run.proc.pid, signal.SIGSTOP)
 
         def stopped() -> bool:  # the command, and its workers still there (one at least)
-            left = [state for state in map(_state, workers) if state]
-            return _state(run.proc.pid) == "T" and bool(left) and set(left) == {"T"}
+            left = [state for state in map(process_state, workers) if state]
+            return process_state(run.proc.pid) == "T" and bool(left) and set(left) == {"T"}
 
         await eventually(stopped, 10)
         os.killpg(run.proc.pid, signal.SIGCONT)

@@ -15,8 +15,9 @@ from eventlog import Log
 from schemas.rebuilds import PROJECTOR_RESET, PROJECTOR_RUN
 from schemas.settings import Settings
 from tests.support import eventually
+from tests.tools.processes import alive, process_state
 from tests.tools.test_backfill import fill
-from tests.tools.test_backfill_interrupt import _alive, _state, backfill_run
+from tests.tools.test_backfill_interrupt import backfill_run
 from tools import backfill as backfills
 from tools import backfill_projector as projector
 from tools.backfill import LOST, backfill
@@ -99,7 +100,7 @@ async def test_resumed_after_ctrl_z_past_its_lease_it_stops(
         proc = run.proc
         workers = await run.workers_when(folding=True)
         os.killpg(proc.pid, signal.SIGSTOP)  # Ctrl-Z's SIGTSTP, as test_backfill_interrupt.py
-        await eventually(lambda: _state(proc.pid) == "T", 10)
+        await eventually(lambda: process_state(proc.pid) == "T", 10)
         async with open_sources(run.settings, redis=True) as src:
             assert src.redis is not None
             await src.redis.set(PROJECTOR_RUN, OTHER, px=60_000)  # lapsed, then taken
@@ -108,6 +109,6 @@ async def test_resumed_after_ctrl_z_past_its_lease_it_stops(
             assert code == 1, err
             assert err.strip().splitlines()[-1] == f"steno-collab backfill: {TOOK_OVER}", err
             assert "backfill done" not in out
-            assert not any(_alive(w) for w in workers)
+            assert not any(alive(w) for w in workers)
             assert await src.redis.get(PROJECTOR_RUN) == OTHER.encode()
             assert await src.redis.get(PROJECTOR_RESET) == b"rebuilding"

@@ -16,8 +16,8 @@ from schemas.settings import Settings
 from snapshotter import read
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.snapshots import run_to_end
 from tests.tools.test_rest import auth
-from tests.tools.test_verify_quarantine import _snapshot
 from tools import history as histories
 from tools.history import history
 from tools.sources import open_sources
@@ -63,7 +63,7 @@ async def _folded_then_more(log: Log, settings: Settings) -> LetterScript:
     await append(log, topic, [s.created("alice"), s.paragraph("alice", ""),
                               s.joined("alice", "tab-1"), s.type_text("alice", 0, 0, "ab", "tab-1"),
                               s.comment("bob", "t1", "c1", "first")])  # fmt: skip
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     await append(log, topic, [s.type_text("alice", 0, 2, "cd", "tab-1"), s.comment("bob", "t2",
                               "c2", "not folded yet"), s.lock("bob", "s1"),
                               s.joined("carol", "tab-9"), s.left("alice", "tab-1")])  # fmt: skip
@@ -75,7 +75,7 @@ async def _one_folded_one_not(log: Log, settings: Settings) -> tuple[LetterScrip
     s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
     await append(log, topic, [s.created("alice"), s.paragraph("alice", "Dear Sir,"),
                               s.save("alice", "first")])  # fmt: skip
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     await append(log, topic, [s.paragraph("bob", "Regards"), s.save("bob", "second")])
     return s, topic
 
@@ -120,7 +120,7 @@ async def test_other_letters_records_past_the_position_fold_nothing(
     """A busy partition: the snapshotter a few records behind with another letter's records.
     The letter's state is not loaded nor anything folded: its audit rows are the whole."""
     s = await _folded_then_more(log, settings)
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     whole = (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json()
     other = LetterScript("L-busy")
     await append(log, settings.topic(Topic.LETTERS), [other.created("dan"),
@@ -181,7 +181,7 @@ async def test_a_version_history_names_but_postgresql_lacks_yet_is_503_not_404(
             f"{BASE.removesuffix('/history')}/versions/{number}", headers=headers
         )
         assert never.status_code == 404, never.text
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     assert (
         await client.get(f"{BASE.removesuffix('/history')}/versions/2", headers=headers)
     ).is_success
@@ -200,7 +200,7 @@ async def test_a_version_committed_while_it_was_looked_for_is_served_not_404(
     latest = read.latest_version
 
     async def folded_meanwhile(pg: Any, letter_id: str) -> Any:  # the race, made to happen
-        await _snapshot(log, settings)
+        await run_to_end(log, settings)
         return await latest(pg, letter_id)
 
     monkeypatch.setattr(read, "latest_version", folded_meanwhile)
@@ -226,7 +226,7 @@ async def test_a_version_committed_between_the_routes_two_reads_is_served(
 
     async def folded_meanwhile(src: Any, letter_id: str) -> int:
         result = await unfolded(src, letter_id)
-        await _snapshot(log, settings)  # version 2 committed right after that read
+        await run_to_end(log, settings)  # version 2 committed right after that read
         return result
 
     monkeypatch.setattr(histories, "unfolded", folded_meanwhile)
@@ -246,7 +246,7 @@ async def test_a_diffs_other_end_not_folded_after_a_retry_is_503(
     async def folded_meanwhile(pg: Any, letter_id: str) -> Any:
         calls.append(1)
         if len(calls) == 1:
-            await _snapshot(log, settings)  # version 2 committed
+            await run_to_end(log, settings)  # version 2 committed
             await append(log, topic, [s.paragraph("bob", "Yours"), s.save("bob", "third")])
         return await latest(pg, letter_id)
 

@@ -11,8 +11,8 @@ from schemas.settings import Settings
 from steno_collab.commands.history import _history
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.snapshots import run_to_end
 from tests.tools.test_rest import auth
-from tests.tools.test_verify_quarantine import _snapshot
 from tools.history import Entry, format_text, history
 from tools.sources import open_sources
 
@@ -53,7 +53,7 @@ async def test_edit_rows_name_their_session_with_and_without_postgres(
     settings: Settings, log: Log
 ) -> None:
     firm = await _two_tabs(log, settings)
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     async with open_sources(settings) as src:
         from_log = await history(src, LETTER)
     async with open_sources(settings, pg=True) as src:

@@ -21,9 +21,9 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from tests.attacks.test_quarantine import panicking_update
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.snapshots import run_to_end
 from tests.tools.test_history_behind import LETTER, _folded_then_more, client, folds
 from tests.tools.test_rest import auth
-from tests.tools.test_verify_quarantine import _snapshot
 from tools import history as histories
 from tools.history import history
 from tools.sources import Sources, open_sources
@@ -106,7 +106,7 @@ async def test_a_refresh_reads_only_what_the_log_appended(
     assert grown == await _log_fold(settings) and grown[:-1] == again
     assert grown[-1]["data"]["body"] == "late"
     # The snapshotter moved: folded again from its state there, the records past it alone.
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     await append(log, topic, [s.comment("bob", "t4", "c4", "later")])
     reads.clear()
     moved = await _get(client, settings)
@@ -138,7 +138,7 @@ async def test_a_quarantined_record_the_saved_state_lags_is_skipped_by_the_seam(
                        user="mallory", type="doc.update")  # fmt: skip
     await append(log, topic, [s.created("alice"), s.paragraph("alice", "before"), poison,
                               s.paragraph("alice", "after")])  # fmt: skip
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     assert (
         await pool.fetchval("SELECT log_offset FROM quarantine WHERE letter_id = $1", LETTER) == 2
         and await pool.fetchval(
@@ -183,7 +183,7 @@ async def test_the_snapshotter_committing_during_a_request(
     async def committing_meanwhile(conn: Any, *args: Any) -> Any:
         seen = await position(conn, *args)
         if armed.pop() if armed else False:  # once: after the history read its position
-            await _snapshot(log, settings)
+            await run_to_end(log, settings)
             await append(log, topic, [s.comment("bob", "t4", "c4", "past the new position")])
         return seen
 

@@ -18,8 +18,8 @@ from steno_collab.commands.history import _history
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import Clock, LetterScript, append
 from tests.support import started_log
+from tests.tools.snapshots import run_to_end
 from tests.tools.test_rest import auth
-from tests.tools.test_verify_quarantine import _snapshot
 from tools import history as histories
 from tools.history import Entry, Order, describe, format_text, history, page
 from tools.sources import Sources, open_sources
@@ -64,11 +64,11 @@ async def written(
             (40.0, s.left("alice", "tab-1")),
         ]:
             if when == 22.0 and request.param == "behind":
-                await _snapshot(log, settings)
+                await run_to_end(log, settings)
             clock.ms = at(when)
             await append(log, topic, [event])
         if request.param == "folded":
-            await _snapshot(log, settings)
+            await run_to_end(log, settings)
     finally:
         await log.close()
     if request.param == "behind":  # read with PostgreSQL: its rows and the tail folded here

@@ -13,8 +13,8 @@ from schemas.settings import Settings
 from steno_collab.services import gateway_app
 from tests.attacks.test_quarantine import panicking_update
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.snapshots import run_to_end
 from tests.tools.test_rest import auth
-from tests.tools.test_verify_quarantine import _snapshot
 from tools.diff import diff
 from tools.history import history
 from tools.replay import Cut
@@ -55,7 +55,7 @@ async def test_history_from_the_log_skips_the_panicking_update(
     settings: Settings, log: Log
 ) -> None:
     await _poisoned(log, settings)
-    await _snapshot(log, settings)  # quarantines the record, then its audit rows are the truth
+    await run_to_end(log, settings)  # quarantines the record, then its audit rows are the truth
     async with open_sources(settings) as src:
         from_log = await history(src, LETTER)
     async with open_sources(settings, pg=True) as src:

@@ -11,7 +11,7 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from tests.snapshotter.scripts import LetterScript, append
 from tests.tools.cli import cli_env, run_cli
-from tests.tools.test_verify_quarantine import _snapshot
+from tests.tools.snapshots import run_to_end
 from tools.sources import open_sources
 
 LETTER = "L-legacy"
@@ -33,7 +33,7 @@ async def _two_tabs(log: Log, settings: Settings) -> None:
         s.type_text("alice", 0, 2, "ef", "tab-1"), s.left("alice", "tab-1"),
         s.left("alice", "tab-2"), s.paragraph("bob", "by REST"),
     ])  # fmt: skip
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
 
 
 async def _the_old_way(settings: Settings) -> None:

@@ -4,7 +4,6 @@ The quarantines are produced as in tests/attacks/test_quarantine.py: the snapsho
 update that really panics Yrs; the projector's fold crash is injected (no known input crashes it).
 """
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -16,14 +15,12 @@ from projector import quarantine as projector_quarantine
 from schemas.envelope import new_event
 from schemas.events import Topic
 from schemas.settings import Settings
-from snapshotter.consumer import Snapshotter
-from snapshotter.store import Store
 from tests.attacks.test_quarantine import Panic, panicking_update
 from tests.projector.support import Editor, caught_up, created, projector
 from tests.projector.support import append as append_events
 from tests.snapshotter.scripts import LetterScript, append
-from tests.support import eventually
 from tests.tools.cli import cli_env, run_cli
+from tests.tools.snapshots import run_to_end
 from tools.sources import open_sources
 from tools.verify import quarantined
 
@@ -67,26 +64,12 @@ async def _project(log: Log, settings: Settings, crash_id: Any, mp: pytest.Monke
             await caught_up(log, settings, src.redis)
 
 
-async def _snapshot(log: Log, settings: Settings) -> None:
-    assert settings.database_url is not None
-    end = (await log.end_offsets(settings.topic(Topic.LETTERS)))[0]
-    store = await Store.open(settings.database_url)
-    snapshotter = Snapshotter(settings, log, store)
-    task = asyncio.create_task(snapshotter.run())
-    try:
-        await eventually(lambda: snapshotter.positions.get(0) == end, timeout=30)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await store.close()
-
-
 async def test_verify_reports_quarantined_records(
     settings: Settings, log: Log, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     crash_id = await _poisoned_log(log, settings)
     await _project(log, settings, crash_id, monkeypatch)
-    await _snapshot(log, settings)
+    await run_to_end(log, settings)
     topic = settings.topic(Topic.LETTERS)
     async with open_sources(settings, redis=True, pg=True) as src:
         found = await quarantined(src)

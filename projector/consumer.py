@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 
@@ -266,6 +267,9 @@ class Projector:
             return False
         states = await self._states(items, partition_of)
         writes = []
+        # Counted once Redis has the batch: a batch retried after a failed write counts once.
+        folded: Counter[str] = Counter()
+        pending = 0
         for lid, mine in items.items():
             state, before = states[lid]
             # Views unknown (a reloaded letter): what its last write notified is in its state
@@ -281,14 +285,16 @@ class Projector:
                 state, outcome = await self._isolate(state, mine, partition_of[lid])
             for kind, offset, why in outcome.poison:
                 self._poison(kind, partition_of[lid], offset, why)
-            for type_, n in outcome.folded.items():
-                self.metrics.folded.labels(type_).inc(n)
+            folded.update(outcome.folded)
             if outcome.folded["doc.update"] and not state.doc_clean:  # the fold said so
-                self.metrics.pending_folds.inc()
+                pending += 1
             writes.append(Write(before, state, partition_of[lid], notified))
         if not await self._commit(fence, writes):
             return True
         self._committed(fence)
+        for type_, n in folded.items():
+            self.metrics.folded.labels(type_).inc(n)
+        self.metrics.pending_folds.inc(pending)
         self.metrics.batch_records.observe(sum(len(b) for b in batches))
         self.metrics.batch_letters.observe(len(items))
         self.metrics.fold_seconds.observe(time.perf_counter() - started)

@@ -18,6 +18,8 @@ from typing import Any
 
 import asyncpg
 
+from schemas import pg_quiet
+
 READ_TIMEOUT_S = 3.0  # acquiring (connecting included), then each query
 HOLD_S = 3.0  # after a read timed out, later reads fail at once this long
 
@@ -88,6 +90,7 @@ class BoundedPool:
         self._held_until = 0.0
 
     async def close(self) -> None:
+        await pg_quiet.forget(self._pool)
         # Cancelled by the timeout, asyncpg's close terminates the connections instead.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._pool.close(), self._timeout_s)
@@ -104,7 +107,7 @@ async def bounded_pool(
 ) -> BoundedPool:
     """A pool of `url` (its first connection made within `connect_timeout_s`; with `min_size`
     0, at the first read) whose reads each give up after `timeout_s` (and, after one did, at
-    once for `hold_s`)."""
+    once for `hold_s`). An outage is logged in two lines (schemas/pg_quiet.py)."""
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
@@ -112,4 +115,4 @@ async def bounded_pool(
         timeout=connect_timeout_s,
         command_timeout=timeout_s,  # also bounds what callers run on `acquire()`
     )
-    return BoundedPool(pool, timeout_s, hold_s)
+    return BoundedPool(pg_quiet.watch(pool, url), timeout_s, hold_s)

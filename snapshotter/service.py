@@ -105,6 +105,10 @@ class Owner:
         self._task: asyncio.Task[None] | None = None
         self._owned: frozenset[int] = frozenset()
         self._count_owned()  # 0 until assigned: a spare says so
+        # Restarts since the last commit: an outage restarts it every 10 s (BACKOFF_S), said
+        # once (then DEBUG), and once more with the count when its positions move again.
+        self._restarts = Outage()
+        self._failed_at: dict[int, int] = {}  # the positions at the last restart
 
     def _count_owned(self) -> None:
         owned = self.snapshotter.metrics.partitions_owned.labels(self.snapshotter.topic)
@@ -148,10 +152,20 @@ class Owner:
                     return
                 if self.snapshotter.positions != before:  # it committed: the outage is new
                     delay = BACKOFF_S[0]
+                    self._committed_again()
                 self.snapshotter.metrics.retries.labels(type(exc).__name__).inc()
-                log.warning("snapshotter restarting from stored positions after: %r", exc)
+                self._failed_at = dict(self.snapshotter.positions)
+                self._restarts.failed(
+                    log,
+                    "snapshotter restarting from stored positions after: %r (further restarts"
+                    " before it commits again are logged at DEBUG)",
+                    exc,
+                )
                 await asyncio.sleep(delay)  # back off from a failing dependency
                 delay = min(delay * 2, BACKOFF_S[1])
+
+    def _committed_again(self) -> None:
+        self._restarts.recovered(log, "snapshotter working again after %d restarts")
 
     async def _wait_for_rebuild(self) -> bool:
         """Wait while a reset rebuild owns the positions (the lag metric shows the wait); True
@@ -176,6 +190,8 @@ class Owner:
         cannot be read, and that time stops, which is what an alert can see."""
         snapshotter, topic, outage = self.snapshotter, self.snapshotter.topic, Outage()
         while True:
+            if self._restarts.failures and snapshotter.positions != self._failed_at:
+                self._committed_again()  # told here: the next failure may be far off
             if self._owned:
                 try:
                     ends = await snapshotter.log.end_offsets(topic)

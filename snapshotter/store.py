@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from schemas import pg_quiet
 from schemas.events import Payload
 from schemas.rebuilds import MARKER_GROUP, SNAPSHOTTER_RESET
 from snapshotter import pgtext, quarantine
@@ -62,13 +63,14 @@ class Store:
     @classmethod
     async def open(cls, dsn: str, *, yield_to_rebuild: bool = False) -> "Store":
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-        return cls(pool, yield_to_rebuild=yield_to_rebuild)
+        return cls(pg_quiet.watch(pool, dsn), yield_to_rebuild=yield_to_rebuild)
 
     async def rebuilding(self) -> bool:
         """Whether a reset rebuild is marked under way (or was interrupted)."""
         return await _rebuild_marked(self.pool)
 
     async def close(self) -> None:
+        await pg_quiet.forget(self.pool)
         await self.pool.close()
 
     async def positions(self, group: str, topic: str) -> dict[int, int]:

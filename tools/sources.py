@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from eventlog import Log
 from eventlog.errors import LogError
 from eventlog.factory import open_log
+from schemas import pg_quiet
 from schemas.events import Topic
 from schemas.settings import Settings, address_of
 from schemas.stores import UnreachableError, answering_redis
@@ -87,6 +88,7 @@ async def open_sources(
         if pg:
             sources.pg = await _pool(settings)
             stack.push_async_callback(sources.pg.close)
+            stack.push_async_callback(pg_quiet.forget, sources.pg)
             if optional and not await _migrated(sources.pg):
                 sources.pg = None  # a database the snapshotter never wrote: the log alone
         yield sources
@@ -101,7 +103,8 @@ async def _pool(settings: Settings) -> Any:
         raise SourceError("no PostgreSQL: set STENO_DATABASE_URL")
     url = address_of(settings.database_url)
     try:
-        return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+        return pg_quiet.watch(pool, settings.database_url)
     except ValueError as exc:  # a malformed DSN; asyncpg's ClientConfigurationError is one too
         raise SourceError(f"PostgreSQL at {url} unusable: {exc}") from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

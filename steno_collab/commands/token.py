@@ -1,9 +1,13 @@
-"""`steno-collab token`: print a JWT signed with the configured secret (dev and scripts)."""
+"""`steno-collab token`: print a JWT signed with the configured secret (dev and scripts).
+
+It prints only a token this configuration's gateway accepts: one it would refuse (an empty user,
+HS256 not among `STENO_JWT_ALGORITHMS`, ...) is one line and status 2, not a token that fails
+later as a bare 401."""
 
 import argparse
 import sys
 
-from gateway.auth import ROLES, mint_token
+from gateway.auth import ROLES, TokenRefused, mint_token, verify_token
 from schemas.settings import Settings
 
 
@@ -42,5 +46,22 @@ def run(args: argparse.Namespace) -> int:
             "steno-collab token: STENO_JWT_SECRET is empty: nothing to sign with", file=sys.stderr
         )
         return 2
-    print(mint_token(settings, args.user, args.firm, args.role, args.name, args.ttl))
+    if "HS256" not in settings.jwt_algorithms:  # what it signs with: the gateway refuses it
+        algorithms = ", ".join(settings.jwt_algorithms)
+        print(
+            f"steno-collab token: signs HS256, which STENO_JWT_ALGORITHMS ({algorithms}) does"
+            " not allow: the gateway would refuse it",
+            file=sys.stderr,
+        )
+        return 2
+    token = mint_token(settings, args.user, args.firm, args.role, args.name, args.ttl)
+    try:  # the gateway's own check, claims included (an empty --user, one too long)
+        verify_token(token, settings)
+    except TokenRefused as exc:
+        print(
+            f"steno-collab token: the gateway would refuse it ({exc.reason}): {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    print(token)
     return 0

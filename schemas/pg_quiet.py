@@ -1,0 +1,179 @@
+"""A PostgreSQL outage in two log lines.
+
+asyncpg (0.32) keeps a pool's `min_size` connections open (its floor): with PostgreSQL gone, the
+pool's upkeep task retries at +0, 1, 3, 7, 15 s, then every 60 s, each time logging a WARNING
+"Failed to restore the pool connection floor; retrying" with a ~30-line traceback. `watch(pool,
+dsn)` takes over those of a pool we opened: each becomes one DEBUG line (the error, no
+traceback), and the outage is told once per server, as eventlog.kafka_quiet tells a broker's:
+the first retry starts a probe, a connection of its own; refused, it logs one WARNING
+"PostgreSQL <host:port> unreachable since <time>", then connects again every `PROBE_S` until
+that works, and logs one WARNING "reachable again". The pools recover by themselves (a read
+connects anew); the probe only tells. Pools not watched log as asyncpg does.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+from schemas.settings import address_of
+
+log = logging.getLogger(__name__)
+PROBE_S = 1.0  # an unreachable server is tried again this often
+PROBE_TIMEOUT_S = 3.0  # a probe's connection (a frozen host does not refuse)
+_FLOOR = "Failed to restore the pool connection floor"
+# A server that is down, starting or shutting down (class 57), or cut us off (class 08). Any
+# other refusal (a database dropped, a password changed) is a server that answers.
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
+
+
+def _brief(error: BaseException | None) -> str:
+    """An error in one line, as the outage's WARNING names it."""
+    if error is None:
+        return "no error given"
+    return " ".join(f"{type(error).__name__}: {error}".split())[:300]
+
+
+class _Server:
+    """One address's watched pools, and its outage while there is one."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.pools: dict[int, tuple[asyncpg.Pool, str]] = {}  # id: pool, its DSN (no weakref)
+        self.probe: asyncio.Task[None] | None = None
+        self.retries = 0  # asyncpg's floor retries taken over since the outage began
+
+    def open_pools(self) -> int:
+        """Drops the pools closed without `forget`; returns how many are left."""
+        for key, (pool, _) in list(self.pools.items()):
+            if pool.is_closing():
+                del self.pools[key]
+        return len(self.pools)
+
+    def noticed(self, dsn: str, since: float, error: BaseException | None) -> None:
+        loop = asyncio.get_running_loop()
+        # A probe of a loop since closed (tests run several) never ran its `finally`.
+        if self.probe is None or self.probe.get_loop() is not loop:
+            self.retries = 0
+            self.probe = loop.create_task(
+                self._watch(dsn, since, error), name="postgres-outage-watch"
+            )
+        self.retries += 1
+
+    @staticmethod
+    async def _answers(dsn: str) -> bool:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=PROBE_TIMEOUT_S)
+        except _UNREACHABLE:
+            return False
+        except asyncpg.PostgresError:
+            return True  # it answered, with a refusal of its own: the pool's error says which
+        with contextlib.suppress(*_UNREACHABLE):
+            await conn.close(timeout=PROBE_TIMEOUT_S)
+        return True
+
+    async def _watch(self, dsn: str, since: float, error: BaseException | None) -> None:
+        try:
+            if await self._answers(dsn):
+                # Not an outage: a connection failed another way; said as asyncpg says it,
+                # once per retry, without the traceback.
+                log.warning("PostgreSQL %s answers, but a pool could not connect: %s",
+                            self.where, _brief(error))  # fmt: skip
+                return
+            at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+            log.warning(
+                "PostgreSQL %s unreachable since %s (%s); asyncpg's retries are logged at DEBUG",
+                self.where,
+                at,
+                _brief(error),
+            )
+            while True:  # polled: asyncpg tells no one when the server is back
+                await asyncio.sleep(PROBE_S)
+                if not self.open_pools():
+                    return  # every pool of it closed: nobody left to tell
+                if await self._answers(dsn):
+                    break
+            log.warning(
+                "PostgreSQL %s reachable again after %.0fs (%d asyncpg retries logged at DEBUG)",
+                self.where,
+                time.time() - since,
+                self.retries,
+            )
+        finally:
+            self.probe = None
+
+
+_SERVERS: dict[str, _Server] = {}
+
+
+class _FloorRetries(logging.Filter):
+    """On `asyncpg.pool`: a watched pool's floor retries become DEBUG lines and its server's
+    outage (a logger's filters run in the task that logs: the pool's upkeep task)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.getMessage().startswith(_FLOOR):
+            return True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop: not the upkeep task
+            return True
+        found = _pool_of(task)
+        if found is None:
+            return True
+        server, dsn = found
+        error = record.exc_info[1] if record.exc_info else None
+        log.debug(
+            "PostgreSQL %s: asyncpg's pool floor not restored: %s", server.where, _brief(error)
+        )
+        server.noticed(dsn, record.created, error)
+        return False
+
+
+def _pool_of(task: asyncio.Task[object] | None) -> tuple[_Server, str] | None:
+    """The server and DSN of the watched pool whose upkeep task `task` is."""
+    if task is None:
+        return None
+    for server in _SERVERS.values():
+        for pool, dsn in server.pools.values():
+            # asyncpg's own name for the upkeep task's handle (asyncpg/pool.py): if a release
+            # renames it, no pool matches and its records pass as they are.
+            if getattr(pool, "_maintenance_task", None) is task:
+                return server, dsn
+    return None
+
+
+_FILTER = _FloorRetries()
+
+
+def watch(pool: asyncpg.Pool, dsn: str) -> asyncpg.Pool:
+    """`pool` (of `dsn`), its floor retries quiet and its server's outage told once; returns
+    it. `forget` it on closing."""
+    where = address_of(dsn) or "(default address)"
+    server = _SERVERS.setdefault(where, _Server(where))
+    server.open_pools()
+    server.pools[id(pool)] = (pool, dsn)
+    logger = logging.getLogger("asyncpg.pool")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return pool
+
+
+async def forget(pool: asyncpg.Pool) -> None:
+    """Stop watching `pool`; its server's probe ends with its last pool."""
+    for where, server in list(_SERVERS.items()):
+        if server.pools.pop(id(pool), None) is None or server.pools:
+            continue
+        del _SERVERS[where]
+        probe = server.probe
+        if probe is not None and probe.get_loop() is asyncio.get_running_loop():
+            probe.cancel()
+            await asyncio.gather(probe, return_exceptions=True)

@@ -117,8 +117,8 @@ def redis_unavailable_error() -> HTTPException:
 
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """Any route that needed Redis (presence, comments, locks, notifications) while it could
-    not be reached: 503 with `Retry-After`, as when Redis is not configured, rather than a 500
-    with a traceback in the log."""
+    not be reached: 503 with `Retry-After` (it comes back), rather than a 500 with a traceback
+    in the log. Without Redis configured those routes answer 503 with none: waiting won't help."""
     return ErrorResponse(
         {"detail": REDIS_UNAVAILABLE}, status_code=503, headers=retry_after(REDIS_RETRY_S)
     )

@@ -59,6 +59,7 @@ from schemas.ystate import pending_parts
 from snapshotter import read
 from snapshotter.document import LetterDocument
 from tools.formatting import NONE, FormatChange, Key, Layout, Layouts, aspects, changes, reformatted
+from tools.lost_rows import VERSIONS_LOST
 from tools.replay import (
     FOLD_CHUNK,
     Cut,
@@ -86,9 +87,18 @@ class BadRange(ValueError):
 class NoVersion(BadRange):
     """A version number the letter has no version of (in PostgreSQL: maybe not yet)."""
 
-    def __init__(self, letter_id: str, number: int) -> None:
+    def __init__(self, letter_id: str, number: int, why: str = "") -> None:
         self.number = number
-        super().__init__(f"letter {letter_id} has no version {number}")
+        super().__init__(f"letter {letter_id} has no version {number}{why}")
+
+
+class VersionLost(NoVersion):
+    """A version the letter's saved working state counts that `letter_version` lacks: its row
+    was removed by hand (REST answers 503 naming the rebuild; the CLI says it)."""
+
+    def __init__(self, letter_id: str, number: int, counted: int) -> None:
+        lost = VERSIONS_LOST.format(counted, letter_id)
+        super().__init__(letter_id, number, f" in PostgreSQL: {lost}")
 
 
 class Backwards(BadRange):
@@ -889,6 +899,12 @@ async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:
         if found is None:
             if not await exists(src, letter_id):  # as an instant of an unknown letter says
                 raise LetterNotFound(letter_id)
-            raise NoVersion(letter_id, int(number))
+            # Counted by the state saved with it: committed since the first look, or lost.
+            counted = await read.versions_counted(src.pg, letter_id)
+            if not 1 <= int(number) <= counted:  # (0 is never a version)
+                raise NoVersion(letter_id, int(number))
+            found = await read.version(src.pg, letter_id, int(number))
+            if found is None:
+                raise VersionLost(letter_id, int(number), counted)
         return Cut(offset=found.log_offset, version=found.version_number)
     return Cut(at_ms=parse_instant(spec))

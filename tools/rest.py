@@ -51,6 +51,7 @@ from schemas.settings import Settings
 from snapshotter import read
 from tools import diff as diffs
 from tools import history as histories
+from tools.lost_rows import AUDIT_LOST, VERSIONS_LOST
 from tools.render import render, replay_headers
 from tools.replay import Cut, LetterNotFound, NotYetCreated, replay_existing
 from tools.sources import Sources
@@ -87,18 +88,6 @@ MISSING_TABLES = (
     " `steno-collab migrate`, and the snapshotter rebuilds them from the log; a table dropped"
     " from a migrated one is not made again by it: rebuild the database from the log"
     ' (`steno-collab verify` names how; README "Rebuilding and auditing")'
-)
-REBUILD_LETTER = (
-    "rebuild them from the log with `steno-collab backfill snapshotter --letters {}` (every"
-    " letter's: `--from-beginning --reset`)"
-)
-AUDIT_LOST = (
-    "PostgreSQL holds this letter but not the audit row of its creation: its history rows were"
-    " removed by hand (a truncated table?); " + REBUILD_LETTER
-)
-VERSIONS_LOST = (
-    "PostgreSQL holds this letter's working state as of version {} but not every version up to"
-    " it: its version rows were removed by hand (a truncated table?); " + REBUILD_LETTER
 )
 MEDIA = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 

@@ -19,8 +19,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
+
+from schemas.outages import told_outage
 
 log = logging.getLogger(__name__)
 REPEAT_S = 30.0  # a kind of aiokafka record repeats in the output at most this often
@@ -140,28 +141,17 @@ class OutageWatch:
             self._probe = self._loop.create_task(self._watch(*first), name="kafka-outage-watch")
 
     async def _watch(self, since: float, first: str) -> None:
+        dropped = REPEATS.dropped
         try:
-            if await self._answers():
-                return  # a passing complaint: not an outage
-            at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-            log.warning(
-                "Kafka log %s unreachable since %s (%s); aiokafka's repeated errors are"
-                " shown once per %.0fs",
-                self._where,
-                at,
+            await told_outage(
+                log,
+                f"Kafka log {self._where}",
+                since,
                 first,
-                REPEAT_S,
-            )
-            dropped = REPEATS.dropped
-            while True:  # polled: aiokafka tells no one when a broker comes back
-                if await self._answers():
-                    break
-                await asyncio.sleep(PROBE_S)
-            log.warning(
-                "Kafka log %s reachable again after %.0fs (%d aiokafka lines suppressed)",
-                self._where,
-                time.time() - since,
-                REPEATS.dropped - dropped,
+                self._answers,
+                PROBE_S,
+                meanwhile=f"; aiokafka's repeated errors are shown once per {REPEAT_S:.0f}s",
+                after=lambda: f" ({REPEATS.dropped - dropped} aiokafka lines suppressed)",
             )
         finally:
             self._probe = None

@@ -2,10 +2,15 @@
 on (a line per retry was hundreds of WARNINGs), one INFO line with the count when it works again.
 
 One `Outage` per thing retried; per key (a housekeeping step, a letter) a
-`defaultdict(Outage)` does.
+`defaultdict(Outage)` does. A dependency whose clients retry on their own, many of them, each
+logging (aiokafka's, asyncpg's pools), is told by `told_outage` instead: a probe of its own.
 """
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 
 class Outage:
@@ -39,3 +44,34 @@ class Outage:
         if failures:
             logger.info(msg, *args, failures)
         return failures
+
+
+async def told_outage(
+    logger: logging.Logger,
+    what: str,
+    since: float,
+    cause: str,
+    answers: Callable[[], Awaitable[bool]],
+    every_s: float,
+    *,
+    meanwhile: str = "",
+    after: Callable[[], str] = lambda: "",
+    watched: Callable[[], bool] = lambda: True,
+) -> bool:
+    """An outage of `what` ("Kafka log host:port"), noticed at `since` (unix time) failing with
+    `cause`, in two WARNING lines: "`what` unreachable since <time> (`cause`)`meanwhile`" once
+    `answers()` says no, then, asking every `every_s` until it says yes, "`what` reachable
+    again after <n>s`after()`". False, and nothing said, if it answers at once: not an outage.
+    Ends without the second line once `watched()` is False (nobody left to tell)."""
+    if await answers():
+        return False
+    at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+    logger.warning("%s unreachable since %s (%s)%s", what, at, cause, meanwhile)
+    while True:  # polled: the clients that retry tell no one when it is back
+        await asyncio.sleep(every_s)
+        if not watched():
+            return True
+        if await answers():
+            break
+    logger.warning("%s reachable again after %.0fs%s", what, time.time() - since, after())
+    return True

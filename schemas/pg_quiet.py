@@ -14,11 +14,10 @@ connects anew); the probe only tells. Pools not watched log as asyncpg does.
 import asyncio
 import contextlib
 import logging
-import time
-from datetime import UTC, datetime
 
 import asyncpg
 
+from schemas.outages import told_outage
 from schemas.settings import address_of
 
 log = logging.getLogger(__name__)
@@ -83,31 +82,21 @@ class _Server:
 
     async def _watch(self, dsn: str, since: float, error: BaseException | None) -> None:
         try:
-            if await self._answers(dsn):
-                # Not an outage: a connection failed another way; said as asyncpg says it,
-                # once per retry, without the traceback.
+            told = await told_outage(
+                log,
+                f"PostgreSQL {self.where}",
+                since,
+                _brief(error),
+                lambda: self._answers(dsn),
+                PROBE_S,
+                meanwhile="; asyncpg's retries are logged at DEBUG",
+                after=lambda: f" ({self.retries} asyncpg retries logged at DEBUG)",
+                watched=lambda: self.open_pools() > 0,  # every pool closed: nobody to tell
+            )
+            if not told:  # not an outage: a connection failed another way; said as asyncpg
+                # says it, once per retry, without the traceback
                 log.warning("PostgreSQL %s answers, but a pool could not connect: %s",
                             self.where, _brief(error))  # fmt: skip
-                return
-            at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-            log.warning(
-                "PostgreSQL %s unreachable since %s (%s); asyncpg's retries are logged at DEBUG",
-                self.where,
-                at,
-                _brief(error),
-            )
-            while True:  # polled: asyncpg tells no one when the server is back
-                await asyncio.sleep(PROBE_S)
-                if not self.open_pools():
-                    return  # every pool of it closed: nobody left to tell
-                if await self._answers(dsn):
-                    break
-            log.warning(
-                "PostgreSQL %s reachable again after %.0fs (%d asyncpg retries logged at DEBUG)",
-                self.where,
-                time.time() - since,
-                self.retries,
-            )
         finally:
             self.probe = None
 

@@ -61,9 +61,16 @@ export function versionSaver(
     'aria-describedby': 'version-label-hint',
   })
   const cancel = h('button', { type: 'button', class: 'link' }, 'Cancel')
+  // tabindex: the form holds the focus while its label is disabled (busy), so Escape still cancels.
   const form = h(
     'form',
-    { id: 'save-version-form', class: 'save-version-form', hidden: true, 'aria-label': 'Save a version' },
+    {
+      id: 'save-version-form',
+      class: 'save-version-form',
+      hidden: true,
+      tabindex: '-1',
+      'aria-label': 'Save a version',
+    },
     h('label', { for: 'version-label' }, 'Version label'),
     input,
     h('button', { type: 'submit' }, 'Save'),
@@ -88,11 +95,14 @@ export function versionSaver(
     const twice = event.timeStamp - closedBySave < REOPEN_GRACE_MS
     if (event.key === 'Enter' && (twice || event.repeat)) event.preventDefault() // no click
   })
+  let dropWait: (() => void) | null = null // Cancel while a save waits for this tab's edits
   cancel.addEventListener('click', () => {
     show(false)
     toggle.focus()
+    dropWait?.() // nothing sent yet: the save is dropped (a sent one cannot be: Cancel is disabled)
   })
-  input.addEventListener('keydown', (event) => {
+  // From the form too: it has the focus while the label is disabled. A disabled Cancel ignores it.
+  form.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') cancel.click()
   })
   input.addEventListener('input', () => input.removeAttribute('aria-invalid'))
@@ -106,23 +116,30 @@ export function versionSaver(
   /** A save is in flight (maybe waiting out a 503): the label can be neither changed nor sent
    * again (a label entered meanwhile was dropped, then cleared with the saved one's). */
   const busy = (on: boolean): void => {
+    // Disabling the label (or the Save clicked) would take the focus to the page: the form
+    // keeps it, for Escape.
+    const here = form.contains(document.activeElement) || document.activeElement === document.body
+    if (on && here) form.focus()
     input.disabled = on
-    // Disabling it took the focus to the page: give it back for a correction.
-    if (!on && !form.hidden && document.activeElement === document.body) input.focus()
+    const lost = document.activeElement === document.body || document.activeElement === form
+    if (!on && !form.hidden && lost) input.focus() // back, for a correction
   }
 
   let giveUp: (() => void) | null = null // the session ended while a save waited (setClosed)
   /** Until the server has this tab's edits: the version is the letter as the server has it when
    * the save lands, so one saved while the last edit was still on its way (the socket
-   * reconnecting, the echo not back yet) missed it. False: the session ended first. */
-  const ownEditsIn = (): Promise<boolean> | true => {
+   * reconnecting, the echo not back yet) missed it. `ended`: the session ended first;
+   * `cancelled`: the user cancelled (the wait has no time limit: offline, it could be hours). */
+  type Waited = 'in' | 'ended' | 'cancelled'
+  const ownEditsIn = (): Promise<Waited> | 'in' => {
     const waiting = untilConfirmed()
-    if (!waiting) return true
+    if (!waiting) return 'in'
     line.note('Saving after your last changes reach the server…')
-    return new Promise<boolean>((resolve) => {
-      giveUp = () => resolve(false)
-      void waiting.then(() => resolve(true))
-    }).finally(() => (giveUp = null))
+    return new Promise<Waited>((resolve) => {
+      giveUp = () => resolve('ended')
+      dropWait = () => resolve('cancelled')
+      void waiting.then(() => resolve('in'))
+    }).finally(() => (giveUp = dropWait = null))
   }
 
   // Enter in the label submits; the Save button is disabled while the request is in flight, so
@@ -137,19 +154,24 @@ export function versionSaver(
       return
     }
     busy(true)
-    if (!(await ownEditsIn())) {
-      busy(false)
-      line.fail('The version was not saved: your last changes could not reach the server.')
+    const waited = await ownEditsIn()
+    if (waited !== 'in') {
+      busy(false) // the label kept for another try, as a Cancel without a save keeps it
+      if (waited === 'cancelled') line.note('Not saved.')
+      else line.fail('The version was not saved: your last changes could not reach the server.')
       return
     }
     const sentOnline = navigator.onLine
     line.note('Saving…')
+    // Sent (or waiting out a 503 to be sent again by api.ts): it cannot be called back now.
+    cancel.disabled = true
     try {
       // A 503 `log behind` (with Retry-After) wrote nothing: api.ts sends it again after the wait.
       await api.saveVersion(letterId, label, (seconds) =>
         line.note(`The server is busy; trying again in ${seconds} s.`),
       )
     } catch (error) {
+      cancel.disabled = false
       busy(false)
       const check = listed
         ? 'Look for it in the versions list before saving it again.'
@@ -162,7 +184,7 @@ export function versionSaver(
     }
     input.value = ''
     input.removeAttribute('aria-invalid')
-    input.disabled = false // the focus stays where it went: see below
+    input.disabled = cancel.disabled = false // the focus stays where it went: see below
     const inForm = form.contains(document.activeElement) || document.activeElement === document.body
     show(false)
     closedBySave = performance.now()

@@ -17,7 +17,8 @@ SNAPSHOTTER_RESET = ("snapshotter-reset", 0)
 # it deletes their rows, then folds their partitions from the log's start under that group, so
 # the `snapshotter` group's position does not bound where a letter missing from `letters` begins:
 # the lowest of its and these groups' positions does (gateway/live/loader.py `COVERAGE`). The
-# rows' deletion commits with the group's first positions (tools/backfill_snapshotter.py).
+# rows' deletion commits with the group's first positions (tools/backfill_snapshotter.py); while
+# they are there, the snapshotter service commits nothing on their partitions (its store).
 LETTERS_JOBS = f"{MARKER_GROUP}.letters."
 
 
@@ -43,8 +44,9 @@ async def snapshotter_position(db: Database, topic: str, partition: int) -> int 
 async def snapshotter_rebuilding(db: Database, topic: str, partition: int) -> bool:
     """Whether the snapshotter's rows of a letter in `topic`/`partition` may be part of its
     history: a reset rebuild is under way (or was interrupted), or a rebuild of chosen letters
-    with one on that partition (which ones, its group does not say). One query on a table of
-    a few rows per consumer group."""
+    with one on that partition (which ones, its group does not say); the service's commits
+    there wait for it (snapshotter/store.py). One query on a table of a few rows per consumer
+    group."""
     found = await db.fetchval(
         "SELECT 1 FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
         " AND partition = $3 OR starts_with(consumer_group, $4) AND topic = $5"

@@ -4,7 +4,9 @@ membership (which partitions are ours), and restarts from stored positions after
 It yields to a reset rebuild of its tables (`backfill snapshotter --from-beginning --reset`),
 which may run while it serves: the rebuild's marker refuses its commits (the store's
 `yield_to_rebuild`), and it waits for the rebuild to end, then follows from the positions the
-rebuild stored."""
+rebuild stored. It yields to a rebuild of chosen letters (`backfill snapshotter --letters` or
+`--since`) on its partitions likewise: the job folds them up to the position the service had
+when it began, which does not move until the job ends; then the service goes on from there."""
 
 import asyncio
 import contextlib
@@ -41,7 +43,7 @@ RETRYABLE = (
 )
 BACKOFF_S = (0.5, 10.0)  # first and longest wait before retrying
 LAG_INTERVAL_S = 1.0  # how often `snapshotter_lag_records` is measured
-REBUILD_POLL_S = 1.0  # how often a snapshotter waiting for a reset rebuild looks again
+REBUILD_POLL_S = 1.0  # how often a snapshotter waiting for a rebuild looks again
 
 
 def retryable(exc: Exception) -> bool:
@@ -142,7 +144,7 @@ class Owner:
         while True:
             before = dict(self.snapshotter.positions)
             try:
-                if await self._wait_for_rebuild():
+                if await self._wait_for_rebuild(partitions):
                     delay = BACKOFF_S[0]
                 await self.snapshotter.run(partitions)
             except Exception as exc:
@@ -167,20 +169,39 @@ class Owner:
     def _committed_again(self) -> None:
         self._restarts.recovered(log, "snapshotter working again after %d restarts")
 
-    async def _wait_for_rebuild(self) -> bool:
-        """Wait while a reset rebuild owns the positions (the lag metric shows the wait); True
-        if there was one. An interrupted rebuild keeps us waiting until it is run to its end."""
-        store = self.snapshotter.store
-        if not await store.rebuilding():
-            return False
-        log.warning(
-            "snapshotter paused: PostgreSQL is being rebuilt from the log (backfill ... --reset);"
-            " it follows from the rebuilt positions once that ends"
-        )
-        while await store.rebuilding():  # noqa: ASYNC110 (another process's row: polled)
+    async def _wait_for_rebuild(self, partitions: Collection[int]) -> bool:
+        """Wait while a reset rebuild owns the positions, or a letters job one of `partitions`'
+        (the lag metric shows the wait); True if there was one. Every partition waits: one
+        loop folds them all, and a job is bounded (it folds up to where this one was). An
+        interrupted rebuild keeps us waiting until it is run to its end: said at WARNING."""
+        said = None
+        while under_way := await self._rebuild_under_way(partitions):
+            if under_way != said:
+                log.warning("snapshotter paused: %s", under_way)
+                said = under_way
             await asyncio.sleep(REBUILD_POLL_S)
-        log.info("snapshotter resuming: the rebuild of PostgreSQL ended")
-        return True
+        if said is not None:
+            log.info("snapshotter resuming: the rebuild of PostgreSQL ended")
+        return said is not None
+
+    async def _rebuild_under_way(self, partitions: Collection[int]) -> str | None:
+        """What this instance waits for, as its WARNING says it; None: nothing."""
+        store = self.snapshotter.store
+        if await store.rebuilding():
+            return (
+                "PostgreSQL is being rebuilt from the log (backfill ... --reset); it follows"
+                " from the rebuilt positions once that ends"
+            )
+        jobs = await store.letters_jobs(self.snapshotter.topic, partitions)
+        if not jobs:
+            return None
+        named = ", ".join(f"{group} on partitions {parts}" for group, parts in jobs.items())
+        return (
+            f"a backfill snapshotter --letters/--since job ({named}) is rebuilding letters up"
+            " to this snapshotter's positions; it goes on from them once that ends (an"
+            " interrupted job: run it again to its end, or backfill snapshotter"
+            " --from-beginning --reset)"
+        )
 
     async def report_lag(self) -> None:
         """Every `LAG_INTERVAL_S`: the log's end less the committed position of each partition

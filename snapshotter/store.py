@@ -6,7 +6,9 @@ The position update is a compare-and-set on the position this instance started t
 from: if another instance (after a rebalance, or a zombie) moved it, or a reset rebuild
 (`backfill snapshotter --reset`) deleted it, the transaction rolls back with
 `StalePositionError` instead of writing a second copy of the rows. The service's store yields to
-a reset rebuild (`yield_to_rebuild`): while one is marked under way it commits nothing.
+a reset rebuild and to a rebuild of chosen letters (`backfill snapshotter --letters/--since`,
+`yield_to_rebuild`): while a reset is marked under way it commits nothing, while a letters job is
+marked on a partition nothing of that partition.
 """
 
 import datetime as dt
@@ -18,7 +20,7 @@ import asyncpg
 
 from schemas import pg_quiet
 from schemas.events import Payload
-from schemas.rebuilds import MARKER_GROUP, SNAPSHOTTER_RESET
+from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, SNAPSHOTTER_RESET, snapshotter_rebuilding
 from snapshotter import pgtext, quarantine
 from snapshotter.fold import BatchOutput, CommentOp, StateRow
 from snapshotter.state import LetterState
@@ -42,7 +44,8 @@ class StalePositionError(Exception):
 
 
 class RebuildUnderWay(StalePositionError):
-    """A reset rebuild of the snapshotter's tables owns the positions until it ends."""
+    """A reset rebuild of the snapshotter's tables owns the positions until it ends, or a
+    rebuild of chosen letters owns the partition's position (it folds up to it)."""
 
 
 def ms_to_datetime(ms: int) -> dt.datetime:
@@ -56,8 +59,9 @@ def _json(value: Any) -> str:
 class Store:
     def __init__(self, pool: asyncpg.Pool, *, yield_to_rebuild: bool = False) -> None:
         self.pool = pool
-        # The service's store: a reset rebuild's marker refuses its commits (RebuildUnderWay).
-        # The rebuild's own store (tools/backfill_snapshotter.py) has it off.
+        # The service's store: a reset rebuild's marker, or a letters job's on the partition,
+        # refuses its commits (RebuildUnderWay). The rebuilds' own store
+        # (tools/backfill_snapshotter.py) has it off.
         self.yield_to_rebuild = yield_to_rebuild
 
     @classmethod
@@ -68,6 +72,22 @@ class Store:
     async def rebuilding(self) -> bool:
         """Whether a reset rebuild is marked under way (or was interrupted)."""
         return await _rebuild_marked(self.pool)
+
+    async def letters_jobs(self, topic: str, partitions: Iterable[int]) -> dict[str, list[int]]:
+        """The rebuilds of chosen letters marked on `partitions` of `topic` (under way, or
+        interrupted): consumer group -> its partitions among those."""
+        rows = await self.pool.fetch(
+            "SELECT consumer_group, partition FROM consumer_positions"
+            " WHERE starts_with(consumer_group, $1) AND topic = $2 AND partition = ANY($3::int[])"
+            " ORDER BY 1, 2",
+            LETTERS_JOBS,
+            topic,
+            list(partitions),
+        )
+        jobs: dict[str, list[int]] = {}
+        for row in rows:
+            jobs.setdefault(row["consumer_group"], []).append(row["partition"])
+        return jobs
 
     async def close(self) -> None:
         await pg_quiet.forget(self.pool)
@@ -148,10 +168,11 @@ class Store:
         stored position yet) to `next_offset`, or raise StalePositionError, writing nothing."""
         async with self.pool.acquire() as conn, conn.transaction():
             await _advance(conn, group, topic, partition, expected, next_offset)
-            if self.yield_to_rebuild and await _rebuild_marked(conn):
-                # After the position's row lock: a reset (which locks the table first) either
-                # committed before, and is seen here, or waits for this transaction to end.
-                raise RebuildUnderWay(f"{group} {topic}/{partition}: a reset rebuild is under way")
+            if self.yield_to_rebuild and await snapshotter_rebuilding(conn, topic, partition):
+                # After the position's row lock: a reset or a letters job (which lock the table
+                # first) either committed before, and is seen here, or waits for this
+                # transaction to end: a letters job's read of the position once marked is final.
+                raise RebuildUnderWay(f"{group} {topic}/{partition}: a rebuild is under way")
             await _write_letters(conn, out)
             await _write_versions(conn, out)
             await _write_audit(conn, out)

@@ -10,9 +10,11 @@ tables and positions in one transaction that also writes a marker row, so a reru
 interruption continues instead of wiping again. Chosen letters are rebuilt by the same fold
 and store under a consumer group of their own, up to the position of the `snapshotter` group
 (which then continues from the rebuilt state): their rows are deleted in the transaction that
-creates that group's positions. A letter whose partition the `snapshotter` group has no
-position on yet is left alone: that group will fold the partition from the log's start, the
-letter included.
+creates that group's positions, after which the service commits nothing on those partitions
+until the job's positions are gone (snapshotter/store.py `yield_to_rebuild`): the position the
+job reads then, and folds up to, stays where it was until the job ends. A letter whose
+partition the `snapshotter` group has no position on yet is left alone: that group will fold
+the partition from the log's start, the letter included.
 """
 
 import contextlib
@@ -54,6 +56,11 @@ async def reset(pool: asyncpg.Pool) -> bool:
             return False
         await conn.execute(f"TRUNCATE {TABLES}")
         await conn.execute("DELETE FROM consumer_positions WHERE consumer_group = $1", GROUP)
+        # Letters jobs, an interrupted one included: this rebuilds every letter (and a job's
+        # marker left would pause the service after it).
+        await conn.execute(
+            "DELETE FROM consumer_positions WHERE starts_with(consumer_group, $1)", LETTERS_JOBS
+        )
         await _set_marker(conn, *SNAPSHOTTER_RESET)
     return True
 
@@ -165,13 +172,15 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tup
     store = await prepare(src)
     wanted = sorted(set(letters))
     group, topic = letters_group(wanted), src.letters_topic
-    target = await store.positions(GROUP, topic)  # where the snapshotter group is
-    waiting = [lid for lid in wanted if src.partition_of(lid) not in target]
+    serving = await store.positions(GROUP, topic)  # a position once stored stays (but a reset)
+    waiting = [lid for lid in wanted if src.partition_of(lid) not in serving]
     wanted = [lid for lid in wanted if lid not in waiting]
     if not wanted:
         return 0, waiting
     partitions = sorted({src.partition_of(lid) for lid in wanted})
     positions = await _start_letters(src, store, group, wanted, partitions)
+    # Read once the job is marked: the service commits nothing on its partitions until it ends.
+    target = await store.positions(GROUP, topic)
     meter.start("snapshotter letters", sum(target[p] - positions[p] for p in partitions))
     folder, keys, done = Folder(src.settings), {lid.encode() for lid in wanted}, 0
     folder.adopt(
@@ -192,7 +201,7 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tup
                 meter.advance_to(done)
     finally:
         meter.finish()
-    async with src.pg.acquire() as conn:
+    async with src.pg.acquire() as conn:  # the service goes on from `target`
         await conn.execute("DELETE FROM consumer_positions WHERE consumer_group = $1", group)
     return done, waiting
 
@@ -202,13 +211,16 @@ async def _start_letters(
 ) -> dict[int, int]:
     """The job's positions; a new job deletes the letters' rows in the same transaction, so no
     reader sees the rows gone without the job's position that says where they begin again
-    (gateway/live/loader.py `COVERAGE`)."""
+    (gateway/live/loader.py `COVERAGE`). Those positions also mark the job to the service."""
     stored = await store.positions(group, src.letters_topic)
     if stored:
         return stored  # an interrupted run of the same job: continue it
     firsts = await src.log.start_offsets(src.letters_topic)
     async with src.pg.acquire() as conn, conn.transaction():
-        # Positions first, then rows: the order a snapshotter's commit and a reset lock in.
+        # As a reset does (and for the same order of locks): the service's commit in flight
+        # ends first, its rows then deleted here, and its next ones on these partitions see
+        # the marker and are refused (snapshotter/store.py), so its position stays put.
+        await conn.execute("LOCK TABLE consumer_positions IN SHARE ROW EXCLUSIVE MODE")
         for p in partitions:
             await conn.execute(
                 "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"

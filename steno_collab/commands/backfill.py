@@ -7,9 +7,9 @@ done, 1 when a worker process failed, the projector's run lost its lease (paused
 PostgreSQL failed mid-run (run again), 2 when it cannot
 run (a bad argument, a letter id the log does not hold: nothing is written then, an unreachable
 store, a table missing from PostgreSQL), 130 when interrupted. The snapshotter service may run
-meanwhile: it yields to a reset rebuild, and a plain backfill goes on from what it committed. Not
-beside a --letters/--since snapshotter backfill: nothing yields to that, and the service folds
-the letters' newer records into rows it is rebuilding (README "Rebuilding and auditing").
+meanwhile: it yields to a reset rebuild and to a --letters/--since one (pausing until it ends,
+then going on from where it paused; an interrupted one keeps it paused), and a plain backfill
+goes on from what it committed (README "Rebuilding and auditing").
 """
 
 import argparse
@@ -55,9 +55,9 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
             "log's beginning when it has none). --reset: wipe and rebuild everything from the "
             "log's beginning (--from-beginning only says so, and needs --reset). --letters / "
             "--since: rebuild only those letters (--since picks the letters with records at or "
-            "after the instant) from their whole history; stop the "
-            "snapshotter service during a --letters/--since snapshotter backfill (it does not "
-            "yield to one; it may keep running during a --reset or a plain one). locks: "
+            "after the instant) from their whole history. The snapshotter service may keep "
+            "running: it pauses during a --reset or a --letters/--since snapshotter backfill "
+            "(until it is run to its end, if interrupted), then goes on from there. locks: "
             "restore the section locks the log says are held (after Redis lost them), never "
             "over a lock held now."
         ),

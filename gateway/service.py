@@ -28,6 +28,7 @@ from gateway.live.unheld import UnheldReads
 from gateway.metrics import Metrics
 from schemas.events import CLIENT_CLOSED_REASON, SHUTDOWN_REASON
 from schemas.keys import ALIVE_EVERY_S, ALIVE_TTL_S, alive_key
+from schemas.outages import Outage
 from schemas.settings import Settings
 from schemas.ystate import pending_parts, with_pending
 
@@ -211,10 +212,12 @@ class Gateway:
         await self.ctx.verifier.close()
 
     async def _keep_alive(self) -> None:
-        key = alive_key(self.ctx.gateway_id)
+        key, outage = alive_key(self.ctx.gateway_id), Outage()
         while True:
             try:
                 await self.ctx.redis.set(key, b"1", ex=ALIVE_TTL_S)
             except Exception as exc:  # Redis down: the projector may reap our connections
-                log.warning("cannot refresh %s: %r", key, exc)
+                outage.failed(log, "cannot refresh %s: %r", key, exc)
+            else:
+                outage.recovered(log, "refreshing %s works again after %d failures", key)
             await asyncio.sleep(ALIVE_EVERY_S)

@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 from schemas.settings import Settings
 from steno_collab.embedded import on_a_free_port, package_dir
 from steno_collab.processes import Supervised, spawn, wait_ready
+from tests.stoppable_redis import StoppableRedis
 from tests.support import free_port, listens, own_services
 
 # The projector and snapshotter processes tests start would serve /metrics on the default
@@ -65,6 +66,22 @@ def services_dir() -> Iterator[Path]:
 def service_tmp() -> Iterator[Path]:
     """A fresh folder for a test that starts its own embedded services (use it, not tmp_path)."""
     yield from _outside_pytest_tmp("steno-test-")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def outage_redis(service_tmp: Path) -> AsyncIterator[StoppableRedis]:
+    """A redis-server of the test's own, which it may stop and start again."""
+
+    async def started() -> StoppableRedis:
+        redis = StoppableRedis(service_tmp)
+        await redis.start()
+        return redis
+
+    redis = await on_a_free_port(started)  # on another port if its own was taken before its bind
+    try:
+        yield redis
+    finally:
+        await redis.stop()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -86,6 +86,7 @@ from schemas.keys import (
     connections_key,
     presence_key,
 )
+from schemas.outages import Outage
 
 log = logging.getLogger(__name__)
 LOCK_TTL_S = 300
@@ -467,12 +468,15 @@ class Locks:
         return True
 
     async def _sweep_forever(self) -> None:
+        outage = Outage()  # a WARNING per round was ~12 lines a minute while Redis was down
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
             try:
                 await self.sweep_due()
             except Exception as exc:  # Redis down: try again next round
-                log.warning("lock sweep failed: %r", exc)
+                outage.failed(log, "lock sweep failed: %r", exc)
+            else:
+                outage.recovered(log, "lock sweep works again after %d failures")
 
 
 def _unconfirmed(exc: Exception) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 
 from gateway.redis_lua import NOW
 from schemas.keys import attending_key
+from schemas.outages import Outage
 
 log = logging.getLogger(__name__)
 RETRY_S = 1.0  # after a failed write (Redis down)
@@ -67,6 +68,7 @@ class Attendance:
         self._dirty: set[tuple[str, str]] = set()  # pairs whose Redis member is not as counted
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._outage = Outage()  # one WARNING per Redis outage, not one per retry
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -120,9 +122,12 @@ class Attendance:
             try:
                 await self._write(pending)
             except Exception as exc:  # Redis down: the lock sweep then goes by presence
-                log.warning("cannot write attendance: %r", exc)
+                self._outage.failed(log, "cannot write attendance: %r", exc)
                 self._dirty |= pending
                 await asyncio.sleep(RETRY_S)
+            else:
+                if pending:  # nothing to write asked nothing of Redis: no sign it is back
+                    self._outage.recovered(log, "writing attendance works again after %d failures")
 
     async def _write(self, pairs: set[tuple[str, str]]) -> None:
         ordered = sorted(pairs)

@@ -69,8 +69,9 @@ class Rescue:
         self.entries = list(entries)
         # Appends of some of `entries` whose outcome decides whether they are appended again.
         self._unconfirmed = [unconfirmed] if unconfirmed is not None else []
-        self._reported: list[UnconfirmedAppend] = []  # those already said to be waited on
-        self._outage = Outage()  # attempts the log refused since it last took some
+        # Attempts the log refused or left waiting on an unconfirmed append since it last took
+        # some: its first is the letter's one WARNING of the outage.
+        self._outage = Outage()
         self._lock = asyncio.Lock()
         self.letter_id = key.decode()
         self._task = asyncio.create_task(self._retry(), name=f"rescue:{self.letter_id}")
@@ -137,12 +138,12 @@ class Rescue:
         while self._unconfirmed:
             first = self._unconfirmed[0]
             if not first.settled():
-                # Once per append: each refused reconnect asks again (a WARNING each was noise).
-                report = log.info if first in self._reported else log.warning
-                if first not in self._reported:
-                    self._reported.append(first)
-                report(
-                    "rescue of %s: %d entries wait for an unconfirmed append",
+                # An attempt of the outage, as a refused append is: each refused reconnect asks
+                # again (an INFO each was a line per reconnect), so DEBUG after its first.
+                self._outage.failed(
+                    log,
+                    "rescue of %s: %d entries wait for an unconfirmed append (further waits at"
+                    " DEBUG)",
                     self.letter_id,
                     len(first.entries),
                 )
@@ -153,6 +154,7 @@ class Rescue:
                 landed = {id(entry) for entry in first.entries}
                 self.entries = [entry for entry in self.entries if id(entry) not in landed]
                 log.info("rescue of %s: %d unconfirmed entries landed", self.letter_id, len(landed))
+                self._outage.over()  # the log took some: a later failure is a new outage
             elif timed_out(exc):  # LogUnconfirmedError: they may land yet, and again
                 log.warning(
                     "rescue of %s: the outcome of an unconfirmed append stays unknown (%r):"

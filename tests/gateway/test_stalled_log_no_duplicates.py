@@ -24,6 +24,7 @@ from eventlog.factory import topic_retention
 from eventlog.kafka import KafkaLog
 from eventlog.records import Entry
 from gateway.errors import LOG_UNAVAILABLE, Refused
+from gateway.live import rescue as rescue_module
 from gateway.live.appender import UnconfirmedAppend
 from gateway.live.rescue import Rescue
 from gateway.metrics import Metrics
@@ -145,13 +146,15 @@ async def test_a_rescue_append_that_times_out_is_waited_for_not_sent_again(
 ) -> None:
     held.gate.clear()  # the log stalls
     rescue, done = _rescue(held, [Entry(b"one"), Entry(b"two")])
-    with caplog.at_level(logging.INFO, logger="gateway.live.rescue"):
+    with caplog.at_level(logging.DEBUG, logger="gateway.live.rescue"):
         for _ in range(4):  # reconnects: each sent everything again
             with pytest.raises(Refused):
                 await rescue.ensure()
     assert held.waiting == 1  # the first append, running on
     waits = [r.levelno for r in caplog.records if "wait for an unconfirmed" in r.getMessage()]
-    assert waits == [logging.WARNING, logging.INFO, logging.INFO]  # said once, not per retry
+    assert waits == [logging.DEBUG] * 3  # the outage is told once: by the first attempt
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "still unlogged (attempt 1" in warned[0], warned
     held.gate.set()
     await eventually(lambda: done == [rescue])
     assert await _stored(held) == [b"one", b"two"]
@@ -252,3 +255,48 @@ async def test_a_stall_past_the_kafka_logs_own_deadline_stores_each_event_once(
 
     ids = Counter(dict(r.headers)["id"] for r in await gw.records(Topic.LETTERS, letter))
     assert [i for i, n in ids.items() if n > 1] == []
+
+
+RESCUE = "gateway.live.rescue"
+
+
+async def test_reconnects_waiting_on_an_unconfirmed_append_are_one_warning(
+    held: FaultyLog,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stalled broker left a room's append unconfirmed, and its rescue said `rescue of
+    <letter>: N entries wait for an unconfirmed append` at WARNING once, then at INFO on every
+    client reconnect (13 lines in 10 s, found by a reviewer). As for an append the log refuses
+    (tests/gateway/test_rescue_warns_once.py), an outage is one WARNING per letter, its repeats
+    DEBUG; a landing ends it, so a later failure is told again."""
+    monkeypatch.setattr(rescue_module, "FIRST_RETRY_S", 60.0)  # only the reconnects attempt
+    caplog.set_level(logging.DEBUG, logger=RESCUE)
+    held.gate.clear()  # the broker stalls
+    first = [Entry(b"one")]
+    call = asyncio.ensure_future(held.append(TOPIC, KEY, first))  # the room's, timed out
+    rescue, done = _rescue(
+        held, [*first, Entry(b"two")], unconfirmed=UnconfirmedAppend(call, first)
+    )
+    for _ in range(3):  # the first reconnect and two more
+        with pytest.raises(Refused):
+            await rescue.ensure()
+    waits = [r.levelno for r in caplog.records if "wait for an unconfirmed" in r.getMessage()]
+    assert waits == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+    # The broker wakes (the append lands), then the log fails the rest: a new outage.
+    caplog.clear()
+    held.gate.set()
+    await asyncio.wait([call])
+    held.broken = True
+    with pytest.raises(Refused):
+        await rescue.ensure()
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == RESCUE]
+    assert [level for level, _ in said] == [logging.INFO, logging.WARNING], said
+    assert "1 unconfirmed entries landed" in said[0][1]
+    assert "1 entries still unlogged (attempt 1" in said[1][1]
+
+    held.broken = False
+    await rescue.ensure()
+    assert done == [rescue] and await _stored(held) == [b"one", b"two"]
+    assert "1 entries appended after 2 attempts" in caplog.records[-1].getMessage()

@@ -8,8 +8,6 @@ import redis.asyncio as aioredis
 
 from eventlog import Log
 from schemas.settings import Settings
-from steno_collab.embedded import on_a_free_port
-from tests.projector.test_redis_outage import StoppableRedis
 from tests.support import started_log
 
 
@@ -47,19 +45,3 @@ async def other_db(redis_db: str) -> AsyncIterator[Callable[[], str]]:
     finally:
         await c.flushdb()
         await c.aclose()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def outage_redis(service_tmp: Path) -> AsyncIterator[StoppableRedis]:
-    """A redis-server of the test's own, which it may stop and start again."""
-
-    async def started() -> StoppableRedis:
-        redis = StoppableRedis(service_tmp)
-        await redis.start()
-        return redis
-
-    redis = await on_a_free_port(started)  # on another port if its own was taken before its bind
-    try:
-        yield redis
-    finally:
-        await redis.stop()

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from pycrdt import Doc, Encoder, XmlElement, XmlFragment, XmlText
 
 from eventlog import Entry, Log
+from projector.consumer import Projector
 from projector.entry import run
 from projector.settings import ProjectorSettings
 from schemas import (
@@ -211,3 +212,17 @@ async def dump(client: aioredis.Redis) -> dict[str, object]:
         elif kind == "set":
             out[key] = await client.smembers(key)
     return out
+
+
+class Instance:
+    """A projector run in this process, as `steno-collab projector` runs it."""
+
+    def __init__(self, settings: Settings, log: Log, options: ProjectorSettings) -> None:
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[Projector] = loop.create_future()
+        self.task = asyncio.create_task(run(settings, options, log, self.ready))
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task

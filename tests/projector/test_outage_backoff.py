@@ -15,8 +15,8 @@ import redis.asyncio as aioredis
 from eventlog import Log
 from projector.consumer import FOLD_RETRY_FIRST_S
 from schemas.settings import Settings
-from tests.projector.support import OPTIONS, Editor, append, caught_up, created, doc_text
-from tests.projector.test_redis_outage import Instance, StoppableRedis
+from tests.projector.support import OPTIONS, Editor, Instance, append, caught_up, created, doc_text
+from tests.stoppable_redis import StoppableRedis
 from tests.support import eventually
 
 

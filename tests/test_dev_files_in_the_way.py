@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_operator_errors import Call, _one_line, call  # noqa: F401 (the fixture)
+from tests.cli_env import Call, call, one_line  # noqa: F401 (the fixture)
 
 
 @pytest.mark.parametrize("name", ["services.lock", "postgres.log", "redis/redis.log"])
@@ -19,7 +19,7 @@ def test_a_folder_where_dev_writes_a_file_is_one_line_and_status_2(
     (data_dir / name).mkdir(parents=True)
     code, out, err = call("dev", "--port", "0", "--data-dir", str(data_dir))
     assert (code, out) == (2, ""), err
-    assert _one_line(err) == (
+    assert one_line(err) == (
         f"steno-collab dev: --data-dir {data_dir}: {data_dir / name} is a directory,"
         " where a file goes"
     )

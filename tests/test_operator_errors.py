@@ -2,8 +2,6 @@
 written either way, and every refusal one stderr line with the documented status (2: fix the
 configuration; 1: a store that may answer later), never a traceback or a password."""
 
-import os
-import secrets
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -12,63 +10,12 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import Settings, data_dir_refusal
-from steno_collab.cli import main
 from steno_collab.commands.gateway import unverifiable
-from tests.support import free_port
+from tests.cli_env import Call, call, one_line, run_steno
+from tests.support import ROOT, free_port
 
-CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["call"]  # the fixture
 PASSWORD = "s3cret-pw"
-
-
-def _run(tmp_path: Path, *args: str, **steno: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STENO_")}
-    env |= {"STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_JWT_SECRET": secrets.token_hex(32)}
-    env |= {f"STENO_{key.upper()}": value for key, value in steno.items()}
-    done = subprocess.run(
-        [*CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    return done.returncode, done.stdout, done.stderr
-
-
-class Call:
-    """`_run` in this process, for refusals made before anything starts (the settings, a URL's
-    form): the same `main`, its exit status and output, without ~2 s of interpreter and imports
-    per case. Each test below keeps one case as a real process (`process=True`: `_run`)."""
-
-    def __init__(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        self.tmp_path, self.monkeypatch, self.capsys = tmp_path, monkeypatch, capsys
-
-    def __call__(self, *args: str, process: bool = False, **steno: str) -> tuple[int, str, str]:
-        if process:
-            return _run(self.tmp_path, *args, **steno)
-        for name in [name for name in os.environ if name.startswith("STENO_")]:
-            self.monkeypatch.delenv(name)
-        self.monkeypatch.setenv("STENO_DATA_DIR", str(self.tmp_path / "steno"))
-        self.monkeypatch.setenv("STENO_JWT_SECRET", secrets.token_hex(32))
-        for key, value in steno.items():
-            self.monkeypatch.setenv(f"STENO_{key.upper()}", value)
-        self.capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        assert isinstance(exited.value.code, int), exited.value.code
-        return exited.value.code, out, err
-
-
-@pytest.fixture
-def call(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Call:
-    return Call(tmp_path, monkeypatch, capsys)
-
-
-def _one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    [line] = err.splitlines()
-    return line
 
 
 # -- list settings ------------------------------------------------------------------------------
@@ -95,7 +42,7 @@ def test_list_settings_take_json_or_commas(
 
 
 def test_a_plain_algorithm_list_works_on_the_command_line(tmp_path: Path) -> None:
-    code, out, err = _run(
+    code, out, err = run_steno(
         tmp_path, "token", "--user", "u", "--firm", "f", jwt_algorithms="HS256,RS256"
     )
     assert code == 0 and out.count(".") == 2, err  # a JWT: header.claims.signature
@@ -104,7 +51,7 @@ def test_a_plain_algorithm_list_works_on_the_command_line(tmp_path: Path) -> Non
 def test_token_with_an_empty_secret_is_one_line_and_status_2(call: Call) -> None:
     code, out, err = call("token", "--user", "u", "--firm", "f", jwt_secret="")
     assert (code, out) == (2, ""), err
-    assert _one_line(err) == "steno-collab token: STENO_JWT_SECRET is empty: nothing to sign with"
+    assert one_line(err) == "steno-collab token: STENO_JWT_SECRET is empty: nothing to sign with"
 
 
 @pytest.mark.parametrize(
@@ -127,7 +74,7 @@ def test_a_list_setting_that_is_neither_form_is_one_line_and_status_2(
     process = args[0] == "gateway"
     code, _, err = call(*args, process=process, allowed_origins='["http://a.example"')
     assert code == 2, err
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith(f"steno-collab {args[0]}: invalid setting STENO_ALLOWED_ORIGINS: "), line
     assert "comma-separated" in line
 
@@ -163,7 +110,7 @@ def test_a_store_url_of_the_wrong_kind_is_a_configuration_error(
     args = [command, "some-letter"] if command == "replay" else [command]
     code, _, err = call(*args, process=command == "replay", **{setting: url})
     assert code == 2, err
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith(f"steno-collab {command}: invalid setting STENO_{setting.upper()}: "), (
         line
     )
@@ -178,9 +125,9 @@ def test_an_empty_store_url_means_unset() -> None:
 def test_migrate_names_an_unreachable_postgresql_with_status_1(tmp_path: Path) -> None:
     port = free_port()  # nothing listens: refused at once
     url = f"postgresql://u:{PASSWORD}@127.0.0.1:{port}/x"
-    code, _, err = _run(tmp_path, "migrate", "--database-url", url)
+    code, _, err = run_steno(tmp_path, "migrate", "--database-url", url)
     assert code == 1, err
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith(f"steno-collab migrate: PostgreSQL at 127.0.0.1:{port}: "), line
     assert PASSWORD not in line
 
@@ -193,7 +140,7 @@ def test_migrate_names_an_unreachable_postgresql_with_status_1(tmp_path: Path) -
 def test_migrate_refuses_a_malformed_url_with_status_2(call: Call, url: str) -> None:
     code, _, err = call("migrate", "--database-url", url, process=url == "garbage")
     assert code == 2, err
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith("steno-collab migrate: malformed PostgreSQL URL: "), line
     assert PASSWORD not in line
 
@@ -215,9 +162,9 @@ def test_token_settings_that_verify_no_token_refuse_to_start(
     tmp_path: Path, command: str, algorithms: str, says: str
 ) -> None:
     args = [command, "--port", str(free_port())]
-    code, out, err = _run(tmp_path, *args, jwt_algorithms=algorithms)
+    code, out, err = run_steno(tmp_path, *args, jwt_algorithms=algorithms)
     assert code == 2, err
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith(f"steno-collab {command}: STENO_JWT_ALGORITHMS "), line
     assert says in line and out == ""
 
@@ -289,7 +236,7 @@ OUT_OF_RANGE = {
 def test_a_number_out_of_range_is_one_line_and_status_2(call: Call, setting: str) -> None:
     code, _, err = call("gateway", process=False, **{setting: OUT_OF_RANGE[setting]})
     assert code == 2, err
-    line = _one_line(err)
+    line = one_line(err)
     assert line.startswith(f"steno-collab gateway: invalid setting STENO_{setting.upper()}: "), line
 
 
@@ -309,7 +256,7 @@ def test_contradictory_limits_name_both_variables(call: Call, command: str) -> N
     limits = {"update_bytes_burst": "1048576", "max_message_bytes": "2097152"}
     code, _, err = call(command, process=command == "projector", **limits)
     assert code == 2, err
-    assert _one_line(err) == (
+    assert one_line(err) == (
         f"steno-collab {command}: invalid settings: STENO_UPDATE_BYTES_BURST (1048576) must be"
         " at least STENO_MAX_MESSAGE_BYTES (2097152): a larger update could never be admitted"
     )
@@ -340,7 +287,7 @@ def test_a_data_dir_that_is_a_file_is_one_line_and_status_2(
     code, out, err = call(*args, process=process, data_dir=str(data_dir), **stores)
     assert (code, out) == (2, ""), err
     where = f"{data_dir}: {afile}" if inside else f"{afile}"
-    assert _one_line(err) == f"steno-collab {command}: STENO_DATA_DIR {where} is not a directory"
+    assert one_line(err) == f"steno-collab {command}: STENO_DATA_DIR {where} is not a directory"
     assert afile.read_text() == "kept"
 
 
@@ -353,7 +300,7 @@ def test_a_data_dir_that_cannot_be_made_is_one_line_and_status_2(call: Call, com
         *DATA_DIR_USERS[command], process=False, data_dir="/proc/steno-x", **stores
     )
     assert (code, out) == (2, ""), err
-    assert _one_line(err).startswith(
+    assert one_line(err).startswith(
         f"steno-collab {command}: STENO_DATA_DIR /proc/steno-x cannot be made: "
     )
 
@@ -363,7 +310,7 @@ def test_dev_names_its_data_dir_flag(call: Call, tmp_path: Path) -> None:
     afile.touch()
     code, _, err = call("dev", "--port", "0", "--data-dir", str(afile))
     assert code == 2, err
-    assert _one_line(err) == f"steno-collab dev: --data-dir {afile} is not a directory"
+    assert one_line(err) == f"steno-collab dev: --data-dir {afile} is not a directory"
 
 
 def test_a_data_dir_that_is_a_file_does_not_matter_to_a_kafka_log(tmp_path: Path) -> None:
@@ -371,15 +318,15 @@ def test_a_data_dir_that_is_a_file_does_not_matter_to_a_kafka_log(tmp_path: Path
     afile = tmp_path / "not-a-dir"
     afile.touch()
     settings = {"log_url": "kafka://127.0.0.1:1", "redis_url": "redis://127.0.0.1:1/0"}
-    code, _, err = _run(tmp_path, "projector", data_dir=str(afile), **settings)
+    code, _, err = run_steno(tmp_path, "projector", data_dir=str(afile), **settings)
     assert "is not a directory" not in err and "Traceback" not in err, err
     assert code == 1, err  # the broker does not answer: status 1, as README says
 
 
 def test_the_projector_without_redis_says_which_command_needs_it(tmp_path: Path) -> None:
-    code, out, err = _run(tmp_path, "projector")
+    code, out, err = run_steno(tmp_path, "projector")
     assert (code, out) == (1, ""), err  # status 1: README, STENO_REDIS_URL
-    assert _one_line(err) == "steno-collab projector: set STENO_REDIS_URL (redis://host:port/db)"
+    assert one_line(err) == "steno-collab projector: set STENO_REDIS_URL (redis://host:port/db)"
 
 
 def test_the_data_dir_check_makes_nothing_and_races_with_no_one(tmp_path: Path) -> None:

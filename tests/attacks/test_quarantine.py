@@ -25,16 +25,11 @@ from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
 from snapshotter.quarantine import MAX_ATTEMPTS
 from snapshotter.store import Store
-from tests.preparse import lib0
+from tests.attacks.panics import Panic, panicking_update
 from tests.projector.support import Editor, caught_up, created, doc_text, projector
 from tests.projector.support import append as append_events
 from tests.snapshotter.scripts import LetterScript, append
 from tests.support import eventually
-
-
-def panicking_update(client: int, clock: int) -> bytes:
-    """A client section without structs for a client the letter knows: Yrs 0.28 panics."""
-    return lib0.uint(1) + lib0.uint(0) + lib0.uint(client) + lib0.uint(clock) + b"\x00"
 
 
 async def test_snapshotter_quarantines_a_panicking_record(tmp_path: Path, pg_database: str) -> None:
@@ -82,10 +77,6 @@ async def test_snapshotter_quarantines_a_panicking_record(tmp_path: Path, pg_dat
     assert row["attempts"] == MAX_ATTEMPTS and "Panic" in row["error"]
     assert row["letter_id"] == "L-poison" and row["event_type"] == "doc.update"
     assert "before" in content and "after" in content  # the partition went on
-
-
-class Panic(BaseException):
-    """Stands in for pyo3's PanicException (also a BaseException)."""
 
 
 async def test_projector_quarantines_a_record_that_crashes_the_fold(

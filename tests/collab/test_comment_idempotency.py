@@ -6,80 +6,20 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest_asyncio
-import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
-from gateway.api.idempotency import IN_PROGRESS, PENDING_SLACK_S, REUSED, pending_ttl_s
-from gateway.collab.idempotent_comments import answer_within_s
+from gateway.api.idempotency import IN_PROGRESS, PENDING_SLACK_S, REUSED
 from schemas import keys
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.faults import FaultyLog
-from tests.gateway.harness import Running, running_gateway, types_of
-from tests.projector.support import projector
+from tests.collab.comment_stack import TEXT, THREAD, TIMEOUT_S, Stack, long_ago, stack
+from tests.gateway.harness import running_gateway
 from tests.support import eventually
 
-TIMEOUT_S = 2.0  # append_timeout_s: a held append answers 504 after it
-TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days."
-THREAD = {"body": "check this", "anchor": {"from": 10, "to": 19}}
-
-
-@dataclass
-class Stack:
-    gw: Running
-    log: FaultyLog
-    redis: aioredis.Redis
-    http: httpx.AsyncClient
-
-    async def post(
-        self, path: str, body: dict[str, Any], key: str | None, role: str = "editor"
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.gw.token(user='u1', role=role)}"}
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        return await self.http.post(path, json=body, headers=headers)
-
-    async def comments(self, letter: str) -> list[str]:
-        """The letter's comment ids, as the listing has them."""
-        token = self.gw.token(user="u1")
-        r = await self.http.get(
-            f"/v1/letters/{letter}/comments", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert r.status_code == 200, r.text
-        return [c["comment_id"] for t in r.json()["threads"] for c in t["comments"]]
-
-    async def logged(self, letter: str) -> list[str]:
-        """The letter's comment events in the log."""
-        found = types_of(await self.gw.records(Topic.LETTERS, letter))
-        return [t for t in found if t.startswith("comment.")]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(tmp_path: Path, redis_db: str) -> AsyncIterator[Stack]:
-    settings = Settings(data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2,
-                        database_url=None, append_timeout_s=TIMEOUT_S)  # fmt: skip
-    real = open_log(settings)
-    await real.start()
-    log = FaultyLog(real)
-    redis = aioredis.Redis.from_url(redis_db)
-    try:
-        async with (
-            projector(settings, real),
-            running_gateway(settings, log, redis) as gw,
-            httpx.AsyncClient(base_url=gw.http, timeout=30) as http,
-        ):
-            yield Stack(gw, log, redis, http)
-    finally:
-        log.gate.set()  # a test that failed holding appends: the gateway's drain waits for them
-        log.broken = False
-        await redis.aclose()
-        await real.close()
+__all__ = ["stack"]  # the fixture
 
 
 @contextlib.asynccontextmanager
@@ -251,17 +191,6 @@ async def _folded(stack: Stack, letter: str, offset: int) -> bool:
     return at is not None and int(at) > offset
 
 
-async def _long_ago(stack: Stack, key: str) -> None:
-    """The 504 that left `key` unconfirmed was longer ago than a pending claim lives: its
-    append cannot be running still (not waited for here: the claim's time moved back)."""
-    claim = keys.idempotency_key("firm-a", "u1", key)
-    raw = await stack.redis.get(claim)
-    assert raw is not None
-    held = json.loads(raw)
-    held["settled_ms"] -= pending_ttl_s(answer_within_s(stack.gw.settings)) * 1000 + 1000
-    await stack.redis.set(claim, json.dumps(held, separators=(",", ":")), keepttl=True)
-
-
 def _hold_only_what_is_waiting(stack: Stack) -> asyncio.Event:
     """The appends held now stay held (the gate returned); later ones pass."""
     held, stack.log.gate = stack.log.gate, asyncio.Event()
@@ -283,7 +212,7 @@ async def test_a_repeat_of_one_not_stored_writes_it_anew(stack: Stack) -> None:
     soon = await stack.post(base, THREAD, "thread-8")  # the first's append may still land
     assert (soon.status_code, soon.json()) == (409, {"detail": IN_PROGRESS}), soon.text
     assert int(soon.headers["Retry-After"]) > 2 * TIMEOUT_S + PENDING_SLACK_S  # its 504 just now
-    await _long_ago(stack, "thread-8")
+    await long_ago(stack, "thread-8")
     again = await stack.post(base, THREAD, "thread-8")
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers, again.text
     held.set()
@@ -330,7 +259,7 @@ async def test_a_refused_repeat_gives_the_first_its_claim_back(stack: Stack) -> 
     unconfirmed = await stack.post(base, THREAD, "thread-10")
     assert unconfirmed.status_code == 504, unconfirmed.text
     held = _hold_only_what_is_waiting(stack)
-    await _long_ago(stack, "thread-10")
+    await long_ago(stack, "thread-10")
     first = await stack.redis.get(claim)
     stack.log.broken = True
     refused = await stack.post(base, THREAD, "thread-10")
@@ -360,7 +289,7 @@ async def test_a_late_refusal_lets_the_repeat_write_the_comment(stack: Stack) ->
     stack.log.gate.set()
     await eventually(lambda: stack.log.waiting == 0)
     stack.log.broken = False
-    await _long_ago(stack, "thread-9")
+    await long_ago(stack, "thread-9")
     made = await stack.post(base, THREAD, "thread-9")
     assert made.status_code == 201 and "Idempotent-Replayed" not in made.headers, made.text
     assert await stack.comments(letter) == [made.json()["comment_id"]]

@@ -8,11 +8,8 @@ import random
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -23,24 +20,14 @@ from eventlog.kafka import READERS, RECORD_HEADROOM, KafkaLog
 from eventlog.kafka_io import create_topics
 from eventlog.partitioner import partition_for
 from steno_collab.processes import Supervised, free_port
-from tests.conftest import start_tansu
+from tests.eventlog.brokers import own_broker
+
+__all__ = ["own_broker"]  # the fixture: a broker the test may kill
 
 
 def topics() -> dict[str, int | None]:
     prefix = f"k{uuid.uuid4().hex[:12]}."
     return {f"{prefix}letters": None, f"{prefix}presence": 86_400_000}
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def own_broker(tmp_path: Path) -> AsyncIterator[tuple[str, Supervised]]:
-    """A broker of this test's own, so the test may kill it."""
-    proc, bootstrap = await start_tansu(tmp_path / "tansu.log")
-    try:
-        yield bootstrap, proc
-    finally:
-        # Memory storage: nothing to keep. Thawed after `frozen` with a consumer group on it,
-        # Tansu took its whole 5 s grace to exit (test_lag_measured_at): killed after 1 s.
-        await proc.stop(timeout=1)
 
 
 async def test_topics_are_created_with_partitions_and_retention(kafka_bootstrap: str) -> None:

@@ -15,10 +15,10 @@ from eventlog.records import Entry
 from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab.processes import Supervised
-from tests.eventlog.test_kafka import own_broker
+from tests.eventlog.brokers import own_broker
 from tests.support import frozen
 
-__all__ = ["own_broker"]  # the fixture of test_kafka.py: a broker the test may stop
+__all__ = ["own_broker"]  # the fixture of tests/eventlog/brokers.py: a broker the test may stop
 TIMEOUT_S = 1.0  # the configured bound; KafkaLog's own default is 10 s
 SLACK_S = 1.5  # a loaded machine's lag past the bound
 

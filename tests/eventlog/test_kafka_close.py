@@ -10,10 +10,10 @@ from eventlog.errors import LogError
 from eventlog.kafka import KafkaLog
 from eventlog.records import Entry
 from steno_collab.processes import Supervised
-from tests.eventlog.test_kafka import own_broker
+from tests.eventlog.brokers import own_broker
 from tests.support import frozen
 
-__all__ = ["own_broker"]  # the fixture of test_kafka.py: a broker the test may freeze
+__all__ = ["own_broker"]  # the fixture of tests/eventlog/brokers.py: a broker the test may freeze
 TIMEOUT_S = 1.0  # the log's own request timeout
 GROUPS = "abcd"
 

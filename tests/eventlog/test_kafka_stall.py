@@ -15,10 +15,10 @@ from eventlog.errors import LogUnavailableError, LogUnconfirmedError
 from eventlog.kafka import KafkaLog
 from eventlog.records import Entry
 from steno_collab.processes import Supervised
-from tests.eventlog.test_kafka import own_broker
+from tests.eventlog.brokers import own_broker
 from tests.support import eventually, frozen
 
-__all__ = ["own_broker"]  # the fixture of test_kafka.py: a broker the test may stop or kill
+__all__ = ["own_broker"]  # the fixture (tests/eventlog/brokers.py): a broker it may stop or kill
 DEADLINE_S = 1.0  # the log's own deadline; each stall outlasts it
 
 

@@ -229,7 +229,7 @@ class YClient:
             sub = decoder.read_var_uint()
             body = decoder.read_message() or b""
             if sub == 0:
-                await self.ws.send(bytes([0, 1]) + _varbytes(self.doc.get_update(body)))
+                await self.ws.send(bytes([0, 1]) + varbytes(self.doc.get_update(body)))
             else:
                 self.doc.apply_update(body)
                 self.updates.append(body)
@@ -270,7 +270,7 @@ class YClient:
         await self.closed.wait()
 
 
-def _varbytes(data: bytes) -> bytes:
+def varbytes(data: bytes) -> bytes:
     from pycrdt import write_var_uint
 
     return write_var_uint(len(data)) + data

@@ -2,25 +2,15 @@
 
 import asyncio
 import json
-import os
-import secrets
 import signal
-import sys
-from asyncio.subprocess import Process
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
 from gateway.errors import GOING_AWAY
+from tests.cli_env import gateway_process, steno_env
 from tests.gateway.harness import YClient
-from tests.support import gateway_ready, spawn_listening
-
-# The entry point as the console script runs it, importable from the checkout itself.
-CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = secrets.token_hex(32)
+from tests.support import CLI, ROOT
 
 
 async def _run(*args: str, env: dict[str, str]) -> str:
@@ -32,38 +22,10 @@ async def _run(*args: str, env: dict[str, str]) -> str:
     return out.decode().strip()
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "STENO_DATA_DIR": str(tmp_path / "steno"), "STENO_PARTITIONS": "1"}
-    env["STENO_JWT_SECRET"] = SECRET  # the gateway refuses the public default
-    env.pop("STENO_REDIS_URL", None)
-    env.pop("STENO_DATABASE_URL", None)
-    return env | extra
-
-
-@asynccontextmanager
-async def _gateway(env: dict[str, str], stderr: int) -> AsyncIterator[tuple[Process, int]]:
-    """`steno-collab gateway` on a free port, once it listens there and answers /readyz; killed
-    if still running."""
-
-    async def start(port: int) -> Process:
-        return await asyncio.create_subprocess_exec(
-            *CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=ROOT,
-            stderr=stderr,
-        )  # fmt: skip
-
-    proc, port = await spawn_listening(start, gateway_ready)
-    try:
-        yield proc, port
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
 async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = steno_env(tmp_path)
     token = await _run("token", "--user", "ann", "--firm", "f1", "--name", "Ann", env=env)
-    async with _gateway(env, asyncio.subprocess.DEVNULL) as (proc, port):
+    async with gateway_process(env, asyncio.subprocess.DEVNULL) as (proc, port):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             r = await http.post(
                 "/v1/letters",
@@ -83,9 +45,9 @@ async def test_gateway_command_serves_and_drains_on_sigterm(tmp_path: Path) -> N
 async def test_json_logs_are_one_object_per_line_uvicorns_too_tokens_redacted(
     tmp_path: Path,
 ) -> None:
-    env = _env(tmp_path, STENO_LOG_FORMAT="json")
+    env = steno_env(tmp_path, log_format="json")
     token = await _run("token", "--user", "ann", "--firm", "f1", env=env)
-    async with _gateway(env, asyncio.subprocess.PIPE) as (proc, port):
+    async with gateway_process(env, asyncio.subprocess.PIPE) as (proc, port):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/readyz")).status_code == 200
             assert (await http.get(f"/v1/letters/nope?token={token}")).status_code == 401

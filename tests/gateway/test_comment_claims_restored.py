@@ -19,8 +19,8 @@ from gateway import restored
 from gateway.api.idempotency import REUSED
 from schemas import keys
 from schemas.events import CommentCreated, CommentReplied, Topic
+from tests.collab.comment_stack import TEXT, THREAD, Stack, long_ago, stack
 from tests.collab.conftest import Collab, collab_on
-from tests.collab.test_comment_idempotency import TEXT, THREAD, Stack, _long_ago, stack
 from tests.gateway.harness import types_of
 from tests.support import eventually
 from tools.backfill import backfill
@@ -119,7 +119,7 @@ async def test_a_repeat_after_a_chain_of_504s_answers_the_first_that_landed(
     first_held.clear()
     first = await stack.post(base, THREAD, "chain-1")
     assert first.status_code == 504, first.text
-    await _long_ago(stack, "chain-1")
+    await long_ago(stack, "chain-1")
     stack.log.gate = second_held = asyncio.Event()  # the repeat's append held on its own
     second = await stack.post(base, THREAD, "chain-1")
     assert second.status_code == 504, second.text
@@ -148,7 +148,7 @@ async def test_a_refused_repeat_leaves_the_first_its_504_time(stack: Stack) -> N
     assert unconfirmed.status_code == 504, unconfirmed.text
     stack.log.gate = asyncio.Event()  # the first stays held; later appends pass
     stack.log.gate.set()
-    await _long_ago(stack, "given-back")
+    await long_ago(stack, "given-back")
     stack.log.broken = True
     refused = await stack.post(base, THREAD, "given-back")
     assert refused.status_code == 503, refused.text

@@ -4,11 +4,11 @@ end) are in no run. A list subclass once carried the length, so a slice of the r
 without those breaks. Pure."""
 
 from gateway.content import leaves, plain_text, render
-from tests.gateway.test_hard_breaks import FIELD, _br, _doc, _empty, _p
+from tests.gateway.tiptap import FIELD, br, doc_of, empty_p, p
 
 
 def test_the_text_keeps_the_breaks_after_the_last_run() -> None:
-    doc = _doc([_p("Regards,"), _p("Avery", _br()), _empty()])
+    doc = doc_of([p("Regards,"), p("Avery", br()), empty_p()])
     body = leaves(doc, FIELD)
     assert plain_text(doc, FIELD) == body.text() == "Regards,\nAvery\n\n"
     assert render(body.runs[:1], body.length) == "Regards," + "\n" * 8  # a part: as long

@@ -9,22 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+from pycrdt import XmlElement
 
 from gateway.collab.anchors import AnchorError, Resolver, to_anchor
 from gateway.content import INLINE, plain_text
 from snapshotter.document import INLINE as SNAPSHOTTER_INLINE
 from snapshotter.document import LetterDocument
-
-FIELD = "default"
-
-
-def _p(*children: Any, tag: str = "paragraph") -> XmlElement:
-    return XmlElement(tag, {}, [XmlText(c) if isinstance(c, str) else c for c in children])
-
-
-def _br() -> XmlElement:
-    return XmlElement("hardBreak")
+from tests.gateway.tiptap import FIELD, br, doc_of, empty_p, p
 
 
 def _image() -> XmlElement:
@@ -32,35 +23,30 @@ def _image() -> XmlElement:
 
 
 def _cell(*children: Any) -> XmlElement:
-    return XmlElement("tableCell", {}, [_p(*children)])
-
-
-def _empty() -> XmlElement:
-    """A paragraph as TipTap makes it on Enter at the end: no Y.XmlText in it."""
-    return XmlElement("paragraph", {})
+    return XmlElement("tableCell", {}, [p(*children)])
 
 
 def _item() -> XmlElement:
-    return XmlElement("listItem", {}, [_empty()])
+    return XmlElement("listItem", {}, [empty_p()])
 
 
 CASES: dict[str, tuple[list[XmlElement], str]] = {
-    "paragraph": ([_p("line one", _br(), "line two")], "line one\nline two"),
-    "two breaks": ([_p("a", _br(), _br(), "b"), _p("c")], "a\n\nb\nc"),
-    "at start and end": ([_p(_br(), "middle", _br()), _p("next")], "\nmiddle\n\nnext"),
-    "only a break": ([_p("before"), _p(_br()), _p("after")], "before\n\n\nafter"),
-    "heading": ([_p("Title", _br(), "sub", tag="heading"), _p("body")], "Title\nsub\nbody"),
+    "paragraph": ([p("line one", br(), "line two")], "line one\nline two"),
+    "two breaks": ([p("a", br(), br(), "b"), p("c")], "a\n\nb\nc"),
+    "at start and end": ([p(br(), "middle", br()), p("next")], "\nmiddle\n\nnext"),
+    "only a break": ([p("before"), p(br()), p("after")], "before\n\n\nafter"),
+    "heading": ([p("Title", br(), "sub", tag="heading"), p("body")], "Title\nsub\nbody"),
     "list items": (
         [
             XmlElement(
                 "bulletList",
                 {},
                 [
-                    XmlElement("listItem", {}, [_p("one", _br(), "one b")]),
-                    XmlElement("listItem", {}, [_p("two"), _p("two b", _br())]),
+                    XmlElement("listItem", {}, [p("one", br(), "one b")]),
+                    XmlElement("listItem", {}, [p("two"), p("two b", br())]),
                 ],
             ),
-            _p("after"),
+            p("after"),
         ],
         "one\none b\ntwo\ntwo b\n\nafter",
     ),
@@ -69,49 +55,40 @@ CASES: dict[str, tuple[list[XmlElement], str]] = {
             XmlElement(
                 "table",
                 {},
-                [XmlElement("tableRow", {}, [_cell("a", _br(), "b"), _cell(_br(), "c")])],
+                [XmlElement("tableRow", {}, [_cell("a", br(), "b"), _cell(br(), "c")])],
             )
         ],
         "a\nb\n\nc",
     ),
     "images": (
-        [_p("a", _image(), "b", _br(), "c"), _image(), _p(_image()), _p("d")],
+        [p("a", _image(), "b", br(), "c"), _image(), p(_image()), p("d")],
         "ab\nc\n\n\nd",
     ),
-    "empty text around a break": ([_p("", _br(), ""), _p("x")], "\n\nx"),
+    "empty text around a break": ([p("", br(), ""), p("x")], "\n\nx"),
     # Line breaks after the last run of text are in no leaf: the text still ends with them.
-    "empty paragraph at the end": ([_p("Regards,"), _p("Avery"), _empty()], "Regards,\nAvery\n"),
-    "empty paragraphs at both ends": ([_empty(), _empty(), _p("x"), _empty()], "\n\nx\n"),
-    "break at the end": ([_p("a", _br())], "a\n"),
-    "image then empty paragraph at the end": ([_p("a"), _image(), _empty()], "a\n\n"),
-    "image in a paragraph at the end": ([_p("a"), _p(_image())], "a\n"),
+    "empty paragraph at the end": ([p("Regards,"), p("Avery"), empty_p()], "Regards,\nAvery\n"),
+    "empty paragraphs at both ends": ([empty_p(), empty_p(), p("x"), empty_p()], "\n\nx\n"),
+    "break at the end": ([p("a", br())], "a\n"),
+    "image then empty paragraph at the end": ([p("a"), _image(), empty_p()], "a\n\n"),
+    "image in a paragraph at the end": ([p("a"), p(_image())], "a\n"),
     "empty list item at the end": (
-        [_p("a"), XmlElement("bulletList", {}, [XmlElement("listItem", {}, [_p("b")]), _item()])],
+        [p("a"), XmlElement("bulletList", {}, [XmlElement("listItem", {}, [p("b")]), _item()])],
         "a\nb\n",
     ),
     "empty cells at the end": (
         [XmlElement("table", {}, [XmlElement("tableRow", {}, [_cell("a"), _cell(), _cell()])])],
         "a\n\n",
     ),
-    "only empty paragraphs": ([_empty(), _empty(), _empty()], "\n\n"),
-    "one empty paragraph": ([_empty()], ""),
+    "only empty paragraphs": ([empty_p(), empty_p(), empty_p()], "\n\n"),
+    "one empty paragraph": ([empty_p()], ""),
     "no blocks": ([], ""),
 }
-
-
-def _doc(blocks: list[XmlElement]) -> Doc[Any]:
-    doc: Doc[Any] = Doc()
-    fragment = doc.get(FIELD, type=XmlFragment)
-    with doc.transaction():
-        for block in blocks:
-            fragment.children.append(block)
-    return doc
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_content_text_is_the_snapshotters(name: str) -> None:
     blocks, expected = CASES[name]
-    doc = _doc(blocks)
+    doc = doc_of(blocks)
     snapshot = LetterDocument(FIELD, doc.get_update()).snapshot()
     assert snapshot.content == expected
     assert plain_text(doc, FIELD) == expected
@@ -119,7 +96,7 @@ def test_content_text_is_the_snapshotters(name: str) -> None:
 
 
 def _random_inline(rng: random.Random) -> list[Any]:
-    kinds: list[str | Callable[[], XmlElement]] = ["", "ab", "é🙂", _br, _image]
+    kinds: list[str | Callable[[], XmlElement]] = ["", "ab", "é🙂", br, _image]
     return [k if isinstance(k, str) else k() for k in rng.choices(kinds, k=rng.randrange(4))]
 
 
@@ -130,7 +107,7 @@ def _random_block(rng: random.Random, depth: int) -> XmlElement:
     if kind == 0:
         return _image()
     if kind <= 2:
-        return _p(*_random_inline(rng), tag=rng.choice(["paragraph", "heading"]))
+        return p(*_random_inline(rng), tag=rng.choice(["paragraph", "heading"]))
     tag = rng.choice(["blockquote", "listItem", "tableCell"])
     return XmlElement(tag, {}, [_random_block(rng, depth - 1) for _ in range(rng.randrange(4))])
 
@@ -138,7 +115,7 @@ def _random_block(rng: random.Random, depth: int) -> XmlElement:
 def test_random_documents_render_as_the_snapshotters() -> None:
     rng = random.Random(20261206)
     for _ in range(300):
-        doc = _doc([_random_block(rng, 2) for _ in range(rng.randrange(5))])
+        doc = doc_of([_random_block(rng, 2) for _ in range(rng.randrange(5))])
         expected = LetterDocument(FIELD, doc.get_update()).snapshot().content
         assert plain_text(doc, FIELD) == expected
 
@@ -148,7 +125,7 @@ def test_inline_nodes_are_the_snapshotters() -> None:
 
 
 def test_offsets_after_a_break_anchor_the_word_there() -> None:
-    doc = _doc([_p("Dear Sir,"), _p("We claim", _br(), "damages of 5000", _br())])
+    doc = doc_of([p("Dear Sir,"), p("We claim", br(), "damages of 5000", br())])
     state = doc.get_update()
     text = plain_text(doc, FIELD)
     start = text.index("damages")
@@ -158,7 +135,7 @@ def test_offsets_after_a_break_anchor_the_word_there() -> None:
 
 
 def test_offsets_in_a_letter_ending_in_an_empty_paragraph() -> None:
-    doc = _doc([_p("Regards,"), _p("Avery"), _empty()])
+    doc = doc_of([p("Regards,"), p("Avery"), empty_p()])
     state, text = doc.get_update(), plain_text(doc, FIELD)
     assert text == "Regards,\nAvery\n"
     start = text.index("Avery")

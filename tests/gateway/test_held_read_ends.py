@@ -17,12 +17,12 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab.processes import Supervised
 from tests.collab.test_two_gateways import pair  # noqa: F401  (the fixture)
-from tests.eventlog.test_kafka import own_broker
+from tests.eventlog.brokers import own_broker
 from tests.gateway.harness import Running, running_gateway
 from tests.gateway.test_read_your_writes_across import text_of, with_paragraph
 from tests.support import frozen
 
-__all__ = ["own_broker"]  # the fixture of test_kafka.py: a broker the test may stop
+__all__ = ["own_broker"]  # the fixture of tests/eventlog/brokers.py: a broker the test may stop
 READS = 12
 TIMEOUT_S = 1.0
 SLACK_S = 1.5  # a loaded machine's lag past the bound

@@ -21,7 +21,7 @@ from gateway.preparse import DocShape, Limits, ProtocolError, check_update
 from gateway.wire.reader import Reader
 from gateway.wire.update import scan_update
 from tests.gateway.harness import Running
-from tests.gateway.test_clock_gaps import PROBE, STEP1, STEP2, _until
+from tests.gateway.pending_helpers import PROBE, STEP1, STEP2, recv_until
 
 LIMITS = Limits()
 UPDATE = b"\x00\x02"
@@ -87,7 +87,7 @@ async def test_a_viewer_flooding_delete_ranges_is_ignored_unread(gw: Running) ->
         await ws.send(flood)
     await ws.send(_message(UPDATE, _deletions(1_000)[:-1]))  # truncated: unread, not refused
     await ws.send(PROBE)
-    await _until(ws, STEP2)  # answered: still open
+    await recv_until(ws, STEP2)  # answered: still open
     metrics = await gw.metrics()
     assert not any("frame_error" in k or "truncated" in k for k in metrics if "refusals" in k)
     await ws.close()
@@ -149,7 +149,7 @@ async def _taken(ws: ClientConnection, budget: TokenBucket, frame: bytes) -> flo
     try:
         await ws.send(frame)
         await ws.send(PROBE)
-        await _until(ws, STEP2)
+        await recv_until(ws, STEP2)
     finally:
         budget.clock = clock
     return before - budget.tokens
@@ -207,7 +207,7 @@ async def test_a_viewers_updates_are_charged_as_sent(gw: Running) -> None:
         budget.tokens = 0.0
         await ws.send(_message(UPDATE, flood))
         with pytest.raises(websockets.ConnectionClosed):
-            await _until(ws, STEP2)
+            await recv_until(ws, STEP2)
     assert ws.close_code == RATE_LIMITED
 
 

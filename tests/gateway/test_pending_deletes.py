@@ -16,23 +16,24 @@ import pytest
 import websockets
 from pycrdt import Doc, Text, create_update_message, merge_updates, write_var_uint
 
-from eventlog.records import Entry
 from gateway.preparse import DocShape, Limits, check_update
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.faults import faulty_gateway
 from tests.gateway.harness import Running
-from tests.gateway.test_clock_gaps import (
+from tests.gateway.pending_helpers import (
     PROBE,
     STEP1,
     STEP2,
-    _at,
-    _at_end,
-    _edits,
-    _greeted,
-    _letter_with_bob,
-    _no_step1_before_probe,
-    _until,
+    as_step2,
+    at,
+    at_end,
+    greeted,
+    letter_with_bob,
+    log_update,
+    no_step1_before_probe,
+    recv_until,
+    text_edits,
 )
 from tests.support import eventually
 
@@ -106,12 +107,6 @@ def test_the_stripped_update_is_the_update_without_its_pending_deletions() -> No
         raise AssertionError("an update deleting clocks the letter lacks was taken")
 
 
-async def _log(gw: Running, letter: str, update: bytes) -> None:
-    ctx = gw.app.state.gateway.ctx
-    entry: Entry = ctx.entry(letter, update, firm="firm-a", user="svc", type="doc.update")
-    await gw.log.append(gw.settings.topic(Topic.LETTERS), letter.encode(), [entry])
-
-
 async def _updates(gw: Running, letter: str) -> list[bytes]:
     records = await gw.records(Topic.LETTERS, letter)
     return [r.value for r in records if dict(r.headers)["type"] == b"doc.update"]
@@ -123,8 +118,8 @@ async def _letter_with_a_pending_deletion(gw: Running, client_id: int) -> tuple[
     letter = await gw.create_letter()
     writer: Doc[Any] = Doc(client_id=7)
     _text(writer).insert(0, "Dear Sir,")
-    await _log(gw, letter, writer.get_update())
-    await _log(gw, letter, _ghost_deletion())
+    await log_update(gw, letter, writer.get_update())
+    await log_update(gw, letter, _ghost_deletion())
     doc: Doc[Any] = Doc(client_id=client_id)
     doc.apply_update(writer.get_update())
     return letter, doc
@@ -139,26 +134,22 @@ async def _logged_after(gw: Running, letter: str, logged: int) -> list[bytes]:
     return list(await eventually(new))
 
 
-def _step2(update: bytes) -> bytes:
-    return STEP2 + write_var_uint(len(update)) + update
-
-
 async def test_a_step_2_with_a_pending_delete_set_lands_without_it(gw: Running) -> None:
     letter, alice = await _letter_with_a_pending_deletion(gw, 11)
     bob = await gw.client(letter, user="bob")
     await bob.synced.wait()
     logged = len(await _updates(gw, letter))
-    ws = await _greeted(gw, letter, "alice")  # its first step 2 (nothing) is taken
+    ws = await greeted(gw, letter, "alice")  # its first step 2 (nothing) is taken
     edits = _edit(alice, lambda text: text.insert(len(text), " hello"))
-    await ws.send(_step2(merge_updates(edits, _ghost_deletion())))  # as Yjs writes its state
+    await ws.send(as_step2(merge_updates(edits, _ghost_deletion())))  # as Yjs writes its state
     await eventually(lambda: str(bob.text) == "Dear Sir, hello")
-    await _no_step1_before_probe(ws)  # nothing dropped: no step 1 asks again
+    await no_step1_before_probe(ws)  # nothing dropped: no step 1 asks again
     (record,) = await _logged_after(gw, letter, logged)
     assert check_update(record, LIMITS).deletes == ()  # GHOST's deletion is not logged again
     assert await gw.logged_text(letter) == "Dear Sir, hello"
     # A step 2 of nothing but the pending deletion: nothing to log, nothing to ask for.
-    await ws.send(_step2(_ghost_deletion()))
-    await _no_step1_before_probe(ws)
+    await ws.send(as_step2(_ghost_deletion()))
+    await no_step1_before_probe(ws)
     metrics = await gw.metrics()
     assert metrics.get('gateway_refusals_total{reason="clock_gap"}', 0) == 0
     assert len(await _updates(gw, letter)) == logged + 1
@@ -215,7 +206,7 @@ async def test_a_repeated_delete_set_costs_no_update_bytes_in_the_answer_to_our_
     with source.transaction():
         for i in range(len(text) - 1, 0, -2):
             del text[i]
-    await _log(gw, letter, source.get_update())
+    await log_update(gw, letter, source.get_update())
     deletions = source.get_update(source.get_state())  # a step 2 with nothing new
     assert len(deletions) > 50_000
     logged = len(await _updates(gw, letter))
@@ -224,16 +215,16 @@ async def test_a_repeated_delete_set_costs_no_update_bytes_in_the_answer_to_our_
     ctx = gw.app.state.gateway.ctx
     with ctx.update_bytes.held(("firm-a", "alice")) as budget:  # her connection's: (firm, sub)
         budget.tokens = before = budget.burst / 2  # below the burst: nothing is capped
-        await ws.send(_step2(deletions))  # its answer
+        await ws.send(as_step2(deletions))  # its answer
         await ws.send(PROBE)
-        await _until(ws, STEP2)  # our answer: the step 2 before it was handled
+        await recv_until(ws, STEP2)  # our answer: the step 2 before it was handled
         assert budget.tokens >= before  # refilled meanwhile, never charged
         budget.tokens = before
         started = time.monotonic()
         for _ in range(4):  # unasked
-            await ws.send(_step2(deletions))
+            await ws.send(as_step2(deletions))
         await ws.send(PROBE)
-        await _until(ws, STEP2)
+        await recv_until(ws, STEP2)
         refilled = (time.monotonic() - started) * gw.settings.update_bytes_per_s
         # (The bucket refills lazily, from its last use before `started`: one frame of slack.)
         assert budget.tokens <= before - 3 * len(deletions) + refilled
@@ -296,14 +287,14 @@ async def test_sync_updates_dropped_unapplied_are_charged_as_sent(gw: Running) -
     is dropped, the connection kept; checking it cost the loop all the same (240,000 pending
     ranges: ~0.23 s), so it is charged as sent, and over the budget refused as any update."""
     letter = await gw.create_letter()
-    ws = await _greeted(gw, letter, "alice")
+    ws = await greeted(gw, letter, "alice")
     ctx = gw.app.state.gateway.ctx
     with ctx.update_bytes.held(("firm-a", "alice")) as budget:
         before = budget.burst / 2
         started = _fill(budget, before)
         await ws.send(create_update_message(PENDING))  # clock_gap: dropped
         await ws.send(PROBE)
-        await _until(ws, STEP2)
+        await recv_until(ws, STEP2)
         assert _spent(gw, budget, before, started) >= len(PENDING)
         # Before its step 2: an update building on what the letter lacks is dropped, charged.
         other: Doc[Any] = Doc(client_id=31)
@@ -316,12 +307,12 @@ async def test_sync_updates_dropped_unapplied_are_charged_as_sent(gw: Running) -
         started = _fill(budget, before)
         await early.send(create_update_message(built_on))
         await early.send(PROBE)
-        await _until(early, STEP2)
+        await recv_until(early, STEP2)
         assert _spent(gw, budget, before, started) >= len(built_on)
         budget.tokens = 0.0  # over budget: refused as any update over it
         await ws.send(create_update_message(PENDING))
         with pytest.raises(websockets.ConnectionClosed) as closed:
-            await _until(ws, STEP2)
+            await recv_until(ws, STEP2)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
     metrics = await gw.metrics()
     assert metrics['gateway_refusals_total{reason="update_before_sync"}'] == 1
@@ -355,18 +346,18 @@ async def test_a_rest_write_of_pending_deletions_only_is_charged_as_sent(gw: Run
 async def test_a_step_2_answering_a_holes_step_1_is_charged_as_sent(gw: Running) -> None:
     """Only the first step 2 (the greeting's answer) is charged for what is new alone: a hole's
     step 1 can be provoked once a second, and its answer could be pending deletions only."""
-    letter, bob, alice_doc = await _letter_with_bob(gw)
-    _hole, past = _edits(alice_doc, _at(0, "A"), _at_end("B"))
-    ws = await _greeted(gw, letter, "alice")
+    letter, bob, alice_doc = await letter_with_bob(gw)
+    _hole, past = text_edits(alice_doc, at(0, "A"), at_end("B"))
+    ws = await greeted(gw, letter, "alice")
     await ws.send(create_update_message(past))  # a hole: our step 1 is sent
-    await _until(ws, STEP1)
+    await recv_until(ws, STEP1)
     ctx = gw.app.state.gateway.ctx
     with ctx.update_bytes.held(("firm-a", "alice")) as budget:
         before = budget.burst / 2
         started = _fill(budget, before)
-        await ws.send(_step2(PENDING))  # "the answer to our step 1"
+        await ws.send(as_step2(PENDING))  # "the answer to our step 1"
         await ws.send(PROBE)
-        await _until(ws, STEP2)
+        await recv_until(ws, STEP2)
         assert _spent(gw, budget, before, started) >= len(PENDING)
     await ws.close()
     await bob.close()

@@ -8,10 +8,8 @@ from typing import Any
 from pycrdt import Doc, Text
 
 from gateway.errors import TRY_AGAIN_LATER
-from tests.gateway.crash_owners import both_logged
-from tests.gateway.crash_owners import logged as _logged
-from tests.gateway.harness import Running, YClient
-from tests.gateway.harness import type_relayed as _typed
+from tests.gateway.crash_owners import both_logged, logged
+from tests.gateway.harness import Running, YClient, type_relayed
 from tests.support import eventually
 
 MALLORY_CLIENT = 777777
@@ -36,13 +34,13 @@ async def test_a_held_part_that_never_applies_does_not_block_the_mutual_resync(
     gw: Running,
 ) -> None:
     letter, alice, bob = await both_logged(gw)
-    logged: Doc[Any] = Doc()
-    logged.apply_update(alice.doc.get_update())  # what the log has
-    _typed(alice.doc, "A1 ", bob.doc)
-    _typed(bob.doc, "B1 ", alice.doc)  # after A1
-    _typed(alice.doc, "A2", bob.doc)  # after B1: neither resync applies alone
+    in_log: Doc[Any] = Doc()
+    in_log.apply_update(alice.doc.get_update())  # what the log has
+    type_relayed(alice.doc, "A1 ", bob.doc)
+    type_relayed(bob.doc, "B1 ", alice.doc)  # after A1
+    type_relayed(alice.doc, "A2", bob.doc)  # after B1: neither resync applies alone
 
-    poison = _poisoned(logged, alice.doc.client_id)
+    poison = _poisoned(in_log, alice.doc.client_id)
     mallory = await YClient.connect(gw.ws_url(letter, gw.token(user="mallory")), doc=poison)
     await mallory.closed.wait()
     assert mallory.close_code == TRY_AGAIN_LATER  # her part is held
@@ -53,7 +51,7 @@ async def test_a_held_part_that_never_applies_does_not_block_the_mutual_resync(
     bob2 = await YClient.connect(gw.ws_url(letter, gw.token(user="bob")), doc=bob.doc)
 
     async def settled() -> bool:
-        return bob2.closed.is_set() or await _logged(gw, letter, "alice bob A1 B1 A2")
+        return bob2.closed.is_set() or await logged(gw, letter, "alice bob A1 B1 A2")
 
     await eventually(settled)
     assert bob2.close_code is None  # alice's held part and his own were taken, not mallory's

@@ -24,7 +24,7 @@ from gateway.wire.shape import DocShape
 from gateway.wire.update import scan_update
 from schemas.events import Topic
 from tests.gateway.crash_owners import both_logged, logged
-from tests.gateway.harness import Running, YClient, type_relayed
+from tests.gateway.harness import Running, YClient, type_relayed, varbytes
 from tests.gateway.hocuspocus_client import HpClient, edit
 from tests.support import eventually
 
@@ -40,7 +40,7 @@ class LateClient(YClient):
     async def _handle(self, message: bytes) -> None:
         decoder = Decoder(message)
         if decoder.read_var_uint() == 0 and decoder.read_var_uint() == 0:
-            self.answer = bytes([0, 1]) + _varbytes(self.doc.get_update(decoder.read_message()))
+            self.answer = bytes([0, 1]) + varbytes(self.doc.get_update(decoder.read_message()))
             self.asked.set()
             return
         await super()._handle(message)
@@ -53,10 +53,6 @@ async def late_client(gw: Running, letter: str, user: str, doc: Doc[Any]) -> Lat
     client = await LateClient.connect(gw.ws_url(letter, gw.token(user=user)), doc=doc)
     assert isinstance(client, LateClient)
     return client
-
-
-def _varbytes(data: bytes) -> bytes:
-    return write_var_uint(len(data)) + data
 
 
 def misattributed(records: list[Record]) -> list[str]:

@@ -11,8 +11,8 @@ import pytest
 
 from schemas.settings import Settings
 from steno_collab.commands.gateway import weak_secret
-from tests.gateway.test_cli import CLI, ROOT, _env, _gateway
-from tests.support import free_port
+from tests.cli_env import gateway_process, steno_env
+from tests.support import CLI, ROOT, free_port
 
 DEFAULT = Settings.model_fields["jwt_secret"].get_default().get_secret_value()
 
@@ -36,7 +36,7 @@ async def _refused(env: dict[str, str]) -> str:
 async def test_gateway_refuses_the_default_or_a_short_secret(
     tmp_path: Path, secret: str | None
 ) -> None:
-    env = _env(tmp_path)
+    env = steno_env(tmp_path)
     env.pop("STENO_JWT_SECRET")
     env.pop("STENO_DEV", None)
     if secret is not None:
@@ -50,14 +50,15 @@ async def test_gateway_refuses_the_default_or_a_short_secret(
 @pytest.mark.parametrize(
     "steno",
     [
-        {"STENO_JWT_SECRET": "y" * 32},  # 32 bytes: the minimum
-        {"STENO_DEV": "true", "STENO_JWT_SECRET": DEFAULT},  # dev mode mints demo tokens anyway
+        {"jwt_secret": "y" * 32},  # 32 bytes: the minimum
+        {"dev": "true", "jwt_secret": DEFAULT},  # dev mode mints demo tokens anyway
     ],
 )
 async def test_gateway_starts_with_a_32_byte_secret_or_in_dev_mode(
     tmp_path: Path, steno: dict[str, str]
 ) -> None:
-    async with _gateway(_env(tmp_path, **steno), asyncio.subprocess.DEVNULL) as (proc, port):
+    env = steno_env(tmp_path, **steno)
+    async with gateway_process(env, asyncio.subprocess.DEVNULL) as (proc, port):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get("/readyz")).status_code == 200
         assert proc.returncode is None

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE
 from tests.gateway.crash_owners import both_logged
-from tests.gateway.harness import Running, YClient, _varbytes, running_gateway
+from tests.gateway.harness import Running, YClient, running_gateway, varbytes
 from tests.gateway.test_write_refund import budget_full, owners_unknown, posing_as, refund_settings
 from tests.support import eventually
 
@@ -21,7 +21,7 @@ async def _send_as_mallory(gw: Running, letter: str, update: bytes) -> YClient:
     mallory = await gw.client(letter, user="mallory")
     await mallory.synced.wait()
     await eventually(lambda: budget_full(gw))  # its sync step 2 (`00 00`) took 2 bytes: refilled
-    await mallory.ws.send(b"\x00\x02" + _varbytes(update))  # a sync update, y-protocols'
+    await mallory.ws.send(b"\x00\x02" + varbytes(update))  # a sync update, y-protocols'
     await mallory.closed.wait()
     return mallory
 

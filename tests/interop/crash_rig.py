@@ -1,6 +1,7 @@
 """Real processes for gateway crash tests: a Tansu broker reached through a proxy that can swallow
 requests (appends that hang), `steno-collab gateway` processes that can be killed with -9, and a
-load balancer in front of them that stock clients reconnect through."""
+load balancer in front of them that stock clients reconnect through; and the Node clients' view
+of a crash (editors, their closes, what the log holds)."""
 
 import asyncio
 import os
@@ -19,6 +20,7 @@ from pycrdt import Doc, Text, merge_updates
 from eventlog.factory import open_log
 from eventlog.records import Record
 from gateway.auth import mint_token
+from gateway.preparse import STATE_LIMITS, check_update
 from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab.embedded import on_a_free_port
@@ -26,11 +28,13 @@ from steno_collab.processes import Supervised
 from tests.conftest import start_tansu
 from tests.interop.driver import NodeClient
 from tests.interop.tcp_proxy import Proxy
-from tests.support import free_port, gateway_ready, spawn_listening
+from tests.support import eventually, free_port, gateway_ready, spawn_listening
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
 ROOT = Path(__file__).resolve().parents[2]
 FIRM = "firm-a"
+ABNORMAL = 1006  # a socket that ended without a close frame
+WAIT_S = 30.0  # y-websocket retries at most every 2.5 s; a gateway starts in a few seconds
 
 
 class Rig:
@@ -171,3 +175,63 @@ async def crash_rig(workdir: Path, redis_url: str) -> AsyncIterator[Rig]:
         if broker is not None:
             await broker.stop(timeout=5)
         await kafka.stop()
+
+
+async def two_editors(rig: Rig, letter: str) -> tuple[NodeClient, NodeClient]:
+    """Alice and Bob synced, each having typed (and logged) once: their client ids are theirs."""
+    alice = await rig.client(letter, "alice")
+    bob = await rig.client(letter, "bob")
+    await alice.event("sync", synced=True)
+    await bob.event("sync", synced=True)
+    await alice.call("insert", index=0, value="alice ")
+    await bob.call("waitText", equals="alice ")
+    await bob.call("insert", index=6, value="bob ")
+    await alice.call("waitText", equals="alice bob ")
+    await until_logged(rig, letter, "alice bob ")
+    return alice, bob
+
+
+async def until_logged(rig: Rig, letter: str, text: str) -> None:
+    async def done() -> bool:
+        return await rig.logged_text(letter) == text
+
+    await eventually(done, timeout=WAIT_S, interval=0.2)
+
+
+async def until_synced(client: NodeClient) -> None:
+    async def synced() -> bool:
+        return bool((await client.call("unsynced")).get("synced"))
+
+    await eventually(synced, timeout=WAIT_S, interval=0.1)
+
+
+def closes(client: NodeClient) -> list[int | None]:
+    return [e.get("code") for e in client.events if e.get("event") == "close"]
+
+
+async def first_refusal(client: NodeClient) -> int | None:
+    """The first close code the server chose (not a local close, None; the dead gateway's
+    sockets just end: 1006)."""
+    chosen = await eventually(
+        lambda: [c for c in closes(client) if c not in (None, ABNORMAL)], WAIT_S
+    )
+    return chosen[0]
+
+
+def never_locked_out(client: NodeClient) -> None:
+    final = [code for code in closes(client) if code is not None and 4400 <= code < 4500]
+    assert not final, f"closed with {final}: y-websocket does not reconnect after it"
+
+
+async def check_log(rig: Rig, letter: str, authors: dict[int, str]) -> None:
+    """Every struct of the letter is logged exactly once, under the user who owns its client id."""
+    seen: dict[int, list[tuple[int, int]]] = {}
+    for record in doc_updates(await rig.records(letter)):
+        user = dict(record.headers)["user"].decode()
+        for client, start, end in check_update(record.value, STATE_LIMITS).blocks:
+            assert authors.get(client) == user, f"{client}'s structs logged under {user}"
+            seen.setdefault(client, []).append((start, end))
+    for client, ranges in seen.items():
+        ranges.sort()
+        ends = [0] + [end for _, end in ranges[:-1]]
+        assert [start for start, _ in ranges] == ends, f"{client}: {ranges} (gap or twice)"

@@ -11,14 +11,15 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from gateway.errors import TRY_AGAIN_LATER
-from tests.interop.crash_rig import Rig, crash_rig
-from tests.interop.test_crash_resync import (
-    _check_log,
-    _editors,
-    _first_refusal,
-    _logged,
-    _never_locked_out,
-    _synced,
+from tests.interop.crash_rig import (
+    Rig,
+    check_log,
+    crash_rig,
+    first_refusal,
+    never_locked_out,
+    two_editors,
+    until_logged,
+    until_synced,
 )
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ async def test_owners_wiped_from_redis_before_the_crash_come_from_the_log(
     rig: Rig, redis_db: str
 ) -> None:
     letter = await rig.create_letter()
-    alice, bob = await _editors(rig, letter)
+    alice, bob = await two_editors(rig, letter)
     redis = aioredis.Redis.from_url(redis_db)
     try:
         await redis.flushdb()  # Redis lost the owners
@@ -46,18 +47,18 @@ async def test_owners_wiped_from_redis_before_the_crash_come_from_the_log(
         rig.kafka.restore()
         await rig.start_gateway()
 
-        assert await _first_refusal(bob) == TRY_AGAIN_LATER  # not taken under his name
+        assert await first_refusal(bob) == TRY_AGAIN_LATER  # not taken under his name
         assert await rig.logged_text(letter) == "alice bob "
         await alice.call("reconnect")
-        await _logged(rig, letter, "alice bob unlogged ")
-        await _synced(bob)
+        await until_logged(rig, letter, "alice bob unlogged ")
+        await until_synced(bob)
         await alice.call("insert", index=19, value="and on")
         await bob.call("waitText", equals="alice bob unlogged and on")
-        await _logged(rig, letter, "alice bob unlogged and on")
+        await until_logged(rig, letter, "alice bob unlogged and on")
 
-        _never_locked_out(alice)
-        _never_locked_out(bob)
-        await _check_log(rig, letter, {alice.client_id: "alice", bob.client_id: "bob"})
+        never_locked_out(alice)
+        never_locked_out(bob)
+        await check_log(rig, letter, {alice.client_id: "alice", bob.client_id: "bob"})
         owners = await redis.hgetall(f"clientid:{letter}")
         assert owners == {
             str(alice.client_id).encode(): b"alice",

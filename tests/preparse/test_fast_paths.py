@@ -16,7 +16,7 @@ from gateway.wire.reader import MAX_SAFE_INTEGER, Reader
 from gateway.wire.update import scan_update
 
 from . import lib0
-from .test_structured_fuzz import BASES, NEW_CLIENT, _state_vector, structs
+from .structured import BASES, NEW_CLIENT, state_vector, structs
 
 LIMITS = Limits()
 
@@ -26,7 +26,7 @@ def one_client_updates(draw: st.DrawFn) -> tuple[bytes, bytes]:
     """A letter, and an update of at most one client's structs with a few delete ranges: of
     the letter's clients, of the update's own clocks, past either, empty."""
     base = draw(st.sampled_from(BASES))
-    sv = check_state_vector(_state_vector(base), LIMITS)
+    sv = check_state_vector(state_vector(base), LIMITS)
     known = [(client, clock) for client, end in sv.items() for clock in range(end)]
     ids = draw(st.lists(st.sampled_from(known), min_size=1, max_size=8, unique=True))
     client = draw(st.sampled_from([NEW_CLIENT, *sv]))
@@ -62,7 +62,7 @@ def test_one_client_s_split_cost_is_the_general_way_s(case: tuple[bytes, bytes])
 def backspaces(draw: st.DrawFn) -> tuple[bytes, bytes]:
     """A letter, and an update deleting one range of one of its clients (or past its end)."""
     base = draw(st.sampled_from(BASES))
-    sv = check_state_vector(_state_vector(base), LIMITS)
+    sv = check_state_vector(state_vector(base), LIMITS)
     client = draw(st.sampled_from([NEW_CLIENT, *sv]))
     end = sv.get(client, 0)
     clock, length = draw(st.integers(0, end + 1)), draw(st.integers(0, 3))
@@ -84,7 +84,7 @@ def map_sets(draw: st.DrawFn) -> tuple[bytes, bytes]:
     """A letter, and an update of one struct continuing one of its clients (a keystroke, a
     Y.Map value set again) that deletes a range of that client's, or of another's."""
     base = draw(st.sampled_from(BASES))
-    sv = check_state_vector(_state_vector(base), LIMITS)
+    sv = check_state_vector(state_vector(base), LIMITS)
     client = draw(st.sampled_from(sorted(sv)))
     first = sv[client]
     target = client if draw(st.integers(0, 3)) else draw(st.sampled_from(sorted(sv)))

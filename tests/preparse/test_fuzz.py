@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from pycrdt import Awareness, Doc, create_awareness_message, create_sync_message, merge_updates
+from pycrdt import Awareness, Doc, create_awareness_message, create_sync_message
 
 from gateway.preparse import (
     DocShape,
@@ -25,36 +25,9 @@ from gateway.preparse import (
 
 from . import lib0
 from .mutations import MUTATION, mutate
-from .test_valid_updates import EDITS, record
+from .seeds import EDITS, FUZZ, SEEDS, assert_applies, record
 
 LIMITS = Limits()
-FUZZ = settings(
-    max_examples=1500,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
-def _seed_updates() -> list[tuple[bytes, bytes]]:
-    """(state before, update) pairs: a mutated update is checked and applied on that state."""
-    seeds = []
-    for edit in EDITS.values():
-        doc, recorded = record(edit)
-        history = [update for update, _sv in recorded]
-        seeds += [
-            (merge_updates(*history[:i]) if i else b"", history[i]) for i in range(len(history))
-        ]
-        seeds.append((b"", doc.get_update()))
-    text = bytes([0x04]) + b"\x01" + lib0.string("t") + lib0.string("ab")
-    embed = bytes([0x85]) + lib0.uint(9) + b"\x01" + lib0.string('{"image": [1, {"x": null}]}')
-    bold = bytes([0xC6]) + lib0.uint(9) + b"\x00" + lib0.uint(9) + b"\x01"
-    bold += lib0.string("bold") + lib0.string("true")
-    seeds.append((b"", lib0.update((9, 0, [text, embed, bold]))))
-    blob = bytes([0x03]) + b"\x01" + lib0.string("a") + b"\x02\x00\xff"
-    seeds.append((b"", lib0.update((9, 0, [blob, b"\x00\x03"]), deletes=b"\x01\x09\x01\x00\x01")))
-    return seeds
 
 
 def _seed_awareness() -> list[bytes]:
@@ -67,7 +40,6 @@ def _seed_awareness() -> list[bytes]:
     ]
 
 
-SEEDS = _seed_updates()
 UPDATES = [update for _base, update in SEEDS]
 AWARENESS = _seed_awareness()
 FRAMES = (
@@ -77,17 +49,6 @@ FRAMES = (
     + [create_awareness_message(payload) for payload in AWARENESS]
     + [b"\x03", b"\x64" + lib0.string('{"type": "x"}')]
 )
-
-
-def assert_applies(update: bytes, base: bytes = b"") -> None:
-    doc: Doc[Any] = Doc()
-    if base:
-        doc.apply_update(base)
-    try:
-        doc.apply_update(update)
-        doc.get_update()
-    except BaseException as exc:  # a PanicException is a BaseException
-        raise AssertionError(f"accepted update broke pycrdt: {update.hex()}") from exc
 
 
 @FUZZ

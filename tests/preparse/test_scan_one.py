@@ -20,7 +20,7 @@ from gateway.wire.update import UpdateScan, scan_update
 
 from . import lib0
 from .mutations import MUTATION, mutate
-from .test_structured_fuzz import BASES, NEW_CLIENT, _state_vector, structs
+from .structured import BASES, NEW_CLIENT, state_vector, structs
 
 LIMITS = Limits()
 TIGHT = Limits(max_clock=300, max_client_id=2**32, max_any_depth=2, max_structs=3,
@@ -179,7 +179,7 @@ def test_what_editors_send_takes_the_fast_lane() -> None:
 def one_item_cases(draw: st.DrawFn) -> tuple[bytes, bytes]:
     """A letter, and an update of one item referring to what it has, or not."""
     base = draw(st.sampled_from(BASES))
-    sv = check_state_vector(_state_vector(base), LIMITS)
+    sv = check_state_vector(state_vector(base), LIMITS)
     ids = [(client, clock) for client, end in sv.items() for clock in range(end)]
     ids = draw(st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True))
     ids.append((NEW_CLIENT + 1, 0))  # a clock nobody has

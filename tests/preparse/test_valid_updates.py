@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pycrdt import (
-    Array,
     Awareness,
     Doc,
-    Map,
     Text,
     XmlElement,
     XmlFragment,
@@ -31,75 +28,9 @@ from gateway.preparse import (
     parse_frame,
 )
 
+from .seeds import EDITS, record
+
 LIMITS = Limits()
-
-
-def edit_text(doc: Doc) -> None:
-    text = doc.get("text", type=Text)
-    text += "hello world"
-    text.insert(5, ", dear é😀 ")
-    del text[0:2]
-    text.format(0, 4, {"bold": True})
-    text.insert_embed(3, {"image": "https://x/y.png"})
-    text.format(1, 3, {"italic": True, "link": {"href": "https://x"}})
-
-
-def edit_tiptap(doc: Doc) -> None:
-    fragment = doc.get("default", type=XmlFragment)
-    heading = fragment.children.append(XmlElement("heading", {"level": "1"}))
-    heading.children.append(XmlText("Demand letter"))
-    paragraph = fragment.children.append(XmlElement("paragraph"))
-    body = paragraph.children.append(XmlText("Dear Sir or Madam, "))
-    body.insert(len(str(body)), "we represent", {"bold": True})
-    body.format(0, 4, {"italic": {}})
-    paragraph.attributes["textAlign"] = "left"
-    quote = fragment.children.append(XmlElement("blockquote"))
-    quote.children.append(XmlElement("paragraph")).children.append(XmlText("quoted"))
-    del body[0:5]
-
-
-def edit_map_array(doc: Doc) -> None:
-    root = doc.get("meta", type=Map)
-    root["title"] = "Letter"
-    root["n"] = 42
-    root["f"] = 1.5
-    root["big"] = 2**40
-    root["flags"] = [True, False, None, {"deep": [1, [2, [3]]]}]
-    root["blob"] = b"\x00\x01\xff"
-    root["nested"] = Map({"inner": Map({"leaf": Array([1, "two", Text("three")])})})
-    items = doc.get("items", type=Array)
-    items.extend([1, "x", {"k": "v"}])
-    items.insert(1, Map({"a": 1}))
-    del items[0]
-    del root["title"]
-
-
-def edit_subdoc(doc: Doc) -> None:
-    root = doc.get("docs", type=Map)
-    root["sub"] = Doc()
-
-
-EDITS: dict[str, Callable[[Doc], None]] = {
-    "text": edit_text,
-    "tiptap": edit_tiptap,
-    "map_array": edit_map_array,
-    "subdoc": edit_subdoc,
-}
-
-
-def record(edit: Callable[[Doc], None]) -> tuple[Doc, list[tuple[bytes, dict[int, int]]]]:
-    """Run `edit`; return its per-transaction updates, each with the state vector before it
-    (read by replaying them on a fresh Doc: the doc cannot be read inside its observer)."""
-    doc: Doc[Any] = Doc()
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    edit(doc)
-    replica: Doc[Any] = Doc()
-    result = []
-    for update in updates:
-        result.append((update, check_state_vector(replica.get_state(), LIMITS)))
-        replica.apply_update(update)
-    return doc, result
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))

@@ -16,11 +16,11 @@ from projector.entry import run
 from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab.processes import Supervised
-from tests.eventlog.test_kafka import own_broker
+from tests.eventlog.brokers import own_broker
 from tests.projector.support import OPTIONS, append, created
 from tests.support import eventually, frozen, started_log
 
-__all__ = ["own_broker"]  # the fixture of test_kafka.py: a broker the test may stop
+__all__ = ["own_broker"]  # the fixture of tests/eventlog/brokers.py: a broker the test may stop
 # Only the test reports (no report of the housekeeping loop lands in the middle of it).
 QUIET = OPTIONS.model_copy(update={"commit_interval_s": 3600, "group_session_timeout_ms": 6000})
 

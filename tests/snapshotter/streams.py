@@ -20,7 +20,7 @@ class Stream:
     produced: Counter[str] = field(default_factory=Counter)
 
 
-class _Letter:
+class LetterStream:
     def __init__(self, index: int, rng: random.Random) -> None:
         self.script = LetterScript(f"letter-{index:03d}")
         self.rng = rng
@@ -72,7 +72,7 @@ class _Letter:
 def build_stream(seed: int, letters: int, events: int, chunks: int) -> Stream:
     rng = random.Random(seed)
     stream = Stream()
-    active = [_Letter(i, rng) for i in range(letters)]
+    active = [LetterStream(i, rng) for i in range(letters)]
     timeline: list[tuple[Event, float]] = [(letter.script.created(), 0.0) for letter in active]
     for _ in range(events):
         letter = rng.choice(active)

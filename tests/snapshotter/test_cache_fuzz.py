@@ -28,7 +28,7 @@ from snapshotter.consumer import Snapshotter
 from snapshotter.store import Store
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, append, drain
-from tests.snapshotter.streams import _Letter
+from tests.snapshotter.streams import LetterStream
 from tests.snapshotter.test_crash import dump
 from tests.snapshotter.tripwire import ObservedSnapshotter, TrippedPool, Tripwire
 
@@ -68,12 +68,12 @@ def make_plan(seed: int, log: EmbeddedLog) -> Plan:
             "autosave_activity_s": rng.choice([5.0, 20.0]),
         },
     )
-    letters: dict[int, list[_Letter]] = {p: [] for p in range(PARTITIONS)}
+    letters: dict[int, list[LetterStream]] = {p: [] for p in range(PARTITIONS)}
     index = 0
     while any(len(letters[p]) < n for p, n in enumerate(LETTERS_PER_PARTITION)):
         partition = log.partition_for(LETTERS, f"letter-{index:03d}".encode())
         if len(letters[partition]) < LETTERS_PER_PARTITION[partition]:
-            letters[partition].append(_Letter(index, rng))
+            letters[partition].append(LetterStream(index, rng))
         index += 1
     created: set[str] = set()
     active = set(range(PARTITIONS))

@@ -11,8 +11,8 @@ from schemas.settings import Settings
 from snapshotter.audit import AuditRow
 from snapshotter.fold import Folder
 from snapshotter.state import RECENT_IDS
+from tests.snapshotter.folding import Log
 from tests.snapshotter.scripts import LetterScript
-from tests.snapshotter.test_save_bookkeeping import Log
 
 
 def test_a_batch_stored_twice_far_apart_is_folded_once() -> None:

@@ -20,9 +20,9 @@ from schemas.settings import Settings
 from snapshotter.fold import SAME_REQUEST_MS, Folder
 from tests.gateway.harness import running_gateway
 from tests.projector.support import Editor
+from tests.snapshotter.audit_rows import NAME, stored_edits
+from tests.snapshotter.folding import Log, restored
 from tests.snapshotter.scripts import LetterScript
-from tests.snapshotter.test_rest_writer_audit import NAME, _stored_edits
-from tests.snapshotter.test_save_bookkeeping import Log, restored
 from tests.tools.snapshots import snapshot_all
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,10 +70,10 @@ async def test_the_content_is_marked_and_a_backends_first_write_is_its_edit(
         ("doc.update", False),
     ]
     await snapshot_all(settings, elog)
-    assert [u for u, _ in await _stored_edits(settings, with_content, initial=True)] == ["u1"]
-    assert await _stored_edits(settings, with_content, initial=False) == []
-    assert await _stored_edits(settings, empty, initial=True) == []
-    assert await _stored_edits(settings, empty, initial=False) == [("backend", NAME)]
+    assert [u for u, _ in await stored_edits(settings, with_content, initial=True)] == ["u1"]
+    assert await stored_edits(settings, with_content, initial=False) == []
+    assert await stored_edits(settings, empty, initial=True) == []
+    assert await stored_edits(settings, empty, initial=False) == [("backend", NAME)]
 
 
 def _edits(folder: Folder, records: Sequence[Record]) -> list[tuple[str, bool]]:

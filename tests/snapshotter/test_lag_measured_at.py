@@ -20,13 +20,13 @@ from snapshotter.consumer import Snapshotter
 from snapshotter.service import LAG_INTERVAL_S, Owner, serve
 from snapshotter.store import Store
 from steno_collab.processes import Supervised
-from tests.eventlog.test_kafka import own_broker
+from tests.eventlog.brokers import own_broker
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import LetterScript, append
 from tests.snapshotter.test_metrics import Samples, scrape, serving
 from tests.support import eventually, free_port, frozen, started_log
 
-__all__ = ["own_broker"]  # the fixture of test_kafka.py: a broker the test may stop
+__all__ = ["own_broker"]  # the fixture of tests/eventlog/brokers.py: a broker the test may stop
 MEASURED = ("snapshotter_lag_measured_at_seconds", ())
 STALE_S = 3 * LAG_INTERVAL_S  # measurements missed: what the alert waits for
 

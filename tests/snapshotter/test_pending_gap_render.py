@@ -19,10 +19,10 @@ from eventlog.embedded import EmbeddedLog
 from schemas.envelope import new_event
 from snapshotter.consumer import Snapshotter
 from snapshotter.document import LetterDocument
+from tests.snapshotter.coediting import FIELD, late_coedits
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.forged import forged
 from tests.snapshotter.scripts import LetterScript, append
-from tests.snapshotter.test_gapped_render import FIELD, _history
 from tools import verify
 from tools.sources import Sources
 
@@ -88,7 +88,7 @@ def test_a_restart_anywhere_renders_what_the_uninterrupted_document_does() -> No
     step's state renders every later step as the live one does; all in, the log's text."""
     differ = []
     for seed in range(24):
-        log = _history(seed)
+        log = late_coedits(seed)
         rng = random.Random(seed)
         order = _late(log, rng)
         live = LetterDocument(FIELD)
@@ -128,7 +128,7 @@ def test_live_renders_what_its_saved_state_loads_in_random_histories(
     """Updates late, one missing (quarantined), a record yrs cannot integrate (inside a
     co-editor's item, maybe not there yet): at every step the live document renders what its
     saved state loads as, and a document restarted from that state renders the rest alike."""
-    order = _history(seed)
+    order = late_coedits(seed)
     if dropped is not None:
         del order[dropped]
     for i, to in moves:

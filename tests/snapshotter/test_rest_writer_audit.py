@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -19,14 +18,14 @@ from snapshotter.audit import Burst
 from snapshotter.fold import Folder
 from tests.gateway.harness import running_gateway
 from tests.projector.support import Editor
+from tests.snapshotter.audit_rows import NAME, stored_edits
+from tests.snapshotter.folding import Log
 from tests.snapshotter.scripts import LetterScript
-from tests.snapshotter.test_save_bookkeeping import Log
+from tests.tools.rest import auth, rest_client
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth, rest_client
 from tools.history import Entry, describe
 
 pytestmark = pytest.mark.timeout(120)
-NAME = "Drafting Bot"
 
 
 async def _edit_rows(settings: Settings, log: EmbeddedLog, letter: str) -> list[tuple[str, Any]]:
@@ -39,22 +38,6 @@ async def _edit_rows(settings: Settings, log: EmbeddedLog, letter: str) -> list[
     assert answer.status_code == 200, answer.text
     edits = [e for e in answer.json() if e["type"] == "edit" and not e["data"].get("initial")]
     return [(e["user"], e["data"].get("name")) for e in edits]
-
-
-async def _stored_edits(settings: Settings, letter: str, *, initial: bool) -> list[tuple[str, Any]]:
-    """(user_id, change_data.name) of the letter's edit rows as the snapshotter stored them: its
-    initial content's, or all the others."""
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        stored = await conn.fetch(
-            "SELECT user_id, change_data->>'name' AS name FROM collaboration"
-            " WHERE letter_id = $1 AND change_type = 'edit'"
-            f" AND {'' if initial else 'NOT '}change_data ? 'initial'",
-            letter,
-        )
-    finally:
-        await conn.close()
-    return [(r["user_id"], r["name"]) for r in stored]
 
 
 async def test_a_rest_writer_who_never_joined_is_named_in_history(
@@ -84,7 +67,7 @@ async def test_a_rest_writer_who_never_joined_is_named_in_history(
     assert await _edit_rows(settings, elog, letter) == [("backend", NAME)]
     # ... and as the snapshotter stores it.
     await snapshot_all(settings, elog)
-    assert await _stored_edits(settings, letter, initial=False) == [("backend", NAME)]
+    assert await stored_edits(settings, letter, initial=False) == [("backend", NAME)]
     assert await _edit_rows(settings, elog, letter) == [("backend", NAME)]
 
 
@@ -148,4 +131,4 @@ async def test_a_letter_created_with_content_names_its_creator_on_the_initial_ro
         assert created.status_code == 201, created.text
         letter = created.json()["letter_id"]
     await snapshot_all(settings, elog)
-    assert await _stored_edits(settings, letter, initial=True) == [("backend", NAME)]
+    assert await stored_edits(settings, letter, initial=True) == [("backend", NAME)]

@@ -9,47 +9,17 @@ from typing import Any
 
 import pytest
 
-from eventlog.records import Record
-from schemas.envelope import Event, encode_event, new_event
+from schemas.envelope import new_event
 from schemas.settings import Settings
-from snapshotter.fold import Folder, SavePolicy, StateRow
+from snapshotter.fold import Folder, SavePolicy
 from snapshotter.quarantine import PoisonRecord
 from snapshotter.state import LetterState
-from tests.attacks.test_quarantine import panicking_update
+from tests.attacks.panics import panicking_update
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.folding import Log, restored
 from tests.snapshotter.scripts import LetterScript
 
 RARELY = SavePolicy(records=10_000, size=1 << 30)  # saves at creation and versions only
-
-
-def restored(folder: Folder, row: StateRow, unsaved_from: int | None = None) -> LetterState:
-    """The state `folder` saved (`row`), loaded as a restart loads it."""
-    return LetterState.restore(
-        row.letter_id,
-        row.topic,
-        row.partition,
-        row.ydoc_state,
-        json.loads(row.state_json),
-        field_name=folder.field,
-        window_ms=folder.window_ms,
-        unsaved_from=unsaved_from,
-    )
-
-
-class Log:
-    """Numbers records per partition, as a log would."""
-
-    def __init__(self) -> None:
-        self.ends: dict[int, int] = {}
-
-    def records(self, events: Sequence[Event], partition: int = 0) -> list[Record]:
-        out = []
-        for event in events:
-            key, value, headers = encode_event(event)
-            offset = self.ends.get(partition, 0)
-            self.ends[partition] = offset + 1
-            out.append(Record(LETTERS, partition, offset, 1_700_000_000_000, key, value, headers))
-        return out
 
 
 class CountedLetters(OrderedDict[str, LetterState]):

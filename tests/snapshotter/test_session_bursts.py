@@ -8,8 +8,8 @@ from schemas.settings import Settings
 from snapshotter.audit import AuditRow, Burst, Bursts
 from snapshotter.document import EditDelta
 from snapshotter.fold import Folder
+from tests.snapshotter.folding import Log, restored
 from tests.snapshotter.scripts import LetterScript
-from tests.snapshotter.test_save_bookkeeping import Log, restored
 
 
 def _edits(rows: list[AuditRow]) -> list[tuple[str, Any, int, int]]:

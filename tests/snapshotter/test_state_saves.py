@@ -17,7 +17,7 @@ from snapshotter.consumer import Snapshotter
 from snapshotter.service import Owner
 from snapshotter.state import LetterState
 from snapshotter.store import StalePositionError, Store
-from tests.attacks.test_quarantine import panicking_update
+from tests.attacks.panics import panicking_update
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, LetterScript, append
 from tests.snapshotter.test_crash import dump

@@ -14,9 +14,9 @@ from eventlog import Log
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.tools.cli import cli_env, run_cli
+from tests.tools.rest import auth, rest_client
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth, rest_client
 from tools.replay import Cut, NotYetCreated
 from tools.timefmt import BadInstant, iso, parse_instant
 

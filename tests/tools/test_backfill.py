@@ -1,40 +1,30 @@
 """Backfill: rebuilding Redis and PostgreSQL from the log gives what the consumers produce;
 reruns change nothing; an interrupted run, rerun, ends equal to an uninterrupted one."""
 
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import pytest_asyncio
 import redis.asyncio as aioredis
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from eventlog import Entry, Log
+from eventlog import Log
 from eventlog.factory import open_log
-from schemas import encode_event, new_event
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter.document import LetterDocument
 from snapshotter.migrate import migrate
 from tests.support import eventually
+from tests.tools.backfill_logs import LETTERS, fill, typing
 from tests.tools.cli import cli, cli_env
 from tests.tools.conftest import recorded
-from tests.tools.session import FIRM, Session
 from tools.backfill import active_since, backfill
 from tools.backfill_projector import reset
 from tools.progress import Meter
 from tools.sources import Sources, open_sources
 from tools.verify import verify_letter
-
-LETTERS = ("letter-a", "letter-b", "letter-c")
-
-
-async def fill(log: Log, settings: Settings, steps: int = 60) -> None:
-    for seed, letter_id in enumerate(LETTERS[:2]):
-        await recorded(log, settings, letter_id, seed=seed + 10, steps=steps)
 
 
 async def differences(got: dict[str, Any], reference: Settings) -> str:
@@ -46,28 +36,6 @@ async def differences(got: dict[str, Any], reference: Settings) -> str:
         missing = [dict(r) for r in want[kind] if r not in got[kind]]
         lines.append(f"{kind}: extra {extra[:3]}, missing {missing[:3]}")
     return "\n".join(lines)
-
-
-async def typing(log: Log, settings: Settings, letter_id: str, n: int) -> None:
-    """A letter typed one character per update, appended 500 updates at a time (cheap bulk)."""
-    session = Session(log, settings, letter_id, random.Random(0))
-    await session.create()
-    doc: Doc[XmlFragment] = Doc()
-    updates: list[bytes] = []
-    doc.observe(lambda e: updates.append(e.update))
-    root = doc.get("default", type=XmlFragment)
-    root.children.append(XmlElement("paragraph", {}, [XmlText("")]))
-    text = cast(XmlText, cast(XmlElement, root.children[0]).children[0])
-    for i in range(n):
-        text.insert(i, "abcdefghij"[i % 10])
-    topic = settings.topic(Topic.LETTERS)
-    for start in range(0, len(updates), 500):
-        entries = []
-        for update in updates[start : start + 500]:
-            event = new_event(letter_id, update, firm=FIRM, user="typist", type="doc.update")
-            _, value, headers = encode_event(event)
-            entries.append(Entry(value, headers))
-        await log.append(topic, letter_id.encode(), entries)
 
 
 async def pg_rows(dsn: str) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from eventlog import Log
 from schemas.rebuilds import PROJECTOR_RUN
 from schemas.settings import Settings
 from snapshotter.fold import Folder
+from tests.snapshotter.folding import Log as Numbered
 from tests.snapshotter.scripts import LetterScript
-from tests.snapshotter.test_save_bookkeeping import Log as Numbered
-from tests.tools.test_backfill import fill
+from tests.tools.backfill_logs import fill
 from tools.backfill import _machine, backfill
 from tools.progress import Meter
 from tools.sources import open_sources

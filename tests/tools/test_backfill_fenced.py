@@ -22,8 +22,8 @@ from projector.store import Store
 from schemas.events import Topic
 from schemas.rebuilds import PROJECTOR_RESET, PROJECTOR_RUN
 from schemas.settings import Settings
+from tests.tools.backfill_logs import fill
 from tests.tools.cli import cli_env
-from tests.tools.test_backfill import fill
 from tests.tools.test_backfill_lease_lost import OTHER, TOOK_OVER
 from tools import backfill_projector as projector
 from tools.backfill import backfill

@@ -15,9 +15,8 @@ from eventlog import Log
 from schemas.rebuilds import PROJECTOR_RESET, PROJECTOR_RUN
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.tools.processes import alive, process_state
-from tests.tools.test_backfill import fill
-from tests.tools.test_backfill_interrupt import backfill_run
+from tests.tools.backfill_logs import fill
+from tests.tools.processes import alive, backfill_run, process_state
 from tools import backfill as backfills
 from tools import backfill_projector as projector
 from tools.backfill import LOST, backfill
@@ -76,7 +75,7 @@ async def test_a_run_that_finds_its_lease_lost_stops(
         assert await src.redis.get(PROJECTOR_RESET) == b"rebuilding"
 
 
-# The command with its lease's TTL short, as `backfill_run` (test_backfill_interrupt.py) runs it:
+# The command with its lease's TTL short, as `backfill_run` (processes.py) runs it:
 # long enough that a loaded machine does not stall the run past it before the test stops it (at
 # 0.3 s a run in CI beside other work ended before it was seen folding; the test takes the lease
 # over itself, so nothing waits for this TTL).

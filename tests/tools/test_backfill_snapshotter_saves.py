@@ -9,7 +9,7 @@ import pytest
 from eventlog import Log
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.tools.test_backfill import LETTERS, fill, typing
+from tests.tools.backfill_logs import LETTERS, fill, typing
 from tools.backfill import backfill
 from tools.progress import Meter
 from tools.sources import open_sources

@@ -11,7 +11,7 @@ from schemas.settings import Settings
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import LetterScript, append
 from tests.tools.cli import cli_env, run_cli
-from tests.tools.test_rest import auth
+from tests.tools.rest import auth
 from tools.diff import diff
 from tools.replay import Cut, NotYetCreated
 from tools.sources import open_sources

@@ -16,10 +16,10 @@ from schemas import VersionSaved
 from schemas.settings import Settings
 from snapshotter.document import LetterDocument
 from tests.tools.cli import cli_env, run_cli
+from tests.tools.rest import auth, rest_client
 from tests.tools.session import Client, Session
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth, rest_client
-from tests.tools.test_terminal import ESCAPED, HOSTILE, _replayed
+from tests.tools.terminal_text import ESCAPED, HOSTILE, stand_in_replayed
 from tools.diff import Diff, Hunk, _attribute, format_text
 from tools.replay import Replayed
 
@@ -111,7 +111,7 @@ def test_the_names_on_lines_are_escaped() -> None:
     """A user name is what a token said: no terminal control through the line marks either."""
     hunk = Hunk(1, ["old"], ["new", "more"], ["bob", f"eve{HOSTILE}"],
                 [["bob"]], [[f"eve{HOSTILE}", "bob"], []])  # fmt: skip
-    text = format_text(Diff("L", _replayed(""), _replayed(""), [hunk]))
+    text = format_text(Diff("L", stand_in_replayed(""), stand_in_replayed(""), [hunk]))
     assert text.splitlines()[2:] == [
         f"@@ line 1 @@ by bob, eve{ESCAPED}",
         "-old  [bob]",

@@ -12,9 +12,9 @@ from eventlog import Log
 from schemas.settings import Settings
 from steno_collab.services import gateway_app
 from tests.tools.cli import cli_env, run_cli
+from tests.tools.rest import auth
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth
 
 
 @pytest.fixture

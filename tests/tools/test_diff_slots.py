@@ -14,10 +14,10 @@ from eventlog import Log
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from steno_collab.services import gateway_app
+from tests.tools.rest import auth
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.session import FIRM
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth
 from tools import diff as diffs
 from tools import rest
 from tools.diff import Busy, Slots, YoursUnderWay

@@ -2,72 +2,30 @@
 letter's records past the snapshotter's position folded on the spot from its saved state, the
 same entries as the log's fold, in pages alike; other letters' records past it cost no fold."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from eventlog import Log
-from schemas.bounded_pg import bounded_pool
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter import read
-from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.rest import auth
 from tests.tools.snapshots import run_to_end
-from tests.tools.test_rest import auth
+from tests.tools.snapshotter_behind import LETTER, client, folded_then_more, folds
 from tools import history as histories
 from tools.history import history
 from tools.sources import open_sources
 
-LETTER = "L-behind"
+__all__ = ["client", "folds"]  # the fixtures
 BASE = f"/v1/letters/{LETTER}/history"
 
 
 @pytest.fixture
 def log_kind() -> str:
     return "embedded"  # PostgreSQL's seam with the log is under test, not the log
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClient]:
-    assert settings.database_url is not None
-    pg = await bounded_pool(settings.database_url, 10, 2)  # the gateway's, as in production
-    try:
-        transport = httpx.ASGITransport(app=gateway_app(settings, log, None, pg))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-            yield http
-    finally:
-        await pg.close()
-
-
-@pytest.fixture
-def folds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The letters whose records past the position were folded from their saved state."""
-    folded: list[str] = []
-    start = histories._Tail.start
-
-    async def counted(tail: Any, src: Any, state: Any, *args: Any) -> Any:
-        folded.append(state.letter_id)
-        return await start(tail, src, state, *args)
-
-    monkeypatch.setattr(histories._Tail, "start", counted)
-    return folded
-
-
-async def _folded_then_more(log: Log, settings: Settings) -> LetterScript:
-    """Alice's burst is open when the snapshotter stops; what follows is not folded."""
-    s, topic = LetterScript(LETTER), settings.topic(Topic.LETTERS)
-    await append(log, topic, [s.created("alice"), s.paragraph("alice", ""),
-                              s.joined("alice", "tab-1"), s.type_text("alice", 0, 0, "ab", "tab-1"),
-                              s.comment("bob", "t1", "c1", "first")])  # fmt: skip
-    await run_to_end(log, settings)
-    await append(log, topic, [s.type_text("alice", 0, 2, "cd", "tab-1"), s.comment("bob", "t2",
-                              "c2", "not folded yet"), s.lock("bob", "s1"),
-                              s.joined("carol", "tab-9"), s.left("alice", "tab-1")])  # fmt: skip
-    return s
 
 
 async def _one_folded_one_not(log: Log, settings: Settings) -> tuple[LetterScript, str]:
@@ -95,7 +53,7 @@ async def _walk(client: httpx.AsyncClient, settings: Settings, order: str) -> li
 async def test_rest_history_includes_what_the_snapshotter_has_not_folded(
     client: httpx.AsyncClient, settings: Settings, log: Log
 ) -> None:
-    await _folded_then_more(log, settings)
+    await folded_then_more(log, settings)
     async with open_sources(settings) as src:
         from_log = [e.to_json() for e in await history(src, LETTER)]
     r = await client.get(BASE, headers=auth(settings, firm="firm-1"))
@@ -119,7 +77,7 @@ async def test_other_letters_records_past_the_position_fold_nothing(
 ) -> None:
     """A busy partition: the snapshotter a few records behind with another letter's records.
     The letter's state is not loaded nor anything folded: its audit rows are the whole."""
-    s = await _folded_then_more(log, settings)
+    s = await folded_then_more(log, settings)
     await run_to_end(log, settings)
     whole = (await client.get(BASE, headers=auth(settings, firm="firm-1"))).json()
     other = LetterScript("L-busy")
@@ -143,7 +101,7 @@ async def test_far_behind_the_log_alone_is_folded(
 ) -> None:
     """A snapshotter stopped long ago: each request would read the whole stretch past its
     position; past `TAIL_MAX` records the log's own fold answers (the same entries)."""
-    await _folded_then_more(log, settings)
+    await folded_then_more(log, settings)
     async with open_sources(settings) as src:
         from_log = [e.to_json() for e in await history(src, LETTER)]
     monkeypatch.setattr(histories, "TAIL_MAX", 2)

@@ -16,7 +16,7 @@ from eventlog.records import Record
 from schemas.envelope import Event, new_event
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.attacks.test_quarantine import panicking_update
+from tests.attacks.panics import panicking_update
 from tests.snapshotter.scripts import Clock, LetterScript, append
 from tools import history as histories
 from tools.history import Entry, Order, history, page

@@ -14,10 +14,10 @@ import pytest_asyncio
 from eventlog import Log
 from schemas import Anchor, CommentCreated
 from schemas.settings import Settings
+from tests.tools.rest import auth, rest_client
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.session import Client, Session
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth, rest_client
 from tools.timefmt import parse_instant
 
 BASE = f"/v1/letters/{LETTER}/history"

@@ -11,8 +11,8 @@ from schemas.settings import Settings
 from steno_collab.commands.history import _history
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.rest import auth
 from tests.tools.snapshots import run_to_end
-from tests.tools.test_rest import auth
 from tools.history import Entry, format_text, history
 from tools.sources import open_sources
 

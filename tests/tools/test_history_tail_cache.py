@@ -19,16 +19,16 @@ from schemas import rebuilds
 from schemas.envelope import new_event
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.attacks.test_quarantine import panicking_update
+from tests.attacks.panics import panicking_update
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.rest import auth
 from tests.tools.snapshots import run_to_end
-from tests.tools.test_history_behind import LETTER, _folded_then_more, client, folds
-from tests.tools.test_rest import auth
+from tests.tools.snapshotter_behind import LETTER, client, folded_then_more, folds
 from tools import history as histories
 from tools.history import history
 from tools.sources import Sources, open_sources
 
-__all__ = ["client", "folds"]  # fixtures of test_history_behind, shared
+__all__ = ["client", "folds"]  # the fixtures
 BASE = f"/v1/letters/{LETTER}/history"
 
 
@@ -83,7 +83,7 @@ async def test_a_refresh_reads_only_what_the_log_appended(
     pool: Any,
     fresh: None,
 ) -> None:
-    s = await _folded_then_more(log, settings)
+    s = await folded_then_more(log, settings)
     topic = settings.topic(Topic.LETTERS)
     first = await _get(client, settings)
     # The five records past the position, and the four its saved state lags (its catch-up).
@@ -173,7 +173,7 @@ async def test_the_snapshotter_committing_during_a_request(
     """The snapshotter commits between the read of the log and the rows' snapshot: the kept
     records it passed are PostgreSQL's rows by then, so they are dropped, not shown twice, and
     the rest is folded from its state saved there."""
-    s = await _folded_then_more(log, settings)
+    s = await folded_then_more(log, settings)
     topic = settings.topic(Topic.LETTERS)
     await _get(client, settings)  # kept: the records past the first position
     await append(log, topic, [s.comment("bob", "t3", "c3", "folded during the request")])
@@ -208,7 +208,7 @@ async def test_a_request_does_not_wait_behind_another_reading_the_log(
 ) -> None:
     """While one request's read of the log is slow (a stalled broker), another for the same
     letter reads on its own instead of queueing behind it (they used to wait in line)."""
-    await _folded_then_more(log, settings)
+    await folded_then_more(log, settings)
     real, stalled, release = loader.scan, asyncio.Event(), asyncio.Event()  # as history imports it
 
     async def slow(*args: Any, **kwargs: Any) -> Any:

@@ -8,8 +8,8 @@ import pytest
 
 from eventlog import Log
 from schemas.settings import Settings
+from tests.tools.rest import auth, rest_client
 from tests.tools.scripted import LETTER
-from tests.tools.test_rest import auth, rest_client
 from tests.tools.truncated import folded, log_kind
 
 __all__ = ["folded", "log_kind"]  # the scripted letter folded into a database of its own

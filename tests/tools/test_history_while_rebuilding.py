@@ -19,9 +19,9 @@ from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.store import Store
 from steno_collab.services import gateway_app
+from tests.tools.rest import auth
 from tests.tools.scripted import LETTER
 from tests.tools.snapshots import snapshotted
-from tests.tools.test_rest import auth
 from tools.backfill import backfill
 from tools.backfill_snapshotter import _start_letters, letters_group, reset
 from tools.progress import Meter

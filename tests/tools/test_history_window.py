@@ -18,8 +18,8 @@ from steno_collab.commands.history import _history
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import Clock, LetterScript, append
 from tests.support import started_log
+from tests.tools.rest import auth
 from tests.tools.snapshots import run_to_end
-from tests.tools.test_rest import auth
 from tools import history as histories
 from tools.history import Entry, Order, describe, format_text, history, page
 from tools.sources import Sources, open_sources

@@ -11,10 +11,10 @@ from schemas.envelope import new_event
 from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab.services import gateway_app
-from tests.attacks.test_quarantine import panicking_update
+from tests.attacks.panics import panicking_update
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.rest import auth
 from tests.tools.snapshots import run_to_end
-from tests.tools.test_rest import auth
 from tools.diff import diff
 from tools.history import history
 from tools.replay import Cut

@@ -1,10 +1,7 @@
 """The auditor REST endpoints, mounted on a real gateway app, on both logs."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest_asyncio
 
@@ -12,6 +9,7 @@ from eventlog import Log
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from steno_collab.services import gateway_app
+from tests.tools.rest import auth, rest_client
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.session import FIRM
 from tests.tools.snapshots import snapshot_all
@@ -23,26 +21,6 @@ async def client(settings: Settings, log: Log) -> AsyncIterator[httpx.AsyncClien
     await snapshot_all(settings, log)
     async with rest_client(settings, log, settings.database_url) as http:
         yield http
-
-
-@asynccontextmanager
-async def rest_client(
-    settings: Settings, log: Log, dsn: str | None, **kw: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the gateway app (its routes and the auditors') over `log` and, given `dsn`,
-    a pool of that PostgreSQL; `kw`: the client's own (headers)."""
-    pg = None if dsn is None else await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-    transport = httpx.ASGITransport(app=gateway_app(settings, log, None, pg))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw", **kw) as http:
-            yield http
-    finally:
-        if pg is not None:
-            await pg.close()
-
-
-def auth(settings: Settings, role: str = "auditor", firm: str = FIRM) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint_token(settings, 'aud-1', firm, role)}"}
 
 
 async def test_auditor_reads(client: httpx.AsyncClient, settings: Settings) -> None:

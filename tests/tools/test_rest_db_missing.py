@@ -13,9 +13,9 @@ from eventlog import Log
 from schemas.settings import Settings
 from snapshotter import read
 from snapshotter.migrate import migrate
+from tests.tools.rest import auth, rest_client
 from tests.tools.scripted import LETTER
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_rest import auth, rest_client
 from tests.tools.truncated import log_kind, scripted_database
 
 __all__ = ["log_kind"]  # the embedded log: PostgreSQL is under test

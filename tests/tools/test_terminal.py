@@ -8,20 +8,16 @@ import pytest
 from eventlog import Log
 from schemas import Anchor, CommentCreated, VersionSaved
 from schemas.settings import Settings
-from snapshotter.document import Snapshot
 from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
+from tests.tools.terminal_text import ESCAPED, HOSTILE, stand_in_replayed
 from tools.diff import Diff, Hunk
 from tools.diff import format_text as diff_text
 from tools.history import Entry, describe, format_json, history
 from tools.history import format_text as history_text
 from tools.render import render
-from tools.replay import Replayed
 from tools.sources import open_sources
 from tools.terminal import visible, visible_lines
-
-HOSTILE = "\x1b[31mRED\x1b[0m\r\x1b]0;pwned\x07\x9b2J\u202eevil\u2066\x7f"
-ESCAPED = "\\x1b[31mRED\\x1b[0m\\x0d\\x1b]0;pwned\\x07\\x9b2J\\u202eevil\\u2066\\x7f"
 
 
 def _clean(text: str) -> bool:
@@ -63,23 +59,18 @@ async def test_history_text(settings: Settings, log: Log) -> None:
     assert _clean(exact) and json.loads(exact) == [e.to_json() for e in entries]
 
 
-def _replayed(content: str) -> Replayed:
-    snapshot = Snapshot(content, {"type": "doc", "content": []}, "{}", "")
-    return Replayed("L\x1b[2J", 0, b"", 7, None, None, 0, snapshot)
-
-
 def test_diff_text() -> None:
     hunk = Hunk(1, [f"old{HOSTILE}"], [f"new\r{HOSTILE}"], [f"user{HOSTILE}"])
-    text = diff_text(Diff("L\x1b[2J", _replayed(""), _replayed(""), [hunk]))
+    text = diff_text(Diff("L\x1b[2J", stand_in_replayed(""), stand_in_replayed(""), [hunk]))
     assert _clean(text) and len(text.splitlines()) == 5
     assert f"-old{ESCAPED}\n+new\\x0d{ESCAPED}\n" in text and f"by user{ESCAPED}" in text
 
 
 def test_replay_text_keeps_the_letters_lines() -> None:
     letter = f"Dear Sir,\n{HOSTILE}\nRegards"
-    assert render(_replayed(letter), "text").decode() == f"Dear Sir,\n{ESCAPED}\nRegards\n"
-    exact = json.loads(render(_replayed(letter), "json"))
-    assert exact["content"] == letter and _clean(render(_replayed(letter), "json").decode())
+    assert render(stand_in_replayed(letter), "text").decode() == f"Dear Sir,\n{ESCAPED}\nRegards\n"
+    exact = json.loads(render(stand_in_replayed(letter), "json"))
+    assert exact["content"] == letter and _clean(render(stand_in_replayed(letter), "json").decode())
 
 
 def test_an_edited_or_deleted_comment_is_named() -> None:

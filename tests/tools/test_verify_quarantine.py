@@ -15,7 +15,7 @@ from projector import quarantine as projector_quarantine
 from schemas.envelope import new_event
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.attacks.test_quarantine import Panic, panicking_update
+from tests.attacks.panics import Panic, panicking_update
 from tests.projector.support import Editor, caught_up, created, projector
 from tests.projector.support import append as append_events
 from tests.snapshotter.scripts import LetterScript, append

@@ -12,11 +12,11 @@ from eventlog import Log
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.snapshotter.scripts import LetterScript, append
+from tests.tools.rest import auth, rest_client
 from tests.tools.scripted import LETTER
 from tests.tools.session import FIRM
 from tests.tools.snapshots import snapshot_all
 from tests.tools.test_history_truncated import folded, log_kind
-from tests.tools.test_rest import auth, rest_client
 from tools import backfill_snapshotter
 from tools.progress import Meter
 from tools.sources import Sources

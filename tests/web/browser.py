@@ -43,6 +43,16 @@ TIMEOUT_MS = 10_000  # generous: CI shares two cores with the whole suite
 expect.set_options(timeout=TIMEOUT_MS)
 STACK_SECRET = secrets.token_hex(32)  # stacks.py's stacks (`base_url`): tests mint their tokens
 
+# What an embedding app does: open the editor, wait for its "ready", post the user's token.
+HOST_OPENS_EDITOR = """({url, token}) => new Promise((resolve) => {
+  window.addEventListener('message', (event) => {
+    if (event.data?.type !== 'steno:ready') return
+    event.source.postMessage({type: 'steno:token', token}, '*')
+    resolve(true)
+  })
+  window.open(url)
+})"""
+
 
 def auth(
     user: str, role: str = "editor", name: str = "", secret: str = STACK_SECRET
@@ -51,6 +61,13 @@ def auth(
     for the stack signing with `secret`."""
     token = mint_token(Settings(jwt_secret=secret), user, "demo-firm", role, name or user.title())
     return {"Authorization": f"Bearer {token}"}
+
+
+def stack_token(user: str, role: str = "editor", ttl_s: int = 3600) -> str:
+    """A demo-firm user's token (named `user` title-cased) of `ttl_s` seconds for the stacks."""
+    return mint_token(
+        Settings(jwt_secret=STACK_SECRET), user, "demo-firm", role, user.title(), ttl_s
+    )
 
 
 async def launch(playwright: Playwright) -> Browser:

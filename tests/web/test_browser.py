@@ -22,8 +22,8 @@ from gateway.auth import mint_token
 from schemas.settings import Settings
 from steno_collab.processes import Supervised, free_port, spawn, wait_ready
 from tests.support import eventually
-from tests.web.browser import STACK_SECRET as STACK_SECRET  # its tests' importers take it here
 from tests.web.browser import (
+    HOST_OPENS_EDITOR,
     block_text,
     body_text,
     create_letter,
@@ -34,6 +34,7 @@ from tests.web.browser import (
     sign_in,
     type_at_end,
 )
+from tests.web.browser import STACK_SECRET as STACK_SECRET  # its tests' importers take it here
 
 STENO = str(Path(sys.executable).with_name("steno-collab"))
 # What the browser does when its tab goes to the background.
@@ -246,17 +247,6 @@ async def test_edits_made_offline_are_pending_then_delivered(
         assert await body_text(avery) == await body_text(parker)
 
 
-# What an embedding app does: open the editor, wait for its "ready", post the user's token.
-_HOST_OPENS_EDITOR = """({url, token}) => new Promise((resolve) => {
-  window.addEventListener('message', (event) => {
-    if (event.data?.type !== 'steno:ready') return
-    event.source.postMessage({type: 'steno:token', token}, '*')
-    resolve(true)
-  })
-  window.open(url)
-})"""
-
-
 async def test_the_host_app_can_hand_over_a_token_by_post_message(
     base_url: str, browser: Browser
 ) -> None:
@@ -270,7 +260,7 @@ async def test_the_host_app_can_hand_over_a_token_by_post_message(
         await host.goto(base_url + "/dev/users")  # any page of the same origin can act as host
         async with context.expect_page() as opened:
             url = f"{base_url}/#/letters/{letter}"
-            await host.evaluate(_HOST_OPENS_EDITOR, {"url": url, "token": token})
+            await host.evaluate(HOST_OPENS_EDITOR, {"url": url, "token": token})
         editor = await opened.value
         await expect(editor.locator(".who")).to_contain_text("Audrey Auditor")
         await expect(editor.locator(".letter-body")).to_contain_text("Shown inside the case file.")
@@ -356,8 +346,8 @@ async def test_a_token_with_another_role_opens_the_letter_again_with_that_role(
         await context.close()
 
 
-# As _HOST_OPENS_EDITOR, keeping the editor's window to hand it later tokens.
-_HOST_KEEPS_EDITOR = _HOST_OPENS_EDITOR.replace(
+# As HOST_OPENS_EDITOR, keeping the editor's window to hand it later tokens.
+_HOST_KEEPS_EDITOR = HOST_OPENS_EDITOR.replace(
     "event.source.postMessage(", "window.stenoEditor = event.source\n    event.source.postMessage("
 )
 

@@ -10,12 +10,12 @@ browser fixtures).
 
 from functools import partial
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.support import eventually
-from tests.web.browser import body_text, saved
+from tests.web.browser import saved
+from tests.web.commented import LETTER, MARKS, QUOTE, commented, only_thread, restored, shows
 from tests.web.test_browser import base_url, browser
-from tests.web.test_comment_undo import LETTER, MARKS, QUOTE, _commented, _restored, _thread
 
 __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
@@ -23,7 +23,7 @@ __all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_brow
 async def test_undoing_the_deletion_of_whole_paragraphs_brings_the_comment_back(
     base_url: str, browser: Browser
 ) -> None:
-    async with _commented(base_url, browser, "Undo paragraphs") as (avery, parker, letter):
+    async with commented(base_url, browser, "Undo paragraphs") as (avery, parker, letter):
         # Parker selects from the end of the first paragraph to the end of the letter: the
         # second (the comment's) and third paragraphs go whole.
         await parker.locator(".letter-body p").nth(0).click()
@@ -32,7 +32,7 @@ async def test_undoing_the_deletion_of_whole_paragraphs_brings_the_comment_back(
         await parker.keyboard.press("Delete")
         await saved(parker)
         for page in (avery, parker):
-            await eventually(partial(_shows, page, LETTER.split("\n")[0]))
+            await eventually(partial(shows, page, LETTER.split("\n")[0]))
             await expect(page.locator(".thread.detached")).to_have_count(1)
         await parker.keyboard.press("Control+z")
         await saved(parker)
@@ -40,19 +40,15 @@ async def test_undoing_the_deletion_of_whole_paragraphs_brings_the_comment_back(
         at = LETTER.index(QUOTE)
 
         async def attached() -> bool:
-            thread = await _thread(base_url, letter)
+            thread = await only_thread(base_url, letter)
             return not thread["detached"] and thread["anchor"]["from"] == at
 
         await eventually(attached)
         for page in (avery, parker):
-            await eventually(partial(_restored, page))
+            await eventually(partial(restored, page))
             await expect(page.locator(MARKS)).to_have_text(QUOTE)
             await expect(page.locator(".thread.detached")).to_have_count(0)
-        thread = await _thread(base_url, letter)
+        thread = await only_thread(base_url, letter)
         assert (thread["anchor"]["from"], thread["anchor"]["to"]) == (at, at + len(QUOTE))
         await avery.reload()
         await expect(avery.locator(MARKS)).to_have_text(QUOTE)
-
-
-async def _shows(page: Page, text: str) -> bool:
-    return await body_text(page) == text

@@ -11,14 +11,17 @@ import re
 from playwright.async_api import Browser, Page, Route, expect
 
 from tests.support import eventually
-from tests.web.browser import EDITABLE, create_letter, new_page, saved, sign_in, type_at_end
-from tests.web.test_submit_once_and_session_end import (
-    SHORT_TTLS_S,
-    _token,
-    base_url,
-    before_expiry,
-    browser,
+from tests.web.browser import (
+    EDITABLE,
+    create_letter,
+    new_page,
+    saved,
+    sign_in,
+    stack_token,
+    type_at_end,
 )
+from tests.web.session_end import SHORT_TTLS_S, base_url, before_expiry
+from tests.web.test_browser import browser
 
 # The stack (no JWT leeway: a session ends at its token's expiry) and browser fixtures.
 __all__ = ["base_url", "browser"]
@@ -45,7 +48,7 @@ async def test_a_dev_token_that_expires_is_minted_again_and_the_letter_reconnect
                 # are the gateway's own.
                 minted.append(route.request.url)
                 if len(minted) == 1:
-                    token = _token("parker", ttl_s=ttl_s)
+                    token = stack_token("parker", ttl_s=ttl_s)
                     await route.fulfill(json={"token": token, "firm_id": "demo-firm"})
                 else:
                     await route.continue_()

@@ -8,86 +8,39 @@ browser fixtures).
 
 import asyncio
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
 
 import httpx
-import pytest_asyncio
 from playwright.async_api import Browser, Dialog, Page, Request, expect
 
-from gateway.auth import mint_token
-from schemas.settings import Settings
 from tests.support import eventually
 from tests.web.browser import (
     EDITABLE,
+    HOST_OPENS_EDITOR,
     LETTER_SOCKET,
     HeldEchoes,
     create_letter,
     new_page,
     saved,
     sign_in,
+    stack_token,
     type_at_end,
 )
-from tests.web.stacks import stack_url
+from tests.web.session_end import SHORT_TTLS_S, base_url, before_expiry
 from tests.web.test_browser import (
-    _HOST_OPENS_EDITOR,
-    STACK_SECRET,
     browser,
     select_paragraph,
 )
 
-__all__ = ["browser"]  # the browser fixture of test_browser.py
-T = TypeVar("T")
+__all__ = ["base_url", "browser"]  # the stack (sessions end at `exp`) and browser fixtures
 
 LETTERS = re.compile(r"/v1/letters$")
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 REPLIES = re.compile(r"/v1/letters/[^/]+/comments/[^/]+/replies$")
 COMMENT = re.compile(r"/v1/letters/[^/]+/comments/[^/]+/[^/]+$")
-# A token that expires while the test watches, yet lives long enough to open the letter: 8 s
-# (whole seconds: 7 at worst) where the page is ready in 2-4 s; if it was not ready in time, once
-# more with 20 s (a loaded CI machine took up to ~10 s to load it). See `before_expiry`.
-SHORT_TTLS_S = (8, 20)
-MARGIN_S = 1  # the steps that need the session alive ended at least this long before its end
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def base_url() -> AsyncIterator[str]:
-    """test_browser.py's stack with no JWT leeway: a session ends at its token's `exp`, not 10 s
-    later (the leeway is for clock skew with an issuer, and here the test is the issuer)."""
-    async with stack_url(jwt_leeway_s="0") as url:
-        yield url
-
-
-async def before_expiry(attempt: Callable[[int], Awaitable[T]]) -> T:
-    """`attempt(ttl_s)` mints a token of that life and takes the steps that need its session
-    alive (loading the page, typing); what it returns once they ended before the token's
-    expiry. Too slow (or failed once the token had expired: the expiry may be why), it runs
-    again with the next, longer life; the last one's outcome stands."""
-    for ttl_s in SHORT_TTLS_S:
-        # `exp` is int(mint time) + ttl_s, so at least `ends`; with no leeway, the session's end.
-        ends = time.time() - 1 + ttl_s
-        last = ttl_s == SHORT_TTLS_S[-1]
-        try:
-            result = await attempt(ttl_s)
-        except Exception:
-            if last or time.time() < ends - MARGIN_S:
-                raise
-        else:
-            if last or time.time() < ends - MARGIN_S:
-                return result
-        print(f"not ready within a {ttl_s} s token: again with a longer one")
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _token(user: str, role: str = "editor", ttl_s: int = 3600) -> str:
-    return mint_token(
-        Settings(jwt_secret=STACK_SECRET), user, "demo-firm", role, user.title(), ttl_s
-    )
 
 
 async def _server_locks(base_url: str, letter: str) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {_token('audrey', 'auditor')}"}
+    headers = {"Authorization": f"Bearer {stack_token('audrey', 'auditor')}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers) as http:
         locks = (await http.get(f"/v1/letters/{letter}/locks")).json()["locks"]
     return {lock["section"]: lock["locked_by"]["id"] for lock in locks}
@@ -154,7 +107,7 @@ async def test_a_viewer_is_not_asked_to_add_a_comment(base_url: str, browser: Br
     try:
         await sign_in(page, base_url, "avery")
         letter = await create_letter(page, "Quiet", "Nothing to say.")
-        await page.goto(f"{base_url}/?token={_token('vera', 'viewer')}#/letters/{letter}")
+        await page.goto(f"{base_url}/?token={stack_token('vera', 'viewer')}#/letters/{letter}")
         status = page.locator(".comments [role=status]")
         await expect(status).to_have_text("No comments yet.")
         await expect(page.locator(".comments")).to_contain_text(
@@ -186,7 +139,7 @@ async def test_an_expired_token_no_host_renews_leaves_the_letter_read_only(
             opened.append(reader)
             echoes = HeldEchoes()
             await page.route_web_socket(LETTER_SOCKET, echoes.route)
-            token = _token("parker", ttl_s=ttl_s)
+            token = stack_token("parker", ttl_s=ttl_s)
             await page.goto(f"{base_url}/?token={token}#/letters/{letter}")
             await page.wait_for_selector(EDITABLE)
             await saved(page)
@@ -255,10 +208,10 @@ async def test_an_expired_token_the_host_does_not_renew_leaves_the_letter_read_o
             # origin can act as host.
             host = await context.new_page()
             await host.goto(base_url + "/dev/users")
-            token = _token("parker", ttl_s=ttl_s)
+            token = stack_token("parker", ttl_s=ttl_s)
             async with context.expect_page() as opened:
                 url = f"{base_url}/#/letters/{letter}"
-                await host.evaluate(_HOST_OPENS_EDITOR, {"url": url, "token": token})
+                await host.evaluate(HOST_OPENS_EDITOR, {"url": url, "token": token})
             page = await opened.value
             await page.wait_for_selector(EDITABLE)
             await saved(page)

@@ -18,7 +18,9 @@ SNAPSHOTTER_RESET = ("snapshotter-reset", 0)
 # the `snapshotter` group's position does not bound where a letter missing from `letters` begins:
 # the lowest of its and these groups' positions does (gateway/live/loader.py `COVERAGE`). The
 # rows' deletion commits with the group's first positions (tools/backfill_snapshotter.py); while
-# they are there, the snapshotter service commits nothing on their partitions (its store).
+# they are there, the snapshotter service commits nothing on their partitions (its store). The
+# group's letters are in `letters_jobs` (not in versions before 2026-12-07), written and deleted
+# with its positions: the next letters run finishes an interrupted job from them.
 LETTERS_JOBS = f"{MARKER_GROUP}.letters."
 
 

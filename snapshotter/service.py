@@ -199,7 +199,8 @@ class Owner:
         return (
             f"a backfill snapshotter --letters/--since job ({named}) is rebuilding letters up"
             " to this snapshotter's positions; it goes on from them once that ends (an"
-            " interrupted job: run it again to its end, or backfill snapshotter"
+            " interrupted job: run it again to its end, or any backfill snapshotter"
+            " --letters/--since, which finishes it first; or backfill snapshotter"
             " --from-beginning --reset)"
         )
 

@@ -14,13 +14,18 @@ creates that group's positions, after which the service commits nothing on those
 until the job's positions are gone (snapshotter/store.py `yield_to_rebuild`): the position the
 job reads then, and folds up to, stays where it was until the job ends. A letter whose
 partition the `snapshotter` group has no position on yet is left alone: that group will fold
-the partition from the log's start, the letter included.
+the partition from the log's start, the letter included. A job records its letters with its
+positions (`letters_jobs`), since its group (a hash) does not say which they were: a letters
+run first finishes every interrupted job from them (a `--since` run again later chooses other
+letters, so is another job). One letters run at a time (an advisory lock): a job under way is
+marked just as an interrupted one is.
 """
 
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -61,6 +66,7 @@ async def reset(pool: asyncpg.Pool) -> bool:
         await conn.execute(
             "DELETE FROM consumer_positions WHERE starts_with(consumer_group, $1)", LETTERS_JOBS
         )
+        await conn.execute("DELETE FROM letters_jobs")
         await _set_marker(conn, *SNAPSHOTTER_RESET)
     return True
 
@@ -96,7 +102,7 @@ async def prepare(src: Sources) -> Store:
 async def _check_tables(pool: asyncpg.Pool) -> None:
     """UndefinedTableError for a table of ours dropped by hand (migrations, applied once, do not
     make it again): found here even when no record left to fold would meet it."""
-    names = [*_LETTER_TABLES, "consumer_positions"]
+    names = [*_LETTER_TABLES, "consumer_positions", "letters_jobs"]
     found = await pool.fetch("SELECT name FROM unnest($1::text[]) AS name"
                              " WHERE to_regclass(name) IS NULL", names)  # fmt: skip
     if found:
@@ -166,25 +172,116 @@ def letters_group(letters: Iterable[str]) -> str:
     return f"{LETTERS_JOBS}{digest}"
 
 
+# One letters run at a time: each finishes the jobs it finds marked, which must be interrupted
+# ones, not another run's under way (tools/backfill.py's whole runs hold 0x5715_0B0F).
+LETTERS_LOCK = 0x5715_0B1E
+FINISHING = "snapshotter: finishing an interrupted --letters/--since job ({}: {}) first"
+UNRECORDED = (
+    "snapshotter: an interrupted --letters/--since job ({} on partitions {}) was begun by an"
+    " older version, which did not record its letters: this run cannot finish it, and the"
+    " snapshotter service stays paused until it is done: run its command again with the same"
+    " letters (--letters ...), or `steno-collab backfill snapshotter --from-beginning --reset`"
+    " (which rebuilds every letter)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A letters job marked (under way or interrupted): its positions' partitions, and the
+    letters it recorded (None: marked by an older version, which recorded none)."""
+
+    group: str
+    partitions: list[int]
+    letters: list[str] | None
+
+
 async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tuple[int, list[str]]:
-    """Rebuild chosen letters' rows from the log; returns events folded and the letters left
-    to the `snapshotter` group (no position on their partition yet)."""
+    """Rebuild chosen letters' rows from the log, after finishing every interrupted letters
+    job (one line each on the meter's output: their markers keep the service paused); returns
+    events folded and the letters left to the `snapshotter` group (no position on their
+    partition yet)."""
     store = await prepare(src)
-    wanted = sorted(set(letters))
-    group, topic = letters_group(wanted), src.letters_topic
-    serving = await store.positions(GROUP, topic)  # a position once stored stays (but a reset)
-    waiting = [lid for lid in wanted if src.partition_of(lid) not in serving]
-    wanted = [lid for lid in wanted if lid not in waiting]
-    if not wanted:
-        return 0, waiting
-    partitions = sorted({src.partition_of(lid) for lid in wanted})
-    positions = await _start_letters(src, store, group, wanted, partitions)
+    given = sorted(set(letters))
+    async with _letters_alone(src, meter):
+        serving = await store.positions(GROUP, src.letters_topic)  # stays once stored (but a reset)
+        waiting = [lid for lid in given if src.partition_of(lid) not in serving]
+        wanted = [lid for lid in given if lid not in waiting]
+        done, finished = 0, set[str]()
+        for job in await _jobs(src):
+            chosen = (
+                job.letters if job.letters is not None else _adopted(job, wanted, given, wanted)
+            )
+            if chosen is None:
+                print(UNRECORDED.format(job.group, job.partitions), file=meter.out, flush=True)
+                continue
+            print(FINISHING.format(job.group, _listed(chosen)), file=meter.out, flush=True)
+            done += await _rebuild(src, store, job.group, chosen, meter)
+            finished.update(chosen)
+        # Those just finished are rebuilt up to where the service is, as this job would be.
+        rest = [lid for lid in wanted if lid not in finished]
+        if rest:
+            done += await _rebuild(src, store, letters_group(rest), rest, meter)
+    return done, waiting
+
+
+@contextlib.asynccontextmanager
+async def _letters_alone(src: Sources, meter: Meter) -> AsyncIterator[None]:
+    async with src.pg.acquire() as conn:  # its release unlocks too (asyncpg's reset)
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LETTERS_LOCK):
+            print(
+                "snapshotter: another backfill snapshotter --letters/--since run is under way:"
+                " waiting for it to end, then this one runs",
+                file=meter.out,
+                flush=True,
+            )
+            await conn.execute("SELECT pg_advisory_lock($1)", LETTERS_LOCK)
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", LETTERS_LOCK)
+
+
+async def _jobs(src: Sources) -> list[Job]:
+    rows = await src.pg.fetch(
+        "SELECT p.consumer_group, array_agg(p.partition ORDER BY p.partition) AS partitions,"
+        " j.letters FROM consumer_positions p LEFT JOIN letters_jobs j USING (consumer_group)"
+        " WHERE starts_with(p.consumer_group, $1) AND p.topic = $2"
+        " GROUP BY p.consumer_group, j.letters ORDER BY 1",
+        LETTERS_JOBS,
+        src.letters_topic,
+    )
+    return [Job(r["consumer_group"], list(r["partitions"]), r["letters"]) for r in rows]
+
+
+def _adopted(job: Job, wanted: list[str], *candidates: list[str]) -> list[str] | None:
+    """The letters of an older version's `job` if they are this run's: its group hashed the
+    letters given (those of them on a partition it did not mark begin there now)."""
+    for letters in candidates:
+        if letters_group(letters) == job.group:
+            return [lid for lid in letters if lid in wanted]
+    return None
+
+
+def _listed(letters: list[str], shown: int = 5) -> str:
+    more = f" and {len(letters) - shown} more" if len(letters) > shown else ""
+    noun = "letter" if len(letters) == 1 else "letters"
+    return f"{len(letters)} {noun}: {', '.join(letters[:shown])}{more}"
+
+
+async def _rebuild(src: Sources, store: Store, group: str, letters: list[str], meter: Meter) -> int:
+    """Rebuild `letters` (each on a partition the service has a position on) under `group`,
+    marked or continued; returns events folded."""
+    topic = src.letters_topic
+    partitions = sorted({src.partition_of(lid) for lid in letters})
+    positions = await _start_letters(src, store, group, letters, partitions)
     # Read once the job is marked: the service commits nothing on its partitions until it ends.
-    target = await store.positions(GROUP, topic)
+    serving = await store.positions(GROUP, topic)
+    # A position deleted by hand meanwhile: the service folds the partition from the start.
+    target = {p: serving.get(p, positions[p]) for p in partitions}
     meter.start("snapshotter letters", sum(target[p] - positions[p] for p in partitions))
-    folder, keys, done = Folder(src.settings), {lid.encode() for lid in wanted}, 0
+    folder, keys, done = Folder(src.settings), {lid.encode() for lid in letters}, 0
     folder.adopt(
-        await store.load_states(wanted, field_name=folder.field, window_ms=folder.window_ms)
+        await store.load_states(letters, field_name=folder.field, window_ms=folder.window_ms)
     )
     try:
         for p in partitions:
@@ -201,35 +298,53 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tup
                 meter.advance_to(done)
     finally:
         meter.finish()
-    async with src.pg.acquire() as conn:  # the service goes on from `target`
+    async with src.pg.acquire() as conn, conn.transaction():  # the service goes on from `target`
         await conn.execute("DELETE FROM consumer_positions WHERE consumer_group = $1", group)
-    return done, waiting
+        await conn.execute("DELETE FROM letters_jobs WHERE consumer_group = $1", group)
+    return done
 
 
 async def _start_letters(
     src: Sources, store: Store, group: str, letters: list[str], partitions: list[int]
 ) -> dict[int, int]:
-    """The job's positions; a new job deletes the letters' rows in the same transaction, so no
-    reader sees the rows gone without the job's position that says where they begin again
+    """The job's positions, its letters recorded with them. Those it has none on yet (all, for
+    a new job) start at the log's start, their letters' rows deleted in the same transaction,
+    so no reader sees the rows gone without the job's position that says where they begin again
     (gateway/live/loader.py `COVERAGE`). Those positions also mark the job to the service."""
-    stored = await store.positions(group, src.letters_topic)
-    if stored:
-        return stored  # an interrupted run of the same job: continue it
-    firsts = await src.log.start_offsets(src.letters_topic)
-    async with src.pg.acquire() as conn, conn.transaction():
+    topic = src.letters_topic
+    firsts = await src.log.start_offsets(topic)
+    async with store.pool.acquire() as conn, conn.transaction():
         # As a reset does (and for the same order of locks): the service's commit in flight
         # ends first, its rows then deleted here, and its next ones on these partitions see
         # the marker and are refused (snapshotter/store.py), so its position stays put.
         await conn.execute("LOCK TABLE consumer_positions IN SHARE ROW EXCLUSIVE MODE")
-        for p in partitions:
+        rows = await conn.fetch(
+            "SELECT partition, next_offset FROM consumer_positions"
+            " WHERE consumer_group = $1 AND topic = $2",
+            group,
+            topic,
+        )
+        # An interrupted run of this job continues. Partitions it did not mark begin: an older
+        # version's job, its group the hash of the letters given, left those it had no
+        # service's position on yet to the service, which may have one there now.
+        stored = {r["partition"]: r["next_offset"] for r in rows}
+        begun = [p for p in partitions if p not in stored]
+        for p in begun:
             await conn.execute(
                 "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
                 " VALUES ($1, $2, $3, $4)",
                 group,
-                src.letters_topic,
+                topic,
                 p,
                 firsts.get(p, 0),
             )
-        for table in _LETTER_TABLES:
-            await conn.execute(f"DELETE FROM {table} WHERE letter_id = ANY($1::text[])", letters)
-    return {p: firsts.get(p, 0) for p in partitions}
+        fresh = [lid for lid in letters if src.partition_of(lid) in begun]
+        for table in _LETTER_TABLES if fresh else ():
+            await conn.execute(f"DELETE FROM {table} WHERE letter_id = ANY($1::text[])", fresh)
+        await conn.execute(
+            "INSERT INTO letters_jobs (consumer_group, letters) VALUES ($1, $2)"
+            " ON CONFLICT (consumer_group) DO UPDATE SET letters = EXCLUDED.letters",
+            group,
+            letters,
+        )
+    return {p: stored.get(p, firsts.get(p, 0)) for p in partitions}

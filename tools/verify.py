@@ -153,10 +153,18 @@ async def unfinished(src: Sources) -> list[str]:
             LETTERS_JOBS,
         )
         for group in sorted({row["consumer_group"] for row in rows}):
-            what = "a reset" if group == MARKER_GROUP else "a rebuild of chosen letters"
+            what, again = (
+                ("a reset", "run the same `steno-collab backfill snapshotter` command again")
+                if group == MARKER_GROUP
+                else (
+                    "a rebuild of chosen letters",
+                    "run any `steno-collab backfill snapshotter --letters/--since` (it"
+                    " finishes this one first)",
+                )
+            )
             found.append(
                 f"UNFINISHED postgres: {what} of the snapshotter's tables ({group}) did not"
-                " finish: run the same `steno-collab backfill snapshotter` command again"
+                f" finish: {again}"
             )
         folded = {
             row["partition"]

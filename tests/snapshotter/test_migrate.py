@@ -24,7 +24,7 @@ async def test_migrate_applies_once_and_is_idempotent(pg_database: str) -> None:
     finally:
         await conn.close()
     assert [r["version"] for r in versions] == [m.version for m in first]
-    assert tables == 10  # nine of ours (003: snapshotter_unsaved) plus schema_migrations
+    assert tables == 11  # ten of ours (005: letters_jobs) plus schema_migrations
 
 
 async def test_concurrent_runners_apply_each_migration_once(pg_database: str) -> None:

@@ -1,0 +1,287 @@
+"""An interrupted `backfill snapshotter --letters/--since` job is finished by the next such run,
+whatever letters that run chooses (README "Rebuilding and auditing"): a `--since` run again
+later picks other letters, so is another job, and the old job's marker kept the snapshotter
+service paused until a reset. A job whose letters have reached a partition it did not mark
+(the service had no position there when it began) is finished too: its rerun hit a KeyError.
+"""
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from eventlog import Log
+from eventlog.embedded import EmbeddedLog
+from eventlog.factory import topic_retention
+from schemas.events import Topic
+from schemas.rebuilds import LETTERS_JOBS
+from schemas.settings import LOG_FOLDER, Settings
+from snapshotter.consumer import GROUP
+from snapshotter.store import Store
+from tests.snapshotter.scripts import Clock, LetterScript, append
+from tests.support import eventually
+from tests.tools import test_letters_job_while_serving as while_serving
+from tests.tools.conftest import pool
+from tests.tools.snapshots import snapshot_all
+from tools import backfill_snapshotter, verify
+from tools.backfill import active_since, backfill
+from tools.progress import Meter
+from tools.sources import Sources
+
+# The service and its database pool, as the tests of a job beside the service run them.
+serving, pg = while_serving.serving, while_serving.pg
+SteppedLog, PAUSED = while_serving.SteppedLog, while_serving.PAUSED
+FINISHING = "snapshotter: finishing an interrupted --letters/--since job"
+
+
+@pytest.fixture
+def log_kind() -> str:
+    return "embedded"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(partitions=2)  # a job's letters on one partition, or on both
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()  # the log's: `--since` picks letters by their records' log timestamps
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def log(settings: Settings, clock: Clock) -> AsyncIterator[Log]:
+    the_log = EmbeddedLog(
+        settings.data_dir / LOG_FOLDER, settings.partitions, topic_retention(settings), clock=clock
+    )
+    await the_log.start()
+    try:
+        yield the_log
+    finally:
+        await the_log.close()
+
+
+def letters_apart(log: Log, topic: str) -> tuple[str, str]:
+    """Two letter ids on different partitions."""
+    first = "L-old"
+    apart = (f"L-new-{i}" for i in range(100))
+    there = log.partition_for(topic, first.encode())
+    return first, next(lid for lid in apart if log.partition_for(topic, lid.encode()) != there)
+
+
+async def positions(pg: asyncpg.Pool, topic: str) -> dict[int, int]:
+    return await Store(pg).positions(GROUP, topic)
+
+
+async def positions_are(
+    pg: asyncpg.Pool, topic: str, wanted: dict[int, int], task: asyncio.Task[None]
+) -> bool:
+    assert not task.done(), f"the service ended: {task.exception()!r}"
+    return await positions(pg, topic) == wanted
+
+
+async def marked(pg: asyncpg.Pool) -> list[str]:
+    """The letters jobs' groups marked (consumer_positions), under way or interrupted."""
+    rows = await pg.fetch(
+        "SELECT DISTINCT consumer_group FROM consumer_positions"
+        " WHERE starts_with(consumer_group, $1) ORDER BY 1",
+        LETTERS_JOBS,
+    )
+    return [r["consumer_group"] for r in rows]
+
+
+async def killed() -> None:
+    raise asyncpg.PostgresConnectionError("PostgreSQL went away")
+
+
+async def interrupted(src: Sources, letters: list[str]) -> None:
+    """A letters job that marked itself (its letters' rows deleted), then stopped."""
+    stepped = Sources(src.settings, SteppedLog(src.log, "read", killed), pg=src.pg)
+    with pytest.raises(asyncpg.PostgresConnectionError):
+        await backfill_snapshotter.run_letters(stepped, letters, Meter(out=io.StringIO()))
+
+
+async def agrees(src: Sources, letters: list[str], finished: bool = True) -> None:
+    for lid in letters:
+        findings = await verify.verify_letter(src, lid)
+        assert all(f.ok for f in findings), [f.line() for f in findings if not f.ok]
+    if finished:
+        assert await verify.unfinished(src) == []
+        assert src.pg is not None
+        assert await src.pg.fetch("SELECT * FROM letters_jobs") == []
+
+
+@pytest.mark.parametrize("rerun", ["earlier", "later"])
+async def test_a_since_job_run_again_choosing_other_letters_finishes_the_interrupted_one(
+    settings: Settings,
+    log: Log,
+    clock: Clock,
+    pg: asyncpg.Pool,
+    serving: asyncio.Task[None],
+    caplog: pytest.LogCaptureFixture,
+    rerun: str,
+) -> None:
+    """`--since` the old letter's time chooses both letters, `--since` the new one's only the
+    new one: run again with the other instant, the job is another one, and the interrupted
+    one, finished first, no longer keeps the service paused."""
+    topic = settings.topic(Topic.LETTERS)
+    old, new = letters_apart(log, topic)
+    a, b = LetterScript(old), LetterScript(new)
+    early = clock.ms
+    await append(log, topic, [a.created(), a.comment("ann", "t1", "c1", "first")])
+    clock.advance(3600)
+    late = clock.ms
+    await append(log, topic, [b.created(), b.comment("bob", "t2", "c2", "second")])
+    pa, pb = log.partition_for(topic, old.encode()), log.partition_for(topic, new.encode())
+    await eventually(lambda: positions_are(pg, topic, {pa: 2, pb: 2}, serving), timeout=30)
+
+    src = Sources(settings, log, pg=pg)
+    first, again = (late, early) if rerun == "earlier" else (early, late)
+    chosen = await active_since(src, first)
+    assert chosen == ([new] if rerun == "earlier" else sorted([old, new]))
+    await interrupted(src, chosen)
+    # Logged while the job is marked: the service pauses, and folds it once the job is done.
+    await append(log, topic, [b.reply("carol", "t2", "c3", "third")])
+    await eventually(lambda: PAUSED in caplog.text, timeout=30)
+    assert "any backfill snapshotter --letters/--since, which finishes it first" in caplog.text
+
+    out = io.StringIO()
+    summary = await backfill(src, "snapshotter", since_ms=again, meter=Meter(out=out))
+    job = backfill_snapshotter.letters_group(chosen)
+    assert f"{FINISHING} ({job}" in out.getvalue(), out.getvalue()
+    assert await marked(pg) == []
+    assert summary.targets[0].startswith("snapshotter: ")
+
+    await append(log, topic, [a.resolve("ann", "t1"), b.resolve("bob", "t2")])
+    await eventually(lambda: positions_are(pg, topic, {pa: 3, pb: 4}, serving), timeout=30)
+    assert "snapshotter resuming" in caplog.text
+    await agrees(src, [old, new])
+
+
+async def test_a_job_whose_letters_reach_a_partition_it_did_not_mark_is_finished(
+    settings: Settings, log: Log, pg: asyncpg.Pool
+) -> None:
+    """The job left one letter to the snapshotter (no position on its partition yet); the
+    snapshotter then folded that partition (another instance of it, owning that partition only,
+    does not pause for the job), so the same command run again rebuilds that letter too: it
+    used to look for the job's position there (KeyError)."""
+    topic = settings.topic(Topic.LETTERS)
+    old, new = letters_apart(log, topic)
+    a, b = LetterScript(old), LetterScript(new)
+    await append(log, topic, [a.created(), a.comment("ann", "t1", "c1", "first")])
+    await snapshot_all(settings, log)  # the other partition holds nothing: no position there
+    await append(log, topic, [b.created(), b.comment("bob", "t2", "c2", "second")])
+    src = Sources(settings, log, pg=pg)
+    await interrupted(src, [old, new])
+    await snapshot_all(settings, log)  # the new letter's partition only: the other is at its end
+    assert len(await positions(pg, topic)) == 2
+
+    out = io.StringIO()
+    done = await backfill_snapshotter.run_letters(src, [old, new], Meter(out=out))
+    assert done == (4, [])  # each letter's two records, once
+    group = backfill_snapshotter.letters_group([old])  # the job was the old letter's alone
+    assert f"{FINISHING} ({group}" in out.getvalue(), out.getvalue()
+    assert await marked(pg) == []
+    await agrees(src, [old, new])
+
+
+async def test_a_job_marked_by_an_older_version_is_finished_or_named(
+    settings: Settings, log: Log, pg: asyncpg.Pool
+) -> None:
+    """An older version recorded no letters with its job, its group the hash of the letters
+    given: run again with the same letters it is finished (its letter left to the service,
+    whose partition the service has folded since, too: that used to be the KeyError); another
+    is named, with the reset that clears it."""
+    topic = settings.topic(Topic.LETTERS)
+    old, new = letters_apart(log, topic)
+    a, b = LetterScript(old), LetterScript(new)
+    await append(log, topic, [a.created(), a.comment("ann", "t1", "c1", "first")])
+    await snapshot_all(settings, log)
+    await append(log, topic, [b.created(), b.comment("bob", "t2", "c2", "second")])
+    src = Sources(settings, log, pg=pg)
+    await interrupted(src, [old, new])
+    group = backfill_snapshotter.letters_group([old, new])
+    # As an older version left it: no letters recorded, the letters given hashed.
+    await pg.execute("DELETE FROM letters_jobs")
+    await pg.execute(
+        "UPDATE consumer_positions SET consumer_group = $1 WHERE starts_with(consumer_group, $2)",
+        group,
+        LETTERS_JOBS,
+    )
+    await snapshot_all(settings, log)
+    other = f"{LETTERS_JOBS}0123456789ab"  # an older version's job of other letters
+    pb = log.partition_for(topic, new.encode())
+    await pg.execute(
+        "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+        " VALUES ($1, $2, $3, 0)",
+        other,
+        topic,
+        pb,
+    )
+
+    out = io.StringIO()
+    assert await backfill_snapshotter.run_letters(src, [old, new], Meter(out=out)) == (4, [])
+    said = out.getvalue().splitlines()
+    listed = ", ".join(sorted([old, new]))
+    assert [line for line in said if group in line] == [
+        f"{FINISHING} ({group}: 2 letters: {listed}) first"
+    ]
+    (named,) = [line for line in said if other in line]
+    assert f"on partitions [{pb}]" in named, named
+    assert "backfill snapshotter --from-beginning --reset" in named, named
+    assert await marked(pg) == [other]  # the reset's to clear
+    await agrees(src, [old, new], finished=False)
+
+
+async def test_a_run_waits_for_another_rather_than_finish_its_job(
+    settings: Settings, log: Log, pg: asyncpg.Pool, db: str
+) -> None:
+    """A job under way is marked as an interrupted one is: a second run waits for the first
+    (saying so) instead of folding that job beside it."""
+    topic = settings.topic(Topic.LETTERS)
+    old, new = letters_apart(log, topic)
+    a, b = LetterScript(old), LetterScript(new)
+    await append(log, topic, [a.created(), a.comment("ann", "t1", "c1", "first")])
+    await append(log, topic, [b.created(), b.comment("bob", "t2", "c2", "second")])
+    await snapshot_all(settings, log)
+    started, go = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        started.set()
+        await go.wait()
+
+    stepped = Sources(settings, SteppedLog(log, "read", held), pg=pg)
+    first = asyncio.create_task(backfill_snapshotter.run_letters(stepped, [old], Meter()))
+    await asyncio.wait_for(started.wait(), 30)
+    other_pg, out = await pool(db), io.StringIO()  # each run holds a connection for its lock
+    other_src = Sources(settings, log, pg=other_pg)
+    second = asyncio.create_task(backfill_snapshotter.run_letters(other_src, [new], Meter(out)))
+    try:
+        await eventually(lambda: "waiting for it to end" in out.getvalue(), timeout=30)
+        assert not second.done()
+        go.set()
+        assert await asyncio.wait_for(first, 30) == (2, [])
+        assert await asyncio.wait_for(second, 30) == (2, [])
+    finally:
+        for task in (first, second):
+            task.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+        await other_pg.close()
+    assert FINISHING not in out.getvalue()
+    assert await marked(pg) == []
+    await agrees(Sources(settings, log, pg=pg), [old, new])
+
+
+async def test_a_reset_deletes_the_jobs_letters_with_their_markers(
+    settings: Settings, log: Log, pg: asyncpg.Pool
+) -> None:
+    topic, s = settings.topic(Topic.LETTERS), LetterScript("L-reset")
+    await append(log, topic, [s.created()])
+    await snapshot_all(settings, log)
+    await interrupted(Sources(settings, log, pg=pg), ["L-reset"])
+    assert len(await pg.fetch("SELECT * FROM letters_jobs")) == 1
+    assert await backfill_snapshotter.reset(pg)
+    assert await marked(pg) == [] and await pg.fetch("SELECT * FROM letters_jobs") == []

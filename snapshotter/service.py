@@ -25,7 +25,7 @@ from schemas.settings import Settings
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.metrics import Metrics
 from snapshotter.migrate import migrate
-from snapshotter.store import StalePositionError, Store
+from snapshotter.store import RebuildUnderWay, StalePositionError, Store
 
 log = logging.getLogger(__name__)
 # Failures worth retrying from the stored positions; anything else is a bug and crashes.
@@ -140,13 +140,20 @@ class Owner:
                 log.warning("snapshotter could not save letter states on stopping: %r", exc)
 
     async def _run(self, partitions: Collection[int]) -> None:
-        delay = BACKOFF_S[0]
+        delay, refused = BACKOFF_S[0], False
         while True:
             before = dict(self.snapshotter.positions)
             try:
                 if await self._wait_for_rebuild(partitions):
                     delay = BACKOFF_S[0]
+                elif refused:  # the rebuild ended meanwhile, or is about to be seen: not a spin
+                    await asyncio.sleep(REBUILD_POLL_S)
+                refused = False
                 await self.snapshotter.run(partitions)
+            except RebuildUnderWay:
+                # Not a failure: a rebuild's marker refused the commit; the wait says so.
+                self.snapshotter.metrics.retries.labels(RebuildUnderWay.__name__).inc()
+                refused = True
             except Exception as exc:
                 if not retryable(exc):
                     if not self.failed.done():
@@ -181,7 +188,7 @@ class Owner:
                 said = under_way
             await asyncio.sleep(REBUILD_POLL_S)
         if said is not None:
-            log.info("snapshotter resuming: the rebuild of PostgreSQL ended")
+            log.info("snapshotter resuming: the rebuild it waited for ended")
         return said is not None
 
     async def _rebuild_under_way(self, partitions: Collection[int]) -> str | None:

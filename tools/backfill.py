@@ -47,7 +47,7 @@ class UnknownLetters(LookupError):
 # wipe's patterns: schemas.rebuilds.PROJECTOR_RUN), the snapshotter's a PostgreSQL session
 # advisory lock (gone with its connection: a killed run leaves nothing behind).
 RUN_LEASE_S = 30.0  # a killed (or paused: Ctrl-Z) run's lease lapses after this
-SNAPSHOTTER_LOCK = 0x5715_0B0F  # pg_advisory_lock key (snapshotter/migrate.py holds 0x5715_0C01)
+SNAPSHOTTER_LOCK = snapshotter.SNAPSHOTTER_LOCK  # letters runs hold it too
 WAIT_S = 1.0
 
 # Wall time outside the rebuilds worth a line of its own: opening and closing the log and the

@@ -17,8 +17,9 @@ partition the `snapshotter` group has no position on yet is left alone: that gro
 the partition from the log's start, the letter included. A job records its letters with its
 positions (`letters_jobs`), since its group (a hash) does not say which they were: a letters
 run first finishes every interrupted job from them (a `--since` run again later chooses other
-letters, so is another job). One letters run at a time (an advisory lock): a job under way is
-marked just as an interrupted one is.
+letters, so is another job). One snapshotter backfill run at a time, of letters or whole (an
+advisory lock): a job under way is marked just as an interrupted one is, and a whole run's
+store does not yield to its marker.
 """
 
 import contextlib
@@ -172,9 +173,13 @@ def letters_group(letters: Iterable[str]) -> str:
     return f"{LETTERS_JOBS}{digest}"
 
 
-# One letters run at a time: each finishes the jobs it finds marked, which must be interrupted
-# ones, not another run's under way (tools/backfill.py's whole runs hold 0x5715_0B0F).
-LETTERS_LOCK = 0x5715_0B1E
+# One snapshotter backfill run at a time, of whole logs (tools/backfill.py) and of letters
+# alike (pg_advisory_lock key; snapshotter/migrate.py holds 0x5715_0C01): a letters run finishes
+# the jobs it finds marked, which must be interrupted ones, not another run's under way; and a
+# whole run, whose store does not yield to a letters job's marker, would move the service's
+# position on the job's partitions past where the job folds up to (found by a reviewer: the
+# versions saved meanwhile were stored wrong).
+SNAPSHOTTER_LOCK = 0x5715_0B0F
 FINISHING = "snapshotter: finishing an interrupted --letters/--since job ({}: {}) first"
 UNRECORDED = (
     "snapshotter: an interrupted --letters/--since job ({} on partitions {}) was begun by an"
@@ -227,18 +232,18 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tup
 @contextlib.asynccontextmanager
 async def _letters_alone(src: Sources, meter: Meter) -> AsyncIterator[None]:
     async with src.pg.acquire() as conn:  # its release unlocks too (asyncpg's reset)
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LETTERS_LOCK):
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SNAPSHOTTER_LOCK):
             print(
-                "snapshotter: another backfill snapshotter --letters/--since run is under way:"
-                " waiting for it to end, then this one runs",
+                "snapshotter: another backfill snapshotter run is under way: waiting for it to"
+                " end, then this one runs",
                 file=meter.out,
                 flush=True,
             )
-            await conn.execute("SELECT pg_advisory_lock($1)", LETTERS_LOCK)
+            await conn.execute("SELECT pg_advisory_lock($1)", SNAPSHOTTER_LOCK)
         try:
             yield
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", LETTERS_LOCK)
+            await conn.execute("SELECT pg_advisory_unlock($1)", SNAPSHOTTER_LOCK)
 
 
 async def _jobs(src: Sources) -> list[Job]:

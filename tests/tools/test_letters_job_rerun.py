@@ -285,3 +285,46 @@ async def test_a_reset_deletes_the_jobs_letters_with_their_markers(
     assert len(await pg.fetch("SELECT * FROM letters_jobs")) == 1
     assert await backfill_snapshotter.reset(pg)
     assert await marked(pg) == [] and await pg.fetch("SELECT * FROM letters_jobs") == []
+
+
+async def test_a_whole_run_waits_for_a_letters_job_under_way(
+    settings: Settings, log: Log, pg: asyncpg.Pool, db: str
+) -> None:
+    """A plain `backfill snapshotter` beside a letters job (found by a reviewer) moved the
+    `snapshotter` group's position on the job's partition past the one the job folds up to,
+    folding the job's letter into rows being rebuilt: the versions saved meanwhile were stored
+    wrong (verify: state vector differs). Whole runs and letters runs now take turns."""
+    topic = settings.topic(Topic.LETTERS)
+    s = LetterScript("L-whole")
+    await append(log, topic, [s.created(), s.comment("ann", "t1", "c1", "first")])
+    await snapshot_all(settings, log)
+    started, go = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        started.set()
+        await go.wait()
+
+    stepped = Sources(settings, SteppedLog(log, "read", held), pg=pg)
+    job = asyncio.create_task(backfill_snapshotter.run_letters(stepped, ["L-whole"], Meter()))
+    await asyncio.wait_for(started.wait(), 30)
+    # Meanwhile the letter goes on: a version and a reply the whole run would fold at once.
+    await append(log, topic, [s.paragraph("ann", "Dear Sir,"), s.save("ann", "v1")])
+    await append(log, topic, [s.reply("bob", "t1", "c2", "second")])
+    other_pg, out = await pool(db), io.StringIO()
+    whole = asyncio.create_task(
+        backfill(Sources(settings, log, pg=other_pg), "snapshotter", meter=Meter(out))
+    )
+    try:
+        await eventually(lambda: "waiting for" in out.getvalue(), timeout=30)
+        assert not whole.done()
+        go.set()
+        await asyncio.wait_for(job, 30)
+        await asyncio.wait_for(whole, 30)
+    finally:
+        go.set()
+        for task in (job, whole):
+            task.cancel()
+        await asyncio.gather(job, whole, return_exceptions=True)
+        await other_pg.close()
+    assert await marked(pg) == []
+    await agrees(Sources(settings, log, pg=pg), ["L-whole"])

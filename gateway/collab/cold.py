@@ -102,8 +102,9 @@ async def threads(collab: Collab, letter_id: str, rebuilding: bool = False) -> l
     except LogError as exc:  # the partition's end, asked while the projector rebuilds
         raise log_unavailable() from exc
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        log.warning("comments of cold letter %s unreadable: %r", letter_id, exc)
+        collab.cold_reads.failed(log, "comments of cold letter %s unreadable: %r", letter_id, exc)
         raise _unavailable("comments unavailable (PostgreSQL)", RETRY_S) from exc
+    collab.cold_reads.recovered(log, "comments of cold letters readable again after %d failures")
     if rebuilt:
         raise _unavailable("comments are being rebuilt from the log", REBUILD_RETRY_S)
     if not caught_up:
@@ -181,7 +182,7 @@ async def settled(collab: Collab, letter_id: str, wait: bool = True) -> list[dic
             try:
                 at_pg = await _snapshotter_at(pg, topic, partition)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("snapshotter position unreadable: %r", exc)
+                collab.cold_reads.failed(log, "snapshotter position unreadable: %r", exc)
                 pg = None  # the projector may still catch up
             else:
                 if at_pg >= end:  # rows commit with the position: a later read has them

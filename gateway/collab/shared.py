@@ -36,6 +36,7 @@ from schemas.events import (
     UserRef,
 )
 from schemas.keys import ydoc_offset_key
+from schemas.outages import Outage
 
 COMMENTERS = frozenset({"editor", "commenter", "service"})
 CATCH_UP_S = 2.0  # how long a read waits for the projector before serving what it has
@@ -95,6 +96,9 @@ class Collab:
         # notifications we changed (comments, reads) within RECENT_APPENDS_S, pruned as it is
         # written (it grew on an instance nobody read notifications from)
         self._appended_at: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # PostgreSQL's reads for cold letters (gateway/collab/cold.py): one WARNING per outage,
+        # not one per request, and one INFO once they work again.
+        self.cold_reads = Outage()
 
     async def letter(self, claims: Claims, letter_id: str, comment: bool = False) -> LetterMeta:
         meta = await self.gateway.access.lookup(letter_id)

@@ -22,6 +22,20 @@ SNAPSHOTTER_RESET = ("snapshotter-reset", 0)
 # group's letters are in `letters_jobs` (not in versions before 2026-12-07), written and deleted
 # with its positions: the next letters run finishes an interrupted job from them.
 LETTERS_JOBS = f"{MARKER_GROUP}.letters."
+# The session advisory lock every `backfill snapshotter` run holds while it runs, of letters or
+# of the whole log (snapshotter/migrate.py holds 0x5715_0C01): gone with the run's connection,
+# so a marker left with nobody holding it is an interrupted run's.
+SNAPSHOTTER_LOCK = 0x5715_0B0F
+
+
+async def backfill_running(db: "Database") -> bool:
+    """Whether a `backfill snapshotter` run holds its lock now (one query on pg_locks)."""
+    found = await db.fetchval(
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
+        " AND objid = $1::bigint::oid AND objsubid = 1 AND granted",
+        SNAPSHOTTER_LOCK,
+    )
+    return found is not None
 
 
 class Database(Protocol):

@@ -21,6 +21,7 @@ from eventlog.group import Assignment, join_group
 from eventlog.records import Log
 from schemas.events import Topic
 from schemas.outages import Outage
+from schemas.rebuilds import backfill_running
 from schemas.settings import Settings
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.metrics import Metrics
@@ -203,12 +204,16 @@ class Owner:
         if not jobs:
             return None
         named = ", ".join(f"{group} on partitions {parts}" for group, parts in jobs.items())
+        if not await backfill_running(store.pool):  # nobody holds the backfills' lock
+            return (
+                f"a backfill snapshotter --letters/--since job ({named}) was interrupted: run"
+                " any backfill snapshotter --letters/--since (it finishes this one first) or"
+                " backfill snapshotter --from-beginning --reset; this snapshotter goes on from"
+                " its positions once that ends"
+            )
         return (
             f"a backfill snapshotter --letters/--since job ({named}) is rebuilding letters up"
-            " to this snapshotter's positions; it goes on from them once that ends (an"
-            " interrupted job: run it again to its end, or any backfill snapshotter"
-            " --letters/--since, which finishes it first; or backfill snapshotter"
-            " --from-beginning --reset)"
+            " to this snapshotter's positions; it goes on from them once that ends"
         )
 
     async def report_lag(self) -> None:

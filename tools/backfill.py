@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from projector.settings import ProjectorSettings
-from schemas.rebuilds import PROJECTOR_RUN
+from schemas.rebuilds import PROJECTOR_RUN, SNAPSHOTTER_LOCK
 from tools import backfill_locks as locks
 from tools import backfill_projector as projector
 from tools import backfill_snapshotter as snapshotter
@@ -47,7 +47,6 @@ class UnknownLetters(LookupError):
 # wipe's patterns: schemas.rebuilds.PROJECTOR_RUN), the snapshotter's a PostgreSQL session
 # advisory lock (gone with its connection: a killed run leaves nothing behind).
 RUN_LEASE_S = 30.0  # a killed (or paused: Ctrl-Z) run's lease lapses after this
-SNAPSHOTTER_LOCK = snapshotter.SNAPSHOTTER_LOCK  # letters runs hold it too
 WAIT_S = 1.0
 
 # Wall time outside the rebuilds worth a line of its own: opening and closing the log and the

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, SNAPSHOTTER_RESET
+from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, SNAPSHOTTER_LOCK, SNAPSHOTTER_RESET
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.fold import Folder
 from snapshotter.migrate import migrate
@@ -173,13 +173,12 @@ def letters_group(letters: Iterable[str]) -> str:
     return f"{LETTERS_JOBS}{digest}"
 
 
-# One snapshotter backfill run at a time, of whole logs (tools/backfill.py) and of letters
-# alike (pg_advisory_lock key; snapshotter/migrate.py holds 0x5715_0C01): a letters run finishes
-# the jobs it finds marked, which must be interrupted ones, not another run's under way; and a
-# whole run, whose store does not yield to a letters job's marker, would move the service's
-# position on the job's partitions past where the job folds up to (found by a reviewer: the
-# versions saved meanwhile were stored wrong).
-SNAPSHOTTER_LOCK = 0x5715_0B0F
+# One snapshotter backfill run at a time, of whole logs (tools/backfill.py) and of letters alike
+# (schemas.rebuilds.SNAPSHOTTER_LOCK): a letters run finishes the jobs it finds marked, which
+# must be interrupted ones, not another run's under way; and a whole run, whose store does not
+# yield to a letters job's marker, would move the service's position on the job's partitions
+# past where the job folds up to (found by a reviewer: the versions saved meanwhile were stored
+# wrong).
 FINISHING = "snapshotter: finishing an interrupted --letters/--since job ({}: {}) first"
 UNRECORDED = (
     "snapshotter: an interrupted --letters/--since job ({} on partitions {}) was begun by an"

@@ -146,7 +146,7 @@ async def test_a_since_job_run_again_choosing_other_letters_finishes_the_interru
     # Logged while the job is marked: the service pauses, and folds it once the job is done.
     await append(log, topic, [b.reply("carol", "t2", "c3", "third")])
     await eventually(lambda: PAUSED in caplog.text, timeout=30)
-    assert "any backfill snapshotter --letters/--since, which finishes it first" in caplog.text
+    assert "any backfill snapshotter --letters/--since (it finishes this one first)" in caplog.text
 
     out = io.StringIO()
     summary = await backfill(src, "snapshotter", since_ms=again, meter=Meter(out=out))

@@ -129,6 +129,7 @@ async def test_what_the_service_folds_during_a_letters_job_is_kept(
     assert PAUSED in caplog.text and "snapshotter resuming" in caplog.text
     # The refused commit is the pause, not a failure to restart from (it was said as one).
     assert "restarting from stored positions" not in caplog.text
+    assert "is rebuilding letters" in caplog.text and "was interrupted" not in caplog.text
 
 
 async def test_what_the_service_commits_as_a_letters_job_begins_is_rebuilt(
@@ -185,7 +186,8 @@ async def test_an_interrupted_letters_job_keeps_the_service_paused_and_says_so(
     group = backfill_snapshotter.letters_group([LETTER])
     message = said[0].getMessage()
     assert f"backfill snapshotter --letters/--since job ({group} on partitions [0])" in message
-    assert "an interrupted job: run it again to its end" in message
+    # Told from a job under way (the backfills' lock held): nobody holds it any more.
+    assert "was interrupted: run any backfill snapshotter --letters/--since" in message
     assert await position(pg, topic) == 2 and not serving.done()
 
     # Run again, it ends, and the service goes on from where it paused.

@@ -1,8 +1,9 @@
-"""Cancel (or Escape) while a version's save waits for this tab's own edits (offline: it can wait
-for hours) drops it: nothing is sent once the edits are in, the status line says "Not saved.",
-and the label is enabled again, its text kept; a later save works. Cancelling did close the
-form but the save went on, posted a few seconds after the browser was back online. Once the
-request is out Cancel cannot call it back, so it is disabled until the answer
+"""Cancel (or Escape, or the "Save version…" toggle closing the form) while a version's save
+waits for this tab's own edits (offline: it can wait for hours) drops it: nothing is sent once
+the edits are in, the status line says "Not saved.", and the label is enabled again, its text
+kept; a later save works. Cancelling (or the toggle) did close the form but the save went on,
+posted a few seconds after the browser was back online. Once the request is out it cannot be
+called back, so Cancel and the toggle are disabled until the answer
 (src/editor/save-version.ts).
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_save_version.py (the helpers
@@ -29,8 +30,18 @@ async def cancel_by_escape(page: Page) -> None:
     await page.keyboard.press("Escape")
 
 
+async def cancel_by_toggle(page: Page) -> None:
+    """The "Save version…" toggle closing the form: the same gesture (it closed it; the save
+    went on)."""
+    await page.click(TOGGLE)
+
+
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("cancel", [cancel_by_click, cancel_by_escape], ids=["click", "escape"])
+@pytest.mark.parametrize(
+    "cancel",
+    [cancel_by_click, cancel_by_escape, cancel_by_toggle],
+    ids=["click", "escape", "toggle"],
+)
 async def test_cancel_drops_a_save_waiting_for_this_tabs_edits(
     base_url: str, browser: Browser, cancel: Callable[[Page], Awaitable[None]]
 ) -> None:
@@ -74,8 +85,9 @@ async def test_cancel_drops_a_save_waiting_for_this_tabs_edits(
 async def test_cancel_is_disabled_while_the_save_request_is_out(
     base_url: str, browser: Browser
 ) -> None:
-    """A request sent cannot be called back: Cancel (and Escape) cannot pretend to. Saved with a
-    click, the form keeps the focus the disabled Save button had."""
+    """A request sent cannot be called back: Cancel, Escape and the "Save version…" toggle
+    cannot pretend to (the toggle is disabled too). Saved with a click, the form keeps the focus
+    the disabled Save button had."""
     letter = await post_letter(base_url, STACK_SECRET, "Sent")
     async with editor_page(base_url, browser, letter) as page:
         hold = Hold("POST")
@@ -87,6 +99,7 @@ async def test_cancel_is_disabled_while_the_save_request_is_out(
         status, cancel = page.locator(STATUS), page.get_by_role("button", name="Cancel")
         await expect(status).to_have_text("Saving…")
         await expect(cancel).to_be_disabled()
+        await expect(page.locator(TOGGLE)).to_be_disabled()
         await expect(page.locator(FORM)).to_be_focused()  # kept there, the label disabled
         await page.keyboard.press("Escape")
         await expect(page.locator(FORM)).to_be_visible()

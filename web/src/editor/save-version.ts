@@ -84,23 +84,33 @@ export function versionSaver(
   const status = h('p', { class: 'muted small save-version-status', role: 'status' })
   const line = statusLine(status)
 
+  let dropWait: (() => void) | null = null // the form closed while a save waits for this tab's edits
+  let sessionOver = false // setClosed
+  let out = false // sending
+  /** The request is out (or waiting out a 503 to be sent again by api.ts): it cannot be called
+   * back, so nothing that closes the form may pretend to: Cancel and the toggle are disabled. */
+  const sending = (on: boolean): void => {
+    out = cancel.disabled = on
+    toggle.disabled = out || sessionOver
+  }
   const show = (open: boolean): void => {
     form.hidden = !open
     toggle.setAttribute('aria-expanded', String(open))
     if (open) input.focus()
   }
-  toggle.addEventListener('click', () => show(form.hidden))
+  /** Cancel, Escape, or the toggle closing the form: one gesture. */
+  const close = (): void => {
+    show(false)
+    toggle.focus()
+    dropWait?.() // nothing sent yet: the save is dropped (a sent one cannot be: see `sending`)
+  }
+  toggle.addEventListener('click', () => (form.hidden ? show(true) : close()))
   let closedBySave = -Infinity // performance.now() of the last save that closed the form
   toggle.addEventListener('keydown', (event) => {
     const twice = event.timeStamp - closedBySave < REOPEN_GRACE_MS
     if (event.key === 'Enter' && (twice || event.repeat)) event.preventDefault() // no click
   })
-  let dropWait: (() => void) | null = null // Cancel while a save waits for this tab's edits
-  cancel.addEventListener('click', () => {
-    show(false)
-    toggle.focus()
-    dropWait?.() // nothing sent yet: the save is dropped (a sent one cannot be: Cancel is disabled)
-  })
+  cancel.addEventListener('click', close)
   // From the form too: it has the focus while the label is disabled. A disabled Cancel ignores it.
   form.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') cancel.click()
@@ -163,15 +173,14 @@ export function versionSaver(
     }
     const sentOnline = navigator.onLine
     line.note('Saving…')
-    // Sent (or waiting out a 503 to be sent again by api.ts): it cannot be called back now.
-    cancel.disabled = true
+    sending(true)
     try {
       // A 503 `log behind` (with Retry-After) wrote nothing: api.ts sends it again after the wait.
       await api.saveVersion(letterId, label, (seconds) =>
         line.note(`The server is busy; trying again in ${seconds} s.`),
       )
     } catch (error) {
-      cancel.disabled = false
+      sending(false)
       busy(false)
       const check = listed
         ? 'Look for it in the versions list before saving it again.'
@@ -184,7 +193,8 @@ export function versionSaver(
     }
     input.value = ''
     input.removeAttribute('aria-invalid')
-    input.disabled = cancel.disabled = false // the focus stays where it went: see below
+    input.disabled = false // the focus stays where it went: see below
+    sending(false)
     const inForm = form.contains(document.activeElement) || document.activeElement === document.body
     show(false)
     closedBySave = performance.now()
@@ -196,7 +206,8 @@ export function versionSaver(
   return {
     element: h('div', { class: 'save-version' }, toggle, form, status),
     setClosed(why) {
-      toggle.disabled = why !== null
+      sessionOver = why !== null
+      toggle.disabled = sessionOver || out // not enabled while a request is out
       if (why !== null) {
         show(false)
         giveUp?.() // its edits cannot reach the server now

@@ -205,11 +205,17 @@ class Owner:
             return None
         named = ", ".join(f"{group} on partitions {parts}" for group, parts in jobs.items())
         if not await backfill_running(store.pool):  # nobody holds the backfills' lock
+            # A job marked before its letters were recorded (letters_jobs) is finished only by
+            # its own letters given again.
+            finish = (
+                "run its command again with the same --letters"
+                if await store.unrecorded(jobs)
+                else "run any backfill snapshotter (it finishes this one first)"
+            )
             return (
-                f"a backfill snapshotter --letters/--since job ({named}) was interrupted: run"
-                " any backfill snapshotter --letters/--since (it finishes this one first) or"
-                " backfill snapshotter --from-beginning --reset; this snapshotter goes on from"
-                " its positions once that ends"
+                f"a backfill snapshotter --letters/--since job ({named}) was interrupted:"
+                f" {finish}, or backfill snapshotter --from-beginning --reset; this snapshotter"
+                " goes on from its positions once that ends"
             )
         return (
             f"a backfill snapshotter --letters/--since job ({named}) is rebuilding letters up"

@@ -89,6 +89,16 @@ class Store:
             jobs.setdefault(row["consumer_group"], []).append(row["partition"])
         return jobs
 
+    async def unrecorded(self, groups: Iterable[str]) -> set[str]:
+        """Those of the letters jobs `groups` whose letters are not in `letters_jobs`: marked by
+        a version before it, so no other run knows them (tools/backfill_snapshotter.py)."""
+        rows = await self.pool.fetch(
+            "SELECT g FROM unnest($1::text[]) AS g"
+            " WHERE NOT EXISTS (SELECT 1 FROM letters_jobs WHERE consumer_group = g)",
+            list(groups),
+        )
+        return {row["g"] for row in rows}
+
     async def close(self) -> None:
         await pg_quiet.forget(self.pool)
         await self.pool.close()

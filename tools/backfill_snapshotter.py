@@ -25,7 +25,7 @@ store does not yield to its marker.
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -35,6 +35,7 @@ from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.fold import Folder
 from snapshotter.migrate import migrate
 from snapshotter.store import StalePositionError, Store
+from tools.backfill_projector import BackfillError
 from tools.progress import Meter
 from tools.sources import Sources
 
@@ -111,8 +112,19 @@ async def _check_tables(pool: asyncpg.Pool) -> None:
 
 
 async def run_all(src: Sources, meter: Meter) -> int:
-    """Fold every partition up to its current end; returns events folded."""
+    """Fold every partition up to its current end, after finishing every interrupted letters
+    job (its store does not yield to their markers: it would fold their letters' new records
+    onto their part-rebuilt rows, found by a reviewer); returns events folded. Raises
+    BackfillError for a job an older version marked, which recorded no letters."""
     store = await prepare(src)
+    finished, _, left = await finish_interrupted(src, store, meter)
+    if left:
+        for job in left:
+            print(UNRECORDED.format(job.group, job.partitions), file=meter.out, flush=True)
+        raise BackfillError(
+            "snapshotter: not run beside an unfinished --letters/--since job (above): finish it"
+            " first"
+        )
     topic = src.letters_topic
     snapshotter = Snapshotter(src.settings, src.log, store)
     await snapshotter.resume()
@@ -121,7 +133,7 @@ async def run_all(src: Sources, meter: Meter) -> int:
     # No `between` text: the count moves only when a batch is folded, and only then is the
     # meter told (the projector's rebuild polls it), so a text for the wait would never show.
     meter.start("snapshotter", sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
-    done = 0
+    done = finished
     try:
         while True:
             try:
@@ -210,22 +222,33 @@ async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tup
         serving = await store.positions(GROUP, src.letters_topic)  # stays once stored (but a reset)
         waiting = [lid for lid in given if src.partition_of(lid) not in serving]
         wanted = [lid for lid in given if lid not in waiting]
-        done, finished = 0, set[str]()
-        for job in await _jobs(src):
-            chosen = (
-                job.letters if job.letters is not None else _adopted(job, wanted, given, wanted)
-            )
-            if chosen is None:
-                print(UNRECORDED.format(job.group, job.partitions), file=meter.out, flush=True)
-                continue
-            print(FINISHING.format(job.group, _listed(chosen)), file=meter.out, flush=True)
-            done += await _rebuild(src, store, job.group, chosen, meter)
-            finished.update(chosen)
+        done, finished, left = await finish_interrupted(src, store, meter, given, wanted)
+        for job in left:
+            print(UNRECORDED.format(job.group, job.partitions), file=meter.out, flush=True)
         # Those just finished are rebuilt up to where the service is, as this job would be.
         rest = [lid for lid in wanted if lid not in finished]
         if rest:
             done += await _rebuild(src, store, letters_group(rest), rest, meter)
     return done, waiting
+
+
+async def finish_interrupted(
+    src: Sources, store: Store, meter: Meter, given: Sequence[str] = (), wanted: Sequence[str] = ()
+) -> tuple[int, set[str], list[Job]]:
+    """Finish every letters job marked (interrupted: the caller holds SNAPSHOTTER_LOCK), one
+    line each; an older version's, which recorded no letters, only if its group is the hash of
+    `given` or `wanted` (this run's letters). Returns events folded, the letters rebuilt, and
+    the jobs left (an older version's this run cannot finish)."""
+    done, finished, left = 0, set[str](), []
+    for job in await _jobs(src):
+        chosen = job.letters if job.letters is not None else _adopted(job, wanted, given, wanted)
+        if chosen is None:
+            left.append(job)
+            continue
+        print(FINISHING.format(job.group, _listed(chosen)), file=meter.out, flush=True)
+        done += await _rebuild(src, store, job.group, chosen, meter)
+        finished.update(chosen)
+    return done, finished, left
 
 
 @contextlib.asynccontextmanager
@@ -257,7 +280,7 @@ async def _jobs(src: Sources) -> list[Job]:
     return [Job(r["consumer_group"], list(r["partitions"]), r["letters"]) for r in rows]
 
 
-def _adopted(job: Job, wanted: list[str], *candidates: list[str]) -> list[str] | None:
+def _adopted(job: Job, wanted: Sequence[str], *candidates: Sequence[str]) -> list[str] | None:
     """The letters of an older version's `job` if they are this run's: its group hashed the
     letters given (those of them on a partition it did not mark begin there now)."""
     for letters in candidates:

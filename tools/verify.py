@@ -152,14 +152,22 @@ async def unfinished(src: Sources) -> list[str]:
             MARKER_GROUP,
             LETTERS_JOBS,
         )
-        for group in sorted({row["consumer_group"] for row in rows}):
+        groups = sorted({row["consumer_group"] for row in rows})
+        # A letters job marked before `letters_jobs` recorded its letters: its own letters only.
+        unrecorded = set()
+        if await src.pg.fetchval("SELECT to_regclass('letters_jobs')"):
+            recorded = await src.pg.fetch("SELECT consumer_group FROM letters_jobs")
+            unrecorded = set(groups) - {row["consumer_group"] for row in recorded}
+        for group in groups:
             what, again = (
                 ("a reset", "run the same `steno-collab backfill snapshotter` command again")
                 if group == MARKER_GROUP
                 else (
                     "a rebuild of chosen letters",
-                    "run any `steno-collab backfill snapshotter --letters/--since` (it"
-                    " finishes this one first)",
+                    "run its `steno-collab backfill snapshotter --letters` command again with"
+                    " the same letters"
+                    if group in unrecorded
+                    else "run any `steno-collab backfill snapshotter` (it finishes this one first)",
                 )
             )
             found.append(

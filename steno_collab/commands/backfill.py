@@ -9,7 +9,8 @@ run (a bad argument, a letter id the log does not hold: nothing is written then,
 store, a table missing from PostgreSQL), 130 when interrupted. The snapshotter service may run
 meanwhile: it yields to a reset rebuild and to a --letters/--since one (pausing until it ends,
 then going on from where it paused; an interrupted one keeps it paused until the next
---letters/--since snapshotter backfill, which finishes it first, whatever letters it chooses),
+snapshotter backfill, which finishes it first, whatever it is for, but a reset, which supersedes
+it),
 and a plain backfill goes on from what it committed (README "Rebuilding and auditing").
 """
 
@@ -58,7 +59,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
             "--since: rebuild only those letters (--since picks the letters with records at or "
             "after the instant) from their whole history. The snapshotter service may keep "
             "running: it pauses during a --reset or a --letters/--since snapshotter backfill "
-            "(if interrupted, until it is run to its end: a --letters/--since run first "
+            "(if interrupted, until it is run to its end: every snapshotter run first "
             "finishes any interrupted one), then goes on from there. locks: "
             "restore the section locks the log says are held (after Redis lost them), never "
             "over a lock held now."

@@ -187,7 +187,7 @@ async def test_an_interrupted_letters_job_keeps_the_service_paused_and_says_so(
     message = said[0].getMessage()
     assert f"backfill snapshotter --letters/--since job ({group} on partitions [0])" in message
     # Told from a job under way (the backfills' lock held): nobody holds it any more.
-    assert "was interrupted: run any backfill snapshotter --letters/--since" in message
+    assert "was interrupted: run any backfill snapshotter (it finishes this one first)" in message
     assert await position(pg, topic) == 2 and not serving.done()
 
     # Run again, it ends, and the service goes on from where it paused.

@@ -34,7 +34,7 @@ def cold_collab(
     return stack.services(tmp_path, redis_db, dsn, options, partitions=2, max_comments_per_letter=5)
 
 
-async def _expired(c: Collab, lid: str) -> None:
+async def until_expired(c: Collab, lid: str) -> None:
     """Until the letter's live keys are gone (a clock, not an event: polled)."""
 
     async def gone() -> bool:
@@ -113,7 +113,7 @@ async def test_a_cold_letters_threads_are_read_from_postgresql(
         finally:
             await store.close()
 
-        await _expired(c, lid)
+        await until_expired(c, lid)
         _same_but_times(live, await cold.threads(c.gw.app.state.collab, lid))
         started = time.monotonic()
         _same_but_times(shown, await _ok(c, "GET", base))
@@ -153,7 +153,7 @@ async def test_without_postgresql_a_cold_letter_answers_503_and_mentions_stay(
         base = f"/v1/letters/{lid}/comments"
         new = {"body": "look", "anchor": {"from": 0, "to": 4}, "mentions": ["u2"]}
         made = await _ok(c, "POST", base, json=new)
-        await _expired(c, lid)
+        await until_expired(c, lid)
         r = await c.call("GET", base, user="u2")
         assert r.status_code == 503 and r.headers["Retry-After"], r.text  # not an empty list
         # u2's mention outlives the letter's keys, and can still be read.

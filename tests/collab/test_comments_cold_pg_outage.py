@@ -10,7 +10,7 @@ import pytest
 from gateway.collab import shared
 from snapshotter.migrate import migrate
 from steno_collab import embedded
-from tests.collab.test_comments_cold import TEXT, _expired, cold_collab
+from tests.collab.test_comments_cold import TEXT, cold_collab, until_expired
 from tests.support import own_postgres
 
 pytestmark = pytest.mark.timeout(120)
@@ -34,7 +34,7 @@ async def test_an_outage_under_cold_reads_is_one_warning_and_one_recovery(
             base = f"/v1/letters/{lid}/comments"
             made = await c.call("POST", base, json={"body": "look", "anchor": {"from": 0, "to": 4}})
             assert made.status_code == 201, made.text
-            await _expired(c, lid)  # its threads now read from PostgreSQL
+            await until_expired(c, lid)  # its threads now read from PostgreSQL
 
             port = pg.port
             await pg.stop()

@@ -52,7 +52,13 @@ async def test_a_service_failing_first_does_not_hide_the_dead_server(
         await log.close()
         await embedded.stop()
     assert code == 1
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    # Ours only: a Kafka client another test of this worker left retrying a broker it stopped
+    # logs aiokafka's ERRORs (once per 30 s: eventlog/kafka_quiet.py) whenever it likes.
+    errors = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and not r.name.startswith("aiokafka")
+    ]
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"embedded postgres (pid {pid}) exited unexpectedly: killed by")
     assert "last lines of" in errors[0]

@@ -117,7 +117,7 @@ async def run_all(src: Sources, meter: Meter) -> int:
     onto their part-rebuilt rows, found by a reviewer); returns events folded. Raises
     BackfillError for a job an older version marked, which recorded no letters."""
     store = await prepare(src)
-    finished, _, left = await finish_interrupted(src, store, meter)
+    done_first, _, left = await finish_interrupted(src, store, meter)
     if left:
         for job in left:
             print(UNRECORDED.format(job.group, job.partitions), file=meter.out, flush=True)
@@ -133,7 +133,7 @@ async def run_all(src: Sources, meter: Meter) -> int:
     # No `between` text: the count moves only when a batch is folded, and only then is the
     # meter told (the projector's rebuild polls it), so a text for the wait would never show.
     meter.start("snapshotter", sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
-    done = finished
+    done = done_first
     try:
         while True:
             try:

@@ -105,6 +105,23 @@ async def interrupted(src: Sources, letters: list[str]) -> None:
         await backfill_snapshotter.run_letters(stepped, letters, Meter(out=io.StringIO()))
 
 
+async def held_job(
+    settings: Settings, log: Log, pg: asyncpg.Pool, letters: list[str]
+) -> tuple[asyncio.Task[tuple[int, list[str]]], asyncio.Event]:
+    """A letters run held at its first log read (marked, its letters' rows deleted): its task,
+    and the event that lets it go on."""
+    started, go = asyncio.Event(), asyncio.Event()
+
+    async def held() -> None:
+        started.set()
+        await go.wait()
+
+    stepped = Sources(settings, SteppedLog(log, "read", held), pg=pg)
+    task = asyncio.create_task(backfill_snapshotter.run_letters(stepped, letters, Meter()))
+    await asyncio.wait_for(started.wait(), 30)
+    return task, go
+
+
 async def agrees(src: Sources, letters: list[str], finished: bool = True) -> None:
     for lid in letters:
         findings = await verify.verify_letter(src, lid)
@@ -248,15 +265,7 @@ async def test_a_run_waits_for_another_rather_than_finish_its_job(
     await append(log, topic, [a.created(), a.comment("ann", "t1", "c1", "first")])
     await append(log, topic, [b.created(), b.comment("bob", "t2", "c2", "second")])
     await snapshot_all(settings, log)
-    started, go = asyncio.Event(), asyncio.Event()
-
-    async def held() -> None:
-        started.set()
-        await go.wait()
-
-    stepped = Sources(settings, SteppedLog(log, "read", held), pg=pg)
-    first = asyncio.create_task(backfill_snapshotter.run_letters(stepped, [old], Meter()))
-    await asyncio.wait_for(started.wait(), 30)
+    first, go = await held_job(settings, log, pg, [old])
     other_pg, out = await pool(db), io.StringIO()  # each run holds a connection for its lock
     other_src = Sources(settings, log, pg=other_pg)
     second = asyncio.create_task(backfill_snapshotter.run_letters(other_src, [new], Meter(out)))
@@ -299,15 +308,7 @@ async def test_a_whole_run_waits_for_a_letters_job_under_way(
     s = LetterScript("L-whole")
     await append(log, topic, [s.created(), s.comment("ann", "t1", "c1", "first")])
     await snapshot_all(settings, log)
-    started, go = asyncio.Event(), asyncio.Event()
-
-    async def held() -> None:
-        started.set()
-        await go.wait()
-
-    stepped = Sources(settings, SteppedLog(log, "read", held), pg=pg)
-    job = asyncio.create_task(backfill_snapshotter.run_letters(stepped, ["L-whole"], Meter()))
-    await asyncio.wait_for(started.wait(), 30)
+    job, go = await held_job(settings, log, pg, ["L-whole"])
     # Meanwhile the letter goes on: a version and a reply the whole run would fold at once.
     await append(log, topic, [s.paragraph("ann", "Dear Sir,"), s.save("ann", "v1")])
     await append(log, topic, [s.reply("bob", "t1", "c2", "second")])

@@ -104,6 +104,16 @@ async def thread(pg: asyncpg.Pool) -> tuple[str | None, list[str]]:
     return status, [r["comment_id"] for r in rows]
 
 
+async def commented(
+    settings: Settings, log: Log, pg: asyncpg.Pool, serving: asyncio.Task[None]
+) -> tuple[str, LetterScript]:
+    """The letter created with a thread `t1`, folded by the service: its topic and script."""
+    topic, s = settings.topic(Topic.LETTERS), LetterScript(LETTER)
+    await append(log, topic, [s.created(), s.comment("ann", "t1", "c1", "first")])
+    await eventually(lambda: at(pg, topic, 2, serving), timeout=30)
+    return topic, s
+
+
 async def test_what_the_service_folds_during_a_letters_job_is_kept(
     settings: Settings,
     log: Log,
@@ -111,9 +121,7 @@ async def test_what_the_service_folds_during_a_letters_job_is_kept(
     serving: asyncio.Task[None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    topic, s = settings.topic(Topic.LETTERS), LetterScript(LETTER)
-    await append(log, topic, [s.created(), s.comment("ann", "t1", "c1", "first")])
-    await eventually(lambda: at(pg, topic, 2, serving), timeout=30)
+    topic, s = await commented(settings, log, pg, serving)
 
     async def reply_and_resolve() -> None:
         # Logged while the job is under way; the service folds them, or pauses first.
@@ -141,9 +149,7 @@ async def test_what_the_service_commits_as_a_letters_job_begins_is_rebuilt(
     """The job reads where the service is once it is marked: a commit made just before is
     folded by the job too (its rows were deleted with the letter's; the job used to read the
     position first, and fold only up to there)."""
-    topic, s = settings.topic(Topic.LETTERS), LetterScript(LETTER)
-    await append(log, topic, [s.created(), s.comment("ann", "t1", "c1", "first")])
-    await eventually(lambda: at(pg, topic, 2, serving), timeout=30)
+    topic, s = await commented(settings, log, pg, serving)
 
     async def reply() -> None:
         await append(log, topic, [s.reply("bob", "t1", "c2", "second")])
@@ -163,9 +169,7 @@ async def test_an_interrupted_letters_job_keeps_the_service_paused_and_says_so(
     serving: asyncio.Task[None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    topic, s = settings.topic(Topic.LETTERS), LetterScript(LETTER)
-    await append(log, topic, [s.created(), s.comment("ann", "t1", "c1", "first")])
-    await eventually(lambda: at(pg, topic, 2, serving), timeout=30)
+    topic, s = await commented(settings, log, pg, serving)
 
     started = asyncio.Event()
 

@@ -12,7 +12,7 @@ from eventlog import Log
 from schemas.settings import Settings
 from tests.tools.rest import auth, rest_client
 from tests.tools.scripted import LETTER
-from tests.tools.truncated import folded, log_kind
+from tests.tools.truncated import folded, log_kind, names_the_rebuild
 
 __all__ = ["folded", "log_kind"]  # the scripted letter folded into a database of its own
 pytestmark = pytest.mark.timeout(120)
@@ -21,13 +21,6 @@ BASE = f"/v1/letters/{LETTER}"
 
 async def _get(client: httpx.AsyncClient, settings: Settings, path: str) -> httpx.Response:
     return await client.get(f"{BASE}/{path}", headers=auth(settings))
-
-
-def _names_the_rebuild(answer: httpx.Response) -> None:
-    assert answer.status_code == 503, answer.text
-    detail = answer.json()["detail"]
-    assert f"backfill snapshotter --letters {LETTER}" in detail, detail
-    assert int(answer.headers["Retry-After"]) > 0
 
 
 async def test_a_version_removed_by_hand_is_503_naming_the_rebuild(
@@ -45,14 +38,14 @@ async def test_a_version_removed_by_hand_is_503_naming_the_rebuild(
                 "DELETE FROM letter_version WHERE letter_id = $1 AND version_number = 1", LETTER
             )
             for path in ("versions/1", "diff?from=1&to=2", "diff?from=2&to=1"):
-                _names_the_rebuild(await _get(client, folded, path))
+                names_the_rebuild(await _get(client, folded, path))
             assert (await _get(client, folded, "versions/2")).status_code == 200
             # ... and the whole table (no latest at all).
             await conn.execute("TRUNCATE letter_version")
         finally:
             await conn.close()
         for path in ("versions/1", "versions/2", "diff?from=2&to=1"):
-            _names_the_rebuild(await _get(client, folded, path))
+            names_the_rebuild(await _get(client, folded, path))
         # A number the state never counted is no version: 404, no false alarm.
         for path in ("versions/3", "versions/0", "versions/-1"):
             assert (await _get(client, folded, path)).status_code == 404, path

@@ -6,6 +6,7 @@ letter folded by the snapshotter into it). A test module uses the fixtures by im
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -13,7 +14,7 @@ from eventlog import Log
 from schemas.settings import Settings
 from snapshotter.migrate import migrate
 from tests.conftest import fresh_database
-from tests.tools.scripted import scripted
+from tests.tools.scripted import LETTER, scripted
 from tests.tools.snapshots import snapshot_all
 
 
@@ -43,3 +44,11 @@ async def folded(
         await migrate(settings.database_url)
         await snapshot_all(settings, log)
         yield settings
+
+
+def names_the_rebuild(answer: httpx.Response) -> None:
+    """A 503 naming the rebuild of the scripted letter's rows, with a Retry-After."""
+    assert answer.status_code == 503, answer.text
+    detail = answer.json()["detail"]
+    assert f"backfill snapshotter --letters {LETTER}" in detail, detail
+    assert int(answer.headers["Retry-After"]) > 0

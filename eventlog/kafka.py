@@ -241,7 +241,7 @@ class KafkaLog:
     async def _stop(self, client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
         try:
             with translated("closing", self._timeout_s):
-                await client.stop()
+                await stopped(client)
         except LogError as exc:  # closing the rest matters more than this one's error
             log.warning("closing a Kafka client failed: %s", exc)
 
@@ -351,8 +351,7 @@ class KafkaLog:
                     yield to_records(messages)
         finally:
             self._followers.discard(consumer)
-            if not self._closed:
-                await consumer.stop()
+            await stopped(consumer)  # at once if close() stopped it: its stop is idempotent
 
     async def start_offsets(self, topic: str) -> dict[int, int]:
         tps = [self._tp(topic, p) for p in range(self._count(topic))]
@@ -438,7 +437,7 @@ class KafkaLog:
         except BaseException:
             await asyncio.gather(starting, return_exceptions=True)
             await asyncio.sleep(0)  # see below: the consumer's coordinator must have run once
-            await client.stop()  # a half-started client still owns sockets and tasks
+            await stopped(client)  # a half-started client still owns sockets and tasks
             raise
         # Let the client's background tasks begin: aiokafka's consumer cannot be stopped
         # cleanly before its coordinator task has run once (it re-raises the cancellation).
@@ -462,7 +461,7 @@ class KafkaLog:
         with translated("starting a reader", self._timeout_s):
             await self._started(reader)
         if self._closed:  # close() ran meanwhile and could not see it
-            await reader.stop()
+            await stopped(reader)
             self._check_open()
         return reader
 
@@ -484,3 +483,23 @@ class KafkaLog:
     def _check_open(self) -> None:
         if self._closed:
             raise LogClosedError(f"Kafka log on {self._bootstrap} is closed")
+
+
+async def stopped(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """`client.stop()`, its connections and metadata task closed whatever the stop raised.
+
+    aiokafka 0.14's consumer stop marks itself stopped, then re-raises the cancellation of a
+    fetch it cancelled in its retry back-off (a broker down) or of a coordinator task that never
+    ran (aio-libs/aiokafka#647), before it closes its AIOKafkaClient: left open, that client
+    retries the broker for good, an ERROR every 30 s. Such a cancellation is swallowed here; the
+    caller's own is raised."""
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.debug("a Kafka client's stop raised a cancellation of its own tasks")
+    finally:
+        inner = client.client if isinstance(client, AIOKafkaProducer) else client._client
+        await inner.close()  # idempotent

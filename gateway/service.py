@@ -219,5 +219,5 @@ class Gateway:
             except Exception as exc:  # Redis down: the projector may reap our connections
                 outage.failed(log, "cannot refresh %s: %r", key, exc)
             else:
-                outage.recovered(log, "refreshing %s works again after %d failures", key)
+                outage.recovered(log, "refreshing %s works again after %s", key, unit="failure")
             await asyncio.sleep(ALIVE_EVERY_S)

@@ -51,6 +51,11 @@ FOLLOW_HEALTHY_S = 5.0
 class Projector:
     """One instance; `assigned`/`revoked` make it a group `RebalanceListener`."""
 
+    # Another writer moved a position of ours: in the service, a second projector folding our
+    # partitions (WARNING); in a backfill's (tools/backfill_projector.py), the service running
+    # beside it, which folds the same ones: expected, INFO.
+    moved_level = logging.WARNING
+
     def __init__(
         self,
         settings: Settings,
@@ -474,7 +479,9 @@ class Projector:
             elif value in ours:
                 logger.info("position of %s/%d is at %d: our unanswered commit landed", *tp, value)
             else:
-                logger.warning("position of %s/%d moved to %d by another writer", *tp, value)
+                logger.log(
+                    self.moved_level, "position of %s/%d moved to %d by another writer", *tp, value
+                )
         await self._take(actual)
         self._restart_followers()
 

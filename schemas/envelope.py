@@ -27,6 +27,7 @@ NAME_HEADER = "name"
 # (the snapshotter then takes the letter's next update for the content when its event id was
 # made within 5 s of the creation's: snapshotter/fold.py).
 INITIAL_HEADER = "initial"
+INITIAL_VALUE = b"1"  # its one value: another is no mark
 MAX_KEY_BYTES = 256
 
 

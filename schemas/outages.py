@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from schemas.wording import counted
+
 
 class Outage:
     """The failures in a row of one dependency, since it last worked."""
@@ -37,12 +39,16 @@ class Outage:
         failures, self.failures = self.failures, 0
         return failures
 
-    def recovered(self, logger: logging.Logger, msg: str, *args: object) -> int:
+    def recovered(
+        self, logger: logging.Logger, msg: str, *args: object, unit: str | None = None
+    ) -> int:
         """End the outage, if any, with one INFO line: `msg % (*args, failures)` (so `msg` ends
-        with the count's `%d`). Returns the failures (0: none, and nothing is logged)."""
+        with the count's `%d`), or, given `unit` ("failure"), `msg % (*args, counted(failures,
+        unit))` ("1 failure", "3 failures": `msg` ends with `%s`). Returns the failures (0:
+        none, and nothing is logged)."""
         failures = self.over()
         if failures:
-            logger.info(msg, *args, failures)
+            logger.info(msg, *args, failures if unit is None else counted(failures, unit))
         return failures
 
 

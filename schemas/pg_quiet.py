@@ -127,15 +127,38 @@ class _FloorRetries(logging.Filter):
         return False
 
 
+# asyncpg's own (private) name for a pool's upkeep task (asyncpg/pool.py, 0.32). Its public API
+# tells no task's pool (`create_pool(connect=...)` would, but our pools are made elsewhere), so
+# `watch` checks the name: renamed, no record would match and asyncpg's tracebacks would be back
+# in operators' logs with nothing saying why. A WARNING, not a refusal: the service works.
+_UPKEEP_TASK = "_maintenance_task"
+_unnamed_told: set[type] = set()
+
+
+def upkeep_task_named(cls: type) -> bool:
+    """Whether asyncpg's pool class `cls` still names its upkeep task `_UPKEEP_TASK`; if not,
+    says so once per class (a WARNING naming the file to update)."""
+    if hasattr(cls, _UPKEEP_TASK):
+        return True
+    if cls not in _unnamed_told:
+        _unnamed_told.add(cls)
+        log.warning(
+            "asyncpg %s's %s has no %s (its floor-retry task): a PostgreSQL outage is logged as"
+            " asyncpg logs it (a traceback per retry); update schemas/pg_quiet.py for this asyncpg",
+            asyncpg.__version__,
+            cls.__qualname__,
+            _UPKEEP_TASK,
+        )
+    return False
+
+
 def _pool_of(task: asyncio.Task[object] | None) -> tuple[_Server, str] | None:
     """The server and DSN of the watched pool whose upkeep task `task` is."""
     if task is None:
         return None
     for server in _SERVERS.values():
         for pool, dsn in server.pools.values():
-            # asyncpg's own name for the upkeep task's handle (asyncpg/pool.py): if a release
-            # renames it, no pool matches and its records pass as they are.
-            if getattr(pool, "_maintenance_task", None) is task:
+            if getattr(pool, _UPKEEP_TASK, None) is task:
                 return server, dsn
     return None
 
@@ -146,6 +169,7 @@ _FILTER = _FloorRetries()
 def watch(pool: asyncpg.Pool, dsn: str) -> asyncpg.Pool:
     """`pool` (of `dsn`), its floor retries quiet and its server's outage told once; returns
     it. `forget` it on closing."""
+    upkeep_task_named(type(pool))
     where = address_of(dsn) or "(default address)"
     server = _SERVERS.setdefault(where, _Server(where))
     server.open_pools()

@@ -3,6 +3,8 @@ rows in PostgreSQL's `consumer_positions`, written by the backfill tools
 (tools/backfill_snapshotter.py), and marker keys in Redis, written by the projector's reset and
 its replays (tools/backfill_projector.py, projector/store.py); read by whoever serves them."""
 
+import hashlib
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from schemas.events import SNAPSHOTTER_GROUP
@@ -26,22 +28,54 @@ LETTERS_JOBS = f"{MARKER_GROUP}.letters."
 # of the whole log (snapshotter/migrate.py holds 0x5715_0C01): gone with the run's connection,
 # so a marker left with nobody holding it is an interrupted run's.
 SNAPSHOTTER_LOCK = 0x5715_0B0F
+# The first key of the session advisory lock (two-key form, the second `job_key`) a run holds
+# while it folds one letters job, taken before it marks the job and let go after it deletes
+# the job's positions: BEGUN by the run that began the job, FINISHING by a later run finishing
+# an interrupted one. The service's pause says which (snapshotter/service.py): the backfills'
+# lock alone does not tell the job folded from one that waits (found by a reviewer: a job being
+# finished by a whole run was said to be "rebuilding" as if its own run were).
+JOB_BEGUN, JOB_FINISHING = 0x5715_0B10, 0x5715_0B11
+# pg_locks lists advisory locks of every database of the server: only this one's count.
+_HERE = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 
 
 async def backfill_running(db: "Database") -> bool:
     """Whether a `backfill snapshotter` run holds its lock now (one query on pg_locks)."""
     found = await db.fetchval(
         "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
-        " AND objid = $1::bigint::oid AND objsubid = 1 AND granted",
+        f" AND objid = $1::bigint::oid AND objsubid = 1 AND granted AND {_HERE}",
         SNAPSHOTTER_LOCK,
     )
     return found is not None
+
+
+def job_key(group: str) -> int:
+    """The second key of a letters job's lock: its group (a hash already) as a positive int4."""
+    return int(hashlib.sha1(group.encode()).hexdigest()[:8], 16) & 0x7FFF_FFFF
+
+
+async def jobs_folded(db: "Database", groups: Iterable[str]) -> dict[str, str]:
+    """Of the letters jobs `groups`, those a run folds now: group -> "begun" (by the run that
+    began it: JOB_BEGUN) or "finishing" (by a later run: JOB_FINISHING); one query on pg_locks."""
+    keys = {job_key(group): group for group in groups}
+    rows = await db.fetch(
+        "SELECT classid::bigint AS kind, objid::bigint AS job FROM pg_locks"
+        " WHERE locktype = 'advisory' AND objsubid = 2 AND granted"
+        " AND classid::bigint = ANY($1::bigint[]) AND objid::bigint = ANY($2::bigint[])"
+        f" AND {_HERE}",
+        [JOB_BEGUN, JOB_FINISHING],
+        list(keys),
+    )
+    kinds = {JOB_BEGUN: "begun", JOB_FINISHING: "finishing"}
+    return {keys[row["job"]]: kinds[row["kind"]] for row in rows}
 
 
 class Database(Protocol):
     """An asyncpg pool or connection."""
 
     async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+    async def fetch(self, query: str, *args: Any) -> Any: ...
 
 
 async def snapshotter_position(db: Database, topic: str, partition: int) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from eventlog.records import Record
 from schemas import events as ev
-from schemas.envelope import INITIAL_HEADER, Event, EventDecodeError, decode_record
+from schemas.envelope import INITIAL_HEADER, INITIAL_VALUE, Event, EventDecodeError, decode_record
 from schemas.ids import uuid7_ms
 from schemas.quarantine import PASSTHROUGH, QuarantinedRecord
 from schemas.settings import Settings
@@ -596,8 +596,10 @@ def _row(
 
 
 def _marked(record: Record) -> bool:
-    """Whether `record` is marked as one of a letter's creation (INITIAL_HEADER)."""
-    return any(name == INITIAL_HEADER for name, _ in record.headers)
+    """Whether `record` is marked as one of a letter's creation (INITIAL_HEADER, value 1)."""
+    # Another value is no mark: a record so headed (written past the gateway) neither makes an
+    # update the content nor turns off the guess.
+    return any(n == INITIAL_HEADER and v == INITIAL_VALUE for n, v in record.headers)
 
 
 def _created_with(state: LetterState, record: Record) -> bool:

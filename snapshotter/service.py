@@ -21,7 +21,7 @@ from eventlog.group import Assignment, join_group
 from eventlog.records import Log
 from schemas.events import Topic
 from schemas.outages import Outage
-from schemas.rebuilds import backfill_running
+from schemas.rebuilds import backfill_running, jobs_folded
 from schemas.settings import Settings
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.metrics import Metrics
@@ -57,6 +57,46 @@ def retryable(exc: Exception) -> bool:
         asyncpg.InterfaceError,
         asyncpg.InternalClientError,
     )
+
+
+# What the pause says of a letters job in each state (`_job_state`), in this order.
+_JOB_STATES = (
+    ("begun", "is rebuilding letters up to this snapshotter's positions"),
+    (
+        "finishing",
+        "was interrupted, and a later backfill snapshotter run is finishing it, rebuilding its"
+        " letters up to this snapshotter's positions",
+    ),
+    (
+        "queued",
+        "was interrupted: the backfill snapshotter run under way finishes it before its own work"
+        " (a reset supersedes it)",
+    ),
+    (
+        "interrupted",
+        "was interrupted: run any backfill snapshotter (it finishes this one first), or"
+        " backfill snapshotter --from-beginning --reset",
+    ),
+    (
+        # Marked before its letters were recorded (letters_jobs): finished only by its own
+        # letters given again, whether a run is under way or not.
+        "unrecorded",
+        "was interrupted: run its command again with the same --letters, or backfill"
+        " snapshotter --from-beginning --reset",
+    ),
+)
+
+
+def _job_state(group: str, folded: dict[str, str], unrecorded: set[str], running: bool) -> str:
+    """`folded`: schemas.rebuilds.jobs_folded's; `running`: a run holds the backfills' lock."""
+    if group in folded:
+        return folded[group]
+    if group in unrecorded:
+        return "unrecorded"
+    # Every run finishes the interrupted jobs that recorded their letters before its own work
+    # (tools/backfill_snapshotter.py); a job is marked only under the lock, so one not folded
+    # while a run holds it is one that run has yet to reach.
+    return "queued" if running else "interrupted"
 
 
 async def serve(
@@ -175,7 +215,7 @@ class Owner:
                 delay = min(delay * 2, BACKOFF_S[1])
 
     def _committed_again(self) -> None:
-        self._restarts.recovered(log, "snapshotter working again after %d restarts")
+        self._restarts.recovered(log, "snapshotter working again after %s", unit="restart")
 
     async def _wait_for_rebuild(self, partitions: Collection[int]) -> bool:
         """Wait while a reset rebuild owns the positions, or a letters job one of `partitions`'
@@ -203,24 +243,21 @@ class Owner:
         jobs = await store.letters_jobs(self.snapshotter.topic, partitions)
         if not jobs:
             return None
-        named = ", ".join(f"{group} on partitions {parts}" for group, parts in jobs.items())
-        if not await backfill_running(store.pool):  # nobody holds the backfills' lock
-            # A job marked before its letters were recorded (letters_jobs) is finished only by
-            # its own letters given again.
-            finish = (
-                "run its command again with the same --letters"
-                if await store.unrecorded(jobs)
-                else "run any backfill snapshotter (it finishes this one first)"
-            )
-            return (
-                f"a backfill snapshotter --letters/--since job ({named}) was interrupted:"
-                f" {finish}, or backfill snapshotter --from-beginning --reset; this snapshotter"
-                " goes on from its positions once that ends"
-            )
-        return (
-            f"a backfill snapshotter --letters/--since job ({named}) is rebuilding letters up"
-            " to this snapshotter's positions; it goes on from them once that ends"
-        )
+        # Each job as it stands: folded by the run that began it, or by a later run finishing
+        # it; else interrupted (the backfills' lock alone, held by another run, said the jobs
+        # it had not reached yet were "rebuilding").
+        folded = await jobs_folded(store.pool, jobs)
+        idle = [group for group in jobs if group not in folded]
+        unrecorded = await store.unrecorded(idle) if idle else set()
+        running = bool(idle) and await backfill_running(store.pool)
+        said = []
+        for kind, wording in _JOB_STATES:
+            groups = [g for g in jobs if _job_state(g, folded, unrecorded, running) == kind]
+            if groups:
+                named = ", ".join(f"{group} on partitions {jobs[group]}" for group in groups)
+                said.append(f"a backfill snapshotter --letters/--since job ({named}) {wording}")
+        ends = "that ends" if len(said) == 1 else "those end"
+        return f"{'; '.join(said)}; this snapshotter goes on from its positions once {ends}"
 
     async def report_lag(self) -> None:
         """Every `LAG_INTERVAL_S`: the log's end less the committed position of each partition

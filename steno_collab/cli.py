@@ -5,7 +5,9 @@ import sys
 try:  # pydantic and the settings: ~0.2 s before `main`, in which a Ctrl-C was a traceback
     import argparse
     import importlib
+    import os
     from collections.abc import Sequence
+    from pathlib import Path
 
     from eventlog.errors import LogConfigError
     from projector.settings import ProjectorSettings
@@ -19,6 +21,10 @@ COMMANDS: list[str] = [
     "replay", "history", "diff", "verify", "backfill", "backup",
 ]  # fmt: skip
 
+# The commands that find the embedded log and servers in the data dir, as a running `dev`'s:
+# each takes `--data-dir` (as `dev` and `backup` do), passed on as STENO_DATA_DIR.
+DATA_DIR_TOOLS = ("replay", "history", "diff", "verify", "backfill", "migrate")
+
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser for `argv`: only its command's module is imported when it names one (the
@@ -31,6 +37,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     words = [] if argv is None else list(argv)
     for name in [words[0]] if words and words[0] in COMMANDS else COMMANDS:
         importlib.import_module(f"steno_collab.commands.{name}").add_parser(sub)
+    for name, command in sub.choices.items():
+        if name in DATA_DIR_TOOLS:
+            command.add_argument(
+                "--data-dir",
+                type=Path,
+                dest="tool_data_dir",
+                metavar="DIR",
+                help="the data dir `steno-collab dev` runs on (overrides STENO_DATA_DIR;"
+                " default .steno)",
+            )
     return parser
 
 
@@ -40,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args = build_parser(argv).parse_args(argv)
     except KeyboardInterrupt:  # Ctrl-C meanwhile: the status of an interrupt, no traceback
         sys.exit(130)
+    if (data_dir := getattr(args, "tool_data_dir", None)) is not None:
+        os.environ["STENO_DATA_DIR"] = str(data_dir)  # read by the command's Settings()
     models = (Settings, ProjectorSettings)  # a setting of either: one line each, status 2
     exit_refusing(
         f"steno-collab {args.command}", lambda: args.func(args), models, (LogConfigError,)

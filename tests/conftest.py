@@ -9,6 +9,8 @@ Per-test isolation: `redis_db` (URL of a fresh, empty Redis database number) and
 `Settings` with a per-test data dir and the session's Redis/PostgreSQL URLs.
 
 All of them run as children with PR_SET_PDEATHSIG: nothing survives the test session.
+A test (or a wider fixture) that leaves an aiokafka client open fails at its teardown
+(tests/kafka_clients.py).
 """
 
 import gc
@@ -19,7 +21,7 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import redis.asyncio as aioredis
 from schemas.settings import Settings
 from steno_collab.embedded import on_a_free_port, package_dir
 from steno_collab.processes import Supervised, spawn, wait_ready
+from tests import kafka_clients
 from tests.stoppable_redis import StoppableRedis
 from tests.support import free_port, listens, own_services
 
@@ -40,6 +43,8 @@ from tests.support import free_port, listens, own_services
 # unless a test gives a port.
 os.environ.setdefault("STENO_PROJECTOR_METRICS_PORT", "0")
 os.environ.setdefault("STENO_SNAPSHOTTER_METRICS_PORT", "0")
+
+kafka_clients.track()
 
 REDIS_DATABASES = 256  # redis_db hands out database numbers round-robin
 _redis_db_numbers = itertools.cycle(range(1, REDIS_DATABASES))
@@ -232,3 +237,45 @@ def _collect_kafka_orphans(request: pytest.FixtureRequest) -> Iterator[None]:
         # aiokafka's clients are cyclic garbage: an unclosed connection among them must warn
         # (an error) in the test that left it, not in whichever test the collector runs in.
         gc.collect()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    kafka_clients.owners.append(item)  # the clients made during it are its own
+    try:
+        return (yield)
+    finally:
+        kafka_clients.owners.remove(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any],
+) -> Generator[None, object, object]:
+    if fixturedef.scope == "function":
+        return (yield)
+    kafka_clients.owners.append(fixturedef)  # they outlive the test: checked at its end
+    try:
+        return (yield)
+    finally:
+        kafka_clients.owners.remove(fixturedef)
+
+
+def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[Any]) -> None:
+    if fixturedef.scope != "function":
+        _fail_on_open_clients(f"fixture {fixturedef.argname}", fixturedef)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    # After the fixtures' teardown: what a fixture closes on its way out is not a leak.
+    try:
+        return (yield)
+    finally:
+        _fail_on_open_clients(item.nodeid, item)
+
+
+def _fail_on_open_clients(who: str, owner: object) -> None:
+    left = kafka_clients.left_open(owner)
+    if left:
+        pytest.fail(f"{who} left {len(left)} aiokafka client(s) open: " + "; ".join(left))

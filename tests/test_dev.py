@@ -3,10 +3,8 @@
 import asyncio
 import json
 import os
-import re
 import signal
 import socket
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,10 +17,9 @@ from eventlog.records import Log
 from schemas.settings import Settings
 from steno_collab.commands import dev
 from steno_collab.services import bind
+from tests.dev_cli import DEV, banner_url, read_banner
+from tests.pids import processes_in
 from tests.support import free_port
-from tests.test_embedded import processes_in
-
-DEV = [sys.executable, "-c", "from steno_collab.cli import main; main()", "dev"]
 
 
 async def start_dev(data_dir: Path, port: int | None = None) -> asyncio.subprocess.Process:
@@ -37,25 +34,6 @@ async def start_dev(data_dir: Path, port: int | None = None) -> asyncio.subproce
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )
-
-
-async def read_banner(proc: asyncio.subprocess.Process) -> str:
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while not lines or "Press Ctrl-C" not in lines[-1]:
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)
-        if not line:
-            assert proc.stderr is not None
-            err = (await proc.stderr.read()).decode()
-            raise AssertionError(f"dev exited early: {lines} {err}")
-        lines.append(line.decode())
-    return "".join(lines)
-
-
-def banner_url(banner: str, store: str) -> str:
-    found = re.search(rf"{store} +(\S+)", banner)
-    assert found is not None, banner
-    return found.group(1)
 
 
 def listing(directory: Path) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_dev import DEV, read_banner
+from tests.dev_cli import DEV, read_banner
 
 
 async def test_the_banner_names_the_port_bound_for_port_zero(

@@ -9,8 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from tests.pids import processes_in
 from tests.support import eventually, free_port
-from tests.test_embedded import processes_in
 
 DEV = [sys.executable, "-c", "from steno_collab.cli import main; main()", "dev"]
 

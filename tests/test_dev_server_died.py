@@ -11,9 +11,9 @@ import httpx
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
+from tests.dev_cli import DEV, banner_url, read_banner
+from tests.pids import processes_in
 from tests.support import eventually, free_port, gateway_ready
-from tests.test_dev import DEV, banner_url, read_banner
-from tests.test_embedded import processes_in
 
 
 async def test_dev_exits_1_when_its_embedded_redis_is_killed(service_tmp: Path) -> None:

@@ -14,22 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from steno_collab.embedded import DataDirLocked, EmbeddedServices, ServerDied, package_dir
+from tests.pids import processes_in
 from tests.support import eventually, free_port
-
-
-def processes_in(directory: Path) -> list[int]:
-    """Pids of processes whose working directory is inside `directory` (the servers chdir there)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = Path(os.readlink(entry / "cwd"))
-        except OSError:
-            continue
-        if cwd.is_relative_to(directory.resolve()):
-            found.append(int(entry.name))
-    return found
 
 
 def port_is_free(port: int) -> bool:

@@ -6,7 +6,8 @@ Whole projections (default) run each consumer's own code from its stored positio
 optional reset into fresh state. `letters` (or `since_ms`, which picks the letters with records
 at or after that instant) rebuilds only those letters from their full history; ids the log
 does not hold are refused before anything is written. Every mode is idempotent and resumable:
-positions are stored with the state they produced.
+positions are stored with the state they produced; a whole `all --reset` marks its projector
+phase done (ALL_RESET), so that its rerun does not reset Redis again.
 """
 
 import asyncio
@@ -18,8 +19,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from projector.settings import ProjectorSettings
-from schemas.rebuilds import PROJECTOR_RUN, SNAPSHOTTER_LOCK
+from schemas.rebuilds import MARKER_GROUP, PROJECTOR_RUN, SNAPSHOTTER_LOCK
 from tools import backfill_locks as locks
 from tools import backfill_projector as projector
 from tools import backfill_snapshotter as snapshotter
@@ -58,26 +61,47 @@ OVERHEAD_S = 1.0
 class Summary:
     """The lines `backfill` prints when done. Read after the command closed its log and stores
     (steno_collab/commands/backfill.py), `lines` ends with the wall time since `started` (the
-    command's start, else the backfill's) when it exceeds the rebuilds' own by `OVERHEAD_S`."""
+    command's start, else the backfill's) when it exceeds the rebuilds' own (and their waits
+    for other runs) by `OVERHEAD_S`, or when a target waited."""
 
     started: float = field(default_factory=time.monotonic)
     clock: Callable[[], float] = time.monotonic
     targets: list[str] = field(default_factory=list)
     seconds: float = 0.0  # the targets' own time
+    waited: float = 0.0  # the targets' waits for another backfill run, not in `seconds`
 
     @property
     def lines(self) -> list[str]:
         wall = self.clock() - self.started
-        if wall - self.seconds < OVERHEAD_S:
+        rest = wall - self.seconds - self.waited
+        if rest < OVERHEAD_S and not self.waited:
             return list(self.targets)
-        rest = wall - self.seconds
-        return [*self.targets, f"in all: {wall:.1f} s wall time ({rest:.1f} s of it outside the"
-                " rebuilds: opening and closing the log and stores, checks)"]  # fmt: skip
+        parts = (
+            [f"{self.waited:.1f} s of it waiting for another backfill run"] if self.waited else []
+        )
+        if rest >= OVERHEAD_S:
+            of_it = " " if parts else " of it "
+            parts.append(f"{rest:.1f} s{of_it}outside the rebuilds: opening and closing the log"
+                         " and stores, checks")  # fmt: skip
+        return [*self.targets, f"in all: {wall:.1f} s wall time ({', '.join(parts)})"]
 
-    def add(self, target: str, count: int, unit: str, seconds: float, note: str = "") -> None:
+    def add(
+        self,
+        target: str,
+        count: int,
+        unit: str,
+        seconds: float,
+        note: str = "",
+        waited: float = 0.0,
+    ) -> None:
+        """`waited`: seconds the target waited for another run before its `seconds` began."""
         rate = f", {count / seconds:,.0f} {unit}/s" if seconds > 0 and count else ""
-        self.targets.append(f"{target}: {count:,} {unit} in {seconds:.1f} s{rate}{note}")
+        if waited:  # the time and rate are its own work's: the wait said apart
+            note += f" (after waiting {waited:.1f} s for another backfill run: not in this time)"
+        noun = unit.removesuffix("s") if count == 1 else unit  # "1 letter", "1 event"
+        self.targets.append(f"{target}: {count:,} {noun} in {seconds:.1f} s{rate}{note}")
         self.seconds += seconds
+        self.waited += waited
 
 
 async def backfill(
@@ -103,6 +127,9 @@ async def backfill(
             summary.targets.append("no letter has records at or after that instant: nothing to do")
             return summary
     some = chosen if since_ms is not None or letters else None
+    whole_reset = target == "all" and reset and some is None
+    if whole_reset:  # its progress marker's table (a table missing: said before any wipe)
+        await snapshotter.prepare(src)
     locks_line = ""
     if target in ("locks", "all"):  # first: their TTLs run out while the projections rebuild
         began = time.monotonic()
@@ -111,7 +138,7 @@ async def backfill(
         summary.seconds += took
         locks_line = counts.line(took)
     if target in ("projector", "all"):
-        await _projector(src, reset, some, meter, summary, projector_options, workers)
+        await _projector(src, reset, some, meter, summary, projector_options, workers, whole_reset)
     if target in ("snapshotter", "all"):
         await _snapshotter(src, reset, some, meter, summary)
     if locks_line:
@@ -136,7 +163,9 @@ async def _projector(
     summary: Summary,
     options: ProjectorSettings | None,
     workers: int,
+    whole_reset: bool = False,
 ) -> None:
+    """`whole_reset`: a phase of `all --reset` (whole), which marks itself done (ALL_RESET)."""
     assert src.redis is not None
     started = time.monotonic()
     if chosen is not None:
@@ -145,36 +174,88 @@ async def _projector(
         return
     async with _projector_alone(src, meter) as (waited, held):
         note = _waited(waited)
-        if reset:
+        # The projector's marker gone: its reset (and rebuild) finished, a wipe now would be a
+        # second one. There: the reset resumes as its own rerun would.
+        again = whole_reset and await _all_reset_marked(src.pg)
+        if again and await src.redis.get(projector.RESET_MARKER) is None:
+            note += ALL_RESUMED
+        elif reset:
             done = await projector.reset(src.redis, held)
             note += " (after a reset)" if done else " (reset resumed)"
         count = await projector.run_all(src, meter, options, workers, held)
+        if whole_reset:
+            await _mark_all_reset(src.pg)
     summary.add("projector", count, "events", time.monotonic() - started, note)
+
+
+# A whole `backfill all --reset` past its projector phase: a marker row (the tools' group, as
+# the snapshotter's reset marker) written once its projector phase has finished, deleted when
+# a whole snapshotter backfill finishes (that `all`'s last phase, or one run on its own after
+# it). The rerun of an `all --reset` interrupted in its snapshotter phase does not wipe Redis
+# again (the projector's own marker was gone by then, so its reset could not tell);
+# readers of the tools' group name only their own rows (schemas/rebuilds.py, tools/verify.py).
+ALL_RESET = ("backfill-all-reset", 0)
+# Also what a second `all --reset` started beside the first says once that one's projector
+# phase is done: rebuilt just now, it goes on from there.
+ALL_RESUMED = (
+    " (not reset again: an earlier `backfill all --reset`, its snapshotter phase not finished"
+    " (interrupted?), did and rebuilt it; continued from its positions)"
+)
+
+
+async def _all_reset_marked(pg: asyncpg.Pool) -> bool:
+    found = await pg.fetchval(
+        "SELECT 1 FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+        " AND partition = $3",
+        MARKER_GROUP,
+        *ALL_RESET,
+    )
+    return found is not None
+
+
+async def _mark_all_reset(pg: asyncpg.Pool) -> None:
+    await pg.execute(
+        "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+        " VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+        MARKER_GROUP,
+        *ALL_RESET,
+    )
+
+
+async def _unmark_all_reset(pg: asyncpg.Pool) -> None:
+    await pg.execute(
+        "DELETE FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+        " AND partition = $3",
+        MARKER_GROUP,
+        *ALL_RESET,
+    )
 
 
 async def _snapshotter(
     src: Sources, reset: bool, chosen: list[str] | None, meter: Meter, summary: Summary
 ) -> None:
-    started = time.monotonic()
-    if chosen is not None:
-        count, waiting = await snapshotter.run_letters(src, chosen, meter)
-        note = ""
-        if waiting:
-            note = (
-                f" (not rebuilt: {', '.join(waiting)}; the snapshotter has no stored position"
-                " on their partitions yet, so it folds them from the log's start, these letters"
-                " included, when it runs: start it, or run `backfill snapshotter`)"
-            )
-        summary.add("snapshotter", count, "events", time.monotonic() - started, note)
-        return
-    async with _snapshotter_alone(src, meter) as waited:
-        note = _waited(waited)
-        if reset:
-            await snapshotter.prepare(src)
-            done = await snapshotter.reset(src.pg)
-            note += " (after a reset)" if done else " (reset resumed)"
-        count = await snapshotter.run_all(src, meter)
-    summary.add("snapshotter", count, "events", time.monotonic() - started, note)
+    # Timed from when its turn came: a run that waited for another said its wait in its time
+    # and rate ("N events in 14.1 s" of which 12.3 s waiting), and letters runs not at all.
+    async with _snapshotter_alone(src, meter) as (waited, turn):
+        started, note = time.monotonic(), ""
+        if chosen is not None:
+            count, waiting = await snapshotter.run_letters(src, chosen, meter, turn)
+            if waiting:
+                note = (
+                    f" (not rebuilt: {', '.join(waiting)}; the snapshotter has no stored"
+                    " position on their partitions yet, so it folds them from the log's start,"
+                    " these letters included, when it runs: start it, or run `backfill"
+                    " snapshotter`)"
+                )
+        else:
+            if reset:
+                await snapshotter.prepare(src)
+                done = await snapshotter.reset(src.pg)
+                note += " (after a reset)" if done else " (reset resumed)"
+            count = await snapshotter.run_all(src, meter, turn)
+            await _unmark_all_reset(src.pg)  # an `all --reset`'s last phase, done
+        took = time.monotonic() - started
+    summary.add("snapshotter", count, "events", took, note, waited=waited)
 
 
 WAITING = (
@@ -260,8 +341,11 @@ def _machine() -> str:
 
 
 @contextlib.asynccontextmanager
-async def _snapshotter_alone(src: Sources, meter: Meter) -> AsyncIterator[float]:
-    """Held while this run rebuilds the snapshotter's tables; yields how long it waited."""
+async def _snapshotter_alone(
+    src: Sources, meter: Meter
+) -> AsyncIterator[tuple[float, asyncpg.Connection]]:
+    """Held while this run rebuilds the snapshotter's tables, of letters or whole; yields how
+    long it waited and the connection holding the lock (the run's jobs' locks go on it)."""
     began, said = time.monotonic(), False
     async with src.pg.acquire() as conn:  # its release unlocks too (asyncpg's reset)
         while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SNAPSHOTTER_LOCK):
@@ -274,7 +358,7 @@ async def _snapshotter_alone(src: Sources, meter: Meter) -> AsyncIterator[float]
                 said = True
             await asyncio.sleep(WAIT_S)
         try:
-            yield time.monotonic() - began if said else 0.0
+            yield time.monotonic() - began if said else 0.0, conn
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", SNAPSHOTTER_LOCK)
 

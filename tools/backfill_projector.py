@@ -20,6 +20,7 @@ projector reloads (`store.Write.notified`).
 
 import asyncio
 import contextlib
+import logging
 import os
 import pickle
 import subprocess
@@ -193,6 +194,15 @@ async def _firsts(src: Sources, ends: dict[TP, int]) -> dict[TP, int]:
     return {(t, p): o for t in topics for p, o in (await src.log.start_offsets(t)).items()}
 
 
+def backfilling(src: Sources, store: Store, options: ProjectorSettings) -> Projector:
+    """The projector's own consumer as a backfill runs it: a running service folds the same
+    partitions and moves their positions past the backfill's (each goes on from the other's),
+    which is expected here, so logged at INFO (hidden in the command's output), not WARNING."""
+    projector = Projector(src.settings, options, src.log, store, Versions(None), Metrics())
+    projector.moved_level = logging.INFO
+    return projector
+
+
 async def _fold(
     src: Sources,
     store: Store,
@@ -201,7 +211,7 @@ async def _fold(
     done: Callable[[], Awaitable[bool]],
 ) -> None:
     """The projector's own consumer over the partitions of `ends`, until `done()`."""
-    projector = Projector(src.settings, options, src.log, store, Versions(None), Metrics())
+    projector = backfilling(src, store, options)
     topics = sorted({t for t, _ in ends})
     partitions = {t: frozenset(p for (tt, p) in ends if tt == t) for t in topics}
     await projector.assigned(partitions)

@@ -19,18 +19,28 @@ positions (`letters_jobs`), since its group (a hash) does not say which they wer
 run first finishes every interrupted job from them (a `--since` run again later chooses other
 letters, so is another job). One snapshotter backfill run at a time, of letters or whole (an
 advisory lock): a job under way is marked just as an interrupted one is, and a whole run's
-store does not yield to its marker.
+store does not yield to its marker. The run folding a job holds a lock of its own for it,
+saying whether it began the job or finishes it (schemas.rebuilds JOB_BEGUN, JOB_FINISHING):
+the service's pause names each job's state from them.
 """
 
 import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
-from schemas.rebuilds import LETTERS_JOBS, MARKER_GROUP, SNAPSHOTTER_LOCK, SNAPSHOTTER_RESET
+from schemas.rebuilds import (
+    JOB_BEGUN,
+    JOB_FINISHING,
+    LETTERS_JOBS,
+    MARKER_GROUP,
+    SNAPSHOTTER_LOCK,
+    SNAPSHOTTER_RESET,
+    job_key,
+)
 from snapshotter.consumer import GROUP, Snapshotter
 from snapshotter.fold import Folder
 from snapshotter.migrate import migrate
@@ -111,14 +121,15 @@ async def _check_tables(pool: asyncpg.Pool) -> None:
         raise asyncpg.UndefinedTableError(f'relation "{found[0]["name"]}" does not exist')
 
 
-async def run_all(src: Sources, meter: Meter) -> int:
+async def run_all(src: Sources, meter: Meter, turn: asyncpg.Connection | None = None) -> int:
     """Fold every partition up to its current end, after finishing every interrupted letters
     job (its store does not yield to their markers: it would fold their letters' new records
     onto their part-rebuilt rows, found by a reviewer); returns events folded. Raises
-    BackfillError for a job an older version marked, which recorded no letters."""
+    BackfillError for a job an older version marked, which recorded no letters. `turn`: the
+    connection holding SNAPSHOTTER_LOCK (the caller's), for the jobs' locks (`_folding`)."""
     store = await prepare(src)
-    done_first, _, left = await finish_interrupted(src, store, meter)
-    if left:
+    first = await finish_interrupted(src, store, meter, turn=turn)
+    if left := first.left:
         for job in left:
             print(UNRECORDED.format(job.group, job.partitions), file=meter.out, flush=True)
         raise BackfillError(
@@ -132,8 +143,11 @@ async def run_all(src: Sources, meter: Meter) -> int:
     begin = dict(snapshotter.positions)
     # No `between` text: the count moves only when a batch is folded, and only then is the
     # meter told (the projector's rebuild polls it), so a text for the wait would never show.
-    meter.start("snapshotter", sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
-    done = done_first
+    # Counted from 0: the jobs finished first had a meter of their own (and their events made
+    # this one start part full).
+    name = "snapshotter (this run)" if first.jobs else "snapshotter"
+    meter.start(name, sum(max(e - begin.get(p, 0), 0) for p, e in ends.items()))
+    done = 0
     try:
         while True:
             try:
@@ -155,7 +169,7 @@ async def run_all(src: Sources, meter: Meter) -> int:
             MARKER_GROUP,
             SNAPSHOTTER_RESET[0],
         )
-    return done
+    return first.events + done
 
 
 async def _fold_to(
@@ -211,48 +225,80 @@ class Job:
     letters: list[str] | None
 
 
-async def run_letters(src: Sources, letters: Iterable[str], meter: Meter) -> tuple[int, list[str]]:
+async def run_letters(
+    src: Sources, letters: Iterable[str], meter: Meter, turn: asyncpg.Connection | None = None
+) -> tuple[int, list[str]]:
     """Rebuild chosen letters' rows from the log, after finishing every interrupted letters
     job (one line each on the meter's output: their markers keep the service paused); returns
     events folded and the letters left to the `snapshotter` group (no position on their
-    partition yet)."""
+    partition yet). `turn`: the connection on which the caller holds SNAPSHOTTER_LOCK (None:
+    this run takes it)."""
     store = await prepare(src)
     given = sorted(set(letters))
-    async with _letters_alone(src, meter):
+    async with contextlib.AsyncExitStack() as stack:
+        if turn is None:
+            turn = await stack.enter_async_context(_letters_alone(src, meter))
         serving = await store.positions(GROUP, src.letters_topic)  # stays once stored (but a reset)
         waiting = [lid for lid in given if src.partition_of(lid) not in serving]
         wanted = [lid for lid in given if lid not in waiting]
-        done, finished, left = await finish_interrupted(src, store, meter, given, wanted)
-        for job in left:
+        first = await finish_interrupted(src, store, meter, given, wanted, turn=turn)
+        done = first.events
+        for job in first.left:
             print(UNRECORDED.format(job.group, job.partitions), file=meter.out, flush=True)
         # Those just finished are rebuilt up to where the service is, as this job would be.
-        rest = [lid for lid in wanted if lid not in finished]
+        rest = [lid for lid in wanted if lid not in first.letters]
         if rest:
-            done += await _rebuild(src, store, letters_group(rest), rest, meter)
+            name = "snapshotter letters (this run)" if first.jobs else "snapshotter letters"
+            done += await _rebuild(
+                src, store, letters_group(rest), rest, meter, turn, JOB_BEGUN, name
+            )
     return done, waiting
 
 
+@dataclass
+class Finished:
+    """What `finish_interrupted` did: events folded, jobs finished and their letters, and the
+    jobs left (an older version's this run cannot finish)."""
+
+    events: int = 0
+    jobs: int = 0
+    letters: set[str] = field(default_factory=set)
+    left: list[Job] = field(default_factory=list)
+
+
 async def finish_interrupted(
-    src: Sources, store: Store, meter: Meter, given: Sequence[str] = (), wanted: Sequence[str] = ()
-) -> tuple[int, set[str], list[Job]]:
-    """Finish every letters job marked (interrupted: the caller holds SNAPSHOTTER_LOCK), one
-    line each; an older version's, which recorded no letters, only if its group is the hash of
-    `given` or `wanted` (this run's letters). Returns events folded, the letters rebuilt, and
-    the jobs left (an older version's this run cannot finish)."""
-    done, finished, left = 0, set[str](), []
+    src: Sources,
+    store: Store,
+    meter: Meter,
+    given: Sequence[str] = (),
+    wanted: Sequence[str] = (),
+    *,
+    turn: asyncpg.Connection | None = None,
+) -> Finished:
+    """Finish every letters job marked (interrupted: the caller holds SNAPSHOTTER_LOCK, on
+    `turn` if given), one line each, each with a meter naming it; an older version's, which
+    recorded no letters, only if its group is the hash of `given` or `wanted` (this run's
+    letters)."""
+    finished = Finished()
     for job in await _jobs(src):
         chosen = job.letters if job.letters is not None else _adopted(job, wanted, given, wanted)
         if chosen is None:
-            left.append(job)
+            finished.left.append(job)
             continue
         print(FINISHING.format(job.group, _listed(chosen)), file=meter.out, flush=True)
-        done += await _rebuild(src, store, job.group, chosen, meter)
-        finished.update(chosen)
-    return done, finished, left
+        # Told apart from this run's own meter, which follows ("... events to fold" each).
+        name = f"snapshotter letters (interrupted job {job.group})"
+        finished.events += await _rebuild(
+            src, store, job.group, chosen, meter, turn, JOB_FINISHING, name
+        )
+        finished.jobs += 1
+        finished.letters.update(chosen)
+    return finished
 
 
 @contextlib.asynccontextmanager
-async def _letters_alone(src: Sources, meter: Meter) -> AsyncIterator[None]:
+async def _letters_alone(src: Sources, meter: Meter) -> AsyncIterator[asyncpg.Connection]:
+    """Holds SNAPSHOTTER_LOCK; yields the connection holding it."""
     async with src.pg.acquire() as conn:  # its release unlocks too (asyncpg's reset)
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SNAPSHOTTER_LOCK):
             print(
@@ -263,7 +309,7 @@ async def _letters_alone(src: Sources, meter: Meter) -> AsyncIterator[None]:
             )
             await conn.execute("SELECT pg_advisory_lock($1)", SNAPSHOTTER_LOCK)
         try:
-            yield
+            yield conn
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", SNAPSHOTTER_LOCK)
 
@@ -295,9 +341,42 @@ def _listed(letters: list[str], shown: int = 5) -> str:
     return f"{len(letters)} {noun}: {', '.join(letters[:shown])}{more}"
 
 
-async def _rebuild(src: Sources, store: Store, group: str, letters: list[str], meter: Meter) -> int:
+@contextlib.asynccontextmanager
+async def _folding(
+    src: Sources, turn: asyncpg.Connection | None, group: str, kind: int
+) -> AsyncIterator[None]:
+    """Holds the lock saying the job `group` is folded (`kind`: JOB_BEGUN, JOB_FINISHING) on
+    `turn`, the connection holding SNAPSHOTTER_LOCK (None: one of the pool's): gone with it,
+    as that one is. Nobody waits for it: one run folds at a time."""
+    async with contextlib.AsyncExitStack() as stack:
+        conn = turn if turn is not None else await stack.enter_async_context(src.pg.acquire())
+        await conn.execute("SELECT pg_advisory_lock($1::int, $2::int)", kind, job_key(group))
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1::int, $2::int)", kind, job_key(group))
+
+
+async def _rebuild(
+    src: Sources,
+    store: Store,
+    group: str,
+    letters: list[str],
+    meter: Meter,
+    turn: asyncpg.Connection | None,
+    kind: int,
+    name: str,
+) -> int:
     """Rebuild `letters` (each on a partition the service has a position on) under `group`,
-    marked or continued; returns events folded."""
+    marked or continued, its lock (`_folding`) held from before it is marked until its marker
+    is gone; returns events folded."""
+    async with _folding(src, turn, group, kind):
+        return await _fold_letters(src, store, group, letters, meter, name)
+
+
+async def _fold_letters(
+    src: Sources, store: Store, group: str, letters: list[str], meter: Meter, name: str
+) -> int:
     topic = src.letters_topic
     partitions = sorted({src.partition_of(lid) for lid in letters})
     positions = await _start_letters(src, store, group, letters, partitions)
@@ -305,7 +384,7 @@ async def _rebuild(src: Sources, store: Store, group: str, letters: list[str], m
     serving = await store.positions(GROUP, topic)
     # A position deleted by hand meanwhile: the service folds the partition from the start.
     target = {p: serving.get(p, positions[p]) for p in partitions}
-    meter.start("snapshotter letters", sum(target[p] - positions[p] for p in partitions))
+    meter.start(name, sum(target[p] - positions[p] for p in partitions))
     folder, keys, done = Folder(src.settings), {lid.encode() for lid in letters}, 0
     folder.adopt(
         await store.load_states(letters, field_name=folder.field, window_ms=folder.window_ms)

@@ -55,6 +55,7 @@ from gateway.live.loader import scan
 from projector.document import DocUpdate, fold_document
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.quarantine import PASSTHROUGH
+from schemas.wording import counted
 from schemas.ystate import pending_parts
 from snapshotter import read
 from snapshotter.document import LetterDocument
@@ -72,7 +73,7 @@ from tools.replay import (
 )
 from tools.sources import Sources
 from tools.terminal import visible
-from tools.timefmt import iso, parse_instant
+from tools.timefmt import BadInstant, iso, parse_instant
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -848,8 +849,7 @@ def _starts(lines: list[str]) -> list[int]:
 def format_text(result: Diff) -> str:
     """Unified-diff-like lines; the letter's lines and the names escaped (tools/terminal.py)."""
     letter = visible(result.letter_id)
-    out = [f"--- {letter} at position {result.start.position}",
-           f"+++ {letter} at position {result.end.position}"]  # fmt: skip
+    out = [f"--- {letter} {_named(result.start)}", f"+++ {letter} {_named(result.end)}"]
     for hunk in result.hunks:
         who = visible(", ".join(hunk.authors)) or "unknown"
         out.append(f"@@ line {hunk.start_line} @@ by {who}")
@@ -863,9 +863,9 @@ def format_text(result: Diff) -> str:
         out.append("(no change)")
     if result.coarse:
         out.append(
-            f"(coarse: {result.coarse} of {result.runs} runs went past the diff's work budget: "
-            "their edits were told apart by a quicker comparison, so who is named near them "
-            "may be off)"
+            f"(coarse: {result.coarse} of {counted(result.runs, 'run')} went past the diff's "
+            "work budget: their edits were told apart by a quicker comparison, so who is named "
+            "near them may be off)"
         )
     if result.coarse_lines:
         out.append(
@@ -873,6 +873,19 @@ def format_text(result: Diff) -> str:
             "span more lines than changed)"
         )
     return "\n".join(out) + "\n"
+
+
+def _named(end: Replayed) -> str:
+    """An end as JSON names it: the version it is exactly, else the instant of the letter's
+    last record folded (`as_of`), with its position."""
+    as_of = None if end.last_ms is None else iso(end.last_ms)
+    if end.version is not None:
+        return f"version {end.version} at position {end.position}" + (
+            "" if as_of is None else f" (as of {as_of})"
+        )
+    if as_of is not None:
+        return f"as of {as_of} at position {end.position}"
+    return f"at position {end.position}"
 
 
 def _marked(sign: str, lines: list[str], by: list[list[str]], several: bool) -> list[str]:
@@ -907,4 +920,12 @@ async def resolve_point(src: Sources, letter_id: str, spec: str) -> Cut:
             if found is None:
                 raise VersionLost(letter_id, int(number), counted)
         return Cut(offset=found.log_offset, version=found.version_number)
-    return Cut(at_ms=parse_instant(spec))
+    try:
+        return Cut(at_ms=parse_instant(spec))
+    except BadInstant as exc:  # either form was meant: say both (the hint kept)
+        instant = f"{spec!r} is not an ISO-8601 instant"
+        said = str(exc)
+        if not said.startswith(instant):  # an instant, out of range: that alone
+            raise
+        either = f"{spec!r} is neither a version number (digits, such as 3) nor an ISO-8601 instant"
+        raise BadInstant(either + said[len(instant) :]) from None

@@ -50,6 +50,7 @@ from gateway.live.loader import scan
 from schemas import pages
 from schemas.envelope import EventDecodeError, decode_record
 from schemas.rebuilds import snapshotter_position
+from schemas.wording import counted, numbered
 from snapshotter.document import EditDelta, LetterDocument
 from snapshotter.fold import Folder
 from snapshotter.quarantine import PoisonRecord, Quarantine
@@ -704,7 +705,7 @@ def describe(entry: Entry, full: bool = False, below: list[tuple[str, str]] | No
         return _quoted(name, text, full, below)
 
     if kind == "edit":
-        where = ", ".join(str(p + 1) for p in d.get("paragraphs", [])) or "?"
+        where = numbered("paragraph", [str(p + 1) for p in d.get("paragraphs", [])] or ["?"])
         secs = d.get("duration_ms", 0) / 1000
         counts = f"+{d.get('inserted', 0)} -{d.get('deleted', 0)} characters"
         if d.get("formatted"):
@@ -712,9 +713,9 @@ def describe(entry: Entry, full: bool = False, below: list[tuple[str, str]] | No
         # A REST writer's rows name them (they may have no `session-start` row to): "(name)".
         named = f" ({d['name']})" if isinstance(d.get("name"), str) and d["name"] else ""
         if d.get("initial"):  # the content the letter was created with
-            return f"created the content{named}: {counts} in paragraph(s) {where}"
-        span = f"{d.get('updates', 0)} updates, {secs:.1f} s"
-        return f"edited{named}: {counts} in paragraph(s) {where} ({span}){_session(d)}"
+            return f"created the content{named}: {counts} in {where}"
+        span = f"{counted(d.get('updates', 0), 'update')}, {secs:.1f} s"
+        return f"edited{named}: {counts} in {where} ({span}){_session(d)}"
     if kind == "letter.created":
         return f"created the letter {quoted('title', d.get('title', ''))}"
     if kind == "session-start":
@@ -736,14 +737,33 @@ def describe(entry: Entry, full: bool = False, below: list[tuple[str, str]] | No
         quote = d.get("anchor", {}).get("quote", "")
         on = f" on {quoted('quote', quote)}" if quote else ""
         body = f": {quoted('body', d['body'])}" if d.get("body") else ""
-        # Which of the thread's comments each line is, so that a later edit or delete of it is
-        # matched to it (resolved/reopened concern the thread: their records name no comment).
-        which = f" {d['comment_id']}" if d.get("comment_id") else ""
         action = kind.removeprefix("comment.")
-        return f"{action} comment{which} in thread {d.get('thread_id')}{on}{body}"
+        if action in ("resolved", "reopened"):  # the thread's: their records name no comment
+            return f"{action} thread {d.get('thread_id')}{on}{body}"
+        # Which of the thread's comments each line is, so that a later edit or delete of it is
+        # matched to it.
+        return f"{action} comment {d['comment_id']} in thread {d.get('thread_id')}{on}{body}"
     if kind.startswith("lock."):
         return f"lock {kind.removeprefix('lock.')} on section {d.get('section')}"
+    if kind == "notification.read":
+        return _read(d.get("comment_ids"), full)
     return f"{kind} {json.dumps(d, sort_keys=True)}"
+
+
+SHORT_IDS = 10  # comment ids of a `notification.read` shown without --full (it holds 500 at most)
+
+
+def _read(ids: Any, full: bool) -> str:
+    """A `notification.read` row: the user read their notifications of these comments."""
+    if not isinstance(ids, list) or not ids:
+        return "read their notifications of no comment"
+    names = [str(i) for i in ids]
+    shown = names if full or len(names) <= SHORT_IDS else names[:SHORT_IDS]
+    what = "notification" if len(names) == 1 else "notifications"
+    line = f"read their {what} of {numbered('comment', shown)}"
+    if len(shown) < len(names):
+        line += f" [cut: {len(names)} comments, --full shows all]"
+    return line
 
 
 def _session(data: Json) -> str:

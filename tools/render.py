@@ -16,6 +16,7 @@ from typing import Any
 from gateway.live.loader import scan
 from schemas import LetterCreated
 from schemas.envelope import EventDecodeError, decode_record
+from schemas.wording import counted
 from tools.html_export import header_html, to_html
 from tools.replay import Cut, Replayed, origin
 from tools.sources import Sources
@@ -62,6 +63,8 @@ def header(replayed: Replayed, provenance: Provenance) -> list[tuple[str, str]]:
     cut = provenance.cut
     if cut.offset is not None:
         asked = f"--offset {cut.offset} (records below it)"
+        if note := past_end(replayed, cut):
+            asked += f" ({note})"
     elif cut.at_ms is not None:
         asked = f"--at {iso(cut.at_ms)}"
         if ahead(cut, provenance.began_ms):
@@ -79,7 +82,7 @@ def header(replayed: Replayed, provenance: Provenance) -> list[tuple[str, str]]:
             "base",
             "the log from the letter's first record"
             if base is None
-            else f"version {base}, then {replayed.updates} update(s) from the log",
+            else f"version {base}, then {counted(replayed.updates, 'update')} from the log",
         ),
     ]
 
@@ -94,9 +97,21 @@ def ahead(cut: Cut, began_ms: int) -> bool:
     return cut.at_ms is not None and cut.at_ms > began_ms
 
 
+def past_end(replayed: Replayed, cut: Cut) -> str | None:
+    """A note for an `offset` past the partition's end when replayed (a typo, or a position of
+    another log): its end is answered, which is not final, as for an instant `ahead`."""
+    end = replayed.log_end
+    if cut.offset is None or end is None or cut.offset <= end:
+        return None
+    return (
+        f"past the log's end: its end when replayed (position {end}), which later edits may extend"
+    )
+
+
 def replay_headers(replayed: Replayed, cut: Cut, began_ms: int) -> dict[str, str]:
     """REST's provenance of a replay, in response headers (its body is the document alone):
-    the cut replayed, as JSON gives it, and a note when the instant asked is still to come."""
+    the cut replayed, as JSON gives it, and a note when the instant asked is still to come or
+    the offset asked is past the log's end."""
     headers = {
         "Replay-Partition": str(replayed.partition),
         "Replay-Position": str(replayed.position),
@@ -107,6 +122,8 @@ def replay_headers(replayed: Replayed, cut: Cut, began_ms: int) -> dict[str, str
         headers["Replay-Base-Version"] = str(replayed.base_version)
     if ahead(cut, began_ms):
         headers["Replay-Note"] = AHEAD
+    elif note := past_end(replayed, cut):
+        headers["Replay-Note"] = note
     return headers
 
 

@@ -78,6 +78,8 @@ class Replayed:
     # The version it is exactly: `base_version` with nothing of the letter after it folded (a
     # diff's end names it; one past it is no version, though replayed from one).
     version: int | None = None
+    # The partition's end when read (its next offset): an `offset` cut past it answered it.
+    log_end: int | None = None
 
 
 async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
@@ -113,7 +115,7 @@ async def replay(src: Sources, letter_id: str, cut: Cut = Cut()) -> Replayed:
     number = None if base is None else base.version_number
     exact = number if base is not None and position == base.log_offset else None
     return Replayed(
-        letter_id, partition, state, position, last_ms, number, applied, snapshot, exact
+        letter_id, partition, state, position, last_ms, number, applied, snapshot, exact, end
     )
 
 

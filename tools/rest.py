@@ -106,7 +106,10 @@ REPLAY_HEADERS = {
     "Replay-Base-Version": _documented(
         "the saved version the replay started from (absent: the log alone)", "integer"
     ),
-    "Replay-Note": _documented("present when `at` is later than the replay: not final", "string"),
+    "Replay-Note": _documented(
+        "present when `at` is later than the replay, or `offset` past the log's end: not final",
+        "string",
+    ),
 }
 
 # A rendered letter is what its editors wrote, opened in the app's own origin: no script,
@@ -307,10 +310,11 @@ def auditor_router(
     async def version(letter_id: Letter, number: int) -> dict[str, Any]:
         reached = await _reached(_pg(src), letter_id)
         found = await read.version(src.pg, letter_id, number)
-        if found is None and await _look_again(src, letter_id, number, reached):
+        counted = await _look_again(src, letter_id, number, reached) if found is None else None
+        if counted is not None:
             found = await read.version(src.pg, letter_id, number)
             if found is None:  # committed, yet not there
-                await _lost(src, letter_id, number)
+                _lost(counted, letter_id, number)
         if found is None:
             raise HTTPException(404, f"letter {letter_id} has no version {number}")
         return {
@@ -347,10 +351,11 @@ def auditor_router(
                     break
                 except diffs.NoVersion as exc:
                     reached = await _reached(src.pg, letter_id)
-                    if not await _look_again(src, letter_id, exc.number, reached):
+                    counted = await _look_again(src, letter_id, exc.number, reached)
+                    if counted is None:
                         raise
                     if not tries_left:  # committed, yet not there
-                        await _lost(src, letter_id, exc.number)
+                        _lost(counted, letter_id, exc.number)
                         raise
         except diffs.YoursUnderWay as exc:
             raise HTTPException(429, str(exc), {"Retry-After": str(DIFF_RETRY_S)}) from exc
@@ -401,32 +406,32 @@ def _versions_lost(counted: int, letter_id: str) -> HTTPException:
     )
 
 
-async def _lost(src: Sources, letter_id: str, number: int) -> None:
-    """For a version `number` not found where it was committed (`_folded` True): 503 naming the
-    rebuild if the letter's saved working state counts it (its row was removed by hand)."""
-    counted = await read.versions_counted(_pg(src), letter_id)
+def _lost(counted: int, letter_id: str, number: int) -> None:
+    """For a version `number` not found where it was committed (`counted` from `_folded`): 503
+    naming the rebuild if the letter's saved working state counts it (its row was removed by
+    hand)."""
     if 1 <= number <= counted:  # (0 is below every `latest`: looked for again, never a version)
         raise _versions_lost(counted, letter_id)
 
 
-async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) -> bool:
+async def _look_again(src: Sources, letter_id: str, number: int, reached: bool) -> int | None:
     """For a version `number` just not found: 503 while the letter's rows are rebuilt or not
     reached (`_whole`), while it may be among the records not folded, or when its saved working
-    state counts it (`_folded`); True if PostgreSQL holds it now (look again), False if the
-    letter has no such version (404)."""
+    state counts it (`_folded`); if PostgreSQL holds it now (look again), the versions the state
+    counts (for `_lost`); None if the letter has no such version (404)."""
     await _whole(src, letter_id, reached)
     return await _folded(src, letter_id, number)
 
 
-async def _folded(src: Sources, letter_id: str, number: int) -> bool:
+async def _folded(src: Sources, letter_id: str, number: int) -> int | None:
     """For a version `number` just not found: 503 while it may be among the letter's records
     the snapshotter has not folded (history, folded past the snapshotter, may name it already:
     a 404 would read as final): each cuts at most one version after PostgreSQL's latest. 503
     naming the rebuild when the letter's saved working state counts it (`read.versions_counted`)
-    and PostgreSQL's latest is below it: removed by hand. True if PostgreSQL holds it now
-    (committed since it was looked for: look again); False: 404."""
+    and PostgreSQL's latest is below it: removed by hand. If PostgreSQL holds it now (committed
+    since it was looked for: look again), the versions the state counts; None: 404."""
     if src.pg is None:
-        return False
+        return None
     # The count first: the versions it counts are committed by then, so a latest below one of
     # them is rows removed, not a commit between the reads. Then the records not folded: a
     # commit between those two reads only raises `latest` (read the other way round, a version
@@ -436,12 +441,14 @@ async def _folded(src: Sources, letter_id: str, number: int) -> bool:
     found = await read.latest_version(src.pg, letter_id)
     latest = 0 if found is None else found.version_number  # numbers run 1, 2, ... without gaps
     if number <= latest:
-        return True
+        # The state is saved in each version's transaction: it counts `latest` by now, if not
+        # when read (a commit in between). `_lost` decides on it as on a count read anew.
+        return max(counted, latest)
     if number <= counted:
         raise _versions_lost(counted, letter_id)
     if number <= latest + unfolded:
         raise HTTPException(503, NOT_FOLDED, {"Retry-After": str(NOT_REACHED_RETRY_S)})
-    return False
+    return None
 
 
 async def _whole(src: Sources, letter_id: str, reached: bool = True) -> None:

@@ -19,11 +19,12 @@ import asyncpg
 from redis.asyncio import Redis
 
 from eventlog import Log
+from eventlog.embedded_store import DB_NAME
 from eventlog.errors import LogError
 from eventlog.factory import open_log
 from schemas import pg_quiet
 from schemas.events import Topic
-from schemas.settings import Settings, address_of
+from schemas.settings import LOG_FOLDER, Settings, address_of
 from schemas.stores import UnreachableError, answering_redis
 from snapshotter.entry import missing_table as missing_table  # its one line, named here too
 from steno_collab.embedded import (
@@ -74,7 +75,7 @@ async def open_sources(
         try:
             await log.start()
         except LogError as exc:  # no log yet in this data dir, or the broker is unreachable
-            raise SourceError(f"the log is not readable: {exc}") from exc
+            raise SourceError(f"the log is not readable: {_why(exc, settings)}") from exc
         stack.push_async_callback(log.close)
         sources = Sources(settings, log)
         if redis:
@@ -92,6 +93,19 @@ async def open_sources(
             if optional and not await _migrated(sources.pg):
                 sources.pg = None  # a database the snapshotter never wrote: the log alone
         yield sources
+
+
+def _why(exc: LogError, settings: Settings) -> str:
+    """A missing embedded log named with the data dir looked in, absolute, and how to name
+    another: `dev --data-dir X` then a tool run elsewhere looked in ./.steno (exit 2)."""
+    where = settings.data_dir / LOG_FOLDER / DB_NAME
+    if settings.log_url is not None or where.exists():
+        return str(exc)
+    return (
+        f"no embedded log at {where.absolute()}: the data dir is {settings.data_dir.absolute()}"
+        " (STENO_DATA_DIR or --data-dir, default .steno in the current directory: give the one"
+        " `steno-collab dev` runs on)"
+    )
 
 
 async def _migrated(pool: Any) -> bool:

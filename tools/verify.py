@@ -51,6 +51,7 @@ from schemas.rebuilds import (
     MARKER_GROUP,
     PROJECTOR_REPLAYS,
     PROJECTOR_RESET,
+    SNAPSHOTTER_RESET,
     snapshotter_position,
 )
 from snapshotter import pgtext, read
@@ -146,11 +147,14 @@ async def unfinished(src: Sources) -> list[str]:
                         " or `steno-collab backfill projector`"
                     )
     if src.pg is not None and await src.pg.fetchval("SELECT to_regclass('consumer_positions')"):
+        # The tools' group's snapshotter reset row only (`backfill all --reset` marks its own
+        # progress there too: tools/backfill.py ALL_RESET, no rebuild of a store's).
         rows = await src.pg.fetch(
             "SELECT consumer_group FROM consumer_positions WHERE consumer_group = $1"
-            " OR starts_with(consumer_group, $2)",
+            " AND topic = $3 AND partition = $4 OR starts_with(consumer_group, $2)",
             MARKER_GROUP,
             LETTERS_JOBS,
+            *SNAPSHOTTER_RESET,
         )
         groups = sorted({row["consumer_group"] for row in rows})
         # A letters job marked before `letters_jobs` recorded its letters: its own letters only.
@@ -182,8 +186,10 @@ async def unfinished(src: Sources) -> list[str]:
                 topic,
             )
         }
+        # A reset's tables and positions were emptied together: its line above says it all.
+        resetting = MARKER_GROUP in groups
         for partition in held:
-            if partition not in folded:
+            if partition not in folded and not resetting:
                 found.append(
                     f"UNFINISHED postgres: the snapshotter has folded nothing of {topic}/"
                     f"{partition} yet (a database made again?): run the snapshotter or"

@@ -30,11 +30,47 @@ function caretDiff(): Plugin {
   }
 }
 
+// y-tiptap's `isMisresolvedAfterStructuralChange` overrides the Yjs-resolved caret whenever the old
+// and new caret are both at a block's start, with "the Nth block of the same type and text": every
+// empty line has the same text, so a colleague's new empty line above yours took your caret (and
+// your typing). Only a changed offset, type or attrs (`suspicious`) may override Yjs now; the
+// checks before it (other text, no textblock: a block moved or replaced) are unchanged.
+const MISRESOLVED_AT_START = 'if (bothAtStart || suspicious) {'
+
+function caretAtBlockStart(): Plugin {
+  let building = false
+  let rewritten = 0
+  return {
+    name: 'steno-caret-at-block-start',
+    enforce: 'pre',
+    configResolved(config) {
+      building = config.command === 'build'
+    },
+    transform(code, id) {
+      if (!/[\\/]@tiptap[\\/]y-tiptap[\\/]dist[\\/]y-tiptap\.js$/.test(id.split('?')[0]!)) return null
+      const at = code.indexOf(MISRESOLVED_AT_START)
+      if (at < 0 || code.indexOf(MISRESOLVED_AT_START, at + 1) >= 0)
+        this.error(
+          `${Y_TIPTAP}: '${MISRESOLVED_AT_START}' not found once: update the steno-caret-at-block-start plugin`,
+        )
+      rewritten++
+      return { code: code.replace(MISRESOLVED_AT_START, 'if (suspicious) {'), map: null }
+    },
+    buildEnd(error) {
+      // An upgrade that renames the module would otherwise silently bring the bug back.
+      if (building && !error && rewritten === 0)
+        this.error(
+          `${Y_TIPTAP}'s dist/y-tiptap.js was not rewritten: update the steno-caret-at-block-start plugin`,
+        )
+    },
+  }
+}
+
 // The gateway serves dist/index.html at `/` and dist/assets/* at `/assets/`.
 // `npm run dev` proxies the API and the WebSocket to a gateway on :8000.
 export default defineConfig({
   base: '/',
-  plugins: [caretDiff()],
+  plugins: [caretDiff(), caretAtBlockStart()],
   // `npm run dev` pre-bundles dependencies without the plugins above: y-tiptap is served as it is,
   // so that its imports reach them. Its own imports must still be pre-bundled, or the page gets a
   // second ProseMirror beside TipTap's (tests/web/test_dev_server.py checks each).

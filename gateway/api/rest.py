@@ -38,7 +38,7 @@ from gateway.live.buckets import user_key
 from gateway.live.confirmed import UNCONFIRMED, Unconfirmed, append_confirmed
 from gateway.service import Gateway
 from schemas import pages
-from schemas.envelope import INITIAL_HEADER
+from schemas.envelope import INITIAL_HEADER, INITIAL_VALUE
 from schemas.events import LetterCreated, Topic
 from schemas.ids import uuid7
 
@@ -231,7 +231,7 @@ async def create_letter(
 def _initial(entry: Entry) -> Entry:
     """A record of a creation, marked so (INITIAL_HEADER): the snapshotter takes the update so
     marked for the letter's content, and no update of a letter so created for it."""
-    return Entry(entry.value, [*entry.headers, (INITIAL_HEADER, b"1")])
+    return Entry(entry.value, [*entry.headers, (INITIAL_HEADER, INITIAL_VALUE)])
 
 
 async def _built(ctx: Context, claims: Claims, content: str, least: int) -> bytes:

@@ -76,7 +76,7 @@ SELECT user_id, log_offset, change_data->>'name' AS name FROM collaboration
 WHERE letter_id = $1 AND change_type = 'session-start' ORDER BY log_offset
 """
 
-READABLE_AGAIN = "comments of cold letters readable again after %d failures"
+READABLE_AGAIN = "comments of cold letters readable again after %s"
 
 
 async def threads(collab: Collab, letter_id: str, rebuilding: bool = False) -> list[dict[str, Any]]:
@@ -106,7 +106,7 @@ async def threads(collab: Collab, letter_id: str, rebuilding: bool = False) -> l
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         collab.cold_reads.failed(log, "comments of cold letter %s unreadable: %r", letter_id, exc)
         raise _unavailable("comments unavailable (PostgreSQL)", RETRY_S) from exc
-    collab.cold_reads.recovered(log, READABLE_AGAIN)
+    collab.cold_reads.recovered(log, READABLE_AGAIN, unit="failure")
     if rebuilt:
         raise _unavailable("comments are being rebuilt from the log", REBUILD_RETRY_S)
     if not caught_up:
@@ -187,7 +187,7 @@ async def settled(collab: Collab, letter_id: str, wait: bool = True) -> list[dic
                 collab.cold_reads.failed(log, "snapshotter position unreadable: %r", exc)
                 pg = None  # the projector may still catch up
             else:
-                collab.cold_reads.recovered(log, READABLE_AGAIN)
+                collab.cold_reads.recovered(log, READABLE_AGAIN, unit="failure")
                 if at_pg >= end:  # rows commit with the position: a later read has them
                     return await threads(collab, letter_id)
         return None

@@ -476,7 +476,7 @@ class Locks:
             except Exception as exc:  # Redis down: try again next round
                 outage.failed(log, "lock sweep failed: %r", exc)
             else:
-                outage.recovered(log, "lock sweep works again after %d failures")
+                outage.recovered(log, "lock sweep works again after %s", unit="failure")
 
 
 def _unconfirmed(exc: Exception) -> bool:

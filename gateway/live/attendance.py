@@ -127,7 +127,9 @@ class Attendance:
                 await asyncio.sleep(RETRY_S)
             else:
                 if pending:  # nothing to write asked nothing of Redis: no sign it is back
-                    self._outage.recovered(log, "writing attendance works again after %d failures")
+                    self._outage.recovered(
+                        log, "writing attendance works again after %s", unit="failure"
+                    )
 
     async def _write(self, pairs: set[tuple[str, str]]) -> None:
         ordered = sorted(pairs)

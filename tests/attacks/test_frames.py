@@ -10,7 +10,7 @@ import websockets
 from gateway.errors import MALFORMED, TOO_LARGE
 from tests.attacks.harness import Scene, attack_window, close_code_after, open_attacker
 from tests.preparse import lib0
-from tests.preparse.test_attacks import nested_any
+from tests.preparse.hostile_updates import nested_any
 
 FF = b"\xff" * 200_000
 

@@ -17,7 +17,7 @@ from schemas.events import Topic
 from tests.attacks.harness import Scene, attack_window, close_code_after, open_attacker
 from tests.gateway.harness import YClient, running_gateway
 from tests.preparse import lib0
-from tests.preparse.test_attacks import map_chain_update
+from tests.preparse.hostile_updates import map_chain_update
 from tests.support import eventually
 
 

@@ -11,13 +11,12 @@ import httpx
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from eventlog.factory import open_log
 from gateway.api.idempotency import pending_ttl_s
 from gateway.collab.idempotent_comments import answer_within_s
 from schemas import keys
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.faults import FaultyLog
+from tests.gateway.faults import FaultyLog, faulty_log
 from tests.gateway.harness import Running, running_gateway, types_of
 from tests.projector.support import projector
 
@@ -60,22 +59,17 @@ class Stack:
 async def stack(tmp_path: Path, redis_db: str) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp_path / "steno", redis_url=redis_db, partitions=2,
                         database_url=None, append_timeout_s=TIMEOUT_S)  # fmt: skip
-    real = open_log(settings)
-    await real.start()
-    log = FaultyLog(real)
     redis = aioredis.Redis.from_url(redis_db)
     try:
         async with (
-            projector(settings, real),
+            faulty_log(settings) as log,
+            projector(settings, log.inner),
             running_gateway(settings, log, redis) as gw,
             httpx.AsyncClient(base_url=gw.http, timeout=30) as http,
         ):
             yield Stack(gw, log, redis, http)
     finally:
-        log.gate.set()  # a test that failed holding appends: the gateway's drain waits for them
-        log.broken = False
         await redis.aclose()
-        await real.close()
 
 
 async def long_ago(stack: Stack, key: str) -> None:

@@ -14,6 +14,7 @@ from eventlog.factory import open_log
 from eventlog.records import Log
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
+from tests.gateway.pairs import pair  # noqa: F401  (fixtures)
 from tests.projector.support import projector
 
 

@@ -5,7 +5,6 @@ and users' notifications have a retention of their own."""
 import datetime as dt
 import json
 import time
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +15,12 @@ from gateway.collab import cold, shared
 from snapshotter.consumer import Snapshotter
 from snapshotter.migrate import migrate
 from snapshotter.store import Store
-from tests.collab import stack
+from tests.collab.cold_comments import TEXT, cold_collab, until_expired
 from tests.collab.conftest import Collab
-from tests.projector.support import OPTIONS, redis_bytes
+from tests.projector.support import redis_bytes
 from tests.snapshotter.scripts import drain
-from tests.support import eventually
 
-TTL_S = 4  # the projector's live keys (s); each step of a setup refreshes them
-TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days.\nRegards"
 TIMES = ("created_at", "edited_at")
-
-
-def cold_collab(
-    tmp_path: Path, redis_db: str, dsn: str | None
-) -> AbstractAsyncContextManager[Collab]:
-    options = OPTIONS.model_copy(update={"ttl_s": TTL_S})
-    return stack.services(tmp_path, redis_db, dsn, options, partitions=2, max_comments_per_letter=5)
-
-
-async def until_expired(c: Collab, lid: str) -> None:
-    """Until the letter's live keys are gone (a clock, not an event: polled)."""
-
-    async def gone() -> bool:
-        return not await c.redis.exists(f"comments:{lid}", f"ydoc:{lid}:offset", f"ydoc:{lid}")
-
-    await eventually(gone, timeout=TTL_S + 10)
 
 
 async def _ok(c: Collab, method: str, path: str, user: str = "u1", **kw: Any) -> Any:

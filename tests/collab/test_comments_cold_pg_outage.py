@@ -10,7 +10,7 @@ import pytest
 from gateway.collab import shared
 from snapshotter.migrate import migrate
 from steno_collab import embedded
-from tests.collab.test_comments_cold import TEXT, cold_collab, until_expired
+from tests.collab.cold_comments import TEXT, cold_collab, until_expired
 from tests.support import own_postgres
 
 pytestmark = pytest.mark.timeout(120)

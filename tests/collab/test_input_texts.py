@@ -10,7 +10,7 @@ from gateway.restored import RETRY_S
 from schemas.keys import RESTORED
 from tests.collab.channel_helpers import app, seen
 from tests.collab.conftest import Collab, collab_on
-from tests.collab.test_locks_rebuild import lock_events
+from tests.collab.lock_rebuild import lock_events
 
 
 async def test_a_section_is_one_line_of_printable_text(collab: Collab) -> None:

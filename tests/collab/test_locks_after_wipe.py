@@ -18,8 +18,8 @@ from gateway import restored
 from schemas.keys import RESTORED
 from schemas.settings import Settings
 from tests.collab.conftest import Collab
-from tests.collab.test_locks_auto_restore import Site, shell, watcher
-from tests.collab.test_redis_restored import STALE, rebuild, unrestored
+from tests.collab.redis_wiped import STALE, rebuild, unrestored
+from tests.collab.restore_shell import Site, shell, watcher
 from tests.projector.support import projector
 from tests.support import eventually, own_services
 

@@ -9,12 +9,10 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
@@ -23,31 +21,20 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from eventlog.factory import open_log
-from eventlog.records import Log
 from gateway import restored
 from gateway.metrics import Metrics
 from schemas.keys import RESTORED, RESTORING
 from schemas.settings import Settings
 from steno_collab.lock_restore import WARN_GAP_S, Reminder, Watcher
-from steno_collab.services import gateway_app
 from tests.collab.conftest import Collab
-from tests.collab.test_redis_restored import unrestored
-from tests.gateway.harness import serving
+from tests.collab.redis_wiped import unrestored
+from tests.collab.restore_shell import CHECK_S, Site, shell, watcher
 from tests.projector.support import projector
 from tests.support import eventually
 from tools.backfill import backfill
 from tools.lease import lease
 from tools.progress import Meter
 from tools.sources import Sources
-
-CHECK_S = 0.02  # the watcher's interval here (10 s in production)
-
-
-@dataclass
-class Site:
-    settings: Settings
-    log: Log
-    redis: aioredis.Redis
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -66,19 +53,6 @@ async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
         await log.close()
 
 
-@asynccontextmanager
-async def shell(site: Site, check_s: float = CHECK_S, **overrides: Any) -> AsyncIterator[Collab]:
-    """A gateway as `steno-collab gateway` composes it, serving until the block ends."""
-    settings = site.settings.model_copy(update=overrides)
-    app = gateway_app(settings, site.log, site.redis, None, restore_check_s=check_s)
-    found = getattr(app.state, "lock_restore", None)
-    async with serving(app, settings, site.log) as gw:
-        assert found is None or found.running  # started with the app
-        async with httpx.AsyncClient(base_url=gw.http, timeout=10) as http:
-            yield Collab(gw, site.redis, http)
-    assert found is None or not found.running  # ended with the app
-
-
 async def held_then_wiped(site: Site) -> str:
     """A letter whose section `intro` alice holds, in a Redis then wiped: its id."""
     async with shell(site, locks_auto_restore=False) as collab:
@@ -91,12 +65,6 @@ async def held_then_wiped(site: Site) -> str:
 
 async def run_id(site: Site) -> bytes:
     return (await restored.run_id(site.redis)).encode()
-
-
-def watcher(collab: Collab) -> Watcher:
-    found = collab.gw.app.state.lock_restore
-    assert isinstance(found, Watcher)
-    return found
 
 
 async def taken_by_alice(collab: Collab, lid: str) -> bool:

@@ -21,7 +21,7 @@ from gateway.collab.locks import Locks
 from gateway.restored import run_id
 from schemas.keys import RESTORED
 from tests.collab.conftest import Collab
-from tests.collab.test_locks_rebuild import (
+from tests.collab.lock_rebuild import (
     lapsed_by_the_log,
     listed,
     lock_briefly,
@@ -29,7 +29,7 @@ from tests.collab.test_locks_rebuild import (
     now_ms,
     rebuild,
 )
-from tests.collab.test_redis_restored import Wakes, unrestored
+from tests.collab.redis_wiped import Wakes, unrestored
 from tests.support import eventually
 from tools import backfill_locks
 from tools.sources import Sources

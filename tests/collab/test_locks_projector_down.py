@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from tests.collab.channel_helpers import app, seen
-from tests.collab.test_locks_handover import (
+from tests.collab.handover_site import (
     AFTER_S,
     UNREAPED,
     Site,

@@ -8,7 +8,6 @@ import httpx
 
 from gateway.collab.locks import Locks
 from schemas.events import Topic
-from tests.collab.test_two_gateways import pair  # noqa: F401  (the fixture)
 from tests.gateway.harness import Running, types_of
 from tests.support import eventually
 
@@ -32,7 +31,7 @@ async def lapse(gateway: Running, letter_id: str, section: str) -> None:
     await eventually(gone, timeout=5)  # Redis' own TTL
 
 
-async def test_a_release_elsewhere_is_not_an_expiry(pair: Pair) -> None:  # noqa: F811
+async def test_a_release_elsewhere_is_not_an_expiry(pair: Pair) -> None:
     a, b = pair
     lid = await a.create_letter("x")
     path, hdr = f"/v1/letters/{lid}/locks/intro", {"Authorization": f"Bearer {a.token('al')}"}
@@ -46,7 +45,7 @@ async def test_a_release_elsewhere_is_not_an_expiry(pair: Pair) -> None:  # noqa
     assert await lock_kinds(a, lid) == ["lock.acquired", "lock.released"]
 
 
-async def test_a_lock_renewed_elsewhere_is_not_expired_at_its_first_time(pair: Pair) -> None:  # noqa: F811
+async def test_a_lock_renewed_elsewhere_is_not_expired_at_its_first_time(pair: Pair) -> None:
     a, b = pair
     lid = await a.create_letter("x")
     path, hdr = f"/v1/letters/{lid}/locks/intro", {"Authorization": f"Bearer {a.token('al')}"}
@@ -59,7 +58,7 @@ async def test_a_lock_renewed_elsewhere_is_not_expired_at_its_first_time(pair: P
     assert await lock_kinds(a, lid) == ["lock.acquired", "lock.acquired"]
 
 
-async def test_two_gateways_that_granted_a_lock_log_its_expiry_once(pair: Pair) -> None:  # noqa: F811
+async def test_two_gateways_that_granted_a_lock_log_its_expiry_once(pair: Pair) -> None:
     a, b = pair
     lid = await a.create_letter("x")
     path, hdr = f"/v1/letters/{lid}/locks/intro", {"Authorization": f"Bearer {a.token('al')}"}
@@ -73,7 +72,7 @@ async def test_two_gateways_that_granted_a_lock_log_its_expiry_once(pair: Pair) 
     assert await lock_kinds(a, lid) == ["lock.acquired", "lock.acquired", "lock.expired"]
 
 
-async def test_a_lapsed_lock_is_announced_by_whoever_takes_it_next(pair: Pair) -> None:  # noqa: F811
+async def test_a_lapsed_lock_is_announced_by_whoever_takes_it_next(pair: Pair) -> None:
     a, b = pair
     lid = await a.create_letter("x")
     path = f"/v1/letters/{lid}/locks/intro"

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -19,32 +18,18 @@ from gateway.collab.locks import Locks
 from schemas.events import Topic
 from schemas.keys import RESTORED, projector_position_key
 from tests.collab.conftest import Collab, stoppable_on
-from tests.collab.test_locks_rebuild import listed
+from tests.collab.lock_rebuild import listed
+from tests.collab.redis_wiped import (
+    STALE,
+    Wakes,
+    create,
+    notified_then_wiped,
+    rebuild,
+    unrestored,
+)
 from tests.support import eventually
 from tools import backfill_locks
-from tools.backfill import backfill
-from tools.progress import Meter
 from tools.sources import Sources
-
-BODY = {"firm_id": "firm-a", "title": "Demand"}
-
-
-async def create(collab: Collab, key: str | None = None) -> httpx.Response:
-    headers = {} if key is None else {"Idempotency-Key": key}
-    return await collab.call("POST", "/v1/letters", json=BODY, headers=headers)
-
-
-async def rebuild(collab: Collab, letters: list[str] | None = None) -> str:
-    """`steno-collab backfill locks [--letters ...]`: its summary line, timing cut."""
-    src = Sources(collab.gw.settings, collab.gw.log, collab.redis)
-    [line] = (await backfill(src, "locks", letters=letters or (), meter=Meter(every_s=3600))).lines
-    return line.split(" in ")[0]
-
-
-def unrestored(r: httpx.Response) -> None:
-    assert r.status_code == 503, r.text
-    assert "steno-collab backfill locks" in r.json()["detail"]
-    assert r.headers["Retry-After"] == str(restored.RETRY_S)
 
 
 async def test_after_a_wipe_grants_and_keyed_creates_wait_for_the_restore(collab: Collab) -> None:
@@ -103,16 +88,6 @@ async def test_a_fresh_deployment_grants_at_once(collab: Collab) -> None:
     assert (await collab.call("POST", f"/v1/letters/{lid}/locks/a", user="al")).is_success
 
 
-class Wakes:
-    """A gateway's `Context.wake_restore` (the app shell's watcher): the times it was called."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self) -> None:
-        self.count += 1
-
-
 async def test_the_marker_is_set_only_while_the_log_is_empty(collab: Collab) -> None:
     log, topic = collab.gw.log, collab.gw.settings.topic(Topic.LETTERS)
     wakes = Wakes()
@@ -126,9 +101,6 @@ async def test_the_marker_is_set_only_while_the_log_is_empty(collab: Collab) -> 
     assert wakes.count == 1  # the watcher restores now
     assert not await restored.settle(collab.redis, log, topic)
     assert not await collab.redis.exists(RESTORED)
-
-
-STALE = "x" * 40  # the run_id of another Redis process: a restart from an older snapshot
 
 
 async def test_a_marker_of_another_redis_process_counts_as_missing_at_once(
@@ -200,23 +172,6 @@ async def site(tmp_path: Path, redis_db: str) -> AsyncIterator[Site]:
     """A gateway and a projector the test can stop."""
     async with stoppable_on(tmp_path, redis_db) as running:
         yield running.collab, running.folding
-
-
-async def notified_then_wiped(collab: Collab, folding: AsyncExitStack) -> None:
-    """Bob notified of a mention (the projector folded it), then the projector stopped and
-    Redis wiped."""
-    lid = await collab.gw.create_letter("Dear Sir")
-    thread = {"body": "@bob see", "anchor": {"from": 0, "to": 4}, "mentions": ["bob"]}
-    r = await collab.call("POST", f"/v1/letters/{lid}/comments", user="alice", json=thread)
-    assert r.status_code in (200, 201), r.text
-
-    async def notified() -> bool:
-        r = await collab.call("GET", "/v1/notifications", user="bob")
-        return r.status_code == 200 and r.json()["unread"] == 1
-
-    await eventually(notified)
-    await folding.aclose()  # the projector stops
-    await collab.redis.flushdb()
 
 
 async def test_notifications_after_a_wipe_with_the_projector_down_are_503(site: Site) -> None:

@@ -3,35 +3,18 @@ restart, a rebalance) is not refused as unknown: it is looked for where the log 
 end (PostgreSQL, the snapshotter's tables), 503 with Retry-After if no store has folded it; 404
 only when one that has lacks it. The projector is the real one, its commits held."""
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway.collab import cold, shared
-from projector.store import Store
 from snapshotter.migrate import migrate
 from tests.collab import stack
+from tests.collab.held_projector import Hold
 from tests.projector.support import caught_up
 
 TEXT = "Dear Sir,\nWe demand 5000 EUR within 14 days.\nRegards"
-
-
-class Hold:
-    """Holds every projector commit while `gate` is clear: the projector stays where it was."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.gate = asyncio.Event()
-        self.gate.set()
-        original = Store.commit
-
-        async def commit(store: Store, *args: Any, **kw: Any) -> Any:
-            await self.gate.wait()
-            return await original(store, *args, **kw)
-
-        monkeypatch.setattr(Store, "commit", commit)
 
 
 async def test_a_reply_to_a_thread_the_projector_has_not_folded_is_not_404(

@@ -17,7 +17,7 @@ from schemas.events import CommentReopened, Topic
 from snapshotter.migrate import migrate
 from tests.collab import stack
 from tests.collab.conftest import Collab, Stoppable, stoppable_on
-from tests.collab.test_reply_projector_behind import Hold
+from tests.collab.held_projector import Hold
 from tests.gateway.harness import running_gateway, types_of
 from tests.projector.support import caught_up, projector
 from tests.support import eventually

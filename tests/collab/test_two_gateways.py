@@ -2,41 +2,12 @@
 collaborators on the other instance through its log tail; locks are exclusive across both."""
 
 import json
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest_asyncio
-import redis.asyncio as aioredis
 
-from schemas.settings import Settings
 from tests.collab.channel_helpers import app, seen
-from tests.gateway.harness import Running, running_gateway
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def pair(
-    tmp_path: Path, kafka_bootstrap: str, redis_db: str
-) -> AsyncIterator[tuple[Running, Running]]:
-    prefix = f"c{uuid.uuid4().hex[:8]}."
-
-    def settings(name: str) -> Settings:
-        return Settings(data_dir=tmp_path / name, partitions=2, topic_prefix=prefix,
-                        redis_url=redis_db, database_url=None,
-                        log_url=f"kafka://{kafka_bootstrap}", kafka_idempotence=False)  # fmt: skip
-
-    redis_a, redis_b = aioredis.Redis.from_url(redis_db), aioredis.Redis.from_url(redis_db)
-    try:
-        async with (
-            running_gateway(settings("a"), redis=redis_a) as a,
-            running_gateway(settings("b"), redis=redis_b) as b,
-        ):
-            yield a, b
-    finally:
-        await redis_a.aclose()
-        await redis_b.aclose()
+from tests.gateway.harness import Running
 
 
 async def test_comment_and_lock_events_cross_instances(pair: tuple[Running, Running]) -> None:

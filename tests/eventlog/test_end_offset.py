@@ -3,9 +3,7 @@
 import pytest
 
 from eventlog import Entry, Log, LogError
-from tests.eventlog.test_contract import PARTITIONS, key_in, log, settings, topic
-
-__all__ = ["log", "settings", "topic"]  # the contract's fixtures: embedded and Kafka
+from tests.eventlog.log_contract import PARTITIONS, key_in
 
 
 async def test_one_partitions_end(log: Log, topic: str) -> None:

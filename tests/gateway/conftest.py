@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from gateway import transport
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway, running_with_stores
+from tests.gateway.pairs import pair, pair_without_redis  # noqa: F401  (fixtures)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

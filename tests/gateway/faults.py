@@ -64,13 +64,23 @@ class FaultyLog:
 
 
 @asynccontextmanager
-async def faulty_gateway(settings: Settings) -> AsyncIterator[tuple[Running, FaultyLog]]:
-    """A running gateway whose log is a FaultyLog around a real one (closed after the gateway)."""
+async def faulty_log(settings: Settings) -> AsyncIterator[FaultyLog]:
+    """The real log of `settings`, started, behind a FaultyLog (`.inner`). At the end its held
+    appends are let through and fail no more (a test that failed holding them), then the log is
+    closed: open it before what appends to it."""
     real = open_log(settings)
     await real.start()
     log = FaultyLog(real)
     try:
-        async with running_gateway(settings, log=log) as running:
-            yield running, log
+        yield log
     finally:
+        log.gate.set()
+        log.broken = False
         await real.close()
+
+
+@asynccontextmanager
+async def faulty_gateway(settings: Settings) -> AsyncIterator[tuple[Running, FaultyLog]]:
+    """A running gateway whose log is a FaultyLog around a real one (closed after the gateway)."""
+    async with faulty_log(settings) as log, running_gateway(settings, log=log) as running:
+        yield running, log

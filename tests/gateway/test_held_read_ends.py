@@ -16,10 +16,9 @@ import pytest
 from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab.processes import Supervised
-from tests.collab.test_two_gateways import pair  # noqa: F401  (the fixture)
 from tests.eventlog.brokers import own_broker
+from tests.gateway.drafting import text_of, with_paragraph
 from tests.gateway.harness import Running, running_gateway
-from tests.gateway.test_read_your_writes_across import text_of, with_paragraph
 from tests.support import frozen
 
 __all__ = ["own_broker"]  # the fixture of tests/eventlog/brokers.py: a broker the test may stop
@@ -29,7 +28,7 @@ SLACK_S = 1.5  # a loaded machine's lag past the bound
 
 
 async def test_concurrent_held_reads_share_fresh_lookups_of_the_letters_partition(
-    pair: tuple[Running, Running],  # noqa: F811
+    pair: tuple[Running, Running],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     a, b = pair

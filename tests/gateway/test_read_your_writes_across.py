@@ -2,40 +2,16 @@
 instance is in what another that holds the letter answers at once, from `GET /state` and from
 `GET /v1/letters/{id}` (gateway/live/tail.py: Tail.caught_up)."""
 
-from typing import Any
-
 import httpx
-from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from tests.collab.test_two_gateways import pair  # noqa: F401  (the fixture)
+from tests.gateway.drafting import text_of, with_paragraph
 from tests.gateway.harness import Running
 
 TRIES = 10
 
 
-def with_paragraph(state: bytes, text: str) -> bytes:
-    """What a backend drafting into a Y.Doc loaded from `state` emits: a paragraph appended."""
-    doc: Doc[Any] = Doc()
-    doc.apply_update(state)
-    body = doc.get("default", type=XmlFragment)
-    before = doc.get_state()
-    with doc.transaction():
-        paragraph = XmlElement("paragraph")
-        body.children.append(paragraph)
-        run = XmlText()
-        paragraph.children.append(run)
-        run.insert(0, text)
-    return doc.get_update(before)
-
-
-def text_of(state: bytes) -> str:
-    doc: Doc[Any] = Doc()
-    doc.apply_update(state)
-    return str(doc.get("default", type=XmlFragment))
-
-
 async def test_a_write_acknowledged_elsewhere_is_read_at_once(
-    pair: tuple[Running, Running],  # noqa: F811
+    pair: tuple[Running, Running],
 ) -> None:
     a, b = pair
     letter = await a.create_letter("Dear Sir,")

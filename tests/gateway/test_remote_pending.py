@@ -11,16 +11,15 @@ from pycrdt import Doc, Text, create_update_message
 from gateway.live import room as room_module
 from tests.gateway.harness import Running
 from tests.gateway.pending_helpers import chained_edits, log_update
-from tests.gateway.test_two_gateways import pair  # noqa: F401  (the fixture: two on Kafka)
 from tests.support import eventually
 
 PENDING = "gateway_letters_pending"
 
 
 async def test_a_peer_joining_while_a_remote_update_is_pending_gets_it(
-    pair: tuple[Running, Running],  # noqa: F811
+    pair_without_redis: tuple[Running, Running],
 ) -> None:
-    a, b = pair
+    a, b = pair_without_redis
     letter = await a.create_letter()
     first, second = chained_edits("first ", "second")
     bob = await b.client(letter, user="bob")  # b holds the letter
@@ -45,13 +44,13 @@ async def test_a_peer_joining_while_a_remote_update_is_pending_gets_it(
 
 
 async def test_remote_updates_in_order_cost_no_look_at_the_document(
-    pair: tuple[Running, Running],  # noqa: F811
+    pair_without_redis: tuple[Running, Running],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Looking for pending parts (`pending_parts`) costs up to ~1 ms in a letter of thousands of
     Yjs clients (re-read RR: every remote update paid it): edits in order, inserts, deletions
     and typing between another's words, are known whole from the letter's shape alone."""
-    a, b = pair
+    a, b = pair_without_redis
     looked: list[int] = []
     real = room_module.pending_parts  # type: ignore[attr-defined]
 

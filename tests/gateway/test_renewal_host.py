@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from gateway.auth_refusals import Refusals
+from tests.collab.channel_helpers import app
 from tests.gateway.harness import Running, YClient
 from tests.gateway.hocuspocus_client import HpClient
-from tests.gateway.test_roles import app
 from tests.support import eventually
 
 REFUSALS = "gateway.auth_refusals"

@@ -12,9 +12,8 @@ import httpx
 from pycrdt import Decoder, Doc, XmlFragment, get_state
 
 from gateway.live.presence import user_color
-from tests.collab.test_two_gateways import pair  # noqa: F401  (the fixture)
+from tests.gateway.drafting import with_paragraph
 from tests.gateway.harness import Running, YClient
-from tests.gateway.test_read_your_writes_across import with_paragraph
 from tests.support import eventually
 
 WRITTEN = "From the intake form"
@@ -60,7 +59,7 @@ def writers(client: YClient) -> list[tuple[int, dict[str, Any]]]:
 
 
 async def test_peers_learn_who_wrote_over_rest_before_the_update(
-    pair: tuple[Running, Running],  # noqa: F811
+    pair: tuple[Running, Running],
 ) -> None:
     a, b = pair
     letter = await a.create_letter("Dear Sir,")

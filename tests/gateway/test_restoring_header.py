@@ -12,7 +12,7 @@ import pytest_asyncio
 from gateway import restored
 from gateway.api.responses import errors
 from tests.collab.conftest import Stoppable, stoppable_on
-from tests.collab.test_redis_restored import create, notified_then_wiped, rebuild, unrestored
+from tests.collab.redis_wiped import create, notified_then_wiped, rebuild, unrestored
 
 HEADER = "Steno-Unavailable"
 

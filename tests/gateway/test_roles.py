@@ -1,17 +1,17 @@
 """Roles: read-only connections are refused edits but still receive; token expiry closes 4401."""
 
 import functools
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from pycrdt import Text, write_var_uint
+from pycrdt import Text
 
 from eventlog.records import Record
 from gateway.errors import TOKEN_EXPIRED
 from schemas.events import Topic
 from schemas.settings import Settings
+from tests.collab.channel_helpers import app
 from tests.gateway.harness import Running, YClient, running_gateway, types_of
 from tests.support import eventually
 
@@ -129,11 +129,6 @@ async def _answer(client: YClient, request: str) -> dict[str, Any]:
         return next((m for m in client.app if m.get("id") == request), None)
 
     return await eventually(found)
-
-
-def app(body: dict[str, Any]) -> bytes:
-    data = json.dumps(body).encode()
-    return write_var_uint(100) + write_var_uint(len(data)) + data
 
 
 async def test_opted_in_clients_get_session_events_and_stock_clients_do_not(gw: Running) -> None:

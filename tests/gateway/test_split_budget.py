@@ -17,9 +17,9 @@ from gateway.live.buckets import KeyedBuckets
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.harness import Running, YClient, running_gateway
+from tests.gateway.long_items import LONG, long_letter
 from tests.support import eventually
 
-LONG = 100_000  # one item of Alice's: each cut in it weighs ~10^5 clocks
 CUTS = 50  # an update cutting it at 50 places weighs ~5e6, a quarter of max_split_cost
 REFUSED = 'gateway_refusals_total{reason="split_cost_rate_limited"}'
 
@@ -47,17 +47,6 @@ async def budgeted(tmp_path: Path, rate: int, burst: int) -> AsyncIterator[tuple
             settings.split_cost_per_s, settings.split_cost_burst, clock=clock
         )
         yield gw, clock
-
-
-async def long_letter(gw: Running) -> tuple[str, YClient]:
-    """A letter whose text is one long item of Alice's (pasted: it cost nothing), logged."""
-    letter = await gw.create_letter()
-    alice = await gw.client(letter, user="alice")
-    await alice.synced.wait()
-    heard = len(alice.updates)
-    await alice.insert("x" * LONG)
-    await eventually(lambda: len(alice.updates) > heard)  # her echo: logged
-    return letter, alice
 
 
 def cut(doc: Doc[Any], offset: int) -> bytes:

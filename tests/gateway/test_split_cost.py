@@ -10,7 +10,7 @@ from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, write_var_uint
 from gateway.errors import TOO_LARGE
 from schemas.events import Topic
 from tests.gateway.harness import Running, YClient
-from tests.gateway.test_split_budget import LONG, long_letter
+from tests.gateway.long_items import LONG, long_letter
 from tests.support import eventually
 
 

@@ -2,33 +2,15 @@
 creates are readable everywhere at once, and loading while edits flow converges."""
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest_asyncio
 from pycrdt import Awareness, Decoder, Doc, Text, create_update_message
 
 from gateway.wire import hocuspocus as hp
-from schemas.settings import Settings
-from tests.gateway.harness import Running, YClient, running_gateway
+from tests.gateway.harness import Running, YClient
 from tests.gateway.hocuspocus_client import HpClient, edit
 from tests.support import eventually
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def pair(tmp_path: Path, kafka_bootstrap: str) -> AsyncIterator[tuple[Running, Running]]:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-
-    def settings(name: str) -> Settings:
-        return Settings(data_dir=tmp_path / name, partitions=2, topic_prefix=prefix,
-                        log_url=f"kafka://{kafka_bootstrap}", kafka_idempotence=False)  # fmt: skip
-
-    async with running_gateway(settings("a")) as a, running_gateway(settings("b")) as b:
-        assert a.app.state.gateway.ctx.gateway_id != b.app.state.gateway.ctx.gateway_id
-        yield a, b
 
 
 def _states(client: YClient) -> dict[int, Any]:
@@ -39,8 +21,10 @@ def _states(client: YClient) -> dict[int, Any]:
     return {cid: state for cid, state in current.items() if state is not None}
 
 
-async def test_edits_and_presence_cross_both_ways(pair: tuple[Running, Running]) -> None:
-    a, b = pair
+async def test_edits_and_presence_cross_both_ways(
+    pair_without_redis: tuple[Running, Running],
+) -> None:
+    a, b = pair_without_redis
     letter = await a.create_letter()
     on_b = await b.client(letter, user="bob")  # read-your-writes: b finds a's create at once
     on_a = await a.client(letter, user="alice", name="Alice")
@@ -64,9 +48,9 @@ async def test_edits_and_presence_cross_both_ways(pair: tuple[Running, Running])
 
 
 async def test_loading_while_edits_flow_on_the_other_instance(
-    pair: tuple[Running, Running],
+    pair_without_redis: tuple[Running, Running],
 ) -> None:
-    a, b = pair
+    a, b = pair_without_redis
     letter = await a.create_letter()
     writer = await a.client(letter, user="alice")
     await writer.synced.wait()
@@ -90,9 +74,9 @@ async def test_loading_while_edits_flow_on_the_other_instance(
 
 
 async def test_an_update_written_over_rest_on_one_instance_reaches_editors_on_the_other(
-    pair: tuple[Running, Running],
+    pair_without_redis: tuple[Running, Running],
 ) -> None:
-    a, b = pair
+    a, b = pair_without_redis
     letter = await a.create_letter()
     on_b = await b.client(letter, user="bob")
     await on_b.synced.wait()
@@ -109,11 +93,11 @@ async def test_an_update_written_over_rest_on_one_instance_reaches_editors_on_th
 
 
 async def test_a_hocuspocus_provider_and_a_y_websocket_client_on_two_instances(
-    pair: tuple[Running, Running],
+    pair_without_redis: tuple[Running, Running],
 ) -> None:
     """The Hocuspocus framing on one instance, y-websocket on the other: edits cross both ways,
     and the provider's edit is acknowledged once it is in Kafka."""
-    a, b = pair
+    a, b = pair_without_redis
     letter = await a.create_letter()
     on_b = await b.client(letter, user="bob")
     await on_b.synced.wait()
@@ -133,11 +117,13 @@ async def test_a_hocuspocus_provider_and_a_y_websocket_client_on_two_instances(
     await on_b.close()
 
 
-async def test_a_letter_as_large_as_allowed_crosses_kafka(pair: tuple[Running, Running]) -> None:
+async def test_a_letter_as_large_as_allowed_crosses_kafka(
+    pair_without_redis: tuple[Running, Running],
+) -> None:
     """A letter created with close to the 1,000,000 characters REST allows (a ~2 MB first
     update, over aiokafka's default 1 MiB request) is logged, and read on the other instance;
     a near-1 MiB edit is acknowledged."""
-    a, b = pair
+    a, b = pair_without_redis
     content = "\n".join(["x" * 49] * 20_000)[:999_999]
     letter = await a.create_letter(content)
     async with httpx.AsyncClient(base_url=b.http, timeout=30) as http:

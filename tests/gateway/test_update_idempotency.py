@@ -15,12 +15,11 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from pycrdt import Doc, Text
 
-from eventlog.factory import open_log
 from gateway.api.idempotency import IN_PROGRESS, PENDING_SLACK_S, REUSED
 from schemas import keys
 from schemas.events import Topic
 from schemas.settings import Settings
-from tests.gateway.faults import FaultyLog
+from tests.gateway.faults import FaultyLog, faulty_log
 from tests.gateway.harness import Running, running_gateway
 from tests.support import eventually
 
@@ -58,22 +57,17 @@ async def pair(tmp_path: Path, kafka_bootstrap: str, redis_db: str) -> AsyncIter
                         log_url=f"kafka://{kafka_bootstrap}", kafka_idempotence=False,
                         redis_url=redis_db, append_timeout_s=TIMEOUT_S)  # fmt: skip
 
-    real = open_log(settings("a"))
-    await real.start()
-    log = FaultyLog(real)
     redis_a, redis_b = aioredis.Redis.from_url(redis_db), aioredis.Redis.from_url(redis_db)
     try:
         async with (
+            faulty_log(settings("a")) as log,
             running_gateway(settings("a"), log, redis_a) as a,
             running_gateway(settings("b"), None, redis_b) as b,
         ):
             yield Pair(a, b, log, redis_a)
     finally:
-        log.gate.set()  # a test that failed holding appends: the gateway's drain waits for them
-        log.broken = False
         await redis_a.aclose()
         await redis_b.aclose()
-        await real.close()
 
 
 def drafted(text: str) -> bytes:

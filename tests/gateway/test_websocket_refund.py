@@ -10,7 +10,7 @@ import pytest
 from gateway.errors import FORBIDDEN, LOG_UNAVAILABLE
 from tests.gateway.crash_owners import both_logged
 from tests.gateway.harness import Running, YClient, running_gateway, varbytes
-from tests.gateway.test_write_refund import budget_full, owners_unknown, posing_as, refund_settings
+from tests.gateway.refunds import budget_full, owners_unknown, posing_as, refund_settings
 from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(60)

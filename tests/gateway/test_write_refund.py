@@ -3,39 +3,15 @@ reserved before the client ids' owners are known (gateway/live/writes.py), and g
 the update is refused after all, for an id another user owns (403) or whose owner could not be
 learnt in time (503 "client id owner unknown")."""
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from pycrdt import Doc, Text
 
-from gateway.live import loader
 from gateway.live.buckets import KeyedBuckets, TokenBucket
-from schemas.settings import Settings
 from tests.gateway.crash_owners import both_logged
 from tests.gateway.harness import Running, running_gateway
-
-MALLORY = ("firm-a", "mallory")
-FORGED_TEXT = "forged " * 20_000  # 140 kB: what a second's refill (1 kB) cannot hide
-
-
-def refund_settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, partitions=1, update_bytes_per_s=1024)
-
-
-def posing_as(author: Doc[Any]) -> bytes:
-    """An update writing new clocks under `author`'s client id (a large insert)."""
-    posing: Doc[Any] = Doc(client_id=author.client_id)
-    posing.apply_update(author.get_update())
-    forged: list[bytes] = []
-    sub = posing.observe(lambda event: forged.append(event.update))
-    posing.get("text", type=Text).insert(0, FORGED_TEXT)
-    posing.unobserve(sub)
-    return forged[0]
+from tests.gateway.refunds import budget_full, owners_unknown, posing_as, refund_settings
 
 
 async def _post_as_mallory(gw: Running, letter: str, update: bytes) -> httpx.Response:
@@ -50,13 +26,6 @@ async def _post_as_mallory(gw: Running, letter: str, update: bytes) -> httpx.Res
         )
 
 
-def budget_full(gw: Running) -> bool:
-    """Whether mallory's budget of update bytes is whole (nothing taken from it)."""
-    with gw.app.state.gateway.ctx.update_bytes.held(MALLORY) as budget:
-        assert isinstance(budget, TokenBucket)
-        return budget.wait_s(budget.burst) == 0
-
-
 async def test_an_update_under_another_users_id_costs_nothing(tmp_path: Path) -> None:
     async with running_gateway(refund_settings(tmp_path / "steno")) as gw:
         letter, alice, _bob = await both_logged(gw)
@@ -64,27 +33,6 @@ async def test_an_update_under_another_users_id_costs_nothing(tmp_path: Path) ->
         assert answer.status_code == 403, answer.text
         assert answer.json() == {"detail": "client id not owned"}
         assert budget_full(gw)
-
-
-async def _never_ending(*args: Any) -> AsyncIterator[tuple[str, bytes]]:
-    """A read of the letter's writers that never yields or ends (a long log)."""
-    await asyncio.Event().wait()
-    yield ("", b"")  # never reached: makes this an async generator, as loader.writes is
-
-
-@asynccontextmanager
-async def owners_unknown(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Running, str, bytes]]:
-    """A gateway that cannot learn who owns the client ids of alice's letter (a new process, no
-    Redis, its read of the letter's writers never ends): it, the letter, and an update posing as
-    alice."""
-    settings = refund_settings(tmp_path / "steno")
-    async with running_gateway(settings) as gw:
-        letter, alice, _bob = await both_logged(gw)
-    monkeypatch.setattr(loader, "writes", _never_ending)  # the owners' read does not end
-    async with running_gateway(settings) as gw:  # a new process, no Redis: nothing known
-        yield gw, letter, posing_as(alice.doc)
 
 
 async def test_an_update_whose_owner_is_unknown_costs_nothing(

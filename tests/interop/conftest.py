@@ -1,4 +1,5 @@
-"""Node clients for the interop suite: `npm ci` once per session when node_modules is missing."""
+"""Node clients for the interop suite (`npm ci` once per session when node_modules is missing),
+a gateway, and the crash tests' rig (crash_rig.py)."""
 
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import pytest_asyncio
 
 from schemas.settings import Settings
 from tests.gateway.harness import Running, running_gateway
+from tests.interop.crash_rig import Rig, crash_rig
 
 HERE = Path(__file__).parent
 
@@ -37,4 +39,11 @@ async def gw(tmp_path: Path, node_modules: Path) -> AsyncIterator[Running]:
     # A session lasts its token's life plus the JWT leeway: a short one keeps expiry tests short.
     settings = Settings(data_dir=tmp_path / "steno", partitions=2, jwt_leeway_s=2)
     async with running_gateway(settings) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def rig(tmp_path: Path, redis_db: str, node_modules: Path) -> AsyncIterator[Rig]:
+    """A gateway process the test can kill -9, on a Kafka whose requests it can swallow."""
+    async with crash_rig(tmp_path, redis_db) as running:
         yield running

@@ -6,17 +6,12 @@ unlogged edits gets 1013, which y-websocket reconnects after, never a final 44xx
 (gateway/live/resyncs.py; tests/gateway/test_resync_foreign.py simulates the same without a
 process to kill)."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 
 from gateway.errors import TRY_AGAIN_LATER
 from tests.interop.crash_rig import (
     Rig,
     check_log,
-    crash_rig,
     first_refusal,
     never_locked_out,
     two_editors,
@@ -25,12 +20,6 @@ from tests.interop.crash_rig import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def rig(tmp_path: Path, redis_db: str, node_modules: Path) -> AsyncIterator[Rig]:
-    async with crash_rig(tmp_path, redis_db) as running:
-        yield running
 
 
 async def test_an_edit_relayed_but_never_logged_is_logged_under_its_author(rig: Rig) -> None:

@@ -3,18 +3,13 @@ rebuilds Redis from the log): the Yjs client-id owners it held are read back fro
 (gateway/live/ownership.py), so Bob's resync of Alice's unlogged edit still gets 1013 instead of
 being logged under his name, and Alice is not locked out with 4403."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from gateway.errors import TRY_AGAIN_LATER
 from tests.interop.crash_rig import (
     Rig,
     check_log,
-    crash_rig,
     first_refusal,
     never_locked_out,
     two_editors,
@@ -23,12 +18,6 @@ from tests.interop.crash_rig import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def rig(tmp_path: Path, redis_db: str, node_modules: Path) -> AsyncIterator[Rig]:
-    async with crash_rig(tmp_path, redis_db) as running:
-        yield running
 
 
 async def test_owners_wiped_from_redis_before_the_crash_come_from_the_log(

@@ -22,11 +22,11 @@ from gateway.preparse import (
     check_update,
     parse_frame,
 )
+from tests.preparse.hostile_updates import CLIENT, map_chain_update, nested_any
 
 from . import lib0
 
 LIMITS = Limits()
-CLIENT = 1234
 
 
 def refused(call: Callable[[], object], reason: str, max_calls: int = 2_000) -> ProtocolError:
@@ -57,14 +57,6 @@ def refused(call: Callable[[], object], reason: str, max_calls: int = 2_000) -> 
     return caught.value
 
 
-def nested_any(depth: int, tag: int) -> bytes:
-    """An update whose one Map entry holds an Any array (117) or object (118) `depth` deep."""
-    level = bytes([tag]) + lib0.uint(1) + (lib0.string("k") if tag == 118 else b"")
-    value = level * depth + b"\x7f"  # ... then undefined
-    struct = bytes([0x28]) + lib0.uint(1) + lib0.string("m") + lib0.string("k") + b"\x01" + value
-    return lib0.update((CLIENT, 0, [struct]))
-
-
 @pytest.mark.parametrize("tag", [117, 118])
 @pytest.mark.parametrize("depth", [65, 13_000, 30_000])
 def test_nested_any_is_refused(depth: int, tag: int) -> None:
@@ -83,15 +75,6 @@ def test_deep_json_content_is_refused(content: int) -> None:
     payload = (lib0.string("bold") if content == 6 else b"") + lib0.string(deep)
     struct = bytes([content]) + lib0.uint(1) + lib0.string("t") + payload
     refused(lambda: check_update(lib0.update((CLIENT, 0, [struct])), LIMITS), "depth_exceeded")
-
-
-def map_chain_update(level: int) -> bytes:
-    """Level 0: a Y.Map under root "m"; level n: a Y.Map inside the one of level n - 1."""
-    if level == 0:
-        struct = lib0.map_in_root("m", "k")
-    else:
-        struct = lib0.map_in_parent(CLIENT, level - 1, "k")
-    return lib0.update((CLIENT, level, [struct]))
 
 
 def test_map_chain_over_small_updates_is_refused_at_depth_65() -> None:

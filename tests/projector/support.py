@@ -11,6 +11,7 @@ from pycrdt import Doc, Encoder, XmlElement, XmlFragment, XmlText
 from eventlog import Entry, Log
 from projector.consumer import Projector
 from projector.entry import run
+from projector.fold import Item
 from projector.settings import ProjectorSettings
 from schemas import (
     CommentCreated,
@@ -226,3 +227,7 @@ class Instance:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+
+
+def items(events: list[Event], start: int = 0, topic: Topic = Topic.LETTERS) -> list[Item]:
+    return [Item(topic, start + i, e) for i, e in enumerate(events)]

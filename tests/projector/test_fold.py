@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from projector.awareness import AwarenessDecodeError, decode_awareness, presence
-from projector.fold import Item, fold_letter
+from projector.fold import fold_letter
 from projector.state import LetterState
 from schemas import (
     CommentDeleted,
@@ -25,14 +25,11 @@ from tests.projector.support import (
     comment,
     created,
     doc_text,
+    items,
     joined,
     left,
     reply,
 )
-
-
-def items(events: list[Event], start: int = 0, topic: Topic = Topic.LETTERS) -> list[Item]:
-    return [Item(topic, start + i, e) for i, e in enumerate(events)]
 
 
 def test_out_of_order_updates_converge_in_one_batch() -> None:

@@ -9,16 +9,8 @@ from projector.fold import Item, fold_letter
 from projector.state import LetterState
 from schemas import Topic
 from schemas.settings import Settings
+from tests.projector.pending_updates import FULL, out_of_order, stored_text
 from tests.projector.support import Editor, append, caught_up, created, doc_text, projector
-
-FULL = "<paragraph>hello world!!!</paragraph>"
-
-
-def out_of_order(letter_id: str) -> tuple[Editor, list[bytes]]:
-    """hello, then " world", then "!!!" (which depends on " world"): logged as 0, 2, 1."""
-    ed = Editor(letter_id)
-    hello, world, bang = ed.paragraph("hello"), ed.type(0, " world"), ed.type(0, "!!!")
-    return ed, [hello, bang, world]
 
 
 def batch(ed: Editor, start: int, *updates: bytes) -> list[Item]:
@@ -42,12 +34,6 @@ def test_a_pending_update_survives_more_batches_before_its_dependency() -> None:
     fold_letter(state, batch(ed, 2, ed.paragraph("p2")), "default")
     fold_letter(state, batch(ed, 3, world), "default")
     assert doc_text(state.doc) == FULL + "<paragraph>p2</paragraph>"
-
-
-async def stored_text(client: aioredis.Redis, letter_id: str) -> str:
-    state = await client.get(f"ydoc:{letter_id}")
-    assert isinstance(state, bytes)
-    return doc_text(state)
 
 
 async def test_the_projector_keeps_an_update_logged_before_its_dependency(

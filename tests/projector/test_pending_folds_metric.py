@@ -13,8 +13,8 @@ from eventlog import Log
 from projector.consumer import Projector
 from projector.entry import run
 from schemas.settings import Settings
+from tests.projector.pending_updates import FULL, out_of_order, stored_text
 from tests.projector.support import OPTIONS, Instance, append, caught_up, created
-from tests.projector.test_pending import FULL, out_of_order, stored_text
 from tests.stoppable_redis import StoppableRedis
 from tests.support import eventually
 

@@ -20,8 +20,7 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from tests.gateway.crash_owners import logged
 from tests.gateway.harness import running_gateway
-from tests.projector.support import Editor, caught_up, created, joined, projector
-from tests.projector.test_fold import items
+from tests.projector.support import Editor, caught_up, created, items, joined, projector
 from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(60)

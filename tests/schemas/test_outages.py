@@ -7,6 +7,7 @@ from collections import defaultdict
 import pytest
 
 from schemas.outages import Outage
+from schemas.wording import counted
 
 logger = logging.getLogger("tests.outages")
 
@@ -68,3 +69,20 @@ def test_keyed_outages_are_told_apart(caplog: pytest.LogCaptureFixture) -> None:
         (logging.INFO, "b again after 1"),
     ]
     assert outages["a"].failures == 2
+
+
+@pytest.mark.parametrize(("failures", "said"), [(1, "after 1 failure"), (3, "after 3 failures")])
+def test_a_unit_counts_the_failures_in_words(
+    caplog: pytest.LogCaptureFixture, failures: int, said: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=logger.name)
+    outage = Outage()
+    for _ in range(failures):
+        outage.failed(logger, "x failed")
+    assert outage.recovered(logger, "%s works again after %s", "x", unit="failure") == failures
+    assert outage.recovered(logger, "x works again after %s", unit="failure") == 0  # said once
+    assert _lines(caplog)[-1] == (logging.INFO, f"x works again {said}")
+
+
+def test_counted() -> None:
+    assert [counted(n, "restart") for n in (0, 1, 2)] == ["0 restarts", "1 restart", "2 restarts"]

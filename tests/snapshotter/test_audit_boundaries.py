@@ -187,8 +187,8 @@ async def test_a_first_update_long_after_an_empty_creation_is_an_edit(
 def test_history_renders_initial_content_and_formatting() -> None:
     data = {"inserted": 38, "deleted": 0, "paragraphs": [0, 1, 2], "updates": 1}
     created = Entry(0, "alice", "edit", {**data, "initial": True}, 1)
-    assert describe(created) == "created the content: +38 -0 characters in paragraph(s) 1, 2, 3"
+    assert describe(created) == "created the content: +38 -0 characters in paragraphs 1, 2, 3"
     formatted = {**data, "inserted": 1, "deleted": 22, "formatted": 4, "duration_ms": 2000}
     assert describe(Entry(0, "alice", "edit", formatted, 9)) == (
-        "edited: +1 -22 characters, formatted 4 in paragraph(s) 1, 2, 3 (1 updates, 2.0 s)"
+        "edited: +1 -22 characters, formatted 4 in paragraphs 1, 2, 3 (1 update, 2.0 s)"
     )

@@ -29,7 +29,7 @@ from snapshotter.store import Store
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, append, drain
 from tests.snapshotter.streams import LetterStream
-from tests.snapshotter.test_crash import dump
+from tests.snapshotter.table_dump import dump
 from tests.snapshotter.tripwire import ObservedSnapshotter, TrippedPool, Tripwire
 
 SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]

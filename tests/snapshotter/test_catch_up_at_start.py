@@ -11,9 +11,8 @@ from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.store import Store
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.saved_states import RARELY, committed, feed, lagging, state_rows
 from tests.snapshotter.scripts import LetterScript, append
-from tests.snapshotter.test_crash_loop import lagging
-from tests.snapshotter.test_state_saves import RARELY, committed, feed, state_rows
 
 
 def same_partition(elog: EmbeddedLog, prefix: str, partition: int, count: int) -> list[str]:

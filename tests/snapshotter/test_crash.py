@@ -25,28 +25,8 @@ from snapshotter.store import Store
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.scripts import Clock, append, drain
 from tests.snapshotter.streams import Stream, build_stream
+from tests.snapshotter.table_dump import TABLES, dump
 from tests.support import eventually
-
-TABLES = {
-    "letters": "letter_id",
-    "letter_version": "letter_id, version_number",
-    "collaboration": "id",
-    "comment_threads": "thread_id",
-    "comments": "comment_id",
-    "consumer_positions": "partition",
-    "snapshotter_letter_state": "letter_id",
-}
-
-
-async def dump(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return {
-            table: [tuple(r) for r in await conn.fetch(f"SELECT * FROM {table} ORDER BY {key}")]
-            for table, key in TABLES.items()
-        }
-    finally:
-        await conn.close()
 
 
 async def positions_total(dsn: str) -> int:

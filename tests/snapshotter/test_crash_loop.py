@@ -4,24 +4,13 @@ what came after it, not everything since the letter's last save before the crash
 
 from collections.abc import Callable
 
-import asyncpg
-
 from eventlog.embedded import EmbeddedLog
 from schemas.settings import Settings
 from snapshotter.consumer import Snapshotter
 from snapshotter.store import Store
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.saved_states import RARELY, committed, feed, lagging, state_rows
 from tests.snapshotter.scripts import LetterScript, append
-from tests.snapshotter.test_state_saves import RARELY, committed, feed, state_rows
-
-
-async def lagging(dsn: str) -> dict[str, int]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch("SELECT letter_id, since FROM snapshotter_unsaved")
-    finally:
-        await conn.close()
-    return {r["letter_id"]: r["since"] for r in rows}
 
 
 async def test_each_restart_of_a_crash_loop_folds_again_only_the_records_since_the_last(

@@ -84,8 +84,8 @@ def _edits(folder: Folder, records: Sequence[Record]) -> list[tuple[str, bool]]:
     ]
 
 
-def _marked(record: Record) -> Record:
-    return replace(record, headers=[*record.headers, (INITIAL_HEADER, b"1")])
+def _marked(record: Record, value: bytes = b"1") -> Record:
+    return replace(record, headers=[*record.headers, (INITIAL_HEADER, value)])
 
 
 def test_an_unmarked_update_of_a_marked_creation_is_an_edit_after_a_restart_too() -> None:
@@ -111,3 +111,18 @@ def test_an_unmarked_log_keeps_the_guess() -> None:
     s = LetterScript("L-old")
     events: list[Event] = [s.created("alice"), s.paragraph("alice", "Dear Sir,"), s.save("a", "v")]
     assert _edits(Folder(Settings()), Log().records(events)) == [("alice", True)]
+
+
+@pytest.mark.parametrize("value", [b"0", b"", b"true", b"11"])
+def test_only_the_gateways_value_marks_a_record(value: bytes) -> None:
+    """The header with another value than the gateway's `1` (written past the gateway) marks
+    nothing: not an update as the content, nor a creation as one whose content is marked."""
+    s, log = LetterScript("L-other"), Log()
+    created, update, save = log.records(
+        [s.created("alice"), s.paragraph("bob", "x"), s.save("a", "v")]
+    )
+    assert _edits(Folder(Settings()), [_marked(created), _marked(update, value), save]) == [
+        ("bob", False)
+    ]
+    # A creation so headed is unmarked: its next update, made with it, is the content.
+    assert _edits(Folder(Settings()), [_marked(created, value), update, save]) == [("bob", True)]

@@ -22,8 +22,8 @@ from snapshotter.store import Store
 from steno_collab.processes import Supervised
 from tests.eventlog.brokers import own_broker
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.metrics_scrape import Samples, scrape, serving
 from tests.snapshotter.scripts import LetterScript, append
-from tests.snapshotter.test_metrics import Samples, scrape, serving
 from tests.support import eventually, free_port, frozen, started_log
 
 __all__ = ["own_broker"]  # the fixture of tests/eventlog/brokers.py: a broker the test may stop

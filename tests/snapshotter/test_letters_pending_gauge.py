@@ -1,16 +1,17 @@
 """`snapshotter_letters_pending`: cached letters whose document holds pending parts (an update
 logged before the one it builds on), each update of which costs the snapshotter a save and a
-load of the letter (snapshotter/document.py); 0 again once the missing update arrives."""
+load of the letter (snapshotter/document.py); 0 again once the missing update arrives. A state
+loaded from PostgreSQL is looked at by its first update or save, and the document after each
+reload (while parts are pending) is the one looked at."""
 
 from collections.abc import Callable
 
 from eventlog.embedded import EmbeddedLog
 from snapshotter.consumer import Snapshotter
-from snapshotter.document import LetterDocument
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.metrics_scrape import scrape
+from tests.snapshotter.pending_updates import out_of_order
 from tests.snapshotter.scripts import LetterScript, append, drain
-from tests.snapshotter.test_metrics import scrape
-from tests.snapshotter.test_pending import out_of_order, payload
 
 PENDING = "snapshotter_letters_pending"
 
@@ -51,7 +52,7 @@ async def test_a_letter_counts_while_its_gap_is_open(
     assert snap.folder.letters["L-gap"].doc.snapshot().content == "hello world!!!"
 
 
-async def test_a_state_loaded_with_pending_parts_counts_from_its_next_update(
+async def test_a_state_loaded_with_pending_parts_counts_once_saved_or_updated(
     elog: EmbeddedLog, snap_factory: Callable[..., Snapshotter]
 ) -> None:
     s, (hello, bang, world) = out_of_order("L-saved")
@@ -62,6 +63,10 @@ async def test_a_state_loaded_with_pending_parts_counts_from_its_next_update(
     await restarted.resume()
     assert not restarted.folder.letters  # nothing cached
     assert pending(restarted) == 0.0
+    # A second version loads the state and saves it again, no update: the save looks at it.
+    await append(elog, LETTERS, [s.save("alice", "v2")])
+    await fold_new(restarted, elog)
+    assert pending(restarted) == 1.0
     await append(elog, LETTERS, [s.type_text("alice", 0, 14, "?")])  # waits for it too
     await fold_new(restarted, elog)
     assert pending(restarted) == 1.0
@@ -69,23 +74,3 @@ async def test_a_state_loaded_with_pending_parts_counts_from_its_next_update(
     await fold_new(restarted, elog)
     assert pending(restarted) == 0.0
     assert restarted.folder.letters["L-saved"].doc.snapshot().content == "hello world!!!?"
-
-
-def test_what_it_counts_holds_through_each_reload_of_a_gapped_document() -> None:
-    """While parts are pending each update reloads the document from its saved state: the
-    document's `pending` (the gauge's source) says after it what a restart from that state
-    finds, whether the update left the gap open or closed it."""
-    s, (hello, bang, world) = out_of_order("L")
-    query = s.type_text("alice", 0, 14, "?")  # after "!!!": waits for " world" too
-    after = s.type_text("alice", 0, 15, ".")
-    doc = LetterDocument("default")
-    expected = [(hello, False), (bang, True), (query, True), (world, False), (after, False)]
-    for update, held in expected:
-        doc.apply(payload(update))
-        assert doc.pending is held, update
-        restarted = LetterDocument("default", doc.state())
-        assert restarted.pending is False  # not looked at yet
-        restarted.state()  # a save looks
-        assert restarted.pending is held, update
-        assert doc.pending is held, update  # a save changes nothing
-    assert doc.snapshot().content == "hello world!!!?."

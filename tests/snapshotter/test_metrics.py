@@ -13,34 +13,18 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from eventlog.embedded import EmbeddedLog
 from eventlog.factory import open_log
 from schemas.settings import Settings
 from snapshotter.service import serve
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.metrics_scrape import Samples, scrape, serving
 from tests.snapshotter.pg_outage import shut_down, start_again
 from tests.snapshotter.scripts import LetterScript, append
 from tests.support import eventually, free_port, own_postgres, spawn_listening
 
 CLI = [sys.executable, "-c", "from steno_collab.cli import main; main()"]
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-async def scrape(port: int) -> Samples:
-    url = f"http://127.0.0.1:{port}/metrics"
-    body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-async def serving(task: "asyncio.Task[None]", caplog: pytest.LogCaptureFixture) -> None:
-    await eventually(lambda: "snapshotter metrics on" in caplog.text or task.done(), timeout=30)
-    assert not task.done(), f"the service ended: {task.exception()!r}"
 
 
 def lag(samples: Samples, partition: int) -> float | None:

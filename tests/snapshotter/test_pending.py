@@ -7,25 +7,11 @@ from collections.abc import Callable
 import asyncpg
 
 from eventlog.embedded import EmbeddedLog
-from schemas.envelope import Event
 from snapshotter.consumer import Snapshotter
 from snapshotter.document import LetterDocument
 from tests.snapshotter.conftest import LETTERS
-from tests.snapshotter.scripts import LetterScript, append
-
-
-def out_of_order(letter_id: str) -> tuple[LetterScript, list[Event]]:
-    """hello, then " world", then "!!!" (which depends on " world"): logged as 0, 2, 1."""
-    s = LetterScript(letter_id)
-    hello = s.paragraph("alice", "hello")
-    world = s.type_text("alice", 0, 5, " world")
-    bang = s.type_text("alice", 0, 11, "!!!")
-    return s, [hello, bang, world]
-
-
-def payload(event: Event) -> bytes:
-    assert isinstance(event.payload, bytes)
-    return event.payload
+from tests.snapshotter.pending_updates import out_of_order, payload
+from tests.snapshotter.scripts import append
 
 
 def test_a_state_saved_before_the_dependency_arrives_keeps_the_pending_update() -> None:

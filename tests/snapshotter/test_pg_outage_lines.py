@@ -17,8 +17,8 @@ from schemas.settings import Settings
 from snapshotter.service import serve
 from steno_collab import embedded
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.positions import committed
 from tests.snapshotter.scripts import LetterScript, append
-from tests.snapshotter.test_service import committed
 from tests.support import eventually, own_postgres
 
 pytestmark = pytest.mark.timeout(120)

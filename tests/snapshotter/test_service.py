@@ -13,26 +13,9 @@ from schemas.settings import Settings
 from snapshotter.service import retryable, serve
 from tests.snapshotter.conftest import LETTERS
 from tests.snapshotter.pg_outage import shut_down, start_again
+from tests.snapshotter.positions import committed
 from tests.snapshotter.scripts import LetterScript, append
 from tests.support import eventually, own_postgres
-
-
-async def committed(dsn: str) -> int:
-    """Records the snapshotter committed (0 while the database refuses us)."""
-    try:
-        conn = await asyncpg.connect(dsn, timeout=2)
-    except (OSError, asyncpg.PostgresError):
-        return 0
-    try:
-        total = await conn.fetchval(
-            "SELECT coalesce(sum(next_offset), 0) FROM consumer_positions"
-            " WHERE consumer_group = 'snapshotter'"
-        )
-        return int(total)
-    except asyncpg.UndefinedTableError:
-        return 0
-    finally:
-        await conn.close()
 
 
 async def test_service_waits_through_a_postgres_shutdown_and_restart(

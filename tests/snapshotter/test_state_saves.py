@@ -5,7 +5,6 @@ and ends with the rows and the state of an uninterrupted run."""
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import asyncpg
 import pytest
@@ -19,46 +18,10 @@ from snapshotter.state import LetterState
 from snapshotter.store import StalePositionError, Store
 from tests.attacks.panics import panicking_update
 from tests.snapshotter.conftest import LETTERS
+from tests.snapshotter.saved_states import RARELY, committed, feed, state_rows
 from tests.snapshotter.scripts import Clock, LetterScript, append
-from tests.snapshotter.test_crash import dump
+from tests.snapshotter.table_dump import dump
 from tests.support import eventually
-
-# Saves only when a letter is created (and at an orderly stop), unless a test says otherwise.
-RARELY = {
-    "snapshotter_state_records": 10_000,
-    "autosave_updates": 10_000,
-    "snapshotter_state_s": 3600.0,
-}
-
-
-async def feed(snapshotter: Snapshotter, log: EmbeddedLog, limit: int) -> None:
-    """Fold what the log holds in batches of `limit` records through the real commit path,
-    without forgetting the cached letters (a running snapshotter, not a restarted one)."""
-    if not snapshotter.positions:
-        await snapshotter.resume()
-    for partition in list(snapshotter.positions):
-        while batch := await log.read(
-            snapshotter.topic, partition, snapshotter.positions[partition], limit
-        ):
-            await snapshotter.handle(batch)
-            await snapshotter.flush()
-
-
-async def state_rows(dsn: str) -> dict[str, tuple[int, dict[str, Any]]]:
-    """letter id -> (xmin of its row, its saved state)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT letter_id, xmin::text::bigint AS xmin, state::text AS state"
-            " FROM snapshotter_letter_state"
-        )
-    finally:
-        await conn.close()
-    return {r["letter_id"]: (r["xmin"], json.loads(r["state"])) for r in rows}
-
-
-async def committed(store: Store) -> dict[int, int]:
-    return await store.positions("snapshotter", LETTERS)
 
 
 def same_state(got: LetterState, want: LetterState) -> None:

@@ -1,6 +1,8 @@
 """Fixtures of the tools tests: settings on either log (embedded, Kafka), a migrated fresh
 database, a fresh Redis database, a started writer log, and a recorded editing session."""
 
+import asyncio
+import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +15,7 @@ import pytest_asyncio
 
 from eventlog import Log
 from schemas.settings import Settings
+from snapshotter import service
 from snapshotter.migrate import migrate
 from tests.support import started_log
 from tests.tools.session import Session
@@ -81,3 +84,29 @@ async def recorded(log: Log, settings: Settings, letter_id: str, seed: int, step
 
 async def pool(dsn: str) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg(db: str) -> AsyncIterator[asyncpg.Pool]:
+    the_pool = await pool(db)
+    yield the_pool
+    await the_pool.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def serving(
+    settings: Settings,
+    log: Log,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """The snapshotter service on `log`, quick to retry and to see a rebuild end."""
+    monkeypatch.setattr(service, "REBUILD_POLL_S", 0.05)
+    monkeypatch.setattr(service, "BACKOFF_S", (0.05, 0.05))
+    caplog.set_level(logging.INFO, logger="snapshotter.service")
+    task = asyncio.create_task(service.serve(settings, log))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

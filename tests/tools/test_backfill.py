@@ -237,7 +237,7 @@ async def test_backfill_since_rebuilds_the_letters_active_since(
         assert src.redis is not None
         await src.redis.set("ydoc:letter-b", b"\x00\x00")
         summary = await backfill(src, "all", since_ms=since, meter=Meter(every_s=3600))
-        assert summary.lines[0].startswith("projector: 1 letters")
+        assert summary.lines[0].startswith("projector: 1 letter in ")
         await all_agree(src)
 
 

@@ -24,7 +24,7 @@ from schemas.rebuilds import PROJECTOR_RESET, PROJECTOR_RUN
 from schemas.settings import Settings
 from tests.tools.backfill_logs import fill
 from tests.tools.cli import cli_env
-from tests.tools.test_backfill_lease_lost import OTHER, TOOK_OVER
+from tests.tools.leases import OTHER, TOOK_OVER
 from tools import backfill_projector as projector
 from tools.backfill import backfill
 from tools.backfill_projector import BackfillError

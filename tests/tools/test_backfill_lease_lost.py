@@ -16,16 +16,15 @@ from schemas.rebuilds import PROJECTOR_RESET, PROJECTOR_RUN
 from schemas.settings import Settings
 from tests.support import eventually
 from tests.tools.backfill_logs import fill
+from tests.tools.leases import OTHER, TOOK_OVER
 from tests.tools.processes import alive, backfill_run, process_state
 from tools import backfill as backfills
 from tools import backfill_projector as projector
-from tools.backfill import LOST, backfill
+from tools.backfill import backfill
 from tools.backfill_projector import BackfillError
 from tools.progress import Meter
 from tools.sources import open_sources
 
-OTHER = "elsewhere 4242 another-boot/1 t"  # another backfill's token: host pid machine random
-TOOK_OVER = LOST.format("another backfill, pid 4242 on elsewhere, took it over")
 SHORT_S = 0.3  # the lease's TTL here: renewed, and found lost, every 0.1 s
 
 

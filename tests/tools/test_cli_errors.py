@@ -127,7 +127,7 @@ async def test_backfill_letters_names_what_the_snapshotter_will_build_itself(
     code, out, err = await run_cli(cli_env(settings), "backfill", "all", "--letters", LETTER)
     assert code == 0, err
     assert "projector letters: 1 letters to fold" in err
-    assert "projector: 1 letters" in out
+    assert "projector: 1 letter in " in out
     assert "snapshotter: 0 events in" in out and f"(not rebuilt: {LETTER}; the snapshotter" in out
 
 

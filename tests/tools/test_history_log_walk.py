@@ -12,30 +12,17 @@ import pytest_asyncio
 
 from eventlog.embedded import EmbeddedLog
 from eventlog.factory import topic_retention
-from eventlog.records import Record
 from schemas.envelope import Event, new_event
 from schemas.events import Topic
 from schemas.settings import Settings
 from tests.attacks.panics import panicking_update
 from tests.snapshotter.scripts import Clock, LetterScript, append
+from tests.tools.counting_log import CountingLog
 from tools import history as histories
 from tools.history import Entry, Order, history, page
 from tools.sources import Sources
 
 LETTER = "L-walk"
-
-
-class CountingLog(EmbeddedLog):
-    """The embedded log, counting the records its reads return."""
-
-    records = 0
-
-    async def read(
-        self, topic: str, partition: int, offset: int, limit: int = 1000
-    ) -> list[Record]:
-        batch = await super().read(topic, partition, offset, limit)
-        self.records += len(batch)
-        return batch
 
 
 class Letter:

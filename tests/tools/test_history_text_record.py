@@ -52,7 +52,7 @@ def _comment_lines(text: str) -> list[str]:
     return [
         line.split("  ", 1)[1].split(None, 1)[1]
         for line in text.splitlines()
-        if " comment" in line and not line.startswith(" ")
+        if (" comment" in line or " thread" in line) and not line.startswith(" ")
     ]
 
 
@@ -65,8 +65,8 @@ async def test_every_comment_line_names_its_comment(settings: Settings, log: Log
         "replied comment c3",
         "edited comment c2",
         "deleted comment c3",
-        "resolved comment",  # the thread's: the record names no comment
-        "reopened comment",
+        "resolved thread t1",  # the thread's: the record names no comment
+        "reopened thread t1",
     ]
 
 
@@ -111,4 +111,4 @@ async def test_paragraphs_are_counted_from_one_in_text_and_zero_in_json(
     edit = next(e for e in entries if e.kind == "edit" and not e.data.get("initial"))
     [row] = json.loads(format_json([edit]))
     assert row["data"]["paragraphs"] == [1]
-    assert "in paragraph(s) 2 (" in format_text([edit])
+    assert "in paragraph 2 (" in format_text([edit])

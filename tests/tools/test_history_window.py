@@ -116,7 +116,7 @@ async def test_a_window_shows_the_typing_inside_it_and_counts_none_after_it(
     assert comment == ["comment.created", "session-end", "version"]
 
     cli = await _history(written, LETTER, at(21.5), at(23), False)
-    assert "edited: +7 -0 characters in paragraph(s) 1 (1 updates, 0.0 s)" in cli
+    assert "edited: +7 -0 characters in paragraph 1 (1 update, 0.0 s)" in cli
     async with open_sources(written) as src:
         assert cli == format_text(await history(src, LETTER, at(21.5), at(23)))
 
@@ -125,7 +125,7 @@ async def test_until_counts_no_typing_after_it(written: Settings) -> None:
     # Up to 21.2 s: H, i and A: (4 characters in 3 updates), not the 7 typed at 22 s.
     assert _typed(await _both(written, None, 21.2)) == [(iso(at(20.0)), 4, 3, 3)]
     cli = await _history(written, LETTER, None, at(21.2), False)
-    assert "edited: +4 -0 characters in paragraph(s) 1 (3 updates, 1.1 s)" in cli
+    assert "edited: +4 -0 characters in paragraph 1 (3 updates, 1.1 s)" in cli
 
 
 async def _walk(src: Sources, since: int, until: int, order: Order) -> list[Entry]:

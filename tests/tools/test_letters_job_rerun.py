@@ -19,23 +19,26 @@ from eventlog.factory import topic_retention
 from schemas.events import Topic
 from schemas.rebuilds import LETTERS_JOBS
 from schemas.settings import LOG_FOLDER, Settings
-from snapshotter.consumer import GROUP
-from snapshotter.store import Store
 from tests.snapshotter.scripts import Clock, LetterScript, append
 from tests.support import eventually
-from tests.tools import test_letters_job_while_serving as while_serving
 from tests.tools.conftest import pool
+from tests.tools.letters_jobs import (
+    FINISHING,
+    PAUSED,
+    agrees,
+    held_job,
+    interrupted,
+    letters_apart,
+    marked,
+    positions,
+    positions_are,
+)
 from tests.tools.snapshots import snapshot_all
 from tools import backfill_snapshotter, verify
 from tools.backfill import active_since, backfill
 from tools.backfill_projector import BackfillError
 from tools.progress import Meter
 from tools.sources import Sources
-
-# The service and its database pool, as the tests of a job beside the service run them.
-serving, pg = while_serving.serving, while_serving.pg
-SteppedLog, PAUSED = while_serving.SteppedLog, while_serving.PAUSED
-FINISHING = "snapshotter: finishing an interrupted --letters/--since job"
 
 
 @pytest.fixture
@@ -63,73 +66,6 @@ async def log(settings: Settings, clock: Clock) -> AsyncIterator[Log]:
         yield the_log
     finally:
         await the_log.close()
-
-
-def letters_apart(log: Log, topic: str) -> tuple[str, str]:
-    """Two letter ids on different partitions."""
-    first = "L-old"
-    apart = (f"L-new-{i}" for i in range(100))
-    there = log.partition_for(topic, first.encode())
-    return first, next(lid for lid in apart if log.partition_for(topic, lid.encode()) != there)
-
-
-async def positions(pg: asyncpg.Pool, topic: str) -> dict[int, int]:
-    return await Store(pg).positions(GROUP, topic)
-
-
-async def positions_are(
-    pg: asyncpg.Pool, topic: str, wanted: dict[int, int], task: asyncio.Task[None]
-) -> bool:
-    assert not task.done(), f"the service ended: {task.exception()!r}"
-    return await positions(pg, topic) == wanted
-
-
-async def marked(pg: asyncpg.Pool) -> list[str]:
-    """The letters jobs' groups marked (consumer_positions), under way or interrupted."""
-    rows = await pg.fetch(
-        "SELECT DISTINCT consumer_group FROM consumer_positions"
-        " WHERE starts_with(consumer_group, $1) ORDER BY 1",
-        LETTERS_JOBS,
-    )
-    return [r["consumer_group"] for r in rows]
-
-
-async def killed() -> None:
-    raise asyncpg.PostgresConnectionError("PostgreSQL went away")
-
-
-async def interrupted(src: Sources, letters: list[str]) -> None:
-    """A letters job that marked itself (its letters' rows deleted), then stopped."""
-    stepped = Sources(src.settings, SteppedLog(src.log, "read", killed), pg=src.pg)
-    with pytest.raises(asyncpg.PostgresConnectionError):
-        await backfill_snapshotter.run_letters(stepped, letters, Meter(out=io.StringIO()))
-
-
-async def held_job(
-    settings: Settings, log: Log, pg: asyncpg.Pool, letters: list[str]
-) -> tuple[asyncio.Task[tuple[int, list[str]]], asyncio.Event]:
-    """A letters run held at its first log read (marked, its letters' rows deleted): its task,
-    and the event that lets it go on."""
-    started, go = asyncio.Event(), asyncio.Event()
-
-    async def held() -> None:
-        started.set()
-        await go.wait()
-
-    stepped = Sources(settings, SteppedLog(log, "read", held), pg=pg)
-    task = asyncio.create_task(backfill_snapshotter.run_letters(stepped, letters, Meter()))
-    await asyncio.wait_for(started.wait(), 30)
-    return task, go
-
-
-async def agrees(src: Sources, letters: list[str], finished: bool = True) -> None:
-    for lid in letters:
-        findings = await verify.verify_letter(src, lid)
-        assert all(f.ok for f in findings), [f.line() for f in findings if not f.ok]
-    if finished:
-        assert await verify.unfinished(src) == []
-        assert src.pg is not None
-        assert await src.pg.fetch("SELECT * FROM letters_jobs") == []
 
 
 @pytest.mark.parametrize("rerun", ["earlier", "later"])
@@ -245,7 +181,8 @@ async def test_a_job_marked_by_an_older_version_is_finished_or_named(
     said = out.getvalue().splitlines()
     listed = ", ".join(sorted([old, new]))
     assert [line for line in said if group in line] == [
-        f"{FINISHING} ({group}: 2 letters: {listed}) first"
+        f"{FINISHING} ({group}: 2 letters: {listed}) first",
+        f"snapshotter letters (interrupted job {group}): 4 events to fold",
     ]
     (named,) = [line for line in said if other in line]
     assert f"on partitions [{pb}]" in named, named

@@ -5,113 +5,27 @@ interrupted job keeps it paused, and says so, as an interrupted reset rebuild do
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from eventlog import Log
 from schemas.events import Topic
 from schemas.settings import Settings
-from snapshotter import service
 from snapshotter.consumer import GROUP
 from snapshotter.store import Store
 from tests.snapshotter.scripts import LetterScript, append
 from tests.support import eventually
-from tests.tools.conftest import pool
+from tests.tools.letters_jobs import LETTER, PAUSED, SteppedLog, at, commented, position, thread
 from tests.tools.snapshots import snapshot_all
 from tools import backfill_snapshotter
 from tools.progress import Meter
 from tools.sources import Sources
 
-LETTER = "L-rebuilt"
-PAUSED = "snapshotter paused"
-
 
 @pytest.fixture
 def log_kind() -> str:
     return "embedded"  # the service and the job share the log code whatever the log
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def pg(db: str) -> AsyncIterator[asyncpg.Pool]:
-    the_pool = await pool(db)
-    yield the_pool
-    await the_pool.close()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def serving(
-    settings: Settings,
-    log: Log,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[asyncio.Task[None]]:
-    monkeypatch.setattr(service, "REBUILD_POLL_S", 0.05)
-    monkeypatch.setattr(service, "BACKOFF_S", (0.05, 0.05))
-    caplog.set_level(logging.INFO, logger="snapshotter.service")
-    task = asyncio.create_task(service.serve(settings, log))
-    try:
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-class SteppedLog:
-    """The job's log: its first call of `method` awaits `step` first (`read`: the job has
-    deleted its letters' rows by then and folded nothing yet; `start_offsets`: the job has not
-    marked itself yet); everything else is the log's."""
-
-    def __init__(self, log: Log, method: str, step: Callable[[], Awaitable[None]]) -> None:
-        self._log, self._method = log, method
-        self._step: Callable[[], Awaitable[None]] | None = step
-
-    def __getattr__(self, name: str) -> Any:
-        real = getattr(self._log, name)
-        if name != self._method:
-            return real
-
-        async def stepped(*args: Any, **kw: Any) -> Any:
-            step, self._step = self._step, None
-            if step is not None:
-                await step()
-            return await real(*args, **kw)
-
-        return stepped
-
-
-async def position(pg: asyncpg.Pool, topic: str) -> int | None:
-    value: int | None = await pg.fetchval(
-        "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
-        " AND partition = 0",
-        GROUP,
-        topic,
-    )
-    return value
-
-
-async def at(pg: asyncpg.Pool, topic: str, offset: int, task: asyncio.Task[None]) -> bool:
-    assert not task.done(), f"the service ended: {task.exception()!r}"
-    return await position(pg, topic) == offset
-
-
-async def thread(pg: asyncpg.Pool) -> tuple[str | None, list[str]]:
-    status = await pg.fetchval("SELECT status FROM comment_threads WHERE thread_id = 't1'")
-    rows = await pg.fetch("SELECT comment_id FROM comments WHERE thread_id = 't1' ORDER BY 1")
-    return status, [r["comment_id"] for r in rows]
-
-
-async def commented(
-    settings: Settings, log: Log, pg: asyncpg.Pool, serving: asyncio.Task[None]
-) -> tuple[str, LetterScript]:
-    """The letter created with a thread `t1`, folded by the service: its topic and script."""
-    topic, s = settings.topic(Topic.LETTERS), LetterScript(LETTER)
-    await append(log, topic, [s.created(), s.comment("ann", "t1", "c1", "first")])
-    await eventually(lambda: at(pg, topic, 2, serving), timeout=30)
-    return topic, s
 
 
 async def test_what_the_service_folds_during_a_letters_job_is_kept(

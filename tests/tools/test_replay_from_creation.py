@@ -22,9 +22,9 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from steno_collab.services import gateway_app
 from tests.snapshotter.scripts import Clock, LetterScript, append
+from tests.tools.counting_log import CountingLog
 from tests.tools.rest import auth
 from tests.tools.snapshots import snapshot_all
-from tests.tools.test_history_log_walk import CountingLog
 from tools.diff import diff
 from tools.replay import Cut, LetterNotFound, NotYetCreated, replay, replay_existing
 from tools.sources import Sources

@@ -44,7 +44,7 @@ async def test_text_names_the_letter_and_the_cut(settings: Settings, log: Log) -
         f"as of: {iso(first)}",
     ]
     assert head[4].startswith("position: ") and head[4].endswith(" in partition 0 (next offset)")
-    assert head[5] == "base: version 1, then 0 update(s) from the log"
+    assert head[5] == "base: version 1, then 0 updates from the log"
     assert head[6:] == [f"replayed from the log by {tool()}"] and tool().startswith(
         "steno-collab 0."
     )

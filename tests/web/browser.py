@@ -428,3 +428,20 @@ class Hold:
             self.rewrite(data)
             body = json.dumps(data)
         await route.fulfill(response=answer, headers=headers, body=body)
+
+
+async def select_paragraph(page: Page, index: int) -> None:
+    """Select the paragraph (one line of text) with the keyboard, and wait for the editor to have
+    that selection: ProseMirror reads the browser's on its next selectionchange, and until then
+    it keeps the one before (focus moving to the comment box, or a key, would act on that)."""
+    paragraph = page.locator(".letter-body p").nth(index)
+    text = [*await block_text(paragraph)]  # code points, as the form counts them
+    await paragraph.click()
+    await page.keyboard.press("End")
+    await page.keyboard.press("Shift+Home")
+    quote = "".join(text[:80]) + "…" if len(text) > 80 else "".join(text)
+    await expect(page.locator(".comment-target")).to_have_text(f"On: “{quote}”")
+
+
+# The page's requests for a letter's history (a page of it each).
+HISTORY = re.compile(r"/v1/letters/[^/]+/history(\?.*)?$")

@@ -21,7 +21,7 @@ MARGIN_S = 1  # the steps that need the session alive ended at least this long b
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def base_url() -> AsyncIterator[str]:
-    """test_browser.py's stack with no JWT leeway: a session ends at its token's `exp`, not 10 s
+    """conftest.py's stack with no JWT leeway: a session ends at its token's `exp`, not 10 s
     later (the leeway is for clock skew with an issuer, and here the test is the issuer)."""
     async with stack_url(jwt_leeway_s="0") as url:
         yield url

@@ -1,10 +1,11 @@
-"""`steno-collab dev` stacks for the browser tests, as test_browser.py starts them, and the
+"""`steno-collab dev` stacks for the browser tests (`start_stack`), and the
 fixtures that open them: one per process (conftest.py), one per module (`own_base_url`), one on
 a Redis of its own (`stack`, `unrestored`: the lock-restoring tests wipe it)."""
 
 import asyncio
 import os
 import secrets
+import sys
 import tempfile
 from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator, Callable
@@ -19,12 +20,35 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page
 
-from steno_collab.processes import free_port
+from steno_collab.processes import Supervised, free_port, spawn, wait_ready
 from tests.support import own_services
 from tests.web.browser import FIRST_SECTION, STACK_SECRET, auth, open_letter, pages, post_letter
-from tests.web.test_browser import STENO, start_stack
 
 T = TypeVar("T")
+
+STENO = str(Path(sys.executable).with_name("steno-collab"))
+
+
+async def start_stack(
+    data: Path, port: int, secret: str, dev: bool = True, **settings: str
+) -> Supervised:
+    """`steno-collab dev` (everything, embedded), or a lone production-mode gateway; `settings`:
+    more STENO_* variables, by their lower-case names without the prefix."""
+    env = ["env", f"STENO_JWT_SECRET={secret}"]
+    env += [f"STENO_{name.upper()}={value}" for name, value in settings.items()]
+    if dev:
+        args = [*env, STENO, "dev", "--port", str(port), "--data-dir", str(data)]
+    else:
+        env += [f"STENO_DATA_DIR={data}", "STENO_DEV=false"]
+        args = [*env, STENO, "gateway", "--host", "127.0.0.1", "--port", str(port)]
+    proc = spawn("steno-collab", args, data / "steno-collab.log", sig=15)
+
+    async def answers() -> bool:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+
+    await wait_ready(proc, answers, timeout=60)
+    return proc
 
 
 def opened_fixture(

@@ -5,8 +5,9 @@ not received yet is marked by the server's offsets and marked again only once th
 at every keystroke of a colleague). The server never lists such anchors (it refuses them, and
 resolves what it stores): the page's requests for the threads are answered with them here.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures). The page's editor is read through the `editor` TipTap puts on its element.
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py). The page's editor is read through the `editor` TipTap puts on its
+element.
 """
 
 import base64
@@ -16,11 +17,8 @@ from playwright.async_api import Browser, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import marked, open_letter, pages, type_in
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.browser import STACK_SECRET, marked, open_letter, pages, type_in
 from tests.web.threads import rewrite_anchors
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LETTER = "Dear Sir,\nWe claim damages of 5000 dollars.\nRegards."
 EDITOR = "document.querySelector('.letter-body').editor"

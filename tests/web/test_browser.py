@@ -8,85 +8,36 @@ test-artifacts/web/.
 import asyncio
 import re
 import secrets
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
+from playwright.async_api import Browser, Route, WebSocketRoute, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from steno_collab.processes import Supervised, free_port, spawn, wait_ready
+from steno_collab.processes import free_port
 from tests.support import eventually
 from tests.web.browser import (
     HOST_OPENS_EDITOR,
-    block_text,
+    STACK_SECRET,
     body_text,
     create_letter,
     new_page,
     pages,
     saved,
+    select_paragraph,
     shot,
     sign_in,
     type_at_end,
 )
-from tests.web.browser import STACK_SECRET as STACK_SECRET  # its tests' importers take it here
+from tests.web.stacks import start_stack
 
-STENO = str(Path(sys.executable).with_name("steno-collab"))
 # What the browser does when its tab goes to the background.
 _HIDE_TAB = """() => {
   Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' })
   document.dispatchEvent(new Event('visibilitychange'))
 }"""
-
-
-async def start_stack(
-    data: Path, port: int, secret: str, dev: bool = True, **settings: str
-) -> Supervised:
-    """`steno-collab dev` (everything, embedded), or a lone production-mode gateway; `settings`:
-    more STENO_* variables, by their lower-case names without the prefix."""
-    env = ["env", f"STENO_JWT_SECRET={secret}"]
-    env += [f"STENO_{name.upper()}={value}" for name, value in settings.items()]
-    if dev:
-        args = [*env, STENO, "dev", "--port", str(port), "--data-dir", str(data)]
-    else:
-        env += [f"STENO_DATA_DIR={data}", "STENO_DEV=false"]
-        args = [*env, STENO, "gateway", "--host", "127.0.0.1", "--port", str(port)]
-    proc = spawn("steno-collab", args, data / "steno-collab.log", sig=15)
-
-    async def answers() -> bool:
-        async with httpx.AsyncClient() as client:
-            return (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
-
-    await wait_ready(proc, answers, timeout=60)
-    return proc
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """A data dir outside pytest's basetemp: a concurrent pytest run chmods that to 0700, and the
-    embedded PostgreSQL (an unprivileged user when we are root) must traverse the parents."""
-    with tempfile.TemporaryDirectory(prefix="steno-web-") as path:
-        yield Path(path)
-
-
-@pytest.fixture(scope="module")
-def base_url(shared_stack_url: str) -> str:
-    """The stack every module shares (tests/web/conftest.py): a test makes letters of its own
-    there and asserts nothing of the firm's or a user's other letters (else: stacks.py's
-    `own_base_url`)."""
-    return shared_stack_url
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser: Browser) -> Browser:
-    """The Chromium every module shares (tests/web/conftest.py); each test opens contexts of
-    its own and closes them."""
-    return shared_browser
 
 
 async def test_two_users_see_each_others_typing_and_carets(base_url: str, browser: Browser) -> None:
@@ -461,19 +412,6 @@ async def _refused(base_url: str, reason: str) -> bool:
     async with httpx.AsyncClient(base_url=base_url) as client:
         text = (await client.get("/metrics")).text
     return f'gateway_refusals_total{{reason="{reason}"}}' in text
-
-
-async def select_paragraph(page: Page, index: int) -> None:
-    """Select the paragraph (one line of text) with the keyboard, and wait for the editor to have
-    that selection: ProseMirror reads the browser's on its next selectionchange, and until then
-    it keeps the one before (focus moving to the comment box, or a key, would act on that)."""
-    paragraph = page.locator(".letter-body p").nth(index)
-    text = [*await block_text(paragraph)]  # code points, as the form counts them
-    await paragraph.click()
-    await page.keyboard.press("End")
-    await page.keyboard.press("Shift+Home")
-    quote = "".join(text[:80]) + "…" if len(text) > 80 else "".join(text)
-    await expect(page.locator(".comment-target")).to_have_text(f"On: “{quote}”")
 
 
 async def test_a_request_over_the_users_budget_is_sent_again_after_retry_after(

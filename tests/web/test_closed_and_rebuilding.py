@@ -2,8 +2,8 @@
 with edits not yet saved, and the history panel while the server rebuilds history (503 with
 Retry-After).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import re
@@ -21,9 +21,6 @@ from tests.web.browser import (
     sign_in,
     type_at_end,
 )
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 VERSIONS = re.compile(r"/v1/letters/[^/]+/versions$")
 

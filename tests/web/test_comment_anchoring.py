@@ -3,8 +3,8 @@ types above it: the browser anchors and marks by Yjs relative positions in its o
 plain-text offsets the server reads in another state of it. And a comment or lock tried offline
 says so, until the browser is back online.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import re
@@ -13,9 +13,6 @@ from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
 
 from tests.support import eventually
 from tests.web.browser import create_letter, marked, open_letter, pages, saved, sign_in, type_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LETTER = "Dear Sir,\nWe claim damages of 5000 dollars.\nRegards."
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")

@@ -3,8 +3,8 @@ its thread but its answer was lost: another comment, with a new `Idempotency-Key
 try's key with another anchor was 422 "reused with a different request"); on the same
 selection, the same key and request again, answered with the thread the first try made.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import re
@@ -12,10 +12,7 @@ import re
 from playwright.async_api import Browser, Route, expect
 
 from tests.support import eventually
-from tests.web.browser import Hold, create_letter, new_page, sign_in
-from tests.web.test_browser import base_url, browser, select_paragraph
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import Hold, create_letter, new_page, select_paragraph, sign_in
 
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 

@@ -2,8 +2,8 @@
 that fill is sent again after no answer came, a new one for the next fill (as the letter-create
 form's). The request is captured in Chromium; the server's handling of the key is its own test.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import re
@@ -11,10 +11,7 @@ import re
 from playwright.async_api import Browser, Page, Request, Route, expect
 
 from tests.support import eventually
-from tests.web.browser import create_letter, new_page, sign_in
-from tests.web.test_browser import base_url, browser, select_paragraph
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import create_letter, new_page, select_paragraph, sign_in
 
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 REPLIES = re.compile(r"/v1/letters/[^/]+/comments/[^/]+/replies$")

@@ -2,8 +2,8 @@
 their answers may come back in another order: the older answer, arriving last, redrew the list as
 it was (the reply gone from it). Only the newest load's answer is drawn now (comments.ts `load`).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -12,10 +12,7 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from tests.web.browser import Hold, auth, new_page, note_tagged_reads, open_letter, tagged_read
-from tests.web.test_browser import base_url, browser
 from tests.web.threads import COMMENTS
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LETTER = "Dear Sir,\nWe claim damages."
 

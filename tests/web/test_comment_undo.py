@@ -3,8 +3,8 @@ is back on its text, on every page and in the server's answer; after a redo and 
 too. Yjs' UndoManager restores copies of the deleted characters, which the anchors follow
 (gateway/collab/anchors.py, anchors.ts).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from functools import partial
@@ -23,9 +23,6 @@ from tests.web.commented import (
     select_in_second_paragraph,
     shows,
 )
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 
 async def test_undoing_the_deletion_of_commented_text_brings_the_comment_back(

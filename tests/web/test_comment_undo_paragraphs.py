@@ -4,8 +4,8 @@ UndoManager puts back copies of the paragraph elements (on the other page and in
 the deleted ones' content is garbage-collected): the anchors find the quote in the restored
 paragraphs (gateway/collab/anchors.py `Resolver._reparented`, anchors.ts `reparented`).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from functools import partial
@@ -15,9 +15,6 @@ from playwright.async_api import Browser, expect
 from tests.support import eventually
 from tests.web.browser import saved
 from tests.web.commented import LETTER, MARKS, QUOTE, commented, only_thread, restored, shows
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 
 async def test_undoing_the_deletion_of_whole_paragraphs_brings_the_comment_back(

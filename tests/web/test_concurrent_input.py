@@ -1,8 +1,8 @@
 """Input while a colleague types: what the browser did and ProseMirror has not read yet survives
 the colleague's edits arriving.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -10,9 +10,6 @@ import asyncio
 from playwright.async_api import Browser, Page, expect
 
 from tests.web.browser import EDITABLE, block_text, create_letter, pages, saved, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 # A main thread busy while the mouse goes down, as on a loaded machine: the colleague's messages
 # that come in meanwhile are handled before the browser's "selectionchange" for the click.

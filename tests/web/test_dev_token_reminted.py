@@ -2,8 +2,8 @@
 reconnects, rather than turning read-only ("Here now" after a refusal with no renewal:
 tests/web/test_submit_once_and_session_end.py).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (conftest.py's
+browser, session_end.py's stack).
 """
 
 import re
@@ -21,10 +21,9 @@ from tests.web.browser import (
     type_at_end,
 )
 from tests.web.session_end import SHORT_TTLS_S, base_url, before_expiry
-from tests.web.test_browser import browser
 
-# The stack (no JWT leeway: a session ends at its token's expiry) and browser fixtures.
-__all__ = ["base_url", "browser"]
+# The stack with no JWT leeway (a session ends at its token's expiry), over conftest.py's.
+__all__ = ["base_url"]
 
 
 async def test_a_dev_token_that_expires_is_minted_again_and_the_letter_reconnects(

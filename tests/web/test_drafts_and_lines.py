@@ -2,8 +2,8 @@
 the comment form's error line wiped by a list reload, "Here now" claiming colleagues active while
 the badge says Offline, unsent comment text lost on closing the tab.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -16,10 +16,16 @@ from playwright.async_api import Browser, Dialog, Page, Route, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import EDITABLE, create_letter, new_page, pages, saved, sign_in
-from tests.web.test_browser import STACK_SECRET, base_url, browser, select_paragraph
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import (
+    EDITABLE,
+    STACK_SECRET,
+    create_letter,
+    new_page,
+    pages,
+    saved,
+    select_paragraph,
+    sign_in,
+)
 
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 REPLIES = re.compile(r"/v1/letters/[^/]+/comments/[^/]+/replies$")

@@ -2,18 +2,15 @@
 (Chromium's "block third-party cookies", Incognito; Playwright's contexts): reading
 `sessionStorage` or `localStorage` throws there, and the page must still work.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from playwright.async_api import Browser, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import EDITABLE, create_letter, new_page, sign_in
-from tests.web.test_browser import STACK_SECRET, base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import EDITABLE, STACK_SECRET, create_letter, new_page, sign_in
 
 
 async def test_a_letter_framed_by_another_site_opens_without_storage(

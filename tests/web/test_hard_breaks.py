@@ -4,8 +4,8 @@ received yet) marks the words the server quotes, after breaks inside and at the 
 paragraph, and after images (an image right after another in a quote, a list item or a cell is
 on the same empty line, as on the server: a run of inline content).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import base64
@@ -18,11 +18,8 @@ from playwright.async_api import Browser, Page, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import INSERT_AT_END, marked, open_letter, pages, saved
-from tests.web.test_browser import STACK_SECRET, base_url, browser
+from tests.web.browser import INSERT_AT_END, STACK_SECRET, marked, open_letter, pages, saved
 from tests.web.threads import rewrite_anchors
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 WORDS = ("damages", "5000", "Regards")
 

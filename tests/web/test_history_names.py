@@ -17,11 +17,7 @@ import httpx
 from playwright.async_api import Browser, Route, expect
 
 from tests.support import eventually
-from tests.web.browser import auth, create_letter, new_page, saved, sign_in, type_at_end
-from tests.web.test_browser import base_url, browser
-from tests.web.test_history_pages import HISTORY
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import HISTORY, auth, create_letter, new_page, saved, sign_in, type_at_end
 
 PAGE = 2
 

@@ -18,14 +18,10 @@ from playwright.async_api import Browser, Route, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import new_page, shot
-from tests.web.test_browser import STACK_SECRET, base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import HISTORY, STACK_SECRET, new_page, shot
 
 PAGE = 12
 NOTES = 30
-HISTORY = re.compile(r"/v1/letters/[^/]+/history(\?.*)?$")
 
 
 def _token(user: str, role: str) -> str:

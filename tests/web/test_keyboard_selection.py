@@ -1,8 +1,8 @@
 """A commenter selects text with the keyboard and comments on it; nothing a reader types, pastes
 or composes changes the letter (web/src/editor/read-only.ts).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from collections.abc import AsyncIterator
@@ -16,6 +16,7 @@ from schemas.settings import Settings
 from tests.support import eventually
 from tests.web.browser import (
     INSERT_AT_END,
+    STACK_SECRET,
     TABLE_HTML,
     body_text,
     create_letter,
@@ -24,9 +25,6 @@ from tests.web.browser import (
     sign_in,
     type_at_end,
 )
-from tests.web.test_browser import STACK_SECRET, base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LETTER = "Dear Sir,\nOur client was injured."
 # The document as this page's editor holds it (TipTap keeps its editor on the editable element).

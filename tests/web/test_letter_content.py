@@ -2,8 +2,8 @@
 (not the whole letter on every open), it keeps the TipTap types backends write (tables and
 friends), and once the letter is refused for size, it stops taking input it could not save.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from pathlib import Path
@@ -15,9 +15,7 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from steno_collab.processes import free_port
 from tests.web.browser import EDITABLE, auth, new_page, saved, sign_in, type_at_end
-from tests.web.test_browser import base_url, browser, data_dir, start_stack
-
-__all__ = ["base_url", "browser", "data_dir"]  # the fixtures of test_browser.py
+from tests.web.stacks import start_stack
 
 SYNC_STEP2, SYNC_UPDATE = b"\x00\x01", b"\x00\x02"  # y-protocols: messageSync, then its kind
 

@@ -3,8 +3,8 @@ names the next page in `X-Next-Cursor`; a "Show more letters" button under the l
 (each letter once), with a busy state and an error line a retry clears. The letters this
 browser opened stay on top, once each.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -16,12 +16,11 @@ from playwright.async_api import Browser, Route, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import new_page, shot
+from tests.web.browser import STACK_SECRET, new_page, shot
 from tests.web.stacks import own_base_url
-from tests.web.test_browser import STACK_SECRET, browser
 
-# test_browser.py's browser, and a stack of this module's own (it asserts firm- or user-wide state)
-__all__ = ["browser", "own_base_url"]
+# A stack of this module's own (it asserts firm- or user-wide state): stacks.py's own_base_url
+__all__ = ["own_base_url"]
 
 LETTERS = 105  # the server's page is 100
 NEXT_PAGE = re.compile(r"/v1/letters\?(.*&)?after=")

@@ -3,16 +3,13 @@ edits pause (locks.ts, GONE_AFTER_MS): typing moves one timer's deadline, it doe
 per keystroke. That the check still releases a retitled heading's lock is
 test_submit_once_and_session_end.py's `test_a_lock_on_a_renamed_heading_...`.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from playwright.async_api import Browser, expect
 
 from tests.web.browser import create_letter, new_page, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 GONE_AFTER_MS = 1_000  # locks.ts
 

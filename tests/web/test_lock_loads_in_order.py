@@ -3,8 +3,8 @@ come back in either order: the older one, arriving last, put back a lock release
 (a colleague's section shown locked for up to its 300 s TTL). Only the newest ask's answer is
 taken now (locks.ts `refresh`), as for the comment list.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -16,9 +16,6 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from tests.web.browser import Hold, auth, new_page, note_tagged_reads, open_letter, tagged_read
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LOCKS = re.compile(r"/v1/letters/[^/]+/locks$")
 SECTION = "paragraph 1"

@@ -19,9 +19,8 @@ from tests.web.stacks import (
     restore_by_hand,
     unrestored,
 )
-from tests.web.test_browser import browser
 
-__all__ = ["browser", "unrestored"]  # the fixtures this module uses
+__all__ = ["unrestored"]  # the fixtures this module uses
 
 RESTORE_WITHIN_MS = 30_000  # a retry 5 s after the 503; a slow machine may need another
 

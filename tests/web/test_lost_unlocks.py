@@ -21,9 +21,8 @@ from tests.web.browser import (
     post_letter,
 )
 from tests.web.stacks import Stack, avery_on_a_letter, restore_by_hand, unrestored
-from tests.web.test_browser import browser
 
-__all__ = ["browser", "unrestored"]  # the fixtures this module uses
+__all__ = ["unrestored"]  # the fixtures this module uses
 
 
 async def refused_as_it_went(stack: Stack, page: Page) -> None:

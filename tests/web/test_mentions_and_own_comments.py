@@ -1,7 +1,7 @@
 """The header's mentions inbox, and editing / deleting your own comments in the comments panel.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import httpx
@@ -9,12 +9,11 @@ from playwright.async_api import Browser, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import create_letter, pages, saved, sign_in
+from tests.web.browser import STACK_SECRET, create_letter, pages, saved, select_paragraph, sign_in
 from tests.web.stacks import own_base_url
-from tests.web.test_browser import STACK_SECRET, browser, select_paragraph
 
-# test_browser.py's browser, and a stack of this module's own (it asserts firm- or user-wide state)
-__all__ = ["browser", "own_base_url"]
+# A stack of this module's own (it asserts firm- or user-wide state): stacks.py's own_base_url
+__all__ = ["own_base_url"]
 
 NAMES = {"avery": "Avery Attorney", "parker": "Parker Paralegal"}
 

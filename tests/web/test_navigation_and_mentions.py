@@ -1,8 +1,8 @@
 """Leaving a letter with pending edits asks first, a mention opens on its thread, and the letter's
 headings stand out from its text.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -14,19 +14,20 @@ from playwright.async_api import Browser, Dialog, Page, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.web.browser import (
+    STACK_SECRET,
     TIMEOUT_MS,
     create_letter,
     pages,
     saved,
+    select_paragraph,
     shot,
     sign_in,
     type_at_end,
 )
 from tests.web.stacks import own_base_url
-from tests.web.test_browser import STACK_SECRET, browser, select_paragraph
 
-# test_browser.py's browser, and a stack of this module's own (it asserts firm- or user-wide state)
-__all__ = ["browser", "own_base_url"]
+# A stack of this module's own (it asserts firm- or user-wide state): stacks.py's own_base_url
+__all__ = ["own_base_url"]
 
 LEAVE_QUESTION = "Some of your edits have not reached the server yet"
 

@@ -2,8 +2,8 @@
 colleague's edit there stays. The page's text-direction marks threw on every such transaction:
 the keystroke was lost under "all changes saved", and a colleague's edit was written back out.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from typing import Any
@@ -14,10 +14,7 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import EDITABLE, new_page, saved, sign_in
-from tests.web.test_browser import STACK_SECRET, base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import EDITABLE, STACK_SECRET, new_page, saved, sign_in
 
 _AVERY = mint_token(Settings(jwt_secret=STACK_SECRET), "avery", "demo-firm", "editor", "Avery")
 

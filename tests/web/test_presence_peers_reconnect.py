@@ -14,9 +14,6 @@ from playwright.async_api import Browser, expect
 
 from tests.support import eventually
 from tests.web.browser import DROP_SOCKET, pages, saved, seen_on_a_letter
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 AVERY = "Avery Attorney"
 PROMPTLY_MS = 2_000  # a renewal is 15 s after her last change, checked every 3 s

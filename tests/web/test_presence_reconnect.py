@@ -4,17 +4,14 @@ renewal (~15 s later): y-websocket removed their states on the close while y-pro
 their clocks, and a state re-sent with the same clock was ignored (src/editor/collab.ts
 `repairAwarenessAfterDrop`, step 1).
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures). The socket is closed from the page (a network drop's close, as the page
-sees it); y-websocket reconnects after its backoff (~0.2 s).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py). The socket is closed from the page (a network drop's close, as the
+page sees it); y-websocket reconnects after its backoff (~0.2 s).
 """
 
 from playwright.async_api import Browser, expect
 
 from tests.web.browser import DROP_SOCKET, pages, saved, seen_on_a_letter
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 # Well under a colleague's renewal (15 s after his last change, checked every 3 s).
 PROMPTLY_MS = 5_000

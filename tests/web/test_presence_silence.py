@@ -1,18 +1,16 @@
 """A colleague whose network drops silently shows as away within ~20 s, not active until the
 server or y-protocols forgets him (~30-45 s); his next awareness renewal shows him active again.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures). The 20 s of silence are not waited for: his awareness entry's last renewal
-(y-protocols' `meta.lastUpdated`, what presence.ts reads) is set to 21 s ago on Avery's page.
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py). The 20 s of silence are not waited for: his awareness entry's last
+renewal (y-protocols' `meta.lastUpdated`, what presence.ts reads) is set to 21 s ago on Avery's
+page.
 """
 
 from playwright.async_api import Browser, expect
 
 from tests.support import eventually
 from tests.web.browser import EDITABLE, create_letter, pages, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 # The page's awareness, through the TipTap editor on the letter's element.
 _AWARENESS = """document.querySelector('.letter-body').editor.extensionManager.extensions

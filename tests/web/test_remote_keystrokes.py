@@ -5,8 +5,9 @@ direction of each block is its own rendering rather than a decoration per block,
 marks follow edits instead of being worked out again per transaction. Comment marks, lock marks,
 recent-edit marks, carets and text direction stay right through remote edits.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures). The page's editor is read through the `editor` TipTap puts on its element.
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py). The page's editor is read through the `editor` TipTap puts on its
+element.
 """
 
 import httpx
@@ -15,10 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from tests.support import eventually
-from tests.web.browser import block_text, open_letter, pages, type_in
-from tests.web.test_browser import STACK_SECRET, base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.web.browser import STACK_SECRET, block_text, open_letter, pages, type_in
 
 ARABIC = "مرحبا بالعالم"
 PARAGRAPHS = [f"Paragraph {n} of the letter, about the damages claimed." for n in range(1, 31)]

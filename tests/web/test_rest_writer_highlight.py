@@ -1,7 +1,7 @@
 """The in-letter highlight of an update written over REST names its writer: a backend that
 never opened the letter has no awareness state, and the page read "Edited by A collaborator".
 The gateway names the write's Yjs client ids in a `doc.writer` app message before the update
-(src/editor/writers.ts). Against `steno-collab dev` in Debian's Chromium (test_browser.py's
+(src/editor/writers.ts). Against `steno-collab dev` in Debian's Chromium (conftest.py's
 stack and browser fixtures)."""
 
 import httpx
@@ -9,11 +9,8 @@ from playwright.async_api import Browser, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.gateway.test_read_your_writes_across import with_paragraph
-from tests.web.browser import EDITABLE, create_letter, pages, saved, sign_in
-from tests.web.test_browser import STACK_SECRET, base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
+from tests.gateway.drafting import with_paragraph
+from tests.web.browser import EDITABLE, STACK_SECRET, create_letter, pages, saved, sign_in
 
 WRITTEN = "Received through the intake form"
 

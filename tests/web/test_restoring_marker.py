@@ -2,8 +2,8 @@
 restoring` header (gateway/restored.py `refusal_headers`), not by matching the detail's English
 operator text (src/api.ts `restoring`): the text may change, a 503 without the header is another.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures); the locks listing's 503 is the test's own answer (a real wipe's is
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py); the locks listing's 503 is the test's own answer (a real wipe's is
 tests/web/test_locks_restoring.py's).
 """
 
@@ -15,9 +15,6 @@ from playwright.async_api import Browser, Route, expect
 
 from gateway import restored
 from tests.web.browser import create_letter, new_page, open_letter, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LOCKS = re.compile(r"/v1/letters/[^/]+/locks$")
 

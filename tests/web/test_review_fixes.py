@@ -1,8 +1,8 @@
 """What a reviewer found driving the page in a real browser: unsaved edits, locks per tab and per
 heading, comment anchors that follow edits, lock status, undo grouping, small UX.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -25,9 +25,6 @@ from tests.web.browser import (
     sign_in,
     type_at_end,
 )
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 ARABIC = "\u0645\u0631\u062d\u0628\u0627 \u0628\u0643\u0645"  # "welcome", in Arabic
 LOCK = re.compile(r"/v1/letters/[^/]+/locks/[^/?]+$")

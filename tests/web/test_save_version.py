@@ -28,7 +28,6 @@ from tests.web.browser import (
     shot,
     type_at_end,
 )
-from tests.web.test_browser import base_url, browser
 from tests.web.versions import (
     FORM,
     STATUS,
@@ -38,8 +37,6 @@ from tests.web.versions import (
     named_content,
     save_as,
 )
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 
 async def test_an_editor_saves_a_named_version_that_auditors_see(

@@ -7,7 +7,7 @@ called back, so Cancel and the toggle are disabled until the answer
 (src/editor/save-version.ts).
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_save_version.py (the helpers
-of tests/web/versions.py and test_browser.py's stack and browser fixtures).
+of tests/web/versions.py and tests/web/conftest.py's stack and browser fixtures).
 """
 
 from collections.abc import Awaitable, Callable
@@ -16,10 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.web.browser import STACK_SECRET, Hold, post_letter, saved, type_at_end
-from tests.web.test_browser import base_url, browser
 from tests.web.versions import FORM, STATUS, TOGGLE, editor_page, labels, listed, save_as, versions
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 
 async def cancel_by_click(page: Page) -> None:

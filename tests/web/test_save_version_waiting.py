@@ -5,7 +5,7 @@ line says "Saving…", then "The server is busy; trying again in N s.", and the 
 changed until the answer (src/editor/save-version.ts).
 
 Against `steno-collab dev` in Debian's Chromium, as tests/web/test_save_version.py (the helpers
-of tests/web/versions.py and test_browser.py's stack and browser fixtures).
+of tests/web/versions.py and tests/web/conftest.py's stack and browser fixtures).
 """
 
 import asyncio
@@ -14,10 +14,7 @@ import pytest
 from playwright.async_api import Browser, Route, expect
 
 from tests.web.browser import STACK_SECRET, post_letter
-from tests.web.test_browser import base_url, browser
 from tests.web.versions import STATUS, TOGGLE, editor_page, listed
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 
 @pytest.mark.timeout(120)

@@ -6,8 +6,8 @@ the key, writes it back to the DOM, and the press is lost (pending-input.ts read
 Without that, each run here lost presses (12 to 20 of its 35); with it, none did in 75 runs, 49 of
 them on a machine kept busy.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -15,9 +15,6 @@ import asyncio
 from playwright.async_api import Browser, Page, expect
 
 from tests.web.browser import create_letter, open_letter, pages, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LETTER = "\n".join(
     [

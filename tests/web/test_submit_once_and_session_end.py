@@ -2,8 +2,8 @@
 expired with no host page to renew it (the editor stayed editable), a lock kept on a heading
 renamed since, and a viewer told to add comments.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (conftest.py's
+browser, session_end.py's stack).
 """
 
 import asyncio
@@ -21,17 +21,15 @@ from tests.web.browser import (
     create_letter,
     new_page,
     saved,
+    select_paragraph,
     sign_in,
     stack_token,
     type_at_end,
 )
 from tests.web.session_end import SHORT_TTLS_S, base_url, before_expiry
-from tests.web.test_browser import (
-    browser,
-    select_paragraph,
-)
 
-__all__ = ["base_url", "browser"]  # the stack (sessions end at `exp`) and browser fixtures
+# The stack with no JWT leeway (a session ends at its token's expiry), over conftest.py's.
+__all__ = ["base_url"]
 
 LETTERS = re.compile(r"/v1/letters$")
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")

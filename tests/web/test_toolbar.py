@@ -1,16 +1,13 @@
 """The formatting toolbar leaves the keyboard in the letter: a key typed right after a click on a
 button goes into the letter, not to the button.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from playwright.async_api import Browser, expect
 
 from tests.web.browser import EDITABLE, create_letter, new_page, saved, sign_in, type_at_end
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 # Notes where the keyboard is when the next click is handled (a toolbar button's).
 _NOTE_FOCUS_AT_CLICK = """() => window.addEventListener('click', () => {

@@ -1,7 +1,7 @@
 """A colleague whose network drops while he types stops showing as "typing" within seconds.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -9,9 +9,6 @@ import asyncio
 from playwright.async_api import Browser, expect
 
 from tests.web.browser import EDITABLE, INSERT_AT_END, TABLE_HTML, create_letter, pages, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 TYPING = "Parker Paralegal is typing…"
 # Longer than web/src/editor/presence.ts's HEARD_TYPING_MS (3 s) and a render tick (1 s) after it.

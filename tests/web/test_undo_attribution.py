@@ -3,17 +3,14 @@ caret: y-tiptap diffs the paragraph's old and new text, and without the caret it
 typed character to the place of the last equal one (Parker's "x" typed before Avery's "x" became
 the one after it). Avery's Ctrl+Z then took the "x" at Parker's place: his "xy" read "yx".
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from playwright.async_api import Browser, Page
 
 from tests.support import eventually
 from tests.web.browser import block_text, create_letter, open_letter, pages, saved, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 
 async def _shows(page: Page, text: str) -> bool:

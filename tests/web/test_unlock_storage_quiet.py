@@ -4,8 +4,8 @@ and those of every letter remembered, on every write (forgets too): 14 tabs, one
 locks, made 146 GETs in 1.5 s, 21 of them answered 429. Only a tab on the released letter
 reacts now, once per burst of writes, reading that letter's locks alone.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 import asyncio
@@ -22,9 +22,6 @@ from tests.web.browser import (
     open_letter,
     post_letter,
 )
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 LOCKS = re.compile(r"/v1/letters/[^/?]+/locks$")
 OTHER_LETTERS = 4

@@ -3,8 +3,8 @@ old version against a short current text once blocked the tab (9.5k words agains
 and 1.8 GB; the 20k words here were not shown within the test's wait); a diff too costly for its
 time budget shows the texts removed and added whole instead.
 
-Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (its stack and
-browser fixtures).
+Against `steno-collab dev` in Debian's Chromium, as tests/web/test_browser.py (the stack and
+browser fixtures of conftest.py).
 """
 
 from collections.abc import AsyncIterator
@@ -15,9 +15,6 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.support import eventually
 from tests.web.browser import EDITABLE, auth, new_page, saved
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 WORDS = 20_000
 

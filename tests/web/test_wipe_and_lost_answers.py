@@ -25,11 +25,10 @@ from playwright.async_api import Browser, Dialog, Page, Route, expect
 
 from gateway.auth import mint_token
 from schemas.settings import Settings
-from tests.web.browser import Hold, open_letter, pages
+from tests.web.browser import Hold, open_letter, pages, select_paragraph
 from tests.web.stacks import Stack, avery_on_a_letter, letter_locked_by_parker, stack, unrestored
-from tests.web.test_browser import browser, select_paragraph
 
-__all__ = ["browser", "stack", "unrestored"]
+__all__ = ["stack", "unrestored"]
 
 COMMENTS = re.compile(r"/v1/letters/[^/]+/comments$")
 LOCK = re.compile(r"/v1/letters/[^/]+/locks/[^/]+$")

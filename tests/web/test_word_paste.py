@@ -4,7 +4,7 @@ mark). Other HTML pastes as before.
 
 The paste is a real `paste` event carrying the HTML Word 365 for Windows puts on the clipboard
 (word365_paste.html), dispatched in Debian's Chromium against `steno-collab dev`, as
-tests/web/test_browser.py (its stack and browser fixtures).
+tests/web/test_browser.py (the stack and browser fixtures of conftest.py).
 """
 
 from collections.abc import Iterator
@@ -14,9 +14,6 @@ from typing import Any
 from playwright.async_api import Browser, Page, expect
 
 from tests.web.browser import EDITABLE, create_letter, open_letter, pages, saved, sign_in
-from tests.web.test_browser import base_url, browser
-
-__all__ = ["base_url", "browser"]  # the stack and browser fixtures of test_browser.py
 
 WORD_HTML = (Path(__file__).parent / "word365_paste.html").read_text(encoding="utf-8")
 

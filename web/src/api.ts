@@ -155,10 +155,16 @@ export const SESSION_EXPIRED = 'your session expired or was refused: sign in aga
 const RETRIES = 3
 const MAX_WAIT_S = 10
 // A request with no answer by then is given up as unreachable: a stalled proxy kept a form's
-// button disabled for good (re-read RK). The server answers a write within ~20 s (504 after its
-// append timeout), so this only ends what no answer will come to; a retry of a keyed create is
-// safe (its Idempotency-Key). A timer of the page's own, not AbortSignal.timeout: tests move it.
-const ANSWER_WITHIN_MS = 45_000
+// button disabled for good (re-read RK). Timers of the page's own, not AbortSignal.timeout:
+// tests move them. Each attempt has its own (a Retry-After waited out is not counted).
+// A write (POST, PATCH, DELETE: every one appends to the log) is answered within ~20 s, 504
+// after the gateway's append timeout, so its deadline only ends what no answer will come to; a
+// retry of a keyed create is safe (its Idempotency-Key).
+export const WRITE_WITHIN_MS = 45_000
+// A read (GET) waits for no append: PostgreSQL, Redis or a letter the gateway holds (a cold one
+// loaded first) answer in milliseconds, a few seconds on a loaded server. Waiting a write's 45 s
+// left a list or panel blank that long before it said anything; past 15 s no answer is coming.
+export const READ_WITHIN_MS = 15_000
 
 function retryAfter(response: Response): number | null {
   if (response.status !== 429 && response.status !== 503) return null
@@ -234,7 +240,7 @@ export class Api {
     let response: Response
     for (let attempt = 1; ; attempt++) {
       const deadline = new AbortController()
-      const timer = setTimeout(() => deadline.abort(), ANSWER_WITHIN_MS)
+      const timer = setTimeout(() => deadline.abort(), method === 'GET' ? READ_WITHIN_MS : WRITE_WITHIN_MS)
       try {
         response = await fetch(path, {
           method,

@@ -87,6 +87,9 @@ export function commentsPanel(
   const lostReplies = new Map<string, string>() // thread id -> its reply shown in lostBox
   const mayComment = COMMENTER_ROLES.has(role)
   let canComment = mayComment // not while the session is over (setClosed)
+  let everLoaded = false // a list was loaded: the empty list's note is shown
+  const emptyNote = (): string =>
+    canComment ? 'No comments yet. Select text and add one.' : 'No comments yet.'
   const composer = mayComment
     ? newThreadForm(
         api,
@@ -137,9 +140,8 @@ export function commentsPanel(
       for (const id of edits.keys()) if (!listed.has(id)) edits.delete(id)
       for (const id of confirming) if (!listed.has(id)) confirming.delete(id)
       settleSaved(threads)
-      line.note(
-        threads.length ? '' : canComment ? 'No comments yet. Select text and add one.' : 'No comments yet.',
-      )
+      everLoaded = true
+      line.note(threads.length ? '' : emptyNote())
       // The list is rebuilt whenever anyone comments: keep the reply being typed, and its focus.
       const active = (document.activeElement as HTMLElement | null)?.dataset
       const typingIn = active?.thread ?? active?.comment
@@ -506,6 +508,7 @@ export function commentsPanel(
     closedNote.hidden = why === null || !mayComment
     closedNote.textContent = why === null ? '' : 'Comments cannot be added or changed: your session is over.'
     if (composer) composer.hidden = !canComment
+    if (everLoaded && !loaded.length) line.note(emptyNote()) // not "Select text and add one" now
     showLoaded() // without reply boxes and Edit / Delete, or with them again
   }
 

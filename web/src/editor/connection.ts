@@ -17,6 +17,8 @@ import * as syncProtocol from 'y-protocols/sync'
 import type { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 
+import { WRITER_ROLES } from './collab'
+
 const MESSAGE_SYNC = 0
 const SYNC_STEP2 = 1
 const SYNC_UPDATE = 2
@@ -30,15 +32,22 @@ export interface ConnectionView {
   closeReason: string | null
 }
 
-// Close codes of DESIGN.md "Wire protocol" that a person can act on.
-const CLOSE_REASONS: Record<number, string> = {
-  4401: 'Your session expired. Sign in again to keep editing',
+/** What signing in again after an expired session gives back, worded by `role`: only a writer
+ * types, and a reader's letter stops following the others' edits meanwhile. */
+export function afterSignIn(role: string): string {
+  if (WRITER_ROLES.has(role)) return 'keep editing'
+  return role === 'commenter' ? 'comment and see new changes' : 'see new changes'
+}
+
+// Close codes of DESIGN.md "Wire protocol" that a person can act on (`role`: the 4401's wording).
+const closeReasons = (role: string): Record<number, string> => ({
+  4401: `Your session expired. Sign in again to ${afterSignIn(role)}`,
   4403: 'Your access to this letter was revoked',
   4413: 'The letter is too large for the server; edits cannot be saved',
   4429: 'Too many edits at once; reconnecting shortly',
   4503: 'The server could not store an edit; reconnecting to resend it',
   1001: 'The server is restarting; reconnecting',
-}
+})
 
 type SyncHandler = (
   encoder: unknown,
@@ -59,7 +68,9 @@ export interface Tracked {
 export function trackConnection(
   provider: WebsocketProvider,
   onChange: (view: ConnectionView) => void,
+  role: string,
 ): Tracked {
+  const CLOSE_REASONS = closeReasons(role)
   const confirmed = new Y.Doc()
   let waiters: (() => void)[] = []
   let everConnected = false

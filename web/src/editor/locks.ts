@@ -95,6 +95,7 @@ export function sectionLocks(
     statusAbout = about
     unanswered = false
   }
+  const noLongerLocked = (section: string): string => `“${section}” is no longer locked.`
   const failed = (text: string, error: unknown): void => {
     say(`${text}: ${(error as Error).message}`)
     unanswered = error instanceof Unreachable
@@ -124,7 +125,7 @@ export function sectionLocks(
     replaceChildren(list, ...(rows.length ? rows : [h('li', { class: 'muted' }, none)]))
     if (warnedAbout !== null && warnedAbout !== section) hideWarning()
     if (statusAbout && locks.get(statusAbout.section)?.holder.id !== statusAbout.holderId)
-      say(`“${statusAbout.section}” is no longer locked.`)
+      say(noLongerLocked(statusAbout.section))
   }
   /** The locks changed: the panel and the marks in the letter. */
   const changed = (): void => {
@@ -238,7 +239,12 @@ export function sectionLocks(
       scheduleGone() // its heading may have been retitled while the request was out
       const about = { section, holderId: self }
       if (!renewal) say(`You locked “${section}” (renewed while this letter is open).`, about)
-      else if (statusAbout === null && status.textContent?.startsWith('Could not renew'))
+      // The line told of a failed renewal, or (the server let it lapse while we were offline) that
+      // it is no longer locked: the quiet re-take makes that untrue.
+      else if (
+        statusAbout === null &&
+        (status.textContent?.startsWith('Could not renew') || status.textContent === noLongerLocked(section))
+      )
         say(`Your lock on “${section}” is renewed.`, about)
     } catch (error) {
       const holder = error instanceof ApiError ? (error.data.locked_by as LockHolder | undefined) : undefined

@@ -13,6 +13,8 @@ import type { Editor } from '@tiptap/core'
 import type { WebsocketProvider } from 'y-websocket'
 
 import { h } from '../dom'
+import { WRITER_ROLES } from './collab'
+import { afterSignIn } from './connection'
 
 const EXPIRED = 4401
 const REVOKED = 4403
@@ -25,6 +27,8 @@ const UNSAVED = 'The editor is read-only: what you type now could not be saved.'
 const RENEWAL_WAIT_MS = 10_000
 
 export interface RefusalOptions {
+  /** The user's role: the expired session's wording (only a writer types). */
+  role: string
   /** A host page may hand a new token (wait for it before going read-only). */
   renewable: boolean
   /** Local edits the server has not confirmed. */
@@ -58,6 +62,11 @@ export function refusalNotice(
   }
   const expired = (): void => {
     waiting = 0
+    if (!WRITER_ROLES.has(options.role))
+      return refuse(
+        EXPIRED,
+        `Your session expired: the letter no longer shows others' changes. Sign in again to ${afterSignIn(options.role)}.`,
+      )
     const unsaved = options.pending()
       ? 'Your last edits were not saved: they are still shown here, copy them before you reload or sign in again.'
       : 'Everything you typed before was saved: sign in again to keep editing.'

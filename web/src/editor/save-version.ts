@@ -5,7 +5,7 @@
 // characters, one line, not blank, no control characters. Its rarer refusals (an invisible
 // character, a stray variation selector) come back as the server's 422, shown.
 
-import { ApiError, type Api } from '../api'
+import { ApiError, WRITE_WITHIN_MS, type Api } from '../api'
 import { h, submitOnce } from '../dom'
 import { failure, sayFailure, statusLine } from './comment-lines'
 
@@ -139,17 +139,26 @@ export function versionSaver(
   /** Until the server has this tab's edits: the version is the letter as the server has it when
    * the save lands, so one saved while the last edit was still on its way (the socket
    * reconnecting, the echo not back yet) missed it. `ended`: the session ended first;
-   * `cancelled`: the user cancelled (the wait has no time limit: offline, it could be hours). */
-  type Waited = 'in' | 'ended' | 'cancelled'
+   * `cancelled`: the user cancelled; `late`: not confirmed within a write's deadline. A socket
+   * that stays open while the log is down never confirms them (the gateway holds the appends,
+   * closes with 4503, the page resends), and offline it could be hours: the save waited, its
+   * status on, for good. The wait is part of the save as the user sees it, so it gets the
+   * deadline the page gives the save's own request. */
+  type Waited = 'in' | 'ended' | 'cancelled' | 'late'
   const ownEditsIn = (): Promise<Waited> | 'in' => {
     const waiting = untilConfirmed()
     if (!waiting) return 'in'
     line.note('Saving after your last changes reach the server…')
+    let timer = 0
     return new Promise<Waited>((resolve) => {
       giveUp = () => resolve('ended')
       dropWait = () => resolve('cancelled')
+      timer = window.setTimeout(() => resolve('late'), WRITE_WITHIN_MS)
       void waiting.then(() => resolve('in'))
-    }).finally(() => (giveUp = dropWait = null))
+    }).finally(() => {
+      giveUp = dropWait = null
+      clearTimeout(timer)
+    })
   }
 
   // Enter in the label submits; the Save button is disabled while the request is in flight, so
@@ -168,6 +177,7 @@ export function versionSaver(
     if (waited !== 'in') {
       busy(false) // the label kept for another try, as a Cancel without a save keeps it
       if (waited === 'cancelled') line.note('Not saved.')
+      else if (waited === 'late') line.fail(notConfirmed(navigator.onLine))
       else line.fail('The version was not saved: your last changes could not reach the server.')
       return
     }
@@ -214,6 +224,15 @@ export function versionSaver(
       }
     },
   }
+}
+
+/** A save given up because this tab's edits were not confirmed in time: nothing was sent. */
+function notConfirmed(online: boolean): string {
+  const why = online ? 'the server has not confirmed them' : 'you are offline'
+  return (
+    `The version was not saved: your last changes did not reach the server within ` +
+    `${WRITE_WITHIN_MS / 1000} s (${why}). Try again once the letter shows “all changes saved”.`
+  )
 }
 
 function describe(error: unknown): string {

@@ -2,6 +2,7 @@
 // connection state, and the comments and history side panels.
 
 import type { Editor } from '@tiptap/core'
+import { yUndoPluginKey } from '@tiptap/y-tiptap'
 import type { WebsocketProvider } from 'y-websocket'
 
 import { ApiError, type Api } from '../api'
@@ -74,7 +75,7 @@ export async function editorView(
     () => readPendingInput(collab.editor.isDestroyed ? null : collab.editor.view),
     () => (collab.editor.isDestroyed ? null : collab.editor.state.doc),
   )
-  const badge = connectionBadge(collab.provider, (next) => {
+  const badge = connectionBadge(collab.provider, session.claims.role, (next) => {
     link = next
     presence.render()
   })
@@ -112,6 +113,7 @@ export async function editorView(
   }
   collab.provider.on('closed', onExpired)
   const refusal = refusalNotice(collab.provider, collab.editor, {
+    role: session.claims.role,
     renewable: hostWindow() !== null || devMinted(),
     pending: () => badge.pending(),
     onSession(why) {
@@ -232,6 +234,7 @@ export async function editorView(
  * `onLink`: its link state, each time it is drawn. */
 function connectionBadge(
   provider: WebsocketProvider,
+  role: string,
   onLink: (link: LinkState) => void,
 ): {
   element: HTMLElement
@@ -243,21 +246,25 @@ function connectionBadge(
   const element = h('p', { class: 'connection', role: 'status', 'data-tone': 'busy' }, 'Connecting…')
   let calm = 0
   let pending = false
-  const tracked = trackConnection(provider, (view) => {
-    pending = view.pending
-    const { label, tone } = describe(view)
-    const show = (): void => {
-      element.textContent = label
-      element.dataset.tone = tone
-    }
-    element.dataset.link = view.link
-    element.dataset.pending = String(view.pending)
-    onLink(view.link)
-    clearTimeout(calm)
-    // Every keystroke is briefly unacknowledged: say "Saving…" only when it takes a while.
-    if (view.pending && view.link === 'connected') calm = window.setTimeout(show, SAVING_AFTER_MS)
-    else show()
-  })
+  const tracked = trackConnection(
+    provider,
+    (view) => {
+      pending = view.pending
+      const { label, tone } = describe(view)
+      const show = (): void => {
+        element.textContent = label
+        element.dataset.tone = tone
+      }
+      element.dataset.link = view.link
+      element.dataset.pending = String(view.pending)
+      onLink(view.link)
+      clearTimeout(calm)
+      // Every keystroke is briefly unacknowledged: say "Saving…" only when it takes a while.
+      if (view.pending && view.link === 'connected') calm = window.setTimeout(show, SAVING_AFTER_MS)
+      else show()
+    },
+    role,
+  )
   return {
     element,
     pending: () => pending,
@@ -415,7 +422,8 @@ function pushNotice(list: HTMLElement, text: string): void {
 }
 
 function toolbar(editor: Editor): HTMLElement {
-  const buttons: [string, string, () => boolean, () => boolean][] = [
+  // [text, label, run, active (pressed), enabled (else always)]
+  const buttons: [string, string, () => boolean, () => boolean, (() => boolean)?][] = [
     ['B', 'Bold (Ctrl+B)', () => editor.chain().focus().toggleBold().run(), () => editor.isActive('bold')],
     [
       'I',
@@ -441,10 +449,22 @@ function toolbar(editor: Editor): HTMLElement {
       () => editor.chain().focus().toggleOrderedList().run(),
       () => editor.isActive('orderedList'),
     ],
-    ['↶', 'Undo your last change (Ctrl+Z)', () => editor.chain().focus().undo().run(), () => false],
-    ['↷', 'Redo (Ctrl+Shift+Z)', () => editor.chain().focus().redo().run(), () => false],
+    [
+      '↶',
+      'Undo your last change (Ctrl+Z)',
+      () => editor.chain().focus().undo().run(),
+      () => false,
+      () => editor.can().undo(),
+    ],
+    [
+      '↷',
+      'Redo (Ctrl+Shift+Z)',
+      () => editor.chain().focus().redo().run(),
+      () => false,
+      () => editor.can().redo(),
+    ],
   ]
-  const elements = buttons.map(([text, label, run, active]) => {
+  const elements = buttons.map(([text, label, run, active, enabled]) => {
     const button = h(
       'button',
       { type: 'button', 'aria-label': label, title: label, 'aria-pressed': 'false' },
@@ -454,11 +474,19 @@ function toolbar(editor: Editor): HTMLElement {
     // animation frame, and a key typed before that went to the button (a space clicked it again).
     button.addEventListener('mousedown', (event) => event.preventDefault())
     button.addEventListener('click', () => run())
-    return { button, active }
+    return { button, active, enabled }
   })
   const sync = (): void =>
-    elements.forEach(({ button, active }) => button.setAttribute('aria-pressed', String(active())))
+    elements.forEach(({ button, active, enabled }) => {
+      button.setAttribute('aria-pressed', String(active()))
+      if (enabled) button.disabled = !enabled()
+    })
   editor.on('transaction', sync)
+  // The redo stack is filled after the undo's transaction (Yjs' afterTransaction): follow the stacks.
+  const undoManager = yUndoPluginKey.getState(editor.state)?.undoManager
+  for (const event of ['stack-item-added', 'stack-item-popped', 'stack-cleared'] as const)
+    undoManager?.on(event, sync)
+  sync()
   return h(
     'div',
     { class: 'toolbar', role: 'toolbar', 'aria-label': 'Formatting' },

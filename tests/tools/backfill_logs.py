@@ -12,6 +12,8 @@ from schemas.events import Topic
 from schemas.settings import Settings
 from tests.tools.conftest import recorded
 from tests.tools.session import FIRM, Session
+from tools.sources import Sources
+from tools.verify import verify_letter
 
 LETTERS = ("letter-a", "letter-b", "letter-c")
 
@@ -41,3 +43,10 @@ async def typing(log: Log, settings: Settings, letter_id: str, n: int) -> None:
             _, value, headers = encode_event(event)
             entries.append(Entry(value, headers))
         await log.append(topic, letter_id.encode(), entries)
+
+
+async def all_agree(src: Sources) -> None:
+    """The letters `fill` writes agree with the log in every store (`verify`)."""
+    for lid in LETTERS[:2]:
+        findings = await verify_letter(src, lid)
+        assert len(findings) == 2 and all(f.ok for f in findings), findings

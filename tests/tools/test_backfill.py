@@ -17,14 +17,13 @@ from schemas.settings import Settings
 from snapshotter.document import LetterDocument
 from snapshotter.migrate import migrate
 from tests.support import eventually
-from tests.tools.backfill_logs import LETTERS, fill, typing
+from tests.tools.backfill_logs import LETTERS, all_agree, fill, typing
 from tests.tools.cli import cli, cli_env
 from tests.tools.conftest import recorded
 from tools.backfill import active_since, backfill
 from tools.backfill_projector import reset
 from tools.progress import Meter
-from tools.sources import Sources, open_sources
-from tools.verify import verify_letter
+from tools.sources import open_sources
 
 
 async def differences(got: dict[str, Any], reference: Settings) -> str:
@@ -88,12 +87,6 @@ async def killed_mid_run(
 
 async def _partial(progress: Callable[[], Awaitable[int]], total: int) -> bool:
     return 0 < await progress() < total
-
-
-async def all_agree(src: Sources) -> None:
-    for lid in LETTERS[:2]:
-        findings = await verify_letter(src, lid)
-        assert len(findings) == 2 and all(f.ok for f in findings), findings
 
 
 async def test_backfill_all_rebuilds_and_is_idempotent(

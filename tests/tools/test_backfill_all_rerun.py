@@ -16,8 +16,7 @@ import pytest_asyncio
 from eventlog import Log
 from schemas.rebuilds import MARKER_GROUP, PROJECTOR_RESET, SNAPSHOTTER_RESET
 from schemas.settings import Settings
-from tests.tools.backfill_logs import fill
-from tests.tools.test_backfill import all_agree
+from tests.tools.backfill_logs import all_agree, fill
 from tools.backfill import ALL_RESET, ALL_RESUMED, backfill
 from tools.progress import Meter
 from tools.sources import Sources, open_sources

@@ -9,29 +9,13 @@ import asyncio
 import random
 import re
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.support import eventually
-from tests.web.browser import (
-    auth,
-    block_text,
-    body_text,
-    create_letter,
-    open_letter,
-    pages,
-    saved,
-    sign_in,
-)
-from tests.web.test_dev_server import Y_TIPTAP, dev_server, module_graph
-
-__all__ = ["dev_server"]  # test_dev_server.py's `npm run dev`
-
-
-async def _server_lines(base_url: str, letter: str) -> list[str]:
-    async with httpx.AsyncClient(base_url=base_url, headers=auth("avery")) as http:
-        return str((await http.get(f"/v1/letters/{letter}")).json()["content"]).split("\n")
+from tests.web.browser import block_text, create_letter, open_letter, pages, sign_in
+from tests.web.carets import same_everywhere
+from tests.web.vite_dev import Y_TIPTAP, module_graph
 
 
 async def _caret_on_a_new_line_after(page: Page, paragraph: int) -> None:
@@ -47,18 +31,6 @@ async def _shows_line(page: Page, index: int, text: str) -> None:
         return await block_text(page.locator(".letter-body p").nth(index)) == text
 
     await eventually(shown)
-
-
-async def _same_everywhere(base_url: str, letter: str, *people: Page) -> list[str]:
-    """The letter's lines, once every page has had its edits confirmed: the same on each page
-    and on the server."""
-    for page in people:
-        await saved(page)
-    lines = (await body_text(people[0])).split("\n")
-    for page in people[1:]:
-        assert (await body_text(page)).split("\n") == lines
-    assert await _server_lines(base_url, letter) == lines
-    return lines
 
 
 @pytest.mark.timeout(120)
@@ -80,7 +52,7 @@ async def test_a_blank_line_above_yours_keeps_your_caret(base_url: str, browser:
         await _shows_line(parker, 3, "AVERY")
         await parker.keyboard.type("PARKER")
         await _shows_line(avery, 1, "PARKER")
-        lines = await _same_everywhere(base_url, letter, avery, parker)
+        lines = await same_everywhere(base_url, letter, avery, parker)
         assert lines == ["Dear Claims Adjuster,", "PARKER", "We represent Mr. Smith.", "AVERY"]
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
 
@@ -114,7 +86,7 @@ async def test_two_people_typing_with_new_lines_keep_to_their_sections(
                 await page.keyboard.type(word, delay=25)
 
         await asyncio.gather(write(avery, plans["avery"]), write(parker, plans["parker"]))
-        lines = await _same_everywhere(base_url, letter, avery, parker)
+        lines = await same_everywhere(base_url, letter, avery, parker)
         split = lines.index(next(line for line in lines if line.startswith("Parker:")))
         for name, section in (("avery", lines[:split]), ("parker", lines[split:])):
             found = re.findall(r"\S+", " ".join(section))
@@ -152,7 +124,7 @@ async def test_a_caret_at_a_block_start_follows_its_block_when_one_is_moved_in_f
         await _shows_line(avery, 0, "Yours,")
         await avery.keyboard.type("X")
         lines[block] = "X" + lines[block]
-        assert await _same_everywhere(base_url, letter, avery, parker) == [lines[2], *lines[:2]]
+        assert await same_everywhere(base_url, letter, avery, parker) == [lines[2], *lines[:2]]
         assert avery.errors == [] and parker.errors == []  # type: ignore[attr-defined]
 
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway.auth import mint_token
 from schemas.settings import Settings
 from steno_collab.processes import free_port
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, open_letter, pages
-from tests.web.test_browser import STACK_SECRET, start_stack
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, STACK_SECRET, open_letter, pages
+from tests.web.stacks import start_stack
 
 WORDS = (
     "the claimant sustained injuries at the premises owned by your insured on March 14 and "

@@ -16,6 +16,7 @@ import { recentEdits } from './recent-edits'
 import { autoDirection } from './text-direction'
 import { undoGrouping } from './undo-grouping'
 import { narrowRemoteChanges } from './remote-changes'
+import { caretInReplacedBlock } from './replaced-block'
 import { typingAtCaret } from './caret-run'
 import { wordPaste } from './word-paste'
 import { Writers } from './writers'
@@ -93,6 +94,7 @@ export function connect(session: Session, letterId: string, mount: HTMLElement, 
       autoDirection,
       undoGrouping,
       narrowRemoteChanges, // a colleague's keystroke replaces its blocks, not the whole letter
+      caretInReplacedBlock, // a colleague's change of your block's type keeps your caret in it
       typingAtCaret, // what is typed is credited to the caret's place in Yjs (caret-diff.ts)
       readPendingInputFirst,
       wordPaste,

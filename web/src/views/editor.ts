@@ -454,14 +454,14 @@ function toolbar(editor: Editor): HTMLElement {
       'Undo your last change (Ctrl+Z)',
       () => editor.chain().focus().undo().run(),
       () => false,
-      () => editor.can().undo(),
+      () => editor.isEditable && editor.can().undo(),
     ],
     [
       '↷',
       'Redo (Ctrl+Shift+Z)',
       () => editor.chain().focus().redo().run(),
       () => false,
-      () => editor.can().redo(),
+      () => editor.isEditable && editor.can().redo(),
     ],
   ]
   const elements = buttons.map(([text, label, run, active, enabled]) => {
@@ -482,6 +482,9 @@ function toolbar(editor: Editor): HTMLElement {
       if (enabled) button.disabled = !enabled()
     })
   editor.on('transaction', sync)
+  // Read-only once the session ends (refusal.ts): `setEditable` emits only 'update', and the
+  // undo stacks are not emptied, but an undo would change the letter the server no longer takes.
+  editor.on('update', sync)
   // The redo stack is filled after the undo's transaction (Yjs' afterTransaction): follow the stacks.
   const undoManager = yUndoPluginKey.getState(editor.state)?.undoManager
   for (const event of ['stack-item-added', 'stack-item-popped', 'stack-cleared'] as const)

@@ -1,6 +1,7 @@
 """A writer's session ends (the token expires, no host page renews it) and the letter goes
-read-only (refusal.ts): the toolbar's Undo and Redo are disabled then, though the undo stacks
-still hold the writer's steps. They stayed enabled.
+read-only (refusal.ts): the whole toolbar is disabled then, Undo and Redo though the undo stacks
+still hold the writer's steps. They stayed enabled, and Bold or a list still changed the page's
+copy of the letter, which the server no longer took.
 
 Against `steno-collab dev` in Debian's Chromium (conftest.py's browser, session_end.py's stack).
 """
@@ -64,6 +65,10 @@ async def test_undo_and_redo_are_disabled_once_the_session_ends(
         await expect(page.locator(".letter-body")).to_have_attribute("contenteditable", "false")
         await expect(undo).to_be_disabled()
         await expect(redo).to_be_disabled()
+        toolbar = page.locator(".toolbar button")
+        assert await toolbar.count() == 7
+        for index in range(7):
+            await expect(toolbar.nth(index)).to_be_disabled()
         await expect(page.locator(".letter-body p").first).to_have_text("Dear Sir, One.")
         assert page.errors == []  # type: ignore[attr-defined]
     finally:

@@ -422,7 +422,7 @@ function pushNotice(list: HTMLElement, text: string): void {
 }
 
 function toolbar(editor: Editor): HTMLElement {
-  // [text, label, run, active (pressed), enabled (else always)]
+  // [text, label, run, active (pressed), enabled (else while the letter is editable)]
   const buttons: [string, string, () => boolean, () => boolean, (() => boolean)?][] = [
     ['B', 'Bold (Ctrl+B)', () => editor.chain().focus().toggleBold().run(), () => editor.isActive('bold')],
     [
@@ -479,11 +479,13 @@ function toolbar(editor: Editor): HTMLElement {
   const sync = (): void =>
     elements.forEach(({ button, active, enabled }) => {
       button.setAttribute('aria-pressed', String(active()))
-      if (enabled) button.disabled = !enabled()
+      // Read-only (a viewer, a session ended): TipTap's commands still run on a letter that is not
+      // editable, and a click changed this page's copy, which the server no longer takes.
+      button.disabled = !(enabled ? enabled() : editor.isEditable)
     })
   editor.on('transaction', sync)
-  // Read-only once the session ends (refusal.ts): `setEditable` emits only 'update', and the
-  // undo stacks are not emptied, but an undo would change the letter the server no longer takes.
+  // Read-only once the session ends (refusal.ts): `setEditable` emits only 'update' (and the undo
+  // stacks are not emptied).
   editor.on('update', sync)
   // The redo stack is filled after the undo's transaction (Yjs' afterTransaction): follow the stacks.
   const undoManager = yUndoPluginKey.getState(editor.state)?.undoManager

@@ -199,7 +199,7 @@ class Projector:
                 continue
             # A batch that reached Redis, not one dropped before it, ends the outage.
             if wrote and outage.recovered(
-                logger, "batches folded again, after %d failed attempt(s)"
+                logger, "batches folded again, after %s", unit="failed attempt"
             ):
                 delay = FOLD_RETRY_FIRST_S
 
@@ -518,7 +518,9 @@ class Projector:
     async def _follow(self, topic: str, positions: dict[int, int], epoch: int) -> None:
         outage = Outage()
         # Said when a record comes, or a try ran FOLLOW_HEALTHY_S without failing.
-        again = partial(outage.recovered, logger, "following %s again, after %d failure(s)", topic)
+        again = partial(
+            outage.recovered, logger, "following %s again, after %s", topic, unit="failure"
+        )
 
         while True:
             # A quiet topic brings no record to say the log is back: a try that lasts says it.

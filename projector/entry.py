@@ -139,7 +139,7 @@ class _Steps:
             outage.failed(logger, "projector housekeeping (%s) failed, retrying: %s", name, exc)
             return False
         outage.recovered(
-            logger, "projector housekeeping (%s) works again, after %d failure(s)", name
+            logger, "projector housekeeping (%s) works again, after %s", name, unit="failure"
         )
         return True
 

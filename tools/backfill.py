@@ -204,12 +204,15 @@ ALL_RESUMED = (
 
 
 async def _all_reset_marked(pg: asyncpg.Pool) -> bool:
-    found = await pg.fetchval(
-        "SELECT 1 FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
-        " AND partition = $3",
-        MARKER_GROUP,
-        *ALL_RESET,
-    )
+    try:
+        found = await pg.fetchval(
+            "SELECT 1 FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
+            " AND partition = $3",
+            MARKER_GROUP,
+            *ALL_RESET,
+        )
+    except asyncpg.UndefinedTableError:  # a database not migrated yet: nothing marked
+        return False
     return found is not None
 
 
@@ -252,8 +255,12 @@ async def _snapshotter(
                 await snapshotter.prepare(src)
                 done = await snapshotter.reset(src.pg)
                 note += " (after a reset)" if done else " (reset resumed)"
+            # Only a marker there when its turn came is this run's to clear: one an `all --reset`
+            # wrote while this run held the lock waits for that run's own snapshotter phase.
+            marked = await _all_reset_marked(src.pg)
             count = await snapshotter.run_all(src, meter, turn)
-            await _unmark_all_reset(src.pg)  # an `all --reset`'s last phase, done
+            if marked:  # an `all --reset`'s last phase, done (or a run after it finished it)
+                await _unmark_all_reset(src.pg)
         took = time.monotonic() - started
     summary.add("snapshotter", count, "events", took, note, waited=waited)
 

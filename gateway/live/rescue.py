@@ -43,6 +43,7 @@ from gateway.live.appender import UnconfirmedAppend
 from gateway.live.confirmed import timed_out, within
 from gateway.metrics import Metrics
 from schemas.outages import Outage
+from schemas.wording import counted
 
 log = logging.getLogger(__name__)
 FIRST_RETRY_S, MAX_RETRY_S = 0.5, 10.0
@@ -121,8 +122,13 @@ class Rescue:
 
     def _landed(self, count: int, over: bool = True) -> None:
         """`count` entries appended: the log is back (`over`), a later outage is told anew."""
-        msg = "rescue of %s: %d entries appended after %d attempts"
-        log.info(msg, self.letter_id, count, self._outage.attempt)
+        attempts = counted(self._outage.attempt, "attempt")
+        log.info(
+            "rescue of %s: %s appended after %s",
+            self.letter_id,
+            counted(count, "entry", "entries"),
+            attempts,
+        )
         if over:
             self._outage.over()
 

@@ -19,7 +19,7 @@ from tests.gateway.harness import Running
 from tests.support import eventually
 
 RECONNECTS = 4
-LANDED = re.compile(r"rescue of \S+: (\d+) entries appended after (\d+) attempts")
+LANDED = re.compile(r"rescue of \S+: (\d+) entr(?:y|ies) appended after (\d+) attempts?")
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -299,4 +299,4 @@ async def test_reconnects_waiting_on_an_unconfirmed_append_are_one_warning(
     held.broken = False
     await rescue.ensure()
     assert done == [rescue] and await _stored(held) == [b"one", b"two"]
-    assert "1 entries appended after 2 attempts" in caplog.records[-1].getMessage()
+    assert "1 entry appended after 2 attempts" in caplog.records[-1].getMessage()

@@ -54,7 +54,7 @@ async def test_a_follow_outage_is_warned_of_once_and_its_end_once(
     warned = lines(logging.WARNING, f"following {letters} failed")
     assert len(warned) == 1, warned
     assert "injected" in warned[0]
-    assert lines(logging.INFO, f"following {letters} again, after {FAILURES} failure(s)")
+    assert lines(logging.INFO, f"following {letters} again, after {FAILURES} failures")
 
 
 async def test_a_quiet_topics_outages_are_each_warned_of_and_their_ends_told(

@@ -16,6 +16,7 @@ import pytest_asyncio
 from eventlog import Log
 from schemas.rebuilds import MARKER_GROUP, PROJECTOR_RESET, SNAPSHOTTER_RESET
 from schemas.settings import Settings
+from tests.support import eventually
 from tests.tools.backfill_logs import all_agree, fill
 from tools.backfill import ALL_RESET, ALL_RESUMED, backfill
 from tools.progress import Meter
@@ -123,3 +124,61 @@ async def test_a_whole_snapshotter_run_finishes_it_and_the_next_all_reset_resets
         assert await src.redis.get(SENTINEL) is None  # wiped: a fresh reset, as asked
         await all_agree(src)
         assert not await marked(src, ALL_RESET[0])
+
+
+class HeldReads:
+    """The log, whose reads wait for `go` (set: they go on): a run holding its lock meanwhile."""
+
+    def __init__(self, log: Log) -> None:
+        self._log = log
+        self.reading, self.go = asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._log, name)
+        if name != "read":
+            return real
+
+        async def read(*args: Any, **kw: Any) -> Any:
+            self.reading.set()
+            await self.go.wait()
+            return await real(*args, **kw)
+
+        return read
+
+
+async def test_a_snapshotter_run_under_way_leaves_a_later_all_resets_marker(
+    settings: Settings, log: Log
+) -> None:
+    # Found by a reviewer: a whole snapshotter run that held the lock when an `all --reset`
+    # marked its projector phase done deleted that marker on finishing; the `all` then
+    # interrupted in its own snapshotter phase, its rerun wiped Redis again.
+    await fill(log, settings)
+    async with open_sources(settings, redis=True, pg=True) as src:
+        assert src.redis is not None
+        held = HeldReads(src.log)
+        first = asyncio.create_task(
+            backfill(
+                Sources(settings, held, src.redis, src.pg),
+                "snapshotter",
+                meter=Meter(io.StringIO()),
+            )
+        )
+        await asyncio.wait_for(held.reading.wait(), 60)  # it holds the snapshotter's lock
+        meter = Meter(out=io.StringIO(), every_s=3600)
+        in_phase = HeldInSnapshotter(src.log, meter)
+        stepped = Sources(settings, in_phase, src.redis, src.pg)
+        run = asyncio.create_task(backfill(stepped, "all", reset=True, meter=meter, workers=1))
+        try:
+            await eventually(lambda: marked(src, ALL_RESET[0]), timeout=60)
+            held.go.set()
+            await asyncio.wait_for(first, 60)
+            await asyncio.wait_for(in_phase.reached.wait(), 60)
+        finally:
+            held.go.set()
+            run.cancel()
+            await asyncio.gather(run, first, return_exceptions=True)
+        assert await marked(src, ALL_RESET[0])  # still the interrupted `all`'s
+        await src.redis.set(SENTINEL, "here")
+        summary = await backfill(src, "all", reset=True, meter=Meter(io.StringIO(), every_s=3600))
+        assert await src.redis.get(SENTINEL) == b"here", summary.lines
+        await all_agree(src)

@@ -492,14 +492,20 @@ async def stopped(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
     fetch it cancelled in its retry back-off (a broker down) or of a coordinator task that never
     ran (aio-libs/aiokafka#647), before it closes its AIOKafkaClient: left open, that client
     retries the broker for good, an ERROR every 30 s. Such a cancellation is swallowed here; the
-    caller's own is raised."""
+    caller's own is raised, also one aiokafka's closing swallowed (its `suppress(CancelledError)`
+    around its own tasks' ends)."""
+    task = asyncio.current_task()
+    # A caller already cancelled (stopping a client in its `finally`) goes on closing: only a
+    # cancellation that came while this ran is raised here.
+    before = task.cancelling() if task is not None else 0
     try:
         await client.stop()
     except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
+        if task is not None and task.cancelling() > before:
             raise
         log.debug("a Kafka client's stop raised a cancellation of its own tasks")
     finally:
         inner = client.client if isinstance(client, AIOKafkaProducer) else client._client
         await inner.close()  # idempotent
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError

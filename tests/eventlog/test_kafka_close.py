@@ -10,9 +10,10 @@ import time
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from eventlog.errors import LogError
-from eventlog.kafka import KafkaLog
+from eventlog.kafka import KafkaLog, stopped
 from eventlog.kafka_quiet import REPEATS
 from eventlog.records import Entry
 from steno_collab.processes import Supervised
@@ -93,4 +94,30 @@ async def test_a_follower_stopped_while_its_fetch_backs_off_closes_its_client(
     finally:
         REPEATS.listeners.discard(noticed)
         await log.close()
+    assert running_clients() == []
+
+
+@pytest.mark.parametrize("client", ["consumer", "producer"])
+async def test_a_stop_cancelled_at_any_point_raises_the_cancellation(
+    kafka_bootstrap: str, client: str
+) -> None:
+    """A task cancelled while `stopped` runs ends cancelled: aiokafka's closing swallows a
+    cancellation landing inside its own `suppress(CancelledError)` (a reviewer's: from the third
+    turn of the loop on), and the task went on as if never cancelled. Its client is closed."""
+    for turns in range(10):
+        made = (
+            AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+            if client == "consumer"
+            else AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        )
+        await made.start()
+        stopping = asyncio.ensure_future(stopped(made))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if stopping.done():
+            break  # stopped before being cancelled: nothing left to try
+        stopping.cancel()
+        await asyncio.gather(stopping, return_exceptions=True)
+        assert stopping.cancelled(), f"cancelled after {turns} turns: {stopping!r}"
+        await stopped(made)  # what the caller's own cleanup does: closes what is left
     assert running_clients() == []

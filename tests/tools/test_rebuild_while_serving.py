@@ -16,10 +16,10 @@ from eventlog import Log
 from schemas.events import Topic
 from schemas.settings import Settings
 from snapshotter import service
-from snapshotter.consumer import GROUP
 from snapshotter.service import retryable, serve
 from tests.snapshotter.scripts import LetterScript, append
 from tests.support import eventually
+from tests.tools.letters_jobs import position
 from tests.tools.snapshots import snapshot_all
 from tools import backfill_snapshotter
 from tools.progress import Meter
@@ -36,16 +36,6 @@ async def pg(db: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(db, min_size=1, max_size=4)
     yield pool
     await pool.close()
-
-
-async def position(pg: asyncpg.Pool, topic: str) -> int | None:
-    value: int | None = await pg.fetchval(
-        "SELECT next_offset FROM consumer_positions WHERE consumer_group = $1 AND topic = $2"
-        " AND partition = 0",
-        GROUP,
-        topic,
-    )
-    return value
 
 
 async def rows(pg: asyncpg.Pool) -> tuple[Any, ...]:

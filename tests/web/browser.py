@@ -42,6 +42,9 @@ FIRST_SECTION = "paragraph 1"  # the section id of a letter's first paragraph
 TIMEOUT_MS = 10_000  # generous: CI shares two cores with the whole suite
 expect.set_options(timeout=TIMEOUT_MS)
 STACK_SECRET = secrets.token_hex(32)  # stacks.py's stacks (`base_url`): tests mint their tokens
+# The toolbar's Undo and Redo buttons (src/views/editor.ts `toolbar`).
+UNDO = ".toolbar button[aria-label='Undo your last change (Ctrl+Z)']"
+REDO = ".toolbar button[aria-label='Redo (Ctrl+Shift+Z)']"
 
 # What an embedding app does: open the editor, wait for its "ready", post the user's token.
 HOST_OPENS_EDITOR = """({url, token}) => new Promise((resolve) => {

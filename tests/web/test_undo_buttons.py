@@ -7,10 +7,16 @@ Against `steno-collab dev` in Debian's Chromium (the stack and browser fixtures 
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.web.browser import create_letter, open_letter, pages, saved, sign_in, type_at_end
-
-UNDO = ".toolbar button[aria-label='Undo your last change (Ctrl+Z)']"
-REDO = ".toolbar button[aria-label='Redo (Ctrl+Shift+Z)']"
+from tests.web.browser import (
+    REDO,
+    UNDO,
+    create_letter,
+    open_letter,
+    pages,
+    saved,
+    sign_in,
+    type_at_end,
+)
 
 
 @pytest.mark.timeout(120)

@@ -11,14 +11,15 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.web.browser import (
     EDITABLE,
+    REDO,
     STACK_SECRET,
+    UNDO,
     new_page,
     post_letter,
     saved,
     stack_token,
 )
 from tests.web.session_end import SHORT_TTLS_S, base_url, before_expiry
-from tests.web.test_undo_buttons import REDO, UNDO
 
 # The stack with no JWT leeway (a session ends at its token's expiry), over conftest.py's.
 __all__ = ["base_url"]

@@ -13,9 +13,11 @@ partition, so a letter created last is listed only once every record before it i
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -149,5 +151,28 @@ async def test_generated_requests_get_no_server_error_and_break_no_consumer(
     finally:
         if dev.returncode is None:
             dev.terminate()
-        _, err = await asyncio.wait_for(dev.communicate(), 60)
+        try:
+            _, err = await asyncio.wait_for(dev.communicate(), 60)
+        except TimeoutError:
+            # Nothing left running (a hung dev kept its Redis and PostgreSQL going in CI, each in
+            # a session of its own): killed with them, then the test fails.
+            for pid in [*_descendants(dev.pid), dev.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await dev.wait()
+            raise AssertionError("steno-collab dev did not stop within 60 s of SIGTERM") from None
     assert b"stopped unexpectedly" not in err, err.decode(errors="replace")[-3000:]
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (from /proc: each one's parent)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, level = [], [pid]
+    while level:
+        level = [child for parent in level for child in parents.get(parent, [])]
+        found += level
+    return found

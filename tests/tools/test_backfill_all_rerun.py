@@ -18,6 +18,7 @@ from schemas.rebuilds import MARKER_GROUP, PROJECTOR_RESET, SNAPSHOTTER_RESET
 from schemas.settings import Settings
 from tests.support import eventually
 from tests.tools.backfill_logs import all_agree, fill
+from tests.tools.letters_jobs import SteppedLog
 from tools.backfill import ALL_RESET, ALL_RESUMED, backfill
 from tools.progress import Meter
 from tools.sources import Sources, open_sources
@@ -126,26 +127,6 @@ async def test_a_whole_snapshotter_run_finishes_it_and_the_next_all_reset_resets
         assert not await marked(src, ALL_RESET[0])
 
 
-class HeldReads:
-    """The log, whose reads wait for `go` (set: they go on): a run holding its lock meanwhile."""
-
-    def __init__(self, log: Log) -> None:
-        self._log = log
-        self.reading, self.go = asyncio.Event(), asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        real = getattr(self._log, name)
-        if name != "read":
-            return real
-
-        async def read(*args: Any, **kw: Any) -> Any:
-            self.reading.set()
-            await self.go.wait()
-            return await real(*args, **kw)
-
-        return read
-
-
 async def test_a_snapshotter_run_under_way_leaves_a_later_all_resets_marker(
     settings: Settings, log: Log
 ) -> None:
@@ -155,26 +136,28 @@ async def test_a_snapshotter_run_under_way_leaves_a_later_all_resets_marker(
     await fill(log, settings)
     async with open_sources(settings, redis=True, pg=True) as src:
         assert src.redis is not None
-        held = HeldReads(src.log)
+        reading, go = asyncio.Event(), asyncio.Event()
+
+        async def held() -> None:  # its first read waits for `go`: it holds the lock meanwhile
+            reading.set()
+            await go.wait()
+
+        stepped_first = Sources(settings, SteppedLog(src.log, "read", held), src.redis, src.pg)
         first = asyncio.create_task(
-            backfill(
-                Sources(settings, held, src.redis, src.pg),
-                "snapshotter",
-                meter=Meter(io.StringIO()),
-            )
+            backfill(stepped_first, "snapshotter", meter=Meter(io.StringIO()))
         )
-        await asyncio.wait_for(held.reading.wait(), 60)  # it holds the snapshotter's lock
+        await asyncio.wait_for(reading.wait(), 60)  # it holds the snapshotter's lock
         meter = Meter(out=io.StringIO(), every_s=3600)
         in_phase = HeldInSnapshotter(src.log, meter)
         stepped = Sources(settings, in_phase, src.redis, src.pg)
         run = asyncio.create_task(backfill(stepped, "all", reset=True, meter=meter, workers=1))
         try:
             await eventually(lambda: marked(src, ALL_RESET[0]), timeout=60)
-            held.go.set()
+            go.set()
             await asyncio.wait_for(first, 60)
             await asyncio.wait_for(in_phase.reached.wait(), 60)
         finally:
-            held.go.set()
+            go.set()
             run.cancel()
             await asyncio.gather(run, first, return_exceptions=True)
         assert await marked(src, ALL_RESET[0])  # still the interrupted `all`'s
